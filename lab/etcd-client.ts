@@ -1,0 +1,160 @@
+// A small client for real etcd's JSON gateway (etcd 3.4: POST /v3/...), so the lab needs no gRPC stack.
+// Keys and values travel base64-encoded; 64-bit integers arrive as decimal strings.
+
+export class EtcdError extends Error {
+  constructor(
+    message: string,
+    readonly endpoint: string,
+    readonly code?: number,
+  ) {
+    super(message)
+  }
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+const unb64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString() : '')
+
+/** The key just past every key starting with prefix, for range queries. */
+export function prefixEnd(prefix: string): string {
+  const buf = Buffer.from(prefix)
+  for (let i = buf.length - 1; i >= 0; i--) {
+    if (buf[i] < 0xff) {
+      buf[i]++
+      return buf.subarray(0, i + 1).toString()
+    }
+  }
+  return '\0'
+}
+
+export interface EtcdMember {
+  ID: string // decimal string as the gateway sends uint64
+  name: string
+  peerURLs: string[]
+  clientURLs?: string[]
+  isLearner?: boolean
+}
+
+export interface EtcdStatus {
+  header: { cluster_id: string; member_id: string; revision: string; raft_term: string }
+  version: string
+  dbSize: string
+  dbSizeInUse?: string
+  leader: string
+  raftIndex: string
+  raftTerm: string
+  raftAppliedIndex?: string
+  errors?: string[]
+  isLearner?: boolean
+}
+
+export interface EtcdAlarm {
+  memberID: string
+  alarm: 'NONE' | 'NOSPACE' | 'CORRUPT'
+}
+
+export interface KV {
+  key: string
+  value: string
+  modRevision: number
+  createRevision: number
+}
+
+/** Member ids are uint64: the gateway sends decimal strings; talosctl prints them as hex. */
+export const memberIdHex = (decimal: string) => BigInt(decimal).toString(16)
+
+export class EtcdClient {
+  constructor(
+    readonly endpoint: string,
+    readonly timeoutMs = 2000,
+  ) {}
+
+  async call<T>(path: string, body: unknown = {}): Promise<T> {
+    let res: Response
+    try {
+      res = await fetch(`${this.endpoint}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      })
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name
+      throw new EtcdError(`etcd ${this.endpoint} unreachable: ${cause}`, this.endpoint)
+    }
+    const text = await res.text()
+    const json = text ? JSON.parse(text) : {}
+    if (!res.ok || json.error) {
+      throw new EtcdError(`etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.statusText}`, this.endpoint, json.code)
+    }
+    return json as T
+  }
+
+  async get(key: string): Promise<KV | undefined> {
+    return (await this.range(key))[0]
+  }
+
+  async range(key: string, rangeEnd?: string): Promise<KV[]> {
+    const r = await this.call<{ kvs?: { key: string; value?: string; mod_revision: string; create_revision: string }[] }>('/v3/kv/range', {
+      key: b64(key),
+      ...(rangeEnd !== undefined ? { range_end: b64(rangeEnd) } : {}),
+    })
+    return (r.kvs ?? []).map((kv) => ({
+      key: unb64(kv.key),
+      value: unb64(kv.value),
+      modRevision: Number(kv.mod_revision),
+      createRevision: Number(kv.create_revision),
+    }))
+  }
+
+  list(prefix: string): Promise<KV[]> {
+    return this.range(prefix, prefixEnd(prefix))
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.call('/v3/kv/put', { key: b64(key), value: b64(value) })
+  }
+
+  /** Put only if the key's mod revision is still `modRevision` (0 = key must not exist). */
+  async putIf(key: string, value: string, modRevision: number): Promise<boolean> {
+    const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: String(modRevision) }],
+      success: [{ request_put: { key: b64(key), value: b64(value) } }],
+    })
+    return r.succeeded === true
+  }
+
+  async delete(key: string): Promise<number> {
+    const r = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: b64(key) })
+    return Number(r.deleted ?? 0)
+  }
+
+  async members(): Promise<EtcdMember[]> {
+    const r = await this.call<{ members?: EtcdMember[] }>('/v3/cluster/member/list', {})
+    return r.members ?? []
+  }
+
+  async addMember(peerURLs: string[], isLearner = false): Promise<{ member: EtcdMember; members: EtcdMember[] }> {
+    return this.call('/v3/cluster/member/add', { peerURLs, isLearner })
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/remove', { ID: id })
+  }
+
+  async promoteMember(id: string): Promise<void> {
+    await this.call('/v3/cluster/member/promote', { ID: id })
+  }
+
+  status(): Promise<EtcdStatus> {
+    return this.call<EtcdStatus>('/v3/maintenance/status', {})
+  }
+
+  async alarms(): Promise<EtcdAlarm[]> {
+    const r = await this.call<{ alarms?: EtcdAlarm[] }>('/v3/maintenance/alarm', { action: 'GET', alarm: 'NONE' })
+    return r.alarms ?? []
+  }
+
+  async moveLeader(targetId: string): Promise<void> {
+    await this.call('/v3/maintenance/transfer-leadership', { targetID: targetId })
+  }
+}

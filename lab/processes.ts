@@ -1,0 +1,82 @@
+// Long-running lab processes (real etcd, real sshd, the lab Kubernetes API) are started detached, tracked
+// by pid in lab.json, and stopped by pid: `lab down` must leave nothing running.
+import { spawn } from 'node:child_process'
+import { openSync, closeSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { join } from 'node:path'
+import { REPO_ROOT, loadCluster, saveCluster, type LabProcess } from './state.ts'
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Start a detached process with its output in logFile; record it in lab.json. */
+export function spawnDetached(kind: LabProcess['kind'], node: string, cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+  const fd = openSync(logFile, 'a', 0o600)
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env, cwd: REPO_ROOT })
+  closeSync(fd)
+  child.unref()
+  if (!child.pid) throw new Error(`could not start ${kind} for ${node}: ${cmd}`)
+  const c = loadCluster()
+  c.processes = c.processes.filter((p) => isAlive(p.pid) && !(p.kind === kind && p.node === node))
+  c.processes.push({ pid: child.pid, kind, node })
+  saveCluster(c)
+  return child.pid
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves once the pid is gone. */
+export async function stopPid(pid: number | undefined, graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!isAlive(pid)) return
+  try {
+    process.kill(pid!, signal)
+  } catch {
+    return
+  }
+  const deadline = Date.now() + graceMs
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid!, 'SIGKILL')
+    } catch {}
+    while (isAlive(pid)) await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+export function forgetProcess(kind: LabProcess['kind'], node: string): void {
+  const c = loadCluster()
+  c.processes = c.processes.filter((p) => !(p.kind === kind && p.node === node))
+  saveCluster(c)
+}
+
+export function portOpen(host: string, port: number, timeoutMs = 300): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host, port })
+    const done = (ok: boolean) => {
+      s.destroy()
+      resolve(ok)
+    }
+    s.setTimeout(timeoutMs, () => done(false))
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
+}
+
+export async function waitForPort(host: string, port: number, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await portOpen(host, port)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`)
+}
+
+/** Command line to run a lab TypeScript entry point as its own process. */
+export function tsEntry(relPath: string, args: string[]): { cmd: string; args: string[] } {
+  return { cmd: process.execPath, args: ['--import', 'tsx', join(REPO_ROOT, relPath), ...args] }
+}

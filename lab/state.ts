@@ -1,0 +1,189 @@
+// The lab's on-disk state: the contract shared by the lab CLI (lab/cli.ts), the lab talosctl
+// (lab/talosctl/), the lab Kubernetes API (lab/kube-api/) and the sysroot generator (lab/sysroot.ts).
+// Every process reads and writes these files; there is no lab daemon holding state in memory.
+//
+// $TALOS_LAB_DIR (default <repo>/.lab)
+//   lab.json                    LabCluster
+//   nodes/<name>/node.json      LabNode
+//   nodes/<name>/config.yaml    the machine config the node runs (0600), absent in maintenance mode
+//   nodes/<name>/root/          the node's sysroot: proc/cmdline, proc/meminfo, proc/modules, proc/sys/...,
+//                               sys/devices/system/node/..., var/mnt/<volume>/ ...  (`talosctl read` serves it)
+//   nodes/<name>/etcd/          real etcd data dir        nodes/<name>/etcd.log
+//   nodes/<name>/kube-api.log   lab API server log
+//   ssh/<name>/                 the node's rescue sshd: sshd_config, host key, authorized_keys, disk.img
+//   ssh/id_ed25519              the operator key the lab inventory points at (0600)
+//   pki/                        lab CA and serving certs for the Kubernetes API
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, openSync, closeSync, fsyncSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+export function labDir(): string {
+  return resolve(process.env.TALOS_LAB_DIR ?? join(REPO_ROOT, '.lab'))
+}
+
+export type Role = 'controlplane' | 'worker'
+
+/** Where a simulated machine is in its life, as Talos reports it in `get machinestatus` (stage). */
+export type Stage =
+  | 'off' // not provisioned yet: no Talos on it, only the rescue system answers on SSH
+  | 'maintenance' // booted Talos without config: answers `--insecure` only
+  | 'booting' // config applied, services starting
+  | 'running'
+  | 'rebooting'
+  | 'shutting down'
+
+export interface Faults {
+  /** Node unreachable: every talosctl call to it fails as a dead host does, its etcd and API are stopped. */
+  down?: boolean
+  /** Every talosctl call to the node takes this many ms more (so callers' timeouts fire). */
+  slowMs?: number
+  /** The node's etcd process was killed and is kept down. */
+  etcdCrash?: boolean
+  /** The node's Kubernetes API server is stopped. */
+  apiDown?: boolean
+}
+
+/** Simulated hardware: drives the sysroot, `get disks`, kubelet capacity. */
+export interface Hardware {
+  /** CPUs per NUMA node (list of cpu ids), e.g. [[0,2,4,6],[1,3,5,7]] for interleaved numbering. */
+  numaCpus: number[][]
+  /** MiB of memory per NUMA node (0 = memory-less node). */
+  numaMemoryMiB: number[]
+  /** NUMA distance matrix. */
+  distances: number[][]
+  disks: LabDisk[]
+}
+
+export interface LabDisk {
+  /** /dev/sda, /dev/nvme0n1 ... */
+  dev: string
+  sizeBytes: number
+  model: string
+  serial: string
+  wwid?: string
+  transport: 'nvme' | 'sata' | 'virtio'
+  rotational: boolean
+}
+
+export interface LabNode {
+  name: string
+  address: string
+  role: Role
+  /** From the inventory: 'validator' for the Solana node. */
+  profile?: string
+  stage: Stage
+  talosVersion: string
+  hardware: Hardware
+  /** Set by 01 (image written over SSH or ISO boot): the disk Talos was installed to. */
+  installDisk?: string
+  /** Installer image the node was installed/upgraded with. */
+  installedImage?: string
+  /** Kernel command line in effect: only install and upgrade change it, as on real Talos. */
+  cmdline: string
+  /** Bumped at every applied config; `get machineconfig` reports it as the resource version. */
+  configVersion: number
+  /** True on the one control-plane node `talosctl bootstrap` ran on. */
+  bootstrapped: boolean
+  etcd: {
+    clientUrl: string // http://<address>:2379
+    peerUrl: string // http://<address>:2380
+    memberId?: string // hex, once joined
+    pid?: number
+  }
+  kubeApi: {
+    url: string // https://<address>:6443
+    pid?: number
+  }
+  faults: Faults
+  /** ISO 8601; when the node last (re)booted, for uptime and health. */
+  bootedAt?: string
+}
+
+export interface LabProcess {
+  pid: number
+  kind: 'etcd' | 'sshd' | 'kube-api'
+  node: string
+}
+
+export interface LabCluster {
+  name: string
+  /** The inventory the lab was brought up from. */
+  inventory: string
+  /** Cluster endpoint (VIP) from the inventory, e.g. https://127.0.10.10:6443 */
+  endpoint: string
+  createdAt: string
+  nodes: string[]
+  processes: LabProcess[]
+}
+
+export const paths = {
+  cluster: () => join(labDir(), 'lab.json'),
+  nodeDir: (name: string) => join(labDir(), 'nodes', name),
+  node: (name: string) => join(labDir(), 'nodes', name, 'node.json'),
+  config: (name: string) => join(labDir(), 'nodes', name, 'config.yaml'),
+  root: (name: string) => join(labDir(), 'nodes', name, 'root'),
+  etcdData: (name: string) => join(labDir(), 'nodes', name, 'etcd'),
+  sshDir: (name: string) => join(labDir(), 'ssh', name),
+  operatorKey: () => join(labDir(), 'ssh', 'id_ed25519'),
+  pki: () => join(labDir(), 'pki'),
+}
+
+/** Atomic write (tmp + fsync + rename) so a reader or a Ctrl-C never sees half a file. */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
+  mkdirSync(dirname(file), { recursive: true })
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, data, { mode })
+  const fd = openSync(tmp, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, file)
+}
+
+export function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8')) as T
+}
+
+export function labExists(): boolean {
+  return existsSync(paths.cluster())
+}
+
+export function loadCluster(): LabCluster {
+  if (!labExists()) throw new Error(`no lab at ${labDir()}: run \`npm run lab -- up\` first`)
+  return readJson<LabCluster>(paths.cluster())
+}
+
+export function saveCluster(c: LabCluster): void {
+  writeFileAtomic(paths.cluster(), JSON.stringify(c, null, 2) + '\n', 0o644)
+}
+
+export function loadNode(name: string): LabNode {
+  const f = paths.node(name)
+  if (!existsSync(f)) throw new Error(`lab has no node ${name}`)
+  return readJson<LabNode>(f)
+}
+
+export function saveNode(n: LabNode): void {
+  writeFileAtomic(paths.node(n.name), JSON.stringify(n, null, 2) + '\n', 0o644)
+}
+
+export function loadNodes(): LabNode[] {
+  return loadCluster().nodes.map(loadNode)
+}
+
+/** talosctl addresses nodes by IP (or name); find the lab node answering there. */
+export function findNodeByAddress(addr: string): LabNode | undefined {
+  return loadNodes().find((n) => n.address === addr || n.name === addr)
+}
+
+/** Read-modify-write of one node's state. Callers are short CLI processes; last writer wins per node. */
+export function updateNode(name: string, fn: (n: LabNode) => void): LabNode {
+  const n = loadNode(name)
+  fn(n)
+  saveNode(n)
+  return n
+}
