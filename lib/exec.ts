@@ -93,18 +93,17 @@ export function redactText(text: string, redact: Redaction[] = []): string {
   return redactValue(text, redact).split(PLACEHOLDER).join(REDACTED)
 }
 
-const NOISE = [/^WARNING:/i, /^\d+ errors? occurred:$/i, /^Usage:/, /^Error: /i]
+const NOISE = [/^WARNING:/i, /^\d+ errors? occurred:$/i]
 
-/** The first stderr line that says what went wrong (skips warnings and multierror headers). */
+/** The first stderr line that says what went wrong (skips warnings, multierror headers and usage text). */
 export function firstMeaningfulLine(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '')
-  const useful = lines.find((l) => !NOISE.some((n) => n.test(l)))
-  // cobra prefixes the real error with "Error: "; keep its message when it is the only thing there
-  const line = useful ?? lines.find((l) => /^Error: /i.test(l))?.replace(/^Error: /i, '') ?? ''
-  return line.replace(/^\*\s+/, '')
+  const lines: string[] = []
+  for (const raw of text.split('\n')) {
+    const l = raw.trim()
+    if (/^Usage:/.test(l)) break // talosctl prints usage after flag/arg errors; the error itself came first
+    if (l !== '') lines.push(l.replace(/^Error: /, ''))
+  }
+  return (lines.find((l) => !NOISE.some((n) => n.test(l))) ?? '').replace(/^\*\s+/, '')
 }
 
 export class CommandError extends Error {
@@ -159,8 +158,9 @@ export async function run(bin: string, args: string[], opts: RunOptions = {}): P
   })`${bin} ${args}`
   const durationMs = Date.now() - started
 
-  // zx kills the process on timeout; an exit by signal at or past the deadline is that timeout.
-  const timedOut = opts.timeoutMs !== undefined && out.exitCode === null && durationMs >= opts.timeoutMs
+  // zx kills the process tree at the deadline, children first, so a script may still exit 0 after its child was
+  // killed: having run to the deadline is what marks the timeout, not the exit status.
+  const timedOut = opts.timeoutMs !== undefined && opts.timeoutMs > 0 && durationMs >= opts.timeoutMs
   const result: RunResult = {
     command,
     stdout: out.stdout,
