@@ -1,0 +1,206 @@
+// etcd health as `talosctl etcd status/members/alarm list` show it, judged against the inventory's control planes.
+import { controlPlaneNodes, names, type CheckInventory } from '../../lib/checks/inventory.ts'
+import { fail, pass, warn } from '../../lib/checks/results.ts'
+import { defineCheck, type EtcdStatusRow, type Result } from '../../lib/checks/types.ts'
+
+export const RAFT_LAG_WARN = 100
+export const RAFT_LAG_FAIL = 1000
+/** etcd's default quota-backend-bytes, which Talos does not change. */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3
+export const DB_WARN_RATIO = 0.8
+
+const cps = (inv: CheckInventory) => names(controlPlaneNodes(inv))
+const GiB = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`
+const MiB = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MiB`
+
+/** Rows by node, and a fail Result for each control plane that did not answer or reported member errors. */
+function answered(check: string, inv: CheckInventory, data: { rows: EtcdStatusRow[]; nodeErrors: Record<string, string> }) {
+  const byNode = new Map(data.rows.map((r) => [r.node, r]))
+  const failures: Result[] = []
+  const ok: EtcdStatusRow[] = []
+  for (const node of cps(inv)) {
+    const row = byNode.get(node)
+    if (!row) {
+      const err = data.nodeErrors[node] ?? 'no etcd status row'
+      failures.push(fail(check, node, err, 'etcd status from the member', `etcd on ${node} did not answer: ${err}`))
+    } else ok.push(row)
+  }
+  return { ok, failures }
+}
+
+export const etcdMembers = defineCheck({
+  id: 'etcd.members',
+  group: 'etcd',
+  title: 'etcd member list equals the inventory control planes',
+  targets: cps,
+  needs: ['etcdMembers'],
+  evaluate: ({ etcdMembers: data }, inv) => {
+    const out: Result[] = []
+    const claimed = new Set<string>()
+    for (const cp of controlPlaneNodes(inv)) {
+      const m = data.members.find(
+        (x) => x.hostname === cp.name || x.peerUrls.some((u) => hostOf(u) === cp.address),
+      )
+      const wanted = { hostname: cp.name, peer: cp.address }
+      if (!m) {
+        out.push(fail('etcd.members', cp.name, null, wanted, `${cp.name} (${cp.address}) is not an etcd member (asked ${data.from})`))
+        continue
+      }
+      claimed.add(m.id)
+      const seen = { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls, learner: m.learner }
+      if (!m.peerUrls.some((u) => hostOf(u) === cp.address)) {
+        out.push(fail('etcd.members', cp.name, seen, wanted, `member ${m.id} (${m.hostname}) peer URLs ${m.peerUrls.join(',')} do not point at ${cp.address}`))
+      } else if (m.learner) {
+        out.push(warn('etcd.members', cp.name, seen, wanted, `member ${m.id} (${cp.name}) is still a learner`))
+      } else {
+        out.push(pass('etcd.members', cp.name, seen, wanted, `member ${m.id} is ${cp.name} at ${cp.address}`))
+      }
+    }
+    for (const m of data.members.filter((x) => !claimed.has(x.id))) {
+      out.push(
+        fail('etcd.members', 'cluster', { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls }, cps(inv),
+          `etcd member ${m.id} (${m.hostname || 'unnamed'}, ${m.peerUrls.join(',')}) is not an inventory control plane`),
+      )
+    }
+    return out
+  },
+})
+
+export const etcdHealthy = defineCheck({
+  id: 'etcd.member-health',
+  group: 'etcd',
+  title: 'every control plane answers etcd status without errors',
+  targets: cps,
+  needs: ['etcdStatus'],
+  evaluate: ({ etcdStatus }, inv) => {
+    const { ok, failures } = answered('etcd.member-health', inv, etcdStatus)
+    return [
+      ...failures,
+      ...ok.map((r) =>
+        r.errors.length > 0
+          ? fail('etcd.member-health', r.node, r.errors, [], `member ${r.memberId} on ${r.node} reports errors: ${r.errors.join('; ')}`)
+          : pass('etcd.member-health', r.node, { memberId: r.memberId, errors: [] }, [], `member ${r.memberId} on ${r.node} is healthy`),
+      ),
+    ]
+  },
+})
+
+export const etcdLeader = defineCheck({
+  id: 'etcd.leader',
+  group: 'etcd',
+  title: 'exactly one leader, and every member agrees on it',
+  targets: () => ['cluster'],
+  needs: ['etcdStatus'],
+  evaluate: ({ etcdStatus }) => {
+    const rows = etcdStatus.rows
+    if (rows.length === 0) return [fail('etcd.leader', 'cluster', etcdStatus.nodeErrors, 'one leader', 'no etcd member answered')]
+    const views = Object.fromEntries(rows.map((r) => [r.node, r.leader]))
+    const distinct = [...new Set(rows.map((r) => r.leader))]
+    const selfLeaders = rows.filter((r) => r.memberId === r.leader).map((r) => `${r.node} (${r.memberId})`)
+    if (distinct.length !== 1) {
+      return [fail('etcd.leader', 'cluster', views, 'all members name the same leader', `members disagree on the leader: ${fmtViews(views)}`)]
+    }
+    const leader = distinct[0]!
+    if (leader === '' || /^0+$/.test(leader)) {
+      return [fail('etcd.leader', 'cluster', views, 'one leader', 'the members report no leader')]
+    }
+    if (selfLeaders.length > 1) {
+      return [fail('etcd.leader', 'cluster', views, 'one leader', `several members claim leadership: ${selfLeaders.join(', ')}`)]
+    }
+    const leaderNode = rows.find((r) => r.memberId === leader)?.node
+    const missing = Object.keys(etcdStatus.nodeErrors)
+    const msg = `leader ${leader}${leaderNode ? ` (${leaderNode})` : ''}, agreed by ${rows.length} member(s)`
+    // A leader no answering member is: it may be the one that did not answer; agreement among the rest still counts.
+    if (!leaderNode && missing.length === 0) {
+      return [fail('etcd.leader', 'cluster', views, 'a leader among the members', `all members name ${leader} as leader but no member has that id`)]
+    }
+    return [pass('etcd.leader', 'cluster', { leader, leaderNode, views }, 'one leader all members agree on', msg)]
+  },
+})
+
+function fmtViews(v: Record<string, string>): string {
+  return Object.entries(v)
+    .map(([n, l]) => `${n}→${l}`)
+    .join(', ')
+}
+
+export const etcdRaftLag = defineCheck({
+  id: 'etcd.raft-lag',
+  group: 'etcd',
+  title: `raft index lag between members (warn > ${RAFT_LAG_WARN}, fail > ${RAFT_LAG_FAIL})`,
+  targets: cps,
+  needs: ['etcdStatus'],
+  evaluate: ({ etcdStatus }, inv) => {
+    const { ok, failures } = answered('etcd.raft-lag', inv, etcdStatus)
+    if (ok.length === 0) return failures
+    const head = Math.max(...ok.map((r) => r.raftIndex))
+    return [
+      ...failures,
+      ...ok.map((r) => {
+        const lag = head - r.raftIndex
+        const seen = { raftIndex: r.raftIndex, head, lag }
+        const wanted = `lag ≤ ${RAFT_LAG_WARN}`
+        if (lag > RAFT_LAG_FAIL) return fail('etcd.raft-lag', r.node, seen, wanted, `${r.node} is ${lag} raft entries behind (index ${r.raftIndex} vs ${head})`)
+        if (lag > RAFT_LAG_WARN) return warn('etcd.raft-lag', r.node, seen, wanted, `${r.node} is ${lag} raft entries behind (index ${r.raftIndex} vs ${head})`)
+        return pass('etcd.raft-lag', r.node, seen, wanted, `${r.node} raft index ${r.raftIndex}, lag ${lag}`)
+      }),
+    ]
+  },
+})
+
+export const etcdAlarms = defineCheck({
+  id: 'etcd.alarms',
+  group: 'etcd',
+  title: 'no etcd alarms (NOSPACE, CORRUPT)',
+  targets: () => ['cluster'],
+  needs: ['etcdAlarms'],
+  evaluate: ({ etcdAlarms: data }) => {
+    const alarms = data.alarms.filter((a) => a.alarm !== '' && a.alarm !== 'NONE')
+    if (alarms.length === 0) return [pass('etcd.alarms', 'cluster', [], [], 'no alarms')]
+    // One alarm is raised cluster-wide and every queried node reports it: name each member once.
+    const byMember = new Map<string, { alarm: string; nodes: string[] }>()
+    for (const a of alarms) {
+      const k = `${a.memberId}/${a.alarm}`
+      const e = byMember.get(k) ?? { alarm: a.alarm, nodes: [] }
+      e.nodes.push(a.node)
+      byMember.set(k, e)
+    }
+    return [...byMember.entries()].map(([k, e]) => {
+      const member = k.split('/')[0]
+      return fail('etcd.alarms', 'cluster', { member, alarm: e.alarm, reportedBy: e.nodes }, [], `alarm ${e.alarm} on member ${member}`)
+    })
+  },
+})
+
+export const etcdDbSize = defineCheck({
+  id: 'etcd.db-size',
+  group: 'etcd',
+  title: `etcd db size under quota (warn > ${DB_WARN_RATIO * 100}%)`,
+  targets: cps,
+  needs: ['etcdStatus'],
+  evaluate: ({ etcdStatus }, inv) => {
+    const quota = inv.cluster.etcdQuotaBytes ?? DEFAULT_QUOTA_BYTES
+    const { ok, failures } = answered('etcd.db-size', inv, etcdStatus)
+    return [
+      ...failures,
+      ...ok.map((r) => {
+        const ratio = r.dbSize / quota
+        const seen = { dbSize: MiB(r.dbSize), inUse: MiB(r.dbSizeInUse), ofQuota: `${(ratio * 100).toFixed(1)}%` }
+        const wanted = `< ${DB_WARN_RATIO * 100}% of ${GiB(quota)}`
+        if (ratio >= 1) return fail('etcd.db-size', r.node, seen, wanted, `${r.node} db ${MiB(r.dbSize)} is at or over the ${GiB(quota)} quota`)
+        if (ratio > DB_WARN_RATIO) return warn('etcd.db-size', r.node, seen, wanted, `${r.node} db ${MiB(r.dbSize)} is ${(ratio * 100).toFixed(0)}% of the quota: defragment`)
+        return pass('etcd.db-size', r.node, seen, wanted, `${r.node} db ${MiB(r.dbSize)} (${(ratio * 100).toFixed(1)}% of quota)`)
+      }),
+    ]
+  },
+})
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '')
+  } catch {
+    return url
+  }
+}
+
+export const etcdChecks = [etcdMembers, etcdHealthy, etcdLeader, etcdRaftLag, etcdAlarms, etcdDbSize]

@@ -1,0 +1,112 @@
+// 1 GiB hugepages on the validator, from boot to kubelet: the kernel args that reserve them, what the kernel
+// reserved (meminfo, per NUMA node in sysfs), and what the kubelet offers to pods.
+import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
+import { hugepagesFromCmdline, parseMeminfo } from '../../lib/procfs.ts'
+import { hugepageSizeKb, sameQuantity } from '../../lib/checks/quantity.ts'
+import { expectEqual, fail, nodeValue, pass, warn } from '../../lib/checks/results.ts'
+import { defineCheck, type Result } from '../../lib/checks/types.ts'
+import { findK8sNode } from './cluster.ts'
+
+const targets = (inv: CheckInventory) => names(validatorNodes(inv))
+const spec = (inv: CheckInventory) => inv.validator!.hugepages
+const total = (inv: CheckInventory) => spec(inv).perNumaNode.reduce((a, b) => a + b, 0)
+
+/** The `hugepages=` value that reserves perNumaNode pages on each node: "0:4,1:4". */
+export const perNodeHugepagesArg = (perNumaNode: number[]) => perNumaNode.map((n, i) => `${i}:${n}`).join(',')
+
+export const hugepagesCmdline = defineCheck({
+  id: 'hugepages.cmdline',
+  group: 'hugepages',
+  title: 'kernel args reserve the inventory hugepages at boot',
+  targets,
+  needs: ['cmdline'],
+  evaluate: ({ cmdline }, inv) =>
+    targets(inv).flatMap((node): Result[] => {
+      const v = nodeValue(cmdline, node, 'hugepages.cmdline', '/proc/cmdline')
+      if ('fail' in v) return [v.fail]
+      const hp = hugepagesFromCmdline(v.value)
+      const sizeKb = hugepageSizeKb(spec(inv).size)
+      const per = spec(inv).perNumaNode
+      const wantedPerNode = Object.fromEntries(per.map((n, i) => [i, n]))
+      const out: Result[] = [
+        expectEqual('hugepages.cmdline', `${node}/default_hugepagesz`, `${hp.defaultSize} kB`, `${sizeKb} kB`, `default hugepage size on ${node}`),
+      ]
+      const req = hp.sizes.find((r) => r.sizeKiB === sizeKb)
+      const t = `${node}/hugepages`
+      const wanted = `hugepagesz=${spec(inv).size.replace(/i$/, '')} hugepages=${perNodeHugepagesArg(per)}`
+      if (!req) {
+        out.push(fail('hugepages.cmdline', t, { sizes: hp.sizes, warnings: hp.warnings }, wanted, `no ${sizeKb} kB hugepages requested on ${node}'s kernel command line${hp.warnings.length ? ` (${hp.warnings.join('; ')})` : ''}`))
+      } else if (req.perNode) {
+        out.push(expectEqual('hugepages.cmdline', t, req.perNode, wantedPerNode, `per-NUMA-node hugepages on ${node}`))
+      } else {
+        out.push(
+          req.count === total(inv)
+            ? warn('hugepages.cmdline', t, { count: req.count }, wanted, `hugepages=${req.count} is the right total but leaves the NUMA split to the kernel`)
+            : fail('hugepages.cmdline', t, { count: req.count }, wanted, `hugepages=${req.count} on ${node}, wanted ${perNodeHugepagesArg(per)}`),
+        )
+      }
+      return out
+    }),
+})
+
+export const hugepagesMeminfo = defineCheck({
+  id: 'hugepages.meminfo',
+  group: 'hugepages',
+  title: '/proc/meminfo shows the reserved hugepages',
+  targets,
+  needs: ['meminfo'],
+  evaluate: ({ meminfo }, inv) =>
+    targets(inv).flatMap((node): Result[] => {
+      const v = nodeValue(meminfo, node, 'hugepages.meminfo', '/proc/meminfo')
+      if ('fail' in v) return [v.fail]
+      const f = parseMeminfo(v.value)
+      return [
+        expectEqual('hugepages.meminfo', `${node}/HugePages_Total`, f.HugePages_Total ?? null, total(inv), `HugePages_Total on ${node}`),
+        expectEqual('hugepages.meminfo', `${node}/Hugepagesize`, f.Hugepagesize !== undefined ? `${f.Hugepagesize} kB` : null,
+          `${hugepageSizeKb(spec(inv).size)} kB`, `Hugepagesize on ${node}`),
+      ]
+    }),
+})
+
+export const hugepagesNuma = defineCheck({
+  id: 'hugepages.numa',
+  group: 'hugepages',
+  title: 'each NUMA node holds its share of hugepages',
+  targets,
+  needs: ['hugepagesSysfs'],
+  evaluate: ({ hugepagesSysfs }, inv) =>
+    targets(inv).flatMap((node): Result[] => {
+      const v = nodeValue(hugepagesSysfs, node, 'hugepages.numa', 'per-node nr_hugepages')
+      if ('fail' in v) return [v.fail]
+      const wanted = spec(inv).perNumaNode
+      const ids = [...new Set([...wanted.keys(), ...Object.keys(v.value).map(Number)])].sort((a, b) => a - b)
+      return ids.map((id) => {
+        const seen = v.value[id]
+        const want = wanted[id] ?? 0
+        const t = `${node}/node${id}`
+        if (seen === undefined) return fail('hugepages.numa', t, null, want, `NUMA node ${id} on ${node} has no hugepages-${hugepageSizeKb(spec(inv).size)}kB/nr_hugepages`)
+        return expectEqual('hugepages.numa', t, seen, want, `nr_hugepages on NUMA node ${id} of ${node}`)
+      })
+    }),
+})
+
+export const hugepagesAllocatable = defineCheck({
+  id: 'hugepages.allocatable',
+  group: 'hugepages',
+  title: 'the kubelet offers the hugepages as allocatable',
+  targets,
+  needs: ['k8sNodes'],
+  evaluate: ({ k8sNodes }, inv) =>
+    validatorNodes(inv).map((n) => {
+      const res = `hugepages-${spec(inv).size}`
+      const wanted = `${total(inv)}Gi`
+      const k = findK8sNode(k8sNodes.items, n)
+      if (!k) return fail('hugepages.allocatable', n.name, null, wanted, `${n.name} is not a Kubernetes node`)
+      const seen = k.status?.allocatable?.[res]
+      return seen !== undefined && sameQuantity(seen, `${total(inv) * hugepageSizeKb(spec(inv).size)}Ki`)
+        ? pass('hugepages.allocatable', n.name, seen, wanted, `allocatable ${res} = ${seen}`)
+        : fail('hugepages.allocatable', n.name, seen ?? null, wanted, `allocatable ${res} on ${k.metadata.name} is ${seen ?? 'absent'}, wanted ${wanted}`)
+    }),
+})
+
+export const hugepagesChecks = [hugepagesCmdline, hugepagesMeminfo, hugepagesNuma, hugepagesAllocatable]

@@ -1,0 +1,25 @@
+// Every check, in the order the report lists them.
+import type { AnyCheck } from '../../lib/checks/types.ts'
+import { clusterChecks } from './cluster.ts'
+import { etcdChecks } from './etcd.ts'
+import { hugepagesChecks } from './hugepages.ts'
+import { isolationChecks } from './isolation.ts'
+import { kernelChecks } from './kernel.ts'
+import { kubeletChecks } from './kubelet.ts'
+import { numaChecks } from './numa.ts'
+import { storageChecks } from './storage.ts'
+import { sysctlChecks } from './sysctls.ts'
+
+export const ALL_CHECKS: AnyCheck[] = [
+  ...clusterChecks,
+  ...etcdChecks,
+  ...hugepagesChecks,
+  ...numaChecks,
+  ...sysctlChecks,
+  ...kernelChecks,
+  ...kubeletChecks,
+  ...storageChecks,
+  ...isolationChecks,
+]
+
+export const GROUPS = [...new Set(ALL_CHECKS.map((c) => c.group))]

@@ -1,0 +1,60 @@
+// The kubelet on the validator runs with the inventory's CPU/topology/memory manager settings and reservations
+// (KubeletConfiguration field names, as the machine config's machine.kubelet.extraConfig carries them).
+import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../../lib/checks/inventory.ts'
+import { sameQuantity } from '../../lib/checks/quantity.ts'
+import { fail, fmt, nodeValue, pass } from '../../lib/checks/results.ts'
+import { defineCheck, type Result } from '../../lib/checks/types.ts'
+
+const targets = (inv: CheckInventory) => names(validatorNodes(inv))
+
+/** The KubeletConfiguration the inventory asks for (only the fields it sets). */
+export function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> {
+  const w: Record<string, unknown> = {}
+  if (v.cpuManagerPolicy !== undefined) w.cpuManagerPolicy = v.cpuManagerPolicy
+  if (v.topologyManagerPolicy !== undefined) w.topologyManagerPolicy = v.topologyManagerPolicy
+  if (v.topologyManagerScope !== undefined) w.topologyManagerScope = v.topologyManagerScope
+  if (v.reservedSystemCpus !== undefined) w.reservedSystemCPUs = v.reservedSystemCpus
+  if (v.systemReserved !== undefined) w.systemReserved = v.systemReserved
+  if (v.kubeReserved !== undefined) w.kubeReserved = v.kubeReserved
+  if (v.evictionHard !== undefined) w.evictionHard = v.evictionHard
+  if (v.reservedMemory !== undefined) w.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
+  return w
+}
+
+/** Deep equality where leaf strings compare as quantities ("1Gi" = "1024Mi") and map key order is irrelevant. */
+export function sameConfigValue(seen: unknown, wanted: unknown): boolean {
+  if (Array.isArray(wanted)) {
+    if (!Array.isArray(seen) || seen.length !== wanted.length) return false
+    return wanted.every((w, i) => sameConfigValue(seen[i], w))
+  }
+  if (wanted !== null && typeof wanted === 'object') {
+    if (seen === null || typeof seen !== 'object' || Array.isArray(seen)) return false
+    const s = seen as Record<string, unknown>
+    const w = wanted as Record<string, unknown>
+    const keys = new Set([...Object.keys(s), ...Object.keys(w)])
+    return [...keys].every((k) => sameConfigValue(s[k], w[k]))
+  }
+  if (typeof wanted === 'string' && typeof seen === 'string' && /^[\d.]+[a-zA-Z]*$/.test(wanted)) return sameQuantity(seen, wanted)
+  return String(seen) === String(wanted) && seen !== undefined
+}
+
+export const kubeletConfig = defineCheck({
+  id: 'kubelet.config',
+  group: 'kubelet',
+  title: 'kubelet CPU/topology manager policies, reserved CPUs, reservations and eviction',
+  targets,
+  needs: ['kubeletConfig'],
+  evaluate: ({ kubeletConfig: data }, inv) =>
+    targets(inv).flatMap((node): Result[] => {
+      const v = nodeValue(data, node, 'kubelet.config', 'kubelet config')
+      if ('fail' in v) return [v.fail]
+      return Object.entries(wantedKubeletConfig(inv.validator!)).map(([field, wanted]) => {
+        const seen = v.value[field]
+        return sameConfigValue(seen, wanted)
+          ? pass('kubelet.config', `${node}/${field}`, seen, wanted, `${field} = ${fmt(seen)}`)
+          : fail('kubelet.config', `${node}/${field}`, seen ?? null, wanted, `kubelet ${field} on ${node} is ${fmt(seen)}, wanted ${fmt(wanted)}`)
+      })
+    }),
+})
+
+export const kubeletChecks = [kubeletConfig]

@@ -1,0 +1,63 @@
+// The validator's ledger/accounts volumes: mounted where the inventory says, with the right filesystem,
+// owner and mode, and not filling up.
+import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
+import { expectEqual, fail, nodeValue, pass, warn } from '../../lib/checks/results.ts'
+import { defineCheck, type Result } from '../../lib/checks/types.ts'
+
+const targets = (inv: CheckInventory) => names(validatorNodes(inv))
+export const USED_WARN = 0.8
+export const USED_FAIL = 0.95
+
+/** "0750" or "drwxr-x---" or 0o750 → "0750", so the inventory's octal and `ls -l`'s letters compare. */
+export function octalMode(mode: string | number): string {
+  if (typeof mode === 'number') return '0' + (mode & 0o7777).toString(8).padStart(3, '0')
+  if (/^0?[0-7]{3,4}$/.test(mode)) return '0' + mode.replace(/^0(?=[0-7]{3,})/, '').padStart(3, '0')
+  const m = /^[-dlcbps]?([-r][-w][-xsS])([-r][-w][-xsS])([-r][-w][-xtT])$/.exec(mode)
+  if (!m) return mode
+  const bits = (t: string) => (t[0] === 'r' ? 4 : 0) + (t[1] === 'w' ? 2 : 0) + (/[xst]/.test(t[2]!) ? 1 : 0)
+  return '0' + bits(m[1]!) + bits(m[2]!) + bits(m[3]!)
+}
+
+export const storageMounts = defineCheck({
+  id: 'storage.mounts',
+  group: 'storage',
+  title: 'validator volumes are mounted with the right filesystem, owner, mode and free space',
+  targets,
+  needs: ['storage'],
+  evaluate: ({ storage }, inv) =>
+    targets(inv).flatMap((node): Result[] => {
+      const v = nodeValue(storage, node, 'storage.mounts', 'storage')
+      if ('fail' in v) return [v.fail]
+      return (inv.validator?.storage ?? []).flatMap((want): Result[] => {
+        const t = `${node}/${want.name}`
+        const seen = v.value.find((m) => m.mountPoint === want.mountPoint)
+        if (!seen?.filesystem) {
+          return [fail('storage.mounts', t, null, { mountPoint: want.mountPoint, filesystem: want.filesystem }, `nothing is mounted at ${want.mountPoint} on ${node}`)]
+        }
+        const out: Result[] = [
+          expectEqual('storage.mounts', `${t}/fs`, seen.filesystem, want.filesystem, `filesystem at ${want.mountPoint}`),
+        ]
+        const wantedOwner = { uid: want.owner.uid, gid: want.owner.gid, mode: octalMode(want.mode) }
+        out.push(
+          seen.owner
+            ? expectEqual('storage.mounts', `${t}/owner`, { uid: seen.owner.uid, gid: seen.owner.gid, mode: octalMode(seen.owner.mode) }, wantedOwner, `owner and mode of ${want.mountPoint}`)
+            : fail('storage.mounts', `${t}/owner`, null, wantedOwner, `could not read the owner of ${want.mountPoint} on ${node}`),
+        )
+        if (seen.sizeBytes && seen.availableBytes !== undefined) {
+          const used = 1 - seen.availableBytes / seen.sizeBytes
+          const sv = { sizeGiB: +(seen.sizeBytes / 2 ** 30).toFixed(1), availGiB: +(seen.availableBytes / 2 ** 30).toFixed(1), used: `${(used * 100).toFixed(1)}%` }
+          const wv = `used ≤ ${USED_WARN * 100}%`
+          out.push(
+            used > USED_FAIL ? fail('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
+              : used > USED_WARN ? warn('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
+              : pass('storage.mounts', `${t}/free`, sv, wv, `${sv.availGiB} GiB free of ${sv.sizeGiB} GiB`),
+          )
+        } else {
+          out.push(warn('storage.mounts', `${t}/free`, null, `used ≤ ${USED_WARN * 100}%`, `the node did not report free space for ${want.mountPoint}`))
+        }
+        return out
+      })
+    }),
+})
+
+export const storageChecks = [storageMounts]
