@@ -1,0 +1,141 @@
+// Simulated machines for the lab, by profile name (`lab: { hardware: NAME }` in inventory/lab.yaml). A profile
+// drives the node's sysroot (NUMA sysfs, meminfo), what `talosctl get disks` lists, and kubelet capacity.
+// Besides the inventory's profiles there are layouts for tests of NUMA handling (real numactl is the oracle).
+import type { Hardware, LabDisk } from './state.ts'
+
+const GiB = 1024 // numaMemoryMiB is in MiB
+
+const range = (from: number, count: number, step = 1) => Array.from({ length: count }, (_, i) => from + i * step)
+
+/** Contiguous numbering: node0 0..n-1, node1 n..2n-1, ... */
+const contiguous = (nodes: number, perNode: number) => range(0, nodes).map((n) => range(n * perNode, perNode))
+/** Interleaved numbering as many 2-socket BIOSes enumerate: node0 0,2,4..., node1 1,3,5... */
+const interleaved = (perNode: number) => [range(0, perNode, 2), range(1, perNode, 2)]
+
+/** Same distance to every remote node (10 local, as ACPI SLIT normalises). */
+const uniformDistances = (nodes: number, remote: number) => range(0, nodes).map((i) => range(0, nodes).map((j) => (i === j ? 10 : remote)))
+
+/** go-style "nvme.<vid>-<serial hex>-<model hex>-<nsid>" wwid, as Linux builds it for NVMe without EUI/NGUID. */
+const nvmeWwid = (serial: string, model: string) =>
+  `nvme.1b36-${Buffer.from(serial).toString('hex')}-${Buffer.from(model).toString('hex')}-00000001`
+
+const virtioDisk = (dev: string, sizeBytes: number): LabDisk => ({
+  dev,
+  sizeBytes,
+  model: 'QEMU HARDDISK',
+  serial: '',
+  transport: 'virtio',
+  rotational: true,
+})
+
+const nvmeDisk = (dev: string, sizeBytes: number, model: string, serial: string): LabDisk => ({
+  dev,
+  sizeBytes,
+  model,
+  serial,
+  wwid: nvmeWwid(serial, model),
+  transport: 'nvme',
+  rotational: false,
+})
+
+const GB = 1e9
+const TB = 1e12
+
+const PROFILES: Record<string, () => Hardware> = {
+  controlplane: () => ({
+    numaCpus: contiguous(1, 4),
+    numaMemoryMiB: [8 * GiB],
+    distances: [[10]],
+    disks: [virtioDisk('/dev/sda', 64 * GB)],
+  }),
+  worker: () => ({
+    numaCpus: contiguous(1, 8),
+    numaMemoryMiB: [16 * GiB],
+    distances: [[10]],
+    disks: [virtioDisk('/dev/sda', 128 * GB)],
+  }),
+  'validator-2socket': () => ({
+    numaCpus: interleaved(16),
+    numaMemoryMiB: [32 * GiB, 32 * GiB],
+    distances: uniformDistances(2, 21),
+    disks: [
+      nvmeDisk('/dev/nvme0n1', 512 * GB, 'LAB NVMe SYSTEM', 'LABSYS00000001'),
+      nvmeDisk('/dev/nvme1n1', 2 * TB, 'LAB NVMe LEDGER', 'LABLDG00000001'),
+      nvmeDisk('/dev/nvme2n1', 1 * TB, 'LAB NVMe ACCOUNTS', 'LABACC00000001'),
+    ],
+  }),
+
+  // ---- test layouts
+  '1node': () => ({
+    numaCpus: contiguous(1, 2),
+    numaMemoryMiB: [4 * GiB],
+    distances: [[10]],
+    disks: [virtioDisk('/dev/sda', 32 * GB)],
+  }),
+  '2socket': () => ({
+    numaCpus: contiguous(2, 8),
+    numaMemoryMiB: [16 * GiB, 16 * GiB],
+    distances: uniformDistances(2, 21),
+    disks: [virtioDisk('/dev/sda', 64 * GB)],
+  }),
+  '4node': () => ({
+    numaCpus: contiguous(4, 4),
+    numaMemoryMiB: [8 * GiB, 8 * GiB, 8 * GiB, 6 * GiB],
+    // two sockets of two dies: 16 to the sibling die, 22 across sockets. Row 3 is deliberately not the
+    // transpose of column 3 (firmware SLITs can be asymmetric): a report that swaps rows and columns shows it.
+    distances: [
+      [10, 16, 22, 22],
+      [16, 10, 22, 22],
+      [22, 22, 10, 16],
+      [28, 22, 16, 10],
+    ],
+    disks: [virtioDisk('/dev/sda', 64 * GB)],
+  }),
+  memoryless: () => ({
+    // node1 has CPUs and no memory; node2 is memory without CPUs (CXL-style)
+    numaCpus: [range(0, 4), range(4, 4), []],
+    numaMemoryMiB: [8 * GiB, 0, 4 * GiB],
+    distances: [
+      [10, 21, 31],
+      [21, 10, 31],
+      [31, 31, 10],
+    ],
+    disks: [virtioDisk('/dev/sda', 64 * GB)],
+  }),
+  interleaved: () => ({
+    // 48 CPUs: the cpumap needs two 32-bit groups, the first one short ("5555,55555555")
+    numaCpus: interleaved(24),
+    numaMemoryMiB: [12 * GiB, 12 * GiB],
+    distances: uniformDistances(2, 32),
+    disks: [virtioDisk('/dev/sda', 64 * GB)],
+  }),
+}
+
+export const HARDWARE_PROFILES = Object.keys(PROFILES)
+
+/** A fresh copy of the named profile (callers may mutate it). */
+export function hardwareProfile(name: string): Hardware {
+  const make = PROFILES[name]
+  if (!make) throw new Error(`unknown lab hardware profile ${JSON.stringify(name)}; valid: ${HARDWARE_PROFILES.join(', ')}`)
+  const hw = make()
+  validateHardware(hw, name)
+  return hw
+}
+
+/** Consistency of a Hardware value: one cpu/memory entry per node, square distances, each CPU on one node. */
+export function validateHardware(hw: Hardware, what = 'hardware'): void {
+  const n = hw.numaCpus.length
+  if (n === 0) throw new Error(`${what}: no NUMA nodes`)
+  if (hw.numaMemoryMiB.length !== n) throw new Error(`${what}: ${n} nodes in numaCpus but ${hw.numaMemoryMiB.length} in numaMemoryMiB`)
+  if (hw.distances.length !== n || hw.distances.some((r) => r.length !== n)) throw new Error(`${what}: distances must be ${n}x${n}`)
+  const seen = new Set<number>()
+  for (const [node, cpus] of hw.numaCpus.entries()) {
+    for (const c of cpus) {
+      if (!Number.isInteger(c) || c < 0) throw new Error(`${what}: node ${node} has bad cpu id ${c}`)
+      if (seen.has(c)) throw new Error(`${what}: cpu ${c} is on more than one node`)
+      seen.add(c)
+    }
+  }
+  if (seen.size === 0) throw new Error(`${what}: no CPUs`)
+  if (hw.numaMemoryMiB.every((m) => m <= 0)) throw new Error(`${what}: no node has memory`)
+}

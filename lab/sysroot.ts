@@ -1,0 +1,534 @@
+// A lab node's sysroot: the procfs/sysfs files `talosctl read`/`ls` serve for the node and that real numactl reads
+// (bind-mounted over /sys/devices/system/node). Formats are the kernel's (Linux 6.12, what Talos v1.10.3 runs):
+// drivers/base/node.c (node meminfo, cpumap/cpulist, distance), fs/proc/meminfo.c, mm/hugetlb.c.
+//
+// The memory model is deterministic: each node with memory loses ~2% of its RAM to the kernel (MemTotal), the
+// running system uses a fixed share of what remains, and huge pages allocated at boot come out of MemFree.
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { Hardware } from './state.ts'
+import { validateHardware } from './hardware.ts'
+import { formatCpuList, formatCpumap } from '../lib/numa.ts'
+import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, type HugepageCmdline } from '../lib/procfs.ts'
+
+export const KERNEL_RELEASE = '6.12.28-talos'
+export const TALOS_VERSION = 'v1.10.3'
+const HUGEPAGE_SIZES = [1048576, 2048] as const // kB; gigantic pages first, as the kernel allocates them first
+/** What a node keeps free when the kernel places boot-time huge pages (watermarks, early allocations). */
+const MIN_FREE_KIB = 64 * 1024
+
+// ---------------------------------------------------------------- memory model (pure)
+
+export interface NodeMemory {
+  totalKiB: number
+  /** Used by the running system, excluding huge pages. */
+  usedKiB: number
+  /** Huge pages per size (kB) on this node. */
+  hugepages: Record<number, number>
+  freeKiB: number
+}
+
+export interface HugepageAllocation {
+  defaultSize: number
+  /** size kB → pages per node (index = node). */
+  perSize: Record<number, number[]>
+  /** Kernel-style messages for what was asked but not (fully) allocated or was rejected. */
+  warnings: string[]
+}
+
+const align4 = (kib: number) => Math.floor(kib / 4) * 4
+
+/** MemTotal and the baseline usage of each node before huge pages. */
+export function baseNodeMemory(hw: Hardware): NodeMemory[] {
+  return hw.numaMemoryMiB.map((mib, node) => {
+    if (mib <= 0) return { totalKiB: 0, usedKiB: 0, hugepages: {}, freeKiB: 0 }
+    const totalKiB = align4(mib * 1024 - mib * 1024 * 0.02)
+    // node 0 carries the kernel image, early allocations and most of the system services
+    const usedKiB = align4(totalKiB * (node === 0 ? 0.04 : 0.01))
+    return { totalKiB, usedKiB, hugepages: {}, freeKiB: totalKiB - usedKiB }
+  })
+}
+
+/**
+ * Place the huge pages a command line asks for, as the kernel does at boot: a per-node request (hugepages=0:4,1:4)
+ * goes to those nodes, and is ignored as a whole if it names a node that is not online; a plain count is spread
+ * round-robin over the nodes with memory. A page that does not fit (leaving MIN_FREE_KIB) is not allocated.
+ */
+export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocation: HugepageAllocation; memory: NodeMemory[] } {
+  const memory = baseNodeMemory(hw)
+  const nodes = hw.numaCpus.length
+  const warnings = [...req.warnings.map((w) => `HugeTLB: ${w}`)]
+  const perSize: Record<number, number[]> = {}
+  for (const size of HUGEPAGE_SIZES) perSize[size] = new Array<number>(nodes).fill(0)
+  const fits = (node: number, size: number) => hw.numaMemoryMiB[node]! > 0 && memory[node]!.freeKiB - size >= MIN_FREE_KIB
+  const take = (node: number, size: number) => {
+    memory[node]!.freeKiB -= size
+    memory[node]!.hugepages[size] = (memory[node]!.hugepages[size] ?? 0) + 1
+    perSize[size]![node]!++
+  }
+  const human = (size: number) => (size >= 1048576 ? `${size / 1048576}.00 GiB` : `${size / 1024}.00 MiB`)
+  for (const size of HUGEPAGE_SIZES) {
+    const r = req.sizes.find((s) => s.sizeKiB === size)
+    if (!r) continue
+    if (r.perNode) {
+      const bad = Object.keys(r.perNode).map(Number).filter((n) => n >= nodes)
+      if (bad.length > 0) {
+        warnings.push(`HugeTLB: Invalid hugepages parameter ${Object.entries(r.perNode).map(([n, c]) => `${n}:${c}`).join(',')} (node ${bad.join(',')} not online)`)
+        continue
+      }
+      for (const [n, want] of Object.entries(r.perNode).map(([n, c]) => [Number(n), c] as const)) {
+        let got = 0
+        while (got < want && fits(n, size)) {
+          take(n, size)
+          got++
+        }
+        if (got < want) warnings.push(`HugeTLB: allocating ${want} of page size ${human(size)} failed node${n}.  Only allocated ${got} hugepages.`)
+      }
+    } else if (r.count !== undefined) {
+      const withMemory = hw.numaMemoryMiB.map((m, i) => (m > 0 ? i : -1)).filter((i) => i >= 0)
+      let next = 0
+      let got = 0
+      while (got < r.count) {
+        let placed = false
+        for (let k = 0; k < withMemory.length; k++) {
+          const node = withMemory[(next + k) % withMemory.length]!
+          if (fits(node, size)) {
+            take(node, size)
+            next = (next + k + 1) % withMemory.length
+            placed = true
+            break
+          }
+        }
+        if (!placed) break
+        got++
+      }
+      if (got < r.count) warnings.push(`HugeTLB: allocating ${r.count} of page size ${human(size)} failed.  Only allocated ${got} hugepages.`)
+    }
+  }
+  return { allocation: { defaultSize: req.defaultSize, perSize, warnings }, memory }
+}
+
+// ---------------------------------------------------------------- file formats (pure)
+
+const kb = (label: string, v: number, width = 16) => `${`${label}:`.padEnd(width)}${String(v).padStart(8)} kB`
+
+/** drivers/base/node.c node_read_meminfo() + hugetlb_report_node_meminfo() for the default page size. */
+export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: number): string {
+  const used = m.usedKiB
+  const file = align4(used * 0.45)
+  const anon = align4(used * 0.2)
+  const slab = align4(used * 0.12)
+  const sreclaim = align4(slab * 0.6)
+  const rows: [string, number][] = [
+    ['MemTotal', m.totalKiB],
+    ['MemFree', m.freeKiB],
+    ['MemUsed', m.totalKiB - m.freeKiB],
+    ['SwapCached', 0],
+    ['Active', align4(file * 0.6 + anon * 0.1)],
+    ['Inactive', align4(file * 0.4 + anon * 0.9)],
+    ['Active(anon)', align4(anon * 0.1)],
+    ['Inactive(anon)', align4(anon * 0.9)],
+    ['Active(file)', align4(file * 0.6)],
+    ['Inactive(file)', align4(file * 0.4)],
+    ['Unevictable', 0],
+    ['Mlocked', 0],
+    ['Dirty', used > 0 ? 128 : 0],
+    ['Writeback', 0],
+    ['FilePages', file],
+    ['Mapped', align4(file * 0.25)],
+    ['AnonPages', anon],
+    ['Shmem', align4(file * 0.05)],
+    ['KernelStack', align4(used * 0.01)],
+    ['PageTables', align4(used * 0.015)],
+    ['SecPageTables', 0],
+    ['NFS_Unstable', 0],
+    ['Bounce', 0],
+    ['WritebackTmp', 0],
+    ['KReclaimable', sreclaim],
+    ['Slab', slab],
+    ['SReclaimable', sreclaim],
+    ['SUnreclaim', slab - sreclaim],
+    ['AnonHugePages', 0],
+    ['ShmemHugePages', 0],
+    ['ShmemPmdMapped', 0],
+    ['FileHugePages', 0],
+    ['FilePmdMapped', 0],
+  ]
+  const lines = rows.map(([k, v]) => `Node ${node} ${kb(k, v)}`)
+  const def = m.hugepages[defaultSize] ?? 0
+  lines.push(`Node ${node} HugePages_Total: ${String(def).padStart(5)}`)
+  lines.push(`Node ${node} HugePages_Free:  ${String(def).padStart(5)}`)
+  lines.push(`Node ${node} HugePages_Surp:  ${String(0).padStart(5)}`)
+  return lines.join('\n') + '\n'
+}
+
+/** fs/proc/meminfo.c meminfo_proc_show() + hugetlb_report_meminfo(), summed over nodes. */
+export function formatProcMeminfo(mem: NodeMemory[], defaultSize: number): string {
+  const sum = (f: (m: NodeMemory) => number) => mem.reduce((s, m) => s + f(m), 0)
+  const total = sum((m) => m.totalKiB)
+  const free = sum((m) => m.freeKiB)
+  const used = sum((m) => m.usedKiB)
+  const file = align4(used * 0.45)
+  const anon = align4(used * 0.2)
+  const slab = align4(used * 0.12)
+  const sreclaim = align4(slab * 0.6)
+  const buffers = align4(used * 0.02)
+  const cached = file - buffers
+  const hugeDefault = sum((m) => m.hugepages[defaultSize] ?? 0)
+  const hugetlb = sum((m) => Object.entries(m.hugepages).reduce((s, [size, n]) => s + Number(size) * n, 0))
+  const rows: [string, number][] = [
+    ['MemTotal', total],
+    ['MemFree', free],
+    ['MemAvailable', free + align4(file * 0.8) + sreclaim],
+    ['Buffers', buffers],
+    ['Cached', cached],
+    ['SwapCached', 0],
+    ['Active', align4(file * 0.6 + anon * 0.1)],
+    ['Inactive', align4(file * 0.4 + anon * 0.9)],
+    ['Active(anon)', align4(anon * 0.1)],
+    ['Inactive(anon)', align4(anon * 0.9)],
+    ['Active(file)', align4(file * 0.6)],
+    ['Inactive(file)', align4(file * 0.4)],
+    ['Unevictable', 0],
+    ['Mlocked', 0],
+    ['SwapTotal', 0],
+    ['SwapFree', 0],
+    ['Zswap', 0],
+    ['Zswapped', 0],
+    ['Dirty', 128],
+    ['Writeback', 0],
+    ['AnonPages', anon],
+    ['Mapped', align4(file * 0.25)],
+    ['Shmem', align4(file * 0.05)],
+    ['KReclaimable', sreclaim],
+    ['Slab', slab],
+    ['SReclaimable', sreclaim],
+    ['SUnreclaim', slab - sreclaim],
+    ['KernelStack', align4(used * 0.01)],
+    ['PageTables', align4(used * 0.015)],
+    ['SecPageTables', 0],
+    ['NFS_Unstable', 0],
+    ['Bounce', 0],
+    ['WritebackTmp', 0],
+    // overcommit_ratio 50, no swap; huge pages are not overcommittable
+    ['CommitLimit', align4((total - hugetlb) / 2)],
+    ['Committed_AS', align4(anon * 2.5)],
+    ['VmallocTotal', 34359738367],
+    ['VmallocUsed', align4(used * 0.02)],
+    ['VmallocChunk', 0],
+    ['Percpu', 2048],
+    ['HardwareCorrupted', 0],
+    ['AnonHugePages', 0],
+    ['ShmemHugePages', 0],
+    ['ShmemPmdMapped', 0],
+    ['FileHugePages', 0],
+    ['FilePmdMapped', 0],
+  ]
+  const lines = rows.map(([k, v]) => kb(k, v))
+  const count = (k: string, v: number) => `${`${k}:`.padEnd(16)}${String(v).padStart(8)}`
+  lines.push(count('HugePages_Total', hugeDefault))
+  lines.push(count('HugePages_Free', hugeDefault))
+  lines.push(count('HugePages_Rsvd', 0))
+  lines.push(count('HugePages_Surp', 0))
+  lines.push(kb('Hugepagesize', defaultSize))
+  lines.push(kb('Hugetlb', hugetlb))
+  // the direct map covers all RAM: a little with 4k pages, the rest with 2M and 1G pages
+  const ram = sum((m) => m.totalKiB)
+  const d4k = 30720
+  const d1g = Math.max(0, Math.floor((ram - d4k) / 1048576) - 1) * 1048576
+  lines.push(kb('DirectMap4k', d4k))
+  lines.push(kb('DirectMap2M', Math.max(0, Math.floor((ram - d4k - d1g) / 2048) * 2048)))
+  lines.push(kb('DirectMap1G', d1g))
+  return lines.join('\n') + '\n'
+}
+
+function formatCpuinfo(hw: Hardware): string {
+  const sockets = hw.numaCpus.length
+  const out: string[] = []
+  const all = hw.numaCpus.flatMap((cpus, node) => cpus.map((c) => ({ c, node }))).sort((a, b) => a.c - b.c)
+  for (const { c, node } of all) {
+    const siblings = hw.numaCpus[node]!.length
+    out.push(
+      [
+        `processor\t: ${c}`,
+        'vendor_id\t: AuthenticAMD',
+        'cpu family\t: 25',
+        'model\t\t: 1',
+        'model name\t: AMD EPYC 7313 16-Core Processor',
+        'stepping\t: 1',
+        'cpu MHz\t\t: 3000.000',
+        'cache size\t: 512 KB',
+        `physical id\t: ${sockets > 1 ? node : 0}`,
+        `siblings\t: ${siblings}`,
+        `core id\t\t: ${hw.numaCpus[node]!.indexOf(c)}`,
+        `cpu cores\t: ${siblings}`,
+        `apicid\t\t: ${c}`,
+        'fpu\t\t: yes',
+        'flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc rep_good nopl cpuid pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand lahf_lm cmp_legacy svm extapic cr8_legacy abm sse4a misalignsse 3dnowprefetch osvw perfctr_core bmi1 avx2 smep bmi2 erms invpcid rdseed adx smap clflushopt clwb sha_ni xsaveopt xsavec xgetbv1 xsaves',
+        'address sizes\t: 48 bits physical, 48 bits virtual',
+        '',
+      ].join('\n'),
+    )
+  }
+  return out.join('\n') + '\n'
+}
+
+/** Talos' kernel parameter defaults (KernelParamDefaultsController + KSPP) and kernel defaults we report. */
+const SYSCTL_DEFAULTS: Record<string, string> = {
+  'vm/max_map_count': '65530',
+  'vm/swappiness': '60',
+  'vm/overcommit_memory': '1',
+  'vm/nr_hugepages': '0',
+  'vm/nr_overcommit_hugepages': '0',
+  'net/core/rmem_max': '212992',
+  'net/core/rmem_default': '212992',
+  'net/core/wmem_max': '212992',
+  'net/core/wmem_default': '212992',
+  'net/core/default_qdisc': 'fq_codel',
+  'net/core/somaxconn': '4096',
+  'net/core/netdev_max_backlog': '1000',
+  'net/core/bpf_jit_harden': '2',
+  'net/ipv4/tcp_congestion_control': 'cubic',
+  'net/ipv4/tcp_available_congestion_control': 'reno cubic',
+  'net/ipv4/tcp_rmem': '4096\t131072\t6291456',
+  'net/ipv4/tcp_wmem': '4096\t16384\t4194304',
+  'net/ipv4/ip_forward': '1',
+  'net/ipv4/tcp_keepalive_time': '600',
+  'net/ipv4/tcp_keepalive_intvl': '60',
+  'net/ipv6/conf/default/forwarding': '1',
+  'net/ipv6/conf/default/accept_ra': '2',
+  'net/bridge/bridge-nf-call-iptables': '1',
+  'net/bridge/bridge-nf-call-ip6tables': '1',
+  'kernel/panic': '10',
+  'kernel/pid_max': '262144',
+  'kernel/kptr_restrict': '1',
+  'kernel/dmesg_restrict': '1',
+  'kernel/perf_event_paranoid': '3',
+  'kernel/yama/ptrace_scope': '1',
+  'kernel/unprivileged_bpf_disabled': '1',
+  'kernel/osrelease': KERNEL_RELEASE,
+  'kernel/ostype': 'Linux',
+  'user/max_user_namespaces': '0',
+  'fs/inotify/max_user_instances': '8192',
+  'fs/inotify/max_user_watches': '1048576',
+  'fs/aio-max-nr': '1048576',
+  'fs/file-max': '9223372036854775807',
+}
+
+/** Module sizes as /proc/modules prints them for the ones the validator profile loads. */
+const MODULE_SIZES: Record<string, number> = { tcp_bbr: 20480, sch_fq: 24576 }
+
+/** The install disk's partition n as Linux names it: /dev/sda6, /dev/nvme0n1p6. */
+export function partitionDev(disk: string, n: number): string {
+  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`
+}
+
+function baseMounts(installDisk?: string): string {
+  const m: string[] = [
+    '/dev/loop0 / squashfs ro,relatime,errors=continue 0 0',
+    'devtmpfs /dev devtmpfs rw,nosuid,noexec,relatime,size=4096k,nr_inodes=1048576,mode=755 0 0',
+    'proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0',
+    'sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0',
+    'tmpfs /run tmpfs rw,nosuid,nodev,noexec,relatime,mode=755 0 0',
+    'tmpfs /system tmpfs rw,nosuid,nodev,noexec,relatime,size=1048576k,mode=755 0 0',
+    'tmpfs /tmp tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k,mode=755 0 0',
+    'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate,memory_recursiveprot 0 0',
+    'hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0',
+  ]
+  if (installDisk) {
+    const xfs = 'rw,relatime,attr2,inode64,logbufs=8,logbsize=32k,noquota'
+    m.push(`${partitionDev(installDisk, 5)} /system/state xfs ${xfs} 0 0`)
+    m.push(`${partitionDev(installDisk, 6)} /var xfs ${xfs} 0 0`)
+  }
+  return m.join('\n') + '\n'
+}
+
+// ---------------------------------------------------------------- writers
+
+function put(root: string, rel: string, content: string): void {
+  const f = join(root, rel)
+  mkdirSync(dirname(f), { recursive: true })
+  writeFileSync(f, content)
+}
+
+const NODE = 'sys/devices/system/node'
+
+/** Writes everything that depends on memory and huge pages (rewritten at every boot). */
+function writeMemory(root: string, allocation: HugepageAllocation, memory: NodeMemory[]): void {
+  for (let n = 0; n < memory.length; n++) {
+    const dir = `${NODE}/node${n}`
+    put(root, `${dir}/meminfo`, formatNodeMeminfo(n, memory[n]!, allocation.defaultSize))
+    for (const size of HUGEPAGE_SIZES) {
+      const count = String(allocation.perSize[size]![n] ?? 0) + '\n'
+      put(root, `${dir}/hugepages/hugepages-${size}kB/nr_hugepages`, count)
+      put(root, `${dir}/hugepages/hugepages-${size}kB/free_hugepages`, count)
+      put(root, `${dir}/hugepages/hugepages-${size}kB/surplus_hugepages`, '0\n')
+    }
+  }
+  for (const size of HUGEPAGE_SIZES) {
+    const total = allocation.perSize[size]!.reduce((a, b) => a + b, 0)
+    const d = `sys/kernel/mm/hugepages/hugepages-${size}kB`
+    put(root, `${d}/nr_hugepages`, `${total}\n`)
+    put(root, `${d}/free_hugepages`, `${total}\n`)
+    put(root, `${d}/resv_hugepages`, '0\n')
+    put(root, `${d}/surplus_hugepages`, '0\n')
+    put(root, `${d}/nr_overcommit_hugepages`, '0\n')
+  }
+  const def = allocation.perSize[allocation.defaultSize]?.reduce((a, b) => a + b, 0) ?? 0
+  put(root, 'proc/sys/vm/nr_hugepages', `${def}\n`)
+  put(root, 'proc/meminfo', formatProcMeminfo(memory, allocation.defaultSize))
+}
+
+export interface SysrootOptions {
+  cmdline: string
+  hostname: string
+  /** When Talos is installed: its STATE and EPHEMERAL partitions appear in /proc/mounts. */
+  installDisk?: string
+}
+
+/** Create (or overwrite) a node's sysroot under root for this hardware, booted with opts.cmdline. */
+export function createSysroot(root: string, hw: Hardware, opts: SysrootOptions): HugepageAllocation {
+  validateHardware(hw, `sysroot ${root}`)
+  const nodes = hw.numaCpus.length
+  const nodeIds = Array.from({ length: nodes }, (_, i) => i)
+  const allCpus = hw.numaCpus.flat()
+  const nrCpuIds = Math.max(...allCpus) + 1
+  const withMemory = nodeIds.filter((n) => hw.numaMemoryMiB[n]! > 0)
+  const withCpu = nodeIds.filter((n) => hw.numaCpus[n]!.length > 0)
+
+  put(root, `${NODE}/online`, formatCpuList(nodeIds) + '\n')
+  put(root, `${NODE}/possible`, formatCpuList(nodeIds) + '\n')
+  put(root, `${NODE}/has_memory`, formatCpuList(withMemory) + '\n')
+  put(root, `${NODE}/has_normal_memory`, formatCpuList(withMemory) + '\n')
+  put(root, `${NODE}/has_cpu`, formatCpuList(withCpu) + '\n')
+  for (const n of nodeIds) {
+    const dir = `${NODE}/node${n}`
+    put(root, `${dir}/cpumap`, formatCpumap(hw.numaCpus[n]!, nrCpuIds) + '\n')
+    put(root, `${dir}/cpulist`, formatCpuList(hw.numaCpus[n]!) + '\n')
+    put(root, `${dir}/distance`, hw.distances[n]!.join(' ') + '\n')
+  }
+  const cpus = formatCpuList(Array.from({ length: nrCpuIds }, (_, i) => i)) + '\n'
+  put(root, 'sys/devices/system/cpu/online', formatCpuList(allCpus) + '\n')
+  put(root, 'sys/devices/system/cpu/possible', cpus)
+  put(root, 'sys/devices/system/cpu/present', cpus)
+  put(root, 'sys/devices/system/cpu/kernel_max', '8191\n')
+
+  put(root, 'proc/cpuinfo', formatCpuinfo(hw))
+  put(root, 'proc/modules', '')
+  put(root, 'proc/mounts', baseMounts(opts.installDisk))
+  put(root, 'proc/version', `Linux version ${KERNEL_RELEASE} (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP PREEMPT_DYNAMIC\n`)
+  for (const [k, v] of Object.entries(SYSCTL_DEFAULTS)) put(root, `proc/sys/${k}`, v + '\n')
+  put(root, 'proc/sys/kernel/hostname', opts.hostname + '\n')
+  put(root, 'etc/os-release', osRelease())
+  return applyBootParams(root, hw, opts.cmdline).allocation
+}
+
+export function osRelease(version = TALOS_VERSION): string {
+  return [
+    'NAME="Talos"',
+    'ID=talos',
+    `VERSION_ID=${version}`,
+    `PRETTY_NAME="Talos (${version})"`,
+    'HOME_URL="https://www.talos.dev/"',
+    'BUG_REPORT_URL="https://github.com/siderolabs/talos/issues"',
+    'VENDOR_NAME="Sidero Labs"',
+    'VENDOR_URL="https://www.siderolabs.com/"',
+    '',
+  ].join('\n')
+}
+
+/**
+ * A boot with this kernel command line: /proc/cmdline, and the boot-time huge pages it asks for (per-node counts,
+ * meminfo HugePages_* and Hugepagesize, each node's MemFree). Returns what was allocated and the kernel's warnings.
+ */
+export function applyBootParams(root: string, hw: Hardware, cmdline: string): { allocation: HugepageAllocation; memory: NodeMemory[] } {
+  const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline))
+  put(root, 'proc/cmdline', cmdline.trim() + '\n')
+  writeMemory(root, res.allocation, res.memory)
+  return res
+}
+
+export interface RuntimeMount {
+  device: string
+  mountPoint: string
+  fsType: string
+  uid?: number
+  gid?: number
+  mode?: string
+}
+
+export interface RuntimeConfig {
+  sysctls: Record<string, string>
+  kernelModules: string[]
+  mounts: RuntimeMount[]
+}
+
+const MOUNT_OPTIONS: Record<string, string> = {
+  xfs: 'rw,relatime,attr2,inode64,logbufs=8,logbsize=32k,noquota',
+  ext4: 'rw,relatime',
+}
+
+/**
+ * What machined does with a config at runtime: sysctls written under proc/sys (a key whose parent directory does
+ * not exist is an error, as on a kernel without that subsystem), modules added to proc/modules, volumes added to
+ * proc/mounts with their mount point created and its owner/mode recorded in `<mountPoint>/.lab-owner` ("uid gid
+ * mode"), since the lab cannot chown. Additive and idempotent. Returns errors naming each rejected item.
+ */
+export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: string[] } {
+  const errors: string[] = []
+  const modulesFile = join(root, 'proc/modules')
+  const loaded = new Set(existsSync(modulesFile) ? parseModules(readFileSync(modulesFile, 'utf8')).map((m) => m.name) : [])
+  for (const name of cfg.kernelModules) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+      errors.push(`kernel module ${JSON.stringify(name)}: invalid name`)
+      continue
+    }
+    const norm = name.replace(/-/g, '_')
+    if (loaded.has(norm)) continue
+    appendFileSync(modulesFile, `${norm} ${MODULE_SIZES[norm] ?? 16384} 0 - Live 0x0000000000000000\n`)
+    loaded.add(norm)
+    if (norm === 'tcp_bbr') {
+      // a loaded congestion control module registers itself in the available list
+      const f = join(root, 'proc/sys/net/ipv4/tcp_available_congestion_control')
+      const cur = existsSync(f) ? readFileSync(f, 'utf8').trim().split(/\s+/) : []
+      if (!cur.includes('bbr')) writeFileSync(f, [...cur, 'bbr'].join(' ') + '\n')
+    }
+  }
+
+  for (const [key, value] of Object.entries(cfg.sysctls)) {
+    let rel: string
+    try {
+      rel = sysctlPath(key).slice(1)
+    } catch (e) {
+      errors.push(`sysctl ${key}: ${(e as Error).message}`)
+      continue
+    }
+    const file = join(root, rel)
+    if (!existsSync(dirname(file)) || !statSync(dirname(file)).isDirectory()) {
+      errors.push(`sysctl ${key}: /${rel} does not exist on this kernel`)
+      continue
+    }
+    writeFileSync(file, String(value) + '\n')
+  }
+
+  const mountsFile = join(root, 'proc/mounts')
+  let mounts = existsSync(mountsFile) ? readFileSync(mountsFile, 'utf8').split('\n').filter((l) => l !== '') : []
+  for (const m of cfg.mounts) {
+    if (!m.mountPoint.startsWith('/') || m.mountPoint.split('/').includes('..')) {
+      errors.push(`mount ${m.device} on ${JSON.stringify(m.mountPoint)}: mount point must be an absolute path`)
+      continue
+    }
+    const mode = m.mode ?? '0755'
+    if (!/^0?[0-7]{3,4}$/.test(mode)) {
+      errors.push(`mount ${m.mountPoint}: bad mode ${JSON.stringify(mode)}`)
+      continue
+    }
+    mounts = mounts.filter((l) => parseMounts(l)[0]?.mountPoint !== m.mountPoint)
+    mounts.push(`${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`)
+    const dir = join(root, m.mountPoint)
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, '.lab-owner'), `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
+  }
+  writeFileSync(mountsFile, mounts.join('\n') + (mounts.length ? '\n' : ''))
+  return { errors }
+}
