@@ -1,0 +1,146 @@
+// What the real API server does to an object on create besides storing it: metadata (uid, timestamps,
+// generateName), defaulting (pod spec defaults, DefaultTolerationSeconds, status.qosClass) and the
+// validation messages kubectl users see (422 Invalid). Pure functions.
+import { randomUUID, randomBytes } from 'node:crypto'
+import { invalid, type Obj } from './errors.ts'
+import { nowTs, parseQuantity } from './quantity.ts'
+import { apiVersionOf, type ResourceDef } from './resources.ts'
+
+const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+export function randomSuffix(n = 5): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789'
+  return [...randomBytes(n)].map((b) => alphabet[b % alphabet.length]).join('')
+}
+
+export function prepareCreate(r: ResourceDef, obj: Obj, ns: string | undefined, user: { name: string; groups: string[] }): Obj {
+  obj.kind = r.kind
+  obj.apiVersion = apiVersionOf(r)
+  obj.metadata ??= {}
+  const md = obj.metadata
+  if (!md.name && md.generateName) md.name = `${md.generateName}${randomSuffix()}`
+  if (!md.name) throw invalid(r, '', [{ field: 'metadata.name', type: 'Required value', message: 'name or generateName is required' }])
+  if (!NAME_RE.test(md.name) || md.name.length > 253)
+    throw invalid(r, md.name, [{ field: 'metadata.name', type: 'Invalid value', message: `"${md.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')` }])
+  if (r.namespaced) md.namespace = ns ?? md.namespace ?? 'default'
+  else delete md.namespace
+  md.uid = randomUUID()
+  md.creationTimestamp = nowTs()
+  delete md.resourceVersion
+  delete md.deletionTimestamp
+  if (r.kind === 'Pod') preparePod(r, obj)
+  if (r.kind === 'Namespace') {
+    md.labels = { ...(md.labels ?? {}), 'kubernetes.io/metadata.name': md.name }
+    obj.spec = { finalizers: ['kubernetes'], ...(obj.spec ?? {}) }
+    obj.status = { phase: 'Active' }
+  }
+  if (r.kind === 'CertificateSigningRequest') {
+    obj.spec ??= {}
+    if (!obj.spec.request) throw invalid(r, md.name, [{ field: 'spec.request', type: 'Required value', message: '' }])
+    if (!obj.spec.signerName) throw invalid(r, md.name, [{ field: 'spec.signerName', type: 'Required value', message: '' }])
+    // The API server records who asked, whatever the body says.
+    obj.spec.username = user.name
+    obj.spec.groups = [...user.groups, 'system:authenticated']
+    obj.status = {}
+  }
+  return obj
+}
+
+/** Requests default to limits, per container (core/v1 defaulting). */
+export function containerRequests(c: Obj): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries<string>(c.resources?.limits ?? {})) out[k] = parseQuantity(v)
+  for (const [k, v] of Object.entries<string>(c.resources?.requests ?? {})) out[k] = parseQuantity(v)
+  return out
+}
+
+/** Effective pod request: sum over containers, at least the largest init container, plus overhead. */
+export function podRequests(p: Obj): Record<string, number> {
+  const sum: Record<string, number> = {}
+  for (const c of p.spec?.containers ?? []) for (const [k, v] of Object.entries(containerRequests(c))) sum[k] = (sum[k] ?? 0) + v
+  for (const c of p.spec?.initContainers ?? []) for (const [k, v] of Object.entries(containerRequests(c))) sum[k] = Math.max(sum[k] ?? 0, v)
+  for (const [k, v] of Object.entries<string>(p.spec?.overhead ?? {})) sum[k] = (sum[k] ?? 0) + parseQuantity(v)
+  return sum
+}
+
+/** pkg/apis/core/helper/qos.GetPodQOS: only cpu and memory count. */
+export function qosClass(p: Obj): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const compute = ['cpu', 'memory']
+  const containers: Obj[] = [...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? [])]
+  const requests: Record<string, number> = {}
+  const limits: Record<string, number> = {}
+  let guaranteed = true
+  for (const c of containers) {
+    const req = c.resources?.requests ?? {}
+    const lim = c.resources?.limits ?? {}
+    for (const r of compute) {
+      if (req[r] !== undefined && parseQuantity(req[r]) !== 0) requests[r] = (requests[r] ?? 0) + parseQuantity(req[r])
+      if (lim[r] !== undefined && parseQuantity(lim[r]) !== 0) limits[r] = (limits[r] ?? 0) + parseQuantity(lim[r])
+    }
+    if (!compute.every((r) => lim[r] !== undefined && parseQuantity(lim[r]) !== 0)) guaranteed = false
+  }
+  if (!Object.keys(requests).length && !Object.keys(limits).length) return 'BestEffort'
+  if (guaranteed) {
+    for (const r of compute) if ((requests[r] ?? limits[r]) !== limits[r]) guaranteed = false
+  }
+  // requests that default from limits are equal to them; explicit smaller requests break Guaranteed
+  if (guaranteed) {
+    for (const c of containers) for (const r of compute) {
+      const req = c.resources?.requests?.[r]
+      if (req !== undefined && parseQuantity(req) !== parseQuantity(c.resources?.limits?.[r])) guaranteed = false
+    }
+  }
+  return guaranteed ? 'Guaranteed' : 'Burstable'
+}
+
+function preparePod(r: ResourceDef, p: Obj): void {
+  const name = p.metadata.name
+  const spec = (p.spec ??= {})
+  const containers: Obj[] = spec.containers ?? []
+  if (!containers.length) throw invalid(r, name, [{ field: 'spec.containers', type: 'Required value', message: '' }])
+  const causes: { field: string; type: string; message: string }[] = []
+  containers.forEach((c, i) => {
+    if (!c.name) causes.push({ field: `spec.containers[${i}].name`, type: 'Required value', message: '' })
+    if (!c.image) causes.push({ field: `spec.containers[${i}].image`, type: 'Required value', message: '' })
+    const reqs: Record<string, string> = c.resources?.requests ?? {}
+    const lims: Record<string, string> = c.resources?.limits ?? {}
+    const base = `spec.containers[${i}].resources`
+    for (const [res, v] of Object.entries(reqs)) {
+      const lim = lims[res]
+      const huge = res.startsWith('hugepages-')
+      if (lim !== undefined && huge && parseQuantity(v) !== parseQuantity(lim))
+        causes.push({ field: `${base}.requests[${res}]`, type: 'Invalid value', message: `"${v}": must be equal to ${res} limit of ${lim}` })
+      else if (lim !== undefined && parseQuantity(v) > parseQuantity(lim))
+        causes.push({ field: `${base}.requests[${res}]`, type: 'Invalid value', message: `"${v}": must be less than or equal to ${res} limit of ${lim}` })
+      else if (lim === undefined && (huge || res.includes('/')))
+        causes.push({ field: `${base}.limits[${res}]`, type: 'Required value', message: 'Limit must be set for non overcommitable resources' })
+    }
+    const all = { ...lims, ...reqs }
+    if (Object.keys(all).some((k) => k.startsWith('hugepages-')) && all.cpu === undefined && all.memory === undefined)
+      causes.push({ field: base, type: 'Forbidden', message: 'HugePages require cpu or memory' })
+  })
+  if (causes.length) throw invalid(r, name, causes)
+  for (const c of containers) {
+    const tag = /:[^/]+$/.test(c.image) ? c.image.split(':').pop() : ''
+    c.imagePullPolicy ??= !tag || tag === 'latest' ? 'Always' : 'IfNotPresent'
+    c.terminationMessagePath ??= '/dev/termination-log'
+    c.terminationMessagePolicy ??= 'File'
+    c.resources ??= {}
+    if (c.resources.limits) c.resources.requests = { ...c.resources.limits, ...(c.resources.requests ?? {}) }
+  }
+  spec.restartPolicy ??= 'Always'
+  spec.terminationGracePeriodSeconds ??= 30
+  spec.dnsPolicy ??= 'ClusterFirst'
+  spec.securityContext ??= {}
+  spec.schedulerName ??= 'default-scheduler'
+  spec.enableServiceLinks ??= true
+  spec.preemptionPolicy ??= 'PreemptLowerPriority'
+  spec.priority ??= 0
+  // DefaultTolerationSeconds admission plugin
+  const tol: Obj[] = (spec.tolerations ??= [])
+  for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+    if (!tol.some((t) => t.key === key && (t.effect ?? 'NoExecute') === 'NoExecute'))
+      tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 })
+  }
+  p.status = { phase: 'Pending', qosClass: qosClass(p) }
+}

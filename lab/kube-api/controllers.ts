@@ -1,0 +1,381 @@
+// What the rest of a Kubernetes control plane and the kubelets would do, driven by the lab's state:
+// node registration and lifecycle, kubelet-serving CSRs and their signing, the control-plane static
+// pods, the default scheduler, and pod status as a kubelet reports it. Run by the VIP holder only.
+import { randomBytes } from 'node:crypto'
+import { b64, unb64, type CertKey } from '../pki.ts'
+import { loadCluster } from '../state.ts'
+import { prepareCreate, randomSuffix } from './admission.ts'
+import { ApiError, type Obj } from './errors.ts'
+import { kubeletServingCsr, signCsr } from './csr.ts'
+import { kubernetesVersion, nodeShape, readLabMachine, readSysroot, type LabMachine, type NodeShape, type Taint } from './labinfo.ts'
+import { nowTs } from './quantity.ts'
+import { SYSTEM_NAMESPACES, byKind } from './resources.ts'
+import { filterNode, fitErrorMessage, pickNode, type Failure } from './scheduler.ts'
+import type { Store } from './storage.ts'
+import { paths } from '../state.ts'
+
+const NODE = byKind('Node')
+const POD = byKind('Pod')
+const NS = byKind('Namespace')
+const CSR = byKind('CertificateSigningRequest')
+const EVENT = byKind('Event')
+const SYSTEM = { name: 'system:kube-controller-manager', groups: [] as string[] }
+
+const OWNED_LABELS = 'talos.dev/owned-labels'
+const OWNED_TAINTS = 'talos.dev/owned-taints'
+const UNREACHABLE = 'node.kubernetes.io/unreachable'
+/** A kubelet that stops posting status is marked Unknown after this long (the lab's node-monitor-grace-period). */
+export const NODE_GRACE_MS = 2000
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+
+export class Controllers {
+  private downSince = new Map<string, number>()
+  private namespacesDone = false
+  private lastFailure = new Map<string, string>()
+
+  constructor(
+    private store: Store,
+    private ca: CertKey,
+    private log: (m: string) => void,
+  ) {}
+
+  async ensureNamespaces(): Promise<void> {
+    if (this.namespacesDone) return
+    for (const name of SYSTEM_NAMESPACES) {
+      if (await this.store.tryGet(NS, undefined, name)) continue
+      try {
+        await this.store.create(NS, prepareCreate(NS, { metadata: { name } }, undefined, SYSTEM))
+      } catch (e) {
+        if (!(e instanceof ApiError && e.reason === 'AlreadyExists')) throw e
+      }
+    }
+    this.namespacesDone = true
+  }
+
+  async tick(): Promise<void> {
+    await this.ensureNamespaces()
+    const cluster = loadCluster()
+    const machines = cluster.nodes.map(readLabMachine).filter((m): m is LabMachine => !!m)
+    if (!machines.some((m) => m.node.bootstrapped)) return
+    await this.nodes(machines)
+    await this.signApprovedCsrs()
+    await this.staticPods(machines)
+    await this.schedule()
+    await this.kubelets(machines, cluster.nodes)
+  }
+
+  // ---- node lifecycle -------------------------------------------------------------------------
+
+  private async nodes(machines: LabMachine[]): Promise<void> {
+    const now = Date.now()
+    for (const m of machines) {
+      if (!m.cfg) continue
+      const shape = nodeShape(m.node, m.cfg, readSysroot(paths.root(m.node.name)))
+      if (m.up) this.downSince.delete(shape.name)
+      else if (!this.downSince.has(shape.name)) this.downSince.set(shape.name, now)
+      const unknown = !m.up && now - this.downSince.get(shape.name)! >= NODE_GRACE_MS
+      const existing = await this.store.tryGet(NODE, undefined, shape.name)
+      if (!existing) {
+        if (!m.up) continue
+        await this.store.create(NODE, this.newNode(shape))
+        this.log(`node ${shape.name} registered`)
+        await this.fileServingCsr(shape, m)
+        continue
+      }
+      await this.store.mutate(NODE, undefined, shape.name, (n) => {
+        const before = JSON.stringify(n)
+        this.reconcileNode(n, shape, unknown)
+        return JSON.stringify(n) === before ? undefined : n
+      })
+    }
+  }
+
+  private newNode(s: NodeShape): Obj {
+    const n = prepareCreate(NODE, {
+      metadata: {
+        name: s.name,
+        labels: { ...s.kubeletLabels, ...s.registerLabels, ...s.configLabels },
+        annotations: {
+          'node.alpha.kubernetes.io/ttl': '0',
+          'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+          [OWNED_LABELS]: JSON.stringify(Object.keys(s.configLabels).sort()),
+          [OWNED_TAINTS]: JSON.stringify(s.configTaints.map((t) => t.key).sort()),
+        },
+      },
+      spec: { taints: [...s.registerTaints, ...s.configTaints] },
+    }, undefined, SYSTEM)
+    if (!n.spec.taints.length) delete n.spec.taints
+    this.reconcileNode(n, s, false)
+    return n
+  }
+
+  /** Kubelet-owned labels and status always; config labels/taints by Talos ownership; user edits kept. */
+  private reconcileNode(n: Obj, s: NodeShape, unknown: boolean): void {
+    const md = n.metadata
+    md.labels = { ...(md.labels ?? {}), ...s.kubeletLabels }
+    md.annotations ??= {}
+    const ownedLabels: string[] = JSON.parse(md.annotations[OWNED_LABELS] ?? '[]')
+    for (const k of ownedLabels) if (!(k in s.configLabels)) delete md.labels[k]
+    Object.assign(md.labels, s.configLabels)
+    md.annotations[OWNED_LABELS] = JSON.stringify(Object.keys(s.configLabels).sort())
+
+    const ownedTaints: string[] = JSON.parse(md.annotations[OWNED_TAINTS] ?? '[]')
+    const cfgKeys = new Set(s.configTaints.map((t) => `${t.key}:${t.effect}`))
+    let taints: Taint[] = (n.spec?.taints ?? []).filter((t: Taint) => !(ownedTaints.includes(t.key) && !cfgKeys.has(`${t.key}:${t.effect}`)))
+    for (const t of s.configTaints) {
+      const i = taints.findIndex((x) => x.key === t.key && x.effect === t.effect)
+      if (i >= 0) taints[i] = { ...t }
+      else taints.push({ ...t })
+    }
+    md.annotations[OWNED_TAINTS] = JSON.stringify(s.configTaints.map((t) => t.key).sort())
+    // node lifecycle controller: unreachable taints while the kubelet is silent
+    if (unknown) {
+      for (const effect of ['NoSchedule', 'NoExecute']) {
+        if (!taints.some((t) => t.key === UNREACHABLE && t.effect === effect)) taints.push({ key: UNREACHABLE, effect, timeAdded: nowTs() })
+      }
+    } else taints = taints.filter((t) => t.key !== UNREACHABLE)
+    n.spec ??= {}
+    if (taints.length) n.spec.taints = taints
+    else delete n.spec.taints
+
+    const st = (n.status ??= {})
+    st.capacity = s.capacity
+    st.allocatable = s.allocatable
+    st.addresses = s.addresses
+    st.daemonEndpoints = { kubeletEndpoint: { Port: 10250 } }
+    st.nodeInfo = { ...s.nodeInfo, bootID: st.nodeInfo?.bootID || randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5') }
+    const desired: [string, string, string, string][] = unknown
+      ? [
+          ['MemoryPressure', 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.'],
+          ['DiskPressure', 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.'],
+          ['PIDPressure', 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.'],
+          ['Ready', 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.'],
+        ]
+      : [
+          ['MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'],
+          ['DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'],
+          ['PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'],
+          ['Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'],
+        ]
+    const prev: Obj[] = st.conditions ?? []
+    st.conditions = desired.map(([type, status, reason, message]) => {
+      const old = prev.find((c) => c.type === type)
+      if (old && old.status === status && old.reason === reason) return old
+      const ts = nowTs()
+      return { type, status, lastHeartbeatTime: unknown ? (old?.lastHeartbeatTime ?? ts) : ts, lastTransitionTime: ts, reason, message }
+    })
+  }
+
+  // ---- CSRs ----------------------------------------------------------------------------------
+
+  private async fileServingCsr(s: NodeShape, m: LabMachine): Promise<void> {
+    const pem = kubeletServingCsr(s.name, s.name, m.node.address)
+    const csr = prepareCreate(CSR, {
+      metadata: { name: `csr-${randomSuffix(5)}`, generateName: 'csr-' },
+      spec: { request: b64(pem), signerName: 'kubernetes.io/kubelet-serving', usages: ['digital signature', 'server auth'] },
+    }, undefined, { name: `system:node:${s.name}`, groups: ['system:nodes'] })
+    await this.store.create(CSR, csr)
+    this.log(`node ${s.name}: kubelet-serving CSR ${csr.metadata.name} pending`)
+  }
+
+  private async signApprovedCsrs(): Promise<void> {
+    const { items } = await this.store.list(CSR)
+    for (const { obj } of items) {
+      const conds: Obj[] = obj.status?.conditions ?? []
+      if (obj.status?.certificate || !conds.some((c) => c.type === 'Approved' && c.status === 'True') || conds.some((c) => c.type === 'Denied' || c.type === 'Failed')) continue
+      let cert: string
+      try {
+        cert = signCsr(this.ca, unb64(obj.spec.request), obj.spec.usages ?? [])
+      } catch (e) {
+        this.log(`csr ${obj.metadata.name}: signing failed: ${(e as Error).message}`)
+        continue
+      }
+      await this.store.mutate(CSR, undefined, obj.metadata.name, (c) => {
+        if (c.status?.certificate) return undefined
+        c.status = { ...(c.status ?? {}), certificate: b64(cert) }
+        return c
+      })
+      this.log(`csr ${obj.metadata.name}: certificate issued`)
+    }
+  }
+
+  // ---- control-plane static pods (mirror pods) ------------------------------------------------
+
+  private async staticPods(machines: LabMachine[]): Promise<void> {
+    for (const m of machines) {
+      if (!m.cfg || (m.cfg.machine?.type ?? m.node.role) === 'worker' || m.node.role !== 'controlplane') continue
+      const host = nodeShape(m.node, m.cfg, { hugepages: {} }).name
+      const node = await this.store.tryGet(NODE, undefined, host)
+      if (!node) continue
+      const version = kubernetesVersion(m.cfg)
+      const comps: [string, string, string][] = [
+        ['kube-apiserver', '200m', '512Mi'],
+        ['kube-controller-manager', '50m', '256Mi'],
+        ['kube-scheduler', '10m', '64Mi'],
+      ]
+      for (const [comp, cpu, mem] of comps) {
+        const name = `${comp}-${host}`
+        if (await this.store.tryGet(POD, 'kube-system', name)) continue
+        const pod = prepareCreate(POD, {
+          metadata: {
+            name,
+            namespace: 'kube-system',
+            labels: { 'k8s-app': comp, tier: 'control-plane' },
+            annotations: { 'kubernetes.io/config.mirror': randomBytes(16).toString('hex'), 'kubernetes.io/config.source': 'file' },
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: host, uid: node.obj.metadata.uid, controller: true }],
+          },
+          spec: {
+            nodeName: host,
+            hostNetwork: true,
+            priorityClassName: 'system-cluster-critical',
+            priority: 2000001000,
+            tolerations: [{ operator: 'Exists', effect: 'NoExecute' }],
+            containers: [{ name: comp, image: `registry.k8s.io/${comp}:${version}`, resources: { requests: { cpu, memory: mem } } }],
+          },
+        }, 'kube-system', SYSTEM)
+        await this.store.create(POD, pod)
+      }
+    }
+  }
+
+  // ---- scheduler -----------------------------------------------------------------------------
+
+  private async schedule(): Promise<void> {
+    const pods = (await this.store.list(POD)).items.map((i) => i.obj)
+    const pending = pods.filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler')
+    if (!pending.length) return
+    const nodes = (await this.store.list(NODE)).items.map((i) => i.obj)
+    for (const pod of pending) {
+      const failures = new Map<string, Failure>()
+      const feasible: Obj[] = []
+      for (const n of nodes) {
+        const f = filterNode(pod, n, pods)
+        if (f) failures.set(n.metadata.name, f)
+        else feasible.push(n)
+      }
+      const key = `${pod.metadata.namespace}/${pod.metadata.name}`
+      if (feasible.length) {
+        const target = pickNode(pod, feasible, pods)
+        await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
+          if (p.spec.nodeName) return undefined
+          p.spec.nodeName = target.metadata.name
+          p.status = { ...(p.status ?? {}), conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowTs() }] }
+          return p
+        })
+        pod.spec.nodeName = target.metadata.name
+        this.lastFailure.delete(key)
+        await this.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${key} to ${target.metadata.name}`)
+        this.log(`scheduled ${key} to ${target.metadata.name}`)
+        continue
+      }
+      const message = fitErrorMessage(pod, nodes, failures, pods)
+      const cond = (pod.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled')
+      if (cond?.message === message && this.lastFailure.get(key) === message) continue
+      await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
+        const others = (p.status?.conditions ?? []).filter((c: Obj) => c.type !== 'PodScheduled')
+        const old = (p.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled')
+        if (old?.message === message) return undefined
+        p.status = { ...(p.status ?? {}), phase: 'Pending', conditions: [...others, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: nowTs(), reason: 'Unschedulable', message }] }
+        return p
+      })
+      if (this.lastFailure.get(key) !== message) await this.event(pod, 'Warning', 'FailedScheduling', message)
+      this.lastFailure.set(key, message)
+    }
+  }
+
+  private async event(pod: Obj, type: string, reason: string, message: string): Promise<void> {
+    const ts = nowTs()
+    const ev = prepareCreate(EVENT, {
+      metadata: { name: `${pod.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: pod.metadata.namespace },
+      involvedObject: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid, apiVersion: 'v1', resourceVersion: pod.metadata.resourceVersion },
+      reason,
+      message,
+      source: { component: 'default-scheduler' },
+      firstTimestamp: ts,
+      lastTimestamp: ts,
+      count: 1,
+      type,
+      eventTime: null,
+      reportingComponent: 'default-scheduler',
+      reportingInstance: '',
+    }, pod.metadata.namespace, SYSTEM)
+    await this.store.create(EVENT, ev).catch((e) => this.log(`event for ${pod.metadata.name}: ${(e as Error).message}`))
+  }
+
+  // ---- kubelets: pod status on their nodes ---------------------------------------------------
+
+  private async kubelets(machines: LabMachine[], order: string[]): Promise<void> {
+    const nodes = new Map((await this.store.list(NODE)).items.map((i) => [i.obj.metadata.name as string, i.obj]))
+    const byHost = new Map<string, LabMachine>()
+    for (const m of machines) if (m.cfg) byHost.set(nodeShape(m.node, m.cfg, { hugepages: {} }).name, m)
+    const pods = (await this.store.list(POD)).items.map((i) => i.obj)
+    for (const pod of pods) {
+      const host = pod.spec?.nodeName
+      if (!host || pod.metadata.deletionTimestamp) continue
+      const node = nodes.get(host)
+      const m = byHost.get(host)
+      if (!node || !m) continue
+      const ready = (node.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True' && m.up
+      const isMirror = !!pod.metadata.annotations?.['kubernetes.io/config.mirror']
+      const containersReady = ready && (!isMirror || !pod.metadata.name.startsWith('kube-apiserver-') || !m.node.faults?.apiDown)
+      const running = pod.status?.phase === 'Running'
+      if (!running && !ready) continue
+      const podReady = (pod.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True'
+      if (running && podReady === containersReady) continue
+      const podIP = pod.spec.hostNetwork ? m.node.address : running ? pod.status.podIP : this.allocateIp(order.indexOf(m.node.name), host, pods)
+      await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
+        if (p.spec.nodeName !== host) return undefined
+        p.status = runningStatus(p, m.node.address, podIP, containersReady)
+        return p
+      })
+      pod.status = { ...(pod.status ?? {}), podIP }
+    }
+  }
+
+  private allocateIp(index: number, host: string, pods: Obj[]): string {
+    const used = new Set(pods.filter((p) => p.spec?.nodeName === host).map((p) => p.status?.podIP))
+    for (let i = 2; i < 255; i++) {
+      const ip = `10.244.${Math.max(0, index)}.${i}`
+      if (!used.has(ip)) return ip
+    }
+    return `10.244.${Math.max(0, index)}.254`
+  }
+}
+
+/** status of a pod whose containers a kubelet started; readiness follows the node. */
+export function runningStatus(p: Obj, hostIP: string, podIP: string, ready: boolean): Obj {
+  const prev: Obj = p.status ?? {}
+  const ts = nowTs()
+  const started = prev.startTime ?? ts
+  const cond = (type: string, status: boolean) => {
+    const s = status ? 'True' : 'False'
+    const old = (prev.conditions ?? []).find((c: Obj) => c.type === type)
+    return old && old.status === s ? old : { type, status: s, lastProbeTime: null, lastTransitionTime: ts }
+  }
+  return {
+    ...prev,
+    phase: 'Running',
+    conditions: [cond('PodReadyToStartContainers', true), cond('Initialized', true), cond('Ready', ready), cond('ContainersReady', ready), cond('PodScheduled', true)],
+    hostIP,
+    hostIPs: [{ ip: hostIP }],
+    podIP,
+    podIPs: [{ ip: podIP }],
+    startTime: started,
+    containerStatuses: (p.spec.containers ?? []).map((c: Obj) => {
+      const old = (prev.containerStatuses ?? []).find((x: Obj) => x.name === c.name)
+      return {
+        name: c.name,
+        state: old?.state ?? { running: { startedAt: ts } },
+        lastState: {},
+        ready,
+        restartCount: old?.restartCount ?? 0,
+        image: c.image,
+        imageID: old?.imageID ?? `${c.image.split(':')[0]}@sha256:${randomBytes(32).toString('hex')}`,
+        containerID: old?.containerID ?? `containerd://${randomBytes(32).toString('hex')}`,
+        started: true,
+      }
+    }),
+    qosClass: prev.qosClass,
+  }
+}

@@ -1,0 +1,232 @@
+// What the lab's machines look like to Kubernetes: the applied machine config (nodes/<n>/config.yaml)
+// and the sysroot (meminfo, hugepages) turned into a Node's labels, taints, capacity and allocatable,
+// as Talos' kubelet would register it. nodeShape() is pure; readLabNode() does the file reads.
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseAllDocuments } from 'yaml'
+import { loadNode, paths, type LabNode } from '../state.ts'
+import type { Obj } from './errors.ts'
+import { formatBinary, formatCpu, milli, parseQuantity } from './quantity.ts'
+
+export const DEFAULT_K8S_VERSION = 'v1.33.1'
+export const CONTAINER_RUNTIME = 'containerd://2.0.5'
+export const DEFAULT_KERNEL = '6.12.31-talos'
+
+/** The v1alpha1 document of a multi-document machine config. */
+export function parseMachineConfig(text: string, file = 'config.yaml'): Obj {
+  const docs = parseAllDocuments(text)
+  for (const d of docs) {
+    if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`)
+    const o = d.toJS() as Obj | null
+    if (o && (o.machine || o.cluster)) return o
+  }
+  throw new Error(`${file}: no v1alpha1 machine config document (machine:/cluster:)`)
+}
+
+export function loadMachineConfig(node: string): Obj | undefined {
+  const f = paths.config(node)
+  if (!existsSync(f)) return undefined
+  return parseMachineConfig(readFileSync(f, 'utf8'), f)
+}
+
+/** Kubernetes version from the control plane / kubelet image tags Talos config carries. */
+export function kubernetesVersion(cfg: Obj | undefined): string {
+  const images = [cfg?.cluster?.apiServer?.image, cfg?.machine?.kubelet?.image]
+  for (const img of images) {
+    const tag = typeof img === 'string' ? /:(v\d+\.\d+\.\d+[^@]*)/.exec(img)?.[1] : undefined
+    if (tag) return tag
+  }
+  return DEFAULT_K8S_VERSION
+}
+
+export const hostnameOf = (n: LabNode, cfg: Obj | undefined): string => cfg?.machine?.network?.hostname || n.name
+
+export interface SysFacts {
+  memTotalBytes?: number
+  /** page size in bytes → total pages */
+  hugepages: Record<number, number>
+  kernel?: string
+}
+
+/** Reads the lab sysroot: root/proc/meminfo and root/sys/devices/system/node/node* /hugepages. */
+export function readSysroot(root: string): SysFacts {
+  const facts: SysFacts = { hugepages: {} }
+  const read = (p: string) => (existsSync(join(root, p)) ? readFileSync(join(root, p), 'utf8') : undefined)
+  const meminfo = read('proc/meminfo')
+  const kv = (k: string) => {
+    const m = meminfo ? new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(meminfo) : null
+    return m ? Number(m[1]) : undefined
+  }
+  const mt = kv('MemTotal')
+  if (mt !== undefined) facts.memTotalBytes = mt * 1024
+  const nodeDir = join(root, 'sys/devices/system/node')
+  const numaNodes = existsSync(nodeDir) ? readdirSync(nodeDir).filter((d) => /^node\d+$/.test(d)) : []
+  for (const nd of numaNodes) {
+    const hp = join(nodeDir, nd, 'hugepages')
+    if (!existsSync(hp)) continue
+    for (const d of readdirSync(hp)) {
+      const m = /^hugepages-(\d+)kB$/.exec(d)
+      const f = join(hp, d, 'nr_hugepages')
+      if (!m || !existsSync(f)) continue
+      const size = Number(m[1]) * 1024
+      facts.hugepages[size] = (facts.hugepages[size] ?? 0) + Number(readFileSync(f, 'utf8').trim() || 0)
+    }
+  }
+  if (!Object.keys(facts.hugepages).length) {
+    const total = kv('HugePages_Total')
+    const size = kv('Hugepagesize')
+    if (total && size) facts.hugepages[size * 1024] = total
+  }
+  facts.kernel = read('proc/sys/kernel/osrelease')?.trim() || undefined
+  return facts
+}
+
+export interface Taint {
+  key: string
+  value?: string
+  effect: string
+  timeAdded?: string
+}
+
+/** machine.nodeTaints: `key: value:Effect` (Talos) — lists of {key,value,effect} accepted too. */
+export function configTaints(cfg: Obj | undefined): Taint[] {
+  const t = cfg?.machine?.nodeTaints
+  if (!t) return []
+  if (Array.isArray(t)) return t.map((x: Obj) => ({ key: x.key, ...(x.value ? { value: String(x.value) } : {}), effect: x.effect }))
+  return Object.entries<string>(t).map(([key, v]) => {
+    const s = String(v)
+    const i = s.lastIndexOf(':')
+    const value = i >= 0 ? s.slice(0, i) : s
+    const effect = i >= 0 ? s.slice(i + 1) : 'NoSchedule'
+    return { key, ...(value ? { value } : {}), effect }
+  })
+}
+
+const HUGE_NAMES: Record<number, string> = { [2 ** 30]: 'hugepages-1Gi', [2 ** 21]: 'hugepages-2Mi' }
+
+export interface NodeShape {
+  name: string
+  role: 'controlplane' | 'worker'
+  kubeletLabels: Record<string, string>
+  registerLabels: Record<string, string>
+  configLabels: Record<string, string>
+  registerTaints: Taint[]
+  configTaints: Taint[]
+  capacity: Record<string, string>
+  allocatable: Record<string, string>
+  addresses: { type: string; address: string }[]
+  nodeInfo: Obj
+}
+
+/** The Node a Talos kubelet registers for this machine. */
+export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): NodeShape {
+  const name = hostnameOf(n, cfg)
+  const role = (cfg?.machine?.type === 'controlplane' || cfg?.machine?.type === 'init' ? 'controlplane' : cfg?.machine?.type === 'worker' ? 'worker' : n.role) as NodeShape['role']
+  const kubeletLabels = {
+    'beta.kubernetes.io/arch': 'amd64',
+    'beta.kubernetes.io/os': 'linux',
+    'kubernetes.io/arch': 'amd64',
+    'kubernetes.io/hostname': name,
+    'kubernetes.io/os': 'linux',
+  }
+  const registerLabels: Record<string, string> = role === 'controlplane' ? { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } : {}
+  const configLabels: Record<string, string> = Object.fromEntries(Object.entries(cfg?.machine?.nodeLabels ?? {}).map(([k, v]) => [k, String(v ?? '')]))
+  const registerTaints: Taint[] = role === 'controlplane' && !cfg?.cluster?.allowSchedulingOnControlPlanes ? [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] : []
+
+  const extra: Obj = cfg?.machine?.kubelet?.extraConfig ?? {}
+  const cpus = n.hardware.numaCpus.flat().length
+  const memBytes = sys.memTotalBytes ?? n.hardware.numaMemoryMiB.reduce((a, b) => a + b, 0) * 2 ** 20
+  const memKi = Math.floor(memBytes / 1024)
+  const disk = n.hardware.disks.find((d) => d.dev === n.installDisk) ?? n.hardware.disks[0]
+  // EPHEMERAL is what is left of the system disk after BOOT, META and STATE.
+  const ephemeralKi = disk ? Math.max(0, Math.floor((disk.sizeBytes - 1.2 * 2 ** 30) / 1024)) : 0
+  const huge: Record<string, number> = { 'hugepages-1Gi': 0, 'hugepages-2Mi': 0 }
+  for (const [size, pages] of Object.entries(sys.hugepages)) {
+    const nm = HUGE_NAMES[Number(size)] ?? `hugepages-${formatBinary(Number(size))}`
+    huge[nm] = (huge[nm] ?? 0) + pages * Number(size)
+  }
+  const hugeTotal = Object.values(huge).reduce((a, b) => a + b, 0)
+  const capacity: Record<string, string> = {
+    cpu: String(cpus),
+    'ephemeral-storage': `${ephemeralKi}Ki`,
+    ...Object.fromEntries(Object.entries(huge).map(([k, v]) => [k, formatBinary(v)])),
+    memory: `${memKi}Ki`,
+    pods: String(extra.maxPods ?? 110),
+  }
+  const reserved = (k: string) => parseQuantity(extra.systemReserved?.[k]) + parseQuantity(extra.kubeReserved?.[k])
+  const evictMem = extra.evictionHard?.['memory.available'] ?? '100Mi'
+  const evictFs = String(extra.evictionHard?.['nodefs.available'] ?? '10%')
+  const cpuReservedMilli = extra.reservedSystemCPUs
+    ? expandCpuList(String(extra.reservedSystemCPUs)).length * 1000
+    : milli(extra.systemReserved?.cpu) + milli(extra.kubeReserved?.cpu)
+  const memAlloc = Math.max(0, memKi * 1024 - reserved('memory') - parseQuantity(evictMem) - hugeTotal)
+  const fsBytes = ephemeralKi * 1024
+  const fsEvict = evictFs.endsWith('%') ? (fsBytes * Number(evictFs.slice(0, -1))) / 100 : parseQuantity(evictFs)
+  const allocatable: Record<string, string> = {
+    cpu: formatCpu(Math.max(0, cpus * 1000 - cpuReservedMilli)),
+    'ephemeral-storage': String(Math.max(0, Math.floor(fsBytes - reserved('ephemeral-storage') - fsEvict))),
+    ...Object.fromEntries(Object.entries(huge).map(([k, v]) => [k, formatBinary(v)])),
+    memory: memAlloc % 1024 === 0 ? `${memAlloc / 1024}Ki` : String(memAlloc),
+    pods: capacity.pods,
+  }
+  return {
+    name,
+    role,
+    kubeletLabels,
+    registerLabels,
+    configLabels,
+    registerTaints,
+    configTaints: configTaints(cfg),
+    capacity,
+    allocatable,
+    addresses: [
+      { type: 'InternalIP', address: n.address },
+      { type: 'Hostname', address: name },
+    ],
+    nodeInfo: {
+      architecture: 'amd64',
+      bootID: '',
+      containerRuntimeVersion: CONTAINER_RUNTIME,
+      kernelVersion: sys.kernel ?? DEFAULT_KERNEL,
+      kubeProxyVersion: '',
+      kubeletVersion: kubernetesVersion(cfg),
+      machineID: '',
+      operatingSystem: 'linux',
+      osImage: `Talos (${n.talosVersion})`,
+      systemUUID: '',
+    },
+  }
+}
+
+/** "0-3,8" → [0,1,2,3,8] */
+export function expandCpuList(s: string): number[] {
+  const out: number[] = []
+  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [a, b] = part.split('-').map(Number)
+    for (let i = a; i <= (b ?? a); i++) out.push(i)
+  }
+  return out
+}
+
+export interface LabMachine {
+  node: LabNode
+  cfg?: Obj
+  /** A kubelet would be running and posting status. */
+  up: boolean
+}
+
+export function readLabMachine(name: string): LabMachine | undefined {
+  let node: LabNode
+  try {
+    node = loadNode(name)
+  } catch {
+    return undefined
+  }
+  let cfg: Obj | undefined
+  try {
+    cfg = loadMachineConfig(name)
+  } catch {
+    cfg = undefined
+  }
+  return { node, cfg, up: node.stage === 'running' && !!cfg && !node.faults?.down }
+}

@@ -1,0 +1,138 @@
+// The lab Kubernetes API server for one control-plane node:
+//   node --import tsx lab/kube-api/server.ts --node cp1 [--lab-dir DIR]
+// Serves HTTPS on <node address>:6443 (client certs from the cluster CA), stores objects in the node's
+// local etcd member, competes for the cluster VIP (endpoint host:port) and, while holding it, runs the
+// controllers (node lifecycle, CSR signing, static pods, scheduler) so exactly one instance does.
+import { createServer, type Server } from 'node:https'
+import type { TLSSocket } from 'node:tls'
+import { parseArgs } from 'node:util'
+import { ApiError } from './errors.ts'
+
+const { values: args } = parseArgs({ options: { node: { type: 'string' }, 'lab-dir': { type: 'string' } } })
+if (!args.node) {
+  console.error('usage: server.ts --node NAME [--lab-dir DIR]')
+  process.exit(2)
+}
+if (args['lab-dir']) process.env.TALOS_LAB_DIR = args['lab-dir']
+
+// state.ts reads TALOS_LAB_DIR when called, so import the lab modules after setting it
+const { loadCluster, loadNode, paths } = await import('../state.ts')
+const { loadMachineConfig, kubernetesVersion } = await import('./labinfo.ts')
+const { clusterCa, servingCert, servingSans } = await import('./tls.ts')
+const { Store } = await import('./storage.ts')
+const { handle, isPublicPath, sendError } = await import('./handlers.ts')
+const { Controllers } = await import('./controllers.ts')
+
+const nodeName = args.node
+const log = (msg: string) => console.log(`${new Date().toISOString()} kube-apiserver[${nodeName}] ${msg}`)
+
+const cluster = loadCluster()
+const node = loadNode(nodeName)
+const cfg = loadMachineConfig(nodeName)
+if (!cfg) {
+  log(`no machine config at ${paths.config(nodeName)}: nothing to serve`)
+  process.exit(1)
+}
+const ca = clusterCa(cfg, paths.config(nodeName))
+const endpoint: string = cfg.cluster?.controlPlane?.endpoint ?? cluster.endpoint
+const sans = servingSans(node.address, endpoint, cfg.cluster?.apiServer?.certSANs ?? [])
+const cert = servingCert(nodeName, ca, sans)
+const port = Number(new URL(node.kubeApi?.url ?? `https://${node.address}:6443`).port || 6443)
+const store = new Store(node.etcd.clientUrl)
+const ctx = { store, gitVersion: kubernetesVersion(cfg), serverAddress: `${node.address}:${port}`, log }
+
+function makeServer(): Server {
+  return createServer({ key: cert.key, cert: cert.crt, ca: ca.crt, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const sock = req.socket as TLSSocket
+    const peer = sock.authorized ? sock.getPeerCertificate() : undefined
+    const path = new URL(req.url ?? '/', 'https://lab').pathname
+    if (!peer?.subject) {
+      if (isPublicPath(path)) return void handle(ctx, { name: 'system:anonymous', groups: ['system:unauthenticated'] }, req, res)
+      return sendError(res, new ApiError(401, 'Unauthorized', 'Unauthorized'))
+    }
+    const o = peer.subject.O
+    const groups = Array.isArray(o) ? o : o ? [o] : []
+    void handle(ctx, { name: String(peer.subject.CN ?? ''), groups }, req, res)
+  })
+}
+
+const main = makeServer()
+main.on('error', (e) => {
+  log(`cannot listen on ${node.address}:${port}: ${e.message}`)
+  process.exit(1)
+})
+main.listen(port, node.address, () => log(`serving on https://${node.address}:${port} (kubernetes ${ctx.gitVersion}, etcd ${node.etcd.clientUrl})`))
+
+// --- the shared VIP: whoever binds it holds it; the others retry until the holder goes away -----
+const vip = new URL(endpoint)
+const vipHost = vip.hostname
+const vipPort = Number(vip.port || 443)
+let vipServer: Server | undefined
+let holdingVip = false
+let etcdBadSince: number | undefined
+let stopping = false
+
+function tryVip(): void {
+  if (stopping || vipServer || vipHost === node.address || etcdBadSince !== undefined) return
+  const s = makeServer()
+  vipServer = s
+  s.once('error', () => {
+    vipServer = undefined
+    s.close()
+  })
+  s.listen(vipPort, vipHost, () => {
+    holdingVip = true
+    log(`holding the cluster VIP ${vipHost}:${vipPort}`)
+  })
+}
+
+function releaseVip(why: string): void {
+  if (!vipServer) return
+  log(`releasing the cluster VIP ${vipHost}:${vipPort}: ${why}`)
+  vipServer.close()
+  vipServer.closeAllConnections?.()
+  vipServer = undefined
+  holdingVip = false
+}
+
+const vipTimer = setInterval(tryVip, 250)
+tryVip()
+
+// --- controllers, in the VIP holder only; every instance watches its own etcd's health ---------
+const controllers = new Controllers(store, ca, log)
+let busy = false
+async function loop(): Promise<void> {
+  if (busy || stopping) return
+  busy = true
+  try {
+    const bad = await store.healthy()
+    if (bad) {
+      etcdBadSince ??= Date.now()
+      // Talos' VIP is an etcd election: a node whose etcd is gone loses it
+      if (Date.now() - etcdBadSince > 2000) releaseVip(`local etcd unhealthy: ${bad}`)
+      return
+    }
+    etcdBadSince = undefined
+    if (holdingVip || vipHost === node.address) await controllers.tick()
+    else await controllers.ensureNamespaces()
+  } catch (e) {
+    log(`controllers: ${(e as Error).message}`)
+  } finally {
+    busy = false
+  }
+}
+const loopTimer = setInterval(() => void loop(), 250)
+
+function shutdown(sig: string): void {
+  if (stopping) return
+  stopping = true
+  log(`${sig}: shutting down`)
+  clearInterval(vipTimer)
+  clearInterval(loopTimer)
+  releaseVip('shutting down')
+  main.close()
+  main.closeAllConnections?.()
+  setTimeout(() => process.exit(0), 200).unref()
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))
