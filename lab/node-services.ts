@@ -1,0 +1,237 @@
+// Real processes behind a lab node: etcd (/usr/bin/etcd) on control-plane nodes and the lab Kubernetes API.
+// Real Talos runs etcd with mutual TLS (etcd CA from the secrets bundle) on <node>:2379/2380; the lab
+// uses plain http on the node's loopback address so the JSON gateway client needs no client certificates.
+// Membership mirrors Talos: `bootstrap` creates a single-member cluster; every other control-plane node joins
+// as a learner through a healthy member and is promoted once caught up.
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
+import { forgetProcess, isAlive, spawnDetached, stopPid, tsEntry, waitForPort, portOpen } from './processes.ts'
+import { REPO_ROOT, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
+
+export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? '/usr/bin/etcd'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export const etcdClientUrl = (n: LabNode) => `http://${n.address}:2379`
+export const etcdPeerUrl = (n: LabNode) => `http://${n.address}:2380`
+
+export function etcdDataDirNonEmpty(name: string): boolean {
+  const d = paths.etcdData(name)
+  return existsSync(d) && readdirSync(d).length > 0
+}
+
+/** A configured node: has a machine config and is not in maintenance/off. */
+export function isConfigured(n: LabNode): boolean {
+  return existsSync(paths.config(n.name)) && !['off', 'maintenance'].includes(n.stage)
+}
+
+export function etcdRunning(n: LabNode): boolean {
+  return isAlive(n.etcd.pid)
+}
+
+/** Status of the etcd member on this node, or the error a client sees. */
+export async function etcdHealthy(n: LabNode, timeoutMs = 1500): Promise<boolean> {
+  if (!etcdRunning(n)) return false
+  try {
+    await new EtcdClient(etcdClientUrl(n), timeoutMs).status()
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function waitEtcdHealthy(n: LabNode, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    if (!isAlive(loadNode(n.name).etcd.pid)) throw new Error(`etcd on ${n.name} exited; see ${join(paths.nodeDir(n.name), 'etcd.log')}`)
+    try {
+      await new EtcdClient(etcdClientUrl(n), 1000).status()
+      return
+    } catch (e) {
+      last = (e as Error).message
+    }
+    await sleep(100)
+  }
+  throw new Error(`etcd on ${n.name} not healthy after ${timeoutMs} ms: ${last}`)
+}
+
+/** A member of the running cluster that answers, other than `except`. */
+export async function findHealthyMember(except?: string): Promise<LabNode | undefined> {
+  for (const n of loadNodes()) {
+    if (n.name === except || n.role !== 'controlplane') continue
+    if (await etcdHealthy(n)) return n
+  }
+  return undefined
+}
+
+function etcdArgs(n: LabNode, clusterName: string, initialCluster: string, state: 'new' | 'existing'): string[] {
+  return [
+    '--name', n.name,
+    '--data-dir', paths.etcdData(n.name),
+    '--listen-client-urls', etcdClientUrl(n),
+    '--advertise-client-urls', etcdClientUrl(n),
+    '--listen-peer-urls', etcdPeerUrl(n),
+    '--initial-advertise-peer-urls', etcdPeerUrl(n),
+    '--initial-cluster', initialCluster,
+    '--initial-cluster-state', state,
+    '--initial-cluster-token', clusterName,
+    '--heartbeat-interval', '100',
+    '--election-timeout', '1000',
+    '--log-level', 'warn',
+  ]
+}
+
+function clusterName(): string {
+  return loadCluster().name
+}
+
+function spawnEtcd(n: LabNode, args: string[]): number {
+  const pid = spawnDetached('etcd', n.name, ETCD_BIN, args, join(paths.nodeDir(n.name), 'etcd.log'))
+  updateNode(n.name, (x) => {
+    x.etcd.pid = pid
+    x.etcd.clientUrl = etcdClientUrl(n)
+    x.etcd.peerUrl = etcdPeerUrl(n)
+  })
+  return pid
+}
+
+/**
+ * Start the node's etcd. 'new': a fresh single-member cluster. 'join': become a member of the running cluster
+ * (learner, then promoted). A node with a non-empty data dir restarts from its data in either mode.
+ */
+export async function startEtcd(name: string, mode: 'new' | 'join', timeoutMs = 20000): Promise<void> {
+  const n = loadNode(name)
+  if (n.role !== 'controlplane') throw new Error(`etcd: ${name} is not a control-plane node`)
+  if (etcdRunning(n) && (await etcdHealthy(n))) return
+  if (etcdRunning(n)) await stopPid(n.etcd.pid)
+
+  if (etcdDataDirNonEmpty(name)) {
+    // restart: etcd ignores the initial-* flags when its data dir has a member
+    spawnEtcd(n, etcdArgs(n, clusterName(), `${name}=${etcdPeerUrl(n)}`, 'existing'))
+    await waitEtcdHealthy(n, timeoutMs)
+    await recordMemberId(n)
+    return
+  }
+
+  if (mode === 'new') {
+    spawnEtcd(n, etcdArgs(n, clusterName(), `${name}=${etcdPeerUrl(n)}`, 'new'))
+    await waitEtcdHealthy(n, timeoutMs)
+    await recordMemberId(n)
+    return
+  }
+
+  const via = await findHealthyMember(name)
+  if (!via) throw new Error(`etcd: ${name} cannot join: no healthy etcd member in the cluster`)
+  const client = new EtcdClient(etcdClientUrl(via), 5000)
+  let members = await client.members()
+  let me = members.find((m) => m.peerURLs.includes(etcdPeerUrl(n)))
+  if (!me) {
+    const r = await client.addMember([etcdPeerUrl(n)], true)
+    me = r.member
+    members = r.members ?? (await client.members())
+  }
+  const initial = members
+    .map((m: EtcdMember) => `${m.name || (m.peerURLs.includes(etcdPeerUrl(n)) ? name : m.ID)}=${m.peerURLs[0]}`)
+    .join(',')
+  spawnEtcd(n, etcdArgs(n, clusterName(), initial, 'existing'))
+  await waitForPort(n.address, 2379, timeoutMs)
+  if (me.isLearner) await promote(client, me.ID, name, timeoutMs)
+  await waitEtcdHealthy(n, timeoutMs)
+  updateNode(name, (x) => (x.etcd.memberId = memberIdHex(me!.ID)))
+}
+
+async function promote(client: EtcdClient, id: string, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    try {
+      await client.promoteMember(id)
+      return
+    } catch (e) {
+      last = (e as Error).message
+      // "can only promote a learner member which is in sync with leader": wait for it to catch up
+    }
+    await sleep(200)
+  }
+  throw new Error(`etcd: could not promote learner ${name}: ${last}`)
+}
+
+async function recordMemberId(n: LabNode): Promise<void> {
+  const st = await new EtcdClient(etcdClientUrl(n)).status()
+  updateNode(n.name, (x) => (x.etcd.memberId = memberIdHex(st.header.member_id)))
+}
+
+export async function stopEtcd(name: string): Promise<void> {
+  const n = loadNode(name)
+  await stopPid(n.etcd.pid)
+  forgetProcess('etcd', name)
+  updateNode(name, (x) => delete x.etcd.pid)
+}
+
+const KUBE_API_ENTRY = 'lab/kube-api/server.ts'
+
+/** Start the lab API server for this control-plane node; false when the lab has no API server implementation. */
+export async function startKubeApi(name: string, timeoutMs = 15000): Promise<boolean> {
+  const n = loadNode(name)
+  if (isAlive(n.kubeApi.pid)) return true
+  if (!existsSync(join(REPO_ROOT, KUBE_API_ENTRY))) return false
+  const { cmd, args } = tsEntry(KUBE_API_ENTRY, ['--node', name])
+  const pid = spawnDetached('kube-api', name, cmd, args, join(paths.nodeDir(name), 'kube-api.log'))
+  updateNode(name, (x) => {
+    x.kubeApi.pid = pid
+    x.kubeApi.url = `https://${n.address}:6443`
+  })
+  await waitForPort(n.address, 6443, timeoutMs)
+  return true
+}
+
+export async function stopKubeApi(name: string): Promise<void> {
+  const n = loadNode(name)
+  await stopPid(n.kubeApi.pid)
+  forgetProcess('kube-api', name)
+  updateNode(name, (x) => delete x.kubeApi.pid)
+}
+
+export function clusterBootstrapped(): boolean {
+  return loadNodes().some((n) => n.bootstrapped)
+}
+
+/**
+ * Start whatever the node should run and isn't, stop what it should not run (stage, config, faults).
+ * Used after heal, reboot and apply-config.
+ */
+export async function reconcileNode(name: string): Promise<void> {
+  const n = loadNode(name)
+  const up = !n.faults.down && isConfigured(n) && !['shutting down', 'rebooting'].includes(n.stage)
+  if (n.role !== 'controlplane') return
+  const wantEtcd = up && !n.faults.etcdCrash && (clusterBootstrapped() || etcdDataDirNonEmpty(name))
+  if (wantEtcd && !etcdRunning(n)) {
+    await startEtcd(name, 'join')
+  } else if (!wantEtcd && etcdRunning(n)) {
+    await stopEtcd(name)
+  }
+  const cur = loadNode(name)
+  const wantApi = up && !cur.faults.apiDown && etcdRunning(cur)
+  if (wantApi && !isAlive(cur.kubeApi.pid)) await startKubeApi(name)
+  else if (!wantApi && isAlive(cur.kubeApi.pid)) await stopKubeApi(name)
+}
+
+/** `talosctl bootstrap` on a control-plane node: new etcd cluster here, every other configured CP joins. */
+export async function bootstrapEtcd(name: string): Promise<void> {
+  await startEtcd(name, 'new')
+  updateNode(name, (x) => (x.bootstrapped = true))
+  for (const other of loadNodes()) {
+    if (other.role !== 'controlplane' || !isConfigured(other) || other.faults.down || other.faults.etcdCrash) continue
+    if (other.name !== name) await startEtcd(other.name, 'join')
+  }
+  for (const cp of loadNodes()) {
+    if (cp.role === 'controlplane' && etcdRunning(cp) && !cp.faults.apiDown) await startKubeApi(cp.name)
+  }
+}
+
+/** True when something answers on the node's API server port. */
+export function kubeApiUp(n: LabNode): Promise<boolean> {
+  return isAlive(n.kubeApi.pid) ? portOpen(n.address, 6443) : Promise.resolve(false)
+}

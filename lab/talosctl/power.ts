@@ -1,0 +1,105 @@
+// talosctl reboot / shutdown / upgrade. A reboot stops the node's services, passes through 'rebooting' and
+// comes back 'running' with a fresh bootedAt; only upgrade changes the installed image and kernel cmdline.
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { RunContext } from './main.ts'
+import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
+import { installCmdline, parseMachineConfig } from '../machine-config.ts'
+import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
+import { applyBootParams } from '../sysroot.ts'
+import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
+
+export const DEFAULT_INSTALLER = 'ghcr.io/siderolabs/installer:v1.10.3'
+
+async function session(ctx: RunContext, what: string): Promise<Session> {
+  try {
+    return await withClient(ctx.global)
+  } catch (e) {
+    if (e instanceof RpcFailure) throw new Error(`${what}${e.message}`)
+    throw e
+  }
+}
+
+async function stopServices(name: string): Promise<void> {
+  await stopKubeApi(name)
+  await stopEtcd(name)
+}
+
+/** Reboot: services down, staged config (if any) becomes active, services back per reconcile. */
+export async function rebootNode(name: string): Promise<void> {
+  updateNode(name, (x) => (x.stage = 'rebooting'))
+  await stopServices(name)
+  const staged = join(paths.nodeDir(name), 'config.staged.yaml')
+  if (existsSync(staged)) {
+    writeFileAtomic(paths.config(name), readFileSync(staged, 'utf8'), 0o600)
+    rmSync(staged)
+  }
+  const n = loadNode(name)
+  applyBootParams(paths.root(name), n.hardware, n.cmdline)
+  updateNode(name, (x) => {
+    x.stage = 'running'
+    x.bootedAt = new Date().toISOString()
+  })
+  await reconcileNode(name)
+}
+
+function watchLines(results: { addr: string; error?: string }[]): void {
+  const addrs = results.filter((r) => !r.error).map((r) => r.addr)
+  if (!addrs.length) return
+  process.stderr.write(`watching nodes: [${addrs.join(' ')}]\n`)
+  for (const a of addrs) process.stderr.write(`    * ${a}: post check passed\n`)
+}
+
+export async function reboot(ctx: RunContext): Promise<void> {
+  const s = await session(ctx, 'error executing reboot: ')
+  const results = await perNode(s, async (n) => rebootNode(n.name))
+  const err = nodeErrors(results)
+  if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
+  if (err) throw new Error(`error executing reboot: ${err}`)
+}
+
+export async function shutdown(ctx: RunContext): Promise<void> {
+  const s = await session(ctx, 'error executing shutdown: ')
+  const results = await perNode(s, async (n) => {
+    updateNode(n.name, (x) => (x.stage = 'shutting down'))
+    await stopServices(n.name)
+  })
+  const err = nodeErrors(results)
+  if (ctx.flags.wait || ctx.flags.debug) {
+    const addrs = results.filter((r) => !r.error).map((r) => r.addr)
+    if (addrs.length) process.stderr.write(`watching nodes: [${addrs.join(' ')}]\n` + addrs.map((a) => `    * ${a}: events check condition met\n`).join(''))
+  }
+  if (err) throw new Error(`error executing shutdown: ${err}`)
+}
+
+export async function upgrade(ctx: RunContext): Promise<void> {
+  const image = (ctx.flags.image as string) || DEFAULT_INSTALLER
+  const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : 'latest'
+  if (ctx.flags.insecure) {
+    let s
+    try {
+      s = await withMaintenanceClient(ctx.global)
+    } catch (e) {
+      throw new Error(`error performing upgrade: ${(e as Error).message}`)
+    }
+    throw new Error(`error performing upgrade: ${rpcError('FailedPrecondition', s.node.stage === 'maintenance' && !s.node.installedImage ? 'Talos is not installed' : 'method is not supported in maintenance mode')}`)
+  }
+  const s = await session(ctx, 'error performing upgrade: ')
+  const results = await perNode(s, async (n) => {
+    const cfg = parseMachineConfig(readFileSync(paths.config(n.name), 'utf8'), paths.config(n.name))
+    updateNode(n.name, (x) => {
+      x.installedImage = image
+      x.talosVersion = /^v\d+\.\d+\.\d+/.test(tag) ? tag : x.talosVersion
+      x.cmdline = installCmdline(cfg)
+    })
+    if (!ctx.flags.preserve) {
+      // without --preserve the EPHEMERAL partition is wiped; etcd data survives only on control planes that rejoin
+    }
+    if (!ctx.flags.stage) await rebootNode(n.name)
+    return n.name
+  })
+  const err = nodeErrors(results)
+  if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
+  else for (const r of results) if (!r.error) process.stdout.write(`NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') + `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`)
+  if (err) throw new Error(`error performing upgrade: ${err}`)
+}
