@@ -52,9 +52,8 @@ export const storageMounts = defineCheck({
               : used > USED_WARN ? warn('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
               : pass('storage.mounts', `${t}/free`, sv, wv, `${sv.availGiB} GiB free of ${sv.sizeGiB} GiB`),
           )
-        } else {
-          out.push(warn('storage.mounts', `${t}/free`, null, `used ≤ ${USED_WARN * 100}%`, `the node did not report free space for ${want.mountPoint}`))
         }
+        // No free-space row when the API reports none (the lab's talosctl has no `mounts`): nothing to judge.
         return out
       })
     }),

@@ -1,0 +1,401 @@
+// Each check's evaluate on good data passes and on realistic bad data fails, naming what is wrong.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { etcdAlarms, etcdDbSize, etcdHealthy, etcdLeader, etcdMembers, etcdRaftLag } from '../../checks/defs/etcd.ts'
+import { apiLatency, etcdService, kubeletService, nodesReady, staticPods } from '../../checks/defs/cluster.ts'
+import { hugepagesAllocatable, hugepagesCmdline, hugepagesMeminfo, hugepagesNuma } from '../../checks/defs/hugepages.ts'
+import { numaTopology } from '../../checks/defs/numa.ts'
+import { sysctlValues } from '../../checks/defs/sysctls.ts'
+import { kernelArgs, kernelModules } from '../../checks/defs/kernel.ts'
+import { kubeletConfig } from '../../checks/defs/kubelet.ts'
+import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
+import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
+import type { CheckInventory } from '../../lib/checks/inventory.ts'
+import { hugepagesPerNode, toNumaView } from '../../lib/checks/numa-view.ts'
+import { readNumaFromFiles } from '../../lib/numa.ts'
+import { parseEtcdStatus } from '../../lib/talosctl-parse.ts'
+import type { EtcdStatusRow, K8sNode, K8sPod, PerNode, Result, SourceData } from '../../lib/checks/types.ts'
+
+const shared = (p: string) => readFileSync(new URL(`../../../shared/${p}`, import.meta.url), 'utf8')
+
+// The real lab inventory, with the control planes moved to the addresses of the Talos docs' etcd status sample.
+function inventory(): CheckInventory {
+  const inv = parseYaml(readFileSync(new URL('../../inventory/lab.yaml', import.meta.url), 'utf8')) as CheckInventory
+  const docs = ['172.20.0.2', '172.20.0.3', '172.20.0.4']
+  inv.nodes.filter((n) => n.role === 'controlplane').forEach((n, i) => (n.address = docs[i]!))
+  return inv
+}
+const inv = inventory()
+const CP = { '172.20.0.2': 'cp1', '172.20.0.3': 'cp2', '172.20.0.4': 'cp3' } as Record<string, string>
+
+function statusRows(text = shared('samples/talosctl/etcd-status-3-nodes.txt')): EtcdStatusRow[] {
+  return parseEtcdStatus(text).map((r) => ({ ...r, node: CP[r.node!]!, errors: r.errors ? r.errors.split(', ') : [] }))
+}
+const etcdStatus = (rows = statusRows(), nodeErrors: Record<string, string> = {}) => ({ rows, nodeErrors })
+
+const byStatus = (rs: Result[], s: string) => rs.filter((r) => r.status === s)
+const allPass = (rs: Result[]) => {
+  assert.ok(rs.length > 0, 'no results')
+  assert.deepEqual(byStatus(rs, 'fail').concat(byStatus(rs, 'warn')).map((r) => r.message), [])
+}
+const perNode = <T>(values: Record<string, T>, errors: Record<string, string> = {}): PerNode<T> => ({ values, errors })
+
+// ------------------------------------------------------------------------------------------ etcd
+
+test('etcd: the docs sample (3 healthy members, one leader) passes every status check', () => {
+  for (const c of [etcdHealthy, etcdLeader, etcdRaftLag, etcdDbSize]) allPass(c.evaluate({ etcdStatus: etcdStatus() }, inv))
+})
+
+test('etcd: a crashed member fails naming the node, and only that node', () => {
+  const rows = statusRows().filter((r) => r.node !== 'cp2')
+  const err = 'rpc error: code = Unavailable desc = connection refused'
+  const rs = etcdHealthy.evaluate({ etcdStatus: etcdStatus(rows, { cp2: `172.20.0.3: ${err}` }) }, inv)
+  const fails = byStatus(rs, 'fail')
+  assert.equal(fails.length, 1)
+  assert.equal(fails[0]!.target, 'cp2')
+  assert.match(fails[0]!.message, /cp2.*connection refused/)
+  assert.equal(byStatus(rs, 'pass').length, 2)
+})
+
+test('etcd: a member reporting errors fails naming the member id', () => {
+  const rows = statusRows()
+  rows[1]!.errors = ['etcdserver: mvcc: database space exceeded']
+  const fails = byStatus(etcdHealthy.evaluate({ etcdStatus: etcdStatus(rows) }, inv), 'fail')
+  assert.equal(fails.length, 1)
+  assert.match(fails[0]!.message, new RegExp(`${rows[1]!.memberId}.*database space exceeded`))
+})
+
+test('etcd: members disagreeing on the leader fail with every view in the evidence', () => {
+  const rows = statusRows()
+  rows[2]!.leader = rows[2]!.memberId // cp3 thinks it leads, the others name ecebb05b59a776f1
+  const [r] = etcdLeader.evaluate({ etcdStatus: etcdStatus(rows) }, inv)
+  assert.equal(r!.status, 'fail')
+  assert.match(r!.message, /disagree/)
+  assert.equal((r!.evidence.seen as Record<string, string>).cp3, rows[2]!.memberId)
+})
+
+test('etcd: no leader at all fails', () => {
+  const rows = statusRows().map((r) => ({ ...r, leader: '0000000000000000' }))
+  assert.equal(etcdLeader.evaluate({ etcdStatus: etcdStatus(rows) }, inv)[0]!.status, 'fail')
+})
+
+test('etcd: raft lag warns above 100 and fails above 1000 entries', () => {
+  const rows = statusRows()
+  rows[0]!.raftIndex -= 150
+  rows[1]!.raftIndex -= 5000
+  const rs = etcdRaftLag.evaluate({ etcdStatus: etcdStatus(rows) }, inv)
+  const by = Object.fromEntries(rs.map((r) => [r.target, r.status]))
+  // rows are cp2 (172.20.0.3), cp1 (172.20.0.2), cp3 (172.20.0.4) in the sample's order
+  assert.deepEqual(by, { [rows[0]!.node]: 'warn', [rows[1]!.node]: 'fail', [rows[2]!.node]: 'pass' })
+})
+
+test('etcd: db size warns above 80% of the 2 GiB quota and fails at the quota', () => {
+  const rows = statusRows()
+  rows[0]!.dbSize = 1.7 * 1024 ** 3
+  rows[1]!.dbSize = 2.1 * 1024 ** 3
+  const by = Object.fromEntries(etcdDbSize.evaluate({ etcdStatus: etcdStatus(rows) }, inv).map((r) => [r.target, r.status]))
+  assert.equal(by[rows[0]!.node], 'warn')
+  assert.equal(by[rows[1]!.node], 'fail')
+  assert.equal(by[rows[2]!.node], 'pass')
+})
+
+test('etcd: alarms fail naming the member; none passes', () => {
+  allPass(etcdAlarms.evaluate({ etcdAlarms: { alarms: [] } }, inv))
+  const alarms = ['cp1', 'cp2', 'cp3'].map((node) => ({ node, memberId: 'a49c021e76e707db', alarm: 'NOSPACE' }))
+  const rs = etcdAlarms.evaluate({ etcdAlarms: { alarms } }, inv)
+  assert.equal(rs.length, 1, 'one alarm reported by three nodes is one result')
+  assert.equal(rs[0]!.status, 'fail')
+  assert.match(rs[0]!.message, /NOSPACE.*a49c021e76e707db/)
+})
+
+const members = () => [
+  { id: 'a49c021e76e707db', hostname: 'cp1', peerUrls: ['https://172.20.0.2:2380'], clientUrls: ['https://172.20.0.2:2379'], learner: false },
+  { id: 'ecebb05b59a776f1', hostname: 'cp2', peerUrls: ['https://172.20.0.3:2380'], clientUrls: ['https://172.20.0.3:2379'], learner: false },
+  { id: 'eb47fb33e59bf0e2', hostname: 'cp3', peerUrls: ['https://172.20.0.4:2380'], clientUrls: ['https://172.20.0.4:2379'], learner: false },
+]
+
+test('etcd: member list equal to the inventory control planes passes; a missing or stray member fails', () => {
+  allPass(etcdMembers.evaluate({ etcdMembers: { members: members(), from: 'cp1' } }, inv))
+  const missing = etcdMembers.evaluate({ etcdMembers: { members: members().slice(0, 2), from: 'cp1' } }, inv)
+  assert.deepEqual(byStatus(missing, 'fail').map((r) => r.target), ['cp3'])
+  const stray = [...members(), { id: 'deadbeef00000001', hostname: 'old-cp', peerUrls: ['https://172.20.0.9:2380'], clientUrls: [], learner: false }]
+  const rs = etcdMembers.evaluate({ etcdMembers: { members: stray, from: 'cp1' } }, inv)
+  assert.equal(byStatus(rs, 'fail').length, 1)
+  assert.match(byStatus(rs, 'fail')[0]!.message, /deadbeef00000001.*not an inventory control plane/)
+  const moved = members()
+  moved[0]!.peerUrls = ['https://172.20.0.99:2380']
+  assert.equal(etcdMembers.evaluate({ etcdMembers: { members: moved, from: 'cp2' } }, inv).find((r) => r.target === 'cp1')!.status, 'fail')
+})
+
+// ------------------------------------------------------------------------------------------ cluster
+
+function k8sNode(name: string, address: string, opts: { cp?: boolean; ready?: boolean; labels?: Record<string, string>; taints?: K8sNode['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never; allocatable?: Record<string, string> } = {}): K8sNode {
+  return {
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(opts.cp ? { 'node-role.kubernetes.io/control-plane': '' } : {}), ...opts.labels } },
+    spec: { taints: opts.taints ?? [] },
+    status: {
+      conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True', reason: opts.ready === false ? 'KubeletNotReady' : 'KubeletReady' }],
+      addresses: [{ type: 'InternalIP', address }, { type: 'Hostname', address: name }],
+      allocatable: { cpu: '32', memory: '250Gi', 'hugepages-1Gi': '0', ...opts.allocatable },
+    },
+  }
+}
+
+function goodNodes(): K8sNode[] {
+  const v = inv.validator!
+  return inv.nodes.map((n) =>
+    n.profile === 'validator'
+      ? k8sNode(n.name, n.address, { labels: v.labels, taints: v.taints, allocatable: { 'hugepages-1Gi': '8Gi' } })
+      : k8sNode(n.name, n.address, { cp: n.role === 'controlplane' }),
+  )
+}
+
+const pod = (ns: string, name: string, node: string, phase = 'Running', tolerations: K8sPod['spec'] extends infer S ? S extends { tolerations?: infer T } ? T : never : never = []): K8sPod => ({
+  metadata: { name, namespace: ns },
+  spec: { nodeName: node, tolerations },
+  status: { phase },
+})
+
+function goodPods(): K8sPod[] {
+  const out: K8sPod[] = []
+  for (const cp of ['cp1', 'cp2', 'cp3']) for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) out.push(pod('kube-system', `${c}-${cp}`, cp))
+  out.push(pod('kube-system', 'kube-proxy-x7k2p', 'validator1', 'Running', [{ operator: 'Exists' }]))
+  out.push(pod('solana', 'validator-0', 'validator1', 'Running', [{ key: 'solana.org/validator', operator: 'Equal', value: 'true', effect: 'NoSchedule' }]))
+  out.push(pod('default', 'nginx-1', 'worker1'))
+  return out
+}
+
+test('cluster: every node Ready with the right role passes; NotReady and a wrong role fail', () => {
+  allPass(nodesReady.evaluate({ k8sNodes: { items: goodNodes(), latencyMs: 40 } }, inv))
+  const nodes = goodNodes()
+  nodes[1] = k8sNode('cp2', '172.20.0.3', { cp: true, ready: false })
+  nodes[4] = k8sNode('worker1', '127.0.10.22', { cp: true })
+  const fails = byStatus(nodesReady.evaluate({ k8sNodes: { items: nodes, latencyMs: 40 } }, inv), 'fail')
+  assert.deepEqual(fails.map((r) => r.target).sort(), ['cp2', 'worker1'])
+  const gone = goodNodes().filter((n) => n.metadata.name !== 'cp3')
+  assert.match(byStatus(nodesReady.evaluate({ k8sNodes: { items: gone, latencyMs: 40 } }, inv), 'fail')[0]!.message, /cp3.*not registered/)
+})
+
+test('cluster: API latency is evidence; warn above 1 s', () => {
+  const r = (ms: number) => apiLatency.evaluate({ k8sNodes: { items: [], latencyMs: ms } }, inv)[0]!
+  assert.equal(r(120).status, 'pass')
+  assert.equal(r(120).evidence.seen, '120 ms')
+  assert.equal(r(1500).status, 'warn')
+  assert.equal(r(9000).status, 'fail')
+})
+
+test('cluster: etcd on CPs and kubelet on all nodes must be Running', () => {
+  const rows = inv.nodes.flatMap((n) => [
+    ...(n.role === 'controlplane' ? [{ node: n.name, id: 'etcd', state: 'Running', health: 'OK' }] : []),
+    { node: n.name, id: 'kubelet', state: 'Running', health: 'OK' },
+  ])
+  allPass(etcdService.evaluate({ services: { rows, nodeErrors: {} } }, inv))
+  allPass(kubeletService.evaluate({ services: { rows, nodeErrors: {} } }, inv))
+  const bad = rows.map((r) => (r.node === 'cp3' && r.id === 'etcd' ? { ...r, state: 'Preparing', health: '?' } : r))
+  const fails = byStatus(etcdService.evaluate({ services: { rows: bad, nodeErrors: {} } }, inv), 'fail')
+  assert.deepEqual(fails.map((r) => [r.target, r.message]), [['cp3', 'etcd on cp3 is Preparing']])
+  const down = kubeletService.evaluate({ services: { rows: rows.filter((r) => r.node !== 'worker1'), nodeErrors: { worker1: 'connection refused' } } }, inv)
+  assert.deepEqual(byStatus(down, 'fail').map((r) => r.target), ['worker1'])
+})
+
+test('cluster: control-plane static pods Running on each CP; a crashing scheduler fails its node', () => {
+  allPass(staticPods.evaluate({ k8sPods: { items: goodPods() }, k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv))
+  const pods = goodPods().map((p) => (p.metadata.name === 'kube-scheduler-cp2' ? { ...p, status: { phase: 'Pending' } } : p))
+  const fails = byStatus(staticPods.evaluate({ k8sPods: { items: pods }, k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv), 'fail')
+  assert.equal(fails.length, 1)
+  assert.equal(fails[0]!.target, 'cp2')
+  assert.match(fails[0]!.message, /kube-scheduler Pending/)
+})
+
+// ------------------------------------------------------------------------------------------ isolation
+
+test('isolation: labels, taint and tolerating pods pass; a missing taint and an intruding pod fail', () => {
+  const data = { k8sNodes: { items: goodNodes(), latencyMs: 1 }, k8sPods: { items: goodPods() } }
+  for (const c of [validatorLabels, validatorTaints, foreignPods]) allPass(c.evaluate(data, inv))
+
+  const untainted = goodNodes().map((n) => (n.metadata.name === 'validator1' ? { ...n, spec: { taints: [] } } : n))
+  const [t] = validatorTaints.evaluate({ k8sNodes: { items: untainted, latencyMs: 1 } }, inv)
+  assert.equal(t!.status, 'fail')
+  assert.match(t!.message, /solana\.org\/validator=true:NoSchedule/)
+
+  const relabelled = goodNodes().map((n) =>
+    n.metadata.name === 'validator1' ? { ...n, metadata: { ...n.metadata, labels: { 'solana.org/role': 'rpc' } } } : n,
+  )
+  assert.equal(validatorLabels.evaluate({ k8sNodes: { items: relabelled, latencyMs: 1 } }, inv)[0]!.status, 'fail')
+
+  const pods = [...goodPods(), pod('monitoring', 'grafana-5d9f', 'validator1'), pod('batch', 'done-job', 'validator1', 'Succeeded')]
+  const [f] = foreignPods.evaluate({ k8sNodes: data.k8sNodes, k8sPods: { items: pods } }, inv)
+  assert.equal(f!.status, 'fail')
+  assert.deepEqual(f!.evidence.seen, ['monitoring/grafana-5d9f'])
+})
+
+// ------------------------------------------------------------------------------------------ validator host: files
+
+const CMDLINE =
+  'BOOT_IMAGE=/A/vmlinuz init_on_alloc=1 slab_nomerge pti=on console=ttyS0 printk.devkmsg=on talos.platform=metal ' +
+  'iommu=pt amd_pstate=active default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4\n'
+
+const MEMINFO = `MemTotal:       263921580 kB
+MemFree:        250112344 kB
+MemAvailable:   251002112 kB
+HugePages_Total:       8
+HugePages_Free:        8
+HugePages_Rsvd:        0
+HugePages_Surp:        0
+Hugepagesize:    1048576 kB
+Hugetlb:         8388608 kB
+`
+
+const MODULES = `sch_fq 20480 2 - Live 0x0000000000000000
+tcp_bbr 20480 3 - Live 0x0000000000000000
+nvme 57344 4 - Live 0x0000000000000000
+`
+
+test('hugepages: kernel args, meminfo and kubelet allocatable matching the inventory pass', () => {
+  allPass(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: CMDLINE }) }, inv))
+  allPass(hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: MEMINFO }) }, inv))
+  allPass(hugepagesAllocatable.evaluate({ k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv))
+})
+
+test('hugepages: 2 MiB default size, a wrong per-node split, and a short meminfo total fail', () => {
+  const cmd = CMDLINE.replace('default_hugepagesz=1G', 'default_hugepagesz=2M').replace('hugepages=0:4,1:4', 'hugepages=0:8,1:0')
+  const fails = byStatus(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: cmd }) }, inv), 'fail').map((r) => r.target)
+  assert.deepEqual(fails, ['validator1/default_hugepagesz', 'validator1/hugepages'])
+  const mem = MEMINFO.replace('HugePages_Total:       8', 'HugePages_Total:       6')
+  const r = hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: mem }) }, inv).find((x) => x.target.endsWith('HugePages_Total'))!
+  assert.equal(r.status, 'fail')
+  assert.deepEqual(r.evidence, { seen: 6, wanted: 8 })
+  const noArgs = hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: 'console=ttyS0\n' }) }, inv)
+  assert.ok(byStatus(noArgs, 'fail').length >= 2)
+})
+
+test('hugepages: kubelet allocatable without the pages fails', () => {
+  const nodes = goodNodes().map((n) =>
+    n.metadata.name === 'validator1' ? { ...n, status: { ...n.status, allocatable: { ...n.status!.allocatable, 'hugepages-1Gi': '0' } } } : n,
+  )
+  const [r] = hugepagesAllocatable.evaluate({ k8sNodes: { items: nodes, latencyMs: 1 } }, inv)
+  assert.equal(r!.status, 'fail')
+  assert.deepEqual(r!.evidence, { seen: '0', wanted: '8Gi' })
+})
+
+// A two-socket sysfs as the kernel lays it out, through lib/numa.
+function sysfs(opts: { nr?: [number, number]; distance1?: string; cpus1?: string } = {}): Map<string, string> {
+  const d = '/sys/devices/system/node'
+  const nr = opts.nr ?? [4, 4]
+  const m = new Map<string, string>([
+    [`${d}/online`, '0-1\n'],
+    [`${d}/possible`, '0-1\n'],
+    [`${d}/node0/cpulist`, '0-15,32-47\n'],
+    [`${d}/node1/cpulist`, `${opts.cpus1 ?? '16-31,48-63'}\n`],
+    [`${d}/node0/distance`, '10 32\n'],
+    [`${d}/node1/distance`, `${opts.distance1 ?? '32 10'}\n`],
+  ])
+  for (const [i, kb] of [[0, 131896276], [1, 132025304]] as const) {
+    m.set(`${d}/node${i}/meminfo`, `Node ${i} MemTotal:       ${kb} kB\nNode ${i} MemFree:        ${kb - 6000000} kB\nNode ${i} HugePages_Total:     ${nr[i]}\n`)
+    m.set(`${d}/node${i}/hugepages/hugepages-1048576kB/nr_hugepages`, `${nr[i]}\n`)
+    m.set(`${d}/node${i}/hugepages/hugepages-1048576kB/free_hugepages`, `${nr[i]}\n`)
+    m.set(`${d}/node${i}/hugepages/hugepages-2048kB/nr_hugepages`, '0\n')
+  }
+  return m
+}
+const topo = (m: Map<string, string>) => readNumaFromFiles((p) => m.get(p))
+
+test('hugepages: per-NUMA-node nr_hugepages must match perNumaNode; wrong count on node 1 fails node 1 only', () => {
+  allPass(hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs()), 1048576) }) }, inv))
+  const rs = hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs({ nr: [4, 2] })), 1048576) }) }, inv)
+  assert.deepEqual(byStatus(rs, 'fail').map((r) => [r.target, r.evidence.seen, r.evidence.wanted]), [['validator1/node1', 2, 4]])
+  assert.equal(byStatus(rs, 'pass').length, 1)
+})
+
+test('numa: a sound two-node topology passes with the numactl rendering as evidence', () => {
+  const [r] = numaTopology.evaluate({ numa: perNode({ validator1: toNumaView(topo(sysfs())) }) }, inv)
+  assert.equal(r!.status, 'pass', r!.message)
+  const numactl = (r!.evidence.seen as { numactl: string }).numactl
+  assert.match(numactl, /^available: 2 nodes \(0-1\)\n/)
+  assert.match(numactl, /node 1 cpus: 16 17 .* 63\n/)
+  assert.match(numactl, /\n  1:  32  10 \n$/)
+})
+
+test('numa: asymmetric distances, a CPU-less node, or a node count different from perNumaNode fail', () => {
+  const eval1 = (m: Map<string, string>, i: CheckInventory = inv) => numaTopology.evaluate({ numa: perNode({ validator1: toNumaView(topo(m)) }) }, i)[0]!
+  assert.match(eval1(sysfs({ distance1: '21 10' })).message, /not symmetric/)
+  assert.match(eval1(sysfs({ cpus1: '' })).message, /node 1 has no CPUs/)
+  const threeNode = structuredClone(inv)
+  threeNode.validator!.hugepages.perNumaNode = [4, 4, 4]
+  assert.match(eval1(sysfs(), threeNode).message, /2 NUMA node\(s\).*3/)
+  const err = numaTopology.evaluate({ numa: perNode<never>({}, { validator1: 'read /sys/devices/system/node/online: permission denied' }) }, inv)[0]!
+  assert.equal(err.status, 'fail')
+  assert.match(err.message, /validator1.*permission denied/)
+})
+
+test('sysctls: every inventory value in effect passes; a wrong one fails naming the key', () => {
+  const good = Object.fromEntries(Object.entries(inv.validator!.sysctls!).map(([k, v]) => [k, String(v)]))
+  allPass(sysctlValues.evaluate({ sysctls: perNode({ validator1: good }) }, inv))
+  const rs = sysctlValues.evaluate({ sysctls: perNode({ validator1: { ...good, 'vm.swappiness': '60', 'net.ipv4.tcp_congestion_control': 'cubic' } }) }, inv)
+  assert.deepEqual(byStatus(rs, 'fail').map((r) => r.target).sort(), ['validator1/net.ipv4.tcp_congestion_control', 'validator1/vm.swappiness'])
+  const missing = { ...good }
+  delete missing['vm.max_map_count']
+  assert.match(byStatus(sysctlValues.evaluate({ sysctls: perNode({ validator1: missing }) }, inv), 'fail')[0]!.message, /vm\.max_map_count/)
+})
+
+test('kernel: modules loaded and args on the command line; a missing module or overridden arg fails', () => {
+  allPass(kernelModules.evaluate({ modules: perNode({ validator1: MODULES }) }, inv))
+  allPass(kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE }) }, inv))
+  const mods = kernelModules.evaluate({ modules: perNode({ validator1: MODULES.replace(/^tcp_bbr.*\n/m, '') }) }, inv)
+  assert.deepEqual(byStatus(mods, 'fail').map((r) => r.target), ['validator1/tcp_bbr'])
+  const args = kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE.replace('\n', ' iommu=on\n') }) }, inv)
+  const f = byStatus(args, 'fail')
+  assert.equal(f.length, 1)
+  assert.deepEqual(f[0]!.evidence, { seen: 'iommu=on', wanted: 'iommu=pt' })
+})
+
+const kubeletGood = () => ({
+  cpuManagerPolicy: 'static',
+  topologyManagerPolicy: 'single-numa-node',
+  topologyManagerScope: 'container',
+  reservedSystemCPUs: '0,1',
+  systemReserved: { cpu: '1000m', memory: '2Gi' },
+  kubeReserved: { cpu: '1', memory: '1024Mi' }, // same quantities as the inventory, spelled differently
+  evictionHard: { 'memory.available': '500Mi' },
+  reservedMemory: [
+    { numaNode: 0, limits: { memory: '2Gi' } },
+    { numaNode: 1, limits: { memory: '1524Mi' } },
+  ],
+  memoryManagerPolicy: 'Static',
+})
+
+test('kubelet: the inventory policies and reservations pass; a none CPU manager fails', () => {
+  allPass(kubeletConfig.evaluate({ kubeletConfig: perNode({ validator1: kubeletGood() }) }, inv))
+  const rs = kubeletConfig.evaluate({ kubeletConfig: perNode({ validator1: { ...kubeletGood(), cpuManagerPolicy: 'none', reservedMemory: undefined } }) }, inv)
+  assert.deepEqual(byStatus(rs, 'fail').map((r) => r.target).sort(), ['validator1/cpuManagerPolicy', 'validator1/reservedMemory'])
+})
+
+const storageGood = (): SourceData['storage'] =>
+  perNode({
+    validator1: [
+      { name: 'ledger', mountPoint: '/var/mnt/ledger', filesystem: 'xfs', source: '/dev/nvme1n1p1', owner: { uid: 1000, gid: 1000, mode: '0750' }, sizeBytes: 2e12, availableBytes: 1.5e12 },
+      { name: 'accounts', mountPoint: '/var/mnt/accounts', filesystem: 'xfs', source: '/dev/nvme2n1p1', owner: { uid: 1000, gid: 1000, mode: 'drwxr-x---' } },
+    ],
+  })
+
+test('storage: mounted xfs volumes with the right owner and mode pass; wrong fs, owner, or a full disk fail', () => {
+  allPass(storageMounts.evaluate({ storage: storageGood() }, inv))
+  const s = storageGood()
+  s.values.validator1![0] = { ...s.values.validator1![0]!, filesystem: 'ext4', availableBytes: 0.01e12 }
+  s.values.validator1![1] = { ...s.values.validator1![1]!, owner: { uid: 0, gid: 0, mode: '0755' } }
+  const fails = byStatus(storageMounts.evaluate({ storage: s }, inv), 'fail').map((r) => r.target)
+  assert.deepEqual(fails, ['validator1/ledger/fs', 'validator1/ledger/free', 'validator1/accounts/owner'])
+  const unmounted = storageGood()
+  unmounted.values.validator1![1] = { name: 'accounts', mountPoint: '/var/mnt/accounts' }
+  assert.match(byStatus(storageMounts.evaluate({ storage: unmounted }, inv), 'fail')[0]!.message, /nothing is mounted at \/var\/mnt\/accounts/)
+})
+
+test('storage: octalMode reads the inventory, ls -l letters and numbers alike', () => {
+  assert.equal(octalMode('0750'), '0750')
+  assert.equal(octalMode('750'), '0750')
+  assert.equal(octalMode('drwxr-x---'), '0750')
+  assert.equal(octalMode('drwxr-xr-x'), '0755')
+  assert.equal(octalMode(0o700), '0700')
+})
