@@ -345,38 +345,47 @@ function baseMounts(installDisk?: string): string {
 
 // ---------------------------------------------------------------- writers
 
-function put(root: string, rel: string, content: string): void {
-  const f = join(root, rel)
-  mkdirSync(dirname(f), { recursive: true })
-  writeFileSync(f, content)
+/** A writer for files under root that creates each directory once (mkdir is most of a sysroot's cost). */
+function writer(root: string): (rel: string, content: string) => void {
+  const made = new Set<string>()
+  return (rel, content) => {
+    const f = join(root, rel)
+    const d = dirname(f)
+    if (!made.has(d)) {
+      mkdirSync(d, { recursive: true })
+      made.add(d)
+    }
+    writeFileSync(f, content)
+  }
 }
 
 const NODE = 'sys/devices/system/node'
 
 /** Writes everything that depends on memory and huge pages (rewritten at every boot). */
 function writeMemory(root: string, allocation: HugepageAllocation, memory: NodeMemory[]): void {
+  const put = writer(root)
   for (let n = 0; n < memory.length; n++) {
     const dir = `${NODE}/node${n}`
-    put(root, `${dir}/meminfo`, formatNodeMeminfo(n, memory[n]!, allocation.defaultSize))
+    put(`${dir}/meminfo`, formatNodeMeminfo(n, memory[n]!, allocation.defaultSize))
     for (const size of HUGEPAGE_SIZES) {
       const count = String(allocation.perSize[size]![n] ?? 0) + '\n'
-      put(root, `${dir}/hugepages/hugepages-${size}kB/nr_hugepages`, count)
-      put(root, `${dir}/hugepages/hugepages-${size}kB/free_hugepages`, count)
-      put(root, `${dir}/hugepages/hugepages-${size}kB/surplus_hugepages`, '0\n')
+      put(`${dir}/hugepages/hugepages-${size}kB/nr_hugepages`, count)
+      put(`${dir}/hugepages/hugepages-${size}kB/free_hugepages`, count)
+      put(`${dir}/hugepages/hugepages-${size}kB/surplus_hugepages`, '0\n')
     }
   }
   for (const size of HUGEPAGE_SIZES) {
     const total = allocation.perSize[size]!.reduce((a, b) => a + b, 0)
     const d = `sys/kernel/mm/hugepages/hugepages-${size}kB`
-    put(root, `${d}/nr_hugepages`, `${total}\n`)
-    put(root, `${d}/free_hugepages`, `${total}\n`)
-    put(root, `${d}/resv_hugepages`, '0\n')
-    put(root, `${d}/surplus_hugepages`, '0\n')
-    put(root, `${d}/nr_overcommit_hugepages`, '0\n')
+    put(`${d}/nr_hugepages`, `${total}\n`)
+    put(`${d}/free_hugepages`, `${total}\n`)
+    put(`${d}/resv_hugepages`, '0\n')
+    put(`${d}/surplus_hugepages`, '0\n')
+    put(`${d}/nr_overcommit_hugepages`, '0\n')
   }
   const def = allocation.perSize[allocation.defaultSize]?.reduce((a, b) => a + b, 0) ?? 0
-  put(root, 'proc/sys/vm/nr_hugepages', `${def}\n`)
-  put(root, 'proc/meminfo', formatProcMeminfo(memory, allocation.defaultSize))
+  put('proc/sys/vm/nr_hugepages', `${def}\n`)
+  put('proc/meminfo', formatProcMeminfo(memory, allocation.defaultSize))
 }
 
 export interface SysrootOptions {
@@ -395,31 +404,32 @@ export function createSysroot(root: string, hw: Hardware, opts: SysrootOptions):
   const nrCpuIds = Math.max(...allCpus) + 1
   const withMemory = nodeIds.filter((n) => hw.numaMemoryMiB[n]! > 0)
   const withCpu = nodeIds.filter((n) => hw.numaCpus[n]!.length > 0)
+  const put = writer(root)
 
-  put(root, `${NODE}/online`, formatCpuList(nodeIds) + '\n')
-  put(root, `${NODE}/possible`, formatCpuList(nodeIds) + '\n')
-  put(root, `${NODE}/has_memory`, formatCpuList(withMemory) + '\n')
-  put(root, `${NODE}/has_normal_memory`, formatCpuList(withMemory) + '\n')
-  put(root, `${NODE}/has_cpu`, formatCpuList(withCpu) + '\n')
+  put(`${NODE}/online`, formatCpuList(nodeIds) + '\n')
+  put(`${NODE}/possible`, formatCpuList(nodeIds) + '\n')
+  put(`${NODE}/has_memory`, formatCpuList(withMemory) + '\n')
+  put(`${NODE}/has_normal_memory`, formatCpuList(withMemory) + '\n')
+  put(`${NODE}/has_cpu`, formatCpuList(withCpu) + '\n')
   for (const n of nodeIds) {
     const dir = `${NODE}/node${n}`
-    put(root, `${dir}/cpumap`, formatCpumap(hw.numaCpus[n]!, nrCpuIds) + '\n')
-    put(root, `${dir}/cpulist`, formatCpuList(hw.numaCpus[n]!) + '\n')
-    put(root, `${dir}/distance`, hw.distances[n]!.join(' ') + '\n')
+    put(`${dir}/cpumap`, formatCpumap(hw.numaCpus[n]!, nrCpuIds) + '\n')
+    put(`${dir}/cpulist`, formatCpuList(hw.numaCpus[n]!) + '\n')
+    put(`${dir}/distance`, hw.distances[n]!.join(' ') + '\n')
   }
   const cpus = formatCpuList(Array.from({ length: nrCpuIds }, (_, i) => i)) + '\n'
-  put(root, 'sys/devices/system/cpu/online', formatCpuList(allCpus) + '\n')
-  put(root, 'sys/devices/system/cpu/possible', cpus)
-  put(root, 'sys/devices/system/cpu/present', cpus)
-  put(root, 'sys/devices/system/cpu/kernel_max', '8191\n')
+  put('sys/devices/system/cpu/online', formatCpuList(allCpus) + '\n')
+  put('sys/devices/system/cpu/possible', cpus)
+  put('sys/devices/system/cpu/present', cpus)
+  put('sys/devices/system/cpu/kernel_max', '8191\n')
 
-  put(root, 'proc/cpuinfo', formatCpuinfo(hw))
-  put(root, 'proc/modules', '')
-  put(root, 'proc/mounts', baseMounts(opts.installDisk))
-  put(root, 'proc/version', `Linux version ${KERNEL_RELEASE} (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP PREEMPT_DYNAMIC\n`)
-  for (const [k, v] of Object.entries(SYSCTL_DEFAULTS)) put(root, `proc/sys/${k}`, v + '\n')
-  put(root, 'proc/sys/kernel/hostname', opts.hostname + '\n')
-  put(root, 'etc/os-release', osRelease())
+  put('proc/cpuinfo', formatCpuinfo(hw))
+  put('proc/modules', '')
+  put('proc/mounts', baseMounts(opts.installDisk))
+  put('proc/version', `Linux version ${KERNEL_RELEASE} (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP PREEMPT_DYNAMIC\n`)
+  for (const [k, v] of Object.entries(SYSCTL_DEFAULTS)) put(`proc/sys/${k}`, v + '\n')
+  put('proc/sys/kernel/hostname', opts.hostname + '\n')
+  put('etc/os-release', osRelease())
   return applyBootParams(root, hw, opts.cmdline).allocation
 }
 
@@ -443,7 +453,8 @@ export function osRelease(version = TALOS_VERSION): string {
  */
 export function applyBootParams(root: string, hw: Hardware, cmdline: string): { allocation: HugepageAllocation; memory: NodeMemory[] } {
   const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline))
-  put(root, 'proc/cmdline', cmdline.trim() + '\n')
+  const put = writer(root)
+  put('proc/cmdline', cmdline.trim() + '\n')
   writeMemory(root, res.allocation, res.memory)
   return res
 }

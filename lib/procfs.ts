@@ -237,10 +237,12 @@ export function parseMounts(text: string): MountEntry[] {
 
 /**
  * sysctl key → its /proc/sys file. "net.core.rmem_max" → "/proc/sys/net/core/rmem_max". A key already written with
- * slashes ("net/ipv4/conf/eth0.100/forwarding", as sysctl(8) allows for names containing dots) keeps its dots.
+ * slashes ("net/ipv4/conf/eth0.100/forwarding", as sysctl(8) allows for names containing dots) keeps its dots;
+ * "proc.sys.vm.swappiness" (Talos KernelParam ids) and "/proc/sys/..." are accepted too.
  */
 export function sysctlPath(key: string): string {
-  const k = key.trim().replace(/^\/?proc\/sys\//, '').replace(/^\//, '')
+  // Talos' own KernelParam keys carry a "proc.sys." prefix; there is no top-level sysctl named "proc"
+  const k = key.trim().replace(/^\/?proc[./]sys[./]/, '')
   if (k === '' || k.split(/[./]/).some((p) => p === '' || p === '..')) throw new Error(`bad sysctl key ${JSON.stringify(key)}`)
   return `/proc/sys/${k.includes('/') ? k : k.replace(/\./g, '/')}`
 }
