@@ -1,0 +1,106 @@
+// The steps of 01-provision, kept out of the runbook so it reads as the procedure.
+import { log } from './log.ts'
+import { waitFor } from './kube.ts'
+import { RescueSession } from './ssh.ts'
+import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './provision.ts'
+import type { Cluster } from './cluster.ts'
+import type { InventoryNode } from './inventory.ts'
+
+export type MachineState = 'maintenance' | 'configured' | 'no-talos'
+
+export interface NodeProvisionState {
+  state: MachineState
+  summary: string
+}
+
+export interface ProvisionState extends Map<string, NodeProvisionState> {
+  pending(): InventoryNode[]
+}
+
+/** Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node needs the talosconfig. */
+export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodeProvisionState> {
+  try {
+    const [st] = await c.talos.machineStatus([n.address], { insecure: true })
+    if (st) return { state: 'maintenance', summary: `Talos answers in maintenance mode (stage ${st.spec.stage})` }
+  } catch {}
+  try {
+    const v = await c.talos.version([n.address])
+    return { state: 'configured', summary: `Talos ${v.servers[0]?.tag ?? '?'} is installed and configured` }
+  } catch {}
+  return { state: 'no-talos', summary: n.rescue ? `no Talos yet: will install over SSH (${n.rescue.host}:${n.rescue.port})` : 'no Talos yet: boot the ISO' }
+}
+
+export async function provisionState(c: Cluster, nodes: InventoryNode[]): Promise<ProvisionState> {
+  const entries = await Promise.all(nodes.map(async (n) => [n.name, await probeMachine(c, n)] as const))
+  const m = new Map(entries) as ProvisionState
+  m.pending = () => nodes.filter((n) => m.get(n.name)?.state === 'no-talos')
+  return m
+}
+
+interface StepHandle {
+  dryRun?: boolean
+  progress?: (text: string) => void
+}
+
+export async function installOverRescue(c: Cluster, n: InventoryNode, step: StepHandle): Promise<void> {
+  const r = n.rescue!
+  const image = await localImage(r.imageUrl)
+  const fingerprint = resolveFingerprint(r.hostKeyFingerprint)
+  const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint })
+  try {
+    const plan = planDiskWrite(n, await listDisks(s), image)
+    log.info(`  ${n.name}: ${plan.disk.dev} (${plan.disk.model || 'no model'}, ${(plan.disk.sizeBytes / 1e9).toFixed(0)} GB) ← ${image.file} (${(image.sizeBytes / 2 ** 20).toFixed(1)} MiB, sha256 ${image.sha256.slice(0, 12)}…)`)
+    if (step.dryRun) {
+      log.info(`  (dry-run) would write ${image.file} to ${n.name}:${plan.disk.dev}, verify its checksum and reboot`)
+      return
+    }
+    await writeAndVerify(s, plan, (done, total) => step.progress?.(`${n.name}: ${((100 * done) / total).toFixed(0)}% of ${(total / 2 ** 20).toFixed(1)} MiB written`))
+    log.ok(`${n.name}: image written and verified (sha256 ${image.sha256.slice(0, 12)}…)`)
+    await s.exec('reboot')
+  } finally {
+    s.close()
+  }
+}
+
+export function isoInstructions(c: Cluster, nodes: InventoryNode[]): string {
+  const iso = `https://factory.talos.dev/image/<schematic>/${c.inv.cluster.talosVersion}/metal-amd64.iso`
+  return `Boot ${nodes.map((n) => `${n.name} (${n.address})`).join(', ')} from the Talos ${c.inv.cluster.talosVersion} ISO (${iso}); done?`
+}
+
+export async function waitForMaintenance(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
+  await Promise.all(
+    nodes.map((n) =>
+      waitFor(`${n.name} (${n.address}) to answer the Talos API`, async () => {
+        const s = await probeMachine(c, n)
+        return s.state === 'no-talos' ? undefined : s
+      }, { timeoutMs, intervalMs: 1000 }),
+    ),
+  )
+}
+
+export interface MachineReport {
+  node: string
+  talosVersion: string
+  installDisk: string
+  disks: string[]
+}
+
+/** Version and disks of each machine in maintenance mode; the inventory's install disk must be among them. */
+export async function reportMaintenance(c: Cluster, nodes: InventoryNode[]): Promise<MachineReport[]> {
+  const reports: MachineReport[] = []
+  const missing: string[] = []
+  for (const n of nodes) {
+    const st = await probeMachine(c, n)
+    if (st.state === 'configured') {
+      log.info(`  ${n.name}: already configured, disks not listed in maintenance mode`)
+      continue
+    }
+    const [v, disks] = await Promise.all([c.talos.version([n.address], { insecure: true }), c.talos.disks([n.address], { insecure: true })])
+    const devs = disks.map((d) => d.spec.dev_path)
+    reports.push({ node: n.name, talosVersion: v.servers[0]?.tag ?? '?', installDisk: n.installDisk, disks: devs })
+    log.info(`  ${n.name.padEnd(12)} Talos ${v.servers[0]?.tag ?? '?'}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`)
+    if (!devs.includes(n.installDisk)) missing.push(`${n.name}: install disk ${n.installDisk} not found (has ${devs.join(', ') || 'no disks'})`)
+  }
+  if (missing.length) throw new Error(missing.join('; '))
+  return reports
+}

@@ -1,0 +1,73 @@
+// 01-provision: put Talos on every machine and wait until each answers in maintenance mode.
+// Bare metal with a rescue system: the image is written over SSH (host key pinned). Others: boot the ISO.
+import { runbook } from '../lib/runner.ts'
+import { openCluster } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import { provisionState, installOverRescue, isoInstructions, waitForMaintenance, reportMaintenance } from '../lib/provision-steps.ts'
+
+await runbook({
+  id: '01-provision',
+  title: 'Install Talos on every machine and wait for maintenance mode',
+  flags: {
+    node: { type: 'string', description: 'only this node (default: every node in the inventory)' },
+  },
+  async context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const only = flags.node as string | undefined
+    const nodes = cluster.inv.nodes.filter((n) => !only || n.name === only)
+    if (only && nodes.length === 0) throw new Error(`--node ${only}: no such node in ${flags.inventory}`)
+    return { ...cluster, cluster: cluster.inv.cluster, nodes, state: await provisionState(cluster, nodes) }
+  },
+  steps: [
+    {
+      name: 'survey',
+      describe: () => 'Ask each machine whether Talos already answers (maintenance mode or configured)',
+      targets: (c) => c.nodes.map((n) => n.name),
+      async run(c) {
+        for (const n of c.nodes) log.info(`  ${n.name.padEnd(12)} ${c.state.get(n.name)!.summary}`)
+      },
+    },
+    {
+      name: 'write-image',
+      destructive: true,
+      describe: (c) => `Write the Talos image to the install disk over the rescue system's SSH (${c.state.pending().length} machine(s))`,
+      targets: (c) => c.state.pending().filter((n) => n.rescue).map((n) => `${n.name}:${n.installDisk}`),
+      confirm: (c) => `Erase ${c.state.pending().filter((n) => n.rescue).map((n) => `${n.name}:${n.installDisk}`).join(', ')} and write Talos ${c.inv.cluster.talosVersion}?`,
+      async check(c) {
+        const todo = c.state.pending().filter((n) => n.rescue)
+        return todo.length === 0 ? { done: true, reason: 'no machine waits for an image over SSH' } : { done: false }
+      },
+      async run(c, step) {
+        for (const n of c.state.pending().filter((n) => n.rescue)) await installOverRescue(c, n, step)
+      },
+    },
+    {
+      name: 'boot-iso',
+      describe: () => 'Machines without a rescue system: boot the Talos ISO by hand',
+      targets: (c) => c.state.pending().filter((n) => !n.rescue).map((n) => n.name),
+      async check(c) {
+        const todo = c.state.pending().filter((n) => !n.rescue)
+        return todo.length === 0 ? { done: true, reason: 'every machine is installed over SSH or already runs Talos' } : { done: false }
+      },
+      confirm: (c) => isoInstructions(c, c.state.pending().filter((n) => !n.rescue)),
+      destructive: true,
+      async run() {},
+    },
+    {
+      name: 'wait-maintenance',
+      describe: () => 'Wait until every machine answers the Talos API (maintenance mode or configured)',
+      targets: (c) => c.nodes.map((n) => n.name),
+      async run(c) {
+        await waitForMaintenance(c, c.nodes)
+      },
+    },
+    {
+      name: 'report',
+      describe: () => 'Report each machine\'s Talos version and disks; stop if an install disk is missing',
+      targets: (c) => c.nodes.map((n) => n.name),
+      async run(c) {
+        return reportMaintenance(c, c.nodes)
+      },
+    },
+  ],
+})

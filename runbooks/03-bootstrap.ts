@@ -1,0 +1,83 @@
+// 03-bootstrap: bootstrap etcd exactly once, then wait for etcd quorum, the Kubernetes API and the
+// control-plane static pods, and fetch the admin kubeconfig (0600).
+import { runbook } from '../lib/runner.ts'
+import { openCluster, controlPlanes } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import {
+  assertSafeToBootstrap, describeEtcd, etcdView, fetchKubeconfig, isBootstrapped, waitForApi, waitForEtcd, waitForStaticPods,
+} from '../lib/bootstrap-steps.ts'
+
+await runbook({
+  id: '03-bootstrap',
+  title: 'Bootstrap etcd and the Kubernetes control plane',
+  flags: {
+    node: { type: 'string', valueName: 'NAME', description: 'control-plane node to bootstrap (default: the first in the inventory)' },
+  },
+  async context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cps = controlPlanes(cluster.inv)
+    const target = flags.node ? cps.find((n) => n.name === flags.node) : cps[0]
+    if (!target) throw new Error(`--node ${flags.node}: not a control-plane node in ${flags.inventory} (${cps.map((n) => n.name).join(', ')})`)
+    return { ...cluster, cluster: cluster.inv.cluster, cps, target, etcd: await etcdView(cluster) }
+  },
+  steps: [
+    {
+      name: 'check-etcd',
+      describe: () => 'Ask every control-plane node for its etcd service: bootstrap only if none runs etcd',
+      targets: (c) => c.cps.map((n) => n.name),
+      async run(c) {
+        log.info(`  etcd: ${describeEtcd(c.etcd)}`)
+        if (!isBootstrapped(c.etcd)) assertSafeToBootstrap(c.etcd)
+        return { bootstrapped: isBootstrapped(c.etcd) }
+      },
+    },
+    {
+      name: 'bootstrap',
+      destructive: true,
+      describe: (c) => `talosctl bootstrap on ${c.target.name}: create the etcd cluster (done once, ever)`,
+      targets: (c) => [c.target.name],
+      confirm: (c) => `Bootstrap etcd on ${c.target.name} (${c.target.address})? This is done once for the life of the cluster.`,
+      async check(c) {
+        return isBootstrapped(c.etcd) ? { done: true, reason: `cluster already bootstrapped (${describeEtcd(c.etcd)}): never bootstrapping twice` } : { done: false }
+      },
+      async run(c) {
+        await c.talos.bootstrap(c.target.address)
+      },
+    },
+    {
+      name: 'wait-etcd',
+      describe: (c) => `Wait until ${c.cps.length} etcd members agree on one leader`,
+      targets: (c) => c.cps.map((n) => n.name),
+      async run(c, step) {
+        if (step.dryRun) return
+        const h = await waitForEtcd(c)
+        log.info(`  members: ${h.members.join(', ')}; leader: ${h.leader}`)
+        return { members: h.members, leader: h.leader }
+      },
+    },
+    {
+      name: 'kubeconfig',
+      describe: (c) => `Fetch the admin kubeconfig into ${c.paths.kubeconfig} (0600)`,
+      targets: (c) => [c.target.name],
+      async run(c) {
+        await fetchKubeconfig(c)
+      },
+    },
+    {
+      name: 'wait-api',
+      describe: () => 'Wait for the Kubernetes API to answer /readyz',
+      targets: (c) => [c.inv.cluster.endpoint],
+      async run(c, step) {
+        if (!step.dryRun) await waitForApi(c)
+      },
+    },
+    {
+      name: 'wait-control-plane-pods',
+      describe: () => 'Wait for kube-apiserver, kube-controller-manager and kube-scheduler on every control-plane node',
+      targets: (c) => c.cps.map((n) => n.name),
+      async run(c, step) {
+        if (!step.dryRun) await waitForStaticPods(c)
+      },
+    },
+  ],
+})

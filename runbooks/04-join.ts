@@ -1,0 +1,62 @@
+// 04-join: bring the workers in, the Solana validator included, and make sure the validator node
+// registered with its validator config before anything else happens.
+import { runbook } from '../lib/runner.ts'
+import { openCluster, validatorNode, workers } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import { approveCsrs, describeNode, validatorProblems, waitReady, waitRegistered } from '../lib/join-steps.ts'
+
+await runbook({
+  id: '04-join',
+  title: 'Join the workers (validator included) to Kubernetes',
+  async context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    return { ...cluster, cluster: cluster.inv.cluster, all: cluster.inv.nodes, workers: workers(cluster.inv), validator: validatorNode(cluster.inv) }
+  },
+  steps: [
+    {
+      name: 'wait-registered',
+      describe: () => 'Wait for every node to register with the Kubernetes API',
+      targets: (c) => c.all.map((n) => n.name),
+      async run(c, step) {
+        if (!step.dryRun) await waitRegistered(c, c.all)
+      },
+    },
+    {
+      name: 'approve-csrs',
+      describe: () => 'Approve pending kubelet-serving CSRs whose requester and SANs match an inventory node',
+      targets: (c) => c.all.map((n) => n.name),
+      async run(c) {
+        const d = await approveCsrs(c, c.all)
+        if (!d.length) log.info('  no pending CSRs')
+        return { approved: d.filter((x) => x.approve).map((x) => x.name), refused: d.filter((x) => !x.approve).map((x) => `${x.name}: ${x.reason}`) }
+      },
+    },
+    {
+      name: 'wait-ready',
+      describe: () => 'Wait for every node to be Ready; report kubelet versions and roles',
+      targets: (c) => c.all.map((n) => n.name),
+      async run(c, step) {
+        if (step.dryRun) return
+        const nodes = await waitReady(c, c.all)
+        for (const k of nodes) log.info(`  ${describeNode(k)}`)
+        return { nodes: nodes.map(describeNode) }
+      },
+    },
+    {
+      name: 'verify-validator',
+      describe: (c) => `Confirm ${c.validator?.name ?? 'the validator'} registered with its huge pages`,
+      targets: (c) => (c.validator ? [c.validator.name] : []),
+      async check(c) {
+        return c.validator ? { done: false } : { done: true, reason: 'the inventory has no validator node' }
+      },
+      async run(c, step) {
+        if (step.dryRun || !c.validator) return
+        const k = await c.kube.node(c.validator.name)
+        const want = c.inv.validator!.hugepages.perNumaNode.reduce((a: number, b: number) => a + b, 0)
+        const problems = k ? validatorProblems(k, want) : [`${c.validator.name} is not a Kubernetes node`]
+        if (problems.length) throw new Error(`${c.validator.name} did not get the validator config: ${problems.join('; ')}`)
+        log.ok(`${c.validator.name} advertises ${want}Gi of 1 GiB huge pages`)
+      },
+    },
+  ],
+})
