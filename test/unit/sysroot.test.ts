@@ -1,0 +1,230 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HARDWARE_PROFILES, hardwareProfile } from '../../lab/hardware.ts'
+import { applyBootParams, applyRuntimeConfig, baseNodeMemory, createSysroot } from '../../lab/sysroot.ts'
+import { parseCpuList, parseCpumap, readNumaFromFiles } from '../../lib/numa.ts'
+import { parseCmdline, parseMeminfo, parseModules, parseMounts } from '../../lib/procfs.ts'
+
+function withRoot(fn: (root: string) => void) {
+  const root = mkdtempSync(join(tmpdir(), 'sysroot-test-'))
+  try {
+    fn(root)
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+const rd = (root: string, rel: string) => readFileSync(join(root, rel), 'utf8')
+const reader = (root: string) => (p: string) => (existsSync(join(root, p)) ? readFileSync(join(root, p), 'utf8') : undefined)
+const N = 'sys/devices/system/node'
+const GiB_KiB = 1048576
+
+test('hardware profiles: the inventory ones exist and unknown names list the valid ones', () => {
+  for (const name of ['controlplane', 'worker', 'validator-2socket', '1node', '2socket', '4node', 'memoryless', 'interleaved']) {
+    assert.ok(HARDWARE_PROFILES.includes(name), name)
+  }
+  const v = hardwareProfile('validator-2socket')
+  assert.deepEqual(v.numaCpus[0]!.slice(0, 3), [0, 2, 4])
+  assert.deepEqual(v.numaCpus[1]!.slice(0, 3), [1, 3, 5])
+  assert.deepEqual(v.disks.map((d) => d.model), ['LAB NVMe SYSTEM', 'LAB NVMe LEDGER', 'LAB NVMe ACCOUNTS'])
+  assert.ok(v.disks.every((d) => d.serial !== '' && d.wwid?.startsWith('nvme.')))
+  // profiles are fresh copies
+  v.numaMemoryMiB[0] = 1
+  assert.equal(hardwareProfile('validator-2socket').numaMemoryMiB[0], 32768)
+  assert.throws(() => hardwareProfile('nope'), /unknown lab hardware profile "nope"; valid: controlplane, worker, validator-2socket/)
+})
+
+test('createSysroot writes the NUMA sysfs files in kernel formats', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('memoryless')
+    createSysroot(root, hw, { cmdline: 'console=ttyS0', hostname: 'n1' })
+    assert.equal(rd(root, `${N}/online`), '0-2\n')
+    assert.equal(rd(root, `${N}/has_memory`), '0,2\n')
+    assert.equal(rd(root, `${N}/has_normal_memory`), '0,2\n')
+    assert.equal(rd(root, `${N}/has_cpu`), '0-1\n')
+    assert.equal(rd(root, `${N}/node1/cpumap`), 'f0\n')
+    assert.equal(rd(root, `${N}/node2/cpumap`), '00\n')
+    assert.equal(rd(root, `${N}/node2/cpulist`), '\n')
+    assert.equal(rd(root, `${N}/node0/distance`), '10 21 31\n')
+    assert.equal(rd(root, 'sys/devices/system/cpu/online'), '0-7\n')
+    assert.match(rd(root, `${N}/node1/meminfo`), /^Node 1 MemTotal:              0 kB\nNode 1 MemFree:               0 kB\n/)
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '0\n')
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-2048kB/free_hugepages`), '0\n')
+    assert.equal(rd(root, 'proc/cmdline'), 'console=ttyS0\n')
+    assert.equal(rd(root, 'proc/sys/kernel/hostname'), 'n1\n')
+    assert.match(rd(root, 'etc/os-release'), /^NAME="Talos"\nID=talos\nVERSION_ID=v1.10.3\nPRETTY_NAME="Talos \(v1.10.3\)"\n/)
+    assert.equal(rd(root, 'proc/sys/vm/max_map_count'), '65530\n')
+    assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_congestion_control'), 'cubic\n')
+    assert.equal(rd(root, 'proc/modules'), '')
+    assert.equal((rd(root, 'proc/cpuinfo').match(/^processor\t: /gm) ?? []).length, 8)
+  })
+})
+
+test('cpumap of a >32-CPU layout has 32-bit groups and matches cpulist', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('interleaved')
+    createSysroot(root, hw, { cmdline: '', hostname: 'x' })
+    assert.equal(rd(root, `${N}/node0/cpumap`), '5555,55555555\n')
+    assert.equal(rd(root, `${N}/node1/cpumap`), 'aaaa,aaaaaaaa\n')
+    for (const n of [0, 1]) assert.deepEqual(parseCpumap(rd(root, `${N}/node${n}/cpumap`)), parseCpuList(rd(root, `${N}/node${n}/cpulist`)))
+  })
+})
+
+// the kernel's printf shapes: "Node %d %-16s%8lu kB" style rows and "%5u" hugepage counts; /proc/meminfo "%-16s%8lu kB"
+const NODE_ROW = /^Node \d+ [A-Za-z_()]+: *\d+ kB$|^Node \d+ HugePages_(?:Total: |Free:  |Surp:  )[ \d]{5}$/
+/** "%-16s%8lu": label+colon padded to 16 columns, value right-aligned in 8 (wider values push the line). */
+const rowWidth = (label: string, value: string) => Math.max(16, label.length + 1) + Math.max(8, value.length)
+test('meminfo files have the kernel line shapes (checked against this machine\'s files too)', () => {
+  withRoot((root) => {
+    createSysroot(root, hardwareProfile('2socket'), { cmdline: '', hostname: 'x' })
+    const ours = rd(root, `${N}/node0/meminfo`).trimEnd().split('\n')
+    const kb = /^Node \d+ ([A-Za-z_()]+):( *)(\d+) kB$/
+    for (const line of ours) {
+      assert.match(line, NODE_ROW)
+      const m = kb.exec(line)
+      // label + colon padded to 16 columns, then the value right-aligned in 8
+      if (m) assert.equal(m[1]!.length + 1 + m[2]!.length + m[3]!.length, rowWidth(m[1]!, m[3]!), line)
+    }
+    const host = '/sys/devices/system/node/node0/meminfo'
+    if (existsSync(host)) {
+      const hostLines = readFileSync(host, 'utf8').trimEnd().split('\n')
+      for (const line of hostLines) {
+        assert.match(line, NODE_ROW, `host line ${line}`)
+        const m = kb.exec(line)
+        if (m) assert.equal(m[1]!.length + 1 + m[2]!.length + m[3]!.length, rowWidth(m[1]!, m[3]!), line)
+      }
+      // same fields, in the same order, for the ones both kernels print
+      const keys = (ls: string[]) => ls.map((l) => /^Node \d+ ([^:]+):/.exec(l)![1]!)
+      const hostKeys = keys(hostLines)
+      const ourKeys = keys(ours).filter((k) => hostKeys.includes(k))
+      assert.deepEqual(ourKeys, hostKeys.filter((k) => ourKeys.includes(k)))
+      assert.ok(ourKeys.length >= 30)
+    }
+    const proc = rd(root, 'proc/meminfo').trimEnd().split('\n')
+    // the same column rule holds for this machine's /proc/meminfo, which is what makes it the rule
+    if (existsSync('/proc/meminfo')) proc.push(...readFileSync('/proc/meminfo', 'utf8').trimEnd().split('\n'))
+    for (const line of proc) assert.match(line, /^[A-Za-z_()0-9]+:\s+\d+( kB)?$/)
+    for (const line of proc) {
+      const m = /^([^:]+):( +)(\d+)/.exec(line)!
+      assert.equal(m[1]!.length + 1 + m[2]!.length + m[3]!.length, rowWidth(m[1]!, m[3]!), line)
+    }
+    const mi = parseMeminfo(rd(root, 'proc/meminfo'))
+    for (const k of ['MemTotal', 'MemFree', 'MemAvailable', 'HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp', 'Hugepagesize', 'Hugetlb', 'DirectMap4k', 'DirectMap2M']) {
+      assert.ok(mi[k] !== undefined, k)
+    }
+    const nodeTotals = [0, 1].map((n) => parseMeminfo(rd(root, `${N}/node${n}/meminfo`)).MemTotal!)
+    assert.equal(mi.MemTotal, nodeTotals[0]! + nodeTotals[1]!)
+  })
+})
+
+test('boot with per-node 1G huge pages: counts, meminfo and MemFree per node', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('validator-2socket')
+    createSysroot(root, hw, { cmdline: 'console=ttyS0', hostname: 'validator1' })
+    const before = readNumaFromFiles(reader(root))
+    const cmdline = 'console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 iommu=pt'
+    const res = applyBootParams(root, hw, cmdline)
+    assert.deepEqual(res.allocation.warnings, [])
+    assert.equal(parseCmdline(rd(root, 'proc/cmdline')).get('hugepages'), '0:4,1:4')
+    const after = readNumaFromFiles(reader(root))
+    for (const n of [0, 1]) {
+      assert.equal(rd(root, `${N}/node${n}/hugepages/hugepages-1048576kB/nr_hugepages`), '4\n')
+      assert.equal(rd(root, `${N}/node${n}/hugepages/hugepages-1048576kB/free_hugepages`), '4\n')
+      assert.equal(rd(root, `${N}/node${n}/hugepages/hugepages-2048kB/nr_hugepages`), '0\n')
+      assert.deepEqual(after.nodes[n]!.hugepages?.[1048576], { total: 4, free: 4, surplus: 0 })
+      assert.equal(after.nodes[n]!.memTotalKiB, before.nodes[n]!.memTotalKiB)
+      assert.equal(before.nodes[n]!.memFreeKiB! - after.nodes[n]!.memFreeKiB!, 4 * GiB_KiB)
+      assert.equal(parseMeminfo(rd(root, `${N}/node${n}/meminfo`)).HugePages_Total, 4)
+    }
+    const mi = parseMeminfo(rd(root, 'proc/meminfo'))
+    assert.equal(mi.HugePages_Total, 8)
+    assert.equal(mi.HugePages_Free, 8)
+    assert.equal(mi.Hugepagesize, GiB_KiB)
+    assert.equal(mi.Hugetlb, 8 * GiB_KiB)
+    assert.equal(rd(root, 'sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages'), '8\n')
+    // booting again without the arguments releases them
+    applyBootParams(root, hw, 'console=ttyS0')
+    assert.equal(parseMeminfo(rd(root, 'proc/meminfo')).HugePages_Total, 0)
+    assert.equal(readNumaFromFiles(reader(root)).nodes[0]!.memFreeKiB, before.nodes[0]!.memFreeKiB)
+  })
+})
+
+test('boot with a plain count: spread round-robin over nodes with memory; 2M default size in meminfo', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('memoryless')
+    createSysroot(root, hw, { cmdline: 'hugepages=5', hostname: 'x' })
+    // node 1 has no memory: pages alternate between node 0 and node 2
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-2048kB/nr_hugepages`), '3\n')
+    assert.equal(rd(root, `${N}/node1/hugepages/hugepages-2048kB/nr_hugepages`), '0\n')
+    assert.equal(rd(root, `${N}/node2/hugepages/hugepages-2048kB/nr_hugepages`), '2\n')
+    const mi = parseMeminfo(rd(root, 'proc/meminfo'))
+    assert.equal(mi.HugePages_Total, 5)
+    assert.equal(mi.Hugepagesize, 2048)
+    assert.equal(mi.Hugetlb, 5 * 2048)
+  })
+})
+
+test('pages that do not fit a node are not allocated, with the kernel\'s warning', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('1node') // 4 GiB
+    const res = createSysroot(root, hw, { cmdline: 'hugepagesz=1G hugepages=0:8', hostname: 'x' })
+    const base = baseNodeMemory(hw)[0]!
+    const fit = Math.floor((base.freeKiB - 64 * 1024) / GiB_KiB)
+    assert.ok(fit > 0 && fit < 8)
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), `${fit}\n`)
+    assert.match(res.warnings.join('\n'), new RegExp(`allocating 8 of page size 1.00 GiB failed node0.  Only allocated ${fit} hugepages`))
+    const free = parseMeminfo(rd(root, `${N}/node0/meminfo`)).MemFree!
+    assert.equal(free, base.freeKiB - fit * GiB_KiB)
+    assert.ok(free >= 64 * 1024)
+  })
+})
+
+test('a per-node request naming an offline node is ignored as a whole; a memoryless node gets none', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('2socket')
+    const res = createSysroot(root, hw, { cmdline: 'hugepagesz=1G hugepages=0:2,5:2', hostname: 'x' })
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '0\n')
+    assert.match(res.warnings.join('\n'), /Invalid hugepages parameter 0:2,5:2 \(node 5 not online\)/)
+  })
+  withRoot((root) => {
+    const res = createSysroot(root, hardwareProfile('memoryless'), { cmdline: 'hugepagesz=1G hugepages=0:1,1:2', hostname: 'x' })
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '1\n')
+    assert.equal(rd(root, `${N}/node1/hugepages/hugepages-1048576kB/nr_hugepages`), '0\n')
+    assert.match(res.warnings.join('\n'), /failed node1.  Only allocated 0 hugepages/)
+  })
+})
+
+test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown sysctl trees are errors', () => {
+  withRoot((root) => {
+    createSysroot(root, hardwareProfile('validator-2socket'), { cmdline: '', hostname: 'v', installDisk: '/dev/nvme0n1' })
+    assert.ok(parseMounts(rd(root, 'proc/mounts')).some((m) => m.device === '/dev/nvme0n1p6' && m.mountPoint === '/var'))
+    const cfg = {
+      sysctls: { 'vm.max_map_count': '1048576', 'net.core.default_qdisc': 'fq', 'net.ipv4.tcp_congestion_control': 'bbr', 'net.ipv4.tcp_new_knob': '1', 'nosuch.subsystem.knob': '1' },
+      kernelModules: ['tcp_bbr', 'sch_fq'],
+      mounts: [
+        { device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs', uid: 1000, gid: 1000, mode: '0750' },
+        { device: '/dev/nvme2n1p1', mountPoint: 'relative', fsType: 'xfs' },
+      ],
+    }
+    const first = applyRuntimeConfig(root, cfg)
+    assert.equal(first.errors.length, 2)
+    assert.match(first.errors[0]!, /^sysctl nosuch\.subsystem\.knob: \/proc\/sys\/nosuch\/subsystem\/knob does not exist/)
+    assert.match(first.errors[1]!, /mount \/dev\/nvme2n1p1 on "relative"/)
+    assert.equal(rd(root, 'proc/sys/vm/max_map_count'), '1048576\n')
+    assert.equal(rd(root, 'proc/sys/net/core/default_qdisc'), 'fq\n')
+    assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_new_knob'), '1\n')
+    assert.ok(!existsSync(join(root, 'proc/sys/nosuch')))
+    assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_available_congestion_control'), 'reno cubic bbr\n')
+    assert.equal(rd(root, 'var/mnt/ledger/.lab-owner'), '1000 1000 0750\n')
+    // applying the same config again changes nothing
+    applyRuntimeConfig(root, cfg)
+    const mods = parseModules(rd(root, 'proc/modules'))
+    assert.deepEqual(mods.map((m) => m.name), ['tcp_bbr', 'sch_fq'])
+    const ledger = parseMounts(rd(root, 'proc/mounts')).filter((m) => m.mountPoint === '/var/mnt/ledger')
+    assert.equal(ledger.length, 1)
+    assert.equal(ledger[0]!.device, '/dev/nvme1n1p1')
+    assert.equal(ledger[0]!.fsType, 'xfs')
+  })
+})
