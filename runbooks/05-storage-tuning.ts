@@ -1,0 +1,73 @@
+// 05-storage-tuning: the validator's ledger/accounts volumes, its labels and NoSchedule taint, and
+// kubelet's reservations, each read back from the node.
+import { runbook } from '../lib/runner.ts'
+import { openCluster, validatorNode } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems } from '../lib/storage-steps.ts'
+
+await runbook({
+  id: '05-storage-tuning',
+  title: 'Validator storage, isolation and kubelet tuning',
+  async context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const node = validatorNode(cluster.inv)
+    if (!node || !cluster.inv.validator) throw new Error(`${flags.inventory} has no node with profile: validator`)
+    return { ...cluster, cluster: cluster.inv.cluster, node, profile: cluster.inv.validator }
+  },
+  steps: [
+    {
+      name: 'volumes',
+      describe: (c) => `Read back the ledger/accounts mounts on ${c.node.name}`,
+      targets: (c) => [c.node.name],
+      async run(c) {
+        const mounts = await readMounts(c, c.node)
+        const problems = storageProblems(c.profile.storage, mounts)
+        if (problems.length) throw new Error(problems.join('; '))
+        for (const s of c.profile.storage) log.info(`  ${s.name}: ${s.mountPoint} (${s.filesystem}) mounted`)
+      },
+    },
+    {
+      name: 'labels',
+      describe: (c) => `Label ${c.node.name} for the validator workload`,
+      targets: (c) => [c.node.name],
+      async check(c) {
+        const k = await c.kube.node(c.node.name)
+        if (!k) throw new Error(`${c.node.name} is not a Kubernetes node: run 04-join first`)
+        const missing = missingLabels(k, c.profile.labels ?? {})
+        return Object.keys(missing).length ? { done: false } : { done: true, reason: 'labels already set' }
+      },
+      async run(c) {
+        const k = (await c.kube.node(c.node.name))!
+        await c.kube.label(c.node.name, missingLabels(k, c.profile.labels ?? {}))
+      },
+    },
+    {
+      name: 'taint',
+      destructive: true,
+      describe: (c) => `Taint ${c.node.name} NoSchedule so only pods that tolerate it land there`,
+      confirm: (c) => `Taint ${c.node.name}? Pods without the toleration will no longer be scheduled on it.`,
+      targets: (c) => [c.node.name],
+      async check(c) {
+        const k = await c.kube.node(c.node.name)
+        return k && missingTaints(k, c.profile.taints ?? []).length === 0 ? { done: true, reason: 'taints already set' } : { done: false }
+      },
+      async run(c) {
+        const k = (await c.kube.node(c.node.name))!
+        for (const t of missingTaints(k, c.profile.taints ?? [])) await c.kube.taint(c.node.name, t)
+      },
+    },
+    {
+      name: 'kubelet-reservations',
+      describe: (c) => `Read back kubelet's memory reservations and huge pages on ${c.node.name}`,
+      targets: (c) => [c.node.name],
+      async run(c) {
+        const k = await c.kube.node(c.node.name)
+        if (!k) throw new Error(`${c.node.name} is not a Kubernetes node`)
+        const p = c.profile
+        const want = quantityBytes(p.systemReserved?.memory) + quantityBytes(p.kubeReserved?.memory) + quantityBytes(p.evictionHard?.['memory.available'])
+        const problems = reservationProblems(k, want)
+        if (problems.length) throw new Error(problems.join('; '))
+      },
+    },
+  ],
+})
