@@ -2,11 +2,10 @@
 //   npx zx checks/all.ts --inventory FILE [--json] [--only ID_OR_GROUP]...
 // Exit 0 when nothing failed, 1 when a check failed, 2 on a usage error (unknown flag, unknown check, bad inventory).
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { parse as parseYaml } from 'yaml'
+import { loadInventory } from '../inventory.ts'
 import { Kube } from '../kube.ts'
 import { log } from '../log.ts'
 import { Talosctl } from '../talosctl.ts'
@@ -57,19 +56,9 @@ export function scriptArgs(argv: string[], entryUrl: string): string[] {
   return i >= 0 ? argv.slice(i + 1) : argv.slice(2)
 }
 
-/** lib/inventory.ts when present (it validates); a plain YAML read otherwise. */
+/** The inventory, validated by lib/inventory.ts (its Inventory is a superset of what the checks read). */
 export async function loadCheckInventory(file: string): Promise<CheckInventory> {
-  const spec = './' + ['..', 'inventory.ts'].join('/')
-  let mod: { loadInventory?: (f: string) => CheckInventory } | undefined
-  try {
-    mod = await import(new URL(spec, import.meta.url).href)
-  } catch {
-    mod = undefined
-  }
-  if (mod?.loadInventory) return mod.loadInventory(file)
-  const inv = parseYaml(await readFile(file, 'utf8')) as CheckInventory
-  if (!inv?.cluster?.name || !Array.isArray(inv.nodes)) throw new Error(`${file}: not an inventory (needs cluster.name and nodes[])`)
-  return inv
+  return loadInventory(file)
 }
 
 export function talosctlBinFor(inv: CheckInventory, env = process.env): string {

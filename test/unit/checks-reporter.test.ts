@@ -2,8 +2,7 @@
 // the CLI's flag handling; and diffReports.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import { parseCliArgs, runCheckCli, scriptArgs, talosctlBinFor, UsageError, REPO_ROOT } from '../../lib/checks/cli.ts'
@@ -86,10 +85,8 @@ test('cli: exit 2 on usage errors, with the reason on stderr and nothing on stdo
 })
 
 test('cli: --json prints exactly one document on stdout; a failing source exits 1 without crashing', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'checks-cli-'))
-  try {
-    const inv = join(dir, 'inv.yaml')
-    writeFileSync(inv, 'cluster: { name: t, target: production, outputDir: out }\nnodes:\n  - { name: cp1, address: 127.0.0.1, role: controlplane }\n')
+  {
+    const inv = fileURLToPath(new URL('../../inventory/lab.yaml', import.meta.url))
     const out: string[] = []
     const ctx = () => ({
       talos: { run: async (args: string[]) => ({ command: `talosctl ${args.join(' ')}`, stdout: '', stderr: 'error: connection refused', exitCode: 1 }) },
@@ -99,12 +96,10 @@ test('cli: --json prints exactly one document on stdout; a failing source exits 
     const code = await runCheckCli(ALL_CHECKS, ['--inventory', inv, '--json', '--only', 'etcd'], { stdout: (s) => out.push(s), context: ctx })
     assert.equal(code, 1)
     const doc = JSON.parse(out.join(''))
-    assert.equal(doc.cluster, 't')
+    assert.equal(doc.cluster, 'solana-lab')
     assert.ok(doc.results.length > 0)
     assert.ok(doc.results.every((x: Result) => x.check.startsWith('etcd.')))
     assert.ok(doc.results.some((x: Result) => x.status === 'fail' && /connection refused/.test(JSON.stringify(x))))
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
   }
 })
 
