@@ -1,7 +1,7 @@
 // Long-running lab processes (real etcd, real sshd, the lab Kubernetes API) are started detached, tracked
 // by pid in lab.json, and stopped by pid: `lab down` must leave nothing running.
 import { spawn } from 'node:child_process'
-import { openSync, closeSync } from 'node:fs'
+import { openSync, closeSync, readFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { REPO_ROOT, loadCluster, saveCluster, type LabProcess } from './state.ts'
@@ -10,9 +10,16 @@ export function isAlive(pid: number | undefined): boolean {
   if (!pid) return false
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  // A detached child whose parent CLI exited is reaped by pid 1, which in some containers/VMs only happens
+  // every second or so: until then it is a zombie that kill(0) still reports. A zombie has exited.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true
   }
 }
 

@@ -1,0 +1,93 @@
+// Fault injection for drills: make a node look dead, crash its etcd, slow it down, or stop its API server.
+// Faults live in node.json (faults), so the lab talosctl and the reconciler honour them until `heal`.
+import { isAlive, forgetProcess } from './processes.ts'
+import { reconcileNode, stopEtcd, stopKubeApi } from './node-services.ts'
+import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'
+import { loadCluster, loadNode, updateNode } from './state.ts'
+import { faultsText } from './status.ts'
+
+export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down'] as const
+export type FaultKind = (typeof FAULT_KINDS)[number]
+export const DEFAULT_SLOW_MS = 8000
+
+/** Bad command-line input: the CLI exits 2. */
+export class UsageError extends Error {}
+
+export function checkNode(name: string | undefined): string {
+  const nodes = loadCluster().nodes
+  if (!name || !nodes.includes(name)) throw new UsageError(`${name ? `unknown node ${JSON.stringify(name)}` : 'missing node'}; lab nodes: ${nodes.join(', ')}`)
+  return name
+}
+
+export function checkKind(kind: string | undefined): FaultKind {
+  if (!kind || !(FAULT_KINDS as readonly string[]).includes(kind)) {
+    throw new UsageError(`${kind ? `unknown fault ${JSON.stringify(kind)}` : 'missing fault kind'}; valid: ${FAULT_KINDS.join(', ')}`)
+  }
+  return kind as FaultKind
+}
+
+const waitDead = async (pid: number) => {
+  while (isAlive(pid)) await new Promise((r) => setTimeout(r, 10))
+}
+
+/** Apply a fault; returns what was done, one line each. */
+export async function injectFault(node: string, kind: FaultKind, opts: { ms?: number } = {}): Promise<string[]> {
+  const done: string[] = []
+  switch (kind) {
+    case 'down': {
+      updateNode(node, (n) => (n.faults.down = true))
+      done.push(`${node}: marked down (every talosctl call to it fails as to a dead host)`)
+      const n = loadNode(node)
+      if (isAlive(n.etcd.pid)) (await stopEtcd(node), done.push(`${node}: stopped etcd (pid ${n.etcd.pid})`))
+      if (isAlive(n.kubeApi.pid)) (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
+      // a dead machine does not answer SSH either
+      const sshd = rescueSshdPid(node)
+      if (sshd) (await stopRescueSshd(node), done.push(`${node}: stopped rescue sshd (pid ${sshd})`))
+      break
+    }
+    case 'etcd-crash': {
+      updateNode(node, (n) => (n.faults.etcdCrash = true))
+      const n = loadNode(node)
+      if (isAlive(n.etcd.pid)) {
+        process.kill(n.etcd.pid!, 'SIGKILL')
+        await waitDead(n.etcd.pid!)
+        forgetProcess('etcd', node)
+        updateNode(node, (x) => delete x.etcd.pid)
+        done.push(`${node}: killed etcd (SIGKILL, pid ${n.etcd.pid}); it stays down until heal`)
+      } else {
+        done.push(`${node}: etcd was not running; marked crashed so nothing restarts it until heal`)
+      }
+      break
+    }
+    case 'slow': {
+      const ms = opts.ms ?? DEFAULT_SLOW_MS
+      if (!Number.isInteger(ms) || ms <= 0) throw new UsageError(`--ms must be a positive integer (got ${opts.ms})`)
+      updateNode(node, (n) => (n.faults.slowMs = ms))
+      done.push(`${node}: every talosctl call now takes ${ms} ms longer`)
+      break
+    }
+    case 'api-down': {
+      updateNode(node, (n) => (n.faults.apiDown = true))
+      const n = loadNode(node)
+      if (isAlive(n.kubeApi.pid)) (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
+      else done.push(`${node}: kube-api was not running; marked down`)
+      break
+    }
+  }
+  return done
+}
+
+/** Clear every fault of the node and bring back what it should run. */
+export async function healNode(node: string): Promise<string[]> {
+  const before = loadNode(node)
+  const had = faultsText(before.faults)
+  updateNode(node, (n) => (n.faults = {}))
+  const done = [had !== '-' ? `${node}: cleared faults ${had}` : `${node}: had no faults`]
+  await reconcileNode(node)
+  const after = loadNode(node)
+  if (after.etcd.pid && after.etcd.pid !== before.etcd.pid) done.push(`${node}: etcd running (pid ${after.etcd.pid})`)
+  if (after.kubeApi.pid && after.kubeApi.pid !== before.kubeApi.pid) done.push(`${node}: kube-api running (pid ${after.kubeApi.pid})`)
+  // a machine still in its rescue system gets its sshd back
+  if (after.stage === 'off' && !rescueSshdPid(node)) done.push(`${node}: rescue sshd running (pid ${await startRescueSshd(node)})`)
+  return done
+}

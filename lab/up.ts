@@ -1,0 +1,90 @@
+// `lab up`: create the simulated machines of a lab inventory, powered "off" (no Talos yet): each has its
+// hardware, a sysroot, and a rescue system answering on SSH, exactly where a runbook starts on real metal.
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { hardwareProfile } from './hardware.ts'
+import { writeLabImages, type LabImage } from './images.ts'
+import { readLabInventory, type LabInventory } from './lab-inventory.ts'
+import { isAlive, portOpen } from './processes.ts'
+import { RESCUE_CMDLINE } from './rescue/outputs.ts'
+import { ensureOperatorKey, prepareRescueSshd, rescueSshdPid, startRescueSshd } from './sshd.ts'
+import { createSysroot } from './sysroot.ts'
+import { labDir, labExists, loadCluster, loadNodes, paths, saveCluster, saveNode, type LabNode } from './state.ts'
+import { labDown } from './down.ts'
+
+export class LabStateError extends Error {}
+
+/** Why the existing lab is not healthy, or [] when every process it should run is alive. */
+export function labProblems(): string[] {
+  const problems: string[] = []
+  const c = loadCluster()
+  for (const p of c.processes) if (!isAlive(p.pid)) problems.push(`${p.kind} of ${p.node} (pid ${p.pid}) is not running`)
+  for (const n of loadNodes()) {
+    if (n.stage === 'off' && !n.faults.down && !rescueSshdPid(n.name)) problems.push(`rescue sshd of ${n.name} is not running`)
+    if (n.etcd.pid && !isAlive(n.etcd.pid)) problems.push(`etcd of ${n.name} (pid ${n.etcd.pid}) is not running`)
+    if (n.kubeApi.pid && !isAlive(n.kubeApi.pid)) problems.push(`kube-api of ${n.name} (pid ${n.kubeApi.pid}) is not running`)
+  }
+  return problems
+}
+
+export function newLabNode(inv: LabInventory['nodes'][number]): LabNode {
+  return {
+    name: inv.name,
+    address: inv.address,
+    role: inv.role,
+    ...(inv.profile ? { profile: inv.profile } : {}),
+    stage: 'off',
+    talosVersion: '',
+    hardware: hardwareProfile(inv.hardware),
+    cmdline: RESCUE_CMDLINE,
+    configVersion: 0,
+    bootstrapped: false,
+    etcd: { clientUrl: `http://${inv.address}:2379`, peerUrl: `http://${inv.address}:2380` },
+    kubeApi: { url: `https://${inv.address}:6443` },
+    faults: {},
+  }
+}
+
+export interface UpResult {
+  alreadyUp: boolean
+  inventory: LabInventory
+  image?: LabImage
+  fingerprints: Record<string, string>
+}
+
+export async function labUp(inventoryFile: string): Promise<UpResult> {
+  const inv = readLabInventory(inventoryFile)
+  const dir = labDir()
+  if (labExists()) {
+    const problems = labProblems()
+    if (problems.length === 0) return { alreadyUp: true, inventory: inv, fingerprints: {} }
+    throw new LabStateError(`a lab already exists in ${dir} but is not healthy (${problems.join('; ')}): run \`npm run lab -- down\` first`)
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new LabStateError(`${dir} exists and is not empty but holds no lab.json: remove it (or run \`npm run lab -- down\` if it is a broken lab) first`)
+  }
+  // the lab's hardware profiles are checked before anything is created
+  const nodes = inv.nodes.map(newLabNode)
+  for (const n of inv.nodes) {
+    if (await portOpen(n.rescue.host, n.rescue.port)) throw new LabStateError(`${n.rescue.host}:${n.rescue.port} (rescue SSH of ${n.name}) is already in use`)
+  }
+
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  saveCluster({ name: inv.clusterName, inventory: resolve(inventoryFile), endpoint: inv.endpoint, createdAt: new Date().toISOString(), nodes: nodes.map((n) => n.name), processes: [] })
+  try {
+    const image = writeLabImages(inv.talosVersion)
+    ensureOperatorKey()
+    const fingerprints: Record<string, string> = {}
+    for (const [i, n] of nodes.entries()) {
+      saveNode(n)
+      createSysroot(paths.root(n.name), n.hardware, { cmdline: n.cmdline, hostname: n.name })
+      fingerprints[n.name] = prepareRescueSshd({ node: n.name, ...inv.nodes[i]!.rescue })
+    }
+    // sequential: spawnDetached read-modify-writes lab.json
+    for (const n of nodes) await startRescueSshd(n.name)
+    return { alreadyUp: false, inventory: inv, image, fingerprints }
+  } catch (e) {
+    await labDown({ graceMs: 1000 })
+    throw e
+  }
+}
