@@ -9,11 +9,12 @@ import { dirname, join } from 'node:path'
 import type { Hardware } from './state.ts'
 import { validateHardware } from './hardware.ts'
 import { formatCpuList, formatCpumap } from '../lib/numa.ts'
-import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, type HugepageCmdline } from '../lib/procfs.ts'
+import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/procfs.ts'
 
 export const KERNEL_RELEASE = '6.12.28-talos'
 export const TALOS_VERSION = 'v1.10.3'
-const HUGEPAGE_SIZES = [1048576, 2048] as const // kB; gigantic pages first, as the kernel allocates them first
+/** kB, largest first: the kernel places gigantic pages while parsing the command line, the others later. */
+const HUGEPAGE_SIZES = [...SUPPORTED_HUGEPAGE_KIB].sort((a, b) => b - a)
 /** What a node keeps free when the kernel places boot-time huge pages (watermarks, early allocations). */
 const MIN_FREE_KIB = 64 * 1024
 
@@ -110,15 +111,20 @@ export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocat
 
 // ---------------------------------------------------------------- file formats (pure)
 
+/** How a node's (or the machine's) used memory splits into page cache, anonymous memory and slab. */
+function usage(used: number) {
+  const file = align4(used * 0.45)
+  const anon = align4(used * 0.2)
+  const slab = align4(used * 0.12)
+  return { file, anon, slab, sreclaim: align4(slab * 0.6) }
+}
+
 const kb = (label: string, v: number, width = 16) => `${`${label}:`.padEnd(width)}${String(v).padStart(8)} kB`
 
 /** drivers/base/node.c node_read_meminfo() + hugetlb_report_node_meminfo() for the default page size. */
 export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: number): string {
   const used = m.usedKiB
-  const file = align4(used * 0.45)
-  const anon = align4(used * 0.2)
-  const slab = align4(used * 0.12)
-  const sreclaim = align4(slab * 0.6)
+  const { file, anon, slab, sreclaim } = usage(used)
   const rows: [string, number][] = [
     ['MemTotal', m.totalKiB],
     ['MemFree', m.freeKiB],
@@ -168,10 +174,7 @@ export function formatProcMeminfo(mem: NodeMemory[], defaultSize: number): strin
   const total = sum((m) => m.totalKiB)
   const free = sum((m) => m.freeKiB)
   const used = sum((m) => m.usedKiB)
-  const file = align4(used * 0.45)
-  const anon = align4(used * 0.2)
-  const slab = align4(used * 0.12)
-  const sreclaim = align4(slab * 0.6)
+  const { file, anon, slab, sreclaim } = usage(used)
   const buffers = align4(used * 0.02)
   const cached = file - buffers
   const hugeDefault = sum((m) => m.hugepages[defaultSize] ?? 0)

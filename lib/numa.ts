@@ -32,6 +32,8 @@ export interface NumaTopology {
   distances: number[][]
 }
 
+import { SUPPORTED_HUGEPAGE_KIB } from './procfs.ts'
+
 const NODE_DIR = '/sys/devices/system/node'
 
 // ---------------------------------------------------------------- cpu lists and bitmaps
@@ -156,7 +158,7 @@ export function readNumaFromFiles(read: (path: string) => string | undefined): N
       n.memFreeKiB = mi.MemFree ?? 0
       n.memFreeMiB = Math.floor(n.memFreeKiB / 1024)
     }
-    for (const size of [2048, 1048576]) {
+    for (const size of SUPPORTED_HUGEPAGE_KIB) {
       const hp = `${dir}/hugepages/hugepages-${size}kB`
       const total = readTrim(read, `${hp}/nr_hugepages`)
       if (total === undefined) continue
