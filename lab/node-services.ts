@@ -128,9 +128,19 @@ export async function startEtcd(name: string, mode: 'new' | 'join', timeoutMs = 
   let members = await client.members()
   let me = members.find((m) => m.peerURLs.includes(etcdPeerUrl(n)))
   if (!me) {
-    const r = await client.addMember([etcdPeerUrl(n)], true)
-    me = r.member
-    members = r.members ?? (await client.members())
+    // a freshly started cluster answers "etcdserver: unhealthy cluster" to member add for a moment
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      try {
+        const r = await client.addMember([etcdPeerUrl(n)], true)
+        me = r.member
+        members = r.members ?? (await client.members())
+        break
+      } catch (e) {
+        if (!/unhealthy cluster|not enough started members/.test((e as Error).message) || Date.now() > deadline) throw e
+        await sleep(250)
+      }
+    }
   }
   const initial = members
     .map((m: EtcdMember) => `${m.name || (m.peerURLs.includes(etcdPeerUrl(n)) ? name : m.ID)}=${m.peerURLs[0]}`)
