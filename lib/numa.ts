@@ -6,6 +6,7 @@
 //  - size/free are MemTotal/MemFree of nodeN/meminfo, in kB, shifted down to MB (floor);
 //  - cpus come from nodeN/cpumap; a missing/unparsable cpumap prints an empty cpu list;
 //  - distances are printed with printf("% 3d ") so every cell is space-padded to 3 and followed by a space.
+import { SUPPORTED_HUGEPAGE_KIB } from './procfs.ts'
 
 export interface NumaHugepages {
   total: number
@@ -31,8 +32,6 @@ export interface NumaTopology {
   /** distances[i][j]: from nodes[i] to nodes[j] (row i is nodes[i]'s `distance` file). Empty when unknown. */
   distances: number[][]
 }
-
-import { SUPPORTED_HUGEPAGE_KIB } from './procfs.ts'
 
 const NODE_DIR = '/sys/devices/system/node'
 
