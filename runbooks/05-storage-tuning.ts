@@ -21,9 +21,9 @@ await runbook({
       targets: (c) => [c.node.name],
       async run(c) {
         const mounts = await readMounts(c, c.node)
-        const problems = storageProblems(c.profile.storage, mounts)
+        const problems = storageProblems(c.profile.storage ?? [], mounts)
         if (problems.length) throw new Error(problems.join('; '))
-        for (const s of c.profile.storage) log.info(`  ${s.name}: ${s.mountPoint} (${s.filesystem}) mounted`)
+        for (const s of c.profile.storage ?? []) log.info(`  ${s.name}: ${s.mountPoint} (${s.filesystem}) mounted`)
       },
     },
     {

@@ -1,0 +1,132 @@
+// The steps of 02-configure: secrets once, render + lint + validate every node's config before any
+// apply, show what each node would change, apply in parallel, wait until each node runs its config.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseAllDocuments } from 'yaml'
+import { createTwoFilesPatch } from 'diff'
+import { log } from './log.ts'
+import { waitFor } from './kube.ts'
+import { REPO_ROOT, type Cluster } from './cluster.ts'
+import { loadSecretsBundle } from './secrets-bundle.ts'
+import { renderMachineConfigs, writeRenderedConfigs } from './render.ts'
+import { lintMachineConfig, formatFindings, type Finding } from './lint.ts'
+import { validateAgainstTalosSchema } from './talos-schema.ts'
+import { probeMachine, type MachineState } from './provision-steps.ts'
+import type { InventoryNode } from './inventory.ts'
+
+/** The official schema is reference material beside the repo, not shipped in it: validate when it is there. */
+export function schemaPath(): string | undefined {
+  const p = process.env.TALOS_CONFIG_SCHEMA ?? join(REPO_ROOT, '..', 'shared', 'talos', 'config.schema.json')
+  return existsSync(p) ? p : undefined
+}
+
+export async function ensureSecrets(c: Cluster): Promise<'reused' | 'generated'> {
+  if (existsSync(c.paths.secrets)) {
+    loadSecretsBundle(c.paths.secrets) // a corrupt bundle must stop us here, not at apply time
+    return 'reused'
+  }
+  await c.talos.genSecrets(c.paths.secrets)
+  return 'generated'
+}
+
+export interface Rendered {
+  configs: Map<string, string>
+  findings: Finding[]
+}
+
+/** Render every node, lint and schema-check all of them; write nothing unless every one is clean. */
+export function renderAll(c: Cluster): Rendered {
+  const secrets = loadSecretsBundle(c.paths.secrets)
+  const configs = renderMachineConfigs(c.inv, secrets)
+  const schema = schemaPath()
+  const findings: Finding[] = []
+  for (const [node, text] of configs) {
+    const file = c.paths.config(node)
+    findings.push(...lintMachineConfig(text, file))
+    if (schema) {
+      for (const i of validateAgainstTalosSchema(text, schema)) {
+        findings.push({ file, line: i.line, column: i.column, field: i.path, severity: 'error', rule: 'schema', message: i.message, fix: 'see the Talos v1.10 configuration reference' } as Finding)
+      }
+    }
+  }
+  return { configs, findings }
+}
+
+export function assertClean(r: Rendered): void {
+  const errors = r.findings.filter((f) => f.severity === 'error')
+  for (const f of r.findings.filter((f) => f.severity !== 'error')) log.warn(formatFindings([f]))
+  if (errors.length) throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
+}
+
+export function writeConfigs(c: Cluster, r: Rendered): void {
+  writeRenderedConfigs(c.paths.outDir, r.configs)
+}
+
+export async function ensureTalosconfig(c: Cluster): Promise<'reused' | 'generated'> {
+  if (existsSync(c.paths.talosconfig)) return 'reused'
+  const cps = c.inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
+  await c.talos.genTalosconfig({
+    cluster: c.inv.cluster.name,
+    endpoint: c.inv.cluster.endpoint,
+    secrets: c.paths.secrets,
+    outFile: c.paths.talosconfig,
+    endpoints: cps,
+    nodes: [cps[0]!],
+  })
+  return 'generated'
+}
+
+/** Canonical form so key order and comments do not count as a change. */
+export function canonical(yamlText: string): string {
+  return parseAllDocuments(yamlText)
+    .map((d) => JSON.stringify(sortKeys(d.toJS()), null, 1))
+    .join('\n---\n')
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys)
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]))
+  return v
+}
+
+export interface NodePlan {
+  node: InventoryNode
+  state: MachineState
+  change: 'install' | 'update' | 'none'
+  diff: string
+}
+
+/** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
+export function redactDiff(diff: string): string {
+  return diff.replace(/^([+-]?\s*"?(?:key|crt|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|bootstraptoken)"?\s*:\s*).+$/gim, '$1<redacted>')
+}
+
+export async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
+  const st = await probeMachine(c, n)
+  if (st.state !== 'configured') return { node: n, state: st.state, change: 'install', diff: '' }
+  const [cur] = await c.talos.get<unknown>('machineconfig', [n.address])
+  const running = typeof cur?.spec === 'string' ? cur.spec : JSON.stringify(cur?.spec ?? {})
+  const a = canonical(running)
+  const b = canonical(rendered)
+  if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
+  return { node: n, state: st.state, change: 'update', diff: redactDiff(createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 })) }
+}
+
+export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promise<void> {
+  const file = c.paths.config(p.node.name)
+  if (p.change === 'none') return
+  const r = await c.talos.applyConfig(p.node.address, file, { insecure: p.change === 'install', mode: p.change === 'install' ? undefined : 'auto', dryRun })
+  const said = (r.stdout + r.stderr).trim()
+  if (said) log.dim(`  ${p.node.name}: ${said.split('\n').join(`\n  ${p.node.name}: `)}`)
+}
+
+export async function waitConfigured(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
+  await Promise.all(
+    nodes.map((n) =>
+      waitFor(`${n.name} to run its config`, async () => {
+        const [st] = await c.talos.machineStatus([n.address])
+        return st && st.spec.stage === 'running' ? st : undefined
+      }, { timeoutMs, intervalMs: 1000 }),
+    ),
+  )
+}

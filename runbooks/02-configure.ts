@@ -1,0 +1,88 @@
+// 02-configure: render every node's Talos config from the inventory, lint and validate it, show what
+// would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
+import { runbook } from '../lib/runner.ts'
+import { openCluster } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import { lintCli } from '../lib/lint-cli.ts'
+import {
+  applyPlan, assertClean, ensureSecrets, ensureTalosconfig, planNode, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
+} from '../lib/configure-steps.ts'
+
+const lintAt = process.argv.indexOf('--lint')
+if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))
+
+let rendered: Rendered
+let plans: NodePlan[] = []
+const changing = () => plans.filter((p) => p.change !== 'none')
+
+await runbook({
+  id: '02-configure',
+  title: 'Render, lint and apply the Talos machine configs',
+  flags: {
+    lint: { type: 'boolean', description: 'lint the config files given after --lint and exit (nothing applied)' },
+  },
+  async context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    return { ...cluster, cluster: cluster.inv.cluster }
+  },
+  steps: [
+    {
+      name: 'secrets',
+      describe: (c) => `Generate the cluster secrets bundle once (${c.paths.secrets}, 0600) and reuse it afterwards`,
+      async run(c) {
+        log.info(`  secrets bundle ${await ensureSecrets(c)}`)
+      },
+    },
+    {
+      name: 'render',
+      describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
+      targets: (c) => c.inv.nodes.map((n) => n.name),
+      async run(c) {
+        rendered = renderAll(c)
+        assertClean(rendered)
+        writeConfigs(c, rendered)
+        log.info(`  wrote ${rendered.configs.size} configs (0600) to ${c.paths.outDir}`)
+      },
+    },
+    {
+      name: 'talosconfig',
+      describe: (c) => `Generate the talosconfig (${c.paths.talosconfig}, 0600) from the secrets bundle`,
+      async run(c) {
+        log.info(`  talosconfig ${await ensureTalosconfig(c)}`)
+      },
+    },
+    {
+      name: 'diff',
+      describe: () => 'Compare each node\'s running config with the rendered one',
+      targets: (c) => c.inv.nodes.map((n) => n.name),
+      async run(c) {
+        plans = await Promise.all(c.inv.nodes.map((n) => planNode(c, n, rendered.configs.get(n.name)!)))
+        for (const p of plans) {
+          log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
+          if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
+        }
+        return { install: plans.filter((p) => p.change === 'install').map((p) => p.node.name), update: plans.filter((p) => p.change === 'update').map((p) => p.node.name) }
+      },
+    },
+    {
+      name: 'apply',
+      destructive: true,
+      describe: () => `Apply the configs in parallel (${changing().map((p) => p.node.name).join(', ') || 'nothing'})`,
+      targets: () => changing().map((p) => p.node.name),
+      confirm: () => `Apply configs to ${changing().map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
+      check: () => (changing().length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }),
+      async run(c, step) {
+        await Promise.all(changing().map((p) => applyPlan(c, p, step.dryRun)))
+      },
+    },
+    {
+      name: 'wait-configured',
+      describe: () => 'Wait until every node that got a config runs it',
+      targets: () => changing().map((p) => p.node.name),
+      check: () => (changing().length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),
+      async run(c, step) {
+        if (!step.dryRun) await waitConfigured(c, changing().map((p) => p.node))
+      },
+    },
+  ],
+})
