@@ -93,7 +93,9 @@ export function scriptArgs(argv: readonly string[] = process.argv, scriptPath?: 
 }
 
 function flagOf(message: string): string | undefined {
-  return /'(-{1,2}[^' ]+)/.exec(message)?.[1]
+  // "Unknown option '--foo'", "Option '-y, --yes' does not take an argument", "Option '--node <value>' argument missing"
+  const quoted = /'([^']+)'/.exec(message)?.[1] ?? ''
+  return /--[\w-]+/.exec(quoted)?.[0] ?? /-\w/.exec(quoted)?.[0]
 }
 
 /** Parse `args` against the common flags and the runbook's own; throws UsageError on anything unexpected. */

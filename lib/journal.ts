@@ -60,7 +60,7 @@ export function isSecretKey(key: string): boolean {
 const PEM = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|$)/g
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi
 const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g
-const KV_SECRET = /\b([\w-]*(?:token|secret|password|passwd|passphrase)[\w-]*)(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;}]+)/gi
+const KV_SECRET = /\b([\w-]*(?:token|secret|password|passwd|passphrase)[\w-]*)(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;)\]}]+)/gi
 
 /** Scrub credentials out of free text (error messages, step data strings). */
 export function redactString(s: string): string {

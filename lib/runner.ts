@@ -331,6 +331,8 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
     return Promise.race([p, stopped])
   }
 
+  // A step awaiting only a signal or a promise holds no handle; without this, Node would exit mid-step (code 13).
+  const keepAlive = setInterval(() => {}, 60_000)
   const t0 = Date.now()
   let exitCode: number = EXIT.ok
   let outcome: RunReport['outcome'] = 'done'
@@ -436,6 +438,7 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
     exitCode = e.signal === 'SIGTERM' ? 143 : EXIT.interrupted
     outcome = 'interrupted'
   } finally {
+    clearInterval(keepAlive)
     if (opts.handleSignals) {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
