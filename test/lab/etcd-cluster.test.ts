@@ -24,7 +24,9 @@ describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
     const disks = await lab.run(['-n', `${P}.11`, 'get', 'disks', '--insecure'])
     assert.equal(disks.code, 0, disks.stderr)
     const r = rows(disks.stdout)
-    assert.deepEqual(r[0].slice(0, 4), ['NODE', 'NAMESPACE', 'TYPE', 'ID'].slice(1).length ? r[0].slice(0, 4) : [])
+    assert.deepEqual(r[0].slice(0, 5), ['NODE', 'NAMESPACE', 'TYPE', 'ID', 'VERSION'])
+    // no node metadata in maintenance mode: the NODE cell is blank
+    assert.match(disks.stdout.split('\n')[1], /^ {7}runtime {5}Disk {3}sda /)
     assert.ok(r[0].includes('SIZE') && r[0].includes('MODEL'), disks.stdout)
     assert.ok(r.some((x) => x.includes('sda')), disks.stdout)
     const secure = await lab.run(['-n', `${P}.11`, 'version'])
