@@ -44,7 +44,7 @@ export const HUGEPAGE_MOUNT = '/hugepages'
 export interface SmokePod {
   apiVersion: 'v1'
   kind: 'Pod'
-  metadata: { name: string; namespace: string; labels: Record<string, string> }
+  metadata: { name: string; namespace: string; labels: Record<string, string>; [extra: string]: unknown }
   spec: Record<string, unknown> & {
     nodeSelector: Record<string, string>
     tolerations: { key: string; operator: 'Equal'; value: string; effect: string }[]
@@ -56,6 +56,7 @@ export interface SmokePod {
     }[]
     volumes: { name: string; emptyDir: { medium: string } }[]
   }
+  [extra: string]: unknown
 }
 
 export function validatorOf(inv: SmokeInventory) {

@@ -29,7 +29,7 @@ const validatorKubeNode = (over: Record<string, unknown> = {}) => ({
 })
 
 /** The manifest as the API server would return it once the kubelet runs it. */
-function running(over: (p: ObservedPod & Record<string, any>) => void = () => {}): ObservedPod {
+function running(over: (p: any) => void = () => {}): ObservedPod {
   const p = structuredClone(smokePodManifest(inv)) as any
   p.metadata.uid = 'u1'
   p.spec.nodeName = 'validator1'
