@@ -123,7 +123,7 @@ async function cmdFault(p: Parsed): Promise<number> {
   const msFlag = p.flags.get('ms')
   if (msFlag !== undefined && kind !== 'slow') throw new UsageError('--ms only applies to the slow fault')
   const ms = msFlag === undefined ? undefined : Number(msFlag)
-  for (const line of await injectFault(node, kind, { ms })) out(line)
+  await injectFault(node, kind, { ms, say: out })
   return 0
 }
 
@@ -131,7 +131,7 @@ async function cmdHeal(p: Parsed): Promise<number> {
   onlyFlags(p, [], 1, 'heal')
   requireLab()
   const node = checkNode(p.positional[0])
-  for (const line of await healNode(node)) out(line)
+  await healNode(node, out)
   return 0
 }
 

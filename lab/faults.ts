@@ -26,13 +26,24 @@ export function checkKind(kind: string | undefined): FaultKind {
   return kind as FaultKind
 }
 
+/** Lines of what was done, each also reported as it happens (a later step may still fail). */
+function sayer(say?: (line: string) => void): string[] {
+  const lines: string[] = []
+  const push = lines.push.bind(lines)
+  lines.push = (...items: string[]) => {
+    for (const i of items) say?.(i)
+    return push(...items)
+  }
+  return lines
+}
+
 const waitDead = async (pid: number) => {
   while (isAlive(pid)) await new Promise((r) => setTimeout(r, 10))
 }
 
 /** Apply a fault; returns what was done, one line each. */
-export async function injectFault(node: string, kind: FaultKind, opts: { ms?: number } = {}): Promise<string[]> {
-  const done: string[] = []
+export async function injectFault(node: string, kind: FaultKind, opts: { ms?: number; say?: (line: string) => void } = {}): Promise<string[]> {
+  const done = sayer(opts.say)
   switch (kind) {
     case 'down': {
       updateNode(node, (n) => (n.faults.down = true))
@@ -78,11 +89,12 @@ export async function injectFault(node: string, kind: FaultKind, opts: { ms?: nu
 }
 
 /** Clear every fault of the node and bring back what it should run. */
-export async function healNode(node: string): Promise<string[]> {
+export async function healNode(node: string, say?: (line: string) => void): Promise<string[]> {
+  const done = sayer(say)
   const before = loadNode(node)
   const had = faultsText(before.faults)
   updateNode(node, (n) => (n.faults = {}))
-  const done = [had !== '-' ? `${node}: cleared faults ${had}` : `${node}: had no faults`]
+  done.push(had !== '-' ? `${node}: cleared faults ${had}` : `${node}: had no faults`)
   await reconcileNode(node)
   const after = loadNode(node)
   if (after.etcd.pid && after.etcd.pid !== before.etcd.pid) done.push(`${node}: etcd running (pid ${after.etcd.pid})`)
