@@ -54,7 +54,12 @@ export async function installOverRescue(c: Cluster, n: InventoryNode, step: Step
       log.info(`  (dry-run) would write ${image.file} to ${n.name}:${plan.disk.dev}, verify its checksum and reboot`)
       return
     }
-    await writeAndVerify(s, plan, (done, total) => step.progress?.(`${n.name}: ${((100 * done) / total).toFixed(0)}% of ${(total / 2 ** 20).toFixed(1)} MiB written`))
+    let shown = -1
+    await writeAndVerify(s, plan, (done, total) => {
+      const pct = Math.floor((100 * done) / total / 10) * 10
+      if (pct !== shown) step.progress?.(`${n.name}: ${pct}% of ${(total / 2 ** 20).toFixed(1)} MiB written`)
+      shown = pct
+    })
     log.ok(`${n.name}: image written and verified (sha256 ${image.sha256.slice(0, 12)}…)`)
     await s.exec('reboot')
   } finally {
@@ -89,18 +94,18 @@ export interface MachineReport {
 export async function reportMaintenance(c: Cluster, nodes: InventoryNode[]): Promise<MachineReport[]> {
   const reports: MachineReport[] = []
   const missing: string[] = []
-  for (const n of nodes) {
+  await Promise.all(nodes.map(async (n) => {
     const st = await probeMachine(c, n)
     if (st.state === 'configured') {
       log.info(`  ${n.name}: already configured, disks not listed in maintenance mode`)
-      continue
+      return
     }
     const [v, disks] = await Promise.all([c.talos.version([n.address], { insecure: true }), c.talos.disks([n.address], { insecure: true })])
     const devs = disks.map((d) => d.spec.dev_path)
     reports.push({ node: n.name, talosVersion: v.servers[0]?.tag ?? '?', installDisk: n.installDisk, disks: devs })
     log.info(`  ${n.name.padEnd(12)} Talos ${v.servers[0]?.tag ?? '?'}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`)
     if (!devs.includes(n.installDisk)) missing.push(`${n.name}: install disk ${n.installDisk} not found (has ${devs.join(', ') || 'no disks'})`)
-  }
+  }))
   if (missing.length) throw new Error(missing.join('; '))
   return reports
 }

@@ -38,7 +38,7 @@ await runbook({
         return todo.length === 0 ? { done: true, reason: 'no machine waits for an image over SSH' } : { done: false }
       },
       async run(c, step) {
-        for (const n of c.state.pending().filter((n) => n.rescue)) await installOverRescue(c, n, step)
+        await Promise.all(c.state.pending().filter((n) => n.rescue).map((n) => installOverRescue(c, n, step)))
       },
     },
     {
