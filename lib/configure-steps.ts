@@ -1,24 +1,16 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { createTwoFilesPatch } from 'diff'
 import { log } from './log.ts'
 import { waitFor } from './kube.ts'
-import { REPO_ROOT, type Cluster } from './cluster.ts'
+import type { Cluster } from './cluster.ts'
 import { loadSecretsBundle } from './secrets-bundle.ts'
 import { renderMachineConfigs, writeRenderedConfigs } from './render.ts'
 import { lintMachineConfig, formatFindings, type Finding } from './lint.ts'
-import { validateAgainstTalosSchema } from './talos-schema.ts'
 import { probeMachine, type MachineState } from './provision-steps.ts'
 import type { InventoryNode } from './inventory.ts'
-
-/** The official schema is reference material beside the repo, not shipped in it: validate when it is there. */
-export function schemaPath(): string | undefined {
-  const p = process.env.TALOS_CONFIG_SCHEMA ?? join(REPO_ROOT, '..', 'shared', 'talos', 'config.schema.json')
-  return existsSync(p) ? p : undefined
-}
 
 export async function ensureSecrets(c: Cluster): Promise<'reused' | 'generated'> {
   if (existsSync(c.paths.secrets)) {
@@ -38,17 +30,8 @@ export interface Rendered {
 export function renderAll(c: Cluster): Rendered {
   const secrets = loadSecretsBundle(c.paths.secrets)
   const configs = renderMachineConfigs(c.inv, secrets)
-  const schema = schemaPath()
-  const findings: Finding[] = []
-  for (const [node, text] of configs) {
-    const file = c.paths.config(node)
-    findings.push(...lintMachineConfig(text, file))
-    if (schema) {
-      for (const i of validateAgainstTalosSchema(text, schema)) {
-        findings.push({ file, line: i.line, column: i.column, field: i.path, severity: 'error', rule: 'schema', message: i.message, fix: 'see the Talos v1.10 configuration reference' } as Finding)
-      }
-    }
-  }
+  // lint includes the official schema whenever it is available (../shared/talos or $TALOS_CONFIG_SCHEMA)
+  const findings = [...configs].flatMap(([node, text]) => lintMachineConfig(text, c.paths.config(node)))
   return { configs, findings }
 }
 
