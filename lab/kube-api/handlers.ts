@@ -7,6 +7,7 @@ import { ApiError, badRequest, conflict, notFound, qualified, type Obj } from '.
 import { jsonPatch, mergePatch, strategicMerge } from './patch.ts'
 import { nowTs } from './quantity.ts'
 import { RESOURCES, apiGroup, apiGroupList, apiVersionOf, apiVersions, byKind, findResource, openapiV3Doc, openapiV3Paths, resourceList, type ResourceDef } from './resources.ts'
+import { csrFromProtobuf, isK8sProtobuf, unwrap } from './protobuf.ts'
 import { objectFilter } from './selectors.ts'
 import type { Store } from './storage.ts'
 import { toTable, wantsTable } from './tables.ts'
@@ -32,13 +33,20 @@ function send(res: ServerResponse, code: number, body: unknown): void {
 
 export const sendError = (res: ServerResponse, e: ApiError) => send(res, e.code, e.status())
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const c of req) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString()
+  return Buffer.concat(chunks)
 }
 
-function parseBody(text: string, contentType: string): any {
+function parseBody(buf: Buffer, contentType: string): any {
+  if (isK8sProtobuf(buf)) {
+    const { kind, fields } = unwrap(buf)
+    if (kind === 'CertificateSigningRequest') return csrFromProtobuf(fields)
+    if (kind === 'Eviction' || kind === 'DeleteOptions') return {}
+    throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`)
+  }
+  const text = buf.toString()
   try {
     return /yaml/.test(contentType) ? parseYaml(text) : JSON.parse(text)
   } catch (e) {
@@ -222,7 +230,11 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
     out.metadata = { ...out.metadata, name: cur.metadata.name, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp }
     if (r.namespaced) out.metadata.namespace = cur.metadata.namespace
     if (sub === 'status') return { ...cur, status: out.status }
-    if (sub === 'approval') return { ...cur, status: { ...(cur.status ?? {}), conditions: out.status?.conditions ?? [] } }
+    if (sub === 'approval') {
+      const ts = nowTs()
+      const conditions = (out.status?.conditions ?? []).map((c: Obj) => ({ ...c, lastUpdateTime: c.lastUpdateTime ?? ts, lastTransitionTime: c.lastTransitionTime ?? ts }))
+      return { ...cur, status: { ...(cur.status ?? {}), conditions } }
+    }
     if ((r.subresources ?? []).includes('status')) out.status = cur.status
     return out
   }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 // The resources this lab API serves, and the discovery documents kubectl builds its REST mapping from.
 
 export interface ResourceDef {
@@ -102,7 +104,8 @@ export function apiGroupList(): object {
  */
 export function openapiV3Paths(): object {
   const gvs = [...new Set(RESOURCES.map((r) => (r.group ? `apis/${r.group}/${r.version}` : `api/${r.version}`)))]
-  return { paths: Object.fromEntries(gvs.map((gv) => [gv, { serverRelativeURL: `/openapi/v3/${gv}?hash=lab1` }])) }
+  const hash = (gv: string) => createHash('sha512').update(JSON.stringify(openapiV3Doc(gv))).digest('hex').slice(0, 128).toUpperCase()
+  return { paths: Object.fromEntries(gvs.map((gv) => [gv, { serverRelativeURL: `/openapi/v3/${gv}?hash=${hash(gv)}` }])) }
 }
 
 export function openapiV3Doc(gvPath: string): object | undefined {
@@ -115,11 +118,9 @@ export function openapiV3Doc(gvPath: string): object | undefined {
       patch: {
         'x-kubernetes-group-version-kind': { group: r.group, version: r.version, kind: r.kind },
         'x-kubernetes-action': 'patch',
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } }],
       },
-      parameters: [
-        { name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } },
-        { name: 'name', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } },
-      ],
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }],
     }
   }
   return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'lab' }, paths, components: { schemas: {} } }
