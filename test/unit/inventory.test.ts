@@ -1,0 +1,127 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, parseQuantity } from '../../lib/inventory.ts'
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/inventory/', import.meta.url))
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8')
+
+test('inventory/lab.yaml loads: defaults merged into every node', () => {
+  const inv = loadInventory(join(REPO, 'inventory/lab.yaml'))
+  assert.equal(inv.cluster.target, 'lab')
+  const cps = inv.nodes.filter((n) => n.role === 'controlplane')
+  assert.equal(cps.length, 3)
+  for (const n of inv.nodes) {
+    // port/user/keyFile/imageUrl come from defaults.rescue, host/fingerprint from the node
+    assert.equal(n.rescue.port, 2222)
+    assert.equal(n.rescue.user, 'root')
+    assert.equal(n.rescue.keyFile, '.lab/ssh/id_ed25519')
+    assert.match(n.rescue.imageUrl, /^file:\/\//)
+    assert.equal(n.rescue.host, n.address)
+    assert.equal(n.rescue.hostKeyFingerprint, `file:.lab/ssh/${n.name}/host_key.fingerprint`)
+  }
+  const v = inv.nodes.filter((n) => n.profile === 'validator')
+  assert.deepEqual(v.map((n) => n.name), ['validator1'])
+  assert.deepEqual(inv.validator?.hugepages.perNumaNode, [4, 4])
+})
+
+test('inventory/example.yaml (production) is valid and has no lab blocks', () => {
+  const r = checkInventory(readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8'), 'inventory/example.yaml')
+  assert.deepEqual(r.errors, [])
+  assert.equal(r.inventory?.cluster.target, 'production')
+  assert.equal(r.inventory?.nodes.filter((n) => n.role === 'controlplane').length, 3)
+  assert.ok(r.inventory?.nodes.every((n) => !n.lab))
+  assert.ok(r.inventory?.cluster.vip)
+})
+
+test('the valid base fixtures pass (so each malformed fixture fails only for its one change)', () => {
+  for (const f of ['valid-production.yaml', 'valid-lab.yaml']) {
+    const r = checkInventory(fixture(f), f)
+    assert.deepEqual(r.errors, [], f)
+  }
+})
+
+const malformed = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml') && !f.startsWith('valid-'))
+
+test('there are at least 15 malformed inventory fixtures', () => {
+  assert.ok(malformed.length >= 15, `only ${malformed.length}`)
+})
+
+for (const f of malformed) {
+  test(`malformed inventory ${f}: reports file:line:col, field and message`, () => {
+    const text = fixture(f)
+    const expects = [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({ line: Number(m[1]), column: Number(m[2]), field: m[3], message: m[4] }))
+    assert.ok(expects.length > 0, `${f} has no expect lines`)
+    const file = `test/fixtures/inventory/${f}`
+    assert.throws(
+      () => parseInventory(text, file),
+      (e: unknown) => {
+        assert.ok(e instanceof InventoryError)
+        for (const x of expects) {
+          const hit = e.issues.find((i) => i.line === x.line && i.column === x.column && i.field === x.field && i.message.includes(x.message))
+          assert.ok(hit, `${f}: expected ${x.line}:${x.column} ${x.field}: ${x.message}\n  got:\n  ${e.issues.map(formatIssue).join('\n  ')}`)
+          assert.equal(hit.file, file)
+          // the Error's message carries the same line, in the documented shape
+          assert.ok(e.message.split('\n').includes(formatIssue(hit)))
+          assert.ok(formatIssue(hit).startsWith(`${file}:${x.line}:${x.column}: ${x.field ? `${x.field}: ` : ''}`))
+        }
+        return true
+      },
+    )
+  })
+}
+
+test('all problems are reported at once, sorted by position', () => {
+  const text = fixture('valid-production.yaml')
+    .replace('installDisk: /dev/nvme0n1', 'installDisk: nvme0n1')
+    .replace('address: 10.1.0.12', 'address: "bad host!"')
+  const r = checkInventory(text, 'x.yaml')
+  assert.deepEqual(r.errors.map((e) => e.field), ['nodes[1].address', 'nodes[3].installDisk'])
+  assert.ok(r.errors[0].line < r.errors[1].line)
+})
+
+test('a single control-plane node is a warning, not an error', () => {
+  let text = fixture('valid-production.yaml')
+  for (const n of ['cp2', 'cp3']) text = text.replace(new RegExp(`  - name: ${n}\\n(    .*\\n){3}`), '')
+  const r = checkInventory(text, 'one-cp.yaml')
+  assert.deepEqual(r.errors, [])
+  assert.equal(r.warnings.length, 1)
+  assert.match(r.warnings[0].message, /1 control-plane node/)
+})
+
+test('hardware limits are skipped when no hardware facts are available (lab/hardware.ts missing)', () => {
+  const text = fixture('hugepages-exceed-numa-memory.yaml')
+  assert.deepEqual(checkInventory(text, 'x.yaml', { hardware: null }).errors, [])
+  // and an injected lookup is used instead of the lab's
+  const r = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536, 65536], numaCpus: [[0, 1], [2, 3]] }) })
+  assert.deepEqual(r.errors, [])
+  const r2 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [[0, 1], [2, 3]] }) })
+  assert.deepEqual(r2.errors.map((e) => e.field), ['validator.hugepages.perNumaNode[0]', 'validator.hugepages.perNumaNode[1]'])
+})
+
+test('loadInventory names the file when it cannot be read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inv-'))
+  try {
+    assert.throws(() => loadInventory(join(dir, 'nope.yaml')), (e: unknown) => e instanceof InventoryError && e.message.includes('nope.yaml') && /cannot read/.test(e.message))
+    writeFileSync(join(dir, 'ok.yaml'), fixture('valid-production.yaml'))
+    assert.equal(loadInventory(join(dir, 'ok.yaml')).nodes.length, 4)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('helpers: quantities, cpusets, label keys', () => {
+  assert.equal(parseQuantity('1536Mi'), 1536 * 2 ** 20)
+  assert.equal(parseQuantity('1000m'), 1)
+  assert.equal(parseQuantity('2G'), 2e9)
+  assert.ok(Number.isNaN(parseQuantity('2 GB')))
+  assert.deepEqual(expandCpuset('0-2,8'), [0, 1, 2, 8])
+  assert.ok(isLabelKey('node.kubernetes.io/exclusive'))
+  assert.ok(isLabelKey('role'))
+  assert.ok(!isLabelKey('a/b/c'))
+  assert.ok(!isLabelKey('Solana.org/role'))
+})
