@@ -160,6 +160,7 @@ await runbook({
   steps: [
     {
       name: 'preflight',
+      summary: "the validator node is Ready and has hugepages allocatable",
       describe: (c) => `${c.node.name} is Ready and has ${hugepageNames(c.inv).resource} allocatable`,
       targets: (c) => [c.node.name],
       async run(c) {
@@ -174,6 +175,7 @@ await runbook({
     },
     {
       name: 'create-pod',
+      summary: "create the test pod (deleting a leftover first)",
       describe: (c) => `Create pod ${c.namespace}/${c.name} (a leftover from an interrupted run is deleted first)`,
       targets: (c) => [c.node.name],
       async run(c) {
@@ -187,6 +189,7 @@ await runbook({
     },
     {
       name: 'wait-running',
+      summary: "wait until it runs; an unschedulable pod fails with the scheduler's reason",
       describe: (c) => `Wait until the pod runs (up to ${Math.round(c.timeoutMs / 1000)} s); an unschedulable pod fails with the scheduler's reason`,
       targets: (c) => [c.node.name],
       async run(c, step) {
@@ -202,6 +205,7 @@ await runbook({
     },
     {
       name: 'verify',
+      summary: "on the validator node, Guaranteed QoS, requests = limits, Running",
       describe: () => 'On the validator node, Guaranteed QoS, requests = limits (whole CPUs, memory, hugepages), Running',
       targets: (c) => [c.node.name],
       async run(c) {
@@ -219,6 +223,7 @@ await runbook({
     },
     {
       name: 'cleanup',
+      summary: "delete the test pod (also done on any failure)",
       describe: (c) => (c.flags.keep ? `--keep: leave pod ${c.namespace}/${c.name} in place` : `Delete pod ${c.namespace}/${c.name}`),
       targets: (c) => [c.node.name],
       async run(c) {

@@ -1,0 +1,284 @@
+// 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
+// leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
+// node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
+import { runbook, type StepHandle } from '../lib/runner.ts'
+import { openCluster, controlPlanes, type Cluster } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../lib/failover.ts'
+import { watchFailover } from '../lib/failover-watch.ts'
+import { apiEndpoints, gatherPreflight, listPods, liveProbes } from '../lib/failover-probes.ts'
+import { runChecks } from '../lib/checks/runner.ts'
+import { SOURCES } from '../lib/checks/sources.ts'
+import { contextFor } from '../lib/checks/cli.ts'
+import { renderProblems, summaryLine } from '../lib/checks/reporter.ts'
+import { ALL_CHECKS } from '../checks/defs/index.ts'
+import type { CheckInventory } from '../lib/checks/inventory.ts'
+
+type Action = 'shutdown' | 'reboot'
+
+interface Plan {
+  target: Target
+  survivors: (CpNode & { memberId: string })[]
+  endpoints: string[]
+  baseline: Map<string, string | undefined>
+  initialLeader: { node: string; memberId: string; term: number }
+}
+
+interface DrillCtx extends Cluster {
+  dryRun: boolean
+  action: Action
+  requested?: string
+  pollIntervalMs: number
+  maxInFlight: number
+  probeTimeoutMs: number
+  watchTimeoutMs: number
+  rejoinTimeoutMs: number
+  pre?: PreflightResult
+  plan?: Plan
+  drill?: { events: TimelineEvent[]; summary: FailoverSummary }
+  checksPassed?: boolean
+}
+
+const positive = (flag: string, v: string | undefined): number => {
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} ${v}: must be a positive number`)
+  return n
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true })
+  })
+
+async function preflight(c: DrillCtx): Promise<PreflightResult> {
+  const pre = evaluatePreflight(await gatherPreflight(c))
+  if (!pre.ok) throw new Error(`refusing the drill: the cluster is not healthy now: ${pre.problems.join('; ')}`)
+  c.pre = pre
+  return pre
+}
+
+async function makePlan(c: DrillCtx): Promise<Plan> {
+  const pre = c.pre ?? (await preflight(c))
+  const cps = controlPlanes(c.inv).map((n) => ({ name: n.name, address: n.address }))
+  const target = selectTarget(pre, cps, c.requested)
+  const survivors = cps.filter((n) => n.name !== target.name).map((n) => ({ ...n, memberId: pre.memberIds[n.name]! }))
+  const endpoints = apiEndpoints(c, survivors)
+  const baseline = workloadBaseline(await listPods(c, [endpoints.at(-1)!, ...endpoints.slice(0, -1)], 10_000), target.name)
+  c.plan = { target, survivors, endpoints, baseline, initialLeader: pre.leader! }
+  return c.plan
+}
+
+/** Lab: the lab's fault injection (a dead machine). Production: talosctl shutdown/reboot. */
+async function takeDown(c: DrillCtx, t: Target): Promise<string[]> {
+  if (c.isLab) {
+    const { injectFault } = await import('../lab/faults.ts')
+    return injectFault(t.name, 'down')
+  }
+  const r = c.action === 'reboot' ? await c.talos.reboot([t.address], { timeoutMs: 60_000 }) : await c.talos.shutdown([t.address], { timeoutMs: 60_000 })
+  return [`${r.command}: exit ${r.exitCode}`]
+}
+
+/** Undo takeDown as far as the runbook can: in the lab heal the node; in production it is up to the operator. */
+async function bringBack(c: DrillCtx, names: string[], step: StepHandle): Promise<void> {
+  if (c.isLab) {
+    const { healNode } = await import('../lab/faults.ts')
+    for (const n of names) for (const line of await healNode(n)) log.info(`  ${line}`)
+    return
+  }
+  if (c.action === 'reboot') {
+    log.info(`  ${names.join(', ')} reboot(s) on their own: waiting for them`)
+    return
+  }
+  const q = `Power on ${names.join(', ')} now (BMC/IPMI or by hand). Continue once it is powering on?`
+  if (!(await step.confirm(q))) throw new Error(`${names.join(', ')} left powered off: power it on, then re-run with --from bring-back`)
+  log.info(`  waiting for ${names.join(', ')} to boot and rejoin (up to ${Math.round(c.rejoinTimeoutMs / 1000)} s)`)
+}
+
+await runbook({
+  id: '08-failover',
+  title: 'Failover drill: take down one control-plane node and prove the cluster survives',
+  json: true,
+  flags: {
+    node: { type: 'string', valueName: 'NAME', description: 'control-plane node to take down (default: the current etcd leader)' },
+    action: { type: 'string', valueName: 'shutdown|reboot', default: 'shutdown', description: 'production: how to take the node down (the lab simulates a dead machine)' },
+    'poll-interval-ms': { type: 'string', valueName: 'MS', default: '100', description: 'start a new probe per node/endpoint this often' },
+    'max-in-flight': { type: 'string', valueName: 'N', default: '4', description: 'overlapping etcd probes per node (API probes: half)' },
+    'probe-timeout-ms': { type: 'string', valueName: 'MS', default: '3000', description: 'one probe gives up after this long' },
+    'watch-timeout': { type: 'string', valueName: 'SECONDS', default: '120', description: 'how long to wait for etcd and the API to recover' },
+    'rejoin-timeout': { type: 'string', valueName: 'SECONDS', default: '900', description: 'how long to wait for the node to come back and rejoin' },
+  },
+  async context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const action = flags.action as Action
+    if (action !== 'shutdown' && action !== 'reboot') throw new Error(`--action ${flags.action}: must be shutdown or reboot`)
+    const cps = controlPlanes(cluster.inv)
+    if (flags.node !== undefined && !cps.some((n) => n.name === flags.node)) {
+      throw new Error(`--node ${flags.node} is not a control-plane node of ${flags.inventory} (control planes: ${cps.map((n) => n.name).join(', ')})`)
+    }
+    const ctx: Omit<DrillCtx, 'dryRun'> & { cluster: typeof cluster.inv.cluster } = {
+      ...cluster,
+      cluster: cluster.inv.cluster,
+      action,
+      requested: flags.node,
+      pollIntervalMs: positive('poll-interval-ms', flags.pollIntervalMs),
+      maxInFlight: Math.max(1, Math.floor(positive('max-in-flight', flags.maxInFlight))),
+      probeTimeoutMs: positive('probe-timeout-ms', flags.probeTimeoutMs),
+      watchTimeoutMs: positive('watch-timeout', flags.watchTimeout) * 1000,
+      rejoinTimeoutMs: positive('rejoin-timeout', flags.rejoinTimeout) * 1000,
+    }
+    return ctx as typeof ctx & { inv: Cluster['inv'] }
+  },
+  steps: [
+    {
+      name: 'preflight',
+      summary: 'refuse unless every etcd member is up and agrees on one leader, no alarm, the API answers, every node Ready',
+      describe: 'Refuse unless the cluster is healthy now (etcd members, leader agreement, alarms, API, nodes)',
+      targets: (c) => controlPlanes(c.inv).map((n) => n.name),
+      async run(c) {
+        const pre = await preflight(c)
+        log.info(`  etcd: ${Object.keys(pre.memberIds).length} members agree on leader ${pre.leader!.node} (${pre.leader!.memberId}), term ${pre.leader!.term}; API answering; every node Ready`)
+        return { leader: pre.leader, memberIds: pre.memberIds }
+      },
+    },
+    {
+      name: 'plan',
+      summary: 'pick the node (default: the etcd leader) and show what the drill will do',
+      describe: (c) => `Pick the node to take down (${c.flags.node ?? 'the etcd leader'}) and show the plan`,
+      async run(c) {
+        const p = await makePlan(c)
+        const how = c.isLab ? '`lab fault down` (a dead machine: no etcd, no API, no answer)' : `talosctl ${c.action}`
+        log.info(`  take down  ${p.target.name} (${p.target.address})${p.target.wasLeader ? ', the etcd leader' : ', a follower'} with ${how}`)
+        log.info(`  watch      etcd on ${p.survivors.map((s) => s.name).join(', ')} every ${c.pollIntervalMs} ms (${c.maxInFlight} probes in flight per node); API at ${p.endpoints.join(', ')}; ${p.baseline.size} pod(s) on other nodes`)
+        log.info(`  then       bring ${p.target.name} back, wait for it to rejoin etcd and be Ready, run every post-change check`)
+        if (p.baseline.size === 0) log.warn('no running pods on the surviving nodes: "workloads stayed up" will be vacuous')
+        return { target: p.target, survivors: p.survivors.map((s) => s.name), endpoints: p.endpoints, baselinePods: [...p.baseline.keys()], initialLeader: p.initialLeader }
+      },
+    },
+    {
+      name: 'take-down',
+      destructive: true,
+      summary: 'take the node down and record the timeline: node gone, new etcd leader, API back, workloads',
+      describe: (c) => `Take ${c.plan?.target.name ?? c.flags.node ?? 'the etcd leader'} down and record etcd/API recovery`,
+      confirm: (c) => {
+        const t = c.plan?.target
+        const who = t ? `${t.name} (${t.address}${t.wasLeader ? ', the etcd leader' : ''})` : (c.requested ?? 'the etcd leader')
+        return `Take ${who} DOWN on ${c.inv.cluster.name} (${c.inv.cluster.target}) with ${c.isLab ? 'a lab fault' : `talosctl ${c.action}`}?`
+      },
+      targets: (c) => [c.plan?.target.name ?? c.flags.node ?? '(etcd leader)'],
+      async run(c, step) {
+        // a resumed run starts here: the cluster must be healthy again before anything is taken down
+        const p = c.plan ?? (await makePlan(c))
+        if (c.dryRun) {
+          log.dim(`  (dry-run) would take ${p.target.name} down and watch for up to ${c.watchTimeoutMs / 1000} s`)
+          return
+        }
+        const tl = new FailoverTimeline({ target: p.target, remaining: p.survivors, initialLeader: p.initialLeader, apiEndpoints: p.endpoints })
+        const probes = liveProbes(c, { baseline: p.baseline, endpoints: p.endpoints, cps: [p.target, ...p.survivors], probeTimeoutMs: c.probeTimeoutMs })
+        const stop = new AbortController()
+        step.signal.addEventListener('abort', () => stop.abort(step.signal.reason), { once: true })
+        const t0 = performance.now()
+        let faultReturnedMs: number | undefined
+        const fault = takeDown(c, p.target).then(
+          (lines) => {
+            faultReturnedMs = Math.round(performance.now() - t0)
+            for (const l of lines) log.dim(`  ${l}`)
+          },
+          (e) => {
+            stop.abort(e)
+            throw e
+          },
+        )
+        const watch = watchFailover(tl, probes, {
+          etcdNodes: [p.target, ...p.survivors],
+          apiEndpoints: p.endpoints,
+          t0,
+          intervalMs: c.pollIntervalMs,
+          maxInFlight: c.maxInFlight,
+          timeoutMs: c.watchTimeoutMs,
+          signal: stop.signal,
+          onEvent: (e) => {
+            log.info(`  +${String(e.at).padStart(6)} ms  ${e.type.padEnd(20)} ${e.detail}`)
+            step.progress(`${e.type} at +${e.at} ms`)
+          },
+        })
+        try {
+          await fault
+          const w = await watch
+          const summary = tl.summary()
+          c.drill = { events: tl.events, summary }
+          log.info('')
+          for (const line of formatTimeline(tl.events, summary)) log.info(line)
+          if (w.timedOut) log.warn(`stopped watching after ${c.watchTimeoutMs / 1000} s: ${summary.problems.join('; ')}`)
+          // the verdict comes after the node is back: a failed recovery must still bring it back
+          return { target: p.target.name, action: c.isLab ? 'lab-fault-down' : c.action, faultReturnedMs, timeline: tl.events, summary }
+        } catch (e) {
+          await watch.catch(() => {})
+          if (c.isLab) {
+            log.warn(`take-down failed (${(e as Error).message}): healing ${p.target.name} so the lab is not left broken`)
+            await bringBack(c, [p.target.name], step).catch((h) => log.error(`heal ${p.target.name}: ${(h as Error).message}`))
+          } else log.error(`${p.target.name} may be down: bring it back, then re-run (the drill resumes at take-down and re-checks health first)`)
+          throw e
+        }
+      },
+    },
+    {
+      name: 'bring-back',
+      summary: 'bring the node back (lab: heal; production: power it on) and wait until it rejoins etcd and is Ready',
+      describe: (c) => `Bring ${c.plan?.target.name ?? 'the node'} back and wait until etcd has all members and every node is Ready`,
+      targets: (c) => [c.plan?.target.name ?? c.flags.node ?? '(down node)'],
+      async run(c, step) {
+        if (c.dryRun) return
+        let names = c.plan ? [c.plan.target.name] : c.requested ? [c.requested] : []
+        if (!names.length) {
+          // resumed run: whichever control plane does not answer is the one to bring back
+          const facts = await gatherPreflight(c)
+          names = Object.keys(facts.etcdErrors)
+        }
+        if (names.length) await bringBack(c, names, step)
+        const t0 = Date.now()
+        let last: string[] = []
+        for (;;) {
+          const pre = evaluatePreflight(await gatherPreflight(c, { timeoutMs: 5000 }))
+          if (pre.ok) {
+            log.info(`  cluster healthy again after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${Object.keys(pre.memberIds).length} etcd members follow ${pre.leader?.node}, every node Ready`)
+            return { rejoinedMs: Date.now() - t0, leader: pre.leader }
+          }
+          last = pre.problems
+          step.progress(last[0] ?? 'waiting')
+          if (Date.now() - t0 > c.rejoinTimeoutMs) throw new Error(`${names.join(', ')} did not rejoin within ${c.rejoinTimeoutMs / 1000} s: ${last.join('; ')}`)
+          await sleep(2000, step.signal)
+        }
+      },
+    },
+    {
+      name: 'post-checks',
+      summary: 'run every post-change check (checks/all.ts); any failure fails the drill',
+      describe: 'Run every post-change check group against the recovered cluster',
+      async run(c) {
+        const inv = c.inv as unknown as CheckInventory
+        const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx: contextFor(inv) })
+        for (const line of renderProblems(report)) log.info(`  ${line}`)
+        log.info(`  ${summaryLine(report.summary)}`)
+        c.checksPassed = report.summary.fail === 0
+        const failed = report.results.filter((r) => r.status === 'fail')
+        if (failed.length) throw new Error(`${failed.length} post-change check(s) failed: ${failed.slice(0, 5).map((r) => `${r.check} on ${r.target}: ${r.message}`).join('; ')}${failed.length > 5 ? '; ...' : ''}`)
+        return { summary: report.summary, durationMs: report.durationMs }
+      },
+    },
+    {
+      name: 'verdict',
+      summary: 'pass only if etcd and the API recovered, workloads stayed up and every check passed',
+      describe: 'Judge the drill: etcd re-elected, API recovered, workloads stayed up, checks passed',
+      async run(c) {
+        if (c.dryRun) return
+        if (!c.drill) throw new Error('no drill timeline in this run (a resumed run?): run the whole drill again with --from preflight')
+        const s = c.drill.summary
+        if (!s.passed) throw new Error(`drill FAILED: ${s.problems.join('; ')}`)
+        log.ok(`drill passed: etcd RTO ${s.etcdRtoMs} ms${s.newLeader ? ` (new leader ${s.newLeader.node}, term ${s.newLeader.term})` : ''}, API RTO ${s.apiRtoMs} ms, workloads stayed up`)
+        return { passed: true, etcdRtoMs: s.etcdRtoMs, apiRtoMs: s.apiRtoMs, newLeader: s.newLeader }
+      },
+    },
+  ],
+})
