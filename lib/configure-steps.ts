@@ -1,7 +1,7 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
-import { existsSync } from 'node:fs'
-import { parseAllDocuments } from 'yaml'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { parse, parseAllDocuments } from 'yaml'
 import { createTwoFilesPatch } from 'diff'
 import { log } from './log.ts'
 import { waitFor } from './kube.ts'
@@ -17,6 +17,7 @@ export async function ensureSecrets(c: Cluster): Promise<'reused' | 'generated'>
     loadSecretsBundle(c.paths.secrets) // a corrupt bundle must stop us here, not at apply time
     return 'reused'
   }
+  mkdirSync(c.paths.outDir, { recursive: true, mode: 0o700 })
   await c.talos.genSecrets(c.paths.secrets)
   return 'generated'
 }
@@ -45,8 +46,16 @@ export function writeConfigs(c: Cluster, r: Rendered): void {
   writeRenderedConfigs(c.paths.outDir, r.configs)
 }
 
+/** A talosconfig left half-made by an interrupted run has no endpoints: make it again. */
+export function talosconfigComplete(file: string): boolean {
+  if (!existsSync(file)) return false
+  const cfg = parse(readFileSync(file, 'utf8')) as { context?: string; contexts?: Record<string, { endpoints?: string[]; nodes?: string[] }> }
+  const cur = cfg?.context ? cfg.contexts?.[cfg.context] : undefined
+  return !!cur?.endpoints?.length && !!cur?.nodes?.length
+}
+
 export async function ensureTalosconfig(c: Cluster): Promise<'reused' | 'generated'> {
-  if (existsSync(c.paths.talosconfig)) return 'reused'
+  if (talosconfigComplete(c.paths.talosconfig)) return 'reused'
   const cps = c.inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
   await c.talos.genTalosconfig({
     cluster: c.inv.cluster.name,
@@ -55,6 +64,7 @@ export async function ensureTalosconfig(c: Cluster): Promise<'reused' | 'generat
     outFile: c.paths.talosconfig,
     endpoints: cps,
     nodes: [cps[0]!],
+    force: true,
   })
   return 'generated'
 }

@@ -11,9 +11,10 @@ import {
 const lintAt = process.argv.indexOf('--lint')
 if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))
 
-let rendered: Rendered
-let plans: NodePlan[] = []
-const changing = () => plans.filter((p) => p.change !== 'none')
+// Steps share what they computed; a resumed run recomputes it (rendering is pure, the diff re-reads the nodes).
+let rendered: Rendered | undefined
+let plans: NodePlan[] | undefined
+const changing = () => (plans ?? []).filter((p) => p.change !== 'none')
 
 await runbook({
   id: '02-configure',
@@ -56,7 +57,8 @@ await runbook({
       describe: () => 'Compare each node\'s running config with the rendered one',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        plans = await Promise.all(c.inv.nodes.map((n) => planNode(c, n, rendered.configs.get(n.name)!)))
+        rendered ??= renderAll(c)
+        plans = await Promise.all(c.inv.nodes.map((n) => planNode(c, n, rendered!.configs.get(n.name)!)))
         for (const p of plans) {
           log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
           if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
@@ -70,7 +72,10 @@ await runbook({
       describe: () => `Apply the configs in parallel (${changing().map((p) => p.node.name).join(', ') || 'nothing'})`,
       targets: () => changing().map((p) => p.node.name),
       confirm: () => `Apply configs to ${changing().map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
-      check: () => (changing().length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }),
+      async check(c) {
+        plans ??= await Promise.all(c.inv.nodes.map((n) => planNode(c, n, (rendered ??= renderAll(c)).configs.get(n.name)!)))
+        return changing().length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }
+      },
       async run(c, step) {
         await Promise.all(changing().map((p) => applyPlan(c, p, step.dryRun)))
       },
