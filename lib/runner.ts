@@ -366,10 +366,13 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
         log.step(`▶ [${i + 1}/${def.steps.length}] ${s.name}${what ? ` — ${what}` : ''}${targets.length ? ` (targets: ${targets.join(', ')})` : ''}`)
         journal(s.name, 'start')
 
-        activity = await startActivity(s.name, { animate: opts.animate })
-        const checked = s.check ? normalizeCheck(await phase(Promise.resolve().then(() => s.check!(ctx, handle)))) : { done: false }
-        activity.stop()
-        activity = undefined
+        let checked: CheckResult = { done: false }
+        if (s.check) {
+          activity = await startActivity(`${s.name}: checking`, { animate: opts.animate })
+          checked = normalizeCheck(await phase(Promise.resolve().then(() => s.check!(ctx, handle))))
+          activity.stop()
+          activity = undefined
+        }
         if (interruptedBy) throw new Interrupted(interruptedBy)
         if (checked.done) {
           const durationMs = Date.now() - started

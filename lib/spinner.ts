@@ -21,7 +21,9 @@ function elapsed(since: number): string {
 
 export async function startActivity(label: string, opts: { animate?: boolean } = {}): Promise<Activity> {
   const animate = opts.animate ?? (!!process.stderr.isTTY && !process.env.CI)
-  if (!animate) return plainActivity()
+  // A terminal reporting 0 columns (some ptys, `script` without a size) makes ora compute infinitely many lines
+  // to clear: no animation there.
+  if (!animate || !(process.stderr.columns > 0)) return plainActivity()
 
   const { default: ora } = await import('ora')
   const started = Date.now()
