@@ -1,0 +1,289 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes, X509Certificate } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml'
+import { generateCa } from '../../lab/pki.ts'
+import { loadInventory, parseInventory, type Inventory } from '../../lib/inventory.ts'
+import { parseSecretsBundle, SecretsBundleError, type SecretsBundle } from '../../lib/secrets-bundle.ts'
+import {
+  fillTemplate,
+  hugepageKernelArgs,
+  kubeletExtraConfig,
+  renderImageFactorySchematic,
+  renderMachineConfigs,
+  RenderValidationError,
+  validateAgainstTalosSchema,
+  writeRenderedConfigs,
+} from '../../lib/render.ts'
+import { lintMachineConfig } from '../../lib/lint.ts'
+
+const SCHEMA = fileURLToPath(new URL('../../../shared/talos/config.schema.json', import.meta.url))
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+const token = () => {
+  const a = 'abcdefghijklmnopqrstuvwxyz0123456789'
+  const pick = (n: number) => Array.from(randomBytes(n), (x) => a[x % a.length]).join('')
+  return `${pick(6)}.${pick(16)}`
+}
+
+/** A bundle in `talosctl gen secrets` layout with real CA certificates (openssl via lab/pki.ts). */
+function fixtureBundleText(): string {
+  const pair = (c: { crt: string; key: string }) => ({ crt: b64(c.crt), key: b64(c.key) })
+  return stringify(
+    {
+      cluster: { id: randomBytes(32).toString('base64'), secret: randomBytes(32).toString('base64') },
+      secrets: { bootstraptoken: token(), secretboxencryptionsecret: randomBytes(32).toString('base64') },
+      trustdinfo: { token: token() },
+      certs: {
+        etcd: pair(generateCa('etcd')),
+        k8s: pair(generateCa('kubernetes')),
+        k8saggregator: pair(generateCa('aggregator')),
+        k8sserviceaccount: { key: b64(generateCa('sa').key) },
+        os: pair(generateCa('talos', 'ed25519')),
+      },
+    },
+    { indent: 4 },
+  )
+}
+
+const BUNDLE_TEXT = fixtureBundleText()
+const BUNDLE: SecretsBundle = parseSecretsBundle(BUNDLE_TEXT, 'fixture-secrets.yaml')
+const LAB = loadInventory(join(REPO, 'inventory/lab.yaml'))
+const EXAMPLE = loadInventory(join(REPO, 'inventory/example.yaml'))
+
+const docsOf = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as Record<string, any>)
+
+test('secrets bundle: a gen-secrets-shaped bundle parses; its certs are real CAs', () => {
+  assert.match(BUNDLE.trustdinfo.token, /^[a-z0-9]{6}\.[a-z0-9]{16}$/)
+  assert.ok(new X509Certificate(Buffer.from(BUNDLE.certs.os.crt, 'base64')).ca)
+})
+
+test('secrets bundle: every problem is listed and no secret value leaks into the message', () => {
+  const b = parseYaml(BUNDLE_TEXT)
+  delete b.certs.os
+  b.trustdinfo.token = 'not-a-token'
+  b.certs.etcd.key = b.certs.k8s.key // key of another CA
+  b.certs.k8saggregator.crt = 'bm90IGEgY2VydA==' // "not a cert"
+  const text = stringify(b)
+  assert.throws(
+    () => parseSecretsBundle(text, 'out/x/secrets.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof SecretsBundleError)
+      assert.match(e.message, /^out\/x\/secrets\.yaml: invalid secrets bundle/)
+      for (const p of ['certs.os.crt is missing', 'certs.os.key is missing', 'trustdinfo.token has the wrong format', 'certs.etcd.key does not belong to certs.etcd.crt', 'certs.k8saggregator.crt is not a base64-encoded PEM certificate'])
+        assert.ok(e.problems.includes(p), `missing problem: ${p}\n${e.message}`)
+      for (const secret of [b.cluster.secret, b.certs.k8s.key, b.secrets.bootstraptoken]) assert.ok(!e.message.includes(secret))
+      return true
+    },
+  )
+})
+
+test('secrets bundle: a leaf (non-CA) certificate is refused as a CA', async () => {
+  const { issueCert } = await import('../../lab/pki.ts')
+  const ca = generateCa('x')
+  const leaf = issueCert(ca, { cn: 'leaf', usage: 'server' })
+  const b = parseYaml(BUNDLE_TEXT)
+  b.certs.k8s = { crt: b64(leaf.crt), key: b64(leaf.key) }
+  assert.throws(() => parseSecretsBundle(stringify(b)), /certs\.k8s\.crt is not a CA certificate/)
+})
+
+for (const [name, inv] of [['inventory/lab.yaml', LAB], ['inventory/example.yaml', EXAMPLE]] as const) {
+  test(`${name}: every rendered document validates against the official Talos v1.10.3 schema`, () => {
+    const configs = renderMachineConfigs(inv, BUNDLE)
+    assert.deepEqual([...configs.keys()], inv.nodes.map((n) => n.name))
+    for (const [node, text] of configs) assert.deepEqual(validateAgainstTalosSchema(text, SCHEMA), [], `${node} does not validate`)
+  })
+
+  test(`${name}: every rendered config lints clean (GRUB and systemd-boot differ only by the kernel-args warning)`, () => {
+    for (const [node, text] of renderMachineConfigs(inv, BUNDLE)) {
+      const isValidator = inv.nodes.find((n) => n.name === node)!.profile === 'validator'
+      assert.deepEqual(lintMachineConfig(text, `${node}.yaml`, { schemaPath: SCHEMA, bootloader: 'grub', expectHugepages: isValidator }), [], node)
+      const sd = lintMachineConfig(text, `${node}.yaml`, { schemaPath: SCHEMA, bootloader: 'systemd-boot' })
+      assert.deepEqual(sd.map((f) => f.rule), isValidator ? ['extra-kernel-args-systemd-boot'] : [], node)
+    }
+  })
+}
+
+test('control-plane vs worker: the shape talosctl gen config gives each role', () => {
+  const configs = renderMachineConfigs(LAB, BUNDLE)
+  const [cp] = docsOf(configs.get('cp1')!)
+  const [wk] = docsOf(configs.get('worker1')!)
+  assert.equal(cp.machine.type, 'controlplane')
+  assert.equal(wk.machine.type, 'worker')
+  // CA keys only on control planes
+  assert.equal(cp.machine.ca.key, BUNDLE.certs.os.key)
+  assert.equal(wk.machine.ca.key, '')
+  assert.equal(wk.machine.ca.crt, BUNDLE.certs.os.crt)
+  assert.equal(cp.cluster.ca.key, BUNDLE.certs.k8s.key)
+  assert.equal(wk.cluster.ca.key, '')
+  assert.equal(cp.cluster.etcd.ca.crt, BUNDLE.certs.etcd.crt)
+  assert.equal(cp.cluster.serviceAccount.key, BUNDLE.certs.k8sserviceaccount.key)
+  assert.equal(cp.cluster.secretboxEncryptionSecret, BUNDLE.secrets.secretboxencryptionsecret)
+  assert.equal(wk.cluster.apiServer, undefined)
+  assert.equal(wk.cluster.etcd, undefined)
+  for (const c of [cp, wk]) {
+    assert.equal(c.machine.token, BUNDLE.trustdinfo.token)
+    assert.equal(c.cluster.token, BUNDLE.secrets.bootstraptoken)
+    assert.equal(c.cluster.id, BUNDLE.cluster.id)
+    assert.equal(c.cluster.secret, BUNDLE.cluster.secret)
+    assert.equal(c.cluster.clusterName, 'solana-lab')
+    assert.equal(c.cluster.controlPlane.endpoint, LAB.cluster.endpoint)
+    assert.equal(c.machine.kubelet.image, `ghcr.io/siderolabs/kubelet:${LAB.cluster.kubernetesVersion}`)
+    assert.equal(c.machine.install.image, LAB.cluster.installerImage)
+    assert.equal(c.machine.install.wipe, false)
+    assert.equal(c.machine.features.kubePrism.port, 7445)
+    assert.equal(c.machine.features.hostDNS.forwardKubeDNSToHost, true)
+    assert.deepEqual(c.cluster.network.podSubnets, ['10.244.0.0/16'])
+  }
+  assert.equal(cp.cluster.apiServer.image, `registry.k8s.io/kube-apiserver:${LAB.cluster.kubernetesVersion}`)
+  assert.deepEqual(cp.cluster.apiServer.certSANs, ['127.0.10.10'])
+  assert.equal(cp.machine.nodeLabels['node.kubernetes.io/exclude-from-external-load-balancers'], '')
+  assert.deepEqual(cp.machine.network.interfaces, [{ deviceSelector: { physical: true }, dhcp: true, vip: { ip: '127.0.10.10' } }])
+  assert.equal(wk.machine.network.interfaces, undefined)
+})
+
+test('per-node patch: hostname, install disk; validator profile only on the validator', () => {
+  const configs = renderMachineConfigs(LAB, BUNDLE)
+  for (const n of LAB.nodes) {
+    const docs = docsOf(configs.get(n.name)!)
+    const m = docs[0].machine
+    assert.equal(m.network.hostname, n.name)
+    assert.equal(m.install.disk, n.installDisk)
+    if (n.profile !== 'validator') {
+      assert.equal(docs.length, 1, n.name)
+      assert.equal(m.install.extraKernelArgs, undefined)
+      assert.equal(m.sysctls, undefined)
+      assert.equal(m.kubelet.extraConfig, undefined)
+    }
+  }
+  const docs = docsOf(configs.get('validator1')!)
+  const m = docs[0].machine
+  assert.deepEqual(m.install.extraKernelArgs, ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:4,1:4', 'iommu=pt', 'amd_pstate=active'])
+  assert.deepEqual(m.kernel.modules, [{ name: 'tcp_bbr' }, { name: 'sch_fq' }])
+  for (const [k, v] of Object.entries(m.sysctls)) assert.equal(typeof v, 'string', k)
+  assert.equal(m.sysctls['vm.max_map_count'], '1048576')
+  assert.deepEqual(m.kubelet.extraConfig, {
+    cpuManagerPolicy: 'static',
+    reservedSystemCPUs: '0,1',
+    topologyManagerPolicy: 'single-numa-node',
+    topologyManagerScope: 'container',
+    systemReserved: { cpu: '1000m', memory: '2Gi' },
+    kubeReserved: { cpu: '1000m', memory: '1Gi' },
+    evictionHard: { 'memory.available': '500Mi' },
+    memoryManagerPolicy: 'Static',
+    reservedMemory: [{ numaNode: 0, limits: { memory: '2Gi' } }, { numaNode: 1, limits: { memory: '1524Mi' } }],
+  })
+  assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
+  assert.deepEqual(m.nodeTaints, { 'solana.org/validator': 'true:NoSchedule' })
+  const vols = docs.slice(1)
+  assert.deepEqual(
+    vols.map((d) => [d.apiVersion, d.kind, d.name, d.provisioning.diskSelector.match, d.provisioning.minSize, d.filesystem.type]),
+    LAB.validator!.storage!.map((s) => ['v1alpha1', 'UserVolumeConfig', s.name, s.diskSelector, s.minSize, s.filesystem]),
+  )
+  assert.ok(vols.every((d) => !('maxSize' in d.provisioning)))
+  // the example sets maxSize on one volume
+  const ex = docsOf(renderMachineConfigs(EXAMPLE, BUNDLE).get('validator1')!)
+  assert.equal(ex.find((d) => d.name === 'accounts')!.provisioning.maxSize, '1TiB')
+})
+
+test('rendering is deterministic', () => {
+  const a = renderMachineConfigs(EXAMPLE, BUNDLE)
+  const b = renderMachineConfigs(EXAMPLE, BUNDLE)
+  assert.deepEqual([...a], [...b])
+})
+
+test('hugepage kernel args use the kernel per-node syntax for each size', () => {
+  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '2Mi', perNumaNode: [512] } }), ['default_hugepagesz=2M', 'hugepagesz=2M', 'hugepages=0:512'])
+  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '1Gi', perNumaNode: [16, 0, 8] } }), ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:16,1:0,2:8'])
+})
+
+test('kubelet extraConfig: no memory manager without reservedMemory', () => {
+  const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, cpuManagerPolicy: 'static', reservedSystemCpus: '0' })
+  assert.deepEqual(c, { cpuManagerPolicy: 'static', reservedSystemCPUs: '0' })
+})
+
+test('templates: values are substituted as data (no YAML injection), unknown placeholders fail', () => {
+  const tpl = "a: ${x}\nb: \"pre-${y}-post\"\nc: ${missing}\nd:\n  - ${x}\n  - ${missing}\n  - keep\n"
+  const out = fillTemplate(tpl, { x: 'v\nevil: true', y: 7, missing: undefined })
+  assert.deepEqual(out, { a: 'v\nevil: true', b: 'pre-7-post', d: ['v\nevil: true', 'keep'] })
+  assert.deepEqual(parseYaml(stringify(out)), out)
+  assert.throws(() => fillTemplate('a: ${nope}\n', {}, 't.yaml'), /template t\.yaml: unknown placeholder \$\{nope\}/)
+  assert.throws(() => fillTemplate('a: "x${o}"\n', { o: { k: 1 } }), /must be a string or number/)
+})
+
+test('a hostile inventory value stays inside its field in the rendered config', () => {
+  const text = readFileSync(join(REPO, 'test/fixtures/inventory/valid-production.yaml'), 'utf8').replace(
+    `diskSelector: 'disk.model == "LEDGER"'`,
+    `diskSelector: 'disk.model == "L" || true'`,
+  )
+  const inv = parseInventory(text, 'x.yaml')
+  const vol = docsOf(renderMachineConfigs(inv, BUNDLE).get('validator1')!).find((d) => d.kind === 'UserVolumeConfig')!
+  assert.equal(vol.provisioning.diskSelector.match, 'disk.model == "L" || true')
+})
+
+test('Image Factory schematic carries the validator kernel args', () => {
+  const s = renderImageFactorySchematic(LAB, { officialExtensions: ['siderolabs/amd-ucode'] })
+  const doc = parseYaml(s)
+  assert.deepEqual(doc.customization.extraKernelArgs, ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:4,1:4', 'iommu=pt', 'amd_pstate=active'])
+  assert.deepEqual(doc.customization.systemExtensions.officialExtensions, ['siderolabs/amd-ucode'])
+  assert.match(s, /systemd-boot/)
+  const noValidator: Inventory = { ...LAB, validator: undefined, nodes: LAB.nodes.map(({ profile, ...n }) => n) }
+  assert.deepEqual(parseYaml(renderImageFactorySchematic(noValidator)).customization.extraKernelArgs, [])
+})
+
+test('writeRenderedConfigs: 0600 files, all or nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'render-'))
+  try {
+    const configs = renderMachineConfigs(LAB, BUNDLE)
+    const written = writeRenderedConfigs(join(dir, 'out'), configs, { schemaPath: SCHEMA })
+    assert.deepEqual(written.map((f) => f.slice(dir.length + 5)), LAB.nodes.map((n) => `${n.name}.yaml`))
+    for (const f of written) {
+      assert.equal(statSync(f).mode & 0o777, 0o600, f)
+      assert.equal(readFileSync(f, 'utf8'), configs.get(f.slice(dir.length + 5, -5)))
+    }
+    // one invalid config: nothing changes, no temp files left behind
+    const before = Object.fromEntries(readdirSync(join(dir, 'out')).map((f) => [f, readFileSync(join(dir, 'out', f), 'utf8')]))
+    const broken = new Map(configs)
+    broken.set('cp1', configs.get('cp1') + '---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: x\nbogus: 1\n')
+    broken.set('worker1', 'changed: true\n')
+    assert.throws(() => writeRenderedConfigs(join(dir, 'out'), broken, { schemaPath: SCHEMA }), (e: unknown) => e instanceof RenderValidationError && /cp1\.yaml:\d+:\d+: bogus: unknown field "bogus"/.test(e.message))
+    const after = Object.fromEntries(readdirSync(join(dir, 'out')).map((f) => [f, readFileSync(join(dir, 'out', f), 'utf8')]))
+    assert.deepEqual(after, before)
+    // an unsafe node name is refused before anything is written
+    const fresh = join(dir, 'fresh')
+    assert.throws(() => writeRenderedConfigs(fresh, new Map([['ok', 'a: 1\n'], ['../escape', 'a: 1\n']])), /refusing to write config for node name/)
+    assert.ok(!existsSync(join(fresh, 'ok.yaml')))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('validateAgainstTalosSchema reports unknown fields and wrong types with positions', () => {
+  const text = 'version: v1alpha1\nmachine:\n  type: worker\n  sysctls:\n    a.b: 1\n  kernel:\n    modules: [x]\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: v\nmode: 1\n'
+  const issues = validateAgainstTalosSchema(text, SCHEMA)
+  assert.deepEqual(
+    issues.map((i) => [i.doc, i.path, i.line, i.column, i.message]),
+    [
+      [0, 'machine.sysctls.a.b', 5, 5, 'must be string'],
+      [0, 'machine.kernel.modules[0]', 7, 15, 'must be object'],
+      [1, 'mode', 12, 1, 'unknown field "mode"'],
+    ],
+  )
+  assert.match(validateAgainstTalosSchema('apiVersion: v1alpha1\nkind: NoSuchThing\n', SCHEMA)[0].message, /unknown document kind/)
+})
+
+test('a secrets bundle written by the fixture helper round-trips through a file path', async () => {
+  const { loadSecretsBundle } = await import('../../lib/secrets-bundle.ts')
+  const dir = mkdtempSync(join(tmpdir(), 'bundle-'))
+  try {
+    writeFileSync(join(dir, 's.yaml'), BUNDLE_TEXT, { mode: 0o600 })
+    assert.deepEqual(loadSecretsBundle(join(dir, 's.yaml')), BUNDLE)
+    assert.throws(() => loadSecretsBundle(join(dir, 'missing.yaml')), /missing\.yaml: invalid secrets bundle:\n  - cannot read/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
