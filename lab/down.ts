@@ -4,7 +4,9 @@
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { isAlive, stopPid } from './processes.ts'
-import { REPO_ROOT, labDir, labExists, loadCluster, loadNode, paths, saveCluster, saveNode } from './state.ts'
+import { REPO_ROOT, labDir, labExists, loadCluster, loadNode, paths, saveCluster, saveNode, writeFileAtomic } from './state.ts'
+import { loadInventory } from '../lib/inventory.ts'
+import { journalPath } from '../lib/journal.ts'
 
 export interface ProcInfo {
   pid: number
@@ -173,9 +175,35 @@ export async function labDown(opts: { keep?: boolean; graceMs?: number } = {}): 
         } catch {}
       }
     } else {
+      forgetCluster(loadCluster().inventory)
       rmSync(dir, { recursive: true, force: true })
       res.removed = true
     }
   }
   return res
+}
+
+/**
+ * A lab that is gone takes its cluster with it: the rendered configs and secrets in its output dir, and
+ * its runbook journal entries, so the next lab's runbooks start fresh instead of resuming a dead cluster.
+ */
+function forgetCluster(inventoryFile: string): void {
+  let inv
+  try {
+    inv = loadInventory(resolve(REPO_ROOT, inventoryFile)).cluster
+  } catch {
+    return
+  }
+  if (inv.outputDir) rmSync(resolve(REPO_ROOT, inv.outputDir), { recursive: true, force: true })
+  const journal = journalPath()
+  if (!existsSync(journal)) return
+  const keep = readFileSync(journal, 'utf8').split('\n').filter((l) => {
+    if (!l.trim()) return false
+    try {
+      return (JSON.parse(l) as { cluster?: string }).cluster !== inv!.name
+    } catch {
+      return true
+    }
+  })
+  writeFileAtomic(journal, keep.map((l) => l + '\n').join(''), 0o600)
 }

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
 import { forgetProcess, isAlive, spawnDetached, stopPid, tsEntry, waitForPort, portOpen } from './processes.ts'
-import { REPO_ROOT, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
+import { REPO_ROOT, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
 export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? '/usr/bin/etcd'
 
@@ -228,17 +228,22 @@ export async function reconcileNode(name: string): Promise<void> {
   else if (!wantApi && isAlive(cur.kubeApi.pid)) await stopKubeApi(name)
 }
 
-/** `talosctl bootstrap` on a control-plane node: new etcd cluster here, every other configured CP joins. */
+/**
+ * `talosctl bootstrap` on a control-plane node: a new etcd cluster here, then (as Talos' controllers do,
+ * after the API call has returned) every other configured control-plane node joins and the API servers
+ * start — in a detached converge process, so bootstrap answers as fast as on a real node.
+ */
 export async function bootstrapEtcd(name: string): Promise<void> {
   await startEtcd(name, 'new')
   updateNode(name, (x) => (x.bootstrapped = true))
-  for (const other of loadNodes()) {
-    if (other.role !== 'controlplane' || !isConfigured(other) || other.faults.down || other.faults.etcdCrash) continue
-    if (other.name !== name) await startEtcd(other.name, 'join')
-  }
-  for (const cp of loadNodes()) {
-    if (cp.role === 'controlplane' && etcdRunning(cp) && !cp.faults.apiDown) await startKubeApi(cp.name)
-  }
+  const { cmd, args } = tsEntry('lab/converge.ts', [])
+  spawnDetached('converge', name, cmd, args, join(labDir(), 'converge.log'))
+}
+
+/** Bring every node to what its stage, config and faults say it should run (joins, API servers). */
+export async function convergeAll(): Promise<void> {
+  const nodes = loadNodes()
+  for (const n of nodes) if (n.role === 'controlplane') await reconcileNode(n.name)
 }
 
 /** True when something answers on the node's API server port. */

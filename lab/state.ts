@@ -103,7 +103,7 @@ export interface LabNode {
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge'
   node: string
 }
 

@@ -19,6 +19,7 @@ const POD = byKind('Pod')
 const NS = byKind('Namespace')
 const CSR = byKind('CertificateSigningRequest')
 const EVENT = byKind('Event')
+const LEASE = byKind('Lease')
 const SYSTEM = { name: 'system:kube-controller-manager', groups: [] as string[] }
 
 const OWNED_LABELS = 'talos.dev/owned-labels'
@@ -83,12 +84,30 @@ export class Controllers {
         await this.fileServingCsr(shape, m)
         continue
       }
-      await this.store.mutate(NODE, undefined, shape.name, (n) => {
+      const updated = await this.store.mutate(NODE, undefined, shape.name, (n) => {
         const before = JSON.stringify(n)
         this.reconcileNode(n, shape, unknown)
         return JSON.stringify(n) === before ? undefined : n
       })
+      if (m.up) await this.renewLease(updated)
     }
+  }
+
+  /** The kubelet's heartbeat: kube-node-lease/<node>, renewed every 10 s while the node is up. */
+  private async renewLease(node: Obj): Promise<void> {
+    const name = node.metadata.name
+    const cur = await this.store.tryGet(LEASE, 'kube-node-lease', name)
+    const renewTime = new Date().toISOString().replace('Z', '000Z')
+    if (!cur) {
+      const lease = prepareCreate(LEASE, {
+        metadata: { name, namespace: 'kube-node-lease', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] },
+        spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime },
+      }, 'kube-node-lease', SYSTEM)
+      await this.store.create(LEASE, lease).catch(() => undefined)
+      return
+    }
+    if (Date.now() - Date.parse(cur.obj.spec?.renewTime ?? 0) < 10_000) return
+    await this.store.mutate(LEASE, 'kube-node-lease', name, (l) => ({ ...l, spec: { ...l.spec, renewTime } })).catch(() => undefined)
   }
 
   private newNode(s: NodeShape): Obj {

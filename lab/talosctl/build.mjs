@@ -1,4 +1,4 @@
-// Bundles lab/talosctl/main.ts (and the lab modules it imports) with esbuild into <repo>/.lab/cache/talosctl/,
+// Bundles lab/talosctl/main.ts (and the lab modules it imports) with esbuild into <repo>/node_modules/.cache/lab-talosctl/ (outside the lab dir, which `lab up` wants empty),
 // so lab/bin/talosctl starts with plain node instead of the tsx loader (~0.1 s instead of ~0.5 s).
 // import.meta.url is pinned to each module's source path so REPO_ROOT-style path logic keeps working.
 // Usage: node lab/talosctl/build.mjs  → prints the directory of the new build.
@@ -8,7 +8,7 @@ import { dirname, join, resolve, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const cache = join(repo, '.lab', 'cache', 'talosctl')
+const cache = join(repo, 'node_modules', '.cache', 'lab-talosctl')
 mkdirSync(cache, { recursive: true })
 const id = `${Date.now()}-${process.pid}`
 const out = join(cache, id)
