@@ -1,0 +1,226 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { formatFindings, hasErrors, lintMachineConfig, RULES, type Finding, type LintOptions } from '../../lib/lint.ts'
+
+const SCHEMA = fileURLToPath(new URL('../../../shared/talos/config.schema.json', import.meta.url))
+const SEED = fileURLToPath(new URL('../../../shared/talos/seed-example-worker.yaml', import.meta.url))
+const FIXTURES = new URL('../fixtures/configs/', import.meta.url)
+const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8')
+
+const lint = (text: string, opts: LintOptions = {}) => lintMachineConfig(text, 'w.yaml', { schemaPath: SCHEMA, ...opts })
+const rules = (fs: Finding[]) => fs.map((f) => f.rule)
+const only = (fs: Finding[], rule: string) => fs.filter((f) => f.rule === rule)
+
+test('seed-example-worker.yaml: one finding per mistake, each on its own line', () => {
+  const text = readFileSync(SEED, 'utf8')
+  const fs = lintMachineConfig(text, 'seed-example-worker.yaml', { schemaPath: SCHEMA })
+  assert.ok(hasErrors(fs))
+  const at = (rule: string) => only(fs, rule).map((f) => [f.line, f.field])
+  const lineOf = (needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1
+  assert.deepEqual(at('files-outside-var'), [[lineOf('path: /etc/default/grub.d'), 'machine.files[0].path']])
+  assert.deepEqual(at('grub-config'), [[lineOf('path: /etc/default/grub.d'), 'machine.files[0].path']])
+  assert.deepEqual(at('file-mode-field'), [[lineOf('mode: 0644'), 'machine.files[0].mode']])
+  assert.deepEqual(at('sysctl-not-string'), [
+    [lineOf('vm.max_map_count'), 'machine.sysctls.vm.max_map_count'],
+    [lineOf('vm.dirty_ratio'), 'machine.sysctls.vm.dirty_ratio'],
+    [lineOf('net.core.rmem_max'), 'machine.sysctls.net.core.rmem_max'],
+  ])
+  assert.deepEqual(at('kernel-module-string'), [
+    [lineOf('- tcp_bbr'), 'machine.kernel.modules[0]'],
+    [lineOf('- sch_fq'), 'machine.kernel.modules[1]'],
+  ])
+  assert.deepEqual(at('static-cpu-without-reservation'), [[lineOf('cpu-manager-policy: static'), 'machine.kubelet.extraArgs.cpu-manager-policy']])
+  assert.equal(only(fs, 'static-cpu-without-reservation')[0].severity, 'error')
+  // the GRUB finding hands over the arguments it would have set
+  assert.match(only(fs, 'grub-config')[0].fix, /default_hugepagesz=1G hugepagesz=1G hugepages=100 iommu=pt intel_iommu=on/)
+  // the schema's complaints about the same fields are folded into the rules' findings, not repeated
+  assert.deepEqual(only(fs, 'schema'), [])
+  // `mode: 0644` is octal to Talos: the fix says 0o644, not 420 or 1204
+  assert.match(only(fs, 'file-mode-field')[0].fix, /permissions: 0o644/)
+  // the bare net.ipv4.tcp_congestion_control: bbr is a string and fine
+  assert.ok(!fs.some((f) => f.field === 'machine.sysctls.net.ipv4.tcp_congestion_control'))
+})
+
+test('formatFindings: file:line:col: severity[rule]: field: message (fix: ...)', () => {
+  const fs = lintMachineConfig(readFileSync(SEED, 'utf8'), 'seed-example-worker.yaml', { schemaPath: SCHEMA })
+  const lines = formatFindings(fs).split('\n')
+  assert.equal(lines.length, fs.length)
+  assert.ok(lines.includes('seed-example-worker.yaml:20:5: error[sysctl-not-string]: machine.sysctls.vm.max_map_count: sysctl value 1048576 is a number, not a string (fix: quote it: vm.max_map_count: "1048576")'), lines.join('\n'))
+  for (const l of lines) assert.match(l, /^seed-example-worker\.yaml:\d+:\d+: (error|warning)\[[a-z-]+\]: [^:]+: .+ \(fix: .+\)$/)
+})
+
+test('the hand-written good worker fixture lints clean, with and without the schema', () => {
+  assert.deepEqual(lint(fixture('good-validator-worker.yaml'), { bootloader: 'grub', expectHugepages: true }), [])
+  assert.deepEqual(lintMachineConfig(fixture('good-validator-worker.yaml'), 'g.yaml', { schemaPath: '/nonexistent/schema.json' }), [])
+})
+
+test('schema rule: unknown fields and wrong types are reported where no rule explains them', () => {
+  const fs = lint('version: v1alpha1\nmachine:\n  type: worker\n  instal:\n    disk: /dev/sda\n  kubelet:\n    image: 5\n')
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.line, f.column, f.field, f.message]),
+    [
+      ['schema', 4, 3, 'machine.instal', 'unknown field "instal"'],
+      ['schema', 7, 5, 'machine.kubelet.image', 'must be string'],
+    ],
+  )
+  assert.deepEqual(lint('version: v1alpha1\nmachine:\n  type: worker\n'), [])
+})
+
+test('yaml syntax errors are findings with a position', () => {
+  const fs = lint('machine:\n  type: worker\n  type: controlplane\n')
+  assert.deepEqual(fs.map((f) => [f.rule, f.line, f.column]), [['yaml-syntax', 3, 3]])
+  assert.match(fs[0].message, /unique/)
+})
+
+// Each rule: a config that trips it and the corrected config that does not.
+const W = (body: string) => `version: v1alpha1\nmachine:\n  type: worker\n${body}`
+const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line: number; field: string; severity?: 'error' | 'warning' }[] = [
+  {
+    rule: 'files-outside-var',
+    bad: W('  files:\n    - content: x\n      path: /etc/foo.conf\n      permissions: 0o644\n      op: create\n'),
+    good: W('  files:\n    - content: x\n      path: /var/etc/foo.conf\n      permissions: 0o644\n      op: create\n'),
+    line: 6,
+    field: 'machine.files[0].path',
+  },
+  {
+    rule: 'grub-config',
+    bad: W('  files:\n    - content: GRUB_TIMEOUT=1\n      path: /etc/default/grub\n      permissions: 0o644\n      op: overwrite\n'),
+    good: W('  files:\n    - content: timeout=1\n      path: /var/lib/boot.conf\n      permissions: 0o644\n      op: create\n'),
+    line: 6,
+    field: 'machine.files[0].path',
+  },
+  {
+    rule: 'file-mode-field',
+    bad: W('  files:\n    - content: x\n      path: /var/x\n      op: create\n      mode: 0600\n'),
+    good: W('  files:\n    - content: x\n      path: /var/x\n      op: create\n      permissions: 0o600\n'),
+    line: 8,
+    field: 'machine.files[0].mode',
+  },
+  {
+    rule: 'file-op',
+    bad: W('  files:\n    - content: x\n      path: /var/x\n      permissions: 0o600\n      op: replace\n'),
+    good: W('  files:\n    - content: x\n      path: /var/x\n      permissions: 0o600\n      op: create\n'),
+    line: 8,
+    field: 'machine.files[0].op',
+  },
+  {
+    rule: 'kernel-module-string',
+    bad: W('  kernel:\n    modules:\n      - name: sch_fq\n      - tcp_bbr\n'),
+    good: W('  kernel:\n    modules:\n      - name: sch_fq\n      - name: tcp_bbr\n'),
+    line: 7,
+    field: 'machine.kernel.modules[1]',
+  },
+  {
+    rule: 'sysctl-not-string',
+    bad: W('  sysctls:\n    vm.swappiness: 0\n'),
+    good: W('  sysctls:\n    vm.swappiness: "0"\n'),
+    line: 5,
+    field: 'machine.sysctls.vm.swappiness',
+  },
+  {
+    rule: 'static-cpu-without-reservation',
+    bad: W('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n'),
+    good: W('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n        cpu: 500m\n'),
+    line: 6,
+    field: 'machine.kubelet.extraConfig.cpuManagerPolicy',
+  },
+  {
+    rule: 'extra-kernel-args-systemd-boot',
+    bad: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
+    good: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
+    opts: { bootloader: 'systemd-boot' },
+    line: 6,
+    field: 'machine.install.extraKernelArgs',
+    severity: 'warning',
+  },
+  {
+    rule: 'hugepages-without-kernel-arg',
+    bad: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
+    good: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - hugepagesz=1G\n      - hugepages=0:4,1:4\n'),
+    opts: { expectHugepages: true },
+    line: 6,
+    field: 'machine.install.extraKernelArgs',
+  },
+  {
+    rule: 'eviction-exceeds-reserved',
+    bad: W('  kubelet:\n    extraArgs:\n      system-reserved: memory=1Gi\n      kube-reserved: cpu=1,memory=1Gi\n      eviction-hard: memory.available<3Gi\n'),
+    good: W('  kubelet:\n    extraArgs:\n      system-reserved: memory=1Gi\n      kube-reserved: cpu=1,memory=1Gi\n      eviction-hard: memory.available<2Gi\n'),
+    line: 8,
+    field: 'machine.kubelet.extraArgs.eviction-hard',
+    severity: 'warning',
+  },
+  {
+    rule: 'topology-without-static-cpu',
+    bad: W('  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n'),
+    good: W('  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n'),
+    line: 6,
+    field: 'machine.kubelet.extraConfig.topologyManagerPolicy',
+    severity: 'warning',
+  },
+  {
+    rule: 'kernel-args-need-upgrade',
+    bad: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
+    good: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
+    opts: { context: 'apply' },
+    line: 6,
+    field: 'machine.install.extraKernelArgs',
+    severity: 'warning',
+  },
+  {
+    rule: 'install-disk-not-dev',
+    bad: W('  install:\n    disk: nvme0n1\n'),
+    good: W('  install:\n    disk: /dev/nvme0n1\n'),
+    line: 5,
+    field: 'machine.install.disk',
+  },
+]
+
+test('every rule has a positive and a negative case below', () => {
+  assert.deepEqual(new Set(cases.map((c) => c.rule)), new Set(RULES.map((r) => r.id)))
+})
+
+for (const c of cases) {
+  test(`rule ${c.rule}: flags the mistake at its line`, () => {
+    const fs = lint(c.bad, c.opts)
+    const hits = only(fs, c.rule)
+    assert.equal(hits.length, 1, formatFindings(fs))
+    assert.equal(hits[0].line, c.line, formatFindings(fs))
+    assert.equal(hits[0].field, c.field)
+    assert.equal(hits[0].severity, c.severity ?? 'error')
+    assert.ok(hits[0].fix.length > 0)
+  })
+  test(`rule ${c.rule}: the corrected config passes`, () => {
+    // same options except the one that makes the case a mistake for context-dependent rules
+    const opts = c.rule === 'extra-kernel-args-systemd-boot' ? { bootloader: 'grub' as const } : c.rule === 'kernel-args-need-upgrade' ? { context: 'install' as const } : c.opts
+    const fs = lint(c.good, opts)
+    assert.deepEqual(rules(fs), [], formatFindings(fs))
+  })
+}
+
+test('static CPU manager with no explicit reservations at all is a warning (Talos default 50m)', () => {
+  const fs = lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n'))
+  assert.deepEqual(fs.map((f) => [f.rule, f.severity]), [['static-cpu-without-reservation', 'warning']])
+  // reserved-cpus flag counts as a reservation
+  assert.deepEqual(lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n      system-reserved: memory=1Gi\n      reserved-cpus: "0-1"\n')), [])
+})
+
+test('hugepages wanted through kubelet config or a hugetlbfs mount also need the kernel arg', () => {
+  const viaKubelet = W('  kubelet:\n    extraConfig:\n      systemReserved:\n        hugepages-1Gi: 1Gi\n')
+  assert.deepEqual(rules(lint(viaKubelet)), ['hugepages-without-kernel-arg'])
+  const viaMount = W('  kubelet:\n    extraMounts:\n      - destination: /dev/hugepages\n        type: hugetlbfs\n        source: none\n        options: [rw]\n')
+  assert.deepEqual(rules(lint(viaMount)), ['hugepages-without-kernel-arg'])
+})
+
+test('files outside /var with append/overwrite are a warning, not an error; the CRI drop-in is allowed', () => {
+  const fs = lint(W('  files:\n    - content: x\n      path: /etc/hosts.extra\n      permissions: 0o644\n      op: append\n'))
+  assert.deepEqual(fs.map((f) => [f.rule, f.severity]), [['files-outside-var', 'warning']])
+  assert.deepEqual(lint(W('  files:\n    - content: x\n      path: /etc/cri/conf.d/20-customization.part\n      permissions: 0o644\n      op: create\n')), [])
+})
+
+test('only the v1alpha1 document is linted by the rules; other documents go through the schema', () => {
+  const text = W('  sysctls:\n    a.b: "1"\n') + '---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\nprovisioning:\n  diskSelector:\n    match: "!system_disk"\n  minSize: 1GiB\nmode: 0750\n'
+  const fs = lint(text)
+  assert.deepEqual(fs.map((f) => [f.rule, f.line, f.field]), [['schema', 14, 'mode']])
+})
