@@ -2,7 +2,7 @@
 // checks each step's "already done?" before running it, asks before destructive steps, journals every outcome, resumes
 // a failed run where it stopped, and turns Ctrl-C into a clean stop. Heavy modules (ora, inquirer, the runbook's
 // context) load only after --help has been answered.
-import { log } from './log.ts'
+import { log, setLogSink } from './log.ts'
 import { formatBanner, type ClusterIdentity } from './banner.ts'
 import { formatHelp, parseFlags, scriptArgs, UsageError, type FlagSpecs, type ParsedFlags } from './flags.ts'
 import {
@@ -214,19 +214,26 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
   report.dryRun = flags.dryRun
 
   // The context: inventory loading, wrappers. Failing here has touched nothing.
+  // Lines the context logs (commands it ran to find things out) are held back so the banner is the first thing printed.
   let ctx: C & RunnerExtras<F>
   let ident: ReturnType<typeof identityOf>
+  const held: string[] = []
+  const prevSink = setLogSink((line) => held.push(line))
   try {
     const built = await def.context(flags)
     ident = identityOf(def.id, built)
     ctx = Object.assign(built as object, { dryRun: flags.dryRun, flags }) as C & RunnerExtras<F>
   } catch (e) {
+    setLogSink(prevSink)
+    for (const line of held) log.info(line)
     log.error(`${def.id}: cannot start: ${errorMessage(e)}`)
     return { ...report, outcome: 'failed', exitCode: EXIT.failed }
   }
+  setLogSink(prevSink)
   report.cluster = ident.cluster.name
   report.target = ident.cluster.target
   for (const line of formatBanner({ id: def.id, title: def.title, cluster: ident.cluster, inventoryFile: flags.inventory, dryRun: flags.dryRun, talosctlBin: ident.talosctlBin })) log.info(line)
+  for (const line of held) log.info(line)
 
   const journalFile = opts.journalFile ?? journalPath()
   const records = readJournal(journalFile)

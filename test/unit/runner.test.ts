@@ -391,3 +391,23 @@ test('a context without a cluster identity is refused before anything runs', asy
   assert.deepEqual(calls, [])
   assert.ok(lines.some((l) => l.includes('returned no cluster identity')))
 })
+
+test('the banner comes first even when context() logs (its lines follow the banner)', async (t) => {
+  const dir = tempDir(t)
+  const calls: string[] = []
+  const d = def(calls)
+  const noisy: RunbookDef<{}, Ctx> = {
+    ...d,
+    context: async (flags) => {
+      const { log } = await import('../../lib/log.ts')
+      log.cmd('talosctl service etcd')
+      return d.context(flags)
+    },
+  }
+  const { value, lines } = await quietly(() => runRunbook(noisy, { args: ['--list'], journalFile: join(dir, 'j.jsonl'), out: () => {} }))
+  assert.equal(value.exitCode, 0)
+  assert.match(lines[0]!, /^══ inproc: in-process runbook/)
+  const banner = lines.findIndex((l) => l.includes('TARGET: LAB'))
+  const cmd = lines.findIndex((l) => l.includes('talosctl service etcd'))
+  assert.ok(banner >= 0 && cmd > banner, lines.join('\n'))
+})
