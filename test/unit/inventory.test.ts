@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, parseQuantity } from '../../lib/inventory.ts'
+import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, parseQuantity, type InventoryIssue } from '../../lib/inventory.ts'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/inventory/', import.meta.url))
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -62,7 +62,7 @@ for (const f of malformed) {
       (e: unknown) => {
         assert.ok(e instanceof InventoryError)
         for (const x of expects) {
-          const hit = e.issues.find((i) => i.line === x.line && i.column === x.column && i.field === x.field && i.message.includes(x.message))
+          const hit: InventoryIssue | undefined = e.issues.find((i) => i.line === x.line && i.column === x.column && i.field === x.field && i.message.includes(x.message))
           assert.ok(hit, `${f}: expected ${x.line}:${x.column} ${x.field}: ${x.message}\n  got:\n  ${e.issues.map(formatIssue).join('\n  ')}`)
           assert.equal(hit.file, file)
           // the Error's message carries the same line, in the documented shape
