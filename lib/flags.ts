@@ -1,7 +1,7 @@
 // Command-line flags every runbook shares, plus the runbook's own, parsed strictly with node:util parseArgs:
 // a typo in a flag must stop the runbook before it touches a machine, never be silently ignored.
 import { parseArgs } from 'node:util'
-import { basename, dirname, join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -188,6 +188,3 @@ export function formatHelp(h: HelpInput): string {
   return lines.join('\n') + '\n'
 }
 
-export function scriptName(scriptPath: string | undefined, id: string): string {
-  return scriptPath ? join('runbooks', basename(scriptPath)) : `runbooks/${id}.ts`
-}
