@@ -20,6 +20,7 @@ export async function serveWatch(res: ServerResponse, store: Store, r: ResourceD
   const timeoutMs = q.get('timeoutSeconds') ? Number(q.get('timeoutSeconds')) * 1000 : 30 * 60 * 1000
   const first = await store.list(r, ns) // errors before the 200 go out as a Status
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' })
+  res.flushHeaders() // clients wait for the headers before they count the watch as started
   let columnsSent = false
   let closed = false
   res.on('close', () => (closed = true))

@@ -3,11 +3,15 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { X509Certificate } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { generateCa, b64 } from '../../lab/pki.ts'
+import { generateCa, issueCert, b64 } from '../../lab/pki.ts'
+import { formatBinary, humanDuration, parseQuantity } from '../../lab/kube-api/quantity.ts'
+import { strategicMerge } from '../../lab/kube-api/patch.ts'
 import { stopPid, waitForPort, tsEntry } from '../../lab/processes.ts'
 import { buildAdminKubeconfig } from '../../lab/kube-api/kubeconfig.ts'
 import type { LabCluster, LabNode } from '../../lab/state.ts'
@@ -140,7 +144,7 @@ function start(cmd: string, args: string[], log: string): ChildProcess {
   const chunks: string[] = []
   child.stdout!.on('data', (d) => chunks.push(String(d)))
   child.stderr!.on('data', (d) => chunks.push(String(d)))
-  child.on('exit', () => writeFileSync(join(dir, log), chunks.join('')))
+  child.on('exit', () => existsSync(dir) && writeFileSync(join(dir, log), chunks.join('')))
   ;(child as ChildProcess & { output: string[] }).output = chunks
   procs.push(child)
   return child
@@ -171,8 +175,184 @@ after(async () => {
   if (!process.env.KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true })
 })
 
+function httpsGet(path: string, host = VIP): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port: 6443, path, rejectUnauthorized: false, timeout: 5000 }, (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+const podYaml = (name: string, huge: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  tolerations:
+  - {key: solana.org/validator, operator: Equal, value: "true", effect: NoSchedule}
+${extra}  containers:
+  - name: agave
+    image: anzaxyz/agave:v2.2.14
+    resources:
+      limits: {cpu: "2", memory: 4Gi, hugepages-1Gi: ${huge}}
+`
+
+describe('pure helpers', () => {
+  it('formats ages and quantities as Kubernetes does', () => {
+    assert.equal(humanDuration(45_000), '45s')
+    assert.equal(humanDuration(5 * 60_000 + 30_000), '5m30s')
+    assert.equal(humanDuration(3 * 3600_000 + 5 * 60_000), '3h5m')
+    assert.equal(parseQuantity('1Gi'), 2 ** 30)
+    assert.equal(parseQuantity('1500m'), 1.5)
+    assert.equal(formatBinary(8 * 2 ** 30), '8Gi')
+  })
+  it('strategic merge patches lists by key and deletes with null', () => {
+    const cur = { metadata: { labels: { a: '1', b: '2' } }, spec: { containers: [{ name: 'x', image: 'i:1' }, { name: 'y', image: 'j:1' }] } }
+    const out = strategicMerge(cur, { metadata: { labels: { a: null, c: '3' } }, spec: { containers: [{ name: 'y', image: 'j:2' }] } }) as any
+    assert.deepEqual(out.metadata.labels, { b: '2', c: '3' })
+    assert.deepEqual(out.spec.containers.map((c: any) => c.image), ['i:1', 'j:2'])
+  })
+})
+
 describe('lab kube-api with the real kubectl', () => {
-  it('placeholder', async () => {
-    await new Promise((r) => setTimeout(r, 1000000))
+  it('serves discovery and version, and lists the lab nodes Ready with roles and real columns', async () => {
+    const v = JSON.parse(await ok(['version', '-o', 'json']))
+    assert.equal(v.serverVersion.gitVersion, 'v1.33.1')
+    const out = await eventually('3 Ready nodes', async () => {
+      const o = await ok(['get', 'nodes', '-o', 'wide'])
+      return (o.match(/ Ready /g) ?? []).length === 3 ? o : undefined
+    })
+    const lines = out.trim().split('\n')
+    assert.match(lines[0], /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/)
+    assert.match(out, /cp1\s+Ready\s+control-plane\s+\S+\s+v1\.33\.1\s+127\.0\.60\.11\s+<none>\s+Talos \(v1\.10\.3\)\s+\S+\s+containerd:\/\/2\.0\.5/)
+    assert.match(out, /validator1\s+Ready\s+<none>\s+\S+\s+v1\.33\.1\s+127\.0\.60\.21/)
+    const v1 = JSON.parse(await ok(['get', 'node', 'validator1', '-o', 'json']))
+    assert.equal(v1.status.capacity['hugepages-1Gi'], '8Gi')
+    assert.equal(v1.status.allocatable['hugepages-1Gi'], '8Gi')
+    assert.equal(v1.status.capacity.cpu, '8')
+    assert.equal(v1.status.allocatable.cpu, '6') // 8 - systemReserved 1 - kubeReserved 1
+    const capMem = parseQuantity(v1.status.capacity.memory)
+    assert.equal(parseQuantity(v1.status.allocatable.memory), capMem - 2 * 2 ** 30 - 2 ** 30 - 500 * 2 ** 20 - 8 * 2 ** 30)
+    assert.equal(v1.metadata.labels['solana.org/role'], 'validator')
+    assert.deepEqual(v1.spec.taints, [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }])
+    const cp1 = JSON.parse(await ok(['get', 'node', 'cp1', '-o', 'json']))
+    assert.ok(cp1.spec.taints.some((t: any) => t.key === 'node-role.kubernetes.io/control-plane' && t.effect === 'NoSchedule'))
+    const ns = await ok(['get', 'namespaces', '-o', 'name'])
+    for (const n of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) assert.match(ns, new RegExp(`namespace/${n}\\n`))
+    const sys = await eventually('static pods', async () => {
+      const o = await ok(['get', 'pods', '-n', 'kube-system'])
+      return /kube-apiserver-cp1\s+1\/1\s+Running/.test(o) ? o : undefined
+    })
+    assert.match(sys, /kube-scheduler-cp1\s+1\/1\s+Running/)
+  })
+
+  it('keeps labels and taints set with kubectl label/taint', async () => {
+    assert.match(await ok(['label', 'node', 'worker1', 'team=ops']), /node\/worker1 labeled/)
+    assert.match(await ok(['taint', 'node', 'worker1', 'dedicated=ops:NoSchedule']), /node\/worker1 tainted/)
+    await new Promise((r) => setTimeout(r, 1500)) // several controller passes
+    const w = JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json']))
+    assert.equal(w.metadata.labels.team, 'ops')
+    assert.equal(w.metadata.labels['kubernetes.io/hostname'], 'worker1')
+    assert.deepEqual(w.spec.taints, [{ key: 'dedicated', value: 'ops', effect: 'NoSchedule' }])
+    assert.match(await ok(['get', 'nodes', '-l', 'team=ops', '-o', 'name']), /^node\/worker1\n$/)
+  })
+
+  it('files pending kubelet-serving CSRs and signs them once approved', async () => {
+    const out = await ok(['get', 'csr'])
+    assert.match(out.split('\n')[0], /^NAME\s+AGE\s+SIGNERNAME\s+REQUESTOR\s+REQUESTEDDURATION\s+CONDITION$/)
+    for (const n of ['cp1', 'validator1', 'worker1']) assert.match(out, new RegExp(`kubernetes.io/kubelet-serving\\s+system:node:${n}\\s+<none>\\s+Pending`))
+    const list = JSON.parse(await ok(['get', 'csr', '-o', 'json']))
+    const csr = list.items.find((c: any) => c.spec.username === 'system:node:worker1')
+    assert.match(await ok(['certificate', 'approve', csr.metadata.name]), /approved/)
+    const issued = await eventually('certificate issued', async () => {
+      const c = JSON.parse(await ok(['get', 'csr', csr.metadata.name, '-o', 'json']))
+      return c.status.certificate ? c : undefined
+    })
+    assert.equal(issued.status.conditions[0].type, 'Approved')
+    const cert = new X509Certificate(Buffer.from(issued.status.certificate, 'base64').toString())
+    assert.match(cert.subject, /CN=system:node:worker1/)
+    assert.match(cert.subjectAltName ?? '', /DNS:worker1.*IP Address:127\.0\.60\.22/)
+    assert.ok(cert.verify(new X509Certificate(ca.crt).publicKey))
+    assert.match(await ok(['get', 'csr', csr.metadata.name]), /Approved,Issued/)
+  })
+
+  it('schedules a hugepages pod that tolerates the validator taint onto the validator node', async () => {
+    assert.match(await ok(['apply', '-f', '-'], podYaml('validator', '4Gi')), /pod\/validator created/)
+    await ok(['wait', '--for=condition=Ready', 'pod/validator', '--timeout=30s'])
+    const out = await ok(['get', 'pods', '-o', 'wide'])
+    assert.match(out.split('\n')[0], /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/)
+    assert.match(out, /validator\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.\d+\.\d+\s+validator1\s+<none>\s+<none>/)
+    const p = JSON.parse(await ok(['get', 'pod', 'validator', '-o', 'json']))
+    assert.equal(p.status.qosClass, 'Guaranteed')
+    // re-applying the same file without validation is accepted too
+    assert.match(await ok(['apply', '--validate=false', '-f', '-'], podYaml('validator', '4Gi')), /pod\/validator (unchanged|configured)/)
+  })
+
+  it('leaves a pod needing more hugepages than exist Pending with the scheduler message', async () => {
+    await ok(['apply', '--validate=false', '-f', '-'], podYaml('toobig', '16Gi'))
+    const cond = await eventually('Unschedulable', async () => {
+      const p = JSON.parse(await ok(['get', 'pod', 'toobig', '-o', 'json']))
+      return p.status.conditions?.find((c: any) => c.type === 'PodScheduled' && c.reason === 'Unschedulable')
+    })
+    assert.equal(cond.status, 'False')
+    assert.equal(
+      cond.message,
+      '0/3 nodes are available: 1 Insufficient hugepages-1Gi, 1 node(s) had untolerated taint {dedicated: ops}, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. ' +
+        'preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.',
+    )
+    assert.match(await ok(['get', 'pod', 'toobig']), /toobig\s+0\/1\s+Pending/)
+    const ev = await ok(['get', 'events', '--field-selector', 'involvedObject.name=toobig'])
+    assert.match(ev, /Warning\s+FailedScheduling\s+pod\/toobig\s+0\/3 nodes are available/)
+    assert.match(await ok(['delete', 'pod', 'toobig']), /pod "toobig" deleted/)
+    assert.equal((await kubectl(['get', 'pod', 'toobig'])).code, 1)
+  })
+
+  it('answers errors with the real Status messages', async () => {
+    const r = await kubectl(['get', 'nodes', 'nosuch'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /Error from server \(NotFound\): nodes "nosuch" not found/)
+    const bad = await kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers: [{name: c}]\n')
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /Pod "noimage" is invalid: spec.containers\[0\].image: Required value/)
+  })
+
+  it('refuses requests without a client certificate from the cluster CA', async () => {
+    const anon = await httpsGet('/api/v1/nodes')
+    assert.equal(anon.status, 401)
+    assert.equal(JSON.parse(anon.body).reason, 'Unauthorized')
+    const other = generateCa('someone-else')
+    const kc = buildAdminKubeconfig({ clusterName: 'kube-api-test', endpoint: `https://${VIP}:6443`, caCrtPem: ca.crt, caKeyPem: ca.key })
+      .replace(/client-certificate-data: .*/, `client-certificate-data: ${b64(issueCert(other, { cn: 'mallory', org: ['system:masters'], usage: 'client' }).crt)}`)
+    const kcFile = join(dir, 'kubeconfig-other')
+    writeFileSync(kcFile, kc, { mode: 0o600 })
+    const r = await kubectl(['get', 'nodes'], '', kcFile)
+    assert.notEqual(r.code, 0)
+  })
+
+  it('marks a node that goes down NotReady, then Ready again', async () => {
+    const f = join(labDir, 'nodes', 'worker1', 'node.json')
+    const node = JSON.parse(readFileSync(f, 'utf8'))
+    writeFileSync(f, JSON.stringify({ ...node, faults: { down: true } }))
+    await eventually('worker1 NotReady', async () => /worker1\s+NotReady/.test(await ok(['get', 'nodes'])) || undefined)
+    const w = JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json']))
+    assert.equal(w.status.conditions.find((c: any) => c.type === 'Ready').status, 'Unknown')
+    assert.ok(w.spec.taints.some((t: any) => t.key === 'node.kubernetes.io/unreachable'))
+    writeFileSync(f, JSON.stringify(node))
+    await eventually('worker1 Ready', async () => /worker1\s+Ready/.test(await ok(['get', 'nodes'])) || undefined)
+  })
+
+  it('fails readyz and API calls once its etcd is gone', async () => {
+    assert.equal((await httpsGet('/readyz', '127.0.60.11')).body, 'ok')
+    await stopPid(etcd.pid, 3000)
+    const r = await httpsGet('/readyz?verbose', '127.0.60.11')
+    assert.equal(r.status, 500)
+    assert.match(r.body, /\[-\]etcd failed/)
+    assert.match(r.body, /readyz check failed/)
+    const k = await kubectl(['get', 'nodes'], undefined, kubeconfig)
+    assert.equal(k.code, 1)
   })
 })
