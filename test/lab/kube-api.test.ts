@@ -37,6 +37,8 @@ interface NodeDef {
 
 const NODES: NodeDef[] = [
   { name: 'cp1', address: '127.0.60.11', role: 'controlplane', cpus: [[0, 1, 2, 3]], memMiB: [8192], cfg: {} },
+  // cp2's API server shares cp1's etcd member (one etcd keeps the test light); it competes for the VIP
+  { name: 'cp2', address: '127.0.60.12', role: 'controlplane', cpus: [[0, 1, 2, 3]], memMiB: [8192], cfg: {} },
   {
     name: 'validator1',
     address: '127.0.60.21',
@@ -76,7 +78,7 @@ function writeLab(): void {
       cmdline: '',
       configVersion: 1,
       bootstrapped: d.name === 'cp1',
-      etcd: { clientUrl: `http://${d.address}:2379`, peerUrl: `http://${d.address}:2380` },
+      etcd: { clientUrl: `http://${ETCD}:2379`, peerUrl: `http://${d.address}:2380` },
       kubeApi: { url: `https://${d.address}:6443` },
       faults: {},
     }
@@ -152,6 +154,7 @@ function start(cmd: string, args: string[], log: string): ChildProcess {
 
 let etcd: ChildProcess
 let api: ChildProcess
+let api2: ChildProcess
 
 before(async () => {
   mkdirSync(home, { recursive: true })
@@ -167,6 +170,9 @@ before(async () => {
   api = start(e.cmd, e.args, 'kube-api.log')
   await waitForPort('127.0.60.11', 6443, 30_000)
   await waitForPort(VIP, 6443, 30_000)
+  const e2 = tsEntry('lab/kube-api/server.ts', ['--node', 'cp2', '--lab-dir', labDir])
+  api2 = start(e2.cmd, e2.args, 'kube-api-cp2.log')
+  await waitForPort('127.0.60.12', 6443, 30_000)
   writeFileSync(kubeconfig, buildAdminKubeconfig({ clusterName: 'kube-api-test', endpoint: `https://${VIP}:6443`, caCrtPem: ca.crt, caKeyPem: ca.key }), { mode: 0o600 })
 })
 
@@ -224,7 +230,7 @@ describe('lab kube-api with the real kubectl', () => {
     assert.equal(v.serverVersion.gitVersion, 'v1.33.1')
     const out = await eventually('3 Ready nodes', async () => {
       const o = await ok(['get', 'nodes', '-o', 'wide'])
-      return (o.match(/ Ready /g) ?? []).length === 3 ? o : undefined
+      return (o.match(/ Ready /g) ?? []).length === 4 ? o : undefined
     })
     const lines = out.trim().split('\n')
     assert.match(lines[0], /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/)
@@ -301,12 +307,12 @@ describe('lab kube-api with the real kubectl', () => {
     assert.equal(cond.status, 'False')
     assert.equal(
       cond.message,
-      '0/3 nodes are available: 1 Insufficient hugepages-1Gi, 1 node(s) had untolerated taint {dedicated: ops}, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. ' +
-        'preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.',
+      '0/4 nodes are available: 1 Insufficient hugepages-1Gi, 1 node(s) had untolerated taint {dedicated: ops}, 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. ' +
+        'preemption: 0/4 nodes are available: 1 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling.',
     )
     assert.match(await ok(['get', 'pod', 'toobig']), /toobig\s+0\/1\s+Pending/)
     const ev = await ok(['get', 'events', '--field-selector', 'involvedObject.name=toobig'])
-    assert.match(ev, /Warning\s+FailedScheduling\s+pod\/toobig\s+0\/3 nodes are available/)
+    assert.match(ev, /Warning\s+FailedScheduling\s+pod\/toobig\s+0\/4 nodes are available/)
     assert.match(await ok(['delete', 'pod', 'toobig']), /pod "toobig" deleted/)
     assert.equal((await kubectl(['get', 'pod', 'toobig'])).code, 1)
   })
@@ -345,10 +351,22 @@ describe('lab kube-api with the real kubectl', () => {
     await eventually('worker1 Ready', async () => /worker1\s+Ready/.test(await ok(['get', 'nodes'])) || undefined)
   })
 
+  it('hands the VIP to another API server when the holder dies', async () => {
+    const out = (api as ChildProcess & { output: string[] }).output.join('')
+    assert.match(out, /holding the cluster VIP 127\.0\.60\.10:6443/)
+    assert.doesNotMatch((api2 as ChildProcess & { output: string[] }).output.join(''), /holding the cluster VIP/)
+    await stopPid(api.pid, 3000)
+    await eventually('cp2 holds the VIP', async () => /holding the cluster VIP/.test((api2 as ChildProcess & { output: string[] }).output.join('')) || undefined)
+    assert.match(await ok(['get', 'nodes', 'cp1']), /cp1\s+Ready/)
+    // the new holder runs the controllers: a new pod still gets scheduled
+    await ok(['apply', '-f', '-'], podYaml('after-failover', '1Gi'))
+    await ok(['wait', '--for=condition=Ready', 'pod/after-failover', '--timeout=30s'])
+  })
+
   it('fails readyz and API calls once its etcd is gone', async () => {
-    assert.equal((await httpsGet('/readyz', '127.0.60.11')).body, 'ok')
+    assert.equal((await httpsGet('/readyz', '127.0.60.12')).body, 'ok')
     await stopPid(etcd.pid, 3000)
-    const r = await httpsGet('/readyz?verbose', '127.0.60.11')
+    const r = await httpsGet('/readyz?verbose', '127.0.60.12')
     assert.equal(r.status, 500)
     assert.match(r.body, /\[-\]etcd failed/)
     assert.match(r.body, /readyz check failed/)
