@@ -18,7 +18,8 @@ export class LabStateError extends Error {}
 export function labProblems(): string[] {
   const problems: string[] = []
   const c = loadCluster()
-  for (const p of c.processes) if (!isAlive(p.pid)) problems.push(`${p.kind} of ${p.node} (pid ${p.pid}) is not running`)
+  // converge is a one-shot job that exits when done; the rest must be running
+  for (const p of c.processes) if (p.kind !== 'converge' && !isAlive(p.pid)) problems.push(`${p.kind} of ${p.node} (pid ${p.pid}) is not running`)
   for (const n of loadNodes()) {
     if (n.stage === 'off' && !n.faults.down && !rescueSshdPid(n.name)) problems.push(`rescue sshd of ${n.name} is not running`)
     if (n.etcd.pid && !isAlive(n.etcd.pid)) problems.push(`etcd of ${n.name} (pid ${n.etcd.pid}) is not running`)

@@ -17,16 +17,33 @@ export interface ProvisionState extends Map<string, NodeProvisionState> {
   pending(): InventoryNode[]
 }
 
-/** Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node needs the talosconfig. */
+/** Only these mean "no Talos API listens there"; any other failure leaves the machine's state unknown. */
+const NOT_LISTENING = /connection refused|no route to host|connect: .*(timed out|unreachable)|i\/o timeout/i
+
+const errText = (e: unknown) => `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`
+
+/**
+ * Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node
+ * needs the talosconfig. A machine is "no-talos" only when nothing listens: an unexpected error stops
+ * the runbook rather than let it write an image over a machine it could not see.
+ */
 export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodeProvisionState> {
+  const errors: string[] = []
   try {
     const [st] = await c.talos.machineStatus([n.address], { insecure: true })
     if (st) return { state: 'maintenance', summary: `Talos answers in maintenance mode (stage ${st.spec.stage})` }
-  } catch {}
+  } catch (e) {
+    errors.push(errText(e))
+  }
   try {
     const v = await c.talos.version([n.address])
     return { state: 'configured', summary: `Talos ${v.servers[0]?.tag ?? '?'} is installed and configured` }
-  } catch {}
+  } catch (e) {
+    errors.push(errText(e))
+  }
+  const unexpected = errors.find((e) => !NOT_LISTENING.test(e) && !/certificate required|unknown authority|failed to open config file|no such file/.test(e))
+  if (unexpected) throw new Error(`${n.name} (${n.address}): cannot tell whether Talos runs there: ${unexpected.trim().split('\n')[0]}`)
+  if (!errors.some((e) => NOT_LISTENING.test(e))) throw new Error(`${n.name} (${n.address}): Talos refused both the maintenance and the authenticated API: ${errors[0]?.trim().split('\n')[0]}`)
   return { state: 'no-talos', summary: n.rescue ? `no Talos yet: will install over SSH (${n.rescue.host}:${n.rescue.port})` : 'no Talos yet: boot the ISO' }
 }
 

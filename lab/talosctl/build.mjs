@@ -43,8 +43,10 @@ await build({
 const tmp = join(cache, `current.${id}`)
 writeFileSync(tmp, relative(cache, out) + '\n')
 renameSync(tmp, join(cache, 'current'))
+// Older builds go only once no running talosctl can still be loading their lazy chunks.
 for (const d of readdirSync(cache)) {
-  if (d !== id && d !== 'current' && !d.startsWith('current.')) {
+  const builtAt = Number(d.split('-')[0])
+  if (d !== id && d !== 'current' && !d.startsWith('current.') && Date.now() - builtAt > 10 * 60_000) {
     try {
       rmSync(join(cache, d), { recursive: true, force: true })
     } catch {}

@@ -1,0 +1,49 @@
+// 06-verify: the post-change checks (cluster, etcd, hugepages, NUMA, sysctls, kernel, kubelet, storage,
+// isolation), stored as a report and compared with the previous one.
+import { runbook } from '../lib/runner.ts'
+import { openCluster } from '../lib/cluster.ts'
+import { log } from '../lib/log.ts'
+import { renderProblems, renderTable, summaryLine } from '../lib/checks/reporter.ts'
+import { formatDiff } from '../lib/checks/diff.ts'
+import { runSuite, storeReport } from '../lib/verify.ts'
+import type { Report } from '../lib/checks/types.ts'
+
+let report: Report | undefined
+
+await runbook({
+  id: '06-verify',
+  title: 'Run the post-change checks and compare with the last report',
+  json: true,
+  flags: { check: { type: 'string', valueName: 'ID_OR_GROUP', description: 'run only this check or group (e.g. etcd, hugepages)' } },
+  context(flags) {
+    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    return { ...cluster, cluster: cluster.inv.cluster }
+  },
+  steps: [
+    {
+      name: 'checks',
+      describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
+      targets: (c) => c.inv.nodes.map((n) => n.name),
+      async run(c) {
+        report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [])
+        log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR }))
+        for (const line of renderProblems(report)) log.info(line)
+        log.info(summaryLine(report.summary))
+        return report.summary
+      },
+    },
+    {
+      name: 'compare',
+      describe: () => 'Store the report and show what changed since the previous one',
+      async run(c) {
+        const r = (report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
+        const stored = storeReport(c.inv.cluster.name, r)
+        log.info(`  report: ${stored.file}`)
+        const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']
+        for (const l of lines) log.info(`  ${l}`)
+        if (r.summary.fail > 0) throw new Error(`${r.summary.fail} check(s) failed: ${r.results.filter((x) => x.status === 'fail').map((x) => `${x.check}@${x.target}`).join(', ')}`)
+        return { report: stored.file, changes: stored.diff ? formatDiff(stored.diff) : [] }
+      },
+    },
+  ],
+})
