@@ -32,6 +32,10 @@ export interface WatchOptions {
   t0: number
   intervalMs?: number
   maxInFlight?: number
+  /** Probes in flight per API endpoint (default 1: kubectl is cheap, and the API is not what needs ms resolution). */
+  apiInFlight?: number
+  /** Nodes probed with at most one call in flight (the target: calls to a dead host only wait out their timeout). */
+  lowPriority?: string[]
   workloadIntervalMs?: number
   timeoutMs: number
   /** Keep watching this long after the timeline settles, to catch flaps. */
@@ -78,7 +82,8 @@ export async function watchFailover(tl: FailoverTimeline, probes: FailoverProbes
   for (;;) {
     if (o.signal?.aborted) break
     for (const n of o.etcdNodes) {
-      launch(`etcd:${n.name}`, interval, maxInFlight, async (startedAt) => {
+      const limit = o.lowPriority?.includes(n.name) ? 1 : maxInFlight
+      launch(`etcd:${n.name}`, interval, limit, async (startedAt) => {
         try {
           const r = await probes.etcd(n)
           return { kind: 'etcd', node: n.name, startedAt, at: since(), ok: true, ...r }
@@ -88,7 +93,7 @@ export async function watchFailover(tl: FailoverTimeline, probes: FailoverProbes
       })
     }
     for (const ep of o.apiEndpoints) {
-      launch(`api:${ep}`, interval, Math.max(1, Math.ceil(maxInFlight / 2)), async (startedAt) => {
+      launch(`api:${ep}`, interval, o.apiInFlight ?? 1, async (startedAt) => {
         try {
           await probes.api(ep)
           return { kind: 'api', endpoint: ep, startedAt, at: since(), ok: true }

@@ -85,8 +85,9 @@ async function ensurePod(c: Ctx): Promise<void> {
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason)
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true })
+    const onAbort = () => (clearTimeout(t), reject(signal.reason))
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms)
+    signal.addEventListener('abort', onAbort, { once: true })
   })
 
 async function waitRunning(c: Ctx, step: StepHandle): Promise<ObservedPod> {

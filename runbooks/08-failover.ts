@@ -6,7 +6,7 @@ import { openCluster, controlPlanes, type Cluster } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
 import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../lib/failover.ts'
 import { watchFailover } from '../lib/failover-watch.ts'
-import { apiEndpoints, gatherPreflight, listPods, liveProbes } from '../lib/failover-probes.ts'
+import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../lib/failover-probes.ts'
 import { runChecks } from '../lib/checks/runner.ts'
 import { SOURCES } from '../lib/checks/sources.ts'
 import { contextFor } from '../lib/checks/cli.ts'
@@ -30,6 +30,7 @@ interface DrillCtx extends Cluster {
   requested?: string
   pollIntervalMs: number
   maxInFlight: number
+  etcdProbe: EtcdProbeKind
   probeTimeoutMs: number
   watchTimeoutMs: number
   rejoinTimeoutMs: number
@@ -48,8 +49,9 @@ const positive = (flag: string, v: string | undefined): number => {
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason)
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true })
+    const onAbort = () => (clearTimeout(t), reject(signal!.reason))
+    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
 
 async function preflight(c: DrillCtx): Promise<PreflightResult> {
@@ -104,7 +106,8 @@ await runbook({
     node: { type: 'string', valueName: 'NAME', description: 'control-plane node to take down (default: the current etcd leader)' },
     action: { type: 'string', valueName: 'shutdown|reboot', default: 'shutdown', description: 'production: how to take the node down (the lab simulates a dead machine)' },
     'poll-interval-ms': { type: 'string', valueName: 'MS', default: '100', description: 'start a new probe per node/endpoint this often' },
-    'max-in-flight': { type: 'string', valueName: 'N', default: '4', description: 'overlapping etcd probes per node (API probes: half)' },
+    'max-in-flight': { type: 'string', valueName: 'N', default: '3', description: 'overlapping etcd probes per surviving node' },
+    'etcd-probe': { type: 'string', valueName: 'talosctl|gateway', description: 'how to ask etcd for its leader (default: gateway in the lab, talosctl in production)' },
     'probe-timeout-ms': { type: 'string', valueName: 'MS', default: '3000', description: 'one probe gives up after this long' },
     'watch-timeout': { type: 'string', valueName: 'SECONDS', default: '120', description: 'how long to wait for etcd and the API to recover' },
     'rejoin-timeout': { type: 'string', valueName: 'SECONDS', default: '900', description: 'how long to wait for the node to come back and rejoin' },
@@ -113,6 +116,8 @@ await runbook({
     const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
     const action = flags.action as Action
     if (action !== 'shutdown' && action !== 'reboot') throw new Error(`--action ${flags.action}: must be shutdown or reboot`)
+    if (flags.etcdProbe !== undefined && flags.etcdProbe !== 'talosctl' && flags.etcdProbe !== 'gateway') throw new Error(`--etcd-probe ${flags.etcdProbe}: must be talosctl or gateway`)
+    if (flags.etcdProbe === 'gateway' && !cluster.isLab) throw new Error('--etcd-probe gateway is for the lab only (production etcd requires client certificates)')
     const cps = controlPlanes(cluster.inv)
     if (flags.node !== undefined && !cps.some((n) => n.name === flags.node)) {
       throw new Error(`--node ${flags.node} is not a control-plane node of ${flags.inventory} (control planes: ${cps.map((n) => n.name).join(', ')})`)
@@ -124,6 +129,7 @@ await runbook({
       requested: flags.node,
       pollIntervalMs: positive('poll-interval-ms', flags.pollIntervalMs),
       maxInFlight: Math.max(1, Math.floor(positive('max-in-flight', flags.maxInFlight))),
+      etcdProbe: (flags.etcdProbe ?? (cluster.isLab ? 'gateway' : 'talosctl')) as EtcdProbeKind,
       probeTimeoutMs: positive('probe-timeout-ms', flags.probeTimeoutMs),
       watchTimeoutMs: positive('watch-timeout', flags.watchTimeout) * 1000,
       rejoinTimeoutMs: positive('rejoin-timeout', flags.rejoinTimeout) * 1000,
@@ -150,7 +156,7 @@ await runbook({
         const p = await makePlan(c)
         const how = c.isLab ? '`lab fault down` (a dead machine: no etcd, no API, no answer)' : `talosctl ${c.action}`
         log.info(`  take down  ${p.target.name} (${p.target.address})${p.target.wasLeader ? ', the etcd leader' : ', a follower'} with ${how}`)
-        log.info(`  watch      etcd on ${p.survivors.map((s) => s.name).join(', ')} every ${c.pollIntervalMs} ms (${c.maxInFlight} probes in flight per node); API at ${p.endpoints.join(', ')}; ${p.baseline.size} pod(s) on other nodes`)
+        log.info(`  watch      etcd on ${p.survivors.map((s) => s.name).join(', ')} via ${c.etcdProbe} every ${c.pollIntervalMs} ms (${c.maxInFlight} probes in flight per node); API at ${p.endpoints.join(', ')}; ${p.baseline.size} pod(s) on other nodes`)
         log.info(`  then       bring ${p.target.name} back, wait for it to rejoin etcd and be Ready, run every post-change check`)
         if (p.baseline.size === 0) log.warn('no running pods on the surviving nodes: "workloads stayed up" will be vacuous')
         return { target: p.target, survivors: p.survivors.map((s) => s.name), endpoints: p.endpoints, baselinePods: [...p.baseline.keys()], initialLeader: p.initialLeader }
@@ -175,7 +181,7 @@ await runbook({
           return
         }
         const tl = new FailoverTimeline({ target: p.target, remaining: p.survivors, initialLeader: p.initialLeader, apiEndpoints: p.endpoints })
-        const probes = liveProbes(c, { baseline: p.baseline, endpoints: p.endpoints, cps: [p.target, ...p.survivors], probeTimeoutMs: c.probeTimeoutMs })
+        const probes = liveProbes(c, { baseline: p.baseline, endpoints: p.endpoints, cps: [p.target, ...p.survivors], probeTimeoutMs: c.probeTimeoutMs, etcdVia: c.etcdProbe })
         const stop = new AbortController()
         step.signal.addEventListener('abort', () => stop.abort(step.signal.reason), { once: true })
         const t0 = performance.now()
@@ -196,6 +202,7 @@ await runbook({
           t0,
           intervalMs: c.pollIntervalMs,
           maxInFlight: c.maxInFlight,
+          lowPriority: [p.target.name],
           timeoutMs: c.watchTimeoutMs,
           signal: stop.signal,
           onEvent: (e) => {
