@@ -3,7 +3,8 @@
 import { runbook } from '../lib/runner.ts'
 import { openCluster, validatorNode } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
-import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems } from '../lib/storage-steps.ts'
+import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems, ownershipNow, permissionsPodManifest } from '../lib/storage-steps.ts'
+import { waitFor } from '../lib/kube.ts'
 
 await runbook({
   id: '05-storage-tuning',
@@ -24,6 +25,37 @@ await runbook({
         const problems = storageProblems(c.profile.storage ?? [], mounts)
         if (problems.length) throw new Error(problems.join('; '))
         for (const s of c.profile.storage ?? []) log.info(`  ${s.name}: ${s.mountPoint} (${s.filesystem}) mounted`)
+      },
+    },
+    {
+      name: 'permissions',
+      destructive: true,
+      describe: (c) => `Set owner and mode of ${(c.profile.storage ?? []).map((s) => s.mountPoint).join(', ')} with a one-shot pod on ${c.node.name}`,
+      confirm: (c) => `Run a privileged one-shot pod on ${c.node.name} to chown/chmod its validator volumes?`,
+      targets: (c) => [c.node.name],
+      async check(c) {
+        const problems = await ownershipNow(c, c.node, c.profile.storage ?? [])
+        return problems.length === 0 ? { done: true, reason: 'owner and mode already as the inventory says' } : { done: false, reason: problems.join('; ') }
+      },
+      async run(c, step) {
+        for (const p of await ownershipNow(c, c.node, c.profile.storage ?? [])) log.info(`  ${p}`)
+        const pod = permissionsPodManifest(c.node.name, c.profile.storage ?? [], c.profile.taints ?? [])
+        const name = (pod.metadata as { name: string }).name
+        await c.kube.delete('pod', name, 'kube-system')
+        await c.kube.apply(pod)
+        if (step.dryRun) return
+        try {
+          const done = await waitFor(`pod ${name} to finish`, async () => {
+            const p = (await c.kube.getJson<{ status?: { phase?: string; containerStatuses?: { state?: { terminated?: { message?: string } } }[] } }>(['get', 'pod', name, '-n', 'kube-system'])).status
+            return p?.phase === 'Succeeded' || p?.phase === 'Failed' ? p : undefined
+          }, { timeoutMs: 5 * 60_000, intervalMs: 1000 })
+          if (done.phase === 'Failed') throw new Error(`pod ${name} failed: ${done.containerStatuses?.[0]?.state?.terminated?.message ?? 'see kubectl logs'}`)
+        } finally {
+          await c.kube.delete('pod', name, 'kube-system')
+        }
+        const left = await ownershipNow(c, c.node, c.profile.storage ?? [])
+        if (left.length) throw new Error(`read back after the pod ran: ${left.join('; ')}`)
+        log.ok('owner and mode read back as the inventory says')
       },
     },
     {
