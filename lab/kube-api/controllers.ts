@@ -13,7 +13,7 @@ import { SYSTEM_NAMESPACES, byKind } from './resources.ts'
 import { filterNode, fitErrorMessage, pickNode, type Failure } from './scheduler.ts'
 import type { Store } from './storage.ts'
 import { paths } from '../state.ts'
-import { finishedStatus, runOneShot } from './oneshot.ts'
+import { finishedStatus, isOneShot, runOneShot } from './oneshot.ts'
 
 const NODE = byKind('Node')
 const POD = byKind('Pod')
@@ -339,7 +339,7 @@ export class Controllers {
       const ready = (node.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True' && m.up
       const isMirror = !!pod.metadata.annotations?.['kubernetes.io/config.mirror']
       const containersReady = ready && (!isMirror || !pod.metadata.name.startsWith('kube-apiserver-') || !m.node.faults?.apiDown)
-      if (pod.spec.restartPolicy === 'Never') {
+      if (isOneShot(pod)) {
         if (ready && !['Succeeded', 'Failed'].includes(pod.status?.phase)) {
           const result = runOneShot(pod, paths.root(m.node.name))
           await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => ((p.status = finishedStatus(p, m.node.address, result)), p))

@@ -39,6 +39,20 @@ export function hostPathOf(pod: Obj, container: Obj, path: string): string {
   throw new Error(`${path} is not on a hostPath volume of the pod`)
 }
 
+/** A pod the lab kubelet can run to completion: restartPolicy Never, every container a chown/chmod `sh -c` script. */
+export function isOneShot(pod: Obj): boolean {
+  if (pod.spec?.restartPolicy !== 'Never' || !(pod.spec.containers ?? []).length) return false
+  return pod.spec.containers.every((c: Obj) => {
+    const cmd: string[] = [...(c.command ?? []), ...(c.args ?? [])]
+    if (cmd[0] !== 'sh' || cmd[1] !== '-c' || cmd.length !== 3) return false
+    try {
+      return parseOneShotScript(cmd[2]!).length > 0
+    } catch {
+      return false
+    }
+  })
+}
+
 /** Run every container of the pod against the sysroot; returns the per-container exit state. */
 export function runOneShot(pod: Obj, sysroot: string): { ok: boolean; message: string } {
   try {
