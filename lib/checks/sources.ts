@@ -92,7 +92,8 @@ function parsePartial<T>(parse: (s: string) => T[], stdout: string, command: str
 async function readOne(ctx: SourceContext, node: CheckNode, path: string): Promise<string> {
   const r = await ctx.talos.run(['read', path], { nodes: [node.address], nothrow: true, quiet: true })
   if (r.exitCode !== 0 || r.timedOut) {
-    throw new Error(`talosctl -n ${node.address} read ${path}: ${r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`}`)
+    const why = r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`
+    throw new Error(`talosctl -n ${node.address} read ${path}: ${why}`)
   }
   return r.stdout
 }
@@ -106,7 +107,9 @@ async function readMany(ctx: SourceContext, node: CheckNode, paths: string[]): P
       limit(async () => {
         try {
           out.set(p, await readOne(ctx, node, p))
-        } catch {
+        } catch (e) {
+          // only a file that is not there is optional; a timeout or a dead node must not read as "0"
+          if (!/no such file|not found|does not exist/i.test((e as Error).message)) throw e
           out.set(p, undefined)
         }
       }),
