@@ -1,40 +1,15 @@
-// The part of the inventory the checks read, as a structural type: lib/inventory.ts's Inventory is a superset,
-// so checks accept it as is, and fixtures in tests only spell out what a check looks at.
-export interface CheckNode {
-  name: string
-  address: string
-  role: 'controlplane' | 'worker'
-  profile?: string
-}
+// The part of the inventory the checks read, picked from lib/inventory.ts's types: its Inventory satisfies
+// CheckInventory as is, and fixtures in tests only spell out what a check looks at.
+import type { ClusterSpec, InventoryNode, StorageSpec, ValidatorProfile } from '../inventory.ts'
 
-export interface CheckStorage {
-  name: string
-  mountPoint: string
-  filesystem: string
-  owner: { uid: number; gid: number }
-  mode: string
-}
+export type CheckNode = Pick<InventoryNode, 'name' | 'address' | 'role' | 'profile'>
 
-export interface CheckValidator {
-  hugepages: { size: string; perNumaNode: number[] }
-  cpuManagerPolicy?: string
-  topologyManagerPolicy?: string
-  topologyManagerScope?: string
-  reservedSystemCpus?: string
-  systemReserved?: Record<string, string>
-  kubeReserved?: Record<string, string>
-  evictionHard?: Record<string, string>
-  reservedMemory?: { numaNode: number; memory: string }[]
-  sysctls?: Record<string, string>
-  kernelModules?: string[]
-  kernelArgs?: string[]
-  storage?: CheckStorage[]
-  labels?: Record<string, string>
-  taints?: { key: string; value?: string; effect: string }[]
-}
+export type CheckStorage = Pick<StorageSpec, 'name' | 'mountPoint' | 'filesystem' | 'owner' | 'mode'>
+
+export type CheckValidator = Omit<ValidatorProfile, 'storage'> & { storage?: CheckStorage[] }
 
 export interface CheckInventory {
-  cluster: { name: string; target: string; outputDir: string; etcdQuotaBytes?: number }
+  cluster: Pick<ClusterSpec, 'name' | 'target' | 'outputDir' | 'etcdQuotaBytes'>
   nodes: CheckNode[]
   validator?: CheckValidator
 }

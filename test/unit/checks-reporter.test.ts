@@ -8,6 +8,7 @@ import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import { parseCliArgs, runCheckCli, scriptArgs, talosctlBinFor, UsageError, REPO_ROOT } from '../../lib/checks/cli.ts'
 import { diffReports, formatDiff } from '../../lib/checks/diff.ts'
 import { cell, exitCode, renderJson, renderTable, summaryLine } from '../../lib/checks/reporter.ts'
+import type { CheckInventory } from '../../lib/checks/inventory.ts'
 import { summarize } from '../../lib/checks/runner.ts'
 import type { Report, Result } from '../../lib/checks/types.ts'
 import { setLogSink } from '../../lib/log.ts'
@@ -104,7 +105,7 @@ test('cli: --json prints exactly one document on stdout; a failing source exits 
 })
 
 test('cli: talosctl binary is $TALOSCTL, else the lab one for target lab, else talosctl', () => {
-  const lab = { cluster: { name: 'l', target: 'lab', outputDir: 'out' }, nodes: [] }
+  const lab: CheckInventory = { cluster: { name: 'l', target: 'lab', outputDir: 'out' }, nodes: [] }
   assert.equal(talosctlBinFor(lab, { TALOSCTL: '/opt/talosctl' }), '/opt/talosctl')
   assert.equal(talosctlBinFor(lab, {}), join(REPO_ROOT, 'lab', 'bin', 'talosctl'))
   assert.equal(talosctlBinFor({ ...lab, cluster: { ...lab.cluster, target: 'production' } }, {}), 'talosctl')
