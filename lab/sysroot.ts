@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFil
 import { dirname, join } from 'node:path'
 import type { Hardware } from './state.ts'
 import { validateHardware } from './hardware.ts'
+import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/numa.ts'
 import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/procfs.ts'
 
@@ -121,14 +122,9 @@ function usage(used: number) {
 
 const kb = (label: string, v: number, width = 16) => `${`${label}:`.padEnd(width)}${String(v).padStart(8)} kB`
 
-/** drivers/base/node.c node_read_meminfo() + hugetlb_report_node_meminfo() for the default page size. */
-export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: number): string {
-  const used = m.usedKiB
-  const { file, anon, slab, sreclaim } = usage(used)
-  const rows: [string, number][] = [
-    ['MemTotal', m.totalKiB],
-    ['MemFree', m.freeKiB],
-    ['MemUsed', m.totalKiB - m.freeKiB],
+/** The LRU lists, SwapCached through Mlocked: the same rows, in the same order, in both meminfo files. */
+function lruRows(file: number, anon: number): [string, number][] {
+  return [
     ['SwapCached', 0],
     ['Active', align4(file * 0.6 + anon * 0.1)],
     ['Inactive', align4(file * 0.4 + anon * 0.9)],
@@ -138,6 +134,18 @@ export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: numb
     ['Inactive(file)', align4(file * 0.4)],
     ['Unevictable', 0],
     ['Mlocked', 0],
+  ]
+}
+
+/** drivers/base/node.c node_read_meminfo() + hugetlb_report_node_meminfo() for the default page size. */
+export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: number): string {
+  const used = m.usedKiB
+  const { file, anon, slab, sreclaim } = usage(used)
+  const rows: [string, number][] = [
+    ['MemTotal', m.totalKiB],
+    ['MemFree', m.freeKiB],
+    ['MemUsed', m.totalKiB - m.freeKiB],
+    ...lruRows(file, anon),
     ['Dirty', used > 0 ? 128 : 0],
     ['Writeback', 0],
     ['FilePages', file],
@@ -185,15 +193,7 @@ export function formatProcMeminfo(mem: NodeMemory[], defaultSize: number): strin
     ['MemAvailable', free + align4(file * 0.8) + sreclaim],
     ['Buffers', buffers],
     ['Cached', cached],
-    ['SwapCached', 0],
-    ['Active', align4(file * 0.6 + anon * 0.1)],
-    ['Inactive', align4(file * 0.4 + anon * 0.9)],
-    ['Active(anon)', align4(anon * 0.1)],
-    ['Inactive(anon)', align4(anon * 0.9)],
-    ['Active(file)', align4(file * 0.6)],
-    ['Inactive(file)', align4(file * 0.4)],
-    ['Unevictable', 0],
-    ['Mlocked', 0],
+    ...lruRows(file, anon),
     ['SwapTotal', 0],
     ['SwapFree', 0],
     ['Zswap', 0],
@@ -462,20 +462,8 @@ export function applyBootParams(root: string, hw: Hardware, cmdline: string): { 
   return res
 }
 
-export interface RuntimeMount {
-  device: string
-  mountPoint: string
-  fsType: string
-  uid?: number
-  gid?: number
-  mode?: string
-}
-
-export interface RuntimeConfig {
-  sysctls: Record<string, string>
-  kernelModules: string[]
-  mounts: RuntimeMount[]
-}
+// Defined next to runtimeConfigFor in machine-config.ts, which builds them.
+export type { RuntimeConfig, RuntimeMount }
 
 const MOUNT_OPTIONS: Record<string, string> = {
   xfs: 'rw,relatime,attr2,inode64,logbufs=8,logbsize=32k,noquota',
