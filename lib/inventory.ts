@@ -8,6 +8,7 @@ import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject } from 'ajv'
 import { inventorySchema } from './inventory-schema.ts'
+import { quantityValue } from './quantity.ts'
 import { errorPosition, formatPath, parseWithPositions, pointerToPath, positionOf, type ParsedYaml, type PathSeg } from './yaml-positions.ts'
 
 // ---------------------------------------------------------------- types
@@ -136,17 +137,8 @@ export function isLabelKey(k: string): boolean {
 }
 export const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 
-const BIN: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 }
-const DEC: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 }
-
 /** Kubernetes quantity → number (bytes for memory, cores for cpu). NaN when it is not one. */
-export function parseQuantity(q: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/.exec(q.trim())
-  if (!m) return NaN
-  const n = Number(m[1])
-  const u = m[2]
-  return u ? n * (BIN[u] ?? DEC[u]) : n
-}
+export const parseQuantity = (q: string): number => quantityValue(q) ?? NaN
 
 /** Talos ByteSize ("100GiB", "2TB", "512MB") → bytes. */
 export function parseByteSize(s: string): number {

@@ -4,6 +4,7 @@ import { log } from './log.ts'
 import type { Cluster } from './cluster.ts'
 import type { InventoryNode } from './inventory.ts'
 import type { KubeNode, KubeObject, KubeTaint } from './kube.ts'
+import { quantityValue } from './quantity.ts'
 
 interface MountSpec {
   source: string
@@ -41,12 +42,10 @@ export function missingTaints(k: KubeNode, want: KubeTaint[]): KubeTaint[] {
 }
 
 const GI = 2 ** 30
+/** A memory quantity in bytes: 0 when unset, NaN when it is not a Kubernetes quantity. */
 export function quantityBytes(q: string | undefined): number {
   if (!q) return 0
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q)
-  if (!m) return NaN
-  const mult: Record<string, number> = { Ki: 1024, Mi: 2 ** 20, Gi: GI, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }
-  return Number(m[1]) * (m[2] ? mult[m[2]]! : 1)
+  return quantityValue(q) ?? NaN
 }
 
 /** kubelet must hold back at least system+kube reserved + hard eviction from the node's memory. */

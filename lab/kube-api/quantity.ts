@@ -1,20 +1,10 @@
-// Kubernetes resource quantities ("500Mi", "1500m", "2", "1e3") and the kubectl-style age string.
+// Kubernetes resource quantities (parsed by lib/quantity.ts) formatted as the API server prints them, and the
+// kubectl-style age string.
 // Pure functions: the scheduler, node capacity and tables all go through these.
 
-const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 }
-const DECIMAL: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 }
+import { BINARY, parseQuantity } from '../../lib/quantity.ts'
 
-/** Parse a quantity into its plain value (bytes, cores). Throws naming the bad string. */
-export function parseQuantity(q: string | number | undefined): number {
-  if (q === undefined || q === null) return 0
-  if (typeof q === 'number') return q
-  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei)|([eE][+-]?\d+)|(n|u|m|k|M|G|T|P|E))?$/.exec(q.trim())
-  if (!m) throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': ${JSON.stringify(q)}`)
-  const n = Number(m[1])
-  if (m[2]) return n * BINARY[m[2]]
-  if (m[3]) return n * 10 ** Number(m[3].slice(1))
-  return n * DECIMAL[m[4] ?? '']
-}
+export { parseQuantity }
 
 /** Milli-units, as the scheduler compares cpu. */
 export const milli = (q: string | number | undefined) => Math.round(parseQuantity(q) * 1000)

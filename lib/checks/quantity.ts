@@ -1,27 +1,11 @@
 // Kubernetes resource quantities ("2Gi", "1524Mi", "1000m", "500M") as numbers, so "1Gi" and "1024Mi" compare equal.
-const SUFFIX: Record<string, number> = {
-  '': 1,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-}
+import { quantityValue } from '../quantity.ts'
 
 export function parseQuantity(q: string | number): number {
   if (typeof q === 'number') return q
-  const m = /^\s*([+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*([a-zA-Z]*)\s*$/.exec(q)
-  const mult = m ? SUFFIX[m[2]!] : undefined
-  if (!m || mult === undefined) throw new Error(`not a Kubernetes quantity: ${JSON.stringify(q)}`)
-  return Number(m[1]) * mult
+  const v = quantityValue(q)
+  if (v === undefined) throw new Error(`not a Kubernetes quantity: ${JSON.stringify(q)}`)
+  return v
 }
 
 /** Equal as quantities when both parse, as strings otherwise. */
