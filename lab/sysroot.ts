@@ -137,6 +137,18 @@ function lruRows(file: number, anon: number): [string, number][] {
   ]
 }
 
+/** KernelStack through WritebackTmp: the same rows, in the same order, in both meminfo files. */
+function kernelRows(used: number): [string, number][] {
+  return [
+    ['KernelStack', align4(used * 0.01)],
+    ['PageTables', align4(used * 0.015)],
+    ['SecPageTables', 0],
+    ['NFS_Unstable', 0],
+    ['Bounce', 0],
+    ['WritebackTmp', 0],
+  ]
+}
+
 /** drivers/base/node.c node_read_meminfo() + hugetlb_report_node_meminfo() for the default page size. */
 export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: number): string {
   const used = m.usedKiB
@@ -152,12 +164,7 @@ export function formatNodeMeminfo(node: number, m: NodeMemory, defaultSize: numb
     ['Mapped', align4(file * 0.25)],
     ['AnonPages', anon],
     ['Shmem', align4(file * 0.05)],
-    ['KernelStack', align4(used * 0.01)],
-    ['PageTables', align4(used * 0.015)],
-    ['SecPageTables', 0],
-    ['NFS_Unstable', 0],
-    ['Bounce', 0],
-    ['WritebackTmp', 0],
+    ...kernelRows(used),
     ['KReclaimable', sreclaim],
     ['Slab', slab],
     ['SReclaimable', sreclaim],
@@ -207,12 +214,7 @@ export function formatProcMeminfo(mem: NodeMemory[], defaultSize: number): strin
     ['Slab', slab],
     ['SReclaimable', sreclaim],
     ['SUnreclaim', slab - sreclaim],
-    ['KernelStack', align4(used * 0.01)],
-    ['PageTables', align4(used * 0.015)],
-    ['SecPageTables', 0],
-    ['NFS_Unstable', 0],
-    ['Bounce', 0],
-    ['WritebackTmp', 0],
+    ...kernelRows(used),
     // overcommit_ratio 50, no swap; huge pages are not overcommittable
     ['CommitLimit', align4((total - hugetlb) / 2)],
     ['Committed_AS', align4(anon * 2.5)],
