@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
 import { lintMachineConfig } from '../../lib/lint.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
@@ -18,10 +19,32 @@ const outDir = join(tmp, 'out')
 const inv = join(tmp, 'inventory.yaml')
 const env = { ...process.env, TALOS_LAB_DIR: labDir, TALOS_RUNBOOKS_STATE_DIR: join(tmp, 'state'), CI: 'true', NO_COLOR: '1' }
 
+// everything every command printed, for the secrets test at the end
+const printed: string[] = []
 function sh(cmd: string, args: string[], timeoutMs = 8 * 60_000) {
   const r = spawnSync(cmd, args, { cwd: REPO, env, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] })
+  printed.push(`${r.stdout}${r.stderr}`)
   return { code: r.status, out: `${r.stdout}${r.stderr}` }
 }
+
+/** Secret strings of the cluster: every long string in the secrets bundle, and the client keys. */
+function secretValues(): string[] {
+  const out: string[] = []
+  const walk = (v: unknown) => {
+    if (typeof v === 'string' && v.length >= 16) out.push(v)
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk)
+  }
+  walk(parse(readFileSync(join(outDir, 'secrets.yaml'), 'utf8')))
+  const tc = parse(readFileSync(join(outDir, 'talosconfig'), 'utf8')) as { contexts: Record<string, { key: string }> }
+  for (const c of Object.values(tc.contexts)) out.push(c.key)
+  const kc = parse(readFileSync(join(outDir, 'kubeconfig'), 'utf8')) as { users: { user: { 'client-key-data': string } }[] }
+  for (const u of kc.users) out.push(u.user['client-key-data'])
+  // a PEM travels base64-encoded in the bundle: its decoded body lines are secret too
+  return out.flatMap((s) => [s, ...Buffer.from(s, 'base64').toString().split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'))])
+}
+
+const filesUnder = (dir: string): string[] =>
+  existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)])) : []
 const runbook = (name: string, ...flags: string[]) => sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', inv, ...flags])
 const labPids = () => {
   const c = JSON.parse(readFileSync(join(labDir, 'lab.json'), 'utf8')) as { processes: { pid: number }[]; nodes: string[] }
@@ -112,6 +135,39 @@ test('checks/etcd.ts fails naming a crashed member, and passes once it is healed
   let good = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv])
   for (let i = 0; i < 10 && good.code !== 0; i++) good = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv])
   assert.equal(good.code, 0, good.out.slice(-2000))
+})
+
+test('a wrong sysctl and wrong per-NUMA huge pages on the validator fail the right checks', () => {
+  const root = join(labDir, 'nodes', 'validator1', 'root')
+  const sysctl = join(root, 'proc/sys/vm/max_map_count')
+  const pages = join(root, 'sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages')
+  const [goodSysctl, goodPages] = [readFileSync(sysctl, 'utf8'), readFileSync(pages, 'utf8')]
+  writeFileSync(sysctl, '65530\n')
+  writeFileSync(pages, '2\n')
+  try {
+    const s = sh('npx', ['zx', 'checks/sysctls.ts', '--inventory', inv])
+    assert.equal(s.code, 1, s.out.slice(-2000))
+    assert.match(s.out, /FAIL.*vm\.max_map_count/)
+    const h = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', inv])
+    assert.equal(h.code, 1, h.out.slice(-2000))
+    assert.match(h.out, /FAIL hugepages\.numa validator1\/node1/)
+  } finally {
+    writeFileSync(sysctl, goodSysctl)
+    writeFileSync(pages, goodPages)
+  }
+})
+
+test('no secret value appears in any output, the journal or the stored reports', () => {
+  const secrets = secretValues()
+  assert.ok(secrets.length >= 10, `only ${secrets.length} secrets found`)
+  const places = [
+    ...printed.map((text, i) => ({ where: `output of command #${i}`, text })),
+    ...filesUnder(join(tmp, 'state')).map((f) => ({ where: f, text: readFileSync(f, 'utf8') })),
+  ]
+  const leaks = places.flatMap((p) => secrets.filter((s) => p.text.includes(s)).map((s) => `${p.where}: ${s.slice(0, 12)}…`))
+  assert.deepEqual(leaks, [])
+  assert.equal(statSync(outDir).mode & 0o777, 0o700)
+  assert.equal(spawnSync('git', ['check-ignore', '-q', 'out/solana-lab/secrets.yaml', 'state/journal.jsonl', '.lab/nodes'], { cwd: REPO }).status, 0)
 })
 
 test('08-failover refuses with a control-plane node down, then passes the drill once it is back', () => {

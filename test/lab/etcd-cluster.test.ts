@@ -51,7 +51,12 @@ describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
   it('bootstrap once: three real etcd members, one leader', async () => {
     const b = await lab.run(['-n', `${P}.11`, 'bootstrap'])
     assert.equal(b.code, 0, b.stderr)
-    const m = await lab.run(['-n', `${P}.11`, 'etcd', 'members'])
+    // as on Talos, bootstrap returns once etcd exists on cp1; the other members join in the background
+    let m = await lab.run(['-n', `${P}.11`, 'etcd', 'members'])
+    for (let i = 0; i < 120 && rows(m.stdout).filter((r) => r[5] === 'false').length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 500))
+      m = await lab.run(['-n', `${P}.11`, 'etcd', 'members'])
+    }
     assert.equal(m.code, 0, m.stderr)
     const mr = rows(m.stdout)
     assert.deepEqual(mr[0], ['NODE', 'ID', 'HOSTNAME', 'PEER URLS', 'CLIENT URLS', 'LEARNER'])
