@@ -167,7 +167,9 @@ test('no secret value appears in any output, the journal or the stored reports',
   const leaks = places.flatMap((p) => secrets.filter((s) => p.text.includes(s)).map((s) => `${p.where}: ${s.slice(0, 12)}…`))
   assert.deepEqual(leaks, [])
   assert.equal(statSync(outDir).mode & 0o777, 0o700)
-  assert.equal(spawnSync('git', ['check-ignore', '-q', 'out/solana-lab/secrets.yaml', 'state/journal.jsonl', '.lab/nodes'], { cwd: REPO }).status, 0)
+  const mustIgnore = ['out/solana-lab/secrets.yaml', 'out/solana-lab/kubeconfig', 'state/journal.jsonl', '.lab/nodes']
+  const ignored = spawnSync('git', ['check-ignore', ...mustIgnore], { cwd: REPO, encoding: 'utf8' }).stdout.trim().split('\n')
+  assert.deepEqual(ignored, mustIgnore)
 })
 
 test('08-failover refuses with a control-plane node down, then passes the drill once it is back', () => {
