@@ -21,6 +21,7 @@ await runbook({
   steps: [
     {
       name: 'survey',
+      summary: 'ask each machine whether Talos already answers',
       describe: () => 'Ask each machine whether Talos already answers (maintenance mode or configured)',
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {
@@ -29,6 +30,7 @@ await runbook({
     },
     {
       name: 'write-image',
+      summary: 'write the Talos image over the rescue system SSH (pinned host key), verify, reboot',
       destructive: true,
       describe: (c) => `Write the Talos image to the install disk over the rescue system's SSH (${c.state.pending().length} machine(s))`,
       targets: (c) => c.state.pending().filter((n) => n.rescue).map((n) => `${n.name}:${n.installDisk}`),
@@ -43,6 +45,7 @@ await runbook({
     },
     {
       name: 'boot-iso',
+      summary: 'machines without a rescue system: boot the Talos ISO by hand',
       describe: () => 'Machines without a rescue system: boot the Talos ISO by hand',
       targets: (c) => c.state.pending().filter((n) => !n.rescue).map((n) => n.name),
       async check(c) {
@@ -55,6 +58,7 @@ await runbook({
     },
     {
       name: 'wait-maintenance',
+      summary: 'wait until every machine answers the Talos API',
       describe: () => 'Wait until every machine answers the Talos API (maintenance mode or configured)',
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {
@@ -63,6 +67,7 @@ await runbook({
     },
     {
       name: 'report',
+      summary: "report each machine's Talos version and disks; stop if an install disk is missing",
       describe: () => 'Report each machine\'s Talos version and disks; stop if an install disk is missing',
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {

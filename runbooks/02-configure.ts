@@ -29,6 +29,7 @@ await runbook({
   steps: [
     {
       name: 'secrets',
+      summary: 'generate the secrets bundle once (0600), reuse it afterwards',
       describe: (c) => `Generate the cluster secrets bundle once (${c.paths.secrets}, 0600) and reuse it afterwards`,
       async run(c) {
         log.info(`  secrets bundle ${await ensureSecrets(c)}`)
@@ -36,6 +37,7 @@ await runbook({
     },
     {
       name: 'render',
+      summary: 'render, lint and schema-check every config; write all or nothing',
       describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
@@ -47,6 +49,7 @@ await runbook({
     },
     {
       name: 'talosconfig',
+      summary: 'generate the talosconfig (0600)',
       describe: (c) => `Generate the talosconfig (${c.paths.talosconfig}, 0600) from the secrets bundle`,
       async run(c) {
         log.info(`  talosconfig ${await ensureTalosconfig(c)}`)
@@ -54,6 +57,7 @@ await runbook({
     },
     {
       name: 'diff',
+      summary: "compare each node's running config with the rendered one",
       describe: () => 'Compare each node\'s running config with the rendered one',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
@@ -68,6 +72,7 @@ await runbook({
     },
     {
       name: 'apply',
+      summary: 'apply the changed configs in parallel',
       destructive: true,
       describe: () => `Apply the configs in parallel (${changing().map((p) => p.node.name).join(', ') || 'nothing'})`,
       targets: () => changing().map((p) => p.node.name),
@@ -82,6 +87,7 @@ await runbook({
     },
     {
       name: 'wait-configured',
+      summary: 'wait until every node runs its config',
       describe: () => 'Wait until every node that got a config runs it',
       targets: () => changing().map((p) => p.node.name),
       check: () => (changing().length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),

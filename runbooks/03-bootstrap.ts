@@ -23,6 +23,7 @@ await runbook({
   steps: [
     {
       name: 'check-etcd',
+      summary: 'ask every control-plane node for its etcd service',
       describe: () => 'Ask every control-plane node for its etcd service: bootstrap only if none runs etcd',
       targets: (c) => c.cps.map((n) => n.name),
       async run(c) {
@@ -33,6 +34,7 @@ await runbook({
     },
     {
       name: 'bootstrap',
+      summary: 'talosctl bootstrap, exactly once for the life of the cluster',
       destructive: true,
       describe: (c) => `talosctl bootstrap on ${c.target.name}: create the etcd cluster (done once, ever)`,
       targets: (c) => [c.target.name],
@@ -46,6 +48,7 @@ await runbook({
     },
     {
       name: 'wait-etcd',
+      summary: 'wait for every member and one agreed leader',
       describe: (c) => `Wait until ${c.cps.length} etcd members agree on one leader`,
       targets: (c) => c.cps.map((n) => n.name),
       async run(c, step) {
@@ -57,6 +60,7 @@ await runbook({
     },
     {
       name: 'kubeconfig',
+      summary: 'fetch the admin kubeconfig (0600)',
       describe: (c) => `Fetch the admin kubeconfig into ${c.paths.kubeconfig} (0600)`,
       targets: (c) => [c.target.name],
       async run(c) {
@@ -65,6 +69,7 @@ await runbook({
     },
     {
       name: 'wait-api',
+      summary: 'wait for the Kubernetes API /readyz',
       describe: () => 'Wait for the Kubernetes API to answer /readyz',
       targets: (c) => [c.inv.cluster.endpoint],
       async run(c, step) {
@@ -73,6 +78,7 @@ await runbook({
     },
     {
       name: 'wait-control-plane-pods',
+      summary: 'wait for the control-plane static pods',
       describe: () => 'Wait for kube-apiserver, kube-controller-manager and kube-scheduler on every control-plane node',
       targets: (c) => c.cps.map((n) => n.name),
       async run(c, step) {

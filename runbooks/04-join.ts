@@ -15,6 +15,7 @@ await runbook({
   steps: [
     {
       name: 'wait-registered',
+      summary: 'wait for every node to register',
       describe: () => 'Wait for every node to register with the Kubernetes API',
       targets: (c) => c.all.map((n) => n.name),
       async run(c, step) {
@@ -23,6 +24,7 @@ await runbook({
     },
     {
       name: 'approve-csrs',
+      summary: 'approve kubelet-serving CSRs that match an inventory node',
       describe: () => 'Approve pending kubelet-serving CSRs whose requester and SANs match an inventory node',
       targets: (c) => c.all.map((n) => n.name),
       async run(c) {
@@ -33,6 +35,7 @@ await runbook({
     },
     {
       name: 'wait-ready',
+      summary: 'wait for Ready; report kubelet versions and roles',
       describe: () => 'Wait for every node to be Ready; report kubelet versions and roles',
       targets: (c) => c.all.map((n) => n.name),
       async run(c, step) {
@@ -44,6 +47,7 @@ await runbook({
     },
     {
       name: 'verify-validator',
+      summary: 'check the validator advertises its huge pages',
       describe: (c) => `Confirm ${c.validator?.name ?? 'the validator'} registered with its huge pages`,
       targets: (c) => (c.validator ? [c.validator.name] : []),
       async check(c) {

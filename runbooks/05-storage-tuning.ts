@@ -18,6 +18,7 @@ await runbook({
   steps: [
     {
       name: 'volumes',
+      summary: 'read back the ledger/accounts mounts',
       describe: (c) => `Read back the ledger/accounts mounts on ${c.node.name}`,
       targets: (c) => [c.node.name],
       async run(c) {
@@ -29,6 +30,7 @@ await runbook({
     },
     {
       name: 'permissions',
+      summary: 'set volume owner/mode with a one-shot pod, read back',
       destructive: true,
       describe: (c) => `Set owner and mode of ${(c.profile.storage ?? []).map((s) => s.mountPoint).join(', ')} with a one-shot pod on ${c.node.name}`,
       confirm: (c) => `Run a privileged one-shot pod on ${c.node.name} to chown/chmod its validator volumes?`,
@@ -60,6 +62,7 @@ await runbook({
     },
     {
       name: 'labels',
+      summary: 'label the validator',
       describe: (c) => `Label ${c.node.name} for the validator workload`,
       targets: (c) => [c.node.name],
       async check(c) {
@@ -75,6 +78,7 @@ await runbook({
     },
     {
       name: 'taint',
+      summary: 'taint the validator NoSchedule',
       destructive: true,
       describe: (c) => `Taint ${c.node.name} NoSchedule so only pods that tolerate it land there`,
       confirm: (c) => `Taint ${c.node.name}? Pods without the toleration will no longer be scheduled on it.`,
@@ -90,6 +94,7 @@ await runbook({
     },
     {
       name: 'kubelet-reservations',
+      summary: "read back kubelet's memory reservations",
       describe: (c) => `Read back kubelet's memory reservations and huge pages on ${c.node.name}`,
       targets: (c) => [c.node.name],
       async run(c) {

@@ -22,6 +22,7 @@ await runbook({
   steps: [
     {
       name: 'checks',
+      summary: 'run the check suite',
       describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
@@ -34,6 +35,7 @@ await runbook({
     },
     {
       name: 'compare',
+      summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
       async run(c) {
         const r = (report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
