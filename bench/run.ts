@@ -1,0 +1,77 @@
+// `npm run bench`: start-up of a runbook and rendering + schema validation at scale, several runs each,
+// median/min/max, written to bench/results.json. Speeds are measured here, never asserted in tests.
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parse, stringify } from 'yaml'
+import { parseInventory } from '../lib/inventory.ts'
+import { renderMachineConfigs } from '../lib/render.ts'
+import { TalosSchema } from '../lib/talos-schema.ts'
+import { parseAllWithPositions } from '../lib/yaml-positions.ts'
+import { generateCa } from '../lab/pki.ts'
+import { parseSecretsBundle } from '../lib/secrets-bundle.ts'
+
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+const SCHEMA = fileURLToPath(new URL('../../shared/talos/config.schema.json', import.meta.url))
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+interface Row { name: string; runs: number; medianMs: number; minMs: number; maxMs: number; targetMs?: number; note?: string }
+const rows: Row[] = []
+async function bench(name: string, runs: number, fn: () => unknown, targetMs?: number, note?: string) {
+  const ms: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now()
+    await fn()
+    ms.push(performance.now() - t)
+  }
+  rows.push({ name, runs, medianMs: Math.round(median(ms)), minMs: Math.round(Math.min(...ms)), maxMs: Math.round(Math.max(...ms)), targetMs, note })
+}
+
+/** A lab-shaped production inventory with n nodes (3 control planes, the validator, the rest workers). */
+function bigInventory(n: number): string {
+  const inv = parse(readFileSync(`${REPO}/inventory/example.yaml`, 'utf8')) as { nodes: Record<string, unknown>[] }
+  const worker = inv.nodes.find((x) => x.role === 'worker' && !x.profile)!
+  for (let i = inv.nodes.length; i < n; i++) {
+    const address = `10.30.${Math.floor(i / 250)}.${(i % 250) + 1}`
+    const rescue = worker.rescue ? { ...(worker.rescue as object), host: address } : undefined
+    inv.nodes.push({ ...worker, name: `worker-${i}`, address, ...(rescue ? { rescue } : {}) })
+  }
+  return stringify(inv, { aliasDuplicateObjects: false })
+}
+
+function secretsFixture(): string {
+  const ca = (k: 'ecdsa' | 'ed25519') => {
+    const c = generateCa('bench', k)
+    return { crt: Buffer.from(c.crt).toString('base64'), key: Buffer.from(c.key).toString('base64') }
+  }
+  return stringify({
+    cluster: { id: Buffer.alloc(32, 1).toString('base64'), secret: Buffer.alloc(32, 2).toString('base64') },
+    secrets: { bootstraptoken: 'abcdef.0123456789abcdef', secretboxencryptionsecret: Buffer.alloc(32, 3).toString('base64') },
+    trustdinfo: { token: 'abcdef.0123456789abcdef' },
+    certs: { etcd: ca('ecdsa'), k8s: ca('ecdsa'), k8saggregator: ca('ecdsa'), k8sserviceaccount: { key: ca('ecdsa').key }, os: ca('ed25519') },
+  })
+}
+
+await bench('runbook start-up: npx zx runbooks/06-verify.ts --help', 5, () => spawnSync('npx', ['zx', 'runbooks/06-verify.ts', '--help'], { cwd: REPO, stdio: 'ignore' }), 600)
+
+const text = bigInventory(500)
+const secrets = parseSecretsBundle(secretsFixture())
+const schema = TalosSchema.load(SCHEMA)
+await bench('500-node inventory: parse + render + schema-validate every config', 3, () => {
+  const inv = parseInventory(text, 'bench-500.yaml', { hardware: null })
+  for (const yaml of renderMachineConfigs(inv, secrets).values()) {
+    const { docs, lines } = parseAllWithPositions(yaml)
+    if (schema.validateDocs(docs, lines).length) throw new Error('a rendered config failed the schema')
+  }
+}, 1000)
+
+console.log('benchmark'.padEnd(70), 'median', '   min', '   max', ' target')
+for (const r of rows) {
+  const miss = r.targetMs !== undefined && r.medianMs > r.targetMs ? `  MISSED by ${r.medianMs - r.targetMs} ms` : ''
+  console.log(r.name.padEnd(70), String(r.medianMs).padStart(6), String(r.minMs).padStart(6), String(r.maxMs).padStart(6), String(r.targetMs ?? '').padStart(7) + miss)
+}
+writeFileSync(`${REPO}/bench/results.json`, JSON.stringify({ at: new Date().toISOString(), node: process.version, rows }, null, 2) + '\n')
