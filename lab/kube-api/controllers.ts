@@ -7,11 +7,12 @@ import { loadCluster } from '../state.ts'
 import { prepareCreate, randomSuffix } from './admission.ts'
 import { ApiError, type Obj } from './errors.ts'
 import { kubeletServingCsr, signCsr } from './csr.ts'
-import { kubernetesVersion, nodeShape, readLabMachine, readSysroot, type LabMachine, type NodeShape, type Taint } from './labinfo.ts'
+import { kubernetesVersion, nodeShape, type LabMachine, type NodeShape, type Taint } from './labinfo.ts'
+import { LabMachineCache, labStamp } from './labcache.ts'
 import { nowTs } from './quantity.ts'
 import { SYSTEM_NAMESPACES, byKind } from './resources.ts'
 import { filterNode, fitErrorMessage, pickNode, type Failure } from './scheduler.ts'
-import type { Store } from './storage.ts'
+import type { Store, Stored } from './storage.ts'
 import { paths } from '../state.ts'
 import { finishedStatus, isOneShot, runOneShot } from './oneshot.ts'
 
@@ -28,6 +29,9 @@ const OWNED_TAINTS = 'talos.dev/owned-taints'
 const UNREACHABLE = 'node.kubernetes.io/unreachable'
 /** A kubelet that stops posting status is marked Unknown after this long (the lab's node-monitor-grace-period). */
 export const NODE_GRACE_MS = 2000
+/** Even when neither etcd nor the lab's files changed, the controllers run fully at least this often. */
+export const FULL_TICK_MS = 5000
+const LEASE_RENEW_MS = 10_000
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
@@ -35,6 +39,10 @@ export class Controllers {
   private downSince = new Map<string, number>()
   private namespacesDone = false
   private lastFailure = new Map<string, string>()
+  private cache = new LabMachineCache()
+  /** What the last complete run saw: the store revision and the lab files' stamp; and when a timed change is due. */
+  private seen = { revision: -1, stamp: '' }
+  private dueAt = 0
 
   constructor(
     private store: Store,
@@ -55,29 +63,49 @@ export class Controllers {
     this.namespacesDone = true
   }
 
-  async tick(): Promise<void> {
+  /**
+   * One reconcile pass. With `revision` (the store's, read just before), a pass that would see exactly what the
+   * last complete one saw (same revision, same lab files) and has no timed change due (a node's grace period, a
+   * lease renewal, FULL_TICK_MS) is skipped: it could not write anything.
+   */
+  async tick(revision?: number): Promise<void> {
     await this.ensureNamespaces()
     const cluster = loadCluster()
-    const machines = cluster.nodes.map(readLabMachine).filter((m): m is LabMachine => !!m)
-    if (!machines.some((m) => m.node.bootstrapped)) return
-    await this.nodes(machines)
-    await this.signApprovedCsrs()
-    await this.staticPods(machines)
-    await this.schedule()
-    await this.kubelets(machines, cluster.nodes)
+    const stamp = labStamp(cluster.nodes)
+    const now = Date.now()
+    if (revision !== undefined && revision === this.seen.revision && stamp === this.seen.stamp && now < this.dueAt) return
+    this.dueAt = now + FULL_TICK_MS
+    const machines = this.cache.all(cluster)
+    if (machines.some((m) => m.node.bootstrapped)) {
+      await this.nodes(machines)
+      await this.signApprovedCsrs()
+      await this.staticPods(machines)
+      await this.schedule()
+      await this.kubelets(machines, cluster.nodes)
+    }
+    this.seen = { revision: revision ?? -1, stamp }
+  }
+
+  /** Run the next pass by `at` at the latest. */
+  private wake(at: number): void {
+    this.dueAt = Math.min(this.dueAt, at)
   }
 
   // ---- node lifecycle -------------------------------------------------------------------------
 
   private async nodes(machines: LabMachine[]): Promise<void> {
     const now = Date.now()
+    // one read of every Node and node lease per pass; writes stay guarded by each object's mod revision
+    const nodes = new Map((await this.store.list(NODE)).items.map((i) => [i.obj.metadata.name as string, i]))
+    const leases = new Map((await this.store.list(LEASE, 'kube-node-lease')).items.map((i) => [i.obj.metadata.name as string, i]))
     for (const m of machines) {
       if (!m.cfg) continue
-      const shape = nodeShape(m.node, m.cfg, readSysroot(paths.root(m.node.name)))
+      const shape = this.cache.shape({ ...m, cfg: m.cfg })
       if (m.up) this.downSince.delete(shape.name)
       else if (!this.downSince.has(shape.name)) this.downSince.set(shape.name, now)
       const unknown = !m.up && now - this.downSince.get(shape.name)! >= NODE_GRACE_MS
-      const existing = await this.store.tryGet(NODE, undefined, shape.name)
+      if (!m.up && !unknown) this.wake(this.downSince.get(shape.name)! + NODE_GRACE_MS)
+      const existing = nodes.get(shape.name)
       if (!existing) {
         if (!m.up) continue
         await this.store.create(NODE, this.newNode(shape))
@@ -85,19 +113,28 @@ export class Controllers {
         await this.fileServingCsr(shape, m)
         continue
       }
-      const updated = await this.store.mutate(NODE, undefined, shape.name, (n) => {
+      const reconcile = (n: Obj) => {
         const before = JSON.stringify(n)
         this.reconcileNode(n, shape, unknown)
         return JSON.stringify(n) === before ? undefined : n
-      })
-      if (m.up) await this.renewLease(updated)
+      }
+      let updated: Obj = existing.obj
+      const next = reconcile(structuredClone(existing.obj))
+      if (next) {
+        try {
+          updated = await this.store.update(NODE, next, existing.modRevision)
+        } catch (e) {
+          if (!(e instanceof ApiError && e.reason === 'Conflict')) throw e
+          updated = await this.store.mutate(NODE, undefined, shape.name, reconcile)
+        }
+      }
+      if (m.up) await this.renewLease(updated, leases.get(shape.name))
     }
   }
 
   /** The kubelet's heartbeat: kube-node-lease/<node>, renewed every 10 s while the node is up. */
-  private async renewLease(node: Obj): Promise<void> {
+  private async renewLease(node: Obj, cur: Stored | undefined): Promise<void> {
     const name = node.metadata.name
-    const cur = await this.store.tryGet(LEASE, 'kube-node-lease', name)
     const renewTime = new Date().toISOString().replace('Z', '000Z')
     if (!cur) {
       const lease = prepareCreate(LEASE, {
@@ -105,9 +142,12 @@ export class Controllers {
         spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime },
       }, 'kube-node-lease', SYSTEM)
       await this.store.create(LEASE, lease).catch(() => undefined)
+      this.wake(Date.now() + LEASE_RENEW_MS)
       return
     }
-    if (Date.now() - Date.parse(cur.obj.spec?.renewTime ?? 0) < 10_000) return
+    const last = Date.parse(cur.obj.spec?.renewTime ?? 0)
+    if (Date.now() - last < LEASE_RENEW_MS) return this.wake(last + LEASE_RENEW_MS)
+    this.wake(Date.now() + LEASE_RENEW_MS)
     await this.store.mutate(LEASE, 'kube-node-lease', name, (l) => ({ ...l, spec: { ...l.spec, renewTime } })).catch(() => undefined)
   }
 
@@ -223,10 +263,13 @@ export class Controllers {
   // ---- control-plane static pods (mirror pods) ------------------------------------------------
 
   private async staticPods(machines: LabMachine[]): Promise<void> {
-    for (const m of machines) {
-      if (!m.cfg || (m.cfg.machine?.type ?? m.node.role) === 'worker' || m.node.role !== 'controlplane') continue
+    const cps = machines.filter((m) => m.cfg && (m.cfg.machine?.type ?? m.node.role) !== 'worker' && m.node.role === 'controlplane')
+    if (!cps.length) return
+    const nodes = new Map((await this.store.list(NODE)).items.map((i) => [i.obj.metadata.name as string, i]))
+    const pods = new Set((await this.store.list(POD, 'kube-system')).items.map((i) => i.obj.metadata.name as string))
+    for (const m of cps) {
       const host = nodeShape(m.node, m.cfg, { hugepages: {} }).name
-      const node = await this.store.tryGet(NODE, undefined, host)
+      const node = nodes.get(host)
       if (!node) continue
       const version = kubernetesVersion(m.cfg)
       const comps: [string, string, string][] = [
@@ -236,7 +279,7 @@ export class Controllers {
       ]
       for (const [comp, cpu, mem] of comps) {
         const name = `${comp}-${host}`
-        if (await this.store.tryGet(POD, 'kube-system', name)) continue
+        if (pods.has(name)) continue
         const pod = prepareCreate(POD, {
           metadata: {
             name,

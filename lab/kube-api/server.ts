@@ -72,18 +72,28 @@ let holdingVip = false
 let etcdBadSince: number | undefined
 let stopping = false
 
+// the VIP listener is made once and only asked to listen again while another instance holds the address
+let vipCandidate: Server | undefined
+let vipListening = false
 function tryVip(): void {
-  if (stopping || vipServer || vipHost === node.address || etcdBadSince !== undefined) return
-  const s = makeServer()
-  vipServer = s
-  s.once('error', () => {
-    vipServer = undefined
-    s.close()
-  })
-  s.listen(vipPort, vipHost, () => {
+  if (stopping || vipServer || vipListening || vipHost === node.address || etcdBadSince !== undefined) return
+  const s = (vipCandidate ??= makeServer())
+  vipListening = true
+  const onError = () => {
+    vipListening = false
+    s.off('listening', onListening)
+  }
+  const onListening = () => {
+    s.off('error', onError)
+    s.once('error', (e) => releaseVip(`listener error: ${e.message}`))
+    vipListening = false
+    vipServer = s
     holdingVip = true
     log(`holding the cluster VIP ${vipHost}:${vipPort}`)
-  })
+  }
+  s.once('error', onError)
+  s.once('listening', onListening)
+  s.listen(vipPort, vipHost)
 }
 
 function releaseVip(why: string): void {
@@ -92,6 +102,7 @@ function releaseVip(why: string): void {
   vipServer.close()
   vipServer.closeAllConnections?.()
   vipServer = undefined
+  vipCandidate = undefined // a closing server cannot listen again until every connection is gone: use a new one
   holdingVip = false
 }
 
@@ -105,7 +116,7 @@ async function loop(): Promise<void> {
   if (busy || stopping) return
   busy = true
   try {
-    const bad = await store.healthy()
+    const { error: bad, revision } = await store.probe()
     if (bad) {
       etcdBadSince ??= Date.now()
       // Talos' VIP is an etcd election: a node whose etcd is gone loses it
@@ -113,7 +124,7 @@ async function loop(): Promise<void> {
       return
     }
     etcdBadSince = undefined
-    if (holdingVip || vipHost === node.address) await controllers.tick()
+    if (holdingVip || vipHost === node.address) await controllers.tick(revision)
     else await controllers.ensureNamespaces()
   } catch (e) {
     log(`controllers: ${(e as Error).message}`)

@@ -1,6 +1,7 @@
 // Objects in the node's local etcd member: /registry/<resource>/[<ns>/]<name>, JSON values,
 // resourceVersion = etcd mod_revision, writes guarded by a mod_revision compare (optimistic concurrency).
 import { EtcdClient, EtcdError, prefixEnd } from '../etcd-client.ts'
+import { HttpEtcdClient } from './etcd-http.ts'
 import { ApiError, alreadyExists, conflict, notFound, unavailable, type Obj } from './errors.ts'
 import type { ResourceDef } from './resources.ts'
 
@@ -33,8 +34,10 @@ function wrap(e: unknown): never {
 
 export class Store {
   readonly etcd: EtcdClient
+  private readonly healthClient: EtcdClient
   constructor(endpoint: string, timeoutMs = 2500) {
-    this.etcd = new EtcdClient(endpoint, timeoutMs)
+    this.etcd = new HttpEtcdClient(endpoint, timeoutMs)
+    this.healthClient = new HttpEtcdClient(endpoint, 1000)
   }
 
   private decode(kv: RawKV): Stored {
@@ -141,11 +144,16 @@ export class Store {
 
   /** Linearizable read: fails without quorum, as the apiserver's etcd health check does. */
   async healthy(): Promise<string | undefined> {
+    return (await this.probe()).error
+  }
+
+  /** The health check, which also tells the store's current revision (what changed-since checks compare). */
+  async probe(): Promise<{ error?: string; revision?: number }> {
     try {
-      await new EtcdClient(this.etcd.endpoint, 1000).call('/v3/kv/range', { key: b64('health') })
-      return undefined
+      const res = await this.healthClient.call<{ header?: { revision?: string } }>('/v3/kv/range', { key: b64('health') })
+      return { revision: Number(res.header?.revision ?? NaN) }
     } catch (e) {
-      return (e as Error).message
+      return { error: (e as Error).message }
     }
   }
 }

@@ -1,5 +1,6 @@
 // ?watch=true: the lab polls its etcd every ~100 ms and streams the differences as watch events
 // (ADDED/MODIFIED/DELETED JSON lines), which is what `kubectl wait` and `kubectl get -w` consume.
+// A poll first asks for the store's revision (one tiny read) and lists the resource only when it moved.
 import type { ServerResponse } from 'node:http'
 import type { Obj } from './errors.ts'
 import { apiVersionOf, type ResourceDef } from './resources.ts'
@@ -49,8 +50,12 @@ export async function serveWatch(res: ServerResponse, store: Store, r: ResourceD
     })
   }
   const deadline = Date.now() + timeoutMs
+  let listedAt = first.revision
   while (!closed && Date.now() < deadline) {
     await new Promise((ok) => setTimeout(ok, o.pollMs ?? 100))
+    if (closed) break
+    // nothing written since the last list: nothing to send (a failed probe falls through to the list's error)
+    if ((await store.probe()).revision === listedAt) continue
     if (closed) break
     let now
     try {
@@ -59,6 +64,7 @@ export async function serveWatch(res: ServerResponse, store: Store, r: ResourceD
       send('ERROR', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: (e as Error).message, reason: 'ServiceUnavailable', code: 503 })
       break
     }
+    listedAt = now.revision
     const seen = new Set<string>()
     for (const it of now.items) {
       const k = keyOf(it.obj)
