@@ -228,6 +228,7 @@ function ajvMessage(e: ErrorObject): { path: PathSeg[]; message: string } {
     case 'enum':
       return { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')} ${got(e.data)}` }
     case 'type':
+      if (path.length === 0) return { path, message: `an inventory is a YAML mapping with cluster: and nodes: ${got(e.data ?? '(empty)')}` }
       return { path, message: `${custom ?? `must be ${(e.params as { type: string }).type}`} ${got(e.data)}` }
     case 'pattern':
       return { path, message: `${custom ?? `must match ${(e.params as { pattern: string }).pattern}`} ${got(e.data)}` }
@@ -281,7 +282,11 @@ function checkCluster(c: Collector, doc: Obj) {
   if (!/^v1\.10\.[0-9]+$/.test(cl.talosVersion))
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
   shellSafe(c, ['cluster', 'installerImage'], cl.installerImage)
-  const tag = /:([^:/@]+)$/.exec(cl.installerImage)?.[1]
+  const digest = /@sha256:[0-9a-f]{64}$/.exec(cl.installerImage)?.[0]
+  const tag = /:([^:/@]+)$/.exec(digest ? cl.installerImage.slice(0, -digest.length) : cl.installerImage)?.[1]
+  // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
+  if (!tag && !digest)
+    c.error(['cluster', 'installerImage'], `needs a tag matching talosVersion (…:${cl.talosVersion}) ${got(cl.installerImage)}`)
   if (tag && tag !== cl.talosVersion) c.error(['cluster', 'installerImage'], `image tag ${tag} does not match talosVersion ${cl.talosVersion}`)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
 }
@@ -334,6 +339,8 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   for (const i of vIdx) if (raw[i].role !== 'worker') c.error(['nodes', i, 'role'], 'the validator node must be a worker (control-plane nodes run etcd and the API server)')
 
   const V = (...p: PathSeg[]) => ['validator', ...p]
+  const cpusetProblem = cpusetError(v.reservedSystemCpus ?? '')
+  if (cpusetProblem) c.error(V('reservedSystemCpus'), `${cpusetProblem} ${got(v.reservedSystemCpus)}`)
   if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
     c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
@@ -392,7 +399,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
   const hw = node?.lab?.hardware && hardware ? hardware(node.lab.hardware) : undefined
-  if (hw) {
+  if (hw && !cpusetProblem) {
     const numa = hw.numaMemoryMiB.length
     if (hp.perNumaNode.length > numa)
       c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} (${node!.lab.hardware}) has ${numa}`)
@@ -416,12 +423,54 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
 
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
 
+/** Linux's largest NR_CPUS: a cpuset naming a higher CPU is a typo, and expanding it would exhaust memory. */
+export const MAX_CPUS = 8192
+
+/** Why a cpuset list ("0,1", "0-3,32-35") cannot be right, or undefined when it can. */
+export function cpusetError(s: string): string | undefined {
+  for (const part of s.trim() ? s.split(',') : []) {
+    const [a, b = a] = part.split('-').map(Number)
+    if (b < a) return `CPU range ${part} is reversed (write ${b}-${a})`
+    if (b >= MAX_CPUS) return `CPU ${b} is beyond any machine (Linux supports at most ${MAX_CPUS} CPUs)`
+  }
+  return undefined
+}
+
+/** Expands a cpuset list; throws on one cpusetError rejects (validated inventories never have one). */
 export function expandCpuset(s: string): number[] {
   if (!s.trim()) return []
+  const problem = cpusetError(s)
+  if (problem) throw new Error(`cpuset ${JSON.stringify(s)}: ${problem}`)
   return s.split(',').flatMap((part) => {
     const [a, b] = part.split('-').map(Number)
     return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i)
   })
+}
+
+// ---------------------------------------------------------------- YAML syntax errors
+
+/**
+ * The syntax errors an operator should see: the first (the parser's later complaints about the same spot are
+ * consequences: one tab yields "Nested mappings..." on every line after it) and every duplicate key (each is
+ * its own mistake).
+ */
+export function syntaxErrorsWorthReporting<E extends { code?: string }>(errors: readonly E[]): E[] {
+  return errors.filter((e, i) => i === 0 || e.code === 'DUPLICATE_KEY')
+}
+
+/** The mapping key a line starts with: `  - address: x` → address. */
+export function keyOnLine(text: string, line: number): string | undefined {
+  const l = text.split('\n')[line - 1] ?? ''
+  const m = /^[\s-]*(?:"([^"]*)"|'([^']*)'|([^\s:#"'{}[\],](?:[^:#]*?[^\s:#])?))\s*:(?:\s|$)/.exec(l)
+  return m ? (m[1] ?? m[2] ?? m[3]) : undefined
+}
+
+/** The parser's message, plus the key on the offending line so the operator knows which field it is about. */
+export function describeYamlError(e: { message: string; code?: string }, text: string, line: number): string {
+  const msg = e.message.split('\n')[0]
+  const key = keyOnLine(text, line)
+  if (!key) return msg
+  return e.code === 'DUPLICATE_KEY' ? `${msg}: "${key}" is given twice` : `${msg} (at "${key}")`
 }
 
 export interface CheckResult {
@@ -440,9 +489,9 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   const parsed = parseWithPositions(text)
   const c = new Collector(file, parsed)
   if (parsed.doc.errors.length) {
-    for (const e of parsed.doc.errors) {
-      const pos = errorPosition(parsed.lines, e)
-      c.issues.push({ file, line: pos.line, column: pos.column, field: '', message: `YAML syntax error: ${e.message.split('\n')[0]}` })
+    for (const e of syntaxErrorsWorthReporting(parsed.doc.errors)) {
+      const pos = errorPosition(parsed.lines, e, text)
+      c.issues.push({ file, line: pos.line, column: pos.column, field: '', message: `YAML syntax error: ${describeYamlError(e, text, pos.line)}` })
     }
     return { errors: c.issues, warnings: [] }
   }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { TalosSchema } from './talos-schema.ts'
 import { RULES, toFinding, type Finding, type LintOptions, type Rule, type RuleContext } from './lint-rules.ts'
 import { errorPosition, parseAllWithPositions } from './yaml-positions.ts'
+import { describeYamlError, syntaxErrorsWorthReporting } from './inventory.ts'
 
 export type { Finding, LintOptions, Rule, Severity } from './lint-rules.ts'
 export { RULES } from './lint-rules.ts'
@@ -27,11 +28,11 @@ type Obj = Record<string, any>
 
 export function lintMachineConfig(yamlText: string, file: string, opts: LintOptions = {}): Finding[] {
   const { docs, lines } = parseAllWithPositions(yamlText)
-  const syntax = docs.flatMap((d) => d.errors)
+  const syntax = syntaxErrorsWorthReporting(docs.flatMap((d) => d.errors))
   if (syntax.length)
     return syntax.map((e) => {
-      const pos = errorPosition(lines, e)
-      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: e.message.split('\n')[0], fix: 'fix the YAML syntax' }
+      const pos = errorPosition(lines, e, yamlText)
+      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: describeYamlError(e, yamlText, pos.line), fix: 'fix the YAML syntax' }
     })
 
   const findings: Finding[] = []

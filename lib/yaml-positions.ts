@@ -109,8 +109,29 @@ export function positionOf(parsed: { doc: Document; lines: LineCounter }, path: 
 /** Position of a value node (for "got X" messages pointing at the value itself). */
 export const valuePositionOf = (parsed: { doc: Document; lines: LineCounter }, path: PathSeg[]) => positionOf(parsed, path, 'value')
 
-/** Position of a YAML parse error. */
-export function errorPosition(lines: LineCounter, err: { pos: [number, number]; linePos?: [{ line: number; col: number }] | [{ line: number; col: number }, { line: number; col: number }] }): Pos {
+type YamlErr = { code?: string; message?: string; pos: [number, number]; linePos?: [{ line: number; col: number }] | [{ line: number; col: number }, { line: number; col: number }] }
+
+/**
+ * Position of a YAML parse error. An unclosed quote is reported where the parser gave up (often the end of the
+ * file); with the text at hand, point at the quote that was opened instead: that is the line the operator must fix.
+ */
+export function errorPosition(lines: LineCounter, err: YamlErr, text?: string): Pos {
+  const quote = err.code === 'MISSING_CHAR' ? /Missing closing (["'])quote/.exec(err.message ?? '')?.[1] : undefined
+  if (quote && text !== undefined) {
+    const opened = openingQuoteBefore(text, err.pos[0], quote)
+    if (opened >= 0) return posAt(lines, opened)
+  }
   if (err.linePos?.[0]) return { line: err.linePos[0].line, column: err.linePos[0].col }
   return posAt(lines, err.pos[0])
+}
+
+/** The last `quote` before `end` that starts a scalar (after ": ", "- ", "[", "{", "," or at a line start). */
+function openingQuoteBefore(text: string, end: number, quote: string): number {
+  for (let i = Math.min(end, text.length) - 1; i >= 0; i--) {
+    if (text[i] !== quote) continue
+    let j = i - 1
+    while (j >= 0 && text[j] === ' ') j--
+    if (j < 0 || /[:\-\[{,\n]/.test(text[j]!)) return i
+  }
+  return -1
 }
