@@ -117,9 +117,9 @@ function requireLab(): void {
 
 async function cmdFault(p: Parsed): Promise<number> {
   onlyFlags(p, ['ms'], 2, 'fault')
+  const kind = checkKind(p.positional[1]) // a mistyped kind is reported before anything about the lab's state
   requireLab()
   const node = checkNode(p.positional[0])
-  const kind = checkKind(p.positional[1])
   const msFlag = p.flags.get('ms')
   if (msFlag !== undefined && kind !== 'slow') throw new UsageError('--ms only applies to the slow fault')
   const ms = msFlag === undefined ? undefined : Number(msFlag)

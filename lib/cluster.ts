@@ -43,7 +43,7 @@ export function talosctlFor(inv: Inventory): string {
   return inv.cluster.target === 'lab' ? join(REPO_ROOT, 'lab', 'bin', 'talosctl') : 'talosctl'
 }
 
-export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; timeoutMs?: number } = {}): Cluster {
+export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; callTimeoutMs?: number } = {}): Cluster {
   const inv = loadInventory(inventoryFile)
   const paths = clusterPaths(inv)
   const talosctlBin = talosctlFor(inv)
@@ -59,9 +59,9 @@ export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; tim
       talosconfig: paths.talosconfig,
       endpoints: cps,
       dryRun: opts.dryRun,
-      timeoutMs: opts.timeoutMs,
+      timeoutMs: opts.callTimeoutMs,
     }),
-    kube: new Kube({ kubeconfig: paths.kubeconfig, dryRun: opts.dryRun }),
+    kube: new Kube({ kubeconfig: paths.kubeconfig, dryRun: opts.dryRun, timeoutMs: opts.callTimeoutMs }),
   }
 }
 

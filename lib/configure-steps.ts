@@ -96,6 +96,9 @@ export function redactDiff(diff: string): string {
 
 export async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
   const st = await probeMachine(c, n)
+  // a node that answers on neither API is down or was never provisioned: an insecure apply would only time out
+  if (st.state === 'no-talos')
+    throw new Error(`${n.name} (${n.address}): Talos answers on neither the maintenance nor the authenticated API (nothing listens on :50000): the node is down or not provisioned yet (01-provision). Power it on or fix the network, then re-run; nothing has been applied to any node.`)
   if (st.state !== 'configured') return { node: n, state: st.state, change: 'install', diff: '' }
   const [cur] = await c.talos.get<unknown>('machineconfig', [n.address])
   const running = typeof cur?.spec === 'string' ? cur.spec : JSON.stringify(cur?.spec ?? {})
@@ -105,6 +108,14 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
   return { node: n, state: st.state, change: 'update', diff: redactDiff(createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 })) }
 }
 
+/** Every node's plan; when some nodes cannot be planned, one error naming each of them (nothing applied yet). */
+export async function planAll(c: Cluster, configs: Map<string, string>): Promise<NodePlan[]> {
+  const settled = await Promise.allSettled(c.inv.nodes.map((n) => planNode(c, n, configs.get(n.name)!)))
+  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
+  if (failed.length) throw new Error(failed.length === 1 ? failed[0] : `${failed.length} nodes cannot be planned:\n  ${failed.join('\n  ')}`)
+  return settled.map((r) => (r as PromiseFulfilledResult<NodePlan>).value)
+}
+
 export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promise<void> {
   const file = c.paths.config(p.node.name)
   if (p.change === 'none') return
@@ -112,6 +123,23 @@ export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promi
   const said = (r.stdout + r.stderr).trim()
   if (said) log.dim(`  ${p.node.name}: ${said.split('\n').join(`\n  ${p.node.name}: `)}`)
 }
+
+/**
+ * Apply every plan in parallel and wait for ALL of them (a failure must not leave other applies running while the
+ * runbook exits); then one error naming each node that failed and saying which nodes did get their config.
+ */
+export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean): Promise<void> {
+  const settled = await Promise.allSettled(plans.map((p) => applyPlan(c, p, dryRun)))
+  const failed = plans.flatMap((p, i) => (settled[i]!.status === 'rejected' ? [`${p.node.name}: ${firstLine((settled[i] as PromiseRejectedResult).reason)}`] : []))
+  if (!failed.length) return
+  const applied = plans.filter((_, i) => settled[i]!.status === 'fulfilled').map((p) => p.node.name)
+  throw new Error(
+    `apply-config failed on ${failed.length} node(s):\n  ${failed.join('\n  ')}\n` +
+      `applied: ${applied.join(', ') || 'none'}. Bring the failed node(s) back and re-run: the diff shows what is still to apply.`,
+  )
+}
+
+const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).trim().split('\n')[0]
 
 export async function waitConfigured(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
   await Promise.all(

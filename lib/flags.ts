@@ -3,9 +3,11 @@
 import { parseArgs } from 'node:util'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseGoDuration } from './talosctl-parse.ts'
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const DEFAULT_INVENTORY = 'inventory/lab.yaml'
+export const DEFAULT_CALL_TIMEOUT = '30s'
 
 export interface FlagSpec {
   type: 'string' | 'boolean'
@@ -39,6 +41,8 @@ export interface CommonFlags {
   help: boolean
   /** Only settable in runbooks that declare `json: true`. */
   json: boolean
+  /** `--call-timeout`: how long any one talosctl/kubectl call may take. */
+  callTimeoutMs: number
 }
 
 export type ParsedFlags<F extends FlagSpecs = FlagSpecs> = CommonFlags & {
@@ -63,6 +67,7 @@ export function commonFlagSpecs(opts: { json?: boolean } = {}): FlagSpecs {
     only: { type: 'string', valueName: 'NAME', description: 'same as --step' },
     from: { type: 'string', valueName: 'NAME', description: 'start at this step (overrides resuming)' },
     list: { type: 'boolean', description: 'list the steps and their last outcome, run nothing' },
+    'call-timeout': { type: 'string', valueName: 'DURATION', default: DEFAULT_CALL_TIMEOUT, description: 'give up on any one talosctl/kubectl call after this long (e.g. 10s, 2m)' },
     help: { type: 'boolean', short: 'h', description: 'show this help' },
   }
   if (opts.json) specs.json = { type: 'boolean', description: 'print one JSON document with every step outcome on stdout' }
@@ -72,7 +77,7 @@ export function commonFlagSpecs(opts: { json?: boolean } = {}): FlagSpecs {
 const camel = (s: string) => s.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())
 
 // Flags a runbook may not redefine: they mean the same thing in every runbook.
-const RESERVED = new Set(['inventory', 'yes', 'dry-run', 'step', 'only', 'from', 'list', 'help', 'json'])
+const RESERVED = new Set(['inventory', 'yes', 'dry-run', 'step', 'only', 'from', 'list', 'help', 'json', 'call-timeout'])
 
 /**
  * The arguments meant for the runbook script. `npx zx runbooks/03.ts --yes` gives
@@ -142,9 +147,22 @@ export function parseFlags<F extends FlagSpecs>(
     out[camel(name)] = value
   }
   if (v.inventory === undefined) out.inventory = join(REPO_ROOT, DEFAULT_INVENTORY)
+  out.callTimeoutMs = parseCallTimeout(out.callTimeout as string, runbookId)
+  delete out.callTimeout
   out.step = [...((v.step as string[] | undefined) ?? []), ...((v.only as string[] | undefined) ?? [])]
   if (!opts.json) out.json = false
   return out as ParsedFlags<F>
+}
+
+/** A Go-style duration ("10s", "1m30s", "500ms") → ms; anything else is a usage error naming the flag. */
+export function parseCallTimeout(text: string, runbookId: string): number {
+  let ms = NaN
+  try {
+    ms = parseGoDuration(text)
+  } catch {}
+  if (!(ms >= 100 && ms <= 3_600_000))
+    throw new UsageError(`flag --call-timeout for ${runbookId}: ${JSON.stringify(text)} is not a duration between 100ms and 60m (write e.g. 10s, 2m, 1m30s)`)
+  return ms
 }
 
 export interface HelpInput {
@@ -183,7 +201,7 @@ export function formatHelp(h: HelpInput): string {
     '',
     'A run that fails or is interrupted is resumed at the failed step by the next run (see --list);',
     'each step first checks whether its work is already done and skips it if so.',
-    'exit codes: 0 done, 1 a step failed or was declined, 2 bad flags, 3 needs --yes (not interactive), 130 interrupted',
+    'exit codes: 0 done, 1 a step failed or was declined, 2 bad flags, 3 refused (unsafe to go on, or needs --yes), 130 interrupted',
   )
   return lines.join('\n') + '\n'
 }

@@ -135,6 +135,11 @@ export interface RunOptions {
 /** Exit codes a runbook ends with. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3, interrupted: 130 } as const
 
+/** Thrown by a step that will not proceed because going on would be unsafe (exit 3, outcome "refused"). */
+export class RefusedError extends Error {
+  override name = 'RefusedError'
+}
+
 class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
     super(`interrupted (${signal})`)
@@ -144,10 +149,14 @@ class Interrupted extends Error {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
+/** Every line of the error (an inventory or a plan lists one problem per line), capped so a stray dump stays short. */
 function errorMessage(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e)
-  return redactString(msg.split('\n').find((l) => l.trim()) ?? msg)
+  const lines = msg.split('\n').filter((l) => l.trim())
+  const shown = lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… ${lines.length - MAX_ERROR_LINES} more line(s)`] : lines
+  return redactString(shown.join('\n') || msg)
 }
+const MAX_ERROR_LINES = 40
 
 function identityOf(id: string, ctx: unknown): { cluster: ClusterIdentity; talosctlBin?: string } {
   const c = ctx as Record<string, any> | undefined
@@ -428,7 +437,7 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
         log.error(`${s.name} (${seconds(durationMs)}): ${msg}`)
         journal(s.name, 'failed', { durationMs, error: msg })
         setOutcome(s.name, { outcome: 'failed', durationMs, error: msg })
-        if (e instanceof NonInteractiveError) {
+        if (e instanceof NonInteractiveError || e instanceof RefusedError) {
           exitCode = EXIT.refused
           outcome = 'refused'
         } else {

@@ -12,7 +12,7 @@ await runbook({
     node: { type: 'string', description: 'only this node (default: every node in the inventory)' },
   },
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     const only = flags.node as string | undefined
     const nodes = cluster.inv.nodes.filter((n) => !only || n.name === only)
     if (only && nodes.length === 0) throw new Error(`--node ${only}: no such node in ${flags.inventory}`)

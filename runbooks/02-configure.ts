@@ -1,11 +1,12 @@
 // 02-configure: render every node's Talos config from the inventory, lint and validate it, show what
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
 import { runbook } from '../lib/runner.ts'
+import { quorumStep } from '../lib/quorum.ts'
 import { openCluster } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
 import { lintCli } from '../lib/lint-cli.ts'
 import {
-  applyPlan, assertClean, ensureSecrets, ensureTalosconfig, planNode, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
+  applyAll, assertClean, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
 } from '../lib/configure-steps.ts'
 
 const lintAt = process.argv.indexOf('--lint')
@@ -23,10 +24,11 @@ await runbook({
     lint: { type: 'boolean', description: 'lint the config files given after --lint and exit (nothing applied)' },
   },
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     return { ...cluster, cluster: cluster.inv.cluster }
   },
   steps: [
+    quorumStep(),
     {
       name: 'secrets',
       summary: 'generate the secrets bundle once (0600), reuse it afterwards',
@@ -62,7 +64,7 @@ await runbook({
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         rendered ??= renderAll(c)
-        plans = await Promise.all(c.inv.nodes.map((n) => planNode(c, n, rendered!.configs.get(n.name)!)))
+        plans = await planAll(c, rendered.configs)
         for (const p of plans) {
           log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
           if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
@@ -78,11 +80,11 @@ await runbook({
       targets: () => changing().map((p) => p.node.name),
       confirm: () => `Apply configs to ${changing().map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
       async check(c) {
-        plans ??= await Promise.all(c.inv.nodes.map((n) => planNode(c, n, (rendered ??= renderAll(c)).configs.get(n.name)!)))
+        plans ??= await planAll(c, (rendered ??= renderAll(c)).configs)
         return changing().length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }
       },
       async run(c, step) {
-        await Promise.all(changing().map((p) => applyPlan(c, p, step.dryRun)))
+        await applyAll(c, changing(), step.dryRun)
       },
     },
     {

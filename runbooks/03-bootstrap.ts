@@ -6,6 +6,7 @@ import { log } from '../lib/log.ts'
 import {
   assertSafeToBootstrap, describeEtcd, etcdView, fetchKubeconfig, isBootstrapped, waitForApi, waitForEtcd, waitForStaticPods,
 } from '../lib/bootstrap-steps.ts'
+import { judgeQuorum, QuorumLostError } from '../lib/quorum.ts'
 
 await runbook({
   id: '03-bootstrap',
@@ -14,7 +15,7 @@ await runbook({
     node: { type: 'string', valueName: 'NAME', description: 'control-plane node to bootstrap (default: the first in the inventory)' },
   },
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     const cps = controlPlanes(cluster.inv)
     const target = flags.node ? cps.find((n) => n.name === flags.node) : cps[0]
     if (!target) throw new Error(`--node ${flags.node}: not a control-plane node in ${flags.inventory} (${cps.map((n) => n.name).join(', ')})`)
@@ -23,12 +24,15 @@ await runbook({
   steps: [
     {
       name: 'check-etcd',
-      summary: 'ask every control-plane node for its etcd service',
+      summary: 'ask every control-plane node for its etcd service; refuse if quorum is lost',
       describe: () => 'Ask every control-plane node for its etcd service: bootstrap only if none runs etcd',
       targets: (c) => c.cps.map((n) => n.name),
       async run(c) {
         log.info(`  etcd: ${describeEtcd(c.etcd)}`)
         if (!isBootstrapped(c.etcd)) assertSafeToBootstrap(c.etcd)
+        // a re-run on a cluster that lost quorum would wait out every timeout below: say so now
+        const q = judgeQuorum(c.cps, c.etcd)
+        if (!q.ok) throw new QuorumLostError(q.message)
         return { bootstrapped: isBootstrapped(c.etcd) }
       },
     },

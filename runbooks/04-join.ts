@@ -1,6 +1,7 @@
 // 04-join: bring the workers in, the Solana validator included, and make sure the validator node
 // registered with its validator config before anything else happens.
 import { runbook } from '../lib/runner.ts'
+import { quorumStep } from '../lib/quorum.ts'
 import { openCluster, validatorNode, workers } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
 import { approveCsrs, describeNode, validatorProblems, waitReady, waitRegistered } from '../lib/join-steps.ts'
@@ -9,10 +10,11 @@ await runbook({
   id: '04-join',
   title: 'Join the workers (validator included) to Kubernetes',
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     return { ...cluster, cluster: cluster.inv.cluster, all: cluster.inv.nodes, workers: workers(cluster.inv), validator: validatorNode(cluster.inv) }
   },
   steps: [
+    quorumStep({ requireBootstrapped: true }),
     {
       name: 'wait-registered',
       summary: 'wait for every node to register',

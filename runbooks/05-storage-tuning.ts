@@ -1,6 +1,7 @@
 // 05-storage-tuning: the validator's ledger/accounts volumes, its labels and NoSchedule taint, and
 // kubelet's reservations, each read back from the node.
 import { runbook } from '../lib/runner.ts'
+import { quorumStep } from '../lib/quorum.ts'
 import { openCluster, validatorNode } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
 import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems, ownershipNow, permissionsPodManifest } from '../lib/storage-steps.ts'
@@ -10,12 +11,13 @@ await runbook({
   id: '05-storage-tuning',
   title: 'Validator storage, isolation and kubelet tuning',
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     const node = validatorNode(cluster.inv)
     if (!node || !cluster.inv.validator) throw new Error(`${flags.inventory} has no node with profile: validator`)
     return { ...cluster, cluster: cluster.inv.cluster, node, profile: cluster.inv.validator }
   },
   steps: [
+    quorumStep({ requireBootstrapped: true }),
     {
       name: 'volumes',
       summary: 'read back the ledger/accounts mounts',

@@ -16,7 +16,7 @@ await runbook({
   json: true,
   flags: { check: { type: 'string', valueName: 'ID_OR_GROUP', description: 'run only this check or group (e.g. etcd, hugepages)' } },
   context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     return { ...cluster, cluster: cluster.inv.cluster }
   },
   steps: [

@@ -1,6 +1,7 @@
 // 07-smoke-pod: run a Guaranteed-QoS test pod (whole CPUs, 1 GiB hugepages) on the validator node, prove where and
 // how it runs, and remove it. The pod is removed on every way out: success, failure, Ctrl-C (unless --keep).
 import { runbook, type StepHandle } from '../lib/runner.ts'
+import { quorumStep } from '../lib/quorum.ts'
 import { openCluster, validatorNode } from '../lib/cluster.ts'
 import { CommandError } from '../lib/exec.ts'
 import { log } from '../lib/log.ts'
@@ -136,7 +137,7 @@ await runbook({
     keep: { type: 'boolean', description: 'leave the pod in place (for inspection) instead of removing it' },
   },
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     const node = validatorNode(cluster.inv)
     if (!node || !cluster.inv.validator) throw new Error(`${flags.inventory} has no node with profile: validator`)
     const cpus = Number(flags.cpus)
@@ -159,6 +160,7 @@ await runbook({
     return ctx
   },
   steps: [
+    quorumStep({ requireBootstrapped: true }),
     {
       name: 'preflight',
       summary: "the validator node is Ready and has hugepages allocatable",

@@ -1,7 +1,7 @@
 // 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
 // leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
 // node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
-import { runbook, type StepHandle } from '../lib/runner.ts'
+import { runbook, RefusedError, type StepHandle } from '../lib/runner.ts'
 import { openCluster, controlPlanes, type Cluster } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
 import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../lib/failover.ts'
@@ -56,7 +56,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 async function preflight(c: DrillCtx): Promise<PreflightResult> {
   const pre = evaluatePreflight(await gatherPreflight(c))
-  if (!pre.ok) throw new Error(`refusing the drill: the cluster is not healthy now: ${pre.problems.join('; ')}`)
+  if (!pre.ok) throw new RefusedError(`refusing the drill: the cluster is not healthy now: ${pre.problems.join('; ')}`)
   c.pre = pre
   return pre
 }
@@ -113,7 +113,7 @@ await runbook({
     'rejoin-timeout': { type: 'string', valueName: 'SECONDS', default: '900', description: 'how long to wait for the node to come back and rejoin' },
   },
   async context(flags) {
-    const cluster = openCluster(flags.inventory, { dryRun: flags.dryRun })
+    const cluster = openCluster(flags.inventory, flags)
     const action = flags.action as Action
     if (action !== 'shutdown' && action !== 'reboot') throw new Error(`--action ${flags.action}: must be shutdown or reboot`)
     if (flags.etcdProbe !== undefined && flags.etcdProbe !== 'talosctl' && flags.etcdProbe !== 'gateway') throw new Error(`--etcd-probe ${flags.etcdProbe}: must be talosctl or gateway`)

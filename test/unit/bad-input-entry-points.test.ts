@@ -1,0 +1,243 @@
+// Bad input through the commands an operator types: every malformed inventory fixture through a runbook, the check
+// suite or the lab CLI (rotating, so each entry point sees several), malformed machine configs through
+// `02-configure.ts --lint`, and bad flags. Each must exit non-zero, name the file, line and field (or the flag), and
+// write nothing: no output dir, no journal, no lab state.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pLimit from 'p-limit'
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const FIXTURES = join(REPO, 'test/fixtures/inventory')
+const ZX = join(REPO, 'node_modules/.bin/zx')
+const tmp = mkdtempSync(join(tmpdir(), 'bad-input-'))
+// the fixtures' outputDir (out/fixture, and the shell-injection one's "out/pwned"): must never appear
+const FIXTURE_OUTPUTS = [join(REPO, 'out/fixture'), join(REPO, 'out/pwned'), join(REPO, 'out/fixture; touch out')]
+
+interface Ran {
+  code: number | null
+  out: string
+  stateFiles: string[]
+  labFiles: string[]
+}
+
+/** One command in a sandbox of its own: own state dir and lab dir (both must stay empty), no terminal. */
+function run(name: string, cmd: string[]): Promise<Ran> {
+  const box = join(tmp, name.replace(/[^a-z0-9-]/gi, '_'))
+  const state = join(box, 'state')
+  const lab = join(box, 'lab')
+  mkdirSync(box, { recursive: true })
+  const env = {
+    ...process.env,
+    NODE_OPTIONS: '--import tsx', // what npx sets from .npmrc
+    TALOS_RUNBOOKS_STATE_DIR: state,
+    TALOS_LAB_DIR: lab,
+    CI: 'true',
+    NO_COLOR: '1',
+  }
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('close', (code) => {
+      const list = (d: string) => (existsSync(d) ? readdirSync(d, { recursive: true }).map(String) : [])
+      resolve({ code, out, stateFiles: list(state), labFiles: list(lab) })
+    })
+  })
+}
+
+function assertNothingWritten(r: Ran, what: string) {
+  assert.deepEqual(r.stateFiles, [], `${what} wrote to the state dir`)
+  assert.deepEqual(r.labFiles, [], `${what} wrote lab state`)
+  for (const p of FIXTURE_OUTPUTS) assert.ok(!existsSync(p), `${what} created ${p}`)
+}
+
+// ---------------------------------------------------------------- malformed inventories
+
+const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number }[] = [
+  { name: '01-provision', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '02-configure', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '03-bootstrap', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '04-join', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '05-storage-tuning', cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv], exit: 2 },
+  { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 1 },
+]
+
+const malformed = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml') && !f.startsWith('valid-')).sort()
+const expectOf = (text: string) => [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({ line: m[1], column: m[2], field: m[3]!, message: m[4]! }))
+
+test('at least 30 malformed inventories, each through an entry point', () => assert.ok(malformed.length >= 30, `only ${malformed.length}`))
+
+const limit = pLimit(3)
+const inventoryRuns = new Map(
+  malformed.map((f, i) => {
+    const ep = ENTRY_POINTS[i % ENTRY_POINTS.length]!
+    const file = join(tmp, 'inventories', f)
+    mkdirSync(join(tmp, 'inventories'), { recursive: true })
+    writeFileSync(file, readFileSync(join(FIXTURES, f), 'utf8'))
+    return [f, { ep, file, result: limit(() => run(`inv-${f}`, ep.cmd(file))) }] as const
+  }),
+)
+
+for (const [f, { ep, file, result }] of inventoryRuns) {
+  test(`${ep.name} rejects ${f}: exit ${ep.exit}, file:line:col: field, nothing written`, async () => {
+    const r = await result
+    assert.equal(r.code, ep.exit, r.out)
+    for (const x of expectOf(readFileSync(file, 'utf8'))) {
+      const where = `${file}:${x.line}:${x.column}: ${x.field ? `${x.field}: ` : ''}`
+      const line = r.out.split('\n').find((l) => l.includes(where))
+      assert.ok(line, `no line starting ${where} in:\n${r.out}`)
+      assert.ok(line.includes(x.message), `expected "${x.message}" in: ${line}`)
+    }
+    assertNothingWritten(r, `${ep.name} ${f}`)
+  })
+}
+
+// ---------------------------------------------------------------- malformed machine configs (02 --lint)
+
+const CONFIGS: { name: string; text: string; expect: [line: number, col: number, field: string, message: RegExp][] }[] = [
+  {
+    name: 'the-task-sample-worker.yaml',
+    text: `version: v1alpha1
+machine:
+  type: worker
+  token: abcdef.0123456789abcdef
+  files:
+    - path: /etc/default/grub
+      content: GRUB_CMDLINE_LINUX="hugepagesz=1G hugepages=8"
+      permissions: 0644
+      op: create
+  kernel:
+    modules:
+      - tcp_bbr
+  sysctls:
+    vm.max_map_count: 1048576
+cluster:
+  controlPlane:
+    endpoint: https://10.0.0.10:6443
+`,
+    expect: [
+      [6, 7, 'machine.files[0].path', /outside \/var/],
+      [6, 7, 'machine.files[0].path', /GRUB defaults file/],
+      [12, 9, 'machine.kernel.modules[0]', /must be objects/],
+      [14, 5, 'machine.sysctls.vm.max_map_count', /is a number, not a string/],
+    ],
+  },
+  {
+    name: 'mode-field.yaml',
+    text: `version: v1alpha1
+machine:
+  type: worker
+  token: abcdef.0123456789abcdef
+  install:
+    disk: /dev/sda
+    mode: "0750"
+cluster:
+  controlPlane:
+    endpoint: https://10.0.0.10:6443
+`,
+    expect: [[7, 5, 'machine.install.mode', /unknown field "mode"/]],
+  },
+  {
+    name: 'yaml-syntax.yaml',
+    text: `version: v1alpha1
+machine:
+  type: worker
+  sysctls:
+    vm.swappiness: "0
+cluster: {}
+`,
+    expect: [[5, 20, "", /Missing closing "quote \(at "vm.swappiness"\)/]],
+  },
+  {
+    name: 'static-cpu-no-reservation.yaml',
+    text: `version: v1alpha1
+machine:
+  type: worker
+  token: abcdef.0123456789abcdef
+  kubelet:
+    extraConfig:
+      cpuManagerPolicy: static
+      systemReserved:
+        cpu: "0"
+cluster:
+  controlPlane:
+    endpoint: https://10.0.0.10:6443
+`,
+    expect: [[7, 7, 'machine.kubelet.extraConfig.cpuManagerPolicy', /static/]],
+  },
+  {
+    name: 'sysctl-bool.yaml',
+    text: `version: v1alpha1
+machine:
+  type: worker
+  token: abcdef.0123456789abcdef
+  sysctls:
+    net.ipv4.ip_forward: true
+cluster:
+  controlPlane:
+    endpoint: https://10.0.0.10:6443
+`,
+    expect: [[6, 5, 'machine.sysctls.net.ipv4.ip_forward', /not a string/]],
+  },
+]
+
+for (const c of CONFIGS) {
+  test(`02-configure --lint rejects ${c.name}: exit 1, file:line:col: field`, async () => {
+    const file = join(tmp, 'configs', c.name)
+    mkdirSync(join(tmp, 'configs'), { recursive: true })
+    writeFileSync(file, c.text)
+    const r = await run(`cfg-${c.name}`, [ZX, 'runbooks/02-configure.ts', '--lint', file])
+    assert.equal(r.code, 1, r.out)
+    for (const [line, col, field, message] of c.expect) {
+      const where = `${file}:${line}:${col}: `
+      const hit = r.out.split('\n').find((l) => l.startsWith(where) && l.includes(field ? `: ${field}: ` : ': ') && message.test(l))
+      assert.ok(hit, `expected ${where}…${field}: ${message} in:\n${r.out}`)
+    }
+    assertNothingWritten(r, `--lint ${c.name}`)
+  })
+}
+
+test('02-configure --lint names a file that does not exist', async () => {
+  const missing = join(tmp, 'no-such-config.yaml')
+  const r = await run('cfg-missing', [ZX, 'runbooks/02-configure.ts', '--lint', missing])
+  assert.notEqual(r.code, 0)
+  assert.match(r.out, new RegExp(`${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`))
+  assertNothingWritten(r, '--lint missing')
+})
+
+// ---------------------------------------------------------------- bad flags
+
+const LAB_INV = join(REPO, 'inventory/lab.yaml')
+const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
+  { name: 'unknown flag', cmd: [ZX, 'runbooks/03-bootstrap.ts', '--yes', '--frobnicate'], exit: 2, expect: /unknown flag --frobnicate for 03-bootstrap/ },
+  { name: 'boolean flag given a value', cmd: [ZX, 'runbooks/04-join.ts', '--yes=please'], exit: 2, expect: /flag --yes for 04-join takes no value/ },
+  { name: 'stray positional argument', cmd: [ZX, 'runbooks/01-provision.ts', 'cp1'], exit: 2, expect: /unexpected argument "cp1" for 01-provision/ },
+  { name: 'bad --call-timeout', cmd: [ZX, 'runbooks/06-verify.ts', '--call-timeout', 'soon'], exit: 2, expect: /--call-timeout for 06-verify: "soon" is not a duration/ },
+  { name: 'unknown --step', cmd: [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', LAB_INV, '--step', 'defrag'], exit: 2, expect: /unknown step "defrag" for 05-storage-tuning/ },
+  { name: '--node that is not a control plane', cmd: [ZX, 'runbooks/03-bootstrap.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'], exit: 1, expect: /--node worker1: not a control-plane node/ },
+  { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 1, expect: /nope\.yaml/ },
+  { name: 'checks: unknown check', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'], exit: 2, expect: /hugepagez/ },
+  { name: 'checks: unknown flag', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'], exit: 2, expect: /--fast/ },
+  { name: 'lab: unknown fault', cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'], exit: 2, expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/ },
+]
+
+for (const f of FLAGS) {
+  test(`bad flags: ${f.name} → exit ${f.exit}, says which`, async () => {
+    const r = await run(`flag-${f.name}`, f.cmd)
+    assert.equal(r.code, f.exit, r.out)
+    assert.match(r.out, f.expect)
+    assertNothingWritten(r, f.name)
+  })
+}
+
+test('cleanup', () => rmSync(tmp, { recursive: true, force: true }))

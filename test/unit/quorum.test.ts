@@ -1,0 +1,55 @@
+// When may a runbook touch a bootstrapped cluster: judgeQuorum from what each control-plane node says about etcd.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { judgeQuorum } from '../../lib/quorum.ts'
+import type { EtcdView } from '../../lib/bootstrap-steps.ts'
+import type { ServiceStatus } from '../../lib/talosctl-parse.ts'
+
+const cps = [1, 2, 3].map((i) => ({ name: `cp${i}`, address: `10.0.0.1${i}` }))
+const svc = (state: string, health = 'OK'): ServiceStatus => ({ id: 'etcd', state, health, healthy: health === 'OK' ? true : health === 'Fail' ? false : undefined })
+const view = (o: Partial<EtcdView>): EtcdView => ({ service: {}, unreachable: {}, members: [], ...o })
+
+test('all three members up: ok, nothing down', () => {
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Running'), cp2: svc('Running'), cp3: svc('Running') } }))
+  assert.equal(v.ok, true)
+  assert.deepEqual(v.alive, ['cp1', 'cp2', 'cp3'])
+  assert.match(v.message, /all 3 members up/)
+})
+
+test('one of three down: quorum holds, the message names the missing node and why', () => {
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Running'), cp2: svc('Running') }, unreachable: { cp3: 'rpc error: connection refused\nmore' } }))
+  assert.equal(v.ok, true)
+  assert.deepEqual(Object.keys(v.down), ['cp3'])
+  assert.match(v.message, /keeps quorum with 2 of 3 members \(cp1, cp2\); down: cp3: 10\.0\.0\.13 does not answer \(rpc error: connection refused\)/)
+})
+
+test('two of three down (one unreachable, one crashed): quorum lost, refuse with what to do', () => {
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Running', 'Fail'), cp2: svc('Finished', '?') }, unreachable: { cp3: 'connection refused' } }))
+  assert.equal(v.ok, false)
+  assert.equal(v.needed, 2)
+  assert.deepEqual(v.alive, ['cp1'])
+  assert.match(v.message, /lost quorum: only 1 of 3 control-plane members can run \(2 needed\)/)
+  assert.match(v.message, /cp2: etcd is Finished/)
+  assert.match(v.message, /until 1 more is back/)
+  assert.match(v.message, /Nothing was changed/)
+})
+
+test('before bootstrap every member is Preparing: nothing to lose, ok', () => {
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Preparing', '?'), cp2: svc('Preparing', '?') }, unreachable: { cp3: 'refused' } }))
+  assert.equal(v.ok, true)
+  assert.equal(v.bootstrapped, false)
+})
+
+test('a bootstrapped cluster whose members all stopped answering has lost quorum (members listed earlier count)', () => {
+  const v = judgeQuorum(cps, view({ unreachable: { cp1: 'x', cp2: 'y', cp3: 'z' }, members: [{ id: 'a', hostname: 'cp1', peerUrls: [], clientUrls: [], learner: false } as never] }))
+  assert.equal(v.ok, false)
+  assert.match(v.message, /only 0 of 3/)
+  assert.match(v.message, /until 2 more are back/)
+})
+
+test('five control planes need three', () => {
+  const five = [1, 2, 3, 4, 5].map((i) => ({ name: `cp${i}`, address: `10.0.0.1${i}` }))
+  const running = Object.fromEntries(['cp1', 'cp2', 'cp3'].map((n) => [n, svc('Running')]))
+  assert.equal(judgeQuorum(five, view({ service: running, unreachable: { cp4: 'x', cp5: 'y' } })).ok, true)
+  assert.equal(judgeQuorum(five, view({ service: { cp1: svc('Running'), cp2: svc('Running') }, unreachable: { cp3: 'w', cp4: 'x', cp5: 'y' } })).ok, false)
+})
