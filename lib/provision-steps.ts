@@ -1,7 +1,8 @@
 // The steps of 01-provision, kept out of the runbook so it reads as the procedure.
 import { log } from './log.ts'
 import { waitFor } from './kube.ts'
-import { RescueSession } from './ssh.ts'
+import { HostKeyMismatchError, RescueSession } from './ssh.ts'
+import { RefusedError } from './runner.ts'
 import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './provision.ts'
 import type { Cluster } from './cluster.ts'
 import type { InventoryNode } from './inventory.ts'
@@ -82,6 +83,38 @@ export async function installOverRescue(c: Cluster, n: InventoryNode, step: Step
   } finally {
     s.close()
   }
+}
+
+/**
+ * Before any disk is erased: every machine to be written presents its pinned host key and has the install disk.
+ * One wrong host key (a reinstalled rescue system, or the wrong machine behind that address) stops the whole step
+ * with nothing written anywhere; the error lists every machine that failed.
+ */
+export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
+  const settled = await Promise.allSettled(
+    nodes.map(async (n) => {
+      const r = n.rescue!
+      const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint: resolveFingerprint(r.hostKeyFingerprint) })
+      try {
+        planDiskWrite(n, await listDisks(s), { file: '', sizeBytes: 0, sha256: '' })
+      } finally {
+        s.close()
+      }
+      log.info(`  ${n.name}: host key ${resolveFingerprint(r.hostKeyFingerprint)} matches; ${n.installDisk} present`)
+    }),
+  )
+  const failed = nodes.flatMap((n, i) => (settled[i]!.status === 'rejected' ? [`${n.name}: ${((settled[i] as PromiseRejectedResult).reason as Error).message}`] : []))
+  if (!failed.length) return
+  const msg = `refusing to write any disk:\n  ${failed.join('\n  ')}`
+  // a host key that does not match is a judgement (wrong machine?), not a glitch: exit 3 like every refusal
+  throw settled.some((r) => r.status === 'rejected' && r.reason instanceof HostKeyMismatchError) ? new RefusedError(msg) : new Error(msg)
+}
+
+/** Write every machine, waiting for all of them: a failure on one must not end the runbook while others are mid-write. */
+export async function installAll(c: Cluster, nodes: InventoryNode[], step: StepHandle): Promise<void> {
+  const settled = await Promise.allSettled(nodes.map((n) => installOverRescue(c, n, step)))
+  const failed = nodes.flatMap((n, i) => (settled[i]!.status === 'rejected' ? [`${n.name}: ${((settled[i] as PromiseRejectedResult).reason as Error).message}`] : []))
+  if (failed.length) throw new Error(`image write failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
 }
 
 export function isoInstructions(c: Cluster, nodes: InventoryNode[]): string {

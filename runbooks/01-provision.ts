@@ -3,7 +3,7 @@
 import { runbook } from '../lib/runner.ts'
 import { openCluster } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
-import { provisionState, installOverRescue, isoInstructions, waitForMaintenance, reportMaintenance } from '../lib/provision-steps.ts'
+import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance } from '../lib/provision-steps.ts'
 
 await runbook({
   id: '01-provision',
@@ -40,7 +40,9 @@ await runbook({
         return todo.length === 0 ? { done: true, reason: 'no machine waits for an image over SSH' } : { done: false }
       },
       async run(c, step) {
-        await Promise.all(c.state.pending().filter((n) => n.rescue).map((n) => installOverRescue(c, n, step)))
+        const todo = c.state.pending().filter((n) => n.rescue)
+        await verifyRescueHosts(todo)
+        await installAll(c, todo, step)
       },
     },
     {

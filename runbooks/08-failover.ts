@@ -185,6 +185,8 @@ await runbook({
         const stop = new AbortController()
         step.signal.addEventListener('abort', () => stop.abort(step.signal.reason), { once: true })
         const t0 = performance.now()
+        // the timeline counts from t0; the wall clock of t0 lets the journal (and the benchmarks) place it in time
+        const faultAt = new Date().toISOString()
         let faultReturnedMs: number | undefined
         const fault = takeDown(c, p.target).then(
           (lines) => {
@@ -219,7 +221,7 @@ await runbook({
           for (const line of formatTimeline(tl.events, summary)) log.info(line)
           if (w.timedOut) log.warn(`stopped watching after ${c.watchTimeoutMs / 1000} s: ${summary.problems.join('; ')}`)
           // the verdict comes after the node is back: a failed recovery must still bring it back
-          return { target: p.target.name, action: c.isLab ? 'lab-fault-down' : c.action, faultReturnedMs, timeline: tl.events, summary }
+          return { target: p.target.name, action: c.isLab ? 'lab-fault-down' : c.action, faultAt, faultReturnedMs, timeline: tl.events, summary }
         } catch (e) {
           await watch.catch(() => {})
           if (c.isLab) {

@@ -1,6 +1,9 @@
 // The whole product against a fresh lab of its own (127.0.70.x): runbooks 01→08 unattended, then what an SRE
 // relies on: configs that pass the official schema at 0600, a re-run of 03 that never bootstraps twice, a
 // dry run that changes nothing, the real kubectl, checks that catch a crashed etcd member, and a clean `down`.
+// Then the faults, each stopped safely with a clear message and resumed: a wrong rescue host key (01), etcd
+// members down and quorum lost, a node down before and during apply-config, a hanging call, the API down on
+// every control plane, and a Ctrl-C in the middle of a runbook.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -79,6 +82,24 @@ before(() => {
 after(() => {
   sh('npx', ['tsx', 'lab/cli.ts', 'down'])
   rmSync(tmp, { recursive: true, force: true })
+})
+
+const commandsLogs = () =>
+  ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'].map((n) => {
+    const f = join(labDir, 'ssh', n, 'commands.log')
+    return existsSync(f) ? readFileSync(f, 'utf8') : ''
+  })
+
+test('01 refuses (exit 3) when a rescue host key does not match the inventory, and writes no disk anywhere', () => {
+  const wrong = join(tmp, 'inventory-wrong-hostkey.yaml')
+  const pinned = `file:${labDir}/ssh/cp2/host_key.fingerprint`
+  const text = readFileSync(inv, 'utf8')
+  assert.ok(text.includes(pinned))
+  writeFileSync(wrong, text.replace(pinned, 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))
+  const r = sh('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', wrong, '--yes'])
+  assert.equal(r.code, 3, r.out.slice(-3000))
+  assert.match(r.out, /refusing to write any disk:\n\s+cp2: host key of 127\.0\.70\.12:\d+ is SHA256:\S+, but the inventory pins SHA256:A{43}/)
+  assert.ok(commandsLogs().every((log) => !/\bdd of=/.test(log)), 'a disk was written')
 })
 
 for (const rb of ['01-provision', '02-configure', '03-bootstrap', '04-join', '05-storage-tuning', '06-verify', '07-smoke-pod']) {
@@ -181,6 +202,134 @@ test('08-failover refuses with a control-plane node down, then passes the drill 
   const drill = runbook('08-failover', '--yes', '--from', 'preflight')
   assert.equal(drill.code, 0, drill.out.slice(-3000))
   assert.match(drill.out, /etcd RTO: \d+ ms/)
+})
+
+// ---------------------------------------------------------------- faults: each stops safely, says why, and resumes
+
+const lab = (...args: string[]) => {
+  const r = sh('npx', ['tsx', 'lab/cli.ts', ...args])
+  assert.equal(r.code, 0, r.out)
+}
+/** The inventory with one more sysctl on the validator: a config change 02 has to apply to validator1 only. */
+function inventoryWithSysctl(name: string, value: string): string {
+  const file = join(tmp, `inventory-${name}-${value}.yaml`)
+  writeFileSync(file, readFileSync(inv, 'utf8').replace('    vm.swappiness: "0"\n', `    vm.swappiness: "0"\n    ${name}: "${value}"\n`))
+  return file
+}
+const runbookOn = (file: string, name: string, ...flags: string[]) => sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', file, ...flags])
+
+test('one etcd member down: runbooks warn and go on; two down: they refuse (exit 3) and say why; healed: they run', () => {
+  lab('fault', 'cp3', 'down')
+  const one = runbook('05-storage-tuning', '--yes')
+  assert.equal(one.code, 0, one.out.slice(-3000))
+  assert.match(one.out, /etcd keeps quorum with 2 of 3 members \(cp1, cp2\); down: cp3: 127\.0\.70\.13 does not answer/)
+  lab('fault', 'cp2', 'etcd-crash')
+  for (const rb of ['05-storage-tuning', '03-bootstrap', '02-configure']) {
+    const r = runbook(rb, '--yes')
+    assert.equal(r.code, 3, `${rb}: ${r.out.slice(-3000)}`)
+    assert.match(r.out, /etcd has lost quorum: only 1 of 3 control-plane members can run \(2 needed\)/, rb)
+    assert.match(r.out, /cp2: etcd is Finished/, rb)
+  }
+  lab('heal', 'cp2')
+  lab('heal', 'cp3')
+  let r = runbook('05-storage-tuning', '--yes')
+  for (let i = 0; i < 5 && r.code !== 0; i++) r = runbook('05-storage-tuning', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /resuming 05-storage-tuning at etcd-quorum/)
+})
+
+test('a node down before apply-config: 02 stops before applying anything, then applies once it is back', () => {
+  const changed = inventoryWithSysctl('net.core.netdev_max_backlog', '30000')
+  const before = configVersions()
+  lab('fault', 'validator1', 'down')
+  const r = runbookOn(changed, '02-configure', '--yes')
+  assert.equal(r.code, 1, r.out.slice(-3000))
+  assert.match(r.out, /validator1 \(127\.0\.70\.21\): Talos answers on neither the maintenance nor the authenticated API.*nothing has been applied to any node/)
+  assert.deepEqual(configVersions(), before)
+  lab('heal', 'validator1')
+  const again = runbookOn(changed, '02-configure', '--yes')
+  assert.equal(again.code, 0, again.out.slice(-3000))
+  assert.match(again.out, /resuming 02-configure at diff/)
+  const after = configVersions()
+  assert.deepEqual(after.map((v, i) => v - before[i]!), [0, 0, 0, 1, 0], 'only validator1 gets the new config')
+})
+
+test('a node that dies during apply-config: 02 waits for every apply, names the node, and the re-run finishes the job', () => {
+  const changed = inventoryWithSysctl('net.core.netdev_max_backlog', '40000')
+  const before = configVersions()
+  // talosctl that takes validator1 down just as its apply-config starts: the node dies mid-apply
+  const wrapper = join(tmp, 'talosctl-dies-on-apply')
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\ncase "$*" in *apply-config*127.0.70.21*|*127.0.70.21*apply-config*) (cd '${REPO}' && npx tsx lab/cli.ts fault validator1 down >/dev/null 2>&1) ;; esac\nexec '${join(REPO, 'lab/bin/talosctl')}' "$@"\n`,
+    { mode: 0o755 },
+  )
+  const r = spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'], { cwd: REPO, env: { ...env, TALOSCTL: wrapper }, encoding: 'utf8', timeout: 8 * 60_000 })
+  const out = `${r.stdout}${r.stderr}`
+  printed.push(out)
+  assert.equal(r.status, 1, out.slice(-3000))
+  assert.match(out, /apply-config failed on 1 node\(s\):\n\s+validator1: .*127\.0\.70\.21/)
+  assert.match(out, /resumes at apply/)
+  assert.deepEqual(configVersions(), before)
+  lab('heal', 'validator1')
+  const again = runbookOn(changed, '02-configure', '--yes')
+  assert.equal(again.code, 0, again.out.slice(-3000))
+  assert.match(again.out, /resuming 02-configure at apply/)
+  assert.deepEqual(configVersions().map((v, i) => v - before[i]!), [0, 0, 0, 1, 0])
+})
+
+test('a call that hangs: --call-timeout stops it with a message naming the node and the limit, and the re-run goes through', () => {
+  lab('fault', 'worker1', 'slow', '--ms', '20000')
+  try {
+    const r = runbook('02-configure', '--yes', '--call-timeout', '4s')
+    assert.equal(r.code, 1, r.out.slice(-3000))
+    assert.match(r.out, /worker1 \(127\.0\.70\.22\): .*timed out after 4000 ms/)
+  } finally {
+    lab('heal', 'worker1')
+  }
+  const again = runbook('02-configure', '--yes')
+  assert.equal(again.code, 0, again.out.slice(-3000))
+  assert.match(again.out, /resuming 02-configure at diff/)
+})
+
+test('the Kubernetes API down on every control plane: checks fail naming the API; healed, they pass', () => {
+  for (const cp of ['cp1', 'cp2', 'cp3']) lab('fault', cp, 'api-down')
+  try {
+    const r = sh('npx', ['zx', 'checks/cluster.ts', '--inventory', inv])
+    assert.equal(r.code, 1, r.out.slice(-3000))
+    assert.match(r.out, /cluster\.nodes-ready/)
+    assert.match(r.out, /refused|Unable to connect|does not answer/i)
+  } finally {
+    for (const cp of ['cp1', 'cp2', 'cp3']) lab('heal', cp)
+  }
+  let ok = sh('npx', ['zx', 'checks/cluster.ts', '--inventory', inv])
+  for (let i = 0; i < 10 && ok.code !== 0; i++) ok = sh('npx', ['zx', 'checks/cluster.ts', '--inventory', inv])
+  assert.equal(ok.code, 0, ok.out.slice(-3000))
+})
+
+test('an interrupted runbook (Ctrl-C) stops cleanly, and the next run resumes at the interrupted step', async () => {
+  const { spawn } = await import('node:child_process')
+  const journal = join(tmp, 'state', 'journal.jsonl')
+  const lines = () => readFileSync(journal, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; runId: string })
+  const seen = lines().length
+  const child = spawn('npx', ['zx', 'runbooks/04-join.ts', '--inventory', inv, '--yes'], { cwd: REPO, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })))
+  // Ctrl-C reaches the whole foreground process group, once the run is inside a step after etcd-quorum
+  for (let i = 0; i < 600 && !lines().slice(seen).some((l) => l.runbook === '04-join' && l.event === 'start' && l.step !== 'etcd-quorum'); i++) await new Promise((r) => setTimeout(r, 50))
+  process.kill(-child.pid!, 'SIGINT')
+  const { code, signal } = await exited
+  printed.push(out)
+  // npx itself dies of the SIGINT (a shell shows 130 either way); the runbook under it says it stopped
+  assert.ok(code === 130 || signal === 'SIGINT', `exit ${code} ${signal}: ${out.slice(-3000)}`)
+  assert.match(out, /04-join interrupted: the next run resumes where it stopped/)
+  const stopped = lines().slice(seen).find((l) => l.runbook === '04-join' && l.event === 'interrupted')
+  assert.ok(stopped, `no interrupted event in the journal:\n${out.slice(-2000)}`)
+  const again = runbook('04-join', '--yes')
+  assert.equal(again.code, 0, again.out.slice(-3000))
+  assert.match(again.out, new RegExp(`resuming 04-join at ${stopped.step} \\(previous run ${stopped.runId} was interrupted there`))
 })
 
 test('lab down stops every process it started', () => {
