@@ -103,7 +103,7 @@ export interface LabNode {
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon'
   node: string
 }
 
@@ -128,6 +128,8 @@ export const paths = {
   sshDir: (name: string) => join(labDir(), 'ssh', name),
   operatorKey: () => join(labDir(), 'ssh', 'id_ed25519'),
   pki: () => join(labDir(), 'pki'),
+  /** lab/talosctl/daemon.ts listens here; lab/bin/talosctl uses it when it answers. */
+  talosctlSocket: () => join(labDir(), 'talosctl.sock'),
 }
 
 /** Atomic write (tmp + fsync + rename) so a reader or a Ctrl-C never sees half a file. */

@@ -11,6 +11,7 @@ import { diffConfigs, installCmdline, lineDiff, parseMachineConfig, runtimeConfi
 import { reconcileNode } from '../node-services.ts'
 import { applyBootParams, applyRuntimeConfig } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic, type LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 const MODES = ['auto', 'interactive', 'no-reboot', 'reboot', 'staged', 'try']
 
@@ -189,7 +190,7 @@ export async function applyConfig(ctx: RunContext): Promise<void> {
     if (!['auto', 'reboot', 'try'].includes(mode)) throw new Error(prefix + rpcError('Unimplemented', `apply configuration --mode='${mode}' is not supported in maintenance mode`))
     validateOrThrow(text, prefix)
     if (ctx.flags['dry-run']) {
-      process.stderr.write('Dry run summary:\nNode is running in maintenance mode and does not have a config yet.\n')
+      io.err('Dry run summary:\nNode is running in maintenance mode and does not have a config yet.\n')
       return
     }
     await installNode(s.node.name, text)
@@ -206,7 +207,7 @@ export async function applyConfig(ctx: RunContext): Promise<void> {
   if (err) throw new Error(prefix + err)
   for (const r of results) {
     for (const w of r.value!.warnings) warn(w)
-    process.stderr.write(r.value!.details + '\n')
+    io.err(r.value!.details + '\n')
   }
 }
 
@@ -241,8 +242,8 @@ export async function patch(ctx: RunContext): Promise<void> {
   for (const r of results) {
     if (r.error) continue
     for (const w of r.value!.warnings) warn(w)
-    process.stdout.write(`patched MachineConfigs.config.talos.dev/v1alpha1 at the node ${r.addr}\n`)
-    process.stderr.write(r.value!.details + '\n')
+    io.out(`patched MachineConfigs.config.talos.dev/v1alpha1 at the node ${r.addr}\n`)
+    io.err(r.value!.details + '\n')
   }
   const err = nodeErrors(results)
   if (err) throw new Error(err)

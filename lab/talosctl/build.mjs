@@ -1,4 +1,4 @@
-// Bundles lab/talosctl/main.ts (and the lab modules it imports) with esbuild into <repo>/node_modules/.cache/lab-talosctl/ (outside the lab dir, which `lab up` wants empty),
+// Bundles lab/talosctl/entry.ts and daemon.ts (and the lab modules it imports) with esbuild into <repo>/node_modules/.cache/lab-talosctl/ (outside the lab dir, which `lab up` wants empty),
 // so lab/bin/talosctl starts with plain node instead of the tsx loader (~0.1 s instead of ~0.5 s).
 // import.meta.url is pinned to each module's source path so REPO_ROOT-style path logic keeps working.
 // Usage: node lab/talosctl/build.mjs  → prints the directory of the new build.
@@ -26,7 +26,7 @@ const pinMetaUrl = {
 }
 
 await build({
-  entryPoints: [join(repo, 'lab/talosctl/main.ts')],
+  entryPoints: { main: join(repo, 'lab/talosctl/entry.ts'), daemon: join(repo, 'lab/talosctl/daemon.ts') },
   bundle: true,
   splitting: true,
   format: 'esm',

@@ -9,6 +9,7 @@ import { bootstrapEtcd, etcdDataDirNonEmpty } from '../node-services.ts'
 import { parseMachineConfig } from '../machine-config.ts'
 import { buildAdminKubeconfig } from '../kube-api/kubeconfig.ts'
 import { loadNodes, paths, writeFileAtomic } from '../state.ts'
+import * as io from './io.ts'
 
 export async function bootstrap(ctx: RunContext): Promise<void> {
   let s
@@ -64,10 +65,10 @@ export async function kubeconfig(ctx: RunContext): Promise<void> {
   const err = nodeErrors(results)
   if (err) throw new Error(`error copying: ${err}`)
   const data = results[0].value!
-  let target = ctx.args[0] ?? join(homedir(), '.kube', 'config')
+  let target = ctx.args[0] ?? join(io.env('HOME') ?? homedir(), '.kube', 'config')
   if (existsSync(target) && statSync(target).isDirectory()) target = join(target, 'kubeconfig')
   if (target === '-') {
-    process.stdout.write(data)
+    io.out(data)
     return
   }
   const merge = ctx.flags.merge as boolean

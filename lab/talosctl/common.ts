@@ -6,6 +6,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { findNodeByAddress, labExists, paths, type LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 export const CLIENT_VERSION = 'v1.10.3'
 export const APID_PORT = 50000
@@ -36,8 +37,9 @@ export interface TalosConfig {
 
 export function talosconfigPath(g: GlobalArgs): { path: string; explicit: boolean } {
   if (g.talosconfig) return { path: g.talosconfig, explicit: true }
-  if (process.env.TALOSCONFIG) return { path: process.env.TALOSCONFIG, explicit: true }
-  return { path: join(homedir(), '.talos', 'config'), explicit: false }
+  const fromEnv = io.env('TALOSCONFIG')
+  if (fromEnv) return { path: fromEnv, explicit: true }
+  return { path: join(io.env('HOME') ?? homedir(), '.talos', 'config'), explicit: false }
 }
 
 export function loadTalosconfig(g: GlobalArgs): TalosConfig {
@@ -211,7 +213,7 @@ export function nodeErrors<T>(results: NodeResult<T>[]): string | undefined {
 export class CommandError extends Error {}
 
 export function warn(msg: string): void {
-  process.stderr.write(`WARNING: ${msg.endsWith('\n') ? msg : msg + '\n'}`)
+  io.err(`WARNING: ${msg.endsWith('\n') ? msg : msg + '\n'}`)
 }
 
 export function nodeLabel(s: Session, r: NodeResult<unknown>): string {

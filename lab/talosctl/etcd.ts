@@ -8,6 +8,7 @@ import { EtcdClient, memberIdHex } from '../etcd-client.ts'
 import { etcdClientUrl, findHealthyMember, stopEtcd } from '../node-services.ts'
 import { isAlive } from '../processes.ts'
 import { paths, updateNode, type LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 const fmtId = (decimal: string | undefined) => (decimal ? memberIdHex(decimal).padStart(16, '0') : '0000000000000000')
 
@@ -65,7 +66,7 @@ export async function status(ctx: RunContext): Promise<void> {
     ]
     rows.push(s.proxied ? [r.addr, ...row] : row)
   }
-  if (ok.length) process.stdout.write(table(rows))
+  if (ok.length) io.out(table(rows))
 }
 
 export async function members(ctx: RunContext): Promise<void> {
@@ -80,7 +81,7 @@ export async function members(ctx: RunContext): Promise<void> {
       rows.push(s.proxied ? [r.addr, ...row] : row)
     }
   }
-  if (rows.length) process.stdout.write(table([s.proxied ? ['NODE', ...header] : header, ...rows]))
+  if (rows.length) io.out(table([s.proxied ? ['NODE', ...header] : header, ...rows]))
 }
 
 function single(s: Session, cmd: string): void {
@@ -151,7 +152,7 @@ async function alarms(ctx: RunContext, disarm: boolean): Promise<void> {
   const ok = report(results, what)
   const rows: string[][] = []
   for (const r of ok) for (const a of r.value!) rows.push(s.proxied ? [r.addr, fmtId(a.memberID), a.alarm] : [fmtId(a.memberID), a.alarm])
-  if (rows.length) process.stdout.write(table([s.proxied ? ['NODE', 'MEMBER', 'ALARM'] : ['MEMBER', 'ALARM'], ...rows]))
+  if (rows.length) io.out(table([s.proxied ? ['NODE', 'MEMBER', 'ALARM'] : ['MEMBER', 'ALARM'], ...rows]))
 }
 
 export const alarmList = (ctx: RunContext) => alarms(ctx, false)

@@ -5,6 +5,7 @@ import type { RunContext } from './main.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, type Session } from './common.ts'
 import { table } from './tabwriter.ts'
 import { paths, type LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 async function session(ctx: RunContext): Promise<Session> {
   try {
@@ -33,7 +34,7 @@ export async function read(ctx: RunContext): Promise<void> {
   })
   const err = nodeErrors(results)
   if (err) throw new Error(err)
-  process.stdout.write(results[0].value!)
+  io.out(results[0].value!)
 }
 
 export async function list(ctx: RunContext): Promise<void> {
@@ -59,7 +60,7 @@ export async function list(ctx: RunContext): Promise<void> {
     if (r.error) continue
     for (const e of r.value!) rows.push(long ? [r.addr, e.mode, '0', '0', String(e.size), e.mtime.toDateString().slice(4, 10) + ' ' + e.mtime.toTimeString().slice(0, 5), e.name] : [r.addr, e.name])
   }
-  process.stdout.write(table(rows))
+  io.out(table(rows))
   if (err) throw new Error(err)
 }
 
@@ -90,7 +91,7 @@ export async function dmesg(ctx: RunContext): Promise<void> {
   for (const r of results) {
     if (r.error) continue
     const ts = (r.node!.bootedAt ?? new Date().toISOString()).replace('Z', '000000Z').replace(/\.(\d{9})\d*Z/, '.$1Z')
-    for (const l of r.value!) process.stdout.write(`${r.addr}: kern: ${l.level.padStart(7)}: [${ts}]: ${l.msg}\n`)
+    for (const l of r.value!) io.out(`${r.addr}: kern: ${l.level.padStart(7)}: [${ts}]: ${l.msg}\n`)
   }
   if (err) throw new Error(err)
 }

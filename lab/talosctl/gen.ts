@@ -7,6 +7,7 @@ import { dirname } from 'node:path'
 import { parse as parseYaml, stringify } from 'yaml'
 import { generateCa, issueCert, b64, unb64 } from '../pki.ts'
 import type { RunContext } from './main.ts'
+import * as io from './io.ts'
 
 export interface SecretsBundle {
   cluster: { id: string; secret: string }
@@ -115,12 +116,12 @@ export async function genConfig(ctx: RunContext): Promise<void> {
   const data = buildTalosconfig(clusterName, bundle, endpoints, ctx.global.nodes)
   const out = (ctx.flags.output as string) || 'talosconfig'
   if (out === '-') {
-    process.stdout.write(data)
+    io.out(data)
     return
   }
   checkOverwrite(out, ctx.flags.force)
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, data, { mode: 0o600 })
   chmodSync(out, 0o600)
-  process.stderr.write(`Created ${out}\n`)
+  io.err(`Created ${out}\n`)
 }

@@ -5,6 +5,7 @@ import { RpcFailure, dial, multiError, rpcError, stripPort, withClient, withMain
 import { resolveResource, type Resource, type ResourceDef } from './resources.ts'
 import { tabwrite } from './tabwriter.ts'
 import type { LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 /** k8s jsonpath text output of one value: scalars as text, lists/maps as JSON. */
 function cell(v: unknown): string {
@@ -89,7 +90,7 @@ export async function get(ctx: RunContext): Promise<void> {
       }
     }
   }
-  process.stdout.write(outMode === 'table' ? tabwrite(text) : text)
+  io.out(outMode === 'table' ? tabwrite(text) : text)
   if (errs.length) throw new Error(multiError(errs))
 }
 

@@ -11,6 +11,7 @@ import { parseMachineConfig } from '../machine-config.ts'
 import { buildAdminKubeconfig } from '../kube-api/kubeconfig.ts'
 import { findNodeByAddress, loadNodes, paths, type LabNode } from '../state.ts'
 import { nodeServices } from './service.ts'
+import * as io from './io.ts'
 
 const SKIP = Symbol('skip')
 type Check = { name: string; run: () => Promise<void | typeof SKIP> }
@@ -59,7 +60,7 @@ export async function health(ctx: RunContext): Promise<void> {
     workers = members.filter((n) => n.role === 'worker').map((n) => n.address)
   }
   const all = [...cps, ...workers]
-  process.stderr.write(`discovered nodes: ${quote(all)}\n`)
+  io.err(`discovered nodes: ${quote(all)}\n`)
   const node = (a: string): LabNode => {
     const n = findNodeByAddress(a)
     if (!n) throw new Error(`${a}: ${rpcError('Unavailable', `connection error: desc = "transport: Error while dialing: dial tcp ${a}:50000: connect: no route to host"`)}`)
@@ -157,11 +158,11 @@ export async function health(ctx: RunContext): Promise<void> {
     } },
   ]
   const deadline = Date.now() + (ctx.flags['wait-timeout'] as number)
-  const interval = Number(process.env.LAB_HEALTH_INTERVAL_MS ?? 1000)
+  const interval = Number(io.env('LAB_HEALTH_INTERVAL_MS') ?? 1000)
   for (const c of checks) {
     let last = ''
     const say = (line: string) => {
-      if (line !== last) process.stderr.write(line + '\n')
+      if (line !== last) io.err(line + '\n')
       last = line
     }
     say(`waiting for ${c.name}: ...`)

@@ -2,6 +2,7 @@
 import type { RunContext } from './main.ts'
 import { CLIENT_VERSION, RpcFailure, nodeErrors, perNode, warn, withClient, withMaintenanceClient, type Session } from './common.ts'
 import type { LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 const SHA = 'dde2cebc'
 const GO = 'go1.24.3'
@@ -13,10 +14,10 @@ function long(tag: string): string {
 export async function version(ctx: RunContext): Promise<void> {
   const json = ctx.flags.json as boolean
   if (!json) {
-    process.stdout.write('Client:\n')
-    process.stdout.write(ctx.flags.short ? `Talos ${CLIENT_VERSION}\n` : long(CLIENT_VERSION))
+    io.out('Client:\n')
+    io.out(ctx.flags.short ? `Talos ${CLIENT_VERSION}\n` : long(CLIENT_VERSION))
     if (ctx.flags.client) return
-    process.stdout.write('Server:\n')
+    io.out('Server:\n')
   }
   let s: Session
   try {
@@ -35,11 +36,11 @@ export async function version(ctx: RunContext): Promise<void> {
     const node = s.proxied ? r.addr : n.address
     if (json) {
       const md = s.proxied ? `"metadata":{"hostname":"${r.addr}"},` : ''
-      process.stdout.write(`{${md}"version":{"tag":"${n.talosVersion}","sha":"${SHA}","goVersion":"${GO}","os":"linux","arch":"amd64"},"platform":{"name":"metal","mode":"metal"},"features":{"rbac":true}}\n`)
+      io.out(`{${md}"version":{"tag":"${n.talosVersion}","sha":"${SHA}","goVersion":"${GO}","os":"linux","arch":"amd64"},"platform":{"name":"metal","mode":"metal"},"features":{"rbac":true}}\n`)
       continue
     }
-    process.stdout.write(`\tNODE:        ${node}\n`)
-    process.stdout.write(long(n.talosVersion))
-    process.stdout.write(`\tEnabled:     ${n.stage === 'maintenance' ? '' : 'RBAC'}\n`)
+    io.out(`\tNODE:        ${node}\n`)
+    io.out(long(n.talosVersion))
+    io.out(`\tEnabled:     ${n.stage === 'maintenance' ? '' : 'RBAC'}\n`)
   }
 }

@@ -1,6 +1,7 @@
 // Lab talosctl: the talosctl v1.10.3 command line (cobra-style parsing, errors and exit codes) over the lab
 // state. Command modules are imported lazily so a call stays fast.
 import { UsageError, type GlobalArgs } from './common.ts'
+import * as io from './io.ts'
 
 export type FlagType = 'bool' | 'string' | 'strings' | 'duration' | 'int'
 export interface FlagSpec {
@@ -239,6 +240,14 @@ function argsError(cmd: Cmd, n: number, path: string[]): string | undefined {
   return undefined
 }
 
+/** Load every command's module now: a long-running daemon must not depend on its bundle's chunks staying on disk. */
+export async function preloadCommands(cmds: Cmd[] = COMMANDS): Promise<void> {
+  for (const c of cmds) {
+    if (c.run) await c.run()
+    if (c.sub) await preloadCommands(c.sub)
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   // find the command path: words before the first flag-looking word that name subcommands; global flags may come first
   const words: string[] = []
@@ -267,15 +276,15 @@ export async function main(argv: string[]): Promise<number> {
       continue
     }
     if (!cmd) {
-      process.stderr.write(`unknown command "${a}" for "talosctl"\n`)
-      process.stderr.write('\n' + usage(['talosctl'], { name: 'talosctl', use: 'talosctl', short: '', sub: COMMANDS }, [], GLOBAL_FLAGS) + '\n')
+      io.err(`unknown command "${a}" for "talosctl"\n`)
+      io.err('\n' + usage(['talosctl'], { name: 'talosctl', use: 'talosctl', short: '', sub: COMMANDS }, [], GLOBAL_FLAGS) + '\n')
       return 1
     }
     rest.push(a)
     flagArgs.push(a)
   }
   if (!cmd) {
-    process.stdout.write(usage(['talosctl'], { name: 'talosctl', use: 'talosctl', short: 'A CLI for out-of-band management of Kubernetes nodes created by Talos', sub: COMMANDS }, [], GLOBAL_FLAGS))
+    io.out(usage(['talosctl'], { name: 'talosctl', use: 'talosctl', short: 'A CLI for out-of-band management of Kubernetes nodes created by Talos', sub: COMMANDS }, [], GLOBAL_FLAGS))
     return 0
   }
   const own = [...(cmd.flags ?? []), ...(path[1] === 'gen' ? [GEN_FORCE] : [])]
@@ -285,24 +294,24 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs(flagArgs, specs, false)
   } catch (e) {
     if (!(e instanceof UsageError)) throw e
-    process.stderr.write(e.message + '\n\n' + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
+    io.err(e.message + '\n\n' + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
     return 1
   }
   if (parsed.flags.help) {
-    process.stdout.write((cmd.short ? cmd.short + '\n\n' : '') + usage(path, cmd, own, GLOBAL_FLAGS))
+    io.out((cmd.short ? cmd.short + '\n\n' : '') + usage(path, cmd, own, GLOBAL_FLAGS))
     return 0
   }
   if (!cmd.run) {
     if (parsed.positionals.length) {
-      process.stderr.write(`unknown command "${parsed.positionals[0]}" for "${path.join(' ')}"\n\n` + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
+      io.err(`unknown command "${parsed.positionals[0]}" for "${path.join(' ')}"\n\n` + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
       return 1
     }
-    process.stdout.write((cmd.short ? cmd.short + '\n\n' : '') + usage(path, cmd, own, GLOBAL_FLAGS))
+    io.out((cmd.short ? cmd.short + '\n\n' : '') + usage(path, cmd, own, GLOBAL_FLAGS))
     return 0
   }
   const argErr = argsError(cmd, parsed.positionals.length, path)
   if (argErr) {
-    process.stderr.write(argErr.replace('%ARG%', parsed.positionals[0] ?? '') + '\n\n' + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
+    io.err(argErr.replace('%ARG%', parsed.positionals[0] ?? '') + '\n\n' + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
     return 1
   }
   const global: GlobalArgs = {
@@ -318,11 +327,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   } catch (e) {
     const msg = (e as Error).message
-    process.stderr.write(msg + '\n')
-    if (e instanceof UsageError || /arg\(s\)|flag|command/.test(msg)) process.stderr.write('\n' + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
-    if (process.env.LAB_TALOSCTL_DEBUG) console.error(e)
+    io.err(msg + '\n')
+    if (e instanceof UsageError || /arg\(s\)|flag|command/.test(msg)) io.err('\n' + usage(path, cmd, own, GLOBAL_FLAGS) + '\n')
+    if (io.env('LAB_TALOSCTL_DEBUG')) io.err(`${(e as Error).stack}\n`)
     return 1
   }
 }
 
-process.exitCode = await main(process.argv.slice(2))

@@ -8,6 +8,7 @@ import { installCmdline, parseMachineConfig } from '../machine-config.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
+import * as io from './io.ts'
 
 export const DEFAULT_INSTALLER = 'ghcr.io/siderolabs/installer:v1.10.3'
 
@@ -46,8 +47,8 @@ export async function rebootNode(name: string): Promise<void> {
 function watchLines(results: { addr: string; error?: string }[]): void {
   const addrs = results.filter((r) => !r.error).map((r) => r.addr)
   if (!addrs.length) return
-  process.stderr.write(`watching nodes: [${addrs.join(' ')}]\n`)
-  for (const a of addrs) process.stderr.write(`    * ${a}: post check passed\n`)
+  io.err(`watching nodes: [${addrs.join(' ')}]\n`)
+  for (const a of addrs) io.err(`    * ${a}: post check passed\n`)
 }
 
 export async function reboot(ctx: RunContext): Promise<void> {
@@ -67,7 +68,7 @@ export async function shutdown(ctx: RunContext): Promise<void> {
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) {
     const addrs = results.filter((r) => !r.error).map((r) => r.addr)
-    if (addrs.length) process.stderr.write(`watching nodes: [${addrs.join(' ')}]\n` + addrs.map((a) => `    * ${a}: events check condition met\n`).join(''))
+    if (addrs.length) io.err(`watching nodes: [${addrs.join(' ')}]\n` + addrs.map((a) => `    * ${a}: events check condition met\n`).join(''))
   }
   if (err) throw new Error(`error executing shutdown: ${err}`)
 }
@@ -100,6 +101,6 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   })
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
-  else for (const r of results) if (!r.error) process.stdout.write(`NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') + `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`)
+  else for (const r of results) if (!r.error) io.out(`NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') + `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`)
   if (err) throw new Error(`error performing upgrade: ${err}`)
 }

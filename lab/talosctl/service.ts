@@ -6,6 +6,7 @@ import { table, tabwrite } from './tabwriter.ts'
 import { etcdHealthy, isConfigured, clusterBootstrapped, reconcileNode, stopEtcd } from '../node-services.ts'
 import { isAlive } from '../processes.ts'
 import { loadNode, updateNode, type LabNode } from '../state.ts'
+import * as io from './io.ts'
 
 export interface ServiceEvent {
   state: string
@@ -84,7 +85,7 @@ export async function service(ctx: RunContext): Promise<void> {
       const last = svc.events[svc.events.length - 1]
       rows.push([r.addr, svc.id, svc.state, svc.health, `${last ? goDuration(now - last.ts) : ''} ago`, last?.msg ?? '<none>'])
     }
-    process.stdout.write(table(rows))
+    io.out(table(rows))
     return
   }
   if (action && action !== 'status') {
@@ -102,7 +103,7 @@ export async function service(ctx: RunContext): Promise<void> {
     const ok = results.filter((r) => !r.error)
     if (err && !ok.length) throw new Error(`error starting service: ${err}`)
     if (err) warn(err)
-    process.stdout.write(table([['NODE', 'RESPONSE'], ...ok.map((r) => [r.addr, r.value!])]))
+    io.out(table([['NODE', 'RESPONSE'], ...ok.map((r) => [r.addr, r.value!])]))
     return
   }
   const results = await perNode(s, async (n) => (await nodeServices(loadNode(n.name))).find((x) => x.id === id))
@@ -122,7 +123,7 @@ export async function service(ctx: RunContext): Promise<void> {
       label = ''
     }
   }
-  process.stdout.write(tabwrite(text))
+  io.out(tabwrite(text))
 }
 
 export { isConfigured }

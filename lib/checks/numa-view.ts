@@ -3,6 +3,7 @@
 // for and missed, round by round, until it asks for nothing new (later paths depend on earlier contents: node
 // ids come from `online`).
 import { formatNumactlHardware, readNumaFromFiles, type NumaTopology } from '../numa.ts'
+import { SUPPORTED_HUGEPAGE_KIB } from '../procfs.ts'
 import type { NumaView } from './types.ts'
 
 export type SyncRead = (path: string) => string | undefined
@@ -10,6 +11,19 @@ export type SyncRead = (path: string) => string | undefined
 export const NODE_SYSFS = '/sys/devices/system/node'
 /** Read up front: without them lib/numa probes node0..node1023 one by one. */
 export const NUMA_PREFETCH = [`${NODE_SYSFS}/online`, `${NODE_SYSFS}/possible`]
+
+/**
+ * Everything readNumaFromFiles reads when the machine has `expectedNodes` NUMA nodes (the inventory says how many):
+ * fetched in one parallel round instead of one round per level of the tree. A wrong guess only costs another round.
+ */
+export function numaPrefetch(expectedNodes = 0): string[] {
+  const perNode = (id: number) => {
+    const dir = `${NODE_SYSFS}/node${id}`
+    const pages = SUPPORTED_HUGEPAGE_KIB.flatMap((kb) => ['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((f) => `${dir}/hugepages/hugepages-${kb}kB/${f}`))
+    return [`${dir}/cpumap`, `${dir}/cpulist`, `${dir}/meminfo`, `${dir}/distance`, ...pages]
+  }
+  return [...NUMA_PREFETCH, ...Array.from({ length: expectedNodes }, (_, id) => perNode(id)).flat()]
+}
 
 export async function readOnDemand<T>(
   compute: (read: SyncRead) => T,

@@ -16,7 +16,7 @@ import {
   parseTable,
 } from '../talosctl-parse.ts'
 import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
-import { hugepagesPerNode, NUMA_PREFETCH, readNumaFromFiles, readOnDemand, toNumaView } from './numa-view.ts'
+import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNumaView } from './numa-view.ts'
 import { hugepageSizeKb } from './quantity.ts'
 import type { SourceRegistry, SourceRequest } from './runner.ts'
 import type { K8sNode, K8sPod, PerNode, StorageMount } from './types.ts'
@@ -140,16 +140,20 @@ const readFile = (path: string) => async (req: Req) => perNode(req.ctx, req.node
 
 // Both the numa and hugepagesSysfs sources need the same sysfs tree: read it once per node per run.
 const numaCache = new WeakMap<Req['ctx'], Map<string, Promise<NumaTopology>>>()
-function numaTopology(ctx: SourceContext, node: CheckNode): Promise<NumaTopology> {
+function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes?: number): Promise<NumaTopology> {
   let m = numaCache.get(ctx)
   if (!m) numaCache.set(ctx, (m = new Map()))
   let p = m.get(node.name)
   if (!p) {
-    p = readOnDemand(readNumaFromFiles, (paths) => readMany(ctx, node, paths), { prefetch: NUMA_PREFETCH })
+    p = readOnDemand(readNumaFromFiles, (paths) => readMany(ctx, node, paths), { prefetch: numaPrefetch(expectedNodes) })
     m.set(node.name, p)
   }
   return p
 }
+
+/** How many NUMA nodes the inventory expects on a node (the validator's per-NUMA huge pages list one per node). */
+const expectedNumaNodes = (inv: { validator?: { hugepages: { perNumaNode: number[] } } }, n: CheckNode) =>
+  n.profile === 'validator' ? (inv.validator?.hugepages.perNumaNode.length ?? 0) : 0
 
 /** The machine config's documents (talosctl prints the MachineConfig spec as a YAML string) → the v1alpha1 one. */
 export function machineDocument(spec: unknown): Record<string, any> | undefined {
@@ -318,13 +322,13 @@ export const SOURCES: SourceRegistry<SourceContext> = {
 
   numa: {
     name: 'numa',
-    fetch: ({ ctx, nodes }) => perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n))),
+    fetch: ({ ctx, inv, nodes }) => perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n)))),
   },
 
   hugepagesSysfs: {
     name: 'hugepagesSysfs',
     fetch: ({ ctx, inv, nodes }) =>
-      perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
+      perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n)), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
   },
 
   kubeletConfig: {
