@@ -1,5 +1,6 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
+import { settleEach } from './settle.ts'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { parse, parseAllDocuments } from 'yaml'
 import { createTwoFilesPatch } from 'diff'
@@ -110,10 +111,10 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
 
 /** Every node's plan; when some nodes cannot be planned, one error naming each of them (nothing applied yet). */
 export async function planAll(c: Cluster, configs: Map<string, string>): Promise<NodePlan[]> {
-  const settled = await Promise.allSettled(c.inv.nodes.map((n) => planNode(c, n, configs.get(n.name)!)))
-  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []))
+  const r = await settleEach(c.inv.nodes, (n) => planNode(c, n, configs.get(n.name)!))
+  const failed = r.failures.map((f) => f.message)
   if (failed.length) throw new Error(failed.length === 1 ? failed[0] : `${failed.length} nodes cannot be planned:\n  ${failed.join('\n  ')}`)
-  return settled.map((r) => (r as PromiseFulfilledResult<NodePlan>).value)
+  return c.inv.nodes.map((n) => r.values.get(n)!)
 }
 
 export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promise<void> {
@@ -129,17 +130,15 @@ export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promi
  * runbook exits); then one error naming each node that failed and saying which nodes did get their config.
  */
 export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean): Promise<void> {
-  const settled = await Promise.allSettled(plans.map((p) => applyPlan(c, p, dryRun)))
-  const failed = plans.flatMap((p, i) => (settled[i]!.status === 'rejected' ? [`${p.node.name}: ${firstLine((settled[i] as PromiseRejectedResult).reason)}`] : []))
+  const r = await settleEach(plans, (p) => applyPlan(c, p, dryRun))
+  const failed = r.failures.map((f) => `${f.item.node.name}: ${f.message}`)
   if (!failed.length) return
-  const applied = plans.filter((_, i) => settled[i]!.status === 'fulfilled').map((p) => p.node.name)
+  const applied = plans.filter((p) => r.values.has(p)).map((p) => p.node.name)
   throw new Error(
     `apply-config failed on ${failed.length} node(s):\n  ${failed.join('\n  ')}\n` +
       `applied: ${applied.join(', ') || 'none'}. Bring the failed node(s) back and re-run: the diff shows what is still to apply.`,
   )
 }
-
-const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).trim().split('\n')[0]
 
 export async function waitConfigured(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
   await Promise.all(

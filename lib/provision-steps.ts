@@ -1,4 +1,5 @@
 // The steps of 01-provision, kept out of the runbook so it reads as the procedure.
+import { settleEach } from './settle.ts'
 import { log } from './log.ts'
 import { waitFor } from './kube.ts'
 import { HostKeyMismatchError, RescueSession } from './ssh.ts'
@@ -91,29 +92,28 @@ export async function installOverRescue(c: Cluster, n: InventoryNode, step: Step
  * with nothing written anywhere; the error lists every machine that failed.
  */
 export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
-  const settled = await Promise.allSettled(
-    nodes.map(async (n) => {
-      const r = n.rescue!
-      const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint: resolveFingerprint(r.hostKeyFingerprint) })
-      try {
-        planDiskWrite(n, await listDisks(s), { file: '', sizeBytes: 0, sha256: '' })
-      } finally {
-        s.close()
-      }
-      log.info(`  ${n.name}: host key ${resolveFingerprint(r.hostKeyFingerprint)} matches; ${n.installDisk} present`)
-    }),
-  )
-  const failed = nodes.flatMap((n, i) => (settled[i]!.status === 'rejected' ? [`${n.name}: ${((settled[i] as PromiseRejectedResult).reason as Error).message}`] : []))
+  const r = await settleEach(nodes, async (n) => {
+    const rescue = n.rescue!
+    const fingerprint = resolveFingerprint(rescue.hostKeyFingerprint)
+    const s = await RescueSession.connect({ host: rescue.host, port: rescue.port, user: rescue.user, keyFile: rescue.keyFile, fingerprint })
+    try {
+      planDiskWrite(n, await listDisks(s), { file: '', sizeBytes: 0, sha256: '' })
+    } finally {
+      s.close()
+    }
+    log.info(`  ${n.name}: host key ${fingerprint} matches; ${n.installDisk} present`)
+  })
+  const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
   if (!failed.length) return
   const msg = `refusing to write any disk:\n  ${failed.join('\n  ')}`
   // a host key that does not match is a judgement (wrong machine?), not a glitch: exit 3 like every refusal
-  throw settled.some((r) => r.status === 'rejected' && r.reason instanceof HostKeyMismatchError) ? new RefusedError(msg) : new Error(msg)
+  throw r.failures.some((f) => f.error instanceof HostKeyMismatchError) ? new RefusedError(msg) : new Error(msg)
 }
 
 /** Write every machine, waiting for all of them: a failure on one must not end the runbook while others are mid-write. */
 export async function installAll(c: Cluster, nodes: InventoryNode[], step: StepHandle): Promise<void> {
-  const settled = await Promise.allSettled(nodes.map((n) => installOverRescue(c, n, step)))
-  const failed = nodes.flatMap((n, i) => (settled[i]!.status === 'rejected' ? [`${n.name}: ${((settled[i] as PromiseRejectedResult).reason as Error).message}`] : []))
+  const r = await settleEach(nodes, (n) => installOverRescue(c, n, step))
+  const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
   if (failed.length) throw new Error(`image write failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
 }
 
