@@ -22,7 +22,9 @@ export interface ProvisionState extends Map<string, NodeProvisionState> {
 /** Only these mean "no Talos API listens there"; any other failure leaves the machine's state unknown. */
 const NOT_LISTENING = /connection refused|no route to host|connect: .*(timed out|unreachable)|i\/o timeout/i
 
-const errText = (e: unknown) => `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`
+// stderr first (talosctl's own words decide "not listening" vs "refused"); a timeout is only its message: what a
+// killed process printed on the way out ("Terminated") says nothing
+const errText = (e: unknown) => ((e as { timedOut?: boolean }).timedOut ? (e as Error).message : `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`)
 
 /**
  * Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node
