@@ -2,27 +2,15 @@
 // cluster's kubeconfig pinned so a runbook never acts on whatever context the operator's shell points at.
 import { sleep } from 'zx'
 import { stringify } from 'yaml'
-import { CommandError, run, type Redaction, type RunResult } from './exec.ts'
+import { CommandError, type RunResult } from './exec.ts'
+import { CliTool, type CallOptions, type CliToolOptions } from './cli-tool.ts'
 
-export interface KubeOptions {
-  /** Default: $KUBECTL, else `kubectl` on PATH. */
-  bin?: string
+export interface KubeOptions extends CliToolOptions {
   kubeconfig?: string
   context?: string
-  /** Per call; default 30 s. */
-  timeoutMs?: number
-  dryRun?: boolean
-  env?: NodeJS.ProcessEnv
-  quiet?: boolean
 }
 
-export interface KubeRunOptions {
-  timeoutMs?: number
-  mutating?: boolean
-  input?: string
-  nothrow?: boolean
-  quiet?: boolean
-  redact?: Redaction[]
+export interface KubeRunOptions extends CallOptions {
   /** Named in errors (e.g. the node being labelled). */
   context?: string
 }
@@ -90,7 +78,6 @@ export interface WaitOptions {
   intervalMs?: number
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000
 
 /** Ready condition True. */
 export function isReady(node: KubeNode): boolean {
@@ -144,23 +131,14 @@ export async function waitFor<T>(describe: string, probe: () => Promise<T | unde
   }
 }
 
-export class Kube {
-  readonly bin: string
+export class Kube extends CliTool {
   readonly kubeconfig?: string
   readonly context?: string
-  readonly timeoutMs: number
-  readonly dryRun: boolean
-  private readonly env?: NodeJS.ProcessEnv
-  private readonly quiet: boolean
 
   constructor(opts: KubeOptions = {}) {
-    this.bin = opts.bin ?? process.env.KUBECTL ?? 'kubectl'
+    super('kubectl', 'KUBECTL', opts)
     this.kubeconfig = opts.kubeconfig
     this.context = opts.context
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    this.dryRun = opts.dryRun ?? false
-    this.env = opts.env
-    this.quiet = opts.quiet ?? false
   }
 
   buildArgs(args: string[]): string[] {
@@ -172,17 +150,7 @@ export class Kube {
   }
 
   run(args: string[], opts: KubeRunOptions = {}): Promise<RunResult> {
-    return run(this.bin, this.buildArgs(args), {
-      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-      input: opts.input,
-      env: this.env,
-      quiet: opts.quiet ?? this.quiet,
-      redact: opts.redact,
-      dryRun: this.dryRun,
-      mutating: opts.mutating,
-      nothrow: opts.nothrow,
-      context: opts.context,
-    })
+    return this.call(this.buildArgs(args), opts, opts.context)
   }
 
   async getJson<T>(args: string[], opts: KubeRunOptions = {}): Promise<T> {

@@ -1,7 +1,8 @@
 // Typed wrapper over the talosctl binary (real, or the lab's talosctl-compatible CLI): builds the exact argv,
 // prints it redacted, skips mutating calls on --dry-run, and returns parsed, node-tagged results.
 import { chmod } from 'node:fs/promises'
-import { CommandError, run, type Redaction, type RunResult } from './exec.ts'
+import { CommandError, type RunResult } from './exec.ts'
+import { CliTool, type CallOptions, type CliToolOptions } from './cli-tool.ts'
 import {
   formatGoDuration,
   parseEtcdAlarms,
@@ -21,33 +22,20 @@ import {
   type VersionReport,
 } from './talosctl-parse.ts'
 
-export interface TalosctlOptions {
-  /** Default: $TALOSCTL, else `talosctl` on PATH. */
-  bin?: string
+export interface TalosctlOptions extends CliToolOptions {
   talosconfig?: string
   /** Overrides the talosconfig endpoints (`-e`). */
   endpoints?: string[]
-  /** Per call; default 30 s. */
-  timeoutMs?: number
-  dryRun?: boolean
-  env?: NodeJS.ProcessEnv
   /** Address → inventory name, so errors say "cp2 (127.0.10.12)". */
   nodeNames?: Record<string, string>
-  quiet?: boolean
 }
 
-export interface TalosctlRunOptions {
+export interface TalosctlRunOptions extends CallOptions {
   nodes?: string[]
   /** Maintenance API: talosctl dials the node itself (`-n` becomes the endpoint); no talosconfig, no `-e`. */
   insecure?: boolean
   /** A command that talks to no node (`gen ...`, `config ...`): no global flags at all. */
   local?: boolean
-  timeoutMs?: number
-  mutating?: boolean
-  input?: string
-  nothrow?: boolean
-  quiet?: boolean
-  redact?: Redaction[]
 }
 
 export type ApplyMode = 'auto' | 'no-reboot' | 'reboot' | 'staged' | 'try'
@@ -110,27 +98,17 @@ export interface HealthResult extends HealthReport {
   command: string
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000
 
-export class Talosctl {
-  readonly bin: string
+export class Talosctl extends CliTool {
   readonly talosconfig?: string
   readonly endpoints?: string[]
-  readonly timeoutMs: number
-  readonly dryRun: boolean
-  private readonly env?: NodeJS.ProcessEnv
   private readonly nodeNames: Record<string, string>
-  private readonly quiet: boolean
 
   constructor(opts: TalosctlOptions = {}) {
-    this.bin = opts.bin ?? process.env.TALOSCTL ?? 'talosctl'
+    super('talosctl', 'TALOSCTL', opts)
     this.talosconfig = opts.talosconfig
     this.endpoints = opts.endpoints
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    this.dryRun = opts.dryRun ?? false
-    this.env = opts.env
     this.nodeNames = opts.nodeNames ?? {}
-    this.quiet = opts.quiet ?? false
   }
 
   /** The full argv after the binary. `--insecure` goes after the subcommand: talosctl defines it per command. */
@@ -156,17 +134,7 @@ export class Talosctl {
 
   run(args: string[], opts: TalosctlRunOptions = {}): Promise<RunResult> {
     const nodes = opts.nodes ?? []
-    return run(this.bin, this.buildArgs(args, opts), {
-      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-      input: opts.input,
-      env: this.env,
-      quiet: opts.quiet ?? this.quiet,
-      redact: opts.redact,
-      dryRun: this.dryRun,
-      mutating: opts.mutating,
-      nothrow: opts.nothrow,
-      context: nodes.length ? this.describeNodes(nodes) : undefined,
-    })
+    return this.call(this.buildArgs(args, opts), opts, nodes.length ? this.describeNodes(nodes) : undefined)
   }
 
   // One call for all nodes (apid fans it out), except in maintenance mode, which reaches one node per call.
