@@ -3,6 +3,7 @@
 //   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
 // Structure and types come from a JSON schema (lib/inventory-schema.ts, ajv); the rules below it cover what
 // a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
+import { parseCpuList } from './numa.ts'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
@@ -438,13 +439,9 @@ export function cpusetError(s: string): string | undefined {
 
 /** Expands a cpuset list; throws on one cpusetError rejects (validated inventories never have one). */
 export function expandCpuset(s: string): number[] {
-  if (!s.trim()) return []
   const problem = cpusetError(s)
   if (problem) throw new Error(`cpuset ${JSON.stringify(s)}: ${problem}`)
-  return s.split(',').flatMap((part) => {
-    const [a, b] = part.split('-').map(Number)
-    return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i)
-  })
+  return parseCpuList(s)
 }
 
 // ---------------------------------------------------------------- YAML syntax errors
