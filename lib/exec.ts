@@ -103,7 +103,13 @@ export function firstMeaningfulLine(text: string): string {
     if (/^Usage:/.test(l)) break // talosctl prints usage after flag/arg errors; the error itself came first
     if (l !== '') lines.push(l.replace(/^Error: /, ''))
   }
-  return (lines.find((l) => !NOISE.some((n) => n.test(l))) ?? '').replace(/^\*\s+/, '')
+  const i = lines.findIndex((l) => !NOISE.some((n) => n.test(l)))
+  if (i < 0) return ''
+  const first = lines[i]!.replace(/^\*\s+/, '')
+  // talosctl's "error listing services: 1 error occurred:" says what failed; the "* node: rpc error ..." item below says why
+  const multi = /^(.*?):?\s*\d+ errors? occurred:$/.exec(first)
+  const item = multi ? lines.slice(i + 1).find((l) => l.startsWith('*'))?.replace(/^\*\s+/, '') : undefined
+  return multi ? (item ? `${multi[1]}: ${item}` : multi[1]!) : first
 }
 
 export class CommandError extends Error {

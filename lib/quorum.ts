@@ -53,7 +53,11 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
   }
 }
 
-const firstLine = (s: string) => s.trim().split('\n')[0]!.slice(0, 200)
+/** The cause without the command line in front of it ("<talosctl ...> failed (exit 1) on X: <cause>"). */
+const firstLine = (s: string) => {
+  const line = s.trim().split('\n')[0]!
+  return (/ failed \(exit \d+\)(?: on [^:]+)?: (.+)$/.exec(line)?.[1] ?? line).slice(0, 240)
+}
 
 export async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
   return judgeQuorum(controlPlanes(c.inv), await etcdView(c))

@@ -103,4 +103,9 @@ test('firstMeaningfulLine skips warnings, multierror headers and cobra prefixes'
   assert.equal(firstMeaningfulLine('\nWARNING: x\n2 errors occurred:\n\t* a: boom\n\t* b: bang\n'), 'a: boom')
   assert.equal(firstMeaningfulLine('Error: unknown flag: --bogus\nUsage:\n  talosctl'), 'unknown flag: --bogus')
   assert.equal(firstMeaningfulLine(''), '')
+  // talosctl's multierror after a prefix: what failed, then why (the first item)
+  assert.equal(
+    firstMeaningfulLine('error listing services: 1 error occurred:\n\t* 10.0.0.13: rpc error: code = Unavailable desc = connection refused\n\n'),
+    'error listing services: 10.0.0.13: rpc error: code = Unavailable desc = connection refused',
+  )
 })
