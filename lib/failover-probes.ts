@@ -12,14 +12,8 @@ import { findKubeNode } from './smoke-pod.ts'
 import { disruptedPods, hasLeader, type CpNode, type EtcdMemberStatus, type PodView, type PreflightInput } from './failover.ts'
 import type { EtcdProbeResult, FailoverProbes } from './failover-watch.ts'
 
-/** One line; for talosctl's "N errors occurred:" lists, the first listed error is appended (it names the cause). */
-function errText(e: unknown): string {
-  if (!(e instanceof Error)) return String(e)
-  const first = e.message.split('\n')[0]!
-  const stderr = (e as { stderr?: unknown }).stderr
-  const item = typeof stderr === 'string' ? /^\s*\*\s+(.+)$/m.exec(stderr)?.[1] : undefined
-  return item && !first.includes(item) ? `${first.replace(/:?\s*\d+ errors? occurred:?$/, '')}: ${item}` : first
-}
+/** One line: a CommandError's message already names the cause (exec.ts firstMeaningfulLine). */
+const errText = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e))
 
 /** A talosctl bound to one node (endpoint = node), quiet: the poller runs hundreds of these. */
 export function nodeTalosctl(c: Cluster, node: CpNode, timeoutMs: number): Talosctl {
