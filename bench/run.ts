@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { parseInventory } from '../lib/inventory.ts'
 import { renderMachineConfigs } from '../lib/render.ts'
-import { TalosSchema } from '../lib/talos-schema.ts'
+import { TalosSchema, TALOS_SCHEMA_PATH } from '../lib/talos-schema.ts'
 import { parseAllWithPositions } from '../lib/yaml-positions.ts'
 import { generateCa } from '../lab/pki.ts'
 import { parseSecretsBundle } from '../lib/secrets-bundle.ts'
@@ -17,7 +17,6 @@ import { missedBy, round, summarize } from './stats.ts'
 import { labBenchmarks, type Row } from './lab-bench.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
-const SCHEMA = fileURLToPath(new URL('../../shared/talos/config.schema.json', import.meta.url))
 
 const rows: Row[] = []
 const add = (r: Row) => rows.push(r)
@@ -61,7 +60,7 @@ await bench('runbook start-up: npx zx runbooks/06-verify.ts --help', 5, () => sp
 
 const text = bigInventory(500)
 const secrets = parseSecretsBundle(secretsFixture())
-const schema = TalosSchema.load(SCHEMA)
+const schema = TalosSchema.load(TALOS_SCHEMA_PATH)
 await bench('500-node inventory: parse + render + schema-validate every config', 3, () => {
   const inv = parseInventory(text, 'bench-500.yaml', { hardware: null })
   for (const yaml of renderMachineConfigs(inv, secrets).values()) {

@@ -32,7 +32,7 @@ export interface Rendered {
 export function renderAll(c: Cluster): Rendered {
   const secrets = loadSecretsBundle(c.paths.secrets)
   const configs = renderMachineConfigs(c.inv, secrets)
-  // lint includes the official schema whenever it is available (../shared/talos or $TALOS_CONFIG_SCHEMA)
+  // lint always includes the official schema (templates/talos-v1.10.3/ or $TALOS_CONFIG_SCHEMA)
   const findings = [...configs].flatMap(([node, text]) => lintMachineConfig(text, c.paths.config(node)))
   return { configs, findings }
 }

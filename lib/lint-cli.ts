@@ -1,8 +1,8 @@
 // `02-configure.ts --lint FILE...`: lint machine configs written by hand or by other tools.
 import { existsSync, readFileSync } from 'node:fs'
-import { formatFindings, hasErrors, lintMachineConfig } from './lint.ts'
+import { formatFindings, hasErrors, lintMachineConfig, SchemaMissingError } from './lint.ts'
 
-/** Prints findings on stdout; returns the exit code (1 on any error, 2 on bad usage). */
+/** Prints findings on stdout; returns the exit code (1 on any error, 2 on bad usage or a missing schema). */
 export function lintCli(files: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): number {
   const bootloader = files.includes('--grub') ? 'grub' : 'systemd-boot'
   files = files.filter((f) => !f.startsWith('--'))
@@ -17,7 +17,14 @@ export function lintCli(files: string[], out: (s: string) => void = (s) => proce
       failed = true
       continue
     }
-    const findings = lintMachineConfig(readFileSync(file, 'utf8'), file, { bootloader })
+    let findings
+    try {
+      findings = lintMachineConfig(readFileSync(file, 'utf8'), file, { bootloader })
+    } catch (e) {
+      if (!(e instanceof SchemaMissingError)) throw e
+      process.stderr.write(`error: ${e.message}\n`)
+      return 2
+    }
     if (findings.length) out(formatFindings(findings))
     else out(`${file}: ok`)
     failed ||= hasErrors(findings)

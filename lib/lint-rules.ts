@@ -25,7 +25,7 @@ export interface LintOptions {
   context?: 'install' | 'apply'
   /** The inventory asks this node for hugepages (so the config must reserve them at boot). */
   expectHugepages?: boolean
-  /** Path of the official config.schema.json; without it (and without ../shared/talos) schema checks are skipped. */
+  /** Path of the official config.schema.json (default: $TALOS_CONFIG_SCHEMA or the one in templates/talos-v1.10.3/); a missing file is an error. */
   schemaPath?: string | URL
 }
 

@@ -1,10 +1,9 @@
-// Lint a Talos v1.10 machine config (multi-document YAML): the official JSON schema when it is available,
-// plus the rules in lib/lint-rules.ts for mistakes the schema cannot see. Findings carry file:line:col of
+// Lint a Talos v1.10 machine config (multi-document YAML): the official JSON schema (always; a missing schema
+// file throws SchemaMissingError), plus the rules in lib/lint-rules.ts for mistakes the schema cannot see. Findings carry file:line:col of
 // the offending key so an editor can jump to it:
 //   worker.yaml:17:5: error[sysctl-not-string]: machine.sysctls.vm.max_map_count: ... (fix: quote it: ...)
-import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { TalosSchema } from './talos-schema.ts'
+import { defaultSchemaPath, TalosSchema, TALOS_SCHEMA_PATH } from './talos-schema.ts'
 import { RULES, toFinding, type Finding, type LintOptions, type Rule, type RuleContext } from './lint-rules.ts'
 import { errorPosition, parseAllWithPositions } from './yaml-positions.ts'
 import { describeYamlError, syntaxErrorsWorthReporting } from './inventory.ts'
@@ -12,13 +11,13 @@ import { describeYamlError, syntaxErrorsWorthReporting } from './inventory.ts'
 export type { Finding, LintOptions, Rule, Severity } from './lint-rules.ts'
 export { RULES } from './lint-rules.ts'
 
-/** Where the shared checkout keeps the official schema next to this repo; used when no path is given. */
-export const DEFAULT_SCHEMA_PATH = fileURLToPath(new URL('../../shared/talos/config.schema.json', import.meta.url))
+/** The official schema shipped with the repo (templates/talos-v1.10.3/); used when no path is given. */
+export const DEFAULT_SCHEMA_PATH = TALOS_SCHEMA_PATH
+export { SchemaMissingError } from './talos-schema.ts'
 
 const schemas = new Map<string, TalosSchema>()
-function schemaFor(path: string | URL | undefined): TalosSchema | undefined {
-  const p = path ? (path instanceof URL ? fileURLToPath(path) : path) : process.env.TALOS_CONFIG_SCHEMA || DEFAULT_SCHEMA_PATH
-  if (!existsSync(p)) return undefined
+function schemaFor(path: string | URL | undefined): TalosSchema {
+  const p = path ? (path instanceof URL ? fileURLToPath(path) : path) : defaultSchemaPath()
   let s = schemas.get(p)
   if (!s) schemas.set(p, (s = TalosSchema.load(p)))
   return s
@@ -27,6 +26,8 @@ function schemaFor(path: string | URL | undefined): TalosSchema | undefined {
 type Obj = Record<string, any>
 
 export function lintMachineConfig(yamlText: string, file: string, opts: LintOptions = {}): Finding[] {
+  // loaded first: a missing schema fails the whole lint instead of reporting only the rules' half
+  const schema = schemaFor(opts.schemaPath)
   const { docs, lines } = parseAllWithPositions(yamlText)
   const syntax = syntaxErrorsWorthReporting(docs.flatMap((d) => d.errors))
   if (syntax.length)
@@ -49,13 +50,10 @@ export function lintMachineConfig(yamlText: string, file: string, opts: LintOpti
   }
 
   // Schema findings on fields a rule already explains would only repeat it with less help.
-  const schema = schemaFor(opts.schemaPath)
-  if (schema) {
-    const explained = new Set(findings.map((f) => f.field))
-    for (const i of schema.validateDocs(docs, lines)) {
-      if (explained.has(i.path)) continue
-      findings.push({ file, line: i.line, column: i.column, field: i.path, severity: 'error', rule: 'schema', message: i.message, fix: i.keyword === 'additionalProperties' ? 'remove the field or fix its spelling (see the Talos v1.10 configuration reference)' : 'see the Talos v1.10 configuration reference' })
-    }
+  const explained = new Set(findings.map((f) => f.field))
+  for (const i of schema.validateDocs(docs, lines)) {
+    if (explained.has(i.path)) continue
+    findings.push({ file, line: i.line, column: i.column, field: i.path, severity: 'error', rule: 'schema', message: i.message, fix: i.keyword === 'additionalProperties' ? 'remove the field or fix its spelling (see the Talos v1.10 configuration reference)' : 'see the Talos v1.10 configuration reference' })
   }
   return findings.sort((a, b) => a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule))
 }

@@ -9,7 +9,7 @@
 // Kernel arguments: machine.install.extraKernelArgs is only read by GRUB installs, and only at install or
 // upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderImageFactorySchematic() gives the
 // schematic that bakes the same arguments into the installer image, which is what reaches systemd-boot.
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
@@ -270,7 +270,7 @@ export function assertConfigsValid(configs: Map<string, string>, schemaPath: str
  * previous configs untouched and no temp files behind.
  */
 export function writeRenderedConfigs(outDir: string, configs: Map<string, string>, opts: { schemaPath?: string | URL } = {}): string[] {
-  if (opts.schemaPath && existsSync(opts.schemaPath)) assertConfigsValid(configs, opts.schemaPath)
+  if (opts.schemaPath) assertConfigsValid(configs, opts.schemaPath)
   for (const name of configs.keys()) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) throw new Error(`refusing to write config for node name ${JSON.stringify(name)}`)
   mkdirSync(outDir, { recursive: true, mode: 0o700 })
   const tmps: [string, string][] = []

@@ -1,7 +1,8 @@
 // Validate Talos machine-config documents against the official v1.10 JSON schema (config.schema.json as
-// published with Talos). The schema is not shipped with this repo: callers pass its path (tests use
-// ../shared/talos/config.schema.json); runtime callers that lack it skip schema checks.
-import { readFileSync } from 'node:fs'
+// published with Talos v1.10.3, shipped in templates/talos-v1.10.3/ with a SOURCE.md). Without it the linter
+// would quietly accept v1alpha2, unknown kinds and misspelled keys, so a missing schema is an error, never a skip.
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import type { Document, LineCounter } from 'yaml'
 import { formatDotted, parseAllWithPositions, pointerToPath, positionOf, type PathSeg } from './yaml-positions.ts'
@@ -20,6 +21,23 @@ export interface SchemaIssue {
 
 type Obj = Record<string, any>
 
+/** The official schema this repo ships (see templates/talos-v1.10.3/SOURCE.md). */
+export const TALOS_SCHEMA_PATH = fileURLToPath(new URL('../templates/talos-v1.10.3/config.schema.json', import.meta.url))
+
+/** The schema the linter uses: $TALOS_CONFIG_SCHEMA when set, else the one shipped with the repo. */
+export const defaultSchemaPath = (env = process.env): string => env.TALOS_CONFIG_SCHEMA || TALOS_SCHEMA_PATH
+
+export class SchemaMissingError extends Error {
+  constructor(readonly path: string) {
+    super(
+      `the Talos v1.10.3 config schema is missing: ${path} does not exist. Every config is validated against it; ` +
+        `restore it (git checkout -- templates/talos-v1.10.3/config.schema.json) or point TALOS_CONFIG_SCHEMA at a copy ` +
+        `(siderolabs/talos pkg/machinery/config/schemas/config.schema.json at tag v1.10.3)`,
+    )
+    this.name = 'SchemaMissingError'
+  }
+}
+
 export class TalosSchema {
   private readonly ajv: InstanceType<typeof Ajv2020>
   private readonly byDef = new Map<string, ValidateFunction>()
@@ -28,7 +46,9 @@ export class TalosSchema {
     this.ajv.addSchema(schema, 'talos')
   }
 
+  /** Throws SchemaMissingError when the file is not there. */
   static load(path: string | URL): TalosSchema {
+    if (!existsSync(path)) throw new SchemaMissingError(path instanceof URL ? fileURLToPath(path) : path)
     return new TalosSchema(JSON.parse(readFileSync(path, 'utf8')))
   }
 

@@ -15,7 +15,7 @@ import { parse } from 'yaml'
 import { lintMachineConfig } from '../../lib/lint.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
-const SCHEMA = fileURLToPath(new URL('../../../shared/talos/config.schema.json', import.meta.url))
+const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
 const tmp = mkdtempSync(join(tmpdir(), 'e2e-'))
 const labDir = join(tmp, 'lab')
 const outDir = join(tmp, 'out')

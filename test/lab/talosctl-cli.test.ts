@@ -10,7 +10,7 @@ import { createTestLab, runTalosctl, type TestLab } from '../../lab/talosctl/tes
 import { table } from '../../lab/talosctl/tabwriter.ts'
 
 const P = '127.0.51'
-const SAMPLES = new URL('../../../shared/samples/talosctl/', import.meta.url)
+const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
 let lab: TestLab
 const rows = (out: string) => out.trim().split('\n').map((l) => l.trim().split(/\s{2,}/))
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8')

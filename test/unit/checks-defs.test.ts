@@ -18,7 +18,7 @@ import { readNumaFromFiles } from '../../lib/numa.ts'
 import { parseEtcdStatus } from '../../lib/talosctl-parse.ts'
 import type { EtcdStatusRow, K8sNode, K8sPod, PerNode, Result, SourceData } from '../../lib/checks/types.ts'
 
-const shared = (p: string) => readFileSync(new URL(`../../../shared/${p}`, import.meta.url), 'utf8')
+const shared = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8')
 
 // The real lab inventory, with the control planes moved to the addresses of the Talos docs' etcd status sample.
 function inventory(): CheckInventory {

@@ -12,7 +12,7 @@ import { setLogSink } from '../../lib/log.ts'
 
 setLogSink(() => {})
 
-const shared = (p: string) => readFileSync(new URL(`../../../shared/${p}`, import.meta.url), 'utf8')
+const shared = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8')
 
 // Go's tabwriter with talosctl's settings (padding 3): every cell padded to its column's widest cell.
 function tabwrite(rows: string[][]): string {

@@ -2,10 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { formatFindings, hasErrors, lintMachineConfig, RULES, type Finding, type LintOptions } from '../../lib/lint.ts'
+import { DEFAULT_SCHEMA_PATH, formatFindings, hasErrors, lintMachineConfig, RULES, SchemaMissingError, type Finding, type LintOptions } from '../../lib/lint.ts'
 
-const SCHEMA = fileURLToPath(new URL('../../../shared/talos/config.schema.json', import.meta.url))
-const SEED = fileURLToPath(new URL('../../../shared/talos/seed-example-worker.yaml', import.meta.url))
+const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
+const SEED = fileURLToPath(new URL('../fixtures/talos/seed-example-worker.yaml', import.meta.url))
 const FIXTURES = new URL('../fixtures/configs/', import.meta.url)
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8')
 
@@ -51,9 +51,18 @@ test('formatFindings: file:line:col: severity[rule]: field: message (fix: ...)',
   for (const l of lines) assert.match(l, /^seed-example-worker\.yaml:\d+:\d+: (error|warning)\[[a-z-]+\]: [^:]+: .+ \(fix: .+\)$/)
 })
 
-test('the hand-written good worker fixture lints clean, with and without the schema', () => {
+test('the hand-written good worker fixture lints clean', () => {
   assert.deepEqual(lint(fixture('good-validator-worker.yaml'), { bootloader: 'grub', expectHugepages: true }), [])
-  assert.deepEqual(lintMachineConfig(fixture('good-validator-worker.yaml'), 'g.yaml', { schemaPath: '/nonexistent/schema.json' }), [])
+})
+
+test('without the schema file the linter refuses instead of doing half its job', () => {
+  assert.throws(() => lintMachineConfig(fixture('good-validator-worker.yaml'), 'g.yaml', { schemaPath: '/nonexistent/schema.json' }), (e: unknown) => e instanceof SchemaMissingError && /\/nonexistent\/schema\.json does not exist/.test(e.message))
+})
+
+test('by default the linter validates against the schema shipped in the repo', () => {
+  assert.equal(DEFAULT_SCHEMA_PATH, fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url)))
+  const fs = lintMachineConfig('version: v1alpha1\nmachine:\n  type: worker\n  kublet: {}\n', 'w.yaml')
+  assert.deepEqual(fs.map((f) => [f.rule, f.field]), [['schema', 'machine.kublet']])
 })
 
 test('schema rule: unknown fields and wrong types are reported where no rule explains them', () => {

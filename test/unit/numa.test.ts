@@ -12,7 +12,7 @@ import {
   type NumaTopology,
 } from '../../lib/numa.ts'
 
-const SAMPLE = new URL('../../../shared/samples/linux/numactl-hardware-1node.txt', import.meta.url)
+const SAMPLE = new URL('../fixtures/samples/linux/numactl-hardware-1node.txt', import.meta.url)
 
 test('the real 1-node numactl --hardware sample parses and re-formats byte for byte', () => {
   const text = readFileSync(SAMPLE, 'utf8')

@@ -21,7 +21,7 @@ import {
 } from '../../lib/render.ts'
 import { lintMachineConfig } from '../../lib/lint.ts'
 
-const SCHEMA = fileURLToPath(new URL('../../../shared/talos/config.schema.json', import.meta.url))
+const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const token = () => {

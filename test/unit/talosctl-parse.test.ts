@@ -17,7 +17,7 @@ import {
   parseVersion,
 } from '../../lib/talosctl-parse.ts'
 
-const SAMPLES = new URL('../../../shared/samples/talosctl/', import.meta.url)
+const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
 const FIXTURES = new URL('../fixtures/talosctl/', import.meta.url)
 const sample = (f: string) => readFileSync(new URL(f, SAMPLES), 'utf8')
 const fixture = (f: string) => readFileSync(new URL(f, FIXTURES), 'utf8')

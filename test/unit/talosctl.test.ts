@@ -7,7 +7,7 @@ import { CommandError } from '../../lib/exec.ts'
 import { setLogSink } from '../../lib/log.ts'
 import { Talosctl } from '../../lib/talosctl.ts'
 
-const SAMPLES = new URL('../../../shared/samples/talosctl/', import.meta.url)
+const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
 const FIXTURES = new URL('../fixtures/talosctl/', import.meta.url)
 
 // A stand-in talosctl: records each argv (args split by \x1f, calls by \x1e), prints $DIR/out.<node> or $DIR/out,
