@@ -7,9 +7,10 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
 import { forgetProcess, isAlive, spawnDetached, stopPid, tsEntry, waitForPort, portOpen } from './processes.ts'
+import { labBinary } from './tools.ts'
 import { REPO_ROOT, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
-export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? '/usr/bin/etcd'
+export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? labBinary('etcd', '/usr/bin/etcd')
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

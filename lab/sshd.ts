@@ -12,10 +12,12 @@ import { createHash } from 'node:crypto'
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { forgetProcess, isAlive, portOpen, spawnDetached, stopPid, waitForPort } from './processes.ts'
+import { labBinary } from './tools.ts'
 import { REPO_ROOT, labDir, loadCluster, paths, readJson, writeFileAtomic } from './state.ts'
 
-export const SSHD_BIN = '/usr/sbin/sshd'
-export const SSH_KEYGEN = '/usr/bin/ssh-keygen'
+// resolved like lab/preflight.ts finds them (sshd must be absolute: it re-executes itself)
+export const SSHD_BIN = labBinary('sshd', '/usr/sbin/sshd')
+export const SSH_KEYGEN = labBinary('ssh-keygen', '/usr/bin/ssh-keygen')
 
 export interface RescueEndpoint {
   node: string
