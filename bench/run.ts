@@ -3,10 +3,10 @@
 // bench/results.json. Speeds are measured here, never asserted in tests.
 import { spawnSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
-import Table from 'cli-table3'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
+import { formatColumns } from '../lib/columns.ts'
 import { parseInventory } from '../lib/inventory.ts'
 import { renderMachineConfigs } from '../lib/render.ts'
 import { TalosSchema, TALOS_SCHEMA_PATH } from '../lib/talos-schema.ts'
@@ -71,11 +71,10 @@ await bench('500-node inventory: parse + render + schema-validate every config',
 
 if (!process.argv.includes('--no-lab')) await labBenchmarks(add, { runs: Number(process.env.BENCH_RUNS ?? 3) })
 
-const table = new Table({ head: ['benchmark', 'median', 'min', 'max', 'target', 'verdict'], style: { head: [], border: [] }, colWidths: [70, 10, 10, 10, 9, 36], wordWrap: true })
-for (const r of rows) {
+const cells = rows.map((r) => {
   const u = (n: number) => `${n} ${r.unit}`
   const verdict = r.target === undefined ? '' : missedBy(r.median, r.target, r.unit) || 'met'
-  table.push([r.name, u(r.median), u(r.min), u(r.max), r.target === undefined ? '' : u(r.target), verdict])
-}
-console.log(table.toString())
+  return [r.name, u(r.median), u(r.min), u(r.max), r.target === undefined ? '' : u(r.target), verdict]
+})
+console.log(formatColumns(['BENCHMARK', 'MEDIAN', 'MIN', 'MAX', 'TARGET', 'VERDICT'], cells, { width: Infinity }).join('\n'))
 writeFileSync(`${REPO}/bench/results.json`, JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: availableParallelism(), rows }, null, 2) + '\n')

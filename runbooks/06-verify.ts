@@ -3,7 +3,8 @@
 import { runbook } from '../lib/runner.ts'
 import { openCluster } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
-import { renderProblems, renderTable, summaryLine } from '../lib/checks/reporter.ts'
+import { terminalWidth } from '../lib/columns.ts'
+import { renderTable, summaryLine } from '../lib/checks/reporter.ts'
 import { formatDiff } from '../lib/checks/diff.ts'
 import { runSuite, storeReport } from '../lib/verify.ts'
 import type { Report } from '../lib/checks/types.ts'
@@ -27,8 +28,7 @@ await runbook({
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [])
-        log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR }))
-        for (const line of renderProblems(report)) log.info(line)
+        log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR, width: terminalWidth(process.stderr) }))
         log.info(summaryLine(report.summary))
         return report.summary
       },

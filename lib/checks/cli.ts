@@ -1,5 +1,5 @@
 // The command line every checks/*.ts entry point shares:
-//   npx zx checks/all.ts --inventory FILE [--json] [--only ID_OR_GROUP]...
+//   npx zx checks/all.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]...
 // Exit 0 when nothing failed, 1 when a check failed, 2 on a usage error (unknown flag, unknown check, bad inventory).
 import { existsSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
@@ -10,7 +10,8 @@ import { Kube } from '../kube.ts'
 import { log } from '../log.ts'
 import { Talosctl } from '../talosctl.ts'
 import { controlPlaneNodes, type CheckInventory } from './inventory.ts'
-import { exitCode, renderJson, renderProblems, renderTable, summaryLine } from './reporter.ts'
+import { terminalWidth } from '../columns.ts'
+import { exitCode, renderEvidenceTexts, renderJson, renderTable, summaryLine } from './reporter.ts'
 import { runChecks, selectChecks } from './runner.ts'
 import { SOURCES, type SourceContext } from './sources.ts'
 import type { AnyCheck, Report } from './types.ts'
@@ -22,10 +23,12 @@ export class UsageError extends Error {}
 export interface CliOptions {
   inventory: string
   json: boolean
+  /** Nothing cut to the terminal's width, every result's message, every multi-line evidence in full. */
+  wide: boolean
   only: string[]
 }
 
-const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json] [--only ID_OR_GROUP]...'
+const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]...'
 
 export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   let parsed
@@ -37,6 +40,7 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
       options: {
         inventory: { type: 'string', short: 'i' },
         json: { type: 'boolean', default: false },
+        wide: { type: 'boolean', default: false },
         only: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -46,7 +50,7 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   }
   const v = parsed.values
   if (!v.help && !v.inventory) throw new UsageError(`--inventory FILE is required\n${USAGE}`)
-  return { inventory: v.inventory ?? '', json: v.json ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false }
+  return { inventory: v.inventory ?? '', json: v.json ?? false, wide: v.wide ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false }
 }
 
 /** The arguments after the script: zx and tsx put their own entries before it in process.argv. */
@@ -91,10 +95,17 @@ export function contextFor(inv: CheckInventory): SourceContext {
 export interface CliDeps {
   stdout?: (s: string) => void
   context?: (inv: CheckInventory) => SourceContext
+  /** Line width when not --wide (default: the terminal's, 120 when stdout is not one). */
+  width?: number
+}
+
+export interface CliShow {
+  /** Print each result's multi-line evidence in full after the table (checks/numa.ts: the numactl text). */
+  evidenceText?: boolean
 }
 
 /** Run `checks` (an entry point's group) from argv; returns the exit code. Never throws. */
-export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps = {}): Promise<number> {
+export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps = {}, show: CliShow = {}): Promise<number> {
   const out = deps.stdout ?? ((s: string) => void process.stdout.write(s))
   let opts: ReturnType<typeof parseCliArgs>
   let checks: AnyCheck[]
@@ -122,8 +133,9 @@ export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps
   }
   if (opts.json) out(renderJson(report))
   else {
-    out(renderTable(report, { color: process.stdout.isTTY && !process.env.NO_COLOR }) + '\n')
-    for (const line of renderProblems(report)) out(line + '\n')
+    const width = opts.wide ? Infinity : (deps.width ?? terminalWidth(process.stdout))
+    out(renderTable(report, { color: process.stdout.isTTY && !process.env.NO_COLOR, width, wide: opts.wide }) + '\n')
+    if (show.evidenceText || opts.wide) for (const line of renderEvidenceTexts(report, { width })) out(line + '\n')
     out(summaryLine(report.summary) + '\n')
   }
   return exitCode(report)

@@ -1,4 +1,4 @@
-// The reporter: a table with one row per result and a summary line, or exactly one JSON document; exit codes;
+// The reporter: aligned columns with one line per result, cut to the terminal's width, and a summary line, or exactly one JSON document; exit codes;
 // the CLI's flag handling; and diffReports.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import { parseCliArgs, runCheckCli, scriptArgs, talosctlBinFor, UsageError, REPO_ROOT } from '../../lib/checks/cli.ts'
 import { diffReports, formatDiff } from '../../lib/checks/diff.ts'
-import { cell, exitCode, renderJson, renderTable, summaryLine } from '../../lib/checks/reporter.ts'
+import { cell, exitCode, renderEvidenceTexts, renderJson, renderTable, summaryLine } from '../../lib/checks/reporter.ts'
+import { fitWidths, terminalWidth } from '../../lib/columns.ts'
 import type { CheckInventory } from '../../lib/checks/inventory.ts'
 import { summarize } from '../../lib/checks/runner.ts'
 import type { Report, Result } from '../../lib/checks/types.ts'
@@ -32,22 +33,86 @@ const sample = () =>
     r('numa.topology', 'validator1', 'pass', { numactl: 'available: 2 nodes (0-1)\nnode 0 cpus: 0 1\n' }, {}),
   ])
 
-test('reporter: the table has a header and exactly one row per result, with the summary line', () => {
+test('reporter: aligned columns like kubectl, one line per result, no borders or rules, the summary line', () => {
   const rep = sample()
-  const text = renderTable(rep)
-  const rows = text.split('\n').filter((l) => l.startsWith('│') || l.startsWith('|'))
-  assert.match(rows[0]!, /CHECK.*TARGET.*STATUS.*SEEN.*WANTED/)
+  const lines = renderTable(rep).split('\n')
+  assert.match(lines[0]!, /^CHECK {3,}TARGET {3,}STATUS {3}SEEN {3,}WANTED$/)
+  const rows = lines.filter((l) => !l.startsWith(' '))
   assert.equal(rows.length - 1, rep.results.length)
   for (const res of rep.results) assert.equal(rows.filter((l) => l.includes(res.check) && l.includes(res.target)).length, 1)
-  assert.ok(rows.some((l) => /hugepages\.numa.*FAIL.*│ 2 .*│ 4 /.test(l)))
+  assert.ok(rows.some((l) => /^hugepages\.numa {3,}validator1\/node1 {3,}FAIL {3,}2 {3,}4$/.test(l)), lines.join('\n'))
+  // every column starts at the same place on every line
+  const at = (l: string, word: string) => l.indexOf(word)
+  assert.equal(new Set(rows.slice(1).map((l) => at(l, l.includes('PASS') ? 'PASS' : l.includes('WARN') ? 'WARN' : 'FAIL'))).size, 1)
+  assert.equal(at(lines[0]!, 'STATUS'), at(rows[1]!, 'PASS'))
+  assert.ok(!lines.some((l) => /[─│┌└]|^[-+|]+$/.test(l)), 'no borders or rules')
+  assert.ok(!lines.some((l) => l !== l.trimEnd()), 'no trailing spaces')
   assert.equal(summaryLine(rep.summary), '2 passed, 1 warned, 1 failed')
 })
 
-test('reporter: long and multi-line evidence is cut to one short cell', () => {
+test('reporter: the reason shows only under results that did not pass, indented; --wide shows every one', () => {
+  const lines = renderTable(sample()).split('\n')
+  const details = lines.filter((l) => l.startsWith('    '))
+  assert.deepEqual(details, ['    etcd.raft-lag on cp2 is warn', '    hugepages.numa on validator1/node1 is fail'])
+  assert.equal(lines[lines.findIndex((l) => l.startsWith('hugepages.numa')) + 1], '    hugepages.numa on validator1/node1 is fail')
+  const wide = renderTable(sample(), { wide: true }).split('\n').filter((l) => l.startsWith('    '))
+  assert.equal(wide.length, 4)
+})
+
+test('reporter: lines never exceed the width: the widest column and the reasons are cut with …; --wide cuts nothing', () => {
+  const long = report([
+    r('cluster.nodes-ready', 'worker1', 'fail', { conditions: [{ type: 'Ready', status: 'False', message: 'x'.repeat(300) }] }, { ready: true, role: 'worker', why: 'y'.repeat(200) }),
+    r('sysctls.value', 'validator1/net.core.rmem_max', 'pass', '134217728', '134217728'),
+  ])
+  long.results[0]!.message = `node worker1 is not Ready: ${'z'.repeat(400)}`
+  for (const width of [120, 80, 200]) {
+    const lines = renderTable(long, { width }).split('\n')
+    assert.ok(lines.every((l) => [...l].length <= width), `${width}: ${lines.map((l) => [...l].length).join(',')}`)
+    assert.ok(lines.some((l) => [...l].length === width), 'uses the room it has')
+    assert.ok(lines.some((l) => l.endsWith('…')))
+    if (width >= 120) assert.ok(lines.some((l) => /^sysctls\.value {3,}validator1\/net\.core\.rmem_max {3,}PASS {3,}134217728 {3,}134217728$/.test(l)), 'short cells and the names are not cut')
+  }
+  const wide = renderTable(long, { width: 120, wide: true })
+  assert.ok(wide.includes('x'.repeat(300)) && wide.includes('y'.repeat(200)) && wide.includes('z'.repeat(400)))
+  assert.ok(!wide.includes('…'))
+})
+
+test('reporter: colour codes do not count toward the width or break the alignment', () => {
+  const plain = renderTable(sample(), { width: 120 }).split('\n')
+  // eslint-disable-next-line no-control-regex
+  const coloured = renderTable(sample(), { width: 120, color: true }).split('\n').map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''))
+  assert.deepEqual(coloured, plain)
+})
+
+test('reporter: multi-line evidence is one line in the table (first line and a count), never cut there', () => {
   assert.equal(cell('available: 2 nodes (0-1)\nnode 0 cpus: 0 1\nnode 1 cpus: 2 3\n'), 'available: 2 nodes (0-1) (+2 lines)')
-  assert.ok(cell('x'.repeat(500)).length <= 60)
+  assert.equal(cell('x'.repeat(500)), 'x'.repeat(500))
   assert.equal(cell(null), '-')
   assert.equal(cell({ a: 1 }), '{"a":1}')
+})
+
+test('columns: the widest column is narrowed first, down to the next widest, never below its minimum', () => {
+  assert.deepEqual(fitWidths([10, 50, 30], [8, 8, 8], 70), [10, 27, 27])
+  assert.deepEqual(fitWidths([10, 50, 30], [8, 8, 8], 200), [10, 50, 30])
+  assert.deepEqual(fitWidths([10, 50, 30], [10, 8, 8], 10), [10, 8, 8], 'stops at the minimums')
+  assert.equal(terminalWidth({ isTTY: false, columns: 300 }), 120)
+  assert.equal(terminalWidth({ isTTY: true, columns: 90 }), 90)
+})
+
+test('reporter: the numactl text in full; on failure what was wanted beside it, or below when it would not fit', () => {
+  const numactl = 'available: 2 nodes (0-1)\nnode 0 cpus: 0 2\nnode 0 size: 8192 MB\nnode 1 cpus: 1 3\nnode 1 size: 8192 MB\n'
+  const ok = renderEvidenceTexts(report([r('numa.topology', 'validator1', 'pass', { nodes: [], numactl }, { nodes: 2 })]))
+  assert.deepEqual(ok, ['', 'validator1: numactl --hardware as numa.topology saw it (PASS)', ...numactl.trimEnd().split('\n').map((l) => `    ${l}`)])
+  const bad = renderEvidenceTexts(report([r('numa.topology', 'validator1', 'fail', { nodes: [], numactl }, { nodes: 4, symmetric: true })]), { width: 120 })
+  assert.equal(bad[1], 'validator1: numactl --hardware as numa.topology saw it (FAIL)')
+  assert.deepEqual(bad.slice(2, 5), [
+    '    available: 2 nodes (0-1) │ the inventory expects:',
+    '    node 0 cpus: 0 2         │ nodes: 4',
+    '    node 0 size: 8192 MB     │ symmetric: true',
+  ])
+  const narrow = renderEvidenceTexts(report([r('numa.topology', 'validator1', 'fail', { nodes: [], numactl }, { nodes: 4 })]), { width: 30 })
+  assert.deepEqual(narrow.slice(-3), ['    node 1 size: 8192 MB', '    the inventory expects:', '    nodes: 4'])
+  assert.deepEqual(renderEvidenceTexts(report([r('etcd.leader', 'cluster', 'fail', { leader: 'a' }, 'b')])), [])
 })
 
 test('reporter: --json output is one valid JSON document with the report fields', () => {
@@ -67,7 +132,7 @@ test('reporter: exit code is 1 on any fail, 0 with only passes and warnings', ()
 
 test('cli: flags are strict; unknown flag or missing inventory is a usage error', () => {
   assert.deepEqual(parseCliArgs(['--inventory', 'inv.yaml', '--json', '--only', 'etcd', '--only', 'numa.topology,kernel']), {
-    inventory: 'inv.yaml', json: true, only: ['etcd', 'numa.topology', 'kernel'], help: false,
+    inventory: 'inv.yaml', json: true, wide: false, only: ['etcd', 'numa.topology', 'kernel'], help: false,
   })
   assert.throws(() => parseCliArgs(['--inventory', 'x', '--verbose']), (e: unknown) => e instanceof UsageError && /--verbose/.test((e as Error).message))
   assert.throws(() => parseCliArgs(['--json']), /--inventory FILE is required/)
