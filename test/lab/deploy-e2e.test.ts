@@ -332,6 +332,48 @@ test('an interrupted runbook (Ctrl-C) stops cleanly, and the next run resumes at
   assert.match(again.out, new RegExp(`resuming 04-join at ${stopped.step} \\(previous run ${stopped.runId} was interrupted there`))
 })
 
+// ---------------------------------------------------------------- issue 11: output that fits a terminal (begin)
+test('checks/all.ts prints at most 120 columns when stdout is not a terminal; --wide cuts nothing', () => {
+  const r = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv])
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  const lines = r.out.split('\n')
+  const over = lines.filter((l) => [...l].length > 120)
+  assert.deepEqual(over, [], `${over.length} line(s) over 120 columns`)
+  assert.match(r.out, /^CHECK {3,}TARGET {3,}STATUS {3}SEEN {3,}WANTED$/m)
+  assert.match(r.out, /^numa\.topology {3,}validator1 {3,}PASS {3,}/m)
+  assert.match(r.out, /^\d+ passed, 0 warned, 0 failed$/m)
+  const wide = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--wide', '--only', 'numa'])
+  assert.equal(wide.code, 0, wide.out.slice(-3000))
+  assert.doesNotMatch(wide.out, /…/)
+})
+
+test('checks/numa.ts shows the numactl --hardware text it rendered from the node, and on failure what was expected beside it', () => {
+  const json = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv, '--json'])
+  const report = JSON.parse(json.out.slice(json.out.indexOf('{'), json.out.lastIndexOf('}') + 1)) as { results: { target: string; evidence: { seen: { numactl: string } } }[] }
+  const numactl = report.results.find((x) => x.target === 'validator1')!.evidence.seen.numactl
+  assert.match(numactl, /^available: 2 nodes \(0-1\)\n/)
+  const r = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv])
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  const shown = numactl.trimEnd().split('\n').map((l) => `    ${l}`).join('\n')
+  assert.ok(r.out.includes(`validator1: numactl --hardware as numa.topology saw it (PASS)\n${shown}\n`), r.out)
+
+  // node 1 says it is 30 away from node 0 while node 0 says 21: the check fails and shows the expectation beside
+  const distance = join(labDir, 'nodes', 'validator1', 'root', 'sys/devices/system/node/node1/distance')
+  const good = readFileSync(distance, 'utf8')
+  writeFileSync(distance, good.replace(/^\d+/, '30'))
+  try {
+    const bad = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv])
+    assert.equal(bad.code, 1, bad.out.slice(-3000))
+    assert.match(bad.out, /^validator1: numactl --hardware as numa.topology saw it \(FAIL\)$/m)
+    assert.match(bad.out, /^ {4}available: 2 nodes \(0-1\) +│ the inventory expects:$/m)
+    assert.match(bad.out, /^ {4}node {3}0 {3}1 +│ /m)
+    assert.match(bad.out, /^ {4}distances not symmetric: 0→1 21, back 30$/m)
+  } finally {
+    writeFileSync(distance, good)
+  }
+})
+// ---------------------------------------------------------------- issue 11 (end)
+
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)
