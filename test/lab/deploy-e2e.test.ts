@@ -366,7 +366,7 @@ test('checks/numa.ts shows the numactl --hardware text it rendered from the node
     assert.equal(bad.code, 1, bad.out.slice(-3000))
     assert.match(bad.out, /^validator1: numactl --hardware as numa.topology saw it \(FAIL\)$/m)
     assert.match(bad.out, /^ {4}available: 2 nodes \(0-1\) +│ the inventory expects:$/m)
-    assert.match(bad.out, /^ {4}node {3}0 {3}1 +│ /m)
+    assert.match(bad.out, /^ {4}node {3}0 {3}1 +│$/m)
     assert.match(bad.out, /^ {4}distances not symmetric: 0→1 21, back 30$/m)
   } finally {
     writeFileSync(distance, good)
