@@ -9,6 +9,7 @@ import { join, relative } from 'node:path'
 import { labDown } from './down.ts'
 import { FAULT_KINDS, UsageError, checkKind, checkNode, healNode, injectFault } from './faults.ts'
 import { InventoryError } from './lab-inventory.ts'
+import { preflight } from './preflight.ts'
 import { collectStatus, formatStatus, formatTable } from './status.ts'
 import { sshdPaths } from './sshd.ts'
 import { REPO_ROOT, labDir, labExists, loadNodes, paths } from './state.ts'
@@ -59,6 +60,9 @@ const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n')
 async function cmdUp(p: Parsed): Promise<number> {
   onlyFlags(p, ['inventory'], 0, 'up')
   const inventory = (p.flags.get('inventory') as string | undefined) ?? join(REPO_ROOT, 'inventory/lab.yaml')
+  // as in lab:deploy: a missing etcd or sshd is said up front (exit 2), not as a spawn error halfway through
+  const ready = preflight()
+  if (ready !== 0) return ready
   const started = Date.now()
   const r = await labUp(inventory)
   if (r.alreadyUp) {

@@ -100,3 +100,16 @@ test('preflight passes on this machine (the lab tests below need every tool)', (
   const said: string[] = []
   assert.equal(preflight({ env: process.env, uid: process.getuid?.() ?? -1 }, (s) => said.push(s)), 0, said.join(''))
 })
+
+test('npm run lab -- up runs the same preflight: exit 2, nothing started', () => {
+  const m = bareMachine()
+  try {
+    const r = run(['run', '--silent', 'lab', '--', 'up'], { ...m.env, LAB_INSTALL_TOOLS: 'no' })
+    assert.equal(r.code, 2, r.out)
+    assert.match(r.out, /preflight: missing etcd/)
+    assert.doesNotMatch(r.out, /^\s+at /m)
+    assert.ok(!existsSync(m.labDir))
+  } finally {
+    rmSync(m.dir, { recursive: true, force: true })
+  }
+})
