@@ -1,4 +1,4 @@
 // Runs the numa checks: npx zx checks/numa.ts --inventory FILE [--json] [--only ID]...
-import { runCheckCli, scriptArgs } from '../lib/checks/cli.ts'
+import { runCheckCli, scriptArgs } from './engine/cli.ts'
 import { ALL_CHECKS } from './defs/index.ts'
 process.exitCode = await runCheckCli(ALL_CHECKS.filter((c) => c.group === 'numa'), scriptArgs(process.argv, import.meta.url))

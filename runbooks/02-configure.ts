@@ -1,13 +1,13 @@
 // 02-configure: render every node's Talos config from the inventory, lint and validate it, show what
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
-import { runbook } from '../lib/runner.ts'
-import { quorumStep } from '../lib/quorum.ts'
-import { openCluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { lintCli } from '../lib/lint-cli.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { openCluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { lintCli } from '../config/lint-cli.ts'
 import {
   applyAll, assertClean, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
-} from '../lib/configure-steps.ts'
+} from '../steps/02-configure/steps.ts'
 
 const lintAt = process.argv.indexOf('--lint')
 if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))

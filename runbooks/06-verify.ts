@@ -1,12 +1,12 @@
 // 06-verify: the post-change checks (cluster, etcd, hugepages, NUMA, sysctls, kernel, kubelet, storage,
 // isolation), stored as a report and compared with the previous one.
-import { runbook } from '../lib/runner.ts'
-import { openCluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { renderProblems, renderTable, summaryLine } from '../lib/checks/reporter.ts'
-import { formatDiff } from '../lib/checks/diff.ts'
-import { runSuite, storeReport } from '../lib/verify.ts'
-import type { Report } from '../lib/checks/types.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { openCluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { renderProblems, renderTable, summaryLine } from '../checks/engine/reporter.ts'
+import { formatDiff } from '../checks/engine/diff.ts'
+import { runSuite, storeReport } from '../steps/06-verify/verify.ts'
+import type { Report } from '../checks/engine/types.ts'
 
 let report: Report | undefined
 

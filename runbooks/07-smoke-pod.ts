@@ -1,11 +1,11 @@
 // 07-smoke-pod: run a Guaranteed-QoS test pod (whole CPUs, 1 GiB hugepages) on the validator node, prove where and
 // how it runs, and remove it. The pod is removed on every way out: success, failure, Ctrl-C (unless --keep).
-import { runbook, type StepHandle } from '../lib/runner.ts'
-import { quorumStep } from '../lib/quorum.ts'
-import { openCluster, validatorNode } from '../lib/cluster.ts'
-import { CommandError } from '../lib/exec.ts'
-import { log } from '../lib/log.ts'
-import type { Kube } from '../lib/kube.ts'
+import { runbook, type StepHandle } from '../lib/runner/runner.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { openCluster, validatorNode } from '../config/cluster.ts'
+import { CommandError } from '../lib/host/exec.ts'
+import { log } from '../lib/runner/log.ts'
+import type { Kube } from '../lib/kube/kubectl.ts'
 import {
   SMOKE_DEFAULTS,
   evaluateSmokePod,
@@ -17,7 +17,7 @@ import {
   waitingReason,
   type ObservedPod,
   type PodEvent,
-} from '../lib/smoke-pod.ts'
+} from '../steps/07-smoke-pod/smoke-pod.ts'
 
 interface Ctx {
   kube: Kube

@@ -1,18 +1,18 @@
 // 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
 // leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
 // node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
-import { runbook, RefusedError, type StepHandle } from '../lib/runner.ts'
-import { openCluster, controlPlanes, type Cluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../lib/failover.ts'
-import { watchFailover } from '../lib/failover-watch.ts'
-import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../lib/failover-probes.ts'
-import { runChecks } from '../lib/checks/runner.ts'
-import { SOURCES } from '../lib/checks/sources.ts'
-import { contextFor } from '../lib/checks/cli.ts'
-import { renderProblems, summaryLine } from '../lib/checks/reporter.ts'
+import { runbook, RefusedError, type StepHandle } from '../lib/runner/runner.ts'
+import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../steps/08-failover/judge.ts'
+import { watchFailover } from '../steps/08-failover/watch.ts'
+import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../steps/08-failover/probes.ts'
+import { runChecks } from '../checks/engine/runner.ts'
+import { SOURCES } from '../checks/engine/sources.ts'
+import { contextFor } from '../checks/engine/cli.ts'
+import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
 import { ALL_CHECKS } from '../checks/defs/index.ts'
-import type { CheckInventory } from '../lib/checks/inventory.ts'
+import type { CheckInventory } from '../checks/engine/inventory.ts'
 
 type Action = 'shutdown' | 'reboot'
 

@@ -1,8 +1,8 @@
 // Cluster-wide health in the spirit of `talosctl health` (pkg/cluster/check): k8s nodes Ready with the right role,
 // the API answering promptly, etcd and kubelet services running, control-plane static pods Running.
-import { controlPlaneNodes, names, type CheckInventory, type CheckNode } from '../../lib/checks/inventory.ts'
-import { fail, pass, warn } from '../../lib/checks/results.ts'
-import { defineCheck, type K8sNode, type Result, type ServiceRow } from '../../lib/checks/types.ts'
+import { controlPlaneNodes, names, type CheckInventory, type CheckNode } from '../engine/inventory.ts'
+import { fail, pass, warn } from '../engine/results.ts'
+import { defineCheck, type K8sNode, type Result, type ServiceRow } from '../engine/types.ts'
 
 export const API_LATENCY_WARN_MS = 1000
 export const API_LATENCY_FAIL_MS = 5000

@@ -1,5 +1,5 @@
 // Every check, in the order the report lists them.
-import type { AnyCheck } from '../../lib/checks/types.ts'
+import type { AnyCheck } from '../engine/types.ts'
 import { clusterChecks } from './cluster.ts'
 import { etcdChecks } from './etcd.ts'
 import { hugepagesChecks } from './hugepages.ts'

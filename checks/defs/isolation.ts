@@ -1,8 +1,8 @@
 // The validator node is fenced off: it carries the inventory's labels and NoSchedule taint, and nothing that does
 // not tolerate that taint runs on it.
-import { names, validatorNodes } from '../../lib/checks/inventory.ts'
-import { fail, pass } from '../../lib/checks/results.ts'
-import { defineCheck, type K8sPod, type K8sTaint } from '../../lib/checks/types.ts'
+import { names, validatorNodes } from '../engine/inventory.ts'
+import { fail, pass } from '../engine/results.ts'
+import { defineCheck, type K8sPod, type K8sTaint } from '../engine/types.ts'
 import { findK8sNode } from './cluster.ts'
 
 export const validatorLabels = defineCheck({

@@ -2,7 +2,7 @@
 // kubectl-style age string.
 // Pure functions: the scheduler, node capacity and tables all go through these.
 
-import { BINARY, parseQuantity } from '../../lib/quantity.ts'
+import { BINARY, parseQuantity } from '../../lib/kube/quantity.ts'
 
 export { parseQuantity }
 

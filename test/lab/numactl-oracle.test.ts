@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hardwareProfile } from '../../lab/hardware.ts'
 import { applyBootParams, createSysroot } from '../../lab/sysroot.ts'
-import { formatNumactlHardware, parseNumactlHardware, readNumaFromFiles } from '../../lib/numa.ts'
+import { formatNumactlHardware, parseNumactlHardware, readNumaFromFiles } from '../../lib/host/numa.ts'
 
 const NODE_DIR = '/sys/devices/system/node'
 

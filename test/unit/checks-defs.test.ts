@@ -12,11 +12,11 @@ import { kernelArgs, kernelModules } from '../../checks/defs/kernel.ts'
 import { kubeletConfig } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
-import type { CheckInventory } from '../../lib/checks/inventory.ts'
-import { hugepagesPerNode, toNumaView } from '../../lib/checks/numa-view.ts'
-import { readNumaFromFiles } from '../../lib/numa.ts'
-import { parseEtcdStatus } from '../../lib/talosctl-parse.ts'
-import type { EtcdStatusRow, K8sNode, K8sPod, PerNode, Result, SourceData } from '../../lib/checks/types.ts'
+import type { CheckInventory } from '../../checks/engine/inventory.ts'
+import { hugepagesPerNode, toNumaView } from '../../checks/engine/numa-view.ts'
+import { readNumaFromFiles } from '../../lib/host/numa.ts'
+import { parseEtcdStatus } from '../../lib/talos/parse.ts'
+import type { EtcdStatusRow, K8sNode, K8sPod, PerNode, Result, SourceData } from '../../checks/engine/types.ts'
 
 const shared = (p: string) => readFileSync(new URL(`../../../shared/${p}`, import.meta.url), 'utf8')
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, parseQuantity, type InventoryIssue } from '../../lib/inventory.ts'
+import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, parseQuantity, type InventoryIssue } from '../../config/inventory.ts'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/inventory/', import.meta.url))
 const REPO = fileURLToPath(new URL('../../', import.meta.url))

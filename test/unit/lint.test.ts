@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { formatFindings, hasErrors, lintMachineConfig, RULES, type Finding, type LintOptions } from '../../lib/lint.ts'
+import { formatFindings, hasErrors, lintMachineConfig, RULES, type Finding, type LintOptions } from '../../config/lint.ts'
 
 const SCHEMA = fileURLToPath(new URL('../../../shared/talos/config.schema.json', import.meta.url))
 const SEED = fileURLToPath(new URL('../../../shared/talos/seed-example-worker.yaml', import.meta.url))

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setLogSink } from '../../lib/log.ts'
-import { runRunbook, type RunbookDef } from '../../lib/runner.ts'
-import type { JournalRecord } from '../../lib/journal.ts'
+import { setLogSink } from '../../lib/runner/log.ts'
+import { runRunbook, type RunbookDef } from '../../lib/runner/runner.ts'
+import type { JournalRecord } from '../../lib/runner/journal.ts'
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runbooks/demo.ts', import.meta.url))
 const ZX_CLI = fileURLToPath(new URL('../../node_modules/zx/build/cli.js', import.meta.url))
@@ -399,7 +399,7 @@ test('the banner comes first even when context() logs (its lines follow the bann
   const noisy: RunbookDef<{}, Ctx> = {
     ...d,
     context: async (flags) => {
-      const { log } = await import('../../lib/log.ts')
+      const { log } = await import('../../lib/runner/log.ts')
       log.cmd('talosctl service etcd')
       return d.context(flags)
     },

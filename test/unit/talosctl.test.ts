@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CommandError } from '../../lib/exec.ts'
-import { setLogSink } from '../../lib/log.ts'
-import { Talosctl } from '../../lib/talosctl.ts'
+import { CommandError } from '../../lib/host/exec.ts'
+import { setLogSink } from '../../lib/runner/log.ts'
+import { Talosctl } from '../../lib/talos/talosctl.ts'
 
 const SAMPLES = new URL('../../../shared/samples/talosctl/', import.meta.url)
 const FIXTURES = new URL('../fixtures/talosctl/', import.meta.url)
