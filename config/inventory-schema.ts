@@ -1,7 +1,7 @@
 // JSON schema (draft-07, ajv) for inventory/*.yaml: the structure, types and closed enums. Every object is
 // closed (`additionalProperties: false`) so a typo such as `instalDisk:` is an error, not a silently ignored
 // field. Rules ajv cannot express (counts, uniqueness, address formats, cross-field sums, hardware limits)
-// live in lib/inventory.ts. `x-message` replaces ajv's generic pattern message with one a human can act on.
+// live in config/inventory.ts. `x-message` replaces ajv's generic pattern message with one a human can act on.
 
 const str = { type: 'string', minLength: 1 }
 const quantity = {

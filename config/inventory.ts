@@ -1,7 +1,7 @@
 // The cluster inventory (inventory/*.yaml): read, validate, merge defaults. Every problem is reported with
 // file:line:col and the field's path, all at once, so an SRE fixes the file in one pass:
 //   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
-// Structure and types come from a JSON schema (lib/inventory-schema.ts, ajv); the rules below it cover what
+// Structure and types come from a JSON schema (config/inventory-schema.ts, ajv); the rules below it cover what
 // a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
 import { parseCpuList } from '../lib/host/numa.ts'
 import { readFileSync } from 'node:fs'

@@ -1,5 +1,5 @@
 // The machine-config linter's rules: mistakes that pass (or slip past) `talosctl validate` but leave a
-// Talos v1.10 node without what the config asked for. Each rule is a small named object; lib/lint.ts runs
+// Talos v1.10 node without what the config asked for. Each rule is a small named object; config/lint.ts runs
 // them over the main (v1alpha1) document and adds the official schema's findings.
 import type { Document, LineCounter } from 'yaml'
 import { formatDotted, positionOf, type PathSeg } from './yaml-positions.ts'

@@ -56,7 +56,7 @@ export function scriptArgs(argv: string[], entryUrl: string): string[] {
   return i >= 0 ? argv.slice(i + 1) : argv.slice(2)
 }
 
-/** The inventory, validated by lib/inventory.ts (its Inventory is a superset of what the checks read). */
+/** The inventory, validated by config/inventory.ts (its Inventory is a superset of what the checks read). */
 export async function loadCheckInventory(file: string): Promise<CheckInventory> {
   return loadInventory(file)
 }

@@ -1,4 +1,4 @@
-// The part of the inventory the checks read, picked from lib/inventory.ts's types: its Inventory satisfies
+// The part of the inventory the checks read, picked from config/inventory.ts's types: its Inventory satisfies
 // CheckInventory as is, and fixtures in tests only spell out what a check looks at.
 import type { ClusterSpec, InventoryNode, StorageSpec, ValidatorProfile } from '../../config/inventory.ts'
 

@@ -1,4 +1,4 @@
-// NUMA topology from sysfs files fetched one at a time through the Talos API. lib/numa.ts reads through a
+// NUMA topology from sysfs files fetched one at a time through the Talos API. lib/host/numa.ts reads through a
 // synchronous reader so it stays pure; `readOnDemand` runs it over a cache and fetches whatever paths it asked
 // for and missed, round by round, until it asks for nothing new (later paths depend on earlier contents: node
 // ids come from `online`).

@@ -22,7 +22,7 @@ import type { SourceRegistry, SourceRequest } from './runner.ts'
 import type { K8sNode, K8sPod, PerNode, StorageMount } from './types.ts'
 import type { NumaTopology } from '../../lib/host/numa.ts'
 
-// ---- what the sources need from the outside world (lib/talosctl.ts's Talosctl and lib/kube.ts's Kube fit) ----
+// ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
 
 export interface TalosRunResult {
   command: string

@@ -1,5 +1,5 @@
 // What the talosctl and kubectl wrappers share: which binary, the per-call timeout, dry-run, extra environment and
-// quietness, and how one call's options reach lib/exec.ts's run().
+// quietness, and how one call's options reach lib/host/exec.ts's run().
 import { run, type Redaction, type RunResult } from './exec.ts'
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000

@@ -3,7 +3,7 @@
 // manager, the topology manager and the hugepage pool accept a real validator pod. Pure: no I/O here.
 import { parseQuantity } from '../../checks/engine/quantity.ts'
 
-/** What this module reads from the inventory (a structural subset of lib/inventory.ts's Inventory). */
+/** What this module reads from the inventory (a structural subset of config/inventory.ts's Inventory). */
 export interface SmokeInventory {
   nodes: { name: string; address: string; role: string; profile?: string }[]
   validator?: {

@@ -1,7 +1,7 @@
 // The failover drill's judgement, as pure functions: is the cluster healthy enough to lose a control-plane node
 // (evaluatePreflight), which node to take down (selectTarget), and what happened afterwards (FailoverTimeline: a
 // state machine fed with timestamped observations from the pollers, emitting events and the RTOs). No I/O here:
-// the pollers live in failover-watch.ts, so every verdict below is unit-tested with plain data.
+// the pollers live in watch.ts, so every verdict below is unit-tested with plain data.
 
 export interface CpNode {
   name: string

@@ -12,7 +12,7 @@ import { findKubeNode } from '../07-smoke-pod/smoke-pod.ts'
 import { disruptedPods, hasLeader, type CpNode, type EtcdMemberStatus, type PodView, type PreflightInput } from './judge.ts'
 import type { EtcdProbeResult, FailoverProbes } from './watch.ts'
 
-/** One line: a CommandError's message already names the cause (exec.ts firstMeaningfulLine). */
+/** One line: a CommandError's message already names the cause (lib/host/exec.ts firstMeaningfulLine). */
 const errText = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e))
 
 /** A talosctl bound to one node (endpoint = node), quiet: the poller runs hundreds of these. */
