@@ -150,7 +150,7 @@ export function parseByteSize(s: string): number {
 }
 
 /** Bytes in one huge page of the inventory's size. */
-export const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
+const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
 
 // ---------------------------------------------------------------- lab hardware (optional)
 
@@ -529,6 +529,3 @@ export function loadInventory(file: string, opts: ParseOptions = {}): Inventory 
   }
   return parseInventory(text, file, opts)
 }
-
-/** Nodes with the validator profile (at most one after validation). */
-export const validatorNodeOf = (inv: Inventory) => inv.nodes.find((n) => n.profile === 'validator')

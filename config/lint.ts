@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { TalosSchema } from './talos-schema.ts'
-import { RULES, toFinding, type Finding, type LintOptions, type Rule, type RuleContext } from './lint-rules.ts'
+import { RULES, toFinding, type Finding, type LintOptions, type RuleContext } from './lint-rules.ts'
 import { errorPosition, parseAllWithPositions } from './yaml-positions.ts'
 import { describeYamlError, syntaxErrorsWorthReporting } from './inventory.ts'
 
@@ -66,6 +66,3 @@ export function formatFindings(findings: Finding[]): string {
 }
 
 export const hasErrors = (findings: Finding[]) => findings.some((f) => f.severity === 'error')
-
-/** A rule by id (for docs and tests). */
-export const ruleById = (id: string): Rule | undefined => RULES.find((r) => r.id === id)

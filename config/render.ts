@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
-import { hugepageBytes, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
+import { type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 
@@ -289,6 +289,3 @@ export function writeRenderedConfigs(outDir: string, configs: Map<string, string
   for (const [tmp, final] of tmps) renameSync(tmp, final)
   return tmps.map(([, final]) => final)
 }
-
-/** hugepage bytes the validator reserves per NUMA node (for checks and docs). */
-export const hugepageBytesPerNode = (v: ValidatorProfile) => v.hugepages.perNumaNode.map((n) => n * hugepageBytes(v.hugepages.size))

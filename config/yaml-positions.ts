@@ -106,9 +106,6 @@ export function positionOf(parsed: { doc: Document; lines: LineCounter }, path: 
   return range ? posAt(parsed.lines, range[0]) : { line: 1, column: 1 }
 }
 
-/** Position of a value node (for "got X" messages pointing at the value itself). */
-export const valuePositionOf = (parsed: { doc: Document; lines: LineCounter }, path: PathSeg[]) => positionOf(parsed, path, 'value')
-
 type YamlErr = { code?: string; message?: string; pos: [number, number]; linePos?: [{ line: number; col: number }] | [{ line: number; col: number }, { line: number; col: number }] }
 
 /**

@@ -42,7 +42,7 @@ await runbook({
       async run(c, step) {
         const todo = c.state.pending().filter((n) => n.rescue)
         await verifyRescueHosts(todo)
-        await installAll(c, todo, step)
+        await installAll(todo, step)
       },
     },
     {

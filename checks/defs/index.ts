@@ -21,5 +21,3 @@ export const ALL_CHECKS: AnyCheck[] = [
   ...storageChecks,
   ...isolationChecks,
 ]
-
-export const GROUPS = [...new Set(ALL_CHECKS.map((c) => c.group))]

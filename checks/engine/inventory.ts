@@ -19,10 +19,6 @@ export const validatorNodes = (inv: CheckInventory) =>
   inv.validator ? inv.nodes.filter((n) => n.profile === 'validator') : []
 export const names = (nodes: CheckNode[]) => nodes.map((n) => n.name)
 
-export function nodeByName(inv: CheckInventory, name: string): CheckNode | undefined {
-  return inv.nodes.find((n) => n.name === name)
-}
-
 /** talosctl tags rows with the address it was given (or the name); map either back to the inventory name. */
 export function nodeNameFor(inv: CheckInventory, addressOrName: string): string {
   const n = inv.nodes.find((x) => x.address === addressOrName || x.name === addressOrName)

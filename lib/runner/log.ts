@@ -2,8 +2,6 @@
 // The step runner swaps the sink while a spinner is on screen, so lines never tear the spinner.
 import { styleText } from 'node:util'
 
-export type Level = 'cmd' | 'info' | 'ok' | 'warn' | 'error' | 'step' | 'dim'
-
 type Sink = (line: string) => void
 let sink: Sink = (line) => process.stderr.write(line + '\n')
 

@@ -76,12 +76,6 @@ export interface MemberSpec {
   controlPlane?: { apiServerPort: number }
 }
 
-export interface NodenameSpec {
-  nodename: string
-  hostnameVersion?: string
-  skipNodeRegistration?: boolean
-}
-
 export interface HealthOptions {
   /** The node that runs the server-side check (`-n`). */
   node: string
@@ -187,10 +181,6 @@ export class Talosctl extends CliTool {
     return this.get<MemberSpec>('members', nodes)
   }
 
-  nodename(nodes: string[]) {
-    return this.get<NodenameSpec>('nodename', nodes)
-  }
-
   async etcdStatus(nodes: string[]): Promise<(EtcdStatusRow & { node: string })[]> {
     const r = await this.run(['etcd', 'status'], { nodes })
     return Talosctl.tag(parseEtcdStatus(r.stdout), nodes)
@@ -234,10 +224,6 @@ export class Talosctl extends CliTool {
     return (await this.run(['read', path], { nodes: [node] })).stdout
   }
 
-  async dmesg(node: string): Promise<string> {
-    return (await this.run(['dmesg'], { nodes: [node] })).stdout
-  }
-
   /** Writes the admin kubeconfig to `path` (0600). merge defaults to false: talosctl's default merges into ~/.kube. */
   async kubeconfig(node: string, path: string, opts: { force?: boolean; merge?: boolean } = {}): Promise<RunResult> {
     const args = ['kubeconfig', path, `--merge=${opts.merge ?? false}`, ...(opts.force ? ['--force'] : [])]
@@ -254,26 +240,8 @@ export class Talosctl extends CliTool {
     return this.run(args, { nodes: [node], insecure: opts.insecure, mutating: !opts.dryRun })
   }
 
-  patchMachineConfig(nodes: string[], patchFile: string, opts: { mode?: ApplyMode; dryRun?: boolean } = {}): Promise<RunResult> {
-    const args = ['patch', 'machineconfig', '--patch', `@${patchFile}`, ...(opts.mode ? ['--mode', opts.mode] : []), ...(opts.dryRun ? ['--dry-run'] : [])]
-    return this.run(args, { nodes, mutating: !opts.dryRun })
-  }
-
   bootstrap(node: string): Promise<RunResult> {
     return this.run(['bootstrap'], { nodes: [node], mutating: true })
-  }
-
-  etcdLeave(node: string): Promise<RunResult> {
-    return this.run(['etcd', 'leave'], { nodes: [node], mutating: true })
-  }
-
-  etcdForfeitLeadership(node: string): Promise<RunResult> {
-    return this.run(['etcd', 'forfeit-leadership'], { nodes: [node], mutating: true })
-  }
-
-  /** For a member whose node is gone; prefer etcdLeave on a live node. */
-  etcdRemoveMember(node: string, memberId: string): Promise<RunResult> {
-    return this.run(['etcd', 'remove-member', memberId], { nodes: [node], mutating: true })
   }
 
   /** wait defaults to false: talosctl's own waiting draws a progress UI; runbooks poll instead. */
@@ -284,14 +252,6 @@ export class Talosctl extends CliTool {
 
   shutdown(nodes: string[], opts: { force?: boolean; wait?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
     const args = ['shutdown', `--wait=${opts.wait ?? false}`, ...(opts.force ? ['--force'] : [])]
-    return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
-  }
-
-  upgrade(nodes: string[], image: string, opts: { preserve?: boolean; stage?: boolean; force?: boolean; wait?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
-    const args = ['upgrade', '--image', image, `--wait=${opts.wait ?? false}`]
-    if (opts.preserve) args.push('--preserve')
-    if (opts.stage) args.push('--stage')
-    if (opts.force) args.push('--force')
     return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
   }
 

@@ -63,7 +63,7 @@ interface StepHandle {
   progress?: (text: string) => void
 }
 
-export async function installOverRescue(c: Cluster, n: InventoryNode, step: StepHandle): Promise<void> {
+export async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
   const r = n.rescue!
   const image = await localImage(r.imageUrl)
   const fingerprint = resolveFingerprint(r.hostKeyFingerprint)
@@ -113,8 +113,8 @@ export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
 }
 
 /** Write every machine, waiting for all of them: a failure on one must not end the runbook while others are mid-write. */
-export async function installAll(c: Cluster, nodes: InventoryNode[], step: StepHandle): Promise<void> {
-  const r = await settleEach(nodes, (n) => installOverRescue(c, n, step))
+export async function installAll(nodes: InventoryNode[], step: StepHandle): Promise<void> {
+  const r = await settleEach(nodes, (n) => installOverRescue(n, step))
   const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
   if (failed.length) throw new Error(`image write failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
 }

@@ -1,6 +1,5 @@
 // The steps of 03-bootstrap. The one rule that matters: etcd is bootstrapped exactly once, so every
 // decision starts from what the control-plane nodes report now.
-import { existsSync } from 'node:fs'
 import { log } from '../../lib/runner/log.ts'
 import { waitFor, type KubePod } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
@@ -86,8 +85,6 @@ export async function fetchKubeconfig(c: Cluster): Promise<void> {
   const cp = controlPlanes(c.inv)[0]!
   await c.talos.kubeconfig(cp.address, c.paths.kubeconfig, { force: true })
 }
-
-export const kubeconfigPresent = (c: Cluster) => existsSync(c.paths.kubeconfig)
 
 export async function waitForApi(c: Cluster, timeoutMs = 5 * 60_000): Promise<void> {
   await waitFor('the Kubernetes API to answer /readyz', async () => {
