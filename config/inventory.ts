@@ -118,12 +118,12 @@ export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i
 export const DISK_PATH = /^\/dev\/[a-z0-9/_-]+$/
 /** Characters a value may hold when it ends up on a command line or in a path: no ; & | $ ` ( ) < > quotes, spaces, globs. */
-const SHELL_SAFE = /^[A-Za-z0-9_.\/:@%+=,~-]*$/
+const SHELL_SAFE = /^[A-Za-z0-9_./:@%+=,~-]*$/
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/
 const SYSCTL_KEY = /^[a-z0-9_]+([./][a-zA-Z0-9_-]+)+$/
 const MODULE_NAME = /^[a-zA-Z0-9_-]+$/
-const KERNEL_ARG = /^-?[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:=\/+@-]+)?$/
+const KERNEL_ARG = /^-?[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:=/+@-]+)?$/
 
 export const isHostAddress = (s: string) => isIP(s) !== 0 || (DNS_NAME.test(s) && !/^[0-9.]+$/.test(s))
 
@@ -191,6 +191,7 @@ export function labHardwareLookup(): HardwareLookup | undefined {
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
 const validateSchema = ajv.compile(inventorySchema)
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
 type Obj = Record<string, any>
 
 class Collector {

@@ -29,6 +29,7 @@ export interface LintOptions {
   schemaPath?: string | URL
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
 type Obj = Record<string, any>
 
 export interface RuleContext {

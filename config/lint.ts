@@ -24,6 +24,7 @@ function schemaFor(path: string | URL | undefined): TalosSchema | undefined {
   return s
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
 type Obj = Record<string, any>
 
 export function lintMachineConfig(yamlText: string, file: string, opts: LintOptions = {}): Finding[] {

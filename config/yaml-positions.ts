@@ -128,7 +128,7 @@ function openingQuoteBefore(text: string, end: number, quote: string): number {
     if (text[i] !== quote) continue
     let j = i - 1
     while (j >= 0 && text[j] === ' ') j--
-    if (j < 0 || /[:\-\[{,\n]/.test(text[j]!)) return i
+    if (j < 0 || /[:\-[{,\n]/.test(text[j]!)) return i
   }
   return -1
 }

@@ -247,14 +247,13 @@ await runbook({
         }
         if (names.length) await bringBack(c, names, step)
         const t0 = Date.now()
-        let last: string[] = []
         for (;;) {
           const pre = evaluatePreflight(await gatherPreflight(c))
           if (pre.ok) {
             log.info(`  cluster healthy again after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${Object.keys(pre.memberIds).length} etcd members follow ${pre.leader?.node}, every node Ready`)
             return { rejoinedMs: Date.now() - t0, leader: pre.leader }
           }
-          last = pre.problems
+          const last = pre.problems
           step.progress(last.join('; ') || 'waiting')
           if (Date.now() - t0 > c.rejoinTimeoutMs) throw new Error(`${names.join(', ')} did not rejoin within ${c.rejoinTimeoutMs / 1000} s: ${last.join('; ')}`)
           await sleep(2000, step.signal)

@@ -85,7 +85,7 @@ function parsePartial<T>(parse: (s: string) => T[], stdout: string, command: str
   try {
     return parse(stdout)
   } catch (e) {
-    throw new Error(`${command}: ${(e as Error).message}`)
+    throw new Error(`${command}: ${(e as Error).message}`, { cause: e })
   }
 }
 
@@ -156,6 +156,7 @@ const expectedNumaNodes = (inv: { validator?: { hugepages: { perNumaNode: number
   n.profile === 'validator' ? (inv.validator?.hugepages.perNumaNode.length ?? 0) : 0
 
 /** The machine config's documents (talosctl prints the MachineConfig spec as a YAML string) → the v1alpha1 one. */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the machine config is walked by path, as YAML */
 export function machineDocument(spec: unknown): Record<string, any> | undefined {
   if (spec && typeof spec === 'object') return spec as Record<string, any>
   if (typeof spec !== 'string') return undefined
@@ -165,6 +166,7 @@ export function machineDocument(spec: unknown): Record<string, any> | undefined 
   }
   return undefined
 }
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** The lab's `.lab-owner`: "uid gid mode". */
 export function parseLabOwner(text: string): { uid: number; gid: number; mode: string } {
@@ -295,7 +297,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       const out: PerNode<Record<string, string>> = { values: {}, errors: {} }
       if (nodes.length === 0) return out
       const r = await batched(ctx, ['get', 'kernelparamstatus', '-o', 'json'], nodes)
-      let resources: ReturnType<typeof parseResources<{ current?: string }>> = []
+      let resources: ReturnType<typeof parseResources<{ current?: string }>>
       try {
         resources = parseResources<{ current?: string }>(r.stdout)
       } catch {

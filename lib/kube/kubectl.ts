@@ -158,7 +158,7 @@ export class Kube extends CliTool {
     try {
       return JSON.parse(r.stdout) as T
     } catch (e) {
-      throw new Error(`${r.command}: output is not JSON: ${(e as Error).message}`)
+      throw new Error(`${r.command}: output is not JSON: ${(e as Error).message}`, { cause: e })
     }
   }
 
@@ -176,7 +176,7 @@ export class Kube extends CliTool {
     try {
       return JSON.parse(r.stdout) as KubeNode
     } catch (e) {
-      throw new Error(`${r.command}: output is not JSON: ${(e as Error).message}`)
+      throw new Error(`${r.command}: output is not JSON: ${(e as Error).message}`, { cause: e })
     }
   }
 

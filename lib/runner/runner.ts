@@ -159,6 +159,7 @@ function errorMessage(e: unknown): string {
 const MAX_ERROR_LINES = 40
 
 function identityOf(id: string, ctx: unknown): { cluster: ClusterIdentity; talosctlBin?: string } {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- guesswork on an untyped context, to be replaced
   const c = ctx as Record<string, any> | undefined
   const candidates = [c?.cluster, c?.inv?.cluster, c?.cluster?.inv?.cluster]
   const cluster = candidates.find((x) => x && typeof x.name === 'string' && typeof x.target === 'string')
@@ -172,7 +173,7 @@ function identityOf(id: string, ctx: unknown): { cluster: ClusterIdentity; talos
   return { cluster: { name: cluster.name, target: cluster.target, endpoint: String(cluster.endpoint ?? '') }, talosctlBin: bin }
 }
 
-function validateDef(def: RunbookDef<any, any>): void {
+function validateDef(def: { id: string; steps: readonly { name: string }[] }): void {
   if (!/^[\w.-]+$/.test(def.id)) throw new Error(`runbook id ${JSON.stringify(def.id)} is not a plain name`)
   if (def.steps.length === 0) throw new Error(`runbook ${def.id} has no steps`)
   const seen = new Set<string>()
@@ -183,12 +184,12 @@ function validateDef(def: RunbookDef<any, any>): void {
   }
 }
 
-function unknownStep(def: RunbookDef<any, any>, flag: string, name: string): UsageError {
+function unknownStep(def: { id: string; steps: readonly { name: string }[] }, flag: string, name: string): UsageError {
   return new UsageError(`unknown step ${JSON.stringify(name)} for ${def.id} (${flag}); steps: ${def.steps.map((s) => s.name).join(', ')}`)
 }
 
 /** Run a runbook and exit the process with its exit code. The entry point runbooks call. */
-export async function runbook<F extends FlagSpecs = {}, C extends RunbookContextLike = RunbookContextLike>(def: RunbookDef<F, C>): Promise<never> {
+export async function runbook<F extends FlagSpecs = Record<string, never>, C extends RunbookContextLike = RunbookContextLike>(def: RunbookDef<F, C>): Promise<never> {
   const report = await runRunbook(def, { handleSignals: true })
   // Let stdout drain (a --json document piped elsewhere) before exiting: open handles a step left behind
   // (ssh connections, timers) must not keep a finished runbook alive.

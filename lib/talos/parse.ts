@@ -491,7 +491,7 @@ export function parseResources<T = unknown>(text: string): TalosResource<T>[] {
       try {
         parsed = JSON.parse(d)
       } catch (e) {
-        throw new Error(`talosctl -o json: document ${i + 1}: ${(e as Error).message}`)
+        throw new Error(`talosctl -o json: document ${i + 1}: ${(e as Error).message}`, { cause: e })
       }
       return toResource<T>(parsed, `talosctl -o json: document ${i + 1}`)
     })

@@ -39,6 +39,7 @@ export class SecretsBundleError extends Error {
 const TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/
 const B64 = /^[A-Za-z0-9+/_-]+={0,2}$/
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
 type Obj = Record<string, any>
 
 function b64pem(v: unknown, what: string, problems: string[], kind: 'CERTIFICATE' | 'PRIVATE KEY'): string | undefined {

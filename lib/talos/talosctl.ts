@@ -163,7 +163,7 @@ export class Talosctl extends CliTool {
       try {
         parsed = parseResources<T>(r.stdout)
       } catch (e) {
-        throw new Error(`${r.command}: ${(e as Error).message}`)
+        throw new Error(`${r.command}: ${(e as Error).message}`, { cause: e })
       }
       return Talosctl.tag(parsed, batch)
     })

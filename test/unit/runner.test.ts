@@ -290,7 +290,7 @@ test('under `zx` (npx zx runbooks/x.ts ...) the runbook gets its own flags', asy
 
 type Ctx = { cluster: { name: string; target: 'lab' | 'production'; endpoint: string }; calls: string[] }
 
-function def(calls: string[], opts: { failDescribe?: boolean } = {}): RunbookDef<{}, Ctx> {
+function def(calls: string[], opts: { failDescribe?: boolean } = {}): RunbookDef<Record<string, never>, Ctx> {
   return {
     id: 'inproc',
     title: 'in-process runbook',
@@ -396,7 +396,7 @@ test('the banner comes first even when context() logs (its lines follow the bann
   const dir = tempDir(t)
   const calls: string[] = []
   const d = def(calls)
-  const noisy: RunbookDef<{}, Ctx> = {
+  const noisy: RunbookDef<Record<string, never>, Ctx> = {
     ...d,
     context: async (flags) => {
       const { log } = await import('../../lib/runner/log.ts')
