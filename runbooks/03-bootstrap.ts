@@ -68,7 +68,7 @@ await runbook({
       describe: (c) => `Fetch the admin kubeconfig into ${c.paths.kubeconfig} (0600)`,
       targets: (c) => [c.target.name],
       async run(c) {
-        await fetchKubeconfig(c)
+        await fetchKubeconfig(c, c.target)
       },
     },
     {

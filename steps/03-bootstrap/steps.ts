@@ -3,6 +3,7 @@
 import { log } from '../../lib/runner/log.ts'
 import { waitFor, type KubePod } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
 import type { ServiceStatus, EtcdMemberRow, EtcdStatusRow } from '../../lib/talos/parse.ts'
 
 export interface EtcdView {
@@ -81,9 +82,9 @@ export async function waitForEtcd(c: Cluster, timeoutMs = 5 * 60_000): Promise<E
   }, { timeoutMs, intervalMs: 1000 })
 }
 
-export async function fetchKubeconfig(c: Cluster): Promise<void> {
-  const cp = controlPlanes(c.inv)[0]!
-  await c.talos.kubeconfig(cp.address, c.paths.kubeconfig, { force: true })
+/** From `node`: the control plane the runbook names (--node), so the step fetches from the node it shows. */
+export async function fetchKubeconfig(c: Cluster, node: InventoryNode): Promise<void> {
+  await c.talos.kubeconfig(node.address, c.paths.kubeconfig, { force: true })
 }
 
 export async function waitForApi(c: Cluster, timeoutMs = 5 * 60_000): Promise<void> {
