@@ -138,8 +138,8 @@ export function isLabelKey(k: string): boolean {
 }
 export const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 
-/** Kubernetes quantity → number (bytes for memory, cores for cpu). NaN when it is not one. */
-export const parseQuantity = (q: string): number => quantityValue(q) ?? NaN
+/** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
+const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
 
 /** Talos ByteSize ("100GiB", "2TB", "512MB") → bytes. */
 export function parseByteSize(s: string): number {
@@ -351,9 +351,9 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   // kubelet's Static memory manager refuses to start unless per-NUMA reservedMemory adds up exactly to
   // systemReserved + kubeReserved + the hard eviction threshold (memory).
   if (v.reservedMemory?.length) {
-    const sum = (v.reservedMemory as Obj[]).reduce((a, r) => a + parseQuantity(r.memory), 0)
+    const sum = (v.reservedMemory as Obj[]).reduce((a, r) => a + quantityOrNaN(r.memory), 0)
     const evict = v.evictionHard?.['memory.available'] ?? '100Mi'
-    const want = parseQuantity(v.systemReserved?.memory ?? '0') + parseQuantity(v.kubeReserved?.memory ?? '0') + (evict.endsWith('%') ? NaN : parseQuantity(evict))
+    const want = quantityOrNaN(v.systemReserved?.memory ?? '0') + quantityOrNaN(v.kubeReserved?.memory ?? '0') + (evict.endsWith('%') ? NaN : quantityOrNaN(evict))
     if (Number.isFinite(sum) && Number.isFinite(want) && Math.abs(sum - want) >= 1)
       c.error(V('reservedMemory'), `must add up to systemReserved.memory + kubeReserved.memory + evictionHard["memory.available"] = ${mib(want)} (kubelet's Static memory manager refuses anything else); it adds up to ${mib(sum)}`)
     const nodes = new Set<number>()

@@ -1,6 +1,7 @@
 // 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
 // leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
 // node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
+import { sleep } from 'zx'
 import { runbook, RefusedError, type StepHandle } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
@@ -46,13 +47,6 @@ const positive = (flag: string, v: string | undefined): number => {
   return n
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => (clearTimeout(t), reject(signal!.reason))
-    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 
 async function preflight(c: DrillCtx): Promise<PreflightResult> {
   const pre = evaluatePreflight(await gatherPreflight(c))
@@ -256,7 +250,8 @@ await runbook({
           const last = pre.problems
           step.progress(last.join('; ') || 'waiting')
           if (Date.now() - t0 > c.rejoinTimeoutMs) throw new Error(`${names.join(', ')} did not rejoin within ${c.rejoinTimeoutMs / 1000} s: ${last.join('; ')}`)
-          await sleep(2000, step.signal)
+          await sleep(2000)
+          step.signal.throwIfAborted()
         }
       },
     },

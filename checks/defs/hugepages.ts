@@ -2,7 +2,7 @@
 // reserved (meminfo, per NUMA node in sysfs), and what the kubelet offers to pods.
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
 import { hugepagesFromCmdline, parseMeminfo } from '../../lib/host/procfs.ts'
-import { hugepageSizeKb, sameQuantity } from '../engine/quantity.ts'
+import { hugepageSizeKb, sameQuantity } from '../../lib/kube/quantity.ts'
 import { expectEqual, fail, nodeValue, pass, warn } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 import { findK8sNode } from './cluster.ts'

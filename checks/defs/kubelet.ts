@@ -1,7 +1,7 @@
 // The kubelet on the validator runs with the inventory's CPU/topology/memory manager settings and reservations
 // (KubeletConfiguration field names, as the machine config's machine.kubelet.extraConfig carries them).
 import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../engine/inventory.ts'
-import { sameQuantity } from '../engine/quantity.ts'
+import { sameQuantity } from '../../lib/kube/quantity.ts'
 import { fail, fmt, nodeValue, pass } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 

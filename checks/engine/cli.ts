@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { loadInventory } from '../../config/inventory.ts'
 import { Kube } from '../../lib/kube/kubectl.ts'
 import { log } from '../../lib/runner/log.ts'
+import { UsageError } from '../../lib/runner/flags.ts'
 import { Talosctl } from '../../lib/talos/talosctl.ts'
 import { controlPlaneNodes, type CheckInventory } from './inventory.ts'
 import { exitCode, renderJson, renderProblems, renderTable, summaryLine } from './reporter.ts'
@@ -16,8 +17,6 @@ import { SOURCES, type SourceContext } from './sources.ts'
 import type { AnyCheck, Report } from './types.ts'
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
-
-export class UsageError extends Error {}
 
 export interface CliOptions {
   inventory: string
@@ -47,13 +46,6 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   const v = parsed.values
   if (!v.help && !v.inventory) throw new UsageError(`--inventory FILE is required\n${USAGE}`)
   return { inventory: v.inventory ?? '', json: v.json ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false }
-}
-
-/** The arguments after the script: zx and tsx put their own entries before it in process.argv. */
-export function scriptArgs(argv: string[], entryUrl: string): string[] {
-  const file = fileURLToPath(entryUrl)
-  const i = argv.findIndex((a) => a && (resolve(a) === file || resolve(a) === file.replace(/\.ts$/, '')))
-  return i >= 0 ? argv.slice(i + 1) : argv.slice(2)
 }
 
 /** The inventory, validated by config/inventory.ts (its Inventory is a superset of what the checks read). */

@@ -17,9 +17,10 @@ import {
 } from '../../lib/talos/parse.ts'
 import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
 import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNumaView } from './numa-view.ts'
-import { hugepageSizeKb } from './quantity.ts'
+import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
 import type { SourceRegistry, SourceRequest } from './runner.ts'
-import type { K8sNode, K8sPod, PerNode, StorageMount } from './types.ts'
+import type { PerNode, StorageMount } from './types.ts'
+import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import type { NumaTopology } from '../../lib/host/numa.ts'
 
 // ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
@@ -203,13 +204,13 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       const now = ctx.now ?? performance.now.bind(performance)
       const t0 = now()
       const list = await ctx.kube.nodes()
-      return { items: items<K8sNode>(list), latencyMs: now() - t0 }
+      return { items: items<KubeNode>(list), latencyMs: now() - t0 }
     },
   },
 
   k8sPods: {
     name: 'k8sPods',
-    fetch: async ({ ctx }) => ({ items: items<K8sPod>(await ctx.kube.pods()) }),
+    fetch: async ({ ctx }) => ({ items: items<KubePod>(await ctx.kube.pods()) }),
   },
 
   etcdStatus: {

@@ -2,6 +2,8 @@
 // needs, and a PURE evaluate over already-fetched data. All I/O lives in sources.ts; the runner
 // fetches each source once for every target, so a check can be tested with fixtures alone.
 import type { CheckInventory } from './inventory.ts'
+import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
+import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
 
 export type Status = 'pass' | 'warn' | 'fail'
 
@@ -28,43 +30,6 @@ export interface PerNode<T> {
 
 // ---- source payloads -------------------------------------------------------------------------
 
-export interface K8sCondition {
-  type: string
-  status: string
-  reason?: string
-  message?: string
-}
-
-export interface K8sTaint {
-  key: string
-  value?: string
-  effect: string
-}
-
-export interface K8sNode {
-  metadata: { name: string; labels?: Record<string, string> }
-  spec?: { taints?: K8sTaint[]; unschedulable?: boolean }
-  status?: {
-    conditions?: K8sCondition[]
-    addresses?: { type: string; address: string }[]
-    allocatable?: Record<string, string>
-    capacity?: Record<string, string>
-  }
-}
-
-export interface K8sToleration {
-  key?: string
-  operator?: string
-  value?: string
-  effect?: string
-}
-
-export interface K8sPod {
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; ownerReferences?: { kind: string }[] }
-  spec?: { nodeName?: string; tolerations?: K8sToleration[] }
-  status?: { phase?: string; conditions?: K8sCondition[] }
-}
-
 export interface EtcdStatusRow {
   /** Inventory node name (the source maps talosctl's address column back to names). */
   node: string
@@ -78,14 +43,6 @@ export interface EtcdStatusRow {
   leader: string
   learner: boolean
   errors: string[]
-}
-
-export interface EtcdMemberRow {
-  id: string
-  hostname: string
-  peerUrls: string[]
-  clientUrls: string[]
-  learner: boolean
 }
 
 export interface EtcdAlarmRow {
@@ -131,9 +88,9 @@ export interface StorageMount {
 /** Every named source and what it yields. A check's evaluate sees exactly the ones it needs. */
 export interface SourceData {
   /** `kubectl get nodes -o json` and how long the API took to answer it. */
-  k8sNodes: { items: K8sNode[]; latencyMs: number }
+  k8sNodes: { items: KubeNode[]; latencyMs: number }
   /** `kubectl get pods -A -o json`. */
-  k8sPods: { items: K8sPod[] }
+  k8sPods: { items: KubePod[] }
   /** One `talosctl -n <all CPs> etcd status`; nodes that did not answer are in nodeErrors. */
   etcdStatus: { rows: EtcdStatusRow[]; nodeErrors: Record<string, string> }
   /** `talosctl -n <one CP> etcd members`, from the node named in `from`. */

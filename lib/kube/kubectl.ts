@@ -22,6 +22,7 @@ export interface ObjectMeta {
   labels?: Record<string, string>
   annotations?: Record<string, string>
   creationTimestamp?: string
+  ownerReferences?: { kind: string; name?: string }[]
   [extra: string]: unknown
 }
 
@@ -63,8 +64,15 @@ export interface KubeNode extends KubeObject {
   }
 }
 
+export interface KubeToleration {
+  key?: string
+  operator?: string
+  value?: string
+  effect?: string
+}
+
 export interface KubePod extends KubeObject {
-  spec?: { nodeName?: string; containers?: { name: string; image?: string; resources?: unknown }[]; [extra: string]: unknown }
+  spec?: { nodeName?: string; containers?: { name: string; image?: string; resources?: unknown }[]; tolerations?: KubeToleration[]; [extra: string]: unknown }
   status?: { phase?: string; conditions?: KubeCondition[]; podIP?: string; qosClass?: string; [extra: string]: unknown }
 }
 

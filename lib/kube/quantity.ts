@@ -23,3 +23,18 @@ export function parseQuantity(q: string | number | undefined): number {
   if (v === undefined) throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': ${JSON.stringify(q)}`)
   return v
 }
+
+/** Equal as quantities when both parse, as strings otherwise. */
+export function sameQuantity(a: unknown, b: unknown): boolean {
+  if (a === undefined || b === undefined) return a === b
+  try {
+    return Math.abs(parseQuantity(String(a)) - parseQuantity(String(b))) < 1e-9
+  } catch {
+    return String(a) === String(b)
+  }
+}
+
+/** kB in /proc/meminfo's Hugepagesize and the sysfs hugepages-<N>kB directory for an inventory size like "1Gi". */
+export function hugepageSizeKb(size: string): number {
+  return parseQuantity(size) / 1024
+}

@@ -85,6 +85,8 @@ const RESERVED = new Set(['inventory', 'yes', 'dry-run', 'step', 'only', 'from',
  * `node --import tsx runbooks/03.ts --yes` gives [node, runbooks/03.ts, --yes].
  */
 export function scriptArgs(argv: readonly string[] = process.argv, scriptPath?: string): string[] {
+  // an entry point may pass its import.meta.url
+  if (scriptPath?.startsWith('file:')) scriptPath = fileURLToPath(scriptPath)
   const isScript = (a: string) => /\.(?:[cm]?ts|[cm]?js)$/.test(a) && !a.startsWith('-')
   const zxCli = (a: string) => /(?:^|[/\\])zx(?:\.[cm]?js)?$/.test(a) || /[/\\]zx[/\\]build[/\\]cli\.[cm]?js$/.test(a)
   if (scriptPath) {

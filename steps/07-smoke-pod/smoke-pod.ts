@@ -1,7 +1,7 @@
 // The smoke pod of runbook 07: the smallest workload shaped like the Solana validator's (Guaranteed QoS, whole
 // CPUs, 1 GiB hugepages, pinned to the validator node past its taints). If it runs, the kubelet's static CPU
 // manager, the topology manager and the hugepage pool accept a real validator pod. Pure: no I/O here.
-import { parseQuantity } from '../../checks/engine/quantity.ts'
+import { parseQuantity } from '../../lib/kube/quantity.ts'
 
 /** What this module reads from the inventory (a structural subset of config/inventory.ts's Inventory). */
 export interface SmokeInventory {
