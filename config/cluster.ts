@@ -18,6 +18,8 @@ export interface ClusterPaths {
 
 export interface Cluster {
   inv: Inventory
+  /** Which cluster, lab or production: what the runner's banner and journal name (the inventory's cluster section). */
+  cluster: Inventory['cluster']
   inventoryFile: string
   isLab: boolean
   talosctlBin: string
@@ -50,6 +52,7 @@ export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; cal
   const cps = inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
   return {
     inv,
+    cluster: inv.cluster,
     inventoryFile,
     isLab: inv.cluster.target === 'lab',
     talosctlBin,
