@@ -8,16 +8,14 @@ import { formatDiff } from '../checks/engine/diff.ts'
 import { runSuite, storeReport } from '../steps/06-verify/verify.ts'
 import type { Report } from '../checks/engine/types.ts'
 
-let report: Report | undefined
-
 await runbook({
   id: '06-verify',
   title: 'Run the post-change checks and compare with the last report',
   json: true,
   flags: { check: { type: 'string', valueName: 'ID_OR_GROUP', description: 'run only this check or group (e.g. etcd, hugepages)' } },
   context(flags) {
-    const cluster = openCluster(flags.inventory, flags)
-    return { ...cluster, cluster: cluster.inv.cluster }
+    // `report` carries the suite's result from `checks` to `compare`; a resumed run at compare runs the suite again
+    return Object.assign(openCluster(flags.inventory, flags), { report: undefined as Report | undefined })
   },
   steps: [
     {
@@ -26,7 +24,7 @@ await runbook({
       describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [])
+        const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
         log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR }))
         for (const line of renderProblems(report)) log.info(line)
         log.info(summaryLine(report.summary))
@@ -38,7 +36,7 @@ await runbook({
       summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
       async run(c) {
-        const r = (report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
+        const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
         const stored = storeReport(c.inv.cluster.name, r)
         log.info(`  report: ${stored.file}`)
         const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']
