@@ -1,4 +1,5 @@
 // Runs the storage checks: npx zx checks/storage.ts --inventory FILE [--json] [--only ID]...
-import { runCheckCli, scriptArgs } from '../lib/checks/cli.ts'
+import { runCheckCli } from './engine/cli.ts'
+import { scriptArgs } from '../lib/runner/flags.ts'
 import { ALL_CHECKS } from './defs/index.ts'
 process.exitCode = await runCheckCli(ALL_CHECKS.filter((c) => c.group === 'storage'), scriptArgs(process.argv, import.meta.url))

@@ -5,8 +5,8 @@ import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'nod
 import { join, resolve } from 'node:path'
 import { isAlive, stopPid } from './processes.ts'
 import { REPO_ROOT, labDir, labExists, loadCluster, loadNode, paths, saveCluster, saveNode, writeFileAtomic } from './state.ts'
-import { loadInventory } from '../lib/inventory.ts'
-import { journalPath } from '../lib/journal.ts'
+import { loadInventory } from '../config/inventory.ts'
+import { journalPath } from '../lib/runner/journal.ts'
 
 export interface ProcInfo {
   pid: number

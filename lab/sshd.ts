@@ -4,7 +4,7 @@
 //
 // Host key fingerprints: `ssh-keygen -lf` prints SHA256:<base64 of sha256(key blob), '=' padding removed>,
 // where the key blob is the base64 field of the .pub line (the SSH wire encoding of the public key). ssh2's
-// hostVerifier, without hostHash, receives exactly that blob as a Buffer, so lib/ssh.ts fingerprintOf(key)
+// hostVerifier, without hostHash, receives exactly that blob as a Buffer, so lib/host/ssh.ts fingerprintOf(key)
 // gives the same string. (With hostHash: 'sha256' ssh2 would pass a *hex* digest instead, which does not
 // match the file.) prepareRescueSshd computes the fingerprint both ways and refuses to go on if they differ.
 import { execFileSync } from 'node:child_process'

@@ -1,9 +1,9 @@
 // 01-provision: put Talos on every machine and wait until each answers in maintenance mode.
 // Bare metal with a rescue system: the image is written over SSH (host key pinned). Others: boot the ISO.
-import { runbook } from '../lib/runner.ts'
-import { openCluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance } from '../lib/provision-steps.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { openCluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance } from '../steps/01-provision/steps.ts'
 
 await runbook({
   id: '01-provision',
@@ -42,7 +42,7 @@ await runbook({
       async run(c, step) {
         const todo = c.state.pending().filter((n) => n.rescue)
         await verifyRescueHosts(todo)
-        await installAll(c, todo, step)
+        await installAll(todo, step)
       },
     },
     {

@@ -1,21 +1,24 @@
 // 02-configure: render every node's Talos config from the inventory, lint and validate it, show what
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
-import { runbook } from '../lib/runner.ts'
-import { quorumStep } from '../lib/quorum.ts'
-import { openCluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { lintCli } from '../lib/lint-cli.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { openCluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { lintCli } from '../config/lint-cli.ts'
 import {
   applyAll, assertClean, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
-} from '../lib/configure-steps.ts'
+} from '../steps/02-configure/steps.ts'
 
 const lintAt = process.argv.indexOf('--lint')
 if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))
 
-// Steps share what they computed; a resumed run recomputes it (rendering is pure, the diff re-reads the nodes).
-let rendered: Rendered | undefined
-let plans: NodePlan[] | undefined
-const changing = () => (plans ?? []).filter((p) => p.change !== 'none')
+// Steps share what they computed through the context; a resumed run recomputes it (rendering is pure, the diff
+// re-reads the nodes).
+interface Computed {
+  rendered?: Rendered
+  plans?: NodePlan[]
+}
+const changing = (c: Computed) => (c.plans ?? []).filter((p) => p.change !== 'none')
 
 await runbook({
   id: '02-configure',
@@ -25,7 +28,8 @@ await runbook({
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
-    return { ...cluster, cluster: cluster.inv.cluster }
+    const computed: Computed = {}
+    return Object.assign(cluster, computed)
   },
   steps: [
     quorumStep(),
@@ -43,7 +47,7 @@ await runbook({
       describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        rendered = renderAll(c)
+        const rendered = (c.rendered = renderAll(c))
         assertClean(rendered)
         writeConfigs(c, rendered)
         log.info(`  wrote ${rendered.configs.size} configs (0600) to ${c.paths.outDir}`)
@@ -63,8 +67,8 @@ await runbook({
       describe: () => 'Compare each node\'s running config with the rendered one',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        rendered ??= renderAll(c)
-        plans = await planAll(c, rendered.configs)
+        const rendered = (c.rendered ??= renderAll(c))
+        const plans = (c.plans = await planAll(c, rendered.configs))
         for (const p of plans) {
           log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
           if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
@@ -76,25 +80,25 @@ await runbook({
       name: 'apply',
       summary: 'apply the changed configs in parallel',
       destructive: true,
-      describe: () => `Apply the configs in parallel (${changing().map((p) => p.node.name).join(', ') || 'nothing'})`,
-      targets: () => changing().map((p) => p.node.name),
-      confirm: () => `Apply configs to ${changing().map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
+      describe: (c) => `Apply the configs in parallel (${changing(c).map((p) => p.node.name).join(', ') || 'nothing'})`,
+      targets: (c) => changing(c).map((p) => p.node.name),
+      confirm: (c) => `Apply configs to ${changing(c).map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
       async check(c) {
-        plans ??= await planAll(c, (rendered ??= renderAll(c)).configs)
-        return changing().length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }
+        c.plans ??= await planAll(c, (c.rendered ??= renderAll(c)).configs)
+        return changing(c).length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }
       },
       async run(c, step) {
-        await applyAll(c, changing(), step.dryRun)
+        await applyAll(c, changing(c), step.dryRun)
       },
     },
     {
       name: 'wait-configured',
       summary: 'wait until every node runs its config',
       describe: () => 'Wait until every node that got a config runs it',
-      targets: () => changing().map((p) => p.node.name),
-      check: () => (changing().length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),
+      targets: (c) => changing(c).map((p) => p.node.name),
+      check: (c) => (changing(c).length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),
       async run(c, step) {
-        if (!step.dryRun) await waitConfigured(c, changing().map((p) => p.node))
+        if (!step.dryRun) await waitConfigured(c, changing(c).map((p) => p.node))
       },
     },
   ],

@@ -1,12 +1,12 @@
 // 03-bootstrap: bootstrap etcd exactly once, then wait for etcd quorum, the Kubernetes API and the
 // control-plane static pods, and fetch the admin kubeconfig (0600).
-import { runbook } from '../lib/runner.ts'
-import { openCluster, controlPlanes } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { openCluster, controlPlanes } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
 import {
   assertSafeToBootstrap, describeEtcd, etcdView, fetchKubeconfig, isBootstrapped, waitForApi, waitForEtcd, waitForStaticPods,
-} from '../lib/bootstrap-steps.ts'
-import { judgeQuorum, QuorumLostError } from '../lib/quorum.ts'
+} from '../steps/03-bootstrap/steps.ts'
+import { judgeQuorum, QuorumLostError } from '../steps/quorum.ts'
 
 await runbook({
   id: '03-bootstrap',
@@ -68,7 +68,7 @@ await runbook({
       describe: (c) => `Fetch the admin kubeconfig into ${c.paths.kubeconfig} (0600)`,
       targets: (c) => [c.target.name],
       async run(c) {
-        await fetchKubeconfig(c)
+        await fetchKubeconfig(c, c.target)
       },
     },
     {

@@ -1,10 +1,10 @@
 // 04-join: bring the workers in, the Solana validator included, and make sure the validator node
 // registered with its validator config before anything else happens.
-import { runbook } from '../lib/runner.ts'
-import { quorumStep } from '../lib/quorum.ts'
-import { openCluster, validatorNode, workers } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { approveCsrs, describeNode, validatorProblems, waitReady, waitRegistered } from '../lib/join-steps.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { openCluster, validatorNode, workers } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { approveCsrs, describeNode, validatorProblems, waitReady, waitRegistered } from '../steps/04-join/steps.ts'
 
 await runbook({
   id: '04-join',

@@ -1,11 +1,11 @@
 // 05-storage-tuning: the validator's ledger/accounts volumes, its labels and NoSchedule taint, and
 // kubelet's reservations, each read back from the node.
-import { runbook } from '../lib/runner.ts'
-import { quorumStep } from '../lib/quorum.ts'
-import { openCluster, validatorNode } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems, ownershipNow, permissionsPodManifest } from '../lib/storage-steps.ts'
-import { waitFor } from '../lib/kube.ts'
+import { runbook } from '../lib/runner/runner.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { openCluster, validatorNode } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems, ownershipNow, permissionsPodManifest } from '../steps/05-storage-tuning/steps.ts'
+import { waitFor } from '../lib/kube/kubectl.ts'
 
 await runbook({
   id: '05-storage-tuning',

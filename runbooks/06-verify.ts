@@ -1,15 +1,13 @@
 // 06-verify: the post-change checks (cluster, etcd, hugepages, NUMA, sysctls, kernel, kubelet, storage,
 // isolation), stored as a report and compared with the previous one.
-import { runbook } from '../lib/runner.ts'
-import { openCluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { terminalWidth } from '../lib/columns.ts'
-import { renderTable, summaryLine } from '../lib/checks/reporter.ts'
-import { formatDiff } from '../lib/checks/diff.ts'
-import { runSuite, storeReport } from '../lib/verify.ts'
-import type { Report } from '../lib/checks/types.ts'
-
-let report: Report | undefined
+import { runbook } from '../lib/runner/runner.ts'
+import { openCluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { terminalWidth } from '../lib/runner/columns.ts'
+import { renderTable, summaryLine } from '../checks/engine/reporter.ts'
+import { formatDiff } from '../checks/engine/diff.ts'
+import { runSuite, storeReport } from '../steps/06-verify/verify.ts'
+import type { Report } from '../checks/engine/types.ts'
 
 await runbook({
   id: '06-verify',
@@ -17,8 +15,8 @@ await runbook({
   json: true,
   flags: { check: { type: 'string', valueName: 'ID_OR_GROUP', description: 'run only this check or group (e.g. etcd, hugepages)' } },
   context(flags) {
-    const cluster = openCluster(flags.inventory, flags)
-    return { ...cluster, cluster: cluster.inv.cluster }
+    // `report` carries the suite's result from `checks` to `compare`; a resumed run at compare runs the suite again
+    return Object.assign(openCluster(flags.inventory, flags), { report: undefined as Report | undefined })
   },
   steps: [
     {
@@ -27,7 +25,7 @@ await runbook({
       describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [])
+        const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
         log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR, width: terminalWidth(process.stderr) }))
         log.info(summaryLine(report.summary))
         return report.summary
@@ -38,7 +36,7 @@ await runbook({
       summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
       async run(c) {
-        const r = (report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
+        const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
         const stored = storeReport(c.inv.cluster.name, r)
         log.info(`  report: ${stored.file}`)
         const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']

@@ -1,11 +1,12 @@
 // 07-smoke-pod: run a Guaranteed-QoS test pod (whole CPUs, 1 GiB hugepages) on the validator node, prove where and
 // how it runs, and remove it. The pod is removed on every way out: success, failure, Ctrl-C (unless --keep).
-import { runbook, type StepHandle } from '../lib/runner.ts'
-import { quorumStep } from '../lib/quorum.ts'
-import { openCluster, validatorNode } from '../lib/cluster.ts'
-import { CommandError } from '../lib/exec.ts'
-import { log } from '../lib/log.ts'
-import type { Kube } from '../lib/kube.ts'
+import { sleep } from 'zx'
+import { runbook, type StepHandle } from '../lib/runner/runner.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { openCluster, validatorNode } from '../config/cluster.ts'
+import { CommandError } from '../lib/host/exec.ts'
+import { log } from '../lib/runner/log.ts'
+import type { Kube } from '../lib/kube/kubectl.ts'
 import {
   SMOKE_DEFAULTS,
   evaluateSmokePod,
@@ -17,7 +18,7 @@ import {
   waitingReason,
   type ObservedPod,
   type PodEvent,
-} from '../lib/smoke-pod.ts'
+} from '../steps/07-smoke-pod/smoke-pod.ts'
 
 interface Ctx {
   kube: Kube
@@ -83,13 +84,6 @@ async function ensurePod(c: Ctx): Promise<void> {
   await c.kube.apply(c.manifest())
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const onAbort = () => (clearTimeout(t), reject(signal.reason))
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 
 async function waitRunning(c: Ctx, step: StepHandle): Promise<ObservedPod> {
   const t0 = Date.now()
@@ -118,7 +112,9 @@ async function waitRunning(c: Ctx, step: StepHandle): Promise<ObservedPod> {
     if (Date.now() - t0 > c.timeoutMs) {
       throw new Error(`pod ${c.namespace}/${c.name} not Running after ${Math.round(c.timeoutMs / 1000)} s (phase ${phase}${why ? `; ${why}` : ''})`)
     }
-    await sleep(1000, step.signal)
+    // zx's sleep has no signal: a Ctrl-C is seen within the second
+    await sleep(1000)
+    step.signal.throwIfAborted()
   }
 }
 

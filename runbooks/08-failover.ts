@@ -1,18 +1,19 @@
 // 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
 // leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
 // node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
-import { runbook, RefusedError, type StepHandle } from '../lib/runner.ts'
-import { openCluster, controlPlanes, type Cluster } from '../lib/cluster.ts'
-import { log } from '../lib/log.ts'
-import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../lib/failover.ts'
-import { watchFailover } from '../lib/failover-watch.ts'
-import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../lib/failover-probes.ts'
-import { runChecks } from '../lib/checks/runner.ts'
-import { SOURCES } from '../lib/checks/sources.ts'
-import { contextFor } from '../lib/checks/cli.ts'
-import { renderProblems, summaryLine } from '../lib/checks/reporter.ts'
+import { sleep } from 'zx'
+import { runbook, RefusedError, type StepHandle } from '../lib/runner/runner.ts'
+import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../steps/08-failover/judge.ts'
+import { watchFailover } from '../steps/08-failover/watch.ts'
+import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../steps/08-failover/probes.ts'
+import { runChecks } from '../checks/engine/runner.ts'
+import { SOURCES } from '../checks/engine/sources.ts'
+import { contextFor } from '../checks/engine/cli.ts'
+import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
 import { ALL_CHECKS } from '../checks/defs/index.ts'
-import type { CheckInventory } from '../lib/checks/inventory.ts'
+import type { CheckInventory } from '../checks/engine/inventory.ts'
 
 type Action = 'shutdown' | 'reboot'
 
@@ -46,13 +47,6 @@ const positive = (flag: string, v: string | undefined): number => {
   return n
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => (clearTimeout(t), reject(signal!.reason))
-    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 
 async function preflight(c: DrillCtx): Promise<PreflightResult> {
   const pre = evaluatePreflight(await gatherPreflight(c))
@@ -247,17 +241,17 @@ await runbook({
         }
         if (names.length) await bringBack(c, names, step)
         const t0 = Date.now()
-        let last: string[] = []
         for (;;) {
           const pre = evaluatePreflight(await gatherPreflight(c))
           if (pre.ok) {
             log.info(`  cluster healthy again after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${Object.keys(pre.memberIds).length} etcd members follow ${pre.leader?.node}, every node Ready`)
             return { rejoinedMs: Date.now() - t0, leader: pre.leader }
           }
-          last = pre.problems
+          const last = pre.problems
           step.progress(last.join('; ') || 'waiting')
           if (Date.now() - t0 > c.rejoinTimeoutMs) throw new Error(`${names.join(', ')} did not rejoin within ${c.rejoinTimeoutMs / 1000} s: ${last.join('; ')}`)
-          await sleep(2000, step.signal)
+          await sleep(2000)
+          step.signal.throwIfAborted()
         }
       },
     },

@@ -1,8 +1,9 @@
 // Cluster-wide health in the spirit of `talosctl health` (pkg/cluster/check): k8s nodes Ready with the right role,
 // the API answering promptly, etcd and kubelet services running, control-plane static pods Running.
-import { controlPlaneNodes, names, type CheckInventory, type CheckNode } from '../../lib/checks/inventory.ts'
-import { fail, pass, warn } from '../../lib/checks/results.ts'
-import { defineCheck, type K8sNode, type Result, type ServiceRow } from '../../lib/checks/types.ts'
+import { controlPlaneNodes, names, type CheckInventory, type CheckNode } from '../engine/inventory.ts'
+import { fail, pass, warn } from '../engine/results.ts'
+import { defineCheck, type Result, type ServiceRow } from '../engine/types.ts'
+import type { KubeNode } from '../../lib/kube/kubectl.ts'
 
 export const API_LATENCY_WARN_MS = 1000
 export const API_LATENCY_FAIL_MS = 5000
@@ -10,7 +11,7 @@ export const CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane'
 export const STATIC_PODS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']
 
 /** The k8s Node for an inventory node: by name (Talos registers the hostname), else by InternalIP. */
-export function findK8sNode(items: K8sNode[], n: CheckNode): K8sNode | undefined {
+export function findK8sNode(items: KubeNode[], n: CheckNode): KubeNode | undefined {
   return (
     items.find((k) => k.metadata.name === n.name) ??
     items.find((k) => (k.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === n.address))

@@ -1,7 +1,7 @@
 // etcd health as `talosctl etcd status/members/alarm list` show it, judged against the inventory's control planes.
-import { controlPlaneNodes, names, type CheckInventory } from '../../lib/checks/inventory.ts'
-import { fail, pass, warn } from '../../lib/checks/results.ts'
-import { defineCheck, type EtcdStatusRow, type Result } from '../../lib/checks/types.ts'
+import { controlPlaneNodes, names, type CheckInventory } from '../engine/inventory.ts'
+import { fail, pass, warn } from '../engine/results.ts'
+import { defineCheck, type EtcdStatusRow, type Result } from '../engine/types.ts'
 
 export const RAFT_LAG_WARN = 100
 export const RAFT_LAG_FAIL = 1000

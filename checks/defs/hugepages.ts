@@ -1,10 +1,10 @@
 // 1 GiB hugepages on the validator, from boot to kubelet: the kernel args that reserve them, what the kernel
 // reserved (meminfo, per NUMA node in sysfs), and what the kubelet offers to pods.
-import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
-import { hugepagesFromCmdline, parseMeminfo } from '../../lib/procfs.ts'
-import { hugepageSizeKb, sameQuantity } from '../../lib/checks/quantity.ts'
-import { expectEqual, fail, nodeValue, pass, warn } from '../../lib/checks/results.ts'
-import { defineCheck, type Result } from '../../lib/checks/types.ts'
+import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
+import { hugepagesFromCmdline, parseMeminfo } from '../../lib/host/procfs.ts'
+import { hugepageSizeKb, sameQuantity } from '../../lib/kube/quantity.ts'
+import { expectEqual, fail, nodeValue, pass, warn } from '../engine/results.ts'
+import { defineCheck, type Result } from '../engine/types.ts'
 import { findK8sNode } from './cluster.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))

@@ -1,5 +1,5 @@
 // Every check, in the order the report lists them.
-import type { AnyCheck } from '../../lib/checks/types.ts'
+import type { AnyCheck } from '../engine/types.ts'
 import { clusterChecks } from './cluster.ts'
 import { etcdChecks } from './etcd.ts'
 import { hugepagesChecks } from './hugepages.ts'
@@ -21,5 +21,3 @@ export const ALL_CHECKS: AnyCheck[] = [
   ...storageChecks,
   ...isolationChecks,
 ]
-
-export const GROUPS = [...new Set(ALL_CHECKS.map((c) => c.group))]

@@ -1,8 +1,9 @@
 // The validator node is fenced off: it carries the inventory's labels and NoSchedule taint, and nothing that does
 // not tolerate that taint runs on it.
-import { names, validatorNodes } from '../../lib/checks/inventory.ts'
-import { fail, pass } from '../../lib/checks/results.ts'
-import { defineCheck, type K8sPod, type K8sTaint } from '../../lib/checks/types.ts'
+import { names, validatorNodes } from '../engine/inventory.ts'
+import { fail, pass } from '../engine/results.ts'
+import { defineCheck } from '../engine/types.ts'
+import type { KubePod, KubeTaint } from '../../lib/kube/kubectl.ts'
 import { findK8sNode } from './cluster.ts'
 
 export const validatorLabels = defineCheck({
@@ -26,7 +27,7 @@ export const validatorLabels = defineCheck({
     }),
 })
 
-const sameTaint = (a: K8sTaint, b: K8sTaint) => a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect
+const sameTaint = (a: KubeTaint, b: KubeTaint) => a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect
 
 export const validatorTaints = defineCheck({
   id: 'isolation.taints',
@@ -47,10 +48,10 @@ export const validatorTaints = defineCheck({
     }),
 })
 
-const fmtTaint = (t: K8sTaint) => `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`
+const fmtTaint = (t: KubeTaint) => `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`
 
 /** Kubernetes' toleration matching (v1.ToleratesTaint), for the scheduler's view of who may land on the node. */
-export function tolerates(pod: K8sPod, taint: K8sTaint): boolean {
+export function tolerates(pod: KubePod, taint: KubeTaint): boolean {
   return (pod.spec?.tolerations ?? []).some((t) => {
     if (t.effect && t.effect !== taint.effect) return false
     if (!t.key) return t.operator === 'Exists'

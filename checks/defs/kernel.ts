@@ -1,8 +1,8 @@
 // Kernel modules loaded and kernel args in effect on the validator (/proc/modules, /proc/cmdline).
-import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
-import { parseCmdline, parseModules } from '../../lib/procfs.ts'
-import { fail, nodeValue, pass } from '../../lib/checks/results.ts'
-import { defineCheck, type Result } from '../../lib/checks/types.ts'
+import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
+import { parseCmdline, parseModules } from '../../lib/host/procfs.ts'
+import { fail, nodeValue, pass } from '../engine/results.ts'
+import { defineCheck, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 

@@ -1,9 +1,9 @@
 // The kubelet on the validator runs with the inventory's CPU/topology/memory manager settings and reservations
 // (KubeletConfiguration field names, as the machine config's machine.kubelet.extraConfig carries them).
-import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../../lib/checks/inventory.ts'
-import { sameQuantity } from '../../lib/checks/quantity.ts'
-import { fail, fmt, nodeValue, pass } from '../../lib/checks/results.ts'
-import { defineCheck, type Result } from '../../lib/checks/types.ts'
+import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../engine/inventory.ts'
+import { sameQuantity } from '../../lib/kube/quantity.ts'
+import { fail, fmt, nodeValue, pass } from '../engine/results.ts'
+import { defineCheck, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 

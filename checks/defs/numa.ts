@@ -1,8 +1,8 @@
 // The validator's NUMA topology as read through the Talos API, rendered as `numactl --hardware` would print it and
 // asserted against what the inventory's hugepage layout assumes.
-import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
-import { fail, nodeValue, pass } from '../../lib/checks/results.ts'
-import { defineCheck, type NumaView, type Result } from '../../lib/checks/types.ts'
+import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
+import { fail, nodeValue, pass } from '../engine/results.ts'
+import { defineCheck, type NumaView, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 export const LOCAL_DISTANCE = 10

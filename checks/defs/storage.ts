@@ -1,8 +1,8 @@
 // The validator's ledger/accounts volumes: mounted where the inventory says, with the right filesystem,
 // owner and mode, and not filling up.
-import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
-import { expectEqual, fail, nodeValue, pass, warn } from '../../lib/checks/results.ts'
-import { defineCheck, type Result } from '../../lib/checks/types.ts'
+import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
+import { expectEqual, fail, nodeValue, pass, warn } from '../engine/results.ts'
+import { defineCheck, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 export const USED_WARN = 0.8

@@ -1,7 +1,7 @@
 // Every inventory sysctl has its value on the validator (KernelParamStatus "current", i.e. /proc/sys).
-import { names, validatorNodes, type CheckInventory } from '../../lib/checks/inventory.ts'
-import { fail, nodeValue, pass } from '../../lib/checks/results.ts'
-import { defineCheck, type Result } from '../../lib/checks/types.ts'
+import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
+import { fail, nodeValue, pass } from '../engine/results.ts'
+import { defineCheck, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 

@@ -33,8 +33,6 @@ export const NODE_GRACE_MS = 2000
 export const FULL_TICK_MS = 5000
 const LEASE_RENEW_MS = 10_000
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
-
 export class Controllers {
   private downSince = new Map<string, number>()
   private namespacesDone = false

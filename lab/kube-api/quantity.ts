@@ -1,8 +1,8 @@
-// Kubernetes resource quantities (parsed by lib/quantity.ts) formatted as the API server prints them, and the
+// Kubernetes resource quantities (parsed by lib/kube/quantity.ts) formatted as the API server prints them, and the
 // kubectl-style age string.
 // Pure functions: the scheduler, node capacity and tables all go through these.
 
-import { BINARY, parseQuantity } from '../../lib/quantity.ts'
+import { BINARY, parseQuantity } from '../../lib/kube/quantity.ts'
 
 export { parseQuantity }
 

@@ -32,12 +32,7 @@ export async function get(ctx: RunContext): Promise<void> {
   const [type, id] = ctx.args
   const outMode = ctx.flags.output as string
   if (!['table', 'json', 'yaml'].includes(outMode) && !outMode.startsWith('jsonpath')) throw new Error(`output writer "${outMode}" is not supported`)
-  let s: Session
-  try {
-    s = ctx.flags.insecure ? await withMaintenanceClient(ctx.global) : await withClient(ctx.global)
-  } catch (e) {
-    throw e
-  }
+  const s: Session = ctx.flags.insecure ? await withMaintenanceClient(ctx.global) : await withClient(ctx.global)
   const def = resolveResource(type)
   // ResolveResourceKind runs against the first node: its failure fails the whole command
   const first = s.nodes[0]

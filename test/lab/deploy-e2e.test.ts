@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
-import { lintMachineConfig } from '../../lib/lint.ts'
+import { lintMachineConfig } from '../../config/lint.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))

@@ -2,7 +2,7 @@
 // suite or the lab CLI (rotating, so each entry point sees several), malformed machine configs through
 // `02-configure.ts --lint`, and bad flags. Each must exit non-zero, name the file, line and field (or the flag), and
 // write nothing: no output dir, no journal, no lab state.
-import { test } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -240,4 +240,4 @@ for (const f of FLAGS) {
   })
 }
 
-test('cleanup', () => rmSync(tmp, { recursive: true, force: true }))
+after(() => rmSync(tmp, { recursive: true, force: true }))

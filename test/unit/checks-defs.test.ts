@@ -12,11 +12,12 @@ import { kernelArgs, kernelModules } from '../../checks/defs/kernel.ts'
 import { kubeletConfig } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
-import type { CheckInventory } from '../../lib/checks/inventory.ts'
-import { hugepagesPerNode, toNumaView } from '../../lib/checks/numa-view.ts'
-import { readNumaFromFiles } from '../../lib/numa.ts'
-import { parseEtcdStatus } from '../../lib/talosctl-parse.ts'
-import type { EtcdStatusRow, K8sNode, K8sPod, PerNode, Result, SourceData } from '../../lib/checks/types.ts'
+import type { CheckInventory } from '../../checks/engine/inventory.ts'
+import { hugepagesPerNode, toNumaView } from '../../checks/engine/numa-view.ts'
+import { readNumaFromFiles } from '../../lib/host/numa.ts'
+import { parseEtcdStatus } from '../../lib/talos/parse.ts'
+import type { EtcdStatusRow, PerNode, Result, SourceData } from '../../checks/engine/types.ts'
+import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 
 const shared = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8')
 
@@ -131,7 +132,7 @@ test('etcd: member list equal to the inventory control planes passes; a missing 
 
 // ------------------------------------------------------------------------------------------ cluster
 
-function k8sNode(name: string, address: string, opts: { cp?: boolean; ready?: boolean; labels?: Record<string, string>; taints?: K8sNode['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never; allocatable?: Record<string, string> } = {}): K8sNode {
+function k8sNode(name: string, address: string, opts: { cp?: boolean; ready?: boolean; labels?: Record<string, string>; taints?: KubeNode['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never; allocatable?: Record<string, string> } = {}): KubeNode {
   return {
     metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(opts.cp ? { 'node-role.kubernetes.io/control-plane': '' } : {}), ...opts.labels } },
     spec: { taints: opts.taints ?? [] },
@@ -143,7 +144,7 @@ function k8sNode(name: string, address: string, opts: { cp?: boolean; ready?: bo
   }
 }
 
-function goodNodes(): K8sNode[] {
+function goodNodes(): KubeNode[] {
   const v = inv.validator!
   return inv.nodes.map((n) =>
     n.profile === 'validator'
@@ -152,14 +153,14 @@ function goodNodes(): K8sNode[] {
   )
 }
 
-const pod = (ns: string, name: string, node: string, phase = 'Running', tolerations: K8sPod['spec'] extends infer S ? S extends { tolerations?: infer T } ? T : never : never = []): K8sPod => ({
+const pod = (ns: string, name: string, node: string, phase = 'Running', tolerations: KubePod['spec'] extends infer S ? S extends { tolerations?: infer T } ? T : never : never = []): KubePod => ({
   metadata: { name, namespace: ns },
   spec: { nodeName: node, tolerations },
   status: { phase },
 })
 
-function goodPods(): K8sPod[] {
-  const out: K8sPod[] = []
+function goodPods(): KubePod[] {
+  const out: KubePod[] = []
   for (const cp of ['cp1', 'cp2', 'cp3']) for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) out.push(pod('kube-system', `${c}-${cp}`, cp))
   out.push(pod('kube-system', 'kube-proxy-x7k2p', 'validator1', 'Running', [{ operator: 'Exists' }]))
   out.push(pod('solana', 'validator-0', 'validator1', 'Running', [{ key: 'solana.org/validator', operator: 'Equal', value: 'true', effect: 'NoSchedule' }]))

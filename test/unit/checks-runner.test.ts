@@ -4,11 +4,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
-import type { CheckInventory, CheckNode } from '../../lib/checks/inventory.ts'
-import { plan, runChecks, selectChecks, type SourceRegistry } from '../../lib/checks/runner.ts'
-import { SOURCES, machineDocument, ownerFromLs, parseLabOwner, parseTalosMounts, type SourceContext, type TalosRunResult } from '../../lib/checks/sources.ts'
-import { defineCheck } from '../../lib/checks/types.ts'
-import { setLogSink } from '../../lib/log.ts'
+import type { CheckInventory, CheckNode } from '../../checks/engine/inventory.ts'
+import { plan, runChecks, selectChecks, type SourceRegistry } from '../../checks/engine/runner.ts'
+import { SOURCES, machineDocument, ownerFromLs, parseLabOwner, parseTalosMounts, type SourceContext, type TalosRunResult } from '../../checks/engine/sources.ts'
+import { defineCheck } from '../../checks/engine/types.ts'
+import { setLogSink } from '../../lib/runner/log.ts'
 
 setLogSink(() => {})
 

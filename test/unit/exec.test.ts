@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { $ } from 'zx'
-import { CommandError, firstMeaningfulLine, formatCommand, run } from '../../lib/exec.ts'
-import { setLogSink } from '../../lib/log.ts'
+import { CommandError, firstMeaningfulLine, formatCommand, run } from '../../lib/host/exec.ts'
+import { setLogSink } from '../../lib/runner/log.ts'
 
 function captureLog<T>(fn: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
   const lines: string[] = []

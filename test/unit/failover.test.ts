@@ -10,8 +10,8 @@ import {
   type EtcdMemberStatus,
   type PreflightInput,
   type Target,
-} from '../../lib/failover.ts'
-import { watchFailover, type FailoverProbes } from '../../lib/failover-watch.ts'
+} from '../../steps/08-failover/judge.ts'
+import { watchFailover, type FailoverProbes } from '../../steps/08-failover/watch.ts'
 
 const cps = [
   { name: 'cp1', address: '127.0.10.11' },

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatHelp, parseFlags, scriptArgs, UsageError } from '../../lib/flags.ts'
+import { formatHelp, parseFlags, scriptArgs, UsageError } from '../../lib/runner/flags.ts'
 
 const own = {
   node: { type: 'string', description: 'control-plane node', valueName: 'NAME' },

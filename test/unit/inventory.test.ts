@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, parseQuantity, type InventoryIssue } from '../../lib/inventory.ts'
+import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, type InventoryIssue } from '../../config/inventory.ts'
+import { parseQuantity, quantityValue } from '../../lib/kube/quantity.ts'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/inventory/', import.meta.url))
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -118,7 +119,8 @@ test('helpers: quantities, cpusets, label keys', () => {
   assert.equal(parseQuantity('1536Mi'), 1536 * 2 ** 20)
   assert.equal(parseQuantity('1000m'), 1)
   assert.equal(parseQuantity('2G'), 2e9)
-  assert.ok(Number.isNaN(parseQuantity('2 GB')))
+  assert.equal(quantityValue('2 GB'), undefined)
+  assert.throws(() => parseQuantity('2 GB'), /"2 GB"/)
   assert.deepEqual(expandCpuset('0-2,8'), [0, 1, 2, 8])
   assert.ok(isLabelKey('node.kubernetes.io/exclusive'))
   assert.ok(isLabelKey('role'))

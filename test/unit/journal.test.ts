@@ -14,7 +14,7 @@ import {
   resumePoint,
   type JournalEvent,
   type JournalRecord,
-} from '../../lib/journal.ts'
+} from '../../lib/runner/journal.ts'
 
 const STEPS = ['gen', 'apply', 'bootstrap', 'approve', 'verify']
 

@@ -4,9 +4,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { CommandError } from '../../lib/exec.ts'
-import { setLogSink } from '../../lib/log.ts'
-import { Kube, isCsrPending, isReady, nodeRoles, waitFor, type KubeNode } from '../../lib/kube.ts'
+import { CommandError } from '../../lib/host/exec.ts'
+import { setLogSink } from '../../lib/runner/log.ts'
+import { Kube, isCsrPending, isReady, nodeRoles, waitFor, type KubeNode } from '../../lib/kube/kubectl.ts'
 
 // A stand-in kubectl: records argv (args split by \x1f, calls by \x1e) and stdin, prints $DIR/out, $DIR/err, exits $DIR/exit.
 const FAKE = `#!/bin/sh

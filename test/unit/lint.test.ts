@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_SCHEMA_PATH, formatFindings, hasErrors, lintMachineConfig, RULES, SchemaMissingError, type Finding, type LintOptions } from '../../lib/lint.ts'
+import { DEFAULT_SCHEMA_PATH, formatFindings, hasErrors, lintMachineConfig, RULES, SchemaMissingError, type Finding, type LintOptions } from '../../config/lint.ts'
 
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
 const SEED = fileURLToPath(new URL('../fixtures/talos/seed-example-worker.yaml', import.meta.url))

@@ -10,7 +10,7 @@ import {
   parseNumactlHardware,
   readNumaFromFiles,
   type NumaTopology,
-} from '../../lib/numa.ts'
+} from '../../lib/host/numa.ts'
 
 const SAMPLE = new URL('../fixtures/samples/linux/numactl-hardware-1node.txt', import.meta.url)
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
-import { hugepagesFromCmdline, parseCmdline, parseHugepageSize, parseMeminfo, parseModules, parseMounts, sysctlKey, sysctlPath } from '../../lib/procfs.ts'
+import { hugepagesFromCmdline, parseCmdline, parseHugepageSize, parseMeminfo, parseModules, parseMounts, sysctlKey, sysctlPath } from '../../lib/host/procfs.ts'
 
 const MEMINFO = `MemTotal:       24683620 kB
 MemFree:        24280200 kB

@@ -1,9 +1,9 @@
 // When may a runbook touch a bootstrapped cluster: judgeQuorum from what each control-plane node says about etcd.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { judgeQuorum } from '../../lib/quorum.ts'
-import type { EtcdView } from '../../lib/bootstrap-steps.ts'
-import type { ServiceStatus } from '../../lib/talosctl-parse.ts'
+import { judgeQuorum } from '../../steps/quorum.ts'
+import type { EtcdView } from '../../steps/03-bootstrap/steps.ts'
+import type { ServiceStatus } from '../../lib/talos/parse.ts'
 
 const cps = [1, 2, 3].map((i) => ({ name: `cp${i}`, address: `10.0.0.1${i}` }))
 const svc = (state: string, health = 'OK'): ServiceStatus => ({ id: 'etcd', state, health, healthy: health === 'OK' ? true : health === 'Fail' ? false : undefined })

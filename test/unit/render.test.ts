@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml'
 import { generateCa } from '../../lab/pki.ts'
-import { loadInventory, parseInventory, type Inventory } from '../../lib/inventory.ts'
-import { parseSecretsBundle, SecretsBundleError, type SecretsBundle } from '../../lib/secrets-bundle.ts'
+import { loadInventory, parseInventory, type Inventory } from '../../config/inventory.ts'
+import { parseSecretsBundle, SecretsBundleError, type SecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import {
   fillTemplate,
   hugepageKernelArgs,
@@ -18,8 +18,8 @@ import {
   RenderValidationError,
   validateAgainstTalosSchema,
   writeRenderedConfigs,
-} from '../../lib/render.ts'
-import { lintMachineConfig } from '../../lib/lint.ts'
+} from '../../config/render.ts'
+import { lintMachineConfig } from '../../config/lint.ts'
 
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -277,7 +277,7 @@ test('validateAgainstTalosSchema reports unknown fields and wrong types with pos
 })
 
 test('a secrets bundle written by the fixture helper round-trips through a file path', async () => {
-  const { loadSecretsBundle } = await import('../../lib/secrets-bundle.ts')
+  const { loadSecretsBundle } = await import('../../lib/talos/secrets-bundle.ts')
   const dir = mkdtempSync(join(tmpdir(), 'bundle-'))
   try {
     writeFileSync(join(dir, 's.yaml'), BUNDLE_TEXT, { mode: 0o600 })

@@ -2,15 +2,15 @@
 // which CSRs get approved, what a config diff shows, what storage and ownership need.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseLsblk, planDiskWrite, resolveFingerprint, sha256Command, parseSha256sum } from '../../lib/provision.ts'
-import { evaluateEtcd, isBootstrapped, assertSafeToBootstrap, missingStaticPods } from '../../lib/bootstrap-steps.ts'
-import { decideCsr, parseCsrSans, validatorProblems } from '../../lib/join-steps.ts'
-import { canonical, redactDiff } from '../../lib/configure-steps.ts'
-import { storageProblems, missingTaints, missingLabels, modeToOctal, ownershipProblems, permissionsPodManifest, reservationProblems } from '../../lib/storage-steps.ts'
+import { parseLsblk, planDiskWrite, resolveFingerprint, sha256Command, parseSha256sum } from '../../steps/01-provision/install.ts'
+import { evaluateEtcd, isBootstrapped, assertSafeToBootstrap, missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import { decideCsr, parseCsrSans, validatorProblems } from '../../steps/04-join/steps.ts'
+import { canonical, redactDiff } from '../../steps/02-configure/steps.ts'
+import { storageProblems, missingTaints, missingLabels, modeToOctal, ownershipProblems, permissionsPodManifest, reservationProblems } from '../../steps/05-storage-tuning/steps.ts'
 import { parseOneShotScript, hostPathOf, isOneShot } from '../../lab/kube-api/oneshot.ts'
-import { fingerprintOf } from '../../lib/ssh.ts'
-import type { InventoryNode } from '../../lib/inventory.ts'
-import type { KubeCsr, KubeNode, KubePod } from '../../lib/kube.ts'
+import { fingerprintOf } from '../../lib/host/ssh.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
+import type { KubeCsr, KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 
 const node = (o: Partial<InventoryNode>) => ({ name: 'cp1', address: '10.0.0.11', role: 'controlplane', installDisk: '/dev/sda', ...o }) as InventoryNode
 

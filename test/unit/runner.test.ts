@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setLogSink } from '../../lib/log.ts'
-import { runRunbook, type RunbookDef } from '../../lib/runner.ts'
-import type { JournalRecord } from '../../lib/journal.ts'
+import { setLogSink } from '../../lib/runner/log.ts'
+import { runRunbook, type RunbookDef } from '../../lib/runner/runner.ts'
+import type { JournalRecord } from '../../lib/runner/journal.ts'
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/runbooks/demo.ts', import.meta.url))
 const ZX_CLI = fileURLToPath(new URL('../../node_modules/zx/build/cli.js', import.meta.url))
@@ -290,7 +290,7 @@ test('under `zx` (npx zx runbooks/x.ts ...) the runbook gets its own flags', asy
 
 type Ctx = { cluster: { name: string; target: 'lab' | 'production'; endpoint: string }; calls: string[] }
 
-function def(calls: string[], opts: { failDescribe?: boolean } = {}): RunbookDef<{}, Ctx> {
+function def(calls: string[], opts: { failDescribe?: boolean } = {}): RunbookDef<Record<string, never>, Ctx> {
   return {
     id: 'inproc',
     title: 'in-process runbook',
@@ -396,10 +396,10 @@ test('the banner comes first even when context() logs (its lines follow the bann
   const dir = tempDir(t)
   const calls: string[] = []
   const d = def(calls)
-  const noisy: RunbookDef<{}, Ctx> = {
+  const noisy: RunbookDef<Record<string, never>, Ctx> = {
     ...d,
     context: async (flags) => {
-      const { log } = await import('../../lib/log.ts')
+      const { log } = await import('../../lib/runner/log.ts')
       log.cmd('talosctl service etcd')
       return d.context(flags)
     },

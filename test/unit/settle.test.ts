@@ -1,7 +1,7 @@
 // settleEach: every item runs to the end even when one fails early; failures keep their item and error.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { settleEach } from '../../lib/settle.ts'
+import { settleEach } from '../../lib/host/settle.ts'
 
 test('a fast failure does not cut the slower items short', async () => {
   const finished: string[] = []

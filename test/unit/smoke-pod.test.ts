@@ -10,7 +10,7 @@ import {
   smokePodManifest,
   type ObservedPod,
   type SmokeInventory,
-} from '../../lib/smoke-pod.ts'
+} from '../../steps/07-smoke-pod/smoke-pod.ts'
 // The lab's model of the real scheduler filters and of GetPodQOS: the manifest must pass the same rules.
 import { filterNode } from '../../lab/kube-api/scheduler.ts'
 import { qosClass } from '../../lab/kube-api/admission.ts'

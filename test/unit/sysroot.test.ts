@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HARDWARE_PROFILES, hardwareProfile } from '../../lab/hardware.ts'
 import { applyBootParams, applyRuntimeConfig, baseNodeMemory, createSysroot } from '../../lab/sysroot.ts'
-import { parseCpuList, parseCpumap, readNumaFromFiles } from '../../lib/numa.ts'
-import { parseCmdline, parseMeminfo, parseModules, parseMounts } from '../../lib/procfs.ts'
+import { parseCpuList, parseCpumap, readNumaFromFiles } from '../../lib/host/numa.ts'
+import { parseCmdline, parseMeminfo, parseModules, parseMounts } from '../../lib/host/procfs.ts'
 
 function withRoot(fn: (root: string) => void) {
   const root = mkdtempSync(join(tmpdir(), 'sysroot-test-'))

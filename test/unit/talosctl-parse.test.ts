@@ -15,7 +15,7 @@ import {
   parseTable,
   parseTableWithColumns,
   parseVersion,
-} from '../../lib/talosctl-parse.ts'
+} from '../../lib/talos/parse.ts'
 
 const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
 const FIXTURES = new URL('../fixtures/talosctl/', import.meta.url)

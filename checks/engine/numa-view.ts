@@ -1,0 +1,72 @@
+// NUMA topology from sysfs files fetched one at a time through the Talos API. lib/host/numa.ts reads through a
+// synchronous reader so it stays pure; `readOnDemand` runs it over a cache and fetches whatever paths it asked
+// for and missed, round by round, until it asks for nothing new (later paths depend on earlier contents: node
+// ids come from `online`).
+import { formatNumactlHardware, readNumaFromFiles, type NumaTopology } from '../../lib/host/numa.ts'
+import { SUPPORTED_HUGEPAGE_KIB } from '../../lib/host/procfs.ts'
+import type { NumaView } from './types.ts'
+
+export type SyncRead = (path: string) => string | undefined
+
+export const NODE_SYSFS = '/sys/devices/system/node'
+/** Read up front: without them lib/numa probes node0..node1023 one by one. */
+export const NUMA_PREFETCH = [`${NODE_SYSFS}/online`, `${NODE_SYSFS}/possible`]
+
+/**
+ * Everything readNumaFromFiles reads when the machine has `expectedNodes` NUMA nodes (the inventory says how many):
+ * fetched in one parallel round instead of one round per level of the tree. A wrong guess only costs another round.
+ */
+export function numaPrefetch(expectedNodes = 0): string[] {
+  const perNode = (id: number) => {
+    const dir = `${NODE_SYSFS}/node${id}`
+    const pages = SUPPORTED_HUGEPAGE_KIB.flatMap((kb) => ['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((f) => `${dir}/hugepages/hugepages-${kb}kB/${f}`))
+    return [`${dir}/cpumap`, `${dir}/cpulist`, `${dir}/meminfo`, `${dir}/distance`, ...pages]
+  }
+  return [...NUMA_PREFETCH, ...Array.from({ length: expectedNodes }, (_, id) => perNode(id)).flat()]
+}
+
+export async function readOnDemand<T>(
+  compute: (read: SyncRead) => T,
+  fetch: (paths: string[]) => Promise<Map<string, string | undefined>>,
+  opts: { prefetch?: string[]; maxRounds?: number } = {},
+): Promise<T> {
+  const cache = new Map<string, string | undefined>()
+  if (opts.prefetch?.length) for (const [p, v] of await fetch(opts.prefetch)) cache.set(p, v)
+  const maxRounds = opts.maxRounds ?? 6
+  for (let round = 0; ; round++) {
+    const missed = new Set<string>()
+    const read: SyncRead = (p) => {
+      if (cache.has(p)) return cache.get(p)
+      missed.add(p)
+      return undefined
+    }
+    let value: T | undefined
+    let error: unknown
+    try {
+      value = compute(read)
+    } catch (e) {
+      error = e
+    }
+    if (missed.size === 0 || round >= maxRounds) {
+      if (error !== undefined) throw error
+      return value as T
+    }
+    for (const [p, v] of await fetch([...missed])) cache.set(p, v)
+  }
+}
+
+/** The checks' view of a lib/numa topology, with the numactl rendering for evidence. */
+export function toNumaView(t: NumaTopology): NumaView {
+  return {
+    nodes: t.nodes.map((n) => ({ id: n.id, cpus: n.cpus, memTotalMiB: n.memTotalMiB ?? 0 })),
+    distances: t.distances,
+    numactl: formatNumactlHardware(t),
+  }
+}
+
+/** NUMA node id → nr_hugepages for pages of sizeKiB. Nodes without that pool report 0. */
+export function hugepagesPerNode(t: NumaTopology, sizeKiB: number): Record<number, number> {
+  return Object.fromEntries(t.nodes.map((n) => [n.id, n.hugepages?.[sizeKiB]?.total ?? 0]))
+}
+
+export { readNumaFromFiles }

@@ -1,0 +1,396 @@
+// The data sources: each fetches one kind of data for ALL the nodes it is asked about with one batched call
+// (`talosctl -n a,b,c ...`, `kubectl get ... -o json`). Only `talosctl read`, which the Talos API serves for one
+// node per call (cmd/talosctl/cmd/talos/read.go: FailIfMultiNodes), runs per node, bounded by p-limit, and only on
+// the nodes a selected check targets (the validator). Multi-node talosctl calls run with nothrow: the nodes that
+// answered still count, and each node that did not gets its own error, so one dead node fails only its own checks.
+import pLimit from 'p-limit'
+import { parseAllDocuments } from 'yaml'
+import { parseMounts, sysctlPath } from '../../lib/host/procfs.ts'
+import {
+  parseBytes,
+  parseEtcdAlarms,
+  parseEtcdMembers,
+  parseEtcdStatus,
+  parseResources,
+  parseService,
+  parseTable,
+} from '../../lib/talos/parse.ts'
+import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
+import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNumaView } from './numa-view.ts'
+import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
+import type { SourceRegistry, SourceRequest } from './runner.ts'
+import type { PerNode, StorageMount } from './types.ts'
+import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
+import type { NumaTopology } from '../../lib/host/numa.ts'
+
+// ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
+
+export interface TalosRunResult {
+  command: string
+  stdout: string
+  stderr: string
+  exitCode: number
+  timedOut?: boolean
+}
+
+export interface TalosRunner {
+  run(args: string[], opts?: { nodes?: string[]; nothrow?: boolean; quiet?: boolean; timeoutMs?: number }): Promise<TalosRunResult>
+}
+
+export interface KubeApi {
+  /** `kubectl get nodes -o json`: a NodeList or its items. */
+  nodes(): Promise<unknown>
+  /** `kubectl get pods -A -o json`: a PodList or its items. */
+  pods(namespace?: string): Promise<unknown>
+}
+
+export interface SourceContext {
+  talos: TalosRunner
+  kube: KubeApi
+  /** The lab marks volume ownership in a `.lab-owner` file; a real node is asked with `talosctl ls -l`. */
+  isLab: boolean
+  /** Parallel per-node reads. */
+  readConcurrency?: number
+  now?: () => number
+}
+
+type Req = SourceRequest<SourceContext>
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+const items = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : ((x as { items?: T[] })?.items ?? []))
+
+/**
+ * One multi-node talosctl call. Returns its output and an error for each asked node that `answered` does not list:
+ * the stderr lines that name the node, else talosctl's whole complaint. Throws only when talosctl itself timed out.
+ */
+async function batched(ctx: SourceContext, args: string[], nodes: CheckNode[]) {
+  const r = await ctx.talos.run(args, { nodes: nodes.map((n) => n.address), nothrow: true })
+  if (r.timedOut) throw new Error(`${r.command} timed out`)
+  const errLines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean)
+  const errorsFor = (answered: Set<string>) => {
+    const out: Record<string, string> = {}
+    for (const n of nodes) {
+      if (answered.has(n.name)) continue
+      const mine = errLines.filter((l) => l.includes(n.address) || new RegExp(`\\b${n.name}\\b`).test(l))
+      out[n.name] = mine.length ? mine.join('; ') : r.exitCode !== 0 ? errLines.join('; ') || `${r.command} exited ${r.exitCode}` : `no answer from ${n.name} in ${r.command}`
+    }
+    return out
+  }
+  return { ...r, errorsFor }
+}
+
+/** A table parser over partial output: talosctl prints what it got before failing. */
+function parsePartial<T>(parse: (s: string) => T[], stdout: string, command: string): T[] {
+  if (stdout.trim() === '') return []
+  try {
+    return parse(stdout)
+  } catch (e) {
+    throw new Error(`${command}: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+async function readOne(ctx: SourceContext, node: CheckNode, path: string): Promise<string> {
+  const r = await ctx.talos.run(['read', path], { nodes: [node.address], nothrow: true, quiet: true })
+  if (r.exitCode !== 0 || r.timedOut) {
+    const why = r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`
+    throw new Error(`talosctl -n ${node.address} read ${path}: ${why}`)
+  }
+  return r.stdout
+}
+
+/** Read several files on one node in parallel; a missing file is undefined (sysfs trees have optional files). */
+async function readMany(ctx: SourceContext, node: CheckNode, paths: string[]): Promise<Map<string, string | undefined>> {
+  const limit = pLimit(ctx.readConcurrency ?? 8)
+  const out = new Map<string, string | undefined>()
+  await Promise.all(
+    paths.map((p) =>
+      limit(async () => {
+        try {
+          out.set(p, await readOne(ctx, node, p))
+        } catch (e) {
+          // only a file that is not there is optional; a timeout or a dead node must not read as "0"
+          if (!/no such file|not found|does not exist/i.test((e as Error).message)) throw e
+          out.set(p, undefined)
+        }
+      }),
+    ),
+  )
+  return out
+}
+
+/** Run fn for each node in parallel; a throw becomes that node's error. */
+async function perNode<T>(ctx: SourceContext, nodes: CheckNode[], fn: (n: CheckNode) => Promise<T>): Promise<PerNode<T>> {
+  const limit = pLimit(ctx.readConcurrency ?? 8)
+  const out: PerNode<T> = { values: {}, errors: {} }
+  await Promise.all(
+    nodes.map((n) =>
+      limit(async () => {
+        try {
+          out.values[n.name] = await fn(n)
+        } catch (e) {
+          out.errors[n.name] = (e as Error).message
+        }
+      }),
+    ),
+  )
+  return out
+}
+
+const readFile = (path: string) => async (req: Req) => perNode(req.ctx, req.nodes, (n) => readOne(req.ctx, n, path))
+
+// Both the numa and hugepagesSysfs sources need the same sysfs tree: read it once per node per run.
+const numaCache = new WeakMap<Req['ctx'], Map<string, Promise<NumaTopology>>>()
+function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes?: number): Promise<NumaTopology> {
+  let m = numaCache.get(ctx)
+  if (!m) numaCache.set(ctx, (m = new Map()))
+  let p = m.get(node.name)
+  if (!p) {
+    p = readOnDemand(readNumaFromFiles, (paths) => readMany(ctx, node, paths), { prefetch: numaPrefetch(expectedNodes) })
+    m.set(node.name, p)
+  }
+  return p
+}
+
+/** How many NUMA nodes the inventory expects on a node (the validator's per-NUMA huge pages list one per node). */
+const expectedNumaNodes = (inv: { validator?: { hugepages: { perNumaNode: number[] } } }, n: CheckNode) =>
+  n.profile === 'validator' ? (inv.validator?.hugepages.perNumaNode.length ?? 0) : 0
+
+/** The machine config's documents (talosctl prints the MachineConfig spec as a YAML string) → the v1alpha1 one. */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the machine config is walked by path, as YAML */
+export function machineDocument(spec: unknown): Record<string, any> | undefined {
+  if (spec && typeof spec === 'object') return spec as Record<string, any>
+  if (typeof spec !== 'string') return undefined
+  for (const d of parseAllDocuments(spec)) {
+    const v = d.toJS() as Record<string, any> | null
+    if (v && typeof v === 'object' && 'machine' in v) return v
+  }
+  return undefined
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/** The lab's `.lab-owner`: "uid gid mode". */
+export function parseLabOwner(text: string): { uid: number; gid: number; mode: string } {
+  const [uid, gid, mode] = text.trim().split(/\s+/)
+  if (!/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '') || !mode) throw new Error(`bad .lab-owner ${JSON.stringify(text)}`)
+  return { uid: Number(uid), gid: Number(gid), mode }
+}
+
+/** `talosctl ls -l <dir>`: the row for the directory itself (NAME "."). */
+export function ownerFromLs(stdout: string, address: string): { uid: number; gid: number; mode: string } | undefined {
+  const row = parseTable(stdout).find((r) => (r.NODE === undefined || r.NODE === '' || r.NODE === address) && r.NAME === '.')
+  return row ? { uid: Number(row.UID), gid: Number(row.GID), mode: row.MODE! } : undefined
+}
+
+/** `talosctl mounts` (formatters.RenderMounts): sizes in GB (1e9) with two decimals. */
+export function parseTalosMounts(stdout: string): { node?: string; mountedOn: string; sizeBytes: number; availableBytes: number }[] {
+  return parseTable(stdout).map((r) => ({
+    ...(r.NODE ? { node: r.NODE } : {}),
+    mountedOn: r['MOUNTED ON']!,
+    sizeBytes: Math.round(Number(r['SIZE(GB)']) * 1e9),
+    availableBytes: Math.round(Number(r['AVAILABLE(GB)']) * 1e9),
+  }))
+}
+
+const errorList = (e: string | string[]) => (Array.isArray(e) ? e : e.split(/,\s*/).map((s) => s.trim()).filter(Boolean))
+const bytes = (v: number | string) => (typeof v === 'number' ? v : parseBytes(v))
+
+// ---- the sources -----------------------------------------------------------------------------
+
+export const SOURCES: SourceRegistry<SourceContext> = {
+  k8sNodes: {
+    name: 'k8sNodes',
+    fetch: async ({ ctx }) => {
+      const now = ctx.now ?? performance.now.bind(performance)
+      const t0 = now()
+      const list = await ctx.kube.nodes()
+      return { items: items<KubeNode>(list), latencyMs: now() - t0 }
+    },
+  },
+
+  k8sPods: {
+    name: 'k8sPods',
+    fetch: async ({ ctx }) => ({ items: items<KubePod>(await ctx.kube.pods()) }),
+  },
+
+  etcdStatus: {
+    name: 'etcdStatus',
+    fetch: async ({ ctx, inv }) => {
+      const cps = controlPlaneNodes(inv)
+      const r = await batched(ctx, ['etcd', 'status'], cps)
+      const parsed = parsePartial(parseEtcdStatus, r.stdout, r.command)
+      const rows = parsed.map((x) => ({
+        node: nodeNameFor(inv, x.node ?? (cps.length === 1 ? cps[0]!.address : '')),
+        memberId: x.memberId,
+        dbSize: bytes(x.dbSize),
+        dbSizeInUse: bytes(x.dbSizeInUse),
+        raftIndex: x.raftIndex,
+        raftTerm: x.raftTerm,
+        raftAppliedIndex: x.raftAppliedIndex,
+        leader: x.leader,
+        learner: x.learner,
+        errors: errorList(x.errors),
+      }))
+      return { rows, nodeErrors: r.errorsFor(new Set(rows.map((x) => x.node))) }
+    },
+  },
+
+  etcdMembers: {
+    name: 'etcdMembers',
+    // Any healthy member knows the list: ask one, and the next only if it does not answer.
+    fetch: async ({ ctx, inv }) => {
+      const errors: string[] = []
+      for (const cp of controlPlaneNodes(inv)) {
+        const r = await ctx.talos.run(['etcd', 'members'], { nodes: [cp.address], nothrow: true })
+        if (r.exitCode === 0 && !r.timedOut) {
+          const members = parsePartial(parseEtcdMembers, r.stdout, r.command).map(({ id, hostname, peerUrls, clientUrls, learner }) => ({ id, hostname, peerUrls, clientUrls, learner }))
+          return { members, from: cp.name }
+        }
+        errors.push(`${cp.name}: ${r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`}`)
+      }
+      throw new Error(`no control plane listed etcd members (${errors.join('; ') || 'no control planes in the inventory'})`)
+    },
+  },
+
+  etcdAlarms: {
+    name: 'etcdAlarms',
+    fetch: async ({ ctx, inv }) => {
+      const cps = controlPlaneNodes(inv)
+      const r = await batched(ctx, ['etcd', 'alarm', 'list'], cps)
+      const alarms = parsePartial(parseEtcdAlarms, r.stdout, r.command).map((a) => ({
+        node: nodeNameFor(inv, a.node ?? cps[0]?.address ?? ''),
+        memberId: a.memberId,
+        alarm: a.alarm,
+      }))
+      // Alarms are cluster-wide: any member that answered reports them all. Only when none could is there no data.
+      if (r.exitCode !== 0) {
+        const errs = r.errorsFor(new Set())
+        const silent = cps.filter((n) => r.stderr.includes(n.address) || r.stderr.includes(n.name))
+        if (silent.length === 0 || silent.length === cps.length) throw new Error(`${r.command}: ${Object.values(errs)[0] ?? `exit ${r.exitCode}`}`)
+      }
+      return { alarms }
+    },
+  },
+
+  services: {
+    name: 'services',
+    fetch: async ({ ctx, inv, nodes }) => {
+      const r = await batched(ctx, ['service'], nodes)
+      const rows = parsePartial(parseService, r.stdout, r.command).map((s) => ({
+        node: nodeNameFor(inv, s.node ?? (nodes.length === 1 ? nodes[0]!.address : '')),
+        id: s.id,
+        state: s.state,
+        health: s.health,
+      }))
+      return { rows, nodeErrors: r.errorsFor(new Set(rows.map((x) => x.node))) }
+    },
+  },
+
+  cmdline: { name: 'cmdline', fetch: readFile('/proc/cmdline') },
+  meminfo: { name: 'meminfo', fetch: readFile('/proc/meminfo') },
+  modules: { name: 'modules', fetch: readFile('/proc/modules') },
+
+  sysctls: {
+    name: 'sysctls',
+    // KernelParamStatus (id "proc.sys.<key>", spec.current) for every node in one `get`; nodes whose API does
+    // not serve the resource fall back to reading the inventory's keys from /proc/sys.
+    fetch: async ({ ctx, inv, nodes }) => {
+      const out: PerNode<Record<string, string>> = { values: {}, errors: {} }
+      if (nodes.length === 0) return out
+      const r = await batched(ctx, ['get', 'kernelparamstatus', '-o', 'json'], nodes)
+      let resources: ReturnType<typeof parseResources<{ current?: string }>>
+      try {
+        resources = parseResources<{ current?: string }>(r.stdout)
+      } catch {
+        resources = []
+      }
+      for (const res of resources) {
+        const name = nodeNameFor(inv, res.node || (nodes.length === 1 ? nodes[0]!.address : ''))
+        const key = res.metadata.id.replace(/^proc\.sys\./, '')
+        ;(out.values[name] ??= {})[key] = String(res.spec?.current ?? '').trim()
+      }
+      const keys = Object.keys(inv.validator?.sysctls ?? {})
+      const fallback = nodes.filter((n) => !out.values[n.name] || keys.some((k) => !(k in out.values[n.name]!)))
+      const read = await perNode(ctx, fallback, async (n) => {
+        const files = await readMany(ctx, n, keys.map(sysctlPath))
+        return Object.fromEntries(keys.flatMap((k) => (files.get(sysctlPath(k)) === undefined ? [] : [[k, files.get(sysctlPath(k))!.trim()]])))
+      })
+      for (const n of fallback) {
+        if (read.values[n.name]) out.values[n.name] = { ...read.values[n.name], ...out.values[n.name] }
+        else if (!out.values[n.name]) out.errors[n.name] = read.errors[n.name] ?? r.errorsFor(new Set())[n.name]!
+      }
+      return out
+    },
+  },
+
+  numa: {
+    name: 'numa',
+    fetch: ({ ctx, inv, nodes }) => perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n)))),
+  },
+
+  hugepagesSysfs: {
+    name: 'hugepagesSysfs',
+    fetch: ({ ctx, inv, nodes }) =>
+      perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n)), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
+  },
+
+  kubeletConfig: {
+    name: 'kubeletConfig',
+    fetch: async ({ ctx, inv, nodes }) => {
+      const out: PerNode<Record<string, unknown>> = { values: {}, errors: {} }
+      if (nodes.length === 0) return out
+      const r = await batched(ctx, ['get', 'machineconfig', '-o', 'json'], nodes)
+      for (const res of parsePartial((s) => parseResources(s), r.stdout, r.command)) {
+        const name = nodeNameFor(inv, res.node || (nodes.length === 1 ? nodes[0]!.address : ''))
+        const doc = machineDocument(res.spec)
+        if (!doc) out.errors[name] = `the machine config of ${name} has no v1alpha1 document`
+        else out.values[name] = (doc.machine?.kubelet?.extraConfig as Record<string, unknown> | undefined) ?? {}
+      }
+      const errs = r.errorsFor(new Set([...Object.keys(out.values), ...Object.keys(out.errors)]))
+      for (const [n, e] of Object.entries(errs)) out.errors[n] = e
+      return out
+    },
+  },
+
+  storage: {
+    name: 'storage',
+    fetch: async ({ ctx, inv, nodes }) => {
+      const volumes = inv.validator?.storage ?? []
+      // Free space for every node and volume in one call; an API without `mounts` just leaves it unknown.
+      const free = nodes.length
+        ? await ctx.talos.run(['mounts'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true }).catch(() => undefined)
+        : undefined
+      let sizes: ReturnType<typeof parseTalosMounts> = []
+      try {
+        if (free && free.exitCode === 0) sizes = parseTalosMounts(free.stdout)
+      } catch {
+        sizes = []
+      }
+      // Ownership on a real node: one `ls -l` per volume for all nodes at once.
+      const ls = new Map<string, string>()
+      if (!ctx.isLab) {
+        for (const v of volumes) {
+          const r = await ctx.talos.run(['ls', '-l', v.mountPoint], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+          ls.set(v.mountPoint, r.stdout)
+        }
+      }
+      return perNode(ctx, nodes, async (n): Promise<StorageMount[]> => {
+        const mounts = parseMounts(await readOne(ctx, n, '/proc/mounts'))
+        const owners = ctx.isLab ? await readMany(ctx, n, volumes.map((v) => `${v.mountPoint}/.lab-owner`)) : undefined
+        return volumes.map((v) => {
+          const m = mounts.filter((x) => x.mountPoint === v.mountPoint).at(-1)
+          const ownerText = owners?.get(`${v.mountPoint}/.lab-owner`)
+          const owner = owners ? (ownerText ? parseLabOwner(ownerText) : undefined) : ownerFromLs(ls.get(v.mountPoint) ?? '', n.address)
+          const s = sizes.find((x) => x.mountedOn === v.mountPoint && (!x.node || x.node === n.address || x.node === n.name))
+          return {
+            name: v.name,
+            mountPoint: v.mountPoint,
+            ...(m ? { filesystem: m.fsType, source: m.device } : {}),
+            ...(owner ? { owner } : {}),
+            ...(s ? { sizeBytes: s.sizeBytes, availableBytes: s.availableBytes } : {}),
+          }
+        })
+      })
+    },
+  },
+}

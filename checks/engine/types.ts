@@ -1,0 +1,153 @@
+// The check suite's vocabulary. A check is data: which nodes it judges, which named data sources it
+// needs, and a PURE evaluate over already-fetched data. All I/O lives in sources.ts; the runner
+// fetches each source once for every target, so a check can be tested with fixtures alone.
+import type { CheckInventory } from './inventory.ts'
+import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
+import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
+
+export type Status = 'pass' | 'warn' | 'fail'
+
+export interface Evidence {
+  seen: unknown
+  wanted: unknown
+}
+
+export interface Result {
+  /** The check id, e.g. 'etcd.leader'. */
+  check: string
+  /** A node name from the inventory, 'cluster', or '<node>/<item>' for per-item results. */
+  target: string
+  status: Status
+  evidence: Evidence
+  message: string
+}
+
+/** Data a source could fetch for some nodes and not for others: one node's failure fails only its checks. */
+export interface PerNode<T> {
+  values: Record<string, T>
+  errors: Record<string, string>
+}
+
+// ---- source payloads -------------------------------------------------------------------------
+
+export interface EtcdStatusRow {
+  /** Inventory node name (the source maps talosctl's address column back to names). */
+  node: string
+  memberId: string
+  /** Bytes. */
+  dbSize: number
+  dbSizeInUse: number
+  raftIndex: number
+  raftTerm: number
+  raftAppliedIndex: number
+  leader: string
+  learner: boolean
+  errors: string[]
+}
+
+export interface EtcdAlarmRow {
+  node: string
+  memberId: string
+  alarm: string
+}
+
+export interface ServiceRow {
+  node: string
+  id: string
+  state: string
+  health: string
+}
+
+export interface NumaNodeView {
+  id: number
+  cpus: number[]
+  memTotalMiB: number
+}
+
+export interface NumaView {
+  nodes: NumaNodeView[]
+  /** distances[i][j] between the i-th and j-th entry of nodes. */
+  distances: number[][]
+  /** The topology rendered as `numactl --hardware` prints it. */
+  numactl: string
+}
+
+export interface StorageMount {
+  name: string
+  mountPoint: string
+  /** From /proc/mounts; undefined when nothing is mounted there. */
+  filesystem?: string
+  source?: string
+  /** From the node's API (ls -l, or the lab's .lab-owner marker); undefined when unknown. */
+  owner?: { uid: number; gid: number; mode: string }
+  /** Bytes, from `talosctl mounts`; undefined when the API did not report it. */
+  sizeBytes?: number
+  availableBytes?: number
+}
+
+/** Every named source and what it yields. A check's evaluate sees exactly the ones it needs. */
+export interface SourceData {
+  /** `kubectl get nodes -o json` and how long the API took to answer it. */
+  k8sNodes: { items: KubeNode[]; latencyMs: number }
+  /** `kubectl get pods -A -o json`. */
+  k8sPods: { items: KubePod[] }
+  /** One `talosctl -n <all CPs> etcd status`; nodes that did not answer are in nodeErrors. */
+  etcdStatus: { rows: EtcdStatusRow[]; nodeErrors: Record<string, string> }
+  /** `talosctl -n <one CP> etcd members`, from the node named in `from`. */
+  etcdMembers: { members: EtcdMemberRow[]; from: string }
+  etcdAlarms: { alarms: EtcdAlarmRow[] }
+  /** One `talosctl -n <all> service`. */
+  services: { rows: ServiceRow[]; nodeErrors: Record<string, string> }
+  /** /proc/cmdline text. */
+  cmdline: PerNode<string>
+  /** /proc/meminfo text. */
+  meminfo: PerNode<string>
+  /** /proc/modules text. */
+  modules: PerNode<string>
+  /** sysctl key → current value (KernelParamStatus resources, one batched `get`). */
+  sysctls: PerNode<Record<string, string>>
+  /** NUMA topology read through the Talos API from /sys/devices/system/node. */
+  numa: PerNode<NumaView>
+  /** NUMA node id → nr_hugepages of the inventory's page size. */
+  hugepagesSysfs: PerNode<Record<number, number>>
+  /** The kubelet configuration the node runs (machine config machine.kubelet.extraConfig). */
+  kubeletConfig: PerNode<Record<string, unknown>>
+  /** The validator's storage volumes as seen on the node. */
+  storage: PerNode<StorageMount[]>
+}
+
+export type SourceName = keyof SourceData
+
+export interface Check<N extends SourceName = SourceName> {
+  id: string
+  group: string
+  title: string
+  /** The targets this check reports on (node names, or ['cluster']). */
+  targets: (inv: CheckInventory) => string[]
+  needs: readonly N[]
+  evaluate: (data: Pick<SourceData, N>, inv: CheckInventory) => Result[]
+}
+
+/** Keeps `needs` and `evaluate`'s data type in step. */
+export function defineCheck<N extends SourceName>(c: Check<N>): Check<N> {
+  return c
+}
+
+/** Erased for collections; the runner hands every check exactly the sources it declared. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a list of checks each with its own fact type
+export type AnyCheck = Check<any>
+
+export interface Summary {
+  pass: number
+  warn: number
+  fail: number
+}
+
+export interface Report {
+  cluster: string
+  target: string
+  startedAt: string
+  durationMs: number
+  results: Result[]
+  summary: Summary
+}

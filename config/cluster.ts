@@ -1,0 +1,73 @@
+// Everything a runbook or check needs to talk to one cluster, derived from its inventory:
+// which talosctl (the lab's simulator for `target: lab`, the real one otherwise), where the
+// 0600 secrets live, and typed wrappers bound to them.
+import { isAbsolute, join, resolve } from 'node:path'
+import { loadInventory, type Inventory } from './inventory.ts'
+import { Talosctl } from '../lib/talos/talosctl.ts'
+import { Kube } from '../lib/kube/kubectl.ts'
+
+export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
+
+export interface ClusterPaths {
+  outDir: string
+  secrets: string
+  talosconfig: string
+  kubeconfig: string
+  config: (node: string) => string
+}
+
+export interface Cluster {
+  inv: Inventory
+  /** Which cluster, lab or production: what the runner's banner and journal name (the inventory's cluster section). */
+  cluster: Inventory['cluster']
+  inventoryFile: string
+  isLab: boolean
+  talosctlBin: string
+  paths: ClusterPaths
+  talos: Talosctl
+  kube: Kube
+}
+
+export function clusterPaths(inv: Inventory): ClusterPaths {
+  const outDir = isAbsolute(inv.cluster.outputDir) ? inv.cluster.outputDir : join(REPO_ROOT, inv.cluster.outputDir)
+  return {
+    outDir,
+    secrets: join(outDir, 'secrets.yaml'),
+    talosconfig: join(outDir, 'talosconfig'),
+    kubeconfig: join(outDir, 'kubeconfig'),
+    config: (node) => join(outDir, `${node}.yaml`),
+  }
+}
+
+/** The lab must never be driven by the real talosctl, nor production by the lab's. */
+export function talosctlFor(inv: Inventory): string {
+  if (process.env.TALOSCTL) return process.env.TALOSCTL
+  return inv.cluster.target === 'lab' ? join(REPO_ROOT, 'lab', 'bin', 'talosctl') : 'talosctl'
+}
+
+export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; callTimeoutMs?: number } = {}): Cluster {
+  const inv = loadInventory(inventoryFile)
+  const paths = clusterPaths(inv)
+  const talosctlBin = talosctlFor(inv)
+  const cps = inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
+  return {
+    inv,
+    cluster: inv.cluster,
+    inventoryFile,
+    isLab: inv.cluster.target === 'lab',
+    talosctlBin,
+    paths,
+    talos: new Talosctl({
+      bin: talosctlBin,
+      talosconfig: paths.talosconfig,
+      endpoints: cps,
+      dryRun: opts.dryRun,
+      timeoutMs: opts.callTimeoutMs,
+    }),
+    kube: new Kube({ kubeconfig: paths.kubeconfig, dryRun: opts.dryRun, timeoutMs: opts.callTimeoutMs }),
+  }
+}
+
+export const controlPlanes = (inv: Inventory) => inv.nodes.filter((n) => n.role === 'controlplane')
+export const workers = (inv: Inventory) => inv.nodes.filter((n) => n.role === 'worker')
+export const validatorNode = (inv: Inventory) => inv.nodes.find((n) => n.profile === 'validator')

@@ -1,0 +1,142 @@
+// JSON schema (draft-07, ajv) for inventory/*.yaml: the structure, types and closed enums. Every object is
+// closed (`additionalProperties: false`) so a typo such as `instalDisk:` is an error, not a silently ignored
+// field. Rules ajv cannot express (counts, uniqueness, address formats, cross-field sums, hardware limits)
+// live in config/inventory.ts. `x-message` replaces ajv's generic pattern message with one a human can act on.
+
+const str = { type: 'string', minLength: 1 }
+const quantity = {
+  type: 'string',
+  pattern: '^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$',
+  'x-message': 'must be a Kubernetes quantity string such as 500Mi, 2Gi or 1000m',
+}
+const byteSize = {
+  type: 'string',
+  pattern: '^[0-9]+(\\.[0-9]+)?\\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$',
+  'x-message': 'must be a size such as 100GiB or 2TB',
+}
+const closed = (properties: Record<string, unknown>, required: string[] = []) => ({
+  type: 'object',
+  additionalProperties: false,
+  properties,
+  required,
+})
+const stringMap = (valueSchema: unknown = { type: 'string' }) => ({ type: 'object', additionalProperties: valueSchema })
+
+const rescueProps = {
+  host: str,
+  port: { type: 'integer', minimum: 1, maximum: 65535 },
+  user: str,
+  keyFile: str,
+  hostKeyFingerprint: {
+    type: 'string',
+    pattern: '^(SHA256:[A-Za-z0-9+/]{43}=?|file:.+)$',
+    'x-message': 'must be SHA256:<43 base64 chars> (as ssh-keygen -lf prints) or file:PATH',
+  },
+  imageUrl: {
+    type: 'string',
+    pattern: '^(file://|https://).+$',
+    'x-message': 'must be a file:// or https:// URL',
+  },
+}
+
+export const inventorySchema = closed(
+  {
+    cluster: closed(
+      {
+        name: str,
+        target: { enum: ['lab', 'production'] },
+        endpoint: str,
+        vip: str,
+        talosVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Talos version such as v1.10.3' },
+        kubernetesVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Kubernetes version such as v1.33.1' },
+        installerImage: str,
+        outputDir: str,
+        /** etcd --quota-backend-bytes; the etcd check compares the DB size against it. */
+        etcdQuotaBytes: { type: 'integer', minimum: 1 },
+      },
+      ['name', 'target', 'endpoint', 'talosVersion', 'kubernetesVersion', 'installerImage', 'outputDir'],
+    ),
+    defaults: closed({ rescue: closed(rescueProps) }),
+    nodes: {
+      type: 'array',
+      minItems: 1,
+      items: closed(
+        {
+          name: str,
+          address: str,
+          role: { enum: ['controlplane', 'worker'] },
+          profile: { enum: ['validator'] },
+          installDisk: str,
+          rescue: closed(rescueProps),
+          lab: closed({ hardware: str }, ['hardware']),
+        },
+        ['name', 'address', 'role', 'installDisk'],
+      ),
+    },
+    validator: closed(
+      {
+        hugepages: closed(
+          {
+            size: { enum: ['1Gi', '2Mi'] },
+            perNumaNode: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
+          },
+          ['size', 'perNumaNode'],
+        ),
+        cpuManagerPolicy: { enum: ['none', 'static'] },
+        topologyManagerPolicy: { enum: ['none', 'best-effort', 'restricted', 'single-numa-node'] },
+        topologyManagerScope: { enum: ['container', 'pod'] },
+        reservedSystemCpus: {
+          type: 'string',
+          pattern: '^$|^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$',
+          'x-message': 'must be a cpuset list such as "0,1" or "0-3,32-35"',
+        },
+        systemReserved: { ...closed({ cpu: quantity, memory: quantity, 'ephemeral-storage': quantity, pid: { type: 'string', pattern: '^[0-9]+$' } }) },
+        kubeReserved: { ...closed({ cpu: quantity, memory: quantity, 'ephemeral-storage': quantity, pid: { type: 'string', pattern: '^[0-9]+$' } }) },
+        evictionHard: closed({
+          'memory.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|k|Ki|M|Mi|G|Gi|T|Ti)?$', 'x-message': 'must be a quantity (500Mi) or a percentage (5%)' },
+          'nodefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
+          'nodefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
+          'imagefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
+          'pid.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
+        }),
+        reservedMemory: {
+          type: 'array',
+          items: closed({ numaNode: { type: 'integer', minimum: 0 }, memory: quantity }, ['numaNode', 'memory']),
+        },
+        sysctls: stringMap({ type: 'string', 'x-message': 'sysctl values must be strings: quote the number (Talos machine.sysctls is a map of strings)' }),
+        kernelModules: { type: 'array', items: str },
+        kernelArgs: { type: 'array', items: str },
+        storage: {
+          type: 'array',
+          items: closed(
+            {
+              name: str,
+              diskSelector: str,
+              minSize: byteSize,
+              maxSize: byteSize,
+              filesystem: { enum: ['xfs', 'ext4'] },
+              mountPoint: str,
+              owner: closed({ uid: { type: 'integer', minimum: 0 }, gid: { type: 'integer', minimum: 0 } }, ['uid', 'gid']),
+              mode: { type: 'string', pattern: '^0?[0-7]{3,4}$', 'x-message': 'must be an octal mode string such as "0750" (quote it: YAML reads 0750 as a number)' },
+            },
+            ['name', 'diskSelector', 'filesystem', 'mountPoint', 'owner', 'mode'],
+          ),
+        },
+        labels: stringMap({ type: 'string', 'x-message': 'label values must be strings: quote them' }),
+        taints: {
+          type: 'array',
+          items: closed(
+            {
+              key: str,
+              value: { type: 'string' },
+              effect: { enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] },
+            },
+            ['key', 'effect'],
+          ),
+        },
+      },
+      ['hugepages'],
+    ),
+  },
+  ['cluster', 'nodes'],
+)

@@ -1,0 +1,532 @@
+// The cluster inventory (inventory/*.yaml): read, validate, merge defaults. Every problem is reported with
+// file:line:col and the field's path, all at once, so an SRE fixes the file in one pass:
+//   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
+// Structure and types come from a JSON schema (config/inventory-schema.ts, ajv); the rules below it cover what
+// a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
+import { parseCpuList } from '../lib/host/numa.ts'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { isIP } from 'node:net'
+import { Ajv, type ErrorObject } from 'ajv'
+import { inventorySchema } from './inventory-schema.ts'
+import { quantityValue } from '../lib/kube/quantity.ts'
+import { errorPosition, formatPath, parseWithPositions, pointerToPath, positionOf, type ParsedYaml, type PathSeg } from './yaml-positions.ts'
+
+// ---------------------------------------------------------------- types
+
+export interface RescueSpec {
+  host: string
+  port: number
+  user: string
+  keyFile: string
+  /** `SHA256:...` or `file:PATH` (a file holding that fingerprint). */
+  hostKeyFingerprint: string
+  imageUrl: string
+}
+
+export interface InventoryNode {
+  name: string
+  address: string
+  role: 'controlplane' | 'worker'
+  profile?: 'validator'
+  installDisk: string
+  /** Defaults merged in: always complete. */
+  rescue: RescueSpec
+  lab?: { hardware: string }
+}
+
+export interface StorageSpec {
+  name: string
+  /** Talos CEL disk selector (UserVolumeConfig provisioning.diskSelector.match). */
+  diskSelector: string
+  minSize?: string
+  maxSize?: string
+  filesystem: 'xfs' | 'ext4'
+  /** Talos v1.10 mounts user volumes at /var/mnt/<name>; the inventory states it so checks can look there. */
+  mountPoint: string
+  owner: { uid: number; gid: number }
+  mode: string
+}
+
+export interface Taint {
+  key: string
+  value?: string
+  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'
+}
+
+export interface ValidatorProfile {
+  hugepages: { size: '1Gi' | '2Mi'; perNumaNode: number[] }
+  cpuManagerPolicy?: 'none' | 'static'
+  topologyManagerPolicy?: 'none' | 'best-effort' | 'restricted' | 'single-numa-node'
+  topologyManagerScope?: 'container' | 'pod'
+  reservedSystemCpus?: string
+  systemReserved?: Record<string, string>
+  kubeReserved?: Record<string, string>
+  evictionHard?: Record<string, string>
+  reservedMemory?: { numaNode: number; memory: string }[]
+  sysctls?: Record<string, string>
+  kernelModules?: string[]
+  kernelArgs?: string[]
+  storage?: StorageSpec[]
+  labels?: Record<string, string>
+  taints?: Taint[]
+}
+
+export interface ClusterSpec {
+  name: string
+  target: 'lab' | 'production'
+  endpoint: string
+  vip?: string
+  talosVersion: string
+  kubernetesVersion: string
+  installerImage: string
+  outputDir: string
+  etcdQuotaBytes?: number
+}
+
+export interface Inventory {
+  cluster: ClusterSpec
+  defaults?: { rescue?: Partial<RescueSpec> }
+  nodes: InventoryNode[]
+  validator?: ValidatorProfile
+}
+
+export interface InventoryIssue {
+  file: string
+  line: number
+  column: number
+  /** e.g. nodes[3].address */
+  field: string
+  message: string
+}
+
+export class InventoryError extends Error {
+  readonly issues: InventoryIssue[]
+  constructor(issues: InventoryIssue[]) {
+    super(issues.map(formatIssue).join('\n'))
+    this.name = 'InventoryError'
+    this.issues = issues
+  }
+}
+
+export const formatIssue = (i: InventoryIssue) => `${i.file}:${i.line}:${i.column}: ${i.field ? `${i.field}: ` : ''}${i.message}`
+
+// ---------------------------------------------------------------- small validators (exported for reuse)
+
+/** RFC 1123 label, as Kubernetes node names and Talos hostnames need. */
+export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i
+export const DISK_PATH = /^\/dev\/[a-z0-9/_-]+$/
+/** Characters a value may hold when it ends up on a command line or in a path: no ; & | $ ` ( ) < > quotes, spaces, globs. */
+const SHELL_SAFE = /^[A-Za-z0-9_./:@%+=,~-]*$/
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/
+const SYSCTL_KEY = /^[a-z0-9_]+([./][a-zA-Z0-9_-]+)+$/
+const MODULE_NAME = /^[a-zA-Z0-9_-]+$/
+const KERNEL_ARG = /^-?[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:=/+@-]+)?$/
+
+export const isHostAddress = (s: string) => isIP(s) !== 0 || (DNS_NAME.test(s) && !/^[0-9.]+$/.test(s))
+
+/** Kubernetes label/taint key: optional DNS-subdomain prefix + "/" + name (≤ 63). */
+export function isLabelKey(k: string): boolean {
+  const parts = k.split('/')
+  if (parts.length > 2) return false
+  const name = parts[parts.length - 1]
+  if (!LABEL_NAME.test(name) || name.length > 63) return false
+  if (parts.length === 2) return parts[0].length <= 253 && DNS_NAME.test(parts[0]) && parts[0] === parts[0].toLowerCase()
+  return true
+}
+export const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
+
+/** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
+const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
+
+/** Talos ByteSize ("100GiB", "2TB", "512MB") → bytes. */
+export function parseByteSize(s: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$/.exec(s.trim())
+  if (!m) return NaN
+  const units: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, KiB: 2 ** 10, MB: 1e6, MiB: 2 ** 20, GB: 1e9, GiB: 2 ** 30, TB: 1e12, TiB: 2 ** 40, PB: 1e15, PiB: 2 ** 50 }
+  return Number(m[1]) * units[m[2] ?? 'B']
+}
+
+/** Bytes in one huge page of the inventory's size. */
+const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
+
+// ---------------------------------------------------------------- lab hardware (optional)
+
+export interface HardwareFacts {
+  numaMemoryMiB: number[]
+  numaCpus: number[][]
+}
+export type HardwareLookup = (profile: string) => HardwareFacts | undefined
+
+let labHardware: HardwareLookup | null | undefined
+/**
+ * The lab's hardware profiles (lab/hardware.ts), loaded on first use. Production code must not depend on
+ * the lab, and the module may not exist in every checkout: without it, hardware limits are not checked.
+ */
+export function labHardwareLookup(): HardwareLookup | undefined {
+  if (labHardware === undefined) {
+    try {
+      const mod = createRequire(import.meta.url)('../lab/hardware.ts') as { hardwareProfile?: (n: string) => HardwareFacts }
+      const fn = mod.hardwareProfile
+      labHardware = fn
+        ? (name) => {
+            try {
+              return fn(name)
+            } catch {
+              return undefined
+            }
+          }
+        : null
+    } catch {
+      labHardware = null
+    }
+  }
+  return labHardware ?? undefined
+}
+
+// ---------------------------------------------------------------- parse + validate
+
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
+const validateSchema = ajv.compile(inventorySchema)
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
+type Obj = Record<string, any>
+
+class Collector {
+  issues: InventoryIssue[] = []
+  warnings: InventoryIssue[] = []
+  constructor(
+    readonly file: string,
+    readonly parsed: ParsedYaml,
+  ) {}
+  private make(path: PathSeg[], message: string): InventoryIssue {
+    const pos = positionOf(this.parsed, path)
+    return { file: this.file, line: pos.line, column: pos.column, field: formatPath(path), message }
+  }
+  error(path: PathSeg[], message: string) {
+    // ajv and a rule may both see the same problem; say it once
+    const i = this.make(path, message)
+    if (!this.issues.some((x) => x.field === i.field && x.message === i.message)) this.issues.push(i)
+  }
+  warn(path: PathSeg[], message: string) {
+    this.warnings.push(this.make(path, message))
+  }
+}
+
+const got = (v: unknown) => `(got ${JSON.stringify(v)})`
+
+function ajvMessage(e: ErrorObject): { path: PathSeg[]; message: string } {
+  const path = pointerToPath(e.instancePath)
+  const custom = (e.parentSchema as Obj | undefined)?.['x-message'] as string | undefined
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty
+      return { path: [...path, extra], message: `unknown field "${extra}" (allowed: ${Object.keys((e.parentSchema as Obj).properties ?? {}).join(', ')})` }
+    }
+    case 'required':
+      return { path, message: `missing required field "${(e.params as { missingProperty: string }).missingProperty}"` }
+    case 'enum':
+      return { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')} ${got(e.data)}` }
+    case 'type':
+      if (path.length === 0) return { path, message: `an inventory is a YAML mapping with cluster: and nodes: ${got(e.data ?? '(empty)')}` }
+      return { path, message: `${custom ?? `must be ${(e.params as { type: string }).type}`} ${got(e.data)}` }
+    case 'pattern':
+      return { path, message: `${custom ?? `must match ${(e.params as { pattern: string }).pattern}`} ${got(e.data)}` }
+    case 'minLength':
+      return { path, message: 'must not be empty' }
+    case 'minItems':
+      return { path, message: `must have at least ${(e.params as { limit: number }).limit} item(s)` }
+    default:
+      return { path, message: `${e.message ?? 'is invalid'} ${got(e.data)}` }
+  }
+}
+
+function mergeNodes(doc: Obj): InventoryNode[] {
+  const d: Partial<RescueSpec> = doc.defaults?.rescue ?? {}
+  return (doc.nodes as Obj[]).map((n) => {
+    const r: Partial<RescueSpec> = n.rescue ?? {}
+    const rescue: RescueSpec = {
+      host: r.host ?? d.host ?? n.address,
+      port: r.port ?? d.port ?? 22,
+      user: r.user ?? d.user ?? 'root',
+      keyFile: (r.keyFile ?? d.keyFile) as string,
+      hostKeyFingerprint: (r.hostKeyFingerprint ?? d.hostKeyFingerprint) as string,
+      imageUrl: (r.imageUrl ?? d.imageUrl) as string,
+    }
+    const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
+    if (n.profile) out.profile = n.profile
+    if (n.lab) out.lab = { hardware: n.lab.hardware }
+    return out
+  })
+}
+
+function shellSafe(c: Collector, path: PathSeg[], v: unknown) {
+  if (typeof v === 'string' && !SHELL_SAFE.test(v))
+    c.error(path, `must not contain shell metacharacters or spaces (it is used on a command line or as a path) ${got(v)}`)
+}
+
+function checkCluster(c: Collector, doc: Obj) {
+  const cl: Obj = doc.cluster
+  if (!DNS1123_LABEL.test(cl.name)) c.error(['cluster', 'name'], `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(cl.name)}`)
+  let url: URL | undefined
+  try {
+    url = new URL(cl.endpoint)
+  } catch {
+    /* reported below */
+  }
+  if (!url || url.protocol !== 'https:' || !url.port || url.pathname !== '/' || url.search || !isHostAddress(url.hostname.replace(/^\[|\]$/g, '')))
+    c.error(['cluster', 'endpoint'], `must be https://<host>:<port> (e.g. https://10.20.0.10:6443) ${got(cl.endpoint)}`)
+  if (cl.vip !== undefined && isIP(cl.vip) === 0) c.error(['cluster', 'vip'], `must be an IPv4 or IPv6 address ${got(cl.vip)}`)
+  if (url && cl.vip !== undefined && url.hostname.replace(/^\[|\]$/g, '') !== cl.vip && isIP(url.hostname) !== 0)
+    c.warn(['cluster', 'endpoint'], `endpoint host ${url.hostname} is not the VIP ${cl.vip}: the API is only highly available through the VIP`)
+  if (!/^v1\.10\.[0-9]+$/.test(cl.talosVersion))
+    c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
+  shellSafe(c, ['cluster', 'installerImage'], cl.installerImage)
+  const digest = /@sha256:[0-9a-f]{64}$/.exec(cl.installerImage)?.[0]
+  const tag = /:([^:/@]+)$/.exec(digest ? cl.installerImage.slice(0, -digest.length) : cl.installerImage)?.[1]
+  // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
+  if (!tag && !digest)
+    c.error(['cluster', 'installerImage'], `needs a tag matching talosVersion (…:${cl.talosVersion}) ${got(cl.installerImage)}`)
+  if (tag && tag !== cl.talosVersion) c.error(['cluster', 'installerImage'], `image tag ${tag} does not match talosVersion ${cl.talosVersion}`)
+  shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
+}
+
+function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
+  if (!r) return
+  if (r.host !== undefined && !isHostAddress(r.host)) c.error([...base, 'host'], `must be an IPv4 or IPv6 address or DNS name ${got(r.host)}`)
+  for (const k of ['user', 'keyFile', 'imageUrl', 'hostKeyFingerprint']) shellSafe(c, [...base, k], r[k])
+  if (typeof r.user === 'string' && !/^[a-z_][a-z0-9_-]*$/.test(r.user)) c.error([...base, 'user'], `must be a Unix user name ${got(r.user)}`)
+}
+
+function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
+  const raw = doc.nodes as Obj[]
+  const seenName = new Map<string, number>()
+  const seenAddr = new Map<string, number>()
+  raw.forEach((n, i) => {
+    const at = (...p: PathSeg[]) => ['nodes', i, ...p]
+    if (!DNS1123_LABEL.test(n.name)) c.error(at('name'), `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(n.name)}`)
+    if (!isHostAddress(n.address)) c.error(at('address'), `must be an IPv4 or IPv6 address or DNS name ${got(n.address)}`)
+    if (!DISK_PATH.test(n.installDisk)) c.error(at('installDisk'), `must be a disk path matching ^/dev/[a-z0-9/_-]+$ ${got(n.installDisk)}`)
+    if (seenName.has(n.name)) c.error(at('name'), `duplicate node name "${n.name}" (also nodes[${seenName.get(n.name)}])`)
+    else seenName.set(n.name, i)
+    if (seenAddr.has(n.address)) c.error(at('address'), `duplicate address ${n.address} (also nodes[${seenAddr.get(n.address)}])`)
+    else seenAddr.set(n.address, i)
+    checkRescue(c, at('rescue'), n.rescue)
+    const merged = nodes[i].rescue
+    for (const k of ['keyFile', 'hostKeyFingerprint', 'imageUrl'] as const)
+      if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
+    if (doc.cluster.target === 'production' && n.lab) c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
+    if (doc.cluster.target === 'lab' && !n.lab) c.error(at(), 'lab nodes need lab: { hardware: PROFILE }')
+  })
+  checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
+
+  const cps = raw.filter((n) => n.role === 'controlplane').length
+  if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')
+  else if (cps % 2 === 0) c.error(['nodes'], `${cps} control-plane nodes: etcd needs an odd number (3 tolerates one failure, ${cps} tolerates no more than ${cps - 1})`)
+  else if (cps !== 3) c.warn(['nodes'], `${cps} control-plane node(s): 3 is the usual choice (one may fail)`)
+}
+
+function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undefined) {
+  const raw = doc.nodes as Obj[]
+  const vIdx = raw.map((n, i) => (n.profile === 'validator' ? i : -1)).filter((i) => i >= 0)
+  const v: Obj | undefined = doc.validator
+  if (!v) {
+    for (const i of vIdx) c.error(['nodes', i, 'profile'], 'profile: validator needs a top-level validator: section')
+    return
+  }
+  if (vIdx.length !== 1)
+    c.error(vIdx.length ? ['nodes', vIdx[1], 'profile'] : ['validator'], `exactly one node must have profile: validator (found ${vIdx.length})`)
+  for (const i of vIdx) if (raw[i].role !== 'worker') c.error(['nodes', i, 'role'], 'the validator node must be a worker (control-plane nodes run etcd and the API server)')
+
+  const V = (...p: PathSeg[]) => ['validator', ...p]
+  const cpusetProblem = cpusetError(v.reservedSystemCpus ?? '')
+  if (cpusetProblem) c.error(V('reservedSystemCpus'), `${cpusetProblem} ${got(v.reservedSystemCpus)}`)
+  if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
+    c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
+  if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
+    c.warn(V('topologyManagerPolicy'), `topology manager ${v.topologyManagerPolicy} aligns nothing without cpuManagerPolicy: static`)
+
+  // kubelet's Static memory manager refuses to start unless per-NUMA reservedMemory adds up exactly to
+  // systemReserved + kubeReserved + the hard eviction threshold (memory).
+  if (v.reservedMemory?.length) {
+    const sum = (v.reservedMemory as Obj[]).reduce((a, r) => a + quantityOrNaN(r.memory), 0)
+    const evict = v.evictionHard?.['memory.available'] ?? '100Mi'
+    const want = quantityOrNaN(v.systemReserved?.memory ?? '0') + quantityOrNaN(v.kubeReserved?.memory ?? '0') + (evict.endsWith('%') ? NaN : quantityOrNaN(evict))
+    if (Number.isFinite(sum) && Number.isFinite(want) && Math.abs(sum - want) >= 1)
+      c.error(V('reservedMemory'), `must add up to systemReserved.memory + kubeReserved.memory + evictionHard["memory.available"] = ${mib(want)} (kubelet's Static memory manager refuses anything else); it adds up to ${mib(sum)}`)
+    const nodes = new Set<number>()
+    ;(v.reservedMemory as Obj[]).forEach((r, i) => {
+      if (nodes.has(r.numaNode)) c.error(V('reservedMemory', i, 'numaNode'), `NUMA node ${r.numaNode} listed twice`)
+      nodes.add(r.numaNode)
+    })
+  }
+
+  for (const [k, val] of Object.entries((v.sysctls ?? {}) as Obj)) {
+    if (!SYSCTL_KEY.test(k)) c.error(V('sysctls', k), `not a sysctl name ${got(k)}`)
+    if (typeof val === 'string' && /[\n\r\0]/.test(val)) c.error(V('sysctls', k), 'sysctl value must be a single line')
+  }
+  ;((v.kernelModules ?? []) as string[]).forEach((m, i) => {
+    if (!MODULE_NAME.test(m)) c.error(V('kernelModules', i), `not a kernel module name ${got(m)}`)
+  })
+  ;((v.kernelArgs ?? []) as string[]).forEach((a, i) => {
+    if (!KERNEL_ARG.test(a)) c.error(V('kernelArgs', i), `not a kernel argument (name or name=value, no spaces or shell metacharacters) ${got(a)}`)
+    else if (/^(default_)?hugepage(s|sz)=/.test(a)) c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
+  })
+
+  const names = new Set<string>()
+  ;((v.storage ?? []) as Obj[]).forEach((s, i) => {
+    const S = (...p: PathSeg[]) => V('storage', i, ...p)
+    // The partition label is "u-<name>" within GPT's 36 characters.
+    if (!/^[a-z0-9]([-a-z0-9]{0,32}[a-z0-9])?$/.test(s.name)) c.error(S('name'), `must be lowercase letters, digits and "-", at most 34 characters (Talos labels the partition u-<name>) ${got(s.name)}`)
+    if (names.has(s.name)) c.error(S('name'), `duplicate volume name "${s.name}"`)
+    names.add(s.name)
+    if (s.mountPoint !== `/var/mnt/${s.name}`) c.error(S('mountPoint'), `Talos v1.10 mounts user volume "${s.name}" at /var/mnt/${s.name} ${got(s.mountPoint)}`)
+    if (s.minSize && s.maxSize && parseByteSize(s.minSize) > parseByteSize(s.maxSize)) c.error(S('maxSize'), `is smaller than minSize ${s.minSize} ${got(s.maxSize)}`)
+    if (!s.minSize && !s.maxSize) c.error(S(), 'needs minSize or maxSize (Talos requires one to provision the volume)')
+    if (typeof s.diskSelector === 'string' && /[\n\r`]/.test(s.diskSelector)) c.error(S('diskSelector'), 'must be a single-line CEL expression')
+  })
+
+  for (const [k, val] of Object.entries((v.labels ?? {}) as Obj)) {
+    if (!isLabelKey(k)) c.error(V('labels', k), `not a valid Kubernetes label key ${got(k)}`)
+    if (typeof val === 'string' && !isLabelValue(val)) c.error(V('labels', k), `not a valid Kubernetes label value (≤ 63 chars, alphanumerics, "-", "_", ".") ${got(val)}`)
+  }
+  ;((v.taints ?? []) as Obj[]).forEach((t, i) => {
+    if (typeof t.key === 'string' && !isLabelKey(t.key)) c.error(V('taints', i, 'key'), `not a valid taint key ${got(t.key)}`)
+    if (typeof t.value === 'string' && !isLabelValue(t.value)) c.error(V('taints', i, 'value'), `not a valid taint value ${got(t.value)}`)
+  })
+
+  // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
+  const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
+  const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
+  const hw = node?.lab?.hardware && hardware ? hardware(node.lab.hardware) : undefined
+  if (hw && !cpusetProblem) {
+    const numa = hw.numaMemoryMiB.length
+    if (hp.perNumaNode.length > numa)
+      c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} (${node!.lab.hardware}) has ${numa}`)
+    hp.perNumaNode.forEach((count, i) => {
+      const have = hw.numaMemoryMiB[i]
+      if (have === undefined) return
+      const need = (count * hugepageBytes(hp.size)) / 2 ** 20
+      if (need > have) c.error(V('hugepages', 'perNumaNode', i), `${count} × ${hp.size} = ${need} MiB does not fit NUMA node ${i} of ${node!.name}, which has ${have} MiB`)
+    })
+    ;((v.reservedMemory ?? []) as Obj[]).forEach((r, i) => {
+      if (r.numaNode >= numa) c.error(V('reservedMemory', i, 'numaNode'), `${node!.name} has NUMA nodes 0..${numa - 1} ${got(r.numaNode)}`)
+    })
+    const cpus = hw.numaCpus.flat().length
+    for (const cpu of expandCpuset(v.reservedSystemCpus ?? ''))
+      if (cpu >= cpus) {
+        c.error(V('reservedSystemCpus'), `CPU ${cpu} does not exist on ${node!.name} (${cpus} CPUs)`)
+        break
+      }
+  }
+}
+
+const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
+
+/** Linux's largest NR_CPUS: a cpuset naming a higher CPU is a typo, and expanding it would exhaust memory. */
+export const MAX_CPUS = 8192
+
+/** Why a cpuset list ("0,1", "0-3,32-35") cannot be right, or undefined when it can. */
+export function cpusetError(s: string): string | undefined {
+  for (const part of s.trim() ? s.split(',') : []) {
+    const [a, b = a] = part.split('-').map(Number)
+    if (b < a) return `CPU range ${part} is reversed (write ${b}-${a})`
+    if (b >= MAX_CPUS) return `CPU ${b} is beyond any machine (Linux supports at most ${MAX_CPUS} CPUs)`
+  }
+  return undefined
+}
+
+/** Expands a cpuset list; throws on one cpusetError rejects (validated inventories never have one). */
+export function expandCpuset(s: string): number[] {
+  const problem = cpusetError(s)
+  if (problem) throw new Error(`cpuset ${JSON.stringify(s)}: ${problem}`)
+  return parseCpuList(s)
+}
+
+// ---------------------------------------------------------------- YAML syntax errors
+
+/**
+ * The syntax errors an operator should see: the first (the parser's later complaints about the same spot are
+ * consequences: one tab yields "Nested mappings..." on every line after it) and every duplicate key (each is
+ * its own mistake).
+ */
+export function syntaxErrorsWorthReporting<E extends { code?: string }>(errors: readonly E[]): E[] {
+  return errors.filter((e, i) => i === 0 || e.code === 'DUPLICATE_KEY')
+}
+
+/** The mapping key a line starts with: `  - address: x` → address. */
+export function keyOnLine(text: string, line: number): string | undefined {
+  const l = text.split('\n')[line - 1] ?? ''
+  const m = /^[\s-]*(?:"([^"]*)"|'([^']*)'|([^\s:#"'{}[\],](?:[^:#]*?[^\s:#])?))\s*:(?:\s|$)/.exec(l)
+  return m ? (m[1] ?? m[2] ?? m[3]) : undefined
+}
+
+/** The parser's message, plus the key on the offending line so the operator knows which field it is about. */
+export function describeYamlError(e: { message: string; code?: string }, text: string, line: number): string {
+  const msg = e.message.split('\n')[0]
+  const key = keyOnLine(text, line)
+  if (!key) return msg
+  return e.code === 'DUPLICATE_KEY' ? `${msg}: "${key}" is given twice` : `${msg} (at "${key}")`
+}
+
+export interface CheckResult {
+  inventory?: Inventory
+  errors: InventoryIssue[]
+  warnings: InventoryIssue[]
+}
+
+export interface ParseOptions {
+  /** Hardware facts per lab profile; defaults to lab/hardware.ts when present. `null` disables the check. */
+  hardware?: HardwareLookup | null
+}
+
+/** Validate an inventory's text, returning every error and warning (never throws for bad input). */
+export function checkInventory(text: string, file: string, opts: ParseOptions = {}): CheckResult {
+  const parsed = parseWithPositions(text)
+  const c = new Collector(file, parsed)
+  if (parsed.doc.errors.length) {
+    for (const e of syntaxErrorsWorthReporting(parsed.doc.errors)) {
+      const pos = errorPosition(parsed.lines, e, text)
+      c.issues.push({ file, line: pos.line, column: pos.column, field: '', message: `YAML syntax error: ${describeYamlError(e, text, pos.line)}` })
+    }
+    return { errors: c.issues, warnings: [] }
+  }
+  const doc = parsed.doc.toJS() as unknown
+  if (!validateSchema(doc)) {
+    for (const e of validateSchema.errors ?? []) {
+      const { path, message } = ajvMessage(e)
+      c.error(path, message)
+    }
+    return { errors: c.issues, warnings: c.warnings }
+  }
+  const d = doc as Obj
+  const nodes = mergeNodes(d)
+  checkCluster(c, d)
+  checkNodes(c, d, nodes)
+  checkValidator(c, d, opts.hardware === null ? undefined : (opts.hardware ?? labHardwareLookup()))
+  c.issues.sort((a, b) => a.line - b.line || a.column - b.column)
+  if (c.issues.length) return { errors: c.issues, warnings: c.warnings }
+  const inventory: Inventory = { cluster: d.cluster, nodes }
+  if (d.defaults) inventory.defaults = d.defaults
+  if (d.validator) inventory.validator = d.validator
+  return { inventory, errors: [], warnings: c.warnings }
+}
+
+/** Parse and validate; throws InventoryError listing every problem. `file` names the source in messages. */
+export function parseInventory(text: string, file: string, opts: ParseOptions = {}): Inventory {
+  const r = checkInventory(text, file, opts)
+  if (r.errors.length || !r.inventory) throw new InventoryError(r.errors)
+  return r.inventory
+}
+
+export function loadInventory(file: string, opts: ParseOptions = {}): Inventory {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new InventoryError([{ file, line: 0, column: 0, field: '', message: `cannot read inventory: ${(e as Error).message}` }])
+  }
+  return parseInventory(text, file, opts)
+}

@@ -1,0 +1,365 @@
+// The machine-config linter's rules: mistakes that pass (or slip past) `talosctl validate` but leave a
+// Talos v1.10 node without what the config asked for. Each rule is a small named object; config/lint.ts runs
+// them over the main (v1alpha1) document and adds the official schema's findings.
+import type { Document, LineCounter } from 'yaml'
+import { formatDotted, positionOf, type PathSeg } from './yaml-positions.ts'
+
+export type Severity = 'error' | 'warning'
+
+export interface Finding {
+  file: string
+  line: number
+  column: number
+  /** dotted path, e.g. machine.sysctls.vm.max_map_count */
+  field: string
+  severity: Severity
+  rule: string
+  message: string
+  fix: string
+}
+
+export interface LintOptions {
+  /** How the node boots. systemd-boot (UEFI, the v1.10 default) ignores machine.install.extraKernelArgs. */
+  bootloader?: 'systemd-boot' | 'grub'
+  /** 'apply': the config goes to a running node (talosctl apply-config), where install-time settings wait for an upgrade. */
+  context?: 'install' | 'apply'
+  /** The inventory asks this node for hugepages (so the config must reserve them at boot). */
+  expectHugepages?: boolean
+  /** Path of the official config.schema.json (default: $TALOS_CONFIG_SCHEMA or the one in templates/talos-v1.10.3/); a missing file is an error. */
+  schemaPath?: string | URL
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
+type Obj = Record<string, any>
+
+export interface RuleContext {
+  file: string
+  /** the v1alpha1 document (with machine:) as plain JS */
+  config: Obj
+  doc: Document.Parsed
+  lines: LineCounter
+  opts: LintOptions
+}
+
+export interface RuleHit {
+  path: PathSeg[]
+  message: string
+  fix: string
+  severity?: Severity
+}
+
+export interface Rule {
+  id: string
+  severity: Severity
+  description: string
+  check(ctx: RuleContext): RuleHit[]
+}
+
+export function toFinding(ctx: RuleContext, rule: Rule, hit: RuleHit): Finding {
+  const pos = positionOf({ doc: ctx.doc, lines: ctx.lines }, hit.path)
+  return { file: ctx.file, line: pos.line, column: pos.column, field: formatDotted(hit.path), severity: hit.severity ?? rule.severity, rule: rule.id, message: hit.message, fix: hit.fix }
+}
+
+// ---------------------------------------------------------------- helpers
+
+const files = (c: Obj): Obj[] => (Array.isArray(c.machine?.files) ? c.machine.files : [])
+const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v)
+
+/** kubelet flag maps such as "cpu=1,memory=8Gi" → { cpu: '1', memory: '8Gi' } */
+export function parseFlagMap(s: unknown): Record<string, string> {
+  if (typeof s !== 'string') return {}
+  return Object.fromEntries(
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => {
+        const i = p.indexOf('=')
+        return i < 0 ? [p, ''] : [p.slice(0, i).trim(), p.slice(i + 1).trim()]
+      }),
+  )
+}
+
+/** eviction-hard flag "memory.available<16Gi,nodefs.available<10%" → { 'memory.available': '16Gi', ... } */
+export function parseEvictionFlag(s: unknown): Record<string, string> {
+  if (typeof s !== 'string') return {}
+  return Object.fromEntries(
+    s
+      .split(',')
+      .map((p) => /^\s*([a-z.A-Z]+)\s*<\s*(\S+)\s*$/.exec(p))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => [m[1], m[2]]),
+  )
+}
+
+const BIN: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }
+const DEC: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }
+export function quantityValue(q: unknown): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/.exec(String(q ?? '').trim())
+  if (!m) return NaN
+  return Number(m[1]) * (m[2] ? (BIN[m[2]] ?? DEC[m[2]]) : 1)
+}
+
+interface KubeletView {
+  /** where a setting came from, for positions */
+  cpuManagerPolicy?: { value: string; path: PathSeg[] }
+  topologyManagerPolicy?: { value: string; path: PathSeg[] }
+  reservedCpus?: string
+  systemReserved: Record<string, string>
+  kubeReserved: Record<string, string>
+  /** system-reserved / kube-reserved given at all (then they replace Talos' default systemReserved) */
+  reservationsGiven: boolean
+  evictionMemory?: { value: string; path: PathSeg[] }
+}
+
+/** kubelet settings from both extraArgs (flags) and extraConfig (KubeletConfiguration); flags win, as in kubelet. */
+function kubeletView(c: Obj): KubeletView {
+  const k: Obj = c.machine?.kubelet ?? {}
+  const args: Obj = isObj(k.extraArgs) ? k.extraArgs : {}
+  const cfg: Obj = isObj(k.extraConfig) ? k.extraConfig : {}
+  const A = (name: string): PathSeg[] => ['machine', 'kubelet', 'extraArgs', name]
+  const C = (name: string): PathSeg[] => ['machine', 'kubelet', 'extraConfig', name]
+  const pick = (flag: string, field: string) =>
+    args[flag] !== undefined ? { value: String(args[flag]), path: A(flag) } : cfg[field] !== undefined ? { value: String(cfg[field]), path: C(field) } : undefined
+  const evFlag = parseEvictionFlag(args['eviction-hard'])['memory.available']
+  const evCfg = isObj(cfg.evictionHard) ? cfg.evictionHard['memory.available'] : undefined
+  return {
+    cpuManagerPolicy: pick('cpu-manager-policy', 'cpuManagerPolicy'),
+    topologyManagerPolicy: pick('topology-manager-policy', 'topologyManagerPolicy'),
+    reservedCpus: (args['reserved-cpus'] ?? cfg.reservedSystemCPUs) as string | undefined,
+    systemReserved: args['system-reserved'] !== undefined ? parseFlagMap(args['system-reserved']) : isObj(cfg.systemReserved) ? cfg.systemReserved : {},
+    kubeReserved: args['kube-reserved'] !== undefined ? parseFlagMap(args['kube-reserved']) : isObj(cfg.kubeReserved) ? cfg.kubeReserved : {},
+    reservationsGiven: [args['system-reserved'], args['kube-reserved'], cfg.systemReserved, cfg.kubeReserved].some((x) => x !== undefined),
+    evictionMemory: evFlag !== undefined ? { value: evFlag, path: A('eviction-hard') } : evCfg !== undefined ? { value: String(evCfg), path: [...C('evictionHard'), 'memory.available'] } : undefined,
+  }
+}
+
+const kernelArgs = (c: Obj): string[] => (Array.isArray(c.machine?.install?.extraKernelArgs) ? c.machine.install.extraKernelArgs.map(String) : [])
+const kernelArgsPath = (c: Obj): PathSeg[] => (c.machine?.install?.extraKernelArgs ? ['machine', 'install', 'extraKernelArgs'] : c.machine?.install ? ['machine', 'install'] : ['machine'])
+const GRUB_PATH = /^\/(etc\/default\/grub|boot\/grub)/
+
+// ---------------------------------------------------------------- rules
+
+export const filesOutsideVar: Rule = {
+  id: 'files-outside-var',
+  severity: 'error',
+  description: 'machine.files can only create files under /var',
+  check: ({ config }) =>
+    files(config).flatMap((f, i): RuleHit[] => {
+      const p = typeof f?.path === 'string' ? f.path : ''
+      if (!p || p === '/var' || p.startsWith('/var/')) return []
+      // Talos' one exception: the CRI customization drop-in
+      if (p === '/etc/cri/conf.d/20-customization.part') return []
+      if (f.op === 'append' || f.op === 'overwrite')
+        return [{ path: ['machine', 'files', i, 'path'], severity: 'warning', message: `${p} is outside /var: Talos writes it under /var and bind-mounts it read-only over an EXISTING file (the root filesystem is read-only)`, fix: 'make sure the file exists on Talos, or put it under /var' }]
+      return [{ path: ['machine', 'files', i, 'path'], message: `${p} is outside /var: Talos only creates files under /var ("create operation not allowed outside of /var")`, fix: 'use a path under /var, or the dedicated config field for what this file configures' }]
+    }),
+}
+
+export const grubFiles: Rule = {
+  id: 'grub-config',
+  severity: 'error',
+  description: 'Talos never reads GRUB defaults files',
+  check: ({ config }) =>
+    files(config).flatMap((f, i): RuleHit[] => {
+      const p = typeof f?.path === 'string' ? f.path : ''
+      const content = typeof f?.content === 'string' ? f.content : ''
+      if (!GRUB_PATH.test(p) && !/GRUB_CMDLINE_LINUX/.test(content)) return []
+      const args = /GRUB_CMDLINE_LINUX(?:_DEFAULT)?="([^"]*)"/.exec(content)?.[1]
+      return [{
+        path: ['machine', 'files', i, 'path'],
+        message: `${p || 'this file'} is a GRUB defaults file: Talos does not run update-grub or read /etc/default/grub*, so its kernel arguments are never applied`,
+        fix: `put the arguments${args ? ` (${args})` : ''} in machine.install.extraKernelArgs (GRUB installs, applied on install/upgrade) or in the Image Factory schematic's customization.extraKernelArgs (systemd-boot/UEFI)`,
+      }]
+    }),
+}
+
+export const fileModeField: Rule = {
+  id: 'file-mode-field',
+  severity: 'error',
+  description: 'machine.files entries have permissions and op, not mode',
+  check: ({ config, doc }) =>
+    files(config).flatMap((f, i): RuleHit[] => {
+      if (!isObj(f) || !('mode' in f)) return []
+      return [{ path: ['machine', 'files', i, 'mode'], message: '"mode" is not a machine.files field (Talos rejects unknown fields)', fix: `use permissions: ${octal(doc.getIn(['machine', 'files', i, 'mode'], true))} and op: create|append|overwrite` }]
+    }),
+}
+
+/** `mode: 0644` as written: YAML 1.2 reads it as decimal 644, Talos' yaml.v3 as octal; the source text says what was meant. */
+function octal(node: unknown): string {
+  const src = String((node as { source?: string } | undefined)?.source ?? (node as { value?: unknown } | undefined)?.value ?? '')
+  const digits = /^0o?([0-7]{3,4})$/.exec(src)?.[1] ?? (/^[0-7]{3,4}$/.test(src) ? src : undefined)
+  return digits ? `0o${digits}` : '0o644'
+}
+
+export const fileOp: Rule = {
+  id: 'file-op',
+  severity: 'error',
+  description: 'machine.files entries need op: create, append or overwrite',
+  check: ({ config }) =>
+    files(config).flatMap((f, i): RuleHit[] => {
+      if (!isObj(f)) return []
+      if (f.op === undefined) return [{ path: ['machine', 'files', i], message: 'missing op: Talos needs to know whether to create, append to or overwrite the file', fix: 'add op: create (for a new file under /var)' }]
+      if (!['create', 'append', 'overwrite'].includes(f.op)) return [{ path: ['machine', 'files', i, 'op'], message: `op ${JSON.stringify(f.op)} is not one of create, append, overwrite`, fix: 'use op: create, append or overwrite' }]
+      return []
+    }),
+}
+
+export const kernelModuleStrings: Rule = {
+  id: 'kernel-module-string',
+  severity: 'error',
+  description: 'machine.kernel.modules entries are objects with a name',
+  check: ({ config }) => {
+    const mods = config.machine?.kernel?.modules
+    if (!Array.isArray(mods)) return []
+    return mods.flatMap((m, i): RuleHit[] =>
+      typeof m === 'string' || typeof m === 'number'
+        ? [{ path: ['machine', 'kernel', 'modules', i], message: `kernel module given as the string ${JSON.stringify(m)}: entries must be objects`, fix: `- name: ${m}` }]
+        : [],
+    )
+  },
+}
+
+export const sysctlNotString: Rule = {
+  id: 'sysctl-not-string',
+  severity: 'error',
+  description: 'machine.sysctls values are strings',
+  check: ({ config }) => {
+    const s = config.machine?.sysctls
+    if (!isObj(s)) return []
+    return Object.entries(s).flatMap(([k, v]): RuleHit[] =>
+      typeof v === 'string' ? [] : [{ path: ['machine', 'sysctls', k], message: `sysctl value ${JSON.stringify(v)} is a ${v === null ? 'null' : typeof v}, not a string`, fix: `quote it: ${k}: "${v}"` }],
+    )
+  },
+}
+
+export const staticCpuWithoutReservation: Rule = {
+  id: 'static-cpu-without-reservation',
+  severity: 'error',
+  description: 'the static CPU manager needs CPUs reserved for the system',
+  check: ({ config }) => {
+    const k = kubeletView(config)
+    if (k.cpuManagerPolicy?.value !== 'static') return []
+    const cpuReserved = (k.reservedCpus ?? '').trim() !== '' || quantityValue(k.systemReserved.cpu) > 0 || quantityValue(k.kubeReserved.cpu) > 0
+    if (cpuReserved) return []
+    if (!k.reservationsGiven)
+      return [{
+        path: k.cpuManagerPolicy.path,
+        severity: 'warning',
+        message: "cpu-manager-policy static relies on Talos' default systemReserved cpu (50m, rounded up to a whole CPU)",
+        fix: 'reserve CPUs explicitly: kubelet extraConfig reservedSystemCPUs: "0,1" (or systemReserved/kubeReserved cpu)',
+      }]
+    return [{
+      path: k.cpuManagerPolicy.path,
+      message: 'cpu-manager-policy static with no CPU reserved: system-reserved/kube-reserved without cpu replace Talos\' default, and kubelet refuses to start the static policy with zero reserved CPUs',
+      fix: 'add reserved CPUs: extraConfig reservedSystemCPUs: "0,1", or cpu=1 in system-reserved/kube-reserved (extraArgs reserved-cpus also works)',
+    }]
+  },
+}
+
+export const extraKernelArgsSystemdBoot: Rule = {
+  id: 'extra-kernel-args-systemd-boot',
+  severity: 'warning',
+  description: 'systemd-boot ignores machine.install.extraKernelArgs',
+  check: ({ config, opts }) =>
+    opts.bootloader === 'systemd-boot' && kernelArgs(config).length
+      ? [{
+          path: ['machine', 'install', 'extraKernelArgs'],
+          message: `with systemd-boot (UEFI installs) Talos ignores machine.install.extraKernelArgs: ${kernelArgs(config).join(' ')} will not reach the kernel`,
+          fix: "put them in the Image Factory schematic's customization.extraKernelArgs and install that image (renderImageFactorySchematic)",
+        }]
+      : [],
+}
+
+function hugepagesRequested(c: Obj, opts: LintOptions): string | undefined {
+  if (opts.expectHugepages) return 'the inventory reserves hugepages for this node'
+  const k: Obj = c.machine?.kubelet ?? {}
+  const text = JSON.stringify([k.extraArgs ?? {}, k.extraConfig ?? {}])
+  if (/hugepages-/.test(text)) return 'the kubelet configuration accounts for hugepages'
+  if ((Array.isArray(k.extraMounts) ? k.extraMounts : []).some((m: Obj) => m?.type === 'hugetlbfs')) return 'a hugetlbfs mount is configured'
+  const f = files(c).find((x) => typeof x?.content === 'string' && /\bhugepages(z)?=/.test(x.content))
+  if (f) return `${f.path ?? 'a machine file'} asks for hugepages`
+  return undefined
+}
+
+export const hugepagesWithoutKernelArg: Rule = {
+  id: 'hugepages-without-kernel-arg',
+  severity: 'error',
+  description: 'hugepages are wanted but no kernel argument reserves them at boot',
+  check: ({ config, opts }) => {
+    const why = hugepagesRequested(config, opts)
+    if (!why || kernelArgs(config).some((a) => /^hugepages=/.test(a))) return []
+    return [{
+      path: kernelArgsPath(config),
+      message: `${why}, but machine.install.extraKernelArgs has no hugepages= argument: 1 GiB pages can only be reserved at boot`,
+      fix: 'add default_hugepagesz=1G hugepagesz=1G hugepages=<node>:<count>,... to machine.install.extraKernelArgs (GRUB) and the Image Factory schematic (systemd-boot)',
+    }]
+  },
+}
+
+export const evictionExceedsReserved: Rule = {
+  id: 'eviction-exceeds-reserved',
+  severity: 'warning',
+  description: 'the hard eviction threshold is larger than the memory reserved for the system',
+  check: ({ config }) => {
+    const k = kubeletView(config)
+    if (!k.evictionMemory || k.evictionMemory.value.endsWith('%')) return []
+    const evict = quantityValue(k.evictionMemory.value)
+    const reserved = (quantityValue(k.systemReserved.memory) || 0) + (quantityValue(k.kubeReserved.memory) || 0)
+    if (!(evict > reserved)) return []
+    const gi = (b: number) => `${(b / 2 ** 30).toFixed(2).replace(/\.?0+$/, '')}Gi`
+    return [{
+      path: k.evictionMemory.path,
+      message: `hard eviction at memory.available<${k.evictionMemory.value} is more than the ${gi(reserved)} reserved (system + kube): the node evicts pods while memory it counts as allocatable is still free`,
+      fix: 'lower eviction-hard memory.available or raise system-reserved/kube-reserved memory',
+    }]
+  },
+}
+
+export const topologyWithoutStaticCpu: Rule = {
+  id: 'topology-without-static-cpu',
+  severity: 'warning',
+  description: 'the topology manager aligns nothing without the static CPU manager',
+  check: ({ config }) => {
+    const k = kubeletView(config)
+    if (!k.topologyManagerPolicy || k.topologyManagerPolicy.value === 'none' || k.cpuManagerPolicy?.value === 'static') return []
+    return [{ path: k.topologyManagerPolicy.path, message: `topology-manager-policy ${k.topologyManagerPolicy.value} without cpu-manager-policy static: CPUs are not pinned, so nothing is NUMA-aligned`, fix: 'set cpu-manager-policy static (cpuManagerPolicy: static) with reserved CPUs, or drop the topology manager policy' }]
+  },
+}
+
+export const kernelArgsNeedUpgrade: Rule = {
+  id: 'kernel-args-need-upgrade',
+  severity: 'warning',
+  description: 'kernel arguments change only at install or upgrade',
+  check: ({ config, opts }) =>
+    opts.context === 'apply' && kernelArgs(config).length
+      ? [{ path: ['machine', 'install', 'extraKernelArgs'], message: 'applying this config to a running node does not change its kernel command line: machine.install.* takes effect at the next install or upgrade', fix: 'after apply-config, run talosctl upgrade --image <same installer image> --preserve on the node, then check /proc/cmdline' }]
+      : [],
+}
+
+export const installDiskNotDev: Rule = {
+  id: 'install-disk-not-dev',
+  severity: 'error',
+  description: 'machine.install.disk is a /dev path',
+  check: ({ config }) => {
+    const d = config.machine?.install?.disk
+    if (d === undefined || (typeof d === 'string' && /^\/dev\/[A-Za-z0-9/_.:-]+$/.test(d))) return []
+    return [{ path: ['machine', 'install', 'disk'], message: `install disk ${JSON.stringify(d)} is not a /dev path`, fix: 'use the disk device, e.g. /dev/nvme0n1 (see talosctl get disks), or machine.install.diskSelector' }]
+  },
+}
+
+export const RULES: Rule[] = [
+  filesOutsideVar,
+  grubFiles,
+  fileModeField,
+  fileOp,
+  kernelModuleStrings,
+  sysctlNotString,
+  staticCpuWithoutReservation,
+  extraKernelArgsSystemdBoot,
+  hugepagesWithoutKernelArg,
+  evictionExceedsReserved,
+  topologyWithoutStaticCpu,
+  kernelArgsNeedUpgrade,
+  installDiskNotDev,
+]

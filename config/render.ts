@@ -1,0 +1,291 @@
+// Inventory + secrets bundle → one Talos v1.10.3 machine config per node (multi-document YAML), built from
+// templates/: the base config `talosctl gen config` would write for the node's role, then the node patch,
+// the validator patch for `profile: validator`, and one UserVolumeConfig per validator.storage entry.
+//
+// Templates are YAML with placeholders resolved on the PARSED tree (see templates/controlplane.yaml), so
+// an inventory value can never inject YAML structure; there is no expression language and nothing is
+// evaluated. Rendering is deterministic: same inventory and bundle, same bytes.
+//
+// Kernel arguments: machine.install.extraKernelArgs is only read by GRUB installs, and only at install or
+// upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderImageFactorySchematic() gives the
+// schematic that bakes the same arguments into the installer image, which is what reaches systemd-boot.
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { isIP } from 'node:net'
+import { parseDocument, stringify } from 'yaml'
+import { type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
+import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
+import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
+
+export { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
+
+export const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
+const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'schematic'] as const
+export type TemplateName = (typeof TEMPLATE_NAMES)[number]
+export type Templates = Record<TemplateName, string>
+
+let cachedTemplates: Templates | undefined
+/** The repo's templates/ (read once). Pass your own to the render functions to render from elsewhere. */
+export function defaultTemplates(): Templates {
+  cachedTemplates ??= Object.fromEntries(TEMPLATE_NAMES.map((n) => [n, readFileSync(new URL(`${n}.yaml`, TEMPLATES_DIR), 'utf8')])) as Templates
+  return cachedTemplates
+}
+
+// ---------------------------------------------------------------- template engine
+
+type Vars = Record<string, unknown>
+type Obj = Record<string, unknown>
+const WHOLE = /^\$\{([A-Za-z_][A-Za-z0-9_.]*)\}$/
+const PART = /\$\{([A-Za-z_][A-Za-z0-9_.]*)\}/g
+
+function lookup(vars: Vars, name: string, template: string): unknown {
+  let v: unknown = vars
+  for (const seg of name.split('.')) {
+    if (v === null || typeof v !== 'object' || !(seg in (v as Obj))) throw new Error(`template ${template}: unknown placeholder \${${name}}`)
+    v = (v as Obj)[seg]
+  }
+  return v
+}
+
+const REMOVE = Symbol('remove')
+
+function substitute(node: unknown, vars: Vars, template: string): unknown {
+  if (typeof node === 'string') {
+    const whole = WHOLE.exec(node)
+    if (whole) {
+      const v = lookup(vars, whole[1], template)
+      return v === undefined ? REMOVE : structuredClone(v)
+    }
+    return node.replace(PART, (_, name: string) => {
+      const v = lookup(vars, name, template)
+      if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`template ${template}: \${${name}} inside a string must be a string or number`)
+      return String(v)
+    })
+  }
+  if (Array.isArray(node)) return node.map((x) => substitute(x, vars, template)).filter((x) => x !== REMOVE)
+  if (node && typeof node === 'object') {
+    const out: Obj = {}
+    for (const [k, v] of Object.entries(node)) {
+      const s = substitute(v, vars, template)
+      if (s !== REMOVE) out[k] = s
+    }
+    return out
+  }
+  return node
+}
+
+/** Fill a template: `${name}` as a whole value takes the value (and drops the key when undefined). */
+export function fillTemplate(text: string, vars: Vars, name = 'template'): Obj {
+  const doc = parseDocument(text)
+  if (doc.errors.length) throw new Error(`template ${name}: ${doc.errors[0].message}`)
+  const value = doc.toJS() as unknown
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`template ${name}: must be a YAML mapping`)
+  return substitute(value, vars, name) as Obj
+}
+
+/** Drop maps a patch left empty (e.g. a worker's patch with no control-plane fields). */
+function pruneEmpty(o: Obj): Obj {
+  const out: Obj = {}
+  for (const [k, v] of Object.entries(o)) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const p = pruneEmpty(v as Obj)
+      if (Object.keys(p).length) out[k] = p
+    } else out[k] = v
+  }
+  return out
+}
+
+/** Maps merge recursively; lists and scalars from the patch replace. */
+export function mergePatch(base: Obj, patch: Obj): Obj {
+  const out: Obj = { ...base }
+  for (const [k, v] of Object.entries(patch)) {
+    const b = out[k]
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? mergePatch(b as Obj, v as Obj) : v
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- derived values
+
+const hugepageSizeArg = (size: '1Gi' | '2Mi') => (size === '1Gi' ? '1G' : '2M')
+
+/**
+ * Boot-time hugepage reservation per NUMA node, in the kernel's node format
+ * (Documentation/admin-guide/kernel-parameters.txt: hugepages=<node>:<count>[,<node>:<count>]).
+ */
+export function hugepageKernelArgs(v: Pick<ValidatorProfile, 'hugepages'>): string[] {
+  const sz = hugepageSizeArg(v.hugepages.size)
+  const perNode = v.hugepages.perNumaNode.map((n, i) => `${i}:${n}`).join(',')
+  return [`default_hugepagesz=${sz}`, `hugepagesz=${sz}`, `hugepages=${perNode}`]
+}
+
+/** All extra kernel args of the validator: hugepages first, then validator.kernelArgs. */
+export const validatorKernelArgs = (v: ValidatorProfile) => [...hugepageKernelArgs(v), ...(v.kernelArgs ?? [])]
+
+/** KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1 names) for machine.kubelet.extraConfig. */
+export function kubeletExtraConfig(v: ValidatorProfile): Obj {
+  const c: Obj = {}
+  if (v.cpuManagerPolicy) c.cpuManagerPolicy = v.cpuManagerPolicy
+  if (v.reservedSystemCpus) c.reservedSystemCPUs = v.reservedSystemCpus
+  if (v.topologyManagerPolicy) c.topologyManagerPolicy = v.topologyManagerPolicy
+  if (v.topologyManagerScope) c.topologyManagerScope = v.topologyManagerScope
+  if (v.systemReserved) c.systemReserved = { ...v.systemReserved }
+  if (v.kubeReserved) c.kubeReserved = { ...v.kubeReserved }
+  if (v.evictionHard) c.evictionHard = { ...v.evictionHard }
+  if (v.reservedMemory?.length) {
+    // Per-NUMA reservations only mean something to the Static memory manager.
+    c.memoryManagerPolicy = 'Static'
+    c.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
+  }
+  return c
+}
+
+/** Talos nodeTaints: key → "value:Effect" (or "Effect" without a value). */
+export const talosTaints = (v: ValidatorProfile) =>
+  v.taints?.length ? Object.fromEntries(v.taints.map((t) => [t.key, t.value ? `${t.value}:${t.effect}` : t.effect])) : undefined
+
+function secretVars(s: SecretsBundle) {
+  return {
+    trustdToken: s.trustdinfo.token,
+    osCrt: s.certs.os.crt,
+    osKey: s.certs.os.key,
+    clusterId: s.cluster.id,
+    clusterSecret: s.cluster.secret,
+    bootstrapToken: s.secrets.bootstraptoken,
+    secretboxEncryptionSecret: s.secrets.secretboxencryptionsecret || undefined,
+    // only bundles from before v1.3 lack secretbox; then the AES-CBC secret is what Talos uses
+    aescbcEncryptionSecret: s.secrets.secretboxencryptionsecret ? undefined : s.secrets.aescbcencryptionsecret,
+    k8sCrt: s.certs.k8s.crt,
+    k8sKey: s.certs.k8s.key,
+    aggregatorCrt: s.certs.k8saggregator.crt,
+    aggregatorKey: s.certs.k8saggregator.key,
+    serviceAccountKey: s.certs.k8sserviceaccount.key,
+    etcdCrt: s.certs.etcd.crt,
+    etcdKey: s.certs.etcd.key,
+  }
+}
+
+function clusterVars(inv: Inventory) {
+  const c = inv.cluster
+  const host = new URL(c.endpoint).hostname.replace(/^\[|\]$/g, '')
+  const sans = [host, ...(c.vip && c.vip !== host ? [c.vip] : [])]
+  const v6 = isIP(host) === 6
+  return {
+    name: c.name,
+    endpoint: c.endpoint,
+    kubernetesVersion: c.kubernetesVersion,
+    installerImage: c.installerImage,
+    apiServerCertSANs: sans,
+    // gen config's defaults (constants.DefaultIPv4PodNet/ServiceNet, IPv6 when the endpoint is IPv6)
+    podSubnets: [v6 ? 'fc00:db8:10::/56' : '10.244.0.0/16'],
+    serviceSubnets: [v6 ? 'fc00:db8:20::/112' : '10.96.0.0/12'],
+    etcdExtraArgs: c.etcdQuotaBytes ? { 'quota-backend-bytes': String(c.etcdQuotaBytes) } : undefined,
+  }
+}
+
+function nodeVars(inv: Inventory, n: InventoryNode) {
+  return {
+    name: n.name,
+    installDisk: n.installDisk,
+    vipInterfaces:
+      n.role === 'controlplane' && inv.cluster.vip ? [{ deviceSelector: { physical: true }, dhcp: true, vip: { ip: inv.cluster.vip } }] : undefined,
+  }
+}
+
+function validatorVars(v: ValidatorProfile) {
+  return {
+    extraKernelArgs: validatorKernelArgs(v),
+    kernelModules: v.kernelModules?.length ? v.kernelModules.map((name) => ({ name })) : undefined,
+    sysctls: v.sysctls && Object.keys(v.sysctls).length ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)])) : undefined,
+    kubeletExtraConfig: kubeletExtraConfig(v),
+    nodeLabels: v.labels && Object.keys(v.labels).length ? { ...v.labels } : undefined,
+    nodeTaints: talosTaints(v),
+  }
+}
+
+const toYaml = (o: unknown) => stringify(o, { indent: 4, indentSeq: true, lineWidth: 0 })
+
+function header(inv: Inventory, n: InventoryNode, kernelArgs: boolean): string {
+  const lines = [
+    `# ${n.name} (${n.role}${n.profile ? `, ${n.profile}` : ''}) — Talos ${inv.cluster.talosVersion} machine config for cluster ${inv.cluster.name}.`,
+    '# Rendered by talos-runbooks from the inventory: do not edit, re-render. Contains secrets (keep 0600).',
+  ]
+  if (kernelArgs)
+    lines.push(
+      '# machine.install.extraKernelArgs is applied by GRUB installs only, at install/upgrade time; systemd-boot',
+      '# (UEFI) ignores it: bake the same args into the installer image with the Image Factory schematic.',
+    )
+  return lines.join('\n') + '\n'
+}
+
+/** One node's multi-document config. */
+export function renderNodeConfig(inv: Inventory, secrets: SecretsBundle, node: InventoryNode, templates: Templates = defaultTemplates()): string {
+  const vars = { secrets: secretVars(secrets), cluster: clusterVars(inv), node: nodeVars(inv, node) }
+  let main = fillTemplate(templates[node.role], vars, `${node.role}.yaml`)
+  main = mergePatch(main, pruneEmpty(fillTemplate(templates.node, vars, 'node.yaml')))
+  const docs: Obj[] = []
+  const v = node.profile === 'validator' ? inv.validator : undefined
+  if (v) {
+    main = mergePatch(main, pruneEmpty(fillTemplate(templates.validator, { ...vars, validator: validatorVars(v) }, 'validator.yaml')))
+    for (const s of v.storage ?? [])
+      docs.push(fillTemplate(templates['user-volume'], { volume: { name: s.name, diskSelector: s.diskSelector, minSize: s.minSize, maxSize: s.maxSize, filesystem: s.filesystem } }, 'user-volume.yaml'))
+  }
+  return header(inv, node, !!v) + [main, ...docs].map(toYaml).join('---\n')
+}
+
+/** Every node's config, by node name. Pure: no I/O beyond reading templates once. */
+export function renderMachineConfigs(inv: Inventory, secrets: SecretsBundle, templates: Templates = defaultTemplates()): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const n of inv.nodes) out.set(n.name, renderNodeConfig(inv, secrets, n, templates))
+  return out
+}
+
+/** The Image Factory schematic carrying the validator's kernel args (empty list without a validator). */
+export function renderImageFactorySchematic(inv: Inventory, opts: { officialExtensions?: string[] } = {}, templates: Templates = defaultTemplates()): string {
+  const kernelArgs = inv.validator ? validatorKernelArgs(inv.validator) : []
+  const body = fillTemplate(templates.schematic, { kernelArgs, officialExtensions: opts.officialExtensions ?? [] }, 'schematic.yaml')
+  const lead = templates.schematic.split('\n').filter((l) => l.startsWith('#'))
+  return lead.join('\n') + '\n' + stringify(body, { indent: 2, lineWidth: 0 })
+}
+
+export class RenderValidationError extends Error {
+  constructor(readonly problems: { node: string; issues: SchemaIssue[] }[]) {
+    super(
+      'rendered configs do not validate against the Talos schema:\n' +
+        problems.flatMap((p) => p.issues.map((i) => `  ${p.node}.yaml:${i.line}:${i.column}: ${i.path}: ${i.message}`)).join('\n'),
+    )
+    this.name = 'RenderValidationError'
+  }
+}
+
+/** Validate every config (when a schema path is given); throws RenderValidationError naming each problem. */
+export function assertConfigsValid(configs: Map<string, string>, schemaPath: string | URL): void {
+  const problems = [...configs].map(([node, text]) => ({ node, issues: validateAgainstTalosSchema(text, schemaPath) })).filter((p) => p.issues.length)
+  if (problems.length) throw new RenderValidationError(problems)
+}
+
+/**
+ * Write `<outDir>/<node>.yaml` (0600) for every node, all or nothing: validate first (if `schemaPath`),
+ * write every file to a temp name, then rename them into place. A failure before the renames leaves the
+ * previous configs untouched and no temp files behind.
+ */
+export function writeRenderedConfigs(outDir: string, configs: Map<string, string>, opts: { schemaPath?: string | URL } = {}): string[] {
+  if (opts.schemaPath) assertConfigsValid(configs, opts.schemaPath)
+  for (const name of configs.keys()) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) throw new Error(`refusing to write config for node name ${JSON.stringify(name)}`)
+  mkdirSync(outDir, { recursive: true, mode: 0o700 })
+  const tmps: [string, string][] = []
+  try {
+    for (const [name, text] of configs) {
+      const final = join(outDir, `${name}.yaml`)
+      const tmp = join(outDir, `.${name}.yaml.tmp-${process.pid}`)
+      writeFileSync(tmp, text, { mode: 0o600 })
+      chmodSync(tmp, 0o600)
+      tmps.push([tmp, final])
+    }
+  } catch (e) {
+    for (const [tmp] of tmps) rmSync(tmp, { force: true })
+    throw e
+  }
+  for (const [tmp, final] of tmps) renameSync(tmp, final)
+  return tmps.map(([, final]) => final)
+}

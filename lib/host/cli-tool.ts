@@ -1,0 +1,57 @@
+// What the talosctl and kubectl wrappers share: which binary, the per-call timeout, dry-run, extra environment and
+// quietness, and how one call's options reach lib/host/exec.ts's run().
+import { run, type Redaction, type RunResult } from './exec.ts'
+
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000
+
+export interface CliToolOptions {
+  /** Default: $<ENV> (TALOSCTL, KUBECTL), else the tool's name on PATH. */
+  bin?: string
+  /** Per call (--call-timeout). */
+  timeoutMs?: number
+  dryRun?: boolean
+  env?: NodeJS.ProcessEnv
+  /** Do not print the commands (pollers). */
+  quiet?: boolean
+}
+
+export interface CallOptions {
+  timeoutMs?: number
+  /** Changes something: skipped (and printed as such) on --dry-run. */
+  mutating?: boolean
+  input?: string
+  nothrow?: boolean
+  quiet?: boolean
+  redact?: Redaction[]
+}
+
+export abstract class CliTool {
+  readonly bin: string
+  readonly timeoutMs: number
+  readonly dryRun: boolean
+  protected readonly env?: NodeJS.ProcessEnv
+  protected readonly quiet: boolean
+
+  protected constructor(name: string, envVar: string, opts: CliToolOptions) {
+    this.bin = opts.bin ?? process.env[envVar] ?? name
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+    this.dryRun = opts.dryRun ?? false
+    this.env = opts.env
+    this.quiet = opts.quiet ?? false
+  }
+
+  /** Run the tool with a complete argv; `context` names where it acts, for errors. */
+  protected call(argv: string[], opts: CallOptions, context?: string): Promise<RunResult> {
+    return run(this.bin, argv, {
+      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+      input: opts.input,
+      env: this.env,
+      quiet: opts.quiet ?? this.quiet,
+      redact: opts.redact,
+      dryRun: this.dryRun,
+      mutating: opts.mutating,
+      nothrow: opts.nothrow,
+      context,
+    })
+  }
+}

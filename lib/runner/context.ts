@@ -1,0 +1,52 @@
+// Building the runbook's context (inventory, wrappers) and printing the banner. Failing here has touched nothing.
+import { log, setLogSink } from './log.ts'
+import { formatBanner, type ClusterIdentity } from './banner.ts'
+import type { FlagSpecs, ParsedFlags } from './flags.ts'
+import { errorMessage } from './format.ts'
+import type { RunbookContextBase, RunbookDef, RunnerExtras } from './types.ts'
+
+export interface Identity {
+  cluster: ClusterIdentity
+  talosctlBin?: string
+}
+
+/** The cluster the context names. Typed, but checked too: a target other than lab/production must never run. */
+function identityOf(id: string, ctx: RunbookContextBase): Identity {
+  const c = ctx.cluster as Partial<ClusterIdentity> | undefined
+  if (!c || typeof c.name !== 'string' || typeof c.target !== 'string') {
+    throw new Error(`context() of ${id} returned no cluster identity: return { cluster: inv.cluster, ... }`)
+  }
+  if (c.target !== 'lab' && c.target !== 'production') {
+    throw new Error(`cluster ${c.name}: target must be lab or production, got ${JSON.stringify(c.target)}`)
+  }
+  return { cluster: { name: c.name, target: c.target, endpoint: String(c.endpoint ?? '') }, talosctlBin: ctx.talosctlBin }
+}
+
+/**
+ * The context with the runner's extras, and the cluster it names; undefined when it cannot be built (logged).
+ * Lines the context logs (commands it ran to find things out) are held back so the banner is printed first.
+ */
+export async function buildContext<F extends FlagSpecs, C extends RunbookContextBase>(
+  def: RunbookDef<F, C>,
+  flags: ParsedFlags<F>,
+): Promise<{ ctx: C & RunnerExtras<F>; ident: Identity } | undefined> {
+  const held: string[] = []
+  const prevSink = setLogSink((line) => held.push(line))
+  let ctx: C & RunnerExtras<F>
+  let ident: Identity
+  try {
+    const built = await def.context(flags)
+    ident = identityOf(def.id, built)
+    ctx = Object.assign(built, { dryRun: flags.dryRun, flags })
+  } catch (e) {
+    setLogSink(prevSink)
+    for (const line of held) log.info(line)
+    log.error(`${def.id}: cannot start: ${errorMessage(e)}`)
+    return undefined
+  }
+  setLogSink(prevSink)
+  const banner = formatBanner({ id: def.id, title: def.title, cluster: ident.cluster, inventoryFile: flags.inventory, dryRun: flags.dryRun, talosctlBin: ident.talosctlBin })
+  for (const line of banner) log.info(line)
+  for (const line of held) log.info(line)
+  return { ctx, ident }
+}

@@ -1,0 +1,294 @@
+// Typed wrapper over the talosctl binary (real, or the lab's talosctl-compatible CLI): builds the exact argv,
+// prints it redacted, skips mutating calls on --dry-run, and returns parsed, node-tagged results.
+import { chmod } from 'node:fs/promises'
+import { CommandError, type RunResult } from '../host/exec.ts'
+import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool.ts'
+import {
+  formatGoDuration,
+  parseEtcdAlarms,
+  parseEtcdMembers,
+  parseEtcdStatus,
+  parseGoDuration,
+  parseHealth,
+  parseResources,
+  parseService,
+  parseVersion,
+  type EtcdAlarmRow,
+  type EtcdMemberRow,
+  type EtcdStatusRow,
+  type HealthReport,
+  type ServiceStatus,
+  type TalosResource,
+  type VersionReport,
+} from './parse.ts'
+
+export interface TalosctlOptions extends CliToolOptions {
+  talosconfig?: string
+  /** Overrides the talosconfig endpoints (`-e`). */
+  endpoints?: string[]
+  /** Address → inventory name, so errors say "cp2 (127.0.10.12)". */
+  nodeNames?: Record<string, string>
+}
+
+export interface TalosctlRunOptions extends CallOptions {
+  nodes?: string[]
+  /** Maintenance API: talosctl dials the node itself (`-n` becomes the endpoint); no talosconfig, no `-e`. */
+  insecure?: boolean
+  /** A command that talks to no node (`gen ...`, `config ...`): no global flags at all. */
+  local?: boolean
+}
+
+export type ApplyMode = 'auto' | 'no-reboot' | 'reboot' | 'staged' | 'try'
+
+export interface DiskSpec {
+  dev_path: string
+  size: number
+  pretty_size?: string
+  io_size?: number
+  sector_size?: number
+  readonly: boolean
+  cdrom: boolean
+  model?: string
+  serial?: string
+  modalias?: string
+  wwid?: string
+  uuid?: string
+  bus_path?: string
+  sub_system?: string
+  transport?: string
+  rotational?: boolean
+  secondary_disks?: string[]
+  symlinks?: string[]
+}
+
+export interface MachineStatusSpec {
+  /** booting, installing, maintenance, running, rebooting, shutting down, upgrading, ... */
+  stage: string
+  status: { ready: boolean; unmetConditions?: { name: string; reason: string }[] | null }
+}
+
+export interface MemberSpec {
+  nodeId: string
+  addresses: string[]
+  hostname: string
+  machineType: string
+  operatingSystem: string
+  controlPlane?: { apiServerPort: number }
+}
+
+export interface HealthOptions {
+  /** The node that runs the server-side check (`-n`). */
+  node: string
+  controlPlaneNodes?: string[]
+  workerNodes?: string[]
+  /** Go duration ("10m") or milliseconds; default 10 minutes. */
+  waitTimeout?: string | number
+  /** Return the report of a failed check instead of throwing. */
+  nothrow?: boolean
+}
+
+export interface HealthResult extends HealthReport {
+  exitCode: number
+  command: string
+}
+
+
+export class Talosctl extends CliTool {
+  readonly talosconfig?: string
+  readonly endpoints?: string[]
+  private readonly nodeNames: Record<string, string>
+
+  constructor(opts: TalosctlOptions = {}) {
+    super('talosctl', 'TALOSCTL', opts)
+    this.talosconfig = opts.talosconfig
+    this.endpoints = opts.endpoints
+    this.nodeNames = opts.nodeNames ?? {}
+  }
+
+  /** The full argv after the binary. `--insecure` goes after the subcommand: talosctl defines it per command. */
+  buildArgs(args: string[], opts: Pick<TalosctlRunOptions, 'nodes' | 'insecure' | 'local'> = {}): string[] {
+    if (opts.local) return [...args]
+    const nodes = opts.nodes ?? []
+    if (opts.insecure) {
+      if (nodes.length !== 1) {
+        throw new Error(`talosctl ${args.join(' ')} --insecure: the maintenance API takes exactly one node, got ${nodes.length}`)
+      }
+      return ['-n', nodes[0]!, ...args, '--insecure']
+    }
+    const out: string[] = []
+    if (this.talosconfig) out.push('--talosconfig', this.talosconfig)
+    if (this.endpoints?.length) out.push('-e', this.endpoints.join(','))
+    if (nodes.length) out.push('-n', nodes.join(','))
+    return [...out, ...args]
+  }
+
+  describeNodes(nodes: string[]): string {
+    return nodes.map((n) => (this.nodeNames[n] ? `${this.nodeNames[n]} (${n})` : n)).join(', ')
+  }
+
+  run(args: string[], opts: TalosctlRunOptions = {}): Promise<RunResult> {
+    const nodes = opts.nodes ?? []
+    return this.call(this.buildArgs(args, opts), opts, nodes.length ? this.describeNodes(nodes) : undefined)
+  }
+
+  // One call for all nodes (apid fans it out), except in maintenance mode, which reaches one node per call.
+  private async eachCall<T>(nodes: string[], insecure: boolean | undefined, call: (batch: string[]) => Promise<T[]>): Promise<T[]> {
+    if (!insecure) return call(nodes)
+    const out: T[] = []
+    for (const node of nodes) out.push(...(await call([node])))
+    return out
+  }
+
+  private static tag<T extends { node?: string }>(rows: T[], batch: string[]): (T & { node: string })[] {
+    // without a NODE column (maintenance mode, or talosctl printing no metadata) the rows are the single node's
+    return rows.map((r) => ({ ...r, node: r.node || (batch.length === 1 ? batch[0]! : '') }))
+  }
+
+  // ------------------------------------------------------------ read-only
+
+  async version(nodes: string[], opts: { insecure?: boolean } = {}): Promise<VersionReport> {
+    const reports = await this.eachCall(nodes, opts.insecure, async (batch) => {
+      const r = await this.run(['version'], { nodes: batch, insecure: opts.insecure })
+      const v = parseVersion(r.stdout)
+      return [{ ...v, servers: Talosctl.tag(v.servers, batch) }]
+    })
+    return { ...(reports[0]?.client ? { client: reports[0].client } : {}), servers: reports.flatMap((r) => r.servers) }
+  }
+
+  async get<T = unknown>(type: string, nodes: string[], opts: { insecure?: boolean; namespace?: string; id?: string } = {}): Promise<TalosResource<T>[]> {
+    const args = ['get', type, ...(opts.id ? [opts.id] : []), ...(opts.namespace ? ['--namespace', opts.namespace] : []), '-o', 'json']
+    return this.eachCall(nodes, opts.insecure, async (batch) => {
+      const r = await this.run(args, { nodes: batch, insecure: opts.insecure })
+      let parsed: TalosResource<T>[]
+      try {
+        parsed = parseResources<T>(r.stdout)
+      } catch (e) {
+        throw new Error(`${r.command}: ${(e as Error).message}`, { cause: e })
+      }
+      return Talosctl.tag(parsed, batch)
+    })
+  }
+
+  disks(nodes: string[], opts: { insecure?: boolean } = {}) {
+    return this.get<DiskSpec>('disks', nodes, opts)
+  }
+
+  machineStatus(nodes: string[], opts: { insecure?: boolean } = {}) {
+    return this.get<MachineStatusSpec>('machinestatus', nodes, opts)
+  }
+
+  members(nodes: string[]) {
+    return this.get<MemberSpec>('members', nodes)
+  }
+
+  async etcdStatus(nodes: string[]): Promise<(EtcdStatusRow & { node: string })[]> {
+    const r = await this.run(['etcd', 'status'], { nodes })
+    return Talosctl.tag(parseEtcdStatus(r.stdout), nodes)
+  }
+
+  /** The member list as `node` sees it. */
+  async etcdMembers(node: string): Promise<(EtcdMemberRow & { node: string })[]> {
+    const r = await this.run(['etcd', 'members'], { nodes: [node] })
+    return Talosctl.tag(parseEtcdMembers(r.stdout), [node])
+  }
+
+  async etcdAlarms(nodes: string[]): Promise<(EtcdAlarmRow & { node: string })[]> {
+    const r = await this.run(['etcd', 'alarm', 'list'], { nodes })
+    return Talosctl.tag(parseEtcdAlarms(r.stdout), nodes)
+  }
+
+  /** `talosctl service` for all services, or `talosctl service <id>` (with its events) when id is given. */
+  async service(nodes: string[], id?: string): Promise<(ServiceStatus & { node: string })[]> {
+    const r = await this.run(['service', ...(id ? [id] : [])], { nodes })
+    return Talosctl.tag(parseService(r.stdout), nodes)
+  }
+
+  /** Server-side `talosctl health` run by `node`; its progress goes to stderr and is parsed from there. */
+  async health(opts: HealthOptions): Promise<HealthResult> {
+    const waitMs = typeof opts.waitTimeout === 'string' ? parseGoDuration(opts.waitTimeout) : (opts.waitTimeout ?? 600_000)
+    const args = ['health', '--wait-timeout', formatGoDuration(waitMs)]
+    if (opts.controlPlaneNodes?.length) args.push('--control-plane-nodes', opts.controlPlaneNodes.join(','))
+    if (opts.workerNodes?.length) args.push('--worker-nodes', opts.workerNodes.join(','))
+    const r = await this.run(args, { nodes: [opts.node], timeoutMs: waitMs + 30_000, nothrow: true })
+    const report = parseHealth(r.stderr)
+    const result: HealthResult = { ...report, ok: report.ok && r.exitCode === 0, exitCode: r.exitCode, command: r.command }
+    if ((r.exitCode !== 0 || r.timedOut) && !opts.nothrow) {
+      const failing = report.checks.find((c) => c.status === 'error' || c.status === 'running')
+      const detail = failing ? `${failing.name}: ${failing.message.split('\n').join(' ')}` : report.errors[0]
+      throw new CommandError({ ...r, context: this.describeNodes([opts.node]), timeoutMs: waitMs + 30_000, detail })
+    }
+    return result
+  }
+
+  async read(node: string, path: string): Promise<string> {
+    return (await this.run(['read', path], { nodes: [node] })).stdout
+  }
+
+  /** Writes the admin kubeconfig to `path` (0600). merge defaults to false: talosctl's default merges into ~/.kube. */
+  async kubeconfig(node: string, path: string, opts: { force?: boolean; merge?: boolean } = {}): Promise<RunResult> {
+    const args = ['kubeconfig', path, `--merge=${opts.merge ?? false}`, ...(opts.force ? ['--force'] : [])]
+    const r = await this.run(args, { nodes: [node] })
+    if (!r.skipped) await chmod(path, 0o600)
+    return r
+  }
+
+  // ------------------------------------------------------------ mutating
+
+  /** With dryRun, talosctl's own `--dry-run` reports what would change and nothing is applied. */
+  applyConfig(node: string, file: string, opts: { insecure?: boolean; mode?: ApplyMode; dryRun?: boolean } = {}): Promise<RunResult> {
+    const args = ['apply-config', '--file', file, ...(opts.mode ? ['--mode', opts.mode] : []), ...(opts.dryRun ? ['--dry-run'] : [])]
+    return this.run(args, { nodes: [node], insecure: opts.insecure, mutating: !opts.dryRun })
+  }
+
+  bootstrap(node: string): Promise<RunResult> {
+    return this.run(['bootstrap'], { nodes: [node], mutating: true })
+  }
+
+  /** wait defaults to false: talosctl's own waiting draws a progress UI; runbooks poll instead. */
+  reboot(nodes: string[], opts: { wait?: boolean; mode?: 'default' | 'powercycle'; timeoutMs?: number } = {}): Promise<RunResult> {
+    const args = ['reboot', `--wait=${opts.wait ?? false}`, ...(opts.mode ? ['--mode', opts.mode] : [])]
+    return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
+  }
+
+  shutdown(nodes: string[], opts: { force?: boolean; wait?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    const args = ['shutdown', `--wait=${opts.wait ?? false}`, ...(opts.force ? ['--force'] : [])]
+    return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
+  }
+
+  /** `talosctl gen secrets -o FILE`: the cluster's secrets bundle, 0600. */
+  async genSecrets(outFile: string, opts: { force?: boolean } = {}): Promise<RunResult> {
+    const r = await this.run(['gen', 'secrets', '-o', outFile, ...(opts.force ? ['--force'] : [])], { local: true, mutating: true })
+    if (!r.skipped) await chmod(outFile, 0o600)
+    return r
+  }
+
+  /**
+   * A talosconfig for an existing secrets bundle: `gen config --with-secrets F --output-types talosconfig -o FILE`,
+   * then `config endpoint` / `config node` on it (gen config writes it 0644; it is made 0600).
+   */
+  async genTalosconfig(o: {
+    cluster: string
+    /** The Kubernetes API URL, https://host:6443 (gen config requires it even for a talosconfig). */
+    endpoint: string
+    secrets: string
+    outFile: string
+    endpoints?: string[]
+    nodes?: string[]
+    force?: boolean
+  }): Promise<RunResult[]> {
+    const results = [
+      await this.run(
+        ['gen', 'config', o.cluster, o.endpoint, '--with-secrets', o.secrets, '--output-types', 'talosconfig', '-o', o.outFile, ...(o.force ? ['--force'] : [])],
+        { local: true, mutating: true },
+      ),
+    ]
+    if (o.endpoints?.length) {
+      results.push(await this.run(['--talosconfig', o.outFile, 'config', 'endpoint', ...o.endpoints], { local: true, mutating: true }))
+    }
+    if (o.nodes?.length) {
+      results.push(await this.run(['--talosconfig', o.outFile, 'config', 'node', ...o.nodes], { local: true, mutating: true }))
+    }
+    if (!results[0]!.skipped) await chmod(o.outFile, 0o600)
+    return results
+  }
+}

@@ -1,0 +1,163 @@
+// The steps of 01-provision, kept out of the runbook so it reads as the procedure.
+import { settleEach } from '../../lib/host/settle.ts'
+import { log } from '../../lib/runner/log.ts'
+import { waitFor } from '../../lib/kube/kubectl.ts'
+import { HostKeyMismatchError, RescueSession } from '../../lib/host/ssh.ts'
+import { RefusedError } from '../../lib/runner/runner.ts'
+import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './install.ts'
+import type { Cluster } from '../../config/cluster.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
+
+export type MachineState = 'maintenance' | 'configured' | 'no-talos'
+
+export interface NodeProvisionState {
+  state: MachineState
+  summary: string
+}
+
+export interface ProvisionState extends Map<string, NodeProvisionState> {
+  pending(): InventoryNode[]
+}
+
+/** Only these mean "no Talos API listens there"; any other failure leaves the machine's state unknown. */
+const NOT_LISTENING = /connection refused|no route to host|connect: .*(timed out|unreachable)|i\/o timeout/i
+
+// stderr first (talosctl's own words decide "not listening" vs "refused"); a timeout is only its message: what a
+// killed process printed on the way out ("Terminated") says nothing
+const errText = (e: unknown) => ((e as { timedOut?: boolean }).timedOut ? (e as Error).message : `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`)
+
+/**
+ * Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node
+ * needs the talosconfig. A machine is "no-talos" only when nothing listens: an unexpected error stops
+ * the runbook rather than let it write an image over a machine it could not see.
+ */
+export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodeProvisionState> {
+  const errors: string[] = []
+  try {
+    const [st] = await c.talos.machineStatus([n.address], { insecure: true })
+    if (st) return { state: 'maintenance', summary: `Talos answers in maintenance mode (stage ${st.spec.stage})` }
+  } catch (e) {
+    errors.push(errText(e))
+  }
+  try {
+    const v = await c.talos.version([n.address])
+    return { state: 'configured', summary: `Talos ${v.servers[0]?.tag ?? '?'} is installed and configured` }
+  } catch (e) {
+    errors.push(errText(e))
+  }
+  const unexpected = errors.find((e) => !NOT_LISTENING.test(e) && !/certificate required|unknown authority|failed to open config file|no such file/.test(e))
+  if (unexpected) throw new Error(`${n.name} (${n.address}): cannot tell whether Talos runs there: ${unexpected.trim().split('\n')[0]}`)
+  if (!errors.some((e) => NOT_LISTENING.test(e))) throw new Error(`${n.name} (${n.address}): Talos refused both the maintenance and the authenticated API: ${errors[0]?.trim().split('\n')[0]}`)
+  return { state: 'no-talos', summary: n.rescue ? `no Talos yet: will install over SSH (${n.rescue.host}:${n.rescue.port})` : 'no Talos yet: boot the ISO' }
+}
+
+export async function provisionState(c: Cluster, nodes: InventoryNode[]): Promise<ProvisionState> {
+  const entries = await Promise.all(nodes.map(async (n) => [n.name, await probeMachine(c, n)] as const))
+  const m = new Map(entries) as ProvisionState
+  m.pending = () => nodes.filter((n) => m.get(n.name)?.state === 'no-talos')
+  return m
+}
+
+interface StepHandle {
+  dryRun?: boolean
+  progress?: (text: string) => void
+}
+
+export async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
+  const r = n.rescue!
+  const image = await localImage(r.imageUrl)
+  const fingerprint = resolveFingerprint(r.hostKeyFingerprint)
+  const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint })
+  try {
+    const plan = planDiskWrite(n, await listDisks(s), image)
+    log.info(`  ${n.name}: ${plan.disk.dev} (${plan.disk.model || 'no model'}, ${(plan.disk.sizeBytes / 1e9).toFixed(0)} GB) ← ${image.file} (${(image.sizeBytes / 2 ** 20).toFixed(1)} MiB, sha256 ${image.sha256.slice(0, 12)}…)`)
+    if (step.dryRun) {
+      log.info(`  (dry-run) would write ${image.file} to ${n.name}:${plan.disk.dev}, verify its checksum and reboot`)
+      return
+    }
+    let shown = -1
+    await writeAndVerify(s, plan, (done, total) => {
+      const pct = Math.floor((100 * done) / total / 10) * 10
+      if (pct !== shown) step.progress?.(`${n.name}: ${pct}% of ${(total / 2 ** 20).toFixed(1)} MiB written`)
+      shown = pct
+    })
+    log.ok(`${n.name}: image written and verified (sha256 ${image.sha256.slice(0, 12)}…)`)
+    await s.exec('reboot')
+  } finally {
+    s.close()
+  }
+}
+
+/**
+ * Before any disk is erased: every machine to be written presents its pinned host key and has the install disk.
+ * One wrong host key (a reinstalled rescue system, or the wrong machine behind that address) stops the whole step
+ * with nothing written anywhere; the error lists every machine that failed.
+ */
+export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
+  const r = await settleEach(nodes, async (n) => {
+    const rescue = n.rescue!
+    const fingerprint = resolveFingerprint(rescue.hostKeyFingerprint)
+    const s = await RescueSession.connect({ host: rescue.host, port: rescue.port, user: rescue.user, keyFile: rescue.keyFile, fingerprint })
+    try {
+      planDiskWrite(n, await listDisks(s), { file: '', sizeBytes: 0, sha256: '' })
+    } finally {
+      s.close()
+    }
+    log.info(`  ${n.name}: host key ${fingerprint} matches; ${n.installDisk} present`)
+  })
+  const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
+  if (!failed.length) return
+  const msg = `refusing to write any disk:\n  ${failed.join('\n  ')}`
+  // a host key that does not match is a judgement (wrong machine?), not a glitch: exit 3 like every refusal
+  throw r.failures.some((f) => f.error instanceof HostKeyMismatchError) ? new RefusedError(msg) : new Error(msg)
+}
+
+/** Write every machine, waiting for all of them: a failure on one must not end the runbook while others are mid-write. */
+export async function installAll(nodes: InventoryNode[], step: StepHandle): Promise<void> {
+  const r = await settleEach(nodes, (n) => installOverRescue(n, step))
+  const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
+  if (failed.length) throw new Error(`image write failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
+}
+
+export function isoInstructions(c: Cluster, nodes: InventoryNode[]): string {
+  const iso = `https://factory.talos.dev/image/<schematic>/${c.inv.cluster.talosVersion}/metal-amd64.iso`
+  return `Boot ${nodes.map((n) => `${n.name} (${n.address})`).join(', ')} from the Talos ${c.inv.cluster.talosVersion} ISO (${iso}); done?`
+}
+
+export async function waitForMaintenance(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
+  await Promise.all(
+    nodes.map((n) =>
+      waitFor(`${n.name} (${n.address}) to answer the Talos API`, async () => {
+        const s = await probeMachine(c, n)
+        return s.state === 'no-talos' ? undefined : s
+      }, { timeoutMs, intervalMs: 1000 }),
+    ),
+  )
+}
+
+export interface MachineReport {
+  node: string
+  talosVersion: string
+  installDisk: string
+  disks: string[]
+}
+
+/** Version and disks of each machine in maintenance mode; the inventory's install disk must be among them. */
+export async function reportMaintenance(c: Cluster, nodes: InventoryNode[]): Promise<MachineReport[]> {
+  const reports: MachineReport[] = []
+  const missing: string[] = []
+  await Promise.all(nodes.map(async (n) => {
+    const st = await probeMachine(c, n)
+    if (st.state === 'configured') {
+      log.info(`  ${n.name}: already configured, disks not listed in maintenance mode`)
+      return
+    }
+    const [v, disks] = await Promise.all([c.talos.version([n.address], { insecure: true }), c.talos.disks([n.address], { insecure: true })])
+    const devs = disks.map((d) => d.spec.dev_path)
+    reports.push({ node: n.name, talosVersion: v.servers[0]?.tag ?? '?', installDisk: n.installDisk, disks: devs })
+    log.info(`  ${n.name.padEnd(12)} Talos ${v.servers[0]?.tag ?? '?'}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`)
+    if (!devs.includes(n.installDisk)) missing.push(`${n.name}: install disk ${n.installDisk} not found (has ${devs.join(', ') || 'no disks'})`)
+  }))
+  if (missing.length) throw new Error(missing.join('; '))
+  return reports
+}

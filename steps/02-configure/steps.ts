@@ -1,0 +1,152 @@
+// The steps of 02-configure: secrets once, render + lint + validate every node's config before any
+// apply, show what each node would change, apply in parallel, wait until each node runs its config.
+import { settleEach } from '../../lib/host/settle.ts'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { parse, parseAllDocuments } from 'yaml'
+import { createTwoFilesPatch } from 'diff'
+import { log } from '../../lib/runner/log.ts'
+import { waitFor } from '../../lib/kube/kubectl.ts'
+import type { Cluster } from '../../config/cluster.ts'
+import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
+import { renderMachineConfigs, writeRenderedConfigs } from '../../config/render.ts'
+import { lintMachineConfig, formatFindings, type Finding } from '../../config/lint.ts'
+import { probeMachine, type MachineState } from '../01-provision/steps.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
+
+export async function ensureSecrets(c: Cluster): Promise<'reused' | 'generated'> {
+  if (existsSync(c.paths.secrets)) {
+    loadSecretsBundle(c.paths.secrets) // a corrupt bundle must stop us here, not at apply time
+    return 'reused'
+  }
+  mkdirSync(c.paths.outDir, { recursive: true, mode: 0o700 })
+  await c.talos.genSecrets(c.paths.secrets)
+  return 'generated'
+}
+
+export interface Rendered {
+  configs: Map<string, string>
+  findings: Finding[]
+}
+
+/** Render every node, lint and schema-check all of them; write nothing unless every one is clean. */
+export function renderAll(c: Cluster): Rendered {
+  const secrets = loadSecretsBundle(c.paths.secrets)
+  const configs = renderMachineConfigs(c.inv, secrets)
+  // lint always includes the official schema (templates/talos-v1.10.3/ or $TALOS_CONFIG_SCHEMA)
+  const findings = [...configs].flatMap(([node, text]) => lintMachineConfig(text, c.paths.config(node)))
+  return { configs, findings }
+}
+
+export function assertClean(r: Rendered): void {
+  const errors = r.findings.filter((f) => f.severity === 'error')
+  for (const f of r.findings.filter((f) => f.severity !== 'error')) log.warn(formatFindings([f]))
+  if (errors.length) throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
+}
+
+export function writeConfigs(c: Cluster, r: Rendered): void {
+  writeRenderedConfigs(c.paths.outDir, r.configs)
+}
+
+/** A talosconfig left half-made by an interrupted run has no endpoints: make it again. */
+export function talosconfigComplete(file: string): boolean {
+  if (!existsSync(file)) return false
+  const cfg = parse(readFileSync(file, 'utf8')) as { context?: string; contexts?: Record<string, { endpoints?: string[]; nodes?: string[] }> }
+  const cur = cfg?.context ? cfg.contexts?.[cfg.context] : undefined
+  return !!cur?.endpoints?.length && !!cur?.nodes?.length
+}
+
+export async function ensureTalosconfig(c: Cluster): Promise<'reused' | 'generated'> {
+  if (talosconfigComplete(c.paths.talosconfig)) return 'reused'
+  const cps = c.inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
+  await c.talos.genTalosconfig({
+    cluster: c.inv.cluster.name,
+    endpoint: c.inv.cluster.endpoint,
+    secrets: c.paths.secrets,
+    outFile: c.paths.talosconfig,
+    endpoints: cps,
+    nodes: [cps[0]!],
+    force: true,
+  })
+  return 'generated'
+}
+
+/** Canonical form so key order and comments do not count as a change. */
+export function canonical(yamlText: string): string {
+  return parseAllDocuments(yamlText)
+    .map((d) => JSON.stringify(sortKeys(d.toJS()), null, 1))
+    .join('\n---\n')
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys)
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]))
+  return v
+}
+
+export interface NodePlan {
+  node: InventoryNode
+  state: MachineState
+  change: 'install' | 'update' | 'none'
+  diff: string
+}
+
+/** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
+export function redactDiff(diff: string): string {
+  return diff.replace(/^([+-]?\s*"?(?:key|crt|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|bootstraptoken)"?\s*:\s*).+$/gim, '$1<redacted>')
+}
+
+export async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
+  const st = await probeMachine(c, n)
+  // a node that answers on neither API is down or was never provisioned: an insecure apply would only time out
+  if (st.state === 'no-talos')
+    throw new Error(`${n.name} (${n.address}): Talos answers on neither the maintenance nor the authenticated API (nothing listens on :50000): the node is down or not provisioned yet (01-provision). Power it on or fix the network, then re-run; nothing has been applied to any node.`)
+  if (st.state !== 'configured') return { node: n, state: st.state, change: 'install', diff: '' }
+  const [cur] = await c.talos.get<unknown>('machineconfig', [n.address])
+  const running = typeof cur?.spec === 'string' ? cur.spec : JSON.stringify(cur?.spec ?? {})
+  const a = canonical(running)
+  const b = canonical(rendered)
+  if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
+  return { node: n, state: st.state, change: 'update', diff: redactDiff(createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 })) }
+}
+
+/** Every node's plan; when some nodes cannot be planned, one error naming each of them (nothing applied yet). */
+export async function planAll(c: Cluster, configs: Map<string, string>): Promise<NodePlan[]> {
+  const r = await settleEach(c.inv.nodes, (n) => planNode(c, n, configs.get(n.name)!))
+  const failed = r.failures.map((f) => f.message)
+  if (failed.length) throw new Error(failed.length === 1 ? failed[0] : `${failed.length} nodes cannot be planned:\n  ${failed.join('\n  ')}`)
+  return c.inv.nodes.map((n) => r.values.get(n)!)
+}
+
+export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promise<void> {
+  const file = c.paths.config(p.node.name)
+  if (p.change === 'none') return
+  const r = await c.talos.applyConfig(p.node.address, file, { insecure: p.change === 'install', mode: p.change === 'install' ? undefined : 'auto', dryRun })
+  const said = (r.stdout + r.stderr).trim()
+  if (said) log.dim(`  ${p.node.name}: ${said.split('\n').join(`\n  ${p.node.name}: `)}`)
+}
+
+/**
+ * Apply every plan in parallel and wait for ALL of them (a failure must not leave other applies running while the
+ * runbook exits); then one error naming each node that failed and saying which nodes did get their config.
+ */
+export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean): Promise<void> {
+  const r = await settleEach(plans, (p) => applyPlan(c, p, dryRun))
+  const failed = r.failures.map((f) => `${f.item.node.name}: ${f.message}`)
+  if (!failed.length) return
+  const applied = plans.filter((p) => r.values.has(p)).map((p) => p.node.name)
+  throw new Error(
+    `apply-config failed on ${failed.length} node(s):\n  ${failed.join('\n  ')}\n` +
+      `applied: ${applied.join(', ') || 'none'}. Bring the failed node(s) back and re-run: the diff shows what is still to apply.`,
+  )
+}
+
+export async function waitConfigured(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
+  await Promise.all(
+    nodes.map((n) =>
+      waitFor(`${n.name} to run its config`, async () => {
+        const [st] = await c.talos.machineStatus([n.address])
+        return st && st.spec.stage === 'running' ? st : undefined
+      }, { timeoutMs, intervalMs: 1000 }),
+    ),
+  )
+}

@@ -1,0 +1,93 @@
+// The rule every runbook that changes a running cluster obeys first: etcd must still have quorum. Without it
+// nothing can be written to etcd or through the Kubernetes API, so a step would only hang until its timeout, and
+// an apply-config or reboot of one more control-plane node would make things worse. Refuse, say why and what to do.
+import { log } from '../lib/runner/log.ts'
+import { controlPlanes, type Cluster } from '../config/cluster.ts'
+import { etcdView, isBootstrapped, type EtcdView } from './03-bootstrap/steps.ts'
+import { RefusedError, type StepDef } from '../lib/runner/runner.ts'
+
+/** etcd states of a member that is gone until someone acts (a crash, a stop): it will not come back by waiting. */
+const GONE = new Set(['Finished', 'Failed'])
+
+export interface QuorumVerdict {
+  /** false only when the cluster is bootstrapped and too few members can run. */
+  ok: boolean
+  bootstrapped: boolean
+  needed: number
+  alive: string[]
+  /** Control-plane node → why its member cannot vote now. */
+  down: Record<string, string>
+  message: string
+}
+
+/** Quorum from what each control-plane node says about its etcd service (or that it did not answer). */
+export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdView): QuorumVerdict {
+  const needed = Math.floor(cps.length / 2) + 1
+  const bootstrapped = isBootstrapped(v)
+  const down: Record<string, string> = {}
+  for (const n of cps) {
+    const s = v.service[n.name]
+    if (v.unreachable[n.name] !== undefined) down[n.name] = `${n.address} does not answer (${firstLine(v.unreachable[n.name]!)})`
+    else if (s && GONE.has(s.state)) down[n.name] = `etcd is ${s.state}`
+  }
+  const alive = cps.map((n) => n.name).filter((n) => !(n in down))
+  const list = Object.entries(down).map(([n, why]) => `${n}: ${why}`).join('; ')
+  if (!bootstrapped) return { ok: true, bootstrapped, needed, alive, down, message: 'etcd is not bootstrapped yet: no quorum to lose' }
+  if (alive.length >= needed) {
+    const msg = Object.keys(down).length
+      ? `etcd keeps quorum with ${alive.length} of ${cps.length} members (${alive.join(', ')}); down: ${list}`
+      : `etcd quorum: all ${cps.length} members up`
+    return { ok: true, bootstrapped, needed, alive, down, message: msg }
+  }
+  const missing = needed - alive.length
+  return {
+    ok: false,
+    bootstrapped,
+    needed,
+    alive,
+    down,
+    message:
+      `etcd has lost quorum: only ${alive.length} of ${cps.length} control-plane members can run (${needed} needed); ${list}. ` +
+      `Nothing can be written to etcd or the Kubernetes API until ${missing} more ${missing === 1 ? 'is' : 'are'} back: ` +
+      `power on or repair ${Object.keys(down).join(' / ')} (see "Quorum lost" in the README), then re-run this runbook. Nothing was changed.`,
+  }
+}
+
+/** The cause without the command line in front of it ("<talosctl ...> failed (exit 1) on X: <cause>"). */
+const firstLine = (s: string) => {
+  const line = s.trim().split('\n')[0]!
+  return (/ failed \(exit \d+\)(?: on [^:]+)?: (.+)$/.exec(line)?.[1] ?? line).slice(0, 240)
+}
+
+export async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
+  return judgeQuorum(controlPlanes(c.inv), await etcdView(c))
+}
+
+/**
+ * The first step of every runbook that changes a running cluster: refuse without etcd quorum. With
+ * `requireBootstrapped` (runbooks that need Kubernetes) it also refuses when no member runs: then either 03 has not
+ * run, or every control-plane node is down, and nothing after this step could work.
+ */
+export function quorumStep<C extends Cluster>(opts: { requireBootstrapped?: boolean } = {}): StepDef<C> {
+  return {
+    name: 'etcd-quorum',
+    summary: 'refuse to change anything while etcd has lost quorum',
+    describe: (c) => `Ask the ${controlPlanes(c.inv).length} control-plane nodes for etcd: refuse to go on without quorum`,
+    targets: (c) => controlPlanes(c.inv).map((n) => n.name),
+    async run(c) {
+      const v = await checkQuorum(c)
+      if (!v.ok) throw new QuorumLostError(v.message)
+      if (opts.requireBootstrapped && !v.bootstrapped) {
+        const why = Object.keys(v.down).length ? ` (${Object.entries(v.down).map(([n, w]) => `${n}: ${w}`).join('; ')})` : ''
+        throw new QuorumLostError(`no control-plane node runs etcd${why}: bootstrap the cluster with 03-bootstrap, or bring the control-plane nodes back, then re-run. Nothing was changed.`)
+      }
+      if (Object.keys(v.down).length) log.warn(`  ${v.message}`)
+      else log.info(`  ${v.message}`)
+      return { alive: v.alive, down: Object.keys(v.down), bootstrapped: v.bootstrapped }
+    },
+  }
+}
+
+export class QuorumLostError extends RefusedError {
+  override name = 'QuorumLostError'
+}
