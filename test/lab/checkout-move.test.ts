@@ -39,7 +39,8 @@ nodes:
 function copyCheckout(to: string): void {
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
   for (const f of files) {
-    if (!existsSync(join(REPO_ROOT, f))) continue // deleted in the work tree, not yet in the index
+    // deleted in the work tree but not in the index; node_modules as a symlink is no directory to .gitignore's node_modules/
+    if (!existsSync(join(REPO_ROOT, f)) || f.split('/')[0] === 'node_modules') continue
     mkdirSync(dirname(join(to, f)), { recursive: true })
     cpSync(join(REPO_ROOT, f), join(to, f))
   }
