@@ -14,6 +14,7 @@ import { collectStatus, formatStatus, formatTable } from './status.ts'
 import { sshdPaths } from './sshd.ts'
 import { REPO_ROOT, labDir, labExists, loadNodes, paths } from './state.ts'
 import { LabStateError, labUp } from './up.ts'
+import { DaemonStartError } from './talosctl-daemon.ts'
 
 const USAGE = `usage: npm run lab -- <command>
   up [--inventory FILE]      bring the lab up (default inventory/lab.yaml)
@@ -155,7 +156,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error
     process.stderr.write(`lab ${cmd ?? ''}: ${err.message}\n`)
     if (e instanceof UsageError) return 2
-    if (!(e instanceof InventoryError || e instanceof LabStateError)) process.stderr.write(`${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}\n`)
+    if (!(e instanceof InventoryError || e instanceof LabStateError || e instanceof DaemonStartError)) process.stderr.write(`${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}\n`)
     return 1
   }
 }

@@ -1,0 +1,163 @@
+// Issue 17: a checkout that is moved (`mv`), or that shares node_modules with another checkout, brings its lab up
+// and answers lab/bin/talosctl from its own sources and its own lab dir; a talosctl daemon that cannot start makes
+// `lab up` fail in one line naming the cause, with nothing left running. A 1-node lab on 127.0.96.x, run in copies of
+// this checkout under a temp dir whose node_modules is a symlink to this checkout's (one shared bundle cache).
+import { execFile, execFileSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { strayLabProcesses } from '../../lab/down.ts'
+import { isAlive, portOpen } from '../../lab/processes.ts'
+import { REPO_ROOT, type LabCluster } from '../../lab/state.ts'
+
+const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'lab-move-')))
+const A = join(tmp, 'a')
+const B = join(tmp, 'moved', 'b')
+const LONG_LAB = join(tmp, 'd'.repeat(100)) // its talosctl.sock is longer than a unix socket address holds
+const ADDR = '127.0.96.11'
+const PORT = 2296
+const INV = join(tmp, 'move-lab.yaml')
+writeFileSync(
+  INV,
+  `cluster:
+  name: move-lab
+  target: lab
+  endpoint: https://127.0.96.10:6443
+  talosVersion: v1.10.3
+  outputDir: ${join(tmp, 'out')}
+defaults:
+  rescue: { user: root, port: ${PORT} }
+nodes:
+  - { name: cp1, address: ${ADDR}, role: controlplane, installDisk: /dev/sda, lab: { hardware: controlplane } }
+`,
+)
+
+/** A copy of this checkout's files (tracked and new, as git sees them) whose node_modules is this checkout's. */
+function copyCheckout(to: string): void {
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
+  for (const f of files) {
+    // deleted in the work tree but not in the index; node_modules as a symlink is no directory to .gitignore's node_modules/
+    if (!existsSync(join(REPO_ROOT, f)) || f.split('/')[0] === 'node_modules') continue
+    mkdirSync(dirname(join(to, f)), { recursive: true })
+    cpSync(join(REPO_ROOT, f), join(to, f))
+  }
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(to, 'node_modules'))
+}
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const base = { ...process.env }
+  delete base.TALOS_LAB_DIR
+  return new Promise((resolve) =>
+    execFile(cmd, args, { cwd, env: { ...base, ...env } }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  )
+}
+/** `npm run lab -- ARGS` in a checkout, as a user types it (`--silent`: only the lab's own output). */
+const lab = (checkout: string, args: string[], env: NodeJS.ProcessEnv = {}) => run('npm', ['run', '--silent', 'lab', '--', ...args], checkout, env)
+const talosctl = (checkout: string, args: string[]) => run(join(checkout, 'lab/bin/talosctl'), args, checkout)
+
+const cacheDir = join(REPO_ROOT, 'node_modules/.cache/lab-talosctl')
+/** The build a checkout's lab/bin/talosctl runs (its stamp, see lab/talosctl/build.mjs). */
+const stampOf = (checkout: string) => join(cacheDir, 'checkouts', checkout, 'current')
+const buildOf = (checkout: string) => readFileSync(stampOf(checkout), 'utf8').trim()
+
+/** POST /run to a lab's talosctl daemon as lab/bin/talosctl does: the HTTP status and exit code it answers. */
+function askDaemon(checkout: string, build: string, args: string[]): Promise<{ status: number; exitCode: string; body: string }> {
+  const errFile = join(tmp, 'daemon-err')
+  writeFileSync(errFile, '')
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath: join(checkout, '.lab/talosctl.sock'), path: '/run', method: 'POST', headers: { 'x-cwd': checkout, 'x-build': build, 'x-err-file': errFile } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, exitCode: String(res.headers['x-exit-code'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }))
+      },
+    )
+    req.on('error', reject)
+    req.end(args.map((a) => a + '\0').join(''))
+  })
+}
+
+describe('a moved checkout, and checkouts sharing node_modules', () => {
+  const pids = new Set<number>()
+  const remember = (checkout: string) => {
+    const f = join(checkout, '.lab/lab.json')
+    if (existsSync(f)) for (const p of (JSON.parse(readFileSync(f, 'utf8')) as LabCluster).processes) pids.add(p.pid)
+  }
+  after(async () => {
+    for (const c of [A, B]) if (existsSync(join(c, '.lab'))) await lab(c, ['down'])
+    for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  test('lab up works in a copy that shares node_modules, and its lab/bin/talosctl answers from its own lab', async () => {
+    copyCheckout(A)
+    const up = await lab(A, ['up', '--inventory', INV])
+    remember(A)
+    assert.equal(up.code, 0, up.stderr)
+    assert.ok(statSync(join(A, '.lab/talosctl.sock')).isSocket())
+    // the node is in A's lab and powered off: refused (a lab talosctl reading another lab dir finds no such host)
+    const r = await talosctl(A, ['-n', ADDR, '--insecure', 'version'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, new RegExp(`dial tcp ${ADDR.replaceAll('.', '\\.')}:50000: connect: connection refused`))
+    const viaDaemon = await askDaemon(A, buildOf(A), ['version', '--client'])
+    assert.equal(viaDaemon.status, 200, viaDaemon.body)
+    assert.equal(viaDaemon.exitCode, '0')
+    const down = await lab(A, ['down'])
+    assert.equal(down.code, 0, down.stderr)
+  })
+
+  test('after mv, lab up works in the new place; lab/bin/talosctl and the daemon answer from there', async () => {
+    const before = existsSync(stampOf(A)) ? buildOf(A) : undefined
+    mkdirSync(dirname(B), { recursive: true })
+    renameSync(A, B) // keeps every file's mtime, as mv does
+    const up = await lab(B, ['up', '--inventory', INV])
+    remember(B)
+    assert.equal(up.code, 0, up.stderr)
+    assert.ok(statSync(join(B, '.lab/talosctl.sock')).isSocket())
+    assert.notEqual(buildOf(B), before, 'the moved checkout runs a bundle built for its old place')
+    assert.equal(existsSync(stampOf(A)), false, 'the stamp of the checkout that moved away is left behind')
+    const r = await talosctl(B, ['-n', ADDR, '--insecure', 'version'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /connect: connection refused/)
+    assert.equal((await askDaemon(B, buildOf(B), ['version', '--client'])).status, 200)
+  })
+
+  test('the other checkout sharing node_modules keeps its own build: neither invalidates the other', async () => {
+    const mine = await run(join(REPO_ROOT, 'lab/bin/talosctl'), ['version', '--client'], REPO_ROOT, { LAB_TALOSCTL_DIRECT: '1' })
+    assert.equal(mine.code, 0, mine.stderr)
+    assert.notEqual(buildOf(REPO_ROOT), buildOf(B))
+    const viaDaemon = await askDaemon(B, buildOf(B), ['version', '--client'])
+    assert.equal(viaDaemon.status, 200, viaDaemon.body)
+    assert.match(viaDaemon.body, /Tag:\s+v1\.10\.3/)
+    // a daemon refuses a client of another checkout's build (the client then runs the command itself)
+    assert.equal((await askDaemon(B, buildOf(REPO_ROOT), ['version', '--client'])).status, 409)
+    const down = await lab(B, ['down'])
+    assert.equal(down.code, 0, down.stderr)
+  })
+
+  test('a daemon that cannot start: lab up fails in one line naming the cause and leaves nothing running', async () => {
+    const t0 = Date.now()
+    const up = await lab(B, ['up', '--inventory', INV], { TALOS_LAB_DIR: LONG_LAB })
+    assert.equal(up.code, 1)
+    const sock = join(LONG_LAB, 'talosctl.sock')
+    assert.equal(
+      up.stderr,
+      `lab up: the lab talosctl daemon exited at start: ${sock} is ${sock.length} bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR\n`,
+    )
+    assert.ok(Date.now() - t0 < 9000, 'lab up waited for a daemon that had already exited')
+    assert.deepEqual(strayLabProcesses(LONG_LAB), [])
+    assert.equal(await portOpen(ADDR, PORT), false, 'the rescue sshd it started is still listening')
+    assert.equal(existsSync(LONG_LAB), false)
+  })
+})
