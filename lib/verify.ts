@@ -4,15 +4,15 @@ import { join } from 'node:path'
 import { ALL_CHECKS } from '../checks/defs/index.ts'
 import { contextFor, loadCheckInventory } from './checks/cli.ts'
 import { runChecks, selectChecks } from './checks/runner.ts'
-import { SOURCES } from './checks/sources.ts'
+import { probeTalos, SOURCES } from './checks/sources.ts'
 import { diffReports, type ReportDiff } from './checks/diff.ts'
 import type { Report } from './checks/types.ts'
 import { stateDir } from './journal.ts'
 import { writeFileAtomic } from '../lab/state.ts'
 
-export async function runSuite(inventoryFile: string, only: string[] = []): Promise<Report> {
+export async function runSuite(inventoryFile: string, only: string[] = [], opts: { callTimeoutMs?: number } = {}): Promise<Report> {
   const inv = await loadCheckInventory(inventoryFile)
-  return runChecks(selectChecks(ALL_CHECKS, only), { inv, sources: SOURCES, ctx: contextFor(inv) })
+  return runChecks(selectChecks(ALL_CHECKS, only), { inv, sources: SOURCES, ctx: contextFor(inv, opts), probe: probeTalos })
 }
 
 export const reportsDir = (cluster: string) => join(stateDir(), 'reports', cluster)

@@ -26,7 +26,7 @@ await runbook({
       describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [])
+        report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs })
         log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR }))
         for (const line of renderProblems(report)) log.info(line)
         log.info(summaryLine(report.summary))
@@ -38,7 +38,7 @@ await runbook({
       summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
       async run(c) {
-        const r = (report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
+        const r = (report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs }))
         const stored = storeReport(c.inv.cluster.name, r)
         log.info(`  report: ${stored.file}`)
         const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']

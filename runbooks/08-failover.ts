@@ -8,7 +8,7 @@ import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, Fail
 import { watchFailover } from '../lib/failover-watch.ts'
 import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../lib/failover-probes.ts'
 import { runChecks } from '../lib/checks/runner.ts'
-import { SOURCES } from '../lib/checks/sources.ts'
+import { probeTalos, SOURCES } from '../lib/checks/sources.ts'
 import { contextFor } from '../lib/checks/cli.ts'
 import { renderProblems, summaryLine } from '../lib/checks/reporter.ts'
 import { ALL_CHECKS } from '../checks/defs/index.ts'
@@ -267,7 +267,7 @@ await runbook({
       describe: 'Run every post-change check group against the recovered cluster',
       async run(c) {
         const inv = c.inv as unknown as CheckInventory
-        const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx: contextFor(inv) })
+        const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx: contextFor(inv, { callTimeoutMs: c.flags.callTimeoutMs }), probe: probeTalos })
         for (const line of renderProblems(report)) log.info(`  ${line}`)
         log.info(`  ${summaryLine(report.summary)}`)
         c.checksPassed = report.summary.fail === 0

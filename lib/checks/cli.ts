@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { DEFAULT_CALL_TIMEOUT, parseCallTimeout } from '../flags.ts'
 import { loadInventory } from '../inventory.ts'
 import { Kube } from '../kube.ts'
 import { log } from '../log.ts'
@@ -12,7 +13,7 @@ import { Talosctl } from '../talosctl.ts'
 import { controlPlaneNodes, type CheckInventory } from './inventory.ts'
 import { exitCode, renderJson, renderProblems, renderTable, summaryLine } from './reporter.ts'
 import { runChecks, selectChecks } from './runner.ts'
-import { SOURCES, type SourceContext } from './sources.ts'
+import { probeTalos, SOURCES, type SourceContext } from './sources.ts'
 import type { AnyCheck, Report } from './types.ts'
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -23,9 +24,11 @@ export interface CliOptions {
   inventory: string
   json: boolean
   only: string[]
+  /** --call-timeout: how long any one talosctl/kubectl call may take (the runbooks' flag). */
+  callTimeoutMs: number
 }
 
-const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json] [--only ID_OR_GROUP]...'
+const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json] [--only ID_OR_GROUP]... [--call-timeout DURATION]'
 
 export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   let parsed
@@ -39,6 +42,7 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
         json: { type: 'boolean', default: false },
         only: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
+        'call-timeout': { type: 'string', default: DEFAULT_CALL_TIMEOUT },
       },
     })
   } catch (e) {
@@ -46,7 +50,13 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   }
   const v = parsed.values
   if (!v.help && !v.inventory) throw new UsageError(`--inventory FILE is required\n${USAGE}`)
-  return { inventory: v.inventory ?? '', json: v.json ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false }
+  let callTimeoutMs: number
+  try {
+    callTimeoutMs = parseCallTimeout(v['call-timeout'] ?? DEFAULT_CALL_TIMEOUT, 'checks')
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`)
+  }
+  return { inventory: v.inventory ?? '', json: v.json ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false, callTimeoutMs }
 }
 
 /** The arguments after the script: zx and tsx put their own entries before it in process.argv. */
@@ -70,7 +80,7 @@ export function outDirFor(inv: CheckInventory): string {
   return isAbsolute(inv.cluster.outputDir) ? inv.cluster.outputDir : join(REPO_ROOT, inv.cluster.outputDir)
 }
 
-export function contextFor(inv: CheckInventory): SourceContext {
+export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}): SourceContext {
   const out = outDirFor(inv)
   const talosconfig = join(out, 'talosconfig')
   const kubeconfig = join(out, 'kubeconfig')
@@ -82,15 +92,16 @@ export function contextFor(inv: CheckInventory): SourceContext {
       endpoints: controlPlaneNodes(inv).map((n) => n.address),
       nodeNames: Object.fromEntries(inv.nodes.map((n) => [n.address, n.name])),
       quiet: true,
+      timeoutMs: opts.callTimeoutMs,
     }),
-    kube: new Kube({ kubeconfig, quiet: true }),
+    kube: new Kube({ kubeconfig, quiet: true, timeoutMs: opts.callTimeoutMs }),
     isLab: inv.cluster.target === 'lab',
   }
 }
 
 export interface CliDeps {
   stdout?: (s: string) => void
-  context?: (inv: CheckInventory) => SourceContext
+  context?: (inv: CheckInventory, opts: { callTimeoutMs?: number }) => SourceContext
 }
 
 /** Run `checks` (an entry point's group) from argv; returns the exit code. Never throws. */
@@ -114,7 +125,8 @@ export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps
   let report: Report
   try {
     log.step(`checks on ${inv.cluster.name} (${inv.cluster.target}): ${checks.length} check(s)`)
-    report = await runChecks(checks, { inv, sources: SOURCES, ctx: (deps.context ?? contextFor)(inv) })
+    const ctx = (deps.context ?? contextFor)(inv, { callTimeoutMs: opts.callTimeoutMs })
+    report = await runChecks(checks, { inv, sources: SOURCES, ctx, probe: probeTalos })
   } catch (e) {
     // runChecks turns source and check failures into results; reaching here is a bug worth a loud exit.
     log.error(`check run crashed: ${(e as Error).stack ?? e}`)

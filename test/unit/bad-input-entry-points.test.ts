@@ -4,57 +4,18 @@
 // write nothing: no output dir, no journal, no lab state.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import pLimit from 'p-limit'
+import { assertNothingWritten as assertNoState, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = join(REPO, 'test/fixtures/inventory')
-const ZX = join(REPO, 'node_modules/.bin/zx')
-const tmp = mkdtempSync(join(tmpdir(), 'bad-input-'))
+const { tmp, run } = sandbox('bad-input-')
 // the fixtures' outputDir (out/fixture, and the shell-injection one's "out/pwned"): must never appear
 const FIXTURE_OUTPUTS = [join(REPO, 'out/fixture'), join(REPO, 'out/pwned'), join(REPO, 'out/fixture; touch out')]
 
-interface Ran {
-  code: number | null
-  out: string
-  stateFiles: string[]
-  labFiles: string[]
-}
-
-/** One command in a sandbox of its own: own state dir and lab dir (both must stay empty), no terminal. */
-function run(name: string, cmd: string[]): Promise<Ran> {
-  const box = join(tmp, name.replace(/[^a-z0-9-]/gi, '_'))
-  const state = join(box, 'state')
-  const lab = join(box, 'lab')
-  mkdirSync(box, { recursive: true })
-  const env = {
-    ...process.env,
-    NODE_OPTIONS: '--import tsx', // what npx sets from .npmrc
-    TALOS_RUNBOOKS_STATE_DIR: state,
-    TALOS_LAB_DIR: lab,
-    CI: 'true',
-    NO_COLOR: '1',
-  }
-  return new Promise((resolve) => {
-    const child = spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    child.on('close', (code) => {
-      const list = (d: string) => (existsSync(d) ? readdirSync(d, { recursive: true }).map(String) : [])
-      resolve({ code, out, stateFiles: list(state), labFiles: list(lab) })
-    })
-  })
-}
-
 function assertNothingWritten(r: Ran, what: string) {
-  assert.deepEqual(r.stateFiles, [], `${what} wrote to the state dir`)
-  assert.deepEqual(r.labFiles, [], `${what} wrote lab state`)
-  for (const p of FIXTURE_OUTPUTS) assert.ok(!existsSync(p), `${what} created ${p}`)
+  assertNoState(r, what, FIXTURE_OUTPUTS)
 }
 
 // ---------------------------------------------------------------- malformed inventories
