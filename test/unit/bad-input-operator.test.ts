@@ -4,7 +4,7 @@
 // secret reaches the terminal.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { assertNothingWritten, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
@@ -96,4 +96,22 @@ test('checks with talosctl missing say the tool is missing, not that the node ha
   assert.doesNotMatch(r.out, /no NUMA nodes/)
   assert.match(r.out, /0 passed, 0 warned, 1 failed/)
   assertNothingWritten(r, 'checks without talosctl')
+})
+
+// ---------------------------------------------------------------- 12. the quorum step needs evidence
+
+test('02 and 03 with no control plane answering refuse (exit 3) naming every node; nothing is rendered or applied', { timeout: 120_000 }, async () => {
+  const { file, outDir } = silentInventory('quorum-silent')
+  await talosconfigFor(outDir)
+  const before = readdirSync(outDir).sort()
+  const configure = await run('quorum-02', [ZX, 'runbooks/02-configure.ts', '--inventory', file, '--yes'])
+  assert.equal(configure.code, 3, configure.out)
+  assert.doesNotMatch(configure.out, /no quorum to lose/)
+  assert.match(configure.out, /✖ etcd-quorum .*no control-plane node answers/)
+  for (const [n, ip] of [['cp1', '127.0.91.11'], ['cp2', '127.0.91.12'], ['cp3', '127.0.91.13']]) assert.match(configure.out, new RegExp(`${n}: ${ip.replaceAll('.', '\\.')} does not answer`))
+  assert.match(configure.out, /Nothing was changed/)
+  const bootstrap = await run('quorum-03', [ZX, 'runbooks/03-bootstrap.ts', '--inventory', file, '--yes'])
+  assert.equal(bootstrap.code, 3, bootstrap.out)
+  assert.match(bootstrap.out, /cannot tell whether etcd was bootstrapped: cp1, cp2, cp3 did not answer/)
+  assert.deepEqual(readdirSync(outDir).sort(), before, 'a config was written')
 })
