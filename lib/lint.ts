@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { TalosSchema } from './talos-schema.ts'
 import { RULES, toFinding, type Finding, type LintOptions, type Rule, type RuleContext } from './lint-rules.ts'
-import { errorPosition, parseAllWithPositions } from './yaml-positions.ts'
-import { describeYamlError, syntaxErrorsWorthReporting } from './inventory.ts'
+import { aliasBombAt, ALIAS_BOMB, errorPosition, parseAllWithPositions } from './yaml-positions.ts'
+import { describeYamlError, keyOnLine, syntaxErrorsWorthReporting, yamlSyntaxFix } from './inventory.ts'
 
 export type { Finding, LintOptions, Rule, Severity } from './lint-rules.ts'
 export { RULES } from './lint-rules.ts'
@@ -32,8 +32,11 @@ export function lintMachineConfig(yamlText: string, file: string, opts: LintOpti
   if (syntax.length)
     return syntax.map((e) => {
       const pos = errorPosition(lines, e, yamlText)
-      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: describeYamlError(e, yamlText, pos.line), fix: 'fix the YAML syntax' }
+      const fix = yamlSyntaxFix(e.code, keyOnLine(yamlText, pos.line)) ?? 'fix the YAML syntax'
+      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: describeYamlError(e, yamlText, pos.line), fix }
     })
+  const bomb = aliasBombAt(docs, lines)
+  if (bomb) return [{ file, ...bomb, field: '', severity: 'error', rule: 'yaml-syntax', message: ALIAS_BOMB.message, fix: ALIAS_BOMB.fix }]
 
   const findings: Finding[] = []
   const mainIndex = docs.findIndex((d) => {

@@ -5,6 +5,7 @@
 import { log, setLogSink } from './log.ts'
 import { formatBanner, type ClusterIdentity } from './banner.ts'
 import { formatHelp, parseFlags, scriptArgs, UsageError, type FlagSpecs, type ParsedFlags } from './flags.ts'
+import { InventoryError } from './inventory.ts'
 import {
   appendJournal,
   journalPath,
@@ -236,6 +237,8 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
     setLogSink(prevSink)
     for (const line of held) log.info(line)
     log.error(`${def.id}: cannot start: ${errorMessage(e)}`)
+    // a bad inventory is bad input, as for checks/all.ts: exit 2, like a bad flag
+    if (e instanceof InventoryError || e instanceof UsageError) return { ...report, outcome: 'usage', exitCode: EXIT.usage }
     return { ...report, outcome: 'failed', exitCode: EXIT.failed }
   }
   setLogSink(prevSink)

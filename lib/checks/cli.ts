@@ -9,6 +9,7 @@ import { DEFAULT_CALL_TIMEOUT, parseCallTimeout } from '../flags.ts'
 import { loadInventory } from '../inventory.ts'
 import { Kube } from '../kube.ts'
 import { log } from '../log.ts'
+import { redactString } from '../redact.ts'
 import { Talosctl } from '../talosctl.ts'
 import { controlPlaneNodes, type CheckInventory } from './inventory.ts'
 import { exitCode, renderJson, renderProblems, renderTable, summaryLine } from './reporter.ts'
@@ -106,7 +107,8 @@ export interface CliDeps {
 
 /** Run `checks` (an entry point's group) from argv; returns the exit code. Never throws. */
 export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps = {}): Promise<number> {
-  const out = deps.stdout ?? ((s: string) => void process.stdout.write(s))
+  const write = deps.stdout ?? ((s: string) => void process.stdout.write(s))
+  const out = (s: string) => write(redactString(s))
   let opts: ReturnType<typeof parseCliArgs>
   let checks: AnyCheck[]
   let inv: CheckInventory

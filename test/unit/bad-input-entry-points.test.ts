@@ -21,16 +21,16 @@ function assertNothingWritten(r: Ran, what: string) {
 // ---------------------------------------------------------------- malformed inventories
 
 const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number }[] = [
-  { name: '01-provision', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '02-configure', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '03-bootstrap', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '04-join', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '05-storage-tuning', cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '01-provision', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '02-configure', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '03-bootstrap', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '04-join', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '05-storage-tuning', cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv], exit: 2 },
-  { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 1 },
+  { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 2 },
 ]
 
 const malformed = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml') && !f.startsWith('valid-')).sort()
@@ -186,7 +186,7 @@ const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
   { name: 'bad --call-timeout', cmd: [ZX, 'runbooks/06-verify.ts', '--call-timeout', 'soon'], exit: 2, expect: /--call-timeout for 06-verify: "soon" is not a duration/ },
   { name: 'unknown --step', cmd: [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', LAB_INV, '--step', 'defrag'], exit: 2, expect: /unknown step "defrag" for 05-storage-tuning/ },
   { name: '--node that is not a control plane', cmd: [ZX, 'runbooks/03-bootstrap.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'], exit: 1, expect: /--node worker1: not a control-plane node/ },
-  { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 1, expect: /nope\.yaml/ },
+  { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 2, expect: /nope\.yaml: no such file/ },
   { name: 'checks: unknown check', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'], exit: 2, expect: /hugepagez/ },
   { name: 'checks: unknown flag', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'], exit: 2, expect: /--fast/ },
   { name: 'lab: unknown fault', cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'], exit: 2, expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/ },

@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { assertNothingWritten, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
 const { tmp, run } = sandbox('bad-input-operator-')
@@ -114,4 +114,136 @@ test('02 and 03 with no control plane answering refuse (exit 3) naming every nod
   assert.equal(bootstrap.code, 3, bootstrap.out)
   assert.match(bootstrap.out, /cannot tell whether etcd was bootstrapped: cp1, cp2, cp3 did not answer/)
   assert.deepEqual(readdirSync(outDir).sort(), before, 'a config was written')
+})
+
+// ---------------------------------------------------------------- 5, 6, 7 and exit codes: bad inventories
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+const PEM_BODY = ['b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW', 'QyNTUxOQAAACDx7dXLKpX0wLx4Rk1Vz3vCkqXg2Ff0aQnTj9Yc1rJt8QAAAJgAAAAAAAAA']
+const KEY_FILE_LINE = "    keyFile: .lab/ssh/id_ed25519       # the lab writes this key and each host's fingerprint file\n"
+const SEED = LAB_INVENTORY.replace('outputDir: out/solana-lab', 'outputDir: OUTPUT_DIR')
+
+interface BadInventory {
+  name: string
+  text: string
+  /** [line, column, field, message] of the line the operator must see (field '' for a whole-file problem). */
+  expect: [number, number, string, RegExp]
+  secrets: string[]
+  mustNotSay?: RegExp
+}
+
+const BAD_INVENTORIES: BadInventory[] = [
+  {
+    name: 'credentials in the endpoint',
+    text: SEED.replace('endpoint: https://127.0.10.10:6443', 'endpoint: https://admin:S3CRET-ENDPOINT-PW@127.0.10.10:6443'),
+    expect: [7, 3, 'cluster.endpoint', /must not contain credentials \(user:password@\).*\(got "https:\/\/<redacted>@127\.0\.10\.10:6443"\)/],
+    secrets: ['S3CRET-ENDPOINT-PW', 'admin:'],
+  },
+  {
+    name: 'a private key pasted into keyFile',
+    text: SEED.replace(KEY_FILE_LINE, `    keyFile: |\n      -----BEGIN OPENSSH PRIVATE KEY-----\n      ${PEM_BODY[0]}\n      ${PEM_BODY[1]}\n      -----END OPENSSH PRIVATE KEY-----\n`),
+    expect: [18, 5, 'defaults.rescue.keyFile', /must be the path to the private key file, not the key itself/],
+    secrets: PEM_BODY,
+  },
+  {
+    name: 'an unknown password key under rescue',
+    text: SEED.replace('    user: root\n', '    user: root\n    password: hunter2-rescue-pw\n'),
+    expect: [17, 5, 'defaults.rescue.password', /^unknown field "password" \(allowed: host, port, user, keyFile, hostKeyFingerprint, imageUrl\)$/],
+    secrets: ['hunter2-rescue-pw'],
+    mustNotSay: /<redacted> field/,
+  },
+  {
+    name: 'a YAML alias bomb',
+    text: `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ncluster: *f\n`,
+    expect: [2, 8, '', /^YAML aliases expand to more values than yaml allows .*\(fix: write the values out instead of repeating anchors \(&\) and aliases \(\*\)\)$/],
+    secrets: [],
+    mustNotSay: /Excessive alias count|at Alias/,
+  },
+  {
+    name: 'a key given twice',
+    text: SEED.replace('  vip: 127.0.10.10\n', '  vip: 127.0.10.10\n  vip: 127.0.10.9\n'),
+    expect: [9, 3, '', /^YAML syntax error: Map keys must be unique: "vip" is given twice \(fix: keep one "vip" and delete the other\)$/],
+    secrets: [],
+  },
+  {
+    name: 'a tab in the indentation',
+    text: SEED.replace('  vip: 127.0.10.10\n', '\tvip: 127.0.10.10\n'),
+    expect: [8, 1, '', /^YAML syntax error: Tabs are not allowed as indentation \(at "vip"\) \(fix: indent with spaces; YAML does not allow tabs for indentation\)$/],
+    secrets: [],
+  },
+]
+
+const INVENTORY_ENTRY_POINTS: { name: string; cmd: (inv: string) => string[] }[] = [
+  { name: '01-provision', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'] },
+  { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'] },
+  { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv] },
+]
+
+for (const bad of BAD_INVENTORIES) {
+  for (const ep of INVENTORY_ENTRY_POINTS) {
+    test(`${ep.name} rejects ${bad.name}: exit 2, file:line:col: field, no secret shown, nothing written`, { timeout: 60_000 }, async () => {
+      const box = join(tmp, `inv-${bad.name.replace(/\W+/g, '-')}-${ep.name.replace(/\W+/g, '-')}`)
+      mkdirSync(box, { recursive: true })
+      // an output dir outside the repo: a bad inventory must not create it (nor anything else)
+      const outside = join(box, 'outside-the-repo')
+      const file = join(box, 'inventory.yaml')
+      writeFileSync(file, bad.text.replace('OUTPUT_DIR', relative(REPO, outside)))
+      const r = await run(`${bad.name}-${ep.name}`, ep.cmd(file))
+      assert.equal(r.code, 2, r.out)
+      const [line, column, field, message] = bad.expect
+      const where = `${file}:${line}:${column}: ${field ? `${field}: ` : ''}`
+      const hit = r.out.split('\n').find((l) => l.includes(where))
+      assert.ok(hit, `no line with ${where} in:\n${r.out}`)
+      assert.match(hit.slice(hit.indexOf(where) + where.length), message)
+      for (const s of bad.secrets) assert.ok(!r.out.includes(s), `${s} was printed:\n${r.out}`)
+      if (bad.mustNotSay) assert.doesNotMatch(r.out, bad.mustNotSay)
+      assertNothingWritten(r, `${ep.name} ${bad.name}`, [outside])
+    })
+  }
+}
+
+test('02 --lint names the file, line and fix of an alias bomb instead of a stack trace', async () => {
+  const file = join(tmp, 'bomb-config.yaml')
+  writeFileSync(file, BAD_INVENTORIES.find((b) => b.name === 'a YAML alias bomb')!.text)
+  const r = await run('lint-bomb', [ZX, 'runbooks/02-configure.ts', '--lint', file])
+  assert.equal(r.code, 1, r.out)
+  assert.match(r.out, new RegExp(`^${esc(file)}:2:8: error\\[yaml-syntax\\]: YAML aliases expand .*\\(fix: write the values out`, 'm'))
+  assert.doesNotMatch(r.out, /Excessive alias count|ReferenceError/)
+  assertNothingWritten(r, '--lint alias bomb')
+})
+
+test('a missing inventory or a directory: FILE: no such file / is a directory, exit 2 from runbooks and checks alike', async () => {
+  const missing = join(tmp, 'no-such-inventory.yaml')
+  for (const [what, file, says] of [['missing', missing, 'no such file'], ['directory', tmp, 'is a directory']] as const) {
+    for (const cmd of [[ZX, 'runbooks/04-join.ts', '--inventory', file, '--yes'], [ZX, 'checks/all.ts', '--inventory', file]]) {
+      const r = await run(`unreadable-${what}-${cmd[1]!.replace(/\W+/g, '-')}`, cmd)
+      assert.equal(r.code, 2, r.out)
+      assert.match(r.out, new RegExp(`${esc(file)}: ${says} \\(give --inventory an inventory YAML file`))
+      assert.doesNotMatch(r.out, /:0:0|ENOENT|EISDIR|errno/)
+      assertNothingWritten(r, `${cmd[1]} ${what}`)
+    }
+  }
+})
+
+test('the lab CLI redacts what it quotes: credentials in an endpoint it refuses never reach the terminal', async () => {
+  const file = join(tmp, 'lab-cred.yaml')
+  writeFileSync(file, LAB_INVENTORY.replace('endpoint: https://127.0.10.10:6443', 'endpoint: https://admin:LAB-S3CRET-PW@10.9.9.9:6443'))
+  const r = await run('lab-cred', [process.execPath, '--import', 'tsx', 'lab/cli.ts', 'up', '--inventory', file])
+  assert.notEqual(r.code, 0, r.out)
+  assert.match(r.out, /cluster\.endpoint https:\/\/<redacted>@10\.9\.9\.9:6443 must be https:\/\/<127\.x\.y\.z>/)
+  assert.ok(!r.out.includes('LAB-S3CRET-PW'), r.out)
+  assertNothingWritten(r, 'lab up with credentials')
+})
+
+test('checks and runbooks print key material from a tool\'s error as <redacted> (one redaction path)', { timeout: 120_000 }, async () => {
+  const { file } = silentInventory('leaky-tool')
+  const leaky = join(tmp, 'talosctl-leaky')
+  writeFileSync(leaky, `#!/bin/sh\necho "error: bad client key -----BEGIN EC PRIVATE KEY----- ${PEM_BODY[0]} -----END EC PRIVATE KEY----- password=${PEM_BODY[1]}" >&2\nexit 1\n`)
+  chmodSync(leaky, 0o755)
+  for (const cmd of [[ZX, 'checks/all.ts', '--inventory', file, '--only', 'numa'], [ZX, 'runbooks/03-bootstrap.ts', '--inventory', file, '--yes']]) {
+    const r = await run(`leaky-${cmd[1]!.replace(/\W+/g, '-')}`, cmd, { env: { TALOSCTL: leaky } })
+    assert.notEqual(r.code, 0, r.out)
+    assert.match(r.out, /bad client key <redacted>/)
+    for (const s of PEM_BODY) assert.ok(!r.out.includes(s), `${cmd[1]} printed key material:\n${r.out}`)
+  }
 })
