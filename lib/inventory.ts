@@ -218,10 +218,14 @@ class Collector {
 
 const got = (v: unknown) => `(got ${JSON.stringify(v)})`
 
-/** A field named like a secret (password, token, keyFile...) may hold one: its value is never quoted back. */
+/**
+ * A field named like a secret (password, token, keyFile...) may hold one: its value is never quoted back. A host key
+ * fingerprint is public (ssh-keygen -lf prints it for anyone), so it is shown.
+ */
 function hideSecretValue(path: PathSeg[], message: string): string {
   const name = [...path].reverse().find((p): p is string => typeof p === 'string')
-  return name && isSecretKey(name) ? message.replace(/\(got [\s\S]*\)$/, '(value not shown)') : message
+  const secret = !!name && isSecretKey(name) && !/Fingerprint$/.test(name)
+  return secret ? message.replace(/\(got [\s\S]*\)$/, '(value not shown)') : message
 }
 
 function ajvMessage(e: ErrorObject): { path: PathSeg[]; message: string } {

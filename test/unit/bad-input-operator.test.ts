@@ -247,3 +247,21 @@ test('checks and runbooks print key material from a tool\'s error as <redacted> 
     for (const s of PEM_BODY) assert.ok(!r.out.includes(s), `${cmd[1]} printed key material:\n${r.out}`)
   }
 })
+
+test('redaction keeps a message\'s words and hides values: the diagnostic field is a name, a key=value is a value', async () => {
+  const { redactString } = await import('../../lib/redact.ts')
+  const unknown = 'inv.yaml:17:5: defaults.rescue.password: unknown field "password" (allowed: host, port)'
+  assert.equal(redactString(unknown), unknown)
+  assert.equal(redactString('lint: error: password=hunter2 token: abc'), 'lint: error: password=<redacted> token: <redacted>')
+  assert.equal(redactString('GET https://admin:pw@10.0.0.1:6443/readyz'), 'GET https://<redacted>@10.0.0.1:6443/readyz')
+})
+
+test('inventory errors quote a fingerprint (public) but never a keyFile value', async () => {
+  const { checkInventory } = await import('../../lib/inventory.ts')
+  const errorsOf = (text: string) => checkInventory(text, 'inv.yaml', { hardware: null }).errors.map((e) => `${e.field}: ${e.message}`)
+  const keyFile = errorsOf(LAB_INVENTORY.replace(KEY_FILE_LINE, '    keyFile: "keys/my key"\n'))
+  assert.ok(keyFile.some((e) => /^defaults\.rescue\.keyFile: .*\(value not shown\)$/.test(e)), keyFile.join('\n'))
+  assert.ok(!keyFile.some((e) => e.includes('my key')), keyFile.join('\n'))
+  const fingerprint = errorsOf(LAB_INVENTORY.replace('file:.lab/ssh/cp1/host_key.fingerprint', 'not;a-fingerprint'))
+  assert.ok(fingerprint.some((e) => /^nodes\[0\]\.rescue\.hostKeyFingerprint: .*\(got "not;a-fingerprint"\)$/.test(e)), fingerprint.join('\n'))
+})
