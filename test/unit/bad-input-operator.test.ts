@@ -265,3 +265,10 @@ test('inventory errors quote a fingerprint (public) but never a keyFile value', 
   const fingerprint = errorsOf(LAB_INVENTORY.replace('file:.lab/ssh/cp1/host_key.fingerprint', 'not;a-fingerprint'))
   assert.ok(fingerprint.some((e) => /^nodes\[0\]\.rescue\.hostKeyFingerprint: .*\(got "not;a-fingerprint"\)$/.test(e)), fingerprint.join('\n'))
 })
+
+test('checks/all.ts --call-timeout takes the runbooks\' durations and refuses anything else (exit 2)', async () => {
+  const r = await run('checks-bad-timeout', [ZX, 'checks/all.ts', '--inventory', join(REPO, 'inventory/lab.yaml'), '--call-timeout', 'soon'])
+  assert.equal(r.code, 2, r.out)
+  assert.match(r.out, /--call-timeout for checks: "soon" is not a duration between 100ms and 60m/)
+  assertNothingWritten(r, 'checks --call-timeout soon')
+})
