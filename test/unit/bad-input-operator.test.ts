@@ -225,6 +225,15 @@ test('a missing inventory or a directory: FILE: no such file / is a directory, e
   }
 })
 
+test('lab up with a missing inventory names the file without errno jargon and creates nothing', async () => {
+  const missing = join(tmp, 'no-such-lab-inventory.yaml')
+  const r = await run('lab-missing', [process.execPath, '--import', 'tsx', 'lab/cli.ts', 'up', '--inventory', missing])
+  assert.notEqual(r.code, 0, r.out)
+  assert.match(r.out, new RegExp(`lab up: ${esc(missing)}: no such file \\(give --inventory`))
+  assert.doesNotMatch(r.out, /ENOENT|errno/)
+  assertNothingWritten(r, 'lab up missing inventory')
+})
+
 test('the lab CLI redacts what it quotes: credentials in an endpoint it refuses never reach the terminal', async () => {
   const file = join(tmp, 'lab-cred.yaml')
   writeFileSync(file, LAB_INVENTORY.replace('endpoint: https://127.0.10.10:6443', 'endpoint: https://admin:LAB-S3CRET-PW@10.9.9.9:6443'))
