@@ -1,5 +1,5 @@
 // The command line every checks/*.ts entry point shares:
-//   npx zx checks/all.ts --inventory FILE [--json] [--only ID_OR_GROUP]...
+//   npx zx checks/all.ts --inventory FILE [--json] [--only ID_OR_GROUP]... [--call-timeout DURATION]
 // Exit 0 when nothing failed, 1 when a check failed, 2 on a usage error (unknown flag, unknown check, bad inventory).
 import { existsSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
