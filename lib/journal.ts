@@ -4,6 +4,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, wr
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { redactSecrets, redactString } from './redact.ts'
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -42,7 +43,6 @@ export function newRunId(now = new Date()): string {
 
 // Redaction lives in lib/redact.ts (one path for every entry point); re-exported for the journal's callers.
 export { isSecretKey, redactSecrets, redactString } from './redact.ts'
-import { redactSecrets, redactString } from './redact.ts'
 
 /**
  * Append one record as one line: a single write of the whole line on an O_APPEND descriptor, then fsync, so a crash
