@@ -9,8 +9,10 @@ import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject } from 'ajv'
 import { inventorySchema } from './inventory-schema.ts'
+import { isSecretKey } from '../lib/runner/redact.ts'
+import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
-import { errorPosition, formatPath, parseWithPositions, pointerToPath, positionOf, type ParsedYaml, type PathSeg } from './yaml-positions.ts'
+import { ALIAS_BOMB, aliasBombAt, errorPosition, formatPath, parseWithPositions, pointerToPath, positionOf, type ParsedYaml, type PathSeg } from './yaml-positions.ts'
 
 // ---------------------------------------------------------------- types
 
@@ -100,7 +102,8 @@ export interface InventoryIssue {
   message: string
 }
 
-export class InventoryError extends Error {
+/** Bad input: a UsageError, so every entry point exits 2 for it as for a bad flag. */
+export class InventoryError extends UsageError {
   readonly issues: InventoryIssue[]
   constructor(issues: InventoryIssue[]) {
     super(issues.map(formatIssue).join('\n'))
@@ -109,7 +112,8 @@ export class InventoryError extends Error {
   }
 }
 
-export const formatIssue = (i: InventoryIssue) => `${i.file}:${i.line}:${i.column}: ${i.field ? `${i.field}: ` : ''}${i.message}`
+/** `file:line:col: field: message`; a problem with the file as a whole (missing, a directory) has no position. */
+export const formatIssue = (i: InventoryIssue) => `${i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file}: ${i.field ? `${i.field}: ` : ''}${i.message}`
 
 // ---------------------------------------------------------------- small validators (exported for reuse)
 
@@ -203,7 +207,7 @@ class Collector {
   ) {}
   private make(path: PathSeg[], message: string): InventoryIssue {
     const pos = positionOf(this.parsed, path)
-    return { file: this.file, line: pos.line, column: pos.column, field: formatPath(path), message }
+    return { file: this.file, line: pos.line, column: pos.column, field: formatPath(path), message: hideSecretValue(path, message) }
   }
   error(path: PathSeg[], message: string) {
     // ajv and a rule may both see the same problem; say it once
@@ -216,6 +220,16 @@ class Collector {
 }
 
 const got = (v: unknown) => `(got ${JSON.stringify(v)})`
+
+/**
+ * A field named like a secret (password, token, keyFile...) may hold one: its value is never quoted back. A host key
+ * fingerprint is public (ssh-keygen -lf prints it for anyone), so it is shown.
+ */
+function hideSecretValue(path: PathSeg[], message: string): string {
+  const name = [...path].reverse().find((p): p is string => typeof p === 'string')
+  const secret = !!name && isSecretKey(name) && !/Fingerprint$/.test(name)
+  return secret ? message.replace(/\(got [\s\S]*\)$/, '(value not shown)') : message
+}
 
 function ajvMessage(e: ErrorObject): { path: PathSeg[]; message: string } {
   const path = pointerToPath(e.instancePath)
@@ -276,8 +290,12 @@ function checkCluster(c: Collector, doc: Obj) {
   } catch {
     /* reported below */
   }
-  if (!url || url.protocol !== 'https:' || !url.port || url.pathname !== '/' || url.search || !isHostAddress(url.hostname.replace(/^\[|\]$/g, '')))
-    c.error(['cluster', 'endpoint'], `must be https://<host>:<port> (e.g. https://10.20.0.10:6443) ${got(cl.endpoint)}`)
+  // a URL's userinfo is a credential: never accepted, never echoed (the endpoint is printed in every banner)
+  const shown = withoutUserinfo(cl.endpoint)
+  if (url && (url.username || url.password))
+    c.error(['cluster', 'endpoint'], `must not contain credentials (user:password@): the Kubernetes API is reached with the kubeconfig's client certificate; remove them ${got(shown)}`)
+  else if (!url || url.protocol !== 'https:' || !url.port || url.pathname !== '/' || url.search || url.hash || !isHostAddress(url.hostname.replace(/^\[|\]$/g, '')))
+    c.error(['cluster', 'endpoint'], `must be https://<host>:<port> (e.g. https://10.20.0.10:6443) ${got(shown)}`)
   if (cl.vip !== undefined && isIP(cl.vip) === 0) c.error(['cluster', 'vip'], `must be an IPv4 or IPv6 address ${got(cl.vip)}`)
   if (url && cl.vip !== undefined && url.hostname.replace(/^\[|\]$/g, '') !== cl.vip && isIP(url.hostname) !== 0)
     c.warn(['cluster', 'endpoint'], `endpoint host ${url.hostname} is not the VIP ${cl.vip}: the API is only highly available through the VIP`)
@@ -293,10 +311,22 @@ function checkCluster(c: Collector, doc: Obj) {
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
 }
 
+/** The text with any URL's `user:password@` replaced: what an error may quote of a URL. */
+export const withoutUserinfo = (v: unknown) => (typeof v === 'string' ? v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1<redacted>@') : v)
+
+/** A private key pasted where its path belongs. */
+const looksLikeKeyMaterial = (v: unknown) => typeof v === 'string' && (/PRIVATE KEY|-----BEGIN/.test(v) || /[\r\n]/.test(v))
+
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
   if (!r) return
   if (r.host !== undefined && !isHostAddress(r.host)) c.error([...base, 'host'], `must be an IPv4 or IPv6 address or DNS name ${got(r.host)}`)
-  for (const k of ['user', 'keyFile', 'imageUrl', 'hostKeyFingerprint']) shellSafe(c, [...base, k], r[k])
+  if (looksLikeKeyMaterial(r.keyFile))
+    c.error([...base, 'keyFile'], 'must be the path to the private key file, not the key itself (the value looks like key material and is not shown); put the key in a 0600 file and give its path')
+  else shellSafe(c, [...base, 'keyFile'], r.keyFile)
+  for (const k of ['user', 'hostKeyFingerprint']) shellSafe(c, [...base, k], r[k])
+  shellSafe(c, [...base, 'imageUrl'], withoutUserinfo(r.imageUrl))
+  if (typeof r.imageUrl === 'string' && withoutUserinfo(r.imageUrl) !== r.imageUrl)
+    c.error([...base, 'imageUrl'], `must not contain credentials (user:password@) ${got(withoutUserinfo(r.imageUrl))}`)
   if (typeof r.user === 'string' && !/^[a-z_][a-z0-9_-]*$/.test(r.user)) c.error([...base, 'user'], `must be a Unix user name ${got(r.user)}`)
 }
 
@@ -471,6 +501,22 @@ export function describeYamlError(e: { message: string; code?: string }, text: s
   return e.code === 'DUPLICATE_KEY' ? `${msg}: "${key}" is given twice` : `${msg} (at "${key}")`
 }
 
+/** What to do about a YAML syntax error, by the parser's error code; `key` is the key on that line. */
+export function yamlSyntaxFix(code: string | undefined, key: string | undefined): string | undefined {
+  switch (code) {
+    case 'DUPLICATE_KEY':
+      return `keep one ${key ? `"${key}"` : 'of the two keys'} and delete the other`
+    case 'TAB_AS_INDENT':
+      return 'indent with spaces; YAML does not allow tabs for indentation'
+    case 'BAD_INDENT':
+      return 'indent this line with spaces to the same column as the keys beside it'
+    case 'MISSING_CHAR':
+      return 'close the quote or bracket that was opened here'
+    default:
+      return undefined
+  }
+}
+
 export interface CheckResult {
   inventory?: Inventory
   errors: InventoryIssue[]
@@ -489,10 +535,13 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   if (parsed.doc.errors.length) {
     for (const e of syntaxErrorsWorthReporting(parsed.doc.errors)) {
       const pos = errorPosition(parsed.lines, e, text)
-      c.issues.push({ file, line: pos.line, column: pos.column, field: '', message: `YAML syntax error: ${describeYamlError(e, text, pos.line)}` })
+      const fix = yamlSyntaxFix(e.code, keyOnLine(text, pos.line))
+      c.issues.push({ file, line: pos.line, column: pos.column, field: '', message: `YAML syntax error: ${describeYamlError(e, text, pos.line)}${fix ? ` (fix: ${fix})` : ''}` })
     }
     return { errors: c.issues, warnings: [] }
   }
+  const bomb = aliasBombAt([parsed.doc], parsed.lines)
+  if (bomb) return { errors: [{ file, ...bomb, field: '', message: `${ALIAS_BOMB.message} (fix: ${ALIAS_BOMB.fix})` }], warnings: [] }
   const doc = parsed.doc.toJS() as unknown
   if (!validateSchema(doc)) {
     for (const e of validateSchema.errors ?? []) {
@@ -521,12 +570,28 @@ export function parseInventory(text: string, file: string, opts: ParseOptions = 
   return r.inventory
 }
 
+/** Why a file cannot be read, in words rather than errno names. */
+export function unreadable(e: unknown): string {
+  const hint = 'give --inventory an inventory YAML file, e.g. inventory/lab.yaml'
+  switch ((e as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `no such file (${hint})`
+    case 'EISDIR':
+      return `is a directory (${hint})`
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied (make it readable by this user)'
+    default:
+      return `cannot be read: ${(e as Error).message}`
+  }
+}
+
 export function loadInventory(file: string, opts: ParseOptions = {}): Inventory {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (e) {
-    throw new InventoryError([{ file, line: 0, column: 0, field: '', message: `cannot read inventory: ${(e as Error).message}` }])
+    throw new InventoryError([{ file, line: 0, column: 0, field: '', message: unreadable(e) }])
   }
   return parseInventory(text, file, opts)
 }

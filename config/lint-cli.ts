@@ -1,9 +1,11 @@
 // `02-configure.ts --lint FILE...`: lint machine configs written by hand or by other tools.
 import { existsSync, readFileSync } from 'node:fs'
 import { formatFindings, hasErrors, lintMachineConfig, SchemaMissingError } from './lint.ts'
+import { redactString } from '../lib/runner/redact.ts'
 
 /** Prints findings on stdout; returns the exit code (1 on any error, 2 on bad usage or a missing schema). */
-export function lintCli(files: string[], out: (s: string) => void = (s) => process.stdout.write(s + '\n')): number {
+export function lintCli(files: string[], write: (s: string) => void = (s) => process.stdout.write(s + '\n')): number {
+  const out = (s: string) => write(redactString(s))
   const bootloader = files.includes('--grub') ? 'grub' : 'systemd-boot'
   files = files.filter((f) => !f.startsWith('--'))
   if (files.length === 0) {

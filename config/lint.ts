@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url'
 import { defaultSchemaPath, TalosSchema, TALOS_SCHEMA_PATH } from './talos-schema.ts'
 import { RULES, toFinding, type Finding, type LintOptions, type RuleContext } from './lint-rules.ts'
-import { errorPosition, parseAllWithPositions } from './yaml-positions.ts'
-import { describeYamlError, syntaxErrorsWorthReporting } from './inventory.ts'
+import { aliasBombAt, ALIAS_BOMB, errorPosition, parseAllWithPositions } from './yaml-positions.ts'
+import { describeYamlError, keyOnLine, syntaxErrorsWorthReporting, yamlSyntaxFix } from './inventory.ts'
 
 export type { Finding, LintOptions, Rule, Severity } from './lint-rules.ts'
 export { RULES } from './lint-rules.ts'
@@ -34,8 +34,11 @@ export function lintMachineConfig(yamlText: string, file: string, opts: LintOpti
   if (syntax.length)
     return syntax.map((e) => {
       const pos = errorPosition(lines, e, yamlText)
-      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: describeYamlError(e, yamlText, pos.line), fix: 'fix the YAML syntax' }
+      const fix = yamlSyntaxFix(e.code, keyOnLine(yamlText, pos.line)) ?? 'fix the YAML syntax'
+      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: describeYamlError(e, yamlText, pos.line), fix }
     })
+  const bomb = aliasBombAt(docs, lines)
+  if (bomb) return [{ file, ...bomb, field: '', severity: 'error', rule: 'yaml-syntax', message: ALIAS_BOMB.message, fix: ALIAS_BOMB.fix }]
 
   const findings: Finding[] = []
   const mainIndex = docs.findIndex((d) => {

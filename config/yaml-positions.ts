@@ -1,7 +1,7 @@
 // Source positions for values in a parsed YAML document, so validation errors (from ajv, or our own rules)
 // can say `file:line:col` instead of a JSON pointer. Works on the `yaml` package's Document nodes, whose
 // `range` holds byte offsets; a LineCounter turns those into 1-based line/column.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, type Document, type Node } from 'yaml'
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, visit, type Document, type Node } from 'yaml'
 
 export type PathSeg = string | number
 export interface Pos {
@@ -19,6 +19,35 @@ export function parseWithPositions(text: string): ParsedYaml {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true })
   return { doc, lines }
+}
+
+/** yaml's alias-expansion limit ("billion laughs"): what an operator is told, with what to do instead. */
+export const ALIAS_BOMB = {
+  message: 'YAML aliases expand to more values than yaml allows (it stops there to protect against a "billion laughs" file)',
+  fix: 'write the values out instead of repeating anchors (&) and aliases (*)',
+}
+
+/**
+ * Where the first alias is when turning the documents into values exceeds yaml's alias limit (toJS throws "Excessive
+ * alias count ..."), else undefined. Every later toJS of these documents is then safe.
+ */
+export function aliasBombAt(docs: Document.Parsed[], lines: LineCounter): Pos | undefined {
+  for (const d of docs) {
+    try {
+      d.toJS()
+    } catch (e) {
+      if (!/alias/i.test((e as Error).message)) throw e
+      let at = 0
+      visit(d, {
+        Alias(_, node) {
+          at = node.range?.[0] ?? 0
+          return visit.BREAK
+        },
+      })
+      return posAt(lines, at)
+    }
+  }
+  return undefined
 }
 
 /** All documents of a multi-document stream, sharing one LineCounter. */

@@ -6,6 +6,7 @@
 //   heal NODE                 clear the node's faults and restart what it should run
 // The lab dir is $TALOS_LAB_DIR (default .lab). Exit 0 ok, 1 failure, 2 bad usage.
 import { join, relative } from 'node:path'
+import { redactString } from '../lib/runner/redact.ts'
 import { labDown } from './down.ts'
 import { FAULT_KINDS, UsageError, checkKind, checkNode, healNode, injectFault } from './faults.ts'
 import { InventoryError } from './lab-inventory.ts'
@@ -154,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
     return await run(parseArgs(rest, ['inventory', 'ms']))
   } catch (e) {
     const err = e as Error
-    process.stderr.write(`lab ${cmd ?? ''}: ${err.message}\n`)
+    process.stderr.write(`lab ${cmd ?? ''}: ${redactString(err.message)}\n`) // the one redaction path (lib/redact.ts)
     if (e instanceof UsageError) return 2
     if (!(e instanceof InventoryError || e instanceof LabStateError || e instanceof DaemonStartError)) process.stderr.write(`${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}\n`)
     return 1

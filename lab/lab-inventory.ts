@@ -3,6 +3,7 @@
 // production inventory (the runbooks have their own full inventory reader in lib/).
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
+import { unreadable } from '../config/inventory.ts'
 import type { Role } from './state.ts'
 
 export interface LabInventoryNode {
@@ -112,7 +113,7 @@ export function readLabInventory(file: string): LabInventory {
   try {
     text = readFileSync(file, 'utf8')
   } catch (e) {
-    throw new InventoryError(`cannot read inventory ${file}: ${(e as Error).message}`)
+    throw new InventoryError(`${file}: ${unreadable(e)}`)
   }
   return parseLabInventory(text, file)
 }

@@ -25,7 +25,7 @@ await runbook({
       describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
+        const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs }))
         log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR, width: terminalWidth(process.stderr) }))
         log.info(summaryLine(report.summary))
         return report.summary
@@ -36,7 +36,7 @@ await runbook({
       summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
       async run(c) {
-        const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : []))
+        const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs }))
         const stored = storeReport(c.inv.cluster.name, r)
         log.info(`  report: ${stored.file}`)
         const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']

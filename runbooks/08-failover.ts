@@ -9,7 +9,7 @@ import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, Fail
 import { watchFailover } from '../steps/08-failover/watch.ts'
 import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../steps/08-failover/probes.ts'
 import { runChecks } from '../checks/engine/runner.ts'
-import { SOURCES } from '../checks/engine/sources.ts'
+import { probeTalos, SOURCES } from '../checks/engine/sources.ts'
 import { contextFor } from '../checks/engine/cli.ts'
 import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
 import { ALL_CHECKS } from '../checks/defs/index.ts'
@@ -261,7 +261,7 @@ await runbook({
       describe: 'Run every post-change check group against the recovered cluster',
       async run(c) {
         const inv = c.inv as unknown as CheckInventory
-        const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx: contextFor(inv) })
+        const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx: contextFor(inv, { callTimeoutMs: c.flags.callTimeoutMs }), probe: probeTalos })
         for (const line of renderProblems(report)) log.info(`  ${line}`)
         log.info(`  ${summaryLine(report.summary)}`)
         c.checksPassed = report.summary.fail === 0

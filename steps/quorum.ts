@@ -10,7 +10,10 @@ import { RefusedError, type StepDef } from '../lib/runner/runner.ts'
 const GONE = new Set(['Finished', 'Failed'])
 
 export interface QuorumVerdict {
-  /** false only when the cluster is bootstrapped and too few members can run. */
+  /**
+   * false when the cluster is bootstrapped and too few members can run, or when it cannot be told: no control-plane
+   * node runs etcd and some did not answer (a silent one may run it).
+   */
   ok: boolean
   bootstrapped: boolean
   needed: number
@@ -32,7 +35,7 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
   }
   const alive = cps.map((n) => n.name).filter((n) => !(n in down))
   const list = Object.entries(down).map(([n, why]) => `${n}: ${why}`).join('; ')
-  if (!bootstrapped) return { ok: true, bootstrapped, needed, alive, down, message: 'etcd is not bootstrapped yet: no quorum to lose' }
+  if (!bootstrapped) return judgeUnbootstrapped(cps, v, { needed, alive, down })
   if (alive.length >= needed) {
     const msg = Object.keys(down).length
       ? `etcd keeps quorum with ${alive.length} of ${cps.length} members (${alive.join(', ')}); down: ${list}`
@@ -51,6 +54,29 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
       `Nothing can be written to etcd or the Kubernetes API until ${missing} more ${missing === 1 ? 'is' : 'are'} back: ` +
       `power on or repair ${Object.keys(down).join(' / ')} (see "Quorum lost" in the README), then re-run this runbook. Nothing was changed.`,
   }
+}
+
+/**
+ * No control-plane node runs etcd. "Not bootstrapped" needs every one of them to say so (etcd not Running, or
+ * maintenance mode: no config, so no etcd); a node that did not answer may run etcd, so silence is a refusal.
+ */
+function judgeUnbootstrapped(cps: { name: string; address: string }[], v: EtcdView, q: Pick<QuorumVerdict, 'needed' | 'alive' | 'down'>): QuorumVerdict {
+  const said = cps.flatMap((n) => {
+    const m = v.maintenance?.[n.name]
+    const s = v.service[n.name]
+    return m ? [`${n.name}: maintenance mode`] : s ? [`${n.name}: etcd ${s.state}`] : []
+  })
+  const silent = cps.filter((n) => v.unreachable[n.name] !== undefined || (!v.service[n.name] && !v.maintenance?.[n.name]))
+  if (silent.length === 0) return { ok: true, bootstrapped: false, ...q, message: `etcd is not bootstrapped yet: no quorum to lose (${said.join(', ')})` }
+  const why = silent.map((n) => `${n.name}: ${n.address} does not answer (${firstLine(v.unreachable[n.name] ?? 'no answer')})`).join('; ')
+  const names = silent.map((n) => n.name).join(', ')
+  const message =
+    said.length === 0
+      ? `no control-plane node answers, so nothing shows whether etcd runs or has quorum: ${why}. ` +
+        `Bring ${names} back or fix the network (and check the talosconfig), then re-run this runbook. Nothing was changed.`
+      : `cannot tell whether etcd was bootstrapped: ${said.join(', ')}, but ${why}, and etcd may run there. ` +
+        `Bring ${names} back or fix the network, then re-run this runbook. Nothing was changed.`
+  return { ok: false, bootstrapped: false, ...q, message }
 }
 
 /** The cause without the command line in front of it ("<talosctl ...> failed (exit 1) on X: <cause>"). */

@@ -1,5 +1,5 @@
 // The command line every checks/*.ts entry point shares:
-//   npx zx checks/all.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]...
+//   npx zx checks/all.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION]
 // Exit 0 when nothing failed, 1 when a check failed, 2 on a usage error (unknown flag, unknown check, bad inventory).
 import { existsSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
@@ -8,13 +8,14 @@ import { parseArgs } from 'node:util'
 import { loadInventory } from '../../config/inventory.ts'
 import { Kube } from '../../lib/kube/kubectl.ts'
 import { log } from '../../lib/runner/log.ts'
-import { UsageError } from '../../lib/runner/flags.ts'
+import { DEFAULT_CALL_TIMEOUT, parseCallTimeout, UsageError } from '../../lib/runner/flags.ts'
+import { redactString } from '../../lib/runner/redact.ts'
 import { Talosctl } from '../../lib/talos/talosctl.ts'
 import { controlPlaneNodes, type CheckInventory } from './inventory.ts'
 import { terminalWidth } from '../../lib/runner/columns.ts'
 import { exitCode, renderEvidenceTexts, renderJson, renderTable, summaryLine } from './reporter.ts'
 import { runChecks, selectChecks } from './runner.ts'
-import { SOURCES, type SourceContext } from './sources.ts'
+import { probeTalos, SOURCES, type SourceContext } from './sources.ts'
 import type { AnyCheck, Report } from './types.ts'
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -25,9 +26,11 @@ export interface CliOptions {
   /** Nothing cut to the terminal's width, every result's message, every multi-line evidence in full. */
   wide: boolean
   only: string[]
+  /** --call-timeout: how long any one talosctl/kubectl call may take (the runbooks' flag). */
+  callTimeoutMs: number
 }
 
-const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]...'
+const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION]'
 
 export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   let parsed
@@ -42,6 +45,7 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
         wide: { type: 'boolean', default: false },
         only: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
+        'call-timeout': { type: 'string', default: DEFAULT_CALL_TIMEOUT },
       },
     })
   } catch (e) {
@@ -49,7 +53,13 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   }
   const v = parsed.values
   if (!v.help && !v.inventory) throw new UsageError(`--inventory FILE is required\n${USAGE}`)
-  return { inventory: v.inventory ?? '', json: v.json ?? false, wide: v.wide ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false }
+  let callTimeoutMs: number
+  try {
+    callTimeoutMs = parseCallTimeout(v['call-timeout'] ?? DEFAULT_CALL_TIMEOUT, 'checks')
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`)
+  }
+  return { inventory: v.inventory ?? '', json: v.json ?? false, wide: v.wide ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false, callTimeoutMs }
 }
 
 /** The inventory, validated by config/inventory.ts (its Inventory is a superset of what the checks read). */
@@ -66,7 +76,7 @@ export function outDirFor(inv: CheckInventory): string {
   return isAbsolute(inv.cluster.outputDir) ? inv.cluster.outputDir : join(REPO_ROOT, inv.cluster.outputDir)
 }
 
-export function contextFor(inv: CheckInventory): SourceContext {
+export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}): SourceContext {
   const out = outDirFor(inv)
   const talosconfig = join(out, 'talosconfig')
   const kubeconfig = join(out, 'kubeconfig')
@@ -78,15 +88,16 @@ export function contextFor(inv: CheckInventory): SourceContext {
       endpoints: controlPlaneNodes(inv).map((n) => n.address),
       nodeNames: Object.fromEntries(inv.nodes.map((n) => [n.address, n.name])),
       quiet: true,
+      timeoutMs: opts.callTimeoutMs,
     }),
-    kube: new Kube({ kubeconfig, quiet: true }),
+    kube: new Kube({ kubeconfig, quiet: true, timeoutMs: opts.callTimeoutMs }),
     isLab: inv.cluster.target === 'lab',
   }
 }
 
 export interface CliDeps {
   stdout?: (s: string) => void
-  context?: (inv: CheckInventory) => SourceContext
+  context?: (inv: CheckInventory, opts: { callTimeoutMs?: number }) => SourceContext
   /** Line width when not --wide (default: the terminal's, 120 when stdout is not one). */
   width?: number
 }
@@ -98,7 +109,8 @@ export interface CliShow {
 
 /** Run `checks` (an entry point's group) from argv; returns the exit code. Never throws. */
 export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps = {}, show: CliShow = {}): Promise<number> {
-  const out = deps.stdout ?? ((s: string) => void process.stdout.write(s))
+  const write = deps.stdout ?? ((s: string) => void process.stdout.write(s))
+  const out = (s: string) => write(redactString(s))
   let opts: ReturnType<typeof parseCliArgs>
   let checks: AnyCheck[]
   let inv: CheckInventory
@@ -117,7 +129,8 @@ export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps
   let report: Report
   try {
     log.step(`checks on ${inv.cluster.name} (${inv.cluster.target}): ${checks.length} check(s)`)
-    report = await runChecks(checks, { inv, sources: SOURCES, ctx: (deps.context ?? contextFor)(inv) })
+    const ctx = (deps.context ?? contextFor)(inv, { callTimeoutMs: opts.callTimeoutMs })
+    report = await runChecks(checks, { inv, sources: SOURCES, ctx, probe: probeTalos })
   } catch (e) {
     // runChecks turns source and check failures into results; reaching here is a bug worth a loud exit.
     log.error(`check run crashed: ${(e as Error).stack ?? e}`)

@@ -28,11 +28,13 @@ export function numaPrefetch(expectedNodes = 0): string[] {
 export async function readOnDemand<T>(
   compute: (read: SyncRead) => T,
   fetch: (paths: string[]) => Promise<Map<string, string | undefined>>,
-  opts: { prefetch?: string[]; maxRounds?: number } = {},
+  opts: { prefetch?: string[]; maxRounds?: number; maxReadsPerRound?: number } = {},
 ): Promise<T> {
   const cache = new Map<string, string | undefined>()
   if (opts.prefetch?.length) for (const [p, v] of await fetch(opts.prefetch)) cache.set(p, v)
   const maxRounds = opts.maxRounds ?? 6
+  // lib/numa probes node0..node1023 when neither `online` nor `possible` is there: thousands of API calls
+  const maxReads = opts.maxReadsPerRound ?? 256
   for (let round = 0; ; round++) {
     const missed = new Set<string>()
     const read: SyncRead = (p) => {
@@ -50,6 +52,10 @@ export async function readOnDemand<T>(
     if (missed.size === 0 || round >= maxRounds) {
       if (error !== undefined) throw error
       return value as T
+    }
+    if (missed.size > maxReads) {
+      const first = [...missed].slice(0, 2).join(', ')
+      throw new Error(`would read ${missed.size} more files (${first}, …); ${NUMA_PREFETCH.join(' and ')} are not there to say which to read`)
     }
     for (const [p, v] of await fetch([...missed])) cache.set(p, v)
   }

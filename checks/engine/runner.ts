@@ -9,15 +9,28 @@ import type { AnyCheck, Report, Result, SourceData, SourceName, Summary } from '
 
 export interface SourceRequest<C> {
   inv: CheckInventory
-  /** Inventory nodes that some selected check targets (a source may widen this, e.g. etcd asks every CP). */
+  /** Inventory nodes that some selected check targets and that answered (a source may widen this, e.g. etcd asks every CP). */
   nodes: CheckNode[]
   ctx: C
+  /** Nodes the probe found silent → why: a source must not ask them again (each ask would wait out the call timeout). */
+  silent?: Record<string, string>
 }
 
 export interface Source<K extends SourceName, C> {
   name: K
   fetch: (req: SourceRequest<C>) => Promise<SourceData[K]>
+  /** Asks the nodes themselves (the Talos API), so it needs them to answer; Kubernetes sources do not. */
+  asksNodes?: boolean
+  /** The nodes it asks when that is not just the targeted ones (etcd asks every control plane). */
+  nodesAsked?: (inv: CheckInventory, targeted: CheckNode[]) => CheckNode[]
 }
+
+/**
+ * Asks each node once, all in parallel, whether it answers: node name → why not. A node that does not answer is
+ * one failure naming it and the cause, reached within one call timeout, and no source asks it again. Throws when
+ * no node can be asked at all (the client tool is missing): that is one failure for the whole run.
+ */
+export type NodeProbe<C> = (nodes: CheckNode[], ctx: C) => Promise<Record<string, string>>
 
 export type SourceRegistry<C> = { [K in SourceName]?: Source<K, C> }
 
@@ -25,6 +38,8 @@ export interface RunOptions<C> {
   inv: CheckInventory
   sources: SourceRegistry<C>
   ctx: C
+  /** Who answers, asked before any source that asks the nodes; without it every source asks every node. */
+  probe?: NodeProbe<C>
   /** How many sources fetch at once. */
   concurrency?: number
   now?: () => number
@@ -73,8 +88,11 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
 
   const data: Partial<SourceData> = {}
   const failed = new Map<SourceName, string>()
+  const probed = await probeNodes(needs, opts)
+  for (const name of probed.unasked) failed.set(name, probed.toolMissing!)
+  const silent = probed.silent
   await Promise.all(
-    [...needs].map(([name, nodes]) =>
+    [...needs].filter(([name]) => !probed.unasked.has(name)).map(([name, nodes]) =>
       limit(async () => {
         const src = opts.sources[name] as Source<typeof name, C> | undefined
         if (!src) {
@@ -83,7 +101,8 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
         }
         const s0 = now()
         try {
-          ;(data as Record<string, unknown>)[name] = await src.fetch({ inv: opts.inv, nodes, ctx: opts.ctx })
+          const answering = nodes.filter((n) => !(n.name in silent))
+          ;(data as Record<string, unknown>)[name] = await src.fetch({ inv: opts.inv, nodes: answering, ctx: opts.ctx, silent })
           log.dim(`  source ${name}: ${now() - s0} ms`)
         } catch (e) {
           failed.set(name, errText(e))
@@ -94,7 +113,9 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
   )
 
   const results: Result[] = []
+  if (probed.toolMissing) results.push(fail(PROBE_CHECK, 'cluster', probed.toolMissing, 'a client that can ask the nodes', probed.toolMissing))
   for (const c of checks) {
+    if (probed.toolMissing && (c.needs as SourceName[]).some((n) => probed.unasked.has(n))) continue
     const missing = (c.needs as SourceName[]).filter((n) => failed.has(n))
     if (missing.length > 0) {
       const seen = Object.fromEntries(missing.map((n) => [n, failed.get(n)]))
@@ -114,14 +135,67 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
     }
   }
 
+  const final = replaceSilentNodes(results, checks, opts.sources, silent, opts.inv)
   return {
     cluster: opts.inv.cluster.name,
     target: opts.inv.cluster.target,
     startedAt,
     durationMs: now() - t0,
-    results,
-    summary: summarize(results),
+    results: final,
+    summary: summarize(final),
   }
+}
+
+/** The id of the one result a silent node (or a missing client tool) gets. */
+export const PROBE_CHECK = 'talos.api'
+
+const asksNodes = <C>(sources: SourceRegistry<C>, name: SourceName) => !!(sources[name] as Source<SourceName, C> | undefined)?.asksNodes
+
+interface Probed {
+  silent: Record<string, string>
+  /** Set when the probe could not ask anyone: the sources that ask nodes are not run at all. */
+  toolMissing?: string
+  unasked: Set<SourceName>
+}
+
+/** Probe every node some node-asking source will ask, once. */
+async function probeNodes<C>(needs: Map<SourceName, CheckNode[]>, opts: RunOptions<C>): Promise<Probed> {
+  const asking = [...needs].filter(([name]) => asksNodes(opts.sources, name))
+  if (!opts.probe || asking.length === 0) return { silent: {}, unasked: new Set() }
+  const names = new Set<string>()
+  for (const [name, nodes] of asking) {
+    const src = opts.sources[name] as Source<SourceName, C>
+    for (const n of src.nodesAsked?.(opts.inv, nodes) ?? nodes) names.add(n.name)
+  }
+  const nodes = opts.inv.nodes.filter((n) => names.has(n.name))
+  if (nodes.length === 0) return { silent: {}, unasked: new Set() }
+  try {
+    const silent = await opts.probe(nodes, opts.ctx)
+    for (const [n, why] of Object.entries(silent)) log.warn(`${n} does not answer: ${why}`)
+    return { silent, unasked: new Set() }
+  } catch (e) {
+    log.warn(errText(e))
+    return { silent: {}, toolMissing: errText(e), unasked: new Set(asking.map(([name]) => name)) }
+  }
+}
+
+/**
+ * A silent node gets exactly one failure, naming it and the cause, in place of the results of every check that
+ * needed it to answer (each would only repeat the cause). Checks that ask Kubernetes about it still report.
+ */
+function replaceSilentNodes<C>(results: Result[], checks: AnyCheck[], sources: SourceRegistry<C>, silent: Record<string, string>, inv: CheckInventory): Result[] {
+  const down = inv.nodes.map((n) => n.name).filter((n) => n in silent)
+  if (down.length === 0) return results
+  const needsNode = new Set(checks.filter((c) => (c.needs as SourceName[]).some((n) => asksNodes(sources, n))).map((c) => c.id))
+  const about = (r: Result, node: string) => r.target === node || r.target.startsWith(`${node}/`)
+  const kept = results.filter((r) => !(needsNode.has(r.check) && down.some((n) => about(r, n))))
+  const perNode = down.map((node) => {
+    const skipped = [...new Set(results.filter((r) => needsNode.has(r.check) && about(r, node)).map((r) => r.check))]
+    const address = inv.nodes.find((n) => n.name === node)?.address ?? node
+    const not = skipped.length ? `; not checked: ${skipped.join(', ')}` : ''
+    return fail(PROBE_CHECK, node, silent[node], 'an answer from the Talos API', `${node} (${address}) does not answer: ${silent[node]}${not}`)
+  })
+  return [...perNode, ...kept]
 }
 
 function targetsOf(c: AnyCheck, inv: CheckInventory): string[] {

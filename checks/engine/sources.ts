@@ -5,6 +5,7 @@
 // answered still count, and each node that did not gets its own error, so one dead node fails only its own checks.
 import pLimit from 'p-limit'
 import { parseAllDocuments } from 'yaml'
+import { firstMeaningfulLine } from '../../lib/host/exec.ts'
 import { parseMounts, sysctlPath } from '../../lib/host/procfs.ts'
 import {
   parseBytes,
@@ -18,7 +19,7 @@ import {
 import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
 import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNumaView } from './numa-view.ts'
 import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
-import type { SourceRegistry, SourceRequest } from './runner.ts'
+import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import type { NumaTopology } from '../../lib/host/numa.ts'
@@ -31,9 +32,12 @@ export interface TalosRunResult {
   stderr: string
   exitCode: number
   timedOut?: boolean
+  durationMs?: number
 }
 
 export interface TalosRunner {
+  /** The binary, named when it is missing. */
+  readonly bin?: string
   run(args: string[], opts?: { nodes?: string[]; nothrow?: boolean; quiet?: boolean; timeoutMs?: number }): Promise<TalosRunResult>
 }
 
@@ -58,6 +62,11 @@ type Req = SourceRequest<SourceContext>
 
 // ---- helpers ---------------------------------------------------------------------------------
 
+const answering = (nodes: CheckNode[], silent: Record<string, string> = {}) => nodes.filter((n) => !(n.name in silent))
+
+const silentAmong = (nodes: CheckNode[], silent: Record<string, string> = {}) =>
+  Object.fromEntries(nodes.filter((n) => n.name in silent).map((n) => [n.name, silent[n.name]!]))
+
 const items = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : ((x as { items?: T[] })?.items ?? []))
 
 /**
@@ -65,7 +74,10 @@ const items = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : ((x as { 
  * the stderr lines that name the node, else talosctl's whole complaint. Throws only when talosctl itself timed out.
  */
 async function batched(ctx: SourceContext, args: string[], nodes: CheckNode[]) {
-  const r = await ctx.talos.run(args, { nodes: nodes.map((n) => n.address), nothrow: true })
+  // without -n talosctl would ask the talosconfig's default node, which nobody chose
+  const r: TalosRunResult = nodes.length
+    ? await ctx.talos.run(args, { nodes: nodes.map((n) => n.address), nothrow: true })
+    : { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: '', exitCode: 0 }
   if (r.timedOut) throw new Error(`${r.command} timed out`)
   const errLines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean)
   const errorsFor = (answered: Set<string>) => {
@@ -90,32 +102,56 @@ function parsePartial<T>(parse: (s: string) => T[], stdout: string, command: str
   }
 }
 
+/**
+ * A file the node says is not there. machined's Read answers os.IsNotExist with codes.NotFound
+ * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go at v1.10.3); talosctl's own complaints (a
+ * missing talosconfig: "failed to open config file ...: no such file or directory") name another path.
+ */
+export function isMissingFile(why: string, path: string): boolean {
+  return /code = NotFound/.test(why) || why.includes(`${path}: no such file or directory`)
+}
+
+class ReadError extends Error {
+  constructor(
+    message: string,
+    readonly missing: boolean,
+  ) {
+    super(message)
+  }
+}
+
 async function readOne(ctx: SourceContext, node: CheckNode, path: string): Promise<string> {
   const r = await ctx.talos.run(['read', path], { nodes: [node.address], nothrow: true, quiet: true })
   if (r.exitCode !== 0 || r.timedOut) {
-    const why = r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`
-    throw new Error(`talosctl -n ${node.address} read ${path}: ${why}`)
+    const why = r.timedOut ? 'timed out' : firstMeaningfulLine(r.stderr) || `exit ${r.exitCode}`
+    throw new ReadError(`talosctl -n ${node.address} read ${path}: ${why}`, !r.timedOut && isMissingFile(r.stderr, path))
   }
   return r.stdout
 }
 
-/** Read several files on one node in parallel; a missing file is undefined (sysfs trees have optional files). */
+/**
+ * Read several files on one node in parallel; a missing file is undefined (sysfs trees have optional files). The
+ * first read that fails otherwise (a dead node, a timeout) fails them all: the reads not started yet are not made.
+ */
 async function readMany(ctx: SourceContext, node: CheckNode, paths: string[]): Promise<Map<string, string | undefined>> {
   const limit = pLimit(ctx.readConcurrency ?? 8)
   const out = new Map<string, string | undefined>()
+  let failure: unknown
   await Promise.all(
     paths.map((p) =>
       limit(async () => {
+        if (failure) return
         try {
           out.set(p, await readOne(ctx, node, p))
         } catch (e) {
           // only a file that is not there is optional; a timeout or a dead node must not read as "0"
-          if (!/no such file|not found|does not exist/i.test((e as Error).message)) throw e
-          out.set(p, undefined)
+          if (e instanceof ReadError && e.missing) out.set(p, undefined)
+          else failure ??= e
         }
       }),
     ),
   )
+  if (failure) throw failure
   return out
 }
 
@@ -195,6 +231,34 @@ export function parseTalosMounts(stdout: string): { node?: string; mountedOn: st
 const errorList = (e: string | string[]) => (Array.isArray(e) ? e : e.split(/,\s*/).map((s) => s.trim()).filter(Boolean))
 const bytes = (v: number | string) => (typeof v === 'number' ? v : parseBytes(v))
 
+// ---- who answers ----------------------------------------------------------------------------
+
+/** A shell's "command not found" (what zx's $ reports when the binary is missing or not executable). */
+const TOOL_MISSING = 127
+
+/**
+ * `talosctl -n <node> version` on every node at once, one call per node so a node that hangs costs one call timeout
+ * and cannot hold up the others' answers (a multi-node call waits for its slowest node). Node name → why it did not
+ * answer. A missing talosctl throws: that is not the nodes' fault.
+ */
+export const probeTalos: NodeProbe<SourceContext> = async (nodes, ctx) => {
+  const silent: Record<string, string> = {}
+  let missing: string | undefined
+  await Promise.all(
+    nodes.map(async (n) => {
+      const r = await ctx.talos.run(['version'], { nodes: [n.address], nothrow: true, quiet: true })
+      if (r.exitCode === 0 && !r.timedOut) return
+      if (r.exitCode === TOOL_MISSING) missing ??= firstMeaningfulLine(r.stderr)
+      silent[n.name] = r.timedOut ? `no answer within ${r.durationMs ?? '?'} ms (--call-timeout)` : firstMeaningfulLine(r.stderr) || `${r.command} exited ${r.exitCode}`
+    }),
+  )
+  if (missing !== undefined) {
+    const bin = ctx.talos.bin ?? 'talosctl'
+    throw new Error(`talosctl is missing: ${bin} cannot be run (${missing}); install talosctl v1.10.3 or set $TALOSCTL to it. No Talos check could run.`)
+  }
+  return silent
+}
+
 // ---- the sources -----------------------------------------------------------------------------
 
 export const SOURCES: SourceRegistry<SourceContext> = {
@@ -215,8 +279,12 @@ export const SOURCES: SourceRegistry<SourceContext> = {
 
   etcdStatus: {
     name: 'etcdStatus',
-    fetch: async ({ ctx, inv }) => {
-      const cps = controlPlaneNodes(inv)
+    asksNodes: true,
+    nodesAsked: (inv) => controlPlaneNodes(inv),
+    fetch: async ({ ctx, inv, silent }) => {
+      const cps = answering(controlPlaneNodes(inv), silent)
+      const silentCps = silentAmong(controlPlaneNodes(inv), silent)
+      if (cps.length === 0) return { rows: [], nodeErrors: silentCps }
       const r = await batched(ctx, ['etcd', 'status'], cps)
       const parsed = parsePartial(parseEtcdStatus, r.stdout, r.command)
       const rows = parsed.map((x) => ({
@@ -231,16 +299,18 @@ export const SOURCES: SourceRegistry<SourceContext> = {
         learner: x.learner,
         errors: errorList(x.errors),
       }))
-      return { rows, nodeErrors: r.errorsFor(new Set(rows.map((x) => x.node))) }
+      return { rows, nodeErrors: { ...silentCps, ...r.errorsFor(new Set(rows.map((x) => x.node))) } }
     },
   },
 
   etcdMembers: {
     name: 'etcdMembers',
+    asksNodes: true,
+    nodesAsked: (inv) => controlPlaneNodes(inv),
     // Any healthy member knows the list: ask one, and the next only if it does not answer.
-    fetch: async ({ ctx, inv }) => {
-      const errors: string[] = []
-      for (const cp of controlPlaneNodes(inv)) {
+    fetch: async ({ ctx, inv, silent }) => {
+      const errors = Object.entries(silentAmong(controlPlaneNodes(inv), silent)).map(([n, why]) => `${n}: ${why}`)
+      for (const cp of answering(controlPlaneNodes(inv), silent)) {
         const r = await ctx.talos.run(['etcd', 'members'], { nodes: [cp.address], nothrow: true })
         if (r.exitCode === 0 && !r.timedOut) {
           const members = parsePartial(parseEtcdMembers, r.stdout, r.command).map(({ id, hostname, peerUrls, clientUrls, learner }) => ({ id, hostname, peerUrls, clientUrls, learner }))
@@ -254,8 +324,11 @@ export const SOURCES: SourceRegistry<SourceContext> = {
 
   etcdAlarms: {
     name: 'etcdAlarms',
-    fetch: async ({ ctx, inv }) => {
-      const cps = controlPlaneNodes(inv)
+    asksNodes: true,
+    nodesAsked: (inv) => controlPlaneNodes(inv),
+    fetch: async ({ ctx, inv, silent }) => {
+      const cps = answering(controlPlaneNodes(inv), silent)
+      if (cps.length === 0) throw new Error(`no control plane answers: ${Object.entries(silentAmong(controlPlaneNodes(inv), silent)).map(([n, why]) => `${n}: ${why}`).join('; ')}`)
       const r = await batched(ctx, ['etcd', 'alarm', 'list'], cps)
       const alarms = parsePartial(parseEtcdAlarms, r.stdout, r.command).map((a) => ({
         node: nodeNameFor(inv, a.node ?? cps[0]?.address ?? ''),
@@ -274,6 +347,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
 
   services: {
     name: 'services',
+    asksNodes: true,
     fetch: async ({ ctx, inv, nodes }) => {
       const r = await batched(ctx, ['service'], nodes)
       const rows = parsePartial(parseService, r.stdout, r.command).map((s) => ({
@@ -286,12 +360,13 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     },
   },
 
-  cmdline: { name: 'cmdline', fetch: readFile('/proc/cmdline') },
-  meminfo: { name: 'meminfo', fetch: readFile('/proc/meminfo') },
-  modules: { name: 'modules', fetch: readFile('/proc/modules') },
+  cmdline: { name: 'cmdline', asksNodes: true, fetch: readFile('/proc/cmdline') },
+  meminfo: { name: 'meminfo', asksNodes: true, fetch: readFile('/proc/meminfo') },
+  modules: { name: 'modules', asksNodes: true, fetch: readFile('/proc/modules') },
 
   sysctls: {
     name: 'sysctls',
+    asksNodes: true,
     // KernelParamStatus (id "proc.sys.<key>", spec.current) for every node in one `get`; nodes whose API does
     // not serve the resource fall back to reading the inventory's keys from /proc/sys.
     fetch: async ({ ctx, inv, nodes }) => {
@@ -325,17 +400,20 @@ export const SOURCES: SourceRegistry<SourceContext> = {
 
   numa: {
     name: 'numa',
+    asksNodes: true,
     fetch: ({ ctx, inv, nodes }) => perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n)))),
   },
 
   hugepagesSysfs: {
     name: 'hugepagesSysfs',
+    asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n)), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
   },
 
   kubeletConfig: {
     name: 'kubeletConfig',
+    asksNodes: true,
     fetch: async ({ ctx, inv, nodes }) => {
       const out: PerNode<Record<string, unknown>> = { values: {}, errors: {} }
       if (nodes.length === 0) return out
@@ -354,6 +432,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
 
   storage: {
     name: 'storage',
+    asksNodes: true,
     fetch: async ({ ctx, inv, nodes }) => {
       const volumes = inv.validator?.storage ?? []
       // Free space for every node and volume in one call; an API without `mounts` just leaves it unknown.

@@ -28,7 +28,8 @@ export async function read(ctx: RunContext): Promise<void> {
   const path = ctx.args[0]
   const results = await perNode(s, async (n) => {
     const f = sysrootPath(n, path)
-    if (!existsSync(f)) throw new Error(rpcError('Unknown', `stat ${path}: no such file or directory`))
+    // machined's Read: os.IsNotExist → codes.NotFound (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go at v1.10.3)
+    if (!existsSync(f)) throw new Error(rpcError('NotFound', `stat ${path}: no such file or directory`))
     if (statSync(f).isDirectory()) throw new Error(rpcError('Unknown', `read ${path}: is a directory`))
     return readFileSync(f)
   })

@@ -1,7 +1,7 @@
 // Building the runbook's context (inventory, wrappers) and printing the banner. Failing here has touched nothing.
 import { log, setLogSink } from './log.ts'
 import { formatBanner, type ClusterIdentity } from './banner.ts'
-import type { FlagSpecs, ParsedFlags } from './flags.ts'
+import { UsageError, type FlagSpecs, type ParsedFlags } from './flags.ts'
 import { errorMessage } from './format.ts'
 import type { RunbookContextBase, RunbookDef, RunnerExtras } from './types.ts'
 
@@ -23,13 +23,14 @@ function identityOf(id: string, ctx: RunbookContextBase): Identity {
 }
 
 /**
- * The context with the runner's extras, and the cluster it names; undefined when it cannot be built (logged).
+ * The context with the runner's extras, and the cluster it names; when it cannot be built (logged), whether that was
+ * bad input (a bad inventory is a UsageError, exit 2 as for a bad flag) or another failure.
  * Lines the context logs (commands it ran to find things out) are held back so the banner is printed first.
  */
 export async function buildContext<F extends FlagSpecs, C extends RunbookContextBase>(
   def: RunbookDef<F, C>,
   flags: ParsedFlags<F>,
-): Promise<{ ctx: C & RunnerExtras<F>; ident: Identity } | undefined> {
+): Promise<{ ctx: C & RunnerExtras<F>; ident: Identity } | { failed: 'usage' | 'failed' }> {
   const held: string[] = []
   const prevSink = setLogSink((line) => held.push(line))
   let ctx: C & RunnerExtras<F>
@@ -42,7 +43,7 @@ export async function buildContext<F extends FlagSpecs, C extends RunbookContext
     setLogSink(prevSink)
     for (const line of held) log.info(line)
     log.error(`${def.id}: cannot start: ${errorMessage(e)}`)
-    return undefined
+    return { failed: e instanceof UsageError ? 'usage' : 'failed' }
   }
   setLogSink(prevSink)
   const banner = formatBanner({ id: def.id, title: def.title, cluster: ident.cluster, inventoryFile: flags.inventory, dryRun: flags.dryRun, talosctlBin: ident.talosctlBin })

@@ -4,6 +4,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, wr
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { redactSecrets, redactString } from './redact.ts'
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -40,55 +41,8 @@ export function newRunId(now = new Date()): string {
   return `${ts}-${randomBytes(3).toString('hex')}`
 }
 
-// Words that, in a key name, mark its value as a credential or key material: `token`, `bootstrapToken`,
-// `client-key`, `ca_crt`, `secretsBundle`... A harmless `keyFile` is redacted too: better a missing path than a key.
-const SECRET_WORDS = new Set([
-  'token', 'tokens', 'key', 'keys', 'secret', 'secrets', 'crt', 'cert', 'certs', 'pem', 'password', 'passwd',
-  'passphrase', 'private', 'credential', 'credentials', 'kubeconfig', 'talosconfig', 'bearer', 'auth', 'authorization',
-])
-const REDACTED = '<redacted>'
-
-export function isSecretKey(key: string): boolean {
-  const words = key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-  return words.some((w) => SECRET_WORDS.has(w))
-}
-
-// Secret material that can hide inside a free-text error message.
-const PEM = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|$)/g
-const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi
-const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g
-const KV_SECRET = /\b([\w-]*(?:token|secret|password|passwd|passphrase)[\w-]*)(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;)\]}]+)/gi
-
-/** Scrub credentials out of free text (error messages, step data strings). */
-export function redactString(s: string): string {
-  return s
-    .replace(PEM, REDACTED)
-    .replace(BEARER, (_, kind: string) => `${kind} ${REDACTED}`)
-    .replace(BOOTSTRAP_TOKEN, REDACTED)
-    .replace(KV_SECRET, (_, k: string, sep: string) => `${k}${sep}${REDACTED}`)
-}
-
-/** A deep copy of `value` with secret-named keys replaced and secret-looking strings scrubbed. */
-export function redactSecrets(value: unknown, depth = 0): unknown {
-  if (depth > 20) return '<too deep>'
-  if (typeof value === 'string') return redactString(value)
-  if (value === null || typeof value !== 'object') {
-    return typeof value === 'bigint' ? value.toString() : typeof value === 'function' ? undefined : value
-  }
-  if (value instanceof Date) return value.toISOString()
-  if (Buffer.isBuffer(value)) return REDACTED // raw bytes in a journal are almost always key material
-  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1))
-  if (value instanceof Map) return redactSecrets(Object.fromEntries(value), depth + 1)
-  if (value instanceof Set) return redactSecrets([...value], depth + 1)
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretKey(k) && v !== null && v !== undefined && typeof v !== 'boolean' && typeof v !== 'number' ? REDACTED : redactSecrets(v, depth + 1)
-  }
-  return out
-}
+// Redaction lives in lib/redact.ts (one path for every entry point); re-exported for the journal's callers.
+export { isSecretKey, redactSecrets, redactString } from './redact.ts'
 
 /**
  * Append one record as one line: a single write of the whole line on an O_APPEND descriptor, then fsync, so a crash

@@ -43,7 +43,7 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
   report.dryRun = flags.dryRun
 
   const built = await buildContext(def, flags)
-  if (!built) return { ...report, outcome: 'failed', exitCode: EXIT.failed }
+  if ('failed' in built) return { ...report, outcome: built.failed, exitCode: EXIT[built.failed] }
   const { ctx, ident } = built
   report.cluster = ident.cluster.name
   report.target = ident.cluster.target

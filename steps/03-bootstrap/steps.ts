@@ -5,29 +5,50 @@ import { waitFor, type KubePod } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import type { ServiceStatus, EtcdMemberRow, EtcdStatusRow } from '../../lib/talos/parse.ts'
+import { RefusedError } from '../../lib/runner/types.ts'
 
 export interface EtcdView {
   /** etcd service per control-plane node name; undefined when the node did not answer. */
   service: Record<string, ServiceStatus | undefined>
+  /** Control-plane nodes that answered neither the authenticated nor the maintenance API → why. */
   unreachable: Record<string, string>
+  /**
+   * Control-plane nodes that answer only the maintenance API → what they said. A node in maintenance mode has no
+   * machine config, so it runs no etcd: evidence that etcd was not bootstrapped there.
+   */
+  maintenance?: Record<string, string>
   members: EtcdMemberRow[]
 }
 
 export async function etcdView(c: Cluster): Promise<EtcdView> {
   const cps = controlPlanes(c.inv)
-  const view: EtcdView = { service: {}, unreachable: {}, members: [] }
+  const view: EtcdView = { service: {}, unreachable: {}, maintenance: {}, members: [] }
   await Promise.all(
     cps.map(async (n) => {
       try {
         view.service[n.name] = (await c.talos.service([n.address], 'etcd'))[0]
       } catch (e) {
-        view.unreachable[n.name] = (e as Error).message
+        const stage = await maintenanceStage(c, n.address)
+        if (stage) view.maintenance![n.name] = `in maintenance mode (stage ${stage}): no machine config yet, so no etcd`
+        else view.unreachable[n.name] = (e as Error).message
       }
     }),
   )
+  // in inventory order, whichever answered first
+  view.unreachable = Object.fromEntries(cps.filter((n) => n.name in view.unreachable).map((n) => [n.name, view.unreachable[n.name]!]))
   const running = cps.find((n) => view.service[n.name]?.state === 'Running')
   if (running) view.members = await c.talos.etcdMembers(running.address).catch(() => [])
   return view
+}
+
+/** The node's stage when it answers the maintenance API (`get machinestatus --insecure`), else undefined. */
+async function maintenanceStage(c: Cluster, address: string): Promise<string | undefined> {
+  try {
+    const [st] = await c.talos.machineStatus([address], { insecure: true })
+    return st ? st.spec.stage : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Bootstrapped = some control-plane node runs etcd (real Talos keeps etcd in Preparing until bootstrap). */
@@ -37,14 +58,20 @@ export function isBootstrapped(v: EtcdView): boolean {
 
 export function describeEtcd(v: EtcdView): string {
   const states = Object.entries(v.service).map(([n, s]) => `${n}: ${s?.state ?? '?'}`)
+  const maint = Object.keys(v.maintenance ?? {}).map((n) => `${n}: maintenance mode`)
   const down = Object.keys(v.unreachable).map((n) => `${n}: unreachable`)
-  return [...states, ...down].join(', ') + (v.members.length ? `; ${v.members.length} member(s): ${v.members.map((m) => m.hostname).join(', ')}` : '')
+  return [...states, ...maint, ...down].join(', ') + (v.members.length ? `; ${v.members.length} member(s): ${v.members.map((m) => m.hostname).join(', ')}` : '')
 }
 
-/** A bootstrap must see every control-plane node: one we cannot see might already run etcd. */
+/**
+ * A bootstrap must see every control-plane node: one we cannot see might already run etcd, and one in maintenance
+ * mode has no config to bootstrap from. Either way going on would be unsafe or pointless: a refusal (exit 3).
+ */
 export function assertSafeToBootstrap(v: EtcdView): void {
   const down = Object.keys(v.unreachable)
-  if (down.length) throw new Error(`cannot tell whether etcd was bootstrapped: ${down.join(', ')} did not answer (${Object.values(v.unreachable)[0]})`)
+  if (down.length) throw new RefusedError(`cannot tell whether etcd was bootstrapped: ${down.join(', ')} did not answer (${Object.values(v.unreachable)[0]}). Bring ${down.length > 1 ? 'them' : 'it'} back, then re-run. Nothing was changed.`)
+  const maint = Object.keys(v.maintenance ?? {})
+  if (maint.length) throw new RefusedError(`${maint.join(', ')} ${maint.length > 1 ? 'are' : 'is'} in maintenance mode with no machine config: run 02-configure first, then re-run. Nothing was changed.`)
 }
 
 export interface EtcdHealth {

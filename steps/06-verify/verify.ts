@@ -4,15 +4,15 @@ import { join } from 'node:path'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import { contextFor, loadCheckInventory } from '../../checks/engine/cli.ts'
 import { runChecks, selectChecks } from '../../checks/engine/runner.ts'
-import { SOURCES } from '../../checks/engine/sources.ts'
+import { probeTalos, SOURCES } from '../../checks/engine/sources.ts'
 import { diffReports, type ReportDiff } from '../../checks/engine/diff.ts'
 import type { Report } from '../../checks/engine/types.ts'
 import { stateDir } from '../../lib/runner/journal.ts'
 import { writeFileAtomic } from '../../lab/state.ts'
 
-export async function runSuite(inventoryFile: string, only: string[] = []): Promise<Report> {
+export async function runSuite(inventoryFile: string, only: string[] = [], opts: { callTimeoutMs?: number } = {}): Promise<Report> {
   const inv = await loadCheckInventory(inventoryFile)
-  return runChecks(selectChecks(ALL_CHECKS, only), { inv, sources: SOURCES, ctx: contextFor(inv) })
+  return runChecks(selectChecks(ALL_CHECKS, only), { inv, sources: SOURCES, ctx: contextFor(inv, opts), probe: probeTalos })
 }
 
 export const reportsDir = (cluster: string) => join(stateDir(), 'reports', cluster)

@@ -375,6 +375,59 @@ test('checks/numa.ts shows the numactl --hardware text it rendered from the node
 })
 // ---------------------------------------------------------------- issue 11 (end)
 
+// ---------------------------------------------------------------- issue 12 (i12a): silent nodes during checks, quorum without evidence
+
+type ChecksDoc = { results: { check: string; target: string; message: string }[] }
+/** checks/all.ts --json: its one JSON document (stdout) and everything it printed. */
+function checksJson(...args: string[]) {
+  const t0 = Date.now()
+  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', ...args], { cwd: REPO, env, encoding: 'utf8', timeout: 5 * 60_000 })
+  const out = `${r.stdout}${r.stderr}`
+  printed.push(out)
+  return { code: r.status, out, ms: Date.now() - t0, doc: (r.stdout.trim() ? JSON.parse(r.stdout) : { results: [] }) as ChecksDoc }
+}
+
+test('checks: a validator that is down or hangs is one failure naming it and the cause, within --call-timeout', () => {
+  const talosChecks = /^(numa|hugepages\.(cmdline|meminfo|numa)|sysctls|kernel|kubelet|storage)\./
+  lab('fault', 'validator1', 'down')
+  try {
+    const r = checksJson('--call-timeout', '5s')
+    assert.equal(r.code, 1, r.out.slice(-3000))
+    const api = r.doc.results.filter((x) => x.check === 'talos.api')
+    assert.deepEqual(api.map((x) => x.target), ['validator1'], JSON.stringify(api))
+    assert.match(api[0]!.message, /^validator1 \(127\.0\.70\.21\) does not answer: .*connection refused/)
+    assert.deepEqual(r.doc.results.filter((x) => x.target === 'validator1' && talosChecks.test(x.check)), [])
+  } finally {
+    lab('heal', 'validator1')
+  }
+  lab('fault', 'validator1', 'slow', '--ms', '30000')
+  try {
+    const r = checksJson('--only', 'numa,hugepages', '--call-timeout', '4s')
+    assert.equal(r.code, 1, r.out.slice(-3000))
+    const api = r.doc.results.filter((x) => x.check === 'talos.api')
+    assert.deepEqual(api.map((x) => x.target), ['validator1'], JSON.stringify(api))
+    assert.match(api[0]!.message, /does not answer: no answer within \d+ ms \(--call-timeout\)/)
+    assert.ok(r.ms < 4000 + 12_000, `took ${r.ms} ms`)
+  } finally {
+    lab('heal', 'validator1')
+  }
+})
+
+test('every control plane down: 02 refuses (exit 3) naming them, never "not bootstrapped yet"', () => {
+  for (const cp of ['cp1', 'cp2', 'cp3']) lab('fault', cp, 'down')
+  try {
+    const r = runbook('02-configure', '--yes')
+    assert.equal(r.code, 3, r.out.slice(-3000))
+    assert.doesNotMatch(r.out, /no quorum to lose/)
+    assert.match(r.out, /no control-plane node answers, so nothing shows whether etcd runs or has quorum/)
+    for (const [n, ip] of [['cp1', '11'], ['cp2', '12'], ['cp3', '13']]) assert.match(r.out, new RegExp(`${n}: 127\\.0\\.70\\.${ip} does not answer`))
+  } finally {
+    for (const cp of ['cp1', 'cp2', 'cp3']) lab('heal', cp)
+  }
+})
+
+// ---------------------------------------------------------------- end of issue 12 (i12a)
+
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)

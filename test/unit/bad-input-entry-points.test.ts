@@ -4,72 +4,33 @@
 // write nothing: no output dir, no journal, no lab state.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import pLimit from 'p-limit'
+import { assertNothingWritten as assertNoState, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = join(REPO, 'test/fixtures/inventory')
-const ZX = join(REPO, 'node_modules/.bin/zx')
-const tmp = mkdtempSync(join(tmpdir(), 'bad-input-'))
+const { tmp, run } = sandbox('bad-input-')
 // the fixtures' outputDir (out/fixture, and the shell-injection one's "out/pwned"): must never appear
 const FIXTURE_OUTPUTS = [join(REPO, 'out/fixture'), join(REPO, 'out/pwned'), join(REPO, 'out/fixture; touch out')]
 
-interface Ran {
-  code: number | null
-  out: string
-  stateFiles: string[]
-  labFiles: string[]
-}
-
-/** One command in a sandbox of its own: own state dir and lab dir (both must stay empty), no terminal. */
-function run(name: string, cmd: string[]): Promise<Ran> {
-  const box = join(tmp, name.replace(/[^a-z0-9-]/gi, '_'))
-  const state = join(box, 'state')
-  const lab = join(box, 'lab')
-  mkdirSync(box, { recursive: true })
-  const env = {
-    ...process.env,
-    NODE_OPTIONS: '--import tsx', // what npx sets from .npmrc
-    TALOS_RUNBOOKS_STATE_DIR: state,
-    TALOS_LAB_DIR: lab,
-    CI: 'true',
-    NO_COLOR: '1',
-  }
-  return new Promise((resolve) => {
-    const child = spawn(cmd[0]!, cmd.slice(1), { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    child.on('close', (code) => {
-      const list = (d: string) => (existsSync(d) ? readdirSync(d, { recursive: true }).map(String) : [])
-      resolve({ code, out, stateFiles: list(state), labFiles: list(lab) })
-    })
-  })
-}
-
 function assertNothingWritten(r: Ran, what: string) {
-  assert.deepEqual(r.stateFiles, [], `${what} wrote to the state dir`)
-  assert.deepEqual(r.labFiles, [], `${what} wrote lab state`)
-  for (const p of FIXTURE_OUTPUTS) assert.ok(!existsSync(p), `${what} created ${p}`)
+  assertNoState(r, what, FIXTURE_OUTPUTS)
 }
 
 // ---------------------------------------------------------------- malformed inventories
 
 const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number }[] = [
-  { name: '01-provision', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '02-configure', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '03-bootstrap', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '04-join', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '05-storage-tuning', cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 1 },
-  { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 1 },
+  { name: '01-provision', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '02-configure', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '03-bootstrap', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '04-join', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '05-storage-tuning', cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv], exit: 2 },
-  { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 1 },
+  { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 2 },
 ]
 
 const malformed = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml') && !f.startsWith('valid-')).sort()
@@ -225,7 +186,7 @@ const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
   { name: 'bad --call-timeout', cmd: [ZX, 'runbooks/06-verify.ts', '--call-timeout', 'soon'], exit: 2, expect: /--call-timeout for 06-verify: "soon" is not a duration/ },
   { name: 'unknown --step', cmd: [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', LAB_INV, '--step', 'defrag'], exit: 2, expect: /unknown step "defrag" for 05-storage-tuning/ },
   { name: '--node that is not a control plane', cmd: [ZX, 'runbooks/03-bootstrap.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'], exit: 1, expect: /--node worker1: not a control-plane node/ },
-  { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 1, expect: /nope\.yaml/ },
+  { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 2, expect: /nope\.yaml: no such file/ },
   { name: 'checks: unknown check', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'], exit: 2, expect: /hugepagez/ },
   { name: 'checks: unknown flag', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'], exit: 2, expect: /--fast/ },
   { name: 'lab: unknown fault', cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'], exit: 2, expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/ },

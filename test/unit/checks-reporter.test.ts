@@ -133,7 +133,7 @@ test('reporter: exit code is 1 on any fail, 0 with only passes and warnings', ()
 
 test('cli: flags are strict; unknown flag or missing inventory is a usage error', () => {
   assert.deepEqual(parseCliArgs(['--inventory', 'inv.yaml', '--json', '--only', 'etcd', '--only', 'numa.topology,kernel']), {
-    inventory: 'inv.yaml', json: true, wide: false, only: ['etcd', 'numa.topology', 'kernel'], help: false,
+    inventory: 'inv.yaml', json: true, wide: false, only: ['etcd', 'numa.topology', 'kernel'], help: false, callTimeoutMs: 30_000,
   })
   assert.throws(() => parseCliArgs(['--inventory', 'x', '--verbose']), (e: unknown) => e instanceof UsageError && /--verbose/.test((e as Error).message))
   assert.throws(() => parseCliArgs(['--json']), /--inventory FILE is required/)
@@ -165,7 +165,9 @@ test('cli: --json prints exactly one document on stdout; a failing source exits 
     const doc = JSON.parse(out.join(''))
     assert.equal(doc.cluster, 'solana-lab')
     assert.ok(doc.results.length > 0)
-    assert.ok(doc.results.every((x: Result) => x.check.startsWith('etcd.')))
+    // no control plane answers: one talos.api failure each, naming the cause; the etcd checks report the cluster
+    assert.ok(doc.results.every((x: Result) => x.check.startsWith('etcd.') || x.check === 'talos.api'))
+    assert.deepEqual(doc.results.filter((x: Result) => x.check === 'talos.api').map((x: Result) => x.target), ['cp1', 'cp2', 'cp3'])
     assert.ok(doc.results.some((x: Result) => x.status === 'fail' && /connection refused/.test(JSON.stringify(x))))
   }
 })

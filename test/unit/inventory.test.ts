@@ -107,7 +107,8 @@ test('hardware limits are skipped when no hardware facts are available (lab/hard
 test('loadInventory names the file when it cannot be read', () => {
   const dir = mkdtempSync(join(tmpdir(), 'inv-'))
   try {
-    assert.throws(() => loadInventory(join(dir, 'nope.yaml')), (e: unknown) => e instanceof InventoryError && e.message.includes('nope.yaml') && /cannot read/.test(e.message))
+    assert.throws(() => loadInventory(join(dir, 'nope.yaml')), (e: unknown) => e instanceof InventoryError && e.message.startsWith(`${join(dir, 'nope.yaml')}: no such file`))
+    assert.throws(() => loadInventory(dir), (e: unknown) => e instanceof InventoryError && e.message.startsWith(`${dir}: is a directory`))
     writeFileSync(join(dir, 'ok.yaml'), fixture('valid-production.yaml'))
     assert.equal(loadInventory(join(dir, 'ok.yaml')).nodes.length, 4)
   } finally {

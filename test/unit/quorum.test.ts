@@ -34,10 +34,25 @@ test('two of three down (one unreachable, one crashed): quorum lost, refuse with
   assert.match(v.message, /Nothing was changed/)
 })
 
-test('before bootstrap every member is Preparing: nothing to lose, ok', () => {
-  const v = judgeQuorum(cps, view({ service: { cp1: svc('Preparing', '?'), cp2: svc('Preparing', '?') }, unreachable: { cp3: 'refused' } }))
+test('before bootstrap every member is Preparing (or in maintenance mode): nothing to lose, ok', () => {
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Preparing', '?'), cp2: svc('Preparing', '?') }, maintenance: { cp3: 'in maintenance mode' } }))
   assert.equal(v.ok, true)
   assert.equal(v.bootstrapped, false)
+  assert.match(v.message, /not bootstrapped yet: no quorum to lose \(cp1: etcd Preparing, cp2: etcd Preparing, cp3: maintenance mode\)/)
+})
+
+test('no member Running and one silent: cannot tell, refuse naming it (it may run etcd)', () => {
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Preparing', '?'), cp2: svc('Preparing', '?') }, unreachable: { cp3: 'connection refused' } }))
+  assert.equal(v.ok, false)
+  assert.match(v.message, /cannot tell whether etcd was bootstrapped: cp1: etcd Preparing, cp2: etcd Preparing, but cp3: 10\.0\.0\.13 does not answer \(connection refused\)/)
+  assert.match(v.message, /Nothing was changed/)
+})
+
+test('no control plane answers at all: no evidence, refuse naming every one', () => {
+  const v = judgeQuorum(cps, view({ unreachable: { cp1: 'no route to host', cp2: 'no route to host', cp3: 'timed out' } }))
+  assert.equal(v.ok, false)
+  assert.match(v.message, /^no control-plane node answers/)
+  for (const n of ['cp1', 'cp2', 'cp3']) assert.match(v.message, new RegExp(`${n}: 10\\.0\\.0\\.1\\d does not answer`))
 })
 
 test('a bootstrapped cluster whose members all stopped answering has lost quorum (members listed earlier count)', () => {
