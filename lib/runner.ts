@@ -302,11 +302,14 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextLi
     }
   }
 
-  // From here on, every step outcome is journaled.
+  // From here on, every step outcome is journaled, except in a dry run: it writes nothing anywhere (and a dry run
+  // never counted as having done a step, so the journal has nothing to learn from it).
   const runId = newRunId()
   report.runId = runId
-  const journal = (step: string, event: JournalEvent, extra: Partial<JournalRecord> = {}) =>
-    appendJournal({ ts: new Date().toISOString(), runId, runbook: def.id, step, cluster: ident.cluster.name, target: ident.cluster.target, event, ...(flags.dryRun ? { dryRun: true } : {}), ...extra }, journalFile)
+  const journal = (step: string, event: JournalEvent, extra: Partial<JournalRecord> = {}) => {
+    if (!flags.dryRun)
+      appendJournal({ ts: new Date().toISOString(), runId, runbook: def.id, step, cluster: ident.cluster.name, target: ident.cluster.target, event, ...extra }, journalFile)
+  }
 
   const stepReports = new Map<string, StepReport>(plan.map((i) => [names[i]!, { name: names[i]!, outcome: 'not-run' }]))
   report.steps = [...stepReports.values()]
