@@ -69,7 +69,8 @@ await runbook({
       summary: 'generate the talosconfig (0600)',
       describe: (c) => `Generate the talosconfig (${c.paths.talosconfig}, 0600) from the secrets bundle`,
       async run(c) {
-        log.info(`  talosconfig ${await ensureTalosconfig(c)}`)
+        const how = await ensureTalosconfig(c)
+        log.info(`  talosconfig ${how === 'generated' && c.dryRun ? 'not generated (dry run): the commands above show how it would be' : how}`)
       },
     },
     {
