@@ -10,6 +10,7 @@ import type { Hardware } from './state.ts'
 import { validateHardware } from './hardware.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/numa.ts'
+import { partitionPath } from '../lib/block-device.ts'
 import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/procfs.ts'
 
 export const KERNEL_RELEASE = '6.12.28-talos'
@@ -324,10 +325,6 @@ const SYSCTL_DEFAULTS: Record<string, string> = {
 const MODULE_SIZES: Record<string, number> = { tcp_bbr: 20480, sch_fq: 24576 }
 
 /** The install disk's partition n as Linux names it: /dev/sda6, /dev/nvme0n1p6. */
-export function partitionDev(disk: string, n: number): string {
-  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`
-}
-
 function baseMounts(installDisk?: string): string {
   const m: string[] = [
     '/dev/loop0 / squashfs ro,relatime,errors=continue 0 0',
@@ -342,8 +339,8 @@ function baseMounts(installDisk?: string): string {
   ]
   if (installDisk) {
     const xfs = 'rw,relatime,attr2,inode64,logbufs=8,logbsize=32k,noquota'
-    m.push(`${partitionDev(installDisk, 5)} /system/state xfs ${xfs} 0 0`)
-    m.push(`${partitionDev(installDisk, 6)} /var xfs ${xfs} 0 0`)
+    m.push(`${partitionPath(installDisk, 5)} /system/state xfs ${xfs} 0 0`)
+    m.push(`${partitionPath(installDisk, 6)} /var xfs ${xfs} 0 0`)
   }
   return m.join('\n') + '\n'
 }

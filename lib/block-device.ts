@@ -27,6 +27,9 @@ export function partitionOf(path: string): PartitionPath | undefined {
   return undefined
 }
 
+/** The device of partition `n` of `disk`, named as the kernel names it (the inverse of partitionOf). */
+export const partitionPath = (disk: string, n: number): string => (/[0-9]$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`)
+
 /** The message both the inventory and the linter give for a partition used as the install disk. */
 export const partitionInstallDiskMessage = (path: string, p: PartitionPath) =>
   `${path} is partition ${p.partition} of ${p.disk}: Talos installs to a whole disk (it writes its own GPT partition table and takes the whole disk, system-requirements.md)`

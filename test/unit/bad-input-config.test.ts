@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pLimit from 'p-limit'
-import { partitionOf } from '../../lib/block-device.ts'
+import { partitionOf, partitionPath } from '../../lib/block-device.ts'
 import { sysctlValueProblem } from '../../lib/sysctl-values.ts'
 import { kubernetesVersionProblem, outputDirProblem, parseCidr } from '../../lib/inventory.ts'
 
@@ -257,6 +257,8 @@ test('partitionOf: partitions of every naming scheme, whole disks left alone', (
   assert.deepEqual(partitionOf('/dev/disk/by-id/nvme-eui.0025-part2'), { disk: '/dev/disk/by-id/nvme-eui.0025', partition: 2 })
   for (const whole of ['/dev/sda', '/dev/nvme0n1', '/dev/nvme1n2', '/dev/mmcblk0', '/dev/vdaa', '/dev/md0', '/dev/disk/by-id/nvme-eui.0025'])
     assert.equal(partitionOf(whole), undefined, whole)
+  // the lab names the partitions it mounts the same way: partitionOf reads back what partitionPath names
+  for (const disk of ['/dev/sda', '/dev/nvme0n1', '/dev/mmcblk1', '/dev/vdb']) assert.deepEqual(partitionOf(partitionPath(disk, 6)), { disk, partition: 6 })
 })
 
 test('kubernetesVersionProblem: Talos v1.10 supports 1.28.0 up to 1.33.x', () => {
