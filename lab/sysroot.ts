@@ -470,6 +470,16 @@ const MOUNT_OPTIONS: Record<string, string> = {
 }
 
 /**
+ * An integer sysctl (its file holds integers) refuses anything else: kernel/sysctl.c's proc_dointvec family reads
+ * each value with proc_get_long, which returns -EINVAL unless it starts with a digit (after an optional "-"; base 0,
+ * so 0x.. and 0.. are read too), and the old value stays. Range checks (proc_dointvec_minmax) are not modelled.
+ */
+function integerSysctlRefuses(file: string, value: string): boolean {
+  const ints = /^\s*-?(0x[0-9a-f]+|[0-9]+)(\s+-?(0x[0-9a-f]+|[0-9]+))*\s*$/i
+  return existsSync(file) && ints.test(readFileSync(file, 'utf8')) && !ints.test(value)
+}
+
+/**
  * What machined does with a config at runtime: sysctls written under proc/sys (a key whose parent directory does
  * not exist is an error, as on a kernel without that subsystem), modules added to proc/modules, volumes added to
  * proc/mounts with their mount point created and its owner/mode recorded in `<mountPoint>/.lab-owner` ("uid gid
@@ -507,6 +517,10 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
     const file = join(root, rel)
     if (!existsSync(dirname(file)) || !statSync(dirname(file)).isDirectory()) {
       errors.push(`sysctl ${key}: /${rel} does not exist on this kernel`)
+      continue
+    }
+    if (integerSysctlRefuses(file, String(value))) {
+      errors.push(`sysctl ${key}: write /${rel}: invalid argument`)
       continue
     }
     writeFileSync(file, String(value) + '\n')

@@ -390,12 +390,12 @@ function checkVip(c: Collector, doc: Obj) {
   if (cl.vip === undefined || isIP(cl.vip) === 0) return
   const owner = raw.findIndex((n) => n.address === cl.vip)
   if (owner >= 0)
-    c.error(['cluster', 'vip'], `${cl.vip} is the address of ${raw[owner]!.name} (nodes[${owner}]): the VIP must be an unused address in the control-plane nodes' subnet (vip.md)`)
+    c.error(['cluster', 'vip'], `${cl.vip} is the address of ${raw[owner]!.name} (nodes[${owner}]): the VIP must be an unused address in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
   if (subnet) {
-    if (!subnet.contains(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is outside cluster.controlPlaneSubnet ${cl.controlPlaneSubnet}: the VIP must be in the control-plane nodes' subnet (vip.md)`)
+    if (!subnet.contains(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is outside cluster.controlPlaneSubnet ${cl.controlPlaneSubnet}: the VIP must be in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
     else if (subnet.reserved.includes(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is the network or broadcast address of ${cl.controlPlaneSubnet}: choose an unused host address`)
   } else if (cps.length && cps.every(({ n }) => isIP(n.address) !== isIP(cl.vip)))
-    c.error(['cluster', 'vip'], `${cl.vip} is IPv${isIP(cl.vip)} but the control-plane nodes are IPv${isIP(cps[0]!.n.address)}: the VIP must be in their subnet (vip.md)`)
+    c.error(['cluster', 'vip'], `${cl.vip} is IPv${isIP(cl.vip)} but the control-plane nodes are IPv${isIP(cps[0]!.n.address)}: the VIP must be in their subnet (Talos docs: Virtual (shared) IP)`)
 }
 
 /** A CIDR as a membership test, plus its IPv4 network and broadcast addresses (never usable as a VIP). */

@@ -17,6 +17,8 @@ import pLimit from 'p-limit'
 import { partitionOf, partitionPath } from '../../lib/block-device.ts'
 import { sysctlValueProblem } from '../../lib/sysctl-values.ts'
 import { kubernetesVersionProblem, outputDirProblem, parseCidr } from '../../lib/inventory.ts'
+import { applyRuntimeConfig, createSysroot } from '../../lab/sysroot.ts'
+import { hardwareProfile } from '../../lab/hardware.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = join(REPO, 'test/fixtures/inventory')
@@ -298,6 +300,17 @@ test('parseCidr: membership and the IPv4 network/broadcast addresses', () => {
   assert.deepEqual(net.reserved, ['10.20.0.0', '10.20.0.255'])
   assert.ok(parseCidr('fd00:10::/64')!.contains('fd00:10::15'))
   for (const bad of ['10.20.0.0', '10.20.0.0/33', 'ten/8', 'fd00::/129']) assert.equal(parseCidr(bad), undefined, bad)
+})
+
+test('the lab, like Linux, refuses a non-integer for an integer sysctl (EINVAL) and keeps the old value', () => {
+  const root = join(tmp, 'sysroot')
+  createSysroot(root, hardwareProfile('controlplane'), { cmdline: 'talos.platform=metal', hostname: 'cp1' })
+  const read = (k: string) => readFileSync(join(root, 'proc/sys', k), 'utf8').trim()
+  const r = applyRuntimeConfig(root, { sysctls: { 'vm.swappiness': 'zero', 'vm.max_map_count': '262144', 'net.core.rmem_max': '0x1000' }, kernelModules: [], mounts: [] })
+  assert.deepEqual(r.errors, ['sysctl vm.swappiness: write /proc/sys/vm/swappiness: invalid argument'])
+  assert.equal(read('vm/swappiness'), '60')
+  assert.equal(read('vm/max_map_count'), '262144')
+  assert.equal(read('net/core/rmem_max'), '0x1000') // proc_get_long reads base 0: hex is a number to the kernel
 })
 
 test('nothing was added to or removed from the repository by any of the above', async () => {
