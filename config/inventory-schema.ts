@@ -47,6 +47,7 @@ export const inventorySchema = closed(
         target: { enum: ['lab', 'production'] },
         endpoint: str,
         vip: str,
+        controlPlaneSubnet: str,
         talosVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Talos version such as v1.10.3' },
         kubernetesVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Kubernetes version such as v1.33.1' },
         installerImage: str,

@@ -6,7 +6,10 @@
 import { parseCpuList } from '../lib/host/numa.ts'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
+import { isAbsolute, normalize } from 'node:path'
+import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
+import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
 import { Ajv, type ErrorObject } from 'ajv'
 import { inventorySchema } from './inventory-schema.ts'
 import { isSecretKey } from '../lib/runner/redact.ts'
@@ -79,6 +82,8 @@ export interface ClusterSpec {
   target: 'lab' | 'production'
   endpoint: string
   vip?: string
+  /** CIDR of the control-plane nodes' shared L2 network; when given, the VIP and every control-plane address must be in it. */
+  controlPlaneSubnet?: string
   talosVersion: string
   kubernetesVersion: string
   installerImage: string
@@ -301,6 +306,8 @@ function checkCluster(c: Collector, doc: Obj) {
     c.warn(['cluster', 'endpoint'], `endpoint host ${url.hostname} is not the VIP ${cl.vip}: the API is only highly available through the VIP`)
   if (!/^v1\.10\.[0-9]+$/.test(cl.talosVersion))
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
+  const k8s = kubernetesVersionProblem(cl.kubernetesVersion)
+  if (k8s) c.error(['cluster', 'kubernetesVersion'], k8s)
   shellSafe(c, ['cluster', 'installerImage'], cl.installerImage)
   const digest = /@sha256:[0-9a-f]{64}$/.exec(cl.installerImage)?.[0]
   const tag = /:([^:/@]+)$/.exec(digest ? cl.installerImage.slice(0, -digest.length) : cl.installerImage)?.[1]
@@ -309,6 +316,39 @@ function checkCluster(c: Collector, doc: Obj) {
     c.error(['cluster', 'installerImage'], `needs a tag matching talosVersion (…:${cl.talosVersion}) ${got(cl.installerImage)}`)
   if (tag && tag !== cl.talosVersion) c.error(['cluster', 'installerImage'], `image tag ${tag} does not match talosVersion ${cl.talosVersion}`)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
+  const outDirProblem = outputDirProblem(cl.outputDir)
+  if (outDirProblem) c.error(['cluster', 'outputDir'], `${outDirProblem} ${got(cl.outputDir)}`)
+}
+
+/**
+ * Kubernetes versions Talos v1.10 runs: from MinimumKubernetesVersion 1.28.0 up to (not including)
+ * MaximumKubernetesVersion 1.33.99 (talos v1.10.3 pkg/machinery/compatibility/talos110/talos110.go, compared in
+ * kubernetes_version.go SupportedWith), i.e. 1.28 … 1.33 as website/content/v1.10/introduction/support-matrix.md lists.
+ */
+export const TALOS_V110_KUBERNETES = { min: [1, 28, 0], below: [1, 33, 99] } as const
+
+/** Why Talos v1.10 refuses this Kubernetes version ("v1.33.1"), or undefined when it supports it. */
+export function kubernetesVersionProblem(version: string): string | undefined {
+  const m = /^v?([0-9]+)\.([0-9]+)\.([0-9]+)$/.exec(version)
+  if (!m) return undefined // the schema reports the format
+  const v = [Number(m[1]), Number(m[2]), Number(m[3])]
+  const cmp = (a: readonly number[], b: readonly number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!
+  const range = 'Talos v1.10 supports Kubernetes v1.28.0 to v1.33.x (its support matrix, pkg/machinery/compatibility/talos110)'
+  if (cmp(v, TALOS_V110_KUBERNETES.min) < 0) return `${range}: ${version} is too old`
+  if (cmp(v, TALOS_V110_KUBERNETES.below) >= 0) return `${range}: ${version} is too new`
+  return undefined
+}
+
+/**
+ * Generated secrets go to outputDir; a relative one is taken from the repo root, and must stay below it (where
+ * .gitignore keeps out/ and nothing else is overwritten). An absolute path is the operator's explicit choice.
+ */
+export function outputDirProblem(dir: string): string | undefined {
+  if (isAbsolute(dir)) return undefined
+  const n = normalize(dir)
+  if (n === '.' || n === './') return 'must be a directory below the repository (e.g. out/<cluster>), not the repository itself'
+  if (n === '..' || n.startsWith('../')) return 'a relative outputDir must stay inside the repository (it is resolved from the repository root); give an absolute path to write elsewhere'
+  return undefined
 }
 
 /** The text with any URL's `user:password@` replaced: what an error may quote of a URL. */
@@ -339,6 +379,10 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
     if (!DNS1123_LABEL.test(n.name)) c.error(at('name'), `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(n.name)}`)
     if (!isHostAddress(n.address)) c.error(at('address'), `must be an IPv4 or IPv6 address or DNS name ${got(n.address)}`)
     if (!DISK_PATH.test(n.installDisk)) c.error(at('installDisk'), `must be a disk path matching ^/dev/[a-z0-9/_-]+$ ${got(n.installDisk)}`)
+    else {
+      const part = partitionOf(n.installDisk)
+      if (part) c.error(at('installDisk'), `${partitionInstallDiskMessage(n.installDisk, part)}: use ${part.disk}`)
+    }
     if (seenName.has(n.name)) c.error(at('name'), `duplicate node name "${n.name}" (also nodes[${seenName.get(n.name)}])`)
     else seenName.set(n.name, i)
     if (seenAddr.has(n.address)) c.error(at('address'), `duplicate address ${n.address} (also nodes[${seenAddr.get(n.address)}])`)
@@ -356,6 +400,53 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
   if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')
   else if (cps % 2 === 0) c.error(['nodes'], `${cps} control-plane nodes: etcd needs an odd number (3 tolerates one failure, ${cps} tolerates no more than ${cps - 1})`)
   else if (cps !== 3) c.warn(['nodes'], `${cps} control-plane node(s): 3 is the usual choice (one may fail)`)
+}
+
+/**
+ * "The Virtual IP should be a reserved, unused IP address in the same subnet as your controlplane nodes"
+ * (talos v1.10.3 website/content/v1.10/talos-guides/network/vip.md): a node's own address as the VIP would be taken
+ * over by whichever control plane wins the election. Without cluster.controlPlaneSubnet the subnet is not known, so
+ * only the address family is compared.
+ */
+function checkVip(c: Collector, doc: Obj) {
+  const cl: Obj = doc.cluster
+  const raw = doc.nodes as Obj[]
+  const subnet = cl.controlPlaneSubnet === undefined ? undefined : parseCidr(cl.controlPlaneSubnet)
+  if (cl.controlPlaneSubnet !== undefined && !subnet)
+    c.error(['cluster', 'controlPlaneSubnet'], `must be a CIDR such as 10.20.0.0/24 ${got(cl.controlPlaneSubnet)}`)
+  const cps = raw.map((n, i) => ({ n, i })).filter(({ n }) => n.role === 'controlplane' && isIP(n.address) !== 0)
+  if (subnet)
+    for (const { n, i } of cps)
+      if (!subnet.contains(n.address)) c.error(['nodes', i, 'address'], `control-plane node ${n.name} is outside cluster.controlPlaneSubnet ${cl.controlPlaneSubnet} ${got(n.address)}`)
+  if (cl.vip === undefined || isIP(cl.vip) === 0) return
+  const owner = raw.findIndex((n) => n.address === cl.vip)
+  if (owner >= 0)
+    c.error(['cluster', 'vip'], `${cl.vip} is the address of ${raw[owner]!.name} (nodes[${owner}]): the VIP must be an unused address in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
+  if (subnet) {
+    if (!subnet.contains(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is outside cluster.controlPlaneSubnet ${cl.controlPlaneSubnet}: the VIP must be in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
+    else if (subnet.reserved.includes(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is the network or broadcast address of ${cl.controlPlaneSubnet}: choose an unused host address`)
+  } else if (cps.length && cps.every(({ n }) => isIP(n.address) !== isIP(cl.vip)))
+    c.error(['cluster', 'vip'], `${cl.vip} is IPv${isIP(cl.vip)} but the control-plane nodes are IPv${isIP(cps[0]!.n.address)}: the VIP must be in their subnet (Talos docs: Virtual (shared) IP)`)
+}
+
+/** A CIDR as a membership test, plus its IPv4 network and broadcast addresses (never usable as a VIP). */
+export function parseCidr(cidr: string): { contains(ip: string): boolean; reserved: string[] } | undefined {
+  const m = /^([^/]+)\/([0-9]{1,3})$/.exec(cidr)
+  const family = m ? isIP(m[1]!) : 0
+  const prefix = m ? Number(m[2]) : NaN
+  if (!m || family === 0 || prefix > (family === 4 ? 32 : 128)) return undefined
+  const type = family === 4 ? 'ipv4' : 'ipv6'
+  const list = new BlockList()
+  list.addSubnet(m[1]!, prefix, type)
+  const reserved: string[] = []
+  if (family === 4 && prefix <= 30) {
+    const base = m[1]!.split('.').reduce((a, o) => a * 256 + Number(o), 0)
+    const size = 2 ** (32 - prefix)
+    const network = base - (base % size)
+    const dotted = (x: number) => [24, 16, 8, 0].map((s) => Math.floor(x / 2 ** s) % 256).join('.')
+    reserved.push(dotted(network), dotted(network + size - 1))
+  }
+  return { contains: (ip) => isIP(ip) === family && list.check(ip, type), reserved }
 }
 
 function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undefined) {
@@ -396,6 +487,10 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   for (const [k, val] of Object.entries((v.sysctls ?? {}) as Obj)) {
     if (!SYSCTL_KEY.test(k)) c.error(V('sysctls', k), `not a sysctl name ${got(k)}`)
     if (typeof val === 'string' && /[\n\r\0]/.test(val)) c.error(V('sysctls', k), 'sysctl value must be a single line')
+    else if (typeof val === 'string') {
+      const problem = sysctlValueProblem(k, val)
+      if (problem) c.error(V('sysctls', k), problem)
+    }
   }
   ;((v.kernelModules ?? []) as string[]).forEach((m, i) => {
     if (!MODULE_NAME.test(m)) c.error(V('kernelModules', i), `not a kernel module name ${got(m)}`)
@@ -554,6 +649,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   const nodes = mergeNodes(d)
   checkCluster(c, d)
   checkNodes(c, d, nodes)
+  checkVip(c, d)
   checkValidator(c, d, opts.hardware === null ? undefined : (opts.hardware ?? labHardwareLookup()))
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)
   if (c.issues.length) return { errors: c.issues, warnings: c.warnings }

@@ -1,35 +1,88 @@
-// `02-configure.ts --lint FILE...`: lint machine configs written by hand or by other tools.
-import { existsSync, readFileSync } from 'node:fs'
+// `02-configure.ts --lint PATH...`: lint machine configs written by hand or by other tools. A directory is searched
+// recursively for *.yaml / *.yml files (hidden entries skipped); in a directory only files that look like Talos
+// machine configs are linted, so linting a rendered out/<cluster>/ skips secrets.yaml and friends (and says so).
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseAllDocuments } from 'yaml'
 import { formatFindings, hasErrors, lintMachineConfig, SchemaMissingError } from './lint.ts'
 import { redactString } from '../lib/runner/redact.ts'
 
-/** Prints findings on stdout; returns the exit code (1 on any error, 2 on bad usage or a missing schema). */
-export function lintCli(files: string[], write: (s: string) => void = (s) => process.stdout.write(s + '\n')): number {
+const USAGE = 'usage: npx zx runbooks/02-configure.ts --lint FILE_OR_DIRECTORY... [--grub]'
+const YAML_FILE = /\.ya?ml$/
+
+/** Every YAML file below `dir`, sorted, skipping hidden files and directories. */
+export function yamlFilesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => !e.name.startsWith('.'))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => {
+      const p = join(dir, e.name)
+      if (e.isDirectory()) return yamlFilesUnder(p)
+      return e.isFile() && YAML_FILE.test(e.name) ? [p] : []
+    })
+}
+
+/** A Talos machine config has a v1alpha1 document (version: v1alpha1 or machine:) or typed documents (apiVersion: v1alpha1). */
+export function looksLikeMachineConfig(text: string): boolean {
+  try {
+    return parseAllDocuments(text).some((d) => {
+      const v = 'toJS' in d ? (d.toJS() as Record<string, unknown> | null) : null
+      return !!v && typeof v === 'object' && (v.version === 'v1alpha1' || 'machine' in v || v.apiVersion === 'v1alpha1')
+    })
+  } catch {
+    return true // a file the YAML parser chokes on is linted, so its syntax error is reported
+  }
+}
+
+type Target = { file: string; explicit: boolean }
+
+/** Prints findings on stdout; returns the exit code (0 clean, 1 on any lint error, 2 on bad usage, a missing path or a missing schema). */
+export function lintCli(args: string[], write: (s: string) => void = (s) => process.stdout.write(s + '\n')): number {
   const out = (s: string) => write(redactString(s))
-  const bootloader = files.includes('--grub') ? 'grub' : 'systemd-boot'
-  files = files.filter((f) => !f.startsWith('--'))
-  if (files.length === 0) {
-    out('usage: npx zx runbooks/02-configure.ts --lint FILE... [--grub]')
+  const bootloader = args.includes('--grub') ? 'grub' : 'systemd-boot'
+  const paths = args.filter((f) => !f.startsWith('--'))
+  if (paths.length === 0) {
+    out(USAGE)
     return 2
   }
+  const targets: Target[] = []
+  let usage = false
+  for (const p of paths) {
+    let isDir: boolean
+    try {
+      isDir = statSync(p).isDirectory()
+    } catch (e) {
+      out(`${p}: cannot lint: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`)
+      usage = true
+      continue
+    }
+    if (!isDir) targets.push({ file: p, explicit: true })
+    else {
+      const found = yamlFilesUnder(p)
+      if (!found.length) {
+        out(`${p}: cannot lint: the directory has no .yaml or .yml files`)
+        usage = true
+      }
+      targets.push(...found.map((file) => ({ file, explicit: false })))
+    }
+  }
   let failed = false
-  for (const file of files) {
-    if (!existsSync(file)) {
-      out(`${file}: no such file`)
-      failed = true
+  for (const { file, explicit } of targets) {
+    const text = readFileSync(file, 'utf8')
+    if (!explicit && !looksLikeMachineConfig(text)) {
+      out(`${file}: skipped (not a Talos machine config)`)
       continue
     }
     let findings
     try {
-      findings = lintMachineConfig(readFileSync(file, 'utf8'), file, { bootloader })
+      findings = lintMachineConfig(text, file, { bootloader })
     } catch (e) {
       if (!(e instanceof SchemaMissingError)) throw e
       process.stderr.write(`error: ${e.message}\n`)
       return 2
     }
-    if (findings.length) out(formatFindings(findings))
-    else out(`${file}: ok`)
+    out(findings.length ? formatFindings(findings) : `${file}: ok`)
     failed ||= hasErrors(findings)
   }
-  return failed ? 1 : 0
+  return usage ? 2 : failed ? 1 : 0
 }

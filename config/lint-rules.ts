@@ -3,6 +3,8 @@
 // them over the main (v1alpha1) document and adds the official schema's findings.
 import type { Document, LineCounter } from 'yaml'
 import { formatDotted, positionOf, type PathSeg } from './yaml-positions.ts'
+import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
+import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
 
 export type Severity = 'error' | 'warning'
 
@@ -348,6 +350,32 @@ export const installDiskNotDev: Rule = {
   },
 }
 
+export const installDiskPartition: Rule = {
+  id: 'install-disk-partition',
+  severity: 'error',
+  description: 'machine.install.disk is a whole disk, not a partition (see lib/block-device.ts for where Talos says so)',
+  check: ({ config }) => {
+    const d = config.machine?.install?.disk
+    const part = typeof d === 'string' ? partitionOf(d) : undefined
+    if (!part) return []
+    return [{ path: ['machine', 'install', 'disk'], message: partitionInstallDiskMessage(d, part), fix: `use the whole disk: disk: ${part.disk} (talosctl get disks lists them)` }]
+  },
+}
+
+export const sysctlValue: Rule = {
+  id: 'sysctl-value',
+  severity: 'error',
+  description: 'known sysctls get a value the kernel accepts (integer ranges, qdisc and congestion control names)',
+  check: ({ config }) => {
+    const s = config.machine?.sysctls
+    if (!isObj(s)) return []
+    return Object.entries(s).flatMap(([k, v]): RuleHit[] => {
+      const problem = typeof v === 'string' ? sysctlValueProblem(k, v) : undefined
+      return problem ? [{ path: ['machine', 'sysctls', k], message: `${problem}: the kernel refuses it and the node keeps its old value`, fix: 'use a value in the range or list given' }] : []
+    })
+  },
+}
+
 export const RULES: Rule[] = [
   filesOutsideVar,
   grubFiles,
@@ -362,4 +390,6 @@ export const RULES: Rule[] = [
   topologyWithoutStaticCpu,
   kernelArgsNeedUpgrade,
   installDiskNotDev,
+  installDiskPartition,
+  sysctlValue,
 ]

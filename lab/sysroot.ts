@@ -11,6 +11,7 @@ import { validateHardware } from './hardware.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/host/numa.ts'
 import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/host/procfs.ts'
+import { partitionPath } from '../lib/host/block-device.ts'
 
 export const KERNEL_RELEASE = '6.12.28-talos'
 export const TALOS_VERSION = 'v1.10.3'
@@ -324,10 +325,6 @@ const SYSCTL_DEFAULTS: Record<string, string> = {
 const MODULE_SIZES: Record<string, number> = { tcp_bbr: 20480, sch_fq: 24576 }
 
 /** The install disk's partition n as Linux names it: /dev/sda6, /dev/nvme0n1p6. */
-export function partitionDev(disk: string, n: number): string {
-  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`
-}
-
 function baseMounts(installDisk?: string): string {
   const m: string[] = [
     '/dev/loop0 / squashfs ro,relatime,errors=continue 0 0',
@@ -342,8 +339,8 @@ function baseMounts(installDisk?: string): string {
   ]
   if (installDisk) {
     const xfs = 'rw,relatime,attr2,inode64,logbufs=8,logbsize=32k,noquota'
-    m.push(`${partitionDev(installDisk, 5)} /system/state xfs ${xfs} 0 0`)
-    m.push(`${partitionDev(installDisk, 6)} /var xfs ${xfs} 0 0`)
+    m.push(`${partitionPath(installDisk, 5)} /system/state xfs ${xfs} 0 0`)
+    m.push(`${partitionPath(installDisk, 6)} /var xfs ${xfs} 0 0`)
   }
   return m.join('\n') + '\n'
 }
@@ -473,6 +470,16 @@ const MOUNT_OPTIONS: Record<string, string> = {
 }
 
 /**
+ * An integer sysctl (its file holds integers) refuses anything else: kernel/sysctl.c's proc_dointvec family reads
+ * each value with proc_get_long, which returns -EINVAL unless it starts with a digit (after an optional "-"; base 0,
+ * so 0x.. and 0.. are read too), and the old value stays. Range checks (proc_dointvec_minmax) are not modelled.
+ */
+function integerSysctlRefuses(file: string, value: string): boolean {
+  const ints = /^\s*-?(0x[0-9a-f]+|[0-9]+)(\s+-?(0x[0-9a-f]+|[0-9]+))*\s*$/i
+  return existsSync(file) && ints.test(readFileSync(file, 'utf8')) && !ints.test(value)
+}
+
+/**
  * What machined does with a config at runtime: sysctls written under proc/sys (a key whose parent directory does
  * not exist is an error, as on a kernel without that subsystem), modules added to proc/modules, volumes added to
  * proc/mounts with their mount point created and its owner/mode recorded in `<mountPoint>/.lab-owner` ("uid gid
@@ -510,6 +517,10 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
     const file = join(root, rel)
     if (!existsSync(dirname(file)) || !statSync(dirname(file)).isDirectory()) {
       errors.push(`sysctl ${key}: /${rel} does not exist on this kernel`)
+      continue
+    }
+    if (integerSysctlRefuses(file, String(value))) {
+      errors.push(`sysctl ${key}: write /${rel}: invalid argument`)
       continue
     }
     writeFileSync(file, String(value) + '\n')

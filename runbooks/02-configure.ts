@@ -2,11 +2,11 @@
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
 import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
-import { openCluster } from '../config/cluster.ts'
+import { openCluster, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { lintCli } from '../config/lint-cli.ts'
 import {
-  applyAll, assertClean, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
+  applyAll, assertClean, dryRunScratch, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, workspace, writeConfigs, type NodePlan, type Rendered, type Workspace,
 } from '../steps/02-configure/steps.ts'
 
 const lintAt = process.argv.indexOf('--lint')
@@ -20,16 +20,27 @@ interface Computed {
 }
 const changing = (c: Computed) => (c.plans ?? []).filter((p) => p.change !== 'none')
 
+/** The rendered configs for steps that run without `render` before them (--from, --step, a resumed run). */
+async function renderedFor(c: Cluster & Computed & { ws: Workspace }): Promise<Rendered> {
+  if (c.rendered) return c.rendered
+  // a dry run keeps nothing between runs: it needs a bundle to render with, and the files apply-config --dry-run reads
+  if (c.ws.scratch) await ensureSecrets(c, c.ws)
+  c.rendered = renderAll(c, c.ws)
+  if (c.ws.scratch) writeConfigs(c, c.rendered, c.ws)
+  return c.rendered
+}
+
 await runbook({
   id: '02-configure',
   title: 'Render, lint and apply the Talos machine configs',
   flags: {
-    lint: { type: 'boolean', description: 'lint the config files given after --lint and exit (nothing applied)' },
+    lint: { type: 'boolean', description: 'lint the config files (or directories, recursively) given after --lint and exit (nothing applied)' },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
+    // a dry run writes nothing: what a real run writes to the output dir goes to a temp dir removed on exit
     const computed: Computed = {}
-    return Object.assign(cluster, computed)
+    return Object.assign(cluster, { ws: workspace(cluster, flags.dryRun ? dryRunScratch() : undefined) }, computed)
   },
   steps: [
     quorumStep(),
@@ -38,7 +49,7 @@ await runbook({
       summary: 'generate the secrets bundle once (0600), reuse it afterwards',
       describe: (c) => `Generate the cluster secrets bundle once (${c.paths.secrets}, 0600) and reuse it afterwards`,
       async run(c) {
-        log.info(`  secrets bundle ${await ensureSecrets(c)}`)
+        log.info(`  secrets bundle ${await ensureSecrets(c, c.ws)}`)
       },
     },
     {
@@ -47,10 +58,14 @@ await runbook({
       describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        const rendered = (c.rendered = renderAll(c))
+        const rendered = (c.rendered = renderAll(c, c.ws))
         assertClean(rendered)
-        writeConfigs(c, rendered)
-        log.info(`  wrote ${rendered.configs.size} configs (0600) to ${c.paths.outDir}`)
+        const dir = writeConfigs(c, rendered, c.ws)
+        log.info(
+          c.ws.scratch
+            ? `  dry run: ${rendered.configs.size} configs rendered, linted and validated in ${dir} (removed on exit); a real run writes them to ${c.paths.outDir}`
+            : `  wrote ${rendered.configs.size} configs (0600) to ${dir}`,
+        )
       },
     },
     {
@@ -58,7 +73,8 @@ await runbook({
       summary: 'generate the talosconfig (0600)',
       describe: (c) => `Generate the talosconfig (${c.paths.talosconfig}, 0600) from the secrets bundle`,
       async run(c) {
-        log.info(`  talosconfig ${await ensureTalosconfig(c)}`)
+        const how = await ensureTalosconfig(c)
+        log.info(`  talosconfig ${how === 'generated' && c.dryRun ? 'not generated (dry run): the commands above show how it would be' : how}`)
       },
     },
     {
@@ -67,8 +83,7 @@ await runbook({
       describe: () => 'Compare each node\'s running config with the rendered one',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        const rendered = (c.rendered ??= renderAll(c))
-        const plans = (c.plans = await planAll(c, rendered.configs))
+        const plans = (c.plans = await planAll(c, (await renderedFor(c)).configs))
         for (const p of plans) {
           log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
           if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
@@ -84,11 +99,11 @@ await runbook({
       targets: (c) => changing(c).map((p) => p.node.name),
       confirm: (c) => `Apply configs to ${changing(c).map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
       async check(c) {
-        c.plans ??= await planAll(c, (c.rendered ??= renderAll(c)).configs)
+        c.plans ??= await planAll(c, (await renderedFor(c)).configs)
         return changing(c).length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }
       },
       async run(c, step) {
-        await applyAll(c, changing(c), step.dryRun)
+        await applyAll(c, changing(c), step.dryRun, c.ws)
       },
     },
     {

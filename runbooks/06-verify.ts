@@ -6,7 +6,7 @@ import { log } from '../lib/runner/log.ts'
 import { terminalWidth } from '../lib/runner/columns.ts'
 import { renderTable, summaryLine } from '../checks/engine/reporter.ts'
 import { formatDiff } from '../checks/engine/diff.ts'
-import { runSuite, storeReport } from '../steps/06-verify/verify.ts'
+import { compareWithLatest, reportsDir, runSuite, storeReport } from '../steps/06-verify/verify.ts'
 import type { Report } from '../checks/engine/types.ts'
 
 await runbook({
@@ -35,10 +35,11 @@ await runbook({
       name: 'compare',
       summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
-      async run(c) {
+      async run(c, step) {
         const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs }))
-        const stored = storeReport(c.inv.cluster.name, r)
-        log.info(`  report: ${stored.file}`)
+        // a dry run writes nothing: it compares with the last stored report but does not store this one
+        const stored = step.dryRun ? { file: undefined, ...compareWithLatest(c.inv.cluster.name, r) } : storeReport(c.inv.cluster.name, r)
+        log.info(stored.file ? `  report: ${stored.file}` : `  dry run: report not stored (a real run stores it in ${reportsDir(c.inv.cluster.name)})`)
         const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']
         for (const l of lines) log.info(`  ${l}`)
         if (r.summary.fail > 0) throw new Error(`${r.summary.fail} check(s) failed: ${r.results.filter((x) => x.status === 'fail').map((x) => `${x.check}@${x.target}`).join(', ')}`)

@@ -69,8 +69,12 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
   // From here on, every step outcome is journaled.
   const runId = newRunId()
   report.runId = runId
-  const journal = (step: string, event: JournalEvent, extra: Partial<JournalRecord> = {}) =>
-    appendJournal({ ts: new Date().toISOString(), runId, runbook: def.id, step, cluster: ident.cluster.name, target: ident.cluster.target, event, ...(flags.dryRun ? { dryRun: true } : {}), ...extra }, journalFile)
+  // Every step outcome is journaled, except in a dry run: it writes nothing anywhere (and a dry run never counted as
+  // having done a step, so the journal has nothing to learn from it).
+  const journal = (step: string, event: JournalEvent, extra: Partial<JournalRecord> = {}) => {
+    if (!flags.dryRun)
+      appendJournal({ ts: new Date().toISOString(), runId, runbook: def.id, step, cluster: ident.cluster.name, target: ident.cluster.target, event, ...extra }, journalFile)
+  }
 
   const stepReports = new Map<string, StepReport>(plan.map((i) => [names[i]!, { name: names[i]!, outcome: 'not-run' }]))
   report.steps = [...stepReports.values()]

@@ -227,7 +227,8 @@ export class Talosctl extends CliTool {
   /** Writes the admin kubeconfig to `path` (0600). merge defaults to false: talosctl's default merges into ~/.kube. */
   async kubeconfig(node: string, path: string, opts: { force?: boolean; merge?: boolean } = {}): Promise<RunResult> {
     const args = ['kubeconfig', path, `--merge=${opts.merge ?? false}`, ...(opts.force ? ['--force'] : [])]
-    const r = await this.run(args, { nodes: [node] })
+    // it writes a local file: a dry run prints the command and writes nothing
+    const r = await this.run(args, { nodes: [node], mutating: true })
     if (!r.skipped) await chmod(path, 0o600)
     return r
   }
@@ -255,9 +256,12 @@ export class Talosctl extends CliTool {
     return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
   }
 
-  /** `talosctl gen secrets -o FILE`: the cluster's secrets bundle, 0600. */
-  async genSecrets(outFile: string, opts: { force?: boolean } = {}): Promise<RunResult> {
-    const r = await this.run(['gen', 'secrets', '-o', outFile, ...(opts.force ? ['--force'] : [])], { local: true, mutating: true })
+  /**
+   * `talosctl gen secrets -o FILE`: the cluster's secrets bundle, 0600. `throwaway`: FILE is in a dry run's private temp
+   * dir (a bundle to render configs with, never used by a node), so it is generated on --dry-run too.
+   */
+  async genSecrets(outFile: string, opts: { force?: boolean; throwaway?: boolean } = {}): Promise<RunResult> {
+    const r = await this.run(['gen', 'secrets', '-o', outFile, ...(opts.force ? ['--force'] : [])], { local: true, mutating: !opts.throwaway })
     if (!r.skipped) await chmod(outFile, 0o600)
     return r
   }

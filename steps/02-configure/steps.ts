@@ -1,7 +1,9 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
 import { settleEach } from '../../lib/host/settle.ts'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
 import { createTwoFilesPatch } from 'diff'
 import { log } from '../../lib/runner/log.ts'
@@ -13,10 +15,41 @@ import { lintMachineConfig, formatFindings, type Finding } from '../../config/li
 import { probeMachine, type MachineState } from '../01-provision/steps.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 
-export async function ensureSecrets(c: Cluster): Promise<'reused' | 'generated'> {
-  if (existsSync(c.paths.secrets)) {
-    loadSecretsBundle(c.paths.secrets) // a corrupt bundle must stop us here, not at apply time
+/**
+ * A dry run writes nothing anywhere, yet renders, lints and validates every config and lets talosctl's own
+ * `apply-config --dry-run` read them. What a real run would write to the output dir goes to a private temp dir
+ * instead (0700, mkdtemp), removed when the process exits.
+ */
+export function dryRunScratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'talos-runbooks-dry-run-'))
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Where 02 finds what it works with: the output dir, or for a dry run the scratch dir where the output dir lacks it. */
+export interface Workspace {
+  /** the secrets bundle configs are rendered with */
+  secrets: string
+  /** where the rendered configs are (apply-config reads them from there) */
+  config: (node: string) => string
+  /** set on a dry run */
+  scratch?: string
+}
+
+export function workspace(c: Cluster, scratch?: string): Workspace {
+  if (!scratch) return { secrets: c.paths.secrets, config: c.paths.config }
+  return { secrets: existsSync(c.paths.secrets) ? c.paths.secrets : join(scratch, 'secrets.yaml'), config: (node) => join(scratch, `${node}.yaml`), scratch }
+}
+
+export async function ensureSecrets(c: Cluster, ws: Workspace = workspace(c)): Promise<'reused' | 'generated' | 'generated for this dry run only (a real run generates the cluster\'s own)'> {
+  if (existsSync(ws.secrets)) {
+    loadSecretsBundle(ws.secrets) // a corrupt bundle must stop us here, not at apply time
     return 'reused'
+  }
+  if (ws.scratch) {
+    // no bundle yet: render this dry run's configs with a throwaway one, so they can still be linted and validated
+    await c.talos.genSecrets(ws.secrets, { throwaway: true })
+    return "generated for this dry run only (a real run generates the cluster's own)"
   }
   mkdirSync(c.paths.outDir, { recursive: true, mode: 0o700 })
   await c.talos.genSecrets(c.paths.secrets)
@@ -29,8 +62,8 @@ export interface Rendered {
 }
 
 /** Render every node, lint and schema-check all of them; write nothing unless every one is clean. */
-export function renderAll(c: Cluster): Rendered {
-  const secrets = loadSecretsBundle(c.paths.secrets)
+export function renderAll(c: Cluster, ws: Workspace = workspace(c)): Rendered {
+  const secrets = loadSecretsBundle(ws.secrets)
   const configs = renderMachineConfigs(c.inv, secrets)
   // lint always includes the official schema (templates/talos-v1.10.3/ or $TALOS_CONFIG_SCHEMA)
   const findings = [...configs].flatMap(([node, text]) => lintMachineConfig(text, c.paths.config(node)))
@@ -43,8 +76,11 @@ export function assertClean(r: Rendered): void {
   if (errors.length) throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
 }
 
-export function writeConfigs(c: Cluster, r: Rendered): void {
-  writeRenderedConfigs(c.paths.outDir, r.configs)
+/** Writes every config (all or nothing) where the workspace keeps them; returns that directory. */
+export function writeConfigs(c: Cluster, r: Rendered, ws: Workspace = workspace(c)): string {
+  const dir = ws.scratch ?? c.paths.outDir
+  writeRenderedConfigs(dir, r.configs)
+  return dir
 }
 
 /** A talosconfig left half-made by an interrupted run has no endpoints: make it again. */
@@ -117,8 +153,8 @@ export async function planAll(c: Cluster, configs: Map<string, string>): Promise
   return c.inv.nodes.map((n) => r.values.get(n)!)
 }
 
-export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promise<void> {
-  const file = c.paths.config(p.node.name)
+export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
+  const file = ws.config(p.node.name)
   if (p.change === 'none') return
   const r = await c.talos.applyConfig(p.node.address, file, { insecure: p.change === 'install', mode: p.change === 'install' ? undefined : 'auto', dryRun })
   const said = (r.stdout + r.stderr).trim()
@@ -129,8 +165,8 @@ export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean): Promi
  * Apply every plan in parallel and wait for ALL of them (a failure must not leave other applies running while the
  * runbook exits); then one error naming each node that failed and saying which nodes did get their config.
  */
-export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean): Promise<void> {
-  const r = await settleEach(plans, (p) => applyPlan(c, p, dryRun))
+export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
+  const r = await settleEach(plans, (p) => applyPlan(c, p, dryRun, ws))
   const failed = r.failures.map((f) => `${f.item.node.name}: ${f.message}`)
   if (!failed.length) return
   const applied = plans.filter((p) => r.values.has(p)).map((p) => p.node.name)

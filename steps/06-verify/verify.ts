@@ -24,6 +24,12 @@ export function latestReport(cluster: string): { file: string; report: Report } 
   return last ? { file: join(dir, last), report: JSON.parse(readFileSync(join(dir, last), 'utf8')) as Report } : undefined
 }
 
+/** The diff against the latest stored report, if any, storing nothing (what a dry run shows). */
+export function compareWithLatest(cluster: string, report: Report): { diff?: ReportDiff; previous?: string } {
+  const prev = latestReport(cluster)
+  return { previous: prev?.file, diff: prev ? diffReports(prev.report, report) : undefined }
+}
+
 /** Stores the report (file names sort by time) and returns the diff against the previous one, if any. */
 export function storeReport(cluster: string, report: Report): { file: string; diff?: ReportDiff; previous?: string } {
   const prev = latestReport(cluster)

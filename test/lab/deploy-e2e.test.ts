@@ -428,6 +428,30 @@ test('every control plane down: 02 refuses (exit 3) naming them, never "not boot
 
 // ---------------------------------------------------------------- end of issue 12 (i12a)
 
+
+// ---------------------------------------------------------------- issue 12 (branch i12b): dry runs write nothing
+
+test('every runbook\'s --dry-run against the running lab leaves the journal, the output dir and the reports untouched', () => {
+  const snapshot = () => [...filesUnder(outDir), ...filesUnder(join(tmp, 'state'))].sort().map((f) => `${f} ${statSync(f).mtimeMs} ${statSync(f).size}`)
+  const before = snapshot()
+  const versions = configVersions()
+  // 02 hands the configs it rendered into a temp dir to talosctl's own apply-config --dry-run
+  const runs: [string, string[], number[]][] = [
+    ['02-configure', ['--from', 'secrets'], [0]],
+    ['03-bootstrap', [], [0]],
+    ['04-join', [], [0]],
+    ['05-storage-tuning', [], [0]],
+    ['06-verify', [], [0, 1]], // its checks may fail after the faults above; it must not store a report either way
+    ['07-smoke-pod', [], [0]],
+  ]
+  for (const [name, flags, exits] of runs) {
+    const r = runbook(name, '--dry-run', ...flags)
+    assert.ok(exits.includes(r.code ?? -1), `${name} --dry-run exit ${r.code}:\n${r.out.slice(-3000)}`)
+    assert.deepEqual(snapshot(), before, `${name} --dry-run wrote to the output or state dir:\n${r.out.slice(-2000)}`)
+  }
+  assert.deepEqual(configVersions(), versions, 'a dry run changed a node')
+})
+
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)

@@ -184,6 +184,20 @@ const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line
     line: 5,
     field: 'machine.install.disk',
   },
+  {
+    rule: 'install-disk-partition',
+    bad: W('  install:\n    disk: /dev/nvme0n1p1\n'),
+    good: W('  install:\n    disk: /dev/nvme0n1\n'),
+    line: 5,
+    field: 'machine.install.disk',
+  },
+  {
+    rule: 'sysctl-value',
+    bad: W('  sysctls:\n    vm.swappiness: "zero"\n    net.core.default_qdisc: fq\n'),
+    good: W('  sysctls:\n    vm.swappiness: "0"\n    net.core.default_qdisc: fq\n'),
+    line: 5,
+    field: 'machine.sysctls.vm.swappiness',
+  },
 ]
 
 test('every rule has a positive and a negative case below', () => {
