@@ -73,9 +73,14 @@ export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocat
     const r = req.sizes.find((s) => s.sizeKiB === size)
     if (!r) continue
     if (r.perNode) {
-      const bad = Object.keys(r.perNode).map(Number).filter((n) => n >= nodes)
-      if (bad.length > 0) {
-        warnings.push(`HugeTLB: Invalid hugepages parameter ${Object.entries(r.perNode).map(([n, c]) => `${n}:${c}`).join(',')} (node ${bad.join(',')} not online)`)
+      const entries = Object.entries(r.perNode).map(([n, c]) => [Number(n), c] as const)
+      const bad = entries.findIndex(([n]) => n >= nodes)
+      if (bad >= 0) {
+        // mm/hugetlb.c hugepages_setup(): a node >= nr_online_nodes jumps to `invalid`, which prints the parameter from
+        // where parsing stopped (just past "<node>:") and clears every per-node count already parsed
+        // (hugepages_clear_pages_in_node): nothing of this size is reserved.
+        const rest = [String(entries[bad]![1]), ...entries.slice(bad + 1).map(([n, c]) => `${n}:${c}`)].join(',')
+        warnings.push(`HugeTLB: Invalid hugepages parameter ${rest}`)
         continue
       }
       for (const [n, want] of Object.entries(r.perNode).map(([n, c]) => [Number(n), c] as const)) {

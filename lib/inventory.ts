@@ -67,6 +67,8 @@ export interface ValidatorProfile {
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
+  /** The validator's own installer image (its schematic carries the validator's kernel args). */
+  installerImage?: string
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]
@@ -282,14 +284,18 @@ function checkCluster(c: Collector, doc: Obj) {
     c.warn(['cluster', 'endpoint'], `endpoint host ${url.hostname} is not the VIP ${cl.vip}: the API is only highly available through the VIP`)
   if (!/^v1\.10\.[0-9]+$/.test(cl.talosVersion))
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
-  shellSafe(c, ['cluster', 'installerImage'], cl.installerImage)
-  const digest = /@sha256:[0-9a-f]{64}$/.exec(cl.installerImage)?.[0]
-  const tag = /:([^:/@]+)$/.exec(digest ? cl.installerImage.slice(0, -digest.length) : cl.installerImage)?.[1]
-  // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
-  if (!tag && !digest)
-    c.error(['cluster', 'installerImage'], `needs a tag matching talosVersion (…:${cl.talosVersion}) ${got(cl.installerImage)}`)
-  if (tag && tag !== cl.talosVersion) c.error(['cluster', 'installerImage'], `image tag ${tag} does not match talosVersion ${cl.talosVersion}`)
+  checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
+  if (typeof doc.validator?.installerImage === 'string') checkInstallerImage(c, ['validator', 'installerImage'], doc.validator.installerImage, cl.talosVersion)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
+}
+
+function checkInstallerImage(c: Collector, path: PathSeg[], image: string, talosVersion: string) {
+  shellSafe(c, path, image)
+  const digest = /@sha256:[0-9a-f]{64}$/.exec(image)?.[0]
+  const tag = /:([^:/@]+)$/.exec(digest ? image.slice(0, -digest.length) : image)?.[1]
+  // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
+  if (!tag && !digest) c.error(path, `needs a tag matching talosVersion (…:${talosVersion}) ${got(image)}`)
+  if (tag && tag !== talosVersion) c.error(path, `image tag ${tag} does not match talosVersion ${talosVersion}`)
 }
 
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {

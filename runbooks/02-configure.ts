@@ -5,6 +5,8 @@ import { quorumStep } from '../lib/quorum.ts'
 import { openCluster } from '../lib/cluster.ts'
 import { log } from '../lib/log.ts'
 import { lintCli } from '../lib/lint-cli.ts'
+import { RefusedError } from '../lib/runner.ts'
+import { imageProblemsMessage, imageSchematicProblems } from '../lib/schematic-images.ts'
 import {
   applyAll, assertClean, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
 } from '../lib/configure-steps.ts'
@@ -43,6 +45,9 @@ await runbook({
       describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
+        // machine.install.image is what each node upgrades to: it must carry the node's schematic (kernel args)
+        const problems = imageSchematicProblems(c.inv).filter((p) => !p.includes('rescue.imageUrl'))
+        if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
         rendered = renderAll(c)
         assertClean(rendered)
         writeConfigs(c, rendered)

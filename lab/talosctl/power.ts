@@ -6,6 +6,7 @@ import type { RunContext } from './main.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
+import { installerKernelArgs } from '../factory.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
 import * as io from './io.ts'
@@ -88,10 +89,14 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   const s = await session(ctx, 'error performing upgrade: ')
   const results = await perNode(s, async (n) => {
     const cfg = parseMachineConfig(readFileSync(paths.config(n.name), 'utf8'), paths.config(n.name))
+    // the new kernel command line is the installer image's: its schematic's args (+ extraKernelArgs with GRUB)
+    const k = installerKernelArgs(image)
+    if ('error' in k) throw new Error(rpcError('Unknown', k.error))
     updateNode(n.name, (x) => {
       x.installedImage = image
       x.talosVersion = /^v\d+\.\d+\.\d+/.test(tag) ? tag : x.talosVersion
-      x.cmdline = installCmdline(cfg)
+      x.cmdline = installCmdline(cfg, k.args, x.firmware)
+      x.bootSchematic = k.schematic
     })
     if (!ctx.flags.preserve) {
       // without --preserve the EPHEMERAL partition is wiped; etcd data survives only on control planes that rejoin
