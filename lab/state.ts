@@ -86,6 +86,8 @@ export interface LabNode {
   firmware?: 'uefi' | 'bios'
   /** The schematic of the disk image Talos booted from (set when booted from a written disk image) or last upgraded to. */
   bootSchematic?: string
+  /** Why kubelet exits at start (lab/kubelet.ts: its checkpoint validation); Talos restarts it forever. */
+  kubeletError?: string
   /** Bumped at every applied config; `get machineconfig` reports it as the resource version. */
   configVersion: number
   /** True on the one control-plane node `talosctl bootstrap` ran on. */

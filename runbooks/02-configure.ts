@@ -7,6 +7,7 @@ import { log } from '../lib/log.ts'
 import { lintCli } from '../lib/lint-cli.ts'
 import { RefusedError } from '../lib/runner.ts'
 import { imageProblemsMessage, imageSchematicProblems } from '../lib/schematic-images.ts'
+import { kubeletStateChanges, kubeletStateProcedure } from '../lib/kubelet-policy.ts'
 import {
   applyAll, assertClean, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, writeConfigs, type NodePlan, type Rendered,
 } from '../lib/configure-steps.ts'
@@ -24,6 +25,7 @@ await runbook({
   title: 'Render, lint and apply the Talos machine configs',
   flags: {
     lint: { type: 'boolean', description: 'lint the config files given after --lint and exit (nothing applied)' },
+    'allow-kubelet-policy-change': { type: 'boolean', description: 'apply kubelet reservedSystemCPUs / reservedMemory / memory manager changes to running nodes (follow the printed procedure)' },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
@@ -73,6 +75,12 @@ await runbook({
         for (const p of plans) {
           log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
           if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
+        }
+        const stuck = plans.filter((p) => p.change === 'update' && p.running).map((p) => ({ node: p.node, changes: kubeletStateChanges(p.running!, rendered!.configs.get(p.node.name)!) })).filter((x) => x.changes.length)
+        if (stuck.length) {
+          const msg = kubeletStateProcedure(stuck, c.inventoryFile)
+          if (!c.flags.allowKubeletPolicyChange) throw new RefusedError(`${msg}\n(--allow-kubelet-policy-change applies it anyway)`)
+          log.warn(msg)
         }
         return { install: plans.filter((p) => p.change === 'install').map((p) => p.node.name), update: plans.filter((p) => p.change === 'update').map((p) => p.node.name) }
       },

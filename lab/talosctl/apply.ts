@@ -10,6 +10,7 @@ import { RpcFailure, nodeErrors, perNode, rpcError, warn, withClient, withMainte
 import { diffConfigs, installCmdline, lineDiff, parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
 import { reconcileNode } from '../node-services.ts'
 import { installerKernelArgs } from '../factory.ts'
+import { runKubelet } from '../kubelet.ts'
 import { DEFAULT_INSTALLER } from './power.ts'
 import { applyBootParams, applyRuntimeConfig } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic, type LabNode } from '../state.ts'
@@ -60,6 +61,7 @@ export async function installNode(name: string, text: string): Promise<void> {
   })
   applyBootParams(paths.root(name), n.hardware, cmdline)
   for (const e of await applyRuntime(loadNode(name), cfg)) warn(e)
+  await runKubelet(name)
   updateNode(name, (x) => (x.stage = 'running'))
   await reconcileNode(name)
 }
@@ -161,6 +163,8 @@ export async function applyToRunningNode(n: LabNode, text: string, mode: string,
     await rebootNode(n.name)
   } else {
     warnings.push(...(await applyRuntime(loadNode(n.name), next)))
+    // machined restarts kubelet when its configuration changed (KubeletServiceController)
+    if (changes.some((c) => c.field.startsWith('machine.kubelet'))) await runKubelet(n.name)
     await reconcileNode(n.name)
   }
   if (mode === 'try') details += `\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s`

@@ -7,6 +7,7 @@ import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceC
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
 import { installerKernelArgs } from '../factory.ts'
+import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
 import * as io from './io.ts'
@@ -38,6 +39,7 @@ export async function rebootNode(name: string): Promise<void> {
   }
   const n = loadNode(name)
   applyBootParams(paths.root(name), n.hardware, n.cmdline)
+  await runKubelet(name)
   updateNode(name, (x) => {
     x.stage = 'running'
     x.bootedAt = new Date().toISOString()
@@ -108,4 +110,24 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
   else for (const r of results) if (!r.error) io.out(`NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') + `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`)
   if (err) throw new Error(`error performing upgrade: ${err}`)
+}
+
+/**
+ * `talosctl reset`: the lab simulates the documented partial reset of a worker, `--system-labels-to-wipe EPHEMERAL
+ * --reboot` (website/content/v1.10/advanced/disaster-recovery.md): /var is wiped (kubelet checkpoints included), the
+ * machine config (STATE) stays, the node reboots. Anything else is refused rather than pretended.
+ */
+export async function reset(ctx: RunContext): Promise<void> {
+  const s = await session(ctx, 'error executing reset: ')
+  const labels = (ctx.flags['system-labels-to-wipe'] as string[]).flatMap((l) => l.split(','))
+  if (labels.length !== 1 || labels[0] !== 'EPHEMERAL' || !ctx.flags.reboot)
+    throw new Error('lab: only `reset --system-labels-to-wipe EPHEMERAL --reboot` is simulated')
+  const results = await perNode(s, async (n) => {
+    if (n.role === 'controlplane') throw new Error('lab: resetting a control-plane node (etcd data lives on EPHEMERAL) is not simulated')
+    wipeEphemeralKubeletState(paths.root(n.name))
+    await rebootNode(n.name)
+  })
+  const err = nodeErrors(results)
+  if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
+  if (err) throw new Error(`error executing reset: ${err}`)
 }
