@@ -565,11 +565,15 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
       errors.push(`mount ${m.mountPoint}: bad mode ${JSON.stringify(mode)}`)
       continue
     }
+    const wasMounted = mounts.some((l) => { const x = parseMounts(l)[0]; return x?.mountPoint === m.mountPoint && x.device === m.device })
     mounts = mounts.filter((l) => parseMounts(l)[0]?.mountPoint !== m.mountPoint)
     mounts.push(`${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`)
     const dir = join(root, m.mountPoint)
     mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, '.lab-owner'), `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
+    // the owner and mode belong to the filesystem's root directory: applying a config again (same volume, same disk)
+    // keeps whatever was set on it; only a fresh filesystem starts as given (root:root 0755 unless said otherwise)
+    const marker = join(dir, '.lab-owner')
+    if (!wasMounted || !existsSync(marker) || m.uid !== undefined || m.mode !== undefined) writeFileSync(marker, `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
   }
   writeFileSync(mountsFile, mounts.join('\n') + (mounts.length ? '\n' : ''))
   return { errors }

@@ -228,6 +228,9 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
     const builtin = rd(root, 'usr/lib/modules/6.12.28-talos/modules.builtin')
     assert.match(builtin, /^kernel\/net\/ipv4\/tcp_bbr\.ko$/m)
     assert.match(builtin, /^kernel\/net\/sched\/sch_fq\.ko$/m)
+    // a later config apply mounts the same volume again (no owner in a machine config): its owner and mode stay
+    applyRuntimeConfig(root, { sysctls: {}, kernelModules: [], mounts: [{ device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs' }] })
+    assert.equal(rd(root, 'var/mnt/ledger/.lab-owner'), '1000 1000 0750\n')
     const ledger = parseMounts(rd(root, 'proc/mounts')).filter((m) => m.mountPoint === '/var/mnt/ledger')
     assert.equal(ledger.length, 1)
     assert.equal(ledger[0]!.device, '/dev/nvme1n1p1')
