@@ -7,8 +7,8 @@
 // evaluated. Rendering is deterministic: same inventory and bundle, same bytes.
 //
 // Kernel arguments: machine.install.extraKernelArgs is only read by GRUB installs, and only at install or
-// upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderImageFactorySchematic() gives the
-// schematic that bakes the same arguments into the installer image, which is what reaches systemd-boot.
+// upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderNodeSchematic() gives each node the
+// schematic that bakes its arguments into its installer and disk image, which is what reaches systemd-boot.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isIP } from 'node:net'
@@ -242,7 +242,7 @@ export function renderMachineConfigs(inv: Inventory, secrets: SecretsBundle, tem
   return out
 }
 
-/** The Image Factory schematic carrying the validator's kernel args (empty list without a validator). */
+/** The validator's Image Factory schematic (empty list without a validator); per node: renderNodeSchematic. */
 export function renderImageFactorySchematic(inv: Inventory, opts: { officialExtensions?: string[] } = {}, templates: Templates = defaultTemplates()): string {
   const kernelArgs = inv.validator ? validatorKernelArgs(inv.validator) : []
   const body = fillTemplate(templates.schematic, { kernelArgs, officialExtensions: opts.officialExtensions ?? [] }, 'schematic.yaml')
