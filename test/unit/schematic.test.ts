@@ -119,3 +119,21 @@ test('02 refuses (exit 3) before rendering anything when the validator has no in
   assert.match(r.stdout + r.stderr, /validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/)
   assert.ok(!existsSync(join(dir, 'out', 'validator1.yaml')), 'no config may be written')
 })
+
+test('01 refuses (exit 3) before writing any disk when a node\'s disk image is of another schematic', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'schematic-01-'))
+  const doc = parseYaml(readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8'))
+  // the validator's disk image: the plain one (its installer image is right)
+  const v = doc.nodes.find((n: { name: string }) => n.name === 'validator1')
+  v.rescue.imageUrl = doc.defaults.rescue.imageUrl
+  doc.cluster.outputDir = join(dir, 'out')
+  const f = join(dir, 'inv.yaml')
+  // no lab runs on this range: every machine reads as "no Talos yet", so 01 goes straight to writing images
+  writeFileSync(f, stringify(doc).replaceAll('127.0.10.', '127.0.94.'))
+  const r = spawnSync(ZX, ['runbooks/01-provision.ts', '--inventory', f, '--yes'], {
+    cwd: REPO, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--import tsx', CI: 'true', NO_COLOR: '1', TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state'), TALOS_LAB_DIR: join(dir, 'lab') },
+  })
+  assert.equal(r.status, 3, r.stdout + r.stderr)
+  assert.match(r.stdout + r.stderr, /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/)
+  assert.doesNotMatch(r.stdout + r.stderr, /host key|connect/i)
+})
