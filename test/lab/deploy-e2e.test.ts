@@ -360,9 +360,11 @@ test('i13b: each node boots with its own image: the validator with its schematic
 })
 
 test('i13b: kernel.modules passes on the built-in tcp_bbr/sch_fq; cluster.talos-health reports every Talos condition', () => {
-  const r = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'])
-  assert.equal(r.code, 0, r.out.slice(-3000))
-  const report = JSON.parse(r.out.slice(r.out.indexOf('{'))) as { results: { check: string; status: string; evidence: { seen: unknown } }[] }
+  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'], { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 })
+  printed.push(`${r.stdout}${r.stderr}`)
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`.slice(-3000))
+  // --json: exactly one JSON document on stdout, logs on stderr
+  const report = JSON.parse(r.stdout) as { results: { check: string; status: string; evidence: { seen: unknown } }[] }
   const mods = report.results.filter((x) => x.check === 'kernel.modules')
   assert.deepEqual(mods.map((x) => x.evidence.seen), ['built in', 'built in'])
   assert.equal(report.results.find((x) => x.check === 'kernel.tcp-congestion')?.status, 'pass')
