@@ -107,6 +107,8 @@ export const inventorySchema = closed(
         sysctls: stringMap({ type: 'string', 'x-message': 'sysctl values must be strings: quote the number (Talos machine.sysctls is a map of strings)' }),
         kernelModules: { type: 'array', items: str },
         kernelArgs: { type: 'array', items: str },
+        // the validator's own installer image: its schematic carries the kernel args above (lib/render.ts installerImageFor)
+        installerImage: str,
         storage: {
           type: 'array',
           items: closed(

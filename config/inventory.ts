@@ -72,6 +72,8 @@ export interface ValidatorProfile {
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
+  /** The validator's own installer image (its schematic carries the validator's kernel args). */
+  installerImage?: string
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]
@@ -308,13 +310,8 @@ function checkCluster(c: Collector, doc: Obj) {
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
   const k8s = kubernetesVersionProblem(cl.kubernetesVersion)
   if (k8s) c.error(['cluster', 'kubernetesVersion'], k8s)
-  shellSafe(c, ['cluster', 'installerImage'], cl.installerImage)
-  const digest = /@sha256:[0-9a-f]{64}$/.exec(cl.installerImage)?.[0]
-  const tag = /:([^:/@]+)$/.exec(digest ? cl.installerImage.slice(0, -digest.length) : cl.installerImage)?.[1]
-  // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
-  if (!tag && !digest)
-    c.error(['cluster', 'installerImage'], `needs a tag matching talosVersion (…:${cl.talosVersion}) ${got(cl.installerImage)}`)
-  if (tag && tag !== cl.talosVersion) c.error(['cluster', 'installerImage'], `image tag ${tag} does not match talosVersion ${cl.talosVersion}`)
+  checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
+  if (typeof doc.validator?.installerImage === 'string') checkInstallerImage(c, ['validator', 'installerImage'], doc.validator.installerImage, cl.talosVersion)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
   const outDirProblem = outputDirProblem(cl.outputDir)
   if (outDirProblem) c.error(['cluster', 'outputDir'], `${outDirProblem} ${got(cl.outputDir)}`)
@@ -356,6 +353,15 @@ export const withoutUserinfo = (v: unknown) => (typeof v === 'string' ? v.replac
 
 /** A private key pasted where its path belongs. */
 const looksLikeKeyMaterial = (v: unknown) => typeof v === 'string' && (/PRIVATE KEY|-----BEGIN/.test(v) || /[\r\n]/.test(v))
+
+function checkInstallerImage(c: Collector, path: PathSeg[], image: string, talosVersion: string) {
+  shellSafe(c, path, image)
+  const digest = /@sha256:[0-9a-f]{64}$/.exec(image)?.[0]
+  const tag = /:([^:/@]+)$/.exec(digest ? image.slice(0, -digest.length) : image)?.[1]
+  // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
+  if (!tag && !digest) c.error(path, `needs a tag matching talosVersion (…:${talosVersion}) ${got(image)}`)
+  if (tag && tag !== talosVersion) c.error(path, `image tag ${tag} does not match talosVersion ${talosVersion}`)
+}
 
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
   if (!r) return

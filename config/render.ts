@@ -7,8 +7,8 @@
 // evaluated. Rendering is deterministic: same inventory and bundle, same bytes.
 //
 // Kernel arguments: machine.install.extraKernelArgs is only read by GRUB installs, and only at install or
-// upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderImageFactorySchematic() gives the
-// schematic that bakes the same arguments into the installer image, which is what reaches systemd-boot.
+// upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderNodeSchematic() gives each node the
+// schematic that bakes its arguments into its installer and disk image, which is what reaches systemd-boot.
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isIP } from 'node:net'
@@ -16,6 +16,7 @@ import { parseDocument, stringify } from 'yaml'
 import { type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
+import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
 
 export { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 
@@ -220,7 +221,8 @@ function header(inv: Inventory, n: InventoryNode, kernelArgs: boolean): string {
 
 /** One node's multi-document config. */
 export function renderNodeConfig(inv: Inventory, secrets: SecretsBundle, node: InventoryNode, templates: Templates = defaultTemplates()): string {
-  const vars = { secrets: secretVars(secrets), cluster: clusterVars(inv), node: nodeVars(inv, node) }
+  // each node installs (and upgrades to) the installer image of its own schematic
+  const vars = { secrets: secretVars(secrets), cluster: { ...clusterVars(inv), installerImage: installerImageFor(inv, node) }, node: nodeVars(inv, node) }
   let main = fillTemplate(templates[node.role], vars, `${node.role}.yaml`)
   main = mergePatch(main, pruneEmpty(fillTemplate(templates.node, vars, 'node.yaml')))
   const docs: Obj[] = []
@@ -240,12 +242,32 @@ export function renderMachineConfigs(inv: Inventory, secrets: SecretsBundle, tem
   return out
 }
 
-/** The Image Factory schematic carrying the validator's kernel args (empty list without a validator). */
+/** The validator's Image Factory schematic (empty list without a validator); per node: renderNodeSchematic. */
 export function renderImageFactorySchematic(inv: Inventory, opts: { officialExtensions?: string[] } = {}, templates: Templates = defaultTemplates()): string {
   const kernelArgs = inv.validator ? validatorKernelArgs(inv.validator) : []
   const body = fillTemplate(templates.schematic, { kernelArgs, officialExtensions: opts.officialExtensions ?? [] }, 'schematic.yaml')
   const lead = templates.schematic.split('\n').filter((l) => l.startsWith('#'))
   return lead.join('\n') + '\n' + stringify(body, { indent: 2, lineWidth: 0 })
+}
+
+/**
+ * The installer image a node installs and upgrades with: the validator's own (its schematic carries the huge page and
+ * IOMMU args), the cluster's plain one for every other node. One image for all would put the validator's kernel args
+ * on every node: `hugepages=0:16,1:16` pins 32 GiB on a 2-socket control plane and is an invalid parameter on a
+ * single-NUMA one (the kernel ignores it: Documentation/admin-guide/kernel-parameters.txt, mm/hugetlb.c).
+ */
+export const installerImageFor = (inv: Inventory, node: InventoryNode) =>
+  (node.profile === 'validator' && inv.validator?.installerImage) || inv.cluster.installerImage
+
+/** The kernel args a node's schematic carries: the validator's, none for the others. */
+export const nodeKernelArgs = (inv: Inventory, node: InventoryNode) => (node.profile === 'validator' && inv.validator ? validatorKernelArgs(inv.validator) : [])
+
+/** A node's Image Factory schematic (YAML to POST to the factory) and the ID the factory gives it. */
+export function renderNodeSchematic(inv: Inventory, node: InventoryNode, opts: { officialExtensions?: string[] } = {}, templates: Templates = defaultTemplates()): { yaml: string; id: string } {
+  const body = fillTemplate(templates.schematic, { kernelArgs: nodeKernelArgs(inv, node), officialExtensions: opts.officialExtensions ?? [] }, 'schematic.yaml')
+  const lead = templates.schematic.split('\n').filter((l) => l.startsWith('#'))
+  const yaml = lead.join('\n') + '\n' + stringify(body, { indent: 2, lineWidth: 0 })
+  return { yaml, id: schematicId(parseSchematic(yaml)) }
 }
 
 export class RenderValidationError extends Error {

@@ -105,9 +105,14 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
   }
 }
 
-/** Kernel cmdline after install/upgrade with this config. */
-export function installCmdline(cfg: MachineConfigView): string {
-  return [TALOS_DEFAULT_CMDLINE, ...cfg.extraKernelArgs].join(' ')
+/**
+ * Kernel cmdline after install/upgrade with this config from an installer whose schematic carries `schematicArgs`.
+ * systemd-boot (UEFI) ignores machine.install.extraKernelArgs (website/content/v1.10/reference/configuration/v1alpha1/
+ * config.md, install.extraKernelArgs: "If Talos is using systemd-boot as a bootloader (default for UEFI) this setting
+ * will be ignored"); GRUB appends them.
+ */
+export function installCmdline(cfg: MachineConfigView, schematicArgs: string[] = [], firmware: 'uefi' | 'bios' = 'bios'): string {
+  return [TALOS_DEFAULT_CMDLINE, ...schematicArgs, ...(firmware === 'uefi' ? [] : cfg.extraKernelArgs)].join(' ')
 }
 
 // ---- diskSelector CEL subset: disk.model/serial/transport/dev_path == "x", != , !system_disk, disk.rotational, &&, ||, ( )

@@ -82,6 +82,12 @@ export interface LabNode {
   installedImage?: string
   /** Kernel command line in effect: only install and upgrade change it, as on real Talos. */
   cmdline: string
+  /** uefi: systemd-boot, kernel args only from the image's schematic; bios (or unset): GRUB, plus machine.install.extraKernelArgs. */
+  firmware?: 'uefi' | 'bios'
+  /** The schematic of the disk image Talos booted from (set when booted from a written disk image) or last upgraded to. */
+  bootSchematic?: string
+  /** Why kubelet exits at start (lab/kubelet.ts: its checkpoint validation); Talos restarts it forever. */
+  kubeletError?: string
   /** Bumped at every applied config; `get machineconfig` reports it as the resource version. */
   configVersion: number
   /** True on the one control-plane node `talosctl bootstrap` ran on. */

@@ -74,9 +74,14 @@ export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocat
     const r = req.sizes.find((s) => s.sizeKiB === size)
     if (!r) continue
     if (r.perNode) {
-      const bad = Object.keys(r.perNode).map(Number).filter((n) => n >= nodes)
-      if (bad.length > 0) {
-        warnings.push(`HugeTLB: Invalid hugepages parameter ${Object.entries(r.perNode).map(([n, c]) => `${n}:${c}`).join(',')} (node ${bad.join(',')} not online)`)
+      const entries = Object.entries(r.perNode).map(([n, c]) => [Number(n), c] as const)
+      const bad = entries.findIndex(([n]) => n >= nodes)
+      if (bad >= 0) {
+        // mm/hugetlb.c hugepages_setup(): a node >= nr_online_nodes jumps to `invalid`, which prints the parameter from
+        // where parsing stopped (just past "<node>:") and clears every per-node count already parsed
+        // (hugepages_clear_pages_in_node): nothing of this size is reserved.
+        const rest = [String(entries[bad]![1]), ...entries.slice(bad + 1).map(([n, c]) => `${n}:${c}`)].join(',')
+        warnings.push(`HugeTLB: Invalid hugepages parameter ${rest}`)
         continue
       }
       for (const [n, want] of Object.entries(r.perNode).map(([n, c]) => [Number(n), c] as const)) {
@@ -295,7 +300,8 @@ const SYSCTL_DEFAULTS: Record<string, string> = {
   'net/core/netdev_max_backlog': '1000',
   'net/core/bpf_jit_harden': '2',
   'net/ipv4/tcp_congestion_control': 'cubic',
-  'net/ipv4/tcp_available_congestion_control': 'reno cubic',
+  // bbr is built in (CONFIG_TCP_CONG_BBR=y): available from boot, no module to load
+  'net/ipv4/tcp_available_congestion_control': 'reno cubic bbr',
   'net/ipv4/tcp_rmem': '4096\t131072\t6291456',
   'net/ipv4/tcp_wmem': '4096\t16384\t4194304',
   'net/ipv4/ip_forward': '1',
@@ -321,8 +327,32 @@ const SYSCTL_DEFAULTS: Record<string, string> = {
   'fs/file-max': '9223372036854775807',
 }
 
-/** Module sizes as /proc/modules prints them for the ones the validator profile loads. */
-const MODULE_SIZES: Record<string, number> = { tcp_bbr: 20480, sch_fq: 24576 }
+/**
+ * Built into the Talos v1.10.3 kernel (siderolabs/pkgs kernel/build/config-amd64 at v1.10.0-16-g39b9c9f, the PKGS of
+ * Talos v1.10.3's Makefile): CONFIG_TCP_CONG_BBR=y, CONFIG_TCP_CONG_CUBIC=y, CONFIG_NET_SCH_FQ=y,
+ * CONFIG_NET_SCH_FQ_CODEL=y, CONFIG_NET_SCH_HTB=y, CONFIG_BRIDGE_NETFILTER=y, CONFIG_XFS_FS=y, CONFIG_OVERLAY_FS=y,
+ * CONFIG_WIREGUARD=y, CONFIG_BONDING=y. They are in modules.builtin and never in /proc/modules.
+ */
+const BUILTIN_MODULES: Record<string, string> = {
+  tcp_bbr: 'kernel/net/ipv4/tcp_bbr.ko',
+  tcp_cubic: 'kernel/net/ipv4/tcp_cubic.ko',
+  sch_fq: 'kernel/net/sched/sch_fq.ko',
+  sch_fq_codel: 'kernel/net/sched/sch_fq_codel.ko',
+  sch_htb: 'kernel/net/sched/sch_htb.ko',
+  br_netfilter: 'kernel/net/bridge/br_netfilter.ko',
+  xfs: 'kernel/fs/xfs/xfs.ko',
+  overlay: 'kernel/fs/overlayfs/overlay.ko',
+  wireguard: 'kernel/drivers/net/wireguard/wireguard.ko',
+  bonding: 'kernel/drivers/net/bonding/bonding.ko',
+}
+/** Loadable modules Talos ships (hack/modules-amd64.txt at v1.10.3; CONFIG_VFIO_PCI=m), with /proc/modules sizes. */
+const LOADABLE_MODULES: Record<string, { path: string; size: number }> = {
+  vfio: { path: 'kernel/drivers/vfio/vfio.ko', size: 69632 },
+  vfio_iommu_type1: { path: 'kernel/drivers/vfio/vfio_iommu_type1.ko', size: 45056 },
+  vfio_pci_core: { path: 'kernel/drivers/vfio/pci/vfio-pci-core.ko', size: 90112 },
+  vfio_pci: { path: 'kernel/drivers/vfio/pci/vfio-pci.ko', size: 16384 },
+}
+const MODULES_DIR = `usr/lib/modules/${KERNEL_RELEASE}`
 
 /** The install disk's partition n as Linux names it: /dev/sda6, /dev/nvme0n1p6. */
 function baseMounts(installDisk?: string): string {
@@ -427,6 +457,9 @@ export function createSysroot(root: string, hw: Hardware, opts: SysrootOptions):
 
   put('proc/cpuinfo', formatCpuinfo(hw))
   put('proc/modules', '')
+  // Talos ships the kernel's module index under /usr/lib/modules/<release>/ (Dockerfile at v1.10.3)
+  put(`${MODULES_DIR}/modules.builtin`, Object.values(BUILTIN_MODULES).join('\n') + '\n')
+  put(`${MODULES_DIR}/modules.dep`, Object.values(LOADABLE_MODULES).map((m) => `${m.path}:`).join('\n') + '\n')
   put('proc/mounts', baseMounts(opts.installDisk))
   put('proc/version', `Linux version ${KERNEL_RELEASE} (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP PREEMPT_DYNAMIC\n`)
   for (const [k, v] of Object.entries(SYSCTL_DEFAULTS)) put(`proc/sys/${k}`, v + '\n')
@@ -496,14 +529,19 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
     }
     const norm = name.replace(/-/g, '_')
     if (loaded.has(norm)) continue
-    appendFileSync(modulesFile, `${norm} ${MODULE_SIZES[norm] ?? 16384} 0 - Live 0x0000000000000000\n`)
-    loaded.add(norm)
-    if (norm === 'tcp_bbr') {
-      // a loaded congestion control module registers itself in the available list
-      const f = join(root, 'proc/sys/net/ipv4/tcp_available_congestion_control')
-      const cur = existsSync(f) ? readFileSync(f, 'utf8').trim().split(/\s+/) : []
-      if (!cur.includes('bbr')) writeFileSync(f, [...cur, 'bbr'].join(' ') + '\n')
+    // machined's KernelModuleSpecController loads each machine.kernel.modules entry with github.com/pmorjan/kmod
+    // (internal/app/machined/pkg/controllers/runtime/kernel_module_spec.go); kmod v1.1.1 Load() returns nil for a
+    // module listed in modules.builtin ("is builtin": nothing to load, nothing in /proc/modules) and
+    // ErrModuleNotFound ("module not found") for one the kernel does not ship; the controller reports
+    // `error loading module %q: %w`.
+    if (BUILTIN_MODULES[norm]) continue
+    const mod = LOADABLE_MODULES[norm]
+    if (!mod) {
+      errors.push(`error loading module ${JSON.stringify(name)}: module not found`)
+      continue
     }
+    appendFileSync(modulesFile, `${norm} ${mod.size} 0 - Live 0x0000000000000000\n`)
+    loaded.add(norm)
   }
 
   for (const [key, value] of Object.entries(cfg.sysctls)) {
@@ -538,11 +576,15 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
       errors.push(`mount ${m.mountPoint}: bad mode ${JSON.stringify(mode)}`)
       continue
     }
+    const wasMounted = mounts.some((l) => { const x = parseMounts(l)[0]; return x?.mountPoint === m.mountPoint && x.device === m.device })
     mounts = mounts.filter((l) => parseMounts(l)[0]?.mountPoint !== m.mountPoint)
     mounts.push(`${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`)
     const dir = join(root, m.mountPoint)
     mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, '.lab-owner'), `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
+    // the owner and mode belong to the filesystem's root directory: applying a config again (same volume, same disk)
+    // keeps whatever was set on it; only a fresh filesystem starts as given (root:root 0755 unless said otherwise)
+    const marker = join(dir, '.lab-owner')
+    if (!wasMounted || !existsSync(marker) || m.uid !== undefined || m.mode !== undefined) writeFileSync(marker, `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
   }
   writeFileSync(mountsFile, mounts.join('\n') + (mounts.length ? '\n' : ''))
   return { errors }

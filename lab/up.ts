@@ -4,6 +4,9 @@ import { startTalosctlDaemon } from './talosctl-daemon.ts'
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hardwareProfile } from './hardware.ts'
+import { registerSchematic, schematicKernelArgs } from './factory.ts'
+import { loadInventory } from '../config/inventory.ts'
+import { renderNodeSchematic } from '../config/render.ts'
 import { writeLabImages, type LabImage } from './images.ts'
 import { readLabInventory, type LabInventory } from './lab-inventory.ts'
 import { isAlive, portOpen } from './processes.ts'
@@ -39,12 +42,30 @@ export function newLabNode(inv: LabInventory['nodes'][number]): LabNode {
     talosVersion: '',
     hardware: hardwareProfile(inv.hardware),
     cmdline: RESCUE_CMDLINE,
+    // Talos v1.10 boots UEFI machines with systemd-boot: kernel args come from the image's schematic only
+    firmware: 'uefi',
     configVersion: 0,
     bootstrapped: false,
     etcd: { clientUrl: `http://${inv.address}:2379`, peerUrl: `http://${inv.address}:2380` },
     kubeApi: { url: `https://${inv.address}:6443` },
     faults: {},
   }
+}
+
+/**
+ * Upload the schematics the inventory renders to the lab's Image Factory, as an operator does with the output of
+ * `01-provision.ts --print-schematics`, and return what the lab builds an image for. An inventory the product
+ * refuses gets none (the runbooks will say why).
+ */
+function registerInventorySchematics(inventoryFile: string): { id: string; extraKernelArgs: string[] }[] {
+  let full
+  try {
+    full = loadInventory(inventoryFile)
+  } catch {
+    return []
+  }
+  const ids = new Set(full.nodes.map((n) => registerSchematic(renderNodeSchematic(full, n).yaml)))
+  return [...ids].map((id) => ({ id, extraKernelArgs: schematicKernelArgs(id) ?? [] }))
 }
 
 export interface UpResult {
@@ -74,7 +95,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   saveCluster({ name: inv.clusterName, inventory: resolve(inventoryFile), endpoint: inv.endpoint, createdAt: new Date().toISOString(), nodes: nodes.map((n) => n.name), processes: [] })
   try {
-    const image = writeLabImages(inv.talosVersion)
+    const image = writeLabImages(inv.talosVersion, registerInventorySchematics(inventoryFile))
     ensureOperatorKey()
     const fingerprints: Record<string, string> = {}
     for (const [i, n] of nodes.entries()) {

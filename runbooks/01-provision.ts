@@ -4,12 +4,18 @@ import { runbook } from '../lib/runner/runner.ts'
 import { openCluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance } from '../steps/01-provision/steps.ts'
+import { RefusedError } from '../lib/runner/types.ts'
+import { imageProblemsMessage, imageSchematicProblems, printSchematicsCli } from '../config/schematic-images.ts'
+
+// Offline: print (and write) the schematics the inventory renders; touches no machine.
+if (process.argv.includes('--print-schematics')) process.exit(await printSchematicsCli(process.argv))
 
 await runbook({
   id: '01-provision',
   title: 'Install Talos on every machine and wait for maintenance mode',
   flags: {
     node: { type: 'string', description: 'only this node (default: every node in the inventory)' },
+    'print-schematics': { type: 'boolean', description: 'offline: write each node group\'s Image Factory schematic under the output dir, print its ID, installer image and factory URLs, and exit' },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
@@ -41,6 +47,9 @@ await runbook({
       },
       async run(c, step) {
         const todo = c.state.pending().filter((n) => n.rescue)
+        // an image without the node's schematic boots without its kernel args: refuse before any disk is written
+        const problems = imageSchematicProblems(c.inv, todo)
+        if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
         await verifyRescueHosts(todo)
         await installAll(todo, step)
       },

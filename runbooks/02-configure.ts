@@ -5,6 +5,9 @@ import { quorumStep } from '../steps/quorum.ts'
 import { openCluster, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { lintCli } from '../config/lint-cli.ts'
+import { RefusedError } from '../lib/runner/types.ts'
+import { imageProblemsMessage, imageSchematicProblems } from '../config/schematic-images.ts'
+import { kubeletStateChanges, kubeletStateProcedure } from '../config/kubelet-policy.ts'
 import {
   applyAll, assertClean, dryRunScratch, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, workspace, writeConfigs, type NodePlan, type Rendered, type Workspace,
 } from '../steps/02-configure/steps.ts'
@@ -35,6 +38,7 @@ await runbook({
   title: 'Render, lint and apply the Talos machine configs',
   flags: {
     lint: { type: 'boolean', description: 'lint the config files (or directories, recursively) given after --lint and exit (nothing applied)' },
+    'allow-kubelet-policy-change': { type: 'boolean', description: 'apply kubelet reservedSystemCPUs / reservedMemory / memory manager changes to running nodes (follow the printed procedure)' },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
@@ -58,6 +62,9 @@ await runbook({
       describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
+        // machine.install.image is what each node upgrades to: it must carry the node's schematic (kernel args)
+        const problems = imageSchematicProblems(c.inv).filter((p) => !p.includes('rescue.imageUrl'))
+        if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
         const rendered = (c.rendered = renderAll(c, c.ws))
         assertClean(rendered)
         const dir = writeConfigs(c, rendered, c.ws)
@@ -83,10 +90,17 @@ await runbook({
       describe: () => 'Compare each node\'s running config with the rendered one',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        const plans = (c.plans = await planAll(c, (await renderedFor(c)).configs))
+        const rendered = await renderedFor(c)
+        const plans = (c.plans = await planAll(c, rendered.configs))
         for (const p of plans) {
           log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
           if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
+        }
+        const stuck = plans.filter((p) => p.change === 'update' && p.running).map((p) => ({ node: p.node, changes: kubeletStateChanges(p.running!, rendered.configs.get(p.node.name)!) })).filter((x) => x.changes.length)
+        if (stuck.length) {
+          const msg = kubeletStateProcedure(stuck, c.inventoryFile)
+          if (!c.flags.allowKubeletPolicyChange) throw new RefusedError(`${msg}\n(--allow-kubelet-policy-change applies it anyway)`)
+          log.warn(msg)
         }
         return { install: plans.filter((p) => p.change === 'install').map((p) => p.node.name), update: plans.filter((p) => p.change === 'update').map((p) => p.node.name) }
       },

@@ -9,9 +9,11 @@ import { kubeletChecks } from './kubelet.ts'
 import { numaChecks } from './numa.ts'
 import { storageChecks } from './storage.ts'
 import { sysctlChecks } from './sysctls.ts'
+import { talosHealth } from './talos-health.ts'
 
 export const ALL_CHECKS: AnyCheck[] = [
   ...clusterChecks,
+  talosHealth,
   ...etcdChecks,
   ...hugepagesChecks,
   ...numaChecks,

@@ -12,6 +12,7 @@ import {
   parseEtcdAlarms,
   parseEtcdMembers,
   parseEtcdStatus,
+  parseHealth,
   parseResources,
   parseService,
   parseTable,
@@ -59,6 +60,10 @@ export interface SourceContext {
 }
 
 type Req = SourceRequest<SourceContext>
+
+/** How long `talosctl health` may wait for a condition, and the whole call. */
+export const HEALTH_WAIT = '20s'
+const HEALTH_TIMEOUT_MS = 45_000
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -303,6 +308,32 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     },
   },
 
+  talosHealth: {
+    name: 'talosHealth',
+    // Talos's own cluster health check (pkg/cluster/check DefaultClusterChecks, run server-side by the node asked:
+    // cmd/talosctl/cmd/talos/health.go healthOnServer), told the inventory's nodes instead of discovering them. It polls
+    // each condition until --wait-timeout: bounded here so a broken cluster fails the check instead of stalling the suite.
+    asksNodes: true,
+    nodesAsked: (inv) => controlPlaneNodes(inv),
+    fetch: async ({ ctx, inv, silent }) => {
+      // only control planes that answered the probe are asked: a silent one would cost the whole HEALTH_TIMEOUT_MS
+      const cps = answering(controlPlaneNodes(inv), silent)
+      if (!cps.length) throw new Error('no control plane answers, so none can run talosctl health')
+      const workers = inv.nodes.filter((n) => n.role !== 'controlplane')
+      const args = ['health', '--wait-timeout', HEALTH_WAIT, '--control-plane-nodes', cps.map((n) => n.address).join(',')]
+      if (workers.length) args.push('--worker-nodes', workers.map((n) => n.address).join(','))
+      const errors: string[] = []
+      for (const cp of cps) {
+        const r = await ctx.talos.run(args, { nodes: [cp.address], nothrow: true, timeoutMs: HEALTH_TIMEOUT_MS })
+        const report = parseHealth(r.stderr)
+        // a node that cannot run the check at all (down, refused) is not the cluster's verdict: ask the next one
+        if (report.checks.length || (r.exitCode === 0 && !r.timedOut)) return { from: cp.name, command: r.command, exitCode: r.timedOut ? -1 : r.exitCode, report }
+        errors.push(`${cp.name}: ${r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`}`)
+      }
+      throw new Error(`no control plane ran talosctl health (${errors.join('; ')})`)
+    },
+  },
+
   etcdMembers: {
     name: 'etcdMembers',
     asksNodes: true,
@@ -363,6 +394,18 @@ export const SOURCES: SourceRegistry<SourceContext> = {
   cmdline: { name: 'cmdline', asksNodes: true, fetch: readFile('/proc/cmdline') },
   meminfo: { name: 'meminfo', asksNodes: true, fetch: readFile('/proc/meminfo') },
   modules: { name: 'modules', asksNodes: true, fetch: readFile('/proc/modules') },
+  // Talos ships the kernel's modules.builtin under /usr/lib/modules/<release>/ (Dockerfile at v1.10.3: hack/modules-amd64.txt
+  // lists it; the integration tests read /usr/lib/modules/<release>/modules.dep the same way, internal/integration/base/api.go)
+  modulesBuiltin: {
+    name: 'modulesBuiltin',
+    asksNodes: true,
+    fetch: async (req) =>
+      perNode(req.ctx, req.nodes, async (n) => {
+        const release = (await readOne(req.ctx, n, '/proc/sys/kernel/osrelease')).trim()
+        return readOne(req.ctx, n, `/usr/lib/modules/${release}/modules.builtin`)
+      }),
+  },
+  tcpCongestion: { name: 'tcpCongestion', asksNodes: true, fetch: readFile('/proc/sys/net/ipv4/tcp_available_congestion_control') },
 
   sysctls: {
     name: 'sysctls',

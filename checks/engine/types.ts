@@ -3,7 +3,7 @@
 // fetches each source once for every target, so a check can be tested with fixtures alone.
 import type { CheckInventory } from './inventory.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
-import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
+import type { EtcdMemberRow, HealthReport } from '../../lib/talos/parse.ts'
 
 export type Status = 'pass' | 'warn' | 'fail'
 
@@ -98,12 +98,18 @@ export interface SourceData {
   etcdAlarms: { alarms: EtcdAlarmRow[] }
   /** One `talosctl -n <all> service`. */
   services: { rows: ServiceRow[]; nodeErrors: Record<string, string> }
+  /** `talosctl -n <a control plane> health` (server-side): each condition's last state, as talosctl printed it. */
+  talosHealth: { from: string; command: string; exitCode: number; report: HealthReport }
   /** /proc/cmdline text. */
   cmdline: PerNode<string>
   /** /proc/meminfo text. */
   meminfo: PerNode<string>
   /** /proc/modules text. */
   modules: PerNode<string>
+  /** /usr/lib/modules/<release>/modules.builtin text: what the kernel has built in (never in /proc/modules). */
+  modulesBuiltin: PerNode<string>
+  /** /proc/sys/net/ipv4/tcp_available_congestion_control text. */
+  tcpCongestion: PerNode<string>
   /** sysctl key → current value (KernelParamStatus resources, one batched `get`). */
   sysctls: PerNode<Record<string, string>>
   /** NUMA topology read through the Talos API from /sys/devices/system/node. */

@@ -228,5 +228,6 @@ export function readLabMachine(name: string): LabMachine | undefined {
   } catch {
     cfg = undefined
   }
-  return { node, cfg, up: node.stage === 'running' && !!cfg && !node.faults?.down }
+  // a kubelet that exits at start (lab/kubelet.ts) posts no status: the node goes NotReady (NodeStatusUnknown)
+  return { node, cfg, up: node.stage === 'running' && !!cfg && !node.faults?.down && !node.kubeletError }
 }

@@ -151,14 +151,14 @@ function firstSector(file: string): Buffer {
 }
 
 /** Which disk the firmware would boot Talos from: the first disk (hardware order) holding a Talos image. */
-export function bootableDisk(n: LabNode): { dev: string; talosVersion: string } | { reason: string } {
+export function bootableDisk(n: LabNode): { dev: string; talosVersion: string; schematic?: string; extraKernelArgs?: string[] } | { reason: string } {
   const notes: string[] = []
   for (const d of n.hardware.disks) {
     const file = diskImage(n.name, d.dev)
     if (!existsSync(file)) continue
     const head = firstSector(file)
     const h = parseImageHeader(head)
-    if (h) return { dev: d.dev, talosVersion: h.talosVersion }
+    if (h) return { dev: d.dev, talosVersion: h.talosVersion, schematic: h.schematic, extraKernelArgs: h.extraKernelArgs }
     if (head.subarray(0, 4).equals(ZSTD_MAGIC)) notes.push(`${d.dev} holds zstd-compressed data (the .raw.zst image written without decompressing it)`)
     else notes.push(`${d.dev} holds no Talos image`)
   }
@@ -181,11 +181,14 @@ async function reboot(node: string, io: RescueIo): Promise<number> {
   // loaded here only: every other command starts faster without them
   const { TALOS_DEFAULT_CMDLINE } = await import('../machine-config.ts')
   const { createSysroot } = await import('../sysroot.ts')
+  const { EMPTY_SCHEMATIC_ID } = await import('../../lib/talos/schematic.ts')
   const booted = updateNode(node, (x) => {
     x.stage = 'maintenance'
     x.talosVersion = boot.talosVersion
     x.installDisk = boot.dev
-    x.cmdline = TALOS_DEFAULT_CMDLINE
+    // the image's UKI carries its schematic's kernel args: the kernel boots with them, whatever the config says later
+    x.cmdline = [TALOS_DEFAULT_CMDLINE, ...(boot.extraKernelArgs ?? [])].join(' ')
+    x.bootSchematic = boot.schematic ?? EMPTY_SCHEMATIC_ID
     x.bootedAt = new Date().toISOString()
   })
   createSysroot(paths.root(node), booted.hardware, { cmdline: booted.cmdline, hostname: node, installDisk: boot.dev })

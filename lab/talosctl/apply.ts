@@ -9,6 +9,9 @@ import type { RunContext } from './main.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, warn, withClient, withMaintenanceClient } from './common.ts'
 import { diffConfigs, installCmdline, lineDiff, parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
 import { reconcileNode } from '../node-services.ts'
+import { installerKernelArgs } from '../factory.ts'
+import { runKubelet } from '../kubelet.ts'
+import { DEFAULT_INSTALLER } from './power.ts'
 import { applyBootParams, applyRuntimeConfig } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic, type LabNode } from '../state.ts'
 import * as io from './io.ts'
@@ -38,7 +41,15 @@ function validate(text: string, source: string): MachineConfigView {
 export async function installNode(name: string, text: string): Promise<void> {
   const cfg = validate(text, `config for ${name}`)
   const n = loadNode(name)
-  const cmdline = installCmdline(cfg)
+  // A machine booted from a written disk image already has its META partition, so Talos counts it as installed and
+  // skips the Install task (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go, Install:
+  // `case !r.State().Machine().Installed()`): it keeps the image's kernel command line until an upgrade.
+  let cmdline = n.cmdline
+  if (n.bootSchematic === undefined) {
+    const k = installerKernelArgs(cfg.installImage ?? DEFAULT_INSTALLER)
+    if ('error' in k) throw new Error(rpcError('Unknown', `failed to install: ${k.error}`))
+    cmdline = installCmdline(cfg, k.args, n.firmware)
+  }
   writeFileAtomic(paths.config(name), text, 0o600)
   updateNode(name, (x) => {
     x.installedImage = cfg.installImage ?? x.installedImage
@@ -50,6 +61,7 @@ export async function installNode(name: string, text: string): Promise<void> {
   })
   applyBootParams(paths.root(name), n.hardware, cmdline)
   for (const e of await applyRuntime(loadNode(name), cfg)) warn(e)
+  await runKubelet(name)
   updateNode(name, (x) => (x.stage = 'running'))
   await reconcileNode(name)
 }
@@ -151,6 +163,8 @@ export async function applyToRunningNode(n: LabNode, text: string, mode: string,
     await rebootNode(n.name)
   } else {
     warnings.push(...(await applyRuntime(loadNode(n.name), next)))
+    // machined restarts kubelet when its configuration changed (KubeletServiceController)
+    if (changes.some((c) => c.field.startsWith('machine.kubelet'))) await runKubelet(n.name)
     await reconcileNode(n.name)
   }
   if (mode === 'try') details += `\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s`

@@ -5,6 +5,8 @@ import type { RunContext } from './main.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, type Session } from './common.ts'
 import { table } from './tabwriter.ts'
 import { paths, type LabNode } from '../state.ts'
+import { allocateHugepages } from '../sysroot.ts'
+import { hugepagesFromCmdline } from '../../lib/host/procfs.ts'
 import * as io from './io.ts'
 
 async function session(ctx: RunContext): Promise<Session> {
@@ -78,9 +80,14 @@ export function kernelLog(n: LabNode): { level: string; msg: string }[] {
   ]
   const mem = n.hardware.numaMemoryMiB
   mem.forEach((m, i) => lines.push({ level: 'info', msg: `NUMA: Node ${i} [mem ${m} MiB]` }))
-  const hp = /hugepages=([^\s]+)/.exec(n.cmdline)
-  if (hp) lines.push({ level: 'info', msg: `HugeTLB: registered 1.00 GiB page size, pre-allocated ${hp[1]}` })
   lines.push({ level: 'notice', msg: `Kernel command line: ${n.cmdline}` })
+  // what the kernel said about the boot-time huge pages this command line asks for (mm/hugetlb.c)
+  const { allocation } = allocateHugepages(n.hardware, hugepagesFromCmdline(n.cmdline))
+  for (const w of allocation.warnings) lines.push({ level: 'warning', msg: w })
+  for (const [size, perNode] of Object.entries(allocation.perSize)) {
+    const total = perNode.reduce((a, b) => a + b, 0)
+    if (total > 0) lines.push({ level: 'info', msg: `HugeTLB: registered ${Number(size) >= 1048576 ? `${Number(size) / 1048576}.00 GiB` : `${Number(size) / 1024}.00 MiB`} page size, pre-allocated ${total} pages` })
+  }
   for (const d of n.hardware.disks) lines.push({ level: 'info', msg: `${d.dev.replace('/dev/', '')}: ${d.model} ${d.serial}` })
   return lines
 }

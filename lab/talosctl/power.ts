@@ -6,6 +6,8 @@ import type { RunContext } from './main.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
+import { installerKernelArgs } from '../factory.ts'
+import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
 import * as io from './io.ts'
@@ -37,6 +39,7 @@ export async function rebootNode(name: string): Promise<void> {
   }
   const n = loadNode(name)
   applyBootParams(paths.root(name), n.hardware, n.cmdline)
+  await runKubelet(name)
   updateNode(name, (x) => {
     x.stage = 'running'
     x.bootedAt = new Date().toISOString()
@@ -88,10 +91,14 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   const s = await session(ctx, 'error performing upgrade: ')
   const results = await perNode(s, async (n) => {
     const cfg = parseMachineConfig(readFileSync(paths.config(n.name), 'utf8'), paths.config(n.name))
+    // the new kernel command line is the installer image's: its schematic's args (+ extraKernelArgs with GRUB)
+    const k = installerKernelArgs(image)
+    if ('error' in k) throw new Error(rpcError('Unknown', k.error))
     updateNode(n.name, (x) => {
       x.installedImage = image
       x.talosVersion = /^v\d+\.\d+\.\d+/.test(tag) ? tag : x.talosVersion
-      x.cmdline = installCmdline(cfg)
+      x.cmdline = installCmdline(cfg, k.args, x.firmware)
+      x.bootSchematic = k.schematic
     })
     if (!ctx.flags.preserve) {
       // without --preserve the EPHEMERAL partition is wiped; etcd data survives only on control planes that rejoin
@@ -103,4 +110,24 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
   else for (const r of results) if (!r.error) io.out(`NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') + `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`)
   if (err) throw new Error(`error performing upgrade: ${err}`)
+}
+
+/**
+ * `talosctl reset`: the lab simulates the documented partial reset of a worker, `--system-labels-to-wipe EPHEMERAL
+ * --reboot` (website/content/v1.10/advanced/disaster-recovery.md): /var is wiped (kubelet checkpoints included), the
+ * machine config (STATE) stays, the node reboots. Anything else is refused rather than pretended.
+ */
+export async function reset(ctx: RunContext): Promise<void> {
+  const s = await session(ctx, 'error executing reset: ')
+  const labels = (ctx.flags['system-labels-to-wipe'] as string[]).flatMap((l) => l.split(','))
+  if (labels.length !== 1 || labels[0] !== 'EPHEMERAL' || !ctx.flags.reboot)
+    throw new Error('lab: only `reset --system-labels-to-wipe EPHEMERAL --reboot` is simulated')
+  const results = await perNode(s, async (n) => {
+    if (n.role === 'controlplane') throw new Error('lab: resetting a control-plane node (etcd data lives on EPHEMERAL) is not simulated')
+    wipeEphemeralKubeletState(paths.root(n.name))
+    await rebootNode(n.name)
+  })
+  const err = nodeErrors(results)
+  if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
+  if (err) throw new Error(`error executing reset: ${err}`)
 }

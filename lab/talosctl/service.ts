@@ -60,7 +60,11 @@ export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
     ] })
   }
   const kubeletReady = n.role === 'worker' ? clusterBootstrapped() : clusterBootstrapped() && isAlive(n.etcd.pid)
-  out.push(kubeletReady ? running('kubelet') : { id: 'kubelet', state: 'Running', health: 'Fail', lastMessage: 'Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused', events: [{ state: 'Running', msg: 'Health check failed: Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused', ts: booted + 3000 }] })
+  // kubelet exiting at start: Talos's restart runner (internal/app/machined/pkg/system/runner/restart/restart.go)
+  // reports "Error running %v, going to restart forever: %v" and waits before the next try
+  const restarting = 'Error running Containerd(kubelet), going to restart forever: task "kubelet" failed: exit code 1'
+  if (n.kubeletError) out.push({ id: 'kubelet', state: 'Waiting', health: '?', lastMessage: restarting, events: [{ state: 'Running', msg: 'Service started as goroutine', ts: booted + 1000 }, { state: 'Waiting', msg: restarting, ts: booted + 2000 }] })
+  else out.push(kubeletReady ? running('kubelet') : { id: 'kubelet', state: 'Running', health: 'Fail', lastMessage: 'Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused', events: [{ state: 'Running', msg: 'Health check failed: Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused', ts: booted + 3000 }] })
   return out.sort((a, b) => a.id.localeCompare(b.id))
 }
 
@@ -127,3 +131,30 @@ export async function service(ctx: RunContext): Promise<void> {
 }
 
 export { isConfigured }
+
+/** `talosctl logs kubelet`: the lab kubelet's start failure as kubelet logs it (klog), prefixed by the node. */
+export async function logs(ctx: RunContext): Promise<void> {
+  let s
+  try {
+    s = await withClient(ctx.global)
+  } catch (e) {
+    if (e instanceof RpcFailure) throw new Error(`error fetching logs: ${e.message}`)
+    throw e
+  }
+  const [id] = ctx.args
+  const results = await perNode(s, async (n) => {
+    if (id !== 'kubelet') return []
+    if (!n.kubeletError) return [`I${klogTime(Date.now())} kubelet.go:2468] "Starting kubelet main sync loop"`]
+    return [`E${klogTime(Date.now())} kubelet.go:1678] "Failed to start ContainerManager" err=${JSON.stringify(n.kubeletError)}`]
+  })
+  for (const r of results) if (!r.error) for (const l of r.value!) io.out(`${r.addr}: ${l}\n`)
+  const err = nodeErrors(results)
+  if (err) throw new Error(`error fetching logs: ${err}`)
+}
+
+/** klog's "MMDD hh:mm:ss.uuuuuu    1 " header. */
+function klogTime(ms: number): string {
+  const d = new Date(ms)
+  const p = (x: number, w = 2) => String(x).padStart(w, '0')
+  return `${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}    2361`
+}

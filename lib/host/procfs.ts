@@ -179,6 +179,15 @@ export interface ModuleEntry {
 }
 
 /** "tcp_bbr 20480 3 - Live 0x0000000000000000" → entries. */
+/** Module names in modules.builtin ("kernel/net/ipv4/tcp_bbr.ko" → tcp_bbr), '-' spelled '_' as the kernel does. */
+export function parseModulesBuiltin(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.endsWith('.ko'))
+    .map((l) => l.slice(l.lastIndexOf('/') + 1, -3).replace(/-/g, '_'))
+}
+
 export function parseModules(text: string): ModuleEntry[] {
   const out: ModuleEntry[] = []
   for (const line of text.split('\n')) {

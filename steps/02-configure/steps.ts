@@ -124,6 +124,8 @@ export interface NodePlan {
   state: MachineState
   change: 'install' | 'update' | 'none'
   diff: string
+  /** The config the node runs now (for 'update'). */
+  running?: string
 }
 
 /** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
@@ -142,7 +144,7 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
   const a = canonical(running)
   const b = canonical(rendered)
   if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
-  return { node: n, state: st.state, change: 'update', diff: redactDiff(createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 })) }
+  return { node: n, state: st.state, change: 'update', running, diff: redactDiff(createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 })) }
 }
 
 /** Every node's plan; when some nodes cannot be planned, one error naming each of them (nothing applied yet). */

@@ -452,6 +452,81 @@ test('every runbook\'s --dry-run against the running lab leaves the journal, the
   assert.deepEqual(configVersions(), versions, 'a dry run changed a node')
 })
 
+
+// ---------------------------------------------------------------- issue 13 (i13b): images, kernel, kubelet state, talos health
+
+const talosctl = (node: string, ...args: string[]) =>
+  sh(join(REPO, 'lab/bin/talosctl'), ['--talosconfig', join(outDir, 'talosconfig'), '-e', '127.0.70.11', '-n', node, ...args])
+const kubectl = (...args: string[]) => sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), ...args])
+const waitFor = (what: string, ok: () => boolean, tries = 40) => {
+  for (let i = 0; i < tries; i++) {
+    if (ok()) return
+    spawnSync('sleep', ['0.5'])
+  }
+  assert.fail(`timed out waiting for ${what}`)
+}
+const nodeStatus = (name: string) => kubectl('get', 'node', name, '--no-headers').out.trim().split(/\s+/)[1]
+
+test('i13b: each node boots with its own image: the validator with its schematic\'s huge pages, the others without', () => {
+  const v = talosctl('127.0.70.21', 'read', '/proc/cmdline')
+  assert.equal(v.code, 0, v.out)
+  assert.match(v.out, /default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 iommu=pt amd_pstate=active/)
+  for (const a of ['127.0.70.11', '127.0.70.22']) {
+    const c = talosctl(a, 'read', '/proc/cmdline')
+    assert.equal(c.code, 0, c.out)
+    assert.doesNotMatch(c.out, /hugepages|iommu/, `${a} must not boot with the validator's args`)
+  }
+  const dmesg = talosctl('127.0.70.11', 'dmesg')
+  assert.doesNotMatch(dmesg.out, /Invalid hugepages parameter/)
+})
+
+test('i13b: kernel.modules passes on the built-in tcp_bbr/sch_fq; cluster.talos-health reports every Talos condition', () => {
+  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'], { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 })
+  printed.push(`${r.stdout}${r.stderr}`)
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`.slice(-3000))
+  // --json: exactly one JSON document on stdout, logs on stderr
+  const report = JSON.parse(r.stdout) as { results: { check: string; status: string; evidence: { seen: unknown } }[] }
+  const mods = report.results.filter((x) => x.check === 'kernel.modules')
+  assert.deepEqual(mods.map((x) => x.evidence.seen), ['built in', 'built in'])
+  assert.equal(report.results.find((x) => x.check === 'kernel.tcp-congestion')?.status, 'pass')
+  const health = report.results.find((x) => x.check === 'cluster.talos-health')!
+  assert.equal(health.status, 'pass')
+  const conditions = health.evidence.seen as string[]
+  // the lab API serves no apps/v1: no kube-proxy DaemonSet, which Talos's check skips
+  for (const c of ['etcd to be healthy: OK', 'all k8s nodes to report ready: OK', 'all control plane static pods to be running: OK', 'kube-proxy to report ready: SKIP']) assert.ok(conditions.includes(c), conditions.join('\n'))
+})
+
+test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3) with the procedure; following it brings the node back', () => {
+  const changed = join(tmp, 'inventory-reserved-memory.yaml')
+  const original = readFileSync(inv, 'utf8')
+  const swapped = original.replace('{ numaNode: 0, memory: 2Gi }', '{ numaNode: 0, memory: 1524Mi }').replace('{ numaNode: 1, memory: 1524Mi }', '{ numaNode: 1, memory: 2Gi }')
+  assert.notEqual(swapped, original)
+  writeFileSync(changed, swapped)
+  const before = configVersions()
+  const refused = sh('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'])
+  assert.equal(refused.code, 3, refused.out.slice(-3000))
+  assert.match(refused.out, /validator1: reservedMemory 0:2Gi,1:1524Mi → 0:1524Mi,1:2Gi: kubelet would refuse to start/)
+  assert.match(refused.out, /talosctl -n 127\.0\.70\.21 reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL/)
+  assert.deepEqual(configVersions(), before, 'nothing may be applied')
+  // the procedure, for the change and back: drain, apply anyway (kubelet stops starting), wipe EPHEMERAL, uncordon
+  for (const file of [changed, inv]) {
+    assert.equal(kubectl('drain', 'validator1', '--ignore-daemonsets', '--delete-emptydir-data', '--force').code, 0)
+    const applied = sh('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', file, '--yes', '--allow-kubelet-policy-change'])
+    assert.equal(applied.code, 0, applied.out.slice(-3000))
+    waitFor('validator1 NotReady', () => /NotReady/.test(nodeStatus('validator1') ?? ''))
+    assert.match(talosctl('127.0.70.21', 'service', 'kubelet').out, /Waiting/)
+    assert.match(talosctl('127.0.70.21', 'logs', 'kubelet').out, /the expected machine state is different from the real one/)
+    const reset = talosctl('127.0.70.21', 'reset', '--graceful=false', '--reboot', '--system-labels-to-wipe=EPHEMERAL')
+    assert.equal(reset.code, 0, reset.out)
+    waitFor('validator1 Ready', () => /^Ready/.test(nodeStatus('validator1') ?? ''))
+    assert.equal(kubectl('uncordon', 'validator1').code, 0)
+  }
+  const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv])
+  assert.equal(checks.code, 0, checks.out.slice(-3000))
+})
+
+// ---------------------------------------------------------------- end of issue 13 (i13b)
+
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)

@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { assertNothingWritten, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
 const { tmp, run } = sandbox('bad-input-operator-')
@@ -122,6 +122,8 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 const PEM_BODY = ['b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW', 'QyNTUxOQAAACDx7dXLKpX0wLx4Rk1Vz3vCkqXg2Ff0aQnTj9Yc1rJt8QAAAJgAAAAAAAAA']
 const KEY_FILE_LINE = "    keyFile: .lab/ssh/id_ed25519       # the lab writes this key and each host's fingerprint file\n"
 const SEED = LAB_INVENTORY.replace('outputDir: out/solana-lab', 'outputDir: OUTPUT_DIR')
+/** The 1-based line on which `text` starts `part`. */
+const lineOf = (text: string, part: string) => text.slice(0, text.indexOf(part)).split('\n').length
 
 interface BadInventory {
   name: string
@@ -142,13 +144,13 @@ const BAD_INVENTORIES: BadInventory[] = [
   {
     name: 'a private key pasted into keyFile',
     text: SEED.replace(KEY_FILE_LINE, `    keyFile: |\n      -----BEGIN OPENSSH PRIVATE KEY-----\n      ${PEM_BODY[0]}\n      ${PEM_BODY[1]}\n      -----END OPENSSH PRIVATE KEY-----\n`),
-    expect: [18, 5, 'defaults.rescue.keyFile', /must be the path to the private key file, not the key itself/],
+    expect: [lineOf(SEED, KEY_FILE_LINE), 5, 'defaults.rescue.keyFile', /must be the path to the private key file, not the key itself/],
     secrets: PEM_BODY,
   },
   {
     name: 'an unknown password key under rescue',
     text: SEED.replace('    user: root\n', '    user: root\n    password: hunter2-rescue-pw\n'),
-    expect: [17, 5, 'defaults.rescue.password', /^unknown field "password" \(allowed: host, port, user, keyFile, hostKeyFingerprint, imageUrl\)$/],
+    expect: [lineOf(SEED, '    user: root\n') + 1, 5, 'defaults.rescue.password', /^unknown field "password" \(allowed: host, port, user, keyFile, hostKeyFingerprint, imageUrl\)$/],
     secrets: ['hunter2-rescue-pw'],
     mustNotSay: /<redacted> field/,
   },
@@ -184,10 +186,10 @@ for (const bad of BAD_INVENTORIES) {
     test(`${ep.name} rejects ${bad.name}: exit 2, file:line:col: field, no secret shown, nothing written`, { timeout: 60_000 }, async () => {
       const box = join(tmp, `inv-${bad.name.replace(/\W+/g, '-')}-${ep.name.replace(/\W+/g, '-')}`)
       mkdirSync(box, { recursive: true })
-      // an output dir outside the repo: a bad inventory must not create it (nor anything else)
+      // an output dir outside the repo (absolute: the operator's explicit choice): a bad inventory must not create it
       const outside = join(box, 'outside-the-repo')
       const file = join(box, 'inventory.yaml')
-      writeFileSync(file, bad.text.replace('OUTPUT_DIR', relative(REPO, outside)))
+      writeFileSync(file, bad.text.replace('OUTPUT_DIR', outside))
       const r = await run(`${bad.name}-${ep.name}`, ep.cmd(file))
       assert.equal(r.code, 2, r.out)
       const [line, column, field, message] = bad.expect

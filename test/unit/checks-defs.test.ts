@@ -8,7 +8,7 @@ import { apiLatency, etcdService, kubeletService, nodesReady, staticPods } from 
 import { hugepagesAllocatable, hugepagesCmdline, hugepagesMeminfo, hugepagesNuma } from '../../checks/defs/hugepages.ts'
 import { numaTopology } from '../../checks/defs/numa.ts'
 import { sysctlValues } from '../../checks/defs/sysctls.ts'
-import { kernelArgs, kernelModules } from '../../checks/defs/kernel.ts'
+import { kernelArgs, kernelModules, tcpCongestion } from '../../checks/defs/kernel.ts'
 import { kubeletConfig } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
@@ -342,14 +342,31 @@ test('sysctls: every inventory value in effect passes; a wrong one fails naming 
 })
 
 test('kernel: modules loaded and args on the command line; a missing module or overridden arg fails', () => {
-  allPass(kernelModules.evaluate({ modules: perNode({ validator1: MODULES }) }, inv))
+  const noBuiltin = perNode({ validator1: 'kernel/fs/xfs/xfs.ko\n' })
+  allPass(kernelModules.evaluate({ modules: perNode({ validator1: MODULES }), modulesBuiltin: noBuiltin }, inv))
   allPass(kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE }) }, inv))
-  const mods = kernelModules.evaluate({ modules: perNode({ validator1: MODULES.replace(/^tcp_bbr.*\n/m, '') }) }, inv)
+  const mods = kernelModules.evaluate({ modules: perNode({ validator1: MODULES.replace(/^tcp_bbr.*\n/m, '') }), modulesBuiltin: noBuiltin }, inv)
   assert.deepEqual(byStatus(mods, 'fail').map((r) => r.target), ['validator1/tcp_bbr'])
   const args = kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE.replace('\n', ' iommu=on\n') }) }, inv)
   const f = byStatus(args, 'fail')
   assert.equal(f.length, 1)
   assert.deepEqual(f[0]!.evidence, { seen: 'iommu=on', wanted: 'iommu=pt' })
+})
+
+test('kernel.modules: a module built into the kernel (Talos 1.10.3: tcp_bbr, sch_fq) passes though /proc/modules never lists it', () => {
+  // what a real Talos v1.10.3 validator shows: nothing loaded, both built in (CONFIG_TCP_CONG_BBR=y, CONFIG_NET_SCH_FQ=y)
+  const builtin = perNode({ validator1: 'kernel/net/ipv4/tcp_cubic.ko\nkernel/net/ipv4/tcp_bbr.ko\nkernel/net/sched/sch_fq.ko\nkernel/net/sched/sch_fq_codel.ko\n' })
+  const rs = kernelModules.evaluate({ modules: perNode({ validator1: '' }), modulesBuiltin: builtin }, inv)
+  allPass(rs)
+  assert.deepEqual(rs.map((r) => r.evidence.seen), ['built in', 'built in'])
+  const none = kernelModules.evaluate({ modules: perNode({ validator1: '' }), modulesBuiltin: perNode({ validator1: 'kernel/net/ipv4/tcp_cubic.ko\n' }) }, inv)
+  assert.match(byStatus(none, 'fail').map((r) => r.message).join('\n'), /tcp_bbr is neither loaded nor built in on validator1/)
+})
+
+test('kernel.tcp-congestion: the congestion control the inventory selects must be available', () => {
+  allPass(tcpCongestion.evaluate({ tcpCongestion: perNode({ validator1: 'reno cubic bbr\n' }) }, inv))
+  const rs = tcpCongestion.evaluate({ tcpCongestion: perNode({ validator1: 'reno cubic\n' }) }, inv)
+  assert.match(byStatus(rs, 'fail')[0]!.message, /bbr is not an available congestion control on validator1 \(reno cubic\)/)
 })
 
 const kubeletGood = () => ({

@@ -53,6 +53,9 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
     '/proc/cmdline': 'console=ttyS0 iommu=pt default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4\n',
     '/proc/meminfo': 'MemTotal: 263921580 kB\nHugePages_Total:       8\nHugepagesize:    1048576 kB\n',
     '/proc/modules': 'tcp_bbr 20480 3 - Live 0x0000000000000000\n',
+    '/proc/sys/kernel/osrelease': '6.12.28-talos\n',
+    '/usr/lib/modules/6.12.28-talos/modules.builtin': 'kernel/net/sched/sch_fq.ko\n',
+    '/proc/sys/net/ipv4/tcp_available_congestion_control': 'reno cubic bbr\n',
     '/proc/mounts': '/dev/nvme1n1p1 /var/mnt/ledger xfs rw,relatime 0 0\n',
     '/sys/devices/system/node/online': '0-1\n',
     '/sys/devices/system/node/node0/cpulist': '0-3\n',
@@ -103,6 +106,31 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
     if (args[0] === 'ls') {
       return res('NODE         MODE         UID    GID    SIZE(B)   LASTMOD           LABEL   NAME\n' +
         alive.map((a) => `${a}   drwxr-x---   1000   1000   4096      Jan  1 00:00:00           .`).join('\n') + '\n')
+    }
+    if (args[0] === 'health') {
+      // server-side talosctl health as the node asked prints it (v1alpha1_cluster.go: "discovered nodes: %q", then
+      // pkg/cluster/check's reporter: "waiting for <condition>: ..." / "OK" / the error)
+      if (alive.length === 0) return { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: `error: ${stderr}`, exitCode: 1 }
+      const cpList = args[args.indexOf('--control-plane-nodes') + 1]!.split(',')
+      const wList = args.includes('--worker-nodes') ? args[args.indexOf('--worker-nodes') + 1]!.split(',') : []
+      const deadCps = cpList.filter((a) => dead.has(a))
+      const deadAny = [...cpList, ...wList].filter((a) => dead.has(a))
+      const lines = [`discovered nodes: [${[...cpList, ...wList].map((a) => JSON.stringify(a)).join(' ')}]`]
+      const conds: [string, string | undefined][] = [
+        ['etcd to be healthy', deadCps.length ? `1 error occurred:\n\t* ${deadCps[0]}: rpc error: code = Unavailable desc = connection refused` : undefined],
+        ['apid to be ready', deadAny.length ? `1 error occurred:\n\t* ${deadAny[0]}: rpc error: code = Unavailable desc = connection refused` : undefined],
+        ['kubelet to be healthy', undefined],
+        ['all k8s nodes to report ready', undefined],
+      ]
+      for (const [c, err] of conds) {
+        lines.push(`waiting for ${c}: ...`)
+        if (err) {
+          lines.push(`waiting for ${c}: ${err}`)
+          return { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: lines.join('\n') + `\nrpc error: code = DeadlineExceeded desc = ${c}: context deadline exceeded\n`, exitCode: 1 }
+        }
+        lines.push(`waiting for ${c}: OK`)
+      }
+      return { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: lines.join('\n') + '\n', exitCode: 0 }
     }
     if (args[0] === 'read') {
       if (alive.length === 0) return { command: `talosctl read ${args[1]}`, stdout: '', stderr, exitCode: 1 }
@@ -207,7 +235,9 @@ test('runner: a dead control plane fails its own etcd/service checks, by name; t
   const { report } = await runAll(1, ['cp2'])
   const fails = report.results.filter((r) => r.status === 'fail')
   assert.ok(fails.length > 0)
-  for (const f of fails) assert.equal(f.target, 'cp2', `${f.check} ${f.target}: ${f.message}`)
+  // Talos's own health check is about the cluster: it fails too, naming the dead node
+  for (const f of fails) assert.equal(f.target, f.check === 'cluster.talos-health' ? 'cluster' : 'cp2', `${f.check} ${f.target}: ${f.message}`)
+  assert.match(fails.find((f) => f.check === 'cluster.talos-health')!.message, /waiting for etcd to be healthy: 1 error occurred: \* 172\.20\.\d+\.\d+: .*connection refused/)
   const health = fails.find((f) => f.check === 'etcd.member-health')!
   assert.match(health.message, /cp2.*connection refused/)
   assert.ok(fails.some((f) => f.check === 'cluster.kubelet-service'))
@@ -218,7 +248,7 @@ test('runner: a dead validator fails its per-node file checks, naming it, and no
   const { report } = await runAll(1, ['validator1'])
   const failing = report.results.filter((r) => r.status === 'fail')
   assert.ok(failing.some((r) => r.check === 'hugepages.cmdline'))
-  for (const f of failing) assert.match(f.target, /^validator1/, `${f.check} ${f.target}`)
+  for (const f of failing) assert.match(f.target, f.check === 'cluster.talos-health' ? /^cluster$/ : /^validator1/, `${f.check} ${f.target}`)
 })
 
 test('runner: a check whose evaluate throws fails alone', async () => {

@@ -1,0 +1,92 @@
+// Kubelet resource-manager settings that a running node cannot take by a config apply alone. Talos restarts kubelet
+// with the new KubeletConfiguration, removing /var/lib/kubelet/cpu_manager_state only when the cpuManagerPolicy NAME
+// changes and never memory_manager_state (siderolabs/talos v1.10.3 internal/app/machined/pkg/controllers/k8s/
+// kubelet_service.go, handlePolicyChange). kubelet then validates its checkpoints and refuses to start
+// (kubernetes pkg/kubelet/cm/memorymanager/policy_static.go validateState, state/state_checkpoint.go restoreState;
+// cpumanager/policy_static.go validateState): the node goes NotReady until the checkpoint is gone.
+import { parseAllDocuments } from 'yaml'
+import { quantityValue } from '../lib/kube/quantity.ts'
+import type { InventoryNode } from './inventory.ts'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- machine-config documents are walked by path; the schema checked their shape
+type Obj = Record<string, any>
+
+export interface KubeletStateChange {
+  field: string
+  from: string
+  to: string
+  /** What kubelet says when it refuses to start. */
+  kubeletError: string
+}
+
+function extraConfig(text: string): Obj {
+  for (const d of parseAllDocuments(text)) {
+    const v = d.toJS() as Obj | null
+    if (v?.version === 'v1alpha1') return v.machine?.kubelet?.extraConfig ?? {}
+  }
+  return {}
+}
+
+const reservedMemory = (c: Obj) =>
+  ((c.reservedMemory ?? []) as Obj[])
+    .map((r) => ({ numaNode: Number(r.numaNode), bytes: quantityValue(String(r.limits?.memory ?? '0')) ?? NaN, text: `${r.numaNode}:${r.limits?.memory}` }))
+    .sort((a, b) => a.numaNode - b.numaNode)
+
+/** Changes between the running and the rendered config that leave kubelet unable to start with its checkpoints. */
+export function kubeletStateChanges(runningText: string, renderedText: string): KubeletStateChange[] {
+  const a = extraConfig(runningText)
+  const b = extraConfig(renderedText)
+  const out: KubeletStateChange[] = []
+  const cpuA = String(a.cpuManagerPolicy ?? 'none')
+  const cpuB = String(b.cpuManagerPolicy ?? 'none')
+  // a policy NAME change is handled: Talos removes cpu_manager_state (equalPolicy treats "none" as "")
+  if (cpuA === 'static' && cpuB === 'static' && String(a.reservedSystemCPUs ?? '') !== String(b.reservedSystemCPUs ?? ''))
+    out.push({
+      field: 'reservedSystemCPUs',
+      from: String(a.reservedSystemCPUs ?? ''),
+      to: String(b.reservedSystemCPUs ?? ''),
+      kubeletError: `start cpu manager error: not all reserved cpus: "${b.reservedSystemCPUs}" are present in defaultCpuSet (while a Guaranteed pod holds any of them)`,
+    })
+  const memA = String(a.memoryManagerPolicy ?? 'None')
+  const memB = String(b.memoryManagerPolicy ?? 'None')
+  if (memA !== memB)
+    out.push({
+      field: 'memoryManagerPolicy',
+      from: memA,
+      to: memB,
+      kubeletError: `could not restore state from checkpoint: [memorymanager] configured policy "${memB}" differs from state checkpoint policy "${memA}"`,
+    })
+  else if (memB === 'Static') {
+    const ra = reservedMemory(a)
+    const rb = reservedMemory(b)
+    if (JSON.stringify(ra.map((r) => [r.numaNode, r.bytes])) !== JSON.stringify(rb.map((r) => [r.numaNode, r.bytes])))
+      out.push({
+        field: 'reservedMemory',
+        from: ra.map((r) => r.text).join(',') || '(none)',
+        to: rb.map((r) => r.text).join(',') || '(none)',
+        kubeletError: '[memorymanager] the expected machine state is different from the real one',
+      })
+  }
+  return out
+}
+
+/** The way through on Talos, for each node: drain, apply, wipe EPHEMERAL (/var, with /var/lib/kubelet), uncordon. */
+export function kubeletStateProcedure(nodes: { node: InventoryNode; changes: KubeletStateChange[] }[], inventoryFile: string): string {
+  const lines = nodes.map(
+    ({ node, changes }) =>
+      `  ${node.name}: ${changes.map((c) => `${c.field} ${c.from} → ${c.to}`).join('; ')}: kubelet would refuse to start (${changes.map((c) => c.kubeletError).join('; ')}) and ${node.name} would go NotReady`,
+  )
+  const steps = nodes.flatMap(({ node }, i) => [
+    `  ${i ? '' : 'one node at a time: '}${node.name}:`,
+    `    1. kubectl drain ${node.name} --ignore-daemonsets --delete-emptydir-data`,
+    `    2. npx zx runbooks/02-configure.ts --inventory ${inventoryFile} --allow-kubelet-policy-change   (kubelet on ${node.name} stops starting)`,
+    `    3. talosctl -n ${node.address} reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL   (wipes /var with the stale checkpoints; the machine config on STATE and the user volumes stay)`,
+    `    4. kubectl uncordon ${node.name}   (once it is Ready again)`,
+  ])
+  return (
+    `kubelet resource-manager settings change on a running node; Talos removes /var/lib/kubelet/cpu_manager_state only when the CPU manager policy name changes and never memory_manager_state, so kubelet would fail its checkpoint validation:\n` +
+    lines.join('\n') +
+    `\nnothing was applied. Do it this way:\n` +
+    steps.join('\n')
+  )
+}
