@@ -255,6 +255,27 @@ export class Talosctl extends CliTool {
     return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
   }
 
+  /**
+   * `talosctl upgrade --image IMAGE --wait=false`: the node installs IMAGE and reboots into it. --wait defaults to true
+   * and draws talosctl's progress UI (cmd/talosctl/cmd/talos/track.go at v1.10.3); the runbook polls instead.
+   * --preserve is hidden and false by default (upgrade.go); Talos v1.10 keeps the EPHEMERAL partition either way.
+   */
+  upgrade(node: string, image: string, opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return this.run(['upgrade', '--image', image, '--wait=false'], { nodes: [node], mutating: true, timeoutMs: opts.timeoutMs })
+  }
+
+  /** `talosctl rollback`: boot the previous (A/B) image again. */
+  rollback(node: string): Promise<RunResult> {
+    return this.run(['rollback'], { nodes: [node], mutating: true })
+  }
+
+  /** `talosctl etcd snapshot FILE` from one control-plane node; the file is made 0600 (it holds every secret). */
+  async etcdSnapshot(node: string, file: string): Promise<RunResult> {
+    const r = await this.run(['etcd', 'snapshot', file], { nodes: [node], mutating: true })
+    if (!r.skipped) await chmod(file, 0o600)
+    return r
+  }
+
   /** `talosctl gen secrets -o FILE`: the cluster's secrets bundle, 0600. */
   async genSecrets(outFile: string, opts: { force?: boolean } = {}): Promise<RunResult> {
     const r = await this.run(['gen', 'secrets', '-o', outFile, ...(opts.force ? ['--force'] : [])], { local: true, mutating: true })

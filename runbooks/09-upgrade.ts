@@ -1,0 +1,91 @@
+// 09-upgrade: move the cluster to what the inventory renders — each node's Talos version, installer image
+// (schematic) and kernel args, one node at a time (control planes, workers, the validator last) — without losing
+// etcd quorum. `--dry-run` and `--list` print the plan and change nothing.
+import { runbook, RefusedError } from '../lib/runner/runner.ts'
+import { openCluster, type Cluster } from '../config/cluster.ts'
+import { log } from '../lib/runner/log.ts'
+import { UsageError } from '../lib/runner/flags.ts'
+import { parseGoDuration } from '../lib/talos/parse.ts'
+import { quorumStep } from '../steps/quorum.ts'
+import { formatPlan, type UpgradePlan } from '../steps/09-upgrade/plan.ts'
+import { observePlan } from '../steps/09-upgrade/observe.ts'
+import { upgradeNode, verifyNode, type UpgradeTimeouts } from '../steps/09-upgrade/talos.ts'
+
+interface UpgradeCtx extends Cluster {
+  plan: UpgradePlan
+  timeouts: UpgradeTimeouts
+}
+
+/** A Go duration flag ("5m", "90s") → ms; a usage error (exit 2) naming the flag otherwise. */
+function durationFlag(flag: string, text: string): number {
+  let ms = NaN
+  try {
+    ms = parseGoDuration(text)
+  } catch {}
+  if (!(ms > 0)) throw new UsageError(`flag --${flag}: ${JSON.stringify(text)} is not a duration (write e.g. 90s, 5m, 1m30s)`)
+  return ms
+}
+
+const indent = (text: string) => text.split('\n').map((l) => `    ${l}`).join('\n')
+
+await runbook({
+  id: '09-upgrade',
+  title: 'Rolling Talos upgrades to what the inventory renders, one node at a time',
+  flags: {
+    'drain-timeout': { type: 'string', valueName: 'DURATION', default: '5m', description: 'give up draining a worker after this long' },
+    'node-timeout': { type: 'string', valueName: 'DURATION', default: '15m', description: 'wait this long for an upgraded node to come back' },
+  },
+  async context(flags): Promise<UpgradeCtx> {
+    const cluster = openCluster(flags.inventory, flags)
+    const timeouts = {
+      drainMs: durationFlag('drain-timeout', flags.drainTimeout),
+      backMs: durationFlag('node-timeout', flags.nodeTimeout),
+    }
+    return { ...cluster, plan: await observePlan(cluster), timeouts }
+  },
+  steps: [
+    quorumStep({ requireBootstrapped: true }),
+    {
+      name: 'plan',
+      summary: 'per node: the Talos version, schematic and kernel args it runs vs what the inventory renders',
+      describe: (c) => `The upgrade plan (order, node, from → to, why):\n${indent(formatPlan(c.plan))}`,
+      async run(c) {
+        log.info(indent(formatPlan(c.plan)))
+        if (c.plan.problems.length) throw new RefusedError(`not upgrading anything: ${c.plan.problems.join('; ')}`)
+        return { nodes: c.plan.nodes.map((u) => u.node), kubernetes: c.plan.kubernetes }
+      },
+    },
+    {
+      name: 'upgrade-talos',
+      summary: 'talosctl upgrade --image, one node at a time, with the etcd/drain gates and the checks after each',
+      destructive: true,
+      describe: (c) =>
+        c.plan.nodes.length ? `Upgrade ${c.plan.nodes.map((u) => u.node).join(', ')} one at a time, in this order` : 'Nothing to upgrade',
+      targets: (c) => c.plan.nodes.map((u) => u.node),
+      confirm: (c) => `Upgrade Talos on ${c.plan.nodes.map((u) => u.node).join(', ')}, one node at a time?`,
+      check: (c) => (c.plan.nodes.length ? { done: false } : { done: true, reason: 'every node runs what the inventory renders for it' }),
+      async run(c, step) {
+        const done: { node: string; downMs?: number; skipped?: string }[] = []
+        for (const u of c.plan.nodes) {
+          if (step.signal.aborted) break
+          if (step.dryRun) {
+            log.info(`  ${u.node}: would run talosctl -n ${u.address} upgrade --image ${u.to.image} --wait=false`)
+            continue
+          }
+          // a re-run resumes here: a node an earlier run finished runs the target already
+          if (!(await verifyNode(c, u)).length) {
+            log.info(`  ${u.node}: already runs ${u.to.version} with its kernel args (an earlier run upgraded it)`)
+            if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
+            done.push({ node: u.node, skipped: 'already upgraded' })
+            continue
+          }
+          if (!(await step.confirm(`Upgrade ${u.node} (${u.reasons.join('; ')}) now?`))) throw new RefusedError(`stopped before ${u.node}: not confirmed`)
+          const r = await upgradeNode(c, u, c.timeouts, (s) => step.progress(s))
+          log.ok(`${u.node}: ${u.to.version} (down ${(r.downMs / 1000).toFixed(1)} s)`)
+          done.push({ node: u.node, downMs: r.downMs })
+        }
+        return { done }
+      },
+    },
+  ],
+})
