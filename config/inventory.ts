@@ -67,6 +67,8 @@ export interface ValidatorProfile {
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
+  /** Where 09-upgrade reads the validator's leader schedule (its restart window). */
+  solana?: { rpcUrl: string; identity: string }
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]

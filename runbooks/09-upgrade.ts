@@ -10,10 +10,12 @@ import { quorumStep } from '../steps/quorum.ts'
 import { formatPlan, type UpgradePlan } from '../steps/09-upgrade/plan.ts'
 import { observePlan } from '../steps/09-upgrade/observe.ts'
 import { upgradeNode, verifyNode, type UpgradeTimeouts } from '../steps/09-upgrade/talos.ts'
+import { validatorGate, type RestartWindowOptions } from '../steps/09-upgrade/validator-gate.ts'
 
 interface UpgradeCtx extends Cluster {
   plan: UpgradePlan
   timeouts: UpgradeTimeouts
+  restartWindow: RestartWindowOptions
 }
 
 /** A Go duration flag ("5m", "90s") → ms; a usage error (exit 2) naming the flag otherwise. */
@@ -22,18 +24,49 @@ function durationFlag(flag: string, text: string): number {
   try {
     ms = parseGoDuration(text)
   } catch {}
-  if (!(ms > 0)) throw new UsageError(`flag --${flag}: ${JSON.stringify(text)} is not a duration (write e.g. 90s, 5m, 1m30s)`)
+  if (!(ms > 0))
+    throw new UsageError(`flag --${flag}: ${JSON.stringify(text)} is not a duration (write e.g. 90s, 5m, 1m30s)`)
   return ms
 }
 
-const indent = (text: string) => text.split('\n').map((l) => `    ${l}`).join('\n')
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')
 
 await runbook({
   id: '09-upgrade',
   title: 'Rolling Talos upgrades to what the inventory renders, one node at a time',
   flags: {
-    'drain-timeout': { type: 'string', valueName: 'DURATION', default: '5m', description: 'give up draining a worker after this long' },
-    'node-timeout': { type: 'string', valueName: 'DURATION', default: '15m', description: 'wait this long for an upgraded node to come back' },
+    'drain-timeout': {
+      type: 'string',
+      valueName: 'DURATION',
+      default: '5m',
+      description: 'give up draining a worker after this long',
+    },
+    'node-timeout': {
+      type: 'string',
+      valueName: 'DURATION',
+      default: '15m',
+      description: 'wait this long for an upgraded node to come back',
+    },
+    'restart-window-minutes': {
+      type: 'string',
+      valueName: 'N',
+      default: '10',
+      description: 'take the validator down only when it has no leader slot in the next N minutes (validator.solana)',
+    },
+    'restart-window-timeout': {
+      type: 'string',
+      valueName: 'DURATION',
+      default: '60m',
+      description: 'give up waiting for the restart window after this long',
+    },
+    'skip-restart-window': {
+      type: 'boolean',
+      description: 'do not wait for the restart window (asks first; --yes confirms)',
+    },
   },
   async context(flags): Promise<UpgradeCtx> {
     const cluster = openCluster(flags.inventory, flags)
@@ -41,7 +74,16 @@ await runbook({
       drainMs: durationFlag('drain-timeout', flags.drainTimeout),
       backMs: durationFlag('node-timeout', flags.nodeTimeout),
     }
-    return { ...cluster, plan: await observePlan(cluster), timeouts }
+    const minutes = Number(flags.restartWindowMinutes)
+    if (!(Number.isFinite(minutes) && minutes > 0)) {
+      throw new UsageError(`flag --restart-window-minutes: ${JSON.stringify(flags.restartWindowMinutes)} is not a positive number of minutes`)
+    }
+    const restartWindow = {
+      windowMinutes: minutes,
+      timeoutMs: durationFlag('restart-window-timeout', flags.restartWindowTimeout),
+      skip: flags.skipRestartWindow,
+    }
+    return { ...cluster, plan: await observePlan(cluster), timeouts, restartWindow }
   },
   steps: [
     quorumStep({ requireBootstrapped: true }),
@@ -60,15 +102,24 @@ await runbook({
       summary: 'talosctl upgrade --image, one node at a time, with the etcd/drain gates and the checks after each',
       destructive: true,
       describe: (c) =>
-        c.plan.nodes.length ? `Upgrade ${c.plan.nodes.map((u) => u.node).join(', ')} one at a time, in this order` : 'Nothing to upgrade',
+        c.plan.nodes.length
+          ? `Upgrade ${c.plan.nodes.map((u) => u.node).join(', ')} one at a time, in this order`
+          : 'Nothing to upgrade',
       targets: (c) => c.plan.nodes.map((u) => u.node),
       confirm: (c) => `Upgrade Talos on ${c.plan.nodes.map((u) => u.node).join(', ')}, one node at a time?`,
-      check: (c) => (c.plan.nodes.length ? { done: false } : { done: true, reason: 'every node runs what the inventory renders for it' }),
+      check: (c) =>
+        c.plan.nodes.length
+          ? { done: false }
+          : { done: true, reason: 'every node runs what the inventory renders for it' },
       async run(c, step) {
-        const done: { node: string; downMs?: number; skipped?: string }[] = []
+        const done: { node: string; downMs?: number; skipped?: string; restartWindow?: object }[] = []
         for (const u of c.plan.nodes) {
           if (step.signal.aborted) break
           if (step.dryRun) {
+            if (u.kind === 'validator') {
+              const how = c.restartWindow.skip ? 'skip the restart window (--skip-restart-window)' : `wait until the validator has no leader slot in the next ${c.restartWindow.windowMinutes} min`
+              log.info(`  ${u.node}: would ${how}`)
+            }
             log.info(`  ${u.node}: would run talosctl -n ${u.address} upgrade --image ${u.to.image} --wait=false`)
             continue
           }
@@ -79,10 +130,12 @@ await runbook({
             done.push({ node: u.node, skipped: 'already upgraded' })
             continue
           }
-          if (!(await step.confirm(`Upgrade ${u.node} (${u.reasons.join('; ')}) now?`))) throw new RefusedError(`stopped before ${u.node}: not confirmed`)
+          if (!(await step.confirm(`Upgrade ${u.node} (${u.reasons.join('; ')}) now?`)))
+            throw new RefusedError(`stopped before ${u.node}: not confirmed`)
+          const gate = u.kind === 'validator' ? await validatorGate(c.inv, u, c.restartWindow, step) : undefined
           const r = await upgradeNode(c, u, c.timeouts, (s) => step.progress(s))
           log.ok(`${u.node}: ${u.to.version} (down ${(r.downMs / 1000).toFixed(1)} s)`)
-          done.push({ node: u.node, downMs: r.downMs })
+          done.push({ node: u.node, downMs: r.downMs, ...(gate ? { restartWindow: gate } : {}) })
         }
         return { done }
       },

@@ -20,7 +20,12 @@ export async function observeNode(c: Cluster, n: InventoryNode): Promise<NodeObs
       c.talos.read(n.address, '/proc/cmdline'),
     ])
     const schematic = extensions.find((e) => e.spec?.metadata?.name === 'schematic')?.spec.metadata?.version
-    return { name: n.name, version: version.servers[0]?.tag, cmdline: cmdline.trim(), ...(schematic ? { schematic } : {}) }
+    return {
+      name: n.name,
+      version: version.servers[0]?.tag,
+      cmdline: cmdline.trim(),
+      ...(schematic ? { schematic } : {}),
+    }
   } catch (e) {
     return { name: n.name, error: firstLine(e) }
   }
@@ -36,6 +41,9 @@ export async function kubeletVersions(c: Cluster): Promise<string[]> {
 }
 
 export async function observePlan(c: Cluster): Promise<UpgradePlan> {
-  const [observed, kubelets] = await Promise.all([Promise.all(c.inv.nodes.map((n) => observeNode(c, n))), kubeletVersions(c)])
+  const [observed, kubelets] = await Promise.all([
+    Promise.all(c.inv.nodes.map((n) => observeNode(c, n))),
+    kubeletVersions(c),
+  ])
   return planUpgrade(c.inv, observed, kubelets)
 }

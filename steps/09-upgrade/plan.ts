@@ -39,9 +39,14 @@ export function talosUpgradePath(fromText: string, toText: string): UpgradePath 
   const from = parseTalosVersion(fromText)
   const to = parseTalosVersion(toText)
   if (!from || !to) return { ok: false, why: `cannot compare Talos versions ${fromText} and ${toText}`, path: [] }
-  if (from.major !== to.major) return { ok: false, why: `Talos ${fmt(from)} → ${fmt(to)} crosses a major version`, path: [] }
+  if (from.major !== to.major)
+    return { ok: false, why: `Talos ${fmt(from)} → ${fmt(to)} crosses a major version`, path: [] }
   if (to.minor < from.minor) {
-    return { ok: false, why: `${fmt(to)} is an older minor than ${fmt(from)}: roll back with talosctl rollback instead`, path: [] }
+    return {
+      ok: false,
+      why: `${fmt(to)} is an older minor than ${fmt(from)}: roll back with talosctl rollback instead`,
+      path: [],
+    }
   }
   if (to.minor - from.minor <= 1) return { ok: true }
   const path: string[] = []
@@ -132,7 +137,8 @@ export interface UpgradePlan {
   problems: string[]
 }
 
-export const kindOf = (n: InventoryNode): NodeKind => (n.role === 'controlplane' ? 'controlplane' : n.profile === 'validator' ? 'validator' : 'worker')
+export const kindOf = (n: InventoryNode): NodeKind =>
+  n.role === 'controlplane' ? 'controlplane' : n.profile === 'validator' ? 'validator' : 'worker'
 const KIND_ORDER: Record<NodeKind, number> = { controlplane: 0, worker: 1, validator: 2 }
 
 /** Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). */
@@ -171,7 +177,9 @@ export function oldestVersion(versions: string[]): string | undefined {
 export function planUpgrade(inv: Inventory, observed: NodeObservation[], kubeletVersions: string[] = []): UpgradePlan {
   const plan: UpgradePlan = { nodes: [], upToDate: [], problems: [] }
   const byName = new Map(observed.map((o) => [o.name, o]))
-  const ordered = inv.nodes.map((n, i) => ({ n, i })).sort((a, b) => KIND_ORDER[kindOf(a.n)] - KIND_ORDER[kindOf(b.n)] || a.i - b.i)
+  const ordered = inv.nodes
+    .map((n, i) => ({ n, i }))
+    .sort((a, b) => KIND_ORDER[kindOf(a.n)] - KIND_ORDER[kindOf(b.n)] || a.i - b.i)
   for (const { n } of ordered) {
     const obs = byName.get(n.name)
     if (!obs || obs.error || !obs.version) {
@@ -181,16 +189,27 @@ export function planUpgrade(inv: Inventory, observed: NodeObservation[], kubelet
     const to = targetFor(inv, n)
     const path = talosUpgradePath(obs.version, to.version)
     if (!path.ok) {
-      const via = path.path.length ? `; upgrade through ${path.path.join(' → ')} (set cluster.talosVersion and installerImage to each in turn)` : ''
+      const via = path.path.length
+        ? `; upgrade through ${path.path.join(' → ')} (set cluster.talosVersion and installerImage to each in turn)`
+        : ''
       plan.problems.push(`${n.name}: ${path.why}${via}`)
       continue
     }
     const reasons = reasonsFor(obs, to)
     if (!reasons.length) plan.upToDate.push(n.name)
-    else plan.nodes.push({ node: n.name, address: n.address, kind: kindOf(n), from: { version: obs.version, ...(obs.schematic ? { schematic: obs.schematic } : {}) }, to, reasons })
+    else
+      plan.nodes.push({
+        node: n.name,
+        address: n.address,
+        kind: kindOf(n),
+        from: { version: obs.version, ...(obs.schematic ? { schematic: obs.schematic } : {}) },
+        to,
+        reasons,
+      })
   }
   const running = oldestVersion(kubeletVersions)
-  if (running && running !== inv.cluster.kubernetesVersion) plan.kubernetes = { from: running, to: inv.cluster.kubernetesVersion }
+  if (running && running !== inv.cluster.kubernetesVersion)
+    plan.kubernetes = { from: running, to: inv.cluster.kubernetesVersion }
   return plan
 }
 
@@ -203,7 +222,11 @@ export function formatPlan(plan: UpgradePlan): string {
   })
   if (!plan.nodes.length) lines.push('Talos: every node runs what the inventory renders for it')
   else if (plan.upToDate.length) lines.push(`unchanged: ${plan.upToDate.join(', ')}`)
-  lines.push(plan.kubernetes ? `Kubernetes: ${plan.kubernetes.from} → ${plan.kubernetes.to} (talosctl upgrade-k8s)` : 'Kubernetes: every kubelet runs the inventory version')
+  lines.push(
+    plan.kubernetes
+      ? `Kubernetes: ${plan.kubernetes.from} → ${plan.kubernetes.to} (talosctl upgrade-k8s)`
+      : 'Kubernetes: every kubelet runs the inventory version',
+  )
   for (const p of plan.problems) lines.push(`refused: ${p}`)
   return lines.join('\n')
 }

@@ -26,9 +26,14 @@ export async function assertEtcdHealthy(c: Cluster): Promise<void> {
   const members = await c.talos.etcdMembers(cps[0]!.address)
   const status = await c.talos.etcdStatus(cps.map((n) => n.address))
   const byAddr = new Map(cps.map((n) => [n.address, n.name]))
-  const r = evaluateEtcd(cps.map((n) => n.name), members, status.map((s) => ({ ...s, node: byAddr.get(s.node) ?? s.node })))
+  const r = evaluateEtcd(
+    cps.map((n) => n.name),
+    members,
+    status.map((s) => ({ ...s, node: byAddr.get(s.node) ?? s.node })),
+  )
   if (typeof r === 'string') throw new Error(`etcd is not healthy: ${r}`)
-  if (status.length < cps.length) throw new Error(`etcd is not healthy: only ${status.length} of ${cps.length} members answered`)
+  if (status.length < cps.length)
+    throw new Error(`etcd is not healthy: only ${status.length} of ${cps.length} members answered`)
 }
 
 /** `<outputDir>/backups/etcd-<node>-<time>.db`, 0600 in a 0700 directory. */
@@ -42,10 +47,13 @@ export async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> 
 
 async function drain(c: Cluster, u: NodeUpgrade, t: UpgradeTimeouts): Promise<void> {
   await c.kube.run(['cordon', u.node], { mutating: true })
-  await c.kube.run(['drain', u.node, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${Math.round(t.drainMs / 1000)}s`], {
-    mutating: true,
-    timeoutMs: t.drainMs + 30_000,
-  })
+  await c.kube.run(
+    ['drain', u.node, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${Math.round(t.drainMs / 1000)}s`],
+    {
+      mutating: true,
+      timeoutMs: t.drainMs + 30_000,
+    },
+  )
 }
 
 /** Wait until the node answers on the target version, then list what does not match the plan. */
@@ -55,7 +63,8 @@ export async function verifyNode(c: Cluster, u: NodeUpgrade): Promise<string[]> 
   const problems: string[] = []
   if (obs.error) return [`${u.node} does not answer: ${obs.error}`]
   if (obs.version !== u.to.version) problems.push(`runs Talos ${obs.version}, wanted ${u.to.version}`)
-  if (u.to.schematic && obs.schematic !== u.to.schematic) problems.push(`runs schematic ${obs.schematic ?? '(none)'}, wanted ${u.to.schematic}`)
+  if (u.to.schematic && obs.schematic !== u.to.schematic)
+    problems.push(`runs schematic ${obs.schematic ?? '(none)'}, wanted ${u.to.schematic}`)
   const missing = missingKernelArgs(obs.cmdline ?? '', u.to.kernelArgs)
   if (missing.length) problems.push(`/proc/cmdline lacks ${missing.join(' ')}`)
   const perNuma = node.profile === 'validator' ? c.inv.validator?.hugepages.perNumaNode : undefined
@@ -88,7 +97,12 @@ export function rollbackHint(c: Cluster, u: NodeUpgrade): string {
   )
 }
 
-export async function upgradeNode(c: Cluster, u: NodeUpgrade, t: UpgradeTimeouts, progress: (s: string) => void): Promise<{ downMs: number }> {
+export async function upgradeNode(
+  c: Cluster,
+  u: NodeUpgrade,
+  t: UpgradeTimeouts,
+  progress: (s: string) => void,
+): Promise<{ downMs: number }> {
   if (u.kind === 'controlplane') {
     progress(`${u.node}: etcd health`)
     await assertEtcdHealthy(c)
@@ -105,22 +119,33 @@ export async function upgradeNode(c: Cluster, u: NodeUpgrade, t: UpgradeTimeouts
   let problems: string[] = []
   try {
     progress(`${u.node}: waiting for ${u.to.version}`)
-    await waitFor(`${u.node} back on ${u.to.version}`, async () => ((await verifyNode(c, u)).length ? undefined : true), { timeoutMs: t.backMs, intervalMs: 1000 })
+    await waitFor(
+      `${u.node} back on ${u.to.version}`,
+      async () => ((await verifyNode(c, u)).length ? undefined : true),
+      { timeoutMs: t.backMs, intervalMs: 1000 },
+    )
   } catch (e) {
     problems = await verifyNode(c, u).catch(() => [(e as Error).message])
     if (!problems.length) problems = [(e as Error).message]
   }
   const downMs = Date.now() - t0
   if (!problems.length && u.kind === 'controlplane') {
-    await waitFor('etcd healthy again', async () => (await assertEtcdHealthy(c), true), { timeoutMs: t.backMs, intervalMs: 1000 }).catch((e: Error) => problems.push(e.message))
+    await waitFor('etcd healthy again', async () => (await assertEtcdHealthy(c), true), {
+      timeoutMs: t.backMs,
+      intervalMs: 1000,
+    }).catch((e: Error) => problems.push(e.message))
   }
   if (!problems.length) {
     progress(`${u.node}: Ready?`)
-    await waitFor(`${u.node} Ready`, async () => ((await kubeProblems(c, u)).length ? undefined : true), { timeoutMs: t.backMs, intervalMs: 1000 }).catch(
-      async () => problems.push(...(await kubeProblems(c, u))),
-    )
+    await waitFor(`${u.node} Ready`, async () => ((await kubeProblems(c, u)).length ? undefined : true), {
+      timeoutMs: t.backMs,
+      intervalMs: 1000,
+    }).catch(async () => problems.push(...(await kubeProblems(c, u))))
   }
-  if (problems.length) throw new NodeRegression(`${u.node} after its upgrade: ${problems.join('; ')}. The rollout stopped here; other nodes were left alone. To ${rollbackHint(c, u)}`)
+  if (problems.length)
+    throw new NodeRegression(
+      `${u.node} after its upgrade: ${problems.join('; ')}. The rollout stopped here; other nodes were left alone. To ${rollbackHint(c, u)}`,
+    )
   if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
   return { downMs }
 }
