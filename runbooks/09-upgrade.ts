@@ -10,6 +10,7 @@ import { quorumStep } from '../steps/quorum.ts'
 import { formatPlan, type UpgradePlan } from '../steps/09-upgrade/plan.ts'
 import { observePlan } from '../steps/09-upgrade/observe.ts'
 import { upgradeNode, verifyNode, type UpgradeTimeouts } from '../steps/09-upgrade/talos.ts'
+import { formatTimeline, type NodeTimeline } from '../steps/09-upgrade/timeline.ts'
 import { validatorGate, type RestartWindowOptions } from '../steps/09-upgrade/validator-gate.ts'
 
 interface UpgradeCtx extends Cluster {
@@ -113,31 +114,38 @@ await runbook({
           : { done: true, reason: 'every node runs what the inventory renders for it' },
       async run(c, step) {
         const done: { node: string; downMs?: number; skipped?: string; restartWindow?: object }[] = []
-        for (const u of c.plan.nodes) {
-          if (step.signal.aborted) break
-          if (step.dryRun) {
-            if (u.kind === 'validator') {
-              const how = c.restartWindow.skip ? 'skip the restart window (--skip-restart-window)' : `wait until the validator has no leader slot in the next ${c.restartWindow.windowMinutes} min`
-              log.info(`  ${u.node}: would ${how}`)
+        const timeline: NodeTimeline[] = []
+        const printTimeline = () => timeline.length && log.info(`  timeline:\n${indent(formatTimeline(timeline))}`)
+        try {
+          for (const u of c.plan.nodes) {
+            if (step.signal.aborted) break
+            if (step.dryRun) {
+              if (u.kind === 'validator') {
+                const how = c.restartWindow.skip ? 'skip the restart window (--skip-restart-window)' : `wait until the validator has no leader slot in the next ${c.restartWindow.windowMinutes} min`
+                log.info(`  ${u.node}: would ${how}`)
+              }
+              log.info(`  ${u.node}: would run talosctl -n ${u.address} upgrade --image ${u.to.image} --wait=false`)
+              continue
             }
-            log.info(`  ${u.node}: would run talosctl -n ${u.address} upgrade --image ${u.to.image} --wait=false`)
-            continue
+            // a re-run resumes here: a node an earlier run finished runs the target already
+            if (!(await verifyNode(c, u)).length) {
+              log.info(`  ${u.node}: already runs ${u.to.version} with its kernel args (an earlier run upgraded it)`)
+              if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
+              done.push({ node: u.node, skipped: 'already upgraded' })
+              continue
+            }
+            if (!(await step.confirm(`Upgrade ${u.node} (${u.reasons.join('; ')}) now?`)))
+              throw new RefusedError(`stopped before ${u.node}: not confirmed`)
+            const gate = u.kind === 'validator' ? await validatorGate(c.inv, u, c.restartWindow, step) : undefined
+            const r = await upgradeNode(c, u, c.timeouts, (s) => step.progress(s))
+            log.ok(`${u.node}: ${u.to.version} (down ${(r.downtimeMs / 1000).toFixed(1)} s)`)
+            timeline.push(r)
+            done.push({ node: u.node, downMs: r.downtimeMs, ...(gate ? { restartWindow: gate } : {}) })
           }
-          // a re-run resumes here: a node an earlier run finished runs the target already
-          if (!(await verifyNode(c, u)).length) {
-            log.info(`  ${u.node}: already runs ${u.to.version} with its kernel args (an earlier run upgraded it)`)
-            if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
-            done.push({ node: u.node, skipped: 'already upgraded' })
-            continue
-          }
-          if (!(await step.confirm(`Upgrade ${u.node} (${u.reasons.join('; ')}) now?`)))
-            throw new RefusedError(`stopped before ${u.node}: not confirmed`)
-          const gate = u.kind === 'validator' ? await validatorGate(c.inv, u, c.restartWindow, step) : undefined
-          const r = await upgradeNode(c, u, c.timeouts, (s) => step.progress(s))
-          log.ok(`${u.node}: ${u.to.version} (down ${(r.downMs / 1000).toFixed(1)} s)`)
-          done.push({ node: u.node, downMs: r.downMs, ...(gate ? { restartWindow: gate } : {}) })
+        } finally {
+          printTimeline()
         }
-        return { done }
+        return { done, timeline }
       },
     },
   ],

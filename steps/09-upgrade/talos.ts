@@ -10,6 +10,7 @@ import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import { evaluateEtcd, waitForApi } from '../03-bootstrap/steps.ts'
 import { missingKernelArgs, type NodeUpgrade } from './plan.ts'
 import { observeNode } from './observe.ts'
+import { startProbes, type NodeTimeline } from './timeline.ts'
 
 export interface UpgradeTimeouts {
   drainMs: number
@@ -102,7 +103,7 @@ export async function upgradeNode(
   u: NodeUpgrade,
   t: UpgradeTimeouts,
   progress: (s: string) => void,
-): Promise<{ downMs: number }> {
+): Promise<NodeTimeline> {
   if (u.kind === 'controlplane') {
     progress(`${u.node}: etcd health`)
     await assertEtcdHealthy(c)
@@ -114,8 +115,16 @@ export async function upgradeNode(
     await drain(c, u, t)
   }
   progress(`${u.node}: talosctl upgrade`)
+  const probes = u.kind === 'controlplane' ? startProbes(c) : undefined
   const t0 = Date.now()
-  await c.talos.upgrade(u.address, u.to.image)
+  try {
+    await c.talos.upgrade(u.address, u.to.image)
+  } catch (e) {
+    await probes?.stop()
+    // machined refused before changing anything (a missing image, etcd not healthy): the node keeps running
+    if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true }).catch(() => undefined)
+    throw new Error(`${u.node}: talosctl upgrade refused, the node was not changed: ${(e as Error).message.split('\n')[0]}. Fix the cause, then resume: npx zx runbooks/09-upgrade.ts --inventory ${c.inventoryFile}`, { cause: e })
+  }
   let problems: string[] = []
   try {
     progress(`${u.node}: waiting for ${u.to.version}`)
@@ -128,13 +137,14 @@ export async function upgradeNode(
     problems = await verifyNode(c, u).catch(() => [(e as Error).message])
     if (!problems.length) problems = [(e as Error).message]
   }
-  const downMs = Date.now() - t0
+  const back = Date.now()
   if (!problems.length && u.kind === 'controlplane') {
     await waitFor('etcd healthy again', async () => (await assertEtcdHealthy(c), true), {
       timeoutMs: t.backMs,
       intervalMs: 1000,
     }).catch((e: Error) => problems.push(e.message))
   }
+  const summary = await probes?.stop()
   if (!problems.length) {
     progress(`${u.node}: Ready?`)
     await waitFor(`${u.node} Ready`, async () => ((await kubeProblems(c, u)).length ? undefined : true), {
@@ -147,5 +157,6 @@ export async function upgradeNode(
       `${u.node} after its upgrade: ${problems.join('; ')}. The rollout stopped here; other nodes were left alone. To ${rollbackHint(c, u)}`,
     )
   if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
-  return { downMs }
+  const iso = (ms: number) => new Date(ms).toISOString()
+  return { node: u.node, kind: u.kind, down: iso(t0), back: iso(back), downtimeMs: back - t0, ...(summary ? { probes: summary } : {}) }
 }
