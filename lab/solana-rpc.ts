@@ -33,13 +33,22 @@ export async function startSolanaRpc(o: SolanaRpcOptions): Promise<SolanaRpcSim>
   const t0 = Date.now()
   const startSlot = o.startSlot ?? 0
   const slot = () => startSlot + Math.floor((Date.now() - t0) / SLOT_MS)
-  const indices = o.leaderGroupStarts.flatMap((s) => Array.from({ length: LEADER_GROUP }, (_, i) => s + i)).filter((s) => s < slotsInEpoch)
+  const indices = o.leaderGroupStarts
+    .flatMap((s) => Array.from({ length: LEADER_GROUP }, (_, i) => s + i))
+    .filter((s) => s < slotsInEpoch)
 
   const methods: Record<string, (params: unknown[]) => unknown> = {
     getSlot: () => slot(),
     getEpochInfo: () => {
       const s = slot()
-      return { absoluteSlot: s, blockHeight: s, epoch: Math.floor(s / slotsInEpoch), slotIndex: s % slotsInEpoch, slotsInEpoch, transactionCount: null }
+      return {
+        absoluteSlot: s,
+        blockHeight: s,
+        epoch: Math.floor(s / slotsInEpoch),
+        slotIndex: s % slotsInEpoch,
+        slotsInEpoch,
+        transactionCount: null,
+      }
     },
     getLeaderSchedule: (params) => {
       const at = typeof params[0] === 'number' ? params[0] : slot()
@@ -60,7 +69,9 @@ export async function startSolanaRpc(o: SolanaRpcOptions): Promise<SolanaRpcSim>
         const msg = JSON.parse(body) as { id?: unknown; method?: string; params?: unknown[] }
         id = msg.id ?? null
         const fn = methods[msg.method ?? '']
-        reply = fn ? { jsonrpc: '2.0', result: fn(msg.params ?? []), id } : { jsonrpc: '2.0', error: { code: -32601, message: 'Method not found' }, id }
+        reply = fn
+          ? { jsonrpc: '2.0', result: fn(msg.params ?? []), id }
+          : { jsonrpc: '2.0', error: { code: -32601, message: 'Method not found' }, id }
       } catch {
         reply = { jsonrpc: '2.0', error: { code: -32700, message: 'Parse error' }, id }
       }
@@ -98,7 +109,13 @@ async function main(argv: string[]): Promise<void> {
   const starts = every
     ? Array.from({ length: Math.floor(slotsInEpoch / Number(every)) }, (_, i) => i * Number(every))
     : (arg('leader-at') ?? '').split(',').filter(Boolean).map(Number)
-  const sim = await startSolanaRpc({ host, port: Number(arg('port') ?? 0), identity, slotsInEpoch, leaderGroupStarts: starts })
+  const sim = await startSolanaRpc({
+    host,
+    port: Number(arg('port') ?? 0),
+    identity,
+    slotsInEpoch,
+    leaderGroupStarts: starts,
+  })
   process.stdout.write(`${sim.url}\n`)
   const stop = () => void sim.close().then(() => process.exit(0))
   process.on('SIGTERM', stop)

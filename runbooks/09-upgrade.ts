@@ -11,6 +11,7 @@ import { formatPlan, type UpgradePlan } from '../steps/09-upgrade/plan.ts'
 import { observePlan } from '../steps/09-upgrade/observe.ts'
 import { upgradeNode, verifyNode, type UpgradeTimeouts } from '../steps/09-upgrade/talos.ts'
 import { formatTimeline, type NodeTimeline } from '../steps/09-upgrade/timeline.ts'
+import { upgradeKubernetes } from '../steps/09-upgrade/kubernetes.ts'
 import { validatorGate, type RestartWindowOptions } from '../steps/09-upgrade/validator-gate.ts'
 
 interface UpgradeCtx extends Cluster {
@@ -77,7 +78,9 @@ await runbook({
     }
     const minutes = Number(flags.restartWindowMinutes)
     if (!(Number.isFinite(minutes) && minutes > 0)) {
-      throw new UsageError(`flag --restart-window-minutes: ${JSON.stringify(flags.restartWindowMinutes)} is not a positive number of minutes`)
+      throw new UsageError(
+        `flag --restart-window-minutes: ${JSON.stringify(flags.restartWindowMinutes)} is not a positive number of minutes`,
+      )
     }
     const restartWindow = {
       windowMinutes: minutes,
@@ -121,7 +124,9 @@ await runbook({
             if (step.signal.aborted) break
             if (step.dryRun) {
               if (u.kind === 'validator') {
-                const how = c.restartWindow.skip ? 'skip the restart window (--skip-restart-window)' : `wait until the validator has no leader slot in the next ${c.restartWindow.windowMinutes} min`
+                const how = c.restartWindow.skip
+                  ? 'skip the restart window (--skip-restart-window)'
+                  : `wait until the validator has no leader slot in the next ${c.restartWindow.windowMinutes} min`
                 log.info(`  ${u.node}: would ${how}`)
               }
               log.info(`  ${u.node}: would run talosctl -n ${u.address} upgrade --image ${u.to.image} --wait=false`)
@@ -146,6 +151,23 @@ await runbook({
           printTimeline()
         }
         return { done, timeline }
+      },
+    },
+    {
+      name: 'upgrade-k8s',
+      summary:
+        'talosctl upgrade-k8s --to kubernetesVersion: its --dry-run first, then the upgrade, then every kubelet on it',
+      destructive: true,
+      describe: (c) =>
+        c.plan.kubernetes
+          ? `Kubernetes ${c.plan.kubernetes.from} → ${c.plan.kubernetes.to} with talosctl upgrade-k8s`
+          : 'Kubernetes: nothing to upgrade',
+      confirm: (c) => `Upgrade Kubernetes from ${c.plan.kubernetes?.from} to ${c.plan.kubernetes?.to}?`,
+      check: (c) =>
+        c.plan.kubernetes ? { done: false } : { done: true, reason: 'every kubelet runs the inventory version' },
+      async run(c, step) {
+        await upgradeKubernetes(c, c.plan.kubernetes!, { dryRun: step.dryRun, waitMs: c.timeouts.backMs })
+        return { from: c.plan.kubernetes!.from, to: c.plan.kubernetes!.to }
       },
     },
   ],

@@ -264,6 +264,15 @@ export class Talosctl extends CliTool {
     return this.run(['upgrade', '--image', image, '--wait=false'], { nodes: [node], mutating: true, timeoutMs: opts.timeoutMs })
   }
 
+  /**
+   * `talosctl upgrade-k8s --to VERSION` through one control-plane node; with dryRun its own `--dry-run` (which also
+   * reports resources whose APIs the new version deprecates) and nothing changes. Output (the plan) on stdout.
+   */
+  upgradeK8s(node: string, to: string, opts: { dryRun?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    const args = ['upgrade-k8s', '--to', to, ...(opts.dryRun ? ['--dry-run'] : [])]
+    return this.run(args, { nodes: [node], mutating: !opts.dryRun, timeoutMs: opts.timeoutMs ?? 30 * 60_000 })
+  }
+
   /** `talosctl rollback`: boot the previous (A/B) image again. */
   rollback(node: string): Promise<RunResult> {
     return this.run(['rollback'], { nodes: [node], mutating: true })

@@ -27,7 +27,12 @@ export interface WindowVerdict {
  * Is [absoluteSlot, absoluteSlot + windowSlots] free of the identity's leader slots? `current` and `next` are the
  * identity's relative slot indices in this epoch and the next one (undefined: that schedule is not known).
  */
-export function judgeWindow(epoch: EpochView, windowMs: number, current: bigint[], next: bigint[] | undefined): WindowVerdict {
+export function judgeWindow(
+  epoch: EpochView,
+  windowMs: number,
+  current: bigint[],
+  next: bigint[] | undefined,
+): WindowVerdict {
   const windowSlots = BigInt(Math.ceil(windowMs / MS_PER_SLOT))
   const epochStart = epoch.absoluteSlot - epoch.slotIndex
   const nextStart = epochStart + epoch.slotsInEpoch
@@ -36,8 +41,13 @@ export function judgeWindow(epoch: EpochView, windowMs: number, current: bigint[
     .filter((s) => s >= epoch.absoluteSlot && s <= end)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   const first = upcoming[0]
-  if (first !== undefined) return { clear: false, nextLeaderSlot: first, msUntilLeader: Number(first - epoch.absoluteSlot) * MS_PER_SLOT }
-  if (end >= nextStart && next === undefined) return { clear: false, unknown: `the window reaches into epoch boundary slot ${nextStart} and the next epoch's leader schedule is not published yet` }
+  if (first !== undefined)
+    return { clear: false, nextLeaderSlot: first, msUntilLeader: Number(first - epoch.absoluteSlot) * MS_PER_SLOT }
+  if (end >= nextStart && next === undefined)
+    return {
+      clear: false,
+      unknown: `the window reaches into epoch boundary slot ${nextStart} and the next epoch's leader schedule is not published yet`,
+    }
   return { clear: true }
 }
 
@@ -51,7 +61,11 @@ export async function readWindow(t: SolanaTarget, windowMs: number): Promise<Win
   const rpc = createSolanaRpc(t.rpcUrl)
   const identity = address(t.identity)
   const info = await rpc.getEpochInfo().send()
-  const epoch: EpochView = { absoluteSlot: info.absoluteSlot, slotIndex: info.slotIndex, slotsInEpoch: info.slotsInEpoch }
+  const epoch: EpochView = {
+    absoluteSlot: info.absoluteSlot,
+    slotIndex: info.slotIndex,
+    slotsInEpoch: info.slotsInEpoch,
+  }
   const scheduleAt = async (slot: bigint) => {
     const s = await rpc.getLeaderSchedule(slot, { identity }).send()
     return s ? ((s as Record<string, readonly bigint[] | undefined>)[t.identity] ?? []).slice() : undefined
@@ -83,7 +97,9 @@ export async function waitForRestartWindow(
     if (v.clear) return { waitedMs: Date.now() - t0, checks }
     const waited = Date.now() - t0
     if (waited >= o.timeoutMs) {
-      throw new Error(`no restart window for ${t.identity} within ${fmtSeconds(o.timeoutMs)}: ${v.unknown ?? `leader slot ${v.nextLeaderSlot} in ${fmtSeconds(v.msUntilLeader!)}`}`)
+      throw new Error(
+        `no restart window for ${t.identity} within ${fmtSeconds(o.timeoutMs)}: ${v.unknown ?? `leader slot ${v.nextLeaderSlot} in ${fmtSeconds(v.msUntilLeader!)}`}`,
+      )
     }
     // the window opens once the leader slot has passed (plus its group of 4): say how long that is
     const eta = v.msUntilLeader !== undefined ? v.msUntilLeader + 4 * MS_PER_SLOT : undefined

@@ -91,11 +91,23 @@ async function kubeProblems(c: Cluster, u: NodeUpgrade): Promise<string[]> {
   return []
 }
 
-export function rollbackHint(c: Cluster, u: NodeUpgrade): string {
-  return (
-    `roll ${u.node} back to ${u.from.version}: talosctl --talosconfig ${c.paths.talosconfig} -n ${u.address} rollback; ` +
-    `or fix the cause and resume: npx zx runbooks/09-upgrade.ts --inventory ${c.inventoryFile}`
-  )
+/**
+ * What to tell the operator when a node failed its checks after the upgrade. A node back on its old version fell back
+ * by itself (Talos boots the previous image when the new one does not boot, upgrading-talos.md): `talosctl rollback`
+ * would boot the image that failed, so it is not offered then. A node on the new version that misbehaves is offered it.
+ */
+export function regressionMessage(
+  u: NodeUpgrade,
+  problems: string[],
+  running: string | undefined,
+  where: { talosconfig: string; inventoryFile: string },
+): string {
+  const resume = `npx zx runbooks/09-upgrade.ts --inventory ${where.inventoryFile}`
+  const head = `${u.node} after its upgrade: ${problems.join('; ')}. The rollout stopped here; other nodes were left alone.`
+  if (running === u.from.version && running !== u.to.version) {
+    return `${head} ${u.node} runs ${u.from.version} again: its new image did not boot and Talos fell back to the previous one. Find why (talosctl -n ${u.address} dmesg), fix it, then resume: ${resume}`
+  }
+  return `${head} To roll ${u.node} back to ${u.from.version}: talosctl --talosconfig ${where.talosconfig} -n ${u.address} rollback; or fix the cause and resume: ${resume}`
 }
 
 export async function upgradeNode(
@@ -123,7 +135,10 @@ export async function upgradeNode(
     await probes?.stop()
     // machined refused before changing anything (a missing image, etcd not healthy): the node keeps running
     if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true }).catch(() => undefined)
-    throw new Error(`${u.node}: talosctl upgrade refused, the node was not changed: ${(e as Error).message.split('\n')[0]}. Fix the cause, then resume: npx zx runbooks/09-upgrade.ts --inventory ${c.inventoryFile}`, { cause: e })
+    throw new Error(
+      `${u.node}: talosctl upgrade refused, the node was not changed: ${(e as Error).message.split('\n')[0]}. Fix the cause, then resume: npx zx runbooks/09-upgrade.ts --inventory ${c.inventoryFile}`,
+      { cause: e },
+    )
   }
   let problems: string[] = []
   try {
@@ -152,11 +167,25 @@ export async function upgradeNode(
       intervalMs: 1000,
     }).catch(async () => problems.push(...(await kubeProblems(c, u))))
   }
-  if (problems.length)
+  if (problems.length) {
+    const running = (
+      await observeNode(
+        c,
+        c.inv.nodes.find((n) => n.name === u.node)!,
+      )
+    ).version
     throw new NodeRegression(
-      `${u.node} after its upgrade: ${problems.join('; ')}. The rollout stopped here; other nodes were left alone. To ${rollbackHint(c, u)}`,
+      regressionMessage(u, problems, running, { talosconfig: c.paths.talosconfig, inventoryFile: c.inventoryFile }),
     )
+  }
   if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
   const iso = (ms: number) => new Date(ms).toISOString()
-  return { node: u.node, kind: u.kind, down: iso(t0), back: iso(back), downtimeMs: back - t0, ...(summary ? { probes: summary } : {}) }
+  return {
+    node: u.node,
+    kind: u.kind,
+    down: iso(t0),
+    back: iso(back),
+    downtimeMs: back - t0,
+    ...(summary ? { probes: summary } : {}),
+  }
 }

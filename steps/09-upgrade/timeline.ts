@@ -91,7 +91,10 @@ export function startProbes(c: Cluster, intervalMs = 100): { stop(): Promise<Pro
     async stop() {
       clearInterval(timer)
       await Promise.allSettled(running)
-      return summarizeProbes(samples, cps.map((n) => n.name))
+      return summarizeProbes(
+        samples,
+        cps.map((n) => n.name),
+      )
     },
   }
 }
@@ -111,7 +114,9 @@ export function formatTimeline(rows: NodeTimeline[]): string {
   return rows
     .map((r) => {
       const p = r.probes
-      const etcd = p ? `; etcd ≥ ${p.minHealthyMembers}/${p.members} healthy, API via VIP unavailable ${s(p.apiUnavailableMs)} (${p.etcdProbes + p.apiProbes} probes${p.resolutionMs ? `, every ~${p.resolutionMs} ms per member` : ''})` : ''
+      const etcd = p
+        ? `; etcd ≥ ${p.minHealthyMembers}/${p.members} healthy, API via VIP unavailable ${s(p.apiUnavailableMs)} (${p.etcdProbes + p.apiProbes} probes${p.resolutionMs ? `, every ~${p.resolutionMs} ms per member` : ''})`
+        : ''
       return `${r.node} (${r.kind}): down ${r.down.slice(11, 23)}, back ${r.back.slice(11, 23)}, downtime ${s(r.downtimeMs)}${etcd}`
     })
     .join('\n')

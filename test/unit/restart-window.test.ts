@@ -7,10 +7,18 @@ import { judgeWindow, waitForRestartWindow } from '../../steps/09-upgrade/restar
 import { startSolanaRpc } from '../../lab/solana-rpc.ts'
 
 const IDENTITY = 'Vote111111111111111111111111111111111111111'
-const epoch = (absoluteSlot: number, slotsInEpoch = 1000) => ({ absoluteSlot: BigInt(absoluteSlot), slotIndex: BigInt(absoluteSlot % slotsInEpoch), slotsInEpoch: BigInt(slotsInEpoch) })
+const epoch = (absoluteSlot: number, slotsInEpoch = 1000) => ({
+  absoluteSlot: BigInt(absoluteSlot),
+  slotIndex: BigInt(absoluteSlot % slotsInEpoch),
+  slotsInEpoch: BigInt(slotsInEpoch),
+})
 
 test('judgeWindow: a leader slot inside the window blocks, with the time until it; one after the window does not', () => {
-  assert.deepEqual(judgeWindow(epoch(100), 4000, [105n, 300n], []), { clear: false, nextLeaderSlot: 105n, msUntilLeader: 2000 })
+  assert.deepEqual(judgeWindow(epoch(100), 4000, [105n, 300n], []), {
+    clear: false,
+    nextLeaderSlot: 105n,
+    msUntilLeader: 2000,
+  })
   assert.deepEqual(judgeWindow(epoch(100), 4000, [111n, 300n], []), { clear: true })
   assert.deepEqual(judgeWindow(epoch(100), 4000, [90n], []), { clear: true }, 'past slots do not count')
 })
@@ -18,16 +26,28 @@ test('judgeWindow: a leader slot inside the window blocks, with the time until i
 test('judgeWindow: a window reaching into the next epoch needs its schedule', () => {
   assert.equal(judgeWindow(epoch(995), 4000, [], undefined).clear, false)
   assert.match(judgeWindow(epoch(995), 4000, [], undefined).unknown!, /next epoch's leader schedule is not published/)
-  assert.deepEqual(judgeWindow(epoch(995), 4000, [], [2n]), { clear: false, nextLeaderSlot: 1002n, msUntilLeader: 2800 })
+  assert.deepEqual(judgeWindow(epoch(995), 4000, [], [2n]), {
+    clear: false,
+    nextLeaderSlot: 1002n,
+    msUntilLeader: 2800,
+  })
   assert.deepEqual(judgeWindow(epoch(995), 4000, [], [50n]), { clear: true })
 })
 
 test('the gate waits through a near leader slot and goes once it has passed', async (t) => {
   // leader for slots 3-6 (1.2 s to 2.8 s from now); a 1 s window is clear from slot 7 on
-  const rpc = await startSolanaRpc({ host: '127.0.0.1', identity: IDENTITY, slotsInEpoch: 1000, leaderGroupStarts: [3] })
+  const rpc = await startSolanaRpc({
+    host: '127.0.0.1',
+    identity: IDENTITY,
+    slotsInEpoch: 1000,
+    leaderGroupStarts: [3],
+  })
   t.after(() => rpc.close())
   const progress: string[] = []
-  const r = await waitForRestartWindow({ rpcUrl: rpc.url, identity: IDENTITY }, { windowMs: 1000, timeoutMs: 20_000, pollMs: 200, progress: (s) => progress.push(s) })
+  const r = await waitForRestartWindow(
+    { rpcUrl: rpc.url, identity: IDENTITY },
+    { windowMs: 1000, timeoutMs: 20_000, pollMs: 200, progress: (s) => progress.push(s) },
+  )
   assert.ok(r.waitedMs >= 2000, `waited only ${r.waitedMs} ms`)
   assert.ok(rpc.slot() >= 7, `went at slot ${rpc.slot()}`)
   assert.ok(r.checks > 2)
@@ -35,18 +55,34 @@ test('the gate waits through a near leader slot and goes once it has passed', as
 })
 
 test('the gate goes at once when the window is clear', async (t) => {
-  const rpc = await startSolanaRpc({ host: '127.0.0.1', identity: IDENTITY, slotsInEpoch: 1000, leaderGroupStarts: [500] })
+  const rpc = await startSolanaRpc({
+    host: '127.0.0.1',
+    identity: IDENTITY,
+    slotsInEpoch: 1000,
+    leaderGroupStarts: [500],
+  })
   t.after(() => rpc.close())
-  const r = await waitForRestartWindow({ rpcUrl: rpc.url, identity: IDENTITY }, { windowMs: 10 * 60_000 / 4, timeoutMs: 20_000, pollMs: 200, progress: () => {} })
+  const r = await waitForRestartWindow(
+    { rpcUrl: rpc.url, identity: IDENTITY },
+    { windowMs: (10 * 60_000) / 4, timeoutMs: 20_000, pollMs: 200, progress: () => {} },
+  )
   assert.equal(r.checks, 1)
   assert.ok(r.waitedMs < 1000)
 })
 
 test('the gate gives up after its timeout, naming the leader slot', async (t) => {
-  const rpc = await startSolanaRpc({ host: '127.0.0.1', identity: IDENTITY, slotsInEpoch: 1000, leaderGroupStarts: [10] })
+  const rpc = await startSolanaRpc({
+    host: '127.0.0.1',
+    identity: IDENTITY,
+    slotsInEpoch: 1000,
+    leaderGroupStarts: [10],
+  })
   t.after(() => rpc.close())
   await assert.rejects(
-    waitForRestartWindow({ rpcUrl: rpc.url, identity: IDENTITY }, { windowMs: 10_000, timeoutMs: 500, pollMs: 200, progress: () => {} }),
+    waitForRestartWindow(
+      { rpcUrl: rpc.url, identity: IDENTITY },
+      { windowMs: 10_000, timeoutMs: 500, pollMs: 200, progress: () => {} },
+    ),
     /no restart window for Vote1111+ within 1 s: leader slot 10 in \d s/,
   )
 })

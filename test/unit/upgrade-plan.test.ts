@@ -144,15 +144,27 @@ test('inventory validator.solana: an RPC URL and a base58 identity, each error n
   try {
     const base = readFileSync('inventory/lab.yaml', 'utf8')
     const ok = join(dir, 'ok.yaml')
-    writeFileSync(ok, `${base}\n  solana: { rpcUrl: "http://127.0.0.1:8899", identity: Vote111111111111111111111111111111111111111 }\n`)
-    assert.deepEqual(loadInventory(ok).validator!.solana, { rpcUrl: 'http://127.0.0.1:8899', identity: 'Vote111111111111111111111111111111111111111' })
+    writeFileSync(
+      ok,
+      `${base}\n  solana: { rpcUrl: "http://127.0.0.1:8899", identity: Vote111111111111111111111111111111111111111 }\n`,
+    )
+    assert.deepEqual(loadInventory(ok).validator!.solana, {
+      rpcUrl: 'http://127.0.0.1:8899',
+      identity: 'Vote111111111111111111111111111111111111111',
+    })
     const bad = join(dir, 'bad.yaml')
     writeFileSync(bad, `${base}\n  solana: { rpcUrl: "127.0.0.1:8899", identity: "0OIl" }\n`)
-    assert.throws(() => loadInventory(bad), (e: Error) => {
-      assert.match(e.message, /bad\.yaml:\d+:\d+: validator\.solana\.rpcUrl: must be an http\(s\) URL/)
-      assert.match(e.message, /bad\.yaml:\d+:\d+: validator\.solana\.identity: must be the validator's identity public key/)
-      return true
-    })
+    assert.throws(
+      () => loadInventory(bad),
+      (e: Error) => {
+        assert.match(e.message, /bad\.yaml:\d+:\d+: validator\.solana\.rpcUrl: must be an http\(s\) URL/)
+        assert.match(
+          e.message,
+          /bad\.yaml:\d+:\d+: validator\.solana\.identity: must be the validator's identity public key/,
+        )
+        return true
+      },
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
