@@ -4,7 +4,8 @@
 // row). It answers the three methods 09-upgrade reads, in the shapes of https://solana.com/docs/rpc/http:
 // getSlot → u64; getEpochInfo → { absoluteSlot, blockHeight, epoch, slotIndex, slotsInEpoch, transactionCount };
 // getLeaderSchedule [slot|null, { identity }] → { <identity>: [relative slot indices] } for the epoch of that slot,
-// or null when that epoch's schedule is not known yet (only the current and the next epoch are).
+// or null when that epoch's schedule is not known yet (only the current and the next epoch are); getVoteAccounts →
+// { current, delinquent } with the identity's vote account and others, `delinquentPercent` of the stake delinquent.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -19,6 +20,8 @@ export interface SolanaRpcOptions {
   startSlot?: number
   /** Relative slot indices (in every epoch) where the identity's 4-slot groups start. */
   leaderGroupStarts: number[]
+  /** Share of the stake held by delinquent vote accounts (default 0). */
+  delinquentPercent?: number
 }
 
 export interface SolanaRpcSim {
@@ -48,6 +51,23 @@ export async function startSolanaRpc(o: SolanaRpcOptions): Promise<SolanaRpcSim>
         slotIndex: s % slotsInEpoch,
         slotsInEpoch,
         transactionCount: null,
+      }
+    },
+    getVoteAccounts: () => {
+      const vote = (node: string, stake: number) => ({
+        votePubkey: node,
+        nodePubkey: node,
+        activatedStake: stake,
+        epochVoteAccount: true,
+        commission: 5,
+        lastVote: slot(),
+        epochCredits: [],
+        rootSlot: Math.max(0, slot() - 32),
+      })
+      const bad = Math.round((o.delinquentPercent ?? 0) * 100)
+      return {
+        current: [vote(o.identity, 1000), vote('Stake11111111111111111111111111111111111111', 9000 - bad)],
+        delinquent: bad ? [vote('Config1111111111111111111111111111111111111', bad)] : [],
       }
     },
     getLeaderSchedule: (params) => {

@@ -1,11 +1,24 @@
 // The validator's restart window, like `agave-validator wait-for-restart-window`: take the validator node down only
 // when its identity has no leader slot in the next N minutes. Read from Solana JSON-RPC through @solana/kit:
 // getEpochInfo (where we are in the epoch) and getLeaderSchedule for the identity (its slots, as indices relative to
-// the epoch's first slot; the next epoch's schedule when the window reaches into it). Slots are ~400 ms
-// (DEFAULT_MS_PER_SLOT in agave's sdk/clock).
+// the epoch's first slot; the next epoch's schedule when the window reaches into it), and getVoteAccounts: like
+// agave's --max-delinquent-stake (default 5 %), no restart while that much of the stake is delinquent, because the
+// cluster may be about to lose consensus. Slots are ~400 ms (DEFAULT_MS_PER_SLOT in agave's sdk/clock).
 import { address, createSolanaRpc } from '@solana/kit'
 
 export const MS_PER_SLOT = 400
+/** agave-validator wait-for-restart-window --max-delinquent-stake default, in percent. */
+export const MAX_DELINQUENT_STAKE_PCT = 5
+
+/** Percentage of the activated stake held by delinquent vote accounts. */
+export function delinquentStakePercent(
+  current: { activatedStake: bigint }[],
+  delinquent: { activatedStake: bigint }[],
+): number {
+  const sum = (xs: { activatedStake: bigint }[]) => xs.reduce((a, x) => a + x.activatedStake, 0n)
+  const total = sum(current) + sum(delinquent)
+  return total === 0n ? 0 : Number((sum(delinquent) * 10_000n) / total) / 100
+}
 
 export interface EpochView {
   absoluteSlot: bigint
@@ -56,8 +69,11 @@ export interface SolanaTarget {
   identity: string
 }
 
-/** One look at the chain: where it is and whether the identity leads inside the window. */
-export async function readWindow(t: SolanaTarget, windowMs: number): Promise<WindowVerdict & { epoch: EpochView }> {
+/** One look at the chain: where it is, whether the identity leads inside the window, how much stake is delinquent. */
+export async function readWindow(
+  t: SolanaTarget,
+  windowMs: number,
+): Promise<WindowVerdict & { epoch: EpochView; delinquentPct: number }> {
   const rpc = createSolanaRpc(t.rpcUrl)
   const identity = address(t.identity)
   const info = await rpc.getEpochInfo().send()
@@ -75,7 +91,18 @@ export async function readWindow(t: SolanaTarget, windowMs: number): Promise<Win
   const windowEnd = info.absoluteSlot + BigInt(Math.ceil(windowMs / MS_PER_SLOT))
   const nextStart = epochStart + info.slotsInEpoch
   const next = windowEnd >= nextStart ? await scheduleAt(nextStart) : []
-  return { ...judgeWindow(epoch, windowMs, current, next), epoch }
+  const votes = await rpc.getVoteAccounts().send()
+  const delinquentPct = delinquentStakePercent([...votes.current], [...votes.delinquent])
+  const verdict = judgeWindow(epoch, windowMs, current, next)
+  if (verdict.clear && delinquentPct >= MAX_DELINQUENT_STAKE_PCT) {
+    return {
+      clear: false,
+      unknown: `${delinquentPct}% of the stake is delinquent (restart only below ${MAX_DELINQUENT_STAKE_PCT}%)`,
+      epoch,
+      delinquentPct,
+    }
+  }
+  return { ...verdict, epoch, delinquentPct }
 }
 
 const fmtSeconds = (ms: number) => `${Math.ceil(ms / 1000)} s`

@@ -3,7 +3,7 @@
 // through a near leader slot, and it goes at once when the window is clear.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { judgeWindow, waitForRestartWindow } from '../../steps/09-upgrade/restart-window.ts'
+import { delinquentStakePercent, judgeWindow, waitForRestartWindow } from '../../steps/09-upgrade/restart-window.ts'
 import { startSolanaRpc } from '../../lab/solana-rpc.ts'
 
 const IDENTITY = 'Vote111111111111111111111111111111111111111'
@@ -85,4 +85,30 @@ test('the gate gives up after its timeout, naming the leader slot', async (t) =>
     ),
     /no restart window for Vote1111+ within 1 s: leader slot 10 in \d s/,
   )
+})
+
+test('delinquent stake: the share of activated stake held by delinquent vote accounts', () => {
+  assert.equal(delinquentStakePercent([{ activatedStake: 900n }], [{ activatedStake: 100n }]), 10)
+  assert.equal(delinquentStakePercent([{ activatedStake: 3n }], []), 0)
+  assert.equal(delinquentStakePercent([], []), 0)
+})
+
+test('no restart while 5 % or more of the stake is delinquent, even with no leader slot near', async (t) => {
+  const rpc = await startSolanaRpc({
+    host: '127.0.0.1',
+    identity: IDENTITY,
+    slotsInEpoch: 1000,
+    leaderGroupStarts: [500],
+    delinquentPercent: 10,
+  })
+  t.after(() => rpc.close())
+  const progress: string[] = []
+  await assert.rejects(
+    waitForRestartWindow(
+      { rpcUrl: rpc.url, identity: IDENTITY },
+      { windowMs: 1000, timeoutMs: 500, pollMs: 200, progress: (s) => progress.push(s) },
+    ),
+    /no restart window for Vote1+ within 1 s: 10% of the stake is delinquent \(restart only below 5%\)/,
+  )
+  assert.match(progress[0]!, /^waiting: 10% of the stake is delinquent/)
 })
