@@ -1,7 +1,7 @@
 // Building the runbook's context (inventory, wrappers) and printing the banner. Failing here has touched nothing.
 import { log, setLogSink } from './log.ts'
 import { formatBanner, type ClusterIdentity } from './banner.ts'
-import type { FlagSpecs, ParsedFlags } from './flags.ts'
+import { UsageError, type FlagSpecs, type ParsedFlags } from './flags.ts'
 import { errorMessage } from './format.ts'
 import type { RunbookContextBase, RunbookDef, RunnerExtras } from './types.ts'
 
@@ -29,7 +29,7 @@ function identityOf(id: string, ctx: RunbookContextBase): Identity {
 export async function buildContext<F extends FlagSpecs, C extends RunbookContextBase>(
   def: RunbookDef<F, C>,
   flags: ParsedFlags<F>,
-): Promise<{ ctx: C & RunnerExtras<F>; ident: Identity } | undefined> {
+): Promise<{ ctx: C & RunnerExtras<F>; ident: Identity } | { usage: true } | undefined> {
   const held: string[] = []
   const prevSink = setLogSink((line) => held.push(line))
   let ctx: C & RunnerExtras<F>
@@ -42,7 +42,8 @@ export async function buildContext<F extends FlagSpecs, C extends RunbookContext
     setLogSink(prevSink)
     for (const line of held) log.info(line)
     log.error(`${def.id}: cannot start: ${errorMessage(e)}`)
-    return undefined
+    // a flag whose value only the context can judge (a duration, a number) is still a bad flag: exit 2
+    return e instanceof UsageError ? { usage: true } : undefined
   }
   setLogSink(prevSink)
   const banner = formatBanner({ id: def.id, title: def.title, cluster: ident.cluster, inventoryFile: flags.inventory, dryRun: flags.dryRun, talosctlBin: ident.talosctlBin })

@@ -44,6 +44,7 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
 
   const built = await buildContext(def, flags)
   if (!built) return { ...report, outcome: 'failed', exitCode: EXIT.failed }
+  if ('usage' in built) return report
   const { ctx, ident } = built
   report.cluster = ident.cluster.name
   report.target = ident.cluster.target
