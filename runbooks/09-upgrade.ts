@@ -96,7 +96,7 @@ await runbook({
       summary: 'per node: the Talos version, schematic and kernel args it runs vs what the inventory renders',
       describe: (c) => `The upgrade plan (order, node, from → to, why):\n${indent(formatPlan(c.plan))}`,
       async run(c) {
-        log.info(indent(formatPlan(c.plan)))
+        // the plan itself is the step's description, printed on its ▶ line (and by --list)
         if (c.plan.problems.length) throw new RefusedError(`not upgrading anything: ${c.plan.problems.join('; ')}`)
         return { nodes: c.plan.nodes.map((u) => u.node), kubernetes: c.plan.kubernetes }
       },
