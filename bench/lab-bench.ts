@@ -5,11 +5,12 @@
 //    reports it; the difference is how late 08 is;
 //  - idle CPU of the lab's daemons.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { HttpEtcdClient } from '../lab/kube-api/etcd-http.ts'
 import { benchLab, callWrappers, growLab, labDown, labUp, REPO, runbookFile, runRunbook, sh, shrinkLab, type BenchLab } from './lab.ts'
 import { measureIdleCpu } from './idle-cpu.ts'
+import type { NodeTimeline } from '../steps/09-upgrade/timeline.ts'
 import { busyMs, callStats, parseCallLog, round, summarize, type CallRecord } from './stats.ts'
 
 export interface Row {
@@ -173,6 +174,29 @@ async function waitNodes(lab: BenchLab, n: number) {
   throw new Error(`the lab never listed ${n} Ready nodes`)
 }
 
+/**
+ * A 5-node rolling Talos upgrade (v1.10.3 → v1.10.4) with 09-upgrade: total time, per-node downtime, the fewest
+ * healthy etcd members its 100 ms probes saw during the control-plane upgrades, and the API's unavailability through
+ * the VIP. Read from the step's journal record (the timeline it returns). Runs once: it changes the lab's version.
+ */
+function rollingUpgrade(lab: BenchLab, add: Add) {
+  const bumped = join(lab.root, 'inventory-v1.10.4.yaml')
+  writeFileSync(bumped, readFileSync(lab.inventory, 'utf8').replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/, '$1:v1.10.4'))
+  const t0 = performance.now()
+  const r = sh(lab, 'npx', ['zx', 'runbooks/09-upgrade.ts', '--inventory', bumped, '--yes'], {}, 20 * 60_000)
+  const totalMs = performance.now() - t0
+  if (r.status !== 0) throw new Error(`09-upgrade exited ${r.status}:\n${(r.stdout + r.stderr).slice(-3000)}`)
+  const journal = readFileSync(join(lab.env.TALOS_RUNBOOKS_STATE_DIR!, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; data?: { timeline?: NodeTimeline[] } })
+  const timeline = journal.filter((j) => j.runbook === '09-upgrade' && j.step === 'upgrade-talos' && j.data?.timeline).at(-1)?.data?.timeline ?? []
+  const cps = timeline.filter((t) => t.probes)
+  add(row('rolling upgrade, 5 nodes (09-upgrade v1.10.3 → v1.10.4): total wall time', 'ms', [totalMs]))
+  add(row('rolling upgrade: downtime per node', 'ms', timeline.map((t) => t.downtimeMs), undefined, timeline.map((t) => `${t.node} ${Math.round(t.downtimeMs)}`).join(', ')))
+  if (cps.length) {
+    add(row('rolling upgrade: fewest healthy etcd members seen (100 ms probes)', 'members', [Math.min(...cps.map((t) => t.probes!.minHealthyMembers))], undefined, `of ${cps[0]!.probes!.members}; quorum needs ${Math.floor(cps[0]!.probes!.members / 2) + 1}`))
+    add(row('rolling upgrade: API unavailable through the VIP, per control-plane upgrade', 'ms', cps.map((t) => t.probes!.apiUnavailableMs)))
+  }
+}
+
 export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: number } = {}): Promise<void> {
   const runs = opts.runs ?? 3
   const big = opts.bigNodes ?? 100
@@ -188,6 +212,8 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
     noOpRerun(lab, add, '02', runs)
     noOpRerun(lab, add, '03', runs)
     await failover(lab, add, runs)
+    say('rolling upgrade of the 5 nodes (09-upgrade)')
+    rollingUpgrade(lab, add)
     say('idle CPU of the lab daemons (20 s)')
     const cpu = await measureIdleCpu(lab.labDir, 20_000)
     add(row('lab idle: CPU of each etcd (% of one core)', '%', cpu.filter((c) => c.kind === 'etcd').map((c) => c.cpuPct)))

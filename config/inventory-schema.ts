@@ -137,6 +137,14 @@ export const inventorySchema = closed(
             ['key', 'effect'],
           ),
         },
+        // 09-upgrade's restart window reads the validator's leader schedule here
+        solana: closed(
+          {
+            rpcUrl: { type: 'string', pattern: '^https?://[^\\s]+$', 'x-message': 'must be an http(s) URL of a Solana JSON-RPC endpoint' },
+            identity: { type: 'string', pattern: '^[1-9A-HJ-NP-Za-km-z]{32,44}$', 'x-message': "must be the validator's identity public key (base58)" },
+          },
+          ['rpcUrl', 'identity'],
+        ),
       },
       ['hugepages'],
     ),

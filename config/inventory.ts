@@ -74,6 +74,8 @@ export interface ValidatorProfile {
   kernelArgs?: string[]
   /** The validator's own installer image (its schematic carries the validator's kernel args). */
   installerImage?: string
+  /** Where 09-upgrade reads the validator's leader schedule (its restart window). */
+  solana?: { rpcUrl: string; identity: string }
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]

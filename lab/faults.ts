@@ -6,7 +6,7 @@ import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'
 import { loadCluster, loadNode, updateNode } from './state.ts'
 import { faultsText } from './status.ts'
 
-export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down'] as const
+export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down', 'boot-fail'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 export const DEFAULT_SLOW_MS = 8000
 
@@ -82,6 +82,11 @@ export async function injectFault(node: string, kind: FaultKind, opts: { ms?: nu
       const n = loadNode(node)
       if (isAlive(n.kubeApi.pid)) (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
       else done.push(`${node}: kube-api was not running; marked down`)
+      break
+    }
+    case 'boot-fail': {
+      updateNode(node, (n) => (n.faults.bootFail = true))
+      done.push(`${node}: the next upgrade's image fails to boot; the node comes back on its previous installation`)
       break
     }
   }

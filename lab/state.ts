@@ -43,6 +43,8 @@ export interface Faults {
   etcdCrash?: boolean
   /** The node's Kubernetes API server is stopped. */
   apiDown?: boolean
+  /** The next upgrade's image fails to boot: the node comes back on its previous installation (lab/talosctl/upgrade.ts). */
+  bootFail?: boolean
 }
 
 /** Simulated hardware: drives the sysroot, `get disks`, kubelet capacity. */
@@ -88,6 +90,8 @@ export interface LabNode {
   bootSchematic?: string
   /** Why kubelet exits at start (lab/kubelet.ts: its checkpoint validation); Talos restarts it forever. */
   kubeletError?: string
+  /** The A/B fallback an upgrade leaves on disk, for `talosctl rollback` and a failed boot (lab/talosctl/upgrade.ts). */
+  previousInstall?: { image?: string; talosVersion: string; cmdline: string; bootSchematic?: string }
   /** Bumped at every applied config; `get machineconfig` reports it as the resource version. */
   configVersion: number
   /** True on the one control-plane node `talosctl bootstrap` ran on. */

@@ -56,6 +56,7 @@ export function faultsText(f: Faults): string {
   if (f.etcdCrash) out.push('etcd-crash')
   if (f.slowMs) out.push(`slow(${f.slowMs}ms)`)
   if (f.apiDown) out.push('api-down')
+  if (f.bootFail) out.push('boot-fail')
   return out.join(',') || '-'
 }
 

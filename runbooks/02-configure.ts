@@ -11,6 +11,7 @@ import { kubeletStateChanges, kubeletStateProcedure } from '../config/kubelet-po
 import {
   applyAll, assertClean, dryRunScratch, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, workspace, writeConfigs, type NodePlan, type Rendered, type Workspace,
 } from '../steps/02-configure/steps.ts'
+import { pendingKernelArgs, upgradeNeededMessage } from '../steps/02-configure/upgrade-needed.ts'
 
 const lintAt = process.argv.indexOf('--lint')
 if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))
@@ -128,6 +129,19 @@ await runbook({
       check: (c) => (changing(c).length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),
       async run(c, step) {
         if (!step.dryRun) await waitConfigured(c, changing(c).map((p) => p.node))
+      },
+    },
+    {
+      name: 'upgrade-needed',
+      summary: 'say which nodes still boot without their kernel args (those need 09-upgrade)',
+      describe: () => 'Read /proc/cmdline where the inventory wants kernel args: an apply cannot change them, an upgrade does',
+      async run(c) {
+        const pending = await pendingKernelArgs(c)
+        for (const u of pending.filter((x) => x.unreadable)) log.warn(`  ${u.node}: cannot read /proc/cmdline (${u.unreadable})`)
+        const message = upgradeNeededMessage(c, pending)
+        if (message) log.warn(`  ${message}`)
+        else if (!pending.length) log.info('  every node boots with the kernel args the inventory wants')
+        return { upgradeNeeded: pending }
       },
     },
   ],

@@ -11,6 +11,7 @@ import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
 import * as io from './io.ts'
+import { fallBackToPrevious, installerImageProblem, rememberInstallation, talosVersionOfImage } from './upgrade.ts'
 
 export const DEFAULT_INSTALLER = 'ghcr.io/siderolabs/installer:v1.10.3'
 
@@ -78,7 +79,6 @@ export async function shutdown(ctx: RunContext): Promise<void> {
 
 export async function upgrade(ctx: RunContext): Promise<void> {
   const image = (ctx.flags.image as string) || DEFAULT_INSTALLER
-  const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : 'latest'
   if (ctx.flags.insecure) {
     let s
     try {
@@ -90,15 +90,19 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   }
   const s = await session(ctx, 'error performing upgrade: ')
   const results = await perNode(s, async (n) => {
+    const problem = installerImageProblem(image)
+    if (problem) throw new Error(problem)
     const cfg = parseMachineConfig(readFileSync(paths.config(n.name), 'utf8'), paths.config(n.name))
     // the new kernel command line is the installer image's: its schematic's args (+ extraKernelArgs with GRUB)
     const k = installerKernelArgs(image)
     if ('error' in k) throw new Error(rpcError('Unknown', k.error))
     updateNode(n.name, (x) => {
+      rememberInstallation(x)
       x.installedImage = image
-      x.talosVersion = /^v\d+\.\d+\.\d+/.test(tag) ? tag : x.talosVersion
+      x.talosVersion = talosVersionOfImage(image) ?? x.talosVersion
       x.cmdline = installCmdline(cfg, k.args, x.firmware)
       x.bootSchematic = k.schematic
+      if (x.faults.bootFail) fallBackToPrevious(x)
     })
     if (!ctx.flags.preserve) {
       // without --preserve the EPHEMERAL partition is wiped; etcd data survives only on control planes that rejoin

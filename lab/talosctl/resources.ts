@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { loadNodes, paths, type LabNode } from '../state.ts'
 import { parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
 import { humanizeBytes } from './common.ts'
+import { extensionStatusDef } from './extensions.ts'
 
 export interface Resource {
   id: string
@@ -112,6 +113,7 @@ const defs: ResourceDef[] = [
     columns: [['Source', (s) => s.source], ['Target', (s) => s.target], ['Filesystem Type', (s) => s.filesystemType]],
     list: (n) => volumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.MountController', spec: { source: v.spec.location, target: v.spec.mountLocation, filesystemType: v.spec.filesystem, options: ['rw', 'relatime'], encrypted: false } })),
   },
+  extensionStatusDef,
 ]
 
 function memberNodeId(m: LabNode): string {

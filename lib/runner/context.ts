@@ -43,6 +43,8 @@ export async function buildContext<F extends FlagSpecs, C extends RunbookContext
     setLogSink(prevSink)
     for (const line of held) log.info(line)
     log.error(`${def.id}: cannot start: ${errorMessage(e)}`)
+    // a flag whose value only the context can judge (a duration, a number) is still a bad flag, and a bad inventory
+    // is bad input: both exit 2
     return { failed: e instanceof UsageError ? 'usage' : 'failed' }
   }
   setLogSink(prevSink)

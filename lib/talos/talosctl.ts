@@ -257,6 +257,36 @@ export class Talosctl extends CliTool {
   }
 
   /**
+   * `talosctl upgrade --image IMAGE --wait=false`: the node installs IMAGE and reboots into it. --wait defaults to true
+   * and draws talosctl's progress UI (cmd/talosctl/cmd/talos/track.go at v1.10.3); the runbook polls instead.
+   * --preserve is hidden and false by default (upgrade.go); Talos v1.10 keeps the EPHEMERAL partition either way.
+   */
+  upgrade(node: string, image: string, opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return this.run(['upgrade', '--image', image, '--wait=false'], { nodes: [node], mutating: true, timeoutMs: opts.timeoutMs })
+  }
+
+  /**
+   * `talosctl upgrade-k8s --to VERSION` through one control-plane node; with dryRun its own `--dry-run` (which also
+   * reports resources whose APIs the new version deprecates) and nothing changes. Output (the plan) on stdout.
+   */
+  upgradeK8s(node: string, to: string, opts: { dryRun?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+    const args = ['upgrade-k8s', '--to', to, ...(opts.dryRun ? ['--dry-run'] : [])]
+    return this.run(args, { nodes: [node], mutating: !opts.dryRun, timeoutMs: opts.timeoutMs ?? 30 * 60_000 })
+  }
+
+  /** `talosctl rollback`: boot the previous (A/B) image again. */
+  rollback(node: string): Promise<RunResult> {
+    return this.run(['rollback'], { nodes: [node], mutating: true })
+  }
+
+  /** `talosctl etcd snapshot FILE` from one control-plane node; the file is made 0600 (it holds every secret). */
+  async etcdSnapshot(node: string, file: string): Promise<RunResult> {
+    const r = await this.run(['etcd', 'snapshot', file], { nodes: [node], mutating: true })
+    if (!r.skipped) await chmod(file, 0o600)
+    return r
+  }
+
+  /**
    * `talosctl gen secrets -o FILE`: the cluster's secrets bundle, 0600. `throwaway`: FILE is in a dry run's private temp
    * dir (a bundle to render configs with, never used by a node), so it is generated on --dry-run too.
    */

@@ -6,13 +6,17 @@
 // every control plane, and a Ctrl-C in the middle of a runbook.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { lintMachineConfig } from '../../config/lint.ts'
+import { loadInventory } from '../../config/inventory.ts'
+import { renderNodeSchematic } from '../../config/render.ts'
+import { registerSchematic } from '../../lab/factory.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
@@ -526,6 +530,155 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
 })
 
 // ---------------------------------------------------------------- end of issue 13 (i13b)
+
+// ---------------------------------------------------------------- issue 15: 09-upgrade (begin)
+const talosVersionsOfLab = () =>
+  ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'].map((n) => (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { talosVersion: string }).talosVersion)
+/**
+ * An edited copy of the inventory whose validator installer image carries the schematic it now renders, registered
+ * with the lab's Image Factory: what an operator does after changing kernel args (01 --print-schematics, POST the
+ * schematic, put its ID in validator.installerImage). 02 and 09 refuse an image without the node's schematic.
+ */
+function inventoryVariant(name: string, edit: (text: string) => string): string {
+  const file = join(tmp, `inventory-09-${name}.yaml`)
+  writeFileSync(file, edit(readFileSync(inv, 'utf8')))
+  const edited = loadInventory(file)
+  const validator = edited.nodes.find((n) => n.profile === 'validator')!
+  const { yaml, id } = renderNodeSchematic(edited, validator)
+  const prev = process.env.TALOS_LAB_DIR
+  process.env.TALOS_LAB_DIR = labDir
+  try {
+    assert.equal(registerSchematic(yaml), id)
+  } finally {
+    if (prev === undefined) delete process.env.TALOS_LAB_DIR
+    else process.env.TALOS_LAB_DIR = prev
+  }
+  const text = readFileSync(file, 'utf8')
+  writeFileSync(file, text.replace(/(\nvalidator:[\s\S]*?\n {2}installerImage: \S+\/)[0-9a-f]{64}:/, `$1${id}:`))
+  return file
+}
+
+test('09-upgrade on a cluster that runs what the inventory renders: the plan is empty and nothing is upgraded', () => {
+  const r = runbook('09-upgrade', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /Talos: every node runs what the inventory renders for it/)
+  assert.doesNotMatch(r.out, / upgrade --image /)
+})
+
+test('09-upgrade --dry-run with a Talos patch bump plans all five nodes in order (control planes, worker, validator last) and changes nothing', () => {
+  const bumped = inventoryVariant('v1.10.4', (t) => t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4'))
+  const r = runbookOn(bumped, '09-upgrade', '--dry-run', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  const order = [...r.out.matchAll(/^\s+\d\. (\S+) \((controlplane|worker|validator), [\d.]+\): v1\.10\.3 → v1\.10\.4 with \S+:v1\.10\.4$/gm)].map((m) => m[1])
+  assert.deepEqual(order, ['cp1', 'cp2', 'cp3', 'worker1', 'validator1'], r.out)
+  assert.match(r.out, /would run talosctl -n 127\.0\.70\.21 upgrade --image \S+:v1\.10\.4 --wait=false/)
+  assert.deepEqual(talosVersionsOfLab(), Array(5).fill('v1.10.3'))
+})
+
+test('09-upgrade --list with more huge pages for the validator plans the validator only and says which kernel args are missing', () => {
+  const more = inventoryVariant('hugepages-6', (t) => t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]'))
+  const r = runbookOn(more, '09-upgrade', '--list')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /1\. validator1 \(validator, 127\.0\.70\.21\): v1\.10\.3 → v1\.10\.3 with /)
+  assert.match(r.out, /why: kernel args missing from \/proc\/cmdline: hugepages=0:6,1:6$/m)
+  assert.doesNotMatch(r.out, /\d\. (cp\d|worker1) \(/)
+})
+const bootedAt = (n: string) => (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { bootedAt: string }).bootedAt
+const bump = (t: string) => t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4')
+
+const IDENTITY = 'Vote111111111111111111111111111111111111111'
+
+test('huge pages [4, 4] → [6, 6]: 02 says an upgrade is needed; 09 waits for the restart window, upgrades the validator only; the checks see 12 pages', async () => {
+  // the lab's simulated Solana RPC: 400 ms slots, the identity leads 4 slots in every 25 (every 10 s)
+  const sim = spawn(process.execPath, ['--import', 'tsx', 'lab/solana-rpc.ts', '--host', '127.0.70.30', '--port', '8899', '--identity', IDENTITY, '--leader-every', '25'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  try {
+    const [url] = (await once(sim.stdout!, 'data')) as [Buffer]
+    assert.equal(url.toString().trim(), 'http://127.0.70.30:8899')
+    const solana = `\n  solana: { rpcUrl: "http://127.0.70.30:8899", identity: ${IDENTITY} }\n`
+    const more = inventoryVariant('hugepages-6-apply', (t) => t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]') + solana)
+    const others = ['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt)
+    const validatorBoot = bootedAt('validator1')
+    const applied = runbookOn(more, '02-configure', '--yes')
+    assert.equal(applied.code, 0, applied.out.slice(-3000))
+    assert.match(applied.out, /validator1 boots without hugepages=0:6,1:6: kernel args take effect only through an upgrade; run npx zx runbooks\/09-upgrade\.ts/)
+    // a 12 s window never clears with a leader group every 10 s: the gate waits, then gives up without touching the node
+    const blocked = runbookOn(more, '09-upgrade', '--yes', '--restart-window-minutes', '0.2', '--restart-window-timeout', '5s')
+    assert.equal(blocked.code, 1, blocked.out.slice(-3000))
+    assert.match(blocked.out, new RegExp(`no restart window for ${IDENTITY} within 5 s: leader slot \\d+ in \\d+ s`))
+    assert.equal(bootedAt('validator1'), validatorBoot, 'the validator was not restarted')
+    // a 0.6 s window opens between leader groups: the validator is upgraded
+    const r = runbookOn(more, '09-upgrade', '--yes', '--restart-window-minutes', '0.01')
+    assert.equal(r.code, 0, r.out.slice(-3000))
+    assert.match(r.out, /validator1: restart window open/)
+    assert.match(r.out, /validator1: v1\.10\.3 \(down [\d.]+ s\)/)
+    assert.deepEqual(['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt), others, 'only the validator rebooted')
+  } finally {
+    sim.kill('SIGTERM')
+  }
+  const more = join(tmp, 'inventory-09-hugepages-6-apply.yaml')
+  const checks = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', more])
+  assert.equal(checks.code, 0, checks.out.slice(-3000))
+  assert.match(checks.out, /^hugepages\.allocatable +validator1 +PASS +12Gi +12Gi$/m)
+})
+
+test('a Talos patch bump: 09 upgrades the five nodes in order; a node whose new image does not boot stops it and says what happened; the re-run resumes at that node', () => {
+  const bumped = inventoryVariant('v1.10.4-hugepages-6', (t) => bump(t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]')))
+  lab('fault', 'validator1', 'boot-fail')
+  const r = runbookOn(bumped, '09-upgrade', '--yes', '--node-timeout', '20s')
+  assert.equal(r.code, 1, r.out.slice(-3000))
+  const upgraded = [...r.out.matchAll(/✔ (\S+): v1\.10\.4 \(down [\d.]+ s\)/g)].map((m) => m[1])
+  assert.deepEqual(upgraded, ['cp1', 'cp2', 'cp3', 'worker1'], r.out.slice(-3000))
+  // the timeline: etcd never dropped below quorum (2 of 3) while a control plane was upgraded
+  for (const cp of ['cp1', 'cp2', 'cp3']) assert.match(r.out, new RegExp(`${cp} \\(controlplane\\): down [\\d:.]+, back [\\d:.]+, downtime [\\d.]+ s; etcd ≥ [23]/3 healthy`), r.out.slice(-3000))
+  assert.match(r.out, /etcd snapshot: \S+\/backups\/etcd-before-cp1-\S+\.db/)
+  assert.match(r.out, /validator1 after its upgrade: runs Talos v1\.10\.3, wanted v1\.10\.4/)
+  assert.match(r.out, /validator1 runs v1\.10\.3 again: its new image did not boot and Talos fell back to the previous one/)
+  assert.match(r.out, /resume: npx zx runbooks\/09-upgrade\.ts --inventory /)
+  for (const f of filesUnder(join(outDir, 'backups'))) assert.equal(statSync(f).mode & 0o777, 0o600, f)
+  assert.deepEqual(talosVersionsOfLab(), ['v1.10.4', 'v1.10.4', 'v1.10.4', 'v1.10.3', 'v1.10.4'])
+
+  lab('heal', 'validator1')
+  const before = ['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt)
+  const again = runbookOn(bumped, '09-upgrade', '--yes')
+  assert.equal(again.code, 0, again.out.slice(-3000))
+  assert.match(again.out, /resuming 09-upgrade at upgrade-talos/)
+  assert.deepEqual([...again.out.matchAll(/✔ (\S+): v1\.10\.4 \(down/g)].map((m) => m[1]), ['validator1'])
+  assert.deepEqual(['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt), before, 'nodes 1-4 were not redone')
+  assert.deepEqual(talosVersionsOfLab(), Array(5).fill('v1.10.4'))
+  for (const group of ['etcd', 'hugepages']) {
+    const c = sh('npx', ['zx', `checks/${group}.ts`, '--inventory', bumped])
+    assert.equal(c.code, 0, `${group}: ${c.out.slice(-3000)}`)
+  }
+})
+
+test('back to [4, 4] huge pages (on v1.10.4) for whatever runs after this section', () => {
+  const back = inventoryVariant('v1.10.4', bump)
+  assert.equal(runbookOn(back, '02-configure', '--yes').code, 0)
+  const r = runbookOn(back, '09-upgrade', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  const c = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', back])
+  assert.equal(c.code, 0, c.out.slice(-3000))
+})
+test('a Kubernetes bump: 09 runs talosctl upgrade-k8s --dry-run, then the upgrade; every kubelet reports it; 02 then finds nothing to apply', () => {
+  const k8s = inventoryVariant('v1.10.4-k8s-1.33.2', (t) => bump(t).replace('kubernetesVersion: v1.33.1', 'kubernetesVersion: v1.33.2'))
+  const list = runbookOn(k8s, '09-upgrade', '--list')
+  assert.match(list.out, /Kubernetes: v1\.33\.1 → v1\.33\.2 \(talosctl upgrade-k8s\)/)
+  const r = runbookOn(k8s, '09-upgrade', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /upgrade-k8s --to v1\.33\.2 --dry-run/)
+  assert.match(r.out, /automatically detected the lowest Kubernetes version 1\.33\.1/)
+  assert.match(r.out, / > update kube-apiserver: v1\.33\.1 -> 1\.33\.2\n.* > skipped in dry-run/)
+  assert.match(r.out, / < "127\.0\.70\.21": successfully updated/)
+  assert.match(r.out, /every kubelet runs v1\.33\.2/)
+  const nodes = sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), 'get', 'nodes', '-o', 'jsonpath={.items[*].status.nodeInfo.kubeletVersion}'])
+  assert.deepEqual(nodes.out.trim().split(' '), Array(5).fill('v1.33.2'), nodes.out)
+  const version = sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), 'version', '-o', 'json'])
+  assert.match(version.out, /"serverVersion": \{[^}]*"gitVersion": "v1\.33\.2"/)
+  const again = runbookOn(k8s, '02-configure', '--dry-run', '--yes')
+  assert.equal(again.code, 0, again.out.slice(-3000))
+  assert.match(again.out, /every node runs its rendered config: nothing to apply/)
+})
+// ---------------------------------------------------------------- issue 15 (end)
 
 test('lab down stops every process it started', () => {
   const pids = labPids()

@@ -189,6 +189,7 @@ const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
   { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 2, expect: /nope\.yaml: no such file/ },
   { name: 'checks: unknown check', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'], exit: 2, expect: /hugepagez/ },
   { name: 'checks: unknown flag', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'], exit: 2, expect: /--fast/ },
+  { name: '09: bad --restart-window-minutes', cmd: [ZX, 'runbooks/09-upgrade.ts', '--inventory', LAB_INV, '--restart-window-minutes', 'soon', '--yes'], exit: 2, expect: /flag --restart-window-minutes: "soon" is not a positive number of minutes/ },
   { name: 'lab: unknown fault', cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'], exit: 2, expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/ },
 ]
 

@@ -413,3 +413,19 @@ test('the banner comes first even when context() logs (its lines follow the bann
   const cmd = lines.findIndex((l) => l.includes('talosctl service etcd'))
   assert.ok(banner >= 0 && cmd > banner, lines.join('\n'))
 })
+
+test('a UsageError thrown by context() (a flag only the context can judge) exits 2 and runs nothing', async () => {
+  const { UsageError } = await import('../../lib/runner/flags.ts')
+  const calls: string[] = []
+  const bad: RunbookDef<Record<string, never>, Ctx> = {
+    ...def(calls),
+    context: () => {
+      throw new UsageError('flag --window: "x" is not a number')
+    },
+  }
+  const { value, lines } = await quietly(() => runRunbook(bad, { args: ['--yes'], animate: false, journalFile: join(tmpdir(), `never-${process.pid}.jsonl`), out: () => {} }))
+  assert.equal(value.exitCode, 2)
+  assert.equal(value.outcome, 'usage')
+  assert.deepEqual(calls, [])
+  assert.ok(lines.some((l) => l.includes('inproc: cannot start: flag --window: "x" is not a number')), lines.join('\n'))
+})

@@ -1,0 +1,191 @@
+// One node's Talos upgrade with its gates: a control plane only while every etcd member is healthy, after an etcd
+// snapshot, with the API answering through the VIP; a worker (the validator too) cordoned and drained first. Then
+// `talosctl upgrade --image`, wait for the node on the new version, verify, uncordon. A failed verification throws a
+// NodeRegression that carries the rollback and resume commands.
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { log } from '../../lib/runner/log.ts'
+import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
+import { controlPlanes, type Cluster } from '../../config/cluster.ts'
+import { evaluateEtcd, waitForApi } from '../03-bootstrap/steps.ts'
+import { missingKernelArgs, type NodeUpgrade } from './plan.ts'
+import { observeNode } from './observe.ts'
+import { startProbes, type NodeTimeline } from './timeline.ts'
+
+export interface UpgradeTimeouts {
+  drainMs: number
+  backMs: number
+}
+
+export class NodeRegression extends Error {
+  override name = 'NodeRegression'
+}
+
+/** Every control-plane member answers, none reports an error, all name one leader. Throws what is wrong. */
+export async function assertEtcdHealthy(c: Cluster): Promise<void> {
+  const cps = controlPlanes(c.inv)
+  const members = await c.talos.etcdMembers(cps[0]!.address)
+  const status = await c.talos.etcdStatus(cps.map((n) => n.address))
+  const byAddr = new Map(cps.map((n) => [n.address, n.name]))
+  const r = evaluateEtcd(
+    cps.map((n) => n.name),
+    members,
+    status.map((s) => ({ ...s, node: byAddr.get(s.node) ?? s.node })),
+  )
+  if (typeof r === 'string') throw new Error(`etcd is not healthy: ${r}`)
+  if (status.length < cps.length)
+    throw new Error(`etcd is not healthy: only ${status.length} of ${cps.length} members answered`)
+}
+
+/** `<outputDir>/backups/etcd-<node>-<time>.db`, 0600 in a 0700 directory. */
+export async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
+  const dir = join(c.paths.outDir, 'backups')
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const file = join(dir, `etcd-before-${u.node}-${new Date().toISOString().replace(/[:.]/g, '-')}.db`)
+  await c.talos.etcdSnapshot(u.address, file)
+  return file
+}
+
+async function drain(c: Cluster, u: NodeUpgrade, t: UpgradeTimeouts): Promise<void> {
+  await c.kube.run(['cordon', u.node], { mutating: true })
+  await c.kube.run(
+    ['drain', u.node, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${Math.round(t.drainMs / 1000)}s`],
+    {
+      mutating: true,
+      timeoutMs: t.drainMs + 30_000,
+    },
+  )
+}
+
+/** Wait until the node answers on the target version, then list what does not match the plan. */
+export async function verifyNode(c: Cluster, u: NodeUpgrade): Promise<string[]> {
+  const node = c.inv.nodes.find((n) => n.name === u.node)!
+  const obs = await observeNode(c, node)
+  const problems: string[] = []
+  if (obs.error) return [`${u.node} does not answer: ${obs.error}`]
+  if (obs.version !== u.to.version) problems.push(`runs Talos ${obs.version}, wanted ${u.to.version}`)
+  if (u.to.schematic && obs.schematic !== u.to.schematic)
+    problems.push(`runs schematic ${obs.schematic ?? '(none)'}, wanted ${u.to.schematic}`)
+  const missing = missingKernelArgs(obs.cmdline ?? '', u.to.kernelArgs)
+  if (missing.length) problems.push(`/proc/cmdline lacks ${missing.join(' ')}`)
+  const perNuma = node.profile === 'validator' ? c.inv.validator?.hugepages.perNumaNode : undefined
+  if (perNuma && c.inv.validator?.hugepages.size === '1Gi') {
+    for (const [i, want] of perNuma.entries()) {
+      const path = `/sys/devices/system/node/node${i}/hugepages/hugepages-1048576kB/nr_hugepages`
+      const seen = Number((await c.talos.read(u.address, path)).trim())
+      if (seen !== want) problems.push(`NUMA node ${i} has ${seen} 1 GiB pages, wanted ${want}`)
+    }
+  }
+  return problems
+}
+
+async function kubeProblems(c: Cluster, u: NodeUpgrade): Promise<string[]> {
+  const k = await c.kube.node(u.node)
+  if (!k || !isReady(k)) return [`${u.node} is not Ready in Kubernetes`]
+  const perNuma = u.kind === 'validator' ? c.inv.validator?.hugepages.perNumaNode : undefined
+  if (perNuma && c.inv.validator?.hugepages.size === '1Gi') {
+    const want = `${perNuma.reduce((a, b) => a + b, 0)}Gi`
+    const seen = k.status?.allocatable?.['hugepages-1Gi']
+    if (seen !== want) return [`kubelet advertises hugepages-1Gi ${seen ?? 'none'}, wanted ${want}`]
+  }
+  return []
+}
+
+/**
+ * What to tell the operator when a node failed its checks after the upgrade. A node back on its old version fell back
+ * by itself (Talos boots the previous image when the new one does not boot, upgrading-talos.md): `talosctl rollback`
+ * would boot the image that failed, so it is not offered then. A node on the new version that misbehaves is offered it.
+ */
+export function regressionMessage(
+  u: NodeUpgrade,
+  problems: string[],
+  running: string | undefined,
+  where: { talosconfig: string; inventoryFile: string },
+): string {
+  const resume = `npx zx runbooks/09-upgrade.ts --inventory ${where.inventoryFile}`
+  const head = `${u.node} after its upgrade: ${problems.join('; ')}. The rollout stopped here; other nodes were left alone.`
+  if (running === u.from.version && running !== u.to.version) {
+    return `${head} ${u.node} runs ${u.from.version} again: its new image did not boot and Talos fell back to the previous one. Find why (talosctl -n ${u.address} dmesg), fix it, then resume: ${resume}`
+  }
+  return `${head} To roll ${u.node} back to ${u.from.version}: talosctl --talosconfig ${where.talosconfig} -n ${u.address} rollback; or fix the cause and resume: ${resume}`
+}
+
+export async function upgradeNode(
+  c: Cluster,
+  u: NodeUpgrade,
+  t: UpgradeTimeouts,
+  progress: (s: string) => void,
+): Promise<NodeTimeline> {
+  if (u.kind === 'controlplane') {
+    progress(`${u.node}: etcd health`)
+    await assertEtcdHealthy(c)
+    progress(`${u.node}: etcd snapshot`)
+    log.info(`  etcd snapshot: ${await snapshotEtcd(c, u)}`)
+    await waitForApi(c, 30_000)
+  } else {
+    progress(`${u.node}: cordon and drain`)
+    await drain(c, u, t)
+  }
+  progress(`${u.node}: talosctl upgrade`)
+  const probes = u.kind === 'controlplane' ? startProbes(c) : undefined
+  const t0 = Date.now()
+  try {
+    await c.talos.upgrade(u.address, u.to.image)
+  } catch (e) {
+    await probes?.stop()
+    // machined refused before changing anything (a missing image, etcd not healthy): the node keeps running
+    if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true }).catch(() => undefined)
+    throw new Error(
+      `${u.node}: talosctl upgrade refused, the node was not changed: ${(e as Error).message.split('\n')[0]}. Fix the cause, then resume: npx zx runbooks/09-upgrade.ts --inventory ${c.inventoryFile}`,
+      { cause: e },
+    )
+  }
+  let problems: string[] = []
+  try {
+    progress(`${u.node}: waiting for ${u.to.version}`)
+    await waitFor(
+      `${u.node} back on ${u.to.version}`,
+      async () => ((await verifyNode(c, u)).length ? undefined : true),
+      { timeoutMs: t.backMs, intervalMs: 1000 },
+    )
+  } catch (e) {
+    problems = await verifyNode(c, u).catch(() => [(e as Error).message])
+    if (!problems.length) problems = [(e as Error).message]
+  }
+  const back = Date.now()
+  if (!problems.length && u.kind === 'controlplane') {
+    await waitFor('etcd healthy again', async () => (await assertEtcdHealthy(c), true), {
+      timeoutMs: t.backMs,
+      intervalMs: 1000,
+    }).catch((e: Error) => problems.push(e.message))
+  }
+  const summary = await probes?.stop()
+  if (!problems.length) {
+    progress(`${u.node}: Ready?`)
+    await waitFor(`${u.node} Ready`, async () => ((await kubeProblems(c, u)).length ? undefined : true), {
+      timeoutMs: t.backMs,
+      intervalMs: 1000,
+    }).catch(async () => problems.push(...(await kubeProblems(c, u))))
+  }
+  if (problems.length) {
+    const running = (
+      await observeNode(
+        c,
+        c.inv.nodes.find((n) => n.name === u.node)!,
+      )
+    ).version
+    throw new NodeRegression(
+      regressionMessage(u, problems, running, { talosconfig: c.paths.talosconfig, inventoryFile: c.inventoryFile }),
+    )
+  }
+  if (u.kind !== 'controlplane') await c.kube.run(['uncordon', u.node], { mutating: true })
+  const iso = (ms: number) => new Date(ms).toISOString()
+  return {
+    node: u.node,
+    kind: u.kind,
+    down: iso(t0),
+    back: iso(back),
+    downtimeMs: back - t0,
+    ...(summary ? { probes: summary } : {}),
+  }
+}

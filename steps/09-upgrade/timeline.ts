@@ -1,0 +1,123 @@
+// The rollout's timeline: per node when it went down (the upgrade call) and when it was back on its new version,
+// and while a control plane is upgraded, probes every 100 ms of each etcd member (talosctl etcd status, one node per
+// call) and of the API through the VIP (/readyz): the fewest healthy members seen and how long the API did not
+// answer. At most one call per probe target runs at a time, so the achieved resolution is reported with it.
+import type { Cluster } from '../../config/cluster.ts'
+import { controlPlanes } from '../../config/cluster.ts'
+import { apiEndpoints, liveProbes } from '../08-failover/probes.ts'
+
+export interface ProbeSample {
+  /** ms since the probing started, when the call returned. */
+  t: number
+  /** The call's start, ms since the probing started. */
+  t0: number
+  target: string
+  ok: boolean
+}
+
+export interface ProbeSummary {
+  /** The fewest members answering at any moment (each member counted by its latest answer). */
+  minHealthyMembers: number
+  members: number
+  /** Total time from a failed /readyz through the VIP to the next one that answered. */
+  apiUnavailableMs: number
+  etcdProbes: number
+  apiProbes: number
+  /** Median gap between two answers of one member. */
+  resolutionMs?: number
+}
+
+/** Pure: the summary of what the probes saw. */
+export function summarizeProbes(samples: ProbeSample[], members: string[], api = 'api'): ProbeSummary {
+  const sorted = [...samples].sort((a, b) => a.t - b.t)
+  const latest = new Map<string, boolean>(members.map((m) => [m, true]))
+  let min = members.length
+  for (const s of sorted) {
+    if (s.target === api) continue
+    latest.set(s.target, s.ok)
+    min = Math.min(min, [...latest.values()].filter(Boolean).length)
+  }
+  let apiUnavailableMs = 0
+  let downSince: number | undefined
+  for (const s of sorted.filter((x) => x.target === api)) {
+    if (!s.ok && downSince === undefined) downSince = s.t0
+    if (s.ok && downSince !== undefined) {
+      apiUnavailableMs += s.t0 - downSince
+      downSince = undefined
+    }
+  }
+  if (downSince !== undefined) apiUnavailableMs += (sorted.at(-1)?.t ?? downSince) - downSince
+  const gaps = members.flatMap((m) => {
+    const ts = sorted.filter((s) => s.target === m).map((s) => s.t)
+    return ts.slice(1).map((t, i) => t - ts[i]!)
+  })
+  gaps.sort((a, b) => a - b)
+  return {
+    minHealthyMembers: min,
+    members: members.length,
+    apiUnavailableMs,
+    etcdProbes: sorted.filter((s) => s.target !== api).length,
+    apiProbes: sorted.filter((s) => s.target === api).length,
+    ...(gaps.length ? { resolutionMs: gaps[Math.floor(gaps.length / 2)] } : {}),
+  }
+}
+
+/** Start probing etcd and the API through the VIP; stop() ends it and returns the summary. */
+export function startProbes(c: Cluster, intervalMs = 100): { stop(): Promise<ProbeSummary> } {
+  const cps = controlPlanes(c.inv).map((n) => ({ name: n.name, address: n.address }))
+  const vip = apiEndpoints(c, []).at(-1)!
+  const probes = liveProbes(c, { baseline: new Map(), endpoints: [vip], cps, probeTimeoutMs: 2000 })
+  const samples: ProbeSample[] = []
+  const started = Date.now()
+  const busy = new Set<string>()
+  const running: Promise<void>[] = []
+  const fire = (target: string, call: () => Promise<unknown>) => {
+    if (busy.has(target)) return
+    busy.add(target)
+    const t0 = Date.now() - started
+    const p = call().then(
+      () => void samples.push({ t: Date.now() - started, t0, target, ok: true }),
+      () => void samples.push({ t: Date.now() - started, t0, target, ok: false }),
+    )
+    running.push(p.finally(() => busy.delete(target)))
+  }
+  const tick = () => {
+    for (const n of cps) fire(n.name, () => probes.etcd(n))
+    fire('api', () => probes.api(vip))
+  }
+  tick()
+  const timer = setInterval(tick, intervalMs)
+  return {
+    async stop() {
+      clearInterval(timer)
+      await Promise.allSettled(running)
+      return summarizeProbes(
+        samples,
+        cps.map((n) => n.name),
+      )
+    },
+  }
+}
+
+export interface NodeTimeline {
+  node: string
+  kind: string
+  /** ISO times. */
+  down: string
+  back: string
+  downtimeMs: number
+  probes?: ProbeSummary
+}
+
+export function formatTimeline(rows: NodeTimeline[]): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+  return rows
+    .map((r) => {
+      const p = r.probes
+      const etcd = p
+        ? `; etcd ≥ ${p.minHealthyMembers}/${p.members} healthy, API via VIP unavailable ${s(p.apiUnavailableMs)} (${p.etcdProbes + p.apiProbes} probes${p.resolutionMs ? `, every ~${p.resolutionMs} ms per member` : ''})`
+        : ''
+      return `${r.node} (${r.kind}): down ${r.down.slice(11, 23)}, back ${r.back.slice(11, 23)}, downtime ${s(r.downtimeMs)}${etcd}`
+    })
+    .join('\n')
+}

@@ -1,0 +1,173 @@
+// 09-upgrade's plan: which nodes change, in which order, why, and which Talos jumps are refused.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadInventory, type Inventory } from '../../config/inventory.ts'
+import { installerImageFor, validatorKernelArgs } from '../../config/render.ts'
+import {
+  formatPlan,
+  missingKernelArgs,
+  parseInstallerImage,
+  planUpgrade,
+  talosUpgradePath,
+  type NodeObservation,
+} from '../../steps/09-upgrade/plan.ts'
+
+const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba'
+const BASE = 'talos.halt=0 init_on_alloc=1 console=ttyS0'
+
+function lab(mutate: (inv: Inventory) => void = () => {}): Inventory {
+  const inv = loadInventory('inventory/lab.yaml')
+  mutate(inv)
+  return inv
+}
+
+// what the lab inventory's validator booted with: its huge pages [4, 4] and its kernelArgs
+const VALIDATOR_ARGS = validatorKernelArgs(lab().validator!).join(' ')
+
+function observed(inv: Inventory, over: Partial<Record<string, Partial<NodeObservation>>> = {}): NodeObservation[] {
+  return inv.nodes.map((n) => ({
+    name: n.name,
+    version: 'v1.10.3',
+    // each node runs its own schematic's image: the validator's carries its kernel args, the others the empty one
+    schematic: parseInstallerImage(installerImageFor(inv, n)).schematic,
+    cmdline: `${BASE}${n.profile === 'validator' ? ` ${VALIDATOR_ARGS}` : ''}`,
+    ...over[n.name],
+  }))
+}
+
+test('a cluster running what the inventory renders: nothing to do', () => {
+  const inv = lab()
+  const plan = planUpgrade(inv, observed(inv), ['v1.33.1', 'v1.33.1'])
+  assert.deepEqual(plan.nodes, [])
+  assert.equal(plan.upToDate.length, 5)
+  assert.equal(plan.kubernetes, undefined)
+  assert.deepEqual(plan.problems, [])
+})
+
+test('a patch bump upgrades every node: control planes first in inventory order, then workers, the validator last', () => {
+  const inv = lab((i) => {
+    i.cluster.talosVersion = 'v1.10.4'
+    i.cluster.installerImage = i.cluster.installerImage.replace(':v1.10.3', ':v1.10.4')
+    i.validator!.installerImage = i.validator!.installerImage!.replace(':v1.10.3', ':v1.10.4')
+  })
+  const plan = planUpgrade(inv, observed(inv))
+  assert.deepEqual(
+    plan.nodes.map((u) => u.node),
+    ['cp1', 'cp2', 'cp3', 'worker1', 'validator1'],
+  )
+  assert.deepEqual(
+    plan.nodes.map((u) => u.kind),
+    ['controlplane', 'controlplane', 'controlplane', 'worker', 'validator'],
+  )
+  for (const u of plan.nodes) assert.deepEqual(u.reasons, ['Talos v1.10.3 → v1.10.4'])
+  assert.match(
+    formatPlan(plan),
+    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with factory\.talos\.dev\/metal-installer\/21ebe425[0-9a-f]{56}:v1\.10\.4$/m,
+  )
+})
+
+test('more huge pages for the validator: only the validator is upgraded, and the plan says which args are missing', () => {
+  const inv = lab((i) => (i.validator!.hugepages.perNumaNode = [6, 6]))
+  const plan = planUpgrade(inv, observed(inv))
+  assert.deepEqual(
+    plan.nodes.map((u) => u.node),
+    ['validator1'],
+  )
+  assert.deepEqual(plan.nodes[0]!.reasons, ['kernel args missing from /proc/cmdline: hugepages=0:6,1:6'])
+  assert.equal(plan.upToDate.length, 4)
+})
+
+test('a different schematic ID is a reason even on the same version', () => {
+  const inv = lab()
+  const plan = planUpgrade(inv, observed(inv, { worker1: { schematic: 'a'.repeat(64) } }))
+  assert.deepEqual(
+    plan.nodes.map((u) => u.node),
+    ['worker1'],
+  )
+  assert.deepEqual(plan.nodes[0]!.reasons, ['schematic aaaaaaaaaaaa → 376567988ad3'])
+})
+
+test('a node that cannot be read is a problem, not a silent skip', () => {
+  const inv = lab()
+  const plan = planUpgrade(inv, observed(inv, { cp2: { error: 'connection refused', version: undefined } }))
+  assert.deepEqual(plan.problems, ['cp2 (127.0.10.12): cannot read what it runs: connection refused'])
+})
+
+test('Kubernetes: the oldest kubelet against kubernetesVersion', () => {
+  const inv = lab((i) => (i.cluster.kubernetesVersion = 'v1.33.2'))
+  const plan = planUpgrade(inv, observed(inv), ['v1.33.1', 'v1.33.2', 'v1.33.1'])
+  assert.deepEqual(plan.kubernetes, { from: 'v1.33.1', to: 'v1.33.2' })
+  assert.match(formatPlan(plan), /Kubernetes: v1\.33\.1 → v1\.33\.2/)
+})
+
+test('Talos upgrade paths: adjacent minors only, with the path through the latest patches', () => {
+  assert.deepEqual(talosUpgradePath('v1.10.3', 'v1.10.4'), { ok: true })
+  assert.deepEqual(talosUpgradePath('v1.9.2', 'v1.10.3'), { ok: true })
+  const skip = talosUpgradePath('v1.8.1', 'v1.10.3')
+  assert.equal(skip.ok, false)
+  assert.deepEqual(!skip.ok && skip.path, ['v1.8.4', 'v1.9.6', 'v1.10.3'])
+  const fromLatest = talosUpgradePath('v1.8.4', 'v1.10.3')
+  assert.deepEqual(!fromLatest.ok && fromLatest.path, ['v1.9.6', 'v1.10.3'])
+  assert.equal(talosUpgradePath('v1.10.3', 'v1.9.6').ok, false)
+})
+
+test('a node two minors behind is refused with the path; nothing is planned for it', () => {
+  const inv = lab()
+  const plan = planUpgrade(inv, observed(inv, { cp1: { version: 'v1.8.2' } }))
+  assert.deepEqual(plan.problems, [
+    'cp1: Talos v1.8.2 → v1.10.3 skips 1 minor release(s); Talos supports adjacent minors only; upgrade through v1.8.4 → v1.9.6 → v1.10.3 (set cluster.talosVersion and installerImage to each in turn)',
+  ])
+  assert.ok(!plan.nodes.some((u) => u.node === 'cp1'))
+})
+
+test('installer image references: version from the tag, schematic from the Image Factory path, digests ignored', () => {
+  assert.deepEqual(parseInstallerImage(`factory.talos.dev/installer/${SCHEMATIC}:v1.10.4`), {
+    image: `factory.talos.dev/installer/${SCHEMATIC}:v1.10.4`,
+    version: 'v1.10.4',
+    schematic: SCHEMATIC,
+  })
+  const d = `ghcr.io/siderolabs/installer:v1.10.3@sha256:${'0'.repeat(64)}`
+  assert.deepEqual(parseInstallerImage(d), { image: d, version: 'v1.10.3' })
+})
+
+test('kernel args: present only with exactly the wanted value', () => {
+  assert.deepEqual(missingKernelArgs(`${BASE} hugepages=0:4,1:4`, ['hugepages=0:4,1:4', 'isolcpus=2-7', 'nosmt']), [
+    'isolcpus=2-7',
+    'nosmt',
+  ])
+  assert.deepEqual(missingKernelArgs(`${BASE} hugepages=0:4,1:4`, ['hugepages=0:6,1:6']), ['hugepages=0:6,1:6'])
+})
+
+test('inventory validator.solana: an RPC URL and a base58 identity, each error named by file:line:column and field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inv-solana-'))
+  try {
+    const base = readFileSync('inventory/lab.yaml', 'utf8')
+    const ok = join(dir, 'ok.yaml')
+    writeFileSync(
+      ok,
+      `${base}\n  solana: { rpcUrl: "http://127.0.0.1:8899", identity: Vote111111111111111111111111111111111111111 }\n`,
+    )
+    assert.deepEqual(loadInventory(ok).validator!.solana, {
+      rpcUrl: 'http://127.0.0.1:8899',
+      identity: 'Vote111111111111111111111111111111111111111',
+    })
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, `${base}\n  solana: { rpcUrl: "127.0.0.1:8899", identity: "0OIl" }\n`)
+    assert.throws(
+      () => loadInventory(bad),
+      (e: Error) => {
+        assert.match(e.message, /bad\.yaml:\d+:\d+: validator\.solana\.rpcUrl: must be an http\(s\) URL/)
+        assert.match(
+          e.message,
+          /bad\.yaml:\d+:\d+: validator\.solana\.identity: must be the validator's identity public key/,
+        )
+        return true
+      },
+    )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
