@@ -1,7 +1,7 @@
 // Lint a Talos v1.10 machine config (multi-document YAML): the official JSON schema when it is available,
 // plus the rules in lib/lint-rules.ts for mistakes the schema cannot see. Findings carry file:line:col of
 // the offending key so an editor can jump to it:
-//   worker.yaml:17:5: error[sysctl-not-string]: machine.sysctls.vm.max_map_count: ... (fix: quote it: ...)
+//   worker.yaml:17:5: warning[sysctl-not-string]: machine.sysctls.vm.max_map_count: ... (fix: quote it: ...)
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { TalosSchema } from './talos-schema.ts'
