@@ -97,12 +97,22 @@ export const inventorySchema = closed(
           'nodefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
           'nodefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
           'imagefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
+          'imagefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
           'pid.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
         }),
         reservedMemory: {
           type: 'array',
           items: closed({ numaNode: { type: 'integer', minimum: 0 }, memory: quantity }, ['numaNode', 'memory']),
         },
+        /** The validator pod's requests (= limits, Guaranteed QoS): sized against one NUMA node; 07 uses them. */
+        pod: closed(
+          {
+            cpus: { type: 'integer', minimum: 1 },
+            memory: quantity,
+            hugepages: quantity,
+          },
+          ['cpus', 'memory', 'hugepages'],
+        ),
         sysctls: stringMap({ type: 'string', 'x-message': 'sysctl values must be strings: quote the number (Talos machine.sysctls is a map of strings)' }),
         kernelModules: { type: 'array', items: str },
         kernelArgs: { type: 'array', items: str },

@@ -3,7 +3,7 @@
 //   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
 // Structure and types come from a JSON schema (lib/inventory-schema.ts, ajv); the rules below it cover what
 // a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
-import { parseCpuList } from './numa.ts'
+import { formatCpuList as formatCpus, parseCpuList } from './numa.ts'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
@@ -64,12 +64,20 @@ export interface ValidatorProfile {
   kubeReserved?: Record<string, string>
   evictionHard?: Record<string, string>
   reservedMemory?: { numaNode: number; memory: string }[]
+  /** The validator pod's requests (= limits): whole CPUs, memory and hugepages as quantities. */
+  pod?: ValidatorPod
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]
+}
+
+export interface ValidatorPod {
+  cpus: number
+  memory: string
+  hugepages: string
 }
 
 export interface ClusterSpec {
@@ -157,6 +165,8 @@ export const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 
 export interface HardwareFacts {
   numaMemoryMiB: number[]
   numaCpus: number[][]
+  /** the logical CPUs of each physical core (SMT siblings); absent: one thread per core */
+  threadSiblings?: number[][]
 }
 export type HardwareLookup = (profile: string) => HardwareFacts | undefined
 
@@ -396,6 +406,8 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (typeof t.value === 'string' && !isLabelValue(t.value)) c.error(V('taints', i, 'value'), `not a valid taint value ${got(t.value)}`)
   })
 
+  checkPodFitsOneNumaNode(c, v as ValidatorProfile, hardware && vIdx.length === 1 && raw[vIdx[0]].lab?.hardware ? hardware(raw[vIdx[0]].lab.hardware) : undefined, cpusetProblem)
+
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
@@ -414,15 +426,66 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       if (r.numaNode >= numa) c.error(V('reservedMemory', i, 'numaNode'), `${node!.name} has NUMA nodes 0..${numa - 1} ${got(r.numaNode)}`)
     })
     const cpus = hw.numaCpus.flat().length
-    for (const cpu of expandCpuset(v.reservedSystemCpus ?? ''))
-      if (cpu >= cpus) {
-        c.error(V('reservedSystemCpus'), `CPU ${cpu} does not exist on ${node!.name} (${cpus} CPUs)`)
-        break
-      }
+    const reserved = expandCpuset(v.reservedSystemCpus ?? '')
+    const missing = reserved.find((cpu) => cpu >= cpus)
+    if (missing !== undefined) c.error(V('reservedSystemCpus'), `CPU ${missing} does not exist on ${node!.name} (${cpus} CPUs)`)
+    else {
+      const split = splitCores(reserved, hw.threadSiblings)
+      if (split.length) c.error(V('reservedSystemCpus'), `${split.join('; ')}: reserve whole cores, e.g. ${JSON.stringify(wholeCores(reserved, hw.threadSiblings!))} (with full-pcpus-only the CPU manager hands out whole cores only, and the unreserved thread of a split core is neither the system's nor any pod's)`)
+    }
   }
 }
 
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
+const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)}Gi`
+
+/**
+ * With topologyManagerPolicy single-numa-node, a Guaranteed container's CPUs, memory and hugepages must all come
+ * from ONE NUMA node, or kubelet rejects the pod with TopologyAffinityError (kubernetes docs, topology-manager
+ * "single-numa-node"; memory-manager: the Static policy places memory and hugepages per NUMA node). What one node
+ * offers: its CPUs minus reservedSystemCpus on it, its memory minus its huge pages and reservedMemory, its huge pages.
+ * Hardware facts come from the lab's profiles; without them only the huge pages (known from the inventory) are judged.
+ * With full-pcpus-only (rendered for the static policy), a CPU count that is not a multiple of the threads per core
+ * is rejected with SMTAlignmentError (kubernetes pkg/kubelet/cm/cpumanager/policy_static.go).
+ */
+function checkPodFitsOneNumaNode(c: Collector, v: ValidatorProfile, hw: HardwareFacts | undefined, cpusetProblem: string | undefined) {
+  const pod = v.pod
+  if (!pod) return
+  const P = (...p: PathSeg[]) => ['validator', 'pod', ...p]
+  const page = hugepageBytes(v.hugepages.size)
+  const hp = parseQuantity(pod.hugepages)
+  if (hp % page !== 0) c.error(P('hugepages'), `must be a whole number of ${v.hugepages.size} pages ${got(pod.hugepages)}`)
+  if (v.topologyManagerPolicy !== 'single-numa-node') return
+  const hpPerNode = v.hugepages.perNumaNode.map((n) => n * page)
+  if (!hw || cpusetProblem) {
+    if (!hpPerNode.some((b) => b >= hp))
+      c.warn(P('hugepages'), `${pod.hugepages} fits no single NUMA node: the most one node has is ${gib(Math.max(...hpPerNode))} (hugepages.perNumaNode), and single-numa-node takes all of a container's huge pages from one node`)
+    return
+  }
+  const reserved = new Set(expandCpuset(v.reservedSystemCpus ?? ''))
+  const offers = hw.numaCpus.map((cpus, i) => {
+    const memReserved = (v.reservedMemory ?? []).filter((r) => r.numaNode === i).reduce((a, r) => a + parseQuantity(r.memory), 0)
+    return { node: i, cpus: cpus.filter((x) => !reserved.has(x)).length, memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (hpPerNode[i] ?? 0) - memReserved, hugepages: hpPerNode[i] ?? 0 }
+  })
+  const mem = parseQuantity(pod.memory)
+  if (!offers.some((o) => o.cpus >= pod.cpus && o.memory >= mem && o.hugepages >= hp))
+    c.warn(P(), `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${pod.hugepages} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${gib(o.hugepages)} huge pages`).join('; ')}`)
+  const threads = hw.threadSiblings?.[0]?.length ?? 1
+  if (v.cpuManagerPolicy === 'static' && pod.cpus % threads !== 0)
+    c.warn(P('cpus'), `${pod.cpus} is not a multiple of the ${threads} threads per core: with full-pcpus-only kubelet rejects the pod (SMTAlignmentError)`)
+}
+
+/** "CPU 0 without its SMT sibling 16" for each core the reservation takes only part of. */
+export function splitCores(reserved: number[], threadSiblings: number[][] | undefined): string[] {
+  const set = new Set(reserved)
+  return (threadSiblings ?? [])
+    .filter((core) => core.some((c) => set.has(c)) && !core.every((c) => set.has(c)))
+    .map((core) => `CPU ${core.filter((c) => set.has(c)).join(',')} without its SMT sibling ${core.filter((c) => !set.has(c)).join(',')}`)
+}
+
+/** The reservation grown to whole cores, as a cpuset list. */
+const wholeCores = (reserved: number[], threadSiblings: number[][]) =>
+  formatCpus([...new Set(threadSiblings.filter((core) => core.some((c) => reserved.includes(c))).flat())])
 
 /** Linux's largest NR_CPUS: a cpuset naming a higher CPU is a typo, and expanding it would exhaust memory. */
 export const MAX_CPUS = 8192
@@ -479,6 +542,8 @@ export interface CheckResult {
 export interface ParseOptions {
   /** Hardware facts per lab profile; defaults to lab/hardware.ts when present. `null` disables the check. */
   hardware?: HardwareLookup | null
+  /** Called with each warning of a valid inventory (things that work but are probably not what was meant). */
+  onWarning?: (w: InventoryIssue) => void
 }
 
 /** Validate an inventory's text, returning every error and warning (never throws for bad input). */
@@ -517,6 +582,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
 export function parseInventory(text: string, file: string, opts: ParseOptions = {}): Inventory {
   const r = checkInventory(text, file, opts)
   if (r.errors.length || !r.inventory) throw new InventoryError(r.errors)
+  for (const w of r.warnings) opts.onWarning?.(w)
   return r.inventory
 }
 

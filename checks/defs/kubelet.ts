@@ -2,21 +2,25 @@
 // (KubeletConfiguration field names, as the machine config's machine.kubelet.extraConfig carries them).
 import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../../lib/checks/inventory.ts'
 import { sameQuantity } from '../../lib/checks/quantity.ts'
+import { evictionHardFor, kubeletExtraConfig, systemReservedFor } from '../../lib/render.ts'
 import { fail, fmt, nodeValue, pass } from '../../lib/checks/results.ts'
 import { defineCheck, type Result } from '../../lib/checks/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 
-/** The KubeletConfiguration the inventory asks for (only the fields it sets). */
+/** The KubeletConfiguration the inventory asks for (only the fields it sets), with what lib/render.ts adds to them. */
 export function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> {
   const w: Record<string, unknown> = {}
+  const rendered = kubeletExtraConfig(v)
   if (v.cpuManagerPolicy !== undefined) w.cpuManagerPolicy = v.cpuManagerPolicy
+  if (rendered.cpuManagerPolicyOptions !== undefined) w.cpuManagerPolicyOptions = rendered.cpuManagerPolicyOptions
   if (v.topologyManagerPolicy !== undefined) w.topologyManagerPolicy = v.topologyManagerPolicy
   if (v.topologyManagerScope !== undefined) w.topologyManagerScope = v.topologyManagerScope
   if (v.reservedSystemCpus !== undefined) w.reservedSystemCPUs = v.reservedSystemCpus
-  if (v.systemReserved !== undefined) w.systemReserved = v.systemReserved
+  if (v.systemReserved !== undefined) w.systemReserved = systemReservedFor(v)
   if (v.kubeReserved !== undefined) w.kubeReserved = v.kubeReserved
-  if (v.evictionHard !== undefined) w.evictionHard = v.evictionHard
+  if (v.evictionHard !== undefined) w.evictionHard = evictionHardFor(v)
+  if (rendered.registerWithTaints !== undefined) w.registerWithTaints = rendered.registerWithTaints
   if (v.reservedMemory !== undefined) w.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
   return w
 }

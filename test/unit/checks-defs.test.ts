@@ -355,10 +355,12 @@ const kubeletGood = () => ({
   cpuManagerPolicy: 'static',
   topologyManagerPolicy: 'single-numa-node',
   topologyManagerScope: 'container',
-  reservedSystemCPUs: '0,1',
-  systemReserved: { cpu: '1000m', memory: '2Gi' },
+  cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
+  reservedSystemCPUs: '0,16',
+  systemReserved: { cpu: '1000m', memory: '2Gi', pid: '100', 'ephemeral-storage': '256Mi' },
   kubeReserved: { cpu: '1', memory: '1024Mi' }, // same quantities as the inventory, spelled differently
-  evictionHard: { 'memory.available': '500Mi' },
+  evictionHard: { 'memory.available': '500Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' },
+  registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   reservedMemory: [
     { numaNode: 0, limits: { memory: '2Gi' } },
     { numaNode: 1, limits: { memory: '1524Mi' } },

@@ -168,17 +168,22 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   assert.equal(m.sysctls['vm.max_map_count'], '1048576')
   assert.deepEqual(m.kubelet.extraConfig, {
     cpuManagerPolicy: 'static',
-    reservedSystemCPUs: '0,1',
+    cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
+    reservedSystemCPUs: '0,16',
     topologyManagerPolicy: 'single-numa-node',
     topologyManagerScope: 'container',
-    systemReserved: { cpu: '1000m', memory: '2Gi' },
+    // Talos' own pid and ephemeral-storage defaults survive an explicit systemReserved
+    systemReserved: { pid: '100', 'ephemeral-storage': '256Mi', cpu: '1000m', memory: '2Gi' },
     kubeReserved: { cpu: '1000m', memory: '1Gi' },
-    evictionHard: { 'memory.available': '500Mi' },
+    // kubelet 1.33 zeroes every signal a given evictionHard leaves out: the defaults are rendered
+    evictionHard: { 'memory.available': '500Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' },
     memoryManagerPolicy: 'Static',
     reservedMemory: [{ numaNode: 0, limits: { memory: '2Gi' } }, { numaNode: 1, limits: { memory: '1524Mi' } }],
+    registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   })
   assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
-  assert.deepEqual(m.nodeTaints, { 'solana.org/validator': 'true:NoSchedule' })
+  // a worker cannot add taints to itself (NodeRestriction): the kubelet registers with them instead
+  assert.equal(m.nodeTaints, undefined)
   const vols = docs.slice(1)
   assert.deepEqual(
     vols.map((d) => [d.apiVersion, d.kind, d.name, d.provisioning.diskSelector.match, d.provisioning.minSize, d.filesystem.type]),
@@ -203,7 +208,22 @@ test('hugepage kernel args use the kernel per-node syntax for each size', () => 
 
 test('kubelet extraConfig: no memory manager without reservedMemory', () => {
   const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, cpuManagerPolicy: 'static', reservedSystemCpus: '0' })
-  assert.deepEqual(c, { cpuManagerPolicy: 'static', reservedSystemCPUs: '0' })
+  assert.deepEqual(c, { cpuManagerPolicy: 'static', cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' }, reservedSystemCPUs: '0' })
+})
+
+test('kubelet extraConfig: eviction signals and Talos reservations the inventory sets win; unset ones keep their defaults', () => {
+  const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, evictionHard: { 'nodefs.available': '20%' }, systemReserved: { pid: '500', memory: '1Gi' } })
+  assert.deepEqual(c.evictionHard, { 'memory.available': '100Mi', 'nodefs.available': '20%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' })
+  assert.deepEqual(c.systemReserved, { pid: '500', 'ephemeral-storage': '256Mi', memory: '1Gi' })
+  // nothing set: nothing rendered, so kubelet's and Talos' own defaults apply untouched
+  assert.deepEqual(kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] } }), {})
+})
+
+test('validator labels: those NodeRestriction forbids a node to set on itself are left to 05 (admin credentials)', () => {
+  const inv = structuredClone(LAB)
+  inv.validator!.labels = { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana', 'node-role.kubernetes.io/validator': '', 'node-restriction.kubernetes.io/solana': 'true', 'topology.kubernetes.io/zone': 'a', 'example.k8s.io/x': 'y' }
+  const m = docsOf(renderMachineConfigs(inv, BUNDLE).get('validator1')!)[0].machine
+  assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana', 'topology.kubernetes.io/zone': 'a' })
 })
 
 test('templates: values are substituted as data (no YAML injection), unknown placeholders fail', () => {
