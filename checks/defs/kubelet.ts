@@ -2,6 +2,7 @@
 // (KubeletConfiguration field names, as the machine config's machine.kubelet.extraConfig carries them).
 import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../../lib/checks/inventory.ts'
 import { sameQuantity } from '../../lib/checks/quantity.ts'
+import { parseCpuList } from '../../lib/numa.ts'
 import { evictionHardFor, kubeletExtraConfig, systemReservedFor } from '../../lib/render.ts'
 import { fail, fmt, nodeValue, pass } from '../../lib/checks/results.ts'
 import { defineCheck, type Result } from '../../lib/checks/types.ts'
@@ -61,4 +62,28 @@ export const kubeletConfig = defineCheck({
     }),
 })
 
-export const kubeletChecks = [kubeletConfig]
+// With full-pcpus-only the static CPU manager allocates whole cores; a reservation holding one thread of a core leaves
+// its sibling to neither the system nor any pod, and puts system work on a core a validator thread shares.
+export const reservedWholeCores = defineCheck({
+  id: 'kubelet.reserved-whole-cores',
+  group: 'kubelet',
+  title: 'reservedSystemCPUs takes whole SMT cores (thread_siblings_list)',
+  targets: (inv) => (inv.validator?.reservedSystemCpus ? targets(inv) : []),
+  needs: ['threadSiblings'],
+  evaluate: ({ threadSiblings }, inv) =>
+    (inv.validator?.reservedSystemCpus ? targets(inv) : []).flatMap((node): Result[] => {
+      const v = nodeValue(threadSiblings, node, 'kubelet.reserved-whole-cores', 'thread_siblings_list')
+      if ('fail' in v) return [v.fail]
+      const reserved = new Set(Object.keys(v.value).map(Number))
+      const split = Object.entries(v.value).flatMap(([cpu, text]) => {
+        const missing = parseCpuList(text.trim()).filter((s) => !reserved.has(s))
+        return missing.length ? [`CPU ${cpu} without its sibling ${missing.join(',')}`] : []
+      })
+      const wanted = inv.validator!.reservedSystemCpus!
+      return split.length
+        ? [fail('kubelet.reserved-whole-cores', node, split.join('; '), 'whole cores', `reservedSystemCPUs ${wanted} splits SMT cores on ${node}: ${split.join('; ')}`)]
+        : [pass('kubelet.reserved-whole-cores', node, wanted, 'whole cores', `reservedSystemCPUs ${wanted} is whole cores`)]
+    }),
+})
+
+export const kubeletChecks = [kubeletConfig, reservedWholeCores]

@@ -20,7 +20,7 @@ import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNuma
 import { hugepageSizeKb } from './quantity.ts'
 import type { SourceRegistry, SourceRequest } from './runner.ts'
 import type { K8sNode, K8sPod, PerNode, StorageMount } from './types.ts'
-import type { NumaTopology } from '../numa.ts'
+import { parseCpuList, type NumaTopology } from '../numa.ts'
 
 // ---- what the sources need from the outside world (lib/talosctl.ts's Talosctl and lib/kube.ts's Kube fit) ----
 
@@ -329,6 +329,17 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     name: 'hugepagesSysfs',
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n)), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
+  },
+
+  // One read per reserved CPU (kernel Documentation/admin-guide/cputopology.rst: thread_siblings_list), per node.
+  threadSiblings: {
+    name: 'threadSiblings',
+    fetch: ({ ctx, inv, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const cpus = parseCpuList(inv.validator?.reservedSystemCpus ?? '')
+        const texts = await Promise.all(cpus.map((c) => readOne(ctx, n, `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`)))
+        return Object.fromEntries(cpus.map((c, i) => [c, texts[i]!]))
+      }),
   },
 
   kubeletConfig: {
