@@ -51,6 +51,8 @@ export const inventorySchema = closed(
         kubernetesVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Kubernetes version such as v1.33.1' },
         installerImage: str,
         outputDir: str,
+        /** The nodes' subnet (CIDR): etcd advertisedSubnets and kubelet nodeIP.validSubnets. Default: each node's static address. */
+        nodeSubnet: str,
         /** etcd --quota-backend-bytes; the etcd check compares the DB size against it. */
         etcdQuotaBytes: { type: 'integer', minimum: 1 },
       },
@@ -69,6 +71,16 @@ export const inventorySchema = closed(
           installDisk: str,
           rescue: closed(rescueProps),
           lab: closed({ hardware: str }, ['hardware']),
+          /** The one link Talos configures on this node (and puts the VIP on, for control planes). */
+          network: closed(
+            {
+              link: closed({ mac: str, busPath: str, name: str }),
+              /** static address in CIDR form; without it the link uses DHCP */
+              address: str,
+              gateway: str,
+            },
+            ['link'],
+          ),
         },
         ['name', 'address', 'role', 'installDisk'],
       ),

@@ -33,6 +33,14 @@ export interface InventoryNode {
   /** Defaults merged in: always complete. */
   rescue: RescueSpec
   lab?: { hardware: string }
+  network?: NodeNetwork
+}
+
+/** The one link Talos configures: selected by MAC, PCI bus path or name; static address (CIDR) or DHCP. */
+export interface NodeNetwork {
+  link: { mac?: string; busPath?: string; name?: string }
+  address?: string
+  gateway?: string
 }
 
 export interface StorageSpec {
@@ -89,6 +97,7 @@ export interface ClusterSpec {
   kubernetesVersion: string
   installerImage: string
   outputDir: string
+  nodeSubnet?: string
   etcdQuotaBytes?: number
 }
 
@@ -267,6 +276,7 @@ function mergeNodes(doc: Obj): InventoryNode[] {
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
     if (n.lab) out.lab = { hardware: n.lab.hardware }
+    if (n.network) out.network = n.network
     return out
   })
 }
@@ -274,6 +284,86 @@ function mergeNodes(doc: Obj): InventoryNode[] {
 function shellSafe(c: Collector, path: PathSeg[], v: unknown) {
   if (typeof v === 'string' && !SHELL_SAFE.test(v))
     c.error(path, `must not contain shell metacharacters or spaces (it is used on a command line or as a path) ${got(v)}`)
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
+const BUS_PATH = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i
+const LINK_NAME = /^[A-Za-z0-9_.-]{1,15}$/
+
+/** "10.20.0.11/24" → { ip, bits } when it is an address in CIDR form. */
+export function parseCidr(s: string): { ip: string; bits: number } | undefined {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s)
+  if (!m || !isIP(m[1]!)) return undefined
+  const bits = Number(m[2])
+  return bits <= (isIP(m[1]!) === 4 ? 32 : 128) ? { ip: m[1]!, bits } : undefined
+}
+
+const ipBits = (ip: string): bigint =>
+  isIP(ip) === 4
+    ? ip.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n)
+    : expandV6(ip).reduce((a, h) => (a << 16n) | BigInt(parseInt(h, 16)), 0n)
+function expandV6(ip: string): string[] {
+  const [head, tail = ''] = ip.split('::')
+  const h = head ? head.split(':') : []
+  const t = tail ? tail.split(':') : []
+  return ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
+}
+
+/** The network of an address in CIDR form: "10.20.0.11/24" → "10.20.0.0/24". */
+export function cidrNetwork(cidr: string): string | undefined {
+  const p = parseCidr(cidr)
+  if (!p) return undefined
+  const width = isIP(p.ip) === 4 ? 32 : 128
+  const net = (ipBits(p.ip) >> BigInt(width - p.bits)) << BigInt(width - p.bits)
+  const text =
+    width === 32
+      ? [24n, 16n, 8n, 0n].map((s) => String((net >> s) & 255n)).join('.')
+      : Array.from({ length: 8 }, (_, i) => ((net >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(':').replace(/(^|:)0(:0)+(:|$)/, '::')
+  return `${text}/${p.bits}`
+}
+
+/** Whether ip lies in the subnet (CIDR). */
+export function inSubnet(ip: string, cidr: string): boolean {
+  const p = parseCidr(cidr)
+  if (!p || isIP(ip) !== isIP(p.ip)) return false
+  const width = isIP(p.ip) === 4 ? 32 : 128
+  const shift = BigInt(width - p.bits)
+  return ipBits(ip) >> shift === ipBits(p.ip) >> shift
+}
+
+/** The subnet rendered into etcd advertisedSubnets / kubelet validSubnets for a node, if the inventory says it. */
+export const nodeSubnetOf = (cluster: Pick<ClusterSpec, 'nodeSubnet'>, n: Pick<InventoryNode, 'network'>) =>
+  cluster.nodeSubnet ? cidrNetwork(cluster.nodeSubnet) : n.network?.address ? cidrNetwork(n.network.address) : undefined
+
+/**
+ * One link per node. `deviceSelector: {physical: true}` would match every physical port (Talos v1.10.3
+ * pkg/machinery/config/types/v1alpha1/v1alpha1_types.go NetworkDeviceSelector: all set fields must match, and
+ * physical matches any physical link), putting DHCP and the VIP on each. A production control plane carrying the
+ * VIP without a named link is warned about (an error would refuse every inventory written before this field).
+ */
+function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
+  const at = (...p: PathSeg[]) => ['nodes', i, 'network', ...p]
+  const net: Obj | undefined = n.network
+  if (!net) {
+    if (doc.cluster.target === 'production' && n.role === 'controlplane' && doc.cluster.vip)
+      c.warn(['nodes', i], `no network.link (mac, busPath or name): the VIP ${doc.cluster.vip} and DHCP go on every physical port (deviceSelector physical: true); name the one link`)
+    return
+  }
+  const given = (['mac', 'busPath', 'name'] as const).filter((k) => net.link?.[k] !== undefined)
+  if (given.length !== 1) c.error(at('link'), `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
+  if (net.link?.mac !== undefined && !MAC.test(net.link.mac)) c.error(at('link', 'mac'), `must be a MAC address such as 0c:42:a1:12:34:56 ${got(net.link.mac)}`)
+  if (net.link?.busPath !== undefined && !BUS_PATH.test(net.link.busPath)) c.error(at('link', 'busPath'), `must be a PCI bus path such as 0000:01:00.0 ${got(net.link.busPath)}`)
+  if (net.link?.name !== undefined && !LINK_NAME.test(net.link.name)) c.error(at('link', 'name'), `must be a link name such as enp1s0f0 ${got(net.link.name)}`)
+  if (net.address !== undefined) {
+    const p = parseCidr(net.address)
+    if (!p) c.error(at('address'), `must be an address in CIDR form such as 10.20.0.11/24 ${got(net.address)}`)
+    else if (isIP(n.address) && p.ip !== n.address) c.error(at('address'), `is ${p.ip}, but the node's address is ${n.address}`)
+  }
+  if (net.gateway !== undefined && isIP(net.gateway) === 0) c.error(at('gateway'), `must be an IP address ${got(net.gateway)}`)
+  if (net.gateway !== undefined && net.address === undefined) c.error(at('gateway'), 'a gateway needs a static address (with DHCP the server gives the route)')
+  const subnet = nodeSubnetOf(doc.cluster, n)
+  if (subnet && n.role === 'controlplane' && doc.cluster.vip && isIP(doc.cluster.vip) && !inSubnet(doc.cluster.vip, subnet))
+    c.error(['cluster', 'vip'], `${doc.cluster.vip} is not in ${n.name}'s subnet ${subnet}: Talos' VIP must be on the control planes' shared layer-2 subnet`)
 }
 
 function checkCluster(c: Collector, doc: Obj) {
@@ -300,6 +390,7 @@ function checkCluster(c: Collector, doc: Obj) {
     c.error(['cluster', 'installerImage'], `needs a tag matching talosVersion (…:${cl.talosVersion}) ${got(cl.installerImage)}`)
   if (tag && tag !== cl.talosVersion) c.error(['cluster', 'installerImage'], `image tag ${tag} does not match talosVersion ${cl.talosVersion}`)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
+  if (cl.nodeSubnet !== undefined && !parseCidr(cl.nodeSubnet)) c.error(['cluster', 'nodeSubnet'], `must be a subnet in CIDR form such as 10.20.0.0/24 ${got(cl.nodeSubnet)}`)
 }
 
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
@@ -330,6 +421,7 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
     if (doc.cluster.target === 'lab' && !n.lab) c.error(at(), 'lab nodes need lab: { hardware: PROFILE }')
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
+  raw.forEach((n, i) => checkNodeNetwork(c, doc, n, i))
 
   const cps = raw.filter((n) => n.role === 'controlplane').length
   if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')

@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
-import { hugepageBytes, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
+import { hugepageBytes, nodeSubnetOf, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
 import { splitNodeLabels } from './node-restriction.ts'
 import type { SecretsBundle } from './secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
@@ -225,12 +225,24 @@ function clusterVars(inv: Inventory) {
   }
 }
 
+/** The node's one link as a Talos v1.10 machine.network.interfaces entry: its selector, address or DHCP, the VIP. */
+function nodeInterfaces(inv: Inventory, n: InventoryNode): Obj[] | undefined {
+  const vip = n.role === 'controlplane' && inv.cluster.vip ? { vip: { ip: inv.cluster.vip } } : {}
+  const net = n.network
+  if (!net) return 'vip' in vip ? [{ deviceSelector: { physical: true }, dhcp: true, ...vip }] : undefined
+  const select = net.link.mac ? { deviceSelector: { hardwareAddr: net.link.mac.toLowerCase() } } : net.link.busPath ? { deviceSelector: { busPath: net.link.busPath } } : { interface: net.link.name }
+  const addressing = net.address ? { addresses: [net.address], ...(net.gateway ? { routes: [{ network: isIP(net.gateway) === 6 ? '::/0' : '0.0.0.0/0', gateway: net.gateway }] } : {}) } : { dhcp: true }
+  return [{ ...select, ...addressing, ...vip }]
+}
+
 function nodeVars(inv: Inventory, n: InventoryNode) {
+  const subnet = nodeSubnetOf(inv.cluster, n)
   return {
     name: n.name,
     installDisk: n.installDisk,
-    vipInterfaces:
-      n.role === 'controlplane' && inv.cluster.vip ? [{ deviceSelector: { physical: true }, dhcp: true, vip: { ip: inv.cluster.vip } }] : undefined,
+    interfaces: nodeInterfaces(inv, n),
+    validSubnets: subnet ? [subnet] : undefined,
+    etcdAdvertisedSubnets: subnet && n.role === 'controlplane' ? [subnet] : undefined,
   }
 }
 

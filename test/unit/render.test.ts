@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml'
 import { generateCa } from '../../lab/pki.ts'
-import { loadInventory, parseInventory, type Inventory } from '../../lib/inventory.ts'
+import { checkInventory, loadInventory, parseInventory, type Inventory } from '../../lib/inventory.ts'
 import { parseSecretsBundle, SecretsBundleError, type SecretsBundle } from '../../lib/secrets-bundle.ts'
 import {
   fillTemplate,
@@ -306,4 +306,32 @@ test('a secrets bundle written by the fixture helper round-trips through a file 
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('network: one link per node from the inventory (MAC, bus path or name; static or DHCP), the VIP only on control planes, and the subnets etcd and kubelet use', () => {
+  const configs = renderMachineConfigs(EXAMPLE, BUNDLE)
+  const main = (n: string) => docsOf(configs.get(n)!)[0]
+  const cp1 = main('cp1')
+  assert.deepEqual(cp1.machine.network.interfaces, [{ deviceSelector: { hardwareAddr: '0c:42:a1:00:00:11' }, addresses: ['10.20.0.11/24'], routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }], vip: { ip: '10.20.0.10' } }])
+  assert.deepEqual(cp1.cluster.etcd.advertisedSubnets, ['10.20.0.0/24'])
+  assert.deepEqual(cp1.machine.kubelet.nodeIP, { validSubnets: ['10.20.0.0/24'] })
+  const v = main('validator1')
+  assert.deepEqual(v.machine.network.interfaces, [{ deviceSelector: { busPath: '0000:41:00.0' }, addresses: ['10.20.0.21/24'], routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }] }])
+  assert.equal(v.cluster.etcd, undefined)
+  assert.deepEqual(main('worker2').machine.network.interfaces, [{ interface: 'enp1s0f0', dhcp: true }])
+  // never every physical port
+  for (const [name, text] of configs) assert.doesNotMatch(text, /physical: true/, name)
+})
+
+test('network inventory errors: one selector, CIDR address matching the node, the VIP on the control planes\' subnet', () => {
+  const text = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
+  const errs = (t: string) => checkInventory(t, 'x.yaml').errors.map((e) => `${e.field}: ${e.message}`)
+  assert.deepEqual(errs(text), [])
+  assert.match(errs(text.replace('link: { mac: "0c:42:a1:00:00:12" }', 'link: { mac: "0c:42:a1:00:00:12", name: eth0 }')).join('\n'), /nodes\[1\]\.network\.link: give exactly one of mac, busPath, name/)
+  assert.match(errs(text.replace('address: 10.20.0.12/24', 'address: 10.20.0.99/24')).join('\n'), /nodes\[1\]\.network\.address: is 10\.20\.0\.99, but the node's address is 10\.20\.0\.12/)
+  assert.match(errs(text.replace('nodeSubnet: 10.20.0.0/24', 'nodeSubnet: 10.30.0.0/24')).join('\n'), /cluster\.vip: 10\.20\.0\.10 is not in cp1's subnet 10\.30\.0\.0\/24/)
+  assert.match(errs(text.replace('mac: "0c:42:a1:00:00:13"', 'mac: "0c:42:a1"')).join('\n'), /must be a MAC address/)
+  // a production control plane with the VIP and no named link: warned (the VIP would go on every physical port)
+  const w = checkInventory(text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, ''), 'x.yaml').warnings
+  assert.match(w.map((x) => `${x.field}: ${x.message}`).join('\n'), /nodes\[1\]: no network\.link .* every physical port/)
 })
