@@ -2,9 +2,10 @@
 // which talosctl (the lab's simulator for `target: lab`, the real one otherwise), where the
 // 0600 secrets live, and typed wrappers bound to them.
 import { isAbsolute, join, resolve } from 'node:path'
-import { loadInventory, type Inventory } from './inventory.ts'
+import { formatIssue, loadInventory, type Inventory } from './inventory.ts'
 import { Talosctl } from '../lib/talos/talosctl.ts'
 import { Kube } from '../lib/kube/kubectl.ts'
+import { log } from '../lib/runner/log.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
 
@@ -46,7 +47,7 @@ export function talosctlFor(inv: Inventory): string {
 }
 
 export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; callTimeoutMs?: number } = {}): Cluster {
-  const inv = loadInventory(inventoryFile)
+  const inv = loadInventory(inventoryFile, { onWarning: (w) => log.warn(`inventory: ${formatIssue(w)}`) })
   const paths = clusterPaths(inv)
   const talosctlBin = talosctlFor(inv)
   const cps = inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)

@@ -47,11 +47,12 @@ export const inventorySchema = closed(
         target: { enum: ['lab', 'production'] },
         endpoint: str,
         vip: str,
-        controlPlaneSubnet: str,
         talosVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Talos version such as v1.10.3' },
         kubernetesVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Kubernetes version such as v1.33.1' },
         installerImage: str,
         outputDir: str,
+        /** The nodes' subnet (CIDR): etcd advertisedSubnets and kubelet nodeIP.validSubnets. Default: each node's static address. */
+        nodeSubnet: str,
         /** etcd --quota-backend-bytes; the etcd check compares the DB size against it. */
         etcdQuotaBytes: { type: 'integer', minimum: 1 },
       },
@@ -70,6 +71,16 @@ export const inventorySchema = closed(
           installDisk: str,
           rescue: closed(rescueProps),
           lab: closed({ hardware: str }, ['hardware']),
+          /** The one link Talos configures on this node (and puts the VIP on, for control planes). */
+          network: closed(
+            {
+              link: closed({ mac: str, busPath: str, name: str }),
+              /** static address in CIDR form; without it the link uses DHCP */
+              address: str,
+              gateway: str,
+            },
+            ['link'],
+          ),
         },
         ['name', 'address', 'role', 'installDisk'],
       ),
@@ -98,12 +109,22 @@ export const inventorySchema = closed(
           'nodefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
           'nodefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
           'imagefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
+          'imagefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
           'pid.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
         }),
         reservedMemory: {
           type: 'array',
           items: closed({ numaNode: { type: 'integer', minimum: 0 }, memory: quantity }, ['numaNode', 'memory']),
         },
+        /** The validator pod's requests (= limits, Guaranteed QoS): sized against one NUMA node; 07 uses them. */
+        pod: closed(
+          {
+            cpus: { type: 'integer', minimum: 1 },
+            memory: quantity,
+            hugepages: quantity,
+          },
+          ['cpus', 'memory', 'hugepages'],
+        ),
         sysctls: stringMap({ type: 'string', 'x-message': 'sysctl values must be strings: quote the number (Talos machine.sysctls is a map of strings)' }),
         kernelModules: { type: 'array', items: str },
         kernelArgs: { type: 'array', items: str },

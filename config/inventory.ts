@@ -3,10 +3,10 @@
 //   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
 // Structure and types come from a JSON schema (config/inventory-schema.ts, ajv); the rules below it cover what
 // a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
-import { parseCpuList } from '../lib/host/numa.ts'
+import { formatCpuList as formatCpus, parseCpuList } from '../lib/host/numa.ts'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { BlockList, isIP } from 'node:net'
+import { isIP } from 'node:net'
 import { isAbsolute, normalize } from 'node:path'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
 import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
@@ -38,6 +38,14 @@ export interface InventoryNode {
   /** Defaults merged in: always complete. */
   rescue: RescueSpec
   lab?: { hardware: string }
+  network?: NodeNetwork
+}
+
+/** The one link Talos configures: selected by MAC, PCI bus path or name; static address (CIDR) or DHCP. */
+export interface NodeNetwork {
+  link: { mac?: string; busPath?: string; name?: string }
+  address?: string
+  gateway?: string
 }
 
 export interface StorageSpec {
@@ -69,6 +77,8 @@ export interface ValidatorProfile {
   kubeReserved?: Record<string, string>
   evictionHard?: Record<string, string>
   reservedMemory?: { numaNode: number; memory: string }[]
+  /** The validator pod's requests (= limits): whole CPUs, memory and hugepages as quantities. */
+  pod?: ValidatorPod
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
@@ -81,17 +91,22 @@ export interface ValidatorProfile {
   taints?: Taint[]
 }
 
+export interface ValidatorPod {
+  cpus: number
+  memory: string
+  hugepages: string
+}
+
 export interface ClusterSpec {
   name: string
   target: 'lab' | 'production'
   endpoint: string
   vip?: string
-  /** CIDR of the control-plane nodes' shared L2 network; when given, the VIP and every control-plane address must be in it. */
-  controlPlaneSubnet?: string
   talosVersion: string
   kubernetesVersion: string
   installerImage: string
   outputDir: string
+  nodeSubnet?: string
   etcdQuotaBytes?: number
 }
 
@@ -170,6 +185,8 @@ const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2
 export interface HardwareFacts {
   numaMemoryMiB: number[]
   numaCpus: number[][]
+  /** the logical CPUs of each physical core (SMT siblings); absent: one thread per core */
+  threadSiblings?: number[][]
 }
 export type HardwareLookup = (profile: string) => HardwareFacts | undefined
 
@@ -281,6 +298,7 @@ function mergeNodes(doc: Obj): InventoryNode[] {
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
     if (n.lab) out.lab = { hardware: n.lab.hardware }
+    if (n.network) out.network = n.network
     return out
   })
 }
@@ -288,6 +306,86 @@ function mergeNodes(doc: Obj): InventoryNode[] {
 function shellSafe(c: Collector, path: PathSeg[], v: unknown) {
   if (typeof v === 'string' && !SHELL_SAFE.test(v))
     c.error(path, `must not contain shell metacharacters or spaces (it is used on a command line or as a path) ${got(v)}`)
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
+const BUS_PATH = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i
+const LINK_NAME = /^[A-Za-z0-9_.-]{1,15}$/
+
+/** "10.20.0.11/24" → { ip, bits } when it is an address in CIDR form. */
+export function parseCidr(s: string): { ip: string; bits: number } | undefined {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s)
+  if (!m || !isIP(m[1]!)) return undefined
+  const bits = Number(m[2])
+  return bits <= (isIP(m[1]!) === 4 ? 32 : 128) ? { ip: m[1]!, bits } : undefined
+}
+
+const ipBits = (ip: string): bigint =>
+  isIP(ip) === 4
+    ? ip.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n)
+    : expandV6(ip).reduce((a, h) => (a << 16n) | BigInt(parseInt(h, 16)), 0n)
+function expandV6(ip: string): string[] {
+  const [head, tail = ''] = ip.split('::')
+  const h = head ? head.split(':') : []
+  const t = tail ? tail.split(':') : []
+  return ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
+}
+
+/** The network of an address in CIDR form: "10.20.0.11/24" → "10.20.0.0/24". */
+export function cidrNetwork(cidr: string): string | undefined {
+  const p = parseCidr(cidr)
+  if (!p) return undefined
+  const width = isIP(p.ip) === 4 ? 32 : 128
+  const net = (ipBits(p.ip) >> BigInt(width - p.bits)) << BigInt(width - p.bits)
+  const text =
+    width === 32
+      ? [24n, 16n, 8n, 0n].map((s) => String((net >> s) & 255n)).join('.')
+      : Array.from({ length: 8 }, (_, i) => ((net >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(':').replace(/(^|:)0(:0)+(:|$)/, '::')
+  return `${text}/${p.bits}`
+}
+
+/** Whether ip lies in the subnet (CIDR). */
+export function inSubnet(ip: string, cidr: string): boolean {
+  const p = parseCidr(cidr)
+  if (!p || isIP(ip) !== isIP(p.ip)) return false
+  const width = isIP(p.ip) === 4 ? 32 : 128
+  const shift = BigInt(width - p.bits)
+  return ipBits(ip) >> shift === ipBits(p.ip) >> shift
+}
+
+/** The subnet rendered into etcd advertisedSubnets / kubelet validSubnets for a node, if the inventory says it. */
+export const nodeSubnetOf = (cluster: Pick<ClusterSpec, 'nodeSubnet'>, n: Pick<InventoryNode, 'network'>) =>
+  cluster.nodeSubnet ? cidrNetwork(cluster.nodeSubnet) : n.network?.address ? cidrNetwork(n.network.address) : undefined
+
+/**
+ * One link per node. `deviceSelector: {physical: true}` would match every physical port (Talos v1.10.3
+ * pkg/machinery/config/types/v1alpha1/v1alpha1_types.go NetworkDeviceSelector: all set fields must match, and
+ * physical matches any physical link), putting DHCP and the VIP on each. A production control plane carrying the
+ * VIP without a named link is warned about (an error would refuse every inventory written before this field).
+ */
+function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
+  const at = (...p: PathSeg[]) => ['nodes', i, 'network', ...p]
+  const net: Obj | undefined = n.network
+  if (!net) {
+    if (doc.cluster.target === 'production' && n.role === 'controlplane' && doc.cluster.vip)
+      c.warn(['nodes', i], `no network.link (mac, busPath or name): the VIP ${doc.cluster.vip} and DHCP go on every physical port (deviceSelector physical: true); name the one link`)
+    return
+  }
+  const given = (['mac', 'busPath', 'name'] as const).filter((k) => net.link?.[k] !== undefined)
+  if (given.length !== 1) c.error(at('link'), `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
+  if (net.link?.mac !== undefined && !MAC.test(net.link.mac)) c.error(at('link', 'mac'), `must be a MAC address such as 0c:42:a1:12:34:56 ${got(net.link.mac)}`)
+  if (net.link?.busPath !== undefined && !BUS_PATH.test(net.link.busPath)) c.error(at('link', 'busPath'), `must be a PCI bus path such as 0000:01:00.0 ${got(net.link.busPath)}`)
+  if (net.link?.name !== undefined && !LINK_NAME.test(net.link.name)) c.error(at('link', 'name'), `must be a link name such as enp1s0f0 ${got(net.link.name)}`)
+  if (net.address !== undefined) {
+    const p = parseCidr(net.address)
+    if (!p) c.error(at('address'), `must be an address in CIDR form such as 10.20.0.11/24 ${got(net.address)}`)
+    else if (isIP(n.address) && p.ip !== n.address) c.error(at('address'), `is ${p.ip}, but the node's address is ${n.address}`)
+  }
+  if (net.gateway !== undefined && isIP(net.gateway) === 0) c.error(at('gateway'), `must be an IP address ${got(net.gateway)}`)
+  if (net.gateway !== undefined && net.address === undefined) c.error(at('gateway'), 'a gateway needs a static address (with DHCP the server gives the route)')
+  const subnet = nodeSubnetOf(doc.cluster, n)
+  if (subnet && !doc.cluster.nodeSubnet && n.role === 'controlplane' && doc.cluster.vip && isIP(doc.cluster.vip) && !inSubnet(doc.cluster.vip, subnet))
+    c.error(['cluster', 'vip'], `${doc.cluster.vip} is not in ${n.name}'s subnet ${subnet}: Talos' VIP must be on the control planes' shared layer-2 subnet`)
 }
 
 function checkCluster(c: Collector, doc: Obj) {
@@ -317,6 +415,7 @@ function checkCluster(c: Collector, doc: Obj) {
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
   const outDirProblem = outputDirProblem(cl.outputDir)
   if (outDirProblem) c.error(['cluster', 'outputDir'], `${outDirProblem} ${got(cl.outputDir)}`)
+  if (cl.nodeSubnet !== undefined && !parseCidr(cl.nodeSubnet)) c.error(['cluster', 'nodeSubnet'], `must be a subnet in CIDR form such as 10.20.0.0/24 ${got(cl.nodeSubnet)}`)
 }
 
 /**
@@ -403,6 +502,7 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
     if (doc.cluster.target === 'lab' && !n.lab) c.error(at(), 'lab nodes need lab: { hardware: PROFILE }')
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
+  raw.forEach((n, i) => checkNodeNetwork(c, doc, n, i))
 
   const cps = raw.filter((n) => n.role === 'controlplane').length
   if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')
@@ -413,48 +513,37 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
 /**
  * "The Virtual IP should be a reserved, unused IP address in the same subnet as your controlplane nodes"
  * (talos v1.10.3 website/content/v1.10/talos-guides/network/vip.md): a node's own address as the VIP would be taken
- * over by whichever control plane wins the election. Without cluster.controlPlaneSubnet the subnet is not known, so
+ * over by whichever control plane wins the election. Without cluster.nodeSubnet the subnet is not known, so
  * only the address family is compared.
  */
 function checkVip(c: Collector, doc: Obj) {
   const cl: Obj = doc.cluster
   const raw = doc.nodes as Obj[]
-  const subnet = cl.controlPlaneSubnet === undefined ? undefined : parseCidr(cl.controlPlaneSubnet)
-  if (cl.controlPlaneSubnet !== undefined && !subnet)
-    c.error(['cluster', 'controlPlaneSubnet'], `must be a CIDR such as 10.20.0.0/24 ${got(cl.controlPlaneSubnet)}`)
+  // a malformed nodeSubnet is reported by checkCluster
+  const subnet: string | undefined = cl.nodeSubnet !== undefined && parseCidr(cl.nodeSubnet) ? cl.nodeSubnet : undefined
   const cps = raw.map((n, i) => ({ n, i })).filter(({ n }) => n.role === 'controlplane' && isIP(n.address) !== 0)
   if (subnet)
     for (const { n, i } of cps)
-      if (!subnet.contains(n.address)) c.error(['nodes', i, 'address'], `control-plane node ${n.name} is outside cluster.controlPlaneSubnet ${cl.controlPlaneSubnet} ${got(n.address)}`)
+      if (!inSubnet(n.address, subnet)) c.error(['nodes', i, 'address'], `control-plane node ${n.name} is outside cluster.nodeSubnet ${subnet} ${got(n.address)}`)
   if (cl.vip === undefined || isIP(cl.vip) === 0) return
   const owner = raw.findIndex((n) => n.address === cl.vip)
   if (owner >= 0)
     c.error(['cluster', 'vip'], `${cl.vip} is the address of ${raw[owner]!.name} (nodes[${owner}]): the VIP must be an unused address in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
   if (subnet) {
-    if (!subnet.contains(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is outside cluster.controlPlaneSubnet ${cl.controlPlaneSubnet}: the VIP must be in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
-    else if (subnet.reserved.includes(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is the network or broadcast address of ${cl.controlPlaneSubnet}: choose an unused host address`)
+    if (!inSubnet(cl.vip, subnet)) c.error(['cluster', 'vip'], `${cl.vip} is outside cluster.nodeSubnet ${subnet}: the VIP must be in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
+    else if (networkAndBroadcast(subnet).includes(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is the network or broadcast address of ${subnet}: choose an unused host address`)
   } else if (cps.length && cps.every(({ n }) => isIP(n.address) !== isIP(cl.vip)))
     c.error(['cluster', 'vip'], `${cl.vip} is IPv${isIP(cl.vip)} but the control-plane nodes are IPv${isIP(cps[0]!.n.address)}: the VIP must be in their subnet (Talos docs: Virtual (shared) IP)`)
 }
 
-/** A CIDR as a membership test, plus its IPv4 network and broadcast addresses (never usable as a VIP). */
-export function parseCidr(cidr: string): { contains(ip: string): boolean; reserved: string[] } | undefined {
-  const m = /^([^/]+)\/([0-9]{1,3})$/.exec(cidr)
-  const family = m ? isIP(m[1]!) : 0
-  const prefix = m ? Number(m[2]) : NaN
-  if (!m || family === 0 || prefix > (family === 4 ? 32 : 128)) return undefined
-  const type = family === 4 ? 'ipv4' : 'ipv6'
-  const list = new BlockList()
-  list.addSubnet(m[1]!, prefix, type)
-  const reserved: string[] = []
-  if (family === 4 && prefix <= 30) {
-    const base = m[1]!.split('.').reduce((a, o) => a * 256 + Number(o), 0)
-    const size = 2 ** (32 - prefix)
-    const network = base - (base % size)
-    const dotted = (x: number) => [24, 16, 8, 0].map((s) => Math.floor(x / 2 ** s) % 256).join('.')
-    reserved.push(dotted(network), dotted(network + size - 1))
-  }
-  return { contains: (ip) => isIP(ip) === family && list.check(ip, type), reserved }
+/** The IPv4 network and broadcast addresses of a subnet: never a usable host address (none for IPv6, /31, /32). */
+export function networkAndBroadcast(cidr: string): string[] {
+  const p = parseCidr(cidr)
+  if (!p || isIP(p.ip) !== 4 || p.bits > 30) return []
+  const size = 1n << BigInt(32 - p.bits)
+  const net = (ipBits(p.ip) / size) * size
+  const dotted = (x: bigint) => [24n, 16n, 8n, 0n].map((sh) => String((x >> sh) & 255n)).join('.')
+  return [dotted(net), dotted(net + size - 1n)]
 }
 
 function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undefined) {
@@ -530,6 +619,8 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (typeof t.value === 'string' && !isLabelValue(t.value)) c.error(V('taints', i, 'value'), `not a valid taint value ${got(t.value)}`)
   })
 
+  checkPodFitsOneNumaNode(c, v as ValidatorProfile, hardware && vIdx.length === 1 && raw[vIdx[0]].lab?.hardware ? hardware(raw[vIdx[0]].lab.hardware) : undefined, cpusetProblem)
+
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
@@ -548,15 +639,66 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       if (r.numaNode >= numa) c.error(V('reservedMemory', i, 'numaNode'), `${node!.name} has NUMA nodes 0..${numa - 1} ${got(r.numaNode)}`)
     })
     const cpus = hw.numaCpus.flat().length
-    for (const cpu of expandCpuset(v.reservedSystemCpus ?? ''))
-      if (cpu >= cpus) {
-        c.error(V('reservedSystemCpus'), `CPU ${cpu} does not exist on ${node!.name} (${cpus} CPUs)`)
-        break
-      }
+    const reserved = expandCpuset(v.reservedSystemCpus ?? '')
+    const missing = reserved.find((cpu) => cpu >= cpus)
+    if (missing !== undefined) c.error(V('reservedSystemCpus'), `CPU ${missing} does not exist on ${node!.name} (${cpus} CPUs)`)
+    else {
+      const split = splitCores(reserved, hw.threadSiblings)
+      if (split.length) c.error(V('reservedSystemCpus'), `${split.join('; ')}: reserve whole cores, e.g. ${JSON.stringify(wholeCores(reserved, hw.threadSiblings!))} (with full-pcpus-only the CPU manager hands out whole cores only, and the unreserved thread of a split core is neither the system's nor any pod's)`)
+    }
   }
 }
 
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
+const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)}Gi`
+
+/**
+ * With topologyManagerPolicy single-numa-node, a Guaranteed container's CPUs, memory and hugepages must all come
+ * from ONE NUMA node, or kubelet rejects the pod with TopologyAffinityError (kubernetes docs, topology-manager
+ * "single-numa-node"; memory-manager: the Static policy places memory and hugepages per NUMA node). What one node
+ * offers: its CPUs minus reservedSystemCpus on it, its memory minus its huge pages and reservedMemory, its huge pages.
+ * Hardware facts come from the lab's profiles; without them only the huge pages (known from the inventory) are judged.
+ * With full-pcpus-only (rendered for the static policy), a CPU count that is not a multiple of the threads per core
+ * is rejected with SMTAlignmentError (kubernetes pkg/kubelet/cm/cpumanager/policy_static.go).
+ */
+function checkPodFitsOneNumaNode(c: Collector, v: ValidatorProfile, hw: HardwareFacts | undefined, cpusetProblem: string | undefined) {
+  const pod = v.pod
+  if (!pod) return
+  const P = (...p: PathSeg[]) => ['validator', 'pod', ...p]
+  const page = hugepageBytes(v.hugepages.size)
+  const hp = quantityOrNaN(pod.hugepages)
+  if (hp % page !== 0) c.error(P('hugepages'), `must be a whole number of ${v.hugepages.size} pages ${got(pod.hugepages)}`)
+  if (v.topologyManagerPolicy !== 'single-numa-node') return
+  const hpPerNode = v.hugepages.perNumaNode.map((n) => n * page)
+  if (!hw || cpusetProblem) {
+    if (!hpPerNode.some((b) => b >= hp))
+      c.warn(P('hugepages'), `${pod.hugepages} fits no single NUMA node: the most one node has is ${gib(Math.max(...hpPerNode))} (hugepages.perNumaNode), and single-numa-node takes all of a container's huge pages from one node`)
+    return
+  }
+  const reserved = new Set(expandCpuset(v.reservedSystemCpus ?? ''))
+  const offers = hw.numaCpus.map((cpus, i) => {
+    const memReserved = (v.reservedMemory ?? []).filter((r) => r.numaNode === i).reduce((a, r) => a + quantityOrNaN(r.memory), 0)
+    return { node: i, cpus: cpus.filter((x) => !reserved.has(x)).length, memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (hpPerNode[i] ?? 0) - memReserved, hugepages: hpPerNode[i] ?? 0 }
+  })
+  const mem = quantityOrNaN(pod.memory)
+  if (!offers.some((o) => o.cpus >= pod.cpus && o.memory >= mem && o.hugepages >= hp))
+    c.warn(P(), `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${pod.hugepages} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${gib(o.hugepages)} huge pages`).join('; ')}`)
+  const threads = hw.threadSiblings?.[0]?.length ?? 1
+  if (v.cpuManagerPolicy === 'static' && pod.cpus % threads !== 0)
+    c.warn(P('cpus'), `${pod.cpus} is not a multiple of the ${threads} threads per core: with full-pcpus-only kubelet rejects the pod (SMTAlignmentError)`)
+}
+
+/** "CPU 0 without its SMT sibling 16" for each core the reservation takes only part of. */
+export function splitCores(reserved: number[], threadSiblings: number[][] | undefined): string[] {
+  const set = new Set(reserved)
+  return (threadSiblings ?? [])
+    .filter((core) => core.some((c) => set.has(c)) && !core.every((c) => set.has(c)))
+    .map((core) => `CPU ${core.filter((c) => set.has(c)).join(',')} without its SMT sibling ${core.filter((c) => !set.has(c)).join(',')}`)
+}
+
+/** The reservation grown to whole cores, as a cpuset list. */
+const wholeCores = (reserved: number[], threadSiblings: number[][]) =>
+  formatCpus([...new Set(threadSiblings.filter((core) => core.some((c) => reserved.includes(c))).flat())])
 
 /** Linux's largest NR_CPUS: a cpuset naming a higher CPU is a typo, and expanding it would exhaust memory. */
 export const MAX_CPUS = 8192
@@ -629,6 +771,8 @@ export interface CheckResult {
 export interface ParseOptions {
   /** Hardware facts per lab profile; defaults to lab/hardware.ts when present. `null` disables the check. */
   hardware?: HardwareLookup | null
+  /** Called with each warning of a valid inventory (things that work but are probably not what was meant). */
+  onWarning?: (w: InventoryIssue) => void
 }
 
 /** Validate an inventory's text, returning every error and warning (never throws for bad input). */
@@ -671,6 +815,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
 export function parseInventory(text: string, file: string, opts: ParseOptions = {}): Inventory {
   const r = checkInventory(text, file, opts)
   if (r.errors.length || !r.inventory) throw new InventoryError(r.errors)
+  for (const w of r.warnings) opts.onWarning?.(w)
   return r.inventory
 }
 

@@ -142,6 +142,8 @@ const GRUB_PATH = /^\/(etc\/default\/grub|boot\/grub)/
 
 // ---------------------------------------------------------------- rules
 
+// internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go (v1.10.3, writeUserFiles): op create outside /var fails with "create operation not allowed outside
+// of /var"; append/overwrite outside /var are written under /var and bind-mounted read-only over the path.
 export const filesOutsideVar: Rule = {
   id: 'files-outside-var',
   severity: 'error',
@@ -158,6 +160,8 @@ export const filesOutsideVar: Rule = {
     }),
 }
 
+// Talos generates its own grub.cfg from machine.install.extraKernelArgs (internal/app/machined/pkg/runtime/v1alpha1/
+// bootloader/grub at v1.10.3); nothing under internal/ reads /etc/default/grub.
 export const grubFiles: Rule = {
   id: 'grub-config',
   severity: 'error',
@@ -176,6 +180,8 @@ export const grubFiles: Rule = {
     }),
 }
 
+// pkg/machinery/config/types/v1alpha1/v1alpha1_types.go (v1.10.3) MachineFile: content, permissions, path, op;
+// the config decoder rejects unknown fields.
 export const fileModeField: Rule = {
   id: 'file-mode-field',
   severity: 'error',
@@ -194,6 +200,8 @@ function octal(node: unknown): string {
   return digits ? `0o${digits}` : '0o644'
 }
 
+// internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go (v1.10.3, writeUserFiles): any op but create/append/overwrite (an absent op is "") fails with
+// "unknown operation for file".
 export const fileOp: Rule = {
   id: 'file-op',
   severity: 'error',
@@ -207,6 +215,8 @@ export const fileOp: Rule = {
     }),
 }
 
+// pkg/machinery/config/types/v1alpha1/v1alpha1_types.go (v1.10.3): KernelConfig.KernelModules is []*KernelModuleConfig
+// (name, parameters), so a bare string does not decode.
 export const kernelModuleStrings: Rule = {
   id: 'kernel-module-string',
   severity: 'error',
@@ -222,19 +232,30 @@ export const kernelModuleStrings: Rule = {
   },
 }
 
+// Talos v1.10.3 declares `MachineSysctls map[string]string` (pkg/machinery/config/types/v1alpha1/v1alpha1_types.go)
+// and decodes configs with yaml.v3, which turns any scalar (1048576, true) into the string field: Talos applies a
+// numeric value. Only the published JSON schema (type: string) objects, so a scalar is a warning; a list or map
+// cannot decode into a string and Talos rejects the config: an error.
 export const sysctlNotString: Rule = {
   id: 'sysctl-not-string',
-  severity: 'error',
-  description: 'machine.sysctls values are strings',
+  severity: 'warning',
+  description: 'machine.sysctls values are strings (Talos accepts bare scalars; the JSON schema does not)',
   check: ({ config }) => {
     const s = config.machine?.sysctls
     if (!isObj(s)) return []
-    return Object.entries(s).flatMap(([k, v]): RuleHit[] =>
-      typeof v === 'string' ? [] : [{ path: ['machine', 'sysctls', k], message: `sysctl value ${JSON.stringify(v)} is a ${v === null ? 'null' : typeof v}, not a string`, fix: `quote it: ${k}: "${v}"` }],
-    )
+    return Object.entries(s).flatMap(([k, v]): RuleHit[] => {
+      if (typeof v === 'string') return []
+      if (typeof v === 'number' || typeof v === 'boolean')
+        return [{ path: ['machine', 'sysctls', k], message: `sysctl value ${JSON.stringify(v)} is a ${typeof v}: Talos reads it as the string "${v}", but the official JSON schema (and editors using it) reject it`, fix: `quote it: ${k}: "${v}"` }]
+      return [{ path: ['machine', 'sysctls', k], severity: 'error', message: `sysctl value ${JSON.stringify(v)} is a ${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v}: machine.sysctls is a map of strings, and Talos refuses to decode it`, fix: `give one value as a string: ${k}: "<value>"` }]
+    })
   },
 }
 
+// kubernetes pkg/kubelet/cm/cpumanager/cpu_manager.go: "the static policy requires systemreserved.cpu +
+// kubereserved.cpu to be greater than zero", and a fractional reservation is rounded up to whole CPUs;
+// Talos' default systemReserved cpu is 50m (pkg/machinery/constants/constants.go KubeletSystemReservedCPU, v1.10.3)
+// and only applies when systemReserved is not set (internal/app/machined/pkg/controllers/k8s/kubelet_spec.go).
 export const staticCpuWithoutReservation: Rule = {
   id: 'static-cpu-without-reservation',
   severity: 'error',
@@ -259,6 +280,8 @@ export const staticCpuWithoutReservation: Rule = {
   },
 }
 
+// website/content/v1.10/reference/configuration/v1alpha1/config.md, install.extraKernelArgs: "If Talos is using
+// systemd-boot as a bootloader (default for UEFI) this setting will be ignored."
 export const extraKernelArgsSystemdBoot: Rule = {
   id: 'extra-kernel-args-systemd-boot',
   severity: 'warning',
@@ -284,6 +307,8 @@ function hugepagesRequested(c: Obj, opts: LintOptions): string | undefined {
   return undefined
 }
 
+// kernel Documentation/admin-guide/mm/hugetlbpage.rst: gigantic (1 GiB) pages can only be reliably reserved on
+// the kernel command line at boot.
 export const hugepagesWithoutKernelArg: Rule = {
   id: 'hugepages-without-kernel-arg',
   severity: 'error',
@@ -299,6 +324,8 @@ export const hugepagesWithoutKernelArg: Rule = {
   },
 }
 
+// kubernetes docs, reserve-compute-resources: allocatable = capacity - kube-reserved - system-reserved - eviction-
+// threshold; a threshold larger than the reservations evicts while allocatable memory is still free. Advice: warning.
 export const evictionExceedsReserved: Rule = {
   id: 'eviction-exceeds-reserved',
   severity: 'warning',
@@ -318,6 +345,8 @@ export const evictionExceedsReserved: Rule = {
   },
 }
 
+// kubernetes docs, topology-manager: CPU hints come only from the static CPU manager policy; with policy none the
+// topology manager has no exclusive CPUs to align. Advice: warning.
 export const topologyWithoutStaticCpu: Rule = {
   id: 'topology-without-static-cpu',
   severity: 'warning',
@@ -329,16 +358,21 @@ export const topologyWithoutStaticCpu: Rule = {
   },
 }
 
+// cmd/talosctl/cmd/talos/upgrade.go (v1.10.3) marks --preserve hidden, and machined no longer reads it
+// (no "preserve" under internal/app/machined at v1.10.3: EPHEMERAL is kept on upgrade): the fix names only
+// visible flags. --stage is visible but only for filesystems that cannot be unmounted; not needed here.
 export const kernelArgsNeedUpgrade: Rule = {
   id: 'kernel-args-need-upgrade',
   severity: 'warning',
   description: 'kernel arguments change only at install or upgrade',
   check: ({ config, opts }) =>
     opts.context === 'apply' && kernelArgs(config).length
-      ? [{ path: ['machine', 'install', 'extraKernelArgs'], message: 'applying this config to a running node does not change its kernel command line: machine.install.* takes effect at the next install or upgrade', fix: 'after apply-config, run talosctl upgrade --image <same installer image> --preserve on the node, then check /proc/cmdline' }]
+      ? [{ path: ['machine', 'install', 'extraKernelArgs'], message: 'applying this config to a running node does not change its kernel command line: machine.install.* takes effect at the next install or upgrade', fix: 'after apply-config, run talosctl -n <node> upgrade --image <installer image carrying these args>, then check talosctl -n <node> read /proc/cmdline' }]
       : [],
 }
 
+// Talos v1.10.3 resolves machine.install.disk as a device path (e.g. /dev/sda; config.md install.disk); a bare name
+// such as nvme0n1 matches no device at install time.
 export const installDiskNotDev: Rule = {
   id: 'install-disk-not-dev',
   severity: 'error',

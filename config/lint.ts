@@ -1,7 +1,7 @@
 // Lint a Talos v1.10 machine config (multi-document YAML): the official JSON schema (always; a missing schema
 // file throws SchemaMissingError), plus the rules in config/lint-rules.ts for mistakes the schema cannot see. Findings carry file:line:col of
 // the offending key so an editor can jump to it:
-//   worker.yaml:17:5: error[sysctl-not-string]: machine.sysctls.vm.max_map_count: ... (fix: quote it: ...)
+//   worker.yaml:17:5: warning[sysctl-not-string]: machine.sysctls.vm.max_map_count: ... (fix: quote it: ...)
 import { fileURLToPath } from 'node:url'
 import { defaultSchemaPath, TalosSchema, TALOS_SCHEMA_PATH } from './talos-schema.ts'
 import { RULES, toFinding, type Finding, type LintOptions, type RuleContext } from './lint-rules.ts'

@@ -13,7 +13,8 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
-import { type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
+import { nodeSubnetOf, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
+import { splitNodeLabels } from './node-restriction.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
@@ -123,21 +124,62 @@ export function hugepageKernelArgs(v: Pick<ValidatorProfile, 'hugepages'>): stri
 /** All extra kernel args of the validator: hugepages first, then validator.kernelArgs. */
 export const validatorKernelArgs = (v: ValidatorProfile) => [...hugepageKernelArgs(v), ...(v.kernelArgs ?? [])]
 
+/**
+ * kubelet's hard eviction defaults on Linux (kubernetes pkg/kubelet/eviction/defaults_linux.go, plus imagefs.inodesFree
+ * which kubelet 1.33 also defaults). Kubernetes 1.33 replaces the whole map when evictionHard is given
+ * (mergeDefaultEvictionSettings only arrives in 1.34), so a signal the inventory leaves out would be zero: render
+ * these for every signal the inventory does not set.
+ */
+export const KUBELET_EVICTION_HARD_DEFAULTS: Readonly<Record<string, string>> = {
+  'memory.available': '100Mi',
+  'nodefs.available': '10%',
+  'nodefs.inodesFree': '5%',
+  'imagefs.available': '15%',
+  'imagefs.inodesFree': '5%',
+}
+
+/**
+ * Talos' systemReserved defaults (internal/app/machined/pkg/controllers/k8s/kubelet_spec.go, v1.10.3: only applied when
+ * systemReserved is empty; values from pkg/machinery/constants/constants.go KubeletSystemReservedPid and
+ * KubeletSystemReservedEphemeralStorage). Setting systemReserved drops them, so keep those the inventory does not set.
+ */
+export const TALOS_SYSTEM_RESERVED_KEPT: Readonly<Record<string, string>> = { pid: '100', 'ephemeral-storage': '256Mi' }
+
+type KubeletInputs = Omit<ValidatorProfile, 'storage'>
+
+/** evictionHard as rendered: the inventory's signals over kubelet's defaults; undefined when the inventory sets none. */
+export const evictionHardFor = (v: KubeletInputs) => (v.evictionHard ? { ...KUBELET_EVICTION_HARD_DEFAULTS, ...v.evictionHard } : undefined)
+
+/** systemReserved as rendered: the inventory's values plus the Talos defaults it would otherwise drop. */
+export const systemReservedFor = (v: KubeletInputs) => (v.systemReserved ? { ...TALOS_SYSTEM_RESERVED_KEPT, ...v.systemReserved } : undefined)
+
+/** Taints in KubeletConfiguration.registerWithTaints form (core/v1 Taint). */
+export const registerWithTaints = (v: KubeletInputs) => (v.taints?.length ? v.taints.map((t) => ({ key: t.key, ...(t.value ? { value: t.value } : {}), effect: t.effect })) : undefined)
+
 /** KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1 names) for machine.kubelet.extraConfig. */
-export function kubeletExtraConfig(v: ValidatorProfile): Obj {
+export function kubeletExtraConfig(v: KubeletInputs): Obj {
   const c: Obj = {}
   if (v.cpuManagerPolicy) c.cpuManagerPolicy = v.cpuManagerPolicy
+  // Whole physical cores only: with full-pcpus-only the static policy never hands a container half an SMT core
+  // (kubernetes pkg/kubelet/cm/cpumanager/policy_options.go FullPCPUsOnlyOption; GA options need no feature gate).
+  if (v.cpuManagerPolicy === 'static') c.cpuManagerPolicyOptions = { 'full-pcpus-only': 'true' }
   if (v.reservedSystemCpus) c.reservedSystemCPUs = v.reservedSystemCpus
   if (v.topologyManagerPolicy) c.topologyManagerPolicy = v.topologyManagerPolicy
   if (v.topologyManagerScope) c.topologyManagerScope = v.topologyManagerScope
-  if (v.systemReserved) c.systemReserved = { ...v.systemReserved }
+  const sys = systemReservedFor(v)
+  if (sys) c.systemReserved = sys
   if (v.kubeReserved) c.kubeReserved = { ...v.kubeReserved }
-  if (v.evictionHard) c.evictionHard = { ...v.evictionHard }
+  const evict = evictionHardFor(v)
+  if (evict) c.evictionHard = evict
   if (v.reservedMemory?.length) {
     // Per-NUMA reservations only mean something to the Static memory manager.
     c.memoryManagerPolicy = 'Static'
     c.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
   }
+  // A worker's Talos cannot add taints to its own Node later (NodeRestriction, see lib/node-restriction.ts):
+  // the kubelet registers the node with them, so the validator is never schedulable without them.
+  const taints = registerWithTaints(v)
+  if (taints) c.registerWithTaints = taints
   return c
 }
 
@@ -184,23 +226,41 @@ function clusterVars(inv: Inventory) {
   }
 }
 
+/** The node's one link as a Talos v1.10 machine.network.interfaces entry: its selector, address or DHCP, the VIP. */
+function nodeInterfaces(inv: Inventory, n: InventoryNode): Obj[] | undefined {
+  const vip = n.role === 'controlplane' && inv.cluster.vip ? { vip: { ip: inv.cluster.vip } } : {}
+  const net = n.network
+  if (!net) return 'vip' in vip ? [{ deviceSelector: { physical: true }, dhcp: true, ...vip }] : undefined
+  const select = net.link.mac ? { deviceSelector: { hardwareAddr: net.link.mac.toLowerCase() } } : net.link.busPath ? { deviceSelector: { busPath: net.link.busPath } } : { interface: net.link.name }
+  const addressing = net.address ? { addresses: [net.address], ...(net.gateway ? { routes: [{ network: isIP(net.gateway) === 6 ? '::/0' : '0.0.0.0/0', gateway: net.gateway }] } : {}) } : { dhcp: true }
+  return [{ ...select, ...addressing, ...vip }]
+}
+
 function nodeVars(inv: Inventory, n: InventoryNode) {
+  const subnet = nodeSubnetOf(inv.cluster, n)
   return {
     name: n.name,
     installDisk: n.installDisk,
-    vipInterfaces:
-      n.role === 'controlplane' && inv.cluster.vip ? [{ deviceSelector: { physical: true }, dhcp: true, vip: { ip: inv.cluster.vip } }] : undefined,
+    interfaces: nodeInterfaces(inv, n),
+    validSubnets: subnet ? [subnet] : undefined,
+    etcdAdvertisedSubnets: subnet && n.role === 'controlplane' ? [subnet] : undefined,
   }
 }
 
-function validatorVars(v: ValidatorProfile) {
+const nonEmpty = (o: Record<string, string>) => (Object.keys(o).length ? o : undefined)
+
+function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
   return {
     extraKernelArgs: validatorKernelArgs(v),
     kernelModules: v.kernelModules?.length ? v.kernelModules.map((name) => ({ name })) : undefined,
     sysctls: v.sysctls && Object.keys(v.sysctls).length ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)])) : undefined,
     kubeletExtraConfig: kubeletExtraConfig(v),
-    nodeLabels: v.labels && Object.keys(v.labels).length ? { ...v.labels } : undefined,
-    nodeTaints: talosTaints(v),
+    // Only the labels NodeRestriction lets a worker set on itself: one forbidden label makes Talos' whole update
+    // (these labels included) fail forever. 05-storage-tuning applies the others with admin credentials.
+    nodeLabels: nonEmpty(splitNodeLabels(v.labels).self),
+    // No nodeTaints: on a worker Talos would add them with the node's credentials, which NodeRestriction refuses
+    // ("is not allowed to modify taints") along with the rest of the update; registerWithTaints carries them.
+    nodeTaints: role === 'controlplane' ? talosTaints(v) : undefined,
   }
 }
 
@@ -228,7 +288,7 @@ export function renderNodeConfig(inv: Inventory, secrets: SecretsBundle, node: I
   const docs: Obj[] = []
   const v = node.profile === 'validator' ? inv.validator : undefined
   if (v) {
-    main = mergePatch(main, pruneEmpty(fillTemplate(templates.validator, { ...vars, validator: validatorVars(v) }, 'validator.yaml')))
+    main = mergePatch(main, pruneEmpty(fillTemplate(templates.validator, { ...vars, validator: validatorVars(v, node.role) }, 'validator.yaml')))
     for (const s of v.storage ?? [])
       docs.push(fillTemplate(templates['user-volume'], { volume: { name: s.name, diskSelector: s.diskSelector, minSize: s.minSize, maxSize: s.maxSize, filesystem: s.filesystem } }, 'user-volume.yaml'))
   }

@@ -56,6 +56,9 @@ const PROFILES: Record<string, () => Hardware> = {
   }),
   'validator-2socket': () => ({
     numaCpus: interleaved(16),
+    // 16 cores with 2 threads each, numbered as Linux does on AMD/Intel SMT: the second thread of core c is CPU c+16
+    // (both on the same socket, since c and c+16 share parity under interleaved numbering).
+    threadSiblings: range(0, 16).map((c) => [c, c + 16]),
     numaMemoryMiB: [32 * GiB, 32 * GiB],
     distances: uniformDistances(2, 21),
     disks: [
@@ -113,6 +116,10 @@ const PROFILES: Record<string, () => Hardware> = {
 
 export const HARDWARE_PROFILES = Object.keys(PROFILES)
 
+/** The cores of a machine: its SMT sibling groups, or one core per CPU without SMT. */
+export const coresOf = (hw: Pick<Hardware, 'numaCpus' | 'threadSiblings'>): number[][] =>
+  hw.threadSiblings ?? hw.numaCpus.flat().sort((a, b) => a - b).map((c) => [c])
+
 /** A fresh copy of the named profile (callers may mutate it). */
 export function hardwareProfile(name: string): Hardware {
   const make = PROFILES[name]
@@ -137,5 +144,18 @@ export function validateHardware(hw: Hardware, what = 'hardware'): void {
     }
   }
   if (seen.size === 0) throw new Error(`${what}: no CPUs`)
+  if (hw.threadSiblings) {
+    const nodeOf = new Map(hw.numaCpus.flatMap((cpus, node) => cpus.map((c) => [c, node] as const)))
+    const inCore = new Set<number>()
+    for (const core of hw.threadSiblings) {
+      for (const c of core) {
+        if (!nodeOf.has(c)) throw new Error(`${what}: threadSiblings names cpu ${c}, which is on no node`)
+        if (inCore.has(c)) throw new Error(`${what}: cpu ${c} is in more than one core`)
+        inCore.add(c)
+      }
+      if (new Set(core.map((c) => nodeOf.get(c))).size > 1) throw new Error(`${what}: core ${core.join(',')} spans NUMA nodes`)
+    }
+    if (inCore.size !== seen.size) throw new Error(`${what}: threadSiblings must cover every cpu`)
+  }
   if (hw.numaMemoryMiB.every((m) => m <= 0)) throw new Error(`${what}: no node has memory`)
 }

@@ -55,6 +55,11 @@ export interface Hardware {
   numaMemoryMiB: number[]
   /** NUMA distance matrix. */
   distances: number[][]
+  /**
+   * SMT: the logical CPUs of each physical core (e.g. [[0,16],[2,18],...]). Absent: one thread per core. Served as
+   * /sys/devices/system/cpu/cpuN/topology/thread_siblings_list (kernel Documentation/admin-guide/cputopology.rst).
+   */
+  threadSiblings?: number[][]
   disks: LabDisk[]
 }
 

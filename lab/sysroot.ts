@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Hardware } from './state.ts'
-import { validateHardware } from './hardware.ts'
+import { coresOf, validateHardware } from './hardware.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/host/numa.ts'
 import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/host/procfs.ts'
@@ -454,6 +454,16 @@ export function createSysroot(root: string, hw: Hardware, opts: SysrootOptions):
   put('sys/devices/system/cpu/possible', cpus)
   put('sys/devices/system/cpu/present', cpus)
   put('sys/devices/system/cpu/kernel_max', '8191\n')
+  // Per-CPU topology (kernel Documentation/admin-guide/cputopology.rst): thread_siblings_list and its newer name
+  // core_cpus_list list the CPUs of the same core; kubelet's CPU manager (cadvisor) reads the same files.
+  for (const [coreIndex, core] of coresOf(hw).entries()) {
+    const list = formatCpuList([...core].sort((a, b) => a - b)) + '\n'
+    for (const c of core) {
+      put(`sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`, list)
+      put(`sys/devices/system/cpu/cpu${c}/topology/core_cpus_list`, list)
+      put(`sys/devices/system/cpu/cpu${c}/topology/core_id`, `${coreIndex}\n`)
+    }
+  }
 
   put('proc/cpuinfo', formatCpuinfo(hw))
   put('proc/modules', '')

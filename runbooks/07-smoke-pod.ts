@@ -126,9 +126,9 @@ await runbook({
     namespace: { type: 'string', valueName: 'NS', default: SMOKE_DEFAULTS.namespace, description: 'namespace of the test pod' },
     name: { type: 'string', valueName: 'NAME', default: SMOKE_DEFAULTS.name, description: 'name of the test pod' },
     image: { type: 'string', valueName: 'IMAGE', default: SMOKE_DEFAULTS.image, description: 'container image (must run without arguments)' },
-    cpus: { type: 'string', valueName: 'N', default: String(SMOKE_DEFAULTS.cpus), description: 'whole CPUs to request (= limit)' },
-    memory: { type: 'string', valueName: 'QTY', default: SMOKE_DEFAULTS.memory, description: 'memory to request (= limit)' },
-    hugepages: { type: 'string', valueName: 'QTY', description: 'hugepages to request (default: one page of the inventory size)' },
+    cpus: { type: 'string', valueName: 'N', description: `whole CPUs to request (= limit; default: the inventory's validator.pod.cpus, else ${SMOKE_DEFAULTS.cpus})` },
+    memory: { type: 'string', valueName: 'QTY', description: `memory to request (= limit; default: validator.pod.memory, else ${SMOKE_DEFAULTS.memory})` },
+    hugepages: { type: 'string', valueName: 'QTY', description: 'hugepages to request (default: validator.pod.hugepages, else one page of the inventory size)' },
     timeout: { type: 'string', valueName: 'SECONDS', default: '180', description: 'how long to wait for the pod to run' },
     keep: { type: 'boolean', description: 'leave the pod in place (for inspection) instead of removing it' },
   },
@@ -136,9 +136,9 @@ await runbook({
     const cluster = openCluster(flags.inventory, flags)
     const node = validatorNode(cluster.inv)
     if (!node || !cluster.inv.validator) throw new Error(`${flags.inventory} has no node with profile: validator`)
-    const cpus = Number(flags.cpus)
+    const cpus = flags.cpus === undefined ? undefined : Number(flags.cpus)
     const timeout = Number(flags.timeout)
-    if (!Number.isInteger(cpus) || cpus < 1) throw new Error(`--cpus ${flags.cpus}: must be a whole number >= 1 (the static CPU manager pins only whole CPUs)`)
+    if (cpus !== undefined && (!Number.isInteger(cpus) || cpus < 1)) throw new Error(`--cpus ${flags.cpus}: must be a whole number >= 1 (the static CPU manager pins only whole CPUs)`)
     if (!(timeout > 0)) throw new Error(`--timeout ${flags.timeout}: must be a positive number of seconds`)
     const ctx = {
       ...cluster,

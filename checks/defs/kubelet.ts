@@ -4,19 +4,24 @@ import { names, validatorNodes, type CheckInventory, type CheckValidator } from 
 import { sameQuantity } from '../../lib/kube/quantity.ts'
 import { fail, fmt, nodeValue, pass } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
+import { parseCpuList } from '../../lib/host/numa.ts'
+import { evictionHardFor, kubeletExtraConfig, systemReservedFor } from '../../config/render.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 
-/** The KubeletConfiguration the inventory asks for (only the fields it sets). */
+/** The KubeletConfiguration the inventory asks for (only the fields it sets), with what lib/render.ts adds to them. */
 export function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> {
   const w: Record<string, unknown> = {}
+  const rendered = kubeletExtraConfig(v)
   if (v.cpuManagerPolicy !== undefined) w.cpuManagerPolicy = v.cpuManagerPolicy
+  if (rendered.cpuManagerPolicyOptions !== undefined) w.cpuManagerPolicyOptions = rendered.cpuManagerPolicyOptions
   if (v.topologyManagerPolicy !== undefined) w.topologyManagerPolicy = v.topologyManagerPolicy
   if (v.topologyManagerScope !== undefined) w.topologyManagerScope = v.topologyManagerScope
   if (v.reservedSystemCpus !== undefined) w.reservedSystemCPUs = v.reservedSystemCpus
-  if (v.systemReserved !== undefined) w.systemReserved = v.systemReserved
+  if (v.systemReserved !== undefined) w.systemReserved = systemReservedFor(v)
   if (v.kubeReserved !== undefined) w.kubeReserved = v.kubeReserved
-  if (v.evictionHard !== undefined) w.evictionHard = v.evictionHard
+  if (v.evictionHard !== undefined) w.evictionHard = evictionHardFor(v)
+  if (rendered.registerWithTaints !== undefined) w.registerWithTaints = rendered.registerWithTaints
   if (v.reservedMemory !== undefined) w.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
   return w
 }
@@ -57,4 +62,28 @@ export const kubeletConfig = defineCheck({
     }),
 })
 
-export const kubeletChecks = [kubeletConfig]
+// With full-pcpus-only the static CPU manager allocates whole cores; a reservation holding one thread of a core leaves
+// its sibling to neither the system nor any pod, and puts system work on a core a validator thread shares.
+export const reservedWholeCores = defineCheck({
+  id: 'kubelet.reserved-whole-cores',
+  group: 'kubelet',
+  title: 'reservedSystemCPUs takes whole SMT cores (thread_siblings_list)',
+  targets: (inv) => (inv.validator?.reservedSystemCpus ? targets(inv) : []),
+  needs: ['threadSiblings'],
+  evaluate: ({ threadSiblings }, inv) =>
+    (inv.validator?.reservedSystemCpus ? targets(inv) : []).flatMap((node): Result[] => {
+      const v = nodeValue(threadSiblings, node, 'kubelet.reserved-whole-cores', 'thread_siblings_list')
+      if ('fail' in v) return [v.fail]
+      const reserved = new Set(Object.keys(v.value).map(Number))
+      const split = Object.entries(v.value).flatMap(([cpu, text]) => {
+        const missing = parseCpuList(text.trim()).filter((s) => !reserved.has(s))
+        return missing.length ? [`CPU ${cpu} without its sibling ${missing.join(',')}`] : []
+      })
+      const wanted = inv.validator!.reservedSystemCpus!
+      return split.length
+        ? [fail('kubelet.reserved-whole-cores', node, split.join('; '), 'whole cores', `reservedSystemCPUs ${wanted} splits SMT cores on ${node}: ${split.join('; ')}`)]
+        : [pass('kubelet.reserved-whole-cores', node, wanted, 'whole cores', `reservedSystemCPUs ${wanted} is whole cores`)]
+    }),
+})
+
+export const kubeletChecks = [kubeletConfig, reservedWholeCores]

@@ -23,7 +23,7 @@ import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
 import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
-import type { NumaTopology } from '../../lib/host/numa.ts'
+import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
 
 // ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
 
@@ -452,6 +452,17 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n)), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
+  },
+
+  // One read per reserved CPU (kernel Documentation/admin-guide/cputopology.rst: thread_siblings_list), per node.
+  threadSiblings: {
+    name: 'threadSiblings',
+    fetch: ({ ctx, inv, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const cpus = parseCpuList(inv.validator?.reservedSystemCpus ?? '')
+        const texts = await Promise.all(cpus.map((c) => readOne(ctx, n, `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`)))
+        return Object.fromEntries(cpus.map((c, i) => [c, texts[i]!]))
+      }),
   },
 
   kubeletConfig: {

@@ -116,6 +116,8 @@ export interface SourceData {
   numa: PerNode<NumaView>
   /** NUMA node id → nr_hugepages of the inventory's page size. */
   hugepagesSysfs: PerNode<Record<number, number>>
+  /** Reserved CPU → its /sys/devices/system/cpu/cpuN/topology/thread_siblings_list (the CPUs of its core). */
+  threadSiblings: PerNode<Record<number, string>>
   /** The kubelet configuration the node runs (machine config machine.kubelet.extraConfig). */
   kubeletConfig: PerNode<Record<string, unknown>>
   /** The validator's storage volumes as seen on the node. */

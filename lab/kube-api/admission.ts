@@ -2,7 +2,7 @@
 // generateName), defaulting (pod spec defaults, DefaultTolerationSeconds, status.qosClass) and the
 // validation messages kubectl users see (422 Invalid). Pure functions.
 import { randomUUID, randomBytes } from 'node:crypto'
-import { invalid, type Obj } from './errors.ts'
+import { ApiError, invalid, type Obj } from './errors.ts'
 import { nowTs, parseQuantity } from './quantity.ts'
 import { apiVersionOf, type ResourceDef } from './resources.ts'
 
@@ -143,4 +143,73 @@ function preparePod(r: ResourceDef, p: Obj): void {
       tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 })
   }
   p.status = { phase: 'Pending', qosClass: qosClass(p) }
+}
+
+// ---- NodeRestriction ------------------------------------------------------------------------------------------
+// The API server's NodeRestriction admission plugin, for requests made with a node's credentials (Talos on a worker
+// applies machine.nodeLabels/nodeTaints with the kubelet's kubeconfig: internal/app/machined/pkg/controllers/k8s/
+// node_apply.go at v1.10.3). Modelled on kubernetes plugin/pkg/admission/noderestriction/admission.go (admitNode,
+// getForbiddenLabels) and staging/src/k8s.io/kubelet/pkg/apis/well_known_labels.go (IsKubeletLabel). The lab keeps
+// its own copy of the rule instead of importing the product's lib/node-restriction.ts: the lab plays the API server,
+// and a mistake in the product's rule must show up as a refusal here.
+
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/region',
+  'beta.kubernetes.io/instance-type', 'node.kubernetes.io/instance-type',
+  'kubernetes.io/os', 'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
+])
+const KUBELET_LABEL_NAMESPACES = ['kubelet.kubernetes.io', 'node.kubernetes.io']
+
+const labelNamespace = (key: string) => (key.includes('/') ? key.split('/', 1)[0]! : '')
+const under = (ns: string, parent: string) => ns === parent || ns.endsWith(`.${parent}`)
+
+function isKubeletLabel(key: string): boolean {
+  return KUBELET_LABELS.has(key) || KUBELET_LABEL_NAMESPACES.some((ns) => under(labelNamespace(key), ns))
+}
+
+/** getForbiddenLabels: node-restriction.kubernetes.io labels, and kubernetes.io/k8s.io labels kubelet may not set. */
+function forbiddenLabels(modified: string[]): string[] {
+  return modified
+    .filter((k) => {
+      const ns = labelNamespace(k)
+      if (under(ns, 'node-restriction.kubernetes.io')) return true
+      return (under(ns, 'kubernetes.io') || under(ns, 'k8s.io')) && !isKubeletLabel(k)
+    })
+    .sort()
+}
+
+/** getModifiedLabels: keys added, removed or changed between two label maps. */
+function modifiedLabels(a: Record<string, string> = {}, b: Record<string, string> = {}): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+  return [...keys].filter((k) => a[k] !== b[k])
+}
+
+/** pkg/auth/nodeidentifier: user system:node:<name> in group system:nodes; undefined for anyone else. */
+export function nodeIdentity(user: { name: string; groups: string[] }): string | undefined {
+  if (!user.groups.includes('system:nodes') || !user.name.startsWith('system:node:')) return undefined
+  return user.name.slice('system:node:'.length)
+}
+
+const forbidden = (name: string, why: string) => new ApiError(403, 'Forbidden', `nodes "${name}" is forbidden: ${why}`, { name, kind: 'nodes' })
+
+/** The taints as the API compares them (apiequality.Semantic.DeepEqual of spec.taints). */
+const taintsOf = (n: Obj | undefined) => JSON.stringify(((n?.spec?.taints ?? []) as Obj[]).map((t) => [t.key, t.value ?? '', t.effect, t.timeAdded ?? null]))
+
+/**
+ * admitNode for a request by `user` (no-op unless it is a node): create or update of Node `name`. Throws 403 as the
+ * real plugin does; a refused update changes nothing, labels included.
+ */
+export function admitNodeRestriction(user: { name: string; groups: string[] }, op: 'create' | 'update', name: string, obj: Obj, old?: Obj): void {
+  const node = nodeIdentity(user)
+  if (node === undefined) return
+  if (node !== name) throw forbidden(name, `node "${node}" is not allowed to modify node "${name}"`)
+  if (op === 'create') {
+    const bad = forbiddenLabels(Object.keys(obj.metadata?.labels ?? {}))
+    if (bad.length) throw forbidden(name, `node "${node}" is not allowed to set the following labels: ${bad.join(', ')}`)
+    return
+  }
+  if (taintsOf(obj) !== taintsOf(old)) throw forbidden(name, `node "${node}" is not allowed to modify taints`)
+  const bad = forbiddenLabels(modifiedLabels(obj.metadata?.labels, old?.metadata?.labels))
+  if (bad.length) throw forbidden(name, `is not allowed to modify labels: ${bad.join(', ')}`)
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { b64, unb64, type CertKey } from '../pki.ts'
 import { loadCluster } from '../state.ts'
-import { prepareCreate, randomSuffix } from './admission.ts'
+import { admitNodeRestriction, prepareCreate, randomSuffix } from './admission.ts'
 import { ApiError, type Obj } from './errors.ts'
 import { kubeletServingCsr, signCsr } from './csr.ts'
 import { kubernetesVersion, nodeShape, type LabMachine, type NodeShape, type Taint } from './labinfo.ts'
@@ -33,10 +33,15 @@ export const NODE_GRACE_MS = 2000
 export const FULL_TICK_MS = 5000
 const LEASE_RENEW_MS = 10_000
 
+/** The kubelet's client identity (its kubeconfig's certificate: CN system:node:<name>, O system:nodes). */
+const kubeletUser = (s: NodeShape) => ({ name: `system:node:${s.name}`, groups: ['system:nodes'] })
+
+
 export class Controllers {
   private downSince = new Map<string, number>()
   private namespacesDone = false
   private lastFailure = new Map<string, string>()
+  private lastTalosRefusal = new Map<string, string>()
   private cache = new LabMachineCache()
   /** What the last complete run saw: the store revision and the lab files' stamp; and when a timed change is due. */
   private seen = { revision: -1, stamp: '' }
@@ -149,44 +154,48 @@ export class Controllers {
     await this.store.mutate(LEASE, 'kube-node-lease', name, (l) => ({ ...l, spec: { ...l.spec, renewTime } })).catch(() => undefined)
   }
 
+  /**
+   * The kubelet registers its Node with its own credentials: its labels and registerWithTaints only (NodeRestriction
+   * judges the create). Talos' label/taint sync and the controllers then run on it as on any existing Node.
+   */
   private newNode(s: NodeShape): Obj {
     const n = prepareCreate(NODE, {
       metadata: {
         name: s.name,
-        labels: { ...s.kubeletLabels, ...s.registerLabels, ...s.configLabels },
-        annotations: {
-          'node.alpha.kubernetes.io/ttl': '0',
-          'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
-          [OWNED_LABELS]: JSON.stringify(Object.keys(s.configLabels).sort()),
-          [OWNED_TAINTS]: JSON.stringify(s.configTaints.map((t) => t.key).sort()),
-        },
+        labels: { ...s.kubeletLabels },
+        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
       },
-      spec: { taints: [...s.registerTaints, ...s.configTaints] },
-    }, undefined, SYSTEM)
-    if (!n.spec.taints.length) delete n.spec.taints
+      spec: s.registerTaints.length ? { taints: s.registerTaints.map((t) => ({ ...t })) } : {},
+    }, undefined, kubeletUser(s))
+    admitNodeRestriction(kubeletUser(s), 'create', s.name, n)
     this.reconcileNode(n, s, false)
     return n
   }
 
-  /** Kubelet-owned labels and status always; config labels/taints by Talos ownership; user edits kept. */
+  /**
+   * One pass over a Node, each part with the credentials its real owner uses: the kubelet (its labels, status), Talos'
+   * NodeApplyController (machine.nodeLabels/nodeTaints; admin on a control plane, the kubelet's on a worker, so
+   * NodeRestriction may refuse it: then that whole update is dropped, as Talos' is, and retried next pass), and the
+   * node lifecycle controller (unreachable taints).
+   */
   private reconcileNode(n: Obj, s: NodeShape, unknown: boolean): void {
     const md = n.metadata
     md.labels = { ...(md.labels ?? {}), ...s.kubeletLabels }
     md.annotations ??= {}
-    const ownedLabels: string[] = JSON.parse(md.annotations[OWNED_LABELS] ?? '[]')
-    for (const k of ownedLabels) if (!(k in s.configLabels)) delete md.labels[k]
-    Object.assign(md.labels, s.configLabels)
-    md.annotations[OWNED_LABELS] = JSON.stringify(Object.keys(s.configLabels).sort())
-
-    const ownedTaints: string[] = JSON.parse(md.annotations[OWNED_TAINTS] ?? '[]')
-    const cfgKeys = new Set(s.configTaints.map((t) => `${t.key}:${t.effect}`))
-    let taints: Taint[] = (n.spec?.taints ?? []).filter((t: Taint) => !(ownedTaints.includes(t.key) && !cfgKeys.has(`${t.key}:${t.effect}`)))
-    for (const t of s.configTaints) {
-      const i = taints.findIndex((x) => x.key === t.key && x.effect === t.effect)
-      if (i >= 0) taints[i] = { ...t }
-      else taints.push({ ...t })
+    const beforeTalos = structuredClone(n)
+    this.talosNodeApply(n, s)
+    try {
+      admitNodeRestriction(s.talosUser, 'update', s.name, n, beforeTalos)
+      this.lastTalosRefusal.delete(s.name)
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e
+      // node_apply.go retries Forbidden forever; the lab logs it once per distinct refusal
+      if (this.lastTalosRefusal.get(s.name) !== e.message) this.log(`node ${s.name}: Talos node label/taint update refused: ${e.message}`)
+      this.lastTalosRefusal.set(s.name, e.message)
+      n.metadata = beforeTalos.metadata
+      n.spec = beforeTalos.spec
     }
-    md.annotations[OWNED_TAINTS] = JSON.stringify(s.configTaints.map((t) => t.key).sort())
+    let taints: Taint[] = n.spec?.taints ?? []
     // node lifecycle controller: unreachable taints while the kubelet is silent
     if (unknown) {
       for (const effect of ['NoSchedule', 'NoExecute']) {
@@ -223,6 +232,29 @@ export class Controllers {
       const ts = nowTs()
       return { type, status, lastHeartbeatTime: unknown ? (old?.lastHeartbeatTime ?? ts) : ts, lastTransitionTime: ts, reason, message }
     })
+  }
+
+  /** Talos' NodeApplyController (node_apply.go ApplyLabels/ApplyTaints): owned keys follow the config, others are left. */
+  private talosNodeApply(n: Obj, s: NodeShape): void {
+    const md = n.metadata
+    const ownedLabels: string[] = JSON.parse(md.annotations[OWNED_LABELS] ?? '[]')
+    for (const k of ownedLabels) if (!(k in s.configLabels)) delete md.labels[k]
+    Object.assign(md.labels, s.configLabels)
+    md.annotations[OWNED_LABELS] = JSON.stringify(Object.keys(s.configLabels).sort())
+
+    const ownedTaints: string[] = JSON.parse(md.annotations[OWNED_TAINTS] ?? '[]')
+    const cfgKeys = new Set(s.configTaints.map((t) => `${t.key}:${t.effect}`))
+    const taints: Taint[] = (n.spec?.taints ?? []).filter((t: Taint) => !(ownedTaints.includes(t.key) && !cfgKeys.has(`${t.key}:${t.effect}`)))
+    for (const t of s.configTaints) {
+      const i = taints.findIndex((x) => x.key === t.key && x.effect === t.effect)
+      // a taint already there with the same value (registerWithTaints) is taken over unchanged
+      if (i >= 0) taints[i] = { ...taints[i], ...t }
+      else taints.push({ ...t })
+    }
+    md.annotations[OWNED_TAINTS] = JSON.stringify(s.configTaints.map((t) => t.key).sort())
+    n.spec ??= {}
+    if (taints.length) n.spec.taints = taints
+    else delete n.spec.taints
   }
 
   // ---- CSRs ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // resource in resources.ts, plus the subresources kubectl uses (status, binding, eviction, approval).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parse as parseYaml } from 'yaml'
-import { prepareCreate } from './admission.ts'
+import { admitNodeRestriction, nodeIdentity, prepareCreate } from './admission.ts'
 import { ApiError, badRequest, conflict, notFound, qualified, type Obj } from './errors.ts'
 import { jsonPatch, mergePatch, strategicMerge } from './patch.ts'
 import { nowTs } from './quantity.ts'
@@ -143,7 +143,7 @@ export async function handle(ctx: ApiContext, user: User, req: IncomingMessage, 
     }
     const t = parseTarget(group, version, rest)
     if (!t) return send(res, 404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 })
-    if (!user.groups.includes('system:masters')) {
+    if (!user.groups.includes('system:masters') && !nodeMay(user, t, method)) {
       const verb = method === 'GET' ? (t.name ? 'get' : q.get('watch') ? 'watch' : 'list') : method.toLowerCase()
       const scope = t.ns ? `in the namespace "${t.ns}"` : 'at the cluster scope'
       throw new ApiError(403, 'Forbidden', `${qualified(t.r)}${t.name ? ` "${t.name}"` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${t.r.plural}" in API group "${t.r.group}" ${scope}`, { name: t.name ?? '', group: t.r.group, kind: t.r.plural })
@@ -157,6 +157,15 @@ export async function handle(ctx: ApiContext, user: User, req: IncomingMessage, 
 }
 
 const NS = byKind('Namespace')
+
+/**
+ * What a kubelet's credentials may do here: read nodes and write Node objects (RBAC's system:node role and the Node
+ * authorizer grant nodes get/list/watch/create/update/patch); NodeRestriction then limits which node and what.
+ */
+function nodeMay(user: User, t: Target, method: string): boolean {
+  if (nodeIdentity(user) === undefined || t.r.kind !== 'Node' || (t.sub && t.sub !== 'status')) return false
+  return ['GET', 'POST', 'PUT', 'PATCH'].includes(method)
+}
 
 async function resource(ctx: ApiContext, user: User, t: Target, method: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { store } = ctx
@@ -191,6 +200,7 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
       throw badRequest('the namespace of the provided object does not match the namespace sent on the request')
     if (r.namespaced) await store.get(NS, undefined, ns ?? obj.metadata?.namespace ?? 'default')
     const prepared = prepareCreate(r, obj, ns, user)
+    if (r.kind === 'Node') admitNodeRestriction(user, 'create', prepared.metadata.name, prepared)
     if (dryRun) return send(res, 201, prepared)
     return send(res, 201, await store.create(r, prepared))
   }
@@ -245,6 +255,7 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
     const rv = obj?.metadata?.resourceVersion
     if (rv && Number(rv) !== cur.modRevision) throw conflict(r, name)
     const next = scope(cur.obj, obj)
+    if (r.kind === 'Node') admitNodeRestriction(user, 'update', name, next, cur.obj)
     if (dryRun) return send(res, 200, next)
     return send(res, 200, await store.update(r, next, cur.modRevision))
   }
@@ -268,7 +279,9 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
       else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`)
       const rv = (patch as Obj)?.metadata?.resourceVersion
       if (rv && rv !== cur.metadata.resourceVersion) throw conflict(r, name)
-      return scope(cur, next as Obj)
+      const scoped = scope(cur, next as Obj)
+      if (r.kind === 'Node') admitNodeRestriction(user, 'update', name, scoped, cur)
+      return scoped
     }
     if (dryRun) return send(res, 200, apply((await store.get(r, ns, name)).obj))
     return send(res, 200, await store.mutate(r, ns, name, apply))

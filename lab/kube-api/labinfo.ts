@@ -102,16 +102,27 @@ export function configTaints(cfg: Obj | undefined): Taint[] {
   })
 }
 
+/** machine.kubelet.extraConfig.registerWithTaints (core/v1 Taint list), as kubelet registers the Node with them. */
+export function kubeletRegisterTaints(cfg: Obj | undefined): Taint[] {
+  const t = cfg?.machine?.kubelet?.extraConfig?.registerWithTaints
+  return Array.isArray(t) ? t.map((x: Obj) => ({ key: String(x.key), ...(x.value ? { value: String(x.value) } : {}), effect: String(x.effect) })) : []
+}
+
 const HUGE_NAMES: Record<number, string> = { [2 ** 30]: 'hugepages-1Gi', [2 ** 21]: 'hugepages-2Mi' }
 
 export interface NodeShape {
   name: string
   role: 'controlplane' | 'worker'
+  /** What the kubelet sets on its own Node (with the node's credentials). */
   kubeletLabels: Record<string, string>
-  registerLabels: Record<string, string>
+  /** Labels Talos' NodeApplyController keeps on the node: machine.nodeLabels, plus the control-plane role label. */
   configLabels: Record<string, string>
+  /** KubeletConfiguration.registerWithTaints: the taints the Node is created with. */
   registerTaints: Taint[]
+  /** Taints Talos' NodeApplyController keeps on the node: machine.nodeTaints, plus the control-plane taint. */
   configTaints: Taint[]
+  /** Whose credentials Talos' NodeApplyController writes with: admin on control planes, the kubelet's on workers. */
+  talosUser: { name: string; groups: string[] }
   capacity: Record<string, string>
   allocatable: Record<string, string>
   addresses: { type: string; address: string }[]
@@ -129,9 +140,13 @@ export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): Node
     'kubernetes.io/hostname': name,
     'kubernetes.io/os': 'linux',
   }
-  const registerLabels: Record<string, string> = role === 'controlplane' ? { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } : {}
+  // Talos v1.10.3: node_label_spec.go adds the control-plane role label to machine.nodeLabels on control planes;
+  // node_taint_spec.go and kubelet_spec.go (registerWithTaints) add the control-plane taint unless scheduling is allowed.
   const configLabels: Record<string, string> = Object.fromEntries(Object.entries(cfg?.machine?.nodeLabels ?? {}).map(([k, v]) => [k, String(v ?? '')]))
-  const registerTaints: Taint[] = role === 'controlplane' && !cfg?.cluster?.allowSchedulingOnControlPlanes ? [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] : []
+  if (role === 'controlplane') configLabels['node-role.kubernetes.io/control-plane'] = ''
+  const cpTaint: Taint[] = role === 'controlplane' && !cfg?.cluster?.allowSchedulingOnControlPlanes ? [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] : []
+  const registerTaints: Taint[] = [...cpTaint, ...kubeletRegisterTaints(cfg).filter((t) => !cpTaint.some((c) => c.key === t.key))]
+  const talosUser = role === 'controlplane' ? { name: 'admin', groups: ['system:masters'] } : { name: `system:node:${name}`, groups: ['system:nodes'] }
 
   const extra: Obj = cfg?.machine?.kubelet?.extraConfig ?? {}
   const cpus = n.hardware.numaCpus.flat().length
@@ -173,10 +188,10 @@ export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): Node
     name,
     role,
     kubeletLabels,
-    registerLabels,
     configLabels,
     registerTaints,
-    configTaints: configTaints(cfg),
+    configTaints: [...cpTaint, ...configTaints(cfg).filter((t) => !cpTaint.some((c) => c.key === t.key))],
+    talosUser,
     capacity,
     allocatable,
     addresses: [

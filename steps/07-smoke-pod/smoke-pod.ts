@@ -8,6 +8,8 @@ export interface SmokeInventory {
   nodes: { name: string; address: string; role: string; profile?: string }[]
   validator?: {
     hugepages?: { size?: string }
+    /** The validator pod's requests: the smoke pod asks for the same, so it proves the real pod fits. */
+    pod?: { cpus: number; memory: string; hugepages: string }
     labels?: Record<string, string>
     taints?: { key: string; value?: string; effect: string }[]
   }
@@ -17,11 +19,11 @@ export interface SmokePodOptions {
   name?: string
   namespace?: string
   image?: string
-  /** Whole CPUs: the static CPU manager gives exclusive cores only to integer requests. Default 2. */
+  /** Whole CPUs: the static CPU manager gives exclusive cores only to integer requests. Default: validator.pod.cpus, else 2. */
   cpus?: number
-  /** Default 1Gi. */
+  /** Default: validator.pod.memory, else 1Gi. */
   memory?: string
-  /** Hugepage bytes as a quantity, a multiple of the page size. Default: one page. */
+  /** Hugepage bytes as a quantity, a multiple of the page size. Default: validator.pod.hugepages, else one page. */
   hugepages?: string
   /** The validator's Kubernetes node name when it differs from the inventory name. */
   nodeName?: string
@@ -74,15 +76,16 @@ export function hugepageNames(inv: SmokeInventory): { size: string; resource: st
 export function smokePodManifest(inv: SmokeInventory, opts: SmokePodOptions = {}): SmokePod {
   const node = validatorOf(inv)
   const { size, resource, medium } = hugepageNames(inv)
-  const cpus = opts.cpus ?? SMOKE_DEFAULTS.cpus
+  const wanted = inv.validator?.pod
+  const cpus = opts.cpus ?? wanted?.cpus ?? SMOKE_DEFAULTS.cpus
   if (!Number.isInteger(cpus) || cpus < 1) throw new Error(`smoke pod: cpus must be a whole number >= 1 (got ${cpus})`)
-  const hugepages = opts.hugepages ?? size
+  const hugepages = opts.hugepages ?? wanted?.hugepages ?? size
   const pageBytes = parseQuantity(size)
   const hpBytes = parseQuantity(hugepages)
   if (hpBytes <= 0 || Math.abs(hpBytes / pageBytes - Math.round(hpBytes / pageBytes)) > 1e-9) {
     throw new Error(`smoke pod: hugepages ${hugepages} is not a whole number of ${size} pages`)
   }
-  const amounts = { cpu: String(cpus), memory: opts.memory ?? SMOKE_DEFAULTS.memory, [resource]: hugepages }
+  const amounts = { cpu: String(cpus), memory: opts.memory ?? wanted?.memory ?? SMOKE_DEFAULTS.memory, [resource]: hugepages }
   const selector: Record<string, string> = {
     ...(opts.requireLabels === false ? {} : (inv.validator?.labels ?? {})),
     'kubernetes.io/hostname': opts.nodeName ?? node.name,

@@ -8,7 +8,7 @@ import { request } from 'node:https'
 import { X509Certificate } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
+import { parse as parseYaml, stringify } from 'yaml'
 import { generateCa, issueCert, b64 } from '../../lab/pki.ts'
 import { formatBinary, humanDuration, parseQuantity } from '../../lab/kube-api/quantity.ts'
 import { strategicMerge } from '../../lab/kube-api/patch.ts'
@@ -47,9 +47,9 @@ const NODES: NodeDef[] = [
     memMiB: [32768, 32768],
     huge1G: [4, 4],
     cfg: {
+      // as lib/render.ts renders a worker validator: the taint through registerWithTaints, no machine.nodeTaints
       nodeLabels: { 'solana.org/role': 'validator' },
-      nodeTaints: { 'solana.org/validator': 'true:NoSchedule' },
-      kubelet: { extraConfig: { systemReserved: { cpu: '1000m', memory: '2Gi' }, kubeReserved: { cpu: '1000m', memory: '1Gi' }, evictionHard: { 'memory.available': '500Mi' } } },
+      kubelet: { extraConfig: { systemReserved: { cpu: '1000m', memory: '2Gi' }, kubeReserved: { cpu: '1000m', memory: '1Gi' }, evictionHard: { 'memory.available': '500Mi' }, registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }] } },
     },
   },
   { name: 'worker1', address: '127.0.60.22', role: 'worker', cpus: [[0, 1, 2, 3]], memMiB: [16384], cfg: {} },
@@ -265,6 +265,51 @@ describe('lab kube-api with the real kubectl', () => {
     assert.equal(w.metadata.labels['kubernetes.io/hostname'], 'worker1')
     assert.deepEqual(w.spec.taints, [{ key: 'dedicated', value: 'ops', effect: 'NoSchedule' }])
     assert.match(await ok(['get', 'nodes', '-l', 'team=ops', '-o', 'name']), /^node\/worker1\n$/)
+  })
+
+  it('NodeRestriction: a node\'s credentials may set allowed labels on itself, never its taints, other nodes or restricted labels', async () => {
+    // the kubelet's credentials: CN system:node:worker1, O system:nodes, from the cluster CA
+    const kc = parseYaml(buildAdminKubeconfig({ clusterName: 'kube-api-test', endpoint: `https://${VIP}:6443`, caCrtPem: ca.crt, caKeyPem: ca.key }))
+    const node = issueCert(ca, { cn: 'system:node:worker1', org: ['system:nodes'], usage: 'client' })
+    kc.users[0].user = { 'client-certificate-data': b64(node.crt), 'client-key-data': b64(node.key) }
+    const kcFile = join(dir, 'kubeconfig-worker1')
+    writeFileSync(kcFile, stringify(kc), { mode: 0o600 })
+    const asNode = (args: string[]) => kubectl(args, undefined, kcFile)
+    const first = await asNode(['label', 'node', 'worker1', 'solana.org/tier=a'])
+    assert.match(first.stdout, /node\/worker1 labeled/, first.stderr)
+    assert.match((await asNode(['label', 'node', 'worker1', 'node.kubernetes.io/pool=a'])).stdout, /node\/worker1 labeled/)
+    const taint = await asNode(['taint', 'node', 'worker1', 'x=y:NoSchedule'])
+    assert.notEqual(taint.code, 0)
+    assert.match(taint.stderr, /Error from server \(Forbidden\): nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/)
+    const role = await asNode(['label', 'node', 'worker1', 'node-role.kubernetes.io/validator='])
+    assert.match(role.stderr, /nodes "worker1" is forbidden: is not allowed to modify labels: node-role\.kubernetes\.io\/validator/)
+    const restricted = await asNode(['label', 'node', 'worker1', 'node-restriction.kubernetes.io/solana=true'])
+    assert.match(restricted.stderr, /is not allowed to modify labels: node-restriction\.kubernetes\.io\/solana/)
+    const other = await asNode(['label', 'node', 'validator1', 'a=b'])
+    assert.match(other.stderr, /nodes "validator1" is forbidden: node "worker1" is not allowed to modify node "validator1"/)
+    assert.match((await asNode(['get', 'pods'])).stderr, /Forbidden/)
+    // the validator registered with its taint (registerWithTaints), not through Talos' sync
+    const v1 = JSON.parse(await ok(['get', 'node', 'validator1', '-o', 'json']))
+    assert.deepEqual(v1.spec.taints, [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }])
+    await ok(['label', 'node', 'worker1', 'solana.org/tier-', 'node.kubernetes.io/pool-'])
+  })
+
+  it('Talos on a worker writes machine.nodeTaints with the node\'s credentials: refused, labels of the same update too', async () => {
+    const f = join(labDir, 'nodes', 'worker1', 'config.yaml')
+    const before = readFileSync(f, 'utf8')
+    writeFileSync(f, before.replace('  network:\n', "  nodeLabels:\n    solana.org/role: spare\n  nodeTaints:\n    solana.org/spare: 'true:NoSchedule'\n  network:\n"), { mode: 0o600 })
+    try {
+      await eventually('the refusal in the API server log', async () => /node worker1: Talos node label\/taint update refused: nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/.test((api as ChildProcess & { output: string[] }).output.join('')) || undefined)
+      const w = JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json']))
+      assert.equal(w.metadata.labels['solana.org/role'], undefined)
+      assert.ok(!(w.spec.taints ?? []).some((t: any) => t.key === 'solana.org/spare'))
+      // labels alone are within what the node may set: Talos applies them
+      writeFileSync(f, before.replace('  network:\n', '  nodeLabels:\n    solana.org/role: spare\n  network:\n'), { mode: 0o600 })
+      await eventually('worker1 labelled by Talos', async () => JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] === 'spare' || undefined)
+    } finally {
+      writeFileSync(f, before, { mode: 0o600 })
+    }
+    await eventually('label gone with the config', async () => JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] === undefined || undefined)
   })
 
   it('files pending kubelet-serving CSRs and signs them once approved', async () => {

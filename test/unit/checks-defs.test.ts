@@ -9,7 +9,7 @@ import { hugepagesAllocatable, hugepagesCmdline, hugepagesMeminfo, hugepagesNuma
 import { numaTopology } from '../../checks/defs/numa.ts'
 import { sysctlValues } from '../../checks/defs/sysctls.ts'
 import { kernelArgs, kernelModules, tcpCongestion } from '../../checks/defs/kernel.ts'
-import { kubeletConfig } from '../../checks/defs/kubelet.ts'
+import { kubeletConfig, reservedWholeCores } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
 import type { CheckInventory } from '../../checks/engine/inventory.ts'
@@ -373,10 +373,12 @@ const kubeletGood = () => ({
   cpuManagerPolicy: 'static',
   topologyManagerPolicy: 'single-numa-node',
   topologyManagerScope: 'container',
-  reservedSystemCPUs: '0,1',
-  systemReserved: { cpu: '1000m', memory: '2Gi' },
+  cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
+  reservedSystemCPUs: '0,16',
+  systemReserved: { cpu: '1000m', memory: '2Gi', pid: '100', 'ephemeral-storage': '256Mi' },
   kubeReserved: { cpu: '1', memory: '1024Mi' }, // same quantities as the inventory, spelled differently
-  evictionHard: { 'memory.available': '500Mi' },
+  evictionHard: { 'memory.available': '500Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' },
+  registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   reservedMemory: [
     { numaNode: 0, limits: { memory: '2Gi' } },
     { numaNode: 1, limits: { memory: '1524Mi' } },
@@ -416,4 +418,14 @@ test('storage: octalMode reads the inventory, ls -l letters and numbers alike', 
   assert.equal(octalMode('drwxr-x---'), '0750')
   assert.equal(octalMode('drwxr-xr-x'), '0755')
   assert.equal(octalMode(0o700), '0700')
+})
+
+test('kubelet.reserved-whole-cores: passes when each reserved CPU\'s thread siblings are reserved too, fails naming the split core', () => {
+  // inventory/lab.yaml reserves "0,16": the two threads of core 0 on validator-2socket
+  allPass(reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0,16\n', 16: '0,16\n' } }) }, inv))
+  const split = { ...inv, validator: { ...inv.validator!, reservedSystemCpus: '0,1' } }
+  const rs = reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0,16\n', 1: '1,17\n' } }) }, split)
+  assert.deepEqual(byStatus(rs, 'fail').map((r) => r.message), ['reservedSystemCPUs 0,1 splits SMT cores on validator1: CPU 0 without its sibling 16; CPU 1 without its sibling 17'])
+  // without SMT each CPU is its own core
+  allPass(reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0\n', 1: '1\n' } }) }, split))
 })

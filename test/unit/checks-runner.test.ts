@@ -9,6 +9,9 @@ import { plan, runChecks, selectChecks, type SourceRegistry } from '../../checks
 import { SOURCES, machineDocument, ownerFromLs, parseLabOwner, parseTalosMounts, type SourceContext, type TalosRunResult } from '../../checks/engine/sources.ts'
 import { defineCheck } from '../../checks/engine/types.ts'
 import { setLogSink } from '../../lib/runner/log.ts'
+import { kubeletExtraConfig } from '../../config/render.ts'
+import type { ValidatorProfile } from '../../config/inventory.ts'
+import { stringify as stringifyYaml } from 'yaml'
 
 setLogSink(() => {})
 
@@ -96,7 +99,8 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
         JSON.stringify({ node: a, metadata: { namespace: 'runtime', type: 'KernelParamStatuses.runtime.talos.dev', id: `proc.sys.${k}`, version: 1 }, spec: { current: v, default: '', unsupported: false } }, null, 4)).join('\n')).join('\n'))
     }
     if (args[0] === 'get' && args[1] === 'machineconfig') {
-      const spec = 'version: v1alpha1\nmachine:\n  type: worker\n  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n'
+      // what lib/render.ts writes for the validator (the check compares against the same derivation)
+      const spec = stringifyYaml({ version: 'v1alpha1', machine: { type: 'worker', kubelet: { extraConfig: kubeletExtraConfig(inv.validator as ValidatorProfile) } } })
       return res(alive.map((a) => JSON.stringify({ node: a, metadata: { namespace: 'config', type: 'MachineConfigs.config.talos.dev', id: 'v1alpha1', version: 3 }, spec })).join('\n'))
     }
     if (cmd === 'mounts') {

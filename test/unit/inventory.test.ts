@@ -90,17 +90,20 @@ test('a single control-plane node is a warning, not an error', () => {
   for (const n of ['cp2', 'cp3']) text = text.replace(new RegExp(`  - name: ${n}\\n(    .*\\n){3}`), '')
   const r = checkInventory(text, 'one-cp.yaml')
   assert.deepEqual(r.errors, [])
-  assert.equal(r.warnings.length, 1)
-  assert.match(r.warnings[0].message, /1 control-plane node/)
+  // (the fixture's control plane also names no network.link: that is warned about on its own field)
+  const count = r.warnings.filter((w) => w.field === 'nodes')
+  assert.equal(count.length, 1)
+  assert.match(count[0].message, /1 control-plane node/)
 })
 
 test('hardware limits are skipped when no hardware facts are available (lab/hardware.ts missing)', () => {
   const text = fixture('hugepages-exceed-numa-memory.yaml')
   assert.deepEqual(checkInventory(text, 'x.yaml', { hardware: null }).errors, [])
   // and an injected lookup is used instead of the lab's
-  const r = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536, 65536], numaCpus: [[0, 1], [2, 3]] }) })
+  const cpus = (from: number) => Array.from({ length: 16 }, (_, i) => from + i)
+  const r = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536, 65536], numaCpus: [cpus(0), cpus(16)] }) })
   assert.deepEqual(r.errors, [])
-  const r2 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [[0, 1], [2, 3]] }) })
+  const r2 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [cpus(0), cpus(16)] }) })
   assert.deepEqual(r2.errors.map((e) => e.field), ['validator.hugepages.perNumaNode[0]', 'validator.hugepages.perNumaNode[1]'])
 })
 
@@ -127,4 +130,39 @@ test('helpers: quantities, cpusets, label keys', () => {
   assert.ok(isLabelKey('role'))
   assert.ok(!isLabelKey('a/b/c'))
   assert.ok(!isLabelKey('Solana.org/role'))
+})
+
+// ---------------------------------------------------------------- issue 13: whole cores, NUMA sizing
+
+const labText = () => readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
+
+test('a reservedSystemCpus that splits an SMT core is an error naming each split core and a whole-core fix', () => {
+  const r = checkInventory(labText().replace('reservedSystemCpus: "0,16"', 'reservedSystemCpus: "0,1"'), 'lab.yaml')
+  const e = r.errors.find((x) => x.field === 'validator.reservedSystemCpus')
+  assert.ok(e, JSON.stringify(r.errors))
+  assert.match(e.message, /CPU 0 without its SMT sibling 16; CPU 1 without its SMT sibling 17: reserve whole cores, e\.g\. "0-1,16-17"/)
+  // whole cores pass; without SMT facts nothing can be said
+  assert.deepEqual(checkInventory(labText(), 'lab.yaml').errors, [])
+  const noSmt = () => ({ numaMemoryMiB: [32768, 32768], numaCpus: [Array.from({ length: 16 }, (_, i) => 2 * i), Array.from({ length: 16 }, (_, i) => 2 * i + 1)] })
+  assert.deepEqual(checkInventory(labText().replace('"0,16"', '"0,1"'), 'lab.yaml', { hardware: noSmt }).errors, [])
+})
+
+test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
+  const withPod = (pod: string) => checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml')
+  assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }').warnings, [])
+  // 16 CPUs fit node 1 (nothing reserved there) but not node 0 (0,16 reserved): still fits one node
+  assert.deepEqual(withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 2Gi }').warnings, [])
+  // 16 CPUs only on node 1, 5Gi of huge pages on neither (4 per node)
+  const w = withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 5Gi }').warnings
+  assert.deepEqual(w.map((x) => x.field), ['validator.pod'])
+  assert.match(w[0]!.message, /fit no single NUMA node .*node 0 offers 14 CPUs, 26Gi memory, 4Gi huge pages; node 1 offers 16 CPUs, 26\.51Gi memory, 4Gi huge pages/)
+  // memory: node 0 has 32Gi - 4Gi huge pages - 2Gi reserved = 26Gi
+  assert.deepEqual(withPod('pod: { cpus: 2, memory: 27Gi, hugepages: 1Gi }').warnings.map((x) => x.field), ['validator.pod'])
+  assert.deepEqual(withPod('pod: { cpus: 3, memory: 1Gi, hugepages: 1Gi }').warnings.map((x) => x.field), ['validator.pod.cpus'])
+  // production (no hardware facts): the huge pages alone are still judged against hugepages.perNumaNode
+  const prod = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
+  assert.deepEqual(checkInventory(prod, 'example.yaml').warnings, [])
+  const big = checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 17Gi }'), 'example.yaml').warnings
+  assert.deepEqual(big.map((x) => x.field), ['validator.pod.hugepages'])
+  assert.equal(checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 1536Mi }'), 'example.yaml').errors[0]?.field, 'validator.pod.hugepages')
 })

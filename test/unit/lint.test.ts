@@ -47,7 +47,7 @@ test('formatFindings: file:line:col: severity[rule]: field: message (fix: ...)',
   const fs = lintMachineConfig(readFileSync(SEED, 'utf8'), 'seed-example-worker.yaml', { schemaPath: SCHEMA })
   const lines = formatFindings(fs).split('\n')
   assert.equal(lines.length, fs.length)
-  assert.ok(lines.includes('seed-example-worker.yaml:20:5: error[sysctl-not-string]: machine.sysctls.vm.max_map_count: sysctl value 1048576 is a number, not a string (fix: quote it: vm.max_map_count: "1048576")'), lines.join('\n'))
+  assert.ok(lines.includes('seed-example-worker.yaml:20:5: warning[sysctl-not-string]: machine.sysctls.vm.max_map_count: sysctl value 1048576 is a number: Talos reads it as the string "1048576", but the official JSON schema (and editors using it) reject it (fix: quote it: vm.max_map_count: "1048576")'), lines.join('\n'))
   for (const l of lines) assert.match(l, /^seed-example-worker\.yaml:\d+:\d+: (error|warning)\[[a-z-]+\]: [^:]+: .+ \(fix: .+\)$/)
 })
 
@@ -127,6 +127,7 @@ const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line
     good: W('  sysctls:\n    vm.swappiness: "0"\n'),
     line: 5,
     field: 'machine.sysctls.vm.swappiness',
+    severity: 'warning',
   },
   {
     rule: 'static-cpu-without-reservation',
@@ -246,4 +247,20 @@ test('only the v1alpha1 document is linted by the rules; other documents go thro
   const text = W('  sysctls:\n    a.b: "1"\n') + '---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\nprovisioning:\n  diskSelector:\n    match: "!system_disk"\n  minSize: 1GiB\nmode: 0750\n'
   const fs = lint(text)
   assert.deepEqual(fs.map((f) => [f.rule, f.line, f.field]), [['schema', 14, 'mode']])
+})
+
+test('numeric sysctls are a warning (Talos decodes a scalar into its string field); a list is an error; no schema error repeats either', () => {
+  const fs = lint(W('  sysctls:\n    vm.swappiness: 0\n    kernel.panic: true\n    net.core.somaxconn: [1, 2]\n'))
+  assert.deepEqual(fs.map((f) => [f.rule, f.field, f.severity]), [
+    ['sysctl-not-string', 'machine.sysctls.vm.swappiness', 'warning'],
+    ['sysctl-not-string', 'machine.sysctls.kernel.panic', 'warning'],
+    ['sysctl-not-string', 'machine.sysctls.net.core.somaxconn', 'error'],
+  ])
+  assert.equal(hasErrors(lint(W('  sysctls:\n    vm.swappiness: 0\n'))), false)
+})
+
+test('kernel-args-need-upgrade suggests no flag talosctl v1.10 hides (--preserve is MarkHidden in upgrade.go)', () => {
+  const [f] = only(lint(W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'), { context: 'apply' }), 'kernel-args-need-upgrade')
+  assert.match(f.fix, /talosctl -n <node> upgrade --image /)
+  assert.doesNotMatch(f.fix, /--preserve|--stage/)
 })

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml'
 import { generateCa } from '../../lab/pki.ts'
-import { loadInventory, parseInventory, type Inventory } from '../../config/inventory.ts'
+import { checkInventory, loadInventory, parseInventory, type Inventory } from '../../config/inventory.ts'
 import { parseSecretsBundle, SecretsBundleError, type SecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import {
   fillTemplate,
@@ -168,17 +168,22 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   assert.equal(m.sysctls['vm.max_map_count'], '1048576')
   assert.deepEqual(m.kubelet.extraConfig, {
     cpuManagerPolicy: 'static',
-    reservedSystemCPUs: '0,1',
+    cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
+    reservedSystemCPUs: '0,16',
     topologyManagerPolicy: 'single-numa-node',
     topologyManagerScope: 'container',
-    systemReserved: { cpu: '1000m', memory: '2Gi' },
+    // Talos' own pid and ephemeral-storage defaults survive an explicit systemReserved
+    systemReserved: { pid: '100', 'ephemeral-storage': '256Mi', cpu: '1000m', memory: '2Gi' },
     kubeReserved: { cpu: '1000m', memory: '1Gi' },
-    evictionHard: { 'memory.available': '500Mi' },
+    // kubelet 1.33 zeroes every signal a given evictionHard leaves out: the defaults are rendered
+    evictionHard: { 'memory.available': '500Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' },
     memoryManagerPolicy: 'Static',
     reservedMemory: [{ numaNode: 0, limits: { memory: '2Gi' } }, { numaNode: 1, limits: { memory: '1524Mi' } }],
+    registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   })
   assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
-  assert.deepEqual(m.nodeTaints, { 'solana.org/validator': 'true:NoSchedule' })
+  // a worker cannot add taints to itself (NodeRestriction): the kubelet registers with them instead
+  assert.equal(m.nodeTaints, undefined)
   const vols = docs.slice(1)
   assert.deepEqual(
     vols.map((d) => [d.apiVersion, d.kind, d.name, d.provisioning.diskSelector.match, d.provisioning.minSize, d.filesystem.type]),
@@ -203,7 +208,22 @@ test('hugepage kernel args use the kernel per-node syntax for each size', () => 
 
 test('kubelet extraConfig: no memory manager without reservedMemory', () => {
   const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, cpuManagerPolicy: 'static', reservedSystemCpus: '0' })
-  assert.deepEqual(c, { cpuManagerPolicy: 'static', reservedSystemCPUs: '0' })
+  assert.deepEqual(c, { cpuManagerPolicy: 'static', cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' }, reservedSystemCPUs: '0' })
+})
+
+test('kubelet extraConfig: eviction signals and Talos reservations the inventory sets win; unset ones keep their defaults', () => {
+  const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, evictionHard: { 'nodefs.available': '20%' }, systemReserved: { pid: '500', memory: '1Gi' } })
+  assert.deepEqual(c.evictionHard, { 'memory.available': '100Mi', 'nodefs.available': '20%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' })
+  assert.deepEqual(c.systemReserved, { pid: '500', 'ephemeral-storage': '256Mi', memory: '1Gi' })
+  // nothing set: nothing rendered, so kubelet's and Talos' own defaults apply untouched
+  assert.deepEqual(kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] } }), {})
+})
+
+test('validator labels: those NodeRestriction forbids a node to set on itself are left to 05 (admin credentials)', () => {
+  const inv = structuredClone(LAB)
+  inv.validator!.labels = { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana', 'node-role.kubernetes.io/validator': '', 'node-restriction.kubernetes.io/solana': 'true', 'topology.kubernetes.io/zone': 'a', 'example.k8s.io/x': 'y' }
+  const m = docsOf(renderMachineConfigs(inv, BUNDLE).get('validator1')!)[0].machine
+  assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana', 'topology.kubernetes.io/zone': 'a' })
 })
 
 test('templates: values are substituted as data (no YAML injection), unknown placeholders fail', () => {
@@ -286,4 +306,32 @@ test('a secrets bundle written by the fixture helper round-trips through a file 
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('network: one link per node from the inventory (MAC, bus path or name; static or DHCP), the VIP only on control planes, and the subnets etcd and kubelet use', () => {
+  const configs = renderMachineConfigs(EXAMPLE, BUNDLE)
+  const main = (n: string) => docsOf(configs.get(n)!)[0]
+  const cp1 = main('cp1')
+  assert.deepEqual(cp1.machine.network.interfaces, [{ deviceSelector: { hardwareAddr: '0c:42:a1:00:00:11' }, addresses: ['10.20.0.11/24'], routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }], vip: { ip: '10.20.0.10' } }])
+  assert.deepEqual(cp1.cluster.etcd.advertisedSubnets, ['10.20.0.0/24'])
+  assert.deepEqual(cp1.machine.kubelet.nodeIP, { validSubnets: ['10.20.0.0/24'] })
+  const v = main('validator1')
+  assert.deepEqual(v.machine.network.interfaces, [{ deviceSelector: { busPath: '0000:41:00.0' }, addresses: ['10.20.0.21/24'], routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }] }])
+  assert.equal(v.cluster.etcd, undefined)
+  assert.deepEqual(main('worker2').machine.network.interfaces, [{ interface: 'enp1s0f0', dhcp: true }])
+  // never every physical port
+  for (const [name, text] of configs) assert.doesNotMatch(text, /physical: true/, name)
+})
+
+test('network inventory errors: one selector, CIDR address matching the node, the VIP on the control planes\' subnet', () => {
+  const text = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
+  const errs = (t: string) => checkInventory(t, 'x.yaml').errors.map((e) => `${e.field}: ${e.message}`)
+  assert.deepEqual(errs(text), [])
+  assert.match(errs(text.replace('link: { mac: "0c:42:a1:00:00:12" }', 'link: { mac: "0c:42:a1:00:00:12", name: eth0 }')).join('\n'), /nodes\[1\]\.network\.link: give exactly one of mac, busPath, name/)
+  assert.match(errs(text.replace('address: 10.20.0.12/24', 'address: 10.20.0.99/24')).join('\n'), /nodes\[1\]\.network\.address: is 10\.20\.0\.99, but the node's address is 10\.20\.0\.12/)
+  assert.match(errs(text.replace('nodeSubnet: 10.20.0.0/24', 'nodeSubnet: 10.30.0.0/24')).join('\n'), /cluster\.vip: 10\.20\.0\.10 is outside cluster\.nodeSubnet 10\.30\.0\.0\/24/)
+  assert.match(errs(text.replace('mac: "0c:42:a1:00:00:13"', 'mac: "0c:42:a1"')).join('\n'), /must be a MAC address/)
+  // a production control plane with the VIP and no named link: warned (the VIP would go on every physical port)
+  const w = checkInventory(text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, ''), 'x.yaml').warnings
+  assert.match(w.map((x) => `${x.field}: ${x.message}`).join('\n'), /nodes\[1\]: no network\.link .* every physical port/)
 })

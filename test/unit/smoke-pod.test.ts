@@ -44,14 +44,23 @@ function running(over: (p: any) => void = () => {}): ObservedPod {
 }
 
 test('manifest: Guaranteed QoS by the API server\'s rule, integer CPUs, hugepage emptyDir mounted', () => {
-  const pod = smokePodManifest(inv, { cpus: 4 })
+  const pod = smokePodManifest(inv, { cpus: 6, hugepages: '1Gi' })
   assert.equal(qosClass(pod), 'Guaranteed')
   const c = pod.spec.containers[0]!
   assert.deepEqual(c.resources.requests, c.resources.limits)
-  assert.equal(c.resources.limits.cpu, '4')
+  assert.equal(c.resources.limits.cpu, '6')
   assert.equal(c.resources.limits['hugepages-1Gi'], '1Gi')
   assert.deepEqual(pod.spec.volumes, [{ name: 'hugepages', emptyDir: { medium: 'HugePages-1Gi' } }])
   assert.equal(c.volumeMounts[0]!.name, 'hugepages')
+})
+
+test('manifest: by default the validator pod\'s requests from the inventory (validator.pod), else the built-in defaults', () => {
+  const limits = smokePodManifest(inv).spec.containers[0]!.resources.limits
+  assert.deepEqual(limits, { cpu: '4', memory: '4Gi', 'hugepages-1Gi': '2Gi' })
+  const noPod = { ...inv, validator: { ...inv.validator, pod: undefined } }
+  assert.deepEqual(smokePodManifest(noPod).spec.containers[0]!.resources.limits, { cpu: '2', memory: '1Gi', 'hugepages-1Gi': '1Gi' })
+  // flags still win
+  assert.deepEqual(smokePodManifest(inv, { cpus: 2, memory: '2Gi', hugepages: '1Gi' }).spec.containers[0]!.resources.limits, { cpu: '2', memory: '2Gi', 'hugepages-1Gi': '1Gi' })
 })
 
 test('manifest: schedulable on the tainted validator node only', () => {
@@ -89,7 +98,7 @@ test('evaluate: wrong node, not Guaranteed, fractional CPU, unequal request, not
   assert.match(problems, /runs on worker1, not on the validator node validator1/)
   assert.match(problems, /QoS class is Burstable/)
   assert.match(problems, /cpu 1500m is not a whole number/)
-  assert.match(problems, /memory request 512Mi != limit 1Gi/)
+  assert.match(problems, /memory request 512Mi != limit 4Gi/)
   assert.match(problems, /phase is Pending/)
 })
 

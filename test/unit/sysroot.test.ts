@@ -237,3 +237,23 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
     assert.equal(ledger[0]!.fsType, 'xfs')
   })
 })
+
+test('the sysroot serves each CPU\'s core (thread_siblings_list): SMT pairs on the validator, one thread per core elsewhere', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sysroot-smt-'))
+  try {
+    const read = (root: string, cpu: number) => readFileSync(join(root, `sys/devices/system/cpu/cpu${cpu}/topology/thread_siblings_list`), 'utf8')
+    const v = join(dir, 'v')
+    createSysroot(v, hardwareProfile('validator-2socket'), { cmdline: 'console=ttyS0', hostname: 'v' })
+    assert.equal(read(v, 0), '0,16\n')
+    assert.equal(read(v, 16), '0,16\n')
+    assert.equal(read(v, 1), '1,17\n')
+    assert.equal(readFileSync(join(v, 'sys/devices/system/cpu/cpu17/topology/core_cpus_list'), 'utf8'), '1,17\n')
+    const w = join(dir, 'w')
+    createSysroot(w, hardwareProfile('worker'), { cmdline: 'console=ttyS0', hostname: 'w' })
+    assert.equal(read(w, 3), '3\n')
+    // a core must not span NUMA nodes
+    assert.throws(() => createSysroot(join(dir, 'bad'), { ...hardwareProfile('validator-2socket'), threadSiblings: [[0, 1]] }, { cmdline: '', hostname: 'b' }), /spans NUMA nodes|cover every cpu/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
