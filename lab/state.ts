@@ -13,9 +13,10 @@
 //   ssh/<name>/                 the node's rescue sshd: sshd_config, host key, authorized_keys, disk.img
 //   ssh/id_ed25519              the operator key the lab inventory points at (0600)
 //   pki/                        lab CA and serving certs for the Kubernetes API
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, openSync, closeSync, fsyncSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { writeFileAtomic } from '../lib/atomic-write.ts'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -132,19 +133,8 @@ export const paths = {
   talosctlSocket: () => join(labDir(), 'talosctl.sock'),
 }
 
-/** Atomic write (tmp + fsync + rename) so a reader or a Ctrl-C never sees half a file. */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
-  mkdirSync(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, data, { mode })
-  const fd = openSync(tmp, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, file)
-}
+/** The lab writes its state the way the runbooks write theirs (one helper, lib/atomic-write.ts). */
+export { writeFileAtomic }
 
 export function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T

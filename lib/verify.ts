@@ -8,7 +8,7 @@ import { SOURCES } from './checks/sources.ts'
 import { diffReports, type ReportDiff } from './checks/diff.ts'
 import type { Report } from './checks/types.ts'
 import { stateDir } from './journal.ts'
-import { writeFileAtomic } from '../lab/state.ts'
+import { writeFileAtomic } from './atomic-write.ts'
 
 export async function runSuite(inventoryFile: string, only: string[] = []): Promise<Report> {
   const inv = await loadCheckInventory(inventoryFile)
