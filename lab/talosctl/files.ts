@@ -1,7 +1,7 @@
 // talosctl read / list / dmesg, served from the node's sysroot (nodes/<name>/root).
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, normalize } from 'node:path'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, type Session } from './common.ts'
 import { table } from './tabwriter.ts'
 import { paths, type LabNode } from '../state.ts'

@@ -12,13 +12,8 @@ export interface FlagSpec {
   help: string
   hidden?: boolean
 }
-export type Flags = Record<string, any>
-export interface RunContext {
-  args: string[]
-  flags: Flags
-  global: GlobalArgs
-  path: string
-}
+import type { Flags, RunContext } from './context.ts'
+export type { Flags, RunContext }
 type Loader = () => Promise<(ctx: RunContext) => Promise<void>>
 interface Cmd {
   name: string

@@ -2,7 +2,7 @@
 // comes back 'running' with a fresh bootedAt; only upgrade changes the installed image and kernel cmdline.
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
