@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import type { Role } from './state.ts'
+import { HARDWARE_PROFILES, hardwareProfile } from './hardware.ts'
+import { checkInventory, formatIssue } from '../lib/inventory.ts'
 
 export interface LabInventoryNode {
   name: string
@@ -79,13 +81,15 @@ export function parseLabInventory(text: string, file = 'inventory'): LabInventor
     const port = Number(rescue.port ?? defPort)
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InventoryError(`${file}: ${at}.rescue.port ${String(rescue.port)} is not a TCP port`)
     const lab = isObj(raw.lab) ? raw.lab : {}
+    const hardware = typeof lab.hardware === 'string' ? lab.hardware : role
+    if (!HARDWARE_PROFILES.includes(hardware)) throw new InventoryError(`${file}: ${at}.lab.hardware ${JSON.stringify(hardware)} is not a lab hardware profile; valid: ${HARDWARE_PROFILES.join(', ')}`)
     return {
       name,
       address,
       role,
       profile: typeof raw.profile === 'string' ? raw.profile : undefined,
       installDisk: str(raw, 'installDisk', at),
-      hardware: typeof lab.hardware === 'string' ? lab.hardware : role,
+      hardware,
       rescue: { host, port, user: typeof rescue.user === 'string' ? rescue.user : defUser },
     }
   })
@@ -114,5 +118,24 @@ export function readLabInventory(file: string): LabInventory {
   } catch (e) {
     throw new InventoryError(`cannot read inventory ${file}: ${(e as Error).message}`)
   }
-  return parseLabInventory(text, file)
+  const inv = parseLabInventory(text, file)
+  checkLabInventoryHardware(text, file, inv)
+  return inv
+}
+
+/**
+ * What only the lab knows: whether the validator's huge pages and reservations fit its simulated machine
+ * (`lab.hardware`), checked with the runbooks' own rules (lib/inventory.ts) given the machines' facts. Throws
+ * InventoryError naming file:line:column and field for each problem. An inventory the runbooks reject anyway is
+ * left to them (the lab brings up minimal inventories too).
+ */
+export function checkLabInventoryHardware(text: string, file: string, inv: LabInventory): void {
+  if (checkInventory(text, file).errors.length) return
+  const profileOf = new Map(inv.nodes.map((n) => [n.name, n.hardware]))
+  const lookup = (node: string) => {
+    const profile = profileOf.get(node)
+    return profile === undefined ? undefined : hardwareProfile(profile)
+  }
+  const r = checkInventory(text, file, { hardware: lookup })
+  if (r.errors.length) throw new InventoryError(r.errors.map(formatIssue).join('\n'))
 }

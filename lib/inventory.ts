@@ -2,10 +2,10 @@
 // file:line:col and the field's path, all at once, so an SRE fixes the file in one pass:
 //   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
 // Structure and types come from a JSON schema (lib/inventory-schema.ts, ajv); the rules below it cover what
-// a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
+// a schema cannot say (counts, uniqueness, formats with good messages, sums, and hardware limits when the
+// caller knows the machines: `checkInventory(..., { hardware })`). The `lab:` blocks are the lab's data.
 import { parseCpuList } from './numa.ts'
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import { Ajv, type ErrorObject } from 'ajv'
 import { inventorySchema } from './inventory-schema.ts'
@@ -152,39 +152,15 @@ export function parseByteSize(s: string): number {
 /** Bytes in one huge page of the inventory's size. */
 export const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
 
-// ---------------------------------------------------------------- lab hardware (optional)
+// ---------------------------------------------------------------- machine facts (optional)
 
+/** What the caller knows about a machine's memory and CPUs per NUMA node (the inventory itself does not say). */
 export interface HardwareFacts {
   numaMemoryMiB: number[]
   numaCpus: number[][]
 }
-export type HardwareLookup = (profile: string) => HardwareFacts | undefined
-
-let labHardware: HardwareLookup | null | undefined
-/**
- * The lab's hardware profiles (lab/hardware.ts), loaded on first use. Production code must not depend on
- * the lab, and the module may not exist in every checkout: without it, hardware limits are not checked.
- */
-export function labHardwareLookup(): HardwareLookup | undefined {
-  if (labHardware === undefined) {
-    try {
-      const mod = createRequire(import.meta.url)('../lab/hardware.ts') as { hardwareProfile?: (n: string) => HardwareFacts }
-      const fn = mod.hardwareProfile
-      labHardware = fn
-        ? (name) => {
-            try {
-              return fn(name)
-            } catch {
-              return undefined
-            }
-          }
-        : null
-    } catch {
-      labHardware = null
-    }
-  }
-  return labHardware ?? undefined
-}
+/** Facts about the machine named `node`, from whoever knows them (the lab knows its simulated machines). */
+export type HardwareLookup = (node: string) => HardwareFacts | undefined
 
 // ---------------------------------------------------------------- parse + validate
 
@@ -317,7 +293,6 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
     for (const k of ['keyFile', 'hostKeyFingerprint', 'imageUrl'] as const)
       if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
     if (doc.cluster.target === 'production' && n.lab) c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
-    if (doc.cluster.target === 'lab' && !n.lab) c.error(at(), 'lab nodes need lab: { hardware: PROFILE }')
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
 
@@ -399,11 +374,11 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
-  const hw = node?.lab?.hardware && hardware ? hardware(node.lab.hardware) : undefined
+  const hw = node?.name && hardware ? hardware(node.name) : undefined
   if (hw && !cpusetProblem) {
     const numa = hw.numaMemoryMiB.length
     if (hp.perNumaNode.length > numa)
-      c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} (${node!.lab.hardware}) has ${numa}`)
+      c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} has ${numa}`)
     hp.perNumaNode.forEach((count, i) => {
       const have = hw.numaMemoryMiB[i]
       if (have === undefined) return
@@ -477,8 +452,8 @@ export interface CheckResult {
 }
 
 export interface ParseOptions {
-  /** Hardware facts per lab profile; defaults to lab/hardware.ts when present. `null` disables the check. */
-  hardware?: HardwareLookup | null
+  /** Facts about each machine, to check huge pages and reservations against; without them those limits are not checked. */
+  hardware?: HardwareLookup
 }
 
 /** Validate an inventory's text, returning every error and warning (never throws for bad input). */
@@ -504,7 +479,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   const nodes = mergeNodes(d)
   checkCluster(c, d)
   checkNodes(c, d, nodes)
-  checkValidator(c, d, opts.hardware === null ? undefined : (opts.hardware ?? labHardwareLookup()))
+  checkValidator(c, d, opts.hardware)
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)
   if (c.issues.length) return { errors: c.issues, warnings: c.warnings }
   const inventory: Inventory = { cluster: d.cluster, nodes }

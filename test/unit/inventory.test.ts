@@ -93,14 +93,22 @@ test('a single control-plane node is a warning, not an error', () => {
   assert.match(r.warnings[0].message, /1 control-plane node/)
 })
 
-test('hardware limits are skipped when no hardware facts are available (lab/hardware.ts missing)', () => {
-  const text = fixture('hugepages-exceed-numa-memory.yaml')
-  assert.deepEqual(checkInventory(text, 'x.yaml', { hardware: null }).errors, [])
-  // and an injected lookup is used instead of the lab's
-  const r = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536, 65536], numaCpus: [[0, 1], [2, 3]] }) })
+test('hardware limits are checked only against the machine facts the caller gives (the inventory alone has none)', () => {
+  const text = readFileSync(join(FIXTURES, '../lab-inventory/hugepages-exceed-numa-memory.yaml'), 'utf8')
+  assert.deepEqual(checkInventory(text, 'x.yaml').errors, [])
+  const seen: string[] = []
+  const r = checkInventory(text, 'x.yaml', { hardware: (node) => (seen.push(node), { numaMemoryMiB: [65536, 65536], numaCpus: [[0, 1], [2, 3]] }) })
   assert.deepEqual(r.errors, [])
+  assert.deepEqual(seen, ['validator1'], 'the lookup is asked about the validator, by node name')
   const r2 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [[0, 1], [2, 3]] }) })
   assert.deepEqual(r2.errors.map((e) => e.field), ['validator.hugepages.perNumaNode[0]', 'validator.hugepages.perNumaNode[1]'])
+  const r3 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536], numaCpus: [[0, 1]] }) })
+  assert.match(r3.errors.map((e) => e.message).join('\n'), /lists 2 NUMA nodes; validator1 has 1/)
+})
+
+test('lib/inventory.ts does not load lab code: validation is the same whether lab/ exists or not', () => {
+  const src = readFileSync(join(REPO, 'lib/inventory.ts'), 'utf8')
+  assert.doesNotMatch(src, /createRequire|lab\/hardware|from '\.\.\/lab\//)
 })
 
 test('loadInventory names the file when it cannot be read', () => {
