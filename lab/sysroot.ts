@@ -10,6 +10,7 @@ import type { Hardware } from './state.ts'
 import { validateHardware } from './hardware.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/numa.ts'
+import { ownerOf, setOwner } from './file-owners.ts'
 import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/procfs.ts'
 
 export const KERNEL_RELEASE = '6.12.28-talos'
@@ -475,8 +476,8 @@ const MOUNT_OPTIONS: Record<string, string> = {
 /**
  * What machined does with a config at runtime: sysctls written under proc/sys (a key whose parent directory does
  * not exist is an error, as on a kernel without that subsystem), modules added to proc/modules, volumes added to
- * proc/mounts with their mount point created and its owner/mode recorded in `<mountPoint>/.lab-owner` ("uid gid
- * mode"), since the lab cannot chown. Additive and idempotent. Returns errors naming each rejected item.
+ * proc/mounts with their mount point created; a new filesystem's root gets the owner/mode given (lab/file-owners.ts,
+ * since the lab cannot chown), which later chowns change and re-applying the config does not reset, as on a node. Additive and idempotent. Returns errors naming each rejected item.
  */
 export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: string[] } {
   const errors: string[] = []
@@ -531,7 +532,7 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
     mounts.push(`${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`)
     const dir = join(root, m.mountPoint)
     mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, '.lab-owner'), `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
+    if (!ownerOf(root, m.mountPoint)) setOwner(root, m.mountPoint, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode })
   }
   writeFileSync(mountsFile, mounts.join('\n') + (mounts.length ? '\n' : ''))
   return { errors }

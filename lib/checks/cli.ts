@@ -84,7 +84,6 @@ export function contextFor(inv: CheckInventory): SourceContext {
       quiet: true,
     }),
     kube: new Kube({ kubeconfig, quiet: true }),
-    isLab: inv.cluster.target === 'lab',
   }
 }
 
