@@ -16,6 +16,8 @@ export interface LabInventoryNode {
   /** Hardware profile name for lab/hardware.ts (`lab.hardware`); defaults to the role. */
   hardware: string
   rescue: { host: string; port: number; user: string }
+  /** The machine's BMC (ipmi_sim), when the inventory gives it one. */
+  bmc?: { address: string; port: number; username: string }
 }
 
 export interface LabInventory {
@@ -83,7 +85,16 @@ export function parseLabInventory(text: string, file = 'inventory'): LabInventor
     const lab = isObj(raw.lab) ? raw.lab : {}
     const hardware = typeof lab.hardware === 'string' ? lab.hardware : role
     if (!HARDWARE_PROFILES.includes(hardware)) throw new InventoryError(`${file}: ${at}.lab.hardware ${JSON.stringify(hardware)} is not a lab hardware profile; valid: ${HARDWARE_PROFILES.join(', ')}`)
+    let bmc: LabInventoryNode['bmc']
+    if (isObj(raw.bmc)) {
+      const address = str(raw.bmc, 'address', `${at}.bmc`)
+      if (!isLoopbackV4(address)) throw new InventoryError(`${file}: ${at}.bmc.address ${address} is not a loopback address: the lab's BMCs listen on loopback only`)
+      const port = Number(raw.bmc.port ?? 623)
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InventoryError(`${file}: ${at}.bmc.port ${String(raw.bmc.port)} is not a UDP port`)
+      bmc = { address, port, username: str(raw.bmc, 'username', `${at}.bmc`) }
+    }
     return {
+      ...(bmc ? { bmc } : {}),
       name,
       address,
       role,

@@ -98,13 +98,15 @@ export interface LabNode {
     pid?: number
   }
   faults: Faults
+  /** Switched by `talosctl shutdown` and the node's BMC (lab/machine-power.ts); absent means on. */
+  power?: 'on' | 'off'
   /** ISO 8601; when the node last (re)booted, for uptime and health. */
   bootedAt?: string
 }
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon' | 'bmc'
   node: string
 }
 
@@ -135,6 +137,9 @@ export const paths = {
 
 /** The lab writes its state the way the runbooks write theirs (one helper, lib/atomic-write.ts). */
 export { writeFileAtomic }
+
+/** A machine that answers nothing: powered off, or the `down` fault (a dead machine). */
+export const isDown = (n: Pick<LabNode, 'faults' | 'power'>): boolean => !!n.faults?.down || n.power === 'off'
 
 export function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T

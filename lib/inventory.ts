@@ -24,6 +24,19 @@ export interface RescueSpec {
   imageUrl: string
 }
 
+/** How to reach a node's BMC: IPMI v2.0 over LAN (ipmitool -I lanplus). */
+export interface BmcSpec {
+  type: 'ipmi'
+  address: string
+  /** UDP port, default 623. */
+  port: number
+  username: string
+  /** A 0600 file holding the password (ipmitool -f): never on a command line, never printed. */
+  passwordFile: string
+  /** RMCP+ cipher suite (ipmitool -C), default 3 (HMAC-SHA1, AES-128), which every IPMI 2.0 BMC offers. */
+  cipherSuite: number
+}
+
 export interface InventoryNode {
   name: string
   address: string
@@ -32,6 +45,8 @@ export interface InventoryNode {
   installDisk: string
   /** Defaults merged in: always complete. */
   rescue: RescueSpec
+  /** Power control; without it, powering the machine on is the operator's job. */
+  bmc?: BmcSpec
   lab?: { hardware: string }
 }
 
@@ -232,6 +247,7 @@ function mergeNodes(doc: Obj): InventoryNode[] {
     }
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
+    if (n.bmc) out.bmc = { type: n.bmc.type, address: n.bmc.address, port: n.bmc.port ?? 623, username: n.bmc.username, passwordFile: n.bmc.passwordFile, cipherSuite: n.bmc.cipherSuite ?? 3 }
     if (n.lab) out.lab = { hardware: n.lab.hardware }
     return out
   })
@@ -275,6 +291,12 @@ function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
   if (typeof r.user === 'string' && !/^[a-z_][a-z0-9_-]*$/.test(r.user)) c.error([...base, 'user'], `must be a Unix user name ${got(r.user)}`)
 }
 
+function checkBmc(c: Collector, base: PathSeg[], b: Obj | undefined) {
+  if (!b) return
+  if (!isHostAddress(b.address)) c.error([...base, 'address'], `must be an IPv4 or IPv6 address or DNS name ${got(b.address)}`)
+  for (const k of ['username', 'passwordFile']) shellSafe(c, [...base, k], b[k])
+}
+
 function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
   const raw = doc.nodes as Obj[]
   const seenName = new Map<string, number>()
@@ -289,6 +311,7 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
     if (seenAddr.has(n.address)) c.error(at('address'), `duplicate address ${n.address} (also nodes[${seenAddr.get(n.address)}])`)
     else seenAddr.set(n.address, i)
     checkRescue(c, at('rescue'), n.rescue)
+    checkBmc(c, at('bmc'), n.bmc)
     const merged = nodes[i].rescue
     for (const k of ['keyFile', 'hostKeyFingerprint', 'imageUrl'] as const)
       if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)

@@ -2,7 +2,7 @@
 // with the real type names, namespaces, aliases, print columns and spec field names of Talos v1.10.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadNodes, paths, type LabNode } from '../state.ts'
+import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
 import { parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
 import { humanizeBytes } from './common.ts'
 
@@ -69,7 +69,7 @@ const defs: ResourceDef[] = [
     type: 'Members.cluster.talos.dev', displayType: 'Member', namespace: 'cluster', aliases: [], maintenance: false,
     columns: [['Hostname', (s) => s.hostname], ['Machine Type', (s) => s.machineType], ['OS', (s) => s.operatingSystem], ['Addresses', (s) => s.addresses]],
     list: () => loadNodes()
-      .filter((m) => existsSync(paths.config(m.name)) && !['off', 'maintenance'].includes(m.stage) && !m.faults.down)
+      .filter((m) => existsSync(paths.config(m.name)) && !['off', 'maintenance'].includes(m.stage) && !isDown(m))
       .map((m) => ({ id: m.name, version: 1, owner: 'cluster.MemberController', spec: { nodeId: memberNodeId(m), addresses: [m.address], hostname: m.name, machineType: m.role, operatingSystem: `Talos (${m.talosVersion})` } })),
   },
   {

@@ -29,6 +29,15 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
   assert.deepEqual(inv.validator?.hugepages.perNumaNode, [4, 4])
 })
 
+test('bmc blocks: defaults filled in (UDP 623, cipher suite 3); inventory/lab.yaml names one per machine', () => {
+  const lab = loadInventory(join(REPO, 'inventory/lab.yaml'))
+  for (const n of lab.nodes) assert.deepEqual(n.bmc, { type: 'ipmi', address: n.address, port: 6230, username: 'admin', passwordFile: '.lab/bmc/password', cipherSuite: 3 })
+  const text = fixture('valid-production.yaml').replace('    address: 10.1.0.12\n', '    address: 10.1.0.12\n    bmc: { type: ipmi, address: 10.1.1.12, username: ADMIN, passwordFile: keys/bmc-cp2 }\n')
+  const inv = parseInventory(text, 'x.yaml')
+  assert.deepEqual(inv.nodes[1]!.bmc, { type: 'ipmi', address: '10.1.1.12', port: 623, username: 'ADMIN', passwordFile: 'keys/bmc-cp2', cipherSuite: 3 })
+  assert.equal(inv.nodes[0]!.bmc, undefined)
+})
+
 test('inventory/example.yaml (production) is valid and has no lab blocks', () => {
   const r = checkInventory(readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8'), 'inventory/example.yaml')
   assert.deepEqual(r.errors, [])
