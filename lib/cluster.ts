@@ -19,7 +19,6 @@ export interface ClusterPaths {
 export interface Cluster {
   inv: Inventory
   inventoryFile: string
-  isLab: boolean
   talosctlBin: string
   paths: ClusterPaths
   talos: Talosctl
@@ -51,7 +50,6 @@ export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; cal
   return {
     inv,
     inventoryFile,
-    isLab: inv.cluster.target === 'lab',
     talosctlBin,
     paths,
     talos: new Talosctl({
