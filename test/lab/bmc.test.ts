@@ -3,7 +3,7 @@
 // rescue sshd stops and starts with it. 127.0.95.x, one machine.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,14 +24,19 @@ writeFileSync(
   name: bmc-lab
   target: lab
   endpoint: https://127.0.95.10:6443
+  vip: 127.0.95.10
   talosVersion: v1.10.3
+  kubernetesVersion: v1.33.1
+  installerImage: factory.talos.dev/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.10.3
+  outputDir: ${join(tmp, 'out')}
 defaults:
-  rescue: { user: root, port: ${SSH_PORT} }
+  rescue: { user: root, port: ${SSH_PORT}, keyFile: ${join(LAB, 'ssh/id_ed25519')}, imageUrl: file://${join(LAB, 'images/metal-amd64.raw')} }
 nodes:
   - name: m1
     address: ${ADDR}
     role: controlplane
     installDisk: /dev/sda
+    rescue: { host: ${ADDR}, hostKeyFingerprint: file:${join(LAB, 'ssh/m1/host_key.fingerprint')} }
     bmc: { type: ipmi, address: ${ADDR}, port: ${BMC_PORT}, username: admin, passwordFile: ${join(LAB, 'bmc/password')} }
     lab: { hardware: controlplane }
 `,
@@ -98,6 +103,22 @@ describe('lab BMC (ipmi_sim) driven by lib/bmc.ts with ipmitool', { skip: !haveI
     await until('the cycle (off, then on a second later)', async () => readFileSync(join(LAB, 'bmc/m1/power.log'), 'utf8').includes('booting from the network'))
     await until('power on after the cycle', async () => (await bmc.powerStatus()) === 'on' && (await portOpen(ADDR, SSH_PORT)))
     assert.equal(readFileSync(join(LAB, 'bmc/m1/bootdev'), 'utf8').trim(), 'default')
+  })
+
+  test('01 --bmc-reboot: a machine running Talos is rebooted into its rescue system through its BMC and reinstalled', () => {
+    const env = { ...process.env, TALOS_LAB_DIR: LAB, TALOS_RUNBOOKS_STATE_DIR: join(tmp, 'state'), CI: 'true', NO_COLOR: '1' }
+    const run01 = (...flags: string[]) => spawnSync('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', INV, '--yes', ...flags], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 180_000 })
+    const first = run01()
+    assert.equal(first.status, 0, first.stdout + first.stderr)
+    assert.equal(node().stage, 'maintenance')
+    const again = run01('--bmc-reboot')
+    const out = again.stdout + again.stderr
+    assert.equal(again.status, 0, out)
+    assert.match(out, /ipmitool -I lanplus -C 3 -H 127\.0\.95\.11 -p 6295 -U admin -f \S+ chassis bootdev pxe/)
+    assert.match(out, /chassis power cycle/)
+    assert.match(out, /m1: rescue system up after [\d.]+ s/)
+    assert.match(out, /m1: image written and verified/)
+    assert.equal(node().stage, 'maintenance')
   })
 
   test('a wrong password is refused by the BMC; a password file others can read is refused before any call', async () => {
