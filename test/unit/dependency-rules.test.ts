@@ -3,7 +3,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -65,4 +65,20 @@ test('lab/, test/ and bench/ may import lab/; product code may import lib/', () 
   const r = cruise(root)
   assert.equal(r.code, 0, r.out)
   assert.match(r.out, /no dependency violations found \(\d+ modules/)
+})
+
+test('the repository itself passes the rule (npm run lint:deps)', () => {
+  const r = spawnSync('npm', ['run', '--silent', 'lint:deps'], { cwd: REPO, encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+  assert.match(r.stdout + r.stderr, /no dependency violations found \((\d{3,}) modules/)
+})
+
+test('product code has no lab branch or lab-only marker: no isLab, no .lab-owner, no loading of lab/ at run time', () => {
+  const files = spawnSync('git', ['ls-files', 'runbooks', 'lib', 'checks', 'templates'], { cwd: REPO, encoding: 'utf8' }).stdout.trim().split('\n')
+  assert.ok(files.length > 50, `only ${files.length} product files`)
+  const hits = files.flatMap((f) => {
+    const text = readFileSync(join(REPO, f), 'utf8')
+    return [/\bisLab\b/, /\.lab-owner/, /createRequire\([^)]*\)\(['"][^'"]*lab\//, /import\(['"][^'"]*\/lab\//].filter((re) => re.test(text)).map((re) => `${f}: ${re}`)
+  })
+  assert.deepEqual(hits, [])
 })
