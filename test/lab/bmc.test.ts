@@ -128,4 +128,10 @@ describe('lab BMC (ipmi_sim) driven by lib/bmc.ts with ipmitool', { skip: !haveI
     chmodSync(wrong, 0o644)
     await assert.rejects(new Bmc('m1', { ...spec, passwordFile: wrong }, { quiet: true }).powerStatus(), /BMC password file .*wrong is mode 0644: make it 0600/)
   })
+
+  test('lab down stops every BMC it started', async () => {
+    const r = await lab(['down'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.equal(isAlive(bmcPid), false, `ipmi_sim (pid ${bmcPid}) still running after lab down`)
+  })
 })
