@@ -10,8 +10,6 @@ import { rebootNode } from './talosctl/power.ts'
 
 export type BootDevice = 'pxe' | 'disk'
 
-export const isPoweredOff = (name: string) => loadNode(name).power === 'off'
-
 /** Cut the power: every process of the machine stops at once. */
 export async function powerOffMachine(name: string): Promise<string[]> {
   const done: string[] = []
