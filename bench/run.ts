@@ -62,7 +62,7 @@ const text = bigInventory(500)
 const secrets = parseSecretsBundle(secretsFixture())
 const schema = TalosSchema.load(TALOS_SCHEMA_PATH)
 await bench('500-node inventory: parse + render + schema-validate every config', 3, () => {
-  const inv = parseInventory(text, 'bench-500.yaml', { hardware: null })
+  const inv = parseInventory(text, 'bench-500.yaml')
   for (const yaml of renderMachineConfigs(inv, secrets).values()) {
     const { docs, lines } = parseAllWithPositions(yaml)
     if (schema.validateDocs(docs, lines).length) throw new Error('a rendered config failed the schema')

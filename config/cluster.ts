@@ -22,7 +22,6 @@ export interface Cluster {
   /** Which cluster, lab or production: what the runner's banner and journal name (the inventory's cluster section). */
   cluster: Inventory['cluster']
   inventoryFile: string
-  isLab: boolean
   talosctlBin: string
   paths: ClusterPaths
   talos: Talosctl
@@ -55,7 +54,6 @@ export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; cal
     inv,
     cluster: inv.cluster,
     inventoryFile,
-    isLab: inv.cluster.target === 'lab',
     talosctlBin,
     paths,
     talos: new Talosctl({

@@ -22,6 +22,19 @@ const closed = (properties: Record<string, unknown>, required: string[] = []) =>
 })
 const stringMap = (valueSchema: unknown = { type: 'string' }) => ({ type: 'object', additionalProperties: valueSchema })
 
+/** A node's BMC (IPMI over LAN, driven with ipmitool): the password is in a 0600 file, never in the inventory. */
+const bmc = closed(
+  {
+    type: { enum: ['ipmi'] },
+    address: str,
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    username: str,
+    passwordFile: str,
+    cipherSuite: { type: 'integer', minimum: 0, maximum: 17 },
+  },
+  ['type', 'address', 'username', 'passwordFile'],
+)
+
 const rescueProps = {
   host: str,
   port: { type: 'integer', minimum: 1, maximum: 65535 },
@@ -70,6 +83,7 @@ export const inventorySchema = closed(
           profile: { enum: ['validator'] },
           installDisk: str,
           rescue: closed(rescueProps),
+          bmc,
           lab: closed({ hardware: str }, ['hardware']),
           /** The one link Talos configures on this node (and puts the VIP on, for control planes). */
           network: closed(

@@ -2,10 +2,10 @@
 // file:line:col and the field's path, all at once, so an SRE fixes the file in one pass:
 //   inventory/lab.yaml:23:5: nodes[3].address: must be an IPv4 or IPv6 address or DNS name (got "10.0.0.1; rm -rf /")
 // Structure and types come from a JSON schema (config/inventory-schema.ts, ajv); the rules below it cover what
-// a schema cannot say (counts, uniqueness, formats with good messages, sums, the lab's hardware limits).
+// a schema cannot say (counts, uniqueness, formats with good messages, sums, and hardware limits when the
+// caller knows the machines: `checkInventory(..., { hardware })`). The `lab:` blocks are the lab's data.
 import { formatCpuList as formatCpus, parseCpuList } from '../lib/host/numa.ts'
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { isIP } from 'node:net'
 import { isAbsolute, normalize } from 'node:path'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
@@ -29,6 +29,19 @@ export interface RescueSpec {
   imageUrl: string
 }
 
+/** How to reach a node's BMC: IPMI v2.0 over LAN (ipmitool -I lanplus). */
+export interface BmcSpec {
+  type: 'ipmi'
+  address: string
+  /** UDP port, default 623. */
+  port: number
+  username: string
+  /** A 0600 file holding the password (ipmitool -f): never on a command line, never printed. */
+  passwordFile: string
+  /** RMCP+ cipher suite (ipmitool -C), default 3 (HMAC-SHA1, AES-128), which every IPMI 2.0 BMC offers. */
+  cipherSuite: number
+}
+
 export interface InventoryNode {
   name: string
   address: string
@@ -37,6 +50,8 @@ export interface InventoryNode {
   installDisk: string
   /** Defaults merged in: always complete. */
   rescue: RescueSpec
+  /** Power control; without it, powering the machine on is the operator's job. */
+  bmc?: BmcSpec
   lab?: { hardware: string }
   network?: NodeNetwork
 }
@@ -180,41 +195,17 @@ export function parseByteSize(s: string): number {
 /** Bytes in one huge page of the inventory's size. */
 const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
 
-// ---------------------------------------------------------------- lab hardware (optional)
+// ---------------------------------------------------------------- machine facts (optional)
 
+/** What the caller knows about a machine's memory and CPUs per NUMA node (the inventory itself does not say). */
 export interface HardwareFacts {
   numaMemoryMiB: number[]
   numaCpus: number[][]
   /** the logical CPUs of each physical core (SMT siblings); absent: one thread per core */
   threadSiblings?: number[][]
 }
-export type HardwareLookup = (profile: string) => HardwareFacts | undefined
-
-let labHardware: HardwareLookup | null | undefined
-/**
- * The lab's hardware profiles (lab/hardware.ts), loaded on first use. Production code must not depend on
- * the lab, and the module may not exist in every checkout: without it, hardware limits are not checked.
- */
-export function labHardwareLookup(): HardwareLookup | undefined {
-  if (labHardware === undefined) {
-    try {
-      const mod = createRequire(import.meta.url)('../lab/hardware.ts') as { hardwareProfile?: (n: string) => HardwareFacts }
-      const fn = mod.hardwareProfile
-      labHardware = fn
-        ? (name) => {
-            try {
-              return fn(name)
-            } catch {
-              return undefined
-            }
-          }
-        : null
-    } catch {
-      labHardware = null
-    }
-  }
-  return labHardware ?? undefined
-}
+/** Facts about the machine named `node`, from whoever knows them (the lab knows its simulated machines). */
+export type HardwareLookup = (node: string) => HardwareFacts | undefined
 
 // ---------------------------------------------------------------- parse + validate
 
@@ -297,6 +288,7 @@ function mergeNodes(doc: Obj): InventoryNode[] {
     }
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
+    if (n.bmc) out.bmc = { type: n.bmc.type, address: n.bmc.address, port: n.bmc.port ?? 623, username: n.bmc.username, passwordFile: n.bmc.passwordFile, cipherSuite: n.bmc.cipherSuite ?? 3 }
     if (n.lab) out.lab = { hardware: n.lab.hardware }
     if (n.network) out.network = n.network
     return out
@@ -477,6 +469,12 @@ function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
   if (typeof r.user === 'string' && !/^[a-z_][a-z0-9_-]*$/.test(r.user)) c.error([...base, 'user'], `must be a Unix user name ${got(r.user)}`)
 }
 
+function checkBmc(c: Collector, base: PathSeg[], b: Obj | undefined) {
+  if (!b) return
+  if (!isHostAddress(b.address)) c.error([...base, 'address'], `must be an IPv4 or IPv6 address or DNS name ${got(b.address)}`)
+  for (const k of ['username', 'passwordFile']) shellSafe(c, [...base, k], b[k])
+}
+
 function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
   const raw = doc.nodes as Obj[]
   const seenName = new Map<string, number>()
@@ -495,11 +493,11 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
     if (seenAddr.has(n.address)) c.error(at('address'), `duplicate address ${n.address} (also nodes[${seenAddr.get(n.address)}])`)
     else seenAddr.set(n.address, i)
     checkRescue(c, at('rescue'), n.rescue)
+    checkBmc(c, at('bmc'), n.bmc)
     const merged = nodes[i].rescue
     for (const k of ['keyFile', 'hostKeyFingerprint', 'imageUrl'] as const)
       if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
     if (doc.cluster.target === 'production' && n.lab) c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
-    if (doc.cluster.target === 'lab' && !n.lab) c.error(at(), 'lab nodes need lab: { hardware: PROFILE }')
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
   raw.forEach((n, i) => checkNodeNetwork(c, doc, n, i))
@@ -619,16 +617,17 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (typeof t.value === 'string' && !isLabelValue(t.value)) c.error(V('taints', i, 'value'), `not a valid taint value ${got(t.value)}`)
   })
 
-  checkPodFitsOneNumaNode(c, v as ValidatorProfile, hardware && vIdx.length === 1 && raw[vIdx[0]].lab?.hardware ? hardware(raw[vIdx[0]].lab.hardware) : undefined, cpusetProblem)
+  // the facts of the validator's machine, when the caller knows them (the lab does; see HardwareLookup)
+  const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
+  const hw = node?.name && hardware ? hardware(node.name) : undefined
+  checkPodFitsOneNumaNode(c, v as ValidatorProfile, hw, cpusetProblem)
 
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
-  const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
-  const hw = node?.lab?.hardware && hardware ? hardware(node.lab.hardware) : undefined
   if (hw && !cpusetProblem) {
     const numa = hw.numaMemoryMiB.length
     if (hp.perNumaNode.length > numa)
-      c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} (${node!.lab.hardware}) has ${numa}`)
+      c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} has ${numa}`)
     hp.perNumaNode.forEach((count, i) => {
       const have = hw.numaMemoryMiB[i]
       if (have === undefined) return
@@ -769,8 +768,8 @@ export interface CheckResult {
 }
 
 export interface ParseOptions {
-  /** Hardware facts per lab profile; defaults to lab/hardware.ts when present. `null` disables the check. */
-  hardware?: HardwareLookup | null
+  /** Facts about each machine, to check huge pages and reservations against; without them those limits are not checked. */
+  hardware?: HardwareLookup
   /** Called with each warning of a valid inventory (things that work but are probably not what was meant). */
   onWarning?: (w: InventoryIssue) => void
 }
@@ -802,7 +801,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   checkCluster(c, d)
   checkNodes(c, d, nodes)
   checkVip(c, d)
-  checkValidator(c, d, opts.hardware === null ? undefined : (opts.hardware ?? labHardwareLookup()))
+  checkValidator(c, d, opts.hardware)
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)
   if (c.issues.length) return { errors: c.issues, warnings: c.warnings }
   const inventory: Inventory = { cluster: d.cluster, nodes }

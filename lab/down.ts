@@ -81,7 +81,8 @@ function exeName(pid: number): string {
  */
 export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): boolean {
   const isSshd = exe === 'sshd' || p.cmdline[0]?.startsWith('sshd:')
-  if (!isSshd && exe !== 'etcd' && exe !== 'node') return false
+  // the lab runs sshd, etcd, ipmi_sim (its BMCs) and node processes; nothing else is ever its own
+  if (!isSshd && exe !== 'etcd' && exe !== 'ipmi_sim' && exe !== 'node') return false
   const joined = p.cmdline.join(' ')
   if (new RegExp(`(^|[\\s='"])${escapeRe(dir)}(/|[\\s'"]|$)`).test(joined)) return true
   const labServer = exe === 'node' && p.cmdline.some((a) => a.startsWith(join(REPO_ROOT, 'lab/')) || a.startsWith(join(REPO_ROOT, 'node_modules/.cache/lab-talosctl/')) || /^lab\/(kube-api|talosctl|rescue)\//.test(a))

@@ -5,6 +5,7 @@ import { reconcileNode, stopEtcd, stopKubeApi } from './node-services.ts'
 import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'
 import { loadCluster, loadNode, updateNode } from './state.ts'
 import { faultsText } from './status.ts'
+import { powerOnMachine } from './machine-power.ts'
 
 export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down', 'boot-fail'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
@@ -100,6 +101,8 @@ export async function healNode(node: string, say?: (line: string) => void): Prom
   const had = faultsText(before.faults)
   updateNode(node, (n) => (n.faults = {}))
   done.push(had !== '-' ? `${node}: cleared faults ${had}` : `${node}: had no faults`)
+  // a machine left powered off (talosctl shutdown, its BMC) is powered on, as by its BMC
+  if (before.power === 'off') done.push(...(await powerOnMachine(node)))
   await reconcileNode(node)
   const after = loadNode(node)
   if (after.etcd.pid && after.etcd.pid !== before.etcd.pid) done.push(`${node}: etcd running (pid ${after.etcd.pid})`)

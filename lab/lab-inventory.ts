@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { unreadable } from '../config/inventory.ts'
 import type { Role } from './state.ts'
+import { HARDWARE_PROFILES, hardwareProfile } from './hardware.ts'
+import { checkInventory, formatIssue } from '../config/inventory.ts'
 
 export interface LabInventoryNode {
   name: string
@@ -15,6 +17,8 @@ export interface LabInventoryNode {
   /** Hardware profile name for lab/hardware.ts (`lab.hardware`); defaults to the role. */
   hardware: string
   rescue: { host: string; port: number; user: string }
+  /** The machine's BMC (ipmi_sim), when the inventory gives it one. */
+  bmc?: { address: string; port: number; username: string }
 }
 
 export interface LabInventory {
@@ -80,13 +84,24 @@ export function parseLabInventory(text: string, file = 'inventory'): LabInventor
     const port = Number(rescue.port ?? defPort)
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InventoryError(`${file}: ${at}.rescue.port ${String(rescue.port)} is not a TCP port`)
     const lab = isObj(raw.lab) ? raw.lab : {}
+    const hardware = typeof lab.hardware === 'string' ? lab.hardware : role
+    if (!HARDWARE_PROFILES.includes(hardware)) throw new InventoryError(`${file}: ${at}.lab.hardware ${JSON.stringify(hardware)} is not a lab hardware profile; valid: ${HARDWARE_PROFILES.join(', ')}`)
+    let bmc: LabInventoryNode['bmc']
+    if (isObj(raw.bmc)) {
+      const address = str(raw.bmc, 'address', `${at}.bmc`)
+      if (!isLoopbackV4(address)) throw new InventoryError(`${file}: ${at}.bmc.address ${address} is not a loopback address: the lab's BMCs listen on loopback only`)
+      const port = Number(raw.bmc.port ?? 623)
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InventoryError(`${file}: ${at}.bmc.port ${String(raw.bmc.port)} is not a UDP port`)
+      bmc = { address, port, username: str(raw.bmc, 'username', `${at}.bmc`) }
+    }
     return {
+      ...(bmc ? { bmc } : {}),
       name,
       address,
       role,
       profile: typeof raw.profile === 'string' ? raw.profile : undefined,
       installDisk: str(raw, 'installDisk', at),
-      hardware: typeof lab.hardware === 'string' ? lab.hardware : role,
+      hardware,
       rescue: { host, port, user: typeof rescue.user === 'string' ? rescue.user : defUser },
     }
   })
@@ -115,5 +130,24 @@ export function readLabInventory(file: string): LabInventory {
   } catch (e) {
     throw new InventoryError(`${file}: ${unreadable(e)}`)
   }
-  return parseLabInventory(text, file)
+  const inv = parseLabInventory(text, file)
+  checkLabInventoryHardware(text, file, inv)
+  return inv
+}
+
+/**
+ * What only the lab knows: whether the validator's huge pages and reservations fit its simulated machine
+ * (`lab.hardware`), checked with the runbooks' own rules (lib/inventory.ts) given the machines' facts. Throws
+ * InventoryError naming file:line:column and field for each problem. An inventory the runbooks reject anyway is
+ * left to them (the lab brings up minimal inventories too).
+ */
+export function checkLabInventoryHardware(text: string, file: string, inv: LabInventory): void {
+  if (checkInventory(text, file).errors.length) return
+  const profileOf = new Map(inv.nodes.map((n) => [n.name, n.hardware]))
+  const lookup = (node: string) => {
+    const profile = profileOf.get(node)
+    return profile === undefined ? undefined : hardwareProfile(profile)
+  }
+  const r = checkInventory(text, file, { hardware: lookup })
+  if (r.errors.length) throw new InventoryError(r.errors.map(formatIssue).join('\n'))
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
 import { forgetProcess, isAlive, spawnDetached, stopPid, tsEntry, waitForPort, portOpen } from './processes.ts'
 import { labBinary } from './tools.ts'
-import { REPO_ROOT, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
+import { REPO_ROOT, isDown, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
 export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? labBinary('etcd', '/usr/bin/etcd')
 
@@ -215,7 +215,7 @@ export function clusterBootstrapped(): boolean {
  */
 export async function reconcileNode(name: string): Promise<void> {
   const n = loadNode(name)
-  const up = !n.faults.down && isConfigured(n) && !['shutting down', 'rebooting'].includes(n.stage)
+  const up = !isDown(n) && isConfigured(n) && !['shutting down', 'rebooting'].includes(n.stage)
   if (n.role !== 'controlplane') return
   const wantEtcd = up && !n.faults.etcdCrash && (clusterBootstrapped() || etcdDataDirNonEmpty(name))
   if (wantEtcd && !etcdRunning(n)) {

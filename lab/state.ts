@@ -13,9 +13,10 @@
 //   ssh/<name>/                 the node's rescue sshd: sshd_config, host key, authorized_keys, disk.img
 //   ssh/id_ed25519              the operator key the lab inventory points at (0600)
 //   pki/                        lab CA and serving certs for the Kubernetes API
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, openSync, closeSync, fsyncSync } from 'node:fs'
+import { readFileSync, existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { writeFileAtomic } from '../lib/host/atomic-write.ts'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -112,13 +113,15 @@ export interface LabNode {
     pid?: number
   }
   faults: Faults
+  /** Switched by `talosctl shutdown` and the node's BMC (lab/machine-power.ts); absent means on. */
+  power?: 'on' | 'off'
   /** ISO 8601; when the node last (re)booted, for uptime and health. */
   bootedAt?: string
 }
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon' | 'bmc'
   node: string
 }
 
@@ -147,19 +150,11 @@ export const paths = {
   talosctlSocket: () => join(labDir(), 'talosctl.sock'),
 }
 
-/** Atomic write (tmp + fsync + rename) so a reader or a Ctrl-C never sees half a file. */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
-  mkdirSync(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, data, { mode })
-  const fd = openSync(tmp, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, file)
-}
+/** The lab writes its state the way the runbooks write theirs (one helper, lib/atomic-write.ts). */
+export { writeFileAtomic }
+
+/** A machine that answers nothing: powered off, or the `down` fault (a dead machine). */
+export const isDown = (n: Pick<LabNode, 'faults' | 'power'>): boolean => !!n.faults?.down || n.power === 'off'
 
 export function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T

@@ -12,6 +12,7 @@ import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/host/numa.ts'
 import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/host/procfs.ts'
 import { partitionPath } from '../lib/host/block-device.ts'
+import { ownerOf, setOwner } from './file-owners.ts'
 
 export const KERNEL_RELEASE = '6.12.28-talos'
 export const TALOS_VERSION = 'v1.10.3'
@@ -525,8 +526,8 @@ function integerSysctlRefuses(file: string, value: string): boolean {
 /**
  * What machined does with a config at runtime: sysctls written under proc/sys (a key whose parent directory does
  * not exist is an error, as on a kernel without that subsystem), modules added to proc/modules, volumes added to
- * proc/mounts with their mount point created and its owner/mode recorded in `<mountPoint>/.lab-owner` ("uid gid
- * mode"), since the lab cannot chown. Additive and idempotent. Returns errors naming each rejected item.
+ * proc/mounts with their mount point created; a new filesystem's root gets the owner/mode given (lab/file-owners.ts,
+ * since the lab cannot chown), which later chowns change and re-applying the config does not reset, as on a node. Additive and idempotent. Returns errors naming each rejected item.
  */
 export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: string[] } {
   const errors: string[] = []
@@ -586,15 +587,14 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
       errors.push(`mount ${m.mountPoint}: bad mode ${JSON.stringify(mode)}`)
       continue
     }
-    const wasMounted = mounts.some((l) => { const x = parseMounts(l)[0]; return x?.mountPoint === m.mountPoint && x.device === m.device })
     mounts = mounts.filter((l) => parseMounts(l)[0]?.mountPoint !== m.mountPoint)
     mounts.push(`${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`)
     const dir = join(root, m.mountPoint)
     mkdirSync(dir, { recursive: true })
-    // the owner and mode belong to the filesystem's root directory: applying a config again (same volume, same disk)
-    // keeps whatever was set on it; only a fresh filesystem starts as given (root:root 0755 unless said otherwise)
-    const marker = join(dir, '.lab-owner')
-    if (!wasMounted || !existsSync(marker) || m.uid !== undefined || m.mode !== undefined) writeFileSync(marker, `${m.uid ?? 0} ${m.gid ?? 0} ${mode}\n`)
+    // the owner and mode belong to the filesystem's root directory: applying a config again or re-mounting after a
+    // reboot (same volume, same disk) keeps whatever was set on it (a chown on the node sticks); only a fresh
+    // filesystem starts as given (root:root 0755 unless said otherwise)
+    if (!ownerOf(root, m.mountPoint)) setOwner(root, m.mountPoint, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode })
   }
   writeFileSync(mountsFile, mounts.join('\n') + (mounts.length ? '\n' : ''))
   return { errors }

@@ -13,8 +13,9 @@ import { isAlive, portOpen } from './processes.ts'
 import { RESCUE_CMDLINE } from './rescue/outputs.ts'
 import { ensureOperatorKey, prepareRescueSshd, rescueSshdPid, startRescueSshd } from './sshd.ts'
 import { createSysroot } from './sysroot.ts'
-import { labDir, labExists, loadCluster, loadNodes, paths, saveCluster, saveNode, type LabNode } from './state.ts'
+import { isDown, labDir, labExists, loadCluster, loadNodes, paths, saveCluster, saveNode, type LabNode } from './state.ts'
 import { labDown } from './down.ts'
+import { startBmc } from './bmc/sim.ts'
 
 export class LabStateError extends Error {}
 
@@ -25,7 +26,7 @@ export function labProblems(): string[] {
   // converge is a one-shot job that exits when done; the rest must be running
   for (const p of c.processes) if (p.kind !== 'converge' && !isAlive(p.pid)) problems.push(`${p.kind} of ${p.node} (pid ${p.pid}) is not running`)
   for (const n of loadNodes()) {
-    if (n.stage === 'off' && !n.faults.down && !rescueSshdPid(n.name)) problems.push(`rescue sshd of ${n.name} is not running`)
+    if (n.stage === 'off' && !isDown(n) && !rescueSshdPid(n.name)) problems.push(`rescue sshd of ${n.name} is not running`)
     if (n.etcd.pid && !isAlive(n.etcd.pid)) problems.push(`etcd of ${n.name} (pid ${n.etcd.pid}) is not running`)
     if (n.kubeApi.pid && !isAlive(n.kubeApi.pid)) problems.push(`kube-api of ${n.name} (pid ${n.kubeApi.pid}) is not running`)
   }
@@ -105,6 +106,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     }
     // sequential: spawnDetached read-modify-writes lab.json
     for (const n of nodes) await startRescueSshd(n.name)
+    for (const n of inv.nodes) if (n.bmc) await startBmc({ node: n.name, ...n.bmc })
     await startTalosctlDaemon()
     return { alreadyUp: false, inventory: inv, image, fingerprints }
   } catch (e) {

@@ -3,7 +3,7 @@
 import { runbook } from '../lib/runner/runner.ts'
 import { openCluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance } from '../steps/01-provision/steps.ts'
+import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance, machinesWithoutBmc, rebootIntoRescue } from '../steps/01-provision/steps.ts'
 import { RefusedError } from '../lib/runner/types.ts'
 import { imageProblemsMessage, imageSchematicProblems, printSchematicsCli } from '../config/schematic-images.ts'
 
@@ -16,15 +16,35 @@ await runbook({
   flags: {
     node: { type: 'string', description: 'only this node (default: every node in the inventory)' },
     'print-schematics': { type: 'boolean', description: 'offline: write each node group\'s Image Factory schematic under the output dir, print its ID, installer image and factory URLs, and exit' },
+    'bmc-reboot': { type: 'boolean', description: 'first reboot the machine(s) into their rescue system through their BMC (next boot: network, then power cycle), e.g. to reinstall' },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
     const only = flags.node as string | undefined
     const nodes = cluster.inv.nodes.filter((n) => !only || n.name === only)
     if (only && nodes.length === 0) throw new Error(`--node ${only}: no such node in ${flags.inventory}`)
-    return { ...cluster, cluster: cluster.inv.cluster, nodes, state: await provisionState(cluster, nodes) }
+    const bmcReboot = flags.bmcReboot === true
+    const noBmc = bmcReboot ? machinesWithoutBmc(nodes) : []
+    if (noBmc.length) throw new Error(`--bmc-reboot: ${noBmc.join(', ')} ${noBmc.length > 1 ? 'have' : 'has'} no bmc: block in ${flags.inventory} (reboot ${noBmc.length > 1 ? 'them' : 'it'} into the rescue system by hand, or add one)`)
+    return { ...cluster, cluster: cluster.inv.cluster, nodes, bmcReboot, state: await provisionState(cluster, nodes) }
   },
   steps: [
+    {
+      name: 'rescue-boot',
+      summary: 'with --bmc-reboot: reboot the machines into their rescue system through their BMC (next boot network, power cycle)',
+      destructive: true,
+      describe: (c) => `Reboot ${c.nodes.map((n) => n.name).join(', ')} into the rescue system through the BMC (next boot: network; power cycle)`,
+      targets: (c) => c.nodes.map((n) => n.name),
+      confirm: (c) => `Power-cycle ${c.nodes.map((n) => `${n.name} (BMC ${n.bmc?.address})`).join(', ')} into the rescue system? Whatever runs there stops now.`,
+      async check(c) {
+        return c.bmcReboot ? { done: false } : { done: true, reason: 'not asked (--bmc-reboot)' }
+      },
+      async run(c, step) {
+        await rebootIntoRescue(c, c.nodes, step)
+        // the machines now run their rescue system: what Talos answered before no longer holds
+        if (!c.dryRun) c.state = await provisionState(c, c.nodes)
+      },
+    },
     {
       name: 'survey',
       summary: 'ask each machine whether Talos already answers',

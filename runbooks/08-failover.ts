@@ -7,11 +7,13 @@ import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { evaluatePreflight, formatTimeline, selectTarget, workloadBaseline, FailoverTimeline, type CpNode, type FailoverSummary, type PreflightResult, type Target, type TimelineEvent } from '../steps/08-failover/judge.ts'
 import { watchFailover } from '../steps/08-failover/watch.ts'
-import { apiEndpoints, gatherPreflight, listPods, liveProbes, type EtcdProbeKind } from '../steps/08-failover/probes.ts'
+import { apiEndpoints, gatherPreflight, listPods, liveProbes } from '../steps/08-failover/probes.ts'
 import { runChecks } from '../checks/engine/runner.ts'
 import { probeTalos, SOURCES } from '../checks/engine/sources.ts'
 import { contextFor } from '../checks/engine/cli.ts'
 import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
+import { Bmc } from '../lib/host/bmc.ts'
+import type { InventoryNode } from '../config/inventory.ts'
 import { ALL_CHECKS } from '../checks/defs/index.ts'
 import type { CheckInventory } from '../checks/engine/inventory.ts'
 
@@ -31,7 +33,9 @@ interface DrillCtx extends Cluster {
   requested?: string
   pollIntervalMs: number
   maxInFlight: number
-  etcdProbe: EtcdProbeKind
+  /** --yes: nobody will be asked to power a node on */
+  unattended: boolean
+  inventoryFile: string
   probeTimeoutMs: number
   watchTimeoutMs: number
   rejoinTimeoutMs: number
@@ -66,29 +70,59 @@ async function makePlan(c: DrillCtx): Promise<Plan> {
   return c.plan
 }
 
-/** Lab: the lab's fault injection (a dead machine). Production: talosctl shutdown/reboot. */
-async function takeDown(c: DrillCtx, t: Target): Promise<string[]> {
-  if (c.isLab) {
-    const { injectFault } = await import('../lab/faults.ts')
-    return injectFault(t.name, 'down')
+const nodeNamed = (c: DrillCtx, name: string): InventoryNode => c.inv.nodes.find((n) => n.name === name)!
+
+/**
+ * A shut-down machine only comes back when something powers it on: its BMC, or the operator when asked. With --yes
+ * nobody is asked, so every node the drill may take down needs a BMC (the target is the etcd leader unless --node).
+ */
+function refuseUnattendedWithoutBmc(c: DrillCtx): void {
+  if (c.action !== 'shutdown' || !c.unattended) return
+  const candidates = c.requested ? [nodeNamed(c, c.requested)] : controlPlanes(c.inv)
+  const missing = candidates.filter((n) => !n.bmc).map((n) => n.name)
+  if (missing.length) {
+    throw new RefusedError(
+      `--yes with --action shutdown needs a BMC to power the node back on unattended, and ${missing.join(', ')} ${missing.length > 1 ? 'have' : 'has'} none in ${c.inventoryFile}: add a bmc: block, run without --yes (you are asked to power it on), or use --action reboot. Nothing was changed.`,
+    )
   }
+}
+
+/** The production sequence: `talosctl shutdown` (the machine powers off) or `talosctl reboot` (it comes back by itself). */
+async function takeDown(c: DrillCtx, t: Target): Promise<string[]> {
   const r = c.action === 'reboot' ? await c.talos.reboot([t.address], { timeoutMs: 60_000 }) : await c.talos.shutdown([t.address], { timeoutMs: 60_000 })
   return [`${r.command}: exit ${r.exitCode}`]
 }
 
-/** Undo takeDown as far as the runbook can: in the lab heal the node; in production it is up to the operator. */
-async function bringBack(c: DrillCtx, names: string[], step: StepHandle): Promise<void> {
-  if (c.isLab) {
-    const { healNode } = await import('../lab/faults.ts')
-    for (const n of names) for (const line of await healNode(n)) log.info(`  ${line}`)
-    return
+const BMC_OFF_TIMEOUT_MS = 120_000
+
+/** Power a shut-down node on through its BMC, once the BMC reports it off (shutdown returns before the power is cut). */
+async function powerOnThroughBmc(c: DrillCtx, node: InventoryNode, step: StepHandle): Promise<void> {
+  const bmc = new Bmc(node.name, node.bmc!, { timeoutMs: c.talos.timeoutMs })
+  const t0 = Date.now()
+  while ((await bmc.powerStatus()) === 'on') {
+    if (Date.now() - t0 > BMC_OFF_TIMEOUT_MS) throw new Error(`${node.name} still reports power on ${BMC_OFF_TIMEOUT_MS / 1000} s after talosctl shutdown: check its console, then power-cycle it (ipmitool ... chassis power cycle) and re-run with --from bring-back`)
+    step.progress(`waiting for ${node.name}'s BMC to report power off`)
+    await sleep(1000)
+    step.signal.throwIfAborted()
   }
+  await bmc.powerOn()
+  log.info(`  ${node.name}: powered on through its BMC (${node.bmc!.address}:${node.bmc!.port})`)
+}
+
+/** Undo takeDown: a rebooted node comes back by itself; a shut-down one is powered on through its BMC, or by the operator. */
+async function bringBack(c: DrillCtx, names: string[], step: StepHandle): Promise<void> {
   if (c.action === 'reboot') {
     log.info(`  ${names.join(', ')} reboot(s) on their own: waiting for them`)
     return
   }
-  const q = `Power on ${names.join(', ')} now (BMC/IPMI or by hand). Continue once it is powering on?`
-  if (!(await step.confirm(q))) throw new Error(`${names.join(', ')} left powered off: power it on, then re-run with --from bring-back`)
+  for (const node of names.map((n) => nodeNamed(c, n))) {
+    if (node.bmc) {
+      await powerOnThroughBmc(c, node, step)
+      continue
+    }
+    const q = `Power on ${node.name} now (it has no BMC in the inventory: by hand). Continue once it is powering on?`
+    if (!(await step.confirm(q))) throw new Error(`${node.name} left powered off: power it on, then re-run with --from bring-back`)
+  }
   log.info(`  waiting for ${names.join(', ')} to boot and rejoin (up to ${Math.round(c.rejoinTimeoutMs / 1000)} s)`)
 }
 
@@ -98,10 +132,9 @@ await runbook({
   json: true,
   flags: {
     node: { type: 'string', valueName: 'NAME', description: 'control-plane node to take down (default: the current etcd leader)' },
-    action: { type: 'string', valueName: 'shutdown|reboot', default: 'shutdown', description: 'production: how to take the node down (the lab simulates a dead machine)' },
+    action: { type: 'string', valueName: 'shutdown|reboot', default: 'shutdown', description: 'how to take the node down: talosctl shutdown (then power it on through its BMC, or you are asked) or talosctl reboot' },
     'poll-interval-ms': { type: 'string', valueName: 'MS', default: '100', description: 'start a new probe per node/endpoint this often' },
     'max-in-flight': { type: 'string', valueName: 'N', default: '3', description: 'overlapping etcd probes per surviving node' },
-    'etcd-probe': { type: 'string', valueName: 'talosctl|gateway', description: 'how to ask etcd for its leader (default: gateway in the lab, talosctl in production)' },
     'probe-timeout-ms': { type: 'string', valueName: 'MS', default: '3000', description: 'one probe gives up after this long' },
     'watch-timeout': { type: 'string', valueName: 'SECONDS', default: '120', description: 'how long to wait for etcd and the API to recover' },
     'rejoin-timeout': { type: 'string', valueName: 'SECONDS', default: '900', description: 'how long to wait for the node to come back and rejoin' },
@@ -110,8 +143,6 @@ await runbook({
     const cluster = openCluster(flags.inventory, flags)
     const action = flags.action as Action
     if (action !== 'shutdown' && action !== 'reboot') throw new Error(`--action ${flags.action}: must be shutdown or reboot`)
-    if (flags.etcdProbe !== undefined && flags.etcdProbe !== 'talosctl' && flags.etcdProbe !== 'gateway') throw new Error(`--etcd-probe ${flags.etcdProbe}: must be talosctl or gateway`)
-    if (flags.etcdProbe === 'gateway' && !cluster.isLab) throw new Error('--etcd-probe gateway is for the lab only (production etcd requires client certificates)')
     const cps = controlPlanes(cluster.inv)
     if (flags.node !== undefined && !cps.some((n) => n.name === flags.node)) {
       throw new Error(`--node ${flags.node} is not a control-plane node of ${flags.inventory} (control planes: ${cps.map((n) => n.name).join(', ')})`)
@@ -123,7 +154,8 @@ await runbook({
       requested: flags.node,
       pollIntervalMs: positive('poll-interval-ms', flags.pollIntervalMs),
       maxInFlight: Math.max(1, Math.floor(positive('max-in-flight', flags.maxInFlight))),
-      etcdProbe: (flags.etcdProbe ?? (cluster.isLab ? 'gateway' : 'talosctl')) as EtcdProbeKind,
+      unattended: flags.yes,
+      inventoryFile: flags.inventory,
       probeTimeoutMs: positive('probe-timeout-ms', flags.probeTimeoutMs),
       watchTimeoutMs: positive('watch-timeout', flags.watchTimeout) * 1000,
       rejoinTimeoutMs: positive('rejoin-timeout', flags.rejoinTimeout) * 1000,
@@ -137,6 +169,7 @@ await runbook({
       describe: 'Refuse unless the cluster is healthy now (etcd members, leader agreement, alarms, API, nodes)',
       targets: (c) => controlPlanes(c.inv).map((n) => n.name),
       async run(c) {
+        refuseUnattendedWithoutBmc(c)
         const pre = await preflight(c)
         log.info(`  etcd: ${Object.keys(pre.memberIds).length} members agree on leader ${pre.leader!.node} (${pre.leader!.memberId}), term ${pre.leader!.term}; API answering; every node Ready`)
         return { leader: pre.leader, memberIds: pre.memberIds }
@@ -148,10 +181,11 @@ await runbook({
       describe: (c) => `Pick the node to take down (${c.flags.node ?? 'the etcd leader'}) and show the plan`,
       async run(c) {
         const p = await makePlan(c)
-        const how = c.isLab ? '`lab fault down` (a dead machine: no etcd, no API, no answer)' : `talosctl ${c.action}`
+        const how = `talosctl ${c.action}`
         log.info(`  take down  ${p.target.name} (${p.target.address})${p.target.wasLeader ? ', the etcd leader' : ', a follower'} with ${how}`)
-        log.info(`  watch      etcd on ${p.survivors.map((s) => s.name).join(', ')} via ${c.etcdProbe} every ${c.pollIntervalMs} ms (${c.maxInFlight} probes in flight per node); API at ${p.endpoints.join(', ')}; ${p.baseline.size} pod(s) on other nodes`)
-        log.info(`  then       bring ${p.target.name} back, wait for it to rejoin etcd and be Ready, run every post-change check`)
+        log.info(`  watch      etcd on ${p.survivors.map((s) => s.name).join(', ')} via talosctl etcd status every ${c.pollIntervalMs} ms (${c.maxInFlight} probes in flight per node); API at ${p.endpoints.join(', ')}; ${p.baseline.size} pod(s) on other nodes`)
+        const back = c.action === 'reboot' ? 'it reboots by itself' : nodeNamed(c, p.target.name).bmc ? 'power it on through its BMC' : 'you power it on when asked'
+        log.info(`  then       ${back}; bring ${p.target.name} back, wait for it to rejoin etcd and be Ready, run every post-change check`)
         if (p.baseline.size === 0) log.warn('no running pods on the surviving nodes: "workloads stayed up" will be vacuous')
         return { target: p.target, survivors: p.survivors.map((s) => s.name), endpoints: p.endpoints, baselinePods: [...p.baseline.keys()], initialLeader: p.initialLeader }
       },
@@ -164,18 +198,19 @@ await runbook({
       confirm: (c) => {
         const t = c.plan?.target
         const who = t ? `${t.name} (${t.address}${t.wasLeader ? ', the etcd leader' : ''})` : (c.requested ?? 'the etcd leader')
-        return `Take ${who} DOWN on ${c.inv.cluster.name} (${c.inv.cluster.target}) with ${c.isLab ? 'a lab fault' : `talosctl ${c.action}`}?`
+        return `Take ${who} DOWN on ${c.inv.cluster.name} (${c.inv.cluster.target}) with talosctl ${c.action}?`
       },
       targets: (c) => [c.plan?.target.name ?? c.flags.node ?? '(etcd leader)'],
       async run(c, step) {
         // a resumed run starts here: the cluster must be healthy again before anything is taken down
+        refuseUnattendedWithoutBmc(c)
         const p = c.plan ?? (await makePlan(c))
         if (c.dryRun) {
           log.dim(`  (dry-run) would take ${p.target.name} down and watch for up to ${c.watchTimeoutMs / 1000} s`)
           return
         }
         const tl = new FailoverTimeline({ target: p.target, remaining: p.survivors, initialLeader: p.initialLeader, apiEndpoints: p.endpoints })
-        const probes = liveProbes(c, { baseline: p.baseline, endpoints: p.endpoints, cps: [p.target, ...p.survivors], probeTimeoutMs: c.probeTimeoutMs, etcdVia: c.etcdProbe })
+        const probes = liveProbes(c, { baseline: p.baseline, endpoints: p.endpoints, cps: [p.target, ...p.survivors], probeTimeoutMs: c.probeTimeoutMs })
         const stop = new AbortController()
         step.signal.addEventListener('abort', () => stop.abort(step.signal.reason), { once: true })
         const t0 = performance.now()
@@ -215,20 +250,17 @@ await runbook({
           for (const line of formatTimeline(tl.events, summary)) log.info(line)
           if (w.timedOut) log.warn(`stopped watching after ${c.watchTimeoutMs / 1000} s: ${summary.problems.join('; ')}`)
           // the verdict comes after the node is back: a failed recovery must still bring it back
-          return { target: p.target.name, action: c.isLab ? 'lab-fault-down' : c.action, faultAt, faultReturnedMs, timeline: tl.events, summary }
+          return { target: p.target.name, action: c.action, faultAt, faultReturnedMs, timeline: tl.events, summary }
         } catch (e) {
           await watch.catch(() => {})
-          if (c.isLab) {
-            log.warn(`take-down failed (${(e as Error).message}): healing ${p.target.name} so the lab is not left broken`)
-            await bringBack(c, [p.target.name], step).catch((h) => log.error(`heal ${p.target.name}: ${(h as Error).message}`))
-          } else log.error(`${p.target.name} may be down: bring it back, then re-run (the drill resumes at take-down and re-checks health first)`)
+          log.error(`${p.target.name} may be down: bring it back (\`--from bring-back\` powers it on through its BMC), then re-run the drill (it resumes at take-down and re-checks health first)`)
           throw e
         }
       },
     },
     {
       name: 'bring-back',
-      summary: 'bring the node back (lab: heal; production: power it on) and wait until it rejoins etcd and is Ready',
+      summary: 'bring the node back (shutdown: power it on through its BMC, or by hand when asked) and wait until it rejoins etcd and is Ready',
       describe: (c) => `Bring ${c.plan?.target.name ?? 'the node'} back and wait until etcd has all members and every node is Ready`,
       targets: (c) => [c.plan?.target.name ?? c.flags.node ?? '(down node)'],
       async run(c, step) {

@@ -91,7 +91,6 @@ export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number }
       timeoutMs: opts.callTimeoutMs,
     }),
     kube: new Kube({ kubeconfig, quiet: true, timeoutMs: opts.callTimeoutMs }),
-    isLab: inv.cluster.target === 'lab',
   }
 }
 

@@ -52,8 +52,6 @@ export interface KubeApi {
 export interface SourceContext {
   talos: TalosRunner
   kube: KubeApi
-  /** The lab marks volume ownership in a `.lab-owner` file; a real node is asked with `talosctl ls -l`. */
-  isLab: boolean
   /** Parallel per-node reads. */
   readConcurrency?: number
   now?: () => number
@@ -209,13 +207,6 @@ export function machineDocument(spec: unknown): Record<string, any> | undefined 
   return undefined
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
-
-/** The lab's `.lab-owner`: "uid gid mode". */
-export function parseLabOwner(text: string): { uid: number; gid: number; mode: string } {
-  const [uid, gid, mode] = text.trim().split(/\s+/)
-  if (!/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '') || !mode) throw new Error(`bad .lab-owner ${JSON.stringify(text)}`)
-  return { uid: Number(uid), gid: Number(gid), mode }
-}
 
 /** `talosctl ls -l <dir>`: the row for the directory itself (NAME "."). */
 export function ownerFromLs(stdout: string, address: string): { uid: number; gid: number; mode: string } | undefined {
@@ -499,21 +490,17 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       } catch {
         sizes = []
       }
-      // Ownership on a real node: one `ls -l` per volume for all nodes at once.
+      // Ownership: one `ls -l` per volume for all nodes at once (the mount point's own row, NAME ".").
       const ls = new Map<string, string>()
-      if (!ctx.isLab) {
-        for (const v of volumes) {
-          const r = await ctx.talos.run(['ls', '-l', v.mountPoint], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
-          ls.set(v.mountPoint, r.stdout)
-        }
+      for (const v of volumes) {
+        const r = await ctx.talos.run(['ls', '-l', v.mountPoint], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+        ls.set(v.mountPoint, r.stdout)
       }
       return perNode(ctx, nodes, async (n): Promise<StorageMount[]> => {
         const mounts = parseMounts(await readOne(ctx, n, '/proc/mounts'))
-        const owners = ctx.isLab ? await readMany(ctx, n, volumes.map((v) => `${v.mountPoint}/.lab-owner`)) : undefined
         return volumes.map((v) => {
           const m = mounts.filter((x) => x.mountPoint === v.mountPoint).at(-1)
-          const ownerText = owners?.get(`${v.mountPoint}/.lab-owner`)
-          const owner = owners ? (ownerText ? parseLabOwner(ownerText) : undefined) : ownerFromLs(ls.get(v.mountPoint) ?? '', n.address)
+          const owner = ownerFromLs(ls.get(v.mountPoint) ?? '', n.address)
           const s = sizes.find((x) => x.mountedOn === v.mountPoint && (!x.node || x.node === n.address || x.node === n.name))
           return {
             name: v.name,

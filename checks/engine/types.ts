@@ -78,7 +78,7 @@ export interface StorageMount {
   /** From /proc/mounts; undefined when nothing is mounted there. */
   filesystem?: string
   source?: string
-  /** From the node's API (ls -l, or the lab's .lab-owner marker); undefined when unknown. */
+  /** From the node's API (`talosctl ls -l`); undefined when unknown. */
   owner?: { uid: number; gid: number; mode: string }
   /** Bytes, from `talosctl mounts`; undefined when the API did not report it. */
   sizeBytes?: number

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { loadNode, paths, type LabNode } from '../state.ts'
+import { isDown, loadNode, paths, type LabNode } from '../state.ts'
 import type { Obj } from './errors.ts'
 import { formatBinary, formatCpu, milli, parseQuantity } from './quantity.ts'
 
@@ -244,5 +244,5 @@ export function readLabMachine(name: string): LabMachine | undefined {
     cfg = undefined
   }
   // a kubelet that exits at start (lab/kubelet.ts) posts no status: the node goes NotReady (NodeStatusUnknown)
-  return { node, cfg, up: node.stage === 'running' && !!cfg && !node.faults?.down && !node.kubeletError }
+  return { node, cfg, up: node.stage === 'running' && !!cfg && !isDown(node) && !node.kubeletError }
 }

@@ -1,9 +1,11 @@
 // The lab kubelet cannot run containers. It runs one kind of one-shot pod (restartPolicy: Never) for real:
 // a shell script of `chown UID:GID PATH` / `chmod MODE PATH` on hostPath volumes, which is how a Talos
 // cluster sets ownership of user volumes (Talos has no config field for it). The effect lands in the node's
-// sysroot (`<mountPoint>/.lab-owner`, what the lab's `talosctl` reports); any other command fails the pod.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+// sysroot's record of owners (lab/file-owners.ts), which the lab's `talosctl ls -l` reports; any other command fails
+// the pod.
+import { existsSync } from 'node:fs'
 import { join, posix } from 'node:path'
+import { setOwner } from '../file-owners.ts'
 
 type Obj = Record<string, any>
 
@@ -60,12 +62,9 @@ export function runOneShot(pod: Obj, sysroot: string): { ok: boolean; message: s
       const cmd: string[] = [...(c.command ?? []), ...(c.args ?? [])]
       if (cmd[0] !== 'sh' || cmd[1] !== '-c' || cmd.length !== 3) throw new Error(`lab kubelet runs only \`sh -c SCRIPT\` one-shot containers (${c.name})`)
       for (const op of parseOneShotScript(cmd[2]!)) {
-        const dir = join(sysroot, hostPathOf(pod, c, op.path))
-        const file = join(dir, '.lab-owner')
-        if (!existsSync(dir)) throw new Error(`${op.path}: No such file or directory`)
-        const [uid = '0', gid = '0', mode = '0755'] = existsSync(file) ? readFileSync(file, 'utf8').trim().split(/\s+/) : []
-        const next = op.op === 'chown' ? [op.uid, op.gid, mode] : [uid, gid, op.mode]
-        writeFileSync(file, next.join(' ') + '\n')
+        const hostPath = hostPathOf(pod, c, op.path)
+        if (!existsSync(join(sysroot, hostPath))) throw new Error(`${op.path}: No such file or directory`)
+        setOwner(sysroot, hostPath, op.op === 'chown' ? { uid: op.uid, gid: op.gid } : { mode: op.mode })
       }
     }
     return { ok: true, message: 'Completed' }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, warn, withClient, withMaintenanceClient } from './common.ts'
 import { diffConfigs, installCmdline, lineDiff, parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
 import { reconcileNode } from '../node-services.ts'

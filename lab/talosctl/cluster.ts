@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync, mkdirSync, chmodSync } from 'node:f
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parse as parseYaml, stringify } from 'yaml'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient } from './common.ts'
 import { bootstrapEtcd, etcdDataDirNonEmpty } from '../node-services.ts'
 import { parseMachineConfig } from '../machine-config.ts'

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { findNodeByAddress, labExists, paths, type LabNode } from '../state.ts'
+import { findNodeByAddress, isDown, labExists, paths, type LabNode } from '../state.ts'
 import * as io from './io.ts'
 
 export const CLIENT_VERSION = 'v1.10.3'
@@ -114,7 +114,7 @@ export async function dial(addr: string, mode: { insecure: true } | { insecure: 
   const n = lookup(addr)
   if (!n) throw new RpcFailure(noRoute(addr))
   if (n.faults.slowMs) await sleep(n.faults.slowMs)
-  if (n.faults.down || ['off', 'shutting down', 'rebooting'].includes(n.stage)) throw new RpcFailure(refused(n.address))
+  if (isDown(n) || ['off', 'shutting down', 'rebooting'].includes(n.stage)) throw new RpcFailure(refused(n.address))
   if (mode.insecure) {
     if (n.stage !== 'maintenance') throw new RpcFailure(certificateRequired())
     return n

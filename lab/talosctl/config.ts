@@ -2,7 +2,7 @@
 import { chmodSync, writeFileSync } from 'node:fs'
 import { stringify } from 'yaml'
 import { loadTalosconfig, talosconfigPath } from './common.ts'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 
 function setList(ctx: RunContext, key: 'endpoints' | 'nodes'): void {
   const cfg = loadTalosconfig(ctx.global)

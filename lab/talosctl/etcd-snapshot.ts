@@ -4,7 +4,7 @@
 // `etcd snapshot saved to "<path>" (<size> bytes)` printed. (The real command then prints bbolt's "snapshot info"
 // line, which the lab leaves out.)
 import { openSync, renameSync, rmSync, writeSync, fsyncSync, closeSync } from 'node:fs'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, dial, rpcError, withClient } from './common.ts'
 import { etcdClientUrl } from '../node-services.ts'
 import { isAlive } from '../processes.ts'

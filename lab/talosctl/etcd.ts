@@ -1,7 +1,7 @@
 // talosctl etcd status|members|leave|forfeit-leadership|remove-member|alarm list|alarm disarm — answered by the
 // node's REAL etcd (lab/etcd-client.ts over its JSON gateway).
 import { rmSync } from 'node:fs'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, humanizeBytes, nodeErrors, perNode, rpcError, warn, withClient, type NodeResult, type Session } from './common.ts'
 import { table } from './tabwriter.ts'
 import { EtcdClient, memberIdHex } from '../etcd-client.ts'

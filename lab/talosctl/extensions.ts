@@ -4,7 +4,7 @@
 // type, alias and print columns are pkg/machinery/resources/runtime/extension_status.go at v1.10.3, the spec is
 // extensions.Layer (pkg/machinery/extensions/config.go: image, metadata{name, version, author, description, compatibility}).
 import type { LabNode } from '../state.ts'
-import type { ResourceDef } from './resources.ts'
+import type { ResourceDef } from './resource-types.ts'
 
 /** The schematic ID of an Image Factory installer reference (<host>/<variant>installer/<id>:<tag>). */
 export function schematicOfImage(image: string | undefined): string | undefined {

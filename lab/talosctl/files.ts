@@ -1,7 +1,8 @@
 // talosctl read / list / dmesg, served from the node's sysroot (nodes/<name>/root).
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
-import { join, normalize } from 'node:path'
-import type { RunContext } from './main.ts'
+import { join, normalize, posix } from 'node:path'
+import { ownerOf } from '../file-owners.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, type Session } from './common.ts'
 import { table } from './tabwriter.ts'
 import { paths, type LabNode } from '../state.ts'
@@ -48,25 +49,41 @@ export async function list(ctx: RunContext): Promise<void> {
   const results = await perNode(s, async (n) => {
     const root = sysrootPath(n, dir)
     if (!existsSync(root)) throw new Error(rpcError('Unknown', `lstat ${dir}: no such file or directory`))
-    const out: { name: string; mode: string; size: number; mtime: Date }[] = []
+    const out: { name: string; mode: string; uid: number; gid: number; size: number; mtime: Date }[] = []
     const walk = (abs: string, rel: string, d: number) => {
       const st = statSync(abs)
-      out.push({ name: rel, mode: modeString(st.mode, st.isDirectory()), size: st.size, mtime: st.mtime })
+      // owner and mode as chown/chmod on the node set them (lab/file-owners.ts); otherwise root's, as Talos creates
+      const own = ownerOf(paths.root(n.name), posix.join(dir, rel))
+      const mode = own ? parseInt(own.mode, 8) : st.mode
+      out.push({ name: rel, mode: modeString(mode, st.isDirectory()), uid: own?.uid ?? 0, gid: own?.gid ?? 0, size: st.size, mtime: st.mtime })
       if (st.isDirectory() && d < depth) for (const e of readdirSync(abs).sort()) walk(join(abs, e), rel === '.' ? e : `${rel}/${e}`, d + 1)
     }
     walk(root, '.', 0)
     return out
   })
   const err = nodeErrors(results)
-  const rows: string[][] = [long ? ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'NAME'] : ['NODE', 'NAME']]
+  // cmd/talosctl/cmd/talos/list.go (v1.10.3): the long listing always has these columns, LABEL being the SELinux label
+  const rows: string[][] = [long ? ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'LABEL', 'NAME'] : ['NODE', 'NAME']]
   for (const r of results) {
     if (r.error) continue
-    for (const e of r.value!) rows.push(long ? [r.addr, e.mode, '0', '0', String(e.size), e.mtime.toDateString().slice(4, 10) + ' ' + e.mtime.toTimeString().slice(0, 5), e.name] : [r.addr, e.name])
+    for (const e of r.value!) rows.push(long ? [r.addr, e.mode, String(e.uid), String(e.gid), String(e.size), lastMod(e.mtime), '', e.name] : [r.addr, e.name])
   }
   io.out(table(rows))
   if (err) throw new Error(err)
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const SIX_MONTHS_MS = 182 * 24 * 3600 * 1000
+
+/** list.go: Go's "Jan _2 15:04:05" within six months, else "Jan _2 2006 15:04" (local time). */
+function lastMod(t: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, '0')
+  const day = `${MONTHS[t.getMonth()]} ${String(t.getDate()).padStart(2, ' ')}`
+  const hm = `${p2(t.getHours())}:${p2(t.getMinutes())}`
+  return Date.now() - t.getTime() < SIX_MONTHS_MS ? `${day} ${hm}:${p2(t.getSeconds())}` : `${day} ${t.getFullYear()} ${hm}`
+}
+
+/** Go's os.FileMode.String() for a directory or regular file: d/- and rwx triplets. */
 function modeString(mode: number, dir: boolean): string {
   const rwx = ['---', '--x', '-w-', '-wx', 'r--', 'r-x', 'rw-', 'rwx']
   return (dir ? 'd' : '-') + rwx[(mode >> 6) & 7] + rwx[(mode >> 3) & 7] + rwx[mode & 7]

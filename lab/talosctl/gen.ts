@@ -6,7 +6,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import { dirname } from 'node:path'
 import { parse as parseYaml, stringify } from 'yaml'
 import { generateCa, issueCert, b64, unb64 } from '../pki.ts'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import * as io from './io.ts'
 
 export interface SecretsBundle {

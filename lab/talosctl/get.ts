@@ -1,6 +1,6 @@
 // talosctl get <type> [<id>] [-o table|json|yaml] [--namespace] [--insecure]
 import { stringify } from 'yaml'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, dial, multiError, rpcError, stripPort, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { resolveResource, type Resource, type ResourceDef } from './resources.ts'
 import { tabwrite } from './tabwriter.ts'

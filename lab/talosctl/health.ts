@@ -3,7 +3,7 @@
 import { request } from 'node:https'
 import { existsSync, readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, dial, perNode, rpcError, stripPort, withClient } from './common.ts'
 import { EtcdClient } from '../etcd-client.ts'
 import { etcdClientUrl, etcdHealthy } from '../node-services.ts'

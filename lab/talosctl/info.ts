@@ -1,5 +1,5 @@
 // talosctl version
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { CLIENT_VERSION, RpcFailure, nodeErrors, perNode, warn, withClient, withMaintenanceClient, type Session } from './common.ts'
 import type { LabNode } from '../state.ts'
 import * as io from './io.ts'

@@ -12,13 +12,8 @@ export interface FlagSpec {
   help: string
   hidden?: boolean
 }
-export type Flags = Record<string, any>
-export interface RunContext {
-  args: string[]
-  flags: Flags
-  global: GlobalArgs
-  path: string
-}
+import type { Flags, RunContext } from './context.ts'
+export type { Flags, RunContext }
 type Loader = () => Promise<(ctx: RunContext) => Promise<void>>
 interface Cmd {
   name: string
@@ -79,7 +74,7 @@ const COMMANDS: Cmd[] = [
     flags: [{ name: 'kubernetes', short: 'k', type: 'bool', help: 'use the k8s.io containerd namespace' }, { name: 'tail', type: 'int', default: -1, help: 'lines of log file to display (default is to show from the beginning)' }, { name: 'follow', short: 'f', type: 'bool', help: 'specify if the logs should be streamed' }] },
   { name: 'upgrade', use: 'upgrade', short: 'Upgrade Talos on the target node', args: [0, 0], run: mod(() => import('./power.ts'), 'upgrade'),
     flags: [{ name: 'image', short: 'i', type: 'string', default: '', help: 'the container image to use for performing the install' }, { name: 'preserve', short: 'p', type: 'bool', help: 'preserve data' }, { name: 'stage', short: 's', type: 'bool', help: 'stage the upgrade to perform it after a reboot' }, { name: 'force', short: 'f', type: 'bool', help: 'force the upgrade (skip checks on etcd health and members, might lead to data loss)' }, { name: 'insecure', type: 'bool', help: 'upgrade using the insecure (encrypted with no auth) maintenance service' }, { name: 'wait', type: 'bool', default: true, help: 'wait for the operation to complete, tracking its progress. always set to true when --debug is set' }, { name: 'debug', type: 'bool', help: 'debug operation from kernel logs. --wait is set to true when this flag is set' }, { name: 'timeout', type: 'duration', default: '30m0s', help: 'time to wait for the operation is complete if --debug or --wait is set' }, { name: 'reboot-mode', short: 'm', type: 'string', default: 'default', help: 'select the reboot mode during upgrade. Mode "powercycle" bypasses kexec. Valid values are: ["default" "powercycle"].' }] },
-  { name: 'rollback', use: 'rollback', short: 'Rollback a node to the previous installation', args: [0, 0], run: mod(() => import('./upgrade.ts'), 'rollback'), flags: [] },
+  { name: 'rollback', use: 'rollback', short: 'Rollback a node to the previous installation', args: [0, 0], run: mod(() => import('./rollback.ts'), 'rollback'), flags: [] },
   { name: 'upgrade-k8s', use: 'upgrade-k8s', short: 'Upgrade Kubernetes control plane in the Talos cluster.', args: [0, 0], run: mod(() => import('./upgrade-k8s.ts'), 'upgradeK8s'),
     flags: [{ name: 'from', type: 'string', default: '', help: 'the Kubernetes control plane version to upgrade from' }, { name: 'to', type: 'string', default: '1.33.1', help: 'the Kubernetes control plane version to upgrade to' }, { name: 'endpoint', type: 'string', default: '', help: 'the cluster control plane endpoint' }, { name: 'dry-run', type: 'bool', help: 'skip the actual upgrade and show the upgrade plan instead' }, { name: 'pre-pull-images', type: 'bool', default: true, help: 'pre-pull images before upgrade' }, { name: 'upgrade-kubelet', type: 'bool', default: true, help: 'upgrade kubelet service' }, { name: 'with-examples', type: 'bool', default: true, help: 'patch all machine configs with the commented examples' }, { name: 'with-docs', type: 'bool', default: true, help: 'patch all machine configs adding the documentation for each field' }] },
   { name: 'config', use: 'config', short: 'Manage the client configuration file (talosconfig)', flags: [], sub: [

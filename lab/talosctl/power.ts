@@ -2,7 +2,7 @@
 // comes back 'running' with a fresh bootedAt; only upgrade changes the installed image and kernel cmdline.
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
@@ -68,6 +68,10 @@ export async function shutdown(ctx: RunContext): Promise<void> {
   const results = await perNode(s, async (n) => {
     updateNode(n.name, (x) => (x.stage = 'shutting down'))
     await stopServices(n.name)
+    // machined's shutdown sequence ends in reboot(LINUX_REBOOT_CMD_POWER_OFF): the machine stays off until its BMC
+    // (or a finger) powers it on (v1.10.3 internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer.go Shutdown,
+    // v1alpha1_sequencer_tasks.go Shutdown)
+    updateNode(n.name, (x) => (x.power = 'off'))
   })
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) {

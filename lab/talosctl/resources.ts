@@ -2,28 +2,13 @@
 // with the real type names, namespaces, aliases, print columns and spec field names of Talos v1.10.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadNodes, paths, type LabNode } from '../state.ts'
+import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
 import { parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
 import { humanizeBytes } from './common.ts'
 import { extensionStatusDef } from './extensions.ts'
+import type { ResourceDef } from './resource-types.ts'
 
-export interface Resource {
-  id: string
-  version: number
-  owner: string
-  spec: Record<string, unknown> | string
-}
-
-export interface ResourceDef {
-  type: string
-  displayType: string
-  namespace: string
-  aliases: string[]
-  columns: [string, (spec: any) => unknown][]
-  /** Available in maintenance mode (unconfigured node). */
-  maintenance: boolean
-  list(n: LabNode): Resource[]
-}
+export type { Resource, ResourceDef } from './resource-types.ts'
 
 function readConfig(n: LabNode): { text: string; view: MachineConfigView } | undefined {
   const f = paths.config(n.name)
@@ -70,7 +55,7 @@ const defs: ResourceDef[] = [
     type: 'Members.cluster.talos.dev', displayType: 'Member', namespace: 'cluster', aliases: [], maintenance: false,
     columns: [['Hostname', (s) => s.hostname], ['Machine Type', (s) => s.machineType], ['OS', (s) => s.operatingSystem], ['Addresses', (s) => s.addresses]],
     list: () => loadNodes()
-      .filter((m) => existsSync(paths.config(m.name)) && !['off', 'maintenance'].includes(m.stage) && !m.faults.down)
+      .filter((m) => existsSync(paths.config(m.name)) && !['off', 'maintenance'].includes(m.stage) && !isDown(m))
       .map((m) => ({ id: m.name, version: 1, owner: 'cluster.MemberController', spec: { nodeId: memberNodeId(m), addresses: [m.address], hostname: m.name, machineType: m.role, operatingSystem: `Talos (${m.talosVersion})` } })),
   },
   {

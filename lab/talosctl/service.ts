@@ -1,6 +1,6 @@
 // talosctl service [<id> [start|stop|restart|status]]: the node's Talos services derived from lab state
 // (etcd from its real process and health, kube-apiserver-backed kubelet, apid/machined always up).
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, warn, withClient } from './common.ts'
 import { table, tabwrite } from './tabwriter.ts'
 import { etcdHealthy, isConfigured, clusterBootstrapped, reconcileNode, stopEtcd } from '../node-services.ts'

@@ -7,7 +7,7 @@
 // deprecated-API scan and the bootstrap manifests phase are not modelled. The configs are edited in place (only the
 // image tags change) so the rest of each node's config stays byte for byte what was applied.
 import { existsSync, readFileSync } from 'node:fs'
-import type { RunContext } from './main.ts'
+import type { RunContext } from './context.ts'
 import { RpcFailure, withClient } from './common.ts'
 import { loadNodes, paths, updateNode, writeFileAtomic, type LabNode } from '../state.ts'
 import { reconcileNode, stopKubeApi } from '../node-services.ts'

@@ -5,12 +5,8 @@
 //  - A/B boot: the previous installation stays on disk; a node whose new image fails to boot comes back on the
 //    previous one (website/content/v1.10/talos-guides/upgrading-talos.md: "If an upgrade fails to boot, Talos will
 //    roll back to the previous version"); the lab's `boot-fail` fault makes the next upgrade's boot fail.
-//  - `talosctl rollback` boots the previous installation again, or fails with "previous UKI not found"
-//    (internal/app/machined/pkg/runtime/v1alpha1/bootloader/sdboot/sdboot.go at v1.10.3, revert()).
-import type { RunContext } from './main.ts'
-import { RpcFailure, nodeErrors, perNode, rpcError, withClient } from './common.ts'
-import { rebootNode } from './power.ts'
-import { loadNode, updateNode, type LabNode } from '../state.ts'
+//  - `talosctl rollback` (lab/talosctl/rollback.ts) boots the previous installation again.
+import type { LabNode } from '../state.ts'
 
 /** Talos v1.10 releases (git tags of siderolabs/talos) whose installer images the lab's registry serves. */
 export const LAB_TALOS_RELEASES = [
@@ -61,30 +57,4 @@ export function fallBackToPrevious(x: LabNode): void {
   x.cmdline = p.cmdline
   x.bootSchematic = p.bootSchematic
   x.previousInstall = failed
-}
-
-/** `talosctl rollback`: swap the running and the previous installation, then reboot into it. */
-export async function rollback(ctx: RunContext): Promise<void> {
-  let s
-  try {
-    s = await withClient(ctx.global)
-  } catch (e) {
-    if (e instanceof RpcFailure) throw new Error(`error executing rollback: ${e.message}`)
-    throw e
-  }
-  const results = await perNode(s, async (n) => {
-    if (!loadNode(n.name).previousInstall) throw new Error(rpcError('Unknown', 'previous UKI not found'))
-    updateNode(n.name, (x) => {
-      const prev = x.previousInstall!
-      rememberInstallation(x)
-      x.installedImage = prev.image
-      x.talosVersion = prev.talosVersion
-      x.cmdline = prev.cmdline
-      x.bootSchematic = prev.bootSchematic
-    })
-    await rebootNode(n.name)
-  })
-  // the real command prints nothing on success (cmd/talosctl/cmd/talos/rollback.go)
-  const err = nodeErrors(results)
-  if (err) throw new Error(`error executing rollback: ${err}`)
 }

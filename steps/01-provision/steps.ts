@@ -1,4 +1,5 @@
 // The steps of 01-provision, kept out of the runbook so it reads as the procedure.
+import { retry } from 'zx'
 import { settleEach } from '../../lib/host/settle.ts'
 import { log } from '../../lib/runner/log.ts'
 import { waitFor } from '../../lib/kube/kubectl.ts'
@@ -7,6 +8,7 @@ import { RefusedError } from '../../lib/runner/runner.ts'
 import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './install.ts'
 import type { Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
+import { Bmc } from '../../lib/host/bmc.ts'
 
 export type MachineState = 'maintenance' | 'configured' | 'no-talos'
 
@@ -160,4 +162,38 @@ export async function reportMaintenance(c: Cluster, nodes: InventoryNode[]): Pro
   }))
   if (missing.length) throw new Error(missing.join('; '))
   return reports
+}
+
+/** --bmc-reboot: every selected machine needs a BMC; said before anything runs. */
+export function machinesWithoutBmc(nodes: InventoryNode[]): string[] {
+  return nodes.filter((n) => !n.bmc).map((n) => n.name)
+}
+
+const RESCUE_BOOT_TIMEOUT_MS = 10 * 60_000
+
+/**
+ * Reboot each machine into its rescue system through its BMC: next boot from the network (the PXE rescue system),
+ * then a power cycle (or power on, when it is off). Waits until each rescue system answers SSH with its pinned host
+ * key, so the write-image step finds them there.
+ */
+export async function rebootIntoRescue(c: Cluster, nodes: InventoryNode[], step: StepHandle): Promise<void> {
+  const r = await settleEach(nodes, async (n) => {
+    const bmc = new Bmc(n.name, n.bmc!, { timeoutMs: c.talos.timeoutMs, dryRun: step.dryRun })
+    await bmc.setNextBoot('pxe')
+    const power = await bmc.powerStatus()
+    await (power === 'on' ? bmc.powerCycle() : bmc.powerOn())
+    if (step.dryRun) return
+    const rescue = n.rescue!
+    const fingerprint = resolveFingerprint(rescue.hostKeyFingerprint)
+    const t0 = Date.now()
+    // the machine answers SSH once its rescue system is up; until then the connection is refused or times out
+    await retry(Math.ceil(RESCUE_BOOT_TIMEOUT_MS / 2000), '2s', async () => {
+      step.progress?.(`${n.name}: waiting for its rescue system (${Math.round((Date.now() - t0) / 1000)} s)`)
+      const s = await RescueSession.connect({ host: rescue.host, port: rescue.port, user: rescue.user, keyFile: rescue.keyFile, fingerprint })
+      s.close()
+    })
+    log.info(`  ${n.name}: rescue system up after ${((Date.now() - t0) / 1000).toFixed(1)} s (host key ${fingerprint})`)
+  })
+  const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
+  if (failed.length) throw new Error(`rebooting into the rescue system failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
 }

@@ -75,7 +75,7 @@ export interface StorageOwnerWant {
 
 const normMode = (m: string) => m.replace(/^0o/, '').padStart(4, '0').slice(-4)
 
-/** Talos prints `drwxr-x---`; the lab and the inventory use octal. */
+/** Talos prints `drwxr-x---`; the inventory uses octal. */
 export function modeToOctal(mode: string): string {
   if (/^0?[0-7]{3,4}$/.test(mode)) return normMode(mode)
   const bits = mode.slice(-9)
@@ -91,10 +91,9 @@ export function ownershipProblems(want: StorageOwnerWant, seen: Ownership | unde
   return bad ? `${want.mountPoint} is ${seen.uid}:${seen.gid} ${modeToOctal(seen.mode)}, wants ${want.owner?.uid}:${want.owner?.gid} ${wantMode}` : undefined
 }
 
-/** Ownership of a mount point as the node reports it (`talosctl ls -l`; the lab keeps it in `.lab-owner`). */
+/** Ownership of a mount point as the node reports it (`talosctl ls -l`: the row of the directory itself). */
 export async function readOwnership(c: Cluster, node: InventoryNode, dir: string): Promise<Ownership | undefined> {
-  const { parseLabOwner, ownerFromLs } = await import('../../checks/engine/sources.ts')
-  if (c.isLab) return parseLabOwner(await c.talos.read(node.address, `${dir}/.lab-owner`))
+  const { ownerFromLs } = await import('../../checks/engine/sources.ts')
   return ownerFromLs((await c.talos.run(['list', '-l', dir], { nodes: [node.address] })).stdout, node.address)
 }
 

@@ -8,7 +8,7 @@ import { probeTalos, SOURCES } from '../../checks/engine/sources.ts'
 import { diffReports, type ReportDiff } from '../../checks/engine/diff.ts'
 import type { Report } from '../../checks/engine/types.ts'
 import { stateDir } from '../../lib/runner/journal.ts'
-import { writeFileAtomic } from '../../lab/state.ts'
+import { writeFileAtomic } from '../../lib/host/atomic-write.ts'
 
 export async function runSuite(inventoryFile: string, only: string[] = [], opts: { callTimeoutMs?: number } = {}): Promise<Report> {
   const inv = await loadCheckInventory(inventoryFile)

@@ -112,25 +112,14 @@ export async function listPods(c: Cluster, endpoints: string[], timeoutMs: numbe
   throw new Error(`no API endpoint answered (${endpoints.join(', ')}): ${errText(last)}`)
 }
 
-export type EtcdProbeKind = 'talosctl' | 'gateway'
-
 /**
- * `gateway` (lab only) asks each member's real etcd over its JSON gateway (http://<address>:2379, an HTTP round
- * trip of a few ms) instead of spawning the lab's talosctl, a Node process that costs ~0.5 s of CPU per call: on a
- * small host overlapping talosctl calls starve each other and the resolution collapses to seconds. In production
- * the real talosctl is a Go binary (tens of ms per call) and is what is used.
+ * Each etcd probe is `talosctl etcd status` against one node, as on a real cluster, where etcd serves only mTLS on
+ * 2379 and talosctl (through apid) is how an operator reaches it.
  */
-export function liveProbes(c: Cluster, o: { baseline: Map<string, string | undefined>; endpoints: string[]; cps: CpNode[]; probeTimeoutMs: number; etcdVia?: EtcdProbeKind }): FailoverProbes {
+export function liveProbes(c: Cluster, o: { baseline: Map<string, string | undefined>; endpoints: string[]; cps: CpNode[]; probeTimeoutMs: number }): FailoverProbes {
   const talos = new Map(o.cps.map((n) => [n.name, nodeTalosctl(c, n, o.probeTimeoutMs)]))
-  if (o.etcdVia === 'gateway' && !c.isLab) throw new Error('the etcd gateway probe is for the lab only: production etcd needs client certificates; use talosctl')
   return {
     async etcd(node): Promise<EtcdProbeResult> {
-      if (o.etcdVia === 'gateway') {
-        const { EtcdClient, memberIdHex } = await import('../../lab/etcd-client.ts')
-        const st = await new EtcdClient(`http://${node.address.includes(':') ? `[${node.address}]` : node.address}:2379`, o.probeTimeoutMs).status()
-        const hex = (d: string | undefined) => (d ? memberIdHex(d).padStart(16, '0') : '0000000000000000')
-        return { memberId: hex(st.header.member_id), leader: hex(st.leader), term: Number(st.raftTerm ?? 0) }
-      }
       const s = await etcdStatusOf(talos.get(node.name) ?? nodeTalosctl(c, node, o.probeTimeoutMs), node)
       return { memberId: s.memberId, leader: s.leader, term: s.term }
     },

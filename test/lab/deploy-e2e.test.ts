@@ -17,6 +17,8 @@ import { lintMachineConfig } from '../../config/lint.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { renderNodeSchematic } from '../../config/render.ts'
 import { registerSchematic } from '../../lab/factory.ts'
+import { ownerFromLs } from '../../checks/engine/sources.ts'
+import { setOwner } from '../../lab/file-owners.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
@@ -530,6 +532,35 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
 })
 
 // ---------------------------------------------------------------- end of issue 13 (i13b)
+
+// ---------------------------------------------------------------- the lab only behind the tools (issue 14, part 1)
+// The runbooks and checks reach the lab as they reach real machines: owner and mode through `talosctl ls -l`,
+// 08's node down with `talosctl shutdown` and back through its BMC (ipmi_sim, driven by the real ipmitool).
+
+test('08 took its node down with talosctl shutdown and powered it back on through the BMC with ipmitool', () => {
+  const drill = printed.find((o) => /drill passed: etcd RTO/.test(o))
+  assert.ok(drill, 'no passing 08 drill in this run')
+  assert.match(drill, /talosctl .*-n 127\.0\.70\.1\d .*shutdown --wait=false/)
+  assert.match(drill, /ipmitool -I lanplus -C 3 -H 127\.0\.70\.1\d -p 6230 -U admin -f \S+\/bmc\/password chassis power on/)
+  assert.match(drill, /cp\d: powered on through its BMC \(127\.0\.70\.1\d:6230\)/)
+  assert.doesNotMatch(drill, new RegExp(readFileSync(join(labDir, 'bmc/password'), 'utf8').trim()), 'the BMC password is never printed')
+  for (const n of ['cp1', 'cp2', 'cp3']) assert.notEqual(JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')).power, 'off', n)
+})
+
+test('volume owner and mode come from talosctl ls -l: a chown on the node fails the storage check, 05 restores it', () => {
+  const ls = sh(join(REPO, 'lab/bin/talosctl'), ['--talosconfig', join(outDir, 'talosconfig'), '-n', '127.0.70.21', 'ls', '-l', '/var/mnt/ledger'])
+  assert.equal(ls.code, 0, ls.out)
+  assert.deepEqual(ownerFromLs(ls.out, '127.0.70.21'), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
+  // someone changes the volume's owner and mode on the node
+  setOwner(join(labDir, 'nodes/validator1/root'), '/var/mnt/ledger', { uid: 0, gid: 0, mode: '0755' })
+  const bad = sh('npx', ['zx', 'checks/storage.ts', '--inventory', inv])
+  assert.equal(bad.code, 1, bad.out)
+  assert.match(bad.out, /owner and mode of \/var\/mnt\/ledger/)
+  const fix = runbook('05-storage-tuning', '--yes')
+  assert.equal(fix.code, 0, fix.out.slice(-3000))
+  const good = sh('npx', ['zx', 'checks/storage.ts', '--inventory', inv])
+  assert.equal(good.code, 0, good.out)
+})
 
 // ---------------------------------------------------------------- issue 15: 09-upgrade (begin)
 const talosVersionsOfLab = () =>

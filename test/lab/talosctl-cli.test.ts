@@ -3,11 +3,14 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { X509Certificate, createPublicKey } from 'node:crypto'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { createTestLab, runTalosctl, type TestLab } from '../../lab/talosctl/testlab.ts'
 import { table } from '../../lab/talosctl/tabwriter.ts'
+import { setOwner } from '../../lab/file-owners.ts'
+import { ownerFromLs } from '../../checks/engine/sources.ts'
+import { parseTable } from '../../lib/talos/parse.ts'
 
 const P = '127.0.51'
 const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
@@ -120,6 +123,23 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     assert.match(lab.node('w1').cmdline, /iommu=pt/)
     const dry = await lab.run(['-n', `${P}.21`, 'apply-config', '-f', changed, '--dry-run'])
     assert.match(dry.stderr, /^Dry run summary:\nApplied configuration without a reboot \(skipped in dry-run\)\.\nConfig diff:\n\nNo changes\./)
+  })
+
+  it('ls -l: talosctl v1.10.3 columns; owner and mode as a chown/chmod on the node set them, root otherwise', async () => {
+    const root = join(lab.dir, 'nodes', 'w1', 'root')
+    mkdirSync(join(root, 'var/mnt/ledger'), { recursive: true })
+    setOwner(root, '/var/mnt/ledger', { uid: 1000, gid: 1000 })
+    setOwner(root, '/var/mnt/ledger', { mode: '0750' })
+    const r = await lab.run(['-n', `${P}.21`, 'ls', '-l', '/var/mnt/ledger'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(r.stdout.split('\n')[0]!.trim().split(/\s+/), ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'LABEL', 'NAME'])
+    // what the runbooks and checks parse (lib/checks/sources.ts), as from a real node
+    assert.deepEqual(ownerFromLs(r.stdout, `${P}.21`), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
+    const row = parseTable(r.stdout).find((x) => x.NAME === '.')!
+    assert.match(row.LASTMOD!, /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d$/, 'Go "Jan _2 15:04:05"')
+    assert.equal(row.LABEL, '')
+    const proc = await lab.run(['-n', `${P}.21`, 'ls', '-l', '/proc'])
+    assert.deepEqual(ownerFromLs(proc.stdout, `${P}.21`)?.uid, 0)
   })
 
   it('multi-node get: healthy nodes answer, the failed one is reported, exit 1', async () => {

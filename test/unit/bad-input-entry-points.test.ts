@@ -5,7 +5,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import pLimit from 'p-limit'
 import { assertNothingWritten as assertNoState, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
@@ -60,6 +60,27 @@ for (const [f, { ep, file, result }] of inventoryRuns) {
       assert.ok(line.includes(x.message), `expected "${x.message}" in: ${line}`)
     }
     assertNothingWritten(r, `${ep.name} ${f}`)
+  })
+}
+
+// ---------------------------------------------------------------- lab inventories the lab refuses (lab up)
+// Only the lab knows its simulated machines: `lab up` checks the validator's huge pages against them.
+
+const LAB_FIXTURES = join(REPO, 'test/fixtures/lab-inventory')
+for (const f of readdirSync(LAB_FIXTURES).filter((x) => x.endsWith('.yaml')).sort()) {
+  test(`lab up rejects ${f}: exit 1, file:line:col: field, nothing written`, async () => {
+    const file = join(tmp, 'lab-inventories', f)
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, readFileSync(join(LAB_FIXTURES, f), 'utf8'))
+    const r = await run(`lab-up-${f}`, [process.execPath, 'lab/cli.ts', 'up', '--inventory', file])
+    assert.equal(r.code, 1, r.out)
+    const expects = expectOf(readFileSync(file, 'utf8'))
+    assert.ok(expects.length > 0, `${f} has no expect lines`)
+    for (const x of expects) {
+      const line = r.out.split('\n').find((l) => l.includes(`${file}:${x.line}:${x.column}: ${x.field}: `))
+      assert.ok(line?.includes(x.message), `expected ${x.line}:${x.column} ${x.field}: ${x.message} in:\n${r.out}`)
+    }
+    assertNothingWritten(r, `lab up ${f}`)
   })
 }
 

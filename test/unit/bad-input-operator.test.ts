@@ -269,7 +269,7 @@ test('redaction keeps a message\'s words and hides values: the diagnostic field 
 
 test('inventory errors quote a fingerprint (public) but never a keyFile value', async () => {
   const { checkInventory } = await import('../../config/inventory.ts')
-  const errorsOf = (text: string) => checkInventory(text, 'inv.yaml', { hardware: null }).errors.map((e) => `${e.field}: ${e.message}`)
+  const errorsOf = (text: string) => checkInventory(text, 'inv.yaml').errors.map((e) => `${e.field}: ${e.message}`)
   const keyFile = errorsOf(LAB_INVENTORY.replace(KEY_FILE_LINE, '    keyFile: "keys/my key"\n'))
   assert.ok(keyFile.some((e) => /^defaults\.rescue\.keyFile: .*\(value not shown\)$/.test(e)), keyFile.join('\n'))
   assert.ok(!keyFile.some((e) => e.includes('my key')), keyFile.join('\n'))

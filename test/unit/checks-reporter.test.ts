@@ -158,7 +158,6 @@ test('cli: --json prints exactly one document on stdout; a failing source exits 
     const ctx = () => ({
       talos: { run: async (args: string[]) => ({ command: `talosctl ${args.join(' ')}`, stdout: '', stderr: 'error: connection refused', exitCode: 1 }) },
       kube: { nodes: async () => ({ items: [] }), pods: async () => ({ items: [] }) },
-      isLab: false,
     })
     const code = await runCheckCli(ALL_CHECKS, ['--inventory', inv, '--json', '--only', 'etcd'], { stdout: (s) => out.push(s), context: ctx })
     assert.equal(code, 1)

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import type { CheckInventory, CheckNode } from '../../checks/engine/inventory.ts'
 import { plan, runChecks, selectChecks, type SourceRegistry } from '../../checks/engine/runner.ts'
-import { SOURCES, machineDocument, ownerFromLs, parseLabOwner, parseTalosMounts, type SourceContext, type TalosRunResult } from '../../checks/engine/sources.ts'
+import { SOURCES, machineDocument, ownerFromLs, parseTalosMounts, type SourceContext, type TalosRunResult } from '../../checks/engine/sources.ts'
 import { defineCheck } from '../../checks/engine/types.ts'
 import { setLogSink } from '../../lib/runner/log.ts'
 import { kubeletExtraConfig } from '../../config/render.ts'
@@ -175,7 +175,7 @@ async function runAll(workers: number, dead: string[] = []) {
   const inv = inventory(workers)
   const t = fakeTalos(inv, { dead })
   const kubeCalls = { n: 0 }
-  const ctx: SourceContext = { talos: t.talos, kube: k8s(inv, kubeCalls), isLab: false }
+  const ctx: SourceContext = { talos: t.talos, kube: k8s(inv, kubeCalls) }
   const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx })
   return { report, calls: t.calls, kubeCalls: kubeCalls.n }
 }
@@ -224,7 +224,6 @@ test('runner: a failing source fails only the checks that need it, with the erro
   const ctx: SourceContext = {
     talos: t.talos,
     kube: { nodes: async () => { throw new Error('kubectl get nodes: Unable to connect to the server: dial tcp 127.0.10.10:6443: connection refused') }, pods: async () => ({ items: [] }) },
-    isLab: false,
   }
   const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx })
   const failedChecks = new Set(report.results.filter((r) => r.status === 'fail').map((r) => r.check))
@@ -275,7 +274,7 @@ test('runner: --only selects by id, group or prefix, and rejects unknown names',
   assert.deepEqual(p.get('sysctls')!.map((n) => n.name), ['validator1'])
 })
 
-test('sources: parsers for talosctl mounts, ls -l, .lab-owner and machine config documents', () => {
+test('sources: parsers for talosctl mounts, ls -l and machine config documents', () => {
   assert.deepEqual(parseTalosMounts('NODE       FILESYSTEM   SIZE(GB)   USED(GB)   AVAILABLE(GB)   PERCENT USED   MOUNTED ON\n10.0.0.1   /dev/sda6    10.00      2.50       7.50            25.00%         /var\n'), [
     { node: '10.0.0.1', mountedOn: '/var', sizeBytes: 10e9, availableBytes: 7.5e9 },
   ])
@@ -286,8 +285,6 @@ test('sources: parsers for talosctl mounts, ls -l, .lab-owner and machine config
   ])
   assert.deepEqual(ownerFromLs(ls, '10.0.0.1'), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
   assert.equal(ownerFromLs(ls, '10.0.0.2'), undefined)
-  assert.deepEqual(parseLabOwner('1000 1000 0750\n'), { uid: 1000, gid: 1000, mode: '0750' })
-  assert.throws(() => parseLabOwner('root'), /bad \.lab-owner/)
   const doc = machineDocument('apiVersion: v1alpha1\nkind: SideroLinkConfig\n---\nversion: v1alpha1\nmachine:\n  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n')
   assert.equal(doc?.machine.kubelet.extraConfig.cpuManagerPolicy, 'static')
 })

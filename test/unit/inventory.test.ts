@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { hardwareProfile } from '../../lab/hardware.ts'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,6 +29,15 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
   const v = inv.nodes.filter((n) => n.profile === 'validator')
   assert.deepEqual(v.map((n) => n.name), ['validator1'])
   assert.deepEqual(inv.validator?.hugepages.perNumaNode, [4, 4])
+})
+
+test('bmc blocks: defaults filled in (UDP 623, cipher suite 3); inventory/lab.yaml names one per machine', () => {
+  const lab = loadInventory(join(REPO, 'inventory/lab.yaml'))
+  for (const n of lab.nodes) assert.deepEqual(n.bmc, { type: 'ipmi', address: n.address, port: 6230, username: 'admin', passwordFile: '.lab/bmc/password', cipherSuite: 3 })
+  const text = fixture('valid-production.yaml').replace('    address: 10.1.0.12\n', '    address: 10.1.0.12\n    bmc: { type: ipmi, address: 10.1.1.12, username: ADMIN, passwordFile: keys/bmc-cp2 }\n')
+  const inv = parseInventory(text, 'x.yaml')
+  assert.deepEqual(inv.nodes[1]!.bmc, { type: 'ipmi', address: '10.1.1.12', port: 623, username: 'ADMIN', passwordFile: 'keys/bmc-cp2', cipherSuite: 3 })
+  assert.equal(inv.nodes[0]!.bmc, undefined)
 })
 
 test('inventory/example.yaml (production) is valid and has no lab blocks', () => {
@@ -96,15 +106,23 @@ test('a single control-plane node is a warning, not an error', () => {
   assert.match(count[0].message, /1 control-plane node/)
 })
 
-test('hardware limits are skipped when no hardware facts are available (lab/hardware.ts missing)', () => {
-  const text = fixture('hugepages-exceed-numa-memory.yaml')
-  assert.deepEqual(checkInventory(text, 'x.yaml', { hardware: null }).errors, [])
-  // and an injected lookup is used instead of the lab's
-  const cpus = (from: number) => Array.from({ length: 16 }, (_, i) => from + i)
-  const r = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536, 65536], numaCpus: [cpus(0), cpus(16)] }) })
+test('hardware limits are checked only against the machine facts the caller gives (the inventory alone has none)', () => {
+  const text = readFileSync(join(FIXTURES, '../lab-inventory/hugepages-exceed-numa-memory.yaml'), 'utf8')
+  assert.deepEqual(checkInventory(text, 'x.yaml').errors, [])
+  const cpus = (from: number, n = 16) => Array.from({ length: n }, (_, i) => from + i)
+  const seen: string[] = []
+  const r = checkInventory(text, 'x.yaml', { hardware: (node) => (seen.push(node), { numaMemoryMiB: [65536, 65536], numaCpus: [cpus(0), cpus(16)] }) })
   assert.deepEqual(r.errors, [])
+  assert.deepEqual(seen, ['validator1'], 'the lookup is asked about the validator, by node name')
   const r2 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [cpus(0), cpus(16)] }) })
   assert.deepEqual(r2.errors.map((e) => e.field), ['validator.hugepages.perNumaNode[0]', 'validator.hugepages.perNumaNode[1]'])
+  const r3 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536], numaCpus: [cpus(0, 32)] }) })
+  assert.match(r3.errors.map((e) => e.message).join('\n'), /lists 2 NUMA nodes; validator1 has 1/)
+})
+
+test('config/inventory.ts does not load lab code: validation is the same whether lab/ exists or not', () => {
+  const src = readFileSync(join(REPO, 'config/inventory.ts'), 'utf8')
+  assert.doesNotMatch(src, /createRequire|lab\/hardware|from '\.\.\/lab\//)
 })
 
 test('loadInventory names the file when it cannot be read', () => {
@@ -135,20 +153,22 @@ test('helpers: quantities, cpusets, label keys', () => {
 // ---------------------------------------------------------------- issue 13: whole cores, NUMA sizing
 
 const labText = () => readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
+/** The facts `lab up` gives the validation: the lab validator's simulated machine (two sockets, SMT siblings c and c+16). */
+const labHardware = { hardware: (node: string) => (node === 'validator1' ? hardwareProfile('validator-2socket') : undefined) }
 
 test('a reservedSystemCpus that splits an SMT core is an error naming each split core and a whole-core fix', () => {
-  const r = checkInventory(labText().replace('reservedSystemCpus: "0,16"', 'reservedSystemCpus: "0,1"'), 'lab.yaml')
+  const r = checkInventory(labText().replace('reservedSystemCpus: "0,16"', 'reservedSystemCpus: "0,1"'), 'lab.yaml', labHardware)
   const e = r.errors.find((x) => x.field === 'validator.reservedSystemCpus')
   assert.ok(e, JSON.stringify(r.errors))
   assert.match(e.message, /CPU 0 without its SMT sibling 16; CPU 1 without its SMT sibling 17: reserve whole cores, e\.g\. "0-1,16-17"/)
   // whole cores pass; without SMT facts nothing can be said
-  assert.deepEqual(checkInventory(labText(), 'lab.yaml').errors, [])
+  assert.deepEqual(checkInventory(labText(), 'lab.yaml', labHardware).errors, [])
   const noSmt = () => ({ numaMemoryMiB: [32768, 32768], numaCpus: [Array.from({ length: 16 }, (_, i) => 2 * i), Array.from({ length: 16 }, (_, i) => 2 * i + 1)] })
   assert.deepEqual(checkInventory(labText().replace('"0,16"', '"0,1"'), 'lab.yaml', { hardware: noSmt }).errors, [])
 })
 
 test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
-  const withPod = (pod: string) => checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml')
+  const withPod = (pod: string) => checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml', labHardware)
   assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }').warnings, [])
   // 16 CPUs fit node 1 (nothing reserved there) but not node 0 (0,16 reserved): still fits one node
   assert.deepEqual(withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 2Gi }').warnings, [])

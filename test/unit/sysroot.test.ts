@@ -1,19 +1,23 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HARDWARE_PROFILES, hardwareProfile } from '../../lab/hardware.ts'
 import { applyBootParams, applyRuntimeConfig, baseNodeMemory, createSysroot } from '../../lab/sysroot.ts'
+import { ownerOf, setOwner } from '../../lab/file-owners.ts'
 import { parseCpuList, parseCpumap, readNumaFromFiles } from '../../lib/host/numa.ts'
 import { parseCmdline, parseMeminfo, parseModules, parseMounts } from '../../lib/host/procfs.ts'
 
+/** A sysroot at <tmp>/root, as the lab keeps nodes/<name>/root (what it records about files sits beside it). */
 function withRoot(fn: (root: string) => void) {
-  const root = mkdtempSync(join(tmpdir(), 'sysroot-test-'))
+  const base = mkdtempSync(join(tmpdir(), 'sysroot-test-'))
+  const root = join(base, 'root')
+  mkdirSync(root)
   try {
     fn(root)
   } finally {
-    rmSync(root, { recursive: true, force: true })
+    rmSync(base, { recursive: true, force: true })
   }
 }
 const rd = (root: string, rel: string) => readFileSync(join(root, rel), 'utf8')
@@ -219,9 +223,12 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
     assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_new_knob'), '1\n')
     assert.ok(!existsSync(join(root, 'proc/sys/nosuch')))
     assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_available_congestion_control'), 'reno cubic bbr\n')
-    assert.equal(rd(root, 'var/mnt/ledger/.lab-owner'), '1000 1000 0750\n')
-    // applying the same config again changes nothing
+    assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 1000, gid: 1000, mode: '0750' })
+    assert.ok(!existsSync(join(root, 'var/mnt/ledger/.lab-owner')), 'nothing the node would not have appears in its filesystem')
+    // a chown on the node sticks: applying the same config again changes nothing
+    setOwner(root, '/var/mnt/ledger', { uid: 1001 })
     applyRuntimeConfig(root, cfg)
+    assert.deepEqual(ownerOf(root, '/var/mnt/ledger/'), { uid: 1001, gid: 1000, mode: '0750' })
     // tcp_bbr and sch_fq are built into the Talos kernel: listed in modules.builtin, never in /proc/modules
     const mods = parseModules(rd(root, 'proc/modules'))
     assert.deepEqual(mods.map((m) => m.name), ['vfio_pci'])
@@ -230,7 +237,7 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
     assert.match(builtin, /^kernel\/net\/sched\/sch_fq\.ko$/m)
     // a later config apply mounts the same volume again (no owner in a machine config): its owner and mode stay
     applyRuntimeConfig(root, { sysctls: {}, kernelModules: [], mounts: [{ device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs' }] })
-    assert.equal(rd(root, 'var/mnt/ledger/.lab-owner'), '1000 1000 0750\n')
+    assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 1001, gid: 1000, mode: '0750' })
     const ledger = parseMounts(rd(root, 'proc/mounts')).filter((m) => m.mountPoint === '/var/mnt/ledger')
     assert.equal(ledger.length, 1)
     assert.equal(ledger[0]!.device, '/dev/nvme1n1p1')
