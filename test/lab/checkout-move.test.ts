@@ -102,19 +102,24 @@ describe('a moved checkout, and checkouts sharing node_modules', () => {
 
   test('lab up works in a copy that shares node_modules, and its lab/bin/talosctl answers from its own lab', async () => {
     copyCheckout(A)
-    const up = await lab(A, ['up', '--inventory', INV])
-    remember(A)
-    assert.equal(up.code, 0, up.stderr)
-    assert.ok(statSync(join(A, '.lab/talosctl.sock')).isSocket())
-    // the node is in A's lab and powered off: refused (a lab talosctl reading another lab dir finds no such host)
-    const r = await talosctl(A, ['-n', ADDR, '--insecure', 'version'])
-    assert.equal(r.code, 1)
-    assert.match(r.stderr, new RegExp(`dial tcp ${ADDR.replaceAll('.', '\\.')}:50000: connect: connection refused`))
-    const viaDaemon = await askDaemon(A, buildOf(A), ['version', '--client'])
-    assert.equal(viaDaemon.status, 200, viaDaemon.body)
-    assert.equal(viaDaemon.exitCode, '0')
-    const down = await lab(A, ['down'])
-    assert.equal(down.code, 0, down.stderr)
+    try {
+      const up = await lab(A, ['up', '--inventory', INV])
+      remember(A)
+      assert.equal(up.code, 0, up.stderr)
+      assert.match(up.stdout, new RegExp(`^lab move-lab up in ${A}/\\.lab`, 'm'))
+      assert.ok(statSync(join(A, '.lab/talosctl.sock')).isSocket())
+      // the node is in A's lab and powered off: refused (a lab talosctl reading another lab dir finds no such host)
+      const r = await talosctl(A, ['-n', ADDR, '--insecure', 'version'])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, new RegExp(`dial tcp ${ADDR.replaceAll('.', '\\.')}:50000: connect: connection refused`))
+      const viaDaemon = await askDaemon(A, buildOf(A), ['version', '--client'])
+      assert.equal(viaDaemon.status, 200, viaDaemon.body)
+      assert.equal(viaDaemon.exitCode, '0')
+    } finally {
+      // down before the move, as the issue's user did (a lab moved while up would still be running from the old place)
+      const down = await lab(A, ['down'])
+      assert.equal(down.code, 0, down.stderr)
+    }
   })
 
   test('after mv, lab up works in the new place; lab/bin/talosctl and the daemon answer from there', async () => {
@@ -124,6 +129,7 @@ describe('a moved checkout, and checkouts sharing node_modules', () => {
     const up = await lab(B, ['up', '--inventory', INV])
     remember(B)
     assert.equal(up.code, 0, up.stderr)
+    assert.match(up.stdout, new RegExp(`^lab move-lab up in ${B}/\\.lab`, 'm'))
     assert.ok(statSync(join(B, '.lab/talosctl.sock')).isSocket())
     assert.notEqual(buildOf(B), before, 'the moved checkout runs a bundle built for its old place')
     assert.equal(existsSync(stampOf(A)), false, 'the stamp of the checkout that moved away is left behind')
