@@ -381,7 +381,7 @@ test('checks/numa.ts shows the numactl --hardware text it rendered from the node
 })
 // ---------------------------------------------------------------- issue 11 (end)
 
-// ---------------------------------------------------------------- issue 12 (i12a): silent nodes during checks, quorum without evidence
+// ---------------------------------------------------------------- issue 12 (i12a): silent nodes during checks
 
 type ChecksDoc = { results: { check: string; target: string; message: string }[] }
 /** checks/all.ts --json: its one JSON document (stdout) and everything it printed. */
@@ -416,19 +416,6 @@ test('checks: a validator that is down or hangs is one failure naming it and the
     assert.ok(r.ms < 4000 + 12_000, `took ${r.ms} ms`)
   } finally {
     lab('heal', 'validator1')
-  }
-})
-
-test('every control plane down: 02 refuses (exit 3) naming them, never "not bootstrapped yet"', () => {
-  for (const cp of ['cp1', 'cp2', 'cp3']) lab('fault', cp, 'down')
-  try {
-    const r = runbook('02-configure', '--yes')
-    assert.equal(r.code, 3, r.out.slice(-3000))
-    assert.doesNotMatch(r.out, /no quorum to lose/)
-    assert.match(r.out, /no control-plane node answers, so nothing shows whether etcd runs or has quorum/)
-    for (const [n, ip] of [['cp1', '11'], ['cp2', '12'], ['cp3', '13']]) assert.match(r.out, new RegExp(`${n}: 127\\.0\\.70\\.${ip} does not answer`))
-  } finally {
-    for (const cp of ['cp1', 'cp2', 'cp3']) lab('heal', cp)
   }
 })
 

@@ -2,13 +2,14 @@
 // belong, secrets in error messages, exit codes, unreadable inventories. Every case goes through the command the
 // operator types and asserts the exit code, where the problem is, that nothing was written anywhere and that no
 // secret reaches the terminal.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { assertNothingWritten, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
 
 const { tmp, run } = sandbox('bad-input-operator-')
+after(() => rmSync(tmp, { recursive: true, force: true }))
 const LAB_TALOSCTL = join(REPO, 'lab/bin/talosctl')
 const LAB_INVENTORY = readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
 
