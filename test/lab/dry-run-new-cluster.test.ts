@@ -62,7 +62,7 @@ test('02 --dry-run on a new cluster renders, lints, validates and dry-applies ev
   assert.match(r.out, /dry run: 2 configs rendered, linted and validated in \S+ \(removed on exit\)/)
   // talosctl's own dry run got the files this run rendered, in maintenance mode
   const scratch = /validated in (\S+) \(removed on exit\)/.exec(r.out)![1]!
-  for (const n of ['127.0.92.11', '127.0.92.21'])
+  for (const n of ['127.0.92.11', '127.0.92.22'])
     assert.match(r.out, new RegExp(`talosctl -n ${n.replaceAll('.', '\\.')} apply-config --file ${scratch.replaceAll('.', '\\.')}/(cp1|worker1)\\.yaml --dry-run --insecure`))
   assert.doesNotMatch(r.out, /ENOENT|✖/)
   assert.deepEqual(files(outDir), outBefore, 'the dry run wrote to the output dir')

@@ -219,7 +219,8 @@ describe('entry points', { concurrency: 3 }, () => {
   })
 
   it('02 --dry-run with an existing bundle reuses it and changes nothing in the output dir; no secret is printed', async () => {
-    const { file, outDir } = labInventory('dry-existing')
+    // an absolute outputDir (the operator's choice) in the test's temp dir: setting up the bundle writes nothing in the repo
+    const { file, outDir } = labInventory('dry-existing', join(tmp, 'out-existing'))
     try {
       mkdirSync(outDir, { recursive: true, mode: 0o700 })
       const gen = await run('dry-02-gen', [LAB_TALOSCTL, 'gen', 'secrets', '-o', join(outDir, 'secrets.yaml')])
