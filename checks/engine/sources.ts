@@ -448,6 +448,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
   // One read per reserved CPU (kernel Documentation/admin-guide/cputopology.rst: thread_siblings_list), per node.
   threadSiblings: {
     name: 'threadSiblings',
+    asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => {
         const cpus = parseCpuList(inv.validator?.reservedSystemCpus ?? '')

@@ -30,7 +30,7 @@ writeFileSync(
   installerImage: factory.talos.dev/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.10.3
   outputDir: ${join(tmp, 'out')}
 defaults:
-  rescue: { user: root, port: ${SSH_PORT}, keyFile: ${join(LAB, 'ssh/id_ed25519')}, imageUrl: file://${join(LAB, 'images/metal-amd64.raw')} }
+  rescue: { user: root, port: ${SSH_PORT}, keyFile: ${join(LAB, 'ssh/id_ed25519')}, imageUrl: file://${join(LAB, 'images/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/metal-amd64.raw')} }
 nodes:
   - name: m1
     address: ${ADDR}
