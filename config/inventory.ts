@@ -93,6 +93,8 @@ export interface ClusterSpec {
   installerImage: string
   outputDir: string
   etcdQuotaBytes?: number
+  /** Go duration; the etcd backup check warns when the newest snapshot is older (default 24h). */
+  etcdBackupMaxAge?: string
 }
 
 export interface Inventory {

@@ -92,6 +92,7 @@ export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number }
     }),
     kube: new Kube({ kubeconfig, quiet: true, timeoutMs: opts.callTimeoutMs }),
     isLab: inv.cluster.target === 'lab',
+    outDir: out,
   }
 }
 
