@@ -19,6 +19,9 @@ await runbook({
     const keep = Number(flags.keep)
     if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`flag --keep for 10-etcd-backup: ${JSON.stringify(flags.keep)} must be a whole number >= 1`)
     const cluster = openCluster(flags.inventory, flags)
+    const cps = controlPlanes(cluster.inv)
+    if (flags.node !== undefined && !cps.some((n) => n.name === flags.node))
+      throw new UsageError(`flag --node for 10-etcd-backup: ${flags.node} is not a control-plane node of ${flags.inventory} (control planes: ${cps.map((n) => n.name).join(', ')})`)
     return { ...cluster, keep, wantedNode: flags.node ?? undefined, member: undefined as InventoryNode | undefined }
   },
   steps: [
