@@ -35,8 +35,11 @@ export async function writeBackupIndex(outDir: string, entries: BackupEntry[]): 
 export async function verifySnapshotFile(file: string): Promise<SnapshotStatus> {
   const problem = snapshotIntegrityProblem(await readFile(file))
   if (problem) throw new Error(`${file}: ${problem}`)
-  let r = await run('etcdutl', ['snapshot', 'status', '-w', 'json', file], { nothrow: true })
-  if (r.exitCode === 127) r = await run('etcdctl', ['snapshot', 'status', '-w', 'json', file], { nothrow: true, env: { ETCDCTL_API: '3' } })
+  // etcdctl's snapshot commands are deprecated since 3.5 (and gone in 3.6) in favour of etcdutl: use it when it is there
+  const hasEtcdutl = (await run('sh', ['-c', 'command -v etcdutl'], { quiet: true, nothrow: true })).exitCode === 0
+  const r = hasEtcdutl
+    ? await run('etcdutl', ['snapshot', 'status', '-w', 'json', file], { nothrow: true })
+    : await run('etcdctl', ['snapshot', 'status', '-w', 'json', file], { nothrow: true, env: { ETCDCTL_API: '3' } })
   if (r.exitCode === 127) throw new Error(`cannot verify ${file}: neither etcdutl nor etcdctl is installed (Debian package etcd-client)`)
   if (r.exitCode !== 0) throw new Error(`${file} is not a readable etcd snapshot: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`)
   return parseSnapshotStatus(r.stdout)
