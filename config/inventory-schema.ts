@@ -68,6 +68,8 @@ export const inventorySchema = closed(
         nodeSubnet: str,
         /** etcd --quota-backend-bytes; the etcd check compares the DB size against it. */
         etcdQuotaBytes: { type: 'integer', minimum: 1 },
+        /** The etcd backup check warns when the newest snapshot in <outputDir>/backups is older (Go duration, default 24h). */
+        etcdBackupMaxAge: { type: 'string', pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$', 'x-message': 'must be a duration such as 24h, 12h or 90m' },
       },
       ['name', 'target', 'endpoint', 'talosVersion', 'kubernetesVersion', 'installerImage', 'outputDir'],
     ),

@@ -123,6 +123,8 @@ export interface ClusterSpec {
   outputDir: string
   nodeSubnet?: string
   etcdQuotaBytes?: number
+  /** Go duration; the etcd backup check warns when the newest snapshot is older (default 24h). */
+  etcdBackupMaxAge?: string
 }
 
 export interface Inventory {

@@ -2,6 +2,7 @@
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
 import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
+import { backupFirstStep } from '../steps/10-etcd-backup/steps.ts'
 import { openCluster, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { lintCli } from '../config/lint-cli.ts'
@@ -39,6 +40,7 @@ await runbook({
   title: 'Render, lint and apply the Talos machine configs',
   flags: {
     lint: { type: 'boolean', description: 'lint the config files (or directories, recursively) given after --lint and exit (nothing applied)' },
+    'no-backup': { type: 'boolean', description: 'do not take an etcd snapshot before applying (10-etcd-backup\'s backup step)' },
     'allow-kubelet-policy-change': { type: 'boolean', description: 'apply kubelet reservedSystemCPUs / reservedMemory / memory manager changes to running nodes (follow the printed procedure)' },
   },
   async context(flags) {
@@ -49,6 +51,7 @@ await runbook({
   },
   steps: [
     quorumStep(),
+    backupFirstStep('before-configure'),
     {
       name: 'secrets',
       summary: 'generate the secrets bundle once (0600), reuse it afterwards',

@@ -1,6 +1,7 @@
 // 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
 // leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
 // node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
+import { backupFirstStep } from '../steps/10-etcd-backup/steps.ts'
 import { sleep } from 'zx'
 import { runbook, RefusedError, type StepHandle } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
@@ -137,6 +138,7 @@ await runbook({
     'max-in-flight': { type: 'string', valueName: 'N', default: '3', description: 'overlapping etcd probes per surviving node' },
     'probe-timeout-ms': { type: 'string', valueName: 'MS', default: '3000', description: 'one probe gives up after this long' },
     'watch-timeout': { type: 'string', valueName: 'SECONDS', default: '120', description: 'how long to wait for etcd and the API to recover' },
+    'no-backup': { type: 'boolean', description: 'do not take an etcd snapshot before the drill' },
     'rejoin-timeout': { type: 'string', valueName: 'SECONDS', default: '900', description: 'how long to wait for the node to come back and rejoin' },
   },
   async context(flags) {
@@ -175,6 +177,7 @@ await runbook({
         return { leader: pre.leader, memberIds: pre.memberIds }
       },
     },
+    backupFirstStep('before-failover'),
     {
       name: 'plan',
       summary: 'pick the node (default: the etcd leader) and show what the drill will do',

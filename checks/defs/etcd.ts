@@ -2,6 +2,8 @@
 import { controlPlaneNodes, names, type CheckInventory } from '../engine/inventory.ts'
 import { fail, pass, warn } from '../engine/results.ts'
 import { defineCheck, type EtcdStatusRow, type Result } from '../engine/types.ts'
+import { DEFAULT_BACKUP_MAX_AGE, formatAge, newestBackup } from '../../lib/talos/etcd-backups.ts'
+import { parseGoDuration } from '../../lib/talos/parse.ts'
 
 export const RAFT_LAG_WARN = 100
 export const RAFT_LAG_FAIL = 1000
@@ -203,4 +205,24 @@ function hostOf(url: string): string {
   }
 }
 
-export const etcdChecks = [etcdMembers, etcdHealthy, etcdLeader, etcdRaftLag, etcdAlarms, etcdDbSize]
+export const etcdBackupAge = defineCheck({
+  id: 'etcd.backup-age',
+  group: 'etcd',
+  title: 'the newest etcd snapshot (10-etcd-backup) is younger than cluster.etcdBackupMaxAge (default 24h)',
+  targets: () => ['cluster'],
+  needs: ['etcdBackups'],
+  evaluate: ({ etcdBackups: b }, inv) => {
+    const maxAge = inv.cluster.etcdBackupMaxAge ?? DEFAULT_BACKUP_MAX_AGE
+    const maxMs = parseGoDuration(maxAge)
+    const newest = newestBackup(b.entries)
+    const wanted = { maxAge }
+    if (!newest) return [warn('etcd.backup-age', 'cluster', null, wanted, `no etcd snapshot in ${b.dir}: take one with npx zx runbooks/10-etcd-backup.ts`)]
+    const ageMs = b.readAt - Date.parse(newest.takenAt)
+    const seen = { file: newest.file, takenAt: newest.takenAt, revision: newest.revision, age: formatAge(ageMs) }
+    if (ageMs > maxMs)
+      return [warn('etcd.backup-age', 'cluster', seen, wanted, `the newest etcd snapshot ${newest.file} is ${formatAge(ageMs)} old (more than ${maxAge}): take one with npx zx runbooks/10-etcd-backup.ts`)]
+    return [pass('etcd.backup-age', 'cluster', seen, wanted, `newest etcd snapshot ${newest.file} is ${formatAge(ageMs)} old (revision ${newest.revision})`)]
+  },
+})
+
+export const etcdChecks = [etcdMembers, etcdHealthy, etcdLeader, etcdRaftLag, etcdAlarms, etcdDbSize, etcdBackupAge]

@@ -91,6 +91,7 @@ export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number }
       timeoutMs: opts.callTimeoutMs,
     }),
     kube: new Kube({ kubeconfig, quiet: true, timeoutMs: opts.callTimeoutMs }),
+    outDir: out,
   }
 }
 

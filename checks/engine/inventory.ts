@@ -9,7 +9,7 @@ export type CheckStorage = Pick<StorageSpec, 'name' | 'mountPoint' | 'filesystem
 export type CheckValidator = Omit<ValidatorProfile, 'storage'> & { storage?: CheckStorage[] }
 
 export interface CheckInventory {
-  cluster: Pick<ClusterSpec, 'name' | 'target' | 'outputDir' | 'etcdQuotaBytes'>
+  cluster: Pick<ClusterSpec, 'name' | 'target' | 'outputDir' | 'etcdQuotaBytes' | 'etcdBackupMaxAge'>
   nodes: CheckNode[]
   validator?: CheckValidator
 }

@@ -22,6 +22,7 @@ import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNuma
 import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
 import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
+import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
 
@@ -52,6 +53,8 @@ export interface KubeApi {
 export interface SourceContext {
   talos: TalosRunner
   kube: KubeApi
+  /** The cluster's output dir, where 10-etcd-backup keeps its snapshots (the etcdBackups source reads its index). */
+  outDir?: string
   /** Parallel per-node reads. */
   readConcurrency?: number
   now?: () => number
@@ -341,6 +344,15 @@ export const SOURCES: SourceRegistry<SourceContext> = {
         errors.push(`${cp.name}: ${r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`}`)
       }
       throw new Error(`no control plane listed etcd members (${errors.join('; ') || 'no control planes in the inventory'})`)
+    },
+  },
+
+  etcdBackups: {
+    name: 'etcdBackups',
+    // a file on this machine, not a node: asks nobody
+    fetch: async ({ ctx }) => {
+      if (!ctx.outDir) throw new Error('no output dir known, so no etcd backup index to read')
+      return { dir: backupsDir(ctx.outDir), entries: readBackupIndex(ctx.outDir), readAt: Date.now() }
     },
   },
 

@@ -4,6 +4,7 @@
 import type { CheckInventory } from './inventory.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import type { EtcdMemberRow, HealthReport } from '../../lib/talos/parse.ts'
+import type { BackupEntry } from '../../lib/talos/etcd-backups.ts'
 
 export type Status = 'pass' | 'warn' | 'fail'
 
@@ -96,6 +97,8 @@ export interface SourceData {
   /** `talosctl -n <one CP> etcd members`, from the node named in `from`. */
   etcdMembers: { members: EtcdMemberRow[]; from: string }
   etcdAlarms: { alarms: EtcdAlarmRow[] }
+  /** <outputDir>/backups/index.json (10-etcd-backup), read on this machine; readAt is Date.now() when read. */
+  etcdBackups: { dir: string; entries: BackupEntry[]; readAt: number }
   /** One `talosctl -n <all> service`. */
   services: { rows: ServiceRow[]; nodeErrors: Record<string, string> }
   /** `talosctl -n <a control plane> health` (server-side): each condition's last state, as talosctl printed it. */

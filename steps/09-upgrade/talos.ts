@@ -2,7 +2,6 @@
 // snapshot, with the API answering through the VIP; a worker (the validator too) cordoned and drained first. Then
 // `talosctl upgrade --image`, wait for the node on the new version, verify, uncordon. A failed verification throws a
 // NodeRegression that carries the rollback and resume commands.
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { log } from '../../lib/runner/log.ts'
 import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
@@ -11,6 +10,7 @@ import { evaluateEtcd, waitForApi } from '../03-bootstrap/steps.ts'
 import { missingKernelArgs, type NodeUpgrade } from './plan.ts'
 import { observeNode } from './observe.ts'
 import { startProbes, type NodeTimeline } from './timeline.ts'
+import { backupsDir, takeSnapshot } from '../10-etcd-backup/backup.ts'
 
 export interface UpgradeTimeouts {
   drainMs: number
@@ -37,13 +37,13 @@ export async function assertEtcdHealthy(c: Cluster): Promise<void> {
     throw new Error(`etcd is not healthy: only ${status.length} of ${cps.length} members answered`)
 }
 
-/** `<outputDir>/backups/etcd-<node>-<time>.db`, 0600 in a 0700 directory. */
+/**
+ * `<outputDir>/backups/etcd-before-<node>-<time>.db` through 10-etcd-backup's takeSnapshot: 0600 in a 0700 directory,
+ * verified and in the backup index, so 11-etcd-recover can restore it. Its path, or a note on --dry-run.
+ */
 export async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
-  const dir = join(c.paths.outDir, 'backups')
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const file = join(dir, `etcd-before-${u.node}-${new Date().toISOString().replace(/[:.]/g, '-')}.db`)
-  await c.talos.etcdSnapshot(u.address, file)
-  return file
+  const e = await takeSnapshot(c, { name: u.node, address: u.address }, { reason: 'before' })
+  return e ? `${join(backupsDir(c.paths.outDir), e.file)} (revision ${e.revision}, verified)` : '(dry run: none taken)'
 }
 
 async function drain(c: Cluster, u: NodeUpgrade, t: UpgradeTimeouts): Promise<void> {

@@ -699,6 +699,75 @@ test('a Kubernetes bump: 09 runs talosctl upgrade-k8s --dry-run, then the upgrad
 })
 // ---------------------------------------------------------------- issue 15 (end)
 
+// ---------------------------------------------------------------- issue 16 (i16): etcd backups
+
+const backups = join(outDir, 'backups')
+const backupIndex = () => (JSON.parse(readFileSync(join(backups, 'index.json'), 'utf8')) as { snapshots: { file: string; member: string; revision: number; hash: string; size: number; reason: string }[] }).snapshots
+const etcdBackupAgeResult = (file: string) => {
+  const r = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', file, '--json'])
+  const report = JSON.parse(r.out.slice(r.out.indexOf('{'), r.out.lastIndexOf('}') + 1)) as { results: { check: string; status: string; message: string }[] }
+  return report.results.find((x) => x.check === 'etcd.backup-age')!
+}
+
+test('i16: 10-etcd-backup streams a snapshot, verifies and indexes it (0600 in 0700); etcdctl agrees on its revision and hash', () => {
+  const r = runbook('10-etcd-backup', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  const m = /(etcd-cp1-\S+\.db): revision (\d+), hash ([0-9a-f]{8}), (\d+) keys, (\d+) bytes, from cp1 — verified/.exec(r.out)
+  assert.ok(m, r.out.slice(-3000))
+  const file = join(backups, m[1]!)
+  assert.equal(statSync(backups).mode & 0o777, 0o700)
+  for (const f of filesUnder(backups)) assert.equal(statSync(f).mode & 0o777, 0o600, f)
+  // an independent reader of the file: etcd's own client
+  const status = spawnSync('etcdctl', ['snapshot', 'status', '-w', 'json', file], { env: { ...env, ETCDCTL_API: '3' }, encoding: 'utf8' })
+  const j = JSON.parse(status.stdout) as { hash: number; revision: number }
+  assert.equal(j.revision, Number(m[2]))
+  assert.equal((j.hash >>> 0).toString(16).padStart(8, '0'), m[3])
+  const entry = backupIndex().find((e) => e.file === m[1])
+  assert.deepEqual(entry && { member: entry.member, revision: entry.revision, size: entry.size, reason: entry.reason }, { member: 'cp1', revision: Number(m[2]), size: statSync(file).size, reason: 'backup' })
+  assert.equal(etcdBackupAgeResult(inv).status, 'pass')
+})
+
+test('i16: --node cp3 streams from cp3; --keep 2 leaves the two newest snapshots and deletes the other files', () => {
+  assert.equal(runbook('10-etcd-backup', '--yes').code, 0) // at least three snapshots, whatever ran before
+  const r = runbook('10-etcd-backup', '--yes', '--node', 'cp3', '--keep', '2')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /etcd-cp3-\S+\.db: revision \d+, .* from cp3 — verified/)
+  assert.match(r.out, /2 snapshot\(s\) kept \(--keep 2\), [1-9]\d* removed/)
+  const index = backupIndex()
+  assert.equal(index.length, 2)
+  assert.equal(index[0]!.member, 'cp3')
+  assert.deepEqual(readdirSync(backups).filter((f) => f.endsWith('.db')).sort(), index.map((e) => e.file).sort())
+  const bad = runbook('10-etcd-backup', '--yes', '--keep', '0')
+  assert.equal(bad.code, 2, bad.out)
+  assert.match(bad.out, /--keep .*"0" must be a whole number >= 1/)
+})
+
+test('i16: etcd.backup-age warns once the newest snapshot is older than cluster.etcdBackupMaxAge', () => {
+  const strict = join(tmp, 'inventory-i16-maxage.yaml')
+  writeFileSync(strict, readFileSync(inv, 'utf8').replace(/\n( +)outputDir: .*/, (line, sp: string) => `${line}\n${sp}etcdBackupMaxAge: 1s`))
+  spawnSync('sleep', ['1.5'])
+  const r = etcdBackupAgeResult(strict)
+  assert.equal(r.status, 'warn', r.message)
+  assert.match(r.message, /the newest etcd snapshot etcd-cp3-\S+\.db is \d+ s old \(more than 1s\): take one with npx zx runbooks\/10-etcd-backup\.ts/)
+})
+
+test('i16: 02 takes a verified snapshot before it applies anything; --no-backup skips it', () => {
+  // after the issue-15 section the cluster runs what its last inventory renders (run alone, this section uses inv)
+  const k8sBump = join(tmp, 'inventory-09-v1.10.4-k8s-1.33.2.yaml')
+  const current = existsSync(k8sBump) ? k8sBump : inv
+  const before = backupIndex().length
+  const r = runbookOn(current, '02-configure', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /etcd-before-configure-cp1-\S+\.db: revision \d+, .* — verified/)
+  assert.equal(backupIndex().length, before + 1)
+  const skipped = runbookOn(current, '02-configure', '--yes', '--no-backup')
+  assert.equal(skipped.code, 0, skipped.out.slice(-3000))
+  assert.match(skipped.out, /↷ skipped: --no-backup/)
+  assert.doesNotMatch(skipped.out, /etcd-before-configure-/)
+  assert.equal(backupIndex().length, before + 1)
+})
+// ---------------------------------------------------------------- issue 16 (end)
+
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)

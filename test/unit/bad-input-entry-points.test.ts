@@ -29,6 +29,7 @@ const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number
   { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '10-etcd-backup', cmd: (inv) => [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv], exit: 2 },
   { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 2 },
 ]
@@ -212,6 +213,8 @@ const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
   { name: 'checks: unknown check', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'], exit: 2, expect: /hugepagez/ },
   { name: 'checks: unknown flag', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'], exit: 2, expect: /--fast/ },
   { name: '09: bad --restart-window-minutes', cmd: [ZX, 'runbooks/09-upgrade.ts', '--inventory', LAB_INV, '--restart-window-minutes', 'soon', '--yes'], exit: 2, expect: /flag --restart-window-minutes: "soon" is not a positive number of minutes/ },
+  { name: '10: bad --keep', cmd: [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', LAB_INV, '--keep', '2.5', '--yes'], exit: 2, expect: /flag --keep for 10-etcd-backup: "2.5" must be a whole number >= 1/ },
+  { name: '10: --node that is not a control plane', cmd: [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'], exit: 2, expect: /flag --node for 10-etcd-backup: worker1 is not a control-plane node of \S+ \(control planes: cp1, cp2, cp3\)/ },
   { name: 'lab: unknown fault', cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'], exit: 2, expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/ },
 ]
 

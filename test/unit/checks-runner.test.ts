@@ -2,7 +2,10 @@
 // real sources turn batched talosctl output (including a dead node) into per-node data.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { formatIndex } from '../../lib/talos/etcd-backups.ts'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import type { CheckInventory, CheckNode } from '../../checks/engine/inventory.ts'
 import { plan, runChecks, selectChecks, type SourceRegistry } from '../../checks/engine/runner.ts'
@@ -171,11 +174,20 @@ function k8s(inv: CheckInventory, counter: { n: number }) {
   }
 }
 
+/** An output dir whose backup index holds one snapshot taken just now (etcd.backup-age passes on it). */
+function freshBackups(): string {
+  const out = mkdtempSync(join(tmpdir(), 'checks-runner-'))
+  mkdirSync(join(out, 'backups'))
+  const entry = { file: 'etcd-cp1.db', member: 'cp1', takenAt: new Date().toISOString(), revision: 7, hash: '0000abcd', totalKeys: 5, size: 20512, reason: 'backup' }
+  writeFileSync(join(out, 'backups', 'index.json'), formatIndex([entry]))
+  return out
+}
+
 async function runAll(workers: number, dead: string[] = []) {
   const inv = inventory(workers)
   const t = fakeTalos(inv, { dead })
   const kubeCalls = { n: 0 }
-  const ctx: SourceContext = { talos: t.talos, kube: k8s(inv, kubeCalls) }
+  const ctx: SourceContext = { talos: t.talos, kube: k8s(inv, kubeCalls), outDir: freshBackups() }
   const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx })
   return { report, calls: t.calls, kubeCalls: kubeCalls.n }
 }
@@ -224,6 +236,7 @@ test('runner: a failing source fails only the checks that need it, with the erro
   const ctx: SourceContext = {
     talos: t.talos,
     kube: { nodes: async () => { throw new Error('kubectl get nodes: Unable to connect to the server: dial tcp 127.0.10.10:6443: connection refused') }, pods: async () => ({ items: [] }) },
+    outDir: freshBackups(),
   }
   const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx })
   const failedChecks = new Set(report.results.filter((r) => r.status === 'fail').map((r) => r.check))
