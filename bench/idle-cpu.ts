@@ -17,7 +17,10 @@ export function labDaemons(labDir: string): { node: string; kind: 'etcd' | 'kube
   const c = JSON.parse(readFileSync(join(labDir, 'lab.json'), 'utf8')) as { nodes: string[] }
   const out: { node: string; kind: 'etcd' | 'kube-api'; pid: number }[] = []
   for (const name of c.nodes) {
-    const n = JSON.parse(readFileSync(join(labDir, 'nodes', name, 'node.json'), 'utf8')) as { etcd: { pid?: number }; kubeApi: { pid?: number } }
+    const n = JSON.parse(readFileSync(join(labDir, 'nodes', name, 'node.json'), 'utf8')) as {
+      etcd: { pid?: number }
+      kubeApi: { pid?: number }
+    }
     if (n.etcd.pid) out.push({ node: name, kind: 'etcd', pid: n.etcd.pid })
     if (n.kubeApi.pid) out.push({ node: name, kind: 'kube-api', pid: n.kubeApi.pid })
   }
@@ -44,6 +47,7 @@ export async function measureIdleCpu(labDir: string, windowMs = 30_000): Promise
 // standalone: node --import tsx bench/idle-cpu.ts LABDIR [SECONDS]
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/bench\//, '/bench/'))) {
   const rows = await measureIdleCpu(process.argv[2]!, Number(process.argv[3] ?? 30) * 1000)
-  for (const r of rows) console.log(`${r.node.padEnd(12)} ${r.kind.padEnd(9)} pid ${String(r.pid).padEnd(7)} ${r.cpuPct.toFixed(1)}%`)
+  for (const r of rows)
+    console.log(`${r.node.padEnd(12)} ${r.kind.padEnd(9)} pid ${String(r.pid).padEnd(7)} ${r.cpuPct.toFixed(1)}%`)
   console.log(`total ${rows.reduce((a, r) => a + r.cpuPct, 0).toFixed(1)}% of one core`)
 }

@@ -8,7 +8,19 @@ import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { HttpEtcdClient } from '../lab/kube-api/etcd-http.ts'
-import { benchLab, callWrappers, growLab, labDown, labUp, REPO, runbookFile, runRunbook, sh, shrinkLab, type BenchLab } from './lab.ts'
+import {
+  benchLab,
+  callWrappers,
+  growLab,
+  labDown,
+  labUp,
+  REPO,
+  runbookFile,
+  runRunbook,
+  sh,
+  shrinkLab,
+  type BenchLab,
+} from './lab.ts'
 import { measureIdleCpu } from './idle-cpu.ts'
 import type { NodeTimeline } from '../steps/09-upgrade/timeline.ts'
 import { busyMs, callStats, parseCallLog, round, summarize, type CallRecord } from './stats.ts'
@@ -28,7 +40,16 @@ export interface Row {
 type Add = (row: Row) => void
 const row = (name: string, unit: string, xs: number[], target?: number, note?: string): Row => {
   const s = summarize(xs)
-  return { name, unit, runs: s.runs, median: round(s.median, 1), min: round(s.min, 1), max: round(s.max, 1), target, note }
+  return {
+    name,
+    unit,
+    runs: s.runs,
+    median: round(s.median, 1),
+    min: round(s.min, 1),
+    max: round(s.max, 1),
+    target,
+    note,
+  }
 }
 const say = (s: string) => process.stderr.write(`bench: ${s}\n`)
 
@@ -44,7 +65,8 @@ function measure(lab: BenchLab, tag: string, args: string[]): Measured {
   const t0 = performance.now()
   const r = sh(lab, 'npx', args, w.env)
   const wallMs = performance.now() - t0
-  if (r.status !== 0 && r.status !== 1) throw new Error(`${args.join(' ')} exited ${r.status}:\n${(r.stdout + r.stderr).slice(-3000)}`)
+  if (r.status !== 0 && r.status !== 1)
+    throw new Error(`${args.join(' ')} exited ${r.status}:\n${(r.stdout + r.stderr).slice(-3000)}`)
   return { wallMs, calls: parseCallLog(readFileSync(w.log, 'utf8')), stdout: r.stdout }
 }
 
@@ -65,10 +87,13 @@ function checkSuite(lab: BenchLab, add: Add, inventory: string, nodes: number, r
     kube.push(callStats(m.calls, 'kubectl').count)
     slowest.push(all.slowest?.durationMs ?? NaN)
     ratio.push((report.durationMs ?? m.wallMs) / (all.slowest?.durationMs ?? NaN))
-    say(`checks on ${nodes} nodes: ${Math.round(m.wallMs)} ms, ${talos.at(-1)} talosctl + ${kube.at(-1)} kubectl calls, slowest ${Math.round(slowest.at(-1)!)} ms`)
+    say(
+      `checks on ${nodes} nodes: ${Math.round(m.wallMs)} ms, ${talos.at(-1)} talosctl + ${kube.at(-1)} kubectl calls, slowest ${Math.round(slowest.at(-1)!)} ms`,
+    )
   }
   add(row(`check suite, ${nodes} nodes: wall time of \`npx zx checks/all.ts --json\``, 'ms', wall, targetMs))
-  if (inside.length) add(row(`check suite, ${nodes} nodes: the runner's own time (calls in parallel, without start-up)`, 'ms', inside))
+  if (inside.length)
+    add(row(`check suite, ${nodes} nodes: the runner's own time (calls in parallel, without start-up)`, 'ms', inside))
   add(row(`check suite, ${nodes} nodes: slowest single talosctl/kubectl call`, 'ms', slowest))
   add(row(`check suite, ${nodes} nodes: runner time ÷ slowest call`, '×', ratio, 1.5))
   add(row(`check suite, ${nodes} nodes: talosctl invocations`, 'calls', talos))
@@ -139,26 +164,49 @@ async function failover(lab: BenchLab, add: Add, runs: number) {
     const before = new Map(watcher.seen.map((s) => [s.node, s] as const))
     const oldTerm = Math.max(...[...before.values()].map((s) => s.term))
     const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn('npx', ['zx', 'runbooks/08-failover.ts', '--inventory', lab.inventory, '--yes', '--json'], { cwd: REPO, env: lab.env, stdio: ['ignore', 'pipe', 'pipe'] })
+      const p = spawn('npx', ['zx', 'runbooks/08-failover.ts', '--inventory', lab.inventory, '--yes', '--json'], {
+        cwd: REPO,
+        env: lab.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       let o = ''
       let e = ''
       p.stdout.on('data', (d) => (o += d))
       p.stderr.on('data', (d) => (e += d))
-      p.on('close', (code) => (code === 0 ? resolve(o) : reject(new Error(`08 exited ${code}:\n${(o + e).slice(-3000)}`))))
+      p.on('close', (code) =>
+        code === 0 ? resolve(o) : reject(new Error(`08 exited ${code}:\n${(o + e).slice(-3000)}`)),
+      )
     })
     await watcher.stop()
     const report = JSON.parse(out.slice(out.indexOf('{'))) as { steps: { name: string; data?: any }[] }
-    const drill = report.steps.find((s) => s.data?.timeline)?.data as { target: string; faultAt: string; summary: { newLeader?: { atMs: number; node: string }; etcdRtoMs?: number; apiRtoMs?: number } }
+    const drill = report.steps.find((s) => s.data?.timeline)?.data as {
+      target: string
+      faultAt: string
+      summary: { newLeader?: { atMs: number; node: string }; etcdRtoMs?: number; apiRtoMs?: number }
+    }
     const faultAt = Date.parse(drill.faultAt)
     // the first moment a surviving member names a leader with a newer term than before the fault
-    const elected = watcher.seen.filter((s) => s.at >= faultAt && s.node !== drill.target && s.term > oldTerm && /[1-9a-f]/.test(s.leader)).sort((a, b) => a.at - b.at)[0]
+    const elected = watcher.seen
+      .filter((s) => s.at >= faultAt && s.node !== drill.target && s.term > oldTerm && /[1-9a-f]/.test(s.leader))
+      .sort((a, b) => a.at - b.at)[0]
     const reported = drill.summary.newLeader ? faultAt + drill.summary.newLeader.atMs : undefined
     if (elected && reported !== undefined) detect.push(reported - elected.at)
     if (drill.summary.etcdRtoMs !== undefined) etcdRto.push(drill.summary.etcdRtoMs)
     if (drill.summary.apiRtoMs !== undefined) apiRto.push(drill.summary.apiRtoMs)
-    say(`failover ${i + 1}: target ${drill.target}, elected seen at +${elected ? elected.at - faultAt : '?'} ms, 08 reported at +${drill.summary.newLeader?.atMs ?? '?'} ms, etcd RTO ${drill.summary.etcdRtoMs} ms, API RTO ${drill.summary.apiRtoMs} ms`)
+    say(
+      `failover ${i + 1}: target ${drill.target}, elected seen at +${elected ? elected.at - faultAt : '?'} ms, 08 reported at +${drill.summary.newLeader?.atMs ?? '?'} ms, etcd RTO ${drill.summary.etcdRtoMs} ms, API RTO ${drill.summary.apiRtoMs} ms`,
+    )
   }
-  if (detect.length) add(row('failover: 08 reports the new etcd leader after the real election', 'ms', detect, 300, 'reference: a 10 ms poller of the surviving members\' /v3/maintenance/status'))
+  if (detect.length)
+    add(
+      row(
+        'failover: 08 reports the new etcd leader after the real election',
+        'ms',
+        detect,
+        300,
+        "reference: a 10 ms poller of the surviving members' /v3/maintenance/status",
+      ),
+    )
   if (etcdRto.length) add(row('failover: etcd RTO reported by 08 (fault → a working leader)', 'ms', etcdRto))
   if (apiRto.length) add(row('failover: API RTO reported by 08 (fault → every endpoint answers)', 'ms', apiRto))
 }
@@ -181,19 +229,51 @@ async function waitNodes(lab: BenchLab, n: number) {
  */
 function rollingUpgrade(lab: BenchLab, add: Add) {
   const bumped = join(lab.root, 'inventory-v1.10.4.yaml')
-  writeFileSync(bumped, readFileSync(lab.inventory, 'utf8').replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/, '$1:v1.10.4'))
+  writeFileSync(
+    bumped,
+    readFileSync(lab.inventory, 'utf8')
+      .replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4')
+      .replace(/(installerImage: \S+):v1\.10\.3/, '$1:v1.10.4'),
+  )
   const t0 = performance.now()
   const r = sh(lab, 'npx', ['zx', 'runbooks/09-upgrade.ts', '--inventory', bumped, '--yes'], {}, 20 * 60_000)
   const totalMs = performance.now() - t0
   if (r.status !== 0) throw new Error(`09-upgrade exited ${r.status}:\n${(r.stdout + r.stderr).slice(-3000)}`)
-  const journal = readFileSync(join(lab.env.TALOS_RUNBOOKS_STATE_DIR!, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; data?: { timeline?: NodeTimeline[] } })
-  const timeline = journal.filter((j) => j.runbook === '09-upgrade' && j.step === 'upgrade-talos' && j.data?.timeline).at(-1)?.data?.timeline ?? []
+  const journal = readFileSync(join(lab.env.TALOS_RUNBOOKS_STATE_DIR!, 'journal.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; data?: { timeline?: NodeTimeline[] } })
+  const timeline =
+    journal.filter((j) => j.runbook === '09-upgrade' && j.step === 'upgrade-talos' && j.data?.timeline).at(-1)?.data
+      ?.timeline ?? []
   const cps = timeline.filter((t) => t.probes)
   add(row('rolling upgrade, 5 nodes (09-upgrade v1.10.3 → v1.10.4): total wall time', 'ms', [totalMs]))
-  add(row('rolling upgrade: downtime per node', 'ms', timeline.map((t) => t.downtimeMs), undefined, timeline.map((t) => `${t.node} ${Math.round(t.downtimeMs)}`).join(', ')))
+  add(
+    row(
+      'rolling upgrade: downtime per node',
+      'ms',
+      timeline.map((t) => t.downtimeMs),
+      undefined,
+      timeline.map((t) => `${t.node} ${Math.round(t.downtimeMs)}`).join(', '),
+    ),
+  )
   if (cps.length) {
-    add(row('rolling upgrade: fewest healthy etcd members seen (100 ms probes)', 'members', [Math.min(...cps.map((t) => t.probes!.minHealthyMembers))], undefined, `of ${cps[0]!.probes!.members}; quorum needs ${Math.floor(cps[0]!.probes!.members / 2) + 1}`))
-    add(row('rolling upgrade: API unavailable through the VIP, per control-plane upgrade', 'ms', cps.map((t) => t.probes!.apiUnavailableMs)))
+    add(
+      row(
+        'rolling upgrade: fewest healthy etcd members seen (100 ms probes)',
+        'members',
+        [Math.min(...cps.map((t) => t.probes!.minHealthyMembers))],
+        undefined,
+        `of ${cps[0]!.probes!.members}; quorum needs ${Math.floor(cps[0]!.probes!.members / 2) + 1}`,
+      ),
+    )
+    add(
+      row(
+        'rolling upgrade: API unavailable through the VIP, per control-plane upgrade',
+        'ms',
+        cps.map((t) => t.probes!.apiUnavailableMs),
+      ),
+    )
   }
 }
 
@@ -216,8 +296,20 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
     rollingUpgrade(lab, add)
     say('idle CPU of the lab daemons (20 s)')
     const cpu = await measureIdleCpu(lab.labDir, 20_000)
-    add(row('lab idle: CPU of each etcd (% of one core)', '%', cpu.filter((c) => c.kind === 'etcd').map((c) => c.cpuPct)))
-    add(row('lab idle: CPU of each kube-api server (% of one core)', '%', cpu.filter((c) => c.kind === 'kube-api').map((c) => c.cpuPct)))
+    add(
+      row(
+        'lab idle: CPU of each etcd (% of one core)',
+        '%',
+        cpu.filter((c) => c.kind === 'etcd').map((c) => c.cpuPct),
+      ),
+    )
+    add(
+      row(
+        'lab idle: CPU of each kube-api server (% of one core)',
+        '%',
+        cpu.filter((c) => c.kind === 'kube-api').map((c) => c.cpuPct),
+      ),
+    )
     say(`growing the lab to ${big} nodes`)
     const bigInv = growLab(lab, big)
     await waitNodes(lab, big)

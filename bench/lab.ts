@@ -32,19 +32,39 @@ export function benchLab(octet: number, name = 'bench'): BenchLab {
     .replace(/outputDir: \S+/, `outputDir: ${outDir}`)
     .replace('name: solana-lab', `name: solana-${name}`)
   writeFileSync(inventory, text)
-  const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: labDir, TALOS_RUNBOOKS_STATE_DIR: join(root, 'state'), CI: 'true', NO_COLOR: '1' }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TALOS_LAB_DIR: labDir,
+    TALOS_RUNBOOKS_STATE_DIR: join(root, 'state'),
+    CI: 'true',
+    NO_COLOR: '1',
+  }
   delete env.TALOSCTL
   delete env.KUBECTL
   return { root, labDir, outDir, inventory, octet, env }
 }
 
-export function sh(lab: BenchLab, cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, timeoutMs = 5 * 60_000): SpawnSyncReturns<string> {
-  return spawnSync(cmd, args, { cwd: REPO, env: { ...lab.env, ...extraEnv }, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 })
+export function sh(
+  lab: BenchLab,
+  cmd: string,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+  timeoutMs = 5 * 60_000,
+): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, {
+    cwd: REPO,
+    env: { ...lab.env, ...extraEnv },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  })
 }
 
 export function mustSh(lab: BenchLab, cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
   const r = sh(lab, cmd, args, extraEnv)
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-3000)}`)
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${(r.stdout + r.stderr).slice(-3000)}`)
   return r.stdout
 }
 
@@ -59,7 +79,12 @@ export function labUp(lab: BenchLab): void {
   mustSh(lab, 'npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', lab.inventory])
 }
 
-export function runRunbook(lab: BenchLab, prefix: string, extraEnv: NodeJS.ProcessEnv = {}, inventory = lab.inventory): string {
+export function runRunbook(
+  lab: BenchLab,
+  prefix: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+  inventory = lab.inventory,
+): string {
   return mustSh(lab, 'npx', ['zx', runbookFile(prefix), '--inventory', inventory, '--yes'], extraEnv)
 }
 
@@ -74,7 +99,10 @@ export function callWrappers(lab: BenchLab, tag: string): { env: NodeJS.ProcessE
   writeFileSync(log, '')
   const wrap = (tool: string, real: string) => {
     const f = join(lab.root, `${tool}-${tag}`)
-    writeFileSync(f, `#!/bin/sh\ns=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "$s $(date +%s%N) $rc ${tool} $*" >> "${log}"\nexit $rc\n`)
+    writeFileSync(
+      f,
+      `#!/bin/sh\ns=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "$s $(date +%s%N) $rc ${tool} $*" >> "${log}"\nexit $rc\n`,
+    )
     chmodSync(f, 0o755)
     return f
   }
@@ -104,9 +132,17 @@ export function growLab(lab: BenchLab, total: number): string {
     const dir = join(lab.labDir, 'nodes', name)
     cpSync(join(src, 'root'), join(dir, 'root'), { recursive: true })
     writeFileSync(join(dir, 'root/proc/sys/kernel/hostname'), `${name}\n`)
-    const node = { ...srcNode, name, address, etcd: { clientUrl: `http://${address}:2379`, peerUrl: `http://${address}:2380` }, kubeApi: { url: `https://${address}:6443` } }
+    const node = {
+      ...srcNode,
+      name,
+      address,
+      etcd: { clientUrl: `http://${address}:2379`, peerUrl: `http://${address}:2380` },
+      kubeApi: { url: `https://${address}:6443` },
+    }
     writeFileSync(join(dir, 'node.json'), JSON.stringify(node, null, 2) + '\n')
-    writeFileSync(join(dir, 'config.yaml'), srcConfig.replace(/hostname: worker1\b/, `hostname: ${name}`), { mode: 0o600 })
+    writeFileSync(join(dir, 'config.yaml'), srcConfig.replace(/hostname: worker1\b/, `hostname: ${name}`), {
+      mode: 0o600,
+    })
     cluster.nodes.push(name)
   }
   // lab.json is rewritten whole by the lab CLI too; nothing else writes it while the benchmark runs
@@ -122,5 +158,9 @@ export function shrinkLab(lab: BenchLab): void {
   const names = (parse(readFileSync(lab.inventory, 'utf8')) as { nodes: { name: string }[] }).nodes.map((n) => n.name)
   const clusterFile = join(lab.labDir, 'lab.json')
   const c = JSON.parse(readFileSync(clusterFile, 'utf8'))
-  writeFileAtomic(clusterFile, JSON.stringify({ ...c, nodes: c.nodes.filter((n: string) => names.includes(n)) }, null, 2) + '\n', 0o644)
+  writeFileAtomic(
+    clusterFile,
+    JSON.stringify({ ...c, nodes: c.nodes.filter((n: string) => names.includes(n)) }, null, 2) + '\n',
+    0o644,
+  )
 }

@@ -50,24 +50,43 @@ function secretsFixture(): string {
   }
   return stringify({
     cluster: { id: Buffer.alloc(32, 1).toString('base64'), secret: Buffer.alloc(32, 2).toString('base64') },
-    secrets: { bootstraptoken: 'abcdef.0123456789abcdef', secretboxencryptionsecret: Buffer.alloc(32, 3).toString('base64') },
+    secrets: {
+      bootstraptoken: 'abcdef.0123456789abcdef',
+      secretboxencryptionsecret: Buffer.alloc(32, 3).toString('base64'),
+    },
     trustdinfo: { token: 'abcdef.0123456789abcdef' },
-    certs: { etcd: ca('ecdsa'), k8s: ca('ecdsa'), k8saggregator: ca('ecdsa'), k8sserviceaccount: { key: ca('ecdsa').key }, os: ca('ed25519') },
+    certs: {
+      etcd: ca('ecdsa'),
+      k8s: ca('ecdsa'),
+      k8saggregator: ca('ecdsa'),
+      k8sserviceaccount: { key: ca('ecdsa').key },
+      os: ca('ed25519'),
+    },
   })
 }
 
-await bench('runbook start-up: npx zx runbooks/06-verify.ts --help', 5, () => spawnSync('npx', ['zx', 'runbooks/06-verify.ts', '--help'], { cwd: REPO, stdio: 'ignore' }), 600)
+await bench(
+  'runbook start-up: npx zx runbooks/06-verify.ts --help',
+  5,
+  () => spawnSync('npx', ['zx', 'runbooks/06-verify.ts', '--help'], { cwd: REPO, stdio: 'ignore' }),
+  600,
+)
 
 const text = bigInventory(500)
 const secrets = parseSecretsBundle(secretsFixture())
 const schema = TalosSchema.load(TALOS_SCHEMA_PATH)
-await bench('500-node inventory: parse + render + schema-validate every config', 3, () => {
-  const inv = parseInventory(text, 'bench-500.yaml')
-  for (const yaml of renderMachineConfigs(inv, secrets).values()) {
-    const { docs, lines } = parseAllWithPositions(yaml)
-    if (schema.validateDocs(docs, lines).length) throw new Error('a rendered config failed the schema')
-  }
-}, 1000)
+await bench(
+  '500-node inventory: parse + render + schema-validate every config',
+  3,
+  () => {
+    const inv = parseInventory(text, 'bench-500.yaml')
+    for (const yaml of renderMachineConfigs(inv, secrets).values()) {
+      const { docs, lines } = parseAllWithPositions(yaml)
+      if (schema.validateDocs(docs, lines).length) throw new Error('a rendered config failed the schema')
+    }
+  },
+  1000,
+)
 
 if (!process.argv.includes('--no-lab')) await labBenchmarks(add, { runs: Number(process.env.BENCH_RUNS ?? 3) })
 
@@ -76,5 +95,11 @@ const cells = rows.map((r) => {
   const verdict = r.target === undefined ? '' : missedBy(r.median, r.target, r.unit) || 'met'
   return [r.name, u(r.median), u(r.min), u(r.max), r.target === undefined ? '' : u(r.target), verdict]
 })
-console.log(formatColumns(['BENCHMARK', 'MEDIAN', 'MIN', 'MAX', 'TARGET', 'VERDICT'], cells, { width: Infinity }).join('\n'))
-writeFileSync(`${REPO}/bench/results.json`, JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: availableParallelism(), rows }, null, 2) + '\n')
+console.log(
+  formatColumns(['BENCHMARK', 'MEDIAN', 'MIN', 'MAX', 'TARGET', 'VERDICT'], cells, { width: Infinity }).join('\n'),
+)
+writeFileSync(
+  `${REPO}/bench/results.json`,
+  JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: availableParallelism(), rows }, null, 2) +
+    '\n',
+)

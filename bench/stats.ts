@@ -58,7 +58,10 @@ export function parseCallLog(text: string): CallRecord[] {
 }
 
 /** Calls of one tool and the slowest of them (undefined when none). */
-export function callStats(calls: readonly CallRecord[], tool?: string): { count: number; slowest?: CallRecord; totalMs: number } {
+export function callStats(
+  calls: readonly CallRecord[],
+  tool?: string,
+): { count: number; slowest?: CallRecord; totalMs: number } {
   const mine = tool ? calls.filter((c) => c.tool === tool) : [...calls]
   let slowest: CallRecord | undefined
   for (const c of mine) if (!slowest || c.durationMs > slowest.durationMs) slowest = c

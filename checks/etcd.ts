@@ -2,4 +2,7 @@
 import { runCheckCli } from './engine/cli.ts'
 import { scriptArgs } from '../lib/runner/flags.ts'
 import { ALL_CHECKS } from './defs/index.ts'
-process.exitCode = await runCheckCli(ALL_CHECKS.filter((c) => c.group === 'etcd'), scriptArgs(process.argv, import.meta.url))
+process.exitCode = await runCheckCli(
+  ALL_CHECKS.filter((c) => c.group === 'etcd'),
+  scriptArgs(process.argv, import.meta.url),
+)

@@ -4,4 +4,9 @@
 import { runCheckCli } from './engine/cli.ts'
 import { scriptArgs } from '../lib/runner/flags.ts'
 import { ALL_CHECKS } from './defs/index.ts'
-process.exitCode = await runCheckCli(ALL_CHECKS.filter((c) => c.group === 'numa'), scriptArgs(process.argv, import.meta.url), {}, { evidenceText: true })
+process.exitCode = await runCheckCli(
+  ALL_CHECKS.filter((c) => c.group === 'numa'),
+  scriptArgs(process.argv, import.meta.url),
+  {},
+  { evidenceText: true },
+)

@@ -60,8 +60,16 @@ export const inventorySchema = closed(
         target: { enum: ['lab', 'production'] },
         endpoint: str,
         vip: str,
-        talosVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Talos version such as v1.10.3' },
-        kubernetesVersion: { type: 'string', pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$', 'x-message': 'must be a Kubernetes version such as v1.33.1' },
+        talosVersion: {
+          type: 'string',
+          pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$',
+          'x-message': 'must be a Talos version such as v1.10.3',
+        },
+        kubernetesVersion: {
+          type: 'string',
+          pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$',
+          'x-message': 'must be a Kubernetes version such as v1.33.1',
+        },
         installerImage: str,
         outputDir: str,
         /** The nodes' subnet (CIDR): etcd advertisedSubnets and kubelet nodeIP.validSubnets. Default: each node's static address. */
@@ -69,7 +77,11 @@ export const inventorySchema = closed(
         /** etcd --quota-backend-bytes; the etcd check compares the DB size against it. */
         etcdQuotaBytes: { type: 'integer', minimum: 1 },
         /** The etcd backup check warns when the newest snapshot in <outputDir>/backups is older (Go duration, default 24h). */
-        etcdBackupMaxAge: { type: 'string', pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$', 'x-message': 'must be a duration such as 24h, 12h or 90m' },
+        etcdBackupMaxAge: {
+          type: 'string',
+          pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
+          'x-message': 'must be a duration such as 24h, 12h or 90m',
+        },
       },
       ['name', 'target', 'endpoint', 'talosVersion', 'kubernetesVersion', 'installerImage', 'outputDir'],
     ),
@@ -118,15 +130,53 @@ export const inventorySchema = closed(
           pattern: '^$|^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$',
           'x-message': 'must be a cpuset list such as "0,1" or "0-3,32-35"',
         },
-        systemReserved: { ...closed({ cpu: quantity, memory: quantity, 'ephemeral-storage': quantity, pid: { type: 'string', pattern: '^[0-9]+$' } }) },
-        kubeReserved: { ...closed({ cpu: quantity, memory: quantity, 'ephemeral-storage': quantity, pid: { type: 'string', pattern: '^[0-9]+$' } }) },
+        systemReserved: {
+          ...closed({
+            cpu: quantity,
+            memory: quantity,
+            'ephemeral-storage': quantity,
+            pid: { type: 'string', pattern: '^[0-9]+$' },
+          }),
+        },
+        kubeReserved: {
+          ...closed({
+            cpu: quantity,
+            memory: quantity,
+            'ephemeral-storage': quantity,
+            pid: { type: 'string', pattern: '^[0-9]+$' },
+          }),
+        },
         evictionHard: closed({
-          'memory.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|k|Ki|M|Mi|G|Gi|T|Ti)?$', 'x-message': 'must be a quantity (500Mi) or a percentage (5%)' },
-          'nodefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
-          'nodefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
-          'imagefs.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$', 'x-message': 'must be a quantity or a percentage' },
-          'imagefs.inodesFree': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
-          'pid.available': { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?%?$', 'x-message': 'must be a number or a percentage' },
+          'memory.available': {
+            type: 'string',
+            pattern: '^[0-9]+(\\.[0-9]+)?(%|k|Ki|M|Mi|G|Gi|T|Ti)?$',
+            'x-message': 'must be a quantity (500Mi) or a percentage (5%)',
+          },
+          'nodefs.available': {
+            type: 'string',
+            pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$',
+            'x-message': 'must be a quantity or a percentage',
+          },
+          'nodefs.inodesFree': {
+            type: 'string',
+            pattern: '^[0-9]+(\\.[0-9]+)?%?$',
+            'x-message': 'must be a number or a percentage',
+          },
+          'imagefs.available': {
+            type: 'string',
+            pattern: '^[0-9]+(\\.[0-9]+)?(%|Ki|Mi|Gi|Ti)?$',
+            'x-message': 'must be a quantity or a percentage',
+          },
+          'imagefs.inodesFree': {
+            type: 'string',
+            pattern: '^[0-9]+(\\.[0-9]+)?%?$',
+            'x-message': 'must be a number or a percentage',
+          },
+          'pid.available': {
+            type: 'string',
+            pattern: '^[0-9]+(\\.[0-9]+)?%?$',
+            'x-message': 'must be a number or a percentage',
+          },
         }),
         reservedMemory: {
           type: 'array',
@@ -141,7 +191,10 @@ export const inventorySchema = closed(
           },
           ['cpus', 'memory', 'hugepages'],
         ),
-        sysctls: stringMap({ type: 'string', 'x-message': 'sysctl values must be strings: quote the number (Talos machine.sysctls is a map of strings)' }),
+        sysctls: stringMap({
+          type: 'string',
+          'x-message': 'sysctl values must be strings: quote the number (Talos machine.sysctls is a map of strings)',
+        }),
         kernelModules: { type: 'array', items: str },
         kernelArgs: { type: 'array', items: str },
         // the validator's own installer image: its schematic carries the kernel args above (lib/render.ts installerImageFor)
@@ -156,8 +209,15 @@ export const inventorySchema = closed(
               maxSize: byteSize,
               filesystem: { enum: ['xfs', 'ext4'] },
               mountPoint: str,
-              owner: closed({ uid: { type: 'integer', minimum: 0 }, gid: { type: 'integer', minimum: 0 } }, ['uid', 'gid']),
-              mode: { type: 'string', pattern: '^0?[0-7]{3,4}$', 'x-message': 'must be an octal mode string such as "0750" (quote it: YAML reads 0750 as a number)' },
+              owner: closed({ uid: { type: 'integer', minimum: 0 }, gid: { type: 'integer', minimum: 0 } }, [
+                'uid',
+                'gid',
+              ]),
+              mode: {
+                type: 'string',
+                pattern: '^0?[0-7]{3,4}$',
+                'x-message': 'must be an octal mode string such as "0750" (quote it: YAML reads 0750 as a number)',
+              },
             },
             ['name', 'diskSelector', 'filesystem', 'mountPoint', 'owner', 'mode'],
           ),
@@ -177,8 +237,16 @@ export const inventorySchema = closed(
         // 09-upgrade's restart window reads the validator's leader schedule here
         solana: closed(
           {
-            rpcUrl: { type: 'string', pattern: '^https?://[^\\s]+$', 'x-message': 'must be an http(s) URL of a Solana JSON-RPC endpoint' },
-            identity: { type: 'string', pattern: '^[1-9A-HJ-NP-Za-km-z]{32,44}$', 'x-message': "must be the validator's identity public key (base58)" },
+            rpcUrl: {
+              type: 'string',
+              pattern: '^https?://[^\\s]+$',
+              'x-message': 'must be an http(s) URL of a Solana JSON-RPC endpoint',
+            },
+            identity: {
+              type: 'string',
+              pattern: '^[1-9A-HJ-NP-Za-km-z]{32,44}$',
+              'x-message': "must be the validator's identity public key (base58)",
+            },
           },
           ['rpcUrl', 'identity'],
         ),

@@ -15,7 +15,17 @@ import { inventorySchema } from './inventory-schema.ts'
 import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
-import { ALIAS_BOMB, aliasBombAt, errorPosition, formatPath, parseWithPositions, pointerToPath, positionOf, type ParsedYaml, type PathSeg } from './yaml-positions.ts'
+import {
+  ALIAS_BOMB,
+  aliasBombAt,
+  errorPosition,
+  formatPath,
+  parseWithPositions,
+  pointerToPath,
+  positionOf,
+  type ParsedYaml,
+  type PathSeg,
+} from './yaml-positions.ts'
 
 // ---------------------------------------------------------------- types
 
@@ -154,7 +164,8 @@ export class InventoryError extends UsageError {
 }
 
 /** `file:line:col: field: message`; a problem with the file as a whole (missing, a directory) has no position. */
-export const formatIssue = (i: InventoryIssue) => `${i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file}: ${i.field ? `${i.field}: ` : ''}${i.message}`
+export const formatIssue = (i: InventoryIssue) =>
+  `${i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file}: ${i.field ? `${i.field}: ` : ''}${i.message}`
 
 // ---------------------------------------------------------------- small validators (exported for reuse)
 
@@ -178,7 +189,8 @@ export function isLabelKey(k: string): boolean {
   if (parts.length > 2) return false
   const name = parts[parts.length - 1]
   if (!LABEL_NAME.test(name) || name.length > 63) return false
-  if (parts.length === 2) return parts[0].length <= 253 && DNS_NAME.test(parts[0]) && parts[0] === parts[0].toLowerCase()
+  if (parts.length === 2)
+    return parts[0].length <= 253 && DNS_NAME.test(parts[0]) && parts[0] === parts[0].toLowerCase()
   return true
 }
 export const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
@@ -190,7 +202,20 @@ const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
 export function parseByteSize(s: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$/.exec(s.trim())
   if (!m) return NaN
-  const units: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, KiB: 2 ** 10, MB: 1e6, MiB: 2 ** 20, GB: 1e9, GiB: 2 ** 30, TB: 1e12, TiB: 2 ** 40, PB: 1e15, PiB: 2 ** 50 }
+  const units: Record<string, number> = {
+    B: 1,
+    kB: 1e3,
+    KB: 1e3,
+    KiB: 2 ** 10,
+    MB: 1e6,
+    MiB: 2 ** 20,
+    GB: 1e9,
+    GiB: 2 ** 30,
+    TB: 1e12,
+    TiB: 2 ** 40,
+    PB: 1e15,
+    PiB: 2 ** 50,
+  }
   return Number(m[1]) * units[m[2] ?? 'B']
 }
 
@@ -226,7 +251,13 @@ class Collector {
   ) {}
   private make(path: PathSeg[], message: string): InventoryIssue {
     const pos = positionOf(this.parsed, path)
-    return { file: this.file, line: pos.line, column: pos.column, field: formatPath(path), message: hideSecretValue(path, message) }
+    return {
+      file: this.file,
+      line: pos.line,
+      column: pos.column,
+      field: formatPath(path),
+      message: hideSecretValue(path, message),
+    }
   }
   error(path: PathSeg[], message: string) {
     // ajv and a rule may both see the same problem; say it once
@@ -256,14 +287,21 @@ function ajvMessage(e: ErrorObject): { path: PathSeg[]; message: string } {
   switch (e.keyword) {
     case 'additionalProperties': {
       const extra = (e.params as { additionalProperty: string }).additionalProperty
-      return { path: [...path, extra], message: `unknown field "${extra}" (allowed: ${Object.keys((e.parentSchema as Obj).properties ?? {}).join(', ')})` }
+      return {
+        path: [...path, extra],
+        message: `unknown field "${extra}" (allowed: ${Object.keys((e.parentSchema as Obj).properties ?? {}).join(', ')})`,
+      }
     }
     case 'required':
       return { path, message: `missing required field "${(e.params as { missingProperty: string }).missingProperty}"` }
     case 'enum':
-      return { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')} ${got(e.data)}` }
+      return {
+        path,
+        message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')} ${got(e.data)}`,
+      }
     case 'type':
-      if (path.length === 0) return { path, message: `an inventory is a YAML mapping with cluster: and nodes: ${got(e.data ?? '(empty)')}` }
+      if (path.length === 0)
+        return { path, message: `an inventory is a YAML mapping with cluster: and nodes: ${got(e.data ?? '(empty)')}` }
       return { path, message: `${custom ?? `must be ${(e.params as { type: string }).type}`} ${got(e.data)}` }
     case 'pattern':
       return { path, message: `${custom ?? `must match ${(e.params as { pattern: string }).pattern}`} ${got(e.data)}` }
@@ -290,7 +328,15 @@ function mergeNodes(doc: Obj): InventoryNode[] {
     }
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
-    if (n.bmc) out.bmc = { type: n.bmc.type, address: n.bmc.address, port: n.bmc.port ?? 623, username: n.bmc.username, passwordFile: n.bmc.passwordFile, cipherSuite: n.bmc.cipherSuite ?? 3 }
+    if (n.bmc)
+      out.bmc = {
+        type: n.bmc.type,
+        address: n.bmc.address,
+        port: n.bmc.port ?? 623,
+        username: n.bmc.username,
+        passwordFile: n.bmc.passwordFile,
+        cipherSuite: n.bmc.cipherSuite ?? 3,
+      }
     if (n.lab) out.lab = { hardware: n.lab.hardware }
     if (n.network) out.network = n.network
     return out
@@ -299,7 +345,10 @@ function mergeNodes(doc: Obj): InventoryNode[] {
 
 function shellSafe(c: Collector, path: PathSeg[], v: unknown) {
   if (typeof v === 'string' && !SHELL_SAFE.test(v))
-    c.error(path, `must not contain shell metacharacters or spaces (it is used on a command line or as a path) ${got(v)}`)
+    c.error(
+      path,
+      `must not contain shell metacharacters or spaces (it is used on a command line or as a path) ${got(v)}`,
+    )
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
@@ -334,7 +383,9 @@ export function cidrNetwork(cidr: string): string | undefined {
   const text =
     width === 32
       ? [24n, 16n, 8n, 0n].map((s) => String((net >> s) & 255n)).join('.')
-      : Array.from({ length: 8 }, (_, i) => ((net >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(':').replace(/(^|:)0(:0)+(:|$)/, '::')
+      : Array.from({ length: 8 }, (_, i) => ((net >> BigInt(112 - 16 * i)) & 0xffffn).toString(16))
+          .join(':')
+          .replace(/(^|:)0(:0)+(:|$)/, '::')
   return `${text}/${p.bits}`
 }
 
@@ -362,29 +413,53 @@ function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
   const net: Obj | undefined = n.network
   if (!net) {
     if (doc.cluster.target === 'production' && n.role === 'controlplane' && doc.cluster.vip)
-      c.warn(['nodes', i], `no network.link (mac, busPath or name): the VIP ${doc.cluster.vip} and DHCP go on every physical port (deviceSelector physical: true); name the one link`)
+      c.warn(
+        ['nodes', i],
+        `no network.link (mac, busPath or name): the VIP ${doc.cluster.vip} and DHCP go on every physical port (deviceSelector physical: true); name the one link`,
+      )
     return
   }
   const given = (['mac', 'busPath', 'name'] as const).filter((k) => net.link?.[k] !== undefined)
-  if (given.length !== 1) c.error(at('link'), `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
-  if (net.link?.mac !== undefined && !MAC.test(net.link.mac)) c.error(at('link', 'mac'), `must be a MAC address such as 0c:42:a1:12:34:56 ${got(net.link.mac)}`)
-  if (net.link?.busPath !== undefined && !BUS_PATH.test(net.link.busPath)) c.error(at('link', 'busPath'), `must be a PCI bus path such as 0000:01:00.0 ${got(net.link.busPath)}`)
-  if (net.link?.name !== undefined && !LINK_NAME.test(net.link.name)) c.error(at('link', 'name'), `must be a link name such as enp1s0f0 ${got(net.link.name)}`)
+  if (given.length !== 1)
+    c.error(at('link'), `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
+  if (net.link?.mac !== undefined && !MAC.test(net.link.mac))
+    c.error(at('link', 'mac'), `must be a MAC address such as 0c:42:a1:12:34:56 ${got(net.link.mac)}`)
+  if (net.link?.busPath !== undefined && !BUS_PATH.test(net.link.busPath))
+    c.error(at('link', 'busPath'), `must be a PCI bus path such as 0000:01:00.0 ${got(net.link.busPath)}`)
+  if (net.link?.name !== undefined && !LINK_NAME.test(net.link.name))
+    c.error(at('link', 'name'), `must be a link name such as enp1s0f0 ${got(net.link.name)}`)
   if (net.address !== undefined) {
     const p = parseCidr(net.address)
     if (!p) c.error(at('address'), `must be an address in CIDR form such as 10.20.0.11/24 ${got(net.address)}`)
-    else if (isIP(n.address) && p.ip !== n.address) c.error(at('address'), `is ${p.ip}, but the node's address is ${n.address}`)
+    else if (isIP(n.address) && p.ip !== n.address)
+      c.error(at('address'), `is ${p.ip}, but the node's address is ${n.address}`)
   }
-  if (net.gateway !== undefined && isIP(net.gateway) === 0) c.error(at('gateway'), `must be an IP address ${got(net.gateway)}`)
-  if (net.gateway !== undefined && net.address === undefined) c.error(at('gateway'), 'a gateway needs a static address (with DHCP the server gives the route)')
+  if (net.gateway !== undefined && isIP(net.gateway) === 0)
+    c.error(at('gateway'), `must be an IP address ${got(net.gateway)}`)
+  if (net.gateway !== undefined && net.address === undefined)
+    c.error(at('gateway'), 'a gateway needs a static address (with DHCP the server gives the route)')
   const subnet = nodeSubnetOf(doc.cluster, n)
-  if (subnet && !doc.cluster.nodeSubnet && n.role === 'controlplane' && doc.cluster.vip && isIP(doc.cluster.vip) && !inSubnet(doc.cluster.vip, subnet))
-    c.error(['cluster', 'vip'], `${doc.cluster.vip} is not in ${n.name}'s subnet ${subnet}: Talos' VIP must be on the control planes' shared layer-2 subnet`)
+  if (
+    subnet &&
+    !doc.cluster.nodeSubnet &&
+    n.role === 'controlplane' &&
+    doc.cluster.vip &&
+    isIP(doc.cluster.vip) &&
+    !inSubnet(doc.cluster.vip, subnet)
+  )
+    c.error(
+      ['cluster', 'vip'],
+      `${doc.cluster.vip} is not in ${n.name}'s subnet ${subnet}: Talos' VIP must be on the control planes' shared layer-2 subnet`,
+    )
 }
 
 function checkCluster(c: Collector, doc: Obj) {
   const cl: Obj = doc.cluster
-  if (!DNS1123_LABEL.test(cl.name)) c.error(['cluster', 'name'], `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(cl.name)}`)
+  if (!DNS1123_LABEL.test(cl.name))
+    c.error(
+      ['cluster', 'name'],
+      `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(cl.name)}`,
+    )
   let url: URL | undefined
   try {
     url = new URL(cl.endpoint)
@@ -394,22 +469,39 @@ function checkCluster(c: Collector, doc: Obj) {
   // a URL's userinfo is a credential: never accepted, never echoed (the endpoint is printed in every banner)
   const shown = withoutUserinfo(cl.endpoint)
   if (url && (url.username || url.password))
-    c.error(['cluster', 'endpoint'], `must not contain credentials (user:password@): the Kubernetes API is reached with the kubeconfig's client certificate; remove them ${got(shown)}`)
-  else if (!url || url.protocol !== 'https:' || !url.port || url.pathname !== '/' || url.search || url.hash || !isHostAddress(url.hostname.replace(/^\[|\]$/g, '')))
+    c.error(
+      ['cluster', 'endpoint'],
+      `must not contain credentials (user:password@): the Kubernetes API is reached with the kubeconfig's client certificate; remove them ${got(shown)}`,
+    )
+  else if (
+    !url ||
+    url.protocol !== 'https:' ||
+    !url.port ||
+    url.pathname !== '/' ||
+    url.search ||
+    url.hash ||
+    !isHostAddress(url.hostname.replace(/^\[|\]$/g, ''))
+  )
     c.error(['cluster', 'endpoint'], `must be https://<host>:<port> (e.g. https://10.20.0.10:6443) ${got(shown)}`)
-  if (cl.vip !== undefined && isIP(cl.vip) === 0) c.error(['cluster', 'vip'], `must be an IPv4 or IPv6 address ${got(cl.vip)}`)
+  if (cl.vip !== undefined && isIP(cl.vip) === 0)
+    c.error(['cluster', 'vip'], `must be an IPv4 or IPv6 address ${got(cl.vip)}`)
   if (url && cl.vip !== undefined && url.hostname.replace(/^\[|\]$/g, '') !== cl.vip && isIP(url.hostname) !== 0)
-    c.warn(['cluster', 'endpoint'], `endpoint host ${url.hostname} is not the VIP ${cl.vip}: the API is only highly available through the VIP`)
+    c.warn(
+      ['cluster', 'endpoint'],
+      `endpoint host ${url.hostname} is not the VIP ${cl.vip}: the API is only highly available through the VIP`,
+    )
   if (!/^v1\.10\.[0-9]+$/.test(cl.talosVersion))
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
   const k8s = kubernetesVersionProblem(cl.kubernetesVersion)
   if (k8s) c.error(['cluster', 'kubernetesVersion'], k8s)
   checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
-  if (typeof doc.validator?.installerImage === 'string') checkInstallerImage(c, ['validator', 'installerImage'], doc.validator.installerImage, cl.talosVersion)
+  if (typeof doc.validator?.installerImage === 'string')
+    checkInstallerImage(c, ['validator', 'installerImage'], doc.validator.installerImage, cl.talosVersion)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
   const outDirProblem = outputDirProblem(cl.outputDir)
   if (outDirProblem) c.error(['cluster', 'outputDir'], `${outDirProblem} ${got(cl.outputDir)}`)
-  if (cl.nodeSubnet !== undefined && !parseCidr(cl.nodeSubnet)) c.error(['cluster', 'nodeSubnet'], `must be a subnet in CIDR form such as 10.20.0.0/24 ${got(cl.nodeSubnet)}`)
+  if (cl.nodeSubnet !== undefined && !parseCidr(cl.nodeSubnet))
+    c.error(['cluster', 'nodeSubnet'], `must be a subnet in CIDR form such as 10.20.0.0/24 ${got(cl.nodeSubnet)}`)
 }
 
 /**
@@ -425,7 +517,8 @@ export function kubernetesVersionProblem(version: string): string | undefined {
   if (!m) return undefined // the schema reports the format
   const v = [Number(m[1]), Number(m[2]), Number(m[3])]
   const cmp = (a: readonly number[], b: readonly number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!
-  const range = 'Talos v1.10 supports Kubernetes v1.28.0 to v1.33.x (its support matrix, pkg/machinery/compatibility/talos110)'
+  const range =
+    'Talos v1.10 supports Kubernetes v1.28.0 to v1.33.x (its support matrix, pkg/machinery/compatibility/talos110)'
   if (cmp(v, TALOS_V110_KUBERNETES.min) < 0) return `${range}: ${version} is too old`
   if (cmp(v, TALOS_V110_KUBERNETES.below) >= 0) return `${range}: ${version} is too new`
   return undefined
@@ -438,16 +531,20 @@ export function kubernetesVersionProblem(version: string): string | undefined {
 export function outputDirProblem(dir: string): string | undefined {
   if (isAbsolute(dir)) return undefined
   const n = normalize(dir)
-  if (n === '.' || n === './') return 'must be a directory below the repository (e.g. out/<cluster>), not the repository itself'
-  if (n === '..' || n.startsWith('../')) return 'a relative outputDir must stay inside the repository (it is resolved from the repository root); give an absolute path to write elsewhere'
+  if (n === '.' || n === './')
+    return 'must be a directory below the repository (e.g. out/<cluster>), not the repository itself'
+  if (n === '..' || n.startsWith('../'))
+    return 'a relative outputDir must stay inside the repository (it is resolved from the repository root); give an absolute path to write elsewhere'
   return undefined
 }
 
 /** The text with any URL's `user:password@` replaced: what an error may quote of a URL. */
-export const withoutUserinfo = (v: unknown) => (typeof v === 'string' ? v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1<redacted>@') : v)
+export const withoutUserinfo = (v: unknown) =>
+  typeof v === 'string' ? v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1<redacted>@') : v
 
 /** A private key pasted where its path belongs. */
-const looksLikeKeyMaterial = (v: unknown) => typeof v === 'string' && (/PRIVATE KEY|-----BEGIN/.test(v) || /[\r\n]/.test(v))
+const looksLikeKeyMaterial = (v: unknown) =>
+  typeof v === 'string' && (/PRIVATE KEY|-----BEGIN/.test(v) || /[\r\n]/.test(v))
 
 function checkInstallerImage(c: Collector, path: PathSeg[], image: string, talosVersion: string) {
   shellSafe(c, path, image)
@@ -460,20 +557,26 @@ function checkInstallerImage(c: Collector, path: PathSeg[], image: string, talos
 
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
   if (!r) return
-  if (r.host !== undefined && !isHostAddress(r.host)) c.error([...base, 'host'], `must be an IPv4 or IPv6 address or DNS name ${got(r.host)}`)
+  if (r.host !== undefined && !isHostAddress(r.host))
+    c.error([...base, 'host'], `must be an IPv4 or IPv6 address or DNS name ${got(r.host)}`)
   if (looksLikeKeyMaterial(r.keyFile))
-    c.error([...base, 'keyFile'], 'must be the path to the private key file, not the key itself (the value looks like key material and is not shown); put the key in a 0600 file and give its path')
+    c.error(
+      [...base, 'keyFile'],
+      'must be the path to the private key file, not the key itself (the value looks like key material and is not shown); put the key in a 0600 file and give its path',
+    )
   else shellSafe(c, [...base, 'keyFile'], r.keyFile)
   for (const k of ['user', 'hostKeyFingerprint']) shellSafe(c, [...base, k], r[k])
   shellSafe(c, [...base, 'imageUrl'], withoutUserinfo(r.imageUrl))
   if (typeof r.imageUrl === 'string' && withoutUserinfo(r.imageUrl) !== r.imageUrl)
     c.error([...base, 'imageUrl'], `must not contain credentials (user:password@) ${got(withoutUserinfo(r.imageUrl))}`)
-  if (typeof r.user === 'string' && !/^[a-z_][a-z0-9_-]*$/.test(r.user)) c.error([...base, 'user'], `must be a Unix user name ${got(r.user)}`)
+  if (typeof r.user === 'string' && !/^[a-z_][a-z0-9_-]*$/.test(r.user))
+    c.error([...base, 'user'], `must be a Unix user name ${got(r.user)}`)
 }
 
 function checkBmc(c: Collector, base: PathSeg[], b: Obj | undefined) {
   if (!b) return
-  if (!isHostAddress(b.address)) c.error([...base, 'address'], `must be an IPv4 or IPv6 address or DNS name ${got(b.address)}`)
+  if (!isHostAddress(b.address))
+    c.error([...base, 'address'], `must be an IPv4 or IPv6 address or DNS name ${got(b.address)}`)
   for (const k of ['username', 'passwordFile']) shellSafe(c, [...base, k], b[k])
 }
 
@@ -483,30 +586,40 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
   const seenAddr = new Map<string, number>()
   raw.forEach((n, i) => {
     const at = (...p: PathSeg[]) => ['nodes', i, ...p]
-    if (!DNS1123_LABEL.test(n.name)) c.error(at('name'), `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(n.name)}`)
-    if (!isHostAddress(n.address)) c.error(at('address'), `must be an IPv4 or IPv6 address or DNS name ${got(n.address)}`)
-    if (!DISK_PATH.test(n.installDisk)) c.error(at('installDisk'), `must be a disk path matching ^/dev/[a-z0-9/_-]+$ ${got(n.installDisk)}`)
+    if (!DNS1123_LABEL.test(n.name))
+      c.error(at('name'), `must be a DNS-1123 label (lowercase letters, digits, "-", ≤ 63 chars) ${got(n.name)}`)
+    if (!isHostAddress(n.address))
+      c.error(at('address'), `must be an IPv4 or IPv6 address or DNS name ${got(n.address)}`)
+    if (!DISK_PATH.test(n.installDisk))
+      c.error(at('installDisk'), `must be a disk path matching ^/dev/[a-z0-9/_-]+$ ${got(n.installDisk)}`)
     else {
       const part = partitionOf(n.installDisk)
       if (part) c.error(at('installDisk'), `${partitionInstallDiskMessage(n.installDisk, part)}: use ${part.disk}`)
     }
-    if (seenName.has(n.name)) c.error(at('name'), `duplicate node name "${n.name}" (also nodes[${seenName.get(n.name)}])`)
+    if (seenName.has(n.name))
+      c.error(at('name'), `duplicate node name "${n.name}" (also nodes[${seenName.get(n.name)}])`)
     else seenName.set(n.name, i)
-    if (seenAddr.has(n.address)) c.error(at('address'), `duplicate address ${n.address} (also nodes[${seenAddr.get(n.address)}])`)
+    if (seenAddr.has(n.address))
+      c.error(at('address'), `duplicate address ${n.address} (also nodes[${seenAddr.get(n.address)}])`)
     else seenAddr.set(n.address, i)
     checkRescue(c, at('rescue'), n.rescue)
     checkBmc(c, at('bmc'), n.bmc)
     const merged = nodes[i].rescue
     for (const k of ['keyFile', 'hostKeyFingerprint', 'imageUrl'] as const)
       if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
-    if (doc.cluster.target === 'production' && n.lab) c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
+    if (doc.cluster.target === 'production' && n.lab)
+      c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
   raw.forEach((n, i) => checkNodeNetwork(c, doc, n, i))
 
   const cps = raw.filter((n) => n.role === 'controlplane').length
   if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')
-  else if (cps % 2 === 0) c.error(['nodes'], `${cps} control-plane nodes: etcd needs an odd number (3 tolerates one failure, ${cps} tolerates no more than ${cps - 1})`)
+  else if (cps % 2 === 0)
+    c.error(
+      ['nodes'],
+      `${cps} control-plane nodes: etcd needs an odd number (3 tolerates one failure, ${cps} tolerates no more than ${cps - 1})`,
+    )
   else if (cps !== 3) c.warn(['nodes'], `${cps} control-plane node(s): 3 is the usual choice (one may fail)`)
 }
 
@@ -524,16 +637,34 @@ function checkVip(c: Collector, doc: Obj) {
   const cps = raw.map((n, i) => ({ n, i })).filter(({ n }) => n.role === 'controlplane' && isIP(n.address) !== 0)
   if (subnet)
     for (const { n, i } of cps)
-      if (!inSubnet(n.address, subnet)) c.error(['nodes', i, 'address'], `control-plane node ${n.name} is outside cluster.nodeSubnet ${subnet} ${got(n.address)}`)
+      if (!inSubnet(n.address, subnet))
+        c.error(
+          ['nodes', i, 'address'],
+          `control-plane node ${n.name} is outside cluster.nodeSubnet ${subnet} ${got(n.address)}`,
+        )
   if (cl.vip === undefined || isIP(cl.vip) === 0) return
   const owner = raw.findIndex((n) => n.address === cl.vip)
   if (owner >= 0)
-    c.error(['cluster', 'vip'], `${cl.vip} is the address of ${raw[owner]!.name} (nodes[${owner}]): the VIP must be an unused address in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
+    c.error(
+      ['cluster', 'vip'],
+      `${cl.vip} is the address of ${raw[owner]!.name} (nodes[${owner}]): the VIP must be an unused address in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`,
+    )
   if (subnet) {
-    if (!inSubnet(cl.vip, subnet)) c.error(['cluster', 'vip'], `${cl.vip} is outside cluster.nodeSubnet ${subnet}: the VIP must be in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`)
-    else if (networkAndBroadcast(subnet).includes(cl.vip)) c.error(['cluster', 'vip'], `${cl.vip} is the network or broadcast address of ${subnet}: choose an unused host address`)
+    if (!inSubnet(cl.vip, subnet))
+      c.error(
+        ['cluster', 'vip'],
+        `${cl.vip} is outside cluster.nodeSubnet ${subnet}: the VIP must be in the control-plane nodes' subnet (Talos docs: Virtual (shared) IP)`,
+      )
+    else if (networkAndBroadcast(subnet).includes(cl.vip))
+      c.error(
+        ['cluster', 'vip'],
+        `${cl.vip} is the network or broadcast address of ${subnet}: choose an unused host address`,
+      )
   } else if (cps.length && cps.every(({ n }) => isIP(n.address) !== isIP(cl.vip)))
-    c.error(['cluster', 'vip'], `${cl.vip} is IPv${isIP(cl.vip)} but the control-plane nodes are IPv${isIP(cps[0]!.n.address)}: the VIP must be in their subnet (Talos docs: Virtual (shared) IP)`)
+    c.error(
+      ['cluster', 'vip'],
+      `${cl.vip} is IPv${isIP(cl.vip)} but the control-plane nodes are IPv${isIP(cps[0]!.n.address)}: the VIP must be in their subnet (Talos docs: Virtual (shared) IP)`,
+    )
 }
 
 /** The IPv4 network and broadcast addresses of a subnet: never a usable host address (none for IPv6, /31, /32). */
@@ -555,8 +686,16 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     return
   }
   if (vIdx.length !== 1)
-    c.error(vIdx.length ? ['nodes', vIdx[1], 'profile'] : ['validator'], `exactly one node must have profile: validator (found ${vIdx.length})`)
-  for (const i of vIdx) if (raw[i].role !== 'worker') c.error(['nodes', i, 'role'], 'the validator node must be a worker (control-plane nodes run etcd and the API server)')
+    c.error(
+      vIdx.length ? ['nodes', vIdx[1], 'profile'] : ['validator'],
+      `exactly one node must have profile: validator (found ${vIdx.length})`,
+    )
+  for (const i of vIdx)
+    if (raw[i].role !== 'worker')
+      c.error(
+        ['nodes', i, 'role'],
+        'the validator node must be a worker (control-plane nodes run etcd and the API server)',
+      )
 
   const V = (...p: PathSeg[]) => ['validator', ...p]
   const cpusetProblem = cpusetError(v.reservedSystemCpus ?? '')
@@ -564,16 +703,25 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
     c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
-    c.warn(V('topologyManagerPolicy'), `topology manager ${v.topologyManagerPolicy} aligns nothing without cpuManagerPolicy: static`)
+    c.warn(
+      V('topologyManagerPolicy'),
+      `topology manager ${v.topologyManagerPolicy} aligns nothing without cpuManagerPolicy: static`,
+    )
 
   // kubelet's Static memory manager refuses to start unless per-NUMA reservedMemory adds up exactly to
   // systemReserved + kubeReserved + the hard eviction threshold (memory).
   if (v.reservedMemory?.length) {
     const sum = (v.reservedMemory as Obj[]).reduce((a, r) => a + quantityOrNaN(r.memory), 0)
     const evict = v.evictionHard?.['memory.available'] ?? '100Mi'
-    const want = quantityOrNaN(v.systemReserved?.memory ?? '0') + quantityOrNaN(v.kubeReserved?.memory ?? '0') + (evict.endsWith('%') ? NaN : quantityOrNaN(evict))
+    const want =
+      quantityOrNaN(v.systemReserved?.memory ?? '0') +
+      quantityOrNaN(v.kubeReserved?.memory ?? '0') +
+      (evict.endsWith('%') ? NaN : quantityOrNaN(evict))
     if (Number.isFinite(sum) && Number.isFinite(want) && Math.abs(sum - want) >= 1)
-      c.error(V('reservedMemory'), `must add up to systemReserved.memory + kubeReserved.memory + evictionHard["memory.available"] = ${mib(want)} (kubelet's Static memory manager refuses anything else); it adds up to ${mib(sum)}`)
+      c.error(
+        V('reservedMemory'),
+        `must add up to systemReserved.memory + kubeReserved.memory + evictionHard["memory.available"] = ${mib(want)} (kubelet's Static memory manager refuses anything else); it adds up to ${mib(sum)}`,
+      )
     const nodes = new Set<number>()
     ;(v.reservedMemory as Obj[]).forEach((r, i) => {
       if (nodes.has(r.numaNode)) c.error(V('reservedMemory', i, 'numaNode'), `NUMA node ${r.numaNode} listed twice`)
@@ -593,30 +741,48 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (!MODULE_NAME.test(m)) c.error(V('kernelModules', i), `not a kernel module name ${got(m)}`)
   })
   ;((v.kernelArgs ?? []) as string[]).forEach((a, i) => {
-    if (!KERNEL_ARG.test(a)) c.error(V('kernelArgs', i), `not a kernel argument (name or name=value, no spaces or shell metacharacters) ${got(a)}`)
-    else if (/^(default_)?hugepage(s|sz)=/.test(a)) c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
+    if (!KERNEL_ARG.test(a))
+      c.error(
+        V('kernelArgs', i),
+        `not a kernel argument (name or name=value, no spaces or shell metacharacters) ${got(a)}`,
+      )
+    else if (/^(default_)?hugepage(s|sz)=/.test(a))
+      c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
   })
 
   const names = new Set<string>()
   ;((v.storage ?? []) as Obj[]).forEach((s, i) => {
     const S = (...p: PathSeg[]) => V('storage', i, ...p)
     // The partition label is "u-<name>" within GPT's 36 characters.
-    if (!/^[a-z0-9]([-a-z0-9]{0,32}[a-z0-9])?$/.test(s.name)) c.error(S('name'), `must be lowercase letters, digits and "-", at most 34 characters (Talos labels the partition u-<name>) ${got(s.name)}`)
+    if (!/^[a-z0-9]([-a-z0-9]{0,32}[a-z0-9])?$/.test(s.name))
+      c.error(
+        S('name'),
+        `must be lowercase letters, digits and "-", at most 34 characters (Talos labels the partition u-<name>) ${got(s.name)}`,
+      )
     if (names.has(s.name)) c.error(S('name'), `duplicate volume name "${s.name}"`)
     names.add(s.name)
-    if (s.mountPoint !== `/var/mnt/${s.name}`) c.error(S('mountPoint'), `Talos v1.10 mounts user volume "${s.name}" at /var/mnt/${s.name} ${got(s.mountPoint)}`)
-    if (s.minSize && s.maxSize && parseByteSize(s.minSize) > parseByteSize(s.maxSize)) c.error(S('maxSize'), `is smaller than minSize ${s.minSize} ${got(s.maxSize)}`)
+    if (s.mountPoint !== `/var/mnt/${s.name}`)
+      c.error(S('mountPoint'), `Talos v1.10 mounts user volume "${s.name}" at /var/mnt/${s.name} ${got(s.mountPoint)}`)
+    if (s.minSize && s.maxSize && parseByteSize(s.minSize) > parseByteSize(s.maxSize))
+      c.error(S('maxSize'), `is smaller than minSize ${s.minSize} ${got(s.maxSize)}`)
     if (!s.minSize && !s.maxSize) c.error(S(), 'needs minSize or maxSize (Talos requires one to provision the volume)')
-    if (typeof s.diskSelector === 'string' && /[\n\r`]/.test(s.diskSelector)) c.error(S('diskSelector'), 'must be a single-line CEL expression')
+    if (typeof s.diskSelector === 'string' && /[\n\r`]/.test(s.diskSelector))
+      c.error(S('diskSelector'), 'must be a single-line CEL expression')
   })
 
   for (const [k, val] of Object.entries((v.labels ?? {}) as Obj)) {
     if (!isLabelKey(k)) c.error(V('labels', k), `not a valid Kubernetes label key ${got(k)}`)
-    if (typeof val === 'string' && !isLabelValue(val)) c.error(V('labels', k), `not a valid Kubernetes label value (≤ 63 chars, alphanumerics, "-", "_", ".") ${got(val)}`)
+    if (typeof val === 'string' && !isLabelValue(val))
+      c.error(
+        V('labels', k),
+        `not a valid Kubernetes label value (≤ 63 chars, alphanumerics, "-", "_", ".") ${got(val)}`,
+      )
   }
   ;((v.taints ?? []) as Obj[]).forEach((t, i) => {
-    if (typeof t.key === 'string' && !isLabelKey(t.key)) c.error(V('taints', i, 'key'), `not a valid taint key ${got(t.key)}`)
-    if (typeof t.value === 'string' && !isLabelValue(t.value)) c.error(V('taints', i, 'value'), `not a valid taint value ${got(t.value)}`)
+    if (typeof t.key === 'string' && !isLabelKey(t.key))
+      c.error(V('taints', i, 'key'), `not a valid taint key ${got(t.key)}`)
+    if (typeof t.value === 'string' && !isLabelValue(t.value))
+      c.error(V('taints', i, 'value'), `not a valid taint value ${got(t.value)}`)
   })
 
   // the facts of the validator's machine, when the caller knows them (the lab does; see HardwareLookup)
@@ -634,18 +800,28 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       const have = hw.numaMemoryMiB[i]
       if (have === undefined) return
       const need = (count * hugepageBytes(hp.size)) / 2 ** 20
-      if (need > have) c.error(V('hugepages', 'perNumaNode', i), `${count} × ${hp.size} = ${need} MiB does not fit NUMA node ${i} of ${node!.name}, which has ${have} MiB`)
+      if (need > have)
+        c.error(
+          V('hugepages', 'perNumaNode', i),
+          `${count} × ${hp.size} = ${need} MiB does not fit NUMA node ${i} of ${node!.name}, which has ${have} MiB`,
+        )
     })
     ;((v.reservedMemory ?? []) as Obj[]).forEach((r, i) => {
-      if (r.numaNode >= numa) c.error(V('reservedMemory', i, 'numaNode'), `${node!.name} has NUMA nodes 0..${numa - 1} ${got(r.numaNode)}`)
+      if (r.numaNode >= numa)
+        c.error(V('reservedMemory', i, 'numaNode'), `${node!.name} has NUMA nodes 0..${numa - 1} ${got(r.numaNode)}`)
     })
     const cpus = hw.numaCpus.flat().length
     const reserved = expandCpuset(v.reservedSystemCpus ?? '')
     const missing = reserved.find((cpu) => cpu >= cpus)
-    if (missing !== undefined) c.error(V('reservedSystemCpus'), `CPU ${missing} does not exist on ${node!.name} (${cpus} CPUs)`)
+    if (missing !== undefined)
+      c.error(V('reservedSystemCpus'), `CPU ${missing} does not exist on ${node!.name} (${cpus} CPUs)`)
     else {
       const split = splitCores(reserved, hw.threadSiblings)
-      if (split.length) c.error(V('reservedSystemCpus'), `${split.join('; ')}: reserve whole cores, e.g. ${JSON.stringify(wholeCores(reserved, hw.threadSiblings!))} (with full-pcpus-only the CPU manager hands out whole cores only, and the unreserved thread of a split core is neither the system's nor any pod's)`)
+      if (split.length)
+        c.error(
+          V('reservedSystemCpus'),
+          `${split.join('; ')}: reserve whole cores, e.g. ${JSON.stringify(wholeCores(reserved, hw.threadSiblings!))} (with full-pcpus-only the CPU manager hands out whole cores only, and the unreserved thread of a split core is neither the system's nor any pod's)`,
+        )
     }
   }
 }
@@ -662,31 +838,53 @@ const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)}Gi`
  * With full-pcpus-only (rendered for the static policy), a CPU count that is not a multiple of the threads per core
  * is rejected with SMTAlignmentError (kubernetes pkg/kubelet/cm/cpumanager/policy_static.go).
  */
-function checkPodFitsOneNumaNode(c: Collector, v: ValidatorProfile, hw: HardwareFacts | undefined, cpusetProblem: string | undefined) {
+function checkPodFitsOneNumaNode(
+  c: Collector,
+  v: ValidatorProfile,
+  hw: HardwareFacts | undefined,
+  cpusetProblem: string | undefined,
+) {
   const pod = v.pod
   if (!pod) return
   const P = (...p: PathSeg[]) => ['validator', 'pod', ...p]
   const page = hugepageBytes(v.hugepages.size)
   const hp = quantityOrNaN(pod.hugepages)
-  if (hp % page !== 0) c.error(P('hugepages'), `must be a whole number of ${v.hugepages.size} pages ${got(pod.hugepages)}`)
+  if (hp % page !== 0)
+    c.error(P('hugepages'), `must be a whole number of ${v.hugepages.size} pages ${got(pod.hugepages)}`)
   if (v.topologyManagerPolicy !== 'single-numa-node') return
   const hpPerNode = v.hugepages.perNumaNode.map((n) => n * page)
   if (!hw || cpusetProblem) {
     if (!hpPerNode.some((b) => b >= hp))
-      c.warn(P('hugepages'), `${pod.hugepages} fits no single NUMA node: the most one node has is ${gib(Math.max(...hpPerNode))} (hugepages.perNumaNode), and single-numa-node takes all of a container's huge pages from one node`)
+      c.warn(
+        P('hugepages'),
+        `${pod.hugepages} fits no single NUMA node: the most one node has is ${gib(Math.max(...hpPerNode))} (hugepages.perNumaNode), and single-numa-node takes all of a container's huge pages from one node`,
+      )
     return
   }
   const reserved = new Set(expandCpuset(v.reservedSystemCpus ?? ''))
   const offers = hw.numaCpus.map((cpus, i) => {
-    const memReserved = (v.reservedMemory ?? []).filter((r) => r.numaNode === i).reduce((a, r) => a + quantityOrNaN(r.memory), 0)
-    return { node: i, cpus: cpus.filter((x) => !reserved.has(x)).length, memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (hpPerNode[i] ?? 0) - memReserved, hugepages: hpPerNode[i] ?? 0 }
+    const memReserved = (v.reservedMemory ?? [])
+      .filter((r) => r.numaNode === i)
+      .reduce((a, r) => a + quantityOrNaN(r.memory), 0)
+    return {
+      node: i,
+      cpus: cpus.filter((x) => !reserved.has(x)).length,
+      memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (hpPerNode[i] ?? 0) - memReserved,
+      hugepages: hpPerNode[i] ?? 0,
+    }
   })
   const mem = quantityOrNaN(pod.memory)
   if (!offers.some((o) => o.cpus >= pod.cpus && o.memory >= mem && o.hugepages >= hp))
-    c.warn(P(), `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${pod.hugepages} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${gib(o.hugepages)} huge pages`).join('; ')}`)
+    c.warn(
+      P(),
+      `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${pod.hugepages} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${gib(o.hugepages)} huge pages`).join('; ')}`,
+    )
   const threads = hw.threadSiblings?.[0]?.length ?? 1
   if (v.cpuManagerPolicy === 'static' && pod.cpus % threads !== 0)
-    c.warn(P('cpus'), `${pod.cpus} is not a multiple of the ${threads} threads per core: with full-pcpus-only kubelet rejects the pod (SMTAlignmentError)`)
+    c.warn(
+      P('cpus'),
+      `${pod.cpus} is not a multiple of the ${threads} threads per core: with full-pcpus-only kubelet rejects the pod (SMTAlignmentError)`,
+    )
 }
 
 /** "CPU 0 without its SMT sibling 16" for each core the reservation takes only part of. */
@@ -694,7 +892,10 @@ export function splitCores(reserved: number[], threadSiblings: number[][] | unde
   const set = new Set(reserved)
   return (threadSiblings ?? [])
     .filter((core) => core.some((c) => set.has(c)) && !core.every((c) => set.has(c)))
-    .map((core) => `CPU ${core.filter((c) => set.has(c)).join(',')} without its SMT sibling ${core.filter((c) => !set.has(c)).join(',')}`)
+    .map(
+      (core) =>
+        `CPU ${core.filter((c) => set.has(c)).join(',')} without its SMT sibling ${core.filter((c) => !set.has(c)).join(',')}`,
+    )
 }
 
 /** The reservation grown to whole cores, as a cpuset list. */
@@ -784,12 +985,22 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
     for (const e of syntaxErrorsWorthReporting(parsed.doc.errors)) {
       const pos = errorPosition(parsed.lines, e, text)
       const fix = yamlSyntaxFix(e.code, keyOnLine(text, pos.line))
-      c.issues.push({ file, line: pos.line, column: pos.column, field: '', message: `YAML syntax error: ${describeYamlError(e, text, pos.line)}${fix ? ` (fix: ${fix})` : ''}` })
+      c.issues.push({
+        file,
+        line: pos.line,
+        column: pos.column,
+        field: '',
+        message: `YAML syntax error: ${describeYamlError(e, text, pos.line)}${fix ? ` (fix: ${fix})` : ''}`,
+      })
     }
     return { errors: c.issues, warnings: [] }
   }
   const bomb = aliasBombAt([parsed.doc], parsed.lines)
-  if (bomb) return { errors: [{ file, ...bomb, field: '', message: `${ALIAS_BOMB.message} (fix: ${ALIAS_BOMB.fix})` }], warnings: [] }
+  if (bomb)
+    return {
+      errors: [{ file, ...bomb, field: '', message: `${ALIAS_BOMB.message} (fix: ${ALIAS_BOMB.fix})` }],
+      warnings: [],
+    }
   const doc = parsed.doc.toJS() as unknown
   if (!validateSchema(doc)) {
     for (const e of validateSchema.errors ?? []) {

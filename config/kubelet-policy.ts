@@ -29,7 +29,11 @@ function extraConfig(text: string): Obj {
 
 const reservedMemory = (c: Obj) =>
   ((c.reservedMemory ?? []) as Obj[])
-    .map((r) => ({ numaNode: Number(r.numaNode), bytes: quantityValue(String(r.limits?.memory ?? '0')) ?? NaN, text: `${r.numaNode}:${r.limits?.memory}` }))
+    .map((r) => ({
+      numaNode: Number(r.numaNode),
+      bytes: quantityValue(String(r.limits?.memory ?? '0')) ?? NaN,
+      text: `${r.numaNode}:${r.limits?.memory}`,
+    }))
     .sort((a, b) => a.numaNode - b.numaNode)
 
 /** Changes between the running and the rendered config that leave kubelet unable to start with its checkpoints. */
@@ -40,7 +44,11 @@ export function kubeletStateChanges(runningText: string, renderedText: string): 
   const cpuA = String(a.cpuManagerPolicy ?? 'none')
   const cpuB = String(b.cpuManagerPolicy ?? 'none')
   // a policy NAME change is handled: Talos removes cpu_manager_state (equalPolicy treats "none" as "")
-  if (cpuA === 'static' && cpuB === 'static' && String(a.reservedSystemCPUs ?? '') !== String(b.reservedSystemCPUs ?? ''))
+  if (
+    cpuA === 'static' &&
+    cpuB === 'static' &&
+    String(a.reservedSystemCPUs ?? '') !== String(b.reservedSystemCPUs ?? '')
+  )
     out.push({
       field: 'reservedSystemCPUs',
       from: String(a.reservedSystemCPUs ?? ''),
@@ -71,7 +79,10 @@ export function kubeletStateChanges(runningText: string, renderedText: string): 
 }
 
 /** The way through on Talos, for each node: drain, apply, wipe EPHEMERAL (/var, with /var/lib/kubelet), uncordon. */
-export function kubeletStateProcedure(nodes: { node: InventoryNode; changes: KubeletStateChange[] }[], inventoryFile: string): string {
+export function kubeletStateProcedure(
+  nodes: { node: InventoryNode; changes: KubeletStateChange[] }[],
+  inventoryFile: string,
+): string {
   const lines = nodes.map(
     ({ node, changes }) =>
       `  ${node.name}: ${changes.map((c) => `${c.field} ${c.from} → ${c.to}`).join('; ')}: kubelet would refuse to start (${changes.map((c) => c.kubeletError).join('; ')}) and ${node.name} would go NotReady`,

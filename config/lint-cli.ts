@@ -52,7 +52,9 @@ export function lintCli(args: string[], write: (s: string) => void = (s) => proc
     try {
       isDir = statSync(p).isDirectory()
     } catch (e) {
-      out(`${p}: cannot lint: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`)
+      out(
+        `${p}: cannot lint: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      )
       usage = true
       continue
     }

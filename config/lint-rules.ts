@@ -59,7 +59,16 @@ export interface Rule {
 
 export function toFinding(ctx: RuleContext, rule: Rule, hit: RuleHit): Finding {
   const pos = positionOf({ doc: ctx.doc, lines: ctx.lines }, hit.path)
-  return { file: ctx.file, line: pos.line, column: pos.column, field: formatDotted(hit.path), severity: hit.severity ?? rule.severity, rule: rule.id, message: hit.message, fix: hit.fix }
+  return {
+    file: ctx.file,
+    line: pos.line,
+    column: pos.column,
+    field: formatDotted(hit.path),
+    severity: hit.severity ?? rule.severity,
+    rule: rule.id,
+    message: hit.message,
+    fix: hit.fix,
+  }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -122,22 +131,49 @@ function kubeletView(c: Obj): KubeletView {
   const A = (name: string): PathSeg[] => ['machine', 'kubelet', 'extraArgs', name]
   const C = (name: string): PathSeg[] => ['machine', 'kubelet', 'extraConfig', name]
   const pick = (flag: string, field: string) =>
-    args[flag] !== undefined ? { value: String(args[flag]), path: A(flag) } : cfg[field] !== undefined ? { value: String(cfg[field]), path: C(field) } : undefined
+    args[flag] !== undefined
+      ? { value: String(args[flag]), path: A(flag) }
+      : cfg[field] !== undefined
+        ? { value: String(cfg[field]), path: C(field) }
+        : undefined
   const evFlag = parseEvictionFlag(args['eviction-hard'])['memory.available']
   const evCfg = isObj(cfg.evictionHard) ? cfg.evictionHard['memory.available'] : undefined
   return {
     cpuManagerPolicy: pick('cpu-manager-policy', 'cpuManagerPolicy'),
     topologyManagerPolicy: pick('topology-manager-policy', 'topologyManagerPolicy'),
     reservedCpus: (args['reserved-cpus'] ?? cfg.reservedSystemCPUs) as string | undefined,
-    systemReserved: args['system-reserved'] !== undefined ? parseFlagMap(args['system-reserved']) : isObj(cfg.systemReserved) ? cfg.systemReserved : {},
-    kubeReserved: args['kube-reserved'] !== undefined ? parseFlagMap(args['kube-reserved']) : isObj(cfg.kubeReserved) ? cfg.kubeReserved : {},
-    reservationsGiven: [args['system-reserved'], args['kube-reserved'], cfg.systemReserved, cfg.kubeReserved].some((x) => x !== undefined),
-    evictionMemory: evFlag !== undefined ? { value: evFlag, path: A('eviction-hard') } : evCfg !== undefined ? { value: String(evCfg), path: [...C('evictionHard'), 'memory.available'] } : undefined,
+    systemReserved:
+      args['system-reserved'] !== undefined
+        ? parseFlagMap(args['system-reserved'])
+        : isObj(cfg.systemReserved)
+          ? cfg.systemReserved
+          : {},
+    kubeReserved:
+      args['kube-reserved'] !== undefined
+        ? parseFlagMap(args['kube-reserved'])
+        : isObj(cfg.kubeReserved)
+          ? cfg.kubeReserved
+          : {},
+    reservationsGiven: [args['system-reserved'], args['kube-reserved'], cfg.systemReserved, cfg.kubeReserved].some(
+      (x) => x !== undefined,
+    ),
+    evictionMemory:
+      evFlag !== undefined
+        ? { value: evFlag, path: A('eviction-hard') }
+        : evCfg !== undefined
+          ? { value: String(evCfg), path: [...C('evictionHard'), 'memory.available'] }
+          : undefined,
   }
 }
 
-const kernelArgs = (c: Obj): string[] => (Array.isArray(c.machine?.install?.extraKernelArgs) ? c.machine.install.extraKernelArgs.map(String) : [])
-const kernelArgsPath = (c: Obj): PathSeg[] => (c.machine?.install?.extraKernelArgs ? ['machine', 'install', 'extraKernelArgs'] : c.machine?.install ? ['machine', 'install'] : ['machine'])
+const kernelArgs = (c: Obj): string[] =>
+  Array.isArray(c.machine?.install?.extraKernelArgs) ? c.machine.install.extraKernelArgs.map(String) : []
+const kernelArgsPath = (c: Obj): PathSeg[] =>
+  c.machine?.install?.extraKernelArgs
+    ? ['machine', 'install', 'extraKernelArgs']
+    : c.machine?.install
+      ? ['machine', 'install']
+      : ['machine']
 const GRUB_PATH = /^\/(etc\/default\/grub|boot\/grub)/
 
 // ---------------------------------------------------------------- rules
@@ -155,8 +191,21 @@ export const filesOutsideVar: Rule = {
       // Talos' one exception: the CRI customization drop-in
       if (p === '/etc/cri/conf.d/20-customization.part') return []
       if (f.op === 'append' || f.op === 'overwrite')
-        return [{ path: ['machine', 'files', i, 'path'], severity: 'warning', message: `${p} is outside /var: Talos writes it under /var and bind-mounts it read-only over an EXISTING file (the root filesystem is read-only)`, fix: 'make sure the file exists on Talos, or put it under /var' }]
-      return [{ path: ['machine', 'files', i, 'path'], message: `${p} is outside /var: Talos only creates files under /var ("create operation not allowed outside of /var")`, fix: 'use a path under /var, or the dedicated config field for what this file configures' }]
+        return [
+          {
+            path: ['machine', 'files', i, 'path'],
+            severity: 'warning',
+            message: `${p} is outside /var: Talos writes it under /var and bind-mounts it read-only over an EXISTING file (the root filesystem is read-only)`,
+            fix: 'make sure the file exists on Talos, or put it under /var',
+          },
+        ]
+      return [
+        {
+          path: ['machine', 'files', i, 'path'],
+          message: `${p} is outside /var: Talos only creates files under /var ("create operation not allowed outside of /var")`,
+          fix: 'use a path under /var, or the dedicated config field for what this file configures',
+        },
+      ]
     }),
 }
 
@@ -172,11 +221,13 @@ export const grubFiles: Rule = {
       const content = typeof f?.content === 'string' ? f.content : ''
       if (!GRUB_PATH.test(p) && !/GRUB_CMDLINE_LINUX/.test(content)) return []
       const args = /GRUB_CMDLINE_LINUX(?:_DEFAULT)?="([^"]*)"/.exec(content)?.[1]
-      return [{
-        path: ['machine', 'files', i, 'path'],
-        message: `${p || 'this file'} is a GRUB defaults file: Talos does not run update-grub or read /etc/default/grub*, so its kernel arguments are never applied`,
-        fix: `put the arguments${args ? ` (${args})` : ''} in machine.install.extraKernelArgs (GRUB installs, applied on install/upgrade) or in the Image Factory schematic's customization.extraKernelArgs (systemd-boot/UEFI)`,
-      }]
+      return [
+        {
+          path: ['machine', 'files', i, 'path'],
+          message: `${p || 'this file'} is a GRUB defaults file: Talos does not run update-grub or read /etc/default/grub*, so its kernel arguments are never applied`,
+          fix: `put the arguments${args ? ` (${args})` : ''} in machine.install.extraKernelArgs (GRUB installs, applied on install/upgrade) or in the Image Factory schematic's customization.extraKernelArgs (systemd-boot/UEFI)`,
+        },
+      ]
     }),
 }
 
@@ -189,13 +240,21 @@ export const fileModeField: Rule = {
   check: ({ config, doc }) =>
     files(config).flatMap((f, i): RuleHit[] => {
       if (!isObj(f) || !('mode' in f)) return []
-      return [{ path: ['machine', 'files', i, 'mode'], message: '"mode" is not a machine.files field (Talos rejects unknown fields)', fix: `use permissions: ${octal(doc.getIn(['machine', 'files', i, 'mode'], true))} and op: create|append|overwrite` }]
+      return [
+        {
+          path: ['machine', 'files', i, 'mode'],
+          message: '"mode" is not a machine.files field (Talos rejects unknown fields)',
+          fix: `use permissions: ${octal(doc.getIn(['machine', 'files', i, 'mode'], true))} and op: create|append|overwrite`,
+        },
+      ]
     }),
 }
 
 /** `mode: 0644` as written: YAML 1.2 reads it as decimal 644, Talos' yaml.v3 as octal; the source text says what was meant. */
 function octal(node: unknown): string {
-  const src = String((node as { source?: string } | undefined)?.source ?? (node as { value?: unknown } | undefined)?.value ?? '')
+  const src = String(
+    (node as { source?: string } | undefined)?.source ?? (node as { value?: unknown } | undefined)?.value ?? '',
+  )
   const digits = /^0o?([0-7]{3,4})$/.exec(src)?.[1] ?? (/^[0-7]{3,4}$/.test(src) ? src : undefined)
   return digits ? `0o${digits}` : '0o644'
 }
@@ -209,8 +268,22 @@ export const fileOp: Rule = {
   check: ({ config }) =>
     files(config).flatMap((f, i): RuleHit[] => {
       if (!isObj(f)) return []
-      if (f.op === undefined) return [{ path: ['machine', 'files', i], message: 'missing op: Talos needs to know whether to create, append to or overwrite the file', fix: 'add op: create (for a new file under /var)' }]
-      if (!['create', 'append', 'overwrite'].includes(f.op)) return [{ path: ['machine', 'files', i, 'op'], message: `op ${JSON.stringify(f.op)} is not one of create, append, overwrite`, fix: 'use op: create, append or overwrite' }]
+      if (f.op === undefined)
+        return [
+          {
+            path: ['machine', 'files', i],
+            message: 'missing op: Talos needs to know whether to create, append to or overwrite the file',
+            fix: 'add op: create (for a new file under /var)',
+          },
+        ]
+      if (!['create', 'append', 'overwrite'].includes(f.op))
+        return [
+          {
+            path: ['machine', 'files', i, 'op'],
+            message: `op ${JSON.stringify(f.op)} is not one of create, append, overwrite`,
+            fix: 'use op: create, append or overwrite',
+          },
+        ]
       return []
     }),
 }
@@ -226,7 +299,13 @@ export const kernelModuleStrings: Rule = {
     if (!Array.isArray(mods)) return []
     return mods.flatMap((m, i): RuleHit[] =>
       typeof m === 'string' || typeof m === 'number'
-        ? [{ path: ['machine', 'kernel', 'modules', i], message: `kernel module given as the string ${JSON.stringify(m)}: entries must be objects`, fix: `- name: ${m}` }]
+        ? [
+            {
+              path: ['machine', 'kernel', 'modules', i],
+              message: `kernel module given as the string ${JSON.stringify(m)}: entries must be objects`,
+              fix: `- name: ${m}`,
+            },
+          ]
         : [],
     )
   },
@@ -246,8 +325,21 @@ export const sysctlNotString: Rule = {
     return Object.entries(s).flatMap(([k, v]): RuleHit[] => {
       if (typeof v === 'string') return []
       if (typeof v === 'number' || typeof v === 'boolean')
-        return [{ path: ['machine', 'sysctls', k], message: `sysctl value ${JSON.stringify(v)} is a ${typeof v}: Talos reads it as the string "${v}", but the official JSON schema (and editors using it) reject it`, fix: `quote it: ${k}: "${v}"` }]
-      return [{ path: ['machine', 'sysctls', k], severity: 'error', message: `sysctl value ${JSON.stringify(v)} is a ${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v}: machine.sysctls is a map of strings, and Talos refuses to decode it`, fix: `give one value as a string: ${k}: "<value>"` }]
+        return [
+          {
+            path: ['machine', 'sysctls', k],
+            message: `sysctl value ${JSON.stringify(v)} is a ${typeof v}: Talos reads it as the string "${v}", but the official JSON schema (and editors using it) reject it`,
+            fix: `quote it: ${k}: "${v}"`,
+          },
+        ]
+      return [
+        {
+          path: ['machine', 'sysctls', k],
+          severity: 'error',
+          message: `sysctl value ${JSON.stringify(v)} is a ${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v}: machine.sysctls is a map of strings, and Talos refuses to decode it`,
+          fix: `give one value as a string: ${k}: "<value>"`,
+        },
+      ]
     })
   },
 }
@@ -263,20 +355,29 @@ export const staticCpuWithoutReservation: Rule = {
   check: ({ config }) => {
     const k = kubeletView(config)
     if (k.cpuManagerPolicy?.value !== 'static') return []
-    const cpuReserved = (k.reservedCpus ?? '').trim() !== '' || quantityValue(k.systemReserved.cpu) > 0 || quantityValue(k.kubeReserved.cpu) > 0
+    const cpuReserved =
+      (k.reservedCpus ?? '').trim() !== '' ||
+      quantityValue(k.systemReserved.cpu) > 0 ||
+      quantityValue(k.kubeReserved.cpu) > 0
     if (cpuReserved) return []
     if (!k.reservationsGiven)
-      return [{
+      return [
+        {
+          path: k.cpuManagerPolicy.path,
+          severity: 'warning',
+          message:
+            "cpu-manager-policy static relies on Talos' default systemReserved cpu (50m, rounded up to a whole CPU)",
+          fix: 'reserve CPUs explicitly: kubelet extraConfig reservedSystemCPUs: "0,1" (or systemReserved/kubeReserved cpu)',
+        },
+      ]
+    return [
+      {
         path: k.cpuManagerPolicy.path,
-        severity: 'warning',
-        message: "cpu-manager-policy static relies on Talos' default systemReserved cpu (50m, rounded up to a whole CPU)",
-        fix: 'reserve CPUs explicitly: kubelet extraConfig reservedSystemCPUs: "0,1" (or systemReserved/kubeReserved cpu)',
-      }]
-    return [{
-      path: k.cpuManagerPolicy.path,
-      message: 'cpu-manager-policy static with no CPU reserved: system-reserved/kube-reserved without cpu replace Talos\' default, and kubelet refuses to start the static policy with zero reserved CPUs',
-      fix: 'add reserved CPUs: extraConfig reservedSystemCPUs: "0,1", or cpu=1 in system-reserved/kube-reserved (extraArgs reserved-cpus also works)',
-    }]
+        message:
+          "cpu-manager-policy static with no CPU reserved: system-reserved/kube-reserved without cpu replace Talos' default, and kubelet refuses to start the static policy with zero reserved CPUs",
+        fix: 'add reserved CPUs: extraConfig reservedSystemCPUs: "0,1", or cpu=1 in system-reserved/kube-reserved (extraArgs reserved-cpus also works)',
+      },
+    ]
   },
 }
 
@@ -288,11 +389,13 @@ export const extraKernelArgsSystemdBoot: Rule = {
   description: 'systemd-boot ignores machine.install.extraKernelArgs',
   check: ({ config, opts }) =>
     opts.bootloader === 'systemd-boot' && kernelArgs(config).length
-      ? [{
-          path: ['machine', 'install', 'extraKernelArgs'],
-          message: `with systemd-boot (UEFI installs) Talos ignores machine.install.extraKernelArgs: ${kernelArgs(config).join(' ')} will not reach the kernel`,
-          fix: "put them in the Image Factory schematic's customization.extraKernelArgs and install that image (renderImageFactorySchematic)",
-        }]
+      ? [
+          {
+            path: ['machine', 'install', 'extraKernelArgs'],
+            message: `with systemd-boot (UEFI installs) Talos ignores machine.install.extraKernelArgs: ${kernelArgs(config).join(' ')} will not reach the kernel`,
+            fix: "put them in the Image Factory schematic's customization.extraKernelArgs and install that image (renderImageFactorySchematic)",
+          },
+        ]
       : [],
 }
 
@@ -301,7 +404,8 @@ function hugepagesRequested(c: Obj, opts: LintOptions): string | undefined {
   const k: Obj = c.machine?.kubelet ?? {}
   const text = JSON.stringify([k.extraArgs ?? {}, k.extraConfig ?? {}])
   if (/hugepages-/.test(text)) return 'the kubelet configuration accounts for hugepages'
-  if ((Array.isArray(k.extraMounts) ? k.extraMounts : []).some((m: Obj) => m?.type === 'hugetlbfs')) return 'a hugetlbfs mount is configured'
+  if ((Array.isArray(k.extraMounts) ? k.extraMounts : []).some((m: Obj) => m?.type === 'hugetlbfs'))
+    return 'a hugetlbfs mount is configured'
   const f = files(c).find((x) => typeof x?.content === 'string' && /\bhugepages(z)?=/.test(x.content))
   if (f) return `${f.path ?? 'a machine file'} asks for hugepages`
   return undefined
@@ -316,11 +420,13 @@ export const hugepagesWithoutKernelArg: Rule = {
   check: ({ config, opts }) => {
     const why = hugepagesRequested(config, opts)
     if (!why || kernelArgs(config).some((a) => /^hugepages=/.test(a))) return []
-    return [{
-      path: kernelArgsPath(config),
-      message: `${why}, but machine.install.extraKernelArgs has no hugepages= argument: 1 GiB pages can only be reserved at boot`,
-      fix: 'add default_hugepagesz=1G hugepagesz=1G hugepages=<node>:<count>,... to machine.install.extraKernelArgs (GRUB) and the Image Factory schematic (systemd-boot)',
-    }]
+    return [
+      {
+        path: kernelArgsPath(config),
+        message: `${why}, but machine.install.extraKernelArgs has no hugepages= argument: 1 GiB pages can only be reserved at boot`,
+        fix: 'add default_hugepagesz=1G hugepagesz=1G hugepages=<node>:<count>,... to machine.install.extraKernelArgs (GRUB) and the Image Factory schematic (systemd-boot)',
+      },
+    ]
   },
 }
 
@@ -337,11 +443,13 @@ export const evictionExceedsReserved: Rule = {
     const reserved = (quantityValue(k.systemReserved.memory) || 0) + (quantityValue(k.kubeReserved.memory) || 0)
     if (!(evict > reserved)) return []
     const gi = (b: number) => `${(b / 2 ** 30).toFixed(2).replace(/\.?0+$/, '')}Gi`
-    return [{
-      path: k.evictionMemory.path,
-      message: `hard eviction at memory.available<${k.evictionMemory.value} is more than the ${gi(reserved)} reserved (system + kube): the node evicts pods while memory it counts as allocatable is still free`,
-      fix: 'lower eviction-hard memory.available or raise system-reserved/kube-reserved memory',
-    }]
+    return [
+      {
+        path: k.evictionMemory.path,
+        message: `hard eviction at memory.available<${k.evictionMemory.value} is more than the ${gi(reserved)} reserved (system + kube): the node evicts pods while memory it counts as allocatable is still free`,
+        fix: 'lower eviction-hard memory.available or raise system-reserved/kube-reserved memory',
+      },
+    ]
   },
 }
 
@@ -353,8 +461,15 @@ export const topologyWithoutStaticCpu: Rule = {
   description: 'the topology manager aligns nothing without the static CPU manager',
   check: ({ config }) => {
     const k = kubeletView(config)
-    if (!k.topologyManagerPolicy || k.topologyManagerPolicy.value === 'none' || k.cpuManagerPolicy?.value === 'static') return []
-    return [{ path: k.topologyManagerPolicy.path, message: `topology-manager-policy ${k.topologyManagerPolicy.value} without cpu-manager-policy static: CPUs are not pinned, so nothing is NUMA-aligned`, fix: 'set cpu-manager-policy static (cpuManagerPolicy: static) with reserved CPUs, or drop the topology manager policy' }]
+    if (!k.topologyManagerPolicy || k.topologyManagerPolicy.value === 'none' || k.cpuManagerPolicy?.value === 'static')
+      return []
+    return [
+      {
+        path: k.topologyManagerPolicy.path,
+        message: `topology-manager-policy ${k.topologyManagerPolicy.value} without cpu-manager-policy static: CPUs are not pinned, so nothing is NUMA-aligned`,
+        fix: 'set cpu-manager-policy static (cpuManagerPolicy: static) with reserved CPUs, or drop the topology manager policy',
+      },
+    ]
   },
 }
 
@@ -367,7 +482,14 @@ export const kernelArgsNeedUpgrade: Rule = {
   description: 'kernel arguments change only at install or upgrade',
   check: ({ config, opts }) =>
     opts.context === 'apply' && kernelArgs(config).length
-      ? [{ path: ['machine', 'install', 'extraKernelArgs'], message: 'applying this config to a running node does not change its kernel command line: machine.install.* takes effect at the next install or upgrade', fix: 'after apply-config, run talosctl -n <node> upgrade --image <installer image carrying these args>, then check talosctl -n <node> read /proc/cmdline' }]
+      ? [
+          {
+            path: ['machine', 'install', 'extraKernelArgs'],
+            message:
+              'applying this config to a running node does not change its kernel command line: machine.install.* takes effect at the next install or upgrade',
+            fix: 'after apply-config, run talosctl -n <node> upgrade --image <installer image carrying these args>, then check talosctl -n <node> read /proc/cmdline',
+          },
+        ]
       : [],
 }
 
@@ -380,19 +502,32 @@ export const installDiskNotDev: Rule = {
   check: ({ config }) => {
     const d = config.machine?.install?.disk
     if (d === undefined || (typeof d === 'string' && /^\/dev\/[A-Za-z0-9/_.:-]+$/.test(d))) return []
-    return [{ path: ['machine', 'install', 'disk'], message: `install disk ${JSON.stringify(d)} is not a /dev path`, fix: 'use the disk device, e.g. /dev/nvme0n1 (see talosctl get disks), or machine.install.diskSelector' }]
+    return [
+      {
+        path: ['machine', 'install', 'disk'],
+        message: `install disk ${JSON.stringify(d)} is not a /dev path`,
+        fix: 'use the disk device, e.g. /dev/nvme0n1 (see talosctl get disks), or machine.install.diskSelector',
+      },
+    ]
   },
 }
 
 export const installDiskPartition: Rule = {
   id: 'install-disk-partition',
   severity: 'error',
-  description: 'machine.install.disk is a whole disk, not a partition (see lib/block-device.ts for where Talos says so)',
+  description:
+    'machine.install.disk is a whole disk, not a partition (see lib/block-device.ts for where Talos says so)',
   check: ({ config }) => {
     const d = config.machine?.install?.disk
     const part = typeof d === 'string' ? partitionOf(d) : undefined
     if (!part) return []
-    return [{ path: ['machine', 'install', 'disk'], message: partitionInstallDiskMessage(d, part), fix: `use the whole disk: disk: ${part.disk} (talosctl get disks lists them)` }]
+    return [
+      {
+        path: ['machine', 'install', 'disk'],
+        message: partitionInstallDiskMessage(d, part),
+        fix: `use the whole disk: disk: ${part.disk} (talosctl get disks lists them)`,
+      },
+    ]
   },
 }
 
@@ -405,7 +540,15 @@ export const sysctlValue: Rule = {
     if (!isObj(s)) return []
     return Object.entries(s).flatMap(([k, v]): RuleHit[] => {
       const problem = typeof v === 'string' ? sysctlValueProblem(k, v) : undefined
-      return problem ? [{ path: ['machine', 'sysctls', k], message: `${problem}: the kernel refuses it and the node keeps its old value`, fix: 'use a value in the range or list given' }] : []
+      return problem
+        ? [
+            {
+              path: ['machine', 'sysctls', k],
+              message: `${problem}: the kernel refuses it and the node keeps its old value`,
+              fix: 'use a value in the range or list given',
+            },
+          ]
+        : []
     })
   },
 }

@@ -35,10 +35,30 @@ export function lintMachineConfig(yamlText: string, file: string, opts: LintOpti
     return syntax.map((e) => {
       const pos = errorPosition(lines, e, yamlText)
       const fix = yamlSyntaxFix(e.code, keyOnLine(yamlText, pos.line)) ?? 'fix the YAML syntax'
-      return { file, line: pos.line, column: pos.column, field: '', severity: 'error', rule: 'yaml-syntax', message: describeYamlError(e, yamlText, pos.line), fix }
+      return {
+        file,
+        line: pos.line,
+        column: pos.column,
+        field: '',
+        severity: 'error',
+        rule: 'yaml-syntax',
+        message: describeYamlError(e, yamlText, pos.line),
+        fix,
+      }
     })
   const bomb = aliasBombAt(docs, lines)
-  if (bomb) return [{ file, ...bomb, field: '', severity: 'error', rule: 'yaml-syntax', message: ALIAS_BOMB.message, fix: ALIAS_BOMB.fix }]
+  if (bomb)
+    return [
+      {
+        file,
+        ...bomb,
+        field: '',
+        severity: 'error',
+        rule: 'yaml-syntax',
+        message: ALIAS_BOMB.message,
+        fix: ALIAS_BOMB.fix,
+      },
+    ]
 
   const findings: Finding[] = []
   const mainIndex = docs.findIndex((d) => {
@@ -46,7 +66,16 @@ export function lintMachineConfig(yamlText: string, file: string, opts: LintOpti
     return !!v && typeof v === 'object' && v.kind === undefined && ('machine' in v || v.version === 'v1alpha1')
   })
   if (mainIndex < 0) {
-    findings.push({ file, line: 1, column: 1, field: '', severity: 'error', rule: 'no-v1alpha1-document', message: 'no v1alpha1 machine config document (version: v1alpha1 with machine:)', fix: 'start from talosctl gen config or the rendered templates' })
+    findings.push({
+      file,
+      line: 1,
+      column: 1,
+      field: '',
+      severity: 'error',
+      rule: 'no-v1alpha1-document',
+      message: 'no v1alpha1 machine config document (version: v1alpha1 with machine:)',
+      fix: 'start from talosctl gen config or the rendered templates',
+    })
   } else {
     const doc = docs[mainIndex]
     const ctx: RuleContext = { file, config: (doc.toJS() as Obj) ?? {}, doc, lines, opts }
@@ -57,14 +86,31 @@ export function lintMachineConfig(yamlText: string, file: string, opts: LintOpti
   const explained = new Set(findings.map((f) => f.field))
   for (const i of schema.validateDocs(docs, lines)) {
     if (explained.has(i.path)) continue
-    findings.push({ file, line: i.line, column: i.column, field: i.path, severity: 'error', rule: 'schema', message: i.message, fix: i.keyword === 'additionalProperties' ? 'remove the field or fix its spelling (see the Talos v1.10 configuration reference)' : 'see the Talos v1.10 configuration reference' })
+    findings.push({
+      file,
+      line: i.line,
+      column: i.column,
+      field: i.path,
+      severity: 'error',
+      rule: 'schema',
+      message: i.message,
+      fix:
+        i.keyword === 'additionalProperties'
+          ? 'remove the field or fix its spelling (see the Talos v1.10 configuration reference)'
+          : 'see the Talos v1.10 configuration reference',
+    })
   }
   return findings.sort((a, b) => a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule))
 }
 
 /** `file:line:col: error[rule]: field: message (fix: ...)`, one per line. */
 export function formatFindings(findings: Finding[]): string {
-  return findings.map((f) => `${f.file}:${f.line}:${f.column}: ${f.severity}[${f.rule}]: ${f.field ? `${f.field}: ` : ''}${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`).join('\n')
+  return findings
+    .map(
+      (f) =>
+        `${f.file}:${f.line}:${f.column}: ${f.severity}[${f.rule}]: ${f.field ? `${f.field}: ` : ''}${f.message}${f.fix ? ` (fix: ${f.fix})` : ''}`,
+    )
+    .join('\n')
 }
 
 export const hasErrors = (findings: Finding[]) => findings.some((f) => f.severity === 'error')

@@ -31,7 +31,8 @@ const inNamespace = (ns: string, parent: string) => ns === parent || ns.endsWith
 /** Why NodeRestriction refuses this label key from a node, or undefined when the node may set it. */
 export function labelForbiddenToNode(key: string): string | undefined {
   const ns = namespaceOf(key)
-  if (inNamespace(ns, 'node-restriction.kubernetes.io')) return `${ns} labels are reserved for administrators (NodeRestriction)`
+  if (inNamespace(ns, 'node-restriction.kubernetes.io'))
+    return `${ns} labels are reserved for administrators (NodeRestriction)`
   const k8s = inNamespace(ns, 'kubernetes.io') || inNamespace(ns, 'k8s.io')
   if (k8s && !KUBELET_LABELS.has(key) && !KUBELET_NAMESPACES.some((a) => inNamespace(ns, a)))
     return `a node may not set ${ns} labels on itself (NodeRestriction allows only kubelet's labels and the node.kubernetes.io / kubelet.kubernetes.io namespaces)`
@@ -39,7 +40,10 @@ export function labelForbiddenToNode(key: string): string | undefined {
 }
 
 /** Split labels into those Talos can apply with the node's credentials and those only an administrator can. */
-export function splitNodeLabels(labels: Record<string, string> = {}): { self: Record<string, string>; admin: Record<string, string> } {
+export function splitNodeLabels(labels: Record<string, string> = {}): {
+  self: Record<string, string>
+  admin: Record<string, string>
+} {
   const self: Record<string, string> = {}
   const admin: Record<string, string> = {}
   for (const [k, v] of Object.entries(labels)) (labelForbiddenToNode(k) ? admin : self)[k] = v

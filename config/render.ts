@@ -29,7 +29,9 @@ export type Templates = Record<TemplateName, string>
 let cachedTemplates: Templates | undefined
 /** The repo's templates/ (read once). Pass your own to the render functions to render from elsewhere. */
 export function defaultTemplates(): Templates {
-  cachedTemplates ??= Object.fromEntries(TEMPLATE_NAMES.map((n) => [n, readFileSync(new URL(`${n}.yaml`, TEMPLATES_DIR), 'utf8')])) as Templates
+  cachedTemplates ??= Object.fromEntries(
+    TEMPLATE_NAMES.map((n) => [n, readFileSync(new URL(`${n}.yaml`, TEMPLATES_DIR), 'utf8')]),
+  ) as Templates
   return cachedTemplates
 }
 
@@ -43,7 +45,8 @@ const PART = /\$\{([A-Za-z_][A-Za-z0-9_.]*)\}/g
 function lookup(vars: Vars, name: string, template: string): unknown {
   let v: unknown = vars
   for (const seg of name.split('.')) {
-    if (v === null || typeof v !== 'object' || !(seg in (v as Obj))) throw new Error(`template ${template}: unknown placeholder \${${name}}`)
+    if (v === null || typeof v !== 'object' || !(seg in (v as Obj)))
+      throw new Error(`template ${template}: unknown placeholder \${${name}}`)
     v = (v as Obj)[seg]
   }
   return v
@@ -60,7 +63,8 @@ function substitute(node: unknown, vars: Vars, template: string): unknown {
     }
     return node.replace(PART, (_, name: string) => {
       const v = lookup(vars, name, template)
-      if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`template ${template}: \${${name}} inside a string must be a string or number`)
+      if (typeof v !== 'string' && typeof v !== 'number')
+        throw new Error(`template ${template}: \${${name}} inside a string must be a string or number`)
       return String(v)
     })
   }
@@ -81,7 +85,8 @@ export function fillTemplate(text: string, vars: Vars, name = 'template'): Obj {
   const doc = parseDocument(text)
   if (doc.errors.length) throw new Error(`template ${name}: ${doc.errors[0].message}`)
   const value = doc.toJS() as unknown
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`template ${name}: must be a YAML mapping`)
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw new Error(`template ${name}: must be a YAML mapping`)
   return substitute(value, vars, name) as Obj
 }
 
@@ -102,7 +107,10 @@ export function mergePatch(base: Obj, patch: Obj): Obj {
   const out: Obj = { ...base }
   for (const [k, v] of Object.entries(patch)) {
     const b = out[k]
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? mergePatch(b as Obj, v as Obj) : v
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+        ? mergePatch(b as Obj, v as Obj)
+        : v
   }
   return out
 }
@@ -148,13 +156,18 @@ export const TALOS_SYSTEM_RESERVED_KEPT: Readonly<Record<string, string>> = { pi
 type KubeletInputs = Omit<ValidatorProfile, 'storage'>
 
 /** evictionHard as rendered: the inventory's signals over kubelet's defaults; undefined when the inventory sets none. */
-export const evictionHardFor = (v: KubeletInputs) => (v.evictionHard ? { ...KUBELET_EVICTION_HARD_DEFAULTS, ...v.evictionHard } : undefined)
+export const evictionHardFor = (v: KubeletInputs) =>
+  v.evictionHard ? { ...KUBELET_EVICTION_HARD_DEFAULTS, ...v.evictionHard } : undefined
 
 /** systemReserved as rendered: the inventory's values plus the Talos defaults it would otherwise drop. */
-export const systemReservedFor = (v: KubeletInputs) => (v.systemReserved ? { ...TALOS_SYSTEM_RESERVED_KEPT, ...v.systemReserved } : undefined)
+export const systemReservedFor = (v: KubeletInputs) =>
+  v.systemReserved ? { ...TALOS_SYSTEM_RESERVED_KEPT, ...v.systemReserved } : undefined
 
 /** Taints in KubeletConfiguration.registerWithTaints form (core/v1 Taint). */
-export const registerWithTaints = (v: KubeletInputs) => (v.taints?.length ? v.taints.map((t) => ({ key: t.key, ...(t.value ? { value: t.value } : {}), effect: t.effect })) : undefined)
+export const registerWithTaints = (v: KubeletInputs) =>
+  v.taints?.length
+    ? v.taints.map((t) => ({ key: t.key, ...(t.value ? { value: t.value } : {}), effect: t.effect }))
+    : undefined
 
 /** KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1 names) for machine.kubelet.extraConfig. */
 export function kubeletExtraConfig(v: KubeletInputs): Obj {
@@ -185,7 +198,9 @@ export function kubeletExtraConfig(v: KubeletInputs): Obj {
 
 /** Talos nodeTaints: key → "value:Effect" (or "Effect" without a value). */
 export const talosTaints = (v: ValidatorProfile) =>
-  v.taints?.length ? Object.fromEntries(v.taints.map((t) => [t.key, t.value ? `${t.value}:${t.effect}` : t.effect])) : undefined
+  v.taints?.length
+    ? Object.fromEntries(v.taints.map((t) => [t.key, t.value ? `${t.value}:${t.effect}` : t.effect]))
+    : undefined
 
 function secretVars(s: SecretsBundle) {
   return {
@@ -231,8 +246,19 @@ function nodeInterfaces(inv: Inventory, n: InventoryNode): Obj[] | undefined {
   const vip = n.role === 'controlplane' && inv.cluster.vip ? { vip: { ip: inv.cluster.vip } } : {}
   const net = n.network
   if (!net) return 'vip' in vip ? [{ deviceSelector: { physical: true }, dhcp: true, ...vip }] : undefined
-  const select = net.link.mac ? { deviceSelector: { hardwareAddr: net.link.mac.toLowerCase() } } : net.link.busPath ? { deviceSelector: { busPath: net.link.busPath } } : { interface: net.link.name }
-  const addressing = net.address ? { addresses: [net.address], ...(net.gateway ? { routes: [{ network: isIP(net.gateway) === 6 ? '::/0' : '0.0.0.0/0', gateway: net.gateway }] } : {}) } : { dhcp: true }
+  const select = net.link.mac
+    ? { deviceSelector: { hardwareAddr: net.link.mac.toLowerCase() } }
+    : net.link.busPath
+      ? { deviceSelector: { busPath: net.link.busPath } }
+      : { interface: net.link.name }
+  const addressing = net.address
+    ? {
+        addresses: [net.address],
+        ...(net.gateway
+          ? { routes: [{ network: isIP(net.gateway) === 6 ? '::/0' : '0.0.0.0/0', gateway: net.gateway }] }
+          : {}),
+      }
+    : { dhcp: true }
   return [{ ...select, ...addressing, ...vip }]
 }
 
@@ -253,7 +279,10 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
   return {
     extraKernelArgs: validatorKernelArgs(v),
     kernelModules: v.kernelModules?.length ? v.kernelModules.map((name) => ({ name })) : undefined,
-    sysctls: v.sysctls && Object.keys(v.sysctls).length ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)])) : undefined,
+    sysctls:
+      v.sysctls && Object.keys(v.sysctls).length
+        ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)]))
+        : undefined,
     kubeletExtraConfig: kubeletExtraConfig(v),
     // Only the labels NodeRestriction lets a worker set on itself: one forbidden label makes Talos' whole update
     // (these labels included) fail forever. 05-storage-tuning applies the others with admin credentials.
@@ -280,32 +309,72 @@ function header(inv: Inventory, n: InventoryNode, kernelArgs: boolean): string {
 }
 
 /** One node's multi-document config. */
-export function renderNodeConfig(inv: Inventory, secrets: SecretsBundle, node: InventoryNode, templates: Templates = defaultTemplates()): string {
+export function renderNodeConfig(
+  inv: Inventory,
+  secrets: SecretsBundle,
+  node: InventoryNode,
+  templates: Templates = defaultTemplates(),
+): string {
   // each node installs (and upgrades to) the installer image of its own schematic
-  const vars = { secrets: secretVars(secrets), cluster: { ...clusterVars(inv), installerImage: installerImageFor(inv, node) }, node: nodeVars(inv, node) }
+  const vars = {
+    secrets: secretVars(secrets),
+    cluster: { ...clusterVars(inv), installerImage: installerImageFor(inv, node) },
+    node: nodeVars(inv, node),
+  }
   let main = fillTemplate(templates[node.role], vars, `${node.role}.yaml`)
   main = mergePatch(main, pruneEmpty(fillTemplate(templates.node, vars, 'node.yaml')))
   const docs: Obj[] = []
   const v = node.profile === 'validator' ? inv.validator : undefined
   if (v) {
-    main = mergePatch(main, pruneEmpty(fillTemplate(templates.validator, { ...vars, validator: validatorVars(v, node.role) }, 'validator.yaml')))
+    main = mergePatch(
+      main,
+      pruneEmpty(
+        fillTemplate(templates.validator, { ...vars, validator: validatorVars(v, node.role) }, 'validator.yaml'),
+      ),
+    )
     for (const s of v.storage ?? [])
-      docs.push(fillTemplate(templates['user-volume'], { volume: { name: s.name, diskSelector: s.diskSelector, minSize: s.minSize, maxSize: s.maxSize, filesystem: s.filesystem } }, 'user-volume.yaml'))
+      docs.push(
+        fillTemplate(
+          templates['user-volume'],
+          {
+            volume: {
+              name: s.name,
+              diskSelector: s.diskSelector,
+              minSize: s.minSize,
+              maxSize: s.maxSize,
+              filesystem: s.filesystem,
+            },
+          },
+          'user-volume.yaml',
+        ),
+      )
   }
   return header(inv, node, !!v) + [main, ...docs].map(toYaml).join('---\n')
 }
 
 /** Every node's config, by node name. Pure: no I/O beyond reading templates once. */
-export function renderMachineConfigs(inv: Inventory, secrets: SecretsBundle, templates: Templates = defaultTemplates()): Map<string, string> {
+export function renderMachineConfigs(
+  inv: Inventory,
+  secrets: SecretsBundle,
+  templates: Templates = defaultTemplates(),
+): Map<string, string> {
   const out = new Map<string, string>()
   for (const n of inv.nodes) out.set(n.name, renderNodeConfig(inv, secrets, n, templates))
   return out
 }
 
 /** The validator's Image Factory schematic (empty list without a validator); per node: renderNodeSchematic. */
-export function renderImageFactorySchematic(inv: Inventory, opts: { officialExtensions?: string[] } = {}, templates: Templates = defaultTemplates()): string {
+export function renderImageFactorySchematic(
+  inv: Inventory,
+  opts: { officialExtensions?: string[] } = {},
+  templates: Templates = defaultTemplates(),
+): string {
   const kernelArgs = inv.validator ? validatorKernelArgs(inv.validator) : []
-  const body = fillTemplate(templates.schematic, { kernelArgs, officialExtensions: opts.officialExtensions ?? [] }, 'schematic.yaml')
+  const body = fillTemplate(
+    templates.schematic,
+    { kernelArgs, officialExtensions: opts.officialExtensions ?? [] },
+    'schematic.yaml',
+  )
   const lead = templates.schematic.split('\n').filter((l) => l.startsWith('#'))
   return lead.join('\n') + '\n' + stringify(body, { indent: 2, lineWidth: 0 })
 }
@@ -320,11 +389,21 @@ export const installerImageFor = (inv: Inventory, node: InventoryNode) =>
   (node.profile === 'validator' && inv.validator?.installerImage) || inv.cluster.installerImage
 
 /** The kernel args a node's schematic carries: the validator's, none for the others. */
-export const nodeKernelArgs = (inv: Inventory, node: InventoryNode) => (node.profile === 'validator' && inv.validator ? validatorKernelArgs(inv.validator) : [])
+export const nodeKernelArgs = (inv: Inventory, node: InventoryNode) =>
+  node.profile === 'validator' && inv.validator ? validatorKernelArgs(inv.validator) : []
 
 /** A node's Image Factory schematic (YAML to POST to the factory) and the ID the factory gives it. */
-export function renderNodeSchematic(inv: Inventory, node: InventoryNode, opts: { officialExtensions?: string[] } = {}, templates: Templates = defaultTemplates()): { yaml: string; id: string } {
-  const body = fillTemplate(templates.schematic, { kernelArgs: nodeKernelArgs(inv, node), officialExtensions: opts.officialExtensions ?? [] }, 'schematic.yaml')
+export function renderNodeSchematic(
+  inv: Inventory,
+  node: InventoryNode,
+  opts: { officialExtensions?: string[] } = {},
+  templates: Templates = defaultTemplates(),
+): { yaml: string; id: string } {
+  const body = fillTemplate(
+    templates.schematic,
+    { kernelArgs: nodeKernelArgs(inv, node), officialExtensions: opts.officialExtensions ?? [] },
+    'schematic.yaml',
+  )
   const lead = templates.schematic.split('\n').filter((l) => l.startsWith('#'))
   const yaml = lead.join('\n') + '\n' + stringify(body, { indent: 2, lineWidth: 0 })
   return { yaml, id: schematicId(parseSchematic(yaml)) }
@@ -334,7 +413,9 @@ export class RenderValidationError extends Error {
   constructor(readonly problems: { node: string; issues: SchemaIssue[] }[]) {
     super(
       'rendered configs do not validate against the Talos schema:\n' +
-        problems.flatMap((p) => p.issues.map((i) => `  ${p.node}.yaml:${i.line}:${i.column}: ${i.path}: ${i.message}`)).join('\n'),
+        problems
+          .flatMap((p) => p.issues.map((i) => `  ${p.node}.yaml:${i.line}:${i.column}: ${i.path}: ${i.message}`))
+          .join('\n'),
     )
     this.name = 'RenderValidationError'
   }
@@ -342,7 +423,9 @@ export class RenderValidationError extends Error {
 
 /** Validate every config (when a schema path is given); throws RenderValidationError naming each problem. */
 export function assertConfigsValid(configs: Map<string, string>, schemaPath: string | URL): void {
-  const problems = [...configs].map(([node, text]) => ({ node, issues: validateAgainstTalosSchema(text, schemaPath) })).filter((p) => p.issues.length)
+  const problems = [...configs]
+    .map(([node, text]) => ({ node, issues: validateAgainstTalosSchema(text, schemaPath) }))
+    .filter((p) => p.issues.length)
   if (problems.length) throw new RenderValidationError(problems)
 }
 
@@ -351,9 +434,15 @@ export function assertConfigsValid(configs: Map<string, string>, schemaPath: str
  * write every file to a temp name, then rename them into place. A failure before the renames leaves the
  * previous configs untouched and no temp files behind.
  */
-export function writeRenderedConfigs(outDir: string, configs: Map<string, string>, opts: { schemaPath?: string | URL } = {}): string[] {
+export function writeRenderedConfigs(
+  outDir: string,
+  configs: Map<string, string>,
+  opts: { schemaPath?: string | URL } = {},
+): string[] {
   if (opts.schemaPath) assertConfigsValid(configs, opts.schemaPath)
-  for (const name of configs.keys()) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) throw new Error(`refusing to write config for node name ${JSON.stringify(name)}`)
+  for (const name of configs.keys())
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name))
+      throw new Error(`refusing to write config for node name ${JSON.stringify(name)}`)
   mkdirSync(outDir, { recursive: true, mode: 0o700 })
   const tmps: [string, string][] = []
   try {

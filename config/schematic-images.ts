@@ -6,7 +6,13 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Inventory, InventoryNode } from './inventory.ts'
 import { installerImageFor, nodeKernelArgs, renderNodeSchematic } from './render.ts'
-import { EMPTY_SCHEMATIC_ID, factoryDiskImageUrl, factoryInstallerImage, schematicOfDiskImage, schematicOfInstaller } from '../lib/talos/schematic.ts'
+import {
+  EMPTY_SCHEMATIC_ID,
+  factoryDiskImageUrl,
+  factoryInstallerImage,
+  schematicOfDiskImage,
+  schematicOfInstaller,
+} from '../lib/talos/schematic.ts'
 
 export interface SchematicGroup {
   /** The roles (controlplane, worker) sharing the plain schematic, or the node name for a node of its own. */
@@ -25,7 +31,14 @@ export function schematicGroups(inv: Inventory): SchematicGroup[] {
     const { id, yaml } = renderNodeSchematic(inv, n)
     const own = n.profile === 'validator'
     const key = own ? `node:${n.name}` : `plain:${id}`
-    const g = groups.get(key) ?? { label: '', id, yaml, kernelArgs: nodeKernelArgs(inv, n), nodes: [], installerImage: factoryInstallerImage(id, inv.cluster.talosVersion) }
+    const g = groups.get(key) ?? {
+      label: '',
+      id,
+      yaml,
+      kernelArgs: nodeKernelArgs(inv, n),
+      nodes: [],
+      installerImage: factoryInstallerImage(id, inv.cluster.talosVersion),
+    }
     g.nodes.push(n)
     g.label = own ? n.name : [...new Set(g.nodes.map((x) => x.role))].join(',')
     groups.set(key, g)
@@ -33,7 +46,10 @@ export function schematicGroups(inv: Inventory): SchematicGroup[] {
   return [...groups.values()]
 }
 
-const describe = (id: string, args: string[]) => (id === EMPTY_SCHEMATIC_ID ? `${id.slice(0, 12)}… (the empty schematic: no kernel args)` : `${id.slice(0, 12)}…${args.length ? ` (kernel args: ${args.join(' ')})` : ''}`)
+const describe = (id: string, args: string[]) =>
+  id === EMPTY_SCHEMATIC_ID
+    ? `${id.slice(0, 12)}… (the empty schematic: no kernel args)`
+    : `${id.slice(0, 12)}…${args.length ? ` (kernel args: ${args.join(' ')})` : ''}`
 
 /** Every node whose installer image or disk image does not name the schematic rendered for it, as one line each. */
 export function imageSchematicProblems(inv: Inventory, nodes: InventoryNode[] = inv.nodes): string[] {
@@ -41,16 +57,27 @@ export function imageSchematicProblems(inv: Inventory, nodes: InventoryNode[] = 
   const problems: string[] = []
   for (const n of nodes) {
     const g = byNode.get(n.name)!
-    const field = n.profile === 'validator' && inv.validator?.installerImage ? 'validator.installerImage' : 'cluster.installerImage'
+    const field =
+      n.profile === 'validator' && inv.validator?.installerImage ? 'validator.installerImage' : 'cluster.installerImage'
     const image = installerImageFor(inv, n)
     const carried = schematicOfInstaller(image)
-    if (carried === undefined) problems.push(`${n.name}: ${field} ${image} does not say which schematic it carries; use ${g.installerImage}`)
-    else if (carried !== g.id) problems.push(`${n.name}: ${field} ${image} carries schematic ${describe(carried, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: use ${g.installerImage}`)
+    if (carried === undefined)
+      problems.push(`${n.name}: ${field} ${image} does not say which schematic it carries; use ${g.installerImage}`)
+    else if (carried !== g.id)
+      problems.push(
+        `${n.name}: ${field} ${image} carries schematic ${describe(carried, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: use ${g.installerImage}`,
+      )
     const url = n.rescue?.imageUrl
     if (!url) continue
     const disk = schematicOfDiskImage(url)
-    if (disk === undefined) problems.push(`${n.name}: rescue.imageUrl ${url} does not name its schematic; download ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)} and keep the ID in its path (…/${g.id}/metal-amd64.raw)`)
-    else if (disk !== g.id) problems.push(`${n.name}: rescue.imageUrl ${url} is the disk image of schematic ${describe(disk, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)}`)
+    if (disk === undefined)
+      problems.push(
+        `${n.name}: rescue.imageUrl ${url} does not name its schematic; download ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)} and keep the ID in its path (…/${g.id}/metal-amd64.raw)`,
+      )
+    else if (disk !== g.id)
+      problems.push(
+        `${n.name}: rescue.imageUrl ${url} is the disk image of schematic ${describe(disk, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)}`,
+      )
   }
   return problems
 }
@@ -68,9 +95,13 @@ export function printSchematics(inv: Inventory, outDir: string, out: (line: stri
     const file = join(dir, `${g.id}.yaml`)
     writeFileSync(file, g.yaml, { mode: 0o644 })
     out(`${g.label} ${g.id} ${g.installerImage}`)
-    out(`  schematic:  ${file} (curl -X POST --data-binary @${file} https://factory.talos.dev/schematics returns this ID)`)
+    out(
+      `  schematic:  ${file} (curl -X POST --data-binary @${file} https://factory.talos.dev/schematics returns this ID)`,
+    )
     out(`  disk image: ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)}`)
-    out(`  installer:  https://factory.talos.dev/v2/metal-installer/${g.id}/manifests/${inv.cluster.talosVersion} (the OCI image ${g.installerImage})`)
+    out(
+      `  installer:  https://factory.talos.dev/v2/metal-installer/${g.id}/manifests/${inv.cluster.talosVersion} (the OCI image ${g.installerImage})`,
+    )
   }
 }
 
@@ -83,7 +114,12 @@ export async function printSchematicsCli(argv: string[]): Promise<number> {
   const { clusterPaths, REPO_ROOT } = await import('./cluster.ts')
   const { DEFAULT_INVENTORY } = await import('../lib/runner/flags.ts')
   const at = argv.findIndex((a) => a === '--inventory' || a.startsWith('--inventory='))
-  const file = at < 0 ? join(REPO_ROOT, DEFAULT_INVENTORY) : argv[at].includes('=') ? argv[at].slice('--inventory='.length) : argv[at + 1]
+  const file =
+    at < 0
+      ? join(REPO_ROOT, DEFAULT_INVENTORY)
+      : argv[at].includes('=')
+        ? argv[at].slice('--inventory='.length)
+        : argv[at + 1]
   if (!file) {
     process.stderr.write('--inventory needs a FILE\n')
     return 2

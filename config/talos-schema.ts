@@ -23,7 +23,9 @@ export interface SchemaIssue {
 type Obj = Record<string, any>
 
 /** The official schema this repo ships (see templates/talos-v1.10.3/SOURCE.md). */
-export const TALOS_SCHEMA_PATH = fileURLToPath(new URL('../templates/talos-v1.10.3/config.schema.json', import.meta.url))
+export const TALOS_SCHEMA_PATH = fileURLToPath(
+  new URL('../templates/talos-v1.10.3/config.schema.json', import.meta.url),
+)
 
 /** The schema the linter uses: $TALOS_CONFIG_SCHEMA when set, else the one shipped with the repo. */
 export const defaultSchemaPath = (env = process.env): string => env.TALOS_CONFIG_SCHEMA || TALOS_SCHEMA_PATH
@@ -81,11 +83,21 @@ export class TalosSchema {
       if (value === null || value === undefined) return
       const at = (segments: PathSeg[], keyword: string, message: string) => {
         const pos = positionOf({ doc: d, lines }, segments)
-        out.push({ doc: i, path: formatDotted(segments), segments, line: pos.line, column: pos.column, keyword, message })
+        out.push({
+          doc: i,
+          path: formatDotted(segments),
+          segments,
+          line: pos.line,
+          column: pos.column,
+          keyword,
+          message,
+        })
       }
-      if (typeof value !== 'object' || Array.isArray(value)) return at([], 'type', 'a config document must be a mapping')
+      if (typeof value !== 'object' || Array.isArray(value))
+        return at([], 'type', 'a config document must be a mapping')
       const def = this.defFor(value as Obj)
-      if (!def) return at(['kind'], 'kind', `unknown document kind ${JSON.stringify((value as Obj).kind)} for Talos v1.10`)
+      if (!def)
+        return at(['kind'], 'kind', `unknown document kind ${JSON.stringify((value as Obj).kind)} for Talos v1.10`)
       const v = this.validatorFor(def)
       if (v(value)) return
       for (const e of v.errors ?? []) {
@@ -107,7 +119,10 @@ function describe(e: ErrorObject): { segments: PathSeg[]; message: string } {
     case 'type':
       return { segments, message: `must be ${(e.params as { type: string }).type}` }
     case 'enum':
-      return { segments, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((x) => JSON.stringify(x)).join(', ')}` }
+      return {
+        segments,
+        message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((x) => JSON.stringify(x)).join(', ')}`,
+      }
     default:
       return { segments, message: e.message ?? 'is invalid' }
   }
@@ -122,7 +137,15 @@ export function validateAgainstTalosSchema(yamlText: string, schemaPath: string 
   if (!s) cache.set(key, (s = TalosSchema.load(schemaPath)))
   const { docs, lines } = parseAllWithPositions(yamlText)
   const syntax = docs.flatMap((d, i) =>
-    d.errors.map((e) => ({ doc: i, path: '', segments: [], line: e.linePos?.[0].line ?? 0, column: e.linePos?.[0].col ?? 0, keyword: 'yaml', message: e.message.split('\n')[0] })),
+    d.errors.map((e) => ({
+      doc: i,
+      path: '',
+      segments: [],
+      line: e.linePos?.[0].line ?? 0,
+      column: e.linePos?.[0].col ?? 0,
+      keyword: 'yaml',
+      message: e.message.split('\n')[0],
+    })),
   )
   return syntax.length ? syntax : s.validateDocs(docs, lines)
 }

@@ -1,7 +1,18 @@
 // Source positions for values in a parsed YAML document, so validation errors (from ajv, or our own rules)
 // can say `file:line:col` instead of a JSON pointer. Works on the `yaml` package's Document nodes, whose
 // `range` holds byte offsets; a LineCounter turns those into 1-based line/column.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, visit, type Document, type Node } from 'yaml'
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+} from 'yaml'
 
 export type PathSeg = string | number
 export interface Pos {
@@ -23,7 +34,8 @@ export function parseWithPositions(text: string): ParsedYaml {
 
 /** yaml's alias-expansion limit ("billion laughs"): what an operator is told, with what to do instead. */
 export const ALIAS_BOMB = {
-  message: 'YAML aliases expand to more values than yaml allows (it stops there to protect against a "billion laughs" file)',
+  message:
+    'YAML aliases expand to more values than yaml allows (it stops there to protect against a "billion laughs" file)',
   fix: 'write the values out instead of repeating anchors (&) and aliases (*)',
 }
 
@@ -53,7 +65,12 @@ export function aliasBombAt(docs: Document.Parsed[], lines: LineCounter): Pos | 
 /** All documents of a multi-document stream, sharing one LineCounter. */
 export function parseAllWithPositions(text: string): { docs: Document.Parsed[]; lines: LineCounter } {
   const lines = new LineCounter()
-  const docs = parseAllDocuments(text, { lineCounter: lines, keepSourceTokens: true, prettyErrors: false, uniqueKeys: true })
+  const docs = parseAllDocuments(text, {
+    lineCounter: lines,
+    keepSourceTokens: true,
+    prettyErrors: false,
+    uniqueKeys: true,
+  })
   return { docs: Array.isArray(docs) ? docs : [], lines }
 }
 
@@ -128,14 +145,23 @@ function locate(root: Node | null, path: PathSeg[]): Located {
  * "nodes[3].address: ..."), or the item of a list. A path that does not exist (a missing required
  * property) resolves to the deepest ancestor that does.
  */
-export function positionOf(parsed: { doc: Document; lines: LineCounter }, path: PathSeg[], prefer: 'key' | 'value' = 'key'): Pos {
+export function positionOf(
+  parsed: { doc: Document; lines: LineCounter },
+  path: PathSeg[],
+  prefer: 'key' | 'value' = 'key',
+): Pos {
   const { node, key } = locate(parsed.doc.contents as Node | null, path)
-  const target = prefer === 'key' ? key ?? node : node ?? key
+  const target = prefer === 'key' ? (key ?? node) : (node ?? key)
   const range = target?.range ?? (parsed.doc.contents as Node | null)?.range
   return range ? posAt(parsed.lines, range[0]) : { line: 1, column: 1 }
 }
 
-type YamlErr = { code?: string; message?: string; pos: [number, number]; linePos?: [{ line: number; col: number }] | [{ line: number; col: number }, { line: number; col: number }] }
+type YamlErr = {
+  code?: string
+  message?: string
+  pos: [number, number]
+  linePos?: [{ line: number; col: number }] | [{ line: number; col: number }, { line: number; col: number }]
+}
 
 /**
  * Position of a YAML parse error. An unclosed quote is reported where the parser gave up (often the end of the

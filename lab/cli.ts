@@ -53,7 +53,8 @@ function parseArgs(argv: string[], valued: string[]): Parsed {
 
 function onlyFlags(p: Parsed, allowed: string[], maxPositional: number, cmd: string): void {
   for (const f of p.flags.keys()) if (!allowed.includes(f)) throw new UsageError(`${cmd}: unknown option --${f}`)
-  if (p.positional.length > maxPositional) throw new UsageError(`${cmd}: unexpected argument ${p.positional[maxPositional]}`)
+  if (p.positional.length > maxPositional)
+    throw new UsageError(`${cmd}: unexpected argument ${p.positional[maxPositional]}`)
 }
 
 const rel = (p: string) => (p.startsWith(REPO_ROOT + '/') ? relative(REPO_ROOT, p) : p)
@@ -68,25 +69,41 @@ async function cmdUp(p: Parsed): Promise<number> {
   const started = Date.now()
   const r = await labUp(inventory)
   if (r.alreadyUp) {
-    out(`lab already up in ${labDir()} (${r.inventory.clusterName}); \`npm run lab -- status\` shows it, \`npm run lab -- down\` removes it`)
+    out(
+      `lab already up in ${labDir()} (${r.inventory.clusterName}); \`npm run lab -- status\` shows it, \`npm run lab -- down\` removes it`,
+    )
     return 0
   }
   const rows = [['NODE', 'ADDRESS', 'ROLE', 'HARDWARE', 'DISKS', 'RESCUE SSH', 'HOST KEY']]
   const nodes = loadNodes()
   for (const inv of r.inventory.nodes) {
     const n = nodes.find((x) => x.name === inv.name)!
-    rows.push([inv.name, inv.address, inv.role, inv.hardware, n.hardware.disks.map((d) => d.dev.replace('/dev/', '')).join(','), `${inv.rescue.user}@${inv.rescue.host}:${inv.rescue.port}`, r.fingerprints[inv.name] ?? '?'])
+    rows.push([
+      inv.name,
+      inv.address,
+      inv.role,
+      inv.hardware,
+      n.hardware.disks.map((d) => d.dev.replace('/dev/', '')).join(','),
+      `${inv.rescue.user}@${inv.rescue.host}:${inv.rescue.port}`,
+      r.fingerprints[inv.name] ?? '?',
+    ])
   }
-  out(`lab ${r.inventory.clusterName} up in ${labDir()} (${((Date.now() - started) / 1000).toFixed(1)} s): ${nodes.length} machines powered on in their rescue system, no Talos yet\n`)
+  out(
+    `lab ${r.inventory.clusterName} up in ${labDir()} (${((Date.now() - started) / 1000).toFixed(1)} s): ${nodes.length} machines powered on in their rescue system, no Talos yet\n`,
+  )
   out(formatTable(rows))
   out(`operator key   ${rel(paths.operatorKey())}`)
   out(`host keys      ${rel(sshdPaths.fingerprint('<node>'))}`)
-  out(`Talos image    ${rel(r.image!.raw)} (sha256 ${r.image!.sha256.slice(0, 16)}..., Talos ${r.image!.talosVersion}; .zst beside it)`)
+  out(
+    `Talos image    ${rel(r.image!.raw)} (sha256 ${r.image!.sha256.slice(0, 16)}..., Talos ${r.image!.talosVersion}; .zst beside it)`,
+  )
   out(`endpoint       ${r.inventory.endpoint}\n`)
   out('environment for the runbooks:')
   out(`  export PATH="${join(REPO_ROOT, 'lab/bin')}:$PATH"   # the lab talosctl`)
   if (process.env.TALOS_LAB_DIR) out(`  export TALOS_LAB_DIR="${labDir()}"`)
-  out(`next: npx zx runbooks/01-provision.ts --inventory ${rel(r.inventory.file)}   |   npm run lab -- status   |   npm run lab -- down`)
+  out(
+    `next: npx zx runbooks/01-provision.ts --inventory ${rel(r.inventory.file)}   |   npm run lab -- status   |   npm run lab -- down`,
+  )
   return 0
 }
 
@@ -97,7 +114,9 @@ async function cmdDown(p: Parsed): Promise<number> {
   for (const s of r.stopped) out(`stopped ${s}`)
   for (const s of r.skipped) process.stderr.write(`warning: ${s}\n`)
   if (r.left.length) {
-    process.stderr.write(`error: still running after SIGKILL:\n${r.left.map((x) => `  pid ${x.pid}: ${x.cmdline.join(' ')}`).join('\n')}\nlab dir ${labDir()} kept\n`)
+    process.stderr.write(
+      `error: still running after SIGKILL:\n${r.left.map((x) => `  pid ${x.pid}: ${x.cmdline.join(' ')}`).join('\n')}\nlab dir ${labDir()} kept\n`,
+    )
     return 1
   }
   if (!existed) out(`no lab running in ${labDir()}`)
@@ -141,7 +160,13 @@ async function cmdHeal(p: Parsed): Promise<number> {
   return 0
 }
 
-const COMMANDS: Record<string, (p: Parsed) => Promise<number>> = { up: cmdUp, down: cmdDown, status: cmdStatus, fault: cmdFault, heal: cmdHeal }
+const COMMANDS: Record<string, (p: Parsed) => Promise<number>> = {
+  up: cmdUp,
+  down: cmdDown,
+  status: cmdStatus,
+  fault: cmdFault,
+  heal: cmdHeal,
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
@@ -151,13 +176,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const run = COMMANDS[cmd]
   try {
-    if (!run) throw new UsageError(`unknown command ${JSON.stringify(cmd)}; commands: ${Object.keys(COMMANDS).join(', ')}`)
+    if (!run)
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)}; commands: ${Object.keys(COMMANDS).join(', ')}`)
     return await run(parseArgs(rest, ['inventory', 'ms']))
   } catch (e) {
     const err = e as Error
     process.stderr.write(`lab ${cmd ?? ''}: ${redactString(err.message)}\n`) // the one redaction path (lib/redact.ts)
     if (e instanceof UsageError) return 2
-    if (!(e instanceof InventoryError || e instanceof LabStateError || e instanceof DaemonStartError)) process.stderr.write(`${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}\n`)
+    if (!(e instanceof InventoryError || e instanceof LabStateError || e instanceof DaemonStartError))
+      process.stderr.write(`${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}\n`)
     return 1
   }
 }

@@ -16,12 +16,18 @@ const run = (cmd: string, args: string[]) => {
   process.stderr.write(`\n$ ${[cmd, ...args].join(' ')}\n`)
   const r = spawnSync(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit', env: process.env })
   if (r.status !== 0) {
-    process.stderr.write(`\n${[cmd, ...args].join(' ')} failed (exit ${r.status}); fix it and run again: finished runbooks skip what is done.\n`)
+    process.stderr.write(
+      `\n${[cmd, ...args].join(' ')} failed (exit ${r.status}); fix it and run again: finished runbooks skip what is done.\n`,
+    )
     process.exit(r.status ?? 1)
   }
 }
 
 run('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inventory])
-const runbooks = readdirSync(join(REPO_ROOT, 'runbooks')).filter((f) => /^\d\d-.*\.ts$/.test(f)).sort()
+const runbooks = readdirSync(join(REPO_ROOT, 'runbooks'))
+  .filter((f) => /^\d\d-.*\.ts$/.test(f))
+  .sort()
 for (const rb of runbooks) run('npx', ['zx', `runbooks/${rb}`, '--inventory', inventory, '--yes'])
-process.stderr.write(`\nDeployed ${runbooks.length} runbooks against the lab. Check it: npx zx checks/all.ts --inventory ${inventory}\n`)
+process.stderr.write(
+  `\nDeployed ${runbooks.length} runbooks against the lab. Check it: npx zx checks/all.ts --inventory ${inventory}\n`,
+)

@@ -4,7 +4,17 @@
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { isAlive, stopPid } from './processes.ts'
-import { REPO_ROOT, labDir, labExists, loadCluster, loadNode, paths, saveCluster, saveNode, writeFileAtomic } from './state.ts'
+import {
+  REPO_ROOT,
+  labDir,
+  labExists,
+  loadCluster,
+  loadNode,
+  paths,
+  saveCluster,
+  saveNode,
+  writeFileAtomic,
+} from './state.ts'
 import { loadInventory } from '../config/inventory.ts'
 import { journalPath } from '../lib/runner/journal.ts'
 
@@ -37,7 +47,8 @@ export function listProcs(): ProcInfo[] {
 function selfAndAncestors(procs: ProcInfo[]): Set<number> {
   const byPid = new Map(procs.map((p) => [p.pid, p]))
   const out = new Set<number>()
-  for (let pid: number | undefined = process.pid; pid && pid > 1 && !out.has(pid); pid = byPid.get(pid)?.ppid) out.add(pid)
+  for (let pid: number | undefined = process.pid; pid && pid > 1 && !out.has(pid); pid = byPid.get(pid)?.ppid)
+    out.add(pid)
   return out
 }
 
@@ -67,7 +78,12 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 function exeName(pid: number): string {
   try {
-    return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '').split('/').pop() ?? ''
+    return (
+      readlinkSync(`/proc/${pid}/exe`)
+        .replace(/ \(deleted\)$/, '')
+        .split('/')
+        .pop() ?? ''
+    )
   } catch {
     return ''
   }
@@ -85,7 +101,14 @@ export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): bo
   if (!isSshd && exe !== 'etcd' && exe !== 'ipmi_sim' && exe !== 'node') return false
   const joined = p.cmdline.join(' ')
   if (new RegExp(`(^|[\\s='"])${escapeRe(dir)}(/|[\\s'"]|$)`).test(joined)) return true
-  const labServer = exe === 'node' && p.cmdline.some((a) => a.startsWith(join(REPO_ROOT, 'lab/')) || a.startsWith(join(REPO_ROOT, 'node_modules/.cache/lab-talosctl/')) || /^lab\/(kube-api|talosctl|rescue)\//.test(a))
+  const labServer =
+    exe === 'node' &&
+    p.cmdline.some(
+      (a) =>
+        a.startsWith(join(REPO_ROOT, 'lab/')) ||
+        a.startsWith(join(REPO_ROOT, 'node_modules/.cache/lab-talosctl/')) ||
+        /^lab\/(kube-api|talosctl|rescue)\//.test(a),
+    )
   return labServer && processLabDir(p.pid) === dir
 }
 
@@ -141,14 +164,18 @@ export async function labDown(opts: { keep?: boolean; graceMs?: number } = {}): 
       if (!p || !isAlive(r.pid)) continue
       // a recorded pid can be reused by an unrelated process after the lab's process died
       if (!belongsToLab(p, dir)) {
-        res.skipped.push(`pid ${r.pid} (recorded as ${r.what}) is now \`${p.cmdline.join(' ').slice(0, 80)}\`, not a lab process: left alone`)
+        res.skipped.push(
+          `pid ${r.pid} (recorded as ${r.what}) is now \`${p.cmdline.join(' ').slice(0, 80)}\`, not a lab process: left alone`,
+        )
         continue
       }
       if (!targets.has(r.pid)) targets.set(r.pid, r.what)
-      if (r.what.startsWith('sshd')) for (const d of descendants(r.pid, procs)) if (!targets.has(d)) targets.set(d, `${r.what}: session`)
+      if (r.what.startsWith('sshd'))
+        for (const d of descendants(r.pid, procs)) if (!targets.has(d)) targets.set(d, `${r.what}: session`)
     }
   }
-  for (const p of strayLabProcesses(dir)) if (!targets.has(p.pid)) targets.set(p.pid, `unrecorded lab process: ${p.cmdline.join(' ').slice(0, 80)}`)
+  for (const p of strayLabProcesses(dir))
+    if (!targets.has(p.pid)) targets.set(p.pid, `unrecorded lab process: ${p.cmdline.join(' ').slice(0, 80)}`)
 
   await Promise.all(
     [...targets].map(async ([pid, what]) => {
@@ -198,13 +225,15 @@ function forgetCluster(inventoryFile: string): void {
   if (inv.outputDir) rmSync(resolve(REPO_ROOT, inv.outputDir), { recursive: true, force: true })
   const journal = journalPath()
   if (!existsSync(journal)) return
-  const keep = readFileSync(journal, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false
-    try {
-      return (JSON.parse(l) as { cluster?: string }).cluster !== inv!.name
-    } catch {
-      return true
-    }
-  })
+  const keep = readFileSync(journal, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false
+      try {
+        return (JSON.parse(l) as { cluster?: string }).cluster !== inv!.name
+      } catch {
+        return true
+      }
+    })
   writeFileAtomic(journal, keep.map((l) => l + '\n').join(''), 0o600)
 }

@@ -84,7 +84,11 @@ export class EtcdClient {
     const text = await res.text()
     const json = text ? JSON.parse(text) : {}
     if (!res.ok || json.error) {
-      throw new EtcdError(`etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.statusText}`, this.endpoint, json.code)
+      throw new EtcdError(
+        `etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.statusText}`,
+        this.endpoint,
+        json.code,
+      )
     }
     return json as T
   }
@@ -94,7 +98,9 @@ export class EtcdClient {
   }
 
   async range(key: string, rangeEnd?: string): Promise<KV[]> {
-    const r = await this.call<{ kvs?: { key: string; value?: string; mod_revision: string; create_revision: string }[] }>('/v3/kv/range', {
+    const r = await this.call<{
+      kvs?: { key: string; value?: string; mod_revision: string; create_revision: string }[]
+    }>('/v3/kv/range', {
       key: b64(key),
       ...(rangeEnd !== undefined ? { range_end: b64(rangeEnd) } : {}),
     })

@@ -7,7 +7,13 @@
 // nobody uploaded.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { EMPTY_SCHEMATIC_ID, canonicalSchematicYaml, parseSchematic, schematicId, schematicOfInstaller } from '../lib/talos/schematic.ts'
+import {
+  EMPTY_SCHEMATIC_ID,
+  canonicalSchematicYaml,
+  parseSchematic,
+  schematicId,
+  schematicOfInstaller,
+} from '../lib/talos/schematic.ts'
 import { labDir, writeFileAtomic } from './state.ts'
 
 const dir = () => join(labDir(), 'factory', 'schematics')
@@ -37,6 +43,9 @@ export function installerKernelArgs(image: string): { args: string[]; schematic:
   const id = schematicOfInstaller(image)
   if (id === undefined) return { args: [], schematic: EMPTY_SCHEMATIC_ID }
   const args = schematicKernelArgs(id)
-  if (args === undefined) return { error: `failed to pull image ${image}: ${image.split(':')[0]}: not found (schematic ${id} is unknown to the Image Factory)` }
+  if (args === undefined)
+    return {
+      error: `failed to pull image ${image}: ${image.split(':')[0]}: not found (schematic ${id} is unknown to the Image Factory)`,
+    }
   return { args, schematic: id }
 }

@@ -16,13 +16,18 @@ export class UsageError extends Error {}
 
 export function checkNode(name: string | undefined): string {
   const nodes = loadCluster().nodes
-  if (!name || !nodes.includes(name)) throw new UsageError(`${name ? `unknown node ${JSON.stringify(name)}` : 'missing node'}; lab nodes: ${nodes.join(', ')}`)
+  if (!name || !nodes.includes(name))
+    throw new UsageError(
+      `${name ? `unknown node ${JSON.stringify(name)}` : 'missing node'}; lab nodes: ${nodes.join(', ')}`,
+    )
   return name
 }
 
 export function checkKind(kind: string | undefined): FaultKind {
   if (!kind || !(FAULT_KINDS as readonly string[]).includes(kind)) {
-    throw new UsageError(`${kind ? `unknown fault ${JSON.stringify(kind)}` : 'missing fault kind'}; valid: ${FAULT_KINDS.join(', ')}`)
+    throw new UsageError(
+      `${kind ? `unknown fault ${JSON.stringify(kind)}` : 'missing fault kind'}; valid: ${FAULT_KINDS.join(', ')}`,
+    )
   }
   return kind as FaultKind
 }
@@ -43,7 +48,11 @@ const waitDead = async (pid: number) => {
 }
 
 /** Apply a fault; returns what was done, one line each. */
-export async function injectFault(node: string, kind: FaultKind, opts: { ms?: number; say?: (line: string) => void } = {}): Promise<string[]> {
+export async function injectFault(
+  node: string,
+  kind: FaultKind,
+  opts: { ms?: number; say?: (line: string) => void } = {},
+): Promise<string[]> {
   const done = sayer(opts.say)
   switch (kind) {
     case 'down': {
@@ -51,7 +60,8 @@ export async function injectFault(node: string, kind: FaultKind, opts: { ms?: nu
       done.push(`${node}: marked down (every talosctl call to it fails as to a dead host)`)
       const n = loadNode(node)
       if (isAlive(n.etcd.pid)) (await stopEtcd(node), done.push(`${node}: stopped etcd (pid ${n.etcd.pid})`))
-      if (isAlive(n.kubeApi.pid)) (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
+      if (isAlive(n.kubeApi.pid))
+        (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
       // a dead machine does not answer SSH either
       const sshd = rescueSshdPid(node)
       if (sshd) (await stopRescueSshd(node), done.push(`${node}: stopped rescue sshd (pid ${sshd})`))
@@ -81,7 +91,8 @@ export async function injectFault(node: string, kind: FaultKind, opts: { ms?: nu
     case 'api-down': {
       updateNode(node, (n) => (n.faults.apiDown = true))
       const n = loadNode(node)
-      if (isAlive(n.kubeApi.pid)) (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
+      if (isAlive(n.kubeApi.pid))
+        (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
       else done.push(`${node}: kube-api was not running; marked down`)
       break
     }
@@ -106,8 +117,10 @@ export async function healNode(node: string, say?: (line: string) => void): Prom
   await reconcileNode(node)
   const after = loadNode(node)
   if (after.etcd.pid && after.etcd.pid !== before.etcd.pid) done.push(`${node}: etcd running (pid ${after.etcd.pid})`)
-  if (after.kubeApi.pid && after.kubeApi.pid !== before.kubeApi.pid) done.push(`${node}: kube-api running (pid ${after.kubeApi.pid})`)
+  if (after.kubeApi.pid && after.kubeApi.pid !== before.kubeApi.pid)
+    done.push(`${node}: kube-api running (pid ${after.kubeApi.pid})`)
   // a machine still in its rescue system gets its sshd back
-  if (after.stage === 'off' && !rescueSshdPid(node)) done.push(`${node}: rescue sshd running (pid ${await startRescueSshd(node)})`)
+  if (after.stage === 'off' && !rescueSshdPid(node))
+    done.push(`${node}: rescue sshd running (pid ${await startRescueSshd(node)})`)
   return done
 }

@@ -32,6 +32,10 @@ export function ownerOf(root: string, path: string): FileOwner | undefined {
 export function setOwner(root: string, path: string, change: Partial<FileOwner>): void {
   const all = readOwners(root)
   const cur = all[key(path)] ?? { uid: 0, gid: 0, mode: '0755' }
-  all[key(path)] = { ...cur, ...change, ...(change.mode ? { mode: change.mode.replace(/^0o/, '').padStart(4, '0').slice(-4) } : {}) }
+  all[key(path)] = {
+    ...cur,
+    ...change,
+    ...(change.mode ? { mode: change.mode.replace(/^0o/, '').padStart(4, '0').slice(-4) } : {}),
+  }
   writeFileAtomic(ownersFile(root), JSON.stringify(all, null, 2) + '\n', 0o644)
 }

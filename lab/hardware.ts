@@ -13,7 +13,8 @@ const contiguous = (nodes: number, perNode: number) => range(0, nodes).map((n) =
 const interleaved = (perNode: number) => [range(0, perNode, 2), range(1, perNode, 2)]
 
 /** Same distance to every remote node (10 local, as ACPI SLIT normalises). */
-const uniformDistances = (nodes: number, remote: number) => range(0, nodes).map((i) => range(0, nodes).map((j) => (i === j ? 10 : remote)))
+const uniformDistances = (nodes: number, remote: number) =>
+  range(0, nodes).map((i) => range(0, nodes).map((j) => (i === j ? 10 : remote)))
 
 /** go-style "nvme.<vid>-<serial hex>-<model hex>-<nsid>" wwid, as Linux builds it for NVMe without EUI/NGUID. */
 const nvmeWwid = (serial: string, model: string) =>
@@ -118,12 +119,17 @@ export const HARDWARE_PROFILES = Object.keys(PROFILES)
 
 /** The cores of a machine: its SMT sibling groups, or one core per CPU without SMT. */
 export const coresOf = (hw: Pick<Hardware, 'numaCpus' | 'threadSiblings'>): number[][] =>
-  hw.threadSiblings ?? hw.numaCpus.flat().sort((a, b) => a - b).map((c) => [c])
+  hw.threadSiblings ??
+  hw.numaCpus
+    .flat()
+    .sort((a, b) => a - b)
+    .map((c) => [c])
 
 /** A fresh copy of the named profile (callers may mutate it). */
 export function hardwareProfile(name: string): Hardware {
   const make = PROFILES[name]
-  if (!make) throw new Error(`unknown lab hardware profile ${JSON.stringify(name)}; valid: ${HARDWARE_PROFILES.join(', ')}`)
+  if (!make)
+    throw new Error(`unknown lab hardware profile ${JSON.stringify(name)}; valid: ${HARDWARE_PROFILES.join(', ')}`)
   const hw = make()
   validateHardware(hw, name)
   return hw
@@ -133,8 +139,10 @@ export function hardwareProfile(name: string): Hardware {
 export function validateHardware(hw: Hardware, what = 'hardware'): void {
   const n = hw.numaCpus.length
   if (n === 0) throw new Error(`${what}: no NUMA nodes`)
-  if (hw.numaMemoryMiB.length !== n) throw new Error(`${what}: ${n} nodes in numaCpus but ${hw.numaMemoryMiB.length} in numaMemoryMiB`)
-  if (hw.distances.length !== n || hw.distances.some((r) => r.length !== n)) throw new Error(`${what}: distances must be ${n}x${n}`)
+  if (hw.numaMemoryMiB.length !== n)
+    throw new Error(`${what}: ${n} nodes in numaCpus but ${hw.numaMemoryMiB.length} in numaMemoryMiB`)
+  if (hw.distances.length !== n || hw.distances.some((r) => r.length !== n))
+    throw new Error(`${what}: distances must be ${n}x${n}`)
   const seen = new Set<number>()
   for (const [node, cpus] of hw.numaCpus.entries()) {
     for (const c of cpus) {
@@ -153,7 +161,8 @@ export function validateHardware(hw: Hardware, what = 'hardware'): void {
         if (inCore.has(c)) throw new Error(`${what}: cpu ${c} is in more than one core`)
         inCore.add(c)
       }
-      if (new Set(core.map((c) => nodeOf.get(c))).size > 1) throw new Error(`${what}: core ${core.join(',')} spans NUMA nodes`)
+      if (new Set(core.map((c) => nodeOf.get(c))).size > 1)
+        throw new Error(`${what}: core ${core.join(',')} spans NUMA nodes`)
     }
     if (inCore.size !== seen.size) throw new Error(`${what}: threadSiblings must cover every cpu`)
   }

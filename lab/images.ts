@@ -33,7 +33,9 @@ export const imagePaths = {
 }
 
 export function renderImageHeader(h: ImageHeader): Buffer {
-  const extra = (h.schematic ? `schematic: ${h.schematic}\n` : '') + (h.extraKernelArgs?.length ? `extra-kernel-args: ${h.extraKernelArgs.join(' ')}\n` : '')
+  const extra =
+    (h.schematic ? `schematic: ${h.schematic}\n` : '') +
+    (h.extraKernelArgs?.length ? `extra-kernel-args: ${h.extraKernelArgs.join(' ')}\n` : '')
   const text = `${IMAGE_MAGIC}talos-version: ${h.talosVersion}\narch: ${h.arch}\nplatform: ${h.platform}\n${extra}`
   const buf = Buffer.alloc(HEADER_BYTES)
   buf.write(text, 'utf8')
@@ -42,20 +44,38 @@ export function renderImageHeader(h: ImageHeader): Buffer {
 
 /** The header of a lab Talos image at the start of `data`, or undefined if `data` is something else. */
 export function parseImageHeader(data: Buffer): ImageHeader | undefined {
-  if (data.length < IMAGE_MAGIC.length || data.subarray(0, IMAGE_MAGIC.length).toString('utf8') !== IMAGE_MAGIC) return undefined
+  if (data.length < IMAGE_MAGIC.length || data.subarray(0, IMAGE_MAGIC.length).toString('utf8') !== IMAGE_MAGIC)
+    return undefined
   const text = data.subarray(0, Math.min(HEADER_BYTES, data.length)).toString('utf8').replace(/\0.*$/s, '')
   const field = (k: string) => new RegExp(`^${k}: (\\S+)$`, 'm').exec(text)?.[1]
   const talosVersion = field('talos-version')
   if (!talosVersion) return undefined
   const schematic = field('schematic')
   const args = /^extra-kernel-args: (.+)$/m.exec(text)?.[1]
-  return { talosVersion, arch: field('arch') ?? 'amd64', platform: field('platform') ?? 'metal', ...(schematic ? { schematic } : {}), ...(args ? { extraKernelArgs: args.split(' ') } : {}) }
+  return {
+    talosVersion,
+    arch: field('arch') ?? 'amd64',
+    platform: field('platform') ?? 'metal',
+    ...(schematic ? { schematic } : {}),
+    ...(args ? { extraKernelArgs: args.split(' ') } : {}),
+  }
 }
 
 /** Deterministic image bytes: header + AES-CTR keystream seeded by the version (same version → same sha256). */
-export function buildImage(talosVersion: string, sizeBytes = 6 * 1024 * 1024, schematic?: { id: string; extraKernelArgs: string[] }): Buffer {
-  const header = renderImageHeader({ talosVersion, arch: 'amd64', platform: 'metal', ...(schematic ? { schematic: schematic.id, extraKernelArgs: schematic.extraKernelArgs } : {}) })
-  const key = createHash('sha256').update(`lab talos image ${talosVersion}${schematic ? ` ${schematic.id}` : ''}`).digest()
+export function buildImage(
+  talosVersion: string,
+  sizeBytes = 6 * 1024 * 1024,
+  schematic?: { id: string; extraKernelArgs: string[] },
+): Buffer {
+  const header = renderImageHeader({
+    talosVersion,
+    arch: 'amd64',
+    platform: 'metal',
+    ...(schematic ? { schematic: schematic.id, extraKernelArgs: schematic.extraKernelArgs } : {}),
+  })
+  const key = createHash('sha256')
+    .update(`lab talos image ${talosVersion}${schematic ? ` ${schematic.id}` : ''}`)
+    .digest()
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16))
   const filler = Buffer.concat([cipher.update(Buffer.alloc(sizeBytes - HEADER_BYTES)), cipher.final()])
   return Buffer.concat([header, filler])
@@ -75,14 +95,23 @@ export interface LabImage {
  * Write metal-amd64.raw (+ .sha256 in sha256sum format) and metal-amd64.raw.zst (+ .sha256) under <lab>/images (the
  * official image: no schematic customization), and <lab>/images/<id>/metal-amd64.raw for each given schematic.
  */
-export function writeLabImages(talosVersion: string, schematics: { id: string; extraKernelArgs: string[] }[] = []): LabImage {
+export function writeLabImages(
+  talosVersion: string,
+  schematics: { id: string; extraKernelArgs: string[] }[] = [],
+): LabImage {
   mkdirSync(imagePaths.dir(), { recursive: true })
   const img = buildImage(talosVersion)
   const sha = sha256Hex(img)
   writeFileAtomic(imagePaths.raw(), img, 0o644)
   writeFileAtomic(`${imagePaths.raw()}.sha256`, `${sha}  metal-amd64.raw\n`, 0o644)
-  execFileSync('/usr/bin/zstd', ['-q', '-f', '-3', imagePaths.raw(), '-o', imagePaths.zst()], { stdio: ['ignore', 'ignore', 'pipe'] })
-  writeFileAtomic(`${imagePaths.zst()}.sha256`, `${sha256Hex(readFileSync(imagePaths.zst()))}  metal-amd64.raw.zst\n`, 0o644)
+  execFileSync('/usr/bin/zstd', ['-q', '-f', '-3', imagePaths.raw(), '-o', imagePaths.zst()], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  writeFileAtomic(
+    `${imagePaths.zst()}.sha256`,
+    `${sha256Hex(readFileSync(imagePaths.zst()))}  metal-amd64.raw.zst\n`,
+    0o644,
+  )
   for (const sch of schematics) {
     const file = imagePaths.schematicRaw(sch.id)
     mkdirSync(dirname(file), { recursive: true })

@@ -39,7 +39,8 @@ interface MemoryCheckpoint {
   checksum: number
 }
 
-const read = <T>(file: string): T | undefined => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined)
+const read = <T>(file: string): T | undefined =>
+  existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined
 const write = (file: string, v: unknown) => {
   mkdirSync(dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify(v))

@@ -51,47 +51,67 @@ export function parseLabInventory(text: string, file = 'inventory'): LabInventor
   if (!isObj(cluster)) throw new InventoryError(`${file}: missing cluster:`)
   const str = (o: Obj, key: string, where: string, def?: string): string => {
     const v = o[key] ?? def
-    if (typeof v !== 'string' || v === '') throw new InventoryError(`${file}: ${where}.${key} must be a non-empty string`)
+    if (typeof v !== 'string' || v === '')
+      throw new InventoryError(`${file}: ${where}.${key} must be a non-empty string`)
     return v
   }
   const target = str(cluster, 'target', 'cluster')
   if (target !== 'lab') {
-    throw new InventoryError(`${file}: cluster.target is ${JSON.stringify(target)}: the lab only brings up inventories with target: lab (it never touches production machines)`)
+    throw new InventoryError(
+      `${file}: cluster.target is ${JSON.stringify(target)}: the lab only brings up inventories with target: lab (it never touches production machines)`,
+    )
   }
   const endpoint = str(cluster, 'endpoint', 'cluster')
   const endpointHost = /^https:\/\/([^:/]+)(:\d+)?\/?$/.exec(endpoint)?.[1]
-  if (!endpointHost || !isLoopbackV4(endpointHost)) throw new InventoryError(`${file}: cluster.endpoint ${endpoint} must be https://<127.x.y.z>:<port> in a lab`)
+  if (!endpointHost || !isLoopbackV4(endpointHost))
+    throw new InventoryError(`${file}: cluster.endpoint ${endpoint} must be https://<127.x.y.z>:<port> in a lab`)
 
   const defaults = isObj(doc.defaults) ? doc.defaults : {}
   const defRescue = isObj(defaults.rescue) ? defaults.rescue : {}
   const defPort = Number(defRescue.port ?? 2222)
   const defUser = typeof defRescue.user === 'string' ? defRescue.user : 'root'
 
-  if (!Array.isArray(doc.nodes) || doc.nodes.length === 0) throw new InventoryError(`${file}: nodes: must be a non-empty list`)
+  if (!Array.isArray(doc.nodes) || doc.nodes.length === 0)
+    throw new InventoryError(`${file}: nodes: must be a non-empty list`)
   const nodes = doc.nodes.map((raw: unknown, i: number): LabInventoryNode => {
     if (!isObj(raw)) throw new InventoryError(`${file}: nodes[${i}] is not a mapping`)
     const where = `nodes[${i}]`
     const name = str(raw, 'name', where)
-    if (!NAME_RE.test(name)) throw new InventoryError(`${file}: ${where}.name ${JSON.stringify(name)} must be lowercase letters, digits and dashes`)
+    if (!NAME_RE.test(name))
+      throw new InventoryError(
+        `${file}: ${where}.name ${JSON.stringify(name)} must be lowercase letters, digits and dashes`,
+      )
     const at = `${where} (${name})`
     const address = str(raw, 'address', at)
-    if (!isLoopbackV4(address)) throw new InventoryError(`${file}: ${at}.address ${address} is not a 127.x.y.z loopback address: the lab only uses loopback`)
+    if (!isLoopbackV4(address))
+      throw new InventoryError(
+        `${file}: ${at}.address ${address} is not a 127.x.y.z loopback address: the lab only uses loopback`,
+      )
     const role = str(raw, 'role', at)
-    if (role !== 'controlplane' && role !== 'worker') throw new InventoryError(`${file}: ${at}.role must be controlplane or worker (got ${role})`)
+    if (role !== 'controlplane' && role !== 'worker')
+      throw new InventoryError(`${file}: ${at}.role must be controlplane or worker (got ${role})`)
     const rescue = isObj(raw.rescue) ? raw.rescue : {}
     const host = typeof rescue.host === 'string' ? rescue.host : address
     if (!isLoopbackV4(host)) throw new InventoryError(`${file}: ${at}.rescue.host ${host} is not a loopback address`)
     const port = Number(rescue.port ?? defPort)
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InventoryError(`${file}: ${at}.rescue.port ${String(rescue.port)} is not a TCP port`)
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new InventoryError(`${file}: ${at}.rescue.port ${String(rescue.port)} is not a TCP port`)
     const lab = isObj(raw.lab) ? raw.lab : {}
     const hardware = typeof lab.hardware === 'string' ? lab.hardware : role
-    if (!HARDWARE_PROFILES.includes(hardware)) throw new InventoryError(`${file}: ${at}.lab.hardware ${JSON.stringify(hardware)} is not a lab hardware profile; valid: ${HARDWARE_PROFILES.join(', ')}`)
+    if (!HARDWARE_PROFILES.includes(hardware))
+      throw new InventoryError(
+        `${file}: ${at}.lab.hardware ${JSON.stringify(hardware)} is not a lab hardware profile; valid: ${HARDWARE_PROFILES.join(', ')}`,
+      )
     let bmc: LabInventoryNode['bmc']
     if (isObj(raw.bmc)) {
       const address = str(raw.bmc, 'address', `${at}.bmc`)
-      if (!isLoopbackV4(address)) throw new InventoryError(`${file}: ${at}.bmc.address ${address} is not a loopback address: the lab's BMCs listen on loopback only`)
+      if (!isLoopbackV4(address))
+        throw new InventoryError(
+          `${file}: ${at}.bmc.address ${address} is not a loopback address: the lab's BMCs listen on loopback only`,
+        )
       const port = Number(raw.bmc.port ?? 623)
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InventoryError(`${file}: ${at}.bmc.port ${String(raw.bmc.port)} is not a UDP port`)
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new InventoryError(`${file}: ${at}.bmc.port ${String(raw.bmc.port)} is not a UDP port`)
       bmc = { address, port, username: str(raw.bmc, 'username', `${at}.bmc`) }
     }
     return {
@@ -107,7 +127,11 @@ export function parseLabInventory(text: string, file = 'inventory'): LabInventor
   })
   const seen = new Map<string, string>()
   for (const n of nodes) {
-    for (const [kind, key] of [['name', n.name], ['address', n.address], ['rescue endpoint', `${n.rescue.host}:${n.rescue.port}`]] as const) {
+    for (const [kind, key] of [
+      ['name', n.name],
+      ['address', n.address],
+      ['rescue endpoint', `${n.rescue.host}:${n.rescue.port}`],
+    ] as const) {
       const k = `${kind}=${key}`
       if (seen.has(k)) throw new InventoryError(`${file}: nodes ${seen.get(k)} and ${n.name} share the ${kind} ${key}`)
       seen.set(k, n.name)

@@ -66,7 +66,8 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
   const m: Obj = v1.machine ?? {}
   const c: Obj = v1.cluster ?? {}
   const type = m.type ?? 'worker'
-  if (!['controlplane', 'worker', 'init'].includes(type)) throw new Error(`${source}: machine.type ${JSON.stringify(type)} is not one of controlplane, worker, init`)
+  if (!['controlplane', 'worker', 'init'].includes(type))
+    throw new Error(`${source}: machine.type ${JSON.stringify(type)} is not one of controlplane, worker, init`)
   const taints: Taint[] = Object.entries((m.nodeTaints ?? {}) as Record<string, string>).map(([key, spec]) => {
     // Talos nodeTaints: key: "value:Effect" or key: "Effect"
     const s = String(spec)
@@ -111,7 +112,11 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
  * config.md, install.extraKernelArgs: "If Talos is using systemd-boot as a bootloader (default for UEFI) this setting
  * will be ignored"); GRUB appends them.
  */
-export function installCmdline(cfg: MachineConfigView, schematicArgs: string[] = [], firmware: 'uefi' | 'bios' = 'bios'): string {
+export function installCmdline(
+  cfg: MachineConfigView,
+  schematicArgs: string[] = [],
+  firmware: 'uefi' | 'bios' = 'bios',
+): string {
   return [TALOS_DEFAULT_CMDLINE, ...schematicArgs, ...(firmware === 'uefi' ? [] : cfg.extraKernelArgs)].join(' ')
 }
 
@@ -124,27 +129,62 @@ function tokenize(expr: string): Tok[] {
   let i = 0
   while (i < expr.length) {
     const ch = expr[i]
-    if (/\s/.test(ch)) { i++; continue }
+    if (/\s/.test(ch)) {
+      i++
+      continue
+    }
     if (ch === '"' || ch === "'") {
       const q = ch
       let j = i + 1
       let s = ''
-      while (j < expr.length && expr[j] !== q) { if (expr[j] === '\\') j++; s += expr[j]; j++ }
+      while (j < expr.length && expr[j] !== q) {
+        if (expr[j] === '\\') j++
+        s += expr[j]
+        j++
+      }
       if (j >= expr.length) throw new Error(`unterminated string in ${JSON.stringify(expr)}`)
       out.push({ t: 'str', v: s })
       i = j + 1
       continue
     }
     const two = expr.slice(i, i + 2)
-    if (['==', '!=', '&&', '||', '>=', '<='].includes(two)) { out.push({ t: 'op', v: two }); i += 2; continue }
-    if (ch === '>' || ch === '<') { out.push({ t: 'op', v: ch }); i++; continue }
-    if (ch === '!') { out.push({ t: 'not', v: ch }); i++; continue }
-    if (ch === '(') { out.push({ t: 'lp', v: ch }); i++; continue }
-    if (ch === ')') { out.push({ t: 'rp', v: ch }); i++; continue }
+    if (['==', '!=', '&&', '||', '>=', '<='].includes(two)) {
+      out.push({ t: 'op', v: two })
+      i += 2
+      continue
+    }
+    if (ch === '>' || ch === '<') {
+      out.push({ t: 'op', v: ch })
+      i++
+      continue
+    }
+    if (ch === '!') {
+      out.push({ t: 'not', v: ch })
+      i++
+      continue
+    }
+    if (ch === '(') {
+      out.push({ t: 'lp', v: ch })
+      i++
+      continue
+    }
+    if (ch === ')') {
+      out.push({ t: 'rp', v: ch })
+      i++
+      continue
+    }
     const m = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(expr.slice(i))
-    if (m) { out.push({ t: 'id', v: m[0] }); i += m[0].length; continue }
+    if (m) {
+      out.push({ t: 'id', v: m[0] })
+      i += m[0].length
+      continue
+    }
     const n = /^[0-9]+(u)?(\s*\*\s*[a-z.0-9]+)?/.exec(expr.slice(i))
-    if (n) { out.push({ t: 'num', v: n[0] }); i += n[0].length; continue }
+    if (n) {
+      out.push({ t: 'num', v: n[0] })
+      i += n[0].length
+      continue
+    }
     throw new Error(`unsupported character ${JSON.stringify(ch)} in disk selector ${JSON.stringify(expr)}`)
   }
   return out
@@ -158,14 +198,22 @@ export interface DiskFacts {
 function diskField(d: LabDisk, name: string): string | number | boolean {
   const f = name.replace(/^disk\./, '')
   switch (f) {
-    case 'model': return d.model
-    case 'serial': return d.serial
-    case 'transport': return d.transport
-    case 'rotational': return d.rotational
-    case 'wwid': return d.wwid ?? ''
-    case 'dev_path': return d.dev
-    case 'size': return d.sizeBytes
-    default: throw new Error(`unsupported disk selector field ${name}`)
+    case 'model':
+      return d.model
+    case 'serial':
+      return d.serial
+    case 'transport':
+      return d.transport
+    case 'rotational':
+      return d.rotational
+    case 'wwid':
+      return d.wwid ?? ''
+    case 'dev_path':
+      return d.dev
+    case 'size':
+      return d.sizeBytes
+    default:
+      throw new Error(`unsupported disk selector field ${name}`)
   }
 }
 
@@ -180,8 +228,17 @@ export function matchDiskSelector(expr: string, facts: DiskFacts): boolean {
     if (t.t === 'str') return t.v
     if (t.t === 'num') {
       const mm = /^([0-9]+)u?(?:\s*\*\s*([a-z.0-9]+))?$/.exec(t.v)!
-      const units: Record<string, number> = { 'u.KiB': 1024, 'u.MiB': 1024 ** 2, 'u.GiB': 1024 ** 3, 'u.TiB': 1024 ** 4, 'u.KB': 1e3, 'u.MB': 1e6, 'u.GB': 1e9, 'u.TB': 1e12 }
-      return Number(mm[1]) * (mm[2] ? units[mm[2]] ?? NaN : 1)
+      const units: Record<string, number> = {
+        'u.KiB': 1024,
+        'u.MiB': 1024 ** 2,
+        'u.GiB': 1024 ** 3,
+        'u.TiB': 1024 ** 4,
+        'u.KB': 1e3,
+        'u.MB': 1e6,
+        'u.GB': 1e9,
+        'u.TB': 1e12,
+      }
+      return Number(mm[1]) * (mm[2] ? (units[mm[2]] ?? NaN) : 1)
     }
     if (t.t === 'id') {
       if (t.v === 'system_disk') return facts.systemDisk
@@ -192,7 +249,10 @@ export function matchDiskSelector(expr: string, facts: DiskFacts): boolean {
   }
   const unary = (): boolean => {
     const t = peek()
-    if (t?.t === 'not') { p++; return !unary() }
+    if (t?.t === 'not') {
+      p++
+      return !unary()
+    }
     if (t?.t === 'lp') {
       p++
       const v = or()
@@ -206,24 +266,38 @@ export function matchDiskSelector(expr: string, facts: DiskFacts): boolean {
       p++
       const right = value()
       switch (op.v) {
-        case '==': return left === right
-        case '!=': return left !== right
-        case '>': return Number(left) > Number(right)
-        case '<': return Number(left) < Number(right)
-        case '>=': return Number(left) >= Number(right)
-        case '<=': return Number(left) <= Number(right)
+        case '==':
+          return left === right
+        case '!=':
+          return left !== right
+        case '>':
+          return Number(left) > Number(right)
+        case '<':
+          return Number(left) < Number(right)
+        case '>=':
+          return Number(left) >= Number(right)
+        case '<=':
+          return Number(left) <= Number(right)
       }
     }
     return Boolean(left)
   }
   const and = (): boolean => {
     let v = unary()
-    while (peek()?.t === 'op' && peek().v === '&&') { p++; const r = unary(); v = v && r }
+    while (peek()?.t === 'op' && peek().v === '&&') {
+      p++
+      const r = unary()
+      v = v && r
+    }
     return v
   }
   const or = (): boolean => {
     let v = and()
-    while (peek()?.t === 'op' && peek().v === '||') { p++; const r = and(); v = v || r }
+    while (peek()?.t === 'op' && peek().v === '||') {
+      p++
+      const r = and()
+      v = v || r
+    }
     return v
   }
   const result = or()
@@ -251,7 +325,9 @@ export function runtimeConfigFor(cfg: MachineConfigView, hw: Hardware, installDi
   const taken = new Set<string>()
   const mounts: RuntimeMount[] = []
   for (const vol of cfg.userVolumes) {
-    const disk = hw.disks.find((d) => !taken.has(d.dev) && matchDiskSelector(vol.diskSelector, { disk: d, systemDisk: d.dev === installDisk }))
+    const disk = hw.disks.find(
+      (d) => !taken.has(d.dev) && matchDiskSelector(vol.diskSelector, { disk: d, systemDisk: d.dev === installDisk }),
+    )
     if (!disk) throw new Error(`user volume ${vol.name}: no disk matches ${JSON.stringify(vol.diskSelector)}`)
     taken.add(disk.dev)
     mounts.push({ device: disk.dev, mountPoint: `/var/mnt/${vol.name}`, fsType: vol.filesystem })
@@ -306,15 +382,31 @@ export function lineDiff(a: string, b: string, nameA = 'a', nameB = 'b'): string
   const n = x.length
   const m = y.length
   const dp: number[][] = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0))
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) dp[i][j] = x[i] === y[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1])
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--)
+      dp[i][j] = x[i] === y[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1])
   const ops: string[] = []
   let i = 0
   let j = 0
   while (i < n || j < m) {
-    if (i < n && j < m && x[i] === y[j]) { ops.push(' ' + x[i]); i++; j++ }
-    else if (j < m && (i >= n || dp[i][j + 1] >= dp[i + 1][j])) { ops.push('+' + y[j]); j++ }
-    else { ops.push('-' + x[i]); i++ }
+    if (i < n && j < m && x[i] === y[j]) {
+      ops.push(' ' + x[i])
+      i++
+      j++
+    } else if (j < m && (i >= n || dp[i][j + 1] >= dp[i + 1][j])) {
+      ops.push('+' + y[j])
+      j++
+    } else {
+      ops.push('-' + x[i])
+      i++
+    }
   }
   if (!ops.some((o) => o[0] !== ' ')) return ''
-  return [`--- ${nameA}`, `+++ ${nameB}`, ...ops.filter((o, k) => o[0] !== ' ' || ops.slice(Math.max(0, k - 3), k + 4).some((q) => q[0] !== ' '))].join('\n') + '\n'
+  return (
+    [
+      `--- ${nameA}`,
+      `+++ ${nameB}`,
+      ...ops.filter((o, k) => o[0] !== ' ' || ops.slice(Math.max(0, k - 3), k + 4).some((q) => q[0] !== ' ')),
+    ].join('\n') + '\n'
+  )
 }

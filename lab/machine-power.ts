@@ -43,7 +43,8 @@ export async function powerOnMachine(name: string, device: BootDevice = 'disk'):
     }
   }
   const after = loadNode(name)
-  if (after.stage === 'off' && !rescueSshdPid(name)) done.push(`${name}: rescue sshd running (pid ${await startRescueSshd(name)})`)
+  if (after.stage === 'off' && !rescueSshdPid(name))
+    done.push(`${name}: rescue sshd running (pid ${await startRescueSshd(name)})`)
   await reconcileNode(name)
   return done
 }

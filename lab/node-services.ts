@@ -8,7 +8,17 @@ import { join } from 'node:path'
 import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
 import { forgetProcess, isAlive, spawnDetached, stopPid, tsEntry, waitForPort, portOpen } from './processes.ts'
 import { labBinary } from './tools.ts'
-import { REPO_ROOT, isDown, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
+import {
+  REPO_ROOT,
+  isDown,
+  labDir,
+  loadCluster,
+  loadNode,
+  loadNodes,
+  paths,
+  updateNode,
+  type LabNode,
+} from './state.ts'
 
 export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? labBinary('etcd', '/usr/bin/etcd')
 
@@ -46,7 +56,8 @@ async function waitEtcdHealthy(n: LabNode, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   while (Date.now() < deadline) {
-    if (!isAlive(loadNode(n.name).etcd.pid)) throw new Error(`etcd on ${n.name} exited; see ${join(paths.nodeDir(n.name), 'etcd.log')}`)
+    if (!isAlive(loadNode(n.name).etcd.pid))
+      throw new Error(`etcd on ${n.name} exited; see ${join(paths.nodeDir(n.name), 'etcd.log')}`)
     try {
       await new EtcdClient(etcdClientUrl(n), 1000).status()
       return
@@ -69,18 +80,30 @@ export async function findHealthyMember(except?: string): Promise<LabNode | unde
 
 function etcdArgs(n: LabNode, clusterName: string, initialCluster: string, state: 'new' | 'existing'): string[] {
   return [
-    '--name', n.name,
-    '--data-dir', paths.etcdData(n.name),
-    '--listen-client-urls', etcdClientUrl(n),
-    '--advertise-client-urls', etcdClientUrl(n),
-    '--listen-peer-urls', etcdPeerUrl(n),
-    '--initial-advertise-peer-urls', etcdPeerUrl(n),
-    '--initial-cluster', initialCluster,
-    '--initial-cluster-state', state,
-    '--initial-cluster-token', clusterName,
-    '--heartbeat-interval', '100',
-    '--election-timeout', '1000',
-    '--log-level', 'warn',
+    '--name',
+    n.name,
+    '--data-dir',
+    paths.etcdData(n.name),
+    '--listen-client-urls',
+    etcdClientUrl(n),
+    '--advertise-client-urls',
+    etcdClientUrl(n),
+    '--listen-peer-urls',
+    etcdPeerUrl(n),
+    '--initial-advertise-peer-urls',
+    etcdPeerUrl(n),
+    '--initial-cluster',
+    initialCluster,
+    '--initial-cluster-state',
+    state,
+    '--initial-cluster-token',
+    clusterName,
+    '--heartbeat-interval',
+    '100',
+    '--election-timeout',
+    '1000',
+    '--log-level',
+    'warn',
   ]
 }
 

@@ -21,7 +21,8 @@ function withTmp<T>(fn: (dir: string) => T): T {
   }
 }
 
-const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+const openssl = (args: string[], cwd: string) =>
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
 
 function genKey(dir: string, type: KeyType): string {
   const file = join(dir, 'key.pem')
@@ -36,8 +37,26 @@ export function generateCa(cn: string, keyType: KeyType = 'ecdsa', days = 3650):
   return withTmp((dir) => {
     const key = genKey(dir, keyType)
     const crt = join(dir, 'ca.crt')
-    openssl(['req', '-x509', '-new', '-key', key, '-subj', subject(cn), '-days', String(days), '-out', crt,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], dir)
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        key,
+        '-subj',
+        subject(cn),
+        '-days',
+        String(days),
+        '-out',
+        crt,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+      ],
+      dir,
+    )
     return { crt: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') }
   })
 }
@@ -59,15 +78,36 @@ export function issueCert(ca: CertKey, o: IssueOptions): CertKey {
     writeFileSync(join(dir, 'ca.key'), ca.key, { mode: 0o600 })
     const eku = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth,clientAuth' }[o.usage]
     const san = (o.sans ?? []).map((s) => (isIP(s) ? `IP:${s}` : `DNS:${s}`)).join(',')
-    writeFileSync(join(dir, 'ext.cnf'), [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      `extendedKeyUsage=${eku}`,
-      ...(san ? [`subjectAltName=${san}`] : []),
-    ].join('\n') + '\n')
+    writeFileSync(
+      join(dir, 'ext.cnf'),
+      [
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature,keyEncipherment',
+        `extendedKeyUsage=${eku}`,
+        ...(san ? [`subjectAltName=${san}`] : []),
+      ].join('\n') + '\n',
+    )
     openssl(['req', '-new', '-key', key, '-subj', subject(o.cn, o.org), '-out', 'req.csr'], dir)
-    openssl(['x509', '-req', '-in', 'req.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', String(o.days ?? 365), '-extfile', 'ext.cnf', '-out', 'cert.crt'], dir)
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'req.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        String(o.days ?? 365),
+        '-extfile',
+        'ext.cnf',
+        '-out',
+        'cert.crt',
+      ],
+      dir,
+    )
     return { crt: readFileSync(join(dir, 'cert.crt'), 'utf8'), key: readFileSync(key, 'utf8') }
   })
 }

@@ -33,12 +33,21 @@ export function installLine(tools: Tool[], uid: number): string {
 }
 
 function describeMissing(tools: Tool[]): string {
-  return tools.map((t) => `  ${t.bin.padEnd(10)} ${t.pkg ? `(Debian package ${t.pkg})` : '(no Debian package)'}: ${t.usedFor}`).join('\n')
+  return tools
+    .map((t) => `  ${t.bin.padEnd(10)} ${t.pkg ? `(Debian package ${t.pkg})` : '(no Debian package)'}: ${t.usedFor}`)
+    .join('\n')
 }
 
 function refuse(missing: Tool[], why: string, uid: number, say: (s: string) => void): number {
-  const lines = [`preflight: missing ${missing.map((t) => t.bin).join(', ')}; nothing was started.`, describeMissing(missing)]
-  if (packagesOf(missing).length) lines.push(`Install ${missing.some((t) => !t.pkg) ? 'the packages' : 'them'} (not done here: ${why}), then run this again:`, `  ${installLine(missing, uid)}`)
+  const lines = [
+    `preflight: missing ${missing.map((t) => t.bin).join(', ')}; nothing was started.`,
+    describeMissing(missing),
+  ]
+  if (packagesOf(missing).length)
+    lines.push(
+      `Install ${missing.some((t) => !t.pkg) ? 'the packages' : 'them'} (not done here: ${why}), then run this again:`,
+      `  ${installLine(missing, uid)}`,
+    )
   for (const t of missing.filter((t) => !t.pkg)) lines.push(`${t.bin}: ${t.howto}`)
   say(lines.join('\n') + '\n')
   return PREFLIGHT_EXIT
@@ -46,16 +55,30 @@ function refuse(missing: Tool[], why: string, uid: number, say: (s: string) => v
 
 /** apt-get update, then install; its output is shown only when it fails. */
 function aptInstall(pkgs: string[], env: NodeJS.ProcessEnv): { ok: boolean; output: string } {
-  const opts = { env: { ...env, DEBIAN_FRONTEND: 'noninteractive' }, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] }
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...pkgs]]) {
+  const opts = {
+    env: { ...env, DEBIAN_FRONTEND: 'noninteractive' },
+    encoding: 'utf8' as const,
+    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+  }
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...pkgs],
+  ]) {
     const r = spawnSync('apt-get', args, opts)
-    if (r.error || r.status !== 0) return { ok: false, output: `apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout ?? ''}${r.stderr ?? ''}` }
+    if (r.error || r.status !== 0)
+      return {
+        ok: false,
+        output: `apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout ?? ''}${r.stderr ?? ''}`,
+      }
   }
   return { ok: true, output: '' }
 }
 
 /** Exit code: 0 when every tool is there (installing what it may), PREFLIGHT_EXIT otherwise. Never throws. */
-export function preflight(p: PreflightEnv = here(), say: (s: string) => void = (s) => void process.stderr.write(s)): number {
+export function preflight(
+  p: PreflightEnv = here(),
+  say: (s: string) => void = (s) => void process.stderr.write(s),
+): number {
   const missing = missingTools(LAB_TOOLS, p.env)
   if (missing.length === 0) return 0
   const installable = missing.filter((t) => t.pkg)

@@ -24,7 +24,14 @@ export function isAlive(pid: number | undefined): boolean {
 }
 
 /** Start a detached process with its output in logFile; record it in lab.json. */
-export function spawnDetached(kind: LabProcess['kind'], node: string, cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+export function spawnDetached(
+  kind: LabProcess['kind'],
+  node: string,
+  cmd: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const fd = openSync(logFile, 'a', 0o600)
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env, cwd: REPO_ROOT })
   closeSync(fd)
@@ -38,7 +45,11 @@ export function spawnDetached(kind: LabProcess['kind'], node: string, cmd: strin
 }
 
 /** SIGTERM, then SIGKILL after graceMs; resolves once the pid is gone. */
-export async function stopPid(pid: number | undefined, graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopPid(
+  pid: number | undefined,
+  graceMs = 3000,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (!isAlive(pid)) return
   try {
     process.kill(pid!, signal)

@@ -41,13 +41,29 @@ export async function collectStatus(): Promise<LabStatus> {
         talosVersion: n.talosVersion,
         ...(n.installDisk ? { installDisk: n.installDisk } : {}),
         etcd: { pid: n.etcd.pid, running: etcdRunning, listening: etcdRunning && (await portOpen(n.address, 2379)) },
-        kubeApi: { pid: n.kubeApi.pid, running: apiRunning, listening: apiRunning && (await portOpen(n.address, 6443)) },
-        ssh: { host: ep?.host, port: ep?.port, pid: sshPid, up: !!ep && !!sshPid && (await portOpen(ep.host, ep.port)) },
+        kubeApi: {
+          pid: n.kubeApi.pid,
+          running: apiRunning,
+          listening: apiRunning && (await portOpen(n.address, 6443)),
+        },
+        ssh: {
+          host: ep?.host,
+          port: ep?.port,
+          pid: sshPid,
+          up: !!ep && !!sshPid && (await portOpen(ep.host, ep.port)),
+        },
         faults: n.faults,
       }
     }),
   )
-  return { labDir: labDir(), cluster: c.name, endpoint: c.endpoint, inventory: c.inventory, createdAt: c.createdAt, nodes }
+  return {
+    labDir: labDir(),
+    cluster: c.name,
+    endpoint: c.endpoint,
+    inventory: c.inventory,
+    createdAt: c.createdAt,
+    nodes,
+  }
 }
 
 export function faultsText(f: Faults): string {
@@ -62,14 +78,33 @@ export function faultsText(f: Faults): string {
 
 export function formatTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]! + 2))).join('').trimEnd()).join('\n') + '\n'
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]! + 2)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  )
 }
 
 export function formatStatus(s: LabStatus): string {
   const rows = [['NODE', 'ADDRESS', 'ROLE', 'STAGE', 'TALOS', 'ETCD', 'API', 'SSH', 'FAULTS']]
   for (const n of s.nodes) {
-    const etcd = n.etcd.running ? `${n.etcd.pid}/${n.etcd.listening ? 'up' : 'starting'}` : n.role === 'controlplane' ? 'stopped' : '-'
-    const api = n.kubeApi.running ? (n.kubeApi.listening ? 'up' : 'starting') : n.role === 'controlplane' ? 'stopped' : '-'
+    const etcd = n.etcd.running
+      ? `${n.etcd.pid}/${n.etcd.listening ? 'up' : 'starting'}`
+      : n.role === 'controlplane'
+        ? 'stopped'
+        : '-'
+    const api = n.kubeApi.running
+      ? n.kubeApi.listening
+        ? 'up'
+        : 'starting'
+      : n.role === 'controlplane'
+        ? 'stopped'
+        : '-'
     const ssh = n.ssh.up ? `up :${n.ssh.port}` : 'stopped'
     rows.push([n.name, n.address, n.role, n.stage, n.talosVersion || '-', etcd, api, ssh, faultsText(n.faults)])
   }

@@ -10,7 +10,15 @@ import type { Hardware } from './state.ts'
 import { coresOf, validateHardware } from './hardware.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/host/numa.ts'
-import { escapeMountField, hugepagesFromCmdline, parseMounts, parseModules, sysctlPath, SUPPORTED_HUGEPAGE_KIB, type HugepageCmdline } from '../lib/host/procfs.ts'
+import {
+  escapeMountField,
+  hugepagesFromCmdline,
+  parseMounts,
+  parseModules,
+  sysctlPath,
+  SUPPORTED_HUGEPAGE_KIB,
+  type HugepageCmdline,
+} from '../lib/host/procfs.ts'
 import { partitionPath } from '../lib/host/block-device.ts'
 import { ownerOf, setOwner } from './file-owners.ts'
 
@@ -58,13 +66,17 @@ export function baseNodeMemory(hw: Hardware): NodeMemory[] {
  * goes to those nodes, and is ignored as a whole if it names a node that is not online; a plain count is spread
  * round-robin over the nodes with memory. A page that does not fit (leaving MIN_FREE_KIB) is not allocated.
  */
-export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocation: HugepageAllocation; memory: NodeMemory[] } {
+export function allocateHugepages(
+  hw: Hardware,
+  req: HugepageCmdline,
+): { allocation: HugepageAllocation; memory: NodeMemory[] } {
   const memory = baseNodeMemory(hw)
   const nodes = hw.numaCpus.length
   const warnings = [...req.warnings.map((w) => `HugeTLB: ${w}`)]
   const perSize: Record<number, number[]> = {}
   for (const size of HUGEPAGE_SIZES) perSize[size] = new Array<number>(nodes).fill(0)
-  const fits = (node: number, size: number) => hw.numaMemoryMiB[node]! > 0 && memory[node]!.freeKiB - size >= MIN_FREE_KIB
+  const fits = (node: number, size: number) =>
+    hw.numaMemoryMiB[node]! > 0 && memory[node]!.freeKiB - size >= MIN_FREE_KIB
   const take = (node: number, size: number) => {
     memory[node]!.freeKiB -= size
     memory[node]!.hugepages[size] = (memory[node]!.hugepages[size] ?? 0) + 1
@@ -91,7 +103,10 @@ export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocat
           take(n, size)
           got++
         }
-        if (got < want) warnings.push(`HugeTLB: allocating ${want} of page size ${human(size)} failed node${n}.  Only allocated ${got} hugepages.`)
+        if (got < want)
+          warnings.push(
+            `HugeTLB: allocating ${want} of page size ${human(size)} failed node${n}.  Only allocated ${got} hugepages.`,
+          )
       }
     } else if (r.count !== undefined) {
       const withMemory = hw.numaMemoryMiB.map((m, i) => (m > 0 ? i : -1)).filter((i) => i >= 0)
@@ -111,7 +126,10 @@ export function allocateHugepages(hw: Hardware, req: HugepageCmdline): { allocat
         if (!placed) break
         got++
       }
-      if (got < r.count) warnings.push(`HugeTLB: allocating ${r.count} of page size ${human(size)} failed.  Only allocated ${got} hugepages.`)
+      if (got < r.count)
+        warnings.push(
+          `HugeTLB: allocating ${r.count} of page size ${human(size)} failed.  Only allocated ${got} hugepages.`,
+        )
     }
   }
   return { allocation: { defaultSize: req.defaultSize, perSize, warnings }, memory }
@@ -470,9 +488,17 @@ export function createSysroot(root: string, hw: Hardware, opts: SysrootOptions):
   put('proc/modules', '')
   // Talos ships the kernel's module index under /usr/lib/modules/<release>/ (Dockerfile at v1.10.3)
   put(`${MODULES_DIR}/modules.builtin`, Object.values(BUILTIN_MODULES).join('\n') + '\n')
-  put(`${MODULES_DIR}/modules.dep`, Object.values(LOADABLE_MODULES).map((m) => `${m.path}:`).join('\n') + '\n')
+  put(
+    `${MODULES_DIR}/modules.dep`,
+    Object.values(LOADABLE_MODULES)
+      .map((m) => `${m.path}:`)
+      .join('\n') + '\n',
+  )
   put('proc/mounts', baseMounts(opts.installDisk))
-  put('proc/version', `Linux version ${KERNEL_RELEASE} (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP PREEMPT_DYNAMIC\n`)
+  put(
+    'proc/version',
+    `Linux version ${KERNEL_RELEASE} (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP PREEMPT_DYNAMIC\n`,
+  )
   for (const [k, v] of Object.entries(SYSCTL_DEFAULTS)) put(`proc/sys/${k}`, v + '\n')
   put('proc/sys/kernel/hostname', opts.hostname + '\n')
   put('etc/os-release', osRelease())
@@ -497,7 +523,11 @@ export function osRelease(version = TALOS_VERSION): string {
  * A boot with this kernel command line: /proc/cmdline, and the boot-time huge pages it asks for (per-node counts,
  * meminfo HugePages_* and Hugepagesize, each node's MemFree). Returns what was allocated and the kernel's warnings.
  */
-export function applyBootParams(root: string, hw: Hardware, cmdline: string): { allocation: HugepageAllocation; memory: NodeMemory[] } {
+export function applyBootParams(
+  root: string,
+  hw: Hardware,
+  cmdline: string,
+): { allocation: HugepageAllocation; memory: NodeMemory[] } {
   const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline))
   const put = writer(root)
   put('proc/cmdline', cmdline.trim() + '\n')
@@ -532,7 +562,9 @@ function integerSysctlRefuses(file: string, value: string): boolean {
 export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: string[] } {
   const errors: string[] = []
   const modulesFile = join(root, 'proc/modules')
-  const loaded = new Set(existsSync(modulesFile) ? parseModules(readFileSync(modulesFile, 'utf8')).map((m) => m.name) : [])
+  const loaded = new Set(
+    existsSync(modulesFile) ? parseModules(readFileSync(modulesFile, 'utf8')).map((m) => m.name) : [],
+  )
   for (const name of cfg.kernelModules) {
     if (!/^[A-Za-z0-9_-]+$/.test(name)) {
       errors.push(`kernel module ${JSON.stringify(name)}: invalid name`)
@@ -576,7 +608,11 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
   }
 
   const mountsFile = join(root, 'proc/mounts')
-  let mounts = existsSync(mountsFile) ? readFileSync(mountsFile, 'utf8').split('\n').filter((l) => l !== '') : []
+  let mounts = existsSync(mountsFile)
+    ? readFileSync(mountsFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : []
   for (const m of cfg.mounts) {
     if (!m.mountPoint.startsWith('/') || m.mountPoint.split('/').includes('..')) {
       errors.push(`mount ${m.device} on ${JSON.stringify(m.mountPoint)}: mount point must be an absolute path`)
@@ -588,7 +624,9 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
       continue
     }
     mounts = mounts.filter((l) => parseMounts(l)[0]?.mountPoint !== m.mountPoint)
-    mounts.push(`${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`)
+    mounts.push(
+      `${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`,
+    )
     const dir = join(root, m.mountPoint)
     mkdirSync(dir, { recursive: true })
     // the owner and mode belong to the filesystem's root directory: applying a config again or re-mounting after a

@@ -13,22 +13,37 @@ export async function startTalosctlDaemon(timeoutMs = 10_000): Promise<number> {
   // the bundle lab/bin/talosctl would run now (built here when this checkout has none or its sources changed)
   let build: string
   try {
-    build = execFileSync(join(REPO_ROOT, 'lab/talosctl/current-build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
+    build = execFileSync(join(REPO_ROOT, 'lab/talosctl/current-build.sh'), {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim()
   } catch (e) {
-    throw new DaemonStartError(`could not build the lab talosctl bundle: ${causeFromLog(String((e as { stderr?: string }).stderr ?? ''))}`)
+    throw new DaemonStartError(
+      `could not build the lab talosctl bundle: ${causeFromLog(String((e as { stderr?: string }).stderr ?? ''))}`,
+    )
   }
   const env = { ...process.env }
   delete env.NODE_OPTIONS // the bundle needs no loader (and tsx cannot resolve outside the repo)
   const log = join(labDir(), 'talosctl-daemon.log')
   const logStart = existsSync(log) ? statSync(log).size : 0
-  const pid = spawnDetached('talosctl-daemon', 'lab', process.execPath, ['--no-warnings', join(build, 'daemon.mjs')], log, env)
+  const pid = spawnDetached(
+    'talosctl-daemon',
+    'lab',
+    process.execPath,
+    ['--no-warnings', join(build, 'daemon.mjs')],
+    log,
+    env,
+  )
   const deadline = Date.now() + timeoutMs
   while (!existsSync(paths.talosctlSocket())) {
-    if (!isAlive(pid)) throw new DaemonStartError(`the lab talosctl daemon exited at start: ${causeFromLog(readFrom(log, logStart))}`)
+    if (!isAlive(pid))
+      throw new DaemonStartError(`the lab talosctl daemon exited at start: ${causeFromLog(readFrom(log, logStart))}`)
     if (Date.now() > deadline) {
       await stopPid(pid, 1000)
       const said = causeFromLog(readFrom(log, logStart))
-      throw new DaemonStartError(`the lab talosctl daemon (pid ${pid}) did not open ${paths.talosctlSocket()} within ${timeoutMs} ms: ${said}`)
+      throw new DaemonStartError(
+        `the lab talosctl daemon (pid ${pid}) did not open ${paths.talosctlSocket()} within ${timeoutMs} ms: ${said}`,
+      )
     }
     await new Promise((r) => setTimeout(r, 25))
   }
@@ -59,7 +74,10 @@ function readFrom(file: string, from: number): string {
  * else its last line.
  */
 export function causeFromLog(text: string): string {
-  const lines = text.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '')
+  const lines = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '')
   const own = lines.filter((l) => l.startsWith('lab talosctl daemon: ')).pop()
   if (own) return own.slice('lab talosctl daemon: '.length)
   const uncaught = lines.find((l) => /^[A-Za-z]*Error( \[[A-Z_]+\])?: /.test(l))

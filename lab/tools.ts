@@ -31,7 +31,8 @@ export const LAB_TOOLS: readonly Tool[] = [
     bin: 'kubectl',
     usedFor: 'the runbooks, checks and lab tests (the real kubectl against the lab API)',
     // Debian bookworm's kubernetes-client is kubectl 1.20, far older than the lab's Kubernetes v1.33 API
-    howto: 'install kubectl v1.32–v1.34 (the lab serves Kubernetes v1.33): https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/',
+    howto:
+      'install kubectl v1.32–v1.34 (the lab serves Kubernetes v1.33): https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/',
   },
 ]
 
@@ -57,4 +58,5 @@ export function findTool(bin: string, env: NodeJS.ProcessEnv = process.env): str
 export const labBinary = (bin: string, debianPath: string): string => findTool(bin) ?? debianPath
 
 /** The tools of `tools` that cannot be found. */
-export const missingTools = (tools: readonly Tool[] = LAB_TOOLS, env: NodeJS.ProcessEnv = process.env): Tool[] => tools.filter((t) => !findTool(t.bin, env))
+export const missingTools = (tools: readonly Tool[] = LAB_TOOLS, env: NodeJS.ProcessEnv = process.env): Tool[] =>
+  tools.filter((t) => !findTool(t.bin, env))

@@ -13,7 +13,17 @@ import { isAlive, portOpen } from './processes.ts'
 import { RESCUE_CMDLINE } from './rescue/outputs.ts'
 import { ensureOperatorKey, prepareRescueSshd, rescueSshdPid, startRescueSshd } from './sshd.ts'
 import { createSysroot } from './sysroot.ts'
-import { isDown, labDir, labExists, loadCluster, loadNodes, paths, saveCluster, saveNode, type LabNode } from './state.ts'
+import {
+  isDown,
+  labDir,
+  labExists,
+  loadCluster,
+  loadNodes,
+  paths,
+  saveCluster,
+  saveNode,
+  type LabNode,
+} from './state.ts'
 import { labDown } from './down.ts'
 import { startBmc } from './bmc/sim.ts'
 
@@ -24,11 +34,14 @@ export function labProblems(): string[] {
   const problems: string[] = []
   const c = loadCluster()
   // converge is a one-shot job that exits when done; the rest must be running
-  for (const p of c.processes) if (p.kind !== 'converge' && !isAlive(p.pid)) problems.push(`${p.kind} of ${p.node} (pid ${p.pid}) is not running`)
+  for (const p of c.processes)
+    if (p.kind !== 'converge' && !isAlive(p.pid)) problems.push(`${p.kind} of ${p.node} (pid ${p.pid}) is not running`)
   for (const n of loadNodes()) {
-    if (n.stage === 'off' && !isDown(n) && !rescueSshdPid(n.name)) problems.push(`rescue sshd of ${n.name} is not running`)
+    if (n.stage === 'off' && !isDown(n) && !rescueSshdPid(n.name))
+      problems.push(`rescue sshd of ${n.name} is not running`)
     if (n.etcd.pid && !isAlive(n.etcd.pid)) problems.push(`etcd of ${n.name} (pid ${n.etcd.pid}) is not running`)
-    if (n.kubeApi.pid && !isAlive(n.kubeApi.pid)) problems.push(`kube-api of ${n.name} (pid ${n.kubeApi.pid}) is not running`)
+    if (n.kubeApi.pid && !isAlive(n.kubeApi.pid))
+      problems.push(`kube-api of ${n.name} (pid ${n.kubeApi.pid}) is not running`)
   }
   return problems
 }
@@ -82,19 +95,31 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
   if (labExists()) {
     const problems = labProblems()
     if (problems.length === 0) return { alreadyUp: true, inventory: inv, fingerprints: {} }
-    throw new LabStateError(`a lab already exists in ${dir} but is not healthy (${problems.join('; ')}): run \`npm run lab -- down\` first`)
+    throw new LabStateError(
+      `a lab already exists in ${dir} but is not healthy (${problems.join('; ')}): run \`npm run lab -- down\` first`,
+    )
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new LabStateError(`${dir} exists and is not empty but holds no lab.json: remove it (or run \`npm run lab -- down\` if it is a broken lab) first`)
+    throw new LabStateError(
+      `${dir} exists and is not empty but holds no lab.json: remove it (or run \`npm run lab -- down\` if it is a broken lab) first`,
+    )
   }
   // the lab's hardware profiles are checked before anything is created
   const nodes = inv.nodes.map(newLabNode)
   for (const n of inv.nodes) {
-    if (await portOpen(n.rescue.host, n.rescue.port)) throw new LabStateError(`${n.rescue.host}:${n.rescue.port} (rescue SSH of ${n.name}) is already in use`)
+    if (await portOpen(n.rescue.host, n.rescue.port))
+      throw new LabStateError(`${n.rescue.host}:${n.rescue.port} (rescue SSH of ${n.name}) is already in use`)
   }
 
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  saveCluster({ name: inv.clusterName, inventory: resolve(inventoryFile), endpoint: inv.endpoint, createdAt: new Date().toISOString(), nodes: nodes.map((n) => n.name), processes: [] })
+  saveCluster({
+    name: inv.clusterName,
+    inventory: resolve(inventoryFile),
+    endpoint: inv.endpoint,
+    createdAt: new Date().toISOString(),
+    nodes: nodes.map((n) => n.name),
+    processes: [],
+  })
   try {
     const image = writeLabImages(inv.talosVersion, registerInventorySchematics(inventoryFile))
     ensureOperatorKey()

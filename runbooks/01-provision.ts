@@ -3,7 +3,16 @@
 import { runbook } from '../lib/runner/runner.ts'
 import { openCluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import { provisionState, installAll, verifyRescueHosts, isoInstructions, waitForMaintenance, reportMaintenance, machinesWithoutBmc, rebootIntoRescue } from '../steps/01-provision/steps.ts'
+import {
+  provisionState,
+  installAll,
+  verifyRescueHosts,
+  isoInstructions,
+  waitForMaintenance,
+  reportMaintenance,
+  machinesWithoutBmc,
+  rebootIntoRescue,
+} from '../steps/01-provision/steps.ts'
 import { RefusedError } from '../lib/runner/types.ts'
 import { imageProblemsMessage, imageSchematicProblems, printSchematicsCli } from '../config/schematic-images.ts'
 
@@ -15,8 +24,16 @@ await runbook({
   title: 'Install Talos on every machine and wait for maintenance mode',
   flags: {
     node: { type: 'string', description: 'only this node (default: every node in the inventory)' },
-    'print-schematics': { type: 'boolean', description: 'offline: write each node group\'s Image Factory schematic under the output dir, print its ID, installer image and factory URLs, and exit' },
-    'bmc-reboot': { type: 'boolean', description: 'first reboot the machine(s) into their rescue system through their BMC (next boot: network, then power cycle), e.g. to reinstall' },
+    'print-schematics': {
+      type: 'boolean',
+      description:
+        "offline: write each node group's Image Factory schematic under the output dir, print its ID, installer image and factory URLs, and exit",
+    },
+    'bmc-reboot': {
+      type: 'boolean',
+      description:
+        'first reboot the machine(s) into their rescue system through their BMC (next boot: network, then power cycle), e.g. to reinstall',
+    },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
@@ -25,17 +42,23 @@ await runbook({
     if (only && nodes.length === 0) throw new Error(`--node ${only}: no such node in ${flags.inventory}`)
     const bmcReboot = flags.bmcReboot === true
     const noBmc = bmcReboot ? machinesWithoutBmc(nodes) : []
-    if (noBmc.length) throw new Error(`--bmc-reboot: ${noBmc.join(', ')} ${noBmc.length > 1 ? 'have' : 'has'} no bmc: block in ${flags.inventory} (reboot ${noBmc.length > 1 ? 'them' : 'it'} into the rescue system by hand, or add one)`)
+    if (noBmc.length)
+      throw new Error(
+        `--bmc-reboot: ${noBmc.join(', ')} ${noBmc.length > 1 ? 'have' : 'has'} no bmc: block in ${flags.inventory} (reboot ${noBmc.length > 1 ? 'them' : 'it'} into the rescue system by hand, or add one)`,
+      )
     return { ...cluster, cluster: cluster.inv.cluster, nodes, bmcReboot, state: await provisionState(cluster, nodes) }
   },
   steps: [
     {
       name: 'rescue-boot',
-      summary: 'with --bmc-reboot: reboot the machines into their rescue system through their BMC (next boot network, power cycle)',
+      summary:
+        'with --bmc-reboot: reboot the machines into their rescue system through their BMC (next boot network, power cycle)',
       destructive: true,
-      describe: (c) => `Reboot ${c.nodes.map((n) => n.name).join(', ')} into the rescue system through the BMC (next boot: network; power cycle)`,
+      describe: (c) =>
+        `Reboot ${c.nodes.map((n) => n.name).join(', ')} into the rescue system through the BMC (next boot: network; power cycle)`,
       targets: (c) => c.nodes.map((n) => n.name),
-      confirm: (c) => `Power-cycle ${c.nodes.map((n) => `${n.name} (BMC ${n.bmc?.address})`).join(', ')} into the rescue system? Whatever runs there stops now.`,
+      confirm: (c) =>
+        `Power-cycle ${c.nodes.map((n) => `${n.name} (BMC ${n.bmc?.address})`).join(', ')} into the rescue system? Whatever runs there stops now.`,
       async check(c) {
         return c.bmcReboot ? { done: false } : { done: true, reason: 'not asked (--bmc-reboot)' }
       },
@@ -58,9 +81,19 @@ await runbook({
       name: 'write-image',
       summary: 'write the Talos image over the rescue system SSH (pinned host key), verify, reboot',
       destructive: true,
-      describe: (c) => `Write the Talos image to the install disk over the rescue system's SSH (${c.state.pending().length} machine(s))`,
-      targets: (c) => c.state.pending().filter((n) => n.rescue).map((n) => `${n.name}:${n.installDisk}`),
-      confirm: (c) => `Erase ${c.state.pending().filter((n) => n.rescue).map((n) => `${n.name}:${n.installDisk}`).join(', ')} and write Talos ${c.inv.cluster.talosVersion}?`,
+      describe: (c) =>
+        `Write the Talos image to the install disk over the rescue system's SSH (${c.state.pending().length} machine(s))`,
+      targets: (c) =>
+        c.state
+          .pending()
+          .filter((n) => n.rescue)
+          .map((n) => `${n.name}:${n.installDisk}`),
+      confirm: (c) =>
+        `Erase ${c.state
+          .pending()
+          .filter((n) => n.rescue)
+          .map((n) => `${n.name}:${n.installDisk}`)
+          .join(', ')} and write Talos ${c.inv.cluster.talosVersion}?`,
       async check(c) {
         const todo = c.state.pending().filter((n) => n.rescue)
         return todo.length === 0 ? { done: true, reason: 'no machine waits for an image over SSH' } : { done: false }
@@ -78,12 +111,22 @@ await runbook({
       name: 'boot-iso',
       summary: 'machines without a rescue system: boot the Talos ISO by hand',
       describe: () => 'Machines without a rescue system: boot the Talos ISO by hand',
-      targets: (c) => c.state.pending().filter((n) => !n.rescue).map((n) => n.name),
+      targets: (c) =>
+        c.state
+          .pending()
+          .filter((n) => !n.rescue)
+          .map((n) => n.name),
       async check(c) {
         const todo = c.state.pending().filter((n) => !n.rescue)
-        return todo.length === 0 ? { done: true, reason: 'every machine is installed over SSH or already runs Talos' } : { done: false }
+        return todo.length === 0
+          ? { done: true, reason: 'every machine is installed over SSH or already runs Talos' }
+          : { done: false }
       },
-      confirm: (c) => isoInstructions(c, c.state.pending().filter((n) => !n.rescue)),
+      confirm: (c) =>
+        isoInstructions(
+          c,
+          c.state.pending().filter((n) => !n.rescue),
+        ),
       destructive: true,
       async run() {},
     },
@@ -99,7 +142,7 @@ await runbook({
     {
       name: 'report',
       summary: "report each machine's Talos version and disks; stop if an install disk is missing",
-      describe: () => 'Report each machine\'s Talos version and disks; stop if an install disk is missing',
+      describe: () => "Report each machine's Talos version and disks; stop if an install disk is missing",
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {
         return reportMaintenance(c, c.nodes)

@@ -10,7 +10,19 @@ import { RefusedError } from '../lib/runner/types.ts'
 import { imageProblemsMessage, imageSchematicProblems } from '../config/schematic-images.ts'
 import { kubeletStateChanges, kubeletStateProcedure } from '../config/kubelet-policy.ts'
 import {
-  applyAll, assertClean, dryRunScratch, ensureSecrets, ensureTalosconfig, planAll, renderAll, waitConfigured, workspace, writeConfigs, type NodePlan, type Rendered, type Workspace,
+  applyAll,
+  assertClean,
+  dryRunScratch,
+  ensureSecrets,
+  ensureTalosconfig,
+  planAll,
+  renderAll,
+  waitConfigured,
+  workspace,
+  writeConfigs,
+  type NodePlan,
+  type Rendered,
+  type Workspace,
 } from '../steps/02-configure/steps.ts'
 import { pendingKernelArgs, upgradeNeededMessage } from '../steps/02-configure/upgrade-needed.ts'
 
@@ -39,9 +51,19 @@ await runbook({
   id: '02-configure',
   title: 'Render, lint and apply the Talos machine configs',
   flags: {
-    lint: { type: 'boolean', description: 'lint the config files (or directories, recursively) given after --lint and exit (nothing applied)' },
-    'no-backup': { type: 'boolean', description: 'do not take an etcd snapshot before applying (10-etcd-backup\'s backup step)' },
-    'allow-kubelet-policy-change': { type: 'boolean', description: 'apply kubelet reservedSystemCPUs / reservedMemory / memory manager changes to running nodes (follow the printed procedure)' },
+    lint: {
+      type: 'boolean',
+      description: 'lint the config files (or directories, recursively) given after --lint and exit (nothing applied)',
+    },
+    'no-backup': {
+      type: 'boolean',
+      description: "do not take an etcd snapshot before applying (10-etcd-backup's backup step)",
+    },
+    'allow-kubelet-policy-change': {
+      type: 'boolean',
+      description:
+        'apply kubelet reservedSystemCPUs / reservedMemory / memory manager changes to running nodes (follow the printed procedure)',
+    },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
@@ -63,7 +85,8 @@ await runbook({
     {
       name: 'render',
       summary: 'render, lint and schema-check every config; write all or nothing',
-      describe: (c) => `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
+      describe: (c) =>
+        `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         // machine.install.image is what each node upgrades to: it must carry the node's schematic (kernel args)
@@ -85,40 +108,68 @@ await runbook({
       describe: (c) => `Generate the talosconfig (${c.paths.talosconfig}, 0600) from the secrets bundle`,
       async run(c) {
         const how = await ensureTalosconfig(c)
-        log.info(`  talosconfig ${how === 'generated' && c.dryRun ? 'not generated (dry run): the commands above show how it would be' : how}`)
+        log.info(
+          `  talosconfig ${how === 'generated' && c.dryRun ? 'not generated (dry run): the commands above show how it would be' : how}`,
+        )
       },
     },
     {
       name: 'diff',
       summary: "compare each node's running config with the rendered one",
-      describe: () => 'Compare each node\'s running config with the rendered one',
+      describe: () => "Compare each node's running config with the rendered one",
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         const rendered = await renderedFor(c)
         const plans = (c.plans = await planAll(c, rendered.configs))
         for (const p of plans) {
-          log.info(`  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`)
-          if (p.diff) log.dim(p.diff.split('\n').slice(2).map((l) => `    ${l}`).join('\n'))
+          log.info(
+            `  ${p.node.name.padEnd(12)} ${p.change === 'install' ? `maintenance mode: first config (install to ${p.node.installDisk})` : p.change === 'none' ? 'runs this config already' : 'changes:'}`,
+          )
+          if (p.diff)
+            log.dim(
+              p.diff
+                .split('\n')
+                .slice(2)
+                .map((l) => `    ${l}`)
+                .join('\n'),
+            )
         }
-        const stuck = plans.filter((p) => p.change === 'update' && p.running).map((p) => ({ node: p.node, changes: kubeletStateChanges(p.running!, rendered.configs.get(p.node.name)!) })).filter((x) => x.changes.length)
+        const stuck = plans
+          .filter((p) => p.change === 'update' && p.running)
+          .map((p) => ({ node: p.node, changes: kubeletStateChanges(p.running!, rendered.configs.get(p.node.name)!) }))
+          .filter((x) => x.changes.length)
         if (stuck.length) {
           const msg = kubeletStateProcedure(stuck, c.inventoryFile)
-          if (!c.flags.allowKubeletPolicyChange) throw new RefusedError(`${msg}\n(--allow-kubelet-policy-change applies it anyway)`)
+          if (!c.flags.allowKubeletPolicyChange)
+            throw new RefusedError(`${msg}\n(--allow-kubelet-policy-change applies it anyway)`)
           log.warn(msg)
         }
-        return { install: plans.filter((p) => p.change === 'install').map((p) => p.node.name), update: plans.filter((p) => p.change === 'update').map((p) => p.node.name) }
+        return {
+          install: plans.filter((p) => p.change === 'install').map((p) => p.node.name),
+          update: plans.filter((p) => p.change === 'update').map((p) => p.node.name),
+        }
       },
     },
     {
       name: 'apply',
       summary: 'apply the changed configs in parallel',
       destructive: true,
-      describe: (c) => `Apply the configs in parallel (${changing(c).map((p) => p.node.name).join(', ') || 'nothing'})`,
+      describe: (c) =>
+        `Apply the configs in parallel (${
+          changing(c)
+            .map((p) => p.node.name)
+            .join(', ') || 'nothing'
+        })`,
       targets: (c) => changing(c).map((p) => p.node.name),
-      confirm: (c) => `Apply configs to ${changing(c).map((p) => `${p.node.name} (${p.change})`).join(', ')}?`,
+      confirm: (c) =>
+        `Apply configs to ${changing(c)
+          .map((p) => `${p.node.name} (${p.change})`)
+          .join(', ')}?`,
       async check(c) {
         c.plans ??= await planAll(c, (await renderedFor(c)).configs)
-        return changing(c).length === 0 ? { done: true, reason: 'every node runs its rendered config: nothing to apply' } : { done: false }
+        return changing(c).length === 0
+          ? { done: true, reason: 'every node runs its rendered config: nothing to apply' }
+          : { done: false }
       },
       async run(c, step) {
         await applyAll(c, changing(c), step.dryRun, c.ws)
@@ -131,16 +182,22 @@ await runbook({
       targets: (c) => changing(c).map((p) => p.node.name),
       check: (c) => (changing(c).length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),
       async run(c, step) {
-        if (!step.dryRun) await waitConfigured(c, changing(c).map((p) => p.node))
+        if (!step.dryRun)
+          await waitConfigured(
+            c,
+            changing(c).map((p) => p.node),
+          )
       },
     },
     {
       name: 'upgrade-needed',
       summary: 'say which nodes still boot without their kernel args (those need 09-upgrade)',
-      describe: () => 'Read /proc/cmdline where the inventory wants kernel args: an apply cannot change them, an upgrade does',
+      describe: () =>
+        'Read /proc/cmdline where the inventory wants kernel args: an apply cannot change them, an upgrade does',
       async run(c) {
         const pending = await pendingKernelArgs(c)
-        for (const u of pending.filter((x) => x.unreadable)) log.warn(`  ${u.node}: cannot read /proc/cmdline (${u.unreadable})`)
+        for (const u of pending.filter((x) => x.unreadable))
+          log.warn(`  ${u.node}: cannot read /proc/cmdline (${u.unreadable})`)
         const message = upgradeNeededMessage(c, pending)
         if (message) log.warn(`  ${message}`)
         else if (!pending.length) log.info('  every node boots with the kernel args the inventory wants')

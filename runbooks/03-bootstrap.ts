@@ -4,7 +4,14 @@ import { runbook } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import {
-  assertSafeToBootstrap, describeEtcd, etcdView, fetchKubeconfig, isBootstrapped, waitForApi, waitForEtcd, waitForStaticPods,
+  assertSafeToBootstrap,
+  describeEtcd,
+  etcdView,
+  fetchKubeconfig,
+  isBootstrapped,
+  waitForApi,
+  waitForEtcd,
+  waitForStaticPods,
 } from '../steps/03-bootstrap/steps.ts'
 import { judgeQuorum, QuorumLostError } from '../steps/quorum.ts'
 
@@ -12,13 +19,20 @@ await runbook({
   id: '03-bootstrap',
   title: 'Bootstrap etcd and the Kubernetes control plane',
   flags: {
-    node: { type: 'string', valueName: 'NAME', description: 'control-plane node to bootstrap (default: the first in the inventory)' },
+    node: {
+      type: 'string',
+      valueName: 'NAME',
+      description: 'control-plane node to bootstrap (default: the first in the inventory)',
+    },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
     const cps = controlPlanes(cluster.inv)
     const target = flags.node ? cps.find((n) => n.name === flags.node) : cps[0]
-    if (!target) throw new Error(`--node ${flags.node}: not a control-plane node in ${flags.inventory} (${cps.map((n) => n.name).join(', ')})`)
+    if (!target)
+      throw new Error(
+        `--node ${flags.node}: not a control-plane node in ${flags.inventory} (${cps.map((n) => n.name).join(', ')})`,
+      )
     return { ...cluster, cluster: cluster.inv.cluster, cps, target, etcd: await etcdView(cluster) }
   },
   steps: [
@@ -42,9 +56,12 @@ await runbook({
       destructive: true,
       describe: (c) => `talosctl bootstrap on ${c.target.name}: create the etcd cluster (done once, ever)`,
       targets: (c) => [c.target.name],
-      confirm: (c) => `Bootstrap etcd on ${c.target.name} (${c.target.address})? This is done once for the life of the cluster.`,
+      confirm: (c) =>
+        `Bootstrap etcd on ${c.target.name} (${c.target.address})? This is done once for the life of the cluster.`,
       async check(c) {
-        return isBootstrapped(c.etcd) ? { done: true, reason: `cluster already bootstrapped (${describeEtcd(c.etcd)}): never bootstrapping twice` } : { done: false }
+        return isBootstrapped(c.etcd)
+          ? { done: true, reason: `cluster already bootstrapped (${describeEtcd(c.etcd)}): never bootstrapping twice` }
+          : { done: false }
       },
       async run(c) {
         await c.talos.bootstrap(c.target.address)

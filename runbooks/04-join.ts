@@ -11,7 +11,13 @@ await runbook({
   title: 'Join the workers (validator included) to Kubernetes',
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
-    return { ...cluster, cluster: cluster.inv.cluster, all: cluster.inv.nodes, workers: workers(cluster.inv), validator: validatorNode(cluster.inv) }
+    return {
+      ...cluster,
+      cluster: cluster.inv.cluster,
+      all: cluster.inv.nodes,
+      workers: workers(cluster.inv),
+      validator: validatorNode(cluster.inv),
+    }
   },
   steps: [
     quorumStep({ requireBootstrapped: true }),
@@ -32,7 +38,10 @@ await runbook({
       async run(c) {
         const d = await approveCsrs(c, c.all)
         if (!d.length) log.info('  no pending CSRs')
-        return { approved: d.filter((x) => x.approve).map((x) => x.name), refused: d.filter((x) => !x.approve).map((x) => `${x.name}: ${x.reason}`) }
+        return {
+          approved: d.filter((x) => x.approve).map((x) => x.name),
+          refused: d.filter((x) => !x.approve).map((x) => `${x.name}: ${x.reason}`),
+        }
       },
     },
     {
@@ -60,7 +69,8 @@ await runbook({
         const k = await c.kube.node(c.validator.name)
         const want = c.inv.validator!.hugepages.perNumaNode.reduce((a: number, b: number) => a + b, 0)
         const problems = k ? validatorProblems(k, want) : [`${c.validator.name} is not a Kubernetes node`]
-        if (problems.length) throw new Error(`${c.validator.name} did not get the validator config: ${problems.join('; ')}`)
+        if (problems.length)
+          throw new Error(`${c.validator.name} did not get the validator config: ${problems.join('; ')}`)
         log.ok(`${c.validator.name} advertises ${want}Gi of 1 GiB huge pages`)
       },
     },

@@ -4,7 +4,16 @@ import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
 import { openCluster, validatorNode } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import { missingLabels, missingTaints, quantityBytes, readMounts, reservationProblems, storageProblems, ownershipNow, permissionsPodManifest } from '../steps/05-storage-tuning/steps.ts'
+import {
+  missingLabels,
+  missingTaints,
+  quantityBytes,
+  readMounts,
+  reservationProblems,
+  storageProblems,
+  ownershipNow,
+  permissionsPodManifest,
+} from '../steps/05-storage-tuning/steps.ts'
 import { waitFor } from '../lib/kube/kubectl.ts'
 
 await runbook({
@@ -34,12 +43,15 @@ await runbook({
       name: 'permissions',
       summary: 'set volume owner/mode with a one-shot pod, read back',
       destructive: true,
-      describe: (c) => `Set owner and mode of ${(c.profile.storage ?? []).map((s) => s.mountPoint).join(', ')} with a one-shot pod on ${c.node.name}`,
+      describe: (c) =>
+        `Set owner and mode of ${(c.profile.storage ?? []).map((s) => s.mountPoint).join(', ')} with a one-shot pod on ${c.node.name}`,
       confirm: (c) => `Run a privileged one-shot pod on ${c.node.name} to chown/chmod its validator volumes?`,
       targets: (c) => [c.node.name],
       async check(c) {
         const problems = await ownershipNow(c, c.node, c.profile.storage ?? [])
-        return problems.length === 0 ? { done: true, reason: 'owner and mode already as the inventory says' } : { done: false, reason: problems.join('; ') }
+        return problems.length === 0
+          ? { done: true, reason: 'owner and mode already as the inventory says' }
+          : { done: false, reason: problems.join('; ') }
       },
       async run(c, step) {
         for (const p of await ownershipNow(c, c.node, c.profile.storage ?? [])) log.info(`  ${p}`)
@@ -49,11 +61,22 @@ await runbook({
         await c.kube.apply(pod)
         if (step.dryRun) return
         try {
-          const done = await waitFor(`pod ${name} to finish`, async () => {
-            const p = (await c.kube.getJson<{ status?: { phase?: string; containerStatuses?: { state?: { terminated?: { message?: string } } }[] } }>(['get', 'pod', name, '-n', 'kube-system'])).status
-            return p?.phase === 'Succeeded' || p?.phase === 'Failed' ? p : undefined
-          }, { timeoutMs: 5 * 60_000, intervalMs: 1000 })
-          if (done.phase === 'Failed') throw new Error(`pod ${name} failed: ${done.containerStatuses?.[0]?.state?.terminated?.message ?? 'see kubectl logs'}`)
+          const done = await waitFor(
+            `pod ${name} to finish`,
+            async () => {
+              const p = (
+                await c.kube.getJson<{
+                  status?: { phase?: string; containerStatuses?: { state?: { terminated?: { message?: string } } }[] }
+                }>(['get', 'pod', name, '-n', 'kube-system'])
+              ).status
+              return p?.phase === 'Succeeded' || p?.phase === 'Failed' ? p : undefined
+            },
+            { timeoutMs: 5 * 60_000, intervalMs: 1000 },
+          )
+          if (done.phase === 'Failed')
+            throw new Error(
+              `pod ${name} failed: ${done.containerStatuses?.[0]?.state?.terminated?.message ?? 'see kubectl logs'}`,
+            )
         } finally {
           await c.kube.delete('pod', name, 'kube-system')
         }
@@ -87,7 +110,9 @@ await runbook({
       targets: (c) => [c.node.name],
       async check(c) {
         const k = await c.kube.node(c.node.name)
-        return k && missingTaints(k, c.profile.taints ?? []).length === 0 ? { done: true, reason: 'taints already set' } : { done: false }
+        return k && missingTaints(k, c.profile.taints ?? []).length === 0
+          ? { done: true, reason: 'taints already set' }
+          : { done: false }
       },
       async run(c) {
         const k = (await c.kube.node(c.node.name))!
@@ -103,7 +128,10 @@ await runbook({
         const k = await c.kube.node(c.node.name)
         if (!k) throw new Error(`${c.node.name} is not a Kubernetes node`)
         const p = c.profile
-        const want = quantityBytes(p.systemReserved?.memory) + quantityBytes(p.kubeReserved?.memory) + quantityBytes(p.evictionHard?.['memory.available'])
+        const want =
+          quantityBytes(p.systemReserved?.memory) +
+          quantityBytes(p.kubeReserved?.memory) +
+          quantityBytes(p.evictionHard?.['memory.available'])
         const problems = reservationProblems(k, want)
         if (problems.length) throw new Error(problems.join('; '))
       },

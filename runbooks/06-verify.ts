@@ -13,7 +13,13 @@ await runbook({
   id: '06-verify',
   title: 'Run the post-change checks and compare with the last report',
   json: true,
-  flags: { check: { type: 'string', valueName: 'ID_OR_GROUP', description: 'run only this check or group (e.g. etcd, hugepages)' } },
+  flags: {
+    check: {
+      type: 'string',
+      valueName: 'ID_OR_GROUP',
+      description: 'run only this check or group (e.g. etcd, hugepages)',
+    },
+  },
   context(flags) {
     // `report` carries the suite's result from `checks` to `compare`; a resumed run at compare runs the suite again
     return Object.assign(openCluster(flags.inventory, flags), { report: undefined as Report | undefined })
@@ -25,8 +31,15 @@ await runbook({
       describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
-        const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs }))
-        log.info(renderTable(report, { color: process.stderr.isTTY && !process.env.NO_COLOR, width: terminalWidth(process.stderr) }))
+        const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], {
+          callTimeoutMs: c.flags.callTimeoutMs,
+        }))
+        log.info(
+          renderTable(report, {
+            color: process.stderr.isTTY && !process.env.NO_COLOR,
+            width: terminalWidth(process.stderr),
+          }),
+        )
         log.info(summaryLine(report.summary))
         return report.summary
       },
@@ -36,13 +49,27 @@ await runbook({
       summary: 'store the report, show what changed since the last one',
       describe: () => 'Store the report and show what changed since the previous one',
       async run(c, step) {
-        const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], { callTimeoutMs: c.flags.callTimeoutMs }))
+        const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], {
+          callTimeoutMs: c.flags.callTimeoutMs,
+        }))
         // a dry run writes nothing: it compares with the last stored report but does not store this one
-        const stored = step.dryRun ? { file: undefined, ...compareWithLatest(c.inv.cluster.name, r) } : storeReport(c.inv.cluster.name, r)
-        log.info(stored.file ? `  report: ${stored.file}` : `  dry run: report not stored (a real run stores it in ${reportsDir(c.inv.cluster.name)})`)
+        const stored = step.dryRun
+          ? { file: undefined, ...compareWithLatest(c.inv.cluster.name, r) }
+          : storeReport(c.inv.cluster.name, r)
+        log.info(
+          stored.file
+            ? `  report: ${stored.file}`
+            : `  dry run: report not stored (a real run stores it in ${reportsDir(c.inv.cluster.name)})`,
+        )
         const lines = stored.diff ? formatDiff(stored.diff) : ['  first report for this cluster: nothing to compare']
         for (const l of lines) log.info(`  ${l}`)
-        if (r.summary.fail > 0) throw new Error(`${r.summary.fail} check(s) failed: ${r.results.filter((x) => x.status === 'fail').map((x) => `${x.check}@${x.target}`).join(', ')}`)
+        if (r.summary.fail > 0)
+          throw new Error(
+            `${r.summary.fail} check(s) failed: ${r.results
+              .filter((x) => x.status === 'fail')
+              .map((x) => `${x.check}@${x.target}`)
+              .join(', ')}`,
+          )
         return { report: stored.file, changes: stored.diff ? formatDiff(stored.diff) : [] }
       },
     },

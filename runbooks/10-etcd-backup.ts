@@ -12,23 +12,41 @@ await runbook({
   id: '10-etcd-backup',
   title: 'Take, verify and index an etcd snapshot; keep the newest N',
   flags: {
-    keep: { type: 'string', valueName: 'N', default: String(DEFAULT_KEEP), description: 'how many snapshots to keep (older ones are deleted)' },
-    node: { type: 'string', valueName: 'NAME', description: 'the control-plane node to stream the snapshot from (default: the first healthy member)' },
+    keep: {
+      type: 'string',
+      valueName: 'N',
+      default: String(DEFAULT_KEEP),
+      description: 'how many snapshots to keep (older ones are deleted)',
+    },
+    node: {
+      type: 'string',
+      valueName: 'NAME',
+      description: 'the control-plane node to stream the snapshot from (default: the first healthy member)',
+    },
   },
   context(flags) {
     const keep = Number(flags.keep)
-    if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`flag --keep for 10-etcd-backup: ${JSON.stringify(flags.keep)} must be a whole number >= 1`)
+    if (!Number.isInteger(keep) || keep < 1)
+      throw new UsageError(`flag --keep for 10-etcd-backup: ${JSON.stringify(flags.keep)} must be a whole number >= 1`)
     const cluster = openCluster(flags.inventory, flags)
     const cps = controlPlanes(cluster.inv)
     if (flags.node !== undefined && !cps.some((n) => n.name === flags.node))
-      throw new UsageError(`flag --node for 10-etcd-backup: ${flags.node} is not a control-plane node of ${flags.inventory} (control planes: ${cps.map((n) => n.name).join(', ')})`)
+      throw new UsageError(
+        `flag --node for 10-etcd-backup: ${flags.node} is not a control-plane node of ${flags.inventory} (control planes: ${cps.map((n) => n.name).join(', ')})`,
+      )
     return { ...cluster, keep, wantedNode: flags.node ?? undefined, member: undefined as InventoryNode | undefined }
   },
   steps: [
     {
       name: 'pick-member',
       summary: 'the first control plane whose etcd answers without errors (or --node)',
-      describe: (c) => `Ask ${c.wantedNode ?? controlPlanes(c.inv).map((n) => n.name).join(', ')} for etcd status; stream from the first healthy member`,
+      describe: (c) =>
+        `Ask ${
+          c.wantedNode ??
+          controlPlanes(c.inv)
+            .map((n) => n.name)
+            .join(', ')
+        } for etcd status; stream from the first healthy member`,
       targets: (c) => (c.wantedNode ? [c.wantedNode] : controlPlanes(c.inv).map((n) => n.name)),
       async run(c) {
         c.member = await pickMember(c, c.wantedNode)
@@ -38,7 +56,8 @@ await runbook({
     {
       name: 'snapshot',
       summary: 'talosctl etcd snapshot into <outputDir>/backups, verify it, add it to index.json',
-      describe: (c) => `talosctl etcd snapshot into ${backupsDir(c.paths.outDir)} (0600), verify it, add it to index.json`,
+      describe: (c) =>
+        `talosctl etcd snapshot into ${backupsDir(c.paths.outDir)} (0600), verify it, add it to index.json`,
       targets: (c) => (c.member ? [c.member.name] : []),
       async run(c) {
         c.member ??= await pickMember(c, c.wantedNode) // resumed at this step

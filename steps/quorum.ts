@@ -30,11 +30,14 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
   const down: Record<string, string> = {}
   for (const n of cps) {
     const s = v.service[n.name]
-    if (v.unreachable[n.name] !== undefined) down[n.name] = `${n.address} does not answer (${firstLine(v.unreachable[n.name]!)})`
+    if (v.unreachable[n.name] !== undefined)
+      down[n.name] = `${n.address} does not answer (${firstLine(v.unreachable[n.name]!)})`
     else if (s && GONE.has(s.state)) down[n.name] = `etcd is ${s.state}`
   }
   const alive = cps.map((n) => n.name).filter((n) => !(n in down))
-  const list = Object.entries(down).map(([n, why]) => `${n}: ${why}`).join('; ')
+  const list = Object.entries(down)
+    .map(([n, why]) => `${n}: ${why}`)
+    .join('; ')
   if (!bootstrapped) return judgeUnbootstrapped(cps, v, { needed, alive, down })
   if (alive.length >= needed) {
     const msg = Object.keys(down).length
@@ -60,15 +63,29 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
  * No control-plane node runs etcd. "Not bootstrapped" needs every one of them to say so (etcd not Running, or
  * maintenance mode: no config, so no etcd); a node that did not answer may run etcd, so silence is a refusal.
  */
-function judgeUnbootstrapped(cps: { name: string; address: string }[], v: EtcdView, q: Pick<QuorumVerdict, 'needed' | 'alive' | 'down'>): QuorumVerdict {
+function judgeUnbootstrapped(
+  cps: { name: string; address: string }[],
+  v: EtcdView,
+  q: Pick<QuorumVerdict, 'needed' | 'alive' | 'down'>,
+): QuorumVerdict {
   const said = cps.flatMap((n) => {
     const m = v.maintenance?.[n.name]
     const s = v.service[n.name]
     return m ? [`${n.name}: maintenance mode`] : s ? [`${n.name}: etcd ${s.state}`] : []
   })
-  const silent = cps.filter((n) => v.unreachable[n.name] !== undefined || (!v.service[n.name] && !v.maintenance?.[n.name]))
-  if (silent.length === 0) return { ok: true, bootstrapped: false, ...q, message: `etcd is not bootstrapped yet: no quorum to lose (${said.join(', ')})` }
-  const why = silent.map((n) => `${n.name}: ${n.address} does not answer (${firstLine(v.unreachable[n.name] ?? 'no answer')})`).join('; ')
+  const silent = cps.filter(
+    (n) => v.unreachable[n.name] !== undefined || (!v.service[n.name] && !v.maintenance?.[n.name]),
+  )
+  if (silent.length === 0)
+    return {
+      ok: true,
+      bootstrapped: false,
+      ...q,
+      message: `etcd is not bootstrapped yet: no quorum to lose (${said.join(', ')})`,
+    }
+  const why = silent
+    .map((n) => `${n.name}: ${n.address} does not answer (${firstLine(v.unreachable[n.name] ?? 'no answer')})`)
+    .join('; ')
   const names = silent.map((n) => n.name).join(', ')
   const message =
     said.length === 0
@@ -98,14 +115,21 @@ export function quorumStep<C extends Cluster>(opts: { requireBootstrapped?: bool
   return {
     name: 'etcd-quorum',
     summary: 'refuse to change anything while etcd has lost quorum',
-    describe: (c) => `Ask the ${controlPlanes(c.inv).length} control-plane nodes for etcd: refuse to go on without quorum`,
+    describe: (c) =>
+      `Ask the ${controlPlanes(c.inv).length} control-plane nodes for etcd: refuse to go on without quorum`,
     targets: (c) => controlPlanes(c.inv).map((n) => n.name),
     async run(c) {
       const v = await checkQuorum(c)
       if (!v.ok) throw new QuorumLostError(v.message)
       if (opts.requireBootstrapped && !v.bootstrapped) {
-        const why = Object.keys(v.down).length ? ` (${Object.entries(v.down).map(([n, w]) => `${n}: ${w}`).join('; ')})` : ''
-        throw new QuorumLostError(`no control-plane node runs etcd${why}: bootstrap the cluster with 03-bootstrap, or bring the control-plane nodes back, then re-run. Nothing was changed.`)
+        const why = Object.keys(v.down).length
+          ? ` (${Object.entries(v.down)
+              .map(([n, w]) => `${n}: ${w}`)
+              .join('; ')})`
+          : ''
+        throw new QuorumLostError(
+          `no control-plane node runs etcd${why}: bootstrap the cluster with 03-bootstrap, or bring the control-plane nodes back, then re-run. Nothing was changed.`,
+        )
       }
       if (Object.keys(v.down).length) log.warn(`  ${v.message}`)
       else log.info(`  ${v.message}`)

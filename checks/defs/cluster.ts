@@ -28,15 +28,34 @@ export const nodesReady = defineCheck({
     inv.nodes.map((n) => {
       const k = findK8sNode(k8sNodes.items, n)
       const wanted = { ready: 'True', role: n.role }
-      if (!k) return fail('cluster.nodes-ready', n.name, null, wanted, `${n.name} (${n.address}) is not registered in Kubernetes`)
+      if (!k)
+        return fail(
+          'cluster.nodes-ready',
+          n.name,
+          null,
+          wanted,
+          `${n.name} (${n.address}) is not registered in Kubernetes`,
+        )
       const ready = k.status?.conditions?.find((c) => c.type === 'Ready')
       const isCp = CONTROL_PLANE_LABEL in (k.metadata.labels ?? {})
       const seen = { name: k.metadata.name, ready: ready?.status ?? 'Unknown', role: isCp ? 'controlplane' : 'worker' }
       if (ready?.status !== 'True') {
-        return fail('cluster.nodes-ready', n.name, seen, wanted, `${k.metadata.name} is not Ready: ${ready?.reason ?? 'no Ready condition'}${ready?.message ? ` (${ready.message})` : ''}`)
+        return fail(
+          'cluster.nodes-ready',
+          n.name,
+          seen,
+          wanted,
+          `${k.metadata.name} is not Ready: ${ready?.reason ?? 'no Ready condition'}${ready?.message ? ` (${ready.message})` : ''}`,
+        )
       }
       if (isCp !== (n.role === 'controlplane')) {
-        return fail('cluster.nodes-ready', n.name, seen, wanted, `${k.metadata.name} is labelled ${seen.role}, the inventory says ${n.role}`)
+        return fail(
+          'cluster.nodes-ready',
+          n.name,
+          seen,
+          wanted,
+          `${k.metadata.name} is labelled ${seen.role}, the inventory says ${n.role}`,
+        )
       }
       return pass('cluster.nodes-ready', n.name, seen, wanted, `${k.metadata.name} Ready as ${n.role}`)
     }),
@@ -52,15 +71,24 @@ export const apiLatency = defineCheck({
     const ms = Math.round(k8sNodes.latencyMs)
     const seen = `${ms} ms`
     const wanted = `≤ ${API_LATENCY_WARN_MS} ms`
-    if (ms > API_LATENCY_FAIL_MS) return [fail('cluster.api-latency', 'cluster', seen, wanted, `the API took ${ms} ms to list nodes`)]
-    if (ms > API_LATENCY_WARN_MS) return [warn('cluster.api-latency', 'cluster', seen, wanted, `the API is slow: ${ms} ms to list nodes`)]
+    if (ms > API_LATENCY_FAIL_MS)
+      return [fail('cluster.api-latency', 'cluster', seen, wanted, `the API took ${ms} ms to list nodes`)]
+    if (ms > API_LATENCY_WARN_MS)
+      return [warn('cluster.api-latency', 'cluster', seen, wanted, `the API is slow: ${ms} ms to list nodes`)]
     return [pass('cluster.api-latency', 'cluster', seen, wanted, `the API listed nodes in ${ms} ms`)]
   },
 })
 
-function serviceResult(check: string, node: string, svc: string, rows: ServiceRow[], nodeErrors: Record<string, string>): Result {
+function serviceResult(
+  check: string,
+  node: string,
+  svc: string,
+  rows: ServiceRow[],
+  nodeErrors: Record<string, string>,
+): Result {
   const wanted = { state: 'Running', health: 'OK' }
-  if (nodeErrors[node]) return fail(check, node, nodeErrors[node], wanted, `could not list services on ${node}: ${nodeErrors[node]}`)
+  if (nodeErrors[node])
+    return fail(check, node, nodeErrors[node], wanted, `could not list services on ${node}: ${nodeErrors[node]}`)
   const row = rows.find((r) => r.node === node && r.id === svc)
   if (!row) return fail(check, node, null, wanted, `${node} has no ${svc} service`)
   const seen = { state: row.state, health: row.health }
@@ -77,7 +105,9 @@ export const etcdService = defineCheck({
   targets: (inv) => names(controlPlaneNodes(inv)),
   needs: ['services'],
   evaluate: ({ services }, inv) =>
-    names(controlPlaneNodes(inv)).map((n) => serviceResult('cluster.etcd-service', n, 'etcd', services.rows, services.nodeErrors)),
+    names(controlPlaneNodes(inv)).map((n) =>
+      serviceResult('cluster.etcd-service', n, 'etcd', services.rows, services.nodeErrors),
+    ),
 })
 
 export const kubeletService = defineCheck({
@@ -87,7 +117,9 @@ export const kubeletService = defineCheck({
   targets: (inv) => names(inv.nodes),
   needs: ['services'],
   evaluate: ({ services }, inv) =>
-    names(inv.nodes).map((n) => serviceResult('cluster.kubelet-service', n, 'kubelet', services.rows, services.nodeErrors)),
+    names(inv.nodes).map((n) =>
+      serviceResult('cluster.kubelet-service', n, 'kubelet', services.rows, services.nodeErrors),
+    ),
 })
 
 export const staticPods = defineCheck({
@@ -102,7 +134,10 @@ export const staticPods = defineCheck({
       const seen: Record<string, string> = {}
       for (const comp of STATIC_PODS) {
         const pod = k8sPods.items.find(
-          (p) => (p.metadata.namespace ?? 'default') === 'kube-system' && p.spec?.nodeName === nodeName && p.metadata.name.startsWith(`${comp}-`),
+          (p) =>
+            (p.metadata.namespace ?? 'default') === 'kube-system' &&
+            p.spec?.nodeName === nodeName &&
+            p.metadata.name.startsWith(`${comp}-`),
         )
         seen[comp] = pod ? (pod.status?.phase ?? 'Unknown') : 'missing'
       }
@@ -110,7 +145,13 @@ export const staticPods = defineCheck({
       const wanted = Object.fromEntries(STATIC_PODS.map((c) => [c, 'Running']))
       return bad.length === 0
         ? pass('cluster.static-pods', n.name, seen, wanted, `${STATIC_PODS.join(', ')} Running on ${nodeName}`)
-        : fail('cluster.static-pods', n.name, seen, wanted, `on ${nodeName}: ${bad.map(([c, p]) => `${c} ${p}`).join(', ')}`)
+        : fail(
+            'cluster.static-pods',
+            n.name,
+            seen,
+            wanted,
+            `on ${nodeName}: ${bad.map(([c, p]) => `${c} ${p}`).join(', ')}`,
+          )
     }),
 })
 

@@ -16,7 +16,11 @@ const GiB = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`
 const MiB = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MiB`
 
 /** Rows by node, and a fail Result for each control plane that did not answer or reported member errors. */
-function answered(check: string, inv: CheckInventory, data: { rows: EtcdStatusRow[]; nodeErrors: Record<string, string> }) {
+function answered(
+  check: string,
+  inv: CheckInventory,
+  data: { rows: EtcdStatusRow[]; nodeErrors: Record<string, string> },
+) {
   const byNode = new Map(data.rows.map((r) => [r.node, r]))
   const failures: Result[] = []
   const ok: EtcdStatusRow[] = []
@@ -40,18 +44,32 @@ export const etcdMembers = defineCheck({
     const out: Result[] = []
     const claimed = new Set<string>()
     for (const cp of controlPlaneNodes(inv)) {
-      const m = data.members.find(
-        (x) => x.hostname === cp.name || x.peerUrls.some((u) => hostOf(u) === cp.address),
-      )
+      const m = data.members.find((x) => x.hostname === cp.name || x.peerUrls.some((u) => hostOf(u) === cp.address))
       const wanted = { hostname: cp.name, peer: cp.address }
       if (!m) {
-        out.push(fail('etcd.members', cp.name, null, wanted, `${cp.name} (${cp.address}) is not an etcd member (asked ${data.from})`))
+        out.push(
+          fail(
+            'etcd.members',
+            cp.name,
+            null,
+            wanted,
+            `${cp.name} (${cp.address}) is not an etcd member (asked ${data.from})`,
+          ),
+        )
         continue
       }
       claimed.add(m.id)
       const seen = { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls, learner: m.learner }
       if (!m.peerUrls.some((u) => hostOf(u) === cp.address)) {
-        out.push(fail('etcd.members', cp.name, seen, wanted, `member ${m.id} (${m.hostname}) peer URLs ${m.peerUrls.join(',')} do not point at ${cp.address}`))
+        out.push(
+          fail(
+            'etcd.members',
+            cp.name,
+            seen,
+            wanted,
+            `member ${m.id} (${m.hostname}) peer URLs ${m.peerUrls.join(',')} do not point at ${cp.address}`,
+          ),
+        )
       } else if (m.learner) {
         out.push(warn('etcd.members', cp.name, seen, wanted, `member ${m.id} (${cp.name}) is still a learner`))
       } else {
@@ -60,8 +78,13 @@ export const etcdMembers = defineCheck({
     }
     for (const m of data.members.filter((x) => !claimed.has(x.id))) {
       out.push(
-        fail('etcd.members', 'cluster', { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls }, cps(inv),
-          `etcd member ${m.id} (${m.hostname || 'unnamed'}, ${m.peerUrls.join(',')}) is not an inventory control plane`),
+        fail(
+          'etcd.members',
+          'cluster',
+          { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls },
+          cps(inv),
+          `etcd member ${m.id} (${m.hostname || 'unnamed'}, ${m.peerUrls.join(',')}) is not an inventory control plane`,
+        ),
       )
     }
     return out
@@ -80,8 +103,20 @@ export const etcdHealthy = defineCheck({
       ...failures,
       ...ok.map((r) =>
         r.errors.length > 0
-          ? fail('etcd.member-health', r.node, r.errors, [], `member ${r.memberId} on ${r.node} reports errors: ${r.errors.join('; ')}`)
-          : pass('etcd.member-health', r.node, { memberId: r.memberId, errors: [] }, [], `member ${r.memberId} on ${r.node} is healthy`),
+          ? fail(
+              'etcd.member-health',
+              r.node,
+              r.errors,
+              [],
+              `member ${r.memberId} on ${r.node} reports errors: ${r.errors.join('; ')}`,
+            )
+          : pass(
+              'etcd.member-health',
+              r.node,
+              { memberId: r.memberId, errors: [] },
+              [],
+              `member ${r.memberId} on ${r.node} is healthy`,
+            ),
       ),
     ]
   },
@@ -95,26 +130,51 @@ export const etcdLeader = defineCheck({
   needs: ['etcdStatus'],
   evaluate: ({ etcdStatus }) => {
     const rows = etcdStatus.rows
-    if (rows.length === 0) return [fail('etcd.leader', 'cluster', etcdStatus.nodeErrors, 'one leader', 'no etcd member answered')]
+    if (rows.length === 0)
+      return [fail('etcd.leader', 'cluster', etcdStatus.nodeErrors, 'one leader', 'no etcd member answered')]
     const views = Object.fromEntries(rows.map((r) => [r.node, r.leader]))
     const distinct = [...new Set(rows.map((r) => r.leader))]
     const selfLeaders = rows.filter((r) => r.memberId === r.leader).map((r) => `${r.node} (${r.memberId})`)
     if (distinct.length !== 1) {
-      return [fail('etcd.leader', 'cluster', views, 'all members name the same leader', `members disagree on the leader: ${fmtViews(views)}`)]
+      return [
+        fail(
+          'etcd.leader',
+          'cluster',
+          views,
+          'all members name the same leader',
+          `members disagree on the leader: ${fmtViews(views)}`,
+        ),
+      ]
     }
     const leader = distinct[0]!
     if (leader === '' || /^0+$/.test(leader)) {
       return [fail('etcd.leader', 'cluster', views, 'one leader', 'the members report no leader')]
     }
     if (selfLeaders.length > 1) {
-      return [fail('etcd.leader', 'cluster', views, 'one leader', `several members claim leadership: ${selfLeaders.join(', ')}`)]
+      return [
+        fail(
+          'etcd.leader',
+          'cluster',
+          views,
+          'one leader',
+          `several members claim leadership: ${selfLeaders.join(', ')}`,
+        ),
+      ]
     }
     const leaderNode = rows.find((r) => r.memberId === leader)?.node
     const missing = Object.keys(etcdStatus.nodeErrors)
     const msg = `leader ${leader}${leaderNode ? ` (${leaderNode})` : ''}, agreed by ${rows.length} member(s)`
     // A leader no answering member is: it may be the one that did not answer; agreement among the rest still counts.
     if (!leaderNode && missing.length === 0) {
-      return [fail('etcd.leader', 'cluster', views, 'a leader among the members', `all members name ${leader} as leader but no member has that id`)]
+      return [
+        fail(
+          'etcd.leader',
+          'cluster',
+          views,
+          'a leader among the members',
+          `all members name ${leader} as leader but no member has that id`,
+        ),
+      ]
     }
     return [pass('etcd.leader', 'cluster', { leader, leaderNode, views }, 'one leader all members agree on', msg)]
   },
@@ -142,8 +202,22 @@ export const etcdRaftLag = defineCheck({
         const lag = head - r.raftIndex
         const seen = { raftIndex: r.raftIndex, head, lag }
         const wanted = `lag ≤ ${RAFT_LAG_WARN}`
-        if (lag > RAFT_LAG_FAIL) return fail('etcd.raft-lag', r.node, seen, wanted, `${r.node} is ${lag} raft entries behind (index ${r.raftIndex} vs ${head})`)
-        if (lag > RAFT_LAG_WARN) return warn('etcd.raft-lag', r.node, seen, wanted, `${r.node} is ${lag} raft entries behind (index ${r.raftIndex} vs ${head})`)
+        if (lag > RAFT_LAG_FAIL)
+          return fail(
+            'etcd.raft-lag',
+            r.node,
+            seen,
+            wanted,
+            `${r.node} is ${lag} raft entries behind (index ${r.raftIndex} vs ${head})`,
+          )
+        if (lag > RAFT_LAG_WARN)
+          return warn(
+            'etcd.raft-lag',
+            r.node,
+            seen,
+            wanted,
+            `${r.node} is ${lag} raft entries behind (index ${r.raftIndex} vs ${head})`,
+          )
         return pass('etcd.raft-lag', r.node, seen, wanted, `${r.node} raft index ${r.raftIndex}, lag ${lag}`)
       }),
     ]
@@ -169,7 +243,13 @@ export const etcdAlarms = defineCheck({
     }
     return [...byMember.entries()].map(([k, e]) => {
       const member = k.split('/')[0]
-      return fail('etcd.alarms', 'cluster', { member, alarm: e.alarm, reportedBy: e.nodes }, [], `alarm ${e.alarm} on member ${member}`)
+      return fail(
+        'etcd.alarms',
+        'cluster',
+        { member, alarm: e.alarm, reportedBy: e.nodes },
+        [],
+        `alarm ${e.alarm} on member ${member}`,
+      )
     })
   },
 })
@@ -189,9 +269,29 @@ export const etcdDbSize = defineCheck({
         const ratio = r.dbSize / quota
         const seen = { dbSize: MiB(r.dbSize), inUse: MiB(r.dbSizeInUse), ofQuota: `${(ratio * 100).toFixed(1)}%` }
         const wanted = `< ${DB_WARN_RATIO * 100}% of ${GiB(quota)}`
-        if (ratio >= 1) return fail('etcd.db-size', r.node, seen, wanted, `${r.node} db ${MiB(r.dbSize)} is at or over the ${GiB(quota)} quota`)
-        if (ratio > DB_WARN_RATIO) return warn('etcd.db-size', r.node, seen, wanted, `${r.node} db ${MiB(r.dbSize)} is ${(ratio * 100).toFixed(0)}% of the quota: defragment`)
-        return pass('etcd.db-size', r.node, seen, wanted, `${r.node} db ${MiB(r.dbSize)} (${(ratio * 100).toFixed(1)}% of quota)`)
+        if (ratio >= 1)
+          return fail(
+            'etcd.db-size',
+            r.node,
+            seen,
+            wanted,
+            `${r.node} db ${MiB(r.dbSize)} is at or over the ${GiB(quota)} quota`,
+          )
+        if (ratio > DB_WARN_RATIO)
+          return warn(
+            'etcd.db-size',
+            r.node,
+            seen,
+            wanted,
+            `${r.node} db ${MiB(r.dbSize)} is ${(ratio * 100).toFixed(0)}% of the quota: defragment`,
+          )
+        return pass(
+          'etcd.db-size',
+          r.node,
+          seen,
+          wanted,
+          `${r.node} db ${MiB(r.dbSize)} (${(ratio * 100).toFixed(1)}% of quota)`,
+        )
       }),
     ]
   },
@@ -216,12 +316,37 @@ export const etcdBackupAge = defineCheck({
     const maxMs = parseGoDuration(maxAge)
     const newest = newestBackup(b.entries)
     const wanted = { maxAge }
-    if (!newest) return [warn('etcd.backup-age', 'cluster', null, wanted, `no etcd snapshot in ${b.dir}: take one with npx zx runbooks/10-etcd-backup.ts`)]
+    if (!newest)
+      return [
+        warn(
+          'etcd.backup-age',
+          'cluster',
+          null,
+          wanted,
+          `no etcd snapshot in ${b.dir}: take one with npx zx runbooks/10-etcd-backup.ts`,
+        ),
+      ]
     const ageMs = b.readAt - Date.parse(newest.takenAt)
     const seen = { file: newest.file, takenAt: newest.takenAt, revision: newest.revision, age: formatAge(ageMs) }
     if (ageMs > maxMs)
-      return [warn('etcd.backup-age', 'cluster', seen, wanted, `the newest etcd snapshot ${newest.file} is ${formatAge(ageMs)} old (more than ${maxAge}): take one with npx zx runbooks/10-etcd-backup.ts`)]
-    return [pass('etcd.backup-age', 'cluster', seen, wanted, `newest etcd snapshot ${newest.file} is ${formatAge(ageMs)} old (revision ${newest.revision})`)]
+      return [
+        warn(
+          'etcd.backup-age',
+          'cluster',
+          seen,
+          wanted,
+          `the newest etcd snapshot ${newest.file} is ${formatAge(ageMs)} old (more than ${maxAge}): take one with npx zx runbooks/10-etcd-backup.ts`,
+        ),
+      ]
+    return [
+      pass(
+        'etcd.backup-age',
+        'cluster',
+        seen,
+        wanted,
+        `newest etcd snapshot ${newest.file} is ${formatAge(ageMs)} old (revision ${newest.revision})`,
+      ),
+    ]
   },
 })
 

@@ -29,20 +29,46 @@ export const hugepagesCmdline = defineCheck({
       const per = spec(inv).perNumaNode
       const wantedPerNode = Object.fromEntries(per.map((n, i) => [i, n]))
       const out: Result[] = [
-        expectEqual('hugepages.cmdline', `${node}/default_hugepagesz`, `${hp.defaultSize} kB`, `${sizeKb} kB`, `default hugepage size on ${node}`),
+        expectEqual(
+          'hugepages.cmdline',
+          `${node}/default_hugepagesz`,
+          `${hp.defaultSize} kB`,
+          `${sizeKb} kB`,
+          `default hugepage size on ${node}`,
+        ),
       ]
       const req = hp.sizes.find((r) => r.sizeKiB === sizeKb)
       const t = `${node}/hugepages`
       const wanted = `hugepagesz=${spec(inv).size.replace(/i$/, '')} hugepages=${perNodeHugepagesArg(per)}`
       if (!req) {
-        out.push(fail('hugepages.cmdline', t, { sizes: hp.sizes, warnings: hp.warnings }, wanted, `no ${sizeKb} kB hugepages requested on ${node}'s kernel command line${hp.warnings.length ? ` (${hp.warnings.join('; ')})` : ''}`))
+        out.push(
+          fail(
+            'hugepages.cmdline',
+            t,
+            { sizes: hp.sizes, warnings: hp.warnings },
+            wanted,
+            `no ${sizeKb} kB hugepages requested on ${node}'s kernel command line${hp.warnings.length ? ` (${hp.warnings.join('; ')})` : ''}`,
+          ),
+        )
       } else if (req.perNode) {
         out.push(expectEqual('hugepages.cmdline', t, req.perNode, wantedPerNode, `per-NUMA-node hugepages on ${node}`))
       } else {
         out.push(
           req.count === total(inv)
-            ? warn('hugepages.cmdline', t, { count: req.count }, wanted, `hugepages=${req.count} is the right total but leaves the NUMA split to the kernel`)
-            : fail('hugepages.cmdline', t, { count: req.count }, wanted, `hugepages=${req.count} on ${node}, wanted ${perNodeHugepagesArg(per)}`),
+            ? warn(
+                'hugepages.cmdline',
+                t,
+                { count: req.count },
+                wanted,
+                `hugepages=${req.count} is the right total but leaves the NUMA split to the kernel`,
+              )
+            : fail(
+                'hugepages.cmdline',
+                t,
+                { count: req.count },
+                wanted,
+                `hugepages=${req.count} on ${node}, wanted ${perNodeHugepagesArg(per)}`,
+              ),
         )
       }
       return out
@@ -61,9 +87,20 @@ export const hugepagesMeminfo = defineCheck({
       if ('fail' in v) return [v.fail]
       const f = parseMeminfo(v.value)
       return [
-        expectEqual('hugepages.meminfo', `${node}/HugePages_Total`, f.HugePages_Total ?? null, total(inv), `HugePages_Total on ${node}`),
-        expectEqual('hugepages.meminfo', `${node}/Hugepagesize`, f.Hugepagesize !== undefined ? `${f.Hugepagesize} kB` : null,
-          `${hugepageSizeKb(spec(inv).size)} kB`, `Hugepagesize on ${node}`),
+        expectEqual(
+          'hugepages.meminfo',
+          `${node}/HugePages_Total`,
+          f.HugePages_Total ?? null,
+          total(inv),
+          `HugePages_Total on ${node}`,
+        ),
+        expectEqual(
+          'hugepages.meminfo',
+          `${node}/Hugepagesize`,
+          f.Hugepagesize !== undefined ? `${f.Hugepagesize} kB` : null,
+          `${hugepageSizeKb(spec(inv).size)} kB`,
+          `Hugepagesize on ${node}`,
+        ),
       ]
     }),
 })
@@ -84,7 +121,14 @@ export const hugepagesNuma = defineCheck({
         const seen = v.value[id]
         const want = wanted[id] ?? 0
         const t = `${node}/node${id}`
-        if (seen === undefined) return fail('hugepages.numa', t, null, want, `NUMA node ${id} on ${node} has no hugepages-${hugepageSizeKb(spec(inv).size)}kB/nr_hugepages`)
+        if (seen === undefined)
+          return fail(
+            'hugepages.numa',
+            t,
+            null,
+            want,
+            `NUMA node ${id} on ${node} has no hugepages-${hugepageSizeKb(spec(inv).size)}kB/nr_hugepages`,
+          )
         return expectEqual('hugepages.numa', t, seen, want, `nr_hugepages on NUMA node ${id} of ${node}`)
       })
     }),
@@ -105,7 +149,13 @@ export const hugepagesAllocatable = defineCheck({
       const seen = k.status?.allocatable?.[res]
       return seen !== undefined && sameQuantity(seen, `${total(inv) * hugepageSizeKb(spec(inv).size)}Ki`)
         ? pass('hugepages.allocatable', n.name, seen, wanted, `allocatable ${res} = ${seen}`)
-        : fail('hugepages.allocatable', n.name, seen ?? null, wanted, `allocatable ${res} on ${k.metadata.name} is ${seen ?? 'absent'}, wanted ${wanted}`)
+        : fail(
+            'hugepages.allocatable',
+            n.name,
+            seen ?? null,
+            wanted,
+            `allocatable ${res} on ${k.metadata.name} is ${seen ?? 'absent'}, wanted ${wanted}`,
+          )
     }),
 })
 

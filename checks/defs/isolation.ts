@@ -22,12 +22,18 @@ export const validatorLabels = defineCheck({
       const wrong = Object.entries(wanted).filter(([key, v]) => labels[key] !== v)
       return wrong.length === 0
         ? pass('isolation.labels', n.name, seen, wanted, `${Object.keys(wanted).length} label(s) present`)
-        : fail('isolation.labels', n.name, seen, wanted,
-            `label(s) wrong or missing: ${wrong.map(([key, v]) => `${key}=${labels[key] ?? '(absent)'} (want ${v})`).join(', ')}`)
+        : fail(
+            'isolation.labels',
+            n.name,
+            seen,
+            wanted,
+            `label(s) wrong or missing: ${wrong.map(([key, v]) => `${key}=${labels[key] ?? '(absent)'} (want ${v})`).join(', ')}`,
+          )
     }),
 })
 
-const sameTaint = (a: KubeTaint, b: KubeTaint) => a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect
+const sameTaint = (a: KubeTaint, b: KubeTaint) =>
+  a.key === b.key && (a.value ?? '') === (b.value ?? '') && a.effect === b.effect
 
 export const validatorTaints = defineCheck({
   id: 'isolation.taints',
@@ -78,8 +84,20 @@ export const foreignPods = defineCheck({
         .map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`)
       const wanted = `only pods tolerating ${taints.map(fmtTaint).join(', ') || '(no taints in inventory)'}`
       return intruders.length === 0
-        ? pass('isolation.foreign-pods', n.name, `${live.length} pod(s), all tolerate the taint`, wanted, `no foreign pods on ${nodeName}`)
-        : fail('isolation.foreign-pods', n.name, intruders, wanted, `${intruders.length} pod(s) without the toleration on ${nodeName}: ${intruders.join(', ')}`)
+        ? pass(
+            'isolation.foreign-pods',
+            n.name,
+            `${live.length} pod(s), all tolerate the taint`,
+            wanted,
+            `no foreign pods on ${nodeName}`,
+          )
+        : fail(
+            'isolation.foreign-pods',
+            n.name,
+            intruders,
+            wanted,
+            `${intruders.length} pod(s) without the toleration on ${nodeName}: ${intruders.join(', ')}`,
+          )
     }),
 })
 

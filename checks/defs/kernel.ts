@@ -28,9 +28,23 @@ export const kernelModules = defineCheck({
       return (inv.validator?.kernelModules ?? []).map((m) => {
         // /proc/modules spells names with '_' where modprobe accepts '-'.
         const name = m.replace(/-/g, '_')
-        if (loaded.has(name)) return pass('kernel.modules', `${node}/${m}`, 'loaded', 'loaded or built in', `${m} is loaded`)
-        if (builtin.has(name)) return pass('kernel.modules', `${node}/${m}`, 'built in', 'loaded or built in', `${m} is built into the kernel`)
-        return fail('kernel.modules', `${node}/${m}`, 'absent', 'loaded or built in', `${m} is neither loaded nor built in on ${node}`)
+        if (loaded.has(name))
+          return pass('kernel.modules', `${node}/${m}`, 'loaded', 'loaded or built in', `${m} is loaded`)
+        if (builtin.has(name))
+          return pass(
+            'kernel.modules',
+            `${node}/${m}`,
+            'built in',
+            'loaded or built in',
+            `${m} is built into the kernel`,
+          )
+        return fail(
+          'kernel.modules',
+          `${node}/${m}`,
+          'absent',
+          'loaded or built in',
+          `${m} is neither loaded nor built in on ${node}`,
+        )
       })
     }),
 })
@@ -46,13 +60,30 @@ export const tcpCongestion = defineCheck({
     targets(inv).flatMap((node): Result[] => {
       const want = inv.validator?.sysctls?.['net.ipv4.tcp_congestion_control']
       if (!want) return []
-      const v = nodeValue(tcpCongestion, node, 'kernel.tcp-congestion', '/proc/sys/net/ipv4/tcp_available_congestion_control')
+      const v = nodeValue(
+        tcpCongestion,
+        node,
+        'kernel.tcp-congestion',
+        '/proc/sys/net/ipv4/tcp_available_congestion_control',
+      )
       if ('fail' in v) return [v.fail]
       const available = v.value.trim().split(/\s+/)
       return [
         available.includes(String(want))
-          ? pass('kernel.tcp-congestion', node, available.join(' '), want, `${want} is available (${available.join(' ')})`)
-          : fail('kernel.tcp-congestion', node, available.join(' '), want, `${want} is not an available congestion control on ${node} (${available.join(' ')})`),
+          ? pass(
+              'kernel.tcp-congestion',
+              node,
+              available.join(' '),
+              want,
+              `${want} is available (${available.join(' ')})`,
+            )
+          : fail(
+              'kernel.tcp-congestion',
+              node,
+              available.join(' '),
+              want,
+              `${want} is not an available congestion control on ${node} (${available.join(' ')})`,
+            ),
       ]
     }),
 })
@@ -76,8 +107,15 @@ export const kernelArgs = defineCheck({
         const effective = value === undefined ? undefined : value === '' && eq < 0 ? key : `${key}=${value}`
         return effective === want
           ? pass('kernel.args', `${node}/${key}`, effective, want, `${want} is on the command line`)
-          : fail('kernel.args', `${node}/${key}`, effective ?? null, want,
-              effective ? `${node} boots with ${effective}, wanted ${want}` : `${want} is missing from ${node}'s kernel command line`)
+          : fail(
+              'kernel.args',
+              `${node}/${key}`,
+              effective ?? null,
+              want,
+              effective
+                ? `${node} boots with ${effective}, wanted ${want}`
+                : `${want} is missing from ${node}'s kernel command line`,
+            )
       })
     }),
 })

@@ -22,7 +22,8 @@ export function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> 
   if (v.kubeReserved !== undefined) w.kubeReserved = v.kubeReserved
   if (v.evictionHard !== undefined) w.evictionHard = evictionHardFor(v)
   if (rendered.registerWithTaints !== undefined) w.registerWithTaints = rendered.registerWithTaints
-  if (v.reservedMemory !== undefined) w.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
+  if (v.reservedMemory !== undefined)
+    w.reservedMemory = v.reservedMemory.map((r) => ({ numaNode: r.numaNode, limits: { memory: r.memory } }))
   return w
 }
 
@@ -39,7 +40,8 @@ export function sameConfigValue(seen: unknown, wanted: unknown): boolean {
     const keys = new Set([...Object.keys(s), ...Object.keys(w)])
     return [...keys].every((k) => sameConfigValue(s[k], w[k]))
   }
-  if (typeof wanted === 'string' && typeof seen === 'string' && /^[\d.]+[a-zA-Z]*$/.test(wanted)) return sameQuantity(seen, wanted)
+  if (typeof wanted === 'string' && typeof seen === 'string' && /^[\d.]+[a-zA-Z]*$/.test(wanted))
+    return sameQuantity(seen, wanted)
   return String(seen) === String(wanted) && seen !== undefined
 }
 
@@ -57,7 +59,13 @@ export const kubeletConfig = defineCheck({
         const seen = v.value[field]
         return sameConfigValue(seen, wanted)
           ? pass('kubelet.config', `${node}/${field}`, seen, wanted, `${field} = ${fmt(seen)}`)
-          : fail('kubelet.config', `${node}/${field}`, seen ?? null, wanted, `kubelet ${field} on ${node} is ${fmt(seen)}, wanted ${fmt(wanted)}`)
+          : fail(
+              'kubelet.config',
+              `${node}/${field}`,
+              seen ?? null,
+              wanted,
+              `kubelet ${field} on ${node} is ${fmt(seen)}, wanted ${fmt(wanted)}`,
+            )
       })
     }),
 })
@@ -81,8 +89,24 @@ export const reservedWholeCores = defineCheck({
       })
       const wanted = inv.validator!.reservedSystemCpus!
       return split.length
-        ? [fail('kubelet.reserved-whole-cores', node, split.join('; '), 'whole cores', `reservedSystemCPUs ${wanted} splits SMT cores on ${node}: ${split.join('; ')}`)]
-        : [pass('kubelet.reserved-whole-cores', node, wanted, 'whole cores', `reservedSystemCPUs ${wanted} is whole cores`)]
+        ? [
+            fail(
+              'kubelet.reserved-whole-cores',
+              node,
+              split.join('; '),
+              'whole cores',
+              `reservedSystemCPUs ${wanted} splits SMT cores on ${node}: ${split.join('; ')}`,
+            ),
+          ]
+        : [
+            pass(
+              'kubelet.reserved-whole-cores',
+              node,
+              wanted,
+              'whole cores',
+              `reservedSystemCPUs ${wanted} is whole cores`,
+            ),
+          ]
     }),
 })
 

@@ -10,7 +10,8 @@ export const LOCAL_DISTANCE = 10
 /** Problems with a topology, empty when sound. Pure, so the rules can be tested one by one. */
 export function numaProblems(t: NumaView, expectedNodes: number): string[] {
   const p: string[] = []
-  if (t.nodes.length !== expectedNodes) p.push(`${t.nodes.length} NUMA node(s), the inventory's perNumaNode lists ${expectedNodes}`)
+  if (t.nodes.length !== expectedNodes)
+    p.push(`${t.nodes.length} NUMA node(s), the inventory's perNumaNode lists ${expectedNodes}`)
   for (const n of t.nodes) {
     if (n.cpus.length === 0) p.push(`node ${n.id} has no CPUs`)
     if (!(n.memTotalMiB > 0)) p.push(`node ${n.id} has no memory`)
@@ -21,9 +22,11 @@ export function numaProblems(t: NumaView, expectedNodes: number): string[] {
     return p
   }
   for (let i = 0; i < d.length; i++) {
-    if (d[i]![i] !== LOCAL_DISTANCE) p.push(`local distance of node ${t.nodes[i]!.id} is ${d[i]![i]}, not ${LOCAL_DISTANCE}`)
+    if (d[i]![i] !== LOCAL_DISTANCE)
+      p.push(`local distance of node ${t.nodes[i]!.id} is ${d[i]![i]}, not ${LOCAL_DISTANCE}`)
     for (let j = i + 1; j < d.length; j++) {
-      if (d[i]![j] !== d[j]![i]) p.push(`distances not symmetric: ${t.nodes[i]!.id}→${t.nodes[j]!.id} ${d[i]![j]}, back ${d[j]![i]}`)
+      if (d[i]![j] !== d[j]![i])
+        p.push(`distances not symmetric: ${t.nodes[i]!.id}→${t.nodes[j]!.id} ${d[i]![j]}, back ${d[j]![i]}`)
     }
   }
   return p
@@ -45,9 +48,20 @@ export const numaTopology = defineCheck({
         nodes: v.value.nodes.map((n) => ({ id: n.id, cpus: n.cpus.length, memMiB: n.memTotalMiB })),
         numactl: v.value.numactl,
       }
-      const wanted = { nodes: expected, everyNodeHasCpusAndMemory: true, localDistance: LOCAL_DISTANCE, symmetric: true }
+      const wanted = {
+        nodes: expected,
+        everyNodeHasCpusAndMemory: true,
+        localDistance: LOCAL_DISTANCE,
+        symmetric: true,
+      }
       return problems.length === 0
-        ? pass('numa.topology', node, seen, wanted, `${v.value.nodes.length} NUMA node(s), ${v.value.nodes.map((n) => `node ${n.id}: ${n.cpus.length} cpus ${n.memTotalMiB} MiB`).join('; ')}`)
+        ? pass(
+            'numa.topology',
+            node,
+            seen,
+            wanted,
+            `${v.value.nodes.length} NUMA node(s), ${v.value.nodes.map((n) => `node ${n.id}: ${n.cpus.length} cpus ${n.memTotalMiB} MiB`).join('; ')}`,
+          )
         : fail('numa.topology', node, seen, wanted, problems.join('; '))
     }),
 })

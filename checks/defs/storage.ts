@@ -32,25 +32,57 @@ export const storageMounts = defineCheck({
         const t = `${node}/${want.name}`
         const seen = v.value.find((m) => m.mountPoint === want.mountPoint)
         if (!seen?.filesystem) {
-          return [fail('storage.mounts', t, null, { mountPoint: want.mountPoint, filesystem: want.filesystem }, `nothing is mounted at ${want.mountPoint} on ${node}`)]
+          return [
+            fail(
+              'storage.mounts',
+              t,
+              null,
+              { mountPoint: want.mountPoint, filesystem: want.filesystem },
+              `nothing is mounted at ${want.mountPoint} on ${node}`,
+            ),
+          ]
         }
         const out: Result[] = [
-          expectEqual('storage.mounts', `${t}/fs`, seen.filesystem, want.filesystem, `filesystem at ${want.mountPoint}`),
+          expectEqual(
+            'storage.mounts',
+            `${t}/fs`,
+            seen.filesystem,
+            want.filesystem,
+            `filesystem at ${want.mountPoint}`,
+          ),
         ]
         const wantedOwner = { uid: want.owner.uid, gid: want.owner.gid, mode: octalMode(want.mode) }
         out.push(
           seen.owner
-            ? expectEqual('storage.mounts', `${t}/owner`, { uid: seen.owner.uid, gid: seen.owner.gid, mode: octalMode(seen.owner.mode) }, wantedOwner, `owner and mode of ${want.mountPoint}`)
-            : fail('storage.mounts', `${t}/owner`, null, wantedOwner, `could not read the owner of ${want.mountPoint} on ${node}`),
+            ? expectEqual(
+                'storage.mounts',
+                `${t}/owner`,
+                { uid: seen.owner.uid, gid: seen.owner.gid, mode: octalMode(seen.owner.mode) },
+                wantedOwner,
+                `owner and mode of ${want.mountPoint}`,
+              )
+            : fail(
+                'storage.mounts',
+                `${t}/owner`,
+                null,
+                wantedOwner,
+                `could not read the owner of ${want.mountPoint} on ${node}`,
+              ),
         )
         if (seen.sizeBytes && seen.availableBytes !== undefined) {
           const used = 1 - seen.availableBytes / seen.sizeBytes
-          const sv = { sizeGiB: +(seen.sizeBytes / 2 ** 30).toFixed(1), availGiB: +(seen.availableBytes / 2 ** 30).toFixed(1), used: `${(used * 100).toFixed(1)}%` }
+          const sv = {
+            sizeGiB: +(seen.sizeBytes / 2 ** 30).toFixed(1),
+            availGiB: +(seen.availableBytes / 2 ** 30).toFixed(1),
+            used: `${(used * 100).toFixed(1)}%`,
+          }
           const wv = `used ≤ ${USED_WARN * 100}%`
           out.push(
-            used > USED_FAIL ? fail('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
-              : used > USED_WARN ? warn('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
-              : pass('storage.mounts', `${t}/free`, sv, wv, `${sv.availGiB} GiB free of ${sv.sizeGiB} GiB`),
+            used > USED_FAIL
+              ? fail('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
+              : used > USED_WARN
+                ? warn('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
+                : pass('storage.mounts', `${t}/free`, sv, wv, `${sv.availGiB} GiB free of ${sv.sizeGiB} GiB`),
           )
         }
         // No free-space row when the API reports none (the lab's talosctl has no `mounts`): nothing to judge.

@@ -15,10 +15,28 @@ export const talosHealth = defineCheck({
     const conditions = h.report.checks.map((c) => `${c.name}: ${c.message}`)
     const wanted = 'every condition OK or SKIP'
     if (h.report.ok && h.exitCode === 0) {
-      return [pass('cluster.talos-health', 'cluster', conditions, wanted, `${h.report.checks.filter((c) => c.status === 'ok').length} conditions OK (run on ${h.from})`)]
+      return [
+        pass(
+          'cluster.talos-health',
+          'cluster',
+          conditions,
+          wanted,
+          `${h.report.checks.filter((c) => c.status === 'ok').length} conditions OK (run on ${h.from})`,
+        ),
+      ]
     }
     const bad = h.report.checks.find((c) => c.status === 'error' || c.status === 'running')
-    const why = bad ? `${bad.name}: ${bad.message.split('\n').join(' ')}` : h.report.errors[0] ?? `${h.command} exited ${h.exitCode}`
-    return [fail('cluster.talos-health', 'cluster', conditions, wanted, `talosctl health (on ${h.from}) failed waiting for ${why}`)]
+    const why = bad
+      ? `${bad.name}: ${bad.message.split('\n').join(' ')}`
+      : (h.report.errors[0] ?? `${h.command} exited ${h.exitCode}`)
+    return [
+      fail(
+        'cluster.talos-health',
+        'cluster',
+        conditions,
+        wanted,
+        `talosctl health (on ${h.from}) failed waiting for ${why}`,
+      ),
+    ]
   },
 })

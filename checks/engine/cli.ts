@@ -30,7 +30,8 @@ export interface CliOptions {
   callTimeoutMs: number
 }
 
-const USAGE = 'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION]'
+const USAGE =
+  'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION]'
 
 export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   let parsed
@@ -59,7 +60,14 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${USAGE}`)
   }
-  return { inventory: v.inventory ?? '', json: v.json ?? false, wide: v.wide ?? false, only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean), help: v.help ?? false, callTimeoutMs }
+  return {
+    inventory: v.inventory ?? '',
+    json: v.json ?? false,
+    wide: v.wide ?? false,
+    only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean),
+    help: v.help ?? false,
+    callTimeoutMs,
+  }
 }
 
 /** The inventory, validated by config/inventory.ts (its Inventory is a superset of what the checks read). */
@@ -80,7 +88,8 @@ export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number }
   const out = outDirFor(inv)
   const talosconfig = join(out, 'talosconfig')
   const kubeconfig = join(out, 'kubeconfig')
-  for (const f of [talosconfig, kubeconfig]) if (!existsSync(f)) log.warn(`${f} does not exist: checks that need it will fail`)
+  for (const f of [talosconfig, kubeconfig])
+    if (!existsSync(f)) log.warn(`${f} does not exist: checks that need it will fail`)
   return {
     talos: new Talosctl({
       bin: talosctlBinFor(inv),
@@ -108,7 +117,12 @@ export interface CliShow {
 }
 
 /** Run `checks` (an entry point's group) from argv; returns the exit code. Never throws. */
-export async function runCheckCli(all: AnyCheck[], argv: string[], deps: CliDeps = {}, show: CliShow = {}): Promise<number> {
+export async function runCheckCli(
+  all: AnyCheck[],
+  argv: string[],
+  deps: CliDeps = {},
+  show: CliShow = {},
+): Promise<number> {
   const write = deps.stdout ?? ((s: string) => void process.stdout.write(s))
   const out = (s: string) => write(redactString(s))
   let opts: ReturnType<typeof parseCliArgs>

@@ -45,7 +45,8 @@ export function diffReports(prev: Pick<Report, 'results'>, next: Pick<Report, 'r
 }
 
 export function formatDiff(d: ReportDiff): string[] {
-  const line = (c: StatusChange) => `${c.check} ${c.target}: ${c.from ?? '(new)'} → ${c.to ?? '(gone)'}${c.message ? ` — ${c.message}` : ''}`
+  const line = (c: StatusChange) =>
+    `${c.check} ${c.target}: ${c.from ?? '(new)'} → ${c.to ?? '(gone)'}${c.message ? ` — ${c.message}` : ''}`
   return [
     ...d.regressed.map((c) => `regressed ${line(c)}`),
     ...d.improved.map((c) => `improved  ${line(c)}`),

@@ -19,7 +19,9 @@ export const NUMA_PREFETCH = [`${NODE_SYSFS}/online`, `${NODE_SYSFS}/possible`]
 export function numaPrefetch(expectedNodes = 0): string[] {
   const perNode = (id: number) => {
     const dir = `${NODE_SYSFS}/node${id}`
-    const pages = SUPPORTED_HUGEPAGE_KIB.flatMap((kb) => ['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((f) => `${dir}/hugepages/hugepages-${kb}kB/${f}`))
+    const pages = SUPPORTED_HUGEPAGE_KIB.flatMap((kb) =>
+      ['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((f) => `${dir}/hugepages/hugepages-${kb}kB/${f}`),
+    )
     return [`${dir}/cpumap`, `${dir}/cpulist`, `${dir}/meminfo`, `${dir}/distance`, ...pages]
   }
   return [...NUMA_PREFETCH, ...Array.from({ length: expectedNodes }, (_, id) => perNode(id)).flat()]
@@ -55,7 +57,9 @@ export async function readOnDemand<T>(
     }
     if (missed.size > maxReads) {
       const first = [...missed].slice(0, 2).join(', ')
-      throw new Error(`would read ${missed.size} more files (${first}, …); ${NUMA_PREFETCH.join(' and ')} are not there to say which to read`)
+      throw new Error(
+        `would read ${missed.size} more files (${first}, …); ${NUMA_PREFETCH.join(' and ')} are not there to say which to read`,
+      )
     }
     for (const [p, v] of await fetch([...missed])) cache.set(p, v)
   }

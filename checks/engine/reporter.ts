@@ -36,7 +36,13 @@ const COLOURS = { pass: 32, warn: 33, fail: 31 } as const
  */
 export function renderTable(report: Report, opts: TableOptions = {}): string {
   const width = opts.wide ? Infinity : (opts.width ?? Infinity)
-  const rows = report.results.map((r) => [r.check, r.target, r.status.toUpperCase(), cell(r.evidence.seen), cell(r.evidence.wanted)])
+  const rows = report.results.map((r) => [
+    r.check,
+    r.target,
+    r.status.toUpperCase(),
+    cell(r.evidence.seen),
+    cell(r.evidence.wanted),
+  ])
   const paint = (row: number, col: number, padded: string) => {
     if (!opts.color) return padded
     if (row < 0) return `\x1b[1m${padded}\x1b[0m`
@@ -59,12 +65,15 @@ export function evidenceTexts(r: Result): [string, string][] {
   const seen = r.evidence.seen
   if (typeof seen === 'string') return seen.includes('\n') ? [['seen', seen]] : []
   if (!seen || typeof seen !== 'object') return []
-  return Object.entries(seen as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1].includes('\n'))
+  return Object.entries(seen as Record<string, unknown>).filter(
+    (e): e is [string, string] => typeof e[1] === 'string' && e[1].includes('\n'),
+  )
 }
 
 /** `wanted` as `key: value` lines. */
 function wantedLines(wanted: unknown): string[] {
-  if (wanted && typeof wanted === 'object' && !Array.isArray(wanted)) return Object.entries(wanted).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+  if (wanted && typeof wanted === 'object' && !Array.isArray(wanted))
+    return Object.entries(wanted).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
   return [cell(wanted)]
 }
 
@@ -100,7 +109,9 @@ export function renderEvidenceTexts(report: Report, opts: { width?: number } = {
 
 /** The messages of everything that did not pass, one line each (08's summary of its final check run). */
 export function renderProblems(report: Report): string[] {
-  return report.results.filter((r) => r.status !== 'pass').map((r) => `${r.status.toUpperCase()} ${r.check} ${r.target}: ${r.message}`)
+  return report.results
+    .filter((r) => r.status !== 'pass')
+    .map((r) => `${r.status.toUpperCase()} ${r.check} ${r.target}: ${r.message}`)
 }
 
 export function renderJson(report: Report): string {

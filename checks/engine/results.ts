@@ -1,7 +1,14 @@
 // Small builders the check definitions share, so every Result is shaped the same way.
 import type { PerNode, Result, Status } from './types.ts'
 
-export function result(check: string, target: string, status: Status, seen: unknown, wanted: unknown, message: string): Result {
+export function result(
+  check: string,
+  target: string,
+  status: Status,
+  seen: unknown,
+  wanted: unknown,
+  message: string,
+): Result {
   return { check, target, status, evidence: { seen, wanted }, message }
 }
 
@@ -28,7 +35,12 @@ export function fmt(v: unknown): string {
  * One node's value from a per-node source, or a fail Result naming the node and the error when the source could
  * not read it there. Callers: `const v = nodeValue(...); if ('fail' in v) return [v.fail]`.
  */
-export function nodeValue<T>(data: PerNode<T>, node: string, check: string, source: string): { value: T } | { fail: Result } {
+export function nodeValue<T>(
+  data: PerNode<T>,
+  node: string,
+  check: string,
+  source: string,
+): { value: T } | { fail: Result } {
   if (node in data.values) return { value: data.values[node] as T }
   const err = data.errors[node] ?? `no ${source} data for ${node}`
   return { fail: fail(check, node, err, `${source} from ${node}`, `could not read ${source} on ${node}: ${err}`) }

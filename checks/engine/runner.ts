@@ -50,7 +50,9 @@ export function selectChecks(all: AnyCheck[], only: string[]): AnyCheck[] {
   if (only.length === 0) return all
   const unknown = only.filter((o) => !all.some((c) => matches(c, o)))
   if (unknown.length > 0) {
-    throw new Error(`unknown check or group: ${unknown.join(', ')} (groups: ${[...new Set(all.map((c) => c.group))].join(', ')})`)
+    throw new Error(
+      `unknown check or group: ${unknown.join(', ')} (groups: ${[...new Set(all.map((c) => c.group))].join(', ')})`,
+    )
   }
   return all.filter((c) => only.some((o) => matches(c, o)))
 }
@@ -92,28 +94,38 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
   for (const name of probed.unasked) failed.set(name, probed.toolMissing!)
   const silent = probed.silent
   await Promise.all(
-    [...needs].filter(([name]) => !probed.unasked.has(name)).map(([name, nodes]) =>
-      limit(async () => {
-        const src = opts.sources[name] as Source<typeof name, C> | undefined
-        if (!src) {
-          failed.set(name, `no data source named ${name} is registered`)
-          return
-        }
-        const s0 = now()
-        try {
-          const answering = nodes.filter((n) => !(n.name in silent))
-          ;(data as Record<string, unknown>)[name] = await src.fetch({ inv: opts.inv, nodes: answering, ctx: opts.ctx, silent })
-          log.dim(`  source ${name}: ${now() - s0} ms`)
-        } catch (e) {
-          failed.set(name, errText(e))
-          log.warn(`source ${name} failed: ${errText(e)}`)
-        }
-      }),
-    ),
+    [...needs]
+      .filter(([name]) => !probed.unasked.has(name))
+      .map(([name, nodes]) =>
+        limit(async () => {
+          const src = opts.sources[name] as Source<typeof name, C> | undefined
+          if (!src) {
+            failed.set(name, `no data source named ${name} is registered`)
+            return
+          }
+          const s0 = now()
+          try {
+            const answering = nodes.filter((n) => !(n.name in silent))
+            ;(data as Record<string, unknown>)[name] = await src.fetch({
+              inv: opts.inv,
+              nodes: answering,
+              ctx: opts.ctx,
+              silent,
+            })
+            log.dim(`  source ${name}: ${now() - s0} ms`)
+          } catch (e) {
+            failed.set(name, errText(e))
+            log.warn(`source ${name} failed: ${errText(e)}`)
+          }
+        }),
+      ),
   )
 
   const results: Result[] = []
-  if (probed.toolMissing) results.push(fail(PROBE_CHECK, 'cluster', probed.toolMissing, 'a client that can ask the nodes', probed.toolMissing))
+  if (probed.toolMissing)
+    results.push(
+      fail(PROBE_CHECK, 'cluster', probed.toolMissing, 'a client that can ask the nodes', probed.toolMissing),
+    )
   for (const c of checks) {
     if (probed.toolMissing && (c.needs as SourceName[]).some((n) => probed.unasked.has(n))) continue
     const missing = (c.needs as SourceName[]).filter((n) => failed.has(n))
@@ -149,7 +161,8 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
 /** The id of the one result a silent node (or a missing client tool) gets. */
 export const PROBE_CHECK = 'talos.api'
 
-const asksNodes = <C>(sources: SourceRegistry<C>, name: SourceName) => !!(sources[name] as Source<SourceName, C> | undefined)?.asksNodes
+const asksNodes = <C>(sources: SourceRegistry<C>, name: SourceName) =>
+  !!(sources[name] as Source<SourceName, C> | undefined)?.asksNodes
 
 interface Probed {
   silent: Record<string, string>
@@ -183,17 +196,31 @@ async function probeNodes<C>(needs: Map<SourceName, CheckNode[]>, opts: RunOptio
  * A silent node gets exactly one failure, naming it and the cause, in place of the results of every check that
  * needed it to answer (each would only repeat the cause). Checks that ask Kubernetes about it still report.
  */
-function replaceSilentNodes<C>(results: Result[], checks: AnyCheck[], sources: SourceRegistry<C>, silent: Record<string, string>, inv: CheckInventory): Result[] {
+function replaceSilentNodes<C>(
+  results: Result[],
+  checks: AnyCheck[],
+  sources: SourceRegistry<C>,
+  silent: Record<string, string>,
+  inv: CheckInventory,
+): Result[] {
   const down = inv.nodes.map((n) => n.name).filter((n) => n in silent)
   if (down.length === 0) return results
-  const needsNode = new Set(checks.filter((c) => (c.needs as SourceName[]).some((n) => asksNodes(sources, n))).map((c) => c.id))
+  const needsNode = new Set(
+    checks.filter((c) => (c.needs as SourceName[]).some((n) => asksNodes(sources, n))).map((c) => c.id),
+  )
   const about = (r: Result, node: string) => r.target === node || r.target.startsWith(`${node}/`)
   const kept = results.filter((r) => !(needsNode.has(r.check) && down.some((n) => about(r, n))))
   const perNode = down.map((node) => {
     const skipped = [...new Set(results.filter((r) => needsNode.has(r.check) && about(r, node)).map((r) => r.check))]
     const address = inv.nodes.find((n) => n.name === node)?.address ?? node
     const not = skipped.length ? `; not checked: ${skipped.join(', ')}` : ''
-    return fail(PROBE_CHECK, node, silent[node], 'an answer from the Talos API', `${node} (${address}) does not answer: ${silent[node]}${not}`)
+    return fail(
+      PROBE_CHECK,
+      node,
+      silent[node],
+      'an answer from the Talos API',
+      `${node} (${address}) does not answer: ${silent[node]}${not}`,
+    )
   })
   return [...perNode, ...kept]
 }

@@ -40,7 +40,10 @@ export interface TalosRunResult {
 export interface TalosRunner {
   /** The binary, named when it is missing. */
   readonly bin?: string
-  run(args: string[], opts?: { nodes?: string[]; nothrow?: boolean; quiet?: boolean; timeoutMs?: number }): Promise<TalosRunResult>
+  run(
+    args: string[],
+    opts?: { nodes?: string[]; nothrow?: boolean; quiet?: boolean; timeoutMs?: number },
+  ): Promise<TalosRunResult>
 }
 
 export interface KubeApi {
@@ -85,13 +88,20 @@ async function batched(ctx: SourceContext, args: string[], nodes: CheckNode[]) {
     ? await ctx.talos.run(args, { nodes: nodes.map((n) => n.address), nothrow: true })
     : { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: '', exitCode: 0 }
   if (r.timedOut) throw new Error(`${r.command} timed out`)
-  const errLines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean)
+  const errLines = r.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   const errorsFor = (answered: Set<string>) => {
     const out: Record<string, string> = {}
     for (const n of nodes) {
       if (answered.has(n.name)) continue
       const mine = errLines.filter((l) => l.includes(n.address) || new RegExp(`\\b${n.name}\\b`).test(l))
-      out[n.name] = mine.length ? mine.join('; ') : r.exitCode !== 0 ? errLines.join('; ') || `${r.command} exited ${r.exitCode}` : `no answer from ${n.name} in ${r.command}`
+      out[n.name] = mine.length
+        ? mine.join('; ')
+        : r.exitCode !== 0
+          ? errLines.join('; ') || `${r.command} exited ${r.exitCode}`
+          : `no answer from ${n.name} in ${r.command}`
     }
     return out
   }
@@ -130,7 +140,10 @@ async function readOne(ctx: SourceContext, node: CheckNode, path: string): Promi
   const r = await ctx.talos.run(['read', path], { nodes: [node.address], nothrow: true, quiet: true })
   if (r.exitCode !== 0 || r.timedOut) {
     const why = r.timedOut ? 'timed out' : firstMeaningfulLine(r.stderr) || `exit ${r.exitCode}`
-    throw new ReadError(`talosctl -n ${node.address} read ${path}: ${why}`, !r.timedOut && isMissingFile(r.stderr, path))
+    throw new ReadError(
+      `talosctl -n ${node.address} read ${path}: ${why}`,
+      !r.timedOut && isMissingFile(r.stderr, path),
+    )
   }
   return r.stdout
 }
@@ -139,7 +152,11 @@ async function readOne(ctx: SourceContext, node: CheckNode, path: string): Promi
  * Read several files on one node in parallel; a missing file is undefined (sysfs trees have optional files). The
  * first read that fails otherwise (a dead node, a timeout) fails them all: the reads not started yet are not made.
  */
-async function readMany(ctx: SourceContext, node: CheckNode, paths: string[]): Promise<Map<string, string | undefined>> {
+async function readMany(
+  ctx: SourceContext,
+  node: CheckNode,
+  paths: string[],
+): Promise<Map<string, string | undefined>> {
   const limit = pLimit(ctx.readConcurrency ?? 8)
   const out = new Map<string, string | undefined>()
   let failure: unknown
@@ -162,7 +179,11 @@ async function readMany(ctx: SourceContext, node: CheckNode, paths: string[]): P
 }
 
 /** Run fn for each node in parallel; a throw becomes that node's error. */
-async function perNode<T>(ctx: SourceContext, nodes: CheckNode[], fn: (n: CheckNode) => Promise<T>): Promise<PerNode<T>> {
+async function perNode<T>(
+  ctx: SourceContext,
+  nodes: CheckNode[],
+  fn: (n: CheckNode) => Promise<T>,
+): Promise<PerNode<T>> {
   const limit = pLimit(ctx.readConcurrency ?? 8)
   const out: PerNode<T> = { values: {}, errors: {} }
   await Promise.all(
@@ -188,7 +209,9 @@ function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes?: numbe
   if (!m) numaCache.set(ctx, (m = new Map()))
   let p = m.get(node.name)
   if (!p) {
-    p = readOnDemand(readNumaFromFiles, (paths) => readMany(ctx, node, paths), { prefetch: numaPrefetch(expectedNodes) })
+    p = readOnDemand(readNumaFromFiles, (paths) => readMany(ctx, node, paths), {
+      prefetch: numaPrefetch(expectedNodes),
+    })
     m.set(node.name, p)
   }
   return p
@@ -213,12 +236,16 @@ export function machineDocument(spec: unknown): Record<string, any> | undefined 
 
 /** `talosctl ls -l <dir>`: the row for the directory itself (NAME "."). */
 export function ownerFromLs(stdout: string, address: string): { uid: number; gid: number; mode: string } | undefined {
-  const row = parseTable(stdout).find((r) => (r.NODE === undefined || r.NODE === '' || r.NODE === address) && r.NAME === '.')
+  const row = parseTable(stdout).find(
+    (r) => (r.NODE === undefined || r.NODE === '' || r.NODE === address) && r.NAME === '.',
+  )
   return row ? { uid: Number(row.UID), gid: Number(row.GID), mode: row.MODE! } : undefined
 }
 
 /** `talosctl mounts` (formatters.RenderMounts): sizes in GB (1e9) with two decimals. */
-export function parseTalosMounts(stdout: string): { node?: string; mountedOn: string; sizeBytes: number; availableBytes: number }[] {
+export function parseTalosMounts(
+  stdout: string,
+): { node?: string; mountedOn: string; sizeBytes: number; availableBytes: number }[] {
   return parseTable(stdout).map((r) => ({
     ...(r.NODE ? { node: r.NODE } : {}),
     mountedOn: r['MOUNTED ON']!,
@@ -227,7 +254,13 @@ export function parseTalosMounts(stdout: string): { node?: string; mountedOn: st
   }))
 }
 
-const errorList = (e: string | string[]) => (Array.isArray(e) ? e : e.split(/,\s*/).map((s) => s.trim()).filter(Boolean))
+const errorList = (e: string | string[]) =>
+  Array.isArray(e)
+    ? e
+    : e
+        .split(/,\s*/)
+        .map((s) => s.trim())
+        .filter(Boolean)
 const bytes = (v: number | string) => (typeof v === 'number' ? v : parseBytes(v))
 
 // ---- who answers ----------------------------------------------------------------------------
@@ -248,12 +281,16 @@ export const probeTalos: NodeProbe<SourceContext> = async (nodes, ctx) => {
       const r = await ctx.talos.run(['version'], { nodes: [n.address], nothrow: true, quiet: true })
       if (r.exitCode === 0 && !r.timedOut) return
       if (r.exitCode === TOOL_MISSING) missing ??= firstMeaningfulLine(r.stderr)
-      silent[n.name] = r.timedOut ? `no answer within ${r.durationMs ?? '?'} ms (--call-timeout)` : firstMeaningfulLine(r.stderr) || `${r.command} exited ${r.exitCode}`
+      silent[n.name] = r.timedOut
+        ? `no answer within ${r.durationMs ?? '?'} ms (--call-timeout)`
+        : firstMeaningfulLine(r.stderr) || `${r.command} exited ${r.exitCode}`
     }),
   )
   if (missing !== undefined) {
     const bin = ctx.talos.bin ?? 'talosctl'
-    throw new Error(`talosctl is missing: ${bin} cannot be run (${missing}); install talosctl v1.10.3 or set $TALOSCTL to it. No Talos check could run.`)
+    throw new Error(
+      `talosctl is missing: ${bin} cannot be run (${missing}); install talosctl v1.10.3 or set $TALOSCTL to it. No Talos check could run.`,
+    )
   }
   return silent
 }
@@ -314,14 +351,21 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       const cps = answering(controlPlaneNodes(inv), silent)
       if (!cps.length) throw new Error('no control plane answers, so none can run talosctl health')
       const workers = inv.nodes.filter((n) => n.role !== 'controlplane')
-      const args = ['health', '--wait-timeout', HEALTH_WAIT, '--control-plane-nodes', cps.map((n) => n.address).join(',')]
+      const args = [
+        'health',
+        '--wait-timeout',
+        HEALTH_WAIT,
+        '--control-plane-nodes',
+        cps.map((n) => n.address).join(','),
+      ]
       if (workers.length) args.push('--worker-nodes', workers.map((n) => n.address).join(','))
       const errors: string[] = []
       for (const cp of cps) {
         const r = await ctx.talos.run(args, { nodes: [cp.address], nothrow: true, timeoutMs: HEALTH_TIMEOUT_MS })
         const report = parseHealth(r.stderr)
         // a node that cannot run the check at all (down, refused) is not the cluster's verdict: ask the next one
-        if (report.checks.length || (r.exitCode === 0 && !r.timedOut)) return { from: cp.name, command: r.command, exitCode: r.timedOut ? -1 : r.exitCode, report }
+        if (report.checks.length || (r.exitCode === 0 && !r.timedOut))
+          return { from: cp.name, command: r.command, exitCode: r.timedOut ? -1 : r.exitCode, report }
         errors.push(`${cp.name}: ${r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`}`)
       }
       throw new Error(`no control plane ran talosctl health (${errors.join('; ')})`)
@@ -338,12 +382,16 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       for (const cp of answering(controlPlaneNodes(inv), silent)) {
         const r = await ctx.talos.run(['etcd', 'members'], { nodes: [cp.address], nothrow: true })
         if (r.exitCode === 0 && !r.timedOut) {
-          const members = parsePartial(parseEtcdMembers, r.stdout, r.command).map(({ id, hostname, peerUrls, clientUrls, learner }) => ({ id, hostname, peerUrls, clientUrls, learner }))
+          const members = parsePartial(parseEtcdMembers, r.stdout, r.command).map(
+            ({ id, hostname, peerUrls, clientUrls, learner }) => ({ id, hostname, peerUrls, clientUrls, learner }),
+          )
           return { members, from: cp.name }
         }
         errors.push(`${cp.name}: ${r.timedOut ? 'timed out' : r.stderr.trim().split('\n')[0] || `exit ${r.exitCode}`}`)
       }
-      throw new Error(`no control plane listed etcd members (${errors.join('; ') || 'no control planes in the inventory'})`)
+      throw new Error(
+        `no control plane listed etcd members (${errors.join('; ') || 'no control planes in the inventory'})`,
+      )
     },
   },
 
@@ -362,7 +410,12 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     nodesAsked: (inv) => controlPlaneNodes(inv),
     fetch: async ({ ctx, inv, silent }) => {
       const cps = answering(controlPlaneNodes(inv), silent)
-      if (cps.length === 0) throw new Error(`no control plane answers: ${Object.entries(silentAmong(controlPlaneNodes(inv), silent)).map(([n, why]) => `${n}: ${why}`).join('; ')}`)
+      if (cps.length === 0)
+        throw new Error(
+          `no control plane answers: ${Object.entries(silentAmong(controlPlaneNodes(inv), silent))
+            .map(([n, why]) => `${n}: ${why}`)
+            .join('; ')}`,
+        )
       const r = await batched(ctx, ['etcd', 'alarm', 'list'], cps)
       const alarms = parsePartial(parseEtcdAlarms, r.stdout, r.command).map((a) => ({
         node: nodeNameFor(inv, a.node ?? cps[0]?.address ?? ''),
@@ -373,7 +426,8 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       if (r.exitCode !== 0) {
         const errs = r.errorsFor(new Set())
         const silent = cps.filter((n) => r.stderr.includes(n.address) || r.stderr.includes(n.name))
-        if (silent.length === 0 || silent.length === cps.length) throw new Error(`${r.command}: ${Object.values(errs)[0] ?? `exit ${r.exitCode}`}`)
+        if (silent.length === 0 || silent.length === cps.length)
+          throw new Error(`${r.command}: ${Object.values(errs)[0] ?? `exit ${r.exitCode}`}`)
       }
       return { alarms }
     },
@@ -408,7 +462,11 @@ export const SOURCES: SourceRegistry<SourceContext> = {
         return readOne(req.ctx, n, `/usr/lib/modules/${release}/modules.builtin`)
       }),
   },
-  tcpCongestion: { name: 'tcpCongestion', asksNodes: true, fetch: readFile('/proc/sys/net/ipv4/tcp_available_congestion_control') },
+  tcpCongestion: {
+    name: 'tcpCongestion',
+    asksNodes: true,
+    fetch: readFile('/proc/sys/net/ipv4/tcp_available_congestion_control'),
+  },
 
   sysctls: {
     name: 'sysctls',
@@ -434,7 +492,9 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       const fallback = nodes.filter((n) => !out.values[n.name] || keys.some((k) => !(k in out.values[n.name]!)))
       const read = await perNode(ctx, fallback, async (n) => {
         const files = await readMany(ctx, n, keys.map(sysctlPath))
-        return Object.fromEntries(keys.flatMap((k) => (files.get(sysctlPath(k)) === undefined ? [] : [[k, files.get(sysctlPath(k))!.trim()]])))
+        return Object.fromEntries(
+          keys.flatMap((k) => (files.get(sysctlPath(k)) === undefined ? [] : [[k, files.get(sysctlPath(k))!.trim()]])),
+        )
       })
       for (const n of fallback) {
         if (read.values[n.name]) out.values[n.name] = { ...read.values[n.name], ...out.values[n.name] }
@@ -447,14 +507,20 @@ export const SOURCES: SourceRegistry<SourceContext> = {
   numa: {
     name: 'numa',
     asksNodes: true,
-    fetch: ({ ctx, inv, nodes }) => perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n)))),
+    fetch: ({ ctx, inv, nodes }) =>
+      perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n)))),
   },
 
   hugepagesSysfs: {
     name: 'hugepagesSysfs',
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
-      perNode(ctx, nodes, async (n) => hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n)), hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'))),
+      perNode(ctx, nodes, async (n) =>
+        hugepagesPerNode(
+          await numaTopology(ctx, n, expectedNumaNodes(inv, n)),
+          hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'),
+        ),
+      ),
   },
 
   // One read per reserved CPU (kernel Documentation/admin-guide/cputopology.rst: thread_siblings_list), per node.
@@ -464,7 +530,9 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => {
         const cpus = parseCpuList(inv.validator?.reservedSystemCpus ?? '')
-        const texts = await Promise.all(cpus.map((c) => readOne(ctx, n, `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`)))
+        const texts = await Promise.all(
+          cpus.map((c) => readOne(ctx, n, `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`)),
+        )
         return Object.fromEntries(cpus.map((c, i) => [c, texts[i]!]))
       }),
   },
@@ -495,7 +563,9 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       const volumes = inv.validator?.storage ?? []
       // Free space for every node and volume in one call; an API without `mounts` just leaves it unknown.
       const free = nodes.length
-        ? await ctx.talos.run(['mounts'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true }).catch(() => undefined)
+        ? await ctx.talos
+            .run(['mounts'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+            .catch(() => undefined)
         : undefined
       let sizes: ReturnType<typeof parseTalosMounts> = []
       try {
@@ -506,7 +576,11 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       // Ownership: one `ls -l` per volume for all nodes at once (the mount point's own row, NAME ".").
       const ls = new Map<string, string>()
       for (const v of volumes) {
-        const r = await ctx.talos.run(['ls', '-l', v.mountPoint], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+        const r = await ctx.talos.run(['ls', '-l', v.mountPoint], {
+          nodes: nodes.map((n) => n.address),
+          nothrow: true,
+          quiet: true,
+        })
         ls.set(v.mountPoint, r.stdout)
       }
       return perNode(ctx, nodes, async (n): Promise<StorageMount[]> => {
@@ -514,7 +588,9 @@ export const SOURCES: SourceRegistry<SourceContext> = {
         return volumes.map((v) => {
           const m = mounts.filter((x) => x.mountPoint === v.mountPoint).at(-1)
           const owner = ownerFromLs(ls.get(v.mountPoint) ?? '', n.address)
-          const s = sizes.find((x) => x.mountedOn === v.mountPoint && (!x.node || x.node === n.address || x.node === n.name))
+          const s = sizes.find(
+            (x) => x.mountedOn === v.mountPoint && (!x.node || x.node === n.address || x.node === n.name),
+          )
           return {
             name: v.name,
             mountPoint: v.mountPoint,

@@ -45,7 +45,8 @@ export function ensureBmcPassword(): string {
 /** ipmi_lan(5): one LAN channel on the node's BMC address, one admin user, chassis control by our script. */
 export function lanConf(b: LabBmc, password: string): string {
   const control = `${join(REPO_ROOT, 'lab/bmc/chassis-control')} ${labDir()} ${b.node}`
-  if (/["\s]/.test(REPO_ROOT + labDir()) || /["\\\s]/.test(b.username + password)) throw new Error(`BMC of ${b.node}: paths and credentials must not contain quotes or blanks`)
+  if (/["\s]/.test(REPO_ROOT + labDir()) || /["\\\s]/.test(b.username + password))
+    throw new Error(`BMC of ${b.node}: paths and credentials must not contain quotes or blanks`)
   return [
     `name "${b.node}"`,
     'set_working_mc 0x20',
@@ -66,7 +67,12 @@ export function lanConf(b: LabBmc, password: string): string {
 }
 
 /** ipmi_sim_cmd(5): the BMC's management controller at IPMB 0x20 (chassis device supported: 0x9f has bit 7). */
-const EMULATOR = ['mc_setbmc 0x20', 'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02', 'mc_enable 0x20', ''].join('\n')
+const EMULATOR = [
+  'mc_setbmc 0x20',
+  'mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02',
+  'mc_enable 0x20',
+  '',
+].join('\n')
 
 export function bmcPid(node: string): number | undefined {
   const p = loadCluster().processes.find((x) => x.kind === 'bmc' && x.node === node)
@@ -76,7 +82,31 @@ export function bmcPid(node: string): number | undefined {
 /** Ask the BMC for its power state with ipmitool, as an operator would; true once it answers. */
 function answers(b: LabBmc): boolean {
   try {
-    const out = execFileSync(IPMITOOL, ['-I', 'lanplus', '-C', '3', '-H', b.address, '-p', String(b.port), '-U', b.username, '-f', bmcPaths.password(), '-N', '1', '-R', '1', 'chassis', 'power', 'status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    const out = execFileSync(
+      IPMITOOL,
+      [
+        '-I',
+        'lanplus',
+        '-C',
+        '3',
+        '-H',
+        b.address,
+        '-p',
+        String(b.port),
+        '-U',
+        b.username,
+        '-f',
+        bmcPaths.password(),
+        '-N',
+        '1',
+        '-R',
+        '1',
+        'chassis',
+        'power',
+        'status',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     return /Chassis Power is (on|off)/.test(out)
   } catch {
     return false
@@ -86,18 +116,29 @@ function answers(b: LabBmc): boolean {
 export async function startBmc(b: LabBmc, timeoutMs = 10_000): Promise<number> {
   const running = bmcPid(b.node)
   if (running) return running
-  for (const bin of [IPMI_SIM, IPMITOOL]) if (!existsSync(bin)) throw new Error(`BMC of ${b.node}: ${bin} is missing (apt-get install openipmi ipmitool)`)
+  for (const bin of [IPMI_SIM, IPMITOOL])
+    if (!existsSync(bin)) throw new Error(`BMC of ${b.node}: ${bin} is missing (apt-get install openipmi ipmitool)`)
   mkdirSync(bmcPaths.state(b.node), { recursive: true, mode: 0o700 })
   writeFileAtomic(bmcPaths.lanConf(b.node), lanConf(b, ensureBmcPassword()), 0o600)
   writeFileAtomic(bmcPaths.emu(b.node), EMULATOR, 0o600)
-  const pid = spawnDetached('bmc', b.node, IPMI_SIM, ['-c', bmcPaths.lanConf(b.node), '-f', bmcPaths.emu(b.node), '-s', bmcPaths.state(b.node), '-n'], bmcPaths.log(b.node))
+  const pid = spawnDetached(
+    'bmc',
+    b.node,
+    IPMI_SIM,
+    ['-c', bmcPaths.lanConf(b.node), '-f', bmcPaths.emu(b.node), '-s', bmcPaths.state(b.node), '-n'],
+    bmcPaths.log(b.node),
+  )
   const deadline = Date.now() + timeoutMs
   while (!answers(b)) {
     if (!isAlive(pid) || Date.now() > deadline) {
       await stopPid(pid)
       forgetProcess('bmc', b.node)
-      const tail = existsSync(bmcPaths.log(b.node)) ? readFileSync(bmcPaths.log(b.node), 'utf8').trim().split('\n').slice(-3).join(' | ') : ''
-      throw new Error(`BMC of ${b.node} did not answer ipmitool on ${b.address}:${b.port} (udp)${tail ? `; log: ${tail}` : ''}`)
+      const tail = existsSync(bmcPaths.log(b.node))
+        ? readFileSync(bmcPaths.log(b.node), 'utf8').trim().split('\n').slice(-3).join(' | ')
+        : ''
+      throw new Error(
+        `BMC of ${b.node} did not answer ipmitool on ${b.address}:${b.port} (udp)${tail ? `; log: ${tail}` : ''}`,
+      )
     }
     await new Promise((r) => setTimeout(r, 100))
   }

@@ -13,15 +13,29 @@ export function randomSuffix(n = 5): string {
   return [...randomBytes(n)].map((b) => alphabet[b % alphabet.length]).join('')
 }
 
-export function prepareCreate(r: ResourceDef, obj: Obj, ns: string | undefined, user: { name: string; groups: string[] }): Obj {
+export function prepareCreate(
+  r: ResourceDef,
+  obj: Obj,
+  ns: string | undefined,
+  user: { name: string; groups: string[] },
+): Obj {
   obj.kind = r.kind
   obj.apiVersion = apiVersionOf(r)
   obj.metadata ??= {}
   const md = obj.metadata
   if (!md.name && md.generateName) md.name = `${md.generateName}${randomSuffix()}`
-  if (!md.name) throw invalid(r, '', [{ field: 'metadata.name', type: 'Required value', message: 'name or generateName is required' }])
+  if (!md.name)
+    throw invalid(r, '', [
+      { field: 'metadata.name', type: 'Required value', message: 'name or generateName is required' },
+    ])
   if (!NAME_RE.test(md.name) || md.name.length > 253)
-    throw invalid(r, md.name, [{ field: 'metadata.name', type: 'Invalid value', message: `"${md.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')` }])
+    throw invalid(r, md.name, [
+      {
+        field: 'metadata.name',
+        type: 'Invalid value',
+        message: `"${md.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
+      },
+    ])
   if (r.namespaced) md.namespace = ns ?? md.namespace ?? 'default'
   else delete md.namespace
   md.uid = randomUUID()
@@ -37,7 +51,8 @@ export function prepareCreate(r: ResourceDef, obj: Obj, ns: string | undefined, 
   if (r.kind === 'CertificateSigningRequest') {
     obj.spec ??= {}
     if (!obj.spec.request) throw invalid(r, md.name, [{ field: 'spec.request', type: 'Required value', message: '' }])
-    if (!obj.spec.signerName) throw invalid(r, md.name, [{ field: 'spec.signerName', type: 'Required value', message: '' }])
+    if (!obj.spec.signerName)
+      throw invalid(r, md.name, [{ field: 'spec.signerName', type: 'Required value', message: '' }])
     // The API server records who asked, whatever the body says.
     obj.spec.username = user.name
     obj.spec.groups = [...user.groups, 'system:authenticated']
@@ -57,8 +72,10 @@ export function containerRequests(c: Obj): Record<string, number> {
 /** Effective pod request: sum over containers, at least the largest init container, plus overhead. */
 export function podRequests(p: Obj): Record<string, number> {
   const sum: Record<string, number> = {}
-  for (const c of p.spec?.containers ?? []) for (const [k, v] of Object.entries(containerRequests(c))) sum[k] = (sum[k] ?? 0) + v
-  for (const c of p.spec?.initContainers ?? []) for (const [k, v] of Object.entries(containerRequests(c))) sum[k] = Math.max(sum[k] ?? 0, v)
+  for (const c of p.spec?.containers ?? [])
+    for (const [k, v] of Object.entries(containerRequests(c))) sum[k] = (sum[k] ?? 0) + v
+  for (const c of p.spec?.initContainers ?? [])
+    for (const [k, v] of Object.entries(containerRequests(c))) sum[k] = Math.max(sum[k] ?? 0, v)
   for (const [k, v] of Object.entries<string>(p.spec?.overhead ?? {})) sum[k] = (sum[k] ?? 0) + parseQuantity(v)
   return sum
 }
@@ -85,10 +102,11 @@ export function qosClass(p: Obj): 'Guaranteed' | 'Burstable' | 'BestEffort' {
   }
   // requests that default from limits are equal to them; explicit smaller requests break Guaranteed
   if (guaranteed) {
-    for (const c of containers) for (const r of compute) {
-      const req = c.resources?.requests?.[r]
-      if (req !== undefined && parseQuantity(req) !== parseQuantity(c.resources?.limits?.[r])) guaranteed = false
-    }
+    for (const c of containers)
+      for (const r of compute) {
+        const req = c.resources?.requests?.[r]
+        if (req !== undefined && parseQuantity(req) !== parseQuantity(c.resources?.limits?.[r])) guaranteed = false
+      }
   }
   return guaranteed ? 'Guaranteed' : 'Burstable'
 }
@@ -109,11 +127,23 @@ function preparePod(r: ResourceDef, p: Obj): void {
       const lim = lims[res]
       const huge = res.startsWith('hugepages-')
       if (lim !== undefined && huge && parseQuantity(v) !== parseQuantity(lim))
-        causes.push({ field: `${base}.requests[${res}]`, type: 'Invalid value', message: `"${v}": must be equal to ${res} limit of ${lim}` })
+        causes.push({
+          field: `${base}.requests[${res}]`,
+          type: 'Invalid value',
+          message: `"${v}": must be equal to ${res} limit of ${lim}`,
+        })
       else if (lim !== undefined && parseQuantity(v) > parseQuantity(lim))
-        causes.push({ field: `${base}.requests[${res}]`, type: 'Invalid value', message: `"${v}": must be less than or equal to ${res} limit of ${lim}` })
+        causes.push({
+          field: `${base}.requests[${res}]`,
+          type: 'Invalid value',
+          message: `"${v}": must be less than or equal to ${res} limit of ${lim}`,
+        })
       else if (lim === undefined && (huge || res.includes('/')))
-        causes.push({ field: `${base}.limits[${res}]`, type: 'Required value', message: 'Limit must be set for non overcommitable resources' })
+        causes.push({
+          field: `${base}.limits[${res}]`,
+          type: 'Required value',
+          message: 'Limit must be set for non overcommitable resources',
+        })
     }
     const all = { ...lims, ...reqs }
     if (Object.keys(all).some((k) => k.startsWith('hugepages-')) && all.cpu === undefined && all.memory === undefined)
@@ -154,10 +184,17 @@ function preparePod(r: ResourceDef, p: Obj): void {
 // and a mistake in the product's rule must show up as a refusal here.
 
 const KUBELET_LABELS = new Set([
-  'kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region',
-  'failure-domain.beta.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/region',
-  'beta.kubernetes.io/instance-type', 'node.kubernetes.io/instance-type',
-  'kubernetes.io/os', 'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
+  'kubernetes.io/hostname',
+  'topology.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region',
+  'beta.kubernetes.io/instance-type',
+  'node.kubernetes.io/instance-type',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/arch',
 ])
 const KUBELET_LABEL_NAMESPACES = ['kubelet.kubernetes.io', 'node.kubernetes.io']
 
@@ -191,22 +228,31 @@ export function nodeIdentity(user: { name: string; groups: string[] }): string |
   return user.name.slice('system:node:'.length)
 }
 
-const forbidden = (name: string, why: string) => new ApiError(403, 'Forbidden', `nodes "${name}" is forbidden: ${why}`, { name, kind: 'nodes' })
+const forbidden = (name: string, why: string) =>
+  new ApiError(403, 'Forbidden', `nodes "${name}" is forbidden: ${why}`, { name, kind: 'nodes' })
 
 /** The taints as the API compares them (apiequality.Semantic.DeepEqual of spec.taints). */
-const taintsOf = (n: Obj | undefined) => JSON.stringify(((n?.spec?.taints ?? []) as Obj[]).map((t) => [t.key, t.value ?? '', t.effect, t.timeAdded ?? null]))
+const taintsOf = (n: Obj | undefined) =>
+  JSON.stringify(((n?.spec?.taints ?? []) as Obj[]).map((t) => [t.key, t.value ?? '', t.effect, t.timeAdded ?? null]))
 
 /**
  * admitNode for a request by `user` (no-op unless it is a node): create or update of Node `name`. Throws 403 as the
  * real plugin does; a refused update changes nothing, labels included.
  */
-export function admitNodeRestriction(user: { name: string; groups: string[] }, op: 'create' | 'update', name: string, obj: Obj, old?: Obj): void {
+export function admitNodeRestriction(
+  user: { name: string; groups: string[] },
+  op: 'create' | 'update',
+  name: string,
+  obj: Obj,
+  old?: Obj,
+): void {
   const node = nodeIdentity(user)
   if (node === undefined) return
   if (node !== name) throw forbidden(name, `node "${node}" is not allowed to modify node "${name}"`)
   if (op === 'create') {
     const bad = forbiddenLabels(Object.keys(obj.metadata?.labels ?? {}))
-    if (bad.length) throw forbidden(name, `node "${node}" is not allowed to set the following labels: ${bad.join(', ')}`)
+    if (bad.length)
+      throw forbidden(name, `node "${node}" is not allowed to set the following labels: ${bad.join(', ')}`)
     return
   }
   if (taintsOf(obj) !== taintsOf(old)) throw forbidden(name, `node "${node}" is not allowed to modify taints`)

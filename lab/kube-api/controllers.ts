@@ -36,7 +36,6 @@ const LEASE_RENEW_MS = 10_000
 /** The kubelet's client identity (its kubeconfig's certificate: CN system:node:<name>, O system:nodes). */
 const kubeletUser = (s: NodeShape) => ({ name: `system:node:${s.name}`, groups: ['system:nodes'] })
 
-
 export class Controllers {
   private downSince = new Map<string, number>()
   private namespacesDone = false
@@ -76,7 +75,8 @@ export class Controllers {
     const cluster = loadCluster()
     const stamp = labStamp(cluster.nodes)
     const now = Date.now()
-    if (revision !== undefined && revision === this.seen.revision && stamp === this.seen.stamp && now < this.dueAt) return
+    if (revision !== undefined && revision === this.seen.revision && stamp === this.seen.stamp && now < this.dueAt)
+      return
     this.dueAt = now + FULL_TICK_MS
     const machines = this.cache.all(cluster)
     if (machines.some((m) => m.node.bootstrapped)) {
@@ -100,7 +100,9 @@ export class Controllers {
     const now = Date.now()
     // one read of every Node and node lease per pass; writes stay guarded by each object's mod revision
     const nodes = new Map((await this.store.list(NODE)).items.map((i) => [i.obj.metadata.name as string, i]))
-    const leases = new Map((await this.store.list(LEASE, 'kube-node-lease')).items.map((i) => [i.obj.metadata.name as string, i]))
+    const leases = new Map(
+      (await this.store.list(LEASE, 'kube-node-lease')).items.map((i) => [i.obj.metadata.name as string, i]),
+    )
     for (const m of machines) {
       if (!m.cfg) continue
       const shape = this.cache.shape({ ...m, cfg: m.cfg })
@@ -140,10 +142,19 @@ export class Controllers {
     const name = node.metadata.name
     const renewTime = new Date().toISOString().replace('Z', '000Z')
     if (!cur) {
-      const lease = prepareCreate(LEASE, {
-        metadata: { name, namespace: 'kube-node-lease', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] },
-        spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime },
-      }, 'kube-node-lease', SYSTEM)
+      const lease = prepareCreate(
+        LEASE,
+        {
+          metadata: {
+            name,
+            namespace: 'kube-node-lease',
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }],
+          },
+          spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime },
+        },
+        'kube-node-lease',
+        SYSTEM,
+      )
       await this.store.create(LEASE, lease).catch(() => undefined)
       this.wake(Date.now() + LEASE_RENEW_MS)
       return
@@ -151,7 +162,9 @@ export class Controllers {
     const last = Date.parse(cur.obj.spec?.renewTime ?? 0)
     if (Date.now() - last < LEASE_RENEW_MS) return this.wake(last + LEASE_RENEW_MS)
     this.wake(Date.now() + LEASE_RENEW_MS)
-    await this.store.mutate(LEASE, 'kube-node-lease', name, (l) => ({ ...l, spec: { ...l.spec, renewTime } })).catch(() => undefined)
+    await this.store
+      .mutate(LEASE, 'kube-node-lease', name, (l) => ({ ...l, spec: { ...l.spec, renewTime } }))
+      .catch(() => undefined)
   }
 
   /**
@@ -159,14 +172,22 @@ export class Controllers {
    * judges the create). Talos' label/taint sync and the controllers then run on it as on any existing Node.
    */
   private newNode(s: NodeShape): Obj {
-    const n = prepareCreate(NODE, {
-      metadata: {
-        name: s.name,
-        labels: { ...s.kubeletLabels },
-        annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+    const n = prepareCreate(
+      NODE,
+      {
+        metadata: {
+          name: s.name,
+          labels: { ...s.kubeletLabels },
+          annotations: {
+            'node.alpha.kubernetes.io/ttl': '0',
+            'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+          },
+        },
+        spec: s.registerTaints.length ? { taints: s.registerTaints.map((t) => ({ ...t })) } : {},
       },
-      spec: s.registerTaints.length ? { taints: s.registerTaints.map((t) => ({ ...t })) } : {},
-    }, undefined, kubeletUser(s))
+      undefined,
+      kubeletUser(s),
+    )
     admitNodeRestriction(kubeletUser(s), 'create', s.name, n)
     this.reconcileNode(n, s, false)
     return n
@@ -190,7 +211,8 @@ export class Controllers {
     } catch (e) {
       if (!(e instanceof ApiError)) throw e
       // node_apply.go retries Forbidden forever; the lab logs it once per distinct refusal
-      if (this.lastTalosRefusal.get(s.name) !== e.message) this.log(`node ${s.name}: Talos node label/taint update refused: ${e.message}`)
+      if (this.lastTalosRefusal.get(s.name) !== e.message)
+        this.log(`node ${s.name}: Talos node label/taint update refused: ${e.message}`)
       this.lastTalosRefusal.set(s.name, e.message)
       n.metadata = beforeTalos.metadata
       n.spec = beforeTalos.spec
@@ -199,7 +221,8 @@ export class Controllers {
     // node lifecycle controller: unreachable taints while the kubelet is silent
     if (unknown) {
       for (const effect of ['NoSchedule', 'NoExecute']) {
-        if (!taints.some((t) => t.key === UNREACHABLE && t.effect === effect)) taints.push({ key: UNREACHABLE, effect, timeAdded: nowTs() })
+        if (!taints.some((t) => t.key === UNREACHABLE && t.effect === effect))
+          taints.push({ key: UNREACHABLE, effect, timeAdded: nowTs() })
       }
     } else taints = taints.filter((t) => t.key !== UNREACHABLE)
     n.spec ??= {}
@@ -211,7 +234,14 @@ export class Controllers {
     st.allocatable = s.allocatable
     st.addresses = s.addresses
     st.daemonEndpoints = { kubeletEndpoint: { Port: 10250 } }
-    st.nodeInfo = { ...s.nodeInfo, bootID: st.nodeInfo?.bootID || randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5') }
+    st.nodeInfo = {
+      ...s.nodeInfo,
+      bootID:
+        st.nodeInfo?.bootID ||
+        randomBytes(16)
+          .toString('hex')
+          .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5'),
+    }
     const desired: [string, string, string, string][] = unknown
       ? [
           ['MemoryPressure', 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.'],
@@ -230,7 +260,14 @@ export class Controllers {
       const old = prev.find((c) => c.type === type)
       if (old && old.status === status && old.reason === reason) return old
       const ts = nowTs()
-      return { type, status, lastHeartbeatTime: unknown ? (old?.lastHeartbeatTime ?? ts) : ts, lastTransitionTime: ts, reason, message }
+      return {
+        type,
+        status,
+        lastHeartbeatTime: unknown ? (old?.lastHeartbeatTime ?? ts) : ts,
+        lastTransitionTime: ts,
+        reason,
+        message,
+      }
     })
   }
 
@@ -244,7 +281,9 @@ export class Controllers {
 
     const ownedTaints: string[] = JSON.parse(md.annotations[OWNED_TAINTS] ?? '[]')
     const cfgKeys = new Set(s.configTaints.map((t) => `${t.key}:${t.effect}`))
-    const taints: Taint[] = (n.spec?.taints ?? []).filter((t: Taint) => !(ownedTaints.includes(t.key) && !cfgKeys.has(`${t.key}:${t.effect}`)))
+    const taints: Taint[] = (n.spec?.taints ?? []).filter(
+      (t: Taint) => !(ownedTaints.includes(t.key) && !cfgKeys.has(`${t.key}:${t.effect}`)),
+    )
     for (const t of s.configTaints) {
       const i = taints.findIndex((x) => x.key === t.key && x.effect === t.effect)
       // a taint already there with the same value (registerWithTaints) is taken over unchanged
@@ -261,10 +300,19 @@ export class Controllers {
 
   private async fileServingCsr(s: NodeShape, m: LabMachine): Promise<void> {
     const pem = kubeletServingCsr(s.name, s.name, m.node.address)
-    const csr = prepareCreate(CSR, {
-      metadata: { name: `csr-${randomSuffix(5)}`, generateName: 'csr-' },
-      spec: { request: b64(pem), signerName: 'kubernetes.io/kubelet-serving', usages: ['digital signature', 'server auth'] },
-    }, undefined, { name: `system:node:${s.name}`, groups: ['system:nodes'] })
+    const csr = prepareCreate(
+      CSR,
+      {
+        metadata: { name: `csr-${randomSuffix(5)}`, generateName: 'csr-' },
+        spec: {
+          request: b64(pem),
+          signerName: 'kubernetes.io/kubelet-serving',
+          usages: ['digital signature', 'server auth'],
+        },
+      },
+      undefined,
+      { name: `system:node:${s.name}`, groups: ['system:nodes'] },
+    )
     await this.store.create(CSR, csr)
     this.log(`node ${s.name}: kubelet-serving CSR ${csr.metadata.name} pending`)
   }
@@ -273,7 +321,12 @@ export class Controllers {
     const { items } = await this.store.list(CSR)
     for (const { obj } of items) {
       const conds: Obj[] = obj.status?.conditions ?? []
-      if (obj.status?.certificate || !conds.some((c) => c.type === 'Approved' && c.status === 'True') || conds.some((c) => c.type === 'Denied' || c.type === 'Failed')) continue
+      if (
+        obj.status?.certificate ||
+        !conds.some((c) => c.type === 'Approved' && c.status === 'True') ||
+        conds.some((c) => c.type === 'Denied' || c.type === 'Failed')
+      )
+        continue
       let cert: string
       try {
         cert = signCsr(this.ca, unb64(obj.spec.request), obj.spec.usages ?? [])
@@ -293,7 +346,9 @@ export class Controllers {
   // ---- control-plane static pods (mirror pods) ------------------------------------------------
 
   private async staticPods(machines: LabMachine[]): Promise<void> {
-    const cps = machines.filter((m) => m.cfg && (m.cfg.machine?.type ?? m.node.role) !== 'worker' && m.node.role === 'controlplane')
+    const cps = machines.filter(
+      (m) => m.cfg && (m.cfg.machine?.type ?? m.node.role) !== 'worker' && m.node.role === 'controlplane',
+    )
     if (!cps.length) return
     const nodes = new Map((await this.store.list(NODE)).items.map((i) => [i.obj.metadata.name as string, i]))
     const pods = new Set((await this.store.list(POD, 'kube-system')).items.map((i) => i.obj.metadata.name as string))
@@ -310,23 +365,39 @@ export class Controllers {
       for (const [comp, cpu, mem] of comps) {
         const name = `${comp}-${host}`
         if (pods.has(name)) continue
-        const pod = prepareCreate(POD, {
-          metadata: {
-            name,
-            namespace: 'kube-system',
-            labels: { 'k8s-app': comp, tier: 'control-plane' },
-            annotations: { 'kubernetes.io/config.mirror': randomBytes(16).toString('hex'), 'kubernetes.io/config.source': 'file' },
-            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: host, uid: node.obj.metadata.uid, controller: true }],
+        const pod = prepareCreate(
+          POD,
+          {
+            metadata: {
+              name,
+              namespace: 'kube-system',
+              labels: { 'k8s-app': comp, tier: 'control-plane' },
+              annotations: {
+                'kubernetes.io/config.mirror': randomBytes(16).toString('hex'),
+                'kubernetes.io/config.source': 'file',
+              },
+              ownerReferences: [
+                { apiVersion: 'v1', kind: 'Node', name: host, uid: node.obj.metadata.uid, controller: true },
+              ],
+            },
+            spec: {
+              nodeName: host,
+              hostNetwork: true,
+              priorityClassName: 'system-cluster-critical',
+              priority: 2000001000,
+              tolerations: [{ operator: 'Exists', effect: 'NoExecute' }],
+              containers: [
+                {
+                  name: comp,
+                  image: `registry.k8s.io/${comp}:${version}`,
+                  resources: { requests: { cpu, memory: mem } },
+                },
+              ],
+            },
           },
-          spec: {
-            nodeName: host,
-            hostNetwork: true,
-            priorityClassName: 'system-cluster-critical',
-            priority: 2000001000,
-            tolerations: [{ operator: 'Exists', effect: 'NoExecute' }],
-            containers: [{ name: comp, image: `registry.k8s.io/${comp}:${version}`, resources: { requests: { cpu, memory: mem } } }],
-          },
-        }, 'kube-system', SYSTEM)
+          'kube-system',
+          SYSTEM,
+        )
         await this.store.create(POD, pod)
       }
     }
@@ -336,7 +407,12 @@ export class Controllers {
 
   private async schedule(): Promise<void> {
     const pods = (await this.store.list(POD)).items.map((i) => i.obj)
-    const pending = pods.filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler')
+    const pending = pods.filter(
+      (p) =>
+        !p.spec?.nodeName &&
+        !p.metadata.deletionTimestamp &&
+        (p.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler',
+    )
     if (!pending.length) return
     const nodes = (await this.store.list(NODE)).items.map((i) => i.obj)
     for (const pod of pending) {
@@ -353,7 +429,10 @@ export class Controllers {
         await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
           if (p.spec.nodeName) return undefined
           p.spec.nodeName = target.metadata.name
-          p.status = { ...(p.status ?? {}), conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowTs() }] }
+          p.status = {
+            ...(p.status ?? {}),
+            conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowTs() }],
+          }
           return p
         })
         pod.spec.nodeName = target.metadata.name
@@ -369,7 +448,21 @@ export class Controllers {
         const others = (p.status?.conditions ?? []).filter((c: Obj) => c.type !== 'PodScheduled')
         const old = (p.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled')
         if (old?.message === message) return undefined
-        p.status = { ...(p.status ?? {}), phase: 'Pending', conditions: [...others, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: nowTs(), reason: 'Unschedulable', message }] }
+        p.status = {
+          ...(p.status ?? {}),
+          phase: 'Pending',
+          conditions: [
+            ...others,
+            {
+              type: 'PodScheduled',
+              status: 'False',
+              lastProbeTime: null,
+              lastTransitionTime: nowTs(),
+              reason: 'Unschedulable',
+              message,
+            },
+          ],
+        }
         return p
       })
       if (this.lastFailure.get(key) !== message) await this.event(pod, 'Warning', 'FailedScheduling', message)
@@ -379,20 +472,32 @@ export class Controllers {
 
   private async event(pod: Obj, type: string, reason: string, message: string): Promise<void> {
     const ts = nowTs()
-    const ev = prepareCreate(EVENT, {
-      metadata: { name: `${pod.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: pod.metadata.namespace },
-      involvedObject: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid, apiVersion: 'v1', resourceVersion: pod.metadata.resourceVersion },
-      reason,
-      message,
-      source: { component: 'default-scheduler' },
-      firstTimestamp: ts,
-      lastTimestamp: ts,
-      count: 1,
-      type,
-      eventTime: null,
-      reportingComponent: 'default-scheduler',
-      reportingInstance: '',
-    }, pod.metadata.namespace, SYSTEM)
+    const ev = prepareCreate(
+      EVENT,
+      {
+        metadata: { name: `${pod.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: pod.metadata.namespace },
+        involvedObject: {
+          kind: 'Pod',
+          namespace: pod.metadata.namespace,
+          name: pod.metadata.name,
+          uid: pod.metadata.uid,
+          apiVersion: 'v1',
+          resourceVersion: pod.metadata.resourceVersion,
+        },
+        reason,
+        message,
+        source: { component: 'default-scheduler' },
+        firstTimestamp: ts,
+        lastTimestamp: ts,
+        count: 1,
+        type,
+        eventTime: null,
+        reportingComponent: 'default-scheduler',
+        reportingInstance: '',
+      },
+      pod.metadata.namespace,
+      SYSTEM,
+    )
     await this.store.create(EVENT, ev).catch((e) => this.log(`event for ${pod.metadata.name}: ${(e as Error).message}`))
   }
 
@@ -411,11 +516,17 @@ export class Controllers {
       if (!node || !m) continue
       const ready = (node.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True' && m.up
       const isMirror = !!pod.metadata.annotations?.['kubernetes.io/config.mirror']
-      const containersReady = ready && (!isMirror || !pod.metadata.name.startsWith('kube-apiserver-') || !m.node.faults?.apiDown)
+      const containersReady =
+        ready && (!isMirror || !pod.metadata.name.startsWith('kube-apiserver-') || !m.node.faults?.apiDown)
       if (isOneShot(pod)) {
         if (ready && !['Succeeded', 'Failed'].includes(pod.status?.phase)) {
           const result = runOneShot(pod, paths.root(m.node.name))
-          await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => ((p.status = finishedStatus(p, m.node.address, result)), p))
+          await this.store.mutate(
+            POD,
+            pod.metadata.namespace,
+            pod.metadata.name,
+            (p) => ((p.status = finishedStatus(p, m.node.address, result)), p),
+          )
         }
         continue
       }
@@ -423,7 +534,11 @@ export class Controllers {
       if (!running && !ready) continue
       const podReady = (pod.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True'
       if (running && podReady === containersReady) continue
-      const podIP = pod.spec.hostNetwork ? m.node.address : running ? pod.status.podIP : this.allocateIp(order.indexOf(m.node.name), host, pods)
+      const podIP = pod.spec.hostNetwork
+        ? m.node.address
+        : running
+          ? pod.status.podIP
+          : this.allocateIp(order.indexOf(m.node.name), host, pods)
       await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
         if (p.spec.nodeName !== host) return undefined
         p.status = runningStatus(p, m.node.address, podIP, containersReady)
@@ -456,7 +571,13 @@ export function runningStatus(p: Obj, hostIP: string, podIP: string, ready: bool
   return {
     ...prev,
     phase: 'Running',
-    conditions: [cond('PodReadyToStartContainers', true), cond('Initialized', true), cond('Ready', ready), cond('ContainersReady', ready), cond('PodScheduled', true)],
+    conditions: [
+      cond('PodReadyToStartContainers', true),
+      cond('Initialized', true),
+      cond('Ready', ready),
+      cond('ContainersReady', ready),
+      cond('PodScheduled', true),
+    ],
     hostIP,
     hostIPs: [{ ip: hostIP }],
     podIP,

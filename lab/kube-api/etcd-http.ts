@@ -6,14 +6,32 @@ import { EtcdClient, EtcdError } from '../etcd-client.ts'
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 })
 
-function post(url: URL, body: string, timeoutMs: number): Promise<{ status: number; statusText: string; text: string }> {
+function post(
+  url: URL,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number; statusText: string; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text: Buffer.concat(chunks).toString() }))
-      res.on('error', reject)
-    })
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            text: Buffer.concat(chunks).toString(),
+          }),
+        )
+        res.on('error', reject)
+      },
+    )
     req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TimeoutError' })))
     req.on('error', (e: NodeJS.ErrnoException) => {
       // a kept-alive socket the server closed meanwhile: the request never reached etcd, send it once more
@@ -30,11 +48,18 @@ export class HttpEtcdClient extends EtcdClient {
     try {
       res = await post(new URL(`${this.endpoint}${path}`), JSON.stringify(body), this.timeoutMs)
     } catch (e) {
-      throw new EtcdError(`etcd ${this.endpoint} unreachable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).name}`, this.endpoint)
+      throw new EtcdError(
+        `etcd ${this.endpoint} unreachable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).name}`,
+        this.endpoint,
+      )
     }
     const json = res.text ? JSON.parse(res.text) : {}
     if (res.status < 200 || res.status >= 300 || json.error) {
-      throw new EtcdError(`etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.statusText}`, this.endpoint, json.code)
+      throw new EtcdError(
+        `etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.statusText}`,
+        this.endpoint,
+        json.code,
+      )
     }
     return json as T
   }

@@ -6,7 +6,19 @@ import { admitNodeRestriction, nodeIdentity, prepareCreate } from './admission.t
 import { ApiError, badRequest, conflict, notFound, qualified, type Obj } from './errors.ts'
 import { jsonPatch, mergePatch, strategicMerge } from './patch.ts'
 import { nowTs } from './quantity.ts'
-import { RESOURCES, apiGroup, apiGroupList, apiVersionOf, apiVersions, byKind, findResource, openapiV3Doc, openapiV3Paths, resourceList, type ResourceDef } from './resources.ts'
+import {
+  RESOURCES,
+  apiGroup,
+  apiGroupList,
+  apiVersionOf,
+  apiVersions,
+  byKind,
+  findResource,
+  openapiV3Doc,
+  openapiV3Paths,
+  resourceList,
+  type ResourceDef,
+} from './resources.ts'
 import { csrFromProtobuf, isK8sProtobuf, unwrap } from './protobuf.ts'
 import { objectFilter } from './selectors.ts'
 import type { Store } from './storage.ts'
@@ -27,7 +39,10 @@ export interface ApiContext {
 
 function send(res: ServerResponse, code: number, body: unknown): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body)
-  res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'cache-control': 'no-cache, private' })
+  res.writeHead(code, {
+    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'cache-control': 'no-cache, private',
+  })
   res.end(text)
 }
 
@@ -44,7 +59,11 @@ function parseBody(buf: Buffer, contentType: string): any {
     const { kind, fields } = unwrap(buf)
     if (kind === 'CertificateSigningRequest') return csrFromProtobuf(fields)
     if (kind === 'Eviction' || kind === 'DeleteOptions') return {}
-    throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`)
+    throw new ApiError(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
+    )
   }
   const text = buf.toString()
   try {
@@ -77,7 +96,12 @@ async function health(ctx: ApiContext, which: string, q: URLSearchParams, res: S
     ['ping', true],
     ['log', true],
     ['etcd', !etcdErr],
-    ...(which === 'readyz' ? ([['etcd-readiness', !etcdErr], ['informer-sync', true]] as [string, boolean][]) : []),
+    ...(which === 'readyz'
+      ? ([
+          ['etcd-readiness', !etcdErr],
+          ['informer-sync', true],
+        ] as [string, boolean][])
+      : []),
     ['poststarthook/start-apiserver-admission-initializer', true],
     ['poststarthook/generic-apiserver-start-informers', true],
     ...(which === 'readyz' ? ([['shutdown', true]] as [string, boolean][]) : []),
@@ -142,11 +166,26 @@ export async function handle(ctx: ApiContext, user: User, req: IncomingMessage, 
       return list ? send(res, 200, list) : send(res, 404, '404 page not found\n')
     }
     const t = parseTarget(group, version, rest)
-    if (!t) return send(res, 404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 })
+    if (!t)
+      return send(res, 404, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'the server could not find the requested resource',
+        reason: 'NotFound',
+        details: {},
+        code: 404,
+      })
     if (!user.groups.includes('system:masters') && !nodeMay(user, t, method)) {
       const verb = method === 'GET' ? (t.name ? 'get' : q.get('watch') ? 'watch' : 'list') : method.toLowerCase()
       const scope = t.ns ? `in the namespace "${t.ns}"` : 'at the cluster scope'
-      throw new ApiError(403, 'Forbidden', `${qualified(t.r)}${t.name ? ` "${t.name}"` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${t.r.plural}" in API group "${t.r.group}" ${scope}`, { name: t.name ?? '', group: t.r.group, kind: t.r.plural })
+      throw new ApiError(
+        403,
+        'Forbidden',
+        `${qualified(t.r)}${t.name ? ` "${t.name}"` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${t.r.plural}" in API group "${t.r.group}" ${scope}`,
+        { name: t.name ?? '', group: t.r.group, kind: t.r.plural },
+      )
     }
     await resource(ctx, user, t, method, q, req, res)
   } catch (e) {
@@ -167,7 +206,15 @@ function nodeMay(user: User, t: Target, method: string): boolean {
   return ['GET', 'POST', 'PUT', 'PATCH'].includes(method)
 }
 
-async function resource(ctx: ApiContext, user: User, t: Target, method: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function resource(
+  ctx: ApiContext,
+  user: User,
+  t: Target,
+  method: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const { store } = ctx
   const { r, ns, name, sub } = t
   const table = wantsTable(req.headers.accept)
@@ -176,7 +223,8 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
   const body = async () => parseBody(await readBody(req), String(req.headers['content-type'] ?? 'application/json'))
 
   if (method === 'GET' && !name) {
-    if (q.get('watch') === 'true' || q.get('watch') === '1') return serveWatch(res, store, r, ns, q, { table, includeObject })
+    if (q.get('watch') === 'true' || q.get('watch') === '1')
+      return serveWatch(res, store, r, ns, q, { table, includeObject })
     const { items, revision } = await store.list(r, ns)
     const filter = objectFilter(q)
     const objs = items.map((i) => i.obj).filter(filter)
@@ -209,7 +257,12 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
     const node = b?.target?.name
     if (!node) throw badRequest('binding target name is required')
     await store.mutate(r, ns, name!, (p) => {
-      if (p.spec.nodeName) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${p.spec.nodeName}"`)
+      if (p.spec.nodeName)
+        throw new ApiError(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${p.spec.nodeName}"`,
+        )
       p.spec.nodeName = node
       return p
     })
@@ -225,8 +278,14 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
       const { items, revision } = await store.list(r, ns)
       const filter = objectFilter(q)
       const gone = items.map((i) => i.obj).filter(filter)
-      if (!dryRun) for (const o of gone) await store.delete(r, o.metadata.namespace, o.metadata.name).catch(() => undefined)
-      return send(res, 200, { kind: `${r.kind}List`, apiVersion: apiVersionOf(r), metadata: { resourceVersion: String(revision) }, items: gone })
+      if (!dryRun)
+        for (const o of gone) await store.delete(r, o.metadata.namespace, o.metadata.name).catch(() => undefined)
+      return send(res, 200, {
+        kind: `${r.kind}List`,
+        apiVersion: apiVersionOf(r),
+        metadata: { resourceVersion: String(revision) },
+        items: gone,
+      })
     }
     throw new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
   }
@@ -237,12 +296,21 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
     const out = structuredClone(next)
     out.kind = r.kind
     out.apiVersion = apiVersionOf(r)
-    out.metadata = { ...out.metadata, name: cur.metadata.name, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp }
+    out.metadata = {
+      ...out.metadata,
+      name: cur.metadata.name,
+      uid: cur.metadata.uid,
+      creationTimestamp: cur.metadata.creationTimestamp,
+    }
     if (r.namespaced) out.metadata.namespace = cur.metadata.namespace
     if (sub === 'status') return { ...cur, status: out.status }
     if (sub === 'approval') {
       const ts = nowTs()
-      const conditions = (out.status?.conditions ?? []).map((c: Obj) => ({ ...c, lastUpdateTime: c.lastUpdateTime ?? ts, lastTransitionTime: c.lastTransitionTime ?? ts }))
+      const conditions = (out.status?.conditions ?? []).map((c: Obj) => ({
+        ...c,
+        lastUpdateTime: c.lastUpdateTime ?? ts,
+        lastTransitionTime: c.lastTransitionTime ?? ts,
+      }))
       return { ...cur, status: { ...(cur.status ?? {}), conditions } }
     }
     if ((r.subresources ?? []).includes('status')) out.status = cur.status
@@ -260,7 +328,9 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
     return send(res, 200, await store.update(r, next, cur.modRevision))
   }
   if (method === 'PATCH') {
-    const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim()
+    const ct = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
     const patch = await body()
     if (ct === 'application/apply-patch+yaml') {
       // server-side apply, approximated as a strategic merge of the applied configuration
@@ -275,8 +345,14 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
       let next: unknown
       if (ct === 'application/json-patch+json') next = jsonPatch(cur, patch)
       else if (ct === 'application/merge-patch+json') next = mergePatch(cur, patch)
-      else if (ct === 'application/strategic-merge-patch+json' || ct === 'application/apply-patch+yaml') next = strategicMerge(cur, patch)
-      else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`)
+      else if (ct === 'application/strategic-merge-patch+json' || ct === 'application/apply-patch+yaml')
+        next = strategicMerge(cur, patch)
+      else
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+        )
       const rv = (patch as Obj)?.metadata?.resourceVersion
       if (rv && rv !== cur.metadata.resourceVersion) throw conflict(r, name)
       const scoped = scope(cur, next as Obj)
@@ -291,13 +367,20 @@ async function resource(ctx: ApiContext, user: User, t: Target, method: string, 
     if (dryRun) return send(res, 200, cur.obj)
     if (r.kind === 'Namespace') {
       for (const inner of RESOURCES.filter((x) => x.namespaced)) {
-        for (const it of (await store.list(inner, name)).items) await store.delete(inner, name, it.obj.metadata.name).catch(() => undefined)
+        for (const it of (await store.list(inner, name)).items)
+          await store.delete(inner, name, it.obj.metadata.name).catch(() => undefined)
       }
     }
     const gone = await store.delete(r, ns, name)
     gone.metadata.deletionTimestamp = nowTs()
     if (r.kind === 'Pod') return send(res, 200, gone)
-    return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, ...(r.group ? { group: r.group } : {}), kind: r.plural, uid: cur.obj.metadata.uid } })
+    return send(res, 200, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Success',
+      details: { name, ...(r.group ? { group: r.group } : {}), kind: r.plural, uid: cur.obj.metadata.uid },
+    })
   }
   throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource')
 }

@@ -13,7 +13,10 @@ export interface AdminKubeconfigInput {
 }
 
 export function buildAdminKubeconfig(i: AdminKubeconfigInput): string {
-  const client = issueCert({ crt: i.caCrtPem, key: i.caKeyPem }, { cn: 'admin', org: ['system:masters'], usage: 'client', days: i.days ?? 365 })
+  const client = issueCert(
+    { crt: i.caCrtPem, key: i.caKeyPem },
+    { cn: 'admin', org: ['system:masters'], usage: 'client', days: i.days ?? 365 },
+  )
   const user = `admin@${i.clusterName}`
   return stringify({
     apiVersion: 'v1',

@@ -18,7 +18,11 @@ export function fileStamp(file: string): string {
 
 const machineFiles = (name: string) => [paths.node(name), paths.config(name)]
 // readSysroot's inputs: meminfo changes with the hugepages a config reserves (the sysroot is rewritten with it)
-const sysrootFiles = (name: string) => [...machineFiles(name), join(paths.root(name), 'proc/meminfo'), join(paths.root(name), 'proc/sys/kernel/osrelease')]
+const sysrootFiles = (name: string) => [
+  ...machineFiles(name),
+  join(paths.root(name), 'proc/meminfo'),
+  join(paths.root(name), 'proc/sys/kernel/osrelease'),
+]
 
 /** One stamp for the lab state the controllers read: lab.json and every listed node's files. */
 export function labStamp(nodes: readonly string[]): string {

@@ -92,7 +92,8 @@ export interface Taint {
 export function configTaints(cfg: Obj | undefined): Taint[] {
   const t = cfg?.machine?.nodeTaints
   if (!t) return []
-  if (Array.isArray(t)) return t.map((x: Obj) => ({ key: x.key, ...(x.value ? { value: String(x.value) } : {}), effect: x.effect }))
+  if (Array.isArray(t))
+    return t.map((x: Obj) => ({ key: x.key, ...(x.value ? { value: String(x.value) } : {}), effect: x.effect }))
   return Object.entries<string>(t).map(([key, v]) => {
     const s = String(v)
     const i = s.lastIndexOf(':')
@@ -105,7 +106,13 @@ export function configTaints(cfg: Obj | undefined): Taint[] {
 /** machine.kubelet.extraConfig.registerWithTaints (core/v1 Taint list), as kubelet registers the Node with them. */
 export function kubeletRegisterTaints(cfg: Obj | undefined): Taint[] {
   const t = cfg?.machine?.kubelet?.extraConfig?.registerWithTaints
-  return Array.isArray(t) ? t.map((x: Obj) => ({ key: String(x.key), ...(x.value ? { value: String(x.value) } : {}), effect: String(x.effect) })) : []
+  return Array.isArray(t)
+    ? t.map((x: Obj) => ({
+        key: String(x.key),
+        ...(x.value ? { value: String(x.value) } : {}),
+        effect: String(x.effect),
+      }))
+    : []
 }
 
 const HUGE_NAMES: Record<number, string> = { [2 ** 30]: 'hugepages-1Gi', [2 ** 21]: 'hugepages-2Mi' }
@@ -132,7 +139,13 @@ export interface NodeShape {
 /** The Node a Talos kubelet registers for this machine. */
 export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): NodeShape {
   const name = hostnameOf(n, cfg)
-  const role = (cfg?.machine?.type === 'controlplane' || cfg?.machine?.type === 'init' ? 'controlplane' : cfg?.machine?.type === 'worker' ? 'worker' : n.role) as NodeShape['role']
+  const role = (
+    cfg?.machine?.type === 'controlplane' || cfg?.machine?.type === 'init'
+      ? 'controlplane'
+      : cfg?.machine?.type === 'worker'
+        ? 'worker'
+        : n.role
+  ) as NodeShape['role']
   const kubeletLabels = {
     'beta.kubernetes.io/arch': 'amd64',
     'beta.kubernetes.io/os': 'linux',
@@ -142,11 +155,22 @@ export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): Node
   }
   // Talos v1.10.3: node_label_spec.go adds the control-plane role label to machine.nodeLabels on control planes;
   // node_taint_spec.go and kubelet_spec.go (registerWithTaints) add the control-plane taint unless scheduling is allowed.
-  const configLabels: Record<string, string> = Object.fromEntries(Object.entries(cfg?.machine?.nodeLabels ?? {}).map(([k, v]) => [k, String(v ?? '')]))
+  const configLabels: Record<string, string> = Object.fromEntries(
+    Object.entries(cfg?.machine?.nodeLabels ?? {}).map(([k, v]) => [k, String(v ?? '')]),
+  )
   if (role === 'controlplane') configLabels['node-role.kubernetes.io/control-plane'] = ''
-  const cpTaint: Taint[] = role === 'controlplane' && !cfg?.cluster?.allowSchedulingOnControlPlanes ? [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] : []
-  const registerTaints: Taint[] = [...cpTaint, ...kubeletRegisterTaints(cfg).filter((t) => !cpTaint.some((c) => c.key === t.key))]
-  const talosUser = role === 'controlplane' ? { name: 'admin', groups: ['system:masters'] } : { name: `system:node:${name}`, groups: ['system:nodes'] }
+  const cpTaint: Taint[] =
+    role === 'controlplane' && !cfg?.cluster?.allowSchedulingOnControlPlanes
+      ? [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }]
+      : []
+  const registerTaints: Taint[] = [
+    ...cpTaint,
+    ...kubeletRegisterTaints(cfg).filter((t) => !cpTaint.some((c) => c.key === t.key)),
+  ]
+  const talosUser =
+    role === 'controlplane'
+      ? { name: 'admin', groups: ['system:masters'] }
+      : { name: `system:node:${name}`, groups: ['system:nodes'] }
 
   const extra: Obj = cfg?.machine?.kubelet?.extraConfig ?? {}
   const cpus = n.hardware.numaCpus.flat().length
@@ -216,7 +240,10 @@ export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): Node
 /** "0-3,8" → [0,1,2,3,8] */
 export function expandCpuList(s: string): number[] {
   const out: number[] = []
-  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const part of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const [a, b] = part.split('-').map(Number)
     for (let i = a; i <= (b ?? a); i++) out.push(i)
   }

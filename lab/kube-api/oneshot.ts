@@ -9,7 +9,8 @@ import { setOwner } from '../file-owners.ts'
 
 type Obj = Record<string, any>
 
-export type OneShotOp = { op: 'chown'; uid: number; gid: number; path: string } | { op: 'chmod'; mode: string; path: string }
+export type OneShotOp =
+  { op: 'chown'; uid: number; gid: number; path: string } | { op: 'chmod'; mode: string; path: string }
 
 /** Parse `sh -c` scripts made only of chown/chmod/true joined by && or ;. Throws on anything else. */
 export function parseOneShotScript(script: string): OneShotOp[] {
@@ -36,7 +37,8 @@ export function hostPathOf(pod: Obj, container: Obj, path: string): string {
     const vol = (pod.spec.volumes ?? []).find((v: Obj) => v.name === m.name)
     const mp = posix.normalize(m.mountPath)
     const p = posix.normalize(path)
-    if (vol?.hostPath?.path && (p === mp || p.startsWith(mp + '/'))) return posix.join(vol.hostPath.path, posix.relative(mp, p))
+    if (vol?.hostPath?.path && (p === mp || p.startsWith(mp + '/')))
+      return posix.join(vol.hostPath.path, posix.relative(mp, p))
   }
   throw new Error(`${path} is not on a hostPath volume of the pod`)
 }
@@ -60,7 +62,8 @@ export function runOneShot(pod: Obj, sysroot: string): { ok: boolean; message: s
   try {
     for (const c of pod.spec.containers ?? []) {
       const cmd: string[] = [...(c.command ?? []), ...(c.args ?? [])]
-      if (cmd[0] !== 'sh' || cmd[1] !== '-c' || cmd.length !== 3) throw new Error(`lab kubelet runs only \`sh -c SCRIPT\` one-shot containers (${c.name})`)
+      if (cmd[0] !== 'sh' || cmd[1] !== '-c' || cmd.length !== 3)
+        throw new Error(`lab kubelet runs only \`sh -c SCRIPT\` one-shot containers (${c.name})`)
       for (const op of parseOneShotScript(cmd[2]!)) {
         const hostPath = hostPathOf(pod, c, op.path)
         if (!existsSync(join(sysroot, hostPath))) throw new Error(`${op.path}: No such file or directory`)
@@ -80,10 +83,26 @@ export function finishedStatus(p: Obj, hostIP: string, r: { ok: boolean; message
     phase: r.ok ? 'Succeeded' : 'Failed',
     hostIP,
     startTime: p.status?.startTime ?? ts,
-    conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: ts }, { type: 'Ready', status: 'False', reason: 'PodCompleted', lastProbeTime: null, lastTransitionTime: ts }],
+    conditions: [
+      { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: ts },
+      { type: 'Ready', status: 'False', reason: 'PodCompleted', lastProbeTime: null, lastTransitionTime: ts },
+    ],
     containerStatuses: (p.spec.containers ?? []).map((c: Obj) => ({
-      name: c.name, image: c.image, ready: false, restartCount: 0, started: false, lastState: {},
-      state: { terminated: { exitCode: r.ok ? 0 : 1, reason: r.ok ? 'Completed' : 'Error', message: r.ok ? undefined : r.message, startedAt: ts, finishedAt: ts } },
+      name: c.name,
+      image: c.image,
+      ready: false,
+      restartCount: 0,
+      started: false,
+      lastState: {},
+      state: {
+        terminated: {
+          exitCode: r.ok ? 0 : 1,
+          reason: r.ok ? 'Completed' : 'Error',
+          message: r.ok ? undefined : r.message,
+          startedAt: ts,
+          finishedAt: ts,
+        },
+      },
     })),
   }
 }

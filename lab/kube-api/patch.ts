@@ -17,7 +17,10 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 const unescape = (s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~')
 function pointer(path: string): string[] {
   if (path === '') return []
-  if (!path.startsWith('/')) throw badRequest(`the server rejected our request due to an error in our request: invalid JSON pointer ${JSON.stringify(path)}`)
+  if (!path.startsWith('/'))
+    throw badRequest(
+      `the server rejected our request due to an error in our request: invalid JSON pointer ${JSON.stringify(path)}`,
+    )
   return path.slice(1).split('/').map(unescape)
 }
 
@@ -30,11 +33,15 @@ export function jsonPatch(doc: unknown, ops: Obj[]): unknown {
     let cur: any = root
     for (const p of parts) {
       cur = cur?.[Array.isArray(cur) ? Number(p) : p]
-      if (cur === undefined) throw badRequest(`the server rejected our request due to an error in our request: doc is missing path: "${path}"`)
+      if (cur === undefined)
+        throw badRequest(
+          `the server rejected our request due to an error in our request: doc is missing path: "${path}"`,
+        )
     }
     return [cur, last]
   }
-  const getAt = (path: string) => pointer(path).reduce<any>((c, p) => (c === undefined ? undefined : c[Array.isArray(c) ? Number(p) : p]), root)
+  const getAt = (path: string) =>
+    pointer(path).reduce<any>((c, p) => (c === undefined ? undefined : c[Array.isArray(c) ? Number(p) : p]), root)
   const add = (path: string, value: unknown) => {
     if (path === '') return void (root = value)
     const [parent, key] = parentOf(path)
@@ -45,7 +52,10 @@ export function jsonPatch(doc: unknown, ops: Obj[]): unknown {
     const [parent, key] = parentOf(path)
     if (Array.isArray(parent)) parent.splice(Number(key), 1)
     else {
-      if (!(key in parent)) throw badRequest(`the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${path}"`)
+      if (!(key in parent))
+        throw badRequest(
+          `the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${path}"`,
+        )
       delete parent[key]
     }
   }
@@ -58,7 +68,10 @@ export function jsonPatch(doc: unknown, ops: Obj[]): unknown {
         remove(op.path)
         break
       case 'replace':
-        if (getAt(op.path) === undefined) throw badRequest(`the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}`)
+        if (getAt(op.path) === undefined)
+          throw badRequest(
+            `the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}`,
+          )
         remove(op.path)
         add(op.path, op.value)
         break
@@ -72,7 +85,8 @@ export function jsonPatch(doc: unknown, ops: Obj[]): unknown {
         add(op.path, structuredClone(getAt(op.from)))
         break
       case 'test':
-        if (JSON.stringify(getAt(op.path)) !== JSON.stringify(op.value)) throw new Error(`testing value ${op.path} failed`)
+        if (JSON.stringify(getAt(op.path)) !== JSON.stringify(op.value))
+          throw new Error(`testing value ${op.path} failed`)
         break
       default:
         throw badRequest(`Unexpected kind: ${op.op}`)
@@ -135,7 +149,8 @@ export function strategicMerge(target: unknown, patch: unknown): unknown {
     }
     if (v === null) delete out[k]
     else if (Array.isArray(v) && Array.isArray(out[k]) && MERGE_KEYS[k]) out[k] = mergeList(out[k], v, MERGE_KEYS[k])
-    else if (Array.isArray(v) && Array.isArray(out[k]) && PRIMITIVE_MERGE.has(k)) out[k] = [...new Set([...out[k], ...v])]
+    else if (Array.isArray(v) && Array.isArray(out[k]) && PRIMITIVE_MERGE.has(k))
+      out[k] = [...new Set([...out[k], ...v])]
     else if (Array.isArray(v)) out[k] = v.map((x) => (isObj(x) ? strategicMerge({}, x) : x))
     else if (isObj(v)) {
       const merged = strategicMerge(out[k], v)
@@ -143,6 +158,7 @@ export function strategicMerge(target: unknown, patch: unknown): unknown {
       else out[k] = merged
     } else out[k] = v
   }
-  if (Array.isArray(patch.$retainKeys)) for (const k of Object.keys(out)) if (!patch.$retainKeys.includes(k)) delete out[k]
+  if (Array.isArray(patch.$retainKeys))
+    for (const k of Object.keys(out)) if (!patch.$retainKeys.includes(k)) delete out[k]
   return out
 }

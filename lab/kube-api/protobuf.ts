@@ -59,7 +59,11 @@ export function unwrap(body: Buffer): { apiVersion?: string; kind?: string; fiel
   const env = decodeFields(body.subarray(4))
   const tm = msg(env, 1)
   const raw = env.get(2)?.[0]
-  return { apiVersion: tm && str(tm, 1), kind: tm && str(tm, 2), fields: Buffer.isBuffer(raw) ? decodeFields(raw) : new Map() }
+  return {
+    apiVersion: tm && str(tm, 1),
+    kind: tm && str(tm, 2),
+    fields: Buffer.isBuffer(raw) ? decodeFields(raw) : new Map(),
+  }
 }
 
 /** certificates.k8s.io/v1 CertificateSigningRequest → the JSON the approval endpoint needs. */

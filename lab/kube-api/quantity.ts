@@ -45,7 +45,8 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(hours / 24 / 365)}y`
 }
 
-export const age = (ts: string | undefined, now = Date.now()) => (ts ? humanDuration(now - Date.parse(ts)) : '<unknown>')
+export const age = (ts: string | undefined, now = Date.now()) =>
+  ts ? humanDuration(now - Date.parse(ts)) : '<unknown>'
 
 /** RFC 3339 seconds, as metav1.Time marshals. */
 export const nowTs = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z')

@@ -43,10 +43,15 @@ function matchExpr(labels: Record<string, string>, e: Obj): boolean {
 export function matchesNodeSelector(pod: Obj, node: Obj): boolean {
   const labels: Record<string, string> = node.metadata?.labels ?? {}
   for (const [k, v] of Object.entries<string>(pod.spec?.nodeSelector ?? {})) if (labels[k] !== v) return false
-  const terms: Obj[] | undefined = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms
+  const terms: Obj[] | undefined =
+    pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms
   if (terms?.length) {
     const fields: Record<string, string> = { 'metadata.name': node.metadata.name }
-    return terms.some((t) => (t.matchExpressions ?? []).every((e: Obj) => matchExpr(labels, e)) && (t.matchFields ?? []).every((e: Obj) => matchExpr(fields, e)))
+    return terms.some(
+      (t) =>
+        (t.matchExpressions ?? []).every((e: Obj) => matchExpr(labels, e)) &&
+        (t.matchFields ?? []).every((e: Obj) => matchExpr(fields, e)),
+    )
   }
   return true
 }
@@ -70,9 +75,11 @@ export function filterNode(pod: Obj, node: Obj, pods: Obj[]): Failure | undefine
     return { reasons: ['node(s) were unschedulable'], unresolvable: true }
   for (const t of node.spec?.taints ?? []) {
     if (t.effect !== 'NoSchedule' && t.effect !== 'NoExecute') continue
-    if (!tolerates(tol, t)) return { reasons: [`node(s) had untolerated taint {${t.key}: ${t.value ?? ''}}`], unresolvable: true }
+    if (!tolerates(tol, t))
+      return { reasons: [`node(s) had untolerated taint {${t.key}: ${t.value ?? ''}}`], unresolvable: true }
   }
-  if (!matchesNodeSelector(pod, node)) return { reasons: ["node(s) didn't match Pod's node affinity/selector"], unresolvable: true }
+  if (!matchesNodeSelector(pod, node))
+    return { reasons: ["node(s) didn't match Pod's node affinity/selector"], unresolvable: true }
   const alloc: Record<string, string> = node.status?.allocatable ?? {}
   const used = usedOn(node.metadata.name, pods)
   const reasons: string[] = []
@@ -91,7 +98,10 @@ export function filterNode(pod: Obj, node: Obj, pods: Obj[]): Failure | undefine
 function histogram(items: string[]): string {
   const counts = new Map<string, number>()
   for (const i of items) counts.set(i, (counts.get(i) ?? 0) + 1)
-  return [...counts].map(([k, v]) => `${v} ${k}`).sort().join(', ')
+  return [...counts]
+    .map(([k, v]) => `${v} ${k}`)
+    .sort()
+    .join(', ')
 }
 
 /** The scheduler's FitError text plus the default preemption plugin's verdict. */
@@ -105,7 +115,8 @@ export function fitErrorMessage(pod: Obj, nodes: Obj[], failures: Map<string, Fa
   for (const n of nodes) {
     const f = failures.get(n.metadata.name)
     if (!f || f.unresolvable) pre.push('Preemption is not helpful for scheduling')
-    else if (!pods.some((p) => p.spec?.nodeName === n.metadata.name && (p.spec?.priority ?? 0) < prio)) pre.push('No preemption victims found for incoming pod')
+    else if (!pods.some((p) => p.spec?.nodeName === n.metadata.name && (p.spec?.priority ?? 0) < prio))
+      pre.push('No preemption victims found for incoming pod')
     else pre.push(...f.reasons)
   }
   msg += ` preemption: 0/${nodes.length} nodes are available: ${histogram(pre)}.`

@@ -42,18 +42,22 @@ const store = new Store(node.etcd.clientUrl)
 const ctx = { store, gitVersion: kubernetesVersion(cfg), serverAddress: `${node.address}:${port}`, log }
 
 function makeServer(): Server {
-  return createServer({ key: cert.key, cert: cert.crt, ca: ca.crt, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const sock = req.socket as TLSSocket
-    const peer = sock.authorized ? sock.getPeerCertificate() : undefined
-    const path = new URL(req.url ?? '/', 'https://lab').pathname
-    if (!peer?.subject) {
-      if (isPublicPath(path)) return void handle(ctx, { name: 'system:anonymous', groups: ['system:unauthenticated'] }, req, res)
-      return sendError(res, new ApiError(401, 'Unauthorized', 'Unauthorized'))
-    }
-    const o = peer.subject.O
-    const groups = Array.isArray(o) ? o : o ? [o] : []
-    void handle(ctx, { name: String(peer.subject.CN ?? ''), groups }, req, res)
-  })
+  return createServer(
+    { key: cert.key, cert: cert.crt, ca: ca.crt, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const sock = req.socket as TLSSocket
+      const peer = sock.authorized ? sock.getPeerCertificate() : undefined
+      const path = new URL(req.url ?? '/', 'https://lab').pathname
+      if (!peer?.subject) {
+        if (isPublicPath(path))
+          return void handle(ctx, { name: 'system:anonymous', groups: ['system:unauthenticated'] }, req, res)
+        return sendError(res, new ApiError(401, 'Unauthorized', 'Unauthorized'))
+      }
+      const o = peer.subject.O
+      const groups = Array.isArray(o) ? o : o ? [o] : []
+      void handle(ctx, { name: String(peer.subject.CN ?? ''), groups }, req, res)
+    },
+  )
 }
 
 const main = makeServer()
@@ -61,7 +65,9 @@ main.on('error', (e) => {
   log(`cannot listen on ${node.address}:${port}: ${e.message}`)
   process.exit(1)
 })
-main.listen(port, node.address, () => log(`serving on https://${node.address}:${port} (kubernetes ${ctx.gitVersion}, etcd ${node.etcd.clientUrl})`))
+main.listen(port, node.address, () =>
+  log(`serving on https://${node.address}:${port} (kubernetes ${ctx.gitVersion}, etcd ${node.etcd.clientUrl})`),
+)
 
 // --- the shared VIP: whoever binds it holds it; the others retry until the holder goes away -----
 const vip = new URL(endpoint)

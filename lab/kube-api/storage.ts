@@ -23,7 +23,8 @@ interface RawKV {
 
 export const keyFor = (r: ResourceDef, ns: string | undefined, name: string) =>
   r.namespaced ? `/registry/${r.plural}/${ns}/${name}` : `/registry/${r.plural}/${name}`
-export const prefixFor = (r: ResourceDef, ns?: string) => (r.namespaced && ns ? `/registry/${r.plural}/${ns}/` : `/registry/${r.plural}/`)
+export const prefixFor = (r: ResourceDef, ns?: string) =>
+  r.namespaced && ns ? `/registry/${r.plural}/${ns}/` : `/registry/${r.plural}/`
 
 /** etcd unreachable or without quorum: the apiserver answers 503 instead of hanging forever. */
 function wrap(e: unknown): never {
@@ -150,7 +151,9 @@ export class Store {
   /** The health check, which also tells the store's current revision (what changed-since checks compare). */
   async probe(): Promise<{ error?: string; revision?: number }> {
     try {
-      const res = await this.healthClient.call<{ header?: { revision?: string } }>('/v3/kv/range', { key: b64('health') })
+      const res = await this.healthClient.call<{ header?: { revision?: string } }>('/v3/kv/range', {
+        key: b64('health'),
+      })
       return { revision: Number(res.header?.revision ?? NaN) }
     } catch (e) {
       return { error: (e as Error).message }

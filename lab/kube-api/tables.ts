@@ -13,7 +13,10 @@ interface Col {
 }
 
 const NAME: Col = { name: 'Name', format: 'name', description: 'Name must be unique within a namespace.' }
-const AGE: Col = { name: 'Age', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' }
+const AGE: Col = {
+  name: 'Age',
+  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+}
 const none = (s: string | undefined) => (s ? s : '<none>')
 
 function nodeStatus(n: Obj): string {
@@ -51,7 +54,8 @@ function podReady(p: Obj): string {
   return `${ready}/${total}`
 }
 
-const restarts = (p: Obj) => String((p.status?.containerStatuses ?? []).reduce((s: number, c: Obj) => s + (c.restartCount ?? 0), 0))
+const restarts = (p: Obj) =>
+  String((p.status?.containerStatuses ?? []).reduce((s: number, c: Obj) => s + (c.restartCount ?? 0), 0))
 
 function csrCondition(c: Obj): string {
   const conds = (c.status?.conditions ?? []).map((x: Obj) => x.type as string)
@@ -82,11 +86,32 @@ const PRINTERS: Record<string, { cols: Col[]; cells: (o: Obj, now: number) => un
       { name: 'Roles', description: 'The roles of the node' },
       AGE,
       { name: 'Version', description: 'Kubelet Version reported by the node.' },
-      { name: 'Internal-IP', priority: 1, description: 'List of addresses reachable to the node. Queried from cloud provider, if available.' },
-      { name: 'External-IP', priority: 1, description: 'List of addresses reachable to the node. Queried from cloud provider, if available.' },
-      { name: 'OS-Image', priority: 1, description: 'OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).' },
-      { name: 'Kernel-Version', priority: 1, description: "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)." },
-      { name: 'Container-Runtime', priority: 1, description: 'ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).' },
+      {
+        name: 'Internal-IP',
+        priority: 1,
+        description: 'List of addresses reachable to the node. Queried from cloud provider, if available.',
+      },
+      {
+        name: 'External-IP',
+        priority: 1,
+        description: 'List of addresses reachable to the node. Queried from cloud provider, if available.',
+      },
+      {
+        name: 'OS-Image',
+        priority: 1,
+        description: 'OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).',
+      },
+      {
+        name: 'Kernel-Version',
+        priority: 1,
+        description: "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+      },
+      {
+        name: 'Container-Runtime',
+        priority: 1,
+        description:
+          'ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).',
+      },
     ],
     cells: (n, now) => [
       n.metadata.name,
@@ -106,12 +131,29 @@ const PRINTERS: Record<string, { cols: Col[]; cells: (o: Obj, now: number) => un
       NAME,
       { name: 'Ready', description: 'The aggregate readiness state of this pod for accepting traffic.' },
       { name: 'Status', description: 'The aggregate status of the containers in this pod.' },
-      { name: 'Restarts', description: 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.' },
+      {
+        name: 'Restarts',
+        description:
+          'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.',
+      },
       AGE,
-      { name: 'IP', priority: 1, description: 'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.' },
+      {
+        name: 'IP',
+        priority: 1,
+        description:
+          'IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.',
+      },
       { name: 'Node', priority: 1, description: 'NodeName is a request to schedule this pod onto a specific node.' },
-      { name: 'Nominated Node', priority: 1, description: 'nominatedNodeName is set only when this pod preempts other pods on the node.' },
-      { name: 'Readiness Gates', priority: 1, description: 'If specified, all readiness gates will be evaluated for pod readiness.' },
+      {
+        name: 'Nominated Node',
+        priority: 1,
+        description: 'nominatedNodeName is set only when this pod preempts other pods on the node.',
+      },
+      {
+        name: 'Readiness Gates',
+        priority: 1,
+        description: 'If specified, all readiness gates will be evaluated for pod readiness.',
+      },
     ],
     cells: (p, now) => {
       const gates = p.spec?.readinessGates ?? []
@@ -140,7 +182,14 @@ const PRINTERS: Record<string, { cols: Col[]; cells: (o: Obj, now: number) => un
       { name: 'RequestedDuration', description: 'Requested duration of the certificate.' },
       { name: 'Condition', description: 'Approval and issuance state of the request.' },
     ],
-    cells: (c, now) => [c.metadata.name, age(c.metadata.creationTimestamp, now), c.spec?.signerName ?? '', c.spec?.username ?? '', durationText(c.spec?.expirationSeconds), csrCondition(c)],
+    cells: (c, now) => [
+      c.metadata.name,
+      age(c.metadata.creationTimestamp, now),
+      c.spec?.signerName ?? '',
+      c.spec?.username ?? '',
+      durationText(c.spec?.expirationSeconds),
+      csrCondition(c),
+    ],
   },
   Namespace: {
     cols: [NAME, { name: 'Status', description: 'The status of the namespace' }, AGE],
@@ -150,7 +199,11 @@ const PRINTERS: Record<string, { cols: Col[]; cells: (o: Obj, now: number) => un
     cols: [
       { name: 'Last Seen', description: 'The time at which the most recent occurrence of this event was recorded.' },
       { name: 'Type', description: 'Type of this event (Normal, Warning), new types could be added in the future.' },
-      { name: 'Reason', description: 'This should be a short, machine understandable string that gives the reason for this event being generated.' },
+      {
+        name: 'Reason',
+        description:
+          'This should be a short, machine understandable string that gives the reason for this event being generated.',
+      },
       { name: 'Object', description: 'The object that this event is about.' },
       { name: 'Subobject', priority: 1, description: 'The subobject of the involved object.' },
       { name: 'Source', priority: 1, description: 'The component reporting this event.' },
@@ -174,10 +227,18 @@ const PRINTERS: Record<string, { cols: Col[]; cells: (o: Obj, now: number) => un
   },
   ConfigMap: {
     cols: [NAME, { name: 'Data', type: 'integer', description: 'Data contains the configuration data.' }, AGE],
-    cells: (c, now) => [c.metadata.name, Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length, age(c.metadata.creationTimestamp, now)],
+    cells: (c, now) => [
+      c.metadata.name,
+      Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length,
+      age(c.metadata.creationTimestamp, now),
+    ],
   },
   Lease: {
-    cols: [NAME, { name: 'Holder', description: 'holderIdentity contains the identity of the holder of a current lease.' }, AGE],
+    cols: [
+      NAME,
+      { name: 'Holder', description: 'holderIdentity contains the identity of the holder of a current lease.' },
+      AGE,
+    ],
     cells: (l, now) => [l.metadata.name, l.spec?.holderIdentity ?? '', age(l.metadata.creationTimestamp, now)],
   },
 }
@@ -198,11 +259,18 @@ export function tableRow(r: ResourceDef, o: Obj, includeObject: string | null, n
   const cells = p ? p.cells(o, now) : [o.metadata.name, age(o.metadata.creationTimestamp, now)]
   const row: Obj = { cells }
   if (includeObject === 'Object') row.object = o
-  else if (includeObject !== 'None') row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }
+  else if (includeObject !== 'None')
+    row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }
   return row
 }
 
-export function toTable(r: ResourceDef, objs: Obj[], resourceVersion: string | undefined, includeObject: string | null, withColumns = true): object {
+export function toTable(
+  r: ResourceDef,
+  objs: Obj[],
+  resourceVersion: string | undefined,
+  includeObject: string | null,
+  withColumns = true,
+): object {
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

@@ -14,13 +14,24 @@ export interface WatchOptions {
   pollMs?: number
 }
 
-export async function serveWatch(res: ServerResponse, store: Store, r: ResourceDef, ns: string | undefined, q: URLSearchParams, o: WatchOptions): Promise<void> {
+export async function serveWatch(
+  res: ServerResponse,
+  store: Store,
+  r: ResourceDef,
+  ns: string | undefined,
+  q: URLSearchParams,
+  o: WatchOptions,
+): Promise<void> {
   const filter = objectFilter(q)
   const since = Number(q.get('resourceVersion') ?? 0)
   const sendInitial = q.get('sendInitialEvents') === 'true' || !since
   const timeoutMs = q.get('timeoutSeconds') ? Number(q.get('timeoutSeconds')) * 1000 : 30 * 60 * 1000
   const first = await store.list(r, ns) // errors before the 200 go out as a Status
-  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' })
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'cache-control': 'no-cache, private',
+    'transfer-encoding': 'chunked',
+  })
   res.flushHeaders() // clients wait for the headers before they count the watch as started
   let columnsSent = false
   let closed = false
@@ -61,7 +72,15 @@ export async function serveWatch(res: ServerResponse, store: Store, r: ResourceD
     try {
       now = await store.list(r, ns)
     } catch (e) {
-      send('ERROR', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: (e as Error).message, reason: 'ServiceUnavailable', code: 503 })
+      send('ERROR', {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: (e as Error).message,
+        reason: 'ServiceUnavailable',
+        code: 503,
+      })
       break
     }
     listedAt = now.revision
@@ -80,7 +99,8 @@ export async function serveWatch(res: ServerResponse, store: Store, r: ResourceD
     for (const [k, prev] of known) {
       if (seen.has(k)) continue
       known.delete(k)
-      if (prev.match) send('DELETED', { ...prev.obj, metadata: { ...prev.obj.metadata, resourceVersion: String(now.revision) } })
+      if (prev.match)
+        send('DELETED', { ...prev.obj, metadata: { ...prev.obj.metadata, resourceVersion: String(now.revision) } })
     }
   }
   if (!closed) res.end()

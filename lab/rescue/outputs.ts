@@ -2,7 +2,11 @@
 // (coreutils 9.1, util-linux 2.38). Pure formatting, unit-tested.
 import type { LabDisk } from '../state.ts'
 
-export const RESCUE_KERNEL = { release: '6.12.38+deb12-amd64', version: '#1 SMP PREEMPT_DYNAMIC Debian 6.12.38-1~bpo12+1 (2025-07-21)', machine: 'x86_64' }
+export const RESCUE_KERNEL = {
+  release: '6.12.38+deb12-amd64',
+  version: '#1 SMP PREEMPT_DYNAMIC Debian 6.12.38-1~bpo12+1 (2025-07-21)',
+  machine: 'x86_64',
+}
 export const RESCUE_HOSTNAME = 'rescue'
 /** /proc/cmdline of the rescue system (what a node's cmdline is before Talos is installed). */
 export const RESCUE_CMDLINE = `BOOT_IMAGE=/vmlinuz-${RESCUE_KERNEL.release} root=/dev/ram0 ro rescue=1 console=tty0 console=ttyS0,115200n8 nomodeset`
@@ -44,7 +48,12 @@ export function lsblkHumanSize(bytes: number): string {
     v /= 1024
     i++
   }
-  const s = i === 0 ? String(v) : Number.isInteger(Math.round(v * 10) / 10) ? String(Math.round(v * 10) / 10) : (Math.round(v * 10) / 10).toFixed(1)
+  const s =
+    i === 0
+      ? String(v)
+      : Number.isInteger(Math.round(v * 10) / 10)
+        ? String(Math.round(v * 10) / 10)
+        : (Math.round(v * 10) / 10).toFixed(1)
   return `${s}${units[i]}`
 }
 
@@ -67,7 +76,9 @@ function cell(d: LabDisk, col: string, bytes: boolean): string | number | null {
 /** `lsblk -J`: util-linux 2.38 layout (3-space indent, devices joined with `},{`). */
 export function lsblkJson(disks: LabDisk[], columns: string[], bytes: boolean): string {
   const devs = disks.map((d) => {
-    const fields = columns.map((c) => `         ${JSON.stringify(c.toLowerCase())}: ${JSON.stringify(cell(d, c, bytes))}`)
+    const fields = columns.map(
+      (c) => `         ${JSON.stringify(c.toLowerCase())}: ${JSON.stringify(cell(d, c, bytes))}`,
+    )
     return `{\n${fields.join(',\n')}\n      }`
   })
   return `{\n   "blockdevices": [\n${devs.length ? '      ' + devs.join(',') + '\n' : ''}   ]\n}\n`
@@ -77,7 +88,15 @@ export function lsblkTable(disks: LabDisk[], columns: string[], bytes: boolean):
   const rows = [columns, ...disks.map((d) => columns.map((c) => String(cell(d, c, bytes) ?? '')))]
   const widths = columns.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const numeric = columns.map((c) => c === 'SIZE')
-  return rows.map((r) => r.map((v, i) => (i === r.length - 1 ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join(' ').trimEnd() + '\n').join('')
+  return rows
+    .map(
+      (r) =>
+        r
+          .map((v, i) => (i === r.length - 1 ? v : numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+          .join(' ')
+          .trimEnd() + '\n',
+    )
+    .join('')
 }
 
 function si(n: number): string {

@@ -72,7 +72,22 @@ export function tokenize(line: string): string[] {
 export function parseDdSize(s: string): number | undefined {
   const m = /^(\d+)(c|w|b|K|k|KiB|kB|KB|M|MiB|MB|G|GiB|GB)?$/.exec(s)
   if (!m) return undefined
-  const mult: Record<string, number> = { c: 1, w: 2, b: 512, K: 1024, k: 1024, KiB: 1024, kB: 1000, KB: 1000, M: 1024 ** 2, MiB: 1024 ** 2, MB: 1e6, G: 1024 ** 3, GiB: 1024 ** 3, GB: 1e9 }
+  const mult: Record<string, number> = {
+    c: 1,
+    w: 2,
+    b: 512,
+    K: 1024,
+    k: 1024,
+    KiB: 1024,
+    kB: 1000,
+    KB: 1000,
+    M: 1024 ** 2,
+    MiB: 1024 ** 2,
+    MB: 1e6,
+    G: 1024 ** 3,
+    GiB: 1024 ** 3,
+    GB: 1e9,
+  }
   const n = Number(m[1]) * (m[2] ? mult[m[2]]! : 1)
   return n > 0 ? n : undefined
 }
@@ -83,14 +98,20 @@ function parseDd(args: string[], decompress?: 'zstd'): RescueOp {
   let quiet = false
   for (const a of args) {
     const eq = a.indexOf('=')
-    if (eq < 0) return { kind: 'fail', stderr: `dd: unrecognized operand '${a}'\nTry 'dd --help' for more information.\n`, code: 1 }
+    if (eq < 0)
+      return {
+        kind: 'fail',
+        stderr: `dd: unrecognized operand '${a}'\nTry 'dd --help' for more information.\n`,
+        code: 1,
+      }
     const [k, v] = [a.slice(0, eq), a.slice(eq + 1)]
     switch (k) {
       case 'of':
         dev = v
         break
       case 'if':
-        if (v !== '/dev/stdin' && v !== '-') return { kind: 'fail', stderr: `dd: failed to open '${v}': No such file or directory\n`, code: 1 }
+        if (v !== '/dev/stdin' && v !== '-')
+          return { kind: 'fail', stderr: `dd: failed to open '${v}': No such file or directory\n`, code: 1 }
         break
       case 'bs':
       case 'obs':
@@ -101,7 +122,8 @@ function parseDd(args: string[], decompress?: 'zstd'): RescueOp {
         break
       }
       case 'status':
-        if (!['none', 'noxfer', 'progress'].includes(v)) return { kind: 'fail', stderr: `dd: invalid status level: '${v}'\n`, code: 1 }
+        if (!['none', 'noxfer', 'progress'].includes(v))
+          return { kind: 'fail', stderr: `dd: invalid status level: '${v}'\n`, code: 1 }
         quiet = v === 'none'
         break
       case 'conv':
@@ -109,11 +131,16 @@ function parseDd(args: string[], decompress?: 'zstd'): RescueOp {
       case 'iflag':
         break // fsync, direct, fullblock...: no effect on a simulated disk
       default:
-        return { kind: 'fail', stderr: `dd: unrecognized operand '${a}'\nTry 'dd --help' for more information.\n`, code: 1 }
+        return {
+          kind: 'fail',
+          stderr: `dd: unrecognized operand '${a}'\nTry 'dd --help' for more information.\n`,
+          code: 1,
+        }
     }
   }
   // dd without of= copies to stdout: never what an install wants, and nothing the lab simulates
-  if (!dev) return { kind: 'fail', stderr: `lab rescue: dd without of= (writing to stdout) is not supported\n`, code: 1 }
+  if (!dev)
+    return { kind: 'fail', stderr: `lab rescue: dd without of= (writing to stdout) is not supported\n`, code: 1 }
   return { kind: 'write', dev, tool: 'dd', blockSize, quiet, decompress }
 }
 
@@ -127,7 +154,11 @@ function parseLsblk(args: string[]): RescueOp {
       const v = args[++i]
       if (!v) return { kind: 'fail', stderr: `lsblk: option requires an argument -- 'o'\n`, code: 1 }
       columns = v.split(',').map((c) => c.toUpperCase())
-    } else if (a.startsWith('--output=')) columns = a.slice(9).split(',').map((c) => c.toUpperCase())
+    } else if (a.startsWith('--output='))
+      columns = a
+        .slice(9)
+        .split(',')
+        .map((c) => c.toUpperCase())
     else if (/^-[bJd]+$/.test(a)) {
       json ||= a.includes('J')
       bytes ||= a.includes('b')
@@ -137,7 +168,12 @@ function parseLsblk(args: string[]): RescueOp {
     else return { kind: 'fail', stderr: `lsblk: ${a}: not a block device\n`, code: 32 }
   }
   const unknown = columns.find((c) => !(LSBLK_COLUMNS as readonly string[]).includes(c))
-  if (unknown) return { kind: 'fail', stderr: `lab rescue: lsblk column ${unknown} is not simulated (use ${LSBLK_COLUMNS.join(',')})\n`, code: 1 }
+  if (unknown)
+    return {
+      kind: 'fail',
+      stderr: `lab rescue: lsblk column ${unknown} is not simulated (use ${LSBLK_COLUMNS.join(',')})\n`,
+      code: 1,
+    }
   return { kind: 'lsblk', columns, json, bytes }
 }
 
@@ -148,7 +184,8 @@ export function parsePipeline(tokens: string[]): RescueOp {
     if (t === '|') parts.push([])
     else parts[parts.length - 1]!.push(t)
   }
-  if (parts.some((p) => p.length === 0)) return { kind: 'fail', stderr: `sh: 1: Syntax error: "|" unexpected\n`, code: 2 }
+  if (parts.some((p) => p.length === 0))
+    return { kind: 'fail', stderr: `sh: 1: Syntax error: "|" unexpected\n`, code: 2 }
   const unknown = parts.map((p) => p[0]!).find((w) => !KNOWN.has(w))
   if (unknown) return notFound(unknown)
 
@@ -158,29 +195,38 @@ export function parsePipeline(tokens: string[]): RescueOp {
     if (a[0] === 'head' && b.length === 1 && b[0] === 'sha256sum') {
       const m = a.length === 4 && a[1] === '-c' ? a : undefined
       const limit = m ? Number(m[2]) : NaN
-      if (!m || !Number.isInteger(limit) || limit < 0) return { kind: 'fail', stderr: `lab rescue: only \`head -c BYTES /dev/X | sha256sum\` is simulated\n`, code: 1 }
+      if (!m || !Number.isInteger(limit) || limit < 0)
+        return { kind: 'fail', stderr: `lab rescue: only \`head -c BYTES /dev/X | sha256sum\` is simulated\n`, code: 1 }
       return { kind: 'sha256', dev: m[3]!, limit }
     }
     if ((a[0] === 'zstd' || a[0] === 'zstdcat') && b[0] === 'dd') {
       const flags = a.slice(1)
       const decompressing = a[0] === 'zstdcat' || flags.some((f) => /^-[a-zA-Z0-9]*d/.test(f) || f === '--decompress')
       const ok = flags.every((f) => /^-[dcqT0-9]+$/.test(f) || ['--decompress', '--stdout', '--quiet'].includes(f))
-      if (!decompressing || !ok) return { kind: 'fail', stderr: `lab rescue: only \`zstd -dc | dd of=/dev/X ...\` is simulated\n`, code: 1 }
+      if (!decompressing || !ok)
+        return { kind: 'fail', stderr: `lab rescue: only \`zstd -dc | dd of=/dev/X ...\` is simulated\n`, code: 1 }
       return parseDd(b.slice(1), 'zstd')
     }
     return { kind: 'fail', stderr: `lab rescue: this pipeline is not simulated: ${tokens.join(' ')}\n`, code: 2 }
   }
-  if (parts.length > 2) return { kind: 'fail', stderr: `lab rescue: this pipeline is not simulated: ${tokens.join(' ')}\n`, code: 2 }
+  if (parts.length > 2)
+    return { kind: 'fail', stderr: `lab rescue: this pipeline is not simulated: ${tokens.join(' ')}\n`, code: 2 }
 
   const [cmd, ...args] = parts[0]!
   switch (cmd) {
     case 'uname': {
       const bad = args.find((a) => !/^-[asnrvmpio]+$/.test(a))
-      if (bad) return { kind: 'fail', stderr: `uname: extra operand '${bad}'\nTry 'uname --help' for more information.\n`, code: 1 }
+      if (bad)
+        return {
+          kind: 'fail',
+          stderr: `uname: extra operand '${bad}'\nTry 'uname --help' for more information.\n`,
+          code: 1,
+        }
       return { kind: 'uname', flags: args.flatMap((a) => [...a.slice(1)]) }
     }
     case 'cat': {
-      if (args[0] === '>' && args.length === 2) return { kind: 'write', dev: args[1]!, tool: 'cat', blockSize: 0, quiet: true }
+      if (args[0] === '>' && args.length === 2)
+        return { kind: 'write', dev: args[1]!, tool: 'cat', blockSize: 0, quiet: true }
       if (args.length !== 1 || args[0]!.startsWith('-') || args.includes('>') || args.includes('<'))
         return { kind: 'fail', stderr: `lab rescue: only \`cat FILE\` and \`cat > /dev/X\` are simulated\n`, code: 1 }
       return { kind: 'cat', path: args[0]! }
@@ -190,7 +236,8 @@ export function parsePipeline(tokens: string[]): RescueOp {
     case 'dd':
       return parseDd(args)
     case 'sha256sum':
-      if (args.length !== 1 || args[0]!.startsWith('-')) return { kind: 'fail', stderr: `lab rescue: only \`sha256sum /dev/X\` is simulated\n`, code: 1 }
+      if (args.length !== 1 || args[0]!.startsWith('-'))
+        return { kind: 'fail', stderr: `lab rescue: only \`sha256sum /dev/X\` is simulated\n`, code: 1 }
       return { kind: 'sha256', dev: args[0]! }
     case 'sync':
       return { kind: 'sync' }
@@ -201,7 +248,11 @@ export function parsePipeline(tokens: string[]): RescueOp {
     case 'head':
     case 'zstd':
     case 'zstdcat':
-      return { kind: 'fail', stderr: `lab rescue: \`${cmd}\` is only simulated inside the pipelines listed in lab/rescue/parse.ts\n`, code: 1 }
+      return {
+        kind: 'fail',
+        stderr: `lab rescue: \`${cmd}\` is only simulated inside the pipelines listed in lab/rescue/parse.ts\n`,
+        code: 1,
+      }
   }
   return notFound(cmd!)
 }
@@ -222,7 +273,11 @@ export function parseCommandLine(line: string): Step[] {
   const flush = (next: Step['after'], op: string) => {
     if (cur.length === 0) {
       if (op === ';' && steps.length > 0) return // trailing ;
-      steps.push({ op: { kind: 'fail', stderr: `sh: 1: Syntax error: "${op}" unexpected\n`, code: 2 }, after, text: op })
+      steps.push({
+        op: { kind: 'fail', stderr: `sh: 1: Syntax error: "${op}" unexpected\n`, code: 2 },
+        after,
+        text: op,
+      })
     } else steps.push({ op: parsePipeline(cur), after, text: cur.join(' ') })
     cur = []
     after = next
@@ -230,7 +285,9 @@ export function parseCommandLine(line: string): Step[] {
   for (const t of tokens) {
     if (t === '&&' || t === ';') flush(t, t)
     else if (t === '||') {
-      return [{ op: { kind: 'fail', stderr: `lab rescue: \`||\` is not simulated\n`, code: 2 }, after: 'start', text: line }]
+      return [
+        { op: { kind: 'fail', stderr: `lab rescue: \`||\` is not simulated\n`, code: 2 }, after: 'start', text: line },
+      ]
     } else cur.push(t)
   }
   if (cur.length > 0) flush(';', 'end')

@@ -2,7 +2,17 @@
 // <lab>/ssh/<node>/disks/<dev>.img holding exactly what was written: nothing here ever opens a real device.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { appendFileSync, closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs'
+import {
+  appendFileSync,
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -118,22 +128,32 @@ async function sha256Disk(node: string, dev: string, limit: number | undefined, 
   const n = loadNode(node)
   const name = limit === undefined ? dev : '-'
   if (!findDisk(n, dev)) {
-    await write(io.stderr, limit === undefined ? `sha256sum: ${dev}: No such file or directory\n` : `head: cannot open '${dev}' for reading: No such file or directory\n`)
+    await write(
+      io.stderr,
+      limit === undefined
+        ? `sha256sum: ${dev}: No such file or directory\n`
+        : `head: cannot open '${dev}' for reading: No such file or directory\n`,
+    )
     return 1
   }
   const file = diskImage(node, dev)
   if (!existsSync(file)) {
-    await write(io.stderr, `lab rescue: nothing was ever written to ${dev} on ${node}; the simulated disk has no content to checksum\n`)
+    await write(
+      io.stderr,
+      `lab rescue: nothing was ever written to ${dev} on ${node}; the simulated disk has no content to checksum\n`,
+    )
     return 1
   }
   const hash = createHash('sha256')
   const size = statSync(file).size
   const take = limit === undefined ? size : Math.min(limit, size)
-  if (take > 0) for await (const chunk of createReadStream(file, { start: 0, end: take - 1 })) hash.update(chunk as Buffer)
+  if (take > 0)
+    for await (const chunk of createReadStream(file, { start: 0, end: take - 1 })) hash.update(chunk as Buffer)
   // past what was written, a blank disk reads zeros
   if (limit !== undefined && limit > size) {
     const zeros = Buffer.alloc(Math.min(limit - size, 1 << 20))
-    for (let left = limit - size; left > 0; left -= zeros.length) hash.update(left >= zeros.length ? zeros : zeros.subarray(0, left))
+    for (let left = limit - size; left > 0; left -= zeros.length)
+      hash.update(left >= zeros.length ? zeros : zeros.subarray(0, left))
   }
   await write(io.stdout, sha256sumLine(hash.digest('hex'), name))
   return 0
@@ -151,15 +171,19 @@ function firstSector(file: string): Buffer {
 }
 
 /** Which disk the firmware would boot Talos from: the first disk (hardware order) holding a Talos image. */
-export function bootableDisk(n: LabNode): { dev: string; talosVersion: string; schematic?: string; extraKernelArgs?: string[] } | { reason: string } {
+export function bootableDisk(
+  n: LabNode,
+): { dev: string; talosVersion: string; schematic?: string; extraKernelArgs?: string[] } | { reason: string } {
   const notes: string[] = []
   for (const d of n.hardware.disks) {
     const file = diskImage(n.name, d.dev)
     if (!existsSync(file)) continue
     const head = firstSector(file)
     const h = parseImageHeader(head)
-    if (h) return { dev: d.dev, talosVersion: h.talosVersion, schematic: h.schematic, extraKernelArgs: h.extraKernelArgs }
-    if (head.subarray(0, 4).equals(ZSTD_MAGIC)) notes.push(`${d.dev} holds zstd-compressed data (the .raw.zst image written without decompressing it)`)
+    if (h)
+      return { dev: d.dev, talosVersion: h.talosVersion, schematic: h.schematic, extraKernelArgs: h.extraKernelArgs }
+    if (head.subarray(0, 4).equals(ZSTD_MAGIC))
+      notes.push(`${d.dev} holds zstd-compressed data (the .raw.zst image written without decompressing it)`)
     else notes.push(`${d.dev} holds no Talos image`)
   }
   return { reason: notes.length ? notes.join('; ') : 'no disk was written' }
@@ -174,8 +198,14 @@ async function reboot(node: string, io: RescueIo): Promise<number> {
   const n = loadNode(node)
   const boot = bootableDisk(n)
   if ('reason' in boot) {
-    appendFileSync(commandsLog(node), `${new Date().toISOString()} reboot: nothing bootable (${boot.reason}); back in the rescue system\n`)
-    await write(io.stderr, `lab: ${node} rebooted but found nothing bootable (${boot.reason}); it is back in the rescue system\n`)
+    appendFileSync(
+      commandsLog(node),
+      `${new Date().toISOString()} reboot: nothing bootable (${boot.reason}); back in the rescue system\n`,
+    )
+    await write(
+      io.stderr,
+      `lab: ${node} rebooted but found nothing bootable (${boot.reason}); it is back in the rescue system\n`,
+    )
     return 0
   }
   // loaded here only: every other command starts faster without them
@@ -192,7 +222,10 @@ async function reboot(node: string, io: RescueIo): Promise<number> {
     x.bootedAt = new Date().toISOString()
   })
   createSysroot(paths.root(node), booted.hardware, { cmdline: booted.cmdline, hostname: node, installDisk: boot.dev })
-  appendFileSync(commandsLog(node), `${new Date().toISOString()} reboot: booted Talos ${boot.talosVersion} from ${boot.dev} (maintenance mode); rescue sshd stops\n`)
+  appendFileSync(
+    commandsLog(node),
+    `${new Date().toISOString()} reboot: booted Talos ${boot.talosVersion} from ${boot.dev} (maintenance mode); rescue sshd stops\n`,
+  )
   // The rescue system is gone: stop this node's sshd (the listener; this session ends when we exit).
   const sshd = loadCluster().processes.find((p) => p.kind === 'sshd' && p.node === node)
   if (sshd) {

@@ -19,7 +19,11 @@ process.env.TALOS_LAB_DIR = dir
 
 let code: number
 try {
-  code = await runRescueCommand(node, process.env.SSH_ORIGINAL_COMMAND ?? '', { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+  code = await runRescueCommand(node, process.env.SSH_ORIGINAL_COMMAND ?? '', {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  })
 } catch (e) {
   process.stderr.write(`lab rescue (${node}): ${(e as Error).message}\n`)
   code = 1

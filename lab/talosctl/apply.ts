@@ -7,7 +7,14 @@ import { join } from 'node:path'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
 import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, warn, withClient, withMaintenanceClient } from './common.ts'
-import { diffConfigs, installCmdline, lineDiff, parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
+import {
+  diffConfigs,
+  installCmdline,
+  lineDiff,
+  parseMachineConfig,
+  runtimeConfigFor,
+  type MachineConfigView,
+} from '../machine-config.ts'
 import { reconcileNode } from '../node-services.ts'
 import { installerKernelArgs } from '../factory.ts'
 import { runKubelet } from '../kubelet.ts'
@@ -20,7 +27,8 @@ const MODES = ['auto', 'interactive', 'no-reboot', 'reboot', 'staged', 'try']
 
 function checkMode(mode: string, withInteractive: boolean): void {
   const opts = MODES.filter((m) => withInteractive || m !== 'interactive')
-  if (!opts.includes(mode)) throw new Error(`invalid argument "${mode}" for "-m, --mode" flag: possible options are: ${opts.join(', ')}`)
+  if (!opts.includes(mode))
+    throw new Error(`invalid argument "${mode}" for "-m, --mode" flag: possible options are: ${opts.join(', ')}`)
 }
 
 /** Apply the runtime part of a config (sysctls, modules, volumes) to the node's sysroot; machined logs failures, the lab warns. */
@@ -92,7 +100,10 @@ export function patchConfig(text: string, patches: unknown[]): string {
   for (const p of patches) {
     if (Array.isArray(p)) {
       for (const op of p as { op: string; path: string; value?: unknown }[]) {
-        const parts = op.path.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'))
+        const parts = op.path
+          .split('/')
+          .slice(1)
+          .map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'))
         let cur = docs[i]
         for (const k of parts.slice(0, -1)) cur = cur[k] ??= {}
         const last = parts[parts.length - 1]
@@ -119,7 +130,12 @@ interface ApplyResult {
 }
 
 /** Apply a config to a configured node (machined's ApplyConfiguration). */
-export async function applyToRunningNode(n: LabNode, text: string, mode: string, dryRun: boolean): Promise<ApplyResult> {
+export async function applyToRunningNode(
+  n: LabNode,
+  text: string,
+  mode: string,
+  dryRun: boolean,
+): Promise<ApplyResult> {
   const next = validate(text, `config for ${n.name}`)
   const oldText = readFileSync(paths.config(n.name), 'utf8')
   const prev = parseMachineConfig(oldText, paths.config(n.name))
@@ -131,7 +147,13 @@ export async function applyToRunningNode(n: LabNode, text: string, mode: string,
   switch (mode) {
     case 'try':
     case 'no-reboot':
-      if (needsReboot) throw new Error(rpcError('InvalidArgument', `this config change can't be applied in immediate mode\ndiff:\n${lineDiff(oldText, text)}`))
+      if (needsReboot)
+        throw new Error(
+          rpcError(
+            'InvalidArgument',
+            `this config change can't be applied in immediate mode\ndiff:\n${lineDiff(oldText, text)}`,
+          ),
+        )
       details = 'Applied configuration without a reboot'
       break
     case 'staged':
@@ -146,12 +168,18 @@ export async function applyToRunningNode(n: LabNode, text: string, mode: string,
   }
   const upgradeOnly = changes.filter((c) => c.effect === 'upgrade')
   if (upgradeOnly.length && effective !== 'staged')
-    warnings.push(`${upgradeOnly.map((c) => c.field).join(', ')} changed: takes effect on the next upgrade (talosctl upgrade), the running kernel command line is unchanged`)
+    warnings.push(
+      `${upgradeOnly.map((c) => c.field).join(', ')} changed: takes effect on the next upgrade (talosctl upgrade), the running kernel command line is unchanged`,
+    )
   if (dryRun) {
     const diff = lineDiff(oldText, text, 'a', 'b')
-    return { details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${diff || 'No changes.'}`, warnings }
+    return {
+      details: `Dry run summary:\n${details} (skipped in dry-run).\nConfig diff:\n\n${diff || 'No changes.'}`,
+      warnings,
+    }
   }
-  if (!changes.length && oldText === text) warnings.push('the applied configuration is identical to the running one: no changes')
+  if (!changes.length && oldText === text)
+    warnings.push('the applied configuration is identical to the running one: no changes')
   if (effective === 'staged') {
     writeFileAtomic(join(paths.nodeDir(n.name), 'config.staged.yaml'), text, 0o600)
     return { details, warnings }
@@ -187,7 +215,8 @@ function readConfigFile(ctx: RunContext): string {
 
 export async function applyConfig(ctx: RunContext): Promise<void> {
   if (ctx.args.length) {
-    if (ctx.args[0] !== 'config' && ctx.args[0].toLowerCase() !== 'machineconfig') throw new Error(`unknown positional argument ${ctx.args[0]}`)
+    if (ctx.args[0] !== 'config' && ctx.args[0].toLowerCase() !== 'machineconfig')
+      throw new Error(`unknown positional argument ${ctx.args[0]}`)
     if (ctx.path.endsWith('apply-config')) throw new Error('expected no positional arguments')
   }
   const mode = ctx.flags.mode as string
@@ -201,7 +230,10 @@ export async function applyConfig(ctx: RunContext): Promise<void> {
     } catch (e) {
       throw new Error(prefix + (e as Error).message)
     }
-    if (!['auto', 'reboot', 'try'].includes(mode)) throw new Error(prefix + rpcError('Unimplemented', `apply configuration --mode='${mode}' is not supported in maintenance mode`))
+    if (!['auto', 'reboot', 'try'].includes(mode))
+      throw new Error(
+        prefix + rpcError('Unimplemented', `apply configuration --mode='${mode}' is not supported in maintenance mode`),
+      )
     validateOrThrow(text, prefix)
     if (ctx.flags['dry-run']) {
       io.err('Dry run summary:\nNode is running in maintenance mode and does not have a config yet.\n')
@@ -236,7 +268,8 @@ function validateOrThrow(text: string, prefix: string): void {
 /** talosctl patch machineconfig|mc [--patch ...] [--mode] [--dry-run] */
 export async function patch(ctx: RunContext): Promise<void> {
   const type = ctx.args[0].toLowerCase()
-  if (!['machineconfig', 'machineconfigs', 'mc', 'machineconfigs.config.talos.dev'].includes(type)) throw new Error(`lab talosctl: patch supports only machineconfig (got ${ctx.args[0]})`)
+  if (!['machineconfig', 'machineconfigs', 'mc', 'machineconfigs.config.talos.dev'].includes(type))
+    throw new Error(`lab talosctl: patch supports only machineconfig (got ${ctx.args[0]})`)
   const mode = ctx.flags.mode as string
   checkMode(mode, false)
   const specs = [...(ctx.flags.patch as string[])]

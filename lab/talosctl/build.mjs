@@ -11,7 +11,18 @@
 // Usage: node lab/talosctl/build.mjs  → prints the directory of the build (new or reused).
 import { build, version as esbuildVersion } from 'esbuild'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -38,7 +49,12 @@ const pinMetaUrl = {
       const src = await readFile(args.path, 'utf8')
       sources.set(args.path, src)
       const url = JSON.stringify(pathToFileURL(args.path).href)
-      return { contents: src.replaceAll('import.meta.url', url).replaceAll('import.meta.dirname', JSON.stringify(dirname(args.path))), loader: 'ts' }
+      return {
+        contents: src
+          .replaceAll('import.meta.url', url)
+          .replaceAll('import.meta.dirname', JSON.stringify(dirname(args.path))),
+        loader: 'ts',
+      }
     })
   },
 }
@@ -58,12 +74,16 @@ await build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 })
 
-const hash = createHash('sha256').update(`${repo}\0${esbuildVersion}\0`).update(readFileSync(fileURLToPath(import.meta.url)))
+const hash = createHash('sha256')
+  .update(`${repo}\0${esbuildVersion}\0`)
+  .update(readFileSync(fileURLToPath(import.meta.url)))
 for (const [path, src] of [...sources].sort(([a], [b]) => (a < b ? -1 : 1))) {
   const rel = relative(repo, path)
   if (!SOURCE_DIRS.some((d) => rel.startsWith(d + sep))) {
     rmSync(tmpOut, { recursive: true, force: true })
-    throw new Error(`lab/talosctl/build.mjs: the bundle includes ${rel}, outside ${SOURCE_DIRS.join('/ and ')}/: add its directory to SOURCE_DIRS here, to the find in current-build.sh and to daemon.ts, or its changes will go unseen`)
+    throw new Error(
+      `lab/talosctl/build.mjs: the bundle includes ${rel}, outside ${SOURCE_DIRS.join('/ and ')}/: add its directory to SOURCE_DIRS here, to the find in current-build.sh and to daemon.ts, or its changes will go unseen`,
+    )
   }
   hash.update(`${rel}\0${src}\0`)
 }
@@ -104,7 +124,11 @@ function listStamps(dir = checkouts) {
     return []
   }
   return entries.flatMap((e) =>
-    e.isDirectory() ? listStamps(join(dir, e.name)) : e.name === 'current' ? [[join(dir, e.name), '/' + relative(checkouts, dir)]] : [],
+    e.isDirectory()
+      ? listStamps(join(dir, e.name))
+      : e.name === 'current'
+        ? [[join(dir, e.name), '/' + relative(checkouts, dir)]]
+        : [],
   )
 }
 
@@ -133,7 +157,8 @@ function removeUnused() {
   for (const d of readdirSync(cache)) {
     if (d === 'checkouts' || named.has(d)) continue
     try {
-      if (Date.now() - statSync(join(cache, d)).mtimeMs > KEEP_UNUSED_MS) rmSync(join(cache, d), { recursive: true, force: true })
+      if (Date.now() - statSync(join(cache, d)).mtimeMs > KEEP_UNUSED_MS)
+        rmSync(join(cache, d), { recursive: true, force: true })
     } catch {}
   }
 }

@@ -22,7 +22,8 @@ export async function bootstrap(ctx: RunContext): Promise<void> {
   if (s.nodes.length > 1) throw new Error('command "bootstrap" is not supported with multiple nodes')
   if (ctx.flags['recover-from']) throw new Error('lab talosctl: bootstrap --recover-from is not implemented in the lab')
   const results = await perNode(s, async (n) => {
-    if (n.role !== 'controlplane') throw new Error(rpcError('FailedPrecondition', 'bootstrap can only be performed on a control plane node'))
+    if (n.role !== 'controlplane')
+      throw new Error(rpcError('FailedPrecondition', 'bootstrap can only be performed on a control plane node'))
     // the lab stands for every node's /var/lib/etcd: an existing cluster anywhere means this data dir would not be empty
     if (loadNodes().some((x) => x.bootstrapped || etcdDataDirNonEmpty(x.name)))
       throw new Error(rpcError('AlreadyExists', 'etcd data directory is not empty'))
@@ -57,10 +58,16 @@ export async function kubeconfig(ctx: RunContext): Promise<void> {
   }
   if (s.nodes.length > 1) throw new Error('command "kubeconfig" is not supported with multiple nodes')
   const results = await perNode(s, async (n) => {
-    if (n.role !== 'controlplane') throw new Error(rpcError('Unknown', 'kubeconfig can only be generated on control plane nodes'))
+    if (n.role !== 'controlplane')
+      throw new Error(rpcError('Unknown', 'kubeconfig can only be generated on control plane nodes'))
     const cfg = parseMachineConfig(readFileSync(paths.config(n.name), 'utf8'), paths.config(n.name))
     const pem = (b: string) => Buffer.from(b, 'base64').toString('utf8')
-    return buildAdminKubeconfig({ clusterName: cfg.clusterName, endpoint: cfg.controlPlaneEndpoint, caCrtPem: pem(cfg.k8sCaCrt), caKeyPem: pem(cfg.k8sCaKey) })
+    return buildAdminKubeconfig({
+      clusterName: cfg.clusterName,
+      endpoint: cfg.controlPlaneEndpoint,
+      caCrtPem: pem(cfg.k8sCaCrt),
+      caKeyPem: pem(cfg.k8sCaKey),
+    })
   })
   const err = nodeErrors(results)
   if (err) throw new Error(`error copying: ${err}`)
@@ -76,7 +83,8 @@ export async function kubeconfig(ctx: RunContext): Promise<void> {
     const merged = mergeKubeconfig(parseYaml(readFileSync(target, 'utf8')), parseYaml(data), ctx.flags.force)
     writeFileAtomic(target, stringify(merged), 0o600)
   } else {
-    if (existsSync(target) && !ctx.flags.force) throw new Error(`kubeconfig file already exists, use --force to overwrite: "${target}"`)
+    if (existsSync(target) && !ctx.flags.force)
+      throw new Error(`kubeconfig file already exists, use --force to overwrite: "${target}"`)
     mkdirSync(dirname(target), { recursive: true })
     writeFileAtomic(target, data, 0o600)
   }

@@ -65,13 +65,22 @@ export function currentContext(g: GlobalArgs, cfg: TalosConfig): TalosContext | 
 
 export const rpcError = (code: string, desc: string) => `rpc error: code = ${code} desc = ${desc}`
 export const dialError = (addr: string, why: string) =>
-  rpcError('Unavailable', `connection error: desc = "transport: Error while dialing: dial tcp ${addr}:${APID_PORT}: ${why}"`)
+  rpcError(
+    'Unavailable',
+    `connection error: desc = "transport: Error while dialing: dial tcp ${addr}:${APID_PORT}: ${why}"`,
+  )
 export const refused = (addr: string) => dialError(addr, 'connect: connection refused')
 export const noRoute = (addr: string) => dialError(addr, 'connect: no route to host')
 export const unknownAuthority = () =>
-  rpcError('Unavailable', 'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"')
+  rpcError(
+    'Unavailable',
+    'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
+  )
 export const certificateRequired = () =>
-  rpcError('Unavailable', 'connection error: desc = "error reading server preface: remote error: tls: certificate required"')
+  rpcError(
+    'Unavailable',
+    'connection error: desc = "error reading server preface: remote error: tls: certificate required"',
+  )
 
 /** hashicorp/go-multierror's default format. */
 export function multiError(errs: string[]): string {
@@ -110,7 +119,10 @@ export function nodeCaPem(n: LabNode): string {
  * Reach the node's API the way talosctl does (secure: with the talosconfig; insecure: maintenance API).
  * Resolves to the node, or throws RpcFailure with the error real talosctl would see.
  */
-export async function dial(addr: string, mode: { insecure: true } | { insecure: false; caPem: string }): Promise<LabNode> {
+export async function dial(
+  addr: string,
+  mode: { insecure: true } | { insecure: false; caPem: string },
+): Promise<LabNode> {
   const n = lookup(addr)
   if (!n) throw new RpcFailure(noRoute(addr))
   if (n.faults.slowMs) await sleep(n.faults.slowMs)
@@ -141,7 +153,7 @@ export async function withClient(g: GlobalArgs, opts: { needNodes?: boolean } = 
   const ctxName = g.context || cfg.context
   const ctx = ctxName ? cfg.contexts?.[ctxName] : undefined
   if (g.context && !ctx) throw new Error(`error constructing client: context "${g.context}" not found`)
-  const endpoints = g.endpoints.length ? g.endpoints : ctx?.endpoints ?? []
+  const endpoints = g.endpoints.length ? g.endpoints : (ctx?.endpoints ?? [])
   if (!endpoints.length) throw new Error('error constructing client: failed to determine endpoints')
   let nodes = g.nodes
   if (!nodes.length) {
@@ -149,7 +161,9 @@ export async function withClient(g: GlobalArgs, opts: { needNodes?: boolean } = 
     nodes = ctx.nodes ?? []
   }
   if (opts.needNodes !== false && !nodes.length)
-    throw new Error('nodes are not set for the command: please use `--nodes` flag or configuration file to set the nodes to run the command against')
+    throw new Error(
+      'nodes are not set for the command: please use `--nodes` flag or configuration file to set the nodes to run the command against',
+    )
   const caPem = b64pem(ctx?.ca)
   // the client talks to the first endpoint that answers; if none does, the call fails as a whole
   let firstErr: string | undefined
@@ -189,7 +203,9 @@ export async function perNode<T>(s: Session, fn: (n: LabNode, addr: string) => P
     s.nodes.map(async (addr): Promise<NodeResult<T>> => {
       let node: LabNode
       try {
-        node = s.insecure ? await dial(stripPort(addr), { insecure: true }) : await dial(stripPort(addr), { insecure: false, caPem: s.caPem })
+        node = s.insecure
+          ? await dial(stripPort(addr), { insecure: true })
+          : await dial(stripPort(addr), { insecure: false, caPem: s.caPem })
       } catch (e) {
         return { addr, error: (e as Error).message }
       }

@@ -37,7 +37,9 @@ function sourcesChanged(): boolean {
   }
   const newer = (dir: string): boolean =>
     readdirSync(dir, { withFileTypes: true }).some((d) =>
-      d.isDirectory() ? newer(join(dir, d.name)) : d.name.endsWith('.ts') && statSync(join(dir, d.name)).ctimeMs > builtAt,
+      d.isDirectory()
+        ? newer(join(dir, d.name))
+        : d.name.endsWith('.ts') && statSync(join(dir, d.name)).ctimeMs > builtAt,
     )
   stale = newer(join(REPO_ROOT, 'lab')) || newer(join(REPO_ROOT, 'lib'))
   return stale
@@ -56,7 +58,8 @@ const server = createServer((req, res) => {
   }
   if (req.method !== 'POST' || req.url !== '/run') return refuse(404, 'POST /run')
   if (req.headers['x-cwd'] !== cwd) return refuse(421, `this daemon runs in ${cwd}`)
-  if (req.headers['x-build'] !== build || sourcesChanged()) return refuse(409, `this daemon runs build ${build}${stale ? ' and lab/*.ts changed since' : ''}`)
+  if (req.headers['x-build'] !== build || sourcesChanged())
+    return refuse(409, `this daemon runs build ${build}${stale ? ' and lab/*.ts changed since' : ''}`)
   const errFile = String(req.headers['x-err-file'] ?? '')
   if (!errFile) return refuse(400, 'x-err-file missing')
   const chunks: Buffer[] = []
@@ -65,11 +68,16 @@ const server = createServer((req, res) => {
     const body = Buffer.concat(chunks).toString('utf8')
     const argv = body === '' ? [] : body.replace(/\0$/, '').split('\0')
     const env: Record<string, string | undefined> = {}
-    for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-env-') && typeof v === 'string' && v !== '') env[k.slice(6).toUpperCase().replaceAll('-', '_')] = v
+    for (const [k, v] of Object.entries(req.headers))
+      if (k.startsWith('x-env-') && typeof v === 'string' && v !== '')
+        env[k.slice(6).toUpperCase().replaceAll('-', '_')] = v
     const stdout: Buffer[] = []
     let code: number
     try {
-      code = await withIo({ out: (s) => void stdout.push(Buffer.from(s)), err: (s) => appendFileSync(errFile, s), env }, () => main(argv))
+      code = await withIo(
+        { out: (s) => void stdout.push(Buffer.from(s)), err: (s) => appendFileSync(errFile, s), env },
+        () => main(argv),
+      )
     } catch (e) {
       appendFileSync(errFile, `${(e as Error).stack ?? e}\n`)
       code = 1
@@ -84,7 +92,9 @@ const server = createServer((req, res) => {
 // uv_pipe_bind), so the daemon would listen somewhere no client looks.
 const SUN_PATH_MAX = 107
 if (Buffer.byteLength(socket) > SUN_PATH_MAX) {
-  cannotStart(`${socket} is ${Buffer.byteLength(socket)} bytes, longer than the ${SUN_PATH_MAX} a unix socket address holds: use a shorter TALOS_LAB_DIR`)
+  cannotStart(
+    `${socket} is ${Buffer.byteLength(socket)} bytes, longer than the ${SUN_PATH_MAX} a unix socket address holds: use a shorter TALOS_LAB_DIR`,
+  )
 }
 try {
   await preloadCommands()

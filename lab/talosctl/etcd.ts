@@ -2,7 +2,17 @@
 // node's REAL etcd (lab/etcd-client.ts over its JSON gateway).
 import { rmSync } from 'node:fs'
 import type { RunContext } from './context.ts'
-import { RpcFailure, humanizeBytes, nodeErrors, perNode, rpcError, warn, withClient, type NodeResult, type Session } from './common.ts'
+import {
+  RpcFailure,
+  humanizeBytes,
+  nodeErrors,
+  perNode,
+  rpcError,
+  warn,
+  withClient,
+  type NodeResult,
+  type Session,
+} from './common.ts'
 import { table } from './tabwriter.ts'
 import { EtcdClient, memberIdHex } from '../etcd-client.ts'
 import { etcdClientUrl, findHealthyMember, stopEtcd } from '../node-services.ts'
@@ -14,7 +24,8 @@ const fmtId = (decimal: string | undefined) => (decimal ? memberIdHex(decimal).p
 
 /** Machined's local etcd client: fails as Talos does when etcd isn't up on the node. */
 async function localEtcd(n: LabNode): Promise<EtcdClient> {
-  if (n.role !== 'controlplane' || !isAlive(n.etcd.pid)) throw new Error(rpcError('Unknown', 'failed to create etcd client: context deadline exceeded'))
+  if (n.role !== 'controlplane' || !isAlive(n.etcd.pid))
+    throw new Error(rpcError('Unknown', 'failed to create etcd client: context deadline exceeded'))
   const c = new EtcdClient(etcdClientUrl(n), 2000)
   try {
     await c.status()
@@ -46,7 +57,17 @@ export async function status(ctx: RunContext): Promise<void> {
   const s = await session(ctx, 'error getting status')
   const results = await perNode(s, async (n) => (await localEtcd(n)).status())
   const ok = report(results, 'error getting status')
-  const header = ['MEMBER', 'DB SIZE', 'IN USE', 'LEADER', 'RAFT INDEX', 'RAFT TERM', 'RAFT APPLIED INDEX', 'LEARNER', 'ERRORS']
+  const header = [
+    'MEMBER',
+    'DB SIZE',
+    'IN USE',
+    'LEADER',
+    'RAFT INDEX',
+    'RAFT TERM',
+    'RAFT APPLIED INDEX',
+    'LEARNER',
+    'ERRORS',
+  ]
   const rows: (string | number | boolean)[][] = [s.proxied ? ['NODE', ...header] : header]
   for (const r of ok) {
     const st = r.value!
@@ -128,7 +149,8 @@ export async function forfeitLeadership(ctx: RunContext): Promise<void> {
 
 export async function removeMember(ctx: RunContext): Promise<void> {
   const raw = ctx.args[0]
-  if (!/^[0-9a-fA-F]{1,16}$/.test(raw)) throw new Error(`error parsing member ID: strconv.ParseUint: parsing "${raw}": invalid syntax`)
+  if (!/^[0-9a-fA-F]{1,16}$/.test(raw))
+    throw new Error(`error parsing member ID: strconv.ParseUint: parsing "${raw}": invalid syntax`)
   const id = BigInt('0x' + raw).toString()
   const s = await session(ctx, '')
   const results = await perNode(s, async (n) => {
@@ -146,12 +168,15 @@ async function alarms(ctx: RunContext, disarm: boolean): Promise<void> {
   const results = await perNode(s, async (n) => {
     const c = await localEtcd(n)
     const list = await c.alarms()
-    if (disarm) for (const a of list) await c.call('/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: a.memberID, alarm: a.alarm })
+    if (disarm)
+      for (const a of list)
+        await c.call('/v3/maintenance/alarm', { action: 'DEACTIVATE', memberID: a.memberID, alarm: a.alarm })
     return list
   })
   const ok = report(results, what)
   const rows: string[][] = []
-  for (const r of ok) for (const a of r.value!) rows.push(s.proxied ? [r.addr, fmtId(a.memberID), a.alarm] : [fmtId(a.memberID), a.alarm])
+  for (const r of ok)
+    for (const a of r.value!) rows.push(s.proxied ? [r.addr, fmtId(a.memberID), a.alarm] : [fmtId(a.memberID), a.alarm])
   if (rows.length) io.out(table([s.proxied ? ['NODE', 'MEMBER', 'ALARM'] : ['MEMBER', 'ALARM'], ...rows]))
 }
 

@@ -55,18 +55,33 @@ export async function list(ctx: RunContext): Promise<void> {
       // owner and mode as chown/chmod on the node set them (lab/file-owners.ts); otherwise root's, as Talos creates
       const own = ownerOf(paths.root(n.name), posix.join(dir, rel))
       const mode = own ? parseInt(own.mode, 8) : st.mode
-      out.push({ name: rel, mode: modeString(mode, st.isDirectory()), uid: own?.uid ?? 0, gid: own?.gid ?? 0, size: st.size, mtime: st.mtime })
-      if (st.isDirectory() && d < depth) for (const e of readdirSync(abs).sort()) walk(join(abs, e), rel === '.' ? e : `${rel}/${e}`, d + 1)
+      out.push({
+        name: rel,
+        mode: modeString(mode, st.isDirectory()),
+        uid: own?.uid ?? 0,
+        gid: own?.gid ?? 0,
+        size: st.size,
+        mtime: st.mtime,
+      })
+      if (st.isDirectory() && d < depth)
+        for (const e of readdirSync(abs).sort()) walk(join(abs, e), rel === '.' ? e : `${rel}/${e}`, d + 1)
     }
     walk(root, '.', 0)
     return out
   })
   const err = nodeErrors(results)
   // cmd/talosctl/cmd/talos/list.go (v1.10.3): the long listing always has these columns, LABEL being the SELinux label
-  const rows: string[][] = [long ? ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'LABEL', 'NAME'] : ['NODE', 'NAME']]
+  const rows: string[][] = [
+    long ? ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'LABEL', 'NAME'] : ['NODE', 'NAME'],
+  ]
   for (const r of results) {
     if (r.error) continue
-    for (const e of r.value!) rows.push(long ? [r.addr, e.mode, String(e.uid), String(e.gid), String(e.size), lastMod(e.mtime), '', e.name] : [r.addr, e.name])
+    for (const e of r.value!)
+      rows.push(
+        long
+          ? [r.addr, e.mode, String(e.uid), String(e.gid), String(e.size), lastMod(e.mtime), '', e.name]
+          : [r.addr, e.name],
+      )
   }
   io.out(table(rows))
   if (err) throw new Error(err)
@@ -80,7 +95,9 @@ function lastMod(t: Date): string {
   const p2 = (n: number) => String(n).padStart(2, '0')
   const day = `${MONTHS[t.getMonth()]} ${String(t.getDate()).padStart(2, ' ')}`
   const hm = `${p2(t.getHours())}:${p2(t.getMinutes())}`
-  return Date.now() - t.getTime() < SIX_MONTHS_MS ? `${day} ${hm}:${p2(t.getSeconds())}` : `${day} ${t.getFullYear()} ${hm}`
+  return Date.now() - t.getTime() < SIX_MONTHS_MS
+    ? `${day} ${hm}:${p2(t.getSeconds())}`
+    : `${day} ${t.getFullYear()} ${hm}`
 }
 
 /** Go's os.FileMode.String() for a directory or regular file: d/- and rwx triplets. */
@@ -92,7 +109,10 @@ function modeString(mode: number, dir: boolean): string {
 /** Kernel log lines as talosctl dmesg prints them: "<node>: kern: <level>: [<time>]: <msg>". */
 export function kernelLog(n: LabNode): { level: string; msg: string }[] {
   const lines: { level: string; msg: string }[] = [
-    { level: 'notice', msg: `Linux version 6.12.28-talos (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP` },
+    {
+      level: 'notice',
+      msg: `Linux version 6.12.28-talos (@buildkitsandbox) (gcc (GCC) 14.2.0, GNU ld (GNU Binutils) 2.44) #1 SMP`,
+    },
     { level: 'info', msg: `Command line: ${n.cmdline}` },
   ]
   const mem = n.hardware.numaMemoryMiB
@@ -103,9 +123,14 @@ export function kernelLog(n: LabNode): { level: string; msg: string }[] {
   for (const w of allocation.warnings) lines.push({ level: 'warning', msg: w })
   for (const [size, perNode] of Object.entries(allocation.perSize)) {
     const total = perNode.reduce((a, b) => a + b, 0)
-    if (total > 0) lines.push({ level: 'info', msg: `HugeTLB: registered ${Number(size) >= 1048576 ? `${Number(size) / 1048576}.00 GiB` : `${Number(size) / 1024}.00 MiB`} page size, pre-allocated ${total} pages` })
+    if (total > 0)
+      lines.push({
+        level: 'info',
+        msg: `HugeTLB: registered ${Number(size) >= 1048576 ? `${Number(size) / 1048576}.00 GiB` : `${Number(size) / 1024}.00 MiB`} page size, pre-allocated ${total} pages`,
+      })
   }
-  for (const d of n.hardware.disks) lines.push({ level: 'info', msg: `${d.dev.replace('/dev/', '')}: ${d.model} ${d.serial}` })
+  for (const d of n.hardware.disks)
+    lines.push({ level: 'info', msg: `${d.dev.replace('/dev/', '')}: ${d.model} ${d.serial}` })
   return lines
 }
 

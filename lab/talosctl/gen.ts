@@ -31,7 +31,9 @@ export function genToken(): string {
 
 export function newSecretsBundle(): SecretsBundle {
   const pair = (c: { crt: string; key: string }) => ({ crt: b64(c.crt), key: b64(c.key) })
-  const saKey = execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+  const saKey = execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).toString()
   return {
     cluster: { id: randomBytes(32).toString('base64url') + '=', secret: randomBytes(32).toString('base64') },
     secrets: { bootstraptoken: genToken(), secretboxencryptionsecret: randomBytes(32).toString('base64') },
@@ -68,12 +70,18 @@ export function loadSecretsBundle(file: string): SecretsBundle {
     throw new Error(`failed to load secrets bundle: open ${file}: no such file or directory`)
   }
   const b = parseYaml(text) as SecretsBundle
-  if (!b?.certs?.os?.crt || !b.certs.os.key) throw new Error(`failed to load secrets bundle: ${file}: certs.os is missing`)
+  if (!b?.certs?.os?.crt || !b.certs.os.key)
+    throw new Error(`failed to load secrets bundle: ${file}: certs.os is missing`)
   return b
 }
 
 /** A talosconfig with an os:admin client certificate signed by the bundle's OS CA. */
-export function buildTalosconfig(clusterName: string, bundle: SecretsBundle, endpoints: string[], nodes: string[]): string {
+export function buildTalosconfig(
+  clusterName: string,
+  bundle: SecretsBundle,
+  endpoints: string[],
+  nodes: string[],
+): string {
   const ca = { crt: unb64(bundle.certs.os.crt), key: unb64(bundle.certs.os.key) }
   const client = issueCert(ca, { cn: 'admin', org: ['os:admin'], usage: 'client', keyType: 'ed25519', days: 365 })
   return toYaml({
@@ -97,7 +105,8 @@ function validateEndpoint(endpoint: string): void {
   } catch {
     throw new Error(`no scheme and port specified for the cluster endpoint URL\ntry: "https://${endpoint}:6443"`)
   }
-  if (u.protocol !== 'https:') throw new Error(`the control plane endpoint URL should have scheme https://\ntry: "https://${u.host}"`)
+  if (u.protocol !== 'https:')
+    throw new Error(`the control plane endpoint URL should have scheme https://\ntry: "https://${u.host}"`)
 }
 
 export async function genConfig(ctx: RunContext): Promise<void> {
@@ -109,8 +118,11 @@ export async function genConfig(ctx: RunContext): Promise<void> {
   if (bad.length) throw new Error(`1 error occurred:\n\t* invalid output type: "${bad[0]}"\n\n`)
   const unsupported = types.filter((t) => t !== 'talosconfig')
   if (unsupported.length)
-    throw new Error(`lab talosctl: gen config --output-types ${unsupported.join(',')} is not implemented in the lab (render machine configs from templates/); use --output-types talosconfig`)
-  if (!ctx.flags['with-secrets']) throw new Error('lab talosctl: gen config needs --with-secrets (the lab does not generate throw-away PKI)')
+    throw new Error(
+      `lab talosctl: gen config --output-types ${unsupported.join(',')} is not implemented in the lab (render machine configs from templates/); use --output-types talosconfig`,
+    )
+  if (!ctx.flags['with-secrets'])
+    throw new Error('lab talosctl: gen config needs --with-secrets (the lab does not generate throw-away PKI)')
   const bundle = loadSecretsBundle(ctx.flags['with-secrets'])
   const endpoints = ctx.global.endpoints.length ? ctx.global.endpoints : ['127.0.0.1']
   const data = buildTalosconfig(clusterName, bundle, endpoints, ctx.global.nodes)

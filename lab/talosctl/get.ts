@@ -1,7 +1,16 @@
 // talosctl get <type> [<id>] [-o table|json|yaml] [--namespace] [--insecure]
 import { stringify } from 'yaml'
 import type { RunContext } from './context.ts'
-import { RpcFailure, dial, multiError, rpcError, stripPort, withClient, withMaintenanceClient, type Session } from './common.ts'
+import {
+  RpcFailure,
+  dial,
+  multiError,
+  rpcError,
+  stripPort,
+  withClient,
+  withMaintenanceClient,
+  type Session,
+} from './common.ts'
 import { resolveResource, type Resource, type ResourceDef } from './resources.ts'
 import { tabwrite } from './tabwriter.ts'
 import type { LabNode } from '../state.ts'
@@ -16,22 +25,38 @@ function cell(v: unknown): string {
 
 function sortDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortDeep)
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortDeep((v as any)[k])]))
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortDeep((v as any)[k])]),
+    )
   return v
 }
 
 /** encoding/json with SetIndent("", "    ") and HTML escaping. */
-const goJson = (v: unknown) => JSON.stringify(sortDeep(v), null, 4).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026') + '\n'
+const goJson = (v: unknown) =>
+  JSON.stringify(sortDeep(v), null, 4).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026') + '\n'
 
 function metadata(def: ResourceDef, r: Resource, n: LabNode, namespace: string) {
   const ts = (n.bootedAt ?? new Date(0).toISOString()).replace(/\.\d+Z$/, 'Z')
-  return { namespace, type: def.type, id: r.id, version: r.version, owner: r.owner, phase: 'running', created: ts, updated: ts }
+  return {
+    namespace,
+    type: def.type,
+    id: r.id,
+    version: r.version,
+    owner: r.owner,
+    phase: 'running',
+    created: ts,
+    updated: ts,
+  }
 }
 
 export async function get(ctx: RunContext): Promise<void> {
   const [type, id] = ctx.args
   const outMode = ctx.flags.output as string
-  if (!['table', 'json', 'yaml'].includes(outMode) && !outMode.startsWith('jsonpath')) throw new Error(`output writer "${outMode}" is not supported`)
+  if (!['table', 'json', 'yaml'].includes(outMode) && !outMode.startsWith('jsonpath'))
+    throw new Error(`output writer "${outMode}" is not supported`)
   const s: Session = ctx.flags.insecure ? await withMaintenanceClient(ctx.global) : await withClient(ctx.global)
   const def = resolveResource(type)
   // ResolveResourceKind runs against the first node: its failure fails the whole command
@@ -46,7 +71,8 @@ export async function get(ctx: RunContext): Promise<void> {
   const namespace = (ctx.flags.namespace as string) || def.namespace
   const errs: string[] = []
   let text = ''
-  const header = ['NODE', 'NAMESPACE', 'TYPE', 'ID', 'VERSION', ...def.columns.map(([c]) => c.toUpperCase())].join('\t') + '\n'
+  const header =
+    ['NODE', 'NAMESPACE', 'TYPE', 'ID', 'VERSION', ...def.columns.map(([c]) => c.toUpperCase())].join('\t') + '\n'
   if (outMode === 'table') text += header
   let yamlDocs = 0
   for (const addr of s.nodes) {
@@ -74,12 +100,22 @@ export async function get(ctx: RunContext): Promise<void> {
       const md = metadata(def, r, n, namespace)
       if (outMode === 'table') {
         const spec = typeof r.spec === 'string' ? {} : r.spec
-        text += [nodeLabel, namespace, def.displayType, r.id, r.version, ...def.columns.map(([, f]) => cell(safe(() => f(spec))))].join('\t') + '\n'
+        text +=
+          [
+            nodeLabel,
+            namespace,
+            def.displayType,
+            r.id,
+            r.version,
+            ...def.columns.map(([, f]) => cell(safe(() => f(spec)))),
+          ].join('\t') + '\n'
       } else if (outMode === 'json') {
         text += goJson({ node: nodeLabel, metadata: md, spec: r.spec })
       } else if (outMode === 'yaml') {
         if (yamlDocs++) text += '---\n'
-        text += `node: ${nodeLabel}\n` + stringify({ metadata: md, spec: r.spec }, { indent: 4, indentSeq: true, lineWidth: 0 })
+        text +=
+          `node: ${nodeLabel}\n` +
+          stringify({ metadata: md, spec: r.spec }, { indent: 4, indentSeq: true, lineWidth: 0 })
       } else {
         text += cell(jsonpath(outMode, r.spec)) + '\n'
       }

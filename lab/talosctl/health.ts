@@ -16,21 +16,47 @@ import * as io from './io.ts'
 const SKIP = Symbol('skip')
 type Check = { name: string; run: () => Promise<void | typeof SKIP> }
 
-interface K8sCreds { ca: string; cert: string; key: string; endpoints: string[] }
+interface K8sCreds {
+  ca: string
+  cert: string
+  key: string
+  endpoints: string[]
+}
 
 function k8sGet(c: K8sCreds, path: string): Promise<any> {
-  const tryOne = (ep: string) => new Promise<any>((resolve, reject) => {
-    const u = new URL(path, ep)
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, ca: c.ca, cert: c.cert, key: c.key, method: 'GET', timeout: 3000, servername: undefined }, (res) => {
-      let body = ''
-      res.on('data', (d) => (body += d))
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`${u.href}: ${res.statusCode} ${body.slice(0, 200)}`))))
+  const tryOne = (ep: string) =>
+    new Promise<any>((resolve, reject) => {
+      const u = new URL(path, ep)
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname + u.search,
+          ca: c.ca,
+          cert: c.cert,
+          key: c.key,
+          method: 'GET',
+          timeout: 3000,
+          servername: undefined,
+        },
+        (res) => {
+          let body = ''
+          res.on('data', (d) => (body += d))
+          res.on('end', () =>
+            res.statusCode === 200
+              ? resolve(JSON.parse(body))
+              : reject(new Error(`${u.href}: ${res.statusCode} ${body.slice(0, 200)}`)),
+          )
+        },
+      )
+      req.on('timeout', () => req.destroy(new Error(`Get "${u.href}": context deadline exceeded`)))
+      req.on('error', (e) => reject(new Error(`Get "${u.href}": ${e.message}`)))
+      req.end()
     })
-    req.on('timeout', () => req.destroy(new Error(`Get "${u.href}": context deadline exceeded`)))
-    req.on('error', (e) => reject(new Error(`Get "${u.href}": ${e.message}`)))
-    req.end()
-  })
-  return c.endpoints.reduce<Promise<any>>((p, ep) => p.catch(() => tryOne(ep)), Promise.reject(new Error('no Kubernetes endpoint')))
+  return c.endpoints.reduce<Promise<any>>(
+    (p, ep) => p.catch(() => tryOne(ep)),
+    Promise.reject(new Error('no Kubernetes endpoint')),
+  )
 }
 
 /**
@@ -57,7 +83,9 @@ export async function health(ctx: RunContext): Promise<void> {
     throw e
   }
   if (s.nodes.length > 1) throw new Error('command "health" is not supported with multiple nodes')
-  const runner = await dial(stripPort(s.nodes[0]), { insecure: false, caPem: s.caPem }).catch((e) => { throw new Error(`${s.nodes[0]}: ${(e as Error).message}`) })
+  const runner = await dial(stripPort(s.nodes[0]), { insecure: false, caPem: s.caPem }).catch((e) => {
+    throw new Error(`${s.nodes[0]}: ${(e as Error).message}`)
+  })
   const cfg = parseMachineConfig(readFileSync(paths.config(runner.name), 'utf8'))
   const cpFlag = ctx.flags['control-plane-nodes'] as string[]
   const wFlag = ctx.flags['worker-nodes'] as string[]
@@ -68,7 +96,9 @@ export async function health(ctx: RunContext): Promise<void> {
     cps = cpFlag
     workers = wFlag
   } else {
-    const members = loadNodes().filter((n) => existsSync(paths.config(n.name)) && !['off', 'maintenance'].includes(n.stage))
+    const members = loadNodes().filter(
+      (n) => existsSync(paths.config(n.name)) && !['off', 'maintenance'].includes(n.stage),
+    )
     cps = members.filter((n) => n.role === 'controlplane').map((n) => n.address)
     workers = members.filter((n) => n.role === 'worker').map((n) => n.address)
   }
@@ -76,7 +106,10 @@ export async function health(ctx: RunContext): Promise<void> {
   io.err(`discovered nodes: ${quote(all)}\n`)
   const node = (a: string): LabNode => {
     const n = findNodeByAddress(a)
-    if (!n) throw new Error(`${a}: ${rpcError('Unavailable', `connection error: desc = "transport: Error while dialing: dial tcp ${a}:50000: connect: no route to host"`)}`)
+    if (!n)
+      throw new Error(
+        `${a}: ${rpcError('Unavailable', `connection error: desc = "transport: Error while dialing: dial tcp ${a}:50000: connect: no route to host"`)}`,
+      )
     return n
   }
   const reach = async (addrs: string[]) => {
@@ -89,7 +122,14 @@ export async function health(ctx: RunContext): Promise<void> {
   let creds: K8sCreds | undefined
   const k8s = (): K8sCreds => {
     if (creds) return creds
-    const kc = parseYaml(buildAdminKubeconfig({ clusterName: cfg.clusterName, endpoint: cfg.controlPlaneEndpoint, caCrtPem: pem(cfg.k8sCaCrt), caKeyPem: pem(cfg.k8sCaKey) }))
+    const kc = parseYaml(
+      buildAdminKubeconfig({
+        clusterName: cfg.clusterName,
+        endpoint: cfg.controlPlaneEndpoint,
+        caCrtPem: pem(cfg.k8sCaCrt),
+        caKeyPem: pem(cfg.k8sCaKey),
+      }),
+    )
     const ep = (ctx.flags['k8s-endpoint'] as string) || cfg.controlPlaneEndpoint
     creds = {
       ca: pem(cfg.k8sCaCrt),
@@ -104,7 +144,9 @@ export async function health(ctx: RunContext): Promise<void> {
     for (const n of await reach(cps)) {
       const svc = (await nodeServices(n)).find((x) => x.id === id)
       if (!svc || svc.state !== 'Running' || svc.health !== 'OK')
-        errs.push(`${n.address}: service "${id}" not in expected state "Running": current state [${svc?.state ?? 'Unknown'}]`)
+        errs.push(
+          `${n.address}: service "${id}" not in expected state "Running": current state [${svc?.state ?? 'Unknown'}]`,
+        )
     }
     if (errs.length) throw new Error(errs.join('\n'))
   }
@@ -112,63 +154,127 @@ export async function health(ctx: RunContext): Promise<void> {
   const nodeNames = () => all.map((a) => node(a).name)
   const checks: Check[] = [
     { name: 'etcd to be healthy', run: () => serviceHealthy('etcd') },
-    { name: 'etcd members to be consistent across nodes', run: async () => {
-      const lists = await Promise.all((await reach(cps)).map(async (n) => (await new EtcdClient(etcdClientUrl(n)).members()).map((m) => m.name).sort().join(',')))
-      if (new Set(lists).size > 1) throw new Error(`etcd members are not consistent across nodes: ${lists.join(' vs ')}`)
-    } },
-    { name: 'etcd members to be control plane nodes', run: async () => {
-      const [first] = await reach(cps.slice(0, 1))
-      const names = (await new EtcdClient(etcdClientUrl(first)).members()).map((m) => m.name).sort()
-      const want = cps.map((a) => node(a).name).sort()
-      if (names.join(',') !== want.join(',')) throw new Error(`etcd member ips ${quote(names)} are not equal to control plane node ips ${quote(want)}`)
-    } },
+    {
+      name: 'etcd members to be consistent across nodes',
+      run: async () => {
+        const lists = await Promise.all(
+          (await reach(cps)).map(async (n) =>
+            (await new EtcdClient(etcdClientUrl(n)).members())
+              .map((m) => m.name)
+              .sort()
+              .join(','),
+          ),
+        )
+        if (new Set(lists).size > 1)
+          throw new Error(`etcd members are not consistent across nodes: ${lists.join(' vs ')}`)
+      },
+    },
+    {
+      name: 'etcd members to be control plane nodes',
+      run: async () => {
+        const [first] = await reach(cps.slice(0, 1))
+        const names = (await new EtcdClient(etcdClientUrl(first)).members()).map((m) => m.name).sort()
+        const want = cps.map((a) => node(a).name).sort()
+        if (names.join(',') !== want.join(','))
+          throw new Error(`etcd member ips ${quote(names)} are not equal to control plane node ips ${quote(want)}`)
+      },
+    },
     { name: 'apid to be ready', run: async () => void (await reach(all)) },
-    { name: 'all nodes memory sizes', run: async () => {
-      for (const n of await reach(all)) if (!n.hardware.numaMemoryMiB.some((m) => m > 0)) throw new Error(`${n.address}: no memory reported`)
-    } },
-    { name: 'all nodes disk sizes', run: async () => {
-      for (const n of await reach(all)) if (!n.hardware.disks.length) throw new Error(`${n.address}: no disks reported`)
-    } },
+    {
+      name: 'all nodes memory sizes',
+      run: async () => {
+        for (const n of await reach(all))
+          if (!n.hardware.numaMemoryMiB.some((m) => m > 0)) throw new Error(`${n.address}: no memory reported`)
+      },
+    },
+    {
+      name: 'all nodes disk sizes',
+      run: async () => {
+        for (const n of await reach(all))
+          if (!n.hardware.disks.length) throw new Error(`${n.address}: no disks reported`)
+      },
+    },
     { name: 'no diagnostics', run: async () => {} },
     { name: 'kubelet to be healthy', run: () => serviceHealthy('kubelet') },
-    { name: 'all nodes to finish boot sequence', run: async () => {
-      for (const n of await reach(all)) if (n.stage !== 'running') throw new Error(`${n.address}: stage is ${n.stage}`)
-    } },
-    { name: 'all k8s nodes to report', run: async () => {
-      const have = new Set((await k8sNodes()).map((x) => x.metadata.name))
-      const missing = nodeNames().filter((x) => !have.has(x))
-      if (missing.length) throw new Error(`expected number of nodes to be ${all.length}, got ${have.size}`)
-    } },
-    { name: 'all control plane static pods to be running', run: async () => {
-      const pods = (await k8sGet(k8s(), '/api/v1/namespaces/kube-system/pods')).items as any[]
-      for (const a of cps) for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
-        const p = pods.find((x) => x.metadata.name === `${c}-${node(a).name}`)
-        if (!p || p.status?.phase !== 'Running') throw new Error(`static pod "kube-system/${c}-${node(a).name}" not running`)
-      }
-    } },
-    { name: 'all control plane components to be ready', run: async () => {
-      const pods = (await k8sGet(k8s(), '/api/v1/namespaces/kube-system/pods')).items as any[]
-      const notReady = pods.filter((p) => /^kube-(apiserver|controller-manager|scheduler)-/.test(p.metadata.name) && !(p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
-      if (notReady.length) throw new Error(`pods not ready: ${notReady.map((p) => p.metadata.name).join(', ')}`)
-    } },
-    { name: 'all k8s nodes to report ready', run: async () => {
-      const bad = (await k8sNodes()).filter((x) => !(x.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')).map((x) => x.metadata.name)
-      if (bad.length) throw new Error(`some nodes are not ready: ${quote(bad)}`)
-    } },
-    { name: 'kube-proxy to report ready', run: async () => {
-      const ds = await k8sListOrNone(k8s(), '/apis/apps/v1/namespaces/kube-system/daemonsets?labelSelector=k8s-app%3Dkube-proxy')
-      if (!ds.length) return SKIP
-      if (ds.some((d) => (d.status?.numberReady ?? 0) < (d.status?.desiredNumberScheduled ?? 0))) throw new Error('kube-proxy pods are not ready')
-    } },
-    { name: 'coredns to report ready', run: async () => {
-      const dep = await k8sListOrNone(k8s(), '/apis/apps/v1/namespaces/kube-system/deployments?labelSelector=k8s-app%3Dkube-dns')
-      if (!dep.length) return SKIP
-      if (dep.some((d) => (d.status?.readyReplicas ?? 0) < (d.spec?.replicas ?? 1))) throw new Error('coredns pods are not ready')
-    } },
-    { name: 'all k8s nodes to report schedulable', run: async () => {
-      const bad = (await k8sNodes()).filter((x) => x.spec?.unschedulable).map((x) => x.metadata.name)
-      if (bad.length) throw new Error(`some nodes are not schedulable: ${quote(bad)}`)
-    } },
+    {
+      name: 'all nodes to finish boot sequence',
+      run: async () => {
+        for (const n of await reach(all))
+          if (n.stage !== 'running') throw new Error(`${n.address}: stage is ${n.stage}`)
+      },
+    },
+    {
+      name: 'all k8s nodes to report',
+      run: async () => {
+        const have = new Set((await k8sNodes()).map((x) => x.metadata.name))
+        const missing = nodeNames().filter((x) => !have.has(x))
+        if (missing.length) throw new Error(`expected number of nodes to be ${all.length}, got ${have.size}`)
+      },
+    },
+    {
+      name: 'all control plane static pods to be running',
+      run: async () => {
+        const pods = (await k8sGet(k8s(), '/api/v1/namespaces/kube-system/pods')).items as any[]
+        for (const a of cps)
+          for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+            const p = pods.find((x) => x.metadata.name === `${c}-${node(a).name}`)
+            if (!p || p.status?.phase !== 'Running')
+              throw new Error(`static pod "kube-system/${c}-${node(a).name}" not running`)
+          }
+      },
+    },
+    {
+      name: 'all control plane components to be ready',
+      run: async () => {
+        const pods = (await k8sGet(k8s(), '/api/v1/namespaces/kube-system/pods')).items as any[]
+        const notReady = pods.filter(
+          (p) =>
+            /^kube-(apiserver|controller-manager|scheduler)-/.test(p.metadata.name) &&
+            !(p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+        )
+        if (notReady.length) throw new Error(`pods not ready: ${notReady.map((p) => p.metadata.name).join(', ')}`)
+      },
+    },
+    {
+      name: 'all k8s nodes to report ready',
+      run: async () => {
+        const bad = (await k8sNodes())
+          .filter((x) => !(x.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
+          .map((x) => x.metadata.name)
+        if (bad.length) throw new Error(`some nodes are not ready: ${quote(bad)}`)
+      },
+    },
+    {
+      name: 'kube-proxy to report ready',
+      run: async () => {
+        const ds = await k8sListOrNone(
+          k8s(),
+          '/apis/apps/v1/namespaces/kube-system/daemonsets?labelSelector=k8s-app%3Dkube-proxy',
+        )
+        if (!ds.length) return SKIP
+        if (ds.some((d) => (d.status?.numberReady ?? 0) < (d.status?.desiredNumberScheduled ?? 0)))
+          throw new Error('kube-proxy pods are not ready')
+      },
+    },
+    {
+      name: 'coredns to report ready',
+      run: async () => {
+        const dep = await k8sListOrNone(
+          k8s(),
+          '/apis/apps/v1/namespaces/kube-system/deployments?labelSelector=k8s-app%3Dkube-dns',
+        )
+        if (!dep.length) return SKIP
+        if (dep.some((d) => (d.status?.readyReplicas ?? 0) < (d.spec?.replicas ?? 1)))
+          throw new Error('coredns pods are not ready')
+      },
+    },
+    {
+      name: 'all k8s nodes to report schedulable',
+      run: async () => {
+        const bad = (await k8sNodes()).filter((x) => x.spec?.unschedulable).map((x) => x.metadata.name)
+        if (bad.length) throw new Error(`some nodes are not schedulable: ${quote(bad)}`)
+      },
+    },
   ]
   const deadline = Date.now() + (ctx.flags['wait-timeout'] as number)
   const interval = Number(io.env('LAB_HEALTH_INTERVAL_MS') ?? 1000)

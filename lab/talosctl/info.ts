@@ -1,6 +1,15 @@
 // talosctl version
 import type { RunContext } from './context.ts'
-import { CLIENT_VERSION, RpcFailure, nodeErrors, perNode, warn, withClient, withMaintenanceClient, type Session } from './common.ts'
+import {
+  CLIENT_VERSION,
+  RpcFailure,
+  nodeErrors,
+  perNode,
+  warn,
+  withClient,
+  withMaintenanceClient,
+  type Session,
+} from './common.ts'
 import type { LabNode } from '../state.ts'
 import * as io from './io.ts'
 
@@ -36,7 +45,9 @@ export async function version(ctx: RunContext): Promise<void> {
     const node = s.proxied ? r.addr : n.address
     if (json) {
       const md = s.proxied ? `"metadata":{"hostname":"${r.addr}"},` : ''
-      io.out(`{${md}"version":{"tag":"${n.talosVersion}","sha":"${SHA}","goVersion":"${GO}","os":"linux","arch":"amd64"},"platform":{"name":"metal","mode":"metal"},"features":{"rbac":true}}\n`)
+      io.out(
+        `{${md}"version":{"tag":"${n.talosVersion}","sha":"${SHA}","goVersion":"${GO}","os":"linux","arch":"amd64"},"platform":{"name":"metal","mode":"metal"},"features":{"rbac":true}}\n`,
+      )
       continue
     }
     io.out(`\tNODE:        ${node}\n`)

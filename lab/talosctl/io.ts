@@ -10,7 +10,11 @@ export interface Io {
 }
 
 const current = new AsyncLocalStorage<Io>()
-const processIo: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s), env: process.env }
+const processIo: Io = {
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  env: process.env,
+}
 
 const io = () => current.getStore() ?? processIo
 export const out = (s: string | Uint8Array) => io().out(s)

@@ -76,7 +76,11 @@ export async function shutdown(ctx: RunContext): Promise<void> {
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) {
     const addrs = results.filter((r) => !r.error).map((r) => r.addr)
-    if (addrs.length) io.err(`watching nodes: [${addrs.join(' ')}]\n` + addrs.map((a) => `    * ${a}: events check condition met\n`).join(''))
+    if (addrs.length)
+      io.err(
+        `watching nodes: [${addrs.join(' ')}]\n` +
+          addrs.map((a) => `    * ${a}: events check condition met\n`).join(''),
+      )
   }
   if (err) throw new Error(`error executing shutdown: ${err}`)
 }
@@ -90,7 +94,9 @@ export async function upgrade(ctx: RunContext): Promise<void> {
     } catch (e) {
       throw new Error(`error performing upgrade: ${(e as Error).message}`)
     }
-    throw new Error(`error performing upgrade: ${rpcError('FailedPrecondition', s.node.stage === 'maintenance' && !s.node.installedImage ? 'Talos is not installed' : 'method is not supported in maintenance mode')}`)
+    throw new Error(
+      `error performing upgrade: ${rpcError('FailedPrecondition', s.node.stage === 'maintenance' && !s.node.installedImage ? 'Talos is not installed' : 'method is not supported in maintenance mode')}`,
+    )
   }
   const s = await session(ctx, 'error performing upgrade: ')
   const results = await perNode(s, async (n) => {
@@ -116,7 +122,13 @@ export async function upgrade(ctx: RunContext): Promise<void> {
   })
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
-  else for (const r of results) if (!r.error) io.out(`NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') + `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`)
+  else
+    for (const r of results)
+      if (!r.error)
+        io.out(
+          `NODE\tACK\tSTARTED\n`.replace(/\t/g, '   ') +
+            `${r.addr}   Upgrade request received   ${new Date().toISOString()}\n`,
+        )
   if (err) throw new Error(`error performing upgrade: ${err}`)
 }
 
@@ -131,7 +143,8 @@ export async function reset(ctx: RunContext): Promise<void> {
   if (labels.length !== 1 || labels[0] !== 'EPHEMERAL' || !ctx.flags.reboot)
     throw new Error('lab: only `reset --system-labels-to-wipe EPHEMERAL --reboot` is simulated')
   const results = await perNode(s, async (n) => {
-    if (n.role === 'controlplane') throw new Error('lab: resetting a control-plane node (etcd data lives on EPHEMERAL) is not simulated')
+    if (n.role === 'controlplane')
+      throw new Error('lab: resetting a control-plane node (etcd data lives on EPHEMERAL) is not simulated')
     wipeEphemeralKubeletState(paths.root(n.name))
     await rebootNode(n.name)
   })

@@ -22,54 +22,149 @@ function readRoot(n: LabNode, p: string): string | undefined {
   return existsSync(f) ? readFileSync(f, 'utf8') : undefined
 }
 
-const modalias = (t: string) => (t === 'nvme' ? 'nvme:v1B36d0010' : t === 'virtio' ? 'virtio:d00000002v00001AF4' : 'scsi:t-0x00')
+const modalias = (t: string) =>
+  t === 'nvme' ? 'nvme:v1B36d0010' : t === 'virtio' ? 'virtio:d00000002v00001AF4' : 'scsi:t-0x00'
 
 const defs: ResourceDef[] = [
   {
-    type: 'Disks.block.talos.dev', displayType: 'Disk', namespace: 'runtime', aliases: [], maintenance: true,
-    columns: [['Size', (s) => s.pretty_size], ['Read Only', (s) => s.readonly], ['Transport', (s) => s.transport], ['Rotational', (s) => s.rotational], ['WWID', (s) => s.wwid], ['Model', (s) => s.model], ['Serial', (s) => s.serial]],
-    list: (n) => n.hardware.disks.map((d) => {
-      const id = d.dev.replace('/dev/', '')
-      const spec: Record<string, unknown> = {
-        dev_path: d.dev, size: d.sizeBytes, pretty_size: humanizeBytes(d.sizeBytes), io_size: 512, sector_size: 512, readonly: false, cdrom: false,
-        model: d.model, serial: d.serial, modalias: modalias(d.transport),
-      }
-      if (d.wwid) spec.wwid = d.wwid
-      spec.bus_path = d.transport === 'nvme' ? `/pci0000:00/0000:00:0${n.hardware.disks.indexOf(d) + 4}.0/nvme` : `/pci0000:00/0000:00:0${n.hardware.disks.indexOf(d) + 4}.0/host0`
-      spec.sub_system = '/sys/class/block'
-      spec.transport = d.transport
-      if (d.rotational) spec.rotational = true
-      return { id, version: 1, owner: 'block.DisksController', spec }
-    }),
+    type: 'Disks.block.talos.dev',
+    displayType: 'Disk',
+    namespace: 'runtime',
+    aliases: [],
+    maintenance: true,
+    columns: [
+      ['Size', (s) => s.pretty_size],
+      ['Read Only', (s) => s.readonly],
+      ['Transport', (s) => s.transport],
+      ['Rotational', (s) => s.rotational],
+      ['WWID', (s) => s.wwid],
+      ['Model', (s) => s.model],
+      ['Serial', (s) => s.serial],
+    ],
+    list: (n) =>
+      n.hardware.disks.map((d) => {
+        const id = d.dev.replace('/dev/', '')
+        const spec: Record<string, unknown> = {
+          dev_path: d.dev,
+          size: d.sizeBytes,
+          pretty_size: humanizeBytes(d.sizeBytes),
+          io_size: 512,
+          sector_size: 512,
+          readonly: false,
+          cdrom: false,
+          model: d.model,
+          serial: d.serial,
+          modalias: modalias(d.transport),
+        }
+        if (d.wwid) spec.wwid = d.wwid
+        spec.bus_path =
+          d.transport === 'nvme'
+            ? `/pci0000:00/0000:00:0${n.hardware.disks.indexOf(d) + 4}.0/nvme`
+            : `/pci0000:00/0000:00:0${n.hardware.disks.indexOf(d) + 4}.0/host0`
+        spec.sub_system = '/sys/class/block'
+        spec.transport = d.transport
+        if (d.rotational) spec.rotational = true
+        return { id, version: 1, owner: 'block.DisksController', spec }
+      }),
   },
   {
-    type: 'MachineStatuses.runtime.talos.dev', displayType: 'MachineStatus', namespace: 'runtime', aliases: [], maintenance: true,
-    columns: [['Stage', (s) => s.stage], ['Ready', (s) => s.status.ready]],
+    type: 'MachineStatuses.runtime.talos.dev',
+    displayType: 'MachineStatus',
+    namespace: 'runtime',
+    aliases: [],
+    maintenance: true,
+    columns: [
+      ['Stage', (s) => s.stage],
+      ['Ready', (s) => s.status.ready],
+    ],
     list: (n) => {
       const stage = n.stage === 'off' ? 'unknown' : n.stage
       const ready = n.stage === 'running'
-      return [{ id: 'machine', version: 1, owner: 'runtime.MachineStatusController', spec: { stage, status: { ready, unmetConditions: ready ? [] : [{ name: 'machine', reason: `stage is ${stage}` }] } } }]
+      return [
+        {
+          id: 'machine',
+          version: 1,
+          owner: 'runtime.MachineStatusController',
+          spec: {
+            stage,
+            status: { ready, unmetConditions: ready ? [] : [{ name: 'machine', reason: `stage is ${stage}` }] },
+          },
+        },
+      ]
     },
   },
   {
-    type: 'Members.cluster.talos.dev', displayType: 'Member', namespace: 'cluster', aliases: [], maintenance: false,
-    columns: [['Hostname', (s) => s.hostname], ['Machine Type', (s) => s.machineType], ['OS', (s) => s.operatingSystem], ['Addresses', (s) => s.addresses]],
-    list: () => loadNodes()
-      .filter((m) => existsSync(paths.config(m.name)) && !['off', 'maintenance'].includes(m.stage) && !isDown(m))
-      .map((m) => ({ id: m.name, version: 1, owner: 'cluster.MemberController', spec: { nodeId: memberNodeId(m), addresses: [m.address], hostname: m.name, machineType: m.role, operatingSystem: `Talos (${m.talosVersion})` } })),
+    type: 'Members.cluster.talos.dev',
+    displayType: 'Member',
+    namespace: 'cluster',
+    aliases: [],
+    maintenance: false,
+    columns: [
+      ['Hostname', (s) => s.hostname],
+      ['Machine Type', (s) => s.machineType],
+      ['OS', (s) => s.operatingSystem],
+      ['Addresses', (s) => s.addresses],
+    ],
+    list: () =>
+      loadNodes()
+        .filter((m) => existsSync(paths.config(m.name)) && !['off', 'maintenance'].includes(m.stage) && !isDown(m))
+        .map((m) => ({
+          id: m.name,
+          version: 1,
+          owner: 'cluster.MemberController',
+          spec: {
+            nodeId: memberNodeId(m),
+            addresses: [m.address],
+            hostname: m.name,
+            machineType: m.role,
+            operatingSystem: `Talos (${m.talosVersion})`,
+          },
+        })),
   },
   {
-    type: 'Nodenames.kubernetes.talos.dev', displayType: 'Nodename', namespace: 'k8s', aliases: [], maintenance: false,
+    type: 'Nodenames.kubernetes.talos.dev',
+    displayType: 'Nodename',
+    namespace: 'k8s',
+    aliases: [],
+    maintenance: false,
     columns: [['Nodename', (s) => s.nodename]],
-    list: (n) => [{ id: 'nodename', version: 1, owner: 'k8s.NodenameController', spec: { nodename: n.name, hostnameVersion: '1', skipNodeRegistration: false } }],
+    list: (n) => [
+      {
+        id: 'nodename',
+        version: 1,
+        owner: 'k8s.NodenameController',
+        spec: { nodename: n.name, hostnameVersion: '1', skipNodeRegistration: false },
+      },
+    ],
   },
   {
-    type: 'HostnameStatuses.net.talos.dev', displayType: 'HostnameStatus', namespace: 'network', aliases: ['hostname'], maintenance: true,
-    columns: [['Hostname', (s) => s.hostname], ['Domainname', (s) => s.domainname]],
-    list: (n) => [{ id: 'hostname', version: 1, owner: 'network.HostnameStatusController', spec: { hostname: n.stage === 'maintenance' ? `talos-${n.address.split('.').slice(-1)[0]}` : n.name, domainname: '' } }],
+    type: 'HostnameStatuses.net.talos.dev',
+    displayType: 'HostnameStatus',
+    namespace: 'network',
+    aliases: ['hostname'],
+    maintenance: true,
+    columns: [
+      ['Hostname', (s) => s.hostname],
+      ['Domainname', (s) => s.domainname],
+    ],
+    list: (n) => [
+      {
+        id: 'hostname',
+        version: 1,
+        owner: 'network.HostnameStatusController',
+        spec: {
+          hostname: n.stage === 'maintenance' ? `talos-${n.address.split('.').slice(-1)[0]}` : n.name,
+          domainname: '',
+        },
+      },
+    ],
   },
   {
-    type: 'MachineConfigs.config.talos.dev', displayType: 'MachineConfig', namespace: 'config', aliases: [], maintenance: false,
+    type: 'MachineConfigs.config.talos.dev',
+    displayType: 'MachineConfig',
+    namespace: 'config',
+    aliases: [],
+    maintenance: false,
     columns: [],
     list: (n) => {
       const c = readConfig(n)
@@ -77,26 +172,69 @@ const defs: ResourceDef[] = [
     },
   },
   {
-    type: 'KernelParamStatuses.runtime.talos.dev', displayType: 'KernelParamStatus', namespace: 'runtime', aliases: ['sysctls', 'kernelparameters', 'kernelparams'], maintenance: false,
-    columns: [['Current', (s) => s.current], ['Default', (s) => s.default], ['Unsupported', (s) => s.unsupported]],
+    type: 'KernelParamStatuses.runtime.talos.dev',
+    displayType: 'KernelParamStatus',
+    namespace: 'runtime',
+    aliases: ['sysctls', 'kernelparameters', 'kernelparams'],
+    maintenance: false,
+    columns: [
+      ['Current', (s) => s.current],
+      ['Default', (s) => s.default],
+      ['Unsupported', (s) => s.unsupported],
+    ],
     list: (n) => {
       const c = readConfig(n)
       const keys = Object.keys(c?.view.sysctls ?? {}).sort()
       return keys.map((k) => {
         const cur = readRoot(n, `proc/sys/${k.replace(/\./g, '/')}`)
-        return { id: k, version: 1, owner: 'runtime.KernelParamSpecController', spec: { current: (cur ?? '').trim(), default: '', unsupported: cur === undefined } }
+        return {
+          id: k,
+          version: 1,
+          owner: 'runtime.KernelParamSpecController',
+          spec: { current: (cur ?? '').trim(), default: '', unsupported: cur === undefined },
+        }
       })
     },
   },
   {
-    type: 'VolumeStatuses.block.talos.dev', displayType: 'VolumeStatus', namespace: 'runtime', aliases: [], maintenance: false,
-    columns: [['Type', (s) => s.type], ['Phase', (s) => s.phase], ['Location', (s) => s.location], ['Size', (s) => s.prettySize]],
-    list: (n) => volumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.VolumeManagerController', spec: v.spec })),
+    type: 'VolumeStatuses.block.talos.dev',
+    displayType: 'VolumeStatus',
+    namespace: 'runtime',
+    aliases: [],
+    maintenance: false,
+    columns: [
+      ['Type', (s) => s.type],
+      ['Phase', (s) => s.phase],
+      ['Location', (s) => s.location],
+      ['Size', (s) => s.prettySize],
+    ],
+    list: (n) =>
+      volumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.VolumeManagerController', spec: v.spec })),
   },
   {
-    type: 'MountStatuses.runtime.talos.dev', displayType: 'MountStatus', namespace: 'runtime', aliases: ['mounts'], maintenance: false,
-    columns: [['Source', (s) => s.source], ['Target', (s) => s.target], ['Filesystem Type', (s) => s.filesystemType]],
-    list: (n) => volumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.MountController', spec: { source: v.spec.location, target: v.spec.mountLocation, filesystemType: v.spec.filesystem, options: ['rw', 'relatime'], encrypted: false } })),
+    type: 'MountStatuses.runtime.talos.dev',
+    displayType: 'MountStatus',
+    namespace: 'runtime',
+    aliases: ['mounts'],
+    maintenance: false,
+    columns: [
+      ['Source', (s) => s.source],
+      ['Target', (s) => s.target],
+      ['Filesystem Type', (s) => s.filesystemType],
+    ],
+    list: (n) =>
+      volumes(n).map((v) => ({
+        id: v.id,
+        version: 1,
+        owner: 'block.MountController',
+        spec: {
+          source: v.spec.location,
+          target: v.spec.mountLocation,
+          filesystemType: v.spec.filesystem,
+          options: ['rw', 'relatime'],
+          encrypted: false,
+        },
+      })),
   },
   extensionStatusDef,
 ]
@@ -115,9 +253,35 @@ function volumes(n: LabNode): { id: string; spec: Record<string, any> }[] {
   const disk = n.hardware.disks.find((d) => d.dev === (n.installDisk ?? c.view.installDisk))
   const out: { id: string; spec: Record<string, any> }[] = []
   if (disk) {
-    out.push({ id: 'STATE', spec: { phase: 'ready', type: 'partition', location: partitionPath(disk.dev, 5), partitionIndex: 5, parentLocation: disk.dev, size: 104857600, prettySize: '105 MB', filesystem: 'xfs', mountLocation: '/system/state' } })
+    out.push({
+      id: 'STATE',
+      spec: {
+        phase: 'ready',
+        type: 'partition',
+        location: partitionPath(disk.dev, 5),
+        partitionIndex: 5,
+        parentLocation: disk.dev,
+        size: 104857600,
+        prettySize: '105 MB',
+        filesystem: 'xfs',
+        mountLocation: '/system/state',
+      },
+    })
     const eph = Math.max(0, disk.sizeBytes - 2_000_000_000)
-    out.push({ id: 'EPHEMERAL', spec: { phase: 'ready', type: 'partition', location: partitionPath(disk.dev, 6), partitionIndex: 6, parentLocation: disk.dev, size: eph, prettySize: humanizeBytes(eph), filesystem: 'xfs', mountLocation: '/var' } })
+    out.push({
+      id: 'EPHEMERAL',
+      spec: {
+        phase: 'ready',
+        type: 'partition',
+        location: partitionPath(disk.dev, 6),
+        partitionIndex: 6,
+        parentLocation: disk.dev,
+        size: eph,
+        prettySize: humanizeBytes(eph),
+        filesystem: 'xfs',
+        mountLocation: '/var',
+      },
+    })
   }
   let rc
   try {
@@ -127,7 +291,20 @@ function volumes(n: LabNode): { id: string; spec: Record<string, any> }[] {
   }
   for (const m of rc.mounts) {
     const d = n.hardware.disks.find((x) => x.dev === m.device)!
-    out.push({ id: `u-${m.mountPoint.split('/').pop()}`, spec: { phase: 'ready', type: 'partition', location: partitionPath(d.dev, 1), partitionIndex: 1, parentLocation: d.dev, size: d.sizeBytes, prettySize: humanizeBytes(d.sizeBytes), filesystem: m.fsType, mountLocation: m.mountPoint } })
+    out.push({
+      id: `u-${m.mountPoint.split('/').pop()}`,
+      spec: {
+        phase: 'ready',
+        type: 'partition',
+        location: partitionPath(d.dev, 1),
+        partitionIndex: 1,
+        parentLocation: d.dev,
+        size: d.sizeBytes,
+        prettySize: humanizeBytes(d.sizeBytes),
+        filesystem: m.fsType,
+        mountLocation: m.mountPoint,
+      },
+    })
   }
   return out
 }

@@ -35,7 +35,9 @@ export function goDuration(ms: number): string {
 export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
   const booted = Date.parse(n.bootedAt ?? new Date().toISOString())
   const running = (id: string, extra: Partial<ServiceInfo> = {}): ServiceInfo => ({
-    id, state: 'Running', health: 'OK',
+    id,
+    state: 'Running',
+    health: 'OK',
     events: [
       { state: 'Preparing', msg: 'Running pre state', ts: booted },
       { state: 'Preparing', msg: 'Creating service runner', ts: booted + 1000 },
@@ -44,27 +46,82 @@ export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
     ],
     ...extra,
   })
-  const out: ServiceInfo[] = [running('apid'), running('auditd'), running('containerd'), running('cri'), running('dashboard'), running('machined'), running('syslogd'), running('trustd'), running('udevd')]
+  const out: ServiceInfo[] = [
+    running('apid'),
+    running('auditd'),
+    running('containerd'),
+    running('cri'),
+    running('dashboard'),
+    running('machined'),
+    running('syslogd'),
+    running('trustd'),
+    running('udevd'),
+  ]
   if (n.role === 'controlplane') {
     const alive = isAlive(n.etcd.pid)
     if (alive && (await etcdHealthy(n))) out.push(running('etcd'))
-    else if (alive) out.push({ id: 'etcd', state: 'Running', health: 'Fail', lastMessage: 'context deadline exceeded', events: [{ state: 'Running', msg: 'Health check failed: context deadline exceeded', ts: Date.now() - 5000 }] })
+    else if (alive)
+      out.push({
+        id: 'etcd',
+        state: 'Running',
+        health: 'Fail',
+        lastMessage: 'context deadline exceeded',
+        events: [{ state: 'Running', msg: 'Health check failed: context deadline exceeded', ts: Date.now() - 5000 }],
+      })
     else if (!clusterBootstrapped() || !n.etcd.memberId)
-      out.push({ id: 'etcd', state: 'Preparing', health: '?', events: [
-        { state: 'Waiting', msg: 'Waiting for service "cri" to be "up", time sync', ts: booted },
-        { state: 'Preparing', msg: 'Running pre state', ts: booted + 1000 },
-      ] })
-    else out.push({ id: 'etcd', state: 'Finished', health: '?', events: [
-      { state: 'Running', msg: 'Service started as goroutine', ts: booted },
-      { state: 'Finished', msg: 'Service finished successfully', ts: Date.now() - 1000 },
-    ] })
+      out.push({
+        id: 'etcd',
+        state: 'Preparing',
+        health: '?',
+        events: [
+          { state: 'Waiting', msg: 'Waiting for service "cri" to be "up", time sync', ts: booted },
+          { state: 'Preparing', msg: 'Running pre state', ts: booted + 1000 },
+        ],
+      })
+    else
+      out.push({
+        id: 'etcd',
+        state: 'Finished',
+        health: '?',
+        events: [
+          { state: 'Running', msg: 'Service started as goroutine', ts: booted },
+          { state: 'Finished', msg: 'Service finished successfully', ts: Date.now() - 1000 },
+        ],
+      })
   }
   const kubeletReady = n.role === 'worker' ? clusterBootstrapped() : clusterBootstrapped() && isAlive(n.etcd.pid)
   // kubelet exiting at start: Talos's restart runner (internal/app/machined/pkg/system/runner/restart/restart.go)
   // reports "Error running %v, going to restart forever: %v" and waits before the next try
   const restarting = 'Error running Containerd(kubelet), going to restart forever: task "kubelet" failed: exit code 1'
-  if (n.kubeletError) out.push({ id: 'kubelet', state: 'Waiting', health: '?', lastMessage: restarting, events: [{ state: 'Running', msg: 'Service started as goroutine', ts: booted + 1000 }, { state: 'Waiting', msg: restarting, ts: booted + 2000 }] })
-  else out.push(kubeletReady ? running('kubelet') : { id: 'kubelet', state: 'Running', health: 'Fail', lastMessage: 'Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused', events: [{ state: 'Running', msg: 'Health check failed: Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused', ts: booted + 3000 }] })
+  if (n.kubeletError)
+    out.push({
+      id: 'kubelet',
+      state: 'Waiting',
+      health: '?',
+      lastMessage: restarting,
+      events: [
+        { state: 'Running', msg: 'Service started as goroutine', ts: booted + 1000 },
+        { state: 'Waiting', msg: restarting, ts: booted + 2000 },
+      ],
+    })
+  else
+    out.push(
+      kubeletReady
+        ? running('kubelet')
+        : {
+            id: 'kubelet',
+            state: 'Running',
+            health: 'Fail',
+            lastMessage: 'Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused',
+            events: [
+              {
+                state: 'Running',
+                msg: 'Health check failed: Get "http://127.0.0.1:10248/healthz": dial tcp 127.0.0.1:10248: connect: connection refused',
+                ts: booted + 3000,
+              },
+            ],
+          },
+    )
   return out.sort((a, b) => a.id.localeCompare(b.id))
 }
 
@@ -85,17 +142,26 @@ export async function service(ctx: RunContext): Promise<void> {
     if (err && !ok.length) throw new Error(`error listing services: ${err}`)
     if (err) warn(err)
     const rows: string[][] = [['NODE', 'SERVICE', 'STATE', 'HEALTH', 'LAST CHANGE', 'LAST EVENT']]
-    for (const r of ok) for (const svc of r.value!) {
-      const last = svc.events[svc.events.length - 1]
-      rows.push([r.addr, svc.id, svc.state, svc.health, `${last ? goDuration(now - last.ts) : ''} ago`, last?.msg ?? '<none>'])
-    }
+    for (const r of ok)
+      for (const svc of r.value!) {
+        const last = svc.events[svc.events.length - 1]
+        rows.push([
+          r.addr,
+          svc.id,
+          svc.state,
+          svc.health,
+          `${last ? goDuration(now - last.ts) : ''} ago`,
+          last?.msg ?? '<none>',
+        ])
+      }
     io.out(table(rows))
     return
   }
   if (action && action !== 'status') {
     if (!['start', 'stop', 'restart'].includes(action)) throw new Error(`unknown action "${action}"`)
     const results = await perNode(s, async (n) => {
-      if (id !== 'etcd' || n.role !== 'controlplane') throw new Error(`rpc error: code = Unknown desc = service "${id}" can't be ${action}ed via the API`)
+      if (id !== 'etcd' || n.role !== 'controlplane')
+        throw new Error(`rpc error: code = Unknown desc = service "${id}" can't be ${action}ed via the API`)
       if (action !== 'start') await stopEtcd(n.name)
       if (action !== 'stop') {
         updateNode(n.name, (x) => delete x.faults.etcdCrash)
@@ -145,7 +211,9 @@ export async function logs(ctx: RunContext): Promise<void> {
   const results = await perNode(s, async (n) => {
     if (id !== 'kubelet') return []
     if (!n.kubeletError) return [`I${klogTime(Date.now())} kubelet.go:2468] "Starting kubelet main sync loop"`]
-    return [`E${klogTime(Date.now())} kubelet.go:1678] "Failed to start ContainerManager" err=${JSON.stringify(n.kubeletError)}`]
+    return [
+      `E${klogTime(Date.now())} kubelet.go:1678] "Failed to start ContainerManager" err=${JSON.stringify(n.kubeletError)}`,
+    ]
   })
   for (const r of results) if (!r.error) for (const l of r.value!) io.out(`${r.addr}: ${l}\n`)
   const err = nodeErrors(results)

@@ -28,7 +28,16 @@ export interface TestLab {
   run(args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>
   node(name: string): LabNode
   update(name: string, fn: (n: LabNode) => void): void
-  renderConfig(role: Role, extra?: { sysctls?: Record<string, string>; modules?: string[]; extraKernelArgs?: string[]; labels?: Record<string, string>; userVolumes?: { name: string; match: string }[] }): string
+  renderConfig(
+    role: Role,
+    extra?: {
+      sysctls?: Record<string, string>
+      modules?: string[]
+      extraKernelArgs?: string[]
+      labels?: Record<string, string>
+      userVolumes?: { name: string; match: string }[]
+    },
+  ): string
   cleanup(): Promise<void>
 }
 
@@ -44,23 +53,56 @@ export function runTalosctl(args: string[], env: NodeJS.ProcessEnv, cwd = tmpdir
   })
 }
 
-export async function createTestLab(opts: { prefix: string; controlPlanes: number; workers: number; cluster?: string }): Promise<TestLab> {
+export async function createTestLab(opts: {
+  prefix: string
+  controlPlanes: number
+  workers: number
+  cluster?: string
+}): Promise<TestLab> {
   const dir = mkdtempSync(join(tmpdir(), 'talosctl-lab-'))
   const clusterName = opts.cluster ?? 'testlab'
-  const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: dir, TALOSCONFIG: join(dir, 'talosconfig'), HOME: dir }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TALOS_LAB_DIR: dir,
+    TALOSCONFIG: join(dir, 'talosconfig'),
+    HOME: dir,
+  }
   const nodes = [
-    ...Array.from({ length: opts.controlPlanes }, (_, i) => ({ name: `cp${i + 1}`, address: `${opts.prefix}.${11 + i}`, role: 'controlplane' as Role })),
-    ...Array.from({ length: opts.workers }, (_, i) => ({ name: `w${i + 1}`, address: `${opts.prefix}.${21 + i}`, role: 'worker' as Role })),
+    ...Array.from({ length: opts.controlPlanes }, (_, i) => ({
+      name: `cp${i + 1}`,
+      address: `${opts.prefix}.${11 + i}`,
+      role: 'controlplane' as Role,
+    })),
+    ...Array.from({ length: opts.workers }, (_, i) => ({
+      name: `w${i + 1}`,
+      address: `${opts.prefix}.${21 + i}`,
+      role: 'worker' as Role,
+    })),
   ]
-  const cluster: LabCluster = { name: clusterName, inventory: 'test', endpoint: `https://${nodes[0].address}:6443`, createdAt: new Date().toISOString(), nodes: nodes.map((n) => n.name), processes: [] }
+  const cluster: LabCluster = {
+    name: clusterName,
+    inventory: 'test',
+    endpoint: `https://${nodes[0].address}:6443`,
+    createdAt: new Date().toISOString(),
+    nodes: nodes.map((n) => n.name),
+    processes: [],
+  }
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'lab.json'), JSON.stringify(cluster, null, 2))
   const rescue = 'console=ttyS0 rescue'
   for (const n of nodes) {
     const hw = hardwareProfile(n.role === 'controlplane' ? 'controlplane' : 'worker')
     const node: LabNode = {
-      name: n.name, address: n.address, role: n.role, stage: 'maintenance', talosVersion: 'v1.10.3', hardware: hw,
-      installDisk: hw.disks[0].dev, cmdline: rescue, configVersion: 0, bootstrapped: false,
+      name: n.name,
+      address: n.address,
+      role: n.role,
+      stage: 'maintenance',
+      talosVersion: 'v1.10.3',
+      hardware: hw,
+      installDisk: hw.disks[0].dev,
+      cmdline: rescue,
+      configVersion: 0,
+      bootstrapped: false,
       etcd: { clientUrl: `http://${n.address}:2379`, peerUrl: `http://${n.address}:2380` },
       kubeApi: { url: `https://${n.address}:6443` },
       // the lab API server is not under test here: keep it stopped so bootstrap exercises etcd only
@@ -75,12 +117,34 @@ export async function createTestLab(opts: { prefix: string; controlPlanes: numbe
   const talosconfig = join(dir, 'talosconfig')
   const g = await runTalosctl(['gen', 'secrets', '-o', secretsFile], env)
   if (g.code !== 0) throw new Error(`gen secrets failed: ${g.stderr}`)
-  const c = await runTalosctl(['gen', 'config', clusterName, cluster.endpoint, '--with-secrets', secretsFile, '--output-types', 'talosconfig', '-o', talosconfig, '-e', nodes[0].address, '-n', nodes[0].address], env)
+  const c = await runTalosctl(
+    [
+      'gen',
+      'config',
+      clusterName,
+      cluster.endpoint,
+      '--with-secrets',
+      secretsFile,
+      '--output-types',
+      'talosconfig',
+      '-o',
+      talosconfig,
+      '-e',
+      nodes[0].address,
+      '-n',
+      nodes[0].address,
+    ],
+    env,
+  )
   if (c.code !== 0) throw new Error(`gen config failed: ${c.stderr}`)
   const bundle = parseYaml(readFileSync(secretsFile, 'utf8'))
 
   const lab: TestLab = {
-    dir, env, secretsFile, talosconfig, nodes,
+    dir,
+    env,
+    secretsFile,
+    talosconfig,
+    nodes,
     run: (args, o) => runTalosctl(args, { ...env, ...(o?.env ?? {}) }),
     node: (name) => JSON.parse(readFileSync(join(dir, 'nodes', name, 'node.json'), 'utf8')),
     update: (name, fn) => {
@@ -96,7 +160,11 @@ export async function createTestLab(opts: { prefix: string; controlPlanes: numbe
           type: role,
           token: bundle.trustdinfo.token,
           ca: { crt: bundle.certs.os.crt, key: role === 'controlplane' ? bundle.certs.os.key : '' },
-          install: { disk: '/dev/sda', image: 'ghcr.io/siderolabs/installer:v1.10.3', extraKernelArgs: extra.extraKernelArgs ?? [] },
+          install: {
+            disk: '/dev/sda',
+            image: 'ghcr.io/siderolabs/installer:v1.10.3',
+            extraKernelArgs: extra.extraKernelArgs ?? [],
+          },
           sysctls: extra.sysctls ?? {},
           kernel: { modules: (extra.modules ?? []).map((name) => ({ name })) },
           nodeLabels: extra.labels ?? {},
@@ -108,7 +176,16 @@ export async function createTestLab(opts: { prefix: string; controlPlanes: numbe
           token: bundle.secrets.bootstraptoken,
         },
       }
-      const docs = [v1, ...(extra.userVolumes ?? []).map((u) => ({ apiVersion: 'v1alpha1', kind: 'UserVolumeConfig', name: u.name, provisioning: { diskSelector: { match: u.match }, minSize: '1GiB' }, filesystem: { type: 'xfs' } }))]
+      const docs = [
+        v1,
+        ...(extra.userVolumes ?? []).map((u) => ({
+          apiVersion: 'v1alpha1',
+          kind: 'UserVolumeConfig',
+          name: u.name,
+          provisioning: { diskSelector: { match: u.match }, minSize: '1GiB' },
+          filesystem: { type: 'xfs' },
+        })),
+      ]
       return docs.map((d) => stringify(d)).join('---\n')
     },
     cleanup: async () => {

@@ -41,7 +41,12 @@ export const talosVersionOfImage = (image: string): string | undefined => {
 
 /** Before installing a new image: the running one becomes the A/B fallback. */
 export function rememberInstallation(x: LabNode): void {
-  x.previousInstall = { image: x.installedImage, talosVersion: x.talosVersion, cmdline: x.cmdline, bootSchematic: x.bootSchematic }
+  x.previousInstall = {
+    image: x.installedImage,
+    talosVersion: x.talosVersion,
+    cmdline: x.cmdline,
+    bootSchematic: x.bootSchematic,
+  }
 }
 
 /**
@@ -49,7 +54,12 @@ export function rememberInstallation(x: LabNode): void {
  * failed one stays on disk as the other A/B entry (a `rollback` would boot it).
  */
 export function fallBackToPrevious(x: LabNode): void {
-  const failed = { image: x.installedImage, talosVersion: x.talosVersion, cmdline: x.cmdline, bootSchematic: x.bootSchematic }
+  const failed = {
+    image: x.installedImage,
+    talosVersion: x.talosVersion,
+    cmdline: x.cmdline,
+    bootSchematic: x.bootSchematic,
+  }
   const p = x.previousInstall
   if (!p) return
   x.installedImage = p.image

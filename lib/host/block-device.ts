@@ -15,7 +15,8 @@ export interface PartitionPath {
 }
 
 const LETTER_DISK_PARTITION = /^(\/dev\/(?:sd|vd|xvd|hd)[a-z]+)([1-9][0-9]*)$/
-const DIGIT_DISK_PARTITION = /^(\/dev\/(?:nvme[0-9]+n[0-9]+|mmcblk[0-9]+|loop[0-9]+|md[0-9]+|nbd[0-9]+|rbd[0-9]+|zd[0-9]+))p([1-9][0-9]*)$/
+const DIGIT_DISK_PARTITION =
+  /^(\/dev\/(?:nvme[0-9]+n[0-9]+|mmcblk[0-9]+|loop[0-9]+|md[0-9]+|nbd[0-9]+|rbd[0-9]+|zd[0-9]+))p([1-9][0-9]*)$/
 const UDEV_LINK_PARTITION = /^(\/dev\/disk\/by-[a-z-]+\/.+)-part([1-9][0-9]*)$/
 
 /** The disk and partition number when `path` names a partition; undefined for a whole disk (or a name we cannot tell). */

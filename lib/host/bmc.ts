@@ -23,9 +23,15 @@ export function checkPasswordFile(file: string, node: string): void {
   try {
     mode = statSync(file).mode
   } catch (e) {
-    throw new Error(`${node}: BMC password file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`, { cause: e })
+    throw new Error(
+      `${node}: BMC password file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`,
+      { cause: e },
+    )
   }
-  if (mode & 0o077) throw new Error(`${node}: BMC password file ${file} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}: make it 0600 (chmod 600 ${file})`)
+  if (mode & 0o077)
+    throw new Error(
+      `${node}: BMC password file ${file} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}: make it 0600 (chmod 600 ${file})`,
+    )
 }
 
 export class Bmc extends CliTool {
@@ -44,7 +50,21 @@ export class Bmc extends CliTool {
   private ipmi(args: string[], mutating: boolean): Promise<RunResult> {
     checkPasswordFile(this.spec.passwordFile, this.node)
     const s = this.spec
-    const argv = ['-I', 'lanplus', '-C', String(s.cipherSuite), '-H', s.address, '-p', String(s.port), '-U', s.username, '-f', s.passwordFile, ...args]
+    const argv = [
+      '-I',
+      'lanplus',
+      '-C',
+      String(s.cipherSuite),
+      '-H',
+      s.address,
+      '-p',
+      String(s.port),
+      '-U',
+      s.username,
+      '-f',
+      s.passwordFile,
+      ...args,
+    ]
     return this.call(argv, { mutating }, this.where())
   }
 

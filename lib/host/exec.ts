@@ -81,11 +81,7 @@ export function redactArgs(args: string[], redact: Redaction[] = []): string[] {
 
 /** The command line as a shell would accept it, secrets replaced by `<redacted>`. stdin is never part of it. */
 export function formatCommand(bin: string, args: string[], redact: Redaction[] = []): string {
-  return [bin, ...redactArgs(args, redact)]
-    .map(shellQuote)
-    .join(' ')
-    .split(PLACEHOLDER)
-    .join(REDACTED)
+  return [bin, ...redactArgs(args, redact)].map(shellQuote).join(' ').split(PLACEHOLDER).join(REDACTED)
 }
 
 /** Applies the string/RegExp redactions to free text such as stderr. */
@@ -108,7 +104,12 @@ export function firstMeaningfulLine(text: string): string {
   const first = lines[i]!.replace(/^\*\s+/, '')
   // talosctl's "error listing services: 1 error occurred:" says what failed; the "* node: rpc error ..." item below says why
   const multi = /^(.*?):?\s*\d+ errors? occurred:$/.exec(first)
-  const item = multi ? lines.slice(i + 1).find((l) => l.startsWith('*'))?.replace(/^\*\s+/, '') : undefined
+  const item = multi
+    ? lines
+        .slice(i + 1)
+        .find((l) => l.startsWith('*'))
+        ?.replace(/^\*\s+/, '')
+    : undefined
   return multi ? (item ? `${multi[1]}: ${item}` : multi[1]!) : first
 }
 

@@ -61,7 +61,7 @@ export function parseCpuList(text: string): number[] {
 export function formatCpuList(ids: Iterable<number>): string {
   const s = [...new Set(ids)].sort((a, b) => a - b)
   const parts: string[] = []
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     let j = i
     while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++
     parts.push(j === i ? String(s[i]) : `${s[i]}-${s[j]}`)
@@ -76,7 +76,8 @@ export function parseCpumap(hex: string): number[] {
   const out: number[] = []
   for (let g = 0; g < groups.length; g++) {
     const word = groups[groups.length - 1 - g]!
-    if (!/^[0-9a-fA-F]{1,8}$/.test(word)) throw new Error(`bad cpumap ${JSON.stringify(hex)}: group ${JSON.stringify(word)}`)
+    if (!/^[0-9a-fA-F]{1,8}$/.test(word))
+      throw new Error(`bad cpumap ${JSON.stringify(hex)}: group ${JSON.stringify(word)}`)
     const v = parseInt(word, 16)
     for (let bit = 0; bit < 32; bit++) if ((v >>> bit) & 1) out.push(g * 32 + bit)
   }
@@ -124,7 +125,8 @@ function readTrim(read: (path: string) => string | undefined, path: string): str
  * (absolute paths under /sys/devices/system/node). Throws when no node can be found at all.
  */
 export function readNumaFromFiles(read: (path: string) => string | undefined): NumaTopology {
-  const exists = (id: number) => read(`${NODE_DIR}/node${id}/meminfo`) !== undefined || read(`${NODE_DIR}/node${id}/cpumap`) !== undefined
+  const exists = (id: number) =>
+    read(`${NODE_DIR}/node${id}/meminfo`) !== undefined || read(`${NODE_DIR}/node${id}/cpumap`) !== undefined
   let ids: number[]
   const online = readTrim(read, `${NODE_DIR}/online`)
   const possible = readTrim(read, `${NODE_DIR}/possible`)
@@ -176,7 +178,8 @@ export function readNumaFromFiles(read: (path: string) => string | undefined): N
     const line = readTrim(read, `${NODE_DIR}/node${n.id}/distance`)
     if (line === undefined || line === '') return []
     const row = line.split(/\s+/).map(Number)
-    if (row.some((d) => !Number.isInteger(d))) throw new Error(`bad ${NODE_DIR}/node${n.id}/distance: ${JSON.stringify(line)}`)
+    if (row.some((d) => !Number.isInteger(d)))
+      throw new Error(`bad ${NODE_DIR}/node${n.id}/distance: ${JSON.stringify(line)}`)
     return row
   })
   if (distances.every((r) => r.length === 0)) distances = []
@@ -232,7 +235,12 @@ export function formatNumactlHardware(t: NumaTopology): string {
   lines.push(`available: ${nodes.length} nodes (${availableRange(nodes.map((n) => n.id))})`)
   const mem = (v: number | undefined) => (v === undefined ? '<not available>' : `${v} MB`)
   for (const n of nodes) {
-    lines.push(`node ${n.id} cpus:${[...n.cpus].sort((a, b) => a - b).map((c) => ` ${c}`).join('')}`)
+    lines.push(
+      `node ${n.id} cpus:${[...n.cpus]
+        .sort((a, b) => a - b)
+        .map((c) => ` ${c}`)
+        .join('')}`,
+    )
     lines.push(`node ${n.id} size: ${mem(n.memTotalMiB)}`)
     lines.push(`node ${n.id} free: ${mem(n.memFreeMiB)}`)
   }
@@ -263,13 +271,17 @@ export function parseNumactlHardware(text: string): NumaTopology {
   for (; i < lines.length; i++) {
     const l = lines[i]!
     let m: RegExpExecArray | null
-    if ((m = /^node (\d+) cpus:((?: \d+)*)\s*$/.exec(l))) node(Number(m[1])).cpus = m[2]!.trim() === '' ? [] : m[2]!.trim().split(' ').map(Number)
-    else if ((m = /^node (\d+) size: (?:(\d+) MB|<not available>)$/.exec(l))) node(Number(m[1])).memTotalMiB = m[2] === undefined ? undefined : Number(m[2])
-    else if ((m = /^node (\d+) free: (?:(\d+) MB|<not available>)$/.exec(l))) node(Number(m[1])).memFreeMiB = m[2] === undefined ? undefined : Number(m[2])
+    if ((m = /^node (\d+) cpus:((?: \d+)*)\s*$/.exec(l)))
+      node(Number(m[1])).cpus = m[2]!.trim() === '' ? [] : m[2]!.trim().split(' ').map(Number)
+    else if ((m = /^node (\d+) size: (?:(\d+) MB|<not available>)$/.exec(l)))
+      node(Number(m[1])).memTotalMiB = m[2] === undefined ? undefined : Number(m[2])
+    else if ((m = /^node (\d+) free: (?:(\d+) MB|<not available>)$/.exec(l)))
+      node(Number(m[1])).memFreeMiB = m[2] === undefined ? undefined : Number(m[2])
     else break
   }
   const nodes = [...byId.values()].sort((a, b) => a.id - b.id)
-  if (nodes.length !== Number(head[1])) throw new Error(`numactl output announces ${head[1]} nodes but describes ${nodes.length}`)
+  if (nodes.length !== Number(head[1]))
+    throw new Error(`numactl output announces ${head[1]} nodes but describes ${nodes.length}`)
   let distances: number[][] = []
   if (lines[i] === 'node distances:') {
     const cols = (lines[i + 1] ?? '').replace(/^node/, '').trim().split(/\s+/).map(Number)

@@ -118,7 +118,8 @@ export function hugepagesFromCmdline(cmdline: string): HugepageCmdline {
     if (!a.startsWith('default_hugepagesz=')) continue
     const v = a.slice('default_hugepagesz='.length)
     const size = parseHugepageSize(v)
-    if (size === undefined || !SUPPORTED_HUGEPAGE_KIB.includes(size)) warnings.push(`unsupported default_hugepagesz=${v}`)
+    if (size === undefined || !SUPPORTED_HUGEPAGE_KIB.includes(size))
+      warnings.push(`unsupported default_hugepagesz=${v}`)
     else defaultSize = size
   }
   const def = defaultSize ?? 2048
@@ -222,7 +223,8 @@ export interface MountEntry {
 
 /** /proc/mounts escapes space, tab, newline and backslash as octal (\040 \011 \012 \134). */
 const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
-export const escapeMountField = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`)
+export const escapeMountField = (s: string) =>
+  s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`)
 
 export function parseMounts(text: string): MountEntry[] {
   const out: MountEntry[] = []
@@ -252,7 +254,8 @@ export function parseMounts(text: string): MountEntry[] {
 export function sysctlPath(key: string): string {
   // Talos' own KernelParam keys carry a "proc.sys." prefix; there is no top-level sysctl named "proc"
   const k = key.trim().replace(/^\/?proc[./]sys[./]/, '')
-  if (k === '' || k.split(/[./]/).some((p) => p === '' || p === '..')) throw new Error(`bad sysctl key ${JSON.stringify(key)}`)
+  if (k === '' || k.split(/[./]/).some((p) => p === '' || p === '..'))
+    throw new Error(`bad sysctl key ${JSON.stringify(key)}`)
   return `/proc/sys/${k.includes('/') ? k : k.replace(/\./g, '/')}`
 }
 

@@ -12,7 +12,9 @@ export class HostKeyMismatchError extends Error {
     readonly expected: string,
     readonly seen: string,
   ) {
-    super(`host key of ${host} is ${seen}, but the inventory pins ${expected}: refusing to connect (wrong machine, or re-installed rescue system?)`)
+    super(
+      `host key of ${host} is ${seen}, but the inventory pins ${expected}: refusing to connect (wrong machine, or re-installed rescue system?)`,
+    )
   }
 }
 
@@ -91,7 +93,8 @@ export class RescueSession {
 
   async mustExec(command: string, stdin?: Readable, onStdinBytes?: (n: number) => void): Promise<string> {
     const r = await this.exec(command, stdin, onStdinBytes)
-    if (r.code !== 0) throw new Error(`${this.target.host}: \`${command}\` exited ${r.code}: ${(r.stderr || r.stdout).trim()}`)
+    if (r.code !== 0)
+      throw new Error(`${this.target.host}: \`${command}\` exited ${r.code}: ${(r.stderr || r.stdout).trim()}`)
     return r.stdout
   }
 

@@ -26,11 +26,42 @@ const int = (min: number, max: number, source: string): IntegerRule => ({ kind: 
 // work well without configuration ... Don't use ... Hierarchical Token Bucket or Deficit Round Robin"); the names are
 // those the kernel registers (net/sched/sch_generic.c, sch_fifo.c, sch_fq.c, sch_fq_codel.c, sch_fq_pie.c, sch_codel.c,
 // sch_pie.c, sch_sfq.c, sch_cake.c).
-const DEFAULT_QDISCS = ['pfifo_fast', 'pfifo', 'bfifo', 'pfifo_head_drop', 'noqueue', 'fq', 'fq_codel', 'fq_pie', 'codel', 'pie', 'sfq', 'cake'] as const
+const DEFAULT_QDISCS = [
+  'pfifo_fast',
+  'pfifo',
+  'bfifo',
+  'pfifo_head_drop',
+  'noqueue',
+  'fq',
+  'fq_codel',
+  'fq_pie',
+  'codel',
+  'pie',
+  'sfq',
+  'cake',
+] as const
 
 // "reno" is always available (ip-sysctl.rst); the others are the names the kernel's TCP_CONG_* modules register
 // (net/ipv4/Kconfig, net/ipv4/tcp_<name>.c; "highspeed" is tcp_highspeed.c).
-const CONGESTION_CONTROLS = ['reno', 'cubic', 'bbr', 'bic', 'htcp', 'highspeed', 'hybla', 'vegas', 'nv', 'scalable', 'lp', 'veno', 'yeah', 'illinois', 'westwood', 'dctcp', 'cdg'] as const
+const CONGESTION_CONTROLS = [
+  'reno',
+  'cubic',
+  'bbr',
+  'bic',
+  'htcp',
+  'highspeed',
+  'hybla',
+  'vegas',
+  'nv',
+  'scalable',
+  'lp',
+  'veno',
+  'yeah',
+  'illinois',
+  'westwood',
+  'dctcp',
+  'cdg',
+] as const
 
 // Integer sysctls: proc_dointvec_minmax with the table's extra1/extra2 as bounds.
 //  - vm.*: Documentation/admin-guide/sysctl/vm.rst (swappiness "a value between 0 and 200"; overcommit_memory 0, 1 or
@@ -53,8 +84,16 @@ const RULES: Record<string, SysctlRule> = {
   'net.core.netdev_max_backlog': int(0, INT_MAX, 'Documentation/admin-guide/sysctl/net.rst'),
   'net.core.somaxconn': int(0, INT_MAX, 'Documentation/networking/ip-sysctl.rst'),
   'net.ipv4.ip_forward': int(0, 1, 'Documentation/networking/ip-sysctl.rst'),
-  'net.core.default_qdisc': { kind: 'enum', values: DEFAULT_QDISCS, source: 'Documentation/admin-guide/sysctl/net.rst' },
-  'net.ipv4.tcp_congestion_control': { kind: 'enum', values: CONGESTION_CONTROLS, source: 'Documentation/networking/ip-sysctl.rst' },
+  'net.core.default_qdisc': {
+    kind: 'enum',
+    values: DEFAULT_QDISCS,
+    source: 'Documentation/admin-guide/sysctl/net.rst',
+  },
+  'net.ipv4.tcp_congestion_control': {
+    kind: 'enum',
+    values: CONGESTION_CONTROLS,
+    source: 'Documentation/networking/ip-sysctl.rst',
+  },
 }
 
 /** The dotted name of a sysctl however it is written (vm.swappiness, vm/swappiness), or undefined when it is not one. */

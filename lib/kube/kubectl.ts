@@ -72,7 +72,12 @@ export interface KubeToleration {
 }
 
 export interface KubePod extends KubeObject {
-  spec?: { nodeName?: string; containers?: { name: string; image?: string; resources?: unknown }[]; tolerations?: KubeToleration[]; [extra: string]: unknown }
+  spec?: {
+    nodeName?: string
+    containers?: { name: string; image?: string; resources?: unknown }[]
+    tolerations?: KubeToleration[]
+    [extra: string]: unknown
+  }
   status?: { phase?: string; conditions?: KubeCondition[]; podIP?: string; qosClass?: string; [extra: string]: unknown }
 }
 
@@ -85,7 +90,6 @@ export interface WaitOptions {
   timeoutMs: number
   intervalMs?: number
 }
-
 
 /** Ready condition True. */
 export function isReady(node: KubeNode): boolean {
@@ -216,8 +220,12 @@ export class Kube extends CliTool {
   }
 
   /** `kubectl apply -f -` with the object(s) (or YAML text) on stdin, so nothing is written to disk. */
-  apply(objs: KubeObject | KubeObject[] | string, opts: { serverSide?: boolean; fieldManager?: string } = {}): Promise<RunResult> {
-    const text = typeof objs === 'string' ? objs : (Array.isArray(objs) ? objs : [objs]).map((o) => stringify(o)).join('---\n')
+  apply(
+    objs: KubeObject | KubeObject[] | string,
+    opts: { serverSide?: boolean; fieldManager?: string } = {},
+  ): Promise<RunResult> {
+    const text =
+      typeof objs === 'string' ? objs : (Array.isArray(objs) ? objs : [objs]).map((o) => stringify(o)).join('---\n')
     const args = ['apply', '-f', '-']
     if (opts.serverSide) args.push('--server-side')
     if (opts.fieldManager) args.push('--field-manager', opts.fieldManager)

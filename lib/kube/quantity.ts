@@ -2,8 +2,26 @@
 // grammar of k8s.io/apimachinery's resource.Quantity. One parser for the lab API server, the checks, the
 // inventory and the runbooks; each caller keeps its own answer for "not a quantity" (throw, NaN, undefined).
 
-export const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 }
-const DECIMAL: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 }
+export const BINARY: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+}
+const DECIMAL: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+}
 
 /** The quantity's value, or undefined when q is not a Kubernetes quantity. Surrounding whitespace is ignored. */
 export function quantityValue(q: string): number | undefined {
@@ -20,7 +38,10 @@ export function parseQuantity(q: string | number | undefined): number {
   if (q === undefined || q === null) return 0
   if (typeof q === 'number') return q
   const v = quantityValue(q)
-  if (v === undefined) throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': ${JSON.stringify(q)}`)
+  if (v === undefined)
+    throw new Error(
+      `quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': ${JSON.stringify(q)}`,
+    )
   return v
 }
 

@@ -54,7 +54,9 @@ export function formatColumns(header: string[], rows: string[][], opts: ColumnOp
   const natural = header.map((_, c) => Math.max(...all.map((r) => textWidth(r[c] ?? ''))))
   const minimum = header.map((h, c) => Math.min(natural[c]!, Math.max(MIN_COLUMN, textWidth(h))))
   const kept = minimum.map((m, c) => (opts.keep?.includes(c) ? natural[c]! : m))
-  const widths = Number.isFinite(opts.width) ? fitWidths(fitWidths(natural, kept, opts.width), minimum, opts.width) : natural
+  const widths = Number.isFinite(opts.width)
+    ? fitWidths(fitWidths(natural, kept, opts.width), minimum, opts.width)
+    : natural
   return all.map((r, ri) =>
     header
       .map((_, c) => {

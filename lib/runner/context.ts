@@ -19,7 +19,10 @@ function identityOf(id: string, ctx: RunbookContextBase): Identity {
   if (c.target !== 'lab' && c.target !== 'production') {
     throw new Error(`cluster ${c.name}: target must be lab or production, got ${JSON.stringify(c.target)}`)
   }
-  return { cluster: { name: c.name, target: c.target, endpoint: String(c.endpoint ?? '') }, talosctlBin: ctx.talosctlBin }
+  return {
+    cluster: { name: c.name, target: c.target, endpoint: String(c.endpoint ?? '') },
+    talosctlBin: ctx.talosctlBin,
+  }
 }
 
 /**
@@ -48,7 +51,14 @@ export async function buildContext<F extends FlagSpecs, C extends RunbookContext
     return { failed: e instanceof UsageError ? 'usage' : 'failed' }
   }
   setLogSink(prevSink)
-  const banner = formatBanner({ id: def.id, title: def.title, cluster: ident.cluster, inventoryFile: flags.inventory, dryRun: flags.dryRun, talosctlBin: ident.talosctlBin })
+  const banner = formatBanner({
+    id: def.id,
+    title: def.title,
+    cluster: ident.cluster,
+    inventoryFile: flags.inventory,
+    dryRun: flags.dryRun,
+    talosctlBin: ident.talosctlBin,
+  })
   for (const line of banner) log.info(line)
   for (const line of held) log.info(line)
   return { ctx, ident }

@@ -67,17 +67,34 @@ export function commonFlagSpecs(opts: { json?: boolean } = {}): FlagSpecs {
     only: { type: 'string', valueName: 'NAME', description: 'same as --step' },
     from: { type: 'string', valueName: 'NAME', description: 'start at this step (overrides resuming)' },
     list: { type: 'boolean', description: 'list the steps and their last outcome, run nothing' },
-    'call-timeout': { type: 'string', valueName: 'DURATION', default: DEFAULT_CALL_TIMEOUT, description: 'give up on any one talosctl/kubectl call after this long (e.g. 10s, 2m)' },
+    'call-timeout': {
+      type: 'string',
+      valueName: 'DURATION',
+      default: DEFAULT_CALL_TIMEOUT,
+      description: 'give up on any one talosctl/kubectl call after this long (e.g. 10s, 2m)',
+    },
     help: { type: 'boolean', short: 'h', description: 'show this help' },
   }
-  if (opts.json) specs.json = { type: 'boolean', description: 'print one JSON document with every step outcome on stdout' }
+  if (opts.json)
+    specs.json = { type: 'boolean', description: 'print one JSON document with every step outcome on stdout' }
   return specs
 }
 
 const camel = (s: string) => s.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())
 
 // Flags a runbook may not redefine: they mean the same thing in every runbook.
-const RESERVED = new Set(['inventory', 'yes', 'dry-run', 'step', 'only', 'from', 'list', 'help', 'json', 'call-timeout'])
+const RESERVED = new Set([
+  'inventory',
+  'yes',
+  'dry-run',
+  'step',
+  'only',
+  'from',
+  'list',
+  'help',
+  'json',
+  'call-timeout',
+])
 
 /**
  * The arguments meant for the runbook script. `npx zx runbooks/03.ts --yes` gives
@@ -118,7 +135,11 @@ export function parseFlags<F extends FlagSpecs>(
   const specs: FlagSpecs = { ...commonFlagSpecs(opts), ...own }
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {}
   for (const [name, s] of Object.entries(specs)) {
-    options[name] = { type: s.type, ...(s.short ? { short: s.short } : {}), ...(name === 'step' || name === 'only' ? { multiple: true } : {}) }
+    options[name] = {
+      type: s.type,
+      ...(s.short ? { short: s.short } : {}),
+      ...(name === 'step' || name === 'only' ? { multiple: true } : {}),
+    }
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] }
   try {
@@ -130,12 +151,16 @@ export function parseFlags<F extends FlagSpecs>(
       case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
         throw new UsageError(`unknown flag ${flag ?? err.message} for ${runbookId}; see --help`)
       case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
-        const spec = flag ? specs[flag.replace(/^-+/, '')] ?? Object.values(specs).find((s) => `-${s.short}` === flag) : undefined
+        const spec = flag
+          ? (specs[flag.replace(/^-+/, '')] ?? Object.values(specs).find((s) => `-${s.short}` === flag))
+          : undefined
         if (spec?.type === 'boolean') throw new UsageError(`flag ${flag} for ${runbookId} takes no value; see --help`)
         throw new UsageError(`flag ${flag ?? '?'} for ${runbookId} needs a value; see --help`)
       }
       case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-        throw new UsageError(`unexpected argument ${JSON.stringify(/'([^']*)'/.exec(err.message)?.[1] ?? '')} for ${runbookId}: every input is a --flag; see --help`)
+        throw new UsageError(
+          `unexpected argument ${JSON.stringify(/'([^']*)'/.exec(err.message)?.[1] ?? '')} for ${runbookId}: every input is a --flag; see --help`,
+        )
       default:
         throw new UsageError(`${err.message} (${runbookId}; see --help)`)
     }
@@ -145,7 +170,8 @@ export function parseFlags<F extends FlagSpecs>(
   for (const [name, s] of Object.entries(specs)) {
     if (name === 'step' || name === 'only') continue
     const value = v[name] ?? s.default ?? (s.type === 'boolean' ? false : undefined)
-    if (s.type === 'string' && value === '') throw new UsageError(`flag --${name} for ${runbookId} needs a value; see --help`)
+    if (s.type === 'string' && value === '')
+      throw new UsageError(`flag --${name} for ${runbookId} needs a value; see --help`)
     out[camel(name)] = value
   }
   if (v.inventory === undefined) out.inventory = join(REPO_ROOT, DEFAULT_INVENTORY)
@@ -163,7 +189,9 @@ export function parseCallTimeout(text: string, runbookId: string): number {
     ms = parseGoDuration(text)
   } catch {}
   if (!(ms >= 100 && ms <= 3_600_000))
-    throw new UsageError(`flag --call-timeout for ${runbookId}: ${JSON.stringify(text)} is not a duration between 100ms and 60m (write e.g. 10s, 2m, 1m30s)`)
+    throw new UsageError(
+      `flag --call-timeout for ${runbookId}: ${JSON.stringify(text)} is not a duration between 100ms and 60m (write e.g. 10s, 2m, 1m30s)`,
+    )
   return ms
 }
 
@@ -207,4 +235,3 @@ export function formatHelp(h: HelpInput): string {
   )
   return lines.join('\n') + '\n'
 }
-

@@ -9,7 +9,10 @@ const MAX_ERROR_LINES = 40
 export function errorMessage(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e)
   const lines = msg.split('\n').filter((l) => l.trim())
-  const shown = lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… ${lines.length - MAX_ERROR_LINES} more line(s)`] : lines
+  const shown =
+    lines.length > MAX_ERROR_LINES
+      ? [...lines.slice(0, MAX_ERROR_LINES), `… ${lines.length - MAX_ERROR_LINES} more line(s)`]
+      : lines
   return redactString(shown.join('\n') || msg)
 }
 

@@ -37,7 +37,10 @@ export function journalPath(dir = stateDir()): string {
 
 /** 20250612T101503Z-3fa9c2: sortable, readable in a terminal, unique enough for one operator. */
 export function newRunId(now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+  const ts = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
   return `${ts}-${randomBytes(3).toString('hex')}`
 }
 
@@ -103,7 +106,8 @@ export function runsOf(records: readonly JournalRecord[], runbook: string, clust
       runs.set(r.runId, s)
     }
     s.steps.set(r.step, r)
-    if (r.event === 'failed' || r.event === 'interrupted') s.stoppedAt = { step: r.step, event: r.event, ts: r.ts, error: r.error }
+    if (r.event === 'failed' || r.event === 'interrupted')
+      s.stoppedAt = { step: r.step, event: r.event, ts: r.ts, error: r.error }
   }
   for (const s of runs.values()) {
     // A run killed outright (SIGKILL, power loss) leaves a 'start' with nothing after it: it was interrupted there.
@@ -129,7 +133,12 @@ export interface ResumePoint {
  * or an earlier one if some step before it has not been done (or skipped as done) since: a `--step X` run that failed
  * at X says nothing about the steps before X.
  */
-export function resumePoint(records: readonly JournalRecord[], runbook: string, cluster: string, stepNames: readonly string[]): ResumePoint | undefined {
+export function resumePoint(
+  records: readonly JournalRecord[],
+  runbook: string,
+  cluster: string,
+  stepNames: readonly string[],
+): ResumePoint | undefined {
   const real = runsOf(records, runbook, cluster).filter((r) => !r.dryRun)
   const last = real.at(-1)
   if (!last?.stoppedAt) return undefined
@@ -137,7 +146,8 @@ export function resumePoint(records: readonly JournalRecord[], runbook: string, 
   if (stopped < 0) return undefined // the runbook changed since: its steps' checks decide
   const lastOutcome = new Map<string, JournalEvent>()
   for (const r of records) {
-    if (r.runbook === runbook && r.cluster === cluster && !r.dryRun && r.event !== 'start') lastOutcome.set(r.step, r.event)
+    if (r.runbook === runbook && r.cluster === cluster && !r.dryRun && r.event !== 'start')
+      lastOutcome.set(r.step, r.event)
   }
   let index = stopped
   for (let i = 0; i < stopped; i++) {
@@ -151,7 +161,11 @@ export function resumePoint(records: readonly JournalRecord[], runbook: string, 
 }
 
 /** The last real (not dry-run) event per step, for `--list`. */
-export function lastOutcomes(records: readonly JournalRecord[], runbook: string, cluster: string): Map<string, JournalRecord> {
+export function lastOutcomes(
+  records: readonly JournalRecord[],
+  runbook: string,
+  cluster: string,
+): Map<string, JournalRecord> {
   const out = new Map<string, JournalRecord>()
   for (const r of records) if (r.runbook === runbook && r.cluster === cluster && !r.dryRun) out.set(r.step, r)
   return out

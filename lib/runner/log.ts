@@ -14,7 +14,8 @@ export function setLogSink(next: Sink): Sink {
 }
 
 const color = process.stderr.isTTY && !process.env.NO_COLOR
-const paint = (fmt: Parameters<typeof styleText>[0], s: string) => (color ? styleText(fmt, redactString(s)) : redactString(s))
+const paint = (fmt: Parameters<typeof styleText>[0], s: string) =>
+  color ? styleText(fmt, redactString(s)) : redactString(s)
 
 export const log = {
   /** The exact command about to run (already redacted by the caller). */

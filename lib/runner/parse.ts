@@ -11,14 +11,17 @@ export function validateDef(def: Named): void {
   if (def.steps.length === 0) throw new Error(`runbook ${def.id} has no steps`)
   const seen = new Set<string>()
   for (const s of def.steps) {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(s.name)) throw new Error(`runbook ${def.id}: step name ${JSON.stringify(s.name)} must be kebab-case`)
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(s.name))
+      throw new Error(`runbook ${def.id}: step name ${JSON.stringify(s.name)} must be kebab-case`)
     if (seen.has(s.name)) throw new Error(`runbook ${def.id}: two steps are named ${s.name}`)
     seen.add(s.name)
   }
 }
 
 function unknownStep(def: Named, flag: string, name: string): UsageError {
-  return new UsageError(`unknown step ${JSON.stringify(name)} for ${def.id} (${flag}); steps: ${def.steps.map((s) => s.name).join(', ')}`)
+  return new UsageError(
+    `unknown step ${JSON.stringify(name)} for ${def.id} (${flag}); steps: ${def.steps.map((s) => s.name).join(', ')}`,
+  )
 }
 
 /** The parsed flags, or the finished report when the run ends here (--help, or a usage error already logged). */
@@ -32,13 +35,18 @@ export function parseInvocation<F extends FlagSpecs, C extends RunbookContextBas
   try {
     const flags = parseFlags(def.id, def.flags ?? ({} as F), opts.args ?? scriptArgs(), { json: def.json })
     if (flags.help) {
-      const steps = def.steps.map((s) => ({ name: s.name, summary: s.summary ?? (typeof s.describe === 'string' ? s.describe : undefined), destructive: s.destructive || !!s.confirm }))
+      const steps = def.steps.map((s) => ({
+        name: s.name,
+        summary: s.summary ?? (typeof s.describe === 'string' ? s.describe : undefined),
+        destructive: s.destructive || !!s.confirm,
+      }))
       out(formatHelp({ id: def.id, title: def.title, flags: def.flags ?? {}, json: def.json, steps }))
       return { finished: { ...report, outcome: 'help', exitCode: EXIT.ok } }
     }
     for (const n of flags.step) if (!names.includes(n)) throw unknownStep(def, '--step', n)
     if (flags.from !== undefined && !names.includes(flags.from)) throw unknownStep(def, '--from', flags.from)
-    if (flags.from !== undefined && flags.step.length) throw new UsageError(`--from and --step cannot be combined for ${def.id}; see --help`)
+    if (flags.from !== undefined && flags.step.length)
+      throw new UsageError(`--from and --step cannot be combined for ${def.id}; see --help`)
     return { flags }
   } catch (e) {
     if (e instanceof UsageError) {

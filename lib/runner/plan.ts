@@ -28,6 +28,12 @@ export function planSteps(
 }
 
 /** Steps of the plan that would ask when nobody can answer: the run must refuse before starting any of them. */
-export function unanswerable(steps: { name: string; destructive?: boolean; confirm?: unknown }[], plan: number[]): string[] {
-  return plan.map((i) => steps[i]!).filter(asksConfirmation).map((s) => s.name)
+export function unanswerable(
+  steps: { name: string; destructive?: boolean; confirm?: unknown }[],
+  plan: number[],
+): string[] {
+  return plan
+    .map((i) => steps[i]!)
+    .filter(asksConfirmation)
+    .map((s) => s.name)
 }

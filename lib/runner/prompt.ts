@@ -49,7 +49,8 @@ export async function confirmOrRefuse(question: string, opts: ConfirmOptions = {
     // Questions go to stderr with every other line: stdout is reserved for --json.
     return await confirm({ message: question, default: false }, { output: process.stderr })
   } catch (e) {
-    if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') throw new PromptInterruptedError()
+    if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError')
+      throw new PromptInterruptedError()
     throw e
   }
 }

@@ -7,8 +7,27 @@
 // Words that, in a key name, mark its value as a credential or key material: `token`, `bootstrapToken`,
 // `client-key`, `ca_crt`, `secretsBundle`... A harmless `keyFile` is redacted too: better a missing path than a key.
 const SECRET_WORDS = new Set([
-  'token', 'tokens', 'key', 'keys', 'secret', 'secrets', 'crt', 'cert', 'certs', 'pem', 'password', 'passwd',
-  'passphrase', 'private', 'credential', 'credentials', 'kubeconfig', 'talosconfig', 'bearer', 'auth', 'authorization',
+  'token',
+  'tokens',
+  'key',
+  'keys',
+  'secret',
+  'secrets',
+  'crt',
+  'cert',
+  'certs',
+  'pem',
+  'password',
+  'passwd',
+  'passphrase',
+  'private',
+  'credential',
+  'credentials',
+  'kubeconfig',
+  'talosconfig',
+  'bearer',
+  'auth',
+  'authorization',
 ])
 export const REDACTED = '<redacted>'
 
@@ -24,7 +43,8 @@ export function isSecretKey(key: string): boolean {
 const PEM = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|$)/g
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi
 const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g
-const KV_SECRET = /\b([\w-]*(?:token|secret|password|passwd|passphrase)[\w-]*)(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;)\]}]+)/gi
+const KV_SECRET =
+  /\b([\w-]*(?:token|secret|password|passwd|passphrase)[\w-]*)(\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;)\]}]+)/gi
 // https://user:password@host → https://<redacted>@host (a URL's userinfo is a credential, whatever its words)
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi
 // `FILE:LINE:COL: [error[rule]: ]FIELD: message`: what precedes the message names a place and a field, not a value
@@ -62,7 +82,10 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
   if (value instanceof Set) return redactSecrets([...value], depth + 1)
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretKey(k) && v !== null && v !== undefined && typeof v !== 'boolean' && typeof v !== 'number' ? REDACTED : redactSecrets(v, depth + 1)
+    out[k] =
+      isSecretKey(k) && v !== null && v !== undefined && typeof v !== 'boolean' && typeof v !== 'number'
+        ? REDACTED
+        : redactSecrets(v, depth + 1)
   }
   return out
 }

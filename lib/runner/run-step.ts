@@ -6,7 +6,15 @@ import { confirmOrRefuse, NonInteractiveError, PromptInterruptedError } from './
 import { startActivity, type Activity } from './spinner.ts'
 import { Interrupted, type Interrupter } from './signals.ts'
 import { asksConfirmation, describeStep, errorMessage, seconds, targetsSuffix } from './format.ts'
-import { EXIT, RefusedError, type CheckResult, type RunReport, type StepDef, type StepHandle, type StepReport } from './types.ts'
+import {
+  EXIT,
+  RefusedError,
+  type CheckResult,
+  type RunReport,
+  type StepDef,
+  type StepHandle,
+  type StepReport,
+} from './types.ts'
 
 export interface StepRun<C> {
   ctx: C
@@ -48,7 +56,9 @@ export async function runStep<C>(s: StepDef<C>, r: StepRun<C>): Promise<StepVerd
   }
   try {
     const what = describeStep(s, r.ctx)
-    log.step(`▶ [${r.index + 1}/${r.total}] ${s.name}${what ? ` — ${what}` : ''}${targetsSuffix(s.targets?.(r.ctx) ?? [])}`)
+    log.step(
+      `▶ [${r.index + 1}/${r.total}] ${s.name}${what ? ` — ${what}` : ''}${targetsSuffix(s.targets?.(r.ctx) ?? [])}`,
+    )
     r.journal(s.name, 'start')
 
     let checked: CheckResult = { done: false }
@@ -62,14 +72,18 @@ export async function runStep<C>(s: StepDef<C>, r: StepRun<C>): Promise<StepVerd
     if (checked.done) {
       const durationMs = Date.now() - started
       log.dim(`  ↷ skipped: ${checked.reason ?? 'already done'}`)
-      const data = { reason: checked.reason ?? 'already done', ...(checked.data !== undefined ? { check: checked.data } : {}) }
+      const data = {
+        reason: checked.reason ?? 'already done',
+        ...(checked.data !== undefined ? { check: checked.data } : {}),
+      }
       r.journal(s.name, 'skipped', { durationMs, data })
       r.setOutcome(s.name, { outcome: 'skipped', durationMs, data: redactSecrets(data) })
       return undefined
     }
 
     if (asksConfirmation(s)) {
-      const q = typeof s.confirm === 'function' ? s.confirm(r.ctx) : (s.confirm ?? `Run ${s.name}${what ? `: ${what}` : ''}?`)
+      const q =
+        typeof s.confirm === 'function' ? s.confirm(r.ctx) : (s.confirm ?? `Run ${s.name}${what ? `: ${what}` : ''}?`)
       if (r.dryRun) log.dim(`  (dry-run) would ask: ${q}`)
       else if (r.yes) log.dim(`  confirmed by --yes: ${q}`)
       else if (!(await interrupter.phase(confirmOrRefuse(q, { interactive: r.interactive, answer: r.answer })))) {
@@ -94,7 +108,11 @@ export async function runStep<C>(s: StepDef<C>, r: StepRun<C>): Promise<StepVerd
     activity?.stop()
     track(undefined)
     const durationMs = Date.now() - started
-    if (e instanceof Interrupted || e instanceof PromptInterruptedError || (interrupter.by && interrupter.signal.aborted)) {
+    if (
+      e instanceof Interrupted ||
+      e instanceof PromptInterruptedError ||
+      (interrupter.by && interrupter.signal.aborted)
+    ) {
       interrupter.by ??= 'SIGINT'
       log.error(`${s.name} (${seconds(durationMs)}): interrupted`)
       r.journal(s.name, 'interrupted', { durationMs, error: errorMessage(e) })
@@ -105,8 +123,11 @@ export async function runStep<C>(s: StepDef<C>, r: StepRun<C>): Promise<StepVerd
     log.error(`${s.name} (${seconds(durationMs)}): ${msg}`)
     r.journal(s.name, 'failed', { durationMs, error: msg })
     r.setOutcome(s.name, { outcome: 'failed', durationMs, error: msg })
-    if (e instanceof NonInteractiveError || e instanceof RefusedError) return { outcome: 'refused', exitCode: EXIT.refused }
-    log.info(`fix the cause and re-run: the runbook resumes at ${s.name}${r.dryRun ? ' (this was a dry run: the next real run starts where the last real run stopped)' : ''}`)
+    if (e instanceof NonInteractiveError || e instanceof RefusedError)
+      return { outcome: 'refused', exitCode: EXIT.refused }
+    log.info(
+      `fix the cause and re-run: the runbook resumes at ${s.name}${r.dryRun ? ' (this was a dry run: the next real run starts where the last real run stopped)' : ''}`,
+    )
     return { outcome: 'failed', exitCode: EXIT.failed }
   }
 }

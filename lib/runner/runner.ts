@@ -5,7 +5,15 @@
 // banner), list.ts (--list), plan.ts (which steps), signals.ts (Ctrl-C), run-step.ts (one step).
 import { log } from './log.ts'
 import type { FlagSpecs } from './flags.ts'
-import { appendJournal, journalPath, newRunId, readJournal, resumePoint, type JournalEvent, type JournalRecord } from './journal.ts'
+import {
+  appendJournal,
+  journalPath,
+  newRunId,
+  readJournal,
+  resumePoint,
+  type JournalEvent,
+  type JournalRecord,
+} from './journal.ts'
 import { isInteractive } from './prompt.ts'
 import type { Activity } from './spinner.ts'
 import { parseInvocation, validateDef } from './parse.ts'
@@ -15,14 +23,24 @@ import { planSteps, unanswerable } from './plan.ts'
 import { Interrupted, Interrupter, restoreTerminal } from './signals.ts'
 import { runStep } from './run-step.ts'
 import { seconds } from './format.ts'
-import { EXIT, type RunbookContextBase, type RunbookDef, type RunOptions, type RunReport, type StepReport } from './types.ts'
+import {
+  EXIT,
+  type RunbookContextBase,
+  type RunbookDef,
+  type RunOptions,
+  type RunReport,
+  type StepReport,
+} from './types.ts'
 
 export type { ClusterIdentity } from './banner.ts'
 export type { FlagSpec, FlagSpecs, ParsedFlags } from './flags.ts'
 export * from './types.ts'
 
 /** Run a runbook and exit the process with its exit code. The entry point runbooks call. */
-export async function runbook<F extends FlagSpecs = Record<string, never>, C extends RunbookContextBase = RunbookContextBase>(def: RunbookDef<F, C>): Promise<never> {
+export async function runbook<
+  F extends FlagSpecs = Record<string, never>,
+  C extends RunbookContextBase = RunbookContextBase,
+>(def: RunbookDef<F, C>): Promise<never> {
   const report = await runRunbook(def, { handleSignals: true })
   // Let stdout drain (a --json document piped elsewhere) before exiting: open handles a step left behind
   // (ssh connections, timers) must not keep a finished runbook alive.
@@ -31,7 +49,10 @@ export async function runbook<F extends FlagSpecs = Record<string, never>, C ext
 }
 
 /** Run a runbook and return its report without exiting: the testable core of `runbook()`. */
-export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBase>(def: RunbookDef<F, C>, opts: RunOptions = {}): Promise<RunReport> {
+export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBase>(
+  def: RunbookDef<F, C>,
+  opts: RunOptions = {},
+): Promise<RunReport> {
   validateDef(def)
   const out = opts.out ?? ((t: string) => void process.stdout.write(t))
   const report: RunReport = { runbook: def.id, dryRun: false, outcome: 'usage', exitCode: EXIT.usage, steps: [] }
@@ -61,8 +82,15 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
   if (!flags.yes && !flags.dryRun && !interactive && !opts.answer) {
     const needing = unanswerable(def.steps, plan)
     if (needing.length) {
-      log.error(`refusing to ask in a non-interactive session: re-run with --yes (step${needing.length > 1 ? 's' : ''} ${needing.join(', ')} ask${needing.length > 1 ? '' : 's'} for confirmation)`)
-      return { ...report, outcome: 'refused', exitCode: EXIT.refused, steps: plan.map((i) => ({ name: names[i]!, outcome: 'not-run' })) }
+      log.error(
+        `refusing to ask in a non-interactive session: re-run with --yes (step${needing.length > 1 ? 's' : ''} ${needing.join(', ')} ask${needing.length > 1 ? '' : 's'} for confirmation)`,
+      )
+      return {
+        ...report,
+        outcome: 'refused',
+        exitCode: EXIT.refused,
+        steps: plan.map((i) => ({ name: names[i]!, outcome: 'not-run' })),
+      }
     }
   }
 
@@ -73,7 +101,19 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
   // having done a step, so the journal has nothing to learn from it).
   const journal = (step: string, event: JournalEvent, extra: Partial<JournalRecord> = {}) => {
     if (!flags.dryRun)
-      appendJournal({ ts: new Date().toISOString(), runId, runbook: def.id, step, cluster: ident.cluster.name, target: ident.cluster.target, event, ...extra }, journalFile)
+      appendJournal(
+        {
+          ts: new Date().toISOString(),
+          runId,
+          runbook: def.id,
+          step,
+          cluster: ident.cluster.name,
+          target: ident.cluster.target,
+          event,
+          ...extra,
+        },
+        journalFile,
+      )
   }
 
   const stepReports = new Map<string, StepReport>(plan.map((i) => [names[i]!, { name: names[i]!, outcome: 'not-run' }]))
@@ -89,7 +129,11 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
     current: () => current?.name,
     onSecondSignal: (sig) => {
       activity?.stop()
-      if (current) journal(current.name, 'interrupted', { durationMs: Date.now() - current.started, error: `interrupted (${sig}, twice)` })
+      if (current)
+        journal(current.name, 'interrupted', {
+          durationMs: Date.now() - current.started,
+          error: `interrupted (${sig}, twice)`,
+        })
     },
   })
 
@@ -109,8 +153,19 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
       current = { name: s.name, started: Date.now() }
       try {
         const verdict = await runStep(s, {
-          ctx, index: i, total: def.steps.length, dryRun: flags.dryRun, yes: flags.yes, runId, interactive,
-          animate: opts.animate, answer: opts.answer, interrupter, journal, setOutcome, setActivity: (a) => (activity = a),
+          ctx,
+          index: i,
+          total: def.steps.length,
+          dryRun: flags.dryRun,
+          yes: flags.yes,
+          runId,
+          interactive,
+          animate: opts.animate,
+          answer: opts.answer,
+          interrupter,
+          journal,
+          setOutcome,
+          setActivity: (a) => (activity = a),
         })
         if (verdict) {
           ;({ outcome, exitCode } = verdict)
@@ -138,12 +193,31 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
     outcome = 'interrupted'
   }
   if (outcome === 'done') {
-    const counts = [...stepReports.values()].reduce<Record<string, number>>((m, r) => ((m[r.outcome] = (m[r.outcome] ?? 0) + 1), m), {})
-    log.ok(`${def.id} finished in ${seconds(Date.now() - t0)}: ${counts.done ?? 0} done, ${counts.skipped ?? 0} skipped${flags.dryRun ? ' (dry run: nothing was changed)' : ''}`)
+    const counts = [...stepReports.values()].reduce<Record<string, number>>(
+      (m, r) => ((m[r.outcome] = (m[r.outcome] ?? 0) + 1), m),
+      {},
+    )
+    log.ok(
+      `${def.id} finished in ${seconds(Date.now() - t0)}: ${counts.done ?? 0} done, ${counts.skipped ?? 0} skipped${flags.dryRun ? ' (dry run: nothing was changed)' : ''}`,
+    )
   }
   Object.assign(report, { outcome, exitCode })
   if (flags.json) {
-    out(JSON.stringify({ runbook: def.id, runId, cluster: ident.cluster.name, target: ident.cluster.target, dryRun: flags.dryRun, outcome, steps: report.steps }, null, 2) + '\n')
+    out(
+      JSON.stringify(
+        {
+          runbook: def.id,
+          runId,
+          cluster: ident.cluster.name,
+          target: ident.cluster.target,
+          dryRun: flags.dryRun,
+          outcome,
+          steps: report.steps,
+        },
+        null,
+        2,
+      ) + '\n',
+    )
   }
   return report
 }

@@ -50,7 +50,9 @@ export class Interrupter {
     this.by = sig
     this.ac.abort(new Interrupted(sig))
     const current = this.opts.current()
-    log.warn(`${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping${current ? ` ${current}` : ''} cleanly (Ctrl-C again to stop at once)`)
+    log.warn(
+      `${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping${current ? ` ${current}` : ''} cleanly (Ctrl-C again to stop at once)`,
+    )
     this.wake()
   }
 

@@ -42,25 +42,36 @@ export interface SnapshotStatus {
  * flipped byte in a free page; this does.
  */
 export function snapshotIntegrityProblem(bytes: Buffer): string | undefined {
-  if (bytes.length % 512 !== SHA256_SIZE) return `sha256 checksum not found (size ${bytes.length} is not a multiple of 512 plus 32)`
+  if (bytes.length % 512 !== SHA256_SIZE)
+    return `sha256 checksum not found (size ${bytes.length} is not a multiple of 512 plus 32)`
   const body = bytes.subarray(0, bytes.length - SHA256_SIZE)
   const want = bytes.subarray(bytes.length - SHA256_SIZE)
   const got = createHash('sha256').update(body).digest()
-  if (!got.equals(want)) return `sha256 mismatch: the file says ${want.toString('hex').slice(0, 16)}…, its content hashes to ${got.toString('hex').slice(0, 16)}…`
+  if (!got.equals(want))
+    return `sha256 mismatch: the file says ${want.toString('hex').slice(0, 16)}…, its content hashes to ${got.toString('hex').slice(0, 16)}…`
   return undefined
 }
 
 /** `etcdutl snapshot status -w json FILE` (or etcdctl 3.4's): {"hash":1288628876,"revision":2,"totalKey":5,"totalSize":20480}. */
 export function parseSnapshotStatus(stdout: string): SnapshotStatus {
-  const line = stdout.split('\n').map((l) => l.trim()).find((l) => l.startsWith('{'))
+  const line = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith('{'))
   if (!line) throw new Error(`snapshot status printed no JSON: ${JSON.stringify(stdout.slice(0, 200))}`)
   const j = JSON.parse(line) as Record<string, unknown>
   const num = (k: string) => {
     const v = j[k]
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`snapshot status: field ${k} is missing or not a number in ${line}`)
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`snapshot status: field ${k} is missing or not a number in ${line}`)
     return v
   }
-  return { hash: (num('hash') >>> 0).toString(16).padStart(8, '0'), revision: num('revision'), totalKeys: num('totalKey'), totalSize: num('totalSize') }
+  return {
+    hash: (num('hash') >>> 0).toString(16).padStart(8, '0'),
+    revision: num('revision'),
+    totalKeys: num('totalKey'),
+    totalSize: num('totalSize'),
+  }
 }
 
 /** `etcd-<member>-<time>.db`, the time with ':' and '.' made file-name safe and sortable. */
@@ -95,12 +106,14 @@ export function parseIndex(text: string, file: string): BackupEntry[] {
       if (typeof x?.[k] !== 'string') throw new Error(`${file}: snapshots[${i}].${k}: must be a string`)
     for (const k of ['revision', 'totalKeys', 'size'] as const)
       if (typeof x?.[k] !== 'number') throw new Error(`${file}: snapshots[${i}].${k}: must be a number`)
-    if (Number.isNaN(Date.parse(x.takenAt!))) throw new Error(`${file}: snapshots[${i}].takenAt: not a time (${x.takenAt})`)
+    if (Number.isNaN(Date.parse(x.takenAt!)))
+      throw new Error(`${file}: snapshots[${i}].takenAt: not a time (${x.takenAt})`)
   })
   return list as BackupEntry[]
 }
 
-export const formatIndex = (entries: BackupEntry[]): string => `${JSON.stringify({ snapshots: [...entries].sort(byNewest) }, null, 2)}\n`
+export const formatIndex = (entries: BackupEntry[]): string =>
+  `${JSON.stringify({ snapshots: [...entries].sort(byNewest) }, null, 2)}\n`
 
 /** "3h 12m" / "2d 4h" / "45 s": how old a snapshot is, for messages. */
 export function formatAge(ms: number): string {

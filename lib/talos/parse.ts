@@ -5,7 +5,14 @@ import { parseAllDocuments } from 'yaml'
 // ---------------------------------------------------------------- units
 
 const SI: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15, EB: 1e18 }
-const IEC: Record<string, number> = { KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40, PIB: 2 ** 50, EIB: 2 ** 60 }
+const IEC: Record<string, number> = {
+  KIB: 2 ** 10,
+  MIB: 2 ** 20,
+  GIB: 2 ** 30,
+  TIB: 2 ** 40,
+  PIB: 2 ** 50,
+  EIB: 2 ** 60,
+}
 
 /**
  * Bytes from a go-humanize size: `humanize.Bytes` ("4.5 MB", "21 MB", "9 B", SI, base 1000) or `humanize.IBytes`
@@ -20,7 +27,16 @@ export function parseBytes(text: string): number {
   return Math.round(Number(m[1]) * mult)
 }
 
-const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }
+const GO_DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1e3,
+  m: 60e3,
+  h: 3600e3,
+}
 
 /** Milliseconds from a Go time.Duration string ("19m27s", "1h2m3.5s", "100ms", "0s"). */
 export function parseGoDuration(text: string): number {
@@ -175,7 +191,16 @@ export interface EtcdStatusRow {
 /** `talosctl etcd status`: [NODE] MEMBER DB SIZE IN USE LEADER RAFT INDEX RAFT TERM RAFT APPLIED INDEX LEARNER ERRORS. */
 export function parseEtcdStatus(text: string): EtcdStatusRow[] {
   const table = parseTableWithColumns(text)
-  requireColumns(table, 'etcd status', ['MEMBER', 'DB SIZE', 'IN USE', 'LEADER', 'RAFT INDEX', 'RAFT TERM', 'RAFT APPLIED INDEX', 'LEARNER'])
+  requireColumns(table, 'etcd status', [
+    'MEMBER',
+    'DB SIZE',
+    'IN USE',
+    'LEADER',
+    'RAFT INDEX',
+    'RAFT TERM',
+    'RAFT APPLIED INDEX',
+    'LEARNER',
+  ])
   return table.rows.map((r) => {
     const where = `etcd status${r.NODE ? ` (node ${r.NODE})` : ''}`
     const inUse = /^(.+?)\s*\((\d+(?:\.\d+)?)%\)$/.exec(r['IN USE']!)
@@ -335,13 +360,26 @@ function parseServiceInfo(text: string): ServiceStatus[] {
     }
     lastKey = key
     switch (key) {
-      case 'NODE': cur.node = value; break
-      case 'ID': cur.id = value; break
-      case 'STATE': cur.state = value; break
-      case 'HEALTH': cur.health = value; break
-      case 'LAST HEALTH MESSAGE': cur.lastHealthMessage = value; break
-      case 'EVENTS': cur.events.push(parseServiceEvent(value.trim(), where)); break
-      default: break // fields added by later talosctl versions are not needed here
+      case 'NODE':
+        cur.node = value
+        break
+      case 'ID':
+        cur.id = value
+        break
+      case 'STATE':
+        cur.state = value
+        break
+      case 'HEALTH':
+        cur.health = value
+        break
+      case 'LAST HEALTH MESSAGE':
+        cur.lastHealthMessage = value
+        break
+      case 'EVENTS':
+        cur.events.push(parseServiceEvent(value.trim(), where))
+        break
+      default:
+        break // fields added by later talosctl versions are not needed here
     }
   }
   flush()
@@ -394,10 +432,20 @@ export function parseVersion(text: string): VersionReport {
   const finish = () => {
     if (!cur) return
     const [os = '', arch = ''] = (cur.osArch ?? '').split('/')
-    const info: VersionInfo = { tag: cur.tag ?? '', sha: cur.sha ?? '', built: cur.built ?? '', goVersion: cur.goVersion ?? '', os, arch }
+    const info: VersionInfo = {
+      tag: cur.tag ?? '',
+      sha: cur.sha ?? '',
+      built: cur.built ?? '',
+      goVersion: cur.goVersion ?? '',
+      os,
+      arch,
+    }
     if (section === 'client') report.client = info
     else {
-      const enabled = (cur.enabled ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+      const enabled = (cur.enabled ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
       report.servers.push({ node: cur.node ?? '', ...info, enabled })
     }
     cur = undefined
@@ -582,7 +630,8 @@ export function parseHealth(text: string): HealthReport {
     const w = /^waiting for (.+?): (.*)$/.exec(line)
     if (w) {
       const rest = w[2]!
-      const status: HealthStatus = rest === '...' ? 'running' : rest === 'OK' ? 'ok' : rest === 'SKIP' ? 'skip' : 'error'
+      const status: HealthStatus =
+        rest === '...' ? 'running' : rest === 'OK' ? 'ok' : rest === 'SKIP' ? 'skip' : 'error'
       last = { name: w[1]!, status, message: rest }
       checks.set(last.name, last) // a Map keeps the first-seen position of a key on re-set
       continue

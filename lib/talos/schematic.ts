@@ -27,12 +27,15 @@ type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v)
 
 function only(o: Obj, allowed: string[], where: string): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new Error(`schematic: ${where}${k}: field not supported here (allowed: ${allowed.join(', ')})`)
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k))
+      throw new Error(`schematic: ${where}${k}: field not supported here (allowed: ${allowed.join(', ')})`)
 }
 
 function stringList(v: unknown, where: string): string[] | undefined {
   if (v === undefined || v === null) return undefined
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`schematic: ${where}: must be a list of strings`)
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+    throw new Error(`schematic: ${where}: must be a list of strings`)
   return v as string[]
 }
 
@@ -61,7 +64,8 @@ export function parseSchematic(text: string): Schematic {
 // double-quoted. The strings we hash (kernel args, extension names) are plain-safe; anything that is not is
 // quoted only when the quoting is unambiguous, else refused.
 const PLAIN_SAFE = /^[A-Za-z0-9_./=+@,:~-]+$/
-const NOT_A_STRING = /^(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$/
+const NOT_A_STRING =
+  /^(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$/
 function scalar(s: string): string {
   if (PLAIN_SAFE.test(s) && !/^[-:?,]/.test(s) && !s.includes(': ') && !NOT_A_STRING.test(s)) return s
   if (/^[\x20-\x7e]*$/.test(s) && !/["\\]/.test(s)) return `"${s}"`
@@ -84,10 +88,12 @@ export function canonicalSchematicYaml(s: Schematic): string {
 export const schematicId = (s: Schematic) => createHash('sha256').update(canonicalSchematicYaml(s)).digest('hex')
 
 /** factory.talos.dev/metal-installer/<id>:<version>: the installer image for bare metal. */
-export const factoryInstallerImage = (id: string, talosVersion: string) => `${FACTORY}/metal-installer/${id}:${talosVersion}`
+export const factoryInstallerImage = (id: string, talosVersion: string) =>
+  `${FACTORY}/metal-installer/${id}:${talosVersion}`
 
 /** The factory URL of the compressed metal disk image for this schematic (decompress before writing it). */
-export const factoryDiskImageUrl = (id: string, talosVersion: string) => `https://${FACTORY}/image/${id}/${talosVersion}/metal-amd64.raw.zst`
+export const factoryDiskImageUrl = (id: string, talosVersion: string) =>
+  `https://${FACTORY}/image/${id}/${talosVersion}/metal-amd64.raw.zst`
 
 /** The official installer (ghcr.io/siderolabs/installer) is the factory's empty schematic. */
 const OFFICIAL_INSTALLER = /^ghcr\.io\/siderolabs\/installer(:|@)/

@@ -72,7 +72,8 @@ function checkPair(b: Obj | undefined, name: string, problems: string[], require
     }
   }
   if (cert && requireCa && !cert.ca) problems.push(`certs.${name}.crt is not a CA certificate`)
-  if (cert && new Date(cert.validTo).getTime() < Date.now()) problems.push(`certs.${name}.crt expired on ${cert.validTo}`)
+  if (cert && new Date(cert.validTo).getTime() < Date.now())
+    problems.push(`certs.${name}.crt expired on ${cert.validTo}`)
   if (key) {
     try {
       const k = createPrivateKey(normalizeKeyPem(key))
@@ -87,12 +88,14 @@ function checkPair(b: Obj | undefined, name: string, problems: string[], require
  * Talos (siderolabs/crypto) writes Ed25519 keys as "ED25519 PRIVATE KEY" PEM blocks holding PKCS#8 DER,
  * a type name OpenSSL does not know; the body is a plain PKCS#8 key.
  */
-export const normalizeKeyPem = (pem: string) => pem.replace(/-----(BEGIN|END) ED25519 PRIVATE KEY-----/g, '-----$1 PRIVATE KEY-----')
+export const normalizeKeyPem = (pem: string) =>
+  pem.replace(/-----(BEGIN|END) ED25519 PRIVATE KEY-----/g, '-----$1 PRIVATE KEY-----')
 
 /** Parse and check a bundle's text. Throws SecretsBundleError listing every problem (never the secret values). */
 export function parseSecretsBundle(text: string, file = 'secrets.yaml'): SecretsBundle {
   const doc = parseDocument(text)
-  if (doc.errors.length) throw new SecretsBundleError(file, [`YAML syntax error at line ${doc.errors[0].linePos?.[0].line ?? '?'}`])
+  if (doc.errors.length)
+    throw new SecretsBundleError(file, [`YAML syntax error at line ${doc.errors[0].linePos?.[0].line ?? '?'}`])
   const b = doc.toJS() as Obj | null
   if (!b || typeof b !== 'object') throw new SecretsBundleError(file, ['not a YAML mapping'])
   const problems: string[] = []
@@ -110,7 +113,10 @@ export function parseSecretsBundle(text: string, file = 'secrets.yaml'): Secrets
     problems.push('secrets.secretboxencryptionsecret is missing')
   else if (b.secrets?.secretboxencryptionsecret) {
     need(b.secrets.secretboxencryptionsecret, 'secrets.secretboxencryptionsecret', B64)
-    if (B64.test(b.secrets.secretboxencryptionsecret) && Buffer.from(b.secrets.secretboxencryptionsecret, 'base64').length !== 32)
+    if (
+      B64.test(b.secrets.secretboxencryptionsecret) &&
+      Buffer.from(b.secrets.secretboxencryptionsecret, 'base64').length !== 32
+    )
       problems.push('secrets.secretboxencryptionsecret must decode to 32 bytes')
   }
   need(b.trustdinfo?.token, 'trustdinfo.token', TOKEN)

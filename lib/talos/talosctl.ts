@@ -92,7 +92,6 @@ export interface HealthResult extends HealthReport {
   command: string
 }
 
-
 export class Talosctl extends CliTool {
   readonly talosconfig?: string
   readonly endpoints?: string[]
@@ -111,7 +110,9 @@ export class Talosctl extends CliTool {
     const nodes = opts.nodes ?? []
     if (opts.insecure) {
       if (nodes.length !== 1) {
-        throw new Error(`talosctl ${args.join(' ')} --insecure: the maintenance API takes exactly one node, got ${nodes.length}`)
+        throw new Error(
+          `talosctl ${args.join(' ')} --insecure: the maintenance API takes exactly one node, got ${nodes.length}`,
+        )
       }
       return ['-n', nodes[0]!, ...args, '--insecure']
     }
@@ -132,7 +133,11 @@ export class Talosctl extends CliTool {
   }
 
   // One call for all nodes (apid fans it out), except in maintenance mode, which reaches one node per call.
-  private async eachCall<T>(nodes: string[], insecure: boolean | undefined, call: (batch: string[]) => Promise<T[]>): Promise<T[]> {
+  private async eachCall<T>(
+    nodes: string[],
+    insecure: boolean | undefined,
+    call: (batch: string[]) => Promise<T[]>,
+  ): Promise<T[]> {
     if (!insecure) return call(nodes)
     const out: T[] = []
     for (const node of nodes) out.push(...(await call([node])))
@@ -155,8 +160,19 @@ export class Talosctl extends CliTool {
     return { ...(reports[0]?.client ? { client: reports[0].client } : {}), servers: reports.flatMap((r) => r.servers) }
   }
 
-  async get<T = unknown>(type: string, nodes: string[], opts: { insecure?: boolean; namespace?: string; id?: string } = {}): Promise<TalosResource<T>[]> {
-    const args = ['get', type, ...(opts.id ? [opts.id] : []), ...(opts.namespace ? ['--namespace', opts.namespace] : []), '-o', 'json']
+  async get<T = unknown>(
+    type: string,
+    nodes: string[],
+    opts: { insecure?: boolean; namespace?: string; id?: string } = {},
+  ): Promise<TalosResource<T>[]> {
+    const args = [
+      'get',
+      type,
+      ...(opts.id ? [opts.id] : []),
+      ...(opts.namespace ? ['--namespace', opts.namespace] : []),
+      '-o',
+      'json',
+    ]
     return this.eachCall(nodes, opts.insecure, async (batch) => {
       const r = await this.run(args, { nodes: batch, insecure: opts.insecure })
       let parsed: TalosResource<T>[]
@@ -205,13 +221,19 @@ export class Talosctl extends CliTool {
 
   /** Server-side `talosctl health` run by `node`; its progress goes to stderr and is parsed from there. */
   async health(opts: HealthOptions): Promise<HealthResult> {
-    const waitMs = typeof opts.waitTimeout === 'string' ? parseGoDuration(opts.waitTimeout) : (opts.waitTimeout ?? 600_000)
+    const waitMs =
+      typeof opts.waitTimeout === 'string' ? parseGoDuration(opts.waitTimeout) : (opts.waitTimeout ?? 600_000)
     const args = ['health', '--wait-timeout', formatGoDuration(waitMs)]
     if (opts.controlPlaneNodes?.length) args.push('--control-plane-nodes', opts.controlPlaneNodes.join(','))
     if (opts.workerNodes?.length) args.push('--worker-nodes', opts.workerNodes.join(','))
     const r = await this.run(args, { nodes: [opts.node], timeoutMs: waitMs + 30_000, nothrow: true })
     const report = parseHealth(r.stderr)
-    const result: HealthResult = { ...report, ok: report.ok && r.exitCode === 0, exitCode: r.exitCode, command: r.command }
+    const result: HealthResult = {
+      ...report,
+      ok: report.ok && r.exitCode === 0,
+      exitCode: r.exitCode,
+      command: r.command,
+    }
     if ((r.exitCode !== 0 || r.timedOut) && !opts.nothrow) {
       const failing = report.checks.find((c) => c.status === 'error' || c.status === 'running')
       const detail = failing ? `${failing.name}: ${failing.message.split('\n').join(' ')}` : report.errors[0]
@@ -236,8 +258,18 @@ export class Talosctl extends CliTool {
   // ------------------------------------------------------------ mutating
 
   /** With dryRun, talosctl's own `--dry-run` reports what would change and nothing is applied. */
-  applyConfig(node: string, file: string, opts: { insecure?: boolean; mode?: ApplyMode; dryRun?: boolean } = {}): Promise<RunResult> {
-    const args = ['apply-config', '--file', file, ...(opts.mode ? ['--mode', opts.mode] : []), ...(opts.dryRun ? ['--dry-run'] : [])]
+  applyConfig(
+    node: string,
+    file: string,
+    opts: { insecure?: boolean; mode?: ApplyMode; dryRun?: boolean } = {},
+  ): Promise<RunResult> {
+    const args = [
+      'apply-config',
+      '--file',
+      file,
+      ...(opts.mode ? ['--mode', opts.mode] : []),
+      ...(opts.dryRun ? ['--dry-run'] : []),
+    ]
     return this.run(args, { nodes: [node], insecure: opts.insecure, mutating: !opts.dryRun })
   }
 
@@ -246,7 +278,10 @@ export class Talosctl extends CliTool {
   }
 
   /** wait defaults to false: talosctl's own waiting draws a progress UI; runbooks poll instead. */
-  reboot(nodes: string[], opts: { wait?: boolean; mode?: 'default' | 'powercycle'; timeoutMs?: number } = {}): Promise<RunResult> {
+  reboot(
+    nodes: string[],
+    opts: { wait?: boolean; mode?: 'default' | 'powercycle'; timeoutMs?: number } = {},
+  ): Promise<RunResult> {
     const args = ['reboot', `--wait=${opts.wait ?? false}`, ...(opts.mode ? ['--mode', opts.mode] : [])]
     return this.run(args, { nodes, mutating: true, timeoutMs: opts.timeoutMs })
   }
@@ -262,7 +297,11 @@ export class Talosctl extends CliTool {
    * --preserve is hidden and false by default (upgrade.go); Talos v1.10 keeps the EPHEMERAL partition either way.
    */
   upgrade(node: string, image: string, opts: { timeoutMs?: number } = {}): Promise<RunResult> {
-    return this.run(['upgrade', '--image', image, '--wait=false'], { nodes: [node], mutating: true, timeoutMs: opts.timeoutMs })
+    return this.run(['upgrade', '--image', image, '--wait=false'], {
+      nodes: [node],
+      mutating: true,
+      timeoutMs: opts.timeoutMs,
+    })
   }
 
   /**
@@ -291,7 +330,10 @@ export class Talosctl extends CliTool {
    * dir (a bundle to render configs with, never used by a node), so it is generated on --dry-run too.
    */
   async genSecrets(outFile: string, opts: { force?: boolean; throwaway?: boolean } = {}): Promise<RunResult> {
-    const r = await this.run(['gen', 'secrets', '-o', outFile, ...(opts.force ? ['--force'] : [])], { local: true, mutating: !opts.throwaway })
+    const r = await this.run(['gen', 'secrets', '-o', outFile, ...(opts.force ? ['--force'] : [])], {
+      local: true,
+      mutating: !opts.throwaway,
+    })
     if (!r.skipped) await chmod(outFile, 0o600)
     return r
   }
@@ -312,15 +354,34 @@ export class Talosctl extends CliTool {
   }): Promise<RunResult[]> {
     const results = [
       await this.run(
-        ['gen', 'config', o.cluster, o.endpoint, '--with-secrets', o.secrets, '--output-types', 'talosconfig', '-o', o.outFile, ...(o.force ? ['--force'] : [])],
+        [
+          'gen',
+          'config',
+          o.cluster,
+          o.endpoint,
+          '--with-secrets',
+          o.secrets,
+          '--output-types',
+          'talosconfig',
+          '-o',
+          o.outFile,
+          ...(o.force ? ['--force'] : []),
+        ],
         { local: true, mutating: true },
       ),
     ]
     if (o.endpoints?.length) {
-      results.push(await this.run(['--talosconfig', o.outFile, 'config', 'endpoint', ...o.endpoints], { local: true, mutating: true }))
+      results.push(
+        await this.run(['--talosconfig', o.outFile, 'config', 'endpoint', ...o.endpoints], {
+          local: true,
+          mutating: true,
+        }),
+      )
     }
     if (o.nodes?.length) {
-      results.push(await this.run(['--talosconfig', o.outFile, 'config', 'node', ...o.nodes], { local: true, mutating: true }))
+      results.push(
+        await this.run(['--talosconfig', o.outFile, 'config', 'node', ...o.nodes], { local: true, mutating: true }),
+      )
     }
     if (!results[0]!.skipped) await chmod(o.outFile, 0o600)
     return results

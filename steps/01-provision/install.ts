@@ -17,7 +17,15 @@ export interface RescueDisk {
 
 /** `lsblk -b -J -o NAME,SIZE,MODEL,SERIAL,TYPE` → whole disks. */
 export function parseLsblk(json: string): RescueDisk[] {
-  const doc = JSON.parse(json) as { blockdevices?: { name: string; size: number | string; model?: string | null; serial?: string | null; type?: string }[] }
+  const doc = JSON.parse(json) as {
+    blockdevices?: {
+      name: string
+      size: number | string
+      model?: string | null
+      serial?: string | null
+      type?: string
+    }[]
+  }
   return (doc.blockdevices ?? [])
     .filter((d) => (d.type ?? 'disk') === 'disk')
     .map((d) => ({
@@ -36,7 +44,10 @@ export function resolveFingerprint(spec: string, baseDir = REPO_ROOT): string {
     const p = spec.slice(5)
     const file = isAbsolute(p) ? p : join(baseDir, p)
     if (!existsSync(file)) throw new Error(`host key fingerprint file ${file} does not exist`)
-    const fp = readFileSync(file, 'utf8').trim().split(/\s+/).find((w) => w.startsWith('SHA256:'))
+    const fp = readFileSync(file, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .find((w) => w.startsWith('SHA256:'))
     if (!fp) throw new Error(`${file} holds no SHA256: fingerprint`)
     return fp
   }
@@ -51,7 +62,8 @@ export interface LocalImage {
 
 /** Only local images (file://): production runs download the Image Factory image first (see README). */
 export async function localImage(url: string, baseDir = REPO_ROOT): Promise<LocalImage> {
-  if (!url.startsWith('file://')) throw new Error(`image ${url}: download it and point rescue.imageUrl at the file (file://PATH)`)
+  if (!url.startsWith('file://'))
+    throw new Error(`image ${url}: download it and point rescue.imageUrl at the file (file://PATH)`)
   const p = url.slice('file://'.length)
   const file = isAbsolute(p) ? p : join(baseDir, p)
   if (!existsSync(file)) throw new Error(`image ${file} does not exist`)
@@ -70,10 +82,12 @@ export interface DiskPlan {
 export function planDiskWrite(node: InventoryNode, disks: RescueDisk[], image: LocalImage): DiskPlan {
   const disk = disks.find((d) => d.dev === node.installDisk)
   if (!disk) {
-    const seen = disks.map((d) => `${d.dev} (${d.model || 'no model'}, ${(d.sizeBytes / 1e9).toFixed(0)} GB)`).join(', ') || 'none'
+    const seen =
+      disks.map((d) => `${d.dev} (${d.model || 'no model'}, ${(d.sizeBytes / 1e9).toFixed(0)} GB)`).join(', ') || 'none'
     throw new Error(`${node.name}: install disk ${node.installDisk} is not on the host; it has ${seen}`)
   }
-  if (disk.sizeBytes < image.sizeBytes) throw new Error(`${node.name}: ${disk.dev} holds ${disk.sizeBytes} bytes, the image needs ${image.sizeBytes}`)
+  if (disk.sizeBytes < image.sizeBytes)
+    throw new Error(`${node.name}: ${disk.dev} holds ${disk.sizeBytes} bytes, the image needs ${image.sizeBytes}`)
   return { node: node.name, disk, image }
 }
 
@@ -85,7 +99,11 @@ export async function listDisks(s: RescueSession): Promise<RescueDisk[]> {
 }
 
 /** Stream the image to the disk, then read back exactly its length and compare checksums. */
-export async function writeAndVerify(s: RescueSession, plan: DiskPlan, onProgress: (written: number, total: number) => void): Promise<void> {
+export async function writeAndVerify(
+  s: RescueSession,
+  plan: DiskPlan,
+  onProgress: (written: number, total: number) => void,
+): Promise<void> {
   let written = 0
   await s.mustExec(`dd of=${plan.disk.dev} bs=4M`, createReadStream(plan.image.file), (n) => {
     written += n
@@ -93,5 +111,8 @@ export async function writeAndVerify(s: RescueSession, plan: DiskPlan, onProgres
   })
   await s.mustExec('sync')
   const seen = parseSha256sum(await s.mustExec(sha256Command(plan.disk.dev, plan.image.sizeBytes)))
-  if (seen !== plan.image.sha256) throw new Error(`${plan.node}: checksum of ${plan.disk.dev} is ${seen}, image is ${plan.image.sha256}: not rebooting`)
+  if (seen !== plan.image.sha256)
+    throw new Error(
+      `${plan.node}: checksum of ${plan.disk.dev} is ${seen}, image is ${plan.image.sha256}: not rebooting`,
+    )
 }

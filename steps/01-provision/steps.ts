@@ -26,7 +26,10 @@ const NOT_LISTENING = /connection refused|no route to host|connect: .*(timed out
 
 // stderr first (talosctl's own words decide "not listening" vs "refused"); a timeout is only its message: what a
 // killed process printed on the way out ("Terminated") says nothing
-const errText = (e: unknown) => ((e as { timedOut?: boolean }).timedOut ? (e as Error).message : `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`)
+const errText = (e: unknown) =>
+  (e as { timedOut?: boolean }).timedOut
+    ? (e as Error).message
+    : `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`
 
 /**
  * Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node
@@ -47,10 +50,25 @@ export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodePr
   } catch (e) {
     errors.push(errText(e))
   }
-  const unexpected = errors.find((e) => !NOT_LISTENING.test(e) && !/certificate required|unknown authority|failed to open config file|no such file/.test(e))
-  if (unexpected) throw new Error(`${n.name} (${n.address}): cannot tell whether Talos runs there: ${unexpected.trim().split('\n')[0]}`)
-  if (!errors.some((e) => NOT_LISTENING.test(e))) throw new Error(`${n.name} (${n.address}): Talos refused both the maintenance and the authenticated API: ${errors[0]?.trim().split('\n')[0]}`)
-  return { state: 'no-talos', summary: n.rescue ? `no Talos yet: will install over SSH (${n.rescue.host}:${n.rescue.port})` : 'no Talos yet: boot the ISO' }
+  const unexpected = errors.find(
+    (e) =>
+      !NOT_LISTENING.test(e) &&
+      !/certificate required|unknown authority|failed to open config file|no such file/.test(e),
+  )
+  if (unexpected)
+    throw new Error(
+      `${n.name} (${n.address}): cannot tell whether Talos runs there: ${unexpected.trim().split('\n')[0]}`,
+    )
+  if (!errors.some((e) => NOT_LISTENING.test(e)))
+    throw new Error(
+      `${n.name} (${n.address}): Talos refused both the maintenance and the authenticated API: ${errors[0]?.trim().split('\n')[0]}`,
+    )
+  return {
+    state: 'no-talos',
+    summary: n.rescue
+      ? `no Talos yet: will install over SSH (${n.rescue.host}:${n.rescue.port})`
+      : 'no Talos yet: boot the ISO',
+  }
 }
 
 export async function provisionState(c: Cluster, nodes: InventoryNode[]): Promise<ProvisionState> {
@@ -72,7 +90,9 @@ export async function installOverRescue(n: InventoryNode, step: StepHandle): Pro
   const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint })
   try {
     const plan = planDiskWrite(n, await listDisks(s), image)
-    log.info(`  ${n.name}: ${plan.disk.dev} (${plan.disk.model || 'no model'}, ${(plan.disk.sizeBytes / 1e9).toFixed(0)} GB) ← ${image.file} (${(image.sizeBytes / 2 ** 20).toFixed(1)} MiB, sha256 ${image.sha256.slice(0, 12)}…)`)
+    log.info(
+      `  ${n.name}: ${plan.disk.dev} (${plan.disk.model || 'no model'}, ${(plan.disk.sizeBytes / 1e9).toFixed(0)} GB) ← ${image.file} (${(image.sizeBytes / 2 ** 20).toFixed(1)} MiB, sha256 ${image.sha256.slice(0, 12)}…)`,
+    )
     if (step.dryRun) {
       log.info(`  (dry-run) would write ${image.file} to ${n.name}:${plan.disk.dev}, verify its checksum and reboot`)
       return
@@ -99,7 +119,13 @@ export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
   const r = await settleEach(nodes, async (n) => {
     const rescue = n.rescue!
     const fingerprint = resolveFingerprint(rescue.hostKeyFingerprint)
-    const s = await RescueSession.connect({ host: rescue.host, port: rescue.port, user: rescue.user, keyFile: rescue.keyFile, fingerprint })
+    const s = await RescueSession.connect({
+      host: rescue.host,
+      port: rescue.port,
+      user: rescue.user,
+      keyFile: rescue.keyFile,
+      fingerprint,
+    })
     try {
       planDiskWrite(n, await listDisks(s), { file: '', sizeBytes: 0, sha256: '' })
     } finally {
@@ -129,10 +155,14 @@ export function isoInstructions(c: Cluster, nodes: InventoryNode[]): string {
 export async function waitForMaintenance(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
   await Promise.all(
     nodes.map((n) =>
-      waitFor(`${n.name} (${n.address}) to answer the Talos API`, async () => {
-        const s = await probeMachine(c, n)
-        return s.state === 'no-talos' ? undefined : s
-      }, { timeoutMs, intervalMs: 1000 }),
+      waitFor(
+        `${n.name} (${n.address}) to answer the Talos API`,
+        async () => {
+          const s = await probeMachine(c, n)
+          return s.state === 'no-talos' ? undefined : s
+        },
+        { timeoutMs, intervalMs: 1000 },
+      ),
     ),
   )
 }
@@ -148,18 +178,26 @@ export interface MachineReport {
 export async function reportMaintenance(c: Cluster, nodes: InventoryNode[]): Promise<MachineReport[]> {
   const reports: MachineReport[] = []
   const missing: string[] = []
-  await Promise.all(nodes.map(async (n) => {
-    const st = await probeMachine(c, n)
-    if (st.state === 'configured') {
-      log.info(`  ${n.name}: already configured, disks not listed in maintenance mode`)
-      return
-    }
-    const [v, disks] = await Promise.all([c.talos.version([n.address], { insecure: true }), c.talos.disks([n.address], { insecure: true })])
-    const devs = disks.map((d) => d.spec.dev_path)
-    reports.push({ node: n.name, talosVersion: v.servers[0]?.tag ?? '?', installDisk: n.installDisk, disks: devs })
-    log.info(`  ${n.name.padEnd(12)} Talos ${v.servers[0]?.tag ?? '?'}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`)
-    if (!devs.includes(n.installDisk)) missing.push(`${n.name}: install disk ${n.installDisk} not found (has ${devs.join(', ') || 'no disks'})`)
-  }))
+  await Promise.all(
+    nodes.map(async (n) => {
+      const st = await probeMachine(c, n)
+      if (st.state === 'configured') {
+        log.info(`  ${n.name}: already configured, disks not listed in maintenance mode`)
+        return
+      }
+      const [v, disks] = await Promise.all([
+        c.talos.version([n.address], { insecure: true }),
+        c.talos.disks([n.address], { insecure: true }),
+      ])
+      const devs = disks.map((d) => d.spec.dev_path)
+      reports.push({ node: n.name, talosVersion: v.servers[0]?.tag ?? '?', installDisk: n.installDisk, disks: devs })
+      log.info(
+        `  ${n.name.padEnd(12)} Talos ${v.servers[0]?.tag ?? '?'}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`,
+      )
+      if (!devs.includes(n.installDisk))
+        missing.push(`${n.name}: install disk ${n.installDisk} not found (has ${devs.join(', ') || 'no disks'})`)
+    }),
+  )
   if (missing.length) throw new Error(missing.join('; '))
   return reports
 }
@@ -189,11 +227,18 @@ export async function rebootIntoRescue(c: Cluster, nodes: InventoryNode[], step:
     // the machine answers SSH once its rescue system is up; until then the connection is refused or times out
     await retry(Math.ceil(RESCUE_BOOT_TIMEOUT_MS / 2000), '2s', async () => {
       step.progress?.(`${n.name}: waiting for its rescue system (${Math.round((Date.now() - t0) / 1000)} s)`)
-      const s = await RescueSession.connect({ host: rescue.host, port: rescue.port, user: rescue.user, keyFile: rescue.keyFile, fingerprint })
+      const s = await RescueSession.connect({
+        host: rescue.host,
+        port: rescue.port,
+        user: rescue.user,
+        keyFile: rescue.keyFile,
+        fingerprint,
+      })
       s.close()
     })
     log.info(`  ${n.name}: rescue system up after ${((Date.now() - t0) / 1000).toFixed(1)} s (host key ${fingerprint})`)
   })
   const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
-  if (failed.length) throw new Error(`rebooting into the rescue system failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
+  if (failed.length)
+    throw new Error(`rebooting into the rescue system failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
 }

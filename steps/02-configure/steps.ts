@@ -38,10 +38,17 @@ export interface Workspace {
 
 export function workspace(c: Cluster, scratch?: string): Workspace {
   if (!scratch) return { secrets: c.paths.secrets, config: c.paths.config }
-  return { secrets: existsSync(c.paths.secrets) ? c.paths.secrets : join(scratch, 'secrets.yaml'), config: (node) => join(scratch, `${node}.yaml`), scratch }
+  return {
+    secrets: existsSync(c.paths.secrets) ? c.paths.secrets : join(scratch, 'secrets.yaml'),
+    config: (node) => join(scratch, `${node}.yaml`),
+    scratch,
+  }
 }
 
-export async function ensureSecrets(c: Cluster, ws: Workspace = workspace(c)): Promise<'reused' | 'generated' | 'generated for this dry run only (a real run generates the cluster\'s own)'> {
+export async function ensureSecrets(
+  c: Cluster,
+  ws: Workspace = workspace(c),
+): Promise<'reused' | 'generated' | "generated for this dry run only (a real run generates the cluster's own)"> {
   if (existsSync(ws.secrets)) {
     loadSecretsBundle(ws.secrets) // a corrupt bundle must stop us here, not at apply time
     return 'reused'
@@ -73,7 +80,8 @@ export function renderAll(c: Cluster, ws: Workspace = workspace(c)): Rendered {
 export function assertClean(r: Rendered): void {
   const errors = r.findings.filter((f) => f.severity === 'error')
   for (const f of r.findings.filter((f) => f.severity !== 'error')) log.warn(formatFindings([f]))
-  if (errors.length) throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
+  if (errors.length)
+    throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
 }
 
 /** Writes every config (all or nothing) where the workspace keeps them; returns that directory. */
@@ -86,7 +94,10 @@ export function writeConfigs(c: Cluster, r: Rendered, ws: Workspace = workspace(
 /** A talosconfig left half-made by an interrupted run has no endpoints: make it again. */
 export function talosconfigComplete(file: string): boolean {
   if (!existsSync(file)) return false
-  const cfg = parse(readFileSync(file, 'utf8')) as { context?: string; contexts?: Record<string, { endpoints?: string[]; nodes?: string[] }> }
+  const cfg = parse(readFileSync(file, 'utf8')) as {
+    context?: string
+    contexts?: Record<string, { endpoints?: string[]; nodes?: string[] }>
+  }
   const cur = cfg?.context ? cfg.contexts?.[cfg.context] : undefined
   return !!cur?.endpoints?.length && !!cur?.nodes?.length
 }
@@ -115,7 +126,12 @@ export function canonical(yamlText: string): string {
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys)
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]))
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    )
   return v
 }
 
@@ -130,35 +146,55 @@ export interface NodePlan {
 
 /** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
 export function redactDiff(diff: string): string {
-  return diff.replace(/^([+-]?\s*"?(?:key|crt|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|bootstraptoken)"?\s*:\s*).+$/gim, '$1<redacted>')
+  return diff.replace(
+    /^([+-]?\s*"?(?:key|crt|token|secret|secretboxEncryptionSecret|aescbcEncryptionSecret|bootstraptoken)"?\s*:\s*).+$/gim,
+    '$1<redacted>',
+  )
 }
 
 export async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
   const st = await probeMachine(c, n)
   // a node that answers on neither API is down or was never provisioned: an insecure apply would only time out
   if (st.state === 'no-talos')
-    throw new Error(`${n.name} (${n.address}): Talos answers on neither the maintenance nor the authenticated API (nothing listens on :50000): the node is down or not provisioned yet (01-provision). Power it on or fix the network, then re-run; nothing has been applied to any node.`)
+    throw new Error(
+      `${n.name} (${n.address}): Talos answers on neither the maintenance nor the authenticated API (nothing listens on :50000): the node is down or not provisioned yet (01-provision). Power it on or fix the network, then re-run; nothing has been applied to any node.`,
+    )
   if (st.state !== 'configured') return { node: n, state: st.state, change: 'install', diff: '' }
   const [cur] = await c.talos.get<unknown>('machineconfig', [n.address])
   const running = typeof cur?.spec === 'string' ? cur.spec : JSON.stringify(cur?.spec ?? {})
   const a = canonical(running)
   const b = canonical(rendered)
   if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
-  return { node: n, state: st.state, change: 'update', running, diff: redactDiff(createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 })) }
+  return {
+    node: n,
+    state: st.state,
+    change: 'update',
+    running,
+    diff: redactDiff(
+      createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 }),
+    ),
+  }
 }
 
 /** Every node's plan; when some nodes cannot be planned, one error naming each of them (nothing applied yet). */
 export async function planAll(c: Cluster, configs: Map<string, string>): Promise<NodePlan[]> {
   const r = await settleEach(c.inv.nodes, (n) => planNode(c, n, configs.get(n.name)!))
   const failed = r.failures.map((f) => f.message)
-  if (failed.length) throw new Error(failed.length === 1 ? failed[0] : `${failed.length} nodes cannot be planned:\n  ${failed.join('\n  ')}`)
+  if (failed.length)
+    throw new Error(
+      failed.length === 1 ? failed[0] : `${failed.length} nodes cannot be planned:\n  ${failed.join('\n  ')}`,
+    )
   return c.inv.nodes.map((n) => r.values.get(n)!)
 }
 
 export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
   const file = ws.config(p.node.name)
   if (p.change === 'none') return
-  const r = await c.talos.applyConfig(p.node.address, file, { insecure: p.change === 'install', mode: p.change === 'install' ? undefined : 'auto', dryRun })
+  const r = await c.talos.applyConfig(p.node.address, file, {
+    insecure: p.change === 'install',
+    mode: p.change === 'install' ? undefined : 'auto',
+    dryRun,
+  })
   const said = (r.stdout + r.stderr).trim()
   if (said) log.dim(`  ${p.node.name}: ${said.split('\n').join(`\n  ${p.node.name}: `)}`)
 }
@@ -167,7 +203,12 @@ export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean, ws: Wo
  * Apply every plan in parallel and wait for ALL of them (a failure must not leave other applies running while the
  * runbook exits); then one error naming each node that failed and saying which nodes did get their config.
  */
-export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
+export async function applyAll(
+  c: Cluster,
+  plans: NodePlan[],
+  dryRun: boolean,
+  ws: Workspace = workspace(c),
+): Promise<void> {
   const r = await settleEach(plans, (p) => applyPlan(c, p, dryRun, ws))
   const failed = r.failures.map((f) => `${f.item.node.name}: ${f.message}`)
   if (!failed.length) return
@@ -181,10 +222,14 @@ export async function applyAll(c: Cluster, plans: NodePlan[], dryRun: boolean, w
 export async function waitConfigured(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
   await Promise.all(
     nodes.map((n) =>
-      waitFor(`${n.name} to run its config`, async () => {
-        const [st] = await c.talos.machineStatus([n.address])
-        return st && st.spec.stage === 'running' ? st : undefined
-      }, { timeoutMs, intervalMs: 1000 }),
+      waitFor(
+        `${n.name} to run its config`,
+        async () => {
+          const [st] = await c.talos.machineStatus([n.address])
+          return st && st.spec.stage === 'running' ? st : undefined
+        },
+        { timeoutMs, intervalMs: 1000 },
+      ),
     ),
   )
 }

@@ -35,7 +35,9 @@ export async function etcdView(c: Cluster): Promise<EtcdView> {
     }),
   )
   // in inventory order, whichever answered first
-  view.unreachable = Object.fromEntries(cps.filter((n) => n.name in view.unreachable).map((n) => [n.name, view.unreachable[n.name]!]))
+  view.unreachable = Object.fromEntries(
+    cps.filter((n) => n.name in view.unreachable).map((n) => [n.name, view.unreachable[n.name]!]),
+  )
   const running = cps.find((n) => view.service[n.name]?.state === 'Running')
   if (running) view.members = await c.talos.etcdMembers(running.address).catch(() => [])
   return view
@@ -60,7 +62,10 @@ export function describeEtcd(v: EtcdView): string {
   const states = Object.entries(v.service).map(([n, s]) => `${n}: ${s?.state ?? '?'}`)
   const maint = Object.keys(v.maintenance ?? {}).map((n) => `${n}: maintenance mode`)
   const down = Object.keys(v.unreachable).map((n) => `${n}: unreachable`)
-  return [...states, ...maint, ...down].join(', ') + (v.members.length ? `; ${v.members.length} member(s): ${v.members.map((m) => m.hostname).join(', ')}` : '')
+  return (
+    [...states, ...maint, ...down].join(', ') +
+    (v.members.length ? `; ${v.members.length} member(s): ${v.members.map((m) => m.hostname).join(', ')}` : '')
+  )
 }
 
 /**
@@ -69,9 +74,15 @@ export function describeEtcd(v: EtcdView): string {
  */
 export function assertSafeToBootstrap(v: EtcdView): void {
   const down = Object.keys(v.unreachable)
-  if (down.length) throw new RefusedError(`cannot tell whether etcd was bootstrapped: ${down.join(', ')} did not answer (${Object.values(v.unreachable)[0]}). Bring ${down.length > 1 ? 'them' : 'it'} back, then re-run. Nothing was changed.`)
+  if (down.length)
+    throw new RefusedError(
+      `cannot tell whether etcd was bootstrapped: ${down.join(', ')} did not answer (${Object.values(v.unreachable)[0]}). Bring ${down.length > 1 ? 'them' : 'it'} back, then re-run. Nothing was changed.`,
+    )
   const maint = Object.keys(v.maintenance ?? {})
-  if (maint.length) throw new RefusedError(`${maint.join(', ')} ${maint.length > 1 ? 'are' : 'is'} in maintenance mode with no machine config: run 02-configure first, then re-run. Nothing was changed.`)
+  if (maint.length)
+    throw new RefusedError(
+      `${maint.join(', ')} ${maint.length > 1 ? 'are' : 'is'} in maintenance mode with no machine config: run 02-configure first, then re-run. Nothing was changed.`,
+    )
 }
 
 export interface EtcdHealth {
@@ -81,7 +92,11 @@ export interface EtcdHealth {
 }
 
 /** All control-plane nodes are voting members, every member answers, and all name the same leader. */
-export function evaluateEtcd(cpNames: string[], members: EtcdMemberRow[], status: (EtcdStatusRow & { node: string })[]): EtcdHealth | string {
+export function evaluateEtcd(
+  cpNames: string[],
+  members: EtcdMemberRow[],
+  status: (EtcdStatusRow & { node: string })[],
+): EtcdHealth | string {
   const names = members.filter((m) => !m.learner).map((m) => m.hostname)
   const missing = cpNames.filter((n) => !names.includes(n))
   if (missing.length) return `not yet members: ${missing.join(', ')} (members: ${names.join(', ') || 'none'})`
@@ -95,18 +110,26 @@ export function evaluateEtcd(cpNames: string[], members: EtcdMemberRow[], status
 export async function waitForEtcd(c: Cluster, timeoutMs = 5 * 60_000): Promise<EtcdHealth> {
   const cps = controlPlanes(c.inv)
   let last = ''
-  return waitFor('etcd on every control-plane node with one leader', async () => {
-    const members = await c.talos.etcdMembers(cps[0]!.address)
-    const status = await c.talos.etcdStatus(cps.map((n) => n.address))
-    const byAddr = new Map(cps.map((n) => [n.address, n.name]))
-    const r = evaluateEtcd(cps.map((n) => n.name), members, status.map((s) => ({ ...s, node: byAddr.get(s.node) ?? s.node })))
-    if (typeof r === 'string') {
-      if (r !== last) log.dim(`  ${r}`)
-      last = r
-      return undefined
-    }
-    return r
-  }, { timeoutMs, intervalMs: 1000 })
+  return waitFor(
+    'etcd on every control-plane node with one leader',
+    async () => {
+      const members = await c.talos.etcdMembers(cps[0]!.address)
+      const status = await c.talos.etcdStatus(cps.map((n) => n.address))
+      const byAddr = new Map(cps.map((n) => [n.address, n.name]))
+      const r = evaluateEtcd(
+        cps.map((n) => n.name),
+        members,
+        status.map((s) => ({ ...s, node: byAddr.get(s.node) ?? s.node })),
+      )
+      if (typeof r === 'string') {
+        if (r !== last) log.dim(`  ${r}`)
+        last = r
+        return undefined
+      }
+      return r
+    },
+    { timeoutMs, intervalMs: 1000 },
+  )
 }
 
 /** From `node`: the control plane the runbook names (--node), so the step fetches from the node it shows. */
@@ -115,23 +138,33 @@ export async function fetchKubeconfig(c: Cluster, node: InventoryNode): Promise<
 }
 
 export async function waitForApi(c: Cluster, timeoutMs = 5 * 60_000): Promise<void> {
-  await waitFor('the Kubernetes API to answer /readyz', async () => {
-    const r = await c.kube.run(['get', '--raw', '/readyz'], { nothrow: true, quiet: true })
-    return r.exitCode === 0 && r.stdout.trim() === 'ok' ? true : undefined
-  }, { timeoutMs, intervalMs: 1000 })
+  await waitFor(
+    'the Kubernetes API to answer /readyz',
+    async () => {
+      const r = await c.kube.run(['get', '--raw', '/readyz'], { nothrow: true, quiet: true })
+      return r.exitCode === 0 && r.stdout.trim() === 'ok' ? true : undefined
+    },
+    { timeoutMs, intervalMs: 1000 },
+  )
 }
 
 const STATIC_PODS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']
 
 export function missingStaticPods(cpNames: string[], pods: KubePod[]): string[] {
-  const running = new Set(pods.filter((p) => (p as { status?: { phase?: string } }).status?.phase === 'Running').map((p) => p.metadata.name))
+  const running = new Set(
+    pods.filter((p) => (p as { status?: { phase?: string } }).status?.phase === 'Running').map((p) => p.metadata.name),
+  )
   return cpNames.flatMap((n) => STATIC_PODS.map((s) => `${s}-${n}`)).filter((p) => !running.has(p))
 }
 
 export async function waitForStaticPods(c: Cluster, timeoutMs = 5 * 60_000): Promise<void> {
   const cps = controlPlanes(c.inv).map((n) => n.name)
-  await waitFor('control-plane static pods Running', async () => {
-    const missing = missingStaticPods(cps, await c.kube.pods('kube-system'))
-    return missing.length === 0 ? true : undefined
-  }, { timeoutMs, intervalMs: 1000 })
+  await waitFor(
+    'control-plane static pods Running',
+    async () => {
+      const missing = missingStaticPods(cps, await c.kube.pods('kube-system'))
+      return missing.length === 0 ? true : undefined
+    },
+    { timeoutMs, intervalMs: 1000 },
+  )
 }

@@ -25,7 +25,12 @@ export interface CsrDecision {
 export function parseCsrSans(opensslText: string): string[] {
   const m = /X509v3 Subject Alternative Name:\s*(?:critical)?\s*\n\s*(.+)/.exec(opensslText)
   if (!m) return []
-  return m[1]!.split(',').map((s) => s.trim().replace(/^DNS:/, '').replace(/^IP Address:/, ''))
+  return m[1]!.split(',').map((s) =>
+    s
+      .trim()
+      .replace(/^DNS:/, '')
+      .replace(/^IP Address:/, ''),
+  )
 }
 
 export function csrSans(requestB64: string): string[] {
@@ -34,24 +39,41 @@ export function csrSans(requestB64: string): string[] {
 }
 
 /** Approve only a pending kubelet-serving CSR whose requester and every SAN belong to one inventory node. */
-export function decideCsr(csr: KubeCsr, nodes: InventoryNode[], sans: (req: string) => string[] = csrSans): CsrDecision {
+export function decideCsr(
+  csr: KubeCsr,
+  nodes: InventoryNode[],
+  sans: (req: string) => string[] = csrSans,
+): CsrDecision {
   const spec = (csr as unknown as { spec: CsrSpec }).spec
   const name = csr.metadata.name
-  if (spec.signerName !== 'kubernetes.io/kubelet-serving') return { name, approve: false, reason: `signer ${spec.signerName} is not kubelet-serving` }
+  if (spec.signerName !== 'kubernetes.io/kubelet-serving')
+    return { name, approve: false, reason: `signer ${spec.signerName} is not kubelet-serving` }
   const node = nodes.find((n) => spec.username === `system:node:${n.name}`)
   if (!node) return { name, approve: false, reason: `requester ${spec.username} is no inventory node` }
   const allowed = new Set([node.name, node.address])
   const bad = sans(spec.request).filter((s) => !allowed.has(s))
-  if (bad.length) return { name, node: node.name, approve: false, reason: `SANs ${bad.join(', ')} do not belong to ${node.name}` }
-  return { name, node: node.name, approve: true, reason: `requested by ${spec.username} for ${node.name}/${node.address}` }
+  if (bad.length)
+    return { name, node: node.name, approve: false, reason: `SANs ${bad.join(', ')} do not belong to ${node.name}` }
+  return {
+    name,
+    node: node.name,
+    approve: true,
+    reason: `requested by ${spec.username} for ${node.name}/${node.address}`,
+  }
 }
 
 export async function waitRegistered(c: Cluster, nodes: InventoryNode[], timeoutMs = 5 * 60_000): Promise<KubeNode[]> {
-  return Promise.all(nodes.map((n) => waitFor(`${n.name} to register as a Kubernetes node`, () => c.kube.node(n.name), { timeoutMs, intervalMs: 1000 })))
+  return Promise.all(
+    nodes.map((n) =>
+      waitFor(`${n.name} to register as a Kubernetes node`, () => c.kube.node(n.name), { timeoutMs, intervalMs: 1000 }),
+    ),
+  )
 }
 
 export async function approveCsrs(c: Cluster, nodes: InventoryNode[]): Promise<CsrDecision[]> {
-  const pending = (await c.kube.csrs()).filter((csr) => !(csr as { status?: { conditions?: unknown[] } }).status?.conditions?.length)
+  const pending = (await c.kube.csrs()).filter(
+    (csr) => !(csr as { status?: { conditions?: unknown[] } }).status?.conditions?.length,
+  )
   const decisions = pending.map((csr) => decideCsr(csr, nodes))
   for (const d of decisions) {
     if (d.approve) await c.kube.approveCsr(d.name)
@@ -63,10 +85,14 @@ export async function approveCsrs(c: Cluster, nodes: InventoryNode[]): Promise<C
 export async function waitReady(c: Cluster, nodes: InventoryNode[], timeoutMs = 5 * 60_000): Promise<KubeNode[]> {
   return Promise.all(
     nodes.map((n) =>
-      waitFor(`${n.name} to be Ready`, async () => {
-        const k = await c.kube.node(n.name)
-        return k && isReady(k) ? k : undefined
-      }, { timeoutMs, intervalMs: 1000 }),
+      waitFor(
+        `${n.name} to be Ready`,
+        async () => {
+          const k = await c.kube.node(n.name)
+          return k && isReady(k) ? k : undefined
+        },
+        { timeoutMs, intervalMs: 1000 },
+      ),
     ),
   )
 }

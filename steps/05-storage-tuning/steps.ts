@@ -22,8 +22,13 @@ export interface StorageWant {
 export function storageProblems(want: StorageWant[], mounts: MountSpec[]): string[] {
   return want.flatMap((w) => {
     const m = mounts.find((x) => x.target === w.mountPoint)
-    if (!m) return [`${w.name}: nothing mounted at ${w.mountPoint} (the UserVolumeConfig did not provision it: check its diskSelector against \`talosctl get disks\`)`]
-    return m.filesystemType === w.filesystem ? [] : [`${w.name}: ${w.mountPoint} is ${m.filesystemType}, the inventory wants ${w.filesystem}`]
+    if (!m)
+      return [
+        `${w.name}: nothing mounted at ${w.mountPoint} (the UserVolumeConfig did not provision it: check its diskSelector against \`talosctl get disks\`)`,
+      ]
+    return m.filesystemType === w.filesystem
+      ? []
+      : [`${w.name}: ${w.mountPoint} is ${m.filesystemType}, the inventory wants ${w.filesystem}`]
   })
 }
 
@@ -37,8 +42,10 @@ export function missingLabels(k: KubeNode, want: Record<string, string>): Record
 }
 
 export function missingTaints(k: KubeNode, want: KubeTaint[]): KubeTaint[] {
-  const have = ((k as unknown as { spec?: { taints?: KubeTaint[] } }).spec?.taints ?? [])
-  return want.filter((t) => !have.some((h) => h.key === t.key && (h.value ?? '') === (t.value ?? '') && h.effect === t.effect))
+  const have = (k as unknown as { spec?: { taints?: KubeTaint[] } }).spec?.taints ?? []
+  return want.filter(
+    (t) => !have.some((h) => h.key === t.key && (h.value ?? '') === (t.value ?? '') && h.effect === t.effect),
+  )
 }
 
 const GI = 2 ** 30
@@ -50,13 +57,20 @@ export function quantityBytes(q: string | undefined): number {
 
 /** kubelet must hold back at least system+kube reserved + hard eviction from the node's memory. */
 export function reservationProblems(k: KubeNode, reservedBytes: number): string[] {
-  const st = (k as unknown as { status?: { capacity?: Record<string, string>; allocatable?: Record<string, string> } }).status ?? {}
+  const st =
+    (k as unknown as { status?: { capacity?: Record<string, string>; allocatable?: Record<string, string> } }).status ??
+    {}
   const cap = quantityBytes(st.capacity?.memory)
   const alloc = quantityBytes(st.allocatable?.memory)
   const huge = quantityBytes(st.capacity?.['hugepages-1Gi']) + quantityBytes(st.capacity?.['hugepages-2Mi'])
   const held = cap - huge - alloc
-  if (!(held >= reservedBytes - 1024)) return [`kubelet holds back ${(held / GI).toFixed(2)} GiB of memory, the inventory reserves ${(reservedBytes / GI).toFixed(2)} GiB`]
-  log.dim(`  kubelet holds back ${(held / GI).toFixed(2)} GiB (reserved + eviction: ${(reservedBytes / GI).toFixed(2)} GiB)`)
+  if (!(held >= reservedBytes - 1024))
+    return [
+      `kubelet holds back ${(held / GI).toFixed(2)} GiB of memory, the inventory reserves ${(reservedBytes / GI).toFixed(2)} GiB`,
+    ]
+  log.dim(
+    `  kubelet holds back ${(held / GI).toFixed(2)} GiB (reserved + eviction: ${(reservedBytes / GI).toFixed(2)} GiB)`,
+  )
   return []
 }
 
@@ -87,8 +101,12 @@ export function modeToOctal(mode: string): string {
 export function ownershipProblems(want: StorageOwnerWant, seen: Ownership | undefined): string | undefined {
   if (!seen) return `${want.mountPoint}: cannot read its owner`
   const wantMode = want.mode ? normMode(want.mode) : undefined
-  const bad = (want.owner && (seen.uid !== want.owner.uid || seen.gid !== want.owner.gid)) || (wantMode && modeToOctal(seen.mode) !== wantMode)
-  return bad ? `${want.mountPoint} is ${seen.uid}:${seen.gid} ${modeToOctal(seen.mode)}, wants ${want.owner?.uid}:${want.owner?.gid} ${wantMode}` : undefined
+  const bad =
+    (want.owner && (seen.uid !== want.owner.uid || seen.gid !== want.owner.gid)) ||
+    (wantMode && modeToOctal(seen.mode) !== wantMode)
+  return bad
+    ? `${want.mountPoint} is ${seen.uid}:${seen.gid} ${modeToOctal(seen.mode)}, wants ${want.owner?.uid}:${want.owner?.gid} ${wantMode}`
+    : undefined
 }
 
 /** Ownership of a mount point as the node reports it (`talosctl ls -l`: the row of the directory itself). */
@@ -101,7 +119,12 @@ export async function readOwnership(c: Cluster, node: InventoryNode, dir: string
  * Talos has no config field for a user volume's owner: a one-shot privileged pod on the node does it,
  * tolerating the validator's taints, with each mount point as a hostPath volume.
  */
-export function permissionsPodManifest(node: string, want: StorageOwnerWant[], taints: KubeTaint[], name = 'validator-storage-permissions'): KubeObject {
+export function permissionsPodManifest(
+  node: string,
+  want: StorageOwnerWant[],
+  taints: KubeTaint[],
+  name = 'validator-storage-permissions',
+): KubeObject {
   const script = want
     .flatMap((w, i) => [
       ...(w.owner ? [`chown ${w.owner.uid}:${w.owner.gid} /vol${i}`] : []),
@@ -116,13 +139,15 @@ export function permissionsPodManifest(node: string, want: StorageOwnerWant[], t
       nodeName: node,
       restartPolicy: 'Never',
       tolerations: taints.map((t) => ({ key: t.key, operator: 'Equal', value: t.value ?? '', effect: t.effect })),
-      containers: [{
-        name: 'chown',
-        image: 'busybox:1.36',
-        command: ['sh', '-c', script],
-        securityContext: { privileged: true, runAsUser: 0 },
-        volumeMounts: want.map((_, i) => ({ name: `vol${i}`, mountPath: `/vol${i}` })),
-      }],
+      containers: [
+        {
+          name: 'chown',
+          image: 'busybox:1.36',
+          command: ['sh', '-c', script],
+          securityContext: { privileged: true, runAsUser: 0 },
+          volumeMounts: want.map((_, i) => ({ name: `vol${i}`, mountPath: `/vol${i}` })),
+        },
+      ],
       volumes: want.map((w, i) => ({ name: `vol${i}`, hostPath: { path: w.mountPoint, type: 'Directory' } })),
     },
   } as KubeObject

@@ -10,9 +10,18 @@ import type { Report } from '../../checks/engine/types.ts'
 import { stateDir } from '../../lib/runner/journal.ts'
 import { writeFileAtomic } from '../../lib/host/atomic-write.ts'
 
-export async function runSuite(inventoryFile: string, only: string[] = [], opts: { callTimeoutMs?: number } = {}): Promise<Report> {
+export async function runSuite(
+  inventoryFile: string,
+  only: string[] = [],
+  opts: { callTimeoutMs?: number } = {},
+): Promise<Report> {
   const inv = await loadCheckInventory(inventoryFile)
-  return runChecks(selectChecks(ALL_CHECKS, only), { inv, sources: SOURCES, ctx: contextFor(inv, opts), probe: probeTalos })
+  return runChecks(selectChecks(ALL_CHECKS, only), {
+    inv,
+    sources: SOURCES,
+    ctx: contextFor(inv, opts),
+    probe: probeTalos,
+  })
 }
 
 export const reportsDir = (cluster: string) => join(stateDir(), 'reports', cluster)
@@ -20,8 +29,13 @@ export const reportsDir = (cluster: string) => join(stateDir(), 'reports', clust
 export function latestReport(cluster: string): { file: string; report: Report } | undefined {
   const dir = reportsDir(cluster)
   if (!existsSync(dir)) return undefined
-  const last = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().pop()
-  return last ? { file: join(dir, last), report: JSON.parse(readFileSync(join(dir, last), 'utf8')) as Report } : undefined
+  const last = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .pop()
+  return last
+    ? { file: join(dir, last), report: JSON.parse(readFileSync(join(dir, last), 'utf8')) as Report }
+    : undefined
 }
 
 /** The diff against the latest stored report, if any, storing nothing (what a dry run shows). */

@@ -85,7 +85,11 @@ export function smokePodManifest(inv: SmokeInventory, opts: SmokePodOptions = {}
   if (hpBytes <= 0 || Math.abs(hpBytes / pageBytes - Math.round(hpBytes / pageBytes)) > 1e-9) {
     throw new Error(`smoke pod: hugepages ${hugepages} is not a whole number of ${size} pages`)
   }
-  const amounts = { cpu: String(cpus), memory: opts.memory ?? wanted?.memory ?? SMOKE_DEFAULTS.memory, [resource]: hugepages }
+  const amounts = {
+    cpu: String(cpus),
+    memory: opts.memory ?? wanted?.memory ?? SMOKE_DEFAULTS.memory,
+    [resource]: hugepages,
+  }
   const selector: Record<string, string> = {
     ...(opts.requireLabels === false ? {} : (inv.validator?.labels ?? {})),
     'kubernetes.io/hostname': opts.nodeName ?? node.name,
@@ -100,7 +104,12 @@ export function smokePodManifest(inv: SmokeInventory, opts: SmokePodOptions = {}
     },
     spec: {
       nodeSelector: selector,
-      tolerations: (inv.validator?.taints ?? []).map((t) => ({ key: t.key, operator: 'Equal' as const, value: t.value ?? '', effect: t.effect })),
+      tolerations: (inv.validator?.taints ?? []).map((t) => ({
+        key: t.key,
+        operator: 'Equal' as const,
+        value: t.value ?? '',
+        effect: t.effect,
+      })),
       // a crash must show as Failed, not hide in a restart loop behind phase Running
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 5,
@@ -123,14 +132,22 @@ export interface ObservedPod {
   metadata?: { name?: string; namespace?: string; uid?: string; deletionTimestamp?: string }
   spec?: {
     nodeName?: string
-    containers?: { name: string; resources?: { requests?: Record<string, string>; limits?: Record<string, string> }; volumeMounts?: { name: string; mountPath: string }[] }[]
+    containers?: {
+      name: string
+      resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
+      volumeMounts?: { name: string; mountPath: string }[]
+    }[]
     volumes?: { name: string; emptyDir?: { medium?: string } }[]
   }
   status?: {
     phase?: string
     qosClass?: string
     conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[]
-    containerStatuses?: { name: string; ready?: boolean; state?: Record<string, { reason?: string; message?: string } | undefined> }[]
+    containerStatuses?: {
+      name: string
+      ready?: boolean
+      state?: Record<string, { reason?: string; message?: string } | undefined>
+    }[]
   }
 }
 
@@ -154,7 +171,8 @@ export function evaluateSmokePod(pod: ObservedPod, inv: SmokeInventory, opts: { 
   const where = pod.spec?.nodeName
   if (!where) problems.push(`not scheduled on any node (wanted ${want})`)
   else if (where !== want) problems.push(`runs on ${where}, not on the validator node ${want}`)
-  if (pod.status?.qosClass !== 'Guaranteed') problems.push(`QoS class is ${pod.status?.qosClass ?? 'unset'}, not Guaranteed`)
+  if (pod.status?.qosClass !== 'Guaranteed')
+    problems.push(`QoS class is ${pod.status?.qosClass ?? 'unset'}, not Guaranteed`)
 
   const containers = pod.spec?.containers ?? []
   if (containers.length === 0) problems.push('has no containers')
@@ -165,16 +183,23 @@ export function evaluateSmokePod(pod: ObservedPod, inv: SmokeInventory, opts: { 
       const rq = qty(req[r])
       const lm = qty(lim[r])
       if (lm === undefined) problems.push(`container ${c.name}: no ${r} limit`)
-      else if (rq !== undefined && rq !== lm) problems.push(`container ${c.name}: ${r} request ${req[r]} != limit ${lim[r]}`)
-      else if (Number.isNaN(lm)) problems.push(`container ${c.name}: ${r} limit ${JSON.stringify(lim[r])} is not a quantity`)
+      else if (rq !== undefined && rq !== lm)
+        problems.push(`container ${c.name}: ${r} request ${req[r]} != limit ${lim[r]}`)
+      else if (Number.isNaN(lm))
+        problems.push(`container ${c.name}: ${r} limit ${JSON.stringify(lim[r])} is not a quantity`)
     }
     const cpu = qty(lim.cpu)
     if (cpu !== undefined && !Number.isNaN(cpu) && !Number.isInteger(cpu)) {
-      problems.push(`container ${c.name}: cpu ${lim.cpu} is not a whole number of CPUs (no exclusive cores under the static CPU manager)`)
+      problems.push(
+        `container ${c.name}: cpu ${lim.cpu} is not a whole number of CPUs (no exclusive cores under the static CPU manager)`,
+      )
     }
     const hp = qty(lim[resource])
-    if (hp !== undefined && !(hp > 0)) problems.push(`container ${c.name}: ${resource} limit ${lim[resource]} is not positive`)
-    const mount = (c.volumeMounts ?? []).find((m) => (pod.spec?.volumes ?? []).some((v) => v.name === m.name && v.emptyDir?.medium === medium))
+    if (hp !== undefined && !(hp > 0))
+      problems.push(`container ${c.name}: ${resource} limit ${lim[resource]} is not positive`)
+    const mount = (c.volumeMounts ?? []).find((m) =>
+      (pod.spec?.volumes ?? []).some((v) => v.name === m.name && v.emptyDir?.medium === medium),
+    )
     if (!mount) problems.push(`container ${c.name}: no ${medium} emptyDir volume mounted`)
   }
 
@@ -184,7 +209,8 @@ export function evaluateSmokePod(pod: ObservedPod, inv: SmokeInventory, opts: { 
     problems.push(`phase is ${phase}, not Running${why ? `: ${why}` : ''}`)
   } else {
     for (const cs of pod.status?.containerStatuses ?? []) {
-      if (cs.ready === false) problems.push(`container ${cs.name} is not ready${waitingReason(pod) ? `: ${waitingReason(pod)}` : ''}`)
+      if (cs.ready === false)
+        problems.push(`container ${cs.name} is not ready${waitingReason(pod) ? `: ${waitingReason(pod)}` : ''}`)
     }
   }
   return problems
@@ -227,7 +253,10 @@ export function schedulingFailure(pod: ObservedPod, events: PodEvent[] = []): st
       if (!o) return false
       if (o.kind && o.kind !== 'Pod') return false
       if (pod.metadata?.uid && o.uid) return o.uid === pod.metadata.uid
-      return o.name === pod.metadata?.name && (!pod.metadata?.namespace || !o.namespace || o.namespace === pod.metadata.namespace)
+      return (
+        o.name === pod.metadata?.name &&
+        (!pod.metadata?.namespace || !o.namespace || o.namespace === pod.metadata.namespace)
+      )
     })
     .sort((a, b) => stamp(a).localeCompare(stamp(b)))
   const last = mine.at(-1)
@@ -239,11 +268,13 @@ export function schedulingFailure(pod: ObservedPod, events: PodEvent[] = []): st
 const stamp = (e: PodEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? ''
 
 /** The Kubernetes node that is the inventory node: same name, else an InternalIP equal to its address. */
-export function findKubeNode<N extends { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } }>(
-  nodes: N[],
-  inv: { name: string; address: string },
-): N | undefined {
-  return nodes.find((n) => n.metadata.name === inv.name) ?? nodes.find((n) => (n.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === inv.address))
+export function findKubeNode<
+  N extends { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } },
+>(nodes: N[], inv: { name: string; address: string }): N | undefined {
+  return (
+    nodes.find((n) => n.metadata.name === inv.name) ??
+    nodes.find((n) => (n.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === inv.address))
+  )
 }
 
 export interface ValidatorNodeView {
@@ -252,16 +283,25 @@ export interface ValidatorNodeView {
 }
 
 /** Preflight for 07: the validator node is Ready and offers at least the pod's hugepages. [] when fine. */
-export function evaluateValidatorNode(node: ValidatorNodeView | undefined, inv: SmokeInventory, podHugepages?: string): string[] {
+export function evaluateValidatorNode(
+  node: ValidatorNodeView | undefined,
+  inv: SmokeInventory,
+  podHugepages?: string,
+): string[] {
   const v = validatorOf(inv)
   if (!node) return [`validator node ${v.name} (${v.address}) is not registered in Kubernetes`]
   const problems: string[] = []
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready')
-  if (ready?.status !== 'True') problems.push(`node ${node.metadata.name} is not Ready${ready?.message ? `: ${ready.message}` : ''}`)
+  if (ready?.status !== 'True')
+    problems.push(`node ${node.metadata.name} is not Ready${ready?.message ? `: ${ready.message}` : ''}`)
   const { resource, size } = hugepageNames(inv)
   const have = qty(node.status?.allocatable?.[resource]) ?? 0
   const need = qty(podHugepages ?? size) ?? 0
-  if (!(have > 0)) problems.push(`node ${node.metadata.name} has no ${resource} allocatable (hugepages not reserved at boot?)`)
-  else if (have < need) problems.push(`node ${node.metadata.name} has ${node.status?.allocatable?.[resource]} ${resource} allocatable, the smoke pod needs ${podHugepages ?? size}`)
+  if (!(have > 0))
+    problems.push(`node ${node.metadata.name} has no ${resource} allocatable (hugepages not reserved at boot?)`)
+  else if (have < need)
+    problems.push(
+      `node ${node.metadata.name} has ${node.status?.allocatable?.[resource]} ${resource} allocatable, the smoke pod needs ${podHugepages ?? size}`,
+    )
   return problems
 }

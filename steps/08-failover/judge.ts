@@ -62,7 +62,9 @@ export function evaluatePreflight(i: PreflightInput): PreflightResult {
   for (const cp of i.controlPlanes) {
     const row = i.etcd.find((r) => r.node === cp.name)
     if (!row) {
-      problems.push(`etcd member on ${label(cp.name)} does not answer: ${i.etcdErrors[cp.name] ?? 'no status returned'}`)
+      problems.push(
+        `etcd member on ${label(cp.name)} does not answer: ${i.etcdErrors[cp.name] ?? 'no status returned'}`,
+      )
       continue
     }
     memberIds[cp.name] = row.memberId
@@ -83,11 +85,20 @@ export function evaluatePreflight(i: PreflightInput): PreflightResult {
   if (i.members) {
     const voters = i.members.filter((m) => !m.learner)
     if (voters.length !== i.controlPlanes.length) {
-      problems.push(`etcd has ${voters.length} voting member(s) (${voters.map((m) => m.hostname).join(', ')}), the inventory ${i.controlPlanes.length} control-plane node(s)`)
+      problems.push(
+        `etcd has ${voters.length} voting member(s) (${voters.map((m) => m.hostname).join(', ')}), the inventory ${i.controlPlanes.length} control-plane node(s)`,
+      )
     }
-    if (i.members.some((m) => m.learner)) problems.push(`etcd has learner member(s): ${i.members.filter((m) => m.learner).map((m) => m.hostname).join(', ')}`)
+    if (i.members.some((m) => m.learner))
+      problems.push(
+        `etcd has learner member(s): ${i.members
+          .filter((m) => m.learner)
+          .map((m) => m.hostname)
+          .join(', ')}`,
+      )
   } else problems.push('etcd member list unavailable')
-  if (i.controlPlanes.length < 3) problems.push(`only ${i.controlPlanes.length} control-plane node(s): losing one would lose etcd quorum`)
+  if (i.controlPlanes.length < 3)
+    problems.push(`only ${i.controlPlanes.length} control-plane node(s): losing one would lose etcd quorum`)
   for (const a of i.alarms) {
     const who = Object.entries(memberIds).find(([, id]) => sameMember(id, a.memberId))?.[0]
     problems.push(`etcd alarm ${a.alarm} on member ${a.memberId}${who ? ` (${who})` : ''}`)
@@ -115,7 +126,10 @@ export function selectTarget(pre: PreflightResult, controlPlanes: CpNode[], requ
   let node: CpNode | undefined
   if (requested !== undefined) {
     node = controlPlanes.find((c) => c.name === requested)
-    if (!node) throw new Error(`--node ${requested} is not a control-plane node of the inventory (control planes: ${controlPlanes.map((c) => c.name).join(', ')})`)
+    if (!node)
+      throw new Error(
+        `--node ${requested} is not a control-plane node of the inventory (control planes: ${controlPlanes.map((c) => c.name).join(', ')})`,
+      )
   } else {
     if (!pre.leader) throw new Error('no etcd leader known: cannot pick the leader as the target (pass --node NAME)')
     node = controlPlanes.find((c) => c.name === pre.leader!.node)
@@ -130,7 +144,16 @@ export function selectTarget(pre: PreflightResult, controlPlanes: CpNode[], requ
 
 /** Times are ms since the fault was issued. startedAt..at is when the probe ran: the state it saw held in between. */
 export type Observation =
-  | { kind: 'etcd'; node: string; startedAt: number; at: number; ok: true; memberId: string; leader: string; term: number }
+  | {
+      kind: 'etcd'
+      node: string
+      startedAt: number
+      at: number
+      ok: true
+      memberId: string
+      leader: string
+      term: number
+    }
   | { kind: 'etcd'; node: string; startedAt: number; at: number; ok: false; error: string }
   | { kind: 'api'; endpoint: string; startedAt: number; at: number; ok: boolean; error?: string }
   | { kind: 'workloads'; startedAt: number; at: number; ok: true; disrupted: string[] }
@@ -194,7 +217,10 @@ export interface FailoverSummary {
   workloadsStayedUp: boolean
   disruptedPods: string[]
   /** Per surviving node: etcd observations applied and the gaps between them (the poller's resolution). */
-  resolution: Record<string, { observations: number; medianGapMs?: number; maxGapMs?: number; medianLatencyMs?: number }>
+  resolution: Record<
+    string,
+    { observations: number; medianGapMs?: number; maxGapMs?: number; medianLatencyMs?: number }
+  >
   passed: boolean
   problems: string[]
 }
@@ -243,7 +269,12 @@ export class FailoverTimeline {
     // A dead leader leaves the cluster without a working leader from the moment it dies, even while followers still
     // name it (they notice only after the election timeout).
     this.etcdLeaderless = opts.target.wasLeader
-    this.events.push({ at: 0, type: 'fault', node: opts.target.name, detail: `fault issued on ${opts.target.name}${opts.target.wasLeader ? ' (the etcd leader)' : ''}` })
+    this.events.push({
+      at: 0,
+      type: 'fault',
+      node: opts.target.name,
+      detail: `fault issued on ${opts.target.name}${opts.target.wasLeader ? ' (the etcd leader)' : ''}`,
+    })
   }
 
   private emit(e: TimelineEvent): TimelineEvent {
@@ -267,7 +298,12 @@ export class FailoverTimeline {
   private observeEtcd(o: Extract<Observation, { kind: 'etcd' }>): void {
     const prev = this.etcd.get(o.node)
     if (prev && o.startedAt < prev.startedAt) return
-    this.etcd.set(o.node, { startedAt: o.startedAt, at: o.at, ok: o.ok, ...(o.ok ? { leader: o.leader, term: o.term } : {}) })
+    this.etcd.set(o.node, {
+      startedAt: o.startedAt,
+      at: o.at,
+      ok: o.ok,
+      ...(o.ok ? { leader: o.leader, term: o.term } : {}),
+    })
     const times = this.etcdTimes.get(o.node) ?? { at: [], latency: [] }
     times.at.push(o.at)
     times.latency.push(o.at - o.startedAt)
@@ -278,7 +314,13 @@ export class FailoverTimeline {
       if (!o.ok && this.targetUp) {
         this.targetUp = false
         this.targetDownAt ??= o.at
-        this.emit({ at: o.at, type: 'target-unreachable', node: o.node, uncertaintyMs: unc, detail: `${o.node} stopped answering: ${o.error}` })
+        this.emit({
+          at: o.at,
+          type: 'target-unreachable',
+          node: o.node,
+          uncertaintyMs: unc,
+          detail: `${o.node} stopped answering: ${o.error}`,
+        })
       } else if (o.ok && !this.targetUp) {
         this.targetUp = true
         this.emit({ at: o.at, type: 'target-answering', node: o.node, detail: `${o.node} answers again` })
@@ -290,18 +332,32 @@ export class FailoverTimeline {
     if (!o.ok) {
       if (!this.memberDown.has(o.node)) {
         this.memberDown.add(o.node)
-        this.emit({ at: o.at, type: 'member-error', node: o.node, uncertaintyMs: unc, detail: `etcd status on ${o.node} failed: ${o.error}` })
+        this.emit({
+          at: o.at,
+          type: 'member-error',
+          node: o.node,
+          uncertaintyMs: unc,
+          detail: `etcd status on ${o.node} failed: ${o.error}`,
+        })
       }
       return
     }
-    if (this.memberDown.delete(o.node)) this.emit({ at: o.at, type: 'member-answering', node: o.node, detail: `etcd on ${o.node} answers again` })
+    if (this.memberDown.delete(o.node))
+      this.emit({ at: o.at, type: 'member-answering', node: o.node, detail: `etcd on ${o.node} answers again` })
 
     const target = this.opts.target
     const knowsLeader = hasLeader(o.leader) && !sameMember(o.leader, target.memberId)
     if (!knowsLeader) {
       if (!hasLeader(o.leader) && !this.noLeaderSeen) {
         this.noLeaderSeen = true
-        this.emit({ at: o.at, type: 'etcd-no-leader', node: o.node, term: o.term, uncertaintyMs: unc, detail: `${o.node} knows no leader (election under way, term ${o.term})` })
+        this.emit({
+          at: o.at,
+          type: 'etcd-no-leader',
+          node: o.node,
+          term: o.term,
+          uncertaintyMs: unc,
+          detail: `${o.node} knows no leader (election under way, term ${o.term})`,
+        })
       }
       if (!hasLeader(o.leader) && !this.etcdLeaderless && this.etcdRecoveredAt === undefined) this.etcdLeaderless = true
       return
@@ -312,23 +368,63 @@ export class FailoverTimeline {
         this.etcdLeaderless = false
         this.etcdRecoveredAt = o.at
         if (changed) {
-          this.newLeader = { node: this.nameOf(o.leader), memberId: o.leader, term: o.term, atMs: o.at, uncertaintyMs: unc }
-          this.emit({ at: o.at, type: 'etcd-new-leader', node: o.node, leader: o.leader, term: o.term, uncertaintyMs: unc, detail: `${o.node} reports leader ${this.nameOf(o.leader)} (${o.leader}), term ${o.term} (was ${this.opts.initialLeader.term})` })
+          this.newLeader = {
+            node: this.nameOf(o.leader),
+            memberId: o.leader,
+            term: o.term,
+            atMs: o.at,
+            uncertaintyMs: unc,
+          }
+          this.emit({
+            at: o.at,
+            type: 'etcd-new-leader',
+            node: o.node,
+            leader: o.leader,
+            term: o.term,
+            uncertaintyMs: unc,
+            detail: `${o.node} reports leader ${this.nameOf(o.leader)} (${o.leader}), term ${o.term} (was ${this.opts.initialLeader.term})`,
+          })
         } else {
-          this.emit({ at: o.at, type: 'etcd-leader-kept', node: o.node, leader: o.leader, term: o.term, uncertaintyMs: unc, detail: `${o.node} reports the leader ${this.nameOf(o.leader)} again, term ${o.term}` })
+          this.emit({
+            at: o.at,
+            type: 'etcd-leader-kept',
+            node: o.node,
+            leader: o.leader,
+            term: o.term,
+            uncertaintyMs: unc,
+            detail: `${o.node} reports the leader ${this.nameOf(o.leader)} again, term ${o.term}`,
+          })
         }
       } else if (this.targetDownAt !== undefined) {
         // The target was a follower: the leader never changed.
         this.etcdRecoveredAt = 0
-        this.emit({ at: o.at, type: 'etcd-leader-kept', node: o.node, leader: o.leader, term: o.term, detail: `${o.node} still follows leader ${this.nameOf(o.leader)}, term ${o.term}: no election needed` })
+        this.emit({
+          at: o.at,
+          type: 'etcd-leader-kept',
+          node: o.node,
+          leader: o.leader,
+          term: o.term,
+          detail: `${o.node} still follows leader ${this.nameOf(o.leader)}, term ${o.term}: no election needed`,
+        })
       }
     }
     if (this.agreedAt === undefined && this.etcdRecoveredAt !== undefined) {
       const views = this.opts.remaining.map((r) => this.etcd.get(r.name))
       const leaderNow = o.leader
-      if (views.every((v) => v?.ok && v.leader !== undefined && sameMember(v.leader, leaderNow) && v.at >= (this.etcdRecoveredAt ?? 0))) {
+      if (
+        views.every(
+          (v) =>
+            v?.ok && v.leader !== undefined && sameMember(v.leader, leaderNow) && v.at >= (this.etcdRecoveredAt ?? 0),
+        )
+      ) {
         this.agreedAt = o.at
-        this.emit({ at: o.at, type: 'etcd-agreed', leader: leaderNow, term: o.term, detail: `all surviving members (${this.opts.remaining.map((r) => r.name).join(', ')}) follow ${this.nameOf(leaderNow)}` })
+        this.emit({
+          at: o.at,
+          type: 'etcd-agreed',
+          leader: leaderNow,
+          term: o.term,
+          detail: `all surviving members (${this.opts.remaining.map((r) => r.name).join(', ')}) follow ${this.nameOf(leaderNow)}`,
+        })
       }
     }
   }
@@ -341,12 +437,24 @@ export class FailoverTimeline {
     if (!o.ok && (prev === undefined || prev.ok)) {
       next.downSince = o.at
       this.outages.push({ endpoint: o.endpoint, fromMs: o.at })
-      this.emit({ at: o.at, type: 'api-down', endpoint: o.endpoint, uncertaintyMs: unc, detail: `API at ${o.endpoint} fails: ${o.error ?? 'error'}` })
+      this.emit({
+        at: o.at,
+        type: 'api-down',
+        endpoint: o.endpoint,
+        uncertaintyMs: unc,
+        detail: `API at ${o.endpoint} fails: ${o.error ?? 'error'}`,
+      })
     } else if (o.ok && prev && !prev.ok) {
       next.downSince = undefined
       const open = [...this.outages].reverse().find((x) => x.endpoint === o.endpoint && x.toMs === undefined)
       if (open) open.toMs = o.at
-      this.emit({ at: o.at, type: 'api-up', endpoint: o.endpoint, uncertaintyMs: unc, detail: `API at ${o.endpoint} answers again${open ? ` after ${o.at - open.fromMs} ms` : ''}` })
+      this.emit({
+        at: o.at,
+        type: 'api-up',
+        endpoint: o.endpoint,
+        uncertaintyMs: unc,
+        detail: `API at ${o.endpoint} answers again${open ? ` after ${o.at - open.fromMs} ms` : ''}`,
+      })
     }
     this.api.set(o.endpoint, next)
   }
@@ -359,9 +467,17 @@ export class FailoverTimeline {
     this.lastWorkloads = { startedAt: o.startedAt, disrupted: [...o.disrupted].sort() }
     for (const p of o.disrupted) this.disruptedEver.add(p)
     if (o.disrupted.length && !was.length) {
-      this.emit({ at: o.at, type: 'workloads-disrupted', detail: `pods on surviving nodes not running/ready: ${o.disrupted.join(', ')}` })
+      this.emit({
+        at: o.at,
+        type: 'workloads-disrupted',
+        detail: `pods on surviving nodes not running/ready: ${o.disrupted.join(', ')}`,
+      })
     } else if (!o.disrupted.length && was.length) {
-      this.emit({ at: o.at, type: 'workloads-ok', detail: 'every pod on the surviving nodes is running and ready again' })
+      this.emit({
+        at: o.at,
+        type: 'workloads-ok',
+        detail: 'every pod on the surviving nodes is running and ready again',
+      })
     }
   }
 
@@ -376,24 +492,42 @@ export class FailoverTimeline {
 
   /** Nothing left to see: the target is gone, etcd has a leader all survivors follow, the API answers everywhere, workloads were looked at since. */
   get settled(): boolean {
-    return this.targetDownAt !== undefined && this.etcdRecovered && this.agreedAt !== undefined && this.apiRecovered && this.workloadsAfterRecovery > 0
+    return (
+      this.targetDownAt !== undefined &&
+      this.etcdRecovered &&
+      this.agreedAt !== undefined &&
+      this.apiRecovered &&
+      this.workloadsAfterRecovery > 0
+    )
   }
 
   summary(): FailoverSummary {
     const problems: string[] = []
-    if (this.targetDownAt === undefined) problems.push(`${this.opts.target.name} never stopped answering: the fault did not take it down`)
-    if (!this.etcdRecovered) problems.push(this.opts.target.wasLeader ? 'etcd elected no new leader among the surviving members' : 'etcd lost its leader and did not regain one')
+    if (this.targetDownAt === undefined)
+      problems.push(`${this.opts.target.name} never stopped answering: the fault did not take it down`)
+    if (!this.etcdRecovered)
+      problems.push(
+        this.opts.target.wasLeader
+          ? 'etcd elected no new leader among the surviving members'
+          : 'etcd lost its leader and did not regain one',
+      )
     else if (this.agreedAt === undefined) problems.push('the surviving etcd members never all reported the same leader')
     const down = this.opts.apiEndpoints.filter((e) => this.api.get(e)?.ok !== true)
     if (down.length) problems.push(`Kubernetes API not answering at ${down.join(', ')}`)
     if (this.workloadsObserved === 0) problems.push('workloads on the surviving nodes were never observed')
-    if (this.disruptedEver.size) problems.push(`pods on surviving nodes were disrupted: ${[...this.disruptedEver].sort().join(', ')}`)
+    if (this.disruptedEver.size)
+      problems.push(`pods on surviving nodes were disrupted: ${[...this.disruptedEver].sort().join(', ')}`)
     const apiRto = down.length ? undefined : Math.max(0, ...this.outages.map((x) => x.toMs ?? Infinity))
     const resolution: FailoverSummary['resolution'] = {}
     for (const r of this.opts.remaining) {
       const t = this.etcdTimes.get(r.name)
       const gaps = (t?.at ?? []).slice(1).map((x, i) => x - t!.at[i]!)
-      resolution[r.name] = { observations: t?.at.length ?? 0, medianGapMs: median(gaps), maxGapMs: gaps.length ? Math.max(...gaps) : undefined, medianLatencyMs: median(t?.latency ?? []) }
+      resolution[r.name] = {
+        observations: t?.at.length ?? 0,
+        medianGapMs: median(gaps),
+        maxGapMs: gaps.length ? Math.max(...gaps) : undefined,
+        medianLatencyMs: median(t?.latency ?? []),
+      }
     }
     return {
       target: this.opts.target.name,
@@ -423,11 +557,18 @@ export interface PodView {
 }
 
 const podKey = (p: PodView) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`
-const podUp = (p: PodView) => p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && !p.metadata.deletionTimestamp
+const podUp = (p: PodView) =>
+  p.status?.phase === 'Running' &&
+  (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') &&
+  !p.metadata.deletionTimestamp
 
 /** The pods the drill watches: running and ready, on a node other than the target. */
 export function workloadBaseline(pods: PodView[], targetNode: string): Map<string, string | undefined> {
-  return new Map(pods.filter((p) => p.spec?.nodeName && p.spec.nodeName !== targetNode && podUp(p)).map((p) => [podKey(p), p.metadata.uid]))
+  return new Map(
+    pods
+      .filter((p) => p.spec?.nodeName && p.spec.nodeName !== targetNode && podUp(p))
+      .map((p) => [podKey(p), p.metadata.uid]),
+  )
 }
 
 /** Baseline pods now missing (or replaced), not running, or not ready: "ns/name (why)". */
@@ -438,7 +579,8 @@ export function disruptedPods(baseline: Map<string, string | undefined>, pods: P
     const p = now.get(key)
     if (!p) out.push(`${key} (gone)`)
     else if (uid && p.metadata.uid && uid !== p.metadata.uid) out.push(`${key} (recreated)`)
-    else if (!podUp(p)) out.push(`${key} (${p.status?.phase ?? 'unknown'}${p.status?.phase === 'Running' ? ', not ready' : ''})`)
+    else if (!podUp(p))
+      out.push(`${key} (${p.status?.phase ?? 'unknown'}${p.status?.phase === 'Running' ? ', not ready' : ''})`)
   }
   return out.sort()
 }
@@ -449,14 +591,22 @@ const fmtMs = (ms: number | undefined) => (ms === undefined ? '—' : `${ms} ms`
 
 /** The timeline and verdict as lines for the terminal. */
 export function formatTimeline(events: TimelineEvent[], s: FailoverSummary): string[] {
-  const lines = events.map((e) => `  +${String(e.at).padStart(6)} ms  ${e.type.padEnd(20)} ${e.detail}${e.uncertaintyMs !== undefined ? ` (probe ran ${e.uncertaintyMs} ms)` : ''}`)
+  const lines = events.map(
+    (e) =>
+      `  +${String(e.at).padStart(6)} ms  ${e.type.padEnd(20)} ${e.detail}${e.uncertaintyMs !== undefined ? ` (probe ran ${e.uncertaintyMs} ms)` : ''}`,
+  )
   lines.push(
     '',
     `  etcd RTO: ${fmtMs(s.etcdRtoMs)}${s.newLeader ? ` (new leader ${s.newLeader.node}, term ${s.newLeader.term}, seen by a probe that ran ${s.newLeader.uncertaintyMs} ms)` : s.etcdRtoMs === 0 ? ' (leader unchanged)' : ''}`,
     `  all survivors agree: ${fmtMs(s.etcdAgreedMs)}`,
     `  API RTO:  ${fmtMs(s.apiRtoMs)}${s.apiOutages.length ? ` (${s.apiOutages.map((o) => `${o.endpoint} ${o.fromMs}–${o.toMs ?? '…'} ms`).join(', ')})` : ' (no endpoint ever failed)'}`,
     `  workloads on surviving nodes: ${s.workloadsStayedUp ? `stayed up (${s.workloadsObserved} observations)` : `DISRUPTED ${s.disruptedPods.join(', ') || '(never observed)'}`}`,
-    `  poll resolution: ${Object.entries(s.resolution).map(([n, r]) => `${n} ${r.observations} obs, median gap ${fmtMs(r.medianGapMs)}, max ${fmtMs(r.maxGapMs)}, probe ${fmtMs(r.medianLatencyMs)}`).join('; ')}`,
+    `  poll resolution: ${Object.entries(s.resolution)
+      .map(
+        ([n, r]) =>
+          `${n} ${r.observations} obs, median gap ${fmtMs(r.medianGapMs)}, max ${fmtMs(r.maxGapMs)}, probe ${fmtMs(r.medianLatencyMs)}`,
+      )
+      .join('; ')}`,
   )
   return lines
 }

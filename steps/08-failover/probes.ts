@@ -9,7 +9,14 @@ import { controlPlanes } from '../../config/cluster.ts'
 import type { KubeList, KubePod } from '../../lib/kube/kubectl.ts'
 import { isReady } from '../../lib/kube/kubectl.ts'
 import { findKubeNode } from '../07-smoke-pod/smoke-pod.ts'
-import { disruptedPods, hasLeader, type CpNode, type EtcdMemberStatus, type PodView, type PreflightInput } from './judge.ts'
+import {
+  disruptedPods,
+  hasLeader,
+  type CpNode,
+  type EtcdMemberStatus,
+  type PodView,
+  type PreflightInput,
+} from './judge.ts'
 import type { EtcdProbeResult, FailoverProbes } from './watch.ts'
 
 /** One line: a CommandError's message already names the cause (lib/host/exec.ts firstMeaningfulLine). */
@@ -31,7 +38,14 @@ export async function etcdStatusOf(t: Talosctl, node: CpNode): Promise<EtcdMembe
   const rows = await t.etcdStatus([node.address])
   const r = rows[0]
   if (!r) throw new Error(`etcd status on ${node.name} (${node.address}) returned no row`)
-  return { node: node.name, memberId: r.memberId, leader: r.leader, term: r.raftTerm, learner: r.learner, errors: r.errors }
+  return {
+    node: node.name,
+    memberId: r.memberId,
+    leader: r.leader,
+    term: r.raftTerm,
+    learner: r.learner,
+    errors: r.errors,
+  }
 }
 
 /** Every fact evaluatePreflight judges, each failure recorded rather than thrown. */
@@ -56,7 +70,11 @@ export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } =
   if (healthy) {
     const t = nodeTalosctl(c, healthy, timeoutMs)
     try {
-      members = (await t.etcdMembers(healthy.address)).map((m) => ({ id: m.id, hostname: m.hostname, learner: m.learner }))
+      members = (await t.etcdMembers(healthy.address)).map((m) => ({
+        id: m.id,
+        hostname: m.hostname,
+        learner: m.learner,
+      }))
     } catch (e) {
       etcdErrors[healthy.name] ??= `etcd members: ${errText(e)}`
     }
@@ -81,7 +99,15 @@ export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } =
   } catch (e) {
     api = { ok: false, error: errText(e) }
   }
-  return { controlPlanes: cps, etcd, etcdErrors, members, alarms, api, inventoryNodes: c.inv.nodes.map((n) => ({ name: n.name, address: n.address })) }
+  return {
+    controlPlanes: cps,
+    etcd,
+    etcdErrors,
+    members,
+    alarms,
+    api,
+    inventoryNodes: c.inv.nodes.map((n) => ({ name: n.name, address: n.address })),
+  }
 }
 
 /** host:port of the Kubernetes API on each surviving control plane, then the cluster endpoint (the VIP). */
@@ -95,8 +121,15 @@ export function apiEndpoints(c: Cluster, survivors: CpNode[]): string[] {
 
 export async function kubeAt(c: Cluster, endpoint: string, args: string[], timeoutMs: number): Promise<string> {
   const seconds = Math.max(1, Math.floor(timeoutMs / 1000) - 1)
-  const r = await c.kube.run(['--server', `https://${endpoint}`, ...args, `--request-timeout=${seconds}s`], { nothrow: true, quiet: true, timeoutMs })
-  if (r.exitCode !== 0 || r.timedOut) throw new Error(r.timedOut ? `no answer within ${timeoutMs} ms` : firstMeaningfulLine(r.stderr) || `exit ${r.exitCode}`)
+  const r = await c.kube.run(['--server', `https://${endpoint}`, ...args, `--request-timeout=${seconds}s`], {
+    nothrow: true,
+    quiet: true,
+    timeoutMs,
+  })
+  if (r.exitCode !== 0 || r.timedOut)
+    throw new Error(
+      r.timedOut ? `no answer within ${timeoutMs} ms` : firstMeaningfulLine(r.stderr) || `exit ${r.exitCode}`,
+    )
   return r.stdout
 }
 
@@ -104,7 +137,8 @@ export async function listPods(c: Cluster, endpoints: string[], timeoutMs: numbe
   let last: unknown
   for (const ep of endpoints) {
     try {
-      return (JSON.parse(await kubeAt(c, ep, ['get', 'pods', '-A', '-o', 'json'], timeoutMs)) as KubeList<KubePod>).items as PodView[]
+      return (JSON.parse(await kubeAt(c, ep, ['get', 'pods', '-A', '-o', 'json'], timeoutMs)) as KubeList<KubePod>)
+        .items as PodView[]
     } catch (e) {
       last = e
     }
@@ -116,7 +150,10 @@ export async function listPods(c: Cluster, endpoints: string[], timeoutMs: numbe
  * Each etcd probe is `talosctl etcd status` against one node, as on a real cluster, where etcd serves only mTLS on
  * 2379 and talosctl (through apid) is how an operator reaches it.
  */
-export function liveProbes(c: Cluster, o: { baseline: Map<string, string | undefined>; endpoints: string[]; cps: CpNode[]; probeTimeoutMs: number }): FailoverProbes {
+export function liveProbes(
+  c: Cluster,
+  o: { baseline: Map<string, string | undefined>; endpoints: string[]; cps: CpNode[]; probeTimeoutMs: number },
+): FailoverProbes {
   const talos = new Map(o.cps.map((n) => [n.name, nodeTalosctl(c, n, o.probeTimeoutMs)]))
   return {
     async etcd(node): Promise<EtcdProbeResult> {
@@ -132,4 +169,3 @@ export function liveProbes(c: Cluster, o: { baseline: Map<string, string | undef
     },
   }
 }
-

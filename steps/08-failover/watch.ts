@@ -48,7 +48,11 @@ export interface WatchOptions {
 const errText = (e: unknown) => (e instanceof Error ? e.message.split('\n')[0]! : String(e))
 
 /** Poll until the timeline settles (plus lingerMs) or timeoutMs passes; waits for in-flight probes before returning. */
-export async function watchFailover(tl: FailoverTimeline, probes: FailoverProbes, o: WatchOptions): Promise<{ settled: boolean; timedOut: boolean }> {
+export async function watchFailover(
+  tl: FailoverTimeline,
+  probes: FailoverProbes,
+  o: WatchOptions,
+): Promise<{ settled: boolean; timedOut: boolean }> {
   const now = o.now ?? (() => performance.now())
   const since = () => Math.round(now() - o.t0)
   const interval = o.intervalMs ?? 100

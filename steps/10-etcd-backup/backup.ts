@@ -40,8 +40,12 @@ export async function verifySnapshotFile(file: string): Promise<SnapshotStatus> 
   const r = hasEtcdutl
     ? await run('etcdutl', ['snapshot', 'status', '-w', 'json', file], { nothrow: true })
     : await run('etcdctl', ['snapshot', 'status', '-w', 'json', file], { nothrow: true, env: { ETCDCTL_API: '3' } })
-  if (r.exitCode === 127) throw new Error(`cannot verify ${file}: neither etcdutl nor etcdctl is installed (Debian package etcd-client)`)
-  if (r.exitCode !== 0) throw new Error(`${file} is not a readable etcd snapshot: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`)
+  if (r.exitCode === 127)
+    throw new Error(`cannot verify ${file}: neither etcdutl nor etcdctl is installed (Debian package etcd-client)`)
+  if (r.exitCode !== 0)
+    throw new Error(
+      `${file} is not a readable etcd snapshot: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`,
+    )
   return parseSnapshotStatus(r.stdout)
 }
 
@@ -71,7 +75,9 @@ export async function takeSnapshot(
     status = await verifySnapshotFile(file)
   } catch (e) {
     await rm(file, { force: true })
-    throw new Error(`snapshot from ${node.name} failed verification and was deleted: ${(e as Error).message}`, { cause: e })
+    throw new Error(`snapshot from ${node.name} failed verification and was deleted: ${(e as Error).message}`, {
+      cause: e,
+    })
   }
   const entry: BackupEntry = {
     file: snapshotFileName(node.name, at, reason),
@@ -88,7 +94,10 @@ export async function takeSnapshot(
 }
 
 /** Keep the `keep` newest snapshots of the index; delete the files of the others. */
-export async function pruneBackups(outDir: string, keep: number): Promise<{ kept: BackupEntry[]; removed: BackupEntry[] }> {
+export async function pruneBackups(
+  outDir: string,
+  keep: number,
+): Promise<{ kept: BackupEntry[]; removed: BackupEntry[] }> {
   const r = applyRetention(readBackupIndex(outDir), keep)
   for (const e of r.removed) await rm(join(backupsDir(outDir), e.file), { force: true })
   if (r.removed.length) await writeBackupIndex(outDir, r.kept)

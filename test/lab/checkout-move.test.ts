@@ -3,7 +3,19 @@
 // `lab up` fail in one line naming the cause, with nothing left running. A 1-node lab on 127.0.96.x, run in copies of
 // this checkout under a temp dir whose node_modules is a symlink to this checkout's (one shared bundle cache).
 import { execFile, execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -37,7 +49,12 @@ nodes:
 
 /** A copy of this checkout's files (tracked and new, as git sees them) whose node_modules is this checkout's. */
 function copyCheckout(to: string): void {
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean)
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean)
   for (const f of files) {
     // deleted in the work tree but not in the index; node_modules as a symlink is no directory to .gitignore's node_modules/
     if (!existsSync(join(REPO_ROOT, f)) || f.split('/')[0] === 'node_modules') continue
@@ -62,7 +79,8 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
   )
 }
 /** `npm run lab -- ARGS` in a checkout, as a user types it (`--silent`: only the lab's own output). */
-const lab = (checkout: string, args: string[], env: NodeJS.ProcessEnv = {}) => run('npm', ['run', '--silent', 'lab', '--', ...args], checkout, env)
+const lab = (checkout: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  run('npm', ['run', '--silent', 'lab', '--', ...args], checkout, env)
 const talosctl = (checkout: string, args: string[]) => run(join(checkout, 'lab/bin/talosctl'), args, checkout)
 
 const cacheDir = join(REPO_ROOT, 'node_modules/.cache/lab-talosctl')
@@ -71,16 +89,31 @@ const stampOf = (checkout: string) => join(cacheDir, 'checkouts', checkout, 'cur
 const buildOf = (checkout: string) => readFileSync(stampOf(checkout), 'utf8').trim()
 
 /** POST /run to a lab's talosctl daemon as lab/bin/talosctl does: the HTTP status and exit code it answers. */
-function askDaemon(checkout: string, build: string, args: string[]): Promise<{ status: number; exitCode: string; body: string }> {
+function askDaemon(
+  checkout: string,
+  build: string,
+  args: string[],
+): Promise<{ status: number; exitCode: string; body: string }> {
   const errFile = join(tmp, 'daemon-err')
   writeFileSync(errFile, '')
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath: join(checkout, '.lab/talosctl.sock'), path: '/run', method: 'POST', headers: { 'x-cwd': checkout, 'x-build': build, 'x-err-file': errFile } },
+      {
+        socketPath: join(checkout, '.lab/talosctl.sock'),
+        path: '/run',
+        method: 'POST',
+        headers: { 'x-cwd': checkout, 'x-build': build, 'x-err-file': errFile },
+      },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, exitCode: String(res.headers['x-exit-code'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            exitCode: String(res.headers['x-exit-code'] ?? ''),
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        )
       },
     )
     req.on('error', reject)
@@ -140,7 +173,9 @@ describe('a moved checkout, and checkouts sharing node_modules', () => {
   })
 
   test('the other checkout sharing node_modules keeps its own build: neither invalidates the other', async () => {
-    const mine = await run(join(REPO_ROOT, 'lab/bin/talosctl'), ['version', '--client'], REPO_ROOT, { LAB_TALOSCTL_DIRECT: '1' })
+    const mine = await run(join(REPO_ROOT, 'lab/bin/talosctl'), ['version', '--client'], REPO_ROOT, {
+      LAB_TALOSCTL_DIRECT: '1',
+    })
     assert.equal(mine.code, 0, mine.stderr)
     assert.notEqual(buildOf(REPO_ROOT), buildOf(B))
     const viaDaemon = await askDaemon(B, buildOf(B), ['version', '--client'])

@@ -26,12 +26,24 @@ const tmp = mkdtempSync(join(tmpdir(), 'e2e-'))
 const labDir = join(tmp, 'lab')
 const outDir = join(tmp, 'out')
 const inv = join(tmp, 'inventory.yaml')
-const env = { ...process.env, TALOS_LAB_DIR: labDir, TALOS_RUNBOOKS_STATE_DIR: join(tmp, 'state'), CI: 'true', NO_COLOR: '1' }
+const env = {
+  ...process.env,
+  TALOS_LAB_DIR: labDir,
+  TALOS_RUNBOOKS_STATE_DIR: join(tmp, 'state'),
+  CI: 'true',
+  NO_COLOR: '1',
+}
 
 // everything every command printed, for the secrets test at the end
 const printed: string[] = []
 function sh(cmd: string, args: string[], timeoutMs = 8 * 60_000) {
-  const r = spawnSync(cmd, args, { cwd: REPO, env, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] })
+  const r = spawnSync(cmd, args, {
+    cwd: REPO,
+    env,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   printed.push(`${r.stdout}${r.stderr}`)
   return { code: r.status, out: `${r.stdout}${r.stderr}` }
 }
@@ -46,19 +58,38 @@ function secretValues(): string[] {
   walk(parse(readFileSync(join(outDir, 'secrets.yaml'), 'utf8')))
   const tc = parse(readFileSync(join(outDir, 'talosconfig'), 'utf8')) as { contexts: Record<string, { key: string }> }
   for (const c of Object.values(tc.contexts)) out.push(c.key)
-  const kc = parse(readFileSync(join(outDir, 'kubeconfig'), 'utf8')) as { users: { user: { 'client-key-data': string } }[] }
+  const kc = parse(readFileSync(join(outDir, 'kubeconfig'), 'utf8')) as {
+    users: { user: { 'client-key-data': string } }[]
+  }
   for (const u of kc.users) out.push(u.user['client-key-data'])
   // a PEM travels base64-encoded in the bundle: its decoded body lines are secret too
-  return out.flatMap((s) => [s, ...Buffer.from(s, 'base64').toString().split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'))])
+  return out.flatMap((s) => [
+    s,
+    ...Buffer.from(s, 'base64')
+      .toString()
+      .split('\n')
+      .filter((l) => l.length >= 40 && !l.startsWith('-----')),
+  ])
 }
 
 const filesUnder = (dir: string): string[] =>
-  existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)])) : []
-const runbook = (name: string, ...flags: string[]) => sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', inv, ...flags])
+  existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+        d.isDirectory() ? filesUnder(join(dir, d.name)) : [join(dir, d.name)],
+      )
+    : []
+const runbook = (name: string, ...flags: string[]) =>
+  sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', inv, ...flags])
 const labPids = () => {
-  const c = JSON.parse(readFileSync(join(labDir, 'lab.json'), 'utf8')) as { processes: { pid: number }[]; nodes: string[] }
+  const c = JSON.parse(readFileSync(join(labDir, 'lab.json'), 'utf8')) as {
+    processes: { pid: number }[]
+    nodes: string[]
+  }
   const nodePids = c.nodes.flatMap((n) => {
-    const j = JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { etcd: { pid?: number }; kubeApi: { pid?: number } }
+    const j = JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as {
+      etcd: { pid?: number }
+      kubeApi: { pid?: number }
+    }
     return [j.etcd.pid, j.kubeApi.pid].filter((p): p is number => !!p)
   })
   return [...c.processes.map((p) => p.pid), ...nodePids]
@@ -72,7 +103,11 @@ const alive = (pid: number) => {
   }
 }
 const configVersions = () =>
-  ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'].map((n) => (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { configVersion: number }).configVersion)
+  ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'].map(
+    (n) =>
+      (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { configVersion: number })
+        .configVersion,
+  )
 
 before(() => {
   const text = readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
@@ -104,11 +139,25 @@ test('01 refuses (exit 3) when a rescue host key does not match the inventory, a
   writeFileSync(wrong, text.replace(pinned, 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))
   const r = sh('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', wrong, '--yes'])
   assert.equal(r.code, 3, r.out.slice(-3000))
-  assert.match(r.out, /refusing to write any disk:\n\s+cp2: host key of 127\.0\.70\.12:\d+ is SHA256:\S+, but the inventory pins SHA256:A{43}/)
-  assert.ok(commandsLogs().every((log) => !/\bdd of=/.test(log)), 'a disk was written')
+  assert.match(
+    r.out,
+    /refusing to write any disk:\n\s+cp2: host key of 127\.0\.70\.12:\d+ is SHA256:\S+, but the inventory pins SHA256:A{43}/,
+  )
+  assert.ok(
+    commandsLogs().every((log) => !/\bdd of=/.test(log)),
+    'a disk was written',
+  )
 })
 
-for (const rb of ['01-provision', '02-configure', '03-bootstrap', '04-join', '05-storage-tuning', '06-verify', '07-smoke-pod']) {
+for (const rb of [
+  '01-provision',
+  '02-configure',
+  '03-bootstrap',
+  '04-join',
+  '05-storage-tuning',
+  '06-verify',
+  '07-smoke-pod',
+]) {
   test(`${rb} runs unattended against the lab`, () => {
     const r = runbook(rb, '--yes')
     assert.equal(r.code, 0, r.out.slice(-3000))
@@ -123,7 +172,9 @@ test('every node got a config that lints clean against the official schema, mode
     assert.equal(statSync(join(outDir, f)).mode & 0o777, 0o600, f)
   }
   for (const f of configs) {
-    const findings = lintMachineConfig(readFileSync(join(outDir, f), 'utf8'), f, { schemaPath: SCHEMA }).filter((x) => x.severity === 'error')
+    const findings = lintMachineConfig(readFileSync(join(outDir, f), 'utf8'), f, { schemaPath: SCHEMA }).filter(
+      (x) => x.severity === 'error',
+    )
     assert.deepEqual(findings, [], f)
   }
 })
@@ -148,7 +199,8 @@ test('02 --dry-run and a re-run of 02 change no node', () => {
 test('the real kubectl sees five Ready nodes', () => {
   const r = sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), 'get', 'nodes', '-o', 'wide'])
   assert.equal(r.code, 0, r.out)
-  for (const n of ['cp1', 'cp2', 'cp3', 'validator1', 'worker1']) assert.match(r.out, new RegExp(`^${n}\\s+Ready\\s`, 'm'))
+  for (const n of ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'])
+    assert.match(r.out, new RegExp(`^${n}\\s+Ready\\s`, 'm'))
   assert.match(r.out, /INTERNAL-IP/)
 })
 
@@ -156,8 +208,13 @@ test('checks/etcd.ts fails naming a crashed member, and passes once it is healed
   assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp2', 'etcd-crash']).code, 0)
   const bad = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv, '--json'])
   assert.equal(bad.code, 1, bad.out.slice(-2000))
-  const report = JSON.parse(bad.out.slice(bad.out.indexOf('{'), bad.out.lastIndexOf('}') + 1)) as { results: { status: string; target: string; message: string }[] }
-  assert.ok(report.results.some((x) => x.status === 'fail' && /cp2/.test(`${x.target} ${x.message}`)), bad.out.slice(-2000))
+  const report = JSON.parse(bad.out.slice(bad.out.indexOf('{'), bad.out.lastIndexOf('}') + 1)) as {
+    results: { status: string; target: string; message: string }[]
+  }
+  assert.ok(
+    report.results.some((x) => x.status === 'fail' && /cp2/.test(`${x.target} ${x.message}`)),
+    bad.out.slice(-2000),
+  )
   assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'heal', 'cp2']).code, 0)
   let good = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv])
   for (let i = 0; i < 10 && good.code !== 0; i++) good = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv])
@@ -191,11 +248,15 @@ test('no secret value appears in any output, the journal or the stored reports',
     ...printed.map((text, i) => ({ where: `output of command #${i}`, text })),
     ...filesUnder(join(tmp, 'state')).map((f) => ({ where: f, text: readFileSync(f, 'utf8') })),
   ]
-  const leaks = places.flatMap((p) => secrets.filter((s) => p.text.includes(s)).map((s) => `${p.where}: ${s.slice(0, 12)}…`))
+  const leaks = places.flatMap((p) =>
+    secrets.filter((s) => p.text.includes(s)).map((s) => `${p.where}: ${s.slice(0, 12)}…`),
+  )
   assert.deepEqual(leaks, [])
   assert.equal(statSync(outDir).mode & 0o777, 0o700)
   const mustIgnore = ['out/solana-lab/secrets.yaml', 'out/solana-lab/kubeconfig', 'state/journal.jsonl', '.lab/nodes']
-  const ignored = spawnSync('git', ['check-ignore', ...mustIgnore], { cwd: REPO, encoding: 'utf8' }).stdout.trim().split('\n')
+  const ignored = spawnSync('git', ['check-ignore', ...mustIgnore], { cwd: REPO, encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
   assert.deepEqual(ignored, mustIgnore)
 })
 
@@ -219,10 +280,14 @@ const lab = (...args: string[]) => {
 /** The inventory with one more sysctl on the validator: a config change 02 has to apply to validator1 only. */
 function inventoryWithSysctl(name: string, value: string): string {
   const file = join(tmp, `inventory-${name}-${value}.yaml`)
-  writeFileSync(file, readFileSync(inv, 'utf8').replace('    vm.swappiness: "0"\n', `    vm.swappiness: "0"\n    ${name}: "${value}"\n`))
+  writeFileSync(
+    file,
+    readFileSync(inv, 'utf8').replace('    vm.swappiness: "0"\n', `    vm.swappiness: "0"\n    ${name}: "${value}"\n`),
+  )
   return file
 }
-const runbookOn = (file: string, name: string, ...flags: string[]) => sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', file, ...flags])
+const runbookOn = (file: string, name: string, ...flags: string[]) =>
+  sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', file, ...flags])
 
 test('one etcd member down: runbooks warn and go on; two down: they refuse (exit 3) and say why; healed: they run', () => {
   lab('fault', 'cp3', 'down')
@@ -250,14 +315,21 @@ test('a node down before apply-config: 02 stops before applying anything, then a
   lab('fault', 'validator1', 'down')
   const r = runbookOn(changed, '02-configure', '--yes')
   assert.equal(r.code, 1, r.out.slice(-3000))
-  assert.match(r.out, /validator1 \(127\.0\.70\.21\): Talos answers on neither the maintenance nor the authenticated API.*nothing has been applied to any node/)
+  assert.match(
+    r.out,
+    /validator1 \(127\.0\.70\.21\): Talos answers on neither the maintenance nor the authenticated API.*nothing has been applied to any node/,
+  )
   assert.deepEqual(configVersions(), before)
   lab('heal', 'validator1')
   const again = runbookOn(changed, '02-configure', '--yes')
   assert.equal(again.code, 0, again.out.slice(-3000))
   assert.match(again.out, /resuming 02-configure at diff/)
   const after = configVersions()
-  assert.deepEqual(after.map((v, i) => v - before[i]!), [0, 0, 0, 1, 0], 'only validator1 gets the new config')
+  assert.deepEqual(
+    after.map((v, i) => v - before[i]!),
+    [0, 0, 0, 1, 0],
+    'only validator1 gets the new config',
+  )
 })
 
 test('a node that dies during apply-config: 02 waits for every apply, names the node, and the re-run finishes the job', () => {
@@ -270,7 +342,12 @@ test('a node that dies during apply-config: 02 waits for every apply, names the 
     `#!/bin/sh\ncase "$*" in *apply-config*127.0.70.21*|*127.0.70.21*apply-config*) (cd '${REPO}' && npx tsx lab/cli.ts fault validator1 down >/dev/null 2>&1) ;; esac\nexec '${join(REPO, 'lab/bin/talosctl')}' "$@"\n`,
     { mode: 0o755 },
   )
-  const r = spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'], { cwd: REPO, env: { ...env, TALOSCTL: wrapper }, encoding: 'utf8', timeout: 8 * 60_000 })
+  const r = spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'], {
+    cwd: REPO,
+    env: { ...env, TALOSCTL: wrapper },
+    encoding: 'utf8',
+    timeout: 8 * 60_000,
+  })
   const out = `${r.stdout}${r.stderr}`
   printed.push(out)
   assert.equal(r.status, 1, out.slice(-3000))
@@ -281,7 +358,10 @@ test('a node that dies during apply-config: 02 waits for every apply, names the 
   const again = runbookOn(changed, '02-configure', '--yes')
   assert.equal(again.code, 0, again.out.slice(-3000))
   assert.match(again.out, /resuming 02-configure at apply/)
-  assert.deepEqual(configVersions().map((v, i) => v - before[i]!), [0, 0, 0, 1, 0])
+  assert.deepEqual(
+    configVersions().map((v, i) => v - before[i]!),
+    [0, 0, 0, 1, 0],
+  )
 })
 
 test('a call that hangs: --call-timeout stops it with a message naming the node and the limit, and the re-run goes through', () => {
@@ -316,26 +396,50 @@ test('the Kubernetes API down on every control plane: checks fail naming the API
 test('an interrupted runbook (Ctrl-C) stops cleanly, and the next run resumes at the interrupted step', async () => {
   const { spawn } = await import('node:child_process')
   const journal = join(tmp, 'state', 'journal.jsonl')
-  const lines = () => readFileSync(journal, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; runId: string })
+  const lines = () =>
+    readFileSync(journal, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; runId: string })
   const seen = lines().length
-  const child = spawn('npx', ['zx', 'runbooks/04-join.ts', '--inventory', inv, '--yes'], { cwd: REPO, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('npx', ['zx', 'runbooks/04-join.ts', '--inventory', inv, '--yes'], {
+    cwd: REPO,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   child.stderr.on('data', (d) => (out += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('close', (code, signal) => res({ code, signal })),
+  )
   // Ctrl-C reaches the whole foreground process group, once the run is inside a step after etcd-quorum
-  for (let i = 0; i < 600 && !lines().slice(seen).some((l) => l.runbook === '04-join' && l.event === 'start' && l.step !== 'etcd-quorum'); i++) await new Promise((r) => setTimeout(r, 50))
+  for (
+    let i = 0;
+    i < 600 &&
+    !lines()
+      .slice(seen)
+      .some((l) => l.runbook === '04-join' && l.event === 'start' && l.step !== 'etcd-quorum');
+    i++
+  )
+    await new Promise((r) => setTimeout(r, 50))
   process.kill(-child.pid!, 'SIGINT')
   const { code, signal } = await exited
   printed.push(out)
   // npx itself dies of the SIGINT (a shell shows 130 either way); the runbook under it says it stopped
   assert.ok(code === 130 || signal === 'SIGINT', `exit ${code} ${signal}: ${out.slice(-3000)}`)
   assert.match(out, /04-join interrupted: the next run resumes where it stopped/)
-  const stopped = lines().slice(seen).find((l) => l.runbook === '04-join' && l.event === 'interrupted')
+  const stopped = lines()
+    .slice(seen)
+    .find((l) => l.runbook === '04-join' && l.event === 'interrupted')
   assert.ok(stopped, `no interrupted event in the journal:\n${out.slice(-2000)}`)
   const again = runbook('04-join', '--yes')
   assert.equal(again.code, 0, again.out.slice(-3000))
-  assert.match(again.out, new RegExp(`resuming 04-join at ${stopped.step} \\(previous run ${stopped.runId} was interrupted there`))
+  assert.match(
+    again.out,
+    new RegExp(`resuming 04-join at ${stopped.step} \\(previous run ${stopped.runId} was interrupted there`),
+  )
 })
 
 // ---------------------------------------------------------------- issue 11: output that fits a terminal (begin)
@@ -356,12 +460,18 @@ test('checks/all.ts prints at most 120 columns when stdout is not a terminal; --
 
 test('checks/numa.ts shows the numactl --hardware text it rendered from the node, and on failure what was expected beside it', () => {
   const json = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv, '--json'])
-  const report = JSON.parse(json.out.slice(json.out.indexOf('{'), json.out.lastIndexOf('}') + 1)) as { results: { target: string; evidence: { seen: { numactl: string } } }[] }
+  const report = JSON.parse(json.out.slice(json.out.indexOf('{'), json.out.lastIndexOf('}') + 1)) as {
+    results: { target: string; evidence: { seen: { numactl: string } } }[]
+  }
   const numactl = report.results.find((x) => x.target === 'validator1')!.evidence.seen.numactl
   assert.match(numactl, /^available: 2 nodes \(0-1\)\n/)
   const r = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv])
   assert.equal(r.code, 0, r.out.slice(-3000))
-  const shown = numactl.replace(/\n$/, '').split('\n').map((l) => `    ${l}`).join('\n')
+  const shown = numactl
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')
   assert.ok(r.out.includes(`validator1: numactl --hardware as numa.topology saw it (PASS)\n${shown}\n`), r.out)
 
   // node 1 says it is 30 away from node 0 while node 0 says 21: the check fails and shows the expectation beside
@@ -387,10 +497,20 @@ type ChecksDoc = { results: { check: string; target: string; message: string }[]
 /** checks/all.ts --json: its one JSON document (stdout) and everything it printed. */
 function checksJson(...args: string[]) {
   const t0 = Date.now()
-  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', ...args], { cwd: REPO, env, encoding: 'utf8', timeout: 5 * 60_000 })
+  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', ...args], {
+    cwd: REPO,
+    env,
+    encoding: 'utf8',
+    timeout: 5 * 60_000,
+  })
   const out = `${r.stdout}${r.stderr}`
   printed.push(out)
-  return { code: r.status, out, ms: Date.now() - t0, doc: (r.stdout.trim() ? JSON.parse(r.stdout) : { results: [] }) as ChecksDoc }
+  return {
+    code: r.status,
+    out,
+    ms: Date.now() - t0,
+    doc: (r.stdout.trim() ? JSON.parse(r.stdout) : { results: [] }) as ChecksDoc,
+  }
 }
 
 test('checks: a validator that is down or hangs is one failure naming it and the cause, within --call-timeout', () => {
@@ -400,9 +520,16 @@ test('checks: a validator that is down or hangs is one failure naming it and the
     const r = checksJson('--call-timeout', '5s')
     assert.equal(r.code, 1, r.out.slice(-3000))
     const api = r.doc.results.filter((x) => x.check === 'talos.api')
-    assert.deepEqual(api.map((x) => x.target), ['validator1'], JSON.stringify(api))
+    assert.deepEqual(
+      api.map((x) => x.target),
+      ['validator1'],
+      JSON.stringify(api),
+    )
     assert.match(api[0]!.message, /^validator1 \(127\.0\.70\.21\) does not answer: .*connection refused/)
-    assert.deepEqual(r.doc.results.filter((x) => x.target === 'validator1' && talosChecks.test(x.check)), [])
+    assert.deepEqual(
+      r.doc.results.filter((x) => x.target === 'validator1' && talosChecks.test(x.check)),
+      [],
+    )
   } finally {
     lab('heal', 'validator1')
   }
@@ -411,7 +538,11 @@ test('checks: a validator that is down or hangs is one failure naming it and the
     const r = checksJson('--only', 'numa,hugepages', '--call-timeout', '4s')
     assert.equal(r.code, 1, r.out.slice(-3000))
     const api = r.doc.results.filter((x) => x.check === 'talos.api')
-    assert.deepEqual(api.map((x) => x.target), ['validator1'], JSON.stringify(api))
+    assert.deepEqual(
+      api.map((x) => x.target),
+      ['validator1'],
+      JSON.stringify(api),
+    )
     assert.match(api[0]!.message, /does not answer: no answer within \d+ ms \(--call-timeout\)/)
     assert.ok(r.ms < 4000 + 12_000, `took ${r.ms} ms`)
   } finally {
@@ -421,11 +552,13 @@ test('checks: a validator that is down or hangs is one failure naming it and the
 
 // ---------------------------------------------------------------- end of issue 12 (i12a)
 
-
 // ---------------------------------------------------------------- issue 12 (branch i12b): dry runs write nothing
 
-test('every runbook\'s --dry-run against the running lab leaves the journal, the output dir and the reports untouched', () => {
-  const snapshot = () => [...filesUnder(outDir), ...filesUnder(join(tmp, 'state'))].sort().map((f) => `${f} ${statSync(f).mtimeMs} ${statSync(f).size}`)
+test("every runbook's --dry-run against the running lab leaves the journal, the output dir and the reports untouched", () => {
+  const snapshot = () =>
+    [...filesUnder(outDir), ...filesUnder(join(tmp, 'state'))]
+      .sort()
+      .map((f) => `${f} ${statSync(f).mtimeMs} ${statSync(f).size}`)
   const before = snapshot()
   const versions = configVersions()
   // 02 hands the configs it rendered into a temp dir to talosctl's own apply-config --dry-run
@@ -445,11 +578,18 @@ test('every runbook\'s --dry-run against the running lab leaves the journal, the
   assert.deepEqual(configVersions(), versions, 'a dry run changed a node')
 })
 
-
 // ---------------------------------------------------------------- issue 13 (i13b): images, kernel, kubelet state, talos health
 
 const talosctl = (node: string, ...args: string[]) =>
-  sh(join(REPO, 'lab/bin/talosctl'), ['--talosconfig', join(outDir, 'talosconfig'), '-e', '127.0.70.11', '-n', node, ...args])
+  sh(join(REPO, 'lab/bin/talosctl'), [
+    '--talosconfig',
+    join(outDir, 'talosconfig'),
+    '-e',
+    '127.0.70.11',
+    '-n',
+    node,
+    ...args,
+  ])
 const kubectl = (...args: string[]) => sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), ...args])
 const waitFor = (what: string, ok: () => boolean, tries = 40) => {
   for (let i = 0; i < tries; i++) {
@@ -460,7 +600,7 @@ const waitFor = (what: string, ok: () => boolean, tries = 40) => {
 }
 const nodeStatus = (name: string) => kubectl('get', 'node', name, '--no-headers').out.trim().split(/\s+/)[1]
 
-test('i13b: each node boots with its own image: the validator with its schematic\'s huge pages, the others without', () => {
+test("i13b: each node boots with its own image: the validator with its schematic's huge pages, the others without", () => {
   const v = talosctl('127.0.70.21', 'read', '/proc/cmdline')
   assert.equal(v.code, 0, v.out)
   assert.match(v.out, /default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 iommu=pt amd_pstate=active/)
@@ -474,41 +614,69 @@ test('i13b: each node boots with its own image: the validator with its schematic
 })
 
 test('i13b: kernel.modules passes on the built-in tcp_bbr/sch_fq; cluster.talos-health reports every Talos condition', () => {
-  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'], { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 })
+  const r = spawnSync(
+    'npx',
+    ['zx', 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'],
+    { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 },
+  )
   printed.push(`${r.stdout}${r.stderr}`)
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`.slice(-3000))
   // --json: exactly one JSON document on stdout, logs on stderr
   const report = JSON.parse(r.stdout) as { results: { check: string; status: string; evidence: { seen: unknown } }[] }
   const mods = report.results.filter((x) => x.check === 'kernel.modules')
-  assert.deepEqual(mods.map((x) => x.evidence.seen), ['built in', 'built in'])
+  assert.deepEqual(
+    mods.map((x) => x.evidence.seen),
+    ['built in', 'built in'],
+  )
   assert.equal(report.results.find((x) => x.check === 'kernel.tcp-congestion')?.status, 'pass')
   const health = report.results.find((x) => x.check === 'cluster.talos-health')!
   assert.equal(health.status, 'pass')
   const conditions = health.evidence.seen as string[]
   // the lab API serves no apps/v1: no kube-proxy DaemonSet, which Talos's check skips
-  for (const c of ['etcd to be healthy: OK', 'all k8s nodes to report ready: OK', 'all control plane static pods to be running: OK', 'kube-proxy to report ready: SKIP']) assert.ok(conditions.includes(c), conditions.join('\n'))
+  for (const c of [
+    'etcd to be healthy: OK',
+    'all k8s nodes to report ready: OK',
+    'all control plane static pods to be running: OK',
+    'kube-proxy to report ready: SKIP',
+  ])
+    assert.ok(conditions.includes(c), conditions.join('\n'))
 })
 
 test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3) with the procedure; following it brings the node back', () => {
   const changed = join(tmp, 'inventory-reserved-memory.yaml')
   const original = readFileSync(inv, 'utf8')
-  const swapped = original.replace('{ numaNode: 0, memory: 2Gi }', '{ numaNode: 0, memory: 1524Mi }').replace('{ numaNode: 1, memory: 1524Mi }', '{ numaNode: 1, memory: 2Gi }')
+  const swapped = original
+    .replace('{ numaNode: 0, memory: 2Gi }', '{ numaNode: 0, memory: 1524Mi }')
+    .replace('{ numaNode: 1, memory: 1524Mi }', '{ numaNode: 1, memory: 2Gi }')
   assert.notEqual(swapped, original)
   writeFileSync(changed, swapped)
   const before = configVersions()
   const refused = sh('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'])
   assert.equal(refused.code, 3, refused.out.slice(-3000))
   assert.match(refused.out, /validator1: reservedMemory 0:2Gi,1:1524Mi → 0:1524Mi,1:2Gi: kubelet would refuse to start/)
-  assert.match(refused.out, /talosctl -n 127\.0\.70\.21 reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL/)
+  assert.match(
+    refused.out,
+    /talosctl -n 127\.0\.70\.21 reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL/,
+  )
   assert.deepEqual(configVersions(), before, 'nothing may be applied')
   // the procedure, for the change and back: drain, apply anyway (kubelet stops starting), wipe EPHEMERAL, uncordon
   for (const file of [changed, inv]) {
     assert.equal(kubectl('drain', 'validator1', '--ignore-daemonsets', '--delete-emptydir-data', '--force').code, 0)
-    const applied = sh('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', file, '--yes', '--allow-kubelet-policy-change'])
+    const applied = sh('npx', [
+      'zx',
+      'runbooks/02-configure.ts',
+      '--inventory',
+      file,
+      '--yes',
+      '--allow-kubelet-policy-change',
+    ])
     assert.equal(applied.code, 0, applied.out.slice(-3000))
     waitFor('validator1 NotReady', () => /NotReady/.test(nodeStatus('validator1') ?? ''))
     assert.match(talosctl('127.0.70.21', 'service', 'kubelet').out, /Waiting/)
-    assert.match(talosctl('127.0.70.21', 'logs', 'kubelet').out, /the expected machine state is different from the real one/)
+    assert.match(
+      talosctl('127.0.70.21', 'logs', 'kubelet').out,
+      /the expected machine state is different from the real one/,
+    )
     const reset = talosctl('127.0.70.21', 'reset', '--graceful=false', '--reboot', '--system-labels-to-wipe=EPHEMERAL')
     assert.equal(reset.code, 0, reset.out)
     waitFor('validator1 Ready', () => /^Ready/.test(nodeStatus('validator1') ?? ''))
@@ -528,14 +696,30 @@ test('08 took its node down with talosctl shutdown and powered it back on throug
   const drill = printed.find((o) => /drill passed: etcd RTO/.test(o))
   assert.ok(drill, 'no passing 08 drill in this run')
   assert.match(drill, /talosctl .*-n 127\.0\.70\.1\d .*shutdown --wait=false/)
-  assert.match(drill, /ipmitool -I lanplus -C 3 -H 127\.0\.70\.1\d -p 6230 -U admin -f \S+\/bmc\/password chassis power on/)
+  assert.match(
+    drill,
+    /ipmitool -I lanplus -C 3 -H 127\.0\.70\.1\d -p 6230 -U admin -f \S+\/bmc\/password chassis power on/,
+  )
   assert.match(drill, /cp\d: powered on through its BMC \(127\.0\.70\.1\d:6230\)/)
-  assert.doesNotMatch(drill, new RegExp(readFileSync(join(labDir, 'bmc/password'), 'utf8').trim()), 'the BMC password is never printed')
-  for (const n of ['cp1', 'cp2', 'cp3']) assert.notEqual(JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')).power, 'off', n)
+  assert.doesNotMatch(
+    drill,
+    new RegExp(readFileSync(join(labDir, 'bmc/password'), 'utf8').trim()),
+    'the BMC password is never printed',
+  )
+  for (const n of ['cp1', 'cp2', 'cp3'])
+    assert.notEqual(JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')).power, 'off', n)
 })
 
 test('volume owner and mode come from talosctl ls -l: a chown on the node fails the storage check, 05 restores it', () => {
-  const ls = sh(join(REPO, 'lab/bin/talosctl'), ['--talosconfig', join(outDir, 'talosconfig'), '-n', '127.0.70.21', 'ls', '-l', '/var/mnt/ledger'])
+  const ls = sh(join(REPO, 'lab/bin/talosctl'), [
+    '--talosconfig',
+    join(outDir, 'talosconfig'),
+    '-n',
+    '127.0.70.21',
+    'ls',
+    '-l',
+    '/var/mnt/ledger',
+  ])
   assert.equal(ls.code, 0, ls.out)
   assert.deepEqual(ownerFromLs(ls.out, '127.0.70.21'), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
   // someone changes the volume's owner and mode on the node
@@ -551,7 +735,11 @@ test('volume owner and mode come from talosctl ls -l: a chown on the node fails 
 
 // ---------------------------------------------------------------- issue 15: 09-upgrade (begin)
 const talosVersionsOfLab = () =>
-  ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'].map((n) => (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { talosVersion: string }).talosVersion)
+  ['cp1', 'cp2', 'cp3', 'validator1', 'worker1'].map(
+    (n) =>
+      (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { talosVersion: string })
+        .talosVersion,
+  )
 /**
  * An edited copy of the inventory whose validator installer image carries the schematic it now renders, registered
  * with the lab's Image Factory: what an operator does after changing kernel args (01 --print-schematics, POST the
@@ -584,10 +772,18 @@ test('09-upgrade on a cluster that runs what the inventory renders: the plan is 
 })
 
 test('09-upgrade --dry-run with a Talos patch bump plans all five nodes in order (control planes, worker, validator last) and changes nothing', () => {
-  const bumped = inventoryVariant('v1.10.4', (t) => t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4'))
+  const bumped = inventoryVariant('v1.10.4', (t) =>
+    t
+      .replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4')
+      .replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4'),
+  )
   const r = runbookOn(bumped, '09-upgrade', '--dry-run', '--yes')
   assert.equal(r.code, 0, r.out.slice(-3000))
-  const order = [...r.out.matchAll(/^\s+\d\. (\S+) \((controlplane|worker|validator), [\d.]+\): v1\.10\.3 → v1\.10\.4 with \S+:v1\.10\.4$/gm)].map((m) => m[1])
+  const order = [
+    ...r.out.matchAll(
+      /^\s+\d\. (\S+) \((controlplane|worker|validator), [\d.]+\): v1\.10\.3 → v1\.10\.4 with \S+:v1\.10\.4$/gm,
+    ),
+  ].map((m) => m[1])
   assert.deepEqual(order, ['cp1', 'cp2', 'cp3', 'worker1', 'validator1'], r.out)
   assert.match(r.out, /would run talosctl -n 127\.0\.70\.21 upgrade --image \S+:v1\.10\.4 --wait=false/)
   assert.deepEqual(talosVersionsOfLab(), Array(5).fill('v1.10.3'))
@@ -599,29 +795,64 @@ test('09-upgrade --list with more huge pages for the validator plans the validat
   assert.equal(r.code, 0, r.out.slice(-3000))
   assert.match(r.out, /1\. validator1 \(validator, 127\.0\.70\.21\): v1\.10\.3 → v1\.10\.3 with /)
   // the validator's image changes schematic (its kernel args are part of it) and the args are not booted yet
-  assert.match(r.out, /why: schematic [0-9a-f]{12} → [0-9a-f]{12}; kernel args missing from \/proc\/cmdline: hugepages=0:6,1:6$/m)
+  assert.match(
+    r.out,
+    /why: schematic [0-9a-f]{12} → [0-9a-f]{12}; kernel args missing from \/proc\/cmdline: hugepages=0:6,1:6$/m,
+  )
   assert.doesNotMatch(r.out, /\d\. (cp\d|worker1) \(/)
 })
-const bootedAt = (n: string) => (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { bootedAt: string }).bootedAt
-const bump = (t: string) => t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4')
+const bootedAt = (n: string) =>
+  (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { bootedAt: string }).bootedAt
+const bump = (t: string) =>
+  t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4')
 
 const IDENTITY = 'Vote111111111111111111111111111111111111111'
 
 test('huge pages [4, 4] → [6, 6]: 02 says an upgrade is needed; 09 waits for the restart window, upgrades the validator only; the checks see 12 pages', async () => {
   // the lab's simulated Solana RPC: 400 ms slots, the identity leads 4 slots in every 25 (every 10 s)
-  const sim = spawn(process.execPath, ['--import', 'tsx', 'lab/solana-rpc.ts', '--host', '127.0.70.30', '--port', '8899', '--identity', IDENTITY, '--leader-every', '25'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const sim = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'lab/solana-rpc.ts',
+      '--host',
+      '127.0.70.30',
+      '--port',
+      '8899',
+      '--identity',
+      IDENTITY,
+      '--leader-every',
+      '25',
+    ],
+    { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   try {
     const [url] = (await once(sim.stdout!, 'data')) as [Buffer]
     assert.equal(url.toString().trim(), 'http://127.0.70.30:8899')
     const solana = `\n  solana: { rpcUrl: "http://127.0.70.30:8899", identity: ${IDENTITY} }\n`
-    const more = inventoryVariant('hugepages-6-apply', (t) => t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]') + solana)
+    const more = inventoryVariant(
+      'hugepages-6-apply',
+      (t) => t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]') + solana,
+    )
     const others = ['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt)
     const validatorBoot = bootedAt('validator1')
     const applied = runbookOn(more, '02-configure', '--yes')
     assert.equal(applied.code, 0, applied.out.slice(-3000))
-    assert.match(applied.out, /validator1 boots without hugepages=0:6,1:6: kernel args take effect only through an upgrade; run npx zx runbooks\/09-upgrade\.ts/)
+    assert.match(
+      applied.out,
+      /validator1 boots without hugepages=0:6,1:6: kernel args take effect only through an upgrade; run npx zx runbooks\/09-upgrade\.ts/,
+    )
     // a 12 s window never clears with a leader group every 10 s: the gate waits, then gives up without touching the node
-    const blocked = runbookOn(more, '09-upgrade', '--yes', '--restart-window-minutes', '0.2', '--restart-window-timeout', '5s')
+    const blocked = runbookOn(
+      more,
+      '09-upgrade',
+      '--yes',
+      '--restart-window-minutes',
+      '0.2',
+      '--restart-window-timeout',
+      '5s',
+    )
     assert.equal(blocked.code, 1, blocked.out.slice(-3000))
     assert.match(blocked.out, new RegExp(`no restart window for ${IDENTITY} within 5 s: leader slot \\d+ in \\d+ s`))
     assert.equal(bootedAt('validator1'), validatorBoot, 'the validator was not restarted')
@@ -641,17 +872,27 @@ test('huge pages [4, 4] → [6, 6]: 02 says an upgrade is needed; 09 waits for t
 })
 
 test('a Talos patch bump: 09 upgrades the five nodes in order; a node whose new image does not boot stops it and says what happened; the re-run resumes at that node', () => {
-  const bumped = inventoryVariant('v1.10.4-hugepages-6', (t) => bump(t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]')))
+  const bumped = inventoryVariant('v1.10.4-hugepages-6', (t) =>
+    bump(t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]')),
+  )
   lab('fault', 'validator1', 'boot-fail')
   const r = runbookOn(bumped, '09-upgrade', '--yes', '--node-timeout', '20s')
   assert.equal(r.code, 1, r.out.slice(-3000))
   const upgraded = [...r.out.matchAll(/✔ (\S+): v1\.10\.4 \(down [\d.]+ s\)/g)].map((m) => m[1])
   assert.deepEqual(upgraded, ['cp1', 'cp2', 'cp3', 'worker1'], r.out.slice(-3000))
   // the timeline: etcd never dropped below quorum (2 of 3) while a control plane was upgraded
-  for (const cp of ['cp1', 'cp2', 'cp3']) assert.match(r.out, new RegExp(`${cp} \\(controlplane\\): down [\\d:.]+, back [\\d:.]+, downtime [\\d.]+ s; etcd ≥ [23]/3 healthy`), r.out.slice(-3000))
+  for (const cp of ['cp1', 'cp2', 'cp3'])
+    assert.match(
+      r.out,
+      new RegExp(`${cp} \\(controlplane\\): down [\\d:.]+, back [\\d:.]+, downtime [\\d.]+ s; etcd ≥ [23]/3 healthy`),
+      r.out.slice(-3000),
+    )
   assert.match(r.out, /etcd snapshot: \S+\/backups\/etcd-before-cp1-\S+\.db/)
   assert.match(r.out, /validator1 after its upgrade: runs Talos v1\.10\.3, wanted v1\.10\.4/)
-  assert.match(r.out, /validator1 runs v1\.10\.3 again: its new image did not boot and Talos fell back to the previous one/)
+  assert.match(
+    r.out,
+    /validator1 runs v1\.10\.3 again: its new image did not boot and Talos fell back to the previous one/,
+  )
   assert.match(r.out, /resume: npx zx runbooks\/09-upgrade\.ts --inventory /)
   for (const f of filesUnder(join(outDir, 'backups'))) assert.equal(statSync(f).mode & 0o777, 0o600, f)
   assert.deepEqual(talosVersionsOfLab(), ['v1.10.4', 'v1.10.4', 'v1.10.4', 'v1.10.3', 'v1.10.4'])
@@ -661,7 +902,10 @@ test('a Talos patch bump: 09 upgrades the five nodes in order; a node whose new 
   const again = runbookOn(bumped, '09-upgrade', '--yes')
   assert.equal(again.code, 0, again.out.slice(-3000))
   assert.match(again.out, /resuming 09-upgrade at upgrade-talos/)
-  assert.deepEqual([...again.out.matchAll(/✔ (\S+): v1\.10\.4 \(down/g)].map((m) => m[1]), ['validator1'])
+  assert.deepEqual(
+    [...again.out.matchAll(/✔ (\S+): v1\.10\.4 \(down/g)].map((m) => m[1]),
+    ['validator1'],
+  )
   assert.deepEqual(['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt), before, 'nodes 1-4 were not redone')
   assert.deepEqual(talosVersionsOfLab(), Array(5).fill('v1.10.4'))
   for (const group of ['etcd', 'hugepages']) {
@@ -679,7 +923,9 @@ test('back to [4, 4] huge pages (on v1.10.4) for whatever runs after this sectio
   assert.equal(c.code, 0, c.out.slice(-3000))
 })
 test('a Kubernetes bump: 09 runs talosctl upgrade-k8s --dry-run, then the upgrade; every kubelet reports it; 02 then finds nothing to apply', () => {
-  const k8s = inventoryVariant('v1.10.4-k8s-1.33.2', (t) => bump(t).replace('kubernetesVersion: v1.33.1', 'kubernetesVersion: v1.33.2'))
+  const k8s = inventoryVariant('v1.10.4-k8s-1.33.2', (t) =>
+    bump(t).replace('kubernetesVersion: v1.33.1', 'kubernetesVersion: v1.33.2'),
+  )
   const list = runbookOn(k8s, '09-upgrade', '--list')
   assert.match(list.out, /Kubernetes: v1\.33\.1 → v1\.33\.2 \(talosctl upgrade-k8s\)/)
   const r = runbookOn(k8s, '09-upgrade', '--yes')
@@ -689,7 +935,14 @@ test('a Kubernetes bump: 09 runs talosctl upgrade-k8s --dry-run, then the upgrad
   assert.match(r.out, / > update kube-apiserver: v1\.33\.1 -> 1\.33\.2\n.* > skipped in dry-run/)
   assert.match(r.out, / < "127\.0\.70\.21": successfully updated/)
   assert.match(r.out, /every kubelet runs v1\.33\.2/)
-  const nodes = sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), 'get', 'nodes', '-o', 'jsonpath={.items[*].status.nodeInfo.kubeletVersion}'])
+  const nodes = sh('kubectl', [
+    '--kubeconfig',
+    join(outDir, 'kubeconfig'),
+    'get',
+    'nodes',
+    '-o',
+    'jsonpath={.items[*].status.nodeInfo.kubeletVersion}',
+  ])
   assert.deepEqual(nodes.out.trim().split(' '), Array(5).fill('v1.33.2'), nodes.out)
   const version = sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), 'version', '-o', 'json'])
   assert.match(version.out, /"serverVersion": \{[^}]*"gitVersion": "v1\.33\.2"/)
@@ -702,28 +955,43 @@ test('a Kubernetes bump: 09 runs talosctl upgrade-k8s --dry-run, then the upgrad
 // ---------------------------------------------------------------- issue 16 (i16): etcd backups
 
 const backups = join(outDir, 'backups')
-const backupIndex = () => (JSON.parse(readFileSync(join(backups, 'index.json'), 'utf8')) as { snapshots: { file: string; member: string; revision: number; hash: string; size: number; reason: string }[] }).snapshots
+const backupIndex = () =>
+  (
+    JSON.parse(readFileSync(join(backups, 'index.json'), 'utf8')) as {
+      snapshots: { file: string; member: string; revision: number; hash: string; size: number; reason: string }[]
+    }
+  ).snapshots
 const etcdBackupAgeResult = (file: string) => {
   const r = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', file, '--json'])
-  const report = JSON.parse(r.out.slice(r.out.indexOf('{'), r.out.lastIndexOf('}') + 1)) as { results: { check: string; status: string; message: string }[] }
+  const report = JSON.parse(r.out.slice(r.out.indexOf('{'), r.out.lastIndexOf('}') + 1)) as {
+    results: { check: string; status: string; message: string }[]
+  }
   return report.results.find((x) => x.check === 'etcd.backup-age')!
 }
 
 test('i16: 10-etcd-backup streams a snapshot, verifies and indexes it (0600 in 0700); etcdctl agrees on its revision and hash', () => {
   const r = runbook('10-etcd-backup', '--yes')
   assert.equal(r.code, 0, r.out.slice(-3000))
-  const m = /(etcd-cp1-\S+\.db): revision (\d+), hash ([0-9a-f]{8}), (\d+) keys, (\d+) bytes, from cp1 — verified/.exec(r.out)
+  const m = /(etcd-cp1-\S+\.db): revision (\d+), hash ([0-9a-f]{8}), (\d+) keys, (\d+) bytes, from cp1 — verified/.exec(
+    r.out,
+  )
   assert.ok(m, r.out.slice(-3000))
   const file = join(backups, m[1]!)
   assert.equal(statSync(backups).mode & 0o777, 0o700)
   for (const f of filesUnder(backups)) assert.equal(statSync(f).mode & 0o777, 0o600, f)
   // an independent reader of the file: etcd's own client
-  const status = spawnSync('etcdctl', ['snapshot', 'status', '-w', 'json', file], { env: { ...env, ETCDCTL_API: '3' }, encoding: 'utf8' })
+  const status = spawnSync('etcdctl', ['snapshot', 'status', '-w', 'json', file], {
+    env: { ...env, ETCDCTL_API: '3' },
+    encoding: 'utf8',
+  })
   const j = JSON.parse(status.stdout) as { hash: number; revision: number }
   assert.equal(j.revision, Number(m[2]))
   assert.equal((j.hash >>> 0).toString(16).padStart(8, '0'), m[3])
   const entry = backupIndex().find((e) => e.file === m[1])
-  assert.deepEqual(entry && { member: entry.member, revision: entry.revision, size: entry.size, reason: entry.reason }, { member: 'cp1', revision: Number(m[2]), size: statSync(file).size, reason: 'backup' })
+  assert.deepEqual(
+    entry && { member: entry.member, revision: entry.revision, size: entry.size, reason: entry.reason },
+    { member: 'cp1', revision: Number(m[2]), size: statSync(file).size, reason: 'backup' },
+  )
   assert.equal(etcdBackupAgeResult(inv).status, 'pass')
 })
 
@@ -736,7 +1004,12 @@ test('i16: --node cp3 streams from cp3; --keep 2 leaves the two newest snapshots
   const index = backupIndex()
   assert.equal(index.length, 2)
   assert.equal(index[0]!.member, 'cp3')
-  assert.deepEqual(readdirSync(backups).filter((f) => f.endsWith('.db')).sort(), index.map((e) => e.file).sort())
+  assert.deepEqual(
+    readdirSync(backups)
+      .filter((f) => f.endsWith('.db'))
+      .sort(),
+    index.map((e) => e.file).sort(),
+  )
   const bad = runbook('10-etcd-backup', '--yes', '--keep', '0')
   assert.equal(bad.code, 2, bad.out)
   assert.match(bad.out, /--keep .*"0" must be a whole number >= 1/)
@@ -744,11 +1017,20 @@ test('i16: --node cp3 streams from cp3; --keep 2 leaves the two newest snapshots
 
 test('i16: etcd.backup-age warns once the newest snapshot is older than cluster.etcdBackupMaxAge', () => {
   const strict = join(tmp, 'inventory-i16-maxage.yaml')
-  writeFileSync(strict, readFileSync(inv, 'utf8').replace(/\n( +)outputDir: .*/, (line, sp: string) => `${line}\n${sp}etcdBackupMaxAge: 1s`))
+  writeFileSync(
+    strict,
+    readFileSync(inv, 'utf8').replace(
+      /\n( +)outputDir: .*/,
+      (line, sp: string) => `${line}\n${sp}etcdBackupMaxAge: 1s`,
+    ),
+  )
   spawnSync('sleep', ['1.5'])
   const r = etcdBackupAgeResult(strict)
   assert.equal(r.status, 'warn', r.message)
-  assert.match(r.message, /the newest etcd snapshot etcd-cp3-\S+\.db is \d+ s old \(more than 1s\): take one with npx zx runbooks\/10-etcd-backup\.ts/)
+  assert.match(
+    r.message,
+    /the newest etcd snapshot etcd-cp3-\S+\.db is \d+ s old \(more than 1s\): take one with npx zx runbooks\/10-etcd-backup\.ts/,
+  )
 })
 
 test('i16: 02 takes a verified snapshot before it applies anything; --no-backup skips it', () => {

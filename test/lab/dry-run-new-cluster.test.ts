@@ -22,15 +22,27 @@ const inv = join(tmp, 'inventory.yaml')
 const env = { ...process.env, TALOS_LAB_DIR: labDir, TALOS_RUNBOOKS_STATE_DIR: stateDir, CI: 'true', NO_COLOR: '1' }
 
 function sh(cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(cmd, args, { cwd: REPO, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 5 * 60_000, stdio: ['ignore', 'pipe', 'pipe'] })
+  const r = spawnSync(cmd, args, {
+    cwd: REPO,
+    env: { ...env, ...extraEnv },
+    encoding: 'utf8',
+    timeout: 5 * 60_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   return { code: r.status, out: `${r.stdout}${r.stderr}` }
 }
-const files = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : [])
-const configVersion = (n: string) => (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { configVersion: number }).configVersion
+const files = (dir: string): string[] =>
+  existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : []
+const configVersion = (n: string) =>
+  (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { configVersion: number }).configVersion
 
 before(() => {
   // inventory/lab.yaml cut down to cp1 and worker1 on 127.0.92.x
-  const doc = parse(readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8').replaceAll('127.0.10.', '127.0.92.').replaceAll('.lab/', `${labDir}/`)) as {
+  const doc = parse(
+    readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
+      .replaceAll('127.0.10.', '127.0.92.')
+      .replaceAll('.lab/', `${labDir}/`),
+  ) as {
     cluster: Record<string, unknown>
     nodes: { name: string }[]
     validator?: unknown
@@ -63,10 +75,19 @@ test('02 --dry-run on a new cluster renders, lints, validates and dry-applies ev
   // talosctl's own dry run got the files this run rendered, in maintenance mode
   const scratch = /validated in (\S+) \(removed on exit\)/.exec(r.out)![1]!
   for (const n of ['127.0.92.11', '127.0.92.22'])
-    assert.match(r.out, new RegExp(`talosctl -n ${n.replaceAll('.', '\\.')} apply-config --file ${scratch.replaceAll('.', '\\.')}/(cp1|worker1)\\.yaml --dry-run --insecure`))
+    assert.match(
+      r.out,
+      new RegExp(
+        `talosctl -n ${n.replaceAll('.', '\\.')} apply-config --file ${scratch.replaceAll('.', '\\.')}/(cp1|worker1)\\.yaml --dry-run --insecure`,
+      ),
+    )
   assert.doesNotMatch(r.out, /ENOENT|✖/)
   assert.deepEqual(files(outDir), outBefore, 'the dry run wrote to the output dir')
   assert.equal(readFileSync(join(stateDir, 'journal.jsonl'), 'utf8'), journalBefore, 'the dry run wrote to the journal')
-  assert.deepEqual(files(scratchTmp).filter((f) => !f.startsWith('tsx-')), [], 'the dry run left its temp dir behind')
+  assert.deepEqual(
+    files(scratchTmp).filter((f) => !f.startsWith('tsx-')),
+    [],
+    'the dry run left its temp dir behind',
+  )
   assert.deepEqual(['cp1', 'worker1'].map(configVersion), versions, 'a dry run applied a config')
 })

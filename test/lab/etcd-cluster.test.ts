@@ -10,7 +10,11 @@ const P = '127.0.50'
 let lab: TestLab
 
 /** Rows of a talosctl table as arrays of cells (split on runs of 2+ spaces). */
-const rows = (out: string) => out.trim().split('\n').map((l) => l.trim().split(/\s{2,}/))
+const rows = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s{2,}/))
 
 describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
   before(async () => {
@@ -28,7 +32,10 @@ describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
     // no node metadata in maintenance mode: the NODE cell is blank
     assert.match(disks.stdout.split('\n')[1], /^ {7}runtime {5}Disk {3}sda /)
     assert.ok(r[0].includes('SIZE') && r[0].includes('MODEL'), disks.stdout)
-    assert.ok(r.some((x) => x.includes('sda')), disks.stdout)
+    assert.ok(
+      r.some((x) => x.includes('sda')),
+      disks.stdout,
+    )
     const secure = await lab.run(['-n', `${P}.11`, 'version'])
     assert.equal(secure.code, 1)
     assert.match(secure.stderr, /x509: certificate signed by unknown authority/)
@@ -60,8 +67,17 @@ describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
     assert.equal(m.code, 0, m.stderr)
     const mr = rows(m.stdout)
     assert.deepEqual(mr[0], ['NODE', 'ID', 'HOSTNAME', 'PEER URLS', 'CLIENT URLS', 'LEARNER'])
-    assert.deepEqual(mr.slice(1).map((r) => r[2]).sort(), ['cp1', 'cp2', 'cp3'])
-    assert.ok(mr.slice(1).every((r) => r[5] === 'false'), m.stdout)
+    assert.deepEqual(
+      mr
+        .slice(1)
+        .map((r) => r[2])
+        .sort(),
+      ['cp1', 'cp2', 'cp3'],
+    )
+    assert.ok(
+      mr.slice(1).every((r) => r[5] === 'false'),
+      m.stdout,
+    )
     const s = await lab.run(['-n', `${P}.11,${P}.12,${P}.13`, 'etcd', 'status'])
     assert.equal(s.code, 0, s.stderr)
     const sr = rows(s.stdout)
@@ -76,11 +92,15 @@ describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
   it('a second bootstrap fails with the real Talos error', async () => {
     const r = await lab.run(['-n', `${P}.12`, 'bootstrap'])
     assert.equal(r.code, 1)
-    assert.equal(r.stderr, `error executing bootstrap: 1 error occurred:\n\t* ${P}.12: rpc error: code = AlreadyExists desc = etcd data directory is not empty\n\n\n`)
+    assert.equal(
+      r.stderr,
+      `error executing bootstrap: 1 error occurred:\n\t* ${P}.12: rpc error: code = AlreadyExists desc = etcd data directory is not empty\n\n\n`,
+    )
   })
 
   it('forfeit-leadership moves the leader to another member', async () => {
-    const status = async () => rows((await lab.run(['-n', `${P}.11,${P}.12,${P}.13`, 'etcd', 'status'])).stdout).slice(1)
+    const status = async () =>
+      rows((await lab.run(['-n', `${P}.11,${P}.12,${P}.13`, 'etcd', 'status'])).stdout).slice(1)
     const before = await status()
     const leader = before[0][4]
     const leaderNode = before.find((r) => r[1] === leader)![0]
@@ -94,14 +114,23 @@ describe('lab talosctl + real etcd', { timeout: 180_000 }, () => {
     assert.notEqual(now, leader)
   })
 
-  it('a killed etcd process shows up as that node\'s error in etcd status', async () => {
+  it("a killed etcd process shows up as that node's error in etcd status", async () => {
     const pid = lab.node('cp3').etcd.pid!
     process.kill(pid, 'SIGKILL')
     await new Promise((r) => setTimeout(r, 200))
     const s = await lab.run(['-n', `${P}.11,${P}.12,${P}.13`, 'etcd', 'status'])
     const r = rows(s.stdout)
-    assert.deepEqual(r.slice(1).map((x) => x[0]).sort(), [`${P}.11`, `${P}.12`])
-    assert.match(s.stderr, new RegExp(`^WARNING: 1 error occurred:\\n\\t\\* ${P.replace(/\./g, '\\.')}\\.13: rpc error: code = `))
+    assert.deepEqual(
+      r
+        .slice(1)
+        .map((x) => x[0])
+        .sort(),
+      [`${P}.11`, `${P}.12`],
+    )
+    assert.match(
+      s.stderr,
+      new RegExp(`^WARNING: 1 error occurred:\\n\\t\\* ${P.replace(/\./g, '\\.')}\\.13: rpc error: code = `),
+    )
     const single = await lab.run(['-n', `${P}.13`, 'etcd', 'status'])
     assert.equal(single.code, 1)
     assert.match(single.stderr, /^error getting status: 1 error occurred:/)

@@ -43,20 +43,37 @@ const NODES: NodeDef[] = [
     name: 'validator1',
     address: '127.0.60.21',
     role: 'worker',
-    cpus: [[0, 2, 4, 6], [1, 3, 5, 7]],
+    cpus: [
+      [0, 2, 4, 6],
+      [1, 3, 5, 7],
+    ],
     memMiB: [32768, 32768],
     huge1G: [4, 4],
     cfg: {
       // as lib/render.ts renders a worker validator: the taint through registerWithTaints, no machine.nodeTaints
       nodeLabels: { 'solana.org/role': 'validator' },
-      kubelet: { extraConfig: { systemReserved: { cpu: '1000m', memory: '2Gi' }, kubeReserved: { cpu: '1000m', memory: '1Gi' }, evictionHard: { 'memory.available': '500Mi' }, registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }] } },
+      kubelet: {
+        extraConfig: {
+          systemReserved: { cpu: '1000m', memory: '2Gi' },
+          kubeReserved: { cpu: '1000m', memory: '1Gi' },
+          evictionHard: { 'memory.available': '500Mi' },
+          registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
+        },
+      },
     },
   },
   { name: 'worker1', address: '127.0.60.22', role: 'worker', cpus: [[0, 1, 2, 3]], memMiB: [16384], cfg: {} },
 ]
 
 function writeLab(): void {
-  const cluster: LabCluster = { name: 'kube-api-test', inventory: 'test', endpoint: `https://${VIP}:6443`, createdAt: new Date().toISOString(), nodes: NODES.map((n) => n.name), processes: [] }
+  const cluster: LabCluster = {
+    name: 'kube-api-test',
+    inventory: 'test',
+    endpoint: `https://${VIP}:6443`,
+    createdAt: new Date().toISOString(),
+    nodes: NODES.map((n) => n.name),
+    processes: [],
+  }
   mkdirSync(labDir, { recursive: true })
   writeFileSync(join(labDir, 'lab.json'), JSON.stringify(cluster))
   for (const d of NODES) {
@@ -72,7 +89,16 @@ function writeLab(): void {
         numaCpus: d.cpus,
         numaMemoryMiB: d.memMiB,
         distances: d.cpus.map((_, i) => d.cpus.map((_, j) => (i === j ? 10 : 21))),
-        disks: [{ dev: '/dev/sda', sizeBytes: 128 * 2 ** 30, model: 'LAB DISK', serial: `S-${d.name}`, transport: 'sata', rotational: false }],
+        disks: [
+          {
+            dev: '/dev/sda',
+            sizeBytes: 128 * 2 ** 30,
+            model: 'LAB DISK',
+            serial: `S-${d.name}`,
+            transport: 'sata',
+            rotational: false,
+          },
+        ],
       },
       installDisk: '/dev/sda',
       cmdline: '',
@@ -84,7 +110,12 @@ function writeLab(): void {
     }
     mkdirSync(nd, { recursive: true })
     writeFileSync(join(nd, 'node.json'), JSON.stringify(node))
-    const machine = { type: d.role, network: { hostname: d.name }, kubelet: { image: 'ghcr.io/siderolabs/kubelet:v1.33.1' }, ...d.cfg }
+    const machine = {
+      type: d.role,
+      network: { hostname: d.name },
+      kubelet: { image: 'ghcr.io/siderolabs/kubelet:v1.33.1' },
+      ...d.cfg,
+    }
     const config = {
       version: 'v1alpha1',
       machine,
@@ -95,14 +126,24 @@ function writeLab(): void {
         apiServer: { image: 'registry.k8s.io/kube-apiserver:v1.33.1', certSANs: [VIP] },
       },
     }
-    writeFileSync(join(nd, 'config.yaml'), stringify(config) + '---\napiVersion: v1alpha1\nkind: KmsgLogConfig\nname: dummy\nurl: udp://127.0.0.1:1\n', { mode: 0o600 })
+    writeFileSync(
+      join(nd, 'config.yaml'),
+      stringify(config) + '---\napiVersion: v1alpha1\nkind: KmsgLogConfig\nname: dummy\nurl: udp://127.0.0.1:1\n',
+      { mode: 0o600 },
+    )
     const root = join(nd, 'root')
     const memKb = d.memMiB.reduce((a, b) => a + b, 0) * 1024 - 123456
     mkdirSync(join(root, 'proc'), { recursive: true })
     const totalHuge = (d.huge1G ?? []).reduce((a, b) => a + b, 0)
-    writeFileSync(join(root, 'proc/meminfo'), `MemTotal:       ${memKb} kB\nMemFree:        ${memKb - 1000000} kB\nHugePages_Total:    ${totalHuge}\nHugepagesize:    1048576 kB\n`)
+    writeFileSync(
+      join(root, 'proc/meminfo'),
+      `MemTotal:       ${memKb} kB\nMemFree:        ${memKb - 1000000} kB\nHugePages_Total:    ${totalHuge}\nHugepagesize:    1048576 kB\n`,
+    )
     d.cpus.forEach((_, i) => {
-      for (const [size, pages] of [['1048576kB', d.huge1G?.[i] ?? 0], ['2048kB', 0]] as const) {
+      for (const [size, pages] of [
+        ['1048576kB', d.huge1G?.[i] ?? 0],
+        ['2048kB', 0],
+      ] as const) {
         const hp = join(root, `sys/devices/system/node/node${i}/hugepages/hugepages-${size}`)
         mkdirSync(hp, { recursive: true })
         writeFileSync(join(hp, 'nr_hugepages'), `${pages}\n`)
@@ -111,11 +152,20 @@ function writeLab(): void {
   }
 }
 
-function kubectl(args: string[], input?: string, kc = kubeconfig): Promise<{ code: number; stdout: string; stderr: string }> {
+function kubectl(
+  args: string[],
+  input?: string,
+  kc = kubeconfig,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile('kubectl', ['--kubeconfig', kc, '--request-timeout=20s', ...args], { env: { ...process.env, HOME: home, KUBECONFIG: kc }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
-    })
+    const child = execFile(
+      'kubectl',
+      ['--kubeconfig', kc, '--request-timeout=20s', ...args],
+      { env: { ...process.env, HOME: home, KUBECONFIG: kc }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+      },
+    )
     if (input !== undefined) child.stdin!.end(input)
   })
 }
@@ -159,12 +209,28 @@ let api2: ChildProcess
 before(async () => {
   mkdirSync(home, { recursive: true })
   writeLab()
-  etcd = start('etcd', [
-    '--name', 'cp1', '--data-dir', join(dir, 'etcd'),
-    '--listen-client-urls', `http://${ETCD}:2379`, '--advertise-client-urls', `http://${ETCD}:2379`,
-    '--listen-peer-urls', `http://${ETCD}:2380`, '--initial-advertise-peer-urls', `http://${ETCD}:2380`,
-    '--initial-cluster', `cp1=http://${ETCD}:2380`, '--initial-cluster-state', 'new',
-  ], 'etcd.log')
+  etcd = start(
+    'etcd',
+    [
+      '--name',
+      'cp1',
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      `http://${ETCD}:2379`,
+      '--advertise-client-urls',
+      `http://${ETCD}:2379`,
+      '--listen-peer-urls',
+      `http://${ETCD}:2380`,
+      '--initial-advertise-peer-urls',
+      `http://${ETCD}:2380`,
+      '--initial-cluster',
+      `cp1=http://${ETCD}:2380`,
+      '--initial-cluster-state',
+      'new',
+    ],
+    'etcd.log',
+  )
   await waitForPort(ETCD, 2379, 15_000)
   const e = tsEntry('lab/kube-api/server.ts', ['--node', 'cp1', '--lab-dir', labDir])
   api = start(e.cmd, e.args, 'kube-api.log')
@@ -173,7 +239,16 @@ before(async () => {
   const e2 = tsEntry('lab/kube-api/server.ts', ['--node', 'cp2', '--lab-dir', labDir])
   api2 = start(e2.cmd, e2.args, 'kube-api-cp2.log')
   await waitForPort('127.0.60.12', 6443, 30_000)
-  writeFileSync(kubeconfig, buildAdminKubeconfig({ clusterName: 'kube-api-test', endpoint: `https://${VIP}:6443`, caCrtPem: ca.crt, caKeyPem: ca.key }), { mode: 0o600 })
+  writeFileSync(
+    kubeconfig,
+    buildAdminKubeconfig({
+      clusterName: 'kube-api-test',
+      endpoint: `https://${VIP}:6443`,
+      caCrtPem: ca.crt,
+      caKeyPem: ca.key,
+    }),
+    { mode: 0o600 },
+  )
 })
 
 after(async () => {
@@ -217,10 +292,24 @@ describe('pure helpers', () => {
     assert.equal(formatBinary(8 * 2 ** 30), '8Gi')
   })
   it('strategic merge patches lists by key and deletes with null', () => {
-    const cur = { metadata: { labels: { a: '1', b: '2' } }, spec: { containers: [{ name: 'x', image: 'i:1' }, { name: 'y', image: 'j:1' }] } }
-    const out = strategicMerge(cur, { metadata: { labels: { a: null, c: '3' } }, spec: { containers: [{ name: 'y', image: 'j:2' }] } }) as any
+    const cur = {
+      metadata: { labels: { a: '1', b: '2' } },
+      spec: {
+        containers: [
+          { name: 'x', image: 'i:1' },
+          { name: 'y', image: 'j:1' },
+        ],
+      },
+    }
+    const out = strategicMerge(cur, {
+      metadata: { labels: { a: null, c: '3' } },
+      spec: { containers: [{ name: 'y', image: 'j:2' }] },
+    }) as any
     assert.deepEqual(out.metadata.labels, { b: '2', c: '3' })
-    assert.deepEqual(out.spec.containers.map((c: any) => c.image), ['i:1', 'j:2'])
+    assert.deepEqual(
+      out.spec.containers.map((c: any) => c.image),
+      ['i:1', 'j:2'],
+    )
   })
 })
 
@@ -233,8 +322,14 @@ describe('lab kube-api with the real kubectl', () => {
       return (o.match(/ Ready /g) ?? []).length === 4 ? o : undefined
     })
     const lines = out.trim().split('\n')
-    assert.match(lines[0], /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/)
-    assert.match(out, /cp1\s+Ready\s+control-plane\s+\S+\s+v1\.33\.1\s+127\.0\.60\.11\s+<none>\s+Talos \(v1\.10\.3\)\s+\S+\s+containerd:\/\/2\.0\.5/)
+    assert.match(
+      lines[0],
+      /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME$/,
+    )
+    assert.match(
+      out,
+      /cp1\s+Ready\s+control-plane\s+\S+\s+v1\.33\.1\s+127\.0\.60\.11\s+<none>\s+Talos \(v1\.10\.3\)\s+\S+\s+containerd:\/\/2\.0\.5/,
+    )
     assert.match(out, /validator1\s+Ready\s+<none>\s+\S+\s+v1\.33\.1\s+127\.0\.60\.21/)
     const v1 = JSON.parse(await ok(['get', 'node', 'validator1', '-o', 'json']))
     assert.equal(v1.status.capacity['hugepages-1Gi'], '8Gi')
@@ -242,13 +337,19 @@ describe('lab kube-api with the real kubectl', () => {
     assert.equal(v1.status.capacity.cpu, '8')
     assert.equal(v1.status.allocatable.cpu, '6') // 8 - systemReserved 1 - kubeReserved 1
     const capMem = parseQuantity(v1.status.capacity.memory)
-    assert.equal(parseQuantity(v1.status.allocatable.memory), capMem - 2 * 2 ** 30 - 2 ** 30 - 500 * 2 ** 20 - 8 * 2 ** 30)
+    assert.equal(
+      parseQuantity(v1.status.allocatable.memory),
+      capMem - 2 * 2 ** 30 - 2 ** 30 - 500 * 2 ** 20 - 8 * 2 ** 30,
+    )
     assert.equal(v1.metadata.labels['solana.org/role'], 'validator')
     assert.deepEqual(v1.spec.taints, [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }])
     const cp1 = JSON.parse(await ok(['get', 'node', 'cp1', '-o', 'json']))
-    assert.ok(cp1.spec.taints.some((t: any) => t.key === 'node-role.kubernetes.io/control-plane' && t.effect === 'NoSchedule'))
+    assert.ok(
+      cp1.spec.taints.some((t: any) => t.key === 'node-role.kubernetes.io/control-plane' && t.effect === 'NoSchedule'),
+    )
     const ns = await ok(['get', 'namespaces', '-o', 'name'])
-    for (const n of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) assert.match(ns, new RegExp(`namespace/${n}\\n`))
+    for (const n of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+      assert.match(ns, new RegExp(`namespace/${n}\\n`))
     const sys = await eventually('static pods', async () => {
       const o = await ok(['get', 'pods', '-n', 'kube-system'])
       return /kube-apiserver-cp1\s+1\/1\s+Running/.test(o) ? o : undefined
@@ -267,9 +368,16 @@ describe('lab kube-api with the real kubectl', () => {
     assert.match(await ok(['get', 'nodes', '-l', 'team=ops', '-o', 'name']), /^node\/worker1\n$/)
   })
 
-  it('NodeRestriction: a node\'s credentials may set allowed labels on itself, never its taints, other nodes or restricted labels', async () => {
+  it("NodeRestriction: a node's credentials may set allowed labels on itself, never its taints, other nodes or restricted labels", async () => {
     // the kubelet's credentials: CN system:node:worker1, O system:nodes, from the cluster CA
-    const kc = parseYaml(buildAdminKubeconfig({ clusterName: 'kube-api-test', endpoint: `https://${VIP}:6443`, caCrtPem: ca.crt, caKeyPem: ca.key }))
+    const kc = parseYaml(
+      buildAdminKubeconfig({
+        clusterName: 'kube-api-test',
+        endpoint: `https://${VIP}:6443`,
+        caCrtPem: ca.crt,
+        caKeyPem: ca.key,
+      }),
+    )
     const node = issueCert(ca, { cn: 'system:node:worker1', org: ['system:nodes'], usage: 'client' })
     kc.users[0].user = { 'client-certificate-data': b64(node.crt), 'client-key-data': b64(node.key) }
     const kcFile = join(dir, 'kubeconfig-worker1')
@@ -277,16 +385,28 @@ describe('lab kube-api with the real kubectl', () => {
     const asNode = (args: string[]) => kubectl(args, undefined, kcFile)
     const first = await asNode(['label', 'node', 'worker1', 'solana.org/tier=a'])
     assert.match(first.stdout, /node\/worker1 labeled/, first.stderr)
-    assert.match((await asNode(['label', 'node', 'worker1', 'node.kubernetes.io/pool=a'])).stdout, /node\/worker1 labeled/)
+    assert.match(
+      (await asNode(['label', 'node', 'worker1', 'node.kubernetes.io/pool=a'])).stdout,
+      /node\/worker1 labeled/,
+    )
     const taint = await asNode(['taint', 'node', 'worker1', 'x=y:NoSchedule'])
     assert.notEqual(taint.code, 0)
-    assert.match(taint.stderr, /Error from server \(Forbidden\): nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/)
+    assert.match(
+      taint.stderr,
+      /Error from server \(Forbidden\): nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/,
+    )
     const role = await asNode(['label', 'node', 'worker1', 'node-role.kubernetes.io/validator='])
-    assert.match(role.stderr, /nodes "worker1" is forbidden: is not allowed to modify labels: node-role\.kubernetes\.io\/validator/)
+    assert.match(
+      role.stderr,
+      /nodes "worker1" is forbidden: is not allowed to modify labels: node-role\.kubernetes\.io\/validator/,
+    )
     const restricted = await asNode(['label', 'node', 'worker1', 'node-restriction.kubernetes.io/solana=true'])
     assert.match(restricted.stderr, /is not allowed to modify labels: node-restriction\.kubernetes\.io\/solana/)
     const other = await asNode(['label', 'node', 'validator1', 'a=b'])
-    assert.match(other.stderr, /nodes "validator1" is forbidden: node "worker1" is not allowed to modify node "validator1"/)
+    assert.match(
+      other.stderr,
+      /nodes "validator1" is forbidden: node "worker1" is not allowed to modify node "validator1"/,
+    )
     assert.match((await asNode(['get', 'pods'])).stderr, /Forbidden/)
     // the validator registered with its taint (registerWithTaints), not through Talos' sync
     const v1 = JSON.parse(await ok(['get', 'node', 'validator1', '-o', 'json']))
@@ -294,28 +414,54 @@ describe('lab kube-api with the real kubectl', () => {
     await ok(['label', 'node', 'worker1', 'solana.org/tier-', 'node.kubernetes.io/pool-'])
   })
 
-  it('Talos on a worker writes machine.nodeTaints with the node\'s credentials: refused, labels of the same update too', async () => {
+  it("Talos on a worker writes machine.nodeTaints with the node's credentials: refused, labels of the same update too", async () => {
     const f = join(labDir, 'nodes', 'worker1', 'config.yaml')
     const before = readFileSync(f, 'utf8')
-    writeFileSync(f, before.replace('  network:\n', "  nodeLabels:\n    solana.org/role: spare\n  nodeTaints:\n    solana.org/spare: 'true:NoSchedule'\n  network:\n"), { mode: 0o600 })
+    writeFileSync(
+      f,
+      before.replace(
+        '  network:\n',
+        "  nodeLabels:\n    solana.org/role: spare\n  nodeTaints:\n    solana.org/spare: 'true:NoSchedule'\n  network:\n",
+      ),
+      { mode: 0o600 },
+    )
     try {
-      await eventually('the refusal in the API server log', async () => /node worker1: Talos node label\/taint update refused: nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/.test((api as ChildProcess & { output: string[] }).output.join('')) || undefined)
+      await eventually(
+        'the refusal in the API server log',
+        async () =>
+          /node worker1: Talos node label\/taint update refused: nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/.test(
+            (api as ChildProcess & { output: string[] }).output.join(''),
+          ) || undefined,
+      )
       const w = JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json']))
       assert.equal(w.metadata.labels['solana.org/role'], undefined)
       assert.ok(!(w.spec.taints ?? []).some((t: any) => t.key === 'solana.org/spare'))
       // labels alone are within what the node may set: Talos applies them
-      writeFileSync(f, before.replace('  network:\n', '  nodeLabels:\n    solana.org/role: spare\n  network:\n'), { mode: 0o600 })
-      await eventually('worker1 labelled by Talos', async () => JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] === 'spare' || undefined)
+      writeFileSync(f, before.replace('  network:\n', '  nodeLabels:\n    solana.org/role: spare\n  network:\n'), {
+        mode: 0o600,
+      })
+      await eventually(
+        'worker1 labelled by Talos',
+        async () =>
+          JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] ===
+            'spare' || undefined,
+      )
     } finally {
       writeFileSync(f, before, { mode: 0o600 })
     }
-    await eventually('label gone with the config', async () => JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] === undefined || undefined)
+    await eventually(
+      'label gone with the config',
+      async () =>
+        JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] ===
+          undefined || undefined,
+    )
   })
 
   it('files pending kubelet-serving CSRs and signs them once approved', async () => {
     const out = await ok(['get', 'csr'])
     assert.match(out.split('\n')[0], /^NAME\s+AGE\s+SIGNERNAME\s+REQUESTOR\s+REQUESTEDDURATION\s+CONDITION$/)
-    for (const n of ['cp1', 'validator1', 'worker1']) assert.match(out, new RegExp(`kubernetes.io/kubelet-serving\\s+system:node:${n}\\s+<none>\\s+Pending`))
+    for (const n of ['cp1', 'validator1', 'worker1'])
+      assert.match(out, new RegExp(`kubernetes.io/kubelet-serving\\s+system:node:${n}\\s+<none>\\s+Pending`))
     const list = JSON.parse(await ok(['get', 'csr', '-o', 'json']))
     const csr = list.items.find((c: any) => c.spec.username === 'system:node:worker1')
     assert.match(await ok(['certificate', 'approve', csr.metadata.name]), /approved/)
@@ -335,12 +481,18 @@ describe('lab kube-api with the real kubectl', () => {
     assert.match(await ok(['apply', '-f', '-'], podYaml('validator', '4Gi')), /pod\/validator created/)
     await ok(['wait', '--for=condition=Ready', 'pod/validator', '--timeout=30s'])
     const out = await ok(['get', 'pods', '-o', 'wide'])
-    assert.match(out.split('\n')[0], /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/)
+    assert.match(
+      out.split('\n')[0],
+      /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES$/,
+    )
     assert.match(out, /validator\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.\d+\.\d+\s+validator1\s+<none>\s+<none>/)
     const p = JSON.parse(await ok(['get', 'pod', 'validator', '-o', 'json']))
     assert.equal(p.status.qosClass, 'Guaranteed')
     // re-applying the same file without validation is accepted too
-    assert.match(await ok(['apply', '--validate=false', '-f', '-'], podYaml('validator', '4Gi')), /pod\/validator (unchanged|configured)/)
+    assert.match(
+      await ok(['apply', '--validate=false', '-f', '-'], podYaml('validator', '4Gi')),
+      /pod\/validator (unchanged|configured)/,
+    )
   })
 
   it('leaves a pod needing more hugepages than exist Pending with the scheduler message', async () => {
@@ -366,7 +518,10 @@ describe('lab kube-api with the real kubectl', () => {
     const r = await kubectl(['get', 'nodes', 'nosuch'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /Error from server \(NotFound\): nodes "nosuch" not found/)
-    const bad = await kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers: [{name: c}]\n')
+    const bad = await kubectl(
+      ['apply', '-f', '-'],
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: noimage}\nspec:\n  containers: [{name: c}]\n',
+    )
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /Pod "noimage" is invalid: spec.containers\[0\].image: Required value/)
   })
@@ -376,8 +531,15 @@ describe('lab kube-api with the real kubectl', () => {
     assert.equal(anon.status, 401)
     assert.equal(JSON.parse(anon.body).reason, 'Unauthorized')
     const other = generateCa('someone-else')
-    const kc = buildAdminKubeconfig({ clusterName: 'kube-api-test', endpoint: `https://${VIP}:6443`, caCrtPem: ca.crt, caKeyPem: ca.key })
-      .replace(/client-certificate-data: .*/, `client-certificate-data: ${b64(issueCert(other, { cn: 'mallory', org: ['system:masters'], usage: 'client' }).crt)}`)
+    const kc = buildAdminKubeconfig({
+      clusterName: 'kube-api-test',
+      endpoint: `https://${VIP}:6443`,
+      caCrtPem: ca.crt,
+      caKeyPem: ca.key,
+    }).replace(
+      /client-certificate-data: .*/,
+      `client-certificate-data: ${b64(issueCert(other, { cn: 'mallory', org: ['system:masters'], usage: 'client' }).crt)}`,
+    )
     const kcFile = join(dir, 'kubeconfig-other')
     writeFileSync(kcFile, kc, { mode: 0o600 })
     const r = await kubectl(['get', 'nodes'], '', kcFile)
@@ -401,7 +563,11 @@ describe('lab kube-api with the real kubectl', () => {
     assert.match(out, /holding the cluster VIP 127\.0\.60\.10:6443/)
     assert.doesNotMatch((api2 as ChildProcess & { output: string[] }).output.join(''), /holding the cluster VIP/)
     await stopPid(api.pid, 3000)
-    await eventually('cp2 holds the VIP', async () => /holding the cluster VIP/.test((api2 as ChildProcess & { output: string[] }).output.join('')) || undefined)
+    await eventually(
+      'cp2 holds the VIP',
+      async () =>
+        /holding the cluster VIP/.test((api2 as ChildProcess & { output: string[] }).output.join('')) || undefined,
+    )
     assert.match(await ok(['get', 'nodes', 'cp1']), /cp1\s+Ready/)
     // the new holder runs the controllers: a new pod still gets scheduled
     await ok(['apply', '-f', '-'], podYaml('after-failover', '1Gi'))

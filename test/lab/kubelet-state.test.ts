@@ -57,14 +57,29 @@ describe('lab kubelet: checkpoint validation after a policy change', { timeout: 
     const svc = await lab.run(['-n', W, '-e', `${P}.11`, 'service', 'kubelet'])
     assert.equal(svc.code, 0, svc.stderr)
     assert.match(svc.stdout, /STATE\s+Waiting/)
-    assert.match(svc.stdout, /Error running Containerd\(kubelet\), going to restart forever: task "kubelet" failed: exit code 1/)
+    assert.match(
+      svc.stdout,
+      /Error running Containerd\(kubelet\), going to restart forever: task "kubelet" failed: exit code 1/,
+    )
     const logs = await lab.run(['-n', W, '-e', `${P}.11`, 'logs', 'kubelet'])
     assert.equal(logs.code, 0, logs.stderr)
-    assert.match(logs.stdout, /"Failed to start ContainerManager" err="start memory manager error: \[memorymanager\] the expected machine state is different from the real one"/)
+    assert.match(
+      logs.stdout,
+      /"Failed to start ContainerManager" err="start memory manager error: \[memorymanager\] the expected machine state is different from the real one"/,
+    )
   })
 
   it('reset --system-labels-to-wipe EPHEMERAL --reboot wipes the checkpoints: kubelet starts with the new settings', async () => {
-    const r = await lab.run(['-n', W, '-e', `${P}.11`, 'reset', '--graceful=false', '--reboot', '--system-labels-to-wipe=EPHEMERAL'])
+    const r = await lab.run([
+      '-n',
+      W,
+      '-e',
+      `${P}.11`,
+      'reset',
+      '--graceful=false',
+      '--reboot',
+      '--system-labels-to-wipe=EPHEMERAL',
+    ])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(lab.node('w1').kubeletError, undefined)
     const svc = await lab.run(['-n', W, '-e', `${P}.11`, 'service', 'kubelet'])

@@ -36,15 +36,26 @@ interface Run {
 }
 function lab(args: string[], labDir = LAB): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'lab/cli.ts'), ...args], { cwd: REPO_ROOT, env: { ...process.env, TALOS_LAB_DIR: labDir } }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'lab/cli.ts'), ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, TALOS_LAB_DIR: labDir } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     )
   })
 }
 const node = (name: string) => JSON.parse(readFileSync(join(LAB, 'nodes', name, 'node.json'), 'utf8')) as LabNode
 const cluster = () => JSON.parse(readFileSync(join(LAB, 'lab.json'), 'utf8')) as LabCluster
 const sshdPid = (name: string) => cluster().processes.find((p) => p.kind === 'sshd' && p.node === name)?.pid
-async function statusJson(): Promise<{ nodes: { name: string; stage: string; ssh: { up: boolean; pid?: number }; etcd: { running: boolean }; faults: Record<string, unknown> }[] }> {
+async function statusJson(): Promise<{
+  nodes: {
+    name: string
+    stage: string
+    ssh: { up: boolean; pid?: number }
+    etcd: { running: boolean }
+    faults: Record<string, unknown>
+  }[]
+}> {
   const r = await lab(['status', '--json'])
   assert.equal(r.code, 0, r.stderr)
   return JSON.parse(r.stdout)
@@ -107,8 +118,11 @@ describe('lab lifecycle', () => {
     assert.ok(statSync(join(LAB, 'talosctl.sock')).isSocket())
     const talosctl = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
       new Promise<Run>((resolve) =>
-        execFile(join(REPO_ROOT, 'lab/bin/talosctl'), args, { cwd: REPO_ROOT, env: { ...process.env, TALOS_LAB_DIR: LAB, ...extra } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          join(REPO_ROOT, 'lab/bin/talosctl'),
+          args,
+          { cwd: REPO_ROOT, env: { ...process.env, TALOS_LAB_DIR: LAB, ...extra } },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         ),
       )
     const before = Number(readFileSync(`/proc/${daemon.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[11]) // utime
@@ -130,8 +144,11 @@ describe('lab lifecycle', () => {
     assert.ok(t0 >= before)
     // a caller in another directory is served by the one-shot path (relative paths must mean the caller's)
     const elsewhere = await new Promise<Run>((resolve) =>
-      execFile(join(REPO_ROOT, 'lab/bin/talosctl'), ['version', '--client'], { cwd: tmp, env: { ...process.env, TALOS_LAB_DIR: LAB } }, (err, stdout, stderr) =>
-        resolve({ code: err ? 1 : 0, stdout, stderr }),
+      execFile(
+        join(REPO_ROOT, 'lab/bin/talosctl'),
+        ['version', '--client'],
+        { cwd: tmp, env: { ...process.env, TALOS_LAB_DIR: LAB } },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
       ),
     )
     assert.equal(elsewhere.code, 0, elsewhere.stderr)
@@ -140,10 +157,13 @@ describe('lab lifecycle', () => {
 
   test('status --json reports every node with its rescue sshd up', async () => {
     const s = await statusJson()
-    assert.deepEqual(s.nodes.map((n) => [n.name, n.stage, n.ssh.up, n.ssh.pid]), [
-      ['cp1', 'off', true, sshdPid('cp1')],
-      ['w1', 'off', true, sshdPid('w1')],
-    ])
+    assert.deepEqual(
+      s.nodes.map((n) => [n.name, n.stage, n.ssh.up, n.ssh.pid]),
+      [
+        ['cp1', 'off', true, sshdPid('cp1')],
+        ['w1', 'off', true, sshdPid('w1')],
+      ],
+    )
   })
 
   test('up on a healthy lab says so and exits 0 without touching it', async () => {

@@ -17,7 +17,8 @@ const NODE_DIR = '/sys/devices/system/node'
 function whyCannotRun(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to bind-mount a sysroot over /sys/devices/system/node'
   const probe = spawnSync('unshare', ['-m', 'true'])
-  if (probe.error || probe.status !== 0) return `unshare -m unavailable: ${probe.error?.message ?? probe.stderr.toString().trim()}`
+  if (probe.error || probe.status !== 0)
+    return `unshare -m unavailable: ${probe.error?.message ?? probe.stderr.toString().trim()}`
   return undefined
 }
 const skipReason = whyCannotRun()
@@ -25,7 +26,9 @@ const skipReason = whyCannotRun()
 function realNumactl(sysNodeDir: string): string {
   // quote for sh: the temp dir path is ours, but keep it safe anyway
   const q = `'${sysNodeDir.replace(/'/g, `'\\''`)}'`
-  return execFileSync('unshare', ['-m', 'sh', '-c', `mount --bind ${q} ${NODE_DIR} && exec numactl --hardware`], { encoding: 'utf8' })
+  return execFileSync('unshare', ['-m', 'sh', '-c', `mount --bind ${q} ${NODE_DIR} && exec numactl --hardware`], {
+    encoding: 'utf8',
+  })
 }
 
 const fileReader = (root: string) => (p: string) => {
@@ -65,7 +68,7 @@ for (const { layout, cmdline } of CASES) {
   })
 }
 
-test('numactl sees huge pages taken out of each node\'s free memory, as our report does', { skip: skipReason }, () => {
+test("numactl sees huge pages taken out of each node's free memory, as our report does", { skip: skipReason }, () => {
   withRoot((root) => {
     const hw = hardwareProfile('validator-2socket')
     createSysroot(root, hw, { cmdline: '', hostname: 'v' })
@@ -88,18 +91,23 @@ test('numactl on a sysroot with an offline node in the middle (sparse node ids)'
     rmSync(join(dir, 'node1'), { recursive: true })
     writeFileSync(join(dir, 'online'), '0,2-3\n')
     // an offline node drops out of every distance row
-    for (const n of [0, 2, 3]) writeFileSync(join(dir, `node${n}`, 'distance'), [0, 2, 3].map((k) => hw.distances[n]![k]).join(' ') + '\n')
+    for (const n of [0, 2, 3])
+      writeFileSync(join(dir, `node${n}`, 'distance'), [0, 2, 3].map((k) => hw.distances[n]![k]).join(' ') + '\n')
     const real = realNumactl(dir)
     assert.match(real, /^available: 3 nodes \(0,2-3\)\n/)
     assert.equal(formatNumactlHardware(readNumaFromFiles(fileReader(root))), real)
   })
 })
 
-test('this machine\'s own /sys: our report matches numactl except for free memory, which moves', { skip: skipReason }, (t) => {
-  const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined)
-  if (read(`${NODE_DIR}/online`) === undefined) return t.skip(`no ${NODE_DIR}/online on this machine`)
-  const ours = formatNumactlHardware(readNumaFromFiles(read))
-  const real = execFileSync('numactl', ['--hardware'], { encoding: 'utf8' })
-  const noFree = (s: string) => s.replace(/^(node \d+ free:) \d+ MB$/gm, '$1 N MB')
-  assert.equal(noFree(ours), noFree(real))
-})
+test(
+  "this machine's own /sys: our report matches numactl except for free memory, which moves",
+  { skip: skipReason },
+  (t) => {
+    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : undefined)
+    if (read(`${NODE_DIR}/online`) === undefined) return t.skip(`no ${NODE_DIR}/online on this machine`)
+    const ours = formatNumactlHardware(readNumaFromFiles(read))
+    const real = execFileSync('numactl', ['--hardware'], { encoding: 'utf8' })
+    const noFree = (s: string) => s.replace(/^(node \d+ free:) \d+ MB$/gm, '$1 N MB')
+    assert.equal(noFree(ours), noFree(real))
+  },
+)

@@ -33,8 +33,11 @@ nodes:
 
 function lab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'lab/cli.ts'), ...args], { cwd: REPO_ROOT, env: { ...process.env, TALOS_LAB_DIR: LAB } }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(REPO_ROOT, 'lab/cli.ts'), ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, TALOS_LAB_DIR: LAB } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     )
   })
 }
@@ -129,10 +132,15 @@ describe('lab rescue SSH', () => {
   })
 
   test('lsblk JSON lists exactly the node hardware disks', async () => {
-    for (const [c, name] of [[cp1, 'cp1'], [v1, 'v1']] as const) {
+    for (const [c, name] of [
+      [cp1, 'cp1'],
+      [v1, 'v1'],
+    ] as const) {
       const r = await exec(c, 'lsblk -b -J -o NAME,SIZE,MODEL,SERIAL,TYPE')
       assert.equal(r.code, 0, r.stderr)
-      const devs = (JSON.parse(r.stdout) as { blockdevices: { name: string; size: number; model: string | null; type: string }[] }).blockdevices
+      const devs = (
+        JSON.parse(r.stdout) as { blockdevices: { name: string; size: number; model: string | null; type: string }[] }
+      ).blockdevices
       assert.deepEqual(
         devs.map((d) => [`/dev/${d.name}`, d.size, d.model ?? '', d.type]),
         node(name).hardware.disks.map((d) => [d.dev, d.sizeBytes, d.model, 'disk']),
@@ -174,9 +182,12 @@ describe('lab rescue SSH', () => {
     assert.equal(n.talosVersion, 'v1.10.3')
     assert.equal(n.installDisk, '/dev/sda')
     const deadline = Date.now() + 10000
-    while ((await portOpen('127.0.43.11', PORT)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100))
+    while ((await portOpen('127.0.43.11', PORT)) && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 100))
     assert.equal(await portOpen('127.0.43.11', PORT), false)
-    const st = JSON.parse((await lab(['status', '--json'])).stdout) as { nodes: { name: string; ssh: { up: boolean } }[] }
+    const st = JSON.parse((await lab(['status', '--json'])).stdout) as {
+      nodes: { name: string; ssh: { up: boolean } }[]
+    }
     assert.equal(st.nodes.find((x) => x.name === 'cp1')!.ssh.up, false)
     assert.equal(st.nodes.find((x) => x.name === 'v1')!.ssh.up, true)
   })

@@ -12,7 +12,8 @@ import { EMPTY_SCHEMATIC_ID } from '../../lib/talos/schematic.ts'
 const P = '127.0.94'
 let lab: TestLab
 const image = (id: string) => `factory.talos.dev/metal-installer/${id}:v1.10.3`
-const VALIDATOR_SCHEMATIC = 'customization:\n  extraKernelArgs:\n    - default_hugepagesz=1G\n    - hugepagesz=1G\n    - hugepages=0:4,1:4\n    - iommu=pt\n'
+const VALIDATOR_SCHEMATIC =
+  'customization:\n  extraKernelArgs:\n    - default_hugepagesz=1G\n    - hugepagesz=1G\n    - hugepages=0:4,1:4\n    - iommu=pt\n'
 
 describe('lab kernel: command line from the image schematic', { timeout: 120_000 }, () => {
   let validatorId = ''

@@ -15,7 +15,11 @@ import { parseTable } from '../../lib/talos/parse.ts'
 const P = '127.0.51'
 const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
 let lab: TestLab
-const rows = (out: string) => out.trim().split('\n').map((l) => l.trim().split(/\s{2,}/))
+const rows = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s{2,}/))
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8')
 
 describe('lab talosctl CLI', { timeout: 120_000 }, () => {
@@ -28,10 +32,20 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
 
   it('tabwriter reproduces the real etcd status table (docs strip trailing blanks)', () => {
     const sample = readFileSync(new URL('etcd-status-3-nodes.txt', SAMPLES), 'utf8')
-    const cells = sample.trimEnd().split('\n').map((l) => l.split(/\s{2,}/))
+    const cells = sample
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/))
     // rebuild the rows as talosctl prints them: every column tab-terminated, the empty ERRORS cell last
     const out = table(cells.map((c, i) => (i === 0 ? c : [...c, ''])))
-    assert.equal(out.split('\n').map((l) => l.trimEnd()).join('\n').trimEnd(), sample.trimEnd())
+    assert.equal(
+      out
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .join('\n')
+        .trimEnd(),
+      sample.trimEnd(),
+    )
   })
 
   it('gen secrets writes a 0600 bundle in the real layout with real CAs and tokens', () => {
@@ -60,7 +74,18 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     const crt = new X509Certificate(unb64(ctx.crt))
     assert.ok(crt.verify(ca.publicKey))
     assert.match(crt.subject, /O=os:admin/)
-    const again = await lab.run(['gen', 'config', 'clitest', 'https://x:6443', '--with-secrets', lab.secretsFile, '--output-types', 'talosconfig', '-o', lab.talosconfig])
+    const again = await lab.run([
+      'gen',
+      'config',
+      'clitest',
+      'https://x:6443',
+      '--with-secrets',
+      lab.secretsFile,
+      '--output-types',
+      'talosconfig',
+      '-o',
+      lab.talosconfig,
+    ])
     assert.equal(again.code, 1)
     assert.match(again.stderr, /already exists, use --force to overwrite/)
   })
@@ -78,13 +103,19 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     assert.equal(j.spec.stage, 'maintenance')
     const secure = await lab.run(['-n', `${P}.11`, 'get', 'disks'])
     assert.equal(secure.code, 1)
-    assert.match(secure.stderr, /^rpc error: code = Unavailable desc = connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"/)
+    assert.match(
+      secure.stderr,
+      /^rpc error: code = Unavailable desc = connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"/,
+    )
   })
 
   it('unknown hosts, downed and slow nodes fail as dead hosts do', async () => {
     const unknown = await lab.run(['-e', `${P}.99`, '-n', `${P}.99`, 'version'])
     assert.equal(unknown.code, 1)
-    assert.match(unknown.stderr, /error getting version: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp 127\.0\.51\.99:50000: connect: no route to host"/)
+    assert.match(
+      unknown.stderr,
+      /error getting version: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp 127\.0\.51\.99:50000: connect: no route to host"/,
+    )
     lab.update('w1', (n) => (n.faults.down = true))
     const down = await lab.run(['-n', `${P}.21`, 'get', 'disks', '--insecure'])
     assert.equal(down.code, 1)
@@ -97,7 +128,10 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     writeFileSync(cpCfg, lab.renderConfig('controlplane', { sysctls: { 'vm.swappiness': '1' } }))
     const wCfg = join(lab.dir, 'w.yaml')
     writeFileSync(wCfg, lab.renderConfig('worker', { sysctls: { 'vm.swappiness': '0' }, modules: ['tcp_bbr'] }))
-    for (const [addr, f] of [[`${P}.11`, cpCfg], [`${P}.21`, wCfg]]) {
+    for (const [addr, f] of [
+      [`${P}.11`, cpCfg],
+      [`${P}.21`, wCfg],
+    ]) {
       const r = await lab.run(['-n', addr, 'apply-config', '--insecure', '-f', f])
       assert.equal(r.code, 0, r.stderr)
     }
@@ -106,11 +140,25 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     assert.equal(mods.code, 0, mods.stderr)
     // tcp_bbr is built into the Talos kernel (CONFIG_TCP_CONG_BBR=y): loading it is a no-op, /proc/modules never lists it
     assert.doesNotMatch(mods.stdout, /^tcp_bbr /m)
-    const builtin = await lab.run(['-n', `${P}.21`, '-e', `${P}.11`, 'read', '/usr/lib/modules/6.12.28-talos/modules.builtin'])
+    const builtin = await lab.run([
+      '-n',
+      `${P}.21`,
+      '-e',
+      `${P}.11`,
+      'read',
+      '/usr/lib/modules/6.12.28-talos/modules.builtin',
+    ])
     assert.match(builtin.stdout, /^kernel\/net\/ipv4\/tcp_bbr\.ko$/m)
     const cmdlineBefore = lab.node('w1').cmdline
     const changed = join(lab.dir, 'w2.yaml')
-    writeFileSync(changed, lab.renderConfig('worker', { sysctls: { 'vm.swappiness': '7' }, modules: ['tcp_bbr'], extraKernelArgs: ['iommu=pt'] }))
+    writeFileSync(
+      changed,
+      lab.renderConfig('worker', {
+        sysctls: { 'vm.swappiness': '7' },
+        modules: ['tcp_bbr'],
+        extraKernelArgs: ['iommu=pt'],
+      }),
+    )
     const live = await lab.run(['-n', `${P}.21`, 'apply-config', '-f', changed])
     assert.equal(live.code, 0, live.stderr)
     assert.match(live.stderr, /Applied configuration without a reboot/)
@@ -118,11 +166,21 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     assert.equal(lab.node('w1').cmdline, cmdlineBefore)
     const sys = await lab.run(['-n', `${P}.21`, 'get', 'sysctls', '-o', 'yaml'])
     assert.match(sys.stdout, /id: vm\.swappiness[\s\S]*current: "?7"?/)
-    const up = await lab.run(['-n', `${P}.21`, 'upgrade', '--image', 'ghcr.io/siderolabs/installer:v1.10.3', '--wait=false'])
+    const up = await lab.run([
+      '-n',
+      `${P}.21`,
+      'upgrade',
+      '--image',
+      'ghcr.io/siderolabs/installer:v1.10.3',
+      '--wait=false',
+    ])
     assert.equal(up.code, 0, up.stderr)
     assert.match(lab.node('w1').cmdline, /iommu=pt/)
     const dry = await lab.run(['-n', `${P}.21`, 'apply-config', '-f', changed, '--dry-run'])
-    assert.match(dry.stderr, /^Dry run summary:\nApplied configuration without a reboot \(skipped in dry-run\)\.\nConfig diff:\n\nNo changes\./)
+    assert.match(
+      dry.stderr,
+      /^Dry run summary:\nApplied configuration without a reboot \(skipped in dry-run\)\.\nConfig diff:\n\nNo changes\./,
+    )
   })
 
   it('ls -l: talosctl v1.10.3 columns; owner and mode as a chown/chmod on the node set them, root otherwise', async () => {
@@ -132,7 +190,16 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     setOwner(root, '/var/mnt/ledger', { mode: '0750' })
     const r = await lab.run(['-n', `${P}.21`, 'ls', '-l', '/var/mnt/ledger'])
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.stdout.split('\n')[0]!.trim().split(/\s+/), ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'LABEL', 'NAME'])
+    assert.deepEqual(r.stdout.split('\n')[0]!.trim().split(/\s+/), [
+      'NODE',
+      'MODE',
+      'UID',
+      'GID',
+      'SIZE(B)',
+      'LASTMOD',
+      'LABEL',
+      'NAME',
+    ])
     // what the runbooks and checks parse (lib/checks/sources.ts), as from a real node
     assert.deepEqual(ownerFromLs(r.stdout, `${P}.21`), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
     const row = parseTable(r.stdout).find((x) => x.NAME === '.')!
@@ -149,15 +216,39 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     assert.equal(r.code, 1)
     const t = rows(r.stdout)
     assert.deepEqual(t[0], ['NODE', 'NAMESPACE', 'TYPE', 'ID', 'VERSION', 'STAGE', 'READY'])
-    assert.deepEqual(t.slice(1).map((x) => x[0]), [`${P}.11`])
-    assert.match(r.stderr, /^1 error occurred:\n\t\* rpc error: code = Unavailable .*127\.0\.51\.21:50000: connect: connection refused"\n\n\n$/)
+    assert.deepEqual(
+      t.slice(1).map((x) => x[0]),
+      [`${P}.11`],
+    )
+    assert.match(
+      r.stderr,
+      /^1 error occurred:\n\t\* rpc error: code = Unavailable .*127\.0\.51\.21:50000: connect: connection refused"\n\n\n$/,
+    )
   })
 
   it('a talosconfig from another CA is refused once configured', async () => {
     const other = join(lab.dir, 'other-secrets.yaml')
     assert.equal((await lab.run(['gen', 'secrets', '-o', other])).code, 0)
     const tc = join(lab.dir, 'other-talosconfig')
-    assert.equal((await lab.run(['gen', 'config', 'clitest', 'https://x:6443', '--with-secrets', other, '--output-types', 'talosconfig', '-o', tc, '-e', `${P}.11`])).code, 0)
+    assert.equal(
+      (
+        await lab.run([
+          'gen',
+          'config',
+          'clitest',
+          'https://x:6443',
+          '--with-secrets',
+          other,
+          '--output-types',
+          'talosconfig',
+          '-o',
+          tc,
+          '-e',
+          `${P}.11`,
+        ])
+      ).code,
+      0,
+    )
     const r = await lab.run(['--talosconfig', tc, '-n', `${P}.11`, 'get', 'hostname'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /x509: certificate signed by unknown authority/)

@@ -86,7 +86,10 @@ describe('lab talosctl upgrade, rollback, extensions, etcd snapshot', { timeout:
     assert.equal(await tagOf(`${P}.21`), 'v1.10.4')
     const none = await lab.run(['-n', `${P}.11`, 'rollback'])
     assert.equal(none.code, 1)
-    assert.match(none.stderr, /^error executing rollback: 1 error occurred:\n\t\* 127\.0\.98\.11: rpc error: code = Unknown desc = previous UKI not found\n/)
+    assert.match(
+      none.stderr,
+      /^error executing rollback: 1 error occurred:\n\t\* 127\.0\.98\.11: rpc error: code = Unknown desc = previous UKI not found\n/,
+    )
   })
 
   it('etcd snapshot writes the real etcd snapshot, 0600, and says where', async () => {

@@ -16,7 +16,13 @@ import { fileURLToPath } from 'node:url'
 import pLimit from 'p-limit'
 import { partitionOf, partitionPath } from '../../lib/host/block-device.ts'
 import { sysctlValueProblem } from '../../lib/host/sysctl-values.ts'
-import { kubernetesVersionProblem, outputDirProblem, parseCidr, inSubnet, networkAndBroadcast } from '../../config/inventory.ts'
+import {
+  kubernetesVersionProblem,
+  outputDirProblem,
+  parseCidr,
+  inSubnet,
+  networkAndBroadcast,
+} from '../../config/inventory.ts'
 import { applyRuntimeConfig, createSysroot } from '../../lab/sysroot.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
 
@@ -97,9 +103,15 @@ function labInventory(name: string, outputDir = `out/i12b-${name}`): { file: str
   const text = readFileSync(join(FIXTURES, 'valid-lab.yaml'), 'utf8')
     .replace('outputDir: out/fixture', `outputDir: ${outputDir}`)
     .replace('metal-installer/abc123:', `metal-installer/${EMPTY_SCHEMATIC}:`)
-    .replace('\nvalidator:\n', `\nvalidator:\n  installerImage: factory.talos.dev/metal-installer/${VALIDATOR_SCHEMATIC}:v1.10.3\n`)
+    .replace(
+      '\nvalidator:\n',
+      `\nvalidator:\n  installerImage: factory.talos.dev/metal-installer/${VALIDATOR_SCHEMATIC}:v1.10.3\n`,
+    )
     .replace('imageUrl: file://images/metal-amd64.raw', `imageUrl: file://images/${EMPTY_SCHEMATIC}/metal-amd64.raw`)
-    .replace('    installDisk: /dev/nvme0n1\n', `    installDisk: /dev/nvme0n1\n    rescue: { imageUrl: file://images/${VALIDATOR_SCHEMATIC}/metal-amd64.raw }\n`)
+    .replace(
+      '    installDisk: /dev/nvme0n1\n',
+      `    installDisk: /dev/nvme0n1\n    rescue: { imageUrl: file://images/${VALIDATOR_SCHEMATIC}/metal-amd64.raw }\n`,
+    )
   writeFileSync(file, text)
   return { file, outDir: resolve(REPO, outputDir) }
 }
@@ -107,16 +119,35 @@ function labInventory(name: string, outputDir = `out/i12b-${name}`): { file: str
 describe('entry points', { concurrency: 3 }, () => {
   // ---------------------------------------------------------------- malformed inventories through the entry points
 
-  const expectOf = (text: string) => [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({ line: m[1], column: m[2], field: m[3]!, message: m[4]! }))
+  const expectOf = (text: string) =>
+    [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({
+      line: m[1],
+      column: m[2],
+      field: m[3]!,
+      message: m[4]!,
+    }))
 
   const INVENTORIES: { fixture: string; cmd: (inv: string) => string[]; outside?: string }[] = [
-    { fixture: 'kubernetes-version-too-old.yaml', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'] },
+    {
+      fixture: 'kubernetes-version-too-old.yaml',
+      cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'],
+    },
     { fixture: 'kubernetes-version-too-new.yaml', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv] },
-    { fixture: 'install-disk-partition.yaml', cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'] },
+    {
+      fixture: 'install-disk-partition.yaml',
+      cmd: (inv) => [ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'],
+    },
     { fixture: 'sysctl-values.yaml', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'] },
-    { fixture: 'vip-is-node-address.yaml', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--dry-run'] },
+    {
+      fixture: 'vip-is-node-address.yaml',
+      cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--dry-run'],
+    },
     { fixture: 'vip-outside-subnet.yaml', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'] },
-    { fixture: 'outputdir-outside-repo.yaml', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], outside: resolve(REPO, '../../../tmp/talos-fixture-escape') },
+    {
+      fixture: 'outputdir-outside-repo.yaml',
+      cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'],
+      outside: resolve(REPO, '../../../tmp/talos-fixture-escape'),
+    },
   ]
 
   for (const c of INVENTORIES) {
@@ -141,7 +172,8 @@ describe('entry points', { concurrency: 3 }, () => {
 
   // ---------------------------------------------------------------- 02 --lint: files, directories, missing paths
 
-  const W = (body: string) => `version: v1alpha1\nmachine:\n  type: worker\n  token: abcdef.0123456789abcdef\n${body}cluster:\n  controlPlane:\n    endpoint: https://10.0.0.10:6443\n`
+  const W = (body: string) =>
+    `version: v1alpha1\nmachine:\n  type: worker\n  token: abcdef.0123456789abcdef\n${body}cluster:\n  controlPlane:\n    endpoint: https://10.0.0.10:6443\n`
 
   it('02 --lint: a partition as install disk is an error at machine.install.disk', async () => {
     const file = join(tmp, 'lint', 'partition.yaml')
@@ -149,7 +181,13 @@ describe('entry points', { concurrency: 3 }, () => {
     writeFileSync(file, W('  install:\n    disk: /dev/sda1\n'))
     const r = await run('lint-partition', [ZX, 'runbooks/02-configure.ts', '--lint', file])
     assert.equal(r.code, 1, r.out)
-    assert.match(r.out, new RegExp(`^${esc(file)}:6:5: error\\[install-disk-partition\\]: machine\\.install\\.disk: /dev/sda1 is partition 1 of /dev/sda: Talos installs to a whole disk.*\\(fix: use the whole disk: disk: /dev/sda`, 'm'))
+    assert.match(
+      r.out,
+      new RegExp(
+        `^${esc(file)}:6:5: error\\[install-disk-partition\\]: machine\\.install\\.disk: /dev/sda1 is partition 1 of /dev/sda: Talos installs to a whole disk.*\\(fix: use the whole disk: disk: /dev/sda`,
+        'm',
+      ),
+    )
     assertNothingWritten(r, '--lint partition')
   })
 
@@ -157,7 +195,10 @@ describe('entry points', { concurrency: 3 }, () => {
     const dir = join(tmp, 'lint-dir')
     mkdirSync(join(dir, 'validators'), { recursive: true })
     mkdirSync(join(dir, '.cache'), { recursive: true })
-    writeFileSync(join(dir, 'worker.yaml'), W('  sysctls:\n    vm.swappiness: "zero"\n    net.core.default_qdisc: fq\n'))
+    writeFileSync(
+      join(dir, 'worker.yaml'),
+      W('  sysctls:\n    vm.swappiness: "zero"\n    net.core.default_qdisc: fq\n'),
+    )
     writeFileSync(join(dir, 'validators', 'v1.yml'), W('  install:\n    disk: /dev/mmcblk0p1\n'))
     writeFileSync(join(dir, 'validators', 'clean.yaml'), W('  install:\n    disk: /dev/nvme0n1\n'))
     writeFileSync(join(dir, 'secrets.yaml'), 'cluster:\n  id: x\n  secret: y\n')
@@ -165,10 +206,25 @@ describe('entry points', { concurrency: 3 }, () => {
     writeFileSync(join(dir, 'README.txt'), 'not yaml')
     const r = await run('lint-dir', [ZX, 'runbooks/02-configure.ts', '--lint', dir])
     assert.equal(r.code, 1, r.out)
-    assert.match(r.out, new RegExp(`^${esc(join(dir, 'worker.yaml'))}:6:5: error\\[sysctl-value\\]: machine\\.sysctls\\.vm\\.swappiness: vm\\.swappiness takes an integer 0\\.\\.200 .*\\(got "zero"\\)`, 'm'))
-    assert.match(r.out, new RegExp(`^${esc(join(dir, 'validators', 'v1.yml'))}:6:5: error\\[install-disk-partition\\]: machine\\.install\\.disk: /dev/mmcblk0p1 is partition 1 of /dev/mmcblk0`, 'm'))
+    assert.match(
+      r.out,
+      new RegExp(
+        `^${esc(join(dir, 'worker.yaml'))}:6:5: error\\[sysctl-value\\]: machine\\.sysctls\\.vm\\.swappiness: vm\\.swappiness takes an integer 0\\.\\.200 .*\\(got "zero"\\)`,
+        'm',
+      ),
+    )
+    assert.match(
+      r.out,
+      new RegExp(
+        `^${esc(join(dir, 'validators', 'v1.yml'))}:6:5: error\\[install-disk-partition\\]: machine\\.install\\.disk: /dev/mmcblk0p1 is partition 1 of /dev/mmcblk0`,
+        'm',
+      ),
+    )
     assert.match(r.out, new RegExp(`^${esc(join(dir, 'validators', 'clean.yaml'))}: ok$`, 'm'))
-    assert.match(r.out, new RegExp(`^${esc(join(dir, 'secrets.yaml'))}: skipped \\(not a Talos machine config\\)$`, 'm'))
+    assert.match(
+      r.out,
+      new RegExp(`^${esc(join(dir, 'secrets.yaml'))}: skipped \\(not a Talos machine config\\)$`, 'm'),
+    )
     assert.doesNotMatch(r.out, /stale\.yaml|README\.txt|EISDIR/)
     assertNothingWritten(r, '--lint DIRECTORY')
   })
@@ -176,7 +232,10 @@ describe('entry points', { concurrency: 3 }, () => {
   it('02 --lint DIRECTORY of clean configs: exit 0', async () => {
     const dir = join(tmp, 'lint-clean')
     mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, 'a.yaml'), W('  sysctls:\n    vm.swappiness: "10"\n    net.ipv4.tcp_congestion_control: bbr\n'))
+    writeFileSync(
+      join(dir, 'a.yaml'),
+      W('  sysctls:\n    vm.swappiness: "10"\n    net.ipv4.tcp_congestion_control: bbr\n'),
+    )
     const r = await run('lint-clean', [ZX, 'runbooks/02-configure.ts', '--lint', dir])
     assert.equal(r.code, 0, r.out)
     assert.match(r.out, /a\.yaml: ok$/m)
@@ -197,10 +256,23 @@ describe('entry points', { concurrency: 3 }, () => {
 
   it('02 --dry-run on a new cluster renders, lints and validates every config with a throwaway bundle, writes nothing', async () => {
     const { file, outDir } = labInventory('dry-new')
-    const r = await run('dry-02-new', [ZX, 'runbooks/02-configure.ts', '--inventory', file, '--dry-run', '--step', 'secrets', '--step', 'render'])
+    const r = await run('dry-02-new', [
+      ZX,
+      'runbooks/02-configure.ts',
+      '--inventory',
+      file,
+      '--dry-run',
+      '--step',
+      'secrets',
+      '--step',
+      'render',
+    ])
     assert.equal(r.code, 0, r.out)
     assert.match(r.out, /secrets bundle generated for this dry run only/)
-    assert.match(r.out, /dry run: 4 configs rendered, linted and validated in \S+ \(removed on exit\); a real run writes them to /)
+    assert.match(
+      r.out,
+      /dry run: 4 configs rendered, linted and validated in \S+ \(removed on exit\); a real run writes them to /,
+    )
     assert.match(r.out, /✔ render .*\[dry-run\]/)
     assert.doesNotMatch(r.out, /ENOENT/)
     assertNothingWritten(r, '02 --dry-run (new cluster)', [outDir])
@@ -209,7 +281,17 @@ describe('entry points', { concurrency: 3 }, () => {
   it('02 --dry-run --from secrets: renders, lints, plans the talosconfig, stops at diff with no node up; nothing written', async () => {
     const { file, outDir } = labInventory('dry-from')
     // no lab is running: the diff cannot reach the nodes, after render and talosconfig have run as a dry run
-    const r = await run('dry-02-from', [ZX, 'runbooks/02-configure.ts', '--inventory', file, '--dry-run', '--from', 'secrets', '--call-timeout', '5s'])
+    const r = await run('dry-02-from', [
+      ZX,
+      'runbooks/02-configure.ts',
+      '--inventory',
+      file,
+      '--dry-run',
+      '--from',
+      'secrets',
+      '--call-timeout',
+      '5s',
+    ])
     assert.equal(r.code, 1, r.out)
     assert.match(r.out, /✔ render .*\[dry-run\]/)
     assert.match(r.out, /✔ talosconfig .*\[dry-run\]/)
@@ -225,14 +307,28 @@ describe('entry points', { concurrency: 3 }, () => {
       mkdirSync(outDir, { recursive: true, mode: 0o700 })
       const gen = await run('dry-02-gen', [LAB_TALOSCTL, 'gen', 'secrets', '-o', join(outDir, 'secrets.yaml')])
       assert.equal(gen.code, 0, gen.out)
-      const snapshot = () => readdirSync(outDir).map((f) => `${f} ${statSync(join(outDir, f)).mtimeMs} ${readFileSync(join(outDir, f), 'utf8')}`)
+      const snapshot = () =>
+        readdirSync(outDir).map(
+          (f) => `${f} ${statSync(join(outDir, f)).mtimeMs} ${readFileSync(join(outDir, f), 'utf8')}`,
+        )
       const before = snapshot()
-      const r = await run('dry-02-existing', [ZX, 'runbooks/02-configure.ts', '--inventory', file, '--dry-run', '--step', 'secrets', '--step', 'render'])
+      const r = await run('dry-02-existing', [
+        ZX,
+        'runbooks/02-configure.ts',
+        '--inventory',
+        file,
+        '--dry-run',
+        '--step',
+        'secrets',
+        '--step',
+        'render',
+      ])
       assert.equal(r.code, 0, r.out)
       assert.match(r.out, /secrets bundle reused/)
       assert.deepEqual(snapshot(), before, '02 --dry-run changed the output dir')
       const bundle = readFileSync(join(outDir, 'secrets.yaml'), 'utf8')
-      for (const secret of [...bundle.matchAll(/(?:secret|token|bootstraptoken|key): (\S{16,})/g)].map((m) => m[1]!)) assert.ok(!r.out.includes(secret), 'a secret of the bundle was printed')
+      for (const secret of [...bundle.matchAll(/(?:secret|token|bootstraptoken|key): (\S{16,})/g)].map((m) => m[1]!))
+        assert.ok(!r.out.includes(secret), 'a secret of the bundle was printed')
       assertNothingWritten(r, '02 --dry-run (existing bundle)')
     } finally {
       rmSync(outDir, { recursive: true, force: true })
@@ -253,7 +349,16 @@ describe('entry points', { concurrency: 3 }, () => {
   for (const d of DRY_RUNS) {
     it(`${d.runbook} --dry-run writes nothing anywhere (no journal, no report, no output dir)`, async () => {
       const { file, outDir } = labInventory(`dry-${d.runbook}`)
-      const r = await run(`dry-${d.runbook}`, [ZX, `runbooks/${d.runbook}.ts`, '--inventory', file, '--dry-run', '--call-timeout', '5s', ...(d.extra ?? [])])
+      const r = await run(`dry-${d.runbook}`, [
+        ZX,
+        `runbooks/${d.runbook}.ts`,
+        '--inventory',
+        file,
+        '--dry-run',
+        '--call-timeout',
+        '5s',
+        ...(d.extra ?? []),
+      ])
       assert.ok(d.exit.includes(r.code ?? -1), `exit ${r.code}:\n${r.out}`)
       assert.match(r.out, /DRY RUN/)
       assertNothingWritten(r, `${d.runbook} --dry-run`, [outDir])
@@ -268,15 +373,28 @@ test('partitionOf: partitions of every naming scheme, whole disks left alone', (
   assert.deepEqual(partitionOf('/dev/sda1'), { disk: '/dev/sda', partition: 1 })
   assert.deepEqual(partitionOf('/dev/mmcblk0p1'), { disk: '/dev/mmcblk0', partition: 1 })
   assert.deepEqual(partitionOf('/dev/vdb12'), { disk: '/dev/vdb', partition: 12 })
-  assert.deepEqual(partitionOf('/dev/disk/by-id/nvme-eui.0025-part2'), { disk: '/dev/disk/by-id/nvme-eui.0025', partition: 2 })
-  for (const whole of ['/dev/sda', '/dev/nvme0n1', '/dev/nvme1n2', '/dev/mmcblk0', '/dev/vdaa', '/dev/md0', '/dev/disk/by-id/nvme-eui.0025'])
+  assert.deepEqual(partitionOf('/dev/disk/by-id/nvme-eui.0025-part2'), {
+    disk: '/dev/disk/by-id/nvme-eui.0025',
+    partition: 2,
+  })
+  for (const whole of [
+    '/dev/sda',
+    '/dev/nvme0n1',
+    '/dev/nvme1n2',
+    '/dev/mmcblk0',
+    '/dev/vdaa',
+    '/dev/md0',
+    '/dev/disk/by-id/nvme-eui.0025',
+  ])
     assert.equal(partitionOf(whole), undefined, whole)
   // the lab names the partitions it mounts the same way: partitionOf reads back what partitionPath names
-  for (const disk of ['/dev/sda', '/dev/nvme0n1', '/dev/mmcblk1', '/dev/vdb']) assert.deepEqual(partitionOf(partitionPath(disk, 6)), { disk, partition: 6 })
+  for (const disk of ['/dev/sda', '/dev/nvme0n1', '/dev/mmcblk1', '/dev/vdb'])
+    assert.deepEqual(partitionOf(partitionPath(disk, 6)), { disk, partition: 6 })
 })
 
 test('kubernetesVersionProblem: Talos v1.10 supports 1.28.0 up to 1.33.x', () => {
-  for (const ok of ['v1.28.0', 'v1.30.4', 'v1.33.0', 'v1.33.1', 'v1.33.98']) assert.equal(kubernetesVersionProblem(ok), undefined, ok)
+  for (const ok of ['v1.28.0', 'v1.30.4', 'v1.33.0', 'v1.33.1', 'v1.33.98'])
+    assert.equal(kubernetesVersionProblem(ok), undefined, ok)
   assert.match(kubernetesVersionProblem('v1.27.9')!, /v1\.28\.0 to v1\.33\.x.*v1\.27\.9 is too old/)
   assert.match(kubernetesVersionProblem('v1.20.0')!, /too old/)
   assert.match(kubernetesVersionProblem('v1.34.0')!, /v1\.34\.0 is too new/)
@@ -299,8 +417,9 @@ test('sysctlValueProblem: integers and ranges, qdisc and congestion control name
   assert.equal(sysctlValueProblem('net.ipv4.tcp_fastopen_key', 'anything'), undefined)
 })
 
-test('outputDirProblem: relative paths stay below the repo; absolute paths are the operator\'s choice', () => {
-  for (const ok of ['out/x', 'out/../out/x', './out/x', '/srv/talos/out', '/tmp/x']) assert.equal(outputDirProblem(ok), undefined, ok)
+test("outputDirProblem: relative paths stay below the repo; absolute paths are the operator's choice", () => {
+  for (const ok of ['out/x', 'out/../out/x', './out/x', '/srv/talos/out', '/tmp/x'])
+    assert.equal(outputDirProblem(ok), undefined, ok)
   for (const bad of ['../x', '../../../tmp/x', 'out/../../x', '.', './', '..']) assert.ok(outputDirProblem(bad), bad)
 })
 
@@ -317,7 +436,11 @@ test('the lab, like Linux, refuses a non-integer for an integer sysctl (EINVAL) 
   const root = join(tmp, 'sysroot')
   createSysroot(root, hardwareProfile('controlplane'), { cmdline: 'talos.platform=metal', hostname: 'cp1' })
   const read = (k: string) => readFileSync(join(root, 'proc/sys', k), 'utf8').trim()
-  const r = applyRuntimeConfig(root, { sysctls: { 'vm.swappiness': 'zero', 'vm.max_map_count': '262144', 'net.core.rmem_max': '0x1000' }, kernelModules: [], mounts: [] })
+  const r = applyRuntimeConfig(root, {
+    sysctls: { 'vm.swappiness': 'zero', 'vm.max_map_count': '262144', 'net.core.rmem_max': '0x1000' },
+    kernelModules: [],
+    mounts: [],
+  })
   assert.deepEqual(r.errors, ['sysctl vm.swappiness: write /proc/sys/vm/swappiness: invalid argument'])
   assert.equal(read('vm/swappiness'), '60')
   assert.equal(read('vm/max_map_count'), '262144')

@@ -25,19 +25,36 @@ const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number
   { name: '02-configure', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '03-bootstrap', cmd: (inv) => [ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '04-join', cmd: (inv) => [ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], exit: 2 },
-  { name: '05-storage-tuning', cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'], exit: 2 },
+  {
+    name: '05-storage-tuning',
+    cmd: (inv) => [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', inv, '--yes'],
+    exit: 2,
+  },
   { name: '06-verify', cmd: (inv) => [ZX, 'runbooks/06-verify.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '10-etcd-backup', cmd: (inv) => [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv], exit: 2 },
-  { name: '02-configure --dry-run', cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], exit: 2 },
+  {
+    name: '02-configure --dry-run',
+    cmd: (inv) => [ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'],
+    exit: 2,
+  },
 ]
 
-const malformed = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml') && !f.startsWith('valid-')).sort()
-const expectOf = (text: string) => [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({ line: m[1], column: m[2], field: m[3]!, message: m[4]! }))
+const malformed = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.yaml') && !f.startsWith('valid-'))
+  .sort()
+const expectOf = (text: string) =>
+  [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({
+    line: m[1],
+    column: m[2],
+    field: m[3]!,
+    message: m[4]!,
+  }))
 
-test('at least 30 malformed inventories, each through an entry point', () => assert.ok(malformed.length >= 30, `only ${malformed.length}`))
+test('at least 30 malformed inventories, each through an entry point', () =>
+  assert.ok(malformed.length >= 30, `only ${malformed.length}`))
 
 const limit = pLimit(3)
 const inventoryRuns = new Map(
@@ -68,7 +85,9 @@ for (const [f, { ep, file, result }] of inventoryRuns) {
 // Only the lab knows its simulated machines: `lab up` checks the validator's huge pages against them.
 
 const LAB_FIXTURES = join(REPO, 'test/fixtures/lab-inventory')
-for (const f of readdirSync(LAB_FIXTURES).filter((x) => x.endsWith('.yaml')).sort()) {
+for (const f of readdirSync(LAB_FIXTURES)
+  .filter((x) => x.endsWith('.yaml'))
+  .sort()) {
   test(`lab up rejects ${f}: exit 1, file:line:col: field, nothing written`, async () => {
     const file = join(tmp, 'lab-inventories', f)
     mkdirSync(dirname(file), { recursive: true })
@@ -87,10 +106,11 @@ for (const f of readdirSync(LAB_FIXTURES).filter((x) => x.endsWith('.yaml')).sor
 
 // ---------------------------------------------------------------- malformed machine configs (02 --lint)
 
-const CONFIGS: { name: string; text: string; expect: [line: number, col: number, field: string, message: RegExp][] }[] = [
-  {
-    name: 'the-task-sample-worker.yaml',
-    text: `version: v1alpha1
+const CONFIGS: { name: string; text: string; expect: [line: number, col: number, field: string, message: RegExp][] }[] =
+  [
+    {
+      name: 'the-task-sample-worker.yaml',
+      text: `version: v1alpha1
 machine:
   type: worker
   token: abcdef.0123456789abcdef
@@ -108,16 +128,21 @@ cluster:
   controlPlane:
     endpoint: https://10.0.0.10:6443
 `,
-    expect: [
-      [6, 7, 'machine.files[0].path', /outside \/var/],
-      [6, 7, 'machine.files[0].path', /GRUB defaults file/],
-      [12, 9, 'machine.kernel.modules[0]', /must be objects/],
-      [14, 5, 'machine.sysctls.vm.max_map_count', /warning\[sysctl-not-string\].*is a number: Talos reads it as the string "1048576"/],
-    ],
-  },
-  {
-    name: 'mode-field.yaml',
-    text: `version: v1alpha1
+      expect: [
+        [6, 7, 'machine.files[0].path', /outside \/var/],
+        [6, 7, 'machine.files[0].path', /GRUB defaults file/],
+        [12, 9, 'machine.kernel.modules[0]', /must be objects/],
+        [
+          14,
+          5,
+          'machine.sysctls.vm.max_map_count',
+          /warning\[sysctl-not-string\].*is a number: Talos reads it as the string "1048576"/,
+        ],
+      ],
+    },
+    {
+      name: 'mode-field.yaml',
+      text: `version: v1alpha1
 machine:
   type: worker
   token: abcdef.0123456789abcdef
@@ -128,22 +153,22 @@ cluster:
   controlPlane:
     endpoint: https://10.0.0.10:6443
 `,
-    expect: [[7, 5, 'machine.install.mode', /unknown field "mode"/]],
-  },
-  {
-    name: 'yaml-syntax.yaml',
-    text: `version: v1alpha1
+      expect: [[7, 5, 'machine.install.mode', /unknown field "mode"/]],
+    },
+    {
+      name: 'yaml-syntax.yaml',
+      text: `version: v1alpha1
 machine:
   type: worker
   sysctls:
     vm.swappiness: "0
 cluster: {}
 `,
-    expect: [[5, 20, "", /Missing closing "quote \(at "vm.swappiness"\)/]],
-  },
-  {
-    name: 'static-cpu-no-reservation.yaml',
-    text: `version: v1alpha1
+      expect: [[5, 20, '', /Missing closing "quote \(at "vm.swappiness"\)/]],
+    },
+    {
+      name: 'static-cpu-no-reservation.yaml',
+      text: `version: v1alpha1
 machine:
   type: worker
   token: abcdef.0123456789abcdef
@@ -156,12 +181,12 @@ cluster:
   controlPlane:
     endpoint: https://10.0.0.10:6443
 `,
-    expect: [[7, 7, 'machine.kubelet.extraConfig.cpuManagerPolicy', /static/]],
-  },
-  {
-    // a bare scalar (true, 1) decodes into Talos' string map and is only a warning; a list does not decode at all
-    name: 'sysctl-list.yaml',
-    text: `version: v1alpha1
+      expect: [[7, 7, 'machine.kubelet.extraConfig.cpuManagerPolicy', /static/]],
+    },
+    {
+      // a bare scalar (true, 1) decodes into Talos' string map and is only a warning; a list does not decode at all
+      name: 'sysctl-list.yaml',
+      text: `version: v1alpha1
 machine:
   type: worker
   token: abcdef.0123456789abcdef
@@ -171,9 +196,9 @@ cluster:
   controlPlane:
     endpoint: https://10.0.0.10:6443
 `,
-    expect: [[6, 5, 'machine.sysctls.net.ipv4.ip_forward', /error\[sysctl-not-string\].*is a list/]],
-  },
-]
+      expect: [[6, 5, 'machine.sysctls.net.ipv4.ip_forward', /error\[sysctl-not-string\].*is a list/]],
+    },
+  ]
 
 for (const c of CONFIGS) {
   test(`02-configure --lint rejects ${c.name}: exit 1, file:line:col: field`, async () => {
@@ -184,7 +209,9 @@ for (const c of CONFIGS) {
     assert.equal(r.code, 1, r.out)
     for (const [line, col, field, message] of c.expect) {
       const where = `${file}:${line}:${col}: `
-      const hit = r.out.split('\n').find((l) => l.startsWith(where) && l.includes(field ? `: ${field}: ` : ': ') && message.test(l))
+      const hit = r.out
+        .split('\n')
+        .find((l) => l.startsWith(where) && l.includes(field ? `: ${field}: ` : ': ') && message.test(l))
       assert.ok(hit, `expected ${where}…${field}: ${message} in:\n${r.out}`)
     }
     assertNothingWritten(r, `--lint ${c.name}`)
@@ -203,19 +230,85 @@ test('02-configure --lint names a file that does not exist', async () => {
 
 const LAB_INV = join(REPO, 'inventory/lab.yaml')
 const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
-  { name: 'unknown flag', cmd: [ZX, 'runbooks/03-bootstrap.ts', '--yes', '--frobnicate'], exit: 2, expect: /unknown flag --frobnicate for 03-bootstrap/ },
-  { name: 'boolean flag given a value', cmd: [ZX, 'runbooks/04-join.ts', '--yes=please'], exit: 2, expect: /flag --yes for 04-join takes no value/ },
-  { name: 'stray positional argument', cmd: [ZX, 'runbooks/01-provision.ts', 'cp1'], exit: 2, expect: /unexpected argument "cp1" for 01-provision/ },
-  { name: 'bad --call-timeout', cmd: [ZX, 'runbooks/06-verify.ts', '--call-timeout', 'soon'], exit: 2, expect: /--call-timeout for 06-verify: "soon" is not a duration/ },
-  { name: 'unknown --step', cmd: [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', LAB_INV, '--step', 'defrag'], exit: 2, expect: /unknown step "defrag" for 05-storage-tuning/ },
-  { name: '--node that is not a control plane', cmd: [ZX, 'runbooks/03-bootstrap.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'], exit: 1, expect: /--node worker1: not a control-plane node/ },
-  { name: 'missing inventory file', cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'], exit: 2, expect: /nope\.yaml: no such file/ },
-  { name: 'checks: unknown check', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'], exit: 2, expect: /hugepagez/ },
-  { name: 'checks: unknown flag', cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'], exit: 2, expect: /--fast/ },
-  { name: '09: bad --restart-window-minutes', cmd: [ZX, 'runbooks/09-upgrade.ts', '--inventory', LAB_INV, '--restart-window-minutes', 'soon', '--yes'], exit: 2, expect: /flag --restart-window-minutes: "soon" is not a positive number of minutes/ },
-  { name: '10: bad --keep', cmd: [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', LAB_INV, '--keep', '2.5', '--yes'], exit: 2, expect: /flag --keep for 10-etcd-backup: "2.5" must be a whole number >= 1/ },
-  { name: '10: --node that is not a control plane', cmd: [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'], exit: 2, expect: /flag --node for 10-etcd-backup: worker1 is not a control-plane node of \S+ \(control planes: cp1, cp2, cp3\)/ },
-  { name: 'lab: unknown fault', cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'], exit: 2, expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/ },
+  {
+    name: 'unknown flag',
+    cmd: [ZX, 'runbooks/03-bootstrap.ts', '--yes', '--frobnicate'],
+    exit: 2,
+    expect: /unknown flag --frobnicate for 03-bootstrap/,
+  },
+  {
+    name: 'boolean flag given a value',
+    cmd: [ZX, 'runbooks/04-join.ts', '--yes=please'],
+    exit: 2,
+    expect: /flag --yes for 04-join takes no value/,
+  },
+  {
+    name: 'stray positional argument',
+    cmd: [ZX, 'runbooks/01-provision.ts', 'cp1'],
+    exit: 2,
+    expect: /unexpected argument "cp1" for 01-provision/,
+  },
+  {
+    name: 'bad --call-timeout',
+    cmd: [ZX, 'runbooks/06-verify.ts', '--call-timeout', 'soon'],
+    exit: 2,
+    expect: /--call-timeout for 06-verify: "soon" is not a duration/,
+  },
+  {
+    name: 'unknown --step',
+    cmd: [ZX, 'runbooks/05-storage-tuning.ts', '--inventory', LAB_INV, '--step', 'defrag'],
+    exit: 2,
+    expect: /unknown step "defrag" for 05-storage-tuning/,
+  },
+  {
+    name: '--node that is not a control plane',
+    cmd: [ZX, 'runbooks/03-bootstrap.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'],
+    exit: 1,
+    expect: /--node worker1: not a control-plane node/,
+  },
+  {
+    name: 'missing inventory file',
+    cmd: [ZX, 'runbooks/02-configure.ts', '--inventory', join(tmp, 'nope.yaml'), '--yes'],
+    exit: 2,
+    expect: /nope\.yaml: no such file/,
+  },
+  {
+    name: 'checks: unknown check',
+    cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--only', 'hugepagez'],
+    exit: 2,
+    expect: /hugepagez/,
+  },
+  {
+    name: 'checks: unknown flag',
+    cmd: [ZX, 'checks/all.ts', '--inventory', LAB_INV, '--fast'],
+    exit: 2,
+    expect: /--fast/,
+  },
+  {
+    name: '09: bad --restart-window-minutes',
+    cmd: [ZX, 'runbooks/09-upgrade.ts', '--inventory', LAB_INV, '--restart-window-minutes', 'soon', '--yes'],
+    exit: 2,
+    expect: /flag --restart-window-minutes: "soon" is not a positive number of minutes/,
+  },
+  {
+    name: '10: bad --keep',
+    cmd: [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', LAB_INV, '--keep', '2.5', '--yes'],
+    exit: 2,
+    expect: /flag --keep for 10-etcd-backup: "2.5" must be a whole number >= 1/,
+  },
+  {
+    name: '10: --node that is not a control plane',
+    cmd: [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'],
+    exit: 2,
+    expect:
+      /flag --node for 10-etcd-backup: worker1 is not a control-plane node of \S+ \(control planes: cp1, cp2, cp3\)/,
+  },
+  {
+    name: 'lab: unknown fault',
+    cmd: [process.execPath, 'lab/cli.ts', 'fault', 'cp1', 'meltdown'],
+    exit: 2,
+    expect: /unknown fault "meltdown"; valid: down, etcd-crash, slow, api-down/,
+  },
 ]
 
 for (const f of FLAGS) {

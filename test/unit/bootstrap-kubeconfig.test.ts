@@ -22,7 +22,10 @@ before(() => {
   writeFileSync(join(dir, 'talosctl'), FAKE)
   chmodSync(join(dir, 'talosctl'), 0o755)
   mkdirSync(join(dir, 'out'))
-  const inv = readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8').replace(/outputDir: \S+/, `outputDir: ${join(dir, 'out')}`)
+  const inv = readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8').replace(
+    /outputDir: \S+/,
+    `outputDir: ${join(dir, 'out')}`,
+  )
   writeFileSync(join(dir, 'inv.yaml'), inv)
 })
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -30,12 +33,33 @@ after(() => rmSync(dir, { recursive: true, force: true }))
 function kubeconfigStep(node?: string) {
   const log = join(dir, `talosctl-${node ?? 'default'}.log`)
   const nodeFlag = node ? ['--node', node] : []
-  const r = spawnSync('npx', ['zx', 'runbooks/03-bootstrap.ts', '--inventory', join(dir, 'inv.yaml'), ...nodeFlag, '--only', 'kubeconfig', '--yes'], {
-    cwd: REPO,
-    encoding: 'utf8',
-    env: { ...process.env, TALOSCTL: join(dir, 'talosctl'), FAKE_LOG: log, TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state') },
-  })
-  const calls = readFileSync(log, 'utf8').trim().split('\n').filter((l) => / kubeconfig /.test(l))
+  const r = spawnSync(
+    'npx',
+    [
+      'zx',
+      'runbooks/03-bootstrap.ts',
+      '--inventory',
+      join(dir, 'inv.yaml'),
+      ...nodeFlag,
+      '--only',
+      'kubeconfig',
+      '--yes',
+    ],
+    {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        TALOSCTL: join(dir, 'talosctl'),
+        FAKE_LOG: log,
+        TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state'),
+      },
+    },
+  )
+  const calls = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => / kubeconfig /.test(l))
   return { r, calls }
 }
 

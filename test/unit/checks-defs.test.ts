@@ -39,14 +39,20 @@ const etcdStatus = (rows = statusRows(), nodeErrors: Record<string, string> = {}
 const byStatus = (rs: Result[], s: string) => rs.filter((r) => r.status === s)
 const allPass = (rs: Result[]) => {
   assert.ok(rs.length > 0, 'no results')
-  assert.deepEqual(byStatus(rs, 'fail').concat(byStatus(rs, 'warn')).map((r) => r.message), [])
+  assert.deepEqual(
+    byStatus(rs, 'fail')
+      .concat(byStatus(rs, 'warn'))
+      .map((r) => r.message),
+    [],
+  )
 }
 const perNode = <T>(values: Record<string, T>, errors: Record<string, string> = {}): PerNode<T> => ({ values, errors })
 
 // ------------------------------------------------------------------------------------------ etcd
 
 test('etcd: the docs sample (3 healthy members, one leader) passes every status check', () => {
-  for (const c of [etcdHealthy, etcdLeader, etcdRaftLag, etcdDbSize]) allPass(c.evaluate({ etcdStatus: etcdStatus() }, inv))
+  for (const c of [etcdHealthy, etcdLeader, etcdRaftLag, etcdDbSize])
+    allPass(c.evaluate({ etcdStatus: etcdStatus() }, inv))
 })
 
 test('etcd: a crashed member fails naming the node, and only that node', () => {
@@ -96,7 +102,9 @@ test('etcd: db size warns above 80% of the 2 GiB quota and fails at the quota', 
   const rows = statusRows()
   rows[0]!.dbSize = 1.7 * 1024 ** 3
   rows[1]!.dbSize = 2.1 * 1024 ** 3
-  const by = Object.fromEntries(etcdDbSize.evaluate({ etcdStatus: etcdStatus(rows) }, inv).map((r) => [r.target, r.status]))
+  const by = Object.fromEntries(
+    etcdDbSize.evaluate({ etcdStatus: etcdStatus(rows) }, inv).map((r) => [r.target, r.status]),
+  )
   assert.equal(by[rows[0]!.node], 'warn')
   assert.equal(by[rows[1]!.node], 'fail')
   assert.equal(by[rows[2]!.node], 'pass')
@@ -112,33 +120,92 @@ test('etcd: alarms fail naming the member; none passes', () => {
 })
 
 const members = () => [
-  { id: 'a49c021e76e707db', hostname: 'cp1', peerUrls: ['https://172.20.0.2:2380'], clientUrls: ['https://172.20.0.2:2379'], learner: false },
-  { id: 'ecebb05b59a776f1', hostname: 'cp2', peerUrls: ['https://172.20.0.3:2380'], clientUrls: ['https://172.20.0.3:2379'], learner: false },
-  { id: 'eb47fb33e59bf0e2', hostname: 'cp3', peerUrls: ['https://172.20.0.4:2380'], clientUrls: ['https://172.20.0.4:2379'], learner: false },
+  {
+    id: 'a49c021e76e707db',
+    hostname: 'cp1',
+    peerUrls: ['https://172.20.0.2:2380'],
+    clientUrls: ['https://172.20.0.2:2379'],
+    learner: false,
+  },
+  {
+    id: 'ecebb05b59a776f1',
+    hostname: 'cp2',
+    peerUrls: ['https://172.20.0.3:2380'],
+    clientUrls: ['https://172.20.0.3:2379'],
+    learner: false,
+  },
+  {
+    id: 'eb47fb33e59bf0e2',
+    hostname: 'cp3',
+    peerUrls: ['https://172.20.0.4:2380'],
+    clientUrls: ['https://172.20.0.4:2379'],
+    learner: false,
+  },
 ]
 
 test('etcd: member list equal to the inventory control planes passes; a missing or stray member fails', () => {
   allPass(etcdMembers.evaluate({ etcdMembers: { members: members(), from: 'cp1' } }, inv))
   const missing = etcdMembers.evaluate({ etcdMembers: { members: members().slice(0, 2), from: 'cp1' } }, inv)
-  assert.deepEqual(byStatus(missing, 'fail').map((r) => r.target), ['cp3'])
-  const stray = [...members(), { id: 'deadbeef00000001', hostname: 'old-cp', peerUrls: ['https://172.20.0.9:2380'], clientUrls: [], learner: false }]
+  assert.deepEqual(
+    byStatus(missing, 'fail').map((r) => r.target),
+    ['cp3'],
+  )
+  const stray = [
+    ...members(),
+    {
+      id: 'deadbeef00000001',
+      hostname: 'old-cp',
+      peerUrls: ['https://172.20.0.9:2380'],
+      clientUrls: [],
+      learner: false,
+    },
+  ]
   const rs = etcdMembers.evaluate({ etcdMembers: { members: stray, from: 'cp1' } }, inv)
   assert.equal(byStatus(rs, 'fail').length, 1)
   assert.match(byStatus(rs, 'fail')[0]!.message, /deadbeef00000001.*not an inventory control plane/)
   const moved = members()
   moved[0]!.peerUrls = ['https://172.20.0.99:2380']
-  assert.equal(etcdMembers.evaluate({ etcdMembers: { members: moved, from: 'cp2' } }, inv).find((r) => r.target === 'cp1')!.status, 'fail')
+  assert.equal(
+    etcdMembers.evaluate({ etcdMembers: { members: moved, from: 'cp2' } }, inv).find((r) => r.target === 'cp1')!.status,
+    'fail',
+  )
 })
 
 // ------------------------------------------------------------------------------------------ cluster
 
-function k8sNode(name: string, address: string, opts: { cp?: boolean; ready?: boolean; labels?: Record<string, string>; taints?: KubeNode['spec'] extends infer S ? S extends { taints?: infer T } ? T : never : never; allocatable?: Record<string, string> } = {}): KubeNode {
+function k8sNode(
+  name: string,
+  address: string,
+  opts: {
+    cp?: boolean
+    ready?: boolean
+    labels?: Record<string, string>
+    taints?: KubeNode['spec'] extends infer S ? (S extends { taints?: infer T } ? T : never) : never
+    allocatable?: Record<string, string>
+  } = {},
+): KubeNode {
   return {
-    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(opts.cp ? { 'node-role.kubernetes.io/control-plane': '' } : {}), ...opts.labels } },
+    metadata: {
+      name,
+      labels: {
+        'kubernetes.io/hostname': name,
+        ...(opts.cp ? { 'node-role.kubernetes.io/control-plane': '' } : {}),
+        ...opts.labels,
+      },
+    },
     spec: { taints: opts.taints ?? [] },
     status: {
-      conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True', reason: opts.ready === false ? 'KubeletNotReady' : 'KubeletReady' }],
-      addresses: [{ type: 'InternalIP', address }, { type: 'Hostname', address: name }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: opts.ready === false ? 'False' : 'True',
+          reason: opts.ready === false ? 'KubeletNotReady' : 'KubeletReady',
+        },
+      ],
+      addresses: [
+        { type: 'InternalIP', address },
+        { type: 'Hostname', address: name },
+      ],
       allocatable: { cpu: '32', memory: '250Gi', 'hugepages-1Gi': '0', ...opts.allocatable },
     },
   }
@@ -153,7 +220,13 @@ function goodNodes(): KubeNode[] {
   )
 }
 
-const pod = (ns: string, name: string, node: string, phase = 'Running', tolerations: KubePod['spec'] extends infer S ? S extends { tolerations?: infer T } ? T : never : never = []): KubePod => ({
+const pod = (
+  ns: string,
+  name: string,
+  node: string,
+  phase = 'Running',
+  tolerations: KubePod['spec'] extends infer S ? (S extends { tolerations?: infer T } ? T : never) : never = [],
+): KubePod => ({
   metadata: { name, namespace: ns },
   spec: { nodeName: node, tolerations },
   status: { phase },
@@ -161,9 +234,15 @@ const pod = (ns: string, name: string, node: string, phase = 'Running', tolerati
 
 function goodPods(): KubePod[] {
   const out: KubePod[] = []
-  for (const cp of ['cp1', 'cp2', 'cp3']) for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) out.push(pod('kube-system', `${c}-${cp}`, cp))
+  for (const cp of ['cp1', 'cp2', 'cp3'])
+    for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
+      out.push(pod('kube-system', `${c}-${cp}`, cp))
   out.push(pod('kube-system', 'kube-proxy-x7k2p', 'validator1', 'Running', [{ operator: 'Exists' }]))
-  out.push(pod('solana', 'validator-0', 'validator1', 'Running', [{ key: 'solana.org/validator', operator: 'Equal', value: 'true', effect: 'NoSchedule' }]))
+  out.push(
+    pod('solana', 'validator-0', 'validator1', 'Running', [
+      { key: 'solana.org/validator', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
+    ]),
+  )
   out.push(pod('default', 'nginx-1', 'worker1'))
   return out
 }
@@ -176,7 +255,10 @@ test('cluster: every node Ready with the right role passes; NotReady and a wrong
   const fails = byStatus(nodesReady.evaluate({ k8sNodes: { items: nodes, latencyMs: 40 } }, inv), 'fail')
   assert.deepEqual(fails.map((r) => r.target).sort(), ['cp2', 'worker1'])
   const gone = goodNodes().filter((n) => n.metadata.name !== 'cp3')
-  assert.match(byStatus(nodesReady.evaluate({ k8sNodes: { items: gone, latencyMs: 40 } }, inv), 'fail')[0]!.message, /cp3.*not registered/)
+  assert.match(
+    byStatus(nodesReady.evaluate({ k8sNodes: { items: gone, latencyMs: 40 } }, inv), 'fail')[0]!.message,
+    /cp3.*not registered/,
+  )
 })
 
 test('cluster: API latency is evidence; warn above 1 s', () => {
@@ -196,15 +278,29 @@ test('cluster: etcd on CPs and kubelet on all nodes must be Running', () => {
   allPass(kubeletService.evaluate({ services: { rows, nodeErrors: {} } }, inv))
   const bad = rows.map((r) => (r.node === 'cp3' && r.id === 'etcd' ? { ...r, state: 'Preparing', health: '?' } : r))
   const fails = byStatus(etcdService.evaluate({ services: { rows: bad, nodeErrors: {} } }, inv), 'fail')
-  assert.deepEqual(fails.map((r) => [r.target, r.message]), [['cp3', 'etcd on cp3 is Preparing']])
-  const down = kubeletService.evaluate({ services: { rows: rows.filter((r) => r.node !== 'worker1'), nodeErrors: { worker1: 'connection refused' } } }, inv)
-  assert.deepEqual(byStatus(down, 'fail').map((r) => r.target), ['worker1'])
+  assert.deepEqual(
+    fails.map((r) => [r.target, r.message]),
+    [['cp3', 'etcd on cp3 is Preparing']],
+  )
+  const down = kubeletService.evaluate(
+    { services: { rows: rows.filter((r) => r.node !== 'worker1'), nodeErrors: { worker1: 'connection refused' } } },
+    inv,
+  )
+  assert.deepEqual(
+    byStatus(down, 'fail').map((r) => r.target),
+    ['worker1'],
+  )
 })
 
 test('cluster: control-plane static pods Running on each CP; a crashing scheduler fails its node', () => {
   allPass(staticPods.evaluate({ k8sPods: { items: goodPods() }, k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv))
-  const pods = goodPods().map((p) => (p.metadata.name === 'kube-scheduler-cp2' ? { ...p, status: { phase: 'Pending' } } : p))
-  const fails = byStatus(staticPods.evaluate({ k8sPods: { items: pods }, k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv), 'fail')
+  const pods = goodPods().map((p) =>
+    p.metadata.name === 'kube-scheduler-cp2' ? { ...p, status: { phase: 'Pending' } } : p,
+  )
+  const fails = byStatus(
+    staticPods.evaluate({ k8sPods: { items: pods }, k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv),
+    'fail',
+  )
   assert.equal(fails.length, 1)
   assert.equal(fails[0]!.target, 'cp2')
   assert.match(fails[0]!.message, /kube-scheduler Pending/)
@@ -226,7 +322,11 @@ test('isolation: labels, taint and tolerating pods pass; a missing taint and an 
   )
   assert.equal(validatorLabels.evaluate({ k8sNodes: { items: relabelled, latencyMs: 1 } }, inv)[0]!.status, 'fail')
 
-  const pods = [...goodPods(), pod('monitoring', 'grafana-5d9f', 'validator1'), pod('batch', 'done-job', 'validator1', 'Succeeded')]
+  const pods = [
+    ...goodPods(),
+    pod('monitoring', 'grafana-5d9f', 'validator1'),
+    pod('batch', 'done-job', 'validator1', 'Succeeded'),
+  ]
   const [f] = foreignPods.evaluate({ k8sNodes: data.k8sNodes, k8sPods: { items: pods } }, inv)
   assert.equal(f!.status, 'fail')
   assert.deepEqual(f!.evidence.seen, ['monitoring/grafana-5d9f'])
@@ -261,11 +361,18 @@ test('hugepages: kernel args, meminfo and kubelet allocatable matching the inven
 })
 
 test('hugepages: 2 MiB default size, a wrong per-node split, and a short meminfo total fail', () => {
-  const cmd = CMDLINE.replace('default_hugepagesz=1G', 'default_hugepagesz=2M').replace('hugepages=0:4,1:4', 'hugepages=0:8,1:0')
-  const fails = byStatus(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: cmd }) }, inv), 'fail').map((r) => r.target)
+  const cmd = CMDLINE.replace('default_hugepagesz=1G', 'default_hugepagesz=2M').replace(
+    'hugepages=0:4,1:4',
+    'hugepages=0:8,1:0',
+  )
+  const fails = byStatus(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: cmd }) }, inv), 'fail').map(
+    (r) => r.target,
+  )
   assert.deepEqual(fails, ['validator1/default_hugepagesz', 'validator1/hugepages'])
   const mem = MEMINFO.replace('HugePages_Total:       8', 'HugePages_Total:       6')
-  const r = hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: mem }) }, inv).find((x) => x.target.endsWith('HugePages_Total'))!
+  const r = hugepagesMeminfo
+    .evaluate({ meminfo: perNode({ validator1: mem }) }, inv)
+    .find((x) => x.target.endsWith('HugePages_Total'))!
   assert.equal(r.status, 'fail')
   assert.deepEqual(r.evidence, { seen: 6, wanted: 8 })
   const noArgs = hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: 'console=ttyS0\n' }) }, inv)
@@ -274,7 +381,9 @@ test('hugepages: 2 MiB default size, a wrong per-node split, and a short meminfo
 
 test('hugepages: kubelet allocatable without the pages fails', () => {
   const nodes = goodNodes().map((n) =>
-    n.metadata.name === 'validator1' ? { ...n, status: { ...n.status, allocatable: { ...n.status!.allocatable, 'hugepages-1Gi': '0' } } } : n,
+    n.metadata.name === 'validator1'
+      ? { ...n, status: { ...n.status, allocatable: { ...n.status!.allocatable, 'hugepages-1Gi': '0' } } }
+      : n,
   )
   const [r] = hugepagesAllocatable.evaluate({ k8sNodes: { items: nodes, latencyMs: 1 } }, inv)
   assert.equal(r!.status, 'fail')
@@ -293,8 +402,14 @@ function sysfs(opts: { nr?: [number, number]; distance1?: string; cpus1?: string
     [`${d}/node0/distance`, '10 32\n'],
     [`${d}/node1/distance`, `${opts.distance1 ?? '32 10'}\n`],
   ])
-  for (const [i, kb] of [[0, 131896276], [1, 132025304]] as const) {
-    m.set(`${d}/node${i}/meminfo`, `Node ${i} MemTotal:       ${kb} kB\nNode ${i} MemFree:        ${kb - 6000000} kB\nNode ${i} HugePages_Total:     ${nr[i]}\n`)
+  for (const [i, kb] of [
+    [0, 131896276],
+    [1, 132025304],
+  ] as const) {
+    m.set(
+      `${d}/node${i}/meminfo`,
+      `Node ${i} MemTotal:       ${kb} kB\nNode ${i} MemFree:        ${kb - 6000000} kB\nNode ${i} HugePages_Total:     ${nr[i]}\n`,
+    )
     m.set(`${d}/node${i}/hugepages/hugepages-1048576kB/nr_hugepages`, `${nr[i]}\n`)
     m.set(`${d}/node${i}/hugepages/hugepages-1048576kB/free_hugepages`, `${nr[i]}\n`)
     m.set(`${d}/node${i}/hugepages/hugepages-2048kB/nr_hugepages`, '0\n')
@@ -304,9 +419,17 @@ function sysfs(opts: { nr?: [number, number]; distance1?: string; cpus1?: string
 const topo = (m: Map<string, string>) => readNumaFromFiles((p) => m.get(p))
 
 test('hugepages: per-NUMA-node nr_hugepages must match perNumaNode; wrong count on node 1 fails node 1 only', () => {
-  allPass(hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs()), 1048576) }) }, inv))
-  const rs = hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs({ nr: [4, 2] })), 1048576) }) }, inv)
-  assert.deepEqual(byStatus(rs, 'fail').map((r) => [r.target, r.evidence.seen, r.evidence.wanted]), [['validator1/node1', 2, 4]])
+  allPass(
+    hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs()), 1048576) }) }, inv),
+  )
+  const rs = hugepagesNuma.evaluate(
+    { hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs({ nr: [4, 2] })), 1048576) }) },
+    inv,
+  )
+  assert.deepEqual(
+    byStatus(rs, 'fail').map((r) => [r.target, r.evidence.seen, r.evidence.wanted]),
+    [['validator1/node1', 2, 4]],
+  )
   assert.equal(byStatus(rs, 'pass').length, 1)
 })
 
@@ -320,13 +443,17 @@ test('numa: a sound two-node topology passes with the numactl rendering as evide
 })
 
 test('numa: asymmetric distances, a CPU-less node, or a node count different from perNumaNode fail', () => {
-  const eval1 = (m: Map<string, string>, i: CheckInventory = inv) => numaTopology.evaluate({ numa: perNode({ validator1: toNumaView(topo(m)) }) }, i)[0]!
+  const eval1 = (m: Map<string, string>, i: CheckInventory = inv) =>
+    numaTopology.evaluate({ numa: perNode({ validator1: toNumaView(topo(m)) }) }, i)[0]!
   assert.match(eval1(sysfs({ distance1: '21 10' })).message, /not symmetric/)
   assert.match(eval1(sysfs({ cpus1: '' })).message, /node 1 has no CPUs/)
   const threeNode = structuredClone(inv)
   threeNode.validator!.hugepages.perNumaNode = [4, 4, 4]
   assert.match(eval1(sysfs(), threeNode).message, /2 NUMA node\(s\).*3/)
-  const err = numaTopology.evaluate({ numa: perNode<never>({}, { validator1: 'read /sys/devices/system/node/online: permission denied' }) }, inv)[0]!
+  const err = numaTopology.evaluate(
+    { numa: perNode<never>({}, { validator1: 'read /sys/devices/system/node/online: permission denied' }) },
+    inv,
+  )[0]!
   assert.equal(err.status, 'fail')
   assert.match(err.message, /validator1.*permission denied/)
 })
@@ -334,19 +461,38 @@ test('numa: asymmetric distances, a CPU-less node, or a node count different fro
 test('sysctls: every inventory value in effect passes; a wrong one fails naming the key', () => {
   const good = Object.fromEntries(Object.entries(inv.validator!.sysctls!).map(([k, v]) => [k, String(v)]))
   allPass(sysctlValues.evaluate({ sysctls: perNode({ validator1: good }) }, inv))
-  const rs = sysctlValues.evaluate({ sysctls: perNode({ validator1: { ...good, 'vm.swappiness': '60', 'net.ipv4.tcp_congestion_control': 'cubic' } }) }, inv)
-  assert.deepEqual(byStatus(rs, 'fail').map((r) => r.target).sort(), ['validator1/net.ipv4.tcp_congestion_control', 'validator1/vm.swappiness'])
+  const rs = sysctlValues.evaluate(
+    {
+      sysctls: perNode({ validator1: { ...good, 'vm.swappiness': '60', 'net.ipv4.tcp_congestion_control': 'cubic' } }),
+    },
+    inv,
+  )
+  assert.deepEqual(
+    byStatus(rs, 'fail')
+      .map((r) => r.target)
+      .sort(),
+    ['validator1/net.ipv4.tcp_congestion_control', 'validator1/vm.swappiness'],
+  )
   const missing = { ...good }
   delete missing['vm.max_map_count']
-  assert.match(byStatus(sysctlValues.evaluate({ sysctls: perNode({ validator1: missing }) }, inv), 'fail')[0]!.message, /vm\.max_map_count/)
+  assert.match(
+    byStatus(sysctlValues.evaluate({ sysctls: perNode({ validator1: missing }) }, inv), 'fail')[0]!.message,
+    /vm\.max_map_count/,
+  )
 })
 
 test('kernel: modules loaded and args on the command line; a missing module or overridden arg fails', () => {
   const noBuiltin = perNode({ validator1: 'kernel/fs/xfs/xfs.ko\n' })
   allPass(kernelModules.evaluate({ modules: perNode({ validator1: MODULES }), modulesBuiltin: noBuiltin }, inv))
   allPass(kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE }) }, inv))
-  const mods = kernelModules.evaluate({ modules: perNode({ validator1: MODULES.replace(/^tcp_bbr.*\n/m, '') }), modulesBuiltin: noBuiltin }, inv)
-  assert.deepEqual(byStatus(mods, 'fail').map((r) => r.target), ['validator1/tcp_bbr'])
+  const mods = kernelModules.evaluate(
+    { modules: perNode({ validator1: MODULES.replace(/^tcp_bbr.*\n/m, '') }), modulesBuiltin: noBuiltin },
+    inv,
+  )
+  assert.deepEqual(
+    byStatus(mods, 'fail').map((r) => r.target),
+    ['validator1/tcp_bbr'],
+  )
   const args = kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE.replace('\n', ' iommu=on\n') }) }, inv)
   const f = byStatus(args, 'fail')
   assert.equal(f.length, 1)
@@ -355,18 +501,35 @@ test('kernel: modules loaded and args on the command line; a missing module or o
 
 test('kernel.modules: a module built into the kernel (Talos 1.10.3: tcp_bbr, sch_fq) passes though /proc/modules never lists it', () => {
   // what a real Talos v1.10.3 validator shows: nothing loaded, both built in (CONFIG_TCP_CONG_BBR=y, CONFIG_NET_SCH_FQ=y)
-  const builtin = perNode({ validator1: 'kernel/net/ipv4/tcp_cubic.ko\nkernel/net/ipv4/tcp_bbr.ko\nkernel/net/sched/sch_fq.ko\nkernel/net/sched/sch_fq_codel.ko\n' })
+  const builtin = perNode({
+    validator1:
+      'kernel/net/ipv4/tcp_cubic.ko\nkernel/net/ipv4/tcp_bbr.ko\nkernel/net/sched/sch_fq.ko\nkernel/net/sched/sch_fq_codel.ko\n',
+  })
   const rs = kernelModules.evaluate({ modules: perNode({ validator1: '' }), modulesBuiltin: builtin }, inv)
   allPass(rs)
-  assert.deepEqual(rs.map((r) => r.evidence.seen), ['built in', 'built in'])
-  const none = kernelModules.evaluate({ modules: perNode({ validator1: '' }), modulesBuiltin: perNode({ validator1: 'kernel/net/ipv4/tcp_cubic.ko\n' }) }, inv)
-  assert.match(byStatus(none, 'fail').map((r) => r.message).join('\n'), /tcp_bbr is neither loaded nor built in on validator1/)
+  assert.deepEqual(
+    rs.map((r) => r.evidence.seen),
+    ['built in', 'built in'],
+  )
+  const none = kernelModules.evaluate(
+    { modules: perNode({ validator1: '' }), modulesBuiltin: perNode({ validator1: 'kernel/net/ipv4/tcp_cubic.ko\n' }) },
+    inv,
+  )
+  assert.match(
+    byStatus(none, 'fail')
+      .map((r) => r.message)
+      .join('\n'),
+    /tcp_bbr is neither loaded nor built in on validator1/,
+  )
 })
 
 test('kernel.tcp-congestion: the congestion control the inventory selects must be available', () => {
   allPass(tcpCongestion.evaluate({ tcpCongestion: perNode({ validator1: 'reno cubic bbr\n' }) }, inv))
   const rs = tcpCongestion.evaluate({ tcpCongestion: perNode({ validator1: 'reno cubic\n' }) }, inv)
-  assert.match(byStatus(rs, 'fail')[0]!.message, /bbr is not an available congestion control on validator1 \(reno cubic\)/)
+  assert.match(
+    byStatus(rs, 'fail')[0]!.message,
+    /bbr is not an available congestion control on validator1 \(reno cubic\)/,
+  )
 })
 
 const kubeletGood = () => ({
@@ -377,7 +540,13 @@ const kubeletGood = () => ({
   reservedSystemCPUs: '0,16',
   systemReserved: { cpu: '1000m', memory: '2Gi', pid: '100', 'ephemeral-storage': '256Mi' },
   kubeReserved: { cpu: '1', memory: '1024Mi' }, // same quantities as the inventory, spelled differently
-  evictionHard: { 'memory.available': '500Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' },
+  evictionHard: {
+    'memory.available': '500Mi',
+    'nodefs.available': '10%',
+    'nodefs.inodesFree': '5%',
+    'imagefs.available': '15%',
+    'imagefs.inodesFree': '5%',
+  },
   registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   reservedMemory: [
     { numaNode: 0, limits: { memory: '2Gi' } },
@@ -388,15 +557,39 @@ const kubeletGood = () => ({
 
 test('kubelet: the inventory policies and reservations pass; a none CPU manager fails', () => {
   allPass(kubeletConfig.evaluate({ kubeletConfig: perNode({ validator1: kubeletGood() }) }, inv))
-  const rs = kubeletConfig.evaluate({ kubeletConfig: perNode({ validator1: { ...kubeletGood(), cpuManagerPolicy: 'none', reservedMemory: undefined } }) }, inv)
-  assert.deepEqual(byStatus(rs, 'fail').map((r) => r.target).sort(), ['validator1/cpuManagerPolicy', 'validator1/reservedMemory'])
+  const rs = kubeletConfig.evaluate(
+    {
+      kubeletConfig: perNode({ validator1: { ...kubeletGood(), cpuManagerPolicy: 'none', reservedMemory: undefined } }),
+    },
+    inv,
+  )
+  assert.deepEqual(
+    byStatus(rs, 'fail')
+      .map((r) => r.target)
+      .sort(),
+    ['validator1/cpuManagerPolicy', 'validator1/reservedMemory'],
+  )
 })
 
 const storageGood = (): SourceData['storage'] =>
   perNode({
     validator1: [
-      { name: 'ledger', mountPoint: '/var/mnt/ledger', filesystem: 'xfs', source: '/dev/nvme1n1p1', owner: { uid: 1000, gid: 1000, mode: '0750' }, sizeBytes: 2e12, availableBytes: 1.5e12 },
-      { name: 'accounts', mountPoint: '/var/mnt/accounts', filesystem: 'xfs', source: '/dev/nvme2n1p1', owner: { uid: 1000, gid: 1000, mode: 'drwxr-x---' } },
+      {
+        name: 'ledger',
+        mountPoint: '/var/mnt/ledger',
+        filesystem: 'xfs',
+        source: '/dev/nvme1n1p1',
+        owner: { uid: 1000, gid: 1000, mode: '0750' },
+        sizeBytes: 2e12,
+        availableBytes: 1.5e12,
+      },
+      {
+        name: 'accounts',
+        mountPoint: '/var/mnt/accounts',
+        filesystem: 'xfs',
+        source: '/dev/nvme2n1p1',
+        owner: { uid: 1000, gid: 1000, mode: 'drwxr-x---' },
+      },
     ],
   })
 
@@ -409,7 +602,10 @@ test('storage: mounted xfs volumes with the right owner and mode pass; wrong fs,
   assert.deepEqual(fails, ['validator1/ledger/fs', 'validator1/ledger/free', 'validator1/accounts/owner'])
   const unmounted = storageGood()
   unmounted.values.validator1![1] = { name: 'accounts', mountPoint: '/var/mnt/accounts' }
-  assert.match(byStatus(storageMounts.evaluate({ storage: unmounted }, inv), 'fail')[0]!.message, /nothing is mounted at \/var\/mnt\/accounts/)
+  assert.match(
+    byStatus(storageMounts.evaluate({ storage: unmounted }, inv), 'fail')[0]!.message,
+    /nothing is mounted at \/var\/mnt\/accounts/,
+  )
 })
 
 test('storage: octalMode reads the inventory, ls -l letters and numbers alike', () => {
@@ -420,12 +616,20 @@ test('storage: octalMode reads the inventory, ls -l letters and numbers alike', 
   assert.equal(octalMode(0o700), '0700')
 })
 
-test('kubelet.reserved-whole-cores: passes when each reserved CPU\'s thread siblings are reserved too, fails naming the split core', () => {
+test("kubelet.reserved-whole-cores: passes when each reserved CPU's thread siblings are reserved too, fails naming the split core", () => {
   // inventory/lab.yaml reserves "0,16": the two threads of core 0 on validator-2socket
   allPass(reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0,16\n', 16: '0,16\n' } }) }, inv))
   const split = { ...inv, validator: { ...inv.validator!, reservedSystemCpus: '0,1' } }
-  const rs = reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0,16\n', 1: '1,17\n' } }) }, split)
-  assert.deepEqual(byStatus(rs, 'fail').map((r) => r.message), ['reservedSystemCPUs 0,1 splits SMT cores on validator1: CPU 0 without its sibling 16; CPU 1 without its sibling 17'])
+  const rs = reservedWholeCores.evaluate(
+    { threadSiblings: perNode({ validator1: { 0: '0,16\n', 1: '1,17\n' } }) },
+    split,
+  )
+  assert.deepEqual(
+    byStatus(rs, 'fail').map((r) => r.message),
+    [
+      'reservedSystemCPUs 0,1 splits SMT cores on validator1: CPU 0 without its sibling 16; CPU 1 without its sibling 17',
+    ],
+  )
   // without SMT each CPU is its own core
   allPass(reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0\n', 1: '1\n' } }) }, split))
 })

@@ -9,7 +9,14 @@ import { formatIndex } from '../../lib/talos/etcd-backups.ts'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import type { CheckInventory, CheckNode } from '../../checks/engine/inventory.ts'
 import { plan, runChecks, selectChecks, type SourceRegistry } from '../../checks/engine/runner.ts'
-import { SOURCES, machineDocument, ownerFromLs, parseTalosMounts, type SourceContext, type TalosRunResult } from '../../checks/engine/sources.ts'
+import {
+  SOURCES,
+  machineDocument,
+  ownerFromLs,
+  parseTalosMounts,
+  type SourceContext,
+  type TalosRunResult,
+} from '../../checks/engine/sources.ts'
 import { defineCheck } from '../../checks/engine/types.ts'
 import { setLogSink } from '../../lib/runner/log.ts'
 import { kubeletExtraConfig } from '../../config/render.ts'
@@ -43,7 +50,15 @@ function inventory(workers: number): CheckInventory {
       kernelModules: ['tcp_bbr'],
       kernelArgs: ['iommu=pt'],
       cpuManagerPolicy: 'static',
-      storage: [{ name: 'ledger', mountPoint: '/var/mnt/ledger', filesystem: 'xfs', owner: { uid: 1000, gid: 1000 }, mode: '0750' }],
+      storage: [
+        {
+          name: 'ledger',
+          mountPoint: '/var/mnt/ledger',
+          filesystem: 'xfs',
+          owner: { uid: 1000, gid: 1000 },
+          mode: '0750',
+        },
+      ],
       labels: { 'solana.org/role': 'validator' },
       taints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
     },
@@ -78,7 +93,10 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
     calls.push(args)
     const nodes = o.nodes ?? []
     const alive = nodes.filter((n) => !dead.has(n))
-    const stderr = nodes.filter((n) => dead.has(n)).map((n) => `error: ${n}: rpc error: code = Unavailable desc = connection refused`).join('\n')
+    const stderr = nodes
+      .filter((n) => dead.has(n))
+      .map((n) => `error: ${n}: rpc error: code = Unavailable desc = connection refused`)
+      .join('\n')
     const res = (stdout: string): TalosRunResult => ({
       command: `talosctl -n ${nodes.join(',')} ${args.join(' ')}`,
       stdout,
@@ -86,46 +104,119 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
       exitCode: stderr ? 1 : 0,
     })
     const cmd = args.join(' ')
-    if (cmd === 'etcd status') return res([sample[0], ...sample.slice(1).filter((l) => alive.some((a) => l.startsWith(a + ' ')))].join('\n') + '\n')
+    if (cmd === 'etcd status')
+      return res(
+        [sample[0], ...sample.slice(1).filter((l) => alive.some((a) => l.startsWith(a + ' ')))].join('\n') + '\n',
+      )
     if (cmd === 'etcd members') {
       if (alive.length === 0) return res('')
-      return res('ID                 HOSTNAME   PEER URLS                 CLIENT URLS               LEARNER\n' +
-        ['cp1', 'cp2', 'cp3'].map((c, i) => `a49c021e76e707d${i}   ${c}        https://172.20.0.${i + 2}:2380   https://172.20.0.${i + 2}:2379   false`).join('\n') + '\n')
+      return res(
+        'ID                 HOSTNAME   PEER URLS                 CLIENT URLS               LEARNER\n' +
+          ['cp1', 'cp2', 'cp3']
+            .map(
+              (c, i) =>
+                `a49c021e76e707d${i}   ${c}        https://172.20.0.${i + 2}:2380   https://172.20.0.${i + 2}:2379   false`,
+            )
+            .join('\n') +
+          '\n',
+      )
     }
     if (cmd === 'etcd alarm list') return res('')
     if (cmd === 'service') {
-      const rows = alive.flatMap((a) => [`${a}   kubelet   Running   OK       1h2m3s ago   Health check successful`, ...(name(a).startsWith('cp') ? [`${a}   etcd      Running   OK       1h2m3s ago   Health check successful`] : [])])
+      const rows = alive.flatMap((a) => [
+        `${a}   kubelet   Running   OK       1h2m3s ago   Health check successful`,
+        ...(name(a).startsWith('cp')
+          ? [`${a}   etcd      Running   OK       1h2m3s ago   Health check successful`]
+          : []),
+      ])
       return res(['NODE         SERVICE   STATE     HEALTH   LAST CHANGE   LAST EVENT', ...rows].join('\n') + '\n')
     }
     if (args[0] === 'get' && args[1] === 'kernelparamstatus') {
-      return res(alive.map((a) => [['vm.swappiness', '0'], ['vm.max_map_count', '1048576']].map(([k, v]) =>
-        JSON.stringify({ node: a, metadata: { namespace: 'runtime', type: 'KernelParamStatuses.runtime.talos.dev', id: `proc.sys.${k}`, version: 1 }, spec: { current: v, default: '', unsupported: false } }, null, 4)).join('\n')).join('\n'))
+      return res(
+        alive
+          .map((a) =>
+            [
+              ['vm.swappiness', '0'],
+              ['vm.max_map_count', '1048576'],
+            ]
+              .map(([k, v]) =>
+                JSON.stringify(
+                  {
+                    node: a,
+                    metadata: {
+                      namespace: 'runtime',
+                      type: 'KernelParamStatuses.runtime.talos.dev',
+                      id: `proc.sys.${k}`,
+                      version: 1,
+                    },
+                    spec: { current: v, default: '', unsupported: false },
+                  },
+                  null,
+                  4,
+                ),
+              )
+              .join('\n'),
+          )
+          .join('\n'),
+      )
     }
     if (args[0] === 'get' && args[1] === 'machineconfig') {
       // what lib/render.ts writes for the validator (the check compares against the same derivation)
-      const spec = stringifyYaml({ version: 'v1alpha1', machine: { type: 'worker', kubelet: { extraConfig: kubeletExtraConfig(inv.validator as ValidatorProfile) } } })
-      return res(alive.map((a) => JSON.stringify({ node: a, metadata: { namespace: 'config', type: 'MachineConfigs.config.talos.dev', id: 'v1alpha1', version: 3 }, spec })).join('\n'))
+      const spec = stringifyYaml({
+        version: 'v1alpha1',
+        machine: { type: 'worker', kubelet: { extraConfig: kubeletExtraConfig(inv.validator as ValidatorProfile) } },
+      })
+      return res(
+        alive
+          .map((a) =>
+            JSON.stringify({
+              node: a,
+              metadata: { namespace: 'config', type: 'MachineConfigs.config.talos.dev', id: 'v1alpha1', version: 3 },
+              spec,
+            }),
+          )
+          .join('\n'),
+      )
     }
     if (cmd === 'mounts') {
-      return res('NODE         FILESYSTEM       SIZE(GB)   USED(GB)   AVAILABLE(GB)   PERCENT USED   MOUNTED ON\n' +
-        alive.map((a) => `${a}   /dev/nvme1n1p1   2000.00    500.00     1500.00         25.00%         /var/mnt/ledger`).join('\n') + '\n')
+      return res(
+        'NODE         FILESYSTEM       SIZE(GB)   USED(GB)   AVAILABLE(GB)   PERCENT USED   MOUNTED ON\n' +
+          alive
+            .map((a) => `${a}   /dev/nvme1n1p1   2000.00    500.00     1500.00         25.00%         /var/mnt/ledger`)
+            .join('\n') +
+          '\n',
+      )
     }
     if (args[0] === 'ls') {
-      return res('NODE         MODE         UID    GID    SIZE(B)   LASTMOD           LABEL   NAME\n' +
-        alive.map((a) => `${a}   drwxr-x---   1000   1000   4096      Jan  1 00:00:00           .`).join('\n') + '\n')
+      return res(
+        'NODE         MODE         UID    GID    SIZE(B)   LASTMOD           LABEL   NAME\n' +
+          alive.map((a) => `${a}   drwxr-x---   1000   1000   4096      Jan  1 00:00:00           .`).join('\n') +
+          '\n',
+      )
     }
     if (args[0] === 'health') {
       // server-side talosctl health as the node asked prints it (v1alpha1_cluster.go: "discovered nodes: %q", then
       // pkg/cluster/check's reporter: "waiting for <condition>: ..." / "OK" / the error)
-      if (alive.length === 0) return { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: `error: ${stderr}`, exitCode: 1 }
+      if (alive.length === 0)
+        return { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: `error: ${stderr}`, exitCode: 1 }
       const cpList = args[args.indexOf('--control-plane-nodes') + 1]!.split(',')
       const wList = args.includes('--worker-nodes') ? args[args.indexOf('--worker-nodes') + 1]!.split(',') : []
       const deadCps = cpList.filter((a) => dead.has(a))
       const deadAny = [...cpList, ...wList].filter((a) => dead.has(a))
       const lines = [`discovered nodes: [${[...cpList, ...wList].map((a) => JSON.stringify(a)).join(' ')}]`]
       const conds: [string, string | undefined][] = [
-        ['etcd to be healthy', deadCps.length ? `1 error occurred:\n\t* ${deadCps[0]}: rpc error: code = Unavailable desc = connection refused` : undefined],
-        ['apid to be ready', deadAny.length ? `1 error occurred:\n\t* ${deadAny[0]}: rpc error: code = Unavailable desc = connection refused` : undefined],
+        [
+          'etcd to be healthy',
+          deadCps.length
+            ? `1 error occurred:\n\t* ${deadCps[0]}: rpc error: code = Unavailable desc = connection refused`
+            : undefined,
+        ],
+        [
+          'apid to be ready',
+          deadAny.length
+            ? `1 error occurred:\n\t* ${deadAny[0]}: rpc error: code = Unavailable desc = connection refused`
+            : undefined,
+        ],
         ['kubelet to be healthy', undefined],
         ['all k8s nodes to report ready', undefined],
       ]
@@ -133,7 +224,12 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
         lines.push(`waiting for ${c}: ...`)
         if (err) {
           lines.push(`waiting for ${c}: ${err}`)
-          return { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: lines.join('\n') + `\nrpc error: code = DeadlineExceeded desc = ${c}: context deadline exceeded\n`, exitCode: 1 }
+          return {
+            command: `talosctl ${args.join(' ')}`,
+            stdout: '',
+            stderr: lines.join('\n') + `\nrpc error: code = DeadlineExceeded desc = ${c}: context deadline exceeded\n`,
+            exitCode: 1,
+          }
         }
         lines.push(`waiting for ${c}: OK`)
       }
@@ -143,7 +239,12 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
       if (alive.length === 0) return { command: `talosctl read ${args[1]}`, stdout: '', stderr, exitCode: 1 }
       const f = files[args[1]!]
       return f === undefined
-        ? { command: `talosctl read ${args[1]}`, stdout: '', stderr: `error reading file: open ${args[1]}: no such file or directory`, exitCode: 1 }
+        ? {
+            command: `talosctl read ${args[1]}`,
+            stdout: '',
+            stderr: `error reading file: open ${args[1]}: no such file or directory`,
+            exitCode: 1,
+          }
         : res(f)
     }
     return { command: cmd, stdout: '', stderr: `unknown command "${args[0]}" for "talosctl"`, exitCode: 1 }
@@ -157,9 +258,21 @@ function k8s(inv: CheckInventory, counter: { n: number }) {
       counter.n++
       return {
         items: inv.nodes.map((n) => ({
-          metadata: { name: n.name, labels: n.role === 'controlplane' ? { 'node-role.kubernetes.io/control-plane': '' } : n.profile ? inv.validator!.labels : {} },
+          metadata: {
+            name: n.name,
+            labels:
+              n.role === 'controlplane'
+                ? { 'node-role.kubernetes.io/control-plane': '' }
+                : n.profile
+                  ? inv.validator!.labels
+                  : {},
+          },
           spec: { taints: n.profile ? inv.validator!.taints : [] },
-          status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: n.address }], allocatable: { 'hugepages-1Gi': n.profile ? '8Gi' : '0' } },
+          status: {
+            conditions: [{ type: 'Ready', status: 'True' }],
+            addresses: [{ type: 'InternalIP', address: n.address }],
+            allocatable: { 'hugepages-1Gi': n.profile ? '8Gi' : '0' },
+          },
         })),
       }
     },
@@ -167,7 +280,11 @@ function k8s(inv: CheckInventory, counter: { n: number }) {
       counter.n++
       return {
         items: ['cp1', 'cp2', 'cp3'].flatMap((cp) =>
-          ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((c) => ({ metadata: { name: `${c}-${cp}`, namespace: 'kube-system' }, spec: { nodeName: cp }, status: { phase: 'Running' } })),
+          ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((c) => ({
+            metadata: { name: `${c}-${cp}`, namespace: 'kube-system' },
+            spec: { nodeName: cp },
+            status: { phase: 'Running' },
+          })),
         ),
       }
     },
@@ -178,7 +295,16 @@ function k8s(inv: CheckInventory, counter: { n: number }) {
 function freshBackups(): string {
   const out = mkdtempSync(join(tmpdir(), 'checks-runner-'))
   mkdirSync(join(out, 'backups'))
-  const entry = { file: 'etcd-cp1.db', member: 'cp1', takenAt: new Date().toISOString(), revision: 7, hash: '0000abcd', totalKeys: 5, size: 20512, reason: 'backup' }
+  const entry = {
+    file: 'etcd-cp1.db',
+    member: 'cp1',
+    takenAt: new Date().toISOString(),
+    revision: 7,
+    hash: '0000abcd',
+    totalKeys: 5,
+    size: 20512,
+    reason: 'backup',
+  }
   writeFileSync(join(out, 'backups', 'index.json'), formatIndex([entry]))
   return out
 }
@@ -215,14 +341,35 @@ test('runner: talosctl and kubectl invocations do not grow with node count (5 vs
 test('runner: a fake source is fetched once for 5 and for 100 targets', async () => {
   for (const n of [5, 100]) {
     let calls = 0
-    const nodes = Array.from({ length: n }, (_, i) => ({ name: `n${i}`, address: `10.0.0.${i}`, role: 'worker' as const }))
+    const nodes = Array.from({ length: n }, (_, i) => ({
+      name: `n${i}`,
+      address: `10.0.0.${i}`,
+      role: 'worker' as const,
+    }))
     const inv: CheckInventory = { cluster: { name: 'x', target: 'lab', outputDir: '/x' }, nodes }
     const check = defineCheck({
-      id: 'fake.one', group: 'fake', title: 'fake', targets: (i) => i.nodes.map((x) => x.name), needs: ['cmdline'],
-      evaluate: ({ cmdline }, i) => i.nodes.map((x) => ({ check: 'fake.one', target: x.name, status: cmdline.values[x.name] ? 'pass' : 'fail', evidence: { seen: 1, wanted: 1 }, message: '' })),
+      id: 'fake.one',
+      group: 'fake',
+      title: 'fake',
+      targets: (i) => i.nodes.map((x) => x.name),
+      needs: ['cmdline'],
+      evaluate: ({ cmdline }, i) =>
+        i.nodes.map((x) => ({
+          check: 'fake.one',
+          target: x.name,
+          status: cmdline.values[x.name] ? 'pass' : 'fail',
+          evidence: { seen: 1, wanted: 1 },
+          message: '',
+        })),
     })
     const sources: SourceRegistry<null> = {
-      cmdline: { name: 'cmdline', fetch: async ({ nodes: ns }) => (calls++, { values: Object.fromEntries(ns.map((x) => [x.name, 'quiet'])), errors: {} }) },
+      cmdline: {
+        name: 'cmdline',
+        fetch: async ({ nodes: ns }) => (
+          calls++,
+          { values: Object.fromEntries(ns.map((x) => [x.name, 'quiet'])), errors: {} }
+        ),
+      },
     }
     const report = await runChecks([check, { ...check, id: 'fake.two' }], { inv, sources, ctx: null })
     assert.equal(calls, 1, `${n} nodes`)
@@ -235,7 +382,14 @@ test('runner: a failing source fails only the checks that need it, with the erro
   const t = fakeTalos(inv)
   const ctx: SourceContext = {
     talos: t.talos,
-    kube: { nodes: async () => { throw new Error('kubectl get nodes: Unable to connect to the server: dial tcp 127.0.10.10:6443: connection refused') }, pods: async () => ({ items: [] }) },
+    kube: {
+      nodes: async () => {
+        throw new Error(
+          'kubectl get nodes: Unable to connect to the server: dial tcp 127.0.10.10:6443: connection refused',
+        )
+      },
+      pods: async () => ({ items: [] }),
+    },
     outDir: freshBackups(),
   }
   const report = await runChecks(ALL_CHECKS, { inv, sources: SOURCES, ctx })
@@ -252,8 +406,16 @@ test('runner: a dead control plane fails its own etcd/service checks, by name; t
   const fails = report.results.filter((r) => r.status === 'fail')
   assert.ok(fails.length > 0)
   // Talos's own health check is about the cluster: it fails too, naming the dead node
-  for (const f of fails) assert.equal(f.target, f.check === 'cluster.talos-health' ? 'cluster' : 'cp2', `${f.check} ${f.target}: ${f.message}`)
-  assert.match(fails.find((f) => f.check === 'cluster.talos-health')!.message, /waiting for etcd to be healthy: 1 error occurred: \* 172\.20\.\d+\.\d+: .*connection refused/)
+  for (const f of fails)
+    assert.equal(
+      f.target,
+      f.check === 'cluster.talos-health' ? 'cluster' : 'cp2',
+      `${f.check} ${f.target}: ${f.message}`,
+    )
+  assert.match(
+    fails.find((f) => f.check === 'cluster.talos-health')!.message,
+    /waiting for etcd to be healthy: 1 error occurred: \* 172\.20\.\d+\.\d+: .*connection refused/,
+  )
   const health = fails.find((f) => f.check === 'etcd.member-health')!
   assert.match(health.message, /cp2.*connection refused/)
   assert.ok(fails.some((f) => f.check === 'cluster.kubelet-service'))
@@ -264,33 +426,67 @@ test('runner: a dead validator fails its per-node file checks, naming it, and no
   const { report } = await runAll(1, ['validator1'])
   const failing = report.results.filter((r) => r.status === 'fail')
   assert.ok(failing.some((r) => r.check === 'hugepages.cmdline'))
-  for (const f of failing) assert.match(f.target, f.check === 'cluster.talos-health' ? /^cluster$/ : /^validator1/, `${f.check} ${f.target}`)
+  for (const f of failing)
+    assert.match(f.target, f.check === 'cluster.talos-health' ? /^cluster$/ : /^validator1/, `${f.check} ${f.target}`)
 })
 
 test('runner: a check whose evaluate throws fails alone', async () => {
   const inv = inventory(0)
-  const boom = defineCheck({ id: 'x.boom', group: 'x', title: 'b', targets: () => ['cluster'], needs: [], evaluate: () => { throw new Error('bug in check') } })
-  const ok = defineCheck({ id: 'x.ok', group: 'x', title: 'o', targets: () => ['cluster'], needs: [], evaluate: () => [{ check: 'x.ok', target: 'cluster', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: 'fine' }] })
+  const boom = defineCheck({
+    id: 'x.boom',
+    group: 'x',
+    title: 'b',
+    targets: () => ['cluster'],
+    needs: [],
+    evaluate: () => {
+      throw new Error('bug in check')
+    },
+  })
+  const ok = defineCheck({
+    id: 'x.ok',
+    group: 'x',
+    title: 'o',
+    targets: () => ['cluster'],
+    needs: [],
+    evaluate: () => [
+      { check: 'x.ok', target: 'cluster', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: 'fine' },
+    ],
+  })
   const report = await runChecks([boom, ok], { inv, sources: {}, ctx: null })
-  assert.deepEqual(report.results.map((r) => [r.check, r.status]), [['x.boom', 'fail'], ['x.ok', 'pass']])
+  assert.deepEqual(
+    report.results.map((r) => [r.check, r.status]),
+    [
+      ['x.boom', 'fail'],
+      ['x.ok', 'pass'],
+    ],
+  )
   assert.match(report.results[0]!.message, /bug in check/)
 })
 
 test('runner: --only selects by id, group or prefix, and rejects unknown names', () => {
-  assert.deepEqual(selectChecks(ALL_CHECKS, ['etcd.leader']).map((c) => c.id), ['etcd.leader'])
+  assert.deepEqual(
+    selectChecks(ALL_CHECKS, ['etcd.leader']).map((c) => c.id),
+    ['etcd.leader'],
+  )
   assert.ok(selectChecks(ALL_CHECKS, ['etcd']).every((c) => c.group === 'etcd'))
   assert.equal(selectChecks(ALL_CHECKS, ['hugepages', 'numa']).length, 5)
   assert.throws(() => selectChecks(ALL_CHECKS, ['etcd.nope']), /unknown check or group: etcd\.nope/)
   // a plan only asks for what the selection needs, for the nodes it targets
   const p = plan(selectChecks(ALL_CHECKS, ['sysctls']), inventory(3))
   assert.deepEqual([...p.keys()], ['sysctls'])
-  assert.deepEqual(p.get('sysctls')!.map((n) => n.name), ['validator1'])
+  assert.deepEqual(
+    p.get('sysctls')!.map((n) => n.name),
+    ['validator1'],
+  )
 })
 
 test('sources: parsers for talosctl mounts, ls -l and machine config documents', () => {
-  assert.deepEqual(parseTalosMounts('NODE       FILESYSTEM   SIZE(GB)   USED(GB)   AVAILABLE(GB)   PERCENT USED   MOUNTED ON\n10.0.0.1   /dev/sda6    10.00      2.50       7.50            25.00%         /var\n'), [
-    { node: '10.0.0.1', mountedOn: '/var', sizeBytes: 10e9, availableBytes: 7.5e9 },
-  ])
+  assert.deepEqual(
+    parseTalosMounts(
+      'NODE       FILESYSTEM   SIZE(GB)   USED(GB)   AVAILABLE(GB)   PERCENT USED   MOUNTED ON\n10.0.0.1   /dev/sda6    10.00      2.50       7.50            25.00%         /var\n',
+    ),
+    [{ node: '10.0.0.1', mountedOn: '/var', sizeBytes: 10e9, availableBytes: 7.5e9 }],
+  )
   const ls = tabwrite([
     ['NODE', 'MODE', 'UID', 'GID', 'SIZE(B)', 'LASTMOD', 'LABEL', 'NAME'],
     ['10.0.0.1', 'drwxr-x---', '1000', '1000', '4096', 'Jan  1 00:00:00', '', '.'],
@@ -298,6 +494,8 @@ test('sources: parsers for talosctl mounts, ls -l and machine config documents',
   ])
   assert.deepEqual(ownerFromLs(ls, '10.0.0.1'), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
   assert.equal(ownerFromLs(ls, '10.0.0.2'), undefined)
-  const doc = machineDocument('apiVersion: v1alpha1\nkind: SideroLinkConfig\n---\nversion: v1alpha1\nmachine:\n  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n')
+  const doc = machineDocument(
+    'apiVersion: v1alpha1\nkind: SideroLinkConfig\n---\nversion: v1alpha1\nmachine:\n  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n',
+  )
   assert.equal(doc?.machine.kubelet.extraConfig.cpuManagerPolicy, 'static')
 })

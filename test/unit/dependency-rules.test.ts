@@ -25,11 +25,15 @@ function tree(name: string, files: Record<string, string>): string {
 /** depcruise with the repo's own config, as `npm run lint:deps` runs it (tsx's loader off: see package.json). */
 function cruise(cwd: string): { code: number | null; out: string } {
   const env = { ...process.env, NODE_OPTIONS: '' }
-  const r = spawnSync(DEPCRUISE, ['--config', join(REPO, '.dependency-cruiser.cjs'), '.'], { cwd, env, encoding: 'utf8' })
+  const r = spawnSync(DEPCRUISE, ['--config', join(REPO, '.dependency-cruiser.cjs'), '.'], {
+    cwd,
+    env,
+    encoding: 'utf8',
+  })
   return { code: r.status, out: r.stdout + r.stderr }
 }
 
-const LAB = { 'lab/faults.ts': "export const injectFault = (n: string) => n\n" }
+const LAB = { 'lab/faults.ts': 'export const injectFault = (n: string) => n\n' }
 
 test('a runbook or lib module importing lab/ fails the rule, naming the edge', () => {
   const root = tree('violation', {
@@ -59,7 +63,7 @@ test('lab/, test/ and bench/ may import lab/; product code may import lib/', () 
     'lab/cli.ts': "import { injectFault } from './faults.ts'\ninjectFault('x')\n",
     'test/lab/x.test.ts': "import { injectFault } from '../../lab/faults.ts'\ninjectFault('x')\n",
     'bench/run.ts': "import { injectFault } from '../lab/faults.ts'\ninjectFault('x')\n",
-    'lib/a.ts': "export const a = 1\n",
+    'lib/a.ts': 'export const a = 1\n',
     'runbooks/01.ts': "import { a } from '../lib/a.ts'\nconsole.log(a)\n",
   })
   const r = cruise(root)
@@ -74,11 +78,18 @@ test('the repository itself passes the rule (npm run lint:deps)', () => {
 })
 
 test('product code has no lab branch or lab-only marker: no isLab, no .lab-owner, no loading of lab/ at run time', () => {
-  const files = spawnSync('git', ['ls-files', 'runbooks', 'lib', 'checks', 'templates'], { cwd: REPO, encoding: 'utf8' }).stdout.trim().split('\n')
+  const files = spawnSync('git', ['ls-files', 'runbooks', 'lib', 'checks', 'templates'], {
+    cwd: REPO,
+    encoding: 'utf8',
+  })
+    .stdout.trim()
+    .split('\n')
   assert.ok(files.length > 50, `only ${files.length} product files`)
   const hits = files.flatMap((f) => {
     const text = readFileSync(join(REPO, f), 'utf8')
-    return [/\bisLab\b/, /\.lab-owner/, /createRequire\([^)]*\)\(['"][^'"]*lab\//, /import\(['"][^'"]*\/lab\//].filter((re) => re.test(text)).map((re) => `${f}: ${re}`)
+    return [/\bisLab\b/, /\.lab-owner/, /createRequire\([^)]*\)\(['"][^'"]*lab\//, /import\(['"][^'"]*\/lab\//]
+      .filter((re) => re.test(text))
+      .map((re) => `${f}: ${re}`)
   })
   assert.deepEqual(hits, [])
 })

@@ -63,15 +63,27 @@ test('verifySnapshotFile runs snapshot status on the real file, and refuses a co
 
 test('retention keeps the N newest whatever the index order', () => {
   const r = applyRetention([entry(5), entry(1), entry(30), entry(2)], 2)
-  assert.deepEqual(r.kept.map((e) => e.file), ['etcd-cp1-1.db', 'etcd-cp1-2.db'])
-  assert.deepEqual(r.removed.map((e) => e.file), ['etcd-cp1-5.db', 'etcd-cp1-30.db'])
+  assert.deepEqual(
+    r.kept.map((e) => e.file),
+    ['etcd-cp1-1.db', 'etcd-cp1-2.db'],
+  )
+  assert.deepEqual(
+    r.removed.map((e) => e.file),
+    ['etcd-cp1-5.db', 'etcd-cp1-30.db'],
+  )
 })
 
 test('the index round-trips, newest first; a broken one is named with the field', () => {
   const text = formatIndex([entry(5), entry(1)])
-  assert.deepEqual(parseIndex(text, 'i.json').map((e) => e.file), ['etcd-cp1-1.db', 'etcd-cp1-5.db'])
+  assert.deepEqual(
+    parseIndex(text, 'i.json').map((e) => e.file),
+    ['etcd-cp1-1.db', 'etcd-cp1-5.db'],
+  )
   assert.throws(() => parseIndex('{', 'out/x/backups/index.json'), /out\/x\/backups\/index\.json: not JSON/)
-  assert.throws(() => parseIndex('{"snapshots":[{"file":"a"}]}', 'i.json'), /i\.json: snapshots\[0\]\.member: must be a string/)
+  assert.throws(
+    () => parseIndex('{"snapshots":[{"file":"a"}]}', 'i.json'),
+    /i\.json: snapshots\[0\]\.member: must be a string/,
+  )
 })
 
 test('snapshot file names sort by time and say why they were taken', () => {
@@ -82,13 +94,20 @@ test('snapshot file names sort by time and say why they were taken', () => {
 })
 
 test('etcd.backup-age: pass when fresh, warn when older than etcdBackupMaxAge (default 24h) or when there is none', () => {
-  const inv = (maxAge?: string): CheckInventory => ({ cluster: { name: 'c', target: 'lab', outputDir: 'out/c', etcdBackupMaxAge: maxAge }, nodes: [] })
+  const inv = (maxAge?: string): CheckInventory => ({
+    cluster: { name: 'c', target: 'lab', outputDir: 'out/c', etcdBackupMaxAge: maxAge },
+    nodes: [],
+  })
   const readAt = Date.parse('2026-11-29T12:00:00Z')
-  const judge = (entries: BackupEntry[], maxAge?: string) => etcdBackupAge.evaluate({ etcdBackups: { dir: 'out/c/backups', entries, readAt } } as never, inv(maxAge))[0]!
+  const judge = (entries: BackupEntry[], maxAge?: string) =>
+    etcdBackupAge.evaluate({ etcdBackups: { dir: 'out/c/backups', entries, readAt } } as never, inv(maxAge))[0]!
   assert.equal(judge([entry(30), entry(2)]).status, 'pass')
   const old = judge([entry(30), entry(25)])
   assert.equal(old.status, 'warn')
   assert.match(old.message, /etcd-cp1-25\.db is 25h 0m old \(more than 24h\)/)
   assert.equal(judge([entry(2)], '1h').status, 'warn')
-  assert.match(judge([]).message, /no etcd snapshot in out\/c\/backups: take one with npx zx runbooks\/10-etcd-backup\.ts/)
+  assert.match(
+    judge([]).message,
+    /no etcd snapshot in out\/c\/backups: take one with npx zx runbooks\/10-etcd-backup\.ts/,
+  )
 })

@@ -20,7 +20,19 @@ function captureLog<T>(fn: () => Promise<T>): Promise<{ value: T; lines: string[
 }
 
 test('formatCommand quotes only what needs quoting, and a shell reads back the same argv', async () => {
-  const args = ['-n', '127.0.10.11,127.0.10.12', 'patch', 'mc', '--patch', '@out/p.yaml', 'a b', "it's", '', '$HOME', 'x;y']
+  const args = [
+    '-n',
+    '127.0.10.11,127.0.10.12',
+    'patch',
+    'mc',
+    '--patch',
+    '@out/p.yaml',
+    'a b',
+    "it's",
+    '',
+    '$HOME',
+    'x;y',
+  ]
   const line = formatCommand('printf', ['%s\\n', ...args])
   assert.match(line, /^printf .* -n 127\.0\.10\.11,127\.0\.10\.12 patch mc --patch @out\/p\.yaml /)
   const out = await $({ quiet: true })`bash -c ${line}`
@@ -30,10 +42,23 @@ test('formatCommand quotes only what needs quoting, and a shell reads back the s
 test('formatCommand redacts secret flags and requested values', () => {
   const line = formatCommand(
     'tool',
-    ['--token', 'abc.def', '--password=hunter2', '--kubernetes-bootstrap-token', 'tok', '--url', 'https://u:s3cr3t@h', '--key', 'K'],
+    [
+      '--token',
+      'abc.def',
+      '--password=hunter2',
+      '--kubernetes-bootstrap-token',
+      'tok',
+      '--url',
+      'https://u:s3cr3t@h',
+      '--key',
+      'K',
+    ],
     ['s3cr3t', /K$/],
   )
-  assert.equal(line, 'tool --token <redacted> --password=<redacted> --kubernetes-bootstrap-token <redacted> --url https://u:<redacted>@h --key <redacted>')
+  assert.equal(
+    line,
+    'tool --token <redacted> --password=<redacted> --kubernetes-bootstrap-token <redacted> --url https://u:<redacted>@h --key <redacted>',
+  )
   for (const secret of ['abc.def', 'hunter2', 'tok ', 's3cr3t']) assert.ok(!line.includes(secret), secret)
 })
 
@@ -57,7 +82,9 @@ test('dry-run skips mutating commands and prints them; read-only commands still 
   const dir = mkdtempSync(join(tmpdir(), 'exec-test-'))
   try {
     const marker = join(dir, 'ran')
-    const { value, lines } = await captureLog(() => run('touch', [marker], { dryRun: true, mutating: true, quiet: true }))
+    const { value, lines } = await captureLog(() =>
+      run('touch', [marker], { dryRun: true, mutating: true, quiet: true }),
+    )
     assert.equal(value.skipped, true)
     assert.equal(existsSync(marker), false)
     assert.deepEqual(lines.length, 1)
@@ -71,7 +98,8 @@ test('dry-run skips mutating commands and prints them; read-only commands still 
 })
 
 test('a failing command throws CommandError naming command, exit code, context and the useful stderr line', async () => {
-  const script = 'echo "WARNING: 127.0.10.12: server version 1.9.5 is older than client version 1.10.3" >&2; echo "1 error occurred:" >&2; printf "\\t* 127.0.10.12: rpc error: code = Unavailable desc = connection refused\\n" >&2; exit 1'
+  const script =
+    'echo "WARNING: 127.0.10.12: server version 1.9.5 is older than client version 1.10.3" >&2; echo "1 error occurred:" >&2; printf "\\t* 127.0.10.12: rpc error: code = Unavailable desc = connection refused\\n" >&2; exit 1'
   const err = await run('sh', ['-c', script], { quiet: true, context: 'cp2 (127.0.10.12)' }).then(
     () => assert.fail('should throw'),
     (e: unknown) => e,
@@ -79,12 +107,19 @@ test('a failing command throws CommandError naming command, exit code, context a
   assert.ok(err instanceof CommandError)
   assert.equal(err.exitCode, 1)
   assert.equal(err.context, 'cp2 (127.0.10.12)')
-  assert.match(err.message, /^sh -c .* failed \(exit 1\) on cp2 \(127\.0\.10\.12\): 127\.0\.10\.12: rpc error: code = Unavailable desc = connection refused$/)
+  assert.match(
+    err.message,
+    /^sh -c .* failed \(exit 1\) on cp2 \(127\.0\.10\.12\): 127\.0\.10\.12: rpc error: code = Unavailable desc = connection refused$/,
+  )
   assert.match(err.stderr, /WARNING/)
 })
 
 test('nothrow returns the failure instead; stderr is redacted too', async () => {
-  const r = await run('sh', ['-c', 'echo "bad token abc123" >&2; exit 7'], { quiet: true, nothrow: true, redact: ['abc123'] })
+  const r = await run('sh', ['-c', 'echo "bad token abc123" >&2; exit 7'], {
+    quiet: true,
+    nothrow: true,
+    redact: ['abc123'],
+  })
   assert.equal(r.exitCode, 7)
   assert.equal(r.stderr, 'bad token <redacted>\n')
 })
@@ -105,7 +140,9 @@ test('firstMeaningfulLine skips warnings, multierror headers and cobra prefixes'
   assert.equal(firstMeaningfulLine(''), '')
   // talosctl's multierror after a prefix: what failed, then why (the first item)
   assert.equal(
-    firstMeaningfulLine('error listing services: 1 error occurred:\n\t* 10.0.0.13: rpc error: code = Unavailable desc = connection refused\n\n'),
+    firstMeaningfulLine(
+      'error listing services: 1 error occurred:\n\t* 10.0.0.13: rpc error: code = Unavailable desc = connection refused\n\n',
+    ),
     'error listing services: 10.0.0.13: rpc error: code = Unavailable desc = connection refused',
   )
 })

@@ -52,9 +52,17 @@ test('preflight: a healthy cluster is ok and names its leader', () => {
 })
 
 test('preflight: one member down → refuse, naming the node and why', () => {
-  const r = evaluatePreflight(healthy({ etcd: [row('cp1'), row('cp2')], etcdErrors: { cp3: 'rpc error: code = Unavailable desc = connection refused' } }))
+  const r = evaluatePreflight(
+    healthy({
+      etcd: [row('cp1'), row('cp2')],
+      etcdErrors: { cp3: 'rpc error: code = Unavailable desc = connection refused' },
+    }),
+  )
   assert.equal(r.ok, false)
-  assert.match(r.problems.join('\n'), /etcd member on cp3 \(127\.0\.10\.13\) does not answer: rpc error: code = Unavailable/)
+  assert.match(
+    r.problems.join('\n'),
+    /etcd member on cp3 \(127\.0\.10\.13\) does not answer: rpc error: code = Unavailable/,
+  )
 })
 
 test('preflight: two leaders → refuse', () => {
@@ -70,12 +78,29 @@ test('preflight: an alarm → refuse, naming the member', () => {
 })
 
 test('preflight: API down, a worker NotReady, a member without leader, a learner → each refused', () => {
-  assert.match(evaluatePreflight(healthy({ api: { ok: false, error: 'connection refused' } })).problems.join(), /Kubernetes API does not answer: connection refused/)
+  assert.match(
+    evaluatePreflight(healthy({ api: { ok: false, error: 'connection refused' } })).problems.join(),
+    /Kubernetes API does not answer: connection refused/,
+  )
   const notReady = healthy()
-  ;(notReady.api as { nodes: { name: string; ready: boolean; reason?: string }[] }).nodes[4] = { name: 'worker1', ready: false, reason: 'NodeStatusUnknown' }
-  assert.match(evaluatePreflight(notReady).problems.join(), /node worker1 \(127\.0\.10\.22\) is not Ready: NodeStatusUnknown/)
-  assert.match(evaluatePreflight(healthy({ etcd: [row('cp1', { leader: '0000000000000000' }), row('cp2'), row('cp3')] })).problems.join(), /cp1 .* knows no leader/)
-  const learner = healthy({ members: [...cps.map((c) => ({ id: ids[c.name]!, hostname: c.name, learner: c.name === 'cp3' }))] })
+  ;(notReady.api as { nodes: { name: string; ready: boolean; reason?: string }[] }).nodes[4] = {
+    name: 'worker1',
+    ready: false,
+    reason: 'NodeStatusUnknown',
+  }
+  assert.match(
+    evaluatePreflight(notReady).problems.join(),
+    /node worker1 \(127\.0\.10\.22\) is not Ready: NodeStatusUnknown/,
+  )
+  assert.match(
+    evaluatePreflight(
+      healthy({ etcd: [row('cp1', { leader: '0000000000000000' }), row('cp2'), row('cp3')] }),
+    ).problems.join(),
+    /cp1 .* knows no leader/,
+  )
+  const learner = healthy({
+    members: [...cps.map((c) => ({ id: ids[c.name]!, hostname: c.name, learner: c.name === 'cp3' }))],
+  })
   assert.match(evaluatePreflight(learner).problems.join(), /2 voting member\(s\)/)
 })
 
@@ -84,7 +109,12 @@ test('preflight: API down, a worker NotReady, a member without leader, a learner
 test('target: the leader by default; --node picks a control plane; anything else is refused', () => {
   const pre = evaluatePreflight(healthy())
   assert.deepEqual(selectTarget(pre, cps), { name: 'cp2', address: '127.0.10.12', memberId: ids.cp2, wasLeader: true })
-  assert.deepEqual(selectTarget(pre, cps, 'cp3'), { name: 'cp3', address: '127.0.10.13', memberId: ids.cp3, wasLeader: false })
+  assert.deepEqual(selectTarget(pre, cps, 'cp3'), {
+    name: 'cp3',
+    address: '127.0.10.13',
+    memberId: ids.cp3,
+    wasLeader: false,
+  })
   assert.throws(() => selectTarget(pre, cps, 'worker1'), /--node worker1 is not a control-plane node .*cp1, cp2, cp3/)
   assert.throws(() => selectTarget({ ...pre, leader: undefined }, cps), /no etcd leader known/)
 })
@@ -97,12 +127,42 @@ const remaining = [
   { ...cps[2]!, memberId: ids.cp3! },
 ]
 const endpoints = ['127.0.10.11:6443', '127.0.10.13:6443', '127.0.10.10:6443']
-const newTimeline = (target = leaderTarget) => new FailoverTimeline({ target, remaining, initialLeader: { memberId: ids.cp2!, term: 4 }, apiEndpoints: endpoints })
+const newTimeline = (target = leaderTarget) =>
+  new FailoverTimeline({ target, remaining, initialLeader: { memberId: ids.cp2!, term: 4 }, apiEndpoints: endpoints })
 
-const etcdOk = (node: string, startedAt: number, at: number, leader: string, term: number) => ({ kind: 'etcd' as const, node, startedAt, at, ok: true as const, memberId: ids[node]!, leader, term })
-const etcdFail = (node: string, startedAt: number, at: number) => ({ kind: 'etcd' as const, node, startedAt, at, ok: false as const, error: 'connection refused' })
-const api = (endpoint: string, startedAt: number, at: number, ok: boolean) => ({ kind: 'api' as const, endpoint, startedAt, at, ok, ...(ok ? {} : { error: 'etcdserver: leader changed' }) })
-const wl = (startedAt: number, at: number, disrupted: string[] = []) => ({ kind: 'workloads' as const, startedAt, at, ok: true as const, disrupted })
+const etcdOk = (node: string, startedAt: number, at: number, leader: string, term: number) => ({
+  kind: 'etcd' as const,
+  node,
+  startedAt,
+  at,
+  ok: true as const,
+  memberId: ids[node]!,
+  leader,
+  term,
+})
+const etcdFail = (node: string, startedAt: number, at: number) => ({
+  kind: 'etcd' as const,
+  node,
+  startedAt,
+  at,
+  ok: false as const,
+  error: 'connection refused',
+})
+const api = (endpoint: string, startedAt: number, at: number, ok: boolean) => ({
+  kind: 'api' as const,
+  endpoint,
+  startedAt,
+  at,
+  ok,
+  ...(ok ? {} : { error: 'etcdserver: leader changed' }),
+})
+const wl = (startedAt: number, at: number, disrupted: string[] = []) => ({
+  kind: 'workloads' as const,
+  startedAt,
+  at,
+  ok: true as const,
+  disrupted,
+})
 
 test('timeline: leader killed → stale reports ignored, election seen, new leader, RTOs', () => {
   const tl = newTimeline()
@@ -112,15 +172,24 @@ test('timeline: leader killed → stale reports ignored, election seen, new lead
   assert.equal(tl.etcdRecovered, false)
   tl.observe(api('127.0.10.10:6443', 50, 400, false))
   const noLeader = tl.observe(etcdOk('cp3', 700, 1000, '0000000000000000', 5))
-  assert.deepEqual(noLeader.map((e) => e.type), ['etcd-no-leader'])
+  assert.deepEqual(
+    noLeader.map((e) => e.type),
+    ['etcd-no-leader'],
+  )
   const elected = tl.observe(etcdOk('cp1', 1050, 1250, ids.cp3!, 5))
-  assert.deepEqual(elected.map((e) => e.type), ['etcd-new-leader'])
+  assert.deepEqual(
+    elected.map((e) => e.type),
+    ['etcd-new-leader'],
+  )
   assert.equal(elected[0]!.uncertaintyMs, 200)
   // an older probe finishing late with the pre-election view must not undo the election
   assert.deepEqual(tl.observe(etcdOk('cp1', 900, 1300, ids.cp2!, 4)), [])
   assert.equal(tl.etcdRecovered, true)
   assert.equal(tl.settled, false)
-  assert.deepEqual(tl.observe(etcdOk('cp3', 1200, 1350, ids.cp3!, 5)).map((e) => e.type), ['etcd-agreed'])
+  assert.deepEqual(
+    tl.observe(etcdOk('cp3', 1200, 1350, ids.cp3!, 5)).map((e) => e.type),
+    ['etcd-agreed'],
+  )
   for (const ep of endpoints) tl.observe(api(ep, 1400, 1500, true))
   assert.equal(tl.settled, false, 'workloads must be looked at after recovery')
   tl.observe(wl(1500, 1600))
@@ -143,17 +212,38 @@ test('timeline: leader killed → stale reports ignored, election seen, new lead
 test('timeline: leadership transferred without an observed gap still counts as a new leader', () => {
   const tl = newTimeline()
   const ev = tl.observe(etcdOk('cp3', 0, 150, ids.cp1!, 5))
-  assert.deepEqual(ev.map((e) => e.type), ['etcd-new-leader'])
+  assert.deepEqual(
+    ev.map((e) => e.type),
+    ['etcd-new-leader'],
+  )
   assert.equal(tl.summary().etcdRtoMs, 150)
 })
 
 test('timeline: a follower taken down → leader kept, etcd RTO 0, API never down → API RTO 0', () => {
   const target: Target = { name: 'cp3', address: '127.0.10.13', memberId: ids.cp3!, wasLeader: false }
-  const tl = new FailoverTimeline({ target, remaining: [{ ...cps[0]!, memberId: ids.cp1! }, { ...cps[1]!, memberId: ids.cp2! }], initialLeader: { memberId: ids.cp2!, term: 4 }, apiEndpoints: ['127.0.10.10:6443'] })
-  assert.deepEqual(tl.observe(etcdOk('cp1', 0, 100, ids.cp2!, 4)), [], 'before the target is seen down, nothing to conclude')
+  const tl = new FailoverTimeline({
+    target,
+    remaining: [
+      { ...cps[0]!, memberId: ids.cp1! },
+      { ...cps[1]!, memberId: ids.cp2! },
+    ],
+    initialLeader: { memberId: ids.cp2!, term: 4 },
+    apiEndpoints: ['127.0.10.10:6443'],
+  })
+  assert.deepEqual(
+    tl.observe(etcdOk('cp1', 0, 100, ids.cp2!, 4)),
+    [],
+    'before the target is seen down, nothing to conclude',
+  )
   tl.observe(etcdFail('cp3', 50, 120))
-  assert.deepEqual(tl.observe(etcdOk('cp1', 100, 200, ids.cp2!, 4)).map((e) => e.type), ['etcd-leader-kept'])
-  assert.deepEqual(tl.observe(etcdOk('cp2', 150, 220, ids.cp2!, 4)).map((e) => e.type), ['etcd-agreed'])
+  assert.deepEqual(
+    tl.observe(etcdOk('cp1', 100, 200, ids.cp2!, 4)).map((e) => e.type),
+    ['etcd-leader-kept'],
+  )
+  assert.deepEqual(
+    tl.observe(etcdOk('cp2', 150, 220, ids.cp2!, 4)).map((e) => e.type),
+    ['etcd-agreed'],
+  )
   tl.observe(api('127.0.10.10:6443', 100, 180, true))
   tl.observe(wl(200, 300))
   const s = tl.summary()
@@ -177,7 +267,10 @@ test('timeline: no election, API still down, pods disrupted → failed with each
   assert.match(p, /API not answering at 127\.0\.10\.11:6443, 127\.0\.10\.13:6443, 127\.0\.10\.10:6443/)
   assert.match(p, /disrupted: default\/web-1 \(Pending\)/)
   assert.equal(s.apiRtoMs, undefined)
-  assert.deepEqual(tl.events.filter((e) => e.type.startsWith('workloads')).map((e) => e.type), ['workloads-disrupted', 'workloads-ok'])
+  assert.deepEqual(
+    tl.events.filter((e) => e.type.startsWith('workloads')).map((e) => e.type),
+    ['workloads-disrupted', 'workloads-ok'],
+  )
 })
 
 test('timeline: a target that never stops answering fails the drill', () => {
@@ -195,7 +288,13 @@ test('workloads: baseline excludes the target node; gone, recreated, not ready a
     status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
     ...over,
   })
-  const before = [pod('a', 'worker1'), pod('b', 'cp2'), pod('c', 'cp1'), pod('d', 'validator1'), pod('e', 'worker1', { status: { phase: 'Pending' } })]
+  const before = [
+    pod('a', 'worker1'),
+    pod('b', 'cp2'),
+    pod('c', 'cp1'),
+    pod('d', 'validator1'),
+    pod('e', 'worker1', { status: { phase: 'Pending' } }),
+  ]
   const base = workloadBaseline(before, 'cp2')
   assert.deepEqual([...base.keys()].sort(), ['default/a', 'default/c', 'default/d'])
   assert.deepEqual(disruptedPods(base, before), [])
@@ -203,7 +302,11 @@ test('workloads: baseline excludes the target node; gone, recreated, not ready a
     pod('a', 'worker1', { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] } }),
     { ...pod('c', 'cp1'), metadata: { name: 'c', namespace: 'default', uid: 'new' } },
   ]
-  assert.deepEqual(disruptedPods(base, after), ['default/a (Running, not ready)', 'default/c (recreated)', 'default/d (gone)'])
+  assert.deepEqual(disruptedPods(base, after), [
+    'default/a (Running, not ready)',
+    'default/c (recreated)',
+    'default/d (gone)',
+  ])
 })
 
 // ---------------------------------------------------------------- poller (fake probes, no processes)
@@ -223,7 +326,9 @@ test('watchFailover: overlapping probes feed the timeline until it settles', asy
       running--
       if (n.name === 'cp2') throw new Error('connection refused')
       // the first few answers still name the dead leader, later ones the new one
-      return n0 < 8 ? { memberId: ids[n.name]!, leader: ids.cp2!, term: 4 } : { memberId: ids[n.name]!, leader: ids.cp1!, term: 5 }
+      return n0 < 8
+        ? { memberId: ids[n.name]!, leader: ids.cp2!, term: 4 }
+        : { memberId: ids[n.name]!, leader: ids.cp1!, term: 5 }
     },
     async api() {
       await new Promise((r) => setTimeout(r, 5))
@@ -247,7 +352,10 @@ test('watchFailover: overlapping probes feed the timeline until it settles', asy
   assert.equal(r.settled, true)
   assert.equal(r.timedOut, false)
   assert.ok(maxConcurrent > 1, 'probes of one node overlap')
-  assert.ok(seen.includes('target-unreachable') && seen.includes('etcd-new-leader') && seen.includes('etcd-agreed'), seen.join(','))
+  assert.ok(
+    seen.includes('target-unreachable') && seen.includes('etcd-new-leader') && seen.includes('etcd-agreed'),
+    seen.join(','),
+  )
   assert.equal(tl.summary().newLeader?.node, 'cp1')
 })
 
@@ -263,7 +371,13 @@ test('watchFailover: gives up at the timeout with the reason in the summary', as
       return []
     },
   }
-  const r = await watchFailover(tl, probes, { etcdNodes: cps, apiEndpoints: endpoints, t0: performance.now(), intervalMs: 5, timeoutMs: 200 })
+  const r = await watchFailover(tl, probes, {
+    etcdNodes: cps,
+    apiEndpoints: endpoints,
+    t0: performance.now(),
+    intervalMs: 5,
+    timeoutMs: 200,
+  })
   assert.equal(r.timedOut, true)
   assert.equal(r.settled, false)
   assert.match(tl.summary().problems.join(), /elected no new leader/)

@@ -24,7 +24,18 @@ test('defaults: lab inventory, nothing set', () => {
 })
 
 test('common and own flags, kebab-case becomes camelCase, short forms', () => {
-  const f = parseFlags('03-bootstrap', own, ['--inventory', 'inventory/prod.yaml', '-y', '--dry-run', '--node=cp2', '--max-wait', '10m', '-f', '--from', 'bootstrap'])
+  const f = parseFlags('03-bootstrap', own, [
+    '--inventory',
+    'inventory/prod.yaml',
+    '-y',
+    '--dry-run',
+    '--node=cp2',
+    '--max-wait',
+    '10m',
+    '-f',
+    '--from',
+    'bootstrap',
+  ])
   assert.equal(f.inventory, 'inventory/prod.yaml')
   assert.equal(f.yes, true)
   assert.equal(f.dryRun, true)
@@ -41,7 +52,10 @@ test('--step is repeatable and --only is its alias', () => {
 
 test('--json exists only where the runbook supports it', () => {
   assert.equal(parseFlags('x', {}, ['--json'], { json: true }).json, true)
-  assert.throws(() => parseFlags('x', {}, ['--json']), (e: unknown) => e instanceof UsageError && e.message === 'unknown flag --json for x; see --help')
+  assert.throws(
+    () => parseFlags('x', {}, ['--json']),
+    (e: unknown) => e instanceof UsageError && e.message === 'unknown flag --json for x; see --help',
+  )
 })
 
 test('unknown flag, missing value, value on a boolean, stray argument: UsageError with exit code 2', () => {
@@ -64,22 +78,64 @@ test('unknown flag, missing value, value on a boolean, stray argument: UsageErro
 })
 
 test('a runbook cannot redefine a common flag', () => {
-  assert.throws(() => parseFlags('x', { yes: { type: 'boolean', description: 'mine' } }, []), /redefines the common flag --yes/)
+  assert.throws(
+    () => parseFlags('x', { yes: { type: 'boolean', description: 'mine' } }, []),
+    /redefines the common flag --yes/,
+  )
 })
 
 test('scriptArgs: the arguments after the script, however it was started', () => {
   // npx zx runbooks/03.ts ... (zx keeps its own argv: the zx binary, its flags, then the script)
-  assert.deepEqual(scriptArgs(['/usr/bin/node', '/repo/node_modules/.bin/zx', 'runbooks/03-bootstrap.ts', '--yes', '-n', 'x']), ['--yes', '-n', 'x'])
-  assert.deepEqual(scriptArgs(['/usr/bin/node', '/repo/node_modules/.bin/zx', '--quiet', './runbooks/03-bootstrap.ts', '--help']), ['--help'])
-  assert.deepEqual(scriptArgs(['/usr/bin/node', '/repo/node_modules/zx/build/cli.js', 'runbooks/03-bootstrap.ts', '--list']), ['--list'])
+  assert.deepEqual(
+    scriptArgs(['/usr/bin/node', '/repo/node_modules/.bin/zx', 'runbooks/03-bootstrap.ts', '--yes', '-n', 'x']),
+    ['--yes', '-n', 'x'],
+  )
+  assert.deepEqual(
+    scriptArgs(['/usr/bin/node', '/repo/node_modules/.bin/zx', '--quiet', './runbooks/03-bootstrap.ts', '--help']),
+    ['--help'],
+  )
+  assert.deepEqual(
+    scriptArgs(['/usr/bin/node', '/repo/node_modules/zx/build/cli.js', 'runbooks/03-bootstrap.ts', '--list']),
+    ['--list'],
+  )
   // node --import tsx runbooks/03.ts ...
-  assert.deepEqual(scriptArgs(['/usr/bin/node', '/repo/runbooks/03-bootstrap.ts', '--from', 'x.ts']), ['--from', 'x.ts'])
+  assert.deepEqual(scriptArgs(['/usr/bin/node', '/repo/runbooks/03-bootstrap.ts', '--from', 'x.ts']), [
+    '--from',
+    'x.ts',
+  ])
   assert.deepEqual(scriptArgs(['/usr/bin/node', '/repo/runbooks/03-bootstrap.ts']), [])
 })
 
 test('help lists every flag, its default and every step', () => {
-  const h = formatHelp({ id: '03-bootstrap', title: 'Bootstrap etcd', flags: own, json: true, steps: [{ name: 'check-etcd', summary: 'Check etcd' }, { name: 'bootstrap', destructive: true }] })
-  for (const s of ['--node NAME', '--max-wait', '(default: 5m)', '-f, --force', '--inventory FILE', '-y, --yes', '--dry-run', '--step NAME', '--only', '--from', '--list', '-h, --help', '--json', 'check-etcd', 'Check etcd', 'bootstrap', 'destructive']) {
+  const h = formatHelp({
+    id: '03-bootstrap',
+    title: 'Bootstrap etcd',
+    flags: own,
+    json: true,
+    steps: [
+      { name: 'check-etcd', summary: 'Check etcd' },
+      { name: 'bootstrap', destructive: true },
+    ],
+  })
+  for (const s of [
+    '--node NAME',
+    '--max-wait',
+    '(default: 5m)',
+    '-f, --force',
+    '--inventory FILE',
+    '-y, --yes',
+    '--dry-run',
+    '--step NAME',
+    '--only',
+    '--from',
+    '--list',
+    '-h, --help',
+    '--json',
+    'check-etcd',
+    'Check etcd',
+    'bootstrap',
+    'destructive',
+  ]) {
     assert.ok(h.includes(s), `help lacks ${s}:\n${h}`)
   }
   assert.ok(!formatHelp({ id: 'x', title: 't', flags: {}, steps: [{ name: 'a' }] }).includes('--json'))

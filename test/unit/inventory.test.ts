@@ -5,7 +5,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkInventory, expandCpuset, formatIssue, InventoryError, isLabelKey, loadInventory, parseInventory, type InventoryIssue } from '../../config/inventory.ts'
+import {
+  checkInventory,
+  expandCpuset,
+  formatIssue,
+  InventoryError,
+  isLabelKey,
+  loadInventory,
+  parseInventory,
+  type InventoryIssue,
+} from '../../config/inventory.ts'
 import { parseQuantity, quantityValue } from '../../lib/kube/quantity.ts'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/inventory/', import.meta.url))
@@ -27,16 +36,37 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
     assert.equal(n.rescue.hostKeyFingerprint, `file:.lab/ssh/${n.name}/host_key.fingerprint`)
   }
   const v = inv.nodes.filter((n) => n.profile === 'validator')
-  assert.deepEqual(v.map((n) => n.name), ['validator1'])
+  assert.deepEqual(
+    v.map((n) => n.name),
+    ['validator1'],
+  )
   assert.deepEqual(inv.validator?.hugepages.perNumaNode, [4, 4])
 })
 
 test('bmc blocks: defaults filled in (UDP 623, cipher suite 3); inventory/lab.yaml names one per machine', () => {
   const lab = loadInventory(join(REPO, 'inventory/lab.yaml'))
-  for (const n of lab.nodes) assert.deepEqual(n.bmc, { type: 'ipmi', address: n.address, port: 6230, username: 'admin', passwordFile: '.lab/bmc/password', cipherSuite: 3 })
-  const text = fixture('valid-production.yaml').replace('    address: 10.1.0.12\n', '    address: 10.1.0.12\n    bmc: { type: ipmi, address: 10.1.1.12, username: ADMIN, passwordFile: keys/bmc-cp2 }\n')
+  for (const n of lab.nodes)
+    assert.deepEqual(n.bmc, {
+      type: 'ipmi',
+      address: n.address,
+      port: 6230,
+      username: 'admin',
+      passwordFile: '.lab/bmc/password',
+      cipherSuite: 3,
+    })
+  const text = fixture('valid-production.yaml').replace(
+    '    address: 10.1.0.12\n',
+    '    address: 10.1.0.12\n    bmc: { type: ipmi, address: 10.1.1.12, username: ADMIN, passwordFile: keys/bmc-cp2 }\n',
+  )
   const inv = parseInventory(text, 'x.yaml')
-  assert.deepEqual(inv.nodes[1]!.bmc, { type: 'ipmi', address: '10.1.1.12', port: 623, username: 'ADMIN', passwordFile: 'keys/bmc-cp2', cipherSuite: 3 })
+  assert.deepEqual(inv.nodes[1]!.bmc, {
+    type: 'ipmi',
+    address: '10.1.1.12',
+    port: 623,
+    username: 'ADMIN',
+    passwordFile: 'keys/bmc-cp2',
+    cipherSuite: 3,
+  })
   assert.equal(inv.nodes[0]!.bmc, undefined)
 })
 
@@ -65,7 +95,12 @@ test('there are at least 15 malformed inventory fixtures', () => {
 for (const f of malformed) {
   test(`malformed inventory ${f}: reports file:line:col, field and message`, () => {
     const text = fixture(f)
-    const expects = [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({ line: Number(m[1]), column: Number(m[2]), field: m[3], message: m[4] }))
+    const expects = [...text.matchAll(/^# expect: (\d+):(\d+) (\S*): (.+)$/gm)].map((m) => ({
+      line: Number(m[1]),
+      column: Number(m[2]),
+      field: m[3],
+      message: m[4],
+    }))
     assert.ok(expects.length > 0, `${f} has no expect lines`)
     const file = `test/fixtures/inventory/${f}`
     assert.throws(
@@ -73,8 +108,13 @@ for (const f of malformed) {
       (e: unknown) => {
         assert.ok(e instanceof InventoryError)
         for (const x of expects) {
-          const hit: InventoryIssue | undefined = e.issues.find((i) => i.line === x.line && i.column === x.column && i.field === x.field && i.message.includes(x.message))
-          assert.ok(hit, `${f}: expected ${x.line}:${x.column} ${x.field}: ${x.message}\n  got:\n  ${e.issues.map(formatIssue).join('\n  ')}`)
+          const hit: InventoryIssue | undefined = e.issues.find(
+            (i) => i.line === x.line && i.column === x.column && i.field === x.field && i.message.includes(x.message),
+          )
+          assert.ok(
+            hit,
+            `${f}: expected ${x.line}:${x.column} ${x.field}: ${x.message}\n  got:\n  ${e.issues.map(formatIssue).join('\n  ')}`,
+          )
           assert.equal(hit.file, file)
           // the Error's message carries the same line, in the documented shape
           assert.ok(e.message.split('\n').includes(formatIssue(hit)))
@@ -91,7 +131,10 @@ test('all problems are reported at once, sorted by position', () => {
     .replace('installDisk: /dev/nvme0n1', 'installDisk: nvme0n1')
     .replace('address: 10.1.0.12', 'address: "bad host!"')
   const r = checkInventory(text, 'x.yaml')
-  assert.deepEqual(r.errors.map((e) => e.field), ['nodes[1].address', 'nodes[3].installDisk'])
+  assert.deepEqual(
+    r.errors.map((e) => e.field),
+    ['nodes[1].address', 'nodes[3].installDisk'],
+  )
   assert.ok(r.errors[0].line < r.errors[1].line)
 })
 
@@ -111,11 +154,18 @@ test('hardware limits are checked only against the machine facts the caller give
   assert.deepEqual(checkInventory(text, 'x.yaml').errors, [])
   const cpus = (from: number, n = 16) => Array.from({ length: n }, (_, i) => from + i)
   const seen: string[] = []
-  const r = checkInventory(text, 'x.yaml', { hardware: (node) => (seen.push(node), { numaMemoryMiB: [65536, 65536], numaCpus: [cpus(0), cpus(16)] }) })
+  const r = checkInventory(text, 'x.yaml', {
+    hardware: (node) => (seen.push(node), { numaMemoryMiB: [65536, 65536], numaCpus: [cpus(0), cpus(16)] }),
+  })
   assert.deepEqual(r.errors, [])
   assert.deepEqual(seen, ['validator1'], 'the lookup is asked about the validator, by node name')
-  const r2 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [cpus(0), cpus(16)] }) })
-  assert.deepEqual(r2.errors.map((e) => e.field), ['validator.hugepages.perNumaNode[0]', 'validator.hugepages.perNumaNode[1]'])
+  const r2 = checkInventory(text, 'x.yaml', {
+    hardware: () => ({ numaMemoryMiB: [1024, 1024], numaCpus: [cpus(0), cpus(16)] }),
+  })
+  assert.deepEqual(
+    r2.errors.map((e) => e.field),
+    ['validator.hugepages.perNumaNode[0]', 'validator.hugepages.perNumaNode[1]'],
+  )
   const r3 = checkInventory(text, 'x.yaml', { hardware: () => ({ numaMemoryMiB: [65536], numaCpus: [cpus(0, 32)] }) })
   assert.match(r3.errors.map((e) => e.message).join('\n'), /lists 2 NUMA nodes; validator1 has 1/)
 })
@@ -128,8 +178,14 @@ test('config/inventory.ts does not load lab code: validation is the same whether
 test('loadInventory names the file when it cannot be read', () => {
   const dir = mkdtempSync(join(tmpdir(), 'inv-'))
   try {
-    assert.throws(() => loadInventory(join(dir, 'nope.yaml')), (e: unknown) => e instanceof InventoryError && e.message.startsWith(`${join(dir, 'nope.yaml')}: no such file`))
-    assert.throws(() => loadInventory(dir), (e: unknown) => e instanceof InventoryError && e.message.startsWith(`${dir}: is a directory`))
+    assert.throws(
+      () => loadInventory(join(dir, 'nope.yaml')),
+      (e: unknown) => e instanceof InventoryError && e.message.startsWith(`${join(dir, 'nope.yaml')}: no such file`),
+    )
+    assert.throws(
+      () => loadInventory(dir),
+      (e: unknown) => e instanceof InventoryError && e.message.startsWith(`${dir}: is a directory`),
+    )
     writeFileSync(join(dir, 'ok.yaml'), fixture('valid-production.yaml'))
     assert.equal(loadInventory(join(dir, 'ok.yaml')).nodes.length, 4)
   } finally {
@@ -154,35 +210,66 @@ test('helpers: quantities, cpusets, label keys', () => {
 
 const labText = () => readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
 /** The facts `lab up` gives the validation: the lab validator's simulated machine (two sockets, SMT siblings c and c+16). */
-const labHardware = { hardware: (node: string) => (node === 'validator1' ? hardwareProfile('validator-2socket') : undefined) }
+const labHardware = {
+  hardware: (node: string) => (node === 'validator1' ? hardwareProfile('validator-2socket') : undefined),
+}
 
 test('a reservedSystemCpus that splits an SMT core is an error naming each split core and a whole-core fix', () => {
-  const r = checkInventory(labText().replace('reservedSystemCpus: "0,16"', 'reservedSystemCpus: "0,1"'), 'lab.yaml', labHardware)
+  const r = checkInventory(
+    labText().replace('reservedSystemCpus: "0,16"', 'reservedSystemCpus: "0,1"'),
+    'lab.yaml',
+    labHardware,
+  )
   const e = r.errors.find((x) => x.field === 'validator.reservedSystemCpus')
   assert.ok(e, JSON.stringify(r.errors))
-  assert.match(e.message, /CPU 0 without its SMT sibling 16; CPU 1 without its SMT sibling 17: reserve whole cores, e\.g\. "0-1,16-17"/)
+  assert.match(
+    e.message,
+    /CPU 0 without its SMT sibling 16; CPU 1 without its SMT sibling 17: reserve whole cores, e\.g\. "0-1,16-17"/,
+  )
   // whole cores pass; without SMT facts nothing can be said
   assert.deepEqual(checkInventory(labText(), 'lab.yaml', labHardware).errors, [])
-  const noSmt = () => ({ numaMemoryMiB: [32768, 32768], numaCpus: [Array.from({ length: 16 }, (_, i) => 2 * i), Array.from({ length: 16 }, (_, i) => 2 * i + 1)] })
+  const noSmt = () => ({
+    numaMemoryMiB: [32768, 32768],
+    numaCpus: [Array.from({ length: 16 }, (_, i) => 2 * i), Array.from({ length: 16 }, (_, i) => 2 * i + 1)],
+  })
   assert.deepEqual(checkInventory(labText().replace('"0,16"', '"0,1"'), 'lab.yaml', { hardware: noSmt }).errors, [])
 })
 
 test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
-  const withPod = (pod: string) => checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml', labHardware)
+  const withPod = (pod: string) =>
+    checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml', labHardware)
   assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }').warnings, [])
   // 16 CPUs fit node 1 (nothing reserved there) but not node 0 (0,16 reserved): still fits one node
   assert.deepEqual(withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 2Gi }').warnings, [])
   // 16 CPUs only on node 1, 5Gi of huge pages on neither (4 per node)
   const w = withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 5Gi }').warnings
-  assert.deepEqual(w.map((x) => x.field), ['validator.pod'])
-  assert.match(w[0]!.message, /fit no single NUMA node .*node 0 offers 14 CPUs, 26Gi memory, 4Gi huge pages; node 1 offers 16 CPUs, 26\.51Gi memory, 4Gi huge pages/)
+  assert.deepEqual(
+    w.map((x) => x.field),
+    ['validator.pod'],
+  )
+  assert.match(
+    w[0]!.message,
+    /fit no single NUMA node .*node 0 offers 14 CPUs, 26Gi memory, 4Gi huge pages; node 1 offers 16 CPUs, 26\.51Gi memory, 4Gi huge pages/,
+  )
   // memory: node 0 has 32Gi - 4Gi huge pages - 2Gi reserved = 26Gi
-  assert.deepEqual(withPod('pod: { cpus: 2, memory: 27Gi, hugepages: 1Gi }').warnings.map((x) => x.field), ['validator.pod'])
-  assert.deepEqual(withPod('pod: { cpus: 3, memory: 1Gi, hugepages: 1Gi }').warnings.map((x) => x.field), ['validator.pod.cpus'])
+  assert.deepEqual(
+    withPod('pod: { cpus: 2, memory: 27Gi, hugepages: 1Gi }').warnings.map((x) => x.field),
+    ['validator.pod'],
+  )
+  assert.deepEqual(
+    withPod('pod: { cpus: 3, memory: 1Gi, hugepages: 1Gi }').warnings.map((x) => x.field),
+    ['validator.pod.cpus'],
+  )
   // production (no hardware facts): the huge pages alone are still judged against hugepages.perNumaNode
   const prod = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
   assert.deepEqual(checkInventory(prod, 'example.yaml').warnings, [])
   const big = checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 17Gi }'), 'example.yaml').warnings
-  assert.deepEqual(big.map((x) => x.field), ['validator.pod.hugepages'])
-  assert.equal(checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 1536Mi }'), 'example.yaml').errors[0]?.field, 'validator.pod.hugepages')
+  assert.deepEqual(
+    big.map((x) => x.field),
+    ['validator.pod.hugepages'],
+  )
+  assert.equal(
+    checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 1536Mi }'), 'example.yaml').errors[0]?.field,
+    'validator.pod.hugepages',
+  )
 })

@@ -19,11 +19,23 @@ import {
 const STEPS = ['gen', 'apply', 'bootstrap', 'approve', 'verify']
 
 function rec(runId: string, step: string, event: JournalEvent, extra: Partial<JournalRecord> = {}): JournalRecord {
-  return { ts: `2025-06-12T10:00:0${STEPS.indexOf(step)}Z`, runId, runbook: '03-bootstrap', step, cluster: 'lab', target: 'lab', event, ...extra }
+  return {
+    ts: `2025-06-12T10:00:0${STEPS.indexOf(step)}Z`,
+    runId,
+    runbook: '03-bootstrap',
+    step,
+    cluster: 'lab',
+    target: 'lab',
+    event,
+    ...extra,
+  }
 }
 /** A run that did `done` for each step in order and then `last` at the final one. */
 function run(runId: string, steps: string[], last: JournalEvent, extra: Partial<JournalRecord> = {}): JournalRecord[] {
-  return steps.flatMap((s, i) => [rec(runId, s, 'start', extra), rec(runId, s, i === steps.length - 1 ? last : 'done', extra)])
+  return steps.flatMap((s, i) => [
+    rec(runId, s, 'start', extra),
+    rec(runId, s, i === steps.length - 1 ? last : 'done', extra),
+  ])
 }
 
 test('append writes one JSON line per record, 0600, and reads back in order', (t) => {
@@ -47,7 +59,10 @@ test('a torn or foreign line is skipped, the rest still read', (t) => {
   appendJournal(rec('r1', 'gen', 'done'), file)
   appendFileSync(file, '{"ts":"2025-06-12T10:00:00Z","runId":"r1","runb\n[1,2]\n')
   appendJournal(rec('r1', 'apply', 'done'), file)
-  assert.deepEqual(readJournal(file).map((r) => r.step), ['gen', 'apply'])
+  assert.deepEqual(
+    readJournal(file).map((r) => r.step),
+    ['gen', 'apply'],
+  )
   assert.deepEqual(readJournal(join(dir, 'absent.jsonl')), [])
 })
 
@@ -63,12 +78,36 @@ test('the journal lives in $TALOS_RUNBOOKS_STATE_DIR', () => {
 })
 
 test('secret-named keys are redacted at any depth; other values kept', () => {
-  for (const k of ['token', 'bootstrapToken', 'client-key', 'ca_crt', 'secret', 'secretsBundle', 'password', 'privateKey', 'kubeconfig', 'cert']) {
+  for (const k of [
+    'token',
+    'bootstrapToken',
+    'client-key',
+    'ca_crt',
+    'secret',
+    'secretsBundle',
+    'password',
+    'privateKey',
+    'kubeconfig',
+    'cert',
+  ]) {
     assert.ok(isSecretKey(k), k)
   }
-  for (const k of ['node', 'timeline', 'members', 'monkey', 'keyboard', 'durationMs', 'certificateCount']) assert.ok(!isSecretKey(k), k)
-  const out = redactSecrets({ node: 'cp1', members: [{ name: 'cp1', token: 'abc', nested: { 'client-key': 'K' } }], at: new Date(0), ok: true, count: 3 })
-  assert.deepEqual(out, { node: 'cp1', members: [{ name: 'cp1', token: '<redacted>', nested: { 'client-key': '<redacted>' } }], at: '1970-01-01T00:00:00.000Z', ok: true, count: 3 })
+  for (const k of ['node', 'timeline', 'members', 'monkey', 'keyboard', 'durationMs', 'certificateCount'])
+    assert.ok(!isSecretKey(k), k)
+  const out = redactSecrets({
+    node: 'cp1',
+    members: [{ name: 'cp1', token: 'abc', nested: { 'client-key': 'K' } }],
+    at: new Date(0),
+    ok: true,
+    count: 3,
+  })
+  assert.deepEqual(out, {
+    node: 'cp1',
+    members: [{ name: 'cp1', token: '<redacted>', nested: { 'client-key': '<redacted>' } }],
+    at: '1970-01-01T00:00:00.000Z',
+    ok: true,
+    count: 3,
+  })
 })
 
 test('secrets inside free text are scrubbed', () => {
@@ -85,7 +124,10 @@ test('appendJournal redacts data and error before writing', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'journal-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'journal.jsonl')
-  appendJournal(rec('r1', 'gen', 'failed', { error: 'talosctl: token=abc123', data: { secrets: { bundle: 'X' }, node: 'cp1' } }), file)
+  appendJournal(
+    rec('r1', 'gen', 'failed', { error: 'talosctl: token=abc123', data: { secrets: { bundle: 'X' }, node: 'cp1' } }),
+    file,
+  )
   const text = readFileSync(file, 'utf8')
   assert.ok(!text.includes('abc123') && !text.includes('"X"'), text)
   assert.deepEqual(JSON.parse(text).data, { secrets: '<redacted>', node: 'cp1' })
@@ -102,13 +144,30 @@ test('resume: none after a completed run or with no history', () => {
   assert.equal(resumePoint([], '03-bootstrap', 'lab', STEPS), undefined)
   assert.equal(resumePoint(run('r1', STEPS, 'done'), '03-bootstrap', 'lab', STEPS), undefined)
   // failed once, completed later: from the top
-  assert.equal(resumePoint([...run('r1', ['gen', 'apply'], 'failed'), ...run('r2', STEPS, 'done')], '03-bootstrap', 'lab', STEPS), undefined)
+  assert.equal(
+    resumePoint([...run('r1', ['gen', 'apply'], 'failed'), ...run('r2', STEPS, 'done')], '03-bootstrap', 'lab', STEPS),
+    undefined,
+  )
 })
 
 test('resume at the step that failed or was interrupted', () => {
-  const failed = resumePoint(run('r1', ['gen', 'apply', 'bootstrap'], 'failed', { error: 'boom' }), '03-bootstrap', 'lab', STEPS)
-  assert.deepEqual(failed, { index: 2, step: 'bootstrap', previous: { runId: 'r1', step: 'bootstrap', event: 'failed', ts: '2025-06-12T10:00:02Z', error: 'boom' } })
-  const interrupted = resumePoint(run('r1', ['gen', 'apply', 'bootstrap', 'approve'], 'interrupted'), '03-bootstrap', 'lab', STEPS)
+  const failed = resumePoint(
+    run('r1', ['gen', 'apply', 'bootstrap'], 'failed', { error: 'boom' }),
+    '03-bootstrap',
+    'lab',
+    STEPS,
+  )
+  assert.deepEqual(failed, {
+    index: 2,
+    step: 'bootstrap',
+    previous: { runId: 'r1', step: 'bootstrap', event: 'failed', ts: '2025-06-12T10:00:02Z', error: 'boom' },
+  })
+  const interrupted = resumePoint(
+    run('r1', ['gen', 'apply', 'bootstrap', 'approve'], 'interrupted'),
+    '03-bootstrap',
+    'lab',
+    STEPS,
+  )
   assert.equal(interrupted?.step, 'approve')
   assert.equal(interrupted?.previous.event, 'interrupted')
 })

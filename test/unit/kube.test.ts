@@ -44,7 +44,10 @@ function setup(opts: { dryRun?: boolean } = {}) {
 }
 const calls = (): string[][] =>
   existsSync(join(dir, 'argv'))
-    ? readFileSync(join(dir, 'argv'), 'utf8').split('\x1e').slice(0, -1).map((c) => c.split('\x1f').slice(0, -1))
+    ? readFileSync(join(dir, 'argv'), 'utf8')
+        .split('\x1e')
+        .slice(0, -1)
+        .map((c) => c.split('\x1f').slice(0, -1))
     : []
 const lastArgs = () => calls().at(-1)!.slice(2) // after --kubeconfig F
 const give = (name: string, content: string) => writeFileSync(join(dir, name), content)
@@ -54,7 +57,12 @@ const cp1: KubeNode = {
   kind: 'Node',
   metadata: { name: 'cp1', labels: { 'node-role.kubernetes.io/control-plane': '', 'kubernetes.io/hostname': 'cp1' } },
   spec: { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] },
-  status: { conditions: [{ type: 'MemoryPressure', status: 'False' }, { type: 'Ready', status: 'True', reason: 'KubeletReady' }] },
+  status: {
+    conditions: [
+      { type: 'MemoryPressure', status: 'False' },
+      { type: 'Ready', status: 'True', reason: 'KubeletReady' },
+    ],
+  },
 }
 const validator1: KubeNode = {
   metadata: { name: 'validator1', labels: { 'node-role.kubernetes.io/validator': '', 'kubernetes.io/role': 'worker' } },
@@ -73,7 +81,12 @@ test('bin defaults to $KUBECTL, then kubectl; --kubeconfig and --context come fi
     else process.env.KUBECTL = saved
   }
   assert.deepEqual(new Kube({ kubeconfig: 'out/kc', context: 'admin@solana-lab' }).buildArgs(['get', 'nodes']), [
-    '--kubeconfig', 'out/kc', '--context', 'admin@solana-lab', 'get', 'nodes',
+    '--kubeconfig',
+    'out/kc',
+    '--context',
+    'admin@solana-lab',
+    'get',
+    'nodes',
   ])
 })
 
@@ -82,10 +95,13 @@ test('nodes(): get nodes -o json, items parsed', async () => {
   give('out', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [cp1, validator1] }))
   const nodes = await k.nodes()
   assert.deepEqual(calls()[0], ['--kubeconfig', join(root, 'kubeconfig'), 'get', 'nodes', '-o', 'json'])
-  assert.deepEqual(nodes.map((n) => [n.metadata.name, isReady(n), nodeRoles(n)]), [
-    ['cp1', true, ['control-plane']],
-    ['validator1', false, ['validator', 'worker']],
-  ])
+  assert.deepEqual(
+    nodes.map((n) => [n.metadata.name, isReady(n), nodeRoles(n)]),
+    [
+      ['cp1', true, ['control-plane']],
+      ['validator1', false, ['validator', 'worker']],
+    ],
+  )
 })
 
 test('node(name): the object, undefined when NotFound, CommandError otherwise', async () => {
@@ -98,24 +114,51 @@ test('node(name): the object, undefined when NotFound, CommandError otherwise', 
   give('exit', '1')
   assert.equal(await k.node('worker9'), undefined)
   give('err', 'The connection to the server 127.0.10.10:6443 was refused - did you specify the right host or port?\n')
-  await assert.rejects(k.node('cp1'), (e: unknown) => e instanceof CommandError && /failed \(exit 1\) on node cp1: The connection to the server 127\.0\.10\.10:6443 was refused/.test(e.message))
+  await assert.rejects(
+    k.node('cp1'),
+    (e: unknown) =>
+      e instanceof CommandError &&
+      /failed \(exit 1\) on node cp1: The connection to the server 127\.0\.10\.10:6443 was refused/.test(e.message),
+  )
 })
 
 test('pods(): one namespace or all; csrs(); non-JSON output names the command', async () => {
   const k = setup()
-  give('out', JSON.stringify({ items: [{ metadata: { name: 'agave-0', namespace: 'solana' }, spec: { nodeName: 'validator1' }, status: { phase: 'Running' } }] }))
+  give(
+    'out',
+    JSON.stringify({
+      items: [
+        {
+          metadata: { name: 'agave-0', namespace: 'solana' },
+          spec: { nodeName: 'validator1' },
+          status: { phase: 'Running' },
+        },
+      ],
+    }),
+  )
   const pods = await k.pods('solana')
   assert.deepEqual(lastArgs(), ['get', 'pods', '-n', 'solana', '-o', 'json'])
   assert.equal(pods[0]!.spec!.nodeName, 'validator1')
   await k.pods()
   assert.deepEqual(lastArgs(), ['get', 'pods', '-A', '-o', 'json'])
-  give('out', JSON.stringify({ items: [
-    { metadata: { name: 'csr-a' }, spec: { signerName: 'kubernetes.io/kubelet-serving' }, status: {} },
-    { metadata: { name: 'csr-b' }, status: { conditions: [{ type: 'Approved', status: 'True' }] } },
-  ] }))
+  give(
+    'out',
+    JSON.stringify({
+      items: [
+        { metadata: { name: 'csr-a' }, spec: { signerName: 'kubernetes.io/kubelet-serving' }, status: {} },
+        { metadata: { name: 'csr-b' }, status: { conditions: [{ type: 'Approved', status: 'True' }] } },
+      ],
+    }),
+  )
   const csrs = await k.csrs()
   assert.deepEqual(lastArgs(), ['get', 'csr', '-o', 'json'])
-  assert.deepEqual(csrs.map((c) => [c.metadata.name, isCsrPending(c)]), [['csr-a', true], ['csr-b', false]])
+  assert.deepEqual(
+    csrs.map((c) => [c.metadata.name, isCsrPending(c)]),
+    [
+      ['csr-a', true],
+      ['csr-b', false],
+    ],
+  )
   give('out', 'No resources found\n')
   await assert.rejects(k.csrs(), /kubectl .*get csr -o json: output is not JSON/)
 })
@@ -124,8 +167,18 @@ test('mutations: approve, label, taint, delete build kubectl args', async () => 
   const k = setup()
   await k.approveCsr('csr-a')
   assert.deepEqual(lastArgs(), ['certificate', 'approve', 'csr-a'])
-  await k.label('validator1', { 'solana.io/role': 'validator', 'node.kubernetes.io/exclude-from-external-load-balancers': null })
-  assert.deepEqual(lastArgs(), ['label', 'node', 'validator1', 'solana.io/role=validator', 'node.kubernetes.io/exclude-from-external-load-balancers-', '--overwrite'])
+  await k.label('validator1', {
+    'solana.io/role': 'validator',
+    'node.kubernetes.io/exclude-from-external-load-balancers': null,
+  })
+  assert.deepEqual(lastArgs(), [
+    'label',
+    'node',
+    'validator1',
+    'solana.io/role=validator',
+    'node.kubernetes.io/exclude-from-external-load-balancers-',
+    '--overwrite',
+  ])
   await k.taint('validator1', { key: 'solana.io/validator', value: 'true', effect: 'NoSchedule' })
   assert.deepEqual(lastArgs(), ['taint', 'node', 'validator1', 'solana.io/validator=true:NoSchedule', '--overwrite'])
   await k.taint('validator1', { key: 'solana.io/validator', effect: 'NoSchedule' }, { remove: true })
@@ -138,7 +191,12 @@ test('mutations: approve, label, taint, delete build kubectl args', async () => 
 test('apply sends YAML on stdin (objects become --- separated documents)', async () => {
   const k = setup()
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'solana' } }
-  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'solana' }, data: { 'a.txt': 'x: "y"\n' } }
+  const cm = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'cfg', namespace: 'solana' },
+    data: { 'a.txt': 'x: "y"\n' },
+  }
   await k.apply([ns, cm], { serverSide: true, fieldManager: 'runbooks' })
   assert.deepEqual(lastArgs(), ['apply', '-f', '-', '--server-side', '--field-manager', 'runbooks'])
   const docs = parseAllDocuments(readFileSync(join(dir, 'stdin'), 'utf8')).map((d) => d.toJS())
@@ -151,7 +209,13 @@ test('apply sends YAML on stdin (objects become --- separated documents)', async
 test('dry-run skips mutations but still reads', async () => {
   const k = setup({ dryRun: true })
   give('out', JSON.stringify({ items: [cp1] }))
-  const skipped = [await k.approveCsr('x'), await k.label('cp1', { a: 'b' }), await k.taint('cp1', 'k=v:NoExecute'), await k.apply({ metadata: { name: 'n' }, kind: 'Namespace' }), await k.delete('ns', 'n')]
+  const skipped = [
+    await k.approveCsr('x'),
+    await k.label('cp1', { a: 'b' }),
+    await k.taint('cp1', 'k=v:NoExecute'),
+    await k.apply({ metadata: { name: 'n' }, kind: 'Namespace' }),
+    await k.delete('ns', 'n'),
+  ]
   assert.ok(skipped.every((r) => r.skipped))
   assert.equal(calls().length, 0)
   assert.equal(logLines.filter((l) => l.includes('(dry-run) ')).length, 5)
@@ -161,11 +225,15 @@ test('dry-run skips mutations but still reads', async () => {
 
 test('waitFor returns the first defined value and treats probe errors as not yet', async () => {
   let n = 0
-  const v = await waitFor('node validator1 Ready', async () => {
-    n++
-    if (n === 1) throw new Error('connection refused')
-    return n >= 3 ? `ready after ${n}` : undefined
-  }, { timeoutMs: 5000, intervalMs: 5 })
+  const v = await waitFor(
+    'node validator1 Ready',
+    async () => {
+      n++
+      if (n === 1) throw new Error('connection refused')
+      return n >= 3 ? `ready after ${n}` : undefined
+    },
+    { timeoutMs: 5000, intervalMs: 5 },
+  )
   assert.equal(v, 'ready after 3')
   assert.equal(n, 3)
 })
@@ -173,10 +241,14 @@ test('waitFor returns the first defined value and treats probe errors as not yet
 test('waitFor times out naming what it waited for and the last error', async () => {
   let n = 0
   await assert.rejects(
-    new Kube().waitFor('csr for validator1', async () => {
-      n++
-      throw new Error('Unauthorized')
-    }, { timeoutMs: 50, intervalMs: 10 }),
+    new Kube().waitFor(
+      'csr for validator1',
+      async () => {
+        n++
+        throw new Error('Unauthorized')
+      },
+      { timeoutMs: 50, intervalMs: 10 },
+    ),
     /^Error: timed out after 50 ms waiting for csr for validator1; last error: Unauthorized$/,
   )
   assert.ok(n >= 2)
@@ -184,6 +256,9 @@ test('waitFor times out naming what it waited for and the last error', async () 
 
 test('isReady and nodeRoles on edge cases', () => {
   assert.equal(isReady({ metadata: { name: 'x' } }), false)
-  assert.equal(isReady({ metadata: { name: 'x' }, status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } }), false)
+  assert.equal(
+    isReady({ metadata: { name: 'x' }, status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } }),
+    false,
+  )
   assert.deepEqual(nodeRoles({ metadata: { name: 'x', labels: { 'kubernetes.io/hostname': 'x' } } }), [])
 })

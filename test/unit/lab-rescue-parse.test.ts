@@ -10,7 +10,18 @@ import { fingerprintOfPubLine } from '../../lab/sshd.ts'
 const ops = (line: string) => parseCommandLine(line).map((s) => s.op)
 
 test('tokenize honours quotes and splits operators', () => {
-  assert.deepEqual(tokenize(`zstd -dc|dd of='/dev/sda' bs=4M&&sync;reboot`), ['zstd', '-dc', '|', 'dd', 'of=/dev/sda', 'bs=4M', '&&', 'sync', ';', 'reboot'])
+  assert.deepEqual(tokenize(`zstd -dc|dd of='/dev/sda' bs=4M&&sync;reboot`), [
+    'zstd',
+    '-dc',
+    '|',
+    'dd',
+    'of=/dev/sda',
+    'bs=4M',
+    '&&',
+    'sync',
+    ';',
+    'reboot',
+  ])
   assert.deepEqual(tokenize('cat >/dev/sda'), ['cat', '>', '/dev/sda'])
 })
 
@@ -22,30 +33,52 @@ test('dd sizes use dd suffixes: M is MiB, MB is 10^6', () => {
 })
 
 test('the install commands parse to disk writes', () => {
-  assert.deepEqual(ops('dd of=/dev/sda bs=4M conv=fsync status=progress'), [{ kind: 'write', dev: '/dev/sda', tool: 'dd', blockSize: 4194304, quiet: false, decompress: undefined }])
-  assert.deepEqual(ops('cat > /dev/nvme0n1'), [{ kind: 'write', dev: '/dev/nvme0n1', tool: 'cat', blockSize: 0, quiet: true }])
+  assert.deepEqual(ops('dd of=/dev/sda bs=4M conv=fsync status=progress'), [
+    { kind: 'write', dev: '/dev/sda', tool: 'dd', blockSize: 4194304, quiet: false, decompress: undefined },
+  ])
+  assert.deepEqual(ops('cat > /dev/nvme0n1'), [
+    { kind: 'write', dev: '/dev/nvme0n1', tool: 'cat', blockSize: 0, quiet: true },
+  ])
   assert.equal((ops('zstd -dc | dd of=/dev/sda bs=4M status=none')[0] as { decompress?: string }).decompress, 'zstd')
   assert.deepEqual(ops('head -c 1048576 /dev/sda | sha256sum'), [{ kind: 'sha256', dev: '/dev/sda', limit: 1048576 }])
   assert.deepEqual(ops('sha256sum /dev/sda'), [{ kind: 'sha256', dev: '/dev/sda' }])
 })
 
 test('sequences keep their joiners; unknown programs are sh "not found" (127)', () => {
-  assert.deepEqual(parseCommandLine('sync && reboot').map((s) => [s.after, s.op.kind]), [['start', 'sync'], ['&&', 'reboot']])
+  assert.deepEqual(
+    parseCommandLine('sync && reboot').map((s) => [s.after, s.op.kind]),
+    [
+      ['start', 'sync'],
+      ['&&', 'reboot'],
+    ],
+  )
   assert.deepEqual(ops('rm -rf /'), [{ kind: 'fail', stderr: 'sh: 1: rm: not found\n', code: 127 }])
-  assert.deepEqual(ops('wipefs -a /dev/sda | dd of=/dev/sda'), [{ kind: 'fail', stderr: 'sh: 1: wipefs: not found\n', code: 127 }])
+  assert.deepEqual(ops('wipefs -a /dev/sda | dd of=/dev/sda'), [
+    { kind: 'fail', stderr: 'sh: 1: wipefs: not found\n', code: 127 },
+  ])
   const bad = ops('dd of=/dev/sda bs=lots')[0]!
   assert.equal(bad.kind, 'fail')
   assert.match((bad as { stderr: string }).stderr, /invalid number: 'lots'/)
 })
 
 test('lsblk JSON has util-linux layout and null for missing model/serial', () => {
-  const out = lsblkJson([{ dev: '/dev/sda', sizeBytes: 64e9, model: 'QEMU HARDDISK', serial: '', transport: 'virtio', rotational: false }], ['NAME', 'SIZE', 'MODEL', 'SERIAL', 'TYPE'], true)
-  assert.equal(out, '{\n   "blockdevices": [\n      {\n         "name": "sda",\n         "size": 64000000000,\n         "model": "QEMU HARDDISK",\n         "serial": null,\n         "type": "disk"\n      }\n   ]\n}\n')
+  const out = lsblkJson(
+    [{ dev: '/dev/sda', sizeBytes: 64e9, model: 'QEMU HARDDISK', serial: '', transport: 'virtio', rotational: false }],
+    ['NAME', 'SIZE', 'MODEL', 'SERIAL', 'TYPE'],
+    true,
+  )
+  assert.equal(
+    out,
+    '{\n   "blockdevices": [\n      {\n         "name": "sda",\n         "size": 64000000000,\n         "model": "QEMU HARDDISK",\n         "serial": null,\n         "type": "disk"\n      }\n   ]\n}\n',
+  )
   assert.deepEqual(JSON.parse(out).blockdevices[0].size, 64e9)
 })
 
 test('dd statistics and uname -a in the coreutils formats', () => {
-  assert.equal(ddStats(6291456, 4194304, 0.5).split('\n').slice(0, 3).join('\n'), '1+1 records in\n1+1 records out\n6291456 bytes (6.3 MB, 6.0 MiB) copied, 0.500 s, 13 MB/s')
+  assert.equal(
+    ddStats(6291456, 4194304, 0.5).split('\n').slice(0, 3).join('\n'),
+    '1+1 records in\n1+1 records out\n6291456 bytes (6.3 MB, 6.0 MiB) copied, 0.500 s, 13 MB/s',
+  )
   assert.match(unameOutput(['a']), /^Linux rescue \S+ #1 .* x86_64 GNU\/Linux\n$/)
   assert.equal(unameOutput([]), 'Linux\n')
 })

@@ -2,14 +2,24 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { DEFAULT_SCHEMA_PATH, formatFindings, hasErrors, lintMachineConfig, RULES, SchemaMissingError, type Finding, type LintOptions } from '../../config/lint.ts'
+import {
+  DEFAULT_SCHEMA_PATH,
+  formatFindings,
+  hasErrors,
+  lintMachineConfig,
+  RULES,
+  SchemaMissingError,
+  type Finding,
+  type LintOptions,
+} from '../../config/lint.ts'
 
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
 const SEED = fileURLToPath(new URL('../fixtures/talos/seed-example-worker.yaml', import.meta.url))
 const FIXTURES = new URL('../fixtures/configs/', import.meta.url)
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8')
 
-const lint = (text: string, opts: LintOptions = {}) => lintMachineConfig(text, 'w.yaml', { schemaPath: SCHEMA, ...opts })
+const lint = (text: string, opts: LintOptions = {}) =>
+  lintMachineConfig(text, 'w.yaml', { schemaPath: SCHEMA, ...opts })
 const rules = (fs: Finding[]) => fs.map((f) => f.rule)
 const only = (fs: Finding[], rule: string) => fs.filter((f) => f.rule === rule)
 
@@ -31,10 +41,15 @@ test('seed-example-worker.yaml: one finding per mistake, each on its own line', 
     [lineOf('- tcp_bbr'), 'machine.kernel.modules[0]'],
     [lineOf('- sch_fq'), 'machine.kernel.modules[1]'],
   ])
-  assert.deepEqual(at('static-cpu-without-reservation'), [[lineOf('cpu-manager-policy: static'), 'machine.kubelet.extraArgs.cpu-manager-policy']])
+  assert.deepEqual(at('static-cpu-without-reservation'), [
+    [lineOf('cpu-manager-policy: static'), 'machine.kubelet.extraArgs.cpu-manager-policy'],
+  ])
   assert.equal(only(fs, 'static-cpu-without-reservation')[0].severity, 'error')
   // the GRUB finding hands over the arguments it would have set
-  assert.match(only(fs, 'grub-config')[0].fix, /default_hugepagesz=1G hugepagesz=1G hugepages=100 iommu=pt intel_iommu=on/)
+  assert.match(
+    only(fs, 'grub-config')[0].fix,
+    /default_hugepagesz=1G hugepagesz=1G hugepages=100 iommu=pt intel_iommu=on/,
+  )
   // the schema's complaints about the same fields are folded into the rules' findings, not repeated
   assert.deepEqual(only(fs, 'schema'), [])
   // `mode: 0644` is octal to Talos: the fix says 0o644, not 420 or 1204
@@ -47,8 +62,14 @@ test('formatFindings: file:line:col: severity[rule]: field: message (fix: ...)',
   const fs = lintMachineConfig(readFileSync(SEED, 'utf8'), 'seed-example-worker.yaml', { schemaPath: SCHEMA })
   const lines = formatFindings(fs).split('\n')
   assert.equal(lines.length, fs.length)
-  assert.ok(lines.includes('seed-example-worker.yaml:20:5: warning[sysctl-not-string]: machine.sysctls.vm.max_map_count: sysctl value 1048576 is a number: Talos reads it as the string "1048576", but the official JSON schema (and editors using it) reject it (fix: quote it: vm.max_map_count: "1048576")'), lines.join('\n'))
-  for (const l of lines) assert.match(l, /^seed-example-worker\.yaml:\d+:\d+: (error|warning)\[[a-z-]+\]: [^:]+: .+ \(fix: .+\)$/)
+  assert.ok(
+    lines.includes(
+      'seed-example-worker.yaml:20:5: warning[sysctl-not-string]: machine.sysctls.vm.max_map_count: sysctl value 1048576 is a number: Talos reads it as the string "1048576", but the official JSON schema (and editors using it) reject it (fix: quote it: vm.max_map_count: "1048576")',
+    ),
+    lines.join('\n'),
+  )
+  for (const l of lines)
+    assert.match(l, /^seed-example-worker\.yaml:\d+:\d+: (error|warning)\[[a-z-]+\]: [^:]+: .+ \(fix: .+\)$/)
 })
 
 test('the hand-written good worker fixture lints clean', () => {
@@ -56,17 +77,29 @@ test('the hand-written good worker fixture lints clean', () => {
 })
 
 test('without the schema file the linter refuses instead of doing half its job', () => {
-  assert.throws(() => lintMachineConfig(fixture('good-validator-worker.yaml'), 'g.yaml', { schemaPath: '/nonexistent/schema.json' }), (e: unknown) => e instanceof SchemaMissingError && /\/nonexistent\/schema\.json does not exist/.test(e.message))
+  assert.throws(
+    () =>
+      lintMachineConfig(fixture('good-validator-worker.yaml'), 'g.yaml', { schemaPath: '/nonexistent/schema.json' }),
+    (e: unknown) => e instanceof SchemaMissingError && /\/nonexistent\/schema\.json does not exist/.test(e.message),
+  )
 })
 
 test('by default the linter validates against the schema shipped in the repo', () => {
-  assert.equal(DEFAULT_SCHEMA_PATH, fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url)))
+  assert.equal(
+    DEFAULT_SCHEMA_PATH,
+    fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url)),
+  )
   const fs = lintMachineConfig('version: v1alpha1\nmachine:\n  type: worker\n  kublet: {}\n', 'w.yaml')
-  assert.deepEqual(fs.map((f) => [f.rule, f.field]), [['schema', 'machine.kublet']])
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.field]),
+    [['schema', 'machine.kublet']],
+  )
 })
 
 test('schema rule: unknown fields and wrong types are reported where no rule explains them', () => {
-  const fs = lint('version: v1alpha1\nmachine:\n  type: worker\n  instal:\n    disk: /dev/sda\n  kubelet:\n    image: 5\n')
+  const fs = lint(
+    'version: v1alpha1\nmachine:\n  type: worker\n  instal:\n    disk: /dev/sda\n  kubelet:\n    image: 5\n',
+  )
   assert.deepEqual(
     fs.map((f) => [f.rule, f.line, f.column, f.field, f.message]),
     [
@@ -79,13 +112,24 @@ test('schema rule: unknown fields and wrong types are reported where no rule exp
 
 test('yaml syntax errors are findings with a position', () => {
   const fs = lint('machine:\n  type: worker\n  type: controlplane\n')
-  assert.deepEqual(fs.map((f) => [f.rule, f.line, f.column]), [['yaml-syntax', 3, 3]])
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.line, f.column]),
+    [['yaml-syntax', 3, 3]],
+  )
   assert.match(fs[0].message, /unique/)
 })
 
 // Each rule: a config that trips it and the corrected config that does not.
 const W = (body: string) => `version: v1alpha1\nmachine:\n  type: worker\n${body}`
-const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line: number; field: string; severity?: 'error' | 'warning' }[] = [
+const cases: {
+  rule: string
+  bad: string
+  good: string
+  opts?: LintOptions
+  line: number
+  field: string
+  severity?: 'error' | 'warning'
+}[] = [
   {
     rule: 'files-outside-var',
     bad: W('  files:\n    - content: x\n      path: /etc/foo.conf\n      permissions: 0o644\n      op: create\n'),
@@ -95,8 +139,12 @@ const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line
   },
   {
     rule: 'grub-config',
-    bad: W('  files:\n    - content: GRUB_TIMEOUT=1\n      path: /etc/default/grub\n      permissions: 0o644\n      op: overwrite\n'),
-    good: W('  files:\n    - content: timeout=1\n      path: /var/lib/boot.conf\n      permissions: 0o644\n      op: create\n'),
+    bad: W(
+      '  files:\n    - content: GRUB_TIMEOUT=1\n      path: /etc/default/grub\n      permissions: 0o644\n      op: overwrite\n',
+    ),
+    good: W(
+      '  files:\n    - content: timeout=1\n      path: /var/lib/boot.conf\n      permissions: 0o644\n      op: create\n',
+    ),
     line: 6,
     field: 'machine.files[0].path',
   },
@@ -131,8 +179,12 @@ const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line
   },
   {
     rule: 'static-cpu-without-reservation',
-    bad: W('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n'),
-    good: W('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n        cpu: 500m\n'),
+    bad: W(
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n',
+    ),
+    good: W(
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n        cpu: 500m\n',
+    ),
     line: 6,
     field: 'machine.kubelet.extraConfig.cpuManagerPolicy',
   },
@@ -155,8 +207,12 @@ const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line
   },
   {
     rule: 'eviction-exceeds-reserved',
-    bad: W('  kubelet:\n    extraArgs:\n      system-reserved: memory=1Gi\n      kube-reserved: cpu=1,memory=1Gi\n      eviction-hard: memory.available<3Gi\n'),
-    good: W('  kubelet:\n    extraArgs:\n      system-reserved: memory=1Gi\n      kube-reserved: cpu=1,memory=1Gi\n      eviction-hard: memory.available<2Gi\n'),
+    bad: W(
+      '  kubelet:\n    extraArgs:\n      system-reserved: memory=1Gi\n      kube-reserved: cpu=1,memory=1Gi\n      eviction-hard: memory.available<3Gi\n',
+    ),
+    good: W(
+      '  kubelet:\n    extraArgs:\n      system-reserved: memory=1Gi\n      kube-reserved: cpu=1,memory=1Gi\n      eviction-hard: memory.available<2Gi\n',
+    ),
     line: 8,
     field: 'machine.kubelet.extraArgs.eviction-hard',
     severity: 'warning',
@@ -164,7 +220,9 @@ const cases: { rule: string; bad: string; good: string; opts?: LintOptions; line
   {
     rule: 'topology-without-static-cpu',
     bad: W('  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n'),
-    good: W('  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n'),
+    good: W(
+      '  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n',
+    ),
     line: 6,
     field: 'machine.kubelet.extraConfig.topologyManagerPolicy',
     severity: 'warning',
@@ -217,7 +275,12 @@ for (const c of cases) {
   })
   test(`rule ${c.rule}: the corrected config passes`, () => {
     // same options except the one that makes the case a mistake for context-dependent rules
-    const opts = c.rule === 'extra-kernel-args-systemd-boot' ? { bootloader: 'grub' as const } : c.rule === 'kernel-args-need-upgrade' ? { context: 'install' as const } : c.opts
+    const opts =
+      c.rule === 'extra-kernel-args-systemd-boot'
+        ? { bootloader: 'grub' as const }
+        : c.rule === 'kernel-args-need-upgrade'
+          ? { context: 'install' as const }
+          : c.opts
     const fs = lint(c.good, opts)
     assert.deepEqual(rules(fs), [], formatFindings(fs))
   })
@@ -225,42 +288,77 @@ for (const c of cases) {
 
 test('static CPU manager with no explicit reservations at all is a warning (Talos default 50m)', () => {
   const fs = lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n'))
-  assert.deepEqual(fs.map((f) => [f.rule, f.severity]), [['static-cpu-without-reservation', 'warning']])
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.severity]),
+    [['static-cpu-without-reservation', 'warning']],
+  )
   // reserved-cpus flag counts as a reservation
-  assert.deepEqual(lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n      system-reserved: memory=1Gi\n      reserved-cpus: "0-1"\n')), [])
+  assert.deepEqual(
+    lint(
+      W(
+        '  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n      system-reserved: memory=1Gi\n      reserved-cpus: "0-1"\n',
+      ),
+    ),
+    [],
+  )
 })
 
 test('hugepages wanted through kubelet config or a hugetlbfs mount also need the kernel arg', () => {
   const viaKubelet = W('  kubelet:\n    extraConfig:\n      systemReserved:\n        hugepages-1Gi: 1Gi\n')
   assert.deepEqual(rules(lint(viaKubelet)), ['hugepages-without-kernel-arg'])
-  const viaMount = W('  kubelet:\n    extraMounts:\n      - destination: /dev/hugepages\n        type: hugetlbfs\n        source: none\n        options: [rw]\n')
+  const viaMount = W(
+    '  kubelet:\n    extraMounts:\n      - destination: /dev/hugepages\n        type: hugetlbfs\n        source: none\n        options: [rw]\n',
+  )
   assert.deepEqual(rules(lint(viaMount)), ['hugepages-without-kernel-arg'])
 })
 
 test('files outside /var with append/overwrite are a warning, not an error; the CRI drop-in is allowed', () => {
-  const fs = lint(W('  files:\n    - content: x\n      path: /etc/hosts.extra\n      permissions: 0o644\n      op: append\n'))
-  assert.deepEqual(fs.map((f) => [f.rule, f.severity]), [['files-outside-var', 'warning']])
-  assert.deepEqual(lint(W('  files:\n    - content: x\n      path: /etc/cri/conf.d/20-customization.part\n      permissions: 0o644\n      op: create\n')), [])
+  const fs = lint(
+    W('  files:\n    - content: x\n      path: /etc/hosts.extra\n      permissions: 0o644\n      op: append\n'),
+  )
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.severity]),
+    [['files-outside-var', 'warning']],
+  )
+  assert.deepEqual(
+    lint(
+      W(
+        '  files:\n    - content: x\n      path: /etc/cri/conf.d/20-customization.part\n      permissions: 0o644\n      op: create\n',
+      ),
+    ),
+    [],
+  )
 })
 
 test('only the v1alpha1 document is linted by the rules; other documents go through the schema', () => {
-  const text = W('  sysctls:\n    a.b: "1"\n') + '---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\nprovisioning:\n  diskSelector:\n    match: "!system_disk"\n  minSize: 1GiB\nmode: 0750\n'
+  const text =
+    W('  sysctls:\n    a.b: "1"\n') +
+    '---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: data\nprovisioning:\n  diskSelector:\n    match: "!system_disk"\n  minSize: 1GiB\nmode: 0750\n'
   const fs = lint(text)
-  assert.deepEqual(fs.map((f) => [f.rule, f.line, f.field]), [['schema', 14, 'mode']])
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.line, f.field]),
+    [['schema', 14, 'mode']],
+  )
 })
 
 test('numeric sysctls are a warning (Talos decodes a scalar into its string field); a list is an error; no schema error repeats either', () => {
   const fs = lint(W('  sysctls:\n    vm.swappiness: 0\n    kernel.panic: true\n    net.core.somaxconn: [1, 2]\n'))
-  assert.deepEqual(fs.map((f) => [f.rule, f.field, f.severity]), [
-    ['sysctl-not-string', 'machine.sysctls.vm.swappiness', 'warning'],
-    ['sysctl-not-string', 'machine.sysctls.kernel.panic', 'warning'],
-    ['sysctl-not-string', 'machine.sysctls.net.core.somaxconn', 'error'],
-  ])
+  assert.deepEqual(
+    fs.map((f) => [f.rule, f.field, f.severity]),
+    [
+      ['sysctl-not-string', 'machine.sysctls.vm.swappiness', 'warning'],
+      ['sysctl-not-string', 'machine.sysctls.kernel.panic', 'warning'],
+      ['sysctl-not-string', 'machine.sysctls.net.core.somaxconn', 'error'],
+    ],
+  )
   assert.equal(hasErrors(lint(W('  sysctls:\n    vm.swappiness: 0\n'))), false)
 })
 
 test('kernel-args-need-upgrade suggests no flag talosctl v1.10 hides (--preserve is MarkHidden in upgrade.go)', () => {
-  const [f] = only(lint(W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'), { context: 'apply' }), 'kernel-args-need-upgrade')
+  const [f] = only(
+    lint(W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'), { context: 'apply' }),
+    'kernel-args-need-upgrade',
+  )
   assert.match(f.fix, /talosctl -n <node> upgrade --image /)
   assert.doesNotMatch(f.fix, /--preserve|--stage/)
 })

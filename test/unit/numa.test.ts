@@ -87,8 +87,14 @@ test('readNumaFromFiles builds the topology from sysfs text and numactl formatti
     [`${N}/node1/distance`]: '21 10\n',
   }
   const t = readNumaFromFiles(sysfs(files))
-  assert.deepEqual(t.nodes.map((n) => n.id), [0, 1])
-  assert.deepEqual(t.nodes[1]!.cpus, Array.from({ length: 16 }, (_, i) => 2 * i + 1))
+  assert.deepEqual(
+    t.nodes.map((n) => n.id),
+    [0, 1],
+  )
+  assert.deepEqual(
+    t.nodes[1]!.cpus,
+    Array.from({ length: 16 }, (_, i) => 2 * i + 1),
+  )
   assert.equal(t.nodes[0]!.memTotalKiB, 33554432)
   assert.equal(t.nodes[1]!.memTotalMiB, 1024) // 1049599 kB >> 10, floored like numactl
   assert.equal(t.nodes[1]!.memFreeMiB, 0)
@@ -105,7 +111,10 @@ test('readNumaFromFiles builds the topology from sysfs text and numactl formatti
   // and back: the report carries everything numactl shows
   const back = parseNumactlHardware(text)
   assert.deepEqual(back.distances, t.distances)
-  assert.deepEqual(back.nodes.map((n) => [n.cpus, n.memTotalMiB, n.memFreeMiB]), t.nodes.map((n) => [n.cpus, n.memTotalMiB, n.memFreeMiB]))
+  assert.deepEqual(
+    back.nodes.map((n) => [n.cpus, n.memTotalMiB, n.memFreeMiB]),
+    t.nodes.map((n) => [n.cpus, n.memTotalMiB, n.memFreeMiB]),
+  )
 })
 
 test('numactl formatting: sparse nodes, cpu-less nodes, missing meminfo, no distances', () => {
@@ -137,13 +146,21 @@ test('numactl formatting: sparse nodes, cpu-less nodes, missing meminfo, no dist
 })
 
 test('readNumaFromFiles: node list falls back to probing, and errors when there are no nodes', () => {
-  const t = readNumaFromFiles(sysfs({ [`${N}/node0/meminfo`]: meminfo(0, 2048, 1024), [`${N}/node0/cpulist`]: '0-3\n' }))
-  assert.deepEqual(t.nodes.map((n) => [n.id, n.cpus, n.memTotalMiB]), [[0, [0, 1, 2, 3], 2]])
+  const t = readNumaFromFiles(
+    sysfs({ [`${N}/node0/meminfo`]: meminfo(0, 2048, 1024), [`${N}/node0/cpulist`]: '0-3\n' }),
+  )
+  assert.deepEqual(
+    t.nodes.map((n) => [n.id, n.cpus, n.memTotalMiB]),
+    [[0, [0, 1, 2, 3], 2]],
+  )
   assert.deepEqual(t.distances, [])
   assert.throws(() => readNumaFromFiles(() => undefined), /no NUMA nodes/)
 })
 
 test('parseNumactlHardware rejects text that is not numactl output', () => {
   assert.throws(() => parseNumactlHardware('hello\n'), /not numactl --hardware output/)
-  assert.throws(() => parseNumactlHardware('available: 2 nodes (0-1)\nnode 0 cpus: 0\nnode 0 size: 1 MB\nnode 0 free: 1 MB\n'), /announces 2 nodes/)
+  assert.throws(
+    () => parseNumactlHardware('available: 2 nodes (0-1)\nnode 0 cpus: 0\nnode 0 size: 1 MB\nnode 0 free: 1 MB\n'),
+    /announces 2 nodes/,
+  )
 })

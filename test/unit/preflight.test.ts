@@ -4,7 +4,17 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,13 +35,25 @@ function bareMachine(extra: Record<string, string> = {}) {
     writeFileSync(join(bin, name), script)
     chmodSync(join(bin, name), 0o755)
   }
-  const env: NodeJS.ProcessEnv = { HOME: process.env.HOME, PATH: bin, TALOS_LAB_DIR: join(dir, 'lab'), CI: 'true', NO_COLOR: '1' }
+  const env: NodeJS.ProcessEnv = {
+    HOME: process.env.HOME,
+    PATH: bin,
+    TALOS_LAB_DIR: join(dir, 'lab'),
+    CI: 'true',
+    NO_COLOR: '1',
+  }
   return { dir, bin, env, labDir: join(dir, 'lab') }
 }
 
 const run = (args: string[], env: NodeJS.ProcessEnv) => {
   const t = Date.now()
-  const r = spawnSync(join(env.PATH!, 'npm'), args, { cwd: REPO, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 })
+  const r = spawnSync(join(env.PATH!, 'npm'), args, {
+    cwd: REPO,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  })
   return { code: r.status, out: `${r.stdout}${r.stderr}`, ms: Date.now() - t }
 }
 
@@ -65,21 +87,31 @@ test('npm test runs the same preflight first: without etcd it stops before any t
   }
 })
 
-test('as root with apt-get: runs apt-get update, then installs the missing Debian packages and says so', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
-  // a stand-in apt-get that records its arguments and installs nothing: the preflight must then still refuse
-  const m = bareMachine({ 'apt-get': `#!/bin/sh\necho "$*" >> "$APT_LOG"\n` })
-  const log = join(m.dir, 'apt.log')
-  try {
-    const r = run(['run', '--silent', 'lab:deploy'], { ...m.env, APT_LOG: log })
-    assert.match(r.out, /^installing etcd-server etcd-client openssh-client numactl openssl curl zstd openipmi ipmitool \(needed by the lab\) …$/m)
-    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['update -qq', 'install -y -qq --no-install-recommends etcd-server etcd-client openssh-client numactl openssl curl zstd openipmi ipmitool'])
-    assert.equal(r.code, 2, r.out)
-    assert.match(r.out, /not done here: installed, yet still not found on PATH/)
-    assert.ok(!existsSync(m.labDir))
-  } finally {
-    rmSync(m.dir, { recursive: true, force: true })
-  }
-})
+test(
+  'as root with apt-get: runs apt-get update, then installs the missing Debian packages and says so',
+  { skip: process.getuid?.() !== 0 && 'needs root' },
+  () => {
+    // a stand-in apt-get that records its arguments and installs nothing: the preflight must then still refuse
+    const m = bareMachine({ 'apt-get': `#!/bin/sh\necho "$*" >> "$APT_LOG"\n` })
+    const log = join(m.dir, 'apt.log')
+    try {
+      const r = run(['run', '--silent', 'lab:deploy'], { ...m.env, APT_LOG: log })
+      assert.match(
+        r.out,
+        /^installing etcd-server etcd-client openssh-client numactl openssl curl zstd openipmi ipmitool \(needed by the lab\) …$/m,
+      )
+      assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), [
+        'update -qq',
+        'install -y -qq --no-install-recommends etcd-server etcd-client openssh-client numactl openssl curl zstd openipmi ipmitool',
+      ])
+      assert.equal(r.code, 2, r.out)
+      assert.match(r.out, /not done here: installed, yet still not found on PATH/)
+      assert.ok(!existsSync(m.labDir))
+    } finally {
+      rmSync(m.dir, { recursive: true, force: true })
+    }
+  },
+)
 
 test('whyNoInstall: only root with apt-get installs, and LAB_INSTALL_TOOLS=no forbids it', () => {
   const withApt = { PATH: '/usr/bin:/bin' }
@@ -92,13 +124,20 @@ test('whyNoInstall: only root with apt-get installs, and LAB_INSTALL_TOOLS=no fo
 
 test('installLine: sudo when not root; one package per tool, each once', () => {
   const tools = LAB_TOOLS.filter((t) => ['etcd', 'sshd', 'ssh-keygen', 'kubectl'].includes(t.bin))
-  assert.equal(installLine(tools, 1000), 'sudo apt-get update && sudo apt-get install -y etcd-server openssh-server openssh-client')
+  assert.equal(
+    installLine(tools, 1000),
+    'sudo apt-get update && sudo apt-get install -y etcd-server openssh-server openssh-client',
+  )
   assert.equal(installLine(tools, 0), 'apt-get update && apt-get install -y etcd-server openssh-server openssh-client')
 })
 
 test('preflight passes on this machine (the lab tests below need every tool)', () => {
   const said: string[] = []
-  assert.equal(preflight({ env: process.env, uid: process.getuid?.() ?? -1 }, (s) => said.push(s)), 0, said.join(''))
+  assert.equal(
+    preflight({ env: process.env, uid: process.getuid?.() ?? -1 }, (s) => said.push(s)),
+    0,
+    said.join(''),
+  )
 })
 
 test('npm run lab -- up runs the same preflight: exit 2, nothing started', () => {

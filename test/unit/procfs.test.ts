@@ -1,7 +1,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
-import { hugepagesFromCmdline, parseCmdline, parseHugepageSize, parseMeminfo, parseModules, parseMounts, sysctlKey, sysctlPath } from '../../lib/host/procfs.ts'
+import {
+  hugepagesFromCmdline,
+  parseCmdline,
+  parseHugepageSize,
+  parseMeminfo,
+  parseModules,
+  parseMounts,
+  sysctlKey,
+  sysctlPath,
+} from '../../lib/host/procfs.ts'
 
 const MEMINFO = `MemTotal:       24683620 kB
 MemFree:        24280200 kB
@@ -28,7 +37,7 @@ test('parseMeminfo reads node meminfo lines ("Node 0 MemTotal: ...")', () => {
   assert.deepEqual(m, { MemTotal: 32768000, HugePages_Total: 4 })
 })
 
-test('parseMeminfo reads this machine\'s /proc/meminfo (real kernel format)', (t) => {
+test("parseMeminfo reads this machine's /proc/meminfo (real kernel format)", (t) => {
   if (!existsSync('/proc/meminfo')) return t.skip('no /proc/meminfo')
   const text = readFileSync('/proc/meminfo', 'utf8')
   const m = parseMeminfo(text)
@@ -90,7 +99,9 @@ test('hugepagesFromCmdline: what the kernel ignores is reported, not allocated',
 })
 
 test('parseModules', () => {
-  const mods = parseModules('tcp_bbr 20480 3 - Live 0x0000000000000000\nnf_nat 61440 2 xt_MASQUERADE,nft_chain_nat, Live 0xffffffffc0a0e000\nvboxdrv 696320 2 - Live 0x0000000000000000 (OE)\n')
+  const mods = parseModules(
+    'tcp_bbr 20480 3 - Live 0x0000000000000000\nnf_nat 61440 2 xt_MASQUERADE,nft_chain_nat, Live 0xffffffffc0a0e000\nvboxdrv 696320 2 - Live 0x0000000000000000 (OE)\n',
+  )
   assert.deepEqual(
     mods.map((m) => [m.name, m.sizeBytes, m.refcount, m.usedBy, m.state, m.taints]),
     [
@@ -104,8 +115,17 @@ test('parseModules', () => {
 })
 
 test('parseMounts decodes octal escapes', () => {
-  const m = parseMounts('/dev/nvme1n1p1 /var/mnt/ledger xfs rw,relatime,attr2,inode64 0 0\nnone /mnt/with\\040space tmpfs rw 0 0\n')
-  assert.deepEqual(m[0], { device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs', options: ['rw', 'relatime', 'attr2', 'inode64'], dump: 0, pass: 0 })
+  const m = parseMounts(
+    '/dev/nvme1n1p1 /var/mnt/ledger xfs rw,relatime,attr2,inode64 0 0\nnone /mnt/with\\040space tmpfs rw 0 0\n',
+  )
+  assert.deepEqual(m[0], {
+    device: '/dev/nvme1n1p1',
+    mountPoint: '/var/mnt/ledger',
+    fsType: 'xfs',
+    options: ['rw', 'relatime', 'attr2', 'inode64'],
+    dump: 0,
+    pass: 0,
+  })
   assert.equal(m[1]!.mountPoint, '/mnt/with space')
 })
 

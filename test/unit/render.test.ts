@@ -74,9 +74,16 @@ test('secrets bundle: every problem is listed and no secret value leaks into the
     (e: unknown) => {
       assert.ok(e instanceof SecretsBundleError)
       assert.match(e.message, /^out\/x\/secrets\.yaml: invalid secrets bundle/)
-      for (const p of ['certs.os.crt is missing', 'certs.os.key is missing', 'trustdinfo.token has the wrong format', 'certs.etcd.key does not belong to certs.etcd.crt', 'certs.k8saggregator.crt is not a base64-encoded PEM certificate'])
+      for (const p of [
+        'certs.os.crt is missing',
+        'certs.os.key is missing',
+        'trustdinfo.token has the wrong format',
+        'certs.etcd.key does not belong to certs.etcd.crt',
+        'certs.k8saggregator.crt is not a base64-encoded PEM certificate',
+      ])
         assert.ok(e.problems.includes(p), `missing problem: ${p}\n${e.message}`)
-      for (const secret of [b.cluster.secret, b.certs.k8s.key, b.secrets.bootstraptoken]) assert.ok(!e.message.includes(secret))
+      for (const secret of [b.cluster.secret, b.certs.k8s.key, b.secrets.bootstraptoken])
+        assert.ok(!e.message.includes(secret))
       return true
     },
   )
@@ -91,19 +98,38 @@ test('secrets bundle: a leaf (non-CA) certificate is refused as a CA', async () 
   assert.throws(() => parseSecretsBundle(stringify(b)), /certs\.k8s\.crt is not a CA certificate/)
 })
 
-for (const [name, inv] of [['inventory/lab.yaml', LAB], ['inventory/example.yaml', EXAMPLE]] as const) {
+for (const [name, inv] of [
+  ['inventory/lab.yaml', LAB],
+  ['inventory/example.yaml', EXAMPLE],
+] as const) {
   test(`${name}: every rendered document validates against the official Talos v1.10.3 schema`, () => {
     const configs = renderMachineConfigs(inv, BUNDLE)
-    assert.deepEqual([...configs.keys()], inv.nodes.map((n) => n.name))
-    for (const [node, text] of configs) assert.deepEqual(validateAgainstTalosSchema(text, SCHEMA), [], `${node} does not validate`)
+    assert.deepEqual(
+      [...configs.keys()],
+      inv.nodes.map((n) => n.name),
+    )
+    for (const [node, text] of configs)
+      assert.deepEqual(validateAgainstTalosSchema(text, SCHEMA), [], `${node} does not validate`)
   })
 
   test(`${name}: every rendered config lints clean (GRUB and systemd-boot differ only by the kernel-args warning)`, () => {
     for (const [node, text] of renderMachineConfigs(inv, BUNDLE)) {
       const isValidator = inv.nodes.find((n) => n.name === node)!.profile === 'validator'
-      assert.deepEqual(lintMachineConfig(text, `${node}.yaml`, { schemaPath: SCHEMA, bootloader: 'grub', expectHugepages: isValidator }), [], node)
+      assert.deepEqual(
+        lintMachineConfig(text, `${node}.yaml`, {
+          schemaPath: SCHEMA,
+          bootloader: 'grub',
+          expectHugepages: isValidator,
+        }),
+        [],
+        node,
+      )
       const sd = lintMachineConfig(text, `${node}.yaml`, { schemaPath: SCHEMA, bootloader: 'systemd-boot' })
-      assert.deepEqual(sd.map((f) => f.rule), isValidator ? ['extra-kernel-args-systemd-boot'] : [], node)
+      assert.deepEqual(
+        sd.map((f) => f.rule),
+        isValidator ? ['extra-kernel-args-systemd-boot'] : [],
+        node,
+      )
     }
   })
 }
@@ -142,7 +168,9 @@ test('control-plane vs worker: the shape talosctl gen config gives each role', (
   assert.equal(cp.cluster.apiServer.image, `registry.k8s.io/kube-apiserver:${LAB.cluster.kubernetesVersion}`)
   assert.deepEqual(cp.cluster.apiServer.certSANs, ['127.0.10.10'])
   assert.equal(cp.machine.nodeLabels['node.kubernetes.io/exclude-from-external-load-balancers'], '')
-  assert.deepEqual(cp.machine.network.interfaces, [{ deviceSelector: { physical: true }, dhcp: true, vip: { ip: '127.0.10.10' } }])
+  assert.deepEqual(cp.machine.network.interfaces, [
+    { deviceSelector: { physical: true }, dhcp: true, vip: { ip: '127.0.10.10' } },
+  ])
   assert.equal(wk.machine.network.interfaces, undefined)
 })
 
@@ -162,7 +190,13 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   }
   const docs = docsOf(configs.get('validator1')!)
   const m = docs[0].machine
-  assert.deepEqual(m.install.extraKernelArgs, ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:4,1:4', 'iommu=pt', 'amd_pstate=active'])
+  assert.deepEqual(m.install.extraKernelArgs, [
+    'default_hugepagesz=1G',
+    'hugepagesz=1G',
+    'hugepages=0:4,1:4',
+    'iommu=pt',
+    'amd_pstate=active',
+  ])
   assert.deepEqual(m.kernel.modules, [{ name: 'tcp_bbr' }, { name: 'sch_fq' }])
   for (const [k, v] of Object.entries(m.sysctls)) assert.equal(typeof v, 'string', k)
   assert.equal(m.sysctls['vm.max_map_count'], '1048576')
@@ -176,9 +210,18 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     systemReserved: { pid: '100', 'ephemeral-storage': '256Mi', cpu: '1000m', memory: '2Gi' },
     kubeReserved: { cpu: '1000m', memory: '1Gi' },
     // kubelet 1.33 zeroes every signal a given evictionHard leaves out: the defaults are rendered
-    evictionHard: { 'memory.available': '500Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' },
+    evictionHard: {
+      'memory.available': '500Mi',
+      'nodefs.available': '10%',
+      'nodefs.inodesFree': '5%',
+      'imagefs.available': '15%',
+      'imagefs.inodesFree': '5%',
+    },
     memoryManagerPolicy: 'Static',
-    reservedMemory: [{ numaNode: 0, limits: { memory: '2Gi' } }, { numaNode: 1, limits: { memory: '1524Mi' } }],
+    reservedMemory: [
+      { numaNode: 0, limits: { memory: '2Gi' } },
+      { numaNode: 1, limits: { memory: '1524Mi' } },
+    ],
     registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   })
   assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
@@ -186,8 +229,22 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   assert.equal(m.nodeTaints, undefined)
   const vols = docs.slice(1)
   assert.deepEqual(
-    vols.map((d) => [d.apiVersion, d.kind, d.name, d.provisioning.diskSelector.match, d.provisioning.minSize, d.filesystem.type]),
-    LAB.validator!.storage!.map((s) => ['v1alpha1', 'UserVolumeConfig', s.name, s.diskSelector, s.minSize, s.filesystem]),
+    vols.map((d) => [
+      d.apiVersion,
+      d.kind,
+      d.name,
+      d.provisioning.diskSelector.match,
+      d.provisioning.minSize,
+      d.filesystem.type,
+    ]),
+    LAB.validator!.storage!.map((s) => [
+      'v1alpha1',
+      'UserVolumeConfig',
+      s.name,
+      s.diskSelector,
+      s.minSize,
+      s.filesystem,
+    ]),
   )
   assert.ok(vols.every((d) => !('maxSize' in d.provisioning)))
   // the example sets maxSize on one volume
@@ -202,18 +259,44 @@ test('rendering is deterministic', () => {
 })
 
 test('hugepage kernel args use the kernel per-node syntax for each size', () => {
-  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '2Mi', perNumaNode: [512] } }), ['default_hugepagesz=2M', 'hugepagesz=2M', 'hugepages=0:512'])
-  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '1Gi', perNumaNode: [16, 0, 8] } }), ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:16,1:0,2:8'])
+  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '2Mi', perNumaNode: [512] } }), [
+    'default_hugepagesz=2M',
+    'hugepagesz=2M',
+    'hugepages=0:512',
+  ])
+  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '1Gi', perNumaNode: [16, 0, 8] } }), [
+    'default_hugepagesz=1G',
+    'hugepagesz=1G',
+    'hugepages=0:16,1:0,2:8',
+  ])
 })
 
 test('kubelet extraConfig: no memory manager without reservedMemory', () => {
-  const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, cpuManagerPolicy: 'static', reservedSystemCpus: '0' })
-  assert.deepEqual(c, { cpuManagerPolicy: 'static', cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' }, reservedSystemCPUs: '0' })
+  const c = kubeletExtraConfig({
+    hugepages: { size: '1Gi', perNumaNode: [1] },
+    cpuManagerPolicy: 'static',
+    reservedSystemCpus: '0',
+  })
+  assert.deepEqual(c, {
+    cpuManagerPolicy: 'static',
+    cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
+    reservedSystemCPUs: '0',
+  })
 })
 
 test('kubelet extraConfig: eviction signals and Talos reservations the inventory sets win; unset ones keep their defaults', () => {
-  const c = kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] }, evictionHard: { 'nodefs.available': '20%' }, systemReserved: { pid: '500', memory: '1Gi' } })
-  assert.deepEqual(c.evictionHard, { 'memory.available': '100Mi', 'nodefs.available': '20%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%', 'imagefs.inodesFree': '5%' })
+  const c = kubeletExtraConfig({
+    hugepages: { size: '1Gi', perNumaNode: [1] },
+    evictionHard: { 'nodefs.available': '20%' },
+    systemReserved: { pid: '500', memory: '1Gi' },
+  })
+  assert.deepEqual(c.evictionHard, {
+    'memory.available': '100Mi',
+    'nodefs.available': '20%',
+    'nodefs.inodesFree': '5%',
+    'imagefs.available': '15%',
+    'imagefs.inodesFree': '5%',
+  })
   assert.deepEqual(c.systemReserved, { pid: '500', 'ephemeral-storage': '256Mi', memory: '1Gi' })
   // nothing set: nothing rendered, so kubelet's and Talos' own defaults apply untouched
   assert.deepEqual(kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] } }), {})
@@ -221,13 +304,24 @@ test('kubelet extraConfig: eviction signals and Talos reservations the inventory
 
 test('validator labels: those NodeRestriction forbids a node to set on itself are left to 05 (admin credentials)', () => {
   const inv = structuredClone(LAB)
-  inv.validator!.labels = { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana', 'node-role.kubernetes.io/validator': '', 'node-restriction.kubernetes.io/solana': 'true', 'topology.kubernetes.io/zone': 'a', 'example.k8s.io/x': 'y' }
+  inv.validator!.labels = {
+    'solana.org/role': 'validator',
+    'node.kubernetes.io/exclusive': 'solana',
+    'node-role.kubernetes.io/validator': '',
+    'node-restriction.kubernetes.io/solana': 'true',
+    'topology.kubernetes.io/zone': 'a',
+    'example.k8s.io/x': 'y',
+  }
   const m = docsOf(renderMachineConfigs(inv, BUNDLE).get('validator1')!)[0].machine
-  assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana', 'topology.kubernetes.io/zone': 'a' })
+  assert.deepEqual(m.nodeLabels, {
+    'solana.org/role': 'validator',
+    'node.kubernetes.io/exclusive': 'solana',
+    'topology.kubernetes.io/zone': 'a',
+  })
 })
 
 test('templates: values are substituted as data (no YAML injection), unknown placeholders fail', () => {
-  const tpl = "a: ${x}\nb: \"pre-${y}-post\"\nc: ${missing}\nd:\n  - ${x}\n  - ${missing}\n  - keep\n"
+  const tpl = 'a: ${x}\nb: "pre-${y}-post"\nc: ${missing}\nd:\n  - ${x}\n  - ${missing}\n  - keep\n'
   const out = fillTemplate(tpl, { x: 'v\nevil: true', y: 7, missing: undefined })
   assert.deepEqual(out, { a: 'v\nevil: true', b: 'pre-7-post', d: ['v\nevil: true', 'keep'] })
   assert.deepEqual(parseYaml(stringify(out)), out)
@@ -248,7 +342,13 @@ test('a hostile inventory value stays inside its field in the rendered config', 
 test('Image Factory schematic carries the validator kernel args', () => {
   const s = renderImageFactorySchematic(LAB, { officialExtensions: ['siderolabs/amd-ucode'] })
   const doc = parseYaml(s)
-  assert.deepEqual(doc.customization.extraKernelArgs, ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:4,1:4', 'iommu=pt', 'amd_pstate=active'])
+  assert.deepEqual(doc.customization.extraKernelArgs, [
+    'default_hugepagesz=1G',
+    'hugepagesz=1G',
+    'hugepages=0:4,1:4',
+    'iommu=pt',
+    'amd_pstate=active',
+  ])
   assert.deepEqual(doc.customization.systemExtensions.officialExtensions, ['siderolabs/amd-ucode'])
   assert.match(s, /systemd-boot/)
   const noValidator: Inventory = { ...LAB, validator: undefined, nodes: LAB.nodes.map(({ profile, ...n }) => n) }
@@ -260,22 +360,43 @@ test('writeRenderedConfigs: 0600 files, all or nothing', () => {
   try {
     const configs = renderMachineConfigs(LAB, BUNDLE)
     const written = writeRenderedConfigs(join(dir, 'out'), configs, { schemaPath: SCHEMA })
-    assert.deepEqual(written.map((f) => f.slice(dir.length + 5)), LAB.nodes.map((n) => `${n.name}.yaml`))
+    assert.deepEqual(
+      written.map((f) => f.slice(dir.length + 5)),
+      LAB.nodes.map((n) => `${n.name}.yaml`),
+    )
     for (const f of written) {
       assert.equal(statSync(f).mode & 0o777, 0o600, f)
       assert.equal(readFileSync(f, 'utf8'), configs.get(f.slice(dir.length + 5, -5)))
     }
     // one invalid config: nothing changes, no temp files left behind
-    const before = Object.fromEntries(readdirSync(join(dir, 'out')).map((f) => [f, readFileSync(join(dir, 'out', f), 'utf8')]))
+    const before = Object.fromEntries(
+      readdirSync(join(dir, 'out')).map((f) => [f, readFileSync(join(dir, 'out', f), 'utf8')]),
+    )
     const broken = new Map(configs)
     broken.set('cp1', configs.get('cp1') + '---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: x\nbogus: 1\n')
     broken.set('worker1', 'changed: true\n')
-    assert.throws(() => writeRenderedConfigs(join(dir, 'out'), broken, { schemaPath: SCHEMA }), (e: unknown) => e instanceof RenderValidationError && /cp1\.yaml:\d+:\d+: bogus: unknown field "bogus"/.test(e.message))
-    const after = Object.fromEntries(readdirSync(join(dir, 'out')).map((f) => [f, readFileSync(join(dir, 'out', f), 'utf8')]))
+    assert.throws(
+      () => writeRenderedConfigs(join(dir, 'out'), broken, { schemaPath: SCHEMA }),
+      (e: unknown) =>
+        e instanceof RenderValidationError && /cp1\.yaml:\d+:\d+: bogus: unknown field "bogus"/.test(e.message),
+    )
+    const after = Object.fromEntries(
+      readdirSync(join(dir, 'out')).map((f) => [f, readFileSync(join(dir, 'out', f), 'utf8')]),
+    )
     assert.deepEqual(after, before)
     // an unsafe node name is refused before anything is written
     const fresh = join(dir, 'fresh')
-    assert.throws(() => writeRenderedConfigs(fresh, new Map([['ok', 'a: 1\n'], ['../escape', 'a: 1\n']])), /refusing to write config for node name/)
+    assert.throws(
+      () =>
+        writeRenderedConfigs(
+          fresh,
+          new Map([
+            ['ok', 'a: 1\n'],
+            ['../escape', 'a: 1\n'],
+          ]),
+        ),
+      /refusing to write config for node name/,
+    )
     assert.ok(!existsSync(join(fresh, 'ok.yaml')))
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -283,7 +404,8 @@ test('writeRenderedConfigs: 0600 files, all or nothing', () => {
 })
 
 test('validateAgainstTalosSchema reports unknown fields and wrong types with positions', () => {
-  const text = 'version: v1alpha1\nmachine:\n  type: worker\n  sysctls:\n    a.b: 1\n  kernel:\n    modules: [x]\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: v\nmode: 1\n'
+  const text =
+    'version: v1alpha1\nmachine:\n  type: worker\n  sysctls:\n    a.b: 1\n  kernel:\n    modules: [x]\n---\napiVersion: v1alpha1\nkind: UserVolumeConfig\nname: v\nmode: 1\n'
   const issues = validateAgainstTalosSchema(text, SCHEMA)
   assert.deepEqual(
     issues.map((i) => [i.doc, i.path, i.line, i.column, i.message]),
@@ -293,7 +415,10 @@ test('validateAgainstTalosSchema reports unknown fields and wrong types with pos
       [1, 'mode', 12, 1, 'unknown field "mode"'],
     ],
   )
-  assert.match(validateAgainstTalosSchema('apiVersion: v1alpha1\nkind: NoSuchThing\n', SCHEMA)[0].message, /unknown document kind/)
+  assert.match(
+    validateAgainstTalosSchema('apiVersion: v1alpha1\nkind: NoSuchThing\n', SCHEMA)[0].message,
+    /unknown document kind/,
+  )
 })
 
 test('a secrets bundle written by the fixture helper round-trips through a file path', async () => {
@@ -302,7 +427,10 @@ test('a secrets bundle written by the fixture helper round-trips through a file 
   try {
     writeFileSync(join(dir, 's.yaml'), BUNDLE_TEXT, { mode: 0o600 })
     assert.deepEqual(loadSecretsBundle(join(dir, 's.yaml')), BUNDLE)
-    assert.throws(() => loadSecretsBundle(join(dir, 'missing.yaml')), /missing\.yaml: invalid secrets bundle:\n  - cannot read/)
+    assert.throws(
+      () => loadSecretsBundle(join(dir, 'missing.yaml')),
+      /missing\.yaml: invalid secrets bundle:\n  - cannot read/,
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -312,26 +440,56 @@ test('network: one link per node from the inventory (MAC, bus path or name; stat
   const configs = renderMachineConfigs(EXAMPLE, BUNDLE)
   const main = (n: string) => docsOf(configs.get(n)!)[0]
   const cp1 = main('cp1')
-  assert.deepEqual(cp1.machine.network.interfaces, [{ deviceSelector: { hardwareAddr: '0c:42:a1:00:00:11' }, addresses: ['10.20.0.11/24'], routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }], vip: { ip: '10.20.0.10' } }])
+  assert.deepEqual(cp1.machine.network.interfaces, [
+    {
+      deviceSelector: { hardwareAddr: '0c:42:a1:00:00:11' },
+      addresses: ['10.20.0.11/24'],
+      routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }],
+      vip: { ip: '10.20.0.10' },
+    },
+  ])
   assert.deepEqual(cp1.cluster.etcd.advertisedSubnets, ['10.20.0.0/24'])
   assert.deepEqual(cp1.machine.kubelet.nodeIP, { validSubnets: ['10.20.0.0/24'] })
   const v = main('validator1')
-  assert.deepEqual(v.machine.network.interfaces, [{ deviceSelector: { busPath: '0000:41:00.0' }, addresses: ['10.20.0.21/24'], routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }] }])
+  assert.deepEqual(v.machine.network.interfaces, [
+    {
+      deviceSelector: { busPath: '0000:41:00.0' },
+      addresses: ['10.20.0.21/24'],
+      routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }],
+    },
+  ])
   assert.equal(v.cluster.etcd, undefined)
   assert.deepEqual(main('worker2').machine.network.interfaces, [{ interface: 'enp1s0f0', dhcp: true }])
   // never every physical port
   for (const [name, text] of configs) assert.doesNotMatch(text, /physical: true/, name)
 })
 
-test('network inventory errors: one selector, CIDR address matching the node, the VIP on the control planes\' subnet', () => {
+test("network inventory errors: one selector, CIDR address matching the node, the VIP on the control planes' subnet", () => {
   const text = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
   const errs = (t: string) => checkInventory(t, 'x.yaml').errors.map((e) => `${e.field}: ${e.message}`)
   assert.deepEqual(errs(text), [])
-  assert.match(errs(text.replace('link: { mac: "0c:42:a1:00:00:12" }', 'link: { mac: "0c:42:a1:00:00:12", name: eth0 }')).join('\n'), /nodes\[1\]\.network\.link: give exactly one of mac, busPath, name/)
-  assert.match(errs(text.replace('address: 10.20.0.12/24', 'address: 10.20.0.99/24')).join('\n'), /nodes\[1\]\.network\.address: is 10\.20\.0\.99, but the node's address is 10\.20\.0\.12/)
-  assert.match(errs(text.replace('nodeSubnet: 10.20.0.0/24', 'nodeSubnet: 10.30.0.0/24')).join('\n'), /cluster\.vip: 10\.20\.0\.10 is outside cluster\.nodeSubnet 10\.30\.0\.0\/24/)
+  assert.match(
+    errs(text.replace('link: { mac: "0c:42:a1:00:00:12" }', 'link: { mac: "0c:42:a1:00:00:12", name: eth0 }')).join(
+      '\n',
+    ),
+    /nodes\[1\]\.network\.link: give exactly one of mac, busPath, name/,
+  )
+  assert.match(
+    errs(text.replace('address: 10.20.0.12/24', 'address: 10.20.0.99/24')).join('\n'),
+    /nodes\[1\]\.network\.address: is 10\.20\.0\.99, but the node's address is 10\.20\.0\.12/,
+  )
+  assert.match(
+    errs(text.replace('nodeSubnet: 10.20.0.0/24', 'nodeSubnet: 10.30.0.0/24')).join('\n'),
+    /cluster\.vip: 10\.20\.0\.10 is outside cluster\.nodeSubnet 10\.30\.0\.0\/24/,
+  )
   assert.match(errs(text.replace('mac: "0c:42:a1:00:00:13"', 'mac: "0c:42:a1"')).join('\n'), /must be a MAC address/)
   // a production control plane with the VIP and no named link: warned (the VIP would go on every physical port)
-  const w = checkInventory(text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, ''), 'x.yaml').warnings
-  assert.match(w.map((x) => `${x.field}: ${x.message}`).join('\n'), /nodes\[1\]: no network\.link .* every physical port/)
+  const w = checkInventory(
+    text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, ''),
+    'x.yaml',
+  ).warnings
+  assert.match(
+    w.map((x) => `${x.field}: ${x.message}`).join('\n'),
+    /nodes\[1\]: no network\.link .* every physical port/,
+  )
 })

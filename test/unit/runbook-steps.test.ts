@@ -2,32 +2,68 @@
 // which CSRs get approved, what a config diff shows, what storage and ownership need.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseLsblk, planDiskWrite, resolveFingerprint, sha256Command, parseSha256sum } from '../../steps/01-provision/install.ts'
-import { evaluateEtcd, isBootstrapped, assertSafeToBootstrap, missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import {
+  parseLsblk,
+  planDiskWrite,
+  resolveFingerprint,
+  sha256Command,
+  parseSha256sum,
+} from '../../steps/01-provision/install.ts'
+import {
+  evaluateEtcd,
+  isBootstrapped,
+  assertSafeToBootstrap,
+  missingStaticPods,
+} from '../../steps/03-bootstrap/steps.ts'
 import { decideCsr, parseCsrSans, validatorProblems } from '../../steps/04-join/steps.ts'
 import { canonical, redactDiff } from '../../steps/02-configure/steps.ts'
-import { storageProblems, missingTaints, missingLabels, modeToOctal, ownershipProblems, permissionsPodManifest, reservationProblems } from '../../steps/05-storage-tuning/steps.ts'
+import {
+  storageProblems,
+  missingTaints,
+  missingLabels,
+  modeToOctal,
+  ownershipProblems,
+  permissionsPodManifest,
+  reservationProblems,
+} from '../../steps/05-storage-tuning/steps.ts'
 import { parseOneShotScript, hostPathOf, isOneShot } from '../../lab/kube-api/oneshot.ts'
 import { fingerprintOf } from '../../lib/host/ssh.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import type { KubeCsr, KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 
-const node = (o: Partial<InventoryNode>) => ({ name: 'cp1', address: '10.0.0.11', role: 'controlplane', installDisk: '/dev/sda', ...o }) as InventoryNode
+const node = (o: Partial<InventoryNode>) =>
+  ({ name: 'cp1', address: '10.0.0.11', role: 'controlplane', installDisk: '/dev/sda', ...o }) as InventoryNode
 
 test('lsblk JSON: whole disks only, /dev paths, numeric sizes', () => {
-  const disks = parseLsblk(JSON.stringify({ blockdevices: [
-    { name: 'sda', size: '64000000000', model: 'QEMU HARDDISK ', serial: null, type: 'disk' },
-    { name: 'sda1', size: 1000, model: null, serial: null, type: 'part' },
-    { name: 'nvme0n1', size: 512000000000, model: 'LAB NVMe', serial: 'S1', type: 'disk' },
-  ] }))
-  assert.deepEqual(disks.map((d) => [d.dev, d.sizeBytes, d.model]), [['/dev/sda', 64e9, 'QEMU HARDDISK'], ['/dev/nvme0n1', 512e9, 'LAB NVMe']])
+  const disks = parseLsblk(
+    JSON.stringify({
+      blockdevices: [
+        { name: 'sda', size: '64000000000', model: 'QEMU HARDDISK ', serial: null, type: 'disk' },
+        { name: 'sda1', size: 1000, model: null, serial: null, type: 'part' },
+        { name: 'nvme0n1', size: 512000000000, model: 'LAB NVMe', serial: 'S1', type: 'disk' },
+      ],
+    }),
+  )
+  assert.deepEqual(
+    disks.map((d) => [d.dev, d.sizeBytes, d.model]),
+    [
+      ['/dev/sda', 64e9, 'QEMU HARDDISK'],
+      ['/dev/nvme0n1', 512e9, 'LAB NVMe'],
+    ],
+  )
 })
 
 test('a disk write is refused when the install disk is missing or too small', () => {
   const image = { file: 'x', sizeBytes: 100, sha256: 'ab' }
   const disks = [{ dev: '/dev/sdb', sizeBytes: 1000, model: 'M', serial: '', type: 'disk' }]
-  assert.throws(() => planDiskWrite(node({}), disks, image), /cp1: install disk \/dev\/sda is not on the host; it has \/dev\/sdb/)
-  assert.throws(() => planDiskWrite(node({ installDisk: '/dev/sdb' }), disks, { ...image, sizeBytes: 5000 }), /holds 1000 bytes, the image needs 5000/)
+  assert.throws(
+    () => planDiskWrite(node({}), disks, image),
+    /cp1: install disk \/dev\/sda is not on the host; it has \/dev\/sdb/,
+  )
+  assert.throws(
+    () => planDiskWrite(node({ installDisk: '/dev/sdb' }), disks, { ...image, sizeBytes: 5000 }),
+    /holds 1000 bytes, the image needs 5000/,
+  )
   assert.equal(planDiskWrite(node({ installDisk: '/dev/sdb' }), disks, image).disk.dev, '/dev/sdb')
 })
 
@@ -46,18 +82,45 @@ test('host key fingerprints: inline, from a file, or refused', () => {
 test('bootstrapped = some etcd Running or members listed; unreachable nodes block a bootstrap', () => {
   const prep = { id: 'etcd', state: 'Preparing', health: '?' }
   assert.equal(isBootstrapped({ service: { cp1: prep, cp2: prep }, unreachable: {}, members: [] }), false)
-  assert.equal(isBootstrapped({ service: { cp1: prep, cp2: { ...prep, state: 'Running' } }, unreachable: {}, members: [] }), true)
-  assert.throws(() => assertSafeToBootstrap({ service: { cp1: prep }, unreachable: { cp2: 'connection refused' }, members: [] }), /cp2 did not answer/)
+  assert.equal(
+    isBootstrapped({ service: { cp1: prep, cp2: { ...prep, state: 'Running' } }, unreachable: {}, members: [] }),
+    true,
+  )
+  assert.throws(
+    () => assertSafeToBootstrap({ service: { cp1: prep }, unreachable: { cp2: 'connection refused' }, members: [] }),
+    /cp2 did not answer/,
+  )
 })
 
 test('etcd health: every CP a voting member, no errors, one leader', () => {
   const m = (id: string, hostname: string, learner = false) => ({ id, hostname, peerUrls: [], clientUrls: [], learner })
-  const s = (node: string, leader: string, errors = '') => ({ node, memberId: '', dbSize: 0, dbSizeText: '', dbSizeInUse: 0, dbSizeInUseText: '', inUsePercent: 0, leader, isLeader: false, raftIndex: 1, raftTerm: 2, raftAppliedIndex: 1, learner: false, errors })
+  const s = (node: string, leader: string, errors = '') => ({
+    node,
+    memberId: '',
+    dbSize: 0,
+    dbSizeText: '',
+    dbSizeInUse: 0,
+    dbSizeInUseText: '',
+    inUsePercent: 0,
+    leader,
+    isLeader: false,
+    raftIndex: 1,
+    raftTerm: 2,
+    raftAppliedIndex: 1,
+    learner: false,
+    errors,
+  })
   const members = [m('a', 'cp1'), m('b', 'cp2'), m('c', 'cp3', true)]
   assert.match(String(evaluateEtcd(['cp1', 'cp2', 'cp3'], members, [])), /not yet members: cp3/)
   const all = [m('a', 'cp1'), m('b', 'cp2'), m('c', 'cp3')]
-  assert.match(String(evaluateEtcd(['cp1', 'cp2', 'cp3'], all, [s('cp1', 'a'), s('cp2', 'b'), s('cp3', 'a')])), /disagree on the leader/)
-  assert.match(String(evaluateEtcd(['cp1', 'cp2', 'cp3'], all, [s('cp1', 'a'), s('cp2', 'a', 'timeout')])), /cp2: timeout/)
+  assert.match(
+    String(evaluateEtcd(['cp1', 'cp2', 'cp3'], all, [s('cp1', 'a'), s('cp2', 'b'), s('cp3', 'a')])),
+    /disagree on the leader/,
+  )
+  assert.match(
+    String(evaluateEtcd(['cp1', 'cp2', 'cp3'], all, [s('cp1', 'a'), s('cp2', 'a', 'timeout')])),
+    /cp2: timeout/,
+  )
   const ok = evaluateEtcd(['cp1', 'cp2', 'cp3'], all, [s('cp1', 'b'), s('cp2', 'b'), s('cp3', 'b')])
   assert.equal(typeof ok === 'object' && ok.leader, 'cp2')
 })
@@ -70,16 +133,27 @@ test('static pods: every CP needs its three Running control-plane pods', () => {
 
 test('CSRs: approved only for an inventory node requesting its own names', () => {
   const nodes = [node({ name: 'worker1', address: '10.0.0.22', role: 'worker' })]
-  const csr = (username: string, signerName = 'kubernetes.io/kubelet-serving') => ({ metadata: { name: 'csr-1' }, spec: { request: 'x', signerName, username } }) as unknown as KubeCsr
+  const csr = (username: string, signerName = 'kubernetes.io/kubelet-serving') =>
+    ({ metadata: { name: 'csr-1' }, spec: { request: 'x', signerName, username } }) as unknown as KubeCsr
   assert.equal(decideCsr(csr('system:node:worker1'), nodes, () => ['worker1', '10.0.0.22']).approve, true)
-  assert.match(decideCsr(csr('system:node:worker1'), nodes, () => ['worker1', '10.9.9.9']).reason, /10.9.9.9 do not belong to worker1/)
+  assert.match(
+    decideCsr(csr('system:node:worker1'), nodes, () => ['worker1', '10.9.9.9']).reason,
+    /10.9.9.9 do not belong to worker1/,
+  )
   assert.match(decideCsr(csr('system:node:intruder'), nodes, () => []).reason, /no inventory node/)
-  assert.match(decideCsr(csr('system:node:worker1', 'kubernetes.io/kube-apiserver-client'), nodes, () => []).reason, /not kubelet-serving/)
-  assert.deepEqual(parseCsrSans('        X509v3 Subject Alternative Name: \n            DNS:worker1, IP Address:10.0.0.22\n'), ['worker1', '10.0.0.22'])
+  assert.match(
+    decideCsr(csr('system:node:worker1', 'kubernetes.io/kube-apiserver-client'), nodes, () => []).reason,
+    /not kubelet-serving/,
+  )
+  assert.deepEqual(
+    parseCsrSans('        X509v3 Subject Alternative Name: \n            DNS:worker1, IP Address:10.0.0.22\n'),
+    ['worker1', '10.0.0.22'],
+  )
 })
 
 test('validator huge pages must match the inventory', () => {
-  const k = (v: string) => ({ metadata: { name: 'v' }, status: { allocatable: { 'hugepages-1Gi': v } } }) as unknown as KubeNode
+  const k = (v: string) =>
+    ({ metadata: { name: 'v' }, status: { allocatable: { 'hugepages-1Gi': v } } }) as unknown as KubeNode
   assert.deepEqual(validatorProblems(k('8Gi'), 8), [])
   assert.match(validatorProblems(k('0'), 8)[0]!, /is 0, the inventory asks for 8Gi/)
 })
@@ -93,14 +167,29 @@ test('config diffs ignore key order and never show secrets', () => {
 })
 
 test('storage: mounted with the right filesystem, labels and taints, reservations', () => {
-  const want = [{ name: 'ledger', mountPoint: '/var/mnt/ledger', filesystem: 'xfs' }, { name: 'accounts', mountPoint: '/var/mnt/accounts', filesystem: 'xfs' }]
-  const problems = storageProblems(want, [{ source: '/dev/nvme1n1p1', target: '/var/mnt/ledger', filesystemType: 'ext4' }])
+  const want = [
+    { name: 'ledger', mountPoint: '/var/mnt/ledger', filesystem: 'xfs' },
+    { name: 'accounts', mountPoint: '/var/mnt/accounts', filesystem: 'xfs' },
+  ]
+  const problems = storageProblems(want, [
+    { source: '/dev/nvme1n1p1', target: '/var/mnt/ledger', filesystemType: 'ext4' },
+  ])
   assert.equal(problems.length, 2)
   assert.match(problems[0]!, /ledger: \/var\/mnt\/ledger is ext4/)
   assert.match(problems[1]!, /accounts: nothing mounted/)
-  const k = { metadata: { name: 'v', labels: { a: '1' } }, spec: { taints: [{ key: 't', value: 'true', effect: 'NoSchedule' }] }, status: { capacity: { memory: '64Gi', 'hugepages-1Gi': '8Gi' }, allocatable: { memory: '52Gi' } } } as unknown as KubeNode
+  const k = {
+    metadata: { name: 'v', labels: { a: '1' } },
+    spec: { taints: [{ key: 't', value: 'true', effect: 'NoSchedule' }] },
+    status: { capacity: { memory: '64Gi', 'hugepages-1Gi': '8Gi' }, allocatable: { memory: '52Gi' } },
+  } as unknown as KubeNode
   assert.deepEqual(missingLabels(k, { a: '1', b: '2' }), { b: '2' })
-  assert.deepEqual(missingTaints(k, [{ key: 't', value: 'true', effect: 'NoSchedule' }, { key: 'u', value: '', effect: 'NoExecute' }]), [{ key: 'u', value: '', effect: 'NoExecute' }])
+  assert.deepEqual(
+    missingTaints(k, [
+      { key: 't', value: 'true', effect: 'NoSchedule' },
+      { key: 'u', value: '', effect: 'NoExecute' },
+    ]),
+    [{ key: 'u', value: '', effect: 'NoExecute' }],
+  )
   assert.deepEqual(reservationProblems(k, 4 * 2 ** 30), [])
   assert.match(reservationProblems(k, 5 * 2 ** 30)[0]!, /holds back 4.00 GiB/)
 })
@@ -111,13 +200,20 @@ test('ownership: octal or ls-style modes, and the one-shot pod that fixes it', (
   const w = { name: 'ledger', mountPoint: '/var/mnt/ledger', owner: { uid: 1000, gid: 1000 }, mode: '0750' }
   assert.equal(ownershipProblems(w, { uid: 1000, gid: 1000, mode: 'drwxr-x---' }), undefined)
   assert.match(ownershipProblems(w, { uid: 0, gid: 0, mode: '0755' })!, /is 0:0 0755, wants 1000:1000 0750/)
-  const pod = permissionsPodManifest('validator1', [w], [{ key: 't', value: 'true', effect: 'NoSchedule' }]) as unknown as Record<string, any>
+  const pod = permissionsPodManifest(
+    'validator1',
+    [w],
+    [{ key: 't', value: 'true', effect: 'NoSchedule' }],
+  ) as unknown as Record<string, any>
   assert.equal(pod.spec.nodeName, 'validator1')
   assert.equal(pod.spec.containers[0].command[2], 'chown 1000:1000 /vol0 && chmod 0750 /vol0')
   assert.deepEqual(pod.spec.volumes[0].hostPath, { path: '/var/mnt/ledger', type: 'Directory' })
   // the lab kubelet runs exactly this pod, and maps its paths back to the host
   assert.equal(isOneShot(pod), true)
-  assert.deepEqual(parseOneShotScript(pod.spec.containers[0].command[2]), [{ op: 'chown', uid: 1000, gid: 1000, path: '/vol0' }, { op: 'chmod', mode: '0750', path: '/vol0' }])
+  assert.deepEqual(parseOneShotScript(pod.spec.containers[0].command[2]), [
+    { op: 'chown', uid: 1000, gid: 1000, path: '/vol0' },
+    { op: 'chmod', mode: '0750', path: '/vol0' },
+  ])
   assert.equal(hostPathOf(pod, pod.spec.containers[0], '/vol0'), '/var/mnt/ledger')
   assert.throws(() => parseOneShotScript('rm -rf /'), /runs only chown/)
   assert.equal(isOneShot({ spec: { restartPolicy: 'Never', containers: [{ command: ['sleep', '3600'] }] } }), false)

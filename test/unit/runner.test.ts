@@ -43,14 +43,25 @@ function start(dir: string, args: string[], env: Record<string, string> = {}, vi
   return { child, done }
 }
 
-const demo = (dir: string, args: string[], env: Record<string, string> = {}, viaZx = false) => start(dir, args, env, viaZx).done
+const demo = (dir: string, args: string[], env: Record<string, string> = {}, viaZx = false) =>
+  start(dir, args, env, viaZx).done
 
-const ran = (dir: string): string[] => (existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n') : [])
+const ran = (dir: string): string[] =>
+  existsSync(join(dir, 'ran.log')) ? readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n') : []
 const ranSteps = (dir: string) => ran(dir).map((l) => l.split(' ')[0])
 const journalText = (dir: string) => readFileSync(join(dir, 'state', 'journal.jsonl'), 'utf8')
 const journal = (dir: string): JournalRecord[] =>
-  existsSync(join(dir, 'state', 'journal.jsonl')) ? journalText(dir).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalRecord) : []
-const events = (dir: string, runId: string) => journal(dir).filter((r) => r.runId === runId).map((r) => `${r.step}:${r.event}`)
+  existsSync(join(dir, 'state', 'journal.jsonl'))
+    ? journalText(dir)
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as JournalRecord)
+    : []
+const events = (dir: string, runId: string) =>
+  journal(dir)
+    .filter((r) => r.runId === runId)
+    .map((r) => `${r.step}:${r.event}`)
 const lastRunId = (dir: string) => journal(dir).at(-1)!.runId
 const touch = (dir: string, f: string) => writeFileSync(join(dir, f), '')
 
@@ -75,11 +86,23 @@ test('--yes runs every step in order, journals start/done, 0600, valid JSON, no 
   for (const s of SECRETS) assert.ok(!text.includes(s), `journal contains ${s}`)
   const records = journal(dir)
   const runId = records[0]!.runId
-  assert.ok(records.every((x) => x.runId === runId && x.runbook === 'demo' && x.cluster === 'demo-lab' && x.target === 'lab' && !x.dryRun))
-  assert.deepEqual(events(dir, runId), ['prepare', 'check-ready', 'bootstrap', 'approve', 'finish'].flatMap((s) => [`${s}:start`, `${s}:done`]))
+  assert.ok(
+    records.every(
+      (x) => x.runId === runId && x.runbook === 'demo' && x.cluster === 'demo-lab' && x.target === 'lab' && !x.dryRun,
+    ),
+  )
+  assert.deepEqual(
+    events(dir, runId),
+    ['prepare', 'check-ready', 'bootstrap', 'approve', 'finish'].flatMap((s) => [`${s}:start`, `${s}:done`]),
+  )
   const done = records.find((x) => x.step === 'approve' && x.event === 'done')!
   assert.equal(typeof done.durationMs, 'number')
-  assert.deepEqual(done.data, { timeline: [{ at: 0, what: 'approve' }], bootstrapToken: '<redacted>', secret: '<redacted>', node: 'cp1' })
+  assert.deepEqual(done.data, {
+    timeline: [{ at: 0, what: 'approve' }],
+    bootstrapToken: '<redacted>',
+    secret: '<redacted>',
+    node: 'cp1',
+  })
 })
 
 test('a step whose check() says done is skipped with its reason', async (t) => {
@@ -97,7 +120,10 @@ test('a destructive step is refused in CI without --yes: exit 3, nothing run, no
   const dir = tempDir(t)
   const r = await demo(dir, [])
   assert.equal(r.code, 3, r.stderr)
-  assert.match(r.stderr, /refusing to ask in a non-interactive session: re-run with --yes \(step bootstrap asks for confirmation\)/)
+  assert.match(
+    r.stderr,
+    /refusing to ask in a non-interactive session: re-run with --yes \(step bootstrap asks for confirmation\)/,
+  )
   assert.deepEqual(ran(dir), [])
   assert.ok(!existsSync(join(dir, 'state', 'journal.jsonl')))
 })
@@ -122,7 +148,10 @@ test('--dry-run passes dryRun to ctx and step, asks nothing, writes no journal e
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stderr, /DRY RUN/)
   assert.match(r.stderr, /\(dry-run\) would ask: Bootstrap cp1\? This can only be done once\./)
-  assert.deepEqual(ran(dir).map((l) => l.split(' ').slice(0, 3).join(' ')), ['prepare', 'check-ready', 'bootstrap', 'approve', 'finish'].map((s) => `${s} dryRun=true ctxDryRun=true`))
+  assert.deepEqual(
+    ran(dir).map((l) => l.split(' ').slice(0, 3).join(' ')),
+    ['prepare', 'check-ready', 'bootstrap', 'approve', 'finish'].map((s) => `${s} dryRun=true ctxDryRun=true`),
+  )
   assert.deepEqual(journal(dir), [])
 })
 
@@ -153,7 +182,12 @@ test('a failed step: exit 1, journaled failed with a redacted error, hint; the n
   rmSync(join(dir, 'ran.log'))
   const r2 = await demo(dir, ['--yes'])
   assert.equal(r2.code, 0, r2.stderr)
-  assert.match(r2.stderr, new RegExp(`resuming demo at approve \\(previous run ${failedRun} failed there at ${failed.ts.replace(/\./g, '\\.')}\\)`))
+  assert.match(
+    r2.stderr,
+    new RegExp(
+      `resuming demo at approve \\(previous run ${failedRun} failed there at ${failed.ts.replace(/\./g, '\\.')}\\)`,
+    ),
+  )
   assert.deepEqual(ranSteps(dir), ['approve', 'finish'])
   assert.match(r2.stderr, /^▶ \[4\/5\] approve/m)
 
@@ -210,7 +244,23 @@ test('--help prints every flag and step without building the context', async (t)
   for (const flag of ['--help', '-h']) {
     const r = await demo(dir, [flag], { DEMO_CONTEXT_FAIL: '1' })
     assert.equal(r.code, 0, r.stderr)
-    for (const s of ['--node NAME', '--fast', '--inventory FILE', '--yes', '--dry-run', '--step', '--only', '--from', '--list', '--json', 'prepare', 'check-ready', 'bootstrap', 'approve', 'finish']) {
+    for (const s of [
+      '--node NAME',
+      '--fast',
+      '--inventory FILE',
+      '--yes',
+      '--dry-run',
+      '--step',
+      '--only',
+      '--from',
+      '--list',
+      '--json',
+      'prepare',
+      'check-ready',
+      'bootstrap',
+      'approve',
+      'finish',
+    ]) {
       assert.ok(r.stdout.includes(s), `help lacks ${s}`)
     }
   }
@@ -222,7 +272,10 @@ test('unknown flag, missing value, unknown step: exit 2 and nothing run', async 
   const cases: [string[], RegExp][] = [
     [['--foo'], /unknown flag --foo for demo; see --help/],
     [['--yes', '--node'], /flag --node for demo needs a value/],
-    [['--yes', '--step', 'nope'], /unknown step "nope" for demo \(--step\); steps: prepare, check-ready, bootstrap, approve, finish/],
+    [
+      ['--yes', '--step', 'nope'],
+      /unknown step "nope" for demo \(--step\); steps: prepare, check-ready, bootstrap, approve, finish/,
+    ],
     [['--yes', '--from', 'nope'], /unknown step "nope" for demo \(--from\)/],
   ]
   for (const [args, re] of cases) {
@@ -243,7 +296,10 @@ test('--json prints one JSON document on stdout; logs stay on stderr', async (t)
   assert.equal(doc.runbook, 'demo')
   assert.equal(doc.cluster, 'demo-lab')
   assert.equal(doc.target, 'lab')
-  assert.deepEqual(doc.steps.map((s: { name: string; outcome: string }) => `${s.name}:${s.outcome}`), ['prepare:skipped', 'check-ready:done', 'bootstrap:done', 'approve:done', 'finish:done'])
+  assert.deepEqual(
+    doc.steps.map((s: { name: string; outcome: string }) => `${s.name}:${s.outcome}`),
+    ['prepare:skipped', 'check-ready:done', 'bootstrap:done', 'approve:done', 'finish:done'],
+  )
   assert.deepEqual(doc.steps[2].data.timeline, [{ at: 0, what: 'bootstrap' }])
   assert.equal(doc.steps[2].data.node, 'cp2')
   for (const s of SECRETS) assert.ok(!r.stdout.includes(s))
@@ -254,7 +310,10 @@ test('a production inventory is announced as such in the banner', async (t) => {
   const dir = tempDir(t)
   const r = await demo(dir, ['--list', '--inventory', 'inventory/prod-dc1.yaml'], { DEMO_TARGET: 'production' })
   assert.equal(r.code, 0, r.stderr)
-  assert.match(r.stderr, /cluster demo-lab · TARGET: PRODUCTION https:\/\/127\.0\.0\.1:6443 \(inventory prod-dc1\.yaml\)/)
+  assert.match(
+    r.stderr,
+    /cluster demo-lab · TARGET: PRODUCTION https:\/\/127\.0\.0\.1:6443 \(inventory prod-dc1\.yaml\)/,
+  )
   assert.ok(!r.stderr.includes('LAB'))
 })
 
@@ -285,7 +344,15 @@ test('under `zx` (npx zx runbooks/x.ts ...) the runbook gets its own flags', asy
   const dir = tempDir(t)
   const r = await demo(dir, ['--step', 'finish', '--node', 'cp9', '--fast'], {}, true)
   assert.equal(r.code, 0, r.stderr)
-  assert.deepEqual(ran(dir).map((l) => l.split(' ').filter((w) => !w.startsWith('dryRun') && !w.startsWith('ctxDryRun')).join(' ')), ['finish node=cp9 fast=true'])
+  assert.deepEqual(
+    ran(dir).map((l) =>
+      l
+        .split(' ')
+        .filter((w) => !w.startsWith('dryRun') && !w.startsWith('ctxDryRun'))
+        .join(' '),
+    ),
+    ['finish node=cp9 fast=true'],
+  )
 })
 
 // ---- in process: an operator at a terminal (answers supplied by the test) ----
@@ -334,7 +401,14 @@ test('interactive: the operator confirms: the destructive step runs; questions d
   const calls: string[] = []
   const asked: string[] = []
   const { value } = await quietly(() =>
-    runRunbook(def(calls), { args: [], interactive: true, animate: false, journalFile: join(dir, 'j.jsonl'), answer: async (q) => (asked.push(q), true), out: () => {} }),
+    runRunbook(def(calls), {
+      args: [],
+      interactive: true,
+      animate: false,
+      journalFile: join(dir, 'j.jsonl'),
+      answer: async (q) => (asked.push(q), true),
+      out: () => {},
+    }),
   )
   assert.equal(value.exitCode, 0)
   assert.deepEqual(calls, ['one', 'wipe', 'inside:true'])
@@ -345,15 +419,35 @@ test('interactive: the operator declines: the step is not run, journaled interru
   const dir = tempDir(t)
   const file = join(dir, 'j.jsonl')
   const calls: string[] = []
-  const { value, lines } = await quietly(() => runRunbook(def(calls), { args: [], interactive: true, animate: false, journalFile: file, answer: async () => false, out: () => {} }))
+  const { value, lines } = await quietly(() =>
+    runRunbook(def(calls), {
+      args: [],
+      interactive: true,
+      animate: false,
+      journalFile: file,
+      answer: async () => false,
+      out: () => {},
+    }),
+  )
   assert.equal(value.exitCode, 1)
   assert.deepEqual(calls, ['one'])
-  assert.ok(lines.some((l) => l.includes('not confirmed: wipe was not run')), lines.join('\n'))
-  const recs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord)
-  assert.deepEqual(recs.map((r) => `${r.step}:${r.event}`), ['one:start', 'one:done', 'wipe:start', 'wipe:interrupted'])
+  assert.ok(
+    lines.some((l) => l.includes('not confirmed: wipe was not run')),
+    lines.join('\n'),
+  )
+  const recs = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as JournalRecord)
+  assert.deepEqual(
+    recs.map((r) => `${r.step}:${r.event}`),
+    ['one:start', 'one:done', 'wipe:start', 'wipe:interrupted'],
+  )
 
   const again: string[] = []
-  const second = await quietly(() => runRunbook(def(again), { args: ['--yes'], interactive: false, animate: false, journalFile: file, out: () => {} }))
+  const second = await quietly(() =>
+    runRunbook(def(again), { args: ['--yes'], interactive: false, animate: false, journalFile: file, out: () => {} }),
+  )
   assert.equal(second.value.exitCode, 0)
   assert.deepEqual(again, ['wipe', 'inside:true'])
   assert.ok(second.lines.some((l) => l.includes('resuming inproc at wipe')))
@@ -362,7 +456,15 @@ test('interactive: the operator declines: the step is not run, journaled interru
 test('a question asked inside run() where nobody can answer fails the step with exit 3', async (t) => {
   const dir = tempDir(t)
   const calls: string[] = []
-  const { value } = await quietly(() => runRunbook(def(calls), { args: ['--step', 'ask-inside'], interactive: false, animate: false, journalFile: join(dir, 'j.jsonl'), out: () => {} }))
+  const { value } = await quietly(() =>
+    runRunbook(def(calls), {
+      args: ['--step', 'ask-inside'],
+      interactive: false,
+      animate: false,
+      journalFile: join(dir, 'j.jsonl'),
+      out: () => {},
+    }),
+  )
   assert.equal(value.exitCode, 3)
   assert.deepEqual(calls, [])
   assert.equal(value.steps[0]!.outcome, 'failed')
@@ -372,7 +474,14 @@ test('a question asked inside run() where nobody can answer fails the step with 
 test('an error thrown by describe() fails that step, not the runner', async (t) => {
   const dir = tempDir(t)
   const calls: string[] = []
-  const { value, lines } = await quietly(() => runRunbook(def(calls, { failDescribe: true }), { args: ['--yes'], animate: false, journalFile: join(dir, 'j.jsonl'), out: () => {} }))
+  const { value, lines } = await quietly(() =>
+    runRunbook(def(calls, { failDescribe: true }), {
+      args: ['--yes'],
+      animate: false,
+      journalFile: join(dir, 'j.jsonl'),
+      out: () => {},
+    }),
+  )
   assert.equal(value.exitCode, 1)
   assert.deepEqual(calls, ['one'])
   assert.ok(lines.some((l) => l.includes('wipe') && l.includes('cannot describe wipe')))
@@ -381,14 +490,19 @@ test('an error thrown by describe() fails that step, not the runner', async (t) 
 test('runbook definitions are validated: duplicate or badly named steps', async () => {
   const d = def([])
   await assert.rejects(runRunbook({ ...d, steps: [...d.steps, d.steps[0]!] }, { args: [] }), /two steps are named one/)
-  await assert.rejects(runRunbook({ ...d, steps: [{ name: 'Bad Name', run: () => {} }] }, { args: [] }), /must be kebab-case/)
+  await assert.rejects(
+    runRunbook({ ...d, steps: [{ name: 'Bad Name', run: () => {} }] }, { args: [] }),
+    /must be kebab-case/,
+  )
 })
 
 test('a context without a cluster identity is refused before anything runs', async (t) => {
   const dir = tempDir(t)
   const calls: string[] = []
   const bad = { ...def(calls), context: () => ({ calls }) as unknown as Ctx }
-  const { value, lines } = await quietly(() => runRunbook(bad, { args: ['--yes'], journalFile: join(dir, 'j.jsonl'), out: () => {} }))
+  const { value, lines } = await quietly(() =>
+    runRunbook(bad, { args: ['--yes'], journalFile: join(dir, 'j.jsonl'), out: () => {} }),
+  )
   assert.equal(value.exitCode, 1)
   assert.deepEqual(calls, [])
   assert.ok(lines.some((l) => l.includes('returned no cluster identity')))
@@ -406,7 +520,9 @@ test('the banner comes first even when context() logs (its lines follow the bann
       return d.context(flags)
     },
   }
-  const { value, lines } = await quietly(() => runRunbook(noisy, { args: ['--list'], journalFile: join(dir, 'j.jsonl'), out: () => {} }))
+  const { value, lines } = await quietly(() =>
+    runRunbook(noisy, { args: ['--list'], journalFile: join(dir, 'j.jsonl'), out: () => {} }),
+  )
   assert.equal(value.exitCode, 0)
   assert.match(lines[0]!, /^══ inproc: in-process runbook/)
   const banner = lines.findIndex((l) => l.includes('TARGET: LAB'))
@@ -423,9 +539,19 @@ test('a UsageError thrown by context() (a flag only the context can judge) exits
       throw new UsageError('flag --window: "x" is not a number')
     },
   }
-  const { value, lines } = await quietly(() => runRunbook(bad, { args: ['--yes'], animate: false, journalFile: join(tmpdir(), `never-${process.pid}.jsonl`), out: () => {} }))
+  const { value, lines } = await quietly(() =>
+    runRunbook(bad, {
+      args: ['--yes'],
+      animate: false,
+      journalFile: join(tmpdir(), `never-${process.pid}.jsonl`),
+      out: () => {},
+    }),
+  )
   assert.equal(value.exitCode, 2)
   assert.equal(value.outcome, 'usage')
   assert.deepEqual(calls, [])
-  assert.ok(lines.some((l) => l.includes('inproc: cannot start: flag --window: "x" is not a number')), lines.join('\n'))
+  assert.ok(
+    lines.some((l) => l.includes('inproc: cannot start: flag --window: "x" is not a number')),
+    lines.join('\n'),
+  )
 })

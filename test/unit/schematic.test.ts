@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml, stringify } from 'yaml'
-import { EMPTY_SCHEMATIC_ID, canonicalSchematicYaml, parseSchematic, schematicId, schematicOfDiskImage, schematicOfInstaller } from '../../lib/talos/schematic.ts'
+import {
+  EMPTY_SCHEMATIC_ID,
+  canonicalSchematicYaml,
+  parseSchematic,
+  schematicId,
+  schematicOfDiskImage,
+  schematicOfInstaller,
+} from '../../lib/talos/schematic.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { installerImageFor, renderNodeSchematic } from '../../config/render.ts'
 import { imageSchematicProblems, schematicGroups } from '../../config/schematic-images.ts'
@@ -21,15 +28,33 @@ const ZX = join(REPO, 'node_modules/.bin/zx')
 test('schematic IDs equal the ones the Image Factory publishes', () => {
   assert.equal(schematicId({ customization: {} }), '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba')
   assert.equal(EMPTY_SCHEMATIC_ID, '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba')
-  assert.equal(schematicId({ customization: { extraKernelArgs: ['noapic', 'nolapic'] } }), '9cba8e32753f91a16c1837ab8abf356af021706ef284aef07380780177d9a06c')
-  for (const text of ['{}', 'customization: {}', 'customization: {"extraKernelArgs": []}', 'customization:\n  systemExtensions:\n    officialExtensions: []\n'])
+  assert.equal(
+    schematicId({ customization: { extraKernelArgs: ['noapic', 'nolapic'] } }),
+    '9cba8e32753f91a16c1837ab8abf356af021706ef284aef07380780177d9a06c',
+  )
+  for (const text of [
+    '{}',
+    'customization: {}',
+    'customization: {"extraKernelArgs": []}',
+    'customization:\n  systemExtensions:\n    officialExtensions: []\n',
+  ])
     assert.equal(schematicId(parseSchematic(text)), EMPTY_SCHEMATIC_ID, text)
-  for (const text of ['{"customization": {"extraKernelArgs": ["noapic", "nolapic"]}}', '{"customization": {"extraKernelArgs": ["noapic", "nolapic"], "systemExtensions": {}}}'])
-    assert.equal(schematicId(parseSchematic(text)), '9cba8e32753f91a16c1837ab8abf356af021706ef284aef07380780177d9a06c', text)
+  for (const text of [
+    '{"customization": {"extraKernelArgs": ["noapic", "nolapic"]}}',
+    '{"customization": {"extraKernelArgs": ["noapic", "nolapic"], "systemExtensions": {}}}',
+  ])
+    assert.equal(
+      schematicId(parseSchematic(text)),
+      '9cba8e32753f91a16c1837ab8abf356af021706ef284aef07380780177d9a06c',
+      text,
+    )
 })
 
 test('canonical form: go-yaml layout, kernel args that read as other types are quoted, unknown fields refused', () => {
-  assert.equal(canonicalSchematicYaml({ customization: { extraKernelArgs: ['hugepages=0:4,1:4', 'true', '1:30'] } }), 'customization:\n    extraKernelArgs:\n        - hugepages=0:4,1:4\n        - "true"\n        - "1:30"\n')
+  assert.equal(
+    canonicalSchematicYaml({ customization: { extraKernelArgs: ['hugepages=0:4,1:4', 'true', '1:30'] } }),
+    'customization:\n    extraKernelArgs:\n        - hugepages=0:4,1:4\n        - "true"\n        - "1:30"\n',
+  )
   assert.throws(() => parseSchematic('customization:\n  meta: []\n'), /customization\.meta: field not supported/)
   assert.throws(() => parseSchematic('overlay: {}\n'), /overlay: field not supported/)
 })
@@ -51,15 +76,29 @@ test('each node gets its own schematic: no validator kernel args on control plan
     const inv = loadInventory(join(REPO, file))
     for (const n of inv.nodes) {
       const s = parseSchematic(renderNodeSchematic(inv, n).yaml)
-      if (n.profile === 'validator') assert.match((s.customization.extraKernelArgs ?? []).join(' '), /hugepages=0:\d+,1:\d+ iommu=pt/, `${file} ${n.name}`)
-      else assert.deepEqual(s.customization.extraKernelArgs ?? [], [], `${file} ${n.name} must boot without the validator's args`)
+      if (n.profile === 'validator')
+        assert.match(
+          (s.customization.extraKernelArgs ?? []).join(' '),
+          /hugepages=0:\d+,1:\d+ iommu=pt/,
+          `${file} ${n.name}`,
+        )
+      else
+        assert.deepEqual(
+          s.customization.extraKernelArgs ?? [],
+          [],
+          `${file} ${n.name} must boot without the validator's args`,
+        )
     }
     const groups = schematicGroups(inv)
-    assert.deepEqual(groups.map((g) => g.label), ['controlplane,worker', 'validator1'])
+    assert.deepEqual(
+      groups.map((g) => g.label),
+      ['controlplane,worker', 'validator1'],
+    )
     assert.equal(groups[0]!.id, EMPTY_SCHEMATIC_ID)
     // the inventories' own images are the ones their schematics produce
     assert.deepEqual(imageSchematicProblems(inv), [], file)
-    for (const n of inv.nodes) assert.equal(installerImageFor(inv, n), groups.find((g) => g.nodes.includes(n))!.installerImage)
+    for (const n of inv.nodes)
+      assert.equal(installerImageFor(inv, n), groups.find((g) => g.nodes.includes(n))!.installerImage)
   }
 })
 
@@ -73,12 +112,22 @@ test('an image that does not carry the rendered schematic is a problem, named pe
   const f = join(dir, 'one-image.yaml')
   writeFileSync(f, stringify(doc))
   const problems = imageSchematicProblems(loadInventory(f))
-  assert.ok(problems.some((p) => /^cp1: cluster\.installerImage .* carries schematic 97c03f8947aa…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\)/.test(p)), problems.join('\n'))
+  assert.ok(
+    problems.some((p) =>
+      /^cp1: cluster\.installerImage .* carries schematic 97c03f8947aa…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\)/.test(
+        p,
+      ),
+    ),
+    problems.join('\n'),
+  )
   assert.ok(!problems.some((p) => p.startsWith('validator1: cluster.installerImage')), problems.join('\n'))
   // the empty schematic for everyone: the validator would boot without huge pages
   doc.cluster.installerImage = `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`
   writeFileSync(f, stringify(doc))
-  assert.match(imageSchematicProblems(loadInventory(f)).join('\n'), /^validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 97c03f8947aa… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 iommu=pt amd_pstate=active\)/m)
+  assert.match(
+    imageSchematicProblems(loadInventory(f)).join('\n'),
+    /^validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 97c03f8947aa… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 iommu=pt amd_pstate=active\)/m,
+  )
 })
 
 test('01 --print-schematics: offline, one line per schematic, schematic files written, example.yaml IDs match', () => {
@@ -89,16 +138,33 @@ test('01 --print-schematics: offline, one line per schematic, schematic files wr
     const inv = join(out, 'inv.yaml')
     writeFileSync(inv, stringify(doc))
     // production target: the real talosctl is not even installed here, so anything beyond printing would fail
-    const r = spawnSync(ZX, ['runbooks/01-provision.ts', '--inventory', inv, '--print-schematics'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--import tsx', TALOSCTL: '/nonexistent/talosctl', CI: 'true' } })
+    const r = spawnSync(ZX, ['runbooks/01-provision.ts', '--inventory', inv, '--print-schematics'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '--import tsx', TALOSCTL: '/nonexistent/talosctl', CI: 'true' },
+    })
     assert.equal(r.status, 0, r.stderr)
     const lines = r.stdout.split('\n').filter((l) => l && !l.startsWith(' '))
     assert.equal(lines.length, 2, r.stdout)
     const [plain, validator] = lines.map((l) => l.split(' '))
-    assert.deepEqual(plain, ['controlplane,worker', EMPTY_SCHEMATIC_ID, `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`])
+    assert.deepEqual(plain, [
+      'controlplane,worker',
+      EMPTY_SCHEMATIC_ID,
+      `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`,
+    ])
     assert.equal(validator![0], 'validator1')
-    assert.equal(validator![2], doc.validator.installerImage, `${file}: validator.installerImage must be the printed one`)
+    assert.equal(
+      validator![2],
+      doc.validator.installerImage,
+      `${file}: validator.installerImage must be the printed one`,
+    )
     assert.equal(plain![2], doc.cluster.installerImage, `${file}: cluster.installerImage must be the printed one`)
-    assert.match(r.stdout, new RegExp(`disk image: https://factory\\.talos\\.dev/image/${validator![1]}/v1\\.10\\.3/metal-amd64\\.raw\\.zst`))
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `disk image: https://factory\\.talos\\.dev/image/${validator![1]}/v1\\.10\\.3/metal-amd64\\.raw\\.zst`,
+      ),
+    )
     const written = join(out, 'schematics', `${validator![1]}.yaml`)
     assert.ok(existsSync(written))
     assert.equal(schematicId(parseSchematic(readFileSync(written, 'utf8'))), validator![1])
@@ -113,14 +179,26 @@ test('02 refuses (exit 3) before rendering anything when the validator has no in
   const f = join(dir, 'inv.yaml')
   writeFileSync(f, stringify(doc))
   const r = spawnSync(ZX, ['runbooks/02-configure.ts', '--inventory', f, '--yes', '--only', 'render'], {
-    cwd: REPO, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--import tsx', CI: 'true', NO_COLOR: '1', TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state'), TALOS_LAB_DIR: join(dir, 'lab') },
+    cwd: REPO,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '--import tsx',
+      CI: 'true',
+      NO_COLOR: '1',
+      TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state'),
+      TALOS_LAB_DIR: join(dir, 'lab'),
+    },
   })
   assert.equal(r.status, 3, r.stdout + r.stderr)
-  assert.match(r.stdout + r.stderr, /validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/)
+  assert.match(
+    r.stdout + r.stderr,
+    /validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/,
+  )
   assert.ok(!existsSync(join(dir, 'out', 'validator1.yaml')), 'no config may be written')
 })
 
-test('01 refuses (exit 3) before writing any disk when a node\'s disk image is of another schematic', () => {
+test("01 refuses (exit 3) before writing any disk when a node's disk image is of another schematic", () => {
   const dir = mkdtempSync(join(tmpdir(), 'schematic-01-'))
   const doc = parseYaml(readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8'))
   // the validator's disk image: the plain one (its installer image is right)
@@ -131,9 +209,21 @@ test('01 refuses (exit 3) before writing any disk when a node\'s disk image is o
   // no lab runs on this range: every machine reads as "no Talos yet", so 01 goes straight to writing images
   writeFileSync(f, stringify(doc).replaceAll('127.0.10.', '127.0.94.'))
   const r = spawnSync(ZX, ['runbooks/01-provision.ts', '--inventory', f, '--yes'], {
-    cwd: REPO, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--import tsx', CI: 'true', NO_COLOR: '1', TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state'), TALOS_LAB_DIR: join(dir, 'lab') },
+    cwd: REPO,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '--import tsx',
+      CI: 'true',
+      NO_COLOR: '1',
+      TALOS_RUNBOOKS_STATE_DIR: join(dir, 'state'),
+      TALOS_LAB_DIR: join(dir, 'lab'),
+    },
   })
   assert.equal(r.status, 3, r.stdout + r.stderr)
-  assert.match(r.stdout + r.stderr, /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/)
+  assert.match(
+    r.stdout + r.stderr,
+    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/,
+  )
   assert.doesNotMatch(r.stdout + r.stderr, /host key|connect/i)
 })

@@ -26,7 +26,9 @@ test('nothing in the repo reads the shared folder beside it', () => {
   const hits: string[] = []
   for (const f of repoFiles(REPO)) {
     if (statSync(f).size > 2_000_000) continue
-    readFileSync(f, 'utf8').split('\n').forEach((line, i) => OUTSIDE.test(line) && hits.push(`${relative(REPO, f)}:${i + 1}: ${line.trim()}`))
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .forEach((line, i) => OUTSIDE.test(line) && hits.push(`${relative(REPO, f)}:${i + 1}: ${line.trim()}`))
   }
   assert.deepEqual(hits, [])
 })
@@ -44,7 +46,12 @@ test('the data the product and tests use is in the repo, each with a note of its
 })
 
 const lint = (files: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--lint', ...files], { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 })
+  spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--lint', ...files], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  })
 
 test('02 --lint: v1alpha2, an unknown kind and a misspelled key are errors (the schema is always applied)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'i11-lint-'))

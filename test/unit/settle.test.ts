@@ -12,7 +12,13 @@ test('a fast failure does not cut the slower items short', async () => {
     return x.length
   })
   assert.deepEqual(finished, ['slow-ok', 'slower-ok'])
-  assert.deepEqual([...r.values], [['slow-ok', 7], ['slower-ok', 9]])
+  assert.deepEqual(
+    [...r.values],
+    [
+      ['slow-ok', 7],
+      ['slower-ok', 9],
+    ],
+  )
   assert.equal(r.failures.length, 1)
   assert.equal(r.failures[0]!.item, 'fast-fail')
   assert.equal(r.failures[0]!.message, 'disk gone')

@@ -18,7 +18,14 @@ import { qosClass } from '../../lab/kube-api/admission.ts'
 const inv = parse(readFileSync(new URL('../../inventory/lab.yaml', import.meta.url), 'utf8')) as SmokeInventory
 
 const validatorKubeNode = (over: Record<string, unknown> = {}) => ({
-  metadata: { name: 'validator1', labels: { 'kubernetes.io/hostname': 'validator1', 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' } },
+  metadata: {
+    name: 'validator1',
+    labels: {
+      'kubernetes.io/hostname': 'validator1',
+      'solana.org/role': 'validator',
+      'node.kubernetes.io/exclusive': 'solana',
+    },
+  },
   spec: { taints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }] },
   status: {
     conditions: [{ type: 'Ready', status: 'True' }],
@@ -43,7 +50,7 @@ function running(over: (p: any) => void = () => {}): ObservedPod {
   return p
 }
 
-test('manifest: Guaranteed QoS by the API server\'s rule, integer CPUs, hugepage emptyDir mounted', () => {
+test("manifest: Guaranteed QoS by the API server's rule, integer CPUs, hugepage emptyDir mounted", () => {
   const pod = smokePodManifest(inv, { cpus: 6, hugepages: '1Gi' })
   assert.equal(qosClass(pod), 'Guaranteed')
   const c = pod.spec.containers[0]!
@@ -54,19 +61,30 @@ test('manifest: Guaranteed QoS by the API server\'s rule, integer CPUs, hugepage
   assert.equal(c.volumeMounts[0]!.name, 'hugepages')
 })
 
-test('manifest: by default the validator pod\'s requests from the inventory (validator.pod), else the built-in defaults', () => {
+test("manifest: by default the validator pod's requests from the inventory (validator.pod), else the built-in defaults", () => {
   const limits = smokePodManifest(inv).spec.containers[0]!.resources.limits
   assert.deepEqual(limits, { cpu: '4', memory: '4Gi', 'hugepages-1Gi': '2Gi' })
   const noPod = { ...inv, validator: { ...inv.validator, pod: undefined } }
-  assert.deepEqual(smokePodManifest(noPod).spec.containers[0]!.resources.limits, { cpu: '2', memory: '1Gi', 'hugepages-1Gi': '1Gi' })
+  assert.deepEqual(smokePodManifest(noPod).spec.containers[0]!.resources.limits, {
+    cpu: '2',
+    memory: '1Gi',
+    'hugepages-1Gi': '1Gi',
+  })
   // flags still win
-  assert.deepEqual(smokePodManifest(inv, { cpus: 2, memory: '2Gi', hugepages: '1Gi' }).spec.containers[0]!.resources.limits, { cpu: '2', memory: '2Gi', 'hugepages-1Gi': '1Gi' })
+  assert.deepEqual(
+    smokePodManifest(inv, { cpus: 2, memory: '2Gi', hugepages: '1Gi' }).spec.containers[0]!.resources.limits,
+    { cpu: '2', memory: '2Gi', 'hugepages-1Gi': '1Gi' },
+  )
 })
 
 test('manifest: schedulable on the tainted validator node only', () => {
   const pod = smokePodManifest(inv)
   assert.equal(filterNode(pod, validatorKubeNode(), []), undefined)
-  const worker = { metadata: { name: 'worker1', labels: { 'kubernetes.io/hostname': 'worker1' } }, spec: {}, status: { allocatable: { cpu: '8', memory: '16Gi', pods: '110' } } }
+  const worker = {
+    metadata: { name: 'worker1', labels: { 'kubernetes.io/hostname': 'worker1' } },
+    spec: {},
+    status: { allocatable: { cpu: '8', memory: '16Gi', pods: '110' } },
+  }
   assert.ok(filterNode(pod, worker, []), 'a plain worker must be filtered out')
   // without the toleration the validator's taint would keep it off
   const untolerated = { ...pod, spec: { ...pod.spec, tolerations: [] } }
@@ -116,10 +134,15 @@ test('evaluate: missing hugepages limit and volume, container not ready', () => 
 })
 
 test('schedulingFailure: the PodScheduled=False message, else the latest FailedScheduling event for this pod', () => {
-  const msg = '0/5 nodes are available: 1 Insufficient hugepages-1Gi, 4 node(s) didn\'t match Pod\'s node affinity/selector.'
+  const msg =
+    "0/5 nodes are available: 1 Insufficient hugepages-1Gi, 4 node(s) didn't match Pod's node affinity/selector."
   const pending = running((p) => {
     delete p.spec.nodeName
-    p.status = { phase: 'Pending', qosClass: 'Guaranteed', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: msg }] }
+    p.status = {
+      phase: 'Pending',
+      qosClass: 'Guaranteed',
+      conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: msg }],
+    }
   })
   assert.equal(schedulingFailure(pending), msg)
   assert.match(evaluateSmokePod(pending, inv).join('\n'), /phase is Pending, not Running: 0\/5 nodes are available/)
@@ -129,10 +152,30 @@ test('schedulingFailure: the PodScheduled=False message, else the latest FailedS
     p.status = { phase: 'Pending' }
   })
   const events = [
-    { reason: 'FailedScheduling', message: 'old', involvedObject: { kind: 'Pod', name: 'talos-runbooks-smoke', uid: 'u1' }, lastTimestamp: '2025-01-01T00:00:01Z' },
-    { reason: 'FailedScheduling', message: 'other pod', involvedObject: { kind: 'Pod', name: 'x', uid: 'u2' }, lastTimestamp: '2025-01-01T00:00:09Z' },
-    { reason: 'FailedScheduling', message: 'newest', involvedObject: { kind: 'Pod', name: 'talos-runbooks-smoke', uid: 'u1' }, lastTimestamp: '2025-01-01T00:00:05Z' },
-    { reason: 'Scheduled', message: 'not a failure', involvedObject: { kind: 'Pod', name: 'talos-runbooks-smoke', uid: 'u1' }, lastTimestamp: '2025-01-01T00:00:07Z' },
+    {
+      reason: 'FailedScheduling',
+      message: 'old',
+      involvedObject: { kind: 'Pod', name: 'talos-runbooks-smoke', uid: 'u1' },
+      lastTimestamp: '2025-01-01T00:00:01Z',
+    },
+    {
+      reason: 'FailedScheduling',
+      message: 'other pod',
+      involvedObject: { kind: 'Pod', name: 'x', uid: 'u2' },
+      lastTimestamp: '2025-01-01T00:00:09Z',
+    },
+    {
+      reason: 'FailedScheduling',
+      message: 'newest',
+      involvedObject: { kind: 'Pod', name: 'talos-runbooks-smoke', uid: 'u1' },
+      lastTimestamp: '2025-01-01T00:00:05Z',
+    },
+    {
+      reason: 'Scheduled',
+      message: 'not a failure',
+      involvedObject: { kind: 'Pod', name: 'talos-runbooks-smoke', uid: 'u1' },
+      lastTimestamp: '2025-01-01T00:00:07Z',
+    },
   ]
   assert.equal(schedulingFailure(noCond, events), 'newest')
   assert.equal(schedulingFailure(noCond, []), undefined)
@@ -142,15 +185,26 @@ test('schedulingFailure: the PodScheduled=False message, else the latest FailedS
 test('validator node preflight: Ready with hugepages → fine; missing, NotReady or no hugepages → named problems', () => {
   assert.deepEqual(evaluateValidatorNode(validatorKubeNode(), inv), [])
   assert.match(evaluateValidatorNode(undefined, inv).join(), /validator1 \(127\.0\.10\.21\) is not registered/)
-  const notReady = validatorKubeNode({ status: { conditions: [{ type: 'Ready', status: 'False', message: 'kubelet stopped posting' }], allocatable: { 'hugepages-1Gi': '0' } } })
+  const notReady = validatorKubeNode({
+    status: {
+      conditions: [{ type: 'Ready', status: 'False', message: 'kubelet stopped posting' }],
+      allocatable: { 'hugepages-1Gi': '0' },
+    },
+  })
   const problems = evaluateValidatorNode(notReady, inv).join('\n')
   assert.match(problems, /not Ready: kubelet stopped posting/)
   assert.match(problems, /no hugepages-1Gi allocatable/)
-  assert.match(evaluateValidatorNode(validatorKubeNode(), inv, '16Gi').join(), /has 8Gi hugepages-1Gi allocatable, the smoke pod needs 16Gi/)
+  assert.match(
+    evaluateValidatorNode(validatorKubeNode(), inv, '16Gi').join(),
+    /has 8Gi hugepages-1Gi allocatable, the smoke pod needs 16Gi/,
+  )
 })
 
 test('findKubeNode: by name, else by InternalIP', () => {
-  const other = { metadata: { name: 'talos-abc' }, status: { addresses: [{ type: 'InternalIP', address: '127.0.10.21' }] } }
+  const other = {
+    metadata: { name: 'talos-abc' },
+    status: { addresses: [{ type: 'InternalIP', address: '127.0.10.21' }] },
+  }
   assert.equal(findKubeNode([other], { name: 'validator1', address: '127.0.10.21' })?.metadata.name, 'talos-abc')
   assert.equal(findKubeNode([other], { name: 'validator1', address: '127.0.10.99' }), undefined)
 })

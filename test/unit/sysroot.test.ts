@@ -21,23 +21,39 @@ function withRoot(fn: (root: string) => void) {
   }
 }
 const rd = (root: string, rel: string) => readFileSync(join(root, rel), 'utf8')
-const reader = (root: string) => (p: string) => (existsSync(join(root, p)) ? readFileSync(join(root, p), 'utf8') : undefined)
+const reader = (root: string) => (p: string) =>
+  existsSync(join(root, p)) ? readFileSync(join(root, p), 'utf8') : undefined
 const N = 'sys/devices/system/node'
 const GiB_KiB = 1048576
 
 test('hardware profiles: the inventory ones exist and unknown names list the valid ones', () => {
-  for (const name of ['controlplane', 'worker', 'validator-2socket', '1node', '2socket', '4node', 'memoryless', 'interleaved']) {
+  for (const name of [
+    'controlplane',
+    'worker',
+    'validator-2socket',
+    '1node',
+    '2socket',
+    '4node',
+    'memoryless',
+    'interleaved',
+  ]) {
     assert.ok(HARDWARE_PROFILES.includes(name), name)
   }
   const v = hardwareProfile('validator-2socket')
   assert.deepEqual(v.numaCpus[0]!.slice(0, 3), [0, 2, 4])
   assert.deepEqual(v.numaCpus[1]!.slice(0, 3), [1, 3, 5])
-  assert.deepEqual(v.disks.map((d) => d.model), ['LAB NVMe SYSTEM', 'LAB NVMe LEDGER', 'LAB NVMe ACCOUNTS'])
+  assert.deepEqual(
+    v.disks.map((d) => d.model),
+    ['LAB NVMe SYSTEM', 'LAB NVMe LEDGER', 'LAB NVMe ACCOUNTS'],
+  )
   assert.ok(v.disks.every((d) => d.serial !== '' && d.wwid?.startsWith('nvme.')))
   // profiles are fresh copies
   v.numaMemoryMiB[0] = 1
   assert.equal(hardwareProfile('validator-2socket').numaMemoryMiB[0], 32768)
-  assert.throws(() => hardwareProfile('nope'), /unknown lab hardware profile "nope"; valid: controlplane, worker, validator-2socket/)
+  assert.throws(
+    () => hardwareProfile('nope'),
+    /unknown lab hardware profile "nope"; valid: controlplane, worker, validator-2socket/,
+  )
 })
 
 test('createSysroot writes the NUMA sysfs files in kernel formats', () => {
@@ -53,12 +69,18 @@ test('createSysroot writes the NUMA sysfs files in kernel formats', () => {
     assert.equal(rd(root, `${N}/node2/cpulist`), '\n')
     assert.equal(rd(root, `${N}/node0/distance`), '10 21 31\n')
     assert.equal(rd(root, 'sys/devices/system/cpu/online'), '0-7\n')
-    assert.match(rd(root, `${N}/node1/meminfo`), /^Node 1 MemTotal:              0 kB\nNode 1 MemFree:               0 kB\n/)
+    assert.match(
+      rd(root, `${N}/node1/meminfo`),
+      /^Node 1 MemTotal:              0 kB\nNode 1 MemFree:               0 kB\n/,
+    )
     assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '0\n')
     assert.equal(rd(root, `${N}/node0/hugepages/hugepages-2048kB/free_hugepages`), '0\n')
     assert.equal(rd(root, 'proc/cmdline'), 'console=ttyS0\n')
     assert.equal(rd(root, 'proc/sys/kernel/hostname'), 'n1\n')
-    assert.match(rd(root, 'etc/os-release'), /^NAME="Talos"\nID=talos\nVERSION_ID=v1.10.3\nPRETTY_NAME="Talos \(v1.10.3\)"\n/)
+    assert.match(
+      rd(root, 'etc/os-release'),
+      /^NAME="Talos"\nID=talos\nVERSION_ID=v1.10.3\nPRETTY_NAME="Talos \(v1.10.3\)"\n/,
+    )
     assert.equal(rd(root, 'proc/sys/vm/max_map_count'), '65530\n')
     assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_congestion_control'), 'cubic\n')
     assert.equal(rd(root, 'proc/modules'), '')
@@ -72,7 +94,8 @@ test('cpumap of a >32-CPU layout has 32-bit groups and matches cpulist', () => {
     createSysroot(root, hw, { cmdline: '', hostname: 'x' })
     assert.equal(rd(root, `${N}/node0/cpumap`), '5555,55555555\n')
     assert.equal(rd(root, `${N}/node1/cpumap`), 'aaaa,aaaaaaaa\n')
-    for (const n of [0, 1]) assert.deepEqual(parseCpumap(rd(root, `${N}/node${n}/cpumap`)), parseCpuList(rd(root, `${N}/node${n}/cpulist`)))
+    for (const n of [0, 1])
+      assert.deepEqual(parseCpumap(rd(root, `${N}/node${n}/cpumap`)), parseCpuList(rd(root, `${N}/node${n}/cpulist`)))
   })
 })
 
@@ -80,7 +103,7 @@ test('cpumap of a >32-CPU layout has 32-bit groups and matches cpulist', () => {
 const NODE_ROW = /^Node \d+ [A-Za-z_()]+: *\d+ kB$|^Node \d+ HugePages_(?:Total: |Free:  |Surp:  )[ \d]{5}$/
 /** "%-16s%8lu": label+colon padded to 16 columns, value right-aligned in 8 (wider values push the line). */
 const rowWidth = (label: string, value: string) => Math.max(16, label.length + 1) + Math.max(8, value.length)
-test('meminfo files have the kernel line shapes (checked against this machine\'s files too)', () => {
+test("meminfo files have the kernel line shapes (checked against this machine's files too)", () => {
   withRoot((root) => {
     createSysroot(root, hardwareProfile('2socket'), { cmdline: '', hostname: 'x' })
     const ours = rd(root, `${N}/node0/meminfo`).trimEnd().split('\n')
@@ -103,7 +126,10 @@ test('meminfo files have the kernel line shapes (checked against this machine\'s
       const keys = (ls: string[]) => ls.map((l) => /^Node \d+ ([^:]+):/.exec(l)![1]!)
       const hostKeys = keys(hostLines)
       const ourKeys = keys(ours).filter((k) => hostKeys.includes(k))
-      assert.deepEqual(ourKeys, hostKeys.filter((k) => ourKeys.includes(k)))
+      assert.deepEqual(
+        ourKeys,
+        hostKeys.filter((k) => ourKeys.includes(k)),
+      )
       assert.ok(ourKeys.length >= 30)
     }
     const proc = rd(root, 'proc/meminfo').trimEnd().split('\n')
@@ -115,7 +141,19 @@ test('meminfo files have the kernel line shapes (checked against this machine\'s
       assert.equal(m[1]!.length + 1 + m[2]!.length + m[3]!.length, rowWidth(m[1]!, m[3]!), line)
     }
     const mi = parseMeminfo(rd(root, 'proc/meminfo'))
-    for (const k of ['MemTotal', 'MemFree', 'MemAvailable', 'HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp', 'Hugepagesize', 'Hugetlb', 'DirectMap4k', 'DirectMap2M']) {
+    for (const k of [
+      'MemTotal',
+      'MemFree',
+      'MemAvailable',
+      'HugePages_Total',
+      'HugePages_Free',
+      'HugePages_Rsvd',
+      'HugePages_Surp',
+      'Hugepagesize',
+      'Hugetlb',
+      'DirectMap4k',
+      'DirectMap2M',
+    ]) {
       assert.ok(mi[k] !== undefined, k)
     }
     const nodeTotals = [0, 1].map((n) => parseMeminfo(rd(root, `${N}/node${n}/meminfo`)).MemTotal!)
@@ -170,7 +208,7 @@ test('boot with a plain count: spread round-robin over nodes with memory; 2M def
   })
 })
 
-test('pages that do not fit a node are not allocated, with the kernel\'s warning', () => {
+test("pages that do not fit a node are not allocated, with the kernel's warning", () => {
   withRoot((root) => {
     const hw = hardwareProfile('1node') // 4 GiB
     const res = createSysroot(root, hw, { cmdline: 'hugepagesz=1G hugepages=0:8', hostname: 'x' })
@@ -178,7 +216,10 @@ test('pages that do not fit a node are not allocated, with the kernel\'s warning
     const fit = Math.floor((base.freeKiB - 64 * 1024) / GiB_KiB)
     assert.ok(fit > 0 && fit < 8)
     assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), `${fit}\n`)
-    assert.match(res.warnings.join('\n'), new RegExp(`allocating 8 of page size 1.00 GiB failed node0.  Only allocated ${fit} hugepages`))
+    assert.match(
+      res.warnings.join('\n'),
+      new RegExp(`allocating 8 of page size 1.00 GiB failed node0.  Only allocated ${fit} hugepages`),
+    )
     const free = parseMeminfo(rd(root, `${N}/node0/meminfo`)).MemFree!
     assert.equal(free, base.freeKiB - fit * GiB_KiB)
     assert.ok(free >= 64 * 1024)
@@ -193,7 +234,10 @@ test('a per-node request naming an offline node is ignored as a whole; a memoryl
     assert.match(res.warnings.join('\n'), /HugeTLB: Invalid hugepages parameter 2$/m)
   })
   withRoot((root) => {
-    const res = createSysroot(root, hardwareProfile('memoryless'), { cmdline: 'hugepagesz=1G hugepages=0:1,1:2', hostname: 'x' })
+    const res = createSysroot(root, hardwareProfile('memoryless'), {
+      cmdline: 'hugepagesz=1G hugepages=0:1,1:2',
+      hostname: 'x',
+    })
     assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '1\n')
     assert.equal(rd(root, `${N}/node1/hugepages/hugepages-1048576kB/nr_hugepages`), '0\n')
     assert.match(res.warnings.join('\n'), /failed node1.  Only allocated 0 hugepages/)
@@ -202,10 +246,22 @@ test('a per-node request naming an offline node is ignored as a whole; a memoryl
 
 test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown sysctl trees are errors', () => {
   withRoot((root) => {
-    createSysroot(root, hardwareProfile('validator-2socket'), { cmdline: '', hostname: 'v', installDisk: '/dev/nvme0n1' })
-    assert.ok(parseMounts(rd(root, 'proc/mounts')).some((m) => m.device === '/dev/nvme0n1p6' && m.mountPoint === '/var'))
+    createSysroot(root, hardwareProfile('validator-2socket'), {
+      cmdline: '',
+      hostname: 'v',
+      installDisk: '/dev/nvme0n1',
+    })
+    assert.ok(
+      parseMounts(rd(root, 'proc/mounts')).some((m) => m.device === '/dev/nvme0n1p6' && m.mountPoint === '/var'),
+    )
     const cfg = {
-      sysctls: { 'vm.max_map_count': '1048576', 'net.core.default_qdisc': 'fq', 'net.ipv4.tcp_congestion_control': 'bbr', 'net.ipv4.tcp_new_knob': '1', 'nosuch.subsystem.knob': '1' },
+      sysctls: {
+        'vm.max_map_count': '1048576',
+        'net.core.default_qdisc': 'fq',
+        'net.ipv4.tcp_congestion_control': 'bbr',
+        'net.ipv4.tcp_new_knob': '1',
+        'nosuch.subsystem.knob': '1',
+      },
       kernelModules: ['tcp_bbr', 'sch_fq', 'vfio-pci', 'nosuch_mod'],
       mounts: [
         { device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs', uid: 1000, gid: 1000, mode: '0750' },
@@ -216,7 +272,10 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
     assert.equal(first.errors.length, 3)
     // kernel_module_spec.go: `error loading module %q: %w` with kmod's ErrModuleNotFound
     assert.equal(first.errors[0]!, 'error loading module "nosuch_mod": module not found')
-    assert.match(first.errors[1]!, /^sysctl nosuch\.subsystem\.knob: \/proc\/sys\/nosuch\/subsystem\/knob does not exist/)
+    assert.match(
+      first.errors[1]!,
+      /^sysctl nosuch\.subsystem\.knob: \/proc\/sys\/nosuch\/subsystem\/knob does not exist/,
+    )
     assert.match(first.errors[2]!, /mount \/dev\/nvme2n1p1 on "relative"/)
     assert.equal(rd(root, 'proc/sys/vm/max_map_count'), '1048576\n')
     assert.equal(rd(root, 'proc/sys/net/core/default_qdisc'), 'fq\n')
@@ -224,19 +283,29 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
     assert.ok(!existsSync(join(root, 'proc/sys/nosuch')))
     assert.equal(rd(root, 'proc/sys/net/ipv4/tcp_available_congestion_control'), 'reno cubic bbr\n')
     assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 1000, gid: 1000, mode: '0750' })
-    assert.ok(!existsSync(join(root, 'var/mnt/ledger/.lab-owner')), 'nothing the node would not have appears in its filesystem')
+    assert.ok(
+      !existsSync(join(root, 'var/mnt/ledger/.lab-owner')),
+      'nothing the node would not have appears in its filesystem',
+    )
     // a chown on the node sticks: applying the same config again changes nothing
     setOwner(root, '/var/mnt/ledger', { uid: 1001 })
     applyRuntimeConfig(root, cfg)
     assert.deepEqual(ownerOf(root, '/var/mnt/ledger/'), { uid: 1001, gid: 1000, mode: '0750' })
     // tcp_bbr and sch_fq are built into the Talos kernel: listed in modules.builtin, never in /proc/modules
     const mods = parseModules(rd(root, 'proc/modules'))
-    assert.deepEqual(mods.map((m) => m.name), ['vfio_pci'])
+    assert.deepEqual(
+      mods.map((m) => m.name),
+      ['vfio_pci'],
+    )
     const builtin = rd(root, 'usr/lib/modules/6.12.28-talos/modules.builtin')
     assert.match(builtin, /^kernel\/net\/ipv4\/tcp_bbr\.ko$/m)
     assert.match(builtin, /^kernel\/net\/sched\/sch_fq\.ko$/m)
     // a later config apply mounts the same volume again (no owner in a machine config): its owner and mode stay
-    applyRuntimeConfig(root, { sysctls: {}, kernelModules: [], mounts: [{ device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs' }] })
+    applyRuntimeConfig(root, {
+      sysctls: {},
+      kernelModules: [],
+      mounts: [{ device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs' }],
+    })
     assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 1001, gid: 1000, mode: '0750' })
     const ledger = parseMounts(rd(root, 'proc/mounts')).filter((m) => m.mountPoint === '/var/mnt/ledger')
     assert.equal(ledger.length, 1)
@@ -245,10 +314,11 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
   })
 })
 
-test('the sysroot serves each CPU\'s core (thread_siblings_list): SMT pairs on the validator, one thread per core elsewhere', () => {
+test("the sysroot serves each CPU's core (thread_siblings_list): SMT pairs on the validator, one thread per core elsewhere", () => {
   const dir = mkdtempSync(join(tmpdir(), 'sysroot-smt-'))
   try {
-    const read = (root: string, cpu: number) => readFileSync(join(root, `sys/devices/system/cpu/cpu${cpu}/topology/thread_siblings_list`), 'utf8')
+    const read = (root: string, cpu: number) =>
+      readFileSync(join(root, `sys/devices/system/cpu/cpu${cpu}/topology/thread_siblings_list`), 'utf8')
     const v = join(dir, 'v')
     createSysroot(v, hardwareProfile('validator-2socket'), { cmdline: 'console=ttyS0', hostname: 'v' })
     assert.equal(read(v, 0), '0,16\n')
@@ -259,7 +329,15 @@ test('the sysroot serves each CPU\'s core (thread_siblings_list): SMT pairs on t
     createSysroot(w, hardwareProfile('worker'), { cmdline: 'console=ttyS0', hostname: 'w' })
     assert.equal(read(w, 3), '3\n')
     // a core must not span NUMA nodes
-    assert.throws(() => createSysroot(join(dir, 'bad'), { ...hardwareProfile('validator-2socket'), threadSiblings: [[0, 1]] }, { cmdline: '', hostname: 'b' }), /spans NUMA nodes|cover every cpu/)
+    assert.throws(
+      () =>
+        createSysroot(
+          join(dir, 'bad'),
+          { ...hardwareProfile('validator-2socket'), threadSiblings: [[0, 1]] },
+          { cmdline: '', hostname: 'b' },
+        ),
+      /spans NUMA nodes|cover every cpu/,
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

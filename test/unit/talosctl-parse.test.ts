@@ -24,19 +24,36 @@ const fixture = (f: string) => readFileSync(new URL(f, FIXTURES), 'utf8')
 
 test('every shared sample and every fixture is covered by a test below', () => {
   const covered = new Set([
-    'etcd-status-1-node.txt', 'etcd-status-3-nodes.txt', 'get-disks-insecure.txt', 'get-disks-multi.txt',
-    'get-members-multi-node.txt', 'get-nodename.txt', 'service-etcd-preparing.txt',
-    'etcd-alarm-list.txt', 'service-list.txt', 'service-ext-hello-world.txt', 'version-api-access.txt',
-    'get-discoveredvolumes.txt', 'get-disk-sda.yaml', 'get-hostnamespec-default-ns.yaml', 'get-hostnamespec.yaml',
-    'get-hostnamestatus.txt', 'get-resolvers.txt', 'get-affiliates-cluster-raw.txt',
+    'etcd-status-1-node.txt',
+    'etcd-status-3-nodes.txt',
+    'get-disks-insecure.txt',
+    'get-disks-multi.txt',
+    'get-members-multi-node.txt',
+    'get-nodename.txt',
+    'service-etcd-preparing.txt',
+    'etcd-alarm-list.txt',
+    'service-list.txt',
+    'service-ext-hello-world.txt',
+    'version-api-access.txt',
+    'get-discoveredvolumes.txt',
+    'get-disk-sda.yaml',
+    'get-hostnamespec-default-ns.yaml',
+    'get-hostnamespec.yaml',
+    'get-hostnamestatus.txt',
+    'get-resolvers.txt',
+    'get-affiliates-cluster-raw.txt',
   ])
   const files = [
     ...readdirSync(SAMPLES).filter((f) => f !== 'README.md'),
     ...readdirSync(FIXTURES).filter((f) => f !== 'SOURCES.md'),
   ]
-  assert.deepEqual(files.filter((f) => !covered.has(f)), [])
+  assert.deepEqual(
+    files.filter((f) => !covered.has(f)),
+    [],
+  )
   const sources = fixture('SOURCES.md')
-  for (const f of readdirSync(FIXTURES).filter((f) => f !== 'SOURCES.md')) assert.match(sources, new RegExp(`\\| ${f} \\|`))
+  for (const f of readdirSync(FIXTURES).filter((f) => f !== 'SOURCES.md'))
+    assert.match(sources, new RegExp(`\\| ${f} \\|`))
 })
 
 test('parseBytes reads go-humanize SI and IEC sizes', () => {
@@ -62,8 +79,14 @@ test('Go durations round-trip between talosctl output and flags', () => {
 
 test('etcd status, 3 nodes (etcd-maintenance.md)', () => {
   const rows = parseEtcdStatus(sample('etcd-status-3-nodes.txt'))
-  assert.deepEqual(rows.map((r) => r.node), ['172.20.0.3', '172.20.0.2', '172.20.0.4'])
-  assert.deepEqual(rows.map((r) => r.memberId), ['ecebb05b59a776f1', 'a49c021e76e707db', 'eb47fb33e59bf0e2'])
+  assert.deepEqual(
+    rows.map((r) => r.node),
+    ['172.20.0.3', '172.20.0.2', '172.20.0.4'],
+  )
+  assert.deepEqual(
+    rows.map((r) => r.memberId),
+    ['ecebb05b59a776f1', 'a49c021e76e707db', 'eb47fb33e59bf0e2'],
+  )
   const [a, b, c] = rows
   assert.equal(a!.dbSize, 21_000_000)
   assert.equal(a!.dbSizeInUse, 6_000_000)
@@ -74,7 +97,10 @@ test('etcd status, 3 nodes (etcd-maintenance.md)', () => {
   assert.equal(c!.inUsePercent, 28.96)
   assert.ok(rows.every((r) => r.leader === 'ecebb05b59a776f1' && r.raftIndex === 53391 && r.raftTerm === 4))
   assert.ok(rows.every((r) => r.raftAppliedIndex === 53391 && r.learner === false && r.errors === ''))
-  assert.deepEqual(rows.map((r) => r.isLeader), [true, false, false])
+  assert.deepEqual(
+    rows.map((r) => r.isLeader),
+    [true, false, false],
+  )
 })
 
 test('etcd status, 1 node after defrag', () => {
@@ -126,8 +152,12 @@ test('etcd members (columns and "%s\\t%s\\t%s\\t%s\\t%v" of etcd.go; the v1.10 d
   const rows = parseEtcdMembers(text)
   assert.equal(rows.length, 4)
   assert.deepEqual(rows[0], {
-    node: '127.0.10.11', id: '2ac8aa5c1e1f4b07', hostname: 'cp1',
-    peerUrls: ['https://127.0.10.11:2380'], clientUrls: ['https://127.0.10.11:2379'], learner: false,
+    node: '127.0.10.11',
+    id: '2ac8aa5c1e1f4b07',
+    hostname: 'cp1',
+    peerUrls: ['https://127.0.10.11:2380'],
+    clientUrls: ['https://127.0.10.11:2379'],
+    learner: false,
   })
   assert.deepEqual(rows[2]!.clientUrls, [])
   assert.equal(rows[3]!.hostname, '')
@@ -144,7 +174,10 @@ test('etcd alarm list (etcd-maintenance.md), and no output at all when no alarms
 
 test('service list (logging.md)', () => {
   const rows = parseService(fixture('service-list.txt'))
-  assert.deepEqual(rows.map((r) => r.id), ['apid', 'containerd', 'cri', 'etcd', 'kubelet', 'machined', 'trustd', 'udevd'])
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    ['apid', 'containerd', 'cri', 'etcd', 'kubelet', 'machined', 'trustd', 'udevd'],
+  )
   assert.ok(rows.every((r) => r.node === '172.20.1.2' && r.state === 'Running'))
   const etcd = rows.find((r) => r.id === 'etcd')!
   assert.equal(etcd.healthy, true)
@@ -204,7 +237,13 @@ test('service detail for several nodes, with a health message', () => {
     'EVENTS                [Running]: Health check successful (2m58s ago)',
   ].join('\n')
   const rows = parseService(text)
-  assert.deepEqual(rows.map((r) => [r.node, r.healthy]), [['127.0.10.11', false], ['127.0.10.12', true]])
+  assert.deepEqual(
+    rows.map((r) => [r.node, r.healthy]),
+    [
+      ['127.0.10.11', false],
+      ['127.0.10.12', true],
+    ],
+  )
   assert.equal(rows[0]!.lastHealthMessage, 'context deadline exceeded')
   assert.equal(rows[0]!.events![1]!.agoMs, 181_000)
   assert.equal(rows[1]!.lastHealthMessage, undefined)
@@ -212,7 +251,14 @@ test('service detail for several nodes, with a health message', () => {
 
 test('version (talos-api-access-from-k8s.md, space-indented)', () => {
   const v = parseVersion(fixture('version-api-access.txt'))
-  assert.deepEqual(v.client, { tag: '<talos version>', sha: '....', built: '', goVersion: 'go1.18.4', os: 'linux', arch: 'amd64' })
+  assert.deepEqual(v.client, {
+    tag: '<talos version>',
+    sha: '....',
+    built: '',
+    goVersion: 'go1.18.4',
+    os: 'linux',
+    arch: 'amd64',
+  })
   assert.equal(v.servers.length, 1)
   assert.equal(v.servers[0]!.node, '172.20.0.2')
   assert.equal(v.servers[0]!.sha, '...')
@@ -221,24 +267,49 @@ test('version (talos-api-access-from-k8s.md, space-indented)', () => {
 
 test('version with several nodes, tab-indented as version.go prints it', () => {
   const text = [
-    'Client:', '\tTag:         v1.10.3', '\tSHA:         dde2cebc', '\tBuilt:       ', '\tGo version:  go1.24.3', '\tOS/Arch:     linux/amd64',
+    'Client:',
+    '\tTag:         v1.10.3',
+    '\tSHA:         dde2cebc',
+    '\tBuilt:       ',
+    '\tGo version:  go1.24.3',
+    '\tOS/Arch:     linux/amd64',
     'Server:',
-    '\tNODE:        127.0.10.11', '\tTag:         v1.10.3', '\tSHA:         dde2cebc', '\tBuilt:       ', '\tGo version:  go1.24.3', '\tOS/Arch:     linux/amd64', '\tEnabled:     RBAC',
-    '\tNODE:        127.0.10.12', '\tTag:         v1.10.2', '\tSHA:         1cf5914b', '\tBuilt:       ', '\tGo version:  go1.24.2', '\tOS/Arch:     linux/arm64', '\tEnabled:     ',
+    '\tNODE:        127.0.10.11',
+    '\tTag:         v1.10.3',
+    '\tSHA:         dde2cebc',
+    '\tBuilt:       ',
+    '\tGo version:  go1.24.3',
+    '\tOS/Arch:     linux/amd64',
+    '\tEnabled:     RBAC',
+    '\tNODE:        127.0.10.12',
+    '\tTag:         v1.10.2',
+    '\tSHA:         1cf5914b',
+    '\tBuilt:       ',
+    '\tGo version:  go1.24.2',
+    '\tOS/Arch:     linux/arm64',
+    '\tEnabled:     ',
     '',
   ].join('\n')
   const v = parseVersion(text)
   assert.equal(v.client!.tag, 'v1.10.3')
-  assert.deepEqual(v.servers.map((s) => [s.node, s.tag, s.arch, s.enabled.length]), [
-    ['127.0.10.11', 'v1.10.3', 'amd64', 1],
-    ['127.0.10.12', 'v1.10.2', 'arm64', 0],
-  ])
+  assert.deepEqual(
+    v.servers.map((s) => [s.node, s.tag, s.arch, s.enabled.length]),
+    [
+      ['127.0.10.11', 'v1.10.3', 'amd64', 1],
+      ['127.0.10.12', 'v1.10.2', 'arm64', 0],
+    ],
+  )
 })
 
 test('get disks, several columns empty and a WWID with inner spaces (disk-management.md)', () => {
   const rows = parseGetTable(sample('get-disks-multi.txt'))
-  assert.deepEqual(rows.map((r) => r.id), ['loop0', 'nvme0n1', 'sda', 'sdb', 'sdc', 'vda'])
-  assert.ok(rows.every((r) => r.node === '172.20.0.5' && r.namespace === 'runtime' && r.type === 'Disk' && r.version === 1))
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    ['loop0', 'nvme0n1', 'sda', 'sdb', 'sdc', 'vda'],
+  )
+  assert.ok(
+    rows.every((r) => r.node === '172.20.0.5' && r.namespace === 'runtime' && r.type === 'Disk' && r.version === 1),
+  )
   const by = Object.fromEntries(rows.map((r) => [r.id, r.columns]))
   assert.equal(by.loop0!['READ ONLY'], 'true')
   assert.equal(by.loop0!.TRANSPORT, '')
@@ -269,17 +340,27 @@ test('get disks --insecure (getting-started.md: no NODE column, a hand-shifted h
 
 test('get members across nodes (discovery.md)', () => {
   const rows = parseGetTable(sample('get-members-multi-node.txt'))
-  assert.deepEqual(rows.map((r) => [r.node, r.id, r.columns['MACHINE TYPE']]), [
-    ['10.5.0.2', 'talos-default-controlplane-1', 'controlplane'],
-    ['10.5.0.2', 'talos-default-worker-1', 'worker'],
-  ])
+  assert.deepEqual(
+    rows.map((r) => [r.node, r.id, r.columns['MACHINE TYPE']]),
+    [
+      ['10.5.0.2', 'talos-default-controlplane-1', 'controlplane'],
+      ['10.5.0.2', 'talos-default-worker-1', 'worker'],
+    ],
+  )
   assert.equal(rows[0]!.columns.OS, 'Talos (v1.2.3)')
   assert.deepEqual(JSON.parse(rows[1]!.columns.ADDRESSES!), ['10.5.0.3'])
 })
 
 test('get nodename (networking-resources.md)', () => {
   assert.deepEqual(parseGetTable(sample('get-nodename.txt')), [
-    { node: '10.100.2.23', namespace: 'controlplane', type: 'Nodename', id: 'nodename', version: 1, columns: { NODENAME: 'infra-green-cp-mmf7v' } },
+    {
+      node: '10.100.2.23',
+      namespace: 'controlplane',
+      type: 'Nodename',
+      id: 'nodename',
+      version: 1,
+      columns: { NODENAME: 'infra-green-cp-mmf7v' },
+    },
   ])
 })
 
@@ -324,7 +405,9 @@ test('get affiliates --namespace=cluster-raw (discovery.md, no NODE column)', ()
 })
 
 test('get disk sda -o yaml (disk-management.md)', () => {
-  const [d, ...rest] = parseResources<{ dev_path: string; size: number; rotational: boolean; symlinks: string[] }>(fixture('get-disk-sda.yaml'))
+  const [d, ...rest] = parseResources<{ dev_path: string; size: number; rotational: boolean; symlinks: string[] }>(
+    fixture('get-disk-sda.yaml'),
+  )
   assert.equal(rest.length, 0)
   assert.equal(d!.node, '172.20.0.5')
   assert.equal(d!.metadata.type, 'Disks.block.talos.dev')
@@ -338,11 +421,16 @@ test('get disk sda -o yaml (disk-management.md)', () => {
 })
 
 test('get hostnamespec -o yaml: several documents and finalizers (networking-resources.md)', () => {
-  const specs = parseResources<{ hostname: string; domainname: string; layer: string }>(fixture('get-hostnamespec.yaml'))
-  assert.deepEqual(specs.map((s) => [s.metadata.id, s.spec.hostname, s.spec.layer]), [
-    ['default/hostname', 'talos-172-20-0-2', 'default'],
-    ['dhcp4/eth0/hostname', 'talos-default-controlplane-1', 'operator'],
-  ])
+  const specs = parseResources<{ hostname: string; domainname: string; layer: string }>(
+    fixture('get-hostnamespec.yaml'),
+  )
+  assert.deepEqual(
+    specs.map((s) => [s.metadata.id, s.spec.hostname, s.spec.layer]),
+    [
+      ['default/hostname', 'talos-172-20-0-2', 'default'],
+      ['dhcp4/eth0/hostname', 'talos-default-controlplane-1', 'operator'],
+    ],
+  )
   assert.equal(specs[1]!.metadata.owner, 'network.OperatorSpecController')
   const [merged] = parseResources(fixture('get-hostnamespec-default-ns.yaml'))
   assert.deepEqual(merged!.metadata.finalizers, ['network.HostnameSpecController'])
@@ -351,8 +439,16 @@ test('get hostnamespec -o yaml: several documents and finalizers (networking-res
 
 test('get -o json: concatenated indented documents as output/json.go writes them', () => {
   // json.go encodes a map (keys sorted: metadata, node, spec) with 4-space indent, one document per resource
-  const docs = parseResources(fixture('get-hostnamespec.yaml')).map((r) => ({ metadata: r.metadata, node: r.node, spec: r.spec }))
-  const tricky = { metadata: { namespace: 'runtime', type: 'X', id: 'a}{b', version: '3' }, node: '127.0.10.11', spec: { s: 'quote " and } and {' } }
+  const docs = parseResources(fixture('get-hostnamespec.yaml')).map((r) => ({
+    metadata: r.metadata,
+    node: r.node,
+    spec: r.spec,
+  }))
+  const tricky = {
+    metadata: { namespace: 'runtime', type: 'X', id: 'a}{b', version: '3' },
+    node: '127.0.10.11',
+    spec: { s: 'quote " and } and {' },
+  }
   const text = [...docs, tricky].map((d) => JSON.stringify(d, null, 4) + '\n').join('')
   const parsed = parseResources(text)
   assert.equal(parsed.length, 3)
@@ -382,20 +478,27 @@ test('health progress: running, multi-line errors, OK, SKIP (reporter format of 
   ].join('\n')
   const h = parseHealth(text)
   assert.deepEqual(h.discoveredNodes, ['127.0.10.11', '127.0.10.12', '127.0.10.13', '127.0.10.21'])
-  assert.deepEqual(h.checks.map((c) => [c.name, c.status]), [
-    ['etcd to be healthy', 'ok'],
-    ['etcd members to be consistent across nodes', 'ok'],
-    ['kube-proxy to report ready', 'skip'],
-    ['all k8s nodes to report ready', 'error'],
-  ])
+  assert.deepEqual(
+    h.checks.map((c) => [c.name, c.status]),
+    [
+      ['etcd to be healthy', 'ok'],
+      ['etcd members to be consistent across nodes', 'ok'],
+      ['kube-proxy to report ready', 'skip'],
+      ['all k8s nodes to report ready', 'error'],
+    ],
+  )
   assert.equal(h.checks[3]!.message, 'some nodes are not ready: [validator1]')
   assert.equal(h.ok, false)
 
-  const stuck = parseHealth('waiting for etcd to be healthy: 1 error occurred:\n    * 127.0.10.12: service is not healthy: etcd\ncontext deadline exceeded\n')
+  const stuck = parseHealth(
+    'waiting for etcd to be healthy: 1 error occurred:\n    * 127.0.10.12: service is not healthy: etcd\ncontext deadline exceeded\n',
+  )
   assert.equal(stuck.checks[0]!.message, '1 error occurred:\n* 127.0.10.12: service is not healthy: etcd')
   assert.deepEqual(stuck.errors, ['context deadline exceeded'])
 
-  const coloured = parseHealth('\x1b[33m◳ waiting for apid to be ready: ...\x1b[0m\n\x1b[32mwaiting for apid to be ready: OK\x1b[0m\n')
+  const coloured = parseHealth(
+    '\x1b[33m◳ waiting for apid to be ready: ...\x1b[0m\n\x1b[32mwaiting for apid to be ready: OK\x1b[0m\n',
+  )
   assert.deepEqual(coloured.checks, [{ name: 'apid to be ready', status: 'ok', message: 'OK' }])
   assert.equal(coloured.ok, true)
   assert.equal(parseHealth('').ok, false)

@@ -1,6 +1,15 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CommandError } from '../../lib/host/exec.ts'
@@ -65,7 +74,10 @@ function setup(opts: { dryRun?: boolean; timeoutMs?: number } = {}) {
 }
 const calls = (): string[][] =>
   existsSync(join(dir, 'argv'))
-    ? readFileSync(join(dir, 'argv'), 'utf8').split('\x1e').slice(0, -1).map((c) => c.split('\x1f').slice(0, -1))
+    ? readFileSync(join(dir, 'argv'), 'utf8')
+        .split('\x1e')
+        .slice(0, -1)
+        .map((c) => c.split('\x1f').slice(0, -1))
     : []
 const give = (name: string, content: string) => writeFileSync(join(dir, name), content)
 const giveFile = (name: string, from: URL) => copyFileSync(from, join(dir, name))
@@ -87,13 +99,29 @@ test('bin defaults to $TALOSCTL, then talosctl', () => {
 test('global flags: talosconfig, endpoints, all nodes in one -n; insecure drops both and puts --insecure after the subcommand', () => {
   const t = setup()
   assert.deepEqual(t.buildArgs(['etcd', 'status'], { nodes: ['127.0.10.11', '127.0.10.12', '127.0.10.13'] }), [
-    '--talosconfig', join(root, 'talosconfig'), '-e', '127.0.10.11,127.0.10.12', '-n', '127.0.10.11,127.0.10.12,127.0.10.13', 'etcd', 'status',
+    '--talosconfig',
+    join(root, 'talosconfig'),
+    '-e',
+    '127.0.10.11,127.0.10.12',
+    '-n',
+    '127.0.10.11,127.0.10.12,127.0.10.13',
+    'etcd',
+    'status',
   ])
   assert.deepEqual(t.buildArgs(['get', 'disks', '-o', 'json'], { nodes: ['127.0.10.21'], insecure: true }), [
-    '-n', '127.0.10.21', 'get', 'disks', '-o', 'json', '--insecure',
+    '-n',
+    '127.0.10.21',
+    'get',
+    'disks',
+    '-o',
+    'json',
+    '--insecure',
   ])
   assert.deepEqual(t.buildArgs(['gen', 'secrets', '-o', 's.yaml'], { local: true }), ['gen', 'secrets', '-o', 's.yaml'])
-  assert.throws(() => t.buildArgs(['version'], { nodes: ['a', 'b'], insecure: true }), /maintenance API takes exactly one node, got 2/)
+  assert.throws(
+    () => t.buildArgs(['version'], { nodes: ['a', 'b'], insecure: true }),
+    /maintenance API takes exactly one node, got 2/,
+  )
 })
 
 test('etcdStatus: one call for all nodes, rows parsed and tagged', async () => {
@@ -102,14 +130,29 @@ test('etcdStatus: one call for all nodes, rows parsed and tagged', async () => {
   const rows = await t.etcdStatus(['172.20.0.2', '172.20.0.3', '172.20.0.4'])
   assert.equal(calls().length, 1)
   assert.deepEqual(calls()[0]!.slice(-4), ['-n', '172.20.0.2,172.20.0.3,172.20.0.4', 'etcd', 'status'])
-  assert.deepEqual(rows.map((r) => [r.node, r.isLeader]), [['172.20.0.3', true], ['172.20.0.2', false], ['172.20.0.4', false]])
+  assert.deepEqual(
+    rows.map((r) => [r.node, r.isLeader]),
+    [
+      ['172.20.0.3', true],
+      ['172.20.0.2', false],
+      ['172.20.0.4', false],
+    ],
+  )
   assert.match(logLines[0]!, /\$ .*talosctl --talosconfig .* -n 172\.20\.0\.2,172\.20\.0\.3,172\.20\.0\.4 etcd status$/)
 })
 
 test('get --insecure runs once per node (maintenance mode cannot fan out) and tags rows with the asked node', async () => {
   const t = setup()
   const disk = (dev: string, size: number) =>
-    JSON.stringify({ metadata: { namespace: 'runtime', type: 'Disks.block.talos.dev', id: dev, version: 1 }, node: '', spec: { dev_path: `/dev/${dev}`, size, readonly: false, cdrom: false } }, null, 4) + '\n'
+    JSON.stringify(
+      {
+        metadata: { namespace: 'runtime', type: 'Disks.block.talos.dev', id: dev, version: 1 },
+        node: '',
+        spec: { dev_path: `/dev/${dev}`, size, readonly: false, cdrom: false },
+      },
+      null,
+      4,
+    ) + '\n'
   give('out.127.0.10.21', disk('nvme0n1', 3.84e12) + disk('nvme1n1', 3.84e12))
   give('out.127.0.10.22', disk('sda', 480e9))
   const disks = await t.disks(['127.0.10.21', '127.0.10.22'], { insecure: true })
@@ -117,19 +160,42 @@ test('get --insecure runs once per node (maintenance mode cannot fan out) and ta
     ['-n', '127.0.10.21', 'get', 'disks', '-o', 'json', '--insecure'],
     ['-n', '127.0.10.22', 'get', 'disks', '-o', 'json', '--insecure'],
   ])
-  assert.deepEqual(disks.map((d) => [d.node, d.spec.dev_path, d.spec.size]), [
-    ['127.0.10.21', '/dev/nvme0n1', 3.84e12],
-    ['127.0.10.21', '/dev/nvme1n1', 3.84e12],
-    ['127.0.10.22', '/dev/sda', 480e9],
-  ])
+  assert.deepEqual(
+    disks.map((d) => [d.node, d.spec.dev_path, d.spec.size]),
+    [
+      ['127.0.10.21', '/dev/nvme0n1', 3.84e12],
+      ['127.0.10.21', '/dev/nvme1n1', 3.84e12],
+      ['127.0.10.22', '/dev/sda', 480e9],
+    ],
+  )
 })
 
 test('get with namespace and id, yaml-shaped resources keep the node talosctl printed', async () => {
   const t = setup()
-  const doc = { metadata: { namespace: 'network-config', type: 'HostnameSpecs.net.talos.dev', id: 'default/hostname', version: 2 }, node: '172.20.0.2', spec: { hostname: 'talos-172-20-0-2' } }
+  const doc = {
+    metadata: { namespace: 'network-config', type: 'HostnameSpecs.net.talos.dev', id: 'default/hostname', version: 2 },
+    node: '172.20.0.2',
+    spec: { hostname: 'talos-172-20-0-2' },
+  }
   give('out', JSON.stringify(doc, null, 4) + '\n')
-  const [r] = await t.get<{ hostname: string }>('hostnamespec', ['172.20.0.2'], { namespace: 'network-config', id: 'default/hostname' })
-  assert.deepEqual(calls()[0]!.slice(-8), ['-n', '172.20.0.2', 'get', 'hostnamespec', 'default/hostname', '--namespace', 'network-config', '-o', 'json'].slice(-8))
+  const [r] = await t.get<{ hostname: string }>('hostnamespec', ['172.20.0.2'], {
+    namespace: 'network-config',
+    id: 'default/hostname',
+  })
+  assert.deepEqual(
+    calls()[0]!.slice(-8),
+    [
+      '-n',
+      '172.20.0.2',
+      'get',
+      'hostnamespec',
+      'default/hostname',
+      '--namespace',
+      'network-config',
+      '-o',
+      'json',
+    ].slice(-8),
+  )
   assert.equal(r!.spec.hostname, 'talos-172-20-0-2')
   assert.equal(r!.node, '172.20.0.2')
 })
@@ -137,7 +203,10 @@ test('get with namespace and id, yaml-shaped resources keep the node talosctl pr
 test('unparseable output names the command', async () => {
   const t = setup()
   give('out', 'NODE   NAMESPACE\n')
-  await assert.rejects(t.members(['127.0.10.11']), /talosctl .*get members -o json: .*document 1: not a resource object/)
+  await assert.rejects(
+    t.members(['127.0.10.11']),
+    /talosctl .*get members -o json: .*document 1: not a resource object/,
+  )
 })
 
 test('service list and service detail', async () => {
@@ -155,27 +224,49 @@ test('service list and service detail', async () => {
 
 test('version --insecure per node: the node comes from the call, the client from the first answer', async () => {
   const t = setup()
-  const out = (tag: string) => `Client:\n\tTag:         v1.10.3\n\tSHA:         dde2cebc\n\tBuilt:       \n\tGo version:  go1.24.3\n\tOS/Arch:     linux/amd64\nServer:\n\tNODE:        \n\tTag:         ${tag}\n\tSHA:         x\n\tBuilt:       \n\tGo version:  go1.24.3\n\tOS/Arch:     linux/amd64\n\tEnabled:     \n`
+  const out = (tag: string) =>
+    `Client:\n\tTag:         v1.10.3\n\tSHA:         dde2cebc\n\tBuilt:       \n\tGo version:  go1.24.3\n\tOS/Arch:     linux/amd64\nServer:\n\tNODE:        \n\tTag:         ${tag}\n\tSHA:         x\n\tBuilt:       \n\tGo version:  go1.24.3\n\tOS/Arch:     linux/amd64\n\tEnabled:     \n`
   give('out.127.0.10.11', out('v1.10.3'))
   give('out.127.0.10.12', out('v1.10.2'))
   const v = await t.version(['127.0.10.11', '127.0.10.12'], { insecure: true })
   assert.equal(v.client!.tag, 'v1.10.3')
-  assert.deepEqual(v.servers.map((s) => [s.node, s.tag]), [['127.0.10.11', 'v1.10.3'], ['127.0.10.12', 'v1.10.2']])
-  assert.deepEqual(calls().map((c) => c.at(-1)), ['--insecure', '--insecure'])
+  assert.deepEqual(
+    v.servers.map((s) => [s.node, s.tag]),
+    [
+      ['127.0.10.11', 'v1.10.3'],
+      ['127.0.10.12', 'v1.10.2'],
+    ],
+  )
+  assert.deepEqual(
+    calls().map((c) => c.at(-1)),
+    ['--insecure', '--insecure'],
+  )
 })
 
 test('a failure names the node by inventory name and address, and the command', async () => {
   const t = setup()
-  give('err.127.0.10.12', 'error getting members: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp 127.0.10.12:50000: connect: connection refused"\n')
-  const err = await t.etcdMembers('127.0.10.12').then(() => assert.fail('should throw'), (e: unknown) => e)
+  give(
+    'err.127.0.10.12',
+    'error getting members: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp 127.0.10.12:50000: connect: connection refused"\n',
+  )
+  const err = await t.etcdMembers('127.0.10.12').then(
+    () => assert.fail('should throw'),
+    (e: unknown) => e,
+  )
   assert.ok(err instanceof CommandError)
-  assert.match(err.message, /talosctl .*-n 127\.0\.10\.12 etcd members failed \(exit 1\) on cp2 \(127\.0\.10\.12\): error getting members: rpc error: code = Unavailable/)
+  assert.match(
+    err.message,
+    /talosctl .*-n 127\.0\.10\.12 etcd members failed \(exit 1\) on cp2 \(127\.0\.10\.12\): error getting members: rpc error: code = Unavailable/,
+  )
 })
 
 test('a hung talosctl is killed at the timeout', async () => {
   const t = setup({ timeoutMs: 300 })
   give('sleep', '20')
-  const err = await t.etcdAlarms(['127.0.10.13']).then(() => assert.fail('should throw'), (e: unknown) => e)
+  const err = await t.etcdAlarms(['127.0.10.13']).then(
+    () => assert.fail('should throw'),
+    (e: unknown) => e,
+  )
   assert.ok(err instanceof CommandError)
   assert.equal(err.timedOut, true)
   assert.match(err.message, /etcd alarm list timed out after 300 ms on cp3 \(127\.0\.10\.13\)$/)
@@ -195,7 +286,10 @@ test('dry-run skips every mutating call, prints it, and still runs reads', async
   assert.equal(existsSync(join(dir, 'secrets.yaml')), false)
   assert.equal(calls().length, 0)
   assert.equal(logLines.filter((l) => l.includes('(dry-run) ')).length, skipped.length)
-  assert.match(logLines[0]!, /\(dry-run\) .*talosctl -n 127\.0\.10\.11 apply-config --file out\/cp1\.yaml --mode reboot --insecure$/)
+  assert.match(
+    logLines[0]!,
+    /\(dry-run\) .*talosctl -n 127\.0\.10\.11 apply-config --file out\/cp1\.yaml --mode reboot --insecure$/,
+  )
   const alarms = await t.etcdAlarms(['172.20.0.2'])
   assert.equal(alarms[0]!.alarm, 'NOSPACE')
   // talosctl's own --dry-run is read-only, so it runs even on a runbook dry-run
@@ -218,19 +312,44 @@ test('mutating commands build the real talosctl flags', async () => {
 
 test('health: flags, the report from stderr, and the failing check in the error', async () => {
   const t = setup()
-  give('err', 'discovered nodes: ["127.0.10.11" "127.0.10.21"]\nwaiting for etcd to be healthy: ...\nwaiting for etcd to be healthy: OK\nwaiting for all k8s nodes to report ready: ...\nwaiting for all k8s nodes to report ready: some nodes are not ready: [validator1]\n')
+  give(
+    'err',
+    'discovered nodes: ["127.0.10.11" "127.0.10.21"]\nwaiting for etcd to be healthy: ...\nwaiting for etcd to be healthy: OK\nwaiting for all k8s nodes to report ready: ...\nwaiting for all k8s nodes to report ready: some nodes are not ready: [validator1]\n',
+  )
   give('exit', '1')
   const err = await t
-    .health({ node: '127.0.10.11', controlPlaneNodes: ['127.0.10.11'], workerNodes: ['127.0.10.21'], waitTimeout: 90_000 })
-    .then(() => assert.fail('should throw'), (e: unknown) => e)
+    .health({
+      node: '127.0.10.11',
+      controlPlaneNodes: ['127.0.10.11'],
+      workerNodes: ['127.0.10.21'],
+      waitTimeout: 90_000,
+    })
+    .then(
+      () => assert.fail('should throw'),
+      (e: unknown) => e,
+    )
   assert.ok(err instanceof CommandError)
-  assert.match(err.message, /health .* failed \(exit 1\) on cp1 \(127\.0\.10\.11\): all k8s nodes to report ready: some nodes are not ready: \[validator1\]$/)
-  assert.deepEqual(calls()[0]!.slice(calls()[0]!.indexOf('health')), ['health', '--wait-timeout', '1m30s', '--control-plane-nodes', '127.0.10.11', '--worker-nodes', '127.0.10.21'])
+  assert.match(
+    err.message,
+    /health .* failed \(exit 1\) on cp1 \(127\.0\.10\.11\): all k8s nodes to report ready: some nodes are not ready: \[validator1\]$/,
+  )
+  assert.deepEqual(calls()[0]!.slice(calls()[0]!.indexOf('health')), [
+    'health',
+    '--wait-timeout',
+    '1m30s',
+    '--control-plane-nodes',
+    '127.0.10.11',
+    '--worker-nodes',
+    '127.0.10.21',
+  ])
   const report = await t.health({ node: '127.0.10.11', waitTimeout: '5m', nothrow: true })
   assert.equal(report.ok, false)
   assert.equal(report.exitCode, 1)
   assert.deepEqual(report.discoveredNodes, ['127.0.10.11', '127.0.10.21'])
-  assert.deepEqual(report.checks.map((c) => c.status), ['ok', 'error'])
+  assert.deepEqual(
+    report.checks.map((c) => c.status),
+    ['ok', 'error'],
+  )
   assert.deepEqual(calls()[1]!.slice(calls()[1]!.indexOf('health')), ['health', '--wait-timeout', '5m0s'])
   rmSync(join(dir, 'exit'))
   give('err', 'waiting for etcd to be healthy: ...\nwaiting for etcd to be healthy: OK\n')
@@ -243,14 +362,32 @@ test('secrets, talosconfig and kubeconfig end up 0600; gen commands carry no clu
   await t.genSecrets(secrets)
   assert.equal(statSync(secrets).mode & 0o777, 0o600)
   const tc = join(dir, 'talosconfig')
-  await t.genTalosconfig({ cluster: 'solana-lab', endpoint: 'https://127.0.10.10:6443', secrets, outFile: tc, endpoints: ['127.0.10.11', '127.0.10.12'], nodes: ['127.0.10.11'] })
+  await t.genTalosconfig({
+    cluster: 'solana-lab',
+    endpoint: 'https://127.0.10.10:6443',
+    secrets,
+    outFile: tc,
+    endpoints: ['127.0.10.11', '127.0.10.12'],
+    nodes: ['127.0.10.11'],
+  })
   assert.equal(statSync(tc).mode & 0o777, 0o600)
   const kc = join(dir, 'kubeconfig')
   await t.kubeconfig('127.0.10.11', kc, { force: true })
   assert.equal(statSync(kc).mode & 0o777, 0o600)
   const c = calls()
   assert.deepEqual(c[0], ['gen', 'secrets', '-o', secrets])
-  assert.deepEqual(c[1], ['gen', 'config', 'solana-lab', 'https://127.0.10.10:6443', '--with-secrets', secrets, '--output-types', 'talosconfig', '-o', tc])
+  assert.deepEqual(c[1], [
+    'gen',
+    'config',
+    'solana-lab',
+    'https://127.0.10.10:6443',
+    '--with-secrets',
+    secrets,
+    '--output-types',
+    'talosconfig',
+    '-o',
+    tc,
+  ])
   assert.deepEqual(c[2], ['--talosconfig', tc, 'config', 'endpoint', '127.0.10.11', '127.0.10.12'])
   assert.deepEqual(c[3], ['--talosconfig', tc, 'config', 'node', '127.0.10.11'])
   assert.deepEqual(c[4]!.slice(-5), ['127.0.10.11', 'kubeconfig', kc, '--merge=false', '--force'])
