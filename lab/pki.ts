@@ -12,7 +12,7 @@ export interface CertKey {
   key: string // PEM
 }
 
-function withTmp<T>(fn: (dir: string) => T): T {
+export function withTmp<T>(fn: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'lab-pki-'))
   try {
     return fn(dir)
@@ -21,10 +21,10 @@ function withTmp<T>(fn: (dir: string) => T): T {
   }
 }
 
-const openssl = (args: string[], cwd: string) =>
+export const openssl = (args: string[], cwd: string) =>
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
 
-function genKey(dir: string, type: KeyType): string {
+export function genKey(dir: string, type: KeyType): string {
   const file = join(dir, 'key.pem')
   if (type === 'ed25519') openssl(['genpkey', '-algorithm', 'ED25519', '-out', file], dir)
   else openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file], dir)
@@ -74,42 +74,30 @@ export interface IssueOptions {
 export function issueCert(ca: CertKey, o: IssueOptions): CertKey {
   return withTmp((dir) => {
     const key = genKey(dir, o.keyType ?? 'ecdsa')
-    writeFileSync(join(dir, 'ca.crt'), ca.crt)
-    writeFileSync(join(dir, 'ca.key'), ca.key, { mode: 0o600 })
     const eku = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth,clientAuth' }[o.usage]
     const san = (o.sans ?? []).map((s) => (isIP(s) ? `IP:${s}` : `DNS:${s}`)).join(',')
-    writeFileSync(
-      join(dir, 'ext.cnf'),
-      [
-        'basicConstraints=critical,CA:FALSE',
-        'keyUsage=critical,digitalSignature,keyEncipherment',
-        `extendedKeyUsage=${eku}`,
-        ...(san ? [`subjectAltName=${san}`] : []),
-      ].join('\n') + '\n',
-    )
     openssl(['req', '-new', '-key', key, '-subj', subject(o.cn, o.org), '-out', 'req.csr'], dir)
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        'req.csr',
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        String(o.days ?? 365),
-        '-extfile',
-        'ext.cnf',
-        '-out',
-        'cert.crt',
-      ],
-      dir,
-    )
-    return { crt: readFileSync(join(dir, 'cert.crt'), 'utf8'), key: readFileSync(key, 'utf8') }
+    const crt = signRequest(dir, ca, o.days ?? 365, [
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      `extendedKeyUsage=${eku}`,
+      ...(san ? [`subjectAltName=${san}`] : []),
+    ])
+    return { crt, key: readFileSync(key, 'utf8') }
   })
+}
+
+/**
+ * Sign `dir/req.csr` with `ca` into `dir/cert.crt` as a leaf (CA:FALSE) with the given extension lines;
+ * `copyRequested` keeps the extensions the request asked for (a kubelet's SANs), as kube-controller-manager does.
+ */
+export function signRequest(dir: string, ca: CertKey, days: number, ext: string[], copyRequested = false): string {
+  writeFileSync(join(dir, 'ca.crt'), ca.crt)
+  writeFileSync(join(dir, 'ca.key'), ca.key, { mode: 0o600 })
+  writeFileSync(join(dir, 'ext.cnf'), ['basicConstraints=critical,CA:FALSE', ...ext].join('\n') + '\n')
+  const copy = copyRequested ? ['-copy_extensions', 'copyall'] : []
+  const signing = ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', String(days), ...copy]
+  openssl(['x509', '-req', '-in', 'req.csr', ...signing, '-extfile', 'ext.cnf', '-out', 'cert.crt'], dir)
+  return readFileSync(join(dir, 'cert.crt'), 'utf8')
 }
 
 export const b64 = (pem: string) => Buffer.from(pem).toString('base64')
