@@ -103,10 +103,16 @@ test('12 refuses (exit 3) while a second control plane is down, names 11-etcd-re
   assert.equal(members('127.0.130.11').length, 3)
 })
 
+/** cp2's member ID as cp1 sees it. */
+const cp2Id = () => /^\S+\s+([0-9a-f]{16})\s+cp2\s/m.exec(talosctl('-n', '127.0.130.11', 'etcd', 'members').out)?.[1]
+
 test('12 replaces cp2: dead member removed, new machine joins as a learner and is promoted; a re-run changes nothing', () => {
+  const deadId = cp2Id()
+  assert.ok(deadId)
   const r = runbook('12-replace-node', '--node', 'cp2', '--yes')
   assert.equal(r.code, 0, r.out.slice(-5000))
-  assert.match(r.out, /etcd remove-member [0-9a-f]+/)
+  assert.match(r.out, new RegExp(`etcd remove-member ${deadId}`))
+  assert.notEqual(cp2Id(), deadId) // a new member, not the dead one brought back
   assert.match(r.out, /cp2 replaced; the cluster passes the checks/)
   assert.deepEqual(members('127.0.130.11'), [
     ['cp1', 'false'],
