@@ -8,6 +8,7 @@
 import { runbook } from '../lib/runner/runner.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { log } from '../lib/runner/log.ts'
+import { RefusedError } from '../lib/runner/types.ts'
 import { run } from '../lib/host/exec.ts'
 import { controlPlanes, openCluster, type Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
@@ -198,7 +199,10 @@ await runbook({
     {
       name: 'validator-tuning',
       summary: "the validator: 05-storage-tuning (volumes' owner and mode, labels, taint, reservations)",
+      destructive: true,
       describe: (c) => `Run 05-storage-tuning for ${c.node.name}`,
+      confirm: (c) =>
+        `Run 05-storage-tuning for ${c.node.name} (a privileged one-shot pod sets its volumes' owner and mode; labels and taint)?`,
       targets: (c) => (c.node.profile === 'validator' ? [c.node.name] : []),
       async check(c) {
         return c.node.profile === 'validator'
@@ -206,20 +210,19 @@ await runbook({
           : { done: true, reason: `${c.node.name} is not the validator` }
       },
       async run(c, step) {
-        const args = [
-          'zx',
-          'runbooks/05-storage-tuning.ts',
-          '--inventory',
-          c.inventoryFile,
-          '--yes',
-          ...(step.dryRun ? ['--dry-run'] : []),
-        ]
-        log.info(`  $ npx ${args.join(' ')}`)
-        const r = await run('npx', args, { nothrow: true })
-        if (r.exitCode !== 0)
-          throw new Error(
-            `05-storage-tuning failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`,
-          )
+        // confirmed above: 05 runs unattended; its own steps (quorum, volumes, labels, taint) are printed below
+        const args = ['zx', 'runbooks/05-storage-tuning.ts', '--inventory', c.inventoryFile, '--yes']
+        const r = await run('npx', [...args, ...(step.dryRun ? ['--dry-run'] : [])], { nothrow: true })
+        log.dim(
+          `${r.stdout}${r.stderr}`
+            .trim()
+            .split('\n')
+            .map((l) => `    ${l}`)
+            .join('\n'),
+        )
+        const why = `05-storage-tuning exited ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`
+        if (r.exitCode === 3) throw new RefusedError(why)
+        if (r.exitCode !== 0) throw new Error(why)
       },
     },
     {

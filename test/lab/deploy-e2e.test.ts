@@ -1119,6 +1119,23 @@ test('i16n: 12-replace-node --node cp2 --yes: three voting members cp1..cp3, a n
   const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', i16nInventory()])
   assert.equal(checks.code, 0, checks.out.slice(-3000))
 })
+test('i16n: a re-run of 12 on the replaced cp2 finds it alive and healthy and changes nothing', () => {
+  const r = runbookOn(i16nInventory(), '12-replace-node', '--node', 'cp2', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /cp2 is alive and healthy: nothing to replace/)
+  assert.doesNotMatch(r.out, /remove-member [0-9a-f]|apply-config|delete node/)
+})
+
+test('i16n: the validator loses its disks: 12 drains and deletes its Node, reinstalls it, runs 05, and the checks pass', () => {
+  lab('fault', 'validator1', 'disk-loss')
+  lab('heal', 'validator1')
+  const r = runbookOn(i16nInventory(), '12-replace-node', '--node', 'validator1', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-5000))
+  assert.match(r.out, /kubectl .*drain validator1 .*--disable-eviction/)
+  assert.match(r.out, /kubectl .*delete node validator1/)
+  assert.match(r.out, /\$ npx zx runbooks\/05-storage-tuning\.ts --inventory \S+ --yes/)
+  assert.match(r.out, /validator1 replaced; the cluster passes the checks/)
+})
 // ---- i16n (end) ----
 
 test('lab down stops every process it started', () => {
