@@ -1084,7 +1084,12 @@ test('i16n: cp2 loses its disks: blank in maintenance mode once powered on throu
     ...['-f', join(labDir, 'bmc/password'), 'chassis', 'power', 'on'],
   ])
   assert.equal(on.code, 0, on.out)
-  const st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+  // the BMC acknowledges at once and powers the machine on in the background
+  let st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+  for (let i = 0; i < 60 && st.code !== 0; i++) {
+    spawnSync('sleep', ['0.5'])
+    st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+  }
   assert.equal(st.code, 0, st.out)
   assert.match(st.out, /maintenance/)
 })
