@@ -1,6 +1,7 @@
 // The disk-loss fault: a machine whose disks died and was swapped for a blank one with the same name and address.
 // Everything Talos keeps on disk is gone: the install disk's STATE partition (the machine config), EPHEMERAL (/var:
-// etcd data, kubelet state and checkpoints) and the user volumes; the disks get new serials. The machine is left
+// etcd data, kubelet state and checkpoints) and the user volumes; the disks get new serials and its rescue system a
+// new host key (its fingerprint file, which the lab inventory pins, is rewritten). The machine is left
 // powered off; powered on (its BMC, or `heal`), it boots the Talos ISO into maintenance mode, as any machine without
 // a config does ("When booted from the network without machine configuration, Talos will start in maintenance mode",
 // website/content/v1.10/talos-guides/install/bare-metal-platforms/pxe.md at v1.10.3): it answers `--insecure` only,
@@ -14,6 +15,7 @@ import { TALOS_DEFAULT_CMDLINE } from './machine-config.ts'
 import { createSysroot } from './sysroot.ts'
 import { ownersFile } from './file-owners.ts'
 import { paths, updateNode, type LabDisk } from './state.ts'
+import { prepareRescueSshd, rescueEndpoint, sshdPaths } from './sshd.ts'
 
 /** A new drive of the same model: another serial (and, for NVMe, the wwid Linux derives from it). */
 function freshDisk(d: LabDisk): LabDisk {
@@ -49,9 +51,18 @@ export async function loseDisks(name: string): Promise<string[]> {
     delete x.etcd.memberId
   })
   createSysroot(paths.root(name), n.hardware, { cmdline: n.cmdline, hostname: name })
+  // another machine, another rescue host key: the lab inventory pins it through the fingerprint file, which the
+  // operator of a real replacement would update from the new machine's console
+  const ep = rescueEndpoint(name)
+  let hostKey = ''
+  if (ep) {
+    rmSync(sshdPaths.hostKey(name), { force: true })
+    rmSync(`${sshdPaths.hostKey(name)}.pub`, { force: true })
+    hostKey = `, new rescue host key ${prepareRescueSshd(ep)}`
+  }
   const serials = n.hardware.disks.map((d) => `${d.dev}${d.serial ? ` (serial ${d.serial})` : ''}`).join(', ')
   done.push(
-    `${name}: disks replaced by blank ones (${serials}): machine config, etcd data and kubelet state are gone`,
+    `${name}: disks replaced by blank ones (${serials})${hostKey}: machine config, etcd data and kubelet state are gone`,
     `${name}: its etcd member stays in the member list until removed (talosctl etcd remove-member)`,
     `${name}: power it on (its BMC, or \`npm run lab -- heal ${name}\`): it boots into maintenance mode at ${n.address}`,
   )

@@ -1075,9 +1075,14 @@ const i16nMembers = () => {
 }
 
 test('i16n: cp2 loses its disks: blank in maintenance mode once powered on through its BMC, its dead member still listed', () => {
+  const fingerprintBefore = readFileSync(join(labDir, 'ssh/cp2/host_key.fingerprint'), 'utf8')
   const said = sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp2', 'disk-loss'])
   assert.equal(said.code, 0, said.out)
-  assert.match(said.out, /cp2: disks replaced by blank ones \(\/dev\/sda \(serial R[0-9A-F]+\)\)/)
+  assert.match(
+    said.out,
+    /cp2: disks replaced by blank ones \(\/dev\/sda \(serial R[0-9A-F]+\)\), new rescue host key SHA256:/,
+  )
+  assert.notEqual(readFileSync(join(labDir, 'ssh/cp2/host_key.fingerprint'), 'utf8'), fingerprintBefore)
   assert.deepEqual(Object.keys(i16nMembers()).sort(), ['cp1', 'cp2', 'cp3'])
   const on = sh('ipmitool', [
     ...['-I', 'lanplus', '-C', '3', '-H', '127.0.70.12', '-p', '6230', '-U', 'admin'],
