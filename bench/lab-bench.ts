@@ -22,6 +22,7 @@ import {
   type BenchLab,
 } from './lab.ts'
 import { measureIdleCpu } from './idle-cpu.ts'
+import { replacement } from './replace-bench.ts'
 import type { NodeTimeline } from '../steps/09-upgrade/timeline.ts'
 import { busyMs, callStats, parseCallLog, round, summarize, type CallRecord } from './stats.ts'
 
@@ -292,6 +293,8 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
     noOpRerun(lab, add, '02', runs)
     noOpRerun(lab, add, '03', runs)
     await failover(lab, add, runs)
+    say('replacing cp2 after a disk loss (12-replace-node)')
+    replacement(lab, add)
     say('rolling upgrade of the 5 nodes (09-upgrade)')
     rollingUpgrade(lab, add)
     say('idle CPU of the lab daemons (20 s)')

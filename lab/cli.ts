@@ -2,7 +2,7 @@
 //   up [--inventory FILE]     create the lab machines (stage off, rescue SSH answering)    default inventory/lab.yaml
 //   down [--keep]             stop every lab process; remove the lab dir unless --keep
 //   status [--json]           nodes, stages, processes, faults
-//   fault NODE KIND [--ms N]  KIND: down | etcd-crash | slow | api-down
+//   fault NODE KIND [--ms N]  KIND: down | etcd-crash | slow | api-down | boot-fail | disk-loss
 //   heal NODE                 clear the node's faults and restart what it should run
 // The lab dir is $TALOS_LAB_DIR (default .lab). Exit 0 ok, 1 failure, 2 bad usage.
 import { join, relative } from 'node:path'
@@ -22,6 +22,9 @@ const USAGE = `usage: npm run lab -- <command>
   down [--keep]              stop every lab process and remove the lab dir (--keep: keep the files)
   status [--json]            show the lab
   fault NODE KIND [--ms N]   inject a fault; KIND: ${FAULT_KINDS.join(' | ')}
+                             disk-loss: the machine is swapped for a blank one (new disk serials and rescue host key): powered off,
+                             no config, no etcd data, its etcd member left in the list; powered on (BMC or heal)
+                             it boots into maintenance mode at the same address (12-replace-node's drill)
   heal NODE                  clear the node's faults and restart its services
 lab dir: $TALOS_LAB_DIR (now ${labDir()})`
 

@@ -6,8 +6,9 @@ import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'
 import { loadCluster, loadNode, updateNode } from './state.ts'
 import { faultsText } from './status.ts'
 import { powerOnMachine } from './machine-power.ts'
+import { loseDisks } from './disk-loss.ts'
 
-export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down', 'boot-fail'] as const
+export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down', 'boot-fail', 'disk-loss'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 export const DEFAULT_SLOW_MS = 8000
 
@@ -99,6 +100,10 @@ export async function injectFault(
     case 'boot-fail': {
       updateNode(node, (n) => (n.faults.bootFail = true))
       done.push(`${node}: the next upgrade's image fails to boot; the node comes back on its previous installation`)
+      break
+    }
+    case 'disk-loss': {
+      done.push(...(await loseDisks(node)))
       break
     }
   }

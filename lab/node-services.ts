@@ -150,6 +150,13 @@ export async function startEtcd(name: string, mode: 'new' | 'join', timeoutMs = 
   if (!via) throw new Error(`etcd: ${name} cannot join: no healthy etcd member in the cluster`)
   const client = new EtcdClient(etcdClientUrl(via), 5000)
   let members = await client.members()
+  // Talos joins only with an empty data dir, and first removes any member with its own name: "if there's already a
+  // member with same hostname, it should be removed, as there will be a conflict" (addMember in
+  // internal/app/machined/pkg/system/services/etcd.go at v1.10.3). A replacement machine named like the dead one
+  // thus evicts its member itself; hostnames must be unique, or a joining node removes a live member.
+  for (const m of members.filter((x) => x.name === name)) await client.removeMember(m.ID)
+  members = members.filter((x) => x.name !== name)
+  // a learner added by an earlier attempt that never started has no name yet: it is ours by its peer URL
   let me = members.find((m) => m.peerURLs.includes(etcdPeerUrl(n)))
   if (!me) {
     // a freshly started cluster answers "etcdserver: unhealthy cluster" to member add for a moment

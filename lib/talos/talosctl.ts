@@ -292,6 +292,15 @@ export class Talosctl extends CliTool {
   }
 
   /**
+   * `talosctl etcd remove-member <ID>` through `node` (a healthy member): removes a member that cannot leave by itself
+   * (a dead machine); Talos says to use it only then ("Always prefer etcd leave", cmd/talosctl/cmd/talos/etcd.go at
+   * v1.10.3). ID is the hex ID `etcd members` prints (etcdresource.ParseMemberID).
+   */
+  etcdRemoveMember(node: string, id: string): Promise<RunResult> {
+    return this.run(['etcd', 'remove-member', id], { nodes: [node], mutating: true })
+  }
+
+  /**
    * `talosctl upgrade --image IMAGE --wait=false`: the node installs IMAGE and reboots into it. --wait defaults to true
    * and draws talosctl's progress UI (cmd/talosctl/cmd/talos/track.go at v1.10.3); the runbook polls instead.
    * --preserve is hidden and false by default (upgrade.go); Talos v1.10 keeps the EPHEMERAL partition either way.

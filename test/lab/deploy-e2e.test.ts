@@ -1050,6 +1050,104 @@ test('i16: 02 takes a verified snapshot before it applies anything; --no-backup 
 })
 // ---------------------------------------------------------------- issue 16 (end)
 
+// ---- i16n: 12-replace-node drill ----
+// cp2's machine loses its disks and comes back blank: 12 refuses while a second control plane is down (quorum),
+// then replaces it. The cluster runs whatever the sections above left (the issue-15 bump when they ran).
+const i16nInventory = () => {
+  const k8sBump = join(tmp, 'inventory-09-v1.10.4-k8s-1.33.2.yaml')
+  return existsSync(k8sBump) ? k8sBump : inv
+}
+/** `talosctl etcd members` as cp1 sees them: hostname → [member ID, learner]. */
+const i16nMembers = () => {
+  const r = sh(join(REPO, 'lab/bin/talosctl'), [
+    '--talosconfig',
+    join(outDir, 'talosconfig'),
+    '-n',
+    '127.0.70.11',
+    'etcd',
+    'members',
+  ])
+  assert.equal(r.code, 0, r.out)
+  const rows = r.out.trim().split('\n').slice(1)
+  return Object.fromEntries(
+    rows.map((l) => l.trim().split(/\s+/)).map((c) => [c[2]!, [c[1]!, c[c.length - 1]!]] as const),
+  ) as Record<string, [string, string]>
+}
+
+test('i16n: cp2 loses its disks: blank in maintenance mode once powered on through its BMC, its dead member still listed', () => {
+  const fingerprintBefore = readFileSync(join(labDir, 'ssh/cp2/host_key.fingerprint'), 'utf8')
+  const said = sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp2', 'disk-loss'])
+  assert.equal(said.code, 0, said.out)
+  assert.match(
+    said.out,
+    /cp2: disks replaced by blank ones \(\/dev\/sda \(serial R[0-9A-F]+\)\), new rescue host key SHA256:/,
+  )
+  assert.notEqual(readFileSync(join(labDir, 'ssh/cp2/host_key.fingerprint'), 'utf8'), fingerprintBefore)
+  assert.deepEqual(Object.keys(i16nMembers()).sort(), ['cp1', 'cp2', 'cp3'])
+  const on = sh('ipmitool', [
+    ...['-I', 'lanplus', '-C', '3', '-H', '127.0.70.12', '-p', '6230', '-U', 'admin'],
+    ...['-f', join(labDir, 'bmc/password'), 'chassis', 'power', 'on'],
+  ])
+  assert.equal(on.code, 0, on.out)
+  // the BMC acknowledges at once and powers the machine on in the background
+  let st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+  for (let i = 0; i < 60 && st.code !== 0; i++) {
+    spawnSync('sleep', ['0.5'])
+    st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+  }
+  assert.equal(st.code, 0, st.out)
+  assert.match(st.out, /maintenance/)
+})
+
+test('i16n: 12 refuses (exit 3) while cp3 is down too: removing cp2 would leave no quorum; it names 11-etcd-recover', () => {
+  lab('fault', 'cp3', 'down')
+  const r = runbookOn(i16nInventory(), '12-replace-node', '--node', 'cp2', '--yes')
+  lab('heal', 'cp3')
+  assert.equal(r.code, 3, r.out.slice(-3000))
+  assert.match(r.out, /only 1 of the 2 other members run etcd \(2 needed\); cp3: 127\.0\.70\.13 does not answer/)
+  assert.match(r.out, /npx zx runbooks\/11-etcd-recover\.ts --inventory \S+\. Nothing was changed\./)
+  assert.doesNotMatch(r.out, /remove-member/)
+  assert.deepEqual(Object.keys(i16nMembers()).sort(), ['cp1', 'cp2', 'cp3'])
+})
+
+test('i16n: 12-replace-node --node cp2 --yes: three voting members cp1..cp3, a new cp2 member, and checks/all.ts passes', () => {
+  const deadId = i16nMembers().cp2![0]
+  const r = runbookOn(i16nInventory(), '12-replace-node', '--node', 'cp2', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-5000))
+  assert.match(r.out, /etcd-before-replace-cp1-\S+\.db: revision \d+, .* — verified/)
+  assert.match(r.out, new RegExp(`talosctl .*-n 127\\.0\\.70\\.1[13] etcd remove-member ${deadId}`))
+  assert.match(r.out, /apply-config --file \S+\/cp2\.yaml --insecure/)
+  assert.match(r.out, /cp2 replaced; the cluster passes the checks/)
+  const after = i16nMembers()
+  assert.deepEqual(
+    Object.entries(after)
+      .map(([host, [, learner]]) => `${host}:${learner}`)
+      .sort(),
+    ['cp1:false', 'cp2:false', 'cp3:false'],
+  )
+  assert.notEqual(after.cp2![0], deadId)
+  const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', i16nInventory()])
+  assert.equal(checks.code, 0, checks.out.slice(-3000))
+})
+test('i16n: a re-run of 12 on the replaced cp2 finds it alive and healthy and changes nothing', () => {
+  const r = runbookOn(i16nInventory(), '12-replace-node', '--node', 'cp2', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /cp2 is alive and healthy: nothing to replace/)
+  assert.doesNotMatch(r.out, /remove-member [0-9a-f]|apply-config|delete node/)
+})
+
+test('i16n: the validator loses its disks: 12 drains and deletes its Node, reinstalls it, runs 05, and the checks pass', () => {
+  lab('fault', 'validator1', 'disk-loss')
+  lab('heal', 'validator1')
+  const r = runbookOn(i16nInventory(), '12-replace-node', '--node', 'validator1', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-5000))
+  assert.match(r.out, /kubectl .*drain validator1 .*--disable-eviction/)
+  assert.match(r.out, /kubectl .*delete node validator1/)
+  assert.match(r.out, /\$ npx zx runbooks\/05-storage-tuning\.ts --inventory \S+ --yes/)
+  assert.match(r.out, /validator1 replaced; the cluster passes the checks/)
+})
+// ---- i16n (end) ----
+
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)

@@ -345,6 +345,7 @@ describe('entry points', { concurrency: 3 }, () => {
     { runbook: '06-verify', extra: ['--check', 'cluster'], exit: [1] },
     { runbook: '07-smoke-pod', exit: [1, 3] },
     { runbook: '08-failover', exit: [1, 3] },
+    { runbook: '12-replace-node', extra: ['--node', 'cp2'], exit: [1, 3] },
   ]
   for (const d of DRY_RUNS) {
     it(`${d.runbook} --dry-run writes nothing anywhere (no journal, no report, no output dir)`, async () => {

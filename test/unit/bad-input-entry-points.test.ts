@@ -34,6 +34,11 @@ const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number
   { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '10-etcd-backup', cmd: (inv) => [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', inv, '--yes'], exit: 2 },
+  {
+    name: '12-replace-node',
+    cmd: (inv) => [ZX, 'runbooks/12-replace-node.ts', '--inventory', inv, '--node', 'cp2', '--yes'],
+    exit: 2,
+  },
   { name: 'checks/all.ts', cmd: (inv) => [ZX, 'checks/all.ts', '--inventory', inv], exit: 2 },
   {
     name: '02-configure --dry-run',
@@ -302,6 +307,18 @@ const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
     exit: 2,
     expect:
       /flag --node for 10-etcd-backup: worker1 is not a control-plane node of \S+ \(control planes: cp1, cp2, cp3\)/,
+  },
+  {
+    name: '12: no --node',
+    cmd: [ZX, 'runbooks/12-replace-node.ts', '--inventory', LAB_INV, '--yes'],
+    exit: 2,
+    expect: /flag --node for 12-replace-node is required \(nodes: cp1, cp2, cp3, validator1, worker1\)/,
+  },
+  {
+    name: '12: --node that is not in the inventory',
+    cmd: [ZX, 'runbooks/12-replace-node.ts', '--inventory', LAB_INV, '--node', 'cp4', '--yes'],
+    exit: 2,
+    expect: /flag --node for 12-replace-node: cp4 is not a node of \S+ \(nodes: cp1, cp2, cp3, validator1, worker1\)/,
   },
   {
     name: 'lab: unknown fault',

@@ -1,0 +1,126 @@
+// What 12-replace-node finds before it changes anything: is the named machine the blank replacement (maintenance
+// mode, or a rescue system waiting for an image), still alive, or silent; which etcd member is the dead one; and
+// whether the other members keep quorum once it is removed.
+import { controlPlanes, type Cluster } from '../../config/cluster.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
+import { firstMeaningfulLine } from '../../lib/host/exec.ts'
+import { isReady } from '../../lib/kube/kubectl.ts'
+import { RefusedError } from '../../lib/runner/types.ts'
+import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
+import { etcdView, type EtcdView } from '../03-bootstrap/steps.ts'
+import { probeMachine, verifyRescueHosts, type MachineState } from '../01-provision/steps.ts'
+
+export interface Assessment {
+  /** The named machine as 01 sees it: maintenance / configured / no-talos. */
+  machine: MachineState
+  /** Configured, its etcd member (control plane) healthy and voting, its Node Ready: nothing to replace. */
+  healthy: boolean
+  /** A control plane whose etcd answers, to ask and to act through; undefined for a worker. */
+  via?: InventoryNode
+  /** The member list as `via` sees it (control plane). */
+  members: EtcdMemberRow[]
+  /** The members named like the node while the machine has no config: the dead machine's. */
+  deadMembers: EtcdMemberRow[]
+  summary: string
+}
+
+const cause = (e: unknown) => firstMeaningfulLine((e as Error).message)
+
+/**
+ * Quorum after removing `node`'s member: the other control planes must have a majority of themselves running etcd
+ * (3 members, 1 dead: 2 of 2 fine; 2 dead: 1 of 2, refused). Throws RefusedError naming who is down.
+ */
+export function assertQuorumWithout(
+  node: InventoryNode,
+  cps: InventoryNode[],
+  v: EtcdView,
+  inventoryFile: string,
+): InventoryNode[] {
+  const others = cps.filter((n) => n.name !== node.name)
+  const running = others.filter((n) => v.service[n.name]?.state === 'Running')
+  const needed = Math.floor(others.length / 2) + 1
+  if (running.length >= needed) return running
+  const why = others
+    .filter((n) => !running.includes(n))
+    .map((n) =>
+      v.unreachable[n.name] !== undefined
+        ? `${n.name}: ${n.address} does not answer (${firstMeaningfulLine(v.unreachable[n.name]!)})`
+        : v.maintenance?.[n.name]
+          ? `${n.name}: ${v.maintenance[n.name]}`
+          : `${n.name}: etcd is ${v.service[n.name]?.state ?? 'not reported'}`,
+    )
+    .join('; ')
+  throw new RefusedError(
+    `replacing ${node.name} needs etcd quorum without it: only ${running.length} of the ${others.length} other members ` +
+      `run etcd (${needed} needed); ${why}. Removing ${node.name}'s member now could not be committed, and a new member ` +
+      `could not join. Bring ${others
+        .filter((n) => !running.includes(n))
+        .map((n) => n.name)
+        .join(' / ')} back and re-run; if quorum is lost for good, restore from a snapshot first: ` +
+      `npx zx runbooks/11-etcd-recover.ts --inventory ${inventoryFile}. Nothing was changed.`,
+  )
+}
+
+/** The named control plane's own etcd: healthy, voting member? (configured machines only) */
+async function ownEtcdProblem(c: Cluster, n: InventoryNode): Promise<string | undefined> {
+  try {
+    const [row] = await c.talos.etcdStatus([n.address])
+    if (!row) return 'no etcd status row'
+    if (row.learner) return undefined // joining: a re-run while the replacement catches up
+    return row.errors ? `etcd reports ${row.errors}` : undefined
+  } catch (e) {
+    return `etcd does not answer (${cause(e)})`
+  }
+}
+
+export async function assess(c: Cluster, n: InventoryNode): Promise<Assessment> {
+  // quorum first: without it nothing below could be done, whatever the machine says
+  const view = n.role === 'controlplane' ? await etcdView(c) : undefined
+  const running = view ? assertQuorumWithout(n, controlPlanes(c.inv), view, c.inventoryFile) : []
+  const state = await probeMachine(c, n)
+  if (state.state === 'no-talos') await assertReachable(n)
+  const a: Assessment = { machine: state.state, healthy: false, members: [], deadMembers: [], summary: state.summary }
+  if (n.role === 'controlplane') await assessControlPlane(c, n, running[0]!, a)
+  else if (state.state === 'configured') {
+    const k = await c.kube.node(n.name).catch(() => undefined)
+    a.healthy = !!k && isReady(k)
+  }
+  return a
+}
+
+/** A machine that is to be written must be reachable with its pinned host key before anything changes. */
+async function assertReachable(n: InventoryNode): Promise<void> {
+  if (!n.rescue)
+    throw new RefusedError(
+      `${n.name} (${n.address}): no Talos API answers: boot the replacement machine from the Talos ISO (it then answers in maintenance mode), then re-run. Nothing was changed.`,
+    )
+  try {
+    await verifyRescueHosts([n])
+  } catch (e) {
+    throw new RefusedError(
+      `${n.name} (${n.address}): neither Talos nor its rescue system answers as the inventory says (${(e as Error).message.replace(/:?\s*\n\s*/g, ': ')}). ` +
+        `Power on the replacement (its BMC: ipmitool … chassis power on) so it boots its rescue system or the Talos ISO, ` +
+        `and put its address and rescue host key in the inventory, then re-run. Nothing was changed.`,
+      { cause: e },
+    )
+  }
+}
+
+async function assessControlPlane(c: Cluster, n: InventoryNode, via: InventoryNode, a: Assessment): Promise<void> {
+  a.via = via
+  a.members = await c.talos.etcdMembers(a.via!.address)
+  const named = a.members.filter((m) => m.hostname === n.name)
+  if (a.machine !== 'configured') {
+    a.deadMembers = named
+    return
+  }
+  const problem = await ownEtcdProblem(c, n)
+  if (problem)
+    throw new RefusedError(
+      `${n.name} runs Talos with its machine config: this is not a lost machine, and its ${problem}. Repair it ` +
+        `(talosctl -n ${n.address} service etcd restart; see "One etcd member down" in the README), or to rebuild it ` +
+        `from scratch wipe it first (talosctl -n ${n.address} reset --graceful=false --reboot), then re-run. Nothing was changed.`,
+    )
+  const k = await c.kube.node(n.name).catch(() => undefined)
+  a.healthy = named.length === 1 && !named[0]!.learner && !!k && isReady(k)
+}

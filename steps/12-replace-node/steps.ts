@@ -1,0 +1,171 @@
+// The steps of 12-replace-node: remove the dead machine's etcd member and Node, then bring the new machine in with
+// 01's and 02's own step functions for that one node, wait for it to join etcd (learner, promoted) and Kubernetes.
+import { existsSync } from 'node:fs'
+import { controlPlanes, type Cluster } from '../../config/cluster.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
+import { imageProblemsMessage, imageSchematicProblems } from '../../config/schematic-images.ts'
+import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
+import { log } from '../../lib/runner/log.ts'
+import { RefusedError, type StepHandle } from '../../lib/runner/types.ts'
+import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
+import {
+  installAll,
+  isoInstructions,
+  provisionState,
+  reportMaintenance,
+  verifyRescueHosts,
+  waitForMaintenance,
+} from '../01-provision/steps.ts'
+import {
+  applyPlan,
+  assertClean,
+  ensureTalosconfig,
+  planNode,
+  renderAll,
+  waitConfigured,
+  writeConfigs,
+} from '../02-configure/steps.ts'
+import { approveCsrs, waitReady, waitRegistered } from '../04-join/steps.ts'
+
+/** The dead member: `talosctl etcd remove-member <ID>` through a healthy member, then read back. */
+export async function removeDeadMembers(
+  c: Cluster,
+  via: InventoryNode,
+  dead: EtcdMemberRow[],
+  dryRun: boolean,
+): Promise<string[]> {
+  for (const m of dead) await c.talos.etcdRemoveMember(via.address, m.id)
+  if (dryRun) return dead.map((m) => m.id)
+  const left = (await c.talos.etcdMembers(via.address)).filter((m) => dead.some((d) => d.id === m.id))
+  if (left.length) throw new Error(`etcd still lists ${left.map((m) => `${m.hostname} ${m.id}`).join(', ')}`)
+  return dead.map((m) => m.id)
+}
+
+/**
+ * The dead machine's Node: cordon, drain without waiting on pods its dead kubelet can never confirm gone
+ * (kubectl drain --skip-wait-for-delete-timeout: pods whose deletion is older than that are not waited for), delete.
+ * The new machine's kubelet then registers a fresh Node with its own address and capacity.
+ */
+export async function deleteDeadNode(c: Cluster, name: string): Promise<void> {
+  await c.kube.run(['cordon', name], { mutating: true })
+  await c.kube.run(
+    [
+      'drain',
+      name,
+      '--ignore-daemonsets',
+      '--delete-emptydir-data',
+      '--force',
+      '--disable-eviction',
+      '--skip-wait-for-delete-timeout=1',
+      '--timeout=60s',
+    ],
+    { mutating: true, timeoutMs: 90_000 },
+  )
+  await c.kube.run(['delete', 'node', name, '--wait=true'], { mutating: true })
+}
+
+/** 01 for one machine: survey, image over its rescue system (host key pinned) or the ISO by hand, maintenance. */
+export async function provisionOne(c: Cluster, n: InventoryNode, step: StepHandle): Promise<void> {
+  const state = await provisionState(c, [n])
+  const todo = state.pending()
+  log.info(`  ${n.name.padEnd(12)} ${state.get(n.name)!.summary}`)
+  if (todo.some((x) => x.rescue)) {
+    const problems = imageSchematicProblems(c.inv, todo)
+    if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
+    await verifyRescueHosts(todo)
+    await installAll(todo, step)
+  } else if (todo.length && !(await step.confirm(isoInstructions(c, todo))))
+    throw new RefusedError(`${n.name}: not booted from the Talos ISO; nothing was changed on it`)
+  if (step.dryRun) return
+  await waitForMaintenance(c, [n])
+  await reportMaintenance(c, [n])
+}
+
+/**
+ * 02 for one machine: the cluster's own secrets bundle (never a new one: a config from another bundle could not join),
+ * render + lint + validate every config (all or nothing), plan and apply this node's, wait until it runs it.
+ */
+export async function configureOne(c: Cluster, n: InventoryNode, dryRun: boolean): Promise<string> {
+  if (!existsSync(c.paths.secrets))
+    throw new RefusedError(
+      `no secrets bundle at ${c.paths.secrets}: ${n.name} must get a config made from the cluster's own secrets, or it cannot join. Restore the bundle from your backup and re-run. Nothing was changed.`,
+    )
+  const rendered = renderAll(c)
+  assertClean(rendered)
+  if (!dryRun) writeConfigs(c, rendered)
+  await ensureTalosconfig(c)
+  const plan = await planNode(c, n, rendered.configs.get(n.name)!)
+  if (plan.change === 'none') return 'runs its config already'
+  await applyPlan(c, plan, dryRun)
+  if (!dryRun) await waitConfigured(c, [n])
+  return plan.change === 'install' ? `installed to ${n.installDisk} with its config` : 'config updated'
+}
+
+/** What is still wrong with etcd's membership: every control plane once by name, voting, no learner, nobody else. */
+export function membershipProblems(cps: string[], members: EtcdMemberRow[]): string[] {
+  const problems: string[] = []
+  for (const name of cps) {
+    const mine = members.filter((m) => m.hostname === name)
+    if (mine.length === 0) problems.push(`${name} is no member yet`)
+    else if (mine.length > 1) problems.push(`${mine.length} members are named ${name} (hostnames must be unique)`)
+  }
+  for (const m of members) {
+    if (m.learner) problems.push(`${m.hostname || m.id} is still a learner`)
+    if (!cps.includes(m.hostname))
+      problems.push(`member ${m.hostname || '(not started)'} ${m.id} is no inventory control plane`)
+  }
+  return problems
+}
+
+/** Wait until the new member joined as a learner and was promoted: the members are exactly the control planes. */
+export async function waitPromoted(
+  c: Cluster,
+  n: InventoryNode,
+  step: StepHandle,
+  timeoutMs = 10 * 60_000,
+): Promise<EtcdMemberRow[]> {
+  const cps = controlPlanes(c.inv).map((x) => x.name)
+  const t0 = Date.now()
+  let seenLearner = false
+  return waitFor(
+    `${n.name} to join etcd and be promoted (${cps.join(', ')} voting, no learner)`,
+    async () => {
+      const members = await c.talos.etcdMembers(n.address)
+      if (members.some((m) => m.hostname === n.name && m.learner)) seenLearner = true
+      const problems = membershipProblems(cps, members)
+      step.progress(
+        `${((Date.now() - t0) / 1000).toFixed(0)} s: ${problems.join('; ') || 'all members voting'}${seenLearner ? ' (seen as a learner)' : ''}`,
+      )
+      if (problems.length) throw new Error(problems.join('; '))
+      const [own] = await c.talos.etcdStatus([n.address])
+      if (!own || own.learner || own.errors) throw new Error(`${n.name}'s etcd: ${own?.errors || 'not ready'}`)
+      return members
+    },
+    { timeoutMs, intervalMs: 1000 },
+  )
+}
+
+/** The Node named like the machine is the new machine's: its InternalIP is the inventory address, no other has it. */
+export async function nodeObjectProblems(c: Cluster, n: InventoryNode): Promise<string[]> {
+  const nodes = await c.kube.nodes()
+  const ip = (k: (typeof nodes)[number]) =>
+    (k as { status?: { addresses?: { type: string; address: string }[] } }).status?.addresses?.find(
+      (a) => a.type === 'InternalIP',
+    )?.address
+  const problems: string[] = []
+  const mine = nodes.find((k) => k.metadata.name === n.name)
+  if (!mine) problems.push(`no Node ${n.name}`)
+  else if (ip(mine) !== n.address) problems.push(`Node ${n.name} has InternalIP ${ip(mine)}, not ${n.address}`)
+  else if (!isReady(mine)) problems.push(`Node ${n.name} is not Ready`)
+  for (const k of nodes)
+    if (k.metadata.name !== n.name && ip(k) === n.address)
+      problems.push(`Node ${k.metadata.name} also has ${n.name}'s address ${n.address}`)
+  return problems
+}
+
+/** 04 for one machine: registered, its serving CSR approved when it matches the inventory, Ready. */
+export async function joinOne(c: Cluster, n: InventoryNode): Promise<void> {
+  await waitRegistered(c, [n])
+  for (const d of await approveCsrs(c, [n])) if (d.approve) log.info(`  approved ${d.name}: ${d.reason}`)
+  await waitReady(c, [n])
+}
