@@ -100,10 +100,18 @@ export class VipElection {
   private async open(): Promise<Session> {
     const lease = await this.etcd.grantLease(VIP_SESSION_TTL_S)
     const s: Session = { lease, renewedAt: this.now() }
-    const current = await this.leader()
-    if (current && current.value === this.hostname) {
-      this.log(`VIP election: resigning from previous election (${current.key})`)
-      await this.etcd.deleteIfCreatedAt(current.key, current.createRevision)
+    const leader = await this.leader()
+    for (const kv of await this.etcd.list(this.prefix)) {
+      if (kv.value !== this.hostname) continue
+      // vip.go resigns a previous leadership of this host. Talos never has a stale *waiting* key of its own: the
+      // session lives in machined, which outlives a kube-apiserver crash; the lab's lives in the API server
+      // process, so a restarted one also withdraws its node's old waiting keys (else they block the queue ≤ 60 s).
+      this.log(
+        kv.key === leader?.key
+          ? `VIP election: resigning from previous election (${kv.key})`
+          : `VIP election: withdrawing this node's previous candidate key (${kv.key})`,
+      )
+      await this.etcd.deleteIfCreatedAt(kv.key, kv.createRevision)
     }
     this.session = s
     return s

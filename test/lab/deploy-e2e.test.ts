@@ -19,6 +19,7 @@ import { renderNodeSchematic } from '../../config/render.ts'
 import { registerSchematic } from '../../lab/factory.ts'
 import { ownerFromLs } from '../../checks/engine/sources.ts'
 import { setOwner } from '../../lab/file-owners.ts'
+import { currentVipHolder, parseVipLog } from '../../lab/vip-holders.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
@@ -260,13 +261,18 @@ test('no secret value appears in any output, the journal or the stored reports',
   assert.deepEqual(ignored, mustIgnore)
 })
 
+let vipDrillOut = '' // i13v: the drill that took down the VIP holder
 test('08-failover refuses with a control-plane node down, then passes the drill once it is back', () => {
   assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp3', 'down']).code, 0)
   const refused = runbook('08-failover', '--yes')
   assert.notEqual(refused.code, 0)
   assert.match(refused.out, /cp3/)
   assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'heal', 'cp3']).code, 0)
-  const drill = runbook('08-failover', '--yes', '--from', 'preflight')
+  // i13v: take down the node holding the VIP (the lab's holder log names it), so the drill measures the VIP's move
+  const vipHolder = currentVipHolder(parseVipLog(readFileSync(join(labDir, 'vip-holders.log'), 'utf8')))
+  assert.ok(vipHolder, 'nobody holds the VIP')
+  const drill = runbook('08-failover', '--yes', '--from', 'preflight', '--node', vipHolder)
+  vipDrillOut = drill.out
   assert.equal(drill.code, 0, drill.out.slice(-3000))
   assert.match(drill.out, /etcd RTO: \d+ ms/)
 })
@@ -1049,6 +1055,22 @@ test('i16: 02 takes a verified snapshot before it applies anything; --no-backup 
   assert.equal(backupIndex().length, before + 1)
 })
 // ---------------------------------------------------------------- issue 16 (end)
+
+// ---------------------------------------------------------------- issue 13 item 4, the lab's VIP (i13v)
+// The VIP is held by the winner of Talos' etcd election (lab/kube-api/vip-election.ts): 08's graceful shutdown of its
+// holder makes it resign, so the VIP goes dark briefly and comes back on another node; the report says so and what an
+// abrupt loss would cost instead. (The crash case waits out the 60 s lease: test/lab/vip-election.test.ts.)
+
+test('i13v: 08 took down the VIP holder: the VIP moved, a measured non-zero API RTO, the cost of an abrupt loss', () => {
+  assert.ok(vipDrillOut, 'the 08 drill on the VIP holder did not run')
+  const rto = /API RTO: +(\d+) ms/.exec(vipDrillOut)
+  assert.ok(rto && Number(rto[1]) > 0, `API RTO: ${rto?.[1]}`)
+  assert.match(vipDrillOut, /VIP 127\.0\.70\.10:6443: dark \d+–\d+ ms \(\d+ ms\): its holder resigned the election/)
+  assert.match(vipDrillOut, /an abrupt loss of the VIP holder .* 40–60 s/)
+  const events = parseVipLog(readFileSync(join(labDir, 'vip-holders.log'), 'utf8'))
+  assert.ok(new Set(events.filter((e) => e.event === 'acquired').map((e) => e.node)).size >= 2, 'the VIP never moved')
+})
+// ---------------------------------------------------------------- end of i13v
 
 test('lab down stops every process it started', () => {
   const pids = labPids()
