@@ -56,9 +56,9 @@ export function overlappingHolds(events: VipEvent[], endOf: (pid: number) => num
   return clashes
 }
 
-/** The node holding the VIP according to the log: the last acquirer, unless it released since. */
-export function currentVipHolder(events: VipEvent[]): string | undefined {
+/** The node holding the VIP according to the log: the last acquirer, unless it released since (or, given `alive`, died). */
+export function currentVipHolder(events: VipEvent[], alive: (pid: number) => boolean = () => true): string | undefined {
   const last = events.filter((e) => e.event === 'acquired').at(-1)
-  if (!last) return undefined
+  if (!last || !alive(last.pid)) return undefined
   return events.some((e) => e.event === 'released' && e.pid === last.pid && e.at >= last.at) ? undefined : last.node
 }

@@ -86,7 +86,7 @@ describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () =>
     await lab?.cleanup()
   })
 
-  it('a graceful shutdown of the holder resigns: another node answers on the VIP within a couple of seconds', async () => {
+  it('a graceful shutdown of the holder resigns: another node answers on the VIP within a couple of seconds', async (t) => {
     const holder = await settled()
     const s = await lab.run(['-n', addressOf(holder), 'shutdown', '--wait=false'])
     assert.equal(s.code, 0, s.stderr)
@@ -101,11 +101,12 @@ describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () =>
     assert.ok(released, `${holder} never logged its release`)
     const gapMs = taken.at - released.at
     assert.ok(gapMs >= 0 && gapMs < 2000, `VIP dark for ${gapMs} ms after a graceful shutdown`)
+    t.diagnostic(`${holder} resigned; ${taken.node} took the VIP ${gapMs} ms after ${holder} released it`)
     assert.ok(await until('the VIP answering', async () => (await vipAnswers()) || undefined, 5_000))
     labCli('heal', holder) // powers it back on, as its BMC would
   })
 
-  it(`a crash of the holder keeps the VIP dark until its etcd lease (${VIP_SESSION_TTL_S} s) expires`, async () => {
+  it(`a crash of the holder keeps the VIP dark until its etcd lease (${VIP_SESSION_TTL_S} s) expires`, async (t) => {
     const holder = await settled()
     const pid = lab.node(holder).kubeApi.pid!
     const t0 = Date.now()
@@ -122,6 +123,7 @@ describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () =>
       darkMs >= ((VIP_SESSION_TTL_S * 2) / 3 - 2) * 1000,
       `VIP back after ${darkMs} ms: before the crashed holder's lease could expire`,
     )
+    t.diagnostic(`${holder} crashed; the VIP was dark for ${darkMs} ms`)
     const taken = vipLog().find((e) => e.event === 'acquired' && e.at >= t0)
     assert.ok(taken && taken.node !== holder, `new holder ${taken?.node}`)
     assert.ok(taken.at - t0 <= (VIP_SESSION_TTL_S + 15) * 1000, `taken ${taken.at - t0} ms after the crash`)

@@ -46,4 +46,6 @@ test('the holder log parses; a killed holder ends when it died, else it still ho
   assert.deepEqual(overlappingHolds(ev), ['cp2 (pid 200) and cp3 (pid 300) both held the VIP'])
   assert.equal(currentVipHolder(ev), 'cp3')
   assert.equal(currentVipHolder(ev.slice(0, 2)), undefined)
+  // `lab status` asks whether the holder's process still lives: a killed holder holds nothing
+  assert.equal(currentVipHolder(ev, (pid) => pid !== 300), undefined)
 })
