@@ -606,7 +606,7 @@ export function vipLines(s: FailoverSummary, vip: string | undefined): string[] 
     : 'answered throughout (its holder was not taken down, or the move was shorter than a probe)'
   return [
     `  VIP ${vip}: ${seen}`,
-    `  an abrupt loss of the VIP holder (power cut, crash) resigns nothing: the VIP stays dark until its etcd election lease expires, ${(VIP_ELECTION_LEASE_S * 2) / 3}–${VIP_ELECTION_LEASE_S} s (Talos VIP election, etcd session TTL ${VIP_ELECTION_LEASE_S} s)`,
+    `  an abrupt loss of the VIP holder (power cut, crash) resigns nothing: the VIP stays dark until its etcd election lease expires, ${(VIP_ELECTION_LEASE_S * 2) / 3}–${VIP_ELECTION_LEASE_S} s, more if it also led etcd (a new etcd leader renews every lease) (Talos VIP election, etcd session TTL ${VIP_ELECTION_LEASE_S} s)`,
   ]
 }
 
