@@ -47,5 +47,8 @@ test('the holder log parses; a killed holder ends when it died, else it still ho
   assert.equal(currentVipHolder(ev), 'cp3')
   assert.equal(currentVipHolder(ev.slice(0, 2)), undefined)
   // `lab status` asks whether the holder's process still lives: a killed holder holds nothing
-  assert.equal(currentVipHolder(ev, (pid) => pid !== 300), undefined)
+  assert.equal(
+    currentVipHolder(ev, (pid) => pid !== 300),
+    undefined,
+  )
 })
