@@ -59,6 +59,20 @@ export interface KV {
   createRevision: number
 }
 
+interface RawKV {
+  key: string
+  value?: string
+  mod_revision: string
+  create_revision: string
+}
+
+const toKV = (kv: RawKV): KV => ({
+  key: unb64(kv.key),
+  value: unb64(kv.value),
+  modRevision: Number(kv.mod_revision),
+  createRevision: Number(kv.create_revision),
+})
+
 /** Member ids are uint64: the gateway sends decimal strings; talosctl prints them as hex. */
 export const memberIdHex = (decimal: string) => BigInt(decimal).toString(16)
 
@@ -98,18 +112,11 @@ export class EtcdClient {
   }
 
   async range(key: string, rangeEnd?: string): Promise<KV[]> {
-    const r = await this.call<{
-      kvs?: { key: string; value?: string; mod_revision: string; create_revision: string }[]
-    }>('/v3/kv/range', {
+    const r = await this.call<{ kvs?: RawKV[] }>('/v3/kv/range', {
       key: b64(key),
       ...(rangeEnd !== undefined ? { range_end: b64(rangeEnd) } : {}),
     })
-    return (r.kvs ?? []).map((kv) => ({
-      key: unb64(kv.key),
-      value: unb64(kv.value),
-      modRevision: Number(kv.mod_revision),
-      createRevision: Number(kv.create_revision),
-    }))
+    return (r.kvs ?? []).map(toKV)
   }
 
   list(prefix: string): Promise<KV[]> {
@@ -125,6 +132,71 @@ export class EtcdClient {
     const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
       compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: String(modRevision) }],
       success: [{ request_put: { key: b64(key), value: b64(value) } }],
+    })
+    return r.succeeded === true
+  }
+
+  // --- leases and the create-revision queries of go.etcd.io/etcd/client/v3/concurrency (lab/kube-api/vip-election.ts)
+
+  /** A new lease of `ttlS` seconds; its id as the gateway sends it (a decimal string). */
+  async grantLease(ttlS: number): Promise<string> {
+    const r = await this.call<{ ID: string }>('/v3/lease/grant', { TTL: ttlS })
+    return r.ID
+  }
+
+  /** One keep-alive; the TTL it was renewed to, 0 when the lease is gone (expired or revoked). */
+  async keepAliveLease(id: string): Promise<number> {
+    const r = await this.call<{ result?: { TTL?: string } }>('/v3/lease/keepalive', { ID: id })
+    return Number(r.result?.TTL ?? 0)
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    await this.call('/v3/lease/revoke', { ID: id })
+  }
+
+  /** Put key=value attached to `lease` unless the key exists; either way its create revision and value. */
+  async createIfAbsent(key: string, value: string, lease: string): Promise<{ created: boolean; kv: KV }> {
+    const r = await this.call<{
+      succeeded?: boolean
+      header: { revision: string }
+      responses?: { response_range?: { kvs?: RawKV[] } }[]
+    }>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
+      success: [{ request_put: { key: b64(key), value: b64(value), lease } }],
+      failure: [{ request_range: { key: b64(key) } }],
+    })
+    if (r.succeeded) {
+      const rev = Number(r.header.revision)
+      return { created: true, kv: { key, value, createRevision: rev, modRevision: rev } }
+    }
+    const raw = r.responses?.[0]?.response_range?.kvs?.[0]
+    if (!raw) throw new EtcdError(`etcd ${this.endpoint}: ${key} neither created nor found`, this.endpoint)
+    return { created: false, kv: toKV(raw) }
+  }
+
+  /** The key under `prefix` created first, optionally among those created at or before `maxCreateRevision`. */
+  async firstCreated(
+    prefix: string,
+    maxCreateRevision?: number,
+    order: 'ASCEND' | 'DESCEND' = 'ASCEND',
+  ): Promise<KV | undefined> {
+    const r = await this.call<{ kvs?: RawKV[] }>('/v3/kv/range', {
+      key: b64(prefix),
+      range_end: b64(prefixEnd(prefix)),
+      sort_order: order,
+      sort_target: 'CREATE',
+      limit: '1',
+      ...(maxCreateRevision !== undefined ? { max_create_revision: String(maxCreateRevision) } : {}),
+    })
+    // the gateway's count ignores max_create_revision: only kvs says what matched
+    return r.kvs?.[0] ? toKV(r.kvs[0]) : undefined
+  }
+
+  /** Delete key only while its create revision is still `createRevision` (a resign that cannot hit a newer key). */
+  async deleteIfCreatedAt(key: string, createRevision: number): Promise<boolean> {
+    const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'CREATE', result: 'EQUAL', create_revision: String(createRevision) }],
+      success: [{ request_delete_range: { key: b64(key) } }],
     })
     return r.succeeded === true
   }

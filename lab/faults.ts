@@ -62,7 +62,8 @@ export async function injectFault(
       const n = loadNode(node)
       if (isAlive(n.etcd.pid)) (await stopEtcd(node), done.push(`${node}: stopped etcd (pid ${n.etcd.pid})`))
       if (isAlive(n.kubeApi.pid))
-        (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
+        (await stopKubeApi(node, 'crash'),
+          done.push(`${node}: killed kube-api (pid ${n.kubeApi.pid}); a VIP it held moves once its etcd lease expires`))
       // a dead machine does not answer SSH either
       const sshd = rescueSshdPid(node)
       if (sshd) (await stopRescueSshd(node), done.push(`${node}: stopped rescue sshd (pid ${sshd})`))
@@ -93,7 +94,8 @@ export async function injectFault(
       updateNode(node, (n) => (n.faults.apiDown = true))
       const n = loadNode(node)
       if (isAlive(n.kubeApi.pid))
-        (await stopKubeApi(node), done.push(`${node}: stopped kube-api (pid ${n.kubeApi.pid})`))
+        (await stopKubeApi(node, 'crash'),
+          done.push(`${node}: killed kube-api (pid ${n.kubeApi.pid}); a VIP it held moves once its etcd lease expires`))
       else done.push(`${node}: kube-api was not running; marked down`)
       break
     }

@@ -10,12 +10,12 @@ import { rebootNode } from './talosctl/power.ts'
 
 export type BootDevice = 'pxe' | 'disk'
 
-/** Cut the power: every process of the machine stops at once. */
+/** Cut the power: every process of the machine stops at once, nothing resigns (a VIP it held waits for its lease). */
 export async function powerOffMachine(name: string): Promise<string[]> {
   const done: string[] = []
   const before = updateNode(name, (n) => (n.power = 'off'))
   done.push(`${name}: powered off`)
-  if (isAlive(before.kubeApi.pid)) (await stopKubeApi(name), done.push(`${name}: kube-api stopped`))
+  if (isAlive(before.kubeApi.pid)) (await stopKubeApi(name, 'crash'), done.push(`${name}: kube-api stopped`))
   if (isAlive(before.etcd.pid)) (await stopEtcd(name), done.push(`${name}: etcd stopped`))
   if (rescueSshdPid(name)) (await stopRescueSshd(name), done.push(`${name}: rescue sshd stopped`))
   return done

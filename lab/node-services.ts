@@ -228,9 +228,14 @@ export async function startKubeApi(name: string, timeoutMs = 15000): Promise<boo
   return true
 }
 
-export async function stopKubeApi(name: string): Promise<void> {
+/**
+ * Stop the node's API server. 'graceful' (SIGTERM: talosctl shutdown/reboot, an upgrade) lets it resign the VIP
+ * election at once; 'crash' (SIGKILL: a dead machine, a power cut, a crashed process) leaves its election key to
+ * expire with its etcd lease, as on a machine that vanished (lab/kube-api/vip-election.ts).
+ */
+export async function stopKubeApi(name: string, how: 'graceful' | 'crash' = 'graceful'): Promise<void> {
   const n = loadNode(name)
-  await stopPid(n.kubeApi.pid)
+  await stopPid(n.kubeApi.pid, 3000, how === 'crash' ? 'SIGKILL' : 'SIGTERM')
   forgetProcess('kube-api', name)
   updateNode(name, (x) => delete x.kubeApi.pid)
 }

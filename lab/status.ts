@@ -2,6 +2,7 @@
 import { isAlive, portOpen } from './processes.ts'
 import { rescueEndpoint, rescueSshdPid } from './sshd.ts'
 import { labDir, loadCluster, loadNodes, type Faults, type LabNode } from './state.ts'
+import { currentVipHolder, readVipLog } from './vip-holders.ts'
 
 export interface NodeStatus {
   name: string
@@ -22,6 +23,8 @@ export interface LabStatus {
   endpoint: string
   inventory: string
   createdAt: string
+  /** The node whose API server answers on the VIP now, per vip-holders.log (only while that process lives). */
+  vipHolder?: string
   nodes: NodeStatus[]
 }
 
@@ -62,6 +65,7 @@ export async function collectStatus(): Promise<LabStatus> {
     endpoint: c.endpoint,
     inventory: c.inventory,
     createdAt: c.createdAt,
+    vipHolder: currentVipHolder(readVipLog(), isAlive),
     nodes,
   }
 }
@@ -108,5 +112,6 @@ export function formatStatus(s: LabStatus): string {
     const ssh = n.ssh.up ? `up :${n.ssh.port}` : 'stopped'
     rows.push([n.name, n.address, n.role, n.stage, n.talosVersion || '-', etcd, api, ssh, faultsText(n.faults)])
   }
-  return `lab ${s.cluster} in ${s.labDir}\nendpoint ${s.endpoint}\n\n` + formatTable(rows)
+  const vip = s.vipHolder ? ` (VIP held by ${s.vipHolder})` : ''
+  return `lab ${s.cluster} in ${s.labDir}\nendpoint ${s.endpoint}${vip}\n\n` + formatTable(rows)
 }

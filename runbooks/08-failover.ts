@@ -19,7 +19,7 @@ import {
   type TimelineEvent,
 } from '../steps/08-failover/judge.ts'
 import { watchFailover } from '../steps/08-failover/watch.ts'
-import { apiEndpoints, gatherPreflight, listPods, liveProbes } from '../steps/08-failover/probes.ts'
+import { apiEndpoints, gatherPreflight, listPods, liveProbes, vipEndpoint } from '../steps/08-failover/probes.ts'
 import { runChecks } from '../checks/engine/runner.ts'
 import { probeTalos, SOURCES } from '../checks/engine/sources.ts'
 import { contextFor } from '../checks/engine/cli.ts'
@@ -325,6 +325,7 @@ await runbook({
         const watch = watchFailover(tl, probes, {
           etcdNodes: [p.target, ...p.survivors],
           apiEndpoints: p.endpoints,
+          vipEndpoint: vipEndpoint(c),
           t0,
           intervalMs: c.pollIntervalMs,
           maxInFlight: c.maxInFlight,
@@ -342,7 +343,7 @@ await runbook({
           const summary = tl.summary()
           c.drill = { events: tl.events, summary }
           log.info('')
-          for (const line of formatTimeline(tl.events, summary)) log.info(line)
+          for (const line of formatTimeline(tl.events, summary, vipEndpoint(c))) log.info(line)
           if (w.timedOut)
             log.warn(`stopped watching after ${c.watchTimeoutMs / 1000} s: ${summary.problems.join('; ')}`)
           // the verdict comes after the node is back: a failed recovery must still bring it back

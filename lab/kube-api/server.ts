@@ -17,11 +17,14 @@ if (args['lab-dir']) process.env.TALOS_LAB_DIR = args['lab-dir']
 
 // state.ts reads TALOS_LAB_DIR when called, so import the lab modules after setting it
 const { loadCluster, loadNode, paths } = await import('../state.ts')
-const { loadMachineConfig, kubernetesVersion } = await import('./labinfo.ts')
+const { loadMachineConfig, kubernetesVersion, hostnameOf } = await import('./labinfo.ts')
 const { clusterCa, servingCert, servingSans } = await import('./tls.ts')
 const { Store } = await import('./storage.ts')
 const { handle, isPublicPath, sendError } = await import('./handlers.ts')
 const { Controllers } = await import('./controllers.ts')
+const { VipElection, CAMPAIGN_POLL_MS } = await import('./vip-election.ts')
+const { EtcdClient } = await import('../etcd-client.ts')
+const { recordVipEvent } = await import('../vip-holders.ts')
 
 const nodeName = args.node
 const log = (msg: string) => console.log(`${new Date().toISOString()} kube-apiserver[${nodeName}] ${msg}`)
@@ -69,7 +72,7 @@ main.listen(port, node.address, () =>
   log(`serving on https://${node.address}:${port} (kubernetes ${ctx.gitVersion}, etcd ${node.etcd.clientUrl})`),
 )
 
-// --- the shared VIP: whoever binds it holds it; the others retry until the holder goes away -----
+// --- the shared VIP: held by the winner of Talos' etcd election (vip-election.ts says how it moves) ----------
 const vip = new URL(endpoint)
 const vipHost = vip.hostname
 const vipPort = Number(vip.port || 443)
@@ -77,12 +80,14 @@ let vipServer: Server | undefined
 let holdingVip = false
 let etcdBadSince: number | undefined
 let stopping = false
+// one campaign per node, on its LOCAL etcd member (vip.go: etcd.NewLocalClient), the hostname as its value
+const election = new VipElection(new EtcdClient(node.etcd.clientUrl), vipHost, hostnameOf(node, cfg), log)
 
-// the VIP listener is made once and only asked to listen again while another instance holds the address
+// the VIP listener is made once and only asked to listen again while the old holder's socket is still closing
 let vipCandidate: Server | undefined
 let vipListening = false
-function tryVip(): void {
-  if (stopping || vipServer || vipListening || vipHost === node.address || etcdBadSince !== undefined) return
+function bindVip(): void {
+  if (stopping || vipServer || vipListening) return
   const s = (vipCandidate ??= makeServer())
   vipListening = true
   const onError = () => {
@@ -96,6 +101,7 @@ function tryVip(): void {
     vipServer = s
     holdingVip = true
     log(`holding the cluster VIP ${vipHost}:${vipPort}`)
+    recordVipEvent({ node: nodeName, pid: process.pid, event: 'acquired', why: 'won the etcd election' })
   }
   s.once('error', onError)
   s.once('listening', onListening)
@@ -110,10 +116,33 @@ function releaseVip(why: string): void {
   vipServer = undefined
   vipCandidate = undefined // a closing server cannot listen again until every connection is gone: use a new one
   holdingVip = false
+  recordVipEvent({ node: nodeName, pid: process.pid, event: 'released', why })
 }
 
-const vipTimer = setInterval(tryVip, 250)
-tryVip()
+// Only a node whose etcd is healthy campaigns (vip.go waitForPreconditions); a lone node whose own address is the
+// endpoint has no VIP to elect.
+let campaigning = false
+let lastCampaignError = ''
+async function campaignRound(): Promise<void> {
+  if (stopping || campaigning || vipHost === node.address || etcdBadSince !== undefined) return
+  campaigning = true
+  try {
+    const standing = await election.round()
+    lastCampaignError = ''
+    if (stopping) return
+    if (standing === 'leader') bindVip()
+    else releaseVip('another node leads the election')
+  } catch (e) {
+    const msg = (e as Error).message
+    if (msg !== lastCampaignError) log(`VIP election: ${msg}`)
+    lastCampaignError = msg
+  } finally {
+    campaigning = false
+  }
+}
+
+const vipTimer = setInterval(() => void campaignRound(), CAMPAIGN_POLL_MS)
+void campaignRound()
 
 // --- controllers, in the VIP holder only; every instance watches its own etcd's health ---------
 const controllers = new Controllers(store, ca, log)
@@ -126,7 +155,11 @@ async function loop(): Promise<void> {
     if (bad) {
       etcdBadSince ??= Date.now()
       // Talos' VIP is an etcd election: a node whose etcd is gone loses it
-      if (Date.now() - etcdBadSince > 2000) releaseVip(`local etcd unhealthy: ${bad}`)
+      // (its observe loop ends when etcd stops; the lease is not revoked: the others wait for it to expire)
+      if (Date.now() - etcdBadSince > 2000) {
+        releaseVip(`local etcd unhealthy: ${bad}`)
+        election.abandon()
+      }
       return
     }
     etcdBadSince = undefined
@@ -149,7 +182,10 @@ function shutdown(sig: string): void {
   releaseVip('shutting down')
   main.close()
   main.closeAllConnections?.()
-  setTimeout(() => process.exit(0), 200).unref()
+  // a graceful stop resigns at once (vip.go's deferred Resign, the session's Close): the next candidate takes over
+  // within a campaign round. A SIGKILL (the lab's crash faults, a power cut) skips this: the lease has to expire.
+  void election.resign().finally(() => setTimeout(() => process.exit(0), 50))
+  setTimeout(() => process.exit(0), 2500).unref()
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'))
 process.on('SIGINT', () => shutdown('SIGINT'))

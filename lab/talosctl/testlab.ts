@@ -58,6 +58,10 @@ export async function createTestLab(opts: {
   controlPlanes: number
   workers: number
   cluster?: string
+  /** The cluster endpoint (default: the first node's address, so no VIP is elected). */
+  endpoint?: string
+  /** Run the lab API servers once etcd is up (default: kept stopped, so bootstrap exercises etcd only). */
+  kubeApi?: boolean
 }): Promise<TestLab> {
   const dir = mkdtempSync(join(tmpdir(), 'talosctl-lab-'))
   const clusterName = opts.cluster ?? 'testlab'
@@ -82,7 +86,7 @@ export async function createTestLab(opts: {
   const cluster: LabCluster = {
     name: clusterName,
     inventory: 'test',
-    endpoint: `https://${nodes[0].address}:6443`,
+    endpoint: opts.endpoint ?? `https://${nodes[0].address}:6443`,
     createdAt: new Date().toISOString(),
     nodes: nodes.map((n) => n.name),
     processes: [],
@@ -106,7 +110,7 @@ export async function createTestLab(opts: {
       etcd: { clientUrl: `http://${n.address}:2379`, peerUrl: `http://${n.address}:2380` },
       kubeApi: { url: `https://${n.address}:6443` },
       // the lab API server is not under test here: keep it stopped so bootstrap exercises etcd only
-      faults: { apiDown: true },
+      faults: opts.kubeApi ? {} : { apiDown: true },
       bootedAt: new Date().toISOString(),
     }
     mkdirSync(join(dir, 'nodes', n.name), { recursive: true })

@@ -589,8 +589,29 @@ export function disruptedPods(baseline: Map<string, string | undefined>, pods: P
 
 const fmtMs = (ms: number | undefined) => (ms === undefined ? '—' : `${ms} ms`)
 
+/**
+ * The lease behind Talos' VIP election: vip.go (internal/app/machined/pkg/controllers/network/operator, v1.10.3) opens
+ * concurrency.NewSession without WithTTL, so etcd's defaultSessionTTL (client/v3/concurrency/session.go), renewed
+ * every TTL/3. A holder that resigns (graceful shutdown, reboot) hands the VIP over at once; one that vanishes (power
+ * cut, kernel panic, etcd gone) keeps it dark until its lease expires: 40–60 s after it died.
+ */
+export const VIP_ELECTION_LEASE_S = 60
+
+/** What the VIP did during the drill (measured by its probes), and what an abrupt loss of its holder would cost. */
+export function vipLines(s: FailoverSummary, vip: string | undefined): string[] {
+  if (!vip) return []
+  const dark = s.apiOutages.filter((o) => o.endpoint === vip)
+  const seen = dark.length
+    ? `dark ${dark.map((o) => `${o.fromMs}–${o.toMs ?? '…'} ms (${o.toMs === undefined ? 'still' : o.toMs - o.fromMs} ms)`).join(', ')}: its holder resigned the election and another control plane took it`
+    : 'answered throughout (its holder was not taken down, or the move was shorter than a probe)'
+  return [
+    `  VIP ${vip}: ${seen}`,
+    `  an abrupt loss of the VIP holder (power cut, crash) resigns nothing: the VIP stays dark until its etcd election lease expires, ${(VIP_ELECTION_LEASE_S * 2) / 3}–${VIP_ELECTION_LEASE_S} s, more if it also led etcd (a new etcd leader renews every lease) (Talos VIP election, etcd session TTL ${VIP_ELECTION_LEASE_S} s)`,
+  ]
+}
+
 /** The timeline and verdict as lines for the terminal. */
-export function formatTimeline(events: TimelineEvent[], s: FailoverSummary): string[] {
+export function formatTimeline(events: TimelineEvent[], s: FailoverSummary, vip?: string): string[] {
   const lines = events.map(
     (e) =>
       `  +${String(e.at).padStart(6)} ms  ${e.type.padEnd(20)} ${e.detail}${e.uncertaintyMs !== undefined ? ` (probe ran ${e.uncertaintyMs} ms)` : ''}`,
@@ -600,6 +621,7 @@ export function formatTimeline(events: TimelineEvent[], s: FailoverSummary): str
     `  etcd RTO: ${fmtMs(s.etcdRtoMs)}${s.newLeader ? ` (new leader ${s.newLeader.node}, term ${s.newLeader.term}, seen by a probe that ran ${s.newLeader.uncertaintyMs} ms)` : s.etcdRtoMs === 0 ? ' (leader unchanged)' : ''}`,
     `  all survivors agree: ${fmtMs(s.etcdAgreedMs)}`,
     `  API RTO:  ${fmtMs(s.apiRtoMs)}${s.apiOutages.length ? ` (${s.apiOutages.map((o) => `${o.endpoint} ${o.fromMs}–${o.toMs ?? '…'} ms`).join(', ')})` : ' (no endpoint ever failed)'}`,
+    ...vipLines(s, vip),
     `  workloads on surviving nodes: ${s.workloadsStayedUp ? `stayed up (${s.workloadsObserved} observations)` : `DISRUPTED ${s.disruptedPods.join(', ') || '(never observed)'}`}`,
     `  poll resolution: ${Object.entries(s.resolution)
       .map(

@@ -119,6 +119,14 @@ export function apiEndpoints(c: Cluster, survivors: CpNode[]): string[] {
   return eps.includes(vip) ? eps : [...eps, vip]
 }
 
+/** host:port of the cluster VIP when the inventory has one (the endpoint then names it), else undefined. */
+export function vipEndpoint(c: Cluster): string | undefined {
+  const vip = c.inv.cluster.vip
+  if (!vip) return undefined
+  const url = new URL(c.inv.cluster.endpoint)
+  return `${vip.includes(':') ? `[${vip}]` : vip}:${url.port || '443'}`
+}
+
 export async function kubeAt(c: Cluster, endpoint: string, args: string[], timeoutMs: number): Promise<string> {
   const seconds = Math.max(1, Math.floor(timeoutMs / 1000) - 1)
   const r = await c.kube.run(['--server', `https://${endpoint}`, ...args, `--request-timeout=${seconds}s`], {

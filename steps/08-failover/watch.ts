@@ -34,6 +34,11 @@ export interface WatchOptions {
   maxInFlight?: number
   /** Probes in flight per API endpoint (default 1: kubectl is cheap, and the API is not what needs ms resolution). */
   apiInFlight?: number
+  /**
+   * The cluster VIP, probed with up to maxInFlight overlapping calls: on a graceful shutdown of its holder the VIP
+   * moves in less time than one kubectl call takes, and one probe at a time would step over the gap.
+   */
+  vipEndpoint?: string
   /** Nodes probed with at most one call in flight (the target: calls to a dead host only wait out their timeout). */
   lowPriority?: string[]
   workloadIntervalMs?: number
@@ -97,7 +102,7 @@ export async function watchFailover(
       })
     }
     for (const ep of o.apiEndpoints) {
-      launch(`api:${ep}`, interval, o.apiInFlight ?? 1, async (startedAt) => {
+      launch(`api:${ep}`, interval, ep === o.vipEndpoint ? maxInFlight : (o.apiInFlight ?? 1), async (startedAt) => {
         try {
           await probes.api(ep)
           return { kind: 'api', endpoint: ep, startedAt, at: since(), ok: true }

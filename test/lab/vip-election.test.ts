@@ -1,0 +1,142 @@
+// The shared VIP moves the way Talos' VIP controller moves it (lab/kube-api/vip-election.ts): a small lab of three
+// control planes on 127.0.110.x with real etcd and the lab API servers. A graceful `talosctl shutdown` of the holder
+// resigns the election and another node answers on the VIP within a campaign round; a crash (`lab fault NODE down`)
+// leaves the holder's election key to its etcd lease, so the VIP stays dark for 40–60 s (the 60 s session TTL,
+// renewed every 20 s) before another node takes it. No two nodes ever hold it at once. ~2 minutes, most of it the
+// lease running out: not part of the e2e.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { request } from 'node:https'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createTestLab, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { REPO_ROOT } from '../../lab/state.ts'
+import { overlappingHolds, parseVipLog, currentVipHolder, type VipEvent } from '../../lab/vip-holders.ts'
+import { VIP_SESSION_TTL_S } from '../../lab/kube-api/vip-election.ts'
+
+const P = '127.0.110'
+const VIP = `${P}.10`
+let lab: TestLab
+/** pid → when the test killed it: a crashed holder writes no `released` line. */
+const killedAt = new Map<number, number>()
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const vipLog = (): VipEvent[] => parseVipLog(readFileSync(join(lab.dir, 'vip-holders.log'), 'utf8'))
+const addressOf = (name: string) => lab.nodes.find((n) => n.name === name)!.address
+
+/** Does anything answer /readyz on the VIP within `timeoutMs`? */
+function vipAnswers(timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: VIP, port: 6443, path: '/readyz', rejectUnauthorized: false, timeout: timeoutMs },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode === 200))
+      },
+    )
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(false))
+    req.end()
+  })
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+function labCli(...args: string[]) {
+  const r = spawnSync('npx', ['tsx', 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+  return r.stdout
+}
+
+/** Every control plane's API server running and the VIP answering: the holder per the lab's log. */
+async function settled(): Promise<string> {
+  await until('three API servers', () => lab.nodes.every((n) => lab.node(n.name).kubeApi.pid) || undefined, 60_000)
+  await until('the VIP answering', async () => (await vipAnswers()) || undefined, 30_000)
+  return until('a VIP holder in the log', () => currentVipHolder(vipLog()), 5_000)
+}
+
+describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () => {
+  before(async () => {
+    lab = await createTestLab({
+      prefix: P,
+      controlPlanes: 3,
+      workers: 0,
+      endpoint: `https://${VIP}:6443`,
+      kubeApi: true,
+    })
+    for (const n of lab.nodes) {
+      const f = join(lab.dir, `${n.name}.yaml`)
+      writeFileSync(f, lab.renderConfig(n.role), { mode: 0o600 })
+      const r = await lab.run(['-n', n.address, 'apply-config', '--insecure', '-f', f])
+      assert.equal(r.code, 0, `${n.name}: ${r.stderr}`)
+    }
+    const b = await lab.run(['-n', `${P}.11`, 'bootstrap'])
+    assert.equal(b.code, 0, b.stderr)
+  })
+  after(async () => {
+    await lab?.cleanup()
+  })
+
+  it('a graceful shutdown of the holder resigns: another node answers on the VIP within a couple of seconds', async (t) => {
+    const holder = await settled()
+    const s = await lab.run(['-n', addressOf(holder), 'shutdown', '--wait=false'])
+    assert.equal(s.code, 0, s.stderr)
+    const taken = await until(
+      'another holder',
+      () => vipLog().find((e) => e.event === 'acquired' && e.node !== holder && e.at > Date.now() - 30_000),
+      10_000,
+    )
+    const released = vipLog()
+      .filter((e) => e.node === holder && e.event === 'released')
+      .at(-1)
+    assert.ok(released, `${holder} never logged its release`)
+    const gapMs = taken.at - released.at
+    assert.ok(gapMs >= 0 && gapMs < 2000, `VIP dark for ${gapMs} ms after a graceful shutdown`)
+    t.diagnostic(`${holder} resigned; ${taken.node} took the VIP ${gapMs} ms after ${holder} released it`)
+    assert.ok(await until('the VIP answering', async () => (await vipAnswers()) || undefined, 5_000))
+    labCli('heal', holder) // powers it back on, as its BMC would
+  })
+
+  it(`a crash of the holder keeps the VIP dark until its etcd lease (${VIP_SESSION_TTL_S} s) expires`, async (t) => {
+    const holder = await settled()
+    const pid = lab.node(holder).kubeApi.pid!
+    const t0 = Date.now()
+    labCli('fault', holder, 'down')
+    killedAt.set(pid, Date.now())
+    // the lease was renewed at most TTL/3 before the crash: nobody may take the VIP for at least 2/3 of the TTL
+    const firstAnswer = await until(
+      'the VIP answering again',
+      async () => ((await vipAnswers(500)) ? Date.now() : undefined),
+      (VIP_SESSION_TTL_S + 30) * 1000,
+    )
+    const darkMs = firstAnswer - t0
+    assert.ok(
+      darkMs >= ((VIP_SESSION_TTL_S * 2) / 3 - 2) * 1000,
+      `VIP back after ${darkMs} ms: before the crashed holder's lease could expire`,
+    )
+    t.diagnostic(`${holder} crashed; the VIP was dark for ${darkMs} ms`)
+    const taken = vipLog().find((e) => e.event === 'acquired' && e.at >= t0)
+    assert.ok(taken && taken.node !== holder, `new holder ${taken?.node}`)
+    assert.ok(taken.at - t0 <= (VIP_SESSION_TTL_S + 15) * 1000, `taken ${taken.at - t0} ms after the crash`)
+    labCli('heal', holder)
+  })
+
+  it('no two nodes ever held the VIP at once', async () => {
+    await settled()
+    const events = vipLog()
+    assert.ok(events.filter((e) => e.event === 'acquired').length >= 3, JSON.stringify(events))
+    assert.deepEqual(
+      overlappingHolds(events, (pid) => killedAt.get(pid)),
+      [],
+    )
+  })
+})
