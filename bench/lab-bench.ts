@@ -24,19 +24,9 @@ import {
 import { measureIdleCpu } from './idle-cpu.ts'
 import { replacement } from './replace-bench.ts'
 import type { NodeTimeline } from '../steps/09-upgrade/timeline.ts'
-import { busyMs, callStats, parseCallLog, round, summarize, type CallRecord } from './stats.ts'
+import { busyMs, callStats, parseCallLog, round, summarize, type CallRecord, type Row } from './stats.ts'
 
-export interface Row {
-  name: string
-  unit: string
-  runs: number
-  median: number
-  min: number
-  max: number
-  /** Lower is better. */
-  target?: number
-  note?: string
-}
+export type { Row }
 
 type Add = (row: Row) => void
 const row = (name: string, unit: string, xs: number[], target?: number, note?: string): Row => {

@@ -5,8 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { mustSh, sh, type BenchLab } from './lab.ts'
-import type { Row } from './lab-bench.ts'
-import { round } from './stats.ts'
+import { round, type Row } from './stats.ts'
 
 const STEPS = ['etcd-backup', 'remove-member', 'delete-node', 'provision', 'configure', 'etcd-join', 'checks']
 

@@ -1,6 +1,19 @@
 // Pure helpers for the benchmarks: summary statistics of repeated runs and the verdict against a target.
 // No I/O and no clocks here, so they are unit-tested (test/unit/bench-stats.test.ts).
 
+/** One line of the benchmark table (bench/results.json, README). */
+export interface Row {
+  name: string
+  unit: string
+  runs: number
+  median: number
+  min: number
+  max: number
+  /** Lower is better. */
+  target?: number
+  note?: string
+}
+
 export interface Summary {
   runs: number
   median: number
