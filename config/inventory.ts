@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, normalize } from 'node:path'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
 import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
+import type { BmcSpec } from '../lib/host/bmc.ts'
 import { Ajv, type ErrorObject } from 'ajv'
 import { inventorySchema } from './inventory-schema.ts'
 import { isSecretKey } from '../lib/runner/redact.ts'
@@ -37,19 +38,6 @@ export interface RescueSpec {
   /** `SHA256:...` or `file:PATH` (a file holding that fingerprint). */
   hostKeyFingerprint: string
   imageUrl: string
-}
-
-/** How to reach a node's BMC: IPMI v2.0 over LAN (ipmitool -I lanplus). */
-export interface BmcSpec {
-  type: 'ipmi'
-  address: string
-  /** UDP port, default 623. */
-  port: number
-  username: string
-  /** A 0600 file holding the password (ipmitool -f): never on a command line, never printed. */
-  passwordFile: string
-  /** RMCP+ cipher suite (ipmitool -C), default 3 (HMAC-SHA1, AES-128), which every IPMI 2.0 BMC offers. */
-  cipherSuite: number
 }
 
 export interface InventoryNode {

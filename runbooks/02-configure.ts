@@ -2,7 +2,7 @@
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
 import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
-import { backupFirstStep } from '../steps/10-etcd-backup/steps.ts'
+import { backupFirstStep } from '../steps/etcd-backup.ts'
 import { openCluster, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { lintCli } from '../config/lint-cli.ts'

@@ -3,16 +3,8 @@
 import { runbook } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import {
-  assertSafeToBootstrap,
-  describeEtcd,
-  etcdView,
-  fetchKubeconfig,
-  isBootstrapped,
-  waitForApi,
-  waitForEtcd,
-  waitForStaticPods,
-} from '../steps/03-bootstrap/steps.ts'
+import { assertSafeToBootstrap, fetchKubeconfig, waitForEtcd, waitForStaticPods } from '../steps/03-bootstrap/steps.ts'
+import { describeEtcd, etcdView, isBootstrapped } from '../steps/etcd-view.ts'
 import { judgeQuorum, QuorumLostError } from '../steps/quorum.ts'
 
 await runbook({
@@ -94,7 +86,7 @@ await runbook({
       describe: () => 'Wait for the Kubernetes API to answer /readyz',
       targets: (c) => [c.inv.cluster.endpoint],
       async run(c, step) {
-        if (!step.dryRun) await waitForApi(c)
+        if (!step.dryRun) await c.kube.waitForReady()
       },
     },
     {

@@ -6,12 +6,11 @@ import { quorumStep } from '../steps/quorum.ts'
 import { openCluster, validatorNode } from '../config/cluster.ts'
 import { CommandError } from '../lib/host/exec.ts'
 import { log } from '../lib/runner/log.ts'
-import type { Kube } from '../lib/kube/kubectl.ts'
+import { findKubeNode, type Kube } from '../lib/kube/kubectl.ts'
 import {
   SMOKE_DEFAULTS,
   evaluateSmokePod,
   evaluateValidatorNode,
-  findKubeNode,
   hugepageNames,
   schedulingFailure,
   smokePodManifest,

@@ -1,7 +1,7 @@
 // 08-failover: take one control-plane node down on purpose and prove the cluster survives it: etcd elects a new
 // leader, the Kubernetes API answers through the surviving endpoints, workloads elsewhere stay up. Then bring the
 // node back, wait for it to rejoin, and run every post-change check. Refuses to start unless the cluster is healthy.
-import { backupFirstStep } from '../steps/10-etcd-backup/steps.ts'
+import { backupFirstStep } from '../steps/etcd-backup.ts'
 import { sleep } from 'zx'
 import { runbook, RefusedError, type StepHandle } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
@@ -19,7 +19,8 @@ import {
   type TimelineEvent,
 } from '../steps/08-failover/judge.ts'
 import { watchFailover } from '../steps/08-failover/watch.ts'
-import { apiEndpoints, gatherPreflight, listPods, liveProbes } from '../steps/08-failover/probes.ts'
+import { gatherPreflight, listPods, liveProbes } from '../steps/08-failover/probes.ts'
+import { apiEndpoints } from '../steps/live-probes.ts'
 import { runChecks } from '../checks/engine/runner.ts'
 import { probeTalos, SOURCES } from '../checks/engine/sources.ts'
 import { contextFor } from '../checks/engine/cli.ts'

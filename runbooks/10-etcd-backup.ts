@@ -5,8 +5,8 @@ import { runbook } from '../lib/runner/runner.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { openCluster, controlPlanes } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
-import { backupsDir } from '../steps/10-etcd-backup/backup.ts'
-import { DEFAULT_KEEP, pickMember, retentionStep, snapshotStep } from '../steps/10-etcd-backup/steps.ts'
+import { backupsDir, pickMember, snapshotStep } from '../steps/etcd-backup.ts'
+import { DEFAULT_KEEP, retentionStep } from '../steps/10-etcd-backup/steps.ts'
 
 await runbook({
   id: '10-etcd-backup',

@@ -3,7 +3,7 @@
 // an apply-config or reboot of one more control-plane node would make things worse. Refuse, say why and what to do.
 import { log } from '../lib/runner/log.ts'
 import { controlPlanes, type Cluster } from '../config/cluster.ts'
-import { etcdView, isBootstrapped, type EtcdView } from './03-bootstrap/steps.ts'
+import { etcdView, isBootstrapped, type EtcdView } from './etcd-view.ts'
 import { RefusedError, type StepDef } from '../lib/runner/runner.ts'
 
 /** etcd states of a member that is gone until someone acts (a crash, a stop): it will not come back by waiting. */

@@ -75,6 +75,16 @@ export function parseCmdline(text: string): Cmdline {
   }
 }
 
+/** Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). */
+export function missingKernelArgs(cmdline: string, wanted: string[]): string[] {
+  const have = parseCmdline(cmdline)
+  return wanted.filter((arg) => {
+    const eq = arg.indexOf('=')
+    if (eq < 0) return !have.has(arg)
+    return have.get(arg.slice(0, eq)) !== arg.slice(eq + 1)
+  })
+}
+
 // ---------------------------------------------------------------- huge pages on the command line
 
 export interface HugepageRequest {

@@ -240,4 +240,26 @@ export class Kube extends CliTool {
   waitFor<T>(describe: string, probe: () => Promise<T | undefined>, opts: WaitOptions): Promise<T> {
     return waitFor(describe, probe, opts)
   }
+
+  /** Until the API server answers `/readyz` with `ok` (which includes its etcd check). */
+  async waitForReady(timeoutMs = 5 * 60_000): Promise<void> {
+    await this.waitFor(
+      'the Kubernetes API to answer /readyz',
+      async () => {
+        const r = await this.run(['get', '--raw', '/readyz'], { nothrow: true, quiet: true })
+        return r.exitCode === 0 && r.stdout.trim() === 'ok' ? true : undefined
+      },
+      { timeoutMs, intervalMs: 1000 },
+    )
+  }
+}
+
+/** The Kubernetes node that is the inventory node: same name, else an InternalIP equal to its address. */
+export function findKubeNode<
+  N extends { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } },
+>(nodes: N[], inv: { name: string; address: string }): N | undefined {
+  return (
+    nodes.find((n) => n.metadata.name === inv.name) ??
+    nodes.find((n) => (n.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === inv.address))
+  )
 }

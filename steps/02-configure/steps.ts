@@ -12,7 +12,7 @@ import type { Cluster } from '../../config/cluster.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { renderMachineConfigs, writeRenderedConfigs } from '../../config/render.ts'
 import { lintMachineConfig, formatFindings, type Finding } from '../../config/lint.ts'
-import { probeMachine, type MachineState } from '../01-provision/steps.ts'
+import { probeMachine, type MachineState } from '../machine-state.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 
 /**

@@ -267,16 +267,6 @@ export function schedulingFailure(pod: ObservedPod, events: PodEvent[] = []): st
 
 const stamp = (e: PodEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? ''
 
-/** The Kubernetes node that is the inventory node: same name, else an InternalIP equal to its address. */
-export function findKubeNode<
-  N extends { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } },
->(nodes: N[], inv: { name: string; address: string }): N | undefined {
-  return (
-    nodes.find((n) => n.metadata.name === inv.name) ??
-    nodes.find((n) => (n.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === inv.address))
-  )
-}
-
 export interface ValidatorNodeView {
   metadata: { name: string }
   status?: { conditions?: { type: string; status: string; message?: string }[]; allocatable?: Record<string, string> }

@@ -8,18 +8,9 @@
 // L / maxInFlight) ms, and the summary's `resolution` reports the gaps actually achieved. An observation's time is
 // when its call returned (an upper bound: the state it reports held somewhere in the call's run time, also kept).
 import type { FailoverTimeline, Observation, TimelineEvent } from './judge.ts'
+import type { EtcdAndApiProbes } from '../live-probes.ts'
 
-export interface EtcdProbeResult {
-  memberId: string
-  leader: string
-  term: number
-}
-
-export interface FailoverProbes {
-  /** Throws when the member does not answer. */
-  etcd(node: { name: string; address: string }): Promise<EtcdProbeResult>
-  /** Throws when the API at `endpoint` does not answer (readyz, which includes etcd). */
-  api(endpoint: string): Promise<void>
+export interface FailoverProbes extends EtcdAndApiProbes {
   /** The baseline pods that are disrupted now; throws when no API answered. */
   workloads(): Promise<string[]>
 }

@@ -2,7 +2,7 @@
 // observations come from steps/09-upgrade/observe.ts, so the order, the reasons and the refusals are unit-tested.
 import type { Inventory, InventoryNode } from '../../config/inventory.ts'
 import { installerImageFor, nodeKernelArgs } from '../../config/render.ts'
-import { parseCmdline } from '../../lib/host/procfs.ts'
+import { missingKernelArgs } from '../../lib/host/procfs.ts'
 
 export interface TalosVersion {
   major: number
@@ -127,16 +127,6 @@ export interface UpgradePlan {
 export const kindOf = (n: InventoryNode): NodeKind =>
   n.role === 'controlplane' ? 'controlplane' : n.profile === 'validator' ? 'validator' : 'worker'
 const KIND_ORDER: Record<NodeKind, number> = { controlplane: 0, worker: 1, validator: 2 }
-
-/** Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). */
-export function missingKernelArgs(cmdline: string, wanted: string[]): string[] {
-  const have = parseCmdline(cmdline)
-  return wanted.filter((arg) => {
-    const eq = arg.indexOf('=')
-    if (eq < 0) return !have.has(arg)
-    return have.get(arg.slice(0, eq)) !== arg.slice(eq + 1)
-  })
-}
 
 function reasonsFor(obs: NodeObservation, to: NodeTarget): string[] {
   const reasons: string[] = []

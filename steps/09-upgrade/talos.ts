@@ -6,11 +6,12 @@ import { join } from 'node:path'
 import { log } from '../../lib/runner/log.ts'
 import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
-import { evaluateEtcd, waitForApi } from '../03-bootstrap/steps.ts'
-import { missingKernelArgs, type NodeUpgrade } from './plan.ts'
+import { evaluateEtcd } from '../etcd-view.ts'
+import type { NodeUpgrade } from './plan.ts'
+import { missingKernelArgs } from '../../lib/host/procfs.ts'
 import { observeNode } from './observe.ts'
 import { startProbes, type NodeTimeline } from './timeline.ts'
-import { backupsDir, takeSnapshot } from '../10-etcd-backup/backup.ts'
+import { backupsDir, takeSnapshot } from '../etcd-backup.ts'
 
 export interface UpgradeTimeouts {
   drainMs: number
@@ -121,7 +122,7 @@ export async function upgradeNode(
     await assertEtcdHealthy(c)
     progress(`${u.node}: etcd snapshot`)
     log.info(`  etcd snapshot: ${await snapshotEtcd(c, u)}`)
-    await waitForApi(c, 30_000)
+    await c.kube.waitForReady(30_000)
   } else {
     progress(`${u.node}: cordon and drain`)
     await drain(c, u, t)

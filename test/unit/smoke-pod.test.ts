@@ -5,12 +5,12 @@ import { parse } from 'yaml'
 import {
   evaluateSmokePod,
   evaluateValidatorNode,
-  findKubeNode,
   schedulingFailure,
   smokePodManifest,
   type ObservedPod,
   type SmokeInventory,
 } from '../../steps/07-smoke-pod/smoke-pod.ts'
+import { findKubeNode } from '../../lib/kube/kubectl.ts'
 // The lab's model of the real scheduler filters and of GetPodQOS: the manifest must pass the same rules.
 import { filterNode } from '../../lab/kube-api/scheduler.ts'
 import { qosClass } from '../../lab/kube-api/admission.ts'
