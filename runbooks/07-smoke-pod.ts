@@ -89,39 +89,35 @@ await runbook({
     quorumStep({ requireBootstrapped: true }),
     {
       name: 'preflight',
-      summary: 'the validator node is Ready and has hugepages allocatable',
-      describe: (c) => `${c.node.name} is Ready and has ${hugepageNames(c.inv).resource} allocatable`,
+      describe: 'the validator node is Ready and has hugepages allocatable',
+      detail: (c) => hugepageNames(c.inv).resource,
       targets: (c) => [c.node.name],
       run: (c) => checkValidatorNode(c),
     },
     {
       name: 'create-pod',
-      summary: 'create the test pod (deleting a leftover first)',
-      describe: (c) => `Create pod ${c.namespace}/${c.name} (a leftover from an interrupted run is deleted first)`,
+      describe: 'create the test pod (deleting a leftover first)',
+      detail: (c) => `${c.namespace}/${c.name}`,
       targets: (c) => [c.node.name],
       run: (c) => createPod(c),
     },
     {
       name: 'wait-running',
-      summary: "wait until it runs; an unschedulable pod fails with the scheduler's reason",
-      describe: (c) =>
-        `Wait until the pod runs (up to ${Math.round(c.timeoutMs / 1000)} s); an unschedulable pod fails with the scheduler's reason`,
+      describe: "wait until it runs; an unschedulable pod fails with the scheduler's reason",
+      detail: (c) => `up to ${Math.round(c.timeoutMs / 1000)} s`,
       targets: (c) => [c.node.name],
       run: (c, step) => waitForPodRunning(c, step),
     },
     {
       name: 'verify',
-      summary: 'on the validator node, Guaranteed QoS, requests = limits, Running',
-      describe: () =>
-        'On the validator node, Guaranteed QoS, requests = limits (whole CPUs, memory, hugepages), Running',
+      describe: 'on the validator node, Guaranteed QoS, requests = limits, Running',
       targets: (c) => [c.node.name],
       run: (c) => verifyPod(c),
     },
     {
       name: 'cleanup',
-      summary: 'delete the test pod (also done on any failure)',
-      describe: (c) =>
-        c.flags.keep ? `--keep: leave pod ${c.namespace}/${c.name} in place` : `Delete pod ${c.namespace}/${c.name}`,
+      describe: 'delete the test pod (also done on any failure)',
+      detail: (c) => (c.flags.keep ? `--keep: ${c.namespace}/${c.name} stays` : `${c.namespace}/${c.name}`),
       targets: (c) => [c.node.name],
       run: (c) => removeOrKeepPod(c),
     },

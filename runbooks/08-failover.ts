@@ -226,9 +226,8 @@ await runbook({
   steps: [
     {
       name: 'preflight',
-      summary:
+      describe:
         'refuse unless every etcd member is up and agrees on one leader, no alarm, the API answers, every node Ready',
-      describe: 'Refuse unless the cluster is healthy now (etcd members, leader agreement, alarms, API, nodes)',
       targets: (c) => controlPlanes(c.inv).map((n) => n.name),
       async run(c) {
         refuseUnattendedWithoutBmc(c)
@@ -242,8 +241,8 @@ await runbook({
     backupFirstStep('before-failover'),
     {
       name: 'plan',
-      summary: 'pick the node (default: the etcd leader) and show what the drill will do',
-      describe: (c) => `Pick the node to take down (${c.flags.node ?? 'the etcd leader'}) and show the plan`,
+      describe: 'pick the node (default: the etcd leader) and show what the drill will do',
+      detail: (c) => c.flags.node ?? 'the etcd leader',
       async run(c) {
         const p = await makePlan(c)
         const how = `talosctl ${c.action}`
@@ -276,9 +275,8 @@ await runbook({
     {
       name: 'take-down',
       destructive: true,
-      summary: 'take the node down and record the timeline: node gone, new etcd leader, API back, workloads',
-      describe: (c) =>
-        `Take ${c.plan?.target.name ?? c.flags.node ?? 'the etcd leader'} down and record etcd/API recovery`,
+      describe: 'take the node down and record the timeline: node gone, new etcd leader, API back, workloads',
+      detail: (c) => c.plan?.target.name ?? c.flags.node ?? 'the etcd leader',
       confirm: (c) => {
         const t = c.plan?.target
         const who = t
@@ -359,10 +357,9 @@ await runbook({
     },
     {
       name: 'bring-back',
-      summary:
+      describe:
         'bring the node back (shutdown: power it on through its BMC, or by hand when asked) and wait until it rejoins etcd and is Ready',
-      describe: (c) =>
-        `Bring ${c.plan?.target.name ?? 'the node'} back and wait until etcd has all members and every node is Ready`,
+      detail: (c) => c.plan?.target.name ?? 'the node',
       targets: (c) => [c.plan?.target.name ?? c.flags.node ?? '(down node)'],
       async run(c, step) {
         if (c.dryRun) return
@@ -395,8 +392,7 @@ await runbook({
     },
     {
       name: 'post-checks',
-      summary: 'run every post-change check (checks/all.ts); any failure fails the drill',
-      describe: 'Run every post-change check group against the recovered cluster',
+      describe: 'run every post-change check (checks/all.ts); any failure fails the drill',
       async run(c) {
         const inv = c.inv as unknown as CheckInventory
         const report = await runChecks(ALL_CHECKS, {
@@ -421,8 +417,7 @@ await runbook({
     },
     {
       name: 'verdict',
-      summary: 'pass only if etcd and the API recovered, workloads stayed up and every check passed',
-      describe: 'Judge the drill: etcd re-elected, API recovered, workloads stayed up, checks passed',
+      describe: 'pass only if etcd and the API recovered, workloads stayed up and every check passed',
       async run(c) {
         if (c.dryRun) return
         if (!c.drill)

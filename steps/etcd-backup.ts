@@ -157,9 +157,8 @@ export function backupFirstStep<C extends Cluster & { dryRun: boolean; flags: { 
 ): StepDef<C> {
   return {
     name: 'etcd-backup',
-    summary: 'take a verified etcd snapshot first (as 10-etcd-backup does; --no-backup skips it)',
-    describe: (c) =>
-      `Take a verified etcd snapshot into ${backupsDir(c.paths.outDir)} before changing anything (--no-backup skips it)`,
+    describe: 'take a verified etcd snapshot first (as 10-etcd-backup does; --no-backup skips it)',
+    detail: (c) => backupsDir(c.paths.outDir),
     targets: (c) => controlPlanes(c.inv).map((n) => n.name),
     async check(c) {
       if (c.flags.noBackup) return { done: true, reason: '--no-backup' }

@@ -114,9 +114,7 @@ export async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
 export function quorumStep<C extends Cluster>(opts: { requireBootstrapped?: boolean } = {}): StepDef<C> {
   return {
     name: 'etcd-quorum',
-    summary: 'refuse to change anything while etcd has lost quorum',
-    describe: (c) =>
-      `Ask the ${controlPlanes(c.inv).length} control-plane nodes for etcd: refuse to go on without quorum`,
+    describe: 'refuse to change anything while etcd has lost quorum',
     targets: (c) => controlPlanes(c.inv).map((n) => n.name),
     async run(c) {
       const v = await checkQuorum(c)

@@ -202,7 +202,7 @@ export interface HelpInput {
   script?: string
   flags: FlagSpecs
   json?: boolean
-  steps: { name: string; summary?: string; destructive?: boolean }[]
+  steps: { name: string; describe: string; destructive?: boolean }[]
 }
 
 export function formatHelp(h: HelpInput): string {
@@ -225,7 +225,7 @@ export function formatHelp(h: HelpInput): string {
   const width = Math.max(...h.steps.map((s) => s.name.length), 4)
   h.steps.forEach((s, i) => {
     const mark = s.destructive ? ' [destructive: asks for confirmation]' : ''
-    lines.push(`  ${String(i + 1).padStart(2)}. ${s.name.padEnd(width)}  ${s.summary ?? ''}${mark}`.trimEnd())
+    lines.push(`  ${String(i + 1).padStart(2)}. ${s.name.padEnd(width)}  ${s.describe}${mark}`.trimEnd())
   })
   lines.push(
     '',
