@@ -90,6 +90,15 @@ export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number }
   }
 }
 
+/** Run `checks` against the cluster `inv` names the way checks/*.ts do: the production sources, Talos probed first. */
+export function runChecksAgainst(
+  checks: AnyCheck[],
+  inv: CheckInventory,
+  opts: { callTimeoutMs?: number } = {},
+): Promise<Report> {
+  return runChecks(checks, { inv, sources: SOURCES, ctx: contextFor(inv, opts), probe: probeTalos })
+}
+
 export interface CliDeps {
   stdout?: (s: string) => void
   context?: (inv: CheckInventory, opts: { callTimeoutMs?: number }) => SourceContext
