@@ -7,13 +7,14 @@ import type { EtcdStatusRow } from '../lib/talos/parse.ts'
 import { firstMeaningfulLine } from '../lib/host/exec.ts'
 import type { Cluster } from '../config/cluster.ts'
 
-interface ProbedNode {
+/** A control-plane node as the probes and the drill know it: its inventory name and address. */
+export interface CpNode {
   name: string
   address: string
 }
 
 /** A talosctl bound to one node (endpoint = node), quiet: the poller runs hundreds of these. */
-export function nodeTalosctl(c: Cluster, node: ProbedNode, timeoutMs: number): Talosctl {
+export function nodeTalosctl(c: Cluster, node: CpNode, timeoutMs: number): Talosctl {
   return new Talosctl({
     bin: c.talosctlBin,
     talosconfig: c.paths.talosconfig,
@@ -25,14 +26,14 @@ export function nodeTalosctl(c: Cluster, node: ProbedNode, timeoutMs: number): T
 }
 
 /** `talosctl etcd status` of one node, through that node only; throws when it returns no row. */
-export async function etcdStatusRow(t: Talosctl, node: ProbedNode): Promise<EtcdStatusRow> {
+export async function etcdStatusRow(t: Talosctl, node: CpNode): Promise<EtcdStatusRow> {
   const [r] = await t.etcdStatus([node.address])
   if (!r) throw new Error(`etcd status on ${node.name} (${node.address}) returned no row`)
   return r
 }
 
 /** host:port of the Kubernetes API on each surviving control plane, then the cluster endpoint (the VIP). */
-export function apiEndpoints(c: Cluster, survivors: ProbedNode[]): string[] {
+export function apiEndpoints(c: Cluster, survivors: CpNode[]): string[] {
   const url = new URL(c.inv.cluster.endpoint)
   const port = url.port || '443'
   const eps = survivors.map((n) => `${n.address.includes(':') ? `[${n.address}]` : n.address}:${port}`)
@@ -63,7 +64,7 @@ export interface EtcdProbeResult {
 
 export interface EtcdAndApiProbes {
   /** Throws when the member does not answer. */
-  etcd(node: ProbedNode): Promise<EtcdProbeResult>
+  etcd(node: CpNode): Promise<EtcdProbeResult>
   /** Throws when the API at `endpoint` does not answer (readyz, which includes etcd). */
   api(endpoint: string): Promise<void>
 }
@@ -72,7 +73,7 @@ export interface EtcdAndApiProbes {
  * Each etcd probe is `talosctl etcd status` against one node, as on a real cluster, where etcd serves only mTLS on
  * 2379 and talosctl (through apid) is how an operator reaches it.
  */
-export function etcdAndApiProbes(c: Cluster, cps: ProbedNode[], probeTimeoutMs: number): EtcdAndApiProbes {
+export function etcdAndApiProbes(c: Cluster, cps: CpNode[], probeTimeoutMs: number): EtcdAndApiProbes {
   const talos = new Map(cps.map((n) => [n.name, nodeTalosctl(c, n, probeTimeoutMs)]))
   return {
     async etcd(node) {

@@ -2,6 +2,7 @@
 // CPUs, 1 GiB hugepages, pinned to the validator node past its taints). If it runs, the kubelet's static CPU
 // manager, the topology manager and the hugepage pool accept a real validator pod. Pure: no I/O here.
 import { parseQuantity } from '../../lib/kube/quantity.ts'
+import type { KubeNode } from '../../lib/kube/kubectl.ts'
 
 /** What this module reads from the inventory (a structural subset of config/inventory.ts's Inventory). */
 export interface SmokeInventory {
@@ -267,14 +268,9 @@ export function schedulingFailure(pod: ObservedPod, events: PodEvent[] = []): st
 
 const stamp = (e: PodEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? ''
 
-export interface ValidatorNodeView {
-  metadata: { name: string }
-  status?: { conditions?: { type: string; status: string; message?: string }[]; allocatable?: Record<string, string> }
-}
-
 /** Preflight for 07: the validator node is Ready and offers at least the pod's hugepages. [] when fine. */
 export function evaluateValidatorNode(
-  node: ValidatorNodeView | undefined,
+  node: KubeNode | undefined,
   inv: SmokeInventory,
   podHugepages?: string,
 ): string[] {

@@ -2,11 +2,7 @@
 // (evaluatePreflight), which node to take down (selectTarget), and what happened afterwards (FailoverTimeline: a
 // state machine fed with timestamped observations from the pollers, emitting events and the RTOs). No I/O here:
 // the pollers live in watch.ts, so every verdict below is unit-tested with plain data.
-
-export interface CpNode {
-  name: string
-  address: string
-}
+import type { CpNode } from '../live-probes.ts'
 
 // ---------------------------------------------------------------- preflight
 

@@ -5,16 +5,9 @@ import type { Cluster } from '../../config/cluster.ts'
 import { controlPlanes } from '../../config/cluster.ts'
 import type { KubeList, KubePod } from '../../lib/kube/kubectl.ts'
 import { findKubeNode, isReady } from '../../lib/kube/kubectl.ts'
-import {
-  disruptedPods,
-  hasLeader,
-  type CpNode,
-  type EtcdMemberStatus,
-  type PodView,
-  type PreflightInput,
-} from './judge.ts'
+import { disruptedPods, hasLeader, type EtcdMemberStatus, type PodView, type PreflightInput } from './judge.ts'
 import type { FailoverProbes } from './watch.ts'
-import { etcdAndApiProbes, etcdStatusRow, kubeAt, nodeTalosctl } from '../live-probes.ts'
+import { etcdAndApiProbes, etcdStatusRow, kubeAt, nodeTalosctl, type CpNode } from '../live-probes.ts'
 
 /** One line: a CommandError's message already names the cause (lib/host/exec.ts firstMeaningfulLine). */
 const errText = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e))

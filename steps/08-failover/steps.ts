@@ -13,7 +13,6 @@ import {
   selectTarget,
   workloadBaseline,
   FailoverTimeline,
-  type CpNode,
   type FailoverSummary,
   type PreflightResult,
   type Target,
@@ -21,7 +20,7 @@ import {
 } from './judge.ts'
 import { watchFailover } from './watch.ts'
 import { gatherPreflight, listPods, liveProbes } from './probes.ts'
-import { apiEndpoints } from '../live-probes.ts'
+import { apiEndpoints, type CpNode } from '../live-probes.ts'
 import { runChecksAgainst } from '../../checks/engine/cli.ts'
 import { renderProblems, summaryLine } from '../../checks/engine/reporter.ts'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'

@@ -7,6 +7,7 @@
 // `maxInFlight` are running: with latency L the observations of one node arrive about every max(intervalMs,
 // L / maxInFlight) ms, and the summary's `resolution` reports the gaps actually achieved. An observation's time is
 // when its call returned (an upper bound: the state it reports held somewhere in the call's run time, also kept).
+import { sleep } from 'zx'
 import type { FailoverTimeline, Observation, TimelineEvent } from './judge.ts'
 import type { EtcdAndApiProbes } from '../live-probes.ts'
 
@@ -111,7 +112,7 @@ export async function watchFailover(
       timedOut = true
       break
     }
-    await new Promise((r) => setTimeout(r, Math.min(25, interval)))
+    await sleep(Math.min(25, interval))
   }
   await Promise.allSettled([...pending])
   return { settled: tl.settled, timedOut }

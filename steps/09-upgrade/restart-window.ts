@@ -4,6 +4,7 @@
 // the epoch's first slot; the next epoch's schedule when the window reaches into it), and getVoteAccounts: like
 // agave's --max-delinquent-stake (default 5 %), no restart while that much of the stake is delinquent, because the
 // cluster may be about to lose consensus. Slots are ~400 ms (DEFAULT_MS_PER_SLOT in agave's sdk/clock).
+import { sleep } from 'zx'
 import { address, createSolanaRpc } from '@solana/kit'
 
 export const MS_PER_SLOT = 400
@@ -135,6 +136,6 @@ export async function waitForRestartWindow(
         ? `waiting: ${v.unknown}`
         : `waiting for the restart window: ${t.identity.slice(0, 8)}… leads at slot ${v.nextLeaderSlot} in ${fmtSeconds(v.msUntilLeader!)} (window clear in ≥ ${fmtSeconds(eta!)})`,
     )
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 2000))
+    await sleep(o.pollMs ?? 2000)
   }
 }

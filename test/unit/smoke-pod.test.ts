@@ -10,14 +10,14 @@ import {
   type ObservedPod,
   type SmokeInventory,
 } from '../../steps/07-smoke-pod/smoke-pod.ts'
-import { findKubeNode } from '../../lib/kube/kubectl.ts'
+import { findKubeNode, type KubeNode } from '../../lib/kube/kubectl.ts'
 // The lab's model of the real scheduler filters and of GetPodQOS: the manifest must pass the same rules.
 import { filterNode } from '../../lab/kube-api/scheduler.ts'
 import { qosClass } from '../../lab/kube-api/admission.ts'
 
 const inv = parse(readFileSync(new URL('../../inventory/lab.yaml', import.meta.url), 'utf8')) as SmokeInventory
 
-const validatorKubeNode = (over: Record<string, unknown> = {}) => ({
+const validatorKubeNode = (over: Partial<KubeNode> = {}): KubeNode => ({
   metadata: {
     name: 'validator1',
     labels: {
