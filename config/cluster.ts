@@ -9,7 +9,7 @@ import { log } from '../lib/runner/log.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
 
-export interface ClusterPaths {
+interface ClusterPaths {
   outDir: string
   secrets: string
   talosconfig: string

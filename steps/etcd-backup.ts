@@ -26,7 +26,7 @@ import {
 export { backupsDir, readBackupIndex }
 
 /** Written to a temp file and renamed, so an interrupted run never leaves half an index. */
-export async function writeBackupIndex(outDir: string, entries: BackupEntry[]): Promise<void> {
+async function writeBackupIndex(outDir: string, entries: BackupEntry[]): Promise<void> {
   const f = indexFile(outDir)
   await writeFile(`${f}.tmp`, formatIndex(entries), { mode: 0o600 })
   await rename(`${f}.tmp`, f)

@@ -56,7 +56,7 @@ export async function kubeAt(c: Cluster, endpoint: string, args: string[], timeo
   return r.stdout
 }
 
-export interface EtcdProbeResult {
+interface EtcdProbeResult {
   memberId: string
   leader: string
   term: number

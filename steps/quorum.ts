@@ -9,7 +9,7 @@ import { RefusedError, type StepDef } from '../lib/runner/runner.ts'
 /** etcd states of a member that is gone until someone acts (a crash, a stop): it will not come back by waiting. */
 const GONE = new Set(['Finished', 'Failed'])
 
-export interface QuorumVerdict {
+interface QuorumVerdict {
   /**
    * false when the cluster is bootstrapped and too few members can run, or when it cannot be told: no control-plane
    * node runs etcd and some did not answer (a silent one may run it).
@@ -102,7 +102,7 @@ const firstLine = (s: string) => {
   return (/ failed \(exit \d+\)(?: on [^:]+)?: (.+)$/.exec(line)?.[1] ?? line).slice(0, 240)
 }
 
-export async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
+async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
   return judgeQuorum(controlPlanes(c.inv), await etcdView(c))
 }
 

@@ -17,7 +17,7 @@ import { runChecks, selectChecks } from './runner.ts'
 import { probeTalos, SOURCES, type SourceContext } from './sources.ts'
 import type { AnyCheck, Report } from './types.ts'
 
-export interface CliOptions {
+interface CliOptions {
   inventory: string
   json: boolean
   /** Nothing cut to the terminal's width, every result's message, every multi-line evidence in full. */
@@ -72,7 +72,7 @@ export async function loadCheckInventory(file: string): Promise<CheckInventory> 
   return loadInventory(file)
 }
 
-export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}): SourceContext {
+function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}): SourceContext {
   const { outDir, talosconfig, kubeconfig } = clusterPaths(inv)
   for (const f of [talosconfig, kubeconfig])
     if (!existsSync(f)) log.warn(`${f} does not exist: checks that need it will fail`)
@@ -99,14 +99,14 @@ export function runChecksAgainst(
   return runChecks(checks, { inv, sources: SOURCES, ctx: contextFor(inv, opts), probe: probeTalos })
 }
 
-export interface CliDeps {
+interface CliDeps {
   stdout?: (s: string) => void
   context?: (inv: CheckInventory, opts: { callTimeoutMs?: number }) => SourceContext
   /** Line width when not --wide (default: the terminal's, 120 when stdout is not one). */
   width?: number
 }
 
-export interface CliShow {
+interface CliShow {
   /** Print each result's multi-line evidence in full after the table (checks/numa.ts: the numactl text). */
   evidenceText?: boolean
 }

@@ -18,7 +18,7 @@ export interface BmcSpec {
   cipherSuite: number
 }
 
-export type PowerState = 'on' | 'off'
+type PowerState = 'on' | 'off'
 /** ipmitool `chassis bootdev` devices the runbooks use: the network (a PXE rescue system) or the first disk. */
 export type BootDevice = 'pxe' | 'disk'
 

@@ -5,17 +5,17 @@ import { stringify } from 'yaml'
 import { CommandError, type RunResult } from '../host/exec.ts'
 import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool.ts'
 
-export interface KubeOptions extends CliToolOptions {
+interface KubeOptions extends CliToolOptions {
   kubeconfig?: string
   context?: string
 }
 
-export interface KubeRunOptions extends CallOptions {
+interface KubeRunOptions extends CallOptions {
   /** Named in errors (e.g. the node being labelled). */
   context?: string
 }
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name: string
   namespace?: string
   uid?: string
@@ -39,7 +39,7 @@ export interface KubeList<T> {
   items: T[]
 }
 
-export interface KubeCondition {
+interface KubeCondition {
   type: string
   status: 'True' | 'False' | 'Unknown'
   reason?: string
@@ -64,7 +64,7 @@ export interface KubeNode extends KubeObject {
   }
 }
 
-export interface KubeToleration {
+interface KubeToleration {
   key?: string
   operator?: string
   value?: string
@@ -86,7 +86,7 @@ export interface KubeCsr extends KubeObject {
   status?: { conditions?: { type: string; status: string; reason?: string }[]; certificate?: string }
 }
 
-export interface WaitOptions {
+interface WaitOptions {
   timeoutMs: number
   intervalMs?: number
 }

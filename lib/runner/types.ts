@@ -68,7 +68,7 @@ export interface RunbookDef<F extends FlagSpecs, C extends RunbookContextBase> {
   steps: StepDef<C & RunnerExtras<F>>[]
 }
 
-export type StepOutcome = 'done' | 'skipped' | 'failed' | 'interrupted' | 'not-run'
+type StepOutcome = 'done' | 'skipped' | 'failed' | 'interrupted' | 'not-run'
 
 export interface StepReport {
   name: string

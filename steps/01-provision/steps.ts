@@ -11,7 +11,7 @@ import type { InventoryNode } from '../../config/inventory.ts'
 import { Bmc } from '../../lib/host/bmc.ts'
 import { probeMachine, type NodeProvisionState } from '../machine-state.ts'
 
-export interface ProvisionState extends Map<string, NodeProvisionState> {
+interface ProvisionState extends Map<string, NodeProvisionState> {
   pending(): InventoryNode[]
 }
 
@@ -27,7 +27,7 @@ interface StepHandle {
   progress?: (text: string) => void
 }
 
-export async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
+async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
   const r = n.rescue!
   const image = await localImage(r.imageUrl)
   const fingerprint = resolveFingerprint(r.hostKeyFingerprint)
@@ -111,7 +111,7 @@ export async function waitForMaintenance(c: Cluster, nodes: InventoryNode[], tim
   )
 }
 
-export interface MachineReport {
+interface MachineReport {
   node: string
   talosVersion: string
   installDisk: string

@@ -92,7 +92,7 @@ export function writeConfigs(c: Cluster, r: Rendered, ws: Workspace = workspace(
 }
 
 /** A talosconfig left half-made by an interrupted run has no endpoints: make it again. */
-export function talosconfigComplete(file: string): boolean {
+function talosconfigComplete(file: string): boolean {
   if (!existsSync(file)) return false
   const cfg = parse(readFileSync(file, 'utf8')) as {
     context?: string
@@ -152,7 +152,7 @@ export function redactDiff(diff: string): string {
   )
 }
 
-export async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
+async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
   const st = await probeMachine(c, n)
   // a node that answers on neither API is down or was never provisioned: an insecure apply would only time out
   if (st.state === 'no-talos')
@@ -187,7 +187,7 @@ export async function planAll(c: Cluster, configs: Map<string, string>): Promise
   return c.inv.nodes.map((n) => r.values.get(n)!)
 }
 
-export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
+async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
   const file = ws.config(p.node.name)
   if (p.change === 'none') return
   const r = await c.talos.applyConfig(p.node.address, file, {

@@ -5,7 +5,7 @@ import type { Cluster } from '../../config/cluster.ts'
 import { nodeKernelArgs } from '../../config/render.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
 
-export interface PendingUpgrade {
+interface PendingUpgrade {
   node: string
   missing: string[]
   /** The node's command line could not be read (maintenance mode, down): nothing is known. */

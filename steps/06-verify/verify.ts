@@ -20,7 +20,7 @@ export async function runSuite(
 
 export const reportsDir = (cluster: string) => join(stateDir(), 'reports', cluster)
 
-export function latestReport(cluster: string): { file: string; report: Report } | undefined {
+function latestReport(cluster: string): { file: string; report: Report } | undefined {
   const dir = reportsDir(cluster)
   if (!existsSync(dir)) return undefined
   const last = readdirSync(dir)

@@ -16,7 +16,7 @@ export interface SmokeInventory {
   }
 }
 
-export interface SmokePodOptions {
+interface SmokePodOptions {
   name?: string
   namespace?: string
   image?: string
@@ -41,10 +41,10 @@ export const SMOKE_DEFAULTS = {
   memory: '1Gi',
 } as const
 
-export const SMOKE_LABEL = 'talos-runbooks/smoke-pod'
-export const HUGEPAGE_MOUNT = '/hugepages'
+const SMOKE_LABEL = 'talos-runbooks/smoke-pod'
+const HUGEPAGE_MOUNT = '/hugepages'
 
-export interface SmokePod {
+interface SmokePod {
   apiVersion: 'v1'
   kind: 'Pod'
   metadata: { name: string; namespace: string; labels: Record<string, string>; [extra: string]: unknown }
@@ -62,7 +62,7 @@ export interface SmokePod {
   [extra: string]: unknown
 }
 
-export function validatorOf(inv: SmokeInventory) {
+function validatorOf(inv: SmokeInventory) {
   const v = inv.nodes.find((n) => n.profile === 'validator')
   if (!v) throw new Error('inventory: no node has profile: validator')
   return v

@@ -18,7 +18,7 @@ import {
 } from './smoke-pod.ts'
 
 /** What the smoke-pod steps read from 07's context. */
-export interface SmokeCtx {
+interface SmokeCtx {
   kube: Kube
   dryRun: boolean
   flags: { keep: boolean; hugepages?: string | null }

@@ -42,10 +42,10 @@ export interface PreflightResult {
   memberIds: Record<string, string>
 }
 
-export const NO_LEADER = /^0*$/
+const NO_LEADER = /^0*$/
 export const hasLeader = (id: string) => !NO_LEADER.test(id)
 const normId = (id: string) => id.replace(/^0+(?=.)/, '').toLowerCase()
-export const sameMember = (a: string, b: string) => normId(a) === normId(b)
+const sameMember = (a: string, b: string) => normId(a) === normId(b)
 
 /** Healthy NOW: every control-plane member answers, all agree on one leader, no alarm, no error, the API answers, every node Ready. */
 export function evaluatePreflight(i: PreflightInput): PreflightResult {
@@ -155,7 +155,7 @@ export type Observation =
   | { kind: 'workloads'; startedAt: number; at: number; ok: true; disrupted: string[] }
   | { kind: 'workloads'; startedAt: number; at: number; ok: false; error: string }
 
-export type TimelineEventType =
+type TimelineEventType =
   | 'fault'
   | 'target-unreachable'
   | 'target-answering'
@@ -182,7 +182,7 @@ export interface TimelineEvent {
   uncertaintyMs?: number
 }
 
-export interface TimelineOptions {
+interface TimelineOptions {
   target: Target
   /** The surviving control-plane nodes and their member ids. */
   remaining: (CpNode & { memberId: string })[]
@@ -191,7 +191,7 @@ export interface TimelineOptions {
   apiEndpoints: string[]
 }
 
-export interface Outage {
+interface Outage {
   endpoint: string
   fromMs: number
   toMs?: number

@@ -7,9 +7,9 @@
 import { sleep } from 'zx'
 import { address, createSolanaRpc } from '@solana/kit'
 
-export const MS_PER_SLOT = 400
+const MS_PER_SLOT = 400
 /** agave-validator wait-for-restart-window --max-delinquent-stake default, in percent. */
-export const MAX_DELINQUENT_STAKE_PCT = 5
+const MAX_DELINQUENT_STAKE_PCT = 5
 
 /** Percentage of the activated stake held by delinquent vote accounts. */
 export function delinquentStakePercent(
@@ -21,13 +21,13 @@ export function delinquentStakePercent(
   return total === 0n ? 0 : Number((sum(delinquent) * 10_000n) / total) / 100
 }
 
-export interface EpochView {
+interface EpochView {
   absoluteSlot: bigint
   slotIndex: bigint
   slotsInEpoch: bigint
 }
 
-export interface WindowVerdict {
+interface WindowVerdict {
   clear: boolean
   /** The first leader slot of the identity inside the window, if any. */
   nextLeaderSlot?: bigint
@@ -65,13 +65,13 @@ export function judgeWindow(
   return { clear: true }
 }
 
-export interface SolanaTarget {
+interface SolanaTarget {
   rpcUrl: string
   identity: string
 }
 
 /** One look at the chain: where it is, whether the identity leads inside the window, how much stake is delinquent. */
-export async function readWindow(
+async function readWindow(
   t: SolanaTarget,
   windowMs: number,
 ): Promise<WindowVerdict & { epoch: EpochView; delinquentPct: number }> {

@@ -18,12 +18,12 @@ export interface UpgradeTimeouts {
   backMs: number
 }
 
-export class NodeRegression extends Error {
+class NodeRegression extends Error {
   override name = 'NodeRegression'
 }
 
 /** Every control-plane member answers, none reports an error, all name one leader. Throws what is wrong. */
-export async function assertEtcdHealthy(c: Cluster): Promise<void> {
+async function assertEtcdHealthy(c: Cluster): Promise<void> {
   const cps = controlPlanes(c.inv)
   const members = await c.talos.etcdMembers(cps[0]!.address)
   const status = await c.talos.etcdStatus(cps.map((n) => n.address))
@@ -42,7 +42,7 @@ export async function assertEtcdHealthy(c: Cluster): Promise<void> {
  * `<outputDir>/backups/etcd-before-<node>-<time>.db` through 10-etcd-backup's takeSnapshot: 0600 in a 0700 directory,
  * verified and in the backup index, so 11-etcd-recover can restore it. Its path, or a note on --dry-run.
  */
-export async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
+async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
   const e = await takeSnapshot(c, { name: u.node, address: u.address }, { reason: 'before' })
   return e ? `${join(backupsDir(c.paths.outDir), e.file)} (revision ${e.revision}, verified)` : '(dry run: none taken)'
 }

@@ -15,7 +15,7 @@ export interface ProbeSample {
   ok: boolean
 }
 
-export interface ProbeSummary {
+interface ProbeSummary {
   /** The fewest members answering at any moment (each member counted by its latest answer). */
   minHealthyMembers: number
   members: number
