@@ -9,7 +9,7 @@ import { log } from '../lib/runner/log.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
 
-export interface ClusterPaths {
+interface ClusterPaths {
   outDir: string
   secrets: string
   talosconfig: string
@@ -28,7 +28,7 @@ export interface Cluster {
   kube: Kube
 }
 
-export function clusterPaths(inv: Inventory): ClusterPaths {
+export function clusterPaths(inv: { cluster: Pick<Inventory['cluster'], 'outputDir'> }): ClusterPaths {
   const outDir = isAbsolute(inv.cluster.outputDir) ? inv.cluster.outputDir : join(REPO_ROOT, inv.cluster.outputDir)
   return {
     outDir,
@@ -40,8 +40,8 @@ export function clusterPaths(inv: Inventory): ClusterPaths {
 }
 
 /** The lab must never be driven by the real talosctl, nor production by the lab's. */
-export function talosctlFor(inv: Inventory): string {
-  if (process.env.TALOSCTL) return process.env.TALOSCTL
+export function talosctlFor(inv: { cluster: Pick<Inventory['cluster'], 'target'> }, env = process.env): string {
+  if (env.TALOSCTL) return env.TALOSCTL
   return inv.cluster.target === 'lab' ? join(REPO_ROOT, 'lab', 'bin', 'talosctl') : 'talosctl'
 }
 

@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, normalize } from 'node:path'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
 import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
+import type { BmcSpec } from '../lib/host/bmc.ts'
 import { Ajv, type ErrorObject } from 'ajv'
 import { inventorySchema } from './inventory-schema.ts'
 import { isSecretKey } from '../lib/runner/redact.ts'
@@ -29,7 +30,7 @@ import {
 
 // ---------------------------------------------------------------- types
 
-export interface RescueSpec {
+interface RescueSpec {
   host: string
   port: number
   user: string
@@ -37,19 +38,6 @@ export interface RescueSpec {
   /** `SHA256:...` or `file:PATH` (a file holding that fingerprint). */
   hostKeyFingerprint: string
   imageUrl: string
-}
-
-/** How to reach a node's BMC: IPMI v2.0 over LAN (ipmitool -I lanplus). */
-export interface BmcSpec {
-  type: 'ipmi'
-  address: string
-  /** UDP port, default 623. */
-  port: number
-  username: string
-  /** A 0600 file holding the password (ipmitool -f): never on a command line, never printed. */
-  passwordFile: string
-  /** RMCP+ cipher suite (ipmitool -C), default 3 (HMAC-SHA1, AES-128), which every IPMI 2.0 BMC offers. */
-  cipherSuite: number
 }
 
 export interface InventoryNode {
@@ -67,7 +55,7 @@ export interface InventoryNode {
 }
 
 /** The one link Talos configures: selected by MAC, PCI bus path or name; static address (CIDR) or DHCP. */
-export interface NodeNetwork {
+interface NodeNetwork {
   link: { mac?: string; busPath?: string; name?: string }
   address?: string
   gateway?: string
@@ -116,7 +104,7 @@ export interface ValidatorProfile {
   taints?: Taint[]
 }
 
-export interface ValidatorPod {
+interface ValidatorPod {
   cpus: number
   memory: string
   hugepages: string
@@ -170,9 +158,9 @@ export const formatIssue = (i: InventoryIssue) =>
 // ---------------------------------------------------------------- small validators (exported for reuse)
 
 /** RFC 1123 label, as Kubernetes node names and Talos hostnames need. */
-export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i
-export const DISK_PATH = /^\/dev\/[a-z0-9/_-]+$/
+const DISK_PATH = /^\/dev\/[a-z0-9/_-]+$/
 /** Characters a value may hold when it ends up on a command line or in a path: no ; & | $ ` ( ) < > quotes, spaces, globs. */
 const SHELL_SAFE = /^[A-Za-z0-9_./:@%+=,~-]*$/
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/
@@ -181,7 +169,7 @@ const SYSCTL_KEY = /^[a-z0-9_]+([./][a-zA-Z0-9_-]+)+$/
 const MODULE_NAME = /^[a-zA-Z0-9_-]+$/
 const KERNEL_ARG = /^-?[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:=/+@-]+)?$/
 
-export const isHostAddress = (s: string) => isIP(s) !== 0 || (DNS_NAME.test(s) && !/^[0-9.]+$/.test(s))
+const isHostAddress = (s: string) => isIP(s) !== 0 || (DNS_NAME.test(s) && !/^[0-9.]+$/.test(s))
 
 /** Kubernetes label/taint key: optional DNS-subdomain prefix + "/" + name (≤ 63). */
 export function isLabelKey(k: string): boolean {
@@ -193,13 +181,13 @@ export function isLabelKey(k: string): boolean {
     return parts[0].length <= 253 && DNS_NAME.test(parts[0]) && parts[0] === parts[0].toLowerCase()
   return true
 }
-export const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
+const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 
 /** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
 const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
 
 /** Talos ByteSize ("100GiB", "2TB", "512MB") → bytes. */
-export function parseByteSize(s: string): number {
+function parseByteSize(s: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$/.exec(s.trim())
   if (!m) return NaN
   const units: Record<string, number> = {
@@ -225,14 +213,14 @@ const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2
 // ---------------------------------------------------------------- machine facts (optional)
 
 /** What the caller knows about a machine's memory and CPUs per NUMA node (the inventory itself does not say). */
-export interface HardwareFacts {
+interface HardwareFacts {
   numaMemoryMiB: number[]
   numaCpus: number[][]
   /** the logical CPUs of each physical core (SMT siblings); absent: one thread per core */
   threadSiblings?: number[][]
 }
 /** Facts about the machine named `node`, from whoever knows them (the lab knows its simulated machines). */
-export type HardwareLookup = (node: string) => HardwareFacts | undefined
+type HardwareLookup = (node: string) => HardwareFacts | undefined
 
 // ---------------------------------------------------------------- parse + validate
 
@@ -375,7 +363,7 @@ function expandV6(ip: string): string[] {
 }
 
 /** The network of an address in CIDR form: "10.20.0.11/24" → "10.20.0.0/24". */
-export function cidrNetwork(cidr: string): string | undefined {
+function cidrNetwork(cidr: string): string | undefined {
   const p = parseCidr(cidr)
   if (!p) return undefined
   const width = isIP(p.ip) === 4 ? 32 : 128
@@ -509,7 +497,7 @@ function checkCluster(c: Collector, doc: Obj) {
  * MaximumKubernetesVersion 1.33.99 (talos v1.10.3 pkg/machinery/compatibility/talos110/talos110.go, compared in
  * kubernetes_version.go SupportedWith), i.e. 1.28 … 1.33 as website/content/v1.10/introduction/support-matrix.md lists.
  */
-export const TALOS_V110_KUBERNETES = { min: [1, 28, 0], below: [1, 33, 99] } as const
+const TALOS_V110_KUBERNETES = { min: [1, 28, 0], below: [1, 33, 99] } as const
 
 /** Why Talos v1.10 refuses this Kubernetes version ("v1.33.1"), or undefined when it supports it. */
 export function kubernetesVersionProblem(version: string): string | undefined {
@@ -539,7 +527,7 @@ export function outputDirProblem(dir: string): string | undefined {
 }
 
 /** The text with any URL's `user:password@` replaced: what an error may quote of a URL. */
-export const withoutUserinfo = (v: unknown) =>
+const withoutUserinfo = (v: unknown) =>
   typeof v === 'string' ? v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1<redacted>@') : v
 
 /** A private key pasted where its path belongs. */
@@ -888,7 +876,7 @@ function checkPodFitsOneNumaNode(
 }
 
 /** "CPU 0 without its SMT sibling 16" for each core the reservation takes only part of. */
-export function splitCores(reserved: number[], threadSiblings: number[][] | undefined): string[] {
+function splitCores(reserved: number[], threadSiblings: number[][] | undefined): string[] {
   const set = new Set(reserved)
   return (threadSiblings ?? [])
     .filter((core) => core.some((c) => set.has(c)) && !core.every((c) => set.has(c)))
@@ -903,10 +891,10 @@ const wholeCores = (reserved: number[], threadSiblings: number[][]) =>
   formatCpus([...new Set(threadSiblings.filter((core) => core.some((c) => reserved.includes(c))).flat())])
 
 /** Linux's largest NR_CPUS: a cpuset naming a higher CPU is a typo, and expanding it would exhaust memory. */
-export const MAX_CPUS = 8192
+const MAX_CPUS = 8192
 
 /** Why a cpuset list ("0,1", "0-3,32-35") cannot be right, or undefined when it can. */
-export function cpusetError(s: string): string | undefined {
+function cpusetError(s: string): string | undefined {
   for (const part of s.trim() ? s.split(',') : []) {
     const [a, b = a] = part.split('-').map(Number)
     if (b < a) return `CPU range ${part} is reversed (write ${b}-${a})`
@@ -970,7 +958,7 @@ export interface CheckResult {
   warnings: InventoryIssue[]
 }
 
-export interface ParseOptions {
+interface ParseOptions {
   /** Facts about each machine, to check huge pages and reservations against; without them those limits are not checked. */
   hardware?: HardwareLookup
   /** Called with each warning of a valid inventory (things that work but are probably not what was meant). */

@@ -11,7 +11,7 @@ import type { InventoryNode } from './inventory.ts'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- machine-config documents are walked by path; the schema checked their shape
 type Obj = Record<string, any>
 
-export interface KubeletStateChange {
+interface KubeletStateChange {
   field: string
   from: string
   to: string

@@ -11,7 +11,7 @@ const USAGE = 'usage: npx zx runbooks/02-configure.ts --lint FILE_OR_DIRECTORY..
 const YAML_FILE = /\.ya?ml$/
 
 /** Every YAML file below `dir`, sorted, skipping hidden files and directories. */
-export function yamlFilesUnder(dir: string): string[] {
+function yamlFilesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => !e.name.startsWith('.'))
     .sort((a, b) => a.name.localeCompare(b.name))
@@ -23,7 +23,7 @@ export function yamlFilesUnder(dir: string): string[] {
 }
 
 /** A Talos machine config has a v1alpha1 document (version: v1alpha1 or machine:) or typed documents (apiVersion: v1alpha1). */
-export function looksLikeMachineConfig(text: string): boolean {
+function looksLikeMachineConfig(text: string): boolean {
   try {
     return parseAllDocuments(text).some((d) => {
       const v = 'toJS' in d ? (d.toJS() as Record<string, unknown> | null) : null

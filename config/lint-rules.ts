@@ -43,7 +43,7 @@ export interface RuleContext {
   opts: LintOptions
 }
 
-export interface RuleHit {
+interface RuleHit {
   path: PathSeg[]
   message: string
   fix: string
@@ -77,7 +77,7 @@ const files = (c: Obj): Obj[] => (Array.isArray(c.machine?.files) ? c.machine.fi
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v)
 
 /** kubelet flag maps such as "cpu=1,memory=8Gi" → { cpu: '1', memory: '8Gi' } */
-export function parseFlagMap(s: unknown): Record<string, string> {
+function parseFlagMap(s: unknown): Record<string, string> {
   if (typeof s !== 'string') return {}
   return Object.fromEntries(
     s
@@ -92,7 +92,7 @@ export function parseFlagMap(s: unknown): Record<string, string> {
 }
 
 /** eviction-hard flag "memory.available<16Gi,nodefs.available<10%" → { 'memory.available': '16Gi', ... } */
-export function parseEvictionFlag(s: unknown): Record<string, string> {
+function parseEvictionFlag(s: unknown): Record<string, string> {
   if (typeof s !== 'string') return {}
   return Object.fromEntries(
     s
@@ -180,7 +180,7 @@ const GRUB_PATH = /^\/(etc\/default\/grub|boot\/grub)/
 
 // internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go (v1.10.3, writeUserFiles): op create outside /var fails with "create operation not allowed outside
 // of /var"; append/overwrite outside /var are written under /var and bind-mounted read-only over the path.
-export const filesOutsideVar: Rule = {
+const filesOutsideVar: Rule = {
   id: 'files-outside-var',
   severity: 'error',
   description: 'machine.files can only create files under /var',
@@ -211,7 +211,7 @@ export const filesOutsideVar: Rule = {
 
 // Talos generates its own grub.cfg from machine.install.extraKernelArgs (internal/app/machined/pkg/runtime/v1alpha1/
 // bootloader/grub at v1.10.3); nothing under internal/ reads /etc/default/grub.
-export const grubFiles: Rule = {
+const grubFiles: Rule = {
   id: 'grub-config',
   severity: 'error',
   description: 'Talos never reads GRUB defaults files',
@@ -233,7 +233,7 @@ export const grubFiles: Rule = {
 
 // pkg/machinery/config/types/v1alpha1/v1alpha1_types.go (v1.10.3) MachineFile: content, permissions, path, op;
 // the config decoder rejects unknown fields.
-export const fileModeField: Rule = {
+const fileModeField: Rule = {
   id: 'file-mode-field',
   severity: 'error',
   description: 'machine.files entries have permissions and op, not mode',
@@ -261,7 +261,7 @@ function octal(node: unknown): string {
 
 // internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go (v1.10.3, writeUserFiles): any op but create/append/overwrite (an absent op is "") fails with
 // "unknown operation for file".
-export const fileOp: Rule = {
+const fileOp: Rule = {
   id: 'file-op',
   severity: 'error',
   description: 'machine.files entries need op: create, append or overwrite',
@@ -290,7 +290,7 @@ export const fileOp: Rule = {
 
 // pkg/machinery/config/types/v1alpha1/v1alpha1_types.go (v1.10.3): KernelConfig.KernelModules is []*KernelModuleConfig
 // (name, parameters), so a bare string does not decode.
-export const kernelModuleStrings: Rule = {
+const kernelModuleStrings: Rule = {
   id: 'kernel-module-string',
   severity: 'error',
   description: 'machine.kernel.modules entries are objects with a name',
@@ -315,7 +315,7 @@ export const kernelModuleStrings: Rule = {
 // and decodes configs with yaml.v3, which turns any scalar (1048576, true) into the string field: Talos applies a
 // numeric value. Only the published JSON schema (type: string) objects, so a scalar is a warning; a list or map
 // cannot decode into a string and Talos rejects the config: an error.
-export const sysctlNotString: Rule = {
+const sysctlNotString: Rule = {
   id: 'sysctl-not-string',
   severity: 'warning',
   description: 'machine.sysctls values are strings (Talos accepts bare scalars; the JSON schema does not)',
@@ -348,7 +348,7 @@ export const sysctlNotString: Rule = {
 // kubereserved.cpu to be greater than zero", and a fractional reservation is rounded up to whole CPUs;
 // Talos' default systemReserved cpu is 50m (pkg/machinery/constants/constants.go KubeletSystemReservedCPU, v1.10.3)
 // and only applies when systemReserved is not set (internal/app/machined/pkg/controllers/k8s/kubelet_spec.go).
-export const staticCpuWithoutReservation: Rule = {
+const staticCpuWithoutReservation: Rule = {
   id: 'static-cpu-without-reservation',
   severity: 'error',
   description: 'the static CPU manager needs CPUs reserved for the system',
@@ -383,7 +383,7 @@ export const staticCpuWithoutReservation: Rule = {
 
 // website/content/v1.10/reference/configuration/v1alpha1/config.md, install.extraKernelArgs: "If Talos is using
 // systemd-boot as a bootloader (default for UEFI) this setting will be ignored."
-export const extraKernelArgsSystemdBoot: Rule = {
+const extraKernelArgsSystemdBoot: Rule = {
   id: 'extra-kernel-args-systemd-boot',
   severity: 'warning',
   description: 'systemd-boot ignores machine.install.extraKernelArgs',
@@ -413,7 +413,7 @@ function hugepagesRequested(c: Obj, opts: LintOptions): string | undefined {
 
 // kernel Documentation/admin-guide/mm/hugetlbpage.rst: gigantic (1 GiB) pages can only be reliably reserved on
 // the kernel command line at boot.
-export const hugepagesWithoutKernelArg: Rule = {
+const hugepagesWithoutKernelArg: Rule = {
   id: 'hugepages-without-kernel-arg',
   severity: 'error',
   description: 'hugepages are wanted but no kernel argument reserves them at boot',
@@ -432,7 +432,7 @@ export const hugepagesWithoutKernelArg: Rule = {
 
 // kubernetes docs, reserve-compute-resources: allocatable = capacity - kube-reserved - system-reserved - eviction-
 // threshold; a threshold larger than the reservations evicts while allocatable memory is still free. Advice: warning.
-export const evictionExceedsReserved: Rule = {
+const evictionExceedsReserved: Rule = {
   id: 'eviction-exceeds-reserved',
   severity: 'warning',
   description: 'the hard eviction threshold is larger than the memory reserved for the system',
@@ -455,7 +455,7 @@ export const evictionExceedsReserved: Rule = {
 
 // kubernetes docs, topology-manager: CPU hints come only from the static CPU manager policy; with policy none the
 // topology manager has no exclusive CPUs to align. Advice: warning.
-export const topologyWithoutStaticCpu: Rule = {
+const topologyWithoutStaticCpu: Rule = {
   id: 'topology-without-static-cpu',
   severity: 'warning',
   description: 'the topology manager aligns nothing without the static CPU manager',
@@ -476,7 +476,7 @@ export const topologyWithoutStaticCpu: Rule = {
 // cmd/talosctl/cmd/talos/upgrade.go (v1.10.3) marks --preserve hidden, and machined no longer reads it
 // (no "preserve" under internal/app/machined at v1.10.3: EPHEMERAL is kept on upgrade): the fix names only
 // visible flags. --stage is visible but only for filesystems that cannot be unmounted; not needed here.
-export const kernelArgsNeedUpgrade: Rule = {
+const kernelArgsNeedUpgrade: Rule = {
   id: 'kernel-args-need-upgrade',
   severity: 'warning',
   description: 'kernel arguments change only at install or upgrade',
@@ -495,7 +495,7 @@ export const kernelArgsNeedUpgrade: Rule = {
 
 // Talos v1.10.3 resolves machine.install.disk as a device path (e.g. /dev/sda; config.md install.disk); a bare name
 // such as nvme0n1 matches no device at install time.
-export const installDiskNotDev: Rule = {
+const installDiskNotDev: Rule = {
   id: 'install-disk-not-dev',
   severity: 'error',
   description: 'machine.install.disk is a /dev path',
@@ -512,7 +512,7 @@ export const installDiskNotDev: Rule = {
   },
 }
 
-export const installDiskPartition: Rule = {
+const installDiskPartition: Rule = {
   id: 'install-disk-partition',
   severity: 'error',
   description:
@@ -531,7 +531,7 @@ export const installDiskPartition: Rule = {
   },
 }
 
-export const sysctlValue: Rule = {
+const sysctlValue: Rule = {
   id: 'sysctl-value',
   severity: 'error',
   description: 'known sysctls get a value the kernel accepts (integer ranges, qdisc and congestion control names)',

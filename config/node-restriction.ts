@@ -29,7 +29,7 @@ const namespaceOf = (key: string) => (key.includes('/') ? key.slice(0, key.index
 const inNamespace = (ns: string, parent: string) => ns === parent || ns.endsWith(`.${parent}`)
 
 /** Why NodeRestriction refuses this label key from a node, or undefined when the node may set it. */
-export function labelForbiddenToNode(key: string): string | undefined {
+function labelForbiddenToNode(key: string): string | undefined {
   const ns = namespaceOf(key)
   if (inNamespace(ns, 'node-restriction.kubernetes.io'))
     return `${ns} labels are reserved for administrators (NodeRestriction)`

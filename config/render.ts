@@ -19,16 +19,14 @@ import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
 
-export { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
-
-export const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
+const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
 const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'schematic'] as const
-export type TemplateName = (typeof TEMPLATE_NAMES)[number]
-export type Templates = Record<TemplateName, string>
+type TemplateName = (typeof TEMPLATE_NAMES)[number]
+type Templates = Record<TemplateName, string>
 
 let cachedTemplates: Templates | undefined
 /** The repo's templates/ (read once). Pass your own to the render functions to render from elsewhere. */
-export function defaultTemplates(): Templates {
+function defaultTemplates(): Templates {
   cachedTemplates ??= Object.fromEntries(
     TEMPLATE_NAMES.map((n) => [n, readFileSync(new URL(`${n}.yaml`, TEMPLATES_DIR), 'utf8')]),
   ) as Templates
@@ -138,7 +136,7 @@ export const validatorKernelArgs = (v: ValidatorProfile) => [...hugepageKernelAr
  * (mergeDefaultEvictionSettings only arrives in 1.34), so a signal the inventory leaves out would be zero: render
  * these for every signal the inventory does not set.
  */
-export const KUBELET_EVICTION_HARD_DEFAULTS: Readonly<Record<string, string>> = {
+const KUBELET_EVICTION_HARD_DEFAULTS: Readonly<Record<string, string>> = {
   'memory.available': '100Mi',
   'nodefs.available': '10%',
   'nodefs.inodesFree': '5%',
@@ -151,7 +149,7 @@ export const KUBELET_EVICTION_HARD_DEFAULTS: Readonly<Record<string, string>> = 
  * systemReserved is empty; values from pkg/machinery/constants/constants.go KubeletSystemReservedPid and
  * KubeletSystemReservedEphemeralStorage). Setting systemReserved drops them, so keep those the inventory does not set.
  */
-export const TALOS_SYSTEM_RESERVED_KEPT: Readonly<Record<string, string>> = { pid: '100', 'ephemeral-storage': '256Mi' }
+const TALOS_SYSTEM_RESERVED_KEPT: Readonly<Record<string, string>> = { pid: '100', 'ephemeral-storage': '256Mi' }
 
 type KubeletInputs = Omit<ValidatorProfile, 'storage'>
 
@@ -197,7 +195,7 @@ export function kubeletExtraConfig(v: KubeletInputs): Obj {
 }
 
 /** Talos nodeTaints: key → "value:Effect" (or "Effect" without a value). */
-export const talosTaints = (v: ValidatorProfile) =>
+const talosTaints = (v: ValidatorProfile) =>
   v.taints?.length
     ? Object.fromEntries(v.taints.map((t) => [t.key, t.value ? `${t.value}:${t.effect}` : t.effect]))
     : undefined
@@ -309,7 +307,7 @@ function header(inv: Inventory, n: InventoryNode, kernelArgs: boolean): string {
 }
 
 /** One node's multi-document config. */
-export function renderNodeConfig(
+function renderNodeConfig(
   inv: Inventory,
   secrets: SecretsBundle,
   node: InventoryNode,
@@ -422,7 +420,7 @@ export class RenderValidationError extends Error {
 }
 
 /** Validate every config (when a schema path is given); throws RenderValidationError naming each problem. */
-export function assertConfigsValid(configs: Map<string, string>, schemaPath: string | URL): void {
+function assertConfigsValid(configs: Map<string, string>, schemaPath: string | URL): void {
   const problems = [...configs]
     .map(([node, text]) => ({ node, issues: validateAgainstTalosSchema(text, schemaPath) }))
     .filter((p) => p.issues.length)

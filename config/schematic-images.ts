@@ -14,7 +14,7 @@ import {
   schematicOfInstaller,
 } from '../lib/talos/schematic.ts'
 
-export interface SchematicGroup {
+interface SchematicGroup {
   /** The roles (controlplane, worker) sharing the plain schematic, or the node name for a node of its own. */
   label: string
   id: string
@@ -88,7 +88,7 @@ export const imageProblemsMessage = (problems: string[], inventoryFile: string) 
   `\n  run: npx zx runbooks/01-provision.ts --inventory ${inventoryFile} --print-schematics`
 
 /** `--print-schematics`: write each schematic under <outDir>/schematics/ and print one line per schematic. */
-export function printSchematics(inv: Inventory, outDir: string, out: (line: string) => void): void {
+function printSchematics(inv: Inventory, outDir: string, out: (line: string) => void): void {
   const dir = join(outDir, 'schematics')
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   for (const g of schematicGroups(inv)) {

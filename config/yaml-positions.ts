@@ -15,7 +15,7 @@ import {
 } from 'yaml'
 
 export type PathSeg = string | number
-export interface Pos {
+interface Pos {
   line: number
   column: number
 }

@@ -7,13 +7,11 @@ import { loadCluster, loadNode, updateNode } from './state.ts'
 import { faultsText } from './status.ts'
 import { powerOnMachine } from './machine-power.ts'
 import { loseDisks } from './disk-loss.ts'
+import { UsageError } from '../lib/runner/flags.ts'
 
 export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down', 'boot-fail', 'disk-loss'] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 export const DEFAULT_SLOW_MS = 8000
-
-/** Bad command-line input: the CLI exits 2. */
-export class UsageError extends Error {}
 
 export function checkNode(name: string | undefined): string {
   const nodes = loadCluster().nodes

@@ -51,11 +51,9 @@ await runbook({
   steps: [
     {
       name: 'rescue-boot',
-      summary:
+      describe:
         'with --bmc-reboot: reboot the machines into their rescue system through their BMC (next boot network, power cycle)',
       destructive: true,
-      describe: (c) =>
-        `Reboot ${c.nodes.map((n) => n.name).join(', ')} into the rescue system through the BMC (next boot: network; power cycle)`,
       targets: (c) => c.nodes.map((n) => n.name),
       confirm: (c) =>
         `Power-cycle ${c.nodes.map((n) => `${n.name} (BMC ${n.bmc?.address})`).join(', ')} into the rescue system? Whatever runs there stops now.`,
@@ -70,8 +68,7 @@ await runbook({
     },
     {
       name: 'survey',
-      summary: 'ask each machine whether Talos already answers',
-      describe: () => 'Ask each machine whether Talos already answers (maintenance mode or configured)',
+      describe: 'ask each machine whether Talos already answers',
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {
         for (const n of c.nodes) log.info(`  ${n.name.padEnd(12)} ${c.state.get(n.name)!.summary}`)
@@ -79,10 +76,9 @@ await runbook({
     },
     {
       name: 'write-image',
-      summary: 'write the Talos image over the rescue system SSH (pinned host key), verify, reboot',
+      describe: "write the Talos image over the rescue system's SSH (pinned key), verify, reboot",
+      detail: (c) => `${c.state.pending().length} machine(s)`,
       destructive: true,
-      describe: (c) =>
-        `Write the Talos image to the install disk over the rescue system's SSH (${c.state.pending().length} machine(s))`,
       targets: (c) =>
         c.state
           .pending()
@@ -109,8 +105,7 @@ await runbook({
     },
     {
       name: 'boot-iso',
-      summary: 'machines without a rescue system: boot the Talos ISO by hand',
-      describe: () => 'Machines without a rescue system: boot the Talos ISO by hand',
+      describe: 'machines without a rescue system: boot the Talos ISO by hand',
       targets: (c) =>
         c.state
           .pending()
@@ -132,8 +127,7 @@ await runbook({
     },
     {
       name: 'wait-maintenance',
-      summary: 'wait until every machine answers the Talos API',
-      describe: () => 'Wait until every machine answers the Talos API (maintenance mode or configured)',
+      describe: 'wait until every machine answers the Talos API',
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {
         await waitForMaintenance(c, c.nodes)
@@ -141,8 +135,7 @@ await runbook({
     },
     {
       name: 'report',
-      summary: "report each machine's Talos version and disks; stop if an install disk is missing",
-      describe: () => "Report each machine's Talos version and disks; stop if an install disk is missing",
+      describe: "report each machine's Talos version and disks; stop if an install disk is missing",
       targets: (c) => c.nodes.map((n) => n.name),
       async run(c) {
         return reportMaintenance(c, c.nodes)

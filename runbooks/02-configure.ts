@@ -2,7 +2,7 @@
 // would change on each node, and apply in parallel. `--lint FILE...` lints configs and applies nothing.
 import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
-import { backupFirstStep } from '../steps/10-etcd-backup/steps.ts'
+import { backupFirstStep } from '../steps/etcd-backup.ts'
 import { openCluster, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import { lintCli } from '../config/lint-cli.ts'
@@ -76,17 +76,16 @@ await runbook({
     backupFirstStep('before-configure'),
     {
       name: 'secrets',
-      summary: 'generate the secrets bundle once (0600), reuse it afterwards',
-      describe: (c) => `Generate the cluster secrets bundle once (${c.paths.secrets}, 0600) and reuse it afterwards`,
+      describe: 'generate the secrets bundle once (0600), reuse it afterwards',
+      detail: (c) => c.paths.secrets,
       async run(c) {
         log.info(`  secrets bundle ${await ensureSecrets(c, c.ws)}`)
       },
     },
     {
       name: 'render',
-      summary: 'render, lint and schema-check every config; write all or nothing',
-      describe: (c) =>
-        `Render ${c.inv.nodes.length} machine configs, lint them and validate them against the Talos v1.10 schema`,
+      describe: 'render, lint and schema-check every config; write all or nothing',
+      detail: (c) => `${c.inv.nodes.length} machine configs`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         // machine.install.image is what each node upgrades to: it must carry the node's schematic (kernel args)
@@ -104,8 +103,8 @@ await runbook({
     },
     {
       name: 'talosconfig',
-      summary: 'generate the talosconfig (0600)',
-      describe: (c) => `Generate the talosconfig (${c.paths.talosconfig}, 0600) from the secrets bundle`,
+      describe: 'generate the talosconfig (0600)',
+      detail: (c) => c.paths.talosconfig,
       async run(c) {
         const how = await ensureTalosconfig(c)
         log.info(
@@ -115,8 +114,7 @@ await runbook({
     },
     {
       name: 'diff',
-      summary: "compare each node's running config with the rendered one",
-      describe: () => "Compare each node's running config with the rendered one",
+      describe: "compare each node's running config with the rendered one",
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         const rendered = await renderedFor(c)
@@ -152,14 +150,12 @@ await runbook({
     },
     {
       name: 'apply',
-      summary: 'apply the changed configs in parallel',
+      describe: 'apply the changed configs in parallel',
+      detail: (c) =>
+        changing(c)
+          .map((p) => p.node.name)
+          .join(', ') || 'nothing',
       destructive: true,
-      describe: (c) =>
-        `Apply the configs in parallel (${
-          changing(c)
-            .map((p) => p.node.name)
-            .join(', ') || 'nothing'
-        })`,
       targets: (c) => changing(c).map((p) => p.node.name),
       confirm: (c) =>
         `Apply configs to ${changing(c)
@@ -177,8 +173,7 @@ await runbook({
     },
     {
       name: 'wait-configured',
-      summary: 'wait until every node runs its config',
-      describe: () => 'Wait until every node that got a config runs it',
+      describe: 'wait until every node runs its config',
       targets: (c) => changing(c).map((p) => p.node.name),
       check: (c) => (changing(c).length === 0 ? { done: true, reason: 'nothing was applied' } : { done: false }),
       async run(c, step) {
@@ -191,9 +186,7 @@ await runbook({
     },
     {
       name: 'upgrade-needed',
-      summary: 'say which nodes still boot without their kernel args (those need 09-upgrade)',
-      describe: () =>
-        'Read /proc/cmdline where the inventory wants kernel args: an apply cannot change them, an upgrade does',
+      describe: 'say which nodes still boot without their kernel args (those need 09-upgrade)',
       async run(c) {
         const pending = await pendingKernelArgs(c)
         for (const u of pending.filter((x) => x.unreadable))

@@ -3,16 +3,8 @@
 import { runbook } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import {
-  assertSafeToBootstrap,
-  describeEtcd,
-  etcdView,
-  fetchKubeconfig,
-  isBootstrapped,
-  waitForApi,
-  waitForEtcd,
-  waitForStaticPods,
-} from '../steps/03-bootstrap/steps.ts'
+import { assertSafeToBootstrap, fetchKubeconfig, waitForEtcd, waitForStaticPods } from '../steps/03-bootstrap/steps.ts'
+import { describeEtcd, etcdView, isBootstrapped } from '../steps/etcd-view.ts'
 import { judgeQuorum, QuorumLostError } from '../steps/quorum.ts'
 
 await runbook({
@@ -38,8 +30,7 @@ await runbook({
   steps: [
     {
       name: 'check-etcd',
-      summary: 'ask every control-plane node for its etcd service; refuse if quorum is lost',
-      describe: () => 'Ask every control-plane node for its etcd service: bootstrap only if none runs etcd',
+      describe: 'ask every control-plane node for its etcd service; refuse if quorum is lost',
       targets: (c) => c.cps.map((n) => n.name),
       async run(c) {
         log.info(`  etcd: ${describeEtcd(c.etcd)}`)
@@ -52,9 +43,8 @@ await runbook({
     },
     {
       name: 'bootstrap',
-      summary: 'talosctl bootstrap, exactly once for the life of the cluster',
+      describe: 'talosctl bootstrap, exactly once for the life of the cluster',
       destructive: true,
-      describe: (c) => `talosctl bootstrap on ${c.target.name}: create the etcd cluster (done once, ever)`,
       targets: (c) => [c.target.name],
       confirm: (c) =>
         `Bootstrap etcd on ${c.target.name} (${c.target.address})? This is done once for the life of the cluster.`,
@@ -69,8 +59,8 @@ await runbook({
     },
     {
       name: 'wait-etcd',
-      summary: 'wait for every member and one agreed leader',
-      describe: (c) => `Wait until ${c.cps.length} etcd members agree on one leader`,
+      describe: 'wait for every member and one agreed leader',
+      detail: (c) => `${c.cps.length} members`,
       targets: (c) => c.cps.map((n) => n.name),
       async run(c, step) {
         if (step.dryRun) return
@@ -81,8 +71,8 @@ await runbook({
     },
     {
       name: 'kubeconfig',
-      summary: 'fetch the admin kubeconfig (0600)',
-      describe: (c) => `Fetch the admin kubeconfig into ${c.paths.kubeconfig} (0600)`,
+      describe: 'fetch the admin kubeconfig (0600)',
+      detail: (c) => c.paths.kubeconfig,
       targets: (c) => [c.target.name],
       async run(c) {
         await fetchKubeconfig(c, c.target)
@@ -90,17 +80,15 @@ await runbook({
     },
     {
       name: 'wait-api',
-      summary: 'wait for the Kubernetes API /readyz',
-      describe: () => 'Wait for the Kubernetes API to answer /readyz',
+      describe: 'wait for the Kubernetes API /readyz',
       targets: (c) => [c.inv.cluster.endpoint],
       async run(c, step) {
-        if (!step.dryRun) await waitForApi(c)
+        if (!step.dryRun) await c.kube.waitForReady()
       },
     },
     {
       name: 'wait-control-plane-pods',
-      summary: 'wait for the control-plane static pods',
-      describe: () => 'Wait for kube-apiserver, kube-controller-manager and kube-scheduler on every control-plane node',
+      describe: 'wait for the control-plane static pods',
       targets: (c) => c.cps.map((n) => n.name),
       async run(c, step) {
         if (!step.dryRun) await waitForStaticPods(c)

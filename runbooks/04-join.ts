@@ -23,8 +23,7 @@ await runbook({
     quorumStep({ requireBootstrapped: true }),
     {
       name: 'wait-registered',
-      summary: 'wait for every node to register',
-      describe: () => 'Wait for every node to register with the Kubernetes API',
+      describe: 'wait for every node to register',
       targets: (c) => c.all.map((n) => n.name),
       async run(c, step) {
         if (!step.dryRun) await waitRegistered(c, c.all)
@@ -32,8 +31,7 @@ await runbook({
     },
     {
       name: 'approve-csrs',
-      summary: 'approve kubelet-serving CSRs that match an inventory node',
-      describe: () => 'Approve pending kubelet-serving CSRs whose requester and SANs match an inventory node',
+      describe: 'approve kubelet-serving CSRs that match an inventory node',
       targets: (c) => c.all.map((n) => n.name),
       async run(c) {
         const d = await approveCsrs(c, c.all)
@@ -46,8 +44,7 @@ await runbook({
     },
     {
       name: 'wait-ready',
-      summary: 'wait for Ready; report kubelet versions and roles',
-      describe: () => 'Wait for every node to be Ready; report kubelet versions and roles',
+      describe: 'wait for Ready; report kubelet versions and roles',
       targets: (c) => c.all.map((n) => n.name),
       async run(c, step) {
         if (step.dryRun) return
@@ -58,8 +55,7 @@ await runbook({
     },
     {
       name: 'verify-validator',
-      summary: 'check the validator advertises its huge pages',
-      describe: (c) => `Confirm ${c.validator?.name ?? 'the validator'} registered with its huge pages`,
+      describe: 'check the validator advertises its huge pages',
       targets: (c) => (c.validator ? [c.validator.name] : []),
       async check(c) {
         return c.validator ? { done: false } : { done: true, reason: 'the inventory has no validator node' }

@@ -29,8 +29,7 @@ await runbook({
     quorumStep({ requireBootstrapped: true }),
     {
       name: 'volumes',
-      summary: 'read back the ledger/accounts mounts',
-      describe: (c) => `Read back the ledger/accounts mounts on ${c.node.name}`,
+      describe: 'read back the ledger/accounts mounts',
       targets: (c) => [c.node.name],
       async run(c) {
         const mounts = await readMounts(c, c.node)
@@ -41,10 +40,9 @@ await runbook({
     },
     {
       name: 'permissions',
-      summary: 'set volume owner/mode with a one-shot pod, read back',
+      describe: 'set volume owner/mode with a one-shot pod, read back',
+      detail: (c) => (c.profile.storage ?? []).map((s) => s.mountPoint).join(', '),
       destructive: true,
-      describe: (c) =>
-        `Set owner and mode of ${(c.profile.storage ?? []).map((s) => s.mountPoint).join(', ')} with a one-shot pod on ${c.node.name}`,
       confirm: (c) => `Run a privileged one-shot pod on ${c.node.name} to chown/chmod its validator volumes?`,
       targets: (c) => [c.node.name],
       async check(c) {
@@ -87,8 +85,7 @@ await runbook({
     },
     {
       name: 'labels',
-      summary: 'label the validator',
-      describe: (c) => `Label ${c.node.name} for the validator workload`,
+      describe: 'label the validator',
       targets: (c) => [c.node.name],
       async check(c) {
         const k = await c.kube.node(c.node.name)
@@ -103,9 +100,8 @@ await runbook({
     },
     {
       name: 'taint',
-      summary: 'taint the validator NoSchedule',
+      describe: 'taint the validator NoSchedule',
       destructive: true,
-      describe: (c) => `Taint ${c.node.name} NoSchedule so only pods that tolerate it land there`,
       confirm: (c) => `Taint ${c.node.name}? Pods without the toleration will no longer be scheduled on it.`,
       targets: (c) => [c.node.name],
       async check(c) {
@@ -121,8 +117,7 @@ await runbook({
     },
     {
       name: 'kubelet-reservations',
-      summary: "read back kubelet's memory reservations",
-      describe: (c) => `Read back kubelet's memory reservations and huge pages on ${c.node.name}`,
+      describe: "read back kubelet's memory reservations",
       targets: (c) => [c.node.name],
       async run(c) {
         const k = await c.kube.node(c.node.name)

@@ -27,8 +27,7 @@ await runbook({
   steps: [
     {
       name: 'checks',
-      summary: 'run the check suite',
-      describe: () => 'Run the check suite (batched talosctl/kubectl calls, in parallel)',
+      describe: 'run the check suite',
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
         const report = (c.report = await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], {
@@ -46,8 +45,7 @@ await runbook({
     },
     {
       name: 'compare',
-      summary: 'store the report, show what changed since the last one',
-      describe: () => 'Store the report and show what changed since the previous one',
+      describe: 'store the report, show what changed since the last one',
       async run(c, step) {
         const r = (c.report ??= await runSuite(c.inventoryFile, c.flags.check ? [c.flags.check] : [], {
           callTimeoutMs: c.flags.callTimeoutMs,

@@ -93,8 +93,8 @@ await runbook({
     quorumStep({ requireBootstrapped: true }),
     {
       name: 'plan',
-      summary: 'per node: the Talos version, schematic and kernel args it runs vs what the inventory renders',
-      describe: (c) => `The upgrade plan (order, node, from → to, why):\n${indent(formatPlan(c.plan))}`,
+      describe: 'per node: the Talos version, schematic and kernel args it runs vs what the inventory renders',
+      detail: (c) => `\n${indent(formatPlan(c.plan))}`,
       async run(c) {
         // the plan itself is the step's description, printed on its ▶ line (and by --list)
         if (c.plan.problems.length) throw new RefusedError(`not upgrading anything: ${c.plan.problems.join('; ')}`)
@@ -103,12 +103,9 @@ await runbook({
     },
     {
       name: 'upgrade-talos',
-      summary: 'talosctl upgrade --image, one node at a time, with the etcd/drain gates and the checks after each',
+      describe: 'talosctl upgrade --image, one node at a time, with the etcd/drain gates and the checks after each',
+      detail: (c) => (c.plan.nodes.length ? c.plan.nodes.map((u) => u.node).join(' → ') : 'nothing to upgrade'),
       destructive: true,
-      describe: (c) =>
-        c.plan.nodes.length
-          ? `Upgrade ${c.plan.nodes.map((u) => u.node).join(', ')} one at a time, in this order`
-          : 'Nothing to upgrade',
       targets: (c) => c.plan.nodes.map((u) => u.node),
       confirm: (c) => `Upgrade Talos on ${c.plan.nodes.map((u) => u.node).join(', ')}, one node at a time?`,
       check: (c) =>
@@ -155,13 +152,10 @@ await runbook({
     },
     {
       name: 'upgrade-k8s',
-      summary:
+      describe:
         'talosctl upgrade-k8s --to kubernetesVersion: its --dry-run first, then the upgrade, then every kubelet on it',
+      detail: (c) => (c.plan.kubernetes ? `${c.plan.kubernetes.from} → ${c.plan.kubernetes.to}` : 'nothing to upgrade'),
       destructive: true,
-      describe: (c) =>
-        c.plan.kubernetes
-          ? `Kubernetes ${c.plan.kubernetes.from} → ${c.plan.kubernetes.to} with talosctl upgrade-k8s`
-          : 'Kubernetes: nothing to upgrade',
       confirm: (c) => `Upgrade Kubernetes from ${c.plan.kubernetes?.from} to ${c.plan.kubernetes?.to}?`,
       check: (c) =>
         c.plan.kubernetes ? { done: false } : { done: true, reason: 'every kubelet runs the inventory version' },

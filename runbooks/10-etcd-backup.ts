@@ -5,8 +5,8 @@ import { runbook } from '../lib/runner/runner.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { openCluster, controlPlanes } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
-import { backupsDir } from '../steps/10-etcd-backup/backup.ts'
-import { DEFAULT_KEEP, pickMember, retentionStep, snapshotStep } from '../steps/10-etcd-backup/steps.ts'
+import { backupsDir, pickMember, snapshotStep } from '../steps/etcd-backup.ts'
+import { DEFAULT_KEEP, retentionStep } from '../steps/10-etcd-backup/steps.ts'
 
 await runbook({
   id: '10-etcd-backup',
@@ -39,14 +39,12 @@ await runbook({
   steps: [
     {
       name: 'pick-member',
-      summary: 'the first control plane whose etcd answers without errors (or --node)',
-      describe: (c) =>
-        `Ask ${
-          c.wantedNode ??
-          controlPlanes(c.inv)
-            .map((n) => n.name)
-            .join(', ')
-        } for etcd status; stream from the first healthy member`,
+      describe: 'the first control plane whose etcd answers without errors (or --node)',
+      detail: (c) =>
+        c.wantedNode ??
+        controlPlanes(c.inv)
+          .map((n) => n.name)
+          .join(', '),
       targets: (c) => (c.wantedNode ? [c.wantedNode] : controlPlanes(c.inv).map((n) => n.name)),
       async run(c) {
         c.member = await pickMember(c, c.wantedNode)
@@ -55,9 +53,8 @@ await runbook({
     },
     {
       name: 'snapshot',
-      summary: 'talosctl etcd snapshot into <outputDir>/backups, verify it, add it to index.json',
-      describe: (c) =>
-        `talosctl etcd snapshot into ${backupsDir(c.paths.outDir)} (0600), verify it, add it to index.json`,
+      describe: 'talosctl etcd snapshot into <outputDir>/backups, verify it, add it to index.json',
+      detail: (c) => backupsDir(c.paths.outDir),
       targets: (c) => (c.member ? [c.member.name] : []),
       async run(c) {
         c.member ??= await pickMember(c, c.wantedNode) // resumed at this step
@@ -66,8 +63,8 @@ await runbook({
     },
     {
       name: 'retention',
-      summary: 'keep the --keep newest snapshots, delete the others',
-      describe: (c) => `Keep the ${c.keep} newest snapshots in ${backupsDir(c.paths.outDir)}, delete older ones`,
+      describe: 'keep the --keep newest snapshots, delete the others',
+      detail: (c) => `--keep ${c.keep} in ${backupsDir(c.paths.outDir)}`,
       async run(c) {
         return retentionStep(c, c.keep, c.dryRun)
       },

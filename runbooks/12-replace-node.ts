@@ -6,14 +6,14 @@
 // the same way; the validator then gets 05-storage-tuning. A node that is alive and healthy needs nothing: every step
 // is skipped.
 import { runbook } from '../lib/runner/runner.ts'
-import { UsageError } from '../lib/runner/flags.ts'
+import { UsageError, type FlagSpecs } from '../lib/runner/flags.ts'
 import { log } from '../lib/runner/log.ts'
-import { RefusedError } from '../lib/runner/types.ts'
+import { RefusedError, type RunnerExtras } from '../lib/runner/types.ts'
 import { run } from '../lib/host/exec.ts'
 import { controlPlanes, openCluster, type Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
-import { backupFirstStep } from '../steps/10-etcd-backup/steps.ts'
+import { backupFirstStep } from '../steps/etcd-backup.ts'
 import { runSuite } from '../steps/06-verify/verify.ts'
 import { assess, type Assessment } from '../steps/12-replace-node/assess.ts'
 import {
@@ -34,15 +34,17 @@ const found = async (c: Ctx) => (c.a ??= await assess(c, c.node))
 const isCp = (c: Ctx) => c.node.role === 'controlplane'
 const nothingToDo = (c: Ctx) => ({ done: true, reason: `${c.node.name} is alive and healthy: nothing to replace` })
 
-const backup = backupFirstStep<Ctx & { dryRun: boolean; flags: { noBackup?: boolean } }>('before-replace')
+const FLAGS = {
+  node: { type: 'string', valueName: 'NAME', description: 'the inventory node whose machine is replaced (required)' },
+  'no-backup': { type: 'boolean', description: 'do not take an etcd snapshot first' },
+} as const satisfies FlagSpecs
 
-await runbook({
+const backup = backupFirstStep<Ctx & RunnerExtras<typeof FLAGS>>('before-replace')
+
+await runbook<typeof FLAGS, Ctx>({
   id: '12-replace-node',
   title: 'Replace a dead machine by a blank one with the same name',
-  flags: {
-    node: { type: 'string', valueName: 'NAME', description: 'the inventory node whose machine is replaced (required)' },
-    'no-backup': { type: 'boolean', description: 'do not take an etcd snapshot first' },
-  },
+  flags: FLAGS,
   context(flags) {
     const cluster = openCluster(flags.inventory, flags)
     const names = cluster.inv.nodes.map((n) => n.name)
@@ -57,8 +59,8 @@ await runbook({
   steps: [
     {
       name: 'assess',
-      summary: 'is the machine the blank replacement? which etcd member is dead? quorum without it?',
-      describe: (c) =>
+      describe: 'is the machine the blank replacement? which etcd member is dead? quorum without it?',
+      detail: (c) =>
         `Ask ${c.node.name} what it runs${isCp(c) ? `; ask the other control planes for etcd and its members: refuse unless they keep quorum without ${c.node.name}` : ''}`,
       targets: (c) => (isCp(c) ? controlPlanes(c.inv).map((n) => n.name) : [c.node.name]),
       async run(c) {
@@ -82,9 +84,9 @@ await runbook({
     },
     {
       name: 'remove-member',
-      summary: 'talosctl etcd remove-member <ID> of the dead machine, through a healthy member',
+      describe: 'talosctl etcd remove-member <ID> of the dead machine, through a healthy member',
       destructive: true,
-      describe: (c) =>
+      detail: (c) =>
         `Remove ${c.node.name}'s dead etcd member${c.a?.deadMembers.length ? ` ${c.a.deadMembers.map((m) => m.id).join(', ')}` : ''} through ${c.a?.via?.name ?? 'a healthy member'}`,
       targets: (c) => (isCp(c) ? [c.node.name] : []),
       confirm: (c) =>
@@ -102,9 +104,9 @@ await runbook({
     },
     {
       name: 'delete-node',
-      summary: "cordon, drain (without waiting for the dead kubelet) and delete the dead machine's Node",
+      describe: "cordon, drain (without waiting for the dead kubelet) and delete the dead machine's Node",
       destructive: true,
-      describe: (c) => `Cordon, drain and delete the Kubernetes Node ${c.node.name} of the dead machine`,
+      detail: (c) => `Cordon, drain and delete the Kubernetes Node ${c.node.name} of the dead machine`,
       targets: (c) => [c.node.name],
       async check(c) {
         const a = await found(c)
@@ -119,9 +121,9 @@ await runbook({
     },
     {
       name: 'provision',
-      summary: "01's steps for this machine: image over its rescue system (or the ISO), then maintenance mode",
+      describe: "01's steps for this machine: image over its rescue system (or the ISO), then maintenance mode",
       destructive: true,
-      describe: (c) =>
+      detail: (c) =>
         `Provision ${c.node.name} as 01-provision does (install disk ${c.node.installDisk}), wait for maintenance mode`,
       targets: (c) => [c.node.name],
       async check(c) {
@@ -137,9 +139,9 @@ await runbook({
     },
     {
       name: 'configure',
-      summary: "02's steps for this machine: render, lint and validate, apply its config, wait until it runs it",
+      describe: "02's steps for this machine: render, lint and validate, apply its config, wait until it runs it",
       destructive: true,
-      describe: (c) => `Render and validate the configs, apply ${c.node.name}'s (install), wait until it runs it`,
+      detail: (c) => `Render and validate the configs, apply ${c.node.name}'s (install), wait until it runs it`,
       targets: (c) => [c.node.name],
       async check(c) {
         return (await found(c)).healthy ? nothingToDo(c) : { done: false }
@@ -150,8 +152,9 @@ await runbook({
     },
     {
       name: 'etcd-join',
-      summary: 'wait until the new member joined as a learner and was promoted: every control plane voting, no learner',
-      describe: (c) =>
+      describe:
+        'wait until the new member joined as a learner and was promoted: every control plane voting, no learner',
+      detail: (c) =>
         `Wait until ${c.node.name} joined etcd as a learner and was promoted (${controlPlanes(c.inv)
           .map((n) => n.name)
           .join(', ')} voting, no learner)`,
@@ -168,8 +171,8 @@ await runbook({
     },
     {
       name: 'kubernetes-join',
-      summary: "wait for the new machine's Node: registered, serving CSR approved, Ready",
-      describe: (c) => `Wait for ${c.node.name} to register, approve its kubelet-serving CSR, wait for Ready`,
+      describe: "wait for the new machine's Node: registered, serving CSR approved, Ready",
+      detail: (c) => `Wait for ${c.node.name} to register, approve its kubelet-serving CSR, wait for Ready`,
       targets: (c) => [c.node.name],
       async run(c, step) {
         if (!step.dryRun) await joinOne(c, c.node)
@@ -177,8 +180,8 @@ await runbook({
     },
     {
       name: 'unique-names',
-      summary: "no two etcd members or Nodes share the machine's name or address",
-      describe: (c) => `Check that ${c.node.name} is one etcd member and one Node, with its inventory address`,
+      describe: "no two etcd members or Nodes share the machine's name or address",
+      detail: (c) => `Check that ${c.node.name} is one etcd member and one Node, with its inventory address`,
       targets: (c) => [c.node.name],
       async run(c, step) {
         if (step.dryRun) return
@@ -198,9 +201,9 @@ await runbook({
     },
     {
       name: 'validator-tuning',
-      summary: "the validator: 05-storage-tuning (volumes' owner and mode, labels, taint, reservations)",
+      describe: "the validator: 05-storage-tuning (volumes' owner and mode, labels, taint, reservations)",
       destructive: true,
-      describe: (c) => `Run 05-storage-tuning for ${c.node.name}`,
+      detail: (c) => `Run 05-storage-tuning for ${c.node.name}`,
       confirm: (c) =>
         `Run 05-storage-tuning for ${c.node.name} (a privileged one-shot pod sets its volumes' owner and mode; labels and taint)?`,
       targets: (c) => (c.node.profile === 'validator' ? [c.node.name] : []),
@@ -227,8 +230,7 @@ await runbook({
     },
     {
       name: 'checks',
-      summary: 'run every post-change check (checks/all.ts); any failure fails the run',
-      describe: 'Run every post-change check group',
+      describe: 'run every post-change check (checks/all.ts); any failure fails the run',
       async run(c, step) {
         if (step.dryRun) return
         const report = await runSuite(c.inventoryFile, [], { callTimeoutMs: c.talos.timeoutMs })

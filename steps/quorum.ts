@@ -3,13 +3,13 @@
 // an apply-config or reboot of one more control-plane node would make things worse. Refuse, say why and what to do.
 import { log } from '../lib/runner/log.ts'
 import { controlPlanes, type Cluster } from '../config/cluster.ts'
-import { etcdView, isBootstrapped, type EtcdView } from './03-bootstrap/steps.ts'
+import { etcdView, isBootstrapped, type EtcdView } from './etcd-view.ts'
 import { RefusedError, type StepDef } from '../lib/runner/runner.ts'
 
 /** etcd states of a member that is gone until someone acts (a crash, a stop): it will not come back by waiting. */
 const GONE = new Set(['Finished', 'Failed'])
 
-export interface QuorumVerdict {
+interface QuorumVerdict {
   /**
    * false when the cluster is bootstrapped and too few members can run, or when it cannot be told: no control-plane
    * node runs etcd and some did not answer (a silent one may run it).
@@ -102,7 +102,7 @@ const firstLine = (s: string) => {
   return (/ failed \(exit \d+\)(?: on [^:]+)?: (.+)$/.exec(line)?.[1] ?? line).slice(0, 240)
 }
 
-export async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
+async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
   return judgeQuorum(controlPlanes(c.inv), await etcdView(c))
 }
 
@@ -114,9 +114,7 @@ export async function checkQuorum(c: Cluster): Promise<QuorumVerdict> {
 export function quorumStep<C extends Cluster>(opts: { requireBootstrapped?: boolean } = {}): StepDef<C> {
   return {
     name: 'etcd-quorum',
-    summary: 'refuse to change anything while etcd has lost quorum',
-    describe: (c) =>
-      `Ask the ${controlPlanes(c.inv).length} control-plane nodes for etcd: refuse to go on without quorum`,
+    describe: 'refuse to change anything while etcd has lost quorum',
     targets: (c) => controlPlanes(c.inv).map((n) => n.name),
     async run(c) {
       const v = await checkQuorum(c)

@@ -5,9 +5,9 @@ import { fail, pass, warn } from '../engine/results.ts'
 import { defineCheck, type Result, type ServiceRow } from '../engine/types.ts'
 import type { KubeNode } from '../../lib/kube/kubectl.ts'
 
-export const API_LATENCY_WARN_MS = 1000
-export const API_LATENCY_FAIL_MS = 5000
-export const CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane'
+const API_LATENCY_WARN_MS = 1000
+const API_LATENCY_FAIL_MS = 5000
+const CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane'
 export const STATIC_PODS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']
 
 /** The k8s Node for an inventory node: by name (Talos registers the hostname), else by InternalIP. */

@@ -5,11 +5,11 @@ import { defineCheck, type EtcdStatusRow, type Result } from '../engine/types.ts
 import { DEFAULT_BACKUP_MAX_AGE, formatAge, newestBackup } from '../../lib/talos/etcd-backups.ts'
 import { parseGoDuration } from '../../lib/talos/parse.ts'
 
-export const RAFT_LAG_WARN = 100
-export const RAFT_LAG_FAIL = 1000
+const RAFT_LAG_WARN = 100
+const RAFT_LAG_FAIL = 1000
 /** etcd's default quota-backend-bytes, which Talos does not change. */
-export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3
-export const DB_WARN_RATIO = 0.8
+const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3
+const DB_WARN_RATIO = 0.8
 
 const cps = (inv: CheckInventory) => names(controlPlaneNodes(inv))
 const GiB = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`

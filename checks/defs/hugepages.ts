@@ -12,7 +12,7 @@ const spec = (inv: CheckInventory) => inv.validator!.hugepages
 const total = (inv: CheckInventory) => spec(inv).perNumaNode.reduce((a, b) => a + b, 0)
 
 /** The `hugepages=` value that reserves perNumaNode pages on each node: "0:4,1:4". */
-export const perNodeHugepagesArg = (perNumaNode: number[]) => perNumaNode.map((n, i) => `${i}:${n}`).join(',')
+const perNodeHugepagesArg = (perNumaNode: number[]) => perNumaNode.map((n, i) => `${i}:${n}`).join(',')
 
 export const hugepagesCmdline = defineCheck({
   id: 'hugepages.cmdline',

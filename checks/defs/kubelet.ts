@@ -10,7 +10,7 @@ import { evictionHardFor, kubeletExtraConfig, systemReservedFor } from '../../co
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 
 /** The KubeletConfiguration the inventory asks for (only the fields it sets), with what lib/render.ts adds to them. */
-export function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> {
+function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> {
   const w: Record<string, unknown> = {}
   const rendered = kubeletExtraConfig(v)
   if (v.cpuManagerPolicy !== undefined) w.cpuManagerPolicy = v.cpuManagerPolicy
@@ -28,7 +28,7 @@ export function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> 
 }
 
 /** Deep equality where leaf strings compare as quantities ("1Gi" = "1024Mi") and map key order is irrelevant. */
-export function sameConfigValue(seen: unknown, wanted: unknown): boolean {
+function sameConfigValue(seen: unknown, wanted: unknown): boolean {
   if (Array.isArray(wanted)) {
     if (!Array.isArray(seen) || seen.length !== wanted.length) return false
     return wanted.every((w, i) => sameConfigValue(seen[i], w))

@@ -5,10 +5,10 @@ import { fail, nodeValue, pass } from '../engine/results.ts'
 import { defineCheck, type NumaView, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
-export const LOCAL_DISTANCE = 10
+const LOCAL_DISTANCE = 10
 
 /** Problems with a topology, empty when sound. Pure, so the rules can be tested one by one. */
-export function numaProblems(t: NumaView, expectedNodes: number): string[] {
+function numaProblems(t: NumaView, expectedNodes: number): string[] {
   const p: string[] = []
   if (t.nodes.length !== expectedNodes)
     p.push(`${t.nodes.length} NUMA node(s), the inventory's perNumaNode lists ${expectedNodes}`)

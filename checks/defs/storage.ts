@@ -5,8 +5,8 @@ import { expectEqual, fail, nodeValue, pass, warn } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
-export const USED_WARN = 0.8
-export const USED_FAIL = 0.95
+const USED_WARN = 0.8
+const USED_FAIL = 0.95
 
 /** "0750" or "drwxr-x---" or 0o750 → "0750", so the inventory's octal and `ls -l`'s letters compare. */
 export function octalMode(mode: string | number): string {

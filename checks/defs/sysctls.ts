@@ -6,7 +6,7 @@ import { defineCheck, type Result } from '../engine/types.ts'
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 
 /** /proc/sys prints multi-value sysctls tab-separated ("4096\t87380\t6291456"); compare word by word. */
-export const sameSysctl = (seen: string, wanted: string) =>
+const sameSysctl = (seen: string, wanted: string) =>
   seen.trim().split(/\s+/).join(' ') === String(wanted).trim().split(/\s+/).join(' ')
 
 export const sysctlValues = defineCheck({

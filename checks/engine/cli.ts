@@ -2,10 +2,9 @@
 //   npx zx checks/all.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION]
 // Exit 0 when nothing failed, 1 when a check failed, 2 on a usage error (unknown flag, unknown check, bad inventory).
 import { existsSync } from 'node:fs'
-import { isAbsolute, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { loadInventory } from '../../config/inventory.ts'
+import { clusterPaths, talosctlFor } from '../../config/cluster.ts'
 import { Kube } from '../../lib/kube/kubectl.ts'
 import { log } from '../../lib/runner/log.ts'
 import { DEFAULT_CALL_TIMEOUT, parseCallTimeout, UsageError } from '../../lib/runner/flags.ts'
@@ -18,9 +17,7 @@ import { runChecks, selectChecks } from './runner.ts'
 import { probeTalos, SOURCES, type SourceContext } from './sources.ts'
 import type { AnyCheck, Report } from './types.ts'
 
-export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
-
-export interface CliOptions {
+interface CliOptions {
   inventory: string
   json: boolean
   /** Nothing cut to the terminal's width, every result's message, every multi-line evidence in full. */
@@ -75,24 +72,13 @@ export async function loadCheckInventory(file: string): Promise<CheckInventory> 
   return loadInventory(file)
 }
 
-export function talosctlBinFor(inv: CheckInventory, env = process.env): string {
-  if (env.TALOSCTL) return env.TALOSCTL
-  return inv.cluster.target === 'lab' ? join(REPO_ROOT, 'lab', 'bin', 'talosctl') : 'talosctl'
-}
-
-export function outDirFor(inv: CheckInventory): string {
-  return isAbsolute(inv.cluster.outputDir) ? inv.cluster.outputDir : join(REPO_ROOT, inv.cluster.outputDir)
-}
-
-export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}): SourceContext {
-  const out = outDirFor(inv)
-  const talosconfig = join(out, 'talosconfig')
-  const kubeconfig = join(out, 'kubeconfig')
+function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}): SourceContext {
+  const { outDir, talosconfig, kubeconfig } = clusterPaths(inv)
   for (const f of [talosconfig, kubeconfig])
     if (!existsSync(f)) log.warn(`${f} does not exist: checks that need it will fail`)
   return {
     talos: new Talosctl({
-      bin: talosctlBinFor(inv),
+      bin: talosctlFor(inv),
       talosconfig,
       endpoints: controlPlaneNodes(inv).map((n) => n.address),
       nodeNames: Object.fromEntries(inv.nodes.map((n) => [n.address, n.name])),
@@ -100,18 +86,27 @@ export function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number }
       timeoutMs: opts.callTimeoutMs,
     }),
     kube: new Kube({ kubeconfig, quiet: true, timeoutMs: opts.callTimeoutMs }),
-    outDir: out,
+    outDir,
   }
 }
 
-export interface CliDeps {
+/** Run `checks` against the cluster `inv` names the way checks/*.ts do: the production sources, Talos probed first. */
+export function runChecksAgainst(
+  checks: AnyCheck[],
+  inv: CheckInventory,
+  opts: { callTimeoutMs?: number } = {},
+): Promise<Report> {
+  return runChecks(checks, { inv, sources: SOURCES, ctx: contextFor(inv, opts), probe: probeTalos })
+}
+
+interface CliDeps {
   stdout?: (s: string) => void
   context?: (inv: CheckInventory, opts: { callTimeoutMs?: number }) => SourceContext
   /** Line width when not --wide (default: the terminal's, 120 when stdout is not one). */
   width?: number
 }
 
-export interface CliShow {
+interface CliShow {
   /** Print each result's multi-line evidence in full after the table (checks/numa.ts: the numactl text). */
   evidenceText?: boolean
 }

@@ -1,7 +1,7 @@
 // What changed between two runs, for a runbook that checks before and after a change (runbooks/06-verify.ts).
 import type { Report, Result, Status } from './types.ts'
 
-export interface StatusChange {
+interface StatusChange {
   check: string
   target: string
   /** undefined: the result did not exist in that report. */

@@ -6,11 +6,11 @@ import { formatNumactlHardware, readNumaFromFiles, type NumaTopology } from '../
 import { SUPPORTED_HUGEPAGE_KIB } from '../../lib/host/procfs.ts'
 import type { NumaView } from './types.ts'
 
-export type SyncRead = (path: string) => string | undefined
+type SyncRead = (path: string) => string | undefined
 
-export const NODE_SYSFS = '/sys/devices/system/node'
+const NODE_SYSFS = '/sys/devices/system/node'
 /** Read up front: without them lib/numa probes node0..node1023 one by one. */
-export const NUMA_PREFETCH = [`${NODE_SYSFS}/online`, `${NODE_SYSFS}/possible`]
+const NUMA_PREFETCH = [`${NODE_SYSFS}/online`, `${NODE_SYSFS}/possible`]
 
 /**
  * Everything readNumaFromFiles reads when the machine has `expectedNodes` NUMA nodes (the inventory says how many):

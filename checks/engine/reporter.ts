@@ -17,7 +17,7 @@ export function summaryLine(s: Summary): string {
   return `${s.pass} passed, ${s.warn} warned, ${s.fail} failed`
 }
 
-export interface TableOptions {
+interface TableOptions {
   color?: boolean
   /** Line width (the terminal's, lib/runner/columns.ts terminalWidth); Infinity with --wide. */
   width?: number
@@ -61,7 +61,7 @@ export function renderTable(report: Report, opts: TableOptions = {}): string {
 const detailLine = (r: Result, width: number): string => cut(DETAIL_INDENT + r.message.replace(/\s*\n\s*/g, ' '), width)
 
 /** Multi-line text in a result's seen evidence (numactl --hardware), by field name: the table shows only its first line. */
-export function evidenceTexts(r: Result): [string, string][] {
+function evidenceTexts(r: Result): [string, string][] {
   const seen = r.evidence.seen
   if (typeof seen === 'string') return seen.includes('\n') ? [['seen', seen]] : []
   if (!seen || typeof seen !== 'object') return []

@@ -159,7 +159,7 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
 }
 
 /** The id of the one result a silent node (or a missing client tool) gets. */
-export const PROBE_CHECK = 'talos.api'
+const PROBE_CHECK = 'talos.api'
 
 const asksNodes = <C>(sources: SourceRegistry<C>, name: SourceName) =>
   !!(sources[name] as Source<SourceName, C> | undefined)?.asksNodes

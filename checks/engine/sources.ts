@@ -37,7 +37,7 @@ export interface TalosRunResult {
   durationMs?: number
 }
 
-export interface TalosRunner {
+interface TalosRunner {
   /** The binary, named when it is missing. */
   readonly bin?: string
   run(
@@ -46,7 +46,7 @@ export interface TalosRunner {
   ): Promise<TalosRunResult>
 }
 
-export interface KubeApi {
+interface KubeApi {
   /** `kubectl get nodes -o json`: a NodeList or its items. */
   nodes(): Promise<unknown>
   /** `kubectl get pods -A -o json`: a PodList or its items. */
@@ -66,7 +66,7 @@ export interface SourceContext {
 type Req = SourceRequest<SourceContext>
 
 /** How long `talosctl health` may wait for a condition, and the whole call. */
-export const HEALTH_WAIT = '20s'
+const HEALTH_WAIT = '20s'
 const HEALTH_TIMEOUT_MS = 45_000
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ function parsePartial<T>(parse: (s: string) => T[], stdout: string, command: str
  * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go at v1.10.3); talosctl's own complaints (a
  * missing talosconfig: "failed to open config file ...: no such file or directory") name another path.
  */
-export function isMissingFile(why: string, path: string): boolean {
+function isMissingFile(why: string, path: string): boolean {
   return /code = NotFound/.test(why) || why.includes(`${path}: no such file or directory`)
 }
 

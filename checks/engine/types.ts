@@ -59,7 +59,7 @@ export interface ServiceRow {
   health: string
 }
 
-export interface NumaNodeView {
+interface NumaNodeView {
   id: number
   cpus: number[]
   memTotalMiB: number

@@ -11,9 +11,6 @@ import * as io from './io.ts'
 export const CLIENT_VERSION = 'v1.10.3'
 export const APID_PORT = 50000
 
-/** A command-line usage error: talosctl prints the usage after it. */
-export class UsageError extends Error {}
-
 export interface GlobalArgs {
   talosconfig?: string
   context?: string

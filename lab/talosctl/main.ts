@@ -1,6 +1,8 @@
 // Lab talosctl: the talosctl v1.10.3 command line (cobra-style parsing, errors and exit codes) over the lab
 // state. Command modules are imported lazily so a call stays fast.
-import { UsageError, type GlobalArgs } from './common.ts'
+import type { GlobalArgs } from './common.ts'
+// a command-line usage error: talosctl prints the usage after it
+import { UsageError } from '../../lib/runner/flags.ts'
 import * as io from './io.ts'
 
 export type FlagType = 'bool' | 'string' | 'strings' | 'duration' | 'int'

@@ -8,7 +8,7 @@
 // ends in a digit (nvme0n1p1, mmcblk0p1, loop0p1, md0p1) (block/partitions/core.c, add_partition()); udev's persistent
 // links name partitions "<disk link>-part<N>" (/dev/disk/by-id/...-part1, 60-persistent-storage.rules).
 
-export interface PartitionPath {
+interface PartitionPath {
   /** the whole disk the partition is on */
   disk: string
   partition: number

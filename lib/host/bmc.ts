@@ -4,9 +4,21 @@
 import { statSync } from 'node:fs'
 import { CliTool, type CliToolOptions } from './cli-tool.ts'
 import type { RunResult } from './exec.ts'
-import type { BmcSpec } from '../../config/inventory.ts'
 
-export type PowerState = 'on' | 'off'
+/** How to reach a node's BMC: IPMI v2.0 over LAN (ipmitool -I lanplus). */
+export interface BmcSpec {
+  type: 'ipmi'
+  address: string
+  /** UDP port, default 623. */
+  port: number
+  username: string
+  /** A 0600 file holding the password (ipmitool -f): never on a command line, never printed. */
+  passwordFile: string
+  /** RMCP+ cipher suite (ipmitool -C), default 3 (HMAC-SHA1, AES-128), which every IPMI 2.0 BMC offers. */
+  cipherSuite: number
+}
+
+type PowerState = 'on' | 'off'
 /** ipmitool `chassis bootdev` devices the runbooks use: the network (a PXE rescue system) or the first disk. */
 export type BootDevice = 'pxe' | 'disk'
 

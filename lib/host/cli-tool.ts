@@ -2,7 +2,7 @@
 // quietness, and how one call's options reach lib/host/exec.ts's run().
 import { run, type Redaction, type RunResult } from './exec.ts'
 
-export const DEFAULT_CALL_TIMEOUT_MS = 30_000
+const DEFAULT_CALL_TIMEOUT_MS = 30_000
 
 export interface CliToolOptions {
   /** Default: $<ENV> (TALOSCTL, KUBECTL), else the tool's name on PATH. */

@@ -42,7 +42,7 @@ const SECRET_FLAG = /^--?(?:[a-z0-9]+-)*(?:token|password|passwd|passphrase|secr
 // talosctl/kubectl args (-n a,b  --patch @file) and need no quoting.
 const SHELL_SAFE = /^[\w@%+=:,./-]+$/
 
-export function shellQuote(arg: string): string {
+function shellQuote(arg: string): string {
   return arg !== '' && SHELL_SAFE.test(arg) ? arg : quote(arg)
 }
 
@@ -60,7 +60,7 @@ function redactValue(arg: string, redact: Redaction[]): string {
 }
 
 /** Redacts secrets in an argv: values of secret-named flags (both `--flag v` and `--flag=v`) and `redact` matches. */
-export function redactArgs(args: string[], redact: Redaction[] = []): string[] {
+function redactArgs(args: string[], redact: Redaction[] = []): string[] {
   const out: string[] = []
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
@@ -85,7 +85,7 @@ export function formatCommand(bin: string, args: string[], redact: Redaction[] =
 }
 
 /** Applies the string/RegExp redactions to free text such as stderr. */
-export function redactText(text: string, redact: Redaction[] = []): string {
+function redactText(text: string, redact: Redaction[] = []): string {
   return redactValue(text, redact).split(PLACEHOLDER).join(REDACTED)
 }
 

@@ -8,13 +8,13 @@
 //  - distances are printed with printf("% 3d ") so every cell is space-padded to 3 and followed by a space.
 import { SUPPORTED_HUGEPAGE_KIB } from './procfs.ts'
 
-export interface NumaHugepages {
+interface NumaHugepages {
   total: number
   free: number
   surplus: number
 }
 
-export interface NumaNodeInfo {
+interface NumaNodeInfo {
   id: number
   cpus: number[]
   /** MemTotal of the node as numactl shows it (MB = kB >> 10); undefined when the node has no readable meminfo. */

@@ -19,7 +19,7 @@ export function parseMeminfo(text: string): Record<string, number> {
 
 // ---------------------------------------------------------------- /proc/cmdline
 
-export interface Cmdline {
+interface Cmdline {
   /** Arguments in order, quotes removed ("foo=\"a b\"" → "foo=a b"). Stops before `--` (the rest goes to init). */
   args: string[]
   /** Everything after a bare `--`. */
@@ -75,9 +75,19 @@ export function parseCmdline(text: string): Cmdline {
   }
 }
 
+/** Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). */
+export function missingKernelArgs(cmdline: string, wanted: string[]): string[] {
+  const have = parseCmdline(cmdline)
+  return wanted.filter((arg) => {
+    const eq = arg.indexOf('=')
+    if (eq < 0) return !have.has(arg)
+    return have.get(arg.slice(0, eq)) !== arg.slice(eq + 1)
+  })
+}
+
 // ---------------------------------------------------------------- huge pages on the command line
 
-export interface HugepageRequest {
+interface HugepageRequest {
   sizeKiB: number
   /** hugepages=N: spread by the kernel over the nodes with memory. */
   count?: number
@@ -167,7 +177,7 @@ export function hugepagesFromCmdline(cmdline: string): HugepageCmdline {
 
 // ---------------------------------------------------------------- /proc/modules
 
-export interface ModuleEntry {
+interface ModuleEntry {
   name: string
   sizeBytes: number
   refcount: number
@@ -212,7 +222,7 @@ export function parseModules(text: string): ModuleEntry[] {
 
 // ---------------------------------------------------------------- /proc/mounts
 
-export interface MountEntry {
+interface MountEntry {
   device: string
   mountPoint: string
   fsType: string

@@ -1,7 +1,7 @@
 // Parallel work on several nodes where one failure must not cut the others short: wait for every one, then say
 // which failed. (Promise.all would reject at the first failure while the rest still run, and the runbook would exit
 // with a disk write or an apply-config half done.)
-export interface Settled<T, R> {
+interface Settled<T, R> {
   values: Map<T, R>
   /** The items that failed, each with its error and the error's first line. */
   failures: { item: T; error: unknown; message: string }[]

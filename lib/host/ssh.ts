@@ -23,7 +23,7 @@ export function fingerprintOf(hostKey: Buffer): string {
   return 'SHA256:' + createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '')
 }
 
-export interface SshTarget {
+interface SshTarget {
   host: string
   port: number
   user: string
@@ -33,7 +33,7 @@ export interface SshTarget {
   readyTimeoutMs?: number
 }
 
-export interface ExecResult {
+interface ExecResult {
   stdout: string
   stderr: string
   code: number

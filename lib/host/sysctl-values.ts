@@ -121,6 +121,3 @@ export function sysctlValueProblem(key: string, value: string): string | undefin
   if (n < rule.min || n > rule.max) return `${name} must be in ${range} (${rule.source}) (got ${JSON.stringify(value)})`
   return undefined
 }
-
-/** The sysctls whose values are checked (for docs and tests). */
-export const KNOWN_SYSCTLS = Object.keys(RULES)

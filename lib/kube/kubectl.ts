@@ -5,17 +5,17 @@ import { stringify } from 'yaml'
 import { CommandError, type RunResult } from '../host/exec.ts'
 import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool.ts'
 
-export interface KubeOptions extends CliToolOptions {
+interface KubeOptions extends CliToolOptions {
   kubeconfig?: string
   context?: string
 }
 
-export interface KubeRunOptions extends CallOptions {
+interface KubeRunOptions extends CallOptions {
   /** Named in errors (e.g. the node being labelled). */
   context?: string
 }
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name: string
   namespace?: string
   uid?: string
@@ -39,7 +39,7 @@ export interface KubeList<T> {
   items: T[]
 }
 
-export interface KubeCondition {
+interface KubeCondition {
   type: string
   status: 'True' | 'False' | 'Unknown'
   reason?: string
@@ -64,7 +64,7 @@ export interface KubeNode extends KubeObject {
   }
 }
 
-export interface KubeToleration {
+interface KubeToleration {
   key?: string
   operator?: string
   value?: string
@@ -86,7 +86,7 @@ export interface KubeCsr extends KubeObject {
   status?: { conditions?: { type: string; status: string; reason?: string }[]; certificate?: string }
 }
 
-export interface WaitOptions {
+interface WaitOptions {
   timeoutMs: number
   intervalMs?: number
 }
@@ -240,4 +240,26 @@ export class Kube extends CliTool {
   waitFor<T>(describe: string, probe: () => Promise<T | undefined>, opts: WaitOptions): Promise<T> {
     return waitFor(describe, probe, opts)
   }
+
+  /** Until the API server answers `/readyz` with `ok` (which includes its etcd check). */
+  async waitForReady(timeoutMs = 5 * 60_000): Promise<void> {
+    await this.waitFor(
+      'the Kubernetes API to answer /readyz',
+      async () => {
+        const r = await this.run(['get', '--raw', '/readyz'], { nothrow: true, quiet: true })
+        return r.exitCode === 0 && r.stdout.trim() === 'ok' ? true : undefined
+      },
+      { timeoutMs, intervalMs: 1000 },
+    )
+  }
+}
+
+/** The Kubernetes node that is the inventory node: same name, else an InternalIP equal to its address. */
+export function findKubeNode<
+  N extends { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } },
+>(nodes: N[], inv: { name: string; address: string }): N | undefined {
+  return (
+    nodes.find((n) => n.metadata.name === inv.name) ??
+    nodes.find((n) => (n.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === inv.address))
+  )
 }

@@ -10,7 +10,7 @@ export interface ClusterIdentity {
   endpoint: string
 }
 
-export interface BannerInput {
+interface BannerInput {
   id: string
   title: string
   cluster: ClusterIdentity
@@ -20,7 +20,7 @@ export interface BannerInput {
   color?: boolean
 }
 
-export function targetLine(c: ClusterIdentity, inventoryFile: string): string {
+function targetLine(c: ClusterIdentity, inventoryFile: string): string {
   return c.target === 'production'
     ? `TARGET: PRODUCTION ${c.endpoint} (inventory ${basename(inventoryFile)})`
     : `TARGET: LAB (simulated machines on this host) ${c.endpoint}`

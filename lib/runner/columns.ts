@@ -2,9 +2,9 @@
 // row, no borders, no rules. When the lines would be wider than the terminal, the widest column is cut (with …)
 // until they fit, so one long value cannot push every row onto two lines.
 
-export const COLUMN_GAP = 3
+const COLUMN_GAP = 3
 /** What `width` is when stdout is not a terminal (a pipe, a CI log): wide enough to read, narrow enough to diff. */
-export const DEFAULT_WIDTH = 120
+const DEFAULT_WIDTH = 120
 /** A column is never cut narrower than this (or its header). */
 const MIN_COLUMN = 8
 
@@ -39,7 +39,7 @@ export function fitWidths(natural: number[], minimum: number[], maxWidth: number
   return w
 }
 
-export interface ColumnOptions {
+interface ColumnOptions {
   /** Maximum line width; Infinity prints every cell uncut. */
   width: number
   /** Columns cut only when cutting every other one to its minimum is not enough (names that identify a row). */

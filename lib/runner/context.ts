@@ -5,7 +5,7 @@ import { UsageError, type FlagSpecs, type ParsedFlags } from './flags.ts'
 import { errorMessage } from './format.ts'
 import type { RunbookContextBase, RunbookDef, RunnerExtras } from './types.ts'
 
-export interface Identity {
+interface Identity {
   cluster: ClusterIdentity
   talosctlBin?: string
 }

@@ -21,7 +21,7 @@ export interface FlagSpec {
 export type FlagSpecs = Record<string, FlagSpec>
 
 /** `max-wait` → `maxWait`: flags are kebab-case on the command line, camelCase in code. */
-export type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S
+type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S
 
 type FlagValue<S extends FlagSpec> = S['type'] extends 'boolean'
   ? boolean
@@ -29,7 +29,7 @@ type FlagValue<S extends FlagSpec> = S['type'] extends 'boolean'
     ? string
     : string | undefined
 
-export interface CommonFlags {
+interface CommonFlags {
   /** Path to the inventory (default inventory/lab.yaml, relative to the repo). */
   inventory: string
   yes: boolean
@@ -58,7 +58,7 @@ export class UsageError extends Error {
   }
 }
 
-export function commonFlagSpecs(opts: { json?: boolean } = {}): FlagSpecs {
+function commonFlagSpecs(opts: { json?: boolean } = {}): FlagSpecs {
   const specs: FlagSpecs = {
     inventory: { type: 'string', valueName: 'FILE', default: DEFAULT_INVENTORY, description: 'cluster inventory' },
     yes: { type: 'boolean', short: 'y', description: 'answer yes to every confirmation (needed when not interactive)' },
@@ -195,14 +195,14 @@ export function parseCallTimeout(text: string, runbookId: string): number {
   return ms
 }
 
-export interface HelpInput {
+interface HelpInput {
   id: string
   title: string
   /** The script as the operator runs it, for the usage line. */
   script?: string
   flags: FlagSpecs
   json?: boolean
-  steps: { name: string; summary?: string; destructive?: boolean }[]
+  steps: { name: string; describe: string; destructive?: boolean }[]
 }
 
 export function formatHelp(h: HelpInput): string {
@@ -225,7 +225,7 @@ export function formatHelp(h: HelpInput): string {
   const width = Math.max(...h.steps.map((s) => s.name.length), 4)
   h.steps.forEach((s, i) => {
     const mark = s.destructive ? ' [destructive: asks for confirmation]' : ''
-    lines.push(`  ${String(i + 1).padStart(2)}. ${s.name.padEnd(width)}  ${s.summary ?? ''}${mark}`.trimEnd())
+    lines.push(`  ${String(i + 1).padStart(2)}. ${s.name.padEnd(width)}  ${s.describe}${mark}`.trimEnd())
   })
   lines.push(
     '',

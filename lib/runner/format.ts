@@ -16,9 +16,9 @@ export function errorMessage(e: unknown): string {
   return redactString(shown.join('\n') || msg)
 }
 
-/** The step's one-line description for this context. */
-export function describeStep<C>(s: { describe?: string | ((ctx: C) => string); summary?: string }, ctx: C): string {
-  return typeof s.describe === 'function' ? s.describe(ctx) : (s.describe ?? s.summary ?? '')
+/** The step's description, with this run's particulars when it has any. */
+export function describeStep<C>(s: { describe: string; detail?: (ctx: C) => string }, ctx: C): string {
+  return s.detail ? `${s.describe}: ${s.detail(ctx)}` : s.describe
 }
 
 /** " (targets: a, b)" or nothing. */

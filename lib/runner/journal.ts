@@ -85,7 +85,7 @@ export function readJournal(file = journalPath()): JournalRecord[] {
   return out
 }
 
-export interface RunSummary {
+interface RunSummary {
   runId: string
   startedAt: string
   dryRun: boolean
@@ -96,7 +96,7 @@ export interface RunSummary {
 }
 
 /** The runs of `runbook` against `cluster`, oldest first. */
-export function runsOf(records: readonly JournalRecord[], runbook: string, cluster: string): RunSummary[] {
+function runsOf(records: readonly JournalRecord[], runbook: string, cluster: string): RunSummary[] {
   const runs = new Map<string, RunSummary>()
   for (const r of records) {
     if (r.runbook !== runbook || r.cluster !== cluster) continue

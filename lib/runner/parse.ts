@@ -37,7 +37,7 @@ export function parseInvocation<F extends FlagSpecs, C extends RunbookContextBas
     if (flags.help) {
       const steps = def.steps.map((s) => ({
         name: s.name,
-        summary: s.summary ?? (typeof s.describe === 'string' ? s.describe : undefined),
+        describe: s.describe,
         destructive: s.destructive || !!s.confirm,
       }))
       out(formatHelp({ id: def.id, title: def.title, flags: def.flags ?? {}, json: def.json, steps }))

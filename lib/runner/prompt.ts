@@ -18,7 +18,7 @@ export class PromptInterruptedError extends Error {
   }
 }
 
-export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
+function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = (env.CI ?? '').toLowerCase()
   return v !== '' && v !== 'false' && v !== '0' && v !== 'no'
 }
@@ -28,7 +28,7 @@ export function isInteractive(env: NodeJS.ProcessEnv = process.env, stdinIsTty =
   return stdinIsTty && !isCi(env)
 }
 
-export interface ConfirmOptions {
+interface ConfirmOptions {
   /** --yes: answered yes without asking. */
   yes?: boolean
   interactive?: boolean

@@ -16,7 +16,7 @@ import {
   type StepReport,
 } from './types.ts'
 
-export interface StepRun<C> {
+interface StepRun<C> {
   ctx: C
   index: number
   total: number
@@ -34,7 +34,7 @@ export interface StepRun<C> {
 }
 
 /** undefined: go on with the next step; otherwise the run stops with this outcome. Throws Interrupted. */
-export type StepVerdict = undefined | { outcome: RunReport['outcome']; exitCode: number }
+type StepVerdict = undefined | { outcome: RunReport['outcome']; exitCode: number }
 
 export async function runStep<C>(s: StepDef<C>, r: StepRun<C>): Promise<StepVerdict> {
   const started = Date.now()

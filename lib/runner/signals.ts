@@ -9,7 +9,7 @@ export class Interrupted extends Error {
   }
 }
 
-export interface InterrupterOptions {
+interface InterrupterOptions {
   runbookId: string
   /** How long a step gets to wind down after the first signal. */
   graceMs: number

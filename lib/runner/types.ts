@@ -41,9 +41,10 @@ export interface CheckResult {
 export interface StepDef<C> {
   /** kebab-case, unique in the runbook: used by --step/--from and in the journal. */
   name: string
-  /** Static one-liner for --help (describe() may need the context). */
-  summary?: string
-  describe?: string | ((ctx: C) => string)
+  /** What the step does, in one line: --help, --list and the ▶ line say this. */
+  describe: string
+  /** This run's particulars (a file, a pod, a count), shown after the description. Targets are shown on their own. */
+  detail?: (ctx: C) => string
   /** Inventory node names the step acts on, for the "▶" line. */
   targets?: (ctx: C) => string[]
   /** Ask before running (unless --yes or --dry-run). */
@@ -67,7 +68,7 @@ export interface RunbookDef<F extends FlagSpecs, C extends RunbookContextBase> {
   steps: StepDef<C & RunnerExtras<F>>[]
 }
 
-export type StepOutcome = 'done' | 'skipped' | 'failed' | 'interrupted' | 'not-run'
+type StepOutcome = 'done' | 'skipped' | 'failed' | 'interrupted' | 'not-run'
 
 export interface StepReport {
   name: string

@@ -1,6 +1,6 @@
 // etcd backups as files: what makes a snapshot file sound, what `etcdutl/etcdctl snapshot status -w json` says about
 // it, the backup index (<outputDir>/backups/index.json) and the retention rule. Pure except readBackupIndex, so each
-// rule is unit-tested on bytes and text; taking snapshots is steps/10-etcd-backup/backup.ts, judging their age
+// rule is unit-tested on bytes and text; taking snapshots is steps/etcd-backup.ts, judging their age
 // checks/defs/etcd.ts.
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'

@@ -66,7 +66,7 @@ export function formatGoDuration(ms: number): string {
 
 // ---------------------------------------------------------------- tabwriter tables
 
-export interface ParsedTable {
+interface ParsedTable {
   columns: string[]
   rows: Record<string, string>[]
 }
@@ -394,7 +394,7 @@ export function parseService(text: string): ServiceStatus[] {
 
 // ---------------------------------------------------------------- version
 
-export interface VersionInfo {
+interface VersionInfo {
   tag: string
   sha: string
   built: string
@@ -403,7 +403,7 @@ export interface VersionInfo {
   arch: string
 }
 
-export interface ServerVersion extends VersionInfo {
+interface ServerVersion extends VersionInfo {
   node: string
   /** "Enabled:" features, e.g. ["RBAC"]. */
   enabled: string[]
@@ -471,7 +471,7 @@ export function parseVersion(text: string): VersionReport {
 
 // ---------------------------------------------------------------- resources (talosctl get)
 
-export interface ResourceMetadata {
+interface ResourceMetadata {
   namespace: string
   type: string
   id: string
@@ -551,7 +551,7 @@ export function parseResources<T = unknown>(text: string): TalosResource<T>[] {
   })
 }
 
-export interface GetTableRow {
+interface GetTableRow {
   node?: string
   namespace: string
   type: string
@@ -585,9 +585,9 @@ export function parseGetTable(text: string): GetTableRow[] {
 
 // ---------------------------------------------------------------- health
 
-export type HealthStatus = 'running' | 'ok' | 'skip' | 'error'
+type HealthStatus = 'running' | 'ok' | 'skip' | 'error'
 
-export interface HealthCheck {
+interface HealthCheck {
   /** The condition, e.g. "etcd to be healthy". */
   name: string
   status: HealthStatus

@@ -20,7 +20,7 @@ export interface Schematic {
 }
 
 export const EMPTY_SCHEMATIC_ID = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba'
-export const FACTORY = 'factory.talos.dev'
+const FACTORY = 'factory.talos.dev'
 const ID = /^[0-9a-f]{64}$/
 
 type Obj = Record<string, unknown>

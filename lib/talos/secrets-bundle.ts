@@ -5,7 +5,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseDocument } from 'yaml'
 
-export interface CertAndKey {
+interface CertAndKey {
   /** base64 PEM */
   crt: string
   /** base64 PEM */
@@ -88,7 +88,7 @@ function checkPair(b: Obj | undefined, name: string, problems: string[], require
  * Talos (siderolabs/crypto) writes Ed25519 keys as "ED25519 PRIVATE KEY" PEM blocks holding PKCS#8 DER,
  * a type name OpenSSL does not know; the body is a plain PKCS#8 key.
  */
-export const normalizeKeyPem = (pem: string) =>
+const normalizeKeyPem = (pem: string) =>
   pem.replace(/-----(BEGIN|END) ED25519 PRIVATE KEY-----/g, '-----$1 PRIVATE KEY-----')
 
 /** Parse and check a bundle's text. Throws SecretsBundleError listing every problem (never the secret values). */

@@ -22,7 +22,7 @@ import {
   type VersionReport,
 } from './parse.ts'
 
-export interface TalosctlOptions extends CliToolOptions {
+interface TalosctlOptions extends CliToolOptions {
   talosconfig?: string
   /** Overrides the talosconfig endpoints (`-e`). */
   endpoints?: string[]
@@ -30,7 +30,7 @@ export interface TalosctlOptions extends CliToolOptions {
   nodeNames?: Record<string, string>
 }
 
-export interface TalosctlRunOptions extends CallOptions {
+interface TalosctlRunOptions extends CallOptions {
   nodes?: string[]
   /** Maintenance API: talosctl dials the node itself (`-n` becomes the endpoint); no talosconfig, no `-e`. */
   insecure?: boolean
@@ -38,9 +38,9 @@ export interface TalosctlRunOptions extends CallOptions {
   local?: boolean
 }
 
-export type ApplyMode = 'auto' | 'no-reboot' | 'reboot' | 'staged' | 'try'
+type ApplyMode = 'auto' | 'no-reboot' | 'reboot' | 'staged' | 'try'
 
-export interface DiskSpec {
+interface DiskSpec {
   dev_path: string
   size: number
   pretty_size?: string
@@ -61,13 +61,13 @@ export interface DiskSpec {
   symlinks?: string[]
 }
 
-export interface MachineStatusSpec {
+interface MachineStatusSpec {
   /** booting, installing, maintenance, running, rebooting, shutting down, upgrading, ... */
   stage: string
   status: { ready: boolean; unmetConditions?: { name: string; reason: string }[] | null }
 }
 
-export interface MemberSpec {
+interface MemberSpec {
   nodeId: string
   addresses: string[]
   hostname: string
@@ -76,7 +76,7 @@ export interface MemberSpec {
   controlPlane?: { apiServerPort: number }
 }
 
-export interface HealthOptions {
+interface HealthOptions {
   /** The node that runs the server-side check (`-n`). */
   node: string
   controlPlaneNodes?: string[]
@@ -87,7 +87,7 @@ export interface HealthOptions {
   nothrow?: boolean
 }
 
-export interface HealthResult extends HealthReport {
+interface HealthResult extends HealthReport {
   exitCode: number
   command: string
 }

@@ -7,7 +7,7 @@ import { REPO_ROOT } from '../../config/cluster.ts'
 import { RescueSession } from '../../lib/host/ssh.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 
-export interface RescueDisk {
+interface RescueDisk {
   dev: string
   sizeBytes: number
   model: string
@@ -54,7 +54,7 @@ export function resolveFingerprint(spec: string, baseDir = REPO_ROOT): string {
   throw new Error(`host key fingerprint must be SHA256:... or file:PATH (got ${JSON.stringify(spec)})`)
 }
 
-export interface LocalImage {
+interface LocalImage {
   file: string
   sizeBytes: number
   sha256: string
@@ -72,7 +72,7 @@ export async function localImage(url: string, baseDir = REPO_ROOT): Promise<Loca
   return { file, sizeBytes: statSync(file).size, sha256: hash.digest('hex') }
 }
 
-export interface DiskPlan {
+interface DiskPlan {
   node: string
   disk: RescueDisk
   image: LocalImage

@@ -9,66 +9,10 @@ import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerif
 import type { Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import { Bmc } from '../../lib/host/bmc.ts'
+import { probeMachine, type NodeProvisionState } from '../machine-state.ts'
 
-export type MachineState = 'maintenance' | 'configured' | 'no-talos'
-
-export interface NodeProvisionState {
-  state: MachineState
-  summary: string
-}
-
-export interface ProvisionState extends Map<string, NodeProvisionState> {
+interface ProvisionState extends Map<string, NodeProvisionState> {
   pending(): InventoryNode[]
-}
-
-/** Only these mean "no Talos API listens there"; any other failure leaves the machine's state unknown. */
-const NOT_LISTENING = /connection refused|no route to host|connect: .*(timed out|unreachable)|i\/o timeout/i
-
-// stderr first (talosctl's own words decide "not listening" vs "refused"); a timeout is only its message: what a
-// killed process printed on the way out ("Terminated") says nothing
-const errText = (e: unknown) =>
-  (e as { timedOut?: boolean }).timedOut
-    ? (e as Error).message
-    : `${(e as { stderr?: string }).stderr ?? ''} ${(e as Error).message ?? ''}`
-
-/**
- * Does Talos already answer on this machine? Maintenance mode answers `--insecure`; a configured node
- * needs the talosconfig. A machine is "no-talos" only when nothing listens: an unexpected error stops
- * the runbook rather than let it write an image over a machine it could not see.
- */
-export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodeProvisionState> {
-  const errors: string[] = []
-  try {
-    const [st] = await c.talos.machineStatus([n.address], { insecure: true })
-    if (st) return { state: 'maintenance', summary: `Talos answers in maintenance mode (stage ${st.spec.stage})` }
-  } catch (e) {
-    errors.push(errText(e))
-  }
-  try {
-    const v = await c.talos.version([n.address])
-    return { state: 'configured', summary: `Talos ${v.servers[0]?.tag ?? '?'} is installed and configured` }
-  } catch (e) {
-    errors.push(errText(e))
-  }
-  const unexpected = errors.find(
-    (e) =>
-      !NOT_LISTENING.test(e) &&
-      !/certificate required|unknown authority|failed to open config file|no such file/.test(e),
-  )
-  if (unexpected)
-    throw new Error(
-      `${n.name} (${n.address}): cannot tell whether Talos runs there: ${unexpected.trim().split('\n')[0]}`,
-    )
-  if (!errors.some((e) => NOT_LISTENING.test(e)))
-    throw new Error(
-      `${n.name} (${n.address}): Talos refused both the maintenance and the authenticated API: ${errors[0]?.trim().split('\n')[0]}`,
-    )
-  return {
-    state: 'no-talos',
-    summary: n.rescue
-      ? `no Talos yet: will install over SSH (${n.rescue.host}:${n.rescue.port})`
-      : 'no Talos yet: boot the ISO',
-  }
 }
 
 export async function provisionState(c: Cluster, nodes: InventoryNode[]): Promise<ProvisionState> {
@@ -83,7 +27,7 @@ interface StepHandle {
   progress?: (text: string) => void
 }
 
-export async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
+async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
   const r = n.rescue!
   const image = await localImage(r.imageUrl)
   const fingerprint = resolveFingerprint(r.hostKeyFingerprint)
@@ -167,7 +111,7 @@ export async function waitForMaintenance(c: Cluster, nodes: InventoryNode[], tim
   )
 }
 
-export interface MachineReport {
+interface MachineReport {
   node: string
   talosVersion: string
   installDisk: string

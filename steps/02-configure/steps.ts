@@ -12,7 +12,7 @@ import type { Cluster } from '../../config/cluster.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { renderMachineConfigs, writeRenderedConfigs } from '../../config/render.ts'
 import { lintMachineConfig, formatFindings, type Finding } from '../../config/lint.ts'
-import { probeMachine, type MachineState } from '../01-provision/steps.ts'
+import { probeMachine, type MachineState } from '../machine-state.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 
 /**
@@ -92,7 +92,7 @@ export function writeConfigs(c: Cluster, r: Rendered, ws: Workspace = workspace(
 }
 
 /** A talosconfig left half-made by an interrupted run has no endpoints: make it again. */
-export function talosconfigComplete(file: string): boolean {
+function talosconfigComplete(file: string): boolean {
   if (!existsSync(file)) return false
   const cfg = parse(readFileSync(file, 'utf8')) as {
     context?: string

@@ -3,9 +3,9 @@
 // this says which nodes still boot without their args and that 09-upgrade is what brings them.
 import type { Cluster } from '../../config/cluster.ts'
 import { nodeKernelArgs } from '../../config/render.ts'
-import { missingKernelArgs } from '../09-upgrade/plan.ts'
+import { missingKernelArgs } from '../../lib/host/procfs.ts'
 
-export interface PendingUpgrade {
+interface PendingUpgrade {
   node: string
   missing: string[]
   /** The node's command line could not be read (maintenance mode, down): nothing is known. */

@@ -14,7 +14,7 @@ interface CsrSpec {
   usages?: string[]
 }
 
-export interface CsrDecision {
+interface CsrDecision {
   name: string
   node?: string
   approve: boolean
@@ -33,7 +33,7 @@ export function parseCsrSans(opensslText: string): string[] {
   )
 }
 
-export function csrSans(requestB64: string): string[] {
+function csrSans(requestB64: string): string[] {
   const pem = Buffer.from(requestB64, 'base64').toString()
   return parseCsrSans(execFileSync('openssl', ['req', '-noout', '-text'], { input: pem }).toString())
 }

@@ -12,7 +12,7 @@ interface MountSpec {
   filesystemType: string
 }
 
-export interface StorageWant {
+interface StorageWant {
   name: string
   mountPoint: string
   filesystem: string
@@ -80,7 +80,7 @@ export interface Ownership {
   mode: string
 }
 
-export interface StorageOwnerWant {
+interface StorageOwnerWant {
   name: string
   mountPoint: string
   owner?: { uid: number; gid: number }
@@ -110,7 +110,7 @@ export function ownershipProblems(want: StorageOwnerWant, seen: Ownership | unde
 }
 
 /** Ownership of a mount point as the node reports it (`talosctl ls -l`: the row of the directory itself). */
-export async function readOwnership(c: Cluster, node: InventoryNode, dir: string): Promise<Ownership | undefined> {
+async function readOwnership(c: Cluster, node: InventoryNode, dir: string): Promise<Ownership | undefined> {
   const { ownerFromLs } = await import('../../checks/engine/sources.ts')
   return ownerFromLs((await c.talos.run(['list', '-l', dir], { nodes: [node.address] })).stdout, node.address)
 }

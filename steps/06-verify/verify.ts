@@ -2,9 +2,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
-import { contextFor, loadCheckInventory } from '../../checks/engine/cli.ts'
-import { runChecks, selectChecks } from '../../checks/engine/runner.ts'
-import { probeTalos, SOURCES } from '../../checks/engine/sources.ts'
+import { loadCheckInventory, runChecksAgainst } from '../../checks/engine/cli.ts'
+import { selectChecks } from '../../checks/engine/runner.ts'
 import { diffReports, type ReportDiff } from '../../checks/engine/diff.ts'
 import type { Report } from '../../checks/engine/types.ts'
 import { stateDir } from '../../lib/runner/journal.ts'
@@ -16,17 +15,12 @@ export async function runSuite(
   opts: { callTimeoutMs?: number } = {},
 ): Promise<Report> {
   const inv = await loadCheckInventory(inventoryFile)
-  return runChecks(selectChecks(ALL_CHECKS, only), {
-    inv,
-    sources: SOURCES,
-    ctx: contextFor(inv, opts),
-    probe: probeTalos,
-  })
+  return runChecksAgainst(selectChecks(ALL_CHECKS, only), inv, opts)
 }
 
 export const reportsDir = (cluster: string) => join(stateDir(), 'reports', cluster)
 
-export function latestReport(cluster: string): { file: string; report: Report } | undefined {
+function latestReport(cluster: string): { file: string; report: Report } | undefined {
   const dir = reportsDir(cluster)
   if (!existsSync(dir)) return undefined
   const last = readdirSync(dir)

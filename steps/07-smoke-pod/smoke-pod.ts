@@ -2,6 +2,7 @@
 // CPUs, 1 GiB hugepages, pinned to the validator node past its taints). If it runs, the kubelet's static CPU
 // manager, the topology manager and the hugepage pool accept a real validator pod. Pure: no I/O here.
 import { parseQuantity } from '../../lib/kube/quantity.ts'
+import type { KubeNode } from '../../lib/kube/kubectl.ts'
 
 /** What this module reads from the inventory (a structural subset of config/inventory.ts's Inventory). */
 export interface SmokeInventory {
@@ -15,7 +16,7 @@ export interface SmokeInventory {
   }
 }
 
-export interface SmokePodOptions {
+interface SmokePodOptions {
   name?: string
   namespace?: string
   image?: string
@@ -40,10 +41,10 @@ export const SMOKE_DEFAULTS = {
   memory: '1Gi',
 } as const
 
-export const SMOKE_LABEL = 'talos-runbooks/smoke-pod'
-export const HUGEPAGE_MOUNT = '/hugepages'
+const SMOKE_LABEL = 'talos-runbooks/smoke-pod'
+const HUGEPAGE_MOUNT = '/hugepages'
 
-export interface SmokePod {
+interface SmokePod {
   apiVersion: 'v1'
   kind: 'Pod'
   metadata: { name: string; namespace: string; labels: Record<string, string>; [extra: string]: unknown }
@@ -61,7 +62,7 @@ export interface SmokePod {
   [extra: string]: unknown
 }
 
-export function validatorOf(inv: SmokeInventory) {
+function validatorOf(inv: SmokeInventory) {
   const v = inv.nodes.find((n) => n.profile === 'validator')
   if (!v) throw new Error('inventory: no node has profile: validator')
   return v
@@ -267,24 +268,9 @@ export function schedulingFailure(pod: ObservedPod, events: PodEvent[] = []): st
 
 const stamp = (e: PodEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? ''
 
-/** The Kubernetes node that is the inventory node: same name, else an InternalIP equal to its address. */
-export function findKubeNode<
-  N extends { metadata: { name: string }; status?: { addresses?: { type: string; address: string }[] } },
->(nodes: N[], inv: { name: string; address: string }): N | undefined {
-  return (
-    nodes.find((n) => n.metadata.name === inv.name) ??
-    nodes.find((n) => (n.status?.addresses ?? []).some((a) => a.type === 'InternalIP' && a.address === inv.address))
-  )
-}
-
-export interface ValidatorNodeView {
-  metadata: { name: string }
-  status?: { conditions?: { type: string; status: string; message?: string }[]; allocatable?: Record<string, string> }
-}
-
 /** Preflight for 07: the validator node is Ready and offers at least the pod's hugepages. [] when fine. */
 export function evaluateValidatorNode(
-  node: ValidatorNodeView | undefined,
+  node: KubeNode | undefined,
   inv: SmokeInventory,
   podHugepages?: string,
 ): string[] {

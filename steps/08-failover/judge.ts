@@ -2,11 +2,7 @@
 // (evaluatePreflight), which node to take down (selectTarget), and what happened afterwards (FailoverTimeline: a
 // state machine fed with timestamped observations from the pollers, emitting events and the RTOs). No I/O here:
 // the pollers live in watch.ts, so every verdict below is unit-tested with plain data.
-
-export interface CpNode {
-  name: string
-  address: string
-}
+import type { CpNode } from '../live-probes.ts'
 
 // ---------------------------------------------------------------- preflight
 
@@ -46,10 +42,10 @@ export interface PreflightResult {
   memberIds: Record<string, string>
 }
 
-export const NO_LEADER = /^0*$/
+const NO_LEADER = /^0*$/
 export const hasLeader = (id: string) => !NO_LEADER.test(id)
 const normId = (id: string) => id.replace(/^0+(?=.)/, '').toLowerCase()
-export const sameMember = (a: string, b: string) => normId(a) === normId(b)
+const sameMember = (a: string, b: string) => normId(a) === normId(b)
 
 /** Healthy NOW: every control-plane member answers, all agree on one leader, no alarm, no error, the API answers, every node Ready. */
 export function evaluatePreflight(i: PreflightInput): PreflightResult {
@@ -159,7 +155,7 @@ export type Observation =
   | { kind: 'workloads'; startedAt: number; at: number; ok: true; disrupted: string[] }
   | { kind: 'workloads'; startedAt: number; at: number; ok: false; error: string }
 
-export type TimelineEventType =
+type TimelineEventType =
   | 'fault'
   | 'target-unreachable'
   | 'target-answering'
@@ -186,7 +182,7 @@ export interface TimelineEvent {
   uncertaintyMs?: number
 }
 
-export interface TimelineOptions {
+interface TimelineOptions {
   target: Target
   /** The surviving control-plane nodes and their member ids. */
   remaining: (CpNode & { memberId: string })[]
@@ -195,7 +191,7 @@ export interface TimelineOptions {
   apiEndpoints: string[]
 }
 
-export interface Outage {
+interface Outage {
   endpoint: string
   fromMs: number
   toMs?: number

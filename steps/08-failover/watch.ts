@@ -7,19 +7,11 @@
 // `maxInFlight` are running: with latency L the observations of one node arrive about every max(intervalMs,
 // L / maxInFlight) ms, and the summary's `resolution` reports the gaps actually achieved. An observation's time is
 // when its call returned (an upper bound: the state it reports held somewhere in the call's run time, also kept).
+import { sleep } from 'zx'
 import type { FailoverTimeline, Observation, TimelineEvent } from './judge.ts'
+import type { EtcdAndApiProbes } from '../live-probes.ts'
 
-export interface EtcdProbeResult {
-  memberId: string
-  leader: string
-  term: number
-}
-
-export interface FailoverProbes {
-  /** Throws when the member does not answer. */
-  etcd(node: { name: string; address: string }): Promise<EtcdProbeResult>
-  /** Throws when the API at `endpoint` does not answer (readyz, which includes etcd). */
-  api(endpoint: string): Promise<void>
+export interface FailoverProbes extends EtcdAndApiProbes {
   /** The baseline pods that are disrupted now; throws when no API answered. */
   workloads(): Promise<string[]>
 }
@@ -125,7 +117,7 @@ export async function watchFailover(
       timedOut = true
       break
     }
-    await new Promise((r) => setTimeout(r, Math.min(25, interval)))
+    await sleep(Math.min(25, interval))
   }
   await Promise.allSettled([...pending])
   return { settled: tl.settled, timedOut }

@@ -2,15 +2,15 @@
 // observations come from steps/09-upgrade/observe.ts, so the order, the reasons and the refusals are unit-tested.
 import type { Inventory, InventoryNode } from '../../config/inventory.ts'
 import { installerImageFor, nodeKernelArgs } from '../../config/render.ts'
-import { parseCmdline } from '../../lib/host/procfs.ts'
+import { missingKernelArgs } from '../../lib/host/procfs.ts'
 
-export interface TalosVersion {
+interface TalosVersion {
   major: number
   minor: number
   patch: number
 }
 
-export function parseTalosVersion(v: string): TalosVersion | undefined {
+function parseTalosVersion(v: string): TalosVersion | undefined {
   const m = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(v.trim())
   return m ? { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) } : undefined
 }
@@ -22,7 +22,7 @@ const fmt = (v: TalosVersion) => `v${v.major}.${v.minor}.${v.patch}`
  * adjacent minors and recommends "the latest patch release of all intermediate minor releases"
  * (website/content/v1.10/talos-guides/upgrading-talos.md at v1.10.3, "Supported Upgrade Paths").
  */
-export const LATEST_TALOS_PATCH: Record<string, string> = {
+const LATEST_TALOS_PATCH: Record<string, string> = {
   'v1.5': 'v1.5.6',
   'v1.6': 'v1.6.8',
   'v1.7': 'v1.7.7',
@@ -32,7 +32,7 @@ export const LATEST_TALOS_PATCH: Record<string, string> = {
   'v1.11': 'v1.11.6',
 }
 
-export type UpgradePath = { ok: true } | { ok: false; why: string; path: string[] }
+type UpgradePath = { ok: true } | { ok: false; why: string; path: string[] }
 
 /** Whether Talos supports moving from → to in one upgrade; when not, the versions to go through. */
 export function talosUpgradePath(fromText: string, toText: string): UpgradePath {
@@ -63,7 +63,7 @@ export function talosUpgradePath(fromText: string, toText: string): UpgradePath 
 }
 
 /** The parts of an installer image reference the plan compares: the Talos version (tag) and the schematic ID. */
-export interface ImageRef {
+interface ImageRef {
   image: string
   version: string
   /** The Image Factory schematic ID (…/installer/<id>:tag, …/metal-installer/<id>:tag); undefined for other images. */
@@ -77,11 +77,11 @@ export function parseInstallerImage(image: string): ImageRef {
   return { image, version: tag, ...(schematic ? { schematic } : {}) }
 }
 
-export interface NodeTarget extends ImageRef {
+interface NodeTarget extends ImageRef {
   kernelArgs: string[]
 }
 
-export function targetFor(inv: Inventory, node: InventoryNode): NodeTarget {
+function targetFor(inv: Inventory, node: InventoryNode): NodeTarget {
   return { ...parseInstallerImage(installerImageFor(inv, node)), kernelArgs: nodeKernelArgs(inv, node) }
 }
 
@@ -98,7 +98,7 @@ export interface NodeObservation {
   error?: string
 }
 
-export type NodeKind = 'controlplane' | 'worker' | 'validator'
+type NodeKind = 'controlplane' | 'worker' | 'validator'
 
 export interface NodeUpgrade {
   node: string
@@ -124,19 +124,9 @@ export interface UpgradePlan {
   problems: string[]
 }
 
-export const kindOf = (n: InventoryNode): NodeKind =>
+const kindOf = (n: InventoryNode): NodeKind =>
   n.role === 'controlplane' ? 'controlplane' : n.profile === 'validator' ? 'validator' : 'worker'
 const KIND_ORDER: Record<NodeKind, number> = { controlplane: 0, worker: 1, validator: 2 }
-
-/** Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). */
-export function missingKernelArgs(cmdline: string, wanted: string[]): string[] {
-  const have = parseCmdline(cmdline)
-  return wanted.filter((arg) => {
-    const eq = arg.indexOf('=')
-    if (eq < 0) return !have.has(arg)
-    return have.get(arg.slice(0, eq)) !== arg.slice(eq + 1)
-  })
-}
 
 function reasonsFor(obs: NodeObservation, to: NodeTarget): string[] {
   const reasons: string[] = []
@@ -152,7 +142,7 @@ function reasonsFor(obs: NodeObservation, to: NodeTarget): string[] {
 const short = (id: string | undefined) => (id ? id.slice(0, 12) : '(none)')
 
 /** Lowest version first: the cluster's Kubernetes version is what its oldest kubelet runs. */
-export function oldestVersion(versions: string[]): string | undefined {
+function oldestVersion(versions: string[]): string | undefined {
   const key = (v: string) => (/^v?(\d+)\.(\d+)\.(\d+)/.exec(v) ?? []).slice(1).map(Number)
   return [...versions].sort((a, b) => {
     const [x, y] = [key(a), key(b)]

@@ -4,11 +4,12 @@
 // the epoch's first slot; the next epoch's schedule when the window reaches into it), and getVoteAccounts: like
 // agave's --max-delinquent-stake (default 5 %), no restart while that much of the stake is delinquent, because the
 // cluster may be about to lose consensus. Slots are ~400 ms (DEFAULT_MS_PER_SLOT in agave's sdk/clock).
+import { sleep } from 'zx'
 import { address, createSolanaRpc } from '@solana/kit'
 
-export const MS_PER_SLOT = 400
+const MS_PER_SLOT = 400
 /** agave-validator wait-for-restart-window --max-delinquent-stake default, in percent. */
-export const MAX_DELINQUENT_STAKE_PCT = 5
+const MAX_DELINQUENT_STAKE_PCT = 5
 
 /** Percentage of the activated stake held by delinquent vote accounts. */
 export function delinquentStakePercent(
@@ -20,13 +21,13 @@ export function delinquentStakePercent(
   return total === 0n ? 0 : Number((sum(delinquent) * 10_000n) / total) / 100
 }
 
-export interface EpochView {
+interface EpochView {
   absoluteSlot: bigint
   slotIndex: bigint
   slotsInEpoch: bigint
 }
 
-export interface WindowVerdict {
+interface WindowVerdict {
   clear: boolean
   /** The first leader slot of the identity inside the window, if any. */
   nextLeaderSlot?: bigint
@@ -64,13 +65,13 @@ export function judgeWindow(
   return { clear: true }
 }
 
-export interface SolanaTarget {
+interface SolanaTarget {
   rpcUrl: string
   identity: string
 }
 
 /** One look at the chain: where it is, whether the identity leads inside the window, how much stake is delinquent. */
-export async function readWindow(
+async function readWindow(
   t: SolanaTarget,
   windowMs: number,
 ): Promise<WindowVerdict & { epoch: EpochView; delinquentPct: number }> {
@@ -135,6 +136,6 @@ export async function waitForRestartWindow(
         ? `waiting: ${v.unknown}`
         : `waiting for the restart window: ${t.identity.slice(0, 8)}… leads at slot ${v.nextLeaderSlot} in ${fmtSeconds(v.msUntilLeader!)} (window clear in ≥ ${fmtSeconds(eta!)})`,
     )
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 2000))
+    await sleep(o.pollMs ?? 2000)
   }
 }

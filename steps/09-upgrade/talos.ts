@@ -6,23 +6,24 @@ import { join } from 'node:path'
 import { log } from '../../lib/runner/log.ts'
 import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
-import { evaluateEtcd, waitForApi } from '../03-bootstrap/steps.ts'
-import { missingKernelArgs, type NodeUpgrade } from './plan.ts'
+import { evaluateEtcd } from '../etcd-view.ts'
+import type { NodeUpgrade } from './plan.ts'
+import { missingKernelArgs } from '../../lib/host/procfs.ts'
 import { observeNode } from './observe.ts'
 import { startProbes, type NodeTimeline } from './timeline.ts'
-import { backupsDir, takeSnapshot } from '../10-etcd-backup/backup.ts'
+import { backupsDir, takeSnapshot } from '../etcd-backup.ts'
 
 export interface UpgradeTimeouts {
   drainMs: number
   backMs: number
 }
 
-export class NodeRegression extends Error {
+class NodeRegression extends Error {
   override name = 'NodeRegression'
 }
 
 /** Every control-plane member answers, none reports an error, all name one leader. Throws what is wrong. */
-export async function assertEtcdHealthy(c: Cluster): Promise<void> {
+async function assertEtcdHealthy(c: Cluster): Promise<void> {
   const cps = controlPlanes(c.inv)
   const members = await c.talos.etcdMembers(cps[0]!.address)
   const status = await c.talos.etcdStatus(cps.map((n) => n.address))
@@ -41,7 +42,7 @@ export async function assertEtcdHealthy(c: Cluster): Promise<void> {
  * `<outputDir>/backups/etcd-before-<node>-<time>.db` through 10-etcd-backup's takeSnapshot: 0600 in a 0700 directory,
  * verified and in the backup index, so 11-etcd-recover can restore it. Its path, or a note on --dry-run.
  */
-export async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
+async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
   const e = await takeSnapshot(c, { name: u.node, address: u.address }, { reason: 'before' })
   return e ? `${join(backupsDir(c.paths.outDir), e.file)} (revision ${e.revision}, verified)` : '(dry run: none taken)'
 }
@@ -121,7 +122,7 @@ export async function upgradeNode(
     await assertEtcdHealthy(c)
     progress(`${u.node}: etcd snapshot`)
     log.info(`  etcd snapshot: ${await snapshotEtcd(c, u)}`)
-    await waitForApi(c, 30_000)
+    await c.kube.waitForReady(30_000)
   } else {
     progress(`${u.node}: cordon and drain`)
     await drain(c, u, t)

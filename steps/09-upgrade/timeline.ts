@@ -4,7 +4,7 @@
 // answer. At most one call per probe target runs at a time, so the achieved resolution is reported with it.
 import type { Cluster } from '../../config/cluster.ts'
 import { controlPlanes } from '../../config/cluster.ts'
-import { apiEndpoints, liveProbes } from '../08-failover/probes.ts'
+import { apiEndpoints, etcdAndApiProbes } from '../live-probes.ts'
 
 export interface ProbeSample {
   /** ms since the probing started, when the call returned. */
@@ -15,7 +15,7 @@ export interface ProbeSample {
   ok: boolean
 }
 
-export interface ProbeSummary {
+interface ProbeSummary {
   /** The fewest members answering at any moment (each member counted by its latest answer). */
   minHealthyMembers: number
   members: number
@@ -66,7 +66,7 @@ export function summarizeProbes(samples: ProbeSample[], members: string[], api =
 export function startProbes(c: Cluster, intervalMs = 100): { stop(): Promise<ProbeSummary> } {
   const cps = controlPlanes(c.inv).map((n) => ({ name: n.name, address: n.address }))
   const vip = apiEndpoints(c, []).at(-1)!
-  const probes = liveProbes(c, { baseline: new Map(), endpoints: [vip], cps, probeTimeoutMs: 2000 })
+  const probes = etcdAndApiProbes(c, cps, 2000)
   const samples: ProbeSample[] = []
   const started = Date.now()
   const busy = new Set<string>()

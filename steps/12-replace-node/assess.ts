@@ -7,8 +7,9 @@ import { firstMeaningfulLine } from '../../lib/host/exec.ts'
 import { isReady } from '../../lib/kube/kubectl.ts'
 import { RefusedError } from '../../lib/runner/types.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
-import { etcdView, type EtcdView } from '../03-bootstrap/steps.ts'
-import { probeMachine, verifyRescueHosts, type MachineState } from '../01-provision/steps.ts'
+import { etcdView, type EtcdView } from '../etcd-view.ts'
+import { probeMachine, type MachineState } from '../machine-state.ts'
+import { verifyRescueHosts } from '../01-provision/steps.ts'
 
 export interface Assessment {
   /** The named machine as 01 sees it: maintenance / configured / no-talos. */

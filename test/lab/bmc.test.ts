@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Bmc } from '../../lib/host/bmc.ts'
-import type { BmcSpec } from '../../config/inventory.ts'
+import type { BmcSpec } from '../../lib/host/bmc.ts'
 import { portOpen, isAlive } from '../../lab/processes.ts'
 import { REPO_ROOT, type LabCluster, type LabNode } from '../../lab/state.ts'
 

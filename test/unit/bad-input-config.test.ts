@@ -6,7 +6,7 @@
 //
 // Each command runs in a sandbox: its own state dir, lab dir, HOME and TMPDIR, all of which must stay empty (TMPDIR
 // except the TypeScript loader's compile cache, tsx-*), and its own output dir under out/, which must not appear.
-import { describe, it, test } from 'node:test'
+import { after, describe, it, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -454,7 +454,7 @@ test('nothing was added to or removed from the repository by any of the above', 
   assert.deepEqual(repoTree(), repoBefore)
 })
 
-test('cleanup', () => rmSync(tmp, { recursive: true, force: true }))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 function esc(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
-import { parseCliArgs, runCheckCli, talosctlBinFor, REPO_ROOT } from '../../checks/engine/cli.ts'
+import { parseCliArgs, runCheckCli } from '../../checks/engine/cli.ts'
+import { REPO_ROOT, talosctlFor } from '../../config/cluster.ts'
 import { scriptArgs, UsageError } from '../../lib/runner/flags.ts'
 import { diffReports, formatDiff } from '../../checks/engine/diff.ts'
 import {
@@ -285,9 +286,9 @@ test('cli: --json prints exactly one document on stdout; a failing source exits 
 
 test('cli: talosctl binary is $TALOSCTL, else the lab one for target lab, else talosctl', () => {
   const lab: CheckInventory = { cluster: { name: 'l', target: 'lab', outputDir: 'out' }, nodes: [] }
-  assert.equal(talosctlBinFor(lab, { TALOSCTL: '/opt/talosctl' }), '/opt/talosctl')
-  assert.equal(talosctlBinFor(lab, {}), join(REPO_ROOT, 'lab', 'bin', 'talosctl'))
-  assert.equal(talosctlBinFor({ ...lab, cluster: { ...lab.cluster, target: 'production' } }, {}), 'talosctl')
+  assert.equal(talosctlFor(lab, { TALOSCTL: '/opt/talosctl' }), '/opt/talosctl')
+  assert.equal(talosctlFor(lab, {}), join(REPO_ROOT, 'lab', 'bin', 'talosctl'))
+  assert.equal(talosctlFor({ ...lab, cluster: { ...lab.cluster, target: 'production' } }, {}), 'talosctl')
 })
 
 test('cli: script arguments come after the entry file, however zx/tsx prefix argv', () => {

@@ -15,7 +15,7 @@ import {
   snapshotIntegrityProblem,
   type BackupEntry,
 } from '../../lib/talos/etcd-backups.ts'
-import { verifySnapshotFile } from '../../steps/10-etcd-backup/backup.ts'
+import { verifySnapshotFile } from '../../steps/etcd-backup.ts'
 import { etcdBackupAge } from '../../checks/defs/etcd.ts'
 import type { CheckInventory } from '../../checks/engine/inventory.ts'
 import { setLogSink } from '../../lib/runner/log.ts'

@@ -113,8 +113,8 @@ test('help lists every flag, its default and every step', () => {
     flags: own,
     json: true,
     steps: [
-      { name: 'check-etcd', summary: 'Check etcd' },
-      { name: 'bootstrap', destructive: true },
+      { name: 'check-etcd', describe: 'Check etcd' },
+      { name: 'bootstrap', describe: 'Bootstrap', destructive: true },
     ],
   })
   for (const s of [
@@ -138,5 +138,5 @@ test('help lists every flag, its default and every step', () => {
   ]) {
     assert.ok(h.includes(s), `help lacks ${s}:\n${h}`)
   }
-  assert.ok(!formatHelp({ id: 'x', title: 't', flags: {}, steps: [{ name: 'a' }] }).includes('--json'))
+  assert.ok(!formatHelp({ id: 'x', title: 't', flags: {}, steps: [{ name: 'a', describe: 'A' }] }).includes('--json'))
 })

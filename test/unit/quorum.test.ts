@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { judgeQuorum } from '../../steps/quorum.ts'
-import type { EtcdView } from '../../steps/03-bootstrap/steps.ts'
+import type { EtcdView } from '../../steps/etcd-view.ts'
 import type { ServiceStatus } from '../../lib/talos/parse.ts'
 
 const cps = [1, 2, 3].map((i) => ({ name: `cp${i}`, address: `10.0.0.1${i}` }))

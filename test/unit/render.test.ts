@@ -16,9 +16,9 @@ import {
   renderImageFactorySchematic,
   renderMachineConfigs,
   RenderValidationError,
-  validateAgainstTalosSchema,
   writeRenderedConfigs,
 } from '../../config/render.ts'
+import { validateAgainstTalosSchema } from '../../config/talos-schema.ts'
 import { lintMachineConfig } from '../../config/lint.ts'
 
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))

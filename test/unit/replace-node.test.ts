@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { assertQuorumWithout } from '../../steps/12-replace-node/assess.ts'
 import { membershipProblems } from '../../steps/12-replace-node/steps.ts'
 import { RefusedError } from '../../lib/runner/types.ts'
-import type { EtcdView } from '../../steps/03-bootstrap/steps.ts'
+import type { EtcdView } from '../../steps/etcd-view.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
 

@@ -9,12 +9,8 @@ import {
   sha256Command,
   parseSha256sum,
 } from '../../steps/01-provision/install.ts'
-import {
-  evaluateEtcd,
-  isBootstrapped,
-  assertSafeToBootstrap,
-  missingStaticPods,
-} from '../../steps/03-bootstrap/steps.ts'
+import { assertSafeToBootstrap, missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import { evaluateEtcd, isBootstrapped } from '../../steps/etcd-view.ts'
 import { decideCsr, parseCsrSans, validatorProblems } from '../../steps/04-join/steps.ts'
 import { canonical, redactDiff } from '../../steps/02-configure/steps.ts'
 import {

@@ -73,8 +73,8 @@ test('--yes runs every step in order, journals start/done, 0600, valid JSON, no 
   assert.match(r.stderr, /^══ demo: Demo runbook for the runner tests$/m)
   assert.match(r.stderr, /TARGET: LAB \(simulated machines on this host\)/)
   assert.match(r.stderr, /talosctl lab\/bin\/talosctl/)
-  assert.match(r.stderr, /^▶ \[1\/5\] prepare — Prepare cp1 \(targets: cp1\)$/m)
-  assert.match(r.stderr, /^▶ \[3\/5\] bootstrap — Bootstrap on cp1 \(targets: cp1\)$/m)
+  assert.match(r.stderr, /^▶ \[1\/5\] prepare — Prepare: cp1 \(targets: cp1\)$/m)
+  assert.match(r.stderr, /^▶ \[3\/5\] bootstrap — Bootstrap etcd: on cp1 \(targets: cp1\)$/m)
   assert.match(r.stderr, /^✔ bootstrap \(\d+\.\d s\)$/m)
   assert.equal(r.stdout, '')
   // the banner comes first
@@ -233,7 +233,7 @@ test('--list shows every step, its last outcome and the resume point, and runs n
   assert.equal(r.code, 0, r.stderr)
   assert.deepEqual(ran(dir), [])
   assert.equal(journalText(dir), before)
-  assert.match(r.stdout, /^ 1\. prepare — Prepare cp1 \(targets: cp1\)\n\s+last: done /m)
+  assert.match(r.stdout, /^ 1\. prepare — Prepare: cp1 \(targets: cp1\)\n\s+last: done /m)
   assert.match(r.stdout, /^ 3\. bootstrap \[destructive\]/m)
   assert.match(r.stdout, /^ 4\. approve — Approve CSRs\n\s+last: failed .*← next run resumes here$/m)
   assert.match(r.stdout, /^ 5\. finish — Finish\n\s+last: never run$/m)
@@ -365,18 +365,23 @@ function def(calls: string[], opts: { failDescribe?: boolean } = {}): RunbookDef
     title: 'in-process runbook',
     context: () => ({ cluster: { name: 'inproc-lab', target: 'lab', endpoint: 'https://127.0.0.1:6443' }, calls }),
     steps: [
-      { name: 'one', run: (c) => void c.calls.push('one') },
+      { name: 'one', describe: 'One', run: (c) => void c.calls.push('one') },
       {
         name: 'wipe',
         destructive: true,
-        describe: () => {
-          if (opts.failDescribe) throw new Error('cannot describe wipe')
-          return 'Wipe the disk'
-        },
+        describe: 'Wipe the disk',
+        ...(opts.failDescribe
+          ? {
+              detail: () => {
+                throw new Error('cannot describe wipe')
+              },
+            }
+          : {}),
         run: (c) => void c.calls.push('wipe'),
       },
       {
         name: 'ask-inside',
+        describe: 'Ask inside the step',
         async run(c, step) {
           c.calls.push(`inside:${await step.confirm('Proceed inside?')}`)
           return { answered: true }
@@ -471,7 +476,7 @@ test('a question asked inside run() where nobody can answer fails the step with 
   assert.match(value.steps[0]!.error!, /refusing to ask in a non-interactive session/)
 })
 
-test('an error thrown by describe() fails that step, not the runner', async (t) => {
+test('an error thrown by detail() fails that step, not the runner', async (t) => {
   const dir = tempDir(t)
   const calls: string[] = []
   const { value, lines } = await quietly(() =>
@@ -491,7 +496,7 @@ test('runbook definitions are validated: duplicate or badly named steps', async 
   const d = def([])
   await assert.rejects(runRunbook({ ...d, steps: [...d.steps, d.steps[0]!] }, { args: [] }), /two steps are named one/)
   await assert.rejects(
-    runRunbook({ ...d, steps: [{ name: 'Bad Name', run: () => {} }] }, { args: [] }),
+    runRunbook({ ...d, steps: [{ name: 'Bad Name', describe: 'Bad', run: () => {} }] }, { args: [] }),
     /must be kebab-case/,
   )
 })

@@ -5,19 +5,19 @@ import { parse } from 'yaml'
 import {
   evaluateSmokePod,
   evaluateValidatorNode,
-  findKubeNode,
   schedulingFailure,
   smokePodManifest,
   type ObservedPod,
   type SmokeInventory,
 } from '../../steps/07-smoke-pod/smoke-pod.ts'
+import { findKubeNode, type KubeNode } from '../../lib/kube/kubectl.ts'
 // The lab's model of the real scheduler filters and of GetPodQOS: the manifest must pass the same rules.
 import { filterNode } from '../../lab/kube-api/scheduler.ts'
 import { qosClass } from '../../lab/kube-api/admission.ts'
 
 const inv = parse(readFileSync(new URL('../../inventory/lab.yaml', import.meta.url), 'utf8')) as SmokeInventory
 
-const validatorKubeNode = (over: Record<string, unknown> = {}) => ({
+const validatorKubeNode = (over: Partial<KubeNode> = {}): KubeNode => ({
   metadata: {
     name: 'validator1',
     labels: {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
 import { installerImageFor, validatorKernelArgs } from '../../config/render.ts'
+import { missingKernelArgs } from '../../lib/host/procfs.ts'
 import {
   formatPlan,
-  missingKernelArgs,
   parseInstallerImage,
   planUpgrade,
   talosUpgradePath,

@@ -1,10 +1,15 @@
 // etcd backups on disk: `talosctl etcd snapshot` into <outputDir>/backups (0600 files in a 0700 directory), each
 // verified before it is indexed, the index itself (index.json, 0600), and retention. takeSnapshot is the one way any
-// runbook takes a snapshot (10-etcd-backup, 09-upgrade before a control plane, 02/08 before they change things).
+// runbook takes a snapshot (10-etcd-backup, 09-upgrade before a control plane, 02/08 before they change things), and
+// backupFirstStep is the step 02 and 08 start with.
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { run } from '../../lib/host/exec.ts'
-import type { Cluster } from '../../config/cluster.ts'
+import { firstMeaningfulLine, run } from '../lib/host/exec.ts'
+import { controlPlanes, type Cluster } from '../config/cluster.ts'
+import type { InventoryNode } from '../config/inventory.ts'
+import { log } from '../lib/runner/log.ts'
+import type { StepDef } from '../lib/runner/runner.ts'
+import { etcdView, isBootstrapped } from './etcd-view.ts'
 import {
   applyRetention,
   backupsDir,
@@ -16,12 +21,12 @@ import {
   snapshotIntegrityProblem,
   type BackupEntry,
   type SnapshotStatus,
-} from '../../lib/talos/etcd-backups.ts'
+} from '../lib/talos/etcd-backups.ts'
 
 export { backupsDir, readBackupIndex }
 
 /** Written to a temp file and renamed, so an interrupted run never leaves half an index. */
-export async function writeBackupIndex(outDir: string, entries: BackupEntry[]): Promise<void> {
+async function writeBackupIndex(outDir: string, entries: BackupEntry[]): Promise<void> {
   const f = indexFile(outDir)
   await writeFile(`${f}.tmp`, formatIndex(entries), { mode: 0o600 })
   await rename(`${f}.tmp`, f)
@@ -102,4 +107,67 @@ export async function pruneBackups(
   for (const e of r.removed) await rm(join(backupsDir(outDir), e.file), { force: true })
   if (r.removed.length) await writeBackupIndex(outDir, r.kept)
   return r
+}
+
+/**
+ * The member to stream from: `wanted` (--node) or the first control plane whose etcd answers `etcd status` without
+ * errors and is not a learner (a learner's data may lag). Throws naming every control plane and why it was passed over.
+ */
+export async function pickMember(c: Cluster, wanted?: string): Promise<InventoryNode> {
+  const cps = controlPlanes(c.inv)
+  if (wanted !== undefined && !cps.some((n) => n.name === wanted))
+    throw new Error(
+      `--node ${wanted}: not a control-plane node of ${c.inventoryFile} (control planes: ${cps.map((n) => n.name).join(', ')})`,
+    )
+  const why: string[] = []
+  for (const n of cps.filter((x) => wanted === undefined || x.name === wanted)) {
+    try {
+      const [row] = await c.talos.etcdStatus([n.address])
+      if (!row) why.push(`${n.name}: no etcd status row`)
+      else if (row.learner) why.push(`${n.name}: is a learner`)
+      else if (row.errors) why.push(`${n.name}: etcd reports ${row.errors}`)
+      else return n
+    } catch (e) {
+      why.push(`${n.name}: ${firstMeaningfulLine((e as Error).message)}`)
+    }
+  }
+  throw new Error(`no etcd member to take a snapshot from (${why.join('; ')})`)
+}
+
+export async function snapshotStep(
+  c: Cluster,
+  member: InventoryNode,
+  reason?: string,
+): Promise<Record<string, unknown>> {
+  const e = await takeSnapshot(c, member, { reason })
+  if (!e) return { dryRun: true }
+  log.info(
+    `  ${e.file}: revision ${e.revision}, hash ${e.hash}, ${e.totalKeys} keys, ${e.size} bytes, from ${e.member} — verified`,
+  )
+  return { ...e }
+}
+
+/**
+ * The step 02 and 08 run before they change a running cluster: a verified snapshot in the backup index, so a change
+ * gone wrong can be undone with 11-etcd-recover. Skipped with --no-backup, and on a cluster not bootstrapped yet (no
+ * etcd data to save: 02's first run).
+ */
+export function backupFirstStep<C extends Cluster & { dryRun: boolean; flags: { noBackup?: boolean } }>(
+  reason: string,
+): StepDef<C> {
+  return {
+    name: 'etcd-backup',
+    describe: 'take a verified etcd snapshot first (as 10-etcd-backup does; --no-backup skips it)',
+    detail: (c) => backupsDir(c.paths.outDir),
+    targets: (c) => controlPlanes(c.inv).map((n) => n.name),
+    async check(c) {
+      if (c.flags.noBackup) return { done: true, reason: '--no-backup' }
+      if (!isBootstrapped(await etcdView(c)))
+        return { done: true, reason: 'etcd is not bootstrapped yet: nothing to back up' }
+      return { done: false }
+    },
+    async run(c) {
+      return snapshotStep(c, await pickMember(c), reason)
+    },
+  }
 }

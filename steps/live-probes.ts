@@ -1,0 +1,87 @@
+// Probes polled every ~100 ms while a node is taken away (08-failover's watch, 09-upgrade's rollout timeline): each
+// etcd probe talks to ONE node with that node as its only talosctl endpoint (with every control plane as endpoints,
+// talosctl may route through the dead node and report a healthy member as failing); each API probe goes to one
+// endpoint (`--server`) with a short request timeout, asking /readyz (which includes the apiserver's etcd check).
+import { Talosctl } from '../lib/talos/talosctl.ts'
+import type { EtcdStatusRow } from '../lib/talos/parse.ts'
+import { firstMeaningfulLine } from '../lib/host/exec.ts'
+import type { Cluster } from '../config/cluster.ts'
+
+/** A control-plane node as the probes and the drill know it: its inventory name and address. */
+export interface CpNode {
+  name: string
+  address: string
+}
+
+/** A talosctl bound to one node (endpoint = node), quiet: the poller runs hundreds of these. */
+export function nodeTalosctl(c: Cluster, node: CpNode, timeoutMs: number): Talosctl {
+  return new Talosctl({
+    bin: c.talosctlBin,
+    talosconfig: c.paths.talosconfig,
+    endpoints: [node.address],
+    timeoutMs,
+    quiet: true,
+    nodeNames: { [node.address]: node.name },
+  })
+}
+
+/** `talosctl etcd status` of one node, through that node only; throws when it returns no row. */
+export async function etcdStatusRow(t: Talosctl, node: CpNode): Promise<EtcdStatusRow> {
+  const [r] = await t.etcdStatus([node.address])
+  if (!r) throw new Error(`etcd status on ${node.name} (${node.address}) returned no row`)
+  return r
+}
+
+/** host:port of the Kubernetes API on each surviving control plane, then the cluster endpoint (the VIP). */
+export function apiEndpoints(c: Cluster, survivors: CpNode[]): string[] {
+  const url = new URL(c.inv.cluster.endpoint)
+  const port = url.port || '443'
+  const eps = survivors.map((n) => `${n.address.includes(':') ? `[${n.address}]` : n.address}:${port}`)
+  const vip = `${url.hostname}:${port}`
+  return eps.includes(vip) ? eps : [...eps, vip]
+}
+
+/** kubectl against one API endpoint; throws the first meaningful stderr line, or that it did not answer in time. */
+export async function kubeAt(c: Cluster, endpoint: string, args: string[], timeoutMs: number): Promise<string> {
+  const seconds = Math.max(1, Math.floor(timeoutMs / 1000) - 1)
+  const r = await c.kube.run(['--server', `https://${endpoint}`, ...args, `--request-timeout=${seconds}s`], {
+    nothrow: true,
+    quiet: true,
+    timeoutMs,
+  })
+  if (r.exitCode !== 0 || r.timedOut)
+    throw new Error(
+      r.timedOut ? `no answer within ${timeoutMs} ms` : firstMeaningfulLine(r.stderr) || `exit ${r.exitCode}`,
+    )
+  return r.stdout
+}
+
+interface EtcdProbeResult {
+  memberId: string
+  leader: string
+  term: number
+}
+
+export interface EtcdAndApiProbes {
+  /** Throws when the member does not answer. */
+  etcd(node: CpNode): Promise<EtcdProbeResult>
+  /** Throws when the API at `endpoint` does not answer (readyz, which includes etcd). */
+  api(endpoint: string): Promise<void>
+}
+
+/**
+ * Each etcd probe is `talosctl etcd status` against one node, as on a real cluster, where etcd serves only mTLS on
+ * 2379 and talosctl (through apid) is how an operator reaches it.
+ */
+export function etcdAndApiProbes(c: Cluster, cps: CpNode[], probeTimeoutMs: number): EtcdAndApiProbes {
+  const talos = new Map(cps.map((n) => [n.name, nodeTalosctl(c, n, probeTimeoutMs)]))
+  return {
+    async etcd(node) {
+      const r = await etcdStatusRow(talos.get(node.name) ?? nodeTalosctl(c, node, probeTimeoutMs), node)
+      return { memberId: r.memberId, leader: r.leader, term: r.raftTerm }
+    },
+    async api(endpoint) {
+      await kubeAt(c, endpoint, ['get', '--raw', '/readyz'], probeTimeoutMs)
+    },
+  }
+}
