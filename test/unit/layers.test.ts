@@ -92,3 +92,11 @@ test("the rule catches lib importing config, a runbook or its steps importing an
   assert.match(bad[4]!, /steps\/quorum\.ts \(steps\) imports steps\/03-bootstrap\/steps\.ts/)
   assert.match(bad[5]!, /runbooks\/02-configure\.ts \(runbooks\) imports steps\/10-etcd-backup\/steps\.ts/)
 })
+
+test('07 and 08 only wire named steps: no step body or helper function in the runbook file', () => {
+  for (const rb of ['runbooks/07-smoke-pod.ts', 'runbooks/08-failover.ts']) {
+    const text = readFileSync(posix.join(REPO, rb), 'utf8')
+    assert.doesNotMatch(text, /async run\(|^(async )?function |^interface /m, `${rb} holds a step body`)
+    assert.match(text, /from '\.\.\/steps\/0[78]-[a-z-]+\/steps\.ts'/, `${rb} takes its steps from its step folder`)
+  }
+})
