@@ -12,7 +12,7 @@ import {
   reportMaintenance,
   machinesWithoutBmc,
   rebootIntoRescue,
-} from '../steps/01-provision/steps.ts'
+} from '../steps/provision.ts'
 import { RefusedError } from '../lib/runner/types.ts'
 import { imageProblemsMessage, imageSchematicProblems, printSchematicsCli } from '../config/schematic-images.ts'
 

@@ -23,7 +23,7 @@ import {
   type NodePlan,
   type Rendered,
   type Workspace,
-} from '../steps/02-configure/steps.ts'
+} from '../steps/configure.ts'
 import { pendingKernelArgs, upgradeNeededMessage } from '../steps/02-configure/upgrade-needed.ts'
 
 const lintAt = process.argv.indexOf('--lint')

@@ -4,7 +4,7 @@ import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
 import { openCluster, validatorNode, workers } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import { approveCsrs, describeNode, validatorProblems, waitReady, waitRegistered } from '../steps/04-join/steps.ts'
+import { approveCsrs, describeNode, validatorProblems, waitReady, waitRegistered } from '../steps/join.ts'
 
 await runbook({
   id: '04-join',

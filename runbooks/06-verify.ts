@@ -6,7 +6,8 @@ import { log } from '../lib/runner/log.ts'
 import { terminalWidth } from '../lib/runner/columns.ts'
 import { renderTable, summaryLine } from '../checks/engine/reporter.ts'
 import { formatDiff } from '../checks/engine/diff.ts'
-import { compareWithLatest, reportsDir, runSuite, storeReport } from '../steps/06-verify/verify.ts'
+import { compareWithLatest, reportsDir, storeReport } from '../steps/06-verify/verify.ts'
+import { runSuite } from '../steps/run-checks.ts'
 import type { Report } from '../checks/engine/types.ts'
 
 await runbook({

@@ -14,7 +14,7 @@ import { controlPlanes, openCluster, type Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
 import { backupFirstStep } from '../steps/etcd-backup.ts'
-import { runSuite } from '../steps/06-verify/verify.ts'
+import { runSuite } from '../steps/run-checks.ts'
 import { assess, type Assessment } from '../steps/12-replace-node/assess.ts'
 import {
   configureOne,

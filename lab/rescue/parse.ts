@@ -191,7 +191,7 @@ export function parsePipeline(tokens: string[]): RescueOp {
 
   if (parts.length === 2) {
     const [a, b] = parts as [string[], string[]]
-    // head -c N /dev/X | sha256sum: checksum exactly what was written (steps/01-provision/install.ts verifies this way)
+    // head -c N /dev/X | sha256sum: checksum exactly what was written (steps/install-image.ts verifies this way)
     if (a[0] === 'head' && b.length === 1 && b[0] === 'sha256sum') {
       const m = a.length === 4 && a[1] === '-c' ? a : undefined
       const limit = m ? Number(m[2]) : NaN

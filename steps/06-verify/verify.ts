@@ -1,22 +1,10 @@
 // 06-verify: run the post-change check suite, keep every report, and say what changed since the last one.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ALL_CHECKS } from '../../checks/defs/index.ts'
-import { loadCheckInventory, runChecksAgainst } from '../../checks/engine/cli.ts'
-import { selectChecks } from '../../checks/engine/runner.ts'
 import { diffReports, type ReportDiff } from '../../checks/engine/diff.ts'
 import type { Report } from '../../checks/engine/types.ts'
 import { stateDir } from '../../lib/runner/journal.ts'
 import { writeFileAtomic } from '../../lib/host/atomic-write.ts'
-
-export async function runSuite(
-  inventoryFile: string,
-  only: string[] = [],
-  opts: { callTimeoutMs?: number } = {},
-): Promise<Report> {
-  const inv = await loadCheckInventory(inventoryFile)
-  return runChecksAgainst(selectChecks(ALL_CHECKS, only), inv, opts)
-}
 
 export const reportsDir = (cluster: string) => join(stateDir(), 'reports', cluster)
 

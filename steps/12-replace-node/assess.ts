@@ -9,7 +9,7 @@ import { RefusedError } from '../../lib/runner/types.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
 import { etcdView, type EtcdView } from '../etcd-view.ts'
 import { probeMachine, type MachineState } from '../machine-state.ts'
-import { verifyRescueHosts } from '../01-provision/steps.ts'
+import { verifyRescueHosts } from '../provision.ts'
 
 export interface Assessment {
   /** The named machine as 01 sees it: maintenance / configured / no-talos. */

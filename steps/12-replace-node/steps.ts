@@ -15,7 +15,7 @@ import {
   reportMaintenance,
   verifyRescueHosts,
   waitForMaintenance,
-} from '../01-provision/steps.ts'
+} from '../provision.ts'
 import {
   applyPlan,
   assertClean,
@@ -24,8 +24,8 @@ import {
   renderAll,
   waitConfigured,
   writeConfigs,
-} from '../02-configure/steps.ts'
-import { approveCsrs, waitReady, waitRegistered } from '../04-join/steps.ts'
+} from '../configure.ts'
+import { approveCsrs, waitReady, waitRegistered } from '../join.ts'
 
 /** The dead member: `talosctl etcd remove-member <ID>` through a healthy member, then read back. */
 export async function removeDeadMembers(

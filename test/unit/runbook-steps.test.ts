@@ -8,11 +8,11 @@ import {
   resolveFingerprint,
   sha256Command,
   parseSha256sum,
-} from '../../steps/01-provision/install.ts'
+} from '../../steps/install-image.ts'
 import { assertSafeToBootstrap, missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
 import { evaluateEtcd, isBootstrapped } from '../../steps/etcd-view.ts'
-import { decideCsr, parseCsrSans, validatorProblems } from '../../steps/04-join/steps.ts'
-import { canonical, redactDiff } from '../../steps/02-configure/steps.ts'
+import { decideCsr, parseCsrSans, validatorProblems } from '../../steps/join.ts'
+import { canonical, redactDiff } from '../../steps/configure.ts'
 import {
   storageProblems,
   missingTaints,

@@ -1,15 +1,15 @@
 // The steps of 01-provision, kept out of the runbook so it reads as the procedure.
 import { retry } from 'zx'
-import { settleEach } from '../../lib/host/settle.ts'
-import { log } from '../../lib/runner/log.ts'
-import { waitFor } from '../../lib/kube/kubectl.ts'
-import { HostKeyMismatchError, RescueSession } from '../../lib/host/ssh.ts'
-import { RefusedError } from '../../lib/runner/runner.ts'
-import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './install.ts'
-import type { Cluster } from '../../config/cluster.ts'
-import type { InventoryNode } from '../../config/inventory.ts'
-import { Bmc } from '../../lib/host/bmc.ts'
-import { probeMachine, type NodeProvisionState } from '../machine-state.ts'
+import { settleEach } from '../lib/host/settle.ts'
+import { log } from '../lib/runner/log.ts'
+import { waitFor } from '../lib/kube/kubectl.ts'
+import { HostKeyMismatchError, RescueSession } from '../lib/host/ssh.ts'
+import { RefusedError } from '../lib/runner/runner.ts'
+import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './install-image.ts'
+import type { Cluster } from '../config/cluster.ts'
+import type { InventoryNode } from '../config/inventory.ts'
+import { Bmc } from '../lib/host/bmc.ts'
+import { probeMachine, type NodeProvisionState } from './machine-state.ts'
 
 interface ProvisionState extends Map<string, NodeProvisionState> {
   pending(): InventoryNode[]

@@ -1,19 +1,19 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
-import { settleEach } from '../../lib/host/settle.ts'
+import { settleEach } from '../lib/host/settle.ts'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
 import { createTwoFilesPatch } from 'diff'
-import { log } from '../../lib/runner/log.ts'
-import { waitFor } from '../../lib/kube/kubectl.ts'
-import type { Cluster } from '../../config/cluster.ts'
-import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
-import { renderMachineConfigs, writeRenderedConfigs } from '../../config/render.ts'
-import { lintMachineConfig, formatFindings, type Finding } from '../../config/lint.ts'
-import { probeMachine, type MachineState } from '../machine-state.ts'
-import type { InventoryNode } from '../../config/inventory.ts'
+import { log } from '../lib/runner/log.ts'
+import { waitFor } from '../lib/kube/kubectl.ts'
+import type { Cluster } from '../config/cluster.ts'
+import { loadSecretsBundle } from '../lib/talos/secrets-bundle.ts'
+import { renderMachineConfigs, writeRenderedConfigs } from '../config/render.ts'
+import { lintMachineConfig, formatFindings, type Finding } from '../config/lint.ts'
+import { probeMachine, type MachineState } from './machine-state.ts'
+import type { InventoryNode } from '../config/inventory.ts'
 
 /**
  * A dry run writes nothing anywhere, yet renders, lints and validates every config and lets talosctl's own

@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
-import { REPO_ROOT } from '../../config/cluster.ts'
-import { RescueSession } from '../../lib/host/ssh.ts'
-import type { InventoryNode } from '../../config/inventory.ts'
+import { REPO_ROOT } from '../config/cluster.ts'
+import { RescueSession } from '../lib/host/ssh.ts'
+import type { InventoryNode } from '../config/inventory.ts'
 
 interface RescueDisk {
   dev: string

@@ -1,10 +1,10 @@
 // The steps of 04-join: workers register, their kubelet-serving CSRs are approved only when they are
 // what the inventory says they should be, and the validator node proves it got the validator config.
 import { execFileSync } from 'node:child_process'
-import { log } from '../../lib/runner/log.ts'
-import { isReady, nodeRoles, waitFor, type KubeCsr, type KubeNode } from '../../lib/kube/kubectl.ts'
-import type { Cluster } from '../../config/cluster.ts'
-import type { InventoryNode } from '../../config/inventory.ts'
+import { log } from '../lib/runner/log.ts'
+import { isReady, nodeRoles, waitFor, type KubeCsr, type KubeNode } from '../lib/kube/kubectl.ts'
+import type { Cluster } from '../config/cluster.ts'
+import type { InventoryNode } from '../config/inventory.ts'
 
 interface CsrSpec {
   request: string
