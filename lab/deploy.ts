@@ -26,6 +26,9 @@ const run = (cmd: string, args: string[]) => {
 run('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inventory])
 const runbooks = readdirSync(join(REPO_ROOT, 'runbooks'))
   .filter((f) => /^\d\d-.*\.ts$/.test(f))
+  // 11 and up repair a broken cluster (quorum lost for good, a dead machine): they refuse on a healthy one and are
+  // never part of a deploy
+  .filter((f) => Number(f.slice(0, 2)) <= 10)
   .sort()
 for (const rb of runbooks) run('npx', ['zx', `runbooks/${rb}`, '--inventory', inventory, '--yes'])
 process.stderr.write(
