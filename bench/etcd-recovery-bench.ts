@@ -8,7 +8,17 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { benchLab, labDown, labUp, mustSh, runRunbook, type BenchLab } from './lab.ts'
 import { round, summarize } from './stats.ts'
-import type { Row } from './lab-bench.ts'
+
+/** A table row as bench/lab-bench.ts's Row (declared here: importing it would make the two modules a cycle). */
+interface Row {
+  name: string
+  unit: string
+  runs: number
+  median: number
+  min: number
+  max: number
+  note?: string
+}
 
 interface JournalRecord {
   runbook: string
