@@ -201,7 +201,10 @@ await runbook({
       },
       async run(c, step) {
         c.snapshot ??= await pickSnapshot(c) // resumed at this step
-        c.recoveryNode = await pickRecoveryNode(c, c.wantedNode, c.talos.timeoutMs)
+        // a dry run wiped nothing, so no etcd waits yet: it names the node the real run would pick first
+        c.recoveryNode = c.dryRun
+          ? nodeNamed(c, c.wantedNode ?? controlPlanes(c.inv)[0]!.name)
+          : await pickRecoveryNode(c, c.wantedNode, c.talos.timeoutMs)
         c.recoveredAt = await restoreOn(c, c.recoveryNode, c.snapshot.file, step, {
           timeoutMs: c.nodeTimeoutMs,
           callTimeoutMs: c.talos.timeoutMs,

@@ -1098,6 +1098,12 @@ test('i16r drill: A, backup, B, all etcd data lost; an unverified --snapshot is 
   assert.match(refused.out, /--snapshot \S+i16r-not-a-snapshot\.db is not a verified etcd snapshot: .*sha256/)
   assert.match(refused.out, /take one with npx zx runbooks\/10-etcd-backup\.ts/)
   assert.equal(i16rEtcdState('127.0.70.11'), 'Waiting')
+  // a dry run prints the procedure and changes nothing
+  const dry = runbookOn(cur, '11-etcd-recover', '--dry-run')
+  assert.equal(dry.code, 0, dry.out.slice(-3000))
+  assert.match(dry.out, /reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=false --wait=false/)
+  assert.match(dry.out, /bootstrap --recover-from=\S+etcd-cp1-\S+\.db/)
+  for (const a of ['127.0.70.11', '127.0.70.12', '127.0.70.13']) assert.equal(i16rEtcdState(a), 'Waiting')
   // the recovery, from the newest verified snapshot of the index
   const r = runbookOn(cur, '11-etcd-recover', '--yes')
   assert.equal(r.code, 0, r.out.slice(-4000))
