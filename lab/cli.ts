@@ -22,6 +22,7 @@ const USAGE = `usage: npm run lab -- <command>
   down [--keep]              stop every lab process and remove the lab dir (--keep: keep the files)
   status [--json]            show the lab
   fault NODE KIND [--ms N]   inject a fault; KIND: ${FAULT_KINDS.join(' | ')}
+                             (etcd-data-loss: a control plane's etcd data is destroyed for good; 11-etcd-recover)
   heal NODE                  clear the node's faults and restart its services
 lab dir: $TALOS_LAB_DIR (now ${labDir()})`
 
