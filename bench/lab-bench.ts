@@ -22,6 +22,7 @@ import {
   type BenchLab,
 } from './lab.ts'
 import { measureIdleCpu } from './idle-cpu.ts'
+import { etcdRecoveryBench } from './etcd-recovery-bench.ts'
 import { replacement } from './replace-bench.ts'
 import type { NodeTimeline } from '../steps/09-upgrade/timeline.ts'
 import { busyMs, callStats, parseCallLog, round, summarize, type CallRecord, type Row } from './stats.ts'
@@ -283,6 +284,8 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
     noOpRerun(lab, add, '02', runs)
     noOpRerun(lab, add, '03', runs)
     await failover(lab, add, runs)
+    say('etcd backups, then a recovery after every control plane lost its etcd data (10, 11)')
+    etcdRecoveryBench(lab, add, runs)
     say('replacing cp2 after a disk loss (12-replace-node)')
     replacement(lab, add)
     say('rolling upgrade of the 5 nodes (09-upgrade)')

@@ -23,6 +23,7 @@ const USAGE = `usage: npm run lab -- <command>
   down [--keep]              stop every lab process and remove the lab dir (--keep: keep the files)
   status [--json]            show the lab
   fault NODE KIND [--ms N]   inject a fault; KIND: ${FAULT_KINDS.join(' | ')}
+                             (etcd-data-loss: a control plane's etcd data is destroyed for good; 11-etcd-recover)
                              disk-loss: the machine is swapped for a blank one (new disk serials and rescue host key): powered off,
                              no config, no etcd data, its etcd member left in the list; powered on (BMC or heal)
                              it boots into maintenance mode at the same address (12-replace-node's drill)

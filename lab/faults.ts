@@ -7,9 +7,18 @@ import { loadCluster, loadNode, updateNode } from './state.ts'
 import { faultsText } from './status.ts'
 import { powerOnMachine } from './machine-power.ts'
 import { loseDisks } from './disk-loss.ts'
+import { destroyEtcdData } from './etcd-recovery.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 
-export const FAULT_KINDS = ['down', 'etcd-crash', 'slow', 'api-down', 'boot-fail', 'disk-loss'] as const
+export const FAULT_KINDS = [
+  'down',
+  'etcd-crash',
+  'slow',
+  'api-down',
+  'boot-fail',
+  'etcd-data-loss',
+  'disk-loss',
+] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 export const DEFAULT_SLOW_MS = 8000
 
@@ -102,6 +111,11 @@ export async function injectFault(
       done.push(`${node}: the next upgrade's image fails to boot; the node comes back on its previous installation`)
       break
     }
+    case 'etcd-data-loss': {
+      if (loadNode(node).role !== 'controlplane') throw new UsageError(`${node} runs no etcd: not a control-plane node`)
+      done.push(...(await destroyEtcdData(node)))
+      break
+    }
     case 'disk-loss': {
       done.push(...(await loseDisks(node)))
       break
@@ -115,8 +129,13 @@ export async function healNode(node: string, say?: (line: string) => void): Prom
   const done = sayer(say)
   const before = loadNode(node)
   const had = faultsText(before.faults)
-  updateNode(node, (n) => (n.faults = {}))
+  // lost data does not come back: that fault stays until EPHEMERAL is wiped (lab/etcd-recovery.ts wipeEtcdData)
+  updateNode(node, (n) => (n.faults = before.faults.etcdDataLoss ? { etcdDataLoss: true } : {}))
   done.push(had !== '-' ? `${node}: cleared faults ${had}` : `${node}: had no faults`)
+  if (before.faults.etcdDataLoss)
+    done.push(
+      `${node}: etcd-data-loss stays: the data is gone; wipe it (talosctl reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=false) and recover (npx zx runbooks/11-etcd-recover.ts)`,
+    )
   // a machine left powered off (talosctl shutdown, its BMC) is powered on, as by its BMC
   if (before.power === 'off') done.push(...(await powerOnMachine(node)))
   await reconcileNode(node)

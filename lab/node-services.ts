@@ -252,9 +252,17 @@ export async function reconcileNode(name: string): Promise<void> {
   const n = loadNode(name)
   const up = !isDown(n) && isConfigured(n) && !['shutting down', 'rebooting'].includes(n.stage)
   if (n.role !== 'controlplane') return
-  const wantEtcd = up && !n.faults.etcdCrash && (clusterBootstrapped() || etcdDataDirNonEmpty(name))
+  const wantEtcd =
+    up &&
+    !n.faults.etcdCrash &&
+    !n.faults.etcdDataLoss &&
+    !n.etcd.recoverError &&
+    (clusterBootstrapped() || etcdDataDirNonEmpty(name))
   if (wantEtcd && !etcdRunning(n)) {
-    await startEtcd(name, 'join')
+    // an empty data dir joins through a member that answers; with none (quorum lost for good, every data dir wiped)
+    // Talos's etcd waits in Preparing to be bootstrapped or joined (v1.10.3
+    // internal/app/machined/pkg/system/services/etcd.go argsForControlPlane: buildInitialCluster retries)
+    if (etcdDataDirNonEmpty(name) || (await findHealthyMember(name))) await startEtcd(name, 'join')
   } else if (!wantEtcd && etcdRunning(n)) {
     await stopEtcd(name)
   }

@@ -46,6 +46,8 @@ export interface Faults {
   apiDown?: boolean
   /** The next upgrade's image fails to boot: the node comes back on its previous installation (lab/talosctl/upgrade.ts). */
   bootFail?: boolean
+  /** The node's etcd data is destroyed: etcd crash-loops until EPHEMERAL is wiped (lab/etcd-recovery.ts). */
+  etcdDataLoss?: boolean
 }
 
 /** Simulated hardware: drives the sysroot, `get disks`, kubelet capacity. */
@@ -107,6 +109,8 @@ export interface LabNode {
     peerUrl: string // http://<address>:2380
     memberId?: string // hex, once joined
     pid?: number
+    /** Why the last `bootstrap --recover-from` restore failed: etcd shows Failed with it (lab/etcd-recovery.ts). */
+    recoverError?: string
   }
   kubeApi: {
     url: string // https://<address>:6443

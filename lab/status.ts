@@ -77,6 +77,7 @@ export function faultsText(f: Faults): string {
   if (f.slowMs) out.push(`slow(${f.slowMs}ms)`)
   if (f.apiDown) out.push('api-down')
   if (f.bootFail) out.push('boot-fail')
+  if (f.etcdDataLoss) out.push('etcd-data-loss')
   return out.join(',') || '-'
 }
 

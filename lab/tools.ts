@@ -18,7 +18,12 @@ export interface Tool {
 export const LAB_TOOLS: readonly Tool[] = [
   { bin: 'etcd', pkg: 'etcd-server', usedFor: 'one real etcd per control-plane node' },
   // Debian bookworm's etcd-client is etcd 3.4: etcdctl only (etcdutl came with 3.5; the product uses it where present)
-  { bin: 'etcdctl', pkg: 'etcd-client', usedFor: '10-etcd-backup verifying snapshots (etcdctl snapshot status)' },
+  {
+    bin: 'etcdctl',
+    pkg: 'etcd-client',
+    usedFor:
+      '10-etcd-backup verifying snapshots (etcdctl snapshot status), the lab restoring one (etcdctl snapshot restore)',
+  },
   { bin: 'sshd', pkg: 'openssh-server', usedFor: 'the rescue system of every machine' },
   { bin: 'ssh-keygen', pkg: 'openssh-client', usedFor: 'rescue host keys and their fingerprints' },
   { bin: 'numactl', pkg: 'numactl', usedFor: 'the numactl --hardware oracle of the NUMA checks' },

@@ -5,11 +5,21 @@ import { log } from '../lib/runner/log.ts'
 import { controlPlanes, type Cluster } from '../config/cluster.ts'
 import { etcdView, isBootstrapped, type EtcdView } from './etcd-view.ts'
 import { RefusedError, type StepDef } from '../lib/runner/runner.ts'
+import type { ServiceStatus } from '../lib/talos/parse.ts'
 
 /** etcd states of a member that is gone until someone acts (a crash, a stop): it will not come back by waiting. */
 const GONE = new Set(['Finished', 'Failed'])
 
-interface QuorumVerdict {
+/**
+ * A member whose etcd exits at every start: Talos's restart runner shows the service Waiting with "Error running …,
+ * going to restart forever" (v1.10.3 internal/app/machined/pkg/system/runner/restart/restart.go; etcd runs with
+ * restart.Forever, services/etcd.go). It will not vote until someone repairs it.
+ */
+export function crashLooping(s: ServiceStatus): boolean {
+  return s.state === 'Waiting' && /going to restart/.test(s.events?.[0]?.message ?? s.lastEvent ?? '')
+}
+
+export interface QuorumVerdict {
   /**
    * false when the cluster is bootstrapped and too few members can run, or when it cannot be told: no control-plane
    * node runs etcd and some did not answer (a silent one may run it).
@@ -33,6 +43,7 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
     if (v.unreachable[n.name] !== undefined)
       down[n.name] = `${n.address} does not answer (${firstLine(v.unreachable[n.name]!)})`
     else if (s && GONE.has(s.state)) down[n.name] = `etcd is ${s.state}`
+    else if (s && crashLooping(s)) down[n.name] = `etcd is crash-looping (${s.events?.[0]?.message ?? s.lastEvent})`
   }
   const alive = cps.map((n) => n.name).filter((n) => !(n in down))
   const list = Object.entries(down)
@@ -55,7 +66,8 @@ export function judgeQuorum(cps: { name: string; address: string }[], v: EtcdVie
     message:
       `etcd has lost quorum: only ${alive.length} of ${cps.length} control-plane members can run (${needed} needed); ${list}. ` +
       `Nothing can be written to etcd or the Kubernetes API until ${missing} more ${missing === 1 ? 'is' : 'are'} back: ` +
-      `power on or repair ${Object.keys(down).join(' / ')} (see "Quorum lost" in the README), then re-run this runbook. Nothing was changed.`,
+      `power on or repair ${Object.keys(down).join(' / ')} (see "Quorum lost" in the README), then re-run this runbook; ` +
+      `if their etcd data is gone for good, restore the newest snapshot with npx zx runbooks/11-etcd-recover.ts. Nothing was changed.`,
   }
 }
 

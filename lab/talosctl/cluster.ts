@@ -4,11 +4,13 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parse as parseYaml, stringify } from 'yaml'
 import type { RunContext } from './context.ts'
-import { RpcFailure, nodeErrors, perNode, rpcError, withClient } from './common.ts'
+import { RpcFailure, nodeErrors, perNode, rpcError, withClient, type Session } from './common.ts'
 import { bootstrapEtcd, etcdDataDirNonEmpty } from '../node-services.ts'
 import { parseMachineConfig } from '../machine-config.ts'
 import { buildAdminKubeconfig } from '../kube-api/kubeconfig.ts'
-import { loadNodes, paths, writeFileAtomic } from '../state.ts'
+import { labDir, loadNode, loadNodes, paths, updateNode, writeFileAtomic } from '../state.ts'
+import { formatSnapshotInfo, recoverEtcd, snapshotInfo, uploadRecoverySnapshot } from '../etcd-recovery.ts'
+import { spawnDetached, tsEntry } from '../processes.ts'
 import * as io from './io.ts'
 
 export async function bootstrap(ctx: RunContext): Promise<void> {
@@ -20,7 +22,8 @@ export async function bootstrap(ctx: RunContext): Promise<void> {
     throw e
   }
   if (s.nodes.length > 1) throw new Error('command "bootstrap" is not supported with multiple nodes')
-  if (ctx.flags['recover-from']) throw new Error('lab talosctl: bootstrap --recover-from is not implemented in the lab')
+  const recoverFrom = ctx.flags['recover-from'] as string
+  if (recoverFrom) return bootstrapRecover(ctx, s, recoverFrom)
   const results = await perNode(s, async (n) => {
     if (n.role !== 'controlplane')
       throw new Error(rpcError('FailedPrecondition', 'bootstrap can only be performed on a control plane node'))
@@ -31,6 +34,40 @@ export async function bootstrap(ctx: RunContext): Promise<void> {
   })
   const err = nodeErrors(results)
   if (err) throw new Error(`error executing bootstrap: ${err}`)
+}
+
+/**
+ * `bootstrap --recover-from FILE` as cmd/talosctl/cmd/talos/bootstrap.go (v1.10.3) runs it: bbolt's status of the
+ * local file first (an unreadable file fails here, before anything is sent), the "recovering from snapshot" line, the
+ * upload (EtcdRecover: control planes only), then Bootstrap with RecoverEtcd. machined refuses unless THIS node's
+ * /var/lib/etcd is empty (v1alpha1_server.go Bootstrap); the restore itself runs in etcd's pre stage
+ * (lab/etcd-recovery.ts recoverEtcd).
+ */
+async function bootstrapRecover(ctx: RunContext, s: Session, file: string): Promise<void> {
+  let info
+  try {
+    info = await snapshotInfo(file)
+  } catch (e) {
+    throw new Error((e as Error).message)
+  }
+  io.out(`recovering from snapshot ${JSON.stringify(file)}: ${formatSnapshotInfo(info)}\n`)
+  const results = await perNode(s, async (n) => {
+    if (n.role !== 'controlplane')
+      throw new Error(
+        `error uploading snapshot: ${rpcError('Unimplemented', 'etcd recover is only available on control plane nodes')}`,
+      )
+    uploadRecoverySnapshot(n.name, file)
+    if (etcdDataDirNonEmpty(n.name))
+      throw new Error(`error executing bootstrap: ${rpcError('AlreadyExists', 'etcd data directory is not empty')}`)
+    await recoverEtcd(n.name, Boolean(ctx.flags['recover-skip-hash-check']))
+    if (loadNode(n.name).etcd.recoverError) return
+    // this node now holds the cluster: the others' old membership is gone with their data
+    for (const x of loadNodes()) updateNode(x.name, (y) => (y.bootstrapped = x.name === n.name))
+    const { cmd, args } = tsEntry('lab/converge.ts', [])
+    spawnDetached('converge', n.name, cmd, args, join(labDir(), 'converge.log'))
+  })
+  const err = nodeErrors(results)
+  if (err) throw new Error(err)
 }
 
 function mergeKubeconfig(existing: any, fresh: any, force: boolean): any {

@@ -5,7 +5,10 @@ import { join } from 'node:path'
 import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
-import { reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
+import { etcdClientUrl, findHealthyMember, reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
+import { EtcdClient } from '../etcd-client.ts'
+import { wipeEtcdData } from '../etcd-recovery.ts'
+import { isAlive } from '../processes.ts'
 import { installerKernelArgs } from '../factory.ts'
 import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
 import { applyBootParams } from '../sysroot.ts'
@@ -133,9 +136,14 @@ export async function upgrade(ctx: RunContext): Promise<void> {
 }
 
 /**
- * `talosctl reset`: the lab simulates the documented partial reset of a worker, `--system-labels-to-wipe EPHEMERAL
- * --reboot` (website/content/v1.10/advanced/disaster-recovery.md): /var is wiped (kubelet checkpoints included), the
- * machine config (STATE) stays, the node reboots. Anything else is refused rather than pretended.
+ * `talosctl reset`: the lab simulates the documented partial reset, `--system-labels-to-wipe EPHEMERAL --reboot`
+ * (website/content/v1.10/advanced/disaster-recovery.md): /var is wiped (kubelet checkpoints, and on a control plane
+ * /var/lib/etcd), the machine config (STATE) stays, the node reboots. Anything else is refused rather than pretended.
+ * On a control plane a graceful reset (the default) first leaves etcd, as the reset sequence's "leave" phase does when
+ * etcd is Running or Failed (v1.10.3 internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer.go Reset,
+ * v1alpha1_sequencer_tasks.go LeaveEtcd, internal/pkg/etcd/etcd.go LeaveCluster): the member removal needs a quorum,
+ * so without one the sequence stops there and nothing is wiped. `--graceful=false` skips leaving: the disaster-recovery
+ * way when quorum is lost for good.
  */
 export async function reset(ctx: RunContext): Promise<void> {
   const s = await session(ctx, 'error executing reset: ')
@@ -143,12 +151,45 @@ export async function reset(ctx: RunContext): Promise<void> {
   if (labels.length !== 1 || labels[0] !== 'EPHEMERAL' || !ctx.flags.reboot)
     throw new Error('lab: only `reset --system-labels-to-wipe EPHEMERAL --reboot` is simulated')
   const results = await perNode(s, async (n) => {
-    if (n.role === 'controlplane')
-      throw new Error('lab: resetting a control-plane node (etcd data lives on EPHEMERAL) is not simulated')
+    if (n.role === 'controlplane') {
+      if (ctx.flags.graceful && isAlive(n.etcd.pid)) await leaveEtcd(n.name)
+      await wipeEtcdData(n.name)
+    }
     wipeEphemeralKubeletState(paths.root(n.name))
     await rebootNode(n.name)
   })
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) watchLines(results)
   if (err) throw new Error(`error executing reset: ${err}`)
+}
+
+/** LeaveCluster: remove this member through the cluster; refused (nothing wiped) when the cluster cannot commit it. */
+async function leaveEtcd(name: string): Promise<void> {
+  const n = loadNode(name)
+  let id = n.etcd.memberId ? BigInt(`0x${n.etcd.memberId}`).toString() : undefined
+  try {
+    id ??= (await new EtcdClient(etcdClientUrl(n), 2000).status()).header.member_id
+    // LeaveCluster retries "unhealthy cluster" (members not connected long enough) for 5 minutes; the lab for 20 s
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const via = (await findHealthyMember(name)) ?? n
+      try {
+        await new EtcdClient(etcdClientUrl(via), 5000).removeMember(id)
+        break
+      } catch (e) {
+        if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > deadline) throw e
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
+  } catch (e) {
+    const cause = /unhealthy|unreachable|timed out|deadline/i.test((e as Error).message)
+      ? 'etcdserver: unhealthy cluster'
+      : (e as Error).message
+    throw new Error(
+      rpcError(
+        'Unknown',
+        `failed to leave cluster: failed to remove member ${id ?? '?'}: ${cause} (a graceful reset leaves etcd first, which needs quorum; use --graceful=false)`,
+      ),
+    )
+  }
 }

@@ -68,6 +68,33 @@ export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
         lastMessage: 'context deadline exceeded',
         events: [{ state: 'Running', msg: 'Health check failed: context deadline exceeded', ts: Date.now() - 5000 }],
       })
+    else if (n.faults.etcdDataLoss)
+      // its data destroyed, etcd exits at start; Talos's restart runner retries forever (v1.10.3
+      // internal/app/machined/pkg/system/runner/restart/restart.go, services/etcd.go Runner: restart.Forever)
+      out.push({
+        id: 'etcd',
+        state: 'Waiting',
+        health: '?',
+        events: [
+          { state: 'Running', msg: 'Service started as goroutine', ts: Date.now() - 6000 },
+          {
+            state: 'Waiting',
+            msg: 'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 1',
+            ts: Date.now() - 1000,
+          },
+        ],
+      })
+    else if (n.etcd.recoverError)
+      // the recovery runs in etcd's pre stage: its error fails the service (services/etcd.go recoverFromSnapshot)
+      out.push({
+        id: 'etcd',
+        state: 'Failed',
+        health: '?',
+        events: [
+          { state: 'Preparing', msg: 'Running pre state', ts: Date.now() - 3000 },
+          { state: 'Failed', msg: `Failed to run pre stage: ${n.etcd.recoverError}`, ts: Date.now() - 1000 },
+        ],
+      })
     else if (!clusterBootstrapped() || !n.etcd.memberId)
       out.push({
         id: 'etcd',

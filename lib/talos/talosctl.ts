@@ -273,8 +273,36 @@ export class Talosctl extends CliTool {
     return this.run(args, { nodes: [node], insecure: opts.insecure, mutating: !opts.dryRun })
   }
 
-  bootstrap(node: string): Promise<RunResult> {
-    return this.run(['bootstrap'], { nodes: [node], mutating: true })
+  /**
+   * `talosctl bootstrap`; with recoverFrom, `--recover-from=FILE`: talosctl reads the snapshot's status locally, uploads
+   * it and machined restores etcd from it (cmd/talosctl/cmd/talos/bootstrap.go at v1.10.3). `recoverSkipHashCheck` is
+   * for a `db` file copied out of a data dir, which has no sha256 trailer.
+   */
+  bootstrap(node: string, opts: { recoverFrom?: string; recoverSkipHashCheck?: boolean } = {}): Promise<RunResult> {
+    const args = [
+      'bootstrap',
+      ...(opts.recoverFrom ? [`--recover-from=${opts.recoverFrom}`] : []),
+      ...(opts.recoverSkipHashCheck ? ['--recover-skip-hash-check'] : []),
+    ]
+    return this.run(args, { nodes: [node], mutating: true })
+  }
+
+  /**
+   * `talosctl reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=… --wait=false`: wipe /var (etcd's data dir
+   * on a control plane) and reboot, keeping the machine config. graceful=false does not leave etcd first, the
+   * disaster-recovery way (website/content/v1.10/advanced/disaster-recovery.md); --wait draws a progress UI, so
+   * callers poll instead.
+   */
+  resetEphemeral(node: string, opts: { graceful: boolean; timeoutMs?: number }): Promise<RunResult> {
+    const args = [
+      'reset',
+      '--system-labels-to-wipe',
+      'EPHEMERAL',
+      '--reboot',
+      `--graceful=${opts.graceful}`,
+      '--wait=false',
+    ]
+    return this.run(args, { nodes: [node], mutating: true, timeoutMs: opts.timeoutMs })
   }
 
   /** wait defaults to false: talosctl's own waiting draws a progress UI; runbooks poll instead. */

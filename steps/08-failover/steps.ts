@@ -8,18 +8,18 @@ import type { InventoryNode } from '../../config/inventory.ts'
 import { log } from '../../lib/runner/log.ts'
 import { Bmc } from '../../lib/host/bmc.ts'
 import {
-  evaluatePreflight,
   formatTimeline,
   selectTarget,
   workloadBaseline,
   FailoverTimeline,
   type FailoverSummary,
-  type PreflightResult,
   type Target,
   type TimelineEvent,
 } from './judge.ts'
 import { watchFailover } from './watch.ts'
-import { gatherPreflight, listPods, liveProbes, vipEndpoint } from './probes.ts'
+import { listPods, liveProbes, vipEndpoint } from './probes.ts'
+import { evaluatePreflight, type PreflightResult } from '../cluster-health.ts'
+import { gatherPreflight } from '../live-probes.ts'
 import { apiEndpoints, type CpNode } from '../live-probes.ts'
 import { runChecksAgainst } from '../../checks/engine/cli.ts'
 import { renderProblems, summaryLine } from '../../checks/engine/reporter.ts'

@@ -1063,6 +1063,88 @@ test('i16: 02 takes a verified snapshot before it applies anything; --no-backup 
 })
 // ---------------------------------------------------------------- issue 16 (end)
 
+// ---- i16r: 11-etcd-recover drill ----
+// Quorum lost for good: ConfigMap A, a verified backup, ConfigMap B, every control plane's etcd data destroyed;
+// 11-etcd-recover brings back A and not B, reports RPO/RTO, and leaves the cluster passing every check.
+
+/** The inventory the cluster runs now: the issue-15 section leaves it on its last bump (alone, this uses inv). */
+const i16rInventory = () => {
+  const k8sBump = join(tmp, 'inventory-09-v1.10.4-k8s-1.33.2.yaml')
+  return existsSync(k8sBump) ? k8sBump : inv
+}
+/** `kubectl create -f` (JSON on the wire: the lab API server does not decode a ConfigMap sent as protobuf). */
+const i16rConfigMap = (name: string, value: string) => {
+  const f = join(tmp, `${name}.yaml`)
+  writeFileSync(
+    f,
+    `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: default}\ndata: {k: ${value}}\n`,
+  )
+  return kubectl('create', '-f', f)
+}
+const i16rEtcdState = (address: string) => /STATE\s+(\w+)/.exec(talosctl(address, 'service', 'etcd').out)?.[1]
+
+test('i16r: 11-etcd-recover refuses (exit 3) while etcd has quorum, says why and changes nothing', () => {
+  const r = runbookOn(i16rInventory(), '11-etcd-recover', '--yes')
+  assert.equal(r.code, 3, r.out.slice(-3000))
+  assert.match(r.out, /etcd has quorum \(cp1 follows leader [0-9a-f]+.*\): there is nothing to recover/)
+  assert.match(r.out, /Nothing was changed\./)
+  for (const a of ['127.0.70.11', '127.0.70.12', '127.0.70.13']) assert.equal(i16rEtcdState(a), 'Running')
+})
+
+test('i16r drill: A, backup, B, all etcd data lost; an unverified --snapshot is refused; 11 restores A without B, reports RPO/RTO, checks pass', () => {
+  const cur = i16rInventory()
+  const a = i16rConfigMap('i16r-a', 'a')
+  assert.equal(a.code, 0, a.out)
+  const b = runbookOn(cur, '10-etcd-backup', '--yes')
+  assert.equal(b.code, 0, b.out.slice(-3000))
+  const bCm = i16rConfigMap('i16r-b', 'b')
+  assert.equal(bCm.code, 0, bCm.out)
+  for (const n of ['cp1', 'cp2', 'cp3']) {
+    const f = sh('npx', ['tsx', 'lab/cli.ts', 'fault', n, 'etcd-data-loss'])
+    assert.equal(f.code, 0, f.out)
+  }
+  // a file that is not a verified snapshot is refused before anything is wiped
+  const bad = join(tmp, 'i16r-not-a-snapshot.db')
+  writeFileSync(bad, 'not an etcd snapshot\n'.repeat(100), { mode: 0o600 })
+  const refused = runbookOn(cur, '11-etcd-recover', '--yes', '--snapshot', bad)
+  assert.equal(refused.code, 3, refused.out.slice(-3000))
+  assert.match(refused.out, /--snapshot \S+i16r-not-a-snapshot\.db is not a verified etcd snapshot: .*sha256/)
+  assert.match(refused.out, /take one with npx zx runbooks\/10-etcd-backup\.ts/)
+  assert.equal(i16rEtcdState('127.0.70.11'), 'Waiting')
+  // a dry run prints the procedure and changes nothing
+  const dry = runbookOn(cur, '11-etcd-recover', '--dry-run')
+  assert.equal(dry.code, 0, dry.out.slice(-3000))
+  assert.match(dry.out, /reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=false --wait=false/)
+  assert.match(dry.out, /bootstrap --recover-from=\S+etcd-cp1-\S+\.db/)
+  for (const a of ['127.0.70.11', '127.0.70.12', '127.0.70.13']) assert.equal(i16rEtcdState(a), 'Waiting')
+  // the recovery, from the newest verified snapshot of the index
+  const r = runbookOn(cur, '11-etcd-recover', '--yes')
+  assert.equal(r.code, 0, r.out.slice(-4000))
+  assert.match(r.out, /reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=false/)
+  assert.match(r.out, /bootstrap --recover-from=\S+etcd-cp1-\S+\.db/)
+  assert.match(r.out, /recovering from snapshot "\S+": hash [0-9a-f]{8}, revision \d+/)
+  assert.match(r.out, /RPO {2}\S+.*: the cluster is back at \S+, revision \d+/)
+  assert.match(r.out, /RTO {2}\d+\.\d s from this run's start to the Kubernetes API answering/)
+  assert.equal(kubectl('get', 'configmap', 'i16r-a', '-n', 'default', '-o', 'jsonpath={.data.k}').out.trim(), 'a')
+  const gone = kubectl('get', 'configmap', 'i16r-b', '-n', 'default')
+  assert.notEqual(gone.code, 0)
+  assert.match(gone.out, /NotFound|not found/)
+  const members = talosctl('127.0.70.11', 'etcd', 'members').out
+  assert.deepEqual(
+    members
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s{2,}/))
+      .map((x) => `${x[2]}:${x[5]}`)
+      .sort(),
+    ['cp1:false', 'cp2:false', 'cp3:false'],
+  )
+  const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', cur])
+  assert.equal(checks.code, 0, checks.out.slice(-3000))
+  assert.equal(kubectl('delete', 'configmap', 'i16r-a', '-n', 'default').code, 0)
+})
+// ---- i16r: end ----
 // ---------------------------------------------------------------- issue 13 item 4, the lab's VIP (i13v)
 // The VIP is held by the winner of Talos' etcd election (lab/kube-api/vip-election.ts): 08's graceful shutdown of its
 // holder makes it resign, so the VIP goes dark briefly and comes back on another node; the report says so and what an

@@ -34,6 +34,7 @@ const ENTRY_POINTS: { name: string; cmd: (inv: string) => string[]; exit: number
   { name: '07-smoke-pod', cmd: (inv) => [ZX, 'runbooks/07-smoke-pod.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '08-failover', cmd: (inv) => [ZX, 'runbooks/08-failover.ts', '--inventory', inv, '--yes'], exit: 2 },
   { name: '10-etcd-backup', cmd: (inv) => [ZX, 'runbooks/10-etcd-backup.ts', '--inventory', inv, '--yes'], exit: 2 },
+  { name: '11-etcd-recover', cmd: (inv) => [ZX, 'runbooks/11-etcd-recover.ts', '--inventory', inv, '--yes'], exit: 2 },
   {
     name: '12-replace-node',
     cmd: (inv) => [ZX, 'runbooks/12-replace-node.ts', '--inventory', inv, '--node', 'cp2', '--yes'],
@@ -307,6 +308,19 @@ const FLAGS: { name: string; cmd: string[]; exit: number; expect: RegExp }[] = [
     exit: 2,
     expect:
       /flag --node for 10-etcd-backup: worker1 is not a control-plane node of \S+ \(control planes: cp1, cp2, cp3\)/,
+  },
+  {
+    name: '11: --node that is not a control plane',
+    cmd: [ZX, 'runbooks/11-etcd-recover.ts', '--inventory', LAB_INV, '--node', 'worker1', '--yes'],
+    exit: 2,
+    expect:
+      /flag --node for 11-etcd-recover: worker1 is not a control-plane node of \S+ \(control planes: cp1, cp2, cp3\)/,
+  },
+  {
+    name: '11: bad --healthy-timeout',
+    cmd: [ZX, 'runbooks/11-etcd-recover.ts', '--inventory', LAB_INV, '--healthy-timeout', 'soon', '--yes'],
+    exit: 2,
+    expect: /flag --healthy-timeout: "soon" is not a duration/,
   },
   {
     name: '12: no --node',

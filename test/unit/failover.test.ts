@@ -3,14 +3,12 @@ import assert from 'node:assert/strict'
 import {
   FailoverTimeline,
   disruptedPods,
-  evaluatePreflight,
   formatTimeline,
   selectTarget,
   workloadBaseline,
-  type EtcdMemberStatus,
-  type PreflightInput,
   type Target,
 } from '../../steps/08-failover/judge.ts'
+import { evaluatePreflight, type EtcdMemberStatus, type PreflightInput } from '../../steps/cluster-health.ts'
 import { watchFailover, type FailoverProbes } from '../../steps/08-failover/watch.ts'
 
 const cps = [

@@ -121,3 +121,28 @@ test('five control planes need three', () => {
     false,
   )
 })
+
+test('i16r: members crash-looping (Waiting, "going to restart forever") cannot vote: quorum lost, 11-etcd-recover named', () => {
+  const looping: ServiceStatus = {
+    ...svc('Waiting', '?'),
+    events: [
+      {
+        state: 'Waiting',
+        message: 'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 1',
+        ago: '1s',
+        agoMs: 1000,
+      },
+    ],
+  }
+  const v = judgeQuorum(cps, view({ service: { cp1: svc('Running', 'Fail'), cp2: looping, cp3: looping } }))
+  assert.equal(v.ok, false)
+  assert.deepEqual(Object.keys(v.down), ['cp2', 'cp3'])
+  assert.match(v.down.cp2!, /crash-looping \(Error running Containerd\(etcd\), going to restart forever/)
+  assert.match(v.message, /restore the newest snapshot with npx zx runbooks\/11-etcd-recover\.ts/)
+  // a member waiting for its dependencies is not crash-looping
+  const waiting = {
+    ...svc('Waiting', '?'),
+    events: [{ state: 'Waiting', message: 'Waiting for service "cri" to be "up"', ago: '1s', agoMs: 1000 }],
+  }
+  assert.equal(judgeQuorum(cps, view({ service: { cp1: svc('Running'), cp2: waiting, cp3: svc('Running') } })).ok, true)
+})
