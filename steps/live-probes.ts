@@ -2,11 +2,13 @@
 // etcd probe talks to ONE node with that node as its only talosctl endpoint (with every control plane as endpoints,
 // talosctl may route through the dead node and report a healthy member as failing); each API probe goes to one
 // endpoint (`--server`) with a short request timeout, asking /readyz (which includes the apiserver's etcd check).
+import { readFileSync } from 'node:fs'
 import { Talosctl } from '../lib/talos/talosctl.ts'
 import type { EtcdStatusRow } from '../lib/talos/parse.ts'
 import { firstMeaningfulLine } from '../lib/host/exec.ts'
 import { controlPlanes, type Cluster } from '../config/cluster.ts'
 import { findKubeNode, isReady } from '../lib/kube/kubectl.ts'
+import { credentialsFromKubeconfig, readyz, type ApiCredentials } from '../lib/kube/readyz.ts'
 import { hasLeader, type CpNode, type EtcdMemberStatus, type PreflightInput } from './cluster-health.ts'
 
 export type { CpNode }
@@ -67,19 +69,32 @@ export interface EtcdAndApiProbes {
   api(endpoint: string): Promise<void>
 }
 
+/** The kubeconfig's credentials for in-process probes, or undefined when it has none usable (an exec plugin, say). */
+function apiCredentials(c: Cluster): ApiCredentials | undefined {
+  try {
+    return credentialsFromKubeconfig(readFileSync(c.paths.kubeconfig, 'utf8'), c.paths.kubeconfig)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Each etcd probe is `talosctl etcd status` against one node, as on a real cluster, where etcd serves only mTLS on
- * 2379 and talosctl (through apid) is how an operator reaches it.
+ * 2379 and talosctl (through apid) is how an operator reaches it. Each API probe is GET /readyz in-process with the
+ * kubeconfig's credentials (a TLS handshake, not a kubectl process, so the VIP can be probed every few tens of ms),
+ * or `kubectl get --raw /readyz` when the kubeconfig has no client certificate or token.
  */
 export function etcdAndApiProbes(c: Cluster, cps: CpNode[], probeTimeoutMs: number): EtcdAndApiProbes {
   const talos = new Map(cps.map((n) => [n.name, nodeTalosctl(c, n, probeTimeoutMs)]))
+  const creds = apiCredentials(c)
   return {
     async etcd(node) {
       const r = await etcdStatusRow(talos.get(node.name) ?? nodeTalosctl(c, node, probeTimeoutMs), node)
       return { memberId: r.memberId, leader: r.leader, term: r.raftTerm }
     },
     async api(endpoint) {
-      await kubeAt(c, endpoint, ['get', '--raw', '/readyz'], probeTimeoutMs)
+      if (creds) await readyz(endpoint, creds, probeTimeoutMs)
+      else await kubeAt(c, endpoint, ['get', '--raw', '/readyz'], probeTimeoutMs)
     },
   }
 }

@@ -27,10 +27,12 @@ export interface WatchOptions {
   /** Probes in flight per API endpoint (default 1: kubectl is cheap, and the API is not what needs ms resolution). */
   apiInFlight?: number
   /**
-   * The cluster VIP, probed with up to maxInFlight overlapping calls: on a graceful shutdown of its holder the VIP
-   * moves in less time than one kubectl call takes, and one probe at a time would step over the gap.
+   * The cluster VIP, probed every vipIntervalMs with up to maxInFlight overlapping calls: on a graceful shutdown of
+   * its holder the VIP moves in a couple of hundred ms, and probes 100 ms apart could step over the gap.
    */
   vipEndpoint?: string
+  /** Default 25 ms: an in-process /readyz call costs a TLS handshake (lib/kube/readyz.ts). */
+  vipIntervalMs?: number
   /** Nodes probed with at most one call in flight (the target: calls to a dead host only wait out their timeout). */
   lowPriority?: string[]
   workloadIntervalMs?: number
@@ -53,6 +55,7 @@ export async function watchFailover(
   const now = o.now ?? (() => performance.now())
   const since = () => Math.round(now() - o.t0)
   const interval = o.intervalMs ?? 100
+  const vipInterval = Math.min(interval, o.vipIntervalMs ?? 25)
   const maxInFlight = o.maxInFlight ?? 4
   const workloadInterval = o.workloadIntervalMs ?? 1000
   const linger = o.lingerMs ?? 2000
@@ -94,14 +97,20 @@ export async function watchFailover(
       })
     }
     for (const ep of o.apiEndpoints) {
-      launch(`api:${ep}`, interval, ep === o.vipEndpoint ? maxInFlight : (o.apiInFlight ?? 1), async (startedAt) => {
-        try {
-          await probes.api(ep)
-          return { kind: 'api', endpoint: ep, startedAt, at: since(), ok: true }
-        } catch (e) {
-          return { kind: 'api', endpoint: ep, startedAt, at: since(), ok: false, error: errText(e) }
-        }
-      })
+      const isVip = ep === o.vipEndpoint
+      launch(
+        `api:${ep}`,
+        isVip ? vipInterval : interval,
+        isVip ? maxInFlight : (o.apiInFlight ?? 1),
+        async (startedAt) => {
+          try {
+            await probes.api(ep)
+            return { kind: 'api', endpoint: ep, startedAt, at: since(), ok: true }
+          } catch (e) {
+            return { kind: 'api', endpoint: ep, startedAt, at: since(), ok: false, error: errText(e) }
+          }
+        },
+      )
     }
     launch('workloads', workloadInterval, 1, async (startedAt) => {
       try {
@@ -117,7 +126,7 @@ export async function watchFailover(
       timedOut = true
       break
     }
-    await sleep(Math.min(25, interval))
+    await sleep(Math.min(25, interval, o.vipEndpoint ? vipInterval : 25))
   }
   await Promise.allSettled([...pending])
   return { settled: tl.settled, timedOut }

@@ -74,3 +74,31 @@ test('the report says how long the VIP was dark and what an abrupt loss of its h
   assert.deepEqual(vipLines(s, undefined), [])
   assert.ok(!formatTimeline(tl.events, s).some((l) => /VIP/.test(l)))
 })
+
+test('the VIP is probed every 25 ms by default while the other endpoints keep the 100 ms interval', async () => {
+  const started = new Map<string, number>()
+  const probes: FailoverProbes = {
+    async etcd() {
+      return { memberId: '2', leader: '2', term: 3 }
+    },
+    async api(ep) {
+      started.set(ep, (started.get(ep) ?? 0) + 1)
+    },
+    async workloads() {
+      return []
+    },
+  }
+  await watchFailover(timeline(), probes, {
+    etcdNodes: [cps[1]!],
+    apiEndpoints: endpoints,
+    vipEndpoint: VIP,
+    t0: performance.now(),
+    timeoutMs: 1000,
+    lingerMs: 1000,
+  })
+  const vip = started.get(VIP)!
+  const node = started.get('127.0.10.12:6443')!
+  // 1 s: ~10 probes of the node, ~40 of the VIP (timers on a loaded machine may stretch both)
+  assert.ok(node >= 5 && node <= 11, `node endpoint probed ${node} times`)
+  assert.ok(vip >= 2.5 * node, `VIP probed ${vip} times, the node endpoint ${node}`)
+})
