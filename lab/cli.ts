@@ -2,7 +2,7 @@
 //   up [--inventory FILE]     create the lab machines (stage off, rescue SSH answering)    default inventory/lab.yaml
 //   down [--keep]             stop every lab process; remove the lab dir unless --keep
 //   status [--json]           nodes, stages, processes, faults
-//   fault NODE KIND [--ms N]  KIND: down | etcd-crash | slow | api-down | boot-fail | disk-loss
+//   fault NODE KIND [--ms N]  KIND: down | etcd-crash | slow | api-down | boot-fail | etcd-data-loss | disk-loss
 //   heal NODE                 clear the node's faults and restart what it should run
 // The lab dir is $TALOS_LAB_DIR (default .lab). Exit 0 ok, 1 failure, 2 bad usage.
 import { join, relative } from 'node:path'

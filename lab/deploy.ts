@@ -1,6 +1,6 @@
 // The README's first command (`npm run lab:deploy`): check that every program the lab needs is installed
 // (installing the Debian packages when root, else exit 2 before anything starts), bring the lab up (if it is not)
-// and run every runbook 01→08 against it, unattended, stopping at the first one that fails. Each runbook is run
+// and run every runbook 01→10 against it, unattended, stopping at the first one that fails. Each runbook is run
 // exactly as an engineer would. The lab stays up afterwards, for the checks and kubectl.
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
