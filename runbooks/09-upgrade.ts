@@ -4,8 +4,7 @@
 import { runbook, RefusedError } from '../lib/runner/runner.ts'
 import { openCluster, type Cluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import { UsageError } from '../lib/runner/flags.ts'
-import { parseGoDuration } from '../lib/talos/parse.ts'
+import { UsageError, durationFlag } from '../lib/runner/flags.ts'
 import { quorumStep } from '../steps/quorum.ts'
 import { formatPlan, type UpgradePlan } from '../steps/09-upgrade/plan.ts'
 import { observePlan } from '../steps/09-upgrade/observe.ts'
@@ -18,17 +17,6 @@ interface UpgradeCtx extends Cluster {
   plan: UpgradePlan
   timeouts: UpgradeTimeouts
   restartWindow: RestartWindowOptions
-}
-
-/** A Go duration flag ("5m", "90s") → ms; a usage error (exit 2) naming the flag otherwise. */
-function durationFlag(flag: string, text: string): number {
-  let ms = NaN
-  try {
-    ms = parseGoDuration(text)
-  } catch {}
-  if (!(ms > 0))
-    throw new UsageError(`flag --${flag}: ${JSON.stringify(text)} is not a duration (write e.g. 90s, 5m, 1m30s)`)
-  return ms
 }
 
 const indent = (text: string) =>

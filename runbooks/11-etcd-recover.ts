@@ -3,11 +3,10 @@
 // procedure: reset EPHEMERAL on the control planes that still have etcd data, `bootstrap --recover-from` on one, the
 // others join; then waits for three voting members, the API and Ready nodes, runs the checks, reports RPO and RTO.
 import { runbook, RefusedError } from '../lib/runner/runner.ts'
-import { UsageError, type FlagSpecs } from '../lib/runner/flags.ts'
+import { UsageError, durationFlag, type FlagSpecs } from '../lib/runner/flags.ts'
 import { log } from '../lib/runner/log.ts'
 import { openCluster, controlPlanes, type Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
-import { parseGoDuration } from '../lib/talos/parse.ts'
 import { formatAge } from '../lib/talos/etcd-backups.ts'
 import { runSuite } from '../steps/run-checks.ts'
 import { renderProblems, summaryLine } from '../checks/engine/reporter.ts'
@@ -45,17 +44,6 @@ interface RecoverCtx extends Cluster {
   recoveredAt?: Date
   apiAt?: Date
   healthyAt?: Date
-}
-
-/** A Go duration flag ("5m", "90s") → ms; a usage error (exit 2) naming the flag otherwise. */
-function durationFlag(flag: string, text: string): number {
-  let ms = NaN
-  try {
-    ms = parseGoDuration(text)
-  } catch {}
-  if (!(ms > 0))
-    throw new UsageError(`flag --${flag}: ${JSON.stringify(text)} is not a duration (write e.g. 90s, 5m, 1m30s)`)
-  return ms
 }
 
 /** Read every control plane and judge; refuses (exit 3) while quorum exists or a control plane does not answer. */

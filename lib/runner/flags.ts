@@ -182,6 +182,17 @@ export function parseFlags<F extends FlagSpecs>(
   return out as ParsedFlags<F>
 }
 
+/** A Go duration flag ("5m", "90s") → ms; a usage error (exit 2) naming the flag otherwise. */
+export function durationFlag(flag: string, text: string): number {
+  let ms = NaN
+  try {
+    ms = parseGoDuration(text)
+  } catch {}
+  if (!(ms > 0))
+    throw new UsageError(`flag --${flag}: ${JSON.stringify(text)} is not a duration (write e.g. 90s, 5m, 1m30s)`)
+  return ms
+}
+
 /** A Go-style duration ("10s", "1m30s", "500ms") → ms; anything else is a usage error naming the flag. */
 export function parseCallTimeout(text: string, runbookId: string): number {
   let ms = NaN
