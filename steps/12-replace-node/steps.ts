@@ -1,12 +1,15 @@
 // The steps of 12-replace-node: remove the dead machine's etcd member and Node, then bring the new machine in with
 // 01's and 02's own step functions for that one node, wait for it to join etcd (learner, promoted) and Kubernetes.
+// The step bodies the runbook wires (each a call to the phases above, with what the run found) close this file.
 import { existsSync } from 'node:fs'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import { imageProblemsMessage, imageSchematicProblems } from '../../config/schematic-images.ts'
 import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
 import { log } from '../../lib/runner/log.ts'
-import { RefusedError, type StepHandle } from '../../lib/runner/types.ts'
+import { RefusedError, type StepDef, type StepHandle } from '../../lib/runner/types.ts'
+import { run } from '../../lib/host/exec.ts'
+import { renderProblems, summaryLine } from '../../checks/engine/reporter.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
 import {
   installAll,
@@ -26,6 +29,9 @@ import {
   writeConfigs,
 } from '../configure.ts'
 import { approveCsrs, waitReady, waitRegistered } from '../join.ts'
+import { backupFirstStep } from '../etcd-backup.ts'
+import { runSuite } from '../run-checks.ts'
+import { assess, type Assessment } from './assess.ts'
 
 /** The dead member: `talosctl etcd remove-member <ID>` through a healthy member, then read back. */
 export async function removeDeadMembers(
@@ -168,4 +174,161 @@ export async function joinOne(c: Cluster, n: InventoryNode): Promise<void> {
   await waitRegistered(c, [n])
   for (const d of await approveCsrs(c, [n])) if (d.approve) log.info(`  approved ${d.name}: ${d.reason}`)
   await waitReady(c, [n])
+}
+
+/** What the runbook builds from --node (the machine, when the run started) and what assess found. */
+export type ReplaceCtx = Cluster & { node: InventoryNode; a?: Assessment; t0: number }
+
+/** What the run found (a resumed run or --step finds it again). */
+const found = async (c: ReplaceCtx) => (c.a ??= await assess(c, c.node))
+export const isCp = (c: ReplaceCtx) => c.node.role === 'controlplane'
+const nothingToDo = (c: ReplaceCtx) => ({
+  done: true,
+  reason: `${c.node.name} is alive and healthy: nothing to replace`,
+})
+
+/** assess: what the machine runs, the dead etcd member, quorum without it (refused otherwise, in assess.ts). */
+export async function assessAndShow(c: ReplaceCtx) {
+  c.a = await assess(c, c.node)
+  log.info(`  ${c.node.name.padEnd(12)} ${c.a.summary}`)
+  if (c.a.via)
+    log.info(
+      `  etcd members (as ${c.a.via.name} sees them): ${c.a.members.map((m) => `${m.hostname || '?'} ${m.id}${m.learner ? ' (learner)' : ''}`).join(', ')}`,
+    )
+  if (c.a.healthy) log.ok(`${c.node.name} is alive and healthy: nothing to replace`)
+  else if (c.a.deadMembers.length)
+    log.info(`  dead member: ${c.a.deadMembers.map((m) => `${m.hostname} ${m.id}`).join(', ')}`)
+  return { machine: c.a.machine, healthy: c.a.healthy, dead: c.a.deadMembers.map((m) => m.id) }
+}
+
+/** The backup-first step (steps/etcd-backup.ts), skipped when the machine is alive and healthy: nothing will change. */
+export function backupUnlessHealthy<C extends ReplaceCtx & { dryRun: boolean; flags: { noBackup?: boolean } }>(
+  reason: string,
+): StepDef<C> {
+  const backup = backupFirstStep<C>(reason)
+  return {
+    ...backup,
+    async check(c, step) {
+      return (await found(c)).healthy ? nothingToDo(c) : backup.check!(c, step)
+    },
+  }
+}
+
+/** remove-member is done for a worker (no member), a healthy machine, or when no member is named like the node. */
+export async function noDeadMemberLeft(c: ReplaceCtx) {
+  if (!isCp(c)) return { done: true, reason: 'a worker has no etcd member' }
+  const a = await found(c)
+  if (a.healthy) return nothingToDo(c)
+  return a.deadMembers.length ? { done: false } : { done: true, reason: `no member named ${c.node.name} is left` }
+}
+
+/** remove-member: the dead members assess found, through the healthy member it asked. */
+export async function removeFoundDeadMembers(c: ReplaceCtx, step: StepHandle) {
+  const a = await found(c)
+  return { removed: await removeDeadMembers(c, a.via!, a.deadMembers, step.dryRun) }
+}
+
+/** delete-node is done when the machine runs its config (its Node is the new one's) or there is no Node left. */
+export async function noDeadNodeLeft(c: ReplaceCtx) {
+  const a = await found(c)
+  if (a.healthy) return nothingToDo(c)
+  if (a.machine === 'configured')
+    return { done: true, reason: `${c.node.name} runs its config: its Node is the new machine's` }
+  return (await c.kube.node(c.node.name)) ? { done: false } : { done: true, reason: `no Node ${c.node.name}` }
+}
+
+/** provision is done once the machine runs Talos with a config. */
+export async function alreadyProvisioned(c: ReplaceCtx) {
+  const a = await found(c)
+  if (a.healthy) return nothingToDo(c)
+  return a.machine === 'configured'
+    ? { done: true, reason: `${c.node.name} runs Talos with a config` }
+    : { done: false }
+}
+
+/** configure is skipped only for a healthy machine; otherwise it runs (a config already in place is planned as no change). */
+export async function healthyAlready(c: ReplaceCtx) {
+  return (await found(c)).healthy ? nothingToDo(c) : { done: false }
+}
+
+/** configure: 02 for this one machine, and what it did. */
+export async function configureAndShow(c: ReplaceCtx, step: StepHandle) {
+  log.info(`  ${c.node.name}: ${await configureOne(c, c.node, step.dryRun)}`)
+}
+
+/** etcd-join: a worker has no member to wait for. */
+export async function noEtcdMemberToJoin(c: ReplaceCtx) {
+  return isCp(c) ? { done: false } : { done: true, reason: 'a worker has no etcd member' }
+}
+
+/** etcd-join: wait until the new member joined as a learner and was promoted. */
+export async function waitUntilPromoted(c: ReplaceCtx, step: StepHandle) {
+  if (step.dryRun) return
+  const members = await waitPromoted(c, c.node, step)
+  log.info(`  members: ${members.map((m) => `${m.hostname} ${m.id}`).join(', ')} — all voting`)
+  return { members: members.map((m) => m.hostname) }
+}
+
+/** kubernetes-join: the new machine's Node registered, its serving CSR approved, Ready. */
+export async function joinKubernetes(c: ReplaceCtx, step: StepHandle) {
+  if (!step.dryRun) await joinOne(c, c.node)
+}
+
+/** unique-names: the machine is one etcd member (control plane) and one Node, with its inventory address. */
+export async function checkUniqueNames(c: ReplaceCtx, step: StepHandle) {
+  if (step.dryRun) return
+  const cps = controlPlanes(c.inv)
+  const problems = [
+    ...(isCp(c)
+      ? membershipProblems(
+          cps.map((n) => n.name),
+          await c.talos.etcdMembers(c.node.address),
+        )
+      : []),
+    ...(await nodeObjectProblems(c, c.node)),
+  ]
+  if (problems.length) throw new Error(problems.join('; '))
+  log.info(`  ${c.node.name}: one ${isCp(c) ? 'etcd member and one ' : ''}Node, InternalIP ${c.node.address}`)
+}
+
+/** validator-tuning only runs for the validator. */
+export async function notTheValidator(c: ReplaceCtx) {
+  return c.node.profile === 'validator'
+    ? { done: false }
+    : { done: true, reason: `${c.node.name} is not the validator` }
+}
+
+/** validator-tuning: 05-storage-tuning as its own process, so its steps and their output are 05's own. */
+export async function runStorageTuning(c: ReplaceCtx, step: StepHandle) {
+  // confirmed above: 05 runs unattended; its own steps (quorum, volumes, labels, taint) are printed below
+  const args = ['zx', 'runbooks/05-storage-tuning.ts', '--inventory', c.inventoryFile, '--yes']
+  const r = await run('npx', [...args, ...(step.dryRun ? ['--dry-run'] : [])], { nothrow: true })
+  log.dim(
+    `${r.stdout}${r.stderr}`
+      .trim()
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n'),
+  )
+  const why = `05-storage-tuning exited ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`
+  if (r.exitCode === 3) throw new RefusedError(why)
+  if (r.exitCode !== 0) throw new Error(why)
+}
+
+/** checks: every post-change check (checks/all.ts); any failure fails the run. */
+export async function runPostChecks(c: ReplaceCtx, step: StepHandle) {
+  if (step.dryRun) return
+  const report = await runSuite(c.inventoryFile, [], { callTimeoutMs: c.talos.timeoutMs })
+  for (const line of renderProblems(report)) log.info(`  ${line}`)
+  log.info(`  ${summaryLine(report.summary)}`)
+  const failed = report.results.filter((r) => r.status === 'fail')
+  if (failed.length)
+    throw new Error(
+      `${failed.length} check(s) failed: ${failed
+        .slice(0, 5)
+        .map((r) => `${r.check} on ${r.target}: ${r.message}`)
+        .join('; ')}`,
+    )
+  log.ok(`${c.node.name} replaced; the cluster passes the checks (${((Date.now() - c.t0) / 1000).toFixed(1)} s)`)
+  return { summary: report.summary, seconds: (Date.now() - c.t0) / 1000 }
 }

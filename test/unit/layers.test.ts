@@ -93,10 +93,24 @@ test("the rule catches lib importing config, a runbook or its steps importing an
   assert.match(bad[5]!, /runbooks\/02-configure\.ts \(runbooks\) imports steps\/10-etcd-backup\/steps\.ts/)
 })
 
-test('07 and 08 only wire named steps: no step body or helper function in the runbook file', () => {
-  for (const rb of ['runbooks/07-smoke-pod.ts', 'runbooks/08-failover.ts']) {
+test('07, 08, 11 and 12 only wire named steps: no step body or helper function in the runbook file', () => {
+  for (const rb of [
+    'runbooks/07-smoke-pod.ts',
+    'runbooks/08-failover.ts',
+    'runbooks/11-etcd-recover.ts',
+    'runbooks/12-replace-node.ts',
+  ]) {
     const text = readFileSync(posix.join(REPO, rb), 'utf8')
-    assert.doesNotMatch(text, /async run\(|^(async )?function |^interface /m, `${rb} holds a step body`)
-    assert.match(text, /from '\.\.\/steps\/0[78]-[a-z-]+\/steps\.ts'/, `${rb} takes its steps from its step folder`)
+    // a step body is a run or check method (`async run(c) {`, `check(c) {`); wired steps are `run: (c) => fn(c)`
+    assert.doesNotMatch(
+      text,
+      /^\s*(async )?(run|check)\([^)]*\) \{|^(async )?function |^interface /m,
+      `${rb} holds a step body`,
+    )
+    assert.match(
+      text,
+      /from '\.\.\/steps\/(0[78]|1[12])-[a-z-]+\/steps\.ts'/,
+      `${rb} takes its steps from its step folder`,
+    )
   }
 })
