@@ -19,7 +19,7 @@ import {
   resourceList,
   type ResourceDef,
 } from './resources.ts'
-import { csrFromProtobuf, isK8sProtobuf, unwrap } from './protobuf.ts'
+import { configMapFromProtobuf, csrFromProtobuf, isK8sProtobuf, unwrap } from './protobuf.ts'
 import { objectFilter } from './selectors.ts'
 import type { Store } from './storage.ts'
 import { toTable, wantsTable } from './tables.ts'
@@ -58,6 +58,7 @@ function parseBody(buf: Buffer, contentType: string): any {
   if (isK8sProtobuf(buf)) {
     const { kind, fields } = unwrap(buf)
     if (kind === 'CertificateSigningRequest') return csrFromProtobuf(fields)
+    if (kind === 'ConfigMap') return configMapFromProtobuf(fields)
     if (kind === 'Eviction' || kind === 'DeleteOptions') return {}
     throw new ApiError(
       415,

@@ -66,6 +66,54 @@ export function unwrap(body: Buffer): { apiVersion?: string; kind?: string; fiel
   }
 }
 
+/** A protobuf map<string, V> field: repeated entries {key = 1, value = 2}. */
+function mapField(f: Fields | undefined, n: number, value: (b: Buffer) => string): Record<string, string> | undefined {
+  const entries = (f?.get(n) ?? []).filter(Buffer.isBuffer).map((b) => decodeFields(b))
+  if (!entries.length) return undefined
+  return Object.fromEntries(
+    entries.map((e) => {
+      const v = e.get(2)?.[0]
+      return [str(e, 1) ?? '', Buffer.isBuffer(v) ? value(v) : '']
+    }),
+  )
+}
+
+/**
+ * meta/v1 ObjectMeta, the fields a client sets on create (apimachinery pkg/apis/meta/v1/generated.proto: name = 1,
+ * generateName = 2, namespace = 3, labels = 11, annotations = 12).
+ */
+function objectMeta(f: Fields | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, n] of [
+    ['name', 1],
+    ['generateName', 2],
+    ['namespace', 3],
+  ] as const) {
+    const v = f && str(f, n)
+    if (v !== undefined) out[key] = v
+  }
+  const labels = mapField(f, 11, (b) => b.toString())
+  const annotations = mapField(f, 12, (b) => b.toString())
+  if (labels) out.labels = labels
+  if (annotations) out.annotations = annotations
+  return out
+}
+
+/**
+ * core/v1 ConfigMap, as `kubectl create configmap` sends it (k8s.io/api core/v1 generated.proto: metadata = 1,
+ * data = 2 map<string,string>, binaryData = 3 map<string,bytes> (base64 in JSON), immutable = 4).
+ */
+export function configMapFromProtobuf(f: Fields): Record<string, unknown> {
+  const out: Record<string, unknown> = { apiVersion: 'v1', kind: 'ConfigMap', metadata: objectMeta(msg(f, 1)) }
+  const data = mapField(f, 2, (b) => b.toString())
+  const binaryData = mapField(f, 3, (b) => b.toString('base64'))
+  if (data) out.data = data
+  if (binaryData) out.binaryData = binaryData
+  const immutable = f.get(4)?.[0]
+  if (typeof immutable === 'bigint') out.immutable = immutable !== 0n
+  return out
+}
+
 /** certificates.k8s.io/v1 CertificateSigningRequest → the JSON the approval endpoint needs. */
 export function csrFromProtobuf(f: Fields): Record<string, any> {
   const meta = msg(f, 1)

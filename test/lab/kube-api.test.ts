@@ -479,6 +479,28 @@ describe('lab kube-api with the real kubectl', () => {
     assert.match(await ok(['get', 'csr', csr.metadata.name]), /Approved,Issued/)
   })
 
+  it('kubectl create configmap (a protobuf body) stores its data, binary data and labels as a real API server does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cm-'))
+    writeFileSync(join(dir, 'blob.bin'), Buffer.from([0xff, 0x00, 0x80]))
+    assert.match(
+      await ok([
+        'create',
+        'configmap',
+        'drill-a',
+        '--from-literal=written=before',
+        `--from-file=${join(dir, 'blob.bin')}`,
+      ]),
+      /configmap\/drill-a created/,
+    )
+    rmSync(dir, { recursive: true, force: true })
+    await ok(['label', 'configmap', 'drill-a', 'solana.org/drill=yes'])
+    const cm = JSON.parse(await ok(['get', 'configmap', 'drill-a', '-o', 'json']))
+    assert.deepEqual(cm.data, { written: 'before' })
+    assert.deepEqual(cm.binaryData, { 'blob.bin': Buffer.from([0xff, 0x00, 0x80]).toString('base64') })
+    assert.equal(cm.metadata.labels['solana.org/drill'], 'yes')
+    assert.match(await ok(['delete', 'configmap', 'drill-a']), /deleted/)
+  })
+
   it('schedules a hugepages pod that tolerates the validator taint onto the validator node', async () => {
     assert.match(await ok(['apply', '-f', '-'], podYaml('validator', '4Gi')), /pod\/validator created/)
     await ok(['wait', '--for=condition=Ready', 'pod/validator', '--timeout=30s'])
