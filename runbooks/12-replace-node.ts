@@ -42,6 +42,8 @@ await runbook<typeof FLAGS, ReplaceCtx>({
   id: '12-replace-node',
   title: 'Replace a dead machine by a blank one with the same name',
   flags: FLAGS,
+  // a failed replacement of cp2 is no place to resume replacing worker1
+  scope: (c) => c.node.name,
   context(flags) {
     const cluster = openCluster(flags.inventory, flags)
     const names = cluster.inv.nodes.map((n) => n.name)

@@ -24,6 +24,8 @@ export interface JournalRecord {
   data?: unknown
   /** A --dry-run run: changed nothing, so it never counts as having done a step. */
   dryRun?: boolean
+  /** What the run was about within the cluster, when a runbook has one (12-replace-node: the node it replaces). */
+  scope?: string
 }
 
 /** $TALOS_RUNBOOKS_STATE_DIR, default <repo>/state (gitignored). */
@@ -96,10 +98,19 @@ interface RunSummary {
 }
 
 /** The runs of `runbook` against `cluster`, oldest first. */
-function runsOf(records: readonly JournalRecord[], runbook: string, cluster: string): RunSummary[] {
+/** A record of this runbook's runs against this cluster (and this scope: a run for cp2 is not one for worker1). */
+const belongs = (r: JournalRecord, runbook: string, cluster: string, scope: string | undefined) =>
+  r.runbook === runbook && r.cluster === cluster && r.scope === scope
+
+function runsOf(
+  records: readonly JournalRecord[],
+  runbook: string,
+  cluster: string,
+  scope: string | undefined,
+): RunSummary[] {
   const runs = new Map<string, RunSummary>()
   for (const r of records) {
-    if (r.runbook !== runbook || r.cluster !== cluster) continue
+    if (!belongs(r, runbook, cluster, scope)) continue
     let s = runs.get(r.runId)
     if (!s) {
       s = { runId: r.runId, startedAt: r.ts, dryRun: !!r.dryRun, steps: new Map() }
@@ -138,16 +149,16 @@ export function resumePoint(
   runbook: string,
   cluster: string,
   stepNames: readonly string[],
+  scope?: string,
 ): ResumePoint | undefined {
-  const real = runsOf(records, runbook, cluster).filter((r) => !r.dryRun)
+  const real = runsOf(records, runbook, cluster, scope).filter((r) => !r.dryRun)
   const last = real.at(-1)
   if (!last?.stoppedAt) return undefined
   const stopped = stepNames.indexOf(last.stoppedAt.step)
   if (stopped < 0) return undefined // the runbook changed since: its steps' checks decide
   const lastOutcome = new Map<string, JournalEvent>()
   for (const r of records) {
-    if (r.runbook === runbook && r.cluster === cluster && !r.dryRun && r.event !== 'start')
-      lastOutcome.set(r.step, r.event)
+    if (belongs(r, runbook, cluster, scope) && !r.dryRun && r.event !== 'start') lastOutcome.set(r.step, r.event)
   }
   let index = stopped
   for (let i = 0; i < stopped; i++) {
@@ -165,8 +176,9 @@ export function lastOutcomes(
   records: readonly JournalRecord[],
   runbook: string,
   cluster: string,
+  scope?: string,
 ): Map<string, JournalRecord> {
   const out = new Map<string, JournalRecord>()
-  for (const r of records) if (r.runbook === runbook && r.cluster === cluster && !r.dryRun) out.set(r.step, r)
+  for (const r of records) if (belongs(r, runbook, cluster, scope) && !r.dryRun) out.set(r.step, r)
   return out
 }

@@ -10,8 +10,9 @@ export function formatStepList<C>(
   ctx: C,
   records: JournalRecord[],
   resume: ResumePoint | undefined,
+  scope?: string,
 ): string {
-  const last = lastOutcomes(records, runbookId, cluster)
+  const last = lastOutcomes(records, runbookId, cluster, scope)
   const lines = steps.map((s, i) => {
     let what: string
     try {

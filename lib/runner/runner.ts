@@ -71,9 +71,10 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
 
   const journalFile = opts.journalFile ?? journalPath()
   const records = readJournal(journalFile)
-  const resume = resumePoint(records, def.id, ident.cluster.name, names)
+  const scope = def.scope?.(ctx)
+  const resume = resumePoint(records, def.id, ident.cluster.name, names, scope)
   if (flags.list) {
-    out(formatStepList(def.id, ident.cluster.name, def.steps, ctx, records, resume))
+    out(formatStepList(def.id, ident.cluster.name, def.steps, ctx, records, resume, scope))
     return { ...report, outcome: 'listed', exitCode: EXIT.ok }
   }
 
@@ -109,6 +110,7 @@ export async function runRunbook<F extends FlagSpecs, C extends RunbookContextBa
           step,
           cluster: ident.cluster.name,
           target: ident.cluster.target,
+          ...(scope !== undefined ? { scope } : {}),
           event,
           ...extra,
         },

@@ -65,6 +65,11 @@ export interface RunbookDef<F extends FlagSpecs, C extends RunbookContextBase> {
   json?: boolean
   /** Built once, after flag parsing and --help, before the banner; every step receives it. */
   context(flags: ParsedFlags<F>): C | Promise<C>
+  /**
+   * What a run is about within the cluster, when runs about different things must not resume each other
+   * (12-replace-node: the node; a failed replacement of cp2 is no place to start replacing worker1). Journaled.
+   */
+  scope?(ctx: C): string
   steps: StepDef<C & RunnerExtras<F>>[]
 }
 

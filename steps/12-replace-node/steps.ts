@@ -229,11 +229,27 @@ export async function removeFoundDeadMembers(c: ReplaceCtx, step: StepHandle) {
 }
 
 /** delete-node is done when the machine runs its config (its Node is the new one's) or there is no Node left. */
+/**
+ * When the dead machine held the cluster VIP, the API behind it stays dark until the VIP's election lease expires:
+ * Talos's VIP controller campaigns in an etcd election (60 s session TTL) and a machine that lost power never
+ * resigns (v1.10.3 internal/app/machined/pkg/controllers/network/operator/vip.go). Wait for the API rather than fail.
+ */
+const API_AFTER_VIP_MOVE_MS = 3 * 60_000
+
+async function waitForApiThroughVip(c: ReplaceCtx): Promise<void> {
+  if ((await c.kube.run(['get', '--raw', '/readyz'], { nothrow: true, quiet: true })).exitCode === 0) return
+  log.info(
+    `  the Kubernetes API (${c.inv.cluster.endpoint}) does not answer yet: if ${c.node.name} held the VIP, it moves once its election lease expires (up to 60 s)`,
+  )
+  await c.kube.waitForReady(API_AFTER_VIP_MOVE_MS)
+}
+
 export async function noDeadNodeLeft(c: ReplaceCtx) {
   const a = await found(c)
   if (a.healthy) return nothingToDo(c)
   if (a.machine === 'configured')
     return { done: true, reason: `${c.node.name} runs its config: its Node is the new machine's` }
+  await waitForApiThroughVip(c)
   return (await c.kube.node(c.node.name)) ? { done: false } : { done: true, reason: `no Node ${c.node.name}` }
 }
 

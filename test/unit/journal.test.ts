@@ -172,6 +172,16 @@ test('resume at the step that failed or was interrupted', () => {
   assert.equal(interrupted?.previous.event, 'interrupted')
 })
 
+test('resume: a scoped run resumes only a run with the same scope (12 for cp2 is not 12 for worker1)', () => {
+  const cp2Failed = run('r1', ['gen', 'apply'], 'failed', { scope: 'cp2' })
+  assert.equal(resumePoint(cp2Failed, '03-bootstrap', 'lab', STEPS, 'worker1'), undefined)
+  assert.equal(resumePoint(cp2Failed, '03-bootstrap', 'lab', STEPS), undefined)
+  assert.equal(resumePoint(cp2Failed, '03-bootstrap', 'lab', STEPS, 'cp2')?.step, 'apply')
+  // worker1's own steps done since do not count for cp2
+  const both = [...cp2Failed, ...run('r2', STEPS, 'done', { scope: 'worker1' })]
+  assert.equal(resumePoint(both, '03-bootstrap', 'lab', STEPS, 'cp2')?.step, 'apply')
+})
+
 test('resume: a run killed outright (a start and nothing after) counts as interrupted there', () => {
   const records = [...run('r1', ['gen'], 'done'), rec('r1', 'apply', 'start')]
   const r = resumePoint(records, '03-bootstrap', 'lab', STEPS)
