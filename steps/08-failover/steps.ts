@@ -20,9 +20,9 @@ import { watchFailover } from './watch.ts'
 import { listPods, liveProbes, vipEndpoint } from './probes.ts'
 import { evaluatePreflight, type PreflightResult } from '../cluster-health.ts'
 import { gatherPreflight } from '../live-probes.ts'
+import { requireChecksPass } from '../run-checks.ts'
 import { apiEndpoints, type CpNode } from '../live-probes.ts'
 import { runChecksAgainst } from '../../checks/engine/cli.ts'
-import { renderProblems, summaryLine } from '../../checks/engine/reporter.ts'
 import { ALL_CHECKS } from '../../checks/defs/index.ts'
 import type { CheckInventory } from '../../checks/engine/inventory.ts'
 
@@ -294,17 +294,8 @@ export async function bringBackAndWaitHealthy(
 export async function runPostChecks(c: DrillCtx): Promise<Record<string, unknown>> {
   const inv = c.inv as unknown as CheckInventory
   const report = await runChecksAgainst(ALL_CHECKS, inv, { callTimeoutMs: c.flags.callTimeoutMs })
-  for (const line of renderProblems(report)) log.info(`  ${line}`)
-  log.info(`  ${summaryLine(report.summary)}`)
   c.checksPassed = report.summary.fail === 0
-  const failed = report.results.filter((r) => r.status === 'fail')
-  if (failed.length)
-    throw new Error(
-      `${failed.length} post-change check(s) failed: ${failed
-        .slice(0, 5)
-        .map((r) => `${r.check} on ${r.target}: ${r.message}`)
-        .join('; ')}${failed.length > 5 ? '; ...' : ''}`,
-    )
+  requireChecksPass(report)
   return { summary: report.summary, durationMs: report.durationMs }
 }
 

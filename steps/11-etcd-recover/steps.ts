@@ -7,8 +7,7 @@ import { log } from '../../lib/runner/log.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import { formatAge } from '../../lib/talos/etcd-backups.ts'
-import { runSuite } from '../run-checks.ts'
-import { renderProblems, summaryLine } from '../../checks/engine/reporter.ts'
+import { requireChecksPass, runSuite } from '../run-checks.ts'
 import { explicitSnapshot, newestVerifiedSnapshot, readNodes, type PickedSnapshot } from './assess.ts'
 import { formatRecovery, judgeRecovery, lossSummary, type NodeEtcd, type RecoveryVerdict } from './judge.ts'
 import { pickRecoveryNode, restoreOn, someMemberHasLeader, waitHealthy, wipeNode } from './recover.ts'
@@ -136,16 +135,7 @@ export async function waitUntilHealthy(c: StepCtx, step: StepHandle) {
 export async function runPostChecks(c: StepCtx) {
   if (c.dryRun) return
   const report = await runSuite(c.inventoryFile, [], { callTimeoutMs: c.talos.timeoutMs })
-  for (const line of renderProblems(report)) log.info(`  ${line}`)
-  log.info(`  ${summaryLine(report.summary)}`)
-  const failed = report.results.filter((r) => r.status === 'fail')
-  if (failed.length)
-    throw new Error(
-      `${failed.length} post-change check(s) failed: ${failed
-        .slice(0, 5)
-        .map((r) => `${r.check} on ${r.target}: ${r.message}`)
-        .join('; ')}`,
-    )
+  requireChecksPass(report)
   return { summary: report.summary }
 }
 

@@ -9,7 +9,6 @@ import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
 import { log } from '../../lib/runner/log.ts'
 import { RefusedError, type StepDef, type StepHandle } from '../../lib/runner/types.ts'
 import { run } from '../../lib/host/exec.ts'
-import { renderProblems, summaryLine } from '../../checks/engine/reporter.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
 import {
   installAll,
@@ -30,7 +29,7 @@ import {
 } from '../configure.ts'
 import { approveCsrs, waitReady, waitRegistered } from '../join.ts'
 import { backupFirstStep } from '../etcd-backup.ts'
-import { runSuite } from '../run-checks.ts'
+import { requireChecksPass, runSuite } from '../run-checks.ts'
 import { assess, type Assessment } from './assess.ts'
 
 /** The dead member: `talosctl etcd remove-member <ID>` through a healthy member, then read back. */
@@ -335,16 +334,7 @@ export async function runStorageTuning(c: ReplaceCtx, step: StepHandle) {
 export async function runPostChecks(c: ReplaceCtx, step: StepHandle) {
   if (step.dryRun) return
   const report = await runSuite(c.inventoryFile, [], { callTimeoutMs: c.talos.timeoutMs })
-  for (const line of renderProblems(report)) log.info(`  ${line}`)
-  log.info(`  ${summaryLine(report.summary)}`)
-  const failed = report.results.filter((r) => r.status === 'fail')
-  if (failed.length)
-    throw new Error(
-      `${failed.length} check(s) failed: ${failed
-        .slice(0, 5)
-        .map((r) => `${r.check} on ${r.target}: ${r.message}`)
-        .join('; ')}`,
-    )
+  requireChecksPass(report)
   log.ok(`${c.node.name} replaced; the cluster passes the checks (${((Date.now() - c.t0) / 1000).toFixed(1)} s)`)
   return { summary: report.summary, seconds: (Date.now() - c.t0) / 1000 }
 }
