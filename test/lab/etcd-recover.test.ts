@@ -97,7 +97,8 @@ describe('lab: etcd quorum lost for good, recovered from a snapshot', { timeout:
     assert.match(r.stderr, /AlreadyExists desc = etcd data directory is not empty/)
   })
 
-  it('reset --graceful=false --reboot --system-labels-to-wipe EPHEMERAL: etcd waits in Preparing', async () => {
+  /** Talos's disaster-recovery wipe on every control plane, one at a time: each comes back with etcd waiting. */
+  async function wipeEtcdEverywhere(): Promise<void> {
     for (const i of [1, 2, 3]) {
       const r = await lab.run([
         '-n',
@@ -111,6 +112,10 @@ describe('lab: etcd quorum lost for good, recovered from a snapshot', { timeout:
       assert.equal(r.code, 0, r.stderr)
       assert.equal(await etcdState(i), 'Preparing')
     }
+  }
+
+  it('reset --graceful=false --reboot --system-labels-to-wipe EPHEMERAL: etcd waits in Preparing', async () => {
+    await wipeEtcdEverywhere()
   })
 
   it('a copied db without --recover-skip-hash-check: etcd fails with the restore error; the data dir stays empty', async () => {
@@ -135,19 +140,7 @@ describe('lab: etcd quorum lost for good, recovered from a snapshot', { timeout:
     assert.equal((await etcd(1).get('/drill/b'))?.value, 'B')
     await until('three voting members', async () => (await voters()).join() === CPS.join())
     for (const n of CPS) assert.equal(labCli('fault', n, 'etcd-data-loss').status, 0)
-    for (const i of [1, 2, 3]) {
-      const w = await lab.run([
-        '-n',
-        `${P}.1${i}`,
-        'reset',
-        '--graceful=false',
-        '--reboot',
-        '--system-labels-to-wipe',
-        'EPHEMERAL',
-      ])
-      assert.equal(w.code, 0, w.stderr)
-      assert.equal(await etcdState(i), 'Preparing')
-    }
+    await wipeEtcdEverywhere()
   })
 
   it('the snapshot restores a real data dir: key A is back, key B is gone, cp2 and cp3 join and are promoted', async () => {
