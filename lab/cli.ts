@@ -11,7 +11,7 @@ import { labDown } from './down.ts'
 import { FAULT_KINDS, checkKind, checkNode, healNode, injectFault } from './faults.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { InventoryError } from './lab-inventory.ts'
-import { preflight } from './preflight.ts'
+import { preflight, preflightBuilds } from './preflight.ts'
 import { collectStatus, formatStatus, formatTable } from './status.ts'
 import { sshdPaths } from './sshd.ts'
 import { REPO_ROOT, labDir, labExists, loadNodes, paths } from './state.ts'
@@ -69,7 +69,7 @@ async function cmdUp(p: Parsed): Promise<number> {
   onlyFlags(p, ['inventory'], 0, 'up')
   const inventory = (p.flags.get('inventory') as string | undefined) ?? join(REPO_ROOT, 'inventory/lab.yaml')
   // as in lab:deploy: a missing etcd or sshd is said up front (exit 2), not as a spawn error halfway through
-  const ready = preflight()
+  const ready = preflight() || (await preflightBuilds())
   if (ready !== 0) return ready
   const started = Date.now()
   const r = await labUp(inventory)

@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { preflight } from './preflight.ts'
+import { preflight, preflightBuilds } from './preflight.ts'
 import { REPO_ROOT } from './state.ts'
 
-const ready = preflight()
+const ready = preflight() || (await preflightBuilds())
 if (ready !== 0) process.exit(ready)
 
 const inventory = process.argv[2] ?? 'inventory/lab.yaml'

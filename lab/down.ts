@@ -97,8 +97,10 @@ function exeName(pid: number): string {
  */
 export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): boolean {
   const isSshd = exe === 'sshd' || p.cmdline[0]?.startsWith('sshd:')
-  // the lab runs sshd, etcd, ipmi_sim (its BMCs) and node processes; nothing else is ever its own
-  if (!isSshd && exe !== 'etcd' && exe !== 'ipmi_sim' && exe !== 'node') return false
+  // the lab runs sshd, etcd, ipmi_sim (its BMCs), its Talos API server (lab/talos-api) and node processes; nothing
+  // else is ever its own
+  const isTalosApi = exe.startsWith('talos-api-')
+  if (!isSshd && !isTalosApi && exe !== 'etcd' && exe !== 'ipmi_sim' && exe !== 'node') return false
   const joined = p.cmdline.join(' ')
   if (new RegExp(`(^|[\\s='"])${escapeRe(dir)}(/|[\\s'"]|$)`).test(joined)) return true
   const labServer =

@@ -1,11 +1,12 @@
 // Before the lab starts anything (`npm run lab:deploy`) and before the tests run (`npm test`'s pretest): every
-// program of lab/tools.ts must be there. When some are missing and this is root on a machine with apt-get, install
+// program of lab/tools.ts must be there, and the lab's Go components built (lab/go-builds.ts). When some are missing and this is root on a machine with apt-get, install
 // their Debian packages and say so; otherwise stop with exit 2 and the exact install line, having started nothing.
 // `LAB_INSTALL_TOOLS=no` forbids installing (the line is printed instead); PATH decides what is found, including
 // apt-get itself.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { findTool, LAB_TOOLS, missingTools, type Tool } from './tools.ts'
+import { ensureBuilt, findTalosctl, TALOS_API_BUILD, TALOSCTL_BUILD } from './go-builds.ts'
 
 export const PREFLIGHT_EXIT = 2
 
@@ -92,5 +93,22 @@ export function preflight(
   return refuse(still, r.ok ? 'installed, yet still not found on PATH' : 'apt-get failed', p.uid, say)
 }
 
+/**
+ * The lab's real components from Go (lab/go-builds.ts): talosctl v1.10.3 unless one is found ($TALOSCTL, PATH), and
+ * the lab's Talos API server; each built once and cached. Exit code as preflight().
+ */
+export async function preflightBuilds(say: (s: string) => void = (s) => void process.stderr.write(s)): Promise<number> {
+  try {
+    if (!findTalosctl()) await ensureBuilt(TALOSCTL_BUILD, say)
+    await ensureBuilt(TALOS_API_BUILD, say)
+    return 0
+  } catch (e) {
+    say(`preflight: ${(e as Error).message}\nnothing was started.\n`)
+    return PREFLIGHT_EXIT
+  }
+}
+
 // `tsx lab/preflight.ts` (npm's pretest)
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = preflight()
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = preflight() || (await preflightBuilds())
+}

@@ -125,7 +125,7 @@ export interface LabNode {
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon' | 'bmc'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon' | 'talos-api' | 'bmc'
   node: string
 }
 

@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { isAlive, spawnDetached, stopPid } from './processes.ts'
 import { labDir, paths, REPO_ROOT } from './state.ts'
+import { talosApiBinary } from './go-builds.ts'
 
 /** The daemon did not come up; the message is one line naming the cause (`lab up` prints it without a stack). */
 export class DaemonStartError extends Error {}
@@ -82,4 +83,30 @@ export function causeFromLog(text: string): string {
   if (own) return own.slice('lab talosctl daemon: '.length)
   const uncaught = lines.find((l) => /^[A-Za-z]*Error( \[[A-Z_]+\])?: /.test(l))
   return uncaught ?? lines.pop() ?? 'it wrote nothing to its log'
+}
+
+/**
+ * Starts the lab's Talos API server (lab/talos-api, built by the preflight): Talos's gRPC API on every lab machine's
+ * <address>:50000 for the real talosctl, backed by the machine model the daemon serves (lab/machine-api/).
+ */
+export async function startTalosApi(timeoutMs = 10_000): Promise<number> {
+  const log = join(labDir(), 'talos-api.log')
+  const logStart = existsSync(log) ? statSync(log).size : 0
+  const pid = spawnDetached(
+    'talos-api',
+    'lab',
+    talosApiBinary(),
+    ['--model', paths.talosctlSocket(), '--run-dir', join(labDir(), 'talos-api')],
+    log,
+  )
+  const deadline = Date.now() + timeoutMs
+  while (!readFrom(log, logStart).includes('serving the lab')) {
+    if (!isAlive(pid)) throw new DaemonStartError(`the lab's Talos API server exited at start: ${causeFromLog(readFrom(log, logStart))}`)
+    if (Date.now() > deadline) {
+      await stopPid(pid, 1000)
+      throw new DaemonStartError(`the lab's Talos API server (pid ${pid}) did not start within ${timeoutMs} ms`)
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return pid
 }

@@ -1,6 +1,6 @@
 // `lab up`: create the simulated machines of a lab inventory, powered "off" (no Talos yet): each has its
 // hardware, a sysroot, and a rescue system answering on SSH, exactly where a runbook starts on real metal.
-import { startTalosctlDaemon } from './talosctl-daemon.ts'
+import { startTalosApi, startTalosctlDaemon } from './talosctl-daemon.ts'
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hardwareProfile } from './hardware.ts'
@@ -133,6 +133,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     for (const n of nodes) await startRescueSshd(n.name)
     for (const n of inv.nodes) if (n.bmc) await startBmc({ node: n.name, ...n.bmc })
     await startTalosctlDaemon()
+    await startTalosApi()
     return { alreadyUp: false, inventory: inv, image, fingerprints }
   } catch (e) {
     await labDown({ graceMs: 1000 })

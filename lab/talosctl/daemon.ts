@@ -12,6 +12,7 @@ import { basename, dirname, join } from 'node:path'
 import { paths, REPO_ROOT } from '../state.ts'
 import { main, preloadCommands } from './main.ts'
 import { withIo } from './io.ts'
+import { serveMachineApi } from '../machine-api/server.ts'
 
 const socket = paths.talosctlSocket()
 // the bundle's directory names the build (import.meta.url is pinned to the sources by build.mjs)
@@ -52,6 +53,7 @@ function cannotStart(why: string): never {
 }
 
 const server = createServer((req, res) => {
+  if (serveMachineApi(req, res)) return
   const refuse = (code: number, why: string) => {
     res.writeHead(code, { 'content-type': 'text/plain' })
     res.end(why)

@@ -1,0 +1,344 @@
+package main
+
+// One lab machine's API endpoint, started and stopped as the machine model says the machine is up: apid on
+// <address>:50000 (TLS, roles from the client certificate) in front of machined on a unix socket, or the maintenance
+// service alone on :50000 when the machine has no config. A machine that is off or down has no listener, so talosctl
+// sees "connection refused" exactly as it would from a powered-off machine.
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	cosiapi "github.com/cosi-project/runtime/api/v1alpha1"
+	"github.com/cosi-project/runtime/pkg/state"
+	"github.com/cosi-project/runtime/pkg/state/protobuf/server"
+	"github.com/siderolabs/grpc-proxy/proxy"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/siderolabs/talos/pkg/grpc/middleware/authz"
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
+	"github.com/siderolabs/talos/pkg/machinery/constants"
+	"github.com/siderolabs/talos/pkg/machinery/role"
+)
+
+// rawJSON passes JSON through encoding/json untouched.
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }
+
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	*r = append((*r)[:0], b...)
+
+	return nil
+}
+
+func modeName(m machine.ApplyConfigurationRequest_Mode) string {
+	return strings.ReplaceAll(strings.ToLower(m.String()), "_", "-")
+}
+
+// nodeSet is the model's latest word on every machine.
+type nodeSet struct {
+	model *Model
+
+	mu    sync.RWMutex
+	nodes map[string]Node
+}
+
+func (s *nodeSet) get(name string) (Node, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+
+	n, ok := s.nodes[name]
+
+	return n, ok
+}
+
+func (s *nodeSet) set(nodes []Node) {
+	m := make(map[string]Node, len(nodes))
+	for _, n := range nodes {
+		m[n.Name] = n
+	}
+
+	s.mu.Lock()
+	s.nodes = m
+	s.mu.Unlock()
+}
+
+// endpoint is a machine's running API servers.
+type endpoint struct {
+	key     string
+	servers []*grpc.Server
+	local   *localMachined
+}
+
+func (e *endpoint) stop() {
+	for _, s := range e.servers {
+		s.Stop()
+	}
+
+	if e.local != nil {
+		e.local.close()
+	}
+}
+
+// servingKey changes whenever the endpoint must be rebuilt: power, maintenance, or another config.
+func servingKey(n Node) string {
+	if !n.Serving() {
+		return ""
+	}
+
+	sum := sha256.Sum256([]byte(n.Config))
+
+	return fmt.Sprintf("%s|%v|%x", n.Address, n.Maintenance(), sum[:8])
+}
+
+// slowInterceptors: the `slow` fault, every call takes longer.
+func slowUnary(nodes *nodeSet, name string) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		delay(ctx, nodes, name)
+
+		return h(ctx, req)
+	}
+}
+
+func slowStream(nodes *nodeSet, name string) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		delay(ss.Context(), nodes, name)
+
+		return h(srv, ss)
+	}
+}
+
+func delay(ctx context.Context, nodes *nodeSet, name string) {
+	if n, ok := nodes.get(name); ok && n.SlowMs > 0 {
+		select {
+		case <-time.After(time.Duration(n.SlowMs) * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// filteredState: the machine's resources, read-only through the access policy.
+func filteredState(ctx context.Context, nodes *nodeSet, name string) (state.State, error) {
+	st, err := newMachineState(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	refreshing := &refreshingState{CoreState: st, st: st, nodes: nodes, name: name}
+
+	return state.WrapCore(state.Filter(refreshing, accessPolicy(st))), nil
+}
+
+type supervisor struct {
+	nodes  *nodeSet
+	runDir string
+
+	mu        sync.Mutex
+	endpoints map[string]*endpoint
+}
+
+// reconcile starts, rebuilds or stops each machine's endpoint to match the model.
+func (s *supervisor) reconcile(ctx context.Context) error {
+	list, err := s.nodes.model.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+
+	s.nodes.set(list)
+
+	var cfgs []config.Provider
+
+	for _, n := range list {
+		if n.Config == "" {
+			continue
+		}
+
+		if c, err := configloader.NewFromBytes([]byte(n.Config)); err == nil {
+			cfgs = append(cfgs, c)
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	for _, n := range list {
+		key := servingKey(n)
+		cur := s.endpoints[n.Name]
+
+		if cur != nil && cur.key == key {
+			continue
+		}
+
+		if cur != nil {
+			cur.stop()
+			delete(s.endpoints, n.Name)
+		}
+
+		if key == "" {
+			continue
+		}
+
+		ep, err := s.start(ctx, n, cfgs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s: cannot serve: %v\n", time.Now().Format(time.RFC3339), n.Name, err)
+
+			continue
+		}
+
+		ep.key = key
+		s.endpoints[n.Name] = ep
+	}
+
+	return nil
+}
+
+func (s *supervisor) start(ctx context.Context, n Node, cfgs []config.Provider) (*endpoint, error) {
+	if n.Maintenance() {
+		return s.startMaintenance(ctx, n)
+	}
+
+	return s.startConfigured(ctx, n, cfgs)
+}
+
+func listen(n Node) (net.Listener, error) {
+	return net.Listen("tcp", net.JoinHostPort(n.Address, fmt.Sprint(constants.ApidPort)))
+}
+
+func (s *supervisor) startMaintenance(ctx context.Context, n Node) (*endpoint, error) {
+	tlsCfg, err := maintenanceTLS(n)
+	if err != nil {
+		return nil, err
+	}
+
+	st, err := filteredState(ctx, s.nodes, n.Name)
+	if err != nil {
+		return nil, err
+	}
+
+	// a plain maintenance client is a Reader; only a SideroLink peer would be an Admin (maintenance_service.go)
+	injector := &authz.Injector{Mode: authz.ReadOnlyWithAdminOnSiderolink, SideroLinkPeerCheckFunc: notSideroLink}
+
+	srv := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.ChainUnaryInterceptor(slowUnary(s.nodes, n.Name), injector.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(slowStream(s.nodes, n.Name), injector.StreamInterceptor()),
+	)
+	machine.RegisterMachineServiceServer(srv, &maintenanceServer{name: n.Name, nodes: s.nodes})
+	cosiapi.RegisterStateServer(srv, server.NewState(st))
+
+	lis, err := listen(n)
+	if err != nil {
+		return nil, err
+	}
+
+	go srv.Serve(lis) //nolint:errcheck
+
+	return &endpoint{servers: []*grpc.Server{srv}}, nil
+}
+
+func (s *supervisor) startConfigured(ctx context.Context, n Node, cfgs []config.Provider) (*endpoint, error) {
+	cfg, err := configloader.NewFromBytes([]byte(n.Config))
+	if err != nil {
+		return nil, fmt.Errorf("its machine config: %w", err)
+	}
+
+	ca, err := clusterCA(cfgs)
+	if err != nil {
+		return nil, err
+	}
+
+	serverTLS, err := apidServerTLS(cfg, ca, n)
+	if err != nil {
+		return nil, err
+	}
+
+	clientTLS, err := proxyClientTLS(ca)
+	if err != nil {
+		return nil, err
+	}
+
+	machinedSrv, socket, err := s.startMachined(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+
+	local := &localMachined{socket: socket}
+	r := &router{
+		local: local,
+		remote: func(target string) (proxy.Backend, error) {
+			return &remoteAPID{target: target, tls: clientTLS.Clone()}, nil
+		},
+	}
+
+	injector := &authz.Injector{Mode: authz.Enabled}
+
+	apid := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(serverTLS)),
+		grpc.ForceServerCodecV2(proxy.Codec()),
+		grpc.UnknownServiceHandler(proxy.TransparentHandler(r.director, proxy.WithStreamedDetector(isStreamed))),
+		grpc.MaxRecvMsgSize(constants.GRPCMaxMessageSize),
+		grpc.ChainUnaryInterceptor(slowUnary(s.nodes, n.Name), injector.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(slowStream(s.nodes, n.Name), injector.StreamInterceptor()),
+	)
+
+	lis, err := listen(n)
+	if err != nil {
+		machinedSrv.Stop()
+
+		return nil, err
+	}
+
+	go apid.Serve(lis) //nolint:errcheck
+
+	return &endpoint{servers: []*grpc.Server{apid, machinedSrv}, local: local}, nil
+}
+
+// startMachined: machined's API on a unix socket, roles from apid's metadata, machined's rules table.
+func (s *supervisor) startMachined(ctx context.Context, n Node) (*grpc.Server, string, error) {
+	st, err := filteredState(ctx, s.nodes, n.Name)
+	if err != nil {
+		return nil, "", err
+	}
+
+	injector := &authz.Injector{Mode: authz.MetadataOnly}
+	authorizer := &authz.Authorizer{Rules: rules, FallbackRoles: role.MakeSet(role.Admin)}
+
+	srv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(constants.GRPCMaxMessageSize),
+		grpc.ChainUnaryInterceptor(injector.UnaryInterceptor(), authorizer.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(injector.StreamInterceptor(), authorizer.StreamInterceptor()),
+	)
+	machine.RegisterMachineServiceServer(srv, &machinedServer{name: n.Name, nodes: s.nodes})
+	cosiapi.RegisterStateServer(srv, server.NewState(st))
+
+	socket := filepath.Join(s.runDir, n.Name+".sock")
+	os.Remove(socket) //nolint:errcheck
+
+	lis, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, "", err
+	}
+
+	go srv.Serve(lis) //nolint:errcheck
+
+	return srv, socket, nil
+}
+
+// compile-time checks of what the servers implement
+var (
+	_ tls.Certificate
+	_ = json.Marshal
+)
