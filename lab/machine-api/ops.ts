@@ -3,16 +3,14 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
 import { allResourceDefs } from '../talosctl/resources.ts'
+import { installNode } from '../talosctl/apply.ts'
 
-/** A refusal with the gRPC code Talos answers it with. */
-export class ModelError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-  }
-}
+import { ModelError } from './errors.ts'
+import { Dmesg, List, Mounts, Read } from './files.ts'
+import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from './etcd.ts'
+import { ServiceList, ServiceRestart } from './services.ts'
+
+export { ModelError }
 
 export interface ModelNode {
   name: string
@@ -49,6 +47,30 @@ function resources(n: LabNode, args: Record<string, unknown>): unknown {
   return def.list(n).map((r) => ({ namespace: def.namespace, id: r.id, spec: r.spec }))
 }
 
+/**
+ * A maintenance-mode machine takes its config (validated by talos-api with Talos's own validation) and installs:
+ * the answer goes back first and the install runs on, as machined hands the config on and returns
+ * (internal/app/maintenance/server.go ApplyConfiguration: `s.cfgCh <- cfgProvider`).
+ */
+function install(n: LabNode, args: Record<string, unknown>): unknown {
+  if (n.stage !== 'maintenance') throw new ModelError('FailedPrecondition', 'the machine is not in maintenance mode')
+  installNode(n.name, String(args.config)).catch((e: Error) =>
+    process.stderr.write(`${new Date().toISOString()} ${n.name}: install failed: ${e.message}\n`),
+  )
+  return {}
+}
+
 export const NODE_OPS: Record<string, Op> = {
   resources,
+  install,
+  Read,
+  List,
+  Mounts,
+  Dmesg,
+  EtcdStatus,
+  EtcdMemberList,
+  EtcdAlarmList,
+  EtcdRemoveMemberByID,
+  ServiceList,
+  ServiceRestart,
 }

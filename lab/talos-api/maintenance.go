@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/siderolabs/talos/pkg/grpc/middleware/authz"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/role"
 )
 
@@ -54,7 +56,36 @@ func (s *maintenanceServer) ApplyConfiguration(ctx context.Context, in *machine.
 			modeName(in.Mode))
 	}
 
-	out := &machine.ApplyConfigurationResponse{}
+	cfg, err := configloader.NewFromBytes(in.GetData())
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse config: %w", err)
+	}
 
-	return out, callModel(ctx, s.nodes, s.name, "MaintenanceApplyConfiguration", in, out)
+	warnings, err := cfg.Validate(metalMode{})
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "configuration validation failed: %s", err)
+	}
+
+	reply := &machine.ApplyConfigurationResponse{Messages: []*machine.ApplyConfiguration{{Warnings: warnings}}}
+
+	if in.DryRun {
+		reply.Messages[0].ModeDetails = "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+
+		return reply, nil
+	}
+
+	// machined takes the config and installs in the background; the client has its answer first
+	if err := s.nodes.model.NodeCall(ctx, s.name, "install", map[string]string{"config": string(in.GetData())}, nil); err != nil {
+		return nil, grpcError(err)
+	}
+
+	return reply, nil
 }
+
+// metalMode is the runtime mode of a bare-metal machine (internal/app/machined/pkg/runtime/mode.go, ModeMetal):
+// it installs to disk and is not a container.
+type metalMode struct{}
+
+func (metalMode) String() string        { return "metal" }
+func (metalMode) RequiresInstall() bool { return true }
+func (metalMode) InContainer() bool     { return false }

@@ -1,0 +1,84 @@
+// machined's etcd methods for a lab control plane, answered by the machine's real etcd (lab/etcd-client.ts).
+// v1.10.3 internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go: EtcdStatus, EtcdMemberList,
+// EtcdAlarmList, EtcdRemoveMemberByID; each starts with checkControlplane and a local client.
+import { EtcdClient } from '../etcd-client.ts'
+import { etcdClientUrl } from '../node-services.ts'
+import { isAlive } from '../processes.ts'
+import type { LabNode } from '../state.ts'
+import { ModelError } from './errors.ts'
+
+/** checkControlplane: workers answer Unimplemented "<api> is only available on control plane nodes". */
+function controlPlaneOnly(n: LabNode, api: string): void {
+  if (n.role !== 'controlplane') throw new ModelError('Unimplemented', `${api} is only available on control plane nodes`)
+}
+
+/** etcd.NewLocalClient fails when the machine's etcd does not answer. */
+async function localEtcd(n: LabNode): Promise<EtcdClient> {
+  const fail = () => new ModelError('Unknown', 'failed to create etcd client: context deadline exceeded')
+  if (!isAlive(n.etcd.pid)) throw fail()
+  const c = new EtcdClient(etcdClientUrl(n), 2000)
+  try {
+    await c.status()
+  } catch {
+    throw fail()
+  }
+  return c
+}
+
+export async function EtcdStatus(n: LabNode): Promise<unknown> {
+  controlPlaneOnly(n, 'etcd status')
+  const st = await (await localEtcd(n)).status()
+  return {
+    messages: [
+      {
+        member_status: {
+          member_id: st.header.member_id,
+          protocol_version: st.version,
+          db_size: st.dbSize,
+          db_size_in_use: st.dbSizeInUse,
+          leader: st.leader,
+          raft_index: st.raftIndex,
+          raft_term: st.raftTerm,
+          raft_applied_index: st.raftAppliedIndex,
+          errors: st.errors ?? [],
+          is_learner: st.isLearner === true,
+        },
+      },
+    ],
+  }
+}
+
+export async function EtcdMemberList(n: LabNode): Promise<unknown> {
+  controlPlaneOnly(n, 'etcd member list')
+  const ms = await (await localEtcd(n)).members()
+  return {
+    messages: [
+      {
+        legacy_members: ms.map((m) => m.name),
+        members: ms.map((m) => ({
+          id: m.ID,
+          hostname: m.name,
+          peer_urls: m.peerURLs,
+          client_urls: m.clientURLs ?? [],
+          is_learner: m.isLearner === true,
+        })),
+      },
+    ],
+  }
+}
+
+export async function EtcdAlarmList(n: LabNode): Promise<unknown> {
+  controlPlaneOnly(n, 'etcd alarm list')
+  const list = await (await localEtcd(n)).alarms()
+  return { messages: [{ member_alarms: list.map((a) => ({ member_id: a.memberID, alarm: a.alarm })) }] }
+}
+
+/** EtcdRemoveMemberByID: an unknown member is NotFound "member not found" (rpctypes.ErrMemberNotFound). */
+export async function EtcdRemoveMemberByID(n: LabNode, req: { member_id?: string; memberId?: string }): Promise<unknown> {
+  controlPlaneOnly(n, 'etcd remove member')
+  const id = BigInt(req.memberId ?? req.member_id ?? '0').toString()
+  const c = await localEtcd(n)
+  if (!(await c.members()).some((m) => m.ID === id)) throw new ModelError('NotFound', 'member not found')
+  await c.removeMember(id)
+  return { messages: [{}] }
+}
