@@ -9,6 +9,7 @@ import { ModelError } from './errors.ts'
 import { Dmesg, List, Mounts, Read } from './files.ts'
 import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from './etcd.ts'
 import { ServiceList, ServiceRestart } from './services.ts'
+import { Bootstrap } from './cluster.ts'
 
 export { ModelError }
 
@@ -73,4 +74,5 @@ export const NODE_OPS: Record<string, Op> = {
   EtcdRemoveMemberByID,
   ServiceList,
   ServiceRestart,
+  Bootstrap,
 }

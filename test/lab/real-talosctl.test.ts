@@ -4,6 +4,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createTestLab, type RunResult, type TestLab } from '../../lab/talosctl/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
 import { startTalosApi, startTalosctlDaemon } from '../../lab/talosctl-daemon.ts'
@@ -11,6 +13,7 @@ import { portOpen } from '../../lab/processes.ts'
 
 const P = '127.0.53'
 const CP = `${P}.11`
+const W = `${P}.21`
 let lab: TestLab
 let talosctl: string
 
@@ -77,5 +80,108 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
     const r = await real(['--talosconfig', lab.talosconfig, '-e', CP, '-n', CP, 'version'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /certificate signed by unknown authority|authentication handshake failed/)
+  })
+
+  describe('configured by the real talosctl (gen config, apply-config --insecure)', () => {
+    let gen: string
+    const as = (args: string[]) => real(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
+    before(async () => {
+      gen = join(lab.dir, 'gen')
+      const secrets = join(lab.dir, 'real-secrets.yaml')
+      const s = await real(['gen', 'secrets', '-o', secrets])
+      assert.equal(s.code, 0, s.stderr)
+      const g = await real(['gen', 'config', 'realtest', `https://${CP}:6443`, '--with-secrets', secrets, '-o', gen])
+      assert.equal(g.code, 0, g.stderr)
+      for (const [addr, file] of [
+        [CP, 'controlplane.yaml'],
+        [W, 'worker.yaml'],
+      ] as const) {
+        const a = await real(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
+        assert.equal(a.code, 0, a.stderr)
+      }
+      await waitFor('both machines configured', async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0, 60_000)
+    })
+
+    it('version answers through apid with each node in the NODE line', async () => {
+      const r = await as(['-n', `${CP},${W}`, 'version'])
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, new RegExp(`NODE:\\s+${CP.replaceAll('.', '\\.')}`))
+      assert.match(r.stdout, new RegExp(`NODE:\\s+${W.replaceAll('.', '\\.')}`))
+      assert.equal(r.stdout.match(/Tag:\s+v1\.10\.3/g)?.length, 3, r.stdout) // the client's and two servers'
+    })
+
+    it('apply-config --insecure on a configured machine fails: its apid requires a client certificate', async () => {
+      const r = await real(['apply-config', '--insecure', '-n', CP, '--file', join(gen, 'controlplane.yaml')])
+      assert.equal(r.code, 1)
+      // TLS 1.3: the server refuses the missing certificate after the client's handshake is done, so the client sees
+      // the refusal or the closed connection, whichever comes first
+      assert.match(r.stderr, /code = Unavailable .*(certificate required|broken pipe|connection reset|EOF)/)
+    })
+
+    it('`get mountstatus` is the block MountStatus: the runtime one has no automatic aliases (resources/runtime/mount_status.go)', async () => {
+      const r = await as(['-n', CP, 'get', 'mountstatus', '-o', 'yaml'])
+      assert.equal(r.code, 0, r.stderr)
+      const rd = await as(['-n', CP, 'get', 'rd', 'mountstatuses.runtime.talos.dev', '-o', 'yaml'])
+      assert.equal(rd.code, 0, rd.stderr)
+      assert.match(rd.stdout, /skipAutomaticAliases: true/)
+      const rdBlock = await as(['-n', CP, 'get', 'rd', 'mountstatuses.block.talos.dev', '-o', 'yaml'])
+      assert.match(rdBlock.stdout, /- mountstatus\n/)
+    })
+
+    it('`get machineconfig` is two resources, persistent first, then v1alpha1 (resources/config/machine_config.go)', async () => {
+      const r = await as(['-n', CP, 'get', 'machineconfig'])
+      assert.equal(r.code, 0, r.stderr)
+      const ids = r.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/)[3])
+      assert.deepEqual(ids, ['persistent', 'v1alpha1'])
+    })
+
+    it('etcd cannot be restarted through the API; kubelet can (system/system.go APIRestart, services/kubelet.go)', async () => {
+      const e = await as(['-n', CP, 'service', 'etcd', 'restart'])
+      assert.equal(e.code, 1)
+      assert.match(e.stderr, /service "etcd" doesn't support (restart|start) operation via API/)
+      const k = await as(['-n', W, 'service', 'kubelet', 'restart'])
+      assert.equal(k.code, 0, k.stderr)
+      assert.match(k.stdout, /Service "kubelet" restarted/)
+    })
+
+    it('bootstrap, then `etcd status -n cp,worker` exits 0 with one row and a warning for the worker', async () => {
+      const b = await as(['-n', CP, 'bootstrap'])
+      assert.equal(b.code, 0, b.stderr)
+      await waitFor('etcd', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 60_000)
+      const r = await as(['-n', `${CP},${W}`, 'etcd', 'status'])
+      assert.equal(r.code, 0, r.stderr)
+      const rows = r.stdout.trim().split('\n').slice(1)
+      assert.equal(rows.length, 1, r.stdout)
+      assert.ok(rows[0]!.startsWith(CP))
+      assert.match(r.stderr, /WARNING: .*etcd status is only available on control plane nodes/s)
+      const again = await as(['-n', CP, 'bootstrap'])
+      assert.equal(again.code, 1)
+      assert.match(again.stderr, /AlreadyExists|etcd data directory is not empty/)
+    })
+
+    it('kubeconfig is generated by the machine from its config (pkg/kubeconfig GenerateAdmin)', async () => {
+      const target = join(lab.dir, 'kubeconfig')
+      const r = await as(['-n', CP, 'kubeconfig', target])
+      assert.equal(r.code, 0, r.stderr)
+      const kc = readFileSync(target, 'utf8')
+      assert.match(kc, /admin@realtest/)
+      assert.match(kc, new RegExp(`server: https://${CP.replaceAll('.', '\\.')}:6443`))
+    })
+
+    it('read, ls and mounts answer from the machine', async () => {
+      const r = await as(['-n', CP, 'read', '/proc/cmdline'])
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /talos/)
+      const ls = await as(['-n', CP, 'ls', '-l', '/proc'])
+      assert.equal(ls.code, 0, ls.stderr)
+      assert.match(ls.stdout.split('\n')[0]!, /NODE\s+MODE\s+UID\s+GID\s+SIZE\(B\)\s+LASTMOD\s+LABEL\s+NAME/)
+      const m = await as(['-n', CP, 'mounts'])
+      assert.equal(m.code, 0, m.stderr)
+      assert.match(m.stdout, /MOUNTED ON/)
+    })
   })
 })
