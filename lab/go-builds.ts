@@ -96,7 +96,8 @@ export function talosApiBinary(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Why Go cannot build here, or undefined. */
 export function whyNoGo(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (!findTool('go', env)) return 'Go is not installed (https://go.dev/doc/install; any Go ≥ 1.21 fetches go1.24.3 itself)'
+  if (!findTool('go', env))
+    return 'Go is not installed (https://go.dev/doc/install; any Go ≥ 1.21 fetches go1.24.3 itself)'
   return undefined
 }
 
@@ -105,7 +106,11 @@ export function whyNoGo(env: NodeJS.ProcessEnv = process.env): string | undefine
  * it, which is the progress shown. GOFLAGS=-mod=readonly: go.sum must already hold every sum (checked against the
  * checksum database when first downloaded), nothing is added to it.
  */
-export async function ensureBuilt(b: GoBuild, say: (s: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function ensureBuilt(
+  b: GoBuild,
+  say: (s: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const out = builtPath(b, env)
   if (existsSync(out)) return out
   const noGo = whyNoGo(env)
@@ -130,7 +135,8 @@ export async function ensureBuilt(b: GoBuild, say: (s: string) => void, env: Nod
         if (!/^[\w.-]+(\/[\w.~+-]+)*$/.test(line.trim())) continue
         packages++
         if (tty) say(`\r  ${packages} packages compiled (${Math.round((Date.now() - started) / 1000)} s)`)
-        else if (packages % 100 === 0) say(`  ${packages} packages compiled (${Math.round((Date.now() - started) / 1000)} s)\n`)
+        else if (packages % 100 === 0)
+          say(`  ${packages} packages compiled (${Math.round((Date.now() - started) / 1000)} s)\n`)
       }
     })
     child.on('error', () => resolve(127))

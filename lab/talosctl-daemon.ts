@@ -101,7 +101,8 @@ export async function startTalosApi(timeoutMs = 10_000): Promise<number> {
   )
   const deadline = Date.now() + timeoutMs
   while (!readFrom(log, logStart).includes('serving the lab')) {
-    if (!isAlive(pid)) throw new DaemonStartError(`the lab's Talos API server exited at start: ${causeFromLog(readFrom(log, logStart))}`)
+    if (!isAlive(pid))
+      throw new DaemonStartError(`the lab's Talos API server exited at start: ${causeFromLog(readFrom(log, logStart))}`)
     if (Date.now() > deadline) {
       await stopPid(pid, 1000)
       throw new DaemonStartError(`the lab's Talos API server (pid ${pid}) did not start within ${timeoutMs} ms`)

@@ -160,7 +160,9 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
       `${n.name} (${n.address}): Talos answers on neither the maintenance nor the authenticated API (nothing listens on :50000): the node is down or not provisioned yet (01-provision). Power it on or fix the network, then re-run; nothing has been applied to any node.`,
     )
   if (st.state !== 'configured') return { node: n, state: st.state, change: 'install', diff: '' }
-  const [cur] = await c.talos.get<unknown>('machineconfig', [n.address])
+  // the config the machine runs: `get machineconfig` lists `persistent` (saved, may be staged ahead) first, then
+  // `v1alpha1`, the active one (pkg/machinery/resources/config/machine_config.go ActiveID, PersistentID)
+  const [cur] = await c.talos.get<unknown>('machineconfig', [n.address], { id: 'v1alpha1' })
   const running = typeof cur?.spec === 'string' ? cur.spec : JSON.stringify(cur?.spec ?? {})
   const a = canonical(running)
   const b = canonical(rendered)

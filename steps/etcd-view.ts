@@ -79,6 +79,10 @@ export function evaluateEtcd(
   const names = members.filter((m) => !m.learner).map((m) => m.hostname)
   const missing = cpNames.filter((n) => !names.includes(n))
   if (missing.length) return `not yet members: ${missing.join(', ')} (members: ${names.join(', ') || 'none'})`
+  // `talosctl etcd status -n a,b,c` exits 0 when a node fails: apid turns that node's error into a message, talosctl
+  // prints it as a WARNING on stderr and leaves its row out (cmd/talosctl/cmd/talos/etcd.go status, helpers.CheckErrors)
+  const silent = cpNames.filter((n) => !status.some((s) => s.node === n))
+  if (silent.length) return `no etcd status from ${silent.join(', ')} (their etcd or Talos API did not answer)`
   const errs = status.filter((s) => s.errors)
   if (errs.length) return `member errors: ${errs.map((s) => `${s.node}: ${s.errors}`).join('; ')}`
   const leaders = [...new Set(status.map((s) => s.leader))]

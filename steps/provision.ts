@@ -129,14 +129,16 @@ export async function reportMaintenance(c: Cluster, nodes: InventoryNode[]): Pro
         log.info(`  ${n.name}: already configured, disks not listed in maintenance mode`)
         return
       }
+      // maintenance mode refuses `talosctl version --insecure`; it serves resources (see Talosctl.talosVersions)
       const [v, disks] = await Promise.all([
-        c.talos.version([n.address], { insecure: true }),
+        c.talos.talosVersions([n.address], { insecure: true }),
         c.talos.disks([n.address], { insecure: true }),
       ])
+      const tag = v[0]?.tag ?? '?'
       const devs = disks.map((d) => d.spec.dev_path)
-      reports.push({ node: n.name, talosVersion: v.servers[0]?.tag ?? '?', installDisk: n.installDisk, disks: devs })
+      reports.push({ node: n.name, talosVersion: tag, installDisk: n.installDisk, disks: devs })
       log.info(
-        `  ${n.name.padEnd(12)} Talos ${v.servers[0]?.tag ?? '?'}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`,
+        `  ${n.name.padEnd(12)} Talos ${tag}  disks: ${disks.map((d) => `${d.spec.dev_path} ${d.spec.pretty_size ?? ''} ${d.spec.model ?? ''}`.trim()).join(', ')}`,
       )
       if (!devs.includes(n.installDisk))
         missing.push(`${n.name}: install disk ${n.installDisk} not found (has ${devs.join(', ') || 'no disks'})`)

@@ -34,7 +34,8 @@ export function modelNodes(): ModelNode[] {
     down: isDown(n),
     slowMs: n.faults.slowMs ?? 0,
     talosVersion: n.talosVersion,
-    config: n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
+    config:
+      n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
   }))
 }
 

@@ -296,10 +296,50 @@ function healthBool(h: string): boolean | undefined {
   return h === 'OK' ? true : h === 'Fail' ? false : undefined
 }
 
+/**
+ * A service event message is printed raw (pkg/machinery/formatters/formatters.go RenderServicesInfo, and
+ * cmd/talosctl/cmd/talos/service.go serviceList: `%s` of the message), so a message with newlines, such as a
+ * program's multi-line error in a restart event, continues on lines of its own. In the list form a row always has its
+ * "<duration> ago" LAST CHANGE cell; any other line continues the row above it. Continuations are kept on that row
+ * behind a NUL (which no talosctl output holds) and turned back into newlines once the columns are cut.
+ */
+const CONTINUED = '\u0000'
+
+function joinServiceListRows(text: string): string {
+  const out: string[] = []
+  for (const line of lines(text)) {
+    if (out.length > 1 && line.trim() !== '' && !/^WARNING: /.test(line) && !/ ago( {2,}|$)/.test(line))
+      out[out.length - 1] += CONTINUED + line
+    else out.push(line)
+  }
+  return out.join('\n')
+}
+
+/** Cut a list row into the header's cells: every cell but the last ends at a run of 2+ spaces; the last takes the rest. */
+function serviceListCells(row: string, columns: string[]): Record<string, string> {
+  const rec: Record<string, string> = {}
+  let rest = row
+  columns.forEach((col, i) => {
+    if (i === columns.length - 1) {
+      rec[col] = rest.trim()
+      return
+    }
+    const m = /^(\S+(?: \S+)*)?( {2,}|$)/.exec(rest)
+    rec[col] = m?.[1] ?? ''
+    rest = rest.slice(m ? m[0].length : rest.length)
+  })
+  return rec
+}
+
 function parseServiceList(text: string): ServiceStatus[] {
-  const table = parseTableWithColumns(text)
-  requireColumns(table, 'service list', ['SERVICE', 'STATE', 'HEALTH', 'LAST CHANGE', 'LAST EVENT'])
-  return table.rows.map((r) => {
+  const all = lines(joinServiceListRows(text)).filter((l) => l.trim() !== '' && !/^WARNING: /.test(l))
+  if (all.length === 0) return []
+  // the cells are cut by their spacing, not by the header's positions: after a multi-line event the tabwriter aligns
+  // the following rows anew
+  const columns = all[0]!.trim().split(/ {2,}/)
+  requireColumns({ columns, rows: [] }, 'service list', ['SERVICE', 'STATE', 'HEALTH', 'LAST CHANGE', 'LAST EVENT'])
+  return all.slice(1).map((line) => {
+    const r = serviceListCells(line, columns)
     const ago = r['LAST CHANGE']!.replace(/\s*ago$/, '')
     return {
       ...optionalNode(r),
@@ -308,12 +348,12 @@ function parseServiceList(text: string): ServiceStatus[] {
       health: r.HEALTH!,
       healthy: healthBool(r.HEALTH!),
       ...(ago ? { lastChange: ago, lastChangeMs: parseGoDuration(ago) } : {}),
-      lastEvent: r['LAST EVENT']!,
+      lastEvent: r['LAST EVENT']!.replaceAll(CONTINUED, '\n'),
     }
   })
 }
 
-const EVENT_RE = /^\[([^\]]*)\]: (.*) \(([^()\s]+) ago\)$/
+const EVENT_RE = /^\[([^\]]*)\]: ([\s\S]*) \(([^()\s]+) ago\)$/
 
 function parseServiceEvent(line: string, where: string): ServiceEvent {
   const m = EVENT_RE.exec(line)
@@ -325,9 +365,6 @@ function parseServiceEvent(line: string, where: string): ServiceEvent {
 function parseServiceInfo(text: string): ServiceStatus[] {
   const body = lines(text).filter((l) => l.trim() !== '' && !/^WARNING: /.test(l))
   if (body.length === 0) return []
-  const first = /^(\S+(?: \S+)*)\s{2,}/.exec(body[0]!)
-  if (!first) throw new Error(`service info: cannot read ${JSON.stringify(body[0])}`)
-  const valueCol = first[0].length
   const out: ServiceStatus[] = []
   let cur: Partial<ServiceStatus> & { events: ServiceEvent[] } = { events: [] }
   let lastKey = ''
@@ -345,15 +382,31 @@ function parseServiceInfo(text: string): ServiceStatus[] {
       events: cur.events,
     })
   }
+  // An event message with newlines goes on over raw lines of its own until its "(… ago)" (see joinServiceListRows),
+  // and the tabwriter aligns each block between such lines anew: so lines are read by their shape, not by a column.
+  let pending: string | undefined
   for (const line of body) {
-    const key = line.slice(0, valueCol).trim()
-    const value = line.slice(valueCol).trimEnd()
     const where = `service ${cur.id ?? ''}${cur.node ? ` on ${cur.node}` : ''}`.trim()
-    if (key === '') {
-      if (lastKey !== 'EVENTS') throw new Error(`${where}: unexpected continuation line ${JSON.stringify(line)}`)
-      cur.events.push(parseServiceEvent(value.trim(), where))
+    const event = (text: string) => {
+      if (EVENT_RE.test(text)) {
+        cur.events.push(parseServiceEvent(text, where))
+        pending = undefined
+      } else pending = text
+    }
+    if (pending !== undefined) {
+      event(`${pending}\n${line.trimEnd()}`)
       continue
     }
+    const kv = /^([A-Z][A-Z ]*[A-Z])(?: {2,}|\t)(.*)$/.exec(line)
+    if (!kv) {
+      // an indented line continues EVENTS with the next event; an unindented one continues a multi-line value
+      if (lastKey === 'EVENTS' && /^\s/.test(line)) event(line.trim())
+      else if (lastKey === 'LAST HEALTH MESSAGE') cur.lastHealthMessage += `\n${line.trimEnd()}`
+      else throw new Error(`${where}: unexpected line ${JSON.stringify(line)}`)
+      continue
+    }
+    const [, key, rawValue] = kv as unknown as [string, string, string]
+    const value = rawValue.trim()
     if (key === 'NODE' || (key === 'ID' && cur.id !== undefined)) {
       flush()
       cur = { events: [] }
@@ -376,12 +429,14 @@ function parseServiceInfo(text: string): ServiceStatus[] {
         cur.lastHealthMessage = value
         break
       case 'EVENTS':
-        cur.events.push(parseServiceEvent(value.trim(), where))
+        event(value)
         break
       default:
         break // fields added by later talosctl versions are not needed here
     }
   }
+  if (pending !== undefined)
+    throw new Error(`service ${cur.id ?? ''}: event without its time: ${JSON.stringify(pending)}`)
   flush()
   return out
 }

@@ -67,6 +67,11 @@ interface MachineStatusSpec {
   status: { ready: boolean; unmetConditions?: { name: string; reason: string }[] | null }
 }
 
+/** runtime.Version (pkg/machinery/resources/runtime/version.go): the running Talos tag, maintenance mode included. */
+interface VersionSpec {
+  version: string
+}
+
 interface MemberSpec {
   nodeId: string
   addresses: string[]
@@ -191,6 +196,18 @@ export class Talosctl extends CliTool {
 
   machineStatus(nodes: string[], opts: { insecure?: boolean } = {}) {
     return this.get<MachineStatusSpec>('machinestatus', nodes, opts)
+  }
+
+  /**
+   * The Talos version each node runs, from its `Version` resource. In maintenance mode this is the only way to ask:
+   * the maintenance API serves the Version method to os:admin only (v1.10.3 internal/app/maintenance/server.go
+   * Version → assertAdminRole: "API is not implemented in maintenance mode"), but resources to a plain client, and
+   * machined's VersionController writes this one on every boot (controllers/runtime/version.go). The full type name,
+   * since `version` alone is also a talosctl command's name.
+   */
+  async talosVersions(nodes: string[], opts: { insecure?: boolean } = {}): Promise<{ node: string; tag: string }[]> {
+    const rs = await this.get<VersionSpec>('Versions.runtime.talos.dev', nodes, opts)
+    return rs.map((r) => ({ node: r.node, tag: r.spec.version }))
   }
 
   members(nodes: string[]) {

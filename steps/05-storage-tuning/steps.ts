@@ -6,11 +6,19 @@ import type { InventoryNode } from '../../config/inventory.ts'
 import type { KubeNode, KubeObject, KubeTaint } from '../../lib/kube/kubectl.ts'
 import { quantityValue } from '../../lib/kube/quantity.ts'
 
+/** block.MountStatus (pkg/machinery/resources/block/mount_status.go MountStatusSpec): the filesystem is `filesystem`. */
 interface MountSpec {
   source: string
   target: string
-  filesystemType: string
+  filesystem: string
 }
+
+/**
+ * The block subsystem's mounts, by full type name. `mountstatus` happens to resolve to it on v1.10.3, but only because
+ * the runtime MountStatus (MountStatuses.runtime.talos.dev, spec field `filesystemType`) skips its automatic aliases
+ * (resources/runtime/mount_status.go: SkipAutomaticAliases, alias `mounts`); the full name says which one we mean.
+ */
+const MOUNT_STATUS = 'MountStatuses.block.talos.dev'
 
 interface StorageWant {
   name: string
@@ -26,14 +34,14 @@ export function storageProblems(want: StorageWant[], mounts: MountSpec[]): strin
       return [
         `${w.name}: nothing mounted at ${w.mountPoint} (the UserVolumeConfig did not provision it: check its diskSelector against \`talosctl get disks\`)`,
       ]
-    return m.filesystemType === w.filesystem
+    return m.filesystem === w.filesystem
       ? []
-      : [`${w.name}: ${w.mountPoint} is ${m.filesystemType}, the inventory wants ${w.filesystem}`]
+      : [`${w.name}: ${w.mountPoint} is ${m.filesystem || 'of no filesystem'}, the inventory wants ${w.filesystem}`]
   })
 }
 
 export async function readMounts(c: Cluster, node: InventoryNode): Promise<MountSpec[]> {
-  return (await c.talos.get<MountSpec>('mountstatus', [node.address])).map((r) => r.spec)
+  return (await c.talos.get<MountSpec>(MOUNT_STATUS, [node.address])).map((r) => r.spec)
 }
 
 export function missingLabels(k: KubeNode, want: Record<string, string>): Record<string, string> {

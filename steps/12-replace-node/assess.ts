@@ -119,7 +119,9 @@ async function assessControlPlane(c: Cluster, n: InventoryNode, via: InventoryNo
   if (problem)
     throw new RefusedError(
       `${n.name} runs Talos with its machine config: this is not a lost machine, and its ${problem}. Repair it ` +
-        `(talosctl -n ${n.address} service etcd restart; see "One etcd member down" in the README), or to rebuild it ` +
+        // Talos refuses `service etcd restart` through its API (v1.10.3 internal/app/machined/pkg/system/system.go
+        // APIRestart: only services that allow it, kubelet and extensions; etcd does not), so the repair is a reboot
+        `(talosctl -n ${n.address} reboot, which restarts its etcd; see "One etcd member down" in the README), or to rebuild it ` +
         `from scratch wipe it first (talosctl -n ${n.address} reset --graceful=false --reboot), then re-run. Nothing was changed.`,
     )
   const k = await c.kube.node(n.name).catch(() => undefined)

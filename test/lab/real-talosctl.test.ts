@@ -65,12 +65,25 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
     assert.match(r.stderr, /API is not implemented in maintenance mode/)
   })
 
-  it('maintenance mode answers `get disks --insecure` with Talos\'s Disk resource and columns', async () => {
+  it("maintenance mode answers `get disks --insecure` with Talos's Disk resource and columns", async () => {
     const r = await real(['-n', CP, 'get', 'disks', '--insecure'])
     assert.equal(r.code, 0, r.stderr)
     const header = r.stdout.split('\n')[0]!
     // block.Disk's print columns (pkg/machinery/resources/block/disk.go ResourceDefinition)
-    for (const col of ['NODE', 'NAMESPACE', 'TYPE', 'ID', 'VERSION', 'SIZE', 'READ ONLY', 'TRANSPORT', 'ROTATIONAL', 'WWID', 'MODEL', 'SERIAL'])
+    for (const col of [
+      'NODE',
+      'NAMESPACE',
+      'TYPE',
+      'ID',
+      'VERSION',
+      'SIZE',
+      'READ ONLY',
+      'TRANSPORT',
+      'ROTATIONAL',
+      'WWID',
+      'MODEL',
+      'SERIAL',
+    ])
       assert.ok(header.includes(col), `${col} in ${header}`)
     assert.match(r.stdout, /\bDisk\b/)
     assert.match(r.stdout, /\bsda\b|\bnvme0n1\b/)
@@ -99,7 +112,11 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
         const a = await real(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
         assert.equal(a.code, 0, a.stderr)
       }
-      await waitFor('both machines configured', async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0, 60_000)
+      await waitFor(
+        'both machines configured',
+        async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
+        60_000,
+      )
     })
 
     it('version answers through apid with each node in the NODE line', async () => {

@@ -42,6 +42,8 @@ test('every shared sample and every fixture is covered by a test below', () => {
     'get-hostnamestatus.txt',
     'get-resolvers.txt',
     'get-affiliates-cluster-raw.txt',
+    'service-kubelet-multiline-event.txt',
+    'service-list-multiline-event.txt',
   ])
   const files = [
     ...readdirSync(SAMPLES).filter((f) => f !== 'README.md'),
@@ -502,4 +504,48 @@ test('health progress: running, multi-line errors, OK, SKIP (reporter format of 
   assert.deepEqual(coloured.checks, [{ name: 'apid to be ready', status: 'ok', message: 'OK' }])
   assert.equal(coloured.ok, true)
   assert.equal(parseHealth('').ok, false)
+})
+
+// Talos prints an event message raw: a multi-line one (a program's error) goes on over lines of its own, and the
+// tabwriter aligns what follows anew. The quorum step used to file such a control plane as unreachable.
+test('service detail with a multi-line event message (rendered by Talos v1.10.3 formatters)', () => {
+  const [a, b, ...rest] = parseService(fixture('service-kubelet-multiline-event.txt'))
+  assert.equal(rest.length, 0)
+  assert.equal(a!.node, '10.0.0.21')
+  assert.equal(a!.state, 'Waiting')
+  assert.equal(a!.events!.length, 2)
+  assert.equal(
+    a!.events![0]!.message,
+    'Error running Containerd(kubelet), going to restart forever: task "kubelet" failed: exit code 1\n' +
+      'E1205 10:00:00.000000    2361 kubelet.go:1678] "Failed to start ContainerManager"\n' +
+      'err="[memorymanager] the expected machine state is different from the real one"',
+  )
+  assert.equal(a!.events![0]!.ago, '5s')
+  assert.deepEqual(a!.events![1], {
+    state: 'Running',
+    message: 'Service started as goroutine',
+    ago: '40s',
+    agoMs: 40_000,
+  })
+  assert.equal(b!.node, '10.0.0.22')
+  assert.equal(b!.health, 'OK')
+  assert.equal(b!.events!.length, 2)
+})
+
+test('service list with a multi-line last event (rendered as talosctl v1.10.3 prints it)', () => {
+  const rows = parseService(fixture('service-list-multiline-event.txt'))
+  assert.equal(rows.length, 2)
+  assert.equal(rows[0]!.state, 'Waiting')
+  assert.match(rows[0]!.lastEvent!, /^Error running Containerd\(kubelet\)[^\n]*\nE1205 [^\n]*\nerr="\[memorymanager\]/)
+  assert.deepEqual(
+    {
+      node: rows[1]!.node,
+      id: rows[1]!.id,
+      state: rows[1]!.state,
+      health: rows[1]!.health,
+      lastChange: rows[1]!.lastChange,
+    },
+    { node: '10.0.0.22', id: 'kubelet', state: 'Running', health: 'OK', lastChange: '50s' },
+  )
+  assert.equal(rows[1]!.lastEvent, 'Health check successful')
 })
