@@ -394,16 +394,17 @@ export const nodeSubnetOf = (cluster: Pick<ClusterSpec, 'nodeSubnet'>, n: Pick<I
  * One link per node. `deviceSelector: {physical: true}` would match every physical port (Talos v1.10.3
  * pkg/machinery/config/types/v1alpha1/v1alpha1_types.go NetworkDeviceSelector: all set fields must match, and
  * physical matches any physical link), putting DHCP and the VIP on each. A production control plane carrying the
- * VIP without a named link is warned about (an error would refuse every inventory written before this field).
+ * VIP without a named link is an error (exit 2 from every entry point), so the VIP cannot land on a second cabled port;
+ * a lab inventory may still leave it out (its network is simulated).
  */
 function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
   const at = (...p: PathSeg[]) => ['nodes', i, 'network', ...p]
   const net: Obj | undefined = n.network
   if (!net) {
     if (doc.cluster.target === 'production' && n.role === 'controlplane' && doc.cluster.vip)
-      c.warn(
+      c.error(
         ['nodes', i],
-        `no network.link (mac, busPath or name): the VIP ${doc.cluster.vip} and DHCP go on every physical port (deviceSelector physical: true); name the one link`,
+        `no network.link (mac, busPath or name): the VIP ${doc.cluster.vip} and DHCP would go on every physical port (deviceSelector physical: true); add network: { link: { mac | busPath | name } } naming the one link`,
       )
     return
   }
@@ -665,6 +666,26 @@ export function networkAndBroadcast(cidr: string): string[] {
   return [dotted(net), dotted(net + size - 1n)]
 }
 
+/**
+ * With reservedSystemCPUs, kubelet v1.33 overwrites systemReserved.cpu with the number of reserved CPUs and deletes
+ * kubeReserved.cpu before computing node allocatable (kubernetes v1.33.1 cmd/kubelet/app/server.go:794-804; the flag's
+ * help, cmd/kubelet/app/options/options.go:495: "will supersede cpu counts in --system-reserved and --kube-reserved").
+ * kubelet only logs it, so on a node nothing says the value is dead. An error, not a warning: the inventory is the
+ * record of what the node reserves, and a cpu here states a reservation the node never has (kubelet reserves the
+ * reserved CPUs' count instead); the fix is deleting one key. Without reservedSystemCpus the values are live.
+ */
+function checkDeadCpuReservations(c: Collector, v: Obj) {
+  const cpus: unknown = v.reservedSystemCpus
+  const count = typeof cpus === 'string' && cpus.trim() ? expandCpuset(cpus).length : 0
+  if (!count) return
+  for (const map of ['systemReserved', 'kubeReserved'] as const)
+    if (v[map]?.cpu !== undefined)
+      c.error(
+        ['validator', map, 'cpu'],
+        `kubelet ignores it: with reservedSystemCpus ${JSON.stringify(cpus)} it sets systemReserved.cpu to the number of reserved CPUs (${count}) and deletes kubeReserved.cpu (kubernetes v1.33 cmd/kubelet/app/server.go); remove cpu from ${map}, the reserved CPUs are the CPU reservation ${got(v[map].cpu)}`,
+      )
+}
+
 function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undefined) {
   const raw = doc.nodes as Obj[]
   const vIdx = raw.map((n, i) => (n.profile === 'validator' ? i : -1)).filter((i) => i >= 0)
@@ -690,6 +711,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   if (cpusetProblem) c.error(V('reservedSystemCpus'), `${cpusetProblem} ${got(v.reservedSystemCpus)}`)
   if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
     c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
+  if (!cpusetProblem) checkDeadCpuReservations(c, v)
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
     c.warn(
       V('topologyManagerPolicy'),

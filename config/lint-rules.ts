@@ -381,6 +381,46 @@ const staticCpuWithoutReservation: Rule = {
   },
 }
 
+/** Where a reservation's cpu is written: the extraArgs flag (which wins, as in kubelet) or extraConfig's map entry. */
+function reservedCpuPath(c: Obj, flag: 'system-reserved' | 'kube-reserved', field: string): PathSeg[] | undefined {
+  const k: Obj = c.machine?.kubelet ?? {}
+  if (isObj(k.extraArgs) && k.extraArgs[flag] !== undefined)
+    return parseFlagMap(k.extraArgs[flag]).cpu !== undefined ? ['machine', 'kubelet', 'extraArgs', flag] : undefined
+  return isObj(k.extraConfig) && isObj(k.extraConfig[field]) && k.extraConfig[field].cpu !== undefined
+    ? ['machine', 'kubelet', 'extraConfig', field, 'cpu']
+    : undefined
+}
+
+// kubernetes v1.33.1 cmd/kubelet/app/server.go:794-804: with reservedSystemCPUs (--reserved-cpus) kubelet overwrites
+// systemReserved["cpu"] with the number of reserved CPUs and deletes kubeReserved["cpu"] before computing node
+// allocatable (cmd/kubelet/app/options/options.go:495: the list "will supersede cpu counts in --system-reserved and
+// --kube-reserved"). It only logs that at info level: the config asks for a CPU reservation the node never makes.
+const cpuReservationOverridden: Rule = {
+  id: 'cpu-reservation-overridden',
+  severity: 'error',
+  description: 'with reservedSystemCPUs, kubelet ignores cpu in systemReserved/kubeReserved',
+  check: ({ config }) => {
+    const reserved = String(kubeletView(config).reservedCpus ?? '').trim()
+    if (!reserved) return []
+    return (
+      [
+        ['system-reserved', 'systemReserved'],
+        ['kube-reserved', 'kubeReserved'],
+      ] as const
+    ).flatMap(([flag, field]): RuleHit[] => {
+      const path = reservedCpuPath(config, flag, field)
+      if (!path) return []
+      return [
+        {
+          path,
+          message: `${field} cpu is ignored: with reservedSystemCPUs "${reserved}" kubelet sets systemReserved cpu to the number of CPUs listed there and deletes kubeReserved cpu (kubernetes v1.33 cmd/kubelet/app/server.go), so this value never reaches node allocatable`,
+          fix: `remove cpu from ${field === 'systemReserved' ? 'systemReserved (system-reserved)' : 'kubeReserved (kube-reserved)'}: reservedSystemCPUs is the CPU reservation; to reserve more CPUs, list more in reservedSystemCPUs`,
+        },
+      ]
+    })
+  },
+}
+
 // website/content/v1.10/reference/configuration/v1alpha1/config.md, install.extraKernelArgs: "If Talos is using
 // systemd-boot as a bootloader (default for UEFI) this setting will be ignored."
 const extraKernelArgsSystemdBoot: Rule = {
@@ -561,6 +601,7 @@ export const RULES: Rule[] = [
   kernelModuleStrings,
   sysctlNotString,
   staticCpuWithoutReservation,
+  cpuReservationOverridden,
   extraKernelArgsSystemdBoot,
   hugepagesWithoutKernelArg,
   evictionExceedsReserved,

@@ -157,9 +157,25 @@ type KubeletInputs = Omit<ValidatorProfile, 'storage'>
 export const evictionHardFor = (v: KubeletInputs) =>
   v.evictionHard ? { ...KUBELET_EVICTION_HARD_DEFAULTS, ...v.evictionHard } : undefined
 
+/**
+ * A reservation map without its cpu when reservedSystemCPUs is set: kubelet then overwrites systemReserved.cpu with
+ * the number of reserved CPUs and deletes kubeReserved.cpu (kubernetes v1.33.1 cmd/kubelet/app/server.go:794-804),
+ * so a rendered cpu would only be a value the node never uses. (Inventory validation refuses one; this keeps the
+ * rendered config honest for any profile.)
+ */
+function withoutOverriddenCpu(v: KubeletInputs, m: Record<string, string>): Record<string, string> {
+  if (!v.reservedSystemCpus?.trim()) return { ...m }
+  const { cpu: _dead, ...rest } = m
+  return rest
+}
+
 /** systemReserved as rendered: the inventory's values plus the Talos defaults it would otherwise drop. */
 export const systemReservedFor = (v: KubeletInputs) =>
-  v.systemReserved ? { ...TALOS_SYSTEM_RESERVED_KEPT, ...v.systemReserved } : undefined
+  v.systemReserved ? withoutOverriddenCpu(v, { ...TALOS_SYSTEM_RESERVED_KEPT, ...v.systemReserved }) : undefined
+
+/** kubeReserved as rendered: the inventory's values (no cpu next to reservedSystemCPUs). */
+export const kubeReservedFor = (v: KubeletInputs) =>
+  v.kubeReserved ? withoutOverriddenCpu(v, v.kubeReserved) : undefined
 
 /** Taints in KubeletConfiguration.registerWithTaints form (core/v1 Taint). */
 export const registerWithTaints = (v: KubeletInputs) =>
@@ -179,7 +195,8 @@ export function kubeletExtraConfig(v: KubeletInputs): Obj {
   if (v.topologyManagerScope) c.topologyManagerScope = v.topologyManagerScope
   const sys = systemReservedFor(v)
   if (sys) c.systemReserved = sys
-  if (v.kubeReserved) c.kubeReserved = { ...v.kubeReserved }
+  const kube = kubeReservedFor(v)
+  if (kube) c.kubeReserved = kube
   const evict = evictionHardFor(v)
   if (evict) c.evictionHard = evict
   if (v.reservedMemory?.length) {

@@ -5,7 +5,7 @@ import { sameQuantity } from '../../lib/kube/quantity.ts'
 import { fail, fmt, nodeValue, pass } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 import { parseCpuList } from '../../lib/host/numa.ts'
-import { evictionHardFor, kubeletExtraConfig, systemReservedFor } from '../../config/render.ts'
+import { evictionHardFor, kubeletExtraConfig, kubeReservedFor, systemReservedFor } from '../../config/render.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 
@@ -19,7 +19,7 @@ function wantedKubeletConfig(v: CheckValidator): Record<string, unknown> {
   if (v.topologyManagerScope !== undefined) w.topologyManagerScope = v.topologyManagerScope
   if (v.reservedSystemCpus !== undefined) w.reservedSystemCPUs = v.reservedSystemCpus
   if (v.systemReserved !== undefined) w.systemReserved = systemReservedFor(v)
-  if (v.kubeReserved !== undefined) w.kubeReserved = v.kubeReserved
+  if (v.kubeReserved !== undefined) w.kubeReserved = kubeReservedFor(v)
   if (v.evictionHard !== undefined) w.evictionHard = evictionHardFor(v)
   if (rendered.registerWithTaints !== undefined) w.registerWithTaints = rendered.registerWithTaints
   if (v.reservedMemory !== undefined)

@@ -195,6 +195,8 @@ export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): Node
   const reserved = (k: string) => parseQuantity(extra.systemReserved?.[k]) + parseQuantity(extra.kubeReserved?.[k])
   const evictMem = extra.evictionHard?.['memory.available'] ?? '100Mi'
   const evictFs = String(extra.evictionHard?.['nodefs.available'] ?? '10%')
+  // With reservedSystemCPUs kubelet sets systemReserved cpu to their count and deletes kubeReserved cpu (kubernetes
+  // v1.33.1 cmd/kubelet/app/server.go:794-804): any cpu in those maps is ignored.
   const cpuReservedMilli = extra.reservedSystemCPUs
     ? expandCpuList(String(extra.reservedSystemCPUs)).length * 1000
     : milli(extra.systemReserved?.cpu) + milli(extra.kubeReserved?.cpu)

@@ -190,6 +190,33 @@ cluster:
       expect: [[7, 7, 'machine.kubelet.extraConfig.cpuManagerPolicy', /static/]],
     },
     {
+      // kubelet deletes kubeReserved cpu when reservedSystemCPUs is set (kubernetes v1.33 cmd/kubelet/app/server.go)
+      name: 'kube-reserved-cpu-with-reserved-cpus.yaml',
+      text: `version: v1alpha1
+machine:
+  type: worker
+  token: abcdef.0123456789abcdef
+  kubelet:
+    extraConfig:
+      cpuManagerPolicy: static
+      reservedSystemCPUs: "0,1"
+      kubeReserved:
+        cpu: 1000m
+        memory: 1Gi
+cluster:
+  controlPlane:
+    endpoint: https://10.0.0.10:6443
+`,
+      expect: [
+        [
+          10,
+          9,
+          'machine.kubelet.extraConfig.kubeReserved.cpu',
+          /error\[cpu-reservation-overridden\].*kubeReserved cpu is ignored: with reservedSystemCPUs "0,1" kubelet sets systemReserved cpu to the number of CPUs listed there and deletes kubeReserved cpu.*\(fix: remove cpu from kubeReserved/,
+        ],
+      ],
+    },
+    {
       // a bare scalar (true, 1) decodes into Talos' string map and is only a warning; a list does not decode at all
       name: 'sysctl-list.yaml',
       text: `version: v1alpha1

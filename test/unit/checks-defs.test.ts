@@ -538,8 +538,9 @@ const kubeletGood = () => ({
   topologyManagerScope: 'container',
   cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
   reservedSystemCPUs: '0,16',
-  systemReserved: { cpu: '1000m', memory: '2Gi', pid: '100', 'ephemeral-storage': '256Mi' },
-  kubeReserved: { cpu: '1', memory: '1024Mi' }, // same quantities as the inventory, spelled differently
+  // no cpu: next to reservedSystemCPUs kubelet overrides it, so it is not rendered (config/render.ts)
+  systemReserved: { memory: '2Gi', pid: '100', 'ephemeral-storage': '256Mi' },
+  kubeReserved: { memory: '1024Mi' }, // same quantity as the inventory, spelled differently
   evictionHard: {
     'memory.available': '500Mi',
     'nodefs.available': '10%',
@@ -569,6 +570,38 @@ test('kubelet: the inventory policies and reservations pass; a none CPU manager 
       .sort(),
     ['validator1/cpuManagerPolicy', 'validator1/reservedMemory'],
   )
+  // a node still running a config rendered with the dead cpu reservations differs from what 02 renders now
+  const stale = kubeletGood()
+  const old = kubeletConfig.evaluate(
+    {
+      kubeletConfig: perNode({
+        validator1: {
+          ...stale,
+          systemReserved: { ...stale.systemReserved, cpu: '1000m' },
+          kubeReserved: { ...stale.kubeReserved, cpu: '1000m' },
+        },
+      }),
+    },
+    inv,
+  )
+  assert.deepEqual(
+    byStatus(old, 'fail')
+      .map((r) => r.target)
+      .sort(),
+    ['validator1/kubeReserved', 'validator1/systemReserved'],
+  )
+  // the check wants what config/render.ts renders: even a profile with cpu next to reservedSystemCpus (validation
+  // refuses one) expects no cpu on the node
+  const v = inv.validator!
+  const withCpu = {
+    ...inv,
+    validator: {
+      ...v,
+      systemReserved: { ...v.systemReserved, cpu: '1000m' },
+      kubeReserved: { ...v.kubeReserved, cpu: '1000m' },
+    },
+  }
+  allPass(kubeletConfig.evaluate({ kubeletConfig: perNode({ validator1: kubeletGood() }) }, withCpu))
 })
 
 const storageGood = (): SourceData['storage'] =>

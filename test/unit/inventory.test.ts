@@ -140,13 +140,37 @@ test('all problems are reported at once, sorted by position', () => {
 
 test('a single control-plane node is a warning, not an error', () => {
   let text = fixture('valid-production.yaml')
-  for (const n of ['cp2', 'cp3']) text = text.replace(new RegExp(`  - name: ${n}\\n(    .*\\n){3}`), '')
+  for (const n of ['cp2', 'cp3']) text = text.replace(new RegExp(`  - name: ${n}\\n(    .*\\n){4}`), '')
   const r = checkInventory(text, 'one-cp.yaml')
   assert.deepEqual(r.errors, [])
-  // (the fixture's control plane also names no network.link: that is warned about on its own field)
+  assert.equal(r.inventory?.nodes.filter((n) => n.role === 'controlplane').length, 1)
   const count = r.warnings.filter((w) => w.field === 'nodes')
   assert.equal(count.length, 1)
   assert.match(count[0].message, /1 control-plane node/)
+})
+
+test('cpu in systemReserved/kubeReserved next to reservedSystemCpus is an error (kubelet overrides it); without it, live', () => {
+  const base = fixture('valid-production.yaml')
+  const withCpu = base
+    .replace('systemReserved: { memory: 2Gi }', 'systemReserved: { cpu: 2000m, memory: 2Gi }')
+    .replace('kubeReserved: { memory: 1Gi }', 'kubeReserved: { cpu: "1", memory: 1Gi }')
+  const r = checkInventory(withCpu, 'x.yaml')
+  const line = (key: string) => withCpu.split('\n').findIndex((l) => l.startsWith(`  ${key}:`)) + 1
+  assert.deepEqual(
+    r.errors.map((e) => `${e.line}:${e.column} ${e.field}`),
+    [
+      `${line('systemReserved')}:21 validator.systemReserved.cpu`,
+      `${line('kubeReserved')}:19 validator.kubeReserved.cpu`,
+    ],
+  )
+  assert.match(
+    r.errors[0]!.message,
+    /kubelet ignores it: with reservedSystemCpus "0,1" it sets systemReserved\.cpu to the number of reserved CPUs \(2\) and deletes kubeReserved\.cpu .*remove cpu from systemReserved.*\(got "2000m"\)$/,
+  )
+  assert.match(r.errors[1]!.message, /remove cpu from kubeReserved.*\(got "1"\)$/)
+  // no reservedSystemCpus (CPU manager none): kubelet subtracts the cpu reservations from allocatable, so they stay
+  const shared = withCpu.replace('  cpuManagerPolicy: static\n', '').replace('  reservedSystemCpus: "0,1"\n', '')
+  assert.deepEqual(checkInventory(shared, 'x.yaml').errors, [])
 })
 
 test('hardware limits are checked only against the machine facts the caller gives (the inventory alone has none)', () => {

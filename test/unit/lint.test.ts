@@ -189,6 +189,17 @@ const cases: {
     field: 'machine.kubelet.extraConfig.cpuManagerPolicy',
   },
   {
+    rule: 'cpu-reservation-overridden',
+    bad: W(
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0,1"\n      kubeReserved:\n        memory: 1Gi\n        cpu: 500m\n',
+    ),
+    good: W(
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0,1"\n      kubeReserved:\n        memory: 1Gi\n',
+    ),
+    line: 10,
+    field: 'machine.kubelet.extraConfig.kubeReserved.cpu',
+  },
+  {
     rule: 'extra-kernel-args-systemd-boot',
     bad: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
     good: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
@@ -301,6 +312,46 @@ test('static CPU manager with no explicit reservations at all is a warning (Talo
     ),
     [],
   )
+})
+
+test('cpu-reservation-overridden: systemReserved and kubeReserved cpu, as config or flags, only next to reserved CPUs', () => {
+  const K = (body: string) => W(`  kubelet:\n${body}`)
+  const both = only(
+    lint(
+      K(
+        '    extraConfig:\n      reservedSystemCPUs: "0,1,64,65"\n      systemReserved:\n        cpu: 2000m\n        memory: 4Gi\n      kubeReserved:\n        cpu: "1"\n',
+      ),
+    ),
+    'cpu-reservation-overridden',
+  )
+  assert.deepEqual(
+    both.map((f) => [f.line, f.field, f.severity]),
+    [
+      [8, 'machine.kubelet.extraConfig.systemReserved.cpu', 'error'],
+      [11, 'machine.kubelet.extraConfig.kubeReserved.cpu', 'error'],
+    ],
+  )
+  // the message says what kubelet does with it, and the fix says what to do instead
+  assert.match(
+    both[0]!.message,
+    /systemReserved cpu is ignored: with reservedSystemCPUs "0,1,64,65" kubelet sets systemReserved cpu to the number of CPUs listed there and deletes kubeReserved cpu \(kubernetes v1\.33 cmd\/kubelet\/app\/server\.go\)/,
+  )
+  assert.match(both[0]!.fix, /remove cpu from systemReserved .*list more in reservedSystemCPUs/)
+  // flags: --reserved-cpus with --kube-reserved cpu=...; the flag map is where it is written
+  const flags = lint(K('    extraArgs:\n      reserved-cpus: "0-1"\n      kube-reserved: cpu=1,memory=1Gi\n'))
+  assert.deepEqual(
+    only(flags, 'cpu-reservation-overridden').map((f) => [f.line, f.field]),
+    [[7, 'machine.kubelet.extraArgs.kube-reserved']],
+  )
+  // a flag replaces the config map (flags win in kubelet): its cpu-less value is what counts
+  const flagWins = K(
+    '    extraArgs:\n      system-reserved: memory=1Gi\n    extraConfig:\n      reservedSystemCPUs: "0"\n      systemReserved:\n        cpu: 500m\n',
+  )
+  assert.deepEqual(only(lint(flagWins), 'cpu-reservation-overridden'), [])
+  // no reserved CPUs (or an empty list): the cpu reservations are live, nothing to say
+  const live = '    extraConfig:\n      systemReserved:\n        cpu: 500m\n      kubeReserved:\n        cpu: 500m\n'
+  assert.deepEqual(only(lint(K(live)), 'cpu-reservation-overridden'), [])
+  assert.deepEqual(only(lint(K(`${live}      reservedSystemCPUs: ""\n`)), 'cpu-reservation-overridden'), [])
 })
 
 test('hugepages wanted through kubelet config or a hugetlbfs mount also need the kernel arg', () => {

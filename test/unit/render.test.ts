@@ -207,8 +207,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     topologyManagerPolicy: 'single-numa-node',
     topologyManagerScope: 'container',
     // Talos' own pid and ephemeral-storage defaults survive an explicit systemReserved
-    systemReserved: { pid: '100', 'ephemeral-storage': '256Mi', cpu: '1000m', memory: '2Gi' },
-    kubeReserved: { cpu: '1000m', memory: '1Gi' },
+    systemReserved: { pid: '100', 'ephemeral-storage': '256Mi', memory: '2Gi' },
+    kubeReserved: { memory: '1Gi' },
     // kubelet 1.33 zeroes every signal a given evictionHard leaves out: the defaults are rendered
     evictionHard: {
       'memory.available': '500Mi',
@@ -300,6 +300,28 @@ test('kubelet extraConfig: eviction signals and Talos reservations the inventory
   assert.deepEqual(c.systemReserved, { pid: '500', 'ephemeral-storage': '256Mi', memory: '1Gi' })
   // nothing set: nothing rendered, so kubelet's and Talos' own defaults apply untouched
   assert.deepEqual(kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] } }), {})
+})
+
+test('kubelet extraConfig: no cpu in systemReserved/kubeReserved next to reservedSystemCPUs (kubelet overrides it); kept without', () => {
+  const base = {
+    hugepages: { size: '1Gi' as const, perNumaNode: [1] },
+    systemReserved: { cpu: '2000m', memory: '4Gi' },
+    kubeReserved: { cpu: '1000m', memory: '2Gi' },
+  }
+  // kubelet sets systemReserved.cpu to the reserved CPUs' count and deletes kubeReserved.cpu (cmd/kubelet/app/server.go)
+  const pinned = kubeletExtraConfig({ ...base, cpuManagerPolicy: 'static', reservedSystemCpus: '0,1,64,65' })
+  assert.deepEqual(pinned.systemReserved, { pid: '100', 'ephemeral-storage': '256Mi', memory: '4Gi' })
+  assert.deepEqual(pinned.kubeReserved, { memory: '2Gi' })
+  // the rendered config passes the linter's cpu-reservation-overridden rule
+  const text = stringify({ version: 'v1alpha1', machine: { type: 'worker', kubelet: { extraConfig: pinned } } })
+  assert.deepEqual(
+    lintMachineConfig(text, 'v.yaml', { schemaPath: SCHEMA }).filter((f) => f.rule === 'cpu-reservation-overridden'),
+    [],
+  )
+  // without reservedSystemCPUs the cpu reservations are what kubelet subtracts from allocatable: rendered
+  const shared = kubeletExtraConfig(base)
+  assert.deepEqual(shared.systemReserved, { pid: '100', 'ephemeral-storage': '256Mi', cpu: '2000m', memory: '4Gi' })
+  assert.deepEqual(shared.kubeReserved, { cpu: '1000m', memory: '2Gi' })
 })
 
 test('validator labels: those NodeRestriction forbids a node to set on itself are left to 05 (admin credentials)', () => {
@@ -483,13 +505,16 @@ test("network inventory errors: one selector, CIDR address matching the node, th
     /cluster\.vip: 10\.20\.0\.10 is outside cluster\.nodeSubnet 10\.30\.0\.0\/24/,
   )
   assert.match(errs(text.replace('mac: "0c:42:a1:00:00:13"', 'mac: "0c:42:a1"')).join('\n'), /must be a MAC address/)
-  // a production control plane with the VIP and no named link: warned (the VIP would go on every physical port)
-  const w = checkInventory(
-    text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, ''),
-    'x.yaml',
-  ).warnings
-  assert.match(
-    w.map((x) => `${x.field}: ${x.message}`).join('\n'),
-    /nodes\[1\]: no network\.link .* every physical port/,
+  // a production control plane with the VIP and no named link: an error (it would render deviceSelector
+  // {physical: true}, and the VIP would go on every physical port); a lab inventory may leave it out
+  const noLink = text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, '')
+  const r = checkInventory(noLink, 'x.yaml')
+  assert.deepEqual(
+    r.errors.map((x) => `${x.line}:${x.column} ${x.field}`),
+    [`${noLink.split('\n').indexOf('  - name: cp2') + 1}:5 nodes[1]`],
   )
+  assert.match(r.errors[0]!.message, /no network\.link .* every physical port \(deviceSelector physical: true\)/)
+  assert.equal(r.inventory, undefined, 'nothing to render from')
+  const lab = checkInventory(noLink.replace('target: production', 'target: lab'), 'x.yaml')
+  assert.deepEqual(lab.errors, [])
 })
