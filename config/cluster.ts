@@ -1,5 +1,5 @@
 // Everything a runbook or check needs to talk to one cluster, derived from its inventory:
-// which talosctl (the lab's simulator for `target: lab`, the real one otherwise), where the
+// which talosctl (the real one, for the lab as for production), where the
 // 0600 secrets live, and typed wrappers bound to them.
 import { isAbsolute, join, resolve } from 'node:path'
 import { formatIssue, loadInventory, type Inventory } from './inventory.ts'
@@ -39,16 +39,19 @@ export function clusterPaths(inv: { cluster: Pick<Inventory['cluster'], 'outputD
   }
 }
 
-/** The lab must never be driven by the real talosctl, nor production by the lab's. */
-export function talosctlFor(inv: { cluster: Pick<Inventory['cluster'], 'target'> }, env = process.env): string {
-  if (env.TALOSCTL) return env.TALOSCTL
-  return inv.cluster.target === 'lab' ? join(REPO_ROOT, 'lab', 'bin', 'talosctl') : 'talosctl'
+/**
+ * The real talosctl, for the lab as for production (the lab's machines serve Talos's own API): $TALOSCTL, else
+ * `talosctl` on PATH (npx and npm put node_modules/.bin first, where the lab's preflight links the talosctl it found
+ * or built).
+ */
+export function talosctlFor(env = process.env): string {
+  return env.TALOSCTL || 'talosctl'
 }
 
 export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; callTimeoutMs?: number } = {}): Cluster {
   const inv = loadInventory(inventoryFile, { onWarning: (w) => log.warn(`inventory: ${formatIssue(w)}`) })
   const paths = clusterPaths(inv)
-  const talosctlBin = talosctlFor(inv)
+  const talosctlBin = talosctlFor()
   const cps = inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
   return {
     inv,

@@ -9,7 +9,7 @@
 // (concurrent/hashtriemap.go: efaceMapOf exists only for go1.22–go1.24).
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT } from './state.ts'
@@ -153,4 +153,20 @@ export async function ensureBuilt(
     if (f.startsWith(`${b.name}-`) && join(cacheDir(env), f) !== out) rmSync(join(cacheDir(env), f), { force: true })
   say(`built ${b.what} in ${Math.round((Date.now() - started) / 1000)} s: ${out}\n`)
   return out
+}
+
+/**
+ * Where the runbooks find talosctl in this checkout: `node_modules/.bin/talosctl`, which npx and npm put first on PATH
+ * (`npx zx runbooks/…`, `npm test`), linked to the talosctl the preflight found or built. The product itself only
+ * ever runs `talosctl` from PATH (or $TALOSCTL), as on an operator's machine.
+ */
+export function linkTalosctl(bin: string): string {
+  const dir = join(REPO_ROOT, 'node_modules', '.bin')
+  mkdirSync(dir, { recursive: true })
+  const link = join(dir, 'talosctl')
+  // under npm, PATH already holds this link: find the binary behind it before replacing it
+  const target = realpathSync(bin)
+  rmSync(link, { force: true })
+  symlinkSync(target, link)
+  return link
 }

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { findTool, LAB_TOOLS, missingTools, type Tool } from './tools.ts'
-import { ensureBuilt, findTalosctl, TALOS_API_BUILD, TALOSCTL_BUILD } from './go-builds.ts'
+import { ensureBuilt, findTalosctl, linkTalosctl, TALOS_API_BUILD, TALOSCTL_BUILD } from './go-builds.ts'
 
 export const PREFLIGHT_EXIT = 2
 
@@ -99,7 +99,7 @@ export function preflight(
  */
 export async function preflightBuilds(say: (s: string) => void = (s) => void process.stderr.write(s)): Promise<number> {
   try {
-    if (!findTalosctl()) await ensureBuilt(TALOSCTL_BUILD, say)
+    linkTalosctl(findTalosctl() ?? (await ensureBuilt(TALOSCTL_BUILD, say)))
     await ensureBuilt(TALOS_API_BUILD, say)
     return 0
   } catch (e) {

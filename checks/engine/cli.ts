@@ -78,7 +78,7 @@ function contextFor(inv: CheckInventory, opts: { callTimeoutMs?: number } = {}):
     if (!existsSync(f)) log.warn(`${f} does not exist: checks that need it will fail`)
   return {
     talos: new Talosctl({
-      bin: talosctlFor(inv),
+      bin: talosctlFor(),
       talosconfig,
       endpoints: controlPlaneNodes(inv).map((n) => n.address),
       nodeNames: Object.fromEntries(inv.nodes.map((n) => [n.address, n.name])),
