@@ -1,5 +1,6 @@
 // Does Talos answer on a machine, and how: maintenance mode, configured, or nothing listening. Shared by
 // 01-provision (what to install) and 02-configure (first config or update).
+import { existsSync } from 'node:fs'
 import type { Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 
@@ -33,16 +34,21 @@ export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodePr
   } catch (e) {
     errors.push(errText(e))
   }
-  try {
-    const v = await c.talos.version([n.address])
-    return { state: 'configured', summary: `Talos ${v.servers[0]?.tag ?? '?'} is installed and configured` }
-  } catch (e) {
-    errors.push(errText(e))
+  // without a talosconfig yet (before 02) no configured machine can be ours to reach; talosctl would only say
+  // "failed to resolve configuration context: talos config file is empty" (pkg/machinery/client/config: a missing
+  // file reads as an empty config)
+  if (existsSync(c.paths.talosconfig)) {
+    try {
+      const v = await c.talos.version([n.address])
+      return { state: 'configured', summary: `Talos ${v.servers[0]?.tag ?? '?'} is installed and configured` }
+    } catch (e) {
+      errors.push(errText(e))
+    }
   }
   const unexpected = errors.find(
     (e) =>
       !NOT_LISTENING.test(e) &&
-      !/certificate required|unknown authority|failed to open config file|no such file/.test(e),
+      !/certificate required|unknown authority|failed to open config file|no such file|talos config file is empty/.test(e),
   )
   if (unexpected)
     throw new Error(

@@ -42,7 +42,11 @@ export function modelNodes(): ModelNode[] {
 type Op = (n: LabNode, args: Record<string, unknown>) => Promise<unknown> | unknown
 
 /** The resources of one type on one machine: [{namespace, id, spec}] (spec with Talos's YAML field names). */
+/** runtime.Version: machined's VersionController writes it on every boot, maintenance mode included (controllers/runtime/version.go). */
+const versionResource = (n: LabNode) => [{ namespace: 'runtime', id: 'version', spec: { version: n.talosVersion } }]
+
 function resources(n: LabNode, args: Record<string, unknown>): unknown {
+  if (args.type === 'Versions.runtime.talos.dev') return versionResource(n)
   const def = allResourceDefs.find((d) => d.type === args.type)
   if (!def) return []
   if (n.stage === 'maintenance' && !def.maintenance) return []
