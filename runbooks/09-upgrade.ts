@@ -41,6 +41,13 @@ await runbook({
       default: '15m',
       description: 'wait this long for an upgraded node to come back',
     },
+    'upgrade-call-timeout': {
+      type: 'string',
+      valueName: 'DURATION',
+      default: '10m',
+      description:
+        'give the `talosctl upgrade` call this long: machined pulls and checks the installer image (and on a control plane takes the etcd upgrade lock) before it answers',
+    },
     'restart-window-minutes': {
       type: 'string',
       valueName: 'N',
@@ -63,6 +70,7 @@ await runbook({
     const timeouts = {
       drainMs: durationFlag('drain-timeout', flags.drainTimeout),
       backMs: durationFlag('node-timeout', flags.nodeTimeout),
+      upgradeCallMs: durationFlag('upgrade-call-timeout', flags.upgradeCallTimeout),
     }
     const minutes = Number(flags.restartWindowMinutes)
     if (!(Number.isFinite(minutes) && minutes > 0)) {

@@ -16,6 +16,13 @@ import { backupsDir, takeSnapshot } from '../etcd-backup.ts'
 export interface UpgradeTimeouts {
   drainMs: number
   backMs: number
+  /**
+   * The `talosctl upgrade` call itself. machined answers only after it pulled and validated the installer image and,
+   * on a control plane, took the etcd upgrade lock (v1.10.3 internal/app/machined/internal/server/v1alpha1/
+   * v1alpha1_server.go Upgrade: pullAndValidateInstallerImage, tryLockUpgradeMutex); a cold pull outlasts the 30 s
+   * --call-timeout, and killing talosctl then aborts the upgrade.
+   */
+  upgradeCallMs: number
 }
 
 class NodeRegression extends Error {
@@ -129,7 +136,7 @@ export async function upgradeNode(
   const probes = u.kind === 'controlplane' ? startProbes(c) : undefined
   const t0 = Date.now()
   try {
-    await c.talos.upgrade(u.address, u.to.image)
+    await c.talos.upgrade(u.address, u.to.image, { timeoutMs: t.upgradeCallMs })
   } catch (e) {
     await probes?.stop()
     // machined refused before changing anything (a missing image, etcd not healthy): the node keeps running
