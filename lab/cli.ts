@@ -12,6 +12,7 @@ import { FAULT_KINDS, checkKind, checkNode, healNode, injectFault } from './faul
 import { UsageError } from '../lib/runner/flags.ts'
 import { InventoryError } from './lab-inventory.ts'
 import { preflight, preflightBuilds } from './preflight.ts'
+import { realTalosctl, TALOS_VERSION } from './go-builds.ts'
 import { collectStatus, formatStatus, formatTable } from './status.ts'
 import { sshdPaths } from './sshd.ts'
 import { REPO_ROOT, labDir, labExists, loadNodes, paths } from './state.ts'
@@ -103,9 +104,11 @@ async function cmdUp(p: Parsed): Promise<number> {
     `Talos image    ${rel(r.image!.raw)} (sha256 ${r.image!.sha256.slice(0, 16)}..., Talos ${r.image!.talosVersion}; .zst beside it)`,
   )
   out(`endpoint       ${r.inventory.endpoint}\n`)
-  out('environment for the runbooks:')
-  out(`  export PATH="${join(REPO_ROOT, 'lab/bin')}:$PATH"   # the lab talosctl`)
-  if (process.env.TALOS_LAB_DIR) out(`  export TALOS_LAB_DIR="${labDir()}"`)
+  out(`Talos API      the real talosctl ${TALOS_VERSION} (${rel(realTalosctl())}) against <address>:50000 of each machine`)
+  if (process.env.TALOS_LAB_DIR) {
+    out('environment for `npm run lab` (the runbooks need none):')
+    out(`  export TALOS_LAB_DIR="${labDir()}"`)
+  }
   out(
     `next: npx zx runbooks/01-provision.ts --inventory ${rel(r.inventory.file)}   |   npm run lab -- status   |   npm run lab -- down`,
   )
