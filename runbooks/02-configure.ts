@@ -12,6 +12,7 @@ import { kubeletStateChanges, kubeletStateProcedure } from '../config/kubelet-po
 import {
   applyAll,
   assertClean,
+  assertTalosValid,
   dryRunScratch,
   ensureSecrets,
   ensureTalosconfig,
@@ -27,7 +28,7 @@ import {
 import { pendingKernelArgs, upgradeNeededMessage } from '../steps/02-configure/upgrade-needed.ts'
 
 const lintAt = process.argv.indexOf('--lint')
-if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))
+if (lintAt >= 0) process.exit(await lintCli(process.argv.slice(lintAt + 1)))
 
 // Steps share what they computed through the context; a resumed run recomputes it (rendering is pure, the diff
 // re-reads the nodes).
@@ -84,7 +85,7 @@ await runbook({
     },
     {
       name: 'render',
-      describe: 'render, lint and schema-check every config; write all or nothing',
+      describe: 'render, lint, schema-check and `talosctl validate --strict` every config; write all or nothing',
       detail: (c) => `${c.inv.nodes.length} machine configs`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
@@ -93,6 +94,7 @@ await runbook({
         if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
         const rendered = (c.rendered = renderAll(c, c.ws))
         assertClean(rendered)
+        await assertTalosValid(c, rendered)
         const dir = writeConfigs(c, rendered, c.ws)
         log.info(
           c.ws.scratch

@@ -1,7 +1,7 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
 import { settleEach } from '../lib/host/settle.ts'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
@@ -82,6 +82,30 @@ export function assertClean(r: Rendered): void {
   for (const f of r.findings.filter((f) => f.severity !== 'error')) log.warn(formatFindings([f]))
   if (errors.length)
     throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
+}
+
+/**
+ * Talos's own judgement of every rendered config (`talosctl validate --mode metal --strict`), before any is written:
+ * each goes to a private temporary file (0600 in a 0700 directory, removed at once). Throws listing every config
+ * talosctl refuses.
+ */
+export async function assertTalosValid(c: Cluster, r: Rendered): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'talos-validate-'))
+  try {
+    const refused: string[] = []
+    for (const [node, text] of r.configs) {
+      const file = join(dir, `${node}.yaml`)
+      writeFileSync(file, text, { mode: 0o600 })
+      const why = await c.talos.validate(file)
+      if (why) refused.push(`${node}: ${why.replaceAll(file, c.paths.config(node))}`)
+    }
+    if (refused.length)
+      throw new Error(
+        `talosctl validate --mode metal --strict refuses ${refused.length} config(s), nothing written:\n${refused.join('\n')}`,
+      )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Writes every config (all or nothing) where the workspace keeps them; returns that directory. */
