@@ -73,7 +73,12 @@ function spewTable(t: MemoryTable | null): string {
 function spewNode(s: NUMANodeState | null): string {
   if (s === null) return '<nil>'
   const mm = s.memoryMap
-  const map = mm === null ? '<nil>' : `map[${strKeys(mm).map((k) => `${k}:${spewTable(mm[k]!)}`).join(' ')}]`
+  const map =
+    mm === null
+      ? '<nil>'
+      : `map[${strKeys(mm)
+          .map((k) => `${k}:${spewTable(mm[k]!)}`)
+          .join(' ')}]`
   return `<*>{NumberOfAssignments:(int)${s.numberOfAssignments} MemoryMap:(map[v1.ResourceName]*state.MemoryTable)${map} Cells:([]int)${spewList(s.cells)}}`
 }
 
@@ -84,8 +89,14 @@ function spewEntries(e: Assignments | null): string {
       ? '<nil>'
       : `[${bs.map((b) => `{NUMAAffinity:([]int)${spewList(b.numaAffinity)} Type:(v1.ResourceName)${b.type} Size:(uint64)${b.size}}`).join(' ')}]`
   const containers = (c: Record<string, Block[] | null> | null) =>
-    c === null ? '<nil>' : `map[${strKeys(c).map((k) => `${k}:${blocks(c[k]!)}`).join(' ')}]`
-  return `map[${strKeys(e).map((k) => `${k}:${containers(e[k]!)}`).join(' ')}]`
+    c === null
+      ? '<nil>'
+      : `map[${strKeys(c)
+          .map((k) => `${k}:${blocks(c[k]!)}`)
+          .join(' ')}]`
+  return `map[${strKeys(e)
+    .map((k) => `${k}:${containers(e[k]!)}`)
+    .join(' ')}]`
 }
 
 /**
@@ -94,7 +105,12 @@ function spewEntries(e: Assignments | null): string {
  */
 export function spewCheckpoint(cp: Omit<MemoryManagerCheckpoint, 'checksum'>): string {
   const ms = cp.machineState
-  const nodes = ms === null ? '<nil>' : `map[${intKeys(ms).map((k) => `${k}:${spewNode(ms[k]!)}`).join(' ')}]`
+  const nodes =
+    ms === null
+      ? '<nil>'
+      : `map[${intKeys(ms)
+          .map((k) => `${k}:${spewNode(ms[k]!)}`)
+          .join(' ')}]`
   const entries = cp.entries === undefined ? 'map[]' : spewEntries(cp.entries)
   return `(*state.MemoryManagerCheckpoint){PolicyName:(string)${cp.policyName} MachineState:(state.NUMANodeMap)${nodes} Entries:(state.ContainerMemoryAssignments)${entries} Checksum:(checksum.Checksum)0}`
 }
@@ -106,8 +122,7 @@ function fnv32a(text: string): number {
   return h
 }
 
-export const checkpointChecksum = (cp: Omit<MemoryManagerCheckpoint, 'checksum'>): number =>
-  fnv32a(spewCheckpoint(cp))
+export const checkpointChecksum = (cp: Omit<MemoryManagerCheckpoint, 'checksum'>): number => fnv32a(spewCheckpoint(cp))
 
 /** MarshalCheckpoint: Go's field order, entries omitted when empty (omitempty), map keys sorted (encoding/json). */
 export function marshalCheckpoint(cp: Omit<MemoryManagerCheckpoint, 'checksum'>): string {
