@@ -15,6 +15,7 @@ import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
 import { nodeSubnetOf, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
 import { splitNodeLabels } from './node-restriction.ts'
+import { memoryManagerResetFile } from './kubelet-policy.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
@@ -299,6 +300,8 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
         ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)]))
         : undefined,
     kubeletExtraConfig: kubeletExtraConfig(v),
+    // the Static memory manager starts every boot from a fresh checkpoint (config/kubelet-policy.ts)
+    files: kubeletExtraConfig(v).memoryManagerPolicy === 'Static' ? [memoryManagerResetFile()] : undefined,
     // Only the labels NodeRestriction lets a worker set on itself: one forbidden label makes Talos' whole update
     // (these labels included) fail forever. 05-storage-tuning applies the others with admin credentials.
     nodeLabels: nonEmpty(splitNodeLabels(v.labels).self),

@@ -2,7 +2,8 @@
 // what a config change means on a running node, following Talos v1.10 semantics:
 //   - sysctls, kernel modules, node labels/taints, kubelet extraConfig apply live (no reboot);
 //   - machine.install.* (extraKernelArgs, image, disk) only takes effect at the next upgrade (the running
-//     cmdline and the installed image change only at install/upgrade time).
+//     cmdline and the installed image change only at install/upgrade time);
+//   - machine.files is written at boot only (lab/user-files.ts), so a change needs a reboot.
 import { parseAllDocuments } from 'yaml'
 import type { Hardware, LabDisk } from './state.ts'
 
@@ -23,6 +24,15 @@ export interface UserVolume {
   minSize?: string
   maxSize?: string
   filesystem: string
+}
+
+/** A machine.files entry (Talos v1alpha1 MachineFile). */
+export interface MachineFile {
+  path: string
+  op: string
+  content: string
+  /** Octal mode bits as a number (0o644). */
+  permissions: number
 }
 
 export interface MachineConfigView {
@@ -48,6 +58,7 @@ export interface MachineConfigView {
   kubeletExtraConfig: Record<string, unknown>
   kubeletExtraArgs: Record<string, string>
   userVolumes: UserVolume[]
+  files: MachineFile[]
 }
 
 type Obj = Record<string, any>
@@ -103,6 +114,12 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
     kubeletExtraConfig: m.kubelet?.extraConfig ?? {},
     kubeletExtraArgs: m.kubelet?.extraArgs ?? {},
     userVolumes,
+    files: ((m.files ?? []) as Obj[]).map((f) => ({
+      path: String(f.path ?? ''),
+      op: String(f.op ?? ''),
+      content: String(f.content ?? ''),
+      permissions: Number(f.permissions ?? 0o644),
+    })),
   }
 }
 
@@ -364,7 +381,10 @@ export function diffConfigs(prev: MachineConfigView, next: MachineConfigView): C
   ]
   for (const [field, key] of upgrade) if (!same(prev[key], next[key])) out.push({ field, effect: 'upgrade' })
   if (!same(prev.userVolumes, next.userVolumes)) out.push({ field: 'UserVolumeConfig', effect: 'live' })
+  // Talos applies at once only the fields CanApplyImmediate lists (v1.10.3 internal/app/machined/pkg/runtime/
+  // v1alpha1/v1alpha1_runtime.go:138-194); machine.files is not one of them: apply-config --mode auto reboots
   const reboot: [string, keyof MachineConfigView][] = [
+    ['machine.files', 'files'],
     ['machine.type', 'type'],
     ['machine.ca', 'caCrt'],
     ['cluster.clusterName', 'clusterName'],

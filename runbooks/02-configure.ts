@@ -134,6 +134,10 @@ await runbook({
                 .join('\n'),
             )
         }
+        for (const p of plans.filter((x) => x.reboots))
+          log.warn(
+            `  ${p.node.name}: ${p.reboots!.join(', ')} changed: Talos applies this only at boot, so the apply reboots ${p.node.name} (apply-config --mode auto)${p.node.profile === 'validator' ? '; drain it first or run this in its restart window' : ''}`,
+          )
         const stuck = plans
           .filter((p) => p.change === 'update' && p.running)
           .map((p) => ({ node: p.node, changes: kubeletStateChanges(p.running!, rendered.configs.get(p.node.name)!) }))
@@ -161,7 +165,7 @@ await runbook({
       targets: (c) => changing(c).map((p) => p.node.name),
       confirm: (c) =>
         `Apply configs to ${changing(c)
-          .map((p) => `${p.node.name} (${p.change})`)
+          .map((p) => `${p.node.name} (${p.change}${p.reboots ? ', reboots' : ''})`)
           .join(', ')}?`,
       async check(c) {
         c.plans ??= await planAll(c, (await renderedFor(c)).configs)

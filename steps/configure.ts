@@ -13,6 +13,7 @@ import { loadSecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { renderMachineConfigs, writeRenderedConfigs } from '../config/render.ts'
 import { lintMachineConfig, formatFindings, type Finding } from '../config/lint.ts'
 import { probeMachine, type MachineState } from './machine-state.ts'
+import { fieldsNeedingReboot } from '../config/apply-reboot.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 
 /**
@@ -166,6 +167,8 @@ export interface NodePlan {
   diff: string
   /** The config the node runs now (for 'update'). */
   running?: string
+  /** Fields of the change Talos applies only by rebooting the node (apply-config --mode auto reboots it). */
+  reboots?: string[]
 }
 
 /** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
@@ -191,11 +194,13 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
   const a = canonical(running)
   const b = canonical(rendered)
   if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
+  const reboots = fieldsNeedingReboot(running, rendered)
   return {
     node: n,
     state: st.state,
     change: 'update',
     running,
+    ...(reboots.length ? { reboots } : {}),
     diff: redactDiff(
       createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 }),
     ),

@@ -186,6 +186,7 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
       assert.equal(m.install.extraKernelArgs, undefined)
       assert.equal(m.sysctls, undefined)
       assert.equal(m.kubelet.extraConfig, undefined)
+      assert.equal(m.files, undefined, n.name)
     }
   }
   const docs = docsOf(configs.get('validator1')!)
@@ -224,6 +225,15 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     ],
     registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   })
+  // the Static memory manager starts every boot from the empty checkpoint kubelet itself writes
+  assert.deepEqual(m.files, [
+    {
+      path: '/var/lib/kubelet/memory_manager_state',
+      op: 'create',
+      permissions: 0o600,
+      content: readFileSync(join(REPO, 'test/fixtures/kubelet/memory_manager_state.empty-static.json'), 'utf8').trim(),
+    },
+  ])
   assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
   // a worker cannot add taints to itself (NodeRestriction): the kubelet registers with them instead
   assert.equal(m.nodeTaints, undefined)
