@@ -204,6 +204,9 @@ export const inventorySchema = closed(
           items: closed(
             {
               name: str,
+              /** The volume's one disk (config/volume-disk.ts): exactly one of serial, wwid, size (a checked rule). */
+              disk: closed({ serial: str, wwid: str, size: closed({ min: byteSize, max: byteSize }, ['min', 'max']) }),
+              /** Refused with a migration message (config/inventory.ts checkVolumeDisk): kept here to say so. */
               diskSelector: str,
               minSize: byteSize,
               maxSize: byteSize,
@@ -219,7 +222,7 @@ export const inventorySchema = closed(
                 'x-message': 'must be an octal mode string such as "0750" (quote it: YAML reads 0750 as a number)',
               },
             },
-            ['name', 'diskSelector', 'filesystem', 'mountPoint', 'owner', 'mode'],
+            ['name', 'filesystem', 'mountPoint', 'owner', 'mode'],
           ),
         },
         labels: stringMap({ type: 'string', 'x-message': 'label values must be strings: quote them' }),

@@ -17,6 +17,17 @@ import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import {
+  describeVolumeDisk,
+  diskIdSafe,
+  disksMayCoincide,
+  givenKeys,
+  parseByteSize,
+  sizeRange,
+  volumeDiskMatches,
+  type KnownDisk,
+  type VolumeDisk,
+} from './volume-disk.ts'
+import {
   ALIAS_BOMB,
   aliasBombAt,
   errorPosition,
@@ -63,8 +74,8 @@ interface NodeNetwork {
 
 export interface StorageSpec {
   name: string
-  /** Talos CEL disk selector (UserVolumeConfig provisioning.diskSelector.match). */
-  diskSelector: string
+  /** The one disk this volume goes on (rendered as the UserVolumeConfig's CEL diskSelector: config/volume-disk.ts). */
+  disk: VolumeDisk
   minSize?: string
   maxSize?: string
   filesystem: 'xfs' | 'ext4'
@@ -186,27 +197,6 @@ const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 /** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
 const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
 
-/** Talos ByteSize ("100GiB", "2TB", "512MB") → bytes. */
-function parseByteSize(s: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$/.exec(s.trim())
-  if (!m) return NaN
-  const units: Record<string, number> = {
-    B: 1,
-    kB: 1e3,
-    KB: 1e3,
-    KiB: 2 ** 10,
-    MB: 1e6,
-    MiB: 2 ** 20,
-    GB: 1e9,
-    GiB: 2 ** 30,
-    TB: 1e12,
-    TiB: 2 ** 40,
-    PB: 1e15,
-    PiB: 2 ** 50,
-  }
-  return Number(m[1]) * units[m[2] ?? 'B']
-}
-
 /** Bytes in one huge page of the inventory's size. */
 const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
 
@@ -218,6 +208,8 @@ interface HardwareFacts {
   numaCpus: number[][]
   /** the logical CPUs of each physical core (SMT siblings); absent: one thread per core */
   threadSiblings?: number[][]
+  /** the machine's disks (dev path, serial, WWID, size), to check that each volume names exactly one */
+  disks?: KnownDisk[]
 }
 /** Facts about the machine named `node`, from whoever knows them (the lab knows its simulated machines). */
 type HardwareLookup = (node: string) => HardwareFacts | undefined
@@ -754,9 +746,9 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (s.minSize && s.maxSize && parseByteSize(s.minSize) > parseByteSize(s.maxSize))
       c.error(S('maxSize'), `is smaller than minSize ${s.minSize} ${got(s.maxSize)}`)
     if (!s.minSize && !s.maxSize) c.error(S(), 'needs minSize or maxSize (Talos requires one to provision the volume)')
-    if (typeof s.diskSelector === 'string' && /[\n\r`]/.test(s.diskSelector))
-      c.error(S('diskSelector'), 'must be a single-line CEL expression')
+    checkVolumeDisk(c, s, S)
   })
+  checkVolumeDisksDistinct(c, (v.storage ?? []) as Obj[])
 
   for (const [k, val] of Object.entries((v.labels ?? {}) as Obj)) {
     if (!isLabelKey(k)) c.error(V('labels', k), `not a valid Kubernetes label key ${got(k)}`)
@@ -777,6 +769,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
   const hw = node?.name && hardware ? hardware(node.name) : undefined
   checkPodFitsOneNumaNode(c, v as ValidatorProfile, hw, cpusetProblem)
+  if (hw?.disks) checkVolumeDisksOnHardware(c, (v.storage ?? []) as Obj[], hw.disks, node!)
 
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
@@ -812,6 +805,90 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
         )
     }
   }
+}
+
+/**
+ * A volume names its disk with `disk:` (serial, wwid or a size range). The old free-form `diskSelector` is refused: a
+ * CEL expression such as `disk.transport == "nvme" && disk.size >= 1900u * GB` also matches a larger accounts drive,
+ * and Talos puts the volume on the first matching disk with room (locate.go:90-128), which may be that one.
+ */
+function checkVolumeDisk(c: Collector, s: Obj, S: (...p: PathSeg[]) => PathSeg[]) {
+  if (s.diskSelector !== undefined) {
+    const serial = /^\s*disk\.serial\s*==\s*["']([^"'\\]+)["']\s*$/.exec(String(s.diskSelector))?.[1]
+    c.error(
+      S('diskSelector'),
+      `is replaced by disk: a CEL selector can match more than one disk, and Talos puts the volume on the first match with room (another volume's disk when it sorts first); name the one disk: ${serial ? `disk: { serial: ${serial} }` : "disk: { serial: … } or { wwid: … } (talosctl get disks shows both), or disk: { size: { min: …, max: … } } that no other volume's range overlaps"}`,
+    )
+    return
+  }
+  if (s.disk === undefined) {
+    c.error(S(), 'missing required field "disk" (serial, wwid or size: the one disk this volume goes on)')
+    return
+  }
+  const d = s.disk as VolumeDisk
+  const keys = givenKeys(d)
+  if (keys.length !== 1) {
+    c.error(S('disk'), `give exactly one of serial, wwid, size (got ${keys.length ? keys.join(', ') : 'none'})`)
+    return
+  }
+  for (const k of ['serial', 'wwid'] as const)
+    if (d[k] !== undefined && !diskIdSafe(d[k]!))
+      c.error(
+        S('disk', k),
+        `must be the disk's ${k} as talosctl get disks prints it (printable ASCII, no quotes or backslashes) ${got(d[k])}`,
+      )
+  if (d.size) {
+    const [min, max] = sizeRange(d.size)
+    if (min > max) c.error(S('disk', 'size', 'max'), `is smaller than min ${d.size.min} ${got(d.size.max)}`)
+    const need = s.minSize ? parseByteSize(s.minSize) : 0
+    if (max < need)
+      c.error(S('disk', 'size', 'max'), `a disk of at most ${d.size.max} cannot hold minSize ${s.minSize}`)
+  }
+}
+
+/** No two volumes may name disks that can be one disk (same serial or WWID, overlapping size ranges). */
+function checkVolumeDisksDistinct(c: Collector, storage: Obj[]) {
+  storage.forEach((s, i) => {
+    if (!s.disk || givenKeys(s.disk).length !== 1) return
+    const j = storage.findIndex(
+      (o, k) => k < i && o.disk && givenKeys(o.disk).length === 1 && disksMayCoincide(o.disk, s.disk),
+    )
+    if (j >= 0)
+      c.error(
+        ['validator', 'storage', i, 'disk'],
+        `${describeVolumeDisk(s.disk)} can be the same disk as ${storage[j]!.name}'s ${describeVolumeDisk(storage[j]!.disk)}: Talos would put both volumes on it; name two different disks`,
+      )
+  })
+}
+
+/**
+ * On known hardware (the lab's machines): each volume's disk matches exactly one disk of the validator, never its
+ * install disk, and no disk is named by two volumes.
+ */
+function checkVolumeDisksOnHardware(c: Collector, storage: Obj[], disks: KnownDisk[], node: Obj) {
+  const owner = new Map<string, string>()
+  storage.forEach((s, i) => {
+    if (!s.disk || givenKeys(s.disk).length !== 1) return
+    const d = s.disk as VolumeDisk
+    const at: PathSeg[] = ['validator', 'storage', i, 'disk']
+    const hits = disks.filter((x) => volumeDiskMatches(d, x, x.dev === node.installDisk))
+    const list = disks
+      .map((x) => `${x.dev} (serial ${x.serial || '-'}, ${(x.sizeBytes / 1e9).toFixed(0)} GB)`)
+      .join(', ')
+    if (hits.length !== 1) {
+      c.error(
+        at,
+        `${describeVolumeDisk(d)} matches ${hits.length ? hits.map((x) => x.dev).join(' and ') : 'no disk'} of ${node.name}; it must match exactly one (disks: ${list})`,
+      )
+      return
+    }
+    const dev = hits[0]!.dev
+    if (dev === node.installDisk)
+      c.error(at, `${describeVolumeDisk(d)} is ${node.name}'s install disk ${dev}: give the volume its own disk`)
+    const other = owner.get(dev)
+    if (other) c.error(at, `${describeVolumeDisk(d)} is ${dev}, which ${other} already names`)
+    owner.set(dev, s.name)
+  })
 }
 
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`

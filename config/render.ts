@@ -15,6 +15,7 @@ import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
 import { nodeSubnetOf, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
 import { splitNodeLabels } from './node-restriction.ts'
+import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
@@ -337,7 +338,7 @@ function renderNodeConfig(
           {
             volume: {
               name: s.name,
-              diskSelector: s.diskSelector,
+              diskSelector: diskSelectorCel(s.disk),
               minSize: s.minSize,
               maxSize: s.maxSize,
               filesystem: s.filesystem,

@@ -75,6 +75,11 @@ export interface LabDisk {
   wwid?: string
   transport: 'nvme' | 'sata' | 'virtio'
   rotational: boolean
+  /**
+   * What blkid finds on the whole disk from an earlier life ('xfs', 'ext4', 'dos', ...): Talos v1.10 never partitions
+   * such a disk (lab/volumes.ts). Absent: blank.
+   */
+  signature?: string
 }
 
 export interface LabNode {

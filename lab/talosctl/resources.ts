@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
-import { parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
+import { parseMachineConfig, type MachineConfigView } from '../machine-config.ts'
+import { provisionUserVolumes } from '../volumes.ts'
 import { humanizeBytes } from './common.ts'
 import { extensionStatusDef } from './extensions.ts'
 import type { ResourceDef } from './resource-types.ts'
@@ -223,18 +224,36 @@ const defs: ResourceDef[] = [
       ['Filesystem Type', (s) => s.filesystemType],
     ],
     list: (n) =>
-      volumes(n).map((v) => ({
-        id: v.id,
-        version: 1,
-        owner: 'block.MountController',
-        spec: {
-          source: v.spec.location,
-          target: v.spec.mountLocation,
-          filesystemType: v.spec.filesystem,
-          options: ['rw', 'relatime'],
-          encrypted: false,
-        },
-      })),
+      volumes(n)
+        .filter((v) => v.spec.phase === 'ready')
+        .map((v) => ({
+          id: v.id,
+          version: 1,
+          owner: 'block.MountController',
+          spec: {
+            source: v.spec.location,
+            target: v.spec.mountLocation,
+            filesystemType: v.spec.filesystem,
+            options: ['rw', 'relatime'],
+            encrypted: false,
+          },
+        })),
+  },
+  {
+    type: 'DiscoveredVolumes.block.talos.dev',
+    displayType: 'DiscoveredVolume',
+    namespace: 'runtime',
+    aliases: [],
+    maintenance: true,
+    columns: [
+      ['Type', (s) => s.type],
+      ['Size', (s) => s.pretty_size],
+      ['Discovered', (s) => s.name],
+      ['Label', (s) => s.label],
+      ['PartitionLabel', (s) => s.partition_label],
+    ],
+    list: (n) =>
+      discoveredVolumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.DiscoveryController', spec: v.spec })),
   },
   extensionStatusDef,
 ]
@@ -283,30 +302,71 @@ function volumes(n: LabNode): { id: string; spec: Record<string, any> }[] {
       },
     })
   }
-  let rc
-  try {
-    rc = runtimeConfigFor(c.view, n.hardware, n.installDisk ?? c.view.installDisk)
-  } catch {
-    return out
-  }
-  for (const m of rc.mounts) {
-    const d = n.hardware.disks.find((x) => x.dev === m.device)!
+  // user volumes where Talos' volume manager puts them, or failed with its error (lab/volumes.ts)
+  for (const v of provisionUserVolumes(c.view.userVolumes, n.hardware.disks, n.installDisk ?? c.view.installDisk)) {
+    const { id, ...spec } = v
     out.push({
-      id: `u-${m.mountPoint.split('/').pop()}`,
-      spec: {
-        phase: 'ready',
-        type: 'partition',
-        location: partitionPath(d.dev, 1),
-        partitionIndex: 1,
-        parentLocation: d.dev,
-        size: d.sizeBytes,
-        prettySize: humanizeBytes(d.sizeBytes),
-        filesystem: m.fsType,
-        mountLocation: m.mountPoint,
-      },
+      id,
+      spec: Object.fromEntries(
+        Object.entries({ ...spec, prettySize: v.size ? humanizeBytes(v.size) : '' }).filter(
+          ([, x]) => x !== '' && x !== 0,
+        ),
+      ),
     })
   }
   return out
+}
+
+/**
+ * DiscoveredVolumes (pkg/machinery/resources/block/discovered_volume.go): what blkid finds on each disk and on the
+ * user volume partitions. `name` is the signature: "gpt" for a partitioned disk, a filesystem or "" for a blank one.
+ * The minimum the lab needs: the system disk's own partitions are not listed. The YAML key of the device path is
+ * `dev_dath` in v1.10 (the spec's tag has that typo).
+ */
+function discoveredVolumes(n: LabNode): { id: string; spec: Record<string, unknown> }[] {
+  const c = readConfig(n)
+  const installDisk = n.installDisk ?? c?.view.installDisk
+  const placed = c ? provisionUserVolumes(c.view.userVolumes, n.hardware.disks, installDisk) : []
+  return [...n.hardware.disks]
+    .sort((a, b) => (a.dev < b.dev ? -1 : 1))
+    .flatMap((d) => {
+      const id = d.dev.replace('/dev/', '')
+      const parts = placed.filter((v) => v.phase === 'ready' && v.parentLocation === d.dev)
+      const name = d.dev === installDisk || parts.length ? 'gpt' : (d.signature ?? '')
+      const disk = {
+        id,
+        spec: {
+          dev_dath: d.dev,
+          type: 'disk',
+          device_path: `/sys/devices/virtual/block/${id}`,
+          size: d.sizeBytes,
+          pretty_size: humanizeBytes(d.sizeBytes),
+          sector_size: 512,
+          io_size: 512,
+          name,
+        },
+      }
+      return [
+        disk,
+        ...parts.map((v) => ({
+          id: v.location.replace('/dev/', ''),
+          spec: {
+            dev_dath: v.location,
+            type: 'partition',
+            device_path: `/sys/devices/virtual/block/${id}/${v.location.replace('/dev/', '')}`,
+            parent: id,
+            parent_dev_path: d.dev,
+            size: v.size,
+            pretty_size: humanizeBytes(v.size),
+            sector_size: 512,
+            io_size: 512,
+            name: v.filesystem,
+            partition_label: v.id,
+            partition_index: v.partitionIndex,
+          },
+        })),
+      ]
+    })
 }
 
 /** COSI automatic aliases: plural and singular lower-case names and the upper-case-letter abbreviation. */

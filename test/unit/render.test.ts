@@ -241,7 +241,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
       'v1alpha1',
       'UserVolumeConfig',
       s.name,
-      s.diskSelector,
+      // lab.yaml names each disk by a size range that no other volume's overlaps
+      `disk.size >= ${s.name === 'ledger' ? '1500000000000' : '3000000000000'}u && disk.size <= ${s.name === 'ledger' ? '2500000000000' : '4500000000000'}u && !system_disk`,
       s.minSize,
       s.filesystem,
     ]),
@@ -330,13 +331,16 @@ test('templates: values are substituted as data (no YAML injection), unknown pla
 })
 
 test('a hostile inventory value stays inside its field in the rendered config', () => {
-  const text = readFileSync(join(REPO, 'test/fixtures/inventory/valid-production.yaml'), 'utf8').replace(
-    `diskSelector: 'disk.model == "LEDGER"'`,
-    `diskSelector: 'disk.model == "L" || true'`,
-  )
-  const inv = parseInventory(text, 'x.yaml')
+  const base = readFileSync(join(REPO, 'test/fixtures/inventory/valid-production.yaml'), 'utf8')
+  const text = base.replace('disk: { serial: LEDGER0001 }', `disk: { serial: "L: x\\nevil: true" }`)
+  assert.throws(() => parseInventory(text, 'x.yaml'), /validator\.storage\[0\]\.disk\.serial: must be the disk's serial/)
+  // a quote would end the CEL string and let the rest be code: refused
+  const quoted = base.replace('disk: { serial: LEDGER0001 }', `disk: { serial: 'L" || true || "' }`)
+  assert.throws(() => parseInventory(quoted, 'x.yaml'), /disk\.serial: must be the disk's serial .*no quotes/)
+  const spaced = base.replace('disk: { serial: LEDGER0001 }', `disk: { wwid: "t10.ATA     SAMSUNG: x" }`)
+  const inv = parseInventory(spaced, 'x.yaml')
   const vol = docsOf(renderMachineConfigs(inv, BUNDLE).get('validator1')!).find((d) => d.kind === 'UserVolumeConfig')!
-  assert.equal(vol.provisioning.diskSelector.match, 'disk.model == "L" || true')
+  assert.equal(vol.provisioning.diskSelector.match, 'disk.wwid == "t10.ATA     SAMSUNG: x"')
 })
 
 test('Image Factory schematic carries the validator kernel args', () => {
