@@ -103,6 +103,8 @@ export const inventorySchema = closed(
           network: closed(
             {
               link: closed({ mac: str, busPath: str, name: str }),
+              /** Every other physical port of the machine: rendered with ignore: true (no DHCP, no address, no route). */
+              otherLinks: { type: 'array', items: closed({ mac: str, busPath: str, name: str }) },
               /** static address in CIDR form; without it the link uses DHCP */
               address: str,
               gateway: str,

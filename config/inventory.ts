@@ -65,11 +65,23 @@ export interface InventoryNode {
   network?: NodeNetwork
 }
 
+/** A physical port, named by its MAC, PCI bus path or link name (exactly one). */
+export interface LinkRef {
+  mac?: string
+  busPath?: string
+  name?: string
+}
+
 /** The one link Talos configures: selected by MAC, PCI bus path or name; static address (CIDR) or DHCP. */
 interface NodeNetwork {
-  link: { mac?: string; busPath?: string; name?: string }
+  link: LinkRef
   address?: string
   gateway?: string
+  /**
+   * The machine's other physical ports, which Talos must leave alone (ignore: true). Talos v1.10 runs DHCP on every
+   * physical link that no config names and that has a carrier (controllers/network/operator_config.go:241-259).
+   */
+  otherLinks?: LinkRef[]
 }
 
 export interface StorageSpec {
@@ -210,6 +222,8 @@ interface HardwareFacts {
   threadSiblings?: number[][]
   /** the machine's disks (dev path, serial, WWID, size), to check that each volume names exactly one */
   disks?: KnownDisk[]
+  /** the machine's physical network ports, to check that network.link and otherLinks name each exactly once */
+  links?: { name: string; mac: string; busPath: string }[]
 }
 /** Facts about the machine named `node`, from whoever knows them (the lab knows its simulated machines). */
 type HardwareLookup = (node: string) => HardwareFacts | undefined
@@ -399,15 +413,7 @@ function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
       )
     return
   }
-  const given = (['mac', 'busPath', 'name'] as const).filter((k) => net.link?.[k] !== undefined)
-  if (given.length !== 1)
-    c.error(at('link'), `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
-  if (net.link?.mac !== undefined && !MAC.test(net.link.mac))
-    c.error(at('link', 'mac'), `must be a MAC address such as 0c:42:a1:12:34:56 ${got(net.link.mac)}`)
-  if (net.link?.busPath !== undefined && !BUS_PATH.test(net.link.busPath))
-    c.error(at('link', 'busPath'), `must be a PCI bus path such as 0000:01:00.0 ${got(net.link.busPath)}`)
-  if (net.link?.name !== undefined && !LINK_NAME.test(net.link.name))
-    c.error(at('link', 'name'), `must be a link name such as enp1s0f0 ${got(net.link.name)}`)
+  checkLinkRef(c, at('link'), net.link)
   if (net.address !== undefined) {
     const p = parseCidr(net.address)
     if (!p) c.error(at('address'), `must be an address in CIDR form such as 10.20.0.11/24 ${got(net.address)}`)
@@ -430,6 +436,84 @@ function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
     c.error(
       ['cluster', 'vip'],
       `${doc.cluster.vip} is not in ${n.name}'s subnet ${subnet}: Talos' VIP must be on the control planes' shared layer-2 subnet`,
+    )
+}
+
+/** A port named by exactly one of mac, busPath, name, each in its format. */
+function checkLinkRef(c: Collector, at: PathSeg[], l: Obj | undefined) {
+  const given = (['mac', 'busPath', 'name'] as const).filter((k) => l?.[k] !== undefined)
+  if (given.length !== 1)
+    c.error(at, `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
+  if (l?.mac !== undefined && !MAC.test(l.mac))
+    c.error([...at, 'mac'], `must be a MAC address such as 0c:42:a1:12:34:56 ${got(l.mac)}`)
+  if (l?.busPath !== undefined && !BUS_PATH.test(l.busPath))
+    c.error([...at, 'busPath'], `must be a PCI bus path such as 0000:01:00.0 ${got(l.busPath)}`)
+  if (l?.name !== undefined && !LINK_NAME.test(l.name))
+    c.error([...at, 'name'], `must be a link name such as enp1s0f0 ${got(l.name)}`)
+}
+
+/** "mac 0c:42:…", "busPath 0000:41:00.1", "name eno2": how messages name a port. */
+const linkRefText = (l: LinkRef) =>
+  l.mac !== undefined
+    ? `mac ${l.mac.toLowerCase()}`
+    : l.busPath !== undefined
+      ? `busPath ${l.busPath}`
+      : `name ${l.name}`
+
+/** Whether a port of the machine is the one a reference names. */
+const linkRefMatches = (l: LinkRef, port: { name: string; mac: string; busPath: string }) =>
+  l.mac !== undefined
+    ? l.mac.toLowerCase() === port.mac.toLowerCase()
+    : l.busPath !== undefined
+      ? l.busPath === port.busPath
+      : l.name === port.name
+
+/**
+ * What Talos does with the machine's other ports. Talos v1.10.3 brings up every physical link no config names and
+ * runs DHCP on it as soon as it has a carrier (internal/app/machined/pkg/controllers/network/link_config.go:163-213,
+ * operator_config.go:241-259): a second cabled port gets an address and a default route beside the node's link. A
+ * config entry with `ignore: true` leaves the link down and unconfigured (link_config.go:90, operator_config.go:136).
+ * So with a named link the inventory lists the others (`otherLinks`, [] for none); production requires it.
+ */
+function checkOtherLinks(c: Collector, doc: Obj, n: Obj, i: number, hw: HardwareFacts | undefined) {
+  const net: Obj | undefined = n.network
+  if (!net) return
+  const at = (...p: PathSeg[]) => ['nodes', i, 'network', ...p]
+  const others = net.otherLinks as LinkRef[] | undefined
+  if (others === undefined && !hw?.links) {
+    if (doc.cluster.target === 'production')
+      c.error(
+        at(),
+        `missing otherLinks: list the machine's other physical ports (talosctl get links --insecure shows them), or otherLinks: [] when it has none; Talos runs DHCP on every other port with a carrier, which then gets an address and a default route beside ${linkRefText(net.link)}`,
+      )
+    return
+  }
+  const seen: string[] = []
+  ;(others ?? []).forEach((l, k) => {
+    checkLinkRef(c, at('otherLinks', k), l)
+    const text = linkRefText(l)
+    if (text === linkRefText(net.link)) c.error(at('otherLinks', k), `${text} is network.link itself`)
+    else if (seen.includes(text)) c.error(at('otherLinks', k), `${text} is listed twice`)
+    seen.push(text)
+  })
+  if (!hw?.links) return
+  // on known hardware: each reference is one port of the machine, and no physical port is left unnamed
+  const refs: [LinkRef, PathSeg[]][] = [
+    [net.link, at('link')],
+    ...(others ?? []).map((l, k) => [l, at('otherLinks', k)] as [LinkRef, PathSeg[]]),
+  ]
+  for (const [l, p] of refs)
+    if (!hw.links.some((port) => linkRefMatches(l, port)))
+      c.error(
+        p,
+        `${linkRefText(l)} is no port of ${n.name} (ports: ${hw.links.map((x) => `${x.name} ${x.mac} ${x.busPath}`).join(', ')})`,
+      )
+  const unnamed = hw.links.filter((port) => !refs.some(([l]) => linkRefMatches(l, port)))
+  const ports = unnamed.map((x) => `${x.name} (mac ${x.mac}, busPath ${x.busPath})`).join(', ')
+  if (unnamed.length)
+    c.error(
+      others ? at('otherLinks') : at(),
+      `${others ? 'misses' : 'has no otherLinks for'} ${ports}, ${unnamed.length > 1 ? 'ports' : 'a port'} of ${n.name}: Talos would run DHCP on ${unnamed.length > 1 ? 'them' : 'it'} and take an address and a default route there; list ${unnamed.length > 1 ? 'them' : 'it'} in otherLinks`,
     )
 }
 
@@ -560,7 +644,7 @@ function checkBmc(c: Collector, base: PathSeg[], b: Obj | undefined) {
   for (const k of ['username', 'passwordFile']) shellSafe(c, [...base, k], b[k])
 }
 
-function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
+function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[], hardware: HardwareLookup | undefined) {
   const raw = doc.nodes as Obj[]
   const seenName = new Map<string, number>()
   const seenAddr = new Map<string, number>()
@@ -592,6 +676,7 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
   raw.forEach((n, i) => checkNodeNetwork(c, doc, n, i))
+  raw.forEach((n, i) => checkOtherLinks(c, doc, n, i, n.network && hardware ? hardware(n.name) : undefined))
 
   const cps = raw.filter((n) => n.role === 'controlplane').length
   if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')
@@ -1077,7 +1162,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   const d = doc as Obj
   const nodes = mergeNodes(d)
   checkCluster(c, d)
-  checkNodes(c, d, nodes)
+  checkNodes(c, d, nodes, opts.hardware)
   checkVip(c, d)
   checkValidator(c, d, opts.hardware)
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)

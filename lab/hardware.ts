@@ -68,6 +68,19 @@ const PROFILES: Record<string, () => Hardware> = {
     threadSiblings: range(0, 16).map((c) => [c, c + 16]),
     numaMemoryMiB: [32 * GiB, 32 * GiB],
     distances: uniformDistances(2, 21),
+    // Two ports of one 25 GbE NIC, both cabled: the first to the node network, the second to a storage/backup switch
+    // that runs its own DHCP server. Talos runs DHCP on the second too unless the config names it (lab/network.ts).
+    links: [
+      { name: 'enp65s0f0np0', mac: '0c:42:a1:21:00:00', busPath: '0000:41:00.0', driver: 'mlx5_core', carrier: true },
+      {
+        name: 'enp65s0f1np1',
+        mac: '0c:42:a1:21:00:01',
+        busPath: '0000:41:00.1',
+        driver: 'mlx5_core',
+        carrier: true,
+        segment: { cidr: '192.168.100.0/24', router: '192.168.100.1' },
+      },
+    ],
     // The accounts drive is the larger one and sorts before the ledger drive (Talos lists disks by ID: nvme1n1 <
     // nvme2n1), so a ledger selector that also matches it puts the ledger there (lab/volumes.ts).
     disks: validatorDisks(),

@@ -43,6 +43,8 @@ export interface MachineConfigView {
   kubeletExtraConfig: Record<string, unknown>
   kubeletExtraArgs: Record<string, string>
   userVolumes: UserVolume[]
+  /** machine.network.interfaces as written (lab/network.ts reads them as Talos' network controllers do) */
+  interfaces: Record<string, unknown>[]
 }
 
 type Obj = Record<string, any>
@@ -98,6 +100,7 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
     kubeletExtraConfig: m.kubelet?.extraConfig ?? {},
     kubeletExtraArgs: m.kubelet?.extraArgs ?? {},
     userVolumes,
+    interfaces: Array.isArray(m.network?.interfaces) ? m.network.interfaces : [],
   }
 }
 
@@ -161,6 +164,7 @@ export function diffConfigs(prev: MachineConfigView, next: MachineConfigView): C
     ['machine.kubelet.extraConfig', 'kubeletExtraConfig'],
     ['machine.kubelet.extraArgs', 'kubeletExtraArgs'],
     ['machine.network.hostname', 'hostname'],
+    ['machine.network.interfaces', 'interfaces'],
   ]
   for (const [field, key] of live) if (!same(prev[key], next[key])) out.push({ field, effect: 'live' })
   const upgrade: [string, keyof MachineConfigView][] = [

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
 import { parseMachineConfig, type MachineConfigView } from '../machine-config.ts'
 import { provisionUserVolumes } from '../volumes.ts'
+import { networkState } from '../network.ts'
 import { humanizeBytes } from './common.ts'
 import { extensionStatusDef } from './extensions.ts'
 import type { ResourceDef } from './resource-types.ts'
@@ -255,8 +256,104 @@ const defs: ResourceDef[] = [
     list: (n) =>
       discoveredVolumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.DiscoveryController', spec: v.spec })),
   },
+  ...networkDefs(),
   extensionStatusDef,
 ]
+
+/** Links, addresses and routes as Talos' network controllers leave them (lab/network.ts): the minimum of each spec. */
+function networkDefs(): ResourceDef[] {
+  const state = (n: LabNode) => networkState(n, readConfig(n)?.view.interfaces ?? [])
+  return [
+    {
+      type: 'LinkStatuses.net.talos.dev',
+      displayType: 'LinkStatus',
+      namespace: 'network',
+      aliases: ['link', 'links'],
+      maintenance: true,
+      columns: [
+        ['Type', (s) => s.type],
+        ['Kind', (s) => s.kind],
+        ['Hw Addr', (s) => s.hardwareAddr],
+        ['Oper State', (s) => s.operationalState],
+        ['Link State', (s) => s.linkState],
+      ],
+      list: (n) =>
+        state(n).links.map((l, i) => ({
+          id: l.link.name,
+          version: 1,
+          owner: 'network.LinkStatusController',
+          spec: {
+            index: i + 2,
+            type: 'ether',
+            kind: '',
+            hardwareAddr: l.link.mac,
+            permanentAddr: l.link.mac,
+            operationalState: l.adminUp && l.link.carrier ? 'up' : 'down',
+            linkState: l.adminUp && l.link.carrier,
+            busPath: l.link.busPath,
+            driver: l.link.driver,
+          },
+        })),
+    },
+    {
+      type: 'AddressStatuses.net.talos.dev',
+      displayType: 'AddressStatus',
+      namespace: 'network',
+      aliases: ['address', 'addresses'],
+      maintenance: true,
+      columns: [
+        ['Address', (s) => s.address],
+        ['Link', (s) => s.linkName],
+      ],
+      list: (n) =>
+        state(n).addresses.map((a) => ({
+          id: `${a.linkName}/${a.address}`,
+          version: 1,
+          owner: 'network.AddressStatusController',
+          spec: {
+            address: a.address,
+            local: a.address.split('/')[0],
+            linkName: a.linkName,
+            family: 'inet4',
+            scope: 'global',
+            flags: 'permanent',
+            priority: a.priority,
+          },
+        })),
+    },
+    {
+      type: 'RouteStatuses.net.talos.dev',
+      displayType: 'RouteStatus',
+      namespace: 'network',
+      aliases: ['route', 'routes'],
+      maintenance: true,
+      columns: [
+        ['Destination', (s) => s.dst],
+        ['Gateway', (s) => s.gateway],
+        ['Link', (s) => s.outLinkName],
+        ['Metric', (s) => s.priority],
+      ],
+      list: (n) =>
+        state(n).routes.map((r) => ({
+          id: `inet4/${r.gateway}/${r.dst}/${r.priority}`,
+          version: 1,
+          owner: 'network.RouteStatusController',
+          spec: {
+            family: 'inet4',
+            dst: r.dst,
+            src: r.source,
+            gateway: r.gateway,
+            outLinkName: r.outLinkName,
+            table: 'main',
+            priority: r.priority,
+            scope: 'global',
+            type: 'unicast',
+            protocol: r.protocol,
+          },
+        })),
+    },
+  ]
+}
 
 function memberNodeId(m: LabNode): string {
   return Buffer.from(`${m.name}/${m.address}`).toString('base64url').slice(0, 43)

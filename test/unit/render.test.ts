@@ -451,6 +451,8 @@ test('network: one link per node from the inventory (MAC, bus path or name; stat
       routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }],
       vip: { ip: '10.20.0.10' },
     },
+    // its other port: left alone, so Talos runs no DHCP on it
+    { deviceSelector: { hardwareAddr: '0c:42:a1:00:01:11' }, ignore: true },
   ])
   assert.deepEqual(cp1.cluster.etcd.advertisedSubnets, ['10.20.0.0/24'])
   assert.deepEqual(cp1.machine.kubelet.nodeIP, { validSubnets: ['10.20.0.0/24'] })
@@ -461,8 +463,15 @@ test('network: one link per node from the inventory (MAC, bus path or name; stat
       addresses: ['10.20.0.21/24'],
       routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }],
     },
+    { deviceSelector: { busPath: '0000:41:00.1' }, ignore: true },
+    { interface: 'eno1', ignore: true },
   ])
   assert.equal(v.cluster.etcd, undefined)
+  assert.deepEqual(main('worker1').machine.network.interfaces, [
+    { interface: 'enp1s0f0', dhcp: true },
+    { interface: 'enp1s0f1', ignore: true },
+  ])
+  // otherLinks: [] (a single-port machine): nothing to ignore
   assert.deepEqual(main('worker2').machine.network.interfaces, [{ interface: 'enp1s0f0', dhcp: true }])
   // never every physical port
   for (const [name, text] of configs) assert.doesNotMatch(text, /physical: true/, name)
@@ -489,7 +498,7 @@ test("network inventory errors: one selector, CIDR address matching the node, th
   assert.match(errs(text.replace('mac: "0c:42:a1:00:00:13"', 'mac: "0c:42:a1"')).join('\n'), /must be a MAC address/)
   // a production control plane with the VIP and no named link: warned (the VIP would go on every physical port)
   const w = checkInventory(
-    text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, ''),
+    text.replace(/    network:\n      link: \{ mac: "0c:42:a1:00:00:12" \}\n(      .*\n){3}/, ''),
     'x.yaml',
   ).warnings
   assert.match(
