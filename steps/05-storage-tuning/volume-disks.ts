@@ -49,7 +49,10 @@ export interface VolumeDiskContext {
 }
 
 /** Ask the node for its volume statuses, disks and discovered volumes (by full type name: no alias guessing). */
-export async function readVolumeDiskFacts(c: Pick<Cluster, 'talos'>, node: Pick<InventoryNode, 'address'>): Promise<VolumeDiskFacts> {
+export async function readVolumeDiskFacts(
+  c: Pick<Cluster, 'talos'>,
+  node: Pick<InventoryNode, 'address'>,
+): Promise<VolumeDiskFacts> {
   const at = [node.address]
   const [statuses, disks, discovered] = await Promise.all([
     c.talos.get<VolumeStatusSpec>('VolumeStatuses.block.talos.dev', at),

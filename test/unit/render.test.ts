@@ -333,7 +333,10 @@ test('templates: values are substituted as data (no YAML injection), unknown pla
 test('a hostile inventory value stays inside its field in the rendered config', () => {
   const base = readFileSync(join(REPO, 'test/fixtures/inventory/valid-production.yaml'), 'utf8')
   const text = base.replace('disk: { serial: LEDGER0001 }', `disk: { serial: "L: x\\nevil: true" }`)
-  assert.throws(() => parseInventory(text, 'x.yaml'), /validator\.storage\[0\]\.disk\.serial: must be the disk's serial/)
+  assert.throws(
+    () => parseInventory(text, 'x.yaml'),
+    /validator\.storage\[0\]\.disk\.serial: must be the disk's serial/,
+  )
   // a quote would end the CEL string and let the rest be code: refused
   const quoted = base.replace('disk: { serial: LEDGER0001 }', `disk: { serial: 'L" || true || "' }`)
   assert.throws(() => parseInventory(quoted, 'x.yaml'), /disk\.serial: must be the disk's serial .*no quotes/)
