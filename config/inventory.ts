@@ -470,7 +470,7 @@ const linkRefMatches = (l: LinkRef, port: { name: string; mac: string; busPath: 
 
 /**
  * What Talos does with the machine's other ports. Talos v1.10.3 brings up every physical link no config names and
- * runs DHCP on it as soon as it has a carrier (internal/app/machined/pkg/controllers/network/link_config.go:163-213,
+ * runs DHCP on it as soon as it has a carrier (internal/app/machined/pkg/controllers/network/link_config.go:157-213,
  * operator_config.go:241-259): a second cabled port gets an address and a default route beside the node's link. A
  * config entry with `ignore: true` leaves the link down and unconfigured (link_config.go:90, operator_config.go:136).
  * So with a named link the inventory lists the others (`otherLinks`, [] for none); production requires it.

@@ -5,7 +5,7 @@
 //     (hardwareAddr, permanentAddr, driver, busPath are globs that must all match; physical compares Physical());
 //     an entry with `interface` names the link;
 //   - link_config.go:90,286: an entry with `ignore: true` gets no link spec: the link stays down; link_config.go:
-//     163-213: every physical link no entry names is brought up by default;
+//     157-213: every physical link no entry names is brought up by default;
 //   - operator_config.go:136-159: an entry with dhcp runs DHCPv4 on its link (route metric 1024 unless set);
 //     operator_config.go:241-259: so does every physical link that no entry names and none ignores; each DHCP operator
 //     has RequireUp, so it gets a lease only when the link has a carrier;

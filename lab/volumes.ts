@@ -8,10 +8,10 @@
 //   - internal/volumes/locate.go:90-131: the disks the CEL selector matches (read-only ones skipped), in that order;
 //     none → "no disks matched for volume"; the first one CheckDiskForProvisioning accepts is used; none accepted →
 //     the same message (retried);
-//   - internal/volumes/disk.go:121-197 CheckDiskForProvisioning: a disk blkid finds nothing on is used when it holds
+//   - internal/volumes/disk.go:27-102 CheckDiskForProvisioning: a disk blkid finds nothing on is used when it holds
 //     minSize plus 67 sectors of GPT; a GPT disk when its largest free run holds minSize; ANY other signature (an old
 //     filesystem, an MBR table) → never;
-//   - internal/volumes/partition.go:261-275 CreatePartition: the partition is maxSize, or all the free run when there
+//   - internal/volumes/partition.go:64-79 CreatePartition: the partition is maxSize, or all the free run when there
 //     is no maxSize or the run is smaller;
 //   - volume_manager.go:392-402: a failure sets phase failed, preFailPhase the phase before, errorMessage the error.
 // Deviation: the lab recomputes placement from the config and the disks each time instead of remembering the
@@ -45,7 +45,7 @@ export interface UserVolumeStatus {
 }
 
 const SECTOR = 512
-/** GPT + protective MBR, as CheckDiskForProvisioning counts it (disk.go:139). */
+/** GPT + protective MBR, as CheckDiskForProvisioning counts it (disk.go:44). */
 const GPT_OVERHEAD = SECTOR * 67
 /** The 1 MiB alignment of the first partition on a fresh GPT (go-blockdevice partitioning/gpt). */
 const GPT_ALIGNMENT = 2 ** 20

@@ -3,7 +3,7 @@
 // DiscoveredVolume (what blkid finds on each disk). Talos' own error does not say why a disk was refused: locate.go
 // returns "no disks matched for volume" both when no disk matched and when every matching disk was refused
 // (talos v1.10.3 internal/app/machined/pkg/controllers/block/internal/volumes/locate.go:109-131), and
-// CheckDiskForProvisioning (disk.go:121-197) refuses any disk whose blkid signature is neither empty nor GPT, and a
+// CheckDiskForProvisioning (disk.go:27-102) refuses any disk whose blkid signature is neither empty nor GPT, and a
 // GPT one without a free run of minSize. The signature on the disk tells which.
 import type { Cluster } from '../../config/cluster.ts'
 import type { InventoryNode, StorageSpec } from '../../config/inventory.ts'
@@ -128,14 +128,14 @@ function notCreated(
   if (found?.name && found.name !== 'gpt')
     return (
       `${s.name}: ${state}: ${diskLabel(disk)} carries an old ${found.name} signature${found.label ? ` (label "${found.label}")` : ''}, ` +
-      `and Talos v1.10 partitions only a blank disk or a GPT disk with room (volumes/disk.go:147-150). If nothing on it is needed, ${wipe}`
+      `and Talos v1.10 partitions only a blank disk or a GPT disk with room (volumes/disk.go:52-55). If nothing on it is needed, ${wipe}`
     )
   if (found?.name === 'gpt') {
     const parts = facts.discovered.filter((v) => v.spec.parent === id)
     const labels = parts.map((p) => p.spec.partition_label || p.metadata.id).join(', ')
     return (
       `${s.name}: ${state}: ${diskLabel(disk)} has a GPT partition table (${parts.length} partition(s)${labels ? `: ${labels}` : ''}) ` +
-      `without a free run of ${s.minSize ?? 'the volume size'}, and Talos v1.10 only adds a partition in free space (volumes/disk.go:188-193). If nothing on it is needed, ${wipe}`
+      `without a free run of ${s.minSize ?? 'the volume size'}, and Talos v1.10 only adds a partition in free space (volumes/disk.go:93-98). If nothing on it is needed, ${wipe}`
     )
   }
   return `${s.name}: ${state} on ${diskLabel(disk)}, which is blank: see ${talosctl} get volumestatus u-${s.name} -o yaml and ${talosctl} dmesg`

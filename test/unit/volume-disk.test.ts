@@ -133,7 +133,7 @@ test('05 volume-disks: a failed volume is explained by what is on its disk, with
   )
   assert.equal(
     sig[0],
-    'ledger: u-ledger is failed (no disks matched for volume): /dev/nvme2n1 (serial LDG, 1920 GB) carries an old ext4 signature (label "old-ledger"), and Talos v1.10 partitions only a blank disk or a GPT disk with room (volumes/disk.go:147-150). If nothing on it is needed, wipe it (everything on it is lost): talosctl --talosconfig out/x/talosconfig -n 10.0.0.21 wipe disk nvme2n1; Talos then creates the volume by itself: re-run 05',
+    'ledger: u-ledger is failed (no disks matched for volume): /dev/nvme2n1 (serial LDG, 1920 GB) carries an old ext4 signature (label "old-ledger"), and Talos v1.10 partitions only a blank disk or a GPT disk with room (volumes/disk.go:52-55). If nothing on it is needed, wipe it (everything on it is lost): talosctl --talosconfig out/x/talosconfig -n 10.0.0.21 wipe disk nvme2n1; Talos then creates the volume by itself: re-run 05',
   )
   const full = volumeDiskProblems(
     [LEDGER],
