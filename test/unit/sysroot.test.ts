@@ -51,7 +51,7 @@ test('hardware profiles: the inventory ones exist and unknown names list the val
   assert.deepEqual(v.numaCpus[1]!.slice(0, 3), [1, 3, 5])
   assert.deepEqual(
     v.disks.map((d) => d.model),
-    ['LAB NVMe SYSTEM', 'LAB NVMe LEDGER', 'LAB NVMe ACCOUNTS'],
+    ['LAB NVMe 512GB', 'LAB NVMe 3.84TB', 'LAB NVMe 1.92TB'],
   )
   assert.ok(v.disks.every((d) => d.serial !== '' && d.wwid?.startsWith('nvme.')))
   // profiles are fresh copies
