@@ -103,6 +103,8 @@ export const inventorySchema = closed(
           network: closed(
             {
               link: closed({ mac: str, busPath: str, name: str }),
+              /** Every other physical port of the machine: rendered with ignore: true (no DHCP, no address, no route). */
+              otherLinks: { type: 'array', items: closed({ mac: str, busPath: str, name: str }) },
               /** static address in CIDR form; without it the link uses DHCP */
               address: str,
               gateway: str,
@@ -204,6 +206,9 @@ export const inventorySchema = closed(
           items: closed(
             {
               name: str,
+              /** The volume's one disk (config/volume-disk.ts): exactly one of serial, wwid, size (a checked rule). */
+              disk: closed({ serial: str, wwid: str, size: closed({ min: byteSize, max: byteSize }, ['min', 'max']) }),
+              /** Refused with a migration message (config/inventory.ts checkVolumeDisk): kept here to say so. */
               diskSelector: str,
               minSize: byteSize,
               maxSize: byteSize,
@@ -219,7 +224,7 @@ export const inventorySchema = closed(
                 'x-message': 'must be an octal mode string such as "0750" (quote it: YAML reads 0750 as a number)',
               },
             },
-            ['name', 'diskSelector', 'filesystem', 'mountPoint', 'owner', 'mode'],
+            ['name', 'filesystem', 'mountPoint', 'owner', 'mode'],
           ),
         },
         labels: stringMap({ type: 'string', 'x-message': 'label values must be strings: quote them' }),

@@ -17,6 +17,17 @@ import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import {
+  describeVolumeDisk,
+  diskIdSafe,
+  disksMayCoincide,
+  givenKeys,
+  parseByteSize,
+  sizeRange,
+  volumeDiskMatches,
+  type KnownDisk,
+  type VolumeDisk,
+} from './volume-disk.ts'
+import {
   ALIAS_BOMB,
   aliasBombAt,
   errorPosition,
@@ -54,17 +65,29 @@ export interface InventoryNode {
   network?: NodeNetwork
 }
 
+/** A physical port, named by its MAC, PCI bus path or link name (exactly one). */
+export interface LinkRef {
+  mac?: string
+  busPath?: string
+  name?: string
+}
+
 /** The one link Talos configures: selected by MAC, PCI bus path or name; static address (CIDR) or DHCP. */
 interface NodeNetwork {
-  link: { mac?: string; busPath?: string; name?: string }
+  link: LinkRef
   address?: string
   gateway?: string
+  /**
+   * The machine's other physical ports, which Talos must leave alone (ignore: true). Talos v1.10 runs DHCP on every
+   * physical link that no config names and that has a carrier (controllers/network/operator_config.go:241-259).
+   */
+  otherLinks?: LinkRef[]
 }
 
 export interface StorageSpec {
   name: string
-  /** Talos CEL disk selector (UserVolumeConfig provisioning.diskSelector.match). */
-  diskSelector: string
+  /** The one disk this volume goes on (rendered as the UserVolumeConfig's CEL diskSelector: config/volume-disk.ts). */
+  disk: VolumeDisk
   minSize?: string
   maxSize?: string
   filesystem: 'xfs' | 'ext4'
@@ -186,27 +209,6 @@ const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 /** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
 const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
 
-/** Talos ByteSize ("100GiB", "2TB", "512MB") → bytes. */
-function parseByteSize(s: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)?$/.exec(s.trim())
-  if (!m) return NaN
-  const units: Record<string, number> = {
-    B: 1,
-    kB: 1e3,
-    KB: 1e3,
-    KiB: 2 ** 10,
-    MB: 1e6,
-    MiB: 2 ** 20,
-    GB: 1e9,
-    GiB: 2 ** 30,
-    TB: 1e12,
-    TiB: 2 ** 40,
-    PB: 1e15,
-    PiB: 2 ** 50,
-  }
-  return Number(m[1]) * units[m[2] ?? 'B']
-}
-
 /** Bytes in one huge page of the inventory's size. */
 const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
 
@@ -218,6 +220,10 @@ interface HardwareFacts {
   numaCpus: number[][]
   /** the logical CPUs of each physical core (SMT siblings); absent: one thread per core */
   threadSiblings?: number[][]
+  /** the machine's disks (dev path, serial, WWID, size), to check that each volume names exactly one */
+  disks?: KnownDisk[]
+  /** the machine's physical network ports, to check that network.link and otherLinks name each exactly once */
+  links?: { name: string; mac: string; busPath: string }[]
 }
 /** Facts about the machine named `node`, from whoever knows them (the lab knows its simulated machines). */
 type HardwareLookup = (node: string) => HardwareFacts | undefined
@@ -408,15 +414,7 @@ function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
       )
     return
   }
-  const given = (['mac', 'busPath', 'name'] as const).filter((k) => net.link?.[k] !== undefined)
-  if (given.length !== 1)
-    c.error(at('link'), `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
-  if (net.link?.mac !== undefined && !MAC.test(net.link.mac))
-    c.error(at('link', 'mac'), `must be a MAC address such as 0c:42:a1:12:34:56 ${got(net.link.mac)}`)
-  if (net.link?.busPath !== undefined && !BUS_PATH.test(net.link.busPath))
-    c.error(at('link', 'busPath'), `must be a PCI bus path such as 0000:01:00.0 ${got(net.link.busPath)}`)
-  if (net.link?.name !== undefined && !LINK_NAME.test(net.link.name))
-    c.error(at('link', 'name'), `must be a link name such as enp1s0f0 ${got(net.link.name)}`)
+  checkLinkRef(c, at('link'), net.link)
   if (net.address !== undefined) {
     const p = parseCidr(net.address)
     if (!p) c.error(at('address'), `must be an address in CIDR form such as 10.20.0.11/24 ${got(net.address)}`)
@@ -439,6 +437,84 @@ function checkNodeNetwork(c: Collector, doc: Obj, n: Obj, i: number) {
     c.error(
       ['cluster', 'vip'],
       `${doc.cluster.vip} is not in ${n.name}'s subnet ${subnet}: Talos' VIP must be on the control planes' shared layer-2 subnet`,
+    )
+}
+
+/** A port named by exactly one of mac, busPath, name, each in its format. */
+function checkLinkRef(c: Collector, at: PathSeg[], l: Obj | undefined) {
+  const given = (['mac', 'busPath', 'name'] as const).filter((k) => l?.[k] !== undefined)
+  if (given.length !== 1)
+    c.error(at, `give exactly one of mac, busPath, name (got ${given.length ? given.join(', ') : 'none'})`)
+  if (l?.mac !== undefined && !MAC.test(l.mac))
+    c.error([...at, 'mac'], `must be a MAC address such as 0c:42:a1:12:34:56 ${got(l.mac)}`)
+  if (l?.busPath !== undefined && !BUS_PATH.test(l.busPath))
+    c.error([...at, 'busPath'], `must be a PCI bus path such as 0000:01:00.0 ${got(l.busPath)}`)
+  if (l?.name !== undefined && !LINK_NAME.test(l.name))
+    c.error([...at, 'name'], `must be a link name such as enp1s0f0 ${got(l.name)}`)
+}
+
+/** "mac 0c:42:…", "busPath 0000:41:00.1", "name eno2": how messages name a port. */
+const linkRefText = (l: LinkRef) =>
+  l.mac !== undefined
+    ? `mac ${l.mac.toLowerCase()}`
+    : l.busPath !== undefined
+      ? `busPath ${l.busPath}`
+      : `name ${l.name}`
+
+/** Whether a port of the machine is the one a reference names. */
+const linkRefMatches = (l: LinkRef, port: { name: string; mac: string; busPath: string }) =>
+  l.mac !== undefined
+    ? l.mac.toLowerCase() === port.mac.toLowerCase()
+    : l.busPath !== undefined
+      ? l.busPath === port.busPath
+      : l.name === port.name
+
+/**
+ * What Talos does with the machine's other ports. Talos v1.10.3 brings up every physical link no config names and
+ * runs DHCP on it as soon as it has a carrier (internal/app/machined/pkg/controllers/network/link_config.go:157-213,
+ * operator_config.go:241-259): a second cabled port gets an address and a default route beside the node's link. A
+ * config entry with `ignore: true` leaves the link down and unconfigured (link_config.go:90, operator_config.go:136).
+ * So with a named link the inventory lists the others (`otherLinks`, [] for none); production requires it.
+ */
+function checkOtherLinks(c: Collector, doc: Obj, n: Obj, i: number, hw: HardwareFacts | undefined) {
+  const net: Obj | undefined = n.network
+  if (!net) return
+  const at = (...p: PathSeg[]) => ['nodes', i, 'network', ...p]
+  const others = net.otherLinks as LinkRef[] | undefined
+  if (others === undefined && !hw?.links) {
+    if (doc.cluster.target === 'production')
+      c.error(
+        at(),
+        `missing otherLinks: list the machine's other physical ports (talosctl get links --insecure shows them), or otherLinks: [] when it has none; Talos runs DHCP on every other port with a carrier, which then gets an address and a default route beside ${linkRefText(net.link)}`,
+      )
+    return
+  }
+  const seen: string[] = []
+  ;(others ?? []).forEach((l, k) => {
+    checkLinkRef(c, at('otherLinks', k), l)
+    const text = linkRefText(l)
+    if (text === linkRefText(net.link)) c.error(at('otherLinks', k), `${text} is network.link itself`)
+    else if (seen.includes(text)) c.error(at('otherLinks', k), `${text} is listed twice`)
+    seen.push(text)
+  })
+  if (!hw?.links) return
+  // on known hardware: each reference is one port of the machine, and no physical port is left unnamed
+  const refs: [LinkRef, PathSeg[]][] = [
+    [net.link, at('link')],
+    ...(others ?? []).map((l, k) => [l, at('otherLinks', k)] as [LinkRef, PathSeg[]]),
+  ]
+  for (const [l, p] of refs)
+    if (!hw.links.some((port) => linkRefMatches(l, port)))
+      c.error(
+        p,
+        `${linkRefText(l)} is no port of ${n.name} (ports: ${hw.links.map((x) => `${x.name} ${x.mac} ${x.busPath}`).join(', ')})`,
+      )
+  const unnamed = hw.links.filter((port) => !refs.some(([l]) => linkRefMatches(l, port)))
+  const ports = unnamed.map((x) => `${x.name} (mac ${x.mac}, busPath ${x.busPath})`).join(', ')
+  if (unnamed.length)
+    c.error(
+      others ? at('otherLinks') : at(),
+      `${others ? 'misses' : 'has no otherLinks for'} ${ports}, ${unnamed.length > 1 ? 'ports' : 'a port'} of ${n.name}: Talos would run DHCP on ${unnamed.length > 1 ? 'them' : 'it'} and take an address and a default route there; list ${unnamed.length > 1 ? 'them' : 'it'} in otherLinks`,
     )
 }
 
@@ -569,7 +645,7 @@ function checkBmc(c: Collector, base: PathSeg[], b: Obj | undefined) {
   for (const k of ['username', 'passwordFile']) shellSafe(c, [...base, k], b[k])
 }
 
-function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
+function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[], hardware: HardwareLookup | undefined) {
   const raw = doc.nodes as Obj[]
   const seenName = new Map<string, number>()
   const seenAddr = new Map<string, number>()
@@ -601,6 +677,7 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[]) {
   })
   checkRescue(c, ['defaults', 'rescue'], doc.defaults?.rescue)
   raw.forEach((n, i) => checkNodeNetwork(c, doc, n, i))
+  raw.forEach((n, i) => checkOtherLinks(c, doc, n, i, n.network && hardware ? hardware(n.name) : undefined))
 
   const cps = raw.filter((n) => n.role === 'controlplane').length
   if (cps === 0) c.error(['nodes'], 'no controlplane node: a cluster needs 1, 3 or 5 control-plane nodes')
@@ -776,9 +853,9 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (s.minSize && s.maxSize && parseByteSize(s.minSize) > parseByteSize(s.maxSize))
       c.error(S('maxSize'), `is smaller than minSize ${s.minSize} ${got(s.maxSize)}`)
     if (!s.minSize && !s.maxSize) c.error(S(), 'needs minSize or maxSize (Talos requires one to provision the volume)')
-    if (typeof s.diskSelector === 'string' && /[\n\r`]/.test(s.diskSelector))
-      c.error(S('diskSelector'), 'must be a single-line CEL expression')
+    checkVolumeDisk(c, s, S)
   })
+  checkVolumeDisksDistinct(c, (v.storage ?? []) as Obj[])
 
   for (const [k, val] of Object.entries((v.labels ?? {}) as Obj)) {
     if (!isLabelKey(k)) c.error(V('labels', k), `not a valid Kubernetes label key ${got(k)}`)
@@ -799,6 +876,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
   const hw = node?.name && hardware ? hardware(node.name) : undefined
   checkPodFitsOneNumaNode(c, v as ValidatorProfile, hw, cpusetProblem)
+  if (hw?.disks) checkVolumeDisksOnHardware(c, (v.storage ?? []) as Obj[], hw.disks, node!)
 
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
@@ -834,6 +912,90 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
         )
     }
   }
+}
+
+/**
+ * A volume names its disk with `disk:` (serial, wwid or a size range). The old free-form `diskSelector` is refused: a
+ * CEL expression such as `disk.transport == "nvme" && disk.size >= 1900u * GB` also matches a larger accounts drive,
+ * and Talos puts the volume on the first matching disk with room (locate.go:90-128), which may be that one.
+ */
+function checkVolumeDisk(c: Collector, s: Obj, S: (...p: PathSeg[]) => PathSeg[]) {
+  if (s.diskSelector !== undefined) {
+    const serial = /^\s*disk\.serial\s*==\s*["']([^"'\\]+)["']\s*$/.exec(String(s.diskSelector))?.[1]
+    c.error(
+      S('diskSelector'),
+      `is replaced by disk: a CEL selector can match more than one disk, and Talos puts the volume on the first match with room (another volume's disk when it sorts first); name the one disk: ${serial ? `disk: { serial: ${serial} }` : "disk: { serial: … } or { wwid: … } (talosctl get disks shows both), or disk: { size: { min: …, max: … } } that no other volume's range overlaps"}`,
+    )
+    return
+  }
+  if (s.disk === undefined) {
+    c.error(S(), 'missing required field "disk" (serial, wwid or size: the one disk this volume goes on)')
+    return
+  }
+  const d = s.disk as VolumeDisk
+  const keys = givenKeys(d)
+  if (keys.length !== 1) {
+    c.error(S('disk'), `give exactly one of serial, wwid, size (got ${keys.length ? keys.join(', ') : 'none'})`)
+    return
+  }
+  for (const k of ['serial', 'wwid'] as const)
+    if (d[k] !== undefined && !diskIdSafe(d[k]!))
+      c.error(
+        S('disk', k),
+        `must be the disk's ${k} as talosctl get disks prints it (printable ASCII, no quotes or backslashes) ${got(d[k])}`,
+      )
+  if (d.size) {
+    const [min, max] = sizeRange(d.size)
+    if (min > max) c.error(S('disk', 'size', 'max'), `is smaller than min ${d.size.min} ${got(d.size.max)}`)
+    const need = s.minSize ? parseByteSize(s.minSize) : 0
+    if (max < need)
+      c.error(S('disk', 'size', 'max'), `a disk of at most ${d.size.max} cannot hold minSize ${s.minSize}`)
+  }
+}
+
+/** No two volumes may name disks that can be one disk (same serial or WWID, overlapping size ranges). */
+function checkVolumeDisksDistinct(c: Collector, storage: Obj[]) {
+  storage.forEach((s, i) => {
+    if (!s.disk || givenKeys(s.disk).length !== 1) return
+    const j = storage.findIndex(
+      (o, k) => k < i && o.disk && givenKeys(o.disk).length === 1 && disksMayCoincide(o.disk, s.disk),
+    )
+    if (j >= 0)
+      c.error(
+        ['validator', 'storage', i, 'disk'],
+        `${describeVolumeDisk(s.disk)} can be the same disk as ${storage[j]!.name}'s ${describeVolumeDisk(storage[j]!.disk)}: Talos would put both volumes on it; name two different disks`,
+      )
+  })
+}
+
+/**
+ * On known hardware (the lab's machines): each volume's disk matches exactly one disk of the validator, never its
+ * install disk, and no disk is named by two volumes.
+ */
+function checkVolumeDisksOnHardware(c: Collector, storage: Obj[], disks: KnownDisk[], node: Obj) {
+  const owner = new Map<string, string>()
+  storage.forEach((s, i) => {
+    if (!s.disk || givenKeys(s.disk).length !== 1) return
+    const d = s.disk as VolumeDisk
+    const at: PathSeg[] = ['validator', 'storage', i, 'disk']
+    const hits = disks.filter((x) => volumeDiskMatches(d, x, x.dev === node.installDisk))
+    const list = disks
+      .map((x) => `${x.dev} (serial ${x.serial || '-'}, ${(x.sizeBytes / 1e9).toFixed(0)} GB)`)
+      .join(', ')
+    if (hits.length !== 1) {
+      c.error(
+        at,
+        `${describeVolumeDisk(d)} matches ${hits.length ? hits.map((x) => x.dev).join(' and ') : 'no disk'} of ${node.name}; it must match exactly one (disks: ${list})`,
+      )
+      return
+    }
+    const dev = hits[0]!.dev
+    if (dev === node.installDisk)
+      c.error(at, `${describeVolumeDisk(d)} is ${node.name}'s install disk ${dev}: give the volume its own disk`)
+    const other = owner.get(dev)
+    if (other) c.error(at, `${describeVolumeDisk(d)} is ${dev}, which ${other} already names`)
+    owner.set(dev, s.name)
+  })
 }
 
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
@@ -1022,7 +1184,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   const d = doc as Obj
   const nodes = mergeNodes(d)
   checkCluster(c, d)
-  checkNodes(c, d, nodes)
+  checkNodes(c, d, nodes, opts.hardware)
   checkVip(c, d)
   checkValidator(c, d, opts.hardware)
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)

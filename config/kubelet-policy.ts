@@ -36,6 +36,37 @@ const reservedMemory = (c: Obj) =>
     }))
     .sort((a, b) => a.numaNode - b.numaNode)
 
+/** kubelet's memory manager checkpoint (its root dir, /var/lib/kubelet, is what Talos mounts into kubelet). */
+export const MEMORY_MANAGER_STATE = '/var/lib/kubelet/memory_manager_state'
+
+/**
+ * The Static policy's checkpoint with no machine state, byte for byte what kubelet v1.33.1 writes when the file is
+ * missing (kubernetes pkg/kubelet/cm/memorymanager/state/state_checkpoint.go restoreState → storeState;
+ * checkpoint.go MarshalCheckpoint: the checksum is fnv32a of the go-spew dump of the checkpoint, so it depends only on
+ * the policy name and the checkpoint's Go types; test/fixtures/kubelet/ has the file kubelet's code wrote). At start,
+ * policy_static.go validateState (:595-605) takes an empty machine state as a fresh one: it computes the machine's
+ * state (memory and huge pages per NUMA node, minus reservedMemory) and stores it, instead of comparing.
+ */
+export const EMPTY_STATIC_MEMORY_CHECKPOINT = '{"policyName":"Static","machineState":{},"checksum":3940083781}'
+
+/**
+ * The machine.files entry that gives kubelet's Static memory manager a fresh checkpoint at every boot. Talos writes
+ * machine.files in every boot's userSetup phase, before the CRI service kubelet depends on starts (siderolabs/talos
+ * v1.10.3 v1alpha1_sequencer.go Boot :221-237, v1alpha1_sequencer_tasks.go WriteUserFiles :542-655, services/
+ * kubelet.go DependsOn :104); `create` writes the file whether or not it exists (`overwrite` would fail the first
+ * boot: "file must exist"). A checkpoint from before the boot is therefore never compared with a machine whose huge
+ * pages changed (an upgrade with new kernel args) or whose NUMA nodes' MemTotal moved (kubernetes issue 131253), two
+ * differences validateState refuses ("the expected machine state is different from the real one"). Containers do
+ * not survive a reboot, so the assignments the old checkpoint held are not needed: kubelet admits the pods again.
+ * A kubelet restart within a boot keeps its checkpoint, as it must.
+ */
+export const memoryManagerResetFile = () => ({
+  path: MEMORY_MANAGER_STATE,
+  op: 'create',
+  permissions: 0o600,
+  content: EMPTY_STATIC_MEMORY_CHECKPOINT,
+})
+
 /** Changes between the running and the rendered config that leave kubelet unable to start with its checkpoints. */
 export function kubeletStateChanges(runningText: string, renderedText: string): KubeletStateChange[] {
   const a = extraConfig(runningText)

@@ -4,7 +4,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { formatFindings, hasErrors, lintMachineConfig, SchemaMissingError } from './lint.ts'
+import { formatFindings, hasErrors, lintMachineConfig, SchemaMissingError, type Finding } from './lint.ts'
+import { talosctlFor } from './cluster.ts'
+import { Talosctl } from '../lib/talos/talosctl.ts'
 import { redactString } from '../lib/runner/redact.ts'
 
 const USAGE = 'usage: npx zx runbooks/02-configure.ts --lint FILE_OR_DIRECTORY... [--grub]'
@@ -36,8 +38,35 @@ function looksLikeMachineConfig(text: string): boolean {
 
 type Target = { file: string; explicit: boolean }
 
+/**
+ * Talos's own validation of one file, when a talosctl is at hand ($TALOSCTL or PATH): a finding for what it refuses.
+ * undefined when valid; null when there is no talosctl to ask.
+ */
+async function talosValidation(talos: Talosctl, file: string): Promise<Finding | undefined | null> {
+  let why: string | undefined
+  try {
+    why = await talos.validate(file)
+  } catch {
+    return null // no talosctl: the linter's own rules and the schema still ran
+  }
+  if (why === undefined) return undefined
+  return {
+    file,
+    line: 1,
+    column: 1,
+    field: '(config)',
+    severity: 'error',
+    rule: 'talos-validate',
+    message: `talosctl validate --mode metal --strict: ${why.split('\n').join('; ')}`,
+    fix: 'fix what Talos reports: it refuses this config as it stands',
+  }
+}
+
 /** Prints findings on stdout; returns the exit code (0 clean, 1 on any lint error, 2 on bad usage, a missing path or a missing schema). */
-export function lintCli(args: string[], write: (s: string) => void = (s) => process.stdout.write(s + '\n')): number {
+export async function lintCli(
+  args: string[],
+  write: (s: string) => void = (s) => process.stdout.write(s + '\n'),
+): Promise<number> {
   const out = (s: string) => write(redactString(s))
   const bootloader = args.includes('--grub') ? 'grub' : 'systemd-boot'
   const paths = args.filter((f) => !f.startsWith('--'))
@@ -69,6 +98,8 @@ export function lintCli(args: string[], write: (s: string) => void = (s) => proc
     }
   }
   let failed = false
+  const talos = new Talosctl({ bin: talosctlFor() })
+  let warnedNoTalosctl = false
   for (const { file, explicit } of targets) {
     const text = readFileSync(file, 'utf8')
     if (!explicit && !looksLikeMachineConfig(text)) {
@@ -82,6 +113,14 @@ export function lintCli(args: string[], write: (s: string) => void = (s) => proc
       if (!(e instanceof SchemaMissingError)) throw e
       process.stderr.write(`error: ${e.message}\n`)
       return 2
+    }
+    const talosSays = await talosValidation(talos, file)
+    if (talosSays) findings.push(talosSays)
+    else if (talosSays === null && !warnedNoTalosctl) {
+      warnedNoTalosctl = true
+      out(
+        `note: no talosctl (${talos.bin}): Talos's own validation (talosctl validate --mode metal --strict) was skipped`,
+      )
     }
     out(findings.length ? formatFindings(findings) : `${file}: ok`)
     failed ||= hasErrors(findings)

@@ -5,6 +5,7 @@ import type { Document, LineCounter } from 'yaml'
 import { formatDotted, positionOf, type PathSeg } from './yaml-positions.ts'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
 import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
+import { EMPTY_STATIC_MEMORY_CHECKPOINT, MEMORY_MANAGER_STATE } from './kubelet-policy.ts'
 
 export type Severity = 'error' | 'warning'
 
@@ -593,6 +594,70 @@ const sysctlValue: Rule = {
   },
 }
 
+// kubernetes v1.33.1 pkg/kubelet/cm/memorymanager/policy_static.go validateState (:591-662): the Static policy
+// compares the checkpointed machine state (per NUMA node MemTotal, huge pages, reservations) with the machine's and
+// kubelet exits on any difference; Talos never removes memory_manager_state (v1.10.3 controllers/k8s/
+// kubelet_service.go handlePolicyChange touches only cpu_manager_state) and keeps /var across reboots and upgrades.
+// A checkpoint with no machine state is taken as fresh (:595-605); machine.files `create` writes it at every boot
+// before kubelet starts (config/kubelet-policy.ts memoryManagerResetFile). state_checkpoint.go restoreState refuses a
+// checksum that does not match ("checkpoint is corrupted") or another policy name, at every boot.
+const memoryManagerCheckpoint: Rule = {
+  id: 'memory-manager-checkpoint',
+  severity: 'error',
+  description: "the Static memory manager's checkpoint must start empty at every boot",
+  check: ({ config }) => {
+    const k: Obj = config.machine?.kubelet ?? {}
+    const policy = String(
+      (isObj(k.extraArgs) && k.extraArgs['memory-manager-policy']) ||
+        (isObj(k.extraConfig) && k.extraConfig.memoryManagerPolicy) ||
+        'None',
+    )
+    const entryAt = files(config).findIndex((f) => isObj(f) && f.path === MEMORY_MANAGER_STATE)
+    const entry = entryAt >= 0 ? files(config)[entryAt]! : undefined
+    const at = (field?: string): PathSeg[] => ['machine', 'files', entryAt, ...(field ? [field] : [])]
+    const fixEntry = `machine.files: [{path: ${MEMORY_MANAGER_STATE}, op: create, permissions: 0o600, content: '${EMPTY_STATIC_MEMORY_CHECKPOINT}'}]`
+    if (policy !== 'Static')
+      return entry
+        ? [
+            {
+              path: at('path'),
+              message: `${MEMORY_MANAGER_STATE} is written at boot but the memory manager policy is ${policy}: kubelet refuses a checkpoint of another policy at every start (configured policy "${policy}" differs from state checkpoint policy)`,
+              fix: 'drop this machine.files entry, or set memoryManagerPolicy: Static',
+            },
+          ]
+        : []
+    if (!entry)
+      return [
+        {
+          path:
+            isObj(k.extraConfig) && k.extraConfig.memoryManagerPolicy
+              ? ['machine', 'kubelet', 'extraConfig', 'memoryManagerPolicy']
+              : ['machine', 'kubelet'],
+          severity: 'warning',
+          message: `the Static memory manager keeps ${MEMORY_MANAGER_STATE} across reboots and upgrades (Talos never removes it) and kubelet refuses to start when the machine differs from it: after a huge page change, or a boot that moves memory between NUMA nodes ("the expected machine state is different from the real one")`,
+          fix: `write the empty checkpoint at every boot: ${fixEntry}`,
+        },
+      ]
+    if (entry.op !== 'create')
+      return [
+        {
+          path: at('op'),
+          message: `op ${JSON.stringify(entry.op)}: ${entry.op === 'overwrite' ? 'Talos stops the first boot, where the file does not exist yet ("file must exist")' : 'the checkpoint must be replaced whole at every boot'}`,
+          fix: 'use op: create (it writes the file whether it exists or not)',
+        },
+      ]
+    if (String(entry.content ?? '').trim() !== EMPTY_STATIC_MEMORY_CHECKPOINT)
+      return [
+        {
+          path: at('content'),
+          message: `this is not the empty Static checkpoint kubelet writes: kubelet refuses a checkpoint whose checksum or policy does not match ("checkpoint is corrupted") at every boot, and the node never gets Ready`,
+          fix: `content: '${EMPTY_STATIC_MEMORY_CHECKPOINT}'`,
+        },
+      ]
+    return []
+  },
+}
+
 export const RULES: Rule[] = [
   filesOutsideVar,
   grubFiles,
@@ -610,4 +675,5 @@ export const RULES: Rule[] = [
   installDiskNotDev,
   installDiskPartition,
   sysctlValue,
+  memoryManagerCheckpoint,
 ]

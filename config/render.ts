@@ -13,8 +13,10 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
-import { nodeSubnetOf, type Inventory, type InventoryNode, type ValidatorProfile } from './inventory.ts'
+import { nodeSubnetOf, type Inventory, type InventoryNode, type LinkRef, type ValidatorProfile } from './inventory.ts'
 import { splitNodeLabels } from './node-restriction.ts'
+import { memoryManagerResetFile } from './kubelet-policy.ts'
+import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
@@ -256,16 +258,25 @@ function clusterVars(inv: Inventory) {
   }
 }
 
-/** The node's one link as a Talos v1.10 machine.network.interfaces entry: its selector, address or DHCP, the VIP. */
+/** A port as a Talos v1.10 interfaces entry selects it: deviceSelector by MAC or PCI bus path, or its name. */
+const selectLink = (l: LinkRef): Obj =>
+  l.mac
+    ? { deviceSelector: { hardwareAddr: l.mac.toLowerCase() } }
+    : l.busPath
+      ? { deviceSelector: { busPath: l.busPath } }
+      : { interface: l.name }
+
+/**
+ * The node's one link as a Talos v1.10 machine.network.interfaces entry (its selector, address or DHCP, the VIP),
+ * then each of its other ports with `ignore: true`: Talos would otherwise bring them up and run DHCP on any with a
+ * carrier (internal/app/machined/pkg/controllers/network/operator_config.go:241-259); ignored, it leaves them down
+ * and unconfigured (link_config.go:90, operator_config.go:136-142).
+ */
 function nodeInterfaces(inv: Inventory, n: InventoryNode): Obj[] | undefined {
   const vip = n.role === 'controlplane' && inv.cluster.vip ? { vip: { ip: inv.cluster.vip } } : {}
   const net = n.network
   if (!net) return 'vip' in vip ? [{ deviceSelector: { physical: true }, dhcp: true, ...vip }] : undefined
-  const select = net.link.mac
-    ? { deviceSelector: { hardwareAddr: net.link.mac.toLowerCase() } }
-    : net.link.busPath
-      ? { deviceSelector: { busPath: net.link.busPath } }
-      : { interface: net.link.name }
+  const select = selectLink(net.link)
   const addressing = net.address
     ? {
         addresses: [net.address],
@@ -274,7 +285,10 @@ function nodeInterfaces(inv: Inventory, n: InventoryNode): Obj[] | undefined {
           : {}),
       }
     : { dhcp: true }
-  return [{ ...select, ...addressing, ...vip }]
+  return [
+    { ...select, ...addressing, ...vip },
+    ...(net.otherLinks ?? []).map((l) => ({ ...selectLink(l), ignore: true })),
+  ]
 }
 
 function nodeVars(inv: Inventory, n: InventoryNode) {
@@ -299,6 +313,8 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
         ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)]))
         : undefined,
     kubeletExtraConfig: kubeletExtraConfig(v),
+    // the Static memory manager starts every boot from a fresh checkpoint (config/kubelet-policy.ts)
+    files: kubeletExtraConfig(v).memoryManagerPolicy === 'Static' ? [memoryManagerResetFile()] : undefined,
     // Only the labels NodeRestriction lets a worker set on itself: one forbidden label makes Talos' whole update
     // (these labels included) fail forever. 05-storage-tuning applies the others with admin credentials.
     nodeLabels: nonEmpty(splitNodeLabels(v.labels).self),
@@ -354,7 +370,7 @@ function renderNodeConfig(
           {
             volume: {
               name: s.name,
-              diskSelector: s.diskSelector,
+              diskSelector: diskSelectorCel(s.disk),
               minSize: s.minSize,
               maxSize: s.maxSize,
               filesystem: s.filesystem,

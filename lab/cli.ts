@@ -104,7 +104,9 @@ async function cmdUp(p: Parsed): Promise<number> {
     `Talos image    ${rel(r.image!.raw)} (sha256 ${r.image!.sha256.slice(0, 16)}..., Talos ${r.image!.talosVersion}; .zst beside it)`,
   )
   out(`endpoint       ${r.inventory.endpoint}\n`)
-  out(`Talos API      the real talosctl ${TALOS_VERSION} (${rel(realTalosctl())}) against <address>:50000 of each machine`)
+  out(
+    `Talos API      the real talosctl ${TALOS_VERSION} (${rel(realTalosctl())}) against <address>:50000 of each machine`,
+  )
   if (process.env.TALOS_LAB_DIR) {
     out('environment for `npm run lab` (the runbooks need none):')
     out(`  export TALOS_LAB_DIR="${labDir()}"`)

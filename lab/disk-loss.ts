@@ -17,14 +17,15 @@ import { ownersFile } from './file-owners.ts'
 import { paths, updateNode, type LabDisk } from './state.ts'
 import { prepareRescueSshd, rescueEndpoint, sshdPaths } from './sshd.ts'
 
-/** A new drive of the same model: another serial (and, for NVMe, the wwid Linux derives from it). */
+/** A new, blank drive of the same model: another serial (and, for NVMe, the wwid Linux derives from it). */
 function freshDisk(d: LabDisk): LabDisk {
   const serial = `R${randomBytes(5).toString('hex').toUpperCase()}`
   const wwid =
     d.wwid && d.serial
       ? d.wwid.replace(Buffer.from(d.serial).toString('hex'), Buffer.from(serial).toString('hex'))
       : d.wwid
-  return { ...d, serial, ...(wwid ? { wwid } : {}) }
+  const { signature: _old, ...blank } = d
+  return { ...blank, serial, ...(wwid ? { wwid } : {}) }
 }
 
 export async function loseDisks(name: string): Promise<string[]> {

@@ -40,7 +40,13 @@ const nvmeDisk = (dev: string, sizeBytes: number, model: string, serial: string)
 })
 
 const GB = 1e9
-const TB = 1e12
+
+/** The validator's NVMe drives: system, then accounts (3.84 TB), then ledger (1.92 TB). */
+const validatorDisks = (): LabDisk[] => [
+  nvmeDisk('/dev/nvme0n1', 512 * GB, 'LAB NVMe 512GB', 'LABSYS00000001'),
+  nvmeDisk('/dev/nvme1n1', 3_840_000_000_000, 'LAB NVMe 3.84TB', 'LABACC00000001'),
+  nvmeDisk('/dev/nvme2n1', 1_920_000_000_000, 'LAB NVMe 1.92TB', 'LABLDG00000001'),
+]
 
 const PROFILES: Record<string, () => Hardware> = {
   controlplane: () => ({
@@ -62,11 +68,28 @@ const PROFILES: Record<string, () => Hardware> = {
     threadSiblings: range(0, 16).map((c) => [c, c + 16]),
     numaMemoryMiB: [32 * GiB, 32 * GiB],
     distances: uniformDistances(2, 21),
-    disks: [
-      nvmeDisk('/dev/nvme0n1', 512 * GB, 'LAB NVMe SYSTEM', 'LABSYS00000001'),
-      nvmeDisk('/dev/nvme1n1', 2 * TB, 'LAB NVMe LEDGER', 'LABLDG00000001'),
-      nvmeDisk('/dev/nvme2n1', 1 * TB, 'LAB NVMe ACCOUNTS', 'LABACC00000001'),
+    // Two ports of one 25 GbE NIC, both cabled: the first to the node network, the second to a storage/backup switch
+    // that runs its own DHCP server. Talos runs DHCP on the second too unless the config names it (lab/network.ts).
+    links: [
+      { name: 'enp65s0f0np0', mac: '0c:42:a1:21:00:00', busPath: '0000:41:00.0', driver: 'mlx5_core', carrier: true },
+      {
+        name: 'enp65s0f1np1',
+        mac: '0c:42:a1:21:00:01',
+        busPath: '0000:41:00.1',
+        driver: 'mlx5_core',
+        carrier: true,
+        segment: { cidr: '192.168.100.0/24', router: '192.168.100.1' },
+      },
     ],
+    // The accounts drive is the larger one and sorts before the ledger drive (Talos lists disks by ID: nvme1n1 <
+    // nvme2n1), so a ledger selector that also matches it puts the ledger there (lab/volumes.ts).
+    disks: validatorDisks(),
+  }),
+  // The same machine reused from an earlier life: its ledger drive still carries the xfs filesystem it had, written
+  // straight onto the disk. Talos v1.10 never partitions it (lab/volumes.ts) until `talosctl wipe disk nvme2n1`.
+  'validator-2socket-reused': () => ({
+    ...PROFILES['validator-2socket']!(),
+    disks: validatorDisks().map((d) => (d.dev === '/dev/nvme2n1' ? { ...d, signature: 'xfs' } : d)),
   }),
 
   // ---- test layouts

@@ -1,26 +1,40 @@
 // The lab kubelet's CPU and memory manager checkpoints (/var/lib/kubelet/{cpu,memory}_manager_state in the node's
-// sysroot) and the start-time validation that makes a real kubelet refuse to start after a policy change:
+// sysroot) and the start-time validation that makes a real kubelet refuse to start:
 //
 // - Talos removes cpu_manager_state only when the cpuManagerPolicy NAME changes ("none" and "" are the same) and
 //   never touches memory_manager_state (internal/app/machined/pkg/controllers/k8s/kubelet_service.go at v1.10.3,
-//   handlePolicyChange / equalPolicy).
+//   handlePolicyChange / equalPolicy); an upgrade or a reboot keeps /var, and both checkpoints with it.
 // - kubelet (v1.33) then restores each checkpoint: a policy that differs from the checkpoint's fails
 //   ("could not restore state from checkpoint: ... please drain this node and delete the ... checkpoint file",
-//   pkg/kubelet/cm/{cpumanager,memorymanager}/state/state_checkpoint.go); the static CPU policy requires the reserved
-//   CPUs to be in the checkpoint's defaultCpuSet (cpumanager/policy_static.go validateState: "not all reserved cpus");
-//   the Static memory policy requires the checkpoint's machine state to equal the one computed from today's
-//   reservations (memorymanager/policy_static.go validateState: "[memorymanager] the expected machine state is
-//   different from the real one", "change of kubelet system-reserved, kube-reserved or pre-reserved-memory-zone
-//   parameters"). container_manager_linux.go wraps them ("start cpu manager error: %w", "start memory manager
-//   error: %w") and kubelet exits ("Failed to start ContainerManager"); Talos restarts it forever.
+//   pkg/kubelet/cm/{cpumanager,memorymanager}/state/state_checkpoint.go), so does a checksum that does not match
+//   ("checkpoint is corrupted"); the static CPU policy requires the reserved CPUs to be in the checkpoint's
+//   defaultCpuSet (cpumanager/policy_static.go validateState: "not all reserved cpus"); the Static memory policy
+//   requires the checkpoint's machine state to equal the machine's: every NUMA node's MemTotal and huge page totals
+//   and the reservations (lab/memory-manager.ts, memorymanager/policy_static.go validateState: "[memorymanager] the
+//   expected machine state is different from the real one"). So after a huge page change, and after a boot that
+//   moved memory between NUMA nodes (lab/sysroot.ts bootShiftKiB), a checkpoint from before fails.
+//   container_manager_linux.go wraps them ("start cpu manager error: %w", "start memory manager error: %w") and
+//   kubelet exits ("Failed to start ContainerManager"); Talos restarts it forever.
+// - What machine.files writes at boot is there before kubelet's first start of that boot (lab/user-files.ts).
 //
 // The lab kubelet pins no exclusive CPUs, so its defaultCpuSet is every CPU: a reservedSystemCPUs change alone
 // passes, as it does on a real node whose Guaranteed pods were drained first.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { formatCpuList, parseCpuList } from '../lib/host/numa.ts'
-import { quantityValue } from '../lib/kube/quantity.ts'
 import type { Hardware } from './state.ts'
+import type { MachineFile } from './machine-config.ts'
+import {
+  checkpointChecksum,
+  defaultMachineState,
+  marshalCheckpoint,
+  readNumaNodes,
+  reservedFromConfig,
+  validateState,
+  type MemoryManagerCheckpoint,
+} from './memory-manager.ts'
+import { writeUserFiles } from './user-files.ts'
+import { currentBoot } from './sysroot.ts'
 
 export const CPU_STATE = '/var/lib/kubelet/cpu_manager_state'
 export const MEMORY_STATE = '/var/lib/kubelet/memory_manager_state'
@@ -32,33 +46,54 @@ interface CpuCheckpoint {
   defaultCpuSet: string
   checksum: number
 }
-interface MemoryCheckpoint {
-  policyName: string
-  /** NUMA node → bytes reserved for the system (the Static policy's machine state, what the lab compares). */
-  machineState: Record<string, { memoryMap: { memory: { systemReserved: number } } }>
-  checksum: number
-}
 
 const read = <T>(file: string): T | undefined =>
   existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined
-const write = (file: string, v: unknown) => {
+const write = (file: string, text: string) => {
   mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, JSON.stringify(v))
+  writeFileSync(file, text)
 }
-// kubelet's checkpoints carry a checksum of their content; the lab's only needs to be stable
+// the CPU manager checkpoint's checksum is the lab's own (its content is not kubelet's either)
 const checksum = (v: unknown) => [...JSON.stringify(v)].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7)
 
 /** Talos's equalPolicy: "none" and "" are the same CPU manager policy. */
 const samePolicy = (a: string, b: string) => (a === 'none' ? '' : a) === (b === 'none' ? '' : b)
 
-function memoryMachineState(cfg: Obj, hw: Hardware): MemoryCheckpoint['machineState'] {
-  const out: MemoryCheckpoint['machineState'] = {}
-  for (let n = 0; n < hw.numaCpus.length; n++) out[n] = { memoryMap: { memory: { systemReserved: 0 } } }
-  for (const r of (cfg.reservedMemory ?? []) as Obj[]) {
-    const bytes = quantityValue(String(r.limits?.memory ?? '0')) ?? 0
-    if (out[r.numaNode]) out[r.numaNode]!.memoryMap.memory.systemReserved = bytes
+const restoreError = (why: string) =>
+  `start memory manager error: could not restore state from checkpoint: ${why}, please drain this node and delete the memory manager checkpoint file "${MEMORY_STATE}" before restarting Kubelet`
+
+/**
+ * The memory manager's Start (memory_manager.go:185-207): restore the checkpoint (a missing one is written empty),
+ * then the policy's Start; the Static policy validates the machine state and stores the machine's when the
+ * checkpoint had none. Returns kubelet's error, or undefined when it started (the checkpoint is then on disk).
+ */
+function startMemoryManager(root: string, policy: string, extraConfig: Obj): string | undefined {
+  const file = join(root, MEMORY_STATE)
+  let cp: MemoryManagerCheckpoint = { policyName: policy, machineState: {}, checksum: 0 }
+  if (!existsSync(file)) write(file, marshalCheckpoint(cp))
+  else {
+    try {
+      // NewMemoryManagerCheckpoint starts with an empty machine state; the JSON overrides what it has
+      cp = {
+        machineState: {},
+        ...(JSON.parse(readFileSync(file, 'utf8')) as Partial<MemoryManagerCheckpoint>),
+      } as MemoryManagerCheckpoint
+    } catch (e) {
+      return restoreError((e as Error).message)
+    }
+    if (checkpointChecksum(cp) !== cp.checksum) return restoreError('checkpoint is corrupted')
+    if (cp.policyName !== policy)
+      return restoreError(
+        `[memorymanager] configured policy "${policy}" differs from state checkpoint policy "${cp.policyName}"`,
+      )
   }
-  return out
+  if (policy !== 'Static') return undefined
+  const nodes = readNumaNodes(root)
+  const machine = defaultMachineState(nodes, reservedFromConfig(extraConfig.reservedMemory, nodes))
+  const v = validateState(cp, machine)
+  if ('error' in v) return `start memory manager error: ${v.error}`
+  if (v.state !== cp.machineState) write(file, marshalCheckpoint({ ...cp, machineState: v.state }))
+  return undefined
 }
 
 /**
@@ -69,7 +104,6 @@ export function startKubelet(root: string, hw: Hardware, extraConfig: Obj): stri
   const cpuPolicy = String(extraConfig.cpuManagerPolicy ?? 'none')
   const memPolicy = String(extraConfig.memoryManagerPolicy ?? 'None')
   const cpuFile = join(root, CPU_STATE)
-  const memFile = join(root, MEMORY_STATE)
 
   let cpu = read<CpuCheckpoint>(cpuFile)
   if (cpu && !samePolicy(cpu.policyName, cpuPolicy)) {
@@ -84,22 +118,30 @@ export function startKubelet(root: string, hw: Hardware, extraConfig: Obj): stri
       return `start cpu manager error: not all reserved cpus: "${formatCpuList(reserved)}" are present in defaultCpuSet: "${cpu.defaultCpuSet}"`
   }
 
-  const mem = read<MemoryCheckpoint>(memFile)
-  const expected = memPolicy === 'Static' ? memoryMachineState(extraConfig, hw) : {}
-  if (mem && mem.policyName !== memPolicy)
-    return `start memory manager error: could not restore state from checkpoint: [memorymanager] configured policy "${memPolicy}" differs from state checkpoint policy "${mem.policyName}", please drain this node and delete the memory manager checkpoint file "${MEMORY_STATE}" before restarting Kubelet`
-  if (mem && memPolicy === 'Static' && JSON.stringify(mem.machineState) !== JSON.stringify(expected))
-    return 'start memory manager error: [memorymanager] the expected machine state is different from the real one'
+  const memError = startMemoryManager(root, memPolicy, extraConfig)
+  if (memError) return memError
 
   if (!cpu) {
     const c = { policyName: cpuPolicy, defaultCpuSet: cpuPolicy === 'static' ? allCpus : '' }
-    write(cpuFile, { ...c, checksum: checksum(c) })
-  }
-  if (!mem) {
-    const m = { policyName: memPolicy, machineState: expected }
-    write(memFile, { ...m, checksum: checksum(m) })
+    write(cpuFile, JSON.stringify({ ...c, checksum: checksum(c) }))
   }
   return undefined
+}
+
+/**
+ * machined's userSetup phase, once per boot: the first kubelet start of a boot (install, reboot, upgrade, reset,
+ * power on: each has just booted the sysroot, lab/sysroot.ts applyBootParams) comes after machine.files were
+ * written; a restart for a config change within the boot does not write them again. Returns the phase's error.
+ */
+function userSetupOnce(nodeDir: string, root: string, files: MachineFile[]): string | undefined {
+  const marker = join(nodeDir, 'user-files.boot')
+  const boot = String(currentBoot(root))
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === boot) return undefined
+  writeFileSync(marker, boot)
+  const errors = writeUserFiles(root, files)
+  return errors.length
+    ? `the boot stopped in phase userSetup (services, kubelet included, never started): writeUserFiles failed: ${errors.join('; ')}`
+    : undefined
 }
 
 /** (Re)start the lab node's kubelet with its current machine config; records kubelet's error on the node. */
@@ -109,7 +151,9 @@ export async function runKubelet(name: string): Promise<string | undefined> {
   const n = loadNode(name)
   if (!existsSync(paths.config(name))) return undefined
   const cfg = parseMachineConfig(readFileSync(paths.config(name), 'utf8'), paths.config(name))
-  const err = startKubelet(paths.root(name), n.hardware, cfg.kubeletExtraConfig as Obj)
+  const err =
+    userSetupOnce(paths.nodeDir(name), paths.root(name), cfg.files) ??
+    startKubelet(paths.root(name), n.hardware, cfg.kubeletExtraConfig as Obj)
   updateNode(name, (x) => {
     if (err) x.kubeletError = err
     else delete x.kubeletError

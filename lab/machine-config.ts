@@ -2,9 +2,14 @@
 // what a config change means on a running node, following Talos v1.10 semantics:
 //   - sysctls, kernel modules, node labels/taints, kubelet extraConfig apply live (no reboot);
 //   - machine.install.* (extraKernelArgs, image, disk) only takes effect at the next upgrade (the running
-//     cmdline and the installed image change only at install/upgrade time).
+//     cmdline and the installed image change only at install/upgrade time);
+//   - machine.files is written at boot only (lab/user-files.ts), so a change needs a reboot.
 import { parseAllDocuments } from 'yaml'
-import type { Hardware, LabDisk } from './state.ts'
+import type { Hardware } from './state.ts'
+import { provisionUserVolumes, type UserVolume } from './volumes.ts'
+
+export type { UserVolume } from './volumes.ts'
+export { matchDiskSelector, type DiskFacts } from './disk-selector.ts'
 
 /** The Talos v1.10 metal kernel command line (without rescue-system args); extraKernelArgs are appended. */
 export const TALOS_DEFAULT_CMDLINE =
@@ -16,13 +21,13 @@ export interface Taint {
   effect: string
 }
 
-export interface UserVolume {
-  name: string
-  /** CEL expression from provisioning.diskSelector.match */
-  diskSelector: string
-  minSize?: string
-  maxSize?: string
-  filesystem: string
+/** A machine.files entry (Talos v1alpha1 MachineFile). */
+export interface MachineFile {
+  path: string
+  op: string
+  content: string
+  /** Octal mode bits as a number (0o644). */
+  permissions: number
 }
 
 export interface MachineConfigView {
@@ -48,6 +53,9 @@ export interface MachineConfigView {
   kubeletExtraConfig: Record<string, unknown>
   kubeletExtraArgs: Record<string, string>
   userVolumes: UserVolume[]
+  files: MachineFile[]
+  /** machine.network.interfaces as written (lab/network.ts reads them as Talos' network controllers do) */
+  interfaces: Record<string, unknown>[]
 }
 
 type Obj = Record<string, any>
@@ -103,6 +111,13 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
     kubeletExtraConfig: m.kubelet?.extraConfig ?? {},
     kubeletExtraArgs: m.kubelet?.extraArgs ?? {},
     userVolumes,
+    files: ((m.files ?? []) as Obj[]).map((f) => ({
+      path: String(f.path ?? ''),
+      op: String(f.op ?? ''),
+      content: String(f.content ?? ''),
+      permissions: Number(f.permissions ?? 0o644),
+    })),
+    interfaces: Array.isArray(m.network?.interfaces) ? m.network.interfaces : [],
   }
 }
 
@@ -120,191 +135,6 @@ export function installCmdline(
   return [TALOS_DEFAULT_CMDLINE, ...schematicArgs, ...(firmware === 'uefi' ? [] : cfg.extraKernelArgs)].join(' ')
 }
 
-// ---- diskSelector CEL subset: disk.model/serial/transport/dev_path == "x", != , !system_disk, disk.rotational, &&, ||, ( )
-
-type Tok = { t: 'id' | 'str' | 'op' | 'lp' | 'rp' | 'not' | 'num'; v: string }
-
-function tokenize(expr: string): Tok[] {
-  const out: Tok[] = []
-  let i = 0
-  while (i < expr.length) {
-    const ch = expr[i]
-    if (/\s/.test(ch)) {
-      i++
-      continue
-    }
-    if (ch === '"' || ch === "'") {
-      const q = ch
-      let j = i + 1
-      let s = ''
-      while (j < expr.length && expr[j] !== q) {
-        if (expr[j] === '\\') j++
-        s += expr[j]
-        j++
-      }
-      if (j >= expr.length) throw new Error(`unterminated string in ${JSON.stringify(expr)}`)
-      out.push({ t: 'str', v: s })
-      i = j + 1
-      continue
-    }
-    const two = expr.slice(i, i + 2)
-    if (['==', '!=', '&&', '||', '>=', '<='].includes(two)) {
-      out.push({ t: 'op', v: two })
-      i += 2
-      continue
-    }
-    if (ch === '>' || ch === '<') {
-      out.push({ t: 'op', v: ch })
-      i++
-      continue
-    }
-    if (ch === '!') {
-      out.push({ t: 'not', v: ch })
-      i++
-      continue
-    }
-    if (ch === '(') {
-      out.push({ t: 'lp', v: ch })
-      i++
-      continue
-    }
-    if (ch === ')') {
-      out.push({ t: 'rp', v: ch })
-      i++
-      continue
-    }
-    const m = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(expr.slice(i))
-    if (m) {
-      out.push({ t: 'id', v: m[0] })
-      i += m[0].length
-      continue
-    }
-    const n = /^[0-9]+(u)?(\s*\*\s*[a-z.0-9]+)?/.exec(expr.slice(i))
-    if (n) {
-      out.push({ t: 'num', v: n[0] })
-      i += n[0].length
-      continue
-    }
-    throw new Error(`unsupported character ${JSON.stringify(ch)} in disk selector ${JSON.stringify(expr)}`)
-  }
-  return out
-}
-
-export interface DiskFacts {
-  disk: LabDisk
-  systemDisk: boolean
-}
-
-function diskField(d: LabDisk, name: string): string | number | boolean {
-  const f = name.replace(/^disk\./, '')
-  switch (f) {
-    case 'model':
-      return d.model
-    case 'serial':
-      return d.serial
-    case 'transport':
-      return d.transport
-    case 'rotational':
-      return d.rotational
-    case 'wwid':
-      return d.wwid ?? ''
-    case 'dev_path':
-      return d.dev
-    case 'size':
-      return d.sizeBytes
-    default:
-      throw new Error(`unsupported disk selector field ${name}`)
-  }
-}
-
-/** Evaluate a UserVolumeConfig diskSelector (a CEL subset) against one disk. */
-export function matchDiskSelector(expr: string, facts: DiskFacts): boolean {
-  const toks = tokenize(expr)
-  let p = 0
-  const peek = () => toks[p]
-  const value = (): string | number | boolean => {
-    const t = toks[p++]
-    if (!t) throw new Error(`disk selector ${JSON.stringify(expr)} ends early`)
-    if (t.t === 'str') return t.v
-    if (t.t === 'num') {
-      const mm = /^([0-9]+)u?(?:\s*\*\s*([a-z.0-9]+))?$/.exec(t.v)!
-      const units: Record<string, number> = {
-        'u.KiB': 1024,
-        'u.MiB': 1024 ** 2,
-        'u.GiB': 1024 ** 3,
-        'u.TiB': 1024 ** 4,
-        'u.KB': 1e3,
-        'u.MB': 1e6,
-        'u.GB': 1e9,
-        'u.TB': 1e12,
-      }
-      return Number(mm[1]) * (mm[2] ? (units[mm[2]] ?? NaN) : 1)
-    }
-    if (t.t === 'id') {
-      if (t.v === 'system_disk') return facts.systemDisk
-      if (t.v === 'true' || t.v === 'false') return t.v === 'true'
-      return diskField(facts.disk, t.v)
-    }
-    throw new Error(`unexpected ${t.v} in disk selector ${JSON.stringify(expr)}`)
-  }
-  const unary = (): boolean => {
-    const t = peek()
-    if (t?.t === 'not') {
-      p++
-      return !unary()
-    }
-    if (t?.t === 'lp') {
-      p++
-      const v = or()
-      if (peek()?.t !== 'rp') throw new Error(`missing ) in disk selector ${JSON.stringify(expr)}`)
-      p++
-      return v
-    }
-    const left = value()
-    const op = peek()
-    if (op?.t === 'op' && !['&&', '||'].includes(op.v)) {
-      p++
-      const right = value()
-      switch (op.v) {
-        case '==':
-          return left === right
-        case '!=':
-          return left !== right
-        case '>':
-          return Number(left) > Number(right)
-        case '<':
-          return Number(left) < Number(right)
-        case '>=':
-          return Number(left) >= Number(right)
-        case '<=':
-          return Number(left) <= Number(right)
-      }
-    }
-    return Boolean(left)
-  }
-  const and = (): boolean => {
-    let v = unary()
-    while (peek()?.t === 'op' && peek().v === '&&') {
-      p++
-      const r = unary()
-      v = v && r
-    }
-    return v
-  }
-  const or = (): boolean => {
-    let v = and()
-    while (peek()?.t === 'op' && peek().v === '||') {
-      p++
-      const r = and()
-      v = v || r
-    }
-    return v
-  }
-  const result = or()
-  if (p !== toks.length) throw new Error(`unexpected ${toks[p].v} in disk selector ${JSON.stringify(expr)}`)
-  return result
-}
-
 export interface RuntimeMount {
   device: string
   mountPoint: string
@@ -320,18 +150,14 @@ export interface RuntimeConfig {
   mounts: RuntimeMount[]
 }
 
-/** The runtime state a config asks for on this hardware: each user volume on the first matching disk. */
+/**
+ * The runtime state a config asks for on this hardware: each user volume Talos' volume manager provisions
+ * (lab/volumes.ts) is mounted at /var/mnt/<name>; one it cannot place is left out (its VolumeStatus says why).
+ */
 export function runtimeConfigFor(cfg: MachineConfigView, hw: Hardware, installDisk: string | undefined): RuntimeConfig {
-  const taken = new Set<string>()
-  const mounts: RuntimeMount[] = []
-  for (const vol of cfg.userVolumes) {
-    const disk = hw.disks.find(
-      (d) => !taken.has(d.dev) && matchDiskSelector(vol.diskSelector, { disk: d, systemDisk: d.dev === installDisk }),
-    )
-    if (!disk) throw new Error(`user volume ${vol.name}: no disk matches ${JSON.stringify(vol.diskSelector)}`)
-    taken.add(disk.dev)
-    mounts.push({ device: disk.dev, mountPoint: `/var/mnt/${vol.name}`, fsType: vol.filesystem })
-  }
+  const mounts: RuntimeMount[] = provisionUserVolumes(cfg.userVolumes, hw.disks, installDisk)
+    .filter((v) => v.phase === 'ready')
+    .map((v) => ({ device: v.location, mountPoint: v.mountLocation, fsType: v.filesystem }))
   return { sysctls: cfg.sysctls, kernelModules: cfg.kernelModules, mounts }
 }
 
@@ -355,6 +181,7 @@ export function diffConfigs(prev: MachineConfigView, next: MachineConfigView): C
     ['machine.kubelet.extraConfig', 'kubeletExtraConfig'],
     ['machine.kubelet.extraArgs', 'kubeletExtraArgs'],
     ['machine.network.hostname', 'hostname'],
+    ['machine.network.interfaces', 'interfaces'],
   ]
   for (const [field, key] of live) if (!same(prev[key], next[key])) out.push({ field, effect: 'live' })
   const upgrade: [string, keyof MachineConfigView][] = [
@@ -364,7 +191,10 @@ export function diffConfigs(prev: MachineConfigView, next: MachineConfigView): C
   ]
   for (const [field, key] of upgrade) if (!same(prev[key], next[key])) out.push({ field, effect: 'upgrade' })
   if (!same(prev.userVolumes, next.userVolumes)) out.push({ field: 'UserVolumeConfig', effect: 'live' })
+  // Talos applies at once only the fields CanApplyImmediate lists (v1.10.3 internal/app/machined/pkg/runtime/
+  // v1alpha1/v1alpha1_runtime.go:138-194); machine.files is not one of them: apply-config --mode auto reboots
   const reboot: [string, keyof MachineConfigView][] = [
+    ['machine.files', 'files'],
     ['machine.type', 'type'],
     ['machine.ca', 'caCrt'],
     ['cluster.clusterName', 'clusterName'],

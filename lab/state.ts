@@ -64,6 +64,8 @@ export interface Hardware {
    */
   threadSiblings?: number[][]
   disks: LabDisk[]
+  /** Physical network ports (lab/network.ts). Absent: one port, eth0, cabled to the node network. */
+  links?: LabLink[]
 }
 
 export interface LabDisk {
@@ -75,6 +77,28 @@ export interface LabDisk {
   wwid?: string
   transport: 'nvme' | 'sata' | 'virtio'
   rotational: boolean
+  /**
+   * What blkid finds on the whole disk from an earlier life ('xfs', 'ext4', 'dos', ...): Talos v1.10 never partitions
+   * such a disk (lab/volumes.ts). Absent: blank.
+   */
+  signature?: string
+}
+
+/** A physical network port and what it is cabled to. */
+export interface LabLink {
+  /** the kernel's name, e.g. enp65s0f0np0 */
+  name: string
+  mac: string
+  /** PCI bus path, e.g. 0000:41:00.0 */
+  busPath: string
+  driver: string
+  /** a cable with a live switch port on the other end */
+  carrier: boolean
+  /**
+   * The DHCP server of the segment the port is cabled to: it hands out <network>.<last octet of the node's address>
+   * with this router. Absent: the node network, whose server hands out the node's own address (/24, router .1).
+   */
+  segment?: { cidr: string; router: string }
 }
 
 export interface LabNode {

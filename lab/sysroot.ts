@@ -3,7 +3,9 @@
 // drivers/base/node.c (node meminfo, cpumap/cpulist, distance), fs/proc/meminfo.c, mm/hugetlb.c.
 //
 // The memory model is deterministic: each node with memory loses ~2% of its RAM to the kernel (MemTotal), the
-// running system uses a fixed share of what remains, and huge pages allocated at boot come out of MemFree.
+// running system uses a fixed share of what remains, and huge pages allocated at boot come out of MemFree. Like real
+// two-socket machines, each boot places a few dozen MiB of MemTotal on another NUMA node while the machine's total
+// stays (bootShiftKiB).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Hardware } from './state.ts'
@@ -50,11 +52,28 @@ export interface HugepageAllocation {
 
 const align4 = (kib: number) => Math.floor(kib / 4) * 4
 
-/** MemTotal and the baseline usage of each node before huge pages. */
-export function baseNodeMemory(hw: Hardware): NodeMemory[] {
+/**
+ * How much MemTotal the first NUMA node with memory gains (negative: loses) at boot number `boot`, in KiB; the last
+ * one gives (takes) it, so the machine's MemTotal never changes. Real machines do this between boots (KASLR places
+ * the kernel image on either node, early boot frees a varying amount): kubernetes issue 131253 shows node 2 of a
+ * server at 135233794048 bytes before a reboot and 135277490176 after, 42672 KiB apart, with the nodes' sum
+ * unchanged (openshift-kni/numaresources-operator #684/#694 saw 52500 KiB). Boot 0 (a new sysroot) shifts nothing;
+ * every later boot shifts a different whole number of 4 KiB pages, at most 42672 KiB either way.
+ */
+export function bootShiftKiB(boot: number): number {
+  if (boot <= 0) return 0
+  return 4 * (((boot * 7919) % 21337) - 10668)
+}
+
+/** MemTotal and the baseline usage of each node before huge pages, at boot number `boot`. */
+export function baseNodeMemory(hw: Hardware, boot = 0): NodeMemory[] {
+  const withMemory = hw.numaMemoryMiB.flatMap((m, i) => (m > 0 ? [i] : []))
+  const shift = withMemory.length > 1 ? bootShiftKiB(boot) : 0
+  const moved = (node: number) =>
+    node === withMemory[0] ? shift : node === withMemory[withMemory.length - 1] ? -shift : 0
   return hw.numaMemoryMiB.map((mib, node) => {
     if (mib <= 0) return { totalKiB: 0, usedKiB: 0, hugepages: {}, freeKiB: 0 }
-    const totalKiB = align4(mib * 1024 - mib * 1024 * 0.02)
+    const totalKiB = align4(mib * 1024 - mib * 1024 * 0.02) + moved(node)
     // node 0 carries the kernel image, early allocations and most of the system services
     const usedKiB = align4(totalKiB * (node === 0 ? 0.04 : 0.01))
     return { totalKiB, usedKiB, hugepages: {}, freeKiB: totalKiB - usedKiB }
@@ -69,8 +88,9 @@ export function baseNodeMemory(hw: Hardware): NodeMemory[] {
 export function allocateHugepages(
   hw: Hardware,
   req: HugepageCmdline,
+  boot = 0,
 ): { allocation: HugepageAllocation; memory: NodeMemory[] } {
-  const memory = baseNodeMemory(hw)
+  const memory = baseNodeMemory(hw, boot)
   const nodes = hw.numaCpus.length
   const warnings = [...req.warnings.map((w) => `HugeTLB: ${w}`)]
   const perSize: Record<number, number[]> = {}
@@ -502,7 +522,7 @@ export function createSysroot(root: string, hw: Hardware, opts: SysrootOptions):
   for (const [k, v] of Object.entries(SYSCTL_DEFAULTS)) put(`proc/sys/${k}`, v + '\n')
   put('proc/sys/kernel/hostname', opts.hostname + '\n')
   put('etc/os-release', osRelease())
-  return applyBootParams(root, hw, opts.cmdline).allocation
+  return applyBootParams(root, hw, opts.cmdline, 0).allocation
 }
 
 export function osRelease(version = TALOS_VERSION): string {
@@ -519,17 +539,37 @@ export function osRelease(version = TALOS_VERSION): string {
   ].join('\n')
 }
 
+const BOOT_ID = 'proc/sys/kernel/random/boot_id'
+
 /**
- * A boot with this kernel command line: /proc/cmdline, and the boot-time huge pages it asks for (per-node counts,
- * meminfo HugePages_* and Hugepagesize, each node's MemFree). Returns what was allocated and the kernel's warnings.
+ * /proc/sys/kernel/random/boot_id changes at every boot (a random UUID on Linux); the lab's carries the boot's number
+ * in its last group, so a machine's boots are counted in its sysroot and each boot's memory layout is reproducible.
+ */
+export const bootId = (boot: number) => `00000000-0000-4000-8000-${boot.toString(16).padStart(12, '0')}`
+
+/** Which boot the machine is in: 0 for a new sysroot, then one more at every applyBootParams. */
+export function currentBoot(root: string): number {
+  const f = join(root, BOOT_ID)
+  const m = existsSync(f) ? /-([0-9a-f]{12})\s*$/.exec(readFileSync(f, 'utf8')) : null
+  return m ? Number.parseInt(m[1]!, 16) : 0
+}
+
+/**
+ * A boot with this kernel command line: /proc/cmdline, each NUMA node's MemTotal for this boot (bootShiftKiB), and
+ * the boot-time huge pages it asks for (per-node counts, meminfo HugePages_* and Hugepagesize, each node's MemFree).
+ * `boot` defaults to the machine's next boot (boot_id counts it). Returns what was allocated and the kernel's
+ * warnings.
  */
 export function applyBootParams(
   root: string,
   hw: Hardware,
   cmdline: string,
+  boot?: number,
 ): { allocation: HugepageAllocation; memory: NodeMemory[] } {
-  const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline))
+  boot ??= currentBoot(root) + 1
+  const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline), boot)
   const put = writer(root)
+  put(BOOT_ID, bootId(boot) + '\n')
   put('proc/cmdline', cmdline.trim() + '\n')
   writeMemory(root, res.allocation, res.memory)
   return res

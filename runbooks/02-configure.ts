@@ -12,6 +12,7 @@ import { kubeletStateChanges, kubeletStateProcedure } from '../config/kubelet-po
 import {
   applyAll,
   assertClean,
+  assertTalosValid,
   dryRunScratch,
   ensureSecrets,
   ensureTalosconfig,
@@ -27,7 +28,7 @@ import {
 import { pendingKernelArgs, upgradeNeededMessage } from '../steps/02-configure/upgrade-needed.ts'
 
 const lintAt = process.argv.indexOf('--lint')
-if (lintAt >= 0) process.exit(lintCli(process.argv.slice(lintAt + 1)))
+if (lintAt >= 0) process.exit(await lintCli(process.argv.slice(lintAt + 1)))
 
 // Steps share what they computed through the context; a resumed run recomputes it (rendering is pure, the diff
 // re-reads the nodes).
@@ -84,7 +85,7 @@ await runbook({
     },
     {
       name: 'render',
-      describe: 'render, lint and schema-check every config; write all or nothing',
+      describe: 'render, lint, schema-check and `talosctl validate --strict` every config; write all or nothing',
       detail: (c) => `${c.inv.nodes.length} machine configs`,
       targets: (c) => c.inv.nodes.map((n) => n.name),
       async run(c) {
@@ -93,6 +94,7 @@ await runbook({
         if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
         const rendered = (c.rendered = renderAll(c, c.ws))
         assertClean(rendered)
+        await assertTalosValid(c, rendered)
         const dir = writeConfigs(c, rendered, c.ws)
         log.info(
           c.ws.scratch
@@ -132,6 +134,10 @@ await runbook({
                 .join('\n'),
             )
         }
+        for (const p of plans.filter((x) => x.reboots))
+          log.warn(
+            `  ${p.node.name}: ${p.reboots!.join(', ')} changed: Talos applies this only at boot, so the apply reboots ${p.node.name} (apply-config --mode auto)${p.node.profile === 'validator' ? '; drain it first or run this in its restart window' : ''}`,
+          )
         const stuck = plans
           .filter((p) => p.change === 'update' && p.running)
           .map((p) => ({ node: p.node, changes: kubeletStateChanges(p.running!, rendered.configs.get(p.node.name)!) }))
@@ -159,7 +165,7 @@ await runbook({
       targets: (c) => changing(c).map((p) => p.node.name),
       confirm: (c) =>
         `Apply configs to ${changing(c)
-          .map((p) => `${p.node.name} (${p.change})`)
+          .map((p) => `${p.node.name} (${p.change}${p.reboots ? ', reboots' : ''})`)
           .join(', ')}?`,
       async check(c) {
         c.plans ??= await planAll(c, (await renderedFor(c)).configs)

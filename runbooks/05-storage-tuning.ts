@@ -15,6 +15,8 @@ import {
   permissionsPodManifest,
 } from '../steps/05-storage-tuning/steps.ts'
 import { waitFor } from '../lib/kube/kubectl.ts'
+import { readVolumeDiskFacts, volumeDiskProblems } from '../steps/05-storage-tuning/volume-disks.ts'
+import { describeVolumeDisk } from '../config/volume-disk.ts'
 
 await runbook({
   id: '05-storage-tuning',
@@ -27,6 +29,25 @@ await runbook({
   },
   steps: [
     quorumStep({ requireBootstrapped: true }),
+    {
+      name: 'volume-disks',
+      describe: 'check each volume is on the disk the inventory names; explain a disk Talos refuses and how to wipe it',
+      targets: (c) => [c.node.name],
+      async run(c) {
+        const storage = c.profile.storage ?? []
+        const facts = await readVolumeDiskFacts(c, c.node)
+        const problems = volumeDiskProblems(storage, facts, {
+          node: c.node,
+          talosconfig: c.paths.talosconfig,
+          inventoryFile: c.inventoryFile,
+        })
+        if (problems.length) throw new Error(problems.join('\n  '))
+        for (const s of storage) {
+          const st = facts.statuses.find((v) => v.metadata.id === `u-${s.name}`)
+          log.info(`  ${s.name}: ${st?.spec.location} on ${st?.spec.parentLocation} (${describeVolumeDisk(s.disk)})`)
+        }
+      },
+    },
     {
       name: 'volumes',
       describe: 'read back the ledger/accounts mounts',

@@ -1,7 +1,7 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
 import { settleEach } from '../lib/host/settle.ts'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, parseAllDocuments } from 'yaml'
@@ -13,6 +13,7 @@ import { loadSecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { renderMachineConfigs, writeRenderedConfigs } from '../config/render.ts'
 import { lintMachineConfig, formatFindings, type Finding } from '../config/lint.ts'
 import { probeMachine, type MachineState } from './machine-state.ts'
+import { fieldsNeedingReboot } from '../config/apply-reboot.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 
 /**
@@ -84,6 +85,30 @@ export function assertClean(r: Rendered): void {
     throw new Error(`rendered configs have ${errors.length} error(s), nothing written:\n${formatFindings(errors)}`)
 }
 
+/**
+ * Talos's own judgement of every rendered config (`talosctl validate --mode metal --strict`), before any is written:
+ * each goes to a private temporary file (0600 in a 0700 directory, removed at once). Throws listing every config
+ * talosctl refuses.
+ */
+export async function assertTalosValid(c: Cluster, r: Rendered): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'talos-validate-'))
+  try {
+    const refused: string[] = []
+    for (const [node, text] of r.configs) {
+      const file = join(dir, `${node}.yaml`)
+      writeFileSync(file, text, { mode: 0o600 })
+      const why = await c.talos.validate(file)
+      if (why) refused.push(`${node}: ${why.replaceAll(file, c.paths.config(node))}`)
+    }
+    if (refused.length)
+      throw new Error(
+        `talosctl validate --mode metal --strict refuses ${refused.length} config(s), nothing written:\n${refused.join('\n')}`,
+      )
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 /** Writes every config (all or nothing) where the workspace keeps them; returns that directory. */
 export function writeConfigs(c: Cluster, r: Rendered, ws: Workspace = workspace(c)): string {
   const dir = ws.scratch ?? c.paths.outDir
@@ -142,6 +167,8 @@ export interface NodePlan {
   diff: string
   /** The config the node runs now (for 'update'). */
   running?: string
+  /** Fields of the change Talos applies only by rebooting the node (apply-config --mode auto reboots it). */
+  reboots?: string[]
 }
 
 /** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
@@ -167,11 +194,13 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
   const a = canonical(running)
   const b = canonical(rendered)
   if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
+  const reboots = fieldsNeedingReboot(running, rendered)
   return {
     node: n,
     state: st.state,
     change: 'update',
     running,
+    ...(reboots.length ? { reboots } : {}),
     diff: redactDiff(
       createTwoFilesPatch(`${n.name} (running)`, `${n.name} (rendered)`, a, b, undefined, undefined, { context: 2 }),
     ),

@@ -48,7 +48,9 @@ export async function probeMachine(c: Cluster, n: InventoryNode): Promise<NodePr
   const unexpected = errors.find(
     (e) =>
       !NOT_LISTENING.test(e) &&
-      !/certificate required|unknown authority|failed to open config file|no such file|talos config file is empty/.test(e),
+      !/certificate required|unknown authority|failed to open config file|no such file|talos config file is empty/.test(
+        e,
+      ),
   )
   if (unexpected)
     throw new Error(

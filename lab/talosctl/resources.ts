@@ -3,7 +3,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
-import { parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
+import { parseMachineConfig, type MachineConfigView } from '../machine-config.ts'
+import { provisionUserVolumes } from '../volumes.ts'
+import { networkState } from '../network.ts'
 import { humanizeBytes } from './common.ts'
 import { extensionStatusDef } from './extensions.ts'
 import type { ResourceDef } from './resource-types.ts'
@@ -223,21 +225,135 @@ const defs: ResourceDef[] = [
       ['Filesystem Type', (s) => s.filesystemType],
     ],
     list: (n) =>
-      volumes(n).map((v) => ({
-        id: v.id,
-        version: 1,
-        owner: 'block.MountController',
-        spec: {
-          source: v.spec.location,
-          target: v.spec.mountLocation,
-          filesystemType: v.spec.filesystem,
-          options: ['rw', 'relatime'],
-          encrypted: false,
-        },
-      })),
+      volumes(n)
+        .filter((v) => v.spec.phase === 'ready')
+        .map((v) => ({
+          id: v.id,
+          version: 1,
+          owner: 'block.MountController',
+          spec: {
+            source: v.spec.location,
+            target: v.spec.mountLocation,
+            filesystemType: v.spec.filesystem,
+            options: ['rw', 'relatime'],
+            encrypted: false,
+          },
+        })),
   },
+  {
+    type: 'DiscoveredVolumes.block.talos.dev',
+    displayType: 'DiscoveredVolume',
+    namespace: 'runtime',
+    aliases: [],
+    maintenance: true,
+    columns: [
+      ['Type', (s) => s.type],
+      ['Size', (s) => s.pretty_size],
+      ['Discovered', (s) => s.name],
+      ['Label', (s) => s.label],
+      ['PartitionLabel', (s) => s.partition_label],
+    ],
+    list: (n) =>
+      discoveredVolumes(n).map((v) => ({ id: v.id, version: 1, owner: 'block.DiscoveryController', spec: v.spec })),
+  },
+  ...networkDefs(),
   extensionStatusDef,
 ]
+
+/** Links, addresses and routes as Talos' network controllers leave them (lab/network.ts): the minimum of each spec. */
+function networkDefs(): ResourceDef[] {
+  const state = (n: LabNode) => networkState(n, readConfig(n)?.view.interfaces ?? [])
+  return [
+    {
+      type: 'LinkStatuses.net.talos.dev',
+      displayType: 'LinkStatus',
+      namespace: 'network',
+      aliases: ['link', 'links'],
+      maintenance: true,
+      columns: [
+        ['Type', (s) => s.type],
+        ['Kind', (s) => s.kind],
+        ['Hw Addr', (s) => s.hardwareAddr],
+        ['Oper State', (s) => s.operationalState],
+        ['Link State', (s) => s.linkState],
+      ],
+      list: (n) =>
+        state(n).links.map((l, i) => ({
+          id: l.link.name,
+          version: 1,
+          owner: 'network.LinkStatusController',
+          spec: {
+            index: i + 2,
+            type: 'ether',
+            kind: '',
+            hardwareAddr: l.link.mac,
+            permanentAddr: l.link.mac,
+            operationalState: l.adminUp && l.link.carrier ? 'up' : 'down',
+            linkState: l.adminUp && l.link.carrier,
+            busPath: l.link.busPath,
+            driver: l.link.driver,
+          },
+        })),
+    },
+    {
+      type: 'AddressStatuses.net.talos.dev',
+      displayType: 'AddressStatus',
+      namespace: 'network',
+      aliases: ['address', 'addresses'],
+      maintenance: true,
+      columns: [
+        ['Address', (s) => s.address],
+        ['Link', (s) => s.linkName],
+      ],
+      list: (n) =>
+        state(n).addresses.map((a) => ({
+          id: `${a.linkName}/${a.address}`,
+          version: 1,
+          owner: 'network.AddressStatusController',
+          spec: {
+            address: a.address,
+            local: a.address.split('/')[0],
+            linkName: a.linkName,
+            family: 'inet4',
+            scope: 'global',
+            flags: 'permanent',
+            priority: a.priority,
+          },
+        })),
+    },
+    {
+      type: 'RouteStatuses.net.talos.dev',
+      displayType: 'RouteStatus',
+      namespace: 'network',
+      aliases: ['route', 'routes'],
+      maintenance: true,
+      columns: [
+        ['Destination', (s) => s.dst],
+        ['Gateway', (s) => s.gateway],
+        ['Link', (s) => s.outLinkName],
+        ['Metric', (s) => s.priority],
+      ],
+      list: (n) =>
+        state(n).routes.map((r) => ({
+          id: `inet4/${r.gateway}/${r.dst}/${r.priority}`,
+          version: 1,
+          owner: 'network.RouteStatusController',
+          spec: {
+            family: 'inet4',
+            dst: r.dst,
+            src: r.source,
+            gateway: r.gateway,
+            outLinkName: r.outLinkName,
+            table: 'main',
+            priority: r.priority,
+            scope: 'global',
+            type: 'unicast',
+            protocol: r.protocol,
+          },
+        })),
+    },
+  ]
+}
 
 function memberNodeId(m: LabNode): string {
   return Buffer.from(`${m.name}/${m.address}`).toString('base64url').slice(0, 43)
@@ -283,30 +399,71 @@ function volumes(n: LabNode): { id: string; spec: Record<string, any> }[] {
       },
     })
   }
-  let rc
-  try {
-    rc = runtimeConfigFor(c.view, n.hardware, n.installDisk ?? c.view.installDisk)
-  } catch {
-    return out
-  }
-  for (const m of rc.mounts) {
-    const d = n.hardware.disks.find((x) => x.dev === m.device)!
+  // user volumes where Talos' volume manager puts them, or failed with its error (lab/volumes.ts)
+  for (const v of provisionUserVolumes(c.view.userVolumes, n.hardware.disks, n.installDisk ?? c.view.installDisk)) {
+    const { id, ...spec } = v
     out.push({
-      id: `u-${m.mountPoint.split('/').pop()}`,
-      spec: {
-        phase: 'ready',
-        type: 'partition',
-        location: partitionPath(d.dev, 1),
-        partitionIndex: 1,
-        parentLocation: d.dev,
-        size: d.sizeBytes,
-        prettySize: humanizeBytes(d.sizeBytes),
-        filesystem: m.fsType,
-        mountLocation: m.mountPoint,
-      },
+      id,
+      spec: Object.fromEntries(
+        Object.entries({ ...spec, prettySize: v.size ? humanizeBytes(v.size) : '' }).filter(
+          ([, x]) => x !== '' && x !== 0,
+        ),
+      ),
     })
   }
   return out
+}
+
+/**
+ * DiscoveredVolumes (pkg/machinery/resources/block/discovered_volume.go): what blkid finds on each disk and on the
+ * user volume partitions. `name` is the signature: "gpt" for a partitioned disk, a filesystem or "" for a blank one.
+ * The minimum the lab needs: the system disk's own partitions are not listed. The YAML key of the device path is
+ * `dev_dath` in v1.10 (the spec's tag has that typo).
+ */
+function discoveredVolumes(n: LabNode): { id: string; spec: Record<string, unknown> }[] {
+  const c = readConfig(n)
+  const installDisk = n.installDisk ?? c?.view.installDisk
+  const placed = c ? provisionUserVolumes(c.view.userVolumes, n.hardware.disks, installDisk) : []
+  return [...n.hardware.disks]
+    .sort((a, b) => (a.dev < b.dev ? -1 : 1))
+    .flatMap((d) => {
+      const id = d.dev.replace('/dev/', '')
+      const parts = placed.filter((v) => v.phase === 'ready' && v.parentLocation === d.dev)
+      const name = d.dev === installDisk || parts.length ? 'gpt' : (d.signature ?? '')
+      const disk = {
+        id,
+        spec: {
+          dev_dath: d.dev,
+          type: 'disk',
+          device_path: `/sys/devices/virtual/block/${id}`,
+          size: d.sizeBytes,
+          pretty_size: humanizeBytes(d.sizeBytes),
+          sector_size: 512,
+          io_size: 512,
+          name,
+        },
+      }
+      return [
+        disk,
+        ...parts.map((v) => ({
+          id: v.location.replace('/dev/', ''),
+          spec: {
+            dev_dath: v.location,
+            type: 'partition',
+            device_path: `/sys/devices/virtual/block/${id}/${v.location.replace('/dev/', '')}`,
+            parent: id,
+            parent_dev_path: d.dev,
+            size: v.size,
+            pretty_size: humanizeBytes(v.size),
+            sector_size: 512,
+            io_size: 512,
+            name: v.filesystem,
+            partition_label: v.id,
+            partition_index: v.partitionIndex,
+          },
+        })),
+      ]
+    })
 }
 
 /** COSI automatic aliases: plural and singular lower-case names and the upper-case-letter abbreviation. */

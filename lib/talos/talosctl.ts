@@ -210,6 +210,23 @@ export class Talosctl extends CliTool {
     return rs.map((r) => ({ node: r.node, tag: r.spec.version }))
   }
 
+  /**
+   * Talos's own validation of a machine config file, as the machine will judge it: `talosctl validate --config FILE
+   * --mode metal --strict` (cmd/talosctl/cmd/talos/validate.go; --strict also fails on warnings and unknown keys).
+   * undefined when valid, else what talosctl said.
+   */
+  async validate(file: string): Promise<string | undefined> {
+    const r = await this.run(['validate', '--config', file, '--mode', 'metal', '--strict'], {
+      local: true,
+      nothrow: true,
+      quiet: true,
+    })
+    if (r.exitCode === 0) return undefined
+    // the shell's "command not found": there is no talosctl to ask, which is not a verdict on the config
+    if (r.exitCode === 127) throw new Error(`${this.bin}: not found (${r.stderr.trim()})`)
+    return `${r.stderr}${r.stdout}`.trim() || `talosctl validate exited ${r.exitCode}`
+  }
+
   members(nodes: string[]) {
     return this.get<MemberSpec>('members', nodes)
   }

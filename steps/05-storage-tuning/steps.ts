@@ -32,7 +32,7 @@ export function storageProblems(want: StorageWant[], mounts: MountSpec[]): strin
     const m = mounts.find((x) => x.target === w.mountPoint)
     if (!m)
       return [
-        `${w.name}: nothing mounted at ${w.mountPoint} (the UserVolumeConfig did not provision it: check its diskSelector against \`talosctl get disks\`)`,
+        `${w.name}: nothing mounted at ${w.mountPoint} (Talos did not create the volume: the volume-disks step says why)`,
       ]
     return m.filesystem === w.filesystem
       ? []

@@ -21,6 +21,7 @@ import {
 import {
   applyPlan,
   assertClean,
+  assertTalosValid,
   ensureTalosconfig,
   planNode,
   renderAll,
@@ -97,6 +98,7 @@ export async function configureOne(c: Cluster, n: InventoryNode, dryRun: boolean
     )
   const rendered = renderAll(c)
   assertClean(rendered)
+  await assertTalosValid(c, rendered)
   if (!dryRun) writeConfigs(c, rendered)
   await ensureTalosconfig(c)
   const plan = await planNode(c, n, rendered.configs.get(n.name)!)

@@ -884,6 +884,37 @@ test('huge pages [4, 4] → [6, 6]: 02 says an upgrade is needed; 09 waits for t
   assert.match(checks.out, /^hugepages\.allocatable +validator1 +PASS +12Gi +12Gi$/m)
 })
 
+test("issue 21 item 10: the validator on 6 + 6 pages, rebooted twice (talosctl reboot): memory moves between its NUMA nodes, kubelet's memory manager starts anew, Ready each time; the checks pass", () => {
+  const more = join(tmp, 'inventory-09-hugepages-6-apply.yaml')
+  const nodeTotals = () =>
+    [0, 1].map((n) =>
+      Number(
+        /MemTotal:\s+(\d+) kB/.exec(
+          talosctl('127.0.70.21', 'read', `/sys/devices/system/node/node${n}/meminfo`).out,
+        )![1],
+      ),
+    )
+  // the huge page upgrade above left kubelet running with the new pages
+  assert.doesNotMatch(talosctl('127.0.70.21', 'service', 'kubelet').out, /Waiting/)
+  for (let i = 0; i < 2; i++) {
+    const totals = nodeTotals()
+    const boot = bootedAt('validator1')
+    const r = talosctl('127.0.70.21', 'reboot', '--wait=false')
+    assert.equal(r.code, 0, r.out)
+    waitFor('validator1 to boot', () => bootedAt('validator1') !== boot)
+    assert.notDeepEqual(nodeTotals(), totals, 'the boot moved memory between the NUMA nodes')
+    waitFor('validator1 Ready', () => /^Ready/.test(nodeStatus('validator1') ?? ''))
+    assert.doesNotMatch(talosctl('127.0.70.21', 'service', 'kubelet').out, /Waiting/)
+    const cp = JSON.parse(talosctl('127.0.70.21', 'read', '/var/lib/kubelet/memory_manager_state').out)
+    assert.equal(cp.machineState['0'].memoryMap['hugepages-1Gi'].total, 6 * 2 ** 30)
+    assert.equal(cp.machineState['0'].memoryMap.memory.total, nodeTotals()[0]! * 1024)
+  }
+  for (const group of ['hugepages', 'kubelet']) {
+    const c = sh('npx', ['zx', `checks/${group}.ts`, '--inventory', more])
+    assert.equal(c.code, 0, `${group}: ${c.out.slice(-3000)}`)
+  }
+})
+
 test('a Talos patch bump: 09 upgrades the five nodes in order; a node whose new image does not boot stops it and says what happened; the re-run resumes at that node', () => {
   const bumped = inventoryVariant('v1.10.4-hugepages-6', (t) =>
     bump(t.replace('perNumaNode: [4, 4]', 'perNumaNode: [6, 6]')),

@@ -73,7 +73,7 @@ test("numactl sees huge pages taken out of each node's free memory, as our repor
     const hw = hardwareProfile('validator-2socket')
     createSysroot(root, hw, { cmdline: '', hostname: 'v' })
     const before = parseNumactlHardware(realNumactl(join(root, NODE_DIR)))
-    applyBootParams(root, hw, 'hugepagesz=1G hugepages=0:4,1:2')
+    applyBootParams(root, hw, 'hugepagesz=1G hugepages=0:4,1:2', 0)
     const real = realNumactl(join(root, NODE_DIR))
     assert.equal(formatNumactlHardware(readNumaFromFiles(fileReader(root))), real)
     const after = parseNumactlHardware(real)

@@ -9,6 +9,7 @@ import { stringify } from 'yaml'
 import { kubeletStateChanges, kubeletStateProcedure } from '../../config/kubelet-policy.ts'
 import { CPU_STATE, MEMORY_STATE, startKubelet, wipeEphemeralKubeletState } from '../../lab/kubelet.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
+import { createSysroot } from '../../lab/sysroot.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 
 const base = {
@@ -90,6 +91,8 @@ test('the refusal names the change, kubelet error and the procedure that works o
 test('lab kubelet: checkpoints written at first start; a reservedMemory or memory policy change fails; Talos removes cpu state on a CPU policy name change', () => {
   const root = mkdtempSync(join(tmpdir(), 'kubelet-'))
   const hw = hardwareProfile('validator-2socket')
+  // kubelet reads the machine (NUMA nodes, their memory and huge pages) from sysfs
+  createSysroot(root, hw, { cmdline: 'hugepagesz=1G hugepages=0:4,1:4', hostname: 'validator1' })
   assert.equal(startKubelet(root, hw, base), undefined)
   const cpu = JSON.parse(readFileSync(join(root, CPU_STATE), 'utf8'))
   assert.equal(cpu.policyName, 'static')

@@ -120,6 +120,10 @@ test('yaml syntax errors are findings with a position', () => {
 })
 
 // Each rule: a config that trips it and the corrected config that does not.
+const EMPTY = '{"policyName":"Static","machineState":{},"checksum":3940083781}'
+const MM =
+  '  kubelet:\n    extraConfig:\n      memoryManagerPolicy: Static\n      reservedMemory:\n        - numaNode: 0\n          limits: {memory: 1Gi}\n'
+
 const W = (body: string) => `version: v1alpha1\nmachine:\n  type: worker\n${body}`
 const cases: {
   rule: string
@@ -268,6 +272,17 @@ const cases: {
     line: 5,
     field: 'machine.sysctls.vm.swappiness',
   },
+  {
+    rule: 'memory-manager-checkpoint',
+    bad: W(
+      `${MM}  files:\n    - path: /var/lib/kubelet/memory_manager_state\n      op: overwrite\n      permissions: 0o600\n      content: '${EMPTY}'\n`,
+    ),
+    good: W(
+      `${MM}  files:\n    - path: /var/lib/kubelet/memory_manager_state\n      op: create\n      permissions: 0o600\n      content: '${EMPTY}'\n`,
+    ),
+    line: 12,
+    field: 'machine.files[0].op',
+  },
 ]
 
 test('every rule has a positive and a negative case below', () => {
@@ -296,6 +311,30 @@ for (const c of cases) {
     assert.deepEqual(rules(fs), [], formatFindings(fs))
   })
 }
+
+test('memory-manager-checkpoint: Static without the boot-time reset is a warning; another content or policy is an error', () => {
+  const at = (text: string) =>
+    only(lint(W(text)), 'memory-manager-checkpoint').map((f) => [f.severity, f.field, f.line])
+  assert.deepEqual(at(MM), [['warning', 'machine.kubelet.extraConfig.memoryManagerPolicy', 6]])
+  const file = (content: string) =>
+    `  files:\n    - path: /var/lib/kubelet/memory_manager_state\n      op: create\n      permissions: 0o600\n      content: '${content}'\n`
+  // one digit off: kubelet's checksum check refuses it at every boot
+  assert.deepEqual(at(MM + file(EMPTY.replace('3940083781', '3940083782'))), [
+    ['error', 'machine.files[0].content', 14],
+  ])
+  assert.match(
+    only(lint(W(MM + file(EMPTY.replace('81}', '82}')))), 'memory-manager-checkpoint')[0]!.message,
+    /checkpoint is corrupted/,
+  )
+  // the file without the Static policy: kubelet refuses a checkpoint of another policy
+  const none = only(lint(W(file(EMPTY))), 'memory-manager-checkpoint')
+  assert.deepEqual(
+    none.map((f) => [f.severity, f.field]),
+    [['error', 'machine.files[0].path']],
+  )
+  assert.match(none[0]!.message, /policy is None/)
+  assert.deepEqual(at('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: none\n'), [])
+})
 
 test('static CPU manager with no explicit reservations at all is a warning (Talos default 50m)', () => {
   const fs = lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n'))

@@ -186,6 +186,7 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
       assert.equal(m.install.extraKernelArgs, undefined)
       assert.equal(m.sysctls, undefined)
       assert.equal(m.kubelet.extraConfig, undefined)
+      assert.equal(m.files, undefined, n.name)
     }
   }
   const docs = docsOf(configs.get('validator1')!)
@@ -224,6 +225,15 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     ],
     registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   })
+  // the Static memory manager starts every boot from the empty checkpoint kubelet itself writes
+  assert.deepEqual(m.files, [
+    {
+      path: '/var/lib/kubelet/memory_manager_state',
+      op: 'create',
+      permissions: 0o600,
+      content: readFileSync(join(REPO, 'test/fixtures/kubelet/memory_manager_state.empty-static.json'), 'utf8').trim(),
+    },
+  ])
   assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
   // a worker cannot add taints to itself (NodeRestriction): the kubelet registers with them instead
   assert.equal(m.nodeTaints, undefined)
@@ -241,7 +251,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
       'v1alpha1',
       'UserVolumeConfig',
       s.name,
-      s.diskSelector,
+      // lab.yaml names each disk by a size range that no other volume's overlaps
+      `disk.size >= ${s.name === 'ledger' ? '1500000000000' : '3000000000000'}u && disk.size <= ${s.name === 'ledger' ? '2500000000000' : '4500000000000'}u && !system_disk`,
       s.minSize,
       s.filesystem,
     ]),
@@ -352,13 +363,19 @@ test('templates: values are substituted as data (no YAML injection), unknown pla
 })
 
 test('a hostile inventory value stays inside its field in the rendered config', () => {
-  const text = readFileSync(join(REPO, 'test/fixtures/inventory/valid-production.yaml'), 'utf8').replace(
-    `diskSelector: 'disk.model == "LEDGER"'`,
-    `diskSelector: 'disk.model == "L" || true'`,
+  const base = readFileSync(join(REPO, 'test/fixtures/inventory/valid-production.yaml'), 'utf8')
+  const text = base.replace('disk: { serial: LEDGER0001 }', `disk: { serial: "L: x\\nevil: true" }`)
+  assert.throws(
+    () => parseInventory(text, 'x.yaml'),
+    /validator\.storage\[0\]\.disk\.serial: must be the disk's serial/,
   )
-  const inv = parseInventory(text, 'x.yaml')
+  // a quote would end the CEL string and let the rest be code: refused
+  const quoted = base.replace('disk: { serial: LEDGER0001 }', `disk: { serial: 'L" || true || "' }`)
+  assert.throws(() => parseInventory(quoted, 'x.yaml'), /disk\.serial: must be the disk's serial .*no quotes/)
+  const spaced = base.replace('disk: { serial: LEDGER0001 }', `disk: { wwid: "t10.ATA     SAMSUNG: x" }`)
+  const inv = parseInventory(spaced, 'x.yaml')
   const vol = docsOf(renderMachineConfigs(inv, BUNDLE).get('validator1')!).find((d) => d.kind === 'UserVolumeConfig')!
-  assert.equal(vol.provisioning.diskSelector.match, 'disk.model == "L" || true')
+  assert.equal(vol.provisioning.diskSelector.match, 'disk.wwid == "t10.ATA     SAMSUNG: x"')
 })
 
 test('Image Factory schematic carries the validator kernel args', () => {
@@ -469,6 +486,8 @@ test('network: one link per node from the inventory (MAC, bus path or name; stat
       routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }],
       vip: { ip: '10.20.0.10' },
     },
+    // its other port: left alone, so Talos runs no DHCP on it
+    { deviceSelector: { hardwareAddr: '0c:42:a1:00:01:11' }, ignore: true },
   ])
   assert.deepEqual(cp1.cluster.etcd.advertisedSubnets, ['10.20.0.0/24'])
   assert.deepEqual(cp1.machine.kubelet.nodeIP, { validSubnets: ['10.20.0.0/24'] })
@@ -479,8 +498,15 @@ test('network: one link per node from the inventory (MAC, bus path or name; stat
       addresses: ['10.20.0.21/24'],
       routes: [{ network: '0.0.0.0/0', gateway: '10.20.0.1' }],
     },
+    { deviceSelector: { busPath: '0000:41:00.1' }, ignore: true },
+    { interface: 'eno1', ignore: true },
   ])
   assert.equal(v.cluster.etcd, undefined)
+  assert.deepEqual(main('worker1').machine.network.interfaces, [
+    { interface: 'enp1s0f0', dhcp: true },
+    { interface: 'enp1s0f1', ignore: true },
+  ])
+  // otherLinks: [] (a single-port machine): nothing to ignore
   assert.deepEqual(main('worker2').machine.network.interfaces, [{ interface: 'enp1s0f0', dhcp: true }])
   // never every physical port
   for (const [name, text] of configs) assert.doesNotMatch(text, /physical: true/, name)
@@ -507,7 +533,8 @@ test("network inventory errors: one selector, CIDR address matching the node, th
   assert.match(errs(text.replace('mac: "0c:42:a1:00:00:13"', 'mac: "0c:42:a1"')).join('\n'), /must be a MAC address/)
   // a production control plane with the VIP and no named link: an error (it would render deviceSelector
   // {physical: true}, and the VIP would go on every physical port); a lab inventory may leave it out
-  const noLink = text.replace(/    network: \{ link: \{ mac: "0c:42:a1:00:00:12" \}.*\n/, '')
+  const noLink = text.replace(/    network:\n      link: \{ mac: "0c:42:a1:00:00:12" \}\n(      .*\n){3}/, '')
+  assert.notEqual(noLink, text)
   const r = checkInventory(noLink, 'x.yaml')
   assert.deepEqual(
     r.errors.map((x) => `${x.line}:${x.column} ${x.field}`),

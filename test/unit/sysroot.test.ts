@@ -4,7 +4,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HARDWARE_PROFILES, hardwareProfile } from '../../lab/hardware.ts'
-import { applyBootParams, applyRuntimeConfig, baseNodeMemory, createSysroot } from '../../lab/sysroot.ts'
+import {
+  applyBootParams,
+  applyRuntimeConfig,
+  baseNodeMemory,
+  bootShiftKiB,
+  createSysroot,
+  currentBoot,
+} from '../../lab/sysroot.ts'
 import { ownerOf, setOwner } from '../../lab/file-owners.ts'
 import { parseCpuList, parseCpumap, readNumaFromFiles } from '../../lib/host/numa.ts'
 import { parseCmdline, parseMeminfo, parseModules, parseMounts } from '../../lib/host/procfs.ts'
@@ -44,7 +51,7 @@ test('hardware profiles: the inventory ones exist and unknown names list the val
   assert.deepEqual(v.numaCpus[1]!.slice(0, 3), [1, 3, 5])
   assert.deepEqual(
     v.disks.map((d) => d.model),
-    ['LAB NVMe SYSTEM', 'LAB NVMe LEDGER', 'LAB NVMe ACCOUNTS'],
+    ['LAB NVMe 512GB', 'LAB NVMe 3.84TB', 'LAB NVMe 1.92TB'],
   )
   assert.ok(v.disks.every((d) => d.serial !== '' && d.wwid?.startsWith('nvme.')))
   // profiles are fresh copies
@@ -167,7 +174,8 @@ test('boot with per-node 1G huge pages: counts, meminfo and MemFree per node', (
     createSysroot(root, hw, { cmdline: 'console=ttyS0', hostname: 'validator1' })
     const before = readNumaFromFiles(reader(root))
     const cmdline = 'console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 iommu=pt'
-    const res = applyBootParams(root, hw, cmdline)
+    // boot 0 again: the same MemTotal per node, so only the huge pages differ
+    const res = applyBootParams(root, hw, cmdline, 0)
     assert.deepEqual(res.allocation.warnings, [])
     assert.equal(parseCmdline(rd(root, 'proc/cmdline')).get('hugepages'), '0:4,1:4')
     const after = readNumaFromFiles(reader(root))
@@ -187,9 +195,38 @@ test('boot with per-node 1G huge pages: counts, meminfo and MemFree per node', (
     assert.equal(mi.Hugetlb, 8 * GiB_KiB)
     assert.equal(rd(root, 'sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages'), '8\n')
     // booting again without the arguments releases them
-    applyBootParams(root, hw, 'console=ttyS0')
+    applyBootParams(root, hw, 'console=ttyS0', 0)
     assert.equal(parseMeminfo(rd(root, 'proc/meminfo')).HugePages_Total, 0)
     assert.equal(readNumaFromFiles(reader(root)).nodes[0]!.memFreeKiB, before.nodes[0]!.memFreeKiB)
+  })
+})
+
+test("each boot moves MemTotal between the NUMA nodes (kubernetes issue 131253's size), the machine's total stays", () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('validator-2socket')
+    createSysroot(root, hw, { cmdline: 'console=ttyS0', hostname: 'validator1' })
+    const totals = () => [0, 1].map((n) => parseMeminfo(rd(root, `${N}/node${n}/meminfo`)).MemTotal!)
+    const first = totals()
+    assert.equal(currentBoot(root), 0)
+    const seen = [first]
+    for (let boot = 1; boot <= 5; boot++) {
+      applyBootParams(root, hw, 'console=ttyS0')
+      assert.equal(currentBoot(root), boot)
+      assert.match(rd(root, 'proc/sys/kernel/random/boot_id'), new RegExp(`-0{11}${boot}\\n$`))
+      const t = totals()
+      assert.equal(t[0]! - first[0]!, bootShiftKiB(boot))
+      assert.equal(t[0]! + t[1]!, first[0]! + first[1]!, 'the machine keeps its MemTotal')
+      assert.equal(parseMeminfo(rd(root, 'proc/meminfo')).MemTotal, first[0]! + first[1]!)
+      assert.notDeepEqual(t, seen[seen.length - 1], `boot ${boot} moved memory`)
+      seen.push(t)
+    }
+    for (let b = 1; b < 2000; b++) {
+      assert.ok(Math.abs(bootShiftKiB(b)) <= 42672 && bootShiftKiB(b) % 4 === 0, `boot ${b}`)
+      assert.notEqual(bootShiftKiB(b), bootShiftKiB(b + 1))
+    }
+    // a single-node machine has nowhere to move memory to
+    const one = hardwareProfile('1node')
+    assert.deepEqual(baseNodeMemory(one, 7), baseNodeMemory(one, 0))
   })
 })
 

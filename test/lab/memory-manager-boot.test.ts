@@ -1,0 +1,164 @@
+// The validator's Static memory manager across boots (issue 21, item 10). kubelet checkpoints each NUMA node's memory
+// and huge pages in /var/lib/kubelet/memory_manager_state and exits at start when the machine differs; Talos keeps
+// /var across upgrades and reboots. The lab machine moves memory between its NUMA nodes at every boot (kubernetes
+// issue 131253) and its kubelet validates the checkpoint as kubelet v1.33 does. The validator's kubelet settings and
+// machine.files come from the product's render; the node is driven with talosctl as an operator would: install, a
+// huge page change through an upgrade (what 02 then 09 do), two plain reboots. Without the boot-time checkpoint reset
+// the same node's kubelet stops at its next reboot.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments, stringify } from 'yaml'
+import { createTestLab, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { hardwareProfile } from '../../lab/hardware.ts'
+import { createSysroot } from '../../lab/sysroot.ts'
+import { loadInventory, type Inventory } from '../../config/inventory.ts'
+import { renderMachineConfigs, renderNodeSchematic } from '../../config/render.ts'
+import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
+
+const P = '127.0.97'
+const V = `${P}.21`
+const REPO = fileURLToPath(new URL('../..', import.meta.url))
+const GiB = 2 ** 30
+let lab: TestLab
+
+type Obj = Record<string, any>
+
+/** The lab inventory with the validator's huge pages per NUMA node set to `pages`. */
+function inventory(pages: [number, number]): Inventory {
+  const inv = loadInventory(join(REPO, 'inventory/lab.yaml'))
+  inv.validator!.hugepages.perNumaNode = pages
+  return inv
+}
+
+/** The installer image of the validator's schematic for this inventory, registered with the lab's Image Factory. */
+async function validatorInstaller(inv: Inventory): Promise<string> {
+  const { yaml, id } = renderNodeSchematic(
+    inv,
+    inv.nodes.find((n) => n.profile === 'validator')!,
+  )
+  const prev = process.env.TALOS_LAB_DIR
+  process.env.TALOS_LAB_DIR = lab.dir
+  try {
+    const { registerSchematic } = await import('../../lab/factory.ts')
+    assert.equal(registerSchematic(yaml), id)
+  } finally {
+    process.env.TALOS_LAB_DIR = prev
+  }
+  return `factory.talos.dev/metal-installer/${id}:v1.10.3`
+}
+
+/**
+ * The test lab's worker config carrying what the product renders for the validator (kubelet extraConfig, machine
+ * files) and its installer; `files: false` leaves machine.files out, as the product rendered it before.
+ */
+async function validatorConfig(inv: Inventory, opts: { files?: boolean } = {}): Promise<string> {
+  const rendered = renderMachineConfigs(inv, loadSecretsBundle(lab.secretsFile)).get('validator1')!
+  const m = (parseAllDocuments(rendered)[0]!.toJS() as Obj).machine
+  const docs = parseAllDocuments(lab.renderConfig('worker')).map((d) => d.toJS() as Obj)
+  docs[0]!.machine.kubelet = { extraConfig: m.kubelet.extraConfig }
+  if (m.files && opts.files !== false) docs[0]!.machine.files = m.files
+  docs[0]!.machine.install = { disk: '/dev/nvme0n1', image: await validatorInstaller(inv) }
+  const f = join(lab.dir, `validator-${Date.now()}.yaml`)
+  writeFileSync(f, docs.map((d) => stringify(d)).join('---\n'), { mode: 0o600 })
+  return f
+}
+
+const talosctl = async (...args: string[]) => {
+  const r = await lab.run(['-n', V, '-e', `${P}.11`, ...args])
+  assert.equal(r.code, 0, `talosctl ${args.join(' ')}: ${r.stderr}`)
+  return r.stdout
+}
+const bootId = async () => (await talosctl('read', '/proc/sys/kernel/random/boot_id')).trim()
+const memTotals = async () =>
+  Promise.all(
+    [0, 1].map(async (n) => {
+      const m = /MemTotal:\s+(\d+) kB/.exec(await talosctl('read', `/sys/devices/system/node/node${n}/meminfo`))
+      return Number(m![1]) * 1024
+    }),
+  )
+const checkpoint = async () => JSON.parse(await talosctl('read', '/var/lib/kubelet/memory_manager_state'))
+
+/** After a boot: kubelet runs (Talos is not restarting it), and its checkpoint is this boot's machine. */
+async function assertKubeletRunsWith(pages: number) {
+  const svc = await talosctl('service', 'kubelet')
+  assert.doesNotMatch(svc, /Waiting|restart forever/, svc)
+  assert.equal(lab.node('w1').kubeletError, undefined)
+  const cp = await checkpoint()
+  const totals = await memTotals()
+  for (const n of [0, 1]) {
+    assert.equal(cp.machineState[n].memoryMap['hugepages-1Gi'].total, pages * GiB, `node ${n} huge pages`)
+    assert.equal(cp.machineState[n].memoryMap.memory.total, totals[n], `node ${n} MemTotal of this boot`)
+  }
+}
+
+describe('the validator kubelet across a huge page change and reboots', { timeout: 180_000 }, () => {
+  before(async () => {
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1 })
+    // w1 is the validator machine: two sockets, UEFI (kernel args from the installer's schematic)
+    const hw = hardwareProfile('validator-2socket')
+    lab.update('w1', (n) => {
+      n.hardware = hw
+      n.installDisk = '/dev/nvme0n1'
+      n.firmware = 'uefi'
+      n.profile = 'validator'
+    })
+    createSysroot(join(lab.dir, 'nodes/w1/root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: 'w1' })
+    const cp = join(lab.dir, 'cp1.yaml')
+    writeFileSync(cp, lab.renderConfig('controlplane'), { mode: 0o600 })
+    assert.equal((await lab.run(['-n', `${P}.11`, 'apply-config', '--insecure', '-f', cp])).code, 0)
+  })
+  after(async () => {
+    await lab?.cleanup()
+  })
+
+  it('installed with 4 + 4 pages: kubelet checkpoints this machine', async () => {
+    const f = await validatorConfig(inventory([4, 4]))
+    const r = await lab.run(['-n', V, 'apply-config', '--insecure', '-f', f])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:4,1:4/)
+    await assertKubeletRunsWith(4)
+  })
+
+  it('6 + 6 pages: the new config (02), then the upgrade that boots the new kernel args (09); kubelet starts', async () => {
+    const f = await validatorConfig(inventory([6, 6]))
+    await talosctl('apply-config', '-f', f)
+    const before = await bootId()
+    const installer = await validatorInstaller(inventory([6, 6]))
+    await talosctl('upgrade', '--image', installer, '--wait=false')
+    assert.notEqual(await bootId(), before)
+    assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:6,1:6/)
+    await assertKubeletRunsWith(6)
+  })
+
+  it('rebooted twice: memory moved between the NUMA nodes each time, kubelet starts each time', async () => {
+    let totals = await memTotals()
+    for (let i = 0; i < 2; i++) {
+      const before = await bootId()
+      await talosctl('reboot', '--wait=false')
+      assert.notEqual(await bootId(), before)
+      const now = await memTotals()
+      assert.notDeepEqual(now, totals, 'the boot moved memory between the NUMA nodes')
+      assert.equal(now[0]! + now[1]!, totals[0]! + totals[1]!)
+      totals = now
+      await assertKubeletRunsWith(6)
+    }
+  })
+
+  it('without the boot-time checkpoint reset (the config rendered before), the next boot stops kubelet', async () => {
+    // machine.files is applied only at boot: apply-config --mode auto reboots the node (Talos CanApplyImmediate)
+    const f = await validatorConfig(inventory([6, 6]), { files: false })
+    const before = await bootId()
+    const r = await lab.run(['-n', V, '-e', `${P}.11`, 'apply-config', '-f', f])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /Applied configuration with a reboot/)
+    assert.notEqual(await bootId(), before)
+    assert.match(
+      lab.node('w1').kubeletError ?? '',
+      /start memory manager error: \[memorymanager\] the expected machine state is different from the real one/,
+    )
+    assert.match(await talosctl('service', 'kubelet'), /STATE\s+Waiting/)
+  })
+})
