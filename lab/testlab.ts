@@ -44,6 +44,12 @@ export interface TestLab {
   update(name: string, fn: (n: LabNode) => void): void
   /** The machine config of `gen config` for the role, with the extras set. */
   renderConfig(role: Role, extra?: ConfigExtras): string
+  /**
+   * Installs a machine in maintenance mode as an operator does (`apply-config --insecure`), then waits until it
+   * answers its authenticated API: machined takes the config and installs after it answered
+   * (internal/app/maintenance/server.go ApplyConfiguration). Throws with talosctl's stderr when it refuses.
+   */
+  install(name: string, config: string): Promise<void>
   /** Resolves once ok() is true; throws naming `what` after timeoutMs. */
   until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>
   cleanup(): Promise<void>
@@ -69,15 +75,23 @@ async function until(what: string, ok: () => Promise<boolean> | boolean, timeout
   }
 }
 
-/** Runs fn with $TALOS_LAB_DIR set to dir: the lab's modules find their state, and the processes they start too. */
-async function inLabDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const saved = process.env.TALOS_LAB_DIR
-  process.env.TALOS_LAB_DIR = dir
+/**
+ * Runs fn with these variables in process.env ($TALOS_LAB_DIR: the lab's modules find their state, and the
+ * processes they start inherit them), then puts the environment back.
+ */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k]
+      else process.env[k] = x
+    }
+  }
+  set(vars)
   try {
     return await fn()
   } finally {
-    if (saved === undefined) delete process.env.TALOS_LAB_DIR
-    else process.env.TALOS_LAB_DIR = saved
+    set(saved)
   }
 }
 
@@ -158,6 +172,8 @@ export async function createTestLab(opts: {
   endpoint?: string
   /** Run the lab API servers once etcd is up (default: kept stopped, so bootstrap exercises etcd only). */
   kubeApi?: boolean
+  /** How long a cold pull of an installer image takes (lab/registry.ts; default: the lab's simulated link speed). */
+  imagePullMs?: number
 }): Promise<TestLab> {
   const talosctl = realTalosctl()
   const dir = mkdtempSync(join(tmpdir(), 'talos-lab-'))
@@ -219,6 +235,18 @@ export async function createTestLab(opts: {
       writeFileSync(f, JSON.stringify(n, null, 2))
     },
     renderConfig: (role, extra = {}) => withExtras(base[role], extra),
+    install: async (name, config) => {
+      const address = nodes.find((n) => n.name === name)!.address
+      const f = join(dir, `${name}-install.yaml`)
+      writeFileSync(f, config, { mode: 0o600 })
+      const r = await lab.run(['-n', address, 'apply-config', '--insecure', '-f', f])
+      if (r.code !== 0) throw new Error(`apply-config --insecure on ${name} failed: ${r.stderr}`)
+      await until(
+        `${name} answering its authenticated API`,
+        async () => (await lab.run(['-e', address, '-n', address, 'version'])).code === 0,
+        60_000,
+      )
+    },
     until,
     cleanup: async () => {
       try {
@@ -236,7 +264,8 @@ export async function createTestLab(opts: {
     },
   }
   try {
-    await inLabDir(dir, async () => {
+    const pull = opts.imagePullMs === undefined ? process.env.TALOS_LAB_IMAGE_PULL_MS : String(opts.imagePullMs)
+    await withEnv({ TALOS_LAB_DIR: dir, TALOS_LAB_IMAGE_PULL_MS: pull }, async () => {
       await startTalosctlDaemon()
       await startTalosApi()
     })

@@ -32,18 +32,8 @@ describe('lab kubelet: checkpoint validation after a policy change', { timeout: 
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1 })
     // the endpoint answers the authenticated API once configured
-    const cp = join(lab.dir, 'cp1.yaml')
-    writeFileSync(cp, lab.renderConfig('controlplane'), { mode: 0o600 })
-    assert.equal((await lab.run(['-n', `${P}.11`, 'apply-config', '--insecure', '-f', cp])).code, 0)
-    const f = join(lab.dir, 'w1.yaml')
-    writeFileSync(f, workerConfig(['1Gi']), { mode: 0o600 })
-    const r = await lab.run(['-n', W, 'apply-config', '--insecure', '-f', f])
-    assert.equal(r.code, 0, r.stderr)
-    await lab.until('kubelet running on w1', () => lab.node('w1').stage === 'running', 60_000)
-    await lab.until(
-      'the authenticated API of both',
-      async () => (await lab.run(['-n', `${P}.11,${W}`, 'version'])).code === 0,
-    )
+    await lab.install('cp1', lab.renderConfig('controlplane'))
+    await lab.install('w1', workerConfig(['1Gi']))
   })
   after(async () => {
     await lab?.cleanup()
