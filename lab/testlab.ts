@@ -12,7 +12,7 @@ import { hardwareProfile } from './hardware.ts'
 import { portOpen, stopPid } from './processes.ts'
 import { createSysroot } from './sysroot.ts'
 import { type LabCluster, type LabNode, type Role } from './state.ts'
-import { startTalosApi, startTalosctlDaemon } from './talosctl-daemon.ts'
+import { startMachineApiDaemon, startTalosApi } from './daemons.ts'
 
 export interface RunResult {
   code: number
@@ -266,7 +266,7 @@ export async function createTestLab(opts: {
   try {
     const pull = opts.imagePullMs === undefined ? process.env.TALOS_LAB_IMAGE_PULL_MS : String(opts.imagePullMs)
     await withEnv({ TALOS_LAB_DIR: dir, TALOS_LAB_IMAGE_PULL_MS: pull }, async () => {
-      await startTalosctlDaemon()
+      await startMachineApiDaemon()
       await startTalosApi()
     })
     await until('every machine listening on :50000', async () =>

@@ -597,15 +597,7 @@ test("every runbook's --dry-run against the running lab leaves the journal, the 
 // ---------------------------------------------------------------- issue 13 (i13b): images, kernel, kubelet state, talos health
 
 const talosctl = (node: string, ...args: string[]) =>
-  sh(TALOSCTL_BIN, [
-    '--talosconfig',
-    join(outDir, 'talosconfig'),
-    '-e',
-    '127.0.70.11',
-    '-n',
-    node,
-    ...args,
-  ])
+  sh(TALOSCTL_BIN, ['--talosconfig', join(outDir, 'talosconfig'), '-e', '127.0.70.11', '-n', node, ...args])
 const kubectl = (...args: string[]) => sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), ...args])
 const waitFor = (what: string, ok: () => boolean, tries = 40) => {
   for (let i = 0; i < tries; i++) {
@@ -1220,14 +1212,7 @@ const i16nInventory = () => {
 }
 /** `talosctl etcd members` as cp1 sees them: hostname → [member ID, learner]. */
 const i16nMembers = () => {
-  const r = sh(TALOSCTL_BIN, [
-    '--talosconfig',
-    join(outDir, 'talosconfig'),
-    '-n',
-    '127.0.70.11',
-    'etcd',
-    'members',
-  ])
+  const r = sh(TALOSCTL_BIN, ['--talosconfig', join(outDir, 'talosconfig'), '-n', '127.0.70.11', 'etcd', 'members'])
   assert.equal(r.code, 0, r.out)
   const rows = r.out.trim().split('\n').slice(1)
   return Object.fromEntries(
