@@ -4,7 +4,6 @@ import { rmSync } from 'node:fs'
 import type { RunContext } from './context.ts'
 import {
   RpcFailure,
-  humanizeBytes,
   nodeErrors,
   perNode,
   rpcError,
@@ -13,6 +12,7 @@ import {
   type NodeResult,
   type Session,
 } from './common.ts'
+import { humanizeBytes } from '../machine-api/humanize.ts'
 import { table } from './tabwriter.ts'
 import { EtcdClient, memberIdHex } from '../etcd-client.ts'
 import { etcdClientUrl, findHealthyMember, stopEtcd } from '../node-services.ts'
