@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { hugepagesFromCmdline, sysctlPath } from '../../lib/host/procfs.ts'
 import { allocateHugepages, baseNodeMemory, SYSCTL_DEFAULTS } from '../sysroot.ts'
 import { paths, type LabNode } from '../state.ts'
-import type { ModelResource } from './resources.ts'
+import type { ModelResource } from './model-resource.ts'
 import { runningConfig } from './running-config.ts'
 
 /** getKernelParams (not in a container) then kspp.GetKernelParams: the IPv6 pair because the lab kernel has IPv6. */

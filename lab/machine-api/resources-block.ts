@@ -4,7 +4,7 @@ import { posix } from 'node:path'
 import type { LabDisk, LabNode } from '../state.ts'
 import { nodeServices } from '../talosctl/service.ts'
 import { humanizeBytes } from './humanize.ts'
-import type { ModelResource } from './resources.ts'
+import type { ModelResource } from './model-resource.ts'
 import { runningConfig } from './running-config.ts'
 import { machineVolumes, volumeStatusSpec, type LabVolume } from './volumes.ts'
 

@@ -1,7 +1,7 @@
 // A lab machine's name and the cluster members it discovers (pkg/machinery/resources/{network,cluster} at v1.10.3).
 import { createHash } from 'node:crypto'
 import { isDown, loadNodes, type LabNode } from '../state.ts'
-import type { ModelResource } from './resources.ts'
+import type { ModelResource } from './model-resource.ts'
 import { runningConfig } from './running-config.ts'
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { EMPTY_SCHEMATIC_ID, parseSchematic } from '../../lib/talos/schematic.ts'
 import { labDir, type LabNode } from '../state.ts'
 import { nodeServices } from '../talosctl/service.ts'
-import type { ModelResource } from './resources.ts'
+import type { ModelResource } from './model-resource.ts'
 
 /**
  * MachineStatuses.runtime.talos.dev, ID "machine" (runtime.MachineStatusID). controllers/runtime/machine_status.go:

@@ -9,12 +9,9 @@ import { hostnameStatus, members } from './resources-cluster.ts'
 import { extensionStatuses, machineStatus } from './resources-runtime.ts'
 import { kernelParamStatuses } from './kernel-params.ts'
 
-/** One resource as the model states it: Talos's ID, the controller that owns it, the spec in its YAML field names. */
-export interface ModelResource {
-  id: string
-  owner: string
-  spec: Record<string, unknown>
-}
+import type { ModelResource } from './model-resource.ts'
+
+export type { ModelResource }
 
 interface ResourceKind {
   namespace: string
