@@ -324,7 +324,7 @@ function formatCpuinfo(hw: Hardware): string {
 }
 
 /** Talos' kernel parameter defaults (KernelParamDefaultsController + KSPP) and kernel defaults we report. */
-const SYSCTL_DEFAULTS: Record<string, string> = {
+export const SYSCTL_DEFAULTS: Record<string, string> = {
   'vm/max_map_count': '65530',
   'vm/swappiness': '60',
   'vm/overcommit_memory': '1',

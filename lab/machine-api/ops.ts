@@ -2,7 +2,6 @@
 // Talos's API messages in protojson form, which lab/talos-api decodes strictly into Talos's own Go types.
 import { existsSync, readFileSync } from 'node:fs'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
-import { allResourceDefs } from '../talosctl/resources.ts'
 import { installNode } from '../talosctl/apply.ts'
 
 import { ModelError } from './errors.ts'
@@ -10,6 +9,7 @@ import { Dmesg, List, Mounts, Read } from './files.ts'
 import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from './etcd.ts'
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
+import { resources } from './resources.ts'
 
 export { ModelError }
 
@@ -40,18 +40,6 @@ export function modelNodes(): ModelNode[] {
 }
 
 type Op = (n: LabNode, args: Record<string, unknown>) => Promise<unknown> | unknown
-
-/** The resources of one type on one machine: [{namespace, id, spec}] (spec with Talos's YAML field names). */
-/** runtime.Version: machined's VersionController writes it on every boot, maintenance mode included (controllers/runtime/version.go). */
-const versionResource = (n: LabNode) => [{ namespace: 'runtime', id: 'version', spec: { version: n.talosVersion } }]
-
-function resources(n: LabNode, args: Record<string, unknown>): unknown {
-  if (args.type === 'Versions.runtime.talos.dev') return versionResource(n)
-  const def = allResourceDefs.find((d) => d.type === args.type)
-  if (!def) return []
-  if (n.stage === 'maintenance' && !def.maintenance) return []
-  return def.list(n).map((r) => ({ namespace: def.namespace, id: r.id, spec: r.spec }))
-}
 
 /**
  * A maintenance-mode machine takes its config (validated by talos-api with Talos's own validation) and installs:

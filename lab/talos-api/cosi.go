@@ -105,6 +105,7 @@ func newMachineState(ctx context.Context) (state.State, error) {
 type modelResource struct {
 	Namespace string          `json:"namespace"`
 	ID        string          `json:"id"`
+	Owner     string          `json:"owner"`
 	Spec      json.RawMessage `json:"spec"`
 }
 
@@ -195,7 +196,7 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 	out := make([]resource.Resource, 0, len(items))
 
 	for _, it := range items {
-		r, err := typedResource(it.Namespace, typ, it.ID, it.Spec)
+		r, err := typedResource(it.Namespace, typ, it.ID, it.Owner, it.Spec)
 		if err != nil {
 			return nil, fmt.Errorf("lab model, %s %s/%s: %w", typ, it.Namespace, it.ID, err)
 		}
@@ -226,10 +227,11 @@ func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 	}, nil
 }
 
-// typedResource builds the real resource type with the model's spec, refusing any field the type does not have.
-func typedResource(ns resource.Namespace, typ resource.Type, id resource.ID, spec json.RawMessage) (resource.Resource, error) {
+// typedResource builds the real resource type with the model's spec, refusing any field the type does not have; the
+// owner is the controller that writes it on a real machine (metadata.owner of `talosctl get -o yaml`).
+func typedResource(ns resource.Namespace, typ resource.Type, id resource.ID, owner string, spec json.RawMessage) (resource.Resource, error) {
 	pr, err := protobuf.Unmarshal(&cosiapi.Resource{
-		Metadata: &cosiapi.Metadata{Namespace: ns, Type: typ, Id: id, Version: "1", Phase: "running"},
+		Metadata: &cosiapi.Metadata{Namespace: ns, Type: typ, Id: id, Owner: owner, Version: "1", Phase: "running"},
 		Spec:     &cosiapi.Spec{},
 	})
 	if err != nil {

@@ -165,7 +165,7 @@ describe('lab talosctl CLI', { timeout: 120_000 }, () => {
     assert.match(live.stderr, /next upgrade/)
     assert.equal(lab.node('w1').cmdline, cmdlineBefore)
     const sys = await lab.run(['-n', `${P}.21`, 'get', 'sysctls', '-o', 'yaml'])
-    assert.match(sys.stdout, /id: vm\.swappiness[\s\S]*current: "?7"?/)
+    assert.match(sys.stdout, /id: proc\.sys\.vm\.swappiness[\s\S]*current: "?7"?/)
     const up = await lab.run([
       '-n',
       `${P}.21`,
