@@ -5,6 +5,7 @@
 // The memory model is deterministic: each node with memory loses ~2% of its RAM to the kernel (MemTotal), the
 // running system uses a fixed share of what remains, and huge pages allocated at boot come out of MemFree.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import type { Hardware } from './state.ts'
 import { coresOf, validateHardware } from './hardware.ts'
@@ -520,7 +521,7 @@ export function osRelease(version = TALOS_VERSION): string {
 }
 
 /**
- * A boot with this kernel command line: /proc/cmdline, and the boot-time huge pages it asks for (per-node counts,
+ * A boot with this kernel command line: /proc/cmdline, a new boot id, and the boot-time huge pages it asks for (per-node counts,
  * meminfo HugePages_* and Hugepagesize, each node's MemFree). Returns what was allocated and the kernel's warnings.
  */
 export function applyBootParams(
@@ -531,6 +532,9 @@ export function applyBootParams(
   const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline))
   const put = writer(root)
   put('proc/cmdline', cmdline.trim() + '\n')
+  // a random id per boot (drivers/char/random.c proc_do_uuid); talosctl's --wait compares it before and after
+  // (cmd/talosctl/pkg/talos/action/tracker.go at v1.10.3 getBootID)
+  put('proc/sys/kernel/random/boot_id', randomUUID() + '\n')
   writeMemory(root, res.allocation, res.memory)
   return res
 }
