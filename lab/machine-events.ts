@@ -10,12 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { paths } from './state.ts'
 
-export type EventType =
-  | 'SequenceEvent'
-  | 'PhaseEvent'
-  | 'TaskEvent'
-  | 'ServiceStateEvent'
-  | 'MachineStatusEvent'
+export type EventType = 'SequenceEvent' | 'PhaseEvent' | 'TaskEvent' | 'ServiceStateEvent' | 'MachineStatusEvent'
 
 export interface StoredEvent {
   /** xid: sorts by time, then by a counter, as machined's tail_id search relies on. */

@@ -10,6 +10,7 @@ import { Dmesg, List, Mounts, Read } from './files.ts'
 import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from './etcd.ts'
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
+import { Events, Reboot, Reset, Rollback, Shutdown, Upgrade } from './power.ts'
 
 export { ModelError }
 
@@ -75,4 +76,10 @@ export const NODE_OPS: Record<string, Op> = {
   ServiceList,
   ServiceRestart,
   Bootstrap,
+  Reboot,
+  Shutdown,
+  Reset,
+  Upgrade,
+  Rollback,
+  Events,
 }
