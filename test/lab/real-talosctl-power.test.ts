@@ -138,7 +138,7 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
 
   it('reboot with --wait (the default) follows the event stream until the boot id changed', async () => {
     const before = await bootId(W)
-    const r = await as(['-n', W, 'reboot'])
+    const r = await as(['-n', W, 'reboot', '--timeout', '2m'])
     assert.equal(r.code, 0, r.stderr)
     // the tracker's lines without a terminal (cmd/talosctl/pkg/talos/action/tracker.go runReporter, node.go)
     assert.match(r.stderr, /actor ID: [0-9a-f-]{36}/)
@@ -225,7 +225,7 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
     const marker = join(paths.etcdData('cp1'), 'member')
     assert.ok(existsSync(marker))
     const before = await bootId(CP)
-    const r = await as(['-n', CP, 'reset', '--system-labels-to-wipe', 'EPHEMERAL', '--reboot'])
+    const r = await as(['-n', CP, 'reset', '--system-labels-to-wipe', 'EPHEMERAL', '--reboot', '--timeout', '2m'])
     assert.equal(r.code, 1)
     assert.match(
       r.stderr,
@@ -257,7 +257,7 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
   })
 
   it('shutdown --force waits for stopAllServices and the machine stays off until its BMC powers it on', async () => {
-    const r = await as(['-n', W, 'shutdown', '--force'])
+    const r = await as(['-n', W, 'shutdown', '--force', '--timeout', '2m'])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /events check condition met/)
     await waitFor('w1 powered off', () => loadNode('w1').power === 'off', 15_000)
