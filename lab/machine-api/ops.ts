@@ -10,6 +10,7 @@ import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from 
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
 import { resources } from './resources.ts'
+import { Events, Reboot, Reset, Rollback, Shutdown, Upgrade } from './power.ts'
 
 export { ModelError }
 
@@ -68,4 +69,10 @@ export const NODE_OPS: Record<string, Op> = {
   ServiceList,
   ServiceRestart,
   Bootstrap,
+  Reboot,
+  Shutdown,
+  Reset,
+  Upgrade,
+  Rollback,
+  Events,
 }

@@ -4,6 +4,7 @@ go 1.24.0
 
 require (
 	github.com/cosi-project/runtime v0.10.2
+	github.com/rs/xid v1.6.0
 	github.com/siderolabs/crypto v0.6.0
 	github.com/siderolabs/grpc-proxy v0.5.1
 	github.com/siderolabs/talos v1.10.3
