@@ -10,6 +10,7 @@ import { Dmesg, List, Mounts, Read } from './files.ts'
 import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from './etcd.ts'
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
+import { ApplyConfiguration, CancelConfigRollback, MachineConfigs, persistentConfig } from './config.ts'
 
 export { ModelError }
 
@@ -22,6 +23,7 @@ export interface ModelNode {
   slowMs: number
   talosVersion: string
   config: string
+  persistentConfig: string
 }
 
 /** Every machine as talos-api needs it to decide whether and how it listens. */
@@ -35,6 +37,7 @@ export function modelNodes(): ModelNode[] {
     slowMs: n.faults.slowMs ?? 0,
     talosVersion: n.talosVersion,
     config: n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
+    persistentConfig: n.stage !== 'maintenance' ? persistentConfig(n.name) : '',
   }))
 }
 
@@ -75,4 +78,7 @@ export const NODE_OPS: Record<string, Op> = {
   ServiceList,
   ServiceRestart,
   Bootstrap,
+  MachineConfigs,
+  CancelConfigRollback,
+  ApplyConfiguration,
 }

@@ -3,7 +3,6 @@
 // applying to a running node applies sysctls/modules/labels/taints/kubelet live, while machine.install changes
 // wait for the next upgrade; --mode reboot reboots.
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
 import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, warn, withClient, withMaintenanceClient } from './common.ts'
@@ -22,6 +21,7 @@ import { DEFAULT_INSTALLER } from './power.ts'
 import { applyBootParams, applyRuntimeConfig } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic, type LabNode } from '../state.ts'
 import * as io from './io.ts'
+import { applyConfigEffect } from '../machine-api/config.ts'
 
 const MODES = ['auto', 'interactive', 'no-reboot', 'reboot', 'staged', 'try']
 
@@ -180,22 +180,16 @@ export async function applyToRunningNode(
   }
   if (!changes.length && oldText === text)
     warnings.push('the applied configuration is identical to the running one: no changes')
-  if (effective === 'staged') {
-    writeFileAtomic(join(paths.nodeDir(n.name), 'config.staged.yaml'), text, 0o600)
+  if (effective === 'staged' || effective === 'try' || effective === 'no-reboot') {
+    // the effect is the machine model's (lab/machine-api/config.ts)
+    await applyConfigEffect(n.name, text, effective)
+    if (mode === 'try') details += `\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s`
     return { details, warnings }
   }
   writeFileAtomic(paths.config(n.name), text, 0o600)
   updateNode(n.name, (x) => (x.configVersion = (x.configVersion ?? 0) + 1))
-  if (effective === 'reboot') {
-    const { rebootNode } = await import('./power.ts')
-    await rebootNode(n.name)
-  } else {
-    warnings.push(...(await applyRuntime(loadNode(n.name), next)))
-    // machined restarts kubelet when its configuration changed (KubeletServiceController)
-    if (changes.some((c) => c.field.startsWith('machine.kubelet'))) await runKubelet(n.name)
-    await reconcileNode(n.name)
-  }
-  if (mode === 'try') details += `\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s`
+  const { rebootNode } = await import('./power.ts')
+  await rebootNode(n.name)
   return { details, warnings }
 }
 
