@@ -133,6 +133,11 @@ export async function ApplyConfiguration(
 }
 
 /** The effect alone, for the lab's old talosctl (lab/talosctl/apply.ts), which decides the mode itself. */
-export async function applyConfigEffect(name: string, text: string, mode: string, tryTimeoutMs?: number): Promise<void> {
+export async function applyConfigEffect(
+  name: string,
+  text: string,
+  mode: string,
+  tryTimeoutMs?: number,
+): Promise<void> {
   await ApplyConfiguration(loadNode(name), { config: text, mode, tryTimeoutMs })
 }

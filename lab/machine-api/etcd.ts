@@ -9,7 +9,8 @@ import { ModelError } from './errors.ts'
 
 /** checkControlplane: workers answer Unimplemented "<api> is only available on control plane nodes". */
 function controlPlaneOnly(n: LabNode, api: string): void {
-  if (n.role !== 'controlplane') throw new ModelError('Unimplemented', `${api} is only available on control plane nodes`)
+  if (n.role !== 'controlplane')
+    throw new ModelError('Unimplemented', `${api} is only available on control plane nodes`)
 }
 
 /** etcd.NewLocalClient fails when the machine's etcd does not answer. */
@@ -74,7 +75,10 @@ export async function EtcdAlarmList(n: LabNode): Promise<unknown> {
 }
 
 /** EtcdRemoveMemberByID: an unknown member is NotFound "member not found" (rpctypes.ErrMemberNotFound). */
-export async function EtcdRemoveMemberByID(n: LabNode, req: { member_id?: string; memberId?: string }): Promise<unknown> {
+export async function EtcdRemoveMemberByID(
+  n: LabNode,
+  req: { member_id?: string; memberId?: string },
+): Promise<unknown> {
   controlPlaneOnly(n, 'etcd remove member')
   const id = BigInt(req.memberId ?? req.member_id ?? '0').toString()
   const c = await localEtcd(n)

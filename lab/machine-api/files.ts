@@ -27,7 +27,10 @@ const MODE_DIR = 2 ** 31
  * relative_name the path below the root ("." for the root). Owner and mode as the machine's filesystem has them
  * (lab/file-owners.ts: what chown/chmod on the node set; the lab's own files belong to this user).
  */
-export function List(n: LabNode, req: { root?: string; recurse?: boolean; recursion_depth?: number; recursionDepth?: number }): unknown[] {
+export function List(
+  n: LabNode,
+  req: { root?: string; recurse?: boolean; recursion_depth?: number; recursionDepth?: number },
+): unknown[] {
   let root = req.root ?? '/'
   if (!root.startsWith('/')) root = '/' + root
   root = root.replace(/\/+$/, '') || '/'
@@ -69,7 +72,12 @@ export function Mounts(n: LabNode): unknown {
     for (const m of rc.mounts) {
       const disk = n.hardware.disks.find((d) => d.dev === m.device)
       const size = disk?.sizeBytes ?? 0
-      stats.push({ filesystem: `${m.device}p1`, size: String(size), available: String(Math.floor(size * 0.98)), mounted_on: m.mountPoint })
+      stats.push({
+        filesystem: `${m.device}p1`,
+        size: String(size),
+        available: String(Math.floor(size * 0.98)),
+        mounted_on: m.mountPoint,
+      })
     }
   }
   return { messages: [{ stats }] }

@@ -11,6 +11,9 @@ import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from 
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
 import { ApplyConfiguration, CancelConfigRollback, MachineConfigs, persistentConfig } from './config.ts'
+import { EtcdLocalEndpoint, EtcdRecoverTarget } from './etcd-data.ts'
+import { ServiceLog } from './logs.ts'
+import { HealthAssert, HealthMembers } from './health.ts'
 
 export { ModelError }
 
@@ -36,7 +39,8 @@ export function modelNodes(): ModelNode[] {
     down: isDown(n),
     slowMs: n.faults.slowMs ?? 0,
     talosVersion: n.talosVersion,
-    config: n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
+    config:
+      n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
     persistentConfig: n.stage !== 'maintenance' ? persistentConfig(n.name) : '',
   }))
 }
@@ -81,4 +85,9 @@ export const NODE_OPS: Record<string, Op> = {
   MachineConfigs,
   CancelConfigRollback,
   ApplyConfiguration,
+  EtcdLocalEndpoint,
+  EtcdRecoverTarget,
+  ServiceLog,
+  HealthMembers,
+  HealthAssert,
 }

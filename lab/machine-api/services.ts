@@ -43,7 +43,10 @@ export async function ServiceRestart(n: LabNode, req: { id?: string }): Promise<
   if (!svc) throw new ModelError('Unknown', `service "${id}" not defined`)
   if (id !== 'kubelet') {
     const running = svc.state === 'Running'
-    throw new ModelError('Unknown', `service "${id}" doesn't support ${running ? 'restart' : 'start'} operation via API`)
+    throw new ModelError(
+      'Unknown',
+      `service "${id}" doesn't support ${running ? 'restart' : 'start'} operation via API`,
+    )
   }
   await runKubelet(n.name)
   return { messages: [{ resp: `Service "${id}" restarted` }] }
