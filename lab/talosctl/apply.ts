@@ -183,7 +183,8 @@ export async function applyToRunningNode(
   if (effective === 'staged' || effective === 'try' || effective === 'no-reboot') {
     // the effect is the machine model's (lab/machine-api/config.ts)
     await applyConfigEffect(n.name, text, effective)
-    if (mode === 'try') details += `\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s`
+    if (mode === 'try')
+      details += `\nThe config is applied in 'try' mode and will be automatically reverted back in 1m0s`
     return { details, warnings }
   }
   writeFileAtomic(paths.config(n.name), text, 0o600)
