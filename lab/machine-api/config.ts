@@ -70,10 +70,23 @@ async function setActive(name: string, text: string): Promise<void> {
   const next = parseMachineConfig(text, paths.config(name))
   writeFileAtomic(paths.config(name), text, 0o600)
   updateNode(name, (x) => (x.configVersion = (x.configVersion ?? 0) + 1))
-  const rc = runtimeConfigFor(next, before.hardware, before.installDisk ?? next.installDisk)
-  for (const e of applyRuntimeConfig(paths.root(name), rc).errors) logLine(name, e)
+  applyRuntimeOf(before, next)
   if (diffConfigs(prev, next).some((c) => c.field.startsWith('machine.kubelet'))) await runKubelet(name)
   await reconcileNode(name)
+}
+
+function applyRuntimeOf(n: LabNode, cfg: MachineConfigView): void {
+  const rc = runtimeConfigFor(cfg, n.hardware, n.installDisk ?? cfg.installDisk)
+  for (const e of applyRuntimeConfig(paths.root(n.name), rc).errors) logLine(n.name, e)
+}
+
+/**
+ * At boot machined applies the config the machine boots with (sysctls, kernel modules, volumes): a reboot that made
+ * a staged config active runs its settings, not the ones the machine had before.
+ */
+export function applyConfigAtBoot(name: string): void {
+  const f = paths.config(name)
+  if (existsSync(f)) applyRuntimeOf(loadNode(name), parseMachineConfig(readFileSync(f, 'utf8'), f))
 }
 
 /** SetPersistedConfig: saved for the next boot; while it is not the active config it waits in config.staged.yaml. */
@@ -112,7 +125,7 @@ export async function ApplyConfiguration(
       break
     case 'try':
       // the saved config stays what it was: until the rollback (or a reboot) the machine runs one it has not saved
-      if (!persistentConfig(n.name)) setPersisted(n.name, previous)
+      if (!persistentConfig(n.name)) writeFileAtomic(stagedPath(n.name), previous, 0o600)
       rollbackAfter(n.name, previous, req.tryTimeoutMs ?? 60_000)
       await setActive(n.name, text)
       break

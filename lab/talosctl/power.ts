@@ -14,6 +14,7 @@ import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
 import * as io from './io.ts'
+import { applyConfigAtBoot } from '../machine-api/config.ts'
 import { fallBackToPrevious, installerImageProblem, rememberInstallation, talosVersionOfImage } from './upgrade.ts'
 
 export const DEFAULT_INSTALLER = 'ghcr.io/siderolabs/installer:v1.10.3'
@@ -43,6 +44,7 @@ export async function rebootNode(name: string): Promise<void> {
   }
   const n = loadNode(name)
   applyBootParams(paths.root(name), n.hardware, n.cmdline)
+  applyConfigAtBoot(name)
   await runKubelet(name)
   updateNode(name, (x) => {
     x.stage = 'running'
