@@ -11,10 +11,10 @@
 //   reboot     SetPersistedConfig, then a reboot sequence (after the answer has gone back).
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { diffConfigs, parseMachineConfig, runtimeConfigFor, type MachineConfigView } from '../machine-config.ts'
+import { applyRuntimeOf } from '../boot-config.ts'
+import { diffConfigs, parseMachineConfig, type MachineConfigView } from '../machine-config.ts'
 import { reconcileNode } from '../node-services.ts'
 import { runKubelet } from '../kubelet.ts'
-import { applyRuntimeConfig } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic, type LabNode } from '../state.ts'
 import { rebootNode } from '../talosctl/power.ts'
 import { ModelError } from './errors.ts'
@@ -70,23 +70,9 @@ async function setActive(name: string, text: string): Promise<void> {
   const next = parseMachineConfig(text, paths.config(name))
   writeFileAtomic(paths.config(name), text, 0o600)
   updateNode(name, (x) => (x.configVersion = (x.configVersion ?? 0) + 1))
-  applyRuntimeOf(before, next)
+  applyRuntimeOf(before, next, (msg) => logLine(name, msg))
   if (diffConfigs(prev, next).some((c) => c.field.startsWith('machine.kubelet'))) await runKubelet(name)
   await reconcileNode(name)
-}
-
-function applyRuntimeOf(n: LabNode, cfg: MachineConfigView): void {
-  const rc = runtimeConfigFor(cfg, n.hardware, n.installDisk ?? cfg.installDisk)
-  for (const e of applyRuntimeConfig(paths.root(n.name), rc).errors) logLine(n.name, e)
-}
-
-/**
- * At boot machined applies the config the machine boots with (sysctls, kernel modules, volumes): a reboot that made
- * a staged config active runs its settings, not the ones the machine had before.
- */
-export function applyConfigAtBoot(name: string): void {
-  const f = paths.config(name)
-  if (existsSync(f)) applyRuntimeOf(loadNode(name), parseMachineConfig(readFileSync(f, 'utf8'), f))
 }
 
 /** SetPersistedConfig: saved for the next boot; while it is not the active config it waits in config.staged.yaml. */

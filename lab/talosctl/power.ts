@@ -14,7 +14,7 @@ import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
 import { applyBootParams } from '../sysroot.ts'
 import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
 import * as io from './io.ts'
-import { applyConfigAtBoot } from '../machine-api/config.ts'
+import { applyConfigAtBoot } from '../boot-config.ts'
 import { fallBackToPrevious, installerImageProblem, rememberInstallation, talosVersionOfImage } from './upgrade.ts'
 
 export const DEFAULT_INSTALLER = 'ghcr.io/siderolabs/installer:v1.10.3'
