@@ -11,6 +11,10 @@ import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
 import { resources } from './resources.ts'
 import { Events, Reboot, Reset, Rollback, Shutdown, Upgrade } from './power.ts'
+import { ApplyConfiguration, CancelConfigRollback, MachineConfigs, persistentConfig } from './config.ts'
+import { EtcdLocalEndpoint, EtcdRecoverTarget } from './etcd-data.ts'
+import { ServiceLog } from './logs.ts'
+import { HealthAssert, HealthMembers } from './health.ts'
 
 export { ModelError }
 
@@ -23,6 +27,7 @@ export interface ModelNode {
   slowMs: number
   talosVersion: string
   config: string
+  persistentConfig: string
 }
 
 /** Every machine as talos-api needs it to decide whether and how it listens. */
@@ -37,6 +42,7 @@ export function modelNodes(): ModelNode[] {
     talosVersion: n.talosVersion,
     config:
       n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
+    persistentConfig: n.stage !== 'maintenance' ? persistentConfig(n.name) : '',
   }))
 }
 
@@ -75,4 +81,12 @@ export const NODE_OPS: Record<string, Op> = {
   Upgrade,
   Rollback,
   Events,
+  MachineConfigs,
+  CancelConfigRollback,
+  ApplyConfiguration,
+  EtcdLocalEndpoint,
+  EtcdRecoverTarget,
+  ServiceLog,
+  HealthMembers,
+  HealthAssert,
 }

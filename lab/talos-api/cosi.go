@@ -208,8 +208,8 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 }
 
 // machineConfigs: the config a configured machine runs, as two resources, `persistent` (saved to STATE) and
-// `v1alpha1` (active) (pkg/machinery/resources/config/machine_config.go: ActiveID, PersistentID); the lab's
-// machines save and run the same config.
+// `v1alpha1` (active) (pkg/machinery/resources/config/machine_config.go: ActiveID, PersistentID); they differ while
+// a staged config waits for a reboot.
 func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 	n, ok := s.nodes.get(s.name)
 	if !ok || n.Config == "" {
@@ -221,8 +221,16 @@ func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 		return nil, err
 	}
 
+	// a staged config (apply --mode staged) or the config a try replaced is saved but not running
+	persistent := cfg
+	if n.PersistentConfig != "" {
+		if persistent, err = configloader.NewFromBytes([]byte(n.PersistentConfig)); err != nil {
+			return nil, err
+		}
+	}
+
 	return []resource.Resource{
-		config.NewMachineConfigWithID(cfg, config.PersistentID),
+		config.NewMachineConfigWithID(persistent, config.PersistentID),
 		config.NewMachineConfigWithID(cfg, config.ActiveID),
 	}, nil
 }
