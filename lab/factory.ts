@@ -13,6 +13,7 @@ import {
   parseSchematic,
   schematicId,
   schematicOfInstaller,
+  type Schematic,
 } from '../lib/talos/schematic.ts'
 import { labDir, writeFileAtomic } from './state.ts'
 
@@ -27,12 +28,18 @@ export function registerSchematic(yaml: string): string {
   return id
 }
 
-/** The kernel args schematic `id` bakes into its images; undefined when the factory does not know the ID. */
-export function schematicKernelArgs(id: string): string[] | undefined {
-  if (id === EMPTY_SCHEMATIC_ID) return []
+/** Schematic `id` as uploaded; undefined when the factory does not know the ID. */
+export function knownSchematic(id: string): Schematic | undefined {
+  if (id === EMPTY_SCHEMATIC_ID) return { customization: {} }
   const f = join(dir(), `${id}.yaml`)
   if (!existsSync(f)) return undefined
-  return parseSchematic(readFileSync(f, 'utf8')).customization.extraKernelArgs ?? []
+  return parseSchematic(readFileSync(f, 'utf8'))
+}
+
+/** The kernel args schematic `id` bakes into its images; undefined when the factory does not know the ID. */
+export function schematicKernelArgs(id: string): string[] | undefined {
+  const s = knownSchematic(id)
+  return s && (s.customization.extraKernelArgs ?? [])
 }
 
 /**

@@ -2,11 +2,74 @@
 // answers (Talos API, etcd, Kubernetes API, rescue SSH). On: it boots from what the BMC's boot flag says (a PXE
 // rescue system) or from its disk: Talos comes back in the stage it had (a configured node runs its config again,
 // staged config included, kernel args unchanged, as a reboot does), a machine with no Talos netboots its rescue.
+// Going down and booting are shared by every way a machine reboots: the API's sequences (lab/machine-sequences.ts),
+// the BMC, and the lab's fake talosctl.
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { isAlive } from './processes.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from './node-services.ts'
 import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'
-import { loadNode, updateNode } from './state.ts'
-import { rebootNode } from './talosctl/power.ts'
+import { loadNode, paths, updateNode, writeFileAtomic } from './state.ts'
+import { applyBootParams, osRelease } from './sysroot.ts'
+import { runKubelet } from './kubelet.ts'
+import { clearEvents, publishEvent } from './machine-events.ts'
+
+/** Going down: the control plane's static pods (the lab's API server), then etcd. */
+export async function stopNodeServices(name: string): Promise<void> {
+  await stopKubeApi(name)
+  await stopEtcd(name)
+}
+
+/**
+ * Talos boots from the machine's disk: a new machined (empty event buffer, a new boot id), the staged config (if
+ * any) becomes the config, the installed image's kernel command line and version, kubelet, then the services the
+ * config and stage call for. `via`: kexec (a reboot that skips the firmware) or the firmware (power on, power cycle).
+ */
+export async function bootNode(name: string, via: 'kexec' | 'firmware' = 'firmware'): Promise<void> {
+  updateNode(name, (x) => (x.stage = 'booting'))
+  clearEvents(name)
+  const staged = join(paths.nodeDir(name), 'config.staged.yaml')
+  if (existsSync(staged)) {
+    writeFileAtomic(paths.config(name), readFileSync(staged, 'utf8'), 0o600)
+    rmSync(staged)
+  }
+  const n = loadNode(name)
+  applyBootParams(paths.root(name), n.hardware, n.cmdline)
+  writeFileAtomic(join(paths.root(name), 'etc/os-release'), osRelease(n.talosVersion), 0o644)
+  // machined's MachineStatusController reports each stage (v1.10.3 pkg/machinery/api/machine/machine.proto
+  // MachineStatusEvent); talosctl's --wait waits for RUNNING and ready (cmd/talosctl/pkg/talos/action/tracker.go)
+  publishEvent(name, 'MachineStatusEvent', {
+    stage: 'BOOTING',
+    status: { ready: false, unmetConditions: [{ name: 'nodeReady', reason: 'node is booting' }] },
+  })
+  await runKubelet(name)
+  updateNode(name, (x) => {
+    x.stage = 'running'
+    x.bootedAt = new Date().toISOString()
+    x.bootedVia = via
+    delete x.pulledImages // the system containerd's images were on /system, a tmpfs (lab/registry.ts)
+  })
+  await reconcileNode(name)
+  publishEvent(name, 'MachineStatusEvent', { stage: 'RUNNING', status: { ready: true } })
+}
+
+/** Reboot at once (the fake talosctl's and a configured machine's power-on): services down, then boot. */
+export async function rebootNode(name: string): Promise<void> {
+  updateNode(name, (x) => (x.stage = 'rebooting'))
+  await stopNodeServices(name)
+  await bootNode(name)
+}
+
+/**
+ * machined's shutdown ends in reboot(LINUX_REBOOT_CMD_POWER_OFF): the machine stays off until its BMC (or a finger)
+ * powers it on (v1.10.3 internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer.go Shutdown,
+ * v1alpha1_sequencer_tasks.go Shutdown).
+ */
+export async function shutDownNode(name: string): Promise<void> {
+  updateNode(name, (x) => (x.stage = 'shutting down'))
+  await stopNodeServices(name)
+  updateNode(name, (x) => (x.power = 'off'))
+}
 
 export type BootDevice = 'pxe' | 'disk'
 

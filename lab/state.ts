@@ -145,6 +145,10 @@ export interface LabNode {
   power?: 'on' | 'off'
   /** ISO 8601; when the node last (re)booted, for uptime and health. */
   bootedAt?: string
+  /** How the last boot came: kexec (a reboot that skipped the firmware) or the firmware (power on, power cycle). */
+  bootedVia?: 'kexec' | 'firmware'
+  /** Installer images the system containerd holds (pulled since boot: /system is a tmpfs), lab/registry.ts. */
+  pulledImages?: string[]
 }
 
 export interface LabProcess {

@@ -324,7 +324,7 @@ function formatCpuinfo(hw: Hardware): string {
 }
 
 /** Talos' kernel parameter defaults (KernelParamDefaultsController + KSPP) and kernel defaults we report. */
-const SYSCTL_DEFAULTS: Record<string, string> = {
+export const SYSCTL_DEFAULTS: Record<string, string> = {
   'vm/max_map_count': '65530',
   'vm/swappiness': '60',
   'vm/overcommit_memory': '1',
@@ -569,6 +569,8 @@ export function applyBootParams(
   boot ??= currentBoot(root) + 1
   const res = allocateHugepages(hw, hugepagesFromCmdline(cmdline), boot)
   const put = writer(root)
+  // a new id per boot (drivers/char/random.c proc_do_uuid); talosctl's --wait compares it before and after
+  // (cmd/talosctl/pkg/talos/action/tracker.go at v1.10.3 getBootID)
   put(BOOT_ID, bootId(boot) + '\n')
   put('proc/cmdline', cmdline.trim() + '\n')
   writeMemory(root, res.allocation, res.memory)

@@ -180,7 +180,7 @@ export async function createTestLab(opts: {
   const clusterName = opts.cluster ?? 'testlab'
   const secretsFile = join(dir, 'secrets.yaml')
   const talosconfig = join(dir, 'talosconfig')
-  const genDir = join(dir, 'gen')
+  const genDir = join(dir, 'testlab-gen')
   const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: dir, TALOSCONFIG: talosconfig, HOME: dir }
   const nodes = labMachines(opts.prefix, opts.controlPlanes, opts.workers)
   const cluster: LabCluster = {

@@ -2,7 +2,6 @@
 // Talos's API messages in protojson form, which lab/talos-api decodes strictly into Talos's own Go types.
 import { existsSync, readFileSync } from 'node:fs'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
-import { allResourceDefs } from '../talosctl/resources.ts'
 import { installNode } from '../talosctl/apply.ts'
 
 import { ModelError } from './errors.ts'
@@ -11,6 +10,12 @@ import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from 
 import { EtcdForfeitLeadership } from './etcd-admin.ts'
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
+import { resources } from './resources.ts'
+import { Events, Reboot, Reset, Rollback, Shutdown, Upgrade } from './power.ts'
+import { ApplyConfiguration, CancelConfigRollback, MachineConfigs, persistentConfig } from './config.ts'
+import { EtcdLocalEndpoint, EtcdRecoverTarget } from './etcd-data.ts'
+import { ServiceLog } from './logs.ts'
+import { HealthAssert, HealthMembers } from './health.ts'
 
 export { ModelError }
 
@@ -23,6 +28,7 @@ export interface ModelNode {
   slowMs: number
   talosVersion: string
   config: string
+  persistentConfig: string
 }
 
 /** Every machine as talos-api needs it to decide whether and how it listens. */
@@ -37,22 +43,11 @@ export function modelNodes(): ModelNode[] {
     talosVersion: n.talosVersion,
     config:
       n.stage !== 'maintenance' && existsSync(paths.config(n.name)) ? readFileSync(paths.config(n.name), 'utf8') : '',
+    persistentConfig: n.stage !== 'maintenance' ? persistentConfig(n.name) : '',
   }))
 }
 
 type Op = (n: LabNode, args: Record<string, unknown>) => Promise<unknown> | unknown
-
-/** The resources of one type on one machine: [{namespace, id, spec}] (spec with Talos's YAML field names). */
-/** runtime.Version: machined's VersionController writes it on every boot, maintenance mode included (controllers/runtime/version.go). */
-const versionResource = (n: LabNode) => [{ namespace: 'runtime', id: 'version', spec: { version: n.talosVersion } }]
-
-function resources(n: LabNode, args: Record<string, unknown>): unknown {
-  if (args.type === 'Versions.runtime.talos.dev') return versionResource(n)
-  const def = allResourceDefs.find((d) => d.type === args.type)
-  if (!def) return []
-  if (n.stage === 'maintenance' && !def.maintenance) return []
-  return def.list(n).map((r) => ({ namespace: def.namespace, id: r.id, spec: r.spec }))
-}
 
 /**
  * A maintenance-mode machine takes its config (validated by talos-api with Talos's own validation) and installs:
@@ -82,4 +77,18 @@ export const NODE_OPS: Record<string, Op> = {
   ServiceList,
   ServiceRestart,
   Bootstrap,
+  Reboot,
+  Shutdown,
+  Reset,
+  Upgrade,
+  Rollback,
+  Events,
+  MachineConfigs,
+  CancelConfigRollback,
+  ApplyConfiguration,
+  EtcdLocalEndpoint,
+  EtcdRecoverTarget,
+  ServiceLog,
+  HealthMembers,
+  HealthAssert,
 }

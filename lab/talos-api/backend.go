@@ -32,6 +32,8 @@ type Node struct {
 	TalosVersion string `json:"talosVersion"`
 	// Config is the machine config the node runs (YAML), empty in maintenance mode.
 	Config string `json:"config"`
+	// PersistentConfig is the config saved to STATE, when it is not the active one (a staged or tried config).
+	PersistentConfig string `json:"persistentConfig,omitempty"`
 }
 
 // Serving says whether the machine's apid listens: a machine that is off, down or going down refuses connections.

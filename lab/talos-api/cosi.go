@@ -105,6 +105,7 @@ func newMachineState(ctx context.Context) (state.State, error) {
 type modelResource struct {
 	Namespace string          `json:"namespace"`
 	ID        string          `json:"id"`
+	Owner     string          `json:"owner"`
 	Spec      json.RawMessage `json:"spec"`
 }
 
@@ -195,7 +196,7 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 	out := make([]resource.Resource, 0, len(items))
 
 	for _, it := range items {
-		r, err := typedResource(it.Namespace, typ, it.ID, it.Spec)
+		r, err := typedResource(it.Namespace, typ, it.ID, it.Owner, it.Spec)
 		if err != nil {
 			return nil, fmt.Errorf("lab model, %s %s/%s: %w", typ, it.Namespace, it.ID, err)
 		}
@@ -207,8 +208,8 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 }
 
 // machineConfigs: the config a configured machine runs, as two resources, `persistent` (saved to STATE) and
-// `v1alpha1` (active) (pkg/machinery/resources/config/machine_config.go: ActiveID, PersistentID); the lab's
-// machines save and run the same config.
+// `v1alpha1` (active) (pkg/machinery/resources/config/machine_config.go: ActiveID, PersistentID); they differ while
+// a staged config waits for a reboot.
 func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 	n, ok := s.nodes.get(s.name)
 	if !ok || n.Config == "" {
@@ -220,16 +221,25 @@ func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 		return nil, err
 	}
 
+	// a staged config (apply --mode staged) or the config a try replaced is saved but not running
+	persistent := cfg
+	if n.PersistentConfig != "" {
+		if persistent, err = configloader.NewFromBytes([]byte(n.PersistentConfig)); err != nil {
+			return nil, err
+		}
+	}
+
 	return []resource.Resource{
-		config.NewMachineConfigWithID(cfg, config.PersistentID),
+		config.NewMachineConfigWithID(persistent, config.PersistentID),
 		config.NewMachineConfigWithID(cfg, config.ActiveID),
 	}, nil
 }
 
-// typedResource builds the real resource type with the model's spec, refusing any field the type does not have.
-func typedResource(ns resource.Namespace, typ resource.Type, id resource.ID, spec json.RawMessage) (resource.Resource, error) {
+// typedResource builds the real resource type with the model's spec, refusing any field the type does not have; the
+// owner is the controller that writes it on a real machine (metadata.owner of `talosctl get -o yaml`).
+func typedResource(ns resource.Namespace, typ resource.Type, id resource.ID, owner string, spec json.RawMessage) (resource.Resource, error) {
 	pr, err := protobuf.Unmarshal(&cosiapi.Resource{
-		Metadata: &cosiapi.Metadata{Namespace: ns, Type: typ, Id: id, Version: "1", Phase: "running"},
+		Metadata: &cosiapi.Metadata{Namespace: ns, Type: typ, Id: id, Owner: owner, Version: "1", Phase: "running"},
 		Spec:     &cosiapi.Spec{},
 	})
 	if err != nil {

@@ -171,10 +171,6 @@ func (s *machinedServer) Dmesg(in *machine.DmesgRequest, srv grpc.ServerStreamin
 	return streamModel(srv.Context(), s.nodes, s.name, "Dmesg", in, func() *common.Data { return &common.Data{} }, srv.Send)
 }
 
-func (s *machinedServer) Logs(in *machine.LogsRequest, srv grpc.ServerStreamingServer[common.Data]) error {
-	return streamModel(srv.Context(), s.nodes, s.name, "Logs", in, func() *common.Data { return &common.Data{} }, srv.Send)
-}
-
 func (s *machinedServer) EtcdRemoveMemberByID(ctx context.Context, in *machine.EtcdRemoveMemberByIDRequest) (*machine.EtcdRemoveMemberByIDResponse, error) {
 	out := &machine.EtcdRemoveMemberByIDResponse{}
 

@@ -15,6 +15,7 @@ var rules = map[string]role.Set{
 	"/machine.MachineService/EtcdRemoveMemberByID":  role.MakeSet(role.Admin),
 	"/machine.MachineService/EtcdSnapshot":          role.MakeSet(role.Admin, role.Operator, role.EtcdBackup),
 	"/machine.MachineService/EtcdStatus":            role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
+	"/machine.MachineService/Events":                role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/Kubeconfig":            role.MakeSet(role.Admin),
 	"/machine.MachineService/List":                  role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/Logs":                  role.MakeSet(role.Admin, role.Operator, role.Reader),

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/siderolabs/talos/pkg/grpc/middleware/authz"
+	clusterapi "github.com/siderolabs/talos/pkg/machinery/api/cluster"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
@@ -93,15 +94,29 @@ func (e *endpoint) stop() {
 	}
 }
 
-// servingKey changes whenever the endpoint must be rebuilt: power, maintenance, or another config.
+// servingKey changes whenever the endpoint must be rebuilt: power, maintenance, or other certificates. A config change
+// that leaves the machine's CAs alone (apply-config of sysctls, kubelet, ...) keeps apid serving, as on a real machine,
+// so a client that talks to it right after an apply is not refused.
 func servingKey(n Node) string {
 	if !n.Serving() {
 		return ""
 	}
 
-	sum := sha256.Sum256([]byte(n.Config))
+	h := sha256.New()
 
-	return fmt.Sprintf("%s|%v|%x", n.Address, n.Maintenance(), sum[:8])
+	if cfg, err := configloader.NewFromBytes([]byte(n.Config)); err == nil && !n.Maintenance() {
+		if ca := cfg.Machine().Security().IssuingCA(); ca != nil {
+			h.Write(ca.Crt)
+		}
+
+		for _, accepted := range cfg.Machine().Security().AcceptedCAs() {
+			h.Write(accepted.Crt)
+		}
+	} else {
+		h.Write([]byte(n.Config))
+	}
+
+	return fmt.Sprintf("%s|%v|%x", n.Address, n.Maintenance(), h.Sum(nil)[:8])
 }
 
 // slowInterceptors: the `slow` fault, every call takes longer.
@@ -303,7 +318,43 @@ func (s *supervisor) startConfigured(ctx context.Context, n Node, cfgs []config.
 
 	go apid.Serve(lis) //nolint:errcheck
 
-	return &endpoint{servers: []*grpc.Server{apid, machinedSrv}, local: local}, nil
+	localAPID, err := s.serveLocalAPID(n, r)
+	if err != nil {
+		apid.Stop()
+		machinedSrv.Stop()
+
+		return nil, err
+	}
+
+	return &endpoint{servers: []*grpc.Server{apid, localAPID, machinedSrv}, local: local}, nil
+}
+
+func (s *supervisor) apidSocket(n Node) string { return filepath.Join(s.runDir, n.Name+".apid.sock") }
+
+// serveLocalAPID: apid's unix socket for the machine's own processes (machined's health check client), no TLS, the
+// roles taken from metadata (v1.10.3 internal/app/apid/main.go:202-226, authz.MetadataOnly).
+func (s *supervisor) serveLocalAPID(n Node, r *router) (*grpc.Server, error) {
+	injector := &authz.Injector{Mode: authz.MetadataOnly}
+
+	srv := grpc.NewServer(
+		grpc.ForceServerCodecV2(proxy.Codec()),
+		grpc.UnknownServiceHandler(proxy.TransparentHandler(r.director, proxy.WithStreamedDetector(isStreamed))),
+		grpc.MaxRecvMsgSize(constants.GRPCMaxMessageSize),
+		grpc.ChainUnaryInterceptor(injector.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(injector.StreamInterceptor()),
+	)
+
+	socket := s.apidSocket(n)
+	os.Remove(socket) //nolint:errcheck
+
+	lis, err := net.Listen("unix", socket)
+	if err != nil {
+		return nil, err
+	}
+
+	go srv.Serve(lis) //nolint:errcheck
+
+	return srv, nil
 }
 
 // startMachined: machined's API on a unix socket, roles from apid's metadata, machined's rules table.
@@ -322,6 +373,7 @@ func (s *supervisor) startMachined(ctx context.Context, n Node) (*grpc.Server, s
 		grpc.ChainStreamInterceptor(injector.StreamInterceptor(), authorizer.StreamInterceptor()),
 	)
 	machine.RegisterMachineServiceServer(srv, &machinedServer{name: n.Name, nodes: s.nodes})
+	clusterapi.RegisterClusterServiceServer(srv, &clusterServer{name: n.Name, nodes: s.nodes, apidSocket: s.apidSocket(n)})
 	cosiapi.RegisterStateServer(srv, server.NewState(st))
 
 	socket := filepath.Join(s.runDir, n.Name+".sock")

@@ -187,7 +187,7 @@ export async function applyToRunningNode(
   writeFileAtomic(paths.config(n.name), text, 0o600)
   updateNode(n.name, (x) => (x.configVersion = (x.configVersion ?? 0) + 1))
   if (effective === 'reboot') {
-    const { rebootNode } = await import('./power.ts')
+    const { rebootNode } = await import('../machine-power.ts')
     await rebootNode(n.name)
   } else {
     warnings.push(...(await applyRuntime(loadNode(n.name), next)))

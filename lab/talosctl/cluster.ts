@@ -8,9 +8,10 @@ import { RpcFailure, nodeErrors, perNode, rpcError, withClient, type Session } f
 import { bootstrapEtcd, etcdDataDirNonEmpty } from '../node-services.ts'
 import { parseMachineConfig } from '../machine-config.ts'
 import { buildAdminKubeconfig } from '../kube-api/kubeconfig.ts'
-import { labDir, loadNode, loadNodes, paths, updateNode, writeFileAtomic } from '../state.ts'
-import { formatSnapshotInfo, recoverEtcd, snapshotInfo, uploadRecoverySnapshot } from '../etcd-recovery.ts'
-import { spawnDetached, tsEntry } from '../processes.ts'
+import { loadNodes, paths, writeFileAtomic } from '../state.ts'
+import { formatSnapshotInfo, snapshotInfo, uploadRecoverySnapshot } from '../etcd-recovery.ts'
+import { bootstrapFromSnapshot } from '../machine-api/etcd-data.ts'
+import { ModelError } from '../machine-api/errors.ts'
 import * as io from './io.ts'
 
 export async function bootstrap(ctx: RunContext): Promise<void> {
@@ -57,14 +58,13 @@ async function bootstrapRecover(ctx: RunContext, s: Session, file: string): Prom
         `error uploading snapshot: ${rpcError('Unimplemented', 'etcd recover is only available on control plane nodes')}`,
       )
     uploadRecoverySnapshot(n.name, file)
-    if (etcdDataDirNonEmpty(n.name))
-      throw new Error(`error executing bootstrap: ${rpcError('AlreadyExists', 'etcd data directory is not empty')}`)
-    await recoverEtcd(n.name, Boolean(ctx.flags['recover-skip-hash-check']))
-    if (loadNode(n.name).etcd.recoverError) return
-    // this node now holds the cluster: the others' old membership is gone with their data
-    for (const x of loadNodes()) updateNode(x.name, (y) => (y.bootstrapped = x.name === n.name))
-    const { cmd, args } = tsEntry('lab/converge.ts', [])
-    spawnDetached('converge', n.name, cmd, args, join(labDir(), 'converge.log'))
+    // the restore is the machine model's (lab/machine-api/etcd-data.ts)
+    try {
+      await bootstrapFromSnapshot(n.name, Boolean(ctx.flags['recover-skip-hash-check']))
+    } catch (e) {
+      if (e instanceof ModelError) throw new Error(`error executing bootstrap: ${rpcError(e.code, e.message)}`)
+      throw e
+    }
   })
   const err = nodeErrors(results)
   if (err) throw new Error(err)

@@ -232,13 +232,3 @@ export function warn(msg: string): void {
 export function nodeLabel(s: Session, r: NodeResult<unknown>): string {
   return s.proxied ? r.addr : ''
 }
-
-export const humanizeBytes = (n: number): string => {
-  // github.com/dustin/go-humanize Bytes: SI units, "%.0f %s" below 10, "%.1f %s" otherwise... (see below)
-  if (n < 10) return `${n} B`
-  const sizes = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
-  const e = Math.floor(Math.log(n) / Math.log(1000))
-  const suffix = sizes[e]
-  const val = Math.floor((n / Math.pow(1000, e)) * 10 + 0.5) / 10
-  return val < 10 ? `${val.toFixed(1)} ${suffix}` : `${val.toFixed(0)} ${suffix}`
-}

@@ -2,17 +2,8 @@
 // node's REAL etcd (lab/etcd-client.ts over its JSON gateway).
 import { rmSync } from 'node:fs'
 import type { RunContext } from './context.ts'
-import {
-  RpcFailure,
-  humanizeBytes,
-  nodeErrors,
-  perNode,
-  rpcError,
-  warn,
-  withClient,
-  type NodeResult,
-  type Session,
-} from './common.ts'
+import { RpcFailure, nodeErrors, perNode, rpcError, warn, withClient, type NodeResult, type Session } from './common.ts'
+import { humanizeBytes } from '../machine-api/humanize.ts'
 import { table } from './tabwriter.ts'
 import { EtcdClient, memberIdHex } from '../etcd-client.ts'
 import { etcdClientUrl, findHealthyMember, stopEtcd } from '../node-services.ts'

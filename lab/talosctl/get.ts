@@ -88,7 +88,7 @@ export async function get(ctx: RunContext): Promise<void> {
       errs.push(rpcError('PermissionDenied', `resource "${def.type}" is not available in maintenance mode`))
       continue
     }
-    let items = namespace === def.namespace ? def.list(n) : []
+    let items = namespace === def.namespace ? await def.list(n) : []
     if (id !== undefined) {
       items = items.filter((r) => r.id === id)
       if (!items.length) {

@@ -1,20 +1,20 @@
 // talosctl reboot / shutdown / upgrade. A reboot stops the node's services, passes through 'rebooting' and
 // comes back 'running' with a fresh bootedAt; only upgrade changes the installed image and kernel cmdline.
-import { existsSync, readFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient, withMaintenanceClient, type Session } from './common.ts'
 import { installCmdline, parseMachineConfig } from '../machine-config.ts'
-import { etcdClientUrl, findHealthyMember, reconcileNode, stopEtcd, stopKubeApi } from '../node-services.ts'
+import { etcdClientUrl, findHealthyMember } from '../node-services.ts'
+import { rebootNode, shutDownNode } from '../machine-power.ts'
 import { EtcdClient } from '../etcd-client.ts'
 import { wipeEtcdData } from '../etcd-recovery.ts'
 import { isAlive } from '../processes.ts'
 import { installerKernelArgs } from '../factory.ts'
-import { runKubelet, wipeEphemeralKubeletState } from '../kubelet.ts'
-import { applyBootParams } from '../sysroot.ts'
-import { loadNode, paths, updateNode, writeFileAtomic } from '../state.ts'
+import { wipeEphemeralKubeletState } from '../kubelet.ts'
+import { loadNode, paths, updateNode } from '../state.ts'
 import * as io from './io.ts'
-import { fallBackToPrevious, installerImageProblem, rememberInstallation, talosVersionOfImage } from './upgrade.ts'
+import { installerImageProblem, talosVersionOfImage } from '../registry.ts'
+import { fallBackToPrevious, rememberInstallation } from '../installation.ts'
 
 export const DEFAULT_INSTALLER = 'ghcr.io/siderolabs/installer:v1.10.3'
 
@@ -25,30 +25,6 @@ async function session(ctx: RunContext, what: string): Promise<Session> {
     if (e instanceof RpcFailure) throw new Error(`${what}${e.message}`)
     throw e
   }
-}
-
-async function stopServices(name: string): Promise<void> {
-  await stopKubeApi(name)
-  await stopEtcd(name)
-}
-
-/** Reboot: services down, staged config (if any) becomes active, services back per reconcile. */
-export async function rebootNode(name: string): Promise<void> {
-  updateNode(name, (x) => (x.stage = 'rebooting'))
-  await stopServices(name)
-  const staged = join(paths.nodeDir(name), 'config.staged.yaml')
-  if (existsSync(staged)) {
-    writeFileAtomic(paths.config(name), readFileSync(staged, 'utf8'), 0o600)
-    rmSync(staged)
-  }
-  const n = loadNode(name)
-  applyBootParams(paths.root(name), n.hardware, n.cmdline)
-  await runKubelet(name)
-  updateNode(name, (x) => {
-    x.stage = 'running'
-    x.bootedAt = new Date().toISOString()
-  })
-  await reconcileNode(name)
 }
 
 function watchLines(results: { addr: string; error?: string }[]): void {
@@ -68,14 +44,7 @@ export async function reboot(ctx: RunContext): Promise<void> {
 
 export async function shutdown(ctx: RunContext): Promise<void> {
   const s = await session(ctx, 'error executing shutdown: ')
-  const results = await perNode(s, async (n) => {
-    updateNode(n.name, (x) => (x.stage = 'shutting down'))
-    await stopServices(n.name)
-    // machined's shutdown sequence ends in reboot(LINUX_REBOOT_CMD_POWER_OFF): the machine stays off until its BMC
-    // (or a finger) powers it on (v1.10.3 internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer.go Shutdown,
-    // v1alpha1_sequencer_tasks.go Shutdown)
-    updateNode(n.name, (x) => (x.power = 'off'))
-  })
+  const results = await perNode(s, async (n) => shutDownNode(n.name))
   const err = nodeErrors(results)
   if (ctx.flags.wait || ctx.flags.debug) {
     const addrs = results.filter((r) => !r.error).map((r) => r.addr)

@@ -16,5 +16,5 @@ export interface ResourceDef {
   columns: [string, (spec: any) => unknown][]
   /** Available in maintenance mode (unconfigured node). */
   maintenance: boolean
-  list(n: LabNode): Resource[]
+  list(n: LabNode): Resource[] | Promise<Resource[]>
 }

@@ -2,8 +2,8 @@
 // (internal/app/machined/pkg/runtime/v1alpha1/bootloader/sdboot/sdboot.go at v1.10.3, revert()).
 import type { RunContext } from './context.ts'
 import { RpcFailure, nodeErrors, perNode, rpcError, withClient } from './common.ts'
-import { rebootNode } from './power.ts'
-import { rememberInstallation } from './upgrade.ts'
+import { rebootNode } from '../machine-power.ts'
+import { rememberInstallation } from '../installation.ts'
 import { loadNode, updateNode } from '../state.ts'
 
 /** `talosctl rollback`: swap the running and the previous installation, then reboot into it. */

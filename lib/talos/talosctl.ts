@@ -1,5 +1,7 @@
 // Typed wrapper over the talosctl binary (real, or the lab's talosctl-compatible CLI): builds the exact argv,
 // prints it redacted, skips mutating calls on --dry-run, and returns parsed, node-tagged results.
+import { existsSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import { chmod } from 'node:fs/promises'
 import { CommandError, type RunResult } from '../host/exec.ts'
 import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool.ts'
@@ -132,9 +134,32 @@ export class Talosctl extends CliTool {
     return nodes.map((n) => (this.nodeNames[n] ? `${this.nodeNames[n]} (${n})` : n)).join(', ')
   }
 
+  private found?: boolean
+  /** Whether the binary is there at all (a missing talosctl is reported as such by the call itself). */
+  private binaryFound(): boolean {
+    this.found ??= this.bin.includes('/')
+      ? existsSync(this.bin)
+      : (process.env.PATH ?? '').split(delimiter).some((d) => d && existsSync(join(d, this.bin)))
+    return this.found
+  }
+
   run(args: string[], opts: TalosctlRunOptions = {}): Promise<RunResult> {
     const nodes = opts.nodes ?? []
-    return this.call(this.buildArgs(args, opts), opts, nodes.length ? this.describeNodes(nodes) : undefined)
+    const where = nodes.length ? this.describeNodes(nodes) : undefined
+    // talosctl writes an empty talosconfig where --talosconfig points when nothing is there (pkg/machinery/client/
+    // config Open → creates the default file): before 02 made one, such a call would leave a file behind, even on a
+    // dry run, and only say "talos config file is empty"
+    if (!opts.local && !opts.insecure && this.talosconfig && !existsSync(this.talosconfig) && this.binaryFound()) {
+      const r: RunResult = {
+        command: `talosctl ${this.buildArgs(args, opts).join(' ')}`,
+        stdout: '',
+        stderr: `the talosconfig ${this.talosconfig} does not exist yet (no such file or directory; 02-configure generates it): talosctl was not run, it would write an empty one there\n`,
+        exitCode: 1,
+        durationMs: 0,
+      }
+      return opts.nothrow ? Promise.resolve(r) : Promise.reject(new CommandError({ ...r, context: where }))
+    }
+    return this.call(this.buildArgs(args, opts), opts, where)
   }
 
   // One call for all nodes (apid fans it out), except in maintenance mode, which reaches one node per call.

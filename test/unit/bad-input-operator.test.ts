@@ -384,7 +384,9 @@ test(
   "checks and runbooks print key material from a tool's error as <redacted> (one redaction path)",
   { timeout: 120_000 },
   async () => {
-    const { file } = silentInventory('leaky-tool')
+    const { file, outDir } = silentInventory('leaky-tool')
+    // a talosconfig, so the (leaky) talosctl is run at all: without one the runbooks do not call it
+    writeFileSync(join(outDir, 'talosconfig'), 'context: x\ncontexts: {}\n', { mode: 0o600 })
     const leaky = join(tmp, 'talosctl-leaky')
     writeFileSync(
       leaky,

@@ -1,0 +1,387 @@
+// The real talosctl v1.10.3 against the lab's Talos API server (lab/talos-api) on a cluster configured with the real
+// `talosctl gen config`: apply-config in each mode and patch (machined's ApplyConfiguration with Talos's own
+// validation), logs, the server-side health check, and etcd backup and recovery (EtcdSnapshot, EtcdRecover,
+// Bootstrap with recover_etcd). Each test states what a real machine does, with the source that says so.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile, spawn } from 'node:child_process'
+import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
+import { realTalosctl } from '../../lab/go-builds.ts'
+import { portOpen } from '../../lab/processes.ts'
+import { EtcdClient } from '../../lab/etcd-client.ts'
+import { wipeEtcdData } from '../../lab/etcd-recovery.ts'
+import { healNode, injectFault } from '../../lab/faults.ts'
+import { rebootNode } from '../../lab/machine-power.ts'
+import { labBinary } from '../../lab/tools.ts'
+
+const P = '127.0.55'
+const CP = `${P}.11`
+const W = `${P}.21`
+const exec = promisify(execFile)
+let lab: TestLab
+let talosctl: string
+
+function real(args: string[], env: NodeJS.ProcessEnv = lab.env): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(talosctl, args, { env })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d) => (stdout += d))
+    p.stderr.on('data', (d) => (stderr += d))
+    p.on('error', reject)
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+}
+
+async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+const etcd = () => new EtcdClient(`http://${CP}:2379`, 3000)
+const patch = (v: unknown) => JSON.stringify(v)
+
+describe('the real talosctl: apply-config, patch, logs, health, etcd backup and recovery', { timeout: 420_000 }, () => {
+  const saved = process.env.TALOS_LAB_DIR
+  let gen: string
+  const as = (args: string[]) => real(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
+  const workerYaml = () => join(gen, 'worker.yaml')
+  /** What the worker runs and has saved, as `get machineconfig` shows them. */
+  const machineConfig = async (id: 'v1alpha1' | 'persistent') => {
+    const r = await as(['-n', W, 'get', 'machineconfig', id, '-o', 'yaml'])
+    assert.equal(r.code, 0, r.stderr)
+    return r.stdout
+  }
+  const swappiness = async () => (await as(['-n', W, 'read', '/proc/sys/vm/swappiness'])).stdout.trim()
+  const bootedAt = () => lab.node('w1').bootedAt
+
+  before(async () => {
+    talosctl = realTalosctl()
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'cfgtest', kubeApi: true })
+    process.env.TALOS_LAB_DIR = lab.dir
+    gen = join(lab.dir, 'gen')
+    const secrets = join(lab.dir, 'real-secrets.yaml')
+    assert.equal((await real(['gen', 'secrets', '-o', secrets])).code, 0)
+    const g = await real(['gen', 'config', 'cfgtest', `https://${CP}:6443`, '--with-secrets', secrets, '-o', gen])
+    assert.equal(g.code, 0, g.stderr)
+    for (const [addr, file] of [
+      [CP, 'controlplane.yaml'],
+      [W, 'worker.yaml'],
+    ] as const) {
+      const a = await real(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
+      assert.equal(a.code, 0, a.stderr)
+    }
+    await waitFor(
+      'both machines configured',
+      async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
+      60_000,
+    )
+    const b = await as(['-n', CP, 'bootstrap'])
+    assert.equal(b.code, 0, b.stderr)
+    await waitFor('etcd', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 60_000)
+  })
+  after(async () => {
+    await lab?.cleanup()
+    if (saved === undefined) delete process.env.TALOS_LAB_DIR
+    else process.env.TALOS_LAB_DIR = saved
+  })
+
+  it('--dry-run prints the mode and the config diff, and changes nothing (v1alpha1_server.go generateDiff)', async () => {
+    const before = readFileSync(join(lab.dir, 'nodes/w1/config.yaml'), 'utf8')
+    const swap = await swappiness()
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { sysctls: { 'vm.swappiness': '7' } } }),
+      '--dry-run',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(
+      r.stderr,
+      /^Dry run summary:\nApplied configuration without a reboot \(skipped in dry-run\)\.\nConfig diff:\n\n--- a\n\+\+\+ b\n/,
+    )
+    assert.match(r.stderr, /^\+\s+sysctls:\n\+\s+vm\.swappiness: "7"$/m)
+    assert.equal(readFileSync(join(lab.dir, 'nodes/w1/config.yaml'), 'utf8'), before)
+    assert.equal(await swappiness(), swap)
+  })
+
+  it('auto applies a sysctl change live: no reboot, the sysctl set (CanApplyImmediate: .machine.sysctls)', async () => {
+    const booted = bootedAt()
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { sysctls: { 'vm.swappiness': '7' } } }),
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr.trim(), 'Applied configuration without a reboot')
+    assert.equal(await swappiness(), '7')
+    assert.equal(bootedAt(), booted)
+    assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "7"/)
+    assert.match(await machineConfig('persistent'), /vm\.swappiness: "7"/)
+  })
+
+  it("a config Talos refuses is refused with Talos's validation message, nothing applied", async () => {
+    const before = readFileSync(join(lab.dir, 'nodes/w1/config.yaml'), 'utf8')
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { kubelet: { nodeIP: { validSubnets: ['10.0.0.0/33'] } } } }),
+    ])
+    assert.equal(r.code, 1, r.stdout)
+    assert.match(r.stderr, /error applying new configuration: .*code = InvalidArgument desc = 1 error occurred:/s)
+    // v1alpha1_validation.go KubeletConfig.Validate; the lab's own reading of a config does not check it
+    assert.match(r.stderr, /kubelet nodeIP subnet is not valid: "10\.0\.0\.0\/33"/)
+    assert.equal(readFileSync(join(lab.dir, 'nodes/w1/config.yaml'), 'utf8'), before)
+  })
+
+  it('no-reboot refuses a change that needs a reboot, with the part that does as a diff', async () => {
+    const before = readFileSync(join(lab.dir, 'nodes/w1/config.yaml'), 'utf8')
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { env: { LAB_FOO: 'bar' } } }),
+      '--mode',
+      'no-reboot',
+    ])
+    assert.equal(r.code, 1)
+    assert.match(
+      r.stderr,
+      /code = InvalidArgument desc = this config change can't be applied in immediate mode\ndiff:\n--- a\n\+\+\+ b\n/,
+    )
+    assert.match(r.stderr, /^\+\s+LAB_FOO: bar$/m)
+    // the sysctl changed too, but it is a live section: the diff shows it as context, unchanged
+    assert.doesNotMatch(r.stderr, /^[+-].*swappiness/m)
+    assert.equal(readFileSync(join(lab.dir, 'nodes/w1/config.yaml'), 'utf8'), before)
+  })
+
+  it('staged: saved as the persistent config, not running; the next reboot runs it', async () => {
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { env: { LAB_FOO: 'staged' }, sysctls: { 'vm.swappiness': '7' } } }),
+      '--mode',
+      'staged',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr.trim(), 'Staged configuration to be applied after the next reboot')
+    assert.doesNotMatch(await machineConfig('v1alpha1'), /LAB_FOO/)
+    assert.match(await machineConfig('persistent'), /LAB_FOO: staged/)
+    await rebootNode('w1')
+    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    assert.match(await machineConfig('v1alpha1'), /LAB_FOO: staged/)
+  })
+
+  it('auto with a change that needs a reboot reboots and says why (mode details + CanApplyImmediate error)', async () => {
+    const booted = bootedAt()
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { env: { LAB_FOO: 'auto' }, sysctls: { 'vm.swappiness': '7' } } }),
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(
+      r.stderr,
+      /^Applied configuration with a reboot: this config change can't be applied in immediate mode\ndiff:\n/,
+    )
+    assert.match(r.stderr, /^-\s+LAB_FOO: staged\n\+\s+LAB_FOO: auto$/m)
+    await waitFor('the worker rebooted', async () => bootedAt() !== booted && lab.node('w1').stage === 'running')
+    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    assert.match(await machineConfig('v1alpha1'), /LAB_FOO: auto/)
+  })
+
+  it('reboot mode reboots for a change that could apply live', async () => {
+    const booted = bootedAt()
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { env: { LAB_FOO: 'auto' }, sysctls: { 'vm.swappiness': '9' } } }),
+      '--mode',
+      'reboot',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr.trim(), 'Applied configuration with a reboot')
+    await waitFor('the worker rebooted', async () => bootedAt() !== booted && lab.node('w1').stage === 'running')
+    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    assert.equal(await swappiness(), '9')
+  })
+
+  it('try applies live without saving, and rolls back after --timeout (RollbackToConfigAfter)', async () => {
+    const r = await as([
+      '-n',
+      W,
+      'apply-config',
+      '--file',
+      workerYaml(),
+      '--config-patch',
+      patch({ machine: { env: { LAB_FOO: 'auto' }, sysctls: { 'vm.swappiness': '11' } } }),
+      '--mode',
+      'try',
+      '--timeout',
+      '3s',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(
+      r.stderr.trim(),
+      "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 3s",
+    )
+    assert.equal(await swappiness(), '11')
+    assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "11"/)
+    assert.match(await machineConfig('persistent'), /vm\.swappiness: "9"/)
+    await waitFor('the rollback', async () => (await swappiness()) === '9', 10_000)
+    assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "9"/)
+  })
+
+  it('patch machineconfig reads the active config and applies the patched one; the same patch again is skipped', async () => {
+    const p = patch([{ op: 'add', path: '/machine/sysctls/vm.dirty_ratio', value: '15' }])
+    const r = await as(['-n', W, 'patch', 'machineconfig', '--patch', p])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `patched MachineConfigs.config.talos.dev/v1alpha1 at the node ${W}\\nApplied configuration without a reboot`,
+      ),
+    )
+    assert.equal((await as(['-n', W, 'read', '/proc/sys/vm/dirty_ratio'])).stdout.trim(), '15')
+    const again = await as(['-n', W, 'patch', 'machineconfig', '--patch', p])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, /Apply was skipped: no changes detected\./)
+  })
+
+  it('logs kubelet: the service log, each line prefixed by the node; an unknown log is not registered', async () => {
+    const r = await as(['-n', W, 'logs', 'kubelet'])
+    assert.equal(r.code, 0, r.stderr)
+    const line = r.stdout.trim().split('\n').pop()!
+    assert.ok(line.startsWith(`${W}: `), line)
+    // Talos runs kubelet with JSON logging (kubelet_spec.go)
+    assert.equal(JSON.parse(line.slice(W.length + 2)).msg, 'Starting kubelet main sync loop')
+    const e = await as(['-n', W, 'logs', 'etcd'])
+    assert.equal(e.code, 1)
+    assert.match(e.stderr, /log "etcd" was not registered/)
+  })
+
+  it("health (server-side): every default check passes on a healthy lab, in Talos's order", async () => {
+    const r = await as(['-n', CP, 'health', '--wait-timeout', '2m'])
+    assert.equal(r.code, 0, r.stderr)
+    const lines = r.stderr.trim().split('\n')
+    assert.match(lines[0]!, /^discovered nodes: \["127\.0\.55\.(11|21)" "127\.0\.55\.(11|21)"\]$/)
+    const done = lines
+      .filter((l) => /: (OK|SKIP)$/.test(l))
+      .map((l) => l.replace(/^waiting for (.*): (OK|SKIP)$/, '$1'))
+    assert.deepEqual(done, [
+      'etcd to be healthy',
+      'etcd members to be consistent across nodes',
+      'etcd members to be control plane nodes',
+      'apid to be ready',
+      'all nodes memory sizes',
+      'all nodes disk sizes',
+      'no diagnostics',
+      'kubelet to be healthy',
+      'all nodes to finish boot sequence',
+      'all k8s nodes to report',
+      'all control plane static pods to be running',
+      'all control plane components to be ready',
+      'all k8s nodes to report ready',
+      'kube-proxy to report ready',
+      'coredns to report ready',
+      'all k8s nodes to report schedulable',
+    ])
+  })
+
+  it('health with a machine down reports the failing condition with the connection error, and exits non-zero', async () => {
+    await injectFault('w1', 'down')
+    try {
+      await waitFor('the worker gone', async () => !(await portOpen(W, 50000)))
+      const r = await as(['-n', CP, 'health', '--wait-timeout', '8s'])
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /waiting for etcd to be healthy: OK/)
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `waiting for apid to be ready: 1 error occurred:\\n\\s+\\* ${W.replaceAll('.', '\\.')}: rpc error: code = Unavailable .*connection refused`,
+        ),
+      )
+      assert.doesNotMatch(r.stderr, /waiting for all nodes memory sizes/)
+      assert.match(r.stderr, /deadline exceeded/)
+    } finally {
+      await healNode('w1')
+    }
+    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+  })
+
+  const snap = () => join(lab.dir, 'snap.db')
+
+  it('etcd snapshot streams the real etcd snapshot: a file etcdctl accepts; workers refuse', async () => {
+    await etcd().put('/drill/a', 'A')
+    const r = await as(['-n', CP, 'etcd', 'snapshot', snap()])
+    assert.equal(r.code, 0, r.stderr)
+    const size = statSync(snap()).size
+    assert.match(
+      r.stdout,
+      new RegExp(`^etcd snapshot saved to "${snap().replaceAll('.', '\\.')}" \\(${size} bytes\\)\\n`),
+    )
+    assert.match(r.stdout, /^snapshot info: hash [0-9a-f]{8}, revision \d+, total keys \d+, total size \d+$/m)
+    const st = await exec(labBinary('etcdctl', '/usr/bin/etcdctl'), ['snapshot', 'status', '-w', 'json', snap()], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+    })
+    assert.ok((JSON.parse(st.stdout) as { totalKey: number }).totalKey > 0)
+    const w = await as(['-n', W, 'etcd', 'snapshot', join(lab.dir, 'w.db')])
+    assert.equal(w.code, 1)
+    assert.match(w.stderr, /etcd snapshot is only available on control plane nodes/)
+  })
+
+  it('bootstrap --recover-from: refused over a data dir that is not empty; after a wipe the snapshot is restored', async () => {
+    await etcd().put('/drill/b', 'B')
+    const refused = await as(['-n', CP, 'bootstrap', `--recover-from=${snap()}`])
+    assert.equal(refused.code, 1)
+    assert.match(
+      refused.stdout,
+      /^recovering from snapshot ".*snap\.db": hash [0-9a-f]{8}, revision \d+, total keys \d+/,
+    )
+    assert.match(refused.stderr, /AlreadyExists desc = etcd data directory is not empty/)
+    const worker = await as(['-n', W, 'bootstrap', `--recover-from=${snap()}`])
+    assert.equal(worker.code, 1)
+    assert.match(worker.stderr, /error uploading snapshot: .*etcd recover is only available on control plane nodes/s)
+
+    // the disaster: the control plane's EPHEMERAL is wiped (talosctl reset --system-labels-to-wipe EPHEMERAL)
+    await wipeEtcdData('cp1')
+    const r = await as(['-n', CP, 'bootstrap', `--recover-from=${snap()}`])
+    assert.equal(r.code, 0, r.stderr)
+    await waitFor('etcd restored', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 30_000)
+    assert.equal((await etcd().get('/drill/a'))?.value, 'A')
+    assert.equal(await etcd().get('/drill/b'), undefined)
+  })
+})
