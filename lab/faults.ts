@@ -1,5 +1,5 @@
 // Fault injection for drills: make a node look dead, crash its etcd, slow it down, or stop its API server.
-// Faults live in node.json (faults), so the lab talosctl and the reconciler honour them until `heal`.
+// Faults live in node.json (faults), so the machine model, the Talos API server and the reconciler honour them until `heal`.
 import { isAlive, forgetProcess } from './processes.ts'
 import { reconcileNode, stopEtcd, stopKubeApi } from './node-services.ts'
 import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'

@@ -2,8 +2,8 @@
 // answers (Talos API, etcd, Kubernetes API, rescue SSH). On: it boots from what the BMC's boot flag says (a PXE
 // rescue system) or from its disk: Talos comes back in the stage it had (a configured node runs its config again,
 // staged config included, kernel args unchanged, as a reboot does), a machine with no Talos netboots its rescue.
-// Going down and booting are shared by every way a machine reboots: the API's sequences (lab/machine-sequences.ts),
-// the BMC, and the lab's fake talosctl.
+// Going down and booting are shared by every way a machine reboots: the API's sequences (lab/machine-sequences.ts)
+// and the BMC.
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { isAlive } from './processes.ts'
@@ -53,7 +53,7 @@ export async function bootNode(name: string, via: 'kexec' | 'firmware' = 'firmwa
   publishEvent(name, 'MachineStatusEvent', { stage: 'RUNNING', status: { ready: true } })
 }
 
-/** Reboot at once (the fake talosctl's and a configured machine's power-on): services down, then boot. */
+/** Reboot at once (a configured machine's power-on, a reboot sequence): services down, then boot. */
 export async function rebootNode(name: string): Promise<void> {
   updateNode(name, (x) => (x.stage = 'rebooting'))
   await stopNodeServices(name)

@@ -62,16 +62,6 @@ export function normalizeImageRef(ref: string): string | undefined {
   return `${domain}/${path}:${tag ?? 'latest'}`
 }
 
-/** Why machined would refuse this installer image, or undefined when it exists (the lab's fake talosctl's wording). */
-export function installerImageProblem(image: string): string | undefined {
-  const tag = tagOf(image)
-  if (tag && LAB_TALOS_RELEASES.includes(tag)) return undefined
-  const why = tag
-    ? `${image}: not found (the lab's registry serves Talos ${LAB_TALOS_RELEASES[0]} … ${LAB_TALOS_RELEASES.at(-1)})`
-    : `${image}: no tag`
-  return `error validating installer image "${image}": ${why}`
-}
-
 export const talosVersionOfImage = (image: string): string | undefined => {
   const tag = tagOf(image)
   return tag && /^v\d+\.\d+\.\d+$/.test(tag) ? tag : undefined

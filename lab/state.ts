@@ -1,5 +1,5 @@
-// The lab's on-disk state: the contract shared by the lab CLI (lab/cli.ts), the lab talosctl
-// (lab/talosctl/), the lab Kubernetes API (lab/kube-api/) and the sysroot generator (lab/sysroot.ts).
+// The lab's on-disk state: the contract shared by the lab CLI (lab/cli.ts), the machine model behind the lab's Talos
+// API (lab/machine-api/), the lab Kubernetes API (lab/kube-api/) and the sysroot generator (lab/sysroot.ts).
 // Every process reads and writes these files; there is no lab daemon holding state in memory.
 //
 // $TALOS_LAB_DIR (default <repo>/.lab)
@@ -44,7 +44,7 @@ export interface Faults {
   etcdCrash?: boolean
   /** The node's Kubernetes API server is stopped. */
   apiDown?: boolean
-  /** The next upgrade's image fails to boot: the node comes back on its previous installation (lab/talosctl/upgrade.ts). */
+  /** The next upgrade's image fails to boot: the node comes back on its previous installation (lab/installation.ts). */
   bootFail?: boolean
   /** The node's etcd data is destroyed: etcd crash-loops until EPHEMERAL is wiped (lab/etcd-recovery.ts). */
   etcdDataLoss?: boolean
@@ -122,7 +122,7 @@ export interface LabNode {
   bootSchematic?: string
   /** Why kubelet exits at start (lab/kubelet.ts: its checkpoint validation); Talos restarts it forever. */
   kubeletError?: string
-  /** The A/B fallback an upgrade leaves on disk, for `talosctl rollback` and a failed boot (lab/talosctl/upgrade.ts). */
+  /** The A/B fallback an upgrade leaves on disk, for `talosctl rollback` and a failed boot (lab/installation.ts). */
   previousInstall?: { image?: string; talosVersion: string; cmdline: string; bootSchematic?: string }
   /** Bumped at every applied config; `get machineconfig` reports it as the resource version. */
   configVersion: number

@@ -2,7 +2,7 @@
 // config.go: Talos's own validation, CanApplyImmediate and dry-run diff). Talos keeps two configs
 // (pkg/machinery/resources/config/machine_config.go): the ACTIVE one the machine runs and the PERSISTENT one saved to
 // STATE for the next boot. The lab keeps the active one in config.yaml and, while they differ, the persistent one in
-// config.staged.yaml, which a reboot makes active (lab/talosctl/power.ts rebootNode).
+// config.staged.yaml, which a reboot makes active (lab/machine-power.ts rebootNode).
 // v1.10.3 internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go:254-305 and
 // internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go:81-116:
 //   no-reboot  SetPersistedConfig + SetConfig: saved and applied live;
@@ -49,7 +49,7 @@ function logLine(name: string, msg: string): void {
 
 /**
  * The lab's own reading of the config must accept it too (the hardware it runs on): a config that would fail on the
- * machine fails here, as in maintenance mode (lab/talosctl/apply.ts installNode).
+ * machine fails here, as in maintenance mode (lab/machine-install.ts installNode).
  */
 function labView(text: string, name: string): MachineConfigView {
   try {
@@ -129,14 +129,4 @@ export async function ApplyConfiguration(
       throw new ModelError('Unknown', `incorrect mode '${req.mode}' specified for the apply config call`)
   }
   return {}
-}
-
-/** The effect alone, for the lab's old talosctl (lab/talosctl/apply.ts), which decides the mode itself. */
-export async function applyConfigEffect(
-  name: string,
-  text: string,
-  mode: string,
-  tryTimeoutMs?: number,
-): Promise<void> {
-  await ApplyConfiguration(loadNode(name), { config: text, mode, tryTimeoutMs })
 }

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import { ownerOf } from '../file-owners.ts'
 import { paths, type LabNode } from '../state.ts'
-import { kernelLog, sysrootPath } from '../talosctl/files.ts'
+import { kernelLog, sysrootPath } from '../machine-files.ts'
 import { runtimeConfigFor, parseMachineConfig } from '../machine-config.ts'
 import { ModelError } from './errors.ts'
 

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { paths, type LabNode } from '../state.ts'
-import { nodeServices } from '../talosctl/service.ts'
+import { nodeServices } from '../machine-services.ts'
 import { ModelError } from './errors.ts'
 
 /** k8s.io/component-base's JSON logger: ts in milliseconds since the epoch, caller, msg, then the key/values. */

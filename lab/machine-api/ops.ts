@@ -2,7 +2,7 @@
 // Talos's API messages in protojson form, which lab/talos-api decodes strictly into Talos's own Go types.
 import { existsSync, readFileSync } from 'node:fs'
 import { isDown, loadNodes, paths, type LabNode } from '../state.ts'
-import { installNode } from '../talosctl/apply.ts'
+import { installNode } from '../machine-install.ts'
 
 import { ModelError } from './errors.ts'
 import { Dmesg, List, Mounts, Read } from './files.ts'

@@ -2,7 +2,7 @@
 // mounted, with Talos's IDs (disk: the kernel's device name; volume and mount: the volume ID) and YAML field names.
 import { posix } from 'node:path'
 import type { LabDisk, LabNode } from '../state.ts'
-import { nodeServices } from '../talosctl/service.ts'
+import { nodeServices } from '../machine-services.ts'
 import { humanizeBytes } from './humanize.ts'
 import type { ModelResource } from './model-resource.ts'
 import { runningConfig } from './running-config.ts'

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { EMPTY_SCHEMATIC_ID, parseSchematic } from '../../lib/talos/schematic.ts'
 import { labDir, type LabNode } from '../state.ts'
-import { nodeServices } from '../talosctl/service.ts'
+import { nodeServices } from '../machine-services.ts'
 import type { ModelResource } from './model-resource.ts'
 
 /**

@@ -1,8 +1,8 @@
-// machined's services of a lab machine: ServiceList from the machine's state (lab/talosctl/service.ts nodeServices),
+// machined's services of a lab machine: ServiceList from the machine's state (lab/machine-services.ts nodeServices),
 // ServiceRestart as Talos allows it.
 import { runKubelet } from '../kubelet.ts'
 import type { LabNode } from '../state.ts'
-import { nodeServices } from '../talosctl/service.ts'
+import { nodeServices } from '../machine-services.ts'
 import { ModelError } from './errors.ts'
 
 const iso = (ms: number) => new Date(ms).toISOString()
