@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { writeFileAtomic } from '../lab/state.ts'
+import { realTalosctl } from '../lab/go-builds.ts'
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url))
 
@@ -107,7 +108,7 @@ export function callWrappers(lab: BenchLab, tag: string): { env: NodeJS.ProcessE
     return f
   }
   const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).stdout.trim() || 'kubectl'
-  return { env: { TALOSCTL: wrap('talosctl', join(REPO, 'lab/bin/talosctl')), KUBECTL: wrap('kubectl', kubectl) }, log }
+  return { env: { TALOSCTL: wrap('talosctl', realTalosctl()), KUBECTL: wrap('kubectl', kubectl) }, log }
 }
 
 const workerName = (i: number) => `worker${i}`

@@ -17,7 +17,7 @@ import { collectStatus, formatStatus, formatTable } from './status.ts'
 import { sshdPaths } from './sshd.ts'
 import { REPO_ROOT, labDir, labExists, loadNodes, paths } from './state.ts'
 import { LabStateError, labUp } from './up.ts'
-import { DaemonStartError } from './talosctl-daemon.ts'
+import { DaemonStartError } from './daemons.ts'
 
 const USAGE = `usage: npm run lab -- <command>
   up [--inventory FILE]      bring the lab up (default inventory/lab.yaml)

@@ -92,7 +92,7 @@ function exeName(pid: number): string {
 /**
  * Whether a process belongs to the lab in `dir`: an etcd, sshd or node process whose command line points
  * into dir (sshd rewrites its argv into one string, "sshd: /usr/sbin/sshd -D -f DIR/... [listener]", so the
- * match is on the joined command line), or a lab server (kube-api, talosctl and its daemon, rescue shell) working on dir.
+ * match is on the joined command line), or a lab server (kube-api, the machine API daemon, rescue shell) working on dir.
  * Anything else (an operator's ssh client using the lab key, an editor) is never touched.
  */
 export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): boolean {
@@ -105,12 +105,7 @@ export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): bo
   if (new RegExp(`(^|[\\s='"])${escapeRe(dir)}(/|[\\s'"]|$)`).test(joined)) return true
   const labServer =
     exe === 'node' &&
-    p.cmdline.some(
-      (a) =>
-        a.startsWith(join(REPO_ROOT, 'lab/')) ||
-        a.startsWith(join(REPO_ROOT, 'node_modules/.cache/lab-talosctl/')) ||
-        /^lab\/(kube-api|talosctl|rescue)\//.test(a),
-    )
+    p.cmdline.some((a) => a.startsWith(join(REPO_ROOT, 'lab/')) || /^lab\/(kube-api|machine-api|rescue)\//.test(a))
   return labServer && processLabDir(p.pid) === dir
 }
 

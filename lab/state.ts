@@ -153,7 +153,7 @@ export interface LabNode {
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'talosctl-daemon' | 'talos-api' | 'bmc'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'machine-api' | 'talos-api' | 'bmc'
   node: string
 }
 
@@ -178,8 +178,8 @@ export const paths = {
   sshDir: (name: string) => join(labDir(), 'ssh', name),
   operatorKey: () => join(labDir(), 'ssh', 'id_ed25519'),
   pki: () => join(labDir(), 'pki'),
-  /** lab/talosctl/daemon.ts listens here; lab/bin/talosctl uses it when it answers. */
-  talosctlSocket: () => join(labDir(), 'talosctl.sock'),
+  /** The machine API daemon (lab/machine-api/daemon.ts) listens here; lab/talos-api asks it. */
+  machineApiSocket: () => join(labDir(), 'machine-api.sock'),
 }
 
 /** The lab writes its state the way the runbooks write theirs (one helper, lib/atomic-write.ts). */

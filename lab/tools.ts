@@ -28,7 +28,6 @@ export const LAB_TOOLS: readonly Tool[] = [
   { bin: 'ssh-keygen', pkg: 'openssh-client', usedFor: 'rescue host keys and their fingerprints' },
   { bin: 'numactl', pkg: 'numactl', usedFor: 'the numactl --hardware oracle of the NUMA checks' },
   { bin: 'openssl', pkg: 'openssl', usedFor: 'the cluster PKI, service-account keys and CSR checks' },
-  { bin: 'curl', pkg: 'curl', usedFor: 'lab/bin/talosctl talking to its daemon' },
   { bin: 'zstd', pkg: 'zstd', usedFor: 'the compressed Talos images the rescue systems write' },
   { bin: 'ipmi_sim', pkg: 'openipmi', usedFor: 'the simulated BMCs' },
   { bin: 'ipmitool', pkg: 'ipmitool', usedFor: 'talking to the BMCs' },

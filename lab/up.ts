@@ -1,6 +1,6 @@
 // `lab up`: create the simulated machines of a lab inventory, powered "off" (no Talos yet): each has its
 // hardware, a sysroot, and a rescue system answering on SSH, exactly where a runbook starts on real metal.
-import { startTalosApi, startTalosctlDaemon } from './talosctl-daemon.ts'
+import { startMachineApiDaemon, startTalosApi } from './daemons.ts'
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hardwareProfile } from './hardware.ts'
@@ -132,7 +132,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     // sequential: spawnDetached read-modify-writes lab.json
     for (const n of nodes) await startRescueSshd(n.name)
     for (const n of inv.nodes) if (n.bmc) await startBmc({ node: n.name, ...n.bmc })
-    await startTalosctlDaemon()
+    await startMachineApiDaemon()
     await startTalosApi()
     return { alreadyUp: false, inventory: inv, image, fingerprints }
   } catch (e) {

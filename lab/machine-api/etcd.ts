@@ -8,13 +8,13 @@ import type { LabNode } from '../state.ts'
 import { ModelError } from './errors.ts'
 
 /** checkControlplane: workers answer Unimplemented "<api> is only available on control plane nodes". */
-function controlPlaneOnly(n: LabNode, api: string): void {
+export function controlPlaneOnly(n: LabNode, api: string): void {
   if (n.role !== 'controlplane')
     throw new ModelError('Unimplemented', `${api} is only available on control plane nodes`)
 }
 
 /** etcd.NewLocalClient fails when the machine's etcd does not answer. */
-async function localEtcd(n: LabNode): Promise<EtcdClient> {
+export async function localEtcd(n: LabNode): Promise<EtcdClient> {
   const fail = () => new ModelError('Unknown', 'failed to create etcd client: context deadline exceeded')
   if (!isAlive(n.etcd.pid)) throw fail()
   const c = new EtcdClient(etcdClientUrl(n), 2000)

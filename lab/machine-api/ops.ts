@@ -7,6 +7,7 @@ import { installNode } from '../talosctl/apply.ts'
 import { ModelError } from './errors.ts'
 import { Dmesg, List, Mounts, Read } from './files.ts'
 import { EtcdAlarmList, EtcdMemberList, EtcdRemoveMemberByID, EtcdStatus } from './etcd.ts'
+import { EtcdForfeitLeadership } from './etcd-admin.ts'
 import { ServiceList, ServiceRestart } from './services.ts'
 import { Bootstrap } from './cluster.ts'
 import { resources } from './resources.ts'
@@ -72,6 +73,7 @@ export const NODE_OPS: Record<string, Op> = {
   EtcdMemberList,
   EtcdAlarmList,
   EtcdRemoveMemberByID,
+  EtcdForfeitLeadership,
   ServiceList,
   ServiceRestart,
   Bootstrap,

@@ -10,6 +10,7 @@ var rules = map[string]role.Set{
 	"/machine.MachineService/Bootstrap":             role.MakeSet(role.Admin),
 	"/machine.MachineService/Dmesg":                 role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/EtcdAlarmList":         role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
+	"/machine.MachineService/EtcdForfeitLeadership": role.MakeSet(role.Admin),
 	"/machine.MachineService/EtcdMemberList":        role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
 	"/machine.MachineService/EtcdRemoveMemberByID":  role.MakeSet(role.Admin),
 	"/machine.MachineService/EtcdSnapshot":          role.MakeSet(role.Admin, role.Operator, role.EtcdBackup),

@@ -1,7 +1,7 @@
 // Issue 17: a checkout that is moved (`mv`), or that shares node_modules with another checkout, brings its lab up
-// and answers lab/bin/talosctl from its own sources and its own lab dir; a talosctl daemon that cannot start makes
-// `lab up` fail in one line naming the cause, with nothing left running. A 1-node lab on 127.0.96.x, run in copies of
-// this checkout under a temp dir whose node_modules is a symlink to this checkout's (one shared bundle cache).
+// and its machine API daemon answers from its own lab dir; a daemon that cannot start makes `lab up` fail in one
+// line naming the cause, with nothing left running. A 1-node lab on 127.0.96.x, run in copies of this checkout under
+// a temp dir whose node_modules is a symlink to this checkout's.
 import { execFile, execFileSync } from 'node:child_process'
 import {
   cpSync,
@@ -24,11 +24,12 @@ import assert from 'node:assert/strict'
 import { strayLabProcesses } from '../../lab/down.ts'
 import { isAlive, portOpen } from '../../lab/processes.ts'
 import { REPO_ROOT, type LabCluster } from '../../lab/state.ts'
+import { realTalosctl } from '../../lab/go-builds.ts'
 
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'lab-move-')))
 const A = join(tmp, 'a')
 const B = join(tmp, 'moved', 'b')
-const LONG_LAB = join(tmp, 'd'.repeat(100)) // its talosctl.sock is longer than a unix socket address holds
+const LONG_LAB = join(tmp, 'd'.repeat(100)) // its machine-api.sock is longer than a unix socket address holds
 const ADDR = '127.0.96.11'
 const PORT = 2296
 const INV = join(tmp, 'move-lab.yaml')
@@ -81,43 +82,26 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 /** `npm run lab -- ARGS` in a checkout, as a user types it (`--silent`: only the lab's own output). */
 const lab = (checkout: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
   run('npm', ['run', '--silent', 'lab', '--', ...args], checkout, env)
-const talosctl = (checkout: string, args: string[]) => run(join(checkout, 'lab/bin/talosctl'), args, checkout)
+/** The real talosctl, run in a checkout. */
+const talosctl = (checkout: string, args: string[]) => run(realTalosctl(), args, checkout)
 
-const cacheDir = join(REPO_ROOT, 'node_modules/.cache/lab-talosctl')
-/** The build a checkout's lab/bin/talosctl runs (its stamp, see lab/talosctl/build.mjs). */
-const stampOf = (checkout: string) => join(cacheDir, 'checkouts', checkout, 'current')
-const buildOf = (checkout: string) => readFileSync(stampOf(checkout), 'utf8').trim()
-
-/** POST /run to a lab's talosctl daemon as lab/bin/talosctl does: the HTTP status and exit code it answers. */
-function askDaemon(
-  checkout: string,
-  build: string,
-  args: string[],
-): Promise<{ status: number; exitCode: string; body: string }> {
-  const errFile = join(tmp, 'daemon-err')
-  writeFileSync(errFile, '')
+/** The machines a checkout's machine API daemon serves (POST /api/nodes, as lab/talos-api asks it). */
+function modelNodes(checkout: string): Promise<{ status: number; names: string[] }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      {
-        socketPath: join(checkout, '.lab/talosctl.sock'),
-        path: '/run',
-        method: 'POST',
-        headers: { 'x-cwd': checkout, 'x-build': build, 'x-err-file': errFile },
-      },
+      { socketPath: join(checkout, '.lab/machine-api.sock'), path: '/api/nodes', method: 'POST' },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            exitCode: String(res.headers['x-exit-code'] ?? ''),
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        )
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8')
+          const names = res.statusCode === 200 ? (JSON.parse(body) as { name: string }[]).map((n) => n.name) : []
+          resolve({ status: res.statusCode ?? 0, names })
+        })
       },
     )
     req.on('error', reject)
-    req.end(args.map((a) => a + '\0').join(''))
+    req.end('{}')
   })
 }
 
@@ -133,21 +117,19 @@ describe('a moved checkout, and checkouts sharing node_modules', () => {
     rmSync(tmp, { recursive: true, force: true })
   })
 
-  test('lab up works in a copy that shares node_modules, and its lab/bin/talosctl answers from its own lab', async () => {
+  test('lab up works in a copy that shares node_modules, and its daemons serve its own lab', async () => {
     copyCheckout(A)
     try {
       const up = await lab(A, ['up', '--inventory', INV])
       remember(A)
       assert.equal(up.code, 0, up.stderr)
       assert.match(up.stdout, new RegExp(`^lab move-lab up in ${A}/\\.lab`, 'm'))
-      assert.ok(statSync(join(A, '.lab/talosctl.sock')).isSocket())
-      // the node is in A's lab and powered off: refused (a lab talosctl reading another lab dir finds no such host)
-      const r = await talosctl(A, ['-n', ADDR, '--insecure', 'version'])
+      assert.ok(statSync(join(A, '.lab/machine-api.sock')).isSocket())
+      assert.deepEqual(await modelNodes(A), { status: 200, names: ['cp1'] })
+      // the node is in A's lab and powered off: its Talos API does not listen
+      const r = await talosctl(A, ['-n', ADDR, 'get', 'disks', '--insecure'])
       assert.equal(r.code, 1)
       assert.match(r.stderr, new RegExp(`dial tcp ${ADDR.replaceAll('.', '\\.')}:50000: connect: connection refused`))
-      const viaDaemon = await askDaemon(A, buildOf(A), ['version', '--client'])
-      assert.equal(viaDaemon.status, 200, viaDaemon.body)
-      assert.equal(viaDaemon.exitCode, '0')
     } finally {
       // down before the move, as the issue's user did (a lab moved while up would still be running from the old place)
       const down = await lab(A, ['down'])
@@ -155,34 +137,18 @@ describe('a moved checkout, and checkouts sharing node_modules', () => {
     }
   })
 
-  test('after mv, lab up works in the new place; lab/bin/talosctl and the daemon answer from there', async () => {
-    const before = existsSync(stampOf(A)) ? buildOf(A) : undefined
+  test('after mv, lab up works in the new place and its daemons serve the lab there', async () => {
     mkdirSync(dirname(B), { recursive: true })
     renameSync(A, B) // keeps every file's mtime, as mv does
     const up = await lab(B, ['up', '--inventory', INV])
     remember(B)
     assert.equal(up.code, 0, up.stderr)
     assert.match(up.stdout, new RegExp(`^lab move-lab up in ${B}/\\.lab`, 'm'))
-    assert.ok(statSync(join(B, '.lab/talosctl.sock')).isSocket())
-    assert.notEqual(buildOf(B), before, 'the moved checkout runs a bundle built for its old place')
-    assert.equal(existsSync(stampOf(A)), false, 'the stamp of the checkout that moved away is left behind')
-    const r = await talosctl(B, ['-n', ADDR, '--insecure', 'version'])
+    assert.ok(statSync(join(B, '.lab/machine-api.sock')).isSocket())
+    assert.deepEqual(await modelNodes(B), { status: 200, names: ['cp1'] })
+    const r = await talosctl(B, ['-n', ADDR, 'get', 'disks', '--insecure'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /connect: connection refused/)
-    assert.equal((await askDaemon(B, buildOf(B), ['version', '--client'])).status, 200)
-  })
-
-  test('the other checkout sharing node_modules keeps its own build: neither invalidates the other', async () => {
-    const mine = await run(join(REPO_ROOT, 'lab/bin/talosctl'), ['version', '--client'], REPO_ROOT, {
-      LAB_TALOSCTL_DIRECT: '1',
-    })
-    assert.equal(mine.code, 0, mine.stderr)
-    assert.notEqual(buildOf(REPO_ROOT), buildOf(B))
-    const viaDaemon = await askDaemon(B, buildOf(B), ['version', '--client'])
-    assert.equal(viaDaemon.status, 200, viaDaemon.body)
-    assert.match(viaDaemon.body, /Tag:\s+v1\.10\.3/)
-    // a daemon refuses a client of another checkout's build (the client then runs the command itself)
-    assert.equal((await askDaemon(B, buildOf(REPO_ROOT), ['version', '--client'])).status, 409)
     const down = await lab(B, ['down'])
     assert.equal(down.code, 0, down.stderr)
   })
@@ -191,10 +157,10 @@ describe('a moved checkout, and checkouts sharing node_modules', () => {
     const t0 = Date.now()
     const up = await lab(B, ['up', '--inventory', INV], { TALOS_LAB_DIR: LONG_LAB })
     assert.equal(up.code, 1)
-    const sock = join(LONG_LAB, 'talosctl.sock')
+    const sock = join(LONG_LAB, 'machine-api.sock')
     assert.equal(
       up.stderr,
-      `lab up: the lab talosctl daemon exited at start: ${sock} is ${sock.length} bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR\n`,
+      `lab up: the lab's machine API daemon exited at start: ${sock} is ${sock.length} bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR\n`,
     )
     assert.ok(Date.now() - t0 < 9000, 'lab up waited for a daemon that had already exited')
     assert.deepEqual(strayLabProcesses(LONG_LAB), [])

@@ -20,8 +20,11 @@ import { registerSchematic } from '../../lab/factory.ts'
 import { ownerFromLs } from '../../checks/engine/sources.ts'
 import { setOwner } from '../../lab/file-owners.ts'
 import { currentVipHolder, parseVipLog } from '../../lab/vip-holders.ts'
+import { realTalosctl } from '../../lab/go-builds.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
+/** The real talosctl v1.10.3 the runbooks run too (the preflight builds it). */
+const TALOSCTL_BIN = realTalosctl()
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
 const tmp = mkdtempSync(join(tmpdir(), 'e2e-'))
 const labDir = join(tmp, 'lab')
@@ -352,7 +355,7 @@ test('a node that dies during apply-config: 02 waits for every apply, names the 
   const wrapper = join(tmp, 'talosctl-dies-on-apply')
   writeFileSync(
     wrapper,
-    `#!/bin/sh\ncase "$*" in *apply-config*127.0.70.21*|*127.0.70.21*apply-config*) (cd '${REPO}' && npx tsx lab/cli.ts fault validator1 down >/dev/null 2>&1) ;; esac\nexec '${join(REPO, 'lab/bin/talosctl')}' "$@"\n`,
+    `#!/bin/sh\ncase "$*" in *apply-config*127.0.70.21*|*127.0.70.21*apply-config*) (cd '${REPO}' && npx tsx lab/cli.ts fault validator1 down >/dev/null 2>&1) ;; esac\nexec '${TALOSCTL_BIN}' "$@"\n`,
     { mode: 0o755 },
   )
   const r = spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'], {
@@ -594,15 +597,7 @@ test("every runbook's --dry-run against the running lab leaves the journal, the 
 // ---------------------------------------------------------------- issue 13 (i13b): images, kernel, kubelet state, talos health
 
 const talosctl = (node: string, ...args: string[]) =>
-  sh(join(REPO, 'lab/bin/talosctl'), [
-    '--talosconfig',
-    join(outDir, 'talosconfig'),
-    '-e',
-    '127.0.70.11',
-    '-n',
-    node,
-    ...args,
-  ])
+  sh(TALOSCTL_BIN, ['--talosconfig', join(outDir, 'talosconfig'), '-e', '127.0.70.11', '-n', node, ...args])
 const kubectl = (...args: string[]) => sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), ...args])
 const waitFor = (what: string, ok: () => boolean, tries = 40) => {
   for (let i = 0; i < tries; i++) {
@@ -724,7 +719,7 @@ test('08 took its node down with talosctl shutdown and powered it back on throug
 })
 
 test('volume owner and mode come from talosctl ls -l: a chown on the node fails the storage check, 05 restores it', () => {
-  const ls = sh(join(REPO, 'lab/bin/talosctl'), [
+  const ls = sh(TALOSCTL_BIN, [
     '--talosconfig',
     join(outDir, 'talosconfig'),
     '-n',
@@ -1217,14 +1212,7 @@ const i16nInventory = () => {
 }
 /** `talosctl etcd members` as cp1 sees them: hostname → [member ID, learner]. */
 const i16nMembers = () => {
-  const r = sh(join(REPO, 'lab/bin/talosctl'), [
-    '--talosconfig',
-    join(outDir, 'talosconfig'),
-    '-n',
-    '127.0.70.11',
-    'etcd',
-    'members',
-  ])
+  const r = sh(TALOSCTL_BIN, ['--talosconfig', join(outDir, 'talosconfig'), '-n', '127.0.70.11', 'etcd', 'members'])
   assert.equal(r.code, 0, r.out)
   const rows = r.out.trim().split('\n').slice(1)
   return Object.fromEntries(
@@ -1248,10 +1236,10 @@ test('i16n: cp2 loses its disks: blank in maintenance mode once powered on throu
   ])
   assert.equal(on.code, 0, on.out)
   // the BMC acknowledges at once and powers the machine on in the background
-  let st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+  let st = sh(TALOSCTL_BIN, ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
   for (let i = 0; i < 60 && st.code !== 0; i++) {
     spawnSync('sleep', ['0.5'])
-    st = sh(join(REPO, 'lab/bin/talosctl'), ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
+    st = sh(TALOSCTL_BIN, ['-n', '127.0.70.12', 'get', 'machinestatus', '--insecure'])
   }
   assert.equal(st.code, 0, st.out)
   assert.match(st.out, /maintenance/)

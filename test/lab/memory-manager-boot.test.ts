@@ -7,11 +7,11 @@
 // the same node's kubelet stops at its next reboot.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, stringify } from 'yaml'
-import { createTestLab, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
 import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
@@ -72,6 +72,18 @@ const talosctl = async (...args: string[]) => {
   return r.stdout
 }
 const bootId = async () => (await talosctl('read', '/proc/sys/kernel/random/boot_id')).trim()
+/** Waits for the machine to come back from the reboot it was told to do (the call answers before it goes down). */
+async function newBoot(before: string): Promise<void> {
+  await lab.until(
+    'the machine back on a new boot',
+    async () => {
+      const r = await lab.run(['-n', V, 'read', '/proc/sys/kernel/random/boot_id'])
+      return r.code === 0 && r.stdout.trim() !== before
+    },
+    90_000,
+  )
+}
+const kubeletState = async () => /STATE\s+(\w+)/.exec((await lab.run(['-n', V, 'service', 'kubelet'])).stdout)?.[1]
 const memTotals = async () =>
   Promise.all(
     [0, 1].map(async (n) => {
@@ -83,6 +95,9 @@ const checkpoint = async () => JSON.parse(await talosctl('read', '/var/lib/kubel
 
 /** After a boot: kubelet runs (Talos is not restarting it), and its checkpoint is this boot's machine. */
 async function assertKubeletRunsWith(pages: number) {
+  await lab.until('kubelet Running or Waiting', async () =>
+    ['Running', 'Waiting'].includes((await kubeletState()) ?? ''),
+  )
   const svc = await talosctl('service', 'kubelet')
   assert.doesNotMatch(svc, /Waiting|restart forever/, svc)
   assert.equal(lab.node('w1').kubeletError, undefined)
@@ -106,9 +121,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
       n.profile = 'validator'
     })
     createSysroot(join(lab.dir, 'nodes/w1/root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: 'w1' })
-    const cp = join(lab.dir, 'cp1.yaml')
-    writeFileSync(cp, lab.renderConfig('controlplane'), { mode: 0o600 })
-    assert.equal((await lab.run(['-n', `${P}.11`, 'apply-config', '--insecure', '-f', cp])).code, 0)
+    await lab.install('cp1', lab.renderConfig('controlplane'))
   })
   after(async () => {
     await lab?.cleanup()
@@ -116,8 +129,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
 
   it('installed with 4 + 4 pages: kubelet checkpoints this machine', async () => {
     const f = await validatorConfig(inventory([4, 4]))
-    const r = await lab.run(['-n', V, 'apply-config', '--insecure', '-f', f])
-    assert.equal(r.code, 0, r.stderr)
+    await lab.install('w1', readFileSync(f, 'utf8'))
     assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:4,1:4/)
     await assertKubeletRunsWith(4)
   })
@@ -128,7 +140,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     const before = await bootId()
     const installer = await validatorInstaller(inventory([6, 6]))
     await talosctl('upgrade', '--image', installer, '--wait=false')
-    assert.notEqual(await bootId(), before)
+    await newBoot(before)
     assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:6,1:6/)
     await assertKubeletRunsWith(6)
   })
@@ -138,7 +150,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     for (let i = 0; i < 2; i++) {
       const before = await bootId()
       await talosctl('reboot', '--wait=false')
-      assert.notEqual(await bootId(), before)
+      await newBoot(before)
       const now = await memTotals()
       assert.notDeepEqual(now, totals, 'the boot moved memory between the NUMA nodes')
       assert.equal(now[0]! + now[1]!, totals[0]! + totals[1]!)
@@ -154,7 +166,8 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     const r = await lab.run(['-n', V, '-e', `${P}.11`, 'apply-config', '-f', f])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /Applied configuration with a reboot/)
-    assert.notEqual(await bootId(), before)
+    await newBoot(before)
+    await lab.until('kubelet failing', async () => (await kubeletState()) === 'Waiting')
     assert.match(
       lab.node('w1').kubeletError ?? '',
       /start memory manager error: \[memorymanager\] the expected machine state is different from the real one/,

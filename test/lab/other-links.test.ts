@@ -4,10 +4,10 @@
 // address and a second default route. With the rendered network.link and otherLinks it stays down and unconfigured.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments, stringify } from 'yaml'
-import { createTestLab, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
 import { createSysroot } from '../../lab/sysroot.ts'
 import { parseInventory } from '../../config/inventory.ts'
@@ -28,7 +28,7 @@ function renderedInterfaces(inventoryText: string): unknown {
 }
 
 /** Make worker `name` a lab validator machine and install it with these interfaces. */
-async function installValidator(name: string, address: string, interfaces: unknown) {
+async function installValidator(name: string, interfaces: unknown) {
   const hw = hardwareProfile('validator-2socket')
   lab.update(name, (n) => {
     n.hardware = hw
@@ -37,10 +37,7 @@ async function installValidator(name: string, address: string, interfaces: unkno
   createSysroot(join(lab.dir, 'nodes', name, 'root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: name })
   const docs = parseAllDocuments(lab.renderConfig('worker')).map((d) => d.toJS())
   if (interfaces) docs[0].machine.network = { interfaces }
-  const f = join(lab.dir, `${name}.yaml`)
-  writeFileSync(f, docs.map((d) => stringify(d)).join('---\n'), { mode: 0o600 })
-  const r = await lab.run(['-n', address, 'apply-config', '--insecure', '-f', f])
-  assert.equal(r.code, 0, r.stderr)
+  await lab.install(name, docs.map((d) => stringify(d)).join('---\n'))
 }
 
 async function get(address: string, type: string): Promise<{ id: string; spec: Record<string, unknown> }[]> {
@@ -52,9 +49,7 @@ async function get(address: string, type: string): Promise<{ id: string; spec: R
 describe("the validator's second NIC on the lab machines (issue 21 item 13)", { timeout: 120_000 }, () => {
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 2 })
-    const cp = join(lab.dir, 'cp1.yaml')
-    writeFileSync(cp, lab.renderConfig('controlplane'), { mode: 0o600 })
-    assert.equal((await lab.run(['-n', `${P}.11`, 'apply-config', '--insecure', '-f', cp])).code, 0)
+    await lab.install('cp1', lab.renderConfig('controlplane'))
   })
   after(async () => {
     await lab?.cleanup()
@@ -65,7 +60,7 @@ describe("the validator's second NIC on the lab machines (issue 21 item 13)", { 
     const before = LAB_YAML.replace(/^ {4}network: \{ link: \{ busPath: "0000:41:00\.0" \}.*\n/m, '')
     assert.notEqual(before, LAB_YAML)
     assert.equal(renderedInterfaces(before), undefined)
-    await installValidator('w1', `${P}.21`, undefined)
+    await installValidator('w1', undefined)
     const addresses = await get(`${P}.21`, 'addresses')
     assert.deepEqual(
       addresses.map((a) => a.id),
@@ -87,7 +82,7 @@ describe("the validator's second NIC on the lab machines (issue 21 item 13)", { 
       { deviceSelector: { busPath: '0000:41:00.0' }, dhcp: true },
       { deviceSelector: { busPath: '0000:41:00.1' }, ignore: true },
     ])
-    await installValidator('w2', `${P}.22`, interfaces)
+    await installValidator('w2', interfaces)
     assert.deepEqual(
       (await get(`${P}.22`, 'addresses')).map((a) => a.id),
       [`enp65s0f0np0/${P}.22/24`],

@@ -8,9 +8,8 @@ import { execFile, spawn } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
-import { startTalosApi, startTalosctlDaemon } from '../../lab/talosctl-daemon.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { EtcdClient } from '../../lab/etcd-client.ts'
 import { wipeEtcdData } from '../../lab/etcd-recovery.ts'
@@ -66,8 +65,6 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     talosctl = realTalosctl()
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'cfgtest', kubeApi: true })
     process.env.TALOS_LAB_DIR = lab.dir
-    await startTalosctlDaemon()
-    await startTalosApi()
     await waitFor('the maintenance API', () => portOpen(CP, 50000))
     gen = join(lab.dir, 'gen')
     const secrets = join(lab.dir, 'real-secrets.yaml')

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
-import { startTalosApi, startTalosctlDaemon } from '../../lab/talosctl-daemon.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { loadNode, paths } from '../../lab/state.ts'
 import { registerSchematic } from '../../lab/factory.ts'
@@ -74,11 +73,9 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
   const saved = { dir: process.env.TALOS_LAB_DIR, pull: process.env.TALOS_LAB_IMAGE_PULL_MS }
   before(async () => {
     talosctl = realTalosctl()
-    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'powertest' })
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'powertest', imagePullMs: PULL_MS })
     process.env.TALOS_LAB_DIR = lab.dir
     process.env.TALOS_LAB_IMAGE_PULL_MS = String(PULL_MS) // the daemon's environment: its registry's pull time
-    await startTalosctlDaemon()
-    await startTalosApi()
     await waitFor('the maintenance API', () => portOpen(CP, 50000))
     gen = join(lab.dir, 'gen')
     const secrets = join(lab.dir, 'real-secrets.yaml')

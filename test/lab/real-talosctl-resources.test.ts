@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process'
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
-import { startTalosApi, startTalosctlDaemon } from '../../lab/talosctl-daemon.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { registerSchematic } from '../../lab/factory.ts'
 import { RESOURCE_KINDS } from '../../lab/machine-api/resources.ts'
@@ -100,8 +99,6 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
     schematic = registerSchematic(
       'customization:\n  systemExtensions:\n    officialExtensions:\n      - siderolabs/amd-ucode\n',
     )
-    await startTalosctlDaemon()
-    await startTalosApi()
     await waitFor('the maintenance API', () => portOpen(CP, 50000))
   })
   after(async () => {

@@ -6,10 +6,8 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
-import { startTalosApi, startTalosctlDaemon } from '../../lab/talosctl-daemon.ts'
-import { portOpen } from '../../lab/processes.ts'
 
 const P = '127.0.53'
 const CP = `${P}.11`
@@ -38,19 +36,12 @@ async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 20_
 }
 
 describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, () => {
-  const saved = process.env.TALOS_LAB_DIR
   before(async () => {
     talosctl = realTalosctl()
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'realtest' })
-    process.env.TALOS_LAB_DIR = lab.dir
-    await startTalosctlDaemon()
-    await startTalosApi()
-    await waitFor('the maintenance API', () => portOpen(CP, 50000))
   })
   after(async () => {
     await lab?.cleanup()
-    if (saved === undefined) delete process.env.TALOS_LAB_DIR
-    else process.env.TALOS_LAB_DIR = saved
   })
 
   it('is talosctl v1.10.3 itself', async () => {

@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { request } from 'node:https'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { REPO_ROOT } from '../../lab/state.ts'
 import { overlappingHolds, parseVipLog, currentVipHolder, type VipEvent } from '../../lab/vip-holders.ts'
 import { VIP_SESSION_TTL_S } from '../../lab/kube-api/vip-election.ts'
@@ -73,12 +73,7 @@ describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () =>
       endpoint: `https://${VIP}:6443`,
       kubeApi: true,
     })
-    for (const n of lab.nodes) {
-      const f = join(lab.dir, `${n.name}.yaml`)
-      writeFileSync(f, lab.renderConfig(n.role), { mode: 0o600 })
-      const r = await lab.run(['-n', n.address, 'apply-config', '--insecure', '-f', f])
-      assert.equal(r.code, 0, `${n.name}: ${r.stderr}`)
-    }
+    for (const n of lab.nodes) await lab.install(n.name, lab.renderConfig(n.role))
     const b = await lab.run(['-n', `${P}.11`, 'bootstrap'])
     assert.equal(b.code, 0, b.stderr)
   })

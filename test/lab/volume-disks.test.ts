@@ -5,10 +5,10 @@
 // drive with an old filesystem is never used, and 05's volume-disks judgement says so and how to wipe it.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments, stringify } from 'yaml'
-import { createTestLab, TALOSCTL, type TestLab } from '../../lab/talosctl/testlab.ts'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
 import { createSysroot } from '../../lab/sysroot.ts'
 import { wipeDisk, type UserVolumeStatus } from '../../lab/volumes.ts'
@@ -55,7 +55,7 @@ const OLD_SELECTORS = [
 ]
 
 /** Make worker `name` a lab validator machine (hardware profile) and install it with these volume documents. */
-async function installValidator(name: string, address: string, profile: string, volumes: unknown[]) {
+async function installValidator(name: string, profile: string, volumes: unknown[]) {
   const hw = hardwareProfile(profile)
   lab.update(name, (n) => {
     n.hardware = hw
@@ -63,10 +63,7 @@ async function installValidator(name: string, address: string, profile: string, 
   })
   createSysroot(join(lab.dir, 'nodes', name, 'root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: name })
   const base = parseAllDocuments(lab.renderConfig('worker')).map((d) => d.toJS())
-  const f = join(lab.dir, `${name}.yaml`)
-  writeFileSync(f, [...base, ...volumes].map((d) => stringify(d)).join('---\n'), { mode: 0o600 })
-  const r = await lab.run(['-n', address, 'apply-config', '--insecure', '-f', f])
-  assert.equal(r.code, 0, r.stderr)
+  await lab.install(name, [...base, ...volumes].map((d) => stringify(d)).join('---\n'))
 }
 
 const judge = async (address: string) =>
@@ -85,17 +82,15 @@ async function volumeStatus(address: string, id: string): Promise<Record<string,
 describe('validator volumes on the lab machines (issue 21 item 11)', { timeout: 180_000 }, () => {
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 3 })
-    const cp = join(lab.dir, 'cp1.yaml')
-    writeFileSync(cp, lab.renderConfig('controlplane'), { mode: 0o600 })
-    assert.equal((await lab.run(['-n', `${P}.11`, 'apply-config', '--insecure', '-f', cp])).code, 0)
-    talos = new Talosctl({ bin: TALOSCTL, talosconfig: lab.talosconfig, env: lab.env, quiet: true })
+    await lab.install('cp1', lab.renderConfig('controlplane'))
+    talos = new Talosctl({ bin: lab.talosctl, talosconfig: lab.talosconfig, env: lab.env, quiet: true })
   })
   after(async () => {
     await lab?.cleanup()
   })
 
   it('a ledger selector that also matches the accounts drive puts the ledger beside accounts; 05 says so', async () => {
-    await installValidator('w1', `${P}.21`, 'validator-2socket', OLD_SELECTORS)
+    await installValidator('w1', 'validator-2socket', OLD_SELECTORS)
     // accounts (maxSize 1TiB) is provisioned first, then the ledger takes the first matching disk with room: nvme1n1
     assert.equal((await volumeStatus(`${P}.21`, 'u-accounts')).parentLocation, '/dev/nvme1n1')
     const ledger = await volumeStatus(`${P}.21`, 'u-ledger')
@@ -113,14 +108,14 @@ describe('validator volumes on the lab machines (issue 21 item 11)', { timeout: 
   it("the selectors rendered from the inventory's disk: put each volume on its own drive", async () => {
     const docs = renderedVolumeDocs()
     assert.equal(docs.length, 2)
-    await installValidator('w2', `${P}.22`, 'validator-2socket', docs)
+    await installValidator('w2', 'validator-2socket', docs)
     assert.equal((await volumeStatus(`${P}.22`, 'u-ledger')).parentLocation, '/dev/nvme2n1')
     assert.equal((await volumeStatus(`${P}.22`, 'u-accounts')).parentLocation, '/dev/nvme1n1')
     assert.deepEqual(await judge(`${P}.22`), [])
   })
 
   it('a ledger drive with an old xfs signature is never used: 05 names it and the wipe; after the wipe it is', async () => {
-    await installValidator('w3', `${P}.23`, 'validator-2socket-reused', renderedVolumeDocs())
+    await installValidator('w3', 'validator-2socket-reused', renderedVolumeDocs())
     const ledger = await volumeStatus(`${P}.23`, 'u-ledger')
     assert.equal(ledger.phase, 'failed')
     assert.equal(ledger.errorMessage, 'no disks matched for volume')

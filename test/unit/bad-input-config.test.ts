@@ -25,11 +25,13 @@ import {
 } from '../../config/inventory.ts'
 import { applyRuntimeConfig, createSysroot } from '../../lab/sysroot.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
+import { realTalosctl } from '../../lab/go-builds.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const FIXTURES = join(REPO, 'test/fixtures/inventory')
 const ZX = join(REPO, 'node_modules/.bin/zx')
-const LAB_TALOSCTL = join(REPO, 'lab/bin/talosctl')
+/** The real talosctl v1.10.3 (the preflight builds it). */
+const TALOSCTL = realTalosctl()
 const tmp = mkdtempSync(join(tmpdir(), 'bad-input-config-'))
 const limit = pLimit(3)
 
@@ -309,7 +311,7 @@ describe('entry points', { concurrency: 3 }, () => {
     const { file, outDir } = labInventory('dry-existing', join(tmp, 'out-existing'))
     try {
       mkdirSync(outDir, { recursive: true, mode: 0o700 })
-      const gen = await run('dry-02-gen', [LAB_TALOSCTL, 'gen', 'secrets', '-o', join(outDir, 'secrets.yaml')])
+      const gen = await run('dry-02-gen', [TALOSCTL, 'gen', 'secrets', '-o', join(outDir, 'secrets.yaml')])
       assert.equal(gen.code, 0, gen.out)
       const snapshot = () =>
         readdirSync(outDir).map(

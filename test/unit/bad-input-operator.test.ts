@@ -7,10 +7,12 @@ import assert from 'node:assert/strict'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { assertNothingWritten, REPO, sandbox, ZX, type Ran } from './entry-point-sandbox.ts'
+import { realTalosctl } from '../../lab/go-builds.ts'
 
 const { tmp, run } = sandbox('bad-input-operator-')
 after(() => rmSync(tmp, { recursive: true, force: true }))
-const LAB_TALOSCTL = join(REPO, 'lab/bin/talosctl')
+/** The real talosctl v1.10.3 (the preflight builds it). */
+const TALOSCTL = realTalosctl()
 const LAB_INVENTORY = readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8')
 
 /** inventory/lab.yaml moved to 127.0.91.x (where nothing listens: no lab runs there) with its own output dir. */
@@ -47,7 +49,7 @@ async function talosconfigFor(outDir: string): Promise<void> {
     ['--talosconfig', cfg, 'config', 'endpoint', '127.0.91.11', '127.0.91.12', '127.0.91.13'],
     ['--talosconfig', cfg, 'config', 'node', '127.0.91.11'],
   ]) {
-    const r = await run('gen-talosconfig', [LAB_TALOSCTL, ...args])
+    const r = await run('gen-talosconfig', [TALOSCTL, ...args])
     assert.equal(r.code, 0, r.out)
   }
 }
@@ -116,7 +118,7 @@ test(
     await talosconfigFor(outDir)
     // the validator accepts the call and never answers (a hung apid): every call to it would wait out the timeout
     const hang = join(tmp, 'talosctl-hang')
-    writeFileSync(hang, `#!/bin/sh\ncase "$*" in *127.0.91.21*) exec sleep 120 ;; esac\nexec '${LAB_TALOSCTL}' "$@"\n`)
+    writeFileSync(hang, `#!/bin/sh\ncase "$*" in *127.0.91.21*) exec sleep 120 ;; esac\nexec '${TALOSCTL}' "$@"\n`)
     chmodSync(hang, 0o755)
     const r = await run('all-silent', [ZX, 'checks/all.ts', '--inventory', file, '--json', '--call-timeout', '3s'], {
       env: { TALOSCTL: hang },

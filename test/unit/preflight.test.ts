@@ -1,6 +1,6 @@
 // The README's first command on a machine that lacks what the lab runs: `npm run lab:deploy` (and `npm test`'s
 // pretest) find it out before starting anything. PATH decides what is installed here: a PATH holding only node
-// and npm has no etcd, numactl, openssl, curl, … and no apt-get to install them with.
+// and npm has no etcd, numactl, openssl, zstd, … and no apt-get to install them with.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -98,11 +98,11 @@ test(
       const r = run(['run', '--silent', 'lab:deploy'], { ...m.env, APT_LOG: log })
       assert.match(
         r.out,
-        /^installing etcd-server etcd-client openssh-client numactl openssl curl zstd openipmi ipmitool \(needed by the lab\) …$/m,
+        /^installing etcd-server etcd-client openssh-client numactl openssl zstd openipmi ipmitool \(needed by the lab\) …$/m,
       )
       assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), [
         'update -qq',
-        'install -y -qq --no-install-recommends etcd-server etcd-client openssh-client numactl openssl curl zstd openipmi ipmitool',
+        'install -y -qq --no-install-recommends etcd-server etcd-client openssh-client numactl openssl zstd openipmi ipmitool',
       ])
       assert.equal(r.code, 2, r.out)
       assert.match(r.out, /not done here: installed, yet still not found on PATH/)

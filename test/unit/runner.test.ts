@@ -72,7 +72,7 @@ test('--yes runs every step in order, journals start/done, 0600, valid JSON, no 
   assert.deepEqual(ranSteps(dir), ['prepare', 'check-ready', 'bootstrap', 'approve', 'finish'])
   assert.match(r.stderr, /^══ demo: Demo runbook for the runner tests$/m)
   assert.match(r.stderr, /TARGET: LAB \(simulated machines on this host\)/)
-  assert.match(r.stderr, /talosctl lab\/bin\/talosctl/)
+  assert.match(r.stderr, /talosctl \/opt\/talos\/bin\/talosctl/)
   assert.match(r.stderr, /^▶ \[1\/5\] prepare — Prepare: cp1 \(targets: cp1\)$/m)
   assert.match(r.stderr, /^▶ \[3\/5\] bootstrap — Bootstrap etcd: on cp1 \(targets: cp1\)$/m)
   assert.match(r.stderr, /^✔ bootstrap \(\d+\.\d s\)$/m)

@@ -1,9 +1,9 @@
-// causeFromLog: the one line `lab up` shows when the lab talosctl daemon does not come up, taken from what the
+// causeFromLog: the one line `lab up` shows when the lab's machine API daemon does not come up, taken from what the
 // daemon (or Node, for an error the daemon could not catch) really wrote to its log.
 import { spawnSync } from 'node:child_process'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { causeFromLog } from '../../lab/talosctl-daemon.ts'
+import { causeFromLog } from '../../lab/daemons.ts'
 
 /** What Node writes to stderr when `code` (an ES module) dies. */
 function crashOutput(code: string): string {
@@ -26,17 +26,17 @@ test("an import that fails before the daemon runs: the message line of Node's re
 
 test('an unhandled listen error: the line naming the errno and the path', () => {
   const log = crashOutput(
-    "import { createServer } from 'node:net'; createServer().listen('/nonexistent-i17/talosctl.sock')",
+    "import { createServer } from 'node:net'; createServer().listen('/nonexistent-i17/machine-api.sock')",
   )
-  assert.equal(causeFromLog(log), 'Error: listen EACCES: permission denied /nonexistent-i17/talosctl.sock')
+  assert.equal(causeFromLog(log), 'Error: listen EACCES: permission denied /nonexistent-i17/machine-api.sock')
 })
 
 test("the daemon's own line wins over Node's error lines around it", () => {
   const log =
-    'Error: something earlier\nlab talosctl daemon: /x/talosctl.sock is 135 bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR\n\nNode.js v20.20.2\n'
+    'Error: something earlier\nlab machine API daemon: /x/machine-api.sock is 135 bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR\n\nNode.js v20.20.2\n'
   assert.equal(
     causeFromLog(log),
-    '/x/talosctl.sock is 135 bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR',
+    '/x/machine-api.sock is 135 bytes, longer than the 107 a unix socket address holds: use a shorter TALOS_LAB_DIR',
   )
   assert.equal(causeFromLog('killed by someone\n\n'), 'killed by someone')
   assert.equal(causeFromLog(''), 'it wrote nothing to its log')

@@ -1,49 +1,34 @@
-// Starts the lab's talosctl daemon (lab/talosctl/daemon.ts) from the current bundle, registered in lab.json so
-// `lab down` stops it. Without it lab/bin/talosctl still works, one Node process per call.
-import { execFileSync } from 'node:child_process'
+// The lab's two API daemons, started by `lab up` and the test lab (lab/testlab.ts), registered in lab.json so
+// `lab down` stops them: the machine API daemon (lab/machine-api/daemon.ts: the machine model on a unix socket) and
+// the Talos API server in front of it (lab/talos-api: Talos's gRPC API on every machine's :50000 for talosctl).
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { isAlive, spawnDetached, stopPid } from './processes.ts'
-import { labDir, paths, REPO_ROOT } from './state.ts'
+import { isAlive, spawnDetached, stopPid, tsEntry } from './processes.ts'
+import { labDir, paths } from './state.ts'
 import { talosApiBinary } from './go-builds.ts'
 
-/** The daemon did not come up; the message is one line naming the cause (`lab up` prints it without a stack). */
+/** A daemon did not come up; the message is one line naming the cause (`lab up` prints it without a stack). */
 export class DaemonStartError extends Error {}
 
-export async function startTalosctlDaemon(timeoutMs = 10_000): Promise<number> {
-  // the bundle lab/bin/talosctl would run now (built here when this checkout has none or its sources changed)
-  let build: string
-  try {
-    build = execFileSync(join(REPO_ROOT, 'lab/talosctl/current-build.sh'), {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }).trim()
-  } catch (e) {
-    throw new DaemonStartError(
-      `could not build the lab talosctl bundle: ${causeFromLog(String((e as { stderr?: string }).stderr ?? ''))}`,
-    )
-  }
-  const env = { ...process.env }
-  delete env.NODE_OPTIONS // the bundle needs no loader (and tsx cannot resolve outside the repo)
-  const log = join(labDir(), 'talosctl-daemon.log')
+const OWN_LINE = 'lab machine API daemon: '
+
+export async function startMachineApiDaemon(timeoutMs = 30_000): Promise<number> {
+  const log = join(labDir(), 'machine-api.log')
   const logStart = existsSync(log) ? statSync(log).size : 0
-  const pid = spawnDetached(
-    'talosctl-daemon',
-    'lab',
-    process.execPath,
-    ['--no-warnings', join(build, 'daemon.mjs')],
-    log,
-    env,
-  )
+  const { cmd, args } = tsEntry('lab/machine-api/daemon.ts', [])
+  const pid = spawnDetached('machine-api', 'lab', cmd, args, log)
+  const socket = paths.machineApiSocket()
   const deadline = Date.now() + timeoutMs
-  while (!existsSync(paths.talosctlSocket())) {
+  while (!existsSync(socket)) {
     if (!isAlive(pid))
-      throw new DaemonStartError(`the lab talosctl daemon exited at start: ${causeFromLog(readFrom(log, logStart))}`)
+      throw new DaemonStartError(
+        `the lab's machine API daemon exited at start: ${causeFromLog(readFrom(log, logStart))}`,
+      )
     if (Date.now() > deadline) {
       await stopPid(pid, 1000)
       const said = causeFromLog(readFrom(log, logStart))
       throw new DaemonStartError(
-        `the lab talosctl daemon (pid ${pid}) did not open ${paths.talosctlSocket()} within ${timeoutMs} ms: ${said}`,
+        `the lab's machine API daemon (pid ${pid}) did not open ${socket} within ${timeoutMs} ms: ${said}`,
       )
     }
     await new Promise((r) => setTimeout(r, 25))
@@ -70,7 +55,7 @@ function readFrom(file: string, from: number): string {
 }
 
 /**
- * The one line of a daemon's log that says why it stopped: its own "lab talosctl daemon: why" (daemon.ts), else the
+ * The one line of a daemon's log that says why it stopped: its own "lab machine API daemon: why" (daemon.ts), else the
  * message line of what Node prints for an uncaught error ("Error [ERR_MODULE_NOT_FOUND]: Cannot find package ..."),
  * else its last line.
  */
@@ -79,15 +64,15 @@ export function causeFromLog(text: string): string {
     .split('\n')
     .map((l) => l.trimEnd())
     .filter((l) => l.trim() !== '')
-  const own = lines.filter((l) => l.startsWith('lab talosctl daemon: ')).pop()
-  if (own) return own.slice('lab talosctl daemon: '.length)
+  const own = lines.filter((l) => l.startsWith(OWN_LINE)).pop()
+  if (own) return own.slice(OWN_LINE.length)
   const uncaught = lines.find((l) => /^[A-Za-z]*Error( \[[A-Z_]+\])?: /.test(l))
   return uncaught ?? lines.pop() ?? 'it wrote nothing to its log'
 }
 
 /**
  * Starts the lab's Talos API server (lab/talos-api, built by the preflight): Talos's gRPC API on every lab machine's
- * <address>:50000 for the real talosctl, backed by the machine model the daemon serves (lab/machine-api/).
+ * <address>:50000 for talosctl, backed by the machine model the machine API daemon serves (lab/machine-api/).
  */
 export async function startTalosApi(timeoutMs = 10_000): Promise<number> {
   const log = join(labDir(), 'talos-api.log')
@@ -96,7 +81,7 @@ export async function startTalosApi(timeoutMs = 10_000): Promise<number> {
     'talos-api',
     'lab',
     talosApiBinary(),
-    ['--model', paths.talosctlSocket(), '--run-dir', join(labDir(), 'talos-api')],
+    ['--model', paths.machineApiSocket(), '--run-dir', join(labDir(), 'talos-api')],
     log,
   )
   const deadline = Date.now() + timeoutMs

@@ -1,0 +1,280 @@
+// Test fixture for the lab: a throw-away lab dir with N machines in maintenance mode on a loopback range, served by
+// the lab daemon (the machine model, lab/machine-api/) and the lab's Talos API server (lab/talos-api/), and driven by
+// the REAL talosctl v1.10.3 (lab/go-builds.ts realTalosctl): its `gen secrets` and `gen config` make the PKI, the
+// talosconfig and the base machine configs, and every test command is that binary with the lab's talosconfig.
+import { spawn } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseDocument, stringify } from 'yaml'
+import { realTalosctl } from './go-builds.ts'
+import { hardwareProfile } from './hardware.ts'
+import { portOpen, stopPid } from './processes.ts'
+import { createSysroot } from './sysroot.ts'
+import { type LabCluster, type LabNode, type Role } from './state.ts'
+import { startMachineApiDaemon, startTalosApi } from './daemons.ts'
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** What a test adds to the machine config `gen config` made for a role. */
+export interface ConfigExtras {
+  sysctls?: Record<string, string>
+  modules?: string[]
+  extraKernelArgs?: string[]
+  labels?: Record<string, string>
+  /** UserVolumeConfig documents; `match` is the CEL disk selector (e.g. `disk.transport == "nvme"`). */
+  userVolumes?: { name: string; match: string }[]
+}
+
+export interface TestLab {
+  dir: string
+  /** The environment of every talosctl the lab runs: TALOSCONFIG, TALOS_LAB_DIR and a HOME of its own. */
+  env: NodeJS.ProcessEnv
+  /** The real talosctl binary. */
+  talosctl: string
+  secretsFile: string
+  talosconfig: string
+  nodes: { name: string; address: string; role: Role }[]
+  run(args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>
+  node(name: string): LabNode
+  update(name: string, fn: (n: LabNode) => void): void
+  /** The machine config of `gen config` for the role, with the extras set. */
+  renderConfig(role: Role, extra?: ConfigExtras): string
+  /**
+   * Installs a machine in maintenance mode as an operator does (`apply-config --insecure`), then waits until it
+   * answers its authenticated API: machined takes the config and installs after it answered
+   * (internal/app/maintenance/server.go ApplyConfiguration). Throws with talosctl's stderr when it refuses.
+   */
+  install(name: string, config: string): Promise<void>
+  /** Resolves once ok() is true; throws naming `what` after timeoutMs. */
+  until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>
+  cleanup(): Promise<void>
+}
+
+export function runBinary(bin: string, args: string[], env: NodeJS.ProcessEnv, cwd = tmpdir()): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, args, { env, cwd })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d) => (stdout += d))
+    p.stderr.on('data', (d) => (stderr += d))
+    p.on('error', reject)
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+}
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/**
+ * Runs fn with these variables in process.env ($TALOS_LAB_DIR: the lab's modules find their state, and the
+ * processes they start inherit them), then puts the environment back.
+ */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k]
+      else process.env[k] = x
+    }
+  }
+  set(vars)
+  try {
+    return await fn()
+  } finally {
+    set(saved)
+  }
+}
+
+function labMachines(prefix: string, controlPlanes: number, workers: number) {
+  return [
+    ...Array.from({ length: controlPlanes }, (_, i) => ({
+      name: `cp${i + 1}`,
+      address: `${prefix}.${11 + i}`,
+      role: 'controlplane' as Role,
+    })),
+    ...Array.from({ length: workers }, (_, i) => ({
+      name: `w${i + 1}`,
+      address: `${prefix}.${21 + i}`,
+      role: 'worker' as Role,
+    })),
+  ]
+}
+
+/** lab.json and one machine per node, booted into Talos maintenance mode from its ISO (no config, rescue cmdline). */
+function writeLabState(dir: string, cluster: LabCluster, nodes: TestLab['nodes'], kubeApi: boolean): void {
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'lab.json'), JSON.stringify(cluster, null, 2))
+  const rescue = 'console=ttyS0 rescue'
+  for (const n of nodes) {
+    const hw = hardwareProfile(n.role === 'controlplane' ? 'controlplane' : 'worker')
+    const node: LabNode = {
+      name: n.name,
+      address: n.address,
+      role: n.role,
+      stage: 'maintenance',
+      talosVersion: 'v1.10.3',
+      hardware: hw,
+      installDisk: hw.disks[0].dev,
+      cmdline: rescue,
+      configVersion: 0,
+      bootstrapped: false,
+      etcd: { clientUrl: `http://${n.address}:2379`, peerUrl: `http://${n.address}:2380` },
+      kubeApi: { url: `https://${n.address}:6443` },
+      // the lab API server is not under test here: keep it stopped so bootstrap exercises etcd only
+      faults: kubeApi ? {} : { apiDown: true },
+      bootedAt: new Date().toISOString(),
+    }
+    mkdirSync(join(dir, 'nodes', n.name), { recursive: true })
+    writeFileSync(join(dir, 'nodes', n.name, 'node.json'), JSON.stringify(node, null, 2))
+    createSysroot(join(dir, 'nodes', n.name, 'root'), hw, { cmdline: rescue, hostname: n.name })
+  }
+}
+
+/** A config of `gen config` with the extras set in place (comments and key order kept) and user volumes appended. */
+function withExtras(base: string, extra: ConfigExtras): string {
+  const doc = parseDocument(base)
+  if (extra.sysctls) doc.setIn(['machine', 'sysctls'], extra.sysctls)
+  if (extra.modules)
+    doc.setIn(
+      ['machine', 'kernel', 'modules'],
+      extra.modules.map((name) => ({ name })),
+    )
+  if (extra.extraKernelArgs) doc.setIn(['machine', 'install', 'extraKernelArgs'], extra.extraKernelArgs)
+  if (extra.labels) doc.setIn(['machine', 'nodeLabels'], extra.labels)
+  const volumes = (extra.userVolumes ?? []).map((u) =>
+    stringify({
+      apiVersion: 'v1alpha1',
+      kind: 'UserVolumeConfig',
+      name: u.name,
+      provisioning: { diskSelector: { match: u.match }, minSize: '1GiB' },
+      filesystem: { type: 'xfs' },
+    }),
+  )
+  return [String(doc), ...volumes].join('---\n')
+}
+
+export async function createTestLab(opts: {
+  prefix: string
+  controlPlanes: number
+  workers: number
+  cluster?: string
+  /** The cluster endpoint (default: the first node's address, so no VIP is elected). */
+  endpoint?: string
+  /** Run the lab API servers once etcd is up (default: kept stopped, so bootstrap exercises etcd only). */
+  kubeApi?: boolean
+  /** How long a cold pull of an installer image takes (lab/registry.ts; default: the lab's simulated link speed). */
+  imagePullMs?: number
+}): Promise<TestLab> {
+  const talosctl = realTalosctl()
+  const dir = mkdtempSync(join(tmpdir(), 'talos-lab-'))
+  const clusterName = opts.cluster ?? 'testlab'
+  const secretsFile = join(dir, 'secrets.yaml')
+  const talosconfig = join(dir, 'talosconfig')
+  const genDir = join(dir, 'gen')
+  const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: dir, TALOSCONFIG: talosconfig, HOME: dir }
+  const nodes = labMachines(opts.prefix, opts.controlPlanes, opts.workers)
+  const cluster: LabCluster = {
+    name: clusterName,
+    inventory: 'test',
+    endpoint: opts.endpoint ?? `https://${nodes[0].address}:6443`,
+    createdAt: new Date().toISOString(),
+    nodes: nodes.map((n) => n.name),
+    processes: [],
+  }
+  writeLabState(dir, cluster, nodes, !!opts.kubeApi)
+
+  const talos = async (...args: string[]) => {
+    const r = await runBinary(talosctl, args, env)
+    if (r.code !== 0) throw new Error(`talosctl ${args.join(' ')} failed: ${r.stderr}`)
+  }
+  await talos('gen', 'secrets', '-o', secretsFile)
+  await talos(
+    'gen',
+    'config',
+    clusterName,
+    cluster.endpoint,
+    '--with-secrets',
+    secretsFile,
+    '--with-docs=false',
+    '--with-examples=false',
+    '-o',
+    genDir,
+  )
+  // the talosconfig points at the first control plane, as an operator's does after `talosctl config endpoint/node`
+  copyFileSync(join(genDir, 'talosconfig'), talosconfig)
+  await talos('--talosconfig', talosconfig, 'config', 'endpoint', nodes[0].address)
+  await talos('--talosconfig', talosconfig, 'config', 'node', nodes[0].address)
+  const base = {
+    controlplane: readFileSync(join(genDir, 'controlplane.yaml'), 'utf8'),
+    worker: readFileSync(join(genDir, 'worker.yaml'), 'utf8'),
+  }
+
+  const lab: TestLab = {
+    dir,
+    env,
+    talosctl,
+    secretsFile,
+    talosconfig,
+    nodes,
+    run: (args, o) => runBinary(talosctl, args, { ...env, ...(o?.env ?? {}) }),
+    node: (name) => JSON.parse(readFileSync(join(dir, 'nodes', name, 'node.json'), 'utf8')),
+    update: (name, fn) => {
+      const f = join(dir, 'nodes', name, 'node.json')
+      const n = JSON.parse(readFileSync(f, 'utf8'))
+      fn(n)
+      writeFileSync(f, JSON.stringify(n, null, 2))
+    },
+    renderConfig: (role, extra = {}) => withExtras(base[role], extra),
+    install: async (name, config) => {
+      const address = nodes.find((n) => n.name === name)!.address
+      const f = join(dir, `${name}-install.yaml`)
+      writeFileSync(f, config, { mode: 0o600 })
+      const r = await lab.run(['-n', address, 'apply-config', '--insecure', '-f', f])
+      if (r.code !== 0) throw new Error(`apply-config --insecure on ${name} failed: ${r.stderr}`)
+      await until(
+        `${name} answering its authenticated API`,
+        async () => (await lab.run(['-e', address, '-n', address, 'version'])).code === 0,
+        60_000,
+      )
+    },
+    until,
+    cleanup: async () => {
+      try {
+        const c = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as LabCluster
+        for (const p of c.processes) await stopPid(p.pid, 2000, 'SIGKILL')
+      } catch {}
+      for (const n of nodes) {
+        try {
+          const s = lab.node(n.name)
+          await stopPid(s.etcd.pid, 2000, 'SIGKILL')
+          await stopPid(s.kubeApi.pid, 2000, 'SIGKILL')
+        } catch {}
+      }
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  try {
+    const pull = opts.imagePullMs === undefined ? process.env.TALOS_LAB_IMAGE_PULL_MS : String(opts.imagePullMs)
+    await withEnv({ TALOS_LAB_DIR: dir, TALOS_LAB_IMAGE_PULL_MS: pull }, async () => {
+      await startMachineApiDaemon()
+      await startTalosApi()
+    })
+    await until('every machine listening on :50000', async () =>
+      (await Promise.all(nodes.map((n) => portOpen(n.address, 50000)))).every(Boolean),
+    )
+  } catch (e) {
+    await lab.cleanup()
+    throw e
+  }
+  return lab
+}
