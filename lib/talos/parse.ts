@@ -580,6 +580,9 @@ function toResource<T>(doc: unknown, where: string): TalosResource<T> {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${where}: not a resource object`)
   const o = doc as Record<string, unknown>
   const md = o.metadata as ResourceMetadata | undefined
+  // talosctl's -o json re-reads each resource's YAML, so an ID that looks like a number comes out as one: the
+  // ExtensionStatus IDs "0", "1", … print as "id": 0 (cmd/talosctl/cmd/talos/output/json.go prepareEncodableData: yaml.Marshal, then yaml.Unmarshal)
+  if (md && typeof md === 'object' && typeof md.id === 'number') md.id = String(md.id)
   if (!md || typeof md !== 'object' || typeof md.id !== 'string') throw new Error(`${where}: no metadata.id`)
   return { node: typeof o.node === 'string' ? o.node : String(o.node ?? ''), metadata: md, spec: o.spec as T }
 }

@@ -65,6 +65,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     talosctl = realTalosctl()
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'cfgtest', kubeApi: true })
     process.env.TALOS_LAB_DIR = lab.dir
+    await waitFor('the maintenance API', () => portOpen(CP, 50000))
     gen = join(lab.dir, 'gen')
     const secrets = join(lab.dir, 'real-secrets.yaml')
     assert.equal((await real(['gen', 'secrets', '-o', secrets])).code, 0)

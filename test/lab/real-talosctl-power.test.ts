@@ -70,12 +70,13 @@ async function goesDownAndComesBack(addr: string): Promise<void> {
 }
 
 describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { timeout: 600_000 }, () => {
-  const saved = process.env.TALOS_LAB_DIR
+  const saved = { dir: process.env.TALOS_LAB_DIR, pull: process.env.TALOS_LAB_IMAGE_PULL_MS }
   before(async () => {
     talosctl = realTalosctl()
-    // the daemon's environment: its registry's pull time
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'powertest', imagePullMs: PULL_MS })
     process.env.TALOS_LAB_DIR = lab.dir
+    process.env.TALOS_LAB_IMAGE_PULL_MS = String(PULL_MS) // the daemon's environment: its registry's pull time
+    await waitFor('the maintenance API', () => portOpen(CP, 50000))
     gen = join(lab.dir, 'gen')
     const secrets = join(lab.dir, 'real-secrets.yaml')
     assert.equal((await real(['gen', 'secrets', '-o', secrets])).code, 0)
@@ -98,8 +99,12 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
   })
   after(async () => {
     await lab?.cleanup()
-    if (saved === undefined) delete process.env.TALOS_LAB_DIR
-    else process.env.TALOS_LAB_DIR = saved
+    for (const [k, v] of [
+      ['TALOS_LAB_DIR', saved.dir],
+      ['TALOS_LAB_IMAGE_PULL_MS', saved.pull],
+    ] as const)
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
   })
 
   it('reboot --wait=false returns on the acknowledgement; then the machine goes down and comes back on the same version', async () => {

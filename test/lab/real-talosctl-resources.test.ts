@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
+import { portOpen } from '../../lab/processes.ts'
 import { registerSchematic } from '../../lab/factory.ts'
 import { RESOURCE_KINDS } from '../../lab/machine-api/resources.ts'
 
@@ -98,6 +99,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
     schematic = registerSchematic(
       'customization:\n  systemExtensions:\n    officialExtensions:\n      - siderolabs/amd-ucode\n',
     )
+    await waitFor('the maintenance API', () => portOpen(CP, 50000))
   })
   after(async () => {
     await lab?.cleanup()

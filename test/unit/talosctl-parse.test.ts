@@ -549,3 +549,13 @@ test('service list with a multi-line last event (rendered as talosctl v1.10.3 pr
   )
   assert.equal(rows[1]!.lastEvent, 'Health check successful')
 })
+
+// Real talosctl v1.10.3 output (`get extensions -o json` against the lab's Talos API): the ID "0" comes out as a number
+// because talosctl's JSON writer re-reads the resource's YAML (cmd/talosctl/cmd/talos/output/json.go).
+test('get -o json: a numeric-looking resource ID is read as its string', () => {
+  const [r] = parseResources<{ metadata: { name: string } }>(
+    '{\n    "metadata": {\n        "id": 0,\n        "namespace": "runtime",\n        "type": "ExtensionStatuses.runtime.talos.dev",\n        "version": 1\n    },\n    "node": "127.0.10.11",\n    "spec": {\n        "image": "0.sqsh",\n        "metadata": { "name": "schematic" }\n    }\n}\n',
+  )
+  assert.equal(r!.metadata.id, '0')
+  assert.equal(r!.spec.metadata.name, 'schematic')
+})
