@@ -71,7 +71,8 @@ describe('lab kubelet: checkpoint validation after a policy change', { timeout: 
     assert.equal(logs.code, 0, logs.stderr)
     assert.match(
       logs.stdout,
-      /"Failed to start ContainerManager" err="start memory manager error: \[memorymanager\] the expected machine state is different from the real one"/,
+      // kubelet's structured log line (its JSON format: msg and err as fields)
+      /"msg":"Failed to start ContainerManager".*"err":"start memory manager error: \[memorymanager\] the expected machine state is different from the real one"/,
     )
   })
 

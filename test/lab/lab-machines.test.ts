@@ -125,6 +125,7 @@ describe('lab machines behind the real talosctl', { timeout: 180_000 }, () => {
     assert.deepEqual(
       t.slice(1).map((x) => x[0]),
       [CP],
+      `${r.stdout}${r.stderr}`,
     )
     assert.match(r.stderr, new RegExp(`${W.replaceAll('.', '\\.')}.*connection refused`))
   })
