@@ -1,7 +1,7 @@
 package main
 
-// The clean internal interface between this API server and the lab's machine model (lab/machine-api.ts, served by the
-// lab daemon over a unix socket): the machine behaviour (sysroot, etcd, services, power, faults) stays in the
+// The clean internal interface between this API server and the lab's machine model (lab/machine-api/, served by the
+// lab's machine API daemon on <lab dir>/machine-api.sock): the machine behaviour (sysroot, etcd, services, power, faults) stays in the
 // TypeScript model; this server speaks Talos's gRPC API with Talos's own types in front of it. JSON over HTTP, one
 // request per call.
 
