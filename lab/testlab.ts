@@ -1,7 +1,7 @@
 // Test fixture for the lab: a throw-away lab dir with N machines in maintenance mode on a loopback range, served by
-// the lab's machine API daemon (the machine model, lab/machine-api/) and its Talos API server (lab/talos-api/), and driven by
-// the REAL talosctl v1.10.3 (lab/go-builds.ts realTalosctl): its `gen secrets` and `gen config` make the PKI, the
-// talosconfig and the base machine configs, and every test command is that binary with the lab's talosconfig.
+// the lab's machine API daemon (the machine model, lab/machine-api/) and its Talos API server (lab/talos-api/), and
+// driven by the REAL talosctl v1.10.3 (lab/go-builds.ts realTalosctl): its `gen secrets` and `gen config` make the
+// PKI, the talosconfig and the base machine configs, and every test command is that binary with the lab's talosconfig.
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
