@@ -153,7 +153,7 @@ func (s *refreshingState) refresh(ctx context.Context, ns resource.Namespace, ty
 
 	for _, r := range have.Items {
 		if !seen[r.Metadata().ID()] {
-			if err := s.st.Destroy(ctx, r.Metadata()); err != nil && !state.IsNotFoundError(err) {
+			if err := s.st.Destroy(ctx, r.Metadata(), state.WithDestroyOwner(r.Metadata().Owner())); err != nil && !state.IsNotFoundError(err) {
 				return err
 			}
 		}
@@ -166,7 +166,7 @@ func (s *refreshingState) refresh(ctx context.Context, ns resource.Namespace, ty
 func (s *refreshingState) put(ctx context.Context, r resource.Resource) error {
 	cur, err := s.st.Get(ctx, r.Metadata())
 	if state.IsNotFoundError(err) {
-		return s.st.Create(ctx, r)
+		return s.st.Create(ctx, r, state.WithCreateOwner(r.Metadata().Owner()))
 	}
 
 	if err != nil {
@@ -179,7 +179,7 @@ func (s *refreshingState) put(ctx context.Context, r resource.Resource) error {
 
 	r.Metadata().SetVersion(cur.Metadata().Version())
 
-	return s.st.Update(ctx, r)
+	return s.st.Update(ctx, r, state.WithUpdateOwner(r.Metadata().Owner()))
 }
 
 // fromModel asks the machine model for every resource of a type on this machine.
