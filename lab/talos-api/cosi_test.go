@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/cosi-project/runtime/pkg/state"
 
 	"github.com/siderolabs/talos/pkg/machinery/resources/block"
 )
@@ -26,5 +29,38 @@ func TestTypedResourceIsStrict(t *testing.T) {
 	ms, ok := r.(*block.MountStatus)
 	if !ok || ms.TypedSpec().Filesystem != block.FilesystemTypeXFS || r.Metadata().Owner() != "block.MountController" {
 		t.Fatalf("decoded %#v", r)
+	}
+}
+
+// A model resource keeps its owner through create, update and destroy in the machine's state.
+func TestPutKeepsTheOwner(t *testing.T) {
+	ctx := context.Background()
+
+	st, err := newMachineState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rs := &refreshingState{CoreState: st, st: st}
+
+	for _, fs := range []string{"xfs", "ext4"} {
+		r, err := typedResource(block.NamespaceName, block.MountStatusType, "u-ledger", "block.MountController",
+			json.RawMessage(`{"filesystem":"`+fs+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		if err := rs.put(ctx, r); err != nil {
+			t.Fatalf("put %s: %v", fs, err)
+		}
+	}
+
+	got, err := st.Get(ctx, block.NewMountStatus(block.NamespaceName, "u-ledger").Metadata())
+	if err != nil || got.Metadata().Owner() != "block.MountController" || got.(*block.MountStatus).TypedSpec().Filesystem != block.FilesystemTypeEXT4 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+
+	if err := st.Destroy(ctx, got.Metadata(), state.WithDestroyOwner(got.Metadata().Owner())); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -53,14 +53,11 @@ const header = (table: string) =>
     .split('\n')[0]!
     .trim()
     .split(/\s{2,}/)
-/** The ID column of a table (the columns before it, NODE NAMESPACE TYPE, hold no spaces). */
+/** The ID column of a table, read at the header's offset (tabwriter aligns columns; NODE is blank in maintenance). */
 const ids = (table: string) => {
-  const at = header(table).indexOf('ID')
-  return table
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/)[at]!)
+  const [head, ...rows] = table.trimEnd().split('\n')
+  const at = head!.search(/\bID\b/)
+  return rows.map((l) => l.slice(at).split(/\s+/)[0]!)
 }
 
 /** The server's resource definition: print columns (names) and default namespace, as Talos registers the type. */
@@ -111,8 +108,9 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
     it('`get disks --insecure`: the Disk resources, ID the kernel device name, block.Disk columns and fields', async () => {
       const r = await real(['-n', W, 'get', 'disks', '--insecure'])
       assert.equal(r.code, 0, r.stderr)
-      // pkg/machinery/resources/block/disk.go print columns; no NODE column: talosctl talks to the node itself
+      // pkg/machinery/resources/block/disk.go print columns (NODE is blank: talosctl talks to the node itself)
       assert.deepEqual(header(r.stdout), [
+        'NODE',
         'NAMESPACE',
         'TYPE',
         'ID',
