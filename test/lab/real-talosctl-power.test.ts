@@ -265,7 +265,7 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /events check condition met/)
     await waitFor('w1 powered off', () => loadNode('w1').power === 'off', 15_000)
-    assert.ok(!(await portOpen(W, 50000)))
+    await waitFor('w1 API gone', async () => !(await portOpen(W, 50000)), 5_000)
     await powerOnMachine('w1')
     await waitFor('w1 back', async () => (await as(['-n', W, 'version'])).code === 0, 30_000)
   })
