@@ -19,7 +19,7 @@
 //
 // The lab kubelet pins no exclusive CPUs, so its defaultCpuSet is every CPU: a reservedSystemCPUs change alone
 // passes, as it does on a real node whose Guaranteed pods were drained first.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { formatCpuList, parseCpuList } from '../lib/host/numa.ts'
 import type { Hardware } from './state.ts'
@@ -158,7 +158,19 @@ export async function runKubelet(name: string): Promise<string | undefined> {
     if (err) x.kubeletError = err
     else delete x.kubeletError
   })
+  appendFileSync(join(paths.nodeDir(name), 'kubelet.log'), kubeletStartLine(Date.now(), err) + '\n')
   return err
+}
+
+/**
+ * What kubelet logs as it starts: its sync loop, or the error it exits with; in the JSON format Talos runs kubelet
+ * with (v1.10.3 internal/app/machined/pkg/controllers/k8s/kubelet_spec.go:383, Logging.Format "json": ts in
+ * milliseconds since the epoch, caller, msg, v, then the key/values).
+ */
+export function kubeletStartLine(ts: number, err: string | undefined): string {
+  if (err)
+    return JSON.stringify({ ts, caller: 'kubelet/kubelet.go:1678', msg: 'Failed to start ContainerManager', v: 0, err })
+  return JSON.stringify({ ts, caller: 'kubelet/kubelet.go:2468', msg: 'Starting kubelet main sync loop', v: 0 })
 }
 
 /** `reset --system-labels-to-wipe EPHEMERAL`: /var is reformatted, the kubelet checkpoints with it. */

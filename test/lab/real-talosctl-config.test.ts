@@ -289,9 +289,32 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     assert.ok(line.startsWith(`${W}: `), line)
     // Talos runs kubelet with JSON logging (kubelet_spec.go)
     assert.equal(JSON.parse(line.slice(W.length + 2)).msg, 'Starting kubelet main sync loop')
+    // --tail 0: none of it (runtime.WithTailLines(0))
+    const tail = await as(['-n', W, 'logs', 'kubelet', '--tail', '0'])
+    assert.equal(tail.code, 0, tail.stderr)
+    assert.equal(tail.stdout, '')
     const e = await as(['-n', W, 'logs', 'etcd'])
     assert.equal(e.code, 1)
     assert.match(e.stderr, /log "etcd" was not registered/)
+  })
+
+  it('logs -f kubelet follows: a kubelet restart shows up as a new line', async () => {
+    const p = spawn(talosctl, ['--talosconfig', join(gen, 'talosconfig'), '-e', CP, '-n', W, 'logs', '-f', 'kubelet'], {
+      env: lab.env,
+    })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    const count = () => out.split('\n').filter(Boolean).length
+    try {
+      await waitFor('the log so far', async () => count() > 0)
+      const before = count()
+      const r = await as(['-n', W, 'service', 'kubelet', 'restart'])
+      assert.equal(r.code, 0, r.stderr)
+      await waitFor('the new line', async () => count() === before + 1, 10_000)
+      assert.match(out.trim().split('\n').pop()!, /"msg":"Starting kubelet main sync loop"/)
+    } finally {
+      p.kill()
+    }
   })
 
   it("health (server-side): every default check passes on a healthy lab, in Talos's order", async () => {
