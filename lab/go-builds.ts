@@ -157,9 +157,8 @@ export async function ensureBuilt(
     throw new Error(`building ${b.what} failed (go build exit ${code}):\n${log.split('\n').slice(-30).join('\n')}`)
   }
   renameSync(tmp, out)
-  // builds of older contents of the module are never used again
-  for (const f of readdirSync(cacheDir(env)))
-    if (f.startsWith(`${b.name}-`) && join(cacheDir(env), f) !== out) rmSync(join(cacheDir(env), f), { force: true })
+  // builds of other contents stay: another checkout on this machine (CI's fresh clone beside a working copy) may be
+  // running them
   say(`built ${b.what} in ${Math.round((Date.now() - started) / 1000)} s: ${out}\n`)
   return out
 }
