@@ -53,6 +53,7 @@ before(() => {
   fake = join(root, 'talosctl')
   writeFileSync(fake, FAKE)
   chmodSync(fake, 0o755)
+  writeFileSync(join(root, 'talosconfig'), 'context: lab\n', { mode: 0o600 })
   restoreSink = setLogSink((l) => logLines.push(l))
 })
 after(() => {
@@ -398,4 +399,16 @@ test('read returns stdout', async () => {
   give('out', 'MemTotal:       16384000 kB\n')
   assert.equal(await t.read('127.0.10.21', '/proc/meminfo'), 'MemTotal:       16384000 kB\n')
   assert.deepEqual(calls()[0]!.slice(-3), ['127.0.10.21', 'read', '/proc/meminfo'])
+})
+
+test('no talosconfig yet: talosctl is not run (it would write an empty one there); --insecure calls still run', async () => {
+  dir = mkdtempSync(join(root, 'case-'))
+  const missing = join(dir, 'out', 'talosconfig')
+  const t = new Talosctl({ bin: fake, talosconfig: missing, env: { FAKE_TALOSCTL_DIR: dir } })
+  await assert.rejects(t.read('127.0.10.21', '/proc/meminfo'), /talosconfig .* does not exist yet .*02-configure/)
+  assert.equal(calls().length, 0)
+  assert.equal(existsSync(missing), false)
+  give('out', '[]\n')
+  await t.run(['get', 'disks', '-o', 'json'], { nodes: ['127.0.10.21'], insecure: true })
+  assert.equal(calls().length, 1)
 })
