@@ -22,6 +22,8 @@ before(() => {
   writeFileSync(join(dir, 'talosctl'), FAKE)
   chmodSync(join(dir, 'talosctl'), 0o755)
   mkdirSync(join(dir, 'out'))
+  // 02 would have written it; the wrapper refuses to run talosctl without one
+  writeFileSync(join(dir, 'out', 'talosconfig'), 'context: solana-lab\n', { mode: 0o600 })
   const inv = readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8').replace(
     /outputDir: \S+/,
     `outputDir: ${join(dir, 'out')}`,
