@@ -13,6 +13,7 @@ import { loadNode, paths, updateNode, writeFileAtomic } from './state.ts'
 import { applyBootParams, osRelease } from './sysroot.ts'
 import { runKubelet } from './kubelet.ts'
 import { clearEvents, publishEvent } from './machine-events.ts'
+import { applyConfigAtBoot } from './boot-config.ts'
 
 /** Going down: the control plane's static pods (the lab's API server), then etcd. */
 export async function stopNodeServices(name: string): Promise<void> {
@@ -36,6 +37,8 @@ export async function bootNode(name: string, via: 'kexec' | 'firmware' = 'firmwa
   const n = loadNode(name)
   applyBootParams(paths.root(name), n.hardware, n.cmdline)
   writeFileAtomic(join(paths.root(name), 'etc/os-release'), osRelease(n.talosVersion), 0o644)
+  // machined's controllers apply the booted config's sysctls, modules and volumes before kubelet starts
+  applyConfigAtBoot(name)
   // machined's MachineStatusController reports each stage (v1.10.3 pkg/machinery/api/machine/machine.proto
   // MachineStatusEvent); talosctl's --wait waits for RUNNING and ready (cmd/talosctl/pkg/talos/action/tracker.go)
   publishEvent(name, 'MachineStatusEvent', {

@@ -183,6 +183,14 @@ describe('lab: etcd quorum lost for good, recovered from a snapshot', { timeout:
       'cp3 back as a voter with a new member id',
       async () => (await voters()).join() === CPS.join() && (await memberId('cp3')) !== before,
     )
+    // a promoted member may still be opening its client port when the others already list it as a voter
+    await until(
+      "cp3 serves the cluster's data",
+      async () =>
+        (await etcd(3)
+          .get('/drill/a')
+          .catch(() => undefined)) !== undefined,
+    )
     assert.equal((await etcd(3).get('/drill/a'))?.value, 'A')
   })
 })

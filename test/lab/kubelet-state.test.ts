@@ -93,6 +93,6 @@ describe('lab kubelet: checkpoint validation after a policy change', { timeout: 
     assert.doesNotMatch(svc.stdout, /Waiting/)
     const partial = await lab.run(['-n', W, 'reset', '--reboot', '--system-labels-to-wipe=STATE'])
     assert.equal(partial.code, 1)
-    assert.match(partial.stderr, /only `reset --system-labels-to-wipe EPHEMERAL --reboot` is simulated/)
+    assert.match(partial.stderr, /Unimplemented desc = the lab simulates only the reset that wipes EPHEMERAL alone/)
   })
 })
