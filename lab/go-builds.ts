@@ -52,6 +52,22 @@ export const TALOS_API_BUILD: GoBuild = {
   what: "the lab's Talos API server (lab/talos-api)",
 }
 
+export const KUBERNETES_VERSION = 'v1.33.1'
+
+/**
+ * The real Kubernetes control plane (issue #23), from the official k8s.io/kubernetes module at KUBERNETES_VERSION
+ * (tools/kubernetes pins its staging modules at the matching v0.33.x): the binaries Talos runs as static pods from
+ * registry.k8s.io/kube-* images of the same version.
+ */
+export const KUBERNETES_BUILDS: GoBuild[] = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map(
+  (name) => ({
+    name,
+    module: 'tools/kubernetes',
+    pkg: `k8s.io/kubernetes/cmd/${name}`,
+    what: `${name} ${KUBERNETES_VERSION} (k8s.io/kubernetes/cmd/${name})`,
+  }),
+)
+
 /** Where built binaries are kept: $TALOS_RUNBOOKS_CACHE, else $XDG_CACHE_HOME/talos-runbooks, else ~/.cache/… */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.TALOS_RUNBOOKS_CACHE) return env.TALOS_RUNBOOKS_CACHE
@@ -100,6 +116,30 @@ export function realTalosctl(env: NodeJS.ProcessEnv = process.env): string {
 export function talosApiBinary(env: NodeJS.ProcessEnv = process.env): string {
   const bin = builtPath(TALOS_API_BUILD, env)
   if (!existsSync(bin)) throw new Error(`${TALOS_API_BUILD.what} is not built yet: run \`npm run lab:preflight\``)
+  return bin
+}
+
+/** `kube-apiserver --version` (and the others) print `Kubernetes v1.33.1` (component-base/version/verflag). */
+export function kubeComponentVersion(bin: string): string | undefined {
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 })
+  if (r.status !== 0) return undefined
+  return /\bv\d+\.\d+\.\d+\S*/.exec(r.stdout)?.[0]
+}
+
+/** A control-plane component of KUBERNETES_VERSION: on PATH when that one is there, else the cached build. */
+export function findKubeComponent(b: GoBuild, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const onPath = findTool(b.name, env)
+  if (onPath && kubeComponentVersion(onPath) === KUBERNETES_VERSION) return onPath
+  const built = builtPath(b, env)
+  return existsSync(built) ? built : undefined
+}
+
+/** The component to run; throws with the command that provides it when there is none. */
+export function kubeComponent(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const b = KUBERNETES_BUILDS.find((x) => x.name === name)
+  if (!b) throw new Error(`${name} is not a Kubernetes control-plane component the lab builds`)
+  const bin = findKubeComponent(b, env)
+  if (!bin) throw new Error(`${b.what} is not built yet: run \`npm run lab:preflight\``)
   return bin
 }
 

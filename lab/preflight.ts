@@ -6,7 +6,15 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { findTool, LAB_TOOLS, missingTools, type Tool } from './tools.ts'
-import { ensureBuilt, findTalosctl, linkTalosctl, TALOS_API_BUILD, TALOSCTL_BUILD } from './go-builds.ts'
+import {
+  ensureBuilt,
+  findKubeComponent,
+  findTalosctl,
+  KUBERNETES_BUILDS,
+  linkTalosctl,
+  TALOS_API_BUILD,
+  TALOSCTL_BUILD,
+} from './go-builds.ts'
 
 export const PREFLIGHT_EXIT = 2
 
@@ -95,12 +103,14 @@ export function preflight(
 
 /**
  * The lab's real components from Go (lab/go-builds.ts): talosctl v1.10.3 unless one is found ($TALOSCTL, PATH), and
- * the lab's Talos API server; each built once and cached. Exit code as preflight().
+ * the lab's Talos API server, and the Kubernetes control plane (kube-apiserver, kube-controller-manager,
+ * kube-scheduler) unless matching ones are on PATH; each built once and cached. Exit code as preflight().
  */
 export async function preflightBuilds(say: (s: string) => void = (s) => void process.stderr.write(s)): Promise<number> {
   try {
     linkTalosctl(findTalosctl() ?? (await ensureBuilt(TALOSCTL_BUILD, say)))
     await ensureBuilt(TALOS_API_BUILD, say)
+    for (const b of KUBERNETES_BUILDS) if (!findKubeComponent(b)) await ensureBuilt(b, say)
     return 0
   } catch (e) {
     say(`preflight: ${(e as Error).message}\nnothing was started.\n`)
