@@ -53,7 +53,19 @@ const describe = (id: string, args: string[]) =>
 
 /** Every node whose installer image or disk image does not name the schematic rendered for it, as one line each. */
 export function imageSchematicProblems(inv: Inventory, nodes: InventoryNode[] = inv.nodes): string[] {
-  const byNode = new Map(schematicGroups(inv).flatMap((g) => g.nodes.map((n) => [n.name, g] as const)))
+  return [...installerSchematicProblems(inv, nodes), ...diskImageSchematicProblems(inv, nodes)]
+}
+
+const groupOfNode = (inv: Inventory) =>
+  new Map(schematicGroups(inv).flatMap((g) => g.nodes.map((n) => [n.name, g] as const)))
+
+/**
+ * Every node whose installer image does not name the schematic rendered for it: what `talosctl upgrade --image` and
+ * the install would boot (02, 09 and 12 refuse on it; an upgrade to the empty schematic drops the validator's huge
+ * pages).
+ */
+export function installerSchematicProblems(inv: Inventory, nodes: InventoryNode[] = inv.nodes): string[] {
+  const byNode = groupOfNode(inv)
   const problems: string[] = []
   for (const n of nodes) {
     const g = byNode.get(n.name)!
@@ -67,6 +79,16 @@ export function imageSchematicProblems(inv: Inventory, nodes: InventoryNode[] = 
       problems.push(
         `${n.name}: ${field} ${image} carries schematic ${describe(carried, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: use ${g.installerImage}`,
       )
+  }
+  return problems
+}
+
+/** Every node whose rescue.imageUrl (the disk image 01 writes) is not of the schematic rendered for it. */
+function diskImageSchematicProblems(inv: Inventory, nodes: InventoryNode[]): string[] {
+  const byNode = groupOfNode(inv)
+  const problems: string[] = []
+  for (const n of nodes) {
+    const g = byNode.get(n.name)!
     const url = n.rescue?.imageUrl
     if (!url) continue
     const disk = schematicOfDiskImage(url)

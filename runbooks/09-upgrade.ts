@@ -12,6 +12,7 @@ import { upgradeNode, verifyNode, type UpgradeTimeouts } from '../steps/09-upgra
 import { formatTimeline, type NodeTimeline } from '../steps/09-upgrade/timeline.ts'
 import { upgradeKubernetes } from '../steps/09-upgrade/kubernetes.ts'
 import { validatorGate, type RestartWindowOptions } from '../steps/09-upgrade/validator-gate.ts'
+import { imageProblemsMessage } from '../config/schematic-images.ts'
 
 interface UpgradeCtx extends Cluster {
   plan: UpgradePlan
@@ -93,6 +94,8 @@ await runbook({
       detail: (c) => `\n${indent(formatPlan(c.plan))}`,
       async run(c) {
         // the plan itself is the step's description, printed on its ▶ line (and by --list)
+        if (c.plan.imageProblems.length)
+          throw new RefusedError(imageProblemsMessage(c.plan.imageProblems, c.inventoryFile))
         if (c.plan.problems.length) throw new RefusedError(`not upgrading anything: ${c.plan.problems.join('; ')}`)
         return { nodes: c.plan.nodes.map((u) => u.node), kubernetes: c.plan.kubernetes }
       },

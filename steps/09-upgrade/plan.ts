@@ -3,6 +3,7 @@
 import type { Inventory, InventoryNode } from '../../config/inventory.ts'
 import { installerImageFor, nodeKernelArgs } from '../../config/render.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
+import { installerSchematicProblems } from '../../config/schematic-images.ts'
 
 interface TalosVersion {
   major: number
@@ -122,6 +123,12 @@ export interface UpgradePlan {
   kubernetes?: KubernetesUpgrade
   /** Refusals (unsupported jumps, unreadable nodes): the runbook changes nothing while any is present. */
   problems: string[]
+  /**
+   * Installer images that do not carry the schematic the inventory renders for their node, as 02 reports them: an
+   * upgrade to such an image boots without the node's kernel args (the validator without its huge pages). The runbook
+   * changes nothing while any is present.
+   */
+  imageProblems: string[]
 }
 
 const kindOf = (n: InventoryNode): NodeKind =>
@@ -152,7 +159,7 @@ function oldestVersion(versions: string[]): string | undefined {
 }
 
 export function planUpgrade(inv: Inventory, observed: NodeObservation[], kubeletVersions: string[] = []): UpgradePlan {
-  const plan: UpgradePlan = { nodes: [], upToDate: [], problems: [] }
+  const plan: UpgradePlan = { nodes: [], upToDate: [], problems: [], imageProblems: installerSchematicProblems(inv) }
   const byName = new Map(observed.map((o) => [o.name, o]))
   const ordered = inv.nodes
     .map((n, i) => ({ n, i }))
@@ -204,6 +211,6 @@ export function formatPlan(plan: UpgradePlan): string {
       ? `Kubernetes: ${plan.kubernetes.from} → ${plan.kubernetes.to} (talosctl upgrade-k8s)`
       : 'Kubernetes: every kubelet runs the inventory version',
   )
-  for (const p of plan.problems) lines.push(`refused: ${p}`)
+  for (const p of [...plan.imageProblems, ...plan.problems]) lines.push(`refused: ${p}`)
   return lines.join('\n')
 }

@@ -148,10 +148,16 @@ export async function upgradeNode(
   }
   let problems: string[] = []
   try {
-    progress(`${u.node}: waiting for ${u.to.version}`)
+    const bound = `up to ${Math.round(t.backMs / 60_000)} min, --node-timeout`
+    progress(`${u.node}: waiting for ${u.to.version} (${bound})`)
     await waitFor(
       `${u.node} back on ${u.to.version}`,
-      async () => ((await verifyNode(c, u)).length ? undefined : true),
+      async () => {
+        // the spinner says what is still missing, so a long wait shows what it waits for
+        const left = await verifyNode(c, u).catch((e: Error) => [`not answering (${e.message.split('\n')[0]})`])
+        if (left.length) progress(`${u.node}: waiting (${bound}): ${left.join('; ')}`)
+        return left.length ? undefined : true
+      },
       { timeoutMs: t.backMs, intervalMs: 1000 },
     )
   } catch (e) {

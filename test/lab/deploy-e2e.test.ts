@@ -961,6 +961,21 @@ test('back to [4, 4] huge pages (on v1.10.4) for whatever runs after this sectio
   const c = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', back])
   assert.equal(c.code, 0, c.out.slice(-3000))
 })
+test("09 refuses (exit 3) before any cordon when the validator's image lacks its schematic: the validator would lose its huge pages", () => {
+  // the validator.installerImage line removed: the validator falls back to cluster.installerImage, the empty schematic
+  const noImage = inventoryVariant('v1.10.4-no-validator-image', (t) =>
+    bump(t).replace(/\n {2}installerImage: factory\.talos\.dev\/metal-installer\/21ebe425\S+/, ''),
+  )
+  const before = talosctl('127.0.70.21', 'read', '/proc/cmdline').out
+  const r = runbookOn(noImage, '09-upgrade', '--yes')
+  assert.equal(r.code, 3, r.out.slice(-3000))
+  assert.match(
+    r.out,
+    /validator1: cluster\.installerImage \S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs/,
+  )
+  assert.doesNotMatch(r.out, /\bcordon\b|upgrade --image/)
+  assert.equal(talosctl('127.0.70.21', 'read', '/proc/cmdline').out, before)
+})
 test('a Kubernetes bump: 09 plans talosctl upgrade-k8s for the new kubernetesVersion', () => {
   // the inventory the sections below run on (they look for this file)
   const k8s = inventoryVariant('v1.10.4-k8s-1.33.2', (t) =>

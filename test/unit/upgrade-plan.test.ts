@@ -45,6 +45,7 @@ test('a cluster running what the inventory renders: nothing to do', () => {
   assert.equal(plan.upToDate.length, 5)
   assert.equal(plan.kubernetes, undefined)
   assert.deepEqual(plan.problems, [])
+  assert.deepEqual(plan.imageProblems, [])
 })
 
 test('a patch bump upgrades every node: control planes first in inventory order, then workers, the validator last', () => {
@@ -78,6 +79,23 @@ test('more huge pages for the validator: only the validator is upgraded, and the
   )
   assert.deepEqual(plan.nodes[0]!.reasons, ['kernel args missing from /proc/cmdline: hugepages=0:6,1:6'])
   assert.equal(plan.upToDate.length, 4)
+  // the validator's image still carries the [4, 4] schematic: 09 refuses until it names the new one
+  assert.equal(plan.imageProblems.length, 1)
+  assert.match(
+    plan.imageProblems[0]!,
+    /^validator1: validator\.installerImage \S+ carries schematic 21ebe42501ce…, but validator1 needs [0-9a-f]{12}… \(kernel args: .*hugepages=0:6,1:6.*\): use \S+$/,
+  )
+})
+
+test("an installer image without the node's schematic refuses the plan with 02's message: the validator would boot without its kernel args", () => {
+  const inv = lab((i) => delete i.validator!.installerImage)
+  const plan = planUpgrade(inv, observed(inv))
+  assert.equal(plan.imageProblems.length, 1)
+  assert.match(
+    plan.imageProblems[0]!,
+    /^validator1: cluster\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): use factory\.talos\.dev\/metal-installer\/21ebe425[0-9a-f]{56}:v1\.10\.3$/,
+  )
+  assert.match(formatPlan(plan), /^refused: validator1: cluster\.installerImage /m)
 })
 
 test('a different schematic ID is a reason even on the same version', () => {
