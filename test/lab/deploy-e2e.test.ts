@@ -990,7 +990,8 @@ test('a Kubernetes bump: 09 plans talosctl upgrade-k8s for the new kubernetesVer
 // SchedulerConfig resources, patches the MachineConfig, follows the static pods' config-version annotations through a
 // pod informer and server-side-applies Talos's bootstrap manifests (k8s Manifest resources). The lab serves none of
 // those resources and its Kubernetes API is still the imitation (lab/kube-api/), so the real talosctl stops at
-// "error fetching kubelet spec on node". It runs here once the lab has the real control plane (issue #23).
+// "failed pre-pulling images: error fetching kubelet spec on node … KubeletSpecs.kubernetes.talos.dev(k8s/kubelet)
+// doesn't exist". It runs here once the lab has the real control plane (issue #23).
 test.todo(
   'a Kubernetes bump: 09 runs talosctl upgrade-k8s --dry-run, then the upgrade; every kubelet reports it (needs the real control plane in the lab, issue #23)',
 )
