@@ -46,8 +46,11 @@ interface RescueSpec {
   port: number
   user: string
   keyFile: string
-  /** `SHA256:...` or `file:PATH` (a file holding that fingerprint). */
-  hostKeyFingerprint: string
+  /**
+   * `SHA256:...` or `file:PATH` (a file holding that fingerprint); absent: 01 shows the presented key and asks the
+   * operator to trust it on first use (never under --yes), then keeps it in <outputDir>/rescue-host-keys/.
+   */
+  hostKeyFingerprint?: string
   imageUrl: string
 }
 
@@ -317,7 +320,9 @@ function mergeNodes(doc: Obj): InventoryNode[] {
       port: r.port ?? d.port ?? 22,
       user: r.user ?? d.user ?? 'root',
       keyFile: (r.keyFile ?? d.keyFile) as string,
-      hostKeyFingerprint: (r.hostKeyFingerprint ?? d.hostKeyFingerprint) as string,
+      ...((r.hostKeyFingerprint ?? d.hostKeyFingerprint)
+        ? { hostKeyFingerprint: (r.hostKeyFingerprint ?? d.hostKeyFingerprint) as string }
+        : {}),
       imageUrl: (r.imageUrl ?? d.imageUrl) as string,
     }
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
@@ -670,7 +675,7 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[], hardware: Ha
     checkRescue(c, at('rescue'), n.rescue)
     checkBmc(c, at('bmc'), n.bmc)
     const merged = nodes[i].rescue
-    for (const k of ['keyFile', 'hostKeyFingerprint', 'imageUrl'] as const)
+    for (const k of ['keyFile', 'imageUrl'] as const)
       if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
     if (doc.cluster.target === 'production' && n.lab)
       c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')

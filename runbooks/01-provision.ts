@@ -99,8 +99,8 @@ await runbook({
         // an image without the node's schematic boots without its kernel args: refuse before any disk is written
         const problems = imageSchematicProblems(c.inv, todo)
         if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
-        await verifyRescueHosts(todo)
-        await installAll(todo, step)
+        const fingerprints = await verifyRescueHosts(c.paths.outDir, todo, step)
+        await installAll(todo, step, fingerprints)
       },
     },
     {

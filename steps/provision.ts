@@ -3,9 +3,10 @@ import { retry } from 'zx'
 import { settleEach } from '../lib/host/settle.ts'
 import { log } from '../lib/runner/log.ts'
 import { waitFor } from '../lib/kube/kubectl.ts'
-import { HostKeyMismatchError, RescueSession } from '../lib/host/ssh.ts'
+import { HostKeyMismatchError, presentedHostKey, RescueSession } from '../lib/host/ssh.ts'
 import { RefusedError } from '../lib/runner/runner.ts'
-import { listDisks, localImage, planDiskWrite, resolveFingerprint, writeAndVerify } from './install-image.ts'
+import { listDisks, localImage, planDiskWrite, writeAndVerify } from './install-image.ts'
+import { knownFingerprint, rescueFingerprint } from './rescue-host-keys.ts'
 import type { Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 import { Bmc } from '../lib/host/bmc.ts'
@@ -27,10 +28,13 @@ interface StepHandle {
   progress?: (text: string) => void
 }
 
-async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<void> {
+/** Each machine's rescue host key fingerprint, as verifyRescueHosts established it. */
+type Fingerprints = Map<string, string>
+
+async function installOverRescue(n: InventoryNode, step: StepHandle, fingerprints: Fingerprints): Promise<void> {
   const r = n.rescue!
   const image = await localImage(r.imageUrl)
-  const fingerprint = resolveFingerprint(r.hostKeyFingerprint)
+  const fingerprint = fingerprints.get(n.name)!
   const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint })
   try {
     const plan = planDiskWrite(n, await listDisks(s), image)
@@ -55,14 +59,22 @@ async function installOverRescue(n: InventoryNode, step: StepHandle): Promise<vo
 }
 
 /**
- * Before any disk is erased: every machine to be written presents its pinned host key and has the install disk.
- * One wrong host key (a reinstalled rescue system, or the wrong machine behind that address) stops the whole step
- * with nothing written anywhere; the error lists every machine that failed.
+ * Before any disk is erased: every machine to be written presents its pinned (or trusted) host key and has the
+ * install disk. A key nothing pins is asked about first, one machine at a time (rescue-host-keys.ts); without `ask`
+ * it is refused. One wrong host key (a reinstalled rescue system, or the wrong machine behind that address) stops the
+ * whole step with nothing written anywhere; the error lists every machine that failed.
  */
-export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
+export async function verifyRescueHosts(
+  outDir: string,
+  nodes: InventoryNode[],
+  ask?: Parameters<typeof rescueFingerprint>[2],
+): Promise<Fingerprints> {
+  const fingerprints: Fingerprints = new Map()
+  // one question at a time: the operator compares each key with its console
+  for (const n of nodes) fingerprints.set(n.name, await rescueFingerprint(outDir, n, ask))
   const r = await settleEach(nodes, async (n) => {
     const rescue = n.rescue!
-    const fingerprint = resolveFingerprint(rescue.hostKeyFingerprint)
+    const fingerprint = fingerprints.get(n.name)!
     const s = await RescueSession.connect({
       host: rescue.host,
       port: rescue.port,
@@ -78,15 +90,15 @@ export async function verifyRescueHosts(nodes: InventoryNode[]): Promise<void> {
     log.info(`  ${n.name}: host key ${fingerprint} matches; ${n.installDisk} present`)
   })
   const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
-  if (!failed.length) return
+  if (!failed.length) return fingerprints
   const msg = `refusing to write any disk:\n  ${failed.join('\n  ')}`
   // a host key that does not match is a judgement (wrong machine?), not a glitch: exit 3 like every refusal
   throw r.failures.some((f) => f.error instanceof HostKeyMismatchError) ? new RefusedError(msg) : new Error(msg)
 }
 
 /** Write every machine, waiting for all of them: a failure on one must not end the runbook while others are mid-write. */
-export async function installAll(nodes: InventoryNode[], step: StepHandle): Promise<void> {
-  const r = await settleEach(nodes, (n) => installOverRescue(n, step))
+export async function installAll(nodes: InventoryNode[], step: StepHandle, fingerprints: Fingerprints): Promise<void> {
+  const r = await settleEach(nodes, (n) => installOverRescue(n, step, fingerprints))
   const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
   if (failed.length) throw new Error(`image write failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
 }
@@ -168,11 +180,13 @@ export async function rebootIntoRescue(c: Cluster, nodes: InventoryNode[], step:
     await (power === 'on' ? bmc.powerCycle() : bmc.powerOn())
     if (step.dryRun) return
     const rescue = n.rescue!
-    const fingerprint = resolveFingerprint(rescue.hostKeyFingerprint)
+    const fingerprint = knownFingerprint(c.paths.outDir, n)
     const t0 = Date.now()
-    // the machine answers SSH once its rescue system is up; until then the connection is refused or times out
+    // the machine answers SSH once its rescue system is up; until then the connection is refused or times out. A key
+    // nothing pins yet is only read here: the write step asks about it before anything is written.
     await retry(Math.ceil(RESCUE_BOOT_TIMEOUT_MS / 2000), '2s', async () => {
       step.progress?.(`${n.name}: waiting for its rescue system (${Math.round((Date.now() - t0) / 1000)} s)`)
+      if (!fingerprint) return presentedHostKey({ host: rescue.host, port: rescue.port })
       const s = await RescueSession.connect({
         host: rescue.host,
         port: rescue.port,
@@ -182,7 +196,9 @@ export async function rebootIntoRescue(c: Cluster, nodes: InventoryNode[], step:
       })
       s.close()
     })
-    log.info(`  ${n.name}: rescue system up after ${((Date.now() - t0) / 1000).toFixed(1)} s (host key ${fingerprint})`)
+    log.info(
+      `  ${n.name}: rescue system up after ${((Date.now() - t0) / 1000).toFixed(1)} s (host key ${fingerprint ?? 'not pinned yet'})`,
+    )
   })
   const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
   if (failed.length)

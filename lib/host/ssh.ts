@@ -33,6 +33,29 @@ interface SshTarget {
   readyTimeoutMs?: number
 }
 
+/**
+ * The host key a server presents, read in the key exchange before any authentication (the connection is dropped
+ * there: nothing is sent that a wrong machine could use). Throws when the host cannot be reached.
+ */
+export function presentedHostKey(t: { host: string; port: number; readyTimeoutMs?: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const client = new Client()
+    let seen: string | undefined
+    client
+      .once('error', (e) => (seen ? resolve(seen) : reject(new Error(`ssh ${t.host}:${t.port}: ${e.message}`))))
+      .connect({
+        host: t.host,
+        port: t.port,
+        username: 'root',
+        readyTimeout: t.readyTimeoutMs ?? 10000,
+        hostVerifier: (key: Buffer) => {
+          seen = fingerprintOf(key)
+          return false
+        },
+      })
+  })
+}
+
 interface ExecResult {
   stdout: string
   stderr: string

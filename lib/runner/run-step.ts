@@ -53,6 +53,11 @@ export async function runStep<C>(s: StepDef<C>, r: StepRun<C>): Promise<StepVerd
       const ask = () => confirmOrRefuse(q, { yes: r.yes, interactive: r.interactive, answer: r.answer })
       return activity ? activity.pause(ask) : ask()
     },
+    unattended: r.yes || (!r.interactive && !r.answer),
+    askPerson: async (q) => {
+      const ask = () => confirmOrRefuse(q, { interactive: r.interactive, answer: r.answer })
+      return activity ? activity.pause(ask) : ask()
+    },
   }
   try {
     const what = describeStep(s, r.ctx)

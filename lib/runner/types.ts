@@ -29,6 +29,10 @@ export interface StepHandle {
   progress(text: string): void
   /** Ask a yes/no question mid-step (default no; --yes answers yes; refuses when nobody can answer). */
   confirm(question: string): Promise<boolean>
+  /** --yes was given or nobody can answer: a question only a person may answer (trust a host key) must not be asked. */
+  unattended: boolean
+  /** Ask a person, never --yes (call only when !unattended): for judgements a flag must not make, like trusting a key. */
+  askPerson(question: string): Promise<boolean>
 }
 
 export interface CheckResult {

@@ -10,6 +10,8 @@ import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
 import { etcdView, type EtcdView } from '../etcd-view.ts'
 import { probeMachine, type MachineState } from '../machine-state.ts'
 import { verifyRescueHosts } from '../provision.ts'
+import { knownFingerprint } from '../rescue-host-keys.ts'
+import { presentedHostKey } from '../../lib/host/ssh.ts'
 
 export interface Assessment {
   /** The named machine as 01 sees it: maintenance / configured / no-talos. */
@@ -79,7 +81,7 @@ export async function assess(c: Cluster, n: InventoryNode): Promise<Assessment> 
   const view = n.role === 'controlplane' ? await etcdView(c) : undefined
   const running = view ? assertQuorumWithout(n, controlPlanes(c.inv), view, c.inventoryFile) : []
   const state = await probeMachine(c, n)
-  if (state.state === 'no-talos') await assertReachable(n)
+  if (state.state === 'no-talos') await assertReachable(c.paths.outDir, n)
   const a: Assessment = { machine: state.state, healthy: false, members: [], deadMembers: [], summary: state.summary }
   if (n.role === 'controlplane') await assessControlPlane(c, n, running[0]!, a)
   else if (state.state === 'configured') {
@@ -90,13 +92,15 @@ export async function assess(c: Cluster, n: InventoryNode): Promise<Assessment> 
 }
 
 /** A machine that is to be written must be reachable with its pinned host key before anything changes. */
-async function assertReachable(n: InventoryNode): Promise<void> {
+async function assertReachable(outDir: string, n: InventoryNode): Promise<void> {
   if (!n.rescue)
     throw new RefusedError(
       `${n.name} (${n.address}): no Talos API answers: boot the replacement machine from the Talos ISO (it then answers in maintenance mode), then re-run. Nothing was changed.`,
     )
   try {
-    await verifyRescueHosts([n])
+    // a key nothing pins yet is asked about by the write step, before anything is written; here: is it up at all
+    if (knownFingerprint(outDir, n)) await verifyRescueHosts(outDir, [n])
+    else await presentedHostKey({ host: n.rescue.host, port: n.rescue.port })
   } catch (e) {
     throw new RefusedError(
       `${n.name} (${n.address}): neither Talos nor its rescue system answers as the inventory says (${(e as Error).message.replace(/:?\s*\n\s*/g, ': ')}). ` +

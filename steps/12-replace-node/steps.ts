@@ -78,8 +78,8 @@ export async function provisionOne(c: Cluster, n: InventoryNode, step: StepHandl
   if (todo.some((x) => x.rescue)) {
     const problems = imageSchematicProblems(c.inv, todo)
     if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
-    await verifyRescueHosts(todo)
-    await installAll(todo, step)
+    const fingerprints = await verifyRescueHosts(c.paths.outDir, todo, step)
+    await installAll(todo, step, fingerprints)
   } else if (todo.length && !(await step.confirm(isoInstructions(c, todo))))
     throw new RefusedError(`${n.name}: not booted from the Talos ISO; nothing was changed on it`)
   if (step.dryRun) return
