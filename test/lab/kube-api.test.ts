@@ -447,6 +447,7 @@ describe('lab kube-api with the real kubectl', () => {
         async () =>
           JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] ===
             'spare' || undefined,
+        60_000, // as above: the controllers' next pass on a loaded machine
       )
     } finally {
       writeFileSync(f, before, { mode: 0o600 })
@@ -456,6 +457,7 @@ describe('lab kube-api with the real kubectl', () => {
       async () =>
         JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json'])).metadata.labels['solana.org/role'] ===
           undefined || undefined,
+      60_000,
     )
   })
 
