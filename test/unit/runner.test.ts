@@ -560,3 +560,40 @@ test('a UsageError thrown by context() (a flag only the context can judge) exits
     lines.join('\n'),
   )
 })
+
+test('askPerson: only a person answers; --yes and a session nobody can answer are unattended, so it is never asked', async (t) => {
+  const dir = tempDir(t)
+  const seen: { unattended: boolean; answer?: boolean }[] = []
+  const asker: RunbookDef<Record<string, never>, Ctx> = {
+    ...def([]),
+    steps: [
+      {
+        name: 'trust',
+        describe: 'trust a key',
+        async run(_c, step) {
+          seen.push({
+            unattended: step.unattended,
+            ...(step.unattended ? {} : { answer: await step.askPerson('Trust?') }),
+          })
+        },
+      },
+    ],
+  }
+  const asked: string[] = []
+  const run = (args: string[], interactive: boolean, answer?: (q: string) => Promise<boolean>) =>
+    quietly(() =>
+      runRunbook(asker, {
+        args,
+        interactive,
+        animate: false,
+        journalFile: join(dir, `${seen.length}.jsonl`),
+        ...(answer ? { answer } : {}),
+        out: () => {},
+      }),
+    )
+  await run(['--yes'], true, async (q) => (asked.push(q), true))
+  await run([], false)
+  await run([], true, async (q) => (asked.push(q), false))
+  assert.deepEqual(seen, [{ unattended: true }, { unattended: true }, { unattended: false, answer: false }])
+  assert.deepEqual(asked, ['Trust?'])
+})
