@@ -1,0 +1,231 @@
+// Issue #23, first slice: the product's rendered control-plane config judged by the REAL kube-apiserver v1.33.1.
+// cp1's machine config (rendered by the product from inventory/lab.yaml and a real `talosctl gen secrets` bundle) is
+// turned into the flags and files Talos v1.10.3 would give its kube-apiserver static pod (`talos-api
+// render-control-plane`); etcd runs with TLS as Talos runs it; the real kubectl drives the result with an admin
+// credential and node credentials issued from the cluster CA as Talos issues them.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import {
+  ensureBuilt,
+  findKubeComponent,
+  KUBERNETES_BUILDS,
+  KUBERNETES_VERSION,
+  realTalosctl,
+  TALOS_API_BUILD,
+} from '../../lab/go-builds.ts'
+import {
+  flagValue,
+  kubeClientCert,
+  renderControlPlane,
+  startEtcd,
+  startKubeApiServer,
+  stopChild,
+  writeKubeconfig,
+  type RenderedControlPlane,
+} from '../../lab/control-plane.ts'
+import { loadInventory } from '../../config/inventory.ts'
+import { renderMachineConfigs } from '../../config/render.ts'
+import { parseSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
+import { REPO_ROOT } from '../../config/cluster.ts'
+
+const IP = '127.0.131.11' // cp1 in this test; 127.0.131.x is this test's range
+const apiServer = findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === 'kube-apiserver')!)
+const skip = !apiServer && 'kube-apiserver v1.33.1 is not built: run `npm run lab:preflight`'
+
+let dir = ''
+let cp: RenderedControlPlane
+let validatorConfig: Record<string, any>
+const procs: ChildProcess[] = []
+const kubeconfigs: Record<'admin' | 'validator1' | 'cp1', string> = { admin: '', validator1: '', cp1: '' }
+
+function kubectl(who: keyof typeof kubeconfigs, args: string[], input?: string) {
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfigs[who], ...args], { encoding: 'utf8', input })
+  return { status: r.status, out: r.stdout, err: r.stderr }
+}
+
+function ok(who: keyof typeof kubeconfigs, args: string[], input?: string): string {
+  const r = kubectl(who, args, input)
+  assert.equal(r.status, 0, `kubectl ${args.join(' ')} as ${who}: ${r.err}`)
+  return r.out
+}
+
+before(async () => {
+  if (skip) return
+  dir = mkdtempSync(join(tmpdir(), 'real-kube-apiserver-'))
+  const talosApi = await ensureBuilt(TALOS_API_BUILD, (s) => process.stderr.write(s))
+  const secretsFile = join(dir, 'secrets.yaml')
+  assert.equal(spawnSync(realTalosctl(), ['gen', 'secrets', '-o', secretsFile]).status, 0)
+  const secrets = parseSecretsBundle(readFileSync(secretsFile, 'utf8'), secretsFile)
+  const configs = renderMachineConfigs(loadInventory(join(REPO_ROOT, 'inventory/lab.yaml')), secrets)
+  for (const [node, text] of configs) writeFileSync(join(dir, `${node}.yaml`), text, { mode: 0o600 })
+  validatorConfig = parse(configs.get('validator1')!)
+  const cp1 = join(dir, 'cp1.yaml')
+
+  cp = renderControlPlane(talosApi, cp1, join(dir, 'cp1'), IP)
+  const etcdPort = 2379
+  procs.push(
+    await startEtcd(
+      {
+        name: 'cp1',
+        ip: IP,
+        clientPort: etcdPort,
+        peerPort: 2380,
+        dataDir: join(dir, 'etcd'),
+        certs: join(cp.dir, 'etcd'),
+      },
+      join(dir, 'etcd.log'),
+    ),
+  )
+
+  // admin as Talos's own clients (constants.KubernetesAdminCertCommonName/Organization); nodes as kubelet's
+  // credential names them (system:node:<name> in system:nodes, what the Node authorizer and NodeRestriction read)
+  const admin = kubeClientCert(talosApi, cp1, join(dir, 'admin'), 'admin', ['system:masters'])
+  const server = `https://${IP}:${flagValue(cp.args, 'secure-port')}`
+  const ca = join(cp.dir, 'secrets', 'ca.crt')
+  kubeconfigs.admin = writeKubeconfig(join(dir, 'admin.kubeconfig'), server, ca, admin)
+  for (const n of ['validator1', 'cp1'] as const) {
+    const cert = kubeClientCert(talosApi, cp1, join(dir, n), `system:node:${n}`, ['system:nodes'])
+    kubeconfigs[n] = writeKubeconfig(join(dir, `${n}.kubeconfig`), server, ca, cert)
+  }
+  procs.push(await startKubeApiServer(cp, IP, `https://${IP}:${etcdPort}`, admin, join(dir, 'kube-apiserver.log')))
+})
+
+after(async () => {
+  for (const p of procs.reverse()) await stopChild(p)
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+test('the real kube-apiserver v1.33.1 runs with the flags Talos renders for cp1', { skip }, async () => {
+  const version = JSON.parse(ok('admin', ['version', '-o', 'json'])) as { serverVersion: { gitVersion: string } }
+  assert.equal(version.serverVersion.gitVersion, KUBERNETES_VERSION)
+  assert.equal(cp.image, `registry.k8s.io/kube-apiserver:${KUBERNETES_VERSION}`)
+  // manageAPIServer: NodeRestriction only (disablePodSecurityPolicy: true), no anonymous requests, and for
+  // v1.29+ without authorization-mode in extraArgs the authorization config file (Node, RBAC), not the flag
+  assert.equal(flagValue(cp.args, 'enable-admission-plugins'), 'NodeRestriction')
+  assert.equal(flagValue(cp.args, 'anonymous-auth'), 'false')
+  assert.equal(flagValue(cp.args, 'authorization-mode'), undefined)
+  assert.match(readFileSync(flagValue(cp.args, 'authorization-config')!, 'utf8'), /type: Node\n[^]*type: RBAC\n/)
+  assert.equal(flagValue(cp.args, 'etcd-servers'), 'https://localhost:2379') // what Talos gives; the lab overrides
+  const anonymous = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: IP, port: 6443, path: '/version', rejectUnauthorized: false }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+  assert.equal(anonymous, 401)
+  // secrets really go through the rendered encryption config (secretbox first)
+  ok('admin', ['create', 'secret', 'generic', 'probe', '--from-literal=a=b'])
+  assert.match(ok('admin', ['get', 'secret', 'probe', '-o', 'jsonpath={.data.a}']), /^Yg==$/)
+})
+
+function pod(name: string, spec: Record<string, unknown>) {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name },
+    spec: { containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10', ...spec }] },
+  })
+}
+
+/** A namespace with its default service account, which kube-controller-manager would create (not run here). */
+function namespace(name: string, labels: string[] = []) {
+  ok('admin', ['create', 'namespace', name])
+  if (labels.length) ok('admin', ['label', 'namespace', name, ...labels])
+  ok('admin', ['-n', name, 'create', 'serviceaccount', 'default'])
+}
+
+test(
+  'PodSecurity as rendered (enforce baseline): host pods refused in a plain namespace, admitted in a privileged one',
+  { skip },
+  () => {
+    const host = JSON.parse(pod('host', { securityContext: { privileged: true } })) as { spec: Record<string, unknown> }
+    const manifest = JSON.stringify({ ...host, spec: { ...host.spec, hostNetwork: true } })
+
+    namespace('plain')
+    const refused = kubectl('admin', ['-n', 'plain', 'create', '--dry-run=server', '-f', '-'], manifest)
+    assert.notEqual(refused.status, 0)
+    assert.match(
+      refused.err,
+      /violates PodSecurity "baseline:latest": host namespaces \(hostNetwork=true\), privileged/,
+    )
+
+    // baseline lets a plain pod in, with the rendered warn level (restricted) saying what it lacks
+    const plain = kubectl('admin', ['-n', 'plain', 'create', '--dry-run=server', '-f', '-'], pod('plain', {}))
+    assert.equal(plain.status, 0, plain.err)
+    assert.match(plain.err, /would violate PodSecurity "restricted:latest"/)
+
+    namespace('solana', ['pod-security.kubernetes.io/enforce=privileged'])
+    const admitted = kubectl('admin', ['-n', 'solana', 'create', '--dry-run=server', '-f', '-'], manifest)
+    assert.equal(admitted.status, 0, admitted.err)
+
+    // kube-system is exempt in the rendered admissionControl
+    const system = kubectl('admin', ['-n', 'kube-system', 'create', '--dry-run=server', '-f', '-'], manifest)
+    assert.equal(system.status, 0, system.err)
+  },
+)
+
+test(
+  'NodeRestriction: validator1 registers with the rendered taints, sets the rendered labels on itself, and nothing more',
+  { skip },
+  () => {
+    const kubelet = validatorConfig.machine.kubelet as { extraConfig?: { registerWithTaints?: unknown[] } }
+    const taints = kubelet.extraConfig?.registerWithTaints ?? []
+    const labels = validatorConfig.machine.nodeLabels as Record<string, string>
+    assert.ok(taints.length > 0 && Object.keys(labels).length > 0, 'the validator config renders taints and labels')
+
+    // kubelet registers the Node with registerWithTaints (kubelet's own labels only)
+    const node = (name: string, extra: Record<string, string> = {}, spec: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...extra } },
+        spec,
+      })
+    ok('cp1', ['create', '-f', '-'], node('cp1'))
+    ok('validator1', ['create', '-f', '-'], node('validator1', {}, { taints }))
+
+    // Talos's NodeApplyController (controllers/k8s/node_apply.go) then updates the Node with the kubelet's credential
+    // on a worker: the rendered machine.nodeLabels must pass NodeRestriction
+    const set = Object.entries(labels).map(([k, v]) => `${k}=${v}`)
+    ok('validator1', ['label', 'node', 'validator1', ...set])
+    const got = JSON.parse(ok('admin', ['get', 'node', 'validator1', '-o', 'json'])) as {
+      metadata: { labels: Record<string, string> }
+      spec: { taints: unknown[] }
+    }
+    for (const [k, v] of Object.entries(labels)) assert.equal(got.metadata.labels[k], v)
+    assert.deepEqual(got.spec.taints, taints)
+
+    for (const forbidden of ['node-restriction.kubernetes.io/pool=solana', 'node-role.kubernetes.io/validator=']) {
+      const r = kubectl('validator1', ['label', 'node', 'validator1', forbidden])
+      assert.notEqual(r.status, 0)
+      assert.match(r.err, new RegExp(`is not allowed to modify labels: ${forbidden.split('=')[0]}`))
+    }
+    const created = kubectl(
+      'validator1',
+      ['create', '--dry-run=server', '-f', '-'],
+      node('validator1', { 'node-role.kubernetes.io/validator': '' }),
+    )
+    assert.match(
+      created.err,
+      /node "validator1" is not allowed to set the following labels: node-role\.kubernetes\.io\/validator/,
+    )
+
+    // taints after registration are refused to a node: why the product renders registerWithTaints, not nodeTaints
+    // (which Talos's NodeApplyController would apply with this same credential)
+    const tainted = kubectl('validator1', ['taint', 'node', 'validator1', 'solana.org/extra=true:NoSchedule'])
+    assert.notEqual(tainted.status, 0)
+    assert.match(tainted.err, /node "validator1" is not allowed to modify taints/)
+
+    const other = kubectl('validator1', ['label', 'node', 'cp1', 'solana.org/role=validator'])
+    assert.notEqual(other.status, 0)
+    assert.match(other.err, /node "validator1" is not allowed to modify node "cp1"/)
+  },
+)
