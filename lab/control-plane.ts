@@ -1,10 +1,11 @@
 // The real Kubernetes control plane of a lab control-plane node (issue #23): etcd with TLS as Talos's etcd service
-// runs it, and the real kube-apiserver v1.33.1 with the flags and files Talos v1.10.3 renders from the node's machine
-// config (`talos-api render-control-plane`, lab/talos-api/control_plane_*.go). Two lab deviations, both because the
-// lab's machines share one host: kube-apiserver binds the node's loopback address instead of 0.0.0.0, and reaches
-// etcd at the node's address and the given port instead of https://localhost:2379.
+// runs it, and the real kube-apiserver and kube-controller-manager v1.33.1 with the flags and files Talos v1.10.3
+// renders from the node's machine config (`talos-api render-control-plane`, lab/talos-api/control_plane_*.go).
+// Lab deviations, all because the lab's machines share one host: both bind the node's loopback address (Talos:
+// 0.0.0.0 and 127.0.0.1), kube-apiserver reaches etcd at the node's address and the given port (Talos:
+// https://localhost:2379) and the controller manager the API at the node's address (Talos: KubePrism).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { join } from 'node:path'
 import { kubeComponent } from './go-builds.ts'
@@ -15,16 +16,25 @@ export interface RenderedControlPlane {
   /** kube-apiserver's flags as Talos renders them, Talos's directories replaced by dir's (see the Go side). */
   args: string[]
   image: string
+  /** kube-controller-manager's, unless the config disables it. */
+  controllerManager?: { args: string[]; image: string }
 }
 
-/** `talos-api render-control-plane` for one node's machine config. */
-export function renderControlPlane(talosApi: string, configFile: string, dir: string, nodeIp: string) {
-  const r = spawnSync(talosApi, ['render-control-plane', '--config', configFile, '--out', dir, '--node-ip', nodeIp], {
-    encoding: 'utf8',
-  })
+/** `talos-api render-control-plane` for one node's machine config; the API at https://nodeIp:apiPort. */
+export function renderControlPlane(
+  talosApi: string,
+  configFile: string,
+  dir: string,
+  nodeIp: string,
+  apiPort = 6443,
+): RenderedControlPlane {
+  const endpoint = `https://${nodeIp}:${apiPort}`
+  const args = ['render-control-plane', '--config', configFile, '--out', dir, '--node-ip', nodeIp]
+  const r = spawnSync(talosApi, [...args, '--kube-endpoint', endpoint], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.stderr}`)
-  const out = JSON.parse(readFileSync(join(dir, 'kube-apiserver.json'), 'utf8')) as Omit<RenderedControlPlane, 'dir'>
-  return { dir, ...out }
+  const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { args: string[]; image: string }
+  const cm = join(dir, 'kube-controller-manager.json')
+  return { dir, ...read('kube-apiserver.json'), controllerManager: existsSync(cm) ? read(cm) : undefined }
 }
 
 /** A client certificate from the config's cluster CA (`talos-api kube-client-cert`); returns the path prefix. */
@@ -109,11 +119,10 @@ export async function startEtcd(e: EtcdTls, logFile: string): Promise<ChildProce
   return child
 }
 
-/** The lab's two overrides of Talos's flags (see the top of this file). */
-export function labApiServerArgs(rendered: string[], ip: string, etcdUrl: string): string[] {
-  const override: Record<string, string> = { 'bind-address': ip, 'etcd-servers': etcdUrl }
+/** Talos's flags with the lab's overrides (see the top of this file). */
+export function overrideArgs(rendered: string[], override: Record<string, string>): string[] {
   return rendered.map((a) => {
-    const key = a.slice(2, a.indexOf('='))
+    const key = a.includes('=') ? a.slice(2, a.indexOf('=')) : ''
     return key in override ? `--${key}=${override[key]}` : a
   })
 }
@@ -130,7 +139,7 @@ export async function startKubeApiServer(
   logFile: string,
   timeoutMs = 180_000,
 ): Promise<ChildProcess> {
-  const args = labApiServerArgs(cp.args, ip, etcdUrl)
+  const args = overrideArgs(cp.args, { 'bind-address': ip, 'etcd-servers': etcdUrl })
   const child = spawnLogged(kubeComponent('kube-apiserver'), args, logFile)
   const port = Number(flagValue(args, 'secure-port'))
   const deadline = Date.now() + timeoutMs
@@ -142,6 +151,17 @@ export async function startKubeApiServer(
   }
   child.kill('SIGKILL')
   throw new Error(`kube-apiserver not ready after ${timeoutMs} ms: see ${logFile}`)
+}
+
+/** Start the real kube-controller-manager with the rendered flags, bound to ip; waits for its secure port. */
+export async function startKubeControllerManager(cp: RenderedControlPlane, ip: string, logFile: string) {
+  if (!cp.controllerManager) throw new Error('the config disables kube-controller-manager')
+  const args = overrideArgs(cp.controllerManager.args, { 'bind-address': ip })
+  const child = spawnLogged(kubeComponent('kube-controller-manager'), args, logFile)
+  // 10257: kube-controller-manager's default secure port (Talos sets none)
+  await waitForPort(ip, 10257, 60_000)
+  if (child.exitCode !== null) throw new Error(`kube-controller-manager exited ${child.exitCode}: see ${logFile}`)
+  return child
 }
 
 function readyz(host: string, port: number, caFile: string, prefix: string): Promise<string> {

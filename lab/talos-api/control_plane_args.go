@@ -151,3 +151,57 @@ func mapKeys(m map[string]string) []string {
 
 	return keys
 }
+
+// controllerManagerArgs follows manageControllerManager (control_plane_static_pod.go) and
+// NewControlPlaneControllerManagerController (control_plane.go), with constants.KubernetesControllerManagerSecretsDir
+// mapped to secrets. Nil when machine.controlPlane.controllerManager.disabled.
+func controllerManagerArgs(cfg config.Provider, secrets string) ([]string, error) {
+	if cfg.Machine().Controlplane().ControllerManager().Disabled() {
+		return nil, nil
+	}
+
+	cm := cfg.Cluster().ControllerManager()
+	secret := func(name string) string { return filepath.Join(secrets, name) }
+
+	b := argsbuilder.Args{
+		"allocate-node-cidrs":              "true",
+		"bind-address":                     "127.0.0.1",
+		"cluster-cidr":                     strings.Join(cfg.Cluster().Network().PodCIDRs(), ","),
+		"service-cluster-ip-range":         strings.Join(cfg.Cluster().Network().ServiceCIDRs(), ","),
+		"cluster-signing-cert-file":        secret("ca.crt"),
+		"cluster-signing-key-file":         secret("ca.key"),
+		"controllers":                      "*,tokencleaner",
+		"configure-cloud-routes":           "false",
+		"kubeconfig":                       secret("kubeconfig"),
+		"authentication-kubeconfig":        secret("kubeconfig"),
+		"authorization-kubeconfig":         secret("kubeconfig"),
+		"leader-elect":                     "true",
+		"root-ca-file":                     secret("ca.crt"),
+		"service-account-private-key-file": secret("service-account.key"),
+		"profiling":                        "false",
+		"tls-min-version":                  "VersionTLS13",
+	}
+
+	version := compatibility.VersionFromImageRef(cm.Image())
+	if cfg.Cluster().ExternalCloudProvider().Enabled() && !version.CloudProviderFlagRemoved() {
+		b.Set("cloud-provider", "external")
+	}
+
+	policies := argsbuilder.MergePolicies{
+		"service-cluster-ip-range": argsbuilder.MergeAdditive,
+		"controllers":              argsbuilder.MergeAdditive,
+	}
+	for _, denied := range []string{
+		"cluster-signing-cert-file", "cluster-signing-key-file", "authentication-kubeconfig",
+		"authorization-kubeconfig", "root-ca-file", "service-account-private-key-file",
+	} {
+		policies[denied] = argsbuilder.MergeDenied
+	}
+
+	if err := b.Merge(cm.ExtraArgs(), argsbuilder.WithMergePolicies(policies)); err != nil {
+		return nil, err
+	}
+
+	// the flag without a value comes first in Talos's args
+	return append([]string{"--use-service-account-credentials"}, b.Args()...), nil
+}

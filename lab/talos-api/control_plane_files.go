@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bytes"
 	stdx509 "crypto/x509"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/siderolabs/crypto/x509"
 	"github.com/siderolabs/go-kubernetes/kubernetes/compatibility"
+	"github.com/siderolabs/talos/pkg/kubeconfig"
 	"github.com/siderolabs/talos/pkg/machinery/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/constants"
@@ -324,4 +326,49 @@ func authorizers(cfg config.Provider) []map[string]any {
 	}
 
 	return out
+}
+
+// localEndpoint is where Talos's control-plane components reach the API (controllers/secrets/root.go,
+// KubernetesRoot LocalEndpoint): KubePrism when enabled, else localhost on the local API server port.
+func localEndpoint(cfg config.Provider) string {
+	if kp := cfg.Machine().Features().KubePrism(); kp.Enabled() {
+		return fmt.Sprintf("https://127.0.0.1:%d", kp.Port())
+	}
+
+	return fmt.Sprintf("https://localhost:%d", cfg.Cluster().LocalAPIServerPort())
+}
+
+// controllerManagerSecrets is the kube-controller-manager entry of RenderSecretsStaticPodController: the issuing CA
+// with its key (it signs CSRs), the service-account key and the kubeconfig of KubernetesCertsController
+// (controllers/secrets/kubernetes.go), generated with Talos's own pkg/kubeconfig for endpoint.
+func controllerManagerSecrets(cfg config.Provider, endpoint string) (map[string][]byte, error) {
+	c := cfg.Cluster()
+
+	saKey, err := c.ServiceAccount().GetKey()
+	if err != nil {
+		return nil, fmt.Errorf("cluster.serviceAccount: %w", err)
+	}
+
+	var buf bytes.Buffer
+
+	if err = kubeconfig.Generate(&kubeconfig.GenerateInput{
+		ClusterName:         c.Name(),
+		IssuingCA:           c.IssuingCA(),
+		AcceptedCAs:         slices.Concat(c.AcceptedCAs(), []*x509.PEMEncodedCertificate{{Crt: c.IssuingCA().Crt}}),
+		CertificateLifetime: kubernetesCertValidity,
+		CommonName:          constants.KubernetesControllerManagerOrganization,
+		Organization:        constants.KubernetesControllerManagerOrganization,
+		Endpoint:            endpoint,
+		Username:            constants.KubernetesControllerManagerOrganization,
+		ContextName:         "default",
+	}, &buf); err != nil {
+		return nil, fmt.Errorf("controller manager kubeconfig: %w", err)
+	}
+
+	return map[string][]byte{
+		"ca.crt":              c.IssuingCA().Crt,
+		"ca.key":              c.IssuingCA().Key,
+		"service-account.key": saKey.GetPrivateKeyPEM(),
+		"kubeconfig":          buf.Bytes(),
+	}, nil
 }

@@ -36,12 +36,16 @@ func loadConfig(file string) (config.Provider, error) {
 
 // renderControlPlane writes, under --out: secrets/ (Talos's /system/secrets/kubernetes/kube-apiserver), config/
 // (/system/config/kubernetes/kube-apiserver), audit/ (/var/log/audit/kube), etcd/ (/system/secrets/etcd, the node's
-// own etcd certificates) and kube-apiserver.json, the flags with those directories in place of Talos's.
+// own etcd certificates), controller-manager/ (/system/secrets/kubernetes/kube-controller-manager), and
+// kube-apiserver.json and kube-controller-manager.json, the flags with those directories in place of Talos's.
+// --kube-endpoint replaces Talos's local endpoint (KubePrism or localhost) in the controller manager's kubeconfig:
+// the lab has no KubePrism and its API servers share the host.
 func renderControlPlane(argv []string) error {
 	fs := flag.NewFlagSet("render-control-plane", flag.ContinueOnError)
 	configFile := fs.String("config", "", "the node's machine config")
 	out := fs.String("out", "", "output directory")
 	nodeIP := fs.String("node-ip", "", "the node's address ($(POD_IP), certificate SANs)")
+	endpoint := fs.String("kube-endpoint", "", "the API endpoint for the controller manager (default Talos's)")
 
 	if err := fs.Parse(argv); err != nil {
 		return err
@@ -69,13 +73,48 @@ func renderControlPlane(argv []string) error {
 	n := node{ip: ip, hostname: cfg.Machine().Network().Hostname()}
 	dirs := map[string]string{}
 
-	for _, d := range []string{"secrets", "config", "audit", "etcd"} {
+	for _, d := range []string{"secrets", "config", "audit", "etcd", "controller-manager"} {
 		if dirs[d], err = filepath.Abs(filepath.Join(*out, d)); err != nil {
 			return err
 		}
 	}
 
-	return writeControlPlane(cfg, n, dirs, *out)
+	if err = writeControlPlane(cfg, n, dirs, *out); err != nil {
+		return err
+	}
+
+	if *endpoint == "" {
+		*endpoint = localEndpoint(cfg)
+	}
+
+	return writeControllerManager(cfg, *endpoint, dirs["controller-manager"], *out)
+}
+
+func writeControllerManager(cfg config.Provider, endpoint, dir, out string) error {
+	args, err := controllerManagerArgs(cfg, dir)
+	if err != nil || args == nil {
+		return err
+	}
+
+	secrets, err := controllerManagerSecrets(cfg, endpoint)
+	if err != nil {
+		return err
+	}
+
+	if err = writeFiles(dir, secrets); err != nil {
+		return err
+	}
+
+	return writeArgs(filepath.Join(out, "kube-controller-manager.json"), args, cfg.Cluster().ControllerManager().Image())
+}
+
+func writeArgs(file string, args []string, image string) error {
+	data, err := json.MarshalIndent(map[string]any{"args": args, "image": image}, "", "  ")
+	if err != nil {
+		return err
+	}
+
+	return os.WriteFile(file, data, 0o600)
 }
 
 func writeControlPlane(cfg config.Provider, n node, dirs map[string]string, out string) error {
@@ -109,12 +148,7 @@ func writeControlPlane(cfg config.Provider, n node, dirs map[string]string, out 
 		return fmt.Errorf("kube-apiserver extraArgs: %w", err)
 	}
 
-	data, err := json.MarshalIndent(map[string]any{"args": args, "image": cfg.Cluster().APIServer().Image()}, "", "  ")
-	if err != nil {
-		return err
-	}
-
-	return os.WriteFile(filepath.Join(out, "kube-apiserver.json"), data, 0o600)
+	return writeArgs(filepath.Join(out, "kube-apiserver.json"), args, cfg.Cluster().APIServer().Image())
 }
 
 // kubeClientCert writes NAME.crt and NAME.key, a client certificate from the cluster CA (cluster.ca): with

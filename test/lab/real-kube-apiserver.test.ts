@@ -25,6 +25,7 @@ import {
   renderControlPlane,
   startEtcd,
   startKubeApiServer,
+  startKubeControllerManager,
   stopChild,
   writeKubeconfig,
   type RenderedControlPlane,
@@ -35,8 +36,9 @@ import { parseSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
 
 const IP = '127.0.131.11' // cp1 in this test; 127.0.131.x is this test's range
-const apiServer = findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === 'kube-apiserver')!)
-const skip = !apiServer && 'kube-apiserver v1.33.1 is not built: run `npm run lab:preflight`'
+const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
+const skip = !built('kube-apiserver') && 'kube-apiserver v1.33.1 is not built: run `npm run lab:preflight`'
+const skipCm = skip || (!built('kube-controller-manager') && 'kube-controller-manager v1.33.1 is not built yet')
 
 let dir = ''
 let cp: RenderedControlPlane
@@ -94,6 +96,7 @@ before(async () => {
     kubeconfigs[n] = writeKubeconfig(join(dir, `${n}.kubeconfig`), server, ca, cert)
   }
   procs.push(await startKubeApiServer(cp, IP, `https://${IP}:${etcdPort}`, admin, join(dir, 'kube-apiserver.log')))
+  if (!skipCm) procs.push(await startKubeControllerManager(cp, IP, join(dir, 'kube-controller-manager.log')))
 })
 
 after(async () => {
@@ -135,21 +138,53 @@ function pod(name: string, spec: Record<string, unknown>) {
   })
 }
 
-/** A namespace with its default service account, which kube-controller-manager would create (not run here). */
-function namespace(name: string, labels: string[] = []) {
+/** A namespace with its default service account (kube-controller-manager's, or made here when it is not built). */
+async function namespace(name: string, labels: string[] = []) {
   ok('admin', ['create', 'namespace', name])
   if (labels.length) ok('admin', ['label', 'namespace', name, ...labels])
-  ok('admin', ['-n', name, 'create', 'serviceaccount', 'default'])
+  if (skipCm) ok('admin', ['-n', name, 'create', 'serviceaccount', 'default'])
+  else await waitForDefaultServiceAccount(name)
 }
+
+async function waitForDefaultServiceAccount(ns: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs
+  while (kubectl('admin', ['-n', ns, 'get', 'serviceaccount', 'default']).status !== 0) {
+    assert.ok(Date.now() < deadline, `no default service account in ${ns} after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+test(
+  "kube-controller-manager with Talos's flags and kubeconfig runs its controllers against the real API",
+  { skip: skipCm },
+  async () => {
+    assert.ok(cp.controllerManager)
+    assert.equal(flagValue(cp.controllerManager.args, 'controllers'), '*,tokencleaner')
+    assert.ok(cp.controllerManager.args.includes('--use-service-account-credentials'))
+    ok('admin', ['create', 'namespace', 'kcm-probe'])
+    await waitForDefaultServiceAccount('kcm-probe') // the serviceaccount controller, with its own credentials
+    // the root CA publisher puts the rendered root-ca-file into every namespace
+    const ca = ok('admin', [
+      '-n',
+      'kcm-probe',
+      'get',
+      'configmap',
+      'kube-root-ca.crt',
+      '-o',
+      'jsonpath={.data.ca\\.crt}',
+    ])
+    assert.equal(ca.trim(), readFileSync(join(cp.dir, 'controller-manager', 'ca.crt'), 'utf8').trim())
+  },
+)
 
 test(
   'PodSecurity as rendered (enforce baseline): host pods refused in a plain namespace, admitted in a privileged one',
   { skip },
-  () => {
+  async () => {
     const host = JSON.parse(pod('host', { securityContext: { privileged: true } })) as { spec: Record<string, unknown> }
     const manifest = JSON.stringify({ ...host, spec: { ...host.spec, hostNetwork: true } })
 
-    namespace('plain')
+    await namespace('plain')
     const refused = kubectl('admin', ['-n', 'plain', 'create', '--dry-run=server', '-f', '-'], manifest)
     assert.notEqual(refused.status, 0)
     assert.match(
@@ -162,7 +197,7 @@ test(
     assert.equal(plain.status, 0, plain.err)
     assert.match(plain.err, /would violate PodSecurity "restricted:latest"/)
 
-    namespace('solana', ['pod-security.kubernetes.io/enforce=privileged'])
+    await namespace('solana', ['pod-security.kubernetes.io/enforce=privileged'])
     const admitted = kubectl('admin', ['-n', 'solana', 'create', '--dry-run=server', '-f', '-'], manifest)
     assert.equal(admitted.status, 0, admitted.err)
 
