@@ -124,9 +124,25 @@ test('the real kube-apiserver v1.33.1 runs with the flags Talos renders for cp1'
     req.end()
   })
   assert.equal(anonymous, 401)
-  // secrets really go through the rendered encryption config (secretbox first)
+  // secrets really go through the rendered encryption config: stored with secretbox, key2 (Talos's template)
   ok('admin', ['create', 'secret', 'generic', 'probe', '--from-literal=a=b'])
   assert.match(ok('admin', ['get', 'secret', 'probe', '-o', 'jsonpath={.data.a}']), /^Yg==$/)
+  const certs = (f: string) => join(cp.dir, 'secrets', f)
+  const raw = spawnSync(
+    'etcdctl',
+    [
+      `--endpoints=https://${IP}:2379`,
+      `--cacert=${certs('etcd-client-ca.crt')}`,
+      `--cert=${certs('etcd-client.crt')}`,
+      `--key=${certs('etcd-client.key')}`,
+      'get',
+      '/registry/secrets/default/probe',
+      '--print-value-only',
+    ],
+    { env: { ...process.env, ETCDCTL_API: '3' } },
+  )
+  assert.equal(raw.status, 0, raw.stderr.toString())
+  assert.match(raw.stdout.toString('latin1'), /^k8s:enc:secretbox:v1:key2:/)
 })
 
 function pod(name: string, spec: Record<string, unknown>) {
