@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parse } from 'yaml'
+import { parseAllDocuments } from 'yaml'
 import {
   ensureBuilt,
   findKubeComponent,
@@ -66,7 +66,7 @@ before(async () => {
   const secrets = parseSecretsBundle(readFileSync(secretsFile, 'utf8'), secretsFile)
   const configs = renderMachineConfigs(loadInventory(join(REPO_ROOT, 'inventory/lab.yaml')), secrets)
   for (const [node, text] of configs) writeFileSync(join(dir, `${node}.yaml`), text, { mode: 0o600 })
-  validatorConfig = parse(configs.get('validator1')!)
+  validatorConfig = parseAllDocuments(configs.get('validator1')!)[0]!.toJS() as Record<string, any>
   const cp1 = join(dir, 'cp1.yaml')
 
   cp = renderControlPlane(talosApi, cp1, join(dir, 'cp1'), IP)
