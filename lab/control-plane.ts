@@ -33,8 +33,8 @@ export function renderControlPlane(
   const r = spawnSync(talosApi, [...args, '--kube-endpoint', endpoint], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.stderr}`)
   const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { args: string[]; image: string }
-  const cm = join(dir, 'kube-controller-manager.json')
-  return { dir, ...read('kube-apiserver.json'), controllerManager: existsSync(cm) ? read(cm) : undefined }
+  const cm = 'kube-controller-manager.json'
+  return { dir, ...read('kube-apiserver.json'), controllerManager: existsSync(join(dir, cm)) ? read(cm) : undefined }
 }
 
 /** A client certificate from the config's cluster CA (`talos-api kube-client-cert`); returns the path prefix. */
