@@ -280,14 +280,14 @@ test(
     assert.notEqual(tainted.status, 0)
     assert.match(tainted.err, /node "validator1" is not allowed to modify taints/)
 
-    // another node: the Node authorizer (AuthorizeNodeWithSelectors, on in v1.33) refuses reading it, and a blind
-    // patch reaches NodeRestriction, which refuses it
+    // another node: the Node authorizer (AuthorizeNodeWithSelectors, on in v1.33) refuses reading it (kubectl label and
+    // patch read first), and a blind PUT reaches NodeRestriction, which refuses it
     const read = kubectl('validator1', ['label', 'node', 'cp1', 'solana.org/role=validator'])
     assert.notEqual(read.status, 0)
     assert.match(read.err, /node 'validator1' cannot read 'cp1', only its own Node object/)
-    const patch = JSON.stringify({ metadata: { labels: { 'solana.org/role': 'validator' } } })
-    const other = kubectl('validator1', ['patch', 'node', 'cp1', '--type=merge', '-p', patch])
+    const cp1 = node('cp1', { 'solana.org/role': 'validator' })
+    const other = kubectl('validator1', ['replace', '--raw', '/api/v1/nodes/cp1', '-f', '-'], cp1)
     assert.notEqual(other.status, 0)
-    assert.match(other.err, /node "validator1" is not allowed to modify node "cp1"/)
+    assert.match(other.err, /nodes "cp1" is forbidden: node "validator1" is not allowed to modify node "cp1"/)
   },
 )
