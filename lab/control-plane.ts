@@ -31,7 +31,7 @@ export function renderControlPlane(
   const endpoint = `https://${nodeIp}:${apiPort}`
   const args = ['render-control-plane', '--config', configFile, '--out', dir, '--node-ip', nodeIp]
   const r = spawnSync(talosApi, [...args, '--kube-endpoint', endpoint], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.stderr}`)
+  if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.error?.message ?? r.stderr}`)
   const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { args: string[]; image: string }
   const cm = 'kube-controller-manager.json'
   return { dir, ...read('kube-apiserver.json'), controllerManager: existsSync(join(dir, cm)) ? read(cm) : undefined }
@@ -41,7 +41,7 @@ export function renderControlPlane(
 export function kubeClientCert(talosApi: string, configFile: string, prefix: string, cn: string, orgs: string[] = []) {
   const args = ['kube-client-cert', '--config', configFile, '--cn', cn, '--out', prefix]
   const r = spawnSync(talosApi, orgs.length ? [...args, '--org', orgs.join(',')] : args, { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`kube-client-cert ${cn}: ${r.stderr}`)
+  if (r.status !== 0) throw new Error(`kube-client-cert ${cn}: ${r.error?.message ?? r.stderr}`)
   return prefix
 }
 
