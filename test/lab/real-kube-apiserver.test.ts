@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync, type ChildProcess } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
@@ -124,6 +125,21 @@ test('the real kube-apiserver v1.33.1 runs with the flags Talos renders for cp1'
     req.end()
   })
   assert.equal(anonymous, 401)
+  // the serving cert's SANs as KubernetesCertSANsController computes them (kubectl, verifying it against ca.crt at
+  // the node's address, already relies on one of them)
+  const sans = new X509Certificate(readFileSync(flagValue(cp.args, 'tls-cert-file')!)).subjectAltName?.split(', ')
+  assert.deepEqual(sans?.sort(), [
+    'DNS:cp1',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
+    'DNS:localhost',
+    'IP Address:10.96.0.1', // the first service IP
+    'IP Address:127.0.0.1',
+    'IP Address:127.0.10.10', // the endpoint's host, the VIP
+    `IP Address:${IP}`,
+  ])
   // secrets really go through the rendered encryption config: stored with secretbox, key2 (Talos's template)
   ok('admin', ['create', 'secret', 'generic', 'probe', '--from-literal=a=b'])
   assert.match(ok('admin', ['get', 'secret', 'probe', '-o', 'jsonpath={.data.a}']), /^Yg==$/)
