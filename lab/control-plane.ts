@@ -1,9 +1,10 @@
 // The real Kubernetes control plane of a lab control-plane node (issue #23): etcd with TLS as Talos's etcd service
-// runs it, and the real kube-apiserver and kube-controller-manager v1.33.1 with the flags and files Talos v1.10.3
-// renders from the node's machine config (`talos-api render-control-plane`, lab/talos-api/control_plane_*.go).
-// Lab deviations, all because the lab's machines share one host: both bind the node's loopback address (Talos:
+// runs it, and the real kube-apiserver, kube-controller-manager and kube-scheduler v1.33.1 with the flags and files
+// Talos v1.10.3 renders from the node's machine config (`talos-api render-control-plane`,
+// lab/talos-api/control_plane_*.go).
+// Lab deviations, all because the lab's machines share one host: they bind the node's loopback address (Talos:
 // 0.0.0.0 and 127.0.0.1), kube-apiserver reaches etcd at the node's address and the given port (Talos:
-// https://localhost:2379) and the controller manager the API at the node's address (Talos: KubePrism).
+// https://localhost:2379) and the others the API at the node's address (Talos: KubePrism).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
@@ -16,8 +17,9 @@ export interface RenderedControlPlane {
   /** kube-apiserver's flags as Talos renders them, Talos's directories replaced by dir's (see the Go side). */
   args: string[]
   image: string
-  /** kube-controller-manager's, unless the config disables it. */
+  /** kube-controller-manager's and kube-scheduler's, unless the config disables them. */
   controllerManager?: { args: string[]; image: string }
+  scheduler?: { args: string[]; image: string }
 }
 
 /** `talos-api render-control-plane` for one node's machine config; the API at https://nodeIp:apiPort. */
@@ -33,8 +35,13 @@ export function renderControlPlane(
   const r = spawnSync(talosApi, [...args, '--kube-endpoint', endpoint], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.error?.message ?? r.stderr}`)
   const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { args: string[]; image: string }
-  const cm = 'kube-controller-manager.json'
-  return { dir, ...read('kube-apiserver.json'), controllerManager: existsSync(join(dir, cm)) ? read(cm) : undefined }
+  const optional = (f: string) => (existsSync(join(dir, f)) ? read(f) : undefined)
+  return {
+    dir,
+    ...read('kube-apiserver.json'),
+    controllerManager: optional('kube-controller-manager.json'),
+    scheduler: optional('kube-scheduler.json'),
+  }
 }
 
 /** A client certificate from the config's cluster CA (`talos-api kube-client-cert`); returns the path prefix. */
@@ -161,6 +168,17 @@ export async function startKubeControllerManager(cp: RenderedControlPlane, ip: s
   // 10257: kube-controller-manager's default secure port (Talos sets none)
   await waitForPort(ip, 10257, 60_000)
   if (child.exitCode !== null) throw new Error(`kube-controller-manager exited ${child.exitCode}: see ${logFile}`)
+  return child
+}
+
+/** Start the real kube-scheduler with the rendered flags, bound to ip; waits for its secure port. */
+export async function startKubeScheduler(cp: RenderedControlPlane, ip: string, logFile: string) {
+  if (!cp.scheduler) throw new Error('the config disables kube-scheduler')
+  const args = overrideArgs(cp.scheduler.args, { 'bind-address': ip })
+  const child = spawnLogged(kubeComponent('kube-scheduler'), args, logFile)
+  // 10259: kube-scheduler's default secure port (Talos sets none)
+  await waitForPort(ip, 10259, 60_000)
+  if (child.exitCode !== null) throw new Error(`kube-scheduler exited ${child.exitCode}: see ${logFile}`)
   return child
 }
 

@@ -205,3 +205,33 @@ func controllerManagerArgs(cfg config.Provider, secrets string) ([]string, error
 	// the flag without a value comes first in Talos's args
 	return append([]string{"--use-service-account-credentials"}, b.Args()...), nil
 }
+
+// schedulerArgs follows manageScheduler (control_plane_static_pod.go), with KubernetesSchedulerConfigDir and
+// KubernetesSchedulerSecretsDir both mapped to dir. Nil when machine.controlPlane.scheduler.disabled.
+func schedulerArgs(cfg config.Provider, dir string) ([]string, error) {
+	if cfg.Machine().Controlplane().Scheduler().Disabled() {
+		return nil, nil
+	}
+
+	b := argsbuilder.Args{
+		"config":                                 filepath.Join(dir, "scheduler-config.yaml"),
+		"authentication-tolerate-lookup-failure": "false",
+		"authentication-kubeconfig":              filepath.Join(dir, "kubeconfig"),
+		"authorization-kubeconfig":               filepath.Join(dir, "kubeconfig"),
+		"bind-address":                           "127.0.0.1",
+		"leader-elect":                           "true",
+		"profiling":                              "false",
+		"tls-min-version":                        "VersionTLS13",
+	}
+
+	policies := argsbuilder.MergePolicies{}
+	for _, denied := range []string{"kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig", "config"} {
+		policies[denied] = argsbuilder.MergeDenied
+	}
+
+	if err := b.Merge(cfg.Cluster().Scheduler().ExtraArgs(), argsbuilder.WithMergePolicies(policies)); err != nil {
+		return nil, err
+	}
+
+	return b.Args(), nil
+}

@@ -349,19 +349,8 @@ func controllerManagerSecrets(cfg config.Provider, endpoint string) (map[string]
 		return nil, fmt.Errorf("cluster.serviceAccount: %w", err)
 	}
 
-	var buf bytes.Buffer
-
-	if err = kubeconfig.Generate(&kubeconfig.GenerateInput{
-		ClusterName:         c.Name(),
-		IssuingCA:           c.IssuingCA(),
-		AcceptedCAs:         slices.Concat(c.AcceptedCAs(), []*x509.PEMEncodedCertificate{{Crt: c.IssuingCA().Crt}}),
-		CertificateLifetime: kubernetesCertValidity,
-		CommonName:          constants.KubernetesControllerManagerOrganization,
-		Organization:        constants.KubernetesControllerManagerOrganization,
-		Endpoint:            endpoint,
-		Username:            constants.KubernetesControllerManagerOrganization,
-		ContextName:         "default",
-	}, &buf); err != nil {
+	kc, err := componentKubeconfig(cfg, constants.KubernetesControllerManagerOrganization, endpoint)
+	if err != nil {
 		return nil, fmt.Errorf("controller manager kubeconfig: %w", err)
 	}
 
@@ -369,6 +358,61 @@ func controllerManagerSecrets(cfg config.Provider, endpoint string) (map[string]
 		"ca.crt":              c.IssuingCA().Crt,
 		"ca.key":              c.IssuingCA().Key,
 		"service-account.key": saKey.GetPrivateKeyPEM(),
-		"kubeconfig":          buf.Bytes(),
+		"kubeconfig":          kc,
 	}, nil
+}
+
+// componentKubeconfig is a kubeconfig of KubernetesCertsController (controllers/secrets/kubernetes.go) for a
+// control-plane component whose user and group are both org, made with Talos's own pkg/kubeconfig.
+func componentKubeconfig(cfg config.Provider, org, endpoint string) ([]byte, error) {
+	c := cfg.Cluster()
+
+	var buf bytes.Buffer
+
+	err := kubeconfig.Generate(&kubeconfig.GenerateInput{
+		ClusterName:         c.Name(),
+		IssuingCA:           c.IssuingCA(),
+		AcceptedCAs:         slices.Concat(c.AcceptedCAs(), []*x509.PEMEncodedCertificate{{Crt: c.IssuingCA().Crt}}),
+		CertificateLifetime: kubernetesCertValidity,
+		CommonName:          org,
+		Organization:        org,
+		Endpoint:            endpoint,
+		Username:            org,
+		ContextName:         "default",
+	}, &buf)
+
+	return buf.Bytes(), err
+}
+
+// schedulerFiles are the scheduler's kubeconfig (RenderSecretsStaticPodController) and scheduler-config.yaml
+// (RenderConfigsStaticPodController's schedulerConfig: cluster.scheduler.config with Talos's apiVersion, kind and
+// clientConnection.kubeconfig). Talos round-trips the config through the typed v1 struct first; here kube-scheduler's
+// own loading is the judge.
+func schedulerFiles(cfg config.Provider, endpoint, dir string) (map[string][]byte, error) {
+	kc, err := componentKubeconfig(cfg, constants.KubernetesSchedulerOrganization, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler kubeconfig: %w", err)
+	}
+
+	doc := map[string]any{}
+	for k, v := range cfg.Cluster().Scheduler().Config() {
+		doc[k] = v
+	}
+
+	conn, _ := doc["clientConnection"].(map[string]any)
+	if conn == nil {
+		conn = map[string]any{}
+	}
+
+	conn["kubeconfig"] = filepath.Join(dir, "kubeconfig")
+	doc["clientConnection"] = conn
+	doc["apiVersion"] = "kubescheduler.config.k8s.io/v1"
+	doc["kind"] = "KubeSchedulerConfiguration"
+
+	schedulerConfig, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+
+	return map[string][]byte{"kubeconfig": kc, "scheduler-config.yaml": schedulerConfig}, nil
 }

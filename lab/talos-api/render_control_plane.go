@@ -36,9 +36,10 @@ func loadConfig(file string) (config.Provider, error) {
 
 // renderControlPlane writes, under --out: secrets/ (Talos's /system/secrets/kubernetes/kube-apiserver), config/
 // (/system/config/kubernetes/kube-apiserver), audit/ (/var/log/audit/kube), etcd/ (/system/secrets/etcd, the node's
-// own etcd certificates), controller-manager/ (/system/secrets/kubernetes/kube-controller-manager), and
-// kube-apiserver.json and kube-controller-manager.json, the flags with those directories in place of Talos's.
-// --kube-endpoint replaces Talos's local endpoint (KubePrism or localhost) in the controller manager's kubeconfig:
+// own etcd certificates), controller-manager/ (/system/secrets/kubernetes/kube-controller-manager), scheduler/
+// (/system/secrets/kubernetes/kube-scheduler and /system/config/kubernetes/kube-scheduler), and kube-apiserver.json,
+// kube-controller-manager.json and kube-scheduler.json, the flags with those directories in place of Talos's.
+// --kube-endpoint replaces Talos's local endpoint (KubePrism or localhost) in the components' kubeconfigs:
 // the lab has no KubePrism and its API servers share the host.
 func renderControlPlane(argv []string) error {
 	fs := flag.NewFlagSet("render-control-plane", flag.ContinueOnError)
@@ -73,7 +74,7 @@ func renderControlPlane(argv []string) error {
 	n := node{ip: ip, hostname: cfg.Machine().Network().Hostname()}
 	dirs := map[string]string{}
 
-	for _, d := range []string{"secrets", "config", "audit", "etcd", "controller-manager"} {
+	for _, d := range []string{"secrets", "config", "audit", "etcd", "controller-manager", "scheduler"} {
 		if dirs[d], err = filepath.Abs(filepath.Join(*out, d)); err != nil {
 			return err
 		}
@@ -87,7 +88,29 @@ func renderControlPlane(argv []string) error {
 		*endpoint = localEndpoint(cfg)
 	}
 
-	return writeControllerManager(cfg, *endpoint, dirs["controller-manager"], *out)
+	if err = writeControllerManager(cfg, *endpoint, dirs["controller-manager"], *out); err != nil {
+		return err
+	}
+
+	return writeScheduler(cfg, *endpoint, dirs["scheduler"], *out)
+}
+
+func writeScheduler(cfg config.Provider, endpoint, dir, out string) error {
+	args, err := schedulerArgs(cfg, dir)
+	if err != nil || args == nil {
+		return err
+	}
+
+	files, err := schedulerFiles(cfg, endpoint, dir)
+	if err != nil {
+		return err
+	}
+
+	if err = writeFiles(dir, files); err != nil {
+		return err
+	}
+
+	return writeArgs(filepath.Join(out, "kube-scheduler.json"), args, cfg.Cluster().Scheduler().Image())
 }
 
 func writeControllerManager(cfg config.Provider, endpoint, dir, out string) error {

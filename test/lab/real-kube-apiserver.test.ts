@@ -27,6 +27,7 @@ import {
   startEtcd,
   startKubeApiServer,
   startKubeControllerManager,
+  startKubeScheduler,
   stopChild,
   writeKubeconfig,
   type RenderedControlPlane,
@@ -40,6 +41,7 @@ const IP = '127.0.131.11' // cp1 in this test; 127.0.131.x is this test's range
 const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
 const skip = !built('kube-apiserver') && 'kube-apiserver v1.33.1 is not built: run `npm run lab:preflight`'
 const skipCm = skip || (!built('kube-controller-manager') && 'kube-controller-manager v1.33.1 is not built yet')
+const skipScheduler = skipCm || (!built('kube-scheduler') && 'kube-scheduler v1.33.1 is not built yet')
 
 let dir = ''
 let cp: RenderedControlPlane
@@ -98,6 +100,7 @@ before(async () => {
   }
   procs.push(await startKubeApiServer(cp, IP, `https://${IP}:${etcdPort}`, admin, join(dir, 'kube-apiserver.log')))
   if (!skipCm) procs.push(await startKubeControllerManager(cp, IP, join(dir, 'kube-controller-manager.log')))
+  if (!skipScheduler) procs.push(await startKubeScheduler(cp, IP, join(dir, 'kube-scheduler.log')))
 })
 
 after(async () => {
@@ -305,5 +308,88 @@ test(
     const other = kubectl('validator1', ['replace', '--raw', '/api/v1/nodes/cp1', '-f', '-'], cp1)
     assert.notEqual(other.status, 0)
     assert.match(other.err, /nodes "cp1" is forbidden: node "validator1" is not allowed to modify node "cp1"/)
+  },
+)
+
+/** A merge PATCH with a node's client certificate; resolves to the HTTP status. */
+function patchAs(who: 'validator1', path: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: IP,
+        port: 6443,
+        path,
+        method: 'PATCH',
+        headers: { 'content-type': 'application/merge-patch+json' },
+        ca: readFileSync(join(cp.dir, 'secrets', 'ca.crt')),
+        cert: readFileSync(join(dir, `${who}.crt`)),
+        key: readFileSync(join(dir, `${who}.key`)),
+      },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** Poll fn until it returns a value, or fail with what it last saw. */
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = fn()
+    if (v !== undefined) return v
+    assert.ok(Date.now() < deadline, `${what}: not after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+test(
+  "kube-scheduler with Talos's flags keeps pods off the validator unless they tolerate its rendered taint",
+  { skip: skipScheduler },
+  async () => {
+    // validator1 reports Ready as its kubelet would (its own status, its own credential); the controller manager's
+    // node lifecycle controller then lifts node.kubernetes.io/not-ready
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+    const resources = { cpu: '64', memory: '256Gi', pods: '110' }
+    const ready = {
+      type: 'Ready',
+      status: 'True',
+      reason: 'KubeletReady',
+      lastHeartbeatTime: now,
+      lastTransitionTime: now,
+    }
+    const status = JSON.stringify({ status: { conditions: [ready], capacity: resources, allocatable: resources } })
+    // a blind PATCH as kubelet sends it (kubectl patch would read nodes/status first, which the Node authorizer refuses)
+    assert.equal(await patchAs('validator1', '/api/v1/nodes/validator1/status', status), 200)
+    await until('validator1 without the not-ready taint', () => {
+      const taints = ok('admin', ['get', 'node', 'validator1', '-o', 'jsonpath={.spec.taints[*].key}'])
+      return taints.includes('node.kubernetes.io/not-ready') ? undefined : taints
+    })
+
+    const taint = (
+      validatorConfig.machine.kubelet.extraConfig.registerWithTaints as { key: string; value: string }[]
+    )[0]!
+    const spec = (tolerations: unknown[]) => ({ tolerations, securityContext: {} })
+    const manifest = (name: string, tolerations: unknown[]) => {
+      const p = JSON.parse(pod(name, {})) as { spec: Record<string, unknown> }
+      return JSON.stringify({ ...p, spec: { ...p.spec, ...spec(tolerations) } })
+    }
+    ok('admin', ['-n', 'solana', 'create', '-f', '-'], manifest('intolerant', []))
+    const tolerant = [{ key: taint.key, operator: 'Equal', value: taint.value, effect: 'NoSchedule' }]
+    ok('admin', ['-n', 'solana', 'create', '-f', '-'], manifest('tolerant', tolerant))
+
+    const node = await until('the tolerant pod bound', () => {
+      const n = ok('admin', ['-n', 'solana', 'get', 'pod', 'tolerant', '-o', 'jsonpath={.spec.nodeName}'])
+      return n || undefined
+    })
+    assert.equal(node, 'validator1')
+    const why = await until('the intolerant pod refused', () => {
+      const jsonpath = 'jsonpath={.status.conditions[?(@.type=="PodScheduled")].message}'
+      return ok('admin', ['-n', 'solana', 'get', 'pod', 'intolerant', '-o', jsonpath]) || undefined
+    })
+    assert.match(why, new RegExp(`untolerated taint.*\\{${taint.key}: ${taint.value}\\}`))
   },
 )
