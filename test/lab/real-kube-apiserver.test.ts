@@ -1,8 +1,10 @@
-// Issue #23, first slice: the product's rendered control-plane config judged by the REAL kube-apiserver v1.33.1.
-// cp1's machine config (rendered by the product from inventory/lab.yaml and a real `talosctl gen secrets` bundle) is
-// turned into the flags and files Talos v1.10.3 would give its kube-apiserver static pod (`talos-api
-// render-control-plane`); etcd runs with TLS as Talos runs it; the real kubectl drives the result with an admin
-// credential and node credentials issued from the cluster CA as Talos issues them.
+// Issue #23, first slice: the product's rendered control-plane config judged by the REAL kube-apiserver,
+// kube-controller-manager and kube-scheduler v1.33.1. cp1's machine config (rendered by the product from
+// inventory/lab.yaml and a real `talosctl gen secrets` bundle) is turned into the flags and files Talos v1.10.3 would
+// give those static pods (`talos-api render-control-plane`); etcd runs with TLS as Talos runs it; the real kubectl
+// drives the result with an admin credential and node credentials issued from the cluster CA as Talos issues them.
+// No kubelet runs: where one would call the API (registering the Node, reporting Ready), the test does, with the
+// node's credential.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync, type ChildProcess } from 'node:child_process'
