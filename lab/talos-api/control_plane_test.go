@@ -93,3 +93,28 @@ func TestAPIServerAuthorizationMode(t *testing.T) {
 		t.Error("anonymous requests allowed")
 	}
 }
+
+// manageControllerManager and manageScheduler: the controller list grows, the scheduler's config cannot be replaced.
+func TestControllerManagerAndSchedulerExtraArgs(t *testing.T) {
+	cfg := controlPlaneConfig(t, nil)
+	cfg.RawV1Alpha1().ClusterConfig.ControllerManagerConfig.ExtraArgsConfig = map[string]string{"controllers": "-bootstrapsigner"}
+	cfg.RawV1Alpha1().ClusterConfig.SchedulerConfig.ExtraArgsConfig = map[string]string{"config": "/elsewhere.yaml"}
+
+	args, err := controllerManagerArgs(cfg, "/cm")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got, _ := flagValue(args, "controllers"); got != "*,tokencleaner,-bootstrapsigner" {
+		t.Errorf("--controllers=%q", got)
+	}
+
+	if args[0] != "--use-service-account-credentials" {
+		t.Errorf("first flag %q", args[0])
+	}
+
+	var denied *argsbuilder.DenyListError
+	if _, err = schedulerArgs(cfg, "/s"); !errors.As(err, &denied) {
+		t.Errorf("config in the scheduler's extraArgs: %v, want Talos's deny-list error", err)
+	}
+}
