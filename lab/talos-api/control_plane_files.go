@@ -41,8 +41,14 @@ func writeFiles(dir string, files map[string][]byte) error {
 	}
 
 	for name, data := range files {
-		// 0o400 as Talos writes them (render_secrets_static_pod.go); the lab runs as one user, so no chown.
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o400); err != nil {
+		// 0o400 as Talos writes them (render_secrets_static_pod.go); the lab runs as one user, so no chown. A file of
+		// an earlier render is replaced, not rewritten: its owner could not write it.
+		file := filepath.Join(dir, name)
+		if err := os.Remove(file); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+
+		if err := os.WriteFile(file, data, 0o400); err != nil {
 			return err
 		}
 	}
