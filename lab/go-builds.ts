@@ -36,6 +36,8 @@ export interface GoBuild {
   pkg: string
   /** What it is, for the progress line. */
   what: string
+  /** `-X` settings for the linker (part of the cache key). */
+  linkerVars?: Record<string, string>
 }
 
 export const TALOSCTL_BUILD: GoBuild = {
@@ -55,6 +57,19 @@ export const TALOS_API_BUILD: GoBuild = {
 export const KUBERNETES_VERSION = 'v1.33.1'
 
 /**
+ * What Kubernetes's own release build stamps into its binaries (hack/lib/version.sh, kube::version::ldflags): without
+ * it a `go build` reports `v0.0.0-master+$Format:%H$` to `--version` and to `kubectl version`.
+ */
+const KUBERNETES_VERSION_VARS = Object.fromEntries(
+  ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
+    [`${pkg}.gitVersion`, KUBERNETES_VERSION],
+    [`${pkg}.gitMajor`, KUBERNETES_VERSION.split('.')[0]!.slice(1)],
+    [`${pkg}.gitMinor`, KUBERNETES_VERSION.split('.')[1]!],
+    [`${pkg}.gitTreeState`, 'clean'],
+  ]),
+)
+
+/**
  * The real Kubernetes control plane (issue #23), from the official k8s.io/kubernetes module at KUBERNETES_VERSION
  * (tools/kubernetes pins its staging modules at the matching v0.33.x): the binaries Talos runs as static pods from
  * registry.k8s.io/kube-* images of the same version.
@@ -65,6 +80,7 @@ export const KUBERNETES_BUILDS: GoBuild[] = ['kube-apiserver', 'kube-controller-
     module: 'tools/kubernetes',
     pkg: `k8s.io/kubernetes/cmd/${name}`,
     what: `${name} ${KUBERNETES_VERSION} (k8s.io/kubernetes/cmd/${name})`,
+    linkerVars: KUBERNETES_VERSION_VARS,
   }),
 )
 
@@ -80,6 +96,7 @@ export function moduleKey(b: GoBuild): string {
   const h = createHash('sha256').update(GO_TOOLCHAIN)
   for (const f of readdirSync(dir).sort())
     if (f === 'go.mod' || f === 'go.sum' || f.endsWith('.go')) h.update(f).update(readFileSync(join(dir, f)))
+  if (b.linkerVars) h.update(JSON.stringify(b.linkerVars))
   return h.digest('hex').slice(0, 16)
 }
 
@@ -172,7 +189,9 @@ export async function ensureBuilt(
   let packages = 0
   let log = ''
   const code = await new Promise<number>((resolve) => {
-    const child = spawn('go', ['build', '-v', '-o', tmp, b.pkg], {
+    const ldflags = Object.entries(b.linkerVars ?? {}).map(([k, v]) => `-X=${k}=${v}`)
+    const args = ['build', '-v', ...(ldflags.length ? ['-ldflags', ldflags.join(' ')] : []), '-o', tmp, b.pkg]
+    const child = spawn('go', args, {
       cwd: join(REPO_ROOT, b.module),
       env: { ...env, GOTOOLCHAIN: GO_TOOLCHAIN, GOFLAGS: '-mod=readonly' },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -7,6 +7,7 @@ require (
 	github.com/rs/xid v1.6.0
 	github.com/siderolabs/crypto v0.6.0
 	github.com/siderolabs/gen v0.8.0
+	github.com/siderolabs/go-kubernetes v0.2.23
 	github.com/siderolabs/grpc-proxy v0.5.1
 	github.com/siderolabs/talos v1.10.3
 	github.com/siderolabs/talos/pkg/machinery v1.10.3
@@ -16,6 +17,7 @@ require (
 	google.golang.org/protobuf v1.36.6
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/client-go v0.33.1
+	sigs.k8s.io/yaml v1.4.0
 )
 
 require (
@@ -83,7 +85,6 @@ require (
 	github.com/ryanuber/go-glob v1.0.0 // indirect
 	github.com/sasha-s/go-deadlock v0.3.5 // indirect
 	github.com/siderolabs/go-api-signature v0.3.6 // indirect
-	github.com/siderolabs/go-kubernetes v0.2.23 // indirect
 	github.com/siderolabs/go-pointer v1.0.1 // indirect
 	github.com/siderolabs/go-procfs v0.1.2 // indirect
 	github.com/siderolabs/go-retry v0.3.3 // indirect
@@ -118,7 +119,6 @@ require (
 	sigs.k8s.io/json v0.0.0-20241014173422-cfa47c3a1cc8 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v4 v4.7.0 // indirect
-	sigs.k8s.io/yaml v1.4.0 // indirect
 )
 
 // the replace directives of github.com/siderolabs/talos v1.10.3's own go.mod (but its local ./pkg/machinery), which

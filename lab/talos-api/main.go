@@ -17,6 +17,17 @@ import (
 func notSideroLink(context.Context) (netip.Addr, bool) { return netip.Addr{}, false }
 
 func main() {
+	if len(os.Args) > 1 {
+		if sub, ok := subcommands[os.Args[1]]; ok {
+			if err := sub(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "talos-api %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+
+			return
+		}
+	}
+
 	modelSocket := flag.String("model", "", "unix socket of the lab's machine model")
 	runDir := flag.String("run-dir", "", "directory for machined's sockets")
 	interval := flag.Duration("interval", 100*time.Millisecond, "how often to ask the model which machines are up")
