@@ -25,10 +25,12 @@ interface CliOptions {
   only: string[]
   /** --call-timeout: how long any one talosctl/kubectl call may take (the runbooks' flag). */
   callTimeoutMs: number
+  /** --verbose: how long each data source took, before the table. */
+  verbose: boolean
 }
 
 const USAGE =
-  'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION]'
+  'usage: npx zx checks/<group>.ts --inventory FILE [--json | --wide] [--only ID_OR_GROUP]... [--call-timeout DURATION] [--verbose]'
 
 export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
   let parsed
@@ -41,6 +43,7 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
         inventory: { type: 'string', short: 'i' },
         json: { type: 'boolean', default: false },
         wide: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', short: 'v', default: false },
         only: { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
         'call-timeout': { type: 'string', default: DEFAULT_CALL_TIMEOUT },
@@ -64,6 +67,7 @@ export function parseCliArgs(argv: string[]): CliOptions & { help: boolean } {
     only: (v.only ?? []).flatMap((o) => o.split(',')).filter(Boolean),
     help: v.help ?? false,
     callTimeoutMs,
+    verbose: v.verbose ?? false,
   }
 }
 
@@ -139,7 +143,7 @@ export async function runCheckCli(
   try {
     log.step(`checks on ${inv.cluster.name} (${inv.cluster.target}): ${checks.length} check(s)`)
     const ctx = (deps.context ?? contextFor)(inv, { callTimeoutMs: opts.callTimeoutMs })
-    report = await runChecks(checks, { inv, sources: SOURCES, ctx, probe: probeTalos })
+    report = await runChecks(checks, { inv, sources: SOURCES, ctx, probe: probeTalos, verbose: opts.verbose })
   } catch (e) {
     // runChecks turns source and check failures into results; reaching here is a bug worth a loud exit.
     log.error(`check run crashed: ${(e as Error).stack ?? e}`)

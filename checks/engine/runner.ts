@@ -43,6 +43,8 @@ export interface RunOptions<C> {
   /** How many sources fetch at once. */
   concurrency?: number
   now?: () => number
+  /** --verbose: a line per data source with how long it took (otherwise they would crowd out the table). */
+  verbose?: boolean
 }
 
 /** Select by exact id, by group, or by id prefix ("etcd", "etcd.leader", "hugepages.numa"). */
@@ -112,7 +114,7 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
               ctx: opts.ctx,
               silent,
             })
-            log.dim(`  source ${name}: ${now() - s0} ms`)
+            if (opts.verbose) log.dim(`  source ${name}: ${now() - s0} ms`)
           } catch (e) {
             failed.set(name, errText(e))
             log.warn(`source ${name} failed: ${errText(e)}`)

@@ -222,11 +222,13 @@ test('cli: flags are strict; unknown flag or missing inventory is a usage error'
       only: ['etcd', 'numa.topology', 'kernel'],
       help: false,
       callTimeoutMs: 30_000,
+      verbose: false,
     },
   )
+  assert.equal(parseCliArgs(['--inventory', 'x', '--verbose']).verbose, true)
   assert.throws(
-    () => parseCliArgs(['--inventory', 'x', '--verbose']),
-    (e: unknown) => e instanceof UsageError && /--verbose/.test((e as Error).message),
+    () => parseCliArgs(['--inventory', 'x', '--verbosity']),
+    (e: unknown) => e instanceof UsageError && /--verbosity/.test((e as Error).message),
   )
   assert.throws(() => parseCliArgs(['--json']), /--inventory FILE is required/)
   assert.throws(() => parseCliArgs(['--inventory', 'x', 'extra']), UsageError)

@@ -377,6 +377,40 @@ test('runner: a fake source is fetched once for 5 and for 100 targets', async ()
   }
 })
 
+test('runner: the time each source took is a log line only with --verbose', async () => {
+  const inv: CheckInventory = {
+    cluster: { name: 'x', target: 'lab', outputDir: '/x' },
+    nodes: [{ name: 'n0', address: '10.0.0.1', role: 'worker' }],
+  }
+  const check = defineCheck({
+    id: 'fake.one',
+    group: 'fake',
+    title: 'fake',
+    targets: () => ['n0'],
+    needs: ['cmdline'],
+    evaluate: () => [
+      { check: 'fake.one', target: 'n0', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: '' },
+    ],
+  })
+  const sources: SourceRegistry<null> = {
+    cmdline: { name: 'cmdline', fetch: async () => ({ values: { n0: 'quiet' }, errors: {} }) },
+  }
+  for (const verbose of [false, true]) {
+    const lines: string[] = []
+    const prev = setLogSink((l) => lines.push(l))
+    try {
+      await runChecks([check], { inv, sources, ctx: null, verbose })
+    } finally {
+      setLogSink(prev)
+    }
+    assert.equal(
+      lines.some((l) => /source cmdline: \d+ ms/.test(l)),
+      verbose,
+      lines.join('\n'),
+    )
+  }
+})
+
 test('runner: a failing source fails only the checks that need it, with the error as evidence', async () => {
   const inv = inventory(1)
   const t = fakeTalos(inv)
