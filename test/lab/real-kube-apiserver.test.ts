@@ -41,6 +41,7 @@ import { parseSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
 import { Kube } from '../../lib/kube/kubectl.ts'
 import { approveCsrs } from '../../steps/join.ts'
+import { kubeletBootstrapManifests } from '../../lab/talos-manifests.ts'
 import { cordonAndDrain } from '../../steps/09-upgrade/talos.ts'
 
 const IP = '127.0.131.11' // cp1 in this test; 127.0.131.x is this test's range
@@ -621,5 +622,122 @@ test(
     for (const p of pods) assert.match(dry.out, new RegExp(`evicting pod solana/${p} \\(server dry run\\)`))
     assert.match(dry.out, /node\/validator1 drained \(server dry run\)/)
     ok('admin', ['uncordon', 'validator1'])
+  },
+)
+
+/** A kubeconfig that authenticates with a bearer token (kubelet's bootstrap kubeconfig). */
+function tokenKubeconfig(file: string, token: string): string {
+  const server = `https://${IP}:${flagValue(cp.args, 'secure-port')}`
+  const ca = readFileSync(join(cp.dir, 'secrets', 'ca.crt')).toString('base64')
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'lab', cluster: { server, 'certificate-authority-data': ca } }],
+    users: [{ name: 'kubelet-bootstrap', user: { token } }],
+    contexts: [{ name: 'lab', context: { cluster: 'lab', user: 'kubelet-bootstrap' } }],
+    'current-context': 'lab',
+  }
+  writeFileSync(file, JSON.stringify(doc), { mode: 0o600 })
+  return file
+}
+
+/** kubelet's client key and CSR: O=system:nodes, CN=system:node:<name>, no SANs (k8s.io/client-go util/certificate/csr). */
+function clientCsr(node: string, tag: string): { pem: string; key: string } {
+  const key = join(dir, `${node}-${tag}-client.key`)
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-subj',
+      `/O=system:nodes/CN=system:node:${node}`,
+    ],
+    { encoding: 'utf8' },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  return { pem: r.stdout, key }
+}
+
+test(
+  "a kubelet joins as Talos's do: bootstrap token, client CSR auto-approved by kube-controller-manager under Talos's RBAC",
+  { skip: skipCm },
+  async () => {
+    const cp1 = parseAllDocuments(readFileSync(join(dir, 'cp1.yaml'), 'utf8'))[0]!.toJS() as {
+      cluster: { token: string }
+    }
+    // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-manifests/, verbatim)
+    ok('admin', ['apply', '-f', '-'], kubeletBootstrapManifests(cp1.cluster.token))
+    const bootstrap = tokenKubeconfig(join(dir, 'bootstrap.kubeconfig'), cp1.cluster.token)
+    const as = (kubeconfig: string, args: string[], input?: string) => {
+      const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input })
+      return { status: r.status, out: r.stdout, err: r.stderr }
+    }
+    const csr = (name: string, pem: string) =>
+      JSON.stringify({
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        metadata: { name },
+        spec: {
+          request: Buffer.from(pem).toString('base64'),
+          signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+          usages: ['digital signature', 'client auth'],
+        },
+      })
+
+    // validator1's node credential asking a client certificate for another node is refused at once (NodeRestriction
+    // checks a node's CSRs since Kubernetes v1.31)
+    const foreign = clientCsr('worker1', 'foreign')
+    const refused = kubectl('validator1', ['create', '-f', '-'], csr('node-csr-foreign', foreign.pem))
+    assert.notEqual(refused.status, 0)
+    assert.match(refused.err, /can only create a node CSR with CN=system:node:validator1/)
+
+    // worker1's kubelet, with only the bootstrap token, asks for its client certificate
+    const { pem, key } = clientCsr('worker1', 'bootstrap')
+    const created = as(bootstrap, ['create', '-f', '-'], csr('node-csr-worker1', pem))
+    assert.equal(created.status, 0, created.err)
+    const b64 = await until('node-csr-worker1 approved and signed', () => {
+      const r = ok('admin', ['get', 'csr', 'node-csr-worker1', '-o', 'jsonpath={.status.certificate}'])
+      return r || undefined
+    })
+    const got = JSON.parse(ok('admin', ['get', 'csr', 'node-csr-worker1', '-o', 'json'])) as {
+      spec: { username: string; groups: string[] }
+      status: { conditions: { type: string; reason: string }[] }
+    }
+    assert.match(got.spec.username, /^system:bootstrap:[a-z0-9]{6}$/)
+    assert.ok(got.spec.groups.includes('system:bootstrappers:nodes'))
+    assert.deepEqual(
+      got.status.conditions.map((c) => `${c.type}/${c.reason}`),
+      ['Approved/AutoApproved'],
+    )
+    const cert = new X509Certificate(Buffer.from(b64, 'base64'))
+    const ca = new X509Certificate(readFileSync(join(cp.dir, 'secrets', 'ca.crt')))
+    assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'signed by the cluster CA')
+    // with the issued certificate worker1 is system:node:worker1: it registers its Node, and may not touch others
+    writeFileSync(join(dir, 'worker1.crt'), Buffer.from(b64, 'base64'), { mode: 0o600 })
+    writeFileSync(join(dir, 'worker1.key'), readFileSync(key), { mode: 0o600 })
+    const server = `https://${IP}:${flagValue(cp.args, 'secure-port')}`
+    const worker1 = writeKubeconfig(
+      join(dir, 'worker1.kubeconfig'),
+      server,
+      join(cp.dir, 'secrets', 'ca.crt'),
+      join(dir, 'worker1'),
+    )
+    const node = JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'worker1' } })
+    const reg = as(worker1, ['create', '-f', '-'], node)
+    assert.equal(reg.status, 0, reg.err)
+    const other = as(worker1, ['get', 'node', 'validator1'])
+    assert.notEqual(other.status, 0)
+    assert.match(other.err, /node 'worker1' cannot read 'validator1'/)
+    // the bootstrap token itself cannot read nodes: it only gets the kubelet to its certificate
+    const tokenRead = as(bootstrap, ['get', 'nodes'])
+    assert.notEqual(tokenRead.status, 0)
+    assert.match(tokenRead.err, /forbidden/)
   },
 )
