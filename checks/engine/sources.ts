@@ -505,6 +505,12 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     },
   },
 
+  criBaseSpec: {
+    name: 'criBaseSpec',
+    asksNodes: true,
+    fetch: readFile('/etc/cri/conf.d/base-spec.json'),
+  },
+
   hostLimits: {
     name: 'hostLimits',
     asksNodes: true,

@@ -115,6 +115,8 @@ export interface SourceData {
   tcpCongestion: PerNode<string>
   /** sysctl key → current value (KernelParamStatus resources, one batched `get`). */
   sysctls: PerNode<Record<string, string>>
+  /** /etc/cri/conf.d/base-spec.json: the OCI base spec containerd gives the node's CRI containers. */
+  criBaseSpec: PerNode<string>
   /** fdctl's host limits (checks/defs/solana.ts HOST_LIMITS): sysctl key → /proc/sys value; absent keys have no file. */
   hostLimits: PerNode<Record<string, string>>
   /** NUMA topology read through the Talos API from /sys/devices/system/node. */

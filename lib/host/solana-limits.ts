@@ -54,3 +54,73 @@ export function judgeHostLimit(limit: HostLimit, seen: string | undefined): { ok
     ? { ok, why: `${limit.key} = ${seen.trim()} (fdctl: ${want})` }
     : { ok, why: `${limit.key} is ${seen.trim()}, fdctl wants ${want} (${limit.source})` }
 }
+
+/**
+ * The process limits a validator's container needs. nofile: the validator guide's "Increase systemd and session file
+ * limits" (LimitNOFILE=1000000; docs.solanalabs.com operations/guides/validator-start). memlock: 2,000,000,000 bytes
+ * for Agave 3.x's io_uring snapshot loading (the LimitMEMLOCK=2000000000 operators put in their units; not read in
+ * Agave's own source here). Talos gives CRI containers no rlimits of their own (they inherit containerd's: 1048576
+ * open files, a small memlock), so the validator's config sets them in machine.baseRuntimeSpecOverrides.
+ */
+export const VALIDATOR_RLIMITS = [
+  { type: 'RLIMIT_MEMLOCK', minimum: 2_000_000_000, render: 2_000_000_000 },
+  { type: 'RLIMIT_NOFILE', minimum: 1_000_000, render: 1_048_576 },
+] as const
+
+/** What Talos would inherit for a limit the spec leaves out (website/content/v1.10/advanced/oci-base-spec.md). */
+const INHERITED: Record<string, number | undefined> = { RLIMIT_NOFILE: 1_048_576 }
+
+interface OciRlimit {
+  type: string
+  hard: number
+  soft: number
+}
+
+/** machine.baseRuntimeSpecOverrides for the validator: the rlimits above, soft = hard. */
+export const validatorRuntimeSpecOverrides = () => ({
+  process: { rlimits: VALIDATOR_RLIMITS.map((l) => ({ type: l.type, hard: l.render, soft: l.render })) },
+})
+
+/** Each validator rlimit judged against a base runtime spec's JSON (/etc/cri/conf.d/base-spec.json). */
+export function judgeRuntimeSpec(json: string): { type: string; ok: boolean; seen: string; why: string }[] {
+  let rlimits: OciRlimit[]
+  try {
+    rlimits = ((JSON.parse(json) as { process?: { rlimits?: OciRlimit[] } }).process?.rlimits ?? []) as OciRlimit[]
+  } catch (e) {
+    return [{ type: 'base-spec.json', ok: false, seen: '(not JSON)', why: `not JSON: ${(e as Error).message}` }]
+  }
+  return VALIDATOR_RLIMITS.map((l) => {
+    // the last entry of a type wins (runc applies them in order)
+    const r = rlimits.filter((x) => x.type === l.type).pop()
+    if (!r) {
+      const inherited = INHERITED[l.type]
+      return inherited !== undefined && inherited >= l.minimum
+        ? {
+            type: l.type,
+            ok: true,
+            seen: `(inherited ${inherited})`,
+            why: `${l.type} not set: containers inherit ${inherited}`,
+          }
+        : {
+            type: l.type,
+            ok: false,
+            seen: '(not set)',
+            why: `${l.type} is not set: containers get containerd's own, not ≥ ${l.minimum}`,
+          }
+    }
+    const low = Math.min(r.soft, r.hard)
+    return low >= l.minimum
+      ? {
+          type: l.type,
+          ok: true,
+          seen: `soft ${r.soft}, hard ${r.hard}`,
+          why: `${l.type} soft ${r.soft}, hard ${r.hard}`,
+        }
+      : {
+          type: l.type,
+          ok: false,
+          seen: `soft ${r.soft}, hard ${r.hard}`,
+          why: `${l.type} is soft ${r.soft}, hard ${r.hard}; the validator needs ≥ ${l.minimum}`,
+        }
+  })
+}
