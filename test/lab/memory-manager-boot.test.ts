@@ -136,7 +136,10 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     await assertKubeletRunsWith(4)
     // the rendered baseRuntimeSpecOverrides reached the CRI base spec, where solana.runtime-limits reads them
     const spec = await talosctl('read', '/etc/cri/conf.d/base-spec.json')
-    assert.ok(judgeRuntimeSpec(spec).every((j) => j.ok), spec)
+    assert.ok(
+      judgeRuntimeSpec(spec).every((j) => j.ok),
+      spec,
+    )
   })
 
   it('6 + 6 pages: the new config (02), then the upgrade that boots the new kernel args (09); kubelet starts', async () => {
