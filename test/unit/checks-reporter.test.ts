@@ -35,6 +35,8 @@ const r = (
   target,
   status,
   evidence: { seen, wanted },
+  // what a check would word them as; here simply the values as one line, so the cutting below is exercised
+  text: { seen: cell(seen), wanted: cell(wanted) },
   message: `${check} on ${target} is ${status}`,
 })
 
