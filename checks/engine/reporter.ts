@@ -26,10 +26,10 @@ interface TableOptions {
 }
 
 /**
- * TARGET's widest: enough for `validator1/net.core.rmem_default`; a longer `<node>/<item>` keeps its node and loses the
- * middle of its item (`validator1/net.ipv4.t…on_control`), so the evidence keeps its room in 120 columns.
+ * TARGET's widest: enough for `validator1/cpuManagerPolicyOptions`; a longer `<node>/<item>` keeps its node and loses the
+ * middle of its item (`validator1/net.ipv4.tc…ion_control`), so the evidence keeps its room in 120 columns.
  */
-export const TARGET_WIDTH = 32
+export const TARGET_WIDTH = 34
 
 /** Each target as the table shows it: long ones cut in the middle of the item, unless two would then read alike. */
 function targetCells(targets: string[]): string[] {
