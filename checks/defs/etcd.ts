@@ -195,12 +195,11 @@ export const etcdLeader = defineCheck({
         ),
       ]
     }
-    const agreed = `leader ${leaderNode ?? leader}, ${rows.length}/${rows.length + missing.length} agree`
     return [
       pass(
         'etcd.leader',
         'cluster',
-        worded({ leader, leaderNode, views: leaders }, agreed),
+        worded({ leader, leaderNode, views: leaders }, `leader ${leaderNode ?? leader}`),
         worded('one leader all members agree on', 'one agreed leader'),
         msg,
       ),

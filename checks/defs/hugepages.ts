@@ -3,7 +3,7 @@
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
 import { hugepagesFromCmdline, parseMeminfo } from '../../lib/host/procfs.ts'
 import { hugepageSizeKb, sameQuantity } from '../../lib/kube/quantity.ts'
-import { count, expectEqual, fail, nodeValue, pass, warn, worded } from '../engine/results.ts'
+import { bytes, count, expectEqual, fail, nodeValue, pass, warn, worded } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 import { findK8sNode } from './cluster.ts'
 
@@ -13,6 +13,12 @@ const total = (inv: CheckInventory) => spec(inv).perNumaNode.reduce((a, b) => a 
 
 /** A page count as the table shows it (`4 pages`); null (not readable) stays '-'. */
 const pages = (n: number | null) => (n === null ? null : worded(n, count(n, 'page')))
+
+/** A page size as the kernel prints it (`1048576 kB`), shown as `1 GiB`; what the kernel printed stays the evidence. */
+const pageSize = (kb: string) => {
+  const n = Number(kb.replace(/ kB$/, ''))
+  return Number.isFinite(n) && kb.endsWith(' kB') ? worded(kb, bytes(n * 1024)) : kb
+}
 
 /** The `hugepages=` value that reserves perNumaNode pages on each node: "0:4,1:4". */
 const perNodeHugepagesArg = (perNumaNode: number[] | Record<number, number>) =>
@@ -41,8 +47,8 @@ export const hugepagesCmdline = defineCheck({
         expectEqual(
           'hugepages.cmdline',
           `${node}/default_hugepagesz`,
-          `${hp.defaultSize} kB`,
-          `${sizeKb} kB`,
+          pageSize(`${hp.defaultSize} kB`),
+          pageSize(`${sizeKb} kB`),
           `default hugepage size on ${node}`,
         ),
       ]
@@ -110,8 +116,8 @@ export const hugepagesMeminfo = defineCheck({
         expectEqual(
           'hugepages.meminfo',
           `${node}/Hugepagesize`,
-          f.Hugepagesize !== undefined ? `${f.Hugepagesize} kB` : null,
-          `${hugepageSizeKb(spec(inv).size)} kB`,
+          f.Hugepagesize !== undefined ? pageSize(`${f.Hugepagesize} kB`) : null,
+          pageSize(`${hugepageSizeKb(spec(inv).size)} kB`),
           `Hugepagesize on ${node}`,
         ),
       ]

@@ -49,11 +49,11 @@ export const numaTopology = defineCheck({
           nodes: v.value.nodes.map((n) => ({ id: n.id, cpus: n.cpus.length, memMiB: n.memTotalMiB })),
           numactl: v.value.numactl,
         },
-        `${count(v.value.nodes.length, 'node')}: ${v.value.nodes.map((n) => `${n.cpus.length} cpus`).join(' + ')}`,
+        `${count(v.value.nodes.length, 'node')}, ${v.value.nodes.map((n) => n.cpus.length).join('+')} cpus`,
       )
       const wanted = worded(
         { nodes: expected, everyNodeHasCpusAndMemory: true, localDistance: LOCAL_DISTANCE, symmetric: true },
-        `${count(expected, 'node')} with cpus and memory`,
+        count(expected, 'node'),
       )
       return problems.length === 0
         ? pass(
