@@ -118,6 +118,8 @@ export interface SourceData {
   tcpCongestion: PerNode<string>
   /** sysctl key → current value (KernelParamStatus resources, one batched `get`). */
   sysctls: PerNode<Record<string, string>>
+  /** fdctl's host limits (checks/defs/solana.ts HOST_LIMITS): sysctl key → /proc/sys value; absent keys have no file. */
+  hostLimits: PerNode<Record<string, string>>
   /** NUMA topology read through the Talos API from /sys/devices/system/node. */
   numa: PerNode<NumaView>
   /** NUMA node id → nr_hugepages of the inventory's page size. */
