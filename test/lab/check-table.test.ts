@@ -83,8 +83,11 @@ before(() => {
   writeFileSync(inv, stringify(doc))
   const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv])
   assert.equal(up.code, 0, up.out.slice(-3000))
+  // a busy machine can drop a call (an apply-config answered with EOF): re-run as an operator would, since each
+  // runbook resumes at the step that failed; the table is what this test is about
   for (const rb of ['01-provision', '02-configure', '03-bootstrap', '04-join', '05-storage-tuning']) {
-    const r = sh('npx', ['zx', `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
+    let r = sh('npx', ['zx', `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
+    for (let i = 0; i < 2 && r.code === 1; i++) r = sh('npx', ['zx', `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
     assert.equal(r.code, 0, `${rb}:\n${r.out.slice(-3000)}`)
   }
 })
