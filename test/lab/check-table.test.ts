@@ -46,6 +46,10 @@ function sh(cmd: string, args: string[]) {
 const checks = (...flags: string[]) => sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, ...flags])
 
 /** The table with what varies between runs replaced by placeholders (see the top of this file). */
+/** `text` padded to the width of what it replaces, so the columns after it stay where they were. */
+const keepWidth = (replaced: string, text: string) =>
+  text + ' '.repeat(Math.max(/ $/.test(replaced) ? 3 : 0, [...replaced].length - [...text].length))
+
 function normalise(table: string): string {
   const out: string[] = []
   let latency = false
@@ -59,8 +63,10 @@ function normalise(table: string): string {
     out.push(
       l
         .replaceAll(tmp, '<tmp>')
-        .replace(/\b\d+(\.\d+)? (B|KiB|MiB|GiB|TiB) of\b/g, '<size> of')
-        .replace(/\b\d+[smhd]( ?\d+[smh])* old\b/g, '<age> old'),
+        .replace(/\b\d+(?:\.\d+)? (?:B|KiB|MiB|GiB|TiB) of \d+(?:\.\d+)? (?:B|KiB|MiB|GiB|TiB)( *)/g, (m) =>
+          keepWidth(m, m.replace(/^\S+ \S+/, '<size>').trimEnd()),
+        )
+        .replace(/\b\d+[smhd](?: ?\d+[smh])* old( *)/g, (m) => keepWidth(m, '<age> old')),
     )
   }
   // the summary counts the api-latency row as passed or warned
