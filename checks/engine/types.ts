@@ -19,7 +19,10 @@ export interface Result {
   /** A node name from the inventory, 'cluster', or '<node>/<item>' for per-item results. */
   target: string
   status: Status
+  /** What was judged, whole: --json and --wide show it. */
   evidence: Evidence
+  /** The same evidence in a person's words (`Running`, `3/3 members`): the table's SEEN and WANTED (results.ts). */
+  text: { seen: string; wanted: string }
   message: string
 }
 

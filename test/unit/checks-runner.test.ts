@@ -366,6 +366,7 @@ test('runner: a fake source is fetched once for 5 and for 100 targets', async ()
           target: x.name,
           status: cmdline.values[x.name] ? 'pass' : 'fail',
           evidence: { seen: 1, wanted: 1 },
+          text: { seen: '1', wanted: '1' },
           message: '',
         })),
     })
@@ -396,7 +397,14 @@ test('runner: the time each source took is a log line only with --verbose', asyn
     targets: () => ['n0'],
     needs: ['cmdline'],
     evaluate: () => [
-      { check: 'fake.one', target: 'n0', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: '' },
+      {
+        check: 'fake.one',
+        target: 'n0',
+        status: 'pass',
+        evidence: { seen: 1, wanted: 1 },
+        text: { seen: '1', wanted: '1' },
+        message: '',
+      },
     ],
   })
   const sources: SourceRegistry<null> = {
@@ -490,7 +498,14 @@ test('runner: a check whose evaluate throws fails alone', async () => {
     targets: () => ['cluster'],
     needs: [],
     evaluate: () => [
-      { check: 'x.ok', target: 'cluster', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: 'fine' },
+      {
+        check: 'x.ok',
+        target: 'cluster',
+        status: 'pass',
+        evidence: { seen: 1, wanted: 1 },
+        text: { seen: '1', wanted: '1' },
+        message: 'fine',
+      },
     ],
   })
   const report = await runChecks([boom, ok], { inv, sources: {}, ctx: null })
