@@ -109,17 +109,18 @@ export function judgeRuntimeSpec(json: string): { type: string; ok: boolean; see
           }
     }
     const low = Math.min(r.soft, r.hard)
+    const seen = r.soft === r.hard ? String(r.soft) : `soft ${r.soft}, hard ${r.hard}`
     return low >= l.minimum
       ? {
           type: l.type,
           ok: true,
-          seen: `soft ${r.soft}, hard ${r.hard}`,
+          seen,
           why: `${l.type} soft ${r.soft}, hard ${r.hard}`,
         }
       : {
           type: l.type,
           ok: false,
-          seen: `soft ${r.soft}, hard ${r.hard}`,
+          seen,
           why: `${l.type} is soft ${r.soft}, hard ${r.hard}; the validator needs ≥ ${l.minimum}`,
         }
   })
