@@ -5,13 +5,14 @@
 //    reports it; the difference is how late 08 is;
 //  - idle CPU of the lab's daemons.
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { HttpEtcdClient } from '../lab/kube-api/etcd-http.ts'
 import {
   benchLab,
   callWrappers,
   growLab,
+  inventoryAtVersion,
   labDown,
   labUp,
   REPO,
@@ -220,13 +221,7 @@ async function waitNodes(lab: BenchLab, n: number) {
  * the VIP. Read from the step's journal record (the timeline it returns). Runs once: it changes the lab's version.
  */
 function rollingUpgrade(lab: BenchLab, add: Add) {
-  const bumped = join(lab.root, 'inventory-v1.10.4.yaml')
-  writeFileSync(
-    bumped,
-    readFileSync(lab.inventory, 'utf8')
-      .replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4')
-      .replace(/(installerImage: \S+):v1\.10\.3/, '$1:v1.10.4'),
-  )
+  const bumped = inventoryAtVersion(lab, 'v1.10.4')
   const t0 = performance.now()
   const r = sh(lab, 'npx', ['zx', 'runbooks/09-upgrade.ts', '--inventory', bumped, '--yes'], {}, 20 * 60_000)
   const totalMs = performance.now() - t0
