@@ -87,41 +87,45 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
   const now = opts.now ?? Date.now
   const t0 = now()
   const startedAt = new Date(t0).toISOString()
-  const limit = pLimit(opts.concurrency ?? 4)
+  const limit = pLimit(opts.concurrency ?? 16)
   const needs = plan(checks, opts.inv)
 
   const data: Partial<SourceData> = {}
   const failed = new Map<SourceName, string>()
+  const fetchOne = (name: SourceName, nodes: CheckNode[], silent: Record<string, string>) =>
+    limit(async () => {
+      const src = opts.sources[name] as Source<typeof name, C> | undefined
+      if (!src) {
+        failed.set(name, `no data source named ${name} is registered`)
+        return
+      }
+      const s0 = now()
+      try {
+        const answering = nodes.filter((n) => !(n.name in silent))
+        ;(data as Record<string, unknown>)[name] = await src.fetch({
+          inv: opts.inv,
+          nodes: answering,
+          ctx: opts.ctx,
+          silent,
+        })
+        if (opts.verbose) log.dim(`  source ${name}: ${now() - s0} ms`)
+      } catch (e) {
+        failed.set(name, errText(e))
+        log.warn(`source ${name} failed: ${errText(e)}`)
+      }
+    })
+  // Sources that do not ask the nodes (Kubernetes, the backup index) need no probe: they run while it asks.
+  const unprobed = [...needs].filter(([name]) => !asksNodes(opts.sources, name))
+  const early = Promise.all(unprobed.map(([name, nodes]) => fetchOne(name, nodes, {})))
   const probed = await probeNodes(needs, opts)
   for (const name of probed.unasked) failed.set(name, probed.toolMissing!)
   const silent = probed.silent
-  await Promise.all(
-    [...needs]
-      .filter(([name]) => !probed.unasked.has(name))
-      .map(([name, nodes]) =>
-        limit(async () => {
-          const src = opts.sources[name] as Source<typeof name, C> | undefined
-          if (!src) {
-            failed.set(name, `no data source named ${name} is registered`)
-            return
-          }
-          const s0 = now()
-          try {
-            const answering = nodes.filter((n) => !(n.name in silent))
-            ;(data as Record<string, unknown>)[name] = await src.fetch({
-              inv: opts.inv,
-              nodes: answering,
-              ctx: opts.ctx,
-              silent,
-            })
-            if (opts.verbose) log.dim(`  source ${name}: ${now() - s0} ms`)
-          } catch (e) {
-            failed.set(name, errText(e))
-            log.warn(`source ${name} failed: ${errText(e)}`)
-          }
-        }),
-      ),
-  )
+  await Promise.all([
+    early,
+    ...[...needs]
+      .filter(([name]) => asksNodes(opts.sources, name) && !probed.unasked.has(name))
+      .map(([name, nodes]) => fetchOne(name, nodes, silent)),
+  ])
 
   const results: Result[] = []
   if (probed.toolMissing)
