@@ -21,6 +21,11 @@ export interface Source<K extends SourceName, C> {
   fetch: (req: SourceRequest<C>) => Promise<SourceData[K]>
   /** Asks the nodes themselves (the Talos API), so it needs them to answer; Kubernetes sources do not. */
   asksNodes?: boolean
+  /**
+   * It measures a latency: the sources that ask the nodes start only after it, so what it measures is the API's
+   * answer and not this machine busy with dozens of talosctl processes (the probe still runs beside it).
+   */
+  timed?: boolean
   /** The nodes it asks when that is not just the targeted ones (etcd asks every control plane). */
   nodesAsked?: (inv: CheckInventory, targeted: CheckNode[]) => CheckNode[]
 }
@@ -116,8 +121,14 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
     })
   // Sources that do not ask the nodes (Kubernetes, the backup index) need no probe: they run while it asks.
   const unprobed = [...needs].filter(([name]) => !asksNodes(opts.sources, name))
-  const early = Promise.all(unprobed.map(([name, nodes]) => fetchOne(name, nodes, {})))
-  const probed = await probeNodes(needs, opts)
+  const timed = unprobed.filter(([name]) => opts.sources[name]?.timed)
+  const early = Promise.all(
+    unprobed.filter((x) => !timed.includes(x)).map(([name, nodes]) => fetchOne(name, nodes, {})),
+  )
+  const [probed] = await Promise.all([
+    probeNodes(needs, opts),
+    ...timed.map(([name, nodes]) => fetchOne(name, nodes, {})),
+  ])
   for (const name of probed.unasked) failed.set(name, probed.toolMissing!)
   const silent = probed.silent
   await Promise.all([
