@@ -97,21 +97,26 @@ export function labDown(lab: BenchLab): void {
   rmSync(lab.root, { recursive: true, force: true })
 }
 
-/** Wrappers for talosctl and kubectl that append `<startNs> <endNs> <exit> <tool> <args>` to one log per call. */
+/**
+ * Wrappers for talosctl and kubectl that append `<startNs> <endNs> <exit> <tool> <args>` to one log per call. The
+ * wrapper files stay the same between measurements (the log is named by $BENCH_CALL_LOG): 02 remembers which
+ * configs the talosctl binary passed, keyed by the binary's path, size and mtime, as it would for a real one.
+ */
 export function callWrappers(lab: BenchLab, tag: string): { env: NodeJS.ProcessEnv; log: string } {
   const log = join(lab.root, `calls-${tag}.log`)
   writeFileSync(log, '')
   const wrap = (tool: string, real: string) => {
-    const f = join(lab.root, `${tool}-${tag}`)
-    writeFileSync(
-      f,
-      `#!/bin/sh\ns=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "$s $(date +%s%N) $rc ${tool} $*" >> "${log}"\nexit $rc\n`,
-    )
+    const f = join(lab.root, `${tool}-logged`)
+    const text = `#!/bin/sh\ns=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "$s $(date +%s%N) $rc ${tool} $*" >> "$BENCH_CALL_LOG"\nexit $rc\n`
+    if (!existsSync(f) || readFileSync(f, 'utf8') !== text) writeFileSync(f, text)
     chmodSync(f, 0o755)
     return f
   }
   const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).stdout.trim() || 'kubectl'
-  return { env: { TALOSCTL: wrap('talosctl', realTalosctl()), KUBECTL: wrap('kubectl', kubectl) }, log }
+  return {
+    env: { TALOSCTL: wrap('talosctl', realTalosctl()), KUBECTL: wrap('kubectl', kubectl), BENCH_CALL_LOG: log },
+    log,
+  }
 }
 
 const workerName = (i: number) => `worker${i}`
