@@ -282,28 +282,46 @@ const bytes = (v: number | string) => (typeof v === 'number' ? v : parseBytes(v)
 /** A shell's "command not found" (what zx's $ reports when the binary is missing or not executable). */
 const TOOL_MISSING = 127
 
-/** How long the probe's batched call may take before single-node calls race it (at most half the call timeout). */
-const PROBE_HEDGE_MS = 3_000
+/**
+ * When single-node calls start racing the probe's batched call: a third of the call timeout. Not sooner: on a busy
+ * machine a healthy 100-node call can take seconds, and racing it early would only add 100 more processes.
+ */
+const hedgeDelay = (timeoutMs = 30_000) => timeoutMs / 3
 
 /**
  * Who answers, in ONE `talosctl -n a,b,c version`: apid fans it out and reports per node (parseVersion's servers,
  * parseNodeErrors' errors), so the number of calls stays flat as nodes are added. A multi-node call waits for its
  * slowest node, so a hung node would hold the whole answer to the call timeout: when the batched call has not
- * answered within PROBE_HEDGE_MS it is raced by one call per node, and a hung node costs one call timeout (plus
- * the hedge), not one per source. Node name → why it did not answer. A missing talosctl throws: that is not the
- * nodes' fault.
+ * answered within hedgeDelay it is raced by one call per node (at most 8 at once, none started after the batched
+ * call answered), and a hung node costs one call timeout plus the hedge, not one per source. Node name → why it
+ * did not answer. A missing talosctl throws: that is not the nodes' fault.
  */
 export const probeTalos: NodeProbe<SourceContext> = async (nodes, ctx) => {
-  const hedgeMs = Math.min(PROBE_HEDGE_MS, (ctx.talos.timeoutMs ?? Infinity) / 2)
-  const batch = ctx.talos.run(['version'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+  let answered: TalosRunResult | undefined
+  const batch = ctx.talos
+    .run(['version'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+    .then((r) => (answered = r.timedOut ? undefined : r))
   let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), hedgeMs)))
-  const first = await Promise.race([batch, late])
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, hedgeDelay(ctx.talos.timeoutMs))))
+  await Promise.race([batch, late])
+  if (!answered) {
+    const singles = await probeEach(nodes, ctx, () => answered !== undefined)
+    await batch
+    if (!answered)
+      return verdictOf(
+        singles.filter((v) => v !== undefined),
+        ctx,
+      )
+  }
   clearTimeout(timer)
-  const verdicts =
-    first === 'late' || first.timedOut
-      ? await probeEach(nodes, ctx)
-      : nodes.map((n) => ({ node: n, ...batchVerdict(first, n) }))
+  const r = answered
+  return verdictOf(
+    nodes.map((n) => ({ node: n, ...batchVerdict(r, n) })),
+    ctx,
+  )
+}
+
+function verdictOf(verdicts: ({ node: CheckNode } & Verdict)[], ctx: SourceContext): Record<string, string> {
   const missing = verdicts.find((v) => v.toolMissing)?.why
   if (missing !== undefined) {
     const bin = ctx.talos.bin ?? 'talosctl'
@@ -336,12 +354,20 @@ function batchVerdict(r: TalosRunResult, n: CheckNode): Verdict {
   }
 }
 
-/** The fallback: `talosctl -n <node> version` per node, in parallel, each bounded by the call timeout. */
-async function probeEach(nodes: CheckNode[], ctx: SourceContext): Promise<({ node: CheckNode } & Verdict)[]> {
+/**
+ * The fallback: `talosctl -n <node> version` per node, in parallel, each bounded by the call timeout; a node whose
+ * turn comes after `stop()` turned true is not asked (undefined).
+ */
+async function probeEach(
+  nodes: CheckNode[],
+  ctx: SourceContext,
+  stop: () => boolean,
+): Promise<(({ node: CheckNode } & Verdict) | undefined)[]> {
   const limit = pLimit(Math.max(ctx.readConcurrency ?? 8, 8))
   return Promise.all(
     nodes.map((n) =>
       limit(async () => {
+        if (stop()) return undefined
         const r = await ctx.talos.run(['version'], { nodes: [n.address], nothrow: true, quiet: true })
         if (r.exitCode === 0 && !r.timedOut) return { node: n }
         if (r.exitCode === TOOL_MISSING) return { node: n, why: firstMeaningfulLine(r.stderr), toolMissing: true }

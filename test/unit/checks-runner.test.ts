@@ -537,7 +537,10 @@ test('sources: parsers for talosctl mounts, ls -l and machine config documents',
 
 // What the real talosctl v1.10.3 prints for `-n a,b,c version` (test/fixtures/talosctl/version-multi-node-*): a server
 // section per node that answered, and a multierror line per node that did not.
-function versionFake(inv: CheckInventory, opts: { refused?: string[]; hung?: string[]; timeoutMs: number }) {
+function versionFake(
+  inv: CheckInventory,
+  opts: { refused?: string[]; hung?: string[]; timeoutMs: number; delayMs?: number },
+) {
   const calls: string[][] = []
   const addr = (n: string) => inv.nodes.find((x) => x.name === n)!.address
   const refused = new Set((opts.refused ?? []).map(addr))
@@ -552,6 +555,7 @@ function versionFake(inv: CheckInventory, opts: { refused?: string[]; hung?: str
       await new Promise((r) => setTimeout(r, opts.timeoutMs))
       return { command, stdout: '', stderr: '', exitCode: 143, timedOut: true, durationMs: opts.timeoutMs }
     }
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs))
     const ok = nodes.filter((n) => !refused.has(n))
     const bad = nodes.filter((n) => refused.has(n))
     const errors = bad.length
@@ -616,4 +620,13 @@ test('probe: a missing talosctl is one error for the run, not a silent node each
     }),
   }
   await assert.rejects(probeTalos(inv.nodes, probeCtx(talos)), /talosctl is missing: \/nope\/talosctl cannot be run/)
+})
+
+test('probe: a slow but healthy batched call is raced by at most 8 single-node calls, and its answer is used', async () => {
+  const inv = inventory(96)
+  // hedge at 100 ms (a third of the timeout); every call takes 200 ms: the batch answers while the first 8 run
+  const fake = versionFake(inv, { refused: ['w5'], timeoutMs: 300, delayMs: 200 })
+  const silent = await probeTalos(inv.nodes, probeCtx(fake.talos))
+  assert.deepEqual(Object.keys(silent), ['w5'])
+  assert.ok(fake.calls.length <= 1 + 8, `${fake.calls.length} calls`)
 })
