@@ -317,3 +317,31 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
     labDown(lab)
   }
 }
+
+/**
+ * `npm run bench -- --checks-only`: the check suite on 5 and on `bigNodes` nodes and the no-op 02/03, on a lab of
+ * their own (the figures a change to the check engine or the no-op paths moves; about a third of the full run).
+ */
+export async function checkBenchmarks(add: Add, opts: { runs?: number; bigNodes?: number } = {}): Promise<void> {
+  const runs = opts.runs ?? 3
+  const big = opts.bigNodes ?? 100
+  const lab = benchLab(81, 'bench-checks')
+  try {
+    say(`lab up in ${lab.root}`)
+    labUp(lab)
+    for (const rb of ['01', '02', '03', '04', '05']) {
+      say(`runbook ${rb}`)
+      runRunbook(lab, rb)
+    }
+    checkSuite(lab, add, lab.inventory, 5, runs)
+    noOpRerun(lab, add, '02', runs)
+    noOpRerun(lab, add, '03', runs)
+    say(`growing the lab to ${big} nodes`)
+    const bigInv = growLab(lab, big)
+    await waitNodes(lab, big)
+    checkSuite(lab, add, bigInv, big, runs, 3000)
+    shrinkLab(lab)
+  } finally {
+    labDown(lab)
+  }
+}
