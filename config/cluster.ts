@@ -5,6 +5,8 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { formatIssue, loadInventory, type Inventory } from './inventory.ts'
 import { Talosctl } from '../lib/talos/talosctl.ts'
 import { Kube } from '../lib/kube/kubectl.ts'
+import { toolBin } from '../lib/host/cli-tool.ts'
+import { sharedShell, type SharedShell } from '../lib/host/shared-shell.ts'
 import { log } from '../lib/runner/log.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..')
@@ -26,6 +28,8 @@ export interface Cluster {
   paths: ClusterPaths
   talos: Talosctl
   kube: Kube
+  /** What the banner exports for every echoed command (TALOSCONFIG, KUBECONFIG, PATH): pass it to other wrappers. */
+  shell: SharedShell
 }
 
 export function clusterPaths(inv: { cluster: Pick<Inventory['cluster'], 'outputDir'> }): ClusterPaths {
@@ -53,6 +57,11 @@ export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; cal
   const paths = clusterPaths(inv)
   const talosctlBin = talosctlFor()
   const cps = inv.nodes.filter((n) => n.role === 'controlplane').map((n) => n.address)
+  const shell = sharedShell({
+    talosconfig: paths.talosconfig,
+    kubeconfig: paths.kubeconfig,
+    bins: [talosctlBin, toolBin('kubectl', 'KUBECTL')],
+  })
   return {
     inv,
     cluster: inv.cluster,
@@ -65,8 +74,10 @@ export function openCluster(inventoryFile: string, opts: { dryRun?: boolean; cal
       endpoints: cps,
       dryRun: opts.dryRun,
       timeoutMs: opts.callTimeoutMs,
+      shell,
     }),
-    kube: new Kube({ kubeconfig: paths.kubeconfig, dryRun: opts.dryRun, timeoutMs: opts.callTimeoutMs }),
+    kube: new Kube({ kubeconfig: paths.kubeconfig, dryRun: opts.dryRun, timeoutMs: opts.callTimeoutMs, shell }),
+    shell,
   }
 }
 

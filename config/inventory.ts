@@ -840,6 +840,10 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       )
     else if (/^(default_)?hugepage(s|sz)=/.test(a))
       c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
+    else {
+      const dead = kernelArgWithoutEffect(a)
+      if (dead) c.warn(V('kernelArgs', i), dead)
+    }
   })
 
   const names = new Set<string>()
@@ -1232,4 +1236,24 @@ export function loadInventory(file: string, opts: ParseOptions = {}): Inventory 
     throw new InventoryError([{ file, line: 0, column: 0, field: '', message: unreadable(e) }])
   }
   return parseInventory(text, file, opts)
+}
+
+/**
+ * CPU-isolation arguments the validator's kernel accepts but that do not do what they are for. Talos v1.10.3 boots
+ * Linux 6.12 built from siderolabs/pkgs kernel/build/config-amd64 at v1.10.0-16-g39b9c9f (its Makefile's PKGS):
+ * `# CONFIG_NO_HZ_FULL is not set` (line 106), so kernel/sched/isolation.c housekeeping_setup drops nohz_full= with
+ * "Housekeeping: nohz unsupported"; and CONFIG_RCU_NOCB_CPU, which needs RCU_EXPERT or NO_HZ_FULL (neither is set),
+ * is off, so rcu_nocbs= is ignored. isolcpus= works, but kubelet's static CPU manager does not know it
+ * (kubernetes/kubernetes#87862): the shared pool, where every pod without exclusive CPUs runs, spans the isolated CPUs,
+ * which the scheduler no longer balances, and the validator's own threads on its exclusive CPUs are not balanced either.
+ */
+export function kernelArgWithoutEffect(arg: string): string | undefined {
+  const name = arg.split('=')[0]!
+  if (name === 'nohz_full')
+    return `${arg} has no effect on Talos v1.10.3: its kernel is built without CONFIG_NO_HZ_FULL (the kernel logs "Housekeeping: nohz unsupported"); the tick keeps running on those CPUs`
+  if (name === 'rcu_nocbs' || name === 'rcu_nocb_poll')
+    return `${arg} has no effect on Talos v1.10.3: its kernel is built without CONFIG_RCU_NOCB_CPU`
+  if (name === 'isolcpus')
+    return `${arg}: kubelet's static CPU manager ignores isolcpus (kubernetes/kubernetes#87862): pods in the shared pool land on the isolated CPUs and the scheduler stops balancing threads there, the validator's too; reserve the system's CPUs with reservedSystemCpus instead`
+  return undefined
 }

@@ -20,6 +20,7 @@ import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
+import { validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
 
 const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
 const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'schematic'] as const
@@ -321,6 +322,9 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
     // No nodeTaints: on a worker Talos would add them with the node's credentials, which NodeRestriction refuses
     // ("is not allowed to modify taints") along with the rest of the update; registerWithTaints carries them.
     nodeTaints: role === 'controlplane' ? talosTaints(v) : undefined,
+    // memlock and nofile for every CRI container on the node (only the validator runs there): Talos sets none
+    // (lib/host/solana-limits.ts); containerd takes them at its next start, so a change waits for a reboot
+    baseRuntimeSpecOverrides: validatorRuntimeSpecOverrides(),
   }
 }
 

@@ -56,6 +56,8 @@ export interface MachineConfigView {
   files: MachineFile[]
   /** machine.network.interfaces as written (lab/network.ts reads them as Talos' network controllers do) */
   interfaces: Record<string, unknown>[]
+  /** machine.baseRuntimeSpecOverrides as written (an OCI runtime spec fragment) */
+  baseRuntimeSpecOverrides: Record<string, unknown>
 }
 
 type Obj = Record<string, any>
@@ -118,6 +120,8 @@ export function parseMachineConfig(text: string, source = 'machine config'): Mac
       permissions: Number(f.permissions ?? 0o644),
     })),
     interfaces: Array.isArray(m.network?.interfaces) ? m.network.interfaces : [],
+    baseRuntimeSpecOverrides:
+      m.baseRuntimeSpecOverrides && typeof m.baseRuntimeSpecOverrides === 'object' ? m.baseRuntimeSpecOverrides : {},
   }
 }
 

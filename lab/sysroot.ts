@@ -364,6 +364,9 @@ export const SYSCTL_DEFAULTS: Record<string, string> = {
   'fs/inotify/max_user_watches': '1048576',
   'fs/aio-max-nr': '1048576',
   'fs/file-max': '9223372036854775807',
+  // linux fs/file.c: unsigned int sysctl_nr_open __read_mostly = 1024*1024; (no kernel/numa_balancing: Talos's
+  // kernel is built without CONFIG_NUMA_BALANCING, siderolabs/pkgs kernel/build/config-amd64 at v1.10.0-16-g39b9c9f)
+  'fs/nr_open': '1048576',
 }
 
 /**

@@ -50,6 +50,11 @@ export interface TestLab {
    * (internal/app/maintenance/server.go ApplyConfiguration). Throws with talosctl's stderr when it refuses.
    */
   install(name: string, config: string): Promise<void>
+  /**
+   * What the lab knows of a machine that did not answer as expected, for an assertion's message: its stage, power
+   * and faults, and the Talos API server's last log lines (when it stopped and started serving each machine).
+   */
+  explain(name: string): string
   /** Resolves once ok() is true; throws naming `what` after timeoutMs. */
   until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>
   cleanup(): Promise<void>
@@ -246,6 +251,18 @@ export async function createTestLab(opts: {
         async () => (await lab.run(['-e', address, '-n', address, 'version'])).code === 0,
         60_000,
       )
+    },
+    explain: (name) => {
+      let state = `${name}: no state`
+      try {
+        const n = lab.node(name)
+        state = `${name}: stage ${n.stage}, power ${n.power ?? 'on'}, faults ${JSON.stringify(n.faults)}`
+      } catch {}
+      let log = '(no talos-api.log)'
+      try {
+        log = readFileSync(join(dir, 'talos-api.log'), 'utf8').trim().split('\n').slice(-20).join('\n')
+      } catch {}
+      return `${state}\ntalos-api.log, last lines:\n${log}`
     },
     until,
     cleanup: async () => {

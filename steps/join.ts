@@ -70,7 +70,7 @@ export async function waitRegistered(c: Cluster, nodes: InventoryNode[], timeout
   )
 }
 
-export async function approveCsrs(c: Cluster, nodes: InventoryNode[]): Promise<CsrDecision[]> {
+export async function approveCsrs(c: Pick<Cluster, 'kube'>, nodes: InventoryNode[]): Promise<CsrDecision[]> {
   const pending = (await c.kube.csrs()).filter(
     (csr) => !(csr as { status?: { conditions?: unknown[] } }).status?.conditions?.length,
   )

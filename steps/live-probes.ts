@@ -21,6 +21,7 @@ export function nodeTalosctl(c: Cluster, node: CpNode, timeoutMs: number): Talos
     endpoints: [node.address],
     timeoutMs,
     quiet: true,
+    shell: c.shell,
     nodeNames: { [node.address]: node.name },
   })
 }

@@ -1,7 +1,7 @@
 // Cluster-wide health in the spirit of `talosctl health` (pkg/cluster/check): k8s nodes Ready with the right role,
 // the API answering promptly, etcd and kubelet services running, control-plane static pods Running.
 import { controlPlaneNodes, names, type CheckInventory, type CheckNode } from '../engine/inventory.ts'
-import { fail, pass, warn } from '../engine/results.ts'
+import { count, fail, pass, warn, worded } from '../engine/results.ts'
 import { defineCheck, type Result, type ServiceRow } from '../engine/types.ts'
 import type { KubeNode } from '../../lib/kube/kubectl.ts'
 
@@ -18,6 +18,10 @@ export function findK8sNode(items: KubeNode[], n: CheckNode): KubeNode | undefin
   )
 }
 
+/** A Ready condition's status as `kubectl get nodes` words it. */
+const readyWord = (status: string | undefined) =>
+  status === 'True' ? 'Ready' : status === 'False' ? 'NotReady' : 'Unknown'
+
 export const nodesReady = defineCheck({
   id: 'cluster.nodes-ready',
   group: 'cluster',
@@ -27,7 +31,7 @@ export const nodesReady = defineCheck({
   evaluate: ({ k8sNodes }, inv) =>
     inv.nodes.map((n) => {
       const k = findK8sNode(k8sNodes.items, n)
-      const wanted = { ready: 'True', role: n.role }
+      const wanted = worded({ ready: 'True', role: n.role }, `Ready ${n.role}`)
       if (!k)
         return fail(
           'cluster.nodes-ready',
@@ -38,7 +42,11 @@ export const nodesReady = defineCheck({
         )
       const ready = k.status?.conditions?.find((c) => c.type === 'Ready')
       const isCp = CONTROL_PLANE_LABEL in (k.metadata.labels ?? {})
-      const seen = { name: k.metadata.name, ready: ready?.status ?? 'Unknown', role: isCp ? 'controlplane' : 'worker' }
+      const role = isCp ? 'controlplane' : 'worker'
+      const seen = worded(
+        { name: k.metadata.name, ready: ready?.status ?? 'Unknown', role },
+        `${readyWord(ready?.status)} ${role}`,
+      )
       if (ready?.status !== 'True') {
         return fail(
           'cluster.nodes-ready',
@@ -54,7 +62,7 @@ export const nodesReady = defineCheck({
           n.name,
           seen,
           wanted,
-          `${k.metadata.name} is labelled ${seen.role}, the inventory says ${n.role}`,
+          `${k.metadata.name} is labelled ${role}, the inventory says ${n.role}`,
         )
       }
       return pass('cluster.nodes-ready', n.name, seen, wanted, `${k.metadata.name} Ready as ${n.role}`)
@@ -86,16 +94,22 @@ function serviceResult(
   rows: ServiceRow[],
   nodeErrors: Record<string, string>,
 ): Result {
-  const wanted = { state: 'Running', health: 'OK' }
+  const wanted = worded({ state: 'Running', health: 'OK' }, 'Running, healthy')
   if (nodeErrors[node])
     return fail(check, node, nodeErrors[node], wanted, `could not list services on ${node}: ${nodeErrors[node]}`)
   const row = rows.find((r) => r.node === node && r.id === svc)
   if (!row) return fail(check, node, null, wanted, `${node} has no ${svc} service`)
-  const seen = { state: row.state, health: row.health }
+  const seen = worded({ state: row.state, health: row.health }, serviceWords(row))
   if (row.state !== 'Running') return fail(check, node, seen, wanted, `${svc} on ${node} is ${row.state}`)
   if (row.health === 'Fail') return fail(check, node, seen, wanted, `${svc} on ${node} is Running but unhealthy`)
   if (row.health !== 'OK') return warn(check, node, seen, wanted, `${svc} on ${node} is Running, health ${row.health}`)
   return pass(check, node, seen, wanted, `${svc} on ${node} is Running and healthy`)
+}
+
+/** `Running, healthy`, `Running, unhealthy`, `Finished`: a service row as `talosctl service` would say it. */
+function serviceWords(row: ServiceRow): string {
+  const health = row.health === 'OK' ? 'healthy' : row.health === 'Fail' ? 'unhealthy' : `health ${row.health || '?'}`
+  return row.state === 'Running' ? `Running, ${health}` : row.state
 }
 
 export const etcdService = defineCheck({
@@ -142,13 +156,23 @@ export const staticPods = defineCheck({
         seen[comp] = pod ? (pod.status?.phase ?? 'Unknown') : 'missing'
       }
       const bad = Object.entries(seen).filter(([, phase]) => phase !== 'Running')
-      const wanted = Object.fromEntries(STATIC_PODS.map((c) => [c, 'Running']))
+      const running = STATIC_PODS.length - bad.length
+      const seenWords = worded(
+        seen,
+        bad.length === 0
+          ? `${running}/${STATIC_PODS.length} Running`
+          : `${running}/${STATIC_PODS.length} Running, ${bad.map(([c, p]) => `${c.replace(/^kube-/, '')} ${p}`).join(', ')}`,
+      )
+      const wanted = worded(
+        Object.fromEntries(STATIC_PODS.map((c) => [c, 'Running'])),
+        `${count(STATIC_PODS.length, 'pod')} Running`,
+      )
       return bad.length === 0
-        ? pass('cluster.static-pods', n.name, seen, wanted, `${STATIC_PODS.join(', ')} Running on ${nodeName}`)
+        ? pass('cluster.static-pods', n.name, seenWords, wanted, `${STATIC_PODS.join(', ')} Running on ${nodeName}`)
         : fail(
             'cluster.static-pods',
             n.name,
-            seen,
+            seenWords,
             wanted,
             `on ${nodeName}: ${bad.map(([c, p]) => `${c} ${p}`).join(', ')}`,
           )

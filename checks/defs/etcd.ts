@@ -1,6 +1,6 @@
 // etcd health as `talosctl etcd status/members/alarm list` show it, judged against the inventory's control planes.
 import { controlPlaneNodes, names, type CheckInventory } from '../engine/inventory.ts'
-import { fail, pass, warn } from '../engine/results.ts'
+import { bytes, count, fail, pass, warn, worded } from '../engine/results.ts'
 import { defineCheck, type EtcdStatusRow, type Result } from '../engine/types.ts'
 import { DEFAULT_BACKUP_MAX_AGE, formatAge, newestBackup } from '../../lib/talos/etcd-backups.ts'
 import { parseGoDuration } from '../../lib/talos/parse.ts'
@@ -34,6 +34,12 @@ function answered(
   return { ok, failures }
 }
 
+/** `cp1 at 127.0.10.11`: a member by its name and where its peer URLs point. */
+const memberWords = (m: { id: string; hostname: string; peerUrls: string[] }) =>
+  `${m.hostname || m.id} at ${m.peerUrls.map(hostOf).join(',') || '(no peer URL)'}`
+
+const NO_ERRORS = worded([], 'no errors')
+
 export const etcdMembers = defineCheck({
   id: 'etcd.members',
   group: 'etcd',
@@ -45,7 +51,7 @@ export const etcdMembers = defineCheck({
     const claimed = new Set<string>()
     for (const cp of controlPlaneNodes(inv)) {
       const m = data.members.find((x) => x.hostname === cp.name || x.peerUrls.some((u) => hostOf(u) === cp.address))
-      const wanted = { hostname: cp.name, peer: cp.address }
+      const wanted = worded({ hostname: cp.name, peer: cp.address }, `${cp.name} at ${cp.address}`)
       if (!m) {
         out.push(
           fail(
@@ -59,7 +65,10 @@ export const etcdMembers = defineCheck({
         continue
       }
       claimed.add(m.id)
-      const seen = { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls, learner: m.learner }
+      const seen = worded(
+        { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls, learner: m.learner },
+        `${memberWords(m)}${m.learner ? ', learner' : ''}`,
+      )
       if (!m.peerUrls.some((u) => hostOf(u) === cp.address)) {
         out.push(
           fail(
@@ -81,8 +90,8 @@ export const etcdMembers = defineCheck({
         fail(
           'etcd.members',
           'cluster',
-          { id: m.id, hostname: m.hostname, peerUrls: m.peerUrls },
-          cps(inv),
+          worded({ id: m.id, hostname: m.hostname, peerUrls: m.peerUrls }, memberWords(m)),
+          worded(cps(inv), count(cps(inv).length, 'member')),
           `etcd member ${m.id} (${m.hostname || 'unnamed'}, ${m.peerUrls.join(',')}) is not an inventory control plane`,
         ),
       )
@@ -106,15 +115,15 @@ export const etcdHealthy = defineCheck({
           ? fail(
               'etcd.member-health',
               r.node,
-              r.errors,
-              [],
+              worded(r.errors, count(r.errors.length, 'error')),
+              NO_ERRORS,
               `member ${r.memberId} on ${r.node} reports errors: ${r.errors.join('; ')}`,
             )
           : pass(
               'etcd.member-health',
               r.node,
-              { memberId: r.memberId, errors: [] },
-              [],
+              worded({ memberId: r.memberId, errors: [] }, 'no errors'),
+              NO_ERRORS,
               `member ${r.memberId} on ${r.node} is healthy`,
             ),
       ),
@@ -131,31 +140,41 @@ export const etcdLeader = defineCheck({
   evaluate: ({ etcdStatus }) => {
     const rows = etcdStatus.rows
     if (rows.length === 0)
-      return [fail('etcd.leader', 'cluster', etcdStatus.nodeErrors, 'one leader', 'no etcd member answered')]
-    const views = Object.fromEntries(rows.map((r) => [r.node, r.leader]))
+      return [
+        fail(
+          'etcd.leader',
+          'cluster',
+          worded(etcdStatus.nodeErrors, 'no member answered'),
+          'one leader',
+          'no etcd member answered',
+        ),
+      ]
+    const leaders = Object.fromEntries(rows.map((r) => [r.node, r.leader]))
+    const nodeOf = (id: string) => rows.find((r) => r.memberId === id)?.node ?? id
     const distinct = [...new Set(rows.map((r) => r.leader))]
     const selfLeaders = rows.filter((r) => r.memberId === r.leader).map((r) => `${r.node} (${r.memberId})`)
+    const views = (text: string) => worded(leaders, text)
     if (distinct.length !== 1) {
       return [
         fail(
           'etcd.leader',
           'cluster',
-          views,
+          views(`${distinct.length} leaders named: ${distinct.map(nodeOf).join(', ')}`),
           'all members name the same leader',
-          `members disagree on the leader: ${fmtViews(views)}`,
+          `members disagree on the leader: ${fmtViews(leaders)}`,
         ),
       ]
     }
     const leader = distinct[0]!
     if (leader === '' || /^0+$/.test(leader)) {
-      return [fail('etcd.leader', 'cluster', views, 'one leader', 'the members report no leader')]
+      return [fail('etcd.leader', 'cluster', views('no leader'), 'one leader', 'the members report no leader')]
     }
     if (selfLeaders.length > 1) {
       return [
         fail(
           'etcd.leader',
           'cluster',
-          views,
+          views(`${selfLeaders.length} leaders`),
           'one leader',
           `several members claim leadership: ${selfLeaders.join(', ')}`,
         ),
@@ -170,13 +189,21 @@ export const etcdLeader = defineCheck({
         fail(
           'etcd.leader',
           'cluster',
-          views,
+          views(`leader ${leader}, not a member`),
           'a leader among the members',
           `all members name ${leader} as leader but no member has that id`,
         ),
       ]
     }
-    return [pass('etcd.leader', 'cluster', { leader, leaderNode, views }, 'one leader all members agree on', msg)]
+    return [
+      pass(
+        'etcd.leader',
+        'cluster',
+        worded({ leader, leaderNode, views: leaders }, `leader ${leaderNode ?? leader}`),
+        worded('one leader all members agree on', 'one agreed leader'),
+        msg,
+      ),
+    ]
   },
 })
 
@@ -200,7 +227,7 @@ export const etcdRaftLag = defineCheck({
       ...failures,
       ...ok.map((r) => {
         const lag = head - r.raftIndex
-        const seen = { raftIndex: r.raftIndex, head, lag }
+        const seen = worded({ raftIndex: r.raftIndex, head, lag }, `lag ${lag}`)
         const wanted = `lag ≤ ${RAFT_LAG_WARN}`
         if (lag > RAFT_LAG_FAIL)
           return fail(
@@ -232,7 +259,8 @@ export const etcdAlarms = defineCheck({
   needs: ['etcdAlarms'],
   evaluate: ({ etcdAlarms: data }) => {
     const alarms = data.alarms.filter((a) => a.alarm !== '' && a.alarm !== 'NONE')
-    if (alarms.length === 0) return [pass('etcd.alarms', 'cluster', [], [], 'no alarms')]
+    const none = worded([], 'no alarms')
+    if (alarms.length === 0) return [pass('etcd.alarms', 'cluster', none, none, 'no alarms')]
     // One alarm is raised cluster-wide and every queried node reports it: name each member once.
     const byMember = new Map<string, { alarm: string; nodes: string[] }>()
     for (const a of alarms) {
@@ -246,8 +274,8 @@ export const etcdAlarms = defineCheck({
       return fail(
         'etcd.alarms',
         'cluster',
-        { member, alarm: e.alarm, reportedBy: e.nodes },
-        [],
+        worded({ member, alarm: e.alarm, reportedBy: e.nodes }, `${e.alarm} on ${member}`),
+        none,
         `alarm ${e.alarm} on member ${member}`,
       )
     })
@@ -267,8 +295,11 @@ export const etcdDbSize = defineCheck({
       ...failures,
       ...ok.map((r) => {
         const ratio = r.dbSize / quota
-        const seen = { dbSize: MiB(r.dbSize), inUse: MiB(r.dbSizeInUse), ofQuota: `${(ratio * 100).toFixed(1)}%` }
-        const wanted = `< ${DB_WARN_RATIO * 100}% of ${GiB(quota)}`
+        const seen = worded(
+          { dbSize: MiB(r.dbSize), inUse: MiB(r.dbSizeInUse), ofQuota: `${(ratio * 100).toFixed(1)}%` },
+          `${bytes(r.dbSize)} of ${bytes(quota)}`,
+        )
+        const wanted = `< ${DB_WARN_RATIO * 100}% of ${bytes(quota)}`
         if (ratio >= 1)
           return fail(
             'etcd.db-size',
@@ -315,19 +346,22 @@ export const etcdBackupAge = defineCheck({
     const maxAge = inv.cluster.etcdBackupMaxAge ?? DEFAULT_BACKUP_MAX_AGE
     const maxMs = parseGoDuration(maxAge)
     const newest = newestBackup(b.entries)
-    const wanted = { maxAge }
+    const wanted = worded({ maxAge }, `younger than ${maxAge}`)
     if (!newest)
       return [
         warn(
           'etcd.backup-age',
           'cluster',
-          null,
+          worded(null, 'no snapshot'),
           wanted,
           `no etcd snapshot in ${b.dir}: take one with npx zx runbooks/10-etcd-backup.ts`,
         ),
       ]
     const ageMs = b.readAt - Date.parse(newest.takenAt)
-    const seen = { file: newest.file, takenAt: newest.takenAt, revision: newest.revision, age: formatAge(ageMs) }
+    const seen = worded(
+      { file: newest.file, takenAt: newest.takenAt, revision: newest.revision, age: formatAge(ageMs) },
+      `${formatAge(ageMs)} old`,
+    )
     if (ageMs > maxMs)
       return [
         warn(

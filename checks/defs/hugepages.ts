@@ -3,7 +3,7 @@
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
 import { hugepagesFromCmdline, parseMeminfo } from '../../lib/host/procfs.ts'
 import { hugepageSizeKb, sameQuantity } from '../../lib/kube/quantity.ts'
-import { expectEqual, fail, nodeValue, pass, warn } from '../engine/results.ts'
+import { bytes, count, expectEqual, fail, nodeValue, pass, warn, worded } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 import { findK8sNode } from './cluster.ts'
 
@@ -11,8 +11,20 @@ const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 const spec = (inv: CheckInventory) => inv.validator!.hugepages
 const total = (inv: CheckInventory) => spec(inv).perNumaNode.reduce((a, b) => a + b, 0)
 
+/** A page count as the table shows it (`4 pages`); null (not readable) stays '-'. */
+const pages = (n: number | null) => (n === null ? null : worded(n, count(n, 'page')))
+
+/** A page size as the kernel prints it (`1048576 kB`), shown as `1 GiB`; what the kernel printed stays the evidence. */
+const pageSize = (kb: string) => {
+  const n = Number(kb.replace(/ kB$/, ''))
+  return Number.isFinite(n) && kb.endsWith(' kB') ? worded(kb, bytes(n * 1024)) : kb
+}
+
 /** The `hugepages=` value that reserves perNumaNode pages on each node: "0:4,1:4". */
-const perNodeHugepagesArg = (perNumaNode: number[]) => perNumaNode.map((n, i) => `${i}:${n}`).join(',')
+const perNodeHugepagesArg = (perNumaNode: number[] | Record<number, number>) =>
+  Object.entries(perNumaNode)
+    .map(([i, n]) => `${i}:${n}`)
+    .join(',')
 
 export const hugepagesCmdline = defineCheck({
   id: 'hugepages.cmdline',
@@ -27,45 +39,52 @@ export const hugepagesCmdline = defineCheck({
       const hp = hugepagesFromCmdline(v.value)
       const sizeKb = hugepageSizeKb(spec(inv).size)
       const per = spec(inv).perNumaNode
-      const wantedPerNode = Object.fromEntries(per.map((n, i) => [i, n]))
+      const wantedPerNode = worded(
+        Object.fromEntries(per.map((n, i) => [i, n])),
+        `hugepages=${perNodeHugepagesArg(per)}`,
+      )
       const out: Result[] = [
         expectEqual(
           'hugepages.cmdline',
           `${node}/default_hugepagesz`,
-          `${hp.defaultSize} kB`,
-          `${sizeKb} kB`,
+          pageSize(`${hp.defaultSize} kB`),
+          pageSize(`${sizeKb} kB`),
           `default hugepage size on ${node}`,
         ),
       ]
       const req = hp.sizes.find((r) => r.sizeKiB === sizeKb)
       const t = `${node}/hugepages`
-      const wanted = `hugepagesz=${spec(inv).size.replace(/i$/, '')} hugepages=${perNodeHugepagesArg(per)}`
+      const wanted = worded(
+        `hugepagesz=${spec(inv).size.replace(/i$/, '')} hugepages=${perNodeHugepagesArg(per)}`,
+        `hugepages=${perNodeHugepagesArg(per)}`,
+      )
       if (!req) {
         out.push(
           fail(
             'hugepages.cmdline',
             t,
-            { sizes: hp.sizes, warnings: hp.warnings },
+            worded({ sizes: hp.sizes, warnings: hp.warnings }, `no ${spec(inv).size} pages`),
             wanted,
             `no ${sizeKb} kB hugepages requested on ${node}'s kernel command line${hp.warnings.length ? ` (${hp.warnings.join('; ')})` : ''}`,
           ),
         )
       } else if (req.perNode) {
-        out.push(expectEqual('hugepages.cmdline', t, req.perNode, wantedPerNode, `per-NUMA-node hugepages on ${node}`))
+        const seen = worded(req.perNode, `hugepages=${perNodeHugepagesArg(req.perNode)}`)
+        out.push(expectEqual('hugepages.cmdline', t, seen, wantedPerNode, `per-NUMA-node hugepages on ${node}`))
       } else {
         out.push(
           req.count === total(inv)
             ? warn(
                 'hugepages.cmdline',
                 t,
-                { count: req.count },
+                worded({ count: req.count }, `hugepages=${req.count}`),
                 wanted,
                 `hugepages=${req.count} is the right total but leaves the NUMA split to the kernel`,
               )
             : fail(
                 'hugepages.cmdline',
                 t,
-                { count: req.count },
+                worded({ count: req.count }, `hugepages=${req.count}`),
                 wanted,
                 `hugepages=${req.count} on ${node}, wanted ${perNodeHugepagesArg(per)}`,
               ),
@@ -90,15 +109,15 @@ export const hugepagesMeminfo = defineCheck({
         expectEqual(
           'hugepages.meminfo',
           `${node}/HugePages_Total`,
-          f.HugePages_Total ?? null,
-          total(inv),
+          pages(f.HugePages_Total ?? null),
+          pages(total(inv)),
           `HugePages_Total on ${node}`,
         ),
         expectEqual(
           'hugepages.meminfo',
           `${node}/Hugepagesize`,
-          f.Hugepagesize !== undefined ? `${f.Hugepagesize} kB` : null,
-          `${hugepageSizeKb(spec(inv).size)} kB`,
+          f.Hugepagesize !== undefined ? pageSize(`${f.Hugepagesize} kB`) : null,
+          pageSize(`${hugepageSizeKb(spec(inv).size)} kB`),
           `Hugepagesize on ${node}`,
         ),
       ]
@@ -126,10 +145,10 @@ export const hugepagesNuma = defineCheck({
             'hugepages.numa',
             t,
             null,
-            want,
+            pages(want),
             `NUMA node ${id} on ${node} has no hugepages-${hugepageSizeKb(spec(inv).size)}kB/nr_hugepages`,
           )
-        return expectEqual('hugepages.numa', t, seen, want, `nr_hugepages on NUMA node ${id} of ${node}`)
+        return expectEqual('hugepages.numa', t, pages(seen), pages(want), `nr_hugepages on NUMA node ${id} of ${node}`)
       })
     }),
 })

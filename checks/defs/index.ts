@@ -8,6 +8,7 @@ import { kernelChecks } from './kernel.ts'
 import { kubeletChecks } from './kubelet.ts'
 import { numaChecks } from './numa.ts'
 import { storageChecks } from './storage.ts'
+import { solanaChecks } from './solana.ts'
 import { sysctlChecks } from './sysctls.ts'
 import { talosHealth } from './talos-health.ts'
 
@@ -18,6 +19,7 @@ export const ALL_CHECKS: AnyCheck[] = [
   ...hugepagesChecks,
   ...numaChecks,
   ...sysctlChecks,
+  ...solanaChecks,
   ...kernelChecks,
   ...kubeletChecks,
   ...storageChecks,

@@ -1,7 +1,7 @@
 // The validator node is fenced off: it carries the inventory's labels and NoSchedule taint, and nothing that does
 // not tolerate that taint runs on it.
 import { names, validatorNodes } from '../engine/inventory.ts'
-import { fail, pass } from '../engine/results.ts'
+import { count, fail, pass, worded } from '../engine/results.ts'
 import { defineCheck } from '../engine/types.ts'
 import type { KubePod, KubeTaint } from '../../lib/kube/kubectl.ts'
 import { findK8sNode } from './cluster.ts'
@@ -14,14 +14,18 @@ export const validatorLabels = defineCheck({
   needs: ['k8sNodes'],
   evaluate: ({ k8sNodes }, inv) =>
     validatorNodes(inv).map((n) => {
-      const wanted = inv.validator?.labels ?? {}
+      const want = inv.validator?.labels ?? {}
+      const wanted = worded(want, count(Object.keys(want).length, 'label'))
       const k = findK8sNode(k8sNodes.items, n)
       if (!k) return fail('isolation.labels', n.name, null, wanted, `${n.name} is not a Kubernetes node`)
       const labels = k.metadata.labels ?? {}
-      const seen = Object.fromEntries(Object.keys(wanted).map((key) => [key, labels[key]]))
-      const wrong = Object.entries(wanted).filter(([key, v]) => labels[key] !== v)
+      const wrong = Object.entries(want).filter(([key, v]) => labels[key] !== v)
+      const seen = worded(
+        Object.fromEntries(Object.keys(want).map((key) => [key, labels[key]])),
+        `${Object.keys(want).length - wrong.length}/${count(Object.keys(want).length, 'label')}`,
+      )
       return wrong.length === 0
-        ? pass('isolation.labels', n.name, seen, wanted, `${Object.keys(wanted).length} label(s) present`)
+        ? pass('isolation.labels', n.name, seen, wanted, `${Object.keys(want).length} label(s) present`)
         : fail(
             'isolation.labels',
             n.name,
@@ -43,18 +47,22 @@ export const validatorTaints = defineCheck({
   needs: ['k8sNodes'],
   evaluate: ({ k8sNodes }, inv) =>
     validatorNodes(inv).map((n) => {
-      const wanted = inv.validator?.taints ?? []
+      const want = inv.validator?.taints ?? []
+      const wanted = worded(want, taintWords(want))
       const k = findK8sNode(k8sNodes.items, n)
       if (!k) return fail('isolation.taints', n.name, null, wanted, `${n.name} is not a Kubernetes node`)
-      const seen = k.spec?.taints ?? []
-      const missing = wanted.filter((w) => !seen.some((t) => sameTaint(t, w)))
+      const taints = k.spec?.taints ?? []
+      const seen = worded(taints, taintWords(taints))
+      const missing = want.filter((w) => !taints.some((t) => sameTaint(t, w)))
       return missing.length === 0
-        ? pass('isolation.taints', n.name, seen, wanted, `taint(s) ${wanted.map(fmtTaint).join(', ')} present`)
+        ? pass('isolation.taints', n.name, seen, wanted, `taint(s) ${want.map(fmtTaint).join(', ')} present`)
         : fail('isolation.taints', n.name, seen, wanted, `missing taint(s): ${missing.map(fmtTaint).join(', ')}`)
     }),
 })
 
 const fmtTaint = (t: KubeTaint) => `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`
+/** Taints as `kubectl describe node` lists them, or `none`. */
+const taintWords = (ts: KubeTaint[]) => (ts.length ? ts.map(fmtTaint).join(', ') : 'none')
 
 /** Kubernetes' toleration matching (v1.ToleratesTaint), for the scheduler's view of who may land on the node. */
 export function tolerates(pod: KubePod, taint: KubeTaint): boolean {
@@ -82,19 +90,22 @@ export const foreignPods = defineCheck({
       const intruders = live
         .filter((p) => taints.some((t) => !tolerates(p, t)))
         .map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`)
-      const wanted = `only pods tolerating ${taints.map(fmtTaint).join(', ') || '(no taints in inventory)'}`
+      const wanted = worded(
+        `only pods tolerating ${taints.map(fmtTaint).join(', ') || '(no taints in inventory)'}`,
+        'no foreign pods',
+      )
       return intruders.length === 0
         ? pass(
             'isolation.foreign-pods',
             n.name,
-            `${live.length} pod(s), all tolerate the taint`,
+            worded(`${live.length} pod(s), all tolerate the taint`, `${count(live.length, 'pod')}, all tolerate`),
             wanted,
             `no foreign pods on ${nodeName}`,
           )
         : fail(
             'isolation.foreign-pods',
             n.name,
-            intruders,
+            worded(intruders, count(intruders.length, 'foreign pod')),
             wanted,
             `${intruders.length} pod(s) without the toleration on ${nodeName}: ${intruders.join(', ')}`,
           )

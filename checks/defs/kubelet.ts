@@ -2,7 +2,7 @@
 // (KubeletConfiguration field names, as the machine config's machine.kubelet.extraConfig carries them).
 import { names, validatorNodes, type CheckInventory, type CheckValidator } from '../engine/inventory.ts'
 import { sameQuantity } from '../../lib/kube/quantity.ts'
-import { fail, fmt, nodeValue, pass } from '../engine/results.ts'
+import { fail, fmt, nodeValue, pass, worded, type Evidenced } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 import { parseCpuList } from '../../lib/host/numa.ts'
 import { evictionHardFor, kubeletExtraConfig, kubeReservedFor, systemReservedFor } from '../../config/render.ts'
@@ -45,6 +45,27 @@ function sameConfigValue(seen: unknown, wanted: unknown): boolean {
   return String(seen) === String(wanted) && seen !== undefined
 }
 
+/**
+ * A KubeletConfiguration value in a few words: scalars as they are, a list as its items (`0,1`), a map as
+ * `key=value` pairs (`cpu=1, memory=2Gi`), reservedMemory as `node 0: 1Gi`. Long ones are cut by the table.
+ */
+export function configWords(v: unknown): Evidenced {
+  if (v === null || v === undefined || typeof v !== 'object') return v as Evidenced
+  return worded(v, flatWords(v))
+}
+
+function flatWords(v: unknown): string {
+  if (v === null || typeof v !== 'object') return String(v)
+  if (Array.isArray(v)) return v.map(flatWords).join(', ')
+  const o = v as Record<string, unknown>
+  // reservedMemory entries: { numaNode, limits: { memory } }
+  if ('numaNode' in o && o.limits && typeof o.limits === 'object')
+    return `node ${String(o.numaNode)}: ${flatWords(Object.values(o.limits as object).join('/'))}`
+  return Object.entries(o)
+    .map(([k, x]) => `${k}=${flatWords(x)}`)
+    .join(', ')
+}
+
 export const kubeletConfig = defineCheck({
   id: 'kubelet.config',
   group: 'kubelet',
@@ -58,12 +79,18 @@ export const kubeletConfig = defineCheck({
       return Object.entries(wantedKubeletConfig(inv.validator!)).map(([field, wanted]) => {
         const seen = v.value[field]
         return sameConfigValue(seen, wanted)
-          ? pass('kubelet.config', `${node}/${field}`, seen, wanted, `${field} = ${fmt(seen)}`)
+          ? pass(
+              'kubelet.config',
+              `${node}/${field}`,
+              configWords(seen),
+              configWords(wanted),
+              `${field} = ${fmt(seen)}`,
+            )
           : fail(
               'kubelet.config',
               `${node}/${field}`,
-              seen ?? null,
-              wanted,
+              configWords(seen ?? null),
+              configWords(wanted),
               `kubelet ${field} on ${node} is ${fmt(seen)}, wanted ${fmt(wanted)}`,
             )
       })

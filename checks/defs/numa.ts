@@ -1,7 +1,7 @@
 // The validator's NUMA topology as read through the Talos API, rendered as `numactl --hardware` would print it and
 // asserted against what the inventory's hugepage layout assumes.
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
-import { fail, nodeValue, pass } from '../engine/results.ts'
+import { count, fail, nodeValue, pass, worded } from '../engine/results.ts'
 import { defineCheck, type NumaView, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
@@ -44,16 +44,17 @@ export const numaTopology = defineCheck({
       if ('fail' in v) return v.fail
       const expected = inv.validator!.hugepages.perNumaNode.length
       const problems = numaProblems(v.value, expected)
-      const seen = {
-        nodes: v.value.nodes.map((n) => ({ id: n.id, cpus: n.cpus.length, memMiB: n.memTotalMiB })),
-        numactl: v.value.numactl,
-      }
-      const wanted = {
-        nodes: expected,
-        everyNodeHasCpusAndMemory: true,
-        localDistance: LOCAL_DISTANCE,
-        symmetric: true,
-      }
+      const seen = worded(
+        {
+          nodes: v.value.nodes.map((n) => ({ id: n.id, cpus: n.cpus.length, memMiB: n.memTotalMiB })),
+          numactl: v.value.numactl,
+        },
+        `${count(v.value.nodes.length, 'node')}, ${v.value.nodes.map((n) => n.cpus.length).join('+')} cpus`,
+      )
+      const wanted = worded(
+        { nodes: expected, everyNodeHasCpusAndMemory: true, localDistance: LOCAL_DISTANCE, symmetric: true },
+        count(expected, 'node'),
+      )
       return problems.length === 0
         ? pass(
             'numa.topology',

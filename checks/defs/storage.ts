@@ -1,7 +1,7 @@
 // The validator's ledger/accounts volumes: mounted where the inventory says, with the right filesystem,
 // owner and mode, and not filling up.
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
-import { expectEqual, fail, nodeValue, pass, warn } from '../engine/results.ts'
+import { bytes, expectEqual, fail, nodeValue, pass, warn, worded } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
@@ -17,6 +17,9 @@ export function octalMode(mode: string | number): string {
   const bits = (t: string) => (t[0] === 'r' ? 4 : 0) + (t[1] === 'w' ? 2 : 0) + (/[xst]/.test(t[2]!) ? 1 : 0)
   return '0' + bits(m[1]!) + bits(m[2]!) + bits(m[3]!)
 }
+
+/** `1000:1000 0750`, as `ls -ln` would show owner and mode. */
+const ownerWords = (o: { uid: number; gid: number; mode: string }) => worded(o, `${o.uid}:${o.gid} ${o.mode}`)
 
 export const storageMounts = defineCheck({
   id: 'storage.mounts',
@@ -37,7 +40,10 @@ export const storageMounts = defineCheck({
               'storage.mounts',
               t,
               null,
-              { mountPoint: want.mountPoint, filesystem: want.filesystem },
+              worded(
+                { mountPoint: want.mountPoint, filesystem: want.filesystem },
+                `${want.filesystem} at ${want.mountPoint}`,
+              ),
               `nothing is mounted at ${want.mountPoint} on ${node}`,
             ),
           ]
@@ -51,13 +57,13 @@ export const storageMounts = defineCheck({
             `filesystem at ${want.mountPoint}`,
           ),
         ]
-        const wantedOwner = { uid: want.owner.uid, gid: want.owner.gid, mode: octalMode(want.mode) }
+        const wantedOwner = ownerWords({ uid: want.owner.uid, gid: want.owner.gid, mode: octalMode(want.mode) })
         out.push(
           seen.owner
             ? expectEqual(
                 'storage.mounts',
                 `${t}/owner`,
-                { uid: seen.owner.uid, gid: seen.owner.gid, mode: octalMode(seen.owner.mode) },
+                ownerWords({ uid: seen.owner.uid, gid: seen.owner.gid, mode: octalMode(seen.owner.mode) }),
                 wantedOwner,
                 `owner and mode of ${want.mountPoint}`,
               )
@@ -76,13 +82,14 @@ export const storageMounts = defineCheck({
             availGiB: +(seen.availableBytes / 2 ** 30).toFixed(1),
             used: `${(used * 100).toFixed(1)}%`,
           }
+          const shown = worded(sv, `${bytes(seen.sizeBytes - seen.availableBytes)} of ${bytes(seen.sizeBytes)}`)
           const wv = `used ≤ ${USED_WARN * 100}%`
           out.push(
             used > USED_FAIL
-              ? fail('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
+              ? fail('storage.mounts', `${t}/free`, shown, wv, `${want.mountPoint} is ${sv.used} full`)
               : used > USED_WARN
-                ? warn('storage.mounts', `${t}/free`, sv, wv, `${want.mountPoint} is ${sv.used} full`)
-                : pass('storage.mounts', `${t}/free`, sv, wv, `${sv.availGiB} GiB free of ${sv.sizeGiB} GiB`),
+                ? warn('storage.mounts', `${t}/free`, shown, wv, `${want.mountPoint} is ${sv.used} full`)
+                : pass('storage.mounts', `${t}/free`, shown, wv, `${sv.availGiB} GiB free of ${sv.sizeGiB} GiB`),
           )
         }
         // No free-space row when the API reports none (the lab's talosctl has no `mounts`): nothing to judge.

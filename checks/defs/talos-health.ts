@@ -2,7 +2,7 @@
 // and consistent, apid, memory/disk sizes, diagnostics, kubelet, boot sequence, k8s nodes reporting and Ready,
 // control-plane static pods and components, kube-proxy, coredns, schedulable). One check, one result, with each
 // condition's last state as its evidence, so a failure names the condition and Talos's own words.
-import { fail, pass } from '../engine/results.ts'
+import { fail, pass, worded } from '../engine/results.ts'
 import { defineCheck } from '../engine/types.ts'
 
 export const talosHealth = defineCheck({
@@ -12,8 +12,10 @@ export const talosHealth = defineCheck({
   targets: () => ['cluster'],
   needs: ['talosHealth'],
   evaluate: ({ talosHealth: h }) => {
-    const conditions = h.report.checks.map((c) => `${c.name}: ${c.message}`)
-    const wanted = 'every condition OK or SKIP'
+    const lines = h.report.checks.map((c) => `${c.name}: ${c.message}`)
+    const ok = h.report.checks.filter((c) => c.status === 'ok' || c.status === 'skip').length
+    const conditions = worded(lines, `${ok}/${h.report.checks.length} conditions OK`)
+    const wanted = worded('every condition OK or SKIP', 'all conditions OK')
     if (h.report.ok && h.exitCode === 0) {
       return [
         pass(

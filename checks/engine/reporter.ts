@@ -1,6 +1,6 @@
 // How a report reaches a person (aligned columns, one line per result, like kubectl; then a summary) or a program
 // (exactly one JSON document on stdout).
-import { cut, formatColumns, textWidth } from '../../lib/runner/columns.ts'
+import { cut, cutMiddle, formatColumns, textWidth } from '../../lib/runner/columns.ts'
 import type { Report, Result, Summary } from './types.ts'
 
 /** Evidence as one line: multi-line evidence (numactl) shows its first line and a line count. Not cut. */
@@ -21,8 +21,24 @@ interface TableOptions {
   color?: boolean
   /** Line width (the terminal's, lib/runner/columns.ts terminalWidth); Infinity with --wide. */
   width?: number
-  /** --wide: nothing cut, and every result's message under its row, passes included. */
+  /** --wide: SEEN and WANTED hold the whole evidence, nothing is cut, and every result's message is under its row. */
   wide?: boolean
+}
+
+/**
+ * TARGET's widest: enough for `validator1/cpuManagerPolicyOptions`; a longer `<node>/<item>` keeps its node and loses the
+ * middle of its item (`validator1/net.ipv4.tc…ion_control`), so the evidence keeps its room in 120 columns.
+ */
+export const TARGET_WIDTH = 34
+
+/** Each target as the table shows it: long ones cut in the middle of the item, unless two would then read alike. */
+function targetCells(targets: string[]): string[] {
+  const short = targets.map((t) => {
+    const slash = t.indexOf('/')
+    const node = slash < 0 ? '' : t.slice(0, slash + 1)
+    return node + cutMiddle(t.slice(node.length), Math.max(1, TARGET_WIDTH - textWidth(node)))
+  })
+  return short.map((s, i) => (short.filter((x) => x === s).length > 1 ? targets[i]! : s))
 }
 
 const HEADER = ['CHECK', 'TARGET', 'STATUS', 'SEEN', 'WANTED']
@@ -36,12 +52,12 @@ const COLOURS = { pass: 32, warn: 33, fail: 31 } as const
  */
 export function renderTable(report: Report, opts: TableOptions = {}): string {
   const width = opts.wide ? Infinity : (opts.width ?? Infinity)
-  const rows = report.results.map((r) => [
+  const targets = opts.wide ? report.results.map((r) => r.target) : targetCells(report.results.map((r) => r.target))
+  const rows = report.results.map((r, i) => [
     r.check,
-    r.target,
+    targets[i]!,
     r.status.toUpperCase(),
-    cell(r.evidence.seen),
-    cell(r.evidence.wanted),
+    ...(opts.wide ? [cell(r.evidence.seen), cell(r.evidence.wanted)] : [cell(r.text.seen), cell(r.text.wanted)]),
   ])
   const paint = (row: number, col: number, padded: string) => {
     if (!opts.color) return padded

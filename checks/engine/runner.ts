@@ -4,7 +4,7 @@
 import pLimit from 'p-limit'
 import { log } from '../../lib/runner/log.ts'
 import type { CheckInventory, CheckNode } from './inventory.ts'
-import { fail } from './results.ts'
+import { fail, worded } from './results.ts'
 import type { AnyCheck, Report, Result, SourceData, SourceName, Summary } from './types.ts'
 
 export interface SourceRequest<C> {
@@ -147,8 +147,8 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
     if (probed.toolMissing && (c.needs as SourceName[]).some((n) => probed.unasked.has(n))) continue
     const missing = (c.needs as SourceName[]).filter((n) => failed.has(n))
     if (missing.length > 0) {
-      const seen = Object.fromEntries(missing.map((n) => [n, failed.get(n)]))
       const why = missing.map((n) => `${n}: ${failed.get(n)}`).join('; ')
+      const seen = worded(Object.fromEntries(missing.map((n) => [n, failed.get(n)])), why)
       for (const t of targetsOf(c, opts.inv)) {
         results.push(fail(c.id, t, seen, `data from ${missing.join(', ')}`, `could not fetch ${why}`))
       }

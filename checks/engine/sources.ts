@@ -34,6 +34,7 @@ import type { PerNode, StorageMount } from './types.ts'
 import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
+import { HOST_LIMITS, hostLimitPath } from '../../lib/host/solana-limits.ts'
 
 // ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
 
@@ -589,6 +590,32 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       }
       return out
     },
+  },
+
+  criBaseSpec: {
+    name: 'criBaseSpec',
+    asksNodes: true,
+    fetch: readFile('/etc/cri/conf.d/base-spec.json'),
+  },
+
+  hostLimits: {
+    name: 'hostLimits',
+    asksNodes: true,
+    // read from /proc/sys, not KernelParamStatus: Talos reports only the params it set, and these must hold either way
+    fetch: ({ ctx, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const files = await readMany(
+          ctx,
+          n,
+          HOST_LIMITS.map((l) => hostLimitPath(l.key)),
+        )
+        return Object.fromEntries(
+          HOST_LIMITS.flatMap((l) => {
+            const v = files.get(hostLimitPath(l.key))
+            return v === undefined ? [] : [[l.key, v.trim()]]
+          }),
+        )
+      }),
   },
 
   numa: {

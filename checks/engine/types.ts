@@ -19,7 +19,10 @@ export interface Result {
   /** A node name from the inventory, 'cluster', or '<node>/<item>' for per-item results. */
   target: string
   status: Status
+  /** What was judged, whole: --json and --wide show it. */
   evidence: Evidence
+  /** The same evidence in a person's words (`Running`, `3/3 members`): the table's SEEN and WANTED (results.ts). */
+  text: { seen: string; wanted: string }
   message: string
 }
 
@@ -115,6 +118,10 @@ export interface SourceData {
   tcpCongestion: PerNode<string>
   /** sysctl key → current value (KernelParamStatus resources, one batched `get`). */
   sysctls: PerNode<Record<string, string>>
+  /** /etc/cri/conf.d/base-spec.json: the OCI base spec containerd gives the node's CRI containers. */
+  criBaseSpec: PerNode<string>
+  /** fdctl's host limits (checks/defs/solana.ts HOST_LIMITS): sysctl key → /proc/sys value; absent keys have no file. */
+  hostLimits: PerNode<Record<string, string>>
   /** NUMA topology read through the Talos API from /sys/devices/system/node. */
   numa: PerNode<NumaView>
   /** NUMA node id → nr_hugepages of the inventory's page size. */

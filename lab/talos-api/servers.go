@@ -200,6 +200,8 @@ func (s *supervisor) reconcile(ctx context.Context) error {
 		if cur != nil {
 			cur.stop()
 			delete(s.endpoints, n.Name)
+			// every time a machine stops answering is in the log: a test that meets "connection refused" shows why
+			logf("%s: stopped serving (stage %s, down %v, maintenance %v)", n.Name, n.Stage, n.Down, n.Maintenance())
 		}
 
 		if key == "" {
@@ -208,13 +210,14 @@ func (s *supervisor) reconcile(ctx context.Context) error {
 
 		ep, err := s.start(ctx, n, cfgs)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %s: cannot serve: %v\n", time.Now().Format(time.RFC3339), n.Name, err)
+			logf("%s: cannot serve: %v", n.Name, err)
 
 			continue
 		}
 
 		ep.key = key
 		s.endpoints[n.Name] = ep
+		logf("%s: serving on %s:%d (stage %s, maintenance %v)", n.Name, n.Address, constants.ApidPort, n.Stage, n.Maintenance())
 	}
 
 	return nil
@@ -394,3 +397,8 @@ var (
 	_ tls.Certificate
 	_ = json.Marshal
 )
+
+// logf writes one timestamped line to the server's log (the lab keeps it as <lab dir>/talos-api.log).
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+}

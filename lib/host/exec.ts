@@ -19,6 +19,11 @@ export interface RunOptions {
   nothrow?: boolean
   /** Where the command acts (e.g. "cp2 (127.0.10.12)"): named in errors. */
   context?: string
+  /**
+   * The command as the echo line shows it, when shorter than what runs but equivalent after the banner's exports
+   * (lib/host/shared-shell.ts); asked only when the line is printed. Errors still name the command that ran.
+   */
+  echo?: () => { bin: string; args: string[] }
 }
 
 export interface RunResult {
@@ -148,12 +153,16 @@ function signalExitCode(signal: NodeJS.Signals | null): number {
 export async function run(bin: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const redact = opts.redact ?? []
   const command = formatCommand(bin, args, redact)
+  const echoed = () => {
+    const e = opts.echo?.()
+    return e ? formatCommand(e.bin, e.args, redact) : command
+  }
 
   if (opts.dryRun && opts.mutating) {
-    log.cmd(`(dry-run) ${command}`)
+    log.cmd(`(dry-run) ${echoed()}`)
     return { command, stdout: '', stderr: '', exitCode: 0, durationMs: 0, skipped: true }
   }
-  if (!opts.quiet) log.cmd(command)
+  if (!opts.quiet) log.cmd(echoed())
 
   const started = Date.now()
   const out = await $({

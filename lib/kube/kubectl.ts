@@ -4,6 +4,7 @@ import { sleep } from 'zx'
 import { stringify } from 'yaml'
 import { CommandError, type RunResult } from '../host/exec.ts'
 import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool.ts'
+import type { SharedShell } from '../host/shared-shell.ts'
 
 interface KubeOptions extends CliToolOptions {
   kubeconfig?: string
@@ -159,6 +160,12 @@ export class Kube extends CliTool {
       ...(this.context ? ['--context', this.context] : []),
       ...args,
     ]
+  }
+
+  /** The echo leaves out `--kubeconfig F` when the banner exported KUBECONFIG=F (kubectl reads it then). */
+  protected override echoArgs(argv: string[], shell: SharedShell): string[] {
+    const shared = argv[0] === '--kubeconfig' && argv[1] !== undefined && argv[1] === shell.kubeconfig
+    return super.echoArgs(shared ? argv.slice(2) : argv, shell)
   }
 
   run(args: string[], opts: KubeRunOptions = {}): Promise<RunResult> {

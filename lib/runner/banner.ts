@@ -2,6 +2,7 @@
 // is whether this run touches production, so that line is loud (bold red) and names the inventory file it came from.
 import { basename } from 'node:path'
 import { styleText } from 'node:util'
+import { shellLines, type SharedShell } from '../host/shared-shell.ts'
 
 export interface ClusterIdentity {
   name: string
@@ -17,6 +18,8 @@ interface BannerInput {
   inventoryFile: string
   dryRun: boolean
   talosctlBin?: string
+  /** The exports every echoed `$ talosctl …` / `$ kubectl …` line below assumes (never the files' contents). */
+  shell?: SharedShell
   color?: boolean
 }
 
@@ -34,5 +37,13 @@ export function formatBanner(b: BannerInput): string[] {
     paint('bold', `══ ${b.id}: ${b.title}`),
     `   cluster ${b.cluster.name} · ${b.cluster.target === 'production' ? paint(['bold', 'red'], target) : paint('cyan', target)}`,
     `   ${b.dryRun ? paint(['bold', 'yellow'], 'DRY RUN: checks and reads only, nothing is changed') : 'mode: live (changes are made)'} · talosctl ${b.talosctlBin ?? '(not used)'}`,
+    ...shellBlock(b.shell),
   ]
+}
+
+/** The exports, under a line saying what they are for, so a pasted `$ …` line runs as it ran here. */
+function shellBlock(shell: SharedShell | undefined): string[] {
+  const lines = shell ? shellLines(shell) : []
+  if (lines.length === 0) return []
+  return ['   the commands below ($ …) run as pasted after:', ...lines.map((l) => `     ${l}`)]
 }

@@ -23,6 +23,19 @@ export function cut(s: string, width: number): string {
   return width <= 0 ? '' : chars.slice(0, width - 1).join('') + '…'
 }
 
+/**
+ * `s` cut to `width` characters by taking out its middle (`net.core…_default`): for names whose start and end both
+ * tell them apart, such as sysctl keys.
+ */
+export function cutMiddle(s: string, width: number): string {
+  const chars = [...s]
+  if (chars.length <= width) return s
+  if (width <= 1) return width === 1 ? '…' : ''
+  const tail = Math.floor((width - 1) / 2)
+  const head = width - 1 - tail
+  return chars.slice(0, head).join('') + '…' + chars.slice(chars.length - tail).join('')
+}
+
 /** Column widths that fit `maxWidth`: the widest column is narrowed first, down to the next widest, and so on. */
 export function fitWidths(natural: number[], minimum: number[], maxWidth: number): number[] {
   const w = [...natural]

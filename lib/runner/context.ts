@@ -1,6 +1,7 @@
 // Building the runbook's context (inventory, wrappers) and printing the banner. Failing here has touched nothing.
 import { log, setLogSink } from './log.ts'
 import { formatBanner, type ClusterIdentity } from './banner.ts'
+import type { SharedShell } from '../host/shared-shell.ts'
 import { UsageError, type FlagSpecs, type ParsedFlags } from './flags.ts'
 import { errorMessage } from './format.ts'
 import type { RunbookContextBase, RunbookDef, RunnerExtras } from './types.ts'
@@ -8,6 +9,7 @@ import type { RunbookContextBase, RunbookDef, RunnerExtras } from './types.ts'
 interface Identity {
   cluster: ClusterIdentity
   talosctlBin?: string
+  shell?: SharedShell
 }
 
 /** The cluster the context names. Typed, but checked too: a target other than lab/production must never run. */
@@ -22,6 +24,7 @@ function identityOf(id: string, ctx: RunbookContextBase): Identity {
   return {
     cluster: { name: c.name, target: c.target, endpoint: String(c.endpoint ?? '') },
     talosctlBin: ctx.talosctlBin,
+    shell: ctx.shell,
   }
 }
 
@@ -58,6 +61,7 @@ export async function buildContext<F extends FlagSpecs, C extends RunbookContext
     inventoryFile: flags.inventory,
     dryRun: flags.dryRun,
     talosctlBin: ident.talosctlBin,
+    shell: ident.shell,
   })
   for (const line of banner) log.info(line)
   for (const line of held) log.info(line)

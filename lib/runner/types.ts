@@ -2,12 +2,15 @@
 // (EXIT, RefusedError) so every part of the runner can use them without importing the runner itself.
 import type { ClusterIdentity } from './banner.ts'
 import type { FlagSpecs, ParsedFlags } from './flags.ts'
+import type { SharedShell } from '../host/shared-shell.ts'
 
 /** What the runner needs from a runbook's context: which cluster, whether it is the lab or production, which talosctl. */
 export interface RunbookContextBase {
   cluster: ClusterIdentity
   /** Shown in the banner. */
   talosctlBin?: string
+  /** What every echoed command assumes (TALOSCONFIG, KUBECONFIG, PATH): the banner says it once. */
+  shell?: SharedShell
 }
 
 /** Added by the runner to the runbook's context before the first step. */

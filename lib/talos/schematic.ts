@@ -98,15 +98,35 @@ export const factoryDiskImageUrl = (id: string, talosVersion: string) =>
 /** The official installer (ghcr.io/siderolabs/installer) is the factory's empty schematic. */
 const OFFICIAL_INSTALLER = /^ghcr\.io\/siderolabs\/installer(:|@)/
 
+/** An installer image reference as the runbooks read it. */
+export interface InstallerImageRef {
+  image: string
+  /** The tag (a digest after it is ignored): the Talos version the image installs. */
+  version: string
+  /** The Image Factory schematic ID in its path; undefined for the official installer and images built elsewhere. */
+  schematic?: string
+}
+
+const FACTORY_INSTALLER = /^factory\.talos\.dev\/(?:[a-z0-9-]+-)?installer(?:-secureboot)?\/([0-9a-f]{64})(?::|@)/
+
 /**
- * Which schematic an installer image reference carries: factory.talos.dev/<platform>-installer[-secureboot]/<id>:<tag>
- * (or the older factory.talos.dev/installer/<id>), the official installer = the empty schematic; undefined when the
- * reference does not say (an image built elsewhere).
+ * The one parser of installer image references: factory.talos.dev/<platform>-installer[-secureboot]/<id>:<tag> (or
+ * the older factory.talos.dev/installer/<id>) names its schematic; `<image>@sha256:…` pins a digest beside the tag.
+ */
+export function parseInstallerImage(image: string): InstallerImageRef {
+  const noDigest = image.replace(/@sha256:[0-9a-f]{64}$/, '')
+  const version = /:([^:/]+)$/.exec(noDigest)?.[1] ?? ''
+  const schematic = FACTORY_INSTALLER.exec(image)?.[1]
+  return { image, version, ...(schematic ? { schematic } : {}) }
+}
+
+/**
+ * Which schematic's kernel args an installer image carries: its factory schematic, the empty schematic for the
+ * official installer; undefined when the reference does not say (an image built elsewhere).
  */
 export function schematicOfInstaller(image: string): string | undefined {
   if (OFFICIAL_INSTALLER.test(image)) return EMPTY_SCHEMATIC_ID
-  const m = /^factory\.talos\.dev\/(?:[a-z0-9-]+-)?installer(?:-secureboot)?\/([0-9a-f]{64})(?::|@)/.exec(image)
-  return m?.[1]
+  return parseInstallerImage(image).schematic
 }
 
 /** Which schematic a disk image URL names: a 64-hex path segment (the factory's /image/<id>/<version>/ layout). */

@@ -5,6 +5,7 @@ import { delimiter, join } from 'node:path'
 import { chmod } from 'node:fs/promises'
 import { CommandError, type RunResult } from '../host/exec.ts'
 import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool.ts'
+import { talosconfigEndpoints, type SharedShell } from '../host/shared-shell.ts'
 import {
   formatGoDuration,
   parseEtcdAlarms,
@@ -136,6 +137,25 @@ export class Talosctl extends CliTool {
     if (this.endpoints?.length) out.push('-e', this.endpoints.join(','))
     if (nodes.length) out.push('-n', nodes.join(','))
     return [...out, ...args]
+  }
+
+  /**
+   * The echo leaves out `--talosconfig F` when the banner exported TALOSCONFIG=F, and then `-e` when it names the
+   * endpoints F's current context already has (talosctl dials those when -e is absent): `talosctl -n a service etcd`.
+   * An `-e` that differs (one node as its own endpoint) stays, so the pasted line still dials the same apid.
+   */
+  protected override echoArgs(argv: string[], shell: SharedShell): string[] {
+    let rest = argv
+    let config: string | undefined
+    if (rest[0] === '--talosconfig' && rest[1] !== undefined) {
+      config = rest[1]
+      if (config === shell.talosconfig) rest = rest.slice(2)
+    }
+    if (config && rest[0] === '-e' && rest[1] !== undefined) {
+      const inFile = talosconfigEndpoints(config)
+      if (inFile && inFile.join(',') === rest[1]) rest = rest.slice(2)
+    }
+    return super.echoArgs(rest, shell)
   }
 
   describeNodes(nodes: string[]): string {

@@ -4,6 +4,7 @@ import type { Inventory, InventoryNode } from '../../config/inventory.ts'
 import { installerImageFor, nodeKernelArgs } from '../../config/render.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
 import { installerSchematicProblems } from '../../config/schematic-images.ts'
+import { parseInstallerImage, type InstallerImageRef } from '../../lib/talos/schematic.ts'
 
 interface TalosVersion {
   major: number
@@ -64,19 +65,7 @@ export function talosUpgradePath(fromText: string, toText: string): UpgradePath 
 }
 
 /** The parts of an installer image reference the plan compares: the Talos version (tag) and the schematic ID. */
-interface ImageRef {
-  image: string
-  version: string
-  /** The Image Factory schematic ID (…/installer/<id>:tag, …/metal-installer/<id>:tag); undefined for other images. */
-  schematic?: string
-}
-
-export function parseInstallerImage(image: string): ImageRef {
-  const noDigest = image.replace(/@sha256:[0-9a-f]{64}$/, '')
-  const tag = /:([^:/]+)$/.exec(noDigest)?.[1] ?? ''
-  const schematic = /\/([0-9a-f]{64}):[^:/]+$/.exec(noDigest)?.[1]
-  return { image, version: tag, ...(schematic ? { schematic } : {}) }
-}
+type ImageRef = InstallerImageRef
 
 interface NodeTarget extends ImageRef {
   kernelArgs: string[]

@@ -52,13 +52,18 @@ async function snapshotEtcd(c: Cluster, u: NodeUpgrade): Promise<string> {
   return e ? `${join(backupsDir(c.paths.outDir), e.file)} (revision ${e.revision}, verified)` : '(dry run: none taken)'
 }
 
-async function drain(c: Cluster, u: NodeUpgrade, t: UpgradeTimeouts): Promise<void> {
-  await c.kube.run(['cordon', u.node], { mutating: true })
+/**
+ * Cordon, then `kubectl drain` through the eviction API: a PodDisruptionBudget that allows no disruption keeps its
+ * pods, and the drain fails after drainMs naming the budget (proven on the real kube-apiserver and
+ * kube-controller-manager: test/lab/real-kube-apiserver.test.ts). Bare pods (no controller) also stop it: no --force.
+ */
+export async function cordonAndDrain(c: Pick<Cluster, 'kube'>, node: string, drainMs: number): Promise<void> {
+  await c.kube.run(['cordon', node], { mutating: true })
   await c.kube.run(
-    ['drain', u.node, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${Math.round(t.drainMs / 1000)}s`],
+    ['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${Math.round(drainMs / 1000)}s`],
     {
       mutating: true,
-      timeoutMs: t.drainMs + 30_000,
+      timeoutMs: drainMs + 30_000,
     },
   )
 }
@@ -130,7 +135,7 @@ export async function upgradeNode(
     await c.kube.waitForReady(30_000)
   } else {
     progress(`${u.node}: cordon and drain`)
-    await drain(c, u, t)
+    await cordonAndDrain(c, u.node, t.drainMs)
   }
   progress(`${u.node}: talosctl upgrade`)
   const probes = u.kind === 'controlplane' ? startProbes(c) : undefined

@@ -24,6 +24,7 @@ export function talosAt(c: Cluster, node: InventoryNode, opts: { timeoutMs: numb
     quiet: opts.quiet ?? false,
     dryRun: c.talos.dryRun,
     nodeNames: { [node.address]: node.name },
+    shell: c.shell,
   })
 }
 

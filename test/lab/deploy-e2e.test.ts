@@ -225,7 +225,12 @@ test('checks/etcd.ts fails naming a crashed member, and passes once it is healed
   assert.equal(good.code, 0, good.out.slice(-2000))
 })
 
-test('a wrong sysctl and wrong per-NUMA huge pages on the validator fail the right checks', () => {
+test("a wrong sysctl and wrong per-NUMA huge pages on the validator fail the right checks, fdctl's limits too", () => {
+  // fdctl's thresholds hold on the deployed validator: the inventory's vm.max_map_count, the kernel's fs.nr_open and
+  // fs.file-max, and no kernel.numa_balancing file in Talos's kernel
+  const fd = sh('npx', ['zx', 'checks/solana.ts', '--inventory', inv])
+  assert.equal(fd.code, 0, fd.out.slice(-2000))
+  assert.match(fd.out, /^solana\.host-limits +\S*numa_balancing +PASS /m)
   const root = join(labDir, 'nodes', 'validator1', 'root')
   const sysctl = join(root, 'proc/sys/vm/max_map_count')
   const pages = join(root, 'sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages')
@@ -236,6 +241,9 @@ test('a wrong sysctl and wrong per-NUMA huge pages on the validator fail the rig
     const s = sh('npx', ['zx', 'checks/sysctls.ts', '--inventory', inv])
     assert.equal(s.code, 1, s.out.slice(-2000))
     assert.match(s.out, /^sysctls\.\S+ +\S*vm\.max_map_count +FAIL /m)
+    const f = sh('npx', ['zx', 'checks/solana.ts', '--inventory', inv])
+    assert.equal(f.code, 1, f.out.slice(-2000))
+    assert.match(f.out, /^solana\.host-limits +\S*vm\.max_map_count +FAIL /m)
     const h = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', inv])
     assert.equal(h.code, 1, h.out.slice(-2000))
     assert.match(h.out, /^hugepages\.numa +validator1\/node1 +FAIL /m)

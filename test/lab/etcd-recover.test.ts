@@ -114,7 +114,7 @@ describe('lab: etcd quorum lost for good, recovered from a snapshot', { timeout:
         'EPHEMERAL',
         '--wait=false',
       ])
-      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.code, 0, `${r.stderr}\n${lab.explain(`cp${i}`)}`)
       // back from the reboot with an empty data dir: etcd waits for a bootstrap or a member to join
       await until(`cp${i} back with etcd Preparing`, async () => (await etcdState(i)) === 'Preparing')
     }

@@ -16,6 +16,7 @@ import { hardwareProfile } from '../../lab/hardware.ts'
 import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
 import { renderMachineConfigs, renderNodeSchematic } from '../../config/render.ts'
+import { judgeRuntimeSpec } from '../../lib/host/solana-limits.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 
 const P = '127.0.97'
@@ -52,7 +53,7 @@ async function validatorInstaller(inv: Inventory): Promise<string> {
 
 /**
  * The test lab's worker config carrying what the product renders for the validator (kubelet extraConfig, machine
- * files) and its installer; `files: false` leaves machine.files out, as the product rendered it before.
+ * files, the base runtime spec overrides) and its installer; `files: false` leaves machine.files out, as the product rendered it before.
  */
 async function validatorConfig(inv: Inventory, opts: { files?: boolean } = {}): Promise<string> {
   const rendered = renderMachineConfigs(inv, loadSecretsBundle(lab.secretsFile)).get('validator1')!
@@ -60,6 +61,7 @@ async function validatorConfig(inv: Inventory, opts: { files?: boolean } = {}): 
   const docs = parseAllDocuments(lab.renderConfig('worker')).map((d) => d.toJS() as Obj)
   docs[0]!.machine.kubelet = { extraConfig: m.kubelet.extraConfig }
   if (m.files && opts.files !== false) docs[0]!.machine.files = m.files
+  docs[0]!.machine.baseRuntimeSpecOverrides = m.baseRuntimeSpecOverrides
   docs[0]!.machine.install = { disk: '/dev/nvme0n1', image: await validatorInstaller(inv) }
   const f = join(lab.dir, `validator-${Date.now()}.yaml`)
   writeFileSync(f, docs.map((d) => stringify(d)).join('---\n'), { mode: 0o600 })
@@ -132,6 +134,12 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     await lab.install('w1', readFileSync(f, 'utf8'))
     assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:4,1:4/)
     await assertKubeletRunsWith(4)
+    // the rendered baseRuntimeSpecOverrides reached the CRI base spec, where solana.runtime-limits reads them
+    const spec = await talosctl('read', '/etc/cri/conf.d/base-spec.json')
+    assert.ok(
+      judgeRuntimeSpec(spec).every((j) => j.ok),
+      spec,
+    )
   })
 
   it('6 + 6 pages: the new config (02), then the upgrade that boots the new kernel args (09); kubelet starts', async () => {

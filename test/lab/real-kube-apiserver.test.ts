@@ -39,6 +39,10 @@ import { permissionsPodManifest } from '../../steps/05-storage-tuning/steps.ts'
 import { renderMachineConfigs } from '../../config/render.ts'
 import { parseSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
+import { Kube } from '../../lib/kube/kubectl.ts'
+import { approveCsrs } from '../../steps/join.ts'
+import { kubeletBootstrapManifests } from '../../lab/talos-manifests.ts'
+import { cordonAndDrain } from '../../steps/09-upgrade/talos.ts'
 
 const IP = '127.0.131.11' // cp1 in this test; 127.0.131.x is this test's range
 const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
@@ -414,5 +418,326 @@ test(
     const elsewhere = { ...pod, metadata: { ...pod.metadata, namespace: 'plain' } }
     const refused = kubectl('admin', ['create', '--dry-run=server', '-f', '-'], JSON.stringify(elsewhere))
     assert.match(refused.err, /violates PodSecurity "baseline:latest": .*hostPath volumes.*privileged/)
+  },
+)
+
+/** A kubelet's serving key and CSR (PEM), as kubelet makes them: O=system:nodes, CN=system:node:<name>, its SANs. */
+function servingCsr(node: string, sans: string[]): string {
+  const key = join(dir, `${node}-serving-${sans.length}.key`)
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-subj',
+      `/O=system:nodes/CN=system:node:${node}`,
+      '-addext',
+      `subjectAltName=${sans.join(',')}`,
+    ],
+    { encoding: 'utf8' },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  return r.stdout
+}
+
+function csrObject(name: string, pem: string) {
+  return JSON.stringify({
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: {
+      request: Buffer.from(pem).toString('base64'),
+      signerName: 'kubernetes.io/kubelet-serving',
+      usages: ['digital signature', 'server auth'],
+    },
+  })
+}
+
+test(
+  "04's CSR approval: validator1's serving CSR approved, signed by kube-controller-manager with the cluster CA",
+  { skip: skipCm },
+  async () => {
+    const v = inventory.nodes.find((n) => n.name === 'validator1')!
+    // the kubelet, with its node credential, asks for a serving certificate for its own name and address, and a
+    // second one naming an address that is not its own
+    ok(
+      'validator1',
+      ['create', '-f', '-'],
+      csrObject('csr-validator1', servingCsr('validator1', [`DNS:validator1`, `IP:${v.address}`])),
+    )
+    ok(
+      'validator1',
+      ['create', '-f', '-'],
+      csrObject('csr-foreign', servingCsr('validator1', ['DNS:validator1', 'IP:10.9.9.9'])),
+    )
+
+    // 04's step, through the product's kubectl wrapper with the admin kubeconfig
+    const decisions = await approveCsrs({ kube: new Kube({ kubeconfig: kubeconfigs.admin }) }, inventory.nodes)
+    const byName = new Map(decisions.map((d) => [d.name, d]))
+    assert.equal(byName.get('csr-validator1')?.approve, true)
+    assert.equal(byName.get('csr-foreign')?.approve, false)
+    assert.match(byName.get('csr-foreign')!.reason, /SANs 10\.9\.9\.9 do not belong to validator1/)
+
+    // the real csrsigning controller signs what is approved, with --cluster-signing-cert-file as Talos renders it
+    const pem = await until('csr-validator1 signed', () => {
+      const b64 = ok('admin', ['get', 'csr', 'csr-validator1', '-o', 'jsonpath={.status.certificate}'])
+      return b64 ? Buffer.from(b64, 'base64').toString() : undefined
+    })
+    const cert = new X509Certificate(pem)
+    const ca = new X509Certificate(readFileSync(join(cp.dir, 'secrets', 'ca.crt')))
+    assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'signed by the cluster CA')
+    assert.equal(cert.subject, 'O=system:nodes\nCN=system:node:validator1')
+    assert.deepEqual(cert.subjectAltName?.split(', ').sort(), ['DNS:validator1', `IP Address:${v.address}`])
+    // the foreign one is left pending: not approved, never signed
+    const foreign = JSON.parse(ok('admin', ['get', 'csr', 'csr-foreign', '-o', 'json'])) as {
+      status: { conditions?: unknown[]; certificate?: string }
+    }
+    assert.equal(foreign.status.conditions, undefined)
+    assert.equal(foreign.status.certificate, undefined)
+  },
+)
+
+/** A pod's status as its kubelet reports it: Running and Ready (a blind PATCH with the node's credential). */
+async function reportReady(ns: string, podName: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+  const conditions = ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
+    type,
+    status: 'True',
+    lastTransitionTime: now,
+  }))
+  const status = JSON.stringify({ status: { phase: 'Running', conditions, startTime: now } })
+  assert.equal(await patchAs('validator1', `/api/v1/namespaces/${ns}/pods/${podName}/status`, status), 200)
+}
+
+test(
+  "09's drain goes through the eviction API: a PodDisruptionBudget that allows no disruption keeps its pods",
+  { skip: skipScheduler },
+  async () => {
+    // the scheduler test's bare pods would stop any drain on their own (no controller, and 09 does not --force)
+    ok('admin', ['-n', 'solana', 'delete', 'pod', '--all', '--grace-period=0', '--force', '--wait=false'])
+    const taint = (
+      validatorConfig.machine.kubelet.extraConfig.registerWithTaints as { key: string; value: string }[]
+    )[0]!
+    const labels = { app: 'guarded' }
+    const rs = {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: 'guarded', namespace: 'solana' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            tolerations: [{ key: taint.key, operator: 'Equal', value: taint.value, effect: 'NoSchedule' }],
+            containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }],
+          },
+        },
+      },
+    }
+    ok('admin', ['create', '-f', '-'], JSON.stringify(rs))
+    // the replicaset controller makes the pods, the scheduler binds them to validator1, its "kubelet" reports them Ready
+    const pods = await until('two guarded pods bound to validator1', () => {
+      const out = ok('admin', [
+        '-n',
+        'solana',
+        'get',
+        'pods',
+        '-l',
+        'app=guarded',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName}{"\\n"}{end}',
+      ])
+      const bound = out
+        .trim()
+        .split('\n')
+        .filter((l) => l.endsWith(' validator1'))
+      return bound.length === 2 ? bound.map((l) => l.split(' ')[0]!) : undefined
+    })
+    for (const p of pods) await reportReady('solana', p)
+
+    const pdb = {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: 'guarded', namespace: 'solana' },
+    }
+    ok(
+      'admin',
+      ['create', '-f', '-'],
+      JSON.stringify({ ...pdb, spec: { minAvailable: 2, selector: { matchLabels: labels } } }),
+    )
+    // the disruption controller (kube-controller-manager) counts both healthy: no disruption allowed
+    await until('the budget counted', () => {
+      const s = ok('admin', [
+        '-n',
+        'solana',
+        'get',
+        'pdb',
+        'guarded',
+        '-o',
+        'jsonpath={.status.currentHealthy}/{.status.disruptionsAllowed}',
+      ])
+      return s === '2/0' ? s : undefined
+    })
+
+    const kube = new Kube({ kubeconfig: kubeconfigs.admin })
+    const drained = await cordonAndDrain({ kube }, 'validator1', 6000).then(
+      () => undefined,
+      (e: Error) => e,
+    )
+    assert.ok(drained, 'the drain must fail while the budget allows no disruption')
+    assert.match(
+      String((drained as { stderr?: string }).stderr ?? drained.message),
+      /Cannot evict pod as it would violate the pod's disruption budget/,
+    )
+    // both pods are still there, not terminating; the node stays cordoned for the operator to decide
+    const left = JSON.parse(ok('admin', ['-n', 'solana', 'get', 'pods', '-l', 'app=guarded', '-o', 'json'])) as {
+      items: { metadata: { deletionTimestamp?: string } }[]
+    }
+    assert.equal(left.items.length, 2)
+    assert.ok(left.items.every((p) => !p.metadata.deletionTimestamp))
+    assert.equal(ok('admin', ['get', 'node', 'validator1', '-o', 'jsonpath={.spec.unschedulable}']), 'true')
+
+    // with room for one disruption the same evictions are accepted. Asked as a server-side dry run (no kubelet here
+    // would finish a pod's deletion), which the budget governs too: refused at minAvailable 2, accepted at 1.
+    const dryDrain = (timeout: string) =>
+      kubectl('admin', ['drain', 'validator1', '--ignore-daemonsets', '--dry-run=server', `--timeout=${timeout}`])
+    const dryRefused = dryDrain('6s')
+    assert.notEqual(dryRefused.status, 0)
+    assert.match(dryRefused.err, /Cannot evict pod as it would violate the pod's disruption budget/)
+    ok('admin', ['-n', 'solana', 'patch', 'pdb', 'guarded', '--type=merge', '-p', '{"spec":{"minAvailable":1}}'])
+    await until('one disruption allowed', () => {
+      const s = ok('admin', ['-n', 'solana', 'get', 'pdb', 'guarded', '-o', 'jsonpath={.status.disruptionsAllowed}'])
+      return s === '1' ? s : undefined
+    })
+    const dry = dryDrain('20s')
+    assert.equal(dry.status, 0, dry.err)
+    for (const p of pods) assert.match(dry.out, new RegExp(`evicting pod solana/${p} \\(server dry run\\)`))
+    assert.match(dry.out, /node\/validator1 drained \(server dry run\)/)
+    ok('admin', ['uncordon', 'validator1'])
+  },
+)
+
+/** A kubeconfig that authenticates with a bearer token (kubelet's bootstrap kubeconfig). */
+function tokenKubeconfig(file: string, token: string): string {
+  const server = `https://${IP}:${flagValue(cp.args, 'secure-port')}`
+  const ca = readFileSync(join(cp.dir, 'secrets', 'ca.crt')).toString('base64')
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'lab', cluster: { server, 'certificate-authority-data': ca } }],
+    users: [{ name: 'kubelet-bootstrap', user: { token } }],
+    contexts: [{ name: 'lab', context: { cluster: 'lab', user: 'kubelet-bootstrap' } }],
+    'current-context': 'lab',
+  }
+  writeFileSync(file, JSON.stringify(doc), { mode: 0o600 })
+  return file
+}
+
+/** kubelet's client key and CSR: O=system:nodes, CN=system:node:<name>, no SANs (k8s.io/client-go util/certificate/csr). */
+function clientCsr(node: string, tag: string): { pem: string; key: string } {
+  const key = join(dir, `${node}-${tag}-client.key`)
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-subj',
+      `/O=system:nodes/CN=system:node:${node}`,
+    ],
+    { encoding: 'utf8' },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  return { pem: r.stdout, key }
+}
+
+test(
+  "a kubelet joins as Talos's do: bootstrap token, client CSR auto-approved by kube-controller-manager under Talos's RBAC",
+  { skip: skipCm },
+  async () => {
+    const cp1 = parseAllDocuments(readFileSync(join(dir, 'cp1.yaml'), 'utf8'))[0]!.toJS() as {
+      cluster: { token: string }
+    }
+    // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-manifests/, verbatim)
+    ok('admin', ['apply', '-f', '-'], kubeletBootstrapManifests(cp1.cluster.token))
+    const bootstrap = tokenKubeconfig(join(dir, 'bootstrap.kubeconfig'), cp1.cluster.token)
+    const as = (kubeconfig: string, args: string[], input?: string) => {
+      const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input })
+      return { status: r.status, out: r.stdout, err: r.stderr }
+    }
+    const csr = (name: string, pem: string) =>
+      JSON.stringify({
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        metadata: { name },
+        spec: {
+          request: Buffer.from(pem).toString('base64'),
+          signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+          usages: ['digital signature', 'client auth'],
+        },
+      })
+
+    // validator1's node credential asking a client certificate for another node is refused at once (NodeRestriction
+    // checks a node's CSRs since Kubernetes v1.31)
+    const foreign = clientCsr('worker1', 'foreign')
+    const refused = kubectl('validator1', ['create', '-f', '-'], csr('node-csr-foreign', foreign.pem))
+    assert.notEqual(refused.status, 0)
+    assert.match(refused.err, /can only create a node CSR with CN=system:node:validator1/)
+
+    // worker1's kubelet, with only the bootstrap token, asks for its client certificate
+    const { pem, key } = clientCsr('worker1', 'bootstrap')
+    const created = as(bootstrap, ['create', '-f', '-'], csr('node-csr-worker1', pem))
+    assert.equal(created.status, 0, created.err)
+    const b64 = await until('node-csr-worker1 approved and signed', () => {
+      const r = ok('admin', ['get', 'csr', 'node-csr-worker1', '-o', 'jsonpath={.status.certificate}'])
+      return r || undefined
+    })
+    const got = JSON.parse(ok('admin', ['get', 'csr', 'node-csr-worker1', '-o', 'json'])) as {
+      spec: { username: string; groups: string[] }
+      status: { conditions: { type: string; reason: string }[] }
+    }
+    assert.match(got.spec.username, /^system:bootstrap:[a-z0-9]{6}$/)
+    assert.ok(got.spec.groups.includes('system:bootstrappers:nodes'))
+    assert.deepEqual(
+      got.status.conditions.map((c) => `${c.type}/${c.reason}`),
+      ['Approved/AutoApproved'],
+    )
+    const cert = new X509Certificate(Buffer.from(b64, 'base64'))
+    const ca = new X509Certificate(readFileSync(join(cp.dir, 'secrets', 'ca.crt')))
+    assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'signed by the cluster CA')
+    // with the issued certificate worker1 is system:node:worker1: it registers its Node, and may not touch others
+    writeFileSync(join(dir, 'worker1.crt'), Buffer.from(b64, 'base64'), { mode: 0o600 })
+    writeFileSync(join(dir, 'worker1.key'), readFileSync(key), { mode: 0o600 })
+    const server = `https://${IP}:${flagValue(cp.args, 'secure-port')}`
+    const worker1 = writeKubeconfig(
+      join(dir, 'worker1.kubeconfig'),
+      server,
+      join(cp.dir, 'secrets', 'ca.crt'),
+      join(dir, 'worker1'),
+    )
+    const node = JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'worker1' } })
+    const reg = as(worker1, ['create', '-f', '-'], node)
+    assert.equal(reg.status, 0, reg.err)
+    const other = as(worker1, ['get', 'node', 'validator1'])
+    assert.notEqual(other.status, 0)
+    assert.match(other.err, /node 'worker1' cannot read 'validator1'/)
+    // the bootstrap token itself cannot read nodes: it only gets the kubelet to its certificate
+    const tokenRead = as(bootstrap, ['get', 'nodes'])
+    assert.notEqual(tokenRead.status, 0)
+    assert.match(tokenRead.err, /forbidden/)
   },
 )

@@ -666,3 +666,174 @@ test("kubelet.reserved-whole-cores: passes when each reserved CPU's thread sibli
   // without SMT each CPU is its own core
   allPass(reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0\n', 1: '1\n' } }) }, split))
 })
+
+// ------------------------------------------------------------------------------------------ the table's words
+// SEEN and WANTED in the table are what a person reads (`Running, healthy`, `3/3 Running`); the evidence itself is
+// unchanged for --json. Each family: a right and a wrong value give the expected short text.
+
+const words = (r: Result | undefined) => [r!.text.seen, r!.text.wanted]
+const noJson = (rs: Result[]) => {
+  for (const r of rs)
+    for (const t of [r.text.seen, r.text.wanted])
+      assert.doesNotMatch(t, /^[[{]|":/, `${r.check} ${r.target}: ${t} reads as JSON`)
+}
+
+test('words: cluster: nodes, services and static pods read like kubectl get', () => {
+  const ok = nodesReady.evaluate({ k8sNodes: { items: goodNodes(), latencyMs: 1 } }, inv)
+  assert.deepEqual(words(ok.find((r) => r.target === 'cp1')), ['Ready controlplane', 'Ready controlplane'])
+  const nodes = goodNodes()
+  nodes[1] = k8sNode('cp2', '172.20.0.3', { cp: true, ready: false })
+  const bad = nodesReady.evaluate({ k8sNodes: { items: nodes, latencyMs: 1 } }, inv)
+  assert.deepEqual(words(bad.find((r) => r.target === 'cp2')), ['NotReady controlplane', 'Ready controlplane'])
+
+  const rows = [
+    { node: 'cp1', id: 'etcd', state: 'Running', health: 'OK' },
+    { node: 'cp2', id: 'etcd', state: 'Preparing', health: '?' },
+    { node: 'cp3', id: 'etcd', state: 'Running', health: 'Fail' },
+  ]
+  const svc = etcdService.evaluate({ services: { rows, nodeErrors: {} } }, inv)
+  assert.deepEqual(svc.map(words), [
+    ['Running, healthy', 'Running, healthy'],
+    ['Preparing', 'Running, healthy'],
+    ['Running, unhealthy', 'Running, healthy'],
+  ])
+
+  const data = (pods: KubePod[]) => ({ k8sPods: { items: pods }, k8sNodes: { items: goodNodes(), latencyMs: 1 } })
+  assert.deepEqual(words(staticPods.evaluate(data(goodPods()), inv)[0]), ['3/3 Running', '3 pods Running'])
+  const pending = goodPods().map((p) =>
+    p.metadata.name === 'kube-scheduler-cp1' ? { ...p, status: { phase: 'Pending' } } : p,
+  )
+  assert.deepEqual(words(staticPods.evaluate(data(pending), inv)[0]), [
+    '2/3 Running, scheduler Pending',
+    '3 pods Running',
+  ])
+  noJson([...ok, ...bad, ...svc])
+})
+
+test('words: etcd: the leader by name, lag, db size of quota, member errors and alarms', () => {
+  const status = etcdStatus()
+  const leaderNode = status.rows.find((r) => r.memberId === status.rows[0]!.leader)!.node
+  assert.deepEqual(words(etcdLeader.evaluate({ etcdStatus: status }, inv)[0]), [
+    `leader ${leaderNode}`,
+    'one agreed leader',
+  ])
+  const split = statusRows()
+  split[2]!.leader = split[2]!.memberId
+  assert.match(etcdLeader.evaluate({ etcdStatus: etcdStatus(split) }, inv)[0]!.text.seen, /^2 leaders named: /)
+
+  const lagging = statusRows()
+  lagging[0]!.raftIndex -= 150
+  const lag = etcdRaftLag.evaluate({ etcdStatus: etcdStatus(lagging) }, inv)
+  assert.deepEqual(words(lag.find((r) => r.target === lagging[0]!.node)), ['lag 150', 'lag ≤ 100'])
+  assert.deepEqual(words(lag.find((r) => r.target === lagging[1]!.node)), ['lag 0', 'lag ≤ 100'])
+
+  const sized = statusRows()
+  sized[0]!.dbSize = 0.2 * 1024 ** 2
+  sized[1]!.dbSize = 1.7 * 1024 ** 3
+  const db = etcdDbSize.evaluate({ etcdStatus: etcdStatus(sized) }, inv)
+  assert.deepEqual(words(db.find((r) => r.target === sized[0]!.node)), ['0.2 MiB of 2 GiB', '< 80% of 2 GiB'])
+  assert.deepEqual(words(db.find((r) => r.target === sized[1]!.node)), ['1.7 GiB of 2 GiB', '< 80% of 2 GiB'])
+
+  const erring = statusRows()
+  erring[1]!.errors = ['etcdserver: mvcc: database space exceeded']
+  const health = etcdHealthy.evaluate({ etcdStatus: etcdStatus(erring) }, inv)
+  assert.deepEqual(words(health.find((r) => r.target === erring[1]!.node)), ['1 error', 'no errors'])
+  assert.deepEqual(words(health.find((r) => r.target === erring[0]!.node)), ['no errors', 'no errors'])
+  const alarms = ['cp1', 'cp2'].map((node) => ({ node, memberId: 'a49c021e76e707db', alarm: 'NOSPACE' }))
+  assert.deepEqual(words(etcdAlarms.evaluate({ etcdAlarms: { alarms } }, inv)[0]), [
+    'NOSPACE on a49c021e76e707db',
+    'no alarms',
+  ])
+  assert.deepEqual(words(etcdAlarms.evaluate({ etcdAlarms: { alarms: [] } }, inv)[0]), ['no alarms', 'no alarms'])
+
+  const m = etcdMembers.evaluate({ etcdMembers: { members: members(), from: 'cp1' } }, inv)
+  assert.deepEqual(words(m[0]), ['cp1 at 172.20.0.2', 'cp1 at 172.20.0.2'])
+  const moved = members()
+  moved[0]!.peerUrls = ['https://172.20.0.99:2380']
+  const mv = etcdMembers.evaluate({ etcdMembers: { members: moved, from: 'cp2' } }, inv)
+  assert.deepEqual(words(mv[0]), ['cp1 at 172.20.0.99', 'cp1 at 172.20.0.2'])
+  noJson([...db, ...m, ...mv])
+})
+
+test('words: hugepages: page counts and the hugepages= split', () => {
+  const cmd = hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: CMDLINE }) }, inv)
+  assert.deepEqual(words(cmd.find((r) => r.target === 'validator1/hugepages')), [
+    'hugepages=0:4,1:4',
+    'hugepages=0:4,1:4',
+  ])
+  const skewed = CMDLINE.replace('hugepages=0:4,1:4', 'hugepages=0:8,1:0')
+  const bad = hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: skewed }) }, inv)
+  assert.deepEqual(words(bad.find((r) => r.target === 'validator1/hugepages')), [
+    'hugepages=0:8,1:0',
+    'hugepages=0:4,1:4',
+  ])
+  assert.deepEqual(words(cmd.find((r) => r.target === 'validator1/default_hugepagesz')), ['1 GiB', '1 GiB'])
+  const small = CMDLINE.replace('default_hugepagesz=1G', 'default_hugepagesz=2M')
+  const sz = hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: small }) }, inv)
+  assert.deepEqual(words(sz.find((r) => r.target === 'validator1/default_hugepagesz')), ['2 MiB', '1 GiB'])
+  assert.deepEqual(sz.find((r) => r.target === 'validator1/default_hugepagesz')!.evidence, {
+    seen: '2048 kB',
+    wanted: '1048576 kB',
+  })
+  const mem = MEMINFO.replace('HugePages_Total:       8', 'HugePages_Total:       1')
+  const total = hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: mem }) }, inv)
+  assert.deepEqual(words(total.find((r) => r.target.endsWith('HugePages_Total'))), ['1 page', '8 pages'])
+  const numa = hugepagesNuma.evaluate(
+    { hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs({ nr: [4, 2] })), 1048576) }) },
+    inv,
+  )
+  assert.deepEqual(numa.map(words), [
+    ['4 pages', '4 pages'],
+    ['2 pages', '4 pages'],
+  ])
+  noJson([...cmd, ...bad, ...total, ...numa])
+})
+
+test('words: isolation, numa, kubelet, storage and kernel: counts, taints, key=value, sizes', () => {
+  const data = { k8sNodes: { items: goodNodes(), latencyMs: 1 }, k8sPods: { items: goodPods() } }
+  const labels = Object.keys(inv.validator!.labels!).length
+  assert.deepEqual(words(validatorLabels.evaluate(data, inv)[0]), [
+    `${labels}/${labels} label${labels === 1 ? '' : 's'}`,
+    `${labels} label${labels === 1 ? '' : 's'}`,
+  ])
+  const untainted = goodNodes().map((n) => (n.metadata.name === 'validator1' ? { ...n, spec: { taints: [] } } : n))
+  assert.deepEqual(words(validatorTaints.evaluate({ k8sNodes: { items: untainted, latencyMs: 1 } }, inv)[0]), [
+    'none',
+    'solana.org/validator=true:NoSchedule',
+  ])
+  const intruded = { ...data, k8sPods: { items: [...goodPods(), pod('monitoring', 'grafana-5d9f', 'validator1')] } }
+  assert.deepEqual(words(foreignPods.evaluate(intruded, inv)[0]), ['1 foreign pod', 'no foreign pods'])
+  assert.deepEqual(words(foreignPods.evaluate(data, inv)[0]), ['2 pods, all tolerate', 'no foreign pods'])
+
+  const n = numaTopology.evaluate({ numa: perNode({ validator1: toNumaView(topo(sysfs())) }) }, inv)[0]!
+  assert.deepEqual(words(n), ['2 nodes, 32+32 cpus', '2 nodes'])
+  const noCpu = numaTopology.evaluate({ numa: perNode({ validator1: toNumaView(topo(sysfs({ cpus1: '' }))) }) }, inv)
+  assert.equal(noCpu[0]!.text.seen, '2 nodes, 32+0 cpus')
+
+  const kc = kubeletConfig.evaluate(
+    { kubeletConfig: perNode({ validator1: { ...kubeletGood(), cpuManagerPolicy: 'none' } }) },
+    inv,
+  )
+  assert.deepEqual(words(kc.find((r) => r.target === 'validator1/cpuManagerPolicy')), ['none', 'static'])
+  assert.match(kc.find((r) => r.target === 'validator1/systemReserved')!.text.seen, /^memory=2Gi, pid=100, /)
+  assert.equal(kc.find((r) => r.target === 'validator1/reservedMemory')!.text.seen, 'node 0: 2Gi, node 1: 1524Mi')
+
+  const s = storageGood()
+  s.values.validator1![1] = { ...s.values.validator1![1]!, owner: { uid: 0, gid: 0, mode: '0755' } }
+  const st = storageMounts.evaluate({ storage: s }, inv)
+  assert.deepEqual(words(st.find((r) => r.target === 'validator1/ledger/free')), ['0.5 TiB of 1.8 TiB', 'used ≤ 80%'])
+  assert.deepEqual(words(st.find((r) => r.target === 'validator1/accounts/owner')), ['0:0 0755', '1000:1000 0750'])
+
+  const args = kernelArgs.evaluate({ cmdline: perNode({ validator1: CMDLINE.replace('\n', ' iommu=on\n') }) }, inv)
+  assert.deepEqual(words(args[0]), ['iommu=on', 'iommu=pt'])
+  noJson([...kc, ...st, ...args, n])
+})
+
+test('words: the evidence for --json is untouched by the words', () => {
+  const mem = MEMINFO.replace('HugePages_Total:       8', 'HugePages_Total:       6')
+  const r = hugepagesMeminfo
+    .evaluate({ meminfo: perNode({ validator1: mem }) }, inv)
+    .find((x) => x.target.endsWith('HugePages_Total'))!
+  assert.deepEqual(r.evidence, { seen: 6, wanted: 8 })
+  assert.deepEqual(r.text, { seen: '6 pages', wanted: '8 pages' })
+})

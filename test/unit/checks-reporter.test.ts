@@ -15,11 +15,13 @@ import {
   renderJson,
   renderTable,
   summaryLine,
+  TARGET_WIDTH,
 } from '../../checks/engine/reporter.ts'
+import { result, worded } from '../../checks/engine/results.ts'
 import { summarize } from '../../checks/engine/runner.ts'
 import type { Report, Result } from '../../checks/engine/types.ts'
 import { setLogSink } from '../../lib/runner/log.ts'
-import { fitWidths, terminalWidth } from '../../lib/runner/columns.ts'
+import { cutMiddle, fitWidths, terminalWidth } from '../../lib/runner/columns.ts'
 
 const logs: string[] = []
 setLogSink((l) => logs.push(l))
@@ -35,6 +37,8 @@ const r = (
   target,
   status,
   evidence: { seen, wanted },
+  // what a check would word them as; here simply the values as one line, so the cutting below is exercised
+  text: { seen: cell(seen), wanted: cell(wanted) },
   message: `${check} on ${target} is ${status}`,
 })
 
@@ -334,4 +338,61 @@ test('diff: regressions, improvements, additions and removals between two report
   )
   assert.equal(d.unchanged, 1)
   assert.match(formatDiff(d)[0]!, /^regressed etcd\.leader cluster: pass → fail/)
+})
+
+test('reporter: SEEN and WANTED show the words a check gave; --wide shows the whole evidence instead', () => {
+  const svc = worded({ state: 'Running', health: 'OK', events: ['Health check successful'] }, 'Running, healthy')
+  const rep = report([
+    result(
+      'cluster.etcd-service',
+      'cp1',
+      'pass',
+      svc,
+      worded({ state: 'Running', health: 'OK' }, 'Running, healthy'),
+      'x',
+    ),
+  ])
+  const row = renderTable(rep, { width: 120 }).split('\n')[1]!
+  assert.match(row, /^cluster\.etcd-service {3,}cp1 {3,}PASS {3,}Running, healthy {3,}Running, healthy$/)
+  assert.ok(!row.includes('{'), row)
+  const wide = renderTable(rep, { width: 120, wide: true }).split('\n')[1]!
+  assert.ok(wide.includes('{"state":"Running","health":"OK","events":["Health check successful"]}'), wide)
+  assert.ok(wide.includes('{"state":"Running","health":"OK"}'), wide)
+  // --json carries the evidence as it was (and the words beside it)
+  const json = JSON.parse(renderJson(rep)) as Report
+  assert.deepEqual(json.results[0]!.evidence.seen, svc.value)
+  assert.equal(json.results[0]!.text.seen, 'Running, healthy')
+})
+
+test('reporter: a long target keeps its node and loses the middle of its item; --wide and --json keep it whole', () => {
+  assert.equal(cutMiddle('net.ipv4.tcp_congestion_control', 21), 'net.ipv4.t…on_control')
+  assert.equal(cutMiddle('net.core.rmem_max', 17), 'net.core.rmem_max')
+  assert.equal([...cutMiddle('x'.repeat(50), 9)].length, 9)
+  const long = 'validator1/net.ipv4.tcp_congestion_control'
+  const rep = report([result('sysctls.values', long, 'fail', 'cubic', 'bbr', 'x')])
+  const lines = renderTable(rep, { width: 120 }).split('\n')
+  assert.match(lines[1]!, /^sysctls\.values {3}validator1\/net\.ipv4\.tc…ion_control {3}FAIL {3,}cubic {3}bbr$/)
+  assert.ok([...'validator1/net.ipv4.tc…ion_control'].length <= TARGET_WIDTH)
+  assert.ok(renderTable(rep, { wide: true }).includes(long))
+  assert.equal((JSON.parse(renderJson(rep)) as Report).results[0]!.target, long)
+  // two items that would read alike once cut stay whole: a target must still say which result it is
+  const twins = report([
+    result('sysctls.values', 'validator1/net.ipv4.tcp_aaaa_one_congestion_control', 'pass', '1', '1', 'x'),
+    result('sysctls.values', 'validator1/net.ipv4.tcp_bbbb_one_congestion_control', 'pass', '1', '1', 'x'),
+  ])
+  const t = renderTable(twins, { width: 120 })
+  assert.ok(t.includes('tcp_aaaa_one_congestion_control') && t.includes('tcp_bbbb_one_congestion_control'), t)
+})
+
+test('reporter: the check table of a full lab run fits 120 columns with SEEN and WANTED uncut', () => {
+  // every check family's longest target and typical words, as checks/all.ts shows them on the lab
+  const rep = report([
+    result('kubelet.reserved-whole-cores', 'validator1', 'pass', '0,16', 'whole cores', 'x'),
+    result('sysctls.values', 'validator1/net.ipv4.tcp_congestion_control', 'pass', 'bbr', 'bbr', 'x'),
+    result('kubelet.config', 'validator1/cpuManagerPolicyOptions', 'pass', 'full-pcpus-only=true', 'x', 'x'),
+    result('etcd.db-size', 'cp1', 'pass', worded({}, '0.2 MiB of 2 GiB'), '< 80% of 2 GiB', 'x'),
+  ])
+  const lines = renderTable(rep, { width: 120 }).split('\n')
+  assert.ok(lines.every((l) => [...l].length <= 120))
+  assert.ok(!lines.some((l) => l.includes('…') && !l.includes('validator1/net.ipv4.tc…ion_control')), lines.join('\n'))
 })

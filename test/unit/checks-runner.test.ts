@@ -1,6 +1,7 @@
 // The runner fetches each source once whatever the node count, fails only the checks whose source failed, and the
 // real sources turn batched talosctl output (including a dead node) into per-node data.
 import { test } from 'node:test'
+import { validatorRuntimeSpecOverrides } from '../../lib/host/solana-limits.ts'
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -78,6 +79,12 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
     '/proc/sys/kernel/osrelease': '6.12.28-talos\n',
     '/usr/lib/modules/6.12.28-talos/modules.builtin': 'kernel/net/sched/sch_fq.ko\n',
     '/proc/sys/net/ipv4/tcp_available_congestion_control': 'reno cubic bbr\n',
+    // fdctl's limits (no kernel/numa_balancing: Talos's kernel has none) and the CRI base spec the validator's
+    // rendered baseRuntimeSpecOverrides give
+    '/proc/sys/vm/max_map_count': '1048576\n',
+    '/proc/sys/fs/file-max': '9223372036854775807\n',
+    '/proc/sys/fs/nr_open': '1048576\n',
+    '/etc/cri/conf.d/base-spec.json': JSON.stringify({ ociVersion: '1.2.0', ...validatorRuntimeSpecOverrides() }),
     '/proc/mounts': '/dev/nvme1n1p1 /var/mnt/ledger xfs rw,relatime 0 0\n',
     '/sys/devices/system/node/online': '0-1\n',
     '/sys/devices/system/node/node0/cpulist': '0-3\n',
@@ -360,6 +367,7 @@ test('runner: a fake source is fetched once for 5 and for 100 targets', async ()
           target: x.name,
           status: cmdline.values[x.name] ? 'pass' : 'fail',
           evidence: { seen: 1, wanted: 1 },
+          text: { seen: '1', wanted: '1' },
           message: '',
         })),
     })
@@ -390,7 +398,14 @@ test('runner: the time each source took is a log line only with --verbose', asyn
     targets: () => ['n0'],
     needs: ['cmdline'],
     evaluate: () => [
-      { check: 'fake.one', target: 'n0', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: '' },
+      {
+        check: 'fake.one',
+        target: 'n0',
+        status: 'pass',
+        evidence: { seen: 1, wanted: 1 },
+        text: { seen: '1', wanted: '1' },
+        message: '',
+      },
     ],
   })
   const sources: SourceRegistry<null> = {
@@ -484,7 +499,14 @@ test('runner: a check whose evaluate throws fails alone', async () => {
     targets: () => ['cluster'],
     needs: [],
     evaluate: () => [
-      { check: 'x.ok', target: 'cluster', status: 'pass', evidence: { seen: 1, wanted: 1 }, message: 'fine' },
+      {
+        check: 'x.ok',
+        target: 'cluster',
+        status: 'pass',
+        evidence: { seen: 1, wanted: 1 },
+        text: { seen: '1', wanted: '1' },
+        message: 'fine',
+      },
     ],
   })
   const report = await runChecks([boom, ok], { inv, sources: {}, ctx: null })

@@ -297,3 +297,23 @@ test('validator.pod: warns when cpus, memory and huge pages cannot come from one
     'validator.pod.hugepages',
   )
 })
+
+test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 (or fight the CPU manager) warn, naming the line', () => {
+  const base = fixture('valid-production.yaml')
+  assert.match(base, /kernelArgs: \[[^\]]*\]/)
+  const text = base.replace(
+    /kernelArgs: \[([^\]]*)\]/,
+    'kernelArgs: [$1, nohz_full=2-15, rcu_nocbs=2-15, isolcpus=2-15, irqaffinity=0-1]',
+  )
+  const r = checkInventory(text, 'x.yaml')
+  assert.deepEqual(r.errors, [])
+  const w = r.warnings.filter((x) => x.field.startsWith('validator.kernelArgs'))
+  assert.equal(w.length, 3)
+  const line = text.split('\n').findIndex((l) => l.includes('nohz_full=2-15')) + 1
+  assert.ok(w.every((x) => x.line === line))
+  assert.match(w[0]!.message, /nohz_full=2-15 has no effect .*CONFIG_NO_HZ_FULL/)
+  assert.match(w[1]!.message, /rcu_nocbs=2-15 has no effect .*CONFIG_RCU_NOCB_CPU/)
+  assert.match(w[2]!.message, /isolcpus=2-15: .*#87862/)
+  // irqaffinity= works on any SMP kernel (kernel/irq/irqdesc.c irq_affinity_setup): no warning
+  assert.ok(!w.some((x) => x.message.includes('irqaffinity')))
+})

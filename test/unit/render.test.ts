@@ -187,6 +187,7 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
       assert.equal(m.sysctls, undefined)
       assert.equal(m.kubelet.extraConfig, undefined)
       assert.equal(m.files, undefined, n.name)
+      assert.equal(m.baseRuntimeSpecOverrides, undefined, n.name)
     }
   }
   const docs = docsOf(configs.get('validator1')!)
@@ -235,6 +236,15 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     },
   ])
   assert.deepEqual(m.nodeLabels, { 'solana.org/role': 'validator', 'node.kubernetes.io/exclusive': 'solana' })
+  // the validator container's memlock and open files, in the OCI base spec of the node's CRI containers
+  assert.deepEqual(m.baseRuntimeSpecOverrides, {
+    process: {
+      rlimits: [
+        { type: 'RLIMIT_MEMLOCK', hard: 2000000000, soft: 2000000000 },
+        { type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 },
+      ],
+    },
+  })
   // a worker cannot add taints to itself (NodeRestriction): the kubelet registers with them instead
   assert.equal(m.nodeTaints, undefined)
   const vols = docs.slice(1)

@@ -15,6 +15,7 @@ import {
   parseSchematic,
   schematicId,
   schematicOfDiskImage,
+  parseInstallerImage,
   schematicOfInstaller,
 } from '../../lib/talos/schematic.ts'
 import { loadInventory } from '../../config/inventory.ts'
@@ -66,6 +67,20 @@ test('installer and disk image references name their schematic', () => {
   assert.equal(schematicOfInstaller(`factory.talos.dev/metal-installer-secureboot/${id}:v1.10.3`), id)
   assert.equal(schematicOfInstaller('ghcr.io/siderolabs/installer:v1.10.3'), EMPTY_SCHEMATIC_ID)
   assert.equal(schematicOfInstaller('registry.example/talos/installer:v1.10.3'), undefined)
+  // the one parser behind it: the tag is the version, a digest beside it is ignored, only the factory's path names a schematic
+  assert.deepEqual(parseInstallerImage(`factory.talos.dev/metal-installer/${id}:v1.10.4@sha256:${'1'.repeat(64)}`), {
+    image: `factory.talos.dev/metal-installer/${id}:v1.10.4@sha256:${'1'.repeat(64)}`,
+    version: 'v1.10.4',
+    schematic: id,
+  })
+  assert.deepEqual(parseInstallerImage(`registry.example/${id}:v1.10.3`), {
+    image: `registry.example/${id}:v1.10.3`,
+    version: 'v1.10.3',
+  })
+  assert.deepEqual(parseInstallerImage('ghcr.io/our-org/installer:custom-solana-v1.10.3'), {
+    image: 'ghcr.io/our-org/installer:custom-solana-v1.10.3',
+    version: 'custom-solana-v1.10.3',
+  })
   assert.equal(schematicOfDiskImage(`https://factory.talos.dev/image/${id}/v1.10.3/metal-amd64.raw.zst`), id)
   assert.equal(schematicOfDiskImage(`file://images/${id}/metal-amd64.raw`), id)
   assert.equal(schematicOfDiskImage('file://images/metal-amd64.raw'), undefined)

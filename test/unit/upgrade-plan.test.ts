@@ -7,13 +7,8 @@ import { join } from 'node:path'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
 import { installerImageFor, validatorKernelArgs } from '../../config/render.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
-import {
-  formatPlan,
-  parseInstallerImage,
-  planUpgrade,
-  talosUpgradePath,
-  type NodeObservation,
-} from '../../steps/09-upgrade/plan.ts'
+import { parseInstallerImage } from '../../lib/talos/schematic.ts'
+import { formatPlan, planUpgrade, talosUpgradePath, type NodeObservation } from '../../steps/09-upgrade/plan.ts'
 
 const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba'
 const BASE = 'talos.halt=0 init_on_alloc=1 console=ttyS0'
