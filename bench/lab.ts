@@ -7,7 +7,10 @@ import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parse, stringify } from 'yaml'
+import { parse, parseDocument, stringify } from 'yaml'
+import { parseInventory } from '../config/inventory.ts'
+import { schematicGroups } from '../config/schematic-images.ts'
+import { factoryInstallerImage } from '../lib/talos/schematic.ts'
 import { writeFileAtomic } from '../lab/state.ts'
 import { realTalosctl } from '../lab/go-builds.ts'
 
@@ -94,21 +97,26 @@ export function labDown(lab: BenchLab): void {
   rmSync(lab.root, { recursive: true, force: true })
 }
 
-/** Wrappers for talosctl and kubectl that append `<startNs> <endNs> <exit> <tool> <args>` to one log per call. */
+/**
+ * Wrappers for talosctl and kubectl that append `<startNs> <endNs> <exit> <tool> <args>` to one log per call. The
+ * wrapper files stay the same between measurements (the log is named by $BENCH_CALL_LOG): 02 remembers which
+ * configs the talosctl binary passed, keyed by the binary's path, size and mtime, as it would for a real one.
+ */
 export function callWrappers(lab: BenchLab, tag: string): { env: NodeJS.ProcessEnv; log: string } {
   const log = join(lab.root, `calls-${tag}.log`)
   writeFileSync(log, '')
   const wrap = (tool: string, real: string) => {
-    const f = join(lab.root, `${tool}-${tag}`)
-    writeFileSync(
-      f,
-      `#!/bin/sh\ns=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "$s $(date +%s%N) $rc ${tool} $*" >> "${log}"\nexit $rc\n`,
-    )
+    const f = join(lab.root, `${tool}-logged`)
+    const text = `#!/bin/sh\ns=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "$s $(date +%s%N) $rc ${tool} $*" >> "$BENCH_CALL_LOG"\nexit $rc\n`
+    if (!existsSync(f) || readFileSync(f, 'utf8') !== text) writeFileSync(f, text)
     chmodSync(f, 0o755)
     return f
   }
   const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).stdout.trim() || 'kubectl'
-  return { env: { TALOSCTL: wrap('talosctl', realTalosctl()), KUBECTL: wrap('kubectl', kubectl) }, log }
+  return {
+    env: { TALOSCTL: wrap('talosctl', realTalosctl()), KUBECTL: wrap('kubectl', kubectl), BENCH_CALL_LOG: log },
+    log,
+  }
 }
 
 const workerName = (i: number) => `worker${i}`
@@ -164,4 +172,26 @@ export function shrinkLab(lab: BenchLab): void {
     JSON.stringify({ ...c, nodes: c.nodes.filter((n: string) => names.includes(n)) }, null, 2) + '\n',
     0o644,
   )
+}
+
+/**
+ * The lab's inventory at another Talos version, written beside it. Installer images name the version in their tag,
+ * and 02/09 refuse one that is not the inventory's (derived data: see config/schematic-images.ts), so each is set to
+ * what the product derives for its node's schematic at the new version, as `01 --print-schematics` would print it.
+ */
+export function inventoryAtVersion(lab: BenchLab, version: string): string {
+  const text = readFileSync(lab.inventory, 'utf8')
+  const doc = parseDocument(text)
+  doc.setIn(['cluster', 'talosVersion'], version)
+  // a schematic's ID is a hash of its content, not of the version: the groups of the current inventory hold
+  for (const g of schematicGroups(parseInventory(text, lab.inventory))) {
+    const image = factoryInstallerImage(g.id, version)
+    const validator = g.nodes.some((n) => n.profile === 'validator')
+    if (validator && doc.hasIn(['validator', 'installerImage'])) doc.setIn(['validator', 'installerImage'], image)
+    else if (!validator) doc.setIn(['cluster', 'installerImage'], image)
+  }
+  parseInventory(doc.toString(), lab.inventory) // refuses here, not halfway through the benchmark
+  const file = join(lab.root, `inventory-${version}.yaml`)
+  writeFileSync(file, doc.toString())
+  return file
 }

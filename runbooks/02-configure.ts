@@ -94,7 +94,7 @@ await runbook({
         if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
         const rendered = (c.rendered = renderAll(c, c.ws))
         assertClean(rendered)
-        await assertTalosValid(c, rendered)
+        await assertTalosValid(c, rendered, { remember: !c.ws.scratch })
         const dir = writeConfigs(c, rendered, c.ws)
         log.info(
           c.ws.scratch

@@ -1,6 +1,7 @@
 // The steps of 02-configure: secrets once, render + lint + validate every node's config before any
 // apply, show what each node would change, apply in parallel, wait until each node runs its config.
 import { settleEach } from '../lib/host/settle.ts'
+import { binaryIdentity, ValidatedConfigs } from '../lib/talos/validated.ts'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -88,26 +89,38 @@ export function assertClean(r: Rendered): void {
 /**
  * Talos's own judgement of every rendered config (`talosctl validate --mode metal --strict`), before any is written:
  * each goes to a private temporary file (0600 in a 0700 directory, removed at once). Throws listing every config
- * talosctl refuses.
+ * talosctl refuses. Configs this talosctl binary passed before (lib/talos/validated.ts, kept in the output dir;
+ * not on a dry run, which writes nothing there) are not asked again.
  */
-export async function assertTalosValid(c: Cluster, r: Rendered): Promise<void> {
+export async function assertTalosValid(c: Cluster, r: Rendered, opts: { remember?: boolean } = {}): Promise<void> {
+  const binary = opts.remember === false ? undefined : binaryIdentity(c.talos.bin)
+  const seen = binary ? new ValidatedConfigs(join(c.paths.outDir, VALIDATED_FILE), binary) : undefined
   const dir = mkdtempSync(join(tmpdir(), 'talos-validate-'))
   try {
-    const refused: string[] = []
-    for (const [node, text] of r.configs) {
-      const file = join(dir, `${node}.yaml`)
-      writeFileSync(file, text, { mode: 0o600 })
-      const why = await c.talos.validate(file)
-      if (why) refused.push(`${node}: ${why.replaceAll(file, c.paths.config(node))}`)
-    }
+    // each validate is a local talosctl process with nothing to wait for but the CPU: all at once, reported in order
+    const verdicts = await Promise.all(
+      [...r.configs].map(async ([node, text]) => {
+        if (seen?.has(text)) return undefined
+        const file = join(dir, `${node}.yaml`)
+        writeFileSync(file, text, { mode: 0o600 })
+        const why = await c.talos.validate(file)
+        if (!why) seen?.add(text)
+        return why ? `${node}: ${why.replaceAll(file, c.paths.config(node))}` : undefined
+      }),
+    )
+    const refused = verdicts.filter((v) => v !== undefined)
     if (refused.length)
       throw new Error(
         `talosctl validate --mode metal --strict refuses ${refused.length} config(s), nothing written:\n${refused.join('\n')}`,
       )
+    seen?.save()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
+
+/** Hashes of the configs the talosctl binary passed, beside the configs (only hashes: no secret is in it). */
+const VALIDATED_FILE = '.talos-validated.json'
 
 /** Writes every config (all or nothing) where the workspace keeps them; returns that directory. */
 export function writeConfigs(c: Cluster, r: Rendered, ws: Workspace = workspace(c)): string {
@@ -179,18 +192,39 @@ export function redactDiff(diff: string): string {
   )
 }
 
-export async function planNode(c: Cluster, n: InventoryNode, rendered: string): Promise<NodePlan> {
-  const st = await probeMachine(c, n)
+// the config the machine runs: `get machineconfig` lists `persistent` (saved, may be staged ahead) first, then
+// `v1alpha1`, the active one (pkg/machinery/resources/config/machine_config.go ActiveID, PersistentID)
+const ACTIVE_CONFIG = 'v1alpha1'
+const configText = (spec: unknown) => (typeof spec === 'string' ? spec : JSON.stringify(spec ?? {}))
+
+/**
+ * The running config of every configured node that answers, in ONE `talosctl -n a,b,c get machineconfig v1alpha1`:
+ * node address → config. A node that returns one is configured and reachable, which is all planNode would have
+ * asked it first; the others (maintenance mode, down, no talosconfig yet) are probed one by one as before.
+ */
+export async function runningConfigs(c: Cluster, nodes: InventoryNode[]): Promise<Map<string, string>> {
+  if (!nodes.length || !existsSync(c.paths.talosconfig)) return new Map()
+  const got = await c.talos
+    .getEach<unknown>(
+      'machineconfig',
+      nodes.map((n) => n.address),
+      { id: ACTIVE_CONFIG },
+    )
+    .catch(() => undefined)
+  return new Map((got?.resources ?? []).map((r) => [r.node, configText(r.spec)]))
+}
+
+/** `known`: the node's running config when already read (runningConfigs); the node is then configured. */
+export async function planNode(c: Cluster, n: InventoryNode, rendered: string, known?: string): Promise<NodePlan> {
+  const st = known === undefined ? await probeMachine(c, n) : { state: 'configured' as const }
   // a node that answers on neither API is down or was never provisioned: an insecure apply would only time out
   if (st.state === 'no-talos')
     throw new Error(
       `${n.name} (${n.address}): Talos answers on neither the maintenance nor the authenticated API (nothing listens on :50000): the node is down or not provisioned yet (01-provision). Power it on or fix the network, then re-run; nothing has been applied to any node.`,
     )
   if (st.state !== 'configured') return { node: n, state: st.state, change: 'install', diff: '' }
-  // the config the machine runs: `get machineconfig` lists `persistent` (saved, may be staged ahead) first, then
-  // `v1alpha1`, the active one (pkg/machinery/resources/config/machine_config.go ActiveID, PersistentID)
-  const [cur] = await c.talos.get<unknown>('machineconfig', [n.address], { id: 'v1alpha1' })
-  const running = typeof cur?.spec === 'string' ? cur.spec : JSON.stringify(cur?.spec ?? {})
+  const running =
+    known ?? configText((await c.talos.get<unknown>('machineconfig', [n.address], { id: ACTIVE_CONFIG }))[0]?.spec)
   const a = canonical(running)
   const b = canonical(rendered)
   if (a === b) return { node: n, state: st.state, change: 'none', diff: '' }
@@ -209,7 +243,8 @@ export async function planNode(c: Cluster, n: InventoryNode, rendered: string): 
 
 /** Every node's plan; when some nodes cannot be planned, one error naming each of them (nothing applied yet). */
 export async function planAll(c: Cluster, configs: Map<string, string>): Promise<NodePlan[]> {
-  const r = await settleEach(c.inv.nodes, (n) => planNode(c, n, configs.get(n.name)!))
+  const running = await runningConfigs(c, c.inv.nodes)
+  const r = await settleEach(c.inv.nodes, (n) => planNode(c, n, configs.get(n.name)!, running.get(n.address)))
   const failed = r.failures.map((f) => f.message)
   if (failed.length)
     throw new Error(

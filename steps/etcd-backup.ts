@@ -9,7 +9,7 @@ import { controlPlanes, type Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
 import { log } from '../lib/runner/log.ts'
 import type { StepDef } from '../lib/runner/runner.ts'
-import { etcdView, isBootstrapped } from './etcd-view.ts'
+import { isBootstrapped, recentEtcdView } from './etcd-view.ts'
 import {
   applyRetention,
   backupsDir,
@@ -162,7 +162,8 @@ export function backupFirstStep<C extends Cluster & { dryRun: boolean; flags: { 
     targets: (c) => controlPlanes(c.inv).map((n) => n.name),
     async check(c) {
       if (c.flags.noBackup) return { done: true, reason: '--no-backup' }
-      if (!isBootstrapped(await etcdView(c)))
+      // bootstrapped a moment ago in the quorum step is bootstrapped now: etcd is never un-bootstrapped in place
+      if (!isBootstrapped(await recentEtcdView(c, 30_000)))
         return { done: true, reason: 'etcd is not bootstrapped yet: nothing to back up' }
       return { done: false }
     },

@@ -19,10 +19,21 @@ export interface EtcdView {
 export async function etcdView(c: Cluster): Promise<EtcdView> {
   const cps = controlPlanes(c.inv)
   const view: EtcdView = { service: {}, unreachable: {}, maintenance: {}, members: [] }
+  // one `talosctl -n a,b,c service etcd` (apid reports each node's failure on its own); only when that call hangs
+  // (a node that accepts and never answers holds it) is each node asked alone
+  const batch = await c.talos
+    .serviceEach(
+      cps.map((n) => n.address),
+      'etcd',
+    )
+    .catch(() => undefined)
   await Promise.all(
     cps.map(async (n) => {
       try {
-        view.service[n.name] = (await c.talos.service([n.address], 'etcd'))[0]
+        const row = batch?.rows.find((r) => r.node === n.address)
+        if (batch && !row && batch.errors[n.address] === undefined) throw new Error(`${n.address} has no etcd service`)
+        if (batch && !row) throw new Error(batch.errors[n.address])
+        view.service[n.name] = row ?? (await c.talos.service([n.address], 'etcd'))[0]
       } catch (e) {
         const stage = await maintenanceStage(c, n.address)
         if (stage) view.maintenance![n.name] = `in maintenance mode (stage ${stage}): no machine config yet, so no etcd`
@@ -36,7 +47,20 @@ export async function etcdView(c: Cluster): Promise<EtcdView> {
   )
   const running = cps.find((n) => view.service[n.name]?.state === 'Running')
   if (running) view.members = await c.talos.etcdMembers(running.address).catch(() => [])
+  lastViews.set(c, { at: Date.now(), view })
   return view
+}
+
+const lastViews = new WeakMap<Cluster, { at: number; view: EtcdView }>()
+
+/**
+ * The view this run read at most `maxAgeMs` ago, else a fresh one. For a step that asks again right after another
+ * (02's backup step after its quorum step asks only whether etcd was bootstrapped): the same calls again would only
+ * repeat the answer and cost a no-op re-run a second round of them.
+ */
+export async function recentEtcdView(c: Cluster, maxAgeMs: number): Promise<EtcdView> {
+  const last = lastViews.get(c)
+  return last && Date.now() - last.at <= maxAgeMs ? last.view : etcdView(c)
 }
 
 /** The node's stage when it answers the maintenance API (`get machinestatus --insecure`), else undefined. */

@@ -2,27 +2,44 @@
 // synchronous reader so it stays pure; `readOnDemand` runs it over a cache and fetches whatever paths it asked
 // for and missed, round by round, until it asks for nothing new (later paths depend on earlier contents: node
 // ids come from `online`).
-import { formatNumactlHardware, readNumaFromFiles, type NumaTopology } from '../../lib/host/numa.ts'
-import { SUPPORTED_HUGEPAGE_KIB } from '../../lib/host/procfs.ts'
+import {
+  formatNumactlHardware,
+  readNumaFromFiles,
+  type NumaReadOptions,
+  type NumaTopology,
+} from '../../lib/host/numa.ts'
 import type { NumaView } from './types.ts'
 
 type SyncRead = (path: string) => string | undefined
 
 const NODE_SYSFS = '/sys/devices/system/node'
-/** Read up front: without them lib/numa probes node0..node1023 one by one. */
-const NUMA_PREFETCH = [`${NODE_SYSFS}/online`, `${NODE_SYSFS}/possible`]
+/** Read up front: without it lib/numa probes node0..node1023 one by one (`possible` is read only when it is missing). */
+const NUMA_PREFETCH = [`${NODE_SYSFS}/online`]
 
 /**
- * Everything readNumaFromFiles reads when the machine has `expectedNodes` NUMA nodes (the inventory says how many):
- * fetched in one parallel round instead of one round per level of the tree. A wrong guess only costs another round.
+ * What the checks need of a machine's NUMA topology, and no more: every file is one Talos API call. CPUs (cpumap),
+ * memory (meminfo), distances, and the size of the huge page pool of the inventory's page size. The numactl
+ * rendering in the evidence does not show huge pages, so their free and surplus counts are not read.
  */
-export function numaPrefetch(expectedNodes = 0): string[] {
+export const numaReadOptions = (hugepageKiB: number): NumaReadOptions => ({
+  hugepageSizesKiB: [hugepageKiB],
+  hugepageTotalsOnly: true,
+})
+
+/**
+ * Everything readNumaFromFiles reads with numaReadOptions when the machine has `expectedNodes` NUMA nodes (the
+ * inventory says how many): fetched in one parallel round instead of one round per level of the tree. A wrong
+ * guess only costs another round.
+ */
+export function numaPrefetch(expectedNodes: number, hugepageKiB: number): string[] {
   const perNode = (id: number) => {
     const dir = `${NODE_SYSFS}/node${id}`
-    const pages = SUPPORTED_HUGEPAGE_KIB.flatMap((kb) =>
-      ['nr_hugepages', 'free_hugepages', 'surplus_hugepages'].map((f) => `${dir}/hugepages/hugepages-${kb}kB/${f}`),
-    )
-    return [`${dir}/cpumap`, `${dir}/cpulist`, `${dir}/meminfo`, `${dir}/distance`, ...pages]
+    return [
+      `${dir}/cpumap`,
+      `${dir}/meminfo`,
+      `${dir}/distance`,
+      `${dir}/hugepages/hugepages-${hugepageKiB}kB/nr_hugepages`,
+    ]
   }
   return [...NUMA_PREFETCH, ...Array.from({ length: expectedNodes }, (_, id) => perNode(id)).flat()]
 }
@@ -58,7 +75,7 @@ export async function readOnDemand<T>(
     if (missed.size > maxReads) {
       const first = [...missed].slice(0, 2).join(', ')
       throw new Error(
-        `would read ${missed.size} more files (${first}, …); ${NUMA_PREFETCH.join(' and ')} are not there to say which to read`,
+        `would read ${missed.size} more files (${first}, …); ${NUMA_PREFETCH.join(' and ')} is not there to say which to read`,
       )
     }
     for (const [p, v] of await fetch([...missed])) cache.set(p, v)

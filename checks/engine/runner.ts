@@ -21,6 +21,11 @@ export interface Source<K extends SourceName, C> {
   fetch: (req: SourceRequest<C>) => Promise<SourceData[K]>
   /** Asks the nodes themselves (the Talos API), so it needs them to answer; Kubernetes sources do not. */
   asksNodes?: boolean
+  /**
+   * It measures a latency: the sources that ask the nodes start only after it, so what it measures is the API's
+   * answer and not this machine busy with dozens of talosctl processes (the probe still runs beside it).
+   */
+  timed?: boolean
   /** The nodes it asks when that is not just the targeted ones (etcd asks every control plane). */
   nodesAsked?: (inv: CheckInventory, targeted: CheckNode[]) => CheckNode[]
 }
@@ -87,41 +92,51 @@ export async function runChecks<C>(checks: AnyCheck[], opts: RunOptions<C>): Pro
   const now = opts.now ?? Date.now
   const t0 = now()
   const startedAt = new Date(t0).toISOString()
-  const limit = pLimit(opts.concurrency ?? 4)
+  const limit = pLimit(opts.concurrency ?? 16)
   const needs = plan(checks, opts.inv)
 
   const data: Partial<SourceData> = {}
   const failed = new Map<SourceName, string>()
-  const probed = await probeNodes(needs, opts)
+  const fetchOne = (name: SourceName, nodes: CheckNode[], silent: Record<string, string>) =>
+    limit(async () => {
+      const src = opts.sources[name] as Source<typeof name, C> | undefined
+      if (!src) {
+        failed.set(name, `no data source named ${name} is registered`)
+        return
+      }
+      const s0 = now()
+      try {
+        const answering = nodes.filter((n) => !(n.name in silent))
+        ;(data as Record<string, unknown>)[name] = await src.fetch({
+          inv: opts.inv,
+          nodes: answering,
+          ctx: opts.ctx,
+          silent,
+        })
+        if (opts.verbose) log.dim(`  source ${name}: ${now() - s0} ms`)
+      } catch (e) {
+        failed.set(name, errText(e))
+        log.warn(`source ${name} failed: ${errText(e)}`)
+      }
+    })
+  // Sources that do not ask the nodes (Kubernetes, the backup index) need no probe: they run while it asks.
+  const unprobed = [...needs].filter(([name]) => !asksNodes(opts.sources, name))
+  const timed = unprobed.filter(([name]) => opts.sources[name]?.timed)
+  const early = Promise.all(
+    unprobed.filter((x) => !timed.includes(x)).map(([name, nodes]) => fetchOne(name, nodes, {})),
+  )
+  const [probed] = await Promise.all([
+    probeNodes(needs, opts),
+    ...timed.map(([name, nodes]) => fetchOne(name, nodes, {})),
+  ])
   for (const name of probed.unasked) failed.set(name, probed.toolMissing!)
   const silent = probed.silent
-  await Promise.all(
-    [...needs]
-      .filter(([name]) => !probed.unasked.has(name))
-      .map(([name, nodes]) =>
-        limit(async () => {
-          const src = opts.sources[name] as Source<typeof name, C> | undefined
-          if (!src) {
-            failed.set(name, `no data source named ${name} is registered`)
-            return
-          }
-          const s0 = now()
-          try {
-            const answering = nodes.filter((n) => !(n.name in silent))
-            ;(data as Record<string, unknown>)[name] = await src.fetch({
-              inv: opts.inv,
-              nodes: answering,
-              ctx: opts.ctx,
-              silent,
-            })
-            if (opts.verbose) log.dim(`  source ${name}: ${now() - s0} ms`)
-          } catch (e) {
-            failed.set(name, errText(e))
-            log.warn(`source ${name} failed: ${errText(e)}`)
-          }
-        }),
-      ),
-  )
+  await Promise.all([
+    early,
+    ...[...needs]
+      .filter(([name]) => asksNodes(opts.sources, name) && !probed.unasked.has(name))
+      .map(([name, nodes]) => fetchOne(name, nodes, silent)),
+  ])
 
   const results: Result[] = []
   if (probed.toolMissing)

@@ -13,12 +13,21 @@ import {
   parseEtcdMembers,
   parseEtcdStatus,
   parseHealth,
+  parseNodeErrors,
   parseResources,
   parseService,
   parseTable,
+  parseVersion,
 } from '../../lib/talos/parse.ts'
 import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
-import { hugepagesPerNode, numaPrefetch, readNumaFromFiles, readOnDemand, toNumaView } from './numa-view.ts'
+import {
+  hugepagesPerNode,
+  numaPrefetch,
+  numaReadOptions,
+  readNumaFromFiles,
+  readOnDemand,
+  toNumaView,
+} from './numa-view.ts'
 import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
 import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
@@ -41,6 +50,8 @@ export interface TalosRunResult {
 interface TalosRunner {
   /** The binary, named when it is missing. */
   readonly bin?: string
+  /** Its per-call timeout (--call-timeout): the probe hedges its one batched call well within it. */
+  readonly timeoutMs?: number
   run(
     args: string[],
     opts?: { nodes?: string[]; nothrow?: boolean; quiet?: boolean; timeoutMs?: number },
@@ -89,20 +100,16 @@ async function batched(ctx: SourceContext, args: string[], nodes: CheckNode[]) {
     ? await ctx.talos.run(args, { nodes: nodes.map((n) => n.address), nothrow: true })
     : { command: `talosctl ${args.join(' ')}`, stdout: '', stderr: '', exitCode: 0 }
   if (r.timedOut) throw new Error(`${r.command} timed out`)
-  const errLines = r.stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
+  const reported = parseNodeErrors(r.stderr)
   const errorsFor = (answered: Set<string>) => {
     const out: Record<string, string> = {}
     for (const n of nodes) {
       if (answered.has(n.name)) continue
-      const mine = errLines.filter((l) => l.includes(n.address) || new RegExp(`\\b${n.name}\\b`).test(l))
-      out[n.name] = mine.length
-        ? mine.join('; ')
-        : r.exitCode !== 0
-          ? errLines.join('; ') || `${r.command} exited ${r.exitCode}`
-          : `no answer from ${n.name} in ${r.command}`
+      out[n.name] =
+        reported.byNode[n.address] ??
+        reported.byNode[n.name] ??
+        (reported.other.join('; ') ||
+          (r.exitCode !== 0 ? `${r.command} exited ${r.exitCode}` : `no answer from ${n.name} in ${r.command}`))
     }
     return out
   }
@@ -205,18 +212,25 @@ const readFile = (path: string) => async (req: Req) => perNode(req.ctx, req.node
 
 // Both the numa and hugepagesSysfs sources need the same sysfs tree: read it once per node per run.
 const numaCache = new WeakMap<Req['ctx'], Map<string, Promise<NumaTopology>>>()
-function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes?: number): Promise<NumaTopology> {
+function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes: number, hugepageKiB: number) {
   let m = numaCache.get(ctx)
   if (!m) numaCache.set(ctx, (m = new Map()))
   let p = m.get(node.name)
   if (!p) {
-    p = readOnDemand(readNumaFromFiles, (paths) => readMany(ctx, node, paths), {
-      prefetch: numaPrefetch(expectedNodes),
-    })
+    const opts = numaReadOptions(hugepageKiB)
+    p = readOnDemand(
+      (read) => readNumaFromFiles(read, opts),
+      (paths) => readMany(ctx, node, paths),
+      { prefetch: numaPrefetch(expectedNodes, hugepageKiB) },
+    )
     m.set(node.name, p)
   }
   return p
 }
+
+/** The inventory's huge page size in KiB: the only pool the checks read. */
+const hugepageKiB = (inv: { validator?: { hugepages: { size: string } } }) =>
+  hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi')
 
 /** How many NUMA nodes the inventory expects on a node (the validator's per-NUMA huge pages list one per node). */
 const expectedNumaNodes = (inv: { validator?: { hugepages: { perNumaNode: number[] } } }, n: CheckNode) =>
@@ -270,30 +284,101 @@ const bytes = (v: number | string) => (typeof v === 'number' ? v : parseBytes(v)
 const TOOL_MISSING = 127
 
 /**
- * `talosctl -n <node> version` on every node at once, one call per node so a node that hangs costs one call timeout
- * and cannot hold up the others' answers (a multi-node call waits for its slowest node). Node name → why it did not
- * answer. A missing talosctl throws: that is not the nodes' fault.
+ * When single-node calls start racing the probe's batched call: a third of the call timeout. Not sooner: on a busy
+ * machine a healthy 100-node call can take seconds, and racing it early would only add 100 more processes.
+ */
+const hedgeDelay = (timeoutMs = 30_000) => timeoutMs / 3
+
+/**
+ * Who answers, in ONE `talosctl -n a,b,c version`: apid fans it out and reports per node (parseVersion's servers,
+ * parseNodeErrors' errors), so the number of calls stays flat as nodes are added. A multi-node call waits for its
+ * slowest node, so a hung node would hold the whole answer to the call timeout: when the batched call has not
+ * answered within hedgeDelay it is raced by one call per node (at most 8 at once, none started after the batched
+ * call answered), and a hung node costs one call timeout plus the hedge, not one per source. Node name → why it
+ * did not answer. A missing talosctl throws: that is not the nodes' fault.
  */
 export const probeTalos: NodeProbe<SourceContext> = async (nodes, ctx) => {
-  const silent: Record<string, string> = {}
-  let missing: string | undefined
-  await Promise.all(
-    nodes.map(async (n) => {
-      const r = await ctx.talos.run(['version'], { nodes: [n.address], nothrow: true, quiet: true })
-      if (r.exitCode === 0 && !r.timedOut) return
-      if (r.exitCode === TOOL_MISSING) missing ??= firstMeaningfulLine(r.stderr)
-      silent[n.name] = r.timedOut
-        ? `no answer within ${r.durationMs ?? '?'} ms (--call-timeout)`
-        : firstMeaningfulLine(r.stderr) || `${r.command} exited ${r.exitCode}`
-    }),
+  let answered: TalosRunResult | undefined
+  const batch = ctx.talos
+    .run(['version'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
+    .then((r) => (answered = r.timedOut ? undefined : r))
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, hedgeDelay(ctx.talos.timeoutMs))))
+  await Promise.race([batch, late])
+  if (!answered) {
+    const singles = await probeEach(nodes, ctx, () => answered !== undefined)
+    await batch
+    if (!answered)
+      return verdictOf(
+        singles.filter((v) => v !== undefined),
+        ctx,
+      )
+  }
+  clearTimeout(timer)
+  const r = answered
+  return verdictOf(
+    nodes.map((n) => ({ node: n, ...batchVerdict(r, n) })),
+    ctx,
   )
+}
+
+function verdictOf(verdicts: ({ node: CheckNode } & Verdict)[], ctx: SourceContext): Record<string, string> {
+  const missing = verdicts.find((v) => v.toolMissing)?.why
   if (missing !== undefined) {
     const bin = ctx.talos.bin ?? 'talosctl'
     throw new Error(
       `talosctl is missing: ${bin} cannot be run (${missing}); install talosctl v1.10.3 or set $TALOSCTL to it. No Talos check could run.`,
     )
   }
-  return silent
+  return Object.fromEntries(verdicts.flatMap((v) => (v.why === undefined ? [] : [[v.node.name, v.why]])))
+}
+
+interface Verdict {
+  /** Why the node did not answer; undefined when it did. */
+  why?: string
+  toolMissing?: boolean
+}
+
+const timeoutWhy = (r: TalosRunResult) => `no answer within ${r.durationMs ?? '?'} ms (--call-timeout)`
+
+/** One node's verdict from the batched `version`: it answered when its server section is there. */
+function batchVerdict(r: TalosRunResult, n: CheckNode): Verdict {
+  if (r.exitCode === TOOL_MISSING) return { why: firstMeaningfulLine(r.stderr), toolMissing: true }
+  const servers = parseVersion(r.stdout).servers
+  if (servers.some((s) => s.node === n.address || s.node === n.name)) return {}
+  const errors = parseNodeErrors(r.stderr)
+  return {
+    why:
+      errors.byNode[n.address] ??
+      errors.byNode[n.name] ??
+      (errors.other.join('; ') || `${r.command} exited ${r.exitCode} without an answer from ${n.address}`),
+  }
+}
+
+/**
+ * The fallback: `talosctl -n <node> version` per node, in parallel, each bounded by the call timeout; a node whose
+ * turn comes after `stop()` turned true is not asked (undefined).
+ */
+async function probeEach(
+  nodes: CheckNode[],
+  ctx: SourceContext,
+  stop: () => boolean,
+): Promise<(({ node: CheckNode } & Verdict) | undefined)[]> {
+  const limit = pLimit(Math.max(ctx.readConcurrency ?? 8, 8))
+  return Promise.all(
+    nodes.map((n) =>
+      limit(async () => {
+        if (stop()) return undefined
+        const r = await ctx.talos.run(['version'], { nodes: [n.address], nothrow: true, quiet: true })
+        if (r.exitCode === 0 && !r.timedOut) return { node: n }
+        if (r.exitCode === TOOL_MISSING) return { node: n, why: firstMeaningfulLine(r.stderr), toolMissing: true }
+        return {
+          node: n,
+          why: r.timedOut ? timeoutWhy(r) : firstMeaningfulLine(r.stderr) || `${r.command} exited ${r.exitCode}`,
+        }
+      }),
+    ),
+  )
 }
 
 // ---- the sources -----------------------------------------------------------------------------
@@ -301,6 +386,8 @@ export const probeTalos: NodeProbe<SourceContext> = async (nodes, ctx) => {
 export const SOURCES: SourceRegistry<SourceContext> = {
   k8sNodes: {
     name: 'k8sNodes',
+    // cluster.api-latency judges how long the list took: not while dozens of talosctl calls share this CPU
+    timed: true,
     fetch: async ({ ctx }) => {
       const now = ctx.now ?? performance.now.bind(performance)
       const t0 = now()
@@ -535,7 +622,9 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     name: 'numa',
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
-      perNode(ctx, nodes, async (n) => toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n)))),
+      perNode(ctx, nodes, async (n) =>
+        toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageKiB(inv))),
+      ),
   },
 
   hugepagesSysfs: {
@@ -543,10 +632,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) =>
-        hugepagesPerNode(
-          await numaTopology(ctx, n, expectedNumaNodes(inv, n)),
-          hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi'),
-        ),
+        hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageKiB(inv)), hugepageKiB(inv)),
       ),
   },
 
@@ -588,30 +674,29 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: async ({ ctx, inv, nodes }) => {
       const volumes = inv.validator?.storage ?? []
-      // Free space for every node and volume in one call; an API without `mounts` just leaves it unknown.
-      const free = nodes.length
-        ? await ctx.talos
-            .run(['mounts'], { nodes: nodes.map((n) => n.address), nothrow: true, quiet: true })
-            .catch(() => undefined)
-        : undefined
+      const all = nodes.map((n) => n.address)
+      // All at once: free space for every node and volume in one call (an API without `mounts` just leaves it
+      // unknown), ownership with one `ls -l` per volume for all nodes (the mount point's own row, NAME "."), and
+      // each node's /proc/mounts.
+      const [free, lsOut, mountsOf] = await Promise.all([
+        nodes.length
+          ? ctx.talos.run(['mounts'], { nodes: all, nothrow: true, quiet: true }).catch(() => undefined)
+          : undefined,
+        Promise.all(
+          volumes.map((v) => ctx.talos.run(['ls', '-l', v.mountPoint], { nodes: all, nothrow: true, quiet: true })),
+        ),
+        perNode(ctx, nodes, async (n) => parseMounts(await readOne(ctx, n, '/proc/mounts'))),
+      ])
       let sizes: ReturnType<typeof parseTalosMounts> = []
       try {
         if (free && free.exitCode === 0) sizes = parseTalosMounts(free.stdout)
       } catch {
         sizes = []
       }
-      // Ownership: one `ls -l` per volume for all nodes at once (the mount point's own row, NAME ".").
-      const ls = new Map<string, string>()
-      for (const v of volumes) {
-        const r = await ctx.talos.run(['ls', '-l', v.mountPoint], {
-          nodes: nodes.map((n) => n.address),
-          nothrow: true,
-          quiet: true,
-        })
-        ls.set(v.mountPoint, r.stdout)
-      }
+      const ls = new Map(volumes.map((v, i) => [v.mountPoint, lsOut[i]!.stdout]))
       return perNode(ctx, nodes, async (n): Promise<StorageMount[]> => {
-        const mounts = parseMounts(await readOne(ctx, n, '/proc/mounts'))
+        const mounts = mountsOf.values[n.name]
+        if (!mounts) throw new Error(mountsOf.errors[n.name] ?? `no /proc/mounts from ${n.name}`)
         return volumes.map((v) => {
           const m = mounts.filter((x) => x.mountPoint === v.mountPoint).at(-1)
           const owner = ownerFromLs(ls.get(v.mountPoint) ?? '', n.address)

@@ -120,16 +120,27 @@ function readTrim(read: (path: string) => string | undefined, path: string): str
   return v === undefined ? undefined : v.trim()
 }
 
+export interface NumaReadOptions {
+  /** Only these huge page sizes (default: every size the kernel supports). */
+  hugepageSizesKiB?: readonly number[]
+  /** Only nr_hugepages: free and surplus read as 0 (a caller that judges the pool's size needs no more). */
+  hugepageTotalsOnly?: boolean
+}
+
 /**
  * Build the topology from sysfs contents. `read(path)` returns a file's text or undefined when it does not exist
  * (absolute paths under /sys/devices/system/node). Throws when no node can be found at all.
  */
-export function readNumaFromFiles(read: (path: string) => string | undefined): NumaTopology {
+export function readNumaFromFiles(
+  read: (path: string) => string | undefined,
+  opts: NumaReadOptions = {},
+): NumaTopology {
   const exists = (id: number) =>
     read(`${NODE_DIR}/node${id}/meminfo`) !== undefined || read(`${NODE_DIR}/node${id}/cpumap`) !== undefined
   let ids: number[]
+  // each file read may be a remote call (the checks read through the Talos API): read a fallback only when needed
   const online = readTrim(read, `${NODE_DIR}/online`)
-  const possible = readTrim(read, `${NODE_DIR}/possible`)
+  const possible = online ? undefined : readTrim(read, `${NODE_DIR}/possible`)
   if (online) ids = parseCpuList(online)
   // possible can name nodes that never came up: keep those with a directory, as libnuma's readdir would
   else if (possible) ids = parseCpuList(possible).filter(exists)
@@ -143,8 +154,8 @@ export function readNumaFromFiles(read: (path: string) => string | undefined): N
     const dir = `${NODE_DIR}/node${id}`
     const n: NumaNodeInfo = { id, cpus: [] }
     const cpumap = readTrim(read, `${dir}/cpumap`)
-    const cpulist = readTrim(read, `${dir}/cpulist`)
     // numactl reads cpumap; cpulist is the same set, used when cpumap is absent (some APIs serve only one)
+    const cpulist = cpumap ? undefined : readTrim(read, `${dir}/cpulist`)
     if (cpumap !== undefined && cpumap !== '') n.cpus = parseCpumap(cpumap)
     else if (cpulist !== undefined) n.cpus = parseCpuList(cpulist)
     const meminfo = read(`${dir}/meminfo`)
@@ -159,15 +170,16 @@ export function readNumaFromFiles(read: (path: string) => string | undefined): N
       n.memFreeKiB = mi.MemFree ?? 0
       n.memFreeMiB = Math.floor(n.memFreeKiB / 1024)
     }
-    for (const size of SUPPORTED_HUGEPAGE_KIB) {
+    for (const size of opts.hugepageSizesKiB ?? SUPPORTED_HUGEPAGE_KIB) {
       const hp = `${dir}/hugepages/hugepages-${size}kB`
       const total = readTrim(read, `${hp}/nr_hugepages`)
       if (total === undefined) continue
       n.hugepages ??= {}
+      const full = !opts.hugepageTotalsOnly
       n.hugepages[size] = {
         total: Number(total),
-        free: Number(readTrim(read, `${hp}/free_hugepages`) ?? 0),
-        surplus: Number(readTrim(read, `${hp}/surplus_hugepages`) ?? 0),
+        free: full ? Number(readTrim(read, `${hp}/free_hugepages`) ?? 0) : 0,
+        surplus: full ? Number(readTrim(read, `${hp}/surplus_hugepages`) ?? 0) : 0,
       }
     }
     return n

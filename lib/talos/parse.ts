@@ -447,6 +447,41 @@ export function parseService(text: string): ServiceStatus[] {
   return /^(NODE\s+)?SERVICE\s+STATE\s/.test(head) ? parseServiceList(text) : parseServiceInfo(text)
 }
 
+// ---------------------------------------------------------------- per-node errors of a multi-node call
+
+export interface NodeErrors {
+  /** Node (as given to -n) → what apid reported for it. */
+  byNode: Record<string, string>
+  /** Errors that name no node: `talosctl get` prints its per-node errors so, and a call that failed as a whole. */
+  other: string[]
+}
+
+/**
+ * The errors of a multi-node call, from stderr. apid answers for every node it was asked about and puts a node's
+ * failure in that node's message (metadata.error); the client gathers them into a go-multierror whose list format
+ * is "N error(s) occurred:" then one "\t* <node>: <error>" line each (pkg/machinery/client FilterMessages). talosctl
+ * prints it after "WARNING: " when some nodes answered (version, service, etcd, mounts: cli.Warning) or after
+ * "error getting version: " when none did (exit 1). `get` lists its errors without the node ("\t* rpc error: …").
+ */
+export function parseNodeErrors(stderr: string): NodeErrors {
+  const out: NodeErrors = { byNode: {}, other: [] }
+  for (const raw of lines(stderr)) {
+    const line = raw.trim()
+    if (line === '') continue
+    const item = /^\* (.*)$/.exec(line)
+    if (!item) {
+      // the multierror's header, alone or after talosctl's prefix, carries nothing of its own
+      if (!/(^|: )\d+ errors? occurred:$/.test(line)) out.other.push(line)
+      continue
+    }
+    const node = /^([A-Za-z0-9][\w.:[\]-]*): (.+)$/.exec(item[1]!)
+    // "rpc error: code = …" names no node: its first word is followed by a space, not ": "
+    if (node && !/^rpc$/.test(node[1]!)) out.byNode[node[1]!] = node[2]!
+    else out.other.push(item[1]!)
+  }
+  return out
+}
+
 // ---------------------------------------------------------------- version
 
 interface VersionInfo {

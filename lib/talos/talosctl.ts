@@ -15,6 +15,7 @@ import {
   parseHealth,
   parseResources,
   parseService,
+  parseNodeErrors,
   parseVersion,
   type EtcdAlarmRow,
   type EtcdMemberRow,
@@ -98,6 +99,13 @@ interface HealthOptions {
 interface HealthResult extends HealthReport {
   exitCode: number
   command: string
+}
+
+/** Each asked node that `answered` does not hold → its own error, else what the call said as a whole. */
+function unanswered(r: RunResult, nodes: string[], answered: Set<string>): Record<string, string> {
+  const e = parseNodeErrors(r.stderr)
+  const whole = e.other.join('; ') || (r.exitCode !== 0 ? `${r.command} exited ${r.exitCode}` : 'no answer')
+  return Object.fromEntries(nodes.filter((n) => !answered.has(n)).map((n) => [n, e.byNode[n] ?? whole]))
 }
 
 export class Talosctl extends CliTool {
@@ -293,6 +301,40 @@ export class Talosctl extends CliTool {
   }
 
   /** `talosctl service` for all services, or `talosctl service <id>` (with its events) when id is given. */
+  /**
+   * `service [id]` on several nodes in one call, without failing for the ones that do not answer: apid reports them
+   * per node (talosctl prints a WARNING and exits 0, or exits 1 when none answered). Node → why it did not answer.
+   */
+  async serviceEach(
+    nodes: string[],
+    id?: string,
+  ): Promise<{ rows: (ServiceStatus & { node: string })[]; errors: Record<string, string> }> {
+    const r = await this.run(['service', ...(id ? [id] : [])], { nodes, nothrow: true })
+    if (r.timedOut) throw new CommandError({ ...r, context: this.describeNodes(nodes) })
+    const rows = Talosctl.tag(parseService(r.stdout), nodes)
+    return { rows, errors: unanswered(r, nodes, new Set(rows.map((x) => x.node))) }
+  }
+
+  /**
+   * `get <type> [id] -o json` on several nodes in one call, keeping what the nodes that answered returned (talosctl
+   * prints their resources and exits 1 when some node failed). Node → why it returned nothing, for the others.
+   */
+  async getEach<T = unknown>(
+    type: string,
+    nodes: string[],
+    opts: { id?: string } = {},
+  ): Promise<{ resources: TalosResource<T>[]; errors: Record<string, string> }> {
+    const r = await this.run(['get', type, ...(opts.id ? [opts.id] : []), '-o', 'json'], { nodes, nothrow: true })
+    if (r.timedOut) throw new CommandError({ ...r, context: this.describeNodes(nodes) })
+    let resources: TalosResource<T>[]
+    try {
+      resources = Talosctl.tag(parseResources<T>(r.stdout), nodes)
+    } catch (e) {
+      throw new Error(`${r.command}: ${(e as Error).message}`, { cause: e })
+    }
+    return { resources, errors: unanswered(r, nodes, new Set(resources.map((x) => x.node))) }
+  }
+
   async service(nodes: string[], id?: string): Promise<(ServiceStatus & { node: string })[]> {
     const r = await this.run(['service', ...(id ? [id] : [])], { nodes })
     return Talosctl.tag(parseService(r.stdout), nodes)

@@ -30,8 +30,11 @@ export async function waitForEtcd(c: Cluster, timeoutMs = 5 * 60_000): Promise<E
   return waitFor(
     'etcd on every control-plane node with one leader',
     async () => {
-      const members = await c.talos.etcdMembers(cps[0]!.address)
-      const status = await c.talos.etcdStatus(cps.map((n) => n.address))
+      // two independent questions: asked together, a poll costs one call's time
+      const [members, status] = await Promise.all([
+        c.talos.etcdMembers(cps[0]!.address),
+        c.talos.etcdStatus(cps.map((n) => n.address)),
+      ])
       const byAddr = new Map(cps.map((n) => [n.address, n.name]))
       const r = evaluateEtcd(
         cps.map((n) => n.name),

@@ -13,6 +13,7 @@ import { plan, runChecks, selectChecks, type SourceRegistry } from '../../checks
 import {
   SOURCES,
   machineDocument,
+  probeTalos,
   ownerFromLs,
   parseTalosMounts,
   type SourceContext,
@@ -554,4 +555,100 @@ test('sources: parsers for talosctl mounts, ls -l and machine config documents',
     'apiVersion: v1alpha1\nkind: SideroLinkConfig\n---\nversion: v1alpha1\nmachine:\n  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n',
   )
   assert.equal(doc?.machine.kubelet.extraConfig.cpuManagerPolicy, 'static')
+})
+
+// What the real talosctl v1.10.3 prints for `-n a,b,c version` (test/fixtures/talosctl/version-multi-node-*): a server
+// section per node that answered, and a multierror line per node that did not.
+function versionFake(
+  inv: CheckInventory,
+  opts: { refused?: string[]; hung?: string[]; timeoutMs: number; delayMs?: number },
+) {
+  const calls: string[][] = []
+  const addr = (n: string) => inv.nodes.find((x) => x.name === n)!.address
+  const refused = new Set((opts.refused ?? []).map(addr))
+  const hung = new Set((opts.hung ?? []).map(addr))
+  const server = (a: string) =>
+    `\tNODE:        ${a}\n\tTag:         v1.10.3\n\tSHA:         undefined\n\tBuilt:       \n\tGo version:  go1.24.3\n\tOS/Arch:     linux/amd64\n\tEnabled:     RBAC\n`
+  const run = async (args: string[], o: { nodes?: string[] } = {}): Promise<TalosRunResult> => {
+    const nodes = o.nodes ?? []
+    calls.push([...args, '-n', nodes.join(',')])
+    const command = `talosctl -n ${nodes.join(',')} ${args.join(' ')}`
+    if (nodes.some((n) => hung.has(n))) {
+      await new Promise((r) => setTimeout(r, opts.timeoutMs))
+      return { command, stdout: '', stderr: '', exitCode: 143, timedOut: true, durationMs: opts.timeoutMs }
+    }
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs))
+    const ok = nodes.filter((n) => !refused.has(n))
+    const bad = nodes.filter((n) => refused.has(n))
+    const errors = bad.length
+      ? `${bad.length} error${bad.length > 1 ? 's' : ''} occurred:\n` +
+        bad.map((n) => `\t* ${n}: rpc error: code = Unavailable desc = connection refused\n`).join('') +
+        '\n\n'
+      : ''
+    return {
+      command,
+      stdout: `Client:\n\tTag:         v1.10.3\nServer:\n${ok.map(server).join('')}`,
+      stderr: errors ? (ok.length ? `WARNING: ${errors}` : `error getting version: ${errors}`) : '',
+      exitCode: ok.length ? 0 : 1,
+    }
+  }
+  return { calls, talos: { run, timeoutMs: opts.timeoutMs } }
+}
+
+const probeCtx = (talos: SourceContext['talos']): SourceContext => ({
+  talos,
+  kube: { nodes: async () => [], pods: async () => [] },
+})
+
+test('probe: one `talosctl -n a,b,c version` for 5 and for 100 nodes; a refused node gets its own error', async () => {
+  for (const workers of [1, 96]) {
+    const inv = inventory(workers)
+    const fake = versionFake(inv, { refused: ['cp2'], timeoutMs: 30_000 })
+    const silent = await probeTalos(inv.nodes, probeCtx(fake.talos))
+    assert.equal(fake.calls.length, 1, `${inv.nodes.length} nodes`)
+    assert.deepEqual(Object.keys(silent), ['cp2'])
+    assert.match(silent.cp2!, /^rpc error: code = Unavailable desc = connection refused$/)
+  }
+})
+
+test('probe: when no node answers, each still gets its own error', async () => {
+  const inv = inventory(0)
+  const fake = versionFake(inv, { refused: inv.nodes.map((n) => n.name), timeoutMs: 30_000 })
+  const silent = await probeTalos(inv.nodes, probeCtx(fake.talos))
+  assert.deepEqual(Object.keys(silent).sort(), inv.nodes.map((n) => n.name).sort())
+  assert.equal(fake.calls.length, 1)
+})
+
+test('probe: a hung node holds the batched call, so single-node calls race it; only the hung node is silent', async () => {
+  const inv = inventory(1)
+  const fake = versionFake(inv, { hung: ['w0'], timeoutMs: 300 })
+  const silent = await probeTalos(inv.nodes, probeCtx(fake.talos))
+  assert.deepEqual(Object.keys(silent), ['w0'])
+  assert.match(silent.w0!, /no answer within 300 ms \(--call-timeout\)/)
+  // the batched call, then one per node: the hung node costs one call timeout, not one per source
+  assert.equal(fake.calls.length, 1 + inv.nodes.length)
+  assert.equal(fake.calls[0]!.at(-1), inv.nodes.map((n) => n.address).join(','))
+})
+
+test('probe: a missing talosctl is one error for the run, not a silent node each', async () => {
+  const inv = inventory(0)
+  const talos = {
+    bin: '/nope/talosctl',
+    run: async (args: string[]): Promise<TalosRunResult> => ({
+      command: `talosctl ${args.join(' ')}`,
+      stdout: '',
+      stderr: 'bash: line 1: /nope/talosctl: No such file or directory\n',
+      exitCode: 127,
+    }),
+  }
+  await assert.rejects(probeTalos(inv.nodes, probeCtx(talos)), /talosctl is missing: \/nope\/talosctl cannot be run/)
+})
+
+test('probe: a slow but healthy batched call is raced by at most 8 single-node calls, and its answer is used', async () => {
+  const inv = inventory(96)
+  // hedge at 100 ms (a third of the timeout); every call takes 200 ms: the batch answers while the first 8 run
+  const fake = versionFake(inv, { refused: ['w5'], timeoutMs: 300, delayMs: 200 })
+  const silent = await probeTalos(inv.nodes, probeCtx(fake.talos))
+  assert.deepEqual(Object.keys(silent), ['w5'])
+  assert.ok(fake.calls.length <= 1 + 8, `${fake.calls.length} calls`)
 })

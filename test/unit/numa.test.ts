@@ -117,6 +117,36 @@ test('readNumaFromFiles builds the topology from sysfs text and numactl formatti
   )
 })
 
+test('readNumaFromFiles reads a fallback only when needed, and with options only the pool asked about', () => {
+  const files = {
+    [`${N}/online`]: '0-1\n',
+    [`${N}/possible`]: '0-3\n',
+    [`${N}/node0/cpumap`]: '0000000f\n',
+    [`${N}/node0/cpulist`]: '0-3\n',
+    [`${N}/node0/meminfo`]: meminfo(0, 33554432, 30000000),
+    [`${N}/node0/distance`]: '10 21\n',
+    [`${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`]: '4\n',
+    [`${N}/node0/hugepages/hugepages-1048576kB/free_hugepages`]: '3\n',
+    [`${N}/node1/cpumap`]: '000000f0\n',
+    [`${N}/node1/meminfo`]: meminfo(1, 33554432, 1023),
+    [`${N}/node1/distance`]: '21 10\n',
+  }
+  const asked: string[] = []
+  const read = (p: string) => (asked.push(p), sysfs(files)(p))
+  const full = readNumaFromFiles(read)
+  // online is there, so possible is not read; cpumap is there, so cpulist is not
+  assert.ok(!asked.includes(`${N}/possible`) && !asked.some((p) => p.endsWith('/cpulist')))
+  asked.length = 0
+  const lean = readNumaFromFiles(read, { hugepageSizesKiB: [1048576], hugepageTotalsOnly: true })
+  assert.deepEqual(
+    asked.filter((p) => p.includes('/hugepages/')),
+    [`${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`, `${N}/node1/hugepages/hugepages-1048576kB/nr_hugepages`],
+  )
+  assert.deepEqual(lean.nodes[0]!.hugepages?.[1048576], { total: 4, free: 0, surplus: 0 })
+  // what numactl --hardware shows does not change
+  assert.equal(formatNumactlHardware(lean), formatNumactlHardware(full))
+})
+
 test('numactl formatting: sparse nodes, cpu-less nodes, missing meminfo, no distances', () => {
   const t: NumaTopology = {
     nodes: [

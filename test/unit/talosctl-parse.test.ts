@@ -10,6 +10,7 @@ import {
   parseGetTable,
   parseGoDuration,
   parseHealth,
+  parseNodeErrors,
   parseResources,
   parseService,
   parseTable,
@@ -44,6 +45,10 @@ test('every shared sample and every fixture is covered by a test below', () => {
     'get-affiliates-cluster-raw.txt',
     'service-kubelet-multiline-event.txt',
     'service-list-multiline-event.txt',
+    'version-multi-node-one-refused.stdout.txt',
+    'version-multi-node-one-refused.stderr.txt',
+    'version-all-refused.stderr.txt',
+    'get-one-refused.stderr.txt',
   ])
   const files = [
     ...readdirSync(SAMPLES).filter((f) => f !== 'README.md'),
@@ -558,4 +563,37 @@ test('get -o json: a numeric-looking resource ID is read as its string', () => {
   )
   assert.equal(r!.metadata.id, '0')
   assert.equal(r!.spec.metadata.name, 'schematic')
+})
+
+test('a multi-node version with one node refused: servers from stdout, its error by node from stderr (real talosctl)', () => {
+  const v = parseVersion(fixture('version-multi-node-one-refused.stdout.txt'))
+  assert.deepEqual(
+    v.servers.map((s) => [s.node, s.tag]),
+    [
+      ['127.0.91.11', 'v1.10.3'],
+      ['127.0.91.21', 'v1.10.3'],
+    ],
+  )
+  const e = parseNodeErrors(fixture('version-multi-node-one-refused.stderr.txt'))
+  assert.deepEqual(Object.keys(e.byNode), ['127.0.91.99'])
+  assert.match(
+    e.byNode['127.0.91.99']!,
+    /^rpc error: code = Unavailable .*127\.0\.91\.99:50000: connect: connection refused"$/,
+  )
+  assert.deepEqual(e.other, [])
+})
+
+test('per-node errors when no node answered, and as `get` lists them (without the node)', () => {
+  const all = parseNodeErrors(fixture('version-all-refused.stderr.txt'))
+  assert.deepEqual(Object.keys(all.byNode), ['127.0.91.98', '127.0.91.99'])
+  assert.deepEqual(all.other, [])
+  const get = parseNodeErrors(fixture('get-one-refused.stderr.txt'))
+  assert.deepEqual(get.byNode, {})
+  assert.equal(get.other.length, 1)
+  assert.match(get.other[0]!, /^rpc error: code = Unavailable .*127\.0\.91\.99:50000/)
+  // a complaint that is not a multierror (a missing talosconfig) is kept whole
+  assert.deepEqual(parseNodeErrors('failed to open config file "/x": no such file or directory\n'), {
+    byNode: {},
+    other: ['failed to open config file "/x": no such file or directory'],
+  })
 })
