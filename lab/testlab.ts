@@ -260,9 +260,13 @@ export async function createTestLab(opts: {
       } catch {}
       let log = '(no talos-api.log)'
       try {
-        log = readFileSync(join(dir, 'talos-api.log'), 'utf8').trim().split('\n').slice(-20).join('\n')
+        const lines = readFileSync(join(dir, 'talos-api.log'), 'utf8').trim().split('\n')
+        // a Go panic or fatal error (grpc-go does not recover a handler's panic: the whole server stops) starts its
+        // long goroutine dump with the cause, which the last lines would miss
+        const crash = lines.findIndex((l) => /^(panic: |fatal error: )/.test(l))
+        log = crash >= 0 ? lines.slice(Math.max(0, crash - 5), crash + 25).join('\n') : lines.slice(-20).join('\n')
       } catch {}
-      return `${state}\ntalos-api.log, last lines:\n${log}`
+      return `${state}\ntalos-api.log, ${/^(panic: |fatal error: )/m.test(log) ? 'where it crashed' : 'last lines'}:\n${log}`
     },
     until,
     cleanup: async () => {
