@@ -84,9 +84,26 @@ type endpoint struct {
 	local   *localMachined
 }
 
+// stopGrace is how long a stopping endpoint lets its calls in flight finish: the answer to the call that brought the
+// change about (a maintenance apply-config, whose install rebuilds the endpoint, a reboot) still reaches its client,
+// as from a real machine, instead of an "error reading from server: EOF". New connections are refused at once; a
+// stream still open after it (logs -f, events) is cut, as a machine going down cuts it.
+const stopGrace = 500 * time.Millisecond
+
 func (e *endpoint) stop() {
 	for _, s := range e.servers {
-		s.Stop()
+		done := make(chan struct{})
+
+		go func() {
+			s.GracefulStop()
+			close(done)
+		}()
+
+		select {
+		case <-done:
+		case <-time.After(stopGrace):
+			s.Stop()
+		}
 	}
 
 	if e.local != nil {
