@@ -421,9 +421,14 @@ test(
   },
 )
 
-/** A kubelet's serving key and CSR (PEM), as kubelet makes them: O=system:nodes, CN=system:node:<name>, its SANs. */
-function servingCsr(node: string, sans: string[]): string {
-  const key = join(dir, `${node}-serving-${sans.length}.key`)
+/**
+ * A kubelet's key and CSR (PEM), as kubelet makes them: O=system:nodes, CN=system:node:<name>; a serving CSR names its
+ * SANs, a client CSR none (k8s.io/client-go util/certificate/csr).
+ */
+function kubeletCsr(node: string, tag: string, sans: string[] = []): { pem: string; key: string } {
+  const key = join(dir, `${node}-${tag}.key`)
+  const subject = ['-subj', `/O=system:nodes/CN=system:node:${node}`]
+  const san = sans.length ? ['-addext', `subjectAltName=${sans.join(',')}`] : []
   const r = spawnSync(
     'openssl',
     [
@@ -436,27 +441,27 @@ function servingCsr(node: string, sans: string[]): string {
       '-nodes',
       '-keyout',
       key,
-      '-subj',
-      `/O=system:nodes/CN=system:node:${node}`,
-      '-addext',
-      `subjectAltName=${sans.join(',')}`,
+      ...subject,
+      ...san,
     ],
     { encoding: 'utf8' },
   )
   assert.equal(r.status, 0, r.stderr)
-  return r.stdout
+  return { pem: r.stdout, key }
 }
 
-function csrObject(name: string, pem: string) {
+const SERVING = { signerName: 'kubernetes.io/kubelet-serving', usages: ['digital signature', 'server auth'] }
+const CLIENT = {
+  signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+  usages: ['digital signature', 'client auth'],
+}
+
+function csrObject(name: string, pem: string, kind: typeof SERVING | typeof CLIENT = SERVING) {
   return JSON.stringify({
     apiVersion: 'certificates.k8s.io/v1',
     kind: 'CertificateSigningRequest',
     metadata: { name },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: 'kubernetes.io/kubelet-serving',
-      usages: ['digital signature', 'server auth'],
-    },
+    spec: { request: Buffer.from(pem).toString('base64'), ...kind },
   })
 }
 
@@ -470,12 +475,12 @@ test(
     ok(
       'validator1',
       ['create', '-f', '-'],
-      csrObject('csr-validator1', servingCsr('validator1', [`DNS:validator1`, `IP:${v.address}`])),
+      csrObject('csr-validator1', kubeletCsr('validator1', 'serving', [`DNS:validator1`, `IP:${v.address}`]).pem),
     )
     ok(
       'validator1',
       ['create', '-f', '-'],
-      csrObject('csr-foreign', servingCsr('validator1', ['DNS:validator1', 'IP:10.9.9.9'])),
+      csrObject('csr-foreign', kubeletCsr('validator1', 'serving-foreign', ['DNS:validator1', 'IP:10.9.9.9']).pem),
     )
 
     // 04's step, through the product's kubectl wrapper with the admin kubeconfig
@@ -641,30 +646,6 @@ function tokenKubeconfig(file: string, token: string): string {
   return file
 }
 
-/** kubelet's client key and CSR: O=system:nodes, CN=system:node:<name>, no SANs (k8s.io/client-go util/certificate/csr). */
-function clientCsr(node: string, tag: string): { pem: string; key: string } {
-  const key = join(dir, `${node}-${tag}-client.key`)
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-subj',
-      `/O=system:nodes/CN=system:node:${node}`,
-    ],
-    { encoding: 'utf8' },
-  )
-  assert.equal(r.status, 0, r.stderr)
-  return { pem: r.stdout, key }
-}
-
 test(
   "a kubelet joins as Talos's do: bootstrap token, client CSR auto-approved by kube-controller-manager under Talos's RBAC",
   { skip: skipCm },
@@ -679,27 +660,17 @@ test(
       const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input })
       return { status: r.status, out: r.stdout, err: r.stderr }
     }
-    const csr = (name: string, pem: string) =>
-      JSON.stringify({
-        apiVersion: 'certificates.k8s.io/v1',
-        kind: 'CertificateSigningRequest',
-        metadata: { name },
-        spec: {
-          request: Buffer.from(pem).toString('base64'),
-          signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
-          usages: ['digital signature', 'client auth'],
-        },
-      })
+    const csr = (name: string, pem: string) => csrObject(name, pem, CLIENT)
 
     // validator1's node credential asking a client certificate for another node is refused at once (NodeRestriction
     // checks a node's CSRs since Kubernetes v1.31)
-    const foreign = clientCsr('worker1', 'foreign')
+    const foreign = kubeletCsr('worker1', 'client-foreign')
     const refused = kubectl('validator1', ['create', '-f', '-'], csr('node-csr-foreign', foreign.pem))
     assert.notEqual(refused.status, 0)
     assert.match(refused.err, /can only create a node CSR with CN=system:node:validator1/)
 
     // worker1's kubelet, with only the bootstrap token, asks for its client certificate
-    const { pem, key } = clientCsr('worker1', 'bootstrap')
+    const { pem, key } = kubeletCsr('worker1', 'client-bootstrap')
     const created = as(bootstrap, ['create', '-f', '-'], csr('node-csr-worker1', pem))
     assert.equal(created.status, 0, created.err)
     const b64 = await until('node-csr-worker1 approved and signed', () => {
