@@ -276,15 +276,7 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
   const big = opts.bigNodes ?? 100
   const lab = benchLab(80)
   try {
-    say(`lab up in ${lab.root}`)
-    labUp(lab)
-    for (const rb of ['01', '02', '03', '04', '05']) {
-      say(`runbook ${rb}`)
-      runRunbook(lab, rb)
-    }
-    checkSuite(lab, add, lab.inventory, 5, runs)
-    noOpRerun(lab, add, '02', runs)
-    noOpRerun(lab, add, '03', runs)
+    deployAndMeasureNoOps(lab, add, runs)
     await failover(lab, add, runs)
     say('etcd backups, then a recovery after every control plane lost its etcd data (10, 11)')
     etcdRecoveryBench(lab, add, runs)
@@ -322,20 +314,25 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
  * `npm run bench -- --checks-only`: the check suite on 5 and on `bigNodes` nodes and the no-op 02/03, on a lab of
  * their own (the figures a change to the check engine or the no-op paths moves; about a third of the full run).
  */
+/** Up, 01–05 on the five machines, then the check suite and the no-op re-runs of 02 and 03 at 5 nodes. */
+function deployAndMeasureNoOps(lab: ReturnType<typeof benchLab>, add: Add, runs: number): void {
+  say(`lab up in ${lab.root}`)
+  labUp(lab)
+  for (const rb of ['01', '02', '03', '04', '05']) {
+    say(`runbook ${rb}`)
+    runRunbook(lab, rb)
+  }
+  checkSuite(lab, add, lab.inventory, 5, runs)
+  noOpRerun(lab, add, '02', runs)
+  noOpRerun(lab, add, '03', runs)
+}
+
 export async function checkBenchmarks(add: Add, opts: { runs?: number; bigNodes?: number } = {}): Promise<void> {
   const runs = opts.runs ?? 3
   const big = opts.bigNodes ?? 100
   const lab = benchLab(81, 'bench-checks')
   try {
-    say(`lab up in ${lab.root}`)
-    labUp(lab)
-    for (const rb of ['01', '02', '03', '04', '05']) {
-      say(`runbook ${rb}`)
-      runRunbook(lab, rb)
-    }
-    checkSuite(lab, add, lab.inventory, 5, runs)
-    noOpRerun(lab, add, '02', runs)
-    noOpRerun(lab, add, '03', runs)
+    deployAndMeasureNoOps(lab, add, runs)
     say(`growing the lab to ${big} nodes`)
     const bigInv = growLab(lab, big)
     await waitNodes(lab, big)
