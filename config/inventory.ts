@@ -16,6 +16,7 @@ import { inventorySchema } from './inventory-schema.ts'
 import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
+import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
 import {
   describeVolumeDisk,
   diskIdSafe,
@@ -51,7 +52,11 @@ interface RescueSpec {
    * operator to trust it on first use (never under --yes), then keeps it in <outputDir>/rescue-host-keys/.
    */
   hostKeyFingerprint?: string
-  imageUrl: string
+  /**
+   * The disk image 01 writes: file://PATH, or an http(s) URL 01 downloads into its cache. Absent: the Image Factory's
+   * metal image for the node's schematic (cluster.imageFactory).
+   */
+  imageUrl?: string
 }
 
 export interface InventoryNode {
@@ -143,7 +148,10 @@ export interface ClusterSpec {
   vip?: string
   talosVersion: string
   kubernetesVersion: string
-  installerImage: string
+  /** The Image Factory's base URL (default https://factory.talos.dev). */
+  imageFactory: string
+  /** A custom installer image for the nodes without one of their own; absent: the factory's, for each schematic. */
+  installerImage?: string
   outputDir: string
   nodeSubnet?: string
   etcdQuotaBytes?: number
@@ -323,7 +331,7 @@ function mergeNodes(doc: Obj): InventoryNode[] {
       ...((r.hostKeyFingerprint ?? d.hostKeyFingerprint)
         ? { hostKeyFingerprint: (r.hostKeyFingerprint ?? d.hostKeyFingerprint) as string }
         : {}),
-      imageUrl: (r.imageUrl ?? d.imageUrl) as string,
+      ...((r.imageUrl ?? d.imageUrl) ? { imageUrl: (r.imageUrl ?? d.imageUrl) as string } : {}),
     }
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
@@ -564,7 +572,9 @@ function checkCluster(c: Collector, doc: Obj) {
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
   const k8s = kubernetesVersionProblem(cl.kubernetesVersion)
   if (k8s) c.error(['cluster', 'kubernetesVersion'], k8s)
-  checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
+  if (typeof cl.installerImage === 'string')
+    checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
+  checkImageFactory(c, cl)
   if (typeof doc.validator?.installerImage === 'string')
     checkInstallerImage(c, ['validator', 'installerImage'], doc.validator.installerImage, cl.talosVersion)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
@@ -616,13 +626,35 @@ const withoutUserinfo = (v: unknown) =>
 const looksLikeKeyMaterial = (v: unknown) =>
   typeof v === 'string' && (/PRIVATE KEY|-----BEGIN/.test(v) || /[\r\n]/.test(v))
 
+/**
+ * The factory's images are written to disks and booted: in production they come over TLS only (a lab's loopback
+ * factory speaks plain HTTP).
+ */
+function checkImageFactory(c: Collector, cl: Obj) {
+  if (typeof cl.imageFactory !== 'string') return
+  const shown = withoutUserinfo(cl.imageFactory)
+  if (shown !== cl.imageFactory)
+    c.error(['cluster', 'imageFactory'], `must not contain credentials (user:password@) ${got(shown)}`)
+  else if (cl.target === 'production' && !cl.imageFactory.startsWith('https://'))
+    c.error(
+      ['cluster', 'imageFactory'],
+      `must be https:// in production: the images it serves are written to disks and booted ${got(shown)}`,
+    )
+}
+
 function checkInstallerImage(c: Collector, path: PathSeg[], image: string, talosVersion: string) {
   shellSafe(c, path, image)
   const digest = /@sha256:[0-9a-f]{64}$/.exec(image)?.[0]
   const tag = /:([^:/@]+)$/.exec(digest ? image.slice(0, -digest.length) : image)?.[1]
   // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
   if (!tag && !digest) c.error(path, `needs a tag matching talosVersion (…:${talosVersion}) ${got(image)}`)
-  if (tag && tag !== talosVersion) c.error(path, `image tag ${tag} does not match talosVersion ${talosVersion}`)
+  // 09 reads the version an image installs from its tag: v1.10.3, or a custom build's custom-solana-v1.10.3
+  const version = tag && parseInstallerImage(image).version
+  if (tag && version !== talosVersion)
+    c.error(
+      path,
+      `image tag ${tag} does not match talosVersion ${talosVersion} (the tag must be it, or end in -${talosVersion})`,
+    )
 }
 
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
@@ -675,8 +707,12 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[], hardware: Ha
     checkRescue(c, at('rescue'), n.rescue)
     checkBmc(c, at('bmc'), n.bmc)
     const merged = nodes[i].rescue
-    for (const k of ['keyFile', 'imageUrl'] as const)
-      if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
+    if (!merged.keyFile) c.error(at('rescue'), 'missing rescue.keyFile (set it on the node or in defaults.rescue)')
+    if (doc.cluster.target === 'production' && merged.imageUrl?.startsWith('http://'))
+      c.error(
+        at('rescue'),
+        `rescue.imageUrl must be file:// or https:// in production: the image is written to ${n.name}'s disk and booted ${got(withoutUserinfo(merged.imageUrl))}`,
+      )
     if (doc.cluster.target === 'production' && n.lab)
       c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
   })
@@ -1198,7 +1234,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   checkValidator(c, d, opts.hardware)
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)
   if (c.issues.length) return { errors: c.issues, warnings: c.warnings }
-  const inventory: Inventory = { cluster: d.cluster, nodes }
+  const inventory: Inventory = { cluster: { imageFactory: DEFAULT_IMAGE_FACTORY, ...d.cluster }, nodes }
   if (d.defaults) inventory.defaults = d.defaults
   if (d.validator) inventory.validator = d.validator
   return { inventory, errors: [], warnings: c.warnings }

@@ -19,7 +19,7 @@ import { memoryManagerResetFile } from './kubelet-policy.ts'
 import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
-import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
+import { factoryInstallerImage, parseSchematic, schematicId } from '../lib/talos/schematic.ts'
 import { validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
 
 const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
@@ -250,7 +250,6 @@ function clusterVars(inv: Inventory) {
     name: c.name,
     endpoint: c.endpoint,
     kubernetesVersion: c.kubernetesVersion,
-    installerImage: c.installerImage,
     apiServerCertSANs: sans,
     // gen config's defaults (constants.DefaultIPv4PodNet/ServiceNet, IPv6 when the endpoint is IPv6)
     podSubnets: [v6 ? 'fc00:db8:10::/56' : '10.244.0.0/16'],
@@ -420,8 +419,23 @@ export function renderImageFactorySchematic(
  * on every node: `hugepages=0:16,1:16` pins 32 GiB on a 2-socket control plane and is an invalid parameter on a
  * single-NUMA one (the kernel ignores it: Documentation/admin-guide/kernel-parameters.txt, mm/hugetlb.c).
  */
-export const installerImageFor = (inv: Inventory, node: InventoryNode) =>
-  (node.profile === 'validator' && inv.validator?.installerImage) || inv.cluster.installerImage
+export const installerImageFor = (inv: Inventory, node: InventoryNode) => installerImageOf(inv, node).image
+
+/**
+ * Which installer image a node gets and where it comes from: the inventory field that names one of its own (a custom
+ * build, or a pinned factory reference), else the factory's image for the node's schematic (`field` undefined). The
+ * validator never falls back to cluster.installerImage: that image does not carry its kernel args.
+ */
+export function installerImageOf(
+  inv: Inventory,
+  node: InventoryNode,
+): { image: string; field?: 'validator.installerImage' | 'cluster.installerImage' } {
+  if (node.profile === 'validator') {
+    if (inv.validator?.installerImage) return { image: inv.validator.installerImage, field: 'validator.installerImage' }
+  } else if (inv.cluster.installerImage) return { image: inv.cluster.installerImage, field: 'cluster.installerImage' }
+  const { id } = renderNodeSchematic(inv, node)
+  return { image: factoryInstallerImage(id, inv.cluster.talosVersion, inv.cluster.imageFactory) }
+}
 
 /** The kernel args a node's schematic carries: the validator's, none for the others. */
 export const nodeKernelArgs = (inv: Inventory, node: InventoryNode) =>

@@ -27,11 +27,12 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
   const cps = inv.nodes.filter((n) => n.role === 'controlplane')
   assert.equal(cps.length, 3)
   for (const n of inv.nodes) {
-    // port/user/keyFile/imageUrl come from defaults.rescue, host/fingerprint from the node
+    // port/user/keyFile come from defaults.rescue, host/fingerprint from the node; no imageUrl: 01 fetches the
+    // factory's image for the node's schematic
     assert.equal(n.rescue.port, 2222)
     assert.equal(n.rescue.user, 'root')
     assert.equal(n.rescue.keyFile, '.lab/ssh/id_ed25519')
-    assert.match(n.rescue.imageUrl, /^file:\/\//)
+    assert.equal(n.rescue.imageUrl, undefined)
     assert.equal(n.rescue.host, n.address)
     assert.equal(n.rescue.hostKeyFingerprint, `file:.lab/ssh/${n.name}/host_key.fingerprint`)
   }

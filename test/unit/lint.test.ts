@@ -213,6 +213,17 @@ const cases: {
     severity: 'warning',
   },
   {
+    rule: 'installer-image-unverifiable',
+    bad: W('  install:\n    disk: /dev/sda\n    image: ghcr.io/our-org/installer:custom-solana-v1.10.3\n'),
+    good: W(
+      '  install:\n    disk: /dev/sda\n    image: factory.talos.dev/metal-installer/21ebe42501cecdac3d74bfe432f9aa49e4823deebb3105db14e094004e10ddf5:v1.10.3\n',
+    ),
+    opts: { schematicKernelArgs: ['hugepagesz=1G', 'hugepages=0:4,1:4'] },
+    line: 6,
+    field: 'machine.install.image',
+    severity: 'warning',
+  },
+  {
     rule: 'hugepages-without-kernel-arg',
     bad: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
     good: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - hugepagesz=1G\n      - hugepages=0:4,1:4\n'),
