@@ -74,7 +74,7 @@ export const inventorySchema = closed(
         imageFactory: {
           type: 'string',
           pattern: '^https?://[^/?#@]+(/[^?#]*)?$',
-          'x-message': 'must be the factory\'s base URL, such as https://factory.talos.dev',
+          'x-message': "must be the factory's base URL, such as https://factory.talos.dev",
         },
         /** Optional: an installer image of its own (a custom build); default: the factory's, for the node's schematic. */
         installerImage: str,

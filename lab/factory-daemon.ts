@@ -60,7 +60,9 @@ server.on('error', (e) => {
   process.stderr.write(`lab image factory: cannot listen on ${host}:${port}: ${e.message}\n`)
   process.exit(1)
 })
-server.listen(port, host, () => process.stderr.write(`${new Date().toISOString()} lab image factory on ${host}:${port}\n`))
+server.listen(port, host, () =>
+  process.stderr.write(`${new Date().toISOString()} lab image factory on ${host}:${port}\n`),
+)
 const stop = () => server.close(() => process.exit(0))
 process.on('SIGTERM', stop)
 process.on('SIGINT', stop)

@@ -75,7 +75,11 @@ export function renderAll(c: Cluster, ws: Workspace = workspace(c)): Rendered {
   const secrets = loadSecretsBundle(ws.secrets)
   const configs = renderMachineConfigs(c.inv, secrets)
   // lint always includes the official schema (templates/talos-v1.10.3/ or $TALOS_CONFIG_SCHEMA)
-  const kernelArgsOf = (name: string) => nodeKernelArgs(c.inv, c.inv.nodes.find((n) => n.name === name)!)
+  const kernelArgsOf = (name: string) =>
+    nodeKernelArgs(
+      c.inv,
+      c.inv.nodes.find((n) => n.name === name)!,
+    )
   const findings = [...configs].flatMap(([node, text]) =>
     lintMachineConfig(text, c.paths.config(node), { schematicKernelArgs: kernelArgsOf(node) }),
   )

@@ -16,7 +16,8 @@ async function fetchOrSay(url: string, init: RequestInit, timeoutMs: number): Pr
     return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
   } catch (e) {
     const err = e as Error & { cause?: { code?: string; message?: string } }
-    const why = err.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (err.cause?.message ?? err.message)
+    const why =
+      err.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (err.cause?.message ?? err.message)
     throw new ImageFactoryError(`cannot reach ${url}: ${why}`)
   }
 }

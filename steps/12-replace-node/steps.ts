@@ -9,13 +9,7 @@ import { log } from '../../lib/runner/log.ts'
 import { RefusedError, type StepDef, type StepHandle } from '../../lib/runner/types.ts'
 import { run } from '../../lib/host/exec.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
-import {
-  isoInstructions,
-  provisionState,
-  reportMaintenance,
-  waitForMaintenance,
-  writeImages,
-} from '../provision.ts'
+import { isoInstructions, provisionState, reportMaintenance, waitForMaintenance, writeImages } from '../provision.ts'
 import {
   applyPlan,
   assertClean,
