@@ -106,12 +106,20 @@ export interface Taint {
   effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'
 }
 
+/**
+ * Governors Talos v1.10.3's kernel builds in (siderolabs/pkgs kernel/build/config-amd64 at v1.10.0-16-g39b9c9f:
+ * CONFIG_CPU_FREQ_GOV_PERFORMANCE=y, CONFIG_CPU_FREQ_GOV_SCHEDUTIL=y, the default). Only these are offered (config/inventory-schema.ts).
+ */
+export type CpuGovernor = 'performance' | 'schedutil'
+
 export interface ValidatorProfile {
   hugepages: { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   cpuManagerPolicy?: 'none' | 'static'
   topologyManagerPolicy?: 'none' | 'best-effort' | 'restricted' | 'single-numa-node'
   topologyManagerScope?: 'container' | 'pod'
   reservedSystemCpus?: string
+  /** The cpufreq governor every CPU boots with (cpufreq.default_governor=); default performance. */
+  cpuGovernor?: CpuGovernor
   systemReserved?: Record<string, string>
   kubeReserved?: Record<string, string>
   evictionHard?: Record<string, string>
@@ -840,6 +848,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       )
     else if (/^(default_)?hugepage(s|sz)=/.test(a))
       c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
+    else if (derivedCpuArg(a)) c.error(V('kernelArgs', i), `${derivedCpuArg(a)}; remove ${a}`)
     else {
       const dead = kernelArgWithoutEffect(a)
       if (dead) c.warn(V('kernelArgs', i), dead)
@@ -1247,6 +1256,14 @@ export function loadInventory(file: string, opts: ParseOptions = {}): Inventory 
  * (kubernetes/kubernetes#87862): the shared pool, where every pod without exclusive CPUs runs, spans the isolated CPUs,
  * which the scheduler no longer balances, and the validator's own threads on its exclusive CPUs are not balanced either.
  */
+/** The CPU isolation arguments the schematic renders itself (config/render.ts cpuIsolationKernelArgs). */
+function derivedCpuArg(arg: string): string | undefined {
+  if (arg.startsWith('irqaffinity=')) return 'irqaffinity= is derived from validator.reservedSystemCpus'
+  if (arg.startsWith('cpufreq.default_governor='))
+    return 'cpufreq.default_governor= is derived from validator.cpuGovernor (default performance)'
+  return undefined
+}
+
 export function kernelArgWithoutEffect(arg: string): string | undefined {
   const name = arg.split('=')[0]!
   if (name === 'nohz_full')

@@ -61,7 +61,7 @@ test('a patch bump upgrades every node: control planes first in inventory order,
   for (const u of plan.nodes) assert.deepEqual(u.reasons, ['Talos v1.10.3 → v1.10.4'])
   assert.match(
     formatPlan(plan),
-    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with factory\.talos\.dev\/metal-installer\/21ebe425[0-9a-f]{56}:v1\.10\.4$/m,
+    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with factory\.talos\.dev\/metal-installer\/38b80ca3[0-9a-f]{56}:v1\.10\.4$/m,
   )
 })
 
@@ -78,7 +78,7 @@ test('more huge pages for the validator: only the validator is upgraded, and the
   assert.equal(plan.imageProblems.length, 1)
   assert.match(
     plan.imageProblems[0]!,
-    /^validator1: validator\.installerImage \S+ carries schematic 21ebe42501ce…, but validator1 needs [0-9a-f]{12}… \(kernel args: .*hugepages=0:6,1:6.*\): use \S+$/,
+    /^validator1: validator\.installerImage \S+ carries schematic 38b80ca34773…, but validator1 needs [0-9a-f]{12}… \(kernel args: .*hugepages=0:6,1:6.*\): use \S+$/,
   )
 })
 
@@ -88,7 +88,7 @@ test("an installer image without the node's schematic refuses the plan with 02's
   assert.equal(plan.imageProblems.length, 1)
   assert.match(
     plan.imageProblems[0]!,
-    /^validator1: cluster\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): use factory\.talos\.dev\/metal-installer\/21ebe425[0-9a-f]{56}:v1\.10\.3$/,
+    /^validator1: cluster\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 38b80ca34773… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): use factory\.talos\.dev\/metal-installer\/38b80ca3[0-9a-f]{56}:v1\.10\.3$/,
   )
   assert.match(formatPlan(plan), /^refused: validator1: cluster\.installerImage /m)
 })
