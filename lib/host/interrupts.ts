@@ -72,12 +72,14 @@ function parseRow(line: string, ncpu: number): InterruptRow {
   }
 }
 
-/** The action names: show_interrupts prints them after two spaces, shared ones joined with `, `. */
+/**
+ * The action names: show_interrupts prints them after the hwirq and the flow's name (`%*lu` then `-%-8s`: `5-edge`,
+ * `16-fasteoi`, padded), each after two spaces, shared ones joined with `, `. Without a handler nothing follows.
+ */
 function actionsOf(rest: string): string[] {
-  const parts = rest.split(/\s{2,}/)
-  if (parts.length < 2) return []
-  return parts
-    .at(-1)!
+  const m = /(?:^|\s)\d*-\S+\s*(.*)$/.exec(rest)
+  const tail = m ? m[1]! : (rest.split(/\s{2,}/).slice(1).at(-1) ?? '')
+  return tail
     .split(', ')
     .map((s) => s.trim())
     .filter(Boolean)
