@@ -78,7 +78,12 @@ function parseRow(line: string, ncpu: number): InterruptRow {
  */
 function actionsOf(rest: string): string[] {
   const m = /(?:^|\s)\d*-\S+\s*(.*)$/.exec(rest)
-  const tail = m ? m[1]! : (rest.split(/\s{2,}/).slice(1).at(-1) ?? '')
+  const tail = m
+    ? m[1]!
+    : (rest
+        .split(/\s{2,}/)
+        .slice(1)
+        .at(-1) ?? '')
   return tail
     .split(', ')
     .map((s) => s.trim())

@@ -318,7 +318,10 @@ test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 
 
 test('validator.kernelArgs: irqaffinity= and cpufreq.default_governor= are rendered from the profile, so they are refused there', () => {
   const base = readFileSync('inventory/example.yaml', 'utf8')
-  const text = base.replace(/kernelArgs: \[([^\]]*)\]/, 'kernelArgs: [$1, irqaffinity=0-1, cpufreq.default_governor=schedutil]')
+  const text = base.replace(
+    /kernelArgs: \[([^\]]*)\]/,
+    'kernelArgs: [$1, irqaffinity=0-1, cpufreq.default_governor=schedutil]',
+  )
   const errors = checkInventory(text, 'x.yaml').errors.filter((x) => x.field.startsWith('validator.kernelArgs'))
   assert.equal(errors.length, 2)
   assert.match(errors[0]!.message, /irqaffinity= is derived from validator\.reservedSystemCpus; remove irqaffinity=0-1/)
