@@ -8,6 +8,8 @@ import { cpuGovernor, irqAffinity, irqQuiet, irqsOutside, isolcpus, interruptRat
 import { cpuIsolationKernelArgs } from '../../config/render.ts'
 import type { CheckInventory } from '../../checks/engine/inventory.ts'
 import type { IrqAffinityRow, PerNode, Result } from '../../checks/engine/types.ts'
+import { hardwareProfile } from '../../lab/hardware.ts'
+import { bootGovernor, defaultIrqAffinity, labIrqs, renderProcInterrupts } from '../../lab/interrupts.ts'
 
 const fixture = (p: string) => readFileSync(new URL(`../fixtures/${p}`, import.meta.url), 'utf8')
 const perNode = <T>(values: Record<string, T>, errors: Record<string, string> = {}): PerNode<T> => ({ values, errors })
@@ -226,4 +228,42 @@ test('cpu.isolcpus: Talos’s kernel (no nohz_full file, nothing isolated) passe
   const [w] = isolcpus.evaluate({ cpuIsolationSysfs: perNode({ v1: { isolated: '2-3\n', nohzFull: null } }) }, inv)
   assert.equal(w!.status, 'warn')
   assert.match(w!.message, /#87862/)
+})
+
+// ------------------------------------------------------------------------------------------ the lab's model
+
+test('lab: irqaffinity= plus the boot CPU, all CPUs without it or with a bad list; the governor falls back to schedutil', () => {
+  const hw = hardwareProfile('validator-2socket')
+  const all = Array.from({ length: 32 }, (_, i) => i)
+  assert.deepEqual(defaultIrqAffinity(hw, 'quiet'), all)
+  assert.deepEqual(defaultIrqAffinity(hw, 'irqaffinity=0,16'), [0, 16])
+  assert.deepEqual(defaultIrqAffinity(hw, 'irqaffinity=5'), [0, 5])
+  assert.deepEqual(defaultIrqAffinity(hw, 'irqaffinity=x'), all)
+  assert.equal(bootGovernor('quiet'), 'schedutil')
+  assert.equal(bootGovernor('cpufreq.default_governor=performance'), 'performance')
+  assert.equal(bootGovernor('cpufreq.default_governor=ondemand'), 'schedutil')
+})
+
+test('lab: /proc/interrupts reads as the kernel prints it and counts on the effective CPUs as time passes', () => {
+  const hw = hardwareProfile('validator-2socket')
+  const cmdline = 'irqaffinity=0,16'
+  const irqs = labIrqs(hw, cmdline)
+  const a = parseInterrupts(renderProcInterrupts(hw, cmdline, 10_000))
+  const b = parseInterrupts(renderProcInterrupts(hw, cmdline, 11_000))
+  assert.equal(a.cpus.length, 32)
+  assert.deepEqual(
+    a.rows.filter(isManagedIrq).map((r) => r.actions[0]),
+    irqs.filter((x) => x.managed).map((x) => x.action),
+  )
+  const nic = irqs.find((x) => x.action === 'enp65s0f0np0-TxRx-0')!
+  assert.ok([0, 16].includes(nic.cpu))
+  const d = interruptDeltas(a, b).get(String(nic.irq))!
+  assert.equal(d.get(nic.cpu), 1500)
+  assert.equal(
+    [...d.values()].reduce((x, y) => x + y),
+    1500,
+  )
+  assert.equal(b.rows.find((r) => r.label === 'ERR')!.total, 0)
+  // never booted in this lab: nothing counted yet
+  assert.ok(parseInterrupts(renderProcInterrupts(hw, cmdline, NaN)).rows.every((r) => r.counts.every((c) => c === 0)))
 })
