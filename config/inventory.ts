@@ -802,6 +802,13 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
     c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
   if (!cpusetProblem) checkDeadCpuReservations(c, v)
+  // irqaffinity= always adds the boot CPU (kernel/irq/irqdesc.c irq_affinity_setup), so device IRQs may land on CPU 0
+  const reserved = cpusetProblem ? [] : expandCpuset(v.reservedSystemCpus ?? '')
+  if (reserved.length && !reserved.includes(0))
+    c.warn(
+      V('reservedSystemCpus'),
+      `does not reserve CPU 0: the validator boots with irqaffinity=${v.reservedSystemCpus}, and the kernel adds the boot CPU (CPU 0) to it, so device interrupts can land on the validator's CPU 0 (checks/cpu.ts cpu.irq-affinity fails); reserve CPU 0 and its thread sibling`,
+    )
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
     c.warn(
       V('topologyManagerPolicy'),

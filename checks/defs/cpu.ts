@@ -36,7 +36,7 @@ interface IrqOutside {
 export function irqsOutside(rows: IrqAffinityRow[], reserved: number[]) {
   const allowed = new Set(reserved)
   const active = rows
-    .map((r) => ({ ...r, cpus: parseAffinityList(r.effectiveAffinity ?? r.smpAffinity) }))
+    .map((r) => ({ ...r, cpus: parseAffinityList(r.effectiveAffinity ?? r.smpAffinity ?? '') }))
     .filter((r) => r.cpus.length > 0)
   const managed = active.filter((r) => isManagedIrq(r))
   const movable = active.filter((r) => !isManagedIrq(r))

@@ -94,10 +94,10 @@ export interface IrqAffinityRow {
   irq: number
   /** The action names /proc/interrupts prints for it (`nvme0q1`); [] when no handler is attached. */
   actions: string[]
-  /** /proc/irq/<n>/smp_affinity_list: where it may go. */
-  smpAffinity: string
   /** /proc/irq/<n>/effective_affinity_list: where the interrupt controller sends it; undefined without the file. */
   effectiveAffinity?: string
+  /** /proc/irq/<n>/smp_affinity_list (where it may go), read only when there is no effective_affinity_list. */
+  smpAffinity?: string
 }
 
 /** Two reads of /proc/interrupts and the time between them. */

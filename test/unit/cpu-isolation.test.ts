@@ -140,6 +140,10 @@ test('cpu.irq-affinity: fails naming each movable IRQ a validator CPU gets (the 
     r!.message,
     /1 movable IRQ of 2 delivered outside CPUs 0: 40 \(eth0-0\) → CPU 2 \(boot with irqaffinity=0;/,
   )
+  // a kernel without effective_affinity_list: smp_affinity_list is judged
+  assert.deepEqual(irqsOutside([{ irq: 7, actions: ['eth0-0'], smpAffinity: '0-3' }], [0]).outside, [
+    { irq: 7, actions: ['eth0-0'], cpus: [0, 1, 2, 3] },
+  ])
   // a node that could not be read fails on its own
   const [e] = irqAffinity.evaluate({ irqAffinity: perNode({}, { v1: 'timed out' }) }, inv)
   assert.equal(e!.status, 'fail')

@@ -327,3 +327,15 @@ test('validator.kernelArgs: irqaffinity= and cpufreq.default_governor= are rende
   assert.match(errors[0]!.message, /irqaffinity= is derived from validator\.reservedSystemCpus; remove irqaffinity=0-1/)
   assert.match(errors[1]!.message, /derived from validator\.cpuGovernor .*; remove cpufreq\.default_governor=schedutil/)
 })
+
+test('validator.reservedSystemCpus without CPU 0 warns: irqaffinity= always keeps the boot CPU', () => {
+  const base = readFileSync('inventory/example.yaml', 'utf8')
+  const text = base.replace('reservedSystemCpus: "0,1,64,65"', 'reservedSystemCpus: "2,3,66,67"')
+  const w = checkInventory(text, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus')
+  assert.equal(w.length, 1)
+  assert.match(w[0]!.message, /does not reserve CPU 0: .*irqaffinity=2,3,66,67.*boot CPU/)
+  assert.deepEqual(
+    checkInventory(base, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus'),
+    [],
+  )
+})
