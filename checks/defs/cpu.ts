@@ -250,15 +250,18 @@ export const isolcpus = defineCheck({
       const isolated = (v.value.isolated ?? '').trim()
       const nohz = v.value.nohzFull?.trim()
       const nohzWords = !nohz || nohz === '(null)' ? 'unsupported' : nohz
-      const seen = worded(v.value, `isolated ${isolated || 'none'}, nohz_full ${nohzWords}`)
+      const seen = worded(
+        v.value,
+        `${isolated || 'none'}; ${nohzWords === 'unsupported' ? 'no nohz_full' : `nohz_full ${nohz}`}`,
+      )
       return [
         isolated === ''
-          ? pass('cpu.isolcpus', node, seen, 'isolated none', `no isolated CPUs; nohz_full: ${nohzWords}`)
+          ? pass('cpu.isolcpus', node, seen, 'none', `no isolated CPUs; nohz_full: ${nohzWords}`)
           : warn(
               'cpu.isolcpus',
               node,
               seen,
-              'isolated none',
+              'none',
               `CPUs ${isolated} are isolated (isolcpus=): kubelet's static CPU manager still puts shared-pool pods there and the scheduler does not balance them (kubernetes/kubernetes#87862)`,
             ),
       ]

@@ -100,7 +100,7 @@ describe(
       assert.equal(results('w1').length, 4)
       assert.deepEqual(one('cpu.irq-affinity', 'w1').text, { seen: '20/20 on 0,16', wanted: 'IRQs on 0,16' })
       assert.equal(one('cpu.governor', 'w1').text.seen, 'performance ×32')
-      assert.equal(one('cpu.isolcpus', 'w1').text.seen, 'isolated none, nohz_full unsupported')
+      assert.equal(one('cpu.isolcpus', 'w1').text.seen, 'none; no nohz_full')
     })
 
     it('w2 (no irqaffinity=, no governor): NIC IRQs on validator CPUs, firing there; schedutil everywhere', () => {
