@@ -107,8 +107,10 @@ export interface Taint {
 }
 
 /**
- * Governors Talos v1.10.3's kernel builds in (siderolabs/pkgs kernel/build/config-amd64 at v1.10.0-16-g39b9c9f:
- * CONFIG_CPU_FREQ_GOV_PERFORMANCE=y, CONFIG_CPU_FREQ_GOV_SCHEDUTIL=y, the default). Only these are offered (config/inventory-schema.ts).
+ * The governors offered (config/inventory-schema.ts), both built into Talos v1.10.3's kernel (siderolabs/pkgs
+ * kernel/build/config-amd64 at v1.10.0-16-g39b9c9f: CONFIG_CPU_FREQ_GOV_PERFORMANCE=y, CONFIG_CPU_FREQ_GOV_SCHEDUTIL=y
+ * and CONFIG_CPU_FREQ_DEFAULT_GOV_SCHEDUTIL=y). It also has ondemand and userspace (userspace needs a daemon to set
+ * the clock), not powersave or conservative.
  */
 export type CpuGovernor = 'performance' | 'schedutil'
 

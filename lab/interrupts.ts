@@ -53,8 +53,11 @@ export function defaultIrqAffinity(hw: Pick<Hardware, 'numaCpus'>, cmdline: stri
   return [...mask].sort((a, b) => a - b)
 }
 
-/** Governors the Talos v1.10.3 kernel builds in (siderolabs/pkgs config-amd64), the first its default. */
-const BUILT_IN_GOVERNORS = ['schedutil', 'performance']
+/**
+ * Governors the Talos v1.10.3 kernel builds in, the first its default (siderolabs/pkgs kernel/build/config-amd64 at
+ * v1.10.0-16-g39b9c9f: CONFIG_CPU_FREQ_DEFAULT_GOV_SCHEDUTIL=y; GOV_PERFORMANCE, GOV_USERSPACE, GOV_ONDEMAND=y).
+ */
+const BUILT_IN_GOVERNORS = ['schedutil', 'performance', 'userspace', 'ondemand']
 
 export function bootGovernor(cmdline: string): string {
   const want = parseCmdline(cmdline).get('cpufreq.default_governor')
@@ -151,7 +154,7 @@ export function writeCpuIsolation(put: Put, hw: Hardware, cmdline: string): void
   put('sys/devices/system/cpu/isolated', formatCpuList(isolatedCpus(cmdline)) + '\n')
 }
 
-/** Per-CPU rates of the architecture's rows on a busy machine (illustrative: the tick and a few IPIs). */
+/** Per-CPU rates of the architecture's rows on a busy machine: the tick at CONFIG_HZ=250 (Talos's config), a few IPIs. */
 const ARCH_ROWS: [string, number, string][] = [
   ['NMI', 0, 'Non-maskable interrupts'],
   ['LOC', 250, 'Local timer interrupts'],
