@@ -139,6 +139,8 @@ export const inventorySchema = closed(
           pattern: '^$|^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$',
           'x-message': 'must be a cpuset list such as "0,1" or "0-3,32-35"',
         },
+        // cpufreq.default_governor= in the validator's schematic (config/render.ts cpuIsolationKernelArgs)
+        cpuGovernor: { enum: ['performance', 'schedutil'] },
         systemReserved: {
           ...closed({
             cpu: quantity,

@@ -111,12 +111,22 @@ export interface Taint {
   effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'
 }
 
+/**
+ * The governors offered (config/inventory-schema.ts), both built into Talos v1.10.3's kernel (siderolabs/pkgs
+ * kernel/build/config-amd64 at v1.10.0-16-g39b9c9f: CONFIG_CPU_FREQ_GOV_PERFORMANCE=y, CONFIG_CPU_FREQ_GOV_SCHEDUTIL=y
+ * and CONFIG_CPU_FREQ_DEFAULT_GOV_SCHEDUTIL=y). It also has ondemand and userspace (userspace needs a daemon to set
+ * the clock), not powersave or conservative.
+ */
+export type CpuGovernor = 'performance' | 'schedutil'
+
 export interface ValidatorProfile {
   hugepages: { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   cpuManagerPolicy?: 'none' | 'static'
   topologyManagerPolicy?: 'none' | 'best-effort' | 'restricted' | 'single-numa-node'
   topologyManagerScope?: 'container' | 'pod'
   reservedSystemCpus?: string
+  /** The cpufreq governor every CPU boots with (cpufreq.default_governor=); default performance. */
+  cpuGovernor?: CpuGovernor
   systemReserved?: Record<string, string>
   kubeReserved?: Record<string, string>
   evictionHard?: Record<string, string>
@@ -830,6 +840,13 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
     c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
   if (!cpusetProblem) checkDeadCpuReservations(c, v)
+  // irqaffinity= always adds the boot CPU (kernel/irq/irqdesc.c irq_affinity_setup), so device IRQs may land on CPU 0
+  const reserved = cpusetProblem ? [] : expandCpuset(v.reservedSystemCpus ?? '')
+  if (reserved.length && !reserved.includes(0))
+    c.warn(
+      V('reservedSystemCpus'),
+      `does not reserve CPU 0: the validator boots with irqaffinity=${v.reservedSystemCpus}, and the kernel adds the boot CPU (CPU 0) to it, so device interrupts can land on the validator's CPU 0 (checks/cpu.ts cpu.irq-affinity fails); reserve CPU 0 and its thread sibling`,
+    )
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
     c.warn(
       V('topologyManagerPolicy'),
@@ -876,6 +893,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       )
     else if (/^(default_)?hugepage(s|sz)=/.test(a))
       c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
+    else if (derivedCpuArg(a)) c.error(V('kernelArgs', i), `${derivedCpuArg(a)}; remove ${a}`)
     else {
       const dead = kernelArgWithoutEffect(a)
       if (dead) c.warn(V('kernelArgs', i), dead)
@@ -1283,6 +1301,14 @@ export function loadInventory(file: string, opts: ParseOptions = {}): Inventory 
  * (kubernetes/kubernetes#87862): the shared pool, where every pod without exclusive CPUs runs, spans the isolated CPUs,
  * which the scheduler no longer balances, and the validator's own threads on its exclusive CPUs are not balanced either.
  */
+/** The CPU isolation arguments the schematic renders itself (config/render.ts cpuIsolationKernelArgs). */
+function derivedCpuArg(arg: string): string | undefined {
+  if (arg.startsWith('irqaffinity=')) return 'irqaffinity= is derived from validator.reservedSystemCpus'
+  if (arg.startsWith('cpufreq.default_governor='))
+    return 'cpufreq.default_governor= is derived from validator.cpuGovernor (default performance)'
+  return undefined
+}
+
 export function kernelArgWithoutEffect(arg: string): string | undefined {
   const name = arg.split('=')[0]!
   if (name === 'nohz_full')

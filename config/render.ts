@@ -130,8 +130,34 @@ export function hugepageKernelArgs(v: Pick<ValidatorProfile, 'hugepages'>): stri
   return [`default_hugepagesz=${sz}`, `hugepagesz=${sz}`, `hugepages=${perNode}`]
 }
 
-/** All extra kernel args of the validator: hugepages first, then validator.kernelArgs. */
-export const validatorKernelArgs = (v: ValidatorProfile) => [...hugepageKernelArgs(v), ...(v.kernelArgs ?? [])]
+/**
+ * CPU isolation by its effects, with what Talos v1.10.3's kernel has (no NO_HZ_FULL, no RCU_NOCB_CPU: see
+ * kernelArgWithoutEffect in config/inventory.ts):
+ * - irqaffinity=<reservedSystemCpus>: the default affinity every IRQ gets when it is set up (kernel/irq/irqdesc.c
+ *   irq_affinity_setup parses the list into irq_default_affinity, always adding the boot CPU; desc_smp_init and
+ *   irq_setup_affinity start each IRQ from it; Documentation/admin-guide/kernel-parameters.txt irqaffinity=), so
+ *   device IRQs land on the system's CPUs and not on the validator's. Managed IRQs (NVMe I/O queues) are spread by
+ *   the kernel regardless, which is right: each completes on the CPU that submitted the I/O. Drivers that set their
+ *   own affinity at probe (mlx5's completion IRQs, pci_irq.c irq_set_affinity_and_hint) are not moved by it.
+ * - cpufreq.default_governor=: the kernel's default is schedutil (CONFIG_CPU_FREQ_DEFAULT_GOV_SCHEDUTIL), which
+ *   lowers the clock of CPUs a busy-polling tile leaves idle between bursts; drivers/cpufreq/cpufreq.c
+ *   cpufreq_init_policy applies the named governor to every policy, or for setpolicy drivers (intel_pstate,
+ *   amd-pstate-epp in active mode) the performance/powersave policy of that name.
+ */
+export function cpuIsolationKernelArgs(v: Pick<ValidatorProfile, 'reservedSystemCpus' | 'cpuGovernor'>): string[] {
+  const reserved = v.reservedSystemCpus?.trim()
+  return [
+    ...(reserved ? [`irqaffinity=${reserved}`] : []),
+    `cpufreq.default_governor=${v.cpuGovernor ?? 'performance'}`,
+  ]
+}
+
+/** All extra kernel args of the validator: hugepages first, then CPU isolation, then validator.kernelArgs. */
+export const validatorKernelArgs = (v: ValidatorProfile) => [
+  ...hugepageKernelArgs(v),
+  ...cpuIsolationKernelArgs(v),
+  ...(v.kernelArgs ?? []),
+]
 
 /**
  * kubelet's hard eviction defaults on Linux (kubernetes pkg/kubelet/eviction/defaults_linux.go, plus imagefs.inodesFree

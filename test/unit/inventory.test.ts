@@ -304,7 +304,7 @@ test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 
   assert.match(base, /kernelArgs: \[[^\]]*\]/)
   const text = base.replace(
     /kernelArgs: \[([^\]]*)\]/,
-    'kernelArgs: [$1, nohz_full=2-15, rcu_nocbs=2-15, isolcpus=2-15, irqaffinity=0-1]',
+    'kernelArgs: [$1, nohz_full=2-15, rcu_nocbs=2-15, isolcpus=2-15]',
   )
   const r = checkInventory(text, 'x.yaml')
   assert.deepEqual(r.errors, [])
@@ -315,6 +315,28 @@ test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 
   assert.match(w[0]!.message, /nohz_full=2-15 has no effect .*CONFIG_NO_HZ_FULL/)
   assert.match(w[1]!.message, /rcu_nocbs=2-15 has no effect .*CONFIG_RCU_NOCB_CPU/)
   assert.match(w[2]!.message, /isolcpus=2-15: .*#87862/)
-  // irqaffinity= works on any SMP kernel (kernel/irq/irqdesc.c irq_affinity_setup): no warning
-  assert.ok(!w.some((x) => x.message.includes('irqaffinity')))
+})
+
+test('validator.kernelArgs: irqaffinity= and cpufreq.default_governor= are rendered from the profile, so they are refused there', () => {
+  const base = readFileSync('inventory/example.yaml', 'utf8')
+  const text = base.replace(
+    /kernelArgs: \[([^\]]*)\]/,
+    'kernelArgs: [$1, irqaffinity=0-1, cpufreq.default_governor=schedutil]',
+  )
+  const errors = checkInventory(text, 'x.yaml').errors.filter((x) => x.field.startsWith('validator.kernelArgs'))
+  assert.equal(errors.length, 2)
+  assert.match(errors[0]!.message, /irqaffinity= is derived from validator\.reservedSystemCpus; remove irqaffinity=0-1/)
+  assert.match(errors[1]!.message, /derived from validator\.cpuGovernor .*; remove cpufreq\.default_governor=schedutil/)
+})
+
+test('validator.reservedSystemCpus without CPU 0 warns: irqaffinity= always keeps the boot CPU', () => {
+  const base = readFileSync('inventory/example.yaml', 'utf8')
+  const text = base.replace('reservedSystemCpus: "0,1,64,65"', 'reservedSystemCpus: "2,3,66,67"')
+  const w = checkInventory(text, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus')
+  assert.equal(w.length, 1)
+  assert.match(w[0]!.message, /does not reserve CPU 0: .*irqaffinity=2,3,66,67.*boot CPU/)
+  assert.deepEqual(
+    checkInventory(base, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus'),
+    [],
+  )
 })

@@ -216,7 +216,7 @@ const cases: {
     rule: 'installer-image-unverifiable',
     bad: W('  install:\n    disk: /dev/sda\n    image: ghcr.io/our-org/installer:custom-solana-v1.10.3\n'),
     good: W(
-      '  install:\n    disk: /dev/sda\n    image: factory.talos.dev/metal-installer/21ebe42501cecdac3d74bfe432f9aa49e4823deebb3105db14e094004e10ddf5:v1.10.3\n',
+      '  install:\n    disk: /dev/sda\n    image: factory.talos.dev/metal-installer/38b80ca34773658a8c0e12f567aa33baeb080c78e96ca0636a0b5f3dac6879bc:v1.10.3\n',
     ),
     opts: { schematicKernelArgs: ['hugepagesz=1G', 'hugepages=0:4,1:4'] },
     line: 6,

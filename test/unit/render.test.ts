@@ -200,6 +200,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:4,1:4',
+    'irqaffinity=0,16',
+    'cpufreq.default_governor=performance',
     'iommu=pt',
     'amd_pstate=active',
   ])
@@ -399,6 +401,8 @@ test('Image Factory schematic carries the validator kernel args', () => {
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:4,1:4',
+    'irqaffinity=0,16',
+    'cpufreq.default_governor=performance',
     'iommu=pt',
     'amd_pstate=active',
   ])
