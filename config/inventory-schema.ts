@@ -208,6 +208,8 @@ export const inventorySchema = closed(
         }),
         kernelModules: { type: 'array', items: str },
         kernelArgs: { type: 'array', items: str },
+        /** fdctl's [net] provider: which of its sysctl checks apply (and which sysctls the validator renders). */
+        netProvider: { enum: ['xdp', 'socket'] },
         // the validator's own installer image: its schematic carries the kernel args above (lib/render.ts installerImageFor)
         installerImage: str,
         storage: {

@@ -17,6 +17,7 @@ import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
+import type { NetProvider } from '../lib/host/solana-limits.ts'
 import {
   describeVolumeDisk,
   diskIdSafe,
@@ -136,6 +137,8 @@ export interface ValidatorProfile {
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
+  /** fdctl's [net] provider (default xdp): the sysctls rendered for it and the limits solana.host-limits checks. */
+  netProvider?: NetProvider
   /** The validator's own installer image (its schematic carries the validator's kernel args). */
   installerImage?: string
   /** Where 09-upgrade reads the validator's leader schedule (its restart window). */

@@ -20,7 +20,7 @@ import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { factoryInstallerImage, parseSchematic, schematicId } from '../lib/talos/schematic.ts'
-import { validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
+import { netProviderSysctls, validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
 
 const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
 const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'schematic'] as const
@@ -334,10 +334,11 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
   return {
     extraKernelArgs: validatorKernelArgs(v),
     kernelModules: v.kernelModules?.length ? v.kernelModules.map((name) => ({ name })) : undefined,
-    sysctls:
-      v.sysctls && Object.keys(v.sysctls).length
-        ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)]))
-        : undefined,
+    // what fdctl's net provider checks need, under the inventory's own values (lib/host/solana-limits.ts)
+    sysctls: {
+      ...netProviderSysctls(v.netProvider),
+      ...Object.fromEntries(Object.entries(v.sysctls ?? {}).map(([k, x]) => [k, String(x)])),
+    },
     kubeletExtraConfig: kubeletExtraConfig(v),
     // the Static memory manager starts every boot from a fresh checkpoint (config/kubelet-policy.ts)
     files: kubeletExtraConfig(v).memoryManagerPolicy === 'Static' ? [memoryManagerResetFile()] : undefined,

@@ -34,7 +34,7 @@ import type { PerNode, StorageMount } from './types.ts'
 import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
-import { HOST_LIMITS, hostLimitPath } from '../../lib/host/solana-limits.ts'
+import { hostLimitPath, hostLimitsFor } from '../../lib/host/solana-limits.ts'
 import { parseInterrupts } from '../../lib/host/interrupts.ts'
 
 // ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
@@ -610,15 +610,16 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     name: 'hostLimits',
     asksNodes: true,
     // read from /proc/sys, not KernelParamStatus: Talos reports only the params it set, and these must hold either way
-    fetch: ({ ctx, nodes }) =>
+    fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => {
+        const limits = hostLimitsFor(inv.validator?.netProvider)
         const files = await readMany(
           ctx,
           n,
-          HOST_LIMITS.map((l) => hostLimitPath(l.key)),
+          limits.map((l) => hostLimitPath(l.key)),
         )
         return Object.fromEntries(
-          HOST_LIMITS.flatMap((l) => {
+          limits.flatMap((l) => {
             const v = files.get(hostLimitPath(l.key))
             return v === undefined ? [] : [[l.key, v.trim()]]
           }),

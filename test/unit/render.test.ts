@@ -208,6 +208,9 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   assert.deepEqual(m.kernel.modules, [{ name: 'tcp_bbr' }, { name: 'sch_fq' }])
   for (const [k, v] of Object.entries(m.sysctls)) assert.equal(typeof v, 'string', k)
   assert.equal(m.sysctls['vm.max_map_count'], '1048576')
+  // fdctl's default XDP provider needs these on lo (lib/host/solana-limits.ts); Talos's kernel leaves them at 0
+  assert.equal(m.sysctls['net.ipv4.conf.lo.rp_filter'], '2')
+  assert.equal(m.sysctls['net.ipv4.conf.lo.accept_local'], '1')
   assert.deepEqual(m.kubelet.extraConfig, {
     cpuManagerPolicy: 'static',
     cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
