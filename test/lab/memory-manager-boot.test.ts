@@ -30,7 +30,7 @@ type Obj = Record<string, any>
 /** The lab inventory with the validator's huge pages per NUMA node set to `pages`. */
 function inventory(pages: [number, number]): Inventory {
   const inv = loadInventory(join(REPO, 'inventory/lab.yaml'))
-  inv.validator!.hugepages.perNumaNode = pages
+  inv.validator!.hugepages[0]!.perNumaNode = pages
   return inv
 }
 

@@ -40,7 +40,7 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
     v.map((n) => n.name),
     ['validator1'],
   )
-  assert.deepEqual(inv.validator?.hugepages.perNumaNode, [4, 4])
+  assert.deepEqual(inv.validator?.hugepages[0]?.perNumaNode, [4, 4])
 })
 
 test('bmc blocks: defaults filled in (UDP 623, cipher suite 3); inventory/lab.yaml names one per machine', () => {

@@ -66,7 +66,7 @@ test('a patch bump upgrades every node: control planes first in inventory order,
 })
 
 test('more huge pages for the validator: only the validator is upgraded, and the plan says which args are missing', () => {
-  const inv = lab((i) => (i.validator!.hugepages.perNumaNode = [6, 6]))
+  const inv = lab((i) => (i.validator!.hugepages[0]!.perNumaNode = [6, 6]))
   const plan = planUpgrade(inv, observed(inv))
   assert.deepEqual(
     plan.nodes.map((u) => u.node),
