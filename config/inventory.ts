@@ -20,6 +20,7 @@ import {
   hugepageBytes,
   hugepageBytesPerNode,
   hugepagePools,
+  hugepageQuantity,
   podHugepages,
   type HugepagePool,
   type HugepagesInput,
@@ -1098,7 +1099,7 @@ function checkPodFitsOneNumaNode(
   const fits = (o: (typeof offers)[number]) =>
     o.cpus >= pod.cpus && o.memory >= mem && wants.every((w) => onNode(w, o.node) >= w.bytes)
   const huge = (hp: { size: string; bytes: number }[]) =>
-    hp.length === 1 ? gib(hp[0]!.bytes) : hp.map((h) => `${gib(h.bytes)} of ${h.size}`).join(' + ')
+    hp.length === 1 ? gib(hp[0]!.bytes) : hp.map((h) => `${hugepageQuantity(h.bytes)} of ${h.size}`).join(' + ')
   if (!offers.some(fits))
     c.warn(
       P(),

@@ -972,7 +972,7 @@ test('back to [4, 4] huge pages (on v1.10.4) for whatever runs after this sectio
 test("09 refuses (exit 3) before any cordon when the validator's image lacks its schematic: the validator would lose its huge pages", () => {
   // the validator.installerImage line removed: the validator falls back to cluster.installerImage, the empty schematic
   const noImage = inventoryVariant('v1.10.4-no-validator-image', (t) =>
-    bump(t).replace(/\n {2}installerImage: factory\.talos\.dev\/metal-installer\/21ebe425\S+/, ''),
+    bump(t).replace(/\n {2}installerImage: factory\.talos\.dev\/metal-installer\/ff081edc\S+/, ''),
   )
   const before = talosctl('127.0.70.21', 'read', '/proc/cmdline').out
   const r = runbookOn(noImage, '09-upgrade', '--yes')

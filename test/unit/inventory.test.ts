@@ -261,11 +261,16 @@ test('a reservedSystemCpus that splits an SMT core is an error naming each split
 
 test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
   const withPod = (pod: string) =>
-    checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml', labHardware)
+    checkInventory(
+      labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: { 1Gi: 2Gi, 2Mi: 128Mi } }', pod),
+      'lab.yaml',
+      labHardware,
+    )
+  assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: { 1Gi: 2Gi, 2Mi: 128Mi } }').warnings, [])
   assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }').warnings, [])
   // 16 CPUs fit node 1 (nothing reserved there) but not node 0 (0,16 reserved): still fits one node
   assert.deepEqual(withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 2Gi }').warnings, [])
-  // 16 CPUs only on node 1, 5Gi of huge pages on neither (4 per node)
+  // 16 CPUs only on node 1, 5Gi of 1 GiB pages (a bare quantity is of the default size) on neither (4 per node)
   const w = withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 5Gi }').warnings
   assert.deepEqual(
     w.map((x) => x.field),
@@ -273,9 +278,10 @@ test('validator.pod: warns when cpus, memory and huge pages cannot come from one
   )
   assert.match(
     w[0]!.message,
-    /fit no single NUMA node .*node 0 offers 14 CPUs, 26Gi memory, 4Gi huge pages; node 1 offers 16 CPUs, 26\.51Gi memory, 4Gi huge pages/,
+    /fit no single NUMA node .*node 0 offers 14 CPUs, 25\.75Gi memory, 4Gi of 1Gi \+ 256Mi of 2Mi huge pages; node 1 offers 16 CPUs, 26\.26Gi memory, 4Gi of 1Gi \+ 256Mi of 2Mi huge pages/,
   )
-  // memory: node 0 has 32Gi - 4Gi huge pages - 2Gi reserved = 26Gi
+  // memory: node 0 has 32Gi - 4Gi - 256Mi of huge pages - 2Gi reserved = 25.75Gi
+  assert.deepEqual(withPod('pod: { cpus: 2, memory: 25Gi, hugepages: 1Gi }').warnings, [])
   assert.deepEqual(
     withPod('pod: { cpus: 2, memory: 27Gi, hugepages: 1Gi }').warnings.map((x) => x.field),
     ['validator.pod'],
@@ -287,15 +293,23 @@ test('validator.pod: warns when cpus, memory and huge pages cannot come from one
   // production (no hardware facts): the huge pages alone are still judged against hugepages.perNumaNode
   const prod = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
   assert.deepEqual(checkInventory(prod, 'example.yaml').warnings, [])
-  const big = checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 17Gi }'), 'example.yaml').warnings
+  const pod = (from: string, to: string) => checkInventory(prod.replace(from, to), 'example.yaml')
   assert.deepEqual(
-    big.map((x) => x.field),
-    ['validator.pod.hugepages'],
+    pod('1Gi: 16Gi,', '1Gi: 17Gi,').warnings.map((x) => x.field),
+    ['validator.pod.hugepages["1Gi"]'],
   )
-  assert.equal(
-    checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 1536Mi }'), 'example.yaml').errors[0]?.field,
-    'validator.pod.hugepages',
+  assert.equal(pod('1Gi: 16Gi,', '1Gi: 1536Mi,').errors[0]?.field, 'validator.pod.hugepages["1Gi"]')
+  // the 2 MiB pool is judged the same way: 2Gi per node, in whole 2 MiB pages
+  assert.deepEqual(
+    pod('2Mi: 1Gi }', '2Mi: 3Gi }').warnings.map((x) => x.field),
+    ['validator.pod.hugepages["2Mi"]'],
   )
+  assert.match(pod('2Mi: 1Gi }', '2Mi: 3Mi }').errors[0]!.message, /whole number of 2Mi pages/)
+  // the bare quantity (one size) is still valid, and is of the default (1 GiB) size
+  const bare = pod('{ 1Gi: 16Gi, 2Mi: 1Gi }', '16Gi')
+  assert.deepEqual([bare.errors, bare.warnings], [[], []])
+  assert.deepEqual(bare.inventory!.validator!.pod!.hugepages, { '1Gi': '16Gi' })
+  assert.equal(pod('{ 1Gi: 16Gi, 2Mi: 1Gi }', '17Gi').warnings[0]?.field, 'validator.pod.hugepages')
 })
 
 test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 (or fight the CPU manager) warn, naming the line', () => {

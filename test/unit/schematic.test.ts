@@ -129,7 +129,7 @@ test('an image that does not carry the rendered schematic is a problem, named pe
   const problems = imageSchematicProblems(loadInventory(f))
   assert.ok(
     problems.some((p) =>
-      /^cp1: cluster\.installerImage .* carries schematic 97c03f8947aa…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\)/.test(
+      /^cp1: cluster\.installerImage .* carries schematic 605719acb1f3…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\)/.test(
         p,
       ),
     ),
@@ -141,7 +141,7 @@ test('an image that does not carry the rendered schematic is a problem, named pe
   writeFileSync(f, stringify(doc))
   assert.match(
     imageSchematicProblems(loadInventory(f)).join('\n'),
-    /^validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 97c03f8947aa… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 iommu=pt amd_pstate=active\)/m,
+    /^validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 605719acb1f3… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 hugepagesz=2M hugepages=0:1024,1:1024 iommu=pt amd_pstate=active\)/m,
   )
 })
 
@@ -208,7 +208,7 @@ test('02 refuses (exit 3) before rendering anything when the validator has no in
   assert.equal(r.status, 3, r.stdout + r.stderr)
   assert.match(
     r.stdout + r.stderr,
-    /validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/,
+    /validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ff081edc2716…/,
   )
   assert.ok(!existsSync(join(dir, 'out', 'validator1.yaml')), 'no config may be written')
 })
@@ -238,7 +238,7 @@ test("01 refuses (exit 3) before writing any disk when a node's disk image is of
   assert.equal(r.status, 3, r.stdout + r.stderr)
   assert.match(
     r.stdout + r.stderr,
-    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce…/,
+    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ff081edc2716…/,
   )
   assert.doesNotMatch(r.stdout + r.stderr, /host key|connect/i)
 })

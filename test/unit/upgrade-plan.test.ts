@@ -61,7 +61,7 @@ test('a patch bump upgrades every node: control planes first in inventory order,
   for (const u of plan.nodes) assert.deepEqual(u.reasons, ['Talos v1.10.3 → v1.10.4'])
   assert.match(
     formatPlan(plan),
-    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with factory\.talos\.dev\/metal-installer\/21ebe425[0-9a-f]{56}:v1\.10\.4$/m,
+    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with factory\.talos\.dev\/metal-installer\/ff081edc[0-9a-f]{56}:v1\.10\.4$/m,
   )
 })
 
@@ -78,7 +78,7 @@ test('more huge pages for the validator: only the validator is upgraded, and the
   assert.equal(plan.imageProblems.length, 1)
   assert.match(
     plan.imageProblems[0]!,
-    /^validator1: validator\.installerImage \S+ carries schematic 21ebe42501ce…, but validator1 needs [0-9a-f]{12}… \(kernel args: .*hugepages=0:6,1:6.*\): use \S+$/,
+    /^validator1: validator\.installerImage \S+ carries schematic ff081edc2716…, but validator1 needs [0-9a-f]{12}… \(kernel args: .*hugepages=0:6,1:6.*\): use \S+$/,
   )
 })
 
@@ -88,7 +88,7 @@ test("an installer image without the node's schematic refuses the plan with 02's
   assert.equal(plan.imageProblems.length, 1)
   assert.match(
     plan.imageProblems[0]!,
-    /^validator1: cluster\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 21ebe42501ce… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): use factory\.talos\.dev\/metal-installer\/21ebe425[0-9a-f]{56}:v1\.10\.3$/,
+    /^validator1: cluster\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ff081edc2716… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): use factory\.talos\.dev\/metal-installer\/ff081edc[0-9a-f]{56}:v1\.10\.3$/,
   )
   assert.match(formatPlan(plan), /^refused: validator1: cluster\.installerImage /m)
 })
@@ -152,6 +152,19 @@ test('kernel args: present only with exactly the wanted value', () => {
     'nosmt',
   ])
   assert.deepEqual(missingKernelArgs(`${BASE} hugepages=0:4,1:4`, ['hugepages=0:6,1:6']), ['hugepages=0:6,1:6'])
+})
+
+test('kernel args: hugepagesz=/hugepages= are judged per page size, not by their last value', () => {
+  const want = ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:4,1:4', 'hugepagesz=2M', 'hugepages=0:128,1:128']
+  assert.deepEqual(missingKernelArgs(`${BASE} ${want.join(' ')}`, want), [])
+  // the counts swapped between the sizes: both pools are wrong though every value appears
+  const swapped = 'default_hugepagesz=1G hugepagesz=1G hugepages=0:128,1:128 hugepagesz=2M hugepages=0:4,1:4'
+  assert.deepEqual(missingKernelArgs(`${BASE} ${swapped}`, want), ['hugepages=0:4,1:4', 'hugepages=0:128,1:128'])
+  // the 2 MiB pool missing from a command line that only has the 1 GiB one
+  assert.deepEqual(missingKernelArgs(`${BASE} ${want.slice(0, 3).join(' ')}`, want), [
+    'hugepagesz=2M',
+    'hugepages=0:128,1:128',
+  ])
 })
 
 test('inventory validator.solana: an RPC URL and a base58 identity, each error named by file:line:column and field', () => {
