@@ -225,7 +225,6 @@ const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 /** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
 const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
 
-
 // ---------------------------------------------------------------- machine facts (optional)
 
 /** What the caller knows about a machine's memory and CPUs per NUMA node (the inventory itself does not say). */
@@ -1037,7 +1036,8 @@ function checkHugepagesFitNuma(c: Collector, raw: HugepagesInput, hw: HardwareFa
     if (!on.length || need <= have) return
     const terms = on.map((p) => `${p.perNumaNode[i]} × ${p.size}`).join(' + ')
     const last = on[on.length - 1]!
-    const short = on.length > 1 ? ` (the kernel reserves the larger pages first: the ${last.size} pool would come up short)` : ''
+    const short =
+      on.length > 1 ? ` (the kernel reserves the larger pages first: the ${last.size} pool would come up short)` : ''
     c.error(
       poolPath(raw, last, 'perNumaNode', i),
       `${terms} = ${need} MiB does not fit NUMA node ${i} of ${nodeName}, which has ${have} MiB${short}`,

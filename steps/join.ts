@@ -111,6 +111,8 @@ export function validatorProblems(k: KubeNode, pools: HugepagePool[]): string[] 
     const res = hugepageResource(p.size)
     const got = alloc[res] ?? '0'
     const want = hugepageQuantity(p.perNumaNode.reduce((a, b) => a + b, 0) * hugepageBytes(p.size))
-    return quantityValue(got) === quantityValue(want) ? [] : [`allocatable ${res} is ${got}, the inventory asks for ${want}`]
+    return quantityValue(got) === quantityValue(want)
+      ? []
+      : [`allocatable ${res} is ${got}, the inventory asks for ${want}`]
   })
 }

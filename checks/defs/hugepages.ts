@@ -25,8 +25,7 @@ const spec = (inv: CheckInventory) => defaultPool(pools(inv))
 const total = (p: HugepagePool) => p.perNumaNode.reduce((a, b) => a + b, 0)
 
 /** A target for pool p: the default pool's as before, another's with its size appended. */
-const at = (inv: CheckInventory, p: HugepagePool, target: string) =>
-  p === spec(inv) ? target : `${target}/${p.size}`
+const at = (inv: CheckInventory, p: HugepagePool, target: string) => (p === spec(inv) ? target : `${target}/${p.size}`)
 
 /** A page count as the table shows it (`4 pages`); null (not readable) stays '-'. */
 const pages = (n: number | null) => (n === null ? null : worded(n, count(n, 'page')))
@@ -87,7 +86,13 @@ function poolOnCmdline(
   }
   const seen = worded({ count: req.count }, `hugepages=${req.count}`)
   return req.count === total(p)
-    ? warn('hugepages.cmdline', t, seen, wanted, `hugepages=${req.count} is the right total but leaves the NUMA split to the kernel`)
+    ? warn(
+        'hugepages.cmdline',
+        t,
+        seen,
+        wanted,
+        `hugepages=${req.count} is the right total but leaves the NUMA split to the kernel`,
+      )
     : fail('hugepages.cmdline', t, seen, wanted, `hugepages=${req.count} on ${node}, wanted ${perNodeArg(per)}`)
 }
 
@@ -154,7 +159,12 @@ export const hugepagesNuma = defineCheck({
 })
 
 /** nodeN/hugepages/hugepages-<kB>kB/nr_hugepages of pool p's size on every NUMA node, against perNumaNode. */
-function poolPerNode(inv: CheckInventory, node: string, p: HugepagePool, seenPerNode: Record<number, number>): Result[] {
+function poolPerNode(
+  inv: CheckInventory,
+  node: string,
+  p: HugepagePool,
+  seenPerNode: Record<number, number>,
+): Result[] {
   const wanted = p.perNumaNode
   const ids = [...new Set([...wanted.keys(), ...Object.keys(seenPerNode).map(Number)])].sort((a, b) => a - b)
   return ids.map((id) => {
@@ -169,7 +179,13 @@ function poolPerNode(inv: CheckInventory, node: string, p: HugepagePool, seenPer
         pages(want),
         `NUMA node ${id} on ${node} has no hugepages-${hugepageKiB(p.size)}kB/nr_hugepages`,
       )
-    return expectEqual('hugepages.numa', t, pages(seen), pages(want), `${p.size} nr_hugepages on NUMA node ${id} of ${node}`)
+    return expectEqual(
+      'hugepages.numa',
+      t,
+      pages(seen),
+      pages(want),
+      `${p.size} nr_hugepages on NUMA node ${id} of ${node}`,
+    )
   })
 }
 

@@ -229,7 +229,8 @@ function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes: number
 }
 
 /** The inventory's huge page sizes in KiB: the pools the checks read (1 GiB when there is no validator). */
-const hugepageSizesKiB = (inv: CheckInventory) => (inv.validator?.hugepages ?? [{ size: '1Gi' as const }]).map((p) => hugepageKiB(p.size))
+const hugepageSizesKiB = (inv: CheckInventory) =>
+  (inv.validator?.hugepages ?? [{ size: '1Gi' as const }]).map((p) => hugepageKiB(p.size))
 
 /** How many NUMA nodes the inventory expects on a node (the validator's per-NUMA huge pages list one per node). */
 const expectedNumaNodes = (inv: CheckInventory, n: CheckNode) =>
@@ -631,7 +632,10 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) =>
-        hugepagesBySize(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageSizesKiB(inv)), hugepageSizesKiB(inv)),
+        hugepagesBySize(
+          await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageSizesKiB(inv)),
+          hugepageSizesKiB(inv),
+        ),
       ),
   },
 

@@ -194,6 +194,75 @@ test('hardware limits are checked only against the machine facts the caller give
   assert.match(r3.errors.map((e) => e.message).join('\n'), /lists 2 NUMA nodes; validator1 has 1/)
 })
 
+test('validator.hugepages: one pool or a list of pools, one per size; all sizes of a NUMA node must fit it together', () => {
+  const lab = labText()
+  const POOLS = /  hugepages: {2}[^\n]*\n(    - [^\n]*\n)+/
+  assert.match(lab, POOLS)
+  const withPools = (yaml: string) => checkInventory(lab.replace(POOLS, yaml), 'lab.yaml', labHardware)
+  // the one-pool form is still valid and reads as a list of one (the pod's 2 MiB request goes with the pool)
+  const one = withPools('  hugepages: { size: 1Gi, perNumaNode: [4, 4] }\n')
+  assert.deepEqual(
+    one.errors.map((e) => e.field),
+    ['validator.pod.hugepages["2Mi"]'],
+  )
+  assert.match(one.errors[0]!.message, /asks for 2Mi pages, but validator.hugepages reserves none of that size/)
+  const onePod = checkInventory(
+    lab
+      .replace(POOLS, '  hugepages:\n    size: 1Gi\n    perNumaNode: [4, 4]\n')
+      .replace('hugepages: { 1Gi: 2Gi, 2Mi: 128Mi }', 'hugepages: 2Gi'),
+    'lab.yaml',
+    labHardware,
+  )
+  assert.deepEqual(onePod.errors, [])
+  assert.deepEqual(onePod.inventory!.validator!.hugepages, [{ size: '1Gi', perNumaNode: [4, 4] }])
+  // two pools in any order: the parser puts the 1 GiB (default) pool first
+  const two = withPools(
+    '  hugepages:\n    - { size: 2Mi, perNumaNode: [128, 128] }\n    - { size: 1Gi, perNumaNode: [4, 4] }\n',
+  )
+  assert.deepEqual(two.errors, [])
+  assert.deepEqual(
+    two.inventory!.validator!.hugepages.map((p) => p.size),
+    ['1Gi', '2Mi'],
+  )
+  // a size twice, a pool with an unknown size, and a third pool are refused, each at its line
+  const dup = withPools(
+    '  hugepages:\n    - { size: 1Gi, perNumaNode: [4, 4] }\n    - { size: 1Gi, perNumaNode: [2, 2] }\n',
+  )
+  assert.deepEqual(
+    dup.errors.filter((e) => e.field.startsWith('validator.hugepages')).map((e) => [e.field, e.message]),
+    [['validator.hugepages[1].size', '1Gi is listed twice: give each page size one pool']],
+  )
+  assert.match(formatIssue(dup.errors[0]!), /^lab\.yaml:73:\d+: validator\.hugepages\[1\]\.size: /)
+  const bad = withPools('  hugepages:\n    - { size: 4Mi, perNumaNode: [4, 4] }\n')
+  assert.deepEqual(
+    bad.errors.map((e) => e.field),
+    ['validator.hugepages[0].size'],
+  )
+  assert.equal(withPools('  hugepages: []\n').errors[0]?.field, 'validator.hugepages')
+  assert.equal(
+    withPools('  hugepages: 16\n').errors[0]?.message,
+    'must be a pool { size, perNumaNode } or a list of pools, one per size (got 16)',
+  )
+  // 32 GiB per node on validator-2socket: 4 × 1 GiB + 15000 × 2 MiB does not fit node 0; the 2 MiB pool is named
+  const big = withPools(
+    '  hugepages:\n    - { size: 1Gi, perNumaNode: [4, 4] }\n    - { size: 2Mi, perNumaNode: [15000, 128] }\n',
+  )
+  assert.deepEqual(
+    big.errors.map((e) => [e.field, e.message]),
+    [
+      [
+        'validator.hugepages[1].perNumaNode[0]',
+        '4 × 1Gi + 15000 × 2Mi = 34096 MiB does not fit NUMA node 0 of validator1, which has 32768 MiB (the kernel reserves the larger pages first: the 2Mi pool would come up short)',
+      ],
+    ],
+  )
+  // each pool alone would fit: only the sum is too much
+  assert.deepEqual(
+    withPools('  hugepages:\n    - { size: 2Mi, perNumaNode: [15000, 128] }\n').errors.map((e) => e.field),
+    ['validator.pod.hugepages["1Gi"]'],
+  )
+})
+
 test('config/inventory.ts does not load lab code: validation is the same whether lab/ exists or not', () => {
   const src = readFileSync(join(REPO, 'config/inventory.ts'), 'utf8')
   assert.doesNotMatch(src, /createRequire|lab\/hardware|from '\.\.\/lab\//)

@@ -198,6 +198,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:4,1:4',
+    'hugepagesz=2M',
+    'hugepages=0:128,1:128',
     'iommu=pt',
     'amd_pstate=active',
   ])
@@ -440,6 +442,8 @@ test('Image Factory schematic carries the validator kernel args', () => {
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:4,1:4',
+    'hugepagesz=2M',
+    'hugepages=0:128,1:128',
     'iommu=pt',
     'amd_pstate=active',
   ])
