@@ -70,9 +70,10 @@ export const perNodeArg = (perNumaNode: number[] | Record<number, number>) =>
  * per-node can be specified. Format: <integer> or (node format) <node>:<integer>[,<node>:<integer>]" and
  * "hugepagesz= … Specify the hugepagesz and hugepages parameters in pairs such as: hugepagesz=2M hugepages=512".
  * mm/hugetlb.c hugepages_setup() keeps the count in `parsed_hstate`, the hstate of the last hugepagesz=, so each
- * hugepagesz= here is followed by its own hugepages=. The 1 GiB pool comes first: hugepages_setup() allocates
- * gigantic pages from memblock at once (hugetlb_hstate_alloc_pages), before the 2 MiB pool (hugetlb_init) and before
- * memory fragments. default_hugepagesz names the default pool (the 1 GiB one when present).
+ * hugepagesz= here is followed by its own hugepages=. The 1 GiB pool is written first, as the kernel allocates it:
+ * gigantic pages come from memblock early in boot (hugepages_setup calls hugetlb_hstate_alloc_pages for a gigantic
+ * parsed_hstate; later kernels do it in hugetlb_hstate_alloc_gigantic_pages), before hugetlb_init (a subsys_initcall)
+ * allocates the 2 MiB pool. default_hugepagesz names the default pool (the 1 GiB one when present).
  */
 export function hugepageKernelArgs(pools: HugepagePool[]): string[] {
   return [

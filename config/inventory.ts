@@ -1021,8 +1021,8 @@ function checkHugepageSizesDistinct(c: Collector, raw: HugepagesInput) {
 /**
  * Huge pages of every size must fit the validator's memory, per NUMA node: the kernel allocates them per node at
  * boot, and what does not fit is not reserved ("HugeTLB: allocating N of page size … failed nodeX. Only allocated M
- * hugepages.", mm/hugetlb.c). It allocates the 1 GiB pool first (while parsing the command line, from memblock) and
- * the 2 MiB pool later (hugetlb_init), so the smaller pool is the one that comes up short: the error names it.
+ * hugepages.", mm/hugetlb.c). It allocates the 1 GiB pool first (early in boot, from memblock) and the 2 MiB pool
+ * later (hugetlb_init, a subsys_initcall), so the smaller pool is the one that comes up short: the error names it.
  */
 function checkHugepagesFitNuma(c: Collector, raw: HugepagesInput, hw: HardwareFacts, nodeName: string) {
   const pools = hugepagePools(raw)
