@@ -135,13 +135,18 @@ function hugetlbTotal(inv: CheckInventory, node: string, seenKb: number | undefi
   const words = pools(inv)
     .map((p) => `${total(p)} × ${p.size}`)
     .join(' + ')
-  return expectEqual(
-    'hugepages.meminfo',
-    `${node}/Hugetlb`,
-    seenKb === undefined ? null : worded(seenKb, bytes(seenKb * 1024)),
-    worded(wantKb, `${bytes(wantKb * 1024)} (${words})`),
-    `Hugetlb (all page sizes) on ${node}`,
-  )
+  const seen = seenKb === undefined ? null : worded(seenKb, bytes(seenKb * 1024))
+  const wanted = worded(wantKb, `${bytes(wantKb * 1024)} (${words})`)
+  const t = `${node}/Hugetlb`
+  return seenKb === wantKb
+    ? pass('hugepages.meminfo', t, seen, wanted, `Hugetlb on ${node} is ${bytes(wantKb * 1024)} (${words})`)
+    : fail(
+        'hugepages.meminfo',
+        t,
+        seen,
+        wanted,
+        `Hugetlb (all page sizes) on ${node} is ${seenKb === undefined ? 'absent' : bytes(seenKb * 1024)}, wanted ${bytes(wantKb * 1024)} (${words})`,
+      )
 }
 
 export const hugepagesNuma = defineCheck({

@@ -474,6 +474,10 @@ test('hugepages: two pools: each size is judged on its own, on the command line,
 
   const meminfo = (text: string) => hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: text }) }, both)
   assert.deepEqual(fails(meminfo(MEMINFO)), ['validator1/Hugetlb'])
+  assert.match(
+    meminfo(MEMINFO).find((r) => r.target === 'validator1/Hugetlb')!.message,
+    /^Hugetlb \(all page sizes\) on validator1 is 8 GiB, wanted 8\.5 GiB \(8 × 1Gi \+ 256 × 2Mi\)$/,
+  )
   allPass(meminfo(MEMINFO.replace('Hugetlb:         8388608 kB', 'Hugetlb:         8912896 kB')))
 
   const withPools = (alloc: Record<string, string>) =>
