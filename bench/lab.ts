@@ -9,8 +9,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, parseDocument, stringify } from 'yaml'
 import { parseInventory } from '../config/inventory.ts'
-import { schematicGroups } from '../config/schematic-images.ts'
-import { factoryInstallerImage } from '../lib/talos/schematic.ts'
 import { writeFileAtomic } from '../lab/state.ts'
 import { realTalosctl } from '../lab/go-builds.ts'
 
@@ -175,21 +173,13 @@ export function shrinkLab(lab: BenchLab): void {
 }
 
 /**
- * The lab's inventory at another Talos version, written beside it. Installer images name the version in their tag,
- * and 02/09 refuse one that is not the inventory's (derived data: see config/schematic-images.ts), so each is set to
- * what the product derives for its node's schematic at the new version, as `01 --print-schematics` would print it.
+ * The lab's inventory at another Talos version, written beside it. The installer images follow talosVersion (the
+ * factory's image for each node's schematic), so the version is the only edit.
  */
 export function inventoryAtVersion(lab: BenchLab, version: string): string {
   const text = readFileSync(lab.inventory, 'utf8')
   const doc = parseDocument(text)
   doc.setIn(['cluster', 'talosVersion'], version)
-  // a schematic's ID is a hash of its content, not of the version: the groups of the current inventory hold
-  for (const g of schematicGroups(parseInventory(text, lab.inventory))) {
-    const image = factoryInstallerImage(g.id, version)
-    const validator = g.nodes.some((n) => n.profile === 'validator')
-    if (validator && doc.hasIn(['validator', 'installerImage'])) doc.setIn(['validator', 'installerImage'], image)
-    else if (!validator) doc.setIn(['cluster', 'installerImage'], image)
-  }
   parseInventory(doc.toString(), lab.inventory) // refuses here, not halfway through the benchmark
   const file = join(lab.root, `inventory-${version}.yaml`)
   writeFileSync(file, doc.toString())

@@ -56,8 +56,8 @@ const rescueProps = {
   },
   imageUrl: {
     type: 'string',
-    pattern: '^(file://|https://).+$',
-    'x-message': 'must be a file:// or https:// URL',
+    pattern: '^(file://|https?://).+$',
+    'x-message': 'must be a file://, https:// or http:// URL',
   },
 }
 
@@ -79,6 +79,13 @@ export const inventorySchema = closed(
           pattern: '^v[0-9]+\\.[0-9]+\\.[0-9]+$',
           'x-message': 'must be a Kubernetes version such as v1.33.1',
         },
+        /** The Image Factory 01 and 09 register schematics with and fetch images from (default https://factory.talos.dev). */
+        imageFactory: {
+          type: 'string',
+          pattern: '^https?://[^/?#@]+(/[^?#]*)?$',
+          'x-message': "must be the factory's base URL, such as https://factory.talos.dev",
+        },
+        /** Optional: an installer image of its own (a custom build); default: the factory's, for the node's schematic. */
         installerImage: str,
         outputDir: str,
         /** The nodes' subnet (CIDR): etcd advertisedSubnets and kubelet nodeIP.validSubnets. Default: each node's static address. */
@@ -92,7 +99,7 @@ export const inventorySchema = closed(
           'x-message': 'must be a duration such as 24h, 12h or 90m',
         },
       },
-      ['name', 'target', 'endpoint', 'talosVersion', 'kubernetesVersion', 'installerImage', 'outputDir'],
+      ['name', 'target', 'endpoint', 'talosVersion', 'kubernetesVersion', 'outputDir'],
     ),
     defaults: closed({ rescue: closed(rescueProps) }),
     nodes: {
@@ -143,6 +150,8 @@ export const inventorySchema = closed(
           pattern: '^$|^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$',
           'x-message': 'must be a cpuset list such as "0,1" or "0-3,32-35"',
         },
+        // cpufreq.default_governor= in the validator's schematic (config/render.ts cpuIsolationKernelArgs)
+        cpuGovernor: { enum: ['performance', 'schedutil'] },
         systemReserved: {
           ...closed({
             cpu: quantity,

@@ -16,6 +16,7 @@ import { inventorySchema } from './inventory-schema.ts'
 import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
+import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
 import {
   hugepageBytes,
   hugepageBytesPerNode,
@@ -62,7 +63,11 @@ interface RescueSpec {
    * operator to trust it on first use (never under --yes), then keeps it in <outputDir>/rescue-host-keys/.
    */
   hostKeyFingerprint?: string
-  imageUrl: string
+  /**
+   * The disk image 01 writes: file://PATH, or an http(s) URL 01 downloads into its cache. Absent: the Image Factory's
+   * metal image for the node's schematic (cluster.imageFactory).
+   */
+  imageUrl?: string
 }
 
 export interface InventoryNode {
@@ -117,6 +122,14 @@ export interface Taint {
   effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'
 }
 
+/**
+ * The governors offered (config/inventory-schema.ts), both built into Talos v1.10.3's kernel (siderolabs/pkgs
+ * kernel/build/config-amd64 at v1.10.0-16-g39b9c9f: CONFIG_CPU_FREQ_GOV_PERFORMANCE=y, CONFIG_CPU_FREQ_GOV_SCHEDUTIL=y
+ * and CONFIG_CPU_FREQ_DEFAULT_GOV_SCHEDUTIL=y). It also has ondemand and userspace (userspace needs a daemon to set
+ * the clock), not powersave or conservative.
+ */
+export type CpuGovernor = 'performance' | 'schedutil'
+
 export interface ValidatorProfile {
   /** The pools, largest page first (config/hugepages.ts hugepagePools; the inventory may write one pool). */
   hugepages: HugepagePool[]
@@ -124,6 +137,8 @@ export interface ValidatorProfile {
   topologyManagerPolicy?: 'none' | 'best-effort' | 'restricted' | 'single-numa-node'
   topologyManagerScope?: 'container' | 'pod'
   reservedSystemCpus?: string
+  /** The cpufreq governor every CPU boots with (cpufreq.default_governor=); default performance. */
+  cpuGovernor?: CpuGovernor
   systemReserved?: Record<string, string>
   kubeReserved?: Record<string, string>
   evictionHard?: Record<string, string>
@@ -156,7 +171,10 @@ export interface ClusterSpec {
   vip?: string
   talosVersion: string
   kubernetesVersion: string
-  installerImage: string
+  /** The Image Factory's base URL (default https://factory.talos.dev). */
+  imageFactory: string
+  /** A custom installer image for the nodes without one of their own; absent: the factory's, for each schematic. */
+  installerImage?: string
   outputDir: string
   nodeSubnet?: string
   etcdQuotaBytes?: number
@@ -333,7 +351,7 @@ function mergeNodes(doc: Obj): InventoryNode[] {
       ...((r.hostKeyFingerprint ?? d.hostKeyFingerprint)
         ? { hostKeyFingerprint: (r.hostKeyFingerprint ?? d.hostKeyFingerprint) as string }
         : {}),
-      imageUrl: (r.imageUrl ?? d.imageUrl) as string,
+      ...((r.imageUrl ?? d.imageUrl) ? { imageUrl: (r.imageUrl ?? d.imageUrl) as string } : {}),
     }
     const out: InventoryNode = { name: n.name, address: n.address, role: n.role, installDisk: n.installDisk, rescue }
     if (n.profile) out.profile = n.profile
@@ -574,7 +592,9 @@ function checkCluster(c: Collector, doc: Obj) {
     c.error(['cluster', 'talosVersion'], `this project renders Talos v1.10 machine configs ${got(cl.talosVersion)}`)
   const k8s = kubernetesVersionProblem(cl.kubernetesVersion)
   if (k8s) c.error(['cluster', 'kubernetesVersion'], k8s)
-  checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
+  if (typeof cl.installerImage === 'string')
+    checkInstallerImage(c, ['cluster', 'installerImage'], cl.installerImage, cl.talosVersion)
+  checkImageFactory(c, cl)
   if (typeof doc.validator?.installerImage === 'string')
     checkInstallerImage(c, ['validator', 'installerImage'], doc.validator.installerImage, cl.talosVersion)
   shellSafe(c, ['cluster', 'outputDir'], cl.outputDir)
@@ -626,13 +646,35 @@ const withoutUserinfo = (v: unknown) =>
 const looksLikeKeyMaterial = (v: unknown) =>
   typeof v === 'string' && (/PRIVATE KEY|-----BEGIN/.test(v) || /[\r\n]/.test(v))
 
+/**
+ * The factory's images are written to disks and booted: in production they come over TLS only (a lab's loopback
+ * factory speaks plain HTTP).
+ */
+function checkImageFactory(c: Collector, cl: Obj) {
+  if (typeof cl.imageFactory !== 'string') return
+  const shown = withoutUserinfo(cl.imageFactory)
+  if (shown !== cl.imageFactory)
+    c.error(['cluster', 'imageFactory'], `must not contain credentials (user:password@) ${got(shown)}`)
+  else if (cl.target === 'production' && !cl.imageFactory.startsWith('https://'))
+    c.error(
+      ['cluster', 'imageFactory'],
+      `must be https:// in production: the images it serves are written to disks and booted ${got(shown)}`,
+    )
+}
+
 function checkInstallerImage(c: Collector, path: PathSeg[], image: string, talosVersion: string) {
   shellSafe(c, path, image)
   const digest = /@sha256:[0-9a-f]{64}$/.exec(image)?.[0]
   const tag = /:([^:/@]+)$/.exec(digest ? image.slice(0, -digest.length) : image)?.[1]
   // Without a tag (or digest) the installer is whatever `latest` is on the day of the install.
   if (!tag && !digest) c.error(path, `needs a tag matching talosVersion (…:${talosVersion}) ${got(image)}`)
-  if (tag && tag !== talosVersion) c.error(path, `image tag ${tag} does not match talosVersion ${talosVersion}`)
+  // 09 reads the version an image installs from its tag: v1.10.3, or a custom build's custom-solana-v1.10.3
+  const version = tag && parseInstallerImage(image).version
+  if (tag && version !== talosVersion)
+    c.error(
+      path,
+      `image tag ${tag} does not match talosVersion ${talosVersion} (the tag must be it, or end in -${talosVersion})`,
+    )
 }
 
 function checkRescue(c: Collector, base: PathSeg[], r: Obj | undefined) {
@@ -685,8 +727,12 @@ function checkNodes(c: Collector, doc: Obj, nodes: InventoryNode[], hardware: Ha
     checkRescue(c, at('rescue'), n.rescue)
     checkBmc(c, at('bmc'), n.bmc)
     const merged = nodes[i].rescue
-    for (const k of ['keyFile', 'imageUrl'] as const)
-      if (!merged[k]) c.error(at('rescue'), `missing rescue.${k} (set it on the node or in defaults.rescue)`)
+    if (!merged.keyFile) c.error(at('rescue'), 'missing rescue.keyFile (set it on the node or in defaults.rescue)')
+    if (doc.cluster.target === 'production' && merged.imageUrl?.startsWith('http://'))
+      c.error(
+        at('rescue'),
+        `rescue.imageUrl must be file:// or https:// in production: the image is written to ${n.name}'s disk and booted ${got(withoutUserinfo(merged.imageUrl))}`,
+      )
     if (doc.cluster.target === 'production' && n.lab)
       c.error(at('lab'), 'a production inventory must not have lab: blocks (lab hardware is simulated)')
   })
@@ -804,6 +850,13 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   if (v.cpuManagerPolicy === 'static' && !(v.reservedSystemCpus ?? '').trim())
     c.error(V('reservedSystemCpus'), 'the static CPU manager needs reserved CPUs: set reservedSystemCpus (e.g. "0,1")')
   if (!cpusetProblem) checkDeadCpuReservations(c, v)
+  // irqaffinity= always adds the boot CPU (kernel/irq/irqdesc.c irq_affinity_setup), so device IRQs may land on CPU 0
+  const reserved = cpusetProblem ? [] : expandCpuset(v.reservedSystemCpus ?? '')
+  if (reserved.length && !reserved.includes(0))
+    c.warn(
+      V('reservedSystemCpus'),
+      `does not reserve CPU 0: the validator boots with irqaffinity=${v.reservedSystemCpus}, and the kernel adds the boot CPU (CPU 0) to it, so device interrupts can land on the validator's CPU 0 (checks/cpu.ts cpu.irq-affinity fails); reserve CPU 0 and its thread sibling`,
+    )
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
     c.warn(
       V('topologyManagerPolicy'),
@@ -850,6 +903,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
       )
     else if (/^(default_)?hugepage(s|sz)=/.test(a))
       c.error(V('kernelArgs', i), `hugepage arguments are derived from validator.hugepages; remove ${a}`)
+    else if (derivedCpuArg(a)) c.error(V('kernelArgs', i), `${derivedCpuArg(a)}; remove ${a}`)
     else {
       const dead = kernelArgWithoutEffect(a)
       if (dead) c.warn(V('kernelArgs', i), dead)
@@ -1264,7 +1318,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   checkValidator(c, d, opts.hardware)
   c.issues.sort((a, b) => a.line - b.line || a.column - b.column)
   if (c.issues.length) return { errors: c.issues, warnings: c.warnings }
-  const inventory: Inventory = { cluster: d.cluster, nodes }
+  const inventory: Inventory = { cluster: { imageFactory: DEFAULT_IMAGE_FACTORY, ...d.cluster }, nodes }
   if (d.defaults) inventory.defaults = d.defaults
   if (d.validator) inventory.validator = normalizedValidator(d.validator)
   return { inventory, errors: [], warnings: c.warnings }
@@ -1321,6 +1375,14 @@ export function loadInventory(file: string, opts: ParseOptions = {}): Inventory 
  * (kubernetes/kubernetes#87862): the shared pool, where every pod without exclusive CPUs runs, spans the isolated CPUs,
  * which the scheduler no longer balances, and the validator's own threads on its exclusive CPUs are not balanced either.
  */
+/** The CPU isolation arguments the schematic renders itself (config/render.ts cpuIsolationKernelArgs). */
+function derivedCpuArg(arg: string): string | undefined {
+  if (arg.startsWith('irqaffinity=')) return 'irqaffinity= is derived from validator.reservedSystemCpus'
+  if (arg.startsWith('cpufreq.default_governor='))
+    return 'cpufreq.default_governor= is derived from validator.cpuGovernor (default performance)'
+  return undefined
+}
+
 export function kernelArgWithoutEffect(arg: string): string | undefined {
   const name = arg.split('=')[0]!
   if (name === 'nohz_full')

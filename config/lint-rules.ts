@@ -5,6 +5,7 @@ import type { Document, LineCounter } from 'yaml'
 import { formatDotted, positionOf, type PathSeg } from './yaml-positions.ts'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
 import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
+import { schematicOfInstaller } from '../lib/talos/schematic.ts'
 import { EMPTY_STATIC_MEMORY_CHECKPOINT, MEMORY_MANAGER_STATE } from './kubelet-policy.ts'
 
 export type Severity = 'error' | 'warning'
@@ -28,6 +29,8 @@ export interface LintOptions {
   context?: 'install' | 'apply'
   /** The inventory asks this node for hugepages (so the config must reserve them at boot). */
   expectHugepages?: boolean
+  /** The kernel args the node's Image Factory schematic carries (what its installer image must boot with). */
+  schematicKernelArgs?: string[]
   /** Path of the official config.schema.json (default: $TALOS_CONFIG_SCHEMA or the one in templates/talos-v1.10.3/); a missing file is an error. */
   schemaPath?: string | URL
 }
@@ -440,6 +443,26 @@ const extraKernelArgsSystemdBoot: Rule = {
       : [],
 }
 
+// A custom installer (ghcr.io/our-org/installer:custom-solana-v1.10.3) names no schematic, so nothing shows that its
+// UKI's .cmdline has the node's kernel args; systemd-boot gives the kernel nothing else (see the rule above).
+const installerImageUnverifiable: Rule = {
+  id: 'installer-image-unverifiable',
+  severity: 'warning',
+  description: 'a custom installer image cannot be shown to carry the kernel args the node needs',
+  check: ({ config, opts }) => {
+    const image = config.machine?.install?.image
+    const args = opts.schematicKernelArgs ?? []
+    if (typeof image !== 'string' || !args.length || schematicOfInstaller(image) !== undefined) return []
+    return [
+      {
+        path: ['machine', 'install', 'image'],
+        message: `${image} is not an Image Factory image, so nothing shows it carries ${args.join(' ')}: on a UEFI node the kernel gets only what the image's UKI has`,
+        fix: "build it with those args in its UKI's .cmdline (imager --extra-kernel-arg), or leave the inventory's installerImage out to use the factory's image for the node's schematic",
+      },
+    ]
+  },
+}
+
 function hugepagesRequested(c: Obj, opts: LintOptions): string | undefined {
   if (opts.expectHugepages) return 'the inventory reserves hugepages for this node'
   const k: Obj = c.machine?.kubelet ?? {}
@@ -668,6 +691,7 @@ export const RULES: Rule[] = [
   staticCpuWithoutReservation,
   cpuReservationOverridden,
   extraKernelArgsSystemdBoot,
+  installerImageUnverifiable,
   hugepagesWithoutKernelArg,
   evictionExceedsReserved,
   topologyWithoutStaticCpu,

@@ -20,7 +20,7 @@ import { memoryManagerResetFile } from './kubelet-policy.ts'
 import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
-import { parseSchematic, schematicId } from '../lib/talos/schematic.ts'
+import { factoryInstallerImage, parseSchematic, schematicId } from '../lib/talos/schematic.ts'
 import { validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
 
 const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
@@ -119,9 +119,32 @@ export function mergePatch(base: Obj, patch: Obj): Obj {
 
 // ---------------------------------------------------------------- derived values
 
-/** All extra kernel args of the validator: hugepages first, then validator.kernelArgs. */
+/**
+ * CPU isolation by its effects, with what Talos v1.10.3's kernel has (no NO_HZ_FULL, no RCU_NOCB_CPU: see
+ * kernelArgWithoutEffect in config/inventory.ts):
+ * - irqaffinity=<reservedSystemCpus>: the default affinity every IRQ gets when it is set up (kernel/irq/irqdesc.c
+ *   irq_affinity_setup parses the list into irq_default_affinity, always adding the boot CPU; desc_smp_init and
+ *   irq_setup_affinity start each IRQ from it; Documentation/admin-guide/kernel-parameters.txt irqaffinity=), so
+ *   device IRQs land on the system's CPUs and not on the validator's. Managed IRQs (NVMe I/O queues) are spread by
+ *   the kernel regardless, which is right: each completes on the CPU that submitted the I/O. Drivers that set their
+ *   own affinity at probe (mlx5's completion IRQs, pci_irq.c irq_set_affinity_and_hint) are not moved by it.
+ * - cpufreq.default_governor=: the kernel's default is schedutil (CONFIG_CPU_FREQ_DEFAULT_GOV_SCHEDUTIL), which
+ *   lowers the clock of CPUs a busy-polling tile leaves idle between bursts; drivers/cpufreq/cpufreq.c
+ *   cpufreq_init_policy applies the named governor to every policy, or for setpolicy drivers (intel_pstate,
+ *   amd-pstate-epp in active mode) the performance/powersave policy of that name.
+ */
+export function cpuIsolationKernelArgs(v: Pick<ValidatorProfile, 'reservedSystemCpus' | 'cpuGovernor'>): string[] {
+  const reserved = v.reservedSystemCpus?.trim()
+  return [
+    ...(reserved ? [`irqaffinity=${reserved}`] : []),
+    `cpufreq.default_governor=${v.cpuGovernor ?? 'performance'}`,
+  ]
+}
+
+/** All extra kernel args of the validator: hugepages first, then CPU isolation, then validator.kernelArgs. */
 export const validatorKernelArgs = (v: ValidatorProfile) => [
   ...hugepageKernelArgs(v.hugepages),
+  ...cpuIsolationKernelArgs(v),
   ...(v.kernelArgs ?? []),
 ]
 
@@ -242,7 +265,6 @@ function clusterVars(inv: Inventory) {
     name: c.name,
     endpoint: c.endpoint,
     kubernetesVersion: c.kubernetesVersion,
-    installerImage: c.installerImage,
     apiServerCertSANs: sans,
     // gen config's defaults (constants.DefaultIPv4PodNet/ServiceNet, IPv6 when the endpoint is IPv6)
     podSubnets: [v6 ? 'fc00:db8:10::/56' : '10.244.0.0/16'],
@@ -412,8 +434,23 @@ export function renderImageFactorySchematic(
  * on every node: `hugepages=0:16,1:16` pins 32 GiB on a 2-socket control plane and is an invalid parameter on a
  * single-NUMA one (the kernel ignores it: Documentation/admin-guide/kernel-parameters.txt, mm/hugetlb.c).
  */
-export const installerImageFor = (inv: Inventory, node: InventoryNode) =>
-  (node.profile === 'validator' && inv.validator?.installerImage) || inv.cluster.installerImage
+export const installerImageFor = (inv: Inventory, node: InventoryNode) => installerImageOf(inv, node).image
+
+/**
+ * Which installer image a node gets and where it comes from: the inventory field that names one of its own (a custom
+ * build, or a pinned factory reference), else the factory's image for the node's schematic (`field` undefined). The
+ * validator never falls back to cluster.installerImage: that image does not carry its kernel args.
+ */
+export function installerImageOf(
+  inv: Inventory,
+  node: InventoryNode,
+): { image: string; field?: 'validator.installerImage' | 'cluster.installerImage' } {
+  if (node.profile === 'validator') {
+    if (inv.validator?.installerImage) return { image: inv.validator.installerImage, field: 'validator.installerImage' }
+  } else if (inv.cluster.installerImage) return { image: inv.cluster.installerImage, field: 'cluster.installerImage' }
+  const { id } = renderNodeSchematic(inv, node)
+  return { image: factoryInstallerImage(id, inv.cluster.talosVersion, inv.cluster.imageFactory) }
+}
 
 /** The kernel args a node's schematic carries: the validator's, none for the others. */
 export const nodeKernelArgs = (inv: Inventory, node: InventoryNode) =>

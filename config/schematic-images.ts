@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Inventory, InventoryNode } from './inventory.ts'
-import { installerImageFor, nodeKernelArgs, renderNodeSchematic } from './render.ts'
+import { installerImageOf, nodeKernelArgs, renderNodeSchematic } from './render.ts'
 import {
   EMPTY_SCHEMATIC_ID,
   factoryDiskImageUrl,
@@ -37,7 +37,7 @@ export function schematicGroups(inv: Inventory): SchematicGroup[] {
       yaml,
       kernelArgs: nodeKernelArgs(inv, n),
       nodes: [],
-      installerImage: factoryInstallerImage(id, inv.cluster.talosVersion),
+      installerImage: factoryInstallerImage(id, inv.cluster.talosVersion, inv.cluster.imageFactory),
     }
     g.nodes.push(n)
     g.label = own ? n.name : [...new Set(g.nodes.map((x) => x.role))].join(',')
@@ -60,24 +60,22 @@ const groupOfNode = (inv: Inventory) =>
   new Map(schematicGroups(inv).flatMap((g) => g.nodes.map((n) => [n.name, g] as const)))
 
 /**
- * Every node whose installer image does not name the schematic rendered for it: what `talosctl upgrade --image` and
- * the install would boot (02, 09 and 12 refuse on it; an upgrade to the empty schematic drops the validator's huge
- * pages).
+ * Every node whose inventory names an installer image that carries another schematic than the one rendered for it:
+ * what `talosctl upgrade --image` and the install would boot (02, 09 and 12 refuse on it; an upgrade to the empty
+ * schematic drops the validator's huge pages). A node without one gets the factory's image for its own schematic, and
+ * a custom image (no schematic in its reference) cannot be judged here: the linter warns which kernel args it cannot
+ * be shown to carry.
  */
 export function installerSchematicProblems(inv: Inventory, nodes: InventoryNode[] = inv.nodes): string[] {
   const byNode = groupOfNode(inv)
   const problems: string[] = []
   for (const n of nodes) {
     const g = byNode.get(n.name)!
-    const field =
-      n.profile === 'validator' && inv.validator?.installerImage ? 'validator.installerImage' : 'cluster.installerImage'
-    const image = installerImageFor(inv, n)
+    const { image, field } = installerImageOf(inv, n)
     const carried = schematicOfInstaller(image)
-    if (carried === undefined)
-      problems.push(`${n.name}: ${field} ${image} does not say which schematic it carries; use ${g.installerImage}`)
-    else if (carried !== g.id)
+    if (field && carried !== undefined && carried !== g.id)
       problems.push(
-        `${n.name}: ${field} ${image} carries schematic ${describe(carried, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: use ${g.installerImage}`,
+        `${n.name}: ${field} ${image} carries schematic ${describe(carried, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: remove ${field} (the factory's image for ${n.name}'s schematic is ${g.installerImage})`,
       )
   }
   return problems
@@ -92,13 +90,14 @@ function diskImageSchematicProblems(inv: Inventory, nodes: InventoryNode[]): str
     const url = n.rescue?.imageUrl
     if (!url) continue
     const disk = schematicOfDiskImage(url)
+    const factoryUrl = factoryDiskImageUrl(g.id, inv.cluster.talosVersion, inv.cluster.imageFactory)
     if (disk === undefined)
       problems.push(
-        `${n.name}: rescue.imageUrl ${url} does not name its schematic; download ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)} and keep the ID in its path (…/${g.id}/metal-amd64.raw)`,
+        `${n.name}: rescue.imageUrl ${url} does not name its schematic; remove rescue.imageUrl (01 then fetches ${factoryUrl}), or keep the ID in its path (…/${g.id}/metal-amd64.raw)`,
       )
     else if (disk !== g.id)
       problems.push(
-        `${n.name}: rescue.imageUrl ${url} is the disk image of schematic ${describe(disk, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)}`,
+        `${n.name}: rescue.imageUrl ${url} is the disk image of schematic ${describe(disk, [])}, but ${n.name} needs ${describe(g.id, g.kernelArgs)}: remove rescue.imageUrl (01 then fetches ${factoryUrl})`,
       )
   }
   return problems
@@ -107,7 +106,7 @@ function diskImageSchematicProblems(inv: Inventory, nodes: InventoryNode[]): str
 export const imageProblemsMessage = (problems: string[], inventoryFile: string) =>
   `the images in ${inventoryFile} do not carry the schematics it renders (the kernel args would not reach the kernel); nothing was written:\n` +
   problems.map((p) => `  ${p}`).join('\n') +
-  `\n  run: npx zx runbooks/01-provision.ts --inventory ${inventoryFile} --print-schematics`
+  `\n  see: npx zx runbooks/01-provision.ts --inventory ${inventoryFile} --print-schematics`
 
 /** `--print-schematics`: write each schematic under <outDir>/schematics/ and print one line per schematic. */
 function printSchematics(inv: Inventory, outDir: string, out: (line: string) => void): void {
@@ -116,14 +115,11 @@ function printSchematics(inv: Inventory, outDir: string, out: (line: string) => 
   for (const g of schematicGroups(inv)) {
     const file = join(dir, `${g.id}.yaml`)
     writeFileSync(file, g.yaml, { mode: 0o644 })
+    const factory = inv.cluster.imageFactory
     out(`${g.label} ${g.id} ${g.installerImage}`)
-    out(
-      `  schematic:  ${file} (curl -X POST --data-binary @${file} https://factory.talos.dev/schematics returns this ID)`,
-    )
-    out(`  disk image: ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion)}`)
-    out(
-      `  installer:  https://factory.talos.dev/v2/metal-installer/${g.id}/manifests/${inv.cluster.talosVersion} (the OCI image ${g.installerImage})`,
-    )
+    out(`  schematic:  ${file} (01 and 09 POST it to ${factory}/schematics, which returns this ID)`)
+    out(`  disk image: ${factoryDiskImageUrl(g.id, inv.cluster.talosVersion, factory)}`)
+    out(`  installer:  ${g.installerImage}`)
   }
 }
 

@@ -103,6 +103,8 @@ async function cmdUp(p: Parsed): Promise<number> {
   out(
     `Talos image    ${rel(r.image!.raw)} (sha256 ${r.image!.sha256.slice(0, 16)}..., Talos ${r.image!.talosVersion}; .zst beside it)`,
   )
+  const f = r.inventory.imageFactory
+  if (f) out(`Image Factory  http://${f.host}:${f.port} (knows a schematic once 01 or 09 POSTs it)`)
   out(`endpoint       ${r.inventory.endpoint}\n`)
   out(
     `Talos API      the real talosctl ${TALOS_VERSION} (${rel(realTalosctl())}) against <address>:50000 of each machine`,

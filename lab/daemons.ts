@@ -96,3 +96,22 @@ export async function startTalosApi(timeoutMs = 10_000): Promise<number> {
   }
   return pid
 }
+
+/** Starts the lab's Image Factory (lab/factory-daemon.ts) on `host:port` and waits until it answers. */
+export async function startImageFactory(host: string, port: number, timeoutMs = 15_000): Promise<number> {
+  const log = join(labDir(), 'factory.log')
+  const logStart = existsSync(log) ? statSync(log).size : 0
+  const { cmd, args } = tsEntry('lab/factory-daemon.ts', [host, String(port)])
+  const pid = spawnDetached('factory', 'lab', cmd, args, log)
+  const deadline = Date.now() + timeoutMs
+  while (!readFrom(log, logStart).includes('lab image factory on')) {
+    if (!isAlive(pid))
+      throw new DaemonStartError(`the lab's Image Factory exited at start: ${causeFromLog(readFrom(log, logStart))}`)
+    if (Date.now() > deadline) {
+      await stopPid(pid, 1000)
+      throw new DaemonStartError(`the lab's Image Factory (pid ${pid}) did not start within ${timeoutMs} ms`)
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return pid
+}

@@ -27,6 +27,8 @@ export interface LabInventory {
   endpoint: string
   target: string
   talosVersion: string
+  /** Where the lab serves its Image Factory (cluster.imageFactory); absent: the inventory names none. */
+  imageFactory?: { host: string; port: number }
   nodes: LabInventoryNode[]
 }
 
@@ -143,8 +145,21 @@ export function parseLabInventory(text: string, file = 'inventory'): LabInventor
     endpoint,
     target,
     talosVersion: str(cluster, 'talosVersion', 'cluster', 'v1.10.3'),
+    ...labImageFactory(cluster.imageFactory, file),
     nodes,
   }
+}
+
+/** A lab's Image Factory is served by `lab up` on loopback, over plain HTTP. */
+function labImageFactory(v: unknown, file: string): Pick<LabInventory, 'imageFactory'> {
+  if (v === undefined) return {}
+  const m = typeof v === 'string' ? /^http:\/\/([0-9.]+):(\d+)\/?$/.exec(v) : null
+  const port = Number(m?.[2])
+  if (!m || !isLoopbackV4(m[1]!) || port < 1 || port > 65535)
+    throw new InventoryError(
+      `${file}: cluster.imageFactory ${String(v)} must be http://<127.x.y.z>:<port> in a lab (the lab serves its Image Factory there)`,
+    )
+  return { imageFactory: { host: m[1]!, port } }
 }
 
 export function readLabInventory(file: string): LabInventory {

@@ -153,7 +153,7 @@ export interface LabNode {
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'machine-api' | 'talos-api' | 'bmc'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'machine-api' | 'talos-api' | 'bmc' | 'factory'
   node: string
 }
 

@@ -8,6 +8,7 @@
 // stays (bootShiftKiB).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { writeCpuIsolation } from './interrupts.ts'
 import type { Hardware } from './state.ts'
 import { coresOf, validateHardware } from './hardware.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
@@ -577,6 +578,8 @@ export function applyBootParams(
   put(BOOT_ID, bootId(boot) + '\n')
   put('proc/cmdline', cmdline.trim() + '\n')
   writeMemory(root, res.allocation, res.memory)
+  // device IRQ affinity, cpufreq governor, isolated CPUs: what irqaffinity=, cpufreq.default_governor=, isolcpus= did
+  writeCpuIsolation(put, hw, cmdline)
   return res
 }
 

@@ -1,12 +1,9 @@
 // `lab up`: create the simulated machines of a lab inventory, powered "off" (no Talos yet): each has its
 // hardware, a sysroot, and a rescue system answering on SSH, exactly where a runbook starts on real metal.
-import { startMachineApiDaemon, startTalosApi } from './daemons.ts'
+import { startImageFactory, startMachineApiDaemon, startTalosApi } from './daemons.ts'
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hardwareProfile } from './hardware.ts'
-import { registerSchematic, schematicKernelArgs } from './factory.ts'
-import { loadInventory } from '../config/inventory.ts'
-import { renderNodeSchematic } from '../config/render.ts'
 import { writeLabImages, type LabImage } from './images.ts'
 import { readLabInventory, type LabInventory } from './lab-inventory.ts'
 import { isAlive, portOpen } from './processes.ts'
@@ -25,6 +22,7 @@ import {
   type LabNode,
 } from './state.ts'
 import { labDown } from './down.ts'
+import { EMPTY_SCHEMATIC_ID } from '../lib/talos/schematic.ts'
 import { startBmc } from './bmc/sim.ts'
 
 export class LabStateError extends Error {}
@@ -66,22 +64,6 @@ export function newLabNode(inv: LabInventory['nodes'][number]): LabNode {
   }
 }
 
-/**
- * Upload the schematics the inventory renders to the lab's Image Factory, as an operator does with the output of
- * `01-provision.ts --print-schematics`, and return what the lab builds an image for. An inventory the product
- * refuses gets none (the runbooks will say why).
- */
-function registerInventorySchematics(inventoryFile: string): { id: string; extraKernelArgs: string[] }[] {
-  let full
-  try {
-    full = loadInventory(inventoryFile)
-  } catch {
-    return []
-  }
-  const ids = new Set(full.nodes.map((n) => registerSchematic(renderNodeSchematic(full, n).yaml)))
-  return [...ids].map((id) => ({ id, extraKernelArgs: schematicKernelArgs(id) ?? [] }))
-}
-
 export interface UpResult {
   alreadyUp: boolean
   inventory: LabInventory
@@ -110,6 +92,9 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     if (await portOpen(n.rescue.host, n.rescue.port))
       throw new LabStateError(`${n.rescue.host}:${n.rescue.port} (rescue SSH of ${n.name}) is already in use`)
   }
+  const factory = inv.imageFactory
+  if (factory && (await portOpen(factory.host, factory.port)))
+    throw new LabStateError(`${factory.host}:${factory.port} (the lab's Image Factory) is already in use`)
 
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   saveCluster({
@@ -121,7 +106,9 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     processes: [],
   })
   try {
-    const image = writeLabImages(inv.talosVersion, registerInventorySchematics(inventoryFile))
+    // the factory learns the inventory's schematics only when 01 or 09 POSTs them; the empty schematic's disk image
+    // is there for an inventory that names it by file:// (every factory knows the empty schematic)
+    const image = writeLabImages(inv.talosVersion, [{ id: EMPTY_SCHEMATIC_ID, extraKernelArgs: [] }])
     ensureOperatorKey()
     const fingerprints: Record<string, string> = {}
     for (const [i, n] of nodes.entries()) {
@@ -134,6 +121,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     for (const n of inv.nodes) if (n.bmc) await startBmc({ node: n.name, ...n.bmc })
     await startMachineApiDaemon()
     await startTalosApi()
+    if (factory) await startImageFactory(factory.host, factory.port)
     return { alreadyUp: false, inventory: inv, image, fingerprints }
   } catch (e) {
     await labDown({ graceMs: 1000 })

@@ -5,16 +5,14 @@ import { openCluster } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
 import {
   provisionState,
-  installAll,
-  verifyRescueHosts,
+  writeImages,
   isoInstructions,
   waitForMaintenance,
   reportMaintenance,
   machinesWithoutBmc,
   rebootIntoRescue,
 } from '../steps/provision.ts'
-import { RefusedError } from '../lib/runner/types.ts'
-import { imageProblemsMessage, imageSchematicProblems, printSchematicsCli } from '../config/schematic-images.ts'
+import { printSchematicsCli } from '../config/schematic-images.ts'
 
 // Offline: print (and write) the schematics the inventory renders; touches no machine.
 if (process.argv.includes('--print-schematics')) process.exit(await printSchematicsCli(process.argv))
@@ -95,12 +93,11 @@ await runbook({
         return todo.length === 0 ? { done: true, reason: 'no machine waits for an image over SSH' } : { done: false }
       },
       async run(c, step) {
-        const todo = c.state.pending().filter((n) => n.rescue)
-        // an image without the node's schematic boots without its kernel args: refuse before any disk is written
-        const problems = imageSchematicProblems(c.inv, todo)
-        if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
-        const fingerprints = await verifyRescueHosts(c.paths.outDir, todo, step)
-        await installAll(todo, step, fingerprints)
+        await writeImages(
+          c,
+          c.state.pending().filter((n) => n.rescue),
+          step,
+        )
       },
     },
     {

@@ -13,6 +13,7 @@ import { formatTimeline, type NodeTimeline } from '../steps/09-upgrade/timeline.
 import { upgradeKubernetes } from '../steps/09-upgrade/kubernetes.ts'
 import { validatorGate, type RestartWindowOptions } from '../steps/09-upgrade/validator-gate.ts'
 import { imageProblemsMessage } from '../config/schematic-images.ts'
+import { registerSchematics } from '../steps/image-factory.ts'
 
 interface UpgradeCtx extends Cluster {
   plan: UpgradePlan
@@ -115,6 +116,13 @@ await runbook({
         const done: { node: string; downMs?: number; skipped?: string; restartWindow?: object }[] = []
         const timeline: NodeTimeline[] = []
         const printTimeline = () => timeline.length && log.info(`  timeline:\n${indent(formatTimeline(timeline))}`)
+        // the factory learns each schematic before any node pulls an installer image of it
+        const planned = new Set(c.plan.nodes.map((u) => u.node))
+        await registerSchematics(
+          c,
+          c.inv.nodes.filter((n) => planned.has(n.name)),
+          step,
+        )
         try {
           for (const u of c.plan.nodes) {
             if (step.signal.aborted) break

@@ -11,7 +11,7 @@ import { log } from '../lib/runner/log.ts'
 import { waitFor } from '../lib/kube/kubectl.ts'
 import type { Cluster } from '../config/cluster.ts'
 import { loadSecretsBundle } from '../lib/talos/secrets-bundle.ts'
-import { renderMachineConfigs, writeRenderedConfigs } from '../config/render.ts'
+import { nodeKernelArgs, renderMachineConfigs, writeRenderedConfigs } from '../config/render.ts'
 import { lintMachineConfig, formatFindings, type Finding } from '../config/lint.ts'
 import { probeMachine, type MachineState } from './machine-state.ts'
 import { fieldsNeedingReboot } from '../config/apply-reboot.ts'
@@ -75,7 +75,14 @@ export function renderAll(c: Cluster, ws: Workspace = workspace(c)): Rendered {
   const secrets = loadSecretsBundle(ws.secrets)
   const configs = renderMachineConfigs(c.inv, secrets)
   // lint always includes the official schema (templates/talos-v1.10.3/ or $TALOS_CONFIG_SCHEMA)
-  const findings = [...configs].flatMap(([node, text]) => lintMachineConfig(text, c.paths.config(node)))
+  const kernelArgsOf = (name: string) =>
+    nodeKernelArgs(
+      c.inv,
+      c.inv.nodes.find((n) => n.name === name)!,
+    )
+  const findings = [...configs].flatMap(([node, text]) =>
+    lintMachineConfig(text, c.paths.config(node), { schematicKernelArgs: kernelArgsOf(node) }),
+  )
   return { configs, findings }
 }
 

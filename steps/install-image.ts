@@ -60,12 +60,8 @@ interface LocalImage {
   sha256: string
 }
 
-/** Only local images (file://): production runs download the Image Factory image first (see README). */
-export async function localImage(url: string, baseDir = REPO_ROOT): Promise<LocalImage> {
-  if (!url.startsWith('file://'))
-    throw new Error(`image ${url}: download it and point rescue.imageUrl at the file (file://PATH)`)
-  const p = url.slice('file://'.length)
-  const file = isAbsolute(p) ? p : join(baseDir, p)
+/** An image file on this workstation (fetched into the cache, or the inventory's file://), with its checksum. */
+export async function localImage(file: string): Promise<LocalImage> {
   if (!existsSync(file)) throw new Error(`image ${file} does not exist`)
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)

@@ -8,7 +8,10 @@ import { RefusedError } from '../lib/runner/runner.ts'
 import { listDisks, localImage, planDiskWrite, writeAndVerify } from './install-image.ts'
 import { knownFingerprint, rescueFingerprint } from './rescue-host-keys.ts'
 import type { Cluster } from '../config/cluster.ts'
-import type { InventoryNode } from '../config/inventory.ts'
+import type { Inventory, InventoryNode } from '../config/inventory.ts'
+import { imageProblemsMessage, imageSchematicProblems } from '../config/schematic-images.ts'
+import { diskImageOf, fetchDiskImages, registerSchematics } from './image-factory.ts'
+import { existsSync } from 'node:fs'
 import { Bmc } from '../lib/host/bmc.ts'
 import { probeMachine, type NodeProvisionState } from './machine-state.ts'
 
@@ -31,9 +34,19 @@ interface StepHandle {
 /** Each machine's rescue host key fingerprint, as verifyRescueHosts established it. */
 type Fingerprints = Map<string, string>
 
-async function installOverRescue(n: InventoryNode, step: StepHandle, fingerprints: Fingerprints): Promise<void> {
+async function installOverRescue(
+  inv: Inventory,
+  n: InventoryNode,
+  step: StepHandle,
+  fingerprints: Fingerprints,
+): Promise<void> {
   const r = n.rescue!
-  const image = await localImage(r.imageUrl)
+  const source = diskImageOf(inv, n)
+  if (step.dryRun && !existsSync(source.file)) {
+    log.info(`  (dry-run) would write ${source.url} to ${n.name}:${n.installDisk}, verify its checksum and reboot`)
+    return
+  }
+  const image = await localImage(source.file)
   const fingerprint = fingerprints.get(n.name)!
   const s = await RescueSession.connect({ host: r.host, port: r.port, user: r.user, keyFile: r.keyFile, fingerprint })
   try {
@@ -97,10 +110,34 @@ export async function verifyRescueHosts(
 }
 
 /** Write every machine, waiting for all of them: a failure on one must not end the runbook while others are mid-write. */
-export async function installAll(nodes: InventoryNode[], step: StepHandle, fingerprints: Fingerprints): Promise<void> {
-  const r = await settleEach(nodes, (n) => installOverRescue(n, step, fingerprints))
+async function installAll(
+  inv: Inventory,
+  nodes: InventoryNode[],
+  step: StepHandle,
+  fingerprints: Fingerprints,
+): Promise<void> {
+  const r = await settleEach(nodes, (n) => installOverRescue(inv, n, step, fingerprints))
   const failed = r.failures.map((f) => `${f.item.name}: ${f.message}`)
   if (failed.length) throw new Error(`image write failed on ${failed.length} machine(s):\n  ${failed.join('\n  ')}`)
+}
+
+/**
+ * 01's image write for `nodes` (all reachable over a rescue system), as 01 and 12 run it: refuse an image without the
+ * node's schematic, register the schematics with the factory, check every host key and install disk before any disk
+ * is erased, fetch the disk images, then write and verify each machine.
+ */
+export async function writeImages(
+  c: Cluster,
+  nodes: InventoryNode[],
+  step: StepHandle & Parameters<typeof verifyRescueHosts>[2],
+): Promise<void> {
+  // an image without the node's schematic boots without its kernel args: refuse before any disk is written
+  const problems = imageSchematicProblems(c.inv, nodes)
+  if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
+  await registerSchematics(c, nodes, step)
+  const fingerprints = await verifyRescueHosts(c.paths.outDir, nodes, step)
+  await fetchDiskImages(c, nodes, step)
+  await installAll(c.inv, nodes, step, fingerprints)
 }
 
 export function isoInstructions(c: Cluster, nodes: InventoryNode[]): string {

@@ -1,6 +1,7 @@
 // Every check, in the order the report lists them.
 import type { AnyCheck } from '../engine/types.ts'
 import { clusterChecks } from './cluster.ts'
+import { cpuChecks } from './cpu.ts'
 import { etcdChecks } from './etcd.ts'
 import { hugepagesChecks } from './hugepages.ts'
 import { isolationChecks } from './isolation.ts'
@@ -24,4 +25,5 @@ export const ALL_CHECKS: AnyCheck[] = [
   ...kubeletChecks,
   ...storageChecks,
   ...isolationChecks,
+  ...cpuChecks,
 ]

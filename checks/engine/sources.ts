@@ -35,6 +35,7 @@ import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
 import { HOST_LIMITS, hostLimitPath } from '../../lib/host/solana-limits.ts'
+import { parseInterrupts } from '../../lib/host/interrupts.ts'
 
 // ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
 
@@ -76,6 +77,13 @@ export interface SourceContext {
 }
 
 type Req = SourceRequest<SourceContext>
+
+/**
+ * The window between the two reads of /proc/interrupts: one second, long enough that a NIC or disk IRQ left on a
+ * validator CPU shows (they fire hundreds to thousands of times a second under load), short enough for the suite.
+ */
+const INTERRUPT_WINDOW_MS = 1000
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** How long `talosctl health` may wait for a condition, and the whole call. */
 const HEALTH_WAIT = '20s'
@@ -650,6 +658,86 @@ export const SOURCES: SourceRegistry<SourceContext> = {
           cpus.map((c) => readOne(ctx, n, `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`)),
         )
         return Object.fromEntries(cpus.map((c, i) => [c, texts[i]!]))
+      }),
+  },
+
+  // /proc/interrupts names the device IRQs (its numeric rows, kernel/irq/proc.c show_interrupts); /proc/irq/<n>/ has
+  // their affinity (Documentation/core-api/irq/irq-affinity.rst). A few hundred small reads on a big machine.
+  irqAffinity: {
+    name: 'irqAffinity',
+    asksNodes: true,
+    fetch: ({ ctx, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const rows = parseInterrupts(await readOne(ctx, n, '/proc/interrupts')).rows.filter((r) => r.irq !== undefined)
+        // effective_affinity_list first (x86 has it: CONFIG_GENERIC_IRQ_EFFECTIVE_AFF_MASK); smp_affinity_list only
+        // where it is missing: one talosctl call per file, so half the calls on a machine with hundreds of IRQs
+        const eff = (irq: number) => `/proc/irq/${irq}/effective_affinity_list`
+        const smp = (irq: number) => `/proc/irq/${irq}/smp_affinity_list`
+        const effective = await readMany(
+          ctx,
+          n,
+          rows.map((r) => eff(r.irq!)),
+        )
+        const lacking = rows.filter((r) => effective.get(eff(r.irq!)) === undefined)
+        const allowed = await readMany(
+          ctx,
+          n,
+          lacking.map((r) => smp(r.irq!)),
+        )
+        // an IRQ freed since /proc/interrupts was read has no directory any more: it is not there to judge
+        return rows.flatMap((r) => {
+          const e = effective.get(eff(r.irq!))
+          const a = allowed.get(smp(r.irq!))
+          if (e === undefined && a === undefined) return []
+          return [
+            {
+              irq: r.irq!,
+              actions: r.actions,
+              ...(e === undefined ? { smpAffinity: a!.trim() } : { effectiveAffinity: e.trim() }),
+            },
+          ]
+        })
+      }),
+  },
+
+  // cpufreq's per-policy sysfs (Documentation/admin-guide/pm/cpufreq.rst): cpuN/cpufreq links to its policy
+  cpuGovernors: {
+    name: 'cpuGovernors',
+    asksNodes: true,
+    fetch: ({ ctx, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const cpus = parseCpuList(await readOne(ctx, n, '/sys/devices/system/cpu/online'))
+        const path = (c: number) => `/sys/devices/system/cpu/cpu${c}/cpufreq/scaling_governor`
+        const files = await readMany(ctx, n, cpus.map(path))
+        return Object.fromEntries(cpus.map((c) => [c, files.get(path(c))?.trim() ?? null]))
+      }),
+  },
+
+  interruptSample: {
+    name: 'interruptSample',
+    asksNodes: true,
+    fetch: ({ ctx, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const now = ctx.now ?? performance.now.bind(performance)
+        const before = await readOne(ctx, n, '/proc/interrupts')
+        const t0 = now()
+        await sleep(INTERRUPT_WINDOW_MS)
+        const after = await readOne(ctx, n, '/proc/interrupts')
+        return { before, after, windowMs: now() - t0 }
+      }),
+  },
+
+  // Documentation/ABI/testing/sysfs-devices-system-cpu: isolated (isolcpus=), nohz_full (only with CONFIG_NO_HZ_FULL)
+  cpuIsolationSysfs: {
+    name: 'cpuIsolationSysfs',
+    asksNodes: true,
+    fetch: ({ ctx, nodes }) =>
+      perNode(ctx, nodes, async (n) => {
+        const files = await readMany(ctx, n, ['/sys/devices/system/cpu/isolated', '/sys/devices/system/cpu/nohz_full'])
+        return {
+          isolated: files.get('/sys/devices/system/cpu/isolated') ?? null,
+          nohzFull: files.get('/sys/devices/system/cpu/nohz_full') ?? null,
+        }
       }),
   },
 

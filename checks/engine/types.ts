@@ -89,6 +89,24 @@ export interface StorageMount {
   availableBytes?: number
 }
 
+/** One device IRQ of /proc/interrupts and its /proc/irq/<n>/ affinity files, as read (kernel list format). */
+export interface IrqAffinityRow {
+  irq: number
+  /** The action names /proc/interrupts prints for it (`nvme0q1`); [] when no handler is attached. */
+  actions: string[]
+  /** /proc/irq/<n>/effective_affinity_list: where the interrupt controller sends it; undefined without the file. */
+  effectiveAffinity?: string
+  /** /proc/irq/<n>/smp_affinity_list (where it may go), read only when there is no effective_affinity_list. */
+  smpAffinity?: string
+}
+
+/** Two reads of /proc/interrupts and the time between them. */
+export interface InterruptSample {
+  before: string
+  after: string
+  windowMs: number
+}
+
 /** Every named source and what it yields. A check's evaluate sees exactly the ones it needs. */
 export interface SourceData {
   /** `kubectl get nodes -o json` and how long the API took to answer it. */
@@ -128,6 +146,14 @@ export interface SourceData {
   hugepagesSysfs: PerNode<Record<number, Record<number, number>>>
   /** Reserved CPU → its /sys/devices/system/cpu/cpuN/topology/thread_siblings_list (the CPUs of its core). */
   threadSiblings: PerNode<Record<number, string>>
+  /** Every device IRQ (numeric row of /proc/interrupts) with its affinity lists. */
+  irqAffinity: PerNode<IrqAffinityRow[]>
+  /** Online CPU → /sys/devices/system/cpu/cpuN/cpufreq/scaling_governor, null when the CPU has no cpufreq. */
+  cpuGovernors: PerNode<Record<number, string | null>>
+  /** /proc/interrupts read twice, about a second apart. */
+  interruptSample: PerNode<InterruptSample>
+  /** /sys/devices/system/cpu/isolated and nohz_full as read, null when there is no such file. */
+  cpuIsolationSysfs: PerNode<{ isolated: string | null; nohzFull: string | null }>
   /** The kubelet configuration the node runs (machine config machine.kubelet.extraConfig). */
   kubeletConfig: PerNode<Record<string, unknown>>
   /** The validator's storage volumes as seen on the node. */

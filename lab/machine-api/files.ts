@@ -6,12 +6,16 @@ import { paths, type LabNode } from '../state.ts'
 import { kernelLog, sysrootPath } from '../machine-files.ts'
 import { runtimeConfigFor, parseMachineConfig } from '../machine-config.ts'
 import { ModelError } from './errors.ts'
+import { renderProcInterrupts } from '../interrupts.ts'
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64')
 
 /** machined Read: a missing file is NotFound (v1.10.3 internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go Read: os.Stat, then codes.NotFound on os.IsNotExist). */
 export function Read(n: LabNode, req: { path?: string }): unknown[] {
   const path = req.path ?? ''
+  // the kernel counts interrupts as they come: rendered at each read from the IRQs of this boot (lab/interrupts.ts)
+  if (posix.normalize('/' + path) === '/proc/interrupts')
+    return [{ bytes: b64(renderProcInterrupts(n.hardware, n.cmdline, Date.now() - Date.parse(n.bootedAt ?? ''))) }]
   const f = sysrootPath(n, path)
   if (!existsSync(f)) throw new ModelError('NotFound', `stat ${path}: no such file or directory`)
   if (statSync(f).isDirectory()) throw new ModelError('Unknown', `read ${path}: is a directory`)

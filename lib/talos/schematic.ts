@@ -20,7 +20,8 @@ export interface Schematic {
 }
 
 export const EMPTY_SCHEMATIC_ID = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba'
-const FACTORY = 'factory.talos.dev'
+/** The public Image Factory; `cluster.imageFactory` names another (a self-hosted one serves the same API). */
+export const DEFAULT_IMAGE_FACTORY = 'https://factory.talos.dev'
 const ID = /^[0-9a-f]{64}$/
 
 type Obj = Record<string, unknown>
@@ -87,13 +88,22 @@ export function canonicalSchematicYaml(s: Schematic): string {
 /** The schematic ID the Image Factory gives this schematic. */
 export const schematicId = (s: Schematic) => createHash('sha256').update(canonicalSchematicYaml(s)).digest('hex')
 
-/** factory.talos.dev/metal-installer/<id>:<version>: the installer image for bare metal. */
-export const factoryInstallerImage = (id: string, talosVersion: string) =>
-  `${FACTORY}/metal-installer/${id}:${talosVersion}`
+/**
+ * The registry a factory serves its installer images from: the factory's own host (and port). The factory is also an
+ * OCI registry (image-factory internal/frontend/http/registry_routes.go serves /v2/<image>/<id>/manifests/<tag>).
+ */
+export const factoryRegistry = (factory = DEFAULT_IMAGE_FACTORY) => new URL(factory).host
 
-/** The factory URL of the compressed metal disk image for this schematic (decompress before writing it). */
-export const factoryDiskImageUrl = (id: string, talosVersion: string) =>
-  `https://${FACTORY}/image/${id}/${talosVersion}/metal-amd64.raw.zst`
+/** <factory host>/metal-installer/<id>:<version>: the factory's installer image for bare metal. */
+export const factoryInstallerImage = (id: string, talosVersion: string, factory = DEFAULT_IMAGE_FACTORY) =>
+  `${factoryRegistry(factory)}/metal-installer/${id}:${talosVersion}`
+
+/**
+ * The factory URL of the compressed metal disk image for this schematic (decompress before writing it):
+ * GET /image/:schematic/:version/:path (image-factory internal/frontend/http/http.go).
+ */
+export const factoryDiskImageUrl = (id: string, talosVersion: string, factory = DEFAULT_IMAGE_FACTORY) =>
+  `${factory.replace(/\/+$/, '')}/image/${id}/${talosVersion}/metal-amd64.raw.zst`
 
 /** The official installer (ghcr.io/siderolabs/installer) is the factory's empty schematic. */
 const OFFICIAL_INSTALLER = /^ghcr\.io\/siderolabs\/installer(:|@)/
@@ -101,21 +111,24 @@ const OFFICIAL_INSTALLER = /^ghcr\.io\/siderolabs\/installer(:|@)/
 /** An installer image reference as the runbooks read it. */
 export interface InstallerImageRef {
   image: string
-  /** The tag (a digest after it is ignored): the Talos version the image installs. */
+  /** The Talos version the image installs: its tag, or the tag's vX.Y.Z suffix (a digest after it is ignored). */
   version: string
   /** The Image Factory schematic ID in its path; undefined for the official installer and images built elsewhere. */
   schematic?: string
 }
 
-const FACTORY_INSTALLER = /^factory\.talos\.dev\/(?:[a-z0-9-]+-)?installer(?:-secureboot)?\/([0-9a-f]{64})(?::|@)/
+/** Any registry host with the Image Factory's path layout (factory.talos.dev, or a self-hosted factory). */
+const FACTORY_INSTALLER = /^[a-z0-9.-]+(?::[0-9]+)?\/(?:[a-z0-9-]+-)?installer(?:-secureboot)?\/([0-9a-f]{64})(?::|@)/
 
 /**
- * The one parser of installer image references: factory.talos.dev/<platform>-installer[-secureboot]/<id>:<tag> (or
- * the older factory.talos.dev/installer/<id>) names its schematic; `<image>@sha256:…` pins a digest beside the tag.
+ * The one parser of installer image references: <factory>/<platform>-installer[-secureboot]/<id>:<tag> (or the older
+ * <factory>/installer/<id>) names its schematic; `<image>@sha256:…` pins a digest beside the tag.
  */
 export function parseInstallerImage(image: string): InstallerImageRef {
   const noDigest = image.replace(/@sha256:[0-9a-f]{64}$/, '')
-  const version = /:([^:/]+)$/.exec(noDigest)?.[1] ?? ''
+  const tag = /:([^:/]+)$/.exec(noDigest)?.[1] ?? ''
+  // a custom build's tag may say more than the version (custom-solana-v1.10.3): the version is its suffix
+  const version = /(?:^|[-_.])(v\d+\.\d+\.\d+)$/.exec(tag)?.[1] ?? tag
   const schematic = FACTORY_INSTALLER.exec(image)?.[1]
   return { image, version, ...(schematic ? { schematic } : {}) }
 }

@@ -4,20 +4,12 @@
 import { existsSync } from 'node:fs'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
-import { imageProblemsMessage, imageSchematicProblems } from '../../config/schematic-images.ts'
 import { isReady, waitFor } from '../../lib/kube/kubectl.ts'
 import { log } from '../../lib/runner/log.ts'
 import { RefusedError, type StepDef, type StepHandle } from '../../lib/runner/types.ts'
 import { run } from '../../lib/host/exec.ts'
 import type { EtcdMemberRow } from '../../lib/talos/parse.ts'
-import {
-  installAll,
-  isoInstructions,
-  provisionState,
-  reportMaintenance,
-  verifyRescueHosts,
-  waitForMaintenance,
-} from '../provision.ts'
+import { isoInstructions, provisionState, reportMaintenance, waitForMaintenance, writeImages } from '../provision.ts'
 import {
   applyPlan,
   assertClean,
@@ -76,10 +68,7 @@ export async function provisionOne(c: Cluster, n: InventoryNode, step: StepHandl
   const todo = state.pending()
   log.info(`  ${n.name.padEnd(12)} ${state.get(n.name)!.summary}`)
   if (todo.some((x) => x.rescue)) {
-    const problems = imageSchematicProblems(c.inv, todo)
-    if (problems.length) throw new RefusedError(imageProblemsMessage(problems, c.inventoryFile))
-    const fingerprints = await verifyRescueHosts(c.paths.outDir, todo, step)
-    await installAll(todo, step, fingerprints)
+    await writeImages(c, todo, step)
   } else if (todo.length && !(await step.confirm(isoInstructions(c, todo))))
     throw new RefusedError(`${n.name}: not booted from the Talos ISO; nothing was changed on it`)
   if (step.dryRun) return

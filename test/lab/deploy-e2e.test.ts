@@ -14,9 +14,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { lintMachineConfig } from '../../config/lint.ts'
+import { EMPTY_SCHEMATIC_ID } from '../../lib/talos/schematic.ts'
 import { loadInventory } from '../../config/inventory.ts'
-import { renderNodeSchematic } from '../../config/render.ts'
-import { registerSchematic } from '../../lab/factory.ts'
+import { installerImageFor, renderNodeSchematic } from '../../config/render.ts'
 import { ownerFromLs } from '../../checks/engine/sources.ts'
 import { setOwner } from '../../lab/file-owners.ts'
 import { currentVipHolder, parseVipLog } from '../../lab/vip-holders.ts'
@@ -135,6 +135,21 @@ const commandsLogs = () =>
     return existsSync(f) ? readFileSync(f, 'utf8') : ''
   })
 
+/** The lab factory's answer for the validator's disk image: 404 until its schematic is POSTed (issue 25 item 1). */
+async function validatorDiskImageStatus(): Promise<number> {
+  const i = loadInventory(inv)
+  const { id } = renderNodeSchematic(
+    i,
+    i.nodes.find((n) => n.profile === 'validator')!,
+  )
+  const res = await fetch(`http://127.0.70.1:8080/image/${id}/v1.10.3/metal-amd64.raw.zst`, { method: 'HEAD' })
+  return res.status
+}
+
+test("the lab's Image Factory does not know the validator's schematic before 01 POSTs it", async () => {
+  assert.equal(await validatorDiskImageStatus(), 404)
+})
+
 test('01 refuses (exit 3) when a rescue host key does not match the inventory, and writes no disk anywhere', () => {
   const wrong = join(tmp, 'inventory-wrong-hostkey.yaml')
   const pinned = `file:${labDir}/ssh/cp2/host_key.fingerprint`
@@ -168,6 +183,15 @@ for (const rb of [
     assert.match(r.out, /TARGET: LAB/)
   })
 }
+
+test("01 registered each schematic with the lab's Image Factory over HTTP, which now serves the validator's image", async () => {
+  assert.equal(await validatorDiskImageStatus(), 200)
+  const i = loadInventory(inv)
+  const plain = installerImageFor(i, i.nodes[0]!)
+  assert.equal(plain, `127.0.70.1:8080/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`)
+  const cp1 = readFileSync(join(outDir, 'cp1.yaml'), 'utf8')
+  assert.ok(cp1.includes(`image: ${plain}`), 'the rendered install image is the factory one')
+})
 
 test('every node got a config that lints clean against the official schema, mode 0600, secrets 0600', () => {
   const configs = readdirSync(outDir).filter((f) => /^(cp\d|validator1|worker1)\.yaml$/.test(f))
@@ -757,26 +781,13 @@ const talosVersionsOfLab = () =>
         .talosVersion,
   )
 /**
- * An edited copy of the inventory whose validator installer image carries the schematic it now renders, registered
- * with the lab's Image Factory: what an operator does after changing kernel args (01 --print-schematics, POST the
- * schematic, put its ID in validator.installerImage). 02 and 09 refuse an image without the node's schematic.
+ * An edited copy of the inventory, and nothing else: no schematic posted and no image pasted by hand. The installer
+ * images follow talosVersion and each node's schematic, and 09 registers a new schematic with the lab's Image Factory
+ * over HTTP before any node pulls its image.
  */
 function inventoryVariant(name: string, edit: (text: string) => string): string {
   const file = join(tmp, `inventory-09-${name}.yaml`)
   writeFileSync(file, edit(readFileSync(inv, 'utf8')))
-  const edited = loadInventory(file)
-  const validator = edited.nodes.find((n) => n.profile === 'validator')!
-  const { yaml, id } = renderNodeSchematic(edited, validator)
-  const prev = process.env.TALOS_LAB_DIR
-  process.env.TALOS_LAB_DIR = labDir
-  try {
-    assert.equal(registerSchematic(yaml), id)
-  } finally {
-    if (prev === undefined) delete process.env.TALOS_LAB_DIR
-    else process.env.TALOS_LAB_DIR = prev
-  }
-  const text = readFileSync(file, 'utf8')
-  writeFileSync(file, text.replace(/(\nvalidator:[\s\S]*?\n {2}installerImage: \S+\/)[0-9a-f]{64}:/, `$1${id}:`))
   return file
 }
 
@@ -788,11 +799,7 @@ test('09-upgrade on a cluster that runs what the inventory renders: the plan is 
 })
 
 test('09-upgrade --dry-run with a Talos patch bump plans all five nodes in order (control planes, worker, validator last) and changes nothing', () => {
-  const bumped = inventoryVariant('v1.10.4', (t) =>
-    t
-      .replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4')
-      .replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4'),
-  )
+  const bumped = inventoryVariant('v1.10.4', (t) => t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4'))
   const r = runbookOn(bumped, '09-upgrade', '--dry-run', '--yes')
   assert.equal(r.code, 0, r.out.slice(-3000))
   const order = [
@@ -819,8 +826,7 @@ test('09-upgrade --list with more huge pages for the validator plans the validat
 })
 const bootedAt = (n: string) =>
   (JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')) as { bootedAt: string }).bootedAt
-const bump = (t: string) =>
-  t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4').replace(/(installerImage: \S+):v1\.10\.3/g, '$1:v1.10.4')
+const bump = (t: string) => t.replace('talosVersion: v1.10.3', 'talosVersion: v1.10.4')
 
 const IDENTITY = 'Vote111111111111111111111111111111111111111'
 
@@ -969,17 +975,18 @@ test('back to [4, 4] huge pages (on v1.10.4) for whatever runs after this sectio
   const c = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', back])
   assert.equal(c.code, 0, c.out.slice(-3000))
 })
-test("09 refuses (exit 3) before any cordon when the validator's image lacks its schematic: the validator would lose its huge pages", () => {
-  // the validator.installerImage line removed: the validator falls back to cluster.installerImage, the empty schematic
-  const noImage = inventoryVariant('v1.10.4-no-validator-image', (t) =>
-    bump(t).replace(/\n {2}installerImage: factory\.talos\.dev\/metal-installer\/ff081edc\S+/, ''),
+test("09 refuses (exit 3) before any cordon when the validator's pinned image lacks its schematic: the validator would lose its huge pages", () => {
+  // validator.installerImage pinned to the factory's empty schematic (the image every other node runs)
+  const emptyImage = `validator:\n  installerImage: 127.0.70.1:8080/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.4`
+  const pinned = inventoryVariant('v1.10.4-empty-validator-image', (t) =>
+    bump(t).replace(/\nvalidator:/, `\n${emptyImage}`),
   )
   const before = talosctl('127.0.70.21', 'read', '/proc/cmdline').out
-  const r = runbookOn(noImage, '09-upgrade', '--yes')
+  const r = runbookOn(pinned, '09-upgrade', '--yes')
   assert.equal(r.code, 3, r.out.slice(-3000))
   assert.match(
     r.out,
-    /validator1: cluster\.installerImage \S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs/,
+    /validator1: validator\.installerImage \S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs/,
   )
   assert.doesNotMatch(r.out, /\bcordon\b|upgrade --image/)
   assert.equal(talosctl('127.0.70.21', 'read', '/proc/cmdline').out, before)

@@ -95,6 +95,15 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
     '/sys/devices/system/node/node1/distance': '21 10\n',
     '/sys/devices/system/node/node0/hugepages/hugepages-1048576kB/nr_hugepages': '4\n',
     '/sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages': '4\n',
+    // the governor cpufreq.default_governor=performance gives every CPU; no isolcpus=, no nohz_full file
+    '/sys/devices/system/cpu/online': '0-7\n',
+    ...Object.fromEntries(
+      [0, 1, 2, 3, 4, 5, 6, 7].map((c) => [
+        `/sys/devices/system/cpu/cpu${c}/cpufreq/scaling_governor`,
+        'performance\n',
+      ]),
+    ),
+    '/sys/devices/system/cpu/isolated': '\n',
   }
   const sample = shared('samples/talosctl/etcd-status-3-nodes.txt').split('\n')
   const run = async (args: string[], o: { nodes?: string[] } = {}): Promise<TalosRunResult> => {

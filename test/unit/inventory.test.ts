@@ -27,11 +27,12 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
   const cps = inv.nodes.filter((n) => n.role === 'controlplane')
   assert.equal(cps.length, 3)
   for (const n of inv.nodes) {
-    // port/user/keyFile/imageUrl come from defaults.rescue, host/fingerprint from the node
+    // port/user/keyFile come from defaults.rescue, host/fingerprint from the node; no imageUrl: 01 fetches the
+    // factory's image for the node's schematic
     assert.equal(n.rescue.port, 2222)
     assert.equal(n.rescue.user, 'root')
     assert.equal(n.rescue.keyFile, '.lab/ssh/id_ed25519')
-    assert.match(n.rescue.imageUrl, /^file:\/\//)
+    assert.equal(n.rescue.imageUrl, undefined)
     assert.equal(n.rescue.host, n.address)
     assert.equal(n.rescue.hostKeyFingerprint, `file:.lab/ssh/${n.name}/host_key.fingerprint`)
   }
@@ -232,7 +233,7 @@ test('validator.hugepages: one pool or a list of pools, one per size; all sizes 
     dup.errors.filter((e) => e.field.startsWith('validator.hugepages')).map((e) => [e.field, e.message]),
     [['validator.hugepages[1].size', '1Gi is listed twice: give each page size one pool']],
   )
-  assert.match(formatIssue(dup.errors[0]!), /^lab\.yaml:73:\d+: validator\.hugepages\[1\]\.size: /)
+  assert.match(formatIssue(dup.errors[0]!), /^lab\.yaml:71:\d+: validator\.hugepages\[1\]\.size: /)
   const bad = withPools('  hugepages:\n    - { size: 4Mi, perNumaNode: [4, 4] }\n')
   assert.deepEqual(
     bad.errors.map((e) => e.field),
@@ -386,7 +387,7 @@ test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 
   assert.match(base, /kernelArgs: \[[^\]]*\]/)
   const text = base.replace(
     /kernelArgs: \[([^\]]*)\]/,
-    'kernelArgs: [$1, nohz_full=2-15, rcu_nocbs=2-15, isolcpus=2-15, irqaffinity=0-1]',
+    'kernelArgs: [$1, nohz_full=2-15, rcu_nocbs=2-15, isolcpus=2-15]',
   )
   const r = checkInventory(text, 'x.yaml')
   assert.deepEqual(r.errors, [])
@@ -397,6 +398,28 @@ test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 
   assert.match(w[0]!.message, /nohz_full=2-15 has no effect .*CONFIG_NO_HZ_FULL/)
   assert.match(w[1]!.message, /rcu_nocbs=2-15 has no effect .*CONFIG_RCU_NOCB_CPU/)
   assert.match(w[2]!.message, /isolcpus=2-15: .*#87862/)
-  // irqaffinity= works on any SMP kernel (kernel/irq/irqdesc.c irq_affinity_setup): no warning
-  assert.ok(!w.some((x) => x.message.includes('irqaffinity')))
+})
+
+test('validator.kernelArgs: irqaffinity= and cpufreq.default_governor= are rendered from the profile, so they are refused there', () => {
+  const base = readFileSync('inventory/example.yaml', 'utf8')
+  const text = base.replace(
+    /kernelArgs: \[([^\]]*)\]/,
+    'kernelArgs: [$1, irqaffinity=0-1, cpufreq.default_governor=schedutil]',
+  )
+  const errors = checkInventory(text, 'x.yaml').errors.filter((x) => x.field.startsWith('validator.kernelArgs'))
+  assert.equal(errors.length, 2)
+  assert.match(errors[0]!.message, /irqaffinity= is derived from validator\.reservedSystemCpus; remove irqaffinity=0-1/)
+  assert.match(errors[1]!.message, /derived from validator\.cpuGovernor .*; remove cpufreq\.default_governor=schedutil/)
+})
+
+test('validator.reservedSystemCpus without CPU 0 warns: irqaffinity= always keeps the boot CPU', () => {
+  const base = readFileSync('inventory/example.yaml', 'utf8')
+  const text = base.replace('reservedSystemCpus: "0,1,64,65"', 'reservedSystemCpus: "2,3,66,67"')
+  const w = checkInventory(text, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus')
+  assert.equal(w.length, 1)
+  assert.match(w[0]!.message, /does not reserve CPU 0: .*irqaffinity=2,3,66,67.*boot CPU/)
+  assert.deepEqual(
+    checkInventory(base, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus'),
+    [],
+  )
 })

@@ -213,6 +213,17 @@ const cases: {
     severity: 'warning',
   },
   {
+    rule: 'installer-image-unverifiable',
+    bad: W('  install:\n    disk: /dev/sda\n    image: ghcr.io/our-org/installer:custom-solana-v1.10.3\n'),
+    good: W(
+      '  install:\n    disk: /dev/sda\n    image: factory.talos.dev/metal-installer/38b80ca34773658a8c0e12f567aa33baeb080c78e96ca0636a0b5f3dac6879bc:v1.10.3\n',
+    ),
+    opts: { schematicKernelArgs: ['hugepagesz=1G', 'hugepages=0:4,1:4'] },
+    line: 6,
+    field: 'machine.install.image',
+    severity: 'warning',
+  },
+  {
     rule: 'hugepages-without-kernel-arg',
     bad: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - iommu=pt\n'),
     good: W('  install:\n    disk: /dev/sda\n    extraKernelArgs:\n      - hugepagesz=1G\n      - hugepages=0:4,1:4\n'),

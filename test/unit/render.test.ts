@@ -161,7 +161,11 @@ test('control-plane vs worker: the shape talosctl gen config gives each role', (
     assert.equal(c.cluster.clusterName, 'solana-lab')
     assert.equal(c.cluster.controlPlane.endpoint, LAB.cluster.endpoint)
     assert.equal(c.machine.kubelet.image, `ghcr.io/siderolabs/kubelet:${LAB.cluster.kubernetesVersion}`)
-    assert.equal(c.machine.install.image, LAB.cluster.installerImage)
+    // no installerImage in the inventory: the lab factory's image of the empty schematic (neither is the validator)
+    assert.equal(
+      c.machine.install.image,
+      `127.0.10.1:8080/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.10.3`,
+    )
     assert.equal(c.machine.install.wipe, false)
     assert.equal(c.machine.features.kubePrism.port, 7445)
     assert.equal(c.machine.features.hostDNS.forwardKubeDNSToHost, true)
@@ -200,6 +204,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     'hugepages=0:4,1:4',
     'hugepagesz=2M',
     'hugepages=0:128,1:128',
+    'irqaffinity=0,16',
+    'cpufreq.default_governor=performance',
     'iommu=pt',
     'amd_pstate=active',
   ])
@@ -444,6 +450,8 @@ test('Image Factory schematic carries the validator kernel args', () => {
     'hugepages=0:4,1:4',
     'hugepagesz=2M',
     'hugepages=0:128,1:128',
+    'irqaffinity=0,16',
+    'cpufreq.default_governor=performance',
     'iommu=pt',
     'amd_pstate=active',
   ])

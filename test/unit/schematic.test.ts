@@ -79,7 +79,7 @@ test('installer and disk image references name their schematic', () => {
   })
   assert.deepEqual(parseInstallerImage('ghcr.io/our-org/installer:custom-solana-v1.10.3'), {
     image: 'ghcr.io/our-org/installer:custom-solana-v1.10.3',
-    version: 'custom-solana-v1.10.3',
+    version: 'v1.10.3',
   })
   assert.equal(schematicOfDiskImage(`https://factory.talos.dev/image/${id}/v1.10.3/metal-amd64.raw.zst`), id)
   assert.equal(schematicOfDiskImage(`file://images/${id}/metal-amd64.raw`), id)
@@ -94,7 +94,7 @@ test('each node gets its own schematic: no validator kernel args on control plan
       if (n.profile === 'validator')
         assert.match(
           (s.customization.extraKernelArgs ?? []).join(' '),
-          /hugepages=0:\d+,1:\d+ iommu=pt/,
+          /hugepages=0:\d+,1:\d+ irqaffinity=[\d,-]+ cpufreq\.default_governor=performance iommu=pt/,
           `${file} ${n.name}`,
         )
       else
@@ -117,32 +117,41 @@ test('each node gets its own schematic: no validator kernel args on control plan
   }
 })
 
-test('an image that does not carry the rendered schematic is a problem, named per node', () => {
+test('a pinned image that does not carry the rendered schematic is a problem, named per node; a custom one is not judged', () => {
   const dir = mkdtempSync(join(tmpdir(), 'schematic-'))
   const doc = parseYaml(readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8'))
-  // the old layout: one installer image for every node, the validator's schematic in it
-  const validatorImage = doc.validator.installerImage
-  delete doc.validator.installerImage
-  doc.cluster.installerImage = validatorImage
+  const inv0 = loadInventory(join(REPO, 'inventory/example.yaml'))
+  const validatorImage = installerImageFor(
+    inv0,
+    inv0.nodes.find((n) => n.profile === 'validator')!,
+  )
   const f = join(dir, 'one-image.yaml')
+  // the old layout: one installer image for every node, the validator's schematic in it
+  doc.cluster.installerImage = validatorImage
   writeFileSync(f, stringify(doc))
   const problems = imageSchematicProblems(loadInventory(f))
   assert.ok(
     problems.some((p) =>
-      /^cp1: cluster\.installerImage .* carries schematic 605719acb1f3…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\)/.test(
+      /^cp1: cluster\.installerImage .* carries schematic 527db511ab17…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\): remove cluster\.installerImage/.test(
         p,
       ),
     ),
     problems.join('\n'),
   )
-  assert.ok(!problems.some((p) => p.startsWith('validator1: cluster.installerImage')), problems.join('\n'))
-  // the empty schematic for everyone: the validator would boot without huge pages
-  doc.cluster.installerImage = `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`
+  // the validator never takes cluster.installerImage: its own schematic's image is derived
+  assert.ok(!problems.some((p) => p.startsWith('validator1:')), problems.join('\n'))
+  // the empty schematic pinned for the validator: it would boot without huge pages
+  delete doc.cluster.installerImage
+  doc.validator.installerImage = `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`
   writeFileSync(f, stringify(doc))
   assert.match(
     imageSchematicProblems(loadInventory(f)).join('\n'),
-    /^validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 605719acb1f3… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 hugepagesz=2M hugepages=0:1024,1:1024 iommu=pt amd_pstate=active\)/m,
+    /^validator1: validator\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 527db511ab17… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 hugepagesz=2M hugepages=0:1024,1:1024 irqaffinity=0,1,64,65 cpufreq.default_governor=performance iommu=pt amd_pstate=active\)/m,
   )
+  // a custom build names no schematic: not refused here (02's lint warns which args it cannot be shown to carry)
+  doc.validator.installerImage = 'ghcr.io/our-org/installer:custom-solana-v1.10.3'
+  writeFileSync(f, stringify(doc))
+  assert.deepEqual(imageSchematicProblems(loadInventory(f)), [])
 })
 
 test('01 --print-schematics: offline, one line per schematic, schematic files written, example.yaml IDs match', () => {
@@ -162,34 +171,35 @@ test('01 --print-schematics: offline, one line per schematic, schematic files wr
     const lines = r.stdout.split('\n').filter((l) => l && !l.startsWith(' '))
     assert.equal(lines.length, 2, r.stdout)
     const [plain, validator] = lines.map((l) => l.split(' '))
+    const factory = doc.cluster.imageFactory as string
+    const registry = new URL(factory).host
     assert.deepEqual(plain, [
       'controlplane,worker',
       EMPTY_SCHEMATIC_ID,
-      `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`,
+      `${registry}/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`,
     ])
     assert.equal(validator![0], 'validator1')
+    // what 02 renders into machine.install.image is the printed image
+    const loaded = loadInventory(inv)
     assert.equal(
       validator![2],
-      doc.validator.installerImage,
-      `${file}: validator.installerImage must be the printed one`,
-    )
-    assert.equal(plain![2], doc.cluster.installerImage, `${file}: cluster.installerImage must be the printed one`)
-    assert.match(
-      r.stdout,
-      new RegExp(
-        `disk image: https://factory\\.talos\\.dev/image/${validator![1]}/v1\\.10\\.3/metal-amd64\\.raw\\.zst`,
+      installerImageFor(
+        loaded,
+        loaded.nodes.find((n) => n.profile === 'validator')!,
       ),
     )
+    assert.equal(validator![2], `${registry}/metal-installer/${validator![1]}:v1.10.3`)
+    assert.ok(r.stdout.includes(`disk image: ${factory}/image/${validator![1]}/v1.10.3/metal-amd64.raw.zst`), r.stdout)
     const written = join(out, 'schematics', `${validator![1]}.yaml`)
     assert.ok(existsSync(written))
     assert.equal(schematicId(parseSchematic(readFileSync(written, 'utf8'))), validator![1])
   }
 })
 
-test('02 refuses (exit 3) before rendering anything when the validator has no installer image of its own', () => {
+test("02 refuses (exit 3) before rendering anything when the validator's pinned installer image is of another schematic", () => {
   const dir = mkdtempSync(join(tmpdir(), 'schematic-02-'))
   const doc = parseYaml(readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8'))
-  delete doc.validator.installerImage
+  doc.validator.installerImage = `factory.talos.dev/metal-installer/${EMPTY_SCHEMATIC_ID}:v1.10.3`
   doc.cluster.outputDir = join(dir, 'out')
   const f = join(dir, 'inv.yaml')
   writeFileSync(f, stringify(doc))
@@ -208,7 +218,7 @@ test('02 refuses (exit 3) before rendering anything when the validator has no in
   assert.equal(r.status, 3, r.stdout + r.stderr)
   assert.match(
     r.stdout + r.stderr,
-    /validator1: cluster\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ff081edc2716…/,
+    /validator1: validator\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ac8d65619fca…/,
   )
   assert.ok(!existsSync(join(dir, 'out', 'validator1.yaml')), 'no config may be written')
 })
@@ -218,7 +228,7 @@ test("01 refuses (exit 3) before writing any disk when a node's disk image is of
   const doc = parseYaml(readFileSync(join(REPO, 'inventory/lab.yaml'), 'utf8'))
   // the validator's disk image: the plain one (its installer image is right)
   const v = doc.nodes.find((n: { name: string }) => n.name === 'validator1')
-  v.rescue.imageUrl = doc.defaults.rescue.imageUrl
+  v.rescue.imageUrl = `file://.lab/images/${EMPTY_SCHEMATIC_ID}/metal-amd64.raw`
   doc.cluster.outputDir = join(dir, 'out')
   const f = join(dir, 'inv.yaml')
   // no lab runs on this range: every machine reads as "no Talos yet", so 01 goes straight to writing images
@@ -238,7 +248,7 @@ test("01 refuses (exit 3) before writing any disk when a node's disk image is of
   assert.equal(r.status, 3, r.stdout + r.stderr)
   assert.match(
     r.stdout + r.stderr,
-    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ff081edc2716…/,
+    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ac8d65619fca…/,
   )
   assert.doesNotMatch(r.stdout + r.stderr, /host key|connect/i)
 })

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
-import { installerImageFor, validatorKernelArgs } from '../../config/render.ts'
+import { installerImageFor, renderNodeSchematic, validatorKernelArgs } from '../../config/render.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
 import { parseInstallerImage } from '../../lib/talos/schematic.ts'
 import { formatPlan, planUpgrade, talosUpgradePath, type NodeObservation } from '../../steps/09-upgrade/plan.ts'
@@ -45,9 +45,8 @@ test('a cluster running what the inventory renders: nothing to do', () => {
 
 test('a patch bump upgrades every node: control planes first in inventory order, then workers, the validator last', () => {
   const inv = lab((i) => {
+    // the installer images follow: the factory's, for each node's schematic, at talosVersion
     i.cluster.talosVersion = 'v1.10.4'
-    i.cluster.installerImage = i.cluster.installerImage.replace(':v1.10.3', ':v1.10.4')
-    i.validator!.installerImage = i.validator!.installerImage!.replace(':v1.10.3', ':v1.10.4')
   })
   const plan = planUpgrade(inv, observed(inv))
   assert.deepEqual(
@@ -61,11 +60,11 @@ test('a patch bump upgrades every node: control planes first in inventory order,
   for (const u of plan.nodes) assert.deepEqual(u.reasons, ['Talos v1.10.3 → v1.10.4'])
   assert.match(
     formatPlan(plan),
-    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with factory\.talos\.dev\/metal-installer\/ff081edc[0-9a-f]{56}:v1\.10\.4$/m,
+    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with 127\.0\.10\.1:8080\/metal-installer\/ac8d6561[0-9a-f]{56}:v1\.10\.4$/m,
   )
 })
 
-test('more huge pages for the validator: only the validator is upgraded, and the plan says which args are missing', () => {
+test('more huge pages for the validator: only the validator is upgraded, to the factory image of its new schematic', () => {
   const inv = lab((i) => (i.validator!.hugepages[0]!.perNumaNode = [6, 6]))
   const plan = planUpgrade(inv, observed(inv))
   assert.deepEqual(
@@ -74,23 +73,39 @@ test('more huge pages for the validator: only the validator is upgraded, and the
   )
   assert.deepEqual(plan.nodes[0]!.reasons, ['kernel args missing from /proc/cmdline: hugepages=0:6,1:6'])
   assert.equal(plan.upToDate.length, 4)
-  // the validator's image still carries the [4, 4] schematic: 09 refuses until it names the new one
-  assert.equal(plan.imageProblems.length, 1)
+  // nothing to paste: the validator's installer image is the factory's for the new schematic
+  assert.deepEqual(plan.imageProblems, [])
+  assert.notEqual(plan.nodes[0]!.to.schematic, undefined)
+  assert.notEqual(plan.nodes[0]!.to.schematic, 'ac8d65619fca658a8c0e12f567aa33baeb080c78e96ca0636a0b5f3dac6879bc')
   assert.match(
-    plan.imageProblems[0]!,
-    /^validator1: validator\.installerImage \S+ carries schematic ff081edc2716…, but validator1 needs [0-9a-f]{12}… \(kernel args: .*hugepages=0:6,1:6.*\): use \S+$/,
+    plan.nodes[0]!.to.image,
+    new RegExp(`^127\\.0\\.10\\.1:8080/metal-installer/${plan.nodes[0]!.to.schematic}:v1\\.10\\.3$`),
   )
 })
 
-test("an installer image without the node's schematic refuses the plan with 02's message: the validator would boot without its kernel args", () => {
-  const inv = lab((i) => delete i.validator!.installerImage)
+test("a pinned installer image of another schematic refuses the plan with 02's message: the validator would boot without its kernel args", () => {
+  const inv = lab(
+    (i) =>
+      (i.validator!.installerImage =
+        'factory.talos.dev/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.10.3'),
+  )
   const plan = planUpgrade(inv, observed(inv))
   assert.equal(plan.imageProblems.length, 1)
   assert.match(
     plan.imageProblems[0]!,
-    /^validator1: cluster\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ff081edc2716… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): use factory\.talos\.dev\/metal-installer\/ff081edc[0-9a-f]{56}:v1\.10\.3$/,
+    /^validator1: validator\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ac8d65619fca… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): remove validator\.installerImage \(the factory's image for validator1's schematic is 127\.0\.10\.1:8080\/metal-installer\/ac8d6561[0-9a-f]{56}:v1\.10\.3\)$/,
   )
-  assert.match(formatPlan(plan), /^refused: validator1: cluster\.installerImage /m)
+  assert.match(formatPlan(plan), /^refused: validator1: validator\.installerImage /m)
+})
+
+test('without validator.installerImage the validator never falls back to cluster.installerImage', () => {
+  const custom = 'ghcr.io/our-org/installer:v1.10.3'
+  const inv = lab((i) => (i.cluster.installerImage = custom))
+  const plan = planUpgrade(inv, observed(inv))
+  assert.deepEqual(plan.imageProblems, [])
+  const v = inv.nodes.find((n) => n.profile === 'validator')!
+  assert.equal(installerImageFor(inv, v), `127.0.10.1:8080/metal-installer/${renderNodeSchematic(inv, v).id}:v1.10.3`)
+  assert.equal(installerImageFor(inv, inv.nodes[0]!), custom)
 })
 
 test('a different schematic ID is a reason even on the same version', () => {
