@@ -9,6 +9,7 @@
 // Kernel arguments: machine.install.extraKernelArgs is only read by GRUB installs, and only at install or
 // upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderNodeSchematic() gives each node the
 // schematic that bakes its arguments into its installer and disk image, which is what reaches systemd-boot.
+import { hugepageKernelArgs } from './hugepages.ts'
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isIP } from 'node:net'
@@ -118,18 +119,6 @@ export function mergePatch(base: Obj, patch: Obj): Obj {
 
 // ---------------------------------------------------------------- derived values
 
-const hugepageSizeArg = (size: '1Gi' | '2Mi') => (size === '1Gi' ? '1G' : '2M')
-
-/**
- * Boot-time hugepage reservation per NUMA node, in the kernel's node format
- * (Documentation/admin-guide/kernel-parameters.txt: hugepages=<node>:<count>[,<node>:<count>]).
- */
-export function hugepageKernelArgs(v: Pick<ValidatorProfile, 'hugepages'>): string[] {
-  const sz = hugepageSizeArg(v.hugepages.size)
-  const perNode = v.hugepages.perNumaNode.map((n, i) => `${i}:${n}`).join(',')
-  return [`default_hugepagesz=${sz}`, `hugepagesz=${sz}`, `hugepages=${perNode}`]
-}
-
 /**
  * CPU isolation by its effects, with what Talos v1.10.3's kernel has (no NO_HZ_FULL, no RCU_NOCB_CPU: see
  * kernelArgWithoutEffect in config/inventory.ts):
@@ -154,7 +143,7 @@ export function cpuIsolationKernelArgs(v: Pick<ValidatorProfile, 'reservedSystem
 
 /** All extra kernel args of the validator: hugepages first, then CPU isolation, then validator.kernelArgs. */
 export const validatorKernelArgs = (v: ValidatorProfile) => [
-  ...hugepageKernelArgs(v),
+  ...hugepageKernelArgs(v.hugepages),
   ...cpuIsolationKernelArgs(v),
   ...(v.kernelArgs ?? []),
 ]

@@ -19,16 +19,16 @@ import {
   parseTable,
   parseVersion,
 } from '../../lib/talos/parse.ts'
-import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
+import { controlPlaneNodes, nodeNameFor, type CheckInventory, type CheckNode } from './inventory.ts'
 import {
-  hugepagesPerNode,
+  hugepagesBySize,
   numaPrefetch,
   numaReadOptions,
   readNumaFromFiles,
   readOnDemand,
   toNumaView,
 } from './numa-view.ts'
-import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
+import { hugepageKiB, hugepageNumaNodes } from '../../config/hugepages.ts'
 import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
 import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
@@ -220,29 +220,29 @@ const readFile = (path: string) => async (req: Req) => perNode(req.ctx, req.node
 
 // Both the numa and hugepagesSysfs sources need the same sysfs tree: read it once per node per run.
 const numaCache = new WeakMap<Req['ctx'], Map<string, Promise<NumaTopology>>>()
-function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes: number, hugepageKiB: number) {
+function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes: number, hugepageSizesKiB: number[]) {
   let m = numaCache.get(ctx)
   if (!m) numaCache.set(ctx, (m = new Map()))
   let p = m.get(node.name)
   if (!p) {
-    const opts = numaReadOptions(hugepageKiB)
+    const opts = numaReadOptions(hugepageSizesKiB)
     p = readOnDemand(
       (read) => readNumaFromFiles(read, opts),
       (paths) => readMany(ctx, node, paths),
-      { prefetch: numaPrefetch(expectedNodes, hugepageKiB) },
+      { prefetch: numaPrefetch(expectedNodes, hugepageSizesKiB) },
     )
     m.set(node.name, p)
   }
   return p
 }
 
-/** The inventory's huge page size in KiB: the only pool the checks read. */
-const hugepageKiB = (inv: { validator?: { hugepages: { size: string } } }) =>
-  hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi')
+/** The inventory's huge page sizes in KiB: the pools the checks read (1 GiB when there is no validator). */
+const hugepageSizesKiB = (inv: CheckInventory) =>
+  (inv.validator?.hugepages ?? [{ size: '1Gi' as const }]).map((p) => hugepageKiB(p.size))
 
 /** How many NUMA nodes the inventory expects on a node (the validator's per-NUMA huge pages list one per node). */
-const expectedNumaNodes = (inv: { validator?: { hugepages: { perNumaNode: number[] } } }, n: CheckNode) =>
-  n.profile === 'validator' ? (inv.validator?.hugepages.perNumaNode.length ?? 0) : 0
+const expectedNumaNodes = (inv: CheckInventory, n: CheckNode) =>
+  n.profile === 'validator' ? hugepageNumaNodes(inv.validator?.hugepages ?? []) : 0
 
 /** The machine config's documents (talosctl prints the MachineConfig spec as a YAML string) → the v1alpha1 one. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the machine config is walked by path, as YAML */
@@ -632,7 +632,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) =>
-        toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageKiB(inv))),
+        toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageSizesKiB(inv))),
       ),
   },
 
@@ -641,7 +641,10 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) =>
-        hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageKiB(inv)), hugepageKiB(inv)),
+        hugepagesBySize(
+          await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageSizesKiB(inv)),
+          hugepageSizesKiB(inv),
+        ),
       ),
   },
 

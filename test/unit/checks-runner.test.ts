@@ -47,7 +47,7 @@ function inventory(workers: number): CheckInventory {
     cluster: { name: 'test', target: 'production', outputDir: '/nonexistent' },
     nodes,
     validator: {
-      hugepages: { size: '1Gi', perNumaNode: [4, 4] },
+      hugepages: [{ size: '1Gi', perNumaNode: [4, 4] }],
       sysctls: { 'vm.swappiness': '0', 'vm.max_map_count': '1048576' },
       kernelModules: ['tcp_bbr'],
       kernelArgs: ['iommu=pt'],
