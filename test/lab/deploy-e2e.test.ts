@@ -643,7 +643,10 @@ const nodeStatus = (name: string) => kubectl('get', 'node', name, '--no-headers'
 test("i13b: each node boots with its own image: the validator with its schematic's huge pages, the others without", () => {
   const v = talosctl('127.0.70.21', 'read', '/proc/cmdline')
   assert.equal(v.code, 0, v.out)
-  assert.match(v.out, /default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 iommu=pt amd_pstate=active/)
+  assert.match(
+    v.out,
+    /default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 hugepagesz=2M hugepages=0:128,1:128 irqaffinity=0,16 cpufreq\.default_governor=performance iommu=pt amd_pstate=active/,
+  )
   for (const a of ['127.0.70.11', '127.0.70.22']) {
     const c = talosctl(a, 'read', '/proc/cmdline')
     assert.equal(c.code, 0, c.out)
