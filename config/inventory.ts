@@ -17,6 +17,7 @@ import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
+import { nicProblems, type NicTuning } from './nic.ts'
 import {
   describeVolumeDisk,
   diskIdSafe,
@@ -143,6 +144,8 @@ export interface ValidatorProfile {
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]
+  /** ethtool settings for the validator's link, rendered as an EthernetConfig document (config/nic.ts). */
+  nic?: NicTuning
 }
 
 interface ValidatorPod {
@@ -940,6 +943,8 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   const hw = node?.name && hardware ? hardware(node.name) : undefined
   checkPodFitsOneNumaNode(c, v as ValidatorProfile, hw, cpusetProblem)
   if (hw?.disks) checkVolumeDisksOnHardware(c, (v.storage ?? []) as Obj[], hw.disks, node!)
+  if (v.nic && node)
+    for (const p of nicProblems(v.nic, ['nodes', vIdx[0]!], node.network?.link, hw?.links)) c.error(p.path, p.message)
 
   // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
   const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
