@@ -3,11 +3,12 @@
 // maximums (`*-max`), and its features in the driver's order as "on", "off", "on [fixed]", "off [requested on]"
 // (FeatureInfo State()+Suffix() of github.com/siderolabs/ethtool v0.4.0-sidero client.go:461-483). talosctl's JSON
 // goes through the spec's YAML form (cmd/talosctl/cmd/talos/output/json.go), where features is a name → status map.
-import type { NicChannels, NicRings } from '../../config/nic.ts'
 
 export interface EthernetStatus {
-  rings?: NicRings & { 'rx-max'?: number; 'tx-max'?: number; 'rx-mini-max'?: number; 'rx-jumbo-max'?: number }
-  channels?: NicChannels & { 'rx-max'?: number; 'tx-max'?: number; 'other-max'?: number; 'combined-max'?: number }
+  /** rx, tx, rx-mini, rx-jumbo, ... and their read-only maximums rx-max, tx-max, ... (EthernetRingsStatus) */
+  rings?: Record<string, number>
+  /** rx, tx, other, combined and rx-max, tx-max, other-max, combined-max (EthernetChannelsStatus) */
+  channels?: Record<string, number>
   /** feature name → its status words */
   features: Record<string, string>
 }
