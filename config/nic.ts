@@ -4,7 +4,7 @@
 // (internal/app/machined/pkg/controllers/network/ethernet_config.go, ethernet_spec.go).
 //
 // What a Firedancer validator sets on its NIC (firedancer-io/firedancer 178b48fe, src/app/shared/commands/configure/):
-// - ethtool-channels.c:97-98: combined channels = layout.net_tile_count (its "simple" RSS mode,
+// - ethtool-channels.c:80-94: combined channels = layout.net_tile_count (its "simple" RSS mode,
 //   book/guide/initializing.md "ethtool-channels"): channels.combined here.
 // - ethtool-offloads.c:42-53: rx-udp-gro-forwarding off (merges QUIC packets), tx-gre-segmentation and
 //   tx-gre-csum-segmentation off (corrupt socket packets while XDP runs): features here.

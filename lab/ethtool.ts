@@ -5,14 +5,14 @@
 // Talos (internal/app/machined/pkg/controllers/network/): EthernetConfigController copies each document into an
 // EthernetSpec named after the link (ethernet_config.go); EthernetSpecController applies each spec with ethtool
 // netlink, per link in this order: rings, then features, then channels, and stops at that link's first error
-// (ethernet_spec.go apply:110-160), joining every link's error into one (Run:77-90). Nothing is kept across boots:
+// (ethernet_spec.go apply:101-157), joining every link's error into one (Run:79-87). Nothing is kept across boots:
 // the NIC comes up with the driver's defaults and the controller applies the config again, so this is a pure
 // function of the hardware and the running config.
 //
 // The kernel's side (net/ethtool/): a ring size or channel count above the maximum the driver reports is refused
 // with EINVAL before the driver sees it (rings.c ethnl_set_rings "requested ring size exceeds maximum",
 // channels.c ethnl_set_channels "requested channel count exceeds maximum"); a feature name the kernel does not
-// know is an error (bitset.c ethnl_parse_bit "unrecognized bit name"); a known feature the driver does not let
+// know is refused (bitset.c ethnl_parse_bit: EOPNOTSUPP); a known feature the driver does not let
 // change is silently left as it is (features.c ethnl_set_features masks the request with dev->hw_features), and
 // shows as "[fixed]" in the status.
 
@@ -74,7 +74,7 @@ function setRings(s: LabEthtool, want: Record<string, number>): string | undefin
 
 function setFeatures(s: LabEthtool, want: Record<string, boolean>): string | undefined {
   const unknown = Object.keys(want).find((k) => !s.features.some((f) => f.name === k))
-  if (unknown) return `error updating features: operation not supported (unrecognized bit name ${unknown})`
+  if (unknown) return 'error updating features: operation not supported' // the kernel knows no feature by that name
   s.features = s.features.map((f) => (f.name in want && !f.fixed ? { ...f, on: want[f.name]! } : f))
   return undefined
 }
@@ -84,7 +84,7 @@ function setChannels(s: LabEthtool, want: Record<string, number>): string | unde
     return 'error updating channels: invalid argument (requested channel count exceeds maximum)' // max 0 for those
   if ((want.combined ?? 0) > s.channels.combinedMax)
     return 'error updating channels: invalid argument (requested channel count exceeds maximum)'
-  if (want.combined === 0) return 'error updating channels: invalid argument' // no queue left (channels.c)
+  if (want.combined === 0) return 'error updating channels: invalid argument' // no RX queue left: channels.c refuses it
   s.channels = { ...s.channels, ...want }
   return undefined
 }

@@ -2,7 +2,7 @@
 // EthernetConfig document, config/nic.ts), read back from Talos's EthernetStatus (lib/talos/ethernet-status.ts).
 //
 // When Talos cannot apply the document, nothing in the status says so: EthernetSpecController returns the ethtool
-// error (v1.10.3 controllers/network/ethernet_spec.go:86-90: "error configuring <link>: error updating channels:
+// error (v1.10.3 controllers/network/ethernet_spec.go:79-87: "error configuring <link>: error updating channels:
 // ..."), the controller runtime logs it as "controller failed" and retries with backoff, and the status keeps the
 // values the NIC has. So the check compares values, and names the likely cause from the status itself: a wanted
 // count beyond the `*-max` the driver reports (the kernel refuses it: net/ethtool/channels.c, rings.c), or a
@@ -19,8 +19,11 @@ export interface NicJudgement {
   ok: boolean
   /** One line per setting that differs, with its likely cause. */
   problems: string[]
+  /** SEEN and WANTED fit the table's column: settings as asked out of settings asked for. */
   seen: string
   wanted: string
+  /** The values read, in the document's words, for the message: "channels combined 2, rings rx 4096/tx 4096, 3/3 features". */
+  detail: string
 }
 
 type Counts = Partial<Record<string, number>>
@@ -74,15 +77,14 @@ export function judgeNic(nic: NicTuning, status: EthernetStatus): NicJudgement {
   const shown = (c: Counts | undefined, keys: readonly string[], of: Counts | undefined) =>
     Object.fromEntries(keys.filter((k) => of?.[k] !== undefined).map((k) => [k, c?.[k] ?? '-'])) as Counts
   const join = (parts: (string | undefined)[]) => parts.filter(Boolean).join(', ')
+  // one problem per setting that is not as asked
+  const total = Object.keys(nic.channels ?? {}).length + Object.keys(nic.rings ?? {}).length + wantFeatures.length
   return {
     ok: problems.length === 0,
     problems,
-    wanted: join([
-      words('channels', CHANNEL_KEYS, C(nic.channels)),
-      words('rings', RING_KEYS, C(nic.rings)),
-      wantFeatures.length ? `${wantFeatures.length} features` : undefined,
-    ]),
-    seen: join([
+    wanted: `${total} settings`,
+    seen: `${total - problems.length}/${total} as asked`,
+    detail: join([
       words('channels', CHANNEL_KEYS, shown(C(status.channels), CHANNEL_KEYS, C(nic.channels))),
       words('rings', RING_KEYS, shown(C(status.rings), RING_KEYS, C(nic.rings))),
       wantFeatures.length ? `${featuresRight.length}/${wantFeatures.length} features` : undefined,
@@ -108,7 +110,7 @@ export const solanaNic = defineCheck({
       const link = linkOf(nic, node) ?? '(unnamed)'
       const target = `${node.name}/${link}`
       const status = v.value[link]
-      const asked = judgeNic(nic, { features: {} }).wanted
+      const asked = worded(nic, judgeNic(nic, { features: {} }).wanted)
       if (!status)
         return [
           fail(
@@ -123,7 +125,7 @@ export const solanaNic = defineCheck({
       const seen = worded(status, j.seen)
       const wanted = worded(nic, j.wanted)
       return j.ok
-        ? [pass(ID, target, seen, wanted, `${link} runs as validator.nic asks`)]
+        ? [pass(ID, target, seen, wanted, `${link}: ${j.detail}, as validator.nic asks`)]
         : [
             fail(
               ID,

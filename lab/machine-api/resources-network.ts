@@ -93,7 +93,7 @@ export function ethernetStatuses(n: LabNode): ModelResource[] {
 }
 
 /**
- * The error EthernetSpecController returns while a spec cannot be applied (ethernet_spec.go Run:86-90), one line as
+ * The error EthernetSpecController returns while a spec cannot be applied (ethernet_spec.go Run:79-87), one line as
  * the controller runtime logs a failed run (cosi-project/runtime v0.10.2 rruntime/run.go:56 "controller failed").
  * An EthernetConfig naming a link the machine does not have fails too: ethtool answers ENODEV for it.
  */

@@ -162,13 +162,15 @@ test('judge: passes on the applied config, fails on each wrong value with its ca
   assert.deepEqual(ok, {
     ok: true,
     problems: [],
-    wanted: 'channels combined 2, rings rx 4096/tx 4096, 3 features',
-    seen: 'channels combined 2, rings rx 4096/tx 4096, 3/3 features',
+    wanted: '6 settings',
+    seen: '6/6 as asked',
+    detail: 'channels combined 2, rings rx 4096/tx 4096, 3/3 features',
   })
   const wrong = { ...nic, channels: { combined: 64 }, features: { ...nic.features, loopback: true } }
   const j = judgeNic(wrong, statusAfter(wrong).status)
   assert.equal(j.ok, false)
-  assert.equal(j.seen, 'channels combined 8, rings rx 4096/tx 4096, 3/4 features')
+  assert.equal(j.seen, '5/7 as asked')
+  assert.equal(j.detail, 'channels combined 8, rings rx 4096/tx 4096, 3/4 features')
   assert.deepEqual(j.problems, [
     'channels combined is 8, want 64: beyond combined-max 32, so the driver refused it',
     'feature loopback is off [fixed], want on: the driver does not let it change',
