@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, stringify } from 'yaml'
 import { generateCa } from '../../lab/pki.ts'
-import { checkInventory, loadInventory } from '../../config/inventory.ts'
+import { checkInventory, loadInventory, parseInventory } from '../../config/inventory.ts'
 import { parseSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { renderMachineConfigs } from '../../config/render.ts'
 import { validateAgainstTalosSchema } from '../../config/talos-schema.ts'
@@ -45,6 +45,21 @@ test('inventory: Talos names the link, so a network.link given by busPath needs 
   assert.equal(
     e[0],
     `${lineOf(text, '  nic:')}:3 validator.nic: Talos's EthernetConfig selects its link by name only (no mac or busPath selector), and nodes.3.network.link gives busPath 0000:41:00.0: add link: <the link's name> here (talosctl -n <ip> get links lists each link's name, hardwareAddr and busPath)`,
+  )
+})
+
+test('inventory: a network.link given by name is the EthernetConfig name (nic.link may be left out)', () => {
+  const text = labText()
+    .replace('network: { link: { busPath: "0000:41:00.0" }', 'network: { link: { name: enp65s0f0np0 }')
+    .replace('    link: enp65s0f0np0\n', '')
+  assert.deepEqual(errs(text, labHardware), [])
+  const inv = parseInventory(text, 'x.yaml')
+  const doc = ethernetDocs(renderMachineConfigs(inv, bundle()).get('validator1')!)
+  assert.equal(doc[0]!.name, 'enp65s0f0np0')
+  // given both, they must agree
+  assert.match(
+    errs(text.replace('  nic:\n', '  nic:\n    link: eno1\n')).join('\n'),
+    /validator\.nic\.link: is eno1, but the validator's network\.link is enp65s0f0np0/,
   )
 })
 
