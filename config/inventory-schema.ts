@@ -24,6 +24,15 @@ const closed = (properties: Record<string, unknown>, required: string[] = []) =>
 })
 const stringMap = (valueSchema: unknown = { type: 'string' }) => ({ type: 'object', additionalProperties: valueSchema })
 
+/** A huge-page pool: pages of one size per NUMA node (validator.hugepages is one or a list of them). */
+const hugepagePool = closed(
+  {
+    size: { enum: ['1Gi', '2Mi'] },
+    perNumaNode: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
+  },
+  ['size', 'perNumaNode'],
+)
+
 /** A node's BMC (IPMI over LAN, driven with ipmitool): the password is in a 0600 file, never in the inventory. */
 const bmc = closed(
   {
@@ -126,13 +135,15 @@ export const inventorySchema = closed(
     },
     validator: closed(
       {
-        hugepages: closed(
-          {
-            size: { enum: ['1Gi', '2Mi'] },
-            perNumaNode: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
-          },
-          ['size', 'perNumaNode'],
-        ),
+        /** One pool { size, perNumaNode } or a list of pools, one per size (config/hugepages.ts). */
+        hugepages: {
+          ...hugepagePool,
+          type: ['object', 'array'],
+          items: hugepagePool,
+          minItems: 1,
+          maxItems: 2,
+          'x-message': 'must be a pool { size, perNumaNode } or a list of pools, one per size',
+        },
         cpuManagerPolicy: { enum: ['none', 'static'] },
         topologyManagerPolicy: { enum: ['none', 'best-effort', 'restricted', 'single-numa-node'] },
         topologyManagerScope: { enum: ['container', 'pod'] },
@@ -200,7 +211,15 @@ export const inventorySchema = closed(
           {
             cpus: { type: 'integer', minimum: 1 },
             memory: quantity,
-            hugepages: quantity,
+            /** A quantity of the default (largest) page size, or one per size: { 1Gi: 16Gi, 2Mi: 512Mi }. */
+            hugepages: {
+              ...quantity,
+              type: ['string', 'object'],
+              additionalProperties: false,
+              properties: { '1Gi': quantity, '2Mi': quantity },
+              minProperties: 1,
+              'x-message': 'must be a quantity such as 16Gi, or one per page size: { 1Gi: 16Gi, 2Mi: 512Mi }',
+            },
           },
           ['cpus', 'memory', 'hugepages'],
         ),
@@ -210,6 +229,8 @@ export const inventorySchema = closed(
         }),
         kernelModules: { type: 'array', items: str },
         kernelArgs: { type: 'array', items: str },
+        /** fdctl's [net] provider: which of its sysctl checks apply (and which sysctls the validator renders). */
+        netProvider: { enum: ['xdp', 'socket'] },
         // the validator's own installer image: its schematic carries the kernel args above (lib/render.ts installerImageFor)
         installerImage: str,
         storage: {

@@ -18,6 +18,18 @@ import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
 import { nicProblems, type NicTuning } from './nic.ts'
+import type { NetProvider } from '../lib/host/solana-limits.ts'
+import {
+  hugepageBytes,
+  hugepageBytesPerNode,
+  hugepagePools,
+  hugepageQuantity,
+  podHugepages,
+  type HugepagePool,
+  type HugepagesInput,
+  type PodHugepages,
+  type PodHugepagesInput,
+} from './hugepages.ts'
 import {
   describeVolumeDisk,
   diskIdSafe,
@@ -121,7 +133,8 @@ export interface Taint {
 export type CpuGovernor = 'performance' | 'schedutil'
 
 export interface ValidatorProfile {
-  hugepages: { size: '1Gi' | '2Mi'; perNumaNode: number[] }
+  /** The pools, largest page first (config/hugepages.ts hugepagePools; the inventory may write one pool). */
+  hugepages: HugepagePool[]
   cpuManagerPolicy?: 'none' | 'static'
   topologyManagerPolicy?: 'none' | 'best-effort' | 'restricted' | 'single-numa-node'
   topologyManagerScope?: 'container' | 'pod'
@@ -137,6 +150,8 @@ export interface ValidatorProfile {
   sysctls?: Record<string, string>
   kernelModules?: string[]
   kernelArgs?: string[]
+  /** fdctl's [net] provider (default xdp): the sysctls rendered for it and the limits solana.host-limits checks. */
+  netProvider?: NetProvider
   /** The validator's own installer image (its schematic carries the validator's kernel args). */
   installerImage?: string
   /** Where 09-upgrade reads the validator's leader schedule (its restart window). */
@@ -151,7 +166,8 @@ export interface ValidatorProfile {
 interface ValidatorPod {
   cpus: number
   memory: string
-  hugepages: string
+  /** Per page size (config/hugepages.ts podHugepages; the inventory may write one quantity of the default size). */
+  hugepages: PodHugepages
 }
 
 export interface ClusterSpec {
@@ -232,9 +248,6 @@ const isLabelValue = (v: string) => v.length <= 63 && LABEL_VALUE.test(v)
 
 /** Kubernetes quantity → number (bytes for memory, cores for cpu); NaN when it is not one, so sums compare false. */
 const quantityOrNaN = (q: string): number => quantityValue(q) ?? NaN
-
-/** Bytes in one huge page of the inventory's size. */
-const hugepageBytes = (size: '1Gi' | '2Mi') => (size === '1Gi' ? 2 ** 30 : 2 * 2 ** 20)
 
 // ---------------------------------------------------------------- machine facts (optional)
 
@@ -941,27 +954,15 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   // the facts of the validator's machine, when the caller knows them (the lab does; see HardwareLookup)
   const node = vIdx.length === 1 ? raw[vIdx[0]] : undefined
   const hw = node?.name && hardware ? hardware(node.name) : undefined
-  checkPodFitsOneNumaNode(c, v as ValidatorProfile, hw, cpusetProblem)
+  checkHugepageSizesDistinct(c, v.hugepages as HugepagesInput)
+  checkPodFitsOneNumaNode(c, normalizedValidator(v), v.pod, hw, cpusetProblem)
   if (hw?.disks) checkVolumeDisksOnHardware(c, (v.storage ?? []) as Obj[], hw.disks, node!)
   if (v.nic && node)
     for (const p of nicProblems(v.nic, ['nodes', vIdx[0]!], node.network?.link, hw?.links)) c.error(p.path, p.message)
 
-  // Hugepages must fit the validator's memory, per NUMA node (the kernel allocates them per node at boot).
-  const hp = v.hugepages as { size: '1Gi' | '2Mi'; perNumaNode: number[] }
   if (hw && !cpusetProblem) {
     const numa = hw.numaMemoryMiB.length
-    if (hp.perNumaNode.length > numa)
-      c.error(V('hugepages', 'perNumaNode'), `lists ${hp.perNumaNode.length} NUMA nodes; ${node!.name} has ${numa}`)
-    hp.perNumaNode.forEach((count, i) => {
-      const have = hw.numaMemoryMiB[i]
-      if (have === undefined) return
-      const need = (count * hugepageBytes(hp.size)) / 2 ** 20
-      if (need > have)
-        c.error(
-          V('hugepages', 'perNumaNode', i),
-          `${count} × ${hp.size} = ${need} MiB does not fit NUMA node ${i} of ${node!.name}, which has ${have} MiB`,
-        )
-    })
+    checkHugepagesFitNuma(c, v.hugepages as HugepagesInput, hw, node!.name)
     ;((v.reservedMemory ?? []) as Obj[]).forEach((r, i) => {
       if (r.numaNode >= numa)
         c.error(V('reservedMemory', i, 'numaNode'), `${node!.name} has NUMA nodes 0..${numa - 1} ${got(r.numaNode)}`)
@@ -1066,6 +1067,46 @@ function checkVolumeDisksOnHardware(c: Collector, storage: Obj[], disks: KnownDi
   })
 }
 
+/** Where pool `p` is written: validator.hugepages (the one-pool form) or validator.hugepages[i]. */
+const poolPath = (raw: HugepagesInput, p: HugepagePool, ...rest: PathSeg[]): PathSeg[] =>
+  Array.isArray(raw) ? ['validator', 'hugepages', raw.indexOf(p), ...rest] : ['validator', 'hugepages', ...rest]
+
+/** One pool per page size: the kernel takes one hugepages= per size and ignores a second (mm/hugetlb.c). */
+function checkHugepageSizesDistinct(c: Collector, raw: HugepagesInput) {
+  if (!Array.isArray(raw)) return
+  raw.forEach((p, i) => {
+    if (raw.findIndex((q) => q.size === p.size) < i)
+      c.error(['validator', 'hugepages', i, 'size'], `${p.size} is listed twice: give each page size one pool`)
+  })
+}
+
+/**
+ * Huge pages of every size must fit the validator's memory, per NUMA node: the kernel allocates them per node at
+ * boot, and what does not fit is not reserved ("HugeTLB: allocating N of page size … failed nodeX. Only allocated M
+ * hugepages.", mm/hugetlb.c). It allocates the 1 GiB pool first (early in boot, from memblock) and the 2 MiB pool
+ * later (hugetlb_init, a subsys_initcall), so the smaller pool is the one that comes up short: the error names it.
+ */
+function checkHugepagesFitNuma(c: Collector, raw: HugepagesInput, hw: HardwareFacts, nodeName: string) {
+  const pools = hugepagePools(raw)
+  const numa = hw.numaMemoryMiB.length
+  for (const p of pools)
+    if (p.perNumaNode.length > numa)
+      c.error(poolPath(raw, p, 'perNumaNode'), `lists ${p.perNumaNode.length} NUMA nodes; ${nodeName} has ${numa}`)
+  hw.numaMemoryMiB.forEach((have, i) => {
+    const on = pools.filter((p) => (p.perNumaNode[i] ?? 0) > 0)
+    const need = on.reduce((a, p) => a + p.perNumaNode[i]! * hugepageBytes(p.size), 0) / 2 ** 20
+    if (!on.length || need <= have) return
+    const terms = on.map((p) => `${p.perNumaNode[i]} × ${p.size}`).join(' + ')
+    const last = on[on.length - 1]!
+    const short =
+      on.length > 1 ? ` (the kernel reserves the larger pages first: the ${last.size} pool would come up short)` : ''
+    c.error(
+      poolPath(raw, last, 'perNumaNode', i),
+      `${terms} = ${need} MiB does not fit NUMA node ${i} of ${nodeName}, which has ${have} MiB${short}`,
+    )
+  })
+}
+
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
 const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)}Gi`
 
@@ -1081,27 +1122,30 @@ const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)}Gi`
 function checkPodFitsOneNumaNode(
   c: Collector,
   v: ValidatorProfile,
+  rawPod: Obj | undefined,
   hw: HardwareFacts | undefined,
   cpusetProblem: string | undefined,
 ) {
   const pod = v.pod
   if (!pod) return
   const P = (...p: PathSeg[]) => ['validator', 'pod', ...p]
-  const page = hugepageBytes(v.hugepages.size)
-  const hp = quantityOrNaN(pod.hugepages)
-  if (hp % page !== 0)
-    c.error(P('hugepages'), `must be a whole number of ${v.hugepages.size} pages ${got(pod.hugepages)}`)
+  const hpPath = (size: string) => (typeof rawPod?.hugepages === 'string' ? P('hugepages') : P('hugepages', size))
+  const wants = podHugepageWants(c, v, hpPath)
   if (v.topologyManagerPolicy !== 'single-numa-node') return
-  const hpPerNode = v.hugepages.perNumaNode.map((n) => n * page)
+  const onNode = (w: HugepageWant, i: number) => (w.pool.perNumaNode[i] ?? 0) * hugepageBytes(w.pool.size)
+  const nodes = hw ? hw.numaCpus.length : Math.max(0, ...v.hugepages.map((p) => p.perNumaNode.length))
+  const ids = Array.from({ length: nodes }, (_, i) => i)
   if (!hw || cpusetProblem) {
-    if (!hpPerNode.some((b) => b >= hp))
-      c.warn(
-        P('hugepages'),
-        `${pod.hugepages} fits no single NUMA node: the most one node has is ${gib(Math.max(...hpPerNode))} (hugepages.perNumaNode), and single-numa-node takes all of a container's huge pages from one node`,
-      )
+    for (const w of wants)
+      if (!ids.some((i) => onNode(w, i) >= w.bytes))
+        c.warn(
+          hpPath(w.pool.size),
+          `${w.quantity} fits no single NUMA node: the most one node has is ${gib(Math.max(0, ...ids.map((i) => onNode(w, i))))} (hugepages.perNumaNode), and single-numa-node takes all of a container's huge pages from one node`,
+        )
     return
   }
   const reserved = new Set(expandCpuset(v.reservedSystemCpus ?? ''))
+  const allHuge = hugepageBytesPerNode(v.hugepages)
   const offers = hw.numaCpus.map((cpus, i) => {
     const memReserved = (v.reservedMemory ?? [])
       .filter((r) => r.numaNode === i)
@@ -1109,15 +1153,19 @@ function checkPodFitsOneNumaNode(
     return {
       node: i,
       cpus: cpus.filter((x) => !reserved.has(x)).length,
-      memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (hpPerNode[i] ?? 0) - memReserved,
-      hugepages: hpPerNode[i] ?? 0,
+      memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (allHuge[i] ?? 0) - memReserved,
+      hugepages: v.hugepages.map((p) => ({ size: p.size, bytes: (p.perNumaNode[i] ?? 0) * hugepageBytes(p.size) })),
     }
   })
   const mem = quantityOrNaN(pod.memory)
-  if (!offers.some((o) => o.cpus >= pod.cpus && o.memory >= mem && o.hugepages >= hp))
+  const fits = (o: (typeof offers)[number]) =>
+    o.cpus >= pod.cpus && o.memory >= mem && wants.every((w) => onNode(w, o.node) >= w.bytes)
+  const huge = (hp: { size: string; bytes: number }[]) =>
+    hp.length === 1 ? gib(hp[0]!.bytes) : hp.map((h) => `${hugepageQuantity(h.bytes)} of ${h.size}`).join(' + ')
+  if (!offers.some(fits))
     c.warn(
       P(),
-      `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${pod.hugepages} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${gib(o.hugepages)} huge pages`).join('; ')}`,
+      `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${wants.map((w) => (wants.length === 1 ? w.quantity : `${w.quantity} of ${w.pool.size}`)).join(' + ')} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${huge(o.hugepages)} huge pages`).join('; ')}`,
     )
   const threads = hw.threadSiblings?.[0]?.length ?? 1
   if (v.cpuManagerPolicy === 'static' && pod.cpus % threads !== 0)
@@ -1125,6 +1173,27 @@ function checkPodFitsOneNumaNode(
       P('cpus'),
       `${pod.cpus} is not a multiple of the ${threads} threads per core: with full-pcpus-only kubelet rejects the pod (SMTAlignmentError)`,
     )
+}
+
+/** A size the pod asks for, with the pool that serves it. */
+interface HugepageWant {
+  pool: HugepagePool
+  quantity: string
+  bytes: number
+}
+
+/** The pod's hugepage requests, each of a size the inventory reserves and a whole number of its pages. */
+function podHugepageWants(c: Collector, v: ValidatorProfile, at: (size: string) => PathSeg[]): HugepageWant[] {
+  const wants: HugepageWant[] = []
+  for (const [size, quantity] of Object.entries(v.pod!.hugepages)) {
+    const pool = v.hugepages.find((p) => p.size === size)
+    const bytes = quantityOrNaN(quantity!)
+    if (!pool) c.error(at(size), `asks for ${size} pages, but validator.hugepages reserves none of that size`)
+    else if (bytes % hugepageBytes(pool.size) !== 0)
+      c.error(at(size), `must be a whole number of ${size} pages ${got(quantity)}`)
+    else wants.push({ pool, quantity: quantity!, bytes })
+  }
+  return wants
 }
 
 /** "CPU 0 without its SMT sibling 16" for each core the reservation takes only part of. */
@@ -1259,8 +1328,16 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
   if (c.issues.length) return { errors: c.issues, warnings: c.warnings }
   const inventory: Inventory = { cluster: { imageFactory: DEFAULT_IMAGE_FACTORY, ...d.cluster }, nodes }
   if (d.defaults) inventory.defaults = d.defaults
-  if (d.validator) inventory.validator = d.validator
+  if (d.validator) inventory.validator = normalizedValidator(d.validator)
   return { inventory, errors: [], warnings: c.warnings }
+}
+
+/** The validator as the rest of the code sees it: hugepages always a list of pools, the pod's per size. */
+function normalizedValidator(v: Obj): ValidatorProfile {
+  const hugepages = hugepagePools(v.hugepages as HugepagesInput)
+  const out: ValidatorProfile = { ...v, hugepages }
+  if (v.pod) out.pod = { ...v.pod, hugepages: podHugepages(v.pod.hugepages as PodHugepagesInput, hugepages) }
+  return out
 }
 
 /** Parse and validate; throws InventoryError listing every problem. `file` names the source in messages. */

@@ -488,7 +488,7 @@ const hugepagesWithoutKernelArg: Rule = {
       {
         path: kernelArgsPath(config),
         message: `${why}, but machine.install.extraKernelArgs has no hugepages= argument: 1 GiB pages can only be reserved at boot`,
-        fix: 'add default_hugepagesz=1G hugepagesz=1G hugepages=<node>:<count>,... to machine.install.extraKernelArgs (GRUB) and the Image Factory schematic (systemd-boot)',
+        fix: 'add default_hugepagesz=1G hugepagesz=1G hugepages=<node>:<count>,... (and hugepagesz=2M hugepages=<node>:<count>,... for a 2 MiB pool: each hugepages= after its own hugepagesz=) to machine.install.extraKernelArgs (GRUB) and the Image Factory schematic (systemd-boot)',
       },
     ]
   },

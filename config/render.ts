@@ -10,6 +10,7 @@
 // Kernel arguments: machine.install.extraKernelArgs is only read by GRUB installs, and only at install or
 // upgrade time; systemd-boot (UEFI, the v1.10 default) ignores it. renderNodeSchematic() gives each node the
 // schematic that bakes its arguments into its installer and disk image, which is what reaches systemd-boot.
+import { hugepageKernelArgs } from './hugepages.ts'
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isIP } from 'node:net'
@@ -22,7 +23,7 @@ import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { factoryInstallerImage, parseSchematic, schematicId } from '../lib/talos/schematic.ts'
 import { ethernetConfigVars, nicLinkName } from './nic.ts'
-import { validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
+import { netProviderSysctls, validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
 
 const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
 const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'ethernet', 'schematic'] as const
@@ -120,18 +121,6 @@ export function mergePatch(base: Obj, patch: Obj): Obj {
 
 // ---------------------------------------------------------------- derived values
 
-const hugepageSizeArg = (size: '1Gi' | '2Mi') => (size === '1Gi' ? '1G' : '2M')
-
-/**
- * Boot-time hugepage reservation per NUMA node, in the kernel's node format
- * (Documentation/admin-guide/kernel-parameters.txt: hugepages=<node>:<count>[,<node>:<count>]).
- */
-export function hugepageKernelArgs(v: Pick<ValidatorProfile, 'hugepages'>): string[] {
-  const sz = hugepageSizeArg(v.hugepages.size)
-  const perNode = v.hugepages.perNumaNode.map((n, i) => `${i}:${n}`).join(',')
-  return [`default_hugepagesz=${sz}`, `hugepagesz=${sz}`, `hugepages=${perNode}`]
-}
-
 /**
  * CPU isolation by its effects, with what Talos v1.10.3's kernel has (no NO_HZ_FULL, no RCU_NOCB_CPU: see
  * kernelArgWithoutEffect in config/inventory.ts):
@@ -156,7 +145,7 @@ export function cpuIsolationKernelArgs(v: Pick<ValidatorProfile, 'reservedSystem
 
 /** All extra kernel args of the validator: hugepages first, then CPU isolation, then validator.kernelArgs. */
 export const validatorKernelArgs = (v: ValidatorProfile) => [
-  ...hugepageKernelArgs(v),
+  ...hugepageKernelArgs(v.hugepages),
   ...cpuIsolationKernelArgs(v),
   ...(v.kernelArgs ?? []),
 ]
@@ -336,10 +325,11 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
   return {
     extraKernelArgs: validatorKernelArgs(v),
     kernelModules: v.kernelModules?.length ? v.kernelModules.map((name) => ({ name })) : undefined,
-    sysctls:
-      v.sysctls && Object.keys(v.sysctls).length
-        ? Object.fromEntries(Object.entries(v.sysctls).map(([k, x]) => [k, String(x)]))
-        : undefined,
+    // what fdctl's net provider checks need, under the inventory's own values (lib/host/solana-limits.ts)
+    sysctls: {
+      ...netProviderSysctls(v.netProvider),
+      ...Object.fromEntries(Object.entries(v.sysctls ?? {}).map(([k, x]) => [k, String(x)])),
+    },
     kubeletExtraConfig: kubeletExtraConfig(v),
     // the Static memory manager starts every boot from a fresh checkpoint (config/kubelet-policy.ts)
     files: kubeletExtraConfig(v).memoryManagerPolicy === 'Static' ? [memoryManagerResetFile()] : undefined,

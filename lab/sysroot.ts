@@ -339,6 +339,13 @@ export const SYSCTL_DEFAULTS: Record<string, string> = {
   'net/core/somaxconn': '4096',
   'net/core/netdev_max_backlog': '1000',
   'net/core/bpf_jit_harden': '2',
+  // CONFIG_BPF_JIT_ALWAYS_ON=y (siderolabs/pkgs kernel/build/config-amd64 at v1.10.0:121): the JIT is always on
+  'net/core/bpf_jit_enable': '1',
+  // lo's IPv4 settings: the kernel's defaults (net/ipv4/devinet.c ipv4_devconf_dflt: rp_filter, accept_local and
+  // route_localnet 0); Talos sets none of them
+  'net/ipv4/conf/lo/rp_filter': '0',
+  'net/ipv4/conf/lo/accept_local': '0',
+  'net/ipv4/conf/lo/route_localnet': '0',
   'net/ipv4/tcp_congestion_control': 'cubic',
   // bbr is built in (CONFIG_TCP_CONG_BBR=y): available from boot, no module to load
   'net/ipv4/tcp_available_congestion_control': 'reno cubic bbr',

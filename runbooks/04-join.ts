@@ -63,11 +63,12 @@ await runbook({
       async run(c, step) {
         if (step.dryRun || !c.validator) return
         const k = await c.kube.node(c.validator.name)
-        const want = c.inv.validator!.hugepages.perNumaNode.reduce((a: number, b: number) => a + b, 0)
-        const problems = k ? validatorProblems(k, want) : [`${c.validator.name} is not a Kubernetes node`]
+        const pools = c.inv.validator!.hugepages
+        const problems = k ? validatorProblems(k, pools) : [`${c.validator.name} is not a Kubernetes node`]
         if (problems.length)
           throw new Error(`${c.validator.name} did not get the validator config: ${problems.join('; ')}`)
-        log.ok(`${c.validator.name} advertises ${want}Gi of 1 GiB huge pages`)
+        const words = pools.map((p) => `${p.perNumaNode.reduce((a, b) => a + b, 0)} × ${p.size}`).join(' + ')
+        log.ok(`${c.validator.name} advertises its huge pages (${words})`)
       },
     },
   ],

@@ -43,7 +43,8 @@ await runbook({
     hugepages: {
       type: 'string',
       valueName: 'QTY',
-      description: 'hugepages to request (default: validator.pod.hugepages, else one page of the inventory size)',
+      description:
+        'hugepages of the default (largest) page size to request (default: validator.pod.hugepages of that size, else one page)',
     },
     timeout: {
       type: 'string',

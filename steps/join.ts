@@ -5,6 +5,8 @@ import { log } from '../lib/runner/log.ts'
 import { isReady, nodeRoles, waitFor, type KubeCsr, type KubeNode } from '../lib/kube/kubectl.ts'
 import type { Cluster } from '../config/cluster.ts'
 import type { InventoryNode } from '../config/inventory.ts'
+import { hugepageBytes, hugepageQuantity, hugepageResource, type HugepagePool } from '../config/hugepages.ts'
+import { quantityValue } from '../lib/kube/quantity.ts'
 
 interface CsrSpec {
   request: string
@@ -102,10 +104,15 @@ export function describeNode(k: KubeNode): string {
   return `${k.metadata.name}: Ready, kubelet ${info?.kubeletVersion ?? '?'}, roles ${nodeRoles(k).join(',') || '<none>'}`
 }
 
-/** The validator must advertise its 1 GiB pages before anything is scheduled on it. */
-export function validatorProblems(k: KubeNode, wantPages: number): string[] {
+/** The validator must advertise every pool's pages before anything is scheduled on it. */
+export function validatorProblems(k: KubeNode, pools: HugepagePool[]): string[] {
   const alloc = (k as unknown as { status?: { allocatable?: Record<string, string> } }).status?.allocatable ?? {}
-  const got = alloc['hugepages-1Gi'] ?? '0'
-  const gi = /^(\d+)Gi$/.exec(got)?.[1] ?? (got === '0' ? '0' : String(Number(got) / 2 ** 30))
-  return Number(gi) === wantPages ? [] : [`allocatable hugepages-1Gi is ${got}, the inventory asks for ${wantPages}Gi`]
+  return pools.flatMap((p) => {
+    const res = hugepageResource(p.size)
+    const got = alloc[res] ?? '0'
+    const want = hugepageQuantity(p.perNumaNode.reduce((a, b) => a + b, 0) * hugepageBytes(p.size))
+    return quantityValue(got) === quantityValue(want)
+      ? []
+      : [`allocatable ${res} is ${got}, the inventory asks for ${want}`]
+  })
 }

@@ -3,6 +3,7 @@
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
 import { count, fail, nodeValue, pass, worded } from '../engine/results.ts'
 import { defineCheck, type NumaView, type Result } from '../engine/types.ts'
+import { hugepageNumaNodes } from '../../config/hugepages.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 const LOCAL_DISTANCE = 10
@@ -42,7 +43,7 @@ export const numaTopology = defineCheck({
     targets(inv).map((node): Result => {
       const v = nodeValue(numa, node, 'numa.topology', 'NUMA topology')
       if ('fail' in v) return v.fail
-      const expected = inv.validator!.hugepages.perNumaNode.length
+      const expected = hugepageNumaNodes(inv.validator!.hugepages)
       const problems = numaProblems(v.value, expected)
       const seen = worded(
         {

@@ -1,9 +1,9 @@
 // solana.host-limits: the validator's /proc/sys meets fdctl's thresholds (lib/host/solana-limits.ts, with the source
 // line of each), one result per limit.
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
-import { fail, nodeValue, pass } from '../engine/results.ts'
+import { fail, nodeValue, pass, warn } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
-import { HOST_LIMITS, judgeHostLimit, judgeRuntimeSpec, VALIDATOR_RLIMITS } from '../../lib/host/solana-limits.ts'
+import { hostLimitsFor, judgeHostLimit, judgeRuntimeSpec, VALIDATOR_RLIMITS } from '../../lib/host/solana-limits.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 
@@ -17,14 +17,13 @@ export const solanaHostLimits = defineCheck({
     targets(inv).flatMap((node): Result[] => {
       const v = nodeValue(hostLimits, node, 'solana.host-limits', '/proc/sys')
       if ('fail' in v) return [v.fail]
-      return HOST_LIMITS.map((limit) => {
+      return hostLimitsFor(inv.validator?.netProvider).map((limit) => {
         const seen = v.value[limit.key]
         const wanted = `${limit.rule === 'minimum' ? '>=' : '=='} ${limit.value}`
         const j = judgeHostLimit(limit, seen)
         const t = `${node}/${limit.key}`
-        return j.ok
-          ? pass('solana.host-limits', t, seen ?? '(absent)', wanted, j.why)
-          : fail('solana.host-limits', t, seen ?? null, wanted, `${node}: ${j.why}`)
+        if (j.ok) return pass('solana.host-limits', t, seen ?? '(absent)', wanted, j.why)
+        return (limit.warnOnly ? warn : fail)('solana.host-limits', t, seen ?? null, wanted, `${node}: ${j.why}`)
       })
     }),
 })

@@ -18,11 +18,11 @@ const NUMA_PREFETCH = [`${NODE_SYSFS}/online`]
 
 /**
  * What the checks need of a machine's NUMA topology, and no more: every file is one Talos API call. CPUs (cpumap),
- * memory (meminfo), distances, and the size of the huge page pool of the inventory's page size. The numactl
+ * memory (meminfo), distances, and the size of the huge page pools of the inventory's page sizes. The numactl
  * rendering in the evidence does not show huge pages, so their free and surplus counts are not read.
  */
-export const numaReadOptions = (hugepageKiB: number): NumaReadOptions => ({
-  hugepageSizesKiB: [hugepageKiB],
+export const numaReadOptions = (hugepageSizesKiB: number[]): NumaReadOptions => ({
+  hugepageSizesKiB,
   hugepageTotalsOnly: true,
 })
 
@@ -31,14 +31,14 @@ export const numaReadOptions = (hugepageKiB: number): NumaReadOptions => ({
  * inventory says how many): fetched in one parallel round instead of one round per level of the tree. A wrong
  * guess only costs another round.
  */
-export function numaPrefetch(expectedNodes: number, hugepageKiB: number): string[] {
+export function numaPrefetch(expectedNodes: number, hugepageSizesKiB: number[]): string[] {
   const perNode = (id: number) => {
     const dir = `${NODE_SYSFS}/node${id}`
     return [
       `${dir}/cpumap`,
       `${dir}/meminfo`,
       `${dir}/distance`,
-      `${dir}/hugepages/hugepages-${hugepageKiB}kB/nr_hugepages`,
+      ...hugepageSizesKiB.map((kb) => `${dir}/hugepages/hugepages-${kb}kB/nr_hugepages`),
     ]
   }
   return [...NUMA_PREFETCH, ...Array.from({ length: expectedNodes }, (_, id) => perNode(id)).flat()]
@@ -90,6 +90,10 @@ export function toNumaView(t: NumaTopology): NumaView {
     numactl: formatNumactlHardware(t),
   }
 }
+
+/** Page size (kB) → NUMA node id → nr_hugepages, for each of sizesKiB. */
+export const hugepagesBySize = (t: NumaTopology, sizesKiB: number[]): Record<number, Record<number, number>> =>
+  Object.fromEntries(sizesKiB.map((kb) => [kb, hugepagesPerNode(t, kb)]))
 
 /** NUMA node id → nr_hugepages for pages of sizeKiB. Nodes without that pool report 0. */
 export function hugepagesPerNode(t: NumaTopology, sizeKiB: number): Record<number, number> {

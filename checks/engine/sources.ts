@@ -20,22 +20,22 @@ import {
   parseVersion,
 } from '../../lib/talos/parse.ts'
 import { parseEthernetStatus, type EthernetStatus } from '../../lib/talos/ethernet-status.ts'
-import { controlPlaneNodes, nodeNameFor, type CheckNode } from './inventory.ts'
+import { controlPlaneNodes, nodeNameFor, type CheckInventory, type CheckNode } from './inventory.ts'
 import {
-  hugepagesPerNode,
+  hugepagesBySize,
   numaPrefetch,
   numaReadOptions,
   readNumaFromFiles,
   readOnDemand,
   toNumaView,
 } from './numa-view.ts'
-import { hugepageSizeKb } from '../../lib/kube/quantity.ts'
+import { hugepageKiB, hugepageNumaNodes } from '../../config/hugepages.ts'
 import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
 import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
-import { HOST_LIMITS, hostLimitPath } from '../../lib/host/solana-limits.ts'
+import { hostLimitPath, hostLimitsFor } from '../../lib/host/solana-limits.ts'
 import { parseInterrupts } from '../../lib/host/interrupts.ts'
 
 // ---- what the sources need from the outside world (lib/talos/talosctl.ts's Talosctl and lib/kube/kubectl.ts's Kube fit) ----
@@ -221,29 +221,29 @@ const readFile = (path: string) => async (req: Req) => perNode(req.ctx, req.node
 
 // Both the numa and hugepagesSysfs sources need the same sysfs tree: read it once per node per run.
 const numaCache = new WeakMap<Req['ctx'], Map<string, Promise<NumaTopology>>>()
-function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes: number, hugepageKiB: number) {
+function numaTopology(ctx: SourceContext, node: CheckNode, expectedNodes: number, hugepageSizesKiB: number[]) {
   let m = numaCache.get(ctx)
   if (!m) numaCache.set(ctx, (m = new Map()))
   let p = m.get(node.name)
   if (!p) {
-    const opts = numaReadOptions(hugepageKiB)
+    const opts = numaReadOptions(hugepageSizesKiB)
     p = readOnDemand(
       (read) => readNumaFromFiles(read, opts),
       (paths) => readMany(ctx, node, paths),
-      { prefetch: numaPrefetch(expectedNodes, hugepageKiB) },
+      { prefetch: numaPrefetch(expectedNodes, hugepageSizesKiB) },
     )
     m.set(node.name, p)
   }
   return p
 }
 
-/** The inventory's huge page size in KiB: the only pool the checks read. */
-const hugepageKiB = (inv: { validator?: { hugepages: { size: string } } }) =>
-  hugepageSizeKb(inv.validator?.hugepages.size ?? '1Gi')
+/** The inventory's huge page sizes in KiB: the pools the checks read (1 GiB when there is no validator). */
+const hugepageSizesKiB = (inv: CheckInventory) =>
+  (inv.validator?.hugepages ?? [{ size: '1Gi' as const }]).map((p) => hugepageKiB(p.size))
 
 /** How many NUMA nodes the inventory expects on a node (the validator's per-NUMA huge pages list one per node). */
-const expectedNumaNodes = (inv: { validator?: { hugepages: { perNumaNode: number[] } } }, n: CheckNode) =>
-  n.profile === 'validator' ? (inv.validator?.hugepages.perNumaNode.length ?? 0) : 0
+const expectedNumaNodes = (inv: CheckInventory, n: CheckNode) =>
+  n.profile === 'validator' ? hugepageNumaNodes(inv.validator?.hugepages ?? []) : 0
 
 /** The machine config's documents (talosctl prints the MachineConfig spec as a YAML string) → the v1alpha1 one. */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the machine config is walked by path, as YAML */
@@ -633,15 +633,16 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     name: 'hostLimits',
     asksNodes: true,
     // read from /proc/sys, not KernelParamStatus: Talos reports only the params it set, and these must hold either way
-    fetch: ({ ctx, nodes }) =>
+    fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => {
+        const limits = hostLimitsFor(inv.validator?.netProvider)
         const files = await readMany(
           ctx,
           n,
-          HOST_LIMITS.map((l) => hostLimitPath(l.key)),
+          limits.map((l) => hostLimitPath(l.key)),
         )
         return Object.fromEntries(
-          HOST_LIMITS.flatMap((l) => {
+          limits.flatMap((l) => {
             const v = files.get(hostLimitPath(l.key))
             return v === undefined ? [] : [[l.key, v.trim()]]
           }),
@@ -654,7 +655,7 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) =>
-        toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageKiB(inv))),
+        toNumaView(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageSizesKiB(inv))),
       ),
   },
 
@@ -663,7 +664,10 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) =>
-        hugepagesPerNode(await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageKiB(inv)), hugepageKiB(inv)),
+        hugepagesBySize(
+          await numaTopology(ctx, n, expectedNumaNodes(inv, n), hugepageSizesKiB(inv)),
+          hugepageSizesKiB(inv),
+        ),
       ),
   },
 

@@ -145,8 +145,8 @@ export interface SourceData {
   ethernetStatus: PerNode<Record<string, EthernetStatus>>
   /** NUMA topology read through the Talos API from /sys/devices/system/node. */
   numa: PerNode<NumaView>
-  /** NUMA node id → nr_hugepages of the inventory's page size. */
-  hugepagesSysfs: PerNode<Record<number, number>>
+  /** Page size (kB) → NUMA node id → nr_hugepages, for each of the inventory's page sizes. */
+  hugepagesSysfs: PerNode<Record<number, Record<number, number>>>
   /** Reserved CPU → its /sys/devices/system/cpu/cpuN/topology/thread_siblings_list (the CPUs of its core). */
   threadSiblings: PerNode<Record<number, string>>
   /** Every device IRQ (numeric row of /proc/interrupts) with its affinity lists. */

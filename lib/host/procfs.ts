@@ -75,13 +75,30 @@ export function parseCmdline(text: string): Cmdline {
   }
 }
 
-/** Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). */
+/**
+ * Wanted kernel args the running command line lacks (an arg counts as present with exactly this value). hugepagesz=
+ * and hugepages= come in pairs, one pair per page size, so the last value does not decide: a hugepagesz= is present
+ * when the command line names that size, and a hugepages= when the command line asks the same of the size it belongs
+ * to (the hugepagesz= before it in `wanted`, else the default size), as the kernel reads it (hugepagesFromCmdline).
+ */
 export function missingKernelArgs(cmdline: string, wanted: string[]): string[] {
   const have = parseCmdline(cmdline)
+  const running = hugepagesFromCmdline(cmdline)
+  let size = hugepagesFromCmdline(wanted.join(' ')).defaultSize
   return wanted.filter((arg) => {
     const eq = arg.indexOf('=')
     if (eq < 0) return !have.has(arg)
-    return have.get(arg.slice(0, eq)) !== arg.slice(eq + 1)
+    const [key, value] = [arg.slice(0, eq), arg.slice(eq + 1)]
+    if (key === 'hugepagesz') {
+      size = parseHugepageSize(value) ?? size
+      return !have.all(key).some((v) => parseHugepageSize(v) === size)
+    }
+    if (key === 'hugepages') {
+      const want = hugepagesFromCmdline(`hugepagesz=${size}k hugepages=${value}`).sizes[0]
+      const got = running.sizes.find((r) => r.sizeKiB === size)
+      return JSON.stringify(got) !== JSON.stringify(want)
+    }
+    return have.get(key) !== value
   })
 }
 

@@ -10,6 +10,8 @@ export interface HostLimit {
   value: number
   /** fdctl's allow_missing: a kernel without the file passes (kernel.numa_balancing on a kernel without NUMA balancing). */
   allowMissing: boolean
+  /** fdctl's WARN_MINIMUM: below it fdctl warns and goes on. */
+  warnOnly?: boolean
   source: string
 }
 
@@ -38,6 +40,73 @@ export const HOST_LIMITS: HostLimit[] = [
   // would fail on that kernel, so the inventory must not.
   { key: 'kernel.numa_balancing', rule: 'exact', value: 0, allowMissing: true, source: `${SYSCTL_C}:47-52` },
 ]
+
+/** fdctl's `[net] provider` (src/app/fdctl/config/default.toml: provider = "xdp"): which extra sysctls it checks. */
+export type NetProvider = 'xdp' | 'socket'
+
+/**
+ * fdctl's xdp_params (sysctl.c:56-82): XDP's packets to and from the validator's own address go through lo, which
+ * these let through. rp_filter 2 is loose mode, accept_local 1 accepts packets with a local source. bpf_jit_enable is
+ * a warning there (WARN_MINIMUM) and holds on Talos's kernel anyway: CONFIG_BPF_JIT_ALWAYS_ON=y (siderolabs/pkgs
+ * kernel/build/config-amd64 at v1.10.0, line 121) pins it to 1. Talos sets none of the lo ones
+ * (internal/app/machined/pkg/controllers/runtime/kernel_param_defaults.go at v1.10.3), so the kernel's 0 stays unless
+ * the validator's config sets them (config/render.ts netProviderSysctls).
+ */
+const XDP_LIMITS: HostLimit[] = [
+  { key: 'net.ipv4.conf.lo.rp_filter', rule: 'minimum', value: 2, allowMissing: false, source: `${SYSCTL_C}:57-62` },
+  { key: 'net.ipv4.conf.lo.accept_local', rule: 'minimum', value: 1, allowMissing: false, source: `${SYSCTL_C}:63-68` },
+  {
+    key: 'net.core.bpf_jit_enable',
+    rule: 'minimum',
+    value: 1,
+    allowMissing: false,
+    warnOnly: true,
+    source: `${SYSCTL_C}:69-74`,
+  },
+  {
+    key: 'net.ipv4.conf.lo.route_localnet',
+    rule: 'minimum',
+    value: 1,
+    allowMissing: true,
+    source: `${SYSCTL_C}:75-80`,
+  },
+]
+
+/** fdctl's [net.socket] receive_buffer_size and send_buffer_size defaults (default.toml): 128 MiB each. */
+const SOCKET_BUFFER_BYTES = 134_217_728
+
+/** fdctl's sock_params (sysctl.c:84-96): the socket provider's buffers must fit under rmem_max and wmem_max. */
+const SOCKET_LIMITS: HostLimit[] = [
+  {
+    key: 'net.core.rmem_max',
+    rule: 'minimum',
+    value: SOCKET_BUFFER_BYTES,
+    allowMissing: false,
+    source: `${SYSCTL_C}:85-90`,
+  },
+  {
+    key: 'net.core.wmem_max',
+    rule: 'minimum',
+    value: SOCKET_BUFFER_BYTES,
+    allowMissing: false,
+    source: `${SYSCTL_C}:91-96`,
+  },
+]
+
+/** Every limit fdctl checks for a validator on `provider` (its default: XDP). */
+export const hostLimitsFor = (provider: NetProvider = 'xdp'): HostLimit[] => [
+  ...HOST_LIMITS,
+  ...(provider === 'xdp' ? XDP_LIMITS : SOCKET_LIMITS),
+]
+
+/**
+ * What the validator's machine.sysctls must carry for fdctl's provider checks to pass (the inventory's own sysctls
+ * win over these): the kernel defaults of the lo settings and of rmem_max/wmem_max (212992) are below them.
+ */
+export const netProviderSysctls = (provider: NetProvider = 'xdp'): Record<string, string> =>
+  Object.fromEntries(
+    (provider === 'xdp' ? XDP_LIMITS.filter((l) => !l.warnOnly) : SOCKET_LIMITS).map((l) => [l.key, String(l.value)]),
+  )
 
 export const hostLimitPath = (key: string) => `/proc/sys/${key.replaceAll('.', '/')}`
 

@@ -8,9 +8,10 @@ import type { KubeNode } from '../../lib/kube/kubectl.ts'
 export interface SmokeInventory {
   nodes: { name: string; address: string; role: string; profile?: string }[]
   validator?: {
-    hugepages?: { size?: string }
-    /** The validator pod's requests: the smoke pod asks for the same, so it proves the real pod fits. */
-    pod?: { cpus: number; memory: string; hugepages: string }
+    /** The pools, default (largest) first: the smoke pod uses the default pool's size. */
+    hugepages?: { size: string }[]
+    /** The validator pod's requests: the smoke pod asks for the same of the default size, so it proves the real pod fits. */
+    pod?: { cpus: number; memory: string; hugepages: Partial<Record<string, string>> }
     labels?: Record<string, string>
     taints?: { key: string; value?: string; effect: string }[]
   }
@@ -68,9 +69,12 @@ function validatorOf(inv: SmokeInventory) {
   return v
 }
 
-/** "1Gi" → "hugepages-1Gi" (the resource) and "HugePages-1Gi" (the emptyDir medium). */
+/**
+ * The default pool's size "1Gi" → "hugepages-1Gi" (the resource) and "HugePages-1Gi" (the emptyDir medium). The
+ * smoke pod proves one pool: a second pool's pages are checked by the hugepages checks, not by this pod.
+ */
 export function hugepageNames(inv: SmokeInventory): { size: string; resource: string; medium: string } {
-  const size = inv.validator?.hugepages?.size ?? '1Gi'
+  const size = inv.validator?.hugepages?.[0]?.size ?? '1Gi'
   return { size, resource: `hugepages-${size}`, medium: `HugePages-${size}` }
 }
 
@@ -80,7 +84,7 @@ export function smokePodManifest(inv: SmokeInventory, opts: SmokePodOptions = {}
   const wanted = inv.validator?.pod
   const cpus = opts.cpus ?? wanted?.cpus ?? SMOKE_DEFAULTS.cpus
   if (!Number.isInteger(cpus) || cpus < 1) throw new Error(`smoke pod: cpus must be a whole number >= 1 (got ${cpus})`)
-  const hugepages = opts.hugepages ?? wanted?.hugepages ?? size
+  const hugepages = opts.hugepages ?? wanted?.hugepages[size] ?? size
   const pageBytes = parseQuantity(size)
   const hpBytes = parseQuantity(hugepages)
   if (hpBytes <= 0 || Math.abs(hpBytes / pageBytes - Math.round(hpBytes / pageBytes)) > 1e-9) {

@@ -9,6 +9,8 @@ import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import { evaluateEtcd } from '../etcd-view.ts'
 import type { NodeUpgrade } from './plan.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
+import { quantityValue } from '../../lib/kube/quantity.ts'
+import { hugepageBytes, hugepageKiB, hugepageQuantity, hugepageResource } from '../../config/hugepages.ts'
 import { observeNode } from './observe.ts'
 import { startProbes, type NodeTimeline } from './timeline.ts'
 import { backupsDir, takeSnapshot } from '../etcd-backup.ts'
@@ -79,27 +81,27 @@ export async function verifyNode(c: Cluster, u: NodeUpgrade): Promise<string[]> 
     problems.push(`runs schematic ${obs.schematic ?? '(none)'}, wanted ${u.to.schematic}`)
   const missing = missingKernelArgs(obs.cmdline ?? '', u.to.kernelArgs)
   if (missing.length) problems.push(`/proc/cmdline lacks ${missing.join(' ')}`)
-  const perNuma = node.profile === 'validator' ? c.inv.validator?.hugepages.perNumaNode : undefined
-  if (perNuma && c.inv.validator?.hugepages.size === '1Gi') {
-    for (const [i, want] of perNuma.entries()) {
-      const path = `/sys/devices/system/node/node${i}/hugepages/hugepages-1048576kB/nr_hugepages`
+  const pools = node.profile === 'validator' ? (c.inv.validator?.hugepages ?? []) : []
+  for (const p of pools)
+    for (const [i, want] of p.perNumaNode.entries()) {
+      const path = `/sys/devices/system/node/node${i}/hugepages/hugepages-${hugepageKiB(p.size)}kB/nr_hugepages`
       const seen = Number((await c.talos.read(u.address, path)).trim())
-      if (seen !== want) problems.push(`NUMA node ${i} has ${seen} 1 GiB pages, wanted ${want}`)
+      if (seen !== want) problems.push(`NUMA node ${i} has ${seen} ${p.size} pages, wanted ${want}`)
     }
-  }
   return problems
 }
 
 async function kubeProblems(c: Cluster, u: NodeUpgrade): Promise<string[]> {
   const k = await c.kube.node(u.node)
   if (!k || !isReady(k)) return [`${u.node} is not Ready in Kubernetes`]
-  const perNuma = u.kind === 'validator' ? c.inv.validator?.hugepages.perNumaNode : undefined
-  if (perNuma && c.inv.validator?.hugepages.size === '1Gi') {
-    const want = `${perNuma.reduce((a, b) => a + b, 0)}Gi`
-    const seen = k.status?.allocatable?.['hugepages-1Gi']
-    if (seen !== want) return [`kubelet advertises hugepages-1Gi ${seen ?? 'none'}, wanted ${want}`]
-  }
-  return []
+  const pools = u.kind === 'validator' ? (c.inv.validator?.hugepages ?? []) : []
+  return pools.flatMap((p) => {
+    const want = p.perNumaNode.reduce((a, b) => a + b, 0) * hugepageBytes(p.size)
+    const seen = k.status?.allocatable?.[hugepageResource(p.size)]
+    return seen !== undefined && quantityValue(seen) === want
+      ? []
+      : [`kubelet advertises ${hugepageResource(p.size)} ${seen ?? 'none'}, wanted ${hugepageQuantity(want)}`]
+  })
 }
 
 /**

@@ -881,6 +881,8 @@ test('huge pages [4, 4] → [6, 6]: 02 says an upgrade is needed; 09 waits for t
     // a 0.6 s window opens between leader groups: the validator is upgraded
     const r = runbookOn(more, '09-upgrade', '--yes', '--restart-window-minutes', '0.01')
     assert.equal(r.code, 0, r.out.slice(-3000))
+    // nothing pasted by hand: 09 registered the new schematic with the lab's Image Factory over HTTP
+    assert.match(r.out, /schematic [0-9a-f]{12}… registered with http:\/\/127\.0\.70\.1:8080 for validator1/)
     assert.match(r.out, /validator1: restart window open/)
     assert.match(r.out, /validator1: v1\.10\.3 \(down [\d.]+ s\)/)
     assert.deepEqual(['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt), others, 'only the validator rebooted')

@@ -30,7 +30,7 @@ type Obj = Record<string, any>
 /** The lab inventory with the validator's huge pages per NUMA node set to `pages`. */
 function inventory(pages: [number, number]): Inventory {
   const inv = loadInventory(join(REPO, 'inventory/lab.yaml'))
-  inv.validator!.hugepages.perNumaNode = pages
+  inv.validator!.hugepages[0]!.perNumaNode = pages
   return inv
 }
 
@@ -107,6 +107,8 @@ async function assertKubeletRunsWith(pages: number) {
   const totals = await memTotals()
   for (const n of [0, 1]) {
     assert.equal(cp.machineState[n].memoryMap['hugepages-1Gi'].total, pages * GiB, `node ${n} huge pages`)
+    // inventory/lab.yaml's 2 MiB pool (128 pages per node) is a resource of its own in the checkpoint
+    assert.equal(cp.machineState[n].memoryMap['hugepages-2Mi'].total, 128 * 2 * 2 ** 20, `node ${n} 2 MiB pages`)
     assert.equal(cp.machineState[n].memoryMap.memory.total, totals[n], `node ${n} MemTotal of this boot`)
   }
 }

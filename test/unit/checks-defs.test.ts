@@ -13,7 +13,7 @@ import { kubeletConfig, reservedWholeCores } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
 import type { CheckInventory } from '../../checks/engine/inventory.ts'
-import { hugepagesPerNode, toNumaView } from '../../checks/engine/numa-view.ts'
+import { hugepagesBySize, toNumaView } from '../../checks/engine/numa-view.ts'
 import { readNumaFromFiles } from '../../lib/host/numa.ts'
 import { parseEtcdStatus } from '../../lib/talos/parse.ts'
 import type { EtcdStatusRow, PerNode, Result, SourceData } from '../../checks/engine/types.ts'
@@ -28,7 +28,13 @@ function inventory(): CheckInventory {
   inv.nodes.filter((n) => n.role === 'controlplane').forEach((n, i) => (n.address = docs[i]!))
   return inv
 }
-const inv = inventory()
+/** inventory/lab.yaml: a 1 GiB and a 2 MiB pool. */
+const both = inventory()
+/** The same with its 1 GiB pool alone (the one-pool form most tests judge). */
+const inv: CheckInventory = {
+  ...both,
+  validator: { ...both.validator!, hugepages: both.validator!.hugepages.filter((p) => p.size === '1Gi') },
+}
 const CP = { '172.20.0.2': 'cp1', '172.20.0.3': 'cp2', '172.20.0.4': 'cp3' } as Record<string, string>
 
 function statusRows(text = shared('samples/talosctl/etcd-status-3-nodes.txt')): EtcdStatusRow[] {
@@ -420,10 +426,10 @@ const topo = (m: Map<string, string>) => readNumaFromFiles((p) => m.get(p))
 
 test('hugepages: per-NUMA-node nr_hugepages must match perNumaNode; wrong count on node 1 fails node 1 only', () => {
   allPass(
-    hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs()), 1048576) }) }, inv),
+    hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesBySize(topo(sysfs()), [1048576]) }) }, inv),
   )
   const rs = hugepagesNuma.evaluate(
-    { hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs({ nr: [4, 2] })), 1048576) }) },
+    { hugepagesSysfs: perNode({ validator1: hugepagesBySize(topo(sysfs({ nr: [4, 2] })), [1048576]) }) },
     inv,
   )
   assert.deepEqual(
@@ -431,6 +437,61 @@ test('hugepages: per-NUMA-node nr_hugepages must match perNumaNode; wrong count 
     [['validator1/node1', 2, 4]],
   )
   assert.equal(byStatus(rs, 'pass').length, 1)
+})
+
+test('hugepages: two pools: each size is judged on its own, on the command line, per NUMA node and in kubelet', () => {
+  const cmd = CMDLINE.replace('hugepages=0:4,1:4', 'hugepages=0:4,1:4 hugepagesz=2M hugepages=0:128,1:128')
+  allPass(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: cmd }) }, both))
+  const fails = (rs: { status: string; target: string }[]) => byStatus(rs as never, 'fail').map((r) => r.target)
+  // the 1 GiB pool alone on the command line: the 2 MiB pool fails under its own target
+  assert.deepEqual(fails(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: CMDLINE }) }, both)), [
+    'validator1/hugepages/2Mi',
+  ])
+  // a hugepages= before any hugepagesz= goes to the default size (kernel-parameters.txt), and the 1 GiB one that
+  // follows is "specified twice" and ignored: both pools are wrong
+  const early = CMDLINE.replace(
+    'hugepagesz=1G hugepages=0:4,1:4',
+    'hugepages=0:128,1:128 hugepagesz=1G hugepages=0:4,1:4 hugepagesz=2M',
+  )
+  assert.deepEqual(fails(hugepagesCmdline.evaluate({ cmdline: perNode({ validator1: early }) }, both)), [
+    'validator1/hugepages',
+    'validator1/hugepages/2Mi',
+  ])
+
+  const m = sysfs()
+  const nr2M = (node: number) => `/sys/devices/system/node/node${node}/hugepages/hugepages-2048kB/nr_hugepages`
+  m.set(nr2M(0), '128\n')
+  m.set(nr2M(1), '128\n')
+  const numa = () =>
+    hugepagesNuma.evaluate({ hugepagesSysfs: perNode({ validator1: hugepagesBySize(topo(m), [1048576, 2048]) }) }, both)
+  allPass(numa())
+  assert.equal(numa().length, 4)
+  m.set(nr2M(1), '100\n') // the kernel allocated fewer: the pool did not fit
+  assert.deepEqual(
+    byStatus(numa(), 'fail').map((r) => [r.target, r.evidence.seen, r.evidence.wanted]),
+    [['validator1/node1/2Mi', 100, 128]],
+  )
+
+  const meminfo = (text: string) => hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: text }) }, both)
+  assert.deepEqual(fails(meminfo(MEMINFO)), ['validator1/Hugetlb'])
+  assert.match(
+    meminfo(MEMINFO).find((r) => r.target === 'validator1/Hugetlb')!.message,
+    /^Hugetlb \(all page sizes\) on validator1 is 8 GiB, wanted 8\.5 GiB \(8 × 1Gi \+ 256 × 2Mi\)$/,
+  )
+  allPass(meminfo(MEMINFO.replace('Hugetlb:         8388608 kB', 'Hugetlb:         8912896 kB')))
+
+  const withPools = (alloc: Record<string, string>) =>
+    goodNodes().map((n) =>
+      n.metadata.name === 'validator1'
+        ? { ...n, status: { ...n.status, allocatable: { ...n.status!.allocatable, ...alloc } } }
+        : n,
+    )
+  const kubelet = (alloc: Record<string, string>) =>
+    hugepagesAllocatable.evaluate({ k8sNodes: { items: withPools(alloc), latencyMs: 1 } }, both)
+  allPass(kubelet({ 'hugepages-2Mi': '512Mi' }))
+  const r = kubelet({ 'hugepages-2Mi': '400Mi' }).find((x) => x.target === 'validator1/2Mi')!
+  assert.equal(r.status, 'fail')
+  assert.deepEqual(r.evidence, { seen: '400Mi', wanted: '512Mi' })
 })
 
 test('numa: a sound two-node topology passes with the numactl rendering as evidence', () => {
@@ -448,7 +509,7 @@ test('numa: asymmetric distances, a CPU-less node, or a node count different fro
   assert.match(eval1(sysfs({ distance1: '21 10' })).message, /not symmetric/)
   assert.match(eval1(sysfs({ cpus1: '' })).message, /node 1 has no CPUs/)
   const threeNode = structuredClone(inv)
-  threeNode.validator!.hugepages.perNumaNode = [4, 4, 4]
+  threeNode.validator!.hugepages[0]!.perNumaNode = [4, 4, 4]
   assert.match(eval1(sysfs(), threeNode).message, /2 NUMA node\(s\).*3/)
   const err = numaTopology.evaluate(
     { numa: perNode<never>({}, { validator1: 'read /sys/devices/system/node/online: permission denied' }) },
@@ -779,7 +840,7 @@ test('words: hugepages: page counts and the hugepages= split', () => {
   const total = hugepagesMeminfo.evaluate({ meminfo: perNode({ validator1: mem }) }, inv)
   assert.deepEqual(words(total.find((r) => r.target.endsWith('HugePages_Total'))), ['1 page', '8 pages'])
   const numa = hugepagesNuma.evaluate(
-    { hugepagesSysfs: perNode({ validator1: hugepagesPerNode(topo(sysfs({ nr: [4, 2] })), 1048576) }) },
+    { hugepagesSysfs: perNode({ validator1: hugepagesBySize(topo(sysfs({ nr: [4, 2] })), [1048576]) }) },
     inv,
   )
   assert.deepEqual(numa.map(words), [

@@ -47,7 +47,7 @@ function inventory(workers: number): CheckInventory {
     cluster: { name: 'test', target: 'production', outputDir: '/nonexistent' },
     nodes,
     validator: {
-      hugepages: { size: '1Gi', perNumaNode: [4, 4] },
+      hugepages: [{ size: '1Gi', perNumaNode: [4, 4] }],
       sysctls: { 'vm.swappiness': '0', 'vm.max_map_count': '1048576' },
       kernelModules: ['tcp_bbr'],
       kernelArgs: ['iommu=pt'],
@@ -84,6 +84,11 @@ function fakeTalos(inv: CheckInventory, opts: { dead?: string[] } = {}) {
     '/proc/sys/vm/max_map_count': '1048576\n',
     '/proc/sys/fs/file-max': '9223372036854775807\n',
     '/proc/sys/fs/nr_open': '1048576\n',
+    // fdctl's XDP provider: what the validator's config renders for lo, and Talos's always-on JIT
+    '/proc/sys/net/ipv4/conf/lo/rp_filter': '2\n',
+    '/proc/sys/net/ipv4/conf/lo/accept_local': '1\n',
+    '/proc/sys/net/ipv4/conf/lo/route_localnet': '1\n',
+    '/proc/sys/net/core/bpf_jit_enable': '1\n',
     '/etc/cri/conf.d/base-spec.json': JSON.stringify({ ociVersion: '1.2.0', ...validatorRuntimeSpecOverrides() }),
     '/proc/mounts': '/dev/nvme1n1p1 /var/mnt/ledger xfs rw,relatime 0 0\n',
     '/sys/devices/system/node/online': '0-1\n',

@@ -10,6 +10,8 @@ import { solanaHostLimits, solanaRuntimeLimits } from '../../checks/defs/solana.
 import { CRI_BASE_SPEC, mergeSpec, writeCriBaseSpec } from '../../lab/cri-base-spec.ts'
 import {
   HOST_LIMITS,
+  hostLimitsFor,
+  netProviderSysctls,
   hostLimitPath,
   judgeHostLimit,
   validatorRuntimeSpecOverrides,
@@ -19,7 +21,16 @@ import type { CheckInventory } from '../../checks/engine/inventory.ts'
 const inv = parseYaml(readFileSync(new URL('../../inventory/example.yaml', import.meta.url), 'utf8')) as CheckInventory
 const limit = (key: string) => HOST_LIMITS.find((l) => l.key === key)!
 /** /proc/sys of a Talos v1.10.3 validator rendered from inventory/example.yaml (no kernel.numa_balancing file). */
-const good = { 'vm.max_map_count': '1048576', 'fs.file-max': '9223372036854775807', 'fs.nr_open': '1048576' }
+const good = {
+  'vm.max_map_count': '1048576',
+  'fs.file-max': '9223372036854775807',
+  'fs.nr_open': '1048576',
+  // fdctl's default XDP provider: what the validator's config renders for lo, and the always-on JIT
+  'net.ipv4.conf.lo.rp_filter': '2',
+  'net.ipv4.conf.lo.accept_local': '1',
+  'net.ipv4.conf.lo.route_localnet': '1',
+  'net.core.bpf_jit_enable': '1',
+}
 const run = (values: Record<string, string>) =>
   solanaHostLimits.evaluate({ hostLimits: { values: { validator1: values }, errors: {} } }, inv)
 
@@ -51,7 +62,7 @@ test('judge: at the minimum passes, one below fails naming the value; a missing 
 
 test('solana.host-limits: the example validator passes; the kernel default max_map_count fails naming it', () => {
   const ok = run(good)
-  assert.equal(ok.length, HOST_LIMITS.length)
+  assert.equal(ok.length, hostLimitsFor('xdp').length)
   assert.ok(
     ok.every((r) => r.status === 'pass'),
     JSON.stringify(ok),
@@ -65,6 +76,43 @@ test('solana.host-limits: the example validator passes; the kernel default max_m
     ['validator1/vm.max_map_count', 'validator1/kernel.numa_balancing'],
   )
   assert.match(failed[0]!.message, /validator1: vm\.max_map_count is 65530, fdctl wants ≥ 1000000/)
+})
+
+test("solana.host-limits on fdctl's XDP provider: lo at the kernel's 0 fails; a JIT that is off is fdctl's warning", () => {
+  const r = run({ ...good, 'net.ipv4.conf.lo.rp_filter': '0', 'net.core.bpf_jit_enable': '0' })
+  const byTarget = Object.fromEntries(r.map((x) => [x.target, x]))
+  assert.equal(byTarget['validator1/net.ipv4.conf.lo.rp_filter']!.status, 'fail')
+  assert.match(
+    byTarget['validator1/net.ipv4.conf.lo.rp_filter']!.message,
+    /net\.ipv4\.conf\.lo\.rp_filter is 0, fdctl wants ≥ 2 \(.*sysctl\.c:57-62\)/,
+  )
+  assert.equal(byTarget['validator1/net.core.bpf_jit_enable']!.status, 'warn')
+  // route_localnet may be missing (fdctl's allow_missing)
+  const { ['net.ipv4.conf.lo.route_localnet']: _, ...noLocalnet } = good
+  assert.ok(run(noLocalnet).every((x) => x.status === 'pass'))
+})
+
+test('the socket provider swaps the XDP limits for rmem_max/wmem_max ≥ 128 MiB; the validator renders what each needs', () => {
+  assert.deepEqual(
+    hostLimitsFor('socket')
+      .slice(HOST_LIMITS.length)
+      .map((l) => `${l.key} ${l.value}`),
+    ['net.core.rmem_max 134217728', 'net.core.wmem_max 134217728'],
+  )
+  const socketInv = { ...inv, validator: { ...inv.validator!, netProvider: 'socket' as const } }
+  const r = solanaHostLimits.evaluate(
+    { hostLimits: { values: { validator1: { ...good, 'net.core.rmem_max': '212992' } }, errors: {} } },
+    socketInv,
+  )
+  assert.deepEqual(
+    r.filter((x) => x.status !== 'pass').map((x) => x.target),
+    ['validator1/net.core.rmem_max', 'validator1/net.core.wmem_max'],
+  )
+  assert.deepEqual(netProviderSysctls('xdp'), {
+    'net.ipv4.conf.lo.rp_filter': '2',
+    'net.ipv4.conf.lo.accept_local': '1',
+    'net.ipv4.conf.lo.route_localnet': '1',
+  })
 })
 
 test('solana.host-limits: a node whose /proc/sys could not be read is one failure naming the cause', () => {

@@ -19,7 +19,7 @@ const statuses = (rs: Result[]) => rs.map((r) => r.status)
 const inv: CheckInventory = {
   cluster: { name: 't', target: 'lab', outputDir: 'out/t' },
   nodes: [{ name: 'v1', address: '10.0.0.9', role: 'worker', profile: 'validator' }],
-  validator: { hugepages: { size: '1Gi', perNumaNode: [1] }, reservedSystemCpus: '0' },
+  validator: { hugepages: [{ size: '1Gi', perNumaNode: [1] }], reservedSystemCpus: '0' },
 }
 
 // ------------------------------------------------------------------------------------------ parser

@@ -41,7 +41,7 @@ test('inventory/lab.yaml loads: defaults merged into every node', () => {
     v.map((n) => n.name),
     ['validator1'],
   )
-  assert.deepEqual(inv.validator?.hugepages.perNumaNode, [4, 4])
+  assert.deepEqual(inv.validator?.hugepages[0]?.perNumaNode, [4, 4])
 })
 
 test('bmc blocks: defaults filled in (UDP 623, cipher suite 3); inventory/lab.yaml names one per machine', () => {
@@ -195,6 +195,75 @@ test('hardware limits are checked only against the machine facts the caller give
   assert.match(r3.errors.map((e) => e.message).join('\n'), /lists 2 NUMA nodes; validator1 has 1/)
 })
 
+test('validator.hugepages: one pool or a list of pools, one per size; all sizes of a NUMA node must fit it together', () => {
+  const lab = labText()
+  const POOLS = /  hugepages: {2}[^\n]*\n(    - [^\n]*\n)+/
+  assert.match(lab, POOLS)
+  const withPools = (yaml: string) => checkInventory(lab.replace(POOLS, yaml), 'lab.yaml', labHardware)
+  // the one-pool form is still valid and reads as a list of one (the pod's 2 MiB request goes with the pool)
+  const one = withPools('  hugepages: { size: 1Gi, perNumaNode: [4, 4] }\n')
+  assert.deepEqual(
+    one.errors.map((e) => e.field),
+    ['validator.pod.hugepages["2Mi"]'],
+  )
+  assert.match(one.errors[0]!.message, /asks for 2Mi pages, but validator.hugepages reserves none of that size/)
+  const onePod = checkInventory(
+    lab
+      .replace(POOLS, '  hugepages:\n    size: 1Gi\n    perNumaNode: [4, 4]\n')
+      .replace('hugepages: { 1Gi: 2Gi, 2Mi: 128Mi }', 'hugepages: 2Gi'),
+    'lab.yaml',
+    labHardware,
+  )
+  assert.deepEqual(onePod.errors, [])
+  assert.deepEqual(onePod.inventory!.validator!.hugepages, [{ size: '1Gi', perNumaNode: [4, 4] }])
+  // two pools in any order: the parser puts the 1 GiB (default) pool first
+  const two = withPools(
+    '  hugepages:\n    - { size: 2Mi, perNumaNode: [128, 128] }\n    - { size: 1Gi, perNumaNode: [4, 4] }\n',
+  )
+  assert.deepEqual(two.errors, [])
+  assert.deepEqual(
+    two.inventory!.validator!.hugepages.map((p) => p.size),
+    ['1Gi', '2Mi'],
+  )
+  // a size twice, a pool with an unknown size, and a third pool are refused, each at its line
+  const dup = withPools(
+    '  hugepages:\n    - { size: 1Gi, perNumaNode: [4, 4] }\n    - { size: 1Gi, perNumaNode: [2, 2] }\n',
+  )
+  assert.deepEqual(
+    dup.errors.filter((e) => e.field.startsWith('validator.hugepages')).map((e) => [e.field, e.message]),
+    [['validator.hugepages[1].size', '1Gi is listed twice: give each page size one pool']],
+  )
+  assert.match(formatIssue(dup.errors[0]!), /^lab\.yaml:71:\d+: validator\.hugepages\[1\]\.size: /)
+  const bad = withPools('  hugepages:\n    - { size: 4Mi, perNumaNode: [4, 4] }\n')
+  assert.deepEqual(
+    bad.errors.map((e) => e.field),
+    ['validator.hugepages[0].size'],
+  )
+  assert.equal(withPools('  hugepages: []\n').errors[0]?.field, 'validator.hugepages')
+  assert.equal(
+    withPools('  hugepages: 16\n').errors[0]?.message,
+    'must be a pool { size, perNumaNode } or a list of pools, one per size (got 16)',
+  )
+  // 32 GiB per node on validator-2socket: 4 × 1 GiB + 15000 × 2 MiB does not fit node 0; the 2 MiB pool is named
+  const big = withPools(
+    '  hugepages:\n    - { size: 1Gi, perNumaNode: [4, 4] }\n    - { size: 2Mi, perNumaNode: [15000, 128] }\n',
+  )
+  assert.deepEqual(
+    big.errors.map((e) => [e.field, e.message]),
+    [
+      [
+        'validator.hugepages[1].perNumaNode[0]',
+        '4 × 1Gi + 15000 × 2Mi = 34096 MiB does not fit NUMA node 0 of validator1, which has 32768 MiB (the kernel reserves the larger pages first: the 2Mi pool would come up short)',
+      ],
+    ],
+  )
+  // each pool alone would fit: only the sum is too much
+  assert.deepEqual(
+    withPools('  hugepages:\n    - { size: 2Mi, perNumaNode: [15000, 128] }\n').errors.map((e) => e.field),
+    ['validator.pod.hugepages["1Gi"]'],
+  )
+})
+
 test('config/inventory.ts does not load lab code: validation is the same whether lab/ exists or not', () => {
   const src = readFileSync(join(REPO, 'config/inventory.ts'), 'utf8')
   assert.doesNotMatch(src, /createRequire|lab\/hardware|from '\.\.\/lab\//)
@@ -262,11 +331,16 @@ test('a reservedSystemCpus that splits an SMT core is an error naming each split
 
 test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
   const withPod = (pod: string) =>
-    checkInventory(labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }', pod), 'lab.yaml', labHardware)
+    checkInventory(
+      labText().replace('pod: { cpus: 4, memory: 4Gi, hugepages: { 1Gi: 2Gi, 2Mi: 128Mi } }', pod),
+      'lab.yaml',
+      labHardware,
+    )
+  assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: { 1Gi: 2Gi, 2Mi: 128Mi } }').warnings, [])
   assert.deepEqual(withPod('pod: { cpus: 4, memory: 4Gi, hugepages: 2Gi }').warnings, [])
   // 16 CPUs fit node 1 (nothing reserved there) but not node 0 (0,16 reserved): still fits one node
   assert.deepEqual(withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 2Gi }').warnings, [])
-  // 16 CPUs only on node 1, 5Gi of huge pages on neither (4 per node)
+  // 16 CPUs only on node 1, 5Gi of 1 GiB pages (a bare quantity is of the default size) on neither (4 per node)
   const w = withPod('pod: { cpus: 16, memory: 4Gi, hugepages: 5Gi }').warnings
   assert.deepEqual(
     w.map((x) => x.field),
@@ -274,9 +348,10 @@ test('validator.pod: warns when cpus, memory and huge pages cannot come from one
   )
   assert.match(
     w[0]!.message,
-    /fit no single NUMA node .*node 0 offers 14 CPUs, 26Gi memory, 4Gi huge pages; node 1 offers 16 CPUs, 26\.51Gi memory, 4Gi huge pages/,
+    /fit no single NUMA node .*node 0 offers 14 CPUs, 25\.75Gi memory, 4Gi of 1Gi \+ 256Mi of 2Mi huge pages; node 1 offers 16 CPUs, 26\.26Gi memory, 4Gi of 1Gi \+ 256Mi of 2Mi huge pages/,
   )
-  // memory: node 0 has 32Gi - 4Gi huge pages - 2Gi reserved = 26Gi
+  // memory: node 0 has 32Gi - 4Gi - 256Mi of huge pages - 2Gi reserved = 25.75Gi
+  assert.deepEqual(withPod('pod: { cpus: 2, memory: 25Gi, hugepages: 1Gi }').warnings, [])
   assert.deepEqual(
     withPod('pod: { cpus: 2, memory: 27Gi, hugepages: 1Gi }').warnings.map((x) => x.field),
     ['validator.pod'],
@@ -288,15 +363,23 @@ test('validator.pod: warns when cpus, memory and huge pages cannot come from one
   // production (no hardware facts): the huge pages alone are still judged against hugepages.perNumaNode
   const prod = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
   assert.deepEqual(checkInventory(prod, 'example.yaml').warnings, [])
-  const big = checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 17Gi }'), 'example.yaml').warnings
+  const pod = (from: string, to: string) => checkInventory(prod.replace(from, to), 'example.yaml')
   assert.deepEqual(
-    big.map((x) => x.field),
-    ['validator.pod.hugepages'],
+    pod('1Gi: 16Gi,', '1Gi: 17Gi,').warnings.map((x) => x.field),
+    ['validator.pod.hugepages["1Gi"]'],
   )
-  assert.equal(
-    checkInventory(prod.replace('hugepages: 16Gi }', 'hugepages: 1536Mi }'), 'example.yaml').errors[0]?.field,
-    'validator.pod.hugepages',
+  assert.equal(pod('1Gi: 16Gi,', '1Gi: 1536Mi,').errors[0]?.field, 'validator.pod.hugepages["1Gi"]')
+  // the 2 MiB pool is judged the same way: 2Gi per node, in whole 2 MiB pages
+  assert.deepEqual(
+    pod('2Mi: 1Gi }', '2Mi: 3Gi }').warnings.map((x) => x.field),
+    ['validator.pod.hugepages["2Mi"]'],
   )
+  assert.match(pod('2Mi: 1Gi }', '2Mi: 3Mi }').errors[0]!.message, /whole number of 2Mi pages/)
+  // the bare quantity (one size) is still valid, and is of the default (1 GiB) size
+  const bare = pod('{ 1Gi: 16Gi, 2Mi: 1Gi }', '16Gi')
+  assert.deepEqual([bare.errors, bare.warnings], [[], []])
+  assert.deepEqual(bare.inventory!.validator!.pod!.hugepages, { '1Gi': '16Gi' })
+  assert.equal(pod('{ 1Gi: 16Gi, 2Mi: 1Gi }', '17Gi').warnings[0]?.field, 'validator.pod.hugepages')
 })
 
 test('validator.kernelArgs: CPU-isolation args that do nothing on Talos v1.10.3 (or fight the CPU manager) warn, naming the line', () => {

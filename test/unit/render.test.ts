@@ -8,14 +8,16 @@ import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml'
 import { generateCa } from '../../lab/pki.ts'
 import { checkInventory, loadInventory, parseInventory, type Inventory } from '../../config/inventory.ts'
+import { hugepageKernelArgs } from '../../config/hugepages.ts'
+import { hugepagesFromCmdline } from '../../lib/host/procfs.ts'
 import { parseSecretsBundle, SecretsBundleError, type SecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import {
   fillTemplate,
-  hugepageKernelArgs,
   kubeletExtraConfig,
   renderImageFactorySchematic,
   renderMachineConfigs,
   RenderValidationError,
+  validatorKernelArgs,
   writeRenderedConfigs,
 } from '../../config/render.ts'
 import { validateAgainstTalosSchema } from '../../config/talos-schema.ts'
@@ -200,6 +202,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:4,1:4',
+    'hugepagesz=2M',
+    'hugepages=0:128,1:128',
     'irqaffinity=0,16',
     'cpufreq.default_governor=performance',
     'iommu=pt',
@@ -208,6 +212,9 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   assert.deepEqual(m.kernel.modules, [{ name: 'tcp_bbr' }, { name: 'sch_fq' }])
   for (const [k, v] of Object.entries(m.sysctls)) assert.equal(typeof v, 'string', k)
   assert.equal(m.sysctls['vm.max_map_count'], '1048576')
+  // fdctl's default XDP provider needs these on lo (lib/host/solana-limits.ts); Talos's kernel leaves them at 0
+  assert.equal(m.sysctls['net.ipv4.conf.lo.rp_filter'], '2')
+  assert.equal(m.sysctls['net.ipv4.conf.lo.accept_local'], '1')
   assert.deepEqual(m.kubelet.extraConfig, {
     cpuManagerPolicy: 'static',
     cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
@@ -288,21 +295,64 @@ test('rendering is deterministic', () => {
 })
 
 test('hugepage kernel args use the kernel per-node syntax for each size', () => {
-  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '2Mi', perNumaNode: [512] } }), [
+  assert.deepEqual(hugepageKernelArgs([{ size: '2Mi', perNumaNode: [512] }]), [
     'default_hugepagesz=2M',
     'hugepagesz=2M',
     'hugepages=0:512',
   ])
-  assert.deepEqual(hugepageKernelArgs({ hugepages: { size: '1Gi', perNumaNode: [16, 0, 8] } }), [
+  assert.deepEqual(hugepageKernelArgs([{ size: '1Gi', perNumaNode: [16, 0, 8] }]), [
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:16,1:0,2:8',
   ])
 })
 
+test('two pools: each hugepagesz= is followed by its own hugepages=, the 1 GiB pool first and the default', () => {
+  const pools = [
+    { size: '1Gi' as const, perNumaNode: [16, 16] },
+    { size: '2Mi' as const, perNumaNode: [1024, 1024] },
+  ]
+  const args = hugepageKernelArgs(pools)
+  assert.deepEqual(args, [
+    'default_hugepagesz=1G',
+    'hugepagesz=1G',
+    'hugepages=0:16,1:16',
+    'hugepagesz=2M',
+    'hugepages=0:1024,1:1024',
+  ])
+  // read back with the kernel's rules (hugepages= applies to the most recent hugepagesz=): both pools as written
+  const back = hugepagesFromCmdline(args.join(' '))
+  assert.deepEqual(back.warnings, [])
+  assert.equal(back.defaultSize, 1048576)
+  assert.deepEqual(
+    back.sizes.map((s) => [s.sizeKiB, s.perNode]),
+    [
+      [1048576, { 0: 16, 1: 16 }],
+      [2048, { 0: 1024, 1: 1024 }],
+    ],
+  )
+  // the wrong order (a count before its size) would go to another pool: what this rendering avoids
+  const wrong = hugepagesFromCmdline('default_hugepagesz=1G hugepages=0:1024,1:1024 hugepagesz=2M')
+  assert.deepEqual(
+    wrong.sizes.map((s) => [s.sizeKiB, s.perNode]),
+    [[1048576, { 0: 1024, 1: 1024 }]],
+  )
+})
+
+test('the validator schematic carries both pools from a two-pool inventory', () => {
+  const text = readFileSync(join(REPO, 'inventory/example.yaml'), 'utf8')
+  const inv = parseInventory(text, 'example.yaml')
+  assert.deepEqual(
+    inv.validator!.hugepages.map((p) => p.size),
+    ['1Gi', '2Mi'],
+  )
+  const args = validatorKernelArgs(inv.validator!)
+  assert.ok(args.join(' ').includes('hugepagesz=1G hugepages=0:16,1:16 hugepagesz=2M hugepages='), args.join(' '))
+})
+
 test('kubelet extraConfig: no memory manager without reservedMemory', () => {
   const c = kubeletExtraConfig({
-    hugepages: { size: '1Gi', perNumaNode: [1] },
+    hugepages: [{ size: '1Gi' as const, perNumaNode: [1] }],
     cpuManagerPolicy: 'static',
     reservedSystemCpus: '0',
   })
@@ -315,7 +365,7 @@ test('kubelet extraConfig: no memory manager without reservedMemory', () => {
 
 test('kubelet extraConfig: eviction signals and Talos reservations the inventory sets win; unset ones keep their defaults', () => {
   const c = kubeletExtraConfig({
-    hugepages: { size: '1Gi', perNumaNode: [1] },
+    hugepages: [{ size: '1Gi' as const, perNumaNode: [1] }],
     evictionHard: { 'nodefs.available': '20%' },
     systemReserved: { pid: '500', memory: '1Gi' },
   })
@@ -328,12 +378,12 @@ test('kubelet extraConfig: eviction signals and Talos reservations the inventory
   })
   assert.deepEqual(c.systemReserved, { pid: '500', 'ephemeral-storage': '256Mi', memory: '1Gi' })
   // nothing set: nothing rendered, so kubelet's and Talos' own defaults apply untouched
-  assert.deepEqual(kubeletExtraConfig({ hugepages: { size: '1Gi', perNumaNode: [1] } }), {})
+  assert.deepEqual(kubeletExtraConfig({ hugepages: [{ size: '1Gi' as const, perNumaNode: [1] }] }), {})
 })
 
 test('kubelet extraConfig: no cpu in systemReserved/kubeReserved next to reservedSystemCPUs (kubelet overrides it); kept without', () => {
   const base = {
-    hugepages: { size: '1Gi' as const, perNumaNode: [1] },
+    hugepages: [{ size: '1Gi' as const, perNumaNode: [1] }],
     systemReserved: { cpu: '2000m', memory: '4Gi' },
     kubeReserved: { cpu: '1000m', memory: '2Gi' },
   }
@@ -403,6 +453,8 @@ test('Image Factory schematic carries the validator kernel args', () => {
     'default_hugepagesz=1G',
     'hugepagesz=1G',
     'hugepages=0:4,1:4',
+    'hugepagesz=2M',
+    'hugepages=0:128,1:128',
     'irqaffinity=0,16',
     'cpufreq.default_governor=performance',
     'iommu=pt',

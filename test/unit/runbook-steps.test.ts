@@ -152,11 +152,18 @@ test('CSRs: approved only for an inventory node requesting its own names', () =>
   )
 })
 
-test('validator huge pages must match the inventory', () => {
-  const k = (v: string) =>
-    ({ metadata: { name: 'v' }, status: { allocatable: { 'hugepages-1Gi': v } } }) as unknown as KubeNode
-  assert.deepEqual(validatorProblems(k('8Gi'), 8), [])
-  assert.match(validatorProblems(k('0'), 8)[0]!, /is 0, the inventory asks for 8Gi/)
+test('validator huge pages must match the inventory, every pool', () => {
+  const k = (gi: string, mi = '0') =>
+    ({
+      metadata: { name: 'v' },
+      status: { allocatable: { 'hugepages-1Gi': gi, 'hugepages-2Mi': mi } },
+    }) as unknown as KubeNode
+  const one = [{ size: '1Gi' as const, perNumaNode: [4, 4] }]
+  assert.deepEqual(validatorProblems(k('8Gi'), one), [])
+  assert.match(validatorProblems(k('0'), one)[0]!, /is 0, the inventory asks for 8Gi/)
+  const both = [...one, { size: '2Mi' as const, perNumaNode: [128, 128] }]
+  assert.deepEqual(validatorProblems(k('8Gi', '512Mi'), both), [])
+  assert.deepEqual(validatorProblems(k('8Gi'), both), ['allocatable hugepages-2Mi is 0, the inventory asks for 512Mi'])
 })
 
 test('config diffs ignore key order and never show secrets', () => {

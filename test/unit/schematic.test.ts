@@ -132,7 +132,7 @@ test('a pinned image that does not carry the rendered schematic is a problem, na
   const problems = imageSchematicProblems(loadInventory(f))
   assert.ok(
     problems.some((p) =>
-      /^cp1: cluster\.installerImage .* carries schematic a8907ae82f87…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\): remove cluster\.installerImage/.test(
+      /^cp1: cluster\.installerImage .* carries schematic 527db511ab17…, but cp1 needs 376567988ad3… \(the empty schematic: no kernel args\): remove cluster\.installerImage/.test(
         p,
       ),
     ),
@@ -146,7 +146,7 @@ test('a pinned image that does not carry the rendered schematic is a problem, na
   writeFileSync(f, stringify(doc))
   assert.match(
     imageSchematicProblems(loadInventory(f)).join('\n'),
-    /^validator1: validator\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs a8907ae82f87… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 irqaffinity=0,1,64,65 cpufreq.default_governor=performance iommu=pt amd_pstate=active\)/m,
+    /^validator1: validator\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 527db511ab17… \(kernel args: default_hugepagesz=1G hugepagesz=1G hugepages=0:16,1:16 hugepagesz=2M hugepages=0:1024,1:1024 irqaffinity=0,1,64,65 cpufreq.default_governor=performance iommu=pt amd_pstate=active\)/m,
   )
   // a custom build names no schematic: not refused here (02's lint warns which args it cannot be shown to carry)
   doc.validator.installerImage = 'ghcr.io/our-org/installer:custom-solana-v1.10.3'
@@ -218,7 +218,7 @@ test("02 refuses (exit 3) before rendering anything when the validator's pinned 
   assert.equal(r.status, 3, r.stdout + r.stderr)
   assert.match(
     r.stdout + r.stderr,
-    /validator1: validator\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 38b80ca34773…/,
+    /validator1: validator\.installerImage .* carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ac8d65619fca…/,
   )
   assert.ok(!existsSync(join(dir, 'out', 'validator1.yaml')), 'no config may be written')
 })
@@ -248,7 +248,7 @@ test("01 refuses (exit 3) before writing any disk when a node's disk image is of
   assert.equal(r.status, 3, r.stdout + r.stderr)
   assert.match(
     r.stdout + r.stderr,
-    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 38b80ca34773…/,
+    /validator1: rescue\.imageUrl file:\/\/\.lab\/images\/376567988ad3\S+\/metal-amd64\.raw is the disk image of schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ac8d65619fca…/,
   )
   assert.doesNotMatch(r.stdout + r.stderr, /host key|connect/i)
 })

@@ -245,6 +245,62 @@ test('boot with a plain count: spread round-robin over nodes with memory; 2M def
   })
 })
 
+test('boot with both pools (1G and 2M): each size per node, meminfo HugePages_* of the default size, Hugetlb of both', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('validator-2socket')
+    const cmdline =
+      'console=ttyS0 default_hugepagesz=1G hugepagesz=1G hugepages=0:4,1:4 hugepagesz=2M hugepages=0:128,1:64'
+    const res = createSysroot(root, hw, { cmdline, hostname: 'validator1' })
+    assert.deepEqual(res.warnings, [])
+    for (const [n, small] of [
+      [0, 128],
+      [1, 64],
+    ] as const) {
+      assert.equal(rd(root, `${N}/node${n}/hugepages/hugepages-1048576kB/nr_hugepages`), '4\n')
+      assert.equal(rd(root, `${N}/node${n}/hugepages/hugepages-2048kB/nr_hugepages`), `${small}\n`)
+    }
+    const mi = parseMeminfo(rd(root, 'proc/meminfo'))
+    assert.equal(mi.HugePages_Total, 8)
+    assert.equal(mi.Hugepagesize, GiB_KiB)
+    assert.equal(mi.Hugetlb, 8 * GiB_KiB + 192 * 2048)
+    assert.equal(rd(root, 'sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'), '192\n')
+  })
+})
+
+test('hugepages= before its hugepagesz= goes to the default size, and the pool that follows is ignored', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('validator-2socket')
+    // kernel-parameters.txt: a hugepages= that is the first HugeTLB parameter is for the default size (here 1G);
+    // the 1G pair that follows sets the same size again ("specified twice", ignored); 2M gets nothing
+    const res = createSysroot(root, hw, {
+      cmdline: 'default_hugepagesz=1G hugepages=0:2,1:2 hugepagesz=1G hugepages=0:4,1:4 hugepagesz=2M',
+      hostname: 'validator1',
+    })
+    assert.match(res.warnings.join('\n'), /specified twice/)
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '2\n')
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-2048kB/nr_hugepages`), '0\n')
+  })
+})
+
+test('the 2M pool is placed after the 1G pool and comes up short when both do not fit', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('1node') // 4 GiB
+    const base = baseNodeMemory(hw)[0]!
+    const res = createSysroot(root, hw, {
+      cmdline: 'default_hugepagesz=1G hugepagesz=1G hugepages=0:2 hugepagesz=2M hugepages=0:4096',
+      hostname: 'x',
+    })
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-1048576kB/nr_hugepages`), '2\n')
+    const fit = Math.floor((base.freeKiB - 2 * GiB_KiB - 64 * 1024) / 2048)
+    assert.ok(fit > 0 && fit < 4096)
+    assert.equal(rd(root, `${N}/node0/hugepages/hugepages-2048kB/nr_hugepages`), `${fit}\n`)
+    assert.match(
+      res.warnings.join('\n'),
+      new RegExp(`allocating 4096 of page size 2.00 MiB failed node0.  Only allocated ${fit} hugepages`),
+    )
+  })
+})
+
 test("pages that do not fit a node are not allocated, with the kernel's warning", () => {
   withRoot((root) => {
     const hw = hardwareProfile('1node') // 4 GiB

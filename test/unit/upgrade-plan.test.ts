@@ -60,12 +60,12 @@ test('a patch bump upgrades every node: control planes first in inventory order,
   for (const u of plan.nodes) assert.deepEqual(u.reasons, ['Talos v1.10.3 → v1.10.4'])
   assert.match(
     formatPlan(plan),
-    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with 127\.0\.10\.1:8080\/metal-installer\/38b80ca3[0-9a-f]{56}:v1\.10\.4$/m,
+    /^5\. validator1 \(validator, 127\.0\.10\.21\): v1\.10\.3 → v1\.10\.4 with 127\.0\.10\.1:8080\/metal-installer\/ac8d6561[0-9a-f]{56}:v1\.10\.4$/m,
   )
 })
 
 test('more huge pages for the validator: only the validator is upgraded, to the factory image of its new schematic', () => {
-  const inv = lab((i) => (i.validator!.hugepages.perNumaNode = [6, 6]))
+  const inv = lab((i) => (i.validator!.hugepages[0]!.perNumaNode = [6, 6]))
   const plan = planUpgrade(inv, observed(inv))
   assert.deepEqual(
     plan.nodes.map((u) => u.node),
@@ -76,7 +76,7 @@ test('more huge pages for the validator: only the validator is upgraded, to the 
   // nothing to paste: the validator's installer image is the factory's for the new schematic
   assert.deepEqual(plan.imageProblems, [])
   assert.notEqual(plan.nodes[0]!.to.schematic, undefined)
-  assert.notEqual(plan.nodes[0]!.to.schematic, '38b80ca34773658a8c0e12f567aa33baeb080c78e96ca0636a0b5f3dac6879bc')
+  assert.notEqual(plan.nodes[0]!.to.schematic, 'ac8d65619fca658a8c0e12f567aa33baeb080c78e96ca0636a0b5f3dac6879bc')
   assert.match(
     plan.nodes[0]!.to.image,
     new RegExp(`^127\\.0\\.10\\.1:8080/metal-installer/${plan.nodes[0]!.to.schematic}:v1\\.10\\.3$`),
@@ -93,7 +93,7 @@ test("a pinned installer image of another schematic refuses the plan with 02's m
   assert.equal(plan.imageProblems.length, 1)
   assert.match(
     plan.imageProblems[0]!,
-    /^validator1: validator\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs 38b80ca34773… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): remove validator\.installerImage \(the factory's image for validator1's schematic is 127\.0\.10\.1:8080\/metal-installer\/38b80ca3[0-9a-f]{56}:v1\.10\.3\)$/,
+    /^validator1: validator\.installerImage \S+\/376567988ad3\S+ carries schematic 376567988ad3… \(the empty schematic: no kernel args\), but validator1 needs ac8d65619fca… \(kernel args: [^)]*hugepages=0:4,1:4[^)]*\): remove validator\.installerImage \(the factory's image for validator1's schematic is 127\.0\.10\.1:8080\/metal-installer\/ac8d6561[0-9a-f]{56}:v1\.10\.3\)$/,
   )
   assert.match(formatPlan(plan), /^refused: validator1: validator\.installerImage /m)
 })
@@ -167,6 +167,19 @@ test('kernel args: present only with exactly the wanted value', () => {
     'nosmt',
   ])
   assert.deepEqual(missingKernelArgs(`${BASE} hugepages=0:4,1:4`, ['hugepages=0:6,1:6']), ['hugepages=0:6,1:6'])
+})
+
+test('kernel args: hugepagesz=/hugepages= are judged per page size, not by their last value', () => {
+  const want = ['default_hugepagesz=1G', 'hugepagesz=1G', 'hugepages=0:4,1:4', 'hugepagesz=2M', 'hugepages=0:128,1:128']
+  assert.deepEqual(missingKernelArgs(`${BASE} ${want.join(' ')}`, want), [])
+  // the counts swapped between the sizes: both pools are wrong though every value appears
+  const swapped = 'default_hugepagesz=1G hugepagesz=1G hugepages=0:128,1:128 hugepagesz=2M hugepages=0:4,1:4'
+  assert.deepEqual(missingKernelArgs(`${BASE} ${swapped}`, want), ['hugepages=0:4,1:4', 'hugepages=0:128,1:128'])
+  // the 2 MiB pool missing from a command line that only has the 1 GiB one
+  assert.deepEqual(missingKernelArgs(`${BASE} ${want.slice(0, 3).join(' ')}`, want), [
+    'hugepagesz=2M',
+    'hugepages=0:128,1:128',
+  ])
 })
 
 test('inventory validator.solana: an RPC URL and a base58 identity, each error named by file:line:column and field', () => {
