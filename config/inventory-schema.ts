@@ -3,6 +3,8 @@
 // field. Rules ajv cannot express (counts, uniqueness, address formats, cross-field sums, hardware limits)
 // live in config/inventory.ts. `x-message` replaces ajv's generic pattern message with one a human can act on.
 
+import { nicSchema } from './nic.ts'
+
 const str = { type: 'string', minLength: 1 }
 const quantity = {
   type: 'string',
@@ -269,6 +271,8 @@ export const inventorySchema = closed(
             ['key', 'effect'],
           ),
         },
+        // the validator's link's channels, rings and offloads: an EthernetConfig document (config/nic.ts)
+        nic: nicSchema,
         // 09-upgrade's restart window reads the validator's leader schedule here
         solana: closed(
           {

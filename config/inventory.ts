@@ -17,6 +17,7 @@ import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
+import { nicProblems, type NicTuning } from './nic.ts'
 import type { NetProvider } from '../lib/host/solana-limits.ts'
 import {
   hugepageBytes,
@@ -158,6 +159,8 @@ export interface ValidatorProfile {
   storage?: StorageSpec[]
   labels?: Record<string, string>
   taints?: Taint[]
+  /** ethtool settings for the validator's link, rendered as an EthernetConfig document (config/nic.ts). */
+  nic?: NicTuning
 }
 
 interface ValidatorPod {
@@ -954,6 +957,8 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   checkHugepageSizesDistinct(c, v.hugepages as HugepagesInput)
   checkPodFitsOneNumaNode(c, normalizedValidator(v), v.pod, hw, cpusetProblem)
   if (hw?.disks) checkVolumeDisksOnHardware(c, (v.storage ?? []) as Obj[], hw.disks, node!)
+  if (v.nic && node)
+    for (const p of nicProblems(v.nic, ['nodes', vIdx[0]!], node.network?.link, hw?.links)) c.error(p.path, p.message)
 
   if (hw && !cpusetProblem) {
     const numa = hw.numaMemoryMiB.length

@@ -1,6 +1,7 @@
 // Inventory + secrets bundle → one Talos v1.10.3 machine config per node (multi-document YAML), built from
 // templates/: the base config `talosctl gen config` would write for the node's role, then the node patch,
-// the validator patch for `profile: validator`, and one UserVolumeConfig per validator.storage entry.
+// the validator patch for `profile: validator`, one UserVolumeConfig per validator.storage entry and an
+// EthernetConfig for validator.nic.
 //
 // Templates are YAML with placeholders resolved on the PARSED tree (see templates/controlplane.yaml), so
 // an inventory value can never inject YAML structure; there is no expression language and nothing is
@@ -21,10 +22,11 @@ import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
 import { factoryInstallerImage, parseSchematic, schematicId } from '../lib/talos/schematic.ts'
+import { ethernetConfigVars, nicLinkName } from './nic.ts'
 import { netProviderSysctls, validatorRuntimeSpecOverrides } from '../lib/host/solana-limits.ts'
 
 const TEMPLATES_DIR = new URL('../templates/', import.meta.url)
-const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'schematic'] as const
+const TEMPLATE_NAMES = ['controlplane', 'worker', 'node', 'validator', 'user-volume', 'ethernet', 'schematic'] as const
 type TemplateName = (typeof TEMPLATE_NAMES)[number]
 type Templates = Record<TemplateName, string>
 
@@ -398,6 +400,9 @@ function renderNodeConfig(
           'user-volume.yaml',
         ),
       )
+    const nicName = v.nic && nicLinkName(v.nic, node.network?.link)
+    if (v.nic && nicName)
+      docs.push(fillTemplate(templates.ethernet, { nic: ethernetConfigVars(v.nic, nicName) }, 'ethernet.yaml'))
   }
   return header(inv, node, !!v) + [main, ...docs].map(toYaml).join('---\n')
 }

@@ -1,6 +1,7 @@
 // Simulated machines for the lab, by profile name (`lab: { hardware: NAME }` in inventory/lab.yaml). A profile
 // drives the node's sysroot (NUMA sysfs, meminfo), what `talosctl get disks` lists, and kubelet capacity.
 // Besides the inventory's profiles there are layouts for tests of NUMA handling (real numactl is the oracle).
+import type { LabEthtool } from './ethtool.ts'
 import type { Hardware, LabDisk } from './state.ts'
 
 const GiB = 1024 // numaMemoryMiB is in MiB
@@ -48,6 +49,32 @@ const validatorDisks = (): LabDisk[] => [
   nvmeDisk('/dev/nvme2n1', 1_920_000_000_000, 'LAB NVMe 1.92TB', 'LABLDG00000001'),
 ]
 
+/**
+ * One port of a 25 GbE ConnectX NIC as ethtool shows it (lab values in mlx5's shape): up to one combined channel per
+ * CPU, rings up to 8192 starting at 1024, and the offloads Firedancer turns off (ethtool-offloads.c) changeable.
+ */
+const mlx5Port = (cpus: number): LabEthtool => ({
+  channels: { combinedMax: cpus, combined: Math.min(cpus, 8) },
+  rings: { rxMax: 8192, txMax: 8192, rx: 1024, tx: 1024 },
+  features: [
+    { name: 'tx-checksum-ip-generic', on: true },
+    { name: 'highdma', on: true, fixed: true },
+    { name: 'rx-vlan-filter', on: true },
+    { name: 'tx-generic-segmentation', on: true },
+    { name: 'rx-gro', on: true },
+    { name: 'rx-lro', on: false },
+    { name: 'tx-tcp-segmentation', on: true },
+    { name: 'tx-gre-segmentation', on: true },
+    { name: 'tx-gre-csum-segmentation', on: true },
+    { name: 'tx-udp-segmentation', on: true },
+    { name: 'rx-ntuple-filter', on: false },
+    { name: 'rx-checksum', on: true },
+    { name: 'loopback', on: false, fixed: true },
+    { name: 'rx-gro-hw', on: false, fixed: true },
+    { name: 'rx-udp-gro-forwarding', on: false },
+  ],
+})
+
 const PROFILES: Record<string, () => Hardware> = {
   controlplane: () => ({
     numaCpus: contiguous(1, 4),
@@ -71,13 +98,21 @@ const PROFILES: Record<string, () => Hardware> = {
     // Two ports of one 25 GbE NIC, both cabled: the first to the node network, the second to a storage/backup switch
     // that runs its own DHCP server. Talos runs DHCP on the second too unless the config names it (lab/network.ts).
     links: [
-      { name: 'enp65s0f0np0', mac: '0c:42:a1:21:00:00', busPath: '0000:41:00.0', driver: 'mlx5_core', carrier: true },
+      {
+        name: 'enp65s0f0np0',
+        mac: '0c:42:a1:21:00:00',
+        busPath: '0000:41:00.0',
+        driver: 'mlx5_core',
+        carrier: true,
+        ethtool: mlx5Port(32),
+      },
       {
         name: 'enp65s0f1np1',
         mac: '0c:42:a1:21:00:01',
         busPath: '0000:41:00.1',
         driver: 'mlx5_core',
         carrier: true,
+        ethtool: mlx5Port(32),
         segment: { cidr: '192.168.100.0/24', router: '192.168.100.1' },
       },
     ],

@@ -13,6 +13,7 @@
 //   ssh/<name>/                 the node's rescue sshd: sshd_config, host key, authorized_keys, disk.img
 //   ssh/id_ed25519              the operator key the lab inventory points at (0600)
 //   pki/                        lab CA and serving certs for the Kubernetes API
+import type { LabEthtool } from './ethtool.ts'
 import { readFileSync, existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -99,6 +100,8 @@ export interface LabLink {
    * with this router. Absent: the node network, whose server hands out the node's own address (/24, router .1).
    */
   segment?: { cidr: string; router: string }
+  /** its driver's ethtool defaults and maximums (lab/ethtool.ts); absent: a virtio NIC's (lab/ethtool.ts VIRTIO_NET) */
+  ethtool?: LabEthtool
 }
 
 export interface LabNode {

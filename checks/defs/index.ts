@@ -7,6 +7,7 @@ import { hugepagesChecks } from './hugepages.ts'
 import { isolationChecks } from './isolation.ts'
 import { kernelChecks } from './kernel.ts'
 import { kubeletChecks } from './kubelet.ts'
+import { nicChecks } from './nic.ts'
 import { numaChecks } from './numa.ts'
 import { storageChecks } from './storage.ts'
 import { solanaChecks } from './solana.ts'
@@ -21,6 +22,7 @@ export const ALL_CHECKS: AnyCheck[] = [
   ...numaChecks,
   ...sysctlChecks,
   ...solanaChecks,
+  ...nicChecks,
   ...kernelChecks,
   ...kubeletChecks,
   ...storageChecks,

@@ -2,7 +2,7 @@
 // CheckInventory as is, and fixtures in tests only spell out what a check looks at.
 import type { ClusterSpec, InventoryNode, StorageSpec, ValidatorProfile } from '../../config/inventory.ts'
 
-export type CheckNode = Pick<InventoryNode, 'name' | 'address' | 'role' | 'profile'>
+export type CheckNode = Pick<InventoryNode, 'name' | 'address' | 'role' | 'profile' | 'network'>
 
 type CheckStorage = Pick<StorageSpec, 'name' | 'mountPoint' | 'filesystem' | 'owner' | 'mode'>
 

@@ -19,6 +19,7 @@ import {
   parseTable,
   parseVersion,
 } from '../../lib/talos/parse.ts'
+import { parseEthernetStatus, type EthernetStatus } from '../../lib/talos/ethernet-status.ts'
 import { controlPlaneNodes, nodeNameFor, type CheckInventory, type CheckNode } from './inventory.ts'
 import {
   hugepagesBySize,
@@ -604,6 +605,28 @@ export const SOURCES: SourceRegistry<SourceContext> = {
     name: 'criBaseSpec',
     asksNodes: true,
     fetch: readFile('/etc/cri/conf.d/base-spec.json'),
+  },
+
+  ethernetStatus: {
+    name: 'ethernetStatus',
+    asksNodes: true,
+    // every link of every node in one `get`: EthernetStatusController writes one per ethernet link (v1.10.3
+    // controllers/network/ethernet_status.go), id = link name
+    fetch: async ({ ctx, inv, nodes }) => {
+      const out: PerNode<Record<string, EthernetStatus>> = { values: {}, errors: {} }
+      if (nodes.length === 0) return out
+      const r = await batched(ctx, ['get', 'ethernetstatus', '-o', 'json'], nodes)
+      for (const res of parsePartial((s) => parseResources(s), r.stdout, r.command)) {
+        const name = nodeNameFor(inv, res.node || (nodes.length === 1 ? nodes[0]!.address : ''))
+        ;(out.values[name] ??= {})[res.metadata.id] = parseEthernetStatus(res.spec)
+      }
+      // a node that answered with no ethernet links at all still answered: an empty map, not an error
+      const answered = new Set(Object.keys(out.values))
+      for (const [n, e] of Object.entries(r.errorsFor(answered)))
+        if (r.exitCode === 0 && !r.stderr.trim()) out.values[n] = {}
+        else out.errors[n] = e
+      return out
+    },
   },
 
   hostLimits: {

@@ -1,6 +1,7 @@
 // The check suite's vocabulary. A check is data: which nodes it judges, which named data sources it
 // needs, and a PURE evaluate over already-fetched data. All I/O lives in sources.ts; the runner
 // fetches each source once for every target, so a check can be tested with fixtures alone.
+import type { EthernetStatus } from '../../lib/talos/ethernet-status.ts'
 import type { CheckInventory } from './inventory.ts'
 import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import type { EtcdMemberRow, HealthReport } from '../../lib/talos/parse.ts'
@@ -140,6 +141,8 @@ export interface SourceData {
   criBaseSpec: PerNode<string>
   /** fdctl's host limits (checks/defs/solana.ts HOST_LIMITS): sysctl key → /proc/sys value; absent keys have no file. */
   hostLimits: PerNode<Record<string, string>>
+  /** link name → its EthernetStatus (one batched `talosctl get ethernetstatus -o json`). */
+  ethernetStatus: PerNode<Record<string, EthernetStatus>>
   /** NUMA topology read through the Talos API from /sys/devices/system/node. */
   numa: PerNode<NumaView>
   /** Page size (kB) → NUMA node id → nr_hugepages, for each of the inventory's page sizes. */

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { paths, type LabNode } from '../state.ts'
 import { nodeServices } from '../machine-services.ts'
 import { ModelError } from './errors.ts'
+import { ethernetSpecErrors } from './resources-network.ts'
 
 function fileLines(file: string): string[] {
   if (!existsSync(file)) return []
@@ -20,6 +21,8 @@ function fileLines(file: string): string[] {
 export async function ServiceLog(n: LabNode, req: { id?: string; namespace?: string }): Promise<unknown> {
   const id = req.id ?? ''
   if (req.namespace === 'k8s.io') throw new ModelError('Unimplemented', 'the lab keeps no Kubernetes container logs')
+  // machined's controllers log here; the lab writes the one failure it models (an EthernetConfig Talos cannot apply)
+  if (id === 'controller-runtime') return { lines: ethernetSpecErrors(n) }
   if (id === 'kubelet') return { lines: fileLines(join(paths.nodeDir(n.name), 'kubelet.log')) }
   if (id === 'etcd' && n.role === 'controlplane') return { lines: fileLines(join(paths.nodeDir(n.name), 'etcd.log')) }
   if ((await nodeServices(n)).some((s) => s.id === id && id !== 'etcd')) return { lines: [] }

@@ -4,6 +4,14 @@ import { networkState } from '../network.ts'
 import type { LabNode } from '../state.ts'
 import type { ModelResource } from './model-resource.ts'
 import { runningConfig } from './running-config.ts'
+import { parseAllDocuments } from 'yaml'
+import {
+  applyEthernetConfig,
+  ethernetConfigDocs,
+  ethernetStatusSpec,
+  VIRTIO_NET,
+  type AppliedEthtool,
+} from '../ethtool.ts'
 
 const state = (n: LabNode) => networkState(n, runningConfig(n)?.view.interfaces ?? [])
 
@@ -58,4 +66,51 @@ export function routeStatuses(n: LabNode): ModelResource[] {
       protocol: r.protocol,
     },
   }))
+}
+
+/** Each link's NIC after EthernetSpecController applied the running config's EthernetConfig for it (lab/ethtool.ts). */
+function ethtoolOf(n: LabNode): { name: string; up: boolean; applied: AppliedEthtool }[] {
+  const text = runningConfig(n)?.text
+  const docs = text
+    ? ethernetConfigDocs(parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null))
+    : []
+  return state(n).links.map((l) => ({
+    name: l.link.name,
+    up: l.adminUp && l.link.carrier,
+    applied: applyEthernetConfig(
+      l.link.ethtool ?? VIRTIO_NET,
+      docs.find((d) => d.name === l.link.name),
+    ),
+  }))
+}
+
+export function ethernetStatuses(n: LabNode): ModelResource[] {
+  return ethtoolOf(n).map((l) => ({
+    id: l.name,
+    owner: 'network.EthernetStatusController',
+    spec: ethernetStatusSpec(l.applied.state, l.up),
+  }))
+}
+
+/**
+ * The error EthernetSpecController returns while a spec cannot be applied (ethernet_spec.go Run:79-87), one line as
+ * the controller runtime logs a failed run (cosi-project/runtime v0.10.2 rruntime/run.go:56 "controller failed").
+ * An EthernetConfig naming a link the machine does not have fails too: ethtool answers ENODEV for it.
+ */
+export function ethernetSpecErrors(n: LabNode): string[] {
+  const text = runningConfig(n)?.text
+  if (!text) return []
+  const links = ethtoolOf(n)
+  const docs = ethernetConfigDocs(parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null))
+  const errors = [
+    ...links.flatMap((l) => (l.applied.error ? [l.applied.error] : [])),
+    ...docs
+      .filter((d) => !links.some((l) => l.name === d.name))
+      .map((d) => `error configuring "${d.name}": error updating link: no such device`),
+  ]
+  return errors.length
+    ? [
+        `controller failed {"component": "controller-runtime", "controller": "network.EthernetSpecController", "error": ${JSON.stringify(`failed to reconcile Ethernet specs: ${errors.join('\n')}`)}}`,
+      ]
+    : []
 }

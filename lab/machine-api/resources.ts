@@ -9,7 +9,7 @@ import { hostnameStatus, members } from './resources-cluster.ts'
 import { extensionStatuses, machineStatus } from './resources-runtime.ts'
 import { kernelParamStatuses } from './kernel-params.ts'
 import { discoveredVolumes } from './resources-discovery.ts'
-import { addressStatuses, linkStatuses, routeStatuses } from './resources-network.ts'
+import { addressStatuses, ethernetStatuses, linkStatuses, routeStatuses } from './resources-network.ts'
 
 import type { ModelResource } from './model-resource.ts'
 
@@ -36,6 +36,8 @@ export const RESOURCE_KINDS: Record<string, ResourceKind> = {
   'LinkStatuses.net.talos.dev': { namespace: 'network', maintenance: true, list: linkStatuses },
   'AddressStatuses.net.talos.dev': { namespace: 'network', maintenance: true, list: addressStatuses },
   'RouteStatuses.net.talos.dev': { namespace: 'network', maintenance: true, list: routeStatuses },
+  // EthernetStatusController runs without a config too (it only watches links): ethernet_status.go
+  'EthernetStatuses.net.talos.dev': { namespace: 'network', maintenance: true, list: ethernetStatuses },
   // machined's VersionController writes it on every boot, maintenance mode included (controllers/runtime/version.go)
   'Versions.runtime.talos.dev': {
     namespace: 'runtime',

@@ -260,7 +260,9 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   })
   // a worker cannot add taints to itself (NodeRestriction): the kubelet registers with them instead
   assert.equal(m.nodeTaints, undefined)
-  const vols = docs.slice(1)
+  // the UserVolumeConfigs, then validator.nic's EthernetConfig (test/unit/nic.test.ts)
+  const vols = docs.slice(1).filter((d) => d.kind === 'UserVolumeConfig')
+  assert.deepEqual(docs.at(-1)!.kind, 'EthernetConfig')
   assert.deepEqual(
     vols.map((d) => [
       d.apiVersion,
