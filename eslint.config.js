@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'eslint-ts'
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'out/**', '.lab/**', 'state/**'] },
+  { ignores: ['**/node_modules/**', 'out/**', '.lab/**', 'state/**', 'config/generated/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

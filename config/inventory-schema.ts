@@ -231,6 +231,13 @@ export const inventorySchema = closed(
         kernelArgs: { type: 'array', items: str },
         /** fdctl's [net] provider: which of its sysctl checks apply (and which sysctls the validator renders). */
         netProvider: { enum: ['xdp', 'socket'] },
+        /** Rendered as an inline manifest with PodSecurity level privileged (config/render.ts validatorNamespaceManifest). */
+        namespace: {
+          type: 'string',
+          pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$',
+          not: { enum: ['kube-system', 'kube-public', 'kube-node-lease', 'default'] },
+          'x-message': 'must be a namespace name of your own (an RFC 1123 label such as solana), not a system one',
+        },
         // the validator's own installer image: its schematic carries the kernel args above (lib/render.ts installerImageFor)
         installerImage: str,
         storage: {
@@ -246,6 +253,8 @@ export const inventorySchema = closed(
               maxSize: byteSize,
               filesystem: { enum: ['xfs', 'ext4'] },
               mountPoint: str,
+              /** The validator's directory in the volume, default <mountPoint>/data (config/inventory.ts dataDirProblem). */
+              dataDir: str,
               owner: closed({ uid: { type: 'integer', minimum: 0 }, gid: { type: 'integer', minimum: 0 } }, [
                 'uid',
                 'gid',

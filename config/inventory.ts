@@ -9,15 +9,16 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { isAbsolute, normalize } from 'node:path'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
-import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
+import { kubeletSysctlProblem, sysctlValueProblem } from '../lib/host/sysctl-values.ts'
 import type { BmcSpec } from '../lib/host/bmc.ts'
-import { Ajv, type ErrorObject } from 'ajv'
-import { inventorySchema } from './inventory-schema.ts'
+import type { ErrorObject } from 'ajv'
+import validateSchema from './generated/inventory-validator.js'
 import { isSecretKey } from '../lib/runner/redact.ts'
 import { UsageError } from '../lib/runner/flags.ts'
 import { quantityValue } from '../lib/kube/quantity.ts'
 import { DEFAULT_IMAGE_FACTORY, parseInstallerImage } from '../lib/talos/schematic.ts'
 import { nicProblems, type NicTuning } from './nic.ts'
+import { dataDirProblem, storageDataDir } from './volume-data-dir.ts'
 import type { NetProvider } from '../lib/host/solana-limits.ts'
 import {
   hugepageBytes,
@@ -114,6 +115,8 @@ export interface StorageSpec {
   filesystem: 'xfs' | 'ext4'
   /** Talos v1.10 mounts user volumes at /var/mnt/<name>; the inventory states it so checks can look there. */
   mountPoint: string
+  /** The validator's directory in the volume, which owner and mode are of (config/volume-data-dir.ts says why). */
+  dataDir?: string
   owner: { uid: number; gid: number }
   mode: string
 }
@@ -152,6 +155,8 @@ export interface ValidatorProfile {
   kernelArgs?: string[]
   /** fdctl's [net] provider (default xdp): the sysctls rendered for it and the limits solana.host-limits checks. */
   netProvider?: NetProvider
+  /** The namespace the validator runs in: rendered with PodSecurity level privileged (default solana). */
+  namespace?: string
   /** The validator's own installer image (its schematic carries the validator's kernel args). */
   installerImage?: string
   /** Where 09-upgrade reads the validator's leader schedule (its restart window). */
@@ -215,6 +220,9 @@ export class InventoryError extends UsageError {
 }
 
 /** `file:line:col: field: message`; a problem with the file as a whole (missing, a directory) has no position. */
+/** The validator's namespace (validator.namespace, default solana). */
+export const validatorNamespace = (v: Pick<ValidatorProfile, 'namespace'> | undefined) => v?.namespace ?? 'solana'
+
 export const formatIssue = (i: InventoryIssue) =>
   `${i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file}: ${i.field ? `${i.field}: ` : ''}${i.message}`
 
@@ -267,8 +275,7 @@ type HardwareLookup = (node: string) => HardwareFacts | undefined
 
 // ---------------------------------------------------------------- parse + validate
 
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
-const validateSchema = ajv.compile(inventorySchema)
+// config/inventory-schema.ts compiled ahead of time (config/gen-inventory-validator.ts): no ajv compile at start-up
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML documents are walked by path, their shape checked by the schema
 type Obj = Record<string, any>
@@ -336,6 +343,8 @@ function ajvMessage(e: ErrorObject): { path: PathSeg[]; message: string } {
       return { path, message: `${custom ?? `must be ${(e.params as { type: string }).type}`} ${got(e.data)}` }
     case 'pattern':
       return { path, message: `${custom ?? `must match ${(e.params as { pattern: string }).pattern}`} ${got(e.data)}` }
+    case 'not':
+      return { path, message: `${custom ?? 'is not allowed here'} ${got(e.data)}` }
     case 'minLength':
       return { path, message: 'must not be empty' }
     case 'minItems':
@@ -866,7 +875,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   if (v.topologyManagerPolicy && v.topologyManagerPolicy !== 'none' && v.cpuManagerPolicy !== 'static')
     c.warn(
       V('topologyManagerPolicy'),
-      `topology manager ${v.topologyManagerPolicy} aligns nothing without cpuManagerPolicy: static`,
+      `topology manager ${v.topologyManagerPolicy} aligns no CPUs without cpuManagerPolicy: static (only the CPU manager's static policy gives CPU hints; memory and devices alone would be aligned)`,
     )
 
   // kubelet's Static memory manager refuses to start unless per-NUMA reservedMemory adds up exactly to
@@ -894,7 +903,8 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (!SYSCTL_KEY.test(k)) c.error(V('sysctls', k), `not a sysctl name ${got(k)}`)
     if (typeof val === 'string' && /[\n\r\0]/.test(val)) c.error(V('sysctls', k), 'sysctl value must be a single line')
     else if (typeof val === 'string') {
-      const problem = sysctlValueProblem(k, val)
+      // the kernel's range first, then kubelet's own requirement (lib/host/sysctl-values.ts KUBELET_REQUIRED)
+      const problem = sysctlValueProblem(k, val) ?? kubeletSysctlProblem(k, val)
       if (problem) c.error(V('sysctls', k), problem)
     }
   }
@@ -929,6 +939,10 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     names.add(s.name)
     if (s.mountPoint !== `/var/mnt/${s.name}`)
       c.error(S('mountPoint'), `Talos v1.10 mounts user volume "${s.name}" at /var/mnt/${s.name} ${got(s.mountPoint)}`)
+    else if (typeof s.dataDir === 'string') {
+      const problem = dataDirProblem(s.dataDir, s.mountPoint)
+      if (problem) c.error(S('dataDir'), `${problem} ${got(s.dataDir)}`)
+    }
     if (s.minSize && s.maxSize && parseByteSize(s.minSize) > parseByteSize(s.maxSize))
       c.error(S('maxSize'), `is smaller than minSize ${s.minSize} ${got(s.maxSize)}`)
     if (!s.minSize && !s.maxSize) c.error(S(), 'needs minSize or maxSize (Talos requires one to provision the volume)')
@@ -956,6 +970,7 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
   const hw = node?.name && hardware ? hardware(node.name) : undefined
   checkHugepageSizesDistinct(c, v.hugepages as HugepagesInput)
   checkPodFitsOneNumaNode(c, normalizedValidator(v), v.pod, hw, cpusetProblem)
+  checkTopologyNumaLimit(c, v, hw)
   if (hw?.disks) checkVolumeDisksOnHardware(c, (v.storage ?? []) as Obj[], hw.disks, node!)
   if (v.nic && node)
     for (const p of nicProblems(v.nic, ['nodes', vIdx[0]!], node.network?.link, hw?.links)) c.error(p.path, p.message)
@@ -1109,6 +1124,30 @@ function checkHugepagesFitNuma(c: Collector, raw: HugepagesInput, hw: HardwareFa
 
 const mib = (b: number) => `${Math.round(b / 2 ** 20)}Mi`
 const gib = (b: number) => `${+(b / 2 ** 30).toFixed(2)}Gi`
+
+/**
+ * kubelet v1.33.1 refuses to start with a topology manager policy other than none on a machine with more than 8 NUMA
+ * nodes: pkg/kubelet/cm/topologymanager/topology_manager.go :40 defaultMaxAllowableNUMANodes = 8, :154-155 "unsupported
+ * on machines with more than %v NUMA Nodes", unless topologyManagerPolicyOptions max-allowable-numa-nodes raises it
+ * (policy_options.go :31, :37 beta, on by default since 1.28), which the inventory has no field for. The inventory
+ * knows a lower bound of the count (hugepages perNumaNode, reservedMemory numaNode); the lab knows it exactly.
+ */
+function checkTopologyNumaLimit(c: Collector, v: Obj, hw: HardwareFacts | undefined) {
+  const policy = v.topologyManagerPolicy
+  if (!policy || policy === 'none') return
+  const pools = normalizedValidator(v).hugepages
+  const fromReserved = Math.max(0, ...((v.reservedMemory ?? []) as Obj[]).map((r) => Number(r.numaNode) + 1))
+  const fromPools = Math.max(0, ...pools.map((p) => p.perNumaNode.length))
+  const nodes = hw ? hw.numaMemoryMiB.length : Math.max(fromReserved, fromPools)
+  if (!(nodes > 8)) return
+  const how = hw
+    ? `the machine has ${nodes} NUMA nodes`
+    : `the inventory names at least ${nodes} NUMA nodes (hugepages perNumaNode, reservedMemory)`
+  c.error(
+    ['validator', 'topologyManagerPolicy'],
+    `${how}: kubelet v1.33.1 refuses to start with topologyManagerPolicy ${policy} on more than 8 ("unsupported on machines with more than 8 NUMA Nodes", pkg/kubelet/cm/topologymanager/topology_manager.go:155); the max-allowable-numa-nodes option that raises the limit has no inventory field: set the firmware to at most 8 NUMA nodes per machine (e.g. NPS1/NPS2) or topologyManagerPolicy: none`,
+  )
+}
 
 /**
  * With topologyManagerPolicy single-numa-node, a Guaranteed container's CPUs, memory and hugepages must all come
@@ -1336,6 +1375,7 @@ export function checkInventory(text: string, file: string, opts: ParseOptions = 
 function normalizedValidator(v: Obj): ValidatorProfile {
   const hugepages = hugepagePools(v.hugepages as HugepagesInput)
   const out: ValidatorProfile = { ...v, hugepages }
+  if (v.storage) out.storage = (v.storage as StorageSpec[]).map((s) => ({ ...s, dataDir: storageDataDir(s) }))
   if (v.pod) out.pod = { ...v.pod, hugepages: podHugepages(v.pod.hugepages as PodHugepagesInput, hugepages) }
   return out
 }

@@ -67,6 +67,43 @@ export const memoryManagerResetFile = () => ({
   content: EMPTY_STATIC_MEMORY_CHECKPOINT,
 })
 
+/** kubelet's CPU manager checkpoint, next to the memory manager's. */
+export const CPU_MANAGER_STATE = '/var/lib/kubelet/cpu_manager_state'
+
+/**
+ * The static CPU policy's checkpoint with no CPUs, byte for byte what kubelet v1.33.1 writes when the file is missing
+ * (kubernetes pkg/kubelet/cm/cpumanager/state/state_checkpoint.go restoreState :101-102 → storeState :143-156:
+ * NewCPUManagerCheckpoint, the policy name, the empty defaultCpuSet; checkpoint.go MarshalCheckpoint :81-86, the
+ * `entries` map is omitempty; the checksum is fnv32a of the go-spew dump, checkpointmanager/checksum/checksum.go).
+ * Produced by kubelet's own code: a throw-away Go program in a module with tools/kubernetes's go.mod and replaces
+ * called state.NewCPUManagerCheckpoint(), set PolicyName "static", MarshalCheckpoint() and printed it
+ * (test/fixtures/kubelet/cpu_manager_state.empty-static.json; lab/cpu-manager.ts cpuCheckpointChecksum computes
+ * the same checksum, test/unit/lab-cpu-manager.test.ts asserts both). At start, cpumanager/policy_static.go
+ * validateState (:211-219) takes an empty defaultCpuSet without assignments as a fresh state: it puts every CPU
+ * kubelet sees in the shared pool and stores it, instead of comparing.
+ */
+export const EMPTY_STATIC_CPU_CHECKPOINT = '{"policyName":"static","defaultCpuSet":"","checksum":3083571066}'
+
+/**
+ * The machine.files entry that gives kubelet's static CPU manager a fresh checkpoint at every boot, written as the
+ * memory manager's is (memoryManagerResetFile). Without it a checkpoint from before the boot meets a machine whose
+ * CPUs changed: `nosmt`, `maxcpus=` or `nr_cpus=` in validator.kernelArgs (applied by 09's upgrade, /var kept), a
+ * BIOS SMT or NPS change, a board swap. policy_static.go validateState (:255-266) then refuses it
+ * ("current set of available CPUs … doesn't match with CPUs in state …"), cpu_manager.go Start (:229-236) runs it
+ * before any stale state is removed, kubelet exits and Talos removes the file only when the policy NAME changes
+ * (v1.10.3 controllers/k8s/kubelet_service.go handlePolicyChange :224-253; the "static" written here equals the
+ * config's, so it stays). Wiping it at boot is safe: no container survives a reboot, so the exclusive CPUs the old
+ * checkpoint assigned belong to nothing; kubelet admits the pods again and the static policy gives them CPUs anew.
+ * A kubelet restart within a boot (a config apply) keeps its checkpoint, as it must: the containers it pinned still
+ * run, so a LIVE reservedSystemCPUs change still needs kubeletStateProcedure.
+ */
+export const cpuManagerResetFile = () => ({
+  path: CPU_MANAGER_STATE,
+  op: 'create',
+  permissions: 0o600,
+  content: EMPTY_STATIC_CPU_CHECKPOINT,
+})
+
 /** Changes between the running and the rendered config that leave kubelet unable to start with its checkpoints. */
 export function kubeletStateChanges(runningText: string, renderedText: string): KubeletStateChange[] {
   const a = extraConfig(runningText)
@@ -74,7 +111,9 @@ export function kubeletStateChanges(runningText: string, renderedText: string): 
   const out: KubeletStateChange[] = []
   const cpuA = String(a.cpuManagerPolicy ?? 'none')
   const cpuB = String(b.cpuManagerPolicy ?? 'none')
-  // a policy NAME change is handled: Talos removes cpu_manager_state (equalPolicy treats "none" as "")
+  // a policy NAME change is handled: Talos removes cpu_manager_state (equalPolicy treats "none" as ""). A
+  // reservedSystemCPUs change applied to a running node restarts kubelet within the boot, which keeps its checkpoint
+  // (the boot-time reset, cpuManagerResetFile, does not run): its pinned containers' CPUs may be the new reserved ones.
   if (
     cpuA === 'static' &&
     cpuB === 'static' &&
@@ -109,7 +148,7 @@ export function kubeletStateChanges(runningText: string, renderedText: string): 
   return out
 }
 
-/** The way through on Talos, for each node: drain, apply, wipe EPHEMERAL (/var, with /var/lib/kubelet), uncordon. */
+/** The way through on Talos, for each node: drain, apply, wipe EPHEMERAL (/var, with /var/lib/kubelet), approve its new serving CSR, uncordon. */
 export function kubeletStateProcedure(
   nodes: { node: InventoryNode; changes: KubeletStateChange[] }[],
   inventoryFile: string,
@@ -123,7 +162,8 @@ export function kubeletStateProcedure(
     `    1. kubectl drain ${node.name} --ignore-daemonsets --delete-emptydir-data`,
     `    2. npx zx runbooks/02-configure.ts --inventory ${inventoryFile} --allow-kubelet-policy-change   (kubelet on ${node.name} stops starting)`,
     `    3. talosctl -n ${node.address} reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL   (wipes /var with the stale checkpoints; the machine config on STATE and the user volumes stay)`,
-    `    4. kubectl uncordon ${node.name}   (once it is Ready again)`,
+    `    4. npx zx runbooks/04-join.ts --inventory ${inventoryFile}   (the wipe took the kubelet's serving certificate: it approves the new request after checking its SANs)`,
+    `    5. kubectl uncordon ${node.name}   (once it is Ready again)`,
   ])
   return (
     `kubelet resource-manager settings change on a running node; Talos removes /var/lib/kubelet/cpu_manager_state only when the CPU manager policy name changes and never memory_manager_state, so kubelet would fail its checkpoint validation:\n` +

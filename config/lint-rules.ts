@@ -4,9 +4,14 @@
 import type { Document, LineCounter } from 'yaml'
 import { formatDotted, positionOf, type PathSeg } from './yaml-positions.ts'
 import { partitionInstallDiskMessage, partitionOf } from '../lib/host/block-device.ts'
-import { sysctlValueProblem } from '../lib/host/sysctl-values.ts'
+import { kubeletRequiredValue, kubeletSysctlProblem, sysctlValueProblem } from '../lib/host/sysctl-values.ts'
 import { schematicOfInstaller } from '../lib/talos/schematic.ts'
-import { EMPTY_STATIC_MEMORY_CHECKPOINT, MEMORY_MANAGER_STATE } from './kubelet-policy.ts'
+import {
+  CPU_MANAGER_STATE,
+  EMPTY_STATIC_CPU_CHECKPOINT,
+  EMPTY_STATIC_MEMORY_CHECKPOINT,
+  MEMORY_MANAGER_STATE,
+} from './kubelet-policy.ts'
 
 export type Severity = 'error' | 'warning'
 
@@ -517,12 +522,16 @@ const evictionExceedsReserved: Rule = {
   },
 }
 
-// kubernetes docs, topology-manager: CPU hints come only from the static CPU manager policy; with policy none the
-// topology manager has no exclusive CPUs to align. Advice: warning.
+// The topology manager takes hints from three providers (kubernetes v1.33.1 pkg/kubelet/cm/container_manager_linux.go
+// AddHintProvider :308 device manager, :335 CPU manager, :349 memory manager). CPU hints come only from the static
+// CPU manager policy (cpumanager/policy_static.go GetTopologyHints :548; policy none gives none), so without it the
+// container's CPUs are neither pinned nor aligned; the Static memory manager (memorymanager/policy_static.go :423)
+// and device plugins (devicemanager/topology_hints.go :33) still give hints, and their memory, huge pages and devices
+// are aligned. A pod aligned on everything but its CPUs is rarely what was meant. Advice: warning.
 const topologyWithoutStaticCpu: Rule = {
   id: 'topology-without-static-cpu',
   severity: 'warning',
-  description: 'the topology manager aligns nothing without the static CPU manager',
+  description: "the topology manager aligns no CPUs without the static CPU manager (only memory's and devices' hints)",
   check: ({ config }) => {
     const k = kubeletView(config)
     if (!k.topologyManagerPolicy || k.topologyManagerPolicy.value === 'none' || k.cpuManagerPolicy?.value === 'static')
@@ -530,7 +539,7 @@ const topologyWithoutStaticCpu: Rule = {
     return [
       {
         path: k.topologyManagerPolicy.path,
-        message: `topology-manager-policy ${k.topologyManagerPolicy.value} without cpu-manager-policy static: CPUs are not pinned, so nothing is NUMA-aligned`,
+        message: `topology-manager-policy ${k.topologyManagerPolicy.value} without cpu-manager-policy static: CPUs are not pinned, so a container's CPUs are not NUMA-aligned with its memory, huge pages and devices (only the memory manager and device plugins give hints)`,
         fix: 'set cpu-manager-policy static (cpuManagerPolicy: static) with reserved CPUs, or drop the topology manager policy',
       },
     ]
@@ -598,12 +607,23 @@ const installDiskPartition: Rule = {
 const sysctlValue: Rule = {
   id: 'sysctl-value',
   severity: 'error',
-  description: 'known sysctls get a value the kernel accepts (integer ranges, qdisc and congestion control names)',
+  description:
+    "known sysctls get a value the kernel accepts (integer ranges, qdisc and congestion control names) and kubelet's protectKernelDefaults requires",
   check: ({ config }) => {
     const s = config.machine?.sysctls
     if (!isObj(s)) return []
     return Object.entries(s).flatMap(([k, v]): RuleHit[] => {
       const problem = typeof v === 'string' ? sysctlValueProblem(k, v) : undefined
+      // kubelet's protectKernelDefaults (Talos forces it): the kernel takes the value, kubelet then refuses to start
+      const forKubelet = typeof v === 'string' && !problem ? kubeletSysctlProblem(k, v) : undefined
+      if (forKubelet)
+        return [
+          {
+            path: ['machine', 'sysctls', k],
+            message: forKubelet,
+            fix: `drop ${k} (Talos and the kernel give kubelet's value) or set it to ${kubeletRequiredValue(k)}`,
+          },
+        ]
       return problem
         ? [
             {
@@ -617,6 +637,60 @@ const sysctlValue: Rule = {
   },
 }
 
+/** What one resource manager's boot-time checkpoint reset is judged by: its policy, its file and the empty content. */
+interface CheckpointReset {
+  /** The policy that keeps the checkpoint (Static, static) and where a config names it. */
+  policy: string
+  extraArg: string
+  extraConfigField: string
+  defaultPolicy: string
+  path: string
+  empty: string
+  /** Why a policy-holding config needs the entry (the warning when it is missing). */
+  whyNeeded: string
+  /** What an entry under another policy does. */
+  otherPolicy: (policy: string) => Omit<RuleHit, 'path'>
+  /** Why content other than the empty checkpoint fails. */
+  wrongContent: string
+}
+
+/** The findings of one checkpoint reset: missing, under another policy, not `create`, or not the empty checkpoint. */
+function checkpointResetHits({ config }: RuleContext, r: CheckpointReset): RuleHit[] {
+  const k: Obj = config.machine?.kubelet ?? {}
+  const policy = String(
+    (isObj(k.extraArgs) && k.extraArgs[r.extraArg]) ||
+      (isObj(k.extraConfig) && k.extraConfig[r.extraConfigField]) ||
+      r.defaultPolicy,
+  )
+  const entryAt = files(config).findIndex((f) => isObj(f) && f.path === r.path)
+  const entry = entryAt >= 0 ? files(config)[entryAt]! : undefined
+  const at = (field?: string): PathSeg[] => ['machine', 'files', entryAt, ...(field ? [field] : [])]
+  if (policy !== r.policy) return entry ? [{ path: at('path'), ...r.otherPolicy(policy) }] : []
+  if (!entry)
+    return [
+      {
+        path:
+          isObj(k.extraConfig) && k.extraConfig[r.extraConfigField]
+            ? ['machine', 'kubelet', 'extraConfig', r.extraConfigField]
+            : ['machine', 'kubelet'],
+        severity: 'warning',
+        message: r.whyNeeded,
+        fix: `write the empty checkpoint at every boot: machine.files: [{path: ${r.path}, op: create, permissions: 0o600, content: '${r.empty}'}]`,
+      },
+    ]
+  if (entry.op !== 'create')
+    return [
+      {
+        path: at('op'),
+        message: `op ${JSON.stringify(entry.op)}: ${entry.op === 'overwrite' ? 'Talos stops the first boot, where the file does not exist yet ("file must exist")' : 'the checkpoint must be replaced whole at every boot'}`,
+        fix: 'use op: create (it writes the file whether it exists or not)',
+      },
+    ]
+  if (String(entry.content ?? '').trim() !== r.empty)
+    return [{ path: at('content'), message: r.wrongContent, fix: `content: '${r.empty}'` }]
+  return []
+}
+
 // kubernetes v1.33.1 pkg/kubelet/cm/memorymanager/policy_static.go validateState (:591-662): the Static policy
 // compares the checkpointed machine state (per NUMA node MemTotal, huge pages, reservations) with the machine's and
 // kubelet exits on any difference; Talos never removes memory_manager_state (v1.10.3 controllers/k8s/
@@ -628,57 +702,52 @@ const memoryManagerCheckpoint: Rule = {
   id: 'memory-manager-checkpoint',
   severity: 'error',
   description: "the Static memory manager's checkpoint must start empty at every boot",
-  check: ({ config }) => {
-    const k: Obj = config.machine?.kubelet ?? {}
-    const policy = String(
-      (isObj(k.extraArgs) && k.extraArgs['memory-manager-policy']) ||
-        (isObj(k.extraConfig) && k.extraConfig.memoryManagerPolicy) ||
-        'None',
-    )
-    const entryAt = files(config).findIndex((f) => isObj(f) && f.path === MEMORY_MANAGER_STATE)
-    const entry = entryAt >= 0 ? files(config)[entryAt]! : undefined
-    const at = (field?: string): PathSeg[] => ['machine', 'files', entryAt, ...(field ? [field] : [])]
-    const fixEntry = `machine.files: [{path: ${MEMORY_MANAGER_STATE}, op: create, permissions: 0o600, content: '${EMPTY_STATIC_MEMORY_CHECKPOINT}'}]`
-    if (policy !== 'Static')
-      return entry
-        ? [
-            {
-              path: at('path'),
-              message: `${MEMORY_MANAGER_STATE} is written at boot but the memory manager policy is ${policy}: kubelet refuses a checkpoint of another policy at every start (configured policy "${policy}" differs from state checkpoint policy)`,
-              fix: 'drop this machine.files entry, or set memoryManagerPolicy: Static',
-            },
-          ]
-        : []
-    if (!entry)
-      return [
-        {
-          path:
-            isObj(k.extraConfig) && k.extraConfig.memoryManagerPolicy
-              ? ['machine', 'kubelet', 'extraConfig', 'memoryManagerPolicy']
-              : ['machine', 'kubelet'],
-          severity: 'warning',
-          message: `the Static memory manager keeps ${MEMORY_MANAGER_STATE} across reboots and upgrades (Talos never removes it) and kubelet refuses to start when the machine differs from it: after a huge page change, or a boot that moves memory between NUMA nodes ("the expected machine state is different from the real one")`,
-          fix: `write the empty checkpoint at every boot: ${fixEntry}`,
-        },
-      ]
-    if (entry.op !== 'create')
-      return [
-        {
-          path: at('op'),
-          message: `op ${JSON.stringify(entry.op)}: ${entry.op === 'overwrite' ? 'Talos stops the first boot, where the file does not exist yet ("file must exist")' : 'the checkpoint must be replaced whole at every boot'}`,
-          fix: 'use op: create (it writes the file whether it exists or not)',
-        },
-      ]
-    if (String(entry.content ?? '').trim() !== EMPTY_STATIC_MEMORY_CHECKPOINT)
-      return [
-        {
-          path: at('content'),
-          message: `this is not the empty Static checkpoint kubelet writes: kubelet refuses a checkpoint whose checksum or policy does not match ("checkpoint is corrupted") at every boot, and the node never gets Ready`,
-          fix: `content: '${EMPTY_STATIC_MEMORY_CHECKPOINT}'`,
-        },
-      ]
-    return []
-  },
+  check: (ctx) =>
+    checkpointResetHits(ctx, {
+      policy: 'Static',
+      extraArg: 'memory-manager-policy',
+      extraConfigField: 'memoryManagerPolicy',
+      defaultPolicy: 'None',
+      path: MEMORY_MANAGER_STATE,
+      empty: EMPTY_STATIC_MEMORY_CHECKPOINT,
+      whyNeeded: `the Static memory manager keeps ${MEMORY_MANAGER_STATE} across reboots and upgrades (Talos never removes it) and kubelet refuses to start when the machine differs from it: after a huge page change, or a boot that moves memory between NUMA nodes ("the expected machine state is different from the real one")`,
+      otherPolicy: (policy) => ({
+        message: `${MEMORY_MANAGER_STATE} is written at boot but the memory manager policy is ${policy}: kubelet refuses a checkpoint of another policy at every start (configured policy "${policy}" differs from state checkpoint policy)`,
+        fix: 'drop this machine.files entry, or set memoryManagerPolicy: Static',
+      }),
+      wrongContent: `this is not the empty Static checkpoint kubelet writes: kubelet refuses a checkpoint whose checksum or policy does not match ("checkpoint is corrupted") at every boot, and the node never gets Ready`,
+    }),
+}
+
+// kubernetes v1.33.1 pkg/kubelet/cm/cpumanager/policy_static.go validateState (:255-267): the static policy compares
+// the checkpoint's CPUs (defaultCpuSet and every assignment) with the CPUs kubelet sees and kubelet exits when they
+// differ ("current set of available CPUs … doesn't match with CPUs in state …"): after a boot with nosmt, maxcpus=,
+// nr_cpus=, a BIOS SMT/NPS change or a board swap. Talos removes cpu_manager_state only when the policy NAME changes
+// (v1.10.3 controllers/k8s/kubelet_service.go handlePolicyChange :224-253) and keeps /var across reboots and
+// upgrades. An empty defaultCpuSet without assignments is taken as fresh (:211-219); machine.files `create` writes it
+// at every boot before kubelet starts (config/kubelet-policy.ts cpuManagerResetFile). A wrong checksum is "checkpoint
+// is corrupted" at every start (state/checkpoint.go VerifyChecksum). With another policy the entry does no harm
+// (Talos removes a checkpoint of another policy before kubelet starts) but resets nothing: a warning.
+const cpuManagerCheckpoint: Rule = {
+  id: 'cpu-manager-checkpoint',
+  severity: 'error',
+  description: "the static CPU manager's checkpoint must start empty at every boot",
+  check: (ctx) =>
+    checkpointResetHits(ctx, {
+      policy: 'static',
+      extraArg: 'cpu-manager-policy',
+      extraConfigField: 'cpuManagerPolicy',
+      defaultPolicy: 'none',
+      path: CPU_MANAGER_STATE,
+      empty: EMPTY_STATIC_CPU_CHECKPOINT,
+      whyNeeded: `the static CPU manager keeps ${CPU_MANAGER_STATE} across reboots and upgrades (Talos removes it only when the policy name changes) and kubelet refuses to start when the CPUs it sees differ from it: after a boot with nosmt, maxcpus= or nr_cpus=, a BIOS SMT change or a board swap ("current set of available CPUs … doesn't match with CPUs in state …")`,
+      otherPolicy: (policy) => ({
+        severity: 'warning',
+        message: `${CPU_MANAGER_STATE} is written at boot but the CPU manager policy is ${policy}: Talos removes a checkpoint of another policy before kubelet starts, so the entry resets nothing`,
+        fix: 'drop this machine.files entry, or set cpuManagerPolicy: static',
+      }),
+      wrongContent: `this is not the empty static checkpoint kubelet writes: kubelet refuses a checkpoint whose checksum does not match ("checkpoint is corrupted") or whose policy differs, at every boot, and a checkpoint with CPUs is compared with the machine's`,
+    }),
 }
 
 export const RULES: Rule[] = [
@@ -700,4 +769,5 @@ export const RULES: Rule[] = [
   installDiskPartition,
   sysctlValue,
   memoryManagerCheckpoint,
+  cpuManagerCheckpoint,
 ]

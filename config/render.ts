@@ -15,9 +15,16 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { join } from 'node:path'
 import { isIP } from 'node:net'
 import { parseDocument, stringify } from 'yaml'
-import { nodeSubnetOf, type Inventory, type InventoryNode, type LinkRef, type ValidatorProfile } from './inventory.ts'
+import {
+  nodeSubnetOf,
+  validatorNamespace,
+  type Inventory,
+  type InventoryNode,
+  type LinkRef,
+  type ValidatorProfile,
+} from './inventory.ts'
 import { splitNodeLabels } from './node-restriction.ts'
-import { memoryManagerResetFile } from './kubelet-policy.ts'
+import { cpuManagerResetFile, memoryManagerResetFile } from './kubelet-policy.ts'
 import { diskSelectorCel } from './volume-disk.ts'
 import type { SecretsBundle } from '../lib/talos/secrets-bundle.ts'
 import { validateAgainstTalosSchema, type SchemaIssue } from './talos-schema.ts'
@@ -153,7 +160,8 @@ export const validatorKernelArgs = (v: ValidatorProfile) => [
 /**
  * kubelet's hard eviction defaults on Linux (kubernetes pkg/kubelet/eviction/defaults_linux.go, plus imagefs.inodesFree
  * which kubelet 1.33 also defaults). Kubernetes 1.33 replaces the whole map when evictionHard is given
- * (mergeDefaultEvictionSettings only arrives in 1.34), so a signal the inventory leaves out would be zero: render
+ * unless mergeDefaultEvictionSettings is true (it exists in 1.33.1, default false: k8s.io/kubelet v0.33.1
+ * config/v1beta1/types.go:588-597, kubernetes cmd/kubelet/app/server.go:455), so a signal the inventory leaves out would be zero: render
  * these for every signal the inventory does not set.
  */
 const KUBELET_EVICTION_HARD_DEFAULTS: Readonly<Record<string, string>> = {
@@ -272,7 +280,30 @@ function clusterVars(inv: Inventory) {
     podSubnets: [v6 ? 'fc00:db8:10::/56' : '10.244.0.0/16'],
     serviceSubnets: [v6 ? 'fc00:db8:20::/112' : '10.96.0.0/12'],
     etcdExtraArgs: c.etcdQuotaBytes ? { 'quota-backend-bytes': String(c.etcdQuotaBytes) } : undefined,
+    inlineManifests: inv.validator ? [validatorNamespaceManifest(validatorNamespace(inv.validator))] : [],
   }
+}
+
+/** The PodSecurity labels of the validator's namespace (k8s.io/pod-security-admission api/constants.go). */
+export const PRIVILEGED_NAMESPACE_LABELS = {
+  'pod-security.kubernetes.io/enforce': 'privileged',
+  'pod-security.kubernetes.io/audit': 'privileged',
+  'pod-security.kubernetes.io/warn': 'privileged',
+}
+
+/**
+ * The validator's namespace as a Talos inline manifest. The rendered admissionControl enforces baseline everywhere
+ * else, which refuses the validator's host network and capabilities; PodSecurity reads the namespace's labels. Talos's
+ * ManifestApplyController creates the namespace when it is missing and never changes one that exists
+ * (internal/app/machined/pkg/controllers/k8s/manifest_apply.go at v1.10.3, apply: Get, then Create on NotFound).
+ */
+export function validatorNamespaceManifest(name: string): { name: string; contents: string } {
+  const ns = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels: { ...PRIVILEGED_NAMESPACE_LABELS, 'app.kubernetes.io/managed-by': 'talos-runbooks' } },
+  }
+  return { name: `talos-runbooks-namespace-${name}`, contents: stringify(ns) }
 }
 
 /** A port as a Talos v1.10 interfaces entry selects it: deviceSelector by MAC or PCI bus path, or its name. */
@@ -321,6 +352,15 @@ function nodeVars(inv: Inventory, n: InventoryNode) {
 
 const nonEmpty = (o: Record<string, string>) => (Object.keys(o).length ? o : undefined)
 
+/** The machine.files entries that rewrite the resource managers' checkpoints empty at every boot, or none. */
+function kubeletResetFiles(c: Record<string, unknown>) {
+  const files = [
+    ...(c.cpuManagerPolicy === 'static' ? [cpuManagerResetFile()] : []),
+    ...(c.memoryManagerPolicy === 'Static' ? [memoryManagerResetFile()] : []),
+  ]
+  return files.length ? files : undefined
+}
+
 function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
   return {
     extraKernelArgs: validatorKernelArgs(v),
@@ -331,8 +371,9 @@ function validatorVars(v: ValidatorProfile, role: InventoryNode['role']) {
       ...Object.fromEntries(Object.entries(v.sysctls ?? {}).map(([k, x]) => [k, String(x)])),
     },
     kubeletExtraConfig: kubeletExtraConfig(v),
-    // the Static memory manager starts every boot from a fresh checkpoint (config/kubelet-policy.ts)
-    files: kubeletExtraConfig(v).memoryManagerPolicy === 'Static' ? [memoryManagerResetFile()] : undefined,
+    // the static CPU manager and the Static memory manager start every boot from fresh checkpoints
+    // (config/kubelet-policy.ts cpuManagerResetFile, memoryManagerResetFile)
+    files: kubeletResetFiles(kubeletExtraConfig(v)),
     // Only the labels NodeRestriction lets a worker set on itself: one forbidden label makes Talos' whole update
     // (these labels included) fail forever. 05-storage-tuning applies the others with admin credentials.
     nodeLabels: nonEmpty(splitNodeLabels(v.labels).self),

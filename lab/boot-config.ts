@@ -8,9 +8,15 @@ import { writeCriBaseSpec } from './cri-base-spec.ts'
 import { loadNode, paths, type LabNode } from './state.ts'
 
 /** Applies cfg's runtime settings; what fails is machined's log line, not an API error. */
-export function applyRuntimeOf(n: LabNode, cfg: MachineConfigView, log: (msg: string) => void): void {
+export function applyRuntimeOf(
+  n: LabNode,
+  cfg: MachineConfigView,
+  log: (msg: string) => void,
+  opts: { boot?: boolean } = {},
+): void {
   const rc = runtimeConfigFor(cfg, n.hardware, n.installDisk ?? cfg.installDisk)
-  for (const e of applyRuntimeConfig(paths.root(n.name), rc).errors) log(e)
+  // at boot every volume is mounted afresh, and Talos resets each mount root then (lab/sysroot.ts applyRuntimeConfig)
+  for (const e of applyRuntimeConfig(paths.root(n.name), rc, opts).errors) log(e)
   writeCriBaseSpec(paths.root(n.name), cfg.baseRuntimeSpecOverrides)
 }
 
@@ -18,7 +24,10 @@ export function applyRuntimeOf(n: LabNode, cfg: MachineConfigView, log: (msg: st
 export function applyConfigAtBoot(name: string): void {
   const f = paths.config(name)
   if (!existsSync(f)) return
-  applyRuntimeOf(loadNode(name), parseMachineConfig(readFileSync(f, 'utf8'), f), (msg) =>
-    process.stderr.write(`${new Date().toISOString()} ${name}: ${msg}\n`),
+  applyRuntimeOf(
+    loadNode(name),
+    parseMachineConfig(readFileSync(f, 'utf8'), f),
+    (msg) => process.stderr.write(`${new Date().toISOString()} ${name}: ${msg}\n`),
+    { boot: true },
   )
 }

@@ -5,10 +5,12 @@
 // containerd reads the file when it starts, so containers keep their limits until the next boot
 // (website/content/v1.10/advanced/oci-base-spec.md: "applied with a machine reboot"). Without an RLIMIT_NOFILE the
 // containers inherit Talos's 1048576 open files (same page).
-// The lab writes a reduced default spec: ociVersion and process (user, cwd, no rlimits), not containerd's whole
-// generated one (capabilities, mounts, …), which nothing here reads.
+// The lab writes a reduced default spec: ociVersion and process (user, cwd, containerd's default capabilities, no
+// rlimits), not containerd's whole generated one (mounts, namespaces, …), which nothing here reads. The lab's
+// containers (lab/containers.ts) start from its capabilities and rlimits.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { CONTAINERD_DEFAULT_CAPS } from './proc-status.ts'
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v)
@@ -25,7 +27,20 @@ export function mergeSpec(base: Obj, over: Obj): Obj {
   return out
 }
 
-const DEFAULT_SPEC: Obj = { ociVersion: '1.2.0', process: { user: { uid: 0, gid: 0 }, cwd: '/' } }
+// containerd v2.0.5 pkg/oci/spec.go:157-186 populateDefaultUnixSpec: bounding, permitted and effective are
+// defaultUnixCaps (lab/proc-status.ts CONTAINERD_DEFAULT_CAPS)
+const DEFAULT_SPEC: Obj = {
+  ociVersion: '1.2.0',
+  process: {
+    user: { uid: 0, gid: 0 },
+    cwd: '/',
+    capabilities: {
+      bounding: CONTAINERD_DEFAULT_CAPS,
+      effective: CONTAINERD_DEFAULT_CAPS,
+      permitted: CONTAINERD_DEFAULT_CAPS,
+    },
+  },
+}
 
 export const CRI_BASE_SPEC = '/etc/cri/conf.d/base-spec.json'
 

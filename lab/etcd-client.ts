@@ -28,7 +28,8 @@ export function prefixEnd(prefix: string): string {
 
 export interface EtcdMember {
   ID: string // decimal string as the gateway sends uint64
-  name: string
+  /** Absent for a member that never started (etcd adds it with no name; the gateway omits empty fields). */
+  name?: string
   peerURLs: string[]
   clientURLs?: string[]
   isLearner?: boolean

@@ -4,7 +4,7 @@
 // etcd's own restore (Debian bookworm's etcd-client 3.4 has `etcdctl snapshot restore`; Talos links etcdutl's
 // snapshot manager, internal/app/machined/pkg/system/services/etcd.go recoverFromSnapshot).
 import { execFile } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, truncateSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { labBinary } from './tools.ts'
@@ -100,7 +100,12 @@ export function uploadRecoverySnapshot(name: string, file: string): void {
  * BootstrapEtcd with RecoverEtcd: the etcd service's pre-stage restores the uploaded snapshot into the empty data dir
  * as a single-member cluster of this node (its name and peer URL), then starts etcd on it. Like on Talos this runs
  * after the Bootstrap API call has returned: a restore that fails (a copied `db` without --recover-skip-hash-check)
- * leaves etcd Failed with the error (`talosctl service etcd`), the data dir empty.
+ * leaves etcd Failed with the error (`talosctl service etcd`). etcdutl's Restore creates member/snap and copies the
+ * db into the data dir BEFORE it checks the hash (etcdutl/v3@v3.5.21/snapshot/v3_snapshot.go:414-428, then :442 and
+ * :457), so a hash failure leaves /var/lib/etcd NOT empty, and a retried bootstrap is refused with AlreadyExists
+ * "etcd data directory is not empty" (v1alpha1_server.go:431-432) until EPHEMERAL is wiped. etcdctl 3.4's restore
+ * does the same in the lab's temporary dir; what it left there is moved into the data dir, as on Talos. A snapshot
+ * that fails manager.Status (services/etcd.go:548-551) writes nothing.
  */
 export async function recoverEtcd(name: string, skipHashCheck: boolean): Promise<void> {
   const n = loadNode(name)
@@ -127,6 +132,11 @@ export async function recoverEtcd(name: string, skipHashCheck: boolean): Promise
       etcdPeerUrl(n),
       ...(skipHashCheck ? ['--skip-hash-check'] : []),
     ]).catch((e: Error) => {
+      // what the restore wrote before it failed stays in the data dir, as etcdutl leaves it on Talos
+      if (existsSync(out) && readdirSync(out).length > 0) {
+        rmSync(paths.etcdData(name), { recursive: true, force: true })
+        renameSync(out, paths.etcdData(name))
+      }
       throw new Error(`error recovering from the snapshot: ${e.message}`)
     })
     const dir = paths.etcdData(name)

@@ -17,13 +17,27 @@
 //   kubelet exits ("Failed to start ContainerManager"); Talos restarts it forever.
 // - What machine.files writes at boot is there before kubelet's first start of that boot (lab/user-files.ts).
 //
-// The lab kubelet pins no exclusive CPUs, so its defaultCpuSet is every CPU: a reservedSystemCPUs change alone
-// passes, as it does on a real node whose Guaranteed pods were drained first.
+// - The static CPU policy also requires defaultCpuSet plus the assignments to be exactly the CPUs kubelet sees
+//   (cpumanager/policy_static.go validateState :255-267: "current set of available CPUs … doesn't match with CPUs in
+//   state …"); here those are the hardware's CPUs less what the boot's nosmt, maxcpus=, nr_cpus= took
+//   (lab/cpu-manager.ts onlineCpus), so a boot that changes them fails a checkpoint from before unless machine.files
+//   rewrote it empty (config/kubelet-policy.ts cpuManagerResetFile).
+//
+// The lab kubelet's CPU manager starts with every CPU in defaultCpuSet; the exclusive CPUs it then gives Guaranteed
+// containers (lab/containers.ts) leave it, so a reservedSystemCPUs change passes when no pinned container holds one
+// of the new reserved CPUs, as on a real node whose Guaranteed pods were drained first.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { formatCpuList, parseCpuList } from '../lib/host/numa.ts'
+import { parseCpuList } from '../lib/host/numa.ts'
 import type { Hardware } from './state.ts'
 import type { MachineFile } from './machine-config.ts'
+import {
+  cpuCheckpointChecksum,
+  marshalCpuCheckpoint,
+  onlineCpus,
+  validateCpuState,
+  type CpuCheckpoint,
+} from './cpu-manager.ts'
 import {
   checkpointChecksum,
   defaultMachineState,
@@ -41,20 +55,12 @@ export const MEMORY_STATE = '/var/lib/kubelet/memory_manager_state'
 
 type Obj = Record<string, any>
 
-interface CpuCheckpoint {
-  policyName: string
-  defaultCpuSet: string
-  checksum: number
-}
-
 const read = <T>(file: string): T | undefined =>
   existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined
 const write = (file: string, text: string) => {
   mkdirSync(dirname(file), { recursive: true })
   writeFileSync(file, text)
 }
-// the CPU manager checkpoint's checksum is the lab's own (its content is not kubelet's either)
-const checksum = (v: unknown) => [...JSON.stringify(v)].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7)
 
 /** Talos's equalPolicy: "none" and "" are the same CPU manager policy. */
 const samePolicy = (a: string, b: string) => (a === 'none' ? '' : a) === (b === 'none' ? '' : b)
@@ -96,36 +102,68 @@ function startMemoryManager(root: string, policy: string, extraConfig: Obj): str
   return undefined
 }
 
+const cpuRestoreError = (why: string) =>
+  `start cpu manager error: could not restore state from checkpoint: ${why}, please drain this node and delete the CPU manager checkpoint file "${CPU_STATE}" before restarting Kubelet`
+
+/** The CPUs kubelet's CPU manager sees on this node in this boot: the hardware's, less what /proc/cmdline took. */
+export function kubeletCpus(root: string, hw: Hardware): number[] {
+  const f = join(root, 'proc/cmdline')
+  return onlineCpus(hw, existsSync(f) ? readFileSync(f, 'utf8') : '')
+}
+
 /**
- * What happens when kubelet (re)starts with this extraConfig on this node: the checkpoints are checked (and Talos's
- * cpu_manager_state removal applied first); on success they are written. Returns kubelet's error, or undefined.
+ * The CPU manager's Start (cpu_manager.go :220-241): restore the checkpoint (a missing one is written empty,
+ * state_checkpoint.go :101-102), then the static policy's validateState, which initialises an empty one with every
+ * CPU and otherwise compares (lab/cpu-manager.ts). Returns kubelet's error, or undefined (the checkpoint is on disk).
+ */
+function startCpuManager(root: string, hw: Hardware, policy: string, extraConfig: Obj): string | undefined {
+  const file = join(root, CPU_STATE)
+  let cp: CpuCheckpoint = { policyName: policy, defaultCpuSet: '', checksum: 0 }
+  if (!existsSync(file)) write(file, marshalCpuCheckpoint(cp))
+  else {
+    try {
+      cp = JSON.parse(readFileSync(file, 'utf8')) as CpuCheckpoint
+    } catch (e) {
+      return cpuRestoreError((e as Error).message)
+    }
+    // checkpoint.go VerifyChecksum (:125-135): 0 is accepted, for checkpoints of the old file backend
+    if (cp.checksum !== 0 && cpuCheckpointChecksum(cp) !== cp.checksum)
+      return cpuRestoreError('checkpoint is corrupted')
+    if (cp.policyName !== policy)
+      return cpuRestoreError(`configured policy "${policy}" differs from state checkpoint policy "${cp.policyName}"`)
+  }
+  if (policy !== 'static') return undefined
+  const reserved = parseCpuList(String(extraConfig.reservedSystemCPUs ?? ''))
+  const v = validateCpuState(cp, kubeletCpus(root, hw), reserved)
+  if ('error' in v) return `start cpu manager error: ${v.error}`
+  if (v.defaultCpuSet !== cp.defaultCpuSet) writeCpuCheckpoint(root, policy, v.defaultCpuSet, cp.entries)
+  return undefined
+}
+
+/**
+ * What happens when kubelet (re)starts with this extraConfig on this node: Talos's cpu_manager_state removal first,
+ * then the CPU manager's and the memory manager's checkpoints, in kubelet's order (container_manager_linux.go
+ * :586-595). Returns kubelet's error, or undefined (the checkpoints are then written).
  */
 export function startKubelet(root: string, hw: Hardware, extraConfig: Obj): string | undefined {
   const cpuPolicy = String(extraConfig.cpuManagerPolicy ?? 'none')
   const memPolicy = String(extraConfig.memoryManagerPolicy ?? 'None')
   const cpuFile = join(root, CPU_STATE)
+  const cpu = read<{ policyName?: string }>(cpuFile)
+  if (cpu && !samePolicy(String(cpu.policyName ?? ''), cpuPolicy)) rmSync(cpuFile) // Talos: "cpuManagerPolicy changed"
+  return startCpuManager(root, hw, cpuPolicy, extraConfig) ?? startMemoryManager(root, memPolicy, extraConfig)
+}
 
-  let cpu = read<CpuCheckpoint>(cpuFile)
-  if (cpu && !samePolicy(cpu.policyName, cpuPolicy)) {
-    rmSync(cpuFile) // Talos: "cpuManagerPolicy changed"
-    cpu = undefined
-  }
-  const allCpus = formatCpuList(hw.numaCpus.flat().sort((a, b) => a - b))
-  if (cpu && cpuPolicy === 'static') {
-    const reserved = parseCpuList(String(extraConfig.reservedSystemCPUs ?? ''))
-    const deflt = new Set(parseCpuList(cpu.defaultCpuSet))
-    if (!reserved.every((c) => deflt.has(c)))
-      return `start cpu manager error: not all reserved cpus: "${formatCpuList(reserved)}" are present in defaultCpuSet: "${cpu.defaultCpuSet}"`
-  }
-
-  const memError = startMemoryManager(root, memPolicy, extraConfig)
-  if (memError) return memError
-
-  if (!cpu) {
-    const c = { policyName: cpuPolicy, defaultCpuSet: cpuPolicy === 'static' ? allCpus : '' }
-    write(cpuFile, JSON.stringify({ ...c, checksum: checksum(c) }))
-  }
-  return undefined
+/** /var/lib/kubelet/cpu_manager_state as kubelet marshals it: the policy, the shared pool, the exclusive assignments. */
+export function writeCpuCheckpoint(
+  root: string,
+  policyName: string,
+  defaultCpuSet: string,
+  entries: Record<string, Record<string, string>> = {},
+): void {
+  const text = marshalCpuCheckpoint({ policyName, defaultCpuSet, entries })
+  const file = join(root, CPU_STATE)
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== text) write(file, text)
 }
 
 /**

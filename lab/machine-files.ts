@@ -7,6 +7,9 @@ import { hugepagesFromCmdline } from '../lib/host/procfs.ts'
 /** Map an absolute node path into the sysroot, refusing to escape it. */
 export function sysrootPath(n: LabNode, p: string): string {
   const clean = normalize('/' + p)
+  // a control plane's /var/lib/etcd is its real etcd data dir (the ETCD volume, services/etcd.go Volumes at v1.10.3)
+  if (n.role === 'controlplane' && (clean === '/var/lib/etcd' || clean.startsWith('/var/lib/etcd/')))
+    return join(paths.etcdData(n.name), clean.slice('/var/lib/etcd'.length))
   return join(paths.root(n.name), clean)
 }
 

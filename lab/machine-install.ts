@@ -36,7 +36,9 @@ export async function installNode(name: string, text: string): Promise<void> {
     x.bootedAt = new Date().toISOString()
   })
   applyBootParams(paths.root(name), n.hardware, cmdline)
-  applyRuntimeOf(loadNode(name), cfg, (msg) => process.stderr.write(`${new Date().toISOString()} ${name}: ${msg}\n`))
+  applyRuntimeOf(loadNode(name), cfg, (msg) => process.stderr.write(`${new Date().toISOString()} ${name}: ${msg}\n`), {
+    boot: true,
+  })
   await runKubelet(name)
   updateNode(name, (x) => (x.stage = 'running'))
   await reconcileNode(name)

@@ -4,8 +4,9 @@
 // Each publishes the controller's events (v1alpha1_controller.go run/runPhase/runTask: sequence, phase and task
 // START/STOP, and a NOOP with the error when it fails) into the machine's event buffer (lab/machine-events.ts).
 // The machine's API keeps answering until the stopAllServices task stops apid; then its stage turns 'rebooting' or
-// 'shutting down' and lab/talos-api closes the listener. Tasks the lab has nothing for (dbus, unmounts, drain: the
-// lab does not model pods) pass at once.
+// 'shutting down', lab/talos-api closes the listener, and only then does the sequence go on. A sequence that fails
+// is fatal to machined: the machine reboots after a countdown (fatalSequenceError). Tasks the lab has nothing for
+// (dbus, unmounts, drain: the lab does not model pods) pass at once.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { EtcdClient, EtcdError } from './etcd-client.ts'
@@ -15,7 +16,7 @@ import { wipeEphemeralKubeletState } from './kubelet.ts'
 import { publishEvent } from './machine-events.ts'
 import { bootNode } from './machine-power.ts'
 import { etcdClientUrl, stopEtcd, stopKubeApi } from './node-services.ts'
-import { isAlive } from './processes.ts'
+import { isAlive, portOpen } from './processes.ts'
 import { loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -28,6 +29,15 @@ export const DOWN_MS = { kexec: 2000, firmware: 5000 }
 
 /** Time for a published event to reach the watchers (lab/talos-api polls the buffer every 100 ms) before apid stops. */
 const EVENT_FLUSH_MS = 400
+
+/** The machine's Talos API (apid), which lab/talos-api serves on each machine's address while its stage allows. */
+const APID_PORT = 50000
+
+/** How long apid may take to go once the stage says it stopped (lab/talos-api looks at the stages every 100 ms). */
+const APID_STOP_MS = 5000
+
+/** machined's countdown before it reboots on a fatal error (v1.10.3 internal/app/machined/main.go:124-129). */
+export const FATAL_REBOOT_COUNTDOWN_MS = 10_000
 
 interface Task {
   name: string
@@ -53,10 +63,32 @@ const phase = (name: string, task: string, run: Task['run'] = () => {}, more: Pa
 function stopAllServices(name: string, stage: 'rebooting' | 'shutting down'): Phase {
   return phase('stopEverything', 'stopAllServices', async () => {
     await sleep(EVENT_FLUSH_MS)
-    updateNode(name, (x) => (x.stage = stage))
-    await stopKubeApi(name)
-    await stopEtcd(name)
+    await stopServices(name, stage)
   })
+}
+
+/**
+ * Services.Shutdown (v1.10.3 internal/app/machined/pkg/system/system.go:228-239, stopServices :276-378) returns once
+ * every service is down, apid among them: what comes after it (resetSpec's wipe, the reboot) runs with the machine's
+ * API gone. Without the wait for apid a client could still read the wiped machine's services (etcd in Preparing, as
+ * after the reboot) in the moment before lab/talos-api closes the listener, and take the machine for back.
+ */
+async function stopServices(name: string, stage: 'rebooting' | 'shutting down'): Promise<void> {
+  updateNode(name, (x) => (x.stage = stage))
+  await stopKubeApi(name)
+  await stopEtcd(name)
+  await apidStopped(name)
+}
+
+/** Until nothing answers on the machine's apid port (nothing at all when no lab/talos-api runs). */
+async function apidStopped(name: string): Promise<void> {
+  const { address } = loadNode(name)
+  const deadline = Date.now() + APID_STOP_MS
+  while (await portOpen(address, APID_PORT, 1000)) {
+    if (Date.now() > deadline)
+      throw new Error(`apid on ${address}:${APID_PORT} still answers ${APID_STOP_MS} ms after its stop`)
+    await sleep(25)
+  }
 }
 
 /** stopAllPhaselist (v1alpha1_sequencer.go:479): services on EPHEMERAL, unmounts, kexec when enabled, then all. */
@@ -100,6 +132,12 @@ function shutdownPhase(name: string): Phase {
 const running = new Set<string>()
 
 /**
+ * The machines whose shutdown sequence ran storeShutdownEmergency (v1alpha1_sequencer_tasks.go:1812-1821): machined's
+ * emergency.RebootCmd is then LINUX_REBOOT_CMD_POWER_OFF, so a failure powers the machine off instead of rebooting it.
+ */
+const powerOffOnFatal = new Set<string>()
+
+/**
  * Controller.Run in the background: another sequence running makes this one a NOOP with "sequence not started:
  * locked" (v1alpha1_controller.go:119-129); a failing phase ends it with "sequence failed: error running phase N in
  * <seq> sequence: task 1/1: failed, <cause>" (v1alpha1_controller.go:142-157, 280, 316).
@@ -117,15 +155,44 @@ export function startSequence(name: string, seq: string, actorId: string, phases
   }
   running.add(name)
   void runPhases(seq, phases, pub)
-    .catch((e: Error) => {
-      pub('SequenceEvent', {
-        sequence: seq,
-        action: 'NOOP',
-        error: { code: 'FATAL', message: `sequence failed: ${e.message}` },
-      })
-      process.stderr.write(`${new Date().toISOString()} ${name}: ${seq} failed: ${e.message}\n`)
+    .catch(async (e: Error) => {
+      const message = `sequence failed: ${e.message}`
+      pub('SequenceEvent', { sequence: seq, action: 'NOOP', error: { code: 'FATAL', message } })
+      // v1alpha1_server.go:683-689 (Reset; Reboot, Shutdown, Upgrade alike): `log.Println("reset failed:", err)`
+      logLine(name, `${seq} failed: ${e.message}`)
+      await fatalSequenceError(name, seq, message)
     })
-    .finally(() => running.delete(name))
+    .finally(() => {
+      running.delete(name)
+      powerOffOnFatal.delete(name)
+    })
+}
+
+const logLine = (name: string, line: string) => process.stderr.write(`${new Date().toISOString()} ${name}: ${line}\n`)
+
+/**
+ * What machined does once a sequence failed (v1.10.3 internal/app/machined/main.go): its event watcher takes the
+ * SequenceEvent's error, any code but LOCKED and CANCELED, for a "fatal sequencer error" (main.go:285-314), so
+ * runEntrypoint returns and its deferred Services.Shutdown stops every service, apid among them (main.go:222); then
+ * handle (main.go:100-150) logs the error, counts down 10 s and reboots with emergency.RebootCmd: a restart through the
+ * firmware (LINUX_REBOOT_CMD_RESTART, not kexec), or a power-off after storeShutdownEmergency. A failed sequence thus
+ * never leaves a machine half down: it boots again with its disks as the failure left them. Never throws: it runs
+ * detached in the machine-api daemon, whose log keeps what went wrong (the event buffer goes with the boot).
+ */
+async function fatalSequenceError(name: string, seq: string, message: string): Promise<void> {
+  const powerOff = powerOffOnFatal.has(name)
+  try {
+    await sleep(EVENT_FLUSH_MS) // the error event reaches the watchers (talosctl --wait) before apid stops
+    logLine(name, `fatal sequencer error in "${seq}" sequence: code:FATAL message:${JSON.stringify(message)}`)
+    await stopServices(name, powerOff ? 'shutting down' : 'rebooting')
+    if (powerOff) return void updateNode(name, (x) => (x.power = 'off'))
+    logLine(name, `rebooting in ${FATAL_REBOOT_COUNTDOWN_MS / 1000} seconds`)
+    await sleep(FATAL_REBOOT_COUNTDOWN_MS + DOWN_MS.firmware)
+    // a power cut (its BMC) during the countdown took machined with it: nothing reboots
+    if (loadNode(name).power !== 'off') await bootNode(name, 'firmware')
+  } catch (e) {
+    logLine(name, `after the fatal error in the ${seq} sequence: ${(e as Error).message}`)
+  }
 }
 
 async function runPhases(
@@ -175,7 +242,7 @@ export function rebootSequence(name: string, powerCycle: boolean): Phase[] {
 /** Sequencer.Shutdown (v1alpha1_sequencer.go:346): drain unless forced, no kexec, power off. */
 export function shutdownSequence(name: string, force: boolean): Phase[] {
   return [
-    phase('storeShutdown', 'storeShutdownEmergency'),
+    phase('storeShutdown', 'storeShutdownEmergency', () => void powerOffOnFatal.add(name)),
     ...(force ? [] : [phase('drain', 'cordonAndDrainNode')]),
     phase('cleanup', 'stopAllPods', () => stopKubeApi(name)),
     phase('dbus', 'stopDBus'),

@@ -1,5 +1,11 @@
 // machined's services on a lab machine (what ServiceList answers and `talosctl service` shows), derived from lab state.
-import { etcdHealthy, clusterBootstrapped } from './node-services.ts'
+import {
+  ETCD_JOIN_TIMED_OUT,
+  etcdHealthy,
+  etcdJoinGaveUpAt,
+  etcdPreStageAt,
+  clusterBootstrapped,
+} from './node-services.ts'
 import { isAlive } from './processes.ts'
 import type { LabNode } from './state.ts'
 
@@ -83,17 +89,17 @@ export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
           { state: 'Failed', msg: `Failed to run pre stage: ${n.etcd.recoverError}`, ts: Date.now() - 1000 },
         ],
       })
-    else if (!clusterBootstrapped() || !n.etcd.memberId)
-      out.push({
-        id: 'etcd',
-        state: 'Preparing',
-        health: '?',
-        events: [
-          { state: 'Waiting', msg: 'Waiting for service "cri" to be "up", time sync', ts: booted },
-          { state: 'Preparing', msg: 'Running pre state', ts: booted + 1000 },
-        ],
-      })
-    else
+    else if (!clusterBootstrapped() || !n.etcd.memberId) {
+      // an empty data dir waits in the pre stage to join (or to be bootstrapped) for EtcdJoinTimeout, then fails and
+      // stays Failed (lab/node-services.ts etcdJoinGaveUpAt; services/etcd.go:314, :513-516; system.go:186-198)
+      const gaveUpAt = etcdJoinGaveUpAt(n)
+      const events: ServiceEvent[] = [
+        { state: 'Waiting', msg: 'Waiting for service "cri" to be "up", time sync', ts: booted },
+        { state: 'Preparing', msg: 'Running pre state', ts: etcdPreStageAt(n) },
+      ]
+      if (gaveUpAt !== undefined) events.push({ state: 'Failed', msg: ETCD_JOIN_TIMED_OUT, ts: gaveUpAt })
+      out.push({ id: 'etcd', state: gaveUpAt !== undefined ? 'Failed' : 'Preparing', health: '?', events })
+    } else
       out.push({
         id: 'etcd',
         state: 'Finished',

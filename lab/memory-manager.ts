@@ -116,7 +116,7 @@ export function spewCheckpoint(cp: Omit<MemoryManagerCheckpoint, 'checksum'>): s
 }
 
 /** hash/fnv New32a over the text. */
-function fnv32a(text: string): number {
+export function fnv32a(text: string): number {
   let h = 0x811c9dc5
   for (const byte of Buffer.from(text, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0
   return h
@@ -268,33 +268,46 @@ export function validateState(
       return { error: '[memorymanager] machine state can not be empty when it has memory assignments' }
     return { state: machine }
   }
-  const expected = structuredClone(machine)
-  if (assigned)
-    for (const [pod, containers] of Object.entries(entries))
-      for (const [container, blocks] of Object.entries(containers ?? {}))
-        for (const b of blocks ?? []) {
-          let size = b.size
-          for (const id of b.numaAffinity ?? []) {
-            const node = expected[id]
-            if (!node)
-              return {
-                error: `[memorymanager] (pod: ${pod}, container: ${container}) the memory assignment uses the NUMA that does not exist`,
-              }
-            node.numberOfAssignments++
-            node.cells = b.numaAffinity
-            const t = node.memoryMap?.[b.type]
-            if (!t)
-              return {
-                error: `[memorymanager] (pod: ${pod}, container: ${container}) the memory assignment uses memory resource that does not exist`,
-              }
-            if (size === 0 || t.free <= 0) continue
-            const take = Math.min(size, t.free)
-            t.reserved += take
-            t.free -= take
-            size -= take
-          }
-        }
+  const applied = applyAssignments(machine, assigned ? entries : {})
+  if ('error' in applied) return applied
+  const expected = applied.state
   if (!machineStatesEqual(cp.machineState, expected))
     return { error: '[memorymanager] the expected machine state is different from the real one' }
   return { state: cp.machineState }
+}
+
+/**
+ * The machine state with these assignments taken from it, as validateState (policy_static.go:591-662) recomputes it:
+ * each block reserves its size from the free memory of its NUMA nodes in turn, and counts an assignment on each.
+ */
+export function applyAssignments(
+  machine: NUMANodeMap,
+  entries: Assignments,
+): { state: NUMANodeMap } | { error: string } {
+  const expected = structuredClone(machine)
+  for (const [pod, containers] of Object.entries(entries))
+    for (const [container, blocks] of Object.entries(containers ?? {}))
+      for (const b of blocks ?? []) {
+        let size = b.size
+        for (const id of b.numaAffinity ?? []) {
+          const node = expected[id]
+          if (!node)
+            return {
+              error: `[memorymanager] (pod: ${pod}, container: ${container}) the memory assignment uses the NUMA that does not exist`,
+            }
+          node.numberOfAssignments++
+          node.cells = b.numaAffinity
+          const t = node.memoryMap?.[b.type]
+          if (!t)
+            return {
+              error: `[memorymanager] (pod: ${pod}, container: ${container}) the memory assignment uses memory resource that does not exist`,
+            }
+          if (size === 0 || t.free <= 0) continue
+          const take = Math.min(size, t.free)
+          t.reserved += take
+          t.free -= take
+          size -= take
+        }
+      }
+  return { state: expected }
 }

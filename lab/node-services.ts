@@ -146,41 +146,98 @@ export async function startEtcd(name: string, mode: 'new' | 'join', timeoutMs = 
     return
   }
 
-  const via = await findHealthyMember(name)
-  if (!via) throw new Error(`etcd: ${name} cannot join: no healthy etcd member in the cluster`)
-  const client = new EtcdClient(etcdClientUrl(via), 5000)
-  let members = await client.members()
-  // Talos joins only with an empty data dir, and first removes any member with its own name: "if there's already a
-  // member with same hostname, it should be removed, as there will be a conflict" (addMember in
-  // internal/app/machined/pkg/system/services/etcd.go at v1.10.3). A replacement machine named like the dead one
-  // thus evicts its member itself; hostnames must be unique, or a joining node removes a live member.
-  for (const m of members.filter((x) => x.name === name)) await client.removeMember(m.ID)
-  members = members.filter((x) => x.name !== name)
-  // a learner added by an earlier attempt that never started has no name yet: it is ours by its peer URL
-  let me = members.find((m) => m.peerURLs.includes(etcdPeerUrl(n)))
-  if (!me) {
-    // a freshly started cluster answers "etcdserver: unhealthy cluster" to member add for a moment
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      try {
-        const r = await client.addMember([etcdPeerUrl(n)], true)
-        me = r.member
-        members = r.members ?? (await client.members())
-        break
-      } catch (e) {
-        if (!/unhealthy cluster|not enough started members/.test((e as Error).message) || Date.now() > deadline) throw e
-        await sleep(250)
-      }
+  if (joining.has(name)) return // an earlier call's join is still retrying (Talos: one etcd service per machine)
+  joining.add(name)
+  try {
+    const { client, me, initial } = await joinAsLearner(n, timeoutMs)
+    spawnEtcd(n, etcdArgs(n, clusterName(), initial, 'existing'))
+    await waitForPort(n.address, 2379, timeoutMs)
+    if (me.isLearner) await promote(client, me.ID, name, timeoutMs)
+    await waitEtcdHealthy(n, timeoutMs)
+    updateNode(name, (x) => (x.etcd.memberId = memberIdHex(me.ID)))
+  } finally {
+    joining.delete(name)
+  }
+}
+
+/** Machines whose etcd is joining in this process (buildInitialCluster retries for up to 30 minutes). */
+const joining = new Set<string>()
+
+/** constants.EtcdJoinTimeout (v1.10.3 pkg/machinery/constants/constants.go:933): how long Talos retries a join. */
+export const ETCD_JOIN_TIMEOUT_MS = 30 * 60_000
+/** buildInitialCluster's retry unit (retry.Constant, WithUnits(3*time.Second), WithJitter(time.Second)). */
+const JOIN_RETRY_MS = 3000
+
+/**
+ * Talos's join (v1.10.3 internal/app/machined/pkg/system/services/etcd.go buildInitialCluster, lines 308-377, and
+ * addMember, lines 267-306), retried as Talos retries it: every attempt lists the members through a healthy member,
+ * removes only a member whose Name is the node's hostname (line 288), adds the node's peer URL as a learner (line
+ * 295) and lists again. A learner added earlier for this peer URL that never started has no name (etcd sets it when
+ * the member first publishes it), so it is not removed, and every add fails with etcd's "etcdserver: Peer URLs
+ * already exists" (etcd v3.5.21 api/v3rpc/rpctypes/error.go:41; membership/cluster.go:330) until someone removes it
+ * or the 30-minute join timeout; meanwhile the etcd service waits in Preparing. A machine that went down, was reset or
+ * rebooted in the meantime ends the attempts (Talos's retry runs in that boot's etcd service context).
+ */
+async function joinAsLearner(
+  n: LabNode,
+  timeoutMs: number,
+): Promise<{ client: EtcdClient; me: EtcdMember; initial: string }> {
+  const name = n.name
+  const boot = n.bootedAt
+  const deadline = Date.now() + ETCD_JOIN_TIMEOUT_MS
+  let lastLogged = ''
+  for (;;) {
+    const cur = loadNode(name)
+    if (isDown(cur) || !isConfigured(cur) || cur.bootedAt !== boot || etcdDataDirNonEmpty(name))
+      throw new Error(`etcd: ${name}'s join was abandoned: the machine went down, rebooted or has etcd data now`)
+    let err: Error
+    try {
+      const via = await findHealthyMember(name)
+      if (!via) throw new Error(`no healthy etcd member in the cluster`)
+      const client = new EtcdClient(etcdClientUrl(via), 5000)
+      const { me, members } = await addMember(client, n, timeoutMs)
+      // buildInitialCluster (etcd.go:357-366): every member's name and peer URL, the new member under the node's name
+      // (the lab names another unnamed member by its id, where Talos writes an empty name)
+      const initial = members
+        .map((m: EtcdMember) => `${m.ID === me.ID ? name : m.name || m.ID}=${m.peerURLs[0]}`)
+        .join(',')
+      return { client, me, initial }
+    } catch (e) {
+      err = e as Error
+    }
+    if (Date.now() > deadline) throw new Error(`etcd: ${name}: failed to build cluster arguments: ${err.message}`)
+    // retry.WithErrorLogging: machined logs each failed attempt; the lab logs each new error once
+    if (err.message !== lastLogged) {
+      process.stderr.write(`${new Date().toISOString()} ${name}: etcd join: ${err.message}; retrying\n`)
+      lastLogged = err.message
+    }
+    await sleep(JOIN_RETRY_MS)
+  }
+}
+
+/** One addMember attempt (etcd.go:267-306); a freshly started cluster's transient refusals are retried at once. */
+async function addMember(
+  client: EtcdClient,
+  n: LabNode,
+  timeoutMs: number,
+): Promise<{ me: EtcdMember; members: EtcdMember[] }> {
+  const members = await client.members()
+  // "if there's already a member with same hostname, it should be removed, as there will be a conflict" (etcd.go:
+  // 284-292): a replacement machine named like the dead one evicts its member itself; hostnames must be unique, or a
+  // joining node removes a live member. Only by name: an unnamed learner with this peer URL stays, and blocks the add.
+  for (const m of members.filter((x) => x.name === n.name)) await client.removeMember(m.ID)
+  // a freshly started cluster answers "etcdserver: unhealthy cluster" to member add for a moment: retried within the
+  // attempt, so the lab's joins right after bootstrap do not wait Talos's 3 s retry unit each
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      const r = await client.addMember([etcdPeerUrl(n)], true)
+      return { me: r.member, members: r.members ?? (await client.members()) }
+    } catch (e) {
+      if (!/unhealthy cluster|not enough started members/.test((e as Error).message) || Date.now() > deadline) throw e
+      await sleep(250)
     }
   }
-  const initial = members
-    .map((m: EtcdMember) => `${m.name || (m.peerURLs.includes(etcdPeerUrl(n)) ? name : m.ID)}=${m.peerURLs[0]}`)
-    .join(',')
-  spawnEtcd(n, etcdArgs(n, clusterName(), initial, 'existing'))
-  await waitForPort(n.address, 2379, timeoutMs)
-  if (me.isLearner) await promote(client, me.ID, name, timeoutMs)
-  await waitEtcdHealthy(n, timeoutMs)
-  updateNode(name, (x) => (x.etcd.memberId = memberIdHex(me!.ID)))
 }
 
 async function promote(client: EtcdClient, id: string, name: string, timeoutMs: number): Promise<void> {
@@ -245,6 +302,49 @@ export function clusterBootstrapped(): boolean {
 }
 
 /**
+ * How long a control plane's etcd with an empty data dir waits to join before it gives up: Talos's
+ * constants.EtcdJoinTimeout = 30 * time.Minute (pkg/machinery@v1.10.3/constants/constants.go:933), the retry of
+ * buildInitialCluster (internal/app/machined/pkg/system/services/etcd.go:314). A lab setting, as the image pull time
+ * is (lab/registry.ts): $TALOS_LAB_ETCD_JOIN_TIMEOUT_MS in the lab daemon's environment (createTestLab's
+ * etcdJoinTimeoutMs), default Talos's 30 minutes, so a test need not wait half an hour.
+ */
+export function etcdJoinTimeoutMs(): number {
+  const set = Number(process.env.TALOS_LAB_ETCD_JOIN_TIMEOUT_MS)
+  if (process.env.TALOS_LAB_ETCD_JOIN_TIMEOUT_MS && Number.isFinite(set) && set >= 0) return set
+  return 30 * 60_000
+}
+
+/** When etcd's pre stage started on this boot: the "Running pre state" event of lab/machine-services.ts. */
+export const etcdPreStageAt = (n: LabNode) => Date.parse(n.bootedAt ?? new Date().toISOString()) + 1000
+
+/**
+ * When this control plane's etcd gave up waiting to join (undefined while it still waits, or when it is not waiting):
+ * a stopped etcd with an empty data dir and no member of a bootstrapped cluster retries buildInitialCluster for
+ * EtcdJoinTimeout from its pre stage on, then PreFunc fails with "failed to build initial etcd cluster"
+ * (services/etcd.go:513-516). The service is then Failed and nothing restarts it (system.go:186-198: Start's goroutine
+ * only records the state); BootstrapEtcd still stops and reloads it whatever its state (services/etcd.go:656-690), and
+ * a reboot runs the pre stage, and its 30 minutes, anew. Not modelled: StartAllServices waits BootTimeout = 70 min
+ * (v1alpha1_sequencer_tasks.go:466, constants.go:925) for every service to be up, and a failed boot sequence reboots
+ * the machine (machined main.go:100-128): on Talos such a node reboots by itself 70 minutes after it booted.
+ */
+export function etcdJoinGaveUpAt(n: LabNode): number | undefined {
+  if (n.role !== 'controlplane' || isAlive(n.etcd.pid) || n.faults.etcdDataLoss || n.etcd.recoverError) return undefined
+  if (clusterBootstrapped() && n.etcd.memberId) return undefined
+  if (etcdDataDirNonEmpty(n.name)) return undefined
+  const at = etcdPreStageAt(n) + etcdJoinTimeoutMs()
+  return Date.now() >= at ? at : undefined
+}
+
+/**
+ * The service event of a join that timed out: PreFunc's error as service_runner.go:266-268 and system.go:191-196 word
+ * it. buildInitialCluster's retry returns its ErrorSet ("N error(s) occurred:" and each distinct error on a line of its
+ * own, go-retry@v0.3.3 retry.go:51-86); with no member answering, every attempt ends at its 30 s deadline
+ * (services/etcd.go:341), which retry.go:240-241 turns into "timeout".
+ */
+export const ETCD_JOIN_TIMED_OUT =
+  'Failed to run pre stage: failed to build initial etcd cluster: failed to build cluster arguments: 1 error(s) occurred:\n\ttimeout'
+
+/**
  * Start whatever the node should run and isn't, stop what it should not run (stage, config, faults).
  * Used after heal, reboot and apply-config.
  */
@@ -261,8 +361,10 @@ export async function reconcileNode(name: string): Promise<void> {
   if (wantEtcd && !etcdRunning(n)) {
     // an empty data dir joins through a member that answers; with none (quorum lost for good, every data dir wiped)
     // Talos's etcd waits in Preparing to be bootstrapped or joined (v1.10.3
-    // internal/app/machined/pkg/system/services/etcd.go argsForControlPlane: buildInitialCluster retries)
-    if (etcdDataDirNonEmpty(name) || (await findHealthyMember(name))) await startEtcd(name, 'join')
+    // internal/app/machined/pkg/system/services/etcd.go argsForControlPlane: buildInitialCluster retries) for
+    // EtcdJoinTimeout; once it has given up, nothing but a bootstrap or a reboot starts it again
+    if (etcdDataDirNonEmpty(name) || (etcdJoinGaveUpAt(n) === undefined && (await findHealthyMember(name))))
+      await startEtcd(name, 'join')
   } else if (!wantEtcd && etcdRunning(n)) {
     await stopEtcd(name)
   }

@@ -611,10 +611,16 @@ function integerSysctlRefuses(file: string, value: string): boolean {
 /**
  * What machined does with a config at runtime: sysctls written under proc/sys (a key whose parent directory does
  * not exist is an error, as on a kernel without that subsystem), modules added to proc/modules, volumes added to
- * proc/mounts with their mount point created; a new filesystem's root gets the owner/mode given (lab/file-owners.ts,
- * since the lab cannot chown), which later chowns change and re-applying the config does not reset, as on a node. Additive and idempotent. Returns errors naming each rejected item.
+ * proc/mounts with their mount point created; the mount root gets the owner/mode given (lab/file-owners.ts, since the
+ * lab cannot chown) at every mount: each boot (opts.boot) and each apply that mounts a volume not yet mounted, as
+ * Talos does (see below), while what a chown set below the root stays. Additive and idempotent. Returns errors naming
+ * each rejected item.
  */
-export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: string[] } {
+export function applyRuntimeConfig(
+  root: string,
+  cfg: RuntimeConfig,
+  opts: { boot?: boolean } = {},
+): { errors: string[] } {
   const errors: string[] = []
   const modulesFile = join(root, 'proc/modules')
   const loaded = new Set(
@@ -678,16 +684,22 @@ export function applyRuntimeConfig(root: string, cfg: RuntimeConfig): { errors: 
       errors.push(`mount ${m.mountPoint}: bad mode ${JSON.stringify(mode)}`)
       continue
     }
+    const wasMounted = mounts.some((l) => parseMounts(l)[0]?.mountPoint === m.mountPoint)
     mounts = mounts.filter((l) => parseMounts(l)[0]?.mountPoint !== m.mountPoint)
     mounts.push(
       `${escapeMountField(m.device)} ${escapeMountField(m.mountPoint)} ${m.fsType} ${MOUNT_OPTIONS[m.fsType] ?? 'rw,relatime'} 0 0`,
     )
     const dir = join(root, m.mountPoint)
     mkdirSync(dir, { recursive: true })
-    // the owner and mode belong to the filesystem's root directory: applying a config again or re-mounting after a
-    // reboot (same volume, same disk) keeps whatever was set on it (a chown on the node sticks); only a fresh
-    // filesystem starts as given (root:root 0755 unless said otherwise)
-    if (!ownerOf(root, m.mountPoint)) setOwner(root, m.mountPoint, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode })
+    // Talos v1.10.3 sets a user volume's mount root to its MountSpec (FileMode 0o755, UID 0, GID 0:
+    // internal/app/machined/pkg/controllers/block/user_volume_config.go:160-167) after EVERY mount: mount.go:487
+    // calls updateTargetSettings, which always chmods the target (:406) and chowns it when the owner differs
+    // (:417-425), not recursively. So each boot (every volume is mounted afresh) and each apply that mounts a volume
+    // not mounted yet resets the root, whatever a chown on the node set; an apply that finds it mounted leaves it
+    // (the controller skips an active mount). Directories below the root keep their owner (file-owners.ts records
+    // each path on its own).
+    if (opts.boot || !wasMounted || !ownerOf(root, m.mountPoint))
+      setOwner(root, m.mountPoint, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode })
   }
   writeFileSync(mountsFile, mounts.join('\n') + (mounts.length ? '\n' : ''))
   return { errors }

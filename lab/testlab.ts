@@ -7,6 +7,10 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseDocument, stringify } from 'yaml'
+import { renderNodeSchematic } from '../config/render.ts'
+import type { Inventory } from '../config/inventory.ts'
+import { factoryInstallerImage } from '../lib/talos/schematic.ts'
+import { registerSchematic } from './factory.ts'
 import { realTalosctl } from './go-builds.ts'
 import { hardwareProfile } from './hardware.ts'
 import { portOpen, stopPid } from './processes.ts'
@@ -55,6 +59,13 @@ export interface TestLab {
    * and faults, and the Talos API server's last log lines (when it stopped and started serving each machine).
    */
   explain(name: string): string
+  /** POST /schematics to this lab's Image Factory, as an operator (or 01/09) does; the schematic's ID. */
+  registerSchematic(yaml: string): Promise<string>
+  /**
+   * The installer image of the validator's schematic rendered from `inv`, registered with this lab's factory (which
+   * must compute the same ID as the product).
+   */
+  validatorInstaller(inv: Inventory): Promise<string>
   /** Resolves once ok() is true; throws naming `what` after timeoutMs. */
   until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>
   cleanup(): Promise<void>
@@ -179,6 +190,11 @@ export async function createTestLab(opts: {
   kubeApi?: boolean
   /** How long a cold pull of an installer image takes (lab/registry.ts; default: the lab's simulated link speed). */
   imagePullMs?: number
+  /**
+   * How long a control plane's etcd with an empty data dir waits to join before it fails (lab/node-services.ts
+   * etcdJoinTimeoutMs; default Talos's 30 minutes).
+   */
+  etcdJoinTimeoutMs?: number
 }): Promise<TestLab> {
   const talosctl = realTalosctl()
   const dir = mkdtempSync(join(tmpdir(), 'talos-lab-'))
@@ -187,6 +203,10 @@ export async function createTestLab(opts: {
   const talosconfig = join(dir, 'talosconfig')
   const genDir = join(dir, 'testlab-gen')
   const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: dir, TALOSCONFIG: talosconfig, HOME: dir }
+  const joinTimeout =
+    opts.etcdJoinTimeoutMs === undefined ? process.env.TALOS_LAB_ETCD_JOIN_TIMEOUT_MS : String(opts.etcdJoinTimeoutMs)
+  // the lab CLI (heal, fault) reconciles etcd too: it must see the same join timeout as the daemons
+  if (joinTimeout !== undefined) env.TALOS_LAB_ETCD_JOIN_TIMEOUT_MS = joinTimeout
   const nodes = labMachines(opts.prefix, opts.controlPlanes, opts.workers)
   const cluster: LabCluster = {
     name: clusterName,
@@ -268,6 +288,16 @@ export async function createTestLab(opts: {
       } catch {}
       return `${state}\ntalos-api.log, ${/^(panic: |fatal error: )/m.test(log) ? 'where it crashed' : 'last lines'}:\n${log}`
     },
+    registerSchematic: (yaml) => withEnv({ TALOS_LAB_DIR: dir }, async () => registerSchematic(yaml)),
+    validatorInstaller: async (inv) => {
+      const { yaml, id } = renderNodeSchematic(
+        inv,
+        inv.nodes.find((n) => n.profile === 'validator')!,
+      )
+      const registered = await lab.registerSchematic(yaml)
+      if (registered !== id) throw new Error(`the lab's factory computed schematic ${registered}, the product ${id}`)
+      return factoryInstallerImage(id, inv.cluster.talosVersion)
+    },
     until,
     cleanup: async () => {
       try {
@@ -286,10 +316,13 @@ export async function createTestLab(opts: {
   }
   try {
     const pull = opts.imagePullMs === undefined ? process.env.TALOS_LAB_IMAGE_PULL_MS : String(opts.imagePullMs)
-    await withEnv({ TALOS_LAB_DIR: dir, TALOS_LAB_IMAGE_PULL_MS: pull }, async () => {
-      await startMachineApiDaemon()
-      await startTalosApi()
-    })
+    await withEnv(
+      { TALOS_LAB_DIR: dir, TALOS_LAB_IMAGE_PULL_MS: pull, TALOS_LAB_ETCD_JOIN_TIMEOUT_MS: joinTimeout },
+      async () => {
+        await startMachineApiDaemon()
+        await startTalosApi()
+      },
+    )
     await until('every machine listening on :50000', async () =>
       (await Promise.all(nodes.map((n) => portOpen(n.address, 50000)))).every(Boolean),
     )

@@ -36,6 +36,7 @@ interface Computed {
   rendered?: Rendered
   plans?: NodePlan[]
 }
+type ConfigureCtx = Cluster & Computed & { ws: Workspace; dryRun: boolean; flags: { noBackup?: boolean } }
 const changing = (c: Computed) => (c.plans ?? []).filter((p) => p.change !== 'none')
 
 /** The rendered configs for steps that run without `render` before them (--from, --step, a resumed run). */
@@ -74,7 +75,6 @@ await runbook({
   },
   steps: [
     quorumStep(),
-    backupFirstStep('before-configure'),
     {
       name: 'secrets',
       describe: 'generate the secrets bundle once (0600), reuse it afterwards',
@@ -154,6 +154,11 @@ await runbook({
         }
       },
     },
+    // the snapshot guards a change: taken once the diff shows one, so a re-run with nothing to do takes none
+    backupFirstStep<ConfigureCtx>('before-configure', async (c) => {
+      c.plans ??= await planAll(c, (await renderedFor(c)).configs)
+      return changing(c).length === 0 ? 'nothing to apply: no snapshot needed' : undefined
+    }),
     {
       name: 'apply',
       describe: 'apply the changed configs in parallel',

@@ -17,6 +17,7 @@ import {
 import { waitFor } from '../lib/kube/kubectl.ts'
 import { readVolumeDiskFacts, volumeDiskProblems } from '../steps/05-storage-tuning/volume-disks.ts'
 import { describeVolumeDisk } from '../config/volume-disk.ts'
+import { storageDataDir } from '../config/volume-data-dir.ts'
 
 await runbook({
   id: '05-storage-tuning',
@@ -61,15 +62,21 @@ await runbook({
     },
     {
       name: 'permissions',
-      describe: 'set volume owner/mode with a one-shot pod, read back',
-      detail: (c) => (c.profile.storage ?? []).map((s) => s.mountPoint).join(', '),
+      // The data directory, not the mount root: Talos resets the root to root:root 0755 at every mount
+      // (steps/05-storage-tuning/steps.ts permissionsPodManifest says where in its source).
+      describe: "create each volume's data directory and set its owner/mode with a one-shot pod, read back",
+      detail: (c) =>
+        (c.profile.storage ?? [])
+          .map((s) => `${storageDataDir(s)} → ${s.owner.uid}:${s.owner.gid} ${s.mode}`)
+          .join(', '),
       destructive: true,
-      confirm: (c) => `Run a privileged one-shot pod on ${c.node.name} to chown/chmod its validator volumes?`,
+      confirm: (c) =>
+        `Run a privileged one-shot pod on ${c.node.name} to create and chown/chmod ${(c.profile.storage ?? []).map((s) => storageDataDir(s)).join(', ')}?`,
       targets: (c) => [c.node.name],
       async check(c) {
         const problems = await ownershipNow(c, c.node, c.profile.storage ?? [])
         return problems.length === 0
-          ? { done: true, reason: 'owner and mode already as the inventory says' }
+          ? { done: true, reason: 'data directories exist with the owner and mode the inventory says' }
           : { done: false, reason: problems.join('; ') }
       },
       async run(c, step) {
@@ -101,7 +108,9 @@ await runbook({
         }
         const left = await ownershipNow(c, c.node, c.profile.storage ?? [])
         if (left.length) throw new Error(`read back after the pod ran: ${left.join('; ')}`)
-        log.ok('owner and mode read back as the inventory says')
+        log.ok(
+          `${(c.profile.storage ?? []).map((s) => storageDataDir(s)).join(', ')}: owner and mode read back as the inventory says`,
+        )
       },
     },
     {

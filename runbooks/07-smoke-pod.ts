@@ -1,5 +1,7 @@
 // 07-smoke-pod: run a Guaranteed-QoS test pod (whole CPUs, 1 GiB hugepages) on the validator node, prove where and
 // how it runs, and remove it. The pod is removed on every way out: success, failure, Ctrl-C (unless --keep).
+// --validator-shape runs it as the validator runs (host network, XDP capabilities, in the validator's namespace)
+// and reads what its process sees through the Talos API.
 import { runbook } from '../lib/runner/runner.ts'
 import { quorumStep } from '../steps/quorum.ts'
 import { openCluster, validatorNode } from '../config/cluster.ts'
@@ -9,19 +11,25 @@ import {
   createPod,
   removeOrKeepPod,
   verifyPod,
+  verifyProcess,
   waitForPodRunning,
 } from '../steps/07-smoke-pod/steps.ts'
+import { expandCpuset, validatorNamespace } from '../config/inventory.ts'
+import { validatorCapabilities } from '../lib/host/solana-limits.ts'
 
 await runbook({
   id: '07-smoke-pod',
   title: 'Run a Guaranteed-QoS test pod on the validator node',
   json: true,
   flags: {
+    'validator-shape': {
+      type: 'boolean',
+      description: "run it as the validator runs (host network, its capabilities) and check its process's limits",
+    },
     namespace: {
       type: 'string',
       valueName: 'NS',
-      default: SMOKE_DEFAULTS.namespace,
-      description: 'namespace of the test pod',
+      description: `namespace of the test pod (default: ${SMOKE_DEFAULTS.namespace}; --validator-shape: validator.namespace)`,
     },
     name: { type: 'string', valueName: 'NAME', default: SMOKE_DEFAULTS.name, description: 'name of the test pod' },
     image: {
@@ -63,25 +71,35 @@ await runbook({
     if (cpus !== undefined && (!Number.isInteger(cpus) || cpus < 1))
       throw new Error(`--cpus ${flags.cpus}: must be a whole number >= 1 (the static CPU manager pins only whole CPUs)`)
     if (!(timeout > 0)) throw new Error(`--timeout ${flags.timeout}: must be a positive number of seconds`)
+    const validatorShape = flags.validatorShape
+    const namespace =
+      flags.namespace ?? (validatorShape ? validatorNamespace(cluster.inv.validator) : SMOKE_DEFAULTS.namespace)
     const ctx = {
       ...cluster,
       cluster: cluster.inv.cluster,
       node,
+      validatorShape,
       name: flags.name,
-      namespace: flags.namespace,
+      namespace,
       kubeNodeName: undefined as string | undefined,
       timeoutMs: timeout * 1000,
       unschedulableGraceMs: 10_000,
       manifest: () =>
         smokePodManifest(cluster.inv, {
           name: flags.name,
-          namespace: flags.namespace,
+          namespace,
           image: flags.image,
           cpus,
           memory: flags.memory,
           hugepages: flags.hugepages,
           nodeName: ctx.kubeNodeName,
+          validatorShape,
         }),
+      processWanted: () => ({
+        cpus: Number(ctx.manifest().spec.containers[0]!.resources.limits.cpu),
+        reservedCpus: expandCpuset(cluster.inv.validator?.reservedSystemCpus ?? ''),
+        capabilities: validatorCapabilities(cluster.inv.validator?.netProvider),
+      }),
     }
     ctx.manifest() // refuse bad sizes before the banner, not halfway through
     return ctx
@@ -114,6 +132,14 @@ await runbook({
       describe: 'on the validator node, Guaranteed QoS, requests = limits, Running',
       targets: (c) => [c.node.name],
       run: (c) => verifyPod(c),
+    },
+    {
+      name: 'verify-process',
+      describe: "with --validator-shape: the pod's process has the validator's limits, capabilities, CPUs and memory",
+      detail: () => 'talosctl containers -k, read /proc/<pid>/limits and /proc/<pid>/status',
+      targets: (c) => [c.node.name],
+      check: (c) => (c.validatorShape ? false : { done: true, reason: 'not asked (--validator-shape)' }),
+      run: (c) => verifyProcess(c),
     },
     {
       name: 'cleanup',

@@ -1,7 +1,8 @@
 // 11-etcd-recover: etcd quorum lost for good (members' data destroyed, two disks dead, a bad upgrade). Refuses while
 // quorum exists; restores the newest verified snapshot (or --snapshot FILE) following Talos's disaster-recovery
 // procedure: reset EPHEMERAL on the control planes that still have etcd data, `bootstrap --recover-from` on one, the
-// others join; then waits for three voting members, the API and Ready nodes, runs the checks, reports RPO and RTO.
+// others join (those whose etcd gave up waiting, after Talos's 30-minute join timeout, are rebooted to); then waits
+// for three voting members, the API and Ready nodes, runs the checks, reports RPO and RTO.
 // The steps are steps/11-etcd-recover/steps.ts; this file wires them and parses the flags.
 import { runbook } from '../lib/runner/runner.ts'
 import { UsageError, durationFlag, type FlagSpecs } from '../lib/runner/flags.ts'
@@ -10,6 +11,8 @@ import {
   assessAndShow,
   nothingLeftToWipe,
   pickAndShowSnapshot,
+  nothingGaveUp,
+  rejoinGaveUp,
   reportRpoRto,
   restoredAlready,
   restoreSnapshot,
@@ -29,7 +32,8 @@ const FLAGS = {
   node: {
     type: 'string',
     valueName: 'NAME',
-    description: 'the control plane to restore on (default: the first of the inventory whose etcd waits)',
+    description:
+      'the control plane to restore on (default: the first of the inventory whose etcd gave up waiting to join, else the first whose etcd waits)',
   },
   'node-timeout': {
     type: 'string',
@@ -101,7 +105,8 @@ await runbook<typeof FLAGS, RecoverCtx>({
     {
       name: 'restore',
       destructive: true,
-      describe: 'talosctl bootstrap --recover-from=FILE on one control plane (--node, or the first whose etcd waits)',
+      describe:
+        'talosctl bootstrap --recover-from=FILE on one control plane with an empty data dir (--node, or the first whose etcd gave up waiting to join, else the first whose etcd waits); a failed restore wipes that node again',
       detail: (c) =>
         `talosctl bootstrap --recover-from=${c.snapshot?.file ?? 'FILE'} on ${c.wantedNode ?? 'the first control plane whose etcd waits'}; wait for etcd to run on it`,
       targets: (c) => [c.wantedNode ?? controlPlanes(c.inv)[0]!.name],
@@ -109,6 +114,19 @@ await runbook<typeof FLAGS, RecoverCtx>({
         `Restore etcd from ${c.snapshot?.file ?? 'the snapshot'} on ${c.wantedNode ?? 'the first waiting control plane'}? The cluster goes back to revision ${c.snapshot?.revision ?? '?'}.`,
       check: (c) => restoredAlready(c),
       run: (c, step) => restoreSnapshot(c, step),
+    },
+    {
+      name: 'rejoin',
+      destructive: true,
+      describe:
+        'talosctl reboot each control plane whose etcd gave up waiting to join (Failed after Talos’s 30-minute join timeout), so it joins the restored member',
+      detail: () =>
+        'Reboot, one at a time, the control planes whose etcd gave up waiting to join (Failed: "failed to build initial etcd cluster"); Talos does not restart it',
+      targets: (c) => controlPlanes(c.inv).map((n) => n.name),
+      confirm: () =>
+        'Reboot, one at a time, each control plane whose etcd gave up waiting to join? After the reboot its etcd joins the restored member.',
+      check: (c) => nothingGaveUp(c),
+      run: (c, step) => rejoinGaveUp(c, step),
     },
     {
       name: 'wait-healthy',

@@ -10,7 +10,7 @@ import { runbook } from '../lib/runner/runner.ts'
 import { UsageError, type FlagSpecs } from '../lib/runner/flags.ts'
 import type { RunnerExtras } from '../lib/runner/types.ts'
 import { controlPlanes, openCluster } from '../config/cluster.ts'
-import type { Assessment } from '../steps/12-replace-node/assess.ts'
+import { memberLabel, type Assessment } from '../steps/12-replace-node/assess.ts'
 import {
   alreadyProvisioned,
   assessAndShow,
@@ -73,7 +73,7 @@ await runbook<typeof FLAGS, ReplaceCtx>({
         `Remove ${c.node.name}'s dead etcd member${c.a?.deadMembers.length ? ` ${c.a.deadMembers.map((m) => m.id).join(', ')}` : ''} through ${c.a?.via?.name ?? 'a healthy member'}`,
       targets: (c) => (isCp(c) ? [c.node.name] : []),
       confirm: (c) =>
-        `Remove etcd member ${c.a?.deadMembers.map((m) => `${m.hostname} ${m.id}`).join(', ')} for good? ${c.node.name}'s old data cannot rejoin afterwards.`,
+        `Remove etcd member ${c.a?.deadMembers.map(memberLabel).join(', ')} for good? ${c.node.name}'s old data cannot rejoin afterwards.`,
       check: (c) => noDeadMemberLeft(c),
       run: (c, step) => removeFoundDeadMembers(c, step),
     },
@@ -133,11 +133,11 @@ await runbook<typeof FLAGS, ReplaceCtx>({
     },
     {
       name: 'validator-tuning',
-      describe: "the validator: 05-storage-tuning (volumes' owner and mode, labels, taint, reservations)",
+      describe: "the validator: 05-storage-tuning (volume data dirs' owner and mode, labels, taint, reservations)",
       destructive: true,
       detail: (c) => `Run 05-storage-tuning for ${c.node.name}`,
       confirm: (c) =>
-        `Run 05-storage-tuning for ${c.node.name} (a privileged one-shot pod sets its volumes' owner and mode; labels and taint)?`,
+        `Run 05-storage-tuning for ${c.node.name} (a privileged one-shot pod creates its volumes' data directories and sets their owner and mode; labels and taint)?`,
       targets: (c) => (c.node.profile === 'validator' ? [c.node.name] : []),
       check: (c) => notTheValidator(c),
       run: (c, step) => runStorageTuning(c, step),

@@ -149,11 +149,13 @@ export async function snapshotStep(
 
 /**
  * The step 02 and 08 run before they change a running cluster: a verified snapshot in the backup index, so a change
- * gone wrong can be undone with 11-etcd-recover. Skipped with --no-backup, and on a cluster not bootstrapped yet (no
- * etcd data to save: 02's first run).
+ * gone wrong can be undone with 11-etcd-recover. Skipped with --no-backup, on a cluster not bootstrapped yet (no
+ * etcd data to save: 02's first run), and when `notNeeded` gives a reason (02 with no node to change).
  */
 export function backupFirstStep<C extends Cluster & { dryRun: boolean; flags: { noBackup?: boolean } }>(
   reason: string,
+  /** Why no snapshot is needed this run (02: no node changes), or undefined to take one. */
+  notNeeded?: (c: C) => Promise<string | undefined>,
 ): StepDef<C> {
   return {
     name: 'etcd-backup',
@@ -162,6 +164,8 @@ export function backupFirstStep<C extends Cluster & { dryRun: boolean; flags: { 
     targets: (c) => controlPlanes(c.inv).map((n) => n.name),
     async check(c) {
       if (c.flags.noBackup) return { done: true, reason: '--no-backup' }
+      const skip = await notNeeded?.(c)
+      if (skip) return { done: true, reason: skip }
       // bootstrapped a moment ago in the quorum step is bootstrapped now: etcd is never un-bootstrapped in place
       if (!isBootstrapped(await recentEtcdView(c, 30_000)))
         return { done: true, reason: 'etcd is not bootstrapped yet: nothing to back up' }

@@ -113,7 +113,7 @@ async function etcdStatusOf(t: Talosctl, node: CpNode): Promise<EtcdMemberStatus
 }
 
 /** One line: a CommandError's message already names the cause (lib/host/exec.ts firstMeaningfulLine). */
-const errText = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e))
+export const errText = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e))
 
 /** Every fact evaluatePreflight judges, each failure recorded rather than thrown. */
 export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } = {}): Promise<PreflightInput> {

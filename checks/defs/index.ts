@@ -11,11 +11,13 @@ import { nicChecks } from './nic.ts'
 import { numaChecks } from './numa.ts'
 import { storageChecks } from './storage.ts'
 import { solanaChecks } from './solana.ts'
+import { servingCsr } from './serving-csr.ts'
 import { sysctlChecks } from './sysctls.ts'
 import { talosHealth } from './talos-health.ts'
 
 export const ALL_CHECKS: AnyCheck[] = [
   ...clusterChecks,
+  servingCsr,
   talosHealth,
   ...etcdChecks,
   ...hugepagesChecks,

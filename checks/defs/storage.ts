@@ -1,8 +1,9 @@
-// The validator's ledger/accounts volumes: mounted where the inventory says, with the right filesystem,
-// owner and mode, and not filling up.
+// The validator's ledger/accounts volumes: mounted where the inventory says, with the right filesystem, their data
+// directories with the right owner and mode, and not filling up.
 import { names, validatorNodes, type CheckInventory } from '../engine/inventory.ts'
 import { bytes, expectEqual, fail, nodeValue, pass, warn, worded } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
+import { storageDataDir } from '../../config/volume-data-dir.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
 const USED_WARN = 0.8
@@ -24,7 +25,7 @@ const ownerWords = (o: { uid: number; gid: number; mode: string }) => worded(o, 
 export const storageMounts = defineCheck({
   id: 'storage.mounts',
   group: 'storage',
-  title: 'validator volumes are mounted with the right filesystem, owner, mode and free space',
+  title: 'validator volumes are mounted with the right filesystem and free space, their data dirs with owner and mode',
   targets,
   needs: ['storage'],
   evaluate: ({ storage }, inv) =>
@@ -57,6 +58,9 @@ export const storageMounts = defineCheck({
             `filesystem at ${want.mountPoint}`,
           ),
         ]
+        // Owner and mode are judged on the data directory, never on the mount root: Talos resets the root to
+        // root:root 0755 at every mount (config/volume-data-dir.ts cites the lines), so it says nothing of 05.
+        const dir = storageDataDir(want)
         const wantedOwner = ownerWords({ uid: want.owner.uid, gid: want.owner.gid, mode: octalMode(want.mode) })
         out.push(
           seen.owner
@@ -65,14 +69,16 @@ export const storageMounts = defineCheck({
                 `${t}/owner`,
                 ownerWords({ uid: seen.owner.uid, gid: seen.owner.gid, mode: octalMode(seen.owner.mode) }),
                 wantedOwner,
-                `owner and mode of ${want.mountPoint}`,
+                `owner and mode of ${dir}`,
               )
             : fail(
                 'storage.mounts',
                 `${t}/owner`,
                 null,
                 wantedOwner,
-                `could not read the owner of ${want.mountPoint} on ${node}`,
+                seen.dataDirMissing
+                  ? `${dir} does not exist on ${node}: run 05-storage-tuning to create it`
+                  : `could not read the owner of ${dir} on ${node}`,
               ),
         )
         if (seen.sizeBytes && seen.availableBytes !== undefined) {

@@ -4,7 +4,7 @@ import type { ClusterSpec, InventoryNode, StorageSpec, ValidatorProfile } from '
 
 export type CheckNode = Pick<InventoryNode, 'name' | 'address' | 'role' | 'profile' | 'network'>
 
-type CheckStorage = Pick<StorageSpec, 'name' | 'mountPoint' | 'filesystem' | 'owner' | 'mode'>
+type CheckStorage = Pick<StorageSpec, 'name' | 'mountPoint' | 'dataDir' | 'filesystem' | 'owner' | 'mode'>
 
 export type CheckValidator = Omit<ValidatorProfile, 'storage'> & { storage?: CheckStorage[] }
 

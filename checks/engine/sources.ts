@@ -30,10 +30,11 @@ import {
   toNumaView,
 } from './numa-view.ts'
 import { hugepageKiB, hugepageNumaNodes } from '../../config/hugepages.ts'
+import { storageDataDir } from '../../config/volume-data-dir.ts'
 import type { NodeProbe, SourceRegistry, SourceRequest } from './runner.ts'
 import type { PerNode, StorageMount } from './types.ts'
 import { backupsDir, readBackupIndex } from '../../lib/talos/etcd-backups.ts'
-import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
+import type { KubeCsr, KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import { parseCpuList, type NumaTopology } from '../../lib/host/numa.ts'
 import { hostLimitPath, hostLimitsFor } from '../../lib/host/solana-limits.ts'
 import { parseInterrupts } from '../../lib/host/interrupts.ts'
@@ -65,6 +66,8 @@ interface KubeApi {
   nodes(): Promise<unknown>
   /** `kubectl get pods -A -o json`: a PodList or its items. */
   pods(namespace?: string): Promise<unknown>
+  /** `kubectl get csr -o json`: a CertificateSigningRequestList or its items. */
+  csrs(): Promise<unknown>
 }
 
 export interface SourceContext {
@@ -86,9 +89,15 @@ type Req = SourceRequest<SourceContext>
 const INTERRUPT_WINDOW_MS = 1000
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** How long `talosctl health` may wait for a condition, and the whole call. */
-const HEALTH_WAIT = '20s'
-const HEALTH_TIMEOUT_MS = 45_000
+/**
+ * How long `talosctl health` may take, and the whole call. --wait-timeout bounds the server's whole run, every
+ * condition together (machined's HealthCheck: context.WithTimeout(srv.Context(), in.WaitTimeout)), not each one: a
+ * healthy cluster still walks ~16 conditions, each one or more API round trips, and on a loaded API (the
+ * api-latency check warns from 1 s a list) 20 s was seen to end mid-walk on a cluster that then passed (CI, right
+ * after 12 replaced cp2). A broken cluster costs this whole wait before the check fails.
+ */
+const HEALTH_WAIT = '60s'
+const HEALTH_TIMEOUT_MS = 90_000
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -266,6 +275,16 @@ export function ownerFromLs(stdout: string, address: string): { uid: number; gid
   return row ? { uid: Number(row.UID), gid: Number(row.GID), mode: row.MODE! } : undefined
 }
 
+/**
+ * Whether `talosctl ls -l dir`'s stderr says dir does not exist on `address`: machined's List fails with `lstat <dir>:
+ * no such file or directory`, under the node's name in a multi-node call (parseNodeErrors), alone for one node.
+ */
+export function lsSaysMissing(stderr: string, dir: string, address: string, nodeCount: number): boolean {
+  const e = parseNodeErrors(stderr)
+  const text = e.byNode[address] ?? (nodeCount === 1 ? stderr : '')
+  return text.includes(dir) && /no such file or directory/i.test(text)
+}
+
 /** `talosctl mounts` (formatters.RenderMounts): sizes in GB (1e9) with two decimals. */
 export function parseTalosMounts(
   stdout: string,
@@ -408,6 +427,11 @@ export const SOURCES: SourceRegistry<SourceContext> = {
   k8sPods: {
     name: 'k8sPods',
     fetch: async ({ ctx }) => ({ items: items<KubePod>(await ctx.kube.pods()) }),
+  },
+
+  k8sCsrs: {
+    name: 'k8sCsrs',
+    fetch: async ({ ctx }) => ({ items: items<KubeCsr>(await ctx.kube.csrs()), readAt: Date.now() }),
   },
 
   etcdStatus: {
@@ -791,14 +815,17 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       const volumes = inv.validator?.storage ?? []
       const all = nodes.map((n) => n.address)
       // All at once: free space for every node and volume in one call (an API without `mounts` just leaves it
-      // unknown), ownership with one `ls -l` per volume for all nodes (the mount point's own row, NAME "."), and
-      // each node's /proc/mounts.
+      // unknown), ownership with one `ls -l` per volume for all nodes (the data directory's own row, NAME "."; not
+      // the mount root's, which Talos resets to root:root 0755 at every mount: config/inventory.ts
+      // StorageSpec.dataDir), and each node's /proc/mounts.
       const [free, lsOut, mountsOf] = await Promise.all([
         nodes.length
           ? ctx.talos.run(['mounts'], { nodes: all, nothrow: true, quiet: true }).catch(() => undefined)
           : undefined,
         Promise.all(
-          volumes.map((v) => ctx.talos.run(['ls', '-l', v.mountPoint], { nodes: all, nothrow: true, quiet: true })),
+          volumes.map((v) =>
+            ctx.talos.run(['ls', '-l', storageDataDir(v)], { nodes: all, nothrow: true, quiet: true }),
+          ),
         ),
         perNode(ctx, nodes, async (n) => parseMounts(await readOne(ctx, n, '/proc/mounts'))),
       ])
@@ -808,21 +835,26 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       } catch {
         sizes = []
       }
-      const ls = new Map(volumes.map((v, i) => [v.mountPoint, lsOut[i]!.stdout]))
+      const ls = new Map(volumes.map((v, i) => [v.mountPoint, lsOut[i]!]))
       return perNode(ctx, nodes, async (n): Promise<StorageMount[]> => {
         const mounts = mountsOf.values[n.name]
         if (!mounts) throw new Error(mountsOf.errors[n.name] ?? `no /proc/mounts from ${n.name}`)
         return volumes.map((v) => {
           const m = mounts.filter((x) => x.mountPoint === v.mountPoint).at(-1)
-          const owner = ownerFromLs(ls.get(v.mountPoint) ?? '', n.address)
+          const dataDir = storageDataDir(v)
+          const lsR = ls.get(v.mountPoint)
+          const owner = ownerFromLs(lsR?.stdout ?? '', n.address)
+          const missing = !owner && lsR !== undefined && lsSaysMissing(lsR.stderr, dataDir, n.address, nodes.length)
           const s = sizes.find(
             (x) => x.mountedOn === v.mountPoint && (!x.node || x.node === n.address || x.node === n.name),
           )
           return {
             name: v.name,
             mountPoint: v.mountPoint,
+            dataDir,
             ...(m ? { filesystem: m.fsType, source: m.device } : {}),
             ...(owner ? { owner } : {}),
+            ...(missing ? { dataDirMissing: true } : {}),
             ...(s ? { sizeBytes: s.sizeBytes, availableBytes: s.availableBytes } : {}),
           }
         })

@@ -3,7 +3,7 @@
 // fetches each source once for every target, so a check can be tested with fixtures alone.
 import type { EthernetStatus } from '../../lib/talos/ethernet-status.ts'
 import type { CheckInventory } from './inventory.ts'
-import type { KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
+import type { KubeCsr, KubeNode, KubePod } from '../../lib/kube/kubectl.ts'
 import type { EtcdMemberRow, HealthReport } from '../../lib/talos/parse.ts'
 import type { BackupEntry } from '../../lib/talos/etcd-backups.ts'
 
@@ -83,8 +83,12 @@ export interface StorageMount {
   /** From /proc/mounts; undefined when nothing is mounted there. */
   filesystem?: string
   source?: string
-  /** From the node's API (`talosctl ls -l`); undefined when unknown. */
+  /** The validator's directory in the volume (config/inventory.ts storageDataDir), which owner and mode are of. */
+  dataDir?: string
+  /** The data directory's, from the node's API (`talosctl ls -l`); undefined when unknown. */
   owner?: { uid: number; gid: number; mode: string }
+  /** The node said the data directory does not exist (05-storage-tuning creates it). */
+  dataDirMissing?: boolean
   /** Bytes, from `talosctl mounts`; undefined when the API did not report it. */
   sizeBytes?: number
   availableBytes?: number
@@ -114,6 +118,8 @@ export interface SourceData {
   k8sNodes: { items: KubeNode[]; latencyMs: number }
   /** `kubectl get pods -A -o json`. */
   k8sPods: { items: KubePod[] }
+  /** `kubectl get csr -o json`; readAt is Date.now() when read (a pending request's age). */
+  k8sCsrs: { items: KubeCsr[]; readAt: number }
   /** One `talosctl -n <all CPs> etcd status`; nodes that did not answer are in nodeErrors. */
   etcdStatus: { rows: EtcdStatusRow[]; nodeErrors: Record<string, string> }
   /** `talosctl -n <one CP> etcd members`, from the node named in `from`. */

@@ -111,6 +111,32 @@ export function qosClass(p: Obj): 'Guaranteed' | 'Burstable' | 'BestEffort' {
   return guaranteed ? 'Guaranteed' : 'Burstable'
 }
 
+/**
+ * pkg/registry/core/pod/strategy.go applyAppArmorVersionSkew (v1.33.1), field to annotation only: a container with no
+ * container.apparmor.security.beta.kubernetes.io/<name> annotation gets one from its (or the pod's) appArmorProfile.
+ * The other way (an annotation copied into the field, with its deprecation warning) is not modelled.
+ */
+function appArmorAnnotations(p: Obj): void {
+  const value = (f: Obj | undefined): string => {
+    if (f?.type === 'Unconfined') return 'unconfined'
+    if (f?.type === 'RuntimeDefault') return 'runtime/default'
+    if (f?.type === 'Localhost' && f.localhostProfile != null) return `localhost/${f.localhostProfile}`
+    return ''
+  }
+  const podProfile = p.spec.securityContext?.appArmorProfile
+  const all: Obj[] = [
+    ...(p.spec.initContainers ?? []),
+    ...(p.spec.containers ?? []),
+    ...(p.spec.ephemeralContainers ?? []),
+  ]
+  for (const c of all) {
+    const key = `container.apparmor.security.beta.kubernetes.io/${c.name}`
+    if (p.metadata.annotations && key in p.metadata.annotations) continue
+    const v = value(c.securityContext?.appArmorProfile ?? podProfile)
+    if (v) p.metadata.annotations = { ...(p.metadata.annotations ?? {}), [key]: v }
+  }
+}
+
 function preparePod(r: ResourceDef, p: Obj): void {
   const name = p.metadata.name
   const spec = (p.spec ??= {})
@@ -158,6 +184,11 @@ function preparePod(r: ResourceDef, p: Obj): void {
     c.resources ??= {}
     if (c.resources.limits) c.resources.requests = { ...c.resources.limits, ...(c.resources.requests ?? {}) }
   }
+  // core/v1 SetDefaults_Pod: a host-network pod's container ports are host ports too (defaultHostNetworkPorts)
+  if (spec.hostNetwork)
+    for (const c of [...containers, ...(spec.initContainers ?? [])])
+      for (const port of c.ports ?? []) if (!port.hostPort) port.hostPort = port.containerPort
+  if (spec.os?.name !== 'windows') appArmorAnnotations(p)
   spec.restartPolicy ??= 'Always'
   spec.terminationGracePeriodSeconds ??= 30
   spec.dnsPolicy ??= 'ClusterFirst'

@@ -2,6 +2,8 @@
 // node registration and lifecycle, kubelet-serving CSRs and their signing, the control-plane static
 // pods, the default scheduler, and pod status as a kubelet reports it. Run by the VIP holder only.
 import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { b64, unb64, type CertKey } from '../pki.ts'
 import { loadCluster } from '../state.ts'
 import { admitNodeRestriction, prepareCreate, randomSuffix } from './admission.ts'
@@ -15,6 +17,10 @@ import { filterNode, fitErrorMessage, pickNode, type Failure } from './scheduler
 import type { Store, Stored } from './storage.ts'
 import { paths } from '../state.ts'
 import { finishedStatus, isOneShot, runOneShot } from './oneshot.ts'
+import { applyInlineManifests } from './manifest-apply.ts'
+import { liveContainers, syncContainers, type LabContainer, type Rejection } from '../containers.ts'
+import { rejectedStatus } from '../kubelet-admission.ts'
+import { runningStatus } from '../pod-status.ts'
 
 const NODE = byKind('Node')
 const POD = byKind('Pod')
@@ -34,6 +40,11 @@ export const FULL_TICK_MS = 5000
 const LEASE_RENEW_MS = 10_000
 
 /** The kubelet's client identity (its kubeconfig's certificate: CN system:node:<name>, O system:nodes). */
+const SERVING_SIGNER = 'kubernetes.io/kubelet-serving'
+/** Where the kubelet keeps its serving certificate (--cert-dir /var/lib/kubelet/pki, Talos's kubelet service). */
+const KUBELET_SERVING_CERT = 'var/lib/kubelet/pki/kubelet-server-current.pem'
+/** kubelet files serving CSRs only with serverTLSBootstrap (cmd/kubelet/app/server.go, kubelet.go:894): Talos does not set it, the product's worker configs do. */
+const servingBootstrap = (m: LabMachine) => m.cfg?.machine?.kubelet?.extraConfig?.serverTLSBootstrap === true
 const kubeletUser = (s: NodeShape) => ({ name: `system:node:${s.name}`, groups: ['system:nodes'] })
 
 export class Controllers {
@@ -85,6 +96,7 @@ export class Controllers {
       await this.staticPods(machines)
       await this.schedule()
       await this.kubelets(machines, cluster.nodes)
+      await applyInlineManifests(this.store, machines, this.log)
     }
     this.seen = { revision: revision ?? -1, stamp }
   }
@@ -103,6 +115,7 @@ export class Controllers {
     const leases = new Map(
       (await this.store.list(LEASE, 'kube-node-lease')).items.map((i) => [i.obj.metadata.name as string, i]),
     )
+    const csrs = (await this.store.list(CSR)).items.map((i) => i.obj)
     for (const m of machines) {
       if (!m.cfg) continue
       const shape = this.cache.shape({ ...m, cfg: m.cfg })
@@ -115,7 +128,7 @@ export class Controllers {
         if (!m.up) continue
         await this.store.create(NODE, this.newNode(shape))
         this.log(`node ${shape.name} registered`)
-        await this.fileServingCsr(shape, m)
+        if (servingBootstrap(m)) await this.fileServingCsr(shape, m)
         continue
       }
       const reconcile = (n: Obj) => {
@@ -134,7 +147,40 @@ export class Controllers {
         }
       }
       if (m.up) await this.renewLease(updated, leases.get(shape.name))
+      if (m.up && servingBootstrap(m)) await this.servingCert(shape, m, csrs)
     }
+  }
+
+  /**
+   * The kubelet's serving certificate with serverTLSBootstrap (kubernetes v1.33.1 pkg/kubelet/certificate/kubelet.go:83,
+   * the "kubelet-server" store; client-go util/certificate/certificate_manager.go: it loads
+   * <cert-dir>/kubelet-server-current.pem at start and files a CSR when there is none, then writes the issued one
+   * there; Talos's --cert-dir is /var/lib/kubelet/pki, kubelet_spec.go:136). Its cert dir, /var/lib/kubelet/pki, is on EPHEMERAL: a reset that wipes
+   * it makes the kubelet ask again, and nothing but an operator approves the request (Talos only raises the
+   * kubelet-csrs-not-approved diagnostic). The first request is filed at registration; this files the next ones and
+   * installs an issued certificate on the machine.
+   */
+  private async servingCert(s: NodeShape, m: LabMachine, csrs: Obj[]): Promise<void> {
+    const file = join(paths.root(m.node.name), KUBELET_SERVING_CERT)
+    if (existsSync(file)) return
+    const bootedAt = Date.parse(m.node.bootedAt ?? '') || 0
+    // creationTimestamp has whole seconds: a request filed in this boot's first second still counts as this boot's
+    const mine = csrs.filter(
+      (c) =>
+        c.spec?.signerName === SERVING_SIGNER &&
+        c.spec?.username === `system:node:${s.name}` &&
+        Date.parse(c.metadata.creationTimestamp) >= bootedAt - 1000,
+    )
+    const issued = mine.find((c) => c.status?.certificate)
+    if (issued) {
+      mkdirSync(dirname(file), { recursive: true })
+      writeFileSync(file, unb64(issued.status.certificate), { mode: 0o600 })
+      return
+    }
+    const open = mine.some(
+      (c) => !(c.status?.conditions ?? []).some((x: Obj) => x.type === 'Denied' || x.type === 'Failed'),
+    )
+    if (!open) await this.fileServingCsr(s, m)
   }
 
   /** The kubelet's heartbeat: kube-node-lease/<node>, renewed every 10 s while the node is up. */
@@ -306,7 +352,7 @@ export class Controllers {
         metadata: { name: `csr-${randomSuffix(5)}`, generateName: 'csr-' },
         spec: {
           request: b64(pem),
-          signerName: 'kubernetes.io/kubelet-serving',
+          signerName: SERVING_SIGNER,
           usages: ['digital signature', 'server auth'],
         },
       },
@@ -470,7 +516,14 @@ export class Controllers {
     }
   }
 
-  private async event(pod: Obj, type: string, reason: string, message: string): Promise<void> {
+  /** An event about the pod, from the scheduler unless `source` says otherwise (a kubelet: component and host). */
+  private async event(
+    pod: Obj,
+    type: string,
+    reason: string,
+    message: string,
+    source: { component: string; host?: string } = { component: 'default-scheduler' },
+  ): Promise<void> {
     const ts = nowTs()
     const ev = prepareCreate(
       EVENT,
@@ -486,14 +539,14 @@ export class Controllers {
         },
         reason,
         message,
-        source: { component: 'default-scheduler' },
+        source,
         firstTimestamp: ts,
         lastTimestamp: ts,
         count: 1,
         type,
         eventTime: null,
-        reportingComponent: 'default-scheduler',
-        reportingInstance: '',
+        reportingComponent: source.component,
+        reportingInstance: source.host ?? '',
       },
       pod.metadata.namespace,
       SYSTEM,
@@ -508,6 +561,26 @@ export class Controllers {
     const byHost = new Map<string, LabMachine>()
     for (const m of machines) if (m.cfg) byHost.set(nodeShape(m.node, m.cfg, { hugepages: {} }).name, m)
     const pods = (await this.store.list(POD)).items.map((i) => i.obj)
+    // the containers each kubelet runs for its pods (lab/containers.ts): started for every pod bound to its node
+    // while the node is Ready, gone with the pod; their IDs are what the pod's containerStatuses report
+    const containers = new Map<string, LabContainer[]>()
+    // pods a kubelet rejected at admission (lab/kubelet-admission.ts): set Failed below, never started
+    const rejected = new Map<string, Rejection>()
+    for (const [host, m] of byHost) {
+      const node = nodes.get(host)
+      const ready = (node?.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True' && m.up
+      const runs = pods.filter(
+        (p) =>
+          p.spec?.nodeName === host &&
+          !p.metadata.deletionTimestamp &&
+          !isOneShot(p) &&
+          !['Succeeded', 'Failed'].includes(p.status?.phase),
+      )
+      // a node that is not Ready keeps what it runs (or ran: a dead machine's containers died with its boot)
+      const synced = ready ? syncContainers(m.node, runs) : { containers: liveContainers(m.node), rejected: new Map() }
+      for (const c of synced.containers) containers.set(c.podUid, [...(containers.get(c.podUid) ?? []), c])
+      for (const [uid, r] of synced.rejected) rejected.set(uid, r)
+    }
     for (const pod of pods) {
       const host = pod.spec?.nodeName
       if (!host || pod.metadata.deletionTimestamp) continue
@@ -530,10 +603,20 @@ export class Controllers {
         }
         continue
       }
+      if (['Succeeded', 'Failed'].includes(pod.status?.phase)) continue
+      const rejection = rejected.get(pod.metadata.uid)
+      if (rejection) {
+        await this.rejectPod(pod, host, rejection)
+        continue
+      }
       const running = pod.status?.phase === 'Running'
       if (!running && !ready) continue
       const podReady = (pod.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status === 'True'
-      if (running && podReady === containersReady) continue
+      const ids = containerIds(containers.get(pod.metadata.uid))
+      const sameIds = (pod.status?.containerStatuses ?? []).every(
+        (s: Obj) => !ids[s.name] || s.containerID === ids[s.name],
+      )
+      if (running && podReady === containersReady && sameIds) continue
       const podIP = pod.spec.hostNetwork
         ? m.node.address
         : running
@@ -541,11 +624,27 @@ export class Controllers {
           : this.allocateIp(order.indexOf(m.node.name), host, pods)
       await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
         if (p.spec.nodeName !== host) return undefined
-        p.status = runningStatus(p, m.node.address, podIP, containersReady)
+        p.status = runningStatus(p, m.node.address, podIP, containersReady, ids)
         return p
       })
       pod.status = { ...(pod.status ?? {}), podIP }
     }
+  }
+
+  /**
+   * kubelet.go:2381-2388 rejectPod: a Warning event with the admission error's reason and message, and the pod Failed
+   * with that reason and "Pod was rejected: " + the message.
+   */
+  private async rejectPod(pod: Obj, host: string, r: Rejection): Promise<void> {
+    let rejectedNow = false
+    await this.store.mutate(POD, pod.metadata.namespace, pod.metadata.name, (p) => {
+      if (p.spec.nodeName !== host || ['Succeeded', 'Failed'].includes(p.status?.phase)) return undefined
+      p.status = rejectedStatus(p.status, r, nowTs())
+      rejectedNow = true
+      return p
+    })
+    if (rejectedNow) await this.event(pod, 'Warning', r.reason, r.message, { component: 'kubelet', host })
+    this.log(`kubelet on ${host} rejected ${pod.metadata.namespace}/${pod.metadata.name}: ${r.reason}: ${r.message}`)
   }
 
   private allocateIp(index: number, host: string, pods: Obj[]): string {
@@ -558,45 +657,7 @@ export class Controllers {
   }
 }
 
-/** status of a pod whose containers a kubelet started; readiness follows the node. */
-export function runningStatus(p: Obj, hostIP: string, podIP: string, ready: boolean): Obj {
-  const prev: Obj = p.status ?? {}
-  const ts = nowTs()
-  const started = prev.startTime ?? ts
-  const cond = (type: string, status: boolean) => {
-    const s = status ? 'True' : 'False'
-    const old = (prev.conditions ?? []).find((c: Obj) => c.type === type)
-    return old && old.status === s ? old : { type, status: s, lastProbeTime: null, lastTransitionTime: ts }
-  }
-  return {
-    ...prev,
-    phase: 'Running',
-    conditions: [
-      cond('PodReadyToStartContainers', true),
-      cond('Initialized', true),
-      cond('Ready', ready),
-      cond('ContainersReady', ready),
-      cond('PodScheduled', true),
-    ],
-    hostIP,
-    hostIPs: [{ ip: hostIP }],
-    podIP,
-    podIPs: [{ ip: podIP }],
-    startTime: started,
-    containerStatuses: (p.spec.containers ?? []).map((c: Obj) => {
-      const old = (prev.containerStatuses ?? []).find((x: Obj) => x.name === c.name)
-      return {
-        name: c.name,
-        state: old?.state ?? { running: { startedAt: ts } },
-        lastState: {},
-        ready,
-        restartCount: old?.restartCount ?? 0,
-        image: c.image,
-        imageID: old?.imageID ?? `${c.image.split(':')[0]}@sha256:${randomBytes(32).toString('hex')}`,
-        containerID: old?.containerID ?? `containerd://${randomBytes(32).toString('hex')}`,
-        started: true,
-      }
-    }),
-    qosClass: prev.qosClass,
-  }
+/** containerd://<id> of each container of a pod, by name (the sandbox left out). */
+function containerIds(cs: LabContainer[] | undefined): Record<string, string> {
+  return Object.fromEntries((cs ?? []).filter((c) => c.name).map((c) => [c.name, `containerd://${c.id}`]))
 }

@@ -20,6 +20,7 @@ import {
   type ResourceDef,
 } from './resources.ts'
 import { configMapFromProtobuf, csrFromProtobuf, isK8sProtobuf, unwrap } from './protobuf.ts'
+import { admitPodCreate, warningHeader, type PodSecurityConfig } from './pod-security.ts'
 import { objectFilter } from './selectors.ts'
 import type { Store } from './storage.ts'
 import { toTable, wantsTable } from './tables.ts'
@@ -35,6 +36,8 @@ export interface ApiContext {
   gitVersion: string
   serverAddress: string
   log: (msg: string) => void
+  /** The PodSecurity admission configuration in force (none: the plugin's defaults, privileged everywhere). */
+  podSecurity?: () => PodSecurityConfig
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {
@@ -207,6 +210,15 @@ function nodeMay(user: User, t: Target, method: string): boolean {
   return ['GET', 'POST', 'PUT', 'PATCH'].includes(method)
 }
 
+/** The PodSecurity plugin on a pod create: throws its 403, or puts its warnings on the response. */
+function admitPod(ctx: ApiContext, user: User, namespace: Obj, pod: Obj, res: ServerResponse): void {
+  if (!ctx.podSecurity) return
+  const ns = { name: namespace.metadata.name, labels: namespace.metadata.labels }
+  const v = admitPodCreate(ctx.podSecurity(), ns, pod, user.name)
+  if (!v.allowed) throw new ApiError(v.code, v.reason, v.message, { name: pod.metadata.name, kind: 'pods' })
+  if (v.warnings.length) res.setHeader('Warning', v.warnings.map(warningHeader))
+}
+
 async function resource(
   ctx: ApiContext,
   user: User,
@@ -247,9 +259,12 @@ async function resource(
     if (!obj || typeof obj !== 'object') throw badRequest('the body of the request was empty')
     if (r.namespaced && obj.metadata?.namespace && ns && obj.metadata.namespace !== ns)
       throw badRequest('the namespace of the provided object does not match the namespace sent on the request')
-    if (r.namespaced) await store.get(NS, undefined, ns ?? obj.metadata?.namespace ?? 'default')
+    const namespace = r.namespaced
+      ? (await store.get(NS, undefined, ns ?? obj.metadata?.namespace ?? 'default')).obj
+      : undefined
     const prepared = prepareCreate(r, obj, ns, user)
     if (r.kind === 'Node') admitNodeRestriction(user, 'create', prepared.metadata.name, prepared)
+    if (r.kind === 'Pod') admitPod(ctx, user, namespace!, prepared, res)
     if (dryRun) return send(res, 201, prepared)
     return send(res, 201, await store.create(r, prepared))
   }
@@ -337,8 +352,9 @@ async function resource(
       // server-side apply, approximated as a strategic merge of the applied configuration
       const cur = await store.tryGet(r, ns, name)
       if (!cur) {
-        if (r.namespaced) await store.get(NS, undefined, ns ?? 'default')
+        const namespace = r.namespaced ? (await store.get(NS, undefined, ns ?? 'default')).obj : undefined
         const prepared = prepareCreate(r, { ...patch, metadata: { ...patch.metadata, name } }, ns, user)
+        if (r.kind === 'Pod') admitPod(ctx, user, namespace!, prepared, res)
         return send(res, 201, dryRun ? prepared : await store.create(r, prepared))
       }
     }

@@ -39,7 +39,11 @@ export function kubernetesVersion(cfg: Obj | undefined): string {
   return DEFAULT_K8S_VERSION
 }
 
-export const hostnameOf = (n: LabNode, cfg: Obj | undefined): string => cfg?.machine?.network?.hostname || n.name
+export const hostnameOf = (n: Pick<LabNode, 'name'>, cfg: Obj | undefined): string =>
+  cfg?.machine?.network?.hostname || n.name
+
+/** What nodeShape reads of a lab machine (lab/kubelet-agent/ passes a machine that has no lab state dir). */
+export type ShapeMachine = Pick<LabNode, 'name' | 'address' | 'role' | 'hardware' | 'installDisk' | 'talosVersion'>
 
 export interface SysFacts {
   memTotalBytes?: number
@@ -137,7 +141,7 @@ export interface NodeShape {
 }
 
 /** The Node a Talos kubelet registers for this machine. */
-export function nodeShape(n: LabNode, cfg: Obj | undefined, sys: SysFacts): NodeShape {
+export function nodeShape(n: ShapeMachine, cfg: Obj | undefined, sys: SysFacts): NodeShape {
   const name = hostnameOf(n, cfg)
   const role = (
     cfg?.machine?.type === 'controlplane' || cfg?.machine?.type === 'init'

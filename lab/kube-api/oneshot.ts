@@ -1,23 +1,29 @@
 // The lab kubelet cannot run containers. It runs one kind of one-shot pod (restartPolicy: Never) for real:
-// a shell script of `chown UID:GID PATH` / `chmod MODE PATH` on hostPath volumes, which is how a Talos
-// cluster sets ownership of user volumes (Talos has no config field for it). The effect lands in the node's
+// a shell script of `mkdir -p PATH` / `chown UID:GID PATH` / `chmod MODE PATH` on hostPath volumes, which is how a
+// Talos cluster sets ownership of the data directories in user volumes (Talos has no config field for it). The effect lands in the node's
 // sysroot's record of owners (lab/file-owners.ts), which the lab's `talosctl ls -l` reports; any other command fails
 // the pod.
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import { setOwner } from '../file-owners.ts'
 
 type Obj = Record<string, any>
 
 export type OneShotOp =
-  { op: 'chown'; uid: number; gid: number; path: string } | { op: 'chmod'; mode: string; path: string }
+  | { op: 'mkdir'; path: string }
+  | { op: 'chown'; uid: number; gid: number; path: string }
+  | { op: 'chmod'; mode: string; path: string }
 
-/** Parse `sh -c` scripts made only of chown/chmod/true joined by && or ;. Throws on anything else. */
+/** Parse `sh -c` scripts made only of mkdir -p/chown/chmod/true joined by && or ;. Throws on anything else. */
 export function parseOneShotScript(script: string): OneShotOp[] {
   const ops: OneShotOp[] = []
   for (const raw of script.split(/&&|;|\n/)) {
     const words = raw.trim().split(/\s+/).filter(Boolean)
     if (words.length === 0 || (words.length === 1 && words[0] === 'true')) continue
+    if (words[0] === 'mkdir' && words[1] === '-p' && words.length === 3) {
+      ops.push({ op: 'mkdir', path: words[2]! })
+      continue
+    }
     const args = words.slice(1).filter((w) => w !== '-R')
     if (words[0] === 'chown' && args.length === 2 && /^\d+:\d+$/.test(args[0]!)) {
       const [uid, gid] = args[0]!.split(':').map(Number)
@@ -25,7 +31,9 @@ export function parseOneShotScript(script: string): OneShotOp[] {
     } else if (words[0] === 'chmod' && args.length === 2 && /^0?[0-7]{3,4}$/.test(args[0]!)) {
       ops.push({ op: 'chmod', mode: args[0]!.padStart(4, '0'), path: args[1]! })
     } else {
-      throw new Error(`lab kubelet runs only chown UID:GID PATH / chmod MODE PATH scripts, not: ${raw.trim()}`)
+      throw new Error(
+        `lab kubelet runs only mkdir -p PATH / chown UID:GID PATH / chmod MODE PATH scripts, not: ${raw.trim()}`,
+      )
     }
   }
   return ops
@@ -43,7 +51,7 @@ export function hostPathOf(pod: Obj, container: Obj, path: string): string {
   throw new Error(`${path} is not on a hostPath volume of the pod`)
 }
 
-/** A pod the lab kubelet can run to completion: restartPolicy Never, every container a chown/chmod `sh -c` script. */
+/** A pod the lab kubelet can run to completion: restartPolicy Never, every container a mkdir/chown/chmod script. */
 export function isOneShot(pod: Obj): boolean {
   if (pod.spec?.restartPolicy !== 'Never' || !(pod.spec.containers ?? []).length) return false
   return pod.spec.containers.every((c: Obj) => {
@@ -66,6 +74,11 @@ export function runOneShot(pod: Obj, sysroot: string): { ok: boolean; message: s
         throw new Error(`lab kubelet runs only \`sh -c SCRIPT\` one-shot containers (${c.name})`)
       for (const op of parseOneShotScript(cmd[2]!)) {
         const hostPath = hostPathOf(pod, c, op.path)
+        // a new directory has no record: root:root, 0755 from the umask (lab/file-owners.ts), as busybox mkdir makes it
+        if (op.op === 'mkdir') {
+          mkdirSync(join(sysroot, hostPath), { recursive: true })
+          continue
+        }
         if (!existsSync(join(sysroot, hostPath))) throw new Error(`${op.path}: No such file or directory`)
         setOwner(sysroot, hostPath, op.op === 'chown' ? { uid: op.uid, gid: op.gid } : { mode: op.mode })
       }

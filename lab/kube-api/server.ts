@@ -22,6 +22,8 @@ const { clusterCa, servingCert, servingSans } = await import('./tls.ts')
 const { Store } = await import('./storage.ts')
 const { handle, isPublicPath, sendError } = await import('./handlers.ts')
 const { Controllers } = await import('./controllers.ts')
+const { podSecurityConfig } = await import('./pod-security.ts')
+const { fileStamp } = await import('./labcache.ts')
 const { VipElection, CAMPAIGN_POLL_MS } = await import('./vip-election.ts')
 const { EtcdClient } = await import('../etcd-client.ts')
 const { recordVipEvent } = await import('../vip-holders.ts')
@@ -42,7 +44,21 @@ const sans = servingSans(node.address, endpoint, cfg.cluster?.apiServer?.certSAN
 const cert = servingCert(nodeName, ca, sans)
 const port = Number(new URL(node.kubeApi?.url ?? `https://${node.address}:6443`).port || 6443)
 const store = new Store(node.etcd.clientUrl)
-const ctx = { store, gitVersion: kubernetesVersion(cfg), serverAddress: `${node.address}:${port}`, log }
+// PodSecurity's configuration, as kube-apiserver reads it at start: read again when the machine config changes (a new
+// config restarts the real static pod)
+let podSecurityCfg = { stamp: fileStamp(paths.config(nodeName)), cfg: podSecurityConfig(cfg) }
+function podSecurity() {
+  const stamp = fileStamp(paths.config(nodeName))
+  if (stamp !== podSecurityCfg.stamp) {
+    try {
+      podSecurityCfg = { stamp, cfg: podSecurityConfig(loadMachineConfig(nodeName)) }
+    } catch (e) {
+      log(`PodSecurity: keeping the configuration in force: ${(e as Error).message}`)
+    }
+  }
+  return podSecurityCfg.cfg
+}
+const ctx = { store, gitVersion: kubernetesVersion(cfg), serverAddress: `${node.address}:${port}`, log, podSecurity }
 
 function makeServer(): Server {
   return createServer(

@@ -49,16 +49,37 @@ export async function EtcdStatus(n: LabNode): Promise<unknown> {
   }
 }
 
-export async function EtcdMemberList(n: LabNode): Promise<unknown> {
+/**
+ * EtcdMemberList: talosctl etcd members sends QueryLocal (v1.10.3 cmd/talosctl/cmd/talos/etcd.go:211), so machined asks
+ * the machine's own etcd (v1alpha1_server.go:1767-1768) with require-leader (line 1780). etcd refuses a learner every
+ * RPC but Status and serializable Range (etcd v3.5.21 server/etcdserver/api/v3rpc/interceptor.go:52-54, util.go:140-149)
+ * and a require-leader call without a leader (interceptor.go:64-68). Both are Unavailable statuses that clientv3 turns
+ * into an rpctypes.EtcdError (client/v3 client.go:578-585, api/v3rpc/rpctypes/error.go:140,150), which carries no gRPC
+ * status: machined's answer is Unknown with etcd's text.
+ */
+export async function EtcdMemberList(
+  n: LabNode,
+  req: { query_local?: boolean; queryLocal?: boolean } = {},
+): Promise<unknown> {
   controlPlaneOnly(n, 'etcd member list')
-  const ms = await (await localEtcd(n)).members()
+  const c = await localEtcd(n)
+  // without QueryLocal (talosctl health: pkg/cluster/check/etcd.go:41,102) machined's client has every control plane
+  // as an endpoint and clientv3 retries an Unavailable answer on the next one; the lab still answers from this
+  // machine's etcd, as before
+  if (req.query_local === true || req.queryLocal === true) {
+    const st = await c.status()
+    if (st.isLearner === true) throw new ModelError('Unknown', 'etcdserver: rpc not supported for learner')
+    if (!st.leader || st.leader === '0') throw new ModelError('Unknown', 'etcdserver: no leader')
+  }
+  const ms = await c.members()
   return {
     messages: [
       {
-        legacy_members: ms.map((m) => m.name),
+        // a member that never started has no name: the gateway leaves the field out (proto3 JSON), Talos sends ""
+        legacy_members: ms.map((m) => m.name ?? ''),
         members: ms.map((m) => ({
           id: m.ID,
-          hostname: m.name,
+          hostname: m.name ?? '',
           peer_urls: m.peerURLs,
           client_urls: m.clientURLs ?? [],
           is_learner: m.isLearner === true,

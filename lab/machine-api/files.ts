@@ -7,6 +7,7 @@ import { kernelLog, sysrootPath } from '../machine-files.ts'
 import { runtimeConfigFor, parseMachineConfig } from '../machine-config.ts'
 import { ModelError } from './errors.ts'
 import { renderProcInterrupts } from '../interrupts.ts'
+import { procFile } from '../containers.ts'
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64')
 
@@ -14,8 +15,14 @@ const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64')
 export function Read(n: LabNode, req: { path?: string }): unknown[] {
   const path = req.path ?? ''
   // the kernel counts interrupts as they come: rendered at each read from the IRQs of this boot (lab/interrupts.ts)
-  if (posix.normalize('/' + path) === '/proc/interrupts')
+  const clean = posix.normalize('/' + path).replace(/(.)\/$/, '$1')
+  if (clean === '/proc/interrupts')
     return [{ bytes: b64(renderProcInterrupts(n.hardware, n.cmdline, Date.now() - Date.parse(n.bootedAt ?? ''))) }]
+  // a process's files exist while it runs: the lab's are its containers (lab/containers.ts); the kernel renders
+  // limits and status at each read from the task (fs/proc/base.c, fs/proc/array.c)
+  const proc = procFile(n, clean)
+  if (proc === undefined) throw new ModelError('NotFound', `stat ${path}: no such file or directory`)
+  if (proc !== null) return [{ bytes: b64(proc) }]
   const f = sysrootPath(n, path)
   if (!existsSync(f)) throw new ModelError('NotFound', `stat ${path}: no such file or directory`)
   if (statSync(f).isDirectory()) throw new ModelError('Unknown', `read ${path}: is a directory`)

@@ -16,6 +16,7 @@ import { ApplyConfiguration, CancelConfigRollback, MachineConfigs, persistentCon
 import { EtcdLocalEndpoint, EtcdRecoverTarget } from './etcd-data.ts'
 import { ServiceLog } from './logs.ts'
 import { HealthAssert, HealthMembers } from './health.ts'
+import { Containers } from './containers.ts'
 
 export { ModelError }
 
@@ -91,4 +92,5 @@ export const NODE_OPS: Record<string, Op> = {
   ServiceLog,
   HealthMembers,
   HealthAssert,
+  Containers,
 }

@@ -159,6 +159,14 @@ func (s *machinedServer) Mounts(ctx context.Context, in *emptypb.Empty) (*machin
 	return out, callModel(ctx, s.nodes, s.name, "Mounts", in, out)
 }
 
+// Containers: `talosctl containers [-k]` (v1.10.3 internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go:1460,
+// the model's lab/machine-api/containers.ts).
+func (s *machinedServer) Containers(ctx context.Context, in *machine.ContainersRequest) (*machine.ContainersResponse, error) {
+	out := &machine.ContainersResponse{}
+
+	return out, callModel(ctx, s.nodes, s.name, "Containers", in, out)
+}
+
 func (s *machinedServer) Read(in *machine.ReadRequest, srv grpc.ServerStreamingServer[common.Data]) error {
 	return streamModel(srv.Context(), s.nodes, s.name, "Read", in, func() *common.Data { return &common.Data{} }, srv.Send)
 }

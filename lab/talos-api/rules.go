@@ -8,6 +8,7 @@ var rules = map[string]role.Set{
 	"/cluster.ClusterService/HealthCheck":           role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/ApplyConfiguration":    role.MakeSet(role.Admin),
 	"/machine.MachineService/Bootstrap":             role.MakeSet(role.Admin),
+	"/machine.MachineService/Containers":            role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/Dmesg":                 role.MakeSet(role.Admin, role.Operator, role.Reader),
 	"/machine.MachineService/EtcdAlarmList":         role.MakeSet(role.Admin, role.Operator, role.Reader, role.EtcdBackup),
 	"/machine.MachineService/EtcdForfeitLeadership": role.MakeSet(role.Admin),

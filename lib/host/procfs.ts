@@ -290,3 +290,38 @@ export function sysctlPath(key: string): string {
 export function sysctlKey(path: string): string {
   return path.replace(/^\/?proc\/sys\//, '').replace(/\//g, '.')
 }
+
+// ---------------------------------------------------------------- /proc/<pid>/limits and /proc/<pid>/status
+
+/** One row of /proc/<pid>/limits; undefined soft/hard = "unlimited" (RLIM_INFINITY). */
+export interface ProcLimit {
+  soft: number | undefined
+  hard: number | undefined
+  units: string
+}
+
+/**
+ * /proc/<pid>/limits (kernel fs/proc/base.c proc_pid_limits: "%-25s %-20s %-20s %-10s" per row, "unlimited" for
+ * RLIM_INFINITY) → name ("Max locked memory") → limit. Throws on a row it cannot read.
+ */
+export function parseProcLimits(text: string): Map<string, ProcLimit> {
+  const out = new Map<string, ProcLimit>()
+  const value = (v: string) => (v === 'unlimited' ? undefined : Number(v))
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || /^Limit\s+Soft Limit/.test(line)) continue
+    const m = /^(Max [a-z ]+?)\s+(unlimited|\d+)\s+(unlimited|\d+)(?:\s+(\S+))?\s*$/.exec(line)
+    if (!m) throw new Error(`/proc/<pid>/limits: cannot read ${JSON.stringify(line)}`)
+    out.set(m[1]!, { soft: value(m[2]!), hard: value(m[3]!), units: m[4] ?? '' })
+  }
+  return out
+}
+
+/** /proc/<pid>/status (fs/proc/array.c: "Key:\tvalue" lines) → key → value, whitespace trimmed. */
+export function parseProcStatus(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':')
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim()
+  }
+  return out
+}

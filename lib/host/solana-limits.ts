@@ -194,3 +194,14 @@ export function judgeRuntimeSpec(json: string): { type: string; ok: boolean; see
         }
   })
 }
+
+/**
+ * What the validator's container adds to containerd's default capabilities for its network path. XDP (fdctl's
+ * default provider; Agave's too from 3.0) loads a BPF program and opens AF_XDP sockets: Agave's xdp-compatibility
+ * client asks for `setcap cap_net_admin,cap_net_raw,cap_bpf,cap_perfmon` (anza-xyz/agave xdp-compatibility
+ * README). The socket provider needs none of them. The pod also runs on the host's network (an XDP program attaches
+ * to the host's NIC), which PodSecurity's baseline level refuses: the validator's namespace is labelled privileged.
+ */
+export function validatorCapabilities(provider: NetProvider = 'xdp'): string[] {
+  return provider === 'xdp' ? ['NET_ADMIN', 'NET_RAW', 'BPF', 'PERFMON'] : []
+}

@@ -121,3 +121,41 @@ export function sysctlValueProblem(key: string, value: string): string | undefin
   if (n < rule.min || n > rule.max) return `${name} must be in ${range} (${rule.source}) (got ${JSON.stringify(value)})`
   return undefined
 }
+
+// Sysctls kubelet requires. Talos runs kubelet with protectKernelDefaults: true (siderolabs/talos v1.10.3
+// internal/app/machined/pkg/controllers/k8s/kubelet_spec.go:304; pkg/machinery/kubelet/kubelet.go:18 lists it among
+// the fields extraConfig cannot override), so kubelet v1.33.1 checks these at start and exits on any other value
+// (pkg/kubelet/cm/container_manager_linux.go setupKernelTunables :412-437 with KernelTunableError, called at
+// :466-472; keys and values k8s.io/component-helpers v0.33.1 node/util/sysctl/sysctl.go:28-64). Talos itself sets
+// kernel.panic 10 and vm.overcommit_memory 1 (internal/app/machined/pkg/controllers/runtime/kernel_param_defaults.go
+// :124-134); the kernel's defaults give the others. A machine.sysctls value overrides them.
+const KUBELET_REQUIRED: Readonly<Record<string, number>> = {
+  'vm.overcommit_memory': 1, // VMOvercommitMemoryAlways
+  'vm.panic_on_oom': 0, // VMPanicOnOOMInvokeOOMKiller
+  'kernel.panic': 10, // KernelPanicRebootTimeout
+  'kernel.panic_on_oops': 1, // KernelPanicOnOopsAlways
+  'kernel.keys.root_maxkeys': 1000000, // RootMaxKeysSetting
+  'kernel.keys.root_maxbytes': 25000000, // RootMaxBytesSetting = RootMaxKeysSetting * 25
+}
+
+/** The value kubelet requires for this sysctl (however it is written), or undefined when kubelet does not check it. */
+export function kubeletRequiredValue(key: string): number | undefined {
+  const name = canonicalKey(key)
+  return name === undefined ? undefined : KUBELET_REQUIRED[name]
+}
+
+/**
+ * Why kubelet would refuse to start with `value` for `key`, quoting its error, or undefined when `key` is not one it
+ * checks or `value` is what it requires (kubelet reads the value as an integer: strconv.Atoi of the trimmed text).
+ */
+export function kubeletSysctlProblem(key: string, value: string): string | undefined {
+  const name = canonicalKey(key)
+  const required = kubeletRequiredValue(key)
+  if (name === undefined || required === undefined) return undefined
+  const v = value.trim()
+  if (/^[0-9]+$/.test(v) && Number(v) === required) return undefined
+  const why = /^-?[0-9]+$/.test(v)
+    ? `kubelet v1.33.1 exits at start ("invalid kernel flag: ${name.replaceAll('.', '/')}, expected value: ${required}, actual value: ${Number(v)}", pkg/kubelet/cm/container_manager_linux.go:437), so the node never gets Ready`
+    : 'kubelet v1.33.1 checks it at start (pkg/kubelet/cm/container_manager_linux.go:412-437) and this is not even an integer'
+  return `${name} must be ${required} or unset: Talos runs kubelet with protectKernelDefaults: true and ${why} (got ${JSON.stringify(value)})`
+}

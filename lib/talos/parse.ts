@@ -676,6 +676,45 @@ export function parseGetTable(text: string): GetTableRow[] {
   })
 }
 
+// ---------------------------------------------------------------- containers
+
+export interface ContainerRow {
+  node?: string
+  namespace: string
+  /** "<pod ns>/<pod>" for a sandbox, "<pod ns>/<pod>:<container>:<12 hex>" for a container (cri.go buildContainer). */
+  id: string
+  /** The pod ("<pod ns>/<pod>"); for a sandbox row, id itself. */
+  pod: string
+  /** The container's name; undefined for a sandbox row. */
+  container?: string
+  image: string
+  pid: number
+  status: string
+}
+
+/**
+ * `talosctl containers [-k]` (cmd/talosctl/cmd/talos/containers.go containerRender at v1.10.3: NODE NAMESPACE ID
+ * IMAGE PID STATUS, a container in a sandbox shown as "└─ <id>").
+ */
+export function parseContainers(text: string): ContainerRow[] {
+  const table = parseTableWithColumns(text)
+  requireColumns(table, 'talosctl containers', ['ID', 'PID', 'STATUS'])
+  return table.rows.map((r) => {
+    const id = r.ID!.replace(/^└─\s*/, '')
+    const [pod, container] = id.split(':')
+    return {
+      ...optionalNode(r),
+      namespace: r.NAMESPACE ?? '',
+      id,
+      pod: pod!,
+      ...(container !== undefined ? { container } : {}),
+      image: r.IMAGE ?? '',
+      pid: parseIntStrict(r.PID!, `talosctl containers ${id} PID`),
+      status: r.STATUS ?? '',
+    }
+  })
+}
+
 // ---------------------------------------------------------------- health
 
 type HealthStatus = 'running' | 'ok' | 'skip' | 'error'

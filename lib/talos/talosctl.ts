@@ -8,6 +8,7 @@ import { CliTool, type CallOptions, type CliToolOptions } from '../host/cli-tool
 import { talosconfigEndpoints, type SharedShell } from '../host/shared-shell.ts'
 import {
   formatGoDuration,
+  parseContainers,
   parseEtcdAlarms,
   parseEtcdMembers,
   parseEtcdStatus,
@@ -17,6 +18,7 @@ import {
   parseService,
   parseNodeErrors,
   parseVersion,
+  type ContainerRow,
   type EtcdAlarmRow,
   type EtcdMemberRow,
   type EtcdStatusRow,
@@ -363,6 +365,32 @@ export class Talosctl extends CliTool {
     return result
   }
 
+  /** `talosctl containers`, with `-k` the CRI's (k8s.io) containers: pods' sandboxes and containers with their PIDs. */
+  async containers(node: string, opts: { kubernetes?: boolean } = {}): Promise<ContainerRow[]> {
+    const r = await this.run(['containers', ...(opts.kubernetes ? ['-k'] : [])], { nodes: [node] })
+    return parseContainers(r.stdout)
+  }
+
+  /**
+   * The names `talosctl ls DIR` lists below DIR on one node (machined List: the root ".", then its entries); [] when DIR
+   * does not exist. Throws for any other failure.
+   */
+  async lsNames(node: string, dir: string): Promise<string[]> {
+    const r = await this.run(['ls', dir], { nodes: [node], nothrow: true, quiet: true })
+    if (r.exitCode !== 0 || r.timedOut) {
+      if (/no such file or directory/.test(r.stderr)) return []
+      throw new CommandError({ ...r, context: `talosctl ls ${dir} on ${node}` })
+    }
+    // cmd/talosctl/cmd/talos/list.go: "NODE NAME" goes through a tabwriter flushed at the end, while a row of an answer
+    // without node metadata is printed at once (the header comes last); with metadata, each row is "NODE   NAME"
+    return r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^NODE\s+NAME$/.test(l) && !/^WARNING: /.test(l))
+      .map((l) => l.split(/\s{2,}|\t/).pop()!)
+      .filter((name) => name !== '.')
+  }
+
   async read(node: string, path: string): Promise<string> {
     return (await this.run(['read', path], { nodes: [node] })).stdout
   }
@@ -465,9 +493,19 @@ export class Talosctl extends CliTool {
   /**
    * `talosctl upgrade-k8s --to VERSION` through one control-plane node; with dryRun its own `--dry-run` (which also
    * reports resources whose APIs the new version deprecates) and nothing changes. Output (the plan) on stdout.
+   * upgrade-k8s patches every node's machine config with the new images, and by default re-encodes it with every
+   * field's documentation and commented examples (cmd/talosctl/cmd/talos/upgrade-k8s.go: --with-docs and
+   * --with-examples default to true); off here, so each config stays as 02 rendered it, images aside.
    */
   upgradeK8s(node: string, to: string, opts: { dryRun?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
-    const args = ['upgrade-k8s', '--to', to, ...(opts.dryRun ? ['--dry-run'] : [])]
+    const args = [
+      'upgrade-k8s',
+      '--to',
+      to,
+      '--with-docs=false',
+      '--with-examples=false',
+      ...(opts.dryRun ? ['--dry-run'] : []),
+    ]
     return this.run(args, { nodes: [node], mutating: !opts.dryRun, timeoutMs: opts.timeoutMs ?? 30 * 60_000 })
   }
 

@@ -3,6 +3,7 @@
 import { log } from '../../lib/runner/log.ts'
 import type { Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
+import { storageDataDir } from '../../config/volume-data-dir.ts'
 import type { KubeNode, KubeObject, KubeTaint } from '../../lib/kube/kubectl.ts'
 import { quantityValue } from '../../lib/kube/quantity.ts'
 
@@ -91,6 +92,8 @@ export interface Ownership {
 interface StorageOwnerWant {
   name: string
   mountPoint: string
+  /** Where owner and mode apply (config/inventory.ts StorageSpec.dataDir); default <mountPoint>/data. */
+  dataDir?: string
   owner?: { uid: number; gid: number }
   mode?: string
 }
@@ -107,25 +110,36 @@ export function modeToOctal(mode: string): string {
 }
 
 export function ownershipProblems(want: StorageOwnerWant, seen: Ownership | undefined): string | undefined {
-  if (!seen) return `${want.mountPoint}: cannot read its owner`
+  const dir = storageDataDir(want)
+  if (!seen) return `${dir} does not exist yet`
   const wantMode = want.mode ? normMode(want.mode) : undefined
   const bad =
     (want.owner && (seen.uid !== want.owner.uid || seen.gid !== want.owner.gid)) ||
     (wantMode && modeToOctal(seen.mode) !== wantMode)
   return bad
-    ? `${want.mountPoint} is ${seen.uid}:${seen.gid} ${modeToOctal(seen.mode)}, wants ${want.owner?.uid}:${want.owner?.gid} ${wantMode}`
+    ? `${dir} is ${seen.uid}:${seen.gid} ${modeToOctal(seen.mode)}, wants ${want.owner?.uid}:${want.owner?.gid} ${wantMode}`
     : undefined
 }
 
-/** Ownership of a mount point as the node reports it (`talosctl ls -l`: the row of the directory itself). */
+/**
+ * Ownership of a directory as the node reports it (`talosctl ls -l`: the row of the directory itself); undefined when
+ * the node cannot list it (a data directory 05 has not created yet: machined answers `lstat …: no such file or
+ * directory`).
+ */
 async function readOwnership(c: Cluster, node: InventoryNode, dir: string): Promise<Ownership | undefined> {
   const { ownerFromLs } = await import('../../checks/engine/sources.ts')
-  return ownerFromLs((await c.talos.run(['list', '-l', dir], { nodes: [node.address] })).stdout, node.address)
+  const r = await c.talos.run(['list', '-l', dir], { nodes: [node.address], nothrow: true })
+  if (r.exitCode === 0) return ownerFromLs(r.stdout, node.address)
+  if (/no such file or directory/i.test(r.stderr)) return undefined
+  throw new Error(`talosctl list -l ${dir} on ${node.name}: ${r.stderr.trim() || `exited ${r.exitCode}`}`)
 }
 
 /**
- * Talos has no config field for a user volume's owner: a one-shot privileged pod on the node does it,
- * tolerating the validator's taints, with each mount point as a hostPath volume.
+ * Talos has no config field for a user volume's owner, and the mount root cannot keep one: Talos v1.10.3 resets it
+ * to root:root 0755 at every mount (controllers/block/user_volume_config.go:160-167 MountSpec, mount.go:487 →
+ * updateTargetSettings: chmod :406, chown :417-425, not recursive). So a one-shot privileged pod on the node, which
+ * tolerates the validator's taints and has each mount point as a hostPath volume, creates the data directory inside
+ * it (mkdir -p: safe to re-run) and sets owner and mode on that directory, which keeps them across mounts.
  */
 export function permissionsPodManifest(
   node: string,
@@ -134,10 +148,14 @@ export function permissionsPodManifest(
   name = 'validator-storage-permissions',
 ): KubeObject {
   const script = want
-    .flatMap((w, i) => [
-      ...(w.owner ? [`chown ${w.owner.uid}:${w.owner.gid} /vol${i}`] : []),
-      ...(w.mode ? [`chmod ${normMode(w.mode)} /vol${i}`] : []),
-    ])
+    .flatMap((w, i) => {
+      const dir = `/vol${i}/${storageDataDir(w).slice(w.mountPoint.length + 1)}`
+      return [
+        `mkdir -p ${dir}`,
+        ...(w.owner ? [`chown ${w.owner.uid}:${w.owner.gid} ${dir}`] : []),
+        ...(w.mode ? [`chmod ${normMode(w.mode)} ${dir}`] : []),
+      ]
+    })
     .join(' && ')
   return {
     apiVersion: 'v1',
@@ -161,11 +179,11 @@ export function permissionsPodManifest(
   } as KubeObject
 }
 
-/** What is wrong with the owner/mode of each volume, read from the node. */
+/** What is wrong with the owner/mode of each volume's data directory, read from the node. */
 export async function ownershipNow(c: Cluster, node: InventoryNode, want: StorageOwnerWant[]): Promise<string[]> {
   const out: string[] = []
   for (const w of want) {
-    const p = ownershipProblems(w, await readOwnership(c, node, w.mountPoint))
+    const p = ownershipProblems(w, await readOwnership(c, node, storageDataDir(w)))
     if (p) out.push(p)
   }
   return out

@@ -3,6 +3,7 @@
 // manager, the topology manager and the hugepage pool accept a real validator pod. Pure: no I/O here.
 import { parseQuantity } from '../../lib/kube/quantity.ts'
 import type { KubeNode } from '../../lib/kube/kubectl.ts'
+import { validatorCapabilities, type NetProvider } from '../../lib/host/solana-limits.ts'
 
 /** What this module reads from the inventory (a structural subset of config/inventory.ts's Inventory). */
 export interface SmokeInventory {
@@ -14,6 +15,8 @@ export interface SmokeInventory {
     pod?: { cpus: number; memory: string; hugepages: Partial<Record<string, string>> }
     labels?: Record<string, string>
     taints?: { key: string; value?: string; effect: string }[]
+    netProvider?: NetProvider
+    namespace?: string
   }
 }
 
@@ -31,6 +34,8 @@ interface SmokePodOptions {
   nodeName?: string
   /** Also require the inventory's validator labels in the nodeSelector (proves runbook 05 labelled it). Default true. */
   requireLabels?: boolean
+  /** Shaped like the validator's runtime too: the host's network and the capabilities its net provider needs. */
+  validatorShape?: boolean
 }
 
 export const SMOKE_DEFAULTS = {
@@ -43,6 +48,7 @@ export const SMOKE_DEFAULTS = {
 } as const
 
 const SMOKE_LABEL = 'talos-runbooks/smoke-pod'
+export const SMOKE_CONTAINER = 'smoke'
 const HUGEPAGE_MOUNT = '/hugepages'
 
 interface SmokePod {
@@ -119,12 +125,16 @@ export function smokePodManifest(inv: SmokeInventory, opts: SmokePodOptions = {}
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 5,
       automountServiceAccountToken: false,
+      ...(opts.validatorShape ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
       containers: [
         {
-          name: 'smoke',
+          name: SMOKE_CONTAINER,
           image: opts.image ?? SMOKE_DEFAULTS.image,
           resources: { requests: { ...amounts }, limits: { ...amounts } },
           volumeMounts: [{ name: 'hugepages', mountPath: HUGEPAGE_MOUNT }],
+          ...(opts.validatorShape
+            ? { securityContext: { capabilities: { add: validatorCapabilities(inv.validator?.netProvider) } } }
+            : {}),
         },
       ],
       volumes: [{ name: 'hugepages', emptyDir: { medium } }],
@@ -146,6 +156,9 @@ export interface ObservedPod {
   }
   status?: {
     phase?: string
+    /** Why the pod ended: kubelet's admission rejection sets reason (e.g. SMTAlignmentError) and message. */
+    reason?: string
+    message?: string
     qosClass?: string
     conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[]
     containerStatuses?: {
@@ -233,6 +246,19 @@ export function waitingReason(pod: ObservedPod): string | undefined {
   return undefined
 }
 
+/**
+ * What an operator reads about a pod that ended Failed or Succeeded: its phase, node, the pod's own reason and message
+ * (kubelet sets them when it rejects the pod at admission, e.g. "SMTAlignmentError: Pod was rejected: SMT Alignment
+ * Error: ...") and a container's terminated or waiting reason.
+ */
+export function podEndedMessage(pod: ObservedPod): string {
+  const name = `${pod.metadata?.namespace ?? '?'}/${pod.metadata?.name ?? '?'}`
+  const status = pod.status ?? {}
+  const own = [status.reason, status.message].filter(Boolean).join(': ')
+  const details = [own, waitingReason(pod)].filter(Boolean).join('; ')
+  return `pod ${name} ended ${status.phase ?? '?'} on ${pod.spec?.nodeName ?? '?'}${details ? `: ${details}` : ''}`
+}
+
 export interface PodEvent {
   type?: string
   reason?: string
@@ -294,4 +320,12 @@ export function evaluateValidatorNode(
       `node ${node.metadata.name} has ${node.status?.allocatable?.[resource]} ${resource} allocatable, the smoke pod needs ${podHugepages ?? size}`,
     )
   return problems
+}
+
+/**
+ * The PodSecurity verdict in an API server's refusal (k8s.io/pod-security-admission admission.go: `violates
+ * PodSecurity "<level>:<version>": <reasons>`), or undefined when the refusal is about something else.
+ */
+export function podSecurityRefusal(stderr: string): string | undefined {
+  return /violates PodSecurity "[^"]+": [^\n]+/.exec(stderr)?.[0]
 }

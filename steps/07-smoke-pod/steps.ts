@@ -6,10 +6,16 @@ import { CommandError } from '../../lib/host/exec.ts'
 import { log } from '../../lib/runner/log.ts'
 import { findKubeNode, type Kube } from '../../lib/kube/kubectl.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
+import type { Talosctl } from '../../lib/talos/talosctl.ts'
+import { validatorNamespace } from '../../config/inventory.ts'
+import { boundNumaNode, evaluateValidatorProcess, findContainer, type ProcessWanted } from './validator-process.ts'
 import {
+  SMOKE_CONTAINER,
+  podSecurityRefusal,
   evaluateSmokePod,
   evaluateValidatorNode,
   hugepageNames,
+  podEndedMessage,
   schedulingFailure,
   smokePodManifest,
   waitingReason,
@@ -32,6 +38,12 @@ interface SmokeCtx {
   manifest: () => ReturnType<typeof smokePodManifest>
   timeoutMs: number
   unschedulableGraceMs: number
+}
+
+/** What verifyProcess reads besides: the Talos API and what the process must show. */
+interface ProcessCtx extends SmokeCtx {
+  talos: Talosctl
+  processWanted: () => ProcessWanted
 }
 
 async function getPod(c: SmokeCtx): Promise<ObservedPod | undefined> {
@@ -102,11 +114,7 @@ async function waitRunning(c: SmokeCtx, step: StepHandle): Promise<ObservedPod> 
     if (!pod) throw new Error(`pod ${c.namespace}/${c.name} disappeared while waiting for it to run`)
     const phase = pod.status?.phase ?? 'Pending'
     if (phase === 'Running') return pod
-    if (phase === 'Failed' || phase === 'Succeeded') {
-      throw new Error(
-        `pod ${c.namespace}/${c.name} ended ${phase} on ${pod.spec?.nodeName ?? '?'}${waitingReason(pod) ? `: ${waitingReason(pod)}` : ''}`,
-      )
-    }
+    if (phase === 'Failed' || phase === 'Succeeded') throw new Error(podEndedMessage(pod))
     let why = pod.spec?.nodeName ? waitingReason(pod) : undefined
     if (!pod.spec?.nodeName) {
       const reason = schedulingFailure(pod, await podEvents(c))
@@ -144,12 +152,38 @@ export async function checkValidatorNode(c: SmokeCtx): Promise<Record<string, un
   return { node: k!.metadata.name, allocatable: k!.status?.allocatable }
 }
 
+/** Why the API refused the pod, in words that say what to do: PodSecurity and a missing namespace. */
+function refusal(c: SmokeCtx, e: unknown): Error {
+  const stderr = e instanceof CommandError ? e.stderr : String(e)
+  const own = validatorNamespace(c.inv.validator)
+  const verdict = podSecurityRefusal(stderr)
+  if (verdict) {
+    const fix =
+      c.namespace === own
+        ? `namespace ${own} exists without the PodSecurity labels 02 renders for it (Talos creates it only when it is ` +
+          `missing): kubectl label namespace ${own} pod-security.kubernetes.io/enforce=privileged`
+        : `run it in the validator's namespace ${own} (02 renders it with PodSecurity level privileged), or label ` +
+          `this one: kubectl label namespace ${c.namespace} pod-security.kubernetes.io/enforce=privileged`
+    return new Error(`namespace ${c.namespace} refuses the pod: ${verdict}. ${fix}`)
+  }
+  if (new RegExp(`namespaces "${c.namespace}" not found`).test(stderr))
+    return new Error(
+      `namespace ${c.namespace} does not exist` +
+        (c.namespace === own
+          ? ': 02 renders it as an inline manifest, which Talos creates once a control plane has that config'
+          : ''),
+    )
+  return e as Error
+}
+
 /** Create the pod, deleting a leftover of an interrupted run first. */
 export async function createPod(c: SmokeCtx): Promise<Record<string, unknown>> {
   return cleaningUp(c, async () => {
     if (await removePod(c)) log.info(`  deleted a leftover pod ${c.namespace}/${c.name}`)
     const m = c.manifest()
-    await c.kube.apply(m)
+    await c.kube.apply(m).catch((e: unknown) => {
+      throw refusal(c, e)
+    })
     return {
       pod: `${c.namespace}/${c.name}`,
       nodeSelector: m.spec.nodeSelector,
@@ -183,6 +217,37 @@ export async function verifyPod(c: SmokeCtx): Promise<Record<string, unknown> | 
         .join(' ')}`,
     )
     return { node: pod.spec?.nodeName, qosClass: pod.status?.qosClass, limits }
+  })
+}
+
+/**
+ * The validator-shaped pod's process as the node runs it: its PID from the CRI (`talosctl containers -k`), then
+ * /proc/<pid>/limits and /proc/<pid>/status, and the cpulist of the NUMA node its memory is bound to.
+ */
+export async function verifyProcess(c: ProcessCtx): Promise<Record<string, unknown> | undefined> {
+  if (c.dryRun) return
+  return cleaningUp(c, async () => {
+    const ip = c.node.address
+    const row = findContainer(await c.talos.containers(ip, { kubernetes: true }), c, SMOKE_CONTAINER)
+    if (!row)
+      throw new Error(
+        `talosctl containers -k on ${c.node.name} lists no running container ${SMOKE_CONTAINER} of pod ${c.namespace}/${c.name}`,
+      )
+    const [limits, status] = await Promise.all([
+      c.talos.read(ip, `/proc/${row.pid}/limits`),
+      c.talos.read(ip, `/proc/${row.pid}/status`),
+    ])
+    const numa = boundNumaNode(status)
+    const numaCpuList =
+      numa === undefined ? undefined : await c.talos.read(ip, `/sys/devices/system/node/node${numa}/cpulist`)
+    const wanted = c.processWanted()
+    const { problems, seen } = evaluateValidatorProcess({ limits, status, numaCpuList }, wanted)
+    if (problems.length) throw new Error(`pod ${c.namespace}/${c.name} (pid ${row.pid}): ${problems.join('; ')}`)
+    log.info(
+      `  pid ${row.pid}: memlock ${seen.memlock}, nofile ${seen.nofile}, CPUs ${seen.cpus} (NUMA node ${seen.mems}), ` +
+        `capabilities ${wanted.capabilities.join(' ') || '(none needed)'}`,
+    )
+    return { pid: row.pid, ...seen }
   })
 }
 

@@ -5,12 +5,11 @@
 import type { Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import { planUpgrade, type NodeObservation, type UpgradePlan } from './plan.ts'
+import { errText } from '../live-probes.ts'
 
 interface ExtensionSpec {
   metadata?: { name?: string; version?: string }
 }
-
-const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!
 
 export async function observeNode(c: Cluster, n: InventoryNode): Promise<NodeObservation> {
   try {
@@ -27,7 +26,7 @@ export async function observeNode(c: Cluster, n: InventoryNode): Promise<NodeObs
       ...(schematic ? { schematic } : {}),
     }
   } catch (e) {
-    return { name: n.name, error: firstLine(e) }
+    return { name: n.name, error: errText(e) }
   }
 }
 

@@ -1,10 +1,13 @@
 // The rollout's timeline: per node when it went down (the upgrade call) and when it was back on its new version,
 // and while a control plane is upgraded, probes every 100 ms of each etcd member (talosctl etcd status, one node per
 // call) and of the API through the VIP (/readyz): the fewest healthy members seen and how long the API did not
-// answer. At most one call per probe target runs at a time, so the achieved resolution is reported with it.
+// answer. At most one call per probe target runs at a time, so the achieved resolution is reported with it. A probe
+// waits up to 5 s, etcdctl's default --command-timeout (etcd's etcdctl/ctlv3/command/global.go): a busy client host
+// (talosctl starts a process per call) must not read as a member down. When the count fell below a majority, the
+// moment and each missing member's own error are kept, so the report says which member failed and how.
 import type { Cluster } from '../../config/cluster.ts'
 import { controlPlanes } from '../../config/cluster.ts'
-import { apiEndpoints, etcdAndApiProbes } from '../live-probes.ts'
+import { apiEndpoints, errText, etcdAndApiProbes } from '../live-probes.ts'
 
 export interface ProbeSample {
   /** ms since the probing started, when the call returned. */
@@ -13,6 +16,15 @@ export interface ProbeSample {
   t0: number
   target: string
   ok: boolean
+  /** A failed call's first line (the command's own error, or that it timed out). */
+  error?: string
+}
+
+/** The moment the fewest members answered, when that was below a majority: who was missing and why. */
+interface QuorumLoss {
+  /** ms since the probing started. */
+  t: number
+  missing: { member: string; error: string }[]
 }
 
 interface ProbeSummary {
@@ -25,17 +37,25 @@ interface ProbeSummary {
   apiProbes: number
   /** Median gap between two answers of one member. */
   resolutionMs?: number
+  quorumLoss?: QuorumLoss
 }
 
 /** Pure: the summary of what the probes saw. */
 export function summarizeProbes(samples: ProbeSample[], members: string[], api = 'api'): ProbeSummary {
   const sorted = [...samples].sort((a, b) => a.t - b.t)
-  const latest = new Map<string, boolean>(members.map((m) => [m, true]))
+  const latest = new Map<string, ProbeSample | undefined>(members.map((m) => [m, undefined]))
+  const majority = Math.floor(members.length / 2) + 1
   let min = members.length
+  let quorumLoss: QuorumLoss | undefined
   for (const s of sorted) {
     if (s.target === api) continue
-    latest.set(s.target, s.ok)
-    min = Math.min(min, [...latest.values()].filter(Boolean).length)
+    latest.set(s.target, s)
+    const failed = [...latest.values()].filter((x): x is ProbeSample => !!x && !x.ok)
+    const healthy = members.length - failed.length
+    if (healthy < min && healthy < majority) {
+      quorumLoss = { t: s.t, missing: failed.map((x) => ({ member: x.target, error: x.error ?? 'failed' })) }
+    }
+    min = Math.min(min, healthy)
   }
   let apiUnavailableMs = 0
   let downSince: number | undefined
@@ -59,6 +79,7 @@ export function summarizeProbes(samples: ProbeSample[], members: string[], api =
     etcdProbes: sorted.filter((s) => s.target !== api).length,
     apiProbes: sorted.filter((s) => s.target === api).length,
     ...(gaps.length ? { resolutionMs: gaps[Math.floor(gaps.length / 2)] } : {}),
+    ...(quorumLoss ? { quorumLoss } : {}),
   }
 }
 
@@ -66,7 +87,7 @@ export function summarizeProbes(samples: ProbeSample[], members: string[], api =
 export function startProbes(c: Cluster, intervalMs = 100): { stop(): Promise<ProbeSummary> } {
   const cps = controlPlanes(c.inv).map((n) => ({ name: n.name, address: n.address }))
   const vip = apiEndpoints(c, []).at(-1)!
-  const probes = etcdAndApiProbes(c, cps, 2000)
+  const probes = etcdAndApiProbes(c, cps, 5000)
   const samples: ProbeSample[] = []
   const started = Date.now()
   const busy = new Set<string>()
@@ -77,7 +98,7 @@ export function startProbes(c: Cluster, intervalMs = 100): { stop(): Promise<Pro
     const t0 = Date.now() - started
     const p = call().then(
       () => void samples.push({ t: Date.now() - started, t0, target, ok: true }),
-      () => void samples.push({ t: Date.now() - started, t0, target, ok: false }),
+      (e: unknown) => void samples.push({ t: Date.now() - started, t0, target, ok: false, error: errText(e) }),
     )
     running.push(p.finally(() => busy.delete(target)))
   }
@@ -117,7 +138,10 @@ export function formatTimeline(rows: NodeTimeline[]): string {
       const etcd = p
         ? `; etcd ≥ ${p.minHealthyMembers}/${p.members} healthy, API via VIP unavailable ${s(p.apiUnavailableMs)} (${p.etcdProbes + p.apiProbes} probes${p.resolutionMs ? `, every ~${p.resolutionMs} ms per member` : ''})`
         : ''
-      return `${r.node} (${r.kind}): down ${r.down.slice(11, 23)}, back ${r.back.slice(11, 23)}, downtime ${s(r.downtimeMs)}${etcd}`
+      const loss = p?.quorumLoss
+        ? `\n  below quorum ${s(p.quorumLoss.t)} into the upgrade: ${p.quorumLoss.missing.map((m) => `${m.member}: ${m.error}`).join('; ')}`
+        : ''
+      return `${r.node} (${r.kind}): down ${r.down.slice(11, 23)}, back ${r.back.slice(11, 23)}, downtime ${s(r.downtimeMs)}${etcd}${loss}`
     })
     .join('\n')
 }

@@ -27,6 +27,14 @@ export async function readNodes(c: Cluster, timeoutMs: number): Promise<NodeEtcd
         out.state = svc.state
         out.lastEvent = svc.events?.[0]?.message ?? svc.lastEvent
       }
+      // Preparing is also what a node with data shows while etcd's pre stage pulls the image or waits for the PKI: look
+      if (svc?.state === 'Preparing') {
+        try {
+          out.dataDir = await nodeTalosctl(c, n, timeoutMs).lsNames(n.address, '/var/lib/etcd')
+        } catch {
+          // unread: judged by the service state alone
+        }
+      }
       if (svc?.state === 'Running') {
         try {
           const [row] = await nodeTalosctl(c, n, timeoutMs).etcdStatus([n.address])

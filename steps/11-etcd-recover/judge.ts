@@ -16,17 +16,54 @@ export interface NodeEtcd {
   unreachable?: string
   /** In maintenance mode: no machine config, so no etcd to recover. */
   maintenance?: boolean
+  /** What `talosctl ls /var/lib/etcd` listed, read for a node whose etcd is Preparing; undefined when not read. */
+  dataDir?: string[]
   /** `talosctl etcd status` when the member answered it. */
   status?: { memberId: string; leader: string; learner: boolean; errors: string; raftIndex: number }
+}
+
+/**
+ * The newest event of an etcd that gave up waiting to join: with an empty data dir etcd's pre stage retries
+ * buildInitialCluster for constants.EtcdJoinTimeout = 30 min (Talos v1.10.3 services/etcd.go:314,
+ * pkg/machinery/constants/constants.go:933), then fails with "failed to build initial etcd cluster" (etcd.go:515);
+ * the service is then Failed and nothing restarts it (system.go:186-198), until a bootstrap (BootstrapEtcd stops and
+ * reloads it whatever its state, etcd.go:656-690) or a reboot.
+ */
+export const JOIN_GAVE_UP = /failed to build initial etcd cluster/
+
+/**
+ * What etcd's service says about the node's /var/lib/etcd. `waiting`: Preparing, waiting to join or be bootstrapped
+ * with an empty data dir. `gave-up`: Failed after the join timeout, the data dir still empty (a bootstrap
+ * --recover-from works on it; to join, it needs a reboot). `has-data`: anything else, wiped before a restore (a failed
+ * restore too: etcdutl wrote into the dir before it failed).
+ *
+ * Preparing alone is not proof of an empty dir: Talos shows it for the whole pre stage, which for a node with data also
+ * pulls the image and waits for the PKI (service_runner.go:264-270, services/etcd.go:87-135). So when `dataDir` (what
+ * `talosctl ls /var/lib/etcd` listed) was read, a Preparing node with entries there has data. (A restore on such a node
+ * would be refused by machined anyway: "etcd data directory is not empty", AlreadyExists.)
+ */
+export function etcdDataDir(
+  state: string | undefined,
+  lastEvent: string | undefined,
+  dataDir?: string[],
+): 'waiting' | 'gave-up' | 'has-data' {
+  if (state === 'Preparing') return dataDir?.length ? 'has-data' : 'waiting'
+  if (state === 'Failed' && JOIN_GAVE_UP.test(lastEvent ?? '')) return 'gave-up'
+  return 'has-data'
 }
 
 export interface RecoveryVerdict {
   /** Set when recovering would be wrong or cannot work: the whole message (a refusal, exit 3). */
   refusal?: string
-  /** Control planes whose etcd data dir is not empty (etcd not waiting in Preparing): reset them first. */
+  /** Control planes whose etcd data dir is not empty (etcd neither waiting nor given up waiting): reset them first. */
   needWipe: string[]
-  /** Control planes whose etcd waits in Preparing (an empty data dir): ready to bootstrap or join. */
+  /**
+   * Control planes with an empty data dir: etcd waits in Preparing, or gave up waiting to join (Failed after Talos's
+   * 30-minute join timeout; also in gaveUp). Ready to be restored on.
+   */
   waiting: string[]
+  /** Of waiting: etcd gave up waiting to join; after the restore they are rebooted to join it. */
+  gaveUp: string[]
   /** Members whose etcd still runs without quorum: their data may be newer than any snapshot. */
   survivors: string[]
   /** Members whose etcd is stopped (Finished): their data may still be whole. */
@@ -41,6 +78,7 @@ export interface RecoveryVerdict {
 export function judgeRecovery(nodes: NodeEtcd[]): RecoveryVerdict {
   const needWipe: string[] = []
   const waiting: string[] = []
+  const gaveUp: string[] = []
   const survivors: string[] = []
   const stopped: string[] = []
   const withLeader = nodes.filter((n) => n.status && hasLeader(n.status.leader) && !n.status.errors)
@@ -52,6 +90,7 @@ export function judgeRecovery(nodes: NodeEtcd[]): RecoveryVerdict {
         `If a member is down, bring it back (see "Quorum lost" in the README) or replace its machine (12-replace-node). Nothing was changed.`,
       needWipe,
       waiting,
+      gaveUp,
       survivors,
       stopped,
     }
@@ -70,17 +109,20 @@ export function judgeRecovery(nodes: NodeEtcd[]): RecoveryVerdict {
         `If that brings quorum back, no recovery is needed. Nothing was changed.`,
       needWipe,
       waiting,
+      gaveUp,
       survivors,
       stopped,
     }
   }
   for (const n of nodes) {
-    if (n.state === 'Preparing') waiting.push(n.name)
-    else needWipe.push(n.name)
+    const dir = etcdDataDir(n.state, n.lastEvent, n.dataDir)
+    if (dir === 'has-data') needWipe.push(n.name)
+    else waiting.push(n.name)
+    if (dir === 'gave-up') gaveUp.push(n.name)
     if (n.status) survivors.push(n.name)
     if (n.state === 'Finished') stopped.push(n.name)
   }
-  return { needWipe, waiting, survivors, stopped }
+  return { needWipe, waiting, gaveUp, survivors, stopped }
 }
 
 /** What the restore loses, before the confirmation. */

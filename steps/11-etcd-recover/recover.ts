@@ -13,6 +13,7 @@ import type { StepHandle } from '../../lib/runner/runner.ts'
 import { Talosctl } from '../../lib/talos/talosctl.ts'
 import { evaluatePreflight, hasLeader, type PreflightResult } from '../cluster-health.ts'
 import { gatherPreflight } from '../live-probes.ts'
+import { etcdDataDir, JOIN_GAVE_UP } from './judge.ts'
 
 /** A talosctl whose only endpoint is `node`: a rebooting control plane must not be the apid that routes the call. */
 export function talosAt(c: Cluster, node: InventoryNode, opts: { timeoutMs: number; quiet?: boolean }): Talosctl {
@@ -47,6 +48,9 @@ export async function wipeNode(
   opts: { timeoutMs: number; callTimeoutMs: number },
 ): Promise<number> {
   const t0 = Date.now()
+  // a node with data can show Preparing too (etcd's pre stage): then only Preparing after it went down or left it counts
+  const before = c.talos.dryRun ? undefined : await etcdService(c, node, opts.callTimeoutMs).catch(() => undefined)
+  let moved = before?.state !== 'Preparing'
   await talosAt(c, node, { timeoutMs: opts.callTimeoutMs }).resetEphemeral(node.address, {
     graceful: false,
     timeoutMs: Math.max(opts.callTimeoutMs, 60_000),
@@ -58,10 +62,14 @@ export async function wipeNode(
     `${node.name} (${node.address}) to come back from its reset with etcd waiting in Preparing`,
     async () => {
       step.signal.throwIfAborted()
-      const s = await etcdService(c, node, opts.callTimeoutMs)
+      const s = await etcdService(c, node, opts.callTimeoutMs).catch((e: Error) => {
+        moved = true
+        throw e
+      })
       last = `${s.state}: ${s.event}`
       step.progress(`${node.name}: etcd ${s.state}`)
-      return s.state === 'Preparing' ? true : undefined
+      if (s.state !== 'Preparing') moved = true
+      return s.state === 'Preparing' && moved ? true : undefined
     },
     { timeoutMs: opts.timeoutMs, intervalMs: 1000 },
   ).catch((e: Error) => {
@@ -70,7 +78,14 @@ export async function wipeNode(
   return Date.now() - t0
 }
 
-/** The member to restore on: --node, or the first control plane of the inventory whose etcd waits in Preparing. */
+const GAVE_UP_WHY =
+  "gave up waiting to join (Talos's 30-minute join timeout, constants.EtcdJoinTimeout: Failed, not restarted)"
+
+/**
+ * The member to restore on: --node, or the first control plane of the inventory whose etcd gave up waiting to join
+ * (restoring there spares it the reboot it needs to join), else the first whose etcd waits in Preparing. Both have an
+ * empty data dir, and BootstrapEtcd stops and reloads etcd whatever its state (services/etcd.go:656-690 at v1.10.3).
+ */
 export async function pickRecoveryNode(
   c: Cluster,
   wanted: string | undefined,
@@ -78,14 +93,25 @@ export async function pickRecoveryNode(
 ): Promise<InventoryNode> {
   const cps = controlPlanes(c.inv).filter((n) => wanted === undefined || n.name === wanted)
   const why: string[] = []
+  const ready: { node: InventoryNode; dir: 'waiting' | 'gave-up' }[] = []
   for (const n of cps) {
     try {
       const s = await etcdService(c, n, callTimeoutMs)
-      if (s.state === 'Preparing') return n
-      why.push(`${n.name}: etcd is ${s.state}${s.event ? ` (${s.event})` : ''}, not waiting in Preparing`)
+      const dir = etcdDataDir(s.state, s.event)
+      if (dir !== 'has-data') ready.push({ node: n, dir })
+      else
+        why.push(
+          `${n.name}: etcd is ${s.state}${s.event ? ` (${s.event.split('\n')[0]})` : ''}: neither waiting in Preparing nor given up waiting to join, so its data dir may not be empty (wipe it: talosctl reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=false)`,
+        )
     } catch (e) {
       why.push(`${n.name}: ${(e as Error).message.split('\n')[0]}`)
     }
+  }
+  const pick = ready.find((r) => r.dir === 'gave-up') ?? ready[0]
+  if (pick) {
+    if (pick.dir === 'gave-up')
+      log.info(`  ${pick.node.name}: etcd ${GAVE_UP_WHY}; its data dir is empty: restoring there`)
+    return pick.node
   }
   throw new Error(`no control plane to restore etcd on: ${why.join('; ')}`)
 }
@@ -109,17 +135,74 @@ export async function restoreOn(
     async () => {
       step.signal.throwIfAborted()
       const s = await etcdService(c, node, opts.callTimeoutMs)
-      // the restore runs in etcd's pre stage: its failure is the service's (a copied db without a sha256, …)
-      if (s.state === 'Failed') return { failed: s.event }
+      // the restore runs in etcd's pre stage: its failure is the service's (a copied db without a sha256, …). A join
+      // that timed out is not: a bootstrapping etcd never joins (services/etcd.go:510-511), so that Failed is the
+      // service from before BootstrapEtcd replaced it (a node whose etcd gave up is restored on)
+      if (s.state === 'Failed' && !JOIN_GAVE_UP.test(s.event)) return { failed: s.event }
       return s.state === 'Running' && s.healthy ? { at: new Date() } : undefined
     },
     { timeoutMs: opts.timeoutMs, intervalMs: 1000 },
   )
-  if ('failed' in outcome)
-    throw new Error(
-      `etcd on ${node.name} failed to start from ${file}: ${outcome.failed}. Its data dir is still empty: fix the cause (or pick another snapshot with --snapshot) and re-run; it resumes at this step.`,
-    )
+  if ('failed' in outcome) {
+    const event = outcome.failed ?? ''
+    const failed = `etcd on ${node.name} failed to start from ${file}: ${event.split('\n')[0]}.`
+    const rerun = 'fix the cause (or pick another snapshot with --snapshot) and re-run; it resumes at this step.'
+    // a snapshot that fails its status check is refused before anything is written (services/etcd.go:548-551)
+    if (/error verifying snapshot/.test(event))
+      throw new Error(`${failed} Nothing was written to its data dir, which is still empty: ${rerun}`)
+    // etcdutl's Restore creates member/snap and copies the db into /var/lib/etcd BEFORE it checks the hash (etcdutl
+    // v3.5.21 snapshot/v3_snapshot.go:414-428, then :442/:457): the dir is no longer empty, and a retried bootstrap
+    // would be refused with AlreadyExists "etcd data directory is not empty" (v1alpha1_server.go:431-432)
+    const why = `Talos's restore (etcdutl) had already written member/snap/db into ${node.name}'s /var/lib/etcd, so a retry there would be refused ("etcd data directory is not empty")`
+    log.warn(`  ${failed} ${why}: wiping ${node.name}'s EPHEMERAL again`)
+    try {
+      await wipeNode(c, node, step, opts)
+    } catch (e) {
+      throw new Error(
+        `${failed} ${why}, and wiping it again failed: ${(e as Error).message.split('\n')[0]}. Wipe it by hand (talosctl -n ${node.address} reset --system-labels-to-wipe EPHEMERAL --reboot --graceful=false) until its etcd waits in Preparing, then ${rerun}`,
+        { cause: e },
+      )
+    }
+    throw new Error(`${failed} ${why}; it was wiped again and its etcd waits with an empty data dir: ${rerun}`)
+  }
   return outcome.at
+}
+
+/**
+ * Reboot a control plane whose etcd gave up waiting to join: a failed service is not restarted (system.go:186-198),
+ * while a boot starts etcd's pre stage, and its join, anew (v1alpha1_sequencer_tasks.go StartAllServices). Waits until
+ * it is back with etcd no longer Failed (Preparing while it joins, or Running). (Left alone, Talos reboots such a
+ * machine itself only when its boot sequence gives up: BootTimeout, 70 minutes after it booted.)
+ */
+export async function rebootToJoin(
+  c: Cluster,
+  node: InventoryNode,
+  step: StepHandle,
+  opts: { timeoutMs: number; callTimeoutMs: number },
+): Promise<number> {
+  const t0 = Date.now()
+  await talosAt(c, node, { timeoutMs: opts.callTimeoutMs }).reboot([node.address], {
+    timeoutMs: Math.max(opts.callTimeoutMs, 60_000),
+  })
+  if (c.talos.dryRun) return 0
+  step.progress(`${node.name}: rebooting so that its etcd joins again`)
+  let last = ''
+  await waitFor(
+    `${node.name} (${node.address}) to come back from its reboot with etcd joining`,
+    async () => {
+      step.signal.throwIfAborted()
+      // before it goes down it still says Failed; while down it does not answer
+      const s = await etcdService(c, node, opts.callTimeoutMs).catch(() => undefined)
+      if (!s) return undefined
+      last = `${s.state}: ${s.event.split('\n')[0]}`
+      step.progress(`${node.name}: etcd ${s.state}`)
+      return s.state === 'Preparing' || s.state === 'Running' ? true : undefined
+    },
+    { timeoutMs: opts.timeoutMs, intervalMs: 1000 },
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}${last ? ` (etcd last seen ${last})` : ''}`, { cause: e })
+  })
+  return Date.now() - t0
 }
 
 /** Does any control plane's etcd know a leader (a restore already happened, or quorum came back)? */

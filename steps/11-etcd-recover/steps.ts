@@ -1,6 +1,6 @@
 // The steps of 11-etcd-recover: assess (refuse while quorum exists), pick the snapshot and say what it loses, wipe
-// etcd's data on the control planes that still have it, restore on one, wait until the cluster is healthy, run the
-// checks, report RPO and RTO. The runbook only wires them; reads are assess.ts, judging is judge.ts (pure), the
+// etcd's data on the control planes that still have it, restore on one, reboot those whose etcd gave up waiting to
+// join, wait until the cluster is healthy, run the checks, report RPO and RTO. The runbook only wires them; reads are assess.ts, judging is judge.ts (pure), the
 // changes are recover.ts.
 import { RefusedError, type StepHandle } from '../../lib/runner/runner.ts'
 import { log } from '../../lib/runner/log.ts'
@@ -9,8 +9,23 @@ import type { InventoryNode } from '../../config/inventory.ts'
 import { formatAge } from '../../lib/talos/etcd-backups.ts'
 import { requireChecksPass, runSuite } from '../run-checks.ts'
 import { explicitSnapshot, newestVerifiedSnapshot, readNodes, type PickedSnapshot } from './assess.ts'
-import { formatRecovery, judgeRecovery, lossSummary, type NodeEtcd, type RecoveryVerdict } from './judge.ts'
-import { pickRecoveryNode, restoreOn, someMemberHasLeader, waitHealthy, wipeNode } from './recover.ts'
+import {
+  etcdDataDir,
+  formatRecovery,
+  judgeRecovery,
+  lossSummary,
+  type NodeEtcd,
+  type RecoveryVerdict,
+} from './judge.ts'
+import {
+  etcdService,
+  pickRecoveryNode,
+  rebootToJoin,
+  restoreOn,
+  someMemberHasLeader,
+  waitHealthy,
+  wipeNode,
+} from './recover.ts'
 
 /** What the runbook builds from its flags, and what the steps learn as the run goes (RPO and RTO need the times). */
 export interface RecoverCtx extends Cluster {
@@ -47,12 +62,16 @@ const nodeNamed = (c: RecoverCtx, name: string) => c.inv.nodes.find((n) => n.nam
 /** assess: refuse while etcd has quorum; say, per control plane, whether its etcd waits or its data must go. */
 export async function assessAndShow(c: RecoverCtx) {
   const v = await assess(c)
-  for (const n of c.nodes!)
-    log.info(
-      `  ${n.name}: etcd ${n.state ?? '?'}${n.lastEvent ? ` (${n.lastEvent})` : ''} → ${v.waiting.includes(n.name) ? 'waits with an empty data dir' : 'has a data dir: to be wiped'}`,
-    )
+  for (const n of c.nodes!) {
+    const verdict = v.gaveUp.includes(n.name)
+      ? "gave up waiting to join (Talos's 30-minute join timeout; Failed, not restarted): its data dir is empty, it can be restored on, or rebooted after the restore to join"
+      : v.waiting.includes(n.name)
+        ? 'waits with an empty data dir'
+        : 'has a data dir: to be wiped'
+    log.info(`  ${n.name}: etcd ${n.state ?? '?'}${n.lastEvent ? ` (${n.lastEvent.split('\n')[0]})` : ''} → ${verdict}`)
+  }
   log.warn(`  etcd has no quorum and no member knows a leader: recovering from a snapshot`)
-  return { needWipe: v.needWipe, waiting: v.waiting, survivors: v.survivors, stopped: v.stopped }
+  return { needWipe: v.needWipe, waiting: v.waiting, gaveUp: v.gaveUp, survivors: v.survivors, stopped: v.stopped }
 }
 
 /** pick-snapshot: the snapshot to restore and what restoring it loses. */
@@ -73,11 +92,18 @@ export function wipeQuestion(c: RecoverCtx): string {
   return `Recover etcd of ${c.inv.cluster.name} (${c.inv.cluster.target}) from ${what}? Everything written since is LOST; ${c.verdict?.needWipe.join(', ') || 'the control planes with etcd data'} get EPHEMERAL wiped and reboot.`
 }
 
-/** wipe-etcd is done when every control plane's etcd waits with an empty data dir. */
+/** wipe-etcd is done when every control plane's etcd has an empty data dir (waiting, or given up waiting to join). */
 export async function nothingLeftToWipe(c: RecoverCtx) {
   const v = await assess(c)
   return v.needWipe.length === 0
-    ? { done: true, reason: `etcd waits with an empty data dir on ${v.waiting.join(', ')}` }
+    ? {
+        done: true,
+        reason:
+          `etcd has an empty data dir on ${v.waiting.join(', ')}` +
+          (v.gaveUp.length
+            ? ` (${v.gaveUp.join(', ')}: gave up waiting to join; rejoin reboots it after the restore)`
+            : ''),
+      }
     : { done: false }
 }
 
@@ -117,6 +143,51 @@ export async function restoreSnapshot(c: StepCtx, step: StepHandle) {
   if (c.recoveredAt)
     log.info(`  etcd runs on ${c.recoveryNode.name} from ${c.snapshot.file} (revision ${c.snapshot.revision})`)
   return { node: c.recoveryNode.name, file: c.snapshot.file, recoveredAt: c.recoveredAt?.toISOString() }
+}
+
+/** The control planes whose etcd gave up waiting to join (Failed after Talos's join timeout), read now. */
+async function gaveUpNodes(c: RecoverCtx): Promise<{ gaveUp: string[]; unread: string[] }> {
+  const gaveUp: string[] = []
+  const unread: string[] = []
+  for (const n of controlPlanes(c.inv)) {
+    try {
+      const s = await etcdService(c, n, c.talos.timeoutMs)
+      if (etcdDataDir(s.state, s.event) === 'gave-up') gaveUp.push(n.name)
+    } catch {
+      unread.push(n.name)
+    }
+  }
+  return { gaveUp, unread }
+}
+
+/** rejoin is done when no control plane's etcd has given up waiting to join (and each answered). */
+export async function nothingGaveUp(c: RecoverCtx) {
+  const { gaveUp, unread } = await gaveUpNodes(c)
+  return gaveUp.length === 0 && unread.length === 0
+    ? { done: true, reason: 'no control plane’s etcd gave up waiting to join' }
+    : { done: false }
+}
+
+/**
+ * rejoin: a wiped control plane whose etcd gave up waiting to join before the restore (Talos's 30-minute
+ * EtcdJoinTimeout: a long wipe, a long wait at a prompt, a resumed run) stays Failed and never joins the restored
+ * member by itself: reboot each, one at a time, so its etcd joins again.
+ */
+export async function rejoinGaveUp(c: StepCtx, step: StepHandle) {
+  if (c.dryRun) return
+  const { gaveUp } = await gaveUpNodes(c)
+  const took: Record<string, number> = {}
+  for (const name of gaveUp) {
+    log.warn(
+      `  ${name}: etcd gave up waiting to join before the restore (Talos's 30-minute join timeout; a failed service is not restarted): rebooting it so that it joins`,
+    )
+    took[name] = await rebootToJoin(c, nodeNamed(c, name), step, {
+      timeoutMs: c.nodeTimeoutMs,
+      callTimeoutMs: c.talos.timeoutMs,
+    })
+    log.info(`  ${name}: back after ${(took[name]! / 1000).toFixed(1)} s, its etcd joining`)
+  }
+  return { rebooted: gaveUp, ms: took }
 }
 
 /** wait-healthy: every control plane a voting member, one leader, the API answering, every node Ready. */

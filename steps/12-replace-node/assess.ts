@@ -22,7 +22,10 @@ export interface Assessment {
   via?: InventoryNode
   /** The member list as `via` sees it (control plane). */
   members: EtcdMemberRow[]
-  /** The members named like the node while the machine has no config: the dead machine's. */
+  /**
+   * The dead machine's members while the machine has no config: named like the node, or unnamed with its peer URL
+   * (deadMachineMembers).
+   */
   deadMembers: EtcdMemberRow[]
   summary: string
 }
@@ -111,18 +114,61 @@ async function assertReachable(outDir: string, n: InventoryNode): Promise<void> 
   }
 }
 
+/** True when `url` is `address`'s etcd peer URL (port 2380); the scheme is not compared (see deadMachineMembers). */
+export function isPeerUrlOf(url: string, address: string): boolean {
+  try {
+    const u = new URL(url)
+    return u.hostname.replace(/^\[|\]$/g, '') === address.replace(/^\[|\]$/g, '') && u.port === '2380'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The members that are the dead machine's: those named like the node, and any member without a name whose peer URL
+ * is the node's address on 2380. A joining Talos node (v1.10.3 internal/app/machined/pkg/system/services/etcd.go
+ * addMember, lines 283-295) removes only a member whose Name equals its hostname, then calls MemberAddAsLearner with
+ * its peer URL https://<address>:2380 (formatEtcdURL, line 695). A learner that was added but never started has no
+ * name (etcd v3.5.21 server/etcdserver/api/v3rpc/member.go:50 adds it with Name ""; the member sets its name when it
+starts: server.go:2062 publishV3), so it is missed by that removal, and
+ * every later MemberAddAsLearner for the same peer URL fails with "etcdserver: Peer URLs already exists"
+ * (etcd v3.5.21 server/etcdserver/api/membership/cluster.go:330, api/v3rpc/rpctypes/error.go:41) until Talos's
+ * 30-minute join timeout (constants.EtcdJoinTimeout). Such a learner is left when an add was committed while its
+ * 30 s attempt timed out (etcd.go:341-352 retries), or when the machine died right after the add. The scheme is not
+ * compared: Talos's peer URLs are https, the lab's plain http on the same host and port.
+ */
+export function deadMachineMembers(node: InventoryNode, members: EtcdMemberRow[]): EtcdMemberRow[] {
+  return members.filter(
+    (m) => m.hostname === node.name || (m.hostname === '' && m.peerUrls.some((u) => isPeerUrlOf(u, node.address))),
+  )
+}
+
+/** A member as the runbook names it: its hostname and id, or for a member that never started its id and peer URL. */
+export const memberLabel = (m: EtcdMemberRow): string =>
+  m.hostname ? `${m.hostname} ${m.id}` : `${m.id} (never started, peer URL ${m.peerUrls.join(',') || 'none'})`
+
 async function assessControlPlane(c: Cluster, n: InventoryNode, via: InventoryNode, a: Assessment): Promise<void> {
   a.via = via
   a.members = await c.talos.etcdMembers(a.via!.address)
   const named = a.members.filter((m) => m.hostname === n.name)
   if (a.machine !== 'configured') {
-    a.deadMembers = named
+    // no config: no etcd of its own is joining yet, so an unnamed member with its peer URL is a leftover too
+    a.deadMembers = deadMachineMembers(n, a.members)
     return
   }
   const problem = await ownEtcdProblem(c, n)
+  // its own join may be what is stuck: an unnamed learner at its peer URL that does not start (an add that timed out,
+  // or the dead machine's last attempt) fails every join with "Peer URLs already exists"; a reboot does not clear it
+  const stuck = deadMachineMembers(n, a.members).filter((m) => m.hostname === '')
   if (problem)
     throw new RefusedError(
-      `${n.name} runs Talos with its machine config: this is not a lost machine, and its ${problem}. Repair it ` +
+      `${n.name} runs Talos with its machine config: this is not a lost machine, and its ${problem}. ` +
+        (stuck.length
+          ? `etcd lists ${stuck.map(memberLabel).join(', ')}: if it stays without a name, it is no member that ` +
+            `started, and Talos's join fails on its peer URL ("Peer URLs already exists") until it is removed: ` +
+            `talosctl -n ${via.address} etcd remove-member ${stuck.map((m) => m.id).join(' ')}, then re-run. `
+          : '') +
+        `Repair it ` +
         // Talos refuses `service etcd restart` through its API (v1.10.3 internal/app/machined/pkg/system/system.go
         // APIRestart: only services that allow it, kubelet and extensions; etcd does not), so the repair is a reboot
         `(talosctl -n ${n.address} reboot, which restarts its etcd; see "One etcd member down" in the README), or to rebuild it ` +

@@ -23,7 +23,7 @@ import {
 import { approveCsrs, waitReady, waitRegistered } from '../join.ts'
 import { backupFirstStep } from '../etcd-backup.ts'
 import { requireChecksPass, runSuite } from '../run-checks.ts'
-import { assess, type Assessment } from './assess.ts'
+import { assess, isPeerUrlOf, memberLabel, type Assessment } from './assess.ts'
 
 /** The dead member: `talosctl etcd remove-member <ID>` through a healthy member, then read back. */
 export async function removeDeadMembers(
@@ -35,7 +35,7 @@ export async function removeDeadMembers(
   for (const m of dead) await c.talos.etcdRemoveMember(via.address, m.id)
   if (dryRun) return dead.map((m) => m.id)
   const left = (await c.talos.etcdMembers(via.address)).filter((m) => dead.some((d) => d.id === m.id))
-  if (left.length) throw new Error(`etcd still lists ${left.map((m) => `${m.hostname} ${m.id}`).join(', ')}`)
+  if (left.length) throw new Error(`etcd still lists ${left.map(memberLabel).join(', ')}`)
   return dead.map((m) => m.id)
 }
 
@@ -113,26 +113,61 @@ export function membershipProblems(cps: string[], members: EtcdMemberRow[]): str
   return problems
 }
 
-/** Wait until the new member joined as a learner and was promoted: the members are exactly the control planes. */
+/**
+ * The member list as the first of `askers` that answers. Asked of a voting member, never of the joining node: talosctl
+ * etcd members sends QueryLocal (v1.10.3 cmd/talosctl/cmd/talos/etcd.go:210-212), so machined asks the node's own
+ * etcd, with require-leader (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go:1767-1780), and an
+ * etcd learner serves only Status and serializable Range (etcd v3.5.21 server/etcdserver/api/v3rpc/util.go:140-149,
+ * interceptor.go:52-54: "etcdserver: rpc not supported for learner") until it is promoted.
+ */
+export async function membersFromVoters(c: Cluster, askers: InventoryNode[]): Promise<EtcdMemberRow[]> {
+  let last: unknown = new Error('no control plane to ask for the etcd members')
+  for (const v of askers) {
+    try {
+      return await c.talos.etcdMembers(v.address)
+    } catch (e) {
+      last = e
+    }
+  }
+  throw last
+}
+
+/** The control planes to ask for the member list while `n` joins: `via` first, then the others; never `n`. */
+export function votersToAsk(c: Cluster, n: InventoryNode, via?: InventoryNode): InventoryNode[] {
+  const others = controlPlanes(c.inv).filter((x) => x.name !== n.name)
+  return via && via.name !== n.name ? [via, ...others.filter((x) => x.name !== via.name)] : others
+}
+
+/**
+ * Wait until the new member joined as a learner and was promoted: the members are exactly the control planes. The
+ * member list comes from the other control planes (`via` first): the joining node's own etcd refuses it while it is a
+ * learner (membersFromVoters).
+ */
 export async function waitPromoted(
   c: Cluster,
   n: InventoryNode,
   step: StepHandle,
+  via?: InventoryNode,
   timeoutMs = 10 * 60_000,
 ): Promise<EtcdMemberRow[]> {
   const cps = controlPlanes(c.inv).map((x) => x.name)
+  const askers = votersToAsk(c, n, via)
   const t0 = Date.now()
   let seenLearner = false
   return waitFor(
     `${n.name} to join etcd and be promoted (${cps.join(', ')} voting, no learner)`,
     async () => {
-      const members = await c.talos.etcdMembers(n.address)
-      if (members.some((m) => m.hostname === n.name && m.learner)) seenLearner = true
+      const members = await membersFromVoters(c, askers)
+      // added (no name until it starts) or started: either is n's learner
+      const mine = (m: EtcdMemberRow) =>
+        m.hostname === n.name || (m.hostname === '' && m.peerUrls.some((u) => isPeerUrlOf(u, n.address)))
+      if (members.some((m) => mine(m) && m.learner)) seenLearner = true
       const problems = membershipProblems(cps, members)
       step.progress(
         `${((Date.now() - t0) / 1000).toFixed(0)} s: ${problems.join('; ') || 'all members voting'}${seenLearner ? ' (seen as a learner)' : ''}`,
       )
       if (problems.length) throw new Error(problems.join('; '))
+      // etcd status is a Status call, which a learner serves too
       const [own] = await c.talos.etcdStatus([n.address])
       if (!own || own.learner || own.errors) throw new Error(`${n.name}'s etcd: ${own?.errors || 'not ready'}`)
       return members
@@ -186,8 +221,7 @@ export async function assessAndShow(c: ReplaceCtx) {
       `  etcd members (as ${c.a.via.name} sees them): ${c.a.members.map((m) => `${m.hostname || '?'} ${m.id}${m.learner ? ' (learner)' : ''}`).join(', ')}`,
     )
   if (c.a.healthy) log.ok(`${c.node.name} is alive and healthy: nothing to replace`)
-  else if (c.a.deadMembers.length)
-    log.info(`  dead member: ${c.a.deadMembers.map((m) => `${m.hostname} ${m.id}`).join(', ')}`)
+  else if (c.a.deadMembers.length) log.info(`  dead member: ${c.a.deadMembers.map(memberLabel).join(', ')}`)
   return { machine: c.a.machine, healthy: c.a.healthy, dead: c.a.deadMembers.map((m) => m.id) }
 }
 
@@ -209,7 +243,9 @@ export async function noDeadMemberLeft(c: ReplaceCtx) {
   if (!isCp(c)) return { done: true, reason: 'a worker has no etcd member' }
   const a = await found(c)
   if (a.healthy) return nothingToDo(c)
-  return a.deadMembers.length ? { done: false } : { done: true, reason: `no member named ${c.node.name} is left` }
+  return a.deadMembers.length
+    ? { done: false }
+    : { done: true, reason: `no member named ${c.node.name} or unnamed with its peer URL is left` }
 }
 
 /** remove-member: the dead members assess found, through the healthy member it asked. */
@@ -270,7 +306,8 @@ export async function noEtcdMemberToJoin(c: ReplaceCtx) {
 /** etcd-join: wait until the new member joined as a learner and was promoted. */
 export async function waitUntilPromoted(c: ReplaceCtx, step: StepHandle) {
   if (step.dryRun) return
-  const members = await waitPromoted(c, c.node, step)
+  // the voting member assess asked (a resumed run has none: the other control planes are asked in turn)
+  const members = await waitPromoted(c, c.node, step, c.a?.via)
   log.info(`  members: ${members.map((m) => `${m.hostname} ${m.id}`).join(', ')} — all voting`)
   return { members: members.map((m) => m.hostname) }
 }

@@ -8,7 +8,9 @@
 // busy this machine is. Everything else (checks, targets, statuses, the words, the alignment) must match.
 // After an intended change to the table: UPDATE_GOLDEN=1 re-writes the file from this run; review its diff.
 // On the same lab: a runbook's banner says once what its echoed commands share (TALOSCONFIG, KUBECONFIG), each echoed
-// line fits 120 columns, and one pasted into bash after those exports runs with the real talosctl.
+// line fits 120 columns, and one pasted into bash after those exports runs with the real talosctl. Last, a reboot of
+// the validator after 05: Talos resets each volume's mount root to root:root 0755 at every mount, the data dirs 05
+// chowned keep their owner, and the storage check passes.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -17,6 +19,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
+import { ownerFromLs } from '../../checks/engine/sources.ts'
+import { setOwner } from '../../lab/file-owners.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const GOLDEN = fileURLToPath(new URL('../fixtures/checks/all-lab.txt', import.meta.url))
@@ -171,4 +175,40 @@ test('03 re-run: the banner exports TALOSCONFIG and KUBECONFIG once; echoed comm
   })
   assert.equal(pasted.status, 0, `${line}\n${pasted.stderr}`)
   assert.match(pasted.stdout, /etcd/, pasted.stdout)
+})
+
+test('05, then a reboot of validator1: the data dirs keep 1000:1000 0750 and storage passes; the roots are root 0755', () => {
+  // Talos v1.10.3 re-applies a user volume's MountSpec (0o755, 0:0: user_volume_config.go:160-167) after every mount
+  // (mount.go:487 → updateTargetSettings); the lab does the same at each boot (lab/sysroot.ts applyRuntimeConfig)
+  const V = `${P}.21`
+  const talosctl = (...a: string[]) =>
+    sh(join(REPO, 'node_modules/.bin/talosctl'), ['--talosconfig', join(outDir, 'talosconfig'), '-n', V, ...a])
+  const bootId = () => talosctl('read', '/proc/sys/kernel/random/boot_id').stdout.trim()
+  const before = bootId()
+  assert.ok(before, 'validator1 answers')
+  // the old 05 chowned the mount roots themselves: a reboot must undo that, as Talos does
+  for (const vol of ['ledger', 'accounts'])
+    setOwner(join(labDir, 'nodes/validator1/root'), `/var/mnt/${vol}`, { uid: 1000, gid: 1000, mode: '0750' })
+  const r = talosctl('reboot', '--wait=false')
+  assert.equal(r.code, 0, r.out)
+  const deadline = Date.now() + 120_000
+  let now = before
+  while (Date.now() < deadline && (now === before || now === '')) {
+    spawnSync('sleep', ['2'])
+    now = bootId()
+  }
+  assert.ok(now && now !== before, 'validator1 came back with a new boot id')
+  const owner = (dir: string) => ownerFromLs(talosctl('ls', '-l', dir).stdout, V)
+  for (const vol of ['ledger', 'accounts']) {
+    assert.deepEqual(owner(`/var/mnt/${vol}/data`), { uid: 1000, gid: 1000, mode: 'drwxr-x---' }, vol)
+    assert.deepEqual(owner(`/var/mnt/${vol}`), { uid: 0, gid: 0, mode: 'drwxr-xr-x' }, vol)
+  }
+  // the node settles after its boot (kubelet, the Node Ready): ask until the storage check passes
+  let c = checks('--only', 'storage')
+  for (let i = 0; i < 10 && c.code !== 0; i++) {
+    spawnSync('sleep', ['3'])
+    c = checks('--only', 'storage')
+  }
+  assert.equal(c.code, 0, c.out.slice(-3000))
+  assert.match(c.stdout, /validator1\/ledger\/owner +PASS +1000:1000 0750/)
 })

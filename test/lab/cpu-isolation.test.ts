@@ -49,12 +49,8 @@ describe(
     let report: Report
     before(async () => {
       lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 2, imagePullMs: 100 })
-      const prev = process.env.TALOS_LAB_DIR
-      process.env.TALOS_LAB_DIR = lab.dir
-      const { registerSchematic } = await import('../../lab/factory.ts')
       const validator = labInv.nodes.find((n) => n.profile === 'validator')!
-      const id = registerSchematic(renderNodeSchematic(labInv, validator).yaml)
-      process.env.TALOS_LAB_DIR = prev
+      const id = await lab.registerSchematic(renderNodeSchematic(labInv, validator).yaml)
       for (const w of ['w1', 'w2']) {
         const hw = hardwareProfile('validator-2socket')
         lab.update(w, (n) => {
@@ -76,7 +72,7 @@ describe(
         endpoints: [`${P}.11`],
         quiet: true,
       })
-      const noKube = { nodes: async () => [], pods: async () => [] }
+      const noKube = { nodes: async () => [], pods: async () => [], csrs: async () => [] }
       report = await runChecks(cpuChecks, { inv, sources: SOURCES, ctx: { talos, kube: noKube }, probe: probeTalos })
     })
     after(async () => {

@@ -184,6 +184,31 @@ for (const rb of [
   })
 }
 
+test("07 --validator-shape: the validator's pod runs in its namespace with its limits, capabilities and CPUs", () => {
+  // Talos created the namespace from the control planes' inline manifest, with the PodSecurity label
+  const ns = JSON.parse(
+    sh('kubectl', ['--kubeconfig', join(outDir, 'kubeconfig'), 'get', 'namespace', 'solana', '-o', 'json']).out,
+  ) as { metadata: { labels: Record<string, string> } }
+  assert.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged')
+  const r = runbook('07-smoke-pod', '--yes', '--validator-shape')
+  assert.equal(r.code, 0, r.out.slice(-3000))
+  assert.match(r.out, /talosctl .*containers -k/)
+  assert.match(
+    r.out,
+    /pid \d+: memlock 2000000000, nofile 1048576, CPUs [\d,-]+ \(NUMA node \d\), capabilities NET_ADMIN/,
+  )
+})
+
+test('07 --validator-shape in a namespace without the PodSecurity label fails, naming the reason', () => {
+  const r = runbook('07-smoke-pod', '--yes', '--validator-shape', '--namespace', 'default')
+  assert.equal(r.code, 1, r.out.slice(-3000))
+  assert.match(
+    r.out,
+    /namespace default refuses the pod: violates PodSecurity "baseline:latest": non-default capabilities \(container "smoke" must not include "BPF", "NET_ADMIN", "NET_RAW", "PERFMON" in securityContext\.capabilities\.add\), host namespaces \(hostNetwork=true\)/,
+  )
+  assert.match(r.out, /kubectl label namespace default pod-security\.kubernetes\.io\/enforce=privileged/)
+})
+
 test("01 registered each schematic with the lab's Image Factory over HTTP, which now serves the validator's image", async () => {
   assert.equal(await validatorDiskImageStatus(), 200)
   const i = loadInventory(inv)
@@ -723,6 +748,12 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
     const reset = talosctl('127.0.70.21', 'reset', '--graceful=false', '--reboot', '--system-labels-to-wipe=EPHEMERAL')
     assert.equal(reset.code, 0, reset.out)
     waitFor('validator1 Ready', () => /^Ready/.test(nodeStatus('validator1') ?? ''))
+    // the wipe took the kubelet's serving certificate: its new request waits for 04's approval (the checks fail until)
+    const pending = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--only', 'cluster.kubelet-serving-csr'])
+    assert.equal(pending.code, 1, pending.out.slice(-3000))
+    assert.match(pending.out, /validator1's kubelet asked for a serving certificate/)
+    const joined = runbook('04-join', '--yes')
+    assert.equal(joined.code, 0, joined.out.slice(-3000))
     assert.equal(kubectl('uncordon', 'validator1').code, 0)
   }
   const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv])
@@ -753,23 +784,20 @@ test('08 took its node down with talosctl shutdown and powered it back on throug
     assert.notEqual(JSON.parse(readFileSync(join(labDir, 'nodes', n, 'node.json'), 'utf8')).power, 'off', n)
 })
 
-test('volume owner and mode come from talosctl ls -l: a chown on the node fails the storage check, 05 restores it', () => {
-  const ls = sh(TALOSCTL_BIN, [
-    '--talosconfig',
-    join(outDir, 'talosconfig'),
-    '-n',
-    '127.0.70.21',
-    'ls',
-    '-l',
-    '/var/mnt/ledger',
-  ])
-  assert.equal(ls.code, 0, ls.out)
-  assert.deepEqual(ownerFromLs(ls.out, '127.0.70.21'), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
-  // someone changes the volume's owner and mode on the node
-  setOwner(join(labDir, 'nodes/validator1/root'), '/var/mnt/ledger', { uid: 0, gid: 0, mode: '0755' })
+test("volume data dirs' owner and mode come from talosctl ls -l: a chown on the node fails the storage check, 05 restores it", () => {
+  const ls = (dir: string) =>
+    sh(TALOSCTL_BIN, ['--talosconfig', join(outDir, 'talosconfig'), '-n', '127.0.70.21', 'ls', '-l', dir])
+  const data = ls('/var/mnt/ledger/data')
+  assert.equal(data.code, 0, data.out)
+  assert.deepEqual(ownerFromLs(data.out, '127.0.70.21'), { uid: 1000, gid: 1000, mode: 'drwxr-x---' })
+  // the mount root is as Talos leaves it after every mount (user_volume_config.go:160-167, mount.go:487): 05 never
+  // touches it
+  assert.deepEqual(ownerFromLs(ls('/var/mnt/ledger').out, '127.0.70.21'), { uid: 0, gid: 0, mode: 'drwxr-xr-x' })
+  // someone changes the data dir's owner and mode on the node
+  setOwner(join(labDir, 'nodes/validator1/root'), '/var/mnt/ledger/data', { uid: 0, gid: 0, mode: '0755' })
   const bad = sh('npx', ['zx', 'checks/storage.ts', '--inventory', inv])
   assert.equal(bad.code, 1, bad.out)
-  assert.match(bad.out, /owner and mode of \/var\/mnt\/ledger/)
+  assert.match(bad.out, /owner and mode of \/var\/mnt\/ledger\/data/)
   const fix = runbook('05-storage-tuning', '--yes')
   assert.equal(fix.code, 0, fix.out.slice(-3000))
   const good = sh('npx', ['zx', 'checks/storage.ts', '--inventory', inv])
@@ -1098,17 +1126,35 @@ test('i16: etcd.backup-age warns once the newest snapshot is older than cluster.
   )
 })
 
-test('i16: 02 takes a verified snapshot before it applies anything; --no-backup skips it', () => {
-  // after the issue-15 section the cluster runs what its last inventory renders (run alone, this section uses inv)
+test('i16: 02 takes a verified snapshot before it applies a change, none when nothing changes; --no-backup skips it', () => {
+  // the issue-15 section's last inventory (run alone, this section uses inv)
   const k8sBump = join(tmp, 'inventory-09-v1.10.4-k8s-1.33.2.yaml')
   const current = existsSync(k8sBump) ? k8sBump : inv
+  // what the cluster runs may differ from what `current` renders (the kube-* images): converge first, unguarded
+  const converged = runbookOn(current, '02-configure', '--yes', '--no-backup')
+  assert.equal(converged.code, 0, converged.out.slice(-3000))
   const before = backupIndex().length
-  const r = runbookOn(current, '02-configure', '--yes')
+  const noop = runbookOn(current, '02-configure', '--yes')
+  assert.equal(noop.code, 0, noop.out.slice(-3000))
+  assert.match(noop.out, /↷ skipped: nothing to apply: no snapshot needed/)
+  assert.equal(backupIndex().length, before)
+  // a live change (a sysctl: no reboot) on the validator
+  const changed = join(tmp, 'inventory-02-swappiness.yaml')
+  const text = readFileSync(current, 'utf8')
+  assert.match(text, /vm\.swappiness: "0"/)
+  writeFileSync(changed, text.replace('vm.swappiness: "0"', 'vm.swappiness: "1"'))
+  const r = runbookOn(changed, '02-configure', '--yes')
   assert.equal(r.code, 0, r.out.slice(-3000))
   assert.match(r.out, /etcd-before-configure-cp1-\S+\.db: revision \d+, .* — verified/)
+  assert.ok(
+    r.out.indexOf('etcd-before-configure-') < r.out.search(/▶ \[\d+\/\d+\] apply —/),
+    'the snapshot comes before the apply',
+  )
   assert.equal(backupIndex().length, before + 1)
+  // back to what the cluster ran, without a snapshot
   const skipped = runbookOn(current, '02-configure', '--yes', '--no-backup')
   assert.equal(skipped.code, 0, skipped.out.slice(-3000))
+  assert.match(skipped.out, /validator1\s+changes:/)
   assert.match(skipped.out, /↷ skipped: --no-backup/)
   assert.doesNotMatch(skipped.out, /etcd-before-configure-/)
   assert.equal(backupIndex().length, before + 1)

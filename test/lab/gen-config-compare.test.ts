@@ -46,6 +46,16 @@ const INTENDED: { path: string; change: Change; why: string }[] = [
     why: 'with cluster.nodeSubnet, kubelet takes its node IP from that subnet, not from whichever link is up (templates/node.yaml)',
   },
   {
+    path: 'machine.kubelet.extraConfig',
+    change: '+',
+    why: 'serverTLSBootstrap: every kubelet asks for a serving certificate signed by the cluster CA, which 04-join approves after checking its SANs (templates/node.yaml); gen config leaves kubelet to sign its own',
+  },
+  {
+    path: 'cluster.inlineManifests',
+    change: '~',
+    why: "the validator's namespace with PodSecurity level privileged, which Talos creates when it is missing (templates/controlplane.yaml, config/render.ts validatorNamespaceManifest)",
+  },
+  {
     path: 'cluster.etcd.extraArgs',
     change: '+',
     why: "cluster.etcdQuotaBytes sets etcd's quota-backend-bytes (its 2 GiB default fills up on a busy cluster); gen config leaves etcd's defaults",

@@ -54,6 +54,7 @@ const NODES: NodeDef[] = [
       nodeLabels: { 'solana.org/role': 'validator' },
       kubelet: {
         extraConfig: {
+          serverTLSBootstrap: true,
           systemReserved: { cpu: '1000m', memory: '2Gi' },
           kubeReserved: { cpu: '1000m', memory: '1Gi' },
           evictionHard: { 'memory.available': '500Mi' },
@@ -113,7 +114,8 @@ function writeLab(): void {
     const machine = {
       type: d.role,
       network: { hostname: d.name },
-      kubelet: { image: 'ghcr.io/siderolabs/kubelet:v1.33.1' },
+      // as the product renders every node (templates/node.yaml): kubelet asks for a CA-signed serving certificate
+      kubelet: { image: 'ghcr.io/siderolabs/kubelet:v1.33.1', extraConfig: { serverTLSBootstrap: true } },
       ...d.cfg,
     }
     const config = {

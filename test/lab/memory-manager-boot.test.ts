@@ -15,7 +15,7 @@ import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
 import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
-import { renderMachineConfigs, renderNodeSchematic } from '../../config/render.ts'
+import { renderMachineConfigs } from '../../config/render.ts'
 import { judgeRuntimeSpec } from '../../lib/host/solana-limits.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 
@@ -34,23 +34,6 @@ function inventory(pages: [number, number]): Inventory {
   return inv
 }
 
-/** The installer image of the validator's schematic for this inventory, registered with the lab's Image Factory. */
-async function validatorInstaller(inv: Inventory): Promise<string> {
-  const { yaml, id } = renderNodeSchematic(
-    inv,
-    inv.nodes.find((n) => n.profile === 'validator')!,
-  )
-  const prev = process.env.TALOS_LAB_DIR
-  process.env.TALOS_LAB_DIR = lab.dir
-  try {
-    const { registerSchematic } = await import('../../lab/factory.ts')
-    assert.equal(registerSchematic(yaml), id)
-  } finally {
-    process.env.TALOS_LAB_DIR = prev
-  }
-  return `factory.talos.dev/metal-installer/${id}:v1.10.3`
-}
-
 /**
  * The test lab's worker config carrying what the product renders for the validator (kubelet extraConfig, machine
  * files, the base runtime spec overrides) and its installer; `files: false` leaves machine.files out, as the product rendered it before.
@@ -62,7 +45,7 @@ async function validatorConfig(inv: Inventory, opts: { files?: boolean } = {}): 
   docs[0]!.machine.kubelet = { extraConfig: m.kubelet.extraConfig }
   if (m.files && opts.files !== false) docs[0]!.machine.files = m.files
   docs[0]!.machine.baseRuntimeSpecOverrides = m.baseRuntimeSpecOverrides
-  docs[0]!.machine.install = { disk: '/dev/nvme0n1', image: await validatorInstaller(inv) }
+  docs[0]!.machine.install = { disk: '/dev/nvme0n1', image: await lab.validatorInstaller(inv) }
   const f = join(lab.dir, `validator-${Date.now()}.yaml`)
   writeFileSync(f, docs.map((d) => stringify(d)).join('---\n'), { mode: 0o600 })
   return f
@@ -148,7 +131,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     const f = await validatorConfig(inventory([6, 6]))
     await talosctl('apply-config', '-f', f)
     const before = await bootId()
-    const installer = await validatorInstaller(inventory([6, 6]))
+    const installer = await lab.validatorInstaller(inventory([6, 6]))
     await talosctl('upgrade', '--image', installer, '--wait=false')
     await newBoot(before)
     assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:6,1:6/)

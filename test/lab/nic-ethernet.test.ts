@@ -78,7 +78,7 @@ describe(
         endpoints: [`${P}.11`],
         quiet: true,
       })
-      const noKube = { nodes: async () => [], pods: async () => [] }
+      const noKube = { nodes: async () => [], pods: async () => [], csrs: async () => [] }
       const run = (inv: CheckInventory) =>
         runChecks(nicChecks, { inv, sources: SOURCES, ctx: { talos, kube: noKube }, probe: probeTalos })
       const [r1, r2] = [

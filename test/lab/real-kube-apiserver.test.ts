@@ -7,42 +7,28 @@
 // node's credential.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import {
-  ensureBuilt,
-  findKubeComponent,
-  KUBERNETES_BUILDS,
-  KUBERNETES_VERSION,
-  realTalosctl,
-  TALOS_API_BUILD,
-} from '../../lab/go-builds.ts'
-import {
-  flagValue,
-  kubeClientCert,
-  renderControlPlane,
-  startEtcd,
-  startKubeApiServer,
-  startKubeControllerManager,
-  startKubeScheduler,
-  stopChild,
-  writeKubeconfig,
-  type RenderedControlPlane,
-} from '../../lab/control-plane.ts'
+import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION } from '../../lab/go-builds.ts'
+import { flagValue, writeKubeconfig, type RenderedControlPlane } from '../../lab/control-plane.ts'
+import { guardedWorkload, startRealControlPlane, type RealControlPlane } from '../../lab/real-control-plane.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { permissionsPodManifest } from '../../steps/05-storage-tuning/steps.ts'
-import { renderMachineConfigs } from '../../config/render.ts'
-import { parseSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
 import { Kube } from '../../lib/kube/kubectl.ts'
 import { approveCsrs } from '../../steps/join.ts'
 import { kubeletBootstrapManifests } from '../../lab/talos-manifests.ts'
 import { cordonAndDrain } from '../../steps/09-upgrade/talos.ts'
+import { prepareCreate } from '../../lab/kube-api/admission.ts'
+import { admitPodCreate, podSecurityConfig } from '../../lab/kube-api/pod-security.ts'
+import { byKind } from '../../lab/kube-api/resources.ts'
+
+const POD = byKind('Pod')
 
 const IP = '127.0.131.11' // cp1 in this test; 127.0.131.x is this test's range
 const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
@@ -52,9 +38,9 @@ const skipScheduler = skipCm || (!built('kube-scheduler') && 'kube-scheduler v1.
 
 let dir = ''
 let cp: RenderedControlPlane
+let plane: RealControlPlane | undefined
 let validatorConfig: Record<string, any>
 const inventory = loadInventory(join(REPO_ROOT, 'inventory/lab.yaml'))
-const procs: ChildProcess[] = []
 const kubeconfigs: Record<'admin' | 'validator1' | 'cp1', string> = { admin: '', validator1: '', cp1: '' }
 
 function kubectl(who: keyof typeof kubeconfigs, args: string[], input?: string) {
@@ -71,48 +57,27 @@ function ok(who: keyof typeof kubeconfigs, args: string[], input?: string): stri
 before(async () => {
   if (skip) return
   dir = mkdtempSync(join(tmpdir(), 'real-kube-apiserver-'))
-  const talosApi = await ensureBuilt(TALOS_API_BUILD, (s) => process.stderr.write(s))
-  const secretsFile = join(dir, 'secrets.yaml')
-  assert.equal(spawnSync(realTalosctl(), ['gen', 'secrets', '-o', secretsFile]).status, 0)
-  const secrets = parseSecretsBundle(readFileSync(secretsFile, 'utf8'), secretsFile)
-  const configs = renderMachineConfigs(inventory, secrets)
-  for (const [node, text] of configs) writeFileSync(join(dir, `${node}.yaml`), text, { mode: 0o600 })
-  validatorConfig = parseAllDocuments(configs.get('validator1')!)[0]!.toJS() as Record<string, any>
-  const cp1 = join(dir, 'cp1.yaml')
-
-  cp = renderControlPlane(talosApi, cp1, join(dir, 'cp1'), IP)
-  const etcdPort = 2379
-  procs.push(
-    await startEtcd(
-      {
-        name: 'cp1',
-        ip: IP,
-        clientPort: etcdPort,
-        peerPort: 2380,
-        dataDir: join(dir, 'etcd'),
-        certs: join(cp.dir, 'etcd'),
-      },
-      join(dir, 'etcd.log'),
-    ),
-  )
-
+  plane = await startRealControlPlane({
+    inventory,
+    node: 'cp1',
+    ip: IP,
+    dir,
+    controllerManager: !skipCm,
+    scheduler: !skipScheduler,
+  })
+  cp = plane.cp
+  validatorConfig = parseAllDocuments(plane.configs.get('validator1')!)[0]!.toJS() as Record<string, any>
   // admin as Talos's own clients (constants.KubernetesAdminCertCommonName/Organization); nodes as kubelet's
   // credential names them (system:node:<name> in system:nodes, what the Node authorizer and NodeRestriction read)
-  const admin = kubeClientCert(talosApi, cp1, join(dir, 'admin'), 'admin', ['system:masters'])
-  const server = `https://${IP}:${flagValue(cp.args, 'secure-port')}`
-  const ca = join(cp.dir, 'secrets', 'ca.crt')
-  kubeconfigs.admin = writeKubeconfig(join(dir, 'admin.kubeconfig'), server, ca, admin)
-  for (const n of ['validator1', 'cp1'] as const) {
-    const cert = kubeClientCert(talosApi, cp1, join(dir, n), `system:node:${n}`, ['system:nodes'])
-    kubeconfigs[n] = writeKubeconfig(join(dir, `${n}.kubeconfig`), server, ca, cert)
-  }
-  procs.push(await startKubeApiServer(cp, IP, `https://${IP}:${etcdPort}`, admin, join(dir, 'kube-apiserver.log')))
-  if (!skipCm) procs.push(await startKubeControllerManager(cp, IP, join(dir, 'kube-controller-manager.log')))
-  if (!skipScheduler) procs.push(await startKubeScheduler(cp, IP, join(dir, 'kube-scheduler.log')))
+  kubeconfigs.admin = plane.adminKubeconfig
+  for (const n of ['validator1', 'cp1'] as const)
+    kubeconfigs[n] = plane.kubeconfigFor(n, `system:node:${n}`, ['system:nodes'])
 })
 
+let heartbeat: NodeJS.Timeout | undefined
 after(async () => {
-  for (const p of procs.reverse()) await stopChild(p)
+  clearInterval(heartbeat)
+  await plane?.stop()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -252,6 +217,168 @@ test(
   },
 )
 
+/** The cases the imitation's PodSecurity (lab/kube-api/pod-security.ts) must judge exactly as the real plugin does. */
+const PSA_CASES: { name: string; spec: Record<string, any> }[] = [
+  { name: 'plain', spec: {} },
+  { name: 'host-network', spec: { hostNetwork: true } },
+  { name: 'privileged', spec: { containers: [{ securityContext: { privileged: true } }] } },
+  {
+    // the validator's shape (07-smoke-pod --validator-shape)
+    name: 'validator-shape',
+    spec: {
+      hostNetwork: true,
+      containers: [
+        { name: 'smoke', securityContext: { capabilities: { add: ['NET_ADMIN', 'NET_RAW', 'BPF', 'PERFMON'] } } },
+      ],
+    },
+  },
+  {
+    name: 'host-path',
+    spec: {
+      containers: [{ volumeMounts: [{ name: 'ledger', mountPath: '/ledger' }] }],
+      volumes: [
+        { name: 'ledger', hostPath: { path: '/var/mnt/ledger', type: 'Directory' } },
+        { name: 'scratch', emptyDir: {} },
+      ],
+    },
+  },
+  { name: 'host-port', spec: { containers: [{ ports: [{ containerPort: 8899, hostPort: 8899 }] }] } },
+  // a host-network pod's container ports are defaulted to host ports (core/v1 SetDefaults_Pod)
+  { name: 'host-network-ports', spec: { hostNetwork: true, containers: [{ ports: [{ containerPort: 8000 }] }] } },
+  {
+    name: 'many',
+    spec: {
+      hostPID: true,
+      hostIPC: true,
+      securityContext: { seccompProfile: { type: 'Unconfined' }, seLinuxOptions: { type: 'spc_t' } },
+      initContainers: [
+        { name: 'init', image: 'registry.k8s.io/pause:3.10', securityContext: { privileged: true, runAsUser: 0 } },
+      ],
+      containers: [
+        {
+          name: 'a',
+          securityContext: {
+            privileged: true,
+            capabilities: { add: ['SYS_ADMIN', 'CHOWN'] },
+            appArmorProfile: { type: 'Unconfined' },
+            seLinuxOptions: { user: 'system_u', role: 'system_r' },
+          },
+          ports: [{ containerPort: 80, hostPort: 10080 }],
+        },
+        {
+          name: 'b',
+          image: 'registry.k8s.io/pause:3.10',
+          securityContext: { capabilities: { add: ['NET_RAW'] }, seccompProfile: { type: 'Unconfined' } },
+          ports: [{ containerPort: 81, hostPort: 9081 }],
+        },
+      ],
+    },
+  },
+  {
+    name: 'sysctls',
+    spec: {
+      securityContext: {
+        sysctls: [
+          { name: 'net.ipv4.tcp_rmem', value: '4096 87380 6291456' },
+          { name: 'kernel.msgmax', value: '65536' },
+          { name: 'net.core.somaxconn', value: '1024' },
+        ],
+      },
+    },
+  },
+  {
+    name: 'restricted-ok',
+    spec: {
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
+          },
+        },
+      ],
+    },
+  },
+  {
+    name: 'root',
+    spec: {
+      securityContext: { runAsUser: 0, runAsNonRoot: false },
+      containers: [{ securityContext: { capabilities: { add: ['NET_BIND_SERVICE', 'KILL'] }, runAsUser: 0 } }],
+      volumes: [{ name: 'nfs', nfs: { server: '10.0.0.1', path: '/x' } }],
+    },
+  },
+]
+
+/** A case's pod: its spec over one container "c" (each listed container gets an image and, unnamed, the name "c"). */
+function psaPod(name: string, spec: Record<string, any>) {
+  const containers = ((spec.containers as Record<string, unknown>[] | undefined) ?? [{}]).map((c) => ({
+    name: 'c',
+    image: 'registry.k8s.io/pause:3.10',
+    ...c,
+  }))
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { ...spec, containers } }
+}
+
+test(
+  "the lab API's PodSecurity gives the real kube-apiserver's verdict, message and warnings for each pod and namespace",
+  { skip },
+  async () => {
+    const cfg = parseAllDocuments(readFileSync(join(dir, 'cp1.yaml'), 'utf8'))[0]!.toJS() as Record<string, any>
+    const psa = podSecurityConfig(cfg)
+    // the rendered defaults, so that the comparison covers them
+    assert.equal(psa.defaults.enforce.level, 'baseline')
+    assert.deepEqual(psa.exemptions.namespaces, ['kube-system'])
+    const namespaces: [string, Record<string, string>][] = [
+      ['psa-plain', {}],
+      ['psa-privileged', { 'pod-security.kubernetes.io/enforce': 'privileged' }],
+      ['psa-restricted', { 'pod-security.kubernetes.io/enforce': 'restricted' }],
+      [
+        'psa-old',
+        { 'pod-security.kubernetes.io/enforce': 'baseline', 'pod-security.kubernetes.io/enforce-version': 'v1.30' },
+      ],
+      ['kube-system', {}],
+    ]
+    for (const [ns, labels] of namespaces)
+      await namespace(
+        ns,
+        Object.entries(labels).map(([k, v]) => `${k}=${v}`),
+      )
+    let refusals = 0
+    let warned = 0
+    for (const [ns, labels] of namespaces) {
+      for (const c of PSA_CASES) {
+        const manifest = psaPod(c.name, c.spec)
+        const real = kubectl(
+          'admin',
+          ['-n', ns, 'create', '--dry-run=server', '-o', 'name', '-f', '-'],
+          JSON.stringify(manifest),
+        )
+        const what = `${c.name} in ${ns}`
+        const realError = /error when creating "STDIN": (.*)$/m.exec(real.err)?.[1]
+        assert.ok(real.status === 0 || realError, `${what}: kubectl failed otherwise: ${real.err}`)
+        const realWarnings = [...real.err.matchAll(/^Warning: (.*)$/gm)].map((m) => m[1])
+
+        const pod = prepareCreate(POD, structuredClone(manifest), ns, { name: 'admin', groups: ['system:masters'] })
+        const nsLabels = { 'kubernetes.io/metadata.name': ns, ...labels }
+        const lab = admitPodCreate(psa, { name: ns, labels: nsLabels }, pod, 'admin')
+        if (real.status === 0) {
+          assert.ok(lab.allowed, `${what}: the real API admits it, the lab refuses: ${lab.allowed ? '' : lab.message}`)
+          assert.deepEqual(lab.warnings, realWarnings, `${what}: warnings`)
+          if (realWarnings.length) warned++
+        } else {
+          assert.ok(!lab.allowed, `${what}: the real API refuses it (${realError}), the lab admits it`)
+          assert.equal(lab.message, realError, `${what}: message`)
+          assert.match(real.err, /Error from server \(Forbidden\)/)
+          refusals++
+        }
+      }
+    }
+    // the comparison is not vacuous: refusals and warnings both happened
+    assert.ok(refusals >= 10 && warned >= 5, `refusals ${refusals}, warned ${warned}`)
+  },
+)
+
 test(
   'NodeRestriction: validator1 registers with the rendered taints, sets the rendered labels on itself, and nothing more',
   { skip },
@@ -373,6 +500,14 @@ test(
     const status = JSON.stringify({ status: { conditions: [ready], capacity: resources, allocatable: resources } })
     // a blind PATCH as kubelet sends it (kubectl patch would read nodes/status first, which the Node authorizer refuses)
     assert.equal(await patchAs('validator1', '/api/v1/nodes/validator1/status', status), 200)
+    // and again every 10 s (kubelet's nodeStatusUpdateFrequency), a fresh lastHeartbeatTime each time: without it the
+    // node lifecycle controller marks validator1 Unknown after --node-monitor-grace-period and its pods not Ready,
+    // which a slow run of the drain test below would read as the budget refusing
+    heartbeat = setInterval(() => {
+      const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+      const beat = JSON.stringify({ status: { conditions: [{ ...ready, lastHeartbeatTime: at }] } })
+      patchAs('validator1', '/api/v1/nodes/validator1/status', beat).catch(() => undefined)
+    }, 10_000)
     await until('validator1 without the not-ready taint', () => {
       const taints = ok('admin', ['get', 'node', 'validator1', '-o', 'jsonpath={.spec.taints[*].key}'])
       return taints.includes('node.kubernetes.io/not-ready') ? undefined : taints
@@ -530,24 +665,8 @@ test(
     const taint = (
       validatorConfig.machine.kubelet.extraConfig.registerWithTaints as { key: string; value: string }[]
     )[0]!
-    const labels = { app: 'guarded' }
-    const rs = {
-      apiVersion: 'apps/v1',
-      kind: 'ReplicaSet',
-      metadata: { name: 'guarded', namespace: 'solana' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            tolerations: [{ key: taint.key, operator: 'Equal', value: taint.value, effect: 'NoSchedule' }],
-            containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }],
-          },
-        },
-      },
-    }
-    ok('admin', ['create', '-f', '-'], JSON.stringify(rs))
+    const { replicaSet, budget } = guardedWorkload('solana', { ...taint, effect: 'NoSchedule' })
+    ok('admin', ['create', '-f', '-'], JSON.stringify(replicaSet))
     // the replicaset controller makes the pods, the scheduler binds them to validator1, its "kubelet" reports them Ready
     const pods = await until('two guarded pods bound to validator1', () => {
       const out = ok('admin', [
@@ -568,16 +687,7 @@ test(
     })
     for (const p of pods) await reportReady('solana', p)
 
-    const pdb = {
-      apiVersion: 'policy/v1',
-      kind: 'PodDisruptionBudget',
-      metadata: { name: 'guarded', namespace: 'solana' },
-    }
-    ok(
-      'admin',
-      ['create', '-f', '-'],
-      JSON.stringify({ ...pdb, spec: { minAvailable: 2, selector: { matchLabels: labels } } }),
-    )
+    ok('admin', ['create', '-f', '-'], JSON.stringify(budget))
     // the disruption controller (kube-controller-manager) counts both healthy: no disruption allowed
     await until('the budget counted', () => {
       const s = ok('admin', [

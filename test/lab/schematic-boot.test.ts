@@ -22,11 +22,7 @@ describe('lab kernel: command line from the image schematic', { timeout: 120_000
     // the image pull's simulated time is not under test here
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 0, imagePullMs: 100 })
     // the lab's factory, as `lab up` fills it from the inventory (an operator POSTs the schematic)
-    const prev = process.env.TALOS_LAB_DIR
-    process.env.TALOS_LAB_DIR = lab.dir
-    const { registerSchematic } = await import('../../lab/factory.ts')
-    validatorId = registerSchematic(VALIDATOR_SCHEMATIC)
-    process.env.TALOS_LAB_DIR = prev
+    validatorId = await lab.registerSchematic(VALIDATOR_SCHEMATIC)
     lab.update('cp1', (n) => (n.firmware = 'uefi'))
     // extraKernelArgs are ignored by systemd-boot
     await lab.install('cp1', lab.renderConfig('controlplane', { extraKernelArgs: ['iommu=off'] }))

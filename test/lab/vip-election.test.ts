@@ -14,6 +14,7 @@ import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { REPO_ROOT } from '../../lab/state.ts'
 import { overlappingHolds, parseVipLog, currentVipHolder, type VipEvent } from '../../lab/vip-holders.ts'
 import { VIP_SESSION_TTL_S } from '../../lab/kube-api/vip-election.ts'
+import { parseEtcdStatus } from '../../lib/talos/parse.ts'
 
 const P = '127.0.110'
 const VIP = `${P}.10`
@@ -64,7 +65,7 @@ async function settled(): Promise<string> {
   return until('a VIP holder in the log', () => currentVipHolder(vipLog()), 5_000)
 }
 
-describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () => {
+describe('the shared VIP follows the etcd election', { timeout: 420_000 }, () => {
   before(async () => {
     lab = await createTestLab({
       prefix: P,
@@ -103,15 +104,34 @@ describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () =>
 
   it(`a crash of the holder keeps the VIP dark until its etcd lease (${VIP_SESSION_TTL_S} s) expires`, async (t) => {
     const holder = await settled()
+    // The lease must be the only clock: every etcd member answering (the previous test's holder may still be
+    // rejoining), and etcd's leader not the holder. A newly promoted etcd leader extends every lease to its full TTL
+    // (etcd server/lease/lessor.go Promote), so crashing the leader would add an election, or a lost quorum, to the
+    // lease's life (08-failover tells the operator so).
+    const all = lab.nodes.map((n) => n.address).join(',')
+    const etcdUp = async () => (await lab.run(['-e', addressOf(holder), '-n', all, 'etcd', 'status'])).code === 0
+    await until('every etcd member answering', async () => (await etcdUp()) || undefined, 60_000)
+    const forfeit = await lab.run(['-e', addressOf(holder), '-n', addressOf(holder), 'etcd', 'forfeit-leadership'])
+    assert.equal(forfeit.code, 0, forfeit.stderr)
+    const survivor = lab.nodes.find((n) => n.name !== holder)!.address
+    // etcd's raft term on a member that stays up: a term that grows while the VIP is dark means a leader election
+    // (on a loaded 2-core host: a missed heartbeat), and the new leader extended the lease by its TTL once more
+    const raftTerm = async () => {
+      const r = await lab.run(['-e', survivor, '-n', survivor, 'etcd', 'status'])
+      return r.code === 0 ? parseEtcdStatus(r.stdout)[0]?.raftTerm : undefined
+    }
+    const termBefore = await raftTerm()
     const pid = lab.node(holder).kubeApi.pid!
     const t0 = Date.now()
     labCli('fault', holder, 'down')
     killedAt.set(pid, Date.now())
+    // powered back on whatever this test finds, so the next one starts from three control planes
+    t.after(() => void labCli('heal', holder))
     // the lease was renewed at most TTL/3 before the crash: nobody may take the VIP for at least 2/3 of the TTL
     const firstAnswer = await until(
       'the VIP answering again',
       async () => ((await vipAnswers(500)) ? Date.now() : undefined),
-      (VIP_SESSION_TTL_S + 30) * 1000,
+      (2 * VIP_SESSION_TTL_S + 30) * 1000,
     )
     const darkMs = firstAnswer - t0
     assert.ok(
@@ -121,8 +141,16 @@ describe('the shared VIP follows the etcd election', { timeout: 300_000 }, () =>
     t.diagnostic(`${holder} crashed; the VIP was dark for ${darkMs} ms`)
     const taken = vipLog().find((e) => e.event === 'acquired' && e.at >= t0)
     assert.ok(taken && taken.node !== holder, `new holder ${taken?.node}`)
-    assert.ok(taken.at - t0 <= (VIP_SESSION_TTL_S + 15) * 1000, `taken ${taken.at - t0} ms after the crash`)
-    labCli('heal', holder)
+    const termAfter = await raftTerm()
+    const elections = termBefore !== undefined && termAfter !== undefined ? termAfter - termBefore : 0
+    if (elections)
+      t.diagnostic(`etcd elected a leader ${elections} time(s) meanwhile (term ${termBefore} → ${termAfter})`)
+    // one lease life, or two when a new etcd leader renewed it (lessor.go Promote) during the wait
+    const boundS = (elections ? 2 : 1) * VIP_SESSION_TTL_S + 15
+    assert.ok(
+      taken.at - t0 <= boundS * 1000,
+      `taken ${taken.at - t0} ms after the crash (bound ${boundS} s; term ${termBefore} → ${termAfter})`,
+    )
   })
 
   it('no two nodes ever held the VIP at once', async () => {

@@ -11,6 +11,7 @@ import { sysctlValues } from '../../checks/defs/sysctls.ts'
 import { kernelArgs, kernelModules, tcpCongestion } from '../../checks/defs/kernel.ts'
 import { kubeletConfig, reservedWholeCores } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
+import { lsSaysMissing } from '../../checks/engine/sources.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
 import type { CheckInventory } from '../../checks/engine/inventory.ts'
 import { hugepagesBySize, toNumaView } from '../../checks/engine/numa-view.ts'
@@ -700,6 +701,47 @@ test('storage: mounted xfs volumes with the right owner and mode pass; wrong fs,
     byStatus(storageMounts.evaluate({ storage: unmounted }, inv), 'fail')[0]!.message,
     /nothing is mounted at \/var\/mnt\/accounts/,
   )
+})
+
+test('storage: owner and mode are judged on the data dir, never the mount root; a missing data dir says run 05', () => {
+  // the source reads the data dir (default <mountPoint>/data); what Talos made of the mount root is not looked at
+  const good = storageMounts.evaluate({ storage: storageGood() }, inv)
+  const owner = good.find((r) => r.target === 'validator1/ledger/owner')!
+  assert.equal(owner.status, 'pass')
+  assert.match(owner.message, /owner and mode of \/var\/mnt\/ledger\/data/)
+  const missing = storageGood()
+  missing.values.validator1![0] = { ...missing.values.validator1![0]!, owner: undefined, dataDirMissing: true }
+  const fails = byStatus(storageMounts.evaluate({ storage: missing }, inv), 'fail')
+  assert.deepEqual(
+    fails.map((r) => r.target),
+    ['validator1/ledger/owner'],
+  )
+  assert.match(fails[0]!.message, /\/var\/mnt\/ledger\/data does not exist on validator1: run 05-storage-tuning/)
+  // an inventory's own dataDir is the one named
+  const own = {
+    ...inv,
+    validator: {
+      ...inv.validator!,
+      storage: inv.validator!.storage!.map((s) => ({ ...s, dataDir: `${s.mountPoint}/solana` })),
+    },
+  }
+  assert.match(
+    storageMounts.evaluate({ storage: missing }, own).find((r) => r.target === 'validator1/ledger/owner')!.message,
+    /\/var\/mnt\/ledger\/solana does not exist/,
+  )
+})
+
+test('storage: lsSaysMissing reads "no such file or directory" for the node asked, alone or in a multi-node call', () => {
+  const one =
+    'error fetching logs: rpc error: code = Unknown desc = lstat /var/mnt/ledger/data: no such file or directory'
+  assert.equal(lsSaysMissing(one, '/var/mnt/ledger/data', '10.5.0.3', 1), true)
+  assert.equal(
+    lsSaysMissing('rpc error: code = Unavailable desc = connection refused', '/var/mnt/ledger/data', '10.5.0.3', 1),
+    false,
+  )
+  const many = '1 error occurred:\n\t* 10.5.0.3: lstat /var/mnt/ledger/data: no such file or directory\n'
+  assert.equal(lsSaysMissing(many, '/var/mnt/ledger/data', '10.5.0.3', 2), true)
+  assert.equal(lsSaysMissing(many, '/var/mnt/ledger/data', '10.5.0.4', 2), false)
 })
 
 test('storage: octalMode reads the inventory, ls -l letters and numbers alike', () => {

@@ -268,7 +268,11 @@ test('cli: --json prints exactly one document on stdout; a failing source exits 
           exitCode: 1,
         }),
       },
-      kube: { nodes: async () => ({ items: [] }), pods: async () => ({ items: [] }) },
+      kube: {
+        nodes: async () => ({ items: [] }),
+        pods: async () => ({ items: [] }),
+        csrs: async () => ({ items: [] }),
+      },
     })
     const code = await runCheckCli(ALL_CHECKS, ['--inventory', inv, '--json', '--only', 'etcd'], {
       stdout: (s) => out.push(s),

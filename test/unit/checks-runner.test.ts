@@ -310,6 +310,10 @@ function k8s(inv: CheckInventory, counter: { n: number }) {
         ),
       }
     },
+    csrs: async () => {
+      counter.n++
+      return { items: [] }
+    },
   }
 }
 
@@ -354,7 +358,7 @@ test('runner: talosctl and kubectl invocations do not grow with node count (5 vs
   assert.equal(big.report.results.filter((r) => r.check === 'cluster.kubelet-service').length, 100)
   assert.equal(big.calls.length, small.calls.length)
   assert.equal(big.kubeCalls, small.kubeCalls)
-  assert.equal(small.kubeCalls, 2)
+  assert.equal(small.kubeCalls, 3)
   // the batched calls name every node at once
   assert.equal(small.calls.filter((a) => a.join(' ') === 'etcd status').length, 1)
   assert.equal(small.calls.filter((a) => a[0] === 'service').length, 1)
@@ -453,6 +457,7 @@ test('runner: a failing source fails only the checks that need it, with the erro
         )
       },
       pods: async () => ({ items: [] }),
+      csrs: async () => ({ items: [] }),
     },
     outDir: freshBackups(),
   }
@@ -611,7 +616,7 @@ function versionFake(
 
 const probeCtx = (talos: SourceContext['talos']): SourceContext => ({
   talos,
-  kube: { nodes: async () => [], pods: async () => [] },
+  kube: { nodes: async () => [], pods: async () => [], csrs: async () => [] },
 })
 
 test('probe: one `talosctl -n a,b,c version` for 5 and for 100 nodes; a refused node gets its own error', async () => {

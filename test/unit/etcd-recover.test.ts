@@ -2,7 +2,13 @@
 // what the confirmation says is lost, and the RPO/RTO lines.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { formatRecovery, judgeRecovery, lossSummary, type NodeEtcd } from '../../steps/11-etcd-recover/judge.ts'
+import {
+  etcdDataDir,
+  formatRecovery,
+  judgeRecovery,
+  lossSummary,
+  type NodeEtcd,
+} from '../../steps/11-etcd-recover/judge.ts'
 
 const cp = (i: number, o: Partial<NodeEtcd>): NodeEtcd => ({ name: `cp${i}`, address: `10.0.0.1${i}`, ...o })
 const status = (leader: string, errors = '') => ({ memberId: 'a1', leader, learner: false, errors, raftIndex: 42 })
@@ -37,6 +43,7 @@ test('quorum lost for good: every member with a data dir is wiped, those in Prep
   assert.equal(v.refusal, undefined)
   assert.deepEqual(v.needWipe, ['cp1', 'cp3'])
   assert.deepEqual(v.waiting, ['cp2'])
+  assert.deepEqual(v.gaveUp, [])
   assert.deepEqual(v.survivors, ['cp3'])
 })
 
@@ -75,4 +82,42 @@ test('RPO is the snapshot age at the restore; RTO runs from the start to the API
   assert.match(lines[0]!, /^RPO {2}40 s \(40\.0 s\): the cluster is back at 2026-01-01T00:00:00\.000Z, revision 7/)
   assert.match(lines[1]!, /^RTO {2}30\.0 s from this run's start to the Kubernetes API answering/)
   assert.match(lines[2]!, /60\.0 s until every etcd member voted/)
+})
+
+test("etcd that gave up waiting to join (Failed after Talos's join timeout) has an empty data dir: not wiped, restorable", () => {
+  const gaveUp =
+    'Failed to run pre stage: failed to build initial etcd cluster: failed to build cluster arguments: 1 error(s) occurred:\n\ttimeout'
+  assert.equal(etcdDataDir('Failed', gaveUp), 'gave-up')
+  assert.equal(etcdDataDir('Preparing', 'Running pre state'), 'waiting')
+  // Preparing is also a node with data in etcd's pre stage (image pull, PKI wait): `talosctl ls /var/lib/etcd` tells
+  assert.equal(etcdDataDir('Preparing', 'Running pre state', []), 'waiting')
+  assert.equal(etcdDataDir('Preparing', 'Running pre state', ['member']), 'has-data')
+  assert.deepEqual(
+    judgeRecovery([cp(1, { state: 'Preparing', dataDir: ['member'] }), cp(2, { state: 'Preparing', dataDir: [] })])
+      .needWipe,
+    ['cp1'],
+  )
+  // a failed restore wrote into the data dir before it failed (etcdutl): it must be wiped again
+  assert.equal(
+    etcdDataDir(
+      'Failed',
+      'Failed to run pre stage: error recovering from the snapshot: expected sha256 [1 2], got [3 4]',
+    ),
+    'has-data',
+  )
+  assert.equal(etcdDataDir('Failed', undefined), 'has-data')
+  assert.equal(etcdDataDir('Waiting', 'going to restart forever'), 'has-data')
+  assert.equal(etcdDataDir(undefined, undefined), 'has-data')
+  const v = judgeRecovery([
+    cp(1, { state: 'Failed', lastEvent: gaveUp }),
+    cp(2, { state: 'Preparing' }),
+    cp(3, {
+      state: 'Failed',
+      lastEvent: 'Failed to run pre stage: error recovering from the snapshot: snapshot missing hash',
+    }),
+  ])
+  assert.equal(v.refusal, undefined)
+  assert.deepEqual(v.waiting, ['cp1', 'cp2'])
+  assert.deepEqual(v.gaveUp, ['cp1'])
+  assert.deepEqual(v.needWipe, ['cp3'])
 })

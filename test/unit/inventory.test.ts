@@ -127,6 +127,34 @@ for (const f of malformed) {
   })
 }
 
+test('validator.storage[].dataDir: defaults to <mountPoint>/data, may be any plain path strictly below mountPoint', () => {
+  // owner and mode are the data dir's: Talos resets the mount root to root:root 0755 at every mount
+  const lab = loadInventory(join(REPO, 'inventory/lab.yaml'))
+  assert.deepEqual(
+    lab.validator?.storage?.map((s) => s.dataDir),
+    ['/var/mnt/ledger/data', '/var/mnt/accounts/data'],
+  )
+  const own = fixture('valid-production.yaml').replace(
+    '      mountPoint: /var/mnt/ledger\n',
+    '      mountPoint: /var/mnt/ledger\n      dataDir: /var/mnt/ledger/solana/ledger\n',
+  )
+  assert.equal(parseInventory(own, 'own.yaml').validator?.storage?.[0]?.dataDir, '/var/mnt/ledger/solana/ledger')
+  for (const bad of [
+    '/var/mnt/ledger/',
+    '/var/mnt/ledger//x',
+    '/var/mnt/ledgerx/data',
+    '/var/mnt/ledger/./x',
+    'data',
+  ]) {
+    const r = checkInventory(own.replace('dataDir: /var/mnt/ledger/solana/ledger', `dataDir: "${bad}"`), 'bad.yaml')
+    assert.deepEqual(
+      r.errors.map((e) => `${e.line} ${e.field}`),
+      ['58 validator.storage[0].dataDir'],
+      bad,
+    )
+  }
+})
+
 test('all problems are reported at once, sorted by position', () => {
   const text = fixture('valid-production.yaml')
     .replace('installDisk: /dev/nvme0n1', 'installDisk: nvme0n1')
@@ -422,4 +450,26 @@ test('validator.reservedSystemCpus without CPU 0 warns: irqaffinity= always keep
     checkInventory(base, 'x.yaml').warnings.filter((x) => x.field === 'validator.reservedSystemCpus'),
     [],
   )
+})
+
+test('topology manager on more than 8 NUMA nodes: kubelet v1.33.1 refuses to start, the inventory says so', () => {
+  const text = (perNuma: number[], policy = 'single-numa-node') =>
+    fixture('valid-production.yaml')
+      .replace('perNumaNode: [4, 4] }', `perNumaNode: [${perNuma.join(', ')}] }`)
+      .replace('topologyManagerPolicy: single-numa-node', `topologyManagerPolicy: ${policy}`)
+  const nine = [4, 4, 0, 0, 0, 0, 0, 0, 0]
+  assert.throws(
+    () => parseInventory(text(nine), 'x.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof InventoryError)
+      const hit = e.issues.find((i) => i.field === 'validator.topologyManagerPolicy')
+      assert.ok(hit, e.message)
+      assert.equal(hit.line, 40)
+      assert.match(hit.message, /at least 9 NUMA nodes .*"unsupported on machines with more than 8 NUMA Nodes"/)
+      return true
+    },
+  )
+  // eight nodes, or the none policy: kubelet starts
+  parseInventory(text(nine.slice(0, 8)), 'x.yaml')
+  parseInventory(text(nine, 'none'), 'x.yaml')
 })

@@ -85,7 +85,8 @@ test('the refusal names the change, kubelet error and the procedure that works o
   assert.match(msg, /validator1: reservedMemory 0:2Gi,1:1524Mi → 0:3Gi: kubelet would refuse to start/)
   assert.match(msg, /kubectl drain validator1 --ignore-daemonsets --delete-emptydir-data/)
   assert.match(msg, /talosctl -n 10\.20\.0\.21 reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL/)
-  assert.match(msg, /kubectl uncordon validator1/)
+  assert.match(msg, /runbooks\/04-join\.ts --inventory inventory\/prod\.yaml .*serving certificate/)
+  assert.match(msg, /5\. kubectl uncordon validator1/)
 })
 
 test('lab kubelet: checkpoints written at first start; a reservedMemory or memory policy change fails; Talos removes cpu state on a CPU policy name change', () => {

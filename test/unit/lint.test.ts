@@ -125,6 +125,9 @@ const MM =
   '  kubelet:\n    extraConfig:\n      memoryManagerPolicy: Static\n      reservedMemory:\n        - numaNode: 0\n          limits: {memory: 1Gi}\n'
 
 const W = (body: string) => `version: v1alpha1\nmachine:\n  type: worker\n${body}`
+const EMPTY_CPU = '{"policyName":"static","defaultCpuSet":"","checksum":3083571066}'
+const cpuFile = (content = EMPTY_CPU, op = 'create') =>
+  `  files:\n    - path: /var/lib/kubelet/cpu_manager_state\n      op: ${op}\n      permissions: 0o600\n      content: '${content}'\n`
 const cases: {
   rule: string
   bad: string
@@ -187,7 +190,8 @@ const cases: {
       '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n',
     ),
     good: W(
-      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n        cpu: 500m\n',
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      systemReserved:\n        memory: 2Gi\n        cpu: 500m\n' +
+        cpuFile(),
     ),
     line: 6,
     field: 'machine.kubelet.extraConfig.cpuManagerPolicy',
@@ -198,7 +202,8 @@ const cases: {
       '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0,1"\n      kubeReserved:\n        memory: 1Gi\n        cpu: 500m\n',
     ),
     good: W(
-      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0,1"\n      kubeReserved:\n        memory: 1Gi\n',
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0,1"\n      kubeReserved:\n        memory: 1Gi\n' +
+        cpuFile(),
     ),
     line: 10,
     field: 'machine.kubelet.extraConfig.kubeReserved.cpu',
@@ -247,7 +252,8 @@ const cases: {
     rule: 'topology-without-static-cpu',
     bad: W('  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n'),
     good: W(
-      '  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n',
+      '  kubelet:\n    extraConfig:\n      topologyManagerPolicy: single-numa-node\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n' +
+        cpuFile(),
     ),
     line: 6,
     field: 'machine.kubelet.extraConfig.topologyManagerPolicy',
@@ -292,6 +298,18 @@ const cases: {
       `${MM}  files:\n    - path: /var/lib/kubelet/memory_manager_state\n      op: create\n      permissions: 0o600\n      content: '${EMPTY}'\n`,
     ),
     line: 12,
+    field: 'machine.files[0].op',
+  },
+  {
+    rule: 'cpu-manager-checkpoint',
+    bad: W(
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n' +
+        cpuFile(EMPTY_CPU, 'overwrite'),
+    ),
+    good: W(
+      '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0"\n' + cpuFile(),
+    ),
+    line: 10,
     field: 'machine.files[0].op',
   },
 ]
@@ -347,8 +365,36 @@ test('memory-manager-checkpoint: Static without the boot-time reset is a warning
   assert.deepEqual(at('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: none\n'), [])
 })
 
+test('cpu-manager-checkpoint: static without the boot-time reset is a warning; another content is an error; another policy a warning', () => {
+  const S = '  kubelet:\n    extraConfig:\n      cpuManagerPolicy: static\n      reservedSystemCPUs: "0,16"\n'
+  const at = (text: string) => only(lint(W(text)), 'cpu-manager-checkpoint').map((f) => [f.severity, f.field, f.line])
+  const missing = only(lint(W(S)), 'cpu-manager-checkpoint')
+  assert.deepEqual(
+    missing.map((f) => [f.severity, f.field, f.line]),
+    [['warning', 'machine.kubelet.extraConfig.cpuManagerPolicy', 6]],
+  )
+  assert.match(missing[0]!.message, /current set of available CPUs … doesn't match with CPUs in state/)
+  assert.match(
+    missing[0]!.fix,
+    /cpu_manager_state, op: create, permissions: 0o600, content: '\{"policyName":"static","defaultCpuSet":"","checksum":3083571066\}'/,
+  )
+  // the flag form counts as the policy too
+  assert.deepEqual(at('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n      reserved-cpus: "0"\n'), [
+    ['warning', 'machine.kubelet', 4],
+  ])
+  // one digit off: "checkpoint is corrupted" at every boot
+  assert.deepEqual(at(S + cpuFile(EMPTY_CPU.replace('066}', '067}'))), [['error', 'machine.files[0].content', 12]])
+  // a checkpoint with CPUs is no reset: it is compared with the machine
+  assert.deepEqual(at(S + cpuFile(EMPTY_CPU.replace('""', '"0-31"'))), [['error', 'machine.files[0].content', 12]])
+  // policy none: Talos removes a "static" checkpoint before kubelet starts, so the entry resets nothing
+  assert.deepEqual(at(S.replace('static', 'none').replace('      reservedSystemCPUs: "0,16"\n', '') + cpuFile()), [
+    ['warning', 'machine.files[0].path', 8],
+  ])
+  assert.deepEqual(at('  kubelet:\n    extraConfig:\n      cpuManagerPolicy: none\n'), [])
+})
+
 test('static CPU manager with no explicit reservations at all is a warning (Talos default 50m)', () => {
-  const fs = lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n'))
+  const fs = lint(W('  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n' + cpuFile()))
   assert.deepEqual(
     fs.map((f) => [f.rule, f.severity]),
     [['static-cpu-without-reservation', 'warning']],
@@ -357,7 +403,8 @@ test('static CPU manager with no explicit reservations at all is a warning (Talo
   assert.deepEqual(
     lint(
       W(
-        '  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n      system-reserved: memory=1Gi\n      reserved-cpus: "0-1"\n',
+        '  kubelet:\n    extraArgs:\n      cpu-manager-policy: static\n      system-reserved: memory=1Gi\n      reserved-cpus: "0-1"\n' +
+          cpuFile(),
       ),
     ),
     [],

@@ -191,7 +191,8 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
       assert.equal(docs.length, 1, n.name)
       assert.equal(m.install.extraKernelArgs, undefined)
       assert.equal(m.sysctls, undefined)
-      assert.equal(m.kubelet.extraConfig, undefined)
+      // every node asks for a CA-signed serving certificate (04 approves it); the validator's settings are its own
+      assert.deepEqual(m.kubelet.extraConfig, { serverTLSBootstrap: true }, n.name)
       assert.equal(m.files, undefined, n.name)
       assert.equal(m.baseRuntimeSpecOverrides, undefined, n.name)
     }
@@ -216,6 +217,7 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
   assert.equal(m.sysctls['net.ipv4.conf.lo.rp_filter'], '2')
   assert.equal(m.sysctls['net.ipv4.conf.lo.accept_local'], '1')
   assert.deepEqual(m.kubelet.extraConfig, {
+    serverTLSBootstrap: true,
     cpuManagerPolicy: 'static',
     cpuManagerPolicyOptions: { 'full-pcpus-only': 'true' },
     reservedSystemCPUs: '0,16',
@@ -239,8 +241,14 @@ test('per-node patch: hostname, install disk; validator profile only on the vali
     ],
     registerWithTaints: [{ key: 'solana.org/validator', value: 'true', effect: 'NoSchedule' }],
   })
-  // the Static memory manager starts every boot from the empty checkpoint kubelet itself writes
+  // the static CPU manager and the Static memory manager start every boot from the empty checkpoints kubelet writes
   assert.deepEqual(m.files, [
+    {
+      path: '/var/lib/kubelet/cpu_manager_state',
+      op: 'create',
+      permissions: 0o600,
+      content: readFileSync(join(REPO, 'test/fixtures/kubelet/cpu_manager_state.empty-static.json'), 'utf8').trim(),
+    },
     {
       path: '/var/lib/kubelet/memory_manager_state',
       op: 'create',
@@ -616,4 +624,30 @@ test("network inventory errors: one selector, CIDR address matching the node, th
   assert.equal(r.inventory, undefined, 'nothing to render from')
   const lab = checkInventory(noLink.replace('target: production', 'target: lab'), 'x.yaml')
   assert.deepEqual(lab.errors, [])
+})
+
+test("the validator's namespace: an inline manifest on every control plane, PodSecurity privileged", () => {
+  const configs = renderMachineConfigs(EXAMPLE, BUNDLE)
+  for (const n of EXAMPLE.nodes) {
+    const main = docsOf(configs.get(n.name)!)[0]!
+    if (n.role !== 'controlplane') {
+      assert.equal(main.cluster?.inlineManifests, undefined, n.name)
+      continue
+    }
+    assert.equal(main.cluster.inlineManifests.length, 1, n.name)
+    const [m] = main.cluster.inlineManifests
+    assert.equal(m.name, 'talos-runbooks-namespace-solana')
+    const ns = parseYaml(m.contents)
+    assert.deepEqual([ns.apiVersion, ns.kind, ns.metadata.name], ['v1', 'Namespace', 'solana'])
+    assert.equal(ns.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged')
+  }
+  // validator.namespace names it; an inventory without a validator renders none
+  const other = renderMachineConfigs({ ...EXAMPLE, validator: { ...EXAMPLE.validator!, namespace: 'agave' } }, BUNDLE)
+  const cp = EXAMPLE.nodes.find((n) => n.role === 'controlplane')!.name
+  assert.match(docsOf(other.get(cp)!)[0]!.cluster.inlineManifests[0].contents, /name: agave/)
+  const none = renderMachineConfigs(
+    { ...EXAMPLE, validator: undefined, nodes: EXAMPLE.nodes.filter((n) => !n.profile) },
+    BUNDLE,
+  )
+  assert.deepEqual(docsOf(none.get(cp)!)[0]!.cluster.inlineManifests, [])
 })

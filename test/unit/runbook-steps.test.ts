@@ -205,22 +205,38 @@ test('ownership: octal or ls-style modes, and the one-shot pod that fixes it', (
   assert.equal(modeToOctal('755'), '0755')
   const w = { name: 'ledger', mountPoint: '/var/mnt/ledger', owner: { uid: 1000, gid: 1000 }, mode: '0750' }
   assert.equal(ownershipProblems(w, { uid: 1000, gid: 1000, mode: 'drwxr-x---' }), undefined)
-  assert.match(ownershipProblems(w, { uid: 0, gid: 0, mode: '0755' })!, /is 0:0 0755, wants 1000:1000 0750/)
+  // owner and mode are the data dir's (default <mountPoint>/data): Talos resets the mount root at every mount
+  assert.match(
+    ownershipProblems(w, { uid: 0, gid: 0, mode: '0755' })!,
+    /^\/var\/mnt\/ledger\/data is 0:0 0755, wants 1000:1000 0750/,
+  )
+  assert.match(ownershipProblems(w, undefined)!, /^\/var\/mnt\/ledger\/data does not exist/)
   const pod = permissionsPodManifest(
     'validator1',
     [w],
     [{ key: 't', value: 'true', effect: 'NoSchedule' }],
   ) as unknown as Record<string, any>
   assert.equal(pod.spec.nodeName, 'validator1')
-  assert.equal(pod.spec.containers[0].command[2], 'chown 1000:1000 /vol0 && chmod 0750 /vol0')
+  // the data dir is created (idempotent: mkdir -p) and chowned/chmodded, never the mount root /vol0 itself
+  assert.equal(
+    pod.spec.containers[0].command[2],
+    'mkdir -p /vol0/data && chown 1000:1000 /vol0/data && chmod 0750 /vol0/data',
+  )
   assert.deepEqual(pod.spec.volumes[0].hostPath, { path: '/var/mnt/ledger', type: 'Directory' })
+  const nested = permissionsPodManifest('validator1', [{ ...w, dataDir: '/var/mnt/ledger/solana/ledger' }], []) as any
+  assert.equal(
+    nested.spec.containers[0].command[2],
+    'mkdir -p /vol0/solana/ledger && chown 1000:1000 /vol0/solana/ledger && chmod 0750 /vol0/solana/ledger',
+  )
   // the lab kubelet runs exactly this pod, and maps its paths back to the host
   assert.equal(isOneShot(pod), true)
   assert.deepEqual(parseOneShotScript(pod.spec.containers[0].command[2]), [
-    { op: 'chown', uid: 1000, gid: 1000, path: '/vol0' },
-    { op: 'chmod', mode: '0750', path: '/vol0' },
+    { op: 'mkdir', path: '/vol0/data' },
+    { op: 'chown', uid: 1000, gid: 1000, path: '/vol0/data' },
+    { op: 'chmod', mode: '0750', path: '/vol0/data' },
   ])
-  assert.equal(hostPathOf(pod, pod.spec.containers[0], '/vol0'), '/var/mnt/ledger')
-  assert.throws(() => parseOneShotScript('rm -rf /'), /runs only chown/)
+  assert.equal(hostPathOf(pod, pod.spec.containers[0], '/vol0/data'), '/var/mnt/ledger/data')
+  assert.throws(() => parseOneShotScript('rm -rf /'), /runs only mkdir -p PATH \/ chown/)
+  assert.throws(() => parseOneShotScript('mkdir /x'), /runs only mkdir -p/)
   assert.equal(isOneShot({ spec: { restartPolicy: 'Never', containers: [{ command: ['sleep', '3600'] }] } }), false)
 })

@@ -5,6 +5,7 @@ import { parse } from 'yaml'
 import {
   evaluateSmokePod,
   evaluateValidatorNode,
+  podEndedMessage,
   schedulingFailure,
   smokePodManifest,
   type ObservedPod,
@@ -207,4 +208,36 @@ test('findKubeNode: by name, else by InternalIP', () => {
   }
   assert.equal(findKubeNode([other], { name: 'validator1', address: '127.0.10.21' })?.metadata.name, 'talos-abc')
   assert.equal(findKubeNode([other], { name: 'validator1', address: '127.0.10.99' }), undefined)
+})
+
+test('a pod kubelet rejected at admission: the message carries its reason and message', () => {
+  const pod: ObservedPod = {
+    metadata: { name: 'smoke', namespace: 'solana' },
+    spec: { nodeName: 'validator1' },
+    status: {
+      phase: 'Failed',
+      reason: 'SMTAlignmentError',
+      message: 'Pod was rejected: SMT Alignment Error: requested 3 cpus not multiple cpus per core = 2',
+    },
+  }
+  assert.equal(
+    podEndedMessage(pod),
+    'pod solana/smoke ended Failed on validator1: SMTAlignmentError: Pod was rejected: SMT Alignment Error: requested 3 cpus not multiple cpus per core = 2',
+  )
+})
+
+test('a pod that ended with a container reason and no pod reason: the container reason', () => {
+  const pod: ObservedPod = {
+    metadata: { name: 'smoke', namespace: 'solana' },
+    spec: { nodeName: 'validator1' },
+    status: {
+      phase: 'Failed',
+      containerStatuses: [{ name: 'c', state: { terminated: { reason: 'Error', message: 'exit 1' } } }],
+    },
+  }
+  assert.equal(
+    podEndedMessage(pod),
+    'pod solana/smoke ended Failed on validator1: container c terminated: Error: exit 1',
+  )
+  assert.equal(podEndedMessage({ status: { phase: 'Succeeded' } }), 'pod ?/? ended Succeeded on ?')
 })

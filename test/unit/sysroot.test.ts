@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HARDWARE_PROFILES, hardwareProfile } from '../../lab/hardware.ts'
@@ -400,6 +400,23 @@ test('applyRuntimeConfig: sysctls, modules, mounts with owner markers; unknown s
       mounts: [{ device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs' }],
     })
     assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 1001, gid: 1000, mode: '0750' })
+    // a boot mounts it afresh, and Talos resets the mount root to its MountSpec, root:root 0755 (mount.go:487 →
+    // updateTargetSettings), not recursively: the data directory below keeps what 05 set
+    mkdirSync(join(root, 'var/mnt/ledger/data'))
+    setOwner(root, '/var/mnt/ledger/data', { uid: 1000, gid: 1000, mode: '0750' })
+    const boot = {
+      sysctls: {},
+      kernelModules: [],
+      mounts: [{ device: '/dev/nvme1n1p1', mountPoint: '/var/mnt/ledger', fsType: 'xfs' }],
+    }
+    applyRuntimeConfig(root, boot, { boot: true })
+    assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 0, gid: 0, mode: '0755' })
+    assert.deepEqual(ownerOf(root, '/var/mnt/ledger/data'), { uid: 1000, gid: 1000, mode: '0750' })
+    // so does an apply that mounts a volume not mounted yet
+    setOwner(root, '/var/mnt/ledger', { uid: 1000, gid: 1000, mode: '0750' })
+    writeFileSync(join(root, 'proc/mounts'), '')
+    applyRuntimeConfig(root, boot)
+    assert.deepEqual(ownerOf(root, '/var/mnt/ledger'), { uid: 0, gid: 0, mode: '0755' })
     const ledger = parseMounts(rd(root, 'proc/mounts')).filter((m) => m.mountPoint === '/var/mnt/ledger')
     assert.equal(ledger.length, 1)
     assert.equal(ledger[0]!.device, '/dev/nvme1n1p1')

@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import {
   formatGoDuration,
   parseBytes,
+  parseContainers,
   parseEtcdAlarms,
   parseEtcdMembers,
   parseEtcdStatus,
@@ -17,6 +18,7 @@ import {
   parseTableWithColumns,
   parseVersion,
 } from '../../lib/talos/parse.ts'
+import { findContainer } from '../../steps/07-smoke-pod/validator-process.ts'
 
 const SAMPLES = new URL('../fixtures/samples/talosctl/', import.meta.url)
 const FIXTURES = new URL('../fixtures/talosctl/', import.meta.url)
@@ -49,6 +51,7 @@ test('every shared sample and every fixture is covered by a test below', () => {
     'version-multi-node-one-refused.stderr.txt',
     'version-all-refused.stderr.txt',
     'get-one-refused.stderr.txt',
+    'containers-kubernetes.txt',
   ])
   const files = [
     ...readdirSync(SAMPLES).filter((f) => f !== 'README.md'),
@@ -596,4 +599,24 @@ test('per-node errors when no node answered, and as `get` lists them (without th
     byNode: {},
     other: ['failed to open config file "/x": no such file or directory'],
   })
+})
+
+test('talosctl containers -k: sandboxes and containers (the docs sample), with pod, container and PID', () => {
+  const rows = parseContainers(fixture('containers-kubernetes.txt'))
+  assert.equal(rows.length, 6)
+  assert.deepEqual(rows[0], {
+    node: '172.20.0.5',
+    namespace: 'k8s.io',
+    id: 'kube-system/kube-flannel-6hfck',
+    pod: 'kube-system/kube-flannel-6hfck',
+    image: 'registry.k8s.io/pause:3.8',
+    pid: 1773,
+    status: 'SANDBOX_READY',
+  })
+  const proxy = findContainer(rows, { namespace: 'kube-system', name: 'kube-proxy-xp7jq' }, 'kube-proxy')
+  assert.equal(proxy?.pid, 1843)
+  assert.equal(proxy?.id, 'kube-system/kube-proxy-xp7jq:kube-proxy:84fc77c59e17')
+  // an exited container (PID 0) is not the process to read
+  assert.equal(findContainer(rows, { namespace: 'kube-system', name: 'kube-flannel-6hfck' }, 'install-cni'), undefined)
+  assert.equal(findContainer(rows, { namespace: 'solana', name: 'kube-proxy-xp7jq' }, 'kube-proxy'), undefined)
 })

@@ -311,6 +311,15 @@ test('mutating commands build the real talosctl flags', async () => {
   assert.equal(calls()[0]![calls()[0]!.indexOf('-n') + 1], '127.0.10.13')
 })
 
+test('upgrade-k8s keeps the machine configs free of docs and examples, in its dry run too', async () => {
+  const t = setup()
+  await t.upgradeK8s('127.0.10.11', '1.33.2', { dryRun: true })
+  await t.upgradeK8s('127.0.10.11', '1.33.2')
+  const tails = calls().map((c) => c.slice(c.indexOf('-n') + 2))
+  const common = ['upgrade-k8s', '--to', '1.33.2', '--with-docs=false', '--with-examples=false']
+  assert.deepEqual(tails, [[...common, '--dry-run'], common])
+})
+
 test('health: flags, the report from stderr, and the failing check in the error', async () => {
   const t = setup()
   give(
@@ -411,4 +420,21 @@ test('no talosconfig yet: talosctl is not run (it would write an empty one there
   give('out', '[]\n')
   await t.run(['get', 'disks', '-o', 'json'], { nodes: ['127.0.10.21'], insecure: true })
   assert.equal(calls().length, 1)
+})
+
+test('lsNames: the entries below a dir in either of talosctl ls’s layouts; [] for a missing dir; other errors throw', async () => {
+  const t = setup()
+  // with node metadata: rows through the tabwriter, header first
+  give('out', 'NODE          NAME\n127.0.10.11   .\n127.0.10.11   member\n')
+  assert.deepEqual(await t.lsNames('127.0.10.11', '/var/lib/etcd'), ['member'])
+  assert.deepEqual(calls().at(-1)!.slice(-4), ['-n', '127.0.10.11', 'ls', '/var/lib/etcd'])
+  // without: each name printed at once, the tabwriter's header flushed last (cmd/talosctl/cmd/talos/list.go)
+  give('out', '.\nNODE   NAME\n')
+  assert.deepEqual(await t.lsNames('127.0.10.11', '/var/lib/etcd'), [])
+  rmSync(join(dir, 'out'))
+  give('err', 'error fetching logs: rpc error: code = Unknown desc = lstat /var/lib/etcd: no such file or directory\n')
+  give('exit', '1')
+  assert.deepEqual(await t.lsNames('127.0.10.11', '/var/lib/etcd'), [])
+  give('err', 'rpc error: code = PermissionDenied desc = not authorized\n')
+  await assert.rejects(t.lsNames('127.0.10.11', '/var/lib/etcd'), /not authorized/)
 })

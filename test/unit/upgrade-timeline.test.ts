@@ -31,13 +31,33 @@ test('one member rebooting: at least 2 of 3 healthy, and the API outage runs fro
   assert.equal(s.resolutionMs, 200)
 })
 
-test('two members failing at once shows as 1 of 3: quorum was lost for that moment', () => {
+const failed = (t: number, target: string, error: string): ProbeSample => ({ ...at(t, target, false), error })
+
+test("two members failing at once shows as 1 of 3, with the moment and each missing member's own error", () => {
   const s = summarizeProbes(
-    [at(100, 'cp1', false), at(120, 'cp2', false), at(200, 'cp1', true), at(220, 'cp2', true)],
+    [
+      failed(100, 'cp1', 'talosctl etcd status timed out after 5000 ms on cp1'),
+      failed(120, 'cp2', 'talosctl etcd status failed (exit 1) on cp2: connection refused'),
+      at(200, 'cp1', true),
+      at(220, 'cp2', true),
+    ],
     members,
   )
   assert.equal(s.minHealthyMembers, 1)
   assert.equal(s.apiUnavailableMs, 0)
+  assert.deepEqual(s.quorumLoss, {
+    t: 120,
+    missing: [
+      { member: 'cp1', error: 'talosctl etcd status timed out after 5000 ms on cp1' },
+      { member: 'cp2', error: 'talosctl etcd status failed (exit 1) on cp2: connection refused' },
+    ],
+  })
+})
+
+test('one member down of three is no quorum loss: nothing to name', () => {
+  const s = summarizeProbes([failed(100, 'cp2', 'refused'), at(150, 'cp1', true), at(200, 'cp2', true)], members)
+  assert.equal(s.minHealthyMembers, 2)
+  assert.equal(s.quorumLoss, undefined)
 })
 
 test('an API still down when probing stopped counts until the last sample', () => {
@@ -62,6 +82,27 @@ test('the timeline line per node', () => {
       },
     },
     {
+      node: 'cp2',
+      kind: 'controlplane',
+      down: '2026-01-01T10:00:20.000Z',
+      back: '2026-01-01T10:00:30.000Z',
+      downtimeMs: 10_000,
+      probes: {
+        minHealthyMembers: 1,
+        members: 3,
+        apiUnavailableMs: 0,
+        etcdProbes: 10,
+        apiProbes: 5,
+        quorumLoss: {
+          t: 4200,
+          missing: [
+            { member: 'cp2', error: 'refused' },
+            { member: 'cp3', error: 'timed out' },
+          ],
+        },
+      },
+    },
+    {
       node: 'worker1',
       kind: 'worker',
       down: '2026-01-01T10:01:00.000Z',
@@ -72,6 +113,8 @@ test('the timeline line per node', () => {
   assert.equal(
     text,
     'cp1 (controlplane): down 10:00:00.000, back 10:00:12.500, downtime 12.5 s; etcd ≥ 2/3 healthy, API via VIP unavailable 0.0 s (120 probes, every ~400 ms per member)\n' +
+      'cp2 (controlplane): down 10:00:20.000, back 10:00:30.000, downtime 10.0 s; etcd ≥ 1/3 healthy, API via VIP unavailable 0.0 s (15 probes)\n' +
+      '  below quorum 4.2 s into the upgrade: cp2: refused; cp3: timed out\n' +
       'worker1 (worker): down 10:01:00.000, back 10:01:08.000, downtime 8.0 s',
   )
 })

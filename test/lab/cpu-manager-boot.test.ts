@@ -1,0 +1,142 @@
+// The validator's static CPU manager across boots that change the CPUs kubelet sees. kubelet checkpoints its shared
+// pool and exclusive assignments in /var/lib/kubelet/cpu_manager_state and exits at start when those CPUs are not the
+// machine's (kubernetes v1.33.1 cpumanager/policy_static.go validateState :255-267); Talos keeps /var across upgrades
+// and removes the file only on a policy name change. The lab kubelet sees the hardware's CPUs less what the boot's
+// nosmt / maxcpus= / nr_cpus= took (lab/cpu-manager.ts onlineCpus). The validator's kubelet settings and machine.files
+// come from the product's render; the node is driven with talosctl as an operator would: install, an upgrade that
+// boots validator.kernelArgs' maxcpus=24 (what 02 then 09 do), then, with the config rendered before the CPU checkpoint's
+// reset, an upgrade back to SMT, which stops kubelet.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments, stringify } from 'yaml'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
+import { hardwareProfile } from '../../lab/hardware.ts'
+import { createSysroot } from '../../lab/sysroot.ts'
+import { loadInventory, type Inventory } from '../../config/inventory.ts'
+import { renderMachineConfigs } from '../../config/render.ts'
+import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
+
+const P = '127.0.187'
+const V = `${P}.21`
+const REPO = fileURLToPath(new URL('../..', import.meta.url))
+let lab: TestLab
+
+type Obj = Record<string, any>
+
+/** The lab inventory with `extra` appended to validator.kernelArgs. */
+function inventory(extra: string[]): Inventory {
+  const inv = loadInventory(join(REPO, 'inventory/lab.yaml'))
+  inv.validator!.kernelArgs = [...(inv.validator!.kernelArgs ?? []), ...extra]
+  return inv
+}
+
+/** The test lab's worker config with the validator's rendered kubelet settings, machine.files and installer. */
+async function validatorConfig(inv: Inventory, opts: { cpuReset?: boolean } = {}): Promise<string> {
+  const rendered = renderMachineConfigs(inv, loadSecretsBundle(lab.secretsFile)).get('validator1')!
+  const m = (parseAllDocuments(rendered)[0]!.toJS() as Obj).machine
+  const docs = parseAllDocuments(lab.renderConfig('worker')).map((d) => d.toJS() as Obj)
+  docs[0]!.machine.kubelet = { extraConfig: m.kubelet.extraConfig }
+  // cpuReset false: the config as rendered before the CPU checkpoint's reset (the memory one's stays, so every boot's
+  // NUMA memory shift does not stop kubelet first)
+  docs[0]!.machine.files = (m.files as Obj[]).filter(
+    (f) => opts.cpuReset !== false || f.path !== '/var/lib/kubelet/cpu_manager_state',
+  )
+  docs[0]!.machine.install = { disk: '/dev/nvme0n1', image: await lab.validatorInstaller(inv) }
+  const f = join(lab.dir, `validator-${Date.now()}.yaml`)
+  writeFileSync(f, docs.map((d) => stringify(d)).join('---\n'), { mode: 0o600 })
+  return f
+}
+
+const talosctl = async (...args: string[]) => {
+  const r = await lab.run(['-n', V, '-e', `${P}.11`, ...args])
+  assert.equal(r.code, 0, `talosctl ${args.join(' ')}: ${r.stderr}`)
+  return r.stdout
+}
+const bootId = async () => (await talosctl('read', '/proc/sys/kernel/random/boot_id')).trim()
+async function newBoot(before: string): Promise<void> {
+  await lab.until(
+    'the machine back on a new boot',
+    async () => {
+      const r = await lab.run(['-n', V, 'read', '/proc/sys/kernel/random/boot_id'])
+      return r.code === 0 && r.stdout.trim() !== before
+    },
+    90_000,
+  )
+}
+const kubeletState = async () => /STATE\s+(\w+)/.exec((await lab.run(['-n', V, 'service', 'kubelet'])).stdout)?.[1]
+const cpuCheckpoint = async () => JSON.parse(await talosctl('read', '/var/lib/kubelet/cpu_manager_state'))
+
+/** An upgrade to the installer of `inv` after applying `config` (what 02 then 09 do). */
+async function upgrade(inv: Inventory, config: string): Promise<void> {
+  const applied = await bootId()
+  const r = await lab.run(['-n', V, '-e', `${P}.11`, 'apply-config', '-f', config])
+  assert.equal(r.code, 0, r.stderr)
+  // a machine.files change is applied only at boot: apply-config --mode auto reboots the node (CanApplyImmediate)
+  if (/with a reboot/.test(r.stderr)) {
+    await newBoot(applied)
+    await lab.until('kubelet Running or Waiting', async () =>
+      ['Running', 'Waiting'].includes((await kubeletState()) ?? ''),
+    )
+    assert.equal(lab.node('w1').kubeletError, undefined, 'the boot of the apply itself keeps the same CPUs')
+  }
+  const before = await bootId()
+  await talosctl('upgrade', '--image', await lab.validatorInstaller(inv), '--wait=false')
+  await newBoot(before)
+}
+
+async function assertKubeletRunsWith(defaultCpuSet: string) {
+  await lab.until('kubelet Running or Waiting', async () =>
+    ['Running', 'Waiting'].includes((await kubeletState()) ?? ''),
+  )
+  const svc = await talosctl('service', 'kubelet')
+  assert.doesNotMatch(svc, /Waiting|restart forever/, svc)
+  assert.equal(lab.node('w1').kubeletError, undefined)
+  assert.equal((await cpuCheckpoint()).defaultCpuSet, defaultCpuSet)
+}
+
+describe('the validator kubelet across boots that change its CPUs', { timeout: 240_000 }, () => {
+  before(async () => {
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1 })
+    const hw = hardwareProfile('validator-2socket') // 16 cores, CPU c and c+16 their threads
+    lab.update('w1', (n) => {
+      n.hardware = hw
+      n.installDisk = '/dev/nvme0n1'
+      n.firmware = 'uefi'
+      n.profile = 'validator'
+    })
+    createSysroot(join(lab.dir, 'nodes/w1/root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: 'w1' })
+    await lab.install('cp1', lab.renderConfig('controlplane'))
+  })
+  after(async () => {
+    await lab?.cleanup()
+  })
+
+  it('installed with SMT: kubelet checkpoints all 32 CPUs', async () => {
+    const inv = inventory([])
+    await lab.install('w1', readFileSync(await validatorConfig(inv), 'utf8'))
+    await assertKubeletRunsWith('0-31')
+  })
+
+  // maxcpus=24, not nosmt: the lab inventory reserves CPUs 0 and 16, and nosmt takes CPU 16 offline, so kubelet's
+  // next start within that boot would fail "not all reserved cpus" (policy_static.go :231-235) whatever the reset
+  it('maxcpus=24 in validator.kernelArgs, booted by the upgrade with /var kept: the boot-time reset lets kubelet start', async () => {
+    const inv = inventory(['maxcpus=24'])
+    await upgrade(inv, await validatorConfig(inv))
+    assert.match(await talosctl('read', '/proc/cmdline'), /(^|\s)maxcpus=24(\s|$)/)
+    await assertKubeletRunsWith('0-23')
+  })
+
+  it('without the CPU checkpoint reset (the config rendered before), the upgrade back to all CPUs stops kubelet', async () => {
+    const inv = inventory([])
+    await upgrade(inv, await validatorConfig(inv, { cpuReset: false }))
+    assert.doesNotMatch(await talosctl('read', '/proc/cmdline'), /maxcpus/)
+    await lab.until('kubelet failing', async () => (await kubeletState()) === 'Waiting')
+    assert.equal(
+      lab.node('w1').kubeletError,
+      'start cpu manager error: current set of available CPUs "0-31" doesn\'t match with CPUs in state "0-23"',
+    )
+  })
+})
