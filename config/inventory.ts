@@ -5,6 +5,7 @@
 // a schema cannot say (counts, uniqueness, formats with good messages, sums, and hardware limits when the
 // caller knows the machines: `checkInventory(..., { hardware })`). The `lab:` blocks are the lab's data.
 import { formatCpuList as formatCpus, parseCpuList } from '../lib/host/numa.ts'
+import { offlineAfterBoot } from '../lib/host/cpu-online.ts'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { isAbsolute, normalize } from 'node:path'
@@ -988,11 +989,27 @@ function checkValidator(c: Collector, doc: Obj, hardware: HardwareLookup | undef
     if (missing !== undefined)
       c.error(V('reservedSystemCpus'), `CPU ${missing} does not exist on ${node!.name} (${cpus} CPUs)`)
     else {
-      const split = splitCores(reserved, hw.threadSiblings)
+      // nosmt, maxcpus=, nr_cpus= in validator.kernelArgs: a reserved CPU they leave offline lets kubelet start once per
+      // boot and fail every later start (steps/09-upgrade/plan.ts reservedCpusOfflineProblem, which 09 judges on the
+      // machine itself); a core is then its online threads
+      const present = hw.numaCpus.flat()
+      const siblings = new Map(present.map((c) => [c, hw.threadSiblings?.find((core) => core.includes(c)) ?? [c]]))
+      const offline = offlineAfterBoot(present, (v.kernelArgs ?? []) as string[], { present, siblings })
+      for (const o of offline.filter((o) => reserved.includes(o.cpu)))
+        c.error(
+          V('reservedSystemCpus'),
+          `CPU ${o.cpu} is offline in a boot with validator.kernelArgs (${o.why}): kubelet would start once per boot and fail every later start (not all reserved cpus … are present in defaultCpuSet); reserve only CPUs that stay online`,
+        )
+      const down = new Set(offline.map((o) => o.cpu))
+      const onlineCores = hw.threadSiblings
+        ?.map((core) => core.filter((c) => !down.has(c)))
+        .filter((core) => core.length)
+      const up = reserved.filter((c) => !down.has(c))
+      const split = splitCores(up, onlineCores)
       if (split.length)
         c.error(
           V('reservedSystemCpus'),
-          `${split.join('; ')}: reserve whole cores, e.g. ${JSON.stringify(wholeCores(reserved, hw.threadSiblings!))} (with full-pcpus-only the CPU manager hands out whole cores only, and the unreserved thread of a split core is neither the system's nor any pod's)`,
+          `${split.join('; ')}: reserve whole cores, e.g. ${JSON.stringify(wholeCores(up, onlineCores!))} (with full-pcpus-only the CPU manager hands out whole cores only, and the unreserved thread of a split core is neither the system's nor any pod's)`,
         )
     }
   }

@@ -6,11 +6,12 @@
 // running system uses a fixed share of what remains, and huge pages allocated at boot come out of MemFree. Like real
 // two-socket machines, each boot places a few dozen MiB of MemTotal on another NUMA node while the machine's total
 // stays (bootShiftKiB).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { writeCpuIsolation } from './interrupts.ts'
 import type { Hardware } from './state.ts'
 import { coresOf, validateHardware } from './hardware.ts'
+import { onlineCpus } from './cpu-manager.ts'
 import type { RuntimeConfig, RuntimeMount } from './machine-config.ts'
 import { formatCpuList, formatCpumap } from '../lib/host/numa.ts'
 import {
@@ -587,7 +588,42 @@ export function applyBootParams(
   writeMemory(root, res.allocation, res.memory)
   // device IRQ affinity, cpufreq governor, isolated CPUs: what irqaffinity=, cpufreq.default_governor=, isolcpus= did
   writeCpuIsolation(put, hw, cmdline)
+  writeCpuOnline(root, put, hw, cmdline)
   return res
+}
+
+/**
+ * Which CPUs this boot brought up, as sysfs shows it (Documentation/ABI/stable/sysfs-devices-system-cpu, testing/
+ * sysfs-devices-system-cpu): `online` and `offline`, `cpuN/online` (N ≥ 1; the boot CPU has none), `smt/control`
+ * ("off" with nosmt, "forceoff" with nosmt=force: kernel/cpu.c smt_cmdline_disable) and `smt/active`. An offline CPU
+ * has no topology directory (drivers/base/topology.c removes it at CPUHP_TOPOLOGY_PREPARE's teardown) and leaves
+ * its siblings' thread_siblings_list (x86 remove_siblinginfo). Not modelled: the NUMA nodes' cpulist and cpumap,
+ * which list online CPUs only on a real kernel (drivers/base/node.c node_read_cpumap), keep every CPU here.
+ */
+function writeCpuOnline(root: string, put: (rel: string, content: string) => void, hw: Hardware, cmdline: string) {
+  const cpu = 'sys/devices/system/cpu'
+  const online = new Set(onlineCpus(hw, cmdline))
+  const all = hw.numaCpus.flat().sort((a, b) => a - b)
+  put(`${cpu}/online`, formatCpuList(online) + '\n')
+  put(`${cpu}/offline`, formatCpuList(all.filter((c) => !online.has(c))) + '\n')
+  const smt = /(^|\s)nosmt=force(\s|$)/.test(cmdline) ? 'forceoff' : /(^|\s)nosmt(\s|$)/.test(cmdline) ? 'off' : 'on'
+  const hasSmt = coresOf(hw).some((core) => core.length > 1)
+  put(`${cpu}/smt/control`, (hasSmt ? smt : 'notsupported') + '\n')
+  put(`${cpu}/smt/active`, (hasSmt && smt === 'on' ? '1' : '0') + '\n')
+  for (const [coreIndex, core] of coresOf(hw).entries()) {
+    const up = [...core].filter((c) => online.has(c)).sort((a, b) => a - b)
+    for (const c of core) {
+      if (c !== 0) put(`${cpu}/cpu${c}/online`, online.has(c) ? '1\n' : '0\n')
+      const topo = `${cpu}/cpu${c}/topology`
+      if (!online.has(c)) {
+        rmSync(join(root, topo), { recursive: true, force: true })
+        continue
+      }
+      put(`${topo}/thread_siblings_list`, formatCpuList(up) + '\n')
+      put(`${topo}/core_cpus_list`, formatCpuList(up) + '\n')
+      put(`${topo}/core_id`, `${coreIndex}\n`)
+    }
+  }
 }
 
 // Defined next to runtimeConfigFor in machine-config.ts, which builds them.

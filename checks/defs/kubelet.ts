@@ -4,7 +4,8 @@ import { names, validatorNodes, type CheckInventory, type CheckValidator } from 
 import { sameQuantity } from '../../lib/kube/quantity.ts'
 import { fail, fmt, nodeValue, pass, worded, type Evidenced } from '../engine/results.ts'
 import { defineCheck, type Result } from '../engine/types.ts'
-import { parseCpuList } from '../../lib/host/numa.ts'
+import { formatCpuList, parseCpuList } from '../../lib/host/numa.ts'
+import { cpuLimitingArgs } from '../../lib/host/cpu-online.ts'
 import { evictionHardFor, kubeletExtraConfig, kubeReservedFor, systemReservedFor } from '../../config/render.ts'
 
 const targets = (inv: CheckInventory) => names(validatorNodes(inv))
@@ -137,4 +138,52 @@ export const reservedWholeCores = defineCheck({
     }),
 })
 
-export const kubeletChecks = [kubeletConfig, reservedWholeCores]
+/** What on this boot's command line can have taken CPUs offline, in words. */
+function offlineCause(cmdline: string | undefined): string {
+  if (cmdline === undefined) return 'the command line could not be read'
+  const l = cpuLimitingArgs(cmdline)
+  const args = [
+    ...(l.nosmt ? ['nosmt (only the first thread of each core)'] : []),
+    ...(l.maxcpus !== undefined ? [`maxcpus=${l.maxcpus}`] : []),
+    ...(l.nrCpus !== undefined ? [`nr_cpus=${l.nrCpus}`] : []),
+  ]
+  return args.length
+    ? `this boot's command line has ${args.join(', ')}`
+    : 'nothing on the command line takes CPUs offline: SMT or cores disabled in the firmware, or a CPU offlined by hand'
+}
+
+// kubelet's static CPU manager starts each boot from the fresh checkpoint Talos writes (its shared pool: the online
+// CPUs), and every later start within the boot exits while a reserved CPU is not in that pool (kubernetes v1.33.1
+// pkg/kubelet/cm/cpumanager/policy_static.go validateState: "not all reserved cpus: … are present in
+// defaultCpuSet"). So kubelet may be Running now and still not come back from the next config apply or crash.
+export const reservedCpusOnline = defineCheck({
+  id: 'kubelet.reserved-cpus-online',
+  group: 'kubelet',
+  title: 'every reservedSystemCPUs CPU is online (kubelet restarts need them)',
+  targets: (inv) => (inv.validator?.reservedSystemCpus ? targets(inv) : []),
+  needs: ['cpuOnline', 'cmdline'],
+  evaluate: ({ cpuOnline, cmdline }, inv) =>
+    (inv.validator?.reservedSystemCpus ? targets(inv) : []).flatMap((node): Result[] => {
+      const v = nodeValue(cpuOnline, node, 'kubelet.reserved-cpus-online', '/sys/devices/system/cpu/online')
+      if ('fail' in v) return [v.fail]
+      const wanted = inv.validator!.reservedSystemCpus!
+      const online = parseCpuList(v.value.trim())
+      const missing = parseCpuList(wanted).filter((c) => !online.includes(c))
+      const seen = worded({ online: formatCpuList(online) }, `online ${formatCpuList(online)}`)
+      const want = worded({ reservedSystemCPUs: wanted }, `${wanted} online`)
+      if (!missing.length)
+        return [pass('kubelet.reserved-cpus-online', node, seen, want, `reserved CPUs ${wanted} are online`)]
+      const stay = parseCpuList(wanted).filter((c) => online.includes(c))
+      return [
+        fail(
+          'kubelet.reserved-cpus-online',
+          node,
+          seen,
+          want,
+          `reserved CPU${missing.length > 1 ? 's' : ''} ${formatCpuList(missing)} ${missing.length > 1 ? 'are' : 'is'} offline on ${node} (${offlineCause(cmdline.values[node])}): kubelet runs this boot, but its next start within it (a config apply, a crash) fails (not all reserved cpus: "${wanted}" are present in defaultCpuSet: "${formatCpuList(online)}"; kubernetes v1.33.1 cpumanager/policy_static.go validateState); reserve only online CPUs${stay.length ? ` (validator.reservedSystemCpus "${formatCpuList(stay)}")` : ''}, then run 02 (it says how a reservedSystemCPUs change reaches a running node)`,
+        ),
+      ]
+    }),
+})
+
+export const kubeletChecks = [kubeletConfig, reservedWholeCores, reservedCpusOnline]

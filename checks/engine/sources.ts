@@ -695,19 +695,24 @@ export const SOURCES: SourceRegistry<SourceContext> = {
       ),
   },
 
-  // One read per reserved CPU (kernel Documentation/admin-guide/cputopology.rst: thread_siblings_list), per node.
+  // One read per reserved CPU (kernel Documentation/admin-guide/cputopology.rst: thread_siblings_list), per node. An
+  // offline CPU has no topology directory and is left out (kubelet.reserved-cpus-online judges it).
   threadSiblings: {
     name: 'threadSiblings',
     asksNodes: true,
     fetch: ({ ctx, inv, nodes }) =>
       perNode(ctx, nodes, async (n) => {
         const cpus = parseCpuList(inv.validator?.reservedSystemCpus ?? '')
-        const texts = await Promise.all(
-          cpus.map((c) => readOne(ctx, n, `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`)),
+        const path = (c: number) => `/sys/devices/system/cpu/cpu${c}/topology/thread_siblings_list`
+        const texts = await readMany(ctx, n, cpus.map(path))
+        return Object.fromEntries(
+          cpus.flatMap((c) => (texts.get(path(c)) === undefined ? [] : [[c, texts.get(path(c))!]])),
         )
-        return Object.fromEntries(cpus.map((c, i) => [c, texts[i]!]))
       }),
   },
+
+  // Documentation/ABI/stable/sysfs-devices-system-cpu: online
+  cpuOnline: { name: 'cpuOnline', asksNodes: true, fetch: readFile('/sys/devices/system/cpu/online') },
 
   // /proc/interrupts names the device IRQs (its numeric rows, kernel/irq/proc.c show_interrupts); /proc/irq/<n>/ has
   // their affinity (Documentation/core-api/irq/irq-affinity.rst). A few hundred small reads on a big machine.

@@ -155,6 +155,8 @@ export interface SourceData {
   hugepagesSysfs: PerNode<Record<number, Record<number, number>>>
   /** Reserved CPU → its /sys/devices/system/cpu/cpuN/topology/thread_siblings_list (the CPUs of its core). */
   threadSiblings: PerNode<Record<number, string>>
+  /** /sys/devices/system/cpu/online */
+  cpuOnline: PerNode<string>
   /** Every device IRQ (numeric row of /proc/interrupts) with its affinity lists. */
   irqAffinity: PerNode<IrqAffinityRow[]>
   /** Online CPU → /sys/devices/system/cpu/cpuN/cpufreq/scaling_governor, null when the CPU has no cpufreq. */

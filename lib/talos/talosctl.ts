@@ -395,6 +395,16 @@ export class Talosctl extends CliTool {
     return (await this.run(['read', path], { nodes: [node] })).stdout
   }
 
+  /** A file's content, or undefined when it does not exist (a sysfs file of an offline CPU). Throws for anything else. */
+  async readOptional(node: string, path: string): Promise<string | undefined> {
+    const r = await this.run(['read', path], { nodes: [node], nothrow: true, quiet: true })
+    if (r.exitCode === 0 && !r.timedOut) return r.stdout
+    // machined's Read answers a missing file with gRPC NotFound or the open error naming the path
+    if (!r.timedOut && (/code = NotFound/.test(r.stderr) || r.stderr.includes(`${path}: no such file or directory`)))
+      return undefined
+    throw new CommandError({ ...r, context: `talosctl read ${path} on ${node}` })
+  }
+
   /** Writes the admin kubeconfig to `path` (0600). merge defaults to false: talosctl's default merges into ~/.kube. */
   async kubeconfig(node: string, path: string, opts: { force?: boolean; merge?: boolean } = {}): Promise<RunResult> {
     const args = ['kubeconfig', path, `--merge=${opts.merge ?? false}`, ...(opts.force ? ['--force'] : [])]

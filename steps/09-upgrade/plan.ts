@@ -5,6 +5,8 @@ import { installerImageFor, nodeKernelArgs } from '../../config/render.ts'
 import { missingKernelArgs } from '../../lib/host/procfs.ts'
 import { installerSchematicProblems } from '../../config/schematic-images.ts'
 import { parseInstallerImage, type InstallerImageRef } from '../../lib/talos/schematic.ts'
+import { offlineAfterBoot } from '../../lib/host/cpu-online.ts'
+import { formatCpuList, parseCpuList } from '../../lib/host/numa.ts'
 
 interface TalosVersion {
   major: number
@@ -84,6 +86,11 @@ export interface NodeObservation {
   schematic?: string
   /** /proc/cmdline as read from the node. */
   cmdline?: string
+  /**
+   * The node's CPUs (sysfs present, online) and the SMT siblings of its reserved CPUs that are online; read only when
+   * the kernel args the inventory renders for it can take CPUs offline.
+   */
+  cpus?: { present: number[]; online: number[]; siblings: Record<number, number[]> }
   /** Why the node could not be read. */
   error?: string
 }
@@ -169,6 +176,9 @@ export function planUpgrade(inv: Inventory, observed: NodeObservation[], kubelet
       continue
     }
     const reasons = reasonsFor(obs, to)
+    const offline =
+      reasons.length && obs.cpus ? reservedCpusOfflineProblem(inv, n.name, obs.cpus, to.kernelArgs) : undefined
+    if (offline) plan.problems.push(offline)
     if (!reasons.length) plan.upToDate.push(n.name)
     else
       plan.nodes.push({
@@ -184,6 +194,47 @@ export function planUpgrade(inv: Inventory, observed: NodeObservation[], kubelet
   if (running && running !== inv.cluster.kubernetesVersion)
     plan.kubernetes = { from: running, to: inv.cluster.kubernetesVersion }
   return plan
+}
+
+/**
+ * A reserved CPU that the node's new kernel args leave offline. kubelet's static CPU manager starts that boot from the
+ * fresh checkpoint Talos writes (shared pool = the online CPUs), and every later start within the boot (a config apply
+ * that restarts it, a crash) exits, because the reserved CPUs are not all in that pool: kubernetes v1.33.1
+ * pkg/kubelet/cm/cpumanager/policy_static.go validateState, "not all reserved cpus: … are present in defaultCpuSet".
+ */
+export function reservedCpusOfflineProblem(
+  inv: Inventory,
+  node: string,
+  cpus: NonNullable<NodeObservation['cpus']>,
+  kernelArgs: string[],
+): string | undefined {
+  const wanted = inv.validator?.reservedSystemCpus ?? ''
+  const reserved = parseCpuList(wanted)
+  const topo = {
+    present: cpus.present,
+    siblings: new Map(Object.entries(cpus.siblings).map(([c, s]) => [Number(c), s])),
+  }
+  const offline = [
+    // offline in the running boot already: its core cannot be read, so nothing says the next boot brings it up
+    ...reserved
+      .filter((c) => cpus.present.includes(c) && !cpus.online.includes(c) && !topo.siblings.has(c))
+      .map((cpu) => ({ cpu, why: `CPU ${cpu} is offline in the running boot already` })),
+    ...offlineAfterBoot(
+      reserved.filter((c) => topo.siblings.has(c) || !cpus.present.includes(c)),
+      kernelArgs,
+      topo,
+    ),
+  ]
+  if (!offline.length) return undefined
+  const staying = reserved.filter((c) => !offline.some((o) => o.cpu === c))
+  const fix = staying.length
+    ? `Set validator.reservedSystemCpus to "${formatCpuList(staying)}" (the reserved CPUs that stay online)`
+    : 'Reserve CPUs that stay online in validator.reservedSystemCpus'
+  return (
+    `${node}: reservedSystemCpus "${wanted}" names ${offline.length === 1 ? 'a CPU' : 'CPUs'} that a boot with its new kernel args leaves offline (${offline.map((o) => o.why).join('; ')}). ` +
+    `kubelet would run in that boot, but every later start within it (a config apply, a crash) would fail (not all reserved cpus: "${wanted}" are present in defaultCpuSet; kubernetes v1.33.1 cpumanager/policy_static.go validateState). ` +
+    `${fix}, run 02, then 09 again`
+  )
 }
 
 /** The plan as the runbook prints it (--dry-run, --list, before the first node). */

@@ -5,7 +5,9 @@
 // nosmt / maxcpus= / nr_cpus= took (lab/cpu-manager.ts onlineCpus). The validator's kubelet settings and machine.files
 // come from the product's render; the node is driven with talosctl as an operator would: install, an upgrade that
 // boots validator.kernelArgs' maxcpus=24 (what 02 then 09 do), then, with the config rendered before the CPU checkpoint's
-// reset, an upgrade back to SMT, which stops kubelet.
+// reset, an upgrade back to SMT, which stops kubelet. Last, nosmt while CPU 16 (a second thread) is reserved: 09's plan
+// refuses it from the machine's sysfs, and booted anyway the kubelet.reserved-cpus-online check fails while kubelet
+// still runs, and the next kubelet start in that boot fails as the check said.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -18,6 +20,13 @@ import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
 import { renderMachineConfigs } from '../../config/render.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
+import { Talosctl } from '../../lib/talos/talosctl.ts'
+import { runChecks } from '../../checks/engine/runner.ts'
+import { probeTalos, SOURCES } from '../../checks/engine/sources.ts'
+import { reservedCpusOnline, reservedWholeCores } from '../../checks/defs/kubelet.ts'
+import type { InventoryNode } from '../../config/inventory.ts'
+import { observeNode } from '../../steps/09-upgrade/observe.ts'
+import { planUpgrade } from '../../steps/09-upgrade/plan.ts'
 
 const P = '127.0.187'
 const V = `${P}.21`
@@ -97,7 +106,7 @@ async function assertKubeletRunsWith(defaultCpuSet: string) {
   assert.equal((await cpuCheckpoint()).defaultCpuSet, defaultCpuSet)
 }
 
-describe('the validator kubelet across boots that change its CPUs', { timeout: 240_000 }, () => {
+describe('the validator kubelet across boots that change its CPUs', { timeout: 360_000 }, () => {
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1 })
     const hw = hardwareProfile('validator-2socket') // 16 cores, CPU c and c+16 their threads
@@ -137,6 +146,52 @@ describe('the validator kubelet across boots that change its CPUs', { timeout: 2
     assert.equal(
       lab.node('w1').kubeletError,
       'start cpu manager error: current set of available CPUs "0-31" doesn\'t match with CPUs in state "0-23"',
+    )
+  })
+
+  // nosmt takes CPU 16 offline, and inventory/lab.yaml reserves "0,16": kubelet starts in that boot from the fresh
+  // checkpoint, and its next start within the boot fails (policy_static.go validateState "not all reserved cpus")
+  it('nosmt with CPU 16 reserved: 09 refuses it from what the machine says; booted anyway, the check fails and a kubelet restart in that boot fails', async () => {
+    const inv = inventory(['nosmt'])
+    const talos = new Talosctl({ bin: lab.talosctl, talosconfig: lab.talosconfig, endpoints: [`${P}.11`], quiet: true })
+    const validator: InventoryNode = { ...inv.nodes.find((n) => n.profile === 'validator')!, address: V }
+    const one = { ...inv, nodes: [validator] }
+    // 09's plan, from the machine's sysfs through the real talosctl (it boots with SMT now)
+    const plan = planUpgrade(one, [await observeNode({ inv: one, talos }, validator)])
+    assert.match(
+      plan.problems.join('\n'),
+      /^validator1: reservedSystemCpus "0,16" names a CPU that a boot with its new kernel args leaves offline \(nosmt keeps only the first thread of each core, and CPU 16 is the second of 0's\)/,
+    )
+    // an operator who boots it anyway (talosctl upgrade by hand), with the boot-time checkpoint reset in the config
+    await upgrade(inv, await validatorConfig(inv))
+    assert.equal((await talosctl('read', '/sys/devices/system/cpu/online')).trim(), '0-15')
+    await assertKubeletRunsWith('0-15')
+    // the checks see it while kubelet still runs
+    const noKube = { nodes: async () => [], pods: async () => [], csrs: async () => [] }
+    const report = await runChecks([reservedCpusOnline, reservedWholeCores], {
+      inv: {
+        cluster: { name: 'testlab', target: 'lab', outputDir: 'out/testlab' },
+        nodes: [validator],
+        validator: inv.validator!,
+      },
+      sources: SOURCES,
+      ctx: { talos, kube: noKube },
+      probe: probeTalos,
+    })
+    const byId = (id: string) => report.results.find((r) => r.check === id)!
+    assert.equal(byId('kubelet.reserved-cpus-online').status, 'fail')
+    assert.match(
+      byId('kubelet.reserved-cpus-online').message,
+      /^reserved CPU 16 is offline on validator1 \(this boot's command line has nosmt .*defaultCpuSet: "0-15".*validator\.reservedSystemCpus "0"/,
+    )
+    // CPU 0 is a whole core under nosmt; the offline CPU 16 is the other check's
+    assert.equal(byId('kubelet.reserved-whole-cores').status, 'pass', byId('kubelet.reserved-whole-cores').message)
+    // what the check warned of: the next kubelet start within this boot
+    await talosctl('service', 'kubelet', 'restart')
+    await lab.until('kubelet failing', async () => (await kubeletState()) === 'Waiting')
+    assert.equal(
+      lab.node('w1').kubeletError,
+      'start cpu manager error: not all reserved cpus: "0,16" are present in defaultCpuSet: "0-15"',
     )
   })
 })

@@ -9,7 +9,7 @@ import { hugepagesAllocatable, hugepagesCmdline, hugepagesMeminfo, hugepagesNuma
 import { numaTopology } from '../../checks/defs/numa.ts'
 import { sysctlValues } from '../../checks/defs/sysctls.ts'
 import { kernelArgs, kernelModules, tcpCongestion } from '../../checks/defs/kernel.ts'
-import { kubeletConfig, reservedWholeCores } from '../../checks/defs/kubelet.ts'
+import { kubeletConfig, reservedCpusOnline, reservedWholeCores } from '../../checks/defs/kubelet.ts'
 import { octalMode, storageMounts } from '../../checks/defs/storage.ts'
 import { lsSaysMissing } from '../../checks/engine/sources.ts'
 import { foreignPods, validatorLabels, validatorTaints } from '../../checks/defs/isolation.ts'
@@ -768,6 +768,34 @@ test("kubelet.reserved-whole-cores: passes when each reserved CPU's thread sibli
   )
   // without SMT each CPU is its own core
   allPass(reservedWholeCores.evaluate({ threadSiblings: perNode({ validator1: { 0: '0\n', 1: '1\n' } }) }, split))
+})
+
+test('kubelet.reserved-cpus-online: passes when every reserved CPU is online; fails naming the offline one, the cause and the fix', () => {
+  const cmdline = (c: string) => perNode({ validator1: c })
+  allPass(reservedCpusOnline.evaluate({ cpuOnline: perNode({ validator1: '0-31\n' }), cmdline: cmdline('talos') }, inv))
+  // nosmt took the second thread of every core, CPU 16 among them (inventory/lab.yaml reserves "0,16")
+  const [r] = reservedCpusOnline.evaluate(
+    { cpuOnline: perNode({ validator1: '0-15\n' }), cmdline: cmdline('talos.platform=metal nosmt') },
+    inv,
+  )
+  assert.equal(r!.status, 'fail')
+  assert.deepEqual([r!.text.seen, r!.text.wanted], ['online 0-15', '0,16 online'])
+  assert.equal(
+    r!.message,
+    'reserved CPU 16 is offline on validator1 (this boot\'s command line has nosmt (only the first thread of each core)): kubelet runs this boot, but its next start within it (a config apply, a crash) fails (not all reserved cpus: "0,16" are present in defaultCpuSet: "0-15"; kubernetes v1.33.1 cpumanager/policy_static.go validateState); reserve only online CPUs (validator.reservedSystemCpus "0"), then run 02 (it says how a reservedSystemCPUs change reaches a running node)',
+  )
+  // nothing on the command line: the firmware (SMT off in the BIOS) took it
+  const [fw] = reservedCpusOnline.evaluate(
+    { cpuOnline: perNode({ validator1: '0-15\n' }), cmdline: cmdline('talos.platform=metal') },
+    inv,
+  )
+  assert.match(fw!.message, /nothing on the command line takes CPUs offline: SMT or cores disabled in the firmware/)
+  // an unreadable node fails, it does not pass
+  const [dead] = reservedCpusOnline.evaluate(
+    { cpuOnline: perNode({}, { validator1: 'talosctl read: timed out' }), cmdline: cmdline('') },
+    inv,
+  )
+  assert.equal(dead!.status, 'fail')
 })
 
 // ------------------------------------------------------------------------------------------ the table's words

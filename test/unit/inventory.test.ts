@@ -357,6 +357,28 @@ test('a reservedSystemCpus that splits an SMT core is an error naming each split
   assert.deepEqual(checkInventory(labText().replace('"0,16"', '"0,1"'), 'lab.yaml', { hardware: noSmt }).errors, [])
 })
 
+test('nosmt or maxcpus= in validator.kernelArgs: a reserved CPU they take offline is an error; the online threads are the cores', () => {
+  const withArgs = (args: string, reserved = '"0,16"') =>
+    checkInventory(
+      labText()
+        .replace('reservedSystemCpus: "0,16"', `reservedSystemCpus: ${reserved}`)
+        .replace(/^  kernelArgs: \[/m, `  kernelArgs: [${args}, `),
+      'lab.yaml',
+      labHardware,
+    ).errors.filter((e) => e.field === 'validator.reservedSystemCpus')
+  const [e, ...more] = withArgs('nosmt')
+  assert.equal(more.length, 0, JSON.stringify(more))
+  assert.match(
+    e!.message,
+    /^CPU 16 is offline in a boot with validator\.kernelArgs \(nosmt keeps only the first thread of each core, and CPU 16 is the second of 0's\): kubelet would start once per boot and fail every later start/,
+  )
+  assert.ok(e!.line > 0)
+  // under nosmt CPU 0 is a whole core by itself
+  assert.deepEqual(withArgs('nosmt', '"0"'), [])
+  assert.deepEqual(withArgs('maxcpus=24'), [])
+  assert.match(withArgs('nr_cpus=16')[0]!.message, /CPU 16 is offline .*nr_cpus=16 makes CPUs 16 and above impossible/)
+})
+
 test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
   const withPod = (pod: string) =>
     checkInventory(

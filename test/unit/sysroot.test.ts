@@ -452,3 +452,32 @@ test("the sysroot serves each CPU's core (thread_siblings_list): SMT pairs on th
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a boot with nosmt or maxcpus= takes CPUs offline in sysfs; the next boot without brings them back', () => {
+  withRoot((root) => {
+    const hw = hardwareProfile('validator-2socket') // cores {c, c+16}
+    const cpu = (rel: string) => reader(root)(`sys/devices/system/cpu/${rel}`)
+    createSysroot(root, hw, { cmdline: 'console=ttyS0', hostname: 'v' })
+    assert.equal(cpu('online'), '0-31\n')
+    assert.equal(cpu('offline'), '\n')
+    assert.equal(cpu('smt/control'), 'on\n')
+    applyBootParams(root, hw, 'console=ttyS0 nosmt')
+    assert.equal(cpu('online'), '0-15\n')
+    assert.equal(cpu('offline'), '16-31\n')
+    assert.equal(cpu('smt/control'), 'off\n')
+    assert.equal(cpu('smt/active'), '0\n')
+    assert.equal(cpu('cpu16/online'), '0\n')
+    // an offline CPU has no topology; its sibling's lists only the online thread
+    assert.equal(cpu('cpu16/topology/thread_siblings_list'), undefined)
+    assert.equal(cpu('cpu0/topology/thread_siblings_list'), '0\n')
+    applyBootParams(root, hw, 'console=ttyS0 maxcpus=24')
+    assert.equal(cpu('online'), '0-23\n')
+    assert.equal(cpu('cpu16/topology/thread_siblings_list'), '0,16\n')
+    assert.equal(cpu('cpu24/topology/thread_siblings_list'), undefined)
+    assert.equal(cpu('cpu8/topology/thread_siblings_list'), '8\n')
+    applyBootParams(root, hw, 'console=ttyS0')
+    assert.equal(cpu('online'), '0-31\n')
+    assert.equal(cpu('cpu24/topology/thread_siblings_list'), '8,24\n')
+    assert.equal(cpu('cpu24/online'), '1\n')
+  })
+})

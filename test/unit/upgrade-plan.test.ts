@@ -83,6 +83,48 @@ test('more huge pages for the validator: only the validator is upgraded, to the 
   )
 })
 
+/** The lab validator's CPUs as sysfs shows them in a boot with SMT: 32 CPUs, cores {c, c+16}. */
+const SMT_CPUS = {
+  present: Array.from({ length: 32 }, (_, i) => i),
+  online: Array.from({ length: 32 }, (_, i) => i),
+  siblings: { 0: [0, 16], 16: [0, 16] },
+}
+
+test('nosmt added to validator.kernelArgs while reservedSystemCpus names a second thread: refused before any node, with the fix', () => {
+  const inv = lab((i) => (i.validator!.kernelArgs = [...(i.validator!.kernelArgs ?? []), 'nosmt']))
+  const plan = planUpgrade(inv, observed(inv, { validator1: { cpus: SMT_CPUS } }))
+  assert.deepEqual(
+    plan.nodes.map((u) => u.node),
+    ['validator1'],
+  )
+  assert.deepEqual(plan.problems, [
+    'validator1: reservedSystemCpus "0,16" names a CPU that a boot with its new kernel args leaves offline (nosmt keeps only the first thread of each core, and CPU 16 is the second of 0\'s). ' +
+      'kubelet would run in that boot, but every later start within it (a config apply, a crash) would fail (not all reserved cpus: "0,16" are present in defaultCpuSet; kubernetes v1.33.1 cpumanager/policy_static.go validateState). ' +
+      'Set validator.reservedSystemCpus to "0" (the reserved CPUs that stay online), run 02, then 09 again',
+  ])
+  assert.match(formatPlan(plan), /^refused: validator1: reservedSystemCpus "0,16" names a CPU/m)
+  // reserving CPU 0 alone (its core's only online thread under nosmt) is accepted
+  const fixed = lab((i) => {
+    i.validator!.kernelArgs = [...(i.validator!.kernelArgs ?? []), 'nosmt']
+    i.validator!.reservedSystemCpus = '0'
+  })
+  assert.deepEqual(planUpgrade(fixed, observed(fixed, { validator1: { cpus: SMT_CPUS } })).problems, [])
+  // maxcpus=24 keeps CPUs 0-23, 16 among them
+  const max = lab((i) => (i.validator!.kernelArgs = [...(i.validator!.kernelArgs ?? []), 'maxcpus=24']))
+  assert.deepEqual(planUpgrade(max, observed(max, { validator1: { cpus: SMT_CPUS } })).problems, [])
+  const max8 = lab((i) => (i.validator!.kernelArgs = [...(i.validator!.kernelArgs ?? []), 'maxcpus=8']))
+  assert.match(
+    planUpgrade(max8, observed(max8, { validator1: { cpus: SMT_CPUS } })).problems[0]!,
+    /leaves offline \(maxcpus=8 brings up only the first 8 CPUs \(0-7\)\)/,
+  )
+  // a reserved CPU offline in the running boot already (no topology to read) is named as such
+  const down = { ...SMT_CPUS, online: SMT_CPUS.online.filter((c) => c !== 16), siblings: { 0: [0] } }
+  assert.match(
+    planUpgrade(inv, observed(inv, { validator1: { cpus: down } })).problems[0]!,
+    /\(CPU 16 is offline in the running boot already\)/,
+  )
+})
+
 test("a pinned installer image of another schematic refuses the plan with 02's message: the validator would boot without its kernel args", () => {
   const inv = lab(
     (i) =>
