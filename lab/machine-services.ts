@@ -92,13 +92,16 @@ export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
     else if (!clusterBootstrapped() || !n.etcd.memberId) {
       // an empty data dir waits in the pre stage to join (or to be bootstrapped) for EtcdJoinTimeout, then fails and
       // stays Failed (lab/node-services.ts etcdJoinGaveUpAt; services/etcd.go:314, :513-516; system.go:186-198)
+      // before that it waits for the CRI and its condition (lab/node-services.ts etcdPreStageAt)
       const gaveUpAt = etcdJoinGaveUpAt(n)
+      const waiting = Date.now() < etcdPreStageAt(n)
       const events: ServiceEvent[] = [
         { state: 'Waiting', msg: 'Waiting for service "cri" to be "up", time sync', ts: booted },
-        { state: 'Preparing', msg: 'Running pre state', ts: etcdPreStageAt(n) },
+        ...(waiting ? [] : [{ state: 'Preparing', msg: 'Running pre state', ts: etcdPreStageAt(n) }]),
       ]
       if (gaveUpAt !== undefined) events.push({ state: 'Failed', msg: ETCD_JOIN_TIMED_OUT, ts: gaveUpAt })
-      out.push({ id: 'etcd', state: gaveUpAt !== undefined ? 'Failed' : 'Preparing', health: '?', events })
+      const state = gaveUpAt !== undefined ? 'Failed' : waiting ? 'Waiting' : 'Preparing'
+      out.push({ id: 'etcd', state, health: '?', events })
     } else
       out.push({
         id: 'etcd',

@@ -314,8 +314,33 @@ export function etcdJoinTimeoutMs(): number {
   return 30 * 60_000
 }
 
-/** When etcd's pre stage started on this boot: the "Running pre state" event of lab/machine-services.ts. */
-export const etcdPreStageAt = (n: LabNode) => Date.parse(n.bootedAt ?? new Date().toISOString()) + 1000
+/** A lab setting in ms from the lab daemon's environment, as etcdJoinTimeoutMs. */
+function msSetting(name: string, dflt: number): number {
+  const set = Number(process.env[name])
+  return process.env[name] && Number.isFinite(set) && set >= 0 ? set : dflt
+}
+const bootedAt = (n: LabNode) => Date.parse(n.bootedAt ?? new Date().toISOString())
+
+/**
+ * When this boot's CRI (containerd's CRI service) is up: $TALOS_LAB_CRI_UP_MS after the boot (default 1 s; on hardware
+ * some seconds, after the network and the EPHEMERAL volume). machined refuses Bootstrap until then (v1.10.3
+ * runtime/v1alpha1/v1alpha1_runtime.go IsBootstrapAllowed).
+ */
+export const criUpAt = (n: LabNode) => bootedAt(n) + msSetting('TALOS_LAB_CRI_UP_MS', 1000)
+
+/**
+ * When this boot's clock is synchronised (the TimeStatus resource's Synced): $TALOS_LAB_TIME_SYNC_MS after the boot
+ * (default 1 s; on hardware as long as NTP takes, forever when UDP 123 to machine.time.servers is blocked). machined
+ * refuses Bootstrap until then ("time is not in sync yet", v1alpha1_server.go:424-429) and etcd's pre stage waits for it.
+ */
+export const timeSyncedAt = (n: LabNode) => bootedAt(n) + msSetting('TALOS_LAB_TIME_SYNC_MS', 1000)
+
+/**
+ * When etcd's pre stage started on this boot (the "Running pre state" event of lab/machine-services.ts): once it
+ * depends on is up (DependsOn: "cri") and its condition holds (Condition: time sync, network, etcd spec;
+ * internal/app/machined/pkg/system/services/etcd.go:154-165).
+ */
+export const etcdPreStageAt = (n: LabNode) => Math.max(criUpAt(n), timeSyncedAt(n))
 
 /**
  * When this control plane's etcd gave up waiting to join (undefined while it still waits, or when it is not waiting):

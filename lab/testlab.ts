@@ -195,6 +195,9 @@ export async function createTestLab(opts: {
    * etcdJoinTimeoutMs; default Talos's 30 minutes).
    */
   etcdJoinTimeoutMs?: number
+  /** How long after each boot the CRI is up and the clock synchronised (lab/node-services.ts criUpAt, timeSyncedAt). */
+  criUpMs?: number
+  timeSyncMs?: number
 }): Promise<TestLab> {
   const talosctl = realTalosctl()
   const dir = mkdtempSync(join(tmpdir(), 'talos-lab-'))
@@ -317,7 +320,14 @@ export async function createTestLab(opts: {
   try {
     const pull = opts.imagePullMs === undefined ? process.env.TALOS_LAB_IMAGE_PULL_MS : String(opts.imagePullMs)
     await withEnv(
-      { TALOS_LAB_DIR: dir, TALOS_LAB_IMAGE_PULL_MS: pull, TALOS_LAB_ETCD_JOIN_TIMEOUT_MS: joinTimeout },
+      {
+        TALOS_LAB_DIR: dir,
+        TALOS_LAB_IMAGE_PULL_MS: pull,
+        TALOS_LAB_ETCD_JOIN_TIMEOUT_MS: joinTimeout,
+        TALOS_LAB_CRI_UP_MS: opts.criUpMs === undefined ? process.env.TALOS_LAB_CRI_UP_MS : String(opts.criUpMs),
+        TALOS_LAB_TIME_SYNC_MS:
+          opts.timeSyncMs === undefined ? process.env.TALOS_LAB_TIME_SYNC_MS : String(opts.timeSyncMs),
+      },
       async () => {
         await startMachineApiDaemon()
         await startTalosApi()

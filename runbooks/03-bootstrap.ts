@@ -3,9 +3,16 @@
 import { runbook } from '../lib/runner/runner.ts'
 import { openCluster, controlPlanes } from '../config/cluster.ts'
 import { log } from '../lib/runner/log.ts'
-import { assertSafeToBootstrap, fetchKubeconfig, waitForEtcd, waitForStaticPods } from '../steps/03-bootstrap/steps.ts'
+import {
+  assertSafeToBootstrap,
+  bootstrapWhenAllowed,
+  fetchKubeconfig,
+  waitForEtcd,
+  waitForStaticPods,
+} from '../steps/03-bootstrap/steps.ts'
 import { describeEtcd, etcdView, isBootstrapped } from '../steps/etcd-view.ts'
 import { judgeQuorum, QuorumLostError } from '../steps/quorum.ts'
+import { durationFlag } from '../lib/runner/flags.ts'
 
 await runbook({
   id: '03-bootstrap',
@@ -16,6 +23,13 @@ await runbook({
       valueName: 'NAME',
       description: 'control-plane node to bootstrap (default: the first in the inventory)',
     },
+    'bootstrap-timeout': {
+      type: 'string',
+      valueName: 'DURATION',
+      default: '10m',
+      description:
+        'keep asking this long while the node says it is too early ("bootstrap is not available yet": its CRI is not up; "time is not in sync yet": its clock)',
+    },
   },
   async context(flags) {
     const cluster = openCluster(flags.inventory, flags)
@@ -25,7 +39,8 @@ await runbook({
       throw new Error(
         `--node ${flags.node}: not a control-plane node in ${flags.inventory} (${cps.map((n) => n.name).join(', ')})`,
       )
-    return { ...cluster, cluster: cluster.inv.cluster, cps, target, etcd: await etcdView(cluster) }
+    const bootstrapTimeoutMs = durationFlag('bootstrap-timeout', flags.bootstrapTimeout)
+    return { ...cluster, cluster: cluster.inv.cluster, cps, target, bootstrapTimeoutMs, etcd: await etcdView(cluster) }
   },
   steps: [
     {
@@ -53,8 +68,8 @@ await runbook({
           ? { done: true, reason: `cluster already bootstrapped (${describeEtcd(c.etcd)}): never bootstrapping twice` }
           : { done: false }
       },
-      async run(c) {
-        await c.talos.bootstrap(c.target.address)
+      async run(c, step) {
+        await bootstrapWhenAllowed(c, c.target, step, c.bootstrapTimeoutMs)
       },
     },
     {

@@ -4,7 +4,9 @@ import { log } from '../../lib/runner/log.ts'
 import { waitFor, type KubePod } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
-import { RefusedError } from '../../lib/runner/types.ts'
+import { RefusedError, type StepHandle } from '../../lib/runner/types.ts'
+import { CommandError } from '../../lib/host/exec.ts'
+import { sleep } from 'zx'
 import { evaluateEtcd, type EtcdHealth, type EtcdView } from '../etcd-view.ts'
 
 /**
@@ -22,6 +24,62 @@ export function assertSafeToBootstrap(v: EtcdView): void {
     throw new RefusedError(
       `${maint.join(', ')} ${maint.length > 1 ? 'are' : 'is'} in maintenance mode with no machine config: run 02-configure first, then re-run. Nothing was changed.`,
     )
+}
+
+/**
+ * machined's refusals of a bootstrap it has not begun (v1.10.3 internal/app/machined/internal/server/v1alpha1/
+ * v1alpha1_server.go:413-429): until this boot's CRI is up (runtime IsBootstrapAllowed) and until the clock is
+ * synchronised (it waits 5 s for that). Both come before the data dir check and before anything is written, so asking
+ * again is safe; every other answer (success, "etcd data directory is not empty", a timeout whose outcome is unknown)
+ * is final. On hardware they are what a bootstrap right after 02 meets while the machine is still coming up.
+ */
+const NOT_YET = [
+  {
+    said: 'bootstrap is not available yet',
+    waitingFor: 'its CRI to come up',
+    look: (a: string) => `talosctl -n ${a} service cri; talosctl -n ${a} dmesg`,
+  },
+  {
+    said: 'time is not in sync yet',
+    waitingFor: 'its clock to synchronise',
+    look: (a: string) =>
+      `talosctl -n ${a} get timestatus; talosctl -n ${a} logs controller-runtime | grep -i ntp: machine.time.servers must answer on UDP 123`,
+  },
+]
+
+const BOOTSTRAP_RETRY_MS = 5000
+
+/** `talosctl bootstrap` on `node`, asked again while machined says it is too early (NOT_YET), for at most timeoutMs. */
+export async function bootstrapWhenAllowed(
+  c: Pick<Cluster, 'talos'>,
+  node: InventoryNode,
+  step: Pick<StepHandle, 'progress' | 'signal'>,
+  timeoutMs: number,
+): Promise<void> {
+  const t0 = Date.now()
+  let last: string | undefined
+  for (;;) {
+    try {
+      await c.talos.bootstrap(node.address)
+      if (last) log.info(`  ${node.name}: bootstrapped after ${Math.round((Date.now() - t0) / 1000)} s of "${last}"`)
+      return
+    } catch (e) {
+      const early = e instanceof CommandError ? NOT_YET.find((r) => e.stderr.includes(r.said)) : undefined
+      if (!early) throw e
+      const waited = Date.now() - t0
+      if (waited + BOOTSTRAP_RETRY_MS > timeoutMs)
+        throw new Error(
+          `${node.name} still answers "${early.said}" after ${Math.round(waited / 1000)} s (--bootstrap-timeout): nothing was bootstrapped. It is waiting for ${early.waitingFor}; look with: ${early.look(node.address)}. Then re-run 03.`,
+          { cause: e },
+        )
+      if (early.said !== last)
+        log.info(`  ${node.name}: "${early.said}": waiting for ${early.waitingFor}, asking again`)
+      last = early.said
+      step.progress(`${node.name}: waiting for ${early.waitingFor} (${Math.round(waited / 1000)} s)`)
+      step.signal.throwIfAborted()
+      await sleep(BOOTSTRAP_RETRY_MS)
+    }
+  }
 }
 
 export async function waitForEtcd(c: Cluster, timeoutMs = 5 * 60_000): Promise<EtcdHealth> {
