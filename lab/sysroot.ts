@@ -597,8 +597,8 @@ export function applyBootParams(
  * sysfs-devices-system-cpu): `online` and `offline`, `cpuN/online` (N ≥ 1; the boot CPU has none), `smt/control`
  * ("off" with nosmt, "forceoff" with nosmt=force: kernel/cpu.c smt_cmdline_disable) and `smt/active`. An offline CPU
  * has no topology directory (drivers/base/topology.c removes it at CPUHP_TOPOLOGY_PREPARE's teardown) and leaves
- * its siblings' thread_siblings_list (x86 remove_siblinginfo). Not modelled: the NUMA nodes' cpulist and cpumap,
- * which list online CPUs only on a real kernel (drivers/base/node.c node_read_cpumap), keep every CPU here.
+ * its siblings' thread_siblings_list (x86 remove_siblinginfo). A NUMA node's cpulist and cpumap list its online CPUs
+ * (drivers/base/node.c node_read_cpumap: cpumask_of_node & cpu_online_mask), so numactl --hardware shows them too.
  */
 function writeCpuOnline(root: string, put: (rel: string, content: string) => void, hw: Hardware, cmdline: string) {
   const cpu = 'sys/devices/system/cpu'
@@ -610,6 +610,12 @@ function writeCpuOnline(root: string, put: (rel: string, content: string) => voi
   const hasSmt = coresOf(hw).some((core) => core.length > 1)
   put(`${cpu}/smt/control`, (hasSmt ? smt : 'notsupported') + '\n')
   put(`${cpu}/smt/active`, (hasSmt && smt === 'on' ? '1' : '0') + '\n')
+  const nrCpuIds = Math.max(...all) + 1
+  hw.numaCpus.forEach((cpus, n) => {
+    const up = cpus.filter((c) => online.has(c))
+    put(`${NODE}/node${n}/cpulist`, formatCpuList(up) + '\n')
+    put(`${NODE}/node${n}/cpumap`, formatCpumap(up, nrCpuIds) + '\n')
+  })
   for (const [coreIndex, core] of coresOf(hw).entries()) {
     const up = [...core].filter((c) => online.has(c)).sort((a, b) => a - b)
     for (const c of core) {

@@ -470,6 +470,9 @@ test('a boot with nosmt or maxcpus= takes CPUs offline in sysfs; the next boot w
     // an offline CPU has no topology; its sibling's lists only the online thread
     assert.equal(cpu('cpu16/topology/thread_siblings_list'), undefined)
     assert.equal(cpu('cpu0/topology/thread_siblings_list'), '0\n')
+    // a NUMA node lists its online CPUs (this profile numbers them alternately: node 0 the even ones)
+    assert.equal(reader(root)(`${N}/node0/cpulist`), '0,2,4,6,8,10,12,14\n')
+    assert.deepEqual(parseCpumap(reader(root)(`${N}/node1/cpumap`)!.trim()), [1, 3, 5, 7, 9, 11, 13, 15])
     applyBootParams(root, hw, 'console=ttyS0 maxcpus=24')
     assert.equal(cpu('online'), '0-23\n')
     assert.equal(cpu('cpu16/topology/thread_siblings_list'), '0,16\n')
