@@ -322,18 +322,18 @@ function msSetting(name: string, dflt: number): number {
 const bootedAt = (n: LabNode) => Date.parse(n.bootedAt ?? new Date().toISOString())
 
 /**
- * When this boot's CRI (containerd's CRI service) is up: $TALOS_LAB_CRI_UP_MS after the boot (default 1 s; on hardware
- * some seconds, after the network and the EPHEMERAL volume). machined refuses Bootstrap until then (v1.10.3
+ * When this boot's CRI (containerd's CRI service) is up: $TALOS_LAB_CRI_UP_MS after the boot (`lab up` sets 2 s, a test
+ * lab 0 unless it asks; on hardware some seconds, after the network and the EPHEMERAL volume). machined refuses Bootstrap until then (v1.10.3
  * runtime/v1alpha1/v1alpha1_runtime.go IsBootstrapAllowed).
  */
-export const criUpAt = (n: LabNode) => bootedAt(n) + msSetting('TALOS_LAB_CRI_UP_MS', 1000)
+export const criUpAt = (n: LabNode) => bootedAt(n) + msSetting('TALOS_LAB_CRI_UP_MS', 0)
 
 /**
  * When this boot's clock is synchronised (the TimeStatus resource's Synced): $TALOS_LAB_TIME_SYNC_MS after the boot
- * (default 1 s; on hardware as long as NTP takes, forever when UDP 123 to machine.time.servers is blocked). machined
+ * (`lab up` sets 4 s, a test lab 0 unless it asks; on hardware as long as NTP takes, forever when UDP 123 to machine.time.servers is blocked). machined
  * refuses Bootstrap until then ("time is not in sync yet", v1alpha1_server.go:424-429) and etcd's pre stage waits for it.
  */
-export const timeSyncedAt = (n: LabNode) => bootedAt(n) + msSetting('TALOS_LAB_TIME_SYNC_MS', 1000)
+export const timeSyncedAt = (n: LabNode) => bootedAt(n) + msSetting('TALOS_LAB_TIME_SYNC_MS', 0)
 
 /**
  * When etcd's pre stage started on this boot (the "Running pre state" event of lab/machine-services.ts): once it

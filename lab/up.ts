@@ -25,6 +25,10 @@ import { labDown } from './down.ts'
 import { EMPTY_SCHEMATIC_ID } from '../lib/talos/schematic.ts'
 import { startBmc } from './bmc/sim.ts'
 
+/** How long after each boot a `lab up` machine's CRI is up and its clock synchronised (test labs: at once). */
+const LAB_UP_CRI_UP_MS = 2000
+const LAB_UP_TIME_SYNC_MS = 4000
+
 export class LabStateError extends Error {}
 
 /** Why the existing lab is not healthy, or [] when every process it should run is alive. */
@@ -119,6 +123,10 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     // sequential: spawnDetached read-modify-writes lab.json
     for (const n of nodes) await startRescueSshd(n.name)
     for (const n of inv.nodes) if (n.bmc) await startBmc({ node: n.name, ...n.bmc })
+    // a machine that has just booted refuses a bootstrap until its CRI is up and its clock synchronised, as on
+    // hardware (lab/node-services.ts criUpAt, timeSyncedAt): a few seconds here, unless the environment says
+    process.env.TALOS_LAB_CRI_UP_MS ??= String(LAB_UP_CRI_UP_MS)
+    process.env.TALOS_LAB_TIME_SYNC_MS ??= String(LAB_UP_TIME_SYNC_MS)
     await startMachineApiDaemon()
     await startTalosApi()
     if (factory) await startImageFactory(factory.host, factory.port)
