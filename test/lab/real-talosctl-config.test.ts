@@ -8,8 +8,7 @@ import { execFile, spawn } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
-import { realTalosctl } from '../../lab/go-builds.ts'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { EtcdClient } from '../../lab/etcd-client.ts'
 import { wipeEtcdData } from '../../lab/etcd-recovery.ts'
@@ -22,27 +21,6 @@ const CP = `${P}.11`
 const W = `${P}.21`
 const exec = promisify(execFile)
 let lab: TestLab
-let talosctl: string
-
-function real(args: string[], env: NodeJS.ProcessEnv = lab.env): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(talosctl, args, { env })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 const etcd = () => new EtcdClient(`http://${CP}:2379`, 3000)
 const patch = (v: unknown) => JSON.stringify(v)
@@ -50,7 +28,7 @@ const patch = (v: unknown) => JSON.stringify(v)
 describe('the real talosctl: apply-config, patch, logs, health, etcd backup and recovery', { timeout: 420_000 }, () => {
   const saved = process.env.TALOS_LAB_DIR
   let gen: string
-  const as = (args: string[]) => real(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
+  const as = (args: string[]) => lab.run(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
   const workerYaml = () => join(gen, 'worker.yaml')
   /** What the worker runs and has saved, as `get machineconfig` shows them. */
   const machineConfig = async (id: 'v1alpha1' | 'persistent') => {
@@ -62,30 +40,29 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
   const bootedAt = () => lab.node('w1').bootedAt
 
   before(async () => {
-    talosctl = realTalosctl()
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'cfgtest', kubeApi: true })
     process.env.TALOS_LAB_DIR = lab.dir
-    await waitFor('the maintenance API', () => portOpen(CP, 50000))
+    await lab.until('the maintenance API', () => portOpen(CP, 50000))
     gen = join(lab.dir, 'gen')
     const secrets = join(lab.dir, 'real-secrets.yaml')
-    assert.equal((await real(['gen', 'secrets', '-o', secrets])).code, 0)
-    const g = await real(['gen', 'config', 'cfgtest', `https://${CP}:6443`, '--with-secrets', secrets, '-o', gen])
+    assert.equal((await lab.run(['gen', 'secrets', '-o', secrets])).code, 0)
+    const g = await lab.run(['gen', 'config', 'cfgtest', `https://${CP}:6443`, '--with-secrets', secrets, '-o', gen])
     assert.equal(g.code, 0, g.stderr)
     for (const [addr, file] of [
       [CP, 'controlplane.yaml'],
       [W, 'worker.yaml'],
     ] as const) {
-      const a = await real(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
+      const a = await lab.run(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
       assert.equal(a.code, 0, a.stderr)
     }
-    await waitFor(
+    await lab.until(
       'both machines configured',
       async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
       60_000,
     )
     const b = await as(['-n', CP, 'bootstrap'])
     assert.equal(b.code, 0, b.stderr)
-    await waitFor('etcd', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 60_000)
+    await lab.until('etcd', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 60_000)
   })
   after(async () => {
     await lab?.cleanup()
@@ -194,7 +171,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     assert.doesNotMatch(await machineConfig('v1alpha1'), /LAB_FOO/)
     assert.match(await machineConfig('persistent'), /LAB_FOO: staged/)
     await rebootNode('w1')
-    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    await lab.until('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
     assert.match(await machineConfig('v1alpha1'), /LAB_FOO: staged/)
   })
 
@@ -215,8 +192,8 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
       /^Applied configuration with a reboot: this config change can't be applied in immediate mode\ndiff:\n/,
     )
     assert.match(r.stderr, /^-\s+LAB_FOO: staged\n\+\s+LAB_FOO: auto$/m)
-    await waitFor('the worker rebooted', async () => bootedAt() !== booted && lab.node('w1').stage === 'running')
-    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    await lab.until('the worker rebooted', async () => bootedAt() !== booted && lab.node('w1').stage === 'running')
+    await lab.until('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
     assert.match(await machineConfig('v1alpha1'), /LAB_FOO: auto/)
   })
 
@@ -235,8 +212,8 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     ])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stderr.trim(), 'Applied configuration with a reboot')
-    await waitFor('the worker rebooted', async () => bootedAt() !== booted && lab.node('w1').stage === 'running')
-    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    await lab.until('the worker rebooted', async () => bootedAt() !== booted && lab.node('w1').stage === 'running')
+    await lab.until('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
     assert.equal(await swappiness(), '9')
   })
 
@@ -262,7 +239,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     assert.equal(await swappiness(), '11')
     assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "11"/)
     assert.match(await machineConfig('persistent'), /vm\.swappiness: "9"/)
-    await waitFor('the rollback', async () => (await swappiness()) === '9', 10_000)
+    await lab.until('the rollback', async () => (await swappiness()) === '9', 10_000)
     assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "9"/)
   })
 
@@ -299,18 +276,22 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
   })
 
   it('logs -f kubelet follows: a kubelet restart shows up as a new line', async () => {
-    const p = spawn(talosctl, ['--talosconfig', join(gen, 'talosconfig'), '-e', CP, '-n', W, 'logs', '-f', 'kubelet'], {
-      env: lab.env,
-    })
+    const p = spawn(
+      lab.talosctl,
+      ['--talosconfig', join(gen, 'talosconfig'), '-e', CP, '-n', W, 'logs', '-f', 'kubelet'],
+      {
+        env: lab.env,
+      },
+    )
     let out = ''
     p.stdout.on('data', (d) => (out += d))
     const count = () => out.split('\n').filter(Boolean).length
     try {
-      await waitFor('the log so far', async () => count() > 0)
+      await lab.until('the log so far', async () => count() > 0)
       const before = count()
       const r = await as(['-n', W, 'service', 'kubelet', 'restart'])
       assert.equal(r.code, 0, r.stderr)
-      await waitFor('the new line', async () => count() === before + 1, 10_000)
+      await lab.until('the new line', async () => count() === before + 1, 10_000)
       assert.match(out.trim().split('\n').pop()!, /"msg":"Starting kubelet main sync loop"/)
     } finally {
       p.kill()
@@ -348,7 +329,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
   it('health with a machine down reports the failing condition with the connection error, and exits non-zero', async () => {
     await injectFault('w1', 'down')
     try {
-      await waitFor('the worker gone', async () => !(await portOpen(W, 50000)))
+      await lab.until('the worker gone', async () => !(await portOpen(W, 50000)))
       const r = await as(['-n', CP, 'health', '--wait-timeout', '8s'])
       assert.equal(r.code, 1, r.stderr)
       assert.match(r.stderr, /waiting for etcd to be healthy: OK/)
@@ -363,7 +344,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     } finally {
       await healNode('w1')
     }
-    await waitFor('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
+    await lab.until('the worker back', async () => (await as(['-n', W, 'version'])).code === 0)
   })
 
   const snap = () => join(lab.dir, 'snap.db')
@@ -404,7 +385,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     await wipeEtcdData('cp1')
     const r = await as(['-n', CP, 'bootstrap', `--recover-from=${snap()}`])
     assert.equal(r.code, 0, r.stderr)
-    await waitFor('etcd restored', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 30_000)
+    await lab.until('etcd restored', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 30_000)
     assert.equal((await etcd().get('/drill/a'))?.value, 'A')
     assert.equal(await etcd().get('/drill/b'), undefined)
   })

@@ -3,12 +3,10 @@
 // what a real machine answers (IDs, namespaces, spec fields, print columns), with the source that says so.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
-import { realTalosctl } from '../../lab/go-builds.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { registerSchematic } from '../../lab/factory.ts'
 import { RESOURCE_KINDS } from '../../lab/machine-api/resources.ts'
@@ -17,27 +15,6 @@ const P = '127.0.56'
 const CP = `${P}.11`
 const W = `${P}.21`
 let lab: TestLab
-let talosctl: string
-
-function real(args: string[], env: NodeJS.ProcessEnv = lab.env): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(talosctl, args, { env })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 interface Doc {
   node: string
@@ -79,7 +56,6 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
   const saved = process.env.TALOS_LAB_DIR
   let schematic: string
   before(async () => {
-    talosctl = realTalosctl()
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'restest' })
     process.env.TALOS_LAB_DIR = lab.dir
     // the worker has a second disk for a user volume
@@ -96,7 +72,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
     schematic = registerSchematic(
       'customization:\n  systemExtensions:\n    officialExtensions:\n      - siderolabs/amd-ucode\n',
     )
-    await waitFor('the maintenance API', () => portOpen(CP, 50000))
+    await lab.until('the maintenance API', () => portOpen(CP, 50000))
   })
   after(async () => {
     await lab?.cleanup()
@@ -106,7 +82,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
 
   describe('in maintenance mode', () => {
     it('`get disks --insecure`: the Disk resources, ID the kernel device name, block.Disk columns and fields', async () => {
-      const r = await real(['-n', W, 'get', 'disks', '--insecure'])
+      const r = await lab.run(['-n', W, 'get', 'disks', '--insecure'])
       assert.equal(r.code, 0, r.stderr)
       // pkg/machinery/resources/block/disk.go print columns (NODE is blank: talosctl talks to the node itself)
       assert.deepEqual(header(r.stdout), [
@@ -124,7 +100,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
         'SERIAL',
       ])
       assert.deepEqual(ids(r.stdout).sort(), ['nvme0n1', 'sda'])
-      const y = await real(['-n', W, 'get', 'disks', 'nvme0n1', '--insecure', '-o', 'yaml'])
+      const y = await lab.run(['-n', W, 'get', 'disks', 'nvme0n1', '--insecure', '-o', 'yaml'])
       assert.equal(y.code, 0, y.stderr)
       const d = docs(y.stdout)[0]!
       assert.equal(d.metadata.namespace, 'runtime')
@@ -135,7 +111,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
     })
 
     it('`get machinestatus --insecure`: stage maintenance, ready with no checks (machine_status.go getReadinessChecks)', async () => {
-      const r = await real(['-n', W, 'get', 'machinestatus', '--insecure', '-o', 'yaml'])
+      const r = await lab.run(['-n', W, 'get', 'machinestatus', '--insecure', '-o', 'yaml'])
       assert.equal(r.code, 0, r.stderr)
       const d = docs(r.stdout)[0]!
       assert.equal(d.metadata.id, 'machine')
@@ -146,11 +122,11 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
 
   describe('configured by the real talosctl', () => {
     let gen: string
-    const as = (args: string[]) => real(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
+    const as = (args: string[]) => lab.run(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
     before(async () => {
       gen = join(lab.dir, 'gen')
       const secrets = join(lab.dir, 'real-secrets.yaml')
-      assert.equal((await real(['gen', 'secrets', '-o', secrets])).code, 0)
+      assert.equal((await lab.run(['gen', 'secrets', '-o', secrets])).code, 0)
       const cpPatch = join(lab.dir, 'cp-patch.yaml')
       writeFileSync(cpPatch, 'machine:\n  sysctls:\n    vm.swappiness: "7"\n')
       const wPatch = join(lab.dir, 'w-patch.yaml')
@@ -167,7 +143,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
           '',
         ].join('\n'),
       )
-      const g = await real([
+      const g = await lab.run([
         'gen',
         'config',
         'restest',
@@ -202,10 +178,10 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
         [CP, 'controlplane.yaml'],
         [W, 'worker.yaml'],
       ] as const) {
-        const a = await real(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
+        const a = await lab.run(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
         assert.equal(a.code, 0, a.stderr)
       }
-      await waitFor(
+      await lab.until(
         'both machines configured',
         async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
         60_000,

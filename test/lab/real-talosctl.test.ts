@@ -3,41 +3,17 @@
 // what a real machine answers, with the source that says so, and fails when the lab answers otherwise.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
-import { realTalosctl } from '../../lab/go-builds.ts'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 
 const P = '127.0.53'
 const CP = `${P}.11`
 const W = `${P}.21`
 let lab: TestLab
-let talosctl: string
-
-function real(args: string[], env: NodeJS.ProcessEnv = lab.env): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(talosctl, args, { env })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, () => {
   before(async () => {
-    talosctl = realTalosctl()
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'realtest' })
   })
   after(async () => {
@@ -45,19 +21,19 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
   })
 
   it('is talosctl v1.10.3 itself', async () => {
-    const r = await real(['version', '--client', '--short'])
+    const r = await lab.run(['version', '--client', '--short'])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /Talos v1\.10\.3/)
   })
 
   it('maintenance mode refuses `version --insecure`: Version needs os:admin there (maintenance/server.go assertAdminRole)', async () => {
-    const r = await real(['-n', CP, 'version', '--insecure'])
+    const r = await lab.run(['-n', CP, 'version', '--insecure'])
     assert.equal(r.code, 1, r.stdout)
     assert.match(r.stderr, /API is not implemented in maintenance mode/)
   })
 
   it("maintenance mode answers `get disks --insecure` with Talos's Disk resource and columns", async () => {
-    const r = await real(['-n', CP, 'get', 'disks', '--insecure'])
+    const r = await lab.run(['-n', CP, 'get', 'disks', '--insecure'])
     assert.equal(r.code, 0, r.stderr)
     const header = r.stdout.split('\n')[0]!
     // block.Disk's print columns (pkg/machinery/resources/block/disk.go ResourceDefinition)
@@ -81,29 +57,29 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
   })
 
   it('a maintenance machine needs --insecure: without it TLS fails as against an unknown authority', async () => {
-    const r = await real(['--talosconfig', lab.talosconfig, '-e', CP, '-n', CP, 'version'])
+    const r = await lab.run(['--talosconfig', lab.talosconfig, '-e', CP, '-n', CP, 'version'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /certificate signed by unknown authority|authentication handshake failed/)
   })
 
   describe('configured by the real talosctl (gen config, apply-config --insecure)', () => {
     let gen: string
-    const as = (args: string[]) => real(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
+    const as = (args: string[]) => lab.run(['--talosconfig', join(gen, 'talosconfig'), '-e', CP, ...args])
     before(async () => {
       gen = join(lab.dir, 'gen')
       const secrets = join(lab.dir, 'real-secrets.yaml')
-      const s = await real(['gen', 'secrets', '-o', secrets])
+      const s = await lab.run(['gen', 'secrets', '-o', secrets])
       assert.equal(s.code, 0, s.stderr)
-      const g = await real(['gen', 'config', 'realtest', `https://${CP}:6443`, '--with-secrets', secrets, '-o', gen])
+      const g = await lab.run(['gen', 'config', 'realtest', `https://${CP}:6443`, '--with-secrets', secrets, '-o', gen])
       assert.equal(g.code, 0, g.stderr)
       for (const [addr, file] of [
         [CP, 'controlplane.yaml'],
         [W, 'worker.yaml'],
       ] as const) {
-        const a = await real(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
+        const a = await lab.run(['apply-config', '--insecure', '-n', addr, '--file', join(gen, file)])
         assert.equal(a.code, 0, a.stderr)
       }
-      await waitFor(
+      await lab.until(
         'both machines configured',
         async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
         60_000,
@@ -119,7 +95,7 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
     })
 
     it('apply-config --insecure on a configured machine fails: its apid requires a client certificate', async () => {
-      const r = await real(['apply-config', '--insecure', '-n', CP, '--file', join(gen, 'controlplane.yaml')])
+      const r = await lab.run(['apply-config', '--insecure', '-n', CP, '--file', join(gen, 'controlplane.yaml')])
       assert.equal(r.code, 1)
       // TLS 1.3: the server refuses the missing certificate after the client's handshake is done, so the client sees
       // the refusal or the closed connection, whichever comes first
@@ -159,7 +135,7 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
     it('bootstrap, then `etcd status -n cp,worker` exits 0 with one row and a warning for the worker', async () => {
       const b = await as(['-n', CP, 'bootstrap'])
       assert.equal(b.code, 0, b.stderr)
-      await waitFor('etcd', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 60_000)
+      await lab.until('etcd', async () => (await as(['-n', CP, 'etcd', 'status'])).code === 0, 60_000)
       const r = await as(['-n', `${CP},${W}`, 'etcd', 'status'])
       assert.equal(r.code, 0, r.stderr)
       const rows = r.stdout.trim().split('\n').slice(1)
