@@ -68,6 +68,15 @@ export interface TestLab {
   validatorInstaller(inv: Inventory): Promise<string>
   /** Resolves once ok() is true; throws naming `what` after timeoutMs. */
   until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>
+  /** The machine's boot id read through its API (what talosctl's --wait compares); undefined while it does not answer. */
+  bootId(address: string): Promise<string | undefined>
+  /**
+   * Resolves once the machine answers on a boot other than `before` (a reboot, an upgrade, an apply that reboots:
+   * machined answers the call before it goes down). Default 90 s.
+   */
+  waitNewBoot(address: string, before: string, timeoutMs?: number): Promise<void>
+  /** `talosctl service <id>` STATE on the machine (Running, Preparing, Waiting, …); undefined when it does not answer. */
+  serviceState(address: string, id: string): Promise<string | undefined>
   cleanup(): Promise<void>
 }
 
@@ -302,6 +311,21 @@ export async function createTestLab(opts: {
       return factoryInstallerImage(id, inv.cluster.talosVersion)
     },
     until,
+    bootId: async (address) => {
+      const r = await lab.run(['-n', address, 'read', '/proc/sys/kernel/random/boot_id'])
+      return r.code === 0 ? r.stdout.trim() : undefined
+    },
+    waitNewBoot: (address, before, timeoutMs = 90_000) =>
+      until(
+        `${address} back on a new boot`,
+        async () => {
+          const now = await lab.bootId(address)
+          return now !== undefined && now !== before
+        },
+        timeoutMs,
+      ),
+    serviceState: async (address, id) =>
+      /STATE\s+(\w+)/.exec((await lab.run(['-n', address, 'service', id])).stdout)?.[1],
     cleanup: async () => {
       try {
         const c = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as LabCluster

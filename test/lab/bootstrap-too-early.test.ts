@@ -32,8 +32,7 @@ describe('bootstrap before the machine allows it', { timeout: 180_000 }, () => {
   })
 
   it('the bare talosctl bootstrap is refused while etcd waits for the CRI and the clock', async () => {
-    const svc = await lab.run(['-n', CP, 'service', 'etcd'])
-    assert.match(svc.stdout, /STATE\s+Waiting/, svc.stdout)
+    assert.equal(await lab.serviceState(CP, 'etcd'), 'Waiting')
     const r = await lab.run(['-n', CP, 'bootstrap'])
     assert.equal(r.code, 1)
     assert.match(r.stderr, /code = FailedPrecondition desc = (bootstrap is not available yet|time is not in sync yet)/)
@@ -49,8 +48,7 @@ describe('bootstrap before the machine allows it', { timeout: 180_000 }, () => {
       return true
     })
     assert.ok(progress.length >= 1, 'it said what it waits for')
-    const svc = await lab.run(['-n', CP, 'service', 'etcd'])
-    assert.doesNotMatch(svc.stdout, /STATE\s+Running/)
+    assert.notEqual(await lab.serviceState(CP, 'etcd'), 'Running')
   })
 
   it('with time enough it keeps asking and bootstraps once the clock is synchronised', async () => {
@@ -60,9 +58,7 @@ describe('bootstrap before the machine allows it', { timeout: 180_000 }, () => {
       progress.some((p) => /waiting for its clock to synchronise/.test(p)),
       progress.join('\n'),
     )
-    await lab.until('etcd Running', async () =>
-      /STATE\s+Running/.test((await lab.run(['-n', CP, 'service', 'etcd'])).stdout),
-    )
+    await lab.until('etcd Running', async () => (await lab.serviceState(CP, 'etcd')) === 'Running')
     // a second bootstrap is refused for good, not retried
     const again = await lab.run(['-n', CP, 'bootstrap'])
     assert.match(again.stderr, /AlreadyExists desc = etcd data directory is not empty/)

@@ -64,18 +64,8 @@ const talosctl = async (...args: string[]) => {
   assert.equal(r.code, 0, `talosctl ${args.join(' ')}: ${r.stderr}`)
   return r.stdout
 }
-const bootId = async () => (await talosctl('read', '/proc/sys/kernel/random/boot_id')).trim()
-async function newBoot(before: string): Promise<void> {
-  await lab.until(
-    'the machine back on a new boot',
-    async () => {
-      const r = await lab.run(['-n', V, 'read', '/proc/sys/kernel/random/boot_id'])
-      return r.code === 0 && r.stdout.trim() !== before
-    },
-    90_000,
-  )
-}
-const kubeletState = async () => /STATE\s+(\w+)/.exec((await lab.run(['-n', V, 'service', 'kubelet'])).stdout)?.[1]
+const bootId = async () => (await lab.bootId(V))!
+const kubeletState = () => lab.serviceState(V, 'kubelet')
 const cpuCheckpoint = async () => JSON.parse(await talosctl('read', '/var/lib/kubelet/cpu_manager_state'))
 
 /** An upgrade to the installer of `inv` after applying `config` (what 02 then 09 do). */
@@ -85,7 +75,7 @@ async function upgrade(inv: Inventory, config: string): Promise<void> {
   assert.equal(r.code, 0, r.stderr)
   // a machine.files change is applied only at boot: apply-config --mode auto reboots the node (CanApplyImmediate)
   if (/with a reboot/.test(r.stderr)) {
-    await newBoot(applied)
+    await lab.waitNewBoot(V, applied)
     await lab.until('kubelet Running or Waiting', async () =>
       ['Running', 'Waiting'].includes((await kubeletState()) ?? ''),
     )
@@ -93,7 +83,7 @@ async function upgrade(inv: Inventory, config: string): Promise<void> {
   }
   const before = await bootId()
   await talosctl('upgrade', '--image', await lab.validatorInstaller(inv), '--wait=false')
-  await newBoot(before)
+  await lab.waitNewBoot(V, before)
 }
 
 async function assertKubeletRunsWith(defaultCpuSet: string) {

@@ -44,8 +44,7 @@ const voters = async () =>
         .sort()
         .join()
     : ''
-const etcdState = async (addr: string) =>
-  /STATE\s+(\w+)/.exec((await lab.run(['-n', addr, 'service', 'etcd'])).stdout)?.[1]
+const etcdState = (addr: string) => lab.serviceState(addr, 'etcd')
 
 describe('lab: an unnamed leftover learner blocks a join until it is removed', { timeout: 240_000 }, () => {
   before(async () => {

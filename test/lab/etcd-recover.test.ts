@@ -53,8 +53,7 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Pro
   }
 }
 
-const etcdState = async (i: number) =>
-  /STATE\s+(\w+)/.exec((await lab.run(['-n', `${P}.1${i}`, 'service', 'etcd'])).stdout)?.[1]
+const etcdState = (i: number) => lab.serviceState(`${P}.1${i}`, 'etcd')
 
 describe('lab: etcd quorum lost for good, recovered from a snapshot', { timeout: 600_000 }, () => {
   before(async () => {

@@ -82,17 +82,10 @@ describe('lab machines behind the real talosctl', { timeout: 180_000 }, () => {
     )
     assert.equal(lab.node('w1').cmdline, cmdlineBefore)
     assert.doesNotMatch((await lab.run(['-n', W, 'read', '/proc/cmdline'])).stdout, /iommu=pt/)
-    const boot = (await lab.run(['-n', W, 'read', '/proc/sys/kernel/random/boot_id'])).stdout
+    const boot = (await lab.bootId(W))!
     const up = await lab.run(['-n', W, 'upgrade', '--image', 'ghcr.io/siderolabs/installer:v1.10.3', '--wait=false'])
     assert.equal(up.code, 0, up.stderr)
-    await lab.until(
-      'w1 back on a new boot',
-      async () => {
-        const r = await lab.run(['-n', W, 'read', '/proc/sys/kernel/random/boot_id'])
-        return r.code === 0 && r.stdout !== boot
-      },
-      90_000,
-    )
+    await lab.waitNewBoot(W, boot)
     assert.match((await lab.run(['-n', W, 'read', '/proc/cmdline'])).stdout, /iommu=pt/)
     const dry = await lab.run(['-n', W, 'apply-config', '-f', changed, '--dry-run'])
     assert.equal(dry.code, 0, dry.stderr)

@@ -22,25 +22,14 @@ const labCli = (...args: string[]) => {
 /** The server's Talos tag, or undefined while the machine does not answer. */
 const tagOf = async (addr: string) =>
   /Tag:\s+(\S+)/.exec((await lab.run(['-n', addr, 'version'])).stdout.split('Server:')[1] ?? '')?.[1]
-const bootId = async (addr: string) => {
-  const r = await lab.run(['-n', addr, 'read', '/proc/sys/kernel/random/boot_id'])
-  return r.code === 0 ? r.stdout.trim() : undefined
-}
 
 /** Upgrades the machine and waits until it answers again on a new boot (machined answers before it reboots). */
 async function upgrade(addr: string, image: string): Promise<void> {
-  const before = await bootId(addr)
+  const before = await lab.bootId(addr)
   assert.ok(before)
   const r = await lab.run(['-n', addr, 'upgrade', '--image', image, '--wait=false'])
   assert.equal(r.code, 0, r.stderr)
-  await lab.until(
-    `${addr} back on a new boot`,
-    async () => {
-      const now = await bootId(addr)
-      return now !== undefined && now !== before
-    },
-    90_000,
-  )
+  await lab.waitNewBoot(addr, before)
 }
 
 describe('lab machines: upgrade boots the image, a failed boot falls back, etcd restarts', { timeout: 300_000 }, () => {

@@ -56,19 +56,8 @@ const talosctl = async (...args: string[]) => {
   assert.equal(r.code, 0, `talosctl ${args.join(' ')}: ${r.stderr}`)
   return r.stdout
 }
-const bootId = async () => (await talosctl('read', '/proc/sys/kernel/random/boot_id')).trim()
-/** Waits for the machine to come back from the reboot it was told to do (the call answers before it goes down). */
-async function newBoot(before: string): Promise<void> {
-  await lab.until(
-    'the machine back on a new boot',
-    async () => {
-      const r = await lab.run(['-n', V, 'read', '/proc/sys/kernel/random/boot_id'])
-      return r.code === 0 && r.stdout.trim() !== before
-    },
-    90_000,
-  )
-}
-const kubeletState = async () => /STATE\s+(\w+)/.exec((await lab.run(['-n', V, 'service', 'kubelet'])).stdout)?.[1]
+const bootId = async () => (await lab.bootId(V))!
+const kubeletState = () => lab.serviceState(V, 'kubelet')
 const memTotals = async () =>
   Promise.all(
     [0, 1].map(async (n) => {
@@ -133,7 +122,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     const before = await bootId()
     const installer = await lab.validatorInstaller(inventory([6, 6]))
     await talosctl('upgrade', '--image', installer, '--wait=false')
-    await newBoot(before)
+    await lab.waitNewBoot(V, before)
     assert.match(await talosctl('read', '/proc/cmdline'), /hugepages=0:6,1:6/)
     await assertKubeletRunsWith(6)
   })
@@ -143,7 +132,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     for (let i = 0; i < 2; i++) {
       const before = await bootId()
       await talosctl('reboot', '--wait=false')
-      await newBoot(before)
+      await lab.waitNewBoot(V, before)
       const now = await memTotals()
       assert.notDeepEqual(now, totals, 'the boot moved memory between the NUMA nodes')
       assert.equal(now[0]! + now[1]!, totals[0]! + totals[1]!)
@@ -159,7 +148,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
     const r = await lab.run(['-n', V, '-e', `${P}.11`, 'apply-config', '-f', f])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /Applied configuration with a reboot/)
-    await newBoot(before)
+    await lab.waitNewBoot(V, before)
     await lab.until('kubelet failing', async () => (await kubeletState()) === 'Waiting')
     assert.match(
       lab.node('w1').kubeletError ?? '',

@@ -36,17 +36,10 @@ describe('lab kernel: command line from the image schematic', { timeout: 120_000
 
   /** Upgrades cp1 to the image and waits for it to come back on a new boot (the call answers before the reboot). */
   const upgrade = async (id: string) => {
-    const boot = await read('/proc/sys/kernel/random/boot_id')
+    const boot = (await lab.bootId(`${P}.11`))!
     const up = await lab.run(['-n', `${P}.11`, 'upgrade', '--image', image(id), '--wait=false'])
     assert.equal(up.code, 0, up.stderr)
-    await lab.until(
-      'cp1 back on a new boot',
-      async () => {
-        const r = await lab.run(['-n', `${P}.11`, 'read', '/proc/sys/kernel/random/boot_id'])
-        return r.code === 0 && r.stdout !== boot
-      },
-      90_000,
-    )
+    await lab.waitNewBoot(`${P}.11`, boot)
   }
   const read = async (path: string) => {
     const r = await lab.run(['-n', `${P}.11`, 'read', path])
