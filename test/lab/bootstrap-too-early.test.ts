@@ -1,7 +1,7 @@
 // A bootstrap asked for while the control plane is still coming up, on a lab of its own (127.0.193.x). machined refuses
 // it with FailedPrecondition until this boot's CRI is up ("bootstrap is not available yet") and until the clock is
 // synchronised ("time is not in sync yet", after waiting 5 s for it): v1.10.3 v1alpha1_server.go:413-429, modelled in
-// lab/machine-api/cluster.ts. Here the CRI comes up 3 s and the clock 30 s after the boot (a slow NTP server). Through
+// lab/machine-api/cluster.ts. Here the CRI comes up 3 s and the clock 45 s after the boot (a slow NTP server). Through
 // the real talosctl: the bare call is refused while etcd still shows Waiting; 03's bootstrapWhenAllowed gives up after
 // its timeout naming the refusal and where to look, and with a longer one keeps asking until it is allowed, once.
 import { after, before, describe, it } from 'node:test'
@@ -17,7 +17,7 @@ let lab: TestLab
 
 describe('bootstrap before the machine allows it', { timeout: 180_000 }, () => {
   before(async () => {
-    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 0, criUpMs: 3000, timeSyncMs: 30_000 })
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 0, criUpMs: 3000, timeSyncMs: 45_000 })
     await lab.install('cp1', lab.renderConfig('controlplane'))
   })
   after(async () => {
@@ -40,7 +40,7 @@ describe('bootstrap before the machine allows it', { timeout: 180_000 }, () => {
 
   it('bootstrapWhenAllowed gives up after its timeout, naming the refusal and where to look; nothing was bootstrapped', async () => {
     const progress: string[] = []
-    await assert.rejects(bootstrapWhenAllowed({ talos: talos() }, node(), step(progress), 8000), (e: Error) => {
+    await assert.rejects(bootstrapWhenAllowed({ talos: talos() }, node(), step(progress), 12_000), (e: Error) => {
       assert.match(
         e.message,
         /^cp1 still answers "time is not in sync yet" after \d+ s \(--bootstrap-timeout\): nothing was bootstrapped\. It is waiting for its clock to synchronise; look with: talosctl -n 127\.0\.193\.11 get timestatus/,

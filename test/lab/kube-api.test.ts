@@ -428,15 +428,19 @@ describe('lab kube-api with the real kubectl', () => {
       { mode: 0o600 },
     )
     try {
+      const logs = () => [api, api2].map((p) => (p as ChildProcess & { output: string[] }).output.join(''))
       await eventually(
         'the refusal in the API server log',
         async () =>
           // either API server's controllers may run the sync: look in both logs
           /node worker1: Talos node label\/taint update refused: nodes "worker1" is forbidden: node "worker1" is not allowed to modify taints/.test(
-            [api, api2].map((p) => (p as ChildProcess & { output: string[] }).output.join('')).join(''),
+            logs().join(''),
           ) || undefined,
         60_000, // a loaded 2-core CI machine: the sync runs on the controllers' next pass
-      )
+      ).catch((e: Error) => {
+        const tails = logs().map((l, i) => `--- api${i ? 2 : ''} (last lines):\n${l.split('\n').slice(-15).join('\n')}`)
+        throw new Error(`${e.message}\n${tails.join('\n')}`, { cause: e })
+      })
       const w = JSON.parse(await ok(['get', 'node', 'worker1', '-o', 'json']))
       assert.equal(w.metadata.labels['solana.org/role'], undefined)
       assert.ok(!(w.spec.taints ?? []).some((t: any) => t.key === 'solana.org/spare'))
