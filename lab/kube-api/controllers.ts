@@ -116,39 +116,55 @@ export class Controllers {
       (await this.store.list(LEASE, 'kube-node-lease')).items.map((i) => [i.obj.metadata.name as string, i]),
     )
     const csrs = (await this.store.list(CSR)).items.map((i) => i.obj)
+    // each Node on its own, as each kubelet and each machine's Talos runs apart: one that fails does not hold up the rest
     for (const m of machines) {
-      if (!m.cfg) continue
-      const shape = this.cache.shape({ ...m, cfg: m.cfg })
-      if (m.up) this.downSince.delete(shape.name)
-      else if (!this.downSince.has(shape.name)) this.downSince.set(shape.name, now)
-      const unknown = !m.up && now - this.downSince.get(shape.name)! >= NODE_GRACE_MS
-      if (!m.up && !unknown) this.wake(this.downSince.get(shape.name)! + NODE_GRACE_MS)
-      const existing = nodes.get(shape.name)
-      if (!existing) {
-        if (!m.up) continue
-        await this.store.create(NODE, this.newNode(shape))
-        this.log(`node ${shape.name} registered`)
-        if (servingBootstrap(m)) await this.fileServingCsr(shape, m)
-        continue
+      try {
+        await this.node(m, nodes, leases, csrs, now)
+      } catch (e) {
+        this.log(`controllers: node ${m.node.name}: ${(e as Error).message}`)
       }
-      const reconcile = (n: Obj) => {
-        const before = JSON.stringify(n)
-        this.reconcileNode(n, shape, unknown)
-        return JSON.stringify(n) === before ? undefined : n
-      }
-      let updated: Obj = existing.obj
-      const next = reconcile(structuredClone(existing.obj))
-      if (next) {
-        try {
-          updated = await this.store.update(NODE, next, existing.modRevision)
-        } catch (e) {
-          if (!(e instanceof ApiError && e.reason === 'Conflict')) throw e
-          updated = await this.store.mutate(NODE, undefined, shape.name, reconcile)
-        }
-      }
-      if (m.up) await this.renewLease(updated, leases.get(shape.name))
-      if (m.up && servingBootstrap(m)) await this.servingCert(shape, m, csrs)
     }
+  }
+
+  /** One Node pass: its registration, what its kubelet and Talos keep on it, its lease and its serving certificate. */
+  private async node(
+    m: LabMachine,
+    nodes: Map<string, Stored>,
+    leases: Map<string, Stored>,
+    csrs: Obj[],
+    now: number,
+  ): Promise<void> {
+    if (!m.cfg) return
+    const shape = this.cache.shape({ ...m, cfg: m.cfg })
+    if (m.up) this.downSince.delete(shape.name)
+    else if (!this.downSince.has(shape.name)) this.downSince.set(shape.name, now)
+    const unknown = !m.up && now - this.downSince.get(shape.name)! >= NODE_GRACE_MS
+    if (!m.up && !unknown) this.wake(this.downSince.get(shape.name)! + NODE_GRACE_MS)
+    const existing = nodes.get(shape.name)
+    if (!existing) {
+      if (!m.up) return
+      await this.store.create(NODE, this.newNode(shape))
+      this.log(`node ${shape.name} registered`)
+      if (servingBootstrap(m)) await this.fileServingCsr(shape, m)
+      return
+    }
+    const reconcile = (n: Obj) => {
+      const before = JSON.stringify(n)
+      this.reconcileNode(n, shape, unknown)
+      return JSON.stringify(n) === before ? undefined : n
+    }
+    let updated: Obj = existing.obj
+    const next = reconcile(structuredClone(existing.obj))
+    if (next) {
+      try {
+        updated = await this.store.update(NODE, next, existing.modRevision)
+      } catch (e) {
+        if (!(e instanceof ApiError && e.reason === 'Conflict')) throw e
+        updated = await this.store.mutate(NODE, undefined, shape.name, reconcile)
+      }
+    }
+    if (m.up) await this.renewLease(updated, leases.get(shape.name))
+    if (m.up && servingBootstrap(m)) await this.servingCert(shape, m, csrs)
   }
 
   /**
