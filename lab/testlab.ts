@@ -68,6 +68,12 @@ export interface TestLab {
   validatorInstaller(inv: Inventory): Promise<string>
   /** Resolves once ok() is true; throws naming `what` after timeoutMs. */
   until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>
+  /**
+   * Gives machine `name` the lab validator's hardware (validator-2socket: two sockets, SMT, NVMe drives, two NIC
+   * ports), UEFI firmware (kernel args only from the installer's schematic), install disk /dev/nvme0n1 and a fresh
+   * rescue sysroot for that hardware; `set` adjusts the node further. Before its install.
+   */
+  useValidatorHardware(name: string, set?: (n: LabNode) => void): void
   /** The machine's boot id read through its API (what talosctl's --wait compares); undefined while it does not answer. */
   bootId(address: string): Promise<string | undefined>
   /**
@@ -311,6 +317,16 @@ export async function createTestLab(opts: {
       return factoryInstallerImage(id, inv.cluster.talosVersion)
     },
     until,
+    useValidatorHardware: (name, set) => {
+      const hw = hardwareProfile('validator-2socket')
+      lab.update(name, (n) => {
+        n.hardware = hw
+        n.installDisk = '/dev/nvme0n1'
+        n.firmware = 'uefi'
+        set?.(n)
+      })
+      createSysroot(join(dir, 'nodes', name, 'root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: name })
+    },
     bootId: async (address) => {
       const r = await lab.run(['-n', address, 'read', '/proc/sys/kernel/random/boot_id'])
       return r.code === 0 ? r.stdout.trim() : undefined

@@ -6,6 +6,7 @@
 import pLimit from 'p-limit'
 import { parseAllDocuments } from 'yaml'
 import { firstMeaningfulLine } from '../../lib/host/exec.ts'
+import { readSaysMissing } from '../../lib/talos/talosctl.ts'
 import { parseMounts, sysctlPath } from '../../lib/host/procfs.ts'
 import {
   parseBytes,
@@ -144,15 +145,6 @@ function parsePartial<T>(parse: (s: string) => T[], stdout: string, command: str
   }
 }
 
-/**
- * A file the node says is not there. machined's Read answers os.IsNotExist with codes.NotFound
- * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go at v1.10.3); talosctl's own complaints (a
- * missing talosconfig: "failed to open config file ...: no such file or directory") name another path.
- */
-function isMissingFile(why: string, path: string): boolean {
-  return /code = NotFound/.test(why) || why.includes(`${path}: no such file or directory`)
-}
-
 class ReadError extends Error {
   constructor(
     message: string,
@@ -168,7 +160,7 @@ async function readOne(ctx: SourceContext, node: CheckNode, path: string): Promi
     const why = r.timedOut ? 'timed out' : firstMeaningfulLine(r.stderr) || `exit ${r.exitCode}`
     throw new ReadError(
       `talosctl -n ${node.address} read ${path}: ${why}`,
-      !r.timedOut && isMissingFile(r.stderr, path),
+      !r.timedOut && readSaysMissing(r.stderr, path),
     )
   }
   return r.stdout

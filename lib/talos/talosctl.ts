@@ -399,9 +399,7 @@ export class Talosctl extends CliTool {
   async readOptional(node: string, path: string): Promise<string | undefined> {
     const r = await this.run(['read', path], { nodes: [node], nothrow: true, quiet: true })
     if (r.exitCode === 0 && !r.timedOut) return r.stdout
-    // machined's Read answers a missing file with gRPC NotFound or the open error naming the path
-    if (!r.timedOut && (/code = NotFound/.test(r.stderr) || r.stderr.includes(`${path}: no such file or directory`)))
-      return undefined
+    if (!r.timedOut && readSaysMissing(r.stderr, path)) return undefined
     throw new CommandError({ ...r, context: `talosctl read ${path} on ${node}` })
   }
 
@@ -592,4 +590,13 @@ export class Talosctl extends CliTool {
     if (!results[0]!.skipped) await chmod(o.outFile, 0o600)
     return results
   }
+}
+
+/**
+ * `talosctl read PATH` failed because the file is not there. machined's Read answers os.IsNotExist with codes.NotFound
+ * (internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go:1347-1351 at v1.10.3); talosctl's own complaints
+ * (a missing talosconfig: "failed to open config file ...: no such file or directory") name another path.
+ */
+export function readSaysMissing(stderr: string, path: string): boolean {
+  return /code = NotFound/.test(stderr) || stderr.includes(`${path}: no such file or directory`)
 }

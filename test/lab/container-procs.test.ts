@@ -11,8 +11,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, stringify } from 'yaml'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { hardwareProfile } from '../../lab/hardware.ts'
-import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { renderMachineConfigs } from '../../config/render.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
@@ -89,14 +87,7 @@ const limit = (limits: string, name: string) => limits.split('\n').find((l) => l
 describe('container processes: talosctl containers -k, /proc/<pid>/status and limits', { timeout: 300_000 }, () => {
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 2, kubeApi: true })
-    const hw = hardwareProfile('validator-2socket')
-    lab.update('w1', (n) => {
-      n.hardware = hw
-      n.installDisk = '/dev/nvme0n1'
-      n.firmware = 'uefi'
-      n.profile = 'validator'
-    })
-    createSysroot(join(lab.dir, 'nodes/w1/root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: 'w1' })
+    lab.useValidatorHardware('w1', (n) => (n.profile = 'validator'))
     await lab.install('cp1', lab.renderConfig('controlplane'))
     await lab.install('w1', await validatorConfig())
     await lab.install('w2', lab.renderConfig('worker'))

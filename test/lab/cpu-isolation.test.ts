@@ -8,9 +8,6 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseDocument } from 'yaml'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { hardwareProfile } from '../../lab/hardware.ts'
-import { createSysroot } from '../../lab/sysroot.ts'
-import { join } from 'node:path'
 import { loadInventory } from '../../config/inventory.ts'
 import { renderNodeSchematic } from '../../config/render.ts'
 import { cpuChecks } from '../../checks/defs/cpu.ts'
@@ -51,15 +48,7 @@ describe(
       lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 2, imagePullMs: 100 })
       const validator = labInv.nodes.find((n) => n.profile === 'validator')!
       const id = await lab.registerSchematic(renderNodeSchematic(labInv, validator).yaml)
-      for (const w of ['w1', 'w2']) {
-        const hw = hardwareProfile('validator-2socket')
-        lab.update(w, (n) => {
-          n.hardware = hw
-          n.installDisk = '/dev/nvme0n1'
-          n.firmware = 'uefi'
-        })
-        createSysroot(join(lab.dir, `nodes/${w}/root`), hw, { cmdline: 'console=ttyS0 rescue', hostname: w })
-      }
+      for (const w of ['w1', 'w2']) lab.useValidatorHardware(w)
       // the workers answer through the control plane's apid, as on Talos
       await lab.install('cp1', lab.renderConfig('controlplane'))
       await Promise.all([

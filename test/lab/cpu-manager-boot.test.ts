@@ -15,8 +15,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, stringify } from 'yaml'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { hardwareProfile } from '../../lab/hardware.ts'
-import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
 import { renderMachineConfigs } from '../../config/render.ts'
 import { loadSecretsBundle } from '../../lib/talos/secrets-bundle.ts'
@@ -99,14 +97,7 @@ async function assertKubeletRunsWith(defaultCpuSet: string) {
 describe('the validator kubelet across boots that change its CPUs', { timeout: 360_000 }, () => {
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1 })
-    const hw = hardwareProfile('validator-2socket') // 16 cores, CPU c and c+16 their threads
-    lab.update('w1', (n) => {
-      n.hardware = hw
-      n.installDisk = '/dev/nvme0n1'
-      n.firmware = 'uefi'
-      n.profile = 'validator'
-    })
-    createSysroot(join(lab.dir, 'nodes/w1/root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: 'w1' })
+    lab.useValidatorHardware('w1', (n) => (n.profile = 'validator'))
     await lab.install('cp1', lab.renderConfig('controlplane'))
   })
   after(async () => {

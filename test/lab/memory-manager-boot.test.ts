@@ -12,8 +12,6 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, stringify } from 'yaml'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { hardwareProfile } from '../../lab/hardware.ts'
-import { createSysroot } from '../../lab/sysroot.ts'
 import { loadInventory, type Inventory } from '../../config/inventory.ts'
 import { renderMachineConfigs } from '../../config/render.ts'
 import { judgeRuntimeSpec } from '../../lib/host/solana-limits.ts'
@@ -89,14 +87,7 @@ describe('the validator kubelet across a huge page change and reboots', { timeou
   before(async () => {
     lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1 })
     // w1 is the validator machine: two sockets, UEFI (kernel args from the installer's schematic)
-    const hw = hardwareProfile('validator-2socket')
-    lab.update('w1', (n) => {
-      n.hardware = hw
-      n.installDisk = '/dev/nvme0n1'
-      n.firmware = 'uefi'
-      n.profile = 'validator'
-    })
-    createSysroot(join(lab.dir, 'nodes/w1/root'), hw, { cmdline: 'console=ttyS0 rescue', hostname: 'w1' })
+    lab.useValidatorHardware('w1', (n) => (n.profile = 'validator'))
     await lab.install('cp1', lab.renderConfig('controlplane'))
   })
   after(async () => {
