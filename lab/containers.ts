@@ -104,20 +104,48 @@ export interface Rejection {
   message: string
 }
 
+/** One machine as its kubelet starts containers on it: a lab machine's state, or a kubelet agent's sysroot. */
+export interface KubeletHost {
+  hardware: LabNode['hardware']
+  /** the machine's sysroot (lab/sysroot.ts): kubelet's checkpoints, meminfo, the CRI base spec */
+  root: string
+  /** where its containers are kept: outside the sysroot (the kernel makes /proc, nothing writes it) */
+  file: string
+  /** the boot its processes run in: a new boot ends them */
+  boot: string
+  /** the v1alpha1 document of its machine config (machine.kubelet), read when a pod is to be started */
+  config: () => Obj
+}
+
 const fileOf = (name: string) => join(paths.nodeDir(name), 'containers.json')
 
-function load(n: LabNode): NodeContainers {
-  const f = fileOf(n.name)
-  const fresh = { boot: n.bootedAt ?? '', nextPid: 2000, containers: [] }
-  if (!existsSync(f)) return fresh
-  const s = JSON.parse(readFileSync(f, 'utf8')) as NodeContainers
-  return s.boot === (n.bootedAt ?? '') ? s : fresh
+/** The v1alpha1 document of a machine config file ({} when there is none). */
+function configDoc(f: string): Obj {
+  if (!existsSync(f)) return {}
+  return (parseAllDocuments(readFileSync(f, 'utf8'))
+    .map((d) => d.toJS() as Obj | null)
+    .find((d) => d?.machine) ?? {}) as Obj
+}
+
+const labHost = (n: LabNode): KubeletHost => ({
+  hardware: n.hardware,
+  root: paths.root(n.name),
+  file: fileOf(n.name),
+  boot: n.bootedAt ?? '',
+  config: () => configDoc(paths.config(n.name)),
+})
+
+function load(h: KubeletHost): NodeContainers {
+  const fresh = { boot: h.boot, nextPid: 2000, containers: [] }
+  if (!existsSync(h.file)) return fresh
+  const s = JSON.parse(readFileSync(h.file, 'utf8')) as NodeContainers
+  return s.boot === h.boot ? s : fresh
 }
 
 /** The containers running on the machine now: none while it is down or after the boot they were started in. */
 export function liveContainers(n: LabNode): LabContainer[] {
   if (isDown(n)) return []
-  return load(n).containers
+  return load(labHost(n)).containers
 }
 
 /** docker's reference normalization (distribution/reference ParseNormalizedNamed): docker.io/library, :latest. */
@@ -143,13 +171,7 @@ interface KubeletSettings extends AdmissionSettings {
   seccompDefault: boolean
 }
 
-function kubeletSettings(name: string): KubeletSettings {
-  const f = paths.config(name)
-  const doc = existsSync(f)
-    ? ((parseAllDocuments(readFileSync(f, 'utf8'))
-        .map((d) => d.toJS() as Obj | null)
-        .find((d) => d?.machine) ?? {}) as Obj)
-    : {}
+function kubeletSettings(doc: Obj): KubeletSettings {
   const x: Obj = doc.machine?.kubelet?.extraConfig ?? {}
   return {
     cpuPolicy: String(x.cpuManagerPolicy ?? 'none'),
@@ -206,8 +228,8 @@ const canon = (v: unknown): string =>
  * The checkpoints with exactly these containers' assignments (kubelet's state after it created them), written only
  * when the recorded assignments differ: a checkpoint kubelet wrote at start (policy change, a boot's reset) gets them.
  */
-function writeCheckpoints(n: LabNode, cs: LabContainer[]): void {
-  const root = paths.root(n.name)
+function writeCheckpoints(h: KubeletHost, cs: LabContainer[]): void {
+  const root = h.root
   const cpu = readJson(join(root, CPU_STATE)) as { policyName?: string; entries?: unknown } | undefined
   if (cpu?.policyName === 'static') {
     const taken = new Set(cs.flatMap((c) => c.exclusiveCpus ?? []))
@@ -215,7 +237,7 @@ function writeCheckpoints(n: LabNode, cs: LabContainer[]): void {
     for (const c of cs) if (c.exclusiveCpus?.length) (entries[c.podUid] ??= {})[c.name] = formatCpuList(c.exclusiveCpus)
     if (canon(cpu.entries ?? {}) !== canon(entries)) {
       // the CPUs kubelet sees in this boot (nosmt, maxcpus= take some: lab/cpu-manager.ts onlineCpus)
-      const shared = kubeletCpus(root, n.hardware).filter((c) => !taken.has(c))
+      const shared = kubeletCpus(root, h.hardware).filter((c) => !taken.has(c))
       writeCpuCheckpoint(root, 'static', formatCpuList(shared), entries)
     }
   }
@@ -234,8 +256,8 @@ function writeCheckpoints(n: LabNode, cs: LabContainer[]): void {
 }
 
 /** Free memory per NUMA node and resource, with these containers' assignments taken. */
-function freeMemory(n: LabNode, cs: Held[]): NUMANodeMap | undefined {
-  const mem = readJson(join(paths.root(n.name), MEMORY_STATE)) as MemoryManagerCheckpoint | undefined
+function freeMemory(h: KubeletHost, cs: Held[]): NUMANodeMap | undefined {
+  const mem = readJson(join(h.root, MEMORY_STATE)) as MemoryManagerCheckpoint | undefined
   if (!mem?.machineState || !Object.keys(mem.machineState).length) return undefined
   const applied = applyAssignments(unassigned(mem.machineState), entriesOf(cs))
   return 'error' in applied ? undefined : applied.state
@@ -264,11 +286,11 @@ function podRequest(pod: Obj): PodRequest {
 }
 
 /** The node as kubelet's managers see it with these containers holding their CPUs and memory. */
-function nodeResources(n: LabNode, s: KubeletSettings, held: Held[]): NodeResources {
-  const free = s.memoryPolicy === 'Static' ? freeMemory(n, held) : undefined
+function nodeResources(h: KubeletHost, s: KubeletSettings, held: Held[]): NodeResources {
+  const free = s.memoryPolicy === 'Static' ? freeMemory(h, held) : undefined
   return {
-    numaCpus: n.hardware.numaCpus,
-    cores: coresOf(n.hardware),
+    numaCpus: h.hardware.numaCpus,
+    cores: coresOf(h.hardware),
     taken: held.flatMap((x) => x.exclusiveCpus ?? []),
     freeMemory: free
       ? Object.fromEntries(
@@ -283,7 +305,7 @@ function nodeResources(n: LabNode, s: KubeletSettings, held: Held[]): NodeResour
 
 /** kubelet's CPU and memory managers for one new container. */
 function assign(
-  n: LabNode,
+  h: KubeletHost,
   s: KubeletSettings,
   pod: Obj,
   c: Obj,
@@ -295,21 +317,21 @@ function assign(
   const memReqs = s.memoryPolicy === 'Static' ? memoryRequests(c) : []
   const taken = new Set([...s.reserved, ...live.flatMap((x) => x.exclusiveCpus ?? [])])
   const freeCpus = (cpus: number[]) => cpus.filter((x) => !taken.has(x))
-  const free = memReqs.length ? freeMemory(n, live) : undefined
+  const free = memReqs.length ? freeMemory(h, live) : undefined
   const fitsMemory = (node: number) =>
     !!free && memReqs.every(([r, v]) => (free[node]?.memoryMap?.[r]?.free ?? -1) >= v)
   const aligned = s.topologyPolicy !== 'none' || memReqs.length > 0
-  const nodes = n.hardware.numaCpus.map((_, i) => i)
+  const nodes = h.hardware.numaCpus.map((_, i) => i)
   const node = aligned
-    ? nodes.find((i) => freeCpus(n.hardware.numaCpus[i]!).length >= wantCpus && (!memReqs.length || fitsMemory(i)))
+    ? nodes.find((i) => freeCpus(h.hardware.numaCpus[i]!).length >= wantCpus && (!memReqs.length || fitsMemory(i)))
     : undefined
   const out: Pick<LabContainer, 'exclusiveCpus' | 'memoryBlocks'> = {}
   if (wantCpus) {
-    const pool = freeCpus(node === undefined ? n.hardware.numaCpus.flat() : n.hardware.numaCpus[node]!)
+    const pool = freeCpus(node === undefined ? h.hardware.numaCpus.flat() : h.hardware.numaCpus[node]!)
     const inPool = new Set(pool)
     const picked: number[] = []
     // whole free cores, in core order
-    for (const core of coresOf(n.hardware)) {
+    for (const core of coresOf(h.hardware)) {
       if (picked.length + core.length > wantCpus) continue
       if (core.every((x) => inPool.has(x))) picked.push(...core)
     }
@@ -343,7 +365,7 @@ function baseSpec(root: string): { caps?: OciCaps; rlimits?: unknown } {
  * each container, in order: the rejection, or the containers' resources by name.
  */
 function admitAndAssign(
-  n: LabNode,
+  h: KubeletHost,
   s: KubeletSettings,
   pod: Obj,
   running: Held[],
@@ -351,9 +373,9 @@ function admitAndAssign(
   const podUid = String(pod.metadata.uid)
   const specs = new Map(((pod.spec?.containers ?? []) as Obj[]).map((c) => [String(c.name), c]))
   const given: Held[] = []
-  const verdict = admitPod(s, nodeResources(n, s, running), podRequest(pod), (req) => {
-    given.push({ podUid, name: req.name, ...assign(n, s, pod, specs.get(req.name)!, [...running, ...given]) })
-    return nodeResources(n, s, [...running, ...given])
+  const verdict = admitPod(s, nodeResources(h, s, running), podRequest(pod), (req) => {
+    given.push({ podUid, name: req.name, ...assign(h, s, pod, specs.get(req.name)!, [...running, ...given]) })
+    return nodeResources(h, s, [...running, ...given])
   })
   if (!verdict.admit) return { reason: verdict.reason, message: verdict.message }
   return new Map(given.map((g) => [g.name, { exclusiveCpus: g.exclusiveCpus, memoryBlocks: g.memoryBlocks }]))
@@ -363,10 +385,10 @@ function admitAndAssign(
  * The processes containerd starts for one pod: its sandbox, then its containers in order; none when kubelet rejects
  * the pod at admission (then the rejection).
  */
-function startPod(n: LabNode, s: KubeletSettings, pod: Obj, st: NodeContainers): LabContainer[] | Rejection {
-  const resources = admitAndAssign(n, s, pod, st.containers)
+function startPod(h: KubeletHost, s: KubeletSettings, pod: Obj, st: NodeContainers): LabContainer[] | Rejection {
+  const resources = admitAndAssign(h, s, pod, st.containers)
   if (!(resources instanceof Map)) return resources
-  const root = paths.root(n.name)
+  const root = h.root
   const spec = baseSpec(root)
   const mem = memTotalBytes(root)
   const rlimits = containerRlimits(spec.rlimits, mem)
@@ -440,9 +462,9 @@ function startPod(n: LabNode, s: KubeletSettings, pod: Obj, st: NodeContainers):
 }
 
 /**
- * The kubelet's sync for one node: containers for every pod in `pods` (those bound to it that it runs), none for the
- * rest. Does nothing while the machine is down or its kubelet is not running. Returns the node's live containers and
- * the pods it rejected at admission (their status is the caller's: lab/kube-api/controllers.ts).
+ * The kubelet's sync for one lab machine: containers for every pod in `pods` (those bound to it that it runs), none
+ * for the rest. Does nothing while the machine is down or its kubelet is not running. Returns the node's live
+ * containers and the pods it rejected at admission (their status is the caller's: lab/kube-api/controllers.ts).
  */
 export function syncContainers(
   n: LabNode,
@@ -450,36 +472,47 @@ export function syncContainers(
 ): { containers: LabContainer[]; rejected: Map<string, Rejection> } {
   if (isDown(n) || n.kubeletError || n.stage !== 'running' || !existsSync(paths.config(n.name)))
     return { containers: liveContainers(n), rejected: new Map() }
-  const st = load(n)
+  return runPodContainers(labHost(n), pods)
+}
+
+/**
+ * A running kubelet's sync on one machine: containers for every pod in `pods`, none for the rest; returns the
+ * machine's containers and the pods kubelet rejected at admission (never started; their status is the caller's).
+ */
+export function runPodContainers(
+  h: KubeletHost,
+  pods: Obj[],
+): { containers: LabContainer[]; rejected: Map<string, Rejection> } {
+  const st = load(h)
   const want = new Map(pods.map((p) => [String(p.metadata.uid), p]))
   const before = st.containers.length
   st.containers = st.containers.filter((c) => want.has(c.podUid))
   const rejectedBefore = Object.keys(st.rejected ?? {}).length
   st.rejected = Object.fromEntries(Object.entries(st.rejected ?? {}).filter(([uid]) => want.has(uid)))
   let changed =
-    st.containers.length !== before || Object.keys(st.rejected).length !== rejectedBefore || !existsSync(fileOf(n.name))
+    st.containers.length !== before || Object.keys(st.rejected).length !== rejectedBefore || !existsSync(h.file)
   const have = new Set(st.containers.map((c) => c.podUid))
   let s: KubeletSettings | undefined
   for (const [uid, pod] of want) {
     // kubelet admits a pod once: a rejected pod stays rejected (kubelet.go:2381 rejectPod, no retry)
     if (have.has(uid) || st.rejected[uid]) continue
-    s ??= kubeletSettings(n.name)
-    const started = startPod(n, s, pod, st)
+    s ??= kubeletSettings(h.config())
+    const started = startPod(h, s, pod, st)
     if (Array.isArray(started)) st.containers.push(...started)
     else st.rejected[uid] = started
     changed = true
   }
-  if (changed) writeFileAtomic(fileOf(n.name), JSON.stringify(st, null, 1) + '\n', 0o644)
+  if (changed) writeFileAtomic(h.file, JSON.stringify(st, null, 1) + '\n', 0o644)
   // kubelet's checkpoints follow its assignments (rewritten also when a boot's machine.files reset them)
-  writeCheckpoints(n, st.containers)
+  writeCheckpoints(h, st.containers)
   return { containers: st.containers, rejected: new Map(Object.entries(st.rejected)) }
 }
 
 /** The shared pool a container without exclusive CPUs runs on: the CPU manager's defaultCpuSet, or every CPU. */
-function sharedCpus(n: LabNode): number[] {
-  const all = n.hardware.numaCpus.flat()
+function sharedCpus(h: KubeletHost): number[] {
+  const all = h.hardware.numaCpus.flat()
   try {
-    const cp = readJson(join(paths.root(n.name), CPU_STATE)) as { policyName?: string; defaultCpuSet?: string }
+    const cp = readJson(join(h.root, CPU_STATE)) as { policyName?: string; defaultCpuSet?: string }
     if (cp?.policyName === 'static' && cp.defaultCpuSet) return parseCpuList(cp.defaultCpuSet)
   } catch {}
   return all
@@ -497,7 +530,7 @@ export function procFile(n: LabNode, path: string): string | undefined | null {
   if (m[2] === 'limits') return renderProcLimits(c.rlimits)
   if (m[2] === 'status') {
     const hw = n.hardware
-    const cpus = c.exclusiveCpus ?? sharedCpus(n)
+    const cpus = c.exclusiveCpus ?? sharedCpus(labHost(n))
     const mems = c.memoryBlocks?.length
       ? [...new Set(c.memoryBlocks.flatMap((b) => b.numaAffinity ?? []))]
       : hw.numaMemoryMiB.flatMap((mib, i) => (mib > 0 ? [i] : []))

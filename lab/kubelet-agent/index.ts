@@ -13,13 +13,14 @@
 //   status (./node.ts), the lease every 10 s, node status every 10 s when it changed or every 5 min
 //   (nodeStatusUpdateFrequency, nodeStatusReportFrequency defaults), the serving certificate, and the pods
 //   (./pods.ts).
-// What it does not do yet: serve the kubelet API on :10250, run static pods, rotate certificates.
+// What it does not do yet: serve the kubelet API on :10250, rotate certificates.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseAllDocuments } from 'yaml'
 import { nodeShape, readSysroot, type NodeShape, type ShapeMachine } from '../kube-api/labinfo.ts'
 import { startKubelet } from '../kubelet.ts'
+import type { KubeletHost } from '../containers.ts'
 import { ApiClient, ApiError } from './client.ts'
 import {
   CLIENT_SIGNER,
@@ -37,6 +38,7 @@ import {
 } from './certificates.ts'
 import { initialNode, LEASE_RENEW_MS, newLease, nodeStatus } from './node.ts'
 import { PodSync } from './pods.ts'
+import { mirrorPod } from './static-pods.ts'
 
 type Obj = Record<string, any>
 
@@ -50,6 +52,10 @@ export interface KubeletAgentOptions {
   /** The API server kubelet talks to (Talos: the cluster endpoint, or KubePrism). */
   server: string
   caFile: string
+  /** The static pods in its /etc/kubernetes/manifests (a control plane's: ./static-pods.ts controlPlaneStaticPods). */
+  staticPods?: Obj[]
+  /** Where its containers are kept (default: containers.json beside the sysroot, where the lab keeps a machine's). */
+  containersFile?: string
   /** cluster.token: "<id>.<secret>" (default: the config's). */
   bootstrapToken?: string
   log?: (m: string) => void
@@ -198,11 +204,41 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
   }
   if (!extra.serverTLSBootstrap) serving = selfSignedServing(certDir, name).certPem
 
+  // kubelet's mirror pods for its static pods: created when missing, replaced when the manifest changed
+  const mirrorPods = async () => {
+    for (const manifest of o.staticPods ?? []) {
+      const want = mirrorPod(manifest, name, node.metadata.uid)
+      const path = `/api/v1/namespaces/${want.metadata.namespace}/pods`
+      const cur = await api.call('GET', `${path}/${want.metadata.name}`, undefined, undefined, signal)
+      const hash = want.metadata.annotations['kubernetes.io/config.mirror']
+      if (cur.status === 200 && cur.body.metadata.annotations?.['kubernetes.io/config.mirror'] === hash) continue
+      if (cur.status === 200) {
+        const preconditions = { uid: cur.body.metadata.uid }
+        await api.ok('DELETE', `${path}/${want.metadata.name}`, {
+          kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          preconditions,
+        })
+      }
+      await api.ok('POST', path, want, undefined, signal)
+      log(`${name}: mirror pod ${want.metadata.namespace}/${want.metadata.name} created`)
+    }
+  }
+
   await postStatus()
   await renewLease()
+  await mirrorPods().catch((e: Error) => log(`${name}: mirror pods: ${e.message}`))
+  const host: KubeletHost = {
+    hardware: o.machine.hardware,
+    root: o.sysroot,
+    file: o.containersFile ?? join(dirname(o.sysroot), 'containers.json'),
+    boot: ids.bootID,
+    config: () => cfg,
+  }
   const pods = new PodSync(
     api,
     name,
+    host,
     o.machine.address,
     async () => {
       if (!node.spec?.podCIDR) node = await api.ok('GET', `/api/v1/nodes/${name}`, undefined, undefined, signal)
@@ -213,6 +249,7 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
   const loops = [
     every(LEASE_RENEW_MS, 'lease', renewLease),
     every(10_000, 'node status', postStatus),
+    ...(o.staticPods?.length ? [every(10_000, 'mirror pods', mirrorPods)] : []),
     pods.run(signal),
     ...(extra.serverTLSBootstrap ? [servingLoop()] : []),
   ]

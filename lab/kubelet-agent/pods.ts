@@ -8,10 +8,20 @@
 //   (kube-controller-manager's node IPAM, --allocate-node-cidrs as Talos renders it; the CNI's host-local way);
 // - a pod given a deletionTimestamp has its containers stopped, its terminal status posted, and is then deleted with
 //   grace period 0 and its UID as precondition (pkg/kubelet/status/status_manager.go syncPod :942-956).
-// No containers run: the lab has no runtime. The CPU and memory managers' start-time checks run in lab/kubelet.ts
-// (called by ./index.ts); pods get no exclusive cpuset here, as in the imitation.
+// - admission, then containers (lab/containers.ts runPodContainers, the same code the imitation's kubelets run): a pod
+//   kubelet's topology-manager admission refuses (SMTAlignmentError, TopologyAffinityError) is reported Failed with
+//   "Pod was rejected: …" and a Warning event from the kubelet (kubelet.go:2381-2388 rejectPod) and never started;
+//   an admitted one gets its sandbox and container processes, the static CPU manager's exclusive CPUs and the
+//   memory manager's NUMA node (written to the sysroot's checkpoints), and its status reports their container IDs;
+// - a one-shot pod (restartPolicy Never, only mkdir/chown/chmod scripts on hostPath volumes, as 05's
+//   storage-permissions pod: lab/kube-api/oneshot.ts) runs against the sysroot and is reported Succeeded or Failed.
+// No process runs: the lab has no container runtime; containers.json records what containerd would have started.
+import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runningStatus } from '../pod-status.ts'
+import { rejectedStatus } from '../kubelet-admission.ts'
+import { runPodContainers, type KubeletHost, type LabContainer, type Rejection } from '../containers.ts'
+import { finishedStatus, isOneShot, runOneShot } from '../kube-api/oneshot.ts'
 import type { ApiClient } from './client.ts'
 import { metaTime } from './node.ts'
 
@@ -21,10 +31,13 @@ export class PodSync {
   /** uid → the pod IP this kubelet gave it, for pods it reported running. */
   private running = new Map<string, string>()
   private finishing = new Set<string>()
+  /** uid → the latest copy of each pod bound here that kubelet runs (not terminal, not being deleted). */
+  private pods = new Map<string, Obj>()
 
   constructor(
     private api: ApiClient,
     private node: string,
+    private host: KubeletHost,
     private hostIP: string,
     private podCIDR: () => Promise<string | undefined>,
     private log: (m: string) => void,
@@ -56,14 +69,20 @@ export class PodSync {
 
   private async sync(type: string, p: Obj): Promise<void> {
     const uid: string = p.metadata.uid
+    const terminal = ['Succeeded', 'Failed'].includes(p.status?.phase)
+    if (type === 'DELETED' || terminal || p.metadata.deletionTimestamp || isOneShot(p)) {
+      // its containers stop (a terminal or deleted pod's), freeing its CPUs and memory
+      if (this.pods.delete(uid)) this.containers()
+    } else this.pods.set(uid, p)
     if (type === 'DELETED') {
       this.running.delete(uid)
       this.finishing.delete(uid)
       return
     }
-    if (['Succeeded', 'Failed'].includes(p.status?.phase) && !p.metadata.deletionTimestamp) return
+    if (terminal && !p.metadata.deletionTimestamp) return
     try {
       if (p.metadata.deletionTimestamp) await this.finish(p)
+      else if (isOneShot(p)) await this.runToCompletion(p)
       else if (!this.running.has(uid)) await this.start(p)
     } catch (e) {
       this.log(`pod ${p.metadata.namespace}/${p.metadata.name}: ${(e as Error).message}`)
@@ -72,14 +91,80 @@ export class PodSync {
 
   private statusPath = (p: Obj) => `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}/status`
 
+  /** kubelet's sync of every pod it runs: their containers (admitting new ones); returns the new pods' verdicts. */
+  private containers(): { containers: LabContainer[]; rejected: Map<string, Rejection> } {
+    return runPodContainers(this.host, [...this.pods.values()])
+  }
+
   private async start(p: Obj): Promise<void> {
+    const synced = this.containers()
+    const rejection = synced.rejected.get(p.metadata.uid)
+    if (rejection) return this.reject(p, rejection)
     const ip = p.spec.hostNetwork ? this.hostIP : (p.status?.podIP ?? (await this.allocate()))
     if (!ip) throw new Error('the Node has no spec.podCIDR yet: no pod network, not started')
     this.running.set(p.metadata.uid, ip)
-    const status = runningStatus(p, this.hostIP, ip, true)
+    const ids = Object.fromEntries(
+      synced.containers
+        .filter((c) => c.podUid === p.metadata.uid && c.name)
+        .map((c) => [c.name, `containerd://${c.id}`]),
+    )
+    const status = runningStatus(p, this.hostIP, ip, true, ids)
     const patch = { metadata: { uid: p.metadata.uid }, status }
     await this.api.ok('PATCH', this.statusPath(p), patch, 'application/strategic-merge-patch+json')
     this.log(`pod ${p.metadata.namespace}/${p.metadata.name} running (${ip})`)
+  }
+
+  /** kubelet.go rejectPod: the pod Failed with the admission error, and a Warning event from this kubelet. */
+  private async reject(p: Obj, r: Rejection): Promise<void> {
+    this.pods.delete(p.metadata.uid)
+    const status = rejectedStatus(p.status, r, metaTime())
+    await this.api.ok(
+      'PATCH',
+      this.statusPath(p),
+      { metadata: { uid: p.metadata.uid }, status },
+      'application/strategic-merge-patch+json',
+    )
+    await this.event(p, 'Warning', r.reason, r.message)
+    this.log(`pod ${p.metadata.namespace}/${p.metadata.name} rejected: ${r.reason}: ${r.message}`)
+  }
+
+  /** A one-shot pod: its scripts run against the sysroot once, and the pod ends Succeeded or Failed. */
+  private async runToCompletion(p: Obj): Promise<void> {
+    if (this.finishing.has(p.metadata.uid)) return
+    this.finishing.add(p.metadata.uid)
+    const result = runOneShot(p, this.host.root)
+    const status = finishedStatus(p, this.hostIP, result)
+    await this.api.ok(
+      'PATCH',
+      this.statusPath(p),
+      { metadata: { uid: p.metadata.uid }, status },
+      'application/strategic-merge-patch+json',
+    )
+    this.log(`pod ${p.metadata.namespace}/${p.metadata.name} ran to completion: ${result.message}`)
+  }
+
+  /** A core/v1 Event about the pod from this kubelet (the node's credential may create events). */
+  private async event(p: Obj, type: string, reason: string, message: string): Promise<void> {
+    const now = metaTime()
+    const ns = p.metadata.namespace
+    const ev = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `${p.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
+      involvedObject: { kind: 'Pod', namespace: ns, name: p.metadata.name, uid: p.metadata.uid, apiVersion: 'v1' },
+      reason,
+      message,
+      source: { component: 'kubelet', host: this.node },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      type,
+      reportingComponent: 'kubelet',
+      reportingInstance: this.node,
+    }
+    await this.api
+      .ok('POST', `/api/v1/namespaces/${ns}/events`, ev)
+      .catch((e: Error) => this.log(`event: ${e.message}`))
   }
 
   /** Containers stopped (as pause exits on SIGTERM: 0), the terminal status posted, then the pod deleted. */

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
@@ -17,7 +17,7 @@ import { flagValue, type RenderedControlPlane } from '../../lab/control-plane.ts
 import { guardedWorkload, startRealControlPlane, type RealControlPlane } from '../../lab/real-control-plane.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
-import { Kube } from '../../lib/kube/kubectl.ts'
+import { Kube, type KubePod } from '../../lib/kube/kubectl.ts'
 import { approveCsrs } from '../../steps/join.ts'
 import { cordonAndDrain } from '../../steps/09-upgrade/talos.ts'
 import { kubeletBootstrapManifests } from '../../lab/talos-manifests.ts'
@@ -27,6 +27,11 @@ import { createSysroot } from '../../lab/sysroot.ts'
 import { installCmdline, parseMachineConfig } from '../../lab/machine-config.ts'
 import { parseCpuList } from '../../lib/host/numa.ts'
 import { startKubeletAgent, type KubeletAgent } from '../../lab/kubelet-agent/index.ts'
+import { controlPlaneStaticPods } from '../../lab/kubelet-agent/static-pods.ts'
+import { missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import { permissionsPodManifest } from '../../steps/05-storage-tuning/steps.ts'
+import { storageDataDir } from '../../config/volume-data-dir.ts'
+import { ownerOf } from '../../lab/file-owners.ts'
 
 const IP = '127.0.137.11' // cp1 in this test; 127.0.137.x is this test's range
 const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
@@ -76,6 +81,22 @@ const registerWithTaints = () =>
     effect: string
   }[]
 
+/** What validator1's kubelet started (lab/containers.ts, beside its sysroot) and its CPU manager's checkpoint. */
+const nodeDir = (n: string) => join(dir, 'nodes', n)
+const containersOf = (n: string) =>
+  JSON.parse(readFileSync(join(nodeDir(n), 'containers.json'), 'utf8')).containers as {
+    podUid: string
+    name: string
+    id: string
+    exclusiveCpus?: number[]
+    memoryBlocks?: { numaAffinity: number[]; type: string; size: number }[]
+  }[]
+const cpuManagerState = (n: string) =>
+  JSON.parse(readFileSync(join(nodeDir(n), 'root/var/lib/kubelet/cpu_manager_state'), 'utf8')) as {
+    defaultCpuSet: string
+    entries?: Record<string, Record<string, string>>
+  }
+
 before(async () => {
   if (skip) return
   dir = mkdtempSync(join(tmpdir(), 'real-kubelet-join-'))
@@ -111,12 +132,18 @@ function machine(name: string, configText: string) {
   return { machine: m, root }
 }
 
-async function startAgent(name: string, configText: string, parsed?: Record<string, any>): Promise<KubeletAgent> {
+async function startAgent(
+  name: string,
+  configText: string,
+  parsed?: Record<string, any>,
+  staticPods?: Record<string, any>[],
+): Promise<KubeletAgent> {
   const { machine: m, root } = machine(name, configText)
   const agent = await startKubeletAgent({
     machine: m,
     config: parsed ?? configText,
     sysroot: root,
+    staticPods,
     server: `https://${IP}:${flagValue(cp.args, 'secure-port')}`,
     caFile: join(cp.dir, 'secrets', 'ca.crt'),
     log,
@@ -286,6 +313,28 @@ test(
     assert.equal(p.status.qosClass, 'Guaranteed')
     assert.equal(p.status.hostIP, '127.0.10.21')
     assert.ok(p.status.containerStatuses[0].state.running, 'its container reported running')
+    // kubelet's CPU and memory managers (as lab/containers.ts models them): 4 exclusive CPUs, whole cores of one NUMA
+    // node without the reserved ones, in the checkpoint too; the 1 GiB pages from that node; the status names the
+    // container the node runs
+    const c = containersOf('validator1').find((x) => x.podUid === p.metadata.uid && x.name === 'c')
+    assert.ok(c, 'validator1 runs the container')
+    assert.equal(p.status.containerStatuses[0].containerID, `containerd://${c.id}`)
+    const { machine: vm } = machine('validator1', configs.get('validator1')!)
+    const numa = vm.hardware.numaCpus.findIndex((cpus) => cpus.includes(c.exclusiveCpus![0]!))
+    assert.equal(c.exclusiveCpus?.length, 4)
+    assert.ok(
+      c.exclusiveCpus.every((x) => vm.hardware.numaCpus[numa]!.includes(x)),
+      'one NUMA node',
+    )
+    const reserved = parseCpuList(v1alpha1(configs.get('validator1')!).machine.kubelet.extraConfig.reservedSystemCPUs)
+    assert.ok(!c.exclusiveCpus.some((x) => reserved.includes(x)), 'none of the reserved CPUs')
+    const state = cpuManagerState('validator1')
+    assert.deepEqual(parseCpuList(state.entries?.[p.metadata.uid]?.c ?? ''), c.exclusiveCpus)
+    assert.ok(!parseCpuList(state.defaultCpuSet).some((x) => c.exclusiveCpus!.includes(x)), 'taken from the pool')
+    assert.deepEqual(
+      c.memoryBlocks?.find((b) => b.type === 'hugepages-1Gi'),
+      { numaAffinity: [numa], type: 'hugepages-1Gi', size: 2 * 1024 ** 3 },
+    )
     const ready = (p.status.conditions as { type: string; status: string }[]).find((c) => c.type === 'Ready')
     assert.equal(ready?.status, 'True')
     // not host network: an address of the Node's podCIDR (kube-controller-manager's node IPAM)
@@ -302,6 +351,113 @@ test(
       20_000,
     )
     assert.ok(Date.now() - t0 < 20_000, 'deleted by the kubelet before its grace period ran out')
+    // its containers are gone, and its CPUs are back in the shared pool
+    assert.equal(containersOf('validator1').filter((x) => x.podUid === p.metadata.uid).length, 0)
+    assert.equal(cpuManagerState('validator1').entries?.[p.metadata.uid], undefined)
+  },
+)
+
+test(
+  "kubelet's admission on validator1: 3 CPUs under full-pcpus-only are rejected (SMTAlignmentError), never started",
+  { skip },
+  async () => {
+    const extra = v1alpha1(configs.get('validator1')!).machine.kubelet.extraConfig
+    assert.equal(extra.cpuManagerPolicyOptions?.['full-pcpus-only'], 'true', 'as the product renders the validator')
+    const taint = registerWithTaints()[0]!
+    const resources = { cpu: '3', memory: '1Gi' }
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'odd-cpus', namespace: 'solana' },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': 'validator1' },
+        tolerations: [{ key: taint.key, operator: 'Equal', value: taint.value, effect: taint.effect }],
+        containers: [
+          { name: 'c', image: 'registry.k8s.io/pause:3.10', resources: { requests: resources, limits: resources } },
+        ],
+      },
+    }
+    ok(['create', '-f', '-'], JSON.stringify(pod))
+    const p = await until('the pod Failed', () => {
+      const got = getJson(['-n', 'solana', 'get', 'pod', 'odd-cpus'])
+      return got.status.phase === 'Failed' ? got : undefined
+    })
+    assert.equal(p.spec.nodeName, 'validator1', 'the scheduler bound it: only the kubelet refuses')
+    assert.equal(p.status.reason, 'SMTAlignmentError')
+    assert.match(
+      p.status.message,
+      /^Pod was rejected: SMT Alignment Error: requested 3 cpus not multiple cpus per core = 2/,
+    )
+    assert.equal(containersOf('validator1').filter((x) => x.podUid === p.metadata.uid).length, 0)
+    const events = getJson(['-n', 'solana', 'get', 'events', '--field-selector', 'involvedObject.name=odd-cpus'])
+    const ev = (events.items as any[]).find((e) => e.reason === 'SMTAlignmentError')
+    assert.ok(ev, 'a Warning event from the kubelet')
+    assert.equal(ev.type, 'Warning')
+    assert.deepEqual(ev.source, { component: 'kubelet', host: 'validator1' })
+    ok(['-n', 'solana', 'delete', 'pod', 'odd-cpus', '--wait=false'])
+  },
+)
+
+test(
+  "05's storage-permissions pod runs to completion on validator1: its data directories get their owner and mode",
+  {
+    skip,
+  },
+  async () => {
+    const profile = inventory.validator!
+    const want = profile.storage!
+    const root = join(nodeDir('validator1'), 'root')
+    // the volumes are mounted there (hostPath type Directory)
+    for (const w of want) mkdirSync(join(root, w.mountPoint), { recursive: true })
+    ok(['create', '-f', '-'], JSON.stringify(permissionsPodManifest('validator1', want, profile.taints ?? [])))
+    const p = await until('the pod finished', () => {
+      const got = getJson(['-n', 'kube-system', 'get', 'pod', 'validator-storage-permissions'])
+      return ['Succeeded', 'Failed'].includes(got.status.phase) ? got : undefined
+    })
+    assert.equal(p.status.phase, 'Succeeded', JSON.stringify(p.status.containerStatuses))
+    for (const w of want) {
+      const got = ownerOf(root, storageDataDir(w))
+      if (w.owner) assert.deepEqual([got?.uid, got?.gid], [w.owner.uid, w.owner.gid], storageDataDir(w))
+      if (w.mode) assert.equal(Number.parseInt(got!.mode, 8), Number.parseInt(String(w.mode), 8), storageDataDir(w))
+    }
+    ok(['-n', 'kube-system', 'delete', 'pod', 'validator-storage-permissions'])
+  },
+)
+
+test(
+  "cp1's kubelet makes mirror pods of Talos's static pods: what 03 waits for, owned by the Node; NodeRestriction holds",
+  { skip },
+  async () => {
+    const cfg = v1alpha1(configs.get('cp1')!)
+    await startAgent('cp1', configs.get('cp1')!, undefined, controlPlaneStaticPods(cp, cfg))
+    const pods = await until('the mirror pods Running', () => {
+      const got = getJson(['-n', 'kube-system', 'get', 'pods']).items as KubePod[]
+      return missingStaticPods(['cp1'], got).length === 0 ? got : undefined
+    })
+    const node = getJson(['get', 'node', 'cp1'])
+    const apiserver = pods.find((p) => p.metadata.name === 'kube-apiserver-cp1') as Record<string, any>
+    assert.deepEqual(apiserver.metadata.ownerReferences, [
+      { apiVersion: 'v1', kind: 'Node', name: 'cp1', uid: node.metadata.uid, controller: true },
+    ])
+    assert.equal(apiserver.metadata.annotations['kubernetes.io/config.source'], 'file')
+    assert.equal(apiserver.spec.priority, 2000000000, "system-cluster-critical's value")
+    assert.deepEqual(apiserver.spec.containers[0].resources.requests, { cpu: '200m', memory: '512Mi' })
+    assert.ok(apiserver.spec.containers[0].command.includes('--secure-port=' + flagValue(cp.args, 'secure-port')))
+    assert.ok(
+      apiserver.spec.containers[0].command.some((a: string) =>
+        a.includes('/system/secrets/kubernetes/kube-apiserver/'),
+      ),
+      "Talos's paths in the command",
+    )
+    // a kubelet may make mirror pods only for its own node
+    const forged: Record<string, any> = { ...apiserver, metadata: { ...apiserver.metadata, name: 'forged-cp1' } }
+    delete forged.metadata.uid
+    delete forged.metadata.resourceVersion
+    delete forged.metadata.creationTimestamp
+    delete forged.status
+    const r = kubectl(agents.get('worker1')!.kubeconfig, ['create', '-f', '-'], JSON.stringify(forged))
+    assert.notEqual(r.status, 0)
+    assert.match(r.err, /node "worker1" can only create pods with spec.nodeName set to itself/)
   },
 )
 
