@@ -21,6 +21,7 @@ import { applyInlineManifests } from './manifest-apply.ts'
 import { liveContainers, syncContainers, type LabContainer, type Rejection } from '../containers.ts'
 import { rejectedStatus } from '../kubelet-admission.ts'
 import { runningStatus } from '../pod-status.ts'
+import { applyNodeSpec } from '../machine-api/node-apply.ts'
 
 const NODE = byKind('Node')
 const POD = byKind('Pod')
@@ -30,8 +31,6 @@ const EVENT = byKind('Event')
 const LEASE = byKind('Lease')
 const SYSTEM = { name: 'system:kube-controller-manager', groups: [] as string[] }
 
-const OWNED_LABELS = 'talos.dev/owned-labels'
-const OWNED_TAINTS = 'talos.dev/owned-taints'
 const UNREACHABLE = 'node.kubernetes.io/unreachable'
 /** A kubelet that stops posting status is marked Unknown after this long (the lab's node-monitor-grace-period). */
 export const NODE_GRACE_MS = 2000
@@ -333,29 +332,9 @@ export class Controllers {
     })
   }
 
-  /** Talos' NodeApplyController (node_apply.go ApplyLabels/ApplyTaints): owned keys follow the config, others are left. */
+  /** Talos' NodeApplyController (lab/machine-api/node-apply.ts, node_apply.go syncOnce). */
   private talosNodeApply(n: Obj, s: NodeShape): void {
-    const md = n.metadata
-    const ownedLabels: string[] = JSON.parse(md.annotations[OWNED_LABELS] ?? '[]')
-    for (const k of ownedLabels) if (!(k in s.configLabels)) delete md.labels[k]
-    Object.assign(md.labels, s.configLabels)
-    md.annotations[OWNED_LABELS] = JSON.stringify(Object.keys(s.configLabels).sort())
-
-    const ownedTaints: string[] = JSON.parse(md.annotations[OWNED_TAINTS] ?? '[]')
-    const cfgKeys = new Set(s.configTaints.map((t) => `${t.key}:${t.effect}`))
-    const taints: Taint[] = (n.spec?.taints ?? []).filter(
-      (t: Taint) => !(ownedTaints.includes(t.key) && !cfgKeys.has(`${t.key}:${t.effect}`)),
-    )
-    for (const t of s.configTaints) {
-      const i = taints.findIndex((x) => x.key === t.key && x.effect === t.effect)
-      // a taint already there with the same value (registerWithTaints) is taken over unchanged
-      if (i >= 0) taints[i] = { ...taints[i], ...t }
-      else taints.push({ ...t })
-    }
-    md.annotations[OWNED_TAINTS] = JSON.stringify(s.configTaints.map((t) => t.key).sort())
-    n.spec ??= {}
-    if (taints.length) n.spec.taints = taints
-    else delete n.spec.taints
+    applyNodeSpec(n, { labels: s.configLabels, annotations: s.configAnnotations, taints: s.configTaints })
   }
 
   // ---- CSRs ----------------------------------------------------------------------------------

@@ -128,6 +128,8 @@ export interface NodeShape {
   kubeletLabels: Record<string, string>
   /** Labels Talos' NodeApplyController keeps on the node: machine.nodeLabels, plus the control-plane role label. */
   configLabels: Record<string, string>
+  /** Annotations Talos' NodeApplyController keeps on the node: machine.nodeAnnotations. */
+  configAnnotations: Record<string, string>
   /** KubeletConfiguration.registerWithTaints: the taints the Node is created with. */
   registerTaints: Taint[]
   /** Taints Talos' NodeApplyController keeps on the node: machine.nodeTaints, plus the control-plane taint. */
@@ -219,6 +221,9 @@ export function nodeShape(n: ShapeMachine, cfg: Obj | undefined, sys: SysFacts):
     role,
     kubeletLabels,
     configLabels,
+    configAnnotations: Object.fromEntries(
+      Object.entries(cfg?.machine?.nodeAnnotations ?? {}).map(([k, v]) => [k, String(v ?? '')]),
+    ),
     registerTaints,
     configTaints: [...cpTaint, ...configTaints(cfg).filter((t) => !cpTaint.some((c) => c.key === t.key))],
     talosUser,

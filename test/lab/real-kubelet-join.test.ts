@@ -32,6 +32,10 @@ import { missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
 import { permissionsPodManifest } from '../../steps/05-storage-tuning/steps.ts'
 import { storageDataDir } from '../../config/volume-data-dir.ts'
 import { ownerOf } from '../../lab/file-owners.ts'
+import { nodeClient, syncNode, type NodeApplySpec } from '../../lab/machine-api/node-apply.ts'
+import { ApiClient } from '../../lab/kubelet-agent/client.ts'
+import { currentPair } from '../../lab/kubelet-agent/certificates.ts'
+import { nodeShape, readSysroot } from '../../lab/kube-api/labinfo.ts'
 
 const IP = '127.0.137.11' // cp1 in this test; 127.0.137.x is this test's range
 const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
@@ -458,6 +462,64 @@ test(
     const r = kubectl(agents.get('worker1')!.kubeconfig, ['create', '-f', '-'], JSON.stringify(forged))
     assert.notEqual(r.status, 0)
     assert.match(r.err, /node "worker1" can only create pods with spec.nodeName set to itself/)
+  },
+)
+
+/** Talos's NodeApplyController's wants for `name` with this config (labels, annotations, taints: labinfo.ts). */
+function applySpec(name: string, cfg: Record<string, any>): NodeApplySpec {
+  const { machine: m, root } = machine(name, configs.get(name)!)
+  const s = nodeShape(m, cfg, readSysroot(root))
+  return { labels: s.configLabels, annotations: s.configAnnotations, taints: s.configTaints }
+}
+
+test(
+  "Talos's NodeApplyController on the real API: a worker's kubelet credential may set labels but no taint, cp1's admin one both",
+  { skip },
+  async () => {
+    const server = new URL(`https://${IP}:${flagValue(cp.args, 'secure-port')}`)
+    const ca = readFileSync(join(cp.dir, 'secrets', 'ca.crt'), 'utf8')
+    const pair = currentPair(join(nodeDir('worker1'), 'root/var/lib/kubelet/pki'), 'kubelet-client')!
+    const kubelet = new ApiClient(server, ca, { cert: pair.certPem, key: pair.keyPem })
+    const cfg = structuredClone(v1alpha1(configs.get('worker1')!))
+    cfg.machine.nodeLabels = { ...(cfg.machine.nodeLabels ?? {}), 'solana.org/pool': 'rpc' }
+    cfg.machine.nodeAnnotations = { 'solana.org/rack': 'r7' }
+    try {
+      const want = applySpec('worker1', cfg)
+      await syncNode(nodeClient(kubelet), 'worker1', { ...want, taints: [] })
+      const n = getJson(['get', 'node', 'worker1'])
+      assert.equal(n.metadata.labels['solana.org/pool'], 'rpc')
+      assert.equal(n.metadata.annotations['solana.org/rack'], 'r7')
+      assert.ok(JSON.parse(n.metadata.annotations['talos.dev/owned-labels']).includes('solana.org/pool'))
+
+      // machine.nodeTaints on a worker: NodeRestriction refuses the whole update, retried for 10 s (here 1 s)
+      cfg.machine.nodeTaints = { 'solana.org/dedicated': 'true:NoSchedule' }
+      const refused = await syncNode(nodeClient(kubelet), 'worker1', applySpec('worker1', cfg), 1000).then(
+        () => undefined,
+        (e: Error) => e.message,
+      )
+      assert.match(refused ?? 'applied', /node "worker1" is not allowed to modify taints/)
+      assert.equal(ok(['get', 'node', 'worker1', '-o', 'jsonpath={.spec.taints}']), '')
+    } finally {
+      kubelet.close()
+    }
+
+    // cp1, as Talos renders it: the control-plane role label and taint (the taint registered by kubelet is taken over)
+    const adminCert = join(dir, 'node-apply-admin')
+    const admin = plane!.kubeconfigFor('node-apply-admin', 'admin', ['system:masters'])
+    assert.ok(admin)
+    const certPem = readFileSync(`${adminCert}.crt`, 'utf8')
+    const keyPem = readFileSync(`${adminCert}.key`, 'utf8')
+    const client = new ApiClient(server, ca, { cert: certPem, key: keyPem })
+    try {
+      await syncNode(nodeClient(client), 'cp1', applySpec('cp1', v1alpha1(configs.get('cp1')!)))
+      const n = getJson(['get', 'node', 'cp1'])
+      assert.equal(n.metadata.labels['node-role.kubernetes.io/control-plane'], '')
+      assert.equal(n.metadata.labels['node.kubernetes.io/exclude-from-external-load-balancers'], '')
+      assert.deepEqual(n.spec.taints, [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }])
+      assert.equal(n.metadata.annotations['talos.dev/owned-taints'], '["node-role.kubernetes.io/control-plane"]')
+    } finally {
+      client.close()
+    }
   },
 )
 
