@@ -1201,6 +1201,10 @@ function checkPodFitsOneNumaNode(
     return
   }
   const reserved = new Set(expandCpuset(v.reservedSystemCpus ?? ''))
+  // kubelet sees only the CPUs online in the boot (nosmt, maxcpus=, nr_cpus= in validator.kernelArgs take some)
+  const present = hw.numaCpus.flat()
+  const siblings = new Map(present.map((x) => [x, hw.threadSiblings?.find((core) => core.includes(x)) ?? [x]]))
+  const down = new Set(offlineAfterBoot(present, v.kernelArgs ?? [], { present, siblings }).map((o) => o.cpu))
   const allHuge = hugepageBytesPerNode(v.hugepages)
   const offers = hw.numaCpus.map((cpus, i) => {
     const memReserved = (v.reservedMemory ?? [])
@@ -1208,7 +1212,7 @@ function checkPodFitsOneNumaNode(
       .reduce((a, r) => a + quantityOrNaN(r.memory), 0)
     return {
       node: i,
-      cpus: cpus.filter((x) => !reserved.has(x)).length,
+      cpus: cpus.filter((x) => !reserved.has(x) && !down.has(x)).length,
       memory: hw.numaMemoryMiB[i]! * 2 ** 20 - (allHuge[i] ?? 0) - memReserved,
       hugepages: v.hugepages.map((p) => ({ size: p.size, bytes: (p.perNumaNode[i] ?? 0) * hugepageBytes(p.size) })),
     }
@@ -1223,7 +1227,8 @@ function checkPodFitsOneNumaNode(
       P(),
       `cpus ${pod.cpus}, memory ${pod.memory}, hugepages ${wants.map((w) => (wants.length === 1 ? w.quantity : `${w.quantity} of ${w.pool.size}`)).join(' + ')} fit no single NUMA node (single-numa-node takes all three from one node; kubelet would reject the pod with TopologyAffinityError): ${offers.map((o) => `node ${o.node} offers ${o.cpus} CPUs, ${gib(Math.max(0, o.memory))} memory, ${huge(o.hugepages)} huge pages`).join('; ')}`,
     )
-  const threads = hw.threadSiblings?.[0]?.length ?? 1
+  // the threads per core kubelet counts: the online siblings of a core (1 under nosmt)
+  const threads = hw.threadSiblings?.[0]?.filter((x) => !down.has(x)).length || 1
   if (v.cpuManagerPolicy === 'static' && pod.cpus % threads !== 0)
     c.warn(
       P('cpus'),

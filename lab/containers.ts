@@ -285,12 +285,25 @@ function podRequest(pod: Obj): PodRequest {
   }
 }
 
+/**
+ * The CPUs kubelet's managers see in this boot, by NUMA node and by core: cadvisor lists only online CPUs (an offline
+ * one has no topology directory), so `nosmt`, `maxcpus=` or `nr_cpus=` leave fewer (lab/kubelet.ts kubeletCpus).
+ */
+function onlineTopology(h: KubeletHost): { numaCpus: number[][]; cores: number[][] } {
+  const online = new Set(kubeletCpus(h.root, h.hardware))
+  return {
+    numaCpus: h.hardware.numaCpus.map((cpus) => cpus.filter((c) => online.has(c))),
+    cores: coresOf(h.hardware)
+      .map((core) => core.filter((c) => online.has(c)))
+      .filter((core) => core.length),
+  }
+}
+
 /** The node as kubelet's managers see it with these containers holding their CPUs and memory. */
 function nodeResources(h: KubeletHost, s: KubeletSettings, held: Held[]): NodeResources {
   const free = s.memoryPolicy === 'Static' ? freeMemory(h, held) : undefined
   return {
-    numaCpus: h.hardware.numaCpus,
-    cores: coresOf(h.hardware),
+    ...onlineTopology(h),
     taken: held.flatMap((x) => x.exclusiveCpus ?? []),
     freeMemory: free
       ? Object.fromEntries(
@@ -321,17 +334,18 @@ function assign(
   const fitsMemory = (node: number) =>
     !!free && memReqs.every(([r, v]) => (free[node]?.memoryMap?.[r]?.free ?? -1) >= v)
   const aligned = s.topologyPolicy !== 'none' || memReqs.length > 0
-  const nodes = h.hardware.numaCpus.map((_, i) => i)
+  const topo = onlineTopology(h)
+  const nodes = topo.numaCpus.map((_, i) => i)
   const node = aligned
-    ? nodes.find((i) => freeCpus(h.hardware.numaCpus[i]!).length >= wantCpus && (!memReqs.length || fitsMemory(i)))
+    ? nodes.find((i) => freeCpus(topo.numaCpus[i]!).length >= wantCpus && (!memReqs.length || fitsMemory(i)))
     : undefined
   const out: Pick<LabContainer, 'exclusiveCpus' | 'memoryBlocks'> = {}
   if (wantCpus) {
-    const pool = freeCpus(node === undefined ? h.hardware.numaCpus.flat() : h.hardware.numaCpus[node]!)
+    const pool = freeCpus(node === undefined ? topo.numaCpus.flat() : topo.numaCpus[node]!)
     const inPool = new Set(pool)
     const picked: number[] = []
     // whole free cores, in core order
-    for (const core of coresOf(h.hardware)) {
+    for (const core of topo.cores) {
       if (picked.length + core.length > wantCpus) continue
       if (core.every((x) => inPool.has(x))) picked.push(...core)
     }

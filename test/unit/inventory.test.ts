@@ -379,6 +379,32 @@ test('nosmt or maxcpus= in validator.kernelArgs: a reserved CPU they take offlin
   assert.match(withArgs('nr_cpus=16')[0]!.message, /CPU 16 is offline .*nr_cpus=16 makes CPUs 16 and above impossible/)
 })
 
+test('validator.pod under nosmt: only online CPUs count per NUMA node, and a core is one thread', () => {
+  const warnings = (pod: string, args: string) =>
+    checkInventory(
+      labText()
+        .replace('reservedSystemCpus: "0,16"', 'reservedSystemCpus: "0"')
+        .replace(/^  kernelArgs: \[/m, `  kernelArgs: [${args}, `)
+        .replace('pod: { cpus: 4, memory: 4Gi, hugepages: { 1Gi: 2Gi, 2Mi: 128Mi } }', pod),
+      'lab.yaml',
+      labHardware,
+    ).warnings
+  // 12 CPUs fit node 1 with both threads of its 8 cores online; under nosmt node 1 has 8 and node 0 7 (CPU 0 reserved)
+  assert.deepEqual(warnings('pod: { cpus: 12, memory: 4Gi, hugepages: 2Gi }', 'amd_pstate=active'), [])
+  const w = warnings('pod: { cpus: 12, memory: 4Gi, hugepages: 2Gi }', 'nosmt')
+  assert.deepEqual(
+    w.map((x) => x.field),
+    ['validator.pod'],
+  )
+  assert.match(w[0]!.message, /node 0 offers 7 CPUs, .*; node 1 offers 8 CPUs/)
+  // one thread per core: an odd count is whole cores, so full-pcpus-only admits it
+  assert.deepEqual(warnings('pod: { cpus: 3, memory: 1Gi, hugepages: 1Gi }', 'nosmt'), [])
+  assert.deepEqual(
+    warnings('pod: { cpus: 3, memory: 1Gi, hugepages: 1Gi }', 'amd_pstate=active').map((x) => x.field),
+    ['validator.pod.cpus'],
+  )
+})
+
 test('validator.pod: warns when cpus, memory and huge pages cannot come from one NUMA node, or cpus split a core', () => {
   const withPod = (pod: string) =>
     checkInventory(
