@@ -24,9 +24,9 @@ const { handle, isPublicPath, sendError } = await import('./handlers.ts')
 const { Controllers } = await import('./controllers.ts')
 const { podSecurityConfig } = await import('./pod-security.ts')
 const { fileStamp } = await import('./labcache.ts')
-const { VipElection, CAMPAIGN_POLL_MS } = await import('./vip-election.ts')
+const { VipElection } = await import('./vip-election.ts')
 const { EtcdClient } = await import('../etcd-client.ts')
-const { recordVipEvent } = await import('../vip-holders.ts')
+const { VipHolder } = await import('../vip-holder.ts')
 
 const nodeName = args.node
 const log = (msg: string) => console.log(`${new Date().toISOString()} kube-apiserver[${nodeName}] ${msg}`)
@@ -88,77 +88,18 @@ main.listen(port, node.address, () =>
   log(`serving on https://${node.address}:${port} (kubernetes ${ctx.gitVersion}, etcd ${node.etcd.clientUrl})`),
 )
 
-// --- the shared VIP: held by the winner of Talos' etcd election (vip-election.ts says how it moves) ----------
-const vip = new URL(endpoint)
-const vipHost = vip.hostname
-const vipPort = Number(vip.port || 443)
-let vipServer: Server | undefined
-let holdingVip = false
-let etcdBadSince: number | undefined
-let stopping = false
+// --- the shared VIP: held by the winner of Talos' etcd election (lab/vip-holder.ts) -------------------------
 // one campaign per node, on its LOCAL etcd member (vip.go: etcd.NewLocalClient), the hostname as its value
-const election = new VipElection(new EtcdClient(node.etcd.clientUrl), vipHost, hostnameOf(node, cfg), log)
-
-// the VIP listener is made once and only asked to listen again while the old holder's socket is still closing
-let vipCandidate: Server | undefined
-let vipListening = false
-function bindVip(): void {
-  if (stopping || vipServer || vipListening) return
-  const s = (vipCandidate ??= makeServer())
-  vipListening = true
-  const onError = () => {
-    vipListening = false
-    s.off('listening', onListening)
-  }
-  const onListening = () => {
-    s.off('error', onError)
-    s.once('error', (e) => releaseVip(`listener error: ${e.message}`))
-    vipListening = false
-    vipServer = s
-    holdingVip = true
-    log(`holding the cluster VIP ${vipHost}:${vipPort}`)
-    recordVipEvent({ node: nodeName, pid: process.pid, event: 'acquired', why: 'won the etcd election' })
-  }
-  s.once('error', onError)
-  s.once('listening', onListening)
-  s.listen(vipPort, vipHost)
-}
-
-function releaseVip(why: string): void {
-  if (!vipServer) return
-  log(`releasing the cluster VIP ${vipHost}:${vipPort}: ${why}`)
-  vipServer.close()
-  vipServer.closeAllConnections?.()
-  vipServer = undefined
-  vipCandidate = undefined // a closing server cannot listen again until every connection is gone: use a new one
-  holdingVip = false
-  recordVipEvent({ node: nodeName, pid: process.pid, event: 'released', why })
-}
-
-// Only a node whose etcd is healthy campaigns (vip.go waitForPreconditions); a lone node whose own address is the
-// endpoint has no VIP to elect.
-let campaigning = false
-let lastCampaignError = ''
-async function campaignRound(): Promise<void> {
-  if (stopping || campaigning || vipHost === node.address || etcdBadSince !== undefined) return
-  campaigning = true
-  try {
-    const standing = await election.round()
-    lastCampaignError = ''
-    if (stopping) return
-    if (standing === 'leader') bindVip()
-    else releaseVip('another node leads the election')
-  } catch (e) {
-    const msg = (e as Error).message
-    if (msg !== lastCampaignError) log(`VIP election: ${msg}`)
-    lastCampaignError = msg
-  } finally {
-    campaigning = false
-  }
-}
-
-const vipTimer = setInterval(() => void campaignRound(), CAMPAIGN_POLL_MS)
-void campaignRound()
+const vip = new VipHolder({
+  node: nodeName,
+  address: node.address,
+  endpoint,
+  election: new VipElection(new EtcdClient(node.etcd.clientUrl), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
+  listen: makeServer,
+  log,
+})
+vip.start()
+let stopping = false
 
 // --- controllers, in the VIP holder only; every instance watches its own etcd's health ---------
 const controllers = new Controllers(store, ca, log)
@@ -168,18 +109,10 @@ async function loop(): Promise<void> {
   busy = true
   try {
     const { error: bad, revision } = await store.probe()
-    if (bad) {
-      etcdBadSince ??= Date.now()
-      // Talos' VIP is an etcd election: a node whose etcd is gone loses it
-      // (its observe loop ends when etcd stops; the lease is not revoked: the others wait for it to expire)
-      if (Date.now() - etcdBadSince > 2000) {
-        releaseVip(`local etcd unhealthy: ${bad}`)
-        election.abandon()
-      }
-      return
-    }
-    etcdBadSince = undefined
-    if (holdingVip || vipHost === node.address) await controllers.tick(revision)
+    // Talos' VIP is an etcd election: a node whose etcd is gone loses it
+    vip.etcdProbe(bad)
+    if (bad) return
+    if (vip.servesEndpoint) await controllers.tick(revision)
     else await controllers.ensureNamespaces()
   } catch (e) {
     log(`controllers: ${(e as Error).message}`)
@@ -193,14 +126,12 @@ function shutdown(sig: string): void {
   if (stopping) return
   stopping = true
   log(`${sig}: shutting down`)
-  clearInterval(vipTimer)
   clearInterval(loopTimer)
-  releaseVip('shutting down')
   main.close()
   main.closeAllConnections?.()
   // a graceful stop resigns at once (vip.go's deferred Resign, the session's Close): the next candidate takes over
   // within a campaign round. A SIGKILL (the lab's crash faults, a power cut) skips this: the lease has to expire.
-  void election.resign().finally(() => setTimeout(() => process.exit(0), 50))
+  void vip.stop().finally(() => setTimeout(() => process.exit(0), 50))
   setTimeout(() => process.exit(0), 2500).unref()
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'))
