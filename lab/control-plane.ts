@@ -34,6 +34,11 @@ export function renderControlPlane(
   const args = ['render-control-plane', '--config', configFile, '--out', dir, '--node-ip', nodeIp]
   const r = spawnSync(talosApi, [...args, '--kube-endpoint', endpoint], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.error?.message ?? r.stderr}`)
+  return readRenderedControlPlane(dir)
+}
+
+/** What `render-control-plane` wrote into dir. */
+export function readRenderedControlPlane(dir: string): RenderedControlPlane {
   const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { args: string[]; image: string }
   const optional = (f: string) => (existsSync(join(dir, f)) ? read(f) : undefined)
   return {

@@ -97,6 +97,15 @@ export async function startTalosApi(timeoutMs = 10_000): Promise<number> {
   return pid
 }
 
+/**
+ * Starts the kubelets of a real-Kubernetes lab (lab/real-kubelets.ts): one agent per running machine, kept in step
+ * with the machines' boots.
+ */
+export function startKubelets(): number {
+  const { cmd, args } = tsEntry('lab/real-kubelets.ts', [])
+  return spawnDetached('kubelets', 'lab', cmd, args, join(labDir(), 'kubelets.log'))
+}
+
 /** Starts the lab's Image Factory (lab/factory-daemon.ts) on `host:port` and waits until it answers. */
 export async function startImageFactory(host: string, port: number, timeoutMs = 15_000): Promise<number> {
   const log = join(labDir(), 'factory.log')

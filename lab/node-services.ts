@@ -6,7 +6,16 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
-import { forgetProcess, isAlive, spawnDetached, stopPid, tsEntry, waitForPort, portOpen } from './processes.ts'
+import {
+  forgetProcess,
+  isAlive,
+  killGroup,
+  spawnDetached,
+  stopPid,
+  tsEntry,
+  waitForPort,
+  portOpen,
+} from './processes.ts'
 import { labBinary } from './tools.ts'
 import {
   REPO_ROOT,
@@ -269,19 +278,26 @@ export async function stopEtcd(name: string): Promise<void> {
 }
 
 const KUBE_API_ENTRY = 'lab/kube-api/server.ts'
+const REAL_KUBE_ENTRY = 'lab/real-kube-node.ts'
 
-/** Start the lab API server for this control-plane node; false when the lab has no API server implementation. */
+/**
+ * Start this control-plane node's Kubernetes API: the lab's API server (waited for), or with a real-Kubernetes lab
+ * the real control plane's supervisor (lab/real-kube-node.ts: not waited for, kube-apiserver takes its time to start,
+ * as on Talos). False when the lab has no API server implementation.
+ */
 export async function startKubeApi(name: string, timeoutMs = 15000): Promise<boolean> {
   const n = loadNode(name)
   if (isAlive(n.kubeApi.pid)) return true
-  if (!existsSync(join(REPO_ROOT, KUBE_API_ENTRY))) return false
-  const { cmd, args } = tsEntry(KUBE_API_ENTRY, ['--node', name])
+  const real = loadCluster().kubernetes === 'real'
+  const entry = real ? REAL_KUBE_ENTRY : KUBE_API_ENTRY
+  if (!existsSync(join(REPO_ROOT, entry))) return false
+  const { cmd, args } = tsEntry(entry, ['--node', name])
   const pid = spawnDetached('kube-api', name, cmd, args, join(paths.nodeDir(name), 'kube-api.log'))
   updateNode(name, (x) => {
     x.kubeApi.pid = pid
     x.kubeApi.url = `https://${n.address}:6443`
   })
-  await waitForPort(n.address, 6443, timeoutMs)
+  if (!real) await waitForPort(n.address, 6443, timeoutMs)
   return true
 }
 
@@ -293,6 +309,8 @@ export async function startKubeApi(name: string, timeoutMs = 15000): Promise<boo
 export async function stopKubeApi(name: string, how: 'graceful' | 'crash' = 'graceful'): Promise<void> {
   const n = loadNode(name)
   await stopPid(n.kubeApi.pid, 3000, how === 'crash' ? 'SIGKILL' : 'SIGTERM')
+  // the real control plane's components are the supervisor's children, in its process group: none may outlive it
+  killGroup(n.kubeApi.pid)
   forgetProcess('kube-api', name)
   updateNode(name, (x) => delete x.kubeApi.pid)
 }

@@ -66,6 +66,14 @@ export async function stopPid(
   }
 }
 
+/** SIGKILL to the process group a detached process leads (spawnDetached): its children go with it. */
+export function killGroup(pid: number | undefined): void {
+  if (!pid) return
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {}
+}
+
 export function forgetProcess(kind: LabProcess['kind'], node: string): void {
   const c = loadCluster()
   c.processes = c.processes.filter((p) => !(p.kind === kind && p.node === node))

@@ -156,7 +156,7 @@ export interface LabNode {
 
 export interface LabProcess {
   pid: number
-  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'machine-api' | 'talos-api' | 'bmc' | 'factory'
+  kind: 'etcd' | 'sshd' | 'kube-api' | 'converge' | 'machine-api' | 'talos-api' | 'bmc' | 'factory' | 'kubelets'
   node: string
 }
 
@@ -169,6 +169,12 @@ export interface LabCluster {
   createdAt: string
   nodes: string[]
   processes: LabProcess[]
+  /**
+   * Which Kubernetes the control planes run: the lab's own API server (lab/kube-api/, the default) or the real
+   * kube-apiserver, kube-controller-manager and kube-scheduler with kubelet agents (issue #23: lab/real-kube-node.ts,
+   * lab/real-kubelets.ts).
+   */
+  kubernetes?: 'imitation' | 'real'
 }
 
 export const paths = {

@@ -13,10 +13,10 @@ import { factoryInstallerImage } from '../lib/talos/schematic.ts'
 import { registerSchematic } from './factory.ts'
 import { realTalosctl } from './go-builds.ts'
 import { hardwareProfile } from './hardware.ts'
-import { portOpen, stopPid } from './processes.ts'
+import { killGroup, portOpen, stopPid } from './processes.ts'
 import { createSysroot } from './sysroot.ts'
 import { type LabCluster, type LabNode, type Role } from './state.ts'
-import { startMachineApiDaemon, startTalosApi } from './daemons.ts'
+import { startKubelets, startMachineApiDaemon, startTalosApi } from './daemons.ts'
 
 export interface RunResult {
   code: number
@@ -213,6 +213,8 @@ export async function createTestLab(opts: {
   /** How long after each boot the CRI is up and the clock synchronised (lab/node-services.ts criUpAt, timeSyncedAt). */
   criUpMs?: number
   timeSyncMs?: number
+  /** 'real': the real control plane and kubelet agents instead of the lab's API server (issue #23; implies kubeApi). */
+  kubernetes?: 'real'
 }): Promise<TestLab> {
   const talosctl = realTalosctl()
   const dir = mkdtempSync(join(tmpdir(), 'talos-lab-'))
@@ -234,7 +236,8 @@ export async function createTestLab(opts: {
     nodes: nodes.map((n) => n.name),
     processes: [],
   }
-  writeLabState(dir, cluster, nodes, !!opts.kubeApi)
+  if (opts.kubernetes) cluster.kubernetes = opts.kubernetes
+  writeLabState(dir, cluster, nodes, !!opts.kubeApi || !!opts.kubernetes)
 
   const talos = async (...args: string[]) => {
     const r = await runBinary(talosctl, args, env)
@@ -345,13 +348,14 @@ export async function createTestLab(opts: {
     cleanup: async () => {
       try {
         const c = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as LabCluster
-        for (const p of c.processes) await stopPid(p.pid, 2000, 'SIGKILL')
+        for (const p of c.processes) (await stopPid(p.pid, 2000, 'SIGKILL'), killGroup(p.pid))
       } catch {}
       for (const n of nodes) {
         try {
           const s = lab.node(n.name)
           await stopPid(s.etcd.pid, 2000, 'SIGKILL')
           await stopPid(s.kubeApi.pid, 2000, 'SIGKILL')
+          killGroup(s.kubeApi.pid)
         } catch {}
       }
       rmSync(dir, { recursive: true, force: true })
@@ -371,6 +375,7 @@ export async function createTestLab(opts: {
       async () => {
         await startMachineApiDaemon()
         await startTalosApi()
+        if (opts.kubernetes === 'real') startKubelets()
       },
     )
     await until('every machine listening on :50000', async () =>

@@ -1,0 +1,159 @@
+// The REAL Kubernetes control plane of one lab control-plane machine (issue #23, stage 2), for a lab whose
+// lab.json says `"kubernetes": "real"` (createTestLab's `kubernetes: 'real'`):
+//   node --import tsx lab/real-kube-node.ts --node cp1 [--lab-dir DIR]
+// What Talos v1.10.3 runs on a control plane once its etcd is up:
+// - kube-apiserver, kube-controller-manager and kube-scheduler v1.33.1 with the flags and files
+//   `talos-api render-control-plane` renders from the machine's config (lab/control-plane.ts), in nodes/<n>/kube/;
+// - the cluster VIP (lab/vip-holder.ts, Talos's etcd election): while this node holds it, connections to VIP:port are
+//   forwarded to this node's kube-apiserver, as the VIP address on the holder's NIC would bring them to it;
+// - the bootstrap manifests Talos's manifest controller applies, each object created when missing and never
+//   updated (manifest_apply.go): the kubelet-bootstrapping ones (lab/talos-manifests/) and cluster.inlineManifests.
+// Lab deviations beyond lab/control-plane.ts's: the lab's etcd serves plain HTTP on the node's address (lab/
+// node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
+// A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
+import { spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+
+const { values: args } = parseArgs({ options: { node: { type: 'string' }, 'lab-dir': { type: 'string' } } })
+if (!args.node) {
+  console.error('usage: real-kube-node.ts --node NAME [--lab-dir DIR]')
+  process.exit(2)
+}
+if (args['lab-dir']) process.env.TALOS_LAB_DIR = args['lab-dir']
+
+const { loadCluster, loadNode, paths } = await import('./state.ts')
+const { talosApiBinary } = await import('./go-builds.ts')
+const cp = await import('./control-plane.ts')
+const { VipElection } = await import('./kube-api/vip-election.ts')
+const { VipHolder } = await import('./vip-holder.ts')
+const { EtcdClient } = await import('./etcd-client.ts')
+const { kubeletBootstrapManifests } = await import('./talos-manifests.ts')
+const { parseMachineConfig, hostnameOf } = await import('./kube-api/labinfo.ts')
+
+const name = args.node
+const log = (m: string) => console.log(`${new Date().toISOString()} real-kube[${name}] ${m}`)
+const node = loadNode(name)
+const cluster = loadCluster()
+const configFile = paths.config(name)
+const cfg = parseMachineConfig(readFileSync(configFile, 'utf8'))
+const endpoint: string = cfg.cluster?.controlPlane?.endpoint ?? cluster.endpoint
+const dir = join(paths.nodeDir(name), 'kube')
+mkdirSync(dir, { recursive: true, mode: 0o700 })
+const talosApi = talosApiBinary()
+const rendered = cp.renderControlPlane(talosApi, configFile, dir, node.address)
+const etcdUrl = `http://${node.address}:2379`
+// the lab's etcd has no TLS: no etcd client certificate flags
+rendered.args = rendered.args.filter((a) => !/^--etcd-(cafile|certfile|keyfile)=/.test(a))
+const admin = cp.kubeClientCert(talosApi, configFile, join(dir, 'admin'), 'admin', ['system:masters'])
+const adminKubeconfig = cp.writeKubeconfig(
+  join(dir, 'admin.kubeconfig'),
+  `https://${node.address}:${cp.flagValue(rendered.args, 'secure-port')}`,
+  join(dir, 'secrets', 'ca.crt'),
+  admin,
+)
+
+const children: ChildProcess[] = []
+let stopping = false
+
+async function shutdown(sig: string, code = 0): Promise<void> {
+  if (stopping) return
+  stopping = true
+  log(`${sig}: stopping`)
+  await vip?.stop().catch(() => undefined)
+  for (const c of children.reverse()) await cp.stopChild(c, 3000)
+  process.exit(code)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))
+
+let vip: InstanceType<typeof VipHolder> | undefined
+try {
+  log(`starting kube-apiserver (etcd ${etcdUrl})`)
+  children.push(await cp.startKubeApiServer(rendered, node.address, etcdUrl, admin, join(dir, 'kube-apiserver.log')))
+  log('kube-apiserver ready')
+  if (rendered.controllerManager)
+    children.push(await cp.startKubeControllerManager(rendered, node.address, join(dir, 'kube-controller-manager.log')))
+  if (rendered.scheduler)
+    children.push(await cp.startKubeScheduler(rendered, node.address, join(dir, 'kube-scheduler.log')))
+  log('kube-controller-manager and kube-scheduler started')
+} catch (e) {
+  log(`cannot start the control plane: ${(e as Error).message}`)
+  await shutdown('start failure', 1)
+}
+for (const c of children)
+  c.once('exit', (code, signal) => {
+    if (!stopping) {
+      log(`${c.spawnfile} exited (${code ?? signal}): stopping the node's control plane`)
+      void shutdown('component exit', 1)
+    }
+  })
+
+/** A TCP forwarder to this node's kube-apiserver: what the VIP on this machine's NIC amounts to. */
+function forwarder(): Server {
+  const sockets = new Set<Socket>()
+  const port = Number(cp.flagValue(rendered.args, 'secure-port'))
+  const s = createServer((client) => {
+    const upstream = createConnection({ host: node.address, port })
+    for (const x of [client, upstream]) {
+      sockets.add(x)
+      x.on('close', () => sockets.delete(x))
+      x.on('error', () => (client.destroy(), upstream.destroy()))
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  // the VIP moving away breaks the connections that came through it
+  return Object.assign(s, { closeAllConnections: () => sockets.forEach((x) => x.destroy()) })
+}
+
+vip = new VipHolder({
+  node: name,
+  address: node.address,
+  endpoint,
+  election: new VipElection(new EtcdClient(etcdUrl), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
+  listen: forwarder,
+  log,
+})
+vip.start()
+const etcd = new EtcdClient(etcdUrl, 1000)
+setInterval(() => {
+  etcd.status().then(
+    () => vip!.etcdProbe(undefined),
+    (e: Error) => vip!.etcdProbe(e.message),
+  )
+}, 250)
+
+/** Talos's manifest controller: every object created when missing, never updated (kubectl create; AlreadyExists is fine). */
+function applyManifests(): boolean {
+  const docs = [kubeletBootstrapManifests(String(cfg.cluster.token)), ...inlineManifests()]
+  let ok = true
+  for (const doc of docs) {
+    const r = spawnSync('kubectl', ['--kubeconfig', adminKubeconfig, 'create', '-f', '-'], {
+      input: doc,
+      encoding: 'utf8',
+    })
+    const errors = r.stderr.split('\n').filter((l) => l.trim() && !/AlreadyExists|already exists/.test(l))
+    if (r.status !== 0 && errors.length) {
+      ok = false
+      log(`manifests: ${errors.join('; ')}`)
+    }
+  }
+  return ok
+}
+const inlineManifests = () =>
+  ((cfg.cluster?.inlineManifests ?? []) as { name?: string; contents?: string }[])
+    .sort((a, b) => String(a.name).localeCompare(String(b.name)))
+    .map((m) => String(m.contents ?? ''))
+    .filter((c) => c.trim())
+const manifestTimer = setInterval(() => {
+  if (applyManifests()) {
+    clearInterval(manifestTimer)
+    log('bootstrap manifests applied')
+  }
+}, 5000)
+if (applyManifests()) {
+  clearInterval(manifestTimer)
+  log('bootstrap manifests applied')
+}

@@ -1,0 +1,136 @@
+// Issue #23, stage 2: a lab whose machines run the REAL control plane (lab.json "kubernetes": "real"), on a lab of its
+// own (127.0.197.x, the cluster endpoint a VIP at .10). Nothing but the lab's machines is started by this test: a
+// talosctl bootstrap brings up etcd, then the control plane's supervisor (lab/real-kube-node.ts) starts the real
+// kube-apiserver, kube-controller-manager and kube-scheduler with the flags Talos renders, takes the VIP in the etcd
+// election and applies Talos's bootstrap manifests; the kubelets daemon (lab/real-kubelets.ts) joins each machine with
+// the bootstrap token. The product's own waits and readers then see the cluster through the VIP.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { createTestLab, type TestLab } from '../../lab/testlab.ts'
+import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION } from '../../lab/go-builds.ts'
+import { missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import type { KubePod } from '../../lib/kube/kubectl.ts'
+
+const P = '127.0.197'
+const CP = `${P}.11`
+const VIP = `${P}.10`
+const missing = KUBERNETES_BUILDS.map((b) => b.name).filter(
+  (n) => !findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === n)!),
+)
+const skip =
+  missing.length > 0 && `${missing.join(', ')} ${KUBERNETES_VERSION} not built: run \`npm run lab:preflight\``
+let lab: TestLab
+let kubeconfig = ''
+
+function kubectl(args: string[], config = kubeconfig) {
+  const r = spawnSync('kubectl', ['--kubeconfig', config, '--request-timeout=10s', ...args], { encoding: 'utf8' })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+const json = (args: string[]) => {
+  const r = kubectl([...args, '-o', 'json'])
+  return r.code === 0 ? (JSON.parse(r.out) as Record<string, any>) : undefined
+}
+/** Poll fn until it returns a value, or fail naming what it waited for. */
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined && v !== false) return v
+    assert.ok(Date.now() < deadline, `${what}: not after ${timeoutMs} ms\n${lab.explain('cp1')}`)
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+const ready = (n: Record<string, any>) =>
+  (n.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')
+
+describe('a lab running the real control plane', { skip, timeout: 420_000 }, () => {
+  before(async () => {
+    lab = await createTestLab({
+      prefix: P,
+      controlPlanes: 1,
+      workers: 1,
+      endpoint: `https://${VIP}:6443`,
+      kubernetes: 'real',
+    })
+    await lab.install('cp1', lab.renderConfig('controlplane'))
+    await lab.install('w1', lab.renderConfig('worker'))
+  })
+  after(async () => {
+    await lab?.cleanup()
+  })
+
+  it('after talosctl bootstrap the real kube-apiserver answers through the VIP with the admin kubeconfig Talos gives', async () => {
+    const r = await lab.run(['-n', CP, 'bootstrap'])
+    assert.equal(r.code, 0, r.stderr)
+    kubeconfig = join(lab.dir, 'kubeconfig')
+    const got = await lab.run(['-n', CP, 'kubeconfig', kubeconfig])
+    assert.equal(got.code, 0, got.stderr)
+    const version = await until(
+      'the API answering through the VIP',
+      async () => json(['version'])?.serverVersion as { gitVersion: string; gitCommit: string } | undefined,
+      240_000,
+    )
+    assert.equal(version.gitVersion, KUBERNETES_VERSION)
+    const server = JSON.parse(kubectl(['config', 'view', '--raw', '-o', 'json']).out).clusters[0].cluster.server
+    assert.equal(server, `https://${VIP}:6443`)
+    // a resource only the real API server serves: API priority and fairness
+    assert.match(kubectl(['api-resources', '--api-group=flowcontrol.apiserver.k8s.io']).out, /flowschemas/)
+  })
+
+  it("both machines' kubelets join with the bootstrap token and their Nodes go Ready", async () => {
+    const nodes = await until(
+      'cp1 and w1 Ready',
+      async () => {
+        const items = (json(['get', 'nodes'])?.items ?? []) as Record<string, any>[]
+        // Talos's NodeApplyController labels the control plane once its kubelet has registered
+        const labelled = items.some((n) => n.metadata.labels['node-role.kubernetes.io/control-plane'] !== undefined)
+        return items.length === 2 && items.every(ready) && labelled ? items : undefined
+      },
+      180_000,
+    )
+    const csrs = (json(['get', 'csr'])?.items ?? []) as Record<string, any>[]
+    const client = csrs.filter((c) => c.spec.signerName === 'kubernetes.io/kube-apiserver-client-kubelet')
+    assert.equal(client.length, 2, 'one client CSR per kubelet')
+    assert.ok(
+      client.every((c) => /^system:bootstrap:/.test(c.spec.username) && c.status.certificate),
+      'filed with the bootstrap token, approved and signed by kube-controller-manager',
+    )
+    const cp = nodes.find((n) => n.metadata.labels['node-role.kubernetes.io/control-plane'] !== undefined)
+    assert.ok(cp)
+    assert.deepEqual(cp.spec.taints, [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }])
+  })
+
+  it("the control plane's mirror pods are Running: what 03 waits for", async () => {
+    const cpName = (json(['get', 'nodes', '-l', 'node-role.kubernetes.io/control-plane'])?.items ?? [])[0]?.metadata
+      ?.name as string
+    assert.ok(cpName)
+    await until(
+      'kube-apiserver, kube-controller-manager and kube-scheduler mirror pods Running',
+      async () => {
+        const pods = (json(['-n', 'kube-system', 'get', 'pods'])?.items ?? []) as KubePod[]
+        return missingStaticPods([cpName], pods).length === 0
+      },
+      60_000,
+    )
+  })
+
+  it('a stopped machine: its kubelet is gone, and the real node lifecycle controller marks it NotReady', async () => {
+    const worker = (json(['get', 'nodes'])?.items as Record<string, any>[]).find(
+      (n) => n.metadata.labels['node-role.kubernetes.io/control-plane'] === undefined,
+    )!
+    const r = await lab.run(['-n', `${P}.21`, 'shutdown', '--force'])
+    assert.equal(r.code, 0, r.stderr)
+    const cond = await until(
+      `${worker.metadata.name} Ready Unknown`,
+      async () => {
+        const n = json(['get', 'node', worker.metadata.name])
+        const c = n?.status?.conditions?.find((x: { type: string }) => x.type === 'Ready')
+        return c?.status === 'Unknown' ? c : undefined
+      },
+      120_000,
+    )
+    assert.equal(cond.reason, 'NodeStatusUnknown')
+  })
+})
