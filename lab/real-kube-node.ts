@@ -55,6 +55,41 @@ const adminKubeconfig = cp.writeKubeconfig(
   admin,
 )
 
+/** A TCP forwarder to this node's kube-apiserver: what the VIP on this machine's NIC amounts to. */
+function forwarder(): Server {
+  const sockets = new Set<Socket>()
+  const port = Number(cp.flagValue(rendered.args, 'secure-port'))
+  const s = createServer((client) => {
+    const upstream = createConnection({ host: node.address, port })
+    for (const x of [client, upstream]) {
+      sockets.add(x)
+      x.on('close', () => sockets.delete(x))
+      x.on('error', () => (client.destroy(), upstream.destroy()))
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  // the VIP moving away breaks the connections that came through it
+  return Object.assign(s, { closeAllConnections: () => sockets.forEach((x) => x.destroy()) })
+}
+
+// Talos holds the VIP once etcd is healthy, whether or not kube-apiserver is up yet (vip.go)
+const vip = new VipHolder({
+  node: name,
+  address: node.address,
+  endpoint,
+  election: new VipElection(new EtcdClient(etcdUrl), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
+  listen: forwarder,
+  log,
+})
+vip.start()
+const etcd = new EtcdClient(etcdUrl, 1000)
+setInterval(() => {
+  etcd.status().then(
+    () => vip.etcdProbe(undefined),
+    (e: Error) => vip.etcdProbe(e.message),
+  )
+}, 250)
+
 const children: ChildProcess[] = []
 let stopping = false
 
@@ -62,14 +97,13 @@ async function shutdown(sig: string, code = 0): Promise<void> {
   if (stopping) return
   stopping = true
   log(`${sig}: stopping`)
-  await vip?.stop().catch(() => undefined)
+  await vip.stop().catch(() => undefined)
   for (const c of children.reverse()) await cp.stopChild(c, 3000)
   process.exit(code)
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'))
 process.on('SIGINT', () => void shutdown('SIGINT'))
 
-let vip: InstanceType<typeof VipHolder> | undefined
 try {
   log(`starting kube-apiserver (etcd ${etcdUrl})`)
   children.push(await cp.startKubeApiServer(rendered, node.address, etcdUrl, admin, join(dir, 'kube-apiserver.log')))
@@ -90,40 +124,6 @@ for (const c of children)
       void shutdown('component exit', 1)
     }
   })
-
-/** A TCP forwarder to this node's kube-apiserver: what the VIP on this machine's NIC amounts to. */
-function forwarder(): Server {
-  const sockets = new Set<Socket>()
-  const port = Number(cp.flagValue(rendered.args, 'secure-port'))
-  const s = createServer((client) => {
-    const upstream = createConnection({ host: node.address, port })
-    for (const x of [client, upstream]) {
-      sockets.add(x)
-      x.on('close', () => sockets.delete(x))
-      x.on('error', () => (client.destroy(), upstream.destroy()))
-    }
-    client.pipe(upstream).pipe(client)
-  })
-  // the VIP moving away breaks the connections that came through it
-  return Object.assign(s, { closeAllConnections: () => sockets.forEach((x) => x.destroy()) })
-}
-
-vip = new VipHolder({
-  node: name,
-  address: node.address,
-  endpoint,
-  election: new VipElection(new EtcdClient(etcdUrl), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
-  listen: forwarder,
-  log,
-})
-vip.start()
-const etcd = new EtcdClient(etcdUrl, 1000)
-setInterval(() => {
-  etcd.status().then(
-    () => vip!.etcdProbe(undefined),
-    (e: Error) => vip!.etcdProbe(e.message),
-  )
-}, 250)
 
 /** Talos's manifest controller: every object created when missing, never updated (kubectl create; AlreadyExists is fine). */
 function applyManifests(): boolean {
