@@ -21,6 +21,7 @@ import { DaemonStartError } from './daemons.ts'
 
 const USAGE = `usage: npm run lab -- <command>
   up [--inventory FILE]      bring the lab up (default inventory/lab.yaml)
+     [--kubernetes real]     with the real kube-apiserver, controller-manager and scheduler (not yet the default)
   down [--keep]              stop every lab process and remove the lab dir (--keep: keep the files)
   status [--json]            show the lab
   fault NODE KIND [--ms N]   inject a fault; KIND: ${FAULT_KINDS.join(' | ')}
@@ -67,13 +68,17 @@ const rel = (p: string) => (p.startsWith(REPO_ROOT + '/') ? relative(REPO_ROOT, 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n')
 
 async function cmdUp(p: Parsed): Promise<number> {
-  onlyFlags(p, ['inventory'], 0, 'up')
+  onlyFlags(p, ['inventory', 'kubernetes'], 0, 'up')
   const inventory = (p.flags.get('inventory') as string | undefined) ?? join(REPO_ROOT, 'inventory/lab.yaml')
+  // --kubernetes real (or TALOS_LAB_KUBERNETES=real, which lab:deploy passes on): the real control plane (issue #23)
+  const kubernetes = (p.flags.get('kubernetes') as string | undefined) ?? process.env.TALOS_LAB_KUBERNETES
+  if (kubernetes !== undefined && kubernetes !== 'real' && kubernetes !== 'imitation')
+    throw new UsageError(`up: --kubernetes takes real or imitation, not ${JSON.stringify(kubernetes)}`)
   // as in lab:deploy: a missing etcd or sshd is said up front (exit 2), not as a spawn error halfway through
   const ready = preflight() || (await preflightBuilds())
   if (ready !== 0) return ready
   const started = Date.now()
-  const r = await labUp(inventory)
+  const r = await labUp(inventory, kubernetes === 'real' ? { kubernetes } : {})
   if (r.alreadyUp) {
     out(
       `lab already up in ${labDir()} (${r.inventory.clusterName}); \`npm run lab -- status\` shows it, \`npm run lab -- down\` removes it`,
@@ -190,7 +195,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!run)
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}; commands: ${Object.keys(COMMANDS).join(', ')}`)
-    return await run(parseArgs(rest, ['inventory', 'ms']))
+    return await run(parseArgs(rest, ['inventory', 'ms', 'kubernetes']))
   } catch (e) {
     const err = e as Error
     process.stderr.write(`lab ${cmd ?? ''}: ${redactString(err.message)}\n`) // the one redaction path (lib/redact.ts)

@@ -1,6 +1,6 @@
 // `lab up`: create the simulated machines of a lab inventory, powered "off" (no Talos yet): each has its
 // hardware, a sysroot, and a rescue system answering on SSH, exactly where a runbook starts on real metal.
-import { startImageFactory, startMachineApiDaemon, startTalosApi } from './daemons.ts'
+import { startImageFactory, startKubelets, startMachineApiDaemon, startTalosApi } from './daemons.ts'
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { hardwareProfile } from './hardware.ts'
@@ -75,7 +75,7 @@ export interface UpResult {
   fingerprints: Record<string, string>
 }
 
-export async function labUp(inventoryFile: string): Promise<UpResult> {
+export async function labUp(inventoryFile: string, opts: { kubernetes?: 'real' } = {}): Promise<UpResult> {
   const inv = readLabInventory(inventoryFile)
   const dir = labDir()
   if (labExists()) {
@@ -108,6 +108,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     createdAt: new Date().toISOString(),
     nodes: nodes.map((n) => n.name),
     processes: [],
+    ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
   })
   try {
     // the factory learns the inventory's schematics only when 01 or 09 POSTs them; the empty schematic's disk image
@@ -129,6 +130,7 @@ export async function labUp(inventoryFile: string): Promise<UpResult> {
     process.env.TALOS_LAB_TIME_SYNC_MS ??= String(LAB_UP_TIME_SYNC_MS)
     await startMachineApiDaemon()
     await startTalosApi()
+    if (opts.kubernetes === 'real') startKubelets()
     if (factory) await startImageFactory(factory.host, factory.port)
     return { alreadyUp: false, inventory: inv, image, fingerprints }
   } catch (e) {
