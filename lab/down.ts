@@ -93,6 +93,7 @@ function exeName(pid: number): string {
  * Whether a process belongs to the lab in `dir`: an etcd, sshd or node process whose command line points
  * into dir (sshd rewrites its argv into one string, "sshd: /usr/sbin/sshd -D -f DIR/... [listener]", so the
  * match is on the joined command line), or a lab server (kube-api, the machine API daemon, rescue shell) working on dir.
+ * The real kube-apiserver, kube-controller-manager and kube-scheduler of a real-Kubernetes lab name files in dir.
  * Anything else (an operator's ssh client using the lab key, an editor) is never touched.
  */
 export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): boolean {
@@ -100,7 +101,9 @@ export function belongsToLab(p: ProcInfo, dir: string, exe = exeName(p.pid)): bo
   // the lab runs sshd, etcd, ipmi_sim (its BMCs), its Talos API server (lab/talos-api) and node processes; nothing
   // else is ever its own
   const isTalosApi = exe.startsWith('talos-api-')
-  if (!isSshd && !isTalosApi && exe !== 'etcd' && exe !== 'ipmi_sim' && exe !== 'node') return false
+  // a real-Kubernetes lab's control planes (lab/real-kube-node.ts): the built binaries are named kube-<component>-<key>
+  const isKube = /^kube-(apiserver|controller-manager|scheduler)(-|$)/.test(exe)
+  if (!isSshd && !isTalosApi && !isKube && exe !== 'etcd' && exe !== 'ipmi_sim' && exe !== 'node') return false
   const joined = p.cmdline.join(' ')
   if (new RegExp(`(^|[\\s='"])${escapeRe(dir)}(/|[\\s'"]|$)`).test(joined)) return true
   const labServer =

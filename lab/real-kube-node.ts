@@ -15,6 +15,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 
 const { values: args } = parseArgs({ options: { node: { type: 'string' }, 'lab-dir': { type: 'string' } } })
@@ -90,7 +91,7 @@ setInterval(() => {
   )
 }, 250)
 
-const children: ChildProcess[] = []
+const children = new Set<ChildProcess>()
 let stopping = false
 
 async function shutdown(sig: string, code = 0): Promise<void> {
@@ -98,32 +99,61 @@ async function shutdown(sig: string, code = 0): Promise<void> {
   stopping = true
   log(`${sig}: stopping`)
   await vip.stop().catch(() => undefined)
-  for (const c of children.reverse()) await cp.stopChild(c, 3000)
+  for (const c of [...children].reverse()) await cp.stopChild(c, 3000)
   process.exit(code)
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'))
 process.on('SIGINT', () => void shutdown('SIGINT'))
 
-try {
-  log(`starting kube-apiserver (etcd ${etcdUrl})`)
-  children.push(await cp.startKubeApiServer(rendered, node.address, etcdUrl, admin, join(dir, 'kube-apiserver.log')))
-  log('kube-apiserver ready')
-  if (rendered.controllerManager)
-    children.push(await cp.startKubeControllerManager(rendered, node.address, join(dir, 'kube-controller-manager.log')))
-  if (rendered.scheduler)
-    children.push(await cp.startKubeScheduler(rendered, node.address, join(dir, 'kube-scheduler.log')))
-  log('kube-controller-manager and kube-scheduler started')
-} catch (e) {
-  log(`cannot start the control plane: ${(e as Error).message}`)
-  await shutdown('start failure', 1)
-}
-for (const c of children)
-  c.once('exit', (code, signal) => {
-    if (!stopping) {
-      log(`${c.spawnfile} exited (${code ?? signal}): stopping the node's control plane`)
-      void shutdown('component exit', 1)
+/**
+ * A static pod as kubelet keeps it running: started, and after it exits (or fails to start) started again after
+ * kubelet's crash-loop back-off, 10 s doubling to 5 min, reset after 10 min of running (pkg/kubelet/kubelet.go
+ * backOffPeriod, MaxContainerBackOff; pkg/kubelet/kuberuntime). Two API servers that start together can make one
+ * exit at once ("cannot create cluster IP allocator: … another caller has already initialized the resource"): on
+ * Talos kubelet starts it again, and so does this.
+ */
+async function supervise(component: string, start: () => Promise<ChildProcess>, onRunning?: () => void) {
+  let backoff = 10_000
+  while (!stopping) {
+    const startedAt = Date.now()
+    try {
+      const child = await start()
+      children.add(child)
+      log(`${component} running`)
+      onRunning?.()
+      const code = await new Promise<string>((r) => child.once('exit', (c, sig) => r(String(c ?? sig))))
+      children.delete(child)
+      if (stopping) return
+      log(`${component} exited (${code})`)
+    } catch (e) {
+      log(`${component}: ${(e as Error).message}`)
     }
-  })
+    if (Date.now() - startedAt > 10 * 60_000) backoff = 10_000
+    log(`${component}: starting again in ${backoff / 1000} s (back-off)`)
+    await sleep(backoff)
+    backoff = Math.min(backoff * 2, 300_000)
+  }
+}
+
+let othersStarted = false
+log(`starting kube-apiserver (etcd ${etcdUrl})`)
+void supervise(
+  'kube-apiserver',
+  () => cp.startKubeApiServer(rendered, node.address, etcdUrl, admin, join(dir, 'kube-apiserver.log')),
+  () => {
+    // kubelet starts every static pod together; the lab starts the other two once the API answered first
+    if (othersStarted) return
+    othersStarted = true
+    if (rendered.controllerManager)
+      void supervise('kube-controller-manager', () =>
+        cp.startKubeControllerManager(rendered, node.address, join(dir, 'kube-controller-manager.log')),
+      )
+    if (rendered.scheduler)
+      void supervise('kube-scheduler', () =>
+        cp.startKubeScheduler(rendered, node.address, join(dir, 'kube-scheduler.log')),
+      )
+  },
+)
 
 /** Talos's manifest controller: every object created when missing, never updated (kubectl create; AlreadyExists is fine). */
 function applyManifests(): boolean {
