@@ -94,7 +94,12 @@ const vip = new VipHolder({
   node: nodeName,
   address: node.address,
   endpoint,
-  election: new VipElection(new EtcdClient(node.etcd.clientUrl), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
+  election: new VipElection(
+    new EtcdClient(node.etcd.clientUrl),
+    new URL(endpoint).hostname,
+    hostnameOf(node, cfg),
+    log,
+  ),
   listen: makeServer,
   log,
 })
