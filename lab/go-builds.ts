@@ -90,12 +90,19 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'talos-runbooks')
 }
 
-/** A hash of everything that decides the binary: the module's go.mod, go.sum and Go sources, and the toolchain. */
+/**
+ * A hash of everything that decides the binary: the module's go.mod, go.sum and Go sources, the files it embeds
+ * (templates/), and the toolchain.
+ */
 export function moduleKey(b: GoBuild): string {
   const dir = join(REPO_ROOT, b.module)
   const h = createHash('sha256').update(GO_TOOLCHAIN)
   for (const f of readdirSync(dir).sort())
     if (f === 'go.mod' || f === 'go.sum' || f.endsWith('.go')) h.update(f).update(readFileSync(join(dir, f)))
+  const embedded = join(dir, 'templates')
+  if (existsSync(embedded))
+    for (const f of readdirSync(embedded).sort())
+      if (f.endsWith('.yaml')) h.update(`templates/${f}`).update(readFileSync(join(embedded, f)))
   if (b.linkerVars) h.update(JSON.stringify(b.linkerVars))
   return h.digest('hex').slice(0, 16)
 }

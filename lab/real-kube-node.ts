@@ -7,12 +7,15 @@
 // - the cluster VIP (lab/vip-holder.ts, Talos's etcd election): while this node holds it, connections to VIP:port are
 //   forwarded to this node's kube-apiserver, as the VIP address on the holder's NIC would bring them to it;
 // - the bootstrap manifests Talos's manifest controller applies, each object created when missing and never
-//   updated (manifest_apply.go): the kubelet-bootstrapping ones (lab/talos-manifests/) and cluster.inlineManifests.
+//   updated (manifest_apply.go): Talos's own bootstrap manifests as its ManifestController renders them (`talos-api
+//   render-bootstrap-manifests`: the bootstrap token and CSR RBAC, flannel, kube-proxy, CoreDNS) and
+//   cluster.inlineManifests ("99-<name>"), in id order; a kind the API server does not serve is skipped, as Talos
+//   skips it.
 // Lab deviations beyond lab/control-plane.ts's: the lab's etcd serves plain HTTP on the node's address (lab/
 // node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
 // A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
 import { spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -31,7 +34,6 @@ const cp = await import('./control-plane.ts')
 const { VipElection } = await import('./kube-api/vip-election.ts')
 const { VipHolder } = await import('./vip-holder.ts')
 const { EtcdClient } = await import('./etcd-client.ts')
-const { kubeletBootstrapManifests } = await import('./talos-manifests.ts')
 const { parseMachineConfig, hostnameOf } = await import('./kube-api/labinfo.ts')
 
 const name = args.node
@@ -157,14 +159,16 @@ void supervise(
 
 /** Talos's manifest controller: every object created when missing, never updated (kubectl create; AlreadyExists is fine). */
 function applyManifests(): boolean {
-  const docs = [kubeletBootstrapManifests(String(cfg.cluster.token)), ...inlineManifests()]
+  const docs = [...bootstrapManifests, ...inlineManifests()]
   let ok = true
   for (const doc of docs) {
     const r = spawnSync('kubectl', ['--kubeconfig', adminKubeconfig, 'create', '-f', '-'], {
       input: doc,
       encoding: 'utf8',
     })
-    const errors = r.stderr.split('\n').filter((l) => l.trim() && !/AlreadyExists|already exists/.test(l))
+    const errors = r.stderr
+      .split('\n')
+      .filter((l) => l.trim() && !/AlreadyExists|already exists|no matches for kind/.test(l))
     if (r.status !== 0 && errors.length) {
       ok = false
       log(`manifests: ${errors.join('; ')}`)
@@ -172,6 +176,17 @@ function applyManifests(): boolean {
   }
   return ok
 }
+const manifestsDir = join(dir, 'manifests')
+{
+  const r = spawnSync(talosApi, ['render-bootstrap-manifests', '--config', configFile, '--out', manifestsDir], {
+    encoding: 'utf8',
+  })
+  if (r.status !== 0) log(`render-bootstrap-manifests: ${r.stderr.trim()}`)
+}
+const bootstrapManifests = (existsSync(manifestsDir) ? readdirSync(manifestsDir) : [])
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((f) => readFileSync(join(manifestsDir, f), 'utf8'))
 const inlineManifests = () =>
   ((cfg.cluster?.inlineManifests ?? []) as { name?: string; contents?: string }[])
     .sort((a, b) => String(a.name).localeCompare(String(b.name)))

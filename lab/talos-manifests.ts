@@ -1,4 +1,4 @@
-// Talos v1.10.3's kubelet-bootstrapping manifests (lab/talos-manifests/, verbatim), rendered for a machine config as
+// Talos v1.10.3's kubelet-bootstrapping manifests (lab/talos-api/templates/, verbatim), rendered for a machine config as
 // Talos renders them: the bootstrap token is cluster.token, "<id>.<secret>" (pkg/machinery/config/types/v1alpha1
 // ClusterConfig.Token; the SecretsController splits it into BootstrapTokenID/BootstrapTokenSecret).
 import { readFileSync } from 'node:fs'
@@ -24,7 +24,7 @@ export function splitBootstrapToken(token: string): { id: string; secret: string
 export function kubeletBootstrapManifests(token: string): string {
   const { id, secret } = splitBootstrapToken(token)
   return TEMPLATES.map((t) =>
-    readFileSync(join(REPO_ROOT, 'lab', 'talos-manifests', t), 'utf8')
+    readFileSync(join(REPO_ROOT, 'lab', 'talos-api', 'templates', t), 'utf8')
       .replaceAll('{{ .Secrets.BootstrapTokenID }}', id)
       .replaceAll('{{ .Secrets.BootstrapTokenSecret }}', secret),
   ).join('\n---\n')

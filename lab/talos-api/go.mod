@@ -3,6 +3,7 @@ module talos-runbooks/lab/talos-api
 go 1.24.0
 
 require (
+	github.com/blang/semver/v4 v4.0.0
 	github.com/cosi-project/runtime v0.10.2
 	github.com/rs/xid v1.6.0
 	github.com/siderolabs/crypto v0.6.0
@@ -27,7 +28,6 @@ require (
 	github.com/ProtonMail/gopenpgp/v2 v2.8.3 // indirect
 	github.com/adrg/xdg v0.5.3 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
-	github.com/blang/semver/v4 v4.0.0 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cloudflare/circl v1.6.0 // indirect
 	github.com/containerd/go-cni v1.1.12 // indirect

@@ -763,7 +763,7 @@ test(
     const cp1 = parseAllDocuments(readFileSync(join(dir, 'cp1.yaml'), 'utf8'))[0]!.toJS() as {
       cluster: { token: string }
     }
-    // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-manifests/, verbatim)
+    // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-api/templates/, verbatim)
     ok('admin', ['apply', '-f', '-'], kubeletBootstrapManifests(cp1.cluster.token))
     const bootstrap = tokenKubeconfig(join(dir, 'bootstrap.kubeconfig'), cp1.cluster.token)
     const as = (kubeconfig: string, args: string[], input?: string) => {

@@ -116,6 +116,26 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
     )
   })
 
+  it("Talos's bootstrap manifests as its ManifestController renders them: flannel and kube-proxy on every node, CoreDNS ready", async () => {
+    const ds = (name: string) => json(['-n', 'kube-system', 'get', 'daemonset', name])?.status
+    await until(
+      'flannel and kube-proxy ready on both nodes',
+      async () => ['kube-flannel', 'kube-proxy'].every((n) => ds(n)?.numberReady === 2),
+      120_000,
+    )
+    const dns = await until(
+      'CoreDNS available',
+      async () => {
+        const d = json(['-n', 'kube-system', 'get', 'deployment', 'coredns'])
+        return d?.status?.availableReplicas >= 1 ? d : undefined
+      },
+      120_000,
+    )
+    assert.equal(dns.spec.template.spec.containers[0].image, 'registry.k8s.io/coredns/coredns:v1.12.1')
+    const svc = json(['-n', 'kube-system', 'get', 'service', 'kube-dns'])
+    assert.equal(svc?.spec.clusterIP, '10.96.0.10')
+  })
+
   it("a shut-down machine's kubelet is gone: its lease is renewed no more (the node lifecycle controller's input)", async () => {
     const worker = (json(['get', 'nodes'])?.items as Record<string, any>[]).find(
       (n) => n.metadata.labels['node-role.kubernetes.io/control-plane'] === undefined,

@@ -108,7 +108,7 @@ before(async () => {
   cp = plane.cp
   for (const [node, text] of plane.configs) configs.set(node, text)
   admin = plane.adminKubeconfig
-  // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-manifests/, verbatim)
+  // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-api/templates/, verbatim)
   ok(['apply', '-f', '-'], kubeletBootstrapManifests(v1alpha1(configs.get('cp1')!).cluster.token))
 })
 
