@@ -393,9 +393,12 @@ test(
       /^Pod was rejected: SMT Alignment Error: requested 3 cpus not multiple cpus per core = 2/,
     )
     assert.equal(containersOf('validator1').filter((x) => x.podUid === p.metadata.uid).length, 0)
-    const events = getJson(['-n', 'solana', 'get', 'events', '--field-selector', 'involvedObject.name=odd-cpus'])
-    const ev = (events.items as any[]).find((e) => e.reason === 'SMTAlignmentError')
-    assert.ok(ev, 'a Warning event from the kubelet')
+    // kubelet records the event and the status apart (its event broadcaster and status manager): either may come first
+    const ev = await until('a Warning event from the kubelet', () =>
+      (
+        getJson(['-n', 'solana', 'get', 'events', '--field-selector', 'involvedObject.name=odd-cpus']).items as any[]
+      ).find((e) => e.reason === 'SMTAlignmentError'),
+    )
     assert.equal(ev.type, 'Warning')
     assert.deepEqual(ev.source, { component: 'kubelet', host: 'validator1' })
     ok(['-n', 'solana', 'delete', 'pod', 'odd-cpus', '--wait=false'])
