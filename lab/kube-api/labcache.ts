@@ -47,13 +47,18 @@ export class LabMachineCache {
     return value
   }
 
-  /** nodeShape() of a machine with a config, its sysroot read again only when its files changed. */
+  /**
+   * nodeShape() of a machine with a config, its sysroot read again only when its files changed. The shape is made
+   * from the machine as read after this stamp, not from `m`: `m` may have been read before its config changed, and a
+   * shape of the old config under the new stamp would stay until the files changed again.
+   */
   shape(m: LabMachine & { cfg: NonNullable<LabMachine['cfg']> }): NodeShape {
     const name = m.node.name
     const stamp = sysrootFiles(name).map(fileStamp).join('|')
     const hit = this.shapes.get(name)
     if (hit && hit.stamp === stamp) return structuredClone(hit.value)
-    const value = nodeShape(m.node, m.cfg, readSysroot(paths.root(name)))
+    const now = this.machine(name)
+    const value = nodeShape(now?.node ?? m.node, now?.cfg ?? m.cfg, readSysroot(paths.root(name)))
     this.shapes.set(name, { stamp, value })
     return structuredClone(value)
   }
