@@ -35,6 +35,7 @@ const { VipElection } = await import('./kube-api/vip-election.ts')
 const { VipHolder } = await import('./vip-holder.ts')
 const { EtcdClient } = await import('./etcd-client.ts')
 const { parseMachineConfig, hostnameOf } = await import('./kube-api/labinfo.ts')
+const { inlineManifestObjects } = await import('./kube-api/manifest-apply.ts')
 
 const name = args.node
 const log = (m: string) => console.log(`${new Date().toISOString()} real-kube[${name}] ${m}`)
@@ -159,7 +160,7 @@ void supervise(
 
 /** Talos's manifest controller: every object created when missing, never updated (kubectl create; AlreadyExists is fine). */
 function applyManifests(): boolean {
-  const docs = [...bootstrapManifests, ...inlineManifests()]
+  const docs = [...bootstrapManifests, ...inlineManifests]
   let ok = true
   for (const doc of docs) {
     const r = spawnSync('kubectl', ['--kubeconfig', adminKubeconfig, 'create', '-f', '-'], {
@@ -187,18 +188,16 @@ const bootstrapManifests = (existsSync(manifestsDir) ? readdirSync(manifestsDir)
   .filter((f) => f.endsWith('.yaml'))
   .sort()
   .map((f) => readFileSync(join(manifestsDir, f), 'utf8'))
-const inlineManifests = () =>
-  ((cfg.cluster?.inlineManifests ?? []) as { name?: string; contents?: string }[])
-    .sort((a, b) => String(a.name).localeCompare(String(b.name)))
-    .map((m) => String(m.contents ?? ''))
-    .filter((c) => c.trim())
-const manifestTimer = setInterval(() => {
-  if (applyManifests()) {
-    clearInterval(manifestTimer)
-    log('bootstrap manifests applied')
-  }
-}, 5000)
-if (applyManifests()) {
-  clearInterval(manifestTimer)
-  log('bootstrap manifests applied')
+// cluster.inlineManifests as Talos orders them (ids "99-<name>", namespaces then CRDs first): the one reading of them
+const inline = inlineManifestObjects(cfg)
+for (const e of inline.errors) log(`inline manifests: ${e}`)
+const inlineManifests = inline.objects.length
+  ? [JSON.stringify({ apiVersion: 'v1', kind: 'List', items: inline.objects })]
+  : []
+
+/** Until the API takes them all: at once, then every 5 s. */
+async function applyUntilDone(): Promise<void> {
+  while (!stopping && !applyManifests()) await sleep(5000)
+  if (!stopping) log('bootstrap manifests applied')
 }
+void applyUntilDone()

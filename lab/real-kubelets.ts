@@ -48,15 +48,19 @@ function caFile(n: LabNode, cfg: Record<string, any>): string {
   return f
 }
 
+/** The API server a machine's kubelet and Talos client talk to (see the lab deviation above). */
+const apiServerFor = (n: LabNode, cfg: Record<string, any>): string =>
+  n.role === 'controlplane'
+    ? `https://${n.address}:6443`
+    : (cfg.cluster?.controlPlane?.endpoint ?? loadCluster().endpoint)
+
 async function start(n: LabNode, r: Running): Promise<void> {
   const text = readFileSync(paths.config(n.name), 'utf8')
   const cfg = parseMachineConfig(text, paths.config(n.name))
   const controlPlane = n.role === 'controlplane'
   const kubeDir = join(paths.nodeDir(n.name), 'kube')
   if (controlPlane && !existsSync(join(kubeDir, 'kube-apiserver.json'))) return // its control plane is not rendered yet
-  const server = controlPlane
-    ? `https://${n.address}:6443`
-    : (cfg.cluster?.controlPlane?.endpoint ?? loadCluster().endpoint)
+  const server = apiServerFor(n, cfg)
   r.agent = await startKubeletAgent({
     machine: n,
     config: text,
@@ -85,10 +89,7 @@ async function nodeApply(n: LabNode, r: Running): Promise<void> {
         }
       : currentPair(join(paths.root(n.name), 'var/lib/kubelet/pki'), 'kubelet-client')
   if (!pair) return
-  const server =
-    n.role === 'controlplane'
-      ? `https://${n.address}:6443`
-      : (cfg.cluster?.controlPlane?.endpoint ?? loadCluster().endpoint)
+  const server = apiServerFor(n, cfg)
   const api = new ApiClient(new URL(server), readFileSync(caFile(n, cfg), 'utf8'), {
     cert: pair.certPem,
     key: pair.keyPem,
