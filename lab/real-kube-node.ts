@@ -9,8 +9,8 @@
 // - the bootstrap manifests Talos's manifest controller applies, each object created when missing and never
 //   updated (manifest_apply.go): Talos's own bootstrap manifests as its ManifestController renders them (`talos-api
 //   render-bootstrap-manifests`: the bootstrap token and CSR RBAC, flannel, kube-proxy, CoreDNS) and
-//   cluster.inlineManifests ("99-<name>"), in id order; a kind the API server does not serve is skipped, as Talos
-//   skips it.
+//   cluster.inlineManifests ("99-<name>"), in Talos's order (lab/manifest-objects.ts), each read before it is created
+//   (lab/real-manifest-apply.ts).
 // Lab deviations beyond lab/control-plane.ts's: the lab's etcd serves plain HTTP on the node's address (lab/
 // node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
 // A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
@@ -35,7 +35,8 @@ const { VipElection } = await import('./kube-api/vip-election.ts')
 const { VipHolder } = await import('./vip-holder.ts')
 const { EtcdClient } = await import('./etcd-client.ts')
 const { parseMachineConfig, hostnameOf } = await import('./kube-api/labinfo.ts')
-const { inlineManifestObjects } = await import('./kube-api/manifest-apply.ts')
+const { inlineManifests, manifestObjects } = await import('./manifest-objects.ts')
+const { applyManifestObjects } = await import('./real-manifest-apply.ts')
 
 const name = args.node
 const log = (m: string) => console.log(`${new Date().toISOString()} real-kube[${name}] ${m}`)
@@ -158,25 +159,6 @@ void supervise(
   },
 )
 
-/** Talos's manifest controller: every object created when missing, never updated (kubectl create; AlreadyExists is fine). */
-function applyManifests(): boolean {
-  const docs = [...bootstrapManifests, ...inlineManifests]
-  let ok = true
-  for (const doc of docs) {
-    const r = spawnSync('kubectl', ['--kubeconfig', adminKubeconfig, 'create', '-f', '-'], {
-      input: doc,
-      encoding: 'utf8',
-    })
-    const errors = r.stderr
-      .split('\n')
-      .filter((l) => l.trim() && !/AlreadyExists|already exists|no matches for kind/.test(l))
-    if (r.status !== 0 && errors.length) {
-      ok = false
-      log(`manifests: ${errors.join('; ')}`)
-    }
-  }
-  return ok
-}
 const manifestsDir = join(dir, 'manifests')
 {
   const r = spawnSync(talosApi, ['render-bootstrap-manifests', '--config', configFile, '--out', manifestsDir], {
@@ -184,20 +166,30 @@ const manifestsDir = join(dir, 'manifests')
   })
   if (r.status !== 0) log(`render-bootstrap-manifests: ${r.stderr.trim()}`)
 }
-const bootstrapManifests = (existsSync(manifestsDir) ? readdirSync(manifestsDir) : [])
-  .filter((f) => f.endsWith('.yaml'))
-  .sort()
-  .map((f) => readFileSync(join(manifestsDir, f), 'utf8'))
-// cluster.inlineManifests as Talos orders them (ids "99-<name>", namespaces then CRDs first): the one reading of them
-const inline = inlineManifestObjects(cfg)
-for (const e of inline.errors) log(`inline manifests: ${e}`)
-const inlineManifests = inline.objects.length
-  ? [JSON.stringify({ apiVersion: 'v1', kind: 'List', items: inline.objects })]
-  : []
+// Talos's bootstrap manifests (file name = Manifest id) and cluster.inlineManifests ("99-<name>"), in its order
+const manifests = manifestObjects([
+  ...(existsSync(manifestsDir) ? readdirSync(manifestsDir) : [])
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => ({ id: f.replace(/\.yaml$/, ''), contents: readFileSync(join(manifestsDir, f), 'utf8') })),
+  ...inlineManifests(cfg),
+])
+for (const e of manifests.errors) log(`manifests: ${e}`)
 
-/** Until the API takes them all: at once, then every 5 s. */
+/**
+ * The manifest controller's runs until one has no error: a failed run is run again after the controller runtime's
+ * back-off (cosi-project/runtime rruntime.go: cenkalti/backoff's exponential defaults, 0.5 s growing 1.5× up to 60 s,
+ * randomized ±50 %).
+ */
 async function applyUntilDone(): Promise<void> {
-  while (!stopping && !applyManifests()) await sleep(5000)
+  let delay = 500
+  while (!stopping) {
+    const { created, errors } = applyManifestObjects(adminKubeconfig, manifests.objects)
+    for (const c of created) log(`manifests: created ${c}`)
+    if (!errors.length) break
+    log(`manifests: ${errors.join('; ')}`)
+    await sleep(delay * (0.5 + Math.random()))
+    delay = Math.min(delay * 1.5, 60_000)
+  }
   if (!stopping) log('bootstrap manifests applied')
 }
 void applyUntilDone()

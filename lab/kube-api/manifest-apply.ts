@@ -1,13 +1,10 @@
 // Talos v1.10.3's ManifestApplyController for a control plane's cluster.inlineManifests, against the lab API's store.
-// Sources: internal/app/machined/pkg/controllers/k8s/control_plane.go (ControlPlaneExtraManifestsController: each
-// inline manifest becomes ExtraManifest "99-<name>"), extra_manifest.go (processInline: a Manifest resource with that
-// id), internal/app/machined/pkg/adapters/k8s/manifest.go (SetYAML: every YAML document, comment-only ones skipped,
-// Lists unwrapped) and manifest_apply.go (apply: manifests in id order, objects sorted namespaces first then CRDs, each
-// one read and created only when missing, never updated; run again on every event while etcd is healthy).
+// Which objects, in what order: lab/manifest-objects.ts. Source of the rest: manifest_apply.go (each object read and
+// created only when missing, never updated; run again on every event while etcd is healthy).
 // Not modelled: cluster.extraManifests (URLs Talos downloads), and Talos's own bootstrap manifests (RBAC, the
 // bootstrap token, CoreDNS, kube-proxy: kinds this API does not serve); objects of such kinds are logged and skipped,
 // as the real controller skips a kind the API server has no mapping for.
-import { parseAllDocuments } from 'yaml'
+import { inlineManifestObjects, objName } from '../manifest-objects.ts'
 import { etcdHealthy } from '../node-services.ts'
 import { prepareCreate } from './admission.ts'
 import { ApiError, type Obj } from './errors.ts'
@@ -20,61 +17,7 @@ import type { Store } from './storage.ts'
 const TALOS_ADMIN = { name: 'admin', groups: ['system:masters'] }
 const NS = byKind('Namespace')
 
-const isNamespace = (o: Obj) => o.kind === 'Namespace' && o.apiVersion === 'v1'
-const isCrd = (o: Obj) =>
-  o.kind === 'CustomResourceDefinition' && String(o.apiVersion ?? '').startsWith('apiextensions.k8s.io/')
 const nameOf = (o: Obj) => String(o.metadata?.name ?? '')
-
-/**
- * The objects the ManifestApplyController applies for a machine config's inline manifests, in its order: manifests by
- * id ("99-<name>"), each one's documents in order (Lists unwrapped), then a stable sort putting namespaces first (by
- * name), then CRDs (by name). A manifest whose YAML does not parse is an error for that manifest alone.
- */
-export function inlineManifestObjects(cfg: Obj | undefined): { objects: Obj[]; errors: string[] } {
-  const manifests = ((cfg?.cluster?.inlineManifests ?? []) as Obj[])
-    .map((m) => ({ id: `99-${m?.name ?? ''}`, contents: String(m?.contents ?? '') }))
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  const objects: Obj[] = []
-  const errors: string[] = []
-  for (const m of manifests) {
-    const items: Obj[] = []
-    try {
-      for (const d of parseAllDocuments(m.contents)) {
-        if (d.errors.length) throw new Error(d.errors[0]!.message)
-        const o = d.toJS() as unknown
-        if (o === null || o === undefined) continue
-        if (typeof o !== 'object' || Array.isArray(o)) throw new Error('a document is not an object')
-        if (!Object.keys(o).length) continue
-        const obj = o as Obj
-        if (Array.isArray(obj.items)) items.push(...(obj.items as Obj[]))
-        else items.push(obj)
-      }
-    } catch (e) {
-      errors.push(`manifest ${m.id}: ${(e as Error).message}`)
-      continue
-    }
-    objects.push(...items)
-  }
-  const rank = (o: Obj) => (isNamespace(o) ? 0 : isCrd(o) ? 1 : 2)
-  const ordered = objects
-    .map((o, i) => ({ o, i }))
-    .sort((a, b) => {
-      const ra = rank(a.o)
-      const rb = rank(b.o)
-      if (ra !== rb) return ra - rb
-      if (ra < 2 && nameOf(a.o) !== nameOf(b.o)) return nameOf(a.o) < nameOf(b.o) ? -1 : 1
-      return a.i - b.i
-    })
-    .map((x) => x.o)
-  return { objects: ordered, errors }
-}
-
-/** "group/version/Kind/name", as manifest_apply.go names an object in its log and errors. */
-function objName(o: Obj): string {
-  const av = String(o.apiVersion ?? '')
-  const [group, version] = av.includes('/') ? av.split('/', 2) : ['', av]
-  return `${group}/${version}/${o.kind ?? ''}/${nameOf(o)}`
-}
 
 /**
  * One run of apply() for these objects: each one is read and created only when it is missing (an existing one is

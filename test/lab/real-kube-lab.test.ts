@@ -7,7 +7,10 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { manifestObjects } from '../../lab/manifest-objects.ts'
+import { applyManifestObjects } from '../../lab/real-manifest-apply.ts'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION } from '../../lab/go-builds.ts'
 import { missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
@@ -134,6 +137,21 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
     assert.equal(dns.spec.template.spec.containers[0].image, 'registry.k8s.io/coredns/coredns:v1.12.1')
     const svc = json(['-n', 'kube-system', 'get', 'service', 'kube-dns'])
     assert.equal(svc?.spec.clusterIP, '10.96.0.10')
+  })
+
+  it('the manifest controller run again creates nothing and fails on nothing: each object is read before it is created', async () => {
+    const kube = join(lab.dir, 'nodes', 'cp1', 'kube')
+    const dir = join(kube, 'manifests')
+    const { objects, errors: parse } = manifestObjects(
+      readdirSync(dir).map((f) => ({ id: f.replace(/\.yaml$/, ''), contents: readFileSync(join(dir, f), 'utf8') })),
+    )
+    assert.deepEqual(parse, [])
+    assert.ok(objects.some((o) => o.kind === 'Service' && o.metadata.name === 'kube-dns'))
+    // a second create of kube-dns would be refused "provided IP is already allocated", not AlreadyExists
+    const again = applyManifestObjects(join(kube, 'admin.kubeconfig'), objects)
+    assert.deepEqual(again, { created: [], errors: [] })
+    // and the one the supervisor ran finished
+    assert.match(readFileSync(join(lab.dir, 'nodes', 'cp1', 'kube-api.log'), 'utf8'), /bootstrap manifests applied/)
   })
 
   it("a shut-down machine's kubelet is gone: its lease is renewed no more (the node lifecycle controller's input)", async () => {

@@ -1,5 +1,5 @@
 // lab/kube-api/pod-security.ts (the lab API's PodSecurity admission, pod-security-admission v0.33.1) and the pure part
-// of lab/kube-api/manifest-apply.ts (which objects of cluster.inlineManifests Talos applies, in what order). The
+// of lab/manifest-objects.ts (which objects of cluster.inlineManifests Talos applies, in what order). The
 // messages here are the real plugin's; test/lab/real-kube-apiserver.test.ts checks the same function against the real
 // kube-apiserver v1.33.1.
 import { describe, it } from 'node:test'
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments, stringify } from 'yaml'
 import { prepareCreate } from '../../lab/kube-api/admission.ts'
-import { inlineManifestObjects } from '../../lab/kube-api/manifest-apply.ts'
+import { inlineManifestObjects } from '../../lab/manifest-objects.ts'
 import {
   admitPodCreate,
   evaluatePod,

@@ -1,0 +1,81 @@
+// Which objects Talos v1.10.3's ManifestApplyController applies, and in what order, for a control plane's Manifest
+// resources: its own bootstrap manifests (ids like "00-kubelet-bootstrapping-token", "11-core-dns") and each
+// cluster.inlineManifests entry (ControlPlaneExtraManifestsController, control_plane.go: id "99-<name>").
+// Sources: internal/app/machined/pkg/adapters/k8s/manifest.go (SetYAML: every YAML document, comment-only ones
+// skipped, Lists unwrapped) and internal/app/machined/pkg/controllers/k8s/manifest_apply.go (Run: manifests sorted by
+// id; apply: their objects flattened, then a stable sort putting namespaces first, then CRDs, each group by name).
+import { parseAllDocuments } from 'yaml'
+
+export type Obj = Record<string, any>
+
+export interface Manifest {
+  id: string
+  contents: string
+}
+
+const isNamespace = (o: Obj) => o.kind === 'Namespace' && o.apiVersion === 'v1'
+const isCrd = (o: Obj) =>
+  o.kind === 'CustomResourceDefinition' && String(o.apiVersion ?? '').startsWith('apiextensions.k8s.io/')
+const nameOf = (o: Obj) => String(o.metadata?.name ?? '')
+
+/** One manifest's objects (Lists unwrapped), or the error that makes Talos skip it. */
+function objectsOf(m: Manifest): Obj[] {
+  const items: Obj[] = []
+  for (const d of parseAllDocuments(m.contents)) {
+    if (d.errors.length) throw new Error(d.errors[0]!.message)
+    const o = d.toJS() as unknown
+    if (o === null || o === undefined) continue
+    if (typeof o !== 'object' || Array.isArray(o)) throw new Error('a document is not an object')
+    if (!Object.keys(o).length) continue
+    const obj = o as Obj
+    if (Array.isArray(obj.items)) items.push(...(obj.items as Obj[]))
+    else items.push(obj)
+  }
+  return items
+}
+
+/**
+ * The objects of these manifests in the controller's order. A manifest whose YAML does not parse is an error for that
+ * manifest alone.
+ */
+export function manifestObjects(manifests: Manifest[]): { objects: Obj[]; errors: string[] } {
+  const objects: Obj[] = []
+  const errors: string[] = []
+  for (const m of [...manifests].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    try {
+      objects.push(...objectsOf(m))
+    } catch (e) {
+      errors.push(`manifest ${m.id}: ${(e as Error).message}`)
+    }
+  }
+  const rank = (o: Obj) => (isNamespace(o) ? 0 : isCrd(o) ? 1 : 2)
+  const ordered = objects
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => {
+      const ra = rank(a.o)
+      const rb = rank(b.o)
+      if (ra !== rb) return ra - rb
+      if (ra < 2 && nameOf(a.o) !== nameOf(b.o)) return nameOf(a.o) < nameOf(b.o) ? -1 : 1
+      return a.i - b.i
+    })
+    .map((x) => x.o)
+  return { objects: ordered, errors }
+}
+
+/** A machine config's cluster.inlineManifests as Manifest resources ("99-<name>", control_plane.go). */
+export function inlineManifests(cfg: Obj | undefined): Manifest[] {
+  return ((cfg?.cluster?.inlineManifests ?? []) as Obj[]).map((m) => ({
+    id: `99-${m?.name ?? ''}`,
+    contents: String(m?.contents ?? ''),
+  }))
+}
+
+/** The objects of a machine config's inline manifests alone, in the controller's order. */
+export const inlineManifestObjects = (cfg: Obj | undefined) => manifestObjects(inlineManifests(cfg))
+
+/** "group/version/Kind/name", as manifest_apply.go names an object in its log and errors. */
+export function objName(o: Obj): string {
+  const av = String(o.apiVersion ?? '')
+  const [group, version] = av.includes('/') ? av.split('/', 2) : ['', av]
+  return `${group}/${version}/${o.kind ?? ''}/${nameOf(o)}`
+}

@@ -1,0 +1,65 @@
+// Talos v1.10.3's ManifestApplyController against a real kube-apiserver, through kubectl with the control plane's
+// admin kubeconfig (Talos uses LocalhostAdminKubeconfig). manifest_apply.go apply(): each object is read first and
+// left alone when it exists, whatever it holds; only a missing one is created. Reading first matters: a create of an
+// object that exists is not always AlreadyExists (a Service with a fixed clusterIP is refused "provided IP is already
+// allocated" before its name is checked). A kind the API server has no mapping for is an error for that object
+// alone, as are BadRequest and Invalid; the controller then fails its run and is run again after its back-off.
+// The objects and their order: lab/manifest-objects.ts. Two lab calls per pass (read all, create the missing), where
+// Talos makes one request per object.
+import { spawnSync } from 'node:child_process'
+import { objName, type Obj } from './manifest-objects.ts'
+
+const list = (items: Obj[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items })
+const groupOf = (apiVersion: unknown) =>
+  String(apiVersion ?? '').includes('/') ? String(apiVersion).split('/')[0] : ''
+const keyOf = (o: Obj) => `${groupOf(o.apiVersion)}/${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`
+
+function kubectl(kubeconfig: string, args: string[], input: string) {
+  return spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { input, encoding: 'utf8', timeout: 60_000 })
+}
+
+/** kubectl's error lines, one per object it could not handle ("error: …" prefixes dropped). */
+const errorLines = (stderr: string) =>
+  stderr
+    .split('\n')
+    .map((l) => l.replace(/^error: /, '').trim())
+    .filter(Boolean)
+
+/** One run of apply(): what it created, and the errors that make the controller run again. */
+export function applyManifestObjects(kubeconfig: string, objects: Obj[]): { created: string[]; errors: string[] } {
+  if (!objects.length) return { created: [], errors: [] }
+  const got = kubectl(kubeconfig, ['get', '-f', '-', '-o', 'json', '--ignore-not-found'], list(objects))
+  if (got.error) return { created: [], errors: [`reading the objects: ${got.error.message}`] }
+  const existing = new Set<string>()
+  try {
+    for (const o of (JSON.parse(got.stdout || '{"items":[]}') as Obj).items as Obj[]) existing.add(keyOf(o))
+  } catch {
+    return { created: [], errors: [`reading the objects: ${errorLines(got.stderr).join('; ') || 'no answer'}`] }
+  }
+  // kubectl names an object it has no mapping for ("no matches for kind …") and goes on with the others
+  const errors = errorLines(got.stderr)
+  const unmapped = (o: Obj) => errors.some((e) => e.includes(`"${o.kind}"`) && /no matches for kind/.test(e))
+  // a namespaced object without a namespace is read back in "default", as Talos defaults it
+  const isMissing = (o: Obj) => {
+    const ns = o.metadata?.namespace
+    const keys = [keyOf(o), ...(ns ? [] : [keyOf({ ...o, metadata: { ...o.metadata, namespace: 'default' } })])]
+    return !keys.some((k) => existing.has(k)) && !unmapped(o)
+  }
+  const missing = objects.filter(isMissing)
+  if (!missing.length) return { created: [], errors }
+  const made = kubectl(kubeconfig, ['create', '-f', '-', '-o', 'json'], list(missing))
+  if (made.error) return { created: [], errors: [...errors, `creating: ${made.error.message}`] }
+  // another control plane may have created it between the read and the create: AlreadyExists is not an error
+  errors.push(...errorLines(made.stderr).filter((l) => !/AlreadyExists|already exists/.test(l)))
+  return { created: createdNames(made.stdout), errors }
+}
+
+/** The objects kubectl create printed (one object, or a List of them). */
+function createdNames(stdout: string): string[] {
+  try {
+    const out = JSON.parse(stdout || '{}') as Obj
+    return (Array.isArray(out.items) ? (out.items as Obj[]) : out.kind ? [out] : []).map(objName)
+  } catch {
+    return []
+  }
+}
