@@ -12,7 +12,7 @@ import { FAULT_KINDS, checkKind, checkNode, healNode, injectFault } from './faul
 import { UsageError } from '../lib/runner/flags.ts'
 import { InventoryError } from './lab-inventory.ts'
 import { preflight, preflightBuilds } from './preflight.ts'
-import { realTalosctl, TALOS_VERSION } from './go-builds.ts'
+import { KUBERNETES_VERSION, realTalosctl, TALOS_VERSION } from './go-builds.ts'
 import { collectStatus, formatStatus, formatTable } from './status.ts'
 import { sshdPaths } from './sshd.ts'
 import { REPO_ROOT, labDir, labExists, loadNodes, paths } from './state.ts'
@@ -21,7 +21,8 @@ import { DaemonStartError } from './daemons.ts'
 
 const USAGE = `usage: npm run lab -- <command>
   up [--inventory FILE]      bring the lab up (default inventory/lab.yaml)
-     [--kubernetes real]     with the real kube-apiserver, controller-manager and scheduler (not yet the default)
+     [--kubernetes imitation] the lab's own API server instead of the real kube-apiserver, controller-manager and
+                             scheduler (the default; the imitation goes once every test runs on the real ones)
   down [--keep]              stop every lab process and remove the lab dir (--keep: keep the files)
   status [--json]            show the lab
   fault NODE KIND [--ms N]   inject a fault; KIND: ${FAULT_KINDS.join(' | ')}
@@ -70,15 +71,15 @@ const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n')
 async function cmdUp(p: Parsed): Promise<number> {
   onlyFlags(p, ['inventory', 'kubernetes'], 0, 'up')
   const inventory = (p.flags.get('inventory') as string | undefined) ?? join(REPO_ROOT, 'inventory/lab.yaml')
-  // --kubernetes real (or TALOS_LAB_KUBERNETES=real, which lab:deploy passes on): the real control plane (issue #23)
-  const kubernetes = (p.flags.get('kubernetes') as string | undefined) ?? process.env.TALOS_LAB_KUBERNETES
-  if (kubernetes !== undefined && kubernetes !== 'real' && kubernetes !== 'imitation')
+  // the real control plane unless --kubernetes imitation (or TALOS_LAB_KUBERNETES=imitation, which lab:deploy passes on)
+  const kubernetes = (p.flags.get('kubernetes') as string | undefined) ?? process.env.TALOS_LAB_KUBERNETES ?? 'real'
+  if (kubernetes !== 'real' && kubernetes !== 'imitation')
     throw new UsageError(`up: --kubernetes takes real or imitation, not ${JSON.stringify(kubernetes)}`)
   // as in lab:deploy: a missing etcd or sshd is said up front (exit 2), not as a spawn error halfway through
   const ready = preflight() || (await preflightBuilds())
   if (ready !== 0) return ready
   const started = Date.now()
-  const r = await labUp(inventory, kubernetes === 'real' ? { kubernetes } : {})
+  const r = await labUp(inventory, { kubernetes })
   if (r.alreadyUp) {
     out(
       `lab already up in ${labDir()} (${r.inventory.clusterName}); \`npm run lab -- status\` shows it, \`npm run lab -- down\` removes it`,
@@ -113,6 +114,11 @@ async function cmdUp(p: Parsed): Promise<number> {
   out(`endpoint       ${r.inventory.endpoint}\n`)
   out(
     `Talos API      the real talosctl ${TALOS_VERSION} (${rel(realTalosctl())}) against <address>:50000 of each machine`,
+  )
+  out(
+    kubernetes === 'real'
+      ? `Kubernetes     real kube-apiserver, controller-manager, scheduler ${KUBERNETES_VERSION} per control plane (kubelets simulated)`
+      : `Kubernetes     the lab's imitation API server (--kubernetes imitation)`,
   )
   if (process.env.TALOS_LAB_DIR) {
     out('environment for `npm run lab` (the runbooks need none):')

@@ -127,7 +127,8 @@ function configDoc(f: string): Obj {
     .find((d) => d?.machine) ?? {}) as Obj
 }
 
-const labHost = (n: LabNode): KubeletHost => ({
+/** A lab machine as its kubelet's host: containers.json kept per boot (LabNode.bootedAt), as `talosctl containers` reads it. */
+export const labHost = (n: LabNode): KubeletHost => ({
   hardware: n.hardware,
   root: paths.root(n.name),
   file: fileOf(n.name),

@@ -25,6 +25,7 @@ const { parseMachineConfig, nodeShape, readSysroot } = await import('./kube-api/
 const { ApiClient } = await import('./kubelet-agent/client.ts')
 const { currentPair } = await import('./kubelet-agent/certificates.ts')
 const { nodeClient, syncNode } = await import('./machine-api/node-apply.ts')
+const { labHost } = await import('./containers.ts')
 
 type Agent = Awaited<ReturnType<typeof startKubeletAgent>>
 const log = (m: string) => console.log(`${new Date().toISOString()} kubelets ${m}`)
@@ -65,6 +66,7 @@ async function start(n: LabNode, r: Running): Promise<void> {
     machine: n,
     config: text,
     sysroot: paths.root(n.name),
+    host: labHost(n),
     server,
     caFile: caFile(n, cfg),
     staticPods: controlPlane ? controlPlaneStaticPods(readRenderedControlPlane(kubeDir), cfg) : undefined,

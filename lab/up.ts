@@ -75,7 +75,7 @@ export interface UpResult {
   fingerprints: Record<string, string>
 }
 
-export async function labUp(inventoryFile: string, opts: { kubernetes?: 'real' } = {}): Promise<UpResult> {
+export async function labUp(inventoryFile: string, opts: { kubernetes: 'real' | 'imitation' }): Promise<UpResult> {
   const inv = readLabInventory(inventoryFile)
   const dir = labDir()
   if (labExists()) {
@@ -108,7 +108,7 @@ export async function labUp(inventoryFile: string, opts: { kubernetes?: 'real' }
     createdAt: new Date().toISOString(),
     nodes: nodes.map((n) => n.name),
     processes: [],
-    ...(opts.kubernetes ? { kubernetes: opts.kubernetes } : {}),
+    kubernetes: opts.kubernetes,
   })
   try {
     // the factory learns the inventory's schematics only when 01 or 09 POSTs them; the empty schematic's disk image

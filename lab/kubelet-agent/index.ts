@@ -54,8 +54,11 @@ export interface KubeletAgentOptions {
   caFile: string
   /** The static pods in its /etc/kubernetes/manifests (a control plane's: ./static-pods.ts controlPlaneStaticPods). */
   staticPods?: Obj[]
-  /** Where its containers are kept (default: containers.json beside the sysroot, where the lab keeps a machine's). */
-  containersFile?: string
+  /**
+   * Where its containers are kept and under which boot (default: containers.json beside the sysroot, under the
+   * sysroot's boot_id). A lab machine's must be lab/containers.ts labHost: `talosctl containers` reads that one.
+   */
+  host?: KubeletHost
   /** cluster.token: "<id>.<secret>" (default: the config's). */
   bootstrapToken?: string
   log?: (m: string) => void
@@ -228,10 +231,10 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
   await postStatus()
   await renewLease()
   await mirrorPods().catch((e: Error) => log(`${name}: mirror pods: ${e.message}`))
-  const host: KubeletHost = {
+  const host: KubeletHost = o.host ?? {
     hardware: o.machine.hardware,
     root: o.sysroot,
-    file: o.containersFile ?? join(dirname(o.sysroot), 'containers.json'),
+    file: join(dirname(o.sysroot), 'containers.json'),
     boot: ids.bootID,
     config: () => cfg,
   }

@@ -137,6 +137,10 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
     assert.equal(dns.spec.template.spec.containers[0].image, 'registry.k8s.io/coredns/coredns:v1.12.1')
     const svc = json(['-n', 'kube-system', 'get', 'service', 'kube-dns'])
     assert.equal(svc?.spec.clusterIP, '10.96.0.10')
+    // the containers the worker's kubelet started are what talosctl containers -k lists (the same boot's)
+    const listed = await lab.run(['-n', `${P}.21`, 'containers', '-k'])
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.match(listed.stdout, /kube-system\/kube-flannel-\S+:kube-flannel:\w{12}\s+\S+\s+\d+\s+CONTAINER_RUNNING/)
   })
 
   it('the manifest controller run again creates nothing and fails on nothing: each object is read before it is created', async () => {
