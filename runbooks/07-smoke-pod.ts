@@ -104,6 +104,9 @@ await runbook({
     ctx.manifest() // refuse bad sizes before the banner, not halfway through
     return ctx
   },
+  // a run that failed with one pod is no place to resume another (another namespace, name or shape): that one starts
+  // from its first step
+  scope: (c) => `${c.namespace}/${c.name}${c.validatorShape ? ' validator-shape' : ''}`,
   steps: [
     quorumStep({ requireBootstrapped: true }),
     {
