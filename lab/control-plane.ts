@@ -6,11 +6,12 @@
 // 0.0.0.0 and 127.0.0.1), kube-apiserver reaches etcd at the node's address and the given port (Talos:
 // https://localhost:2379) and the others the API at the node's address (Talos: KubePrism).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { join } from 'node:path'
 import { kubeComponent } from './go-builds.ts'
 import { waitForPort } from './processes.ts'
+import type { Manifest } from './manifest-objects.ts'
 
 export interface RenderedControlPlane {
   dir: string
@@ -36,6 +37,28 @@ export function renderControlPlane(
   if (r.status !== 0) throw new Error(`render-control-plane ${configFile}: ${r.error?.message ?? r.stderr}`)
   return readRenderedControlPlane(dir)
 }
+
+/**
+ * Talos's bootstrap manifests for a control plane's config as its ManifestController renders them (`talos-api
+ * render-bootstrap-manifests`, lab/talos-api/bootstrap_manifests.go), written into dir as <id>.yaml and returned by id.
+ */
+export function renderBootstrapManifests(talosApi: string, configFile: string, dir: string): Manifest[] {
+  const r = spawnSync(talosApi, ['render-bootstrap-manifests', '--config', configFile, '--out', dir], {
+    encoding: 'utf8',
+  })
+  if (r.status !== 0) throw new Error(`render-bootstrap-manifests ${configFile}: ${r.error?.message ?? r.stderr}`)
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => ({ id: f.replace(/\.yaml$/, ''), contents: readFileSync(join(dir, f), 'utf8') }))
+}
+
+/** The kubelet-bootstrapping ones: the bootstrap token Secret and the CSR bindings (ids 00- and 01-). */
+export const kubeletBootstrapping = (manifests: Manifest[]) =>
+  manifests
+    .filter((m) => /^0[01]-/.test(m.id))
+    .map((m) => m.contents)
+    .join('\n---\n')
 
 /** What `render-control-plane` wrote into dir. */
 export function readRenderedControlPlane(dir: string): RenderedControlPlane {

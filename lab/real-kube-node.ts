@@ -14,8 +14,8 @@
 // Lab deviations beyond lab/control-plane.ts's: the lab's etcd serves plain HTTP on the node's address (lab/
 // node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
 // A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
-import { spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -159,20 +159,16 @@ void supervise(
   },
 )
 
-const manifestsDir = join(dir, 'manifests')
-{
-  const r = spawnSync(talosApi, ['render-bootstrap-manifests', '--config', configFile, '--out', manifestsDir], {
-    encoding: 'utf8',
-  })
-  if (r.status !== 0) log(`render-bootstrap-manifests: ${r.stderr.trim()}`)
-}
-// Talos's bootstrap manifests (file name = Manifest id) and cluster.inlineManifests ("99-<name>"), in its order
-const manifests = manifestObjects([
-  ...(existsSync(manifestsDir) ? readdirSync(manifestsDir) : [])
-    .filter((f) => f.endsWith('.yaml'))
-    .map((f) => ({ id: f.replace(/\.yaml$/, ''), contents: readFileSync(join(manifestsDir, f), 'utf8') })),
-  ...inlineManifests(cfg),
-])
+const bootstrap = (() => {
+  try {
+    return cp.renderBootstrapManifests(talosApi, configFile, join(dir, 'manifests'))
+  } catch (e) {
+    log((e as Error).message)
+    return []
+  }
+})()
+// Talos's bootstrap manifests and cluster.inlineManifests ("99-<name>"), in its order
+const manifests = manifestObjects([...bootstrap, ...inlineManifests(cfg)])
 for (const e of manifests.errors) log(`manifests: ${e}`)
 
 /**

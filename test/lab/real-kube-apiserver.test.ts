@@ -14,15 +14,20 @@ import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION } from '../../lab/go-builds.ts'
-import { flagValue, writeKubeconfig, type RenderedControlPlane } from '../../lab/control-plane.ts'
+import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION, talosApiBinary } from '../../lab/go-builds.ts'
+import {
+  flagValue,
+  kubeletBootstrapping,
+  renderBootstrapManifests,
+  writeKubeconfig,
+  type RenderedControlPlane,
+} from '../../lab/control-plane.ts'
 import { guardedWorkload, startRealControlPlane, type RealControlPlane } from '../../lab/real-control-plane.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { permissionsPodManifest } from '../../steps/05-storage-tuning/steps.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
 import { Kube } from '../../lib/kube/kubectl.ts'
 import { approveCsrs } from '../../steps/join.ts'
-import { kubeletBootstrapManifests } from '../../lab/talos-manifests.ts'
 import { cordonAndDrain } from '../../steps/09-upgrade/talos.ts'
 import { prepareCreate } from '../../lab/kube-api/admission.ts'
 import { admitPodCreate, podSecurityConfig } from '../../lab/kube-api/pod-security.ts'
@@ -763,8 +768,9 @@ test(
     const cp1 = parseAllDocuments(readFileSync(join(dir, 'cp1.yaml'), 'utf8'))[0]!.toJS() as {
       cluster: { token: string }
     }
-    // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-api/templates/, verbatim)
-    ok('admin', ['apply', '-f', '-'], kubeletBootstrapManifests(cp1.cluster.token))
+    // what Talos's manifest controller applies once the cluster is bootstrapped, as its ManifestController renders it
+    const manifests = renderBootstrapManifests(talosApiBinary(), join(dir, 'cp1.yaml'), join(dir, 'manifests'))
+    ok('admin', ['apply', '-f', '-'], kubeletBootstrapping(manifests))
     const bootstrap = tokenKubeconfig(join(dir, 'bootstrap.kubeconfig'), cp1.cluster.token)
     const as = (kubeconfig: string, args: string[], input?: string) => {
       const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input })

@@ -12,15 +12,19 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { findKubeComponent, KUBERNETES_BUILDS } from '../../lab/go-builds.ts'
-import { flagValue, type RenderedControlPlane } from '../../lab/control-plane.ts'
+import { findKubeComponent, KUBERNETES_BUILDS, talosApiBinary } from '../../lab/go-builds.ts'
+import {
+  flagValue,
+  kubeletBootstrapping,
+  renderBootstrapManifests,
+  type RenderedControlPlane,
+} from '../../lab/control-plane.ts'
 import { guardedWorkload, startRealControlPlane, type RealControlPlane } from '../../lab/real-control-plane.ts'
 import { loadInventory } from '../../config/inventory.ts'
 import { REPO_ROOT } from '../../config/cluster.ts'
 import { Kube, type KubePod } from '../../lib/kube/kubectl.ts'
 import { approveCsrs } from '../../steps/join.ts'
 import { cordonAndDrain } from '../../steps/09-upgrade/talos.ts'
-import { kubeletBootstrapManifests } from '../../lab/talos-manifests.ts'
 import { parseLabInventory } from '../../lab/lab-inventory.ts'
 import { hardwareProfile } from '../../lab/hardware.ts'
 import { createSysroot } from '../../lab/sysroot.ts'
@@ -108,8 +112,9 @@ before(async () => {
   cp = plane.cp
   for (const [node, text] of plane.configs) configs.set(node, text)
   admin = plane.adminKubeconfig
-  // what Talos's manifest controller applies once the cluster is bootstrapped (lab/talos-api/templates/, verbatim)
-  ok(['apply', '-f', '-'], kubeletBootstrapManifests(v1alpha1(configs.get('cp1')!).cluster.token))
+  // what Talos's manifest controller applies once the cluster is bootstrapped, as its ManifestController renders it
+  const manifests = renderBootstrapManifests(talosApiBinary(), join(dir, 'cp1.yaml'), join(dir, 'manifests'))
+  ok(['apply', '-f', '-'], kubeletBootstrapping(manifests))
 })
 
 after(async () => {
