@@ -97,8 +97,9 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export function moduleKey(b: GoBuild): string {
   const dir = join(REPO_ROOT, b.module)
   const h = createHash('sha256').update(GO_TOOLCHAIN)
-  for (const f of readdirSync(dir).sort())
-    if (f === 'go.mod' || f === 'go.sum' || f.endsWith('.go')) h.update(f).update(readFileSync(join(dir, f)))
+  // what goes into the binary: a test file does not (go build leaves _test.go out), so a new test rebuilds nothing
+  const built = (f: string) => f === 'go.mod' || f === 'go.sum' || (f.endsWith('.go') && !f.endsWith('_test.go'))
+  for (const f of readdirSync(dir).sort()) if (built(f)) h.update(f).update(readFileSync(join(dir, f)))
   const embedded = join(dir, 'templates')
   if (existsSync(embedded))
     for (const f of readdirSync(embedded).sort())
