@@ -23,6 +23,11 @@ import { currentVipHolder, parseVipLog } from '../../lab/vip-holders.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
+/**
+ * Which Kubernetes the e2e's lab runs. Still the imitation (issue #23): on the real control plane the drills from 08
+ * on do not all pass yet. TALOS_E2E_KUBERNETES=real runs the whole file on the real one.
+ */
+const KUBERNETES = process.env.TALOS_E2E_KUBERNETES === 'real' ? 'real' : 'imitation'
 /** The real talosctl v1.10.3 the runbooks run too (the preflight builds it). */
 const TALOSCTL_BIN = realTalosctl()
 const SCHEMA = fileURLToPath(new URL('../../templates/talos-v1.10.3/config.schema.json', import.meta.url))
@@ -120,7 +125,7 @@ before(() => {
     .replace(/outputDir: \S+/, `outputDir: ${outDir}`)
     .replace('name: solana-lab', 'name: solana-e2e')
   writeFileSync(inv, text)
-  const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv])
+  const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv, '--kubernetes', KUBERNETES])
   assert.equal(up.code, 0, up.out)
 })
 
@@ -700,12 +705,12 @@ test('i13b: kernel.modules passes on the built-in tcp_bbr/sch_fq; cluster.talos-
   const health = report.results.find((x) => x.check === 'cluster.talos-health')!
   assert.equal(health.status, 'pass')
   const conditions = health.evidence.seen as string[]
-  // the lab API serves no apps/v1: no kube-proxy DaemonSet, which Talos's check skips
+  // the imitation serves no apps/v1: no kube-proxy DaemonSet, which Talos's check skips; the real one runs it
   for (const c of [
     'etcd to be healthy: OK',
     'all k8s nodes to report ready: OK',
     'all control plane static pods to be running: OK',
-    'kube-proxy to report ready: SKIP',
+    `kube-proxy to report ready: ${KUBERNETES === 'real' ? 'OK' : 'SKIP'}`,
   ])
     assert.ok(conditions.includes(c), conditions.join('\n'))
 })
@@ -739,7 +744,9 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
       '--allow-kubelet-policy-change',
     ])
     assert.equal(applied.code, 0, applied.out.slice(-3000))
-    waitFor('validator1 NotReady', () => /NotReady/.test(nodeStatus('validator1') ?? ''))
+    // the node lifecycle controller marks it after node-monitor-grace-period (50 s: v1.33.1 pkg/controller/
+    // nodelifecycle/config/v1alpha1/defaults.go); the imitation after 2 s
+    waitFor('validator1 NotReady', () => /NotReady/.test(nodeStatus('validator1') ?? ''), 200)
     assert.match(talosctl('127.0.70.21', 'service', 'kubelet').out, /Waiting/)
     assert.match(
       talosctl('127.0.70.21', 'logs', 'kubelet').out,
