@@ -20,6 +20,9 @@ const server = createServer((req, res) => {
   res.writeHead(404, { 'content-type': 'text/plain' })
   res.end('the lab machine API answers /api/ only')
 })
+// talos-api keeps its connections to this socket for 10 s of idleness (lab/talos-api/backend.go); Node's default of
+// 5 s let the server close a connection the client was sending a POST on
+server.keepAliveTimeout = 60_000
 
 // A unix socket's address holds at most 107 bytes and a NUL (sun_path[UNIX_PATH_MAX = 108]: linux
 // include/uapi/linux/un.h); Node's libuv silently truncates a longer path (nodejs/node deps/uv/docs/src/pipe.rst,

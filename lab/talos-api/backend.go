@@ -72,6 +72,10 @@ func newModel(socket string) *Model {
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 			},
+			// An idle connection is dropped here long before the daemon drops it (its keepAliveTimeout is 60 s): a POST
+			// sent on a connection the server is closing fails "connection reset by peer" and is not retried (net/http
+			// retries only idempotent requests), which failed a 02's install in CI.
+			IdleConnTimeout: 10 * time.Second,
 		},
 		Timeout: 10 * time.Minute,
 	}}
