@@ -1,9 +1,9 @@
 // Which objects Talos v1.10.3's ManifestApplyController applies, and in what order, for a control plane's Manifest
 // resources: its own bootstrap manifests (ids like "00-kubelet-bootstrapping-token", "11-core-dns") and each
-// cluster.inlineManifests entry (ControlPlaneExtraManifestsController, control_plane.go: id "99-<name>").
-// Sources: internal/app/machined/pkg/adapters/k8s/manifest.go (SetYAML: every YAML document, comment-only ones
-// skipped, Lists unwrapped) and internal/app/machined/pkg/controllers/k8s/manifest_apply.go (Run: manifests sorted by
-// id; apply: their objects flattened, then a stable sort putting namespaces first, then CRDs, each group by name).
+// cluster.inlineManifests entry (ControlPlaneExtraManifestsController, control_plane.go:401-409: priority "99", id
+// "99-<name>"). Sources (v1.10.3, internal/app/machined/pkg/): adapters/k8s/manifest.go:38 SetYAML (every YAML
+// document, comment-only ones skipped, Lists unwrapped) and controllers/k8s/manifest_apply.go (Run :128 manifests
+// sorted by id; apply :193 their objects flattened, then a stable sort: namespaces first, then CRDs, each by name).
 import { parseAllDocuments } from 'yaml'
 
 export type Obj = Record<string, any>

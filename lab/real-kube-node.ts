@@ -173,8 +173,8 @@ for (const e of manifests.errors) log(`manifests: ${e}`)
 
 /**
  * The manifest controller's runs until one has no error: a failed run is run again after the controller runtime's
- * back-off (cosi-project/runtime rruntime.go: cenkalti/backoff's exponential defaults, 0.5 s growing 1.5× up to 60 s,
- * randomized ±50 %).
+ * back-off (cosi-project/runtime v0.10.2 pkg/controller/runtime/internal/rruntime/rruntime.go:79-84, cenkalti/backoff
+ * v4 NewExponentialBackOff's defaults: 0.5 s growing 1.5× up to 60 s, randomized ±50 %, no limit).
  */
 async function applyUntilDone(): Promise<void> {
   let delay = 500

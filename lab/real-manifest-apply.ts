@@ -1,11 +1,13 @@
 // Talos v1.10.3's ManifestApplyController against a real kube-apiserver, through kubectl with the control plane's
-// admin kubeconfig (Talos uses LocalhostAdminKubeconfig). manifest_apply.go apply(): each object is read first and
-// left alone when it exists, whatever it holds; only a missing one is created. Reading first matters: a create of an
-// object that exists is not always AlreadyExists (a Service with a fixed clusterIP is refused "provided IP is already
-// allocated" before its name is checked). A kind the API server has no mapping for is an error for that object
+// admin kubeconfig (Talos uses LocalhostAdminKubeconfig). v1.10.3 internal/app/machined/pkg/controllers/k8s/
+// manifest_apply.go apply(): each object is read first (:266-274) and left alone when it exists, whatever it holds;
+// only a missing one is created (:276-296, AlreadyExists ignored). Reading first matters: a create of an object that
+// exists is not always AlreadyExists (a Service with a fixed clusterIP is refused "provided IP is already allocated"
+// before its name is checked). A kind the API server has no mapping for (:233-246) is an error for that object
 // alone, as are BadRequest and Invalid; the controller then fails its run and is run again after its back-off.
-// The objects and their order: lab/manifest-objects.ts. Two lab calls per pass (read all, create the missing), where
-// Talos makes one request per object.
+// The objects and their order: lab/manifest-objects.ts. Lab deviations: two kubectl calls per run (read all, create
+// the missing), where Talos makes a request per object; and no etcd mutex around the run (:162, EtcdTalosManifest-
+// ApplyMutex), so control planes may race, which costs a refused create and one more run.
 import { spawnSync } from 'node:child_process'
 import { objName, type Obj } from './manifest-objects.ts'
 
