@@ -1,5 +1,7 @@
-// Idle CPU of a lab's long-running processes (etcd, kube-api): utime+stime from /proc/<pid>/stat over a window.
-import { readFileSync } from 'node:fs'
+// Idle CPU of a lab's long-running processes over a window: utime+stime from /proc/<pid>/stat, for etcd its own and
+// for a control plane ('kube-api') its whole process group (the supervisor lab/real-kube-node.ts and the real
+// kube-apiserver, kube-controller-manager and kube-scheduler it starts).
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpuTicksOf } from './stats.ts'
 
@@ -27,21 +29,37 @@ export function labDaemons(labDir: string): { node: string; kind: 'etcd' | 'kube
   return out
 }
 
-const ticks = (pid: number) => {
+const stat = (pid: string) => {
   try {
-    return cpuTicksOf(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
   } catch {
-    return NaN
+    return undefined
   }
+}
+
+/** The CPU ticks of every live process in the group (field 5 of /proc/<pid>/stat is the process group id). */
+function groupTicks(pgid: number): number {
+  let sum = 0
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const s = stat(pid)
+    if (s && s.slice(s.lastIndexOf(')') + 2).split(' ')[2] === String(pgid)) sum += cpuTicksOf(s)
+  }
+  return sum
+}
+
+const ticks = (p: { kind: ProcCpu['kind']; pid: number }) => {
+  if (p.kind === 'kube-api') return groupTicks(p.pid)
+  const s = stat(String(p.pid))
+  return s ? cpuTicksOf(s) : NaN
 }
 
 export async function measureIdleCpu(labDir: string, windowMs = 30_000): Promise<ProcCpu[]> {
   const procs = labDaemons(labDir)
-  const before = procs.map((p) => ticks(p.pid))
+  const before = procs.map(ticks)
   const t0 = performance.now()
   await new Promise((r) => setTimeout(r, windowMs))
   const secs = (performance.now() - t0) / 1000
-  return procs.map((p, i) => ({ ...p, cpuPct: Math.round(((ticks(p.pid) - before[i]!) / CLK_TCK / secs) * 1000) / 10 }))
+  return procs.map((p, i) => ({ ...p, cpuPct: Math.round(((ticks(p) - before[i]!) / CLK_TCK / secs) * 1000) / 10 }))
 }
 
 // standalone: node --import tsx bench/idle-cpu.ts LABDIR [SECONDS]

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { HttpEtcdClient } from '../lab/kube-api/etcd-http.ts'
+import { EtcdClient } from '../lab/etcd-client.ts'
 import {
   benchLab,
   callWrappers,
@@ -128,7 +128,7 @@ interface LabNodeJson {
 function leaderWatcher(lab: BenchLab, nodes: string[], everyMs = 10) {
   const clients = nodes.map((n) => {
     const j = JSON.parse(readFileSync(join(lab.labDir, 'nodes', n, 'node.json'), 'utf8')) as LabNodeJson
-    return { node: n, client: new HttpEtcdClient(j.etcd.clientUrl, 200) }
+    return { node: n, client: new EtcdClient(j.etcd.clientUrl, 200) }
   })
   const seen: { at: number; node: string; leader: string; term: number }[] = []
   let stop = false
@@ -295,7 +295,7 @@ export async function labBenchmarks(add: Add, opts: { runs?: number; bigNodes?: 
     )
     add(
       row(
-        'lab idle: CPU of each kube-api server (% of one core)',
+        'lab idle: CPU of each control plane (kube-apiserver, controller-manager, scheduler; % of one core)',
         '%',
         cpu.filter((c) => c.kind === 'kube-api').map((c) => c.cpuPct),
       ),

@@ -21,8 +21,6 @@ import { DaemonStartError } from './daemons.ts'
 
 const USAGE = `usage: npm run lab -- <command>
   up [--inventory FILE]      bring the lab up (default inventory/lab.yaml)
-     [--kubernetes imitation] the lab's own API server instead of the real kube-apiserver, controller-manager and
-                             scheduler (the default; the imitation goes once every test runs on the real ones)
   down [--keep]              stop every lab process and remove the lab dir (--keep: keep the files)
   status [--json]            show the lab
   fault NODE KIND [--ms N]   inject a fault; KIND: ${FAULT_KINDS.join(' | ')}
@@ -69,17 +67,13 @@ const rel = (p: string) => (p.startsWith(REPO_ROOT + '/') ? relative(REPO_ROOT, 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n')
 
 async function cmdUp(p: Parsed): Promise<number> {
-  onlyFlags(p, ['inventory', 'kubernetes'], 0, 'up')
+  onlyFlags(p, ['inventory'], 0, 'up')
   const inventory = (p.flags.get('inventory') as string | undefined) ?? join(REPO_ROOT, 'inventory/lab.yaml')
-  // the real control plane unless --kubernetes imitation (or TALOS_LAB_KUBERNETES=imitation, which lab:deploy passes on)
-  const kubernetes = (p.flags.get('kubernetes') as string | undefined) ?? process.env.TALOS_LAB_KUBERNETES ?? 'real'
-  if (kubernetes !== 'real' && kubernetes !== 'imitation')
-    throw new UsageError(`up: --kubernetes takes real or imitation, not ${JSON.stringify(kubernetes)}`)
   // as in lab:deploy: a missing etcd or sshd is said up front (exit 2), not as a spawn error halfway through
   const ready = preflight() || (await preflightBuilds())
   if (ready !== 0) return ready
   const started = Date.now()
-  const r = await labUp(inventory, { kubernetes })
+  const r = await labUp(inventory)
   if (r.alreadyUp) {
     out(
       `lab already up in ${labDir()} (${r.inventory.clusterName}); \`npm run lab -- status\` shows it, \`npm run lab -- down\` removes it`,
@@ -116,9 +110,7 @@ async function cmdUp(p: Parsed): Promise<number> {
     `Talos API      the real talosctl ${TALOS_VERSION} (${rel(realTalosctl())}) against <address>:50000 of each machine`,
   )
   out(
-    kubernetes === 'real'
-      ? `Kubernetes     real kube-apiserver, controller-manager, scheduler ${KUBERNETES_VERSION} per control plane (kubelets simulated)`
-      : `Kubernetes     the lab's imitation API server (--kubernetes imitation)`,
+    `Kubernetes     real kube-apiserver, controller-manager, scheduler ${KUBERNETES_VERSION} per control plane (kubelets simulated)`,
   )
   if (process.env.TALOS_LAB_DIR) {
     out('environment for `npm run lab` (the runbooks need none):')
@@ -201,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!run)
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}; commands: ${Object.keys(COMMANDS).join(', ')}`)
-    return await run(parseArgs(rest, ['inventory', 'ms', 'kubernetes']))
+    return await run(parseArgs(rest, ['inventory', 'ms']))
   } catch (e) {
     const err = e as Error
     process.stderr.write(`lab ${cmd ?? ''}: ${redactString(err.message)}\n`) // the one redaction path (lib/redact.ts)

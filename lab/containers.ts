@@ -477,20 +477,6 @@ function startPod(h: KubeletHost, s: KubeletSettings, pod: Obj, st: NodeContaine
 }
 
 /**
- * The kubelet's sync for one lab machine: containers for every pod in `pods` (those bound to it that it runs), none
- * for the rest. Does nothing while the machine is down or its kubelet is not running. Returns the node's live
- * containers and the pods it rejected at admission (their status is the caller's: lab/kube-api/controllers.ts).
- */
-export function syncContainers(
-  n: LabNode,
-  pods: Obj[],
-): { containers: LabContainer[]; rejected: Map<string, Rejection> } {
-  if (isDown(n) || n.kubeletError || n.stage !== 'running' || !existsSync(paths.config(n.name)))
-    return { containers: liveContainers(n), rejected: new Map() }
-  return runPodContainers(labHost(n), pods)
-}
-
-/**
  * A running kubelet's sync on one machine: containers for every pod in `pods`, none for the rest; returns the
  * machine's containers and the pods kubelet rejected at admission (never started; their status is the caller's).
  */

@@ -128,16 +128,7 @@ export class EtcdClient {
     await this.call('/v3/kv/put', { key: b64(key), value: b64(value) })
   }
 
-  /** Put only if the key's mod revision is still `modRevision` (0 = key must not exist). */
-  async putIf(key: string, value: string, modRevision: number): Promise<boolean> {
-    const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
-      compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: String(modRevision) }],
-      success: [{ request_put: { key: b64(key), value: b64(value) } }],
-    })
-    return r.succeeded === true
-  }
-
-  // --- leases and the create-revision queries of go.etcd.io/etcd/client/v3/concurrency (lab/kube-api/vip-election.ts)
+  // --- leases and the create-revision queries of go.etcd.io/etcd/client/v3/concurrency (lab/vip-election.ts)
 
   /** A new lease of `ttlS` seconds; its id as the gateway sends it (a decimal string). */
   async grantLease(ttlS: number): Promise<string> {

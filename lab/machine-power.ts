@@ -15,7 +15,7 @@ import { runKubelet } from './kubelet.ts'
 import { clearEvents, publishEvent } from './machine-events.ts'
 import { applyConfigAtBoot } from './boot-config.ts'
 
-/** Going down: the control plane's static pods (the lab's API server), then etcd. */
+/** Going down: the control plane's static pods (kube-apiserver, controller-manager, scheduler), then etcd. */
 export async function stopNodeServices(name: string): Promise<void> {
   await stopKubeApi(name)
   await stopEtcd(name)

@@ -13,7 +13,7 @@
 //     default route via the router (protocol boot, the same metric); route_config.go:264-266: a static route's metric
 //     is 1024 unless set; resources/network/network.go:31-56 the address and route IDs.
 // Kept minimal: IPv4 only; no loopback, VLANs, bonds, bridges, connected (subnet) routes or VIP addresses (the lab's
-// VIP election is its own: lab/kube-api/vip-election.ts).
+// VIP election is its own: lab/vip-election.ts).
 import type { Hardware, LabLink } from './state.ts'
 
 type Entry = Record<string, unknown>

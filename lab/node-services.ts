@@ -1,4 +1,4 @@
-// Real processes behind a lab node: etcd (/usr/bin/etcd) on control-plane nodes and the lab Kubernetes API.
+// Real processes behind a lab node: etcd (/usr/bin/etcd) on control-plane nodes and the real Kubernetes control plane.
 // Real Talos runs etcd with mutual TLS (etcd CA from the secrets bundle) on <node>:2379/2380; the lab
 // uses plain http on the node's loopback address so the JSON gateway client needs no client certificates.
 // Membership mirrors Talos: `bootstrap` creates a single-member cluster; every other control-plane node joins
@@ -17,17 +17,7 @@ import {
   portOpen,
 } from './processes.ts'
 import { labBinary } from './tools.ts'
-import {
-  REPO_ROOT,
-  isDown,
-  labDir,
-  loadCluster,
-  loadNode,
-  loadNodes,
-  paths,
-  updateNode,
-  type LabNode,
-} from './state.ts'
+import { isDown, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
 export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? labBinary('etcd', '/usr/bin/etcd')
 
@@ -277,34 +267,28 @@ export async function stopEtcd(name: string): Promise<void> {
   updateNode(name, (x) => delete x.etcd.pid)
 }
 
-const KUBE_API_ENTRY = 'lab/kube-api/server.ts'
 const REAL_KUBE_ENTRY = 'lab/real-kube-node.ts'
 
 /**
- * Start this control-plane node's Kubernetes API: the lab's API server (waited for), or with a real-Kubernetes lab
- * the real control plane's supervisor (lab/real-kube-node.ts: not waited for, kube-apiserver takes its time to start,
- * as on Talos). False when the lab has no API server implementation.
+ * Start this control-plane node's Kubernetes control plane: the supervisor of the real kube-apiserver,
+ * controller-manager and scheduler (lab/real-kube-node.ts). Not waited for: kube-apiserver takes its time to start,
+ * as on Talos.
  */
-export async function startKubeApi(name: string, timeoutMs = 15000): Promise<boolean> {
+export function startKubeApi(name: string): void {
   const n = loadNode(name)
-  if (isAlive(n.kubeApi.pid)) return true
-  const real = loadCluster().kubernetes === 'real'
-  const entry = real ? REAL_KUBE_ENTRY : KUBE_API_ENTRY
-  if (!existsSync(join(REPO_ROOT, entry))) return false
-  const { cmd, args } = tsEntry(entry, ['--node', name])
+  if (isAlive(n.kubeApi.pid)) return
+  const { cmd, args } = tsEntry(REAL_KUBE_ENTRY, ['--node', name])
   const pid = spawnDetached('kube-api', name, cmd, args, join(paths.nodeDir(name), 'kube-api.log'))
   updateNode(name, (x) => {
     x.kubeApi.pid = pid
     x.kubeApi.url = `https://${n.address}:6443`
   })
-  if (!real) await waitForPort(n.address, 6443, timeoutMs)
-  return true
 }
 
 /**
  * Stop the node's API server. 'graceful' (SIGTERM: talosctl shutdown/reboot, an upgrade) lets it resign the VIP
  * election at once; 'crash' (SIGKILL: a dead machine, a power cut, a crashed process) leaves its election key to
- * expire with its etcd lease, as on a machine that vanished (lab/kube-api/vip-election.ts).
+ * expire with its etcd lease, as on a machine that vanished (lab/vip-election.ts).
  */
 export async function stopKubeApi(name: string, how: 'graceful' | 'crash' = 'graceful'): Promise<void> {
   const n = loadNode(name)
@@ -413,7 +397,7 @@ export async function reconcileNode(name: string): Promise<void> {
   }
   const cur = loadNode(name)
   const wantApi = up && !cur.faults.apiDown && etcdRunning(cur)
-  if (wantApi && !isAlive(cur.kubeApi.pid)) await startKubeApi(name)
+  if (wantApi && !isAlive(cur.kubeApi.pid)) startKubeApi(name)
   else if (!wantApi && isAlive(cur.kubeApi.pid)) await stopKubeApi(name)
 }
 

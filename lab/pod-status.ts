@@ -1,8 +1,8 @@
 // A pod's status as its kubelet reports it once the containers run: phase Running, the five pod conditions, host and pod
-// IPs, one running containerStatus per container. Shared by the imitation's kubelets (lab/kube-api/controllers.ts) and
-// lab/kubelet-agent/, the kubelet that joins the real control plane (issue #23).
+// IPs, one running containerStatus per container, as lab/kubelet-agent/ (the kubelet that joins the real control plane)
+// posts it.
 import { randomBytes } from 'node:crypto'
-import { nowTs } from './kube-api/quantity.ts'
+import { nowTs } from './quantity.ts'
 
 type Obj = Record<string, any>
 

@@ -1,4 +1,4 @@
-// Long-running lab processes (real etcd, real sshd, the lab Kubernetes API) are started detached, tracked
+// Long-running lab processes (real etcd, real sshd, the real Kubernetes control plane) are started detached, tracked
 // by pid in lab.json, and stopped by pid: `lab down` must leave nothing running.
 import { spawn } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'

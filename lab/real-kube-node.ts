@@ -1,5 +1,4 @@
-// The REAL Kubernetes control plane of one lab control-plane machine (issue #23, stage 2), for a lab whose
-// lab.json says `"kubernetes": "real"` (createTestLab's `kubernetes: 'real'`):
+// The real Kubernetes control plane of one lab control-plane machine (issue #23):
 //   node --import tsx lab/real-kube-node.ts --node cp1 [--lab-dir DIR]
 // What Talos v1.10.3 runs on a control plane once its etcd is up:
 // - kube-apiserver, kube-controller-manager and kube-scheduler v1.33.1 with the flags and files
@@ -15,7 +14,8 @@
 // node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
 // A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
 import { type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { createHash, X509Certificate } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -31,27 +31,35 @@ if (args['lab-dir']) process.env.TALOS_LAB_DIR = args['lab-dir']
 const { loadCluster, loadNode, paths } = await import('./state.ts')
 const { talosApiBinary } = await import('./go-builds.ts')
 const cp = await import('./control-plane.ts')
-const { VipElection } = await import('./kube-api/vip-election.ts')
+const { VipElection } = await import('./vip-election.ts')
 const { VipHolder } = await import('./vip-holder.ts')
 const { EtcdClient } = await import('./etcd-client.ts')
-const { parseMachineConfig, hostnameOf } = await import('./kube-api/labinfo.ts')
+const { parseMachineConfig, hostnameOf } = await import('./node-shape.ts')
 const { inlineManifests, manifestObjects } = await import('./manifest-objects.ts')
 const { applyManifestObjects } = await import('./real-manifest-apply.ts')
+type RenderedControlPlane = import('./control-plane.ts').RenderedControlPlane
+type Manifest = import('./manifest-objects.ts').Manifest
 
 const name = args.node
 const log = (m: string) => console.log(`${new Date().toISOString()} real-kube[${name}] ${m}`)
 const node = loadNode(name)
 const cluster = loadCluster()
 const configFile = paths.config(name)
-const cfg = parseMachineConfig(readFileSync(configFile, 'utf8'))
+let configText = readFileSync(configFile, 'utf8')
+let cfg = parseMachineConfig(configText)
 const endpoint: string = cfg.cluster?.controlPlane?.endpoint ?? cluster.endpoint
 const dir = join(paths.nodeDir(name), 'kube')
 mkdirSync(dir, { recursive: true, mode: 0o700 })
 const talosApi = talosApiBinary()
-const rendered = cp.renderControlPlane(talosApi, configFile, dir, node.address)
 const etcdUrl = `http://${node.address}:2379`
-// the lab's etcd has no TLS: no etcd client certificate flags
-rendered.args = rendered.args.filter((a) => !/^--etcd-(cafile|certfile|keyfile)=/.test(a))
+
+function renderNow(): RenderedControlPlane {
+  const r = cp.renderControlPlane(talosApi, configFile, dir, node.address)
+  // the lab's etcd has no TLS: no etcd client certificate flags
+  r.args = r.args.filter((a) => !/^--etcd-(cafile|certfile|keyfile)=/.test(a))
+  return r
+}
+let rendered = renderNow()
 const admin = cp.kubeClientCert(talosApi, configFile, join(dir, 'admin'), 'admin', ['system:masters'])
 const adminKubeconfig = cp.writeKubeconfig(
   join(dir, 'admin.kubeconfig'),
@@ -96,6 +104,9 @@ setInterval(() => {
 }, 250)
 
 const children = new Set<ChildProcess>()
+/** Each component's running process, and those stopped to be started again at once with a new static pod. */
+const running = new Map<string, ChildProcess>()
+const replacing = new Set<string>()
 let stopping = false
 
 async function shutdown(sig: string, code = 0): Promise<void> {
@@ -123,11 +134,18 @@ async function supervise(component: string, start: () => Promise<ChildProcess>, 
     try {
       const child = await start()
       children.add(child)
+      running.set(component, child)
       log(`${component} running`)
       onRunning?.()
       const code = await new Promise<string>((r) => child.once('exit', (c, sig) => r(String(c ?? sig))))
       children.delete(child)
+      running.delete(component)
       if (stopping) return
+      // a changed static pod is a new pod: kubelet starts it without a back-off
+      if (replacing.delete(component)) {
+        log(`${component} stopped for its new static pod`)
+        continue
+      }
       log(`${component} exited (${code})`)
     } catch (e) {
       log(`${component}: ${(e as Error).message}`)
@@ -159,33 +177,125 @@ void supervise(
   },
 )
 
-const bootstrap = (() => {
+/** The manifests Talos's ManifestController renders: its bootstrap manifests and cluster.inlineManifests ("99-<name>"). */
+function currentManifests() {
+  let bootstrap: Manifest[] = []
   try {
-    return cp.renderBootstrapManifests(talosApi, configFile, join(dir, 'manifests'))
+    bootstrap = cp.renderBootstrapManifests(talosApi, configFile, join(dir, 'manifests'))
   } catch (e) {
     log((e as Error).message)
-    return []
   }
-})()
-// Talos's bootstrap manifests and cluster.inlineManifests ("99-<name>"), in its order
-const manifests = manifestObjects([...bootstrap, ...inlineManifests(cfg)])
-for (const e of manifests.errors) log(`manifests: ${e}`)
+  const m = manifestObjects([...bootstrap, ...inlineManifests(cfg)])
+  for (const e of m.errors) log(`manifests: ${e}`)
+  return m.objects
+}
+let manifests = currentManifests()
 
 /**
  * The manifest controller's runs until one has no error: a failed run is run again after the controller runtime's
  * back-off (cosi-project/runtime v0.10.2 pkg/controller/runtime/internal/rruntime/rruntime.go:79-84, cenkalti/backoff
- * v4 NewExponentialBackOff's defaults: 0.5 s growing 1.5× up to 60 s, randomized ±50 %, no limit).
+ * v4 NewExponentialBackOff's defaults: 0.5 s growing 1.5× up to 60 s, randomized ±50 %, no limit). Talos runs it
+ * when its inputs change (manifest_apply.go:91-96, r.EventCh()), not on a timer: an object deleted by hand comes back
+ * at the next change of the manifests (a config apply that changes them) or the next boot, not by itself.
  */
-async function applyUntilDone(): Promise<void> {
-  let delay = 500
-  while (!stopping) {
-    const { created, errors } = applyManifestObjects(adminKubeconfig, manifests.objects)
-    for (const c of created) log(`manifests: created ${c}`)
-    if (!errors.length) break
-    log(`manifests: ${errors.join('; ')}`)
-    await sleep(delay * (0.5 + Math.random()))
-    delay = Math.min(delay * 1.5, 60_000)
-  }
-  if (!stopping) log('bootstrap manifests applied')
+let applying = false
+let applyAgain = false
+function runManifestController(): void {
+  applyAgain = true
+  if (applying) return
+  applying = true
+  void (async () => {
+    while (applyAgain && !stopping) {
+      applyAgain = false
+      let delay = 500
+      while (!stopping && !applyAgain) {
+        const { created, errors } = applyManifestObjects(adminKubeconfig, manifests)
+        for (const c of created) log(`manifests: created ${c}`)
+        if (!errors.length) {
+          log('bootstrap manifests applied')
+          break
+        }
+        log(`manifests: ${errors.join('; ')}`)
+        await sleep(delay * (0.5 + Math.random()))
+        delay = Math.min(delay * 1.5, 60_000)
+      }
+    }
+    applying = false
+  })()
 }
-void applyUntilDone()
+runManifestController()
+
+/**
+ * What makes a component's static pod change: its flags, the rendered files they name, and of a certificate only who
+ * it names and who signed it. Each render issues the certificates anew, where Talos's secrets controllers issue them
+ * again only when their subject, SANs or CA change; so a new certificate for the same names is no change, and keys and
+ * kubeconfigs (which embed the certificates) are left out.
+ */
+function podParts(args: string[] | undefined): Map<string, string> {
+  const parts = new Map<string, string>()
+  for (const a of args ?? []) {
+    parts.set(a, '')
+    const [, flag, file] = /^--([\w-]+)=(\/.+)$/.exec(a) ?? []
+    // the audit log is what the API server writes, not what its pod is made of
+    if (!file?.startsWith(dir + '/') || flag === 'audit-log-path' || !existsSync(file)) continue
+    if (/\.key$|kubeconfig$/.test(file)) continue
+    const c = file.endsWith('.crt') ? new X509Certificate(readFileSync(file)) : undefined
+    const what = c ? `${c.subject}|${c.subjectAltName ?? ''}|${c.issuer}` : readFileSync(file)
+    parts.set(file, createHash('sha256').update(what).digest('hex'))
+  }
+  return parts
+}
+/** The flags and files that differ between two static pods of a component. */
+function podChanges(a: Map<string, string>, b: Map<string, string>): string[] {
+  const keys = new Set([...a.keys(), ...b.keys()])
+  return [...keys].filter((k) => a.get(k) !== b.get(k)).map((k) => k.replace(dir + '/', ''))
+}
+const componentArgs = (r: RenderedControlPlane): Record<string, string[] | undefined> => ({
+  'kube-apiserver': r.args,
+  'kube-controller-manager': r.controllerManager?.args,
+  'kube-scheduler': r.scheduler?.args,
+})
+
+/**
+ * A config applied without a reboot (Talos applies cluster.* changes in place) changes the control plane as Talos's
+ * controllers do: the static pods are rendered again (control_plane_static_pod.go: a pod whose config or secrets
+ * changed carries a new talos.dev/config-version or secrets-version annotation, :464-466, :645-646, :835-836, so
+ * kubelet replaces it) and the manifest controller runs with the new manifests.
+ */
+function onConfigChange(): void {
+  const before = Object.entries(componentArgs(rendered)).map(([c, a]) => [c, podParts(a)] as const)
+  const parts = new Map(before)
+  try {
+    rendered = renderNow()
+  } catch (e) {
+    log(`config changed, not rendered: ${(e as Error).message}`)
+    return
+  }
+  for (const [component, args] of Object.entries(componentArgs(rendered))) {
+    const child = running.get(component)
+    const changed = podChanges(parts.get(component)!, podParts(args))
+    if (!child || !changed.length) continue
+    log(`config changed: ${component} gets a new static pod (${changed.join(', ')})`)
+    replacing.add(component)
+    void cp.stopChild(child, 3000)
+  }
+  manifests = currentManifests()
+  runManifestController()
+}
+setInterval(() => {
+  let text: string
+  try {
+    text = readFileSync(configFile, 'utf8')
+  } catch {
+    return
+  }
+  if (text === configText) return
+  configText = text
+  try {
+    cfg = parseMachineConfig(text)
+  } catch (e) {
+    log(`config changed, not parsed: ${(e as Error).message}`)
+    return
+  }
+  onConfigChange()
+}, 1000)

@@ -1,5 +1,4 @@
-// The kubelets of every lab machine, for a lab with the REAL control plane (lab.json `"kubernetes": "real"`; issue #23,
-// stage 2):
+// The kubelets of every lab machine, beside the real control plane (issue #23):
 //   node --import tsx lab/real-kubelets.ts [--lab-dir DIR]
 // Each second, for each machine: while it runs configured (stage running, not down, its kubelet not failed at start:
 // lab/kubelet.ts) it has a kubelet agent (lab/kubelet-agent/) for this boot; when it goes down or boots again the
@@ -7,8 +6,12 @@
 // plane's agent is given the static pods Talos writes for it (lab/kubelet-agent/static-pods.ts, from what
 // lab/real-kube-node.ts rendered). Beside each agent runs machined's NodeApplyController (lab/machine-api/node-apply.ts)
 // with the client Talos uses: the kubelet's credential on a worker, an admin one on a control plane.
-// Lab deviation: Talos's kubelet reaches the API through KubePrism (127.0.0.1:7445, every API server); here a control
-// plane's kubelet uses its own API server and a worker's the cluster endpoint (the VIP).
+// Talos's kubelet reaches the API through KubePrism when machine.features.kubePrism is enabled (v1.10.3
+// controllers/secrets/kubelet.go :47-65: https://127.0.0.1:7445, else the cluster endpoint): a load balancer over the
+// cluster endpoint and every control plane that cluster discovery finds (controllers/k8s/kubeprism_endpoints.go). So a
+// worker keeps its API while the VIP is dark (a crashed VIP holder: until its election lease expires). A worker's agent
+// here is given those upstreams itself (the lab cannot listen on 127.0.0.1:7445 for each machine) and moves on to the
+// next one when a connection fails. Lab deviation: a control plane's kubelet uses its own API server.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -21,7 +24,7 @@ type LabNode = import('./state.ts').LabNode
 const { startKubeletAgent } = await import('./kubelet-agent/index.ts')
 const { controlPlaneStaticPods } = await import('./kubelet-agent/static-pods.ts')
 const { readRenderedControlPlane } = await import('./control-plane.ts')
-const { parseMachineConfig, nodeShape, readSysroot } = await import('./kube-api/labinfo.ts')
+const { parseMachineConfig, nodeShape, readSysroot } = await import('./node-shape.ts')
 const { ApiClient } = await import('./kubelet-agent/client.ts')
 const { currentPair } = await import('./kubelet-agent/certificates.ts')
 const { nodeClient, syncNode } = await import('./machine-api/node-apply.ts')
@@ -49,11 +52,19 @@ function caFile(n: LabNode, cfg: Record<string, any>): string {
   return f
 }
 
-/** The API server a machine's kubelet and Talos client talk to (see the lab deviation above). */
-const apiServerFor = (n: LabNode, cfg: Record<string, any>): string =>
-  n.role === 'controlplane'
-    ? `https://${n.address}:6443`
-    : (cfg.cluster?.controlPlane?.endpoint ?? loadCluster().endpoint)
+/** The API servers a machine's kubelet and Talos client reach, in KubePrism's order (see above). */
+function apiServersFor(n: LabNode, cfg: Record<string, any>): string[] {
+  if (n.role === 'controlplane') return [`https://${n.address}:6443`]
+  const endpoint: string = cfg.cluster?.controlPlane?.endpoint ?? loadCluster().endpoint
+  if (cfg.machine?.features?.kubePrism?.enabled !== true) return [endpoint]
+  const discovered =
+    cfg.cluster?.discovery?.enabled === true
+      ? loadNodes()
+          .filter((x) => x.role === 'controlplane')
+          .map((x) => `https://${x.address}:6443`)
+      : []
+  return [endpoint, ...discovered]
+}
 
 async function start(n: LabNode, r: Running): Promise<void> {
   const text = readFileSync(paths.config(n.name), 'utf8')
@@ -61,13 +72,13 @@ async function start(n: LabNode, r: Running): Promise<void> {
   const controlPlane = n.role === 'controlplane'
   const kubeDir = join(paths.nodeDir(n.name), 'kube')
   if (controlPlane && !existsSync(join(kubeDir, 'kube-apiserver.json'))) return // its control plane is not rendered yet
-  const server = apiServerFor(n, cfg)
+  const servers = apiServersFor(n, cfg)
   r.agent = await startKubeletAgent({
     machine: n,
     config: text,
     sysroot: paths.root(n.name),
     host: labHost(n),
-    server,
+    servers,
     caFile: caFile(n, cfg),
     staticPods: controlPlane ? controlPlaneStaticPods(readRenderedControlPlane(kubeDir), cfg) : undefined,
     log,
@@ -91,8 +102,8 @@ async function nodeApply(n: LabNode, r: Running): Promise<void> {
         }
       : currentPair(join(paths.root(n.name), 'var/lib/kubelet/pki'), 'kubelet-client')
   if (!pair) return
-  const server = apiServerFor(n, cfg)
-  const api = new ApiClient(new URL(server), readFileSync(caFile(n, cfg), 'utf8'), {
+  const servers = apiServersFor(n, cfg).map((s) => new URL(s))
+  const api = new ApiClient(servers, readFileSync(caFile(n, cfg), 'utf8'), {
     cert: pair.certPem,
     key: pair.keyPem,
   })

@@ -49,19 +49,19 @@ export function applyManifestObjects(kubeconfig: string, objects: Obj[]): { crea
   }
   const missing = objects.filter(isMissing)
   if (!missing.length) return { created: [], errors }
-  const made = kubectl(kubeconfig, ['create', '-f', '-', '-o', 'json'], list(missing))
+  // one line per created object (kubectl prints each object it created on its own: no List)
+  const made = kubectl(
+    kubeconfig,
+    ['create', '-f', '-', '-o', 'jsonpath={.apiVersion} {.kind} {.metadata.name}{"\\n"}'],
+    list(missing),
+  )
   if (made.error) return { created: [], errors: [...errors, `creating: ${made.error.message}`] }
   // another control plane may have created it between the read and the create: AlreadyExists is not an error
   errors.push(...errorLines(made.stderr).filter((l) => !/AlreadyExists|already exists/.test(l)))
-  return { created: createdNames(made.stdout), errors }
-}
-
-/** The objects kubectl create printed (one object, or a List of them). */
-function createdNames(stdout: string): string[] {
-  try {
-    const out = JSON.parse(stdout || '{}') as Obj
-    return (Array.isArray(out.items) ? (out.items as Obj[]) : out.kind ? [out] : []).map(objName)
-  } catch {
-    return []
-  }
+  const created = made.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .map(([apiVersion, kind, name]) => objName({ apiVersion, kind, metadata: { name } }))
+  return { created, errors }
 }

@@ -1,5 +1,6 @@
 // The lab's on-disk state: the contract shared by the lab CLI (lab/cli.ts), the machine model behind the lab's Talos
-// API (lab/machine-api/), the lab Kubernetes API (lab/kube-api/) and the sysroot generator (lab/sysroot.ts).
+// API (lab/machine-api/), the real control plane's supervisor (lab/real-kube-node.ts), the kubelet agents
+// (lab/real-kubelets.ts) and the sysroot generator (lab/sysroot.ts).
 // Every process reads and writes these files; there is no lab daemon holding state in memory.
 //
 // $TALOS_LAB_DIR (default <repo>/.lab)
@@ -9,7 +10,7 @@
 //   nodes/<name>/root/          the node's sysroot: proc/cmdline, proc/meminfo, proc/modules, proc/sys/...,
 //                               sys/devices/system/node/..., var/mnt/<volume>/ ...  (`talosctl read` serves it)
 //   nodes/<name>/etcd/          real etcd data dir        nodes/<name>/etcd.log
-//   nodes/<name>/kube-api.log   lab API server log
+//   nodes/<name>/kube-api.log   the control plane supervisor's log (nodes/<name>/kube/: each component's)
 //   ssh/<name>/                 the node's rescue sshd: sshd_config, host key, authorized_keys, disk.img
 //   ssh/id_ed25519              the operator key the lab inventory points at (0600)
 //   pki/                        lab CA and serving certs for the Kubernetes API
@@ -169,12 +170,6 @@ export interface LabCluster {
   createdAt: string
   nodes: string[]
   processes: LabProcess[]
-  /**
-   * Which Kubernetes the control planes run: the lab's own API server (lab/kube-api/, the default) or the real
-   * kube-apiserver, kube-controller-manager and kube-scheduler with kubelet agents (issue #23: lab/real-kube-node.ts,
-   * lab/real-kubelets.ts).
-   */
-  kubernetes?: 'imitation' | 'real'
 }
 
 export const paths = {

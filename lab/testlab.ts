@@ -142,7 +142,7 @@ function labMachines(prefix: string, controlPlanes: number, workers: number) {
 }
 
 /** lab.json and one machine per node, booted into Talos maintenance mode from its ISO (no config, rescue cmdline). */
-function writeLabState(dir: string, cluster: LabCluster, nodes: TestLab['nodes'], kubeApi: boolean): void {
+function writeLabState(dir: string, cluster: LabCluster, nodes: TestLab['nodes'], kubernetes: boolean): void {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'lab.json'), JSON.stringify(cluster, null, 2))
   const rescue = 'console=ttyS0 rescue'
@@ -161,8 +161,8 @@ function writeLabState(dir: string, cluster: LabCluster, nodes: TestLab['nodes']
       bootstrapped: false,
       etcd: { clientUrl: `http://${n.address}:2379`, peerUrl: `http://${n.address}:2380` },
       kubeApi: { url: `https://${n.address}:6443` },
-      // the lab API server is not under test here: keep it stopped so bootstrap exercises etcd only
-      faults: kubeApi ? {} : { apiDown: true },
+      // Kubernetes is not under test here: keep it stopped so bootstrap exercises etcd only
+      faults: kubernetes ? {} : { apiDown: true },
       bootedAt: new Date().toISOString(),
     }
     mkdirSync(join(dir, 'nodes', n.name), { recursive: true })
@@ -201,8 +201,6 @@ export async function createTestLab(opts: {
   cluster?: string
   /** The cluster endpoint (default: the first node's address, so no VIP is elected). */
   endpoint?: string
-  /** Run the lab API servers once etcd is up (default: kept stopped, so bootstrap exercises etcd only). */
-  kubeApi?: boolean
   /** How long a cold pull of an installer image takes (lab/registry.ts; default: the lab's simulated link speed). */
   imagePullMs?: number
   /**
@@ -213,8 +211,11 @@ export async function createTestLab(opts: {
   /** How long after each boot the CRI is up and the clock synchronised (lab/node-services.ts criUpAt, timeSyncedAt). */
   criUpMs?: number
   timeSyncMs?: number
-  /** 'real': the real control plane and kubelet agents instead of the lab's API server (issue #23; implies kubeApi). */
-  kubernetes?: 'real'
+  /**
+   * Run Kubernetes: the real control plane once etcd is up (lab/real-kube-node.ts) and the kubelet agents
+   * (lab/real-kubelets.ts). Default: kept stopped, so bootstrap exercises etcd only.
+   */
+  kubernetes?: boolean
 }): Promise<TestLab> {
   const talosctl = realTalosctl()
   const dir = mkdtempSync(join(tmpdir(), 'talos-lab-'))
@@ -236,8 +237,7 @@ export async function createTestLab(opts: {
     nodes: nodes.map((n) => n.name),
     processes: [],
   }
-  if (opts.kubernetes) cluster.kubernetes = opts.kubernetes
-  writeLabState(dir, cluster, nodes, !!opts.kubeApi || !!opts.kubernetes)
+  writeLabState(dir, cluster, nodes, !!opts.kubernetes)
 
   const talos = async (...args: string[]) => {
     const r = await runBinary(talosctl, args, env)
@@ -375,7 +375,7 @@ export async function createTestLab(opts: {
       async () => {
         await startMachineApiDaemon()
         await startTalosApi()
-        if (opts.kubernetes === 'real') startKubelets()
+        if (opts.kubernetes) startKubelets()
       },
     )
     await until('every machine listening on :50000', async () =>

@@ -75,7 +75,7 @@ export interface UpResult {
   fingerprints: Record<string, string>
 }
 
-export async function labUp(inventoryFile: string, opts: { kubernetes: 'real' | 'imitation' }): Promise<UpResult> {
+export async function labUp(inventoryFile: string): Promise<UpResult> {
   const inv = readLabInventory(inventoryFile)
   const dir = labDir()
   if (labExists()) {
@@ -108,7 +108,6 @@ export async function labUp(inventoryFile: string, opts: { kubernetes: 'real' | 
     createdAt: new Date().toISOString(),
     nodes: nodes.map((n) => n.name),
     processes: [],
-    kubernetes: opts.kubernetes,
   })
   try {
     // the factory learns the inventory's schematics only when 01 or 09 POSTs them; the empty schematic's disk image
@@ -130,7 +129,7 @@ export async function labUp(inventoryFile: string, opts: { kubernetes: 'real' | 
     process.env.TALOS_LAB_TIME_SYNC_MS ??= String(LAB_UP_TIME_SYNC_MS)
     await startMachineApiDaemon()
     await startTalosApi()
-    if (opts.kubernetes === 'real') startKubelets()
+    startKubelets()
     if (factory) await startImageFactory(factory.host, factory.port)
     return { alreadyUp: false, inventory: inv, image, fingerprints }
   } catch (e) {

@@ -1,12 +1,12 @@
 // One control plane's part in the shared VIP (Talos v1.10.3 internal/app/machined/pkg/controllers/network/operator/
-// vip.go): it campaigns in the etcd election (./kube-api/vip-election.ts) while its etcd is healthy, and while it
+// vip.go): it campaigns in the etcd election (./vip-election.ts) while its etcd is healthy, and while it
 // leads, the VIP address is on its NIC, so connections to VIP:port reach this machine's API server. The lab has no
-// NIC to move: the holder listens on VIP:port itself (`listen` makes the listener: the imitation's HTTPS server, or a
-// TCP forwarder to the real kube-apiserver). A node whose etcd has been unhealthy for 2 s gives the VIP up without
+// NIC to move: the holder listens on VIP:port itself (`listen` makes the listener: a TCP forwarder to this node's
+// kube-apiserver). A node whose etcd has been unhealthy for 2 s gives the VIP up without
 // resigning (its observe loop ends with etcd; the lease is not revoked: the others wait for it to expire).
 import type { Server } from 'node:net'
-import type { VipElection } from './kube-api/vip-election.ts'
-import { CAMPAIGN_POLL_MS } from './kube-api/vip-election.ts'
+import type { VipElection } from './vip-election.ts'
+import { CAMPAIGN_POLL_MS } from './vip-election.ts'
 import { recordVipEvent } from './vip-holders.ts'
 
 export interface VipHolderOptions {

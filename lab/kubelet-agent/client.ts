@@ -26,15 +26,29 @@ export class ApiError extends Error {
 export class ApiClient {
   private agent: Agent
   private headers: Record<string, string>
+  private readonly servers: URL[]
+  private at = 0
 
-  constructor(
-    readonly server: URL,
-    ca: string,
-    cred: Credential,
-  ) {
+  /**
+   * One API server, or several as KubePrism balances them (Talos v1.10.3 controllers/k8s/kubeprism.go :195-204: a
+   * health-checked load balancer over every control plane): a connection that fails moves the next request on to the
+   * next one.
+   */
+  constructor(server: URL | URL[], ca: string, cred: Credential) {
+    this.servers = Array.isArray(server) ? server : [server]
     const tls = 'token' in cred ? {} : { cert: cred.cert, key: cred.key }
     this.agent = new Agent({ keepAlive: true, ca, ...tls })
     this.headers = 'token' in cred ? { authorization: `Bearer ${cred.token}` } : {}
+  }
+
+  /** The API server the next request goes to. */
+  get server(): URL {
+    return this.servers[this.at]!
+  }
+
+  /** After a transport error (not an abort) the next request goes to the next server. */
+  private failOver(signal?: AbortSignal): void {
+    if (!signal?.aborted) this.at = (this.at + 1) % this.servers.length
   }
 
   /** One request; resolves with the HTTP status and the decoded body (a Status object on errors). */
@@ -75,7 +89,7 @@ export class ApiClient {
         },
       )
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)))
-      req.on('error', reject)
+      req.on('error', (e) => (this.failOver(signal), reject(e)))
       req.end(data)
     })
   }
@@ -123,7 +137,7 @@ export class ApiClient {
           res.on('end', () => chain.then(resolve, reject))
         },
       )
-      req.on('error', reject)
+      req.on('error', (e) => (this.failOver(signal), reject(e)))
       req.end()
     })
   }

@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseAllDocuments } from 'yaml'
-import { nodeShape, readSysroot, type NodeShape, type ShapeMachine } from '../kube-api/labinfo.ts'
+import { nodeShape, readSysroot, type NodeShape, type ShapeMachine } from '../node-shape.ts'
 import { startKubelet } from '../kubelet.ts'
 import type { KubeletHost } from '../containers.ts'
 import { ApiClient, ApiError } from './client.ts'
@@ -49,8 +49,11 @@ export interface KubeletAgentOptions {
   config: string | Obj
   /** The machine's sysroot (lab/sysroot.ts): meminfo, huge pages, boot_id; kubelet's checkpoints and cert dir. */
   sysroot: string
-  /** The API server kubelet talks to (Talos: the cluster endpoint, or KubePrism). */
-  server: string
+  /**
+   * The API servers kubelet reaches: one (the cluster endpoint), or KubePrism's upstreams in its order, each tried in
+   * turn when a connection fails (./client.ts).
+   */
+  servers: string[]
   caFile: string
   /** The static pods in its /etc/kubernetes/manifests (a control plane's: ./static-pods.ts controlPlaneStaticPods). */
   staticPods?: Obj[]
@@ -99,7 +102,7 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
     machineID: readOr(join(o.sysroot, 'etc/machine-id')),
   }
   const ca = readFileSync(o.caFile, 'utf8')
-  const server = new URL(o.server)
+  const servers = o.servers.map((s) => new URL(s))
   const certDir = join(o.sysroot, 'var/lib/kubelet/pki')
   const kubeconfig = join(o.sysroot, 'etc/kubernetes/kubeconfig-kubelet')
   mkdirSync(join(o.sysroot, 'etc/kubernetes'), { recursive: true })
@@ -110,7 +113,7 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
   let clientCsr: string | undefined
   let pair = currentPair(certDir, 'kubelet-client')
   if (!pair) {
-    const bootstrap = new ApiClient(server, ca, { token: o.bootstrapToken ?? cfg.cluster.token })
+    const bootstrap = new ApiClient(servers, ca, { token: o.bootstrapToken ?? cfg.cluster.token })
     try {
       const keyPem = newKey()
       const usages = clientCsrUsages()
@@ -128,8 +131,8 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
       bootstrap.close()
     }
   }
-  writeKubeletKubeconfig(kubeconfig, o.server, ca, pair.file)
-  const api = new ApiClient(server, ca, { cert: pair.certPem, key: pair.keyPem })
+  writeKubeletKubeconfig(kubeconfig, kubeconfigServer(cfg, o.servers[0]!), ca, pair.file)
+  const api = new ApiClient(servers, ca, { cert: pair.certPem, key: pair.keyPem })
 
   // register (tryRegisterWithAPIServer: an existing Node of the same name is this node's)
   const created = await api.call('POST', '/api/v1/nodes', initialNode(shape, ids))
@@ -207,19 +210,24 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
   }
   if (!extra.serverTLSBootstrap) serving = selfSignedServing(certDir, name).certPem
 
-  // kubelet's mirror pods for its static pods: created when missing, replaced when the manifest changed
+  // kubelet's mirror pods for its static pods (v1.33.1 pkg/kubelet/kubelet.go tryReconcileMirrorPods :3283-3315):
+  // created when missing; one being deleted (a deletionTimestamp: its Node was deleted and the pod GC came) or made from
+  // another manifest is deleted with grace 0 and its UID as precondition (pod/mirror_client.go :116-133) and created
+  // again. Kubelet does this on the mirror pod's update event; the lab looks every 2 s.
   const mirrorPods = async () => {
     for (const manifest of o.staticPods ?? []) {
       const want = mirrorPod(manifest, name, node.metadata.uid)
       const path = `/api/v1/namespaces/${want.metadata.namespace}/pods`
       const cur = await api.call('GET', `${path}/${want.metadata.name}`, undefined, undefined, signal)
       const hash = want.metadata.annotations['kubernetes.io/config.mirror']
-      if (cur.status === 200 && cur.body.metadata.annotations?.['kubernetes.io/config.mirror'] === hash) continue
+      const same = cur.body?.metadata?.annotations?.['kubernetes.io/config.mirror'] === hash
+      if (cur.status === 200 && same && !cur.body.metadata.deletionTimestamp) continue
       if (cur.status === 200) {
         const preconditions = { uid: cur.body.metadata.uid }
         await api.ok('DELETE', `${path}/${want.metadata.name}`, {
           kind: 'DeleteOptions',
           apiVersion: 'v1',
+          gracePeriodSeconds: 0,
           preconditions,
         })
       }
@@ -252,7 +260,7 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
   const loops = [
     every(LEASE_RENEW_MS, 'lease', renewLease),
     every(10_000, 'node status', postStatus),
-    ...(o.staticPods?.length ? [every(10_000, 'mirror pods', mirrorPods)] : []),
+    ...(o.staticPods?.length ? [every(2_000, 'mirror pods', mirrorPods)] : []),
     pods.run(signal),
     ...(extra.serverTLSBootstrap ? [servingLoop()] : []),
   ]
@@ -270,4 +278,9 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
       log(`${name}: stopped`)
     },
   }
+}
+/** The server Talos writes into kubelet's kubeconfig: KubePrism's local address when enabled (secrets/kubelet.go :47-65). */
+function kubeconfigServer(cfg: Obj, first: string): string {
+  const prism = cfg.machine?.features?.kubePrism
+  return prism?.enabled === true ? `https://127.0.0.1:${prism.port ?? 7445}` : first
 }

@@ -1,4 +1,4 @@
-// The Node a kubelet registers and the status it posts, from the lab machine's shape (lab/kube-api/labinfo.ts
+// The Node a kubelet registers and the status it posts, from the lab machine's shape (lab/node-shape.ts
 // nodeShape: capacity and allocatable from the simulated hardware and the sysroot, addresses, nodeInfo), as kubelet
 // v1.33.1 builds them (k8s.io/kubernetes@v1.33.1):
 // - pkg/kubelet/kubelet_node_status.go initialNode (:302-420): labels kubernetes.io/hostname, kubernetes.io/os,
@@ -10,7 +10,7 @@
 // - the node lease (k8s.io/component-helpers@v0.33.1 apimachinery/lease/controller.go newLease :213-235):
 //   kube-node-lease/<node>, holderIdentity <node>, leaseDurationSeconds 40 (kubelet's nodeLeaseDurationSeconds
 //   default), renewTime a MicroTime, owned by the Node (pkg/kubelet/util/nodelease.go setNodeOwnerFunc).
-import type { NodeShape } from '../kube-api/labinfo.ts'
+import type { NodeShape } from '../node-shape.ts'
 
 type Obj = Record<string, any>
 

@@ -8,20 +8,20 @@
 //   (kube-controller-manager's node IPAM, --allocate-node-cidrs as Talos renders it; the CNI's host-local way);
 // - a pod given a deletionTimestamp has its containers stopped, its terminal status posted, and is then deleted with
 //   grace period 0 and its UID as precondition (pkg/kubelet/status/status_manager.go syncPod :942-956).
-// - admission, then containers (lab/containers.ts runPodContainers, the same code the imitation's kubelets run): a pod
+// - admission, then containers (lab/containers.ts runPodContainers): a pod
 //   kubelet's topology-manager admission refuses (SMTAlignmentError, TopologyAffinityError) is reported Failed with
 //   "Pod was rejected: …" and a Warning event from the kubelet (kubelet.go:2381-2388 rejectPod) and never started;
 //   an admitted one gets its sandbox and container processes, the static CPU manager's exclusive CPUs and the
 //   memory manager's NUMA node (written to the sysroot's checkpoints), and its status reports their container IDs;
 // - a one-shot pod (restartPolicy Never, only mkdir/chown/chmod scripts on hostPath volumes, as 05's
-//   storage-permissions pod: lab/kube-api/oneshot.ts) runs against the sysroot and is reported Succeeded or Failed.
+//   storage-permissions pod: lab/kubelet-agent/oneshot.ts) runs against the sysroot and is reported Succeeded or Failed.
 // No process runs: the lab has no container runtime; containers.json records what containerd would have started.
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runningStatus } from '../pod-status.ts'
 import { rejectedStatus } from '../kubelet-admission.ts'
 import { runPodContainers, type KubeletHost, type LabContainer, type Rejection } from '../containers.ts'
-import { finishedStatus, isOneShot, runOneShot } from '../kube-api/oneshot.ts'
+import { finishedStatus, isOneShot, runOneShot } from './oneshot.ts'
 import type { ApiClient } from './client.ts'
 import { metaTime } from './node.ts'
 

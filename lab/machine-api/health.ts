@@ -7,7 +7,7 @@ import { request } from 'node:https'
 import { existsSync, readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { parseMachineConfig } from '../machine-config.ts'
-import { buildAdminKubeconfig } from '../kube-api/kubeconfig.ts'
+import { buildAdminKubeconfig } from '../kubeconfig.ts'
 import { findNodeByAddress, isDown, loadNodes, paths, type LabNode } from '../state.ts'
 import { ModelError } from './errors.ts'
 

@@ -11,7 +11,7 @@
 //   for 10 s. The client (getK8sClient :169-186) is an admin one on a control plane and the kubelet's kubeconfig on a
 //   worker, so on a worker the API server's NodeRestriction judges the update: it refuses any taint change.
 // Talos's cordon spec (ApplyCordoned) is not modelled.
-import type { Taint } from '../kube-api/labinfo.ts'
+import type { Taint } from '../node-shape.ts'
 import type { ApiClient } from '../kubelet-agent/client.ts'
 
 type Obj = Record<string, any>

@@ -1,5 +1,5 @@
 // Kubernetes resource quantities ("500Mi", "1500m", "2", "1e3") as plain numbers (bytes, cores), with the
-// grammar of k8s.io/apimachinery's resource.Quantity. One parser for the lab API server, the checks, the
+// grammar of k8s.io/apimachinery's resource.Quantity. One parser for the lab's kubelets, the checks, the
 // inventory and the runbooks; each caller keeps its own answer for "not a quantity" (throw, NaN, undefined).
 
 export const BINARY: Record<string, number> = {

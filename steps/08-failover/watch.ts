@@ -33,6 +33,12 @@ export interface WatchOptions {
   vipEndpoint?: string
   /** Default 25 ms: an in-process /readyz call costs a TLS handshake (lib/kube/readyz.ts). */
   vipIntervalMs?: number
+  /**
+   * VIP probes in flight (default 16). A probe is a TLS handshake and a readyz answer: up to a second on a loaded API
+   * server. With 4 in flight a new probe started only every ~250 ms, and a VIP move that short went unseen (the lab's
+   * deploy e2e on 2 cores: "answered throughout" while the holder log showed the move).
+   */
+  vipInFlight?: number
   /** Nodes probed with at most one call in flight (the target: calls to a dead host only wait out their timeout). */
   lowPriority?: string[]
   workloadIntervalMs?: number
@@ -101,7 +107,7 @@ export async function watchFailover(
       launch(
         `api:${ep}`,
         isVip ? vipInterval : interval,
-        isVip ? maxInFlight : (o.apiInFlight ?? 1),
+        isVip ? (o.vipInFlight ?? 16) : (o.apiInFlight ?? 1),
         async (startedAt) => {
           try {
             await probes.api(ep)

@@ -86,7 +86,7 @@ const limit = (limits: string, name: string) => limits.split('\n').find((l) => l
 
 describe('container processes: talosctl containers -k, /proc/<pid>/status and limits', { timeout: 300_000 }, () => {
   before(async () => {
-    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 2, kubeApi: true })
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 2, kubernetes: true })
     lab.useValidatorHardware('w1', (n) => (n.profile = 'validator'))
     await lab.install('cp1', lab.renderConfig('controlplane'))
     await lab.install('w1', await validatorConfig())

@@ -1,6 +1,7 @@
-// The lab API's PodSecurity admission and Talos's ManifestApplyController for cluster.inlineManifests, driven by the
-// real talosctl (install, bootstrap) and the real kubectl: one control plane on 127.0.147.x whose config (talosctl gen
-// config's, enforce baseline with kube-system exempt) carries two inline Namespace manifests.
+// The real kube-apiserver's PodSecurity admission as Talos configures it, and Talos's ManifestApplyController for
+// cluster.inlineManifests (lab/real-kube-node.ts), driven by the real talosctl (install, bootstrap, patch) and the real
+// kubectl: one control plane on 127.0.147.x whose config (talosctl gen config's, enforce baseline with kube-system
+// exempt) carries two inline Namespace manifests.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -8,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseDocument, stringify } from 'yaml'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { buildAdminKubeconfig } from '../../lab/kube-api/kubeconfig.ts'
+import { buildAdminKubeconfig } from '../../lab/kubeconfig.ts'
 
 const P = '127.0.147'
 const CP = `${P}.11`
@@ -49,7 +50,7 @@ const hostPod = (name: string) =>
 
 describe('PodSecurity and inline manifests in a lab cluster', { timeout: 240_000 }, () => {
   before(async () => {
-    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 0, cluster: 'psa', kubeApi: true })
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 0, cluster: 'psa', kubernetes: true })
     const doc = parseDocument(lab.renderConfig('controlplane'))
     // gen config's PodSecurity configuration is what the product renders: enforce baseline, kube-system exempt
     const psa = (doc.getIn(['cluster', 'apiServer', 'admissionControl']) as { toJSON(): unknown[] }).toJSON()
@@ -89,10 +90,17 @@ describe('PodSecurity and inline manifests in a lab cluster', { timeout: 240_000
     assert.equal(nsJson('solana')!.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged')
     await lab.until('namespace canary', () => nsJson('canary') !== undefined, 10_000)
     const log = readFileSync(join(lab.dir, 'nodes', 'cp1', 'kube-api.log'), 'utf8')
-    assert.match(log, /k8s\.ManifestApplyController: created \/v1\/Namespace\/solana/)
+    assert.match(log, /manifests: created \/v1\/Namespace\/solana$/m)
   })
 
-  it('a hostNetwork pod is refused in default with the PodSecurity message, admitted in the privileged namespace', () => {
+  it('a hostNetwork pod is refused in default with the PodSecurity message, admitted in the privileged namespace', async () => {
+    // the real controller manager gives every namespace its default service account, which admission needs first
+    for (const ns of ['default', 'solana'])
+      await lab.until(
+        `${ns}/default service account`,
+        () => kubectl(['-n', ns, 'get', 'sa', 'default']).code === 0,
+        60_000,
+      )
     const refused = kubectl(['-n', 'default', 'create', '-f', '-'], hostPod('hostnet'))
     assert.notEqual(refused.code, 0)
     assert.match(
@@ -111,34 +119,56 @@ describe('PodSecurity and inline manifests in a lab cluster', { timeout: 240_000
     assert.doesNotMatch(system.err, /Warning/)
   })
 
-  it('a deleted manifest namespace is created again; one edited by hand is left as edited', async () => {
-    const before = nsJson('solana')!
+  // Talos runs the controller when its inputs change (manifest_apply.go:91-96), not on a timer
+  it('a deleted manifest namespace comes back at the next change of the manifests; one edited by hand is left as edited', async () => {
     ok(['delete', 'namespace', 'solana'])
-    await lab.until(
-      'namespace solana again',
-      () => {
-        const ns = nsJson('solana')
-        return ns !== undefined && ns.metadata.uid !== before.metadata.uid
+    ok(['label', 'namespace', 'canary', 'probe=edited', 'owner=ops', '--overwrite'])
+    await new Promise((r) => setTimeout(r, 5000))
+    assert.equal(nsJson('solana'), undefined, 'nothing changed the manifests: the controller did not run')
+    // a third inline manifest, applied without a reboot: the controller runs with the new manifests
+    const patch = JSON.stringify([
+      {
+        op: 'add',
+        path: '/cluster/inlineManifests/-',
+        value: { name: 'extra', contents: namespaceManifest('extra', {}) },
       },
-      30_000,
-    )
-    ok(['label', 'namespace', 'solana', 'pod-security.kubernetes.io/enforce=baseline', 'owner=ops', '--overwrite'])
-    // the controller runs again (the canary, deleted, comes back): the hand-made labels must still be there
-    const canary = nsJson('canary')!
-    ok(['delete', 'namespace', 'canary'])
-    await lab.until(
-      'namespace canary again',
-      () => {
-        const ns = nsJson('canary')
-        return ns !== undefined && ns.metadata.uid !== canary.metadata.uid
+    ])
+    const p = await lab.run(['-n', CP, 'patch', 'mc', '--mode=no-reboot', '--patch', patch])
+    assert.equal(p.code, 0, p.stderr)
+    await lab
+      .until('namespace extra', () => nsJson('extra') !== undefined, 60_000)
+      .catch((e: Error) => {
+        throw new Error(`${e.message}\n${readFileSync(join(lab.dir, 'nodes', 'cp1', 'kube-api.log'), 'utf8')}`)
+      })
+    await lab.until('namespace solana again', () => nsJson('solana') !== undefined, 10_000)
+    assert.equal(nsJson('solana')!.metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged')
+    const canary = nsJson('canary')!.metadata.labels
+    assert.equal(canary.probe, 'edited', 'an existing object is never updated')
+    assert.equal(canary.owner, 'ops')
+  })
+
+  it('a changed admissionControl reaches the running kube-apiserver: a new static pod, the new PodSecurity defaults', async () => {
+    const before = kubectl(['-n', 'default', 'create', '--dry-run=server', '-f', '-'], hostPod('later'))
+    assert.match(before.err, /violates PodSecurity "baseline:latest"/)
+    const patch = JSON.stringify([
+      {
+        op: 'replace',
+        path: '/cluster/apiServer/admissionControl/0/configuration/defaults/enforce',
+        value: 'privileged',
       },
-      30_000,
+    ])
+    const p = await lab.run(['-n', CP, 'patch', 'mc', '--mode=no-reboot', '--patch', patch])
+    assert.equal(p.code, 0, p.stderr)
+    // Talos renders the static pod again and kubelet replaces it; the old API server answers until it is stopped
+    await lab.until(
+      'the new PodSecurity defaults',
+      () => kubectl(['-n', 'default', 'create', '--dry-run=server', '-f', '-'], hostPod('later')).code === 0,
+      90_000,
     )
-    const labels = nsJson('solana')!.metadata.labels
-    assert.equal(labels['pod-security.kubernetes.io/enforce'], 'baseline')
-    assert.equal(labels.owner, 'ops')
-    // and the namespace's own label now governs its pods
-    const refused = kubectl(['-n', 'solana', 'create', '--dry-run=server', '-f', '-'], hostPod('again'))
-    assert.match(refused.err, /pods "again" is forbidden: violates PodSecurity "baseline:latest"/)
+    const log = readFileSync(join(lab.dir, 'nodes', 'cp1', 'kube-api.log'), 'utf8')
+    assert.match(
+      log,
+      /config changed: kube-apiserver gets a new static pod \(config\/admission-control-config\.yaml\)$/m,
+    )
   })
 })

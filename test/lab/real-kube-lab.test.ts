@@ -55,7 +55,7 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
       controlPlanes: 1,
       workers: 1,
       endpoint: `https://${VIP}:6443`,
-      kubernetes: 'real',
+      kubernetes: true,
     })
     await lab.install('cp1', lab.renderConfig('controlplane'))
     await lab.install('w1', lab.renderConfig('worker'))

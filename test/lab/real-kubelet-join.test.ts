@@ -39,7 +39,7 @@ import { ownerOf } from '../../lab/file-owners.ts'
 import { nodeClient, syncNode, type NodeApplySpec } from '../../lab/machine-api/node-apply.ts'
 import { ApiClient } from '../../lab/kubelet-agent/client.ts'
 import { currentPair } from '../../lab/kubelet-agent/certificates.ts'
-import { nodeShape, readSysroot } from '../../lab/kube-api/labinfo.ts'
+import { nodeShape, readSysroot } from '../../lab/node-shape.ts'
 
 const IP = '127.0.137.11' // cp1 in this test; 127.0.137.x is this test's range
 const built = (name: string) => findKubeComponent(KUBERNETES_BUILDS.find((b) => b.name === name)!)
@@ -153,7 +153,7 @@ async function startAgent(
     config: parsed ?? configText,
     sysroot: root,
     staticPods,
-    server: `https://${IP}:${flagValue(cp.args, 'secure-port')}`,
+    servers: [`https://${IP}:${flagValue(cp.args, 'secure-port')}`],
     caFile: join(cp.dir, 'secrets', 'ca.crt'),
     log,
   })

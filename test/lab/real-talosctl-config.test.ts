@@ -40,7 +40,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
   const bootedAt = () => lab.node('w1').bootedAt
 
   before(async () => {
-    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'cfgtest', kubeApi: true })
+    lab = await createTestLab({ prefix: P, controlPlanes: 1, workers: 1, cluster: 'cfgtest', kubernetes: true })
     process.env.TALOS_LAB_DIR = lab.dir
     await lab.until('the maintenance API', () => portOpen(CP, 50000))
     gen = join(lab.dir, 'gen')

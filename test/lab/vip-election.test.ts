@@ -1,5 +1,5 @@
-// The shared VIP moves the way Talos' VIP controller moves it (lab/kube-api/vip-election.ts): a small lab of three
-// control planes on 127.0.110.x with real etcd and the lab API servers. A graceful `talosctl shutdown` of the holder
+// The shared VIP moves the way Talos' VIP controller moves it (lab/vip-election.ts): a small lab of three
+// control planes on 127.0.110.x with real etcd and the real control plane. A graceful `talosctl shutdown` of the holder
 // resigns the election and another node answers on the VIP within a campaign round; a crash (`lab fault NODE down`)
 // leaves the holder's election key to its etcd lease, so the VIP stays dark for 40–60 s (the 60 s session TTL,
 // renewed every 20 s) before another node takes it. No two nodes ever hold it at once. ~2 minutes, most of it the
@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { REPO_ROOT } from '../../lab/state.ts'
 import { overlappingHolds, parseVipLog, currentVipHolder, type VipEvent } from '../../lab/vip-holders.ts'
-import { VIP_SESSION_TTL_S } from '../../lab/kube-api/vip-election.ts'
+import { VIP_SESSION_TTL_S } from '../../lab/vip-election.ts'
 import { parseEtcdStatus } from '../../lib/talos/parse.ts'
 
 const P = '127.0.110'
@@ -26,14 +26,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const vipLog = (): VipEvent[] => parseVipLog(readFileSync(join(lab.dir, 'vip-holders.log'), 'utf8'))
 const addressOf = (name: string) => lab.nodes.find((n) => n.name === name)!.address
 
-/** Does anything answer /readyz on the VIP within `timeoutMs`? */
+/**
+ * Does a kube-apiserver answer /readyz on the VIP within `timeoutMs`? Talos runs it with --anonymous-auth=false
+ * (control_plane_static_pod.go:363), so an unauthenticated request is answered 401: that is an answer.
+ */
 function vipAnswers(timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request(
       { host: VIP, port: 6443, path: '/readyz', rejectUnauthorized: false, timeout: timeoutMs },
       (res) => {
         res.resume()
-        res.on('end', () => resolve(res.statusCode === 200))
+        res.on('end', () => resolve(res.statusCode === 200 || res.statusCode === 401))
       },
     )
     req.on('timeout', () => req.destroy())
@@ -61,7 +64,7 @@ function labCli(...args: string[]) {
 /** Every control plane's API server running and the VIP answering: the holder per the lab's log. */
 async function settled(): Promise<string> {
   await until('three API servers', () => lab.nodes.every((n) => lab.node(n.name).kubeApi.pid) || undefined, 60_000)
-  await until('the VIP answering', async () => (await vipAnswers()) || undefined, 30_000)
+  await until('the VIP answering', async () => (await vipAnswers()) || undefined, 120_000)
   return until('a VIP holder in the log', () => currentVipHolder(vipLog()), 5_000)
 }
 
@@ -72,7 +75,7 @@ describe('the shared VIP follows the etcd election', { timeout: 420_000 }, () =>
       controlPlanes: 3,
       workers: 0,
       endpoint: `https://${VIP}:6443`,
-      kubeApi: true,
+      kubernetes: true,
     })
     for (const n of lab.nodes) await lab.install(n.name, lab.renderConfig(n.role))
     const b = await lab.run(['-n', `${P}.11`, 'bootstrap'])

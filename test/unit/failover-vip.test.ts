@@ -44,6 +44,7 @@ test('the VIP is probed with overlapping calls, every other endpoint one at a ti
     t0: performance.now(),
     intervalMs: 5,
     maxInFlight: 3,
+    vipInFlight: 3,
     timeoutMs: 400,
     lingerMs: 300,
   })

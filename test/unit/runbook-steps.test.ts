@@ -22,7 +22,7 @@ import {
   permissionsPodManifest,
   reservationProblems,
 } from '../../steps/05-storage-tuning/steps.ts'
-import { parseOneShotScript, hostPathOf, isOneShot } from '../../lab/kube-api/oneshot.ts'
+import { parseOneShotScript, hostPathOf, isOneShot } from '../../lab/kubelet-agent/oneshot.ts'
 import { fingerprintOf } from '../../lib/host/ssh.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import type { KubeCsr, KubeNode, KubePod } from '../../lib/kube/kubectl.ts'

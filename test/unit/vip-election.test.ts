@@ -1,7 +1,7 @@
-// The pure parts of the lab's VIP election (lab/kube-api/vip-election.ts) and its holder log (lab/vip-holders.ts).
+// The pure parts of the lab's VIP election (lab/vip-election.ts) and its holder log (lab/vip-holders.ts).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { KEEPALIVE_EVERY_MS, VIP_SESSION_TTL_S, candidateKey, electionPrefix } from '../../lab/kube-api/vip-election.ts'
+import { KEEPALIVE_EVERY_MS, VIP_SESSION_TTL_S, candidateKey, electionPrefix } from '../../lab/vip-election.ts'
 import { currentVipHolder, overlappingHolds, parseVipLog } from '../../lab/vip-holders.ts'
 
 test("the election key is Talos': talos:v1:vip:election:<ip>/<lease in hex>", () => {

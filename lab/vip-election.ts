@@ -15,7 +15,7 @@
 //   - on a new campaign, a node that finds itself still leader from a previous session resigns that key first
 //     ("resigning from previous election" in vip.go).
 // Real Go waits on watches; the lab polls every CAMPAIGN_POLL_MS, so a takeover costs up to one poll more.
-import type { EtcdClient, KV } from '../etcd-client.ts'
+import type { EtcdClient, KV } from './etcd-client.ts'
 
 /** concurrency.defaultSessionTTL (client/v3/concurrency/session.go): Talos does not pass WithTTL. Not shortened. */
 export const VIP_SESSION_TTL_S = 60

@@ -1,7 +1,7 @@
 // The admin kubeconfig `talosctl kubeconfig` hands out: cluster <name>, context and user admin@<name>,
 // a client certificate CN=admin, O=system:masters signed by the cluster's Kubernetes CA.
 import { stringify } from 'yaml'
-import { b64, issueCert } from '../pki.ts'
+import { b64, issueCert } from './pki.ts'
 
 export interface AdminKubeconfigInput {
   clusterName: string

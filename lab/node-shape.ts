@@ -1,14 +1,14 @@
 // What the lab's machines look like to Kubernetes: the applied machine config (nodes/<n>/config.yaml)
 // and the sysroot (meminfo, hugepages) turned into a Node's labels, taints, capacity and allocatable,
-// as Talos' kubelet would register it. nodeShape() is pure; readLabNode() does the file reads.
+// as Talos' kubelet would register it. nodeShape() is pure; readSysroot() does the file reads.
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { isDown, loadNode, paths, type LabNode } from '../state.ts'
-import type { Obj } from './errors.ts'
+import type { LabNode } from './state.ts'
+import type { Obj } from './manifest-objects.ts'
 import { formatBinary, formatCpu, milli, parseQuantity } from './quantity.ts'
 
-export const DEFAULT_K8S_VERSION = 'v1.33.1'
+const DEFAULT_K8S_VERSION = 'v1.33.1'
 export const CONTAINER_RUNTIME = 'containerd://2.0.5'
 export const DEFAULT_KERNEL = '6.12.31-talos'
 
@@ -21,12 +21,6 @@ export function parseMachineConfig(text: string, file = 'config.yaml'): Obj {
     if (o && (o.machine || o.cluster)) return o
   }
   throw new Error(`${file}: no v1alpha1 machine config document (machine:/cluster:)`)
-}
-
-export function loadMachineConfig(node: string): Obj | undefined {
-  const f = paths.config(node)
-  if (!existsSync(f)) return undefined
-  return parseMachineConfig(readFileSync(f, 'utf8'), f)
 }
 
 /** Kubernetes version from the control plane / kubelet image tags Talos config carries. */
@@ -108,7 +102,7 @@ export function configTaints(cfg: Obj | undefined): Taint[] {
 }
 
 /** machine.kubelet.extraConfig.registerWithTaints (core/v1 Taint list), as kubelet registers the Node with them. */
-export function kubeletRegisterTaints(cfg: Obj | undefined): Taint[] {
+function kubeletRegisterTaints(cfg: Obj | undefined): Taint[] {
   const t = cfg?.machine?.kubelet?.extraConfig?.registerWithTaints
   return Array.isArray(t)
     ? t.map((x: Obj) => ({
@@ -249,7 +243,7 @@ export function nodeShape(n: ShapeMachine, cfg: Obj | undefined, sys: SysFacts):
 }
 
 /** "0-3,8" → [0,1,2,3,8] */
-export function expandCpuList(s: string): number[] {
+function expandCpuList(s: string): number[] {
   const out: number[] = []
   for (const part of s
     .split(',')
@@ -259,28 +253,4 @@ export function expandCpuList(s: string): number[] {
     for (let i = a; i <= (b ?? a); i++) out.push(i)
   }
   return out
-}
-
-export interface LabMachine {
-  node: LabNode
-  cfg?: Obj
-  /** A kubelet would be running and posting status. */
-  up: boolean
-}
-
-export function readLabMachine(name: string): LabMachine | undefined {
-  let node: LabNode
-  try {
-    node = loadNode(name)
-  } catch {
-    return undefined
-  }
-  let cfg: Obj | undefined
-  try {
-    cfg = loadMachineConfig(name)
-  } catch {
-    cfg = undefined
-  }
-  // a kubelet that exits at start (lab/kubelet.ts) posts no status: the node goes NotReady (NodeStatusUnknown)
-  return { node, cfg, up: node.stage === 'running' && !!cfg && !isDown(node) && !node.kubeletError }
 }
