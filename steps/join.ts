@@ -40,18 +40,22 @@ function csrSans(requestB64: string): string[] {
   return parseCsrSans(execFileSync('openssl', ['req', '-noout', '-text'], { input: pem }).toString())
 }
 
-/** Approve only a pending kubelet-serving CSR whose requester and every SAN belong to one inventory node. */
+/**
+ * Approve only a pending kubelet-serving CSR whose requester and every SAN belong to one of `nodes`; `scope` says what
+ * those nodes are in a refusal ("no inventory node", or 12's "not cp2, the node being replaced").
+ */
 export function decideCsr(
   csr: KubeCsr,
   nodes: InventoryNode[],
   sans: (req: string) => string[] = csrSans,
+  scope = 'no inventory node',
 ): CsrDecision {
   const spec = (csr as unknown as { spec: CsrSpec }).spec
   const name = csr.metadata.name
   if (spec.signerName !== 'kubernetes.io/kubelet-serving')
     return { name, approve: false, reason: `signer ${spec.signerName} is not kubelet-serving` }
   const node = nodes.find((n) => spec.username === `system:node:${n.name}`)
-  if (!node) return { name, approve: false, reason: `requester ${spec.username} is no inventory node` }
+  if (!node) return { name, approve: false, reason: `requester ${spec.username} is ${scope}` }
   const allowed = new Set([node.name, node.address])
   const bad = sans(spec.request).filter((s) => !allowed.has(s))
   if (bad.length)
@@ -72,11 +76,15 @@ export async function waitRegistered(c: Cluster, nodes: InventoryNode[], timeout
   )
 }
 
-export async function approveCsrs(c: Pick<Cluster, 'kube'>, nodes: InventoryNode[]): Promise<CsrDecision[]> {
+export async function approveCsrs(
+  c: Pick<Cluster, 'kube'>,
+  nodes: InventoryNode[],
+  scope?: string,
+): Promise<CsrDecision[]> {
   const pending = (await c.kube.csrs()).filter(
     (csr) => !(csr as { status?: { conditions?: unknown[] } }).status?.conditions?.length,
   )
-  const decisions = pending.map((csr) => decideCsr(csr, nodes))
+  const decisions = pending.map((csr) => decideCsr(csr, nodes, undefined, scope))
   for (const d of decisions) {
     if (d.approve) await c.kube.approveCsr(d.name)
     else log.warn(`not approving ${d.name}: ${d.reason}`)

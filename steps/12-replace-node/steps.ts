@@ -197,7 +197,8 @@ export async function nodeObjectProblems(c: Cluster, n: InventoryNode): Promise<
 /** 04 for one machine: registered, its serving CSR approved when it matches the inventory, Ready. */
 export async function joinOne(c: Cluster, n: InventoryNode): Promise<void> {
   await waitRegistered(c, [n])
-  for (const d of await approveCsrs(c, [n])) if (d.approve) log.info(`  approved ${d.name}: ${d.reason}`)
+  const scope = `not ${n.name}, the node being replaced (04-join approves the others)`
+  for (const d of await approveCsrs(c, [n], scope)) if (d.approve) log.info(`  approved ${d.name}: ${d.reason}`)
   await waitReady(c, [n])
 }
 

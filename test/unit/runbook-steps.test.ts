@@ -142,6 +142,11 @@ test('CSRs: approved only for an inventory node requesting its own names', () =>
     /10.9.9.9 do not belong to worker1/,
   )
   assert.match(decideCsr(csr('system:node:intruder'), nodes, () => []).reason, /no inventory node/)
+  // 12-replace-node approves the replaced node's only, and says so of the others
+  assert.equal(
+    decideCsr(csr('system:node:cp1'), nodes, () => [], 'not worker1, the node being replaced').reason,
+    'requester system:node:cp1 is not worker1, the node being replaced',
+  )
   assert.match(
     decideCsr(csr('system:node:worker1', 'kubernetes.io/kube-apiserver-client'), nodes, () => []).reason,
     /not kubelet-serving/,
