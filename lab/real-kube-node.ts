@@ -9,7 +9,9 @@
 //   updated (manifest_apply.go): Talos's own bootstrap manifests as its ManifestController renders them (`talos-api
 //   render-bootstrap-manifests`: the bootstrap token and CSR RBAC, flannel, kube-proxy, CoreDNS) and
 //   cluster.inlineManifests ("99-<name>"), in Talos's order (lab/manifest-objects.ts), each read before it is created
-//   (lab/real-manifest-apply.ts).
+//   (lab/real-manifest-apply.ts);
+// - a config applied without a reboot: the static pods rendered again, a changed one replaced, the manifests applied
+//   again (onConfigChange below).
 // Lab deviations beyond lab/control-plane.ts's: the lab's etcd serves plain HTTP on the node's address (lab/
 // node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
 // A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
