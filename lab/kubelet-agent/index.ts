@@ -131,7 +131,9 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
       bootstrap.close()
     }
   }
-  writeKubeletKubeconfig(kubeconfig, kubeconfigServer(cfg, o.servers[0]!), ca, pair.file)
+  // Talos writes KubePrism's https://127.0.0.1:7445 here (secrets/kubelet.go :47-65), which the lab's machines cannot
+  // listen on; the first upstream keeps the file usable (a test acts as the node with it)
+  writeKubeletKubeconfig(kubeconfig, o.servers[0]!, ca, pair.file)
   const api = new ApiClient(servers, ca, { cert: pair.certPem, key: pair.keyPem })
 
   // register (tryRegisterWithAPIServer: an existing Node of the same name is this node's)
@@ -278,9 +280,4 @@ export async function startKubeletAgent(o: KubeletAgentOptions): Promise<Kubelet
       log(`${name}: stopped`)
     },
   }
-}
-/** The server Talos writes into kubelet's kubeconfig: KubePrism's local address when enabled (secrets/kubelet.go :47-65). */
-function kubeconfigServer(cfg: Obj, first: string): string {
-  const prism = cfg.machine?.features?.kubePrism
-  return prism?.enabled === true ? `https://127.0.0.1:${prism.port ?? 7445}` : first
 }
