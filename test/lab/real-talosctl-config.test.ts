@@ -228,18 +228,19 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
       patch({ machine: { env: { LAB_FOO: 'auto' }, sysctls: { 'vm.swappiness': '11' } } }),
       '--mode',
       'try',
+      // long enough for the reads below on a loaded 2-core CI machine (3 s was not: the rollback came first)
       '--timeout',
-      '3s',
+      '15s',
     ])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(
       r.stderr.trim(),
-      "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 3s",
+      "Applied configuration without a reboot\nThe config is applied in 'try' mode and will be automatically reverted back in 15s",
     )
     assert.equal(await swappiness(), '11')
     assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "11"/)
     assert.match(await machineConfig('persistent'), /vm\.swappiness: "9"/)
-    await lab.until('the rollback', async () => (await swappiness()) === '9', 10_000)
+    await lab.until('the rollback', async () => (await swappiness()) === '9', 30_000)
     assert.match(await machineConfig('v1alpha1'), /vm\.swappiness: "9"/)
   })
 
