@@ -8,10 +8,11 @@
 // with the client Talos uses: the kubelet's credential on a worker, an admin one on a control plane.
 // Talos's kubelet reaches the API through KubePrism when machine.features.kubePrism is enabled (v1.10.3
 // controllers/secrets/kubelet.go :47-65: https://127.0.0.1:7445, else the cluster endpoint): a load balancer over the
-// cluster endpoint and every control plane that cluster discovery finds (controllers/k8s/kubeprism_endpoints.go). So a
-// worker keeps its API while the VIP is dark (a crashed VIP holder: until its election lease expires). A worker's agent
-// here is given those upstreams itself (the lab cannot listen on 127.0.0.1:7445 for each machine) and moves on to the
-// next one when a connection fails. Lab deviation: a control plane's kubelet uses its own API server.
+// cluster endpoint and every control plane that cluster discovery finds (controllers/k8s/kubeprism_endpoints.go
+// :51-79). So a worker keeps its API while the VIP is dark (a crashed VIP holder: until its election lease expires).
+// A worker's agent here is given those upstreams itself (the lab cannot listen on 127.0.0.1:7445 for each machine)
+// and moves on to the next one when a connection fails. Lab deviation: a control plane's kubelet uses its own API
+// server.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
