@@ -3,7 +3,7 @@
 // kube-apiserver, kube-controller-manager and kube-scheduler it starts).
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpuTicksOf } from './stats.ts'
+import { cpuTicksOf, processGroupOf } from './stats.ts'
 
 const CLK_TCK = 100 // Linux USER_HZ
 
@@ -37,12 +37,12 @@ const stat = (pid: string) => {
   }
 }
 
-/** The CPU ticks of every live process in the group (field 5 of /proc/<pid>/stat is the process group id). */
+/** The CPU ticks of every live process in the group. */
 function groupTicks(pgid: number): number {
   let sum = 0
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     const s = stat(pid)
-    if (s && s.slice(s.lastIndexOf(')') + 2).split(' ')[2] === String(pgid)) sum += cpuTicksOf(s)
+    if (s && processGroupOf(s) === pgid) sum += cpuTicksOf(s)
   }
   return sum
 }

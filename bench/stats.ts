@@ -96,9 +96,14 @@ export function busyMs(calls: readonly CallRecord[]): number {
   return total
 }
 
+/** The fields of /proc/<pid>/stat after the command name: rest[0] is field 3 (state). */
+const statRest = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+
 /** CPU seconds from /proc/<pid>/stat: utime + stime (fields 14, 15) in clock ticks. */
 export function cpuTicksOf(stat: string): number {
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // rest[0] is field 3 (state): utime is field 14 → rest[11], stime field 15 → rest[12]
+  const rest = statRest(stat)
   return Number(rest[11]) + Number(rest[12])
 }
+
+/** The process group id from /proc/<pid>/stat (field 5). */
+export const processGroupOf = (stat: string): number => Number(statRest(stat)[2])

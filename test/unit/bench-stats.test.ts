@@ -1,6 +1,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { busyMs, callStats, cpuTicksOf, median, missedBy, parseCallLog, round, summarize } from '../../bench/stats.ts'
+import {
+  busyMs,
+  callStats,
+  cpuTicksOf,
+  processGroupOf,
+  median,
+  missedBy,
+  parseCallLog,
+  round,
+  summarize,
+} from '../../bench/stats.ts'
 
 test('median: odd, even, unsorted input, input left untouched', () => {
   assert.equal(median([3, 1, 2]), 2)
@@ -62,4 +72,5 @@ test('busyMs: union of overlapping and disjoint intervals', () => {
 test('cpuTicksOf: utime + stime, process names with spaces and parentheses', () => {
   const stat = '1234 (node (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 11 0 500 0 0'
   assert.equal(cpuTicksOf(stat), 325)
+  assert.equal(processGroupOf(stat.replace(' S 1 1234 ', ' S 1 4321 ')), 4321)
 })
