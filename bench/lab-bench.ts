@@ -128,7 +128,7 @@ interface LabNodeJson {
 function leaderWatcher(lab: BenchLab, nodes: string[], everyMs = 10) {
   const clients = nodes.map((n) => {
     const j = JSON.parse(readFileSync(join(lab.labDir, 'nodes', n, 'node.json'), 'utf8')) as LabNodeJson
-    return { node: n, client: new EtcdClient(j.etcd.clientUrl, 200) }
+    return { node: n, client: new EtcdClient(j.etcd.clientUrl, join(lab.labDir, 'nodes', n, 'etcd-pki'), 200) }
   })
   const seen: { at: number; node: string; leader: string; term: number }[] = []
   let stop = false

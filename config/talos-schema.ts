@@ -3,7 +3,8 @@
 // would quietly accept v1alpha2, unknown kinds and misspelled keys, so a missing schema is an error, never a skip.
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
+import { createRequire } from 'node:module'
+import type { Ajv2020 as Ajv2020Class, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js'
 import type { Document, LineCounter } from 'yaml'
 import { formatDotted, parseAllWithPositions, pointerToPath, positionOf, type PathSeg } from './yaml-positions.ts'
 
@@ -41,10 +42,18 @@ export class SchemaMissingError extends Error {
   }
 }
 
+/**
+ * Ajv, loaded when a schema is first built: it is ~180 files, a sixth of a runbook's start-up, and most runs of the
+ * runbooks and checks validate nothing (ajv is CommonJS, so a synchronous require keeps `load` synchronous).
+ */
+const ajv2020 = (): typeof Ajv2020Class =>
+  (createRequire(import.meta.url)('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020Class }).Ajv2020
+
 export class TalosSchema {
-  private readonly ajv: InstanceType<typeof Ajv2020>
+  private readonly ajv: InstanceType<typeof Ajv2020Class>
   private readonly byDef = new Map<string, ValidateFunction>()
   constructor(readonly schema: Obj) {
+    const Ajv2020 = ajv2020()
     this.ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false })
     this.ajv.addSchema(schema, 'talos')
   }

@@ -104,6 +104,26 @@ function spawnLogged(cmd: string, args: string[], logFile: string): ChildProcess
   return child
 }
 
+/**
+ * The mutual TLS of Talos's etcd (services/etcd.go argsForInit/argsForControlPlane:384-398) with the certificates in
+ * dir, laid out as /system/secrets/etcd: client and peer certificates required, one CA.
+ */
+export function etcdTlsFlags(dir: string): string[] {
+  const c = (f: string) => join(dir, f)
+  return [
+    '--auto-tls=false',
+    '--peer-auto-tls=false',
+    '--client-cert-auth=true',
+    `--cert-file=${c('server.crt')}`,
+    `--key-file=${c('server.key')}`,
+    `--trusted-ca-file=${c('ca.crt')}`,
+    '--peer-client-cert-auth=true',
+    `--peer-cert-file=${c('peer.crt')}`,
+    `--peer-key-file=${c('peer.key')}`,
+    `--peer-trusted-ca-file=${c('ca.crt')}`,
+  ]
+}
+
 export interface EtcdTls {
   name: string
   ip: string
@@ -123,24 +143,14 @@ export async function startEtcd(e: EtcdTls, logFile: string): Promise<ChildProce
   mkdirSync(e.dataDir, { recursive: true, mode: 0o700 })
   const client = `https://${e.ip}:${e.clientPort}`
   const peer = `https://${e.ip}:${e.peerPort}`
-  const c = (f: string) => join(e.certs, f)
   const child = spawnLogged(
     'etcd',
     [
       `--name=${e.name}`,
-      '--auto-tls=false',
-      '--peer-auto-tls=false',
       `--data-dir=${e.dataDir}`,
       `--listen-peer-urls=${peer}`,
       `--listen-client-urls=${client}`,
-      '--client-cert-auth=true',
-      `--cert-file=${c('server.crt')}`,
-      `--key-file=${c('server.key')}`,
-      `--trusted-ca-file=${c('ca.crt')}`,
-      '--peer-client-cert-auth=true',
-      `--peer-cert-file=${c('peer.crt')}`,
-      `--peer-key-file=${c('peer.key')}`,
-      `--peer-trusted-ca-file=${c('ca.crt')}`,
+      ...etcdTlsFlags(e.certs),
       '--experimental-initial-corrupt-check=true',
       '--experimental-watch-progress-notify-interval=5s',
       '--initial-cluster-state=new',

@@ -3,7 +3,7 @@
 // lab dir (e.g. a process started by a crashed command that never got recorded).
 import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { isAlive, stopPid } from './processes.ts'
+import { isAlive, procStat, stopPid } from './processes.ts'
 import {
   REPO_ROOT,
   labDir,
@@ -26,11 +26,10 @@ export interface ProcInfo {
 
 function readProc(pid: number): ProcInfo | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // comm may contain spaces and parens: ppid is the 2nd field after the last ')'
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    const st = procStat(pid)
+    if (!st) return undefined
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
-    return { pid, ppid, cmdline }
+    return { pid, ppid: st.ppid, cmdline }
   } catch {
     return undefined
   }

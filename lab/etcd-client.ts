@@ -1,4 +1,8 @@
 // A small client for real etcd's JSON gateway (etcd 3.4: POST /v3/...), so the lab needs no gRPC stack.
+import { readFileSync } from 'node:fs'
+import { Agent, request } from 'node:https'
+import { join } from 'node:path'
+
 // Keys and values travel base64-encoded; 64-bit integers arrive as decimal strings.
 
 export class EtcdError extends Error {
@@ -77,35 +81,75 @@ const toKV = (kv: RawKV): KV => ({
 /** Member ids are uint64: the gateway sends decimal strings; talosctl prints them as hex. */
 export const memberIdHex = (decimal: string) => BigInt(decimal).toString(16)
 
+/**
+ * One keep-alive pool for every client: a lab process polls etcd often, and a TLS handshake per call would cost more
+ * than the call. Node pools sockets by host, port and TLS options, so clients with other certificates never share one.
+ */
+const agent = new Agent({ keepAlive: true })
+
+/** PEM files of a directory laid out as Talos's /system/secrets/etcd: ca.crt, admin.crt, admin.key. */
+function adminTls(pki: string): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const read = (f: string) => readFileSync(join(pki, f))
+  return { ca: read('ca.crt'), cert: read('admin.crt'), key: read('admin.key') }
+}
+
+/**
+ * A client of one member, as machined's own (internal/pkg/etcd/etcd.go NewClient:42-60): mutual TLS, presenting
+ * the admin certificate ("talos") from `pki`, a directory laid out as /system/secrets/etcd.
+ */
 export class EtcdClient {
   constructor(
     readonly endpoint: string,
+    readonly pki: string,
     readonly timeoutMs = 2000,
   ) {}
 
   async call<T>(path: string, body: unknown = {}): Promise<T> {
-    let res: Response
+    let tls: ReturnType<typeof adminTls>
     try {
-      res = await fetch(`${this.endpoint}${path}`, {
-        method: 'POST',
-        body: JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(this.timeoutMs),
-      })
+      tls = adminTls(this.pki)
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name
+      throw new EtcdError(`etcd ${this.endpoint}: no client certificate: ${(e as Error).message}`, this.endpoint)
+    }
+    let res: { status: number; text: string }
+    try {
+      res = await this.post(path, JSON.stringify(body), tls)
+    } catch (e) {
+      const cause = (e as { code?: string }).code ?? (e as Error).name
       throw new EtcdError(`etcd ${this.endpoint} unreachable: ${cause}`, this.endpoint)
     }
-    const text = await res.text()
-    const json = text ? JSON.parse(text) : {}
-    if (!res.ok || json.error) {
+    const json = res.text ? JSON.parse(res.text) : {}
+    if (res.status >= 300 || json.error) {
       throw new EtcdError(
-        `etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.statusText}`,
+        `etcd ${this.endpoint}${path}: ${json.error ?? json.message ?? res.status}`,
         this.endpoint,
         json.code,
       )
     }
     return json as T
+  }
+
+  private post(path: string, body: string, tls: object): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(path, this.endpoint),
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          signal: AbortSignal.timeout(this.timeoutMs),
+          agent,
+          ...tls,
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }))
+          res.on('error', reject)
+        },
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
   }
 
   async get(key: string): Promise<KV | undefined> {

@@ -4,7 +4,7 @@
 // etcd's own restore (Debian bookworm's etcd-client 3.4 has `etcdctl snapshot restore`; Talos links etcdutl's
 // snapshot manager, internal/app/machined/pkg/system/services/etcd.go recoverFromSnapshot).
 import { execFile } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, truncateSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { labBinary } from './tools.ts'
@@ -39,10 +39,6 @@ async function etcdctl(args: string[]): Promise<string> {
 export async function snapshotInfo(file: string): Promise<SnapshotInfo> {
   return JSON.parse(await etcdctl(['snapshot', 'status', '-w', 'json', file])) as SnapshotInfo
 }
-
-/** "hash %08x, revision %d, total keys %d, total size %d" as talosctl bootstrap.go and etcd.go print it. */
-export const formatSnapshotInfo = (s: SnapshotInfo) =>
-  `hash ${(s.hash >>> 0).toString(16).padStart(8, '0')}, revision ${s.revision}, total keys ${s.totalKey}, total size ${s.totalSize}`
 
 /**
  * The fault: the member's data is destroyed (its bbolt file zeroed, its WAL gone), as a dead disk region or a bad
@@ -89,11 +85,6 @@ export async function wipeEtcdData(name: string): Promise<void> {
     delete x.etcd.recoverError
     delete x.faults.etcdDataLoss
   })
-}
-
-/** EtcdRecover (v1alpha1_server.go): the upload lands in /var/lib/etcd.snapshot on the node. */
-export function uploadRecoverySnapshot(name: string, file: string): void {
-  copyFileSync(file, recoverySnapshotPath(name))
 }
 
 /**

@@ -4,42 +4,34 @@
 // The mutex is go.etcd.io/etcd/client/v3/concurrency's (mutex.go TryLock): a key <prefix>/<lease id in hex> on a
 // session lease, owned by whoever's key under the prefix was created first.
 import { EtcdClient } from './etcd-client.ts'
+import { cause, openSession, tryLock, type Session } from './etcd-mutex.ts'
 
 /** constants.EtcdTalosEtcdUpgradeMutex (pkg/machinery/constants/constants.go:460), plus the mutex's "/". */
 export const UPGRADE_MUTEX_PREFIX = 'talos:v1:etcdUpgradeMutex/'
 /** MinimumEtcdUpgradeLeaseLockSeconds (v1alpha1_server.go:98): the session's TTL. */
 const LEASE_TTL_S = 60
 
-const cause = (e: unknown) => (e as Error).message.replace(/^etcd \S+: /, '')
-
 /**
  * tryLockUpgradeMutex (v1alpha1_server.go:2344): the lock, or "error trying to lock etcd upgrade mutex: mutex: Locked
  * by another session" (concurrency.ErrLocked) when another session holds it. Returns the unlock.
  */
 export async function tryLockUpgradeMutex(c: EtcdClient): Promise<() => Promise<void>> {
-  let lease: string
+  let s: Session
   try {
-    lease = await c.grantLease(LEASE_TTL_S)
+    s = await openSession(c, LEASE_TTL_S)
   } catch (e) {
     throw new Error(`error establishing etcd concurrency session: ${cause(e)}`)
   }
-  const key = UPGRADE_MUTEX_PREFIX + BigInt(lease).toString(16)
-  const release = async () => {
-    await c.delete(key).catch(() => undefined)
-    await c.revokeLease(lease).catch(() => undefined)
-  }
   try {
-    const mine = await c.createIfAbsent(key, '', lease)
-    const owner = await c.firstCreated(UPGRADE_MUTEX_PREFIX)
-    if (owner && owner.createRevision !== mine.kv.createRevision) {
-      await release()
-      throw new Error('error trying to lock etcd upgrade mutex: mutex: Locked by another session')
+    const held = await tryLock(c, s, UPGRADE_MUTEX_PREFIX.slice(0, -1))
+    return async () => {
+      await held.unlock()
+      await s.close()
     }
   } catch (e) {
-    await release()
-    throw new Error(/mutex: Locked/.test(cause(e)) ? cause(e) : `error trying to lock etcd upgrade mutex: ${cause(e)}`)
+    await s.close()
+    throw new Error(`error trying to lock etcd upgrade mutex: ${cause(e)}`)
   }
-  return release
 }
 
 /**
@@ -55,7 +47,8 @@ export async function validateForUpgrade(c: EtcdClient): Promise<void> {
     if (!m.name) throw new Error(`etcd member ${hex} is not started, all members must be running to perform an upgrade`)
     try {
       // ValidateQuorum: a read of any key goes through consensus
-      await new EtcdClient(m.clientURLs?.[0] ?? '', 5000).get('health')
+      // through the member's own client URL, with the same admin certificate
+      await new EtcdClient(m.clientURLs?.[0] ?? '', c.pki, 5000).get('health')
     } catch (e) {
       throw new Error(
         `etcd member ${hex} is not healthy; all members must be healthy to perform an upgrade: ${cause(e)}`,

@@ -241,6 +241,9 @@ export function linkTalosctl(bin: string): string {
   const link = join(dir, 'talosctl')
   // under npm, PATH already holds this link: find the binary behind it before replacing it
   const target = realpathSync(bin)
+  // already right: left alone, so a preflight running beside another process that runs talosctl never removes the
+  // link under it
+  if (existsSync(link) && realpathSync(link) === target) return link
   rmSync(link, { force: true })
   symlinkSync(target, link)
   return link

@@ -63,17 +63,6 @@ export async function rebootNode(name: string): Promise<void> {
   await bootNode(name)
 }
 
-/**
- * machined's shutdown ends in reboot(LINUX_REBOOT_CMD_POWER_OFF): the machine stays off until its BMC (or a finger)
- * powers it on (v1.10.3 internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer.go Shutdown,
- * v1alpha1_sequencer_tasks.go Shutdown).
- */
-export async function shutDownNode(name: string): Promise<void> {
-  updateNode(name, (x) => (x.stage = 'shutting down'))
-  await stopNodeServices(name)
-  updateNode(name, (x) => (x.power = 'off'))
-}
-
 export type BootDevice = 'pxe' | 'disk'
 
 /** Cut the power: every process of the machine stops at once, nothing resigns (a VIP it held waits for its lease). */

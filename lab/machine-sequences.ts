@@ -15,7 +15,7 @@ import { installUpgrade } from './installation.ts'
 import { wipeEphemeralKubeletState } from './kubelet.ts'
 import { publishEvent } from './machine-events.ts'
 import { bootNode } from './machine-power.ts'
-import { etcdClientUrl, stopEtcd, stopKubeApi } from './node-services.ts'
+import { etcdClient, stopEtcd, stopKubeApi } from './node-services.ts'
 import { isAlive, portOpen } from './processes.ts'
 import { loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
@@ -324,10 +324,10 @@ export async function controlPlaneEtcd(): Promise<EtcdClient> {
   const deadline = Date.now() + 5000
   for (;;) {
     for (const cp of loadNodes().filter((x) => x.role === 'controlplane')) {
-      const c = new EtcdClient(etcdClientUrl(cp), 1000)
+      const c = etcdClient(cp, 1000)
       try {
         await c.status()
-        return new EtcdClient(etcdClientUrl(cp), 5000)
+        return etcdClient(cp, 5000)
       } catch {
         // the next endpoint
       }
@@ -373,7 +373,7 @@ async function leaveEtcd(name: string): Promise<void> {
 async function localMemberId(n: LabNode): Promise<string> {
   if (n.etcd.memberId) return BigInt(`0x${n.etcd.memberId}`).toString()
   try {
-    return (await new EtcdClient(etcdClientUrl(n), 2000).status()).header.member_id
+    return (await etcdClient(n, 2000).status()).header.member_id
   } catch (e) {
     throw new Error(`failed to leave cluster: ${etcdCause(e)}`)
   }

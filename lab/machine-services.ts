@@ -1,11 +1,6 @@
 // machined's services on a lab machine (what ServiceList answers and `talosctl service` shows), derived from lab state.
-import {
-  ETCD_JOIN_TIMED_OUT,
-  etcdHealthy,
-  etcdJoinGaveUpAt,
-  etcdPreStageAt,
-  clusterBootstrapped,
-} from './node-services.ts'
+import { ETCD_JOIN_TIMED_OUT, etcdJoinGaveUpAt, etcdPreStageAt, clusterBootstrapped } from './node-services.ts'
+import { etcdServiceHealth } from './etcd-health.ts'
 import { isAlive } from './processes.ts'
 import type { LabNode } from './state.ts'
 
@@ -53,14 +48,22 @@ export async function nodeServices(n: LabNode): Promise<ServiceInfo[]> {
   ]
   if (n.role === 'controlplane') {
     const alive = isAlive(n.etcd.pid)
-    if (alive && (await etcdHealthy(n))) out.push(running('etcd'))
-    else if (alive)
+    const h = alive ? await etcdServiceHealth(n, n.etcd.pid!) : undefined
+    if (h?.health === 'OK') out.push(running('etcd'))
+    else if (h?.health === '?')
+      out.push({
+        id: 'etcd',
+        state: 'Running',
+        health: '?',
+        events: [{ state: 'Running', msg: 'Service started as goroutine', ts: Date.now() - 1000 }],
+      })
+    else if (h)
       out.push({
         id: 'etcd',
         state: 'Running',
         health: 'Fail',
-        lastMessage: 'context deadline exceeded',
-        events: [{ state: 'Running', msg: 'Health check failed: context deadline exceeded', ts: Date.now() - 5000 }],
+        lastMessage: h.message,
+        events: [{ state: 'Running', msg: `Health check failed: ${h.message}`, ts: Date.now() - 5000 }],
       })
     else if (n.faults.etcdDataLoss)
       // its data destroyed, etcd exits at start; Talos's restart runner retries forever (v1.10.3

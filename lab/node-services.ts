@@ -1,30 +1,42 @@
 // Real processes behind a lab node: etcd (/usr/bin/etcd) on control-plane nodes and the real Kubernetes control plane.
-// Real Talos runs etcd with mutual TLS (etcd CA from the secrets bundle) on <node>:2379/2380; the lab
-// uses plain http on the node's loopback address so the JSON gateway client needs no client certificates.
+// etcd runs as Talos's etcd service runs it (v1.10.3 internal/app/machined/pkg/system/services/etcd.go argsForInit
+// and argsForControlPlane:380-400): mutual TLS for clients and peers, with the certificates Talos's EtcdController
+// issues from cluster.etcd.ca at every boot (`talos-api render-etcd-pki`, in nodes/<n>/etcd-pki as in
+// /system/secrets/etcd). Lab deviation: it listens on the node's loopback address only (Talos: every address and
+// localhost), as the lab's machines share one host.
 // Membership mirrors Talos: `bootstrap` creates a single-member cluster; every other control-plane node joins
 // as a learner through a healthy member and is promoted once caught up.
+import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EtcdClient, memberIdHex, type EtcdMember } from './etcd-client.ts'
-import {
-  forgetProcess,
-  isAlive,
-  killGroup,
-  spawnDetached,
-  stopPid,
-  tsEntry,
-  waitForPort,
-  portOpen,
-} from './processes.ts'
+import { forgetProcess, isAlive, killGroup, spawnDetached, stopPid, tsEntry, waitForPort } from './processes.ts'
 import { labBinary } from './tools.ts'
+import { talosApiBinary } from './go-builds.ts'
+import { etcdTlsFlags } from './control-plane.ts'
 import { isDown, labDir, loadCluster, loadNode, loadNodes, paths, updateNode, type LabNode } from './state.ts'
 
 export const ETCD_BIN = process.env.LAB_ETCD_BIN ?? labBinary('etcd', '/usr/bin/etcd')
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-export const etcdClientUrl = (n: LabNode) => `http://${n.address}:2379`
-export const etcdPeerUrl = (n: LabNode) => `http://${n.address}:2380`
+export const etcdClientUrl = (n: LabNode) => `https://${n.address}:2379`
+export const etcdPeerUrl = (n: LabNode) => `https://${n.address}:2380`
+
+/** A client of n's etcd as machined's (its admin certificate, from n's etcd-pki). */
+export const etcdClient = (n: LabNode, timeoutMs?: number) =>
+  new EtcdClient(etcdClientUrl(n), paths.etcdPki(n.name), timeoutMs)
+
+/**
+ * What Talos's EtcdController writes to /system/secrets/etcd (controllers/secrets/etcd.go:183-198): the etcd CA and
+ * the node's server, peer and admin certificates, issued anew from the machine config's cluster.etcd.ca.
+ */
+function renderEtcdPki(n: LabNode): void {
+  const args = ['--config', paths.config(n.name), '--out', paths.etcdPki(n.name), '--node-ip', n.address]
+  args.push('--default-hostname', n.name) // node-shape.ts hostnameOf: the lab's hostname when the config sets none
+  const r = spawnSync(talosApiBinary(), ['render-etcd-pki', ...args], { encoding: 'utf8', timeout: 30_000 })
+  if (r.status !== 0) throw new Error(`etcd on ${n.name}: certificates: ${r.error?.message ?? r.stderr.trim()}`)
+}
 
 export function etcdDataDirNonEmpty(name: string): boolean {
   const d = paths.etcdData(name)
@@ -44,7 +56,7 @@ export function etcdRunning(n: LabNode): boolean {
 export async function etcdHealthy(n: LabNode, timeoutMs = 1500): Promise<boolean> {
   if (!etcdRunning(n)) return false
   try {
-    await new EtcdClient(etcdClientUrl(n), timeoutMs).status()
+    await etcdClient(n, timeoutMs).status()
     return true
   } catch {
     return false
@@ -58,7 +70,7 @@ async function waitEtcdHealthy(n: LabNode, timeoutMs: number): Promise<void> {
     if (!isAlive(loadNode(n.name).etcd.pid))
       throw new Error(`etcd on ${n.name} exited; see ${join(paths.nodeDir(n.name), 'etcd.log')}`)
     try {
-      await new EtcdClient(etcdClientUrl(n), 1000).status()
+      await etcdClient(n, 1000).status()
       return
     } catch (e) {
       last = (e as Error).message
@@ -97,6 +109,7 @@ function etcdArgs(n: LabNode, clusterName: string, initialCluster: string, state
     state,
     '--initial-cluster-token',
     clusterName,
+    ...etcdTlsFlags(paths.etcdPki(n.name)),
     '--heartbeat-interval',
     '100',
     '--election-timeout',
@@ -111,6 +124,7 @@ function clusterName(): string {
 }
 
 function spawnEtcd(n: LabNode, args: string[]): number {
+  renderEtcdPki(n)
   const pid = spawnDetached('etcd', n.name, ETCD_BIN, args, join(paths.nodeDir(n.name), 'etcd.log'))
   updateNode(n.name, (x) => {
     x.etcd.pid = pid
@@ -193,7 +207,7 @@ async function joinAsLearner(
     try {
       const via = await findHealthyMember(name)
       if (!via) throw new Error(`no healthy etcd member in the cluster`)
-      const client = new EtcdClient(etcdClientUrl(via), 5000)
+      const client = etcdClient(via, 5000)
       const { me, members } = await addMember(client, n, timeoutMs)
       // buildInitialCluster (etcd.go:357-366): every member's name and peer URL, the new member under the node's name
       // (the lab names another unnamed member by its id, where Talos writes an empty name)
@@ -256,7 +270,7 @@ async function promote(client: EtcdClient, id: string, name: string, timeoutMs: 
 }
 
 async function recordMemberId(n: LabNode): Promise<void> {
-  const st = await new EtcdClient(etcdClientUrl(n)).status()
+  const st = await etcdClient(n).status()
   updateNode(n.name, (x) => (x.etcd.memberId = memberIdHex(st.header.member_id)))
 }
 
@@ -417,9 +431,4 @@ export async function bootstrapEtcd(name: string): Promise<void> {
 export async function convergeAll(): Promise<void> {
   const nodes = loadNodes()
   for (const n of nodes) if (n.role === 'controlplane') await reconcileNode(n.name)
-}
-
-/** True when something answers on the node's API server port. */
-export function kubeApiUp(n: LabNode): Promise<boolean> {
-  return isAlive(n.kubeApi.pid) ? portOpen(n.address, 6443) : Promise.resolve(false)
 }

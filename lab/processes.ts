@@ -6,6 +6,28 @@ import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { REPO_ROOT, loadCluster, saveCluster, type LabProcess } from './state.ts'
 
+/**
+ * The fields of /proc/<pid>/stat the lab reads (proc(5): state, ppid, starttime in clock ticks since boot); comm may
+ * hold spaces and parens, so fields are counted from the last ')'. Undefined once the process is gone.
+ */
+export function procStat(pid: number): { state: string; ppid: number; startTicks: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { state: f[0]!, ppid: Number(f[1]), startTicks: Number(f[19]) }
+  } catch {
+    return undefined
+  }
+}
+
+/** How long the process has been running, from its start time (USER_HZ = 100); 0 when it is gone. */
+export function runningForMs(pid: number): number {
+  const st = procStat(pid)
+  if (!st) return 0
+  const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0])
+  return Math.max(0, uptimeS * 1000 - st.startTicks * 10)
+}
+
 export function isAlive(pid: number | undefined): boolean {
   if (!pid) return false
   try {
@@ -15,12 +37,7 @@ export function isAlive(pid: number | undefined): boolean {
   }
   // A detached child whose parent CLI exited is reaped by pid 1, which in some containers/VMs only happens
   // every second or so: until then it is a zombie that kill(0) still reports. A zombie has exited.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return true
-  }
+  return procStat(pid)?.state !== 'Z'
 }
 
 /** Start a detached process with its output in logFile; record it in lab.json. */

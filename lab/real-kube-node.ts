@@ -12,8 +12,9 @@
 //   (lab/real-manifest-apply.ts);
 // - a config applied without a reboot: the static pods rendered again, a changed one replaced, the manifests applied
 //   again (onConfigChange below).
-// Lab deviations beyond lab/control-plane.ts's: the lab's etcd serves plain HTTP on the node's address (lab/
-// node-services.ts), so kube-apiserver is given --etcd-servers=http://<address>:2379 and no etcd client certificate.
+// Lab deviations beyond lab/control-plane.ts's: the lab's etcd listens on the node's address only (lab/
+// node-services.ts), so kube-apiserver is given --etcd-servers=https://<address>:2379 (Talos: https://localhost:2379)
+// with the etcd client certificate Talos renders for it.
 // A SIGTERM stops the components (and resigns the VIP); the lab's crash faults kill this process group whole.
 import { type ChildProcess } from 'node:child_process'
 import { createHash, X509Certificate } from 'node:crypto'
@@ -39,6 +40,7 @@ const { EtcdClient } = await import('./etcd-client.ts')
 const { parseMachineConfig, hostnameOf } = await import('./node-shape.ts')
 const { inlineManifests, manifestObjects } = await import('./manifest-objects.ts')
 const { applyManifestObjects } = await import('./real-manifest-apply.ts')
+const { withLock } = await import('./etcd-mutex.ts')
 type RenderedControlPlane = import('./control-plane.ts').RenderedControlPlane
 type Manifest = import('./manifest-objects.ts').Manifest
 
@@ -53,14 +55,11 @@ const endpoint: string = cfg.cluster?.controlPlane?.endpoint ?? cluster.endpoint
 const dir = join(paths.nodeDir(name), 'kube')
 mkdirSync(dir, { recursive: true, mode: 0o700 })
 const talosApi = talosApiBinary()
-const etcdUrl = `http://${node.address}:2379`
+const etcdUrl = `https://${node.address}:2379`
+/** This machine's etcd as machined's clients reach it: its admin certificate (lab/node-services.ts etcdClient). */
+const etcdClient = (timeoutMs?: number) => new EtcdClient(etcdUrl, paths.etcdPki(name), timeoutMs)
 
-function renderNow(): RenderedControlPlane {
-  const r = cp.renderControlPlane(talosApi, configFile, dir, node.address)
-  // the lab's etcd has no TLS: no etcd client certificate flags
-  r.args = r.args.filter((a) => !/^--etcd-(cafile|certfile|keyfile)=/.test(a))
-  return r
-}
+const renderNow = (): RenderedControlPlane => cp.renderControlPlane(talosApi, configFile, dir, node.address)
 let rendered = renderNow()
 const admin = cp.kubeClientCert(talosApi, configFile, join(dir, 'admin'), 'admin', ['system:masters'])
 const adminKubeconfig = cp.writeKubeconfig(
@@ -92,18 +91,31 @@ const vip = new VipHolder({
   node: name,
   address: node.address,
   endpoint,
-  election: new VipElection(new EtcdClient(etcdUrl), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
+  election: new VipElection(etcdClient(), new URL(endpoint).hostname, hostnameOf(node, cfg), log),
   listen: forwarder,
   log,
 })
 vip.start()
-const etcd = new EtcdClient(etcdUrl, 1000)
+/** How often the local etcd is probed: a stopped etcd takes the node out of the election within 2 s of probes. */
+const ETCD_PROBE_MS = 500
+const etcd = etcdClient(ETCD_PROBE_MS)
+// Talos's campaign ends when the etcd service stops (vip.go:284-290, a Destroyed event), not when etcd is slow: only
+// an etcd that does not listen counts here. A status that times out on a loaded host says nothing either way (taken
+// for a stop, it made a survivor abandon its place in the queue and wait out its own old key).
+// One probe at a time: on a loaded host a status can outlast the interval, and overlapping ones each open a TLS
+// connection of their own.
+let probing = false
 setInterval(() => {
-  etcd.status().then(
-    () => vip.etcdProbe(undefined),
-    (e: Error) => vip.etcdProbe(e.message),
-  )
-}, 250)
+  if (probing) return
+  probing = true
+  etcd
+    .status()
+    .then(
+      () => vip.etcdProbe(undefined),
+      (e: Error) => /ECONNREFUSED/.test(e.message) && vip.etcdProbe(e.message),
+    )
+    .finally(() => (probing = false))
+}, ETCD_PROBE_MS)
 
 const children = new Set<ChildProcess>()
 /** Each component's running process, and those stopped to be started again at once with a new static pod. */
@@ -200,6 +212,8 @@ let manifests = currentManifests()
  * when its inputs change (manifest_apply.go:91-96, r.EventCh()), not on a timer: an object deleted by hand comes back
  * at the next change of the manifests (a config apply that changes them) or the next boot, not by itself.
  */
+/** constants.EtcdTalosManifestApplyMutex (pkg/machinery/constants/constants.go:463). */
+const MANIFEST_APPLY_MUTEX = 'talos:v1:manifestApplyMutex'
 let applying = false
 let applyAgain = false
 function runManifestController(): void {
@@ -211,7 +225,11 @@ function runManifestController(): void {
       applyAgain = false
       let delay = 500
       while (!stopping && !applyAgain) {
-        const { created, errors } = applyManifestObjects(adminKubeconfig, manifests)
+        // etcd.WithLock(constants.EtcdTalosManifestApplyMutex) around apply (manifest_apply.go:162-166): one control
+        // plane applies at a time; a lock that cannot be taken fails the run like an apply error
+        const { created, errors } = await withLock(etcd, MANIFEST_APPLY_MUTEX, () =>
+          applyManifestObjects(adminKubeconfig, manifests),
+        ).catch((e: Error) => ({ created: [], errors: [e.message] }))
         for (const c of created) log(`manifests: created ${c}`)
         if (!errors.length) {
           log('bootstrap manifests applied')

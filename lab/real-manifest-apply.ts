@@ -5,10 +5,9 @@
 // exists is not always AlreadyExists (a Service with a fixed clusterIP is refused "provided IP is already allocated"
 // before its name is checked). A kind the API server has no mapping for (:233-246) is an error for that object
 // alone, as are BadRequest and Invalid; the controller then fails its run and is run again after its back-off.
-// The objects and their order: lab/manifest-objects.ts. Lab deviations: two kubectl calls per run (read all, create
-// the missing), where Talos makes a request per object; and no etcd mutex around the run (:162, EtcdTalosManifest-
-// ApplyMutex), so control planes may race, which costs a refused create and one more run.
-import { spawnSync } from 'node:child_process'
+// The objects and their order: lab/manifest-objects.ts; the etcd mutex around a run (:162): lab/real-kube-node.ts.
+// Lab deviation: two kubectl calls per run (read all, create the missing), where Talos makes a request per object.
+import { spawn } from 'node:child_process'
 import { objName, type Obj } from './manifest-objects.ts'
 
 const list = (items: Obj[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items })
@@ -16,8 +15,33 @@ const groupOf = (apiVersion: unknown) =>
   String(apiVersion ?? '').includes('/') ? String(apiVersion).split('/')[0] : ''
 const keyOf = (o: Obj) => `${groupOf(o.apiVersion)}/${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`
 
-function kubectl(kubeconfig: string, args: string[], input: string) {
-  return spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { input, encoding: 'utf8', timeout: 60_000 })
+interface KubectlResult {
+  stdout: string
+  stderr: string
+  error?: Error
+}
+
+/**
+ * kubectl without blocking: real-kube-node.ts's VIP campaign, lease keep-alives and forwarder run on the same event
+ * loop, and a slow API server keeps kubectl for seconds.
+ */
+function kubectl(kubeconfig: string, args: string[], input: string): Promise<KubectlResult> {
+  return new Promise((resolve) => {
+    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], { timeout: 60_000 })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.stderr.on('data', (c: Buffer) => err.push(c))
+    const result = (error?: Error) => ({
+      stdout: Buffer.concat(out).toString(),
+      stderr: Buffer.concat(err).toString(),
+      ...(error ? { error } : {}),
+    })
+    child.on('error', (e) => resolve(result(e)))
+    child.on('close', (_code, signal) => resolve(result(signal ? new Error(`kubectl killed by ${signal}`) : undefined)))
+    child.stdin.on('error', () => {}) // kubectl that exits early closes its stdin: its stderr says why
+    child.stdin.end(input)
+  })
 }
 
 /** kubectl's error lines, one per object it could not handle ("error: …" prefixes dropped). */
@@ -28,9 +52,12 @@ const errorLines = (stderr: string) =>
     .filter(Boolean)
 
 /** One run of apply(): what it created, and the errors that make the controller run again. */
-export function applyManifestObjects(kubeconfig: string, objects: Obj[]): { created: string[]; errors: string[] } {
+export async function applyManifestObjects(
+  kubeconfig: string,
+  objects: Obj[],
+): Promise<{ created: string[]; errors: string[] }> {
   if (!objects.length) return { created: [], errors: [] }
-  const got = kubectl(kubeconfig, ['get', '-f', '-', '-o', 'json', '--ignore-not-found'], list(objects))
+  const got = await kubectl(kubeconfig, ['get', '-f', '-', '-o', 'json', '--ignore-not-found'], list(objects))
   if (got.error) return { created: [], errors: [`reading the objects: ${got.error.message}`] }
   const existing = new Set<string>()
   try {
@@ -50,7 +77,7 @@ export function applyManifestObjects(kubeconfig: string, objects: Obj[]): { crea
   const missing = objects.filter(isMissing)
   if (!missing.length) return { created: [], errors }
   // one line per created object (kubectl prints each object it created on its own: no List)
-  const made = kubectl(
+  const made = await kubectl(
     kubeconfig,
     ['create', '-f', '-', '-o', 'jsonpath={.apiVersion} {.kind} {.metadata.name}{"\\n"}'],
     list(missing),

@@ -163,11 +163,6 @@ export function rescueSshdPid(node: string): number | undefined {
   return p && isAlive(p.pid) ? p.pid : undefined
 }
 
-export async function rescueSshdUp(node: string): Promise<boolean> {
-  const ep = rescueEndpoint(node)
-  return !!ep && !!rescueSshdPid(node) && (await portOpen(ep.host, ep.port))
-}
-
 /** Start (or keep) the node's rescue sshd; resolves once it accepts connections. */
 export async function startRescueSshd(node: string, timeoutMs = 10000): Promise<number> {
   const ep = rescueEndpoint(node)

@@ -133,8 +133,8 @@ export interface LabNode {
   /** True on the one control-plane node `talosctl bootstrap` ran on. */
   bootstrapped: boolean
   etcd: {
-    clientUrl: string // http://<address>:2379
-    peerUrl: string // http://<address>:2380
+    clientUrl: string // https://<address>:2379
+    peerUrl: string // https://<address>:2380
     memberId?: string // hex, once joined
     pid?: number
     /** Why the last `bootstrap --recover-from` restore failed: etcd shows Failed with it (lab/etcd-recovery.ts). */
@@ -179,6 +179,8 @@ export const paths = {
   config: (name: string) => join(labDir(), 'nodes', name, 'config.yaml'),
   root: (name: string) => join(labDir(), 'nodes', name, 'root'),
   etcdData: (name: string) => join(labDir(), 'nodes', name, 'etcd'),
+  /** The node's etcd certificates, as Talos's /system/secrets/etcd (lab/node-services.ts). */
+  etcdPki: (name: string) => join(labDir(), 'nodes', name, 'etcd-pki'),
   sshDir: (name: string) => join(labDir(), 'ssh', name),
   operatorKey: () => join(labDir(), 'ssh', 'id_ed25519'),
   pki: () => join(labDir(), 'pki'),

@@ -11,7 +11,8 @@ import { renderNodeSchematic } from '../config/render.ts'
 import type { Inventory } from '../config/inventory.ts'
 import { factoryInstallerImage } from '../lib/talos/schematic.ts'
 import { registerSchematic } from './factory.ts'
-import { realTalosctl } from './go-builds.ts'
+import { EtcdClient } from './etcd-client.ts'
+import { cacheDir, realTalosctl } from './go-builds.ts'
 import { hardwareProfile } from './hardware.ts'
 import { killGroup, portOpen, stopPid } from './processes.ts'
 import { createSysroot } from './sysroot.ts'
@@ -45,6 +46,8 @@ export interface TestLab {
   nodes: { name: string; address: string; role: Role }[]
   run(args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>
   node(name: string): LabNode
+  /** A client of the machine's etcd with the admin certificate its etcd service was started with (as machined's). */
+  etcd(name: string, timeoutMs?: number): EtcdClient
   update(name: string, fn: (n: LabNode) => void): void
   /** The machine config of `gen config` for the role, with the extras set. */
   renderConfig(role: Role, extra?: ConfigExtras): string
@@ -98,12 +101,27 @@ export function runBinary(bin: string, args: string[], env: NodeJS.ProcessEnv, c
   })
 }
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+/**
+ * Poll `fn` until it returns a value (anything but undefined or false), or throw naming what it waited for. The
+ * first retry comes after 100 ms, each next one 1.5× later, at most 1 s apart: most polls start talosctl or kubectl
+ * (0.2–0.3 s of CPU each), and at a fixed 100 ms a wait of a minute kept a core of the 2-core CI machine busy.
+ */
+export async function pollUntil<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
-  while (!(await ok())) {
+  for (let pause = 100; ; pause = Math.min(1000, pause * 1.5)) {
+    const v = await fn()
+    if (v !== undefined && v !== false) return v
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, pause))
   }
+}
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  await pollUntil(what, ok, timeoutMs)
 }
 
 /**
@@ -159,7 +177,7 @@ function writeLabState(dir: string, cluster: LabCluster, nodes: TestLab['nodes']
       cmdline: rescue,
       configVersion: 0,
       bootstrapped: false,
-      etcd: { clientUrl: `http://${n.address}:2379`, peerUrl: `http://${n.address}:2380` },
+      etcd: { clientUrl: `https://${n.address}:2379`, peerUrl: `https://${n.address}:2380` },
       kubeApi: { url: `https://${n.address}:6443` },
       // Kubernetes is not under test here: keep it stopped so bootstrap exercises etcd only
       faults: kubernetes ? {} : { apiDown: true },
@@ -223,7 +241,10 @@ export async function createTestLab(opts: {
   const secretsFile = join(dir, 'secrets.yaml')
   const talosconfig = join(dir, 'talosconfig')
   const genDir = join(dir, 'testlab-gen')
-  const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: dir, TALOSCONFIG: talosconfig, HOME: dir }
+  // a HOME of its own (talosctl's config and caches), the built binaries of this one (the lab CLI's heal starts etcd,
+  // whose certificates talos-api issues)
+  const home = { HOME: dir, TALOS_RUNBOOKS_CACHE: cacheDir() }
+  const env: NodeJS.ProcessEnv = { ...process.env, TALOS_LAB_DIR: dir, TALOSCONFIG: talosconfig, ...home }
   const joinTimeout =
     opts.etcdJoinTimeoutMs === undefined ? process.env.TALOS_LAB_ETCD_JOIN_TIMEOUT_MS : String(opts.etcdJoinTimeoutMs)
   // the lab CLI (heal, fault) reconciles etcd too: it must see the same join timeout as the daemons
@@ -274,6 +295,8 @@ export async function createTestLab(opts: {
     nodes,
     run: (args, o) => runBinary(talosctl, args, { ...env, ...(o?.env ?? {}) }),
     node: (name) => JSON.parse(readFileSync(join(dir, 'nodes', name, 'node.json'), 'utf8')),
+    etcd: (name, timeoutMs) =>
+      new EtcdClient(lab.node(name).etcd.clientUrl, join(dir, 'nodes', name, 'etcd-pki'), timeoutMs),
     update: (name, fn) => {
       const f = join(dir, 'nodes', name, 'node.json')
       const n = JSON.parse(readFileSync(f, 'utf8'))

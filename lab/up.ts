@@ -62,7 +62,7 @@ export function newLabNode(inv: LabInventory['nodes'][number]): LabNode {
     firmware: 'uefi',
     configVersion: 0,
     bootstrapped: false,
-    etcd: { clientUrl: `http://${inv.address}:2379`, peerUrl: `http://${inv.address}:2380` },
+    etcd: { clientUrl: `https://${inv.address}:2379`, peerUrl: `https://${inv.address}:2380` },
     kubeApi: { url: `https://${inv.address}:6443` },
     faults: {},
   }

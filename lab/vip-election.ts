@@ -35,6 +35,10 @@ interface Session {
   renewedAt: number
   key?: string
   createRevision?: number
+  /** The key last seen just ahead of ours, so the log says each change of place once. */
+  waitingBehind?: string
+  /** Once nothing was ahead of our key. */
+  leading?: boolean
 }
 
 export type Standing = 'leader' | 'waiting'
@@ -64,12 +68,26 @@ export class VipElection {
       const { kv } = await this.etcd.createIfAbsent(candidateKey(this.prefix, s.lease), this.hostname, s.lease)
       s.key = kv.key
       s.createRevision = kv.createRevision
+      this.log(`VIP election: campaigning as ${kv.key} (created at revision ${kv.createRevision})`)
     }
+    // A leader stays one while its key stands: create revisions only grow, so no key can get ahead of it (Go's
+    // leader watches its own key, election.go Observe); one read a round
+    if (s.leading) return this.stillMine(s)
     // waitDeletes: any key created before ours still stands between us and the VIP
     const ahead = await this.etcd.firstCreated(this.prefix, s.createRevision - 1, 'DESCEND')
+    if (ahead?.key !== s.waitingBehind) {
+      if (ahead)
+        this.log(`VIP election: waiting behind ${ahead.key} (${ahead.value}, revision ${ahead.createRevision})`)
+      s.waitingBehind = ahead?.key
+    }
     if (ahead) return 'waiting'
+    return this.stillMine(s)
+  }
+
+  private async stillMine(s: Session): Promise<Standing> {
     const mine = await this.etcd.get(s.key!)
     if (!mine || mine.createRevision !== s.createRevision) return this.lost(s, 'its election key is gone')
+    s.leading = true
     return 'leader'
   }
 

@@ -8,8 +8,8 @@ import {
   bootstrapWhenAllowed,
   fetchKubeconfig,
   waitForEtcd,
-  waitForStaticPods,
 } from '../steps/03-bootstrap/steps.ts'
+import { waitForStaticPods } from '../steps/static-pods.ts'
 import { describeEtcd, etcdView, isBootstrapped } from '../steps/etcd-view.ts'
 import { judgeQuorum, QuorumLostError } from '../steps/quorum.ts'
 import { durationFlag } from '../lib/runner/flags.ts'

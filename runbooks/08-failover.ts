@@ -104,7 +104,7 @@ await runbook({
       describe:
         'refuse unless every etcd member is up and agrees on one leader, no alarm, the API answers, every node Ready',
       targets: (c) => controlPlanes(c.inv).map((n) => n.name),
-      run: (c) => checkHealthy(c),
+      run: (c, step) => checkHealthy(c, step),
     },
     backupFirstStep('before-failover'),
     {

@@ -131,7 +131,8 @@ await runbook<typeof FLAGS, RecoverCtx>({
     {
       name: 'wait-healthy',
       describe:
-        'wait for every control plane to join and be promoted, one leader, the Kubernetes API, every node Ready',
+        'wait for every control plane to join and be promoted, one leader, the Kubernetes API, every node Ready, the ' +
+        "control planes' static pods Running",
       targets: (c) => controlPlanes(c.inv).map((n) => n.name),
       run: (c, step) => waitUntilHealthy(c, step),
     },

@@ -25,6 +25,13 @@ export interface PreflightInput {
   etcd: EtcdMemberStatus[]
   /** Control-plane node name → why its `etcd status` failed. */
   etcdErrors: Record<string, string>
+  /**
+   * Control-plane node name → its etcd service as `talosctl service etcd` shows it, for the members that answered.
+   * Talos checks the service's health 5 s after it starts and then every 20 s (a quorum read, 15 s to answer), so a
+   * member that answers a status can still show "Fail" or "?" for a while; the checks want "OK". Asked through the
+   * talosconfig's endpoints, as the checks ask: an error there is a state of "unknown".
+   */
+  etcdService?: Record<string, { state: string; health: string; message?: string }>
   /** The member list as one healthy member sees it; undefined when nobody could say. */
   members?: { id: string; hostname: string; learner: boolean }[]
   alarms: { memberId: string; alarm: string }[]
@@ -41,6 +48,12 @@ export interface PreflightResult {
   leader?: { node: string; memberId: string; term: number }
   /** Control-plane node name → its etcd member id. */
   memberIds: Record<string, string>
+  /**
+   * Control planes whose etcd service runs but has had no health check yet (health "?"): machined checks 5 s after
+   * etcd starts (services/etcd.go HealthSettings), so a member back from a reboot shows it for a few seconds. Each is
+   * one of the problems too.
+   */
+  pendingHealth: string[]
 }
 
 const NO_LEADER = /^0*$/
@@ -52,6 +65,7 @@ export const sameMember = (a: string, b: string) => normId(a) === normId(b)
 export function evaluatePreflight(i: PreflightInput): PreflightResult {
   const problems: string[] = []
   const memberIds: Record<string, string> = {}
+  const pendingHealth: string[] = []
   const label = (n: string) => {
     const cp = i.controlPlanes.find((c) => c.name === n) ?? i.inventoryNodes.find((c) => c.name === n)
     return cp ? `${cp.name} (${cp.address})` : n
@@ -68,6 +82,12 @@ export function evaluatePreflight(i: PreflightInput): PreflightResult {
     if (row.learner) problems.push(`etcd member on ${label(cp.name)} is still a learner`)
     if (row.errors) problems.push(`etcd member on ${label(cp.name)} reports errors: ${row.errors}`)
     if (!hasLeader(row.leader)) problems.push(`etcd member on ${label(cp.name)} knows no leader`)
+    const svc = i.etcdService?.[cp.name]
+    if (svc?.state === 'Running' && svc.health === '?') pendingHealth.push(cp.name)
+    if (svc && (svc.state !== 'Running' || svc.health !== 'OK'))
+      problems.push(
+        `etcd service on ${label(cp.name)} is ${svc.state}, health ${svc.health}${svc.message ? ` (${svc.message})` : ''}`,
+      )
   }
   const leaders = [...new Set(i.etcd.filter((r) => hasLeader(r.leader)).map((r) => normId(r.leader)))]
   let leader: PreflightResult['leader']
@@ -108,5 +128,5 @@ export function evaluatePreflight(i: PreflightInput): PreflightResult {
       else if (!k.ready) problems.push(`node ${label(n.name)} is not Ready${k.reason ? `: ${k.reason}` : ''}`)
     }
   }
-  return { ok: problems.length === 0, problems, leader, memberIds }
+  return { ok: problems.length === 0, problems, leader, memberIds, pendingHealth }
 }

@@ -26,6 +26,22 @@ export function nodeTalosctl(c: Cluster, node: CpNode, timeoutMs: number): Talos
   })
 }
 
+/**
+ * A quiet talosctl through the talosconfig's endpoints, as the checks reach the nodes: a node back from a reboot
+ * answers there only once the other apids have redialled it (apid backs off up to 15 s, backend/apid.go).
+ */
+function endpointsTalosctl(c: Cluster, timeoutMs: number): Talosctl {
+  const nodeNames = Object.fromEntries(c.inv.nodes.map((n) => [n.address, n.name]))
+  return new Talosctl({
+    bin: c.talosctlBin,
+    talosconfig: c.paths.talosconfig,
+    timeoutMs,
+    quiet: true,
+    shell: c.shell,
+    nodeNames,
+  })
+}
+
 /** `talosctl etcd status` of one node, through that node only; throws when it returns no row. */
 export async function etcdStatusRow(t: Talosctl, node: CpNode): Promise<EtcdStatusRow> {
   const [r] = await t.etcdStatus([node.address])
@@ -121,12 +137,37 @@ export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } =
   const cps: CpNode[] = controlPlanes(c.inv).map((n) => ({ name: n.name, address: n.address }))
   const etcd: EtcdMemberStatus[] = []
   const etcdErrors: Record<string, string> = {}
+  const etcdService: NonNullable<PreflightInput['etcdService']> = {}
+  // etcd's service on every control plane in one call (apid reports a node that does not answer per node), beside
+  // each member's own status; a node whose member does not answer is reported by that, not by its service too. Only
+  // when that call hangs (a node that accepts and never answers holds it) is each node asked alone.
+  const viaEndpoints = endpointsTalosctl(c, timeoutMs)
+  const services = viaEndpoints
+    .serviceEach(
+      cps.map((n) => n.address),
+      'etcd',
+    )
+    .catch(() => undefined)
   await Promise.all(
     cps.map(async (n) => {
       try {
         etcd.push(await etcdStatusOf(nodeTalosctl(c, n, timeoutMs), n))
       } catch (e) {
         etcdErrors[n.name] = errText(e)
+      }
+    }),
+  )
+  const batch = await services
+  await Promise.all(
+    cps.map(async (n) => {
+      if (etcdErrors[n.name]) return
+      try {
+        const row = batch?.rows.find((r) => r.node === n.address)
+        if (batch && !row) throw new Error(batch.errors[n.address] ?? `${n.address} has no etcd service`)
+        const svc = row ?? (await viaEndpoints.service([n.address], 'etcd'))[0]
+        if (svc) etcdService[n.name] = { state: svc.state, health: svc.health, message: svc.lastHealthMessage }
+      } catch (e) {
+        etcdService[n.name] = { state: 'unknown', health: '?', message: `talosctl service etcd: ${errText(e)}` }
       }
     }),
   )
@@ -170,6 +211,7 @@ export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } =
     controlPlanes: cps,
     etcd,
     etcdErrors,
+    etcdService,
     members,
     alarms,
     api,

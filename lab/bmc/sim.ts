@@ -144,9 +144,3 @@ export async function startBmc(b: LabBmc, timeoutMs = 10_000): Promise<number> {
   }
   return pid
 }
-
-export async function stopBmc(node: string): Promise<void> {
-  const pid = bmcPid(node)
-  if (pid) await stopPid(pid)
-  forgetProcess('bmc', node)
-}

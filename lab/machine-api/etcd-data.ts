@@ -4,11 +4,10 @@
 // machine's real etcd and writes the upload; the model says where, refuses what machined refuses, and restores
 // (Bootstrap itself: lab/machine-api/cluster.ts).
 import { join } from 'node:path'
-import { EtcdClient } from '../etcd-client.ts'
 import { recoverEtcd, recoverySnapshotPath } from '../etcd-recovery.ts'
-import { etcdClientUrl, etcdDataDirNonEmpty } from '../node-services.ts'
+import { etcdClient, etcdClientUrl, etcdDataDirNonEmpty } from '../node-services.ts'
 import { isAlive, spawnDetached, tsEntry } from '../processes.ts'
-import { labDir, loadNode, loadNodes, updateNode, type LabNode } from '../state.ts'
+import { labDir, loadNode, loadNodes, paths, updateNode, type LabNode } from '../state.ts'
 import { ModelError } from './errors.ts'
 
 /** checkControlplane (v1alpha1_server.go:129): "<api> is only available on control plane nodes". */
@@ -18,7 +17,7 @@ function controlPlaneOnly(n: LabNode, api: string): void {
 }
 
 /**
- * The machine's etcd client URL for EtcdSnapshot. A local client to an etcd that does not answer fails as machined's
+ * The machine's etcd client URL and certificates (Talos's /system/secrets/etcd) for EtcdSnapshot. A local client to an etcd that does not answer fails as machined's
  * does (etcd.NewLocalClient); the lab refuses at once rather than waiting on a dead endpoint.
  */
 export async function EtcdLocalEndpoint(n: LabNode, req: { api?: string }): Promise<unknown> {
@@ -26,11 +25,11 @@ export async function EtcdLocalEndpoint(n: LabNode, req: { api?: string }): Prom
   const fail = () => new ModelError('Unknown', 'failed to create etcd client: context deadline exceeded')
   if (!isAlive(n.etcd.pid)) throw fail()
   try {
-    await new EtcdClient(etcdClientUrl(n), 2000).status()
+    await etcdClient(n, 2000).status()
   } catch {
     throw fail()
   }
-  return { url: etcdClientUrl(n) }
+  return { url: etcdClientUrl(n), pki: paths.etcdPki(n.name) }
 }
 
 /** EtcdRecover: control planes only; the upload goes to constants.EtcdRecoverySnapshotPath (lab/etcd-recovery.ts). */

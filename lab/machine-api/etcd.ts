@@ -1,8 +1,8 @@
 // machined's etcd methods for a lab control plane, answered by the machine's real etcd (lab/etcd-client.ts).
 // v1.10.3 internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go: EtcdStatus, EtcdMemberList,
 // EtcdAlarmList, EtcdRemoveMemberByID; each starts with checkControlplane and a local client.
-import { EtcdClient } from '../etcd-client.ts'
-import { etcdClientUrl } from '../node-services.ts'
+import type { EtcdClient } from '../etcd-client.ts'
+import { etcdClient } from '../node-services.ts'
 import { isAlive } from '../processes.ts'
 import type { LabNode } from '../state.ts'
 import { ModelError } from './errors.ts'
@@ -17,7 +17,7 @@ export function controlPlaneOnly(n: LabNode, api: string): void {
 export async function localEtcd(n: LabNode): Promise<EtcdClient> {
   const fail = () => new ModelError('Unknown', 'failed to create etcd client: context deadline exceeded')
   if (!isAlive(n.etcd.pid)) throw fail()
-  const c = new EtcdClient(etcdClientUrl(n), 2000)
+  const c = etcdClient(n, 2000)
   try {
     await c.status()
   } catch {

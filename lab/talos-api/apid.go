@@ -14,9 +14,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/siderolabs/grpc-proxy/proxy"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -103,8 +105,38 @@ type remoteAPID struct {
 	target string
 	tls    *tls.Config
 
+	lazyConn
+}
+
+// lazyConn is a backend's one gRPC connection, dialled on first use and kept until close.
+type lazyConn struct {
 	mu   sync.Mutex
 	conn *grpc.ClientConn
+}
+
+func (c *lazyConn) get(dial func() (*grpc.ClientConn, error)) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.conn != nil {
+		return c.conn, nil
+	}
+
+	var err error
+
+	c.conn, err = dial()
+
+	return c.conn, err
+}
+
+func (c *lazyConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if c.conn != nil {
+		c.conn.Close() //nolint:errcheck
+		c.conn = nil
+	}
 }
 
 func (a *remoteAPID) String() string { return a.target }
@@ -127,22 +159,64 @@ func (a *remoteAPID) GetConnection(ctx context.Context, _ string) (context.Conte
 
 	out := metadata.NewOutgoingContext(ctx, md)
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	conn, err := a.get(func() (*grpc.ClientConn, error) {
+		// apid's dial options (backend/apid.go NewAPID → GetConnection): the reconnect back-off capped at 15 s, so a
+		// machine that was down is reachable through another's apid again at most about 15 s after it is back; idle
+		// after 15 minutes.
+		backoffConfig := backoff.DefaultConfig
+		backoffConfig.MaxDelay = 15 * time.Second
 
-	if a.conn != nil {
-		return out, a.conn, nil
+		return grpc.NewClient(
+			net.JoinHostPort(a.target, fmt.Sprint(constants.ApidPort)),
+			grpc.WithTransportCredentials(credentials.NewTLS(a.tls)),
+			grpc.WithIdleTimeout(15*time.Minute),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoffConfig, MinConnectTimeout: 20 * time.Second}),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(constants.GRPCMaxMessageSize), grpc.ForceCodecV2(proxy.Codec())),
+		)
+	})
+
+	return out, conn, err
+}
+
+// remoteCache is apid's APIDFactory (v1.10.3 internal/app/apid/pkg/backend/apid_factory.go): one backend, so one
+// gRPC connection, per target machine, kept for later requests; Flush closes them all. A backend made per request
+// would leave its connection open for the life of the process (the lab's talos-api once held 880 after a deploy,
+// each kept alive and costing CPU).
+type remoteCache struct {
+	tls *tls.Config
+
+	mu       sync.Mutex
+	backends map[string]*remoteAPID
+}
+
+func (c *remoteCache) get(target string) (proxy.Backend, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if b, ok := c.backends[target]; ok {
+		return b, nil
 	}
 
-	var err error
+	if c.backends == nil {
+		c.backends = map[string]*remoteAPID{}
+	}
 
-	a.conn, err = grpc.NewClient(
-		net.JoinHostPort(a.target, fmt.Sprint(constants.ApidPort)),
-		grpc.WithTransportCredentials(credentials.NewTLS(a.tls)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(constants.GRPCMaxMessageSize), grpc.ForceCodecV2(proxy.Codec())),
-	)
+	b := &remoteAPID{target: target, tls: c.tls.Clone()}
+	c.backends[target] = b
 
-	return out, a.conn, err
+	return b, nil
+}
+
+// flush closes every cached connection: the endpoint is going away (apid flushes on a new certificate).
+func (c *remoteCache) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	for _, b := range c.backends {
+		b.close()
+	}
+
+	c.backends = nil
 }
 
 // AppendInfo adds common.Metadata{hostname} to a response, as apid does for one-to-many answers: a unary response's
@@ -191,8 +265,7 @@ func (a *remoteAPID) BuildError(streaming bool, err error) ([]byte, error) {
 type localMachined struct {
 	socket string
 
-	mu   sync.Mutex
-	conn *grpc.ClientConn
+	lazyConn
 }
 
 func (l *localMachined) String() string { return "machined" }
@@ -205,33 +278,16 @@ func (l *localMachined) GetConnection(ctx context.Context, _ string) (context.Co
 
 	out := metadata.NewOutgoingContext(ctx, md)
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	conn, err := l.get(func() (*grpc.ClientConn, error) {
+		return grpc.NewClient("unix://"+l.socket,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(constants.GRPCMaxMessageSize), grpc.ForceCodecV2(proxy.Codec())),
+		)
+	})
 
-	if l.conn != nil {
-		return out, l.conn, nil
-	}
-
-	var err error
-
-	l.conn, err = grpc.NewClient("unix://"+l.socket,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(constants.GRPCMaxMessageSize), grpc.ForceCodecV2(proxy.Codec())),
-	)
-
-	return out, l.conn, err
+	return out, conn, err
 }
 
 func (l *localMachined) AppendInfo(_ bool, resp []byte) ([]byte, error) { return resp, nil }
 
 func (l *localMachined) BuildError(bool, error) ([]byte, error) { return nil, nil }
-
-func (l *localMachined) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-
-	if l.conn != nil {
-		l.conn.Close() //nolint:errcheck
-		l.conn = nil
-	}
-}

@@ -19,7 +19,6 @@ import (
 	"github.com/siderolabs/talos/pkg/kubeconfig"
 	"github.com/siderolabs/talos/pkg/machinery/api/common"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
-	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 )
 
 func (s *machinedServer) Bootstrap(ctx context.Context, in *machine.BootstrapRequest) (*machine.BootstrapResponse, error) {
@@ -34,7 +33,7 @@ func (s *machinedServer) Kubeconfig(_ *emptypb.Empty, srv grpc.ServerStreamingSe
 		return status.Error(codes.Unimplemented, "kubeconfig is only available on control plane nodes")
 	}
 
-	cfg, err := configloader.NewFromBytes([]byte(n.Config))
+	cfg, err := loadNodeConfig(n.Config)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	stdx509 "crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,6 +31,9 @@ import (
 type node struct {
 	ip       netip.Addr
 	hostname string
+	// outgoing is where the machine's connections come from when that is not ip: on the lab's shared host, every
+	// machine's connections to another's loopback address leave from 127.0.0.1.
+	outgoing netip.Addr
 }
 
 // kubernetesCertValidity is secrets.KubernetesCertificateValidityDuration (controllers/secrets/kubernetes.go).
@@ -205,8 +209,15 @@ func etcdCert(cfg config.Provider, n node, kind, clientCN string) (*x509.PEMEnco
 		opts = append(opts, x509.CommonName(n.hostname), x509.DNSNames([]string{n.hostname, "localhost"}),
 			x509.IPAddresses(stdIPs([]netip.Addr{n.ip, netip.MustParseAddr("127.0.0.1")})))
 	case "peer":
+		// etcd checks a peer's certificate against the address it connects from (client/pkg/v3/transport/
+		// listener_tls.go:97 checkSAN, under --peer-client-cert-auth): in the lab that is n.outgoing, named too
+		ips := []netip.Addr{n.ip}
+		if n.outgoing.IsValid() {
+			ips = append(ips, n.outgoing)
+		}
+
 		opts = append(opts, x509.CommonName(n.hostname), x509.DNSNames([]string{n.hostname}),
-			x509.IPAddresses(stdIPs([]netip.Addr{n.ip})))
+			x509.IPAddresses(stdIPs(ips)))
 	default:
 		opts = append(opts, x509.CommonName(clientCN), x509.ExtKeyUsage([]stdx509.ExtKeyUsage{stdx509.ExtKeyUsageClientAuth}))
 	}
@@ -219,13 +230,19 @@ func etcdCert(cfg config.Provider, n node, kind, clientCN string) (*x509.PEMEnco
 	return x509.NewCertificateAndKeyFromKeyPair(pair), nil
 }
 
-// etcdFiles are the node's etcd certificates (controllers/secrets/etcd.go, EtcdController.updateSecrets) under the
-// names of constants.EtcdCert, EtcdPeerCert, EtcdCACert (/system/secrets/etcd).
+// etcdFiles are the node's etcd certificates (controllers/secrets/etcd.go, EtcdController.updateSecrets:183-198)
+// under the names of constants.EtcdCert, EtcdPeerCert, EtcdAdminCert and EtcdCACert (/system/secrets/etcd): server,
+// peer, and the client certificate "talos" that machined's own etcd clients present (internal/pkg/etcd/etcd.go:43-47).
 func etcdFiles(cfg config.Provider, n node) (map[string][]byte, error) {
+	if cfg.Cluster().Etcd().CA() == nil {
+		// RootEtcdController (controllers/secrets/root.go:59-60): no etcd secrets, so etcd never starts
+		return nil, errors.New("missing cluster.etcdCA secret")
+	}
+
 	files := map[string][]byte{"ca.crt": cfg.Cluster().Etcd().CA().Crt}
 
-	for _, kind := range []string{"server", "peer"} {
-		pair, err := etcdCert(cfg, n, kind, "")
+	for _, kind := range []string{"server", "peer", "admin"} {
+		pair, err := etcdCert(cfg, n, kind, "talos")
 		if err != nil {
 			return nil, err
 		}

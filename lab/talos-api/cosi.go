@@ -23,7 +23,6 @@ import (
 	"github.com/cosi-project/runtime/pkg/state/registry"
 	"gopkg.in/yaml.v3"
 
-	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/resources/block"
 	"github.com/siderolabs/talos/pkg/machinery/resources/cluster"
 	"github.com/siderolabs/talos/pkg/machinery/resources/config"
@@ -216,7 +215,7 @@ func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 		return nil, nil
 	}
 
-	cfg, err := configloader.NewFromBytes([]byte(n.Config))
+	cfg, err := loadNodeConfig(n.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +223,7 @@ func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 	// a staged config (apply --mode staged) or the config a try replaced is saved but not running
 	persistent := cfg
 	if n.PersistentConfig != "" {
-		if persistent, err = configloader.NewFromBytes([]byte(n.PersistentConfig)); err != nil {
+		if persistent, err = loadNodeConfig(n.PersistentConfig); err != nil {
 			return nil, err
 		}
 	}

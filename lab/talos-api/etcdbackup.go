@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -24,18 +26,20 @@ import (
 // snapshotChunk: how much of the snapshot goes in one stream message.
 const snapshotChunk = 64 * 1024
 
-// localEtcdURL asks the model for this machine's etcd client URL; the model refuses a worker
-// (checkControlplane) and a machine whose etcd does not answer.
-func (s *machinedServer) localEtcdURL(ctx context.Context, api string) (string, error) {
+// localEtcd asks the model for this machine's etcd client URL and the directory of its etcd certificates
+// (Talos's /system/secrets/etcd); the model refuses a worker (checkControlplane) and a machine whose etcd does not
+// answer.
+func (s *machinedServer) localEtcd(ctx context.Context, api string) (url, pki string, err error) {
 	var ep struct {
 		URL string `json:"url"`
+		PKI string `json:"pki"`
 	}
 
 	if err := s.nodes.model.NodeCall(ctx, s.name, "EtcdLocalEndpoint", map[string]string{"api": api}, &ep); err != nil {
-		return "", grpcError(err)
+		return "", "", grpcError(err)
 	}
 
-	return ep.URL, nil
+	return ep.URL, ep.PKI, nil
 }
 
 // EtcdSnapshot: v1alpha1_server.go:1896-1932, a local etcd client's Snapshot, chunked onto the stream.
@@ -43,14 +47,27 @@ func (s *machinedServer) EtcdSnapshot(_ *machine.EtcdSnapshotRequest, srv grpc.S
 	ctx, cancel := context.WithCancel(srv.Context())
 	defer cancel()
 
-	url, err := s.localEtcdURL(ctx, "etcd snapshot")
+	url, pki, err := s.localEtcd(ctx, "etcd snapshot")
 	if err != nil {
 		return err
 	}
 
-	// internal/pkg/etcd/etcd.go NewClient: 5 s to dial, no logging (the lab's etcd speaks plain http on the node's
-	// address instead of mutual TLS on localhost)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Context: ctx, Logger: zap.NewNop()})
+	// internal/pkg/etcd/etcd.go NewClient:42-60: mutual TLS with the admin certificate, 5 s to dial, no logging (the
+	// lab's etcd listens on the node's address, not on localhost)
+	tlsInfo := transport.TLSInfo{
+		CertFile:      filepath.Join(pki, "admin.crt"),
+		KeyFile:       filepath.Join(pki, "admin.key"),
+		TrustedCAFile: filepath.Join(pki, "ca.crt"),
+	}
+
+	tlsConfig, err := tlsInfo.ClientConfig()
+	if err != nil {
+		return fmt.Errorf("error building etcd client TLS config: %w", err)
+	}
+
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{url}, DialTimeout: 5 * time.Second, Context: ctx, Logger: zap.NewNop(), TLS: tlsConfig,
+	})
 	if err != nil {
 		return fmt.Errorf("failed to create etcd client: %w", err)
 	}

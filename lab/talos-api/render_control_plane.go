@@ -22,6 +22,7 @@ import (
 // subcommands run instead of the server when the first argument names one.
 var subcommands = map[string]func([]string) error{
 	"render-control-plane": renderControlPlane,
+	"render-etcd-pki":      renderEtcdPKI,
 	"kube-client-cert":     kubeClientCert,
 }
 
@@ -43,44 +44,23 @@ func loadConfig(file string) (config.Provider, error) {
 // the lab has no KubePrism and its API servers share the host.
 func renderControlPlane(argv []string) error {
 	fs := flag.NewFlagSet("render-control-plane", flag.ContinueOnError)
-	configFile := fs.String("config", "", "the node's machine config")
-	out := fs.String("out", "", "output directory")
-	nodeIP := fs.String("node-ip", "", "the node's address ($(POD_IP), certificate SANs)")
 	endpoint := fs.String("kube-endpoint", "", "the API endpoint for the controller manager (default Talos's)")
 
-	if err := fs.Parse(argv); err != nil {
-		return err
-	}
-
-	if *configFile == "" || *out == "" || *nodeIP == "" {
-		return errors.New("--config, --out and --node-ip are required")
-	}
-
-	cfg, err := loadConfig(*configFile)
+	// controlplaneMapFunc (controllers/k8s/control_plane.go): only a control plane runs these pods
+	cfg, n, out, err := controlPlaneNode(fs, argv)
 	if err != nil {
 		return err
 	}
 
-	if cfg.Machine() == nil || cfg.Cluster() == nil || !cfg.Machine().Type().IsControlPlane() {
-		// controlplaneMapFunc (controllers/k8s/control_plane.go): only a control plane runs these pods.
-		return errors.New("not a control-plane machine config")
-	}
-
-	ip, err := netip.ParseAddr(*nodeIP)
-	if err != nil {
-		return err
-	}
-
-	n := node{ip: ip, hostname: cfg.Machine().Network().Hostname()}
 	dirs := map[string]string{}
 
 	for _, d := range []string{"secrets", "config", "audit", "etcd", "controller-manager", "scheduler"} {
-		if dirs[d], err = filepath.Abs(filepath.Join(*out, d)); err != nil {
+		if dirs[d], err = filepath.Abs(filepath.Join(out, d)); err != nil {
 			return err
 		}
 	}
 
-	if err = writeControlPlane(cfg, n, dirs, *out); err != nil {
+	if err = writeControlPlane(cfg, n, dirs, out); err != nil {
 		return err
 	}
 
@@ -88,11 +68,72 @@ func renderControlPlane(argv []string) error {
 		*endpoint = localEndpoint(cfg)
 	}
 
-	if err = writeControllerManager(cfg, *endpoint, dirs["controller-manager"], *out); err != nil {
+	if err = writeControllerManager(cfg, *endpoint, dirs["controller-manager"], out); err != nil {
 		return err
 	}
 
-	return writeScheduler(cfg, *endpoint, dirs["scheduler"], *out)
+	return writeScheduler(cfg, *endpoint, dirs["scheduler"], out)
+}
+
+// renderEtcdPKI writes what Talos's EtcdController keeps in /system/secrets/etcd for this node (etcdFiles): what the
+// lab's etcd serves with and what its clients present. Talos issues them anew at every boot (the secrets live in
+// memory); the lab does at every start of etcd.
+func renderEtcdPKI(argv []string) error {
+	fs := flag.NewFlagSet("render-etcd-pki", flag.ContinueOnError)
+
+	// etcd runs on control planes only (services/etcd.go)
+	cfg, n, out, err := controlPlaneNode(fs, argv)
+	if err != nil {
+		return err
+	}
+
+	// the lab's machines share one host: their peer connections leave from 127.0.0.1 (see node.outgoing)
+	n.outgoing = netip.MustParseAddr("127.0.0.1")
+
+	files, err := etcdFiles(cfg, n)
+	if err != nil {
+		return err
+	}
+
+	return writeFiles(out, files)
+}
+
+// controlPlaneNode parses a render command's common flags (--config, --out, --node-ip, --default-hostname, and those
+// fs has already): a control plane's config and what machined knows of the node beyond it.
+func controlPlaneNode(fs *flag.FlagSet, argv []string) (config.Provider, node, string, error) {
+	configFile := fs.String("config", "", "the node's machine config")
+	out := fs.String("out", "", "output directory")
+	nodeIP := fs.String("node-ip", "", "the node's address ($(POD_IP), certificate SANs)")
+	defaultHostname := fs.String("default-hostname", "", "the machine's hostname when its config sets none")
+
+	if err := fs.Parse(argv); err != nil {
+		return nil, node{}, "", err
+	}
+
+	if *configFile == "" || *out == "" || *nodeIP == "" {
+		return nil, node{}, "", errors.New("--config, --out and --node-ip are required")
+	}
+
+	cfg, err := loadConfig(*configFile)
+	if err != nil {
+		return nil, node{}, "", err
+	}
+
+	if cfg.Machine() == nil || cfg.Cluster() == nil || !cfg.Machine().Type().IsControlPlane() {
+		return nil, node{}, "", errors.New("not a control-plane machine config")
+	}
+
+	ip, err := netip.ParseAddr(*nodeIP)
+	if err != nil {
+		return nil, node{}, "", err
+	}
+
+	hostname := cfg.Machine().Network().Hostname()
+	if hostname == "" {
+		hostname = *defaultHostname
+	}
+
+	return cfg, node{ip: ip, hostname: hostname}, *out, nil
 }
 
 func writeScheduler(cfg config.Provider, endpoint, dir, out string) error {

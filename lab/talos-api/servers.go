@@ -29,7 +29,6 @@ import (
 	clusterapi "github.com/siderolabs/talos/pkg/machinery/api/cluster"
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/config"
-	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/constants"
 	"github.com/siderolabs/talos/pkg/machinery/role"
 )
@@ -82,6 +81,7 @@ type endpoint struct {
 	key     string
 	servers []*grpc.Server
 	local   *localMachined
+	remotes *remoteCache
 }
 
 // stopGrace is how long a stopping endpoint lets its calls in flight finish: the answer to the call that brought the
@@ -109,6 +109,10 @@ func (e *endpoint) stop() {
 	if e.local != nil {
 		e.local.close()
 	}
+
+	if e.remotes != nil {
+		e.remotes.flush()
+	}
 }
 
 // servingKey changes whenever the endpoint must be rebuilt: power, maintenance, or other certificates. A config change
@@ -121,7 +125,7 @@ func servingKey(n Node) string {
 
 	h := sha256.New()
 
-	if cfg, err := configloader.NewFromBytes([]byte(n.Config)); err == nil && !n.Maintenance() {
+	if cfg, err := loadNodeConfig(n.Config); err == nil && !n.Maintenance() {
 		if ca := cfg.Machine().Security().IssuingCA(); ca != nil {
 			h.Write(ca.Crt)
 		}
@@ -198,7 +202,7 @@ func (s *supervisor) reconcile(ctx context.Context) error {
 			continue
 		}
 
-		if c, err := configloader.NewFromBytes([]byte(n.Config)); err == nil {
+		if c, err := loadNodeConfig(n.Config); err == nil {
 			cfgs = append(cfgs, c)
 		}
 	}
@@ -285,7 +289,7 @@ func (s *supervisor) startMaintenance(ctx context.Context, n Node) (*endpoint, e
 }
 
 func (s *supervisor) startConfigured(ctx context.Context, n Node, cfgs []config.Provider) (*endpoint, error) {
-	cfg, err := configloader.NewFromBytes([]byte(n.Config))
+	cfg, err := loadNodeConfig(n.Config)
 	if err != nil {
 		return nil, fmt.Errorf("its machine config: %w", err)
 	}
@@ -311,12 +315,8 @@ func (s *supervisor) startConfigured(ctx context.Context, n Node, cfgs []config.
 	}
 
 	local := &localMachined{socket: socket}
-	r := &router{
-		local: local,
-		remote: func(target string) (proxy.Backend, error) {
-			return &remoteAPID{target: target, tls: clientTLS.Clone()}, nil
-		},
-	}
+	remotes := &remoteCache{tls: clientTLS}
+	r := &router{local: local, remote: remotes.get}
 
 	injector := &authz.Injector{Mode: authz.Enabled}
 
@@ -346,7 +346,7 @@ func (s *supervisor) startConfigured(ctx context.Context, n Node, cfgs []config.
 		return nil, err
 	}
 
-	return &endpoint{servers: []*grpc.Server{apid, localAPID, machinedSrv}, local: local}, nil
+	return &endpoint{servers: []*grpc.Server{apid, localAPID, machinedSrv}, local: local, remotes: remotes}, nil
 }
 
 func (s *supervisor) apidSocket(n Node) string { return filepath.Join(s.runDir, n.Name+".apid.sock") }

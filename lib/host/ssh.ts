@@ -3,8 +3,12 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
-import { Client, type ConnectConfig } from 'ssh2'
+import { createRequire } from 'node:module'
+import type { Client, ConnectConfig } from 'ssh2'
 import { log } from '../runner/log.ts'
+
+/** ssh2, loaded on the first connection: only 01 and 12 reach a rescue system, and it costs every runbook's start. */
+const newClient = (): Client => new (createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).Client()
 
 export class HostKeyMismatchError extends Error {
   constructor(
@@ -39,7 +43,7 @@ interface SshTarget {
  */
 export function presentedHostKey(t: { host: string; port: number; readyTimeoutMs?: number }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const client = new Client()
+    const client = newClient()
     let seen: string | undefined
     client
       .once('error', (e) => (seen ? resolve(seen) : reject(new Error(`ssh ${t.host}:${t.port}: ${e.message}`))))
@@ -70,7 +74,7 @@ export class RescueSession {
 
   static connect(t: SshTarget): Promise<RescueSession> {
     return new Promise((resolve, reject) => {
-      const client = new Client()
+      const client = newClient()
       let mismatch: HostKeyMismatchError | undefined
       const cfg: ConnectConfig = {
         host: t.host,

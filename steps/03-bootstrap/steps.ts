@@ -1,7 +1,7 @@
 // The steps of 03-bootstrap. The one rule that matters: etcd is bootstrapped exactly once, so every
 // decision starts from what the control-plane nodes report now.
 import { log } from '../../lib/runner/log.ts'
-import { waitFor, type KubePod } from '../../lib/kube/kubectl.ts'
+import { waitFor } from '../../lib/kube/kubectl.ts'
 import { controlPlanes, type Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
 import { RefusedError, type StepHandle } from '../../lib/runner/types.ts'
@@ -113,25 +113,4 @@ export async function waitForEtcd(c: Cluster, timeoutMs = 5 * 60_000): Promise<E
 /** From `node`: the control plane the runbook names (--node), so the step fetches from the node it shows. */
 export async function fetchKubeconfig(c: Cluster, node: InventoryNode): Promise<void> {
   await c.talos.kubeconfig(node.address, c.paths.kubeconfig, { force: true })
-}
-
-const STATIC_PODS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']
-
-export function missingStaticPods(cpNames: string[], pods: KubePod[]): string[] {
-  const running = new Set(
-    pods.filter((p) => (p as { status?: { phase?: string } }).status?.phase === 'Running').map((p) => p.metadata.name),
-  )
-  return cpNames.flatMap((n) => STATIC_PODS.map((s) => `${s}-${n}`)).filter((p) => !running.has(p))
-}
-
-export async function waitForStaticPods(c: Cluster, timeoutMs = 5 * 60_000): Promise<void> {
-  const cps = controlPlanes(c.inv).map((n) => n.name)
-  await waitFor(
-    'control-plane static pods Running',
-    async () => {
-      const missing = missingStaticPods(cps, await c.kube.pods('kube-system'))
-      return missing.length === 0 ? true : undefined
-    },
-    { timeoutMs, intervalMs: 1000 },
-  )
 }

@@ -56,11 +56,31 @@ export interface DrillCtx extends Cluster {
   checksPassed?: boolean
 }
 
-async function preflight(c: DrillCtx): Promise<PreflightResult> {
-  const pre = evaluatePreflight(await gatherPreflight(c))
-  if (!pre.ok) throw new RefusedError(`refusing the drill: the cluster is not healthy now: ${pre.problems.join('; ')}`)
-  c.pre = pre
-  return pre
+/**
+ * How long a member that just started may show health "?": machined's first check comes 5 s after etcd starts and
+ * may take 15 s (services/etcd.go HealthSettings), plus a margin for the call that reads it.
+ */
+const FIRST_ETCD_HEALTH_CHECK_MS = 5_000 + 15_000 + 10_000
+
+/**
+ * Healthy now, or refused. When the only problems are members not yet health-checked (a node back from a reboot a
+ * moment ago), their first check is waited for rather than refused.
+ */
+async function preflight(c: DrillCtx, step?: StepHandle): Promise<PreflightResult> {
+  const t0 = Date.now()
+  for (;;) {
+    const pre = evaluatePreflight(await gatherPreflight(c))
+    const onlyPending = pre.pendingHealth.length > 0 && pre.problems.length === pre.pendingHealth.length
+    if (pre.ok || !onlyPending || Date.now() - t0 > FIRST_ETCD_HEALTH_CHECK_MS) {
+      if (!pre.ok)
+        throw new RefusedError(`refusing the drill: the cluster is not healthy now: ${pre.problems.join('; ')}`)
+      c.pre = pre
+      return pre
+    }
+    step?.progress(`waiting for machined's first etcd health check on ${pre.pendingHealth.join(', ')} (health ?)`)
+    await sleep(2000)
+    step?.signal.throwIfAborted()
+  }
 }
 
 async function makePlan(c: DrillCtx): Promise<Plan> {
@@ -141,9 +161,9 @@ async function bringBack(c: DrillCtx, names: string[], step: StepHandle): Promis
 }
 
 /** The cluster is healthy now, and a shutdown with --yes has a BMC to power the node back on. */
-export async function checkHealthy(c: DrillCtx): Promise<Record<string, unknown>> {
+export async function checkHealthy(c: DrillCtx, step?: StepHandle): Promise<Record<string, unknown>> {
   refuseUnattendedWithoutBmc(c)
-  const pre = await preflight(c)
+  const pre = await preflight(c, step)
   log.info(
     `  etcd: ${Object.keys(pre.memberIds).length} members agree on leader ${pre.leader!.node} (${pre.leader!.memberId}), term ${pre.leader!.term}; API answering; every node Ready`,
   )

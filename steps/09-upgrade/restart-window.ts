@@ -5,7 +5,6 @@
 // agave's --max-delinquent-stake (default 5 %), no restart while that much of the stake is delinquent, because the
 // cluster may be about to lose consensus. Slots are ~400 ms (DEFAULT_MS_PER_SLOT in agave's sdk/clock).
 import { sleep } from 'zx'
-import { address, createSolanaRpc } from '@solana/kit'
 
 const MS_PER_SLOT = 400
 /** agave-validator wait-for-restart-window --max-delinquent-stake default, in percent. */
@@ -75,6 +74,8 @@ async function readWindow(
   t: SolanaTarget,
   windowMs: number,
 ): Promise<WindowVerdict & { epoch: EpochView; delinquentPct: number }> {
+  // loaded here, not at the top: @solana/kit is a quarter of 09's start-up, and only a validator's upgrade asks
+  const { address, createSolanaRpc } = await import('@solana/kit')
   const rpc = createSolanaRpc(t.rpcUrl)
   const identity = address(t.identity)
   const info = await rpc.getEpochInfo().send()

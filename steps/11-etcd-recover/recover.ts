@@ -14,6 +14,7 @@ import { Talosctl } from '../../lib/talos/talosctl.ts'
 import { evaluatePreflight, hasLeader, type PreflightResult } from '../cluster-health.ts'
 import { gatherPreflight } from '../live-probes.ts'
 import { etcdDataDir, JOIN_GAVE_UP } from './judge.ts'
+import { missingStaticPods } from '../static-pods.ts'
 
 /** A talosctl whose only endpoint is `node`: a rebooting control plane must not be the apid that routes the call. */
 export function talosAt(c: Cluster, node: InventoryNode, opts: { timeoutMs: number; quiet?: boolean }): Talosctl {
@@ -217,8 +218,9 @@ export async function someMemberHasLeader(c: Cluster, callTimeoutMs: number): Pr
 }
 
 /**
- * Wait until every control plane is a voting etcd member, all agree on one leader, the Kubernetes API answers and
- * every node is Ready (08's health judgement). Returns when the API first answered and when all of it held.
+ * Wait until every control plane is a voting etcd member, all agree on one leader, the Kubernetes API answers, every
+ * node is Ready (08's health judgement) and every control plane's static pods are Running again (a wiped control
+ * plane starts them only once its etcd has joined). Returns when the API first answered and when all of it held.
  */
 export async function waitHealthy(
   c: Cluster,
@@ -227,16 +229,19 @@ export async function waitHealthy(
 ): Promise<{ apiAt: Date; healthyAt: Date; pre: PreflightResult }> {
   let apiAt: Date | undefined
   let problems: string[] = []
+  const cps = controlPlanes(c.inv).map((n) => n.name)
   const pre = await waitFor(
-    'etcd to have every control plane as a voting member, the Kubernetes API to answer and every node to be Ready',
+    'etcd to have every control plane as a voting member, the Kubernetes API to answer, every node to be Ready and ' +
+      "the control planes' static pods to run",
     async () => {
       step.signal.throwIfAborted()
       const facts = await gatherPreflight(c, { timeoutMs: 10_000 })
       if (facts.api.ok) apiAt ??= new Date()
       const p = evaluatePreflight(facts)
-      problems = p.problems
-      step.progress(p.ok ? 'healthy' : p.problems[0]!)
-      return p.ok ? p : undefined
+      const notRunning = p.ok ? missingStaticPods(cps, await c.kube.pods('kube-system')) : []
+      problems = notRunning.length ? [`static pods not Running yet: ${notRunning.join(', ')}`] : p.problems
+      step.progress(problems[0] ?? 'healthy')
+      return p.ok && !notRunning.length ? p : undefined
     },
     { timeoutMs, intervalMs: 2000 },
   ).catch((e: Error) => {

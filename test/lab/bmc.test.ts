@@ -1,6 +1,7 @@
 // Each lab machine's BMC is a real IPMI v2.0 BMC simulator (OpenIPMI ipmi_sim) that the product's lib/bmc.ts drives
 // with the real ipmitool: power status/off/on/cycle and the next boot device switch the simulated machine, whose
 // rescue sshd stops and starts with it. 127.0.95.x, one machine.
+import { NODE, ZX } from '../bin.ts'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
@@ -11,6 +12,7 @@ import { Bmc } from '../../lib/host/bmc.ts'
 import type { BmcSpec } from '../../lib/host/bmc.ts'
 import { portOpen, isAlive } from '../../lab/processes.ts'
 import { REPO_ROOT, type LabCluster, type LabNode } from '../../lab/state.ts'
+import { pollUntil } from '../../lab/testlab.ts'
 
 const tmp = mkdtempSync(join(tmpdir(), 'lab-bmc-'))
 const LAB = join(tmp, 'lab')
@@ -64,13 +66,7 @@ const spec: BmcSpec = {
   cipherSuite: 3,
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const until = (what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 15_000) => pollUntil(what, ok, timeoutMs)
 
 describe(
   'lab BMC (ipmi_sim) driven by lib/bmc.ts with ipmitool',
@@ -135,7 +131,7 @@ describe(
         NO_COLOR: '1',
       }
       const run01 = (...flags: string[]) =>
-        spawnSync('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', INV, '--yes', ...flags], {
+        spawnSync(NODE, [...ZX, 'runbooks/01-provision.ts', '--inventory', INV, '--yes', ...flags], {
           cwd: REPO_ROOT,
           env,
           encoding: 'utf8',

@@ -11,6 +11,7 @@
 // line fits 120 columns, and one pasted into bash after those exports runs with the real talosctl. Last, a reboot of
 // the validator after 05: Talos resets each volume's mount root to root:root 0755 at every mount, the data dirs 05
 // chowned keep their owner, and the storage check passes.
+import { NODE, TSX, ZX } from '../bin.ts'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -47,7 +48,7 @@ function sh(cmd: string, args: string[]) {
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, out: `${r.stdout}${r.stderr}` }
 }
-const checks = (...flags: string[]) => sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, ...flags])
+const checks = (...flags: string[]) => sh(NODE, [...ZX, 'checks/all.ts', '--inventory', inv, ...flags])
 
 /** The table with what varies between runs replaced by placeholders (see the top of this file). */
 /** `text` padded to the width of what it replaces, so the columns after it stay where they were. */
@@ -91,19 +92,19 @@ before(() => {
   doc.cluster.outputDir = outDir
   doc.nodes = doc.nodes.filter((n) => n.name === 'cp1' || n.name === 'validator1')
   writeFileSync(inv, stringify(doc))
-  const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv])
+  const up = sh(NODE, [...TSX, 'lab/cli.ts', 'up', '--inventory', inv])
   assert.equal(up.code, 0, up.out.slice(-3000))
   // a busy machine can drop a call (an apply-config answered with EOF): re-run as an operator would, since each
   // runbook resumes at the step that failed; the table is what this test is about
   for (const rb of ['01-provision', '02-configure', '03-bootstrap', '04-join', '05-storage-tuning']) {
-    let r = sh('npx', ['zx', `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
-    for (let i = 0; i < 2 && r.code === 1; i++) r = sh('npx', ['zx', `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
+    let r = sh(NODE, [...ZX, `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
+    for (let i = 0; i < 2 && r.code === 1; i++) r = sh(NODE, [...ZX, `runbooks/${rb}.ts`, '--inventory', inv, '--yes'])
     assert.equal(r.code, 0, `${rb}:\n${r.out.slice(-3000)}`)
   }
 })
 
 after(() => {
-  sh('npx', ['tsx', 'lab/cli.ts', 'down'])
+  sh(NODE, [...TSX, 'lab/cli.ts', 'down'])
   rmSync(tmp, { recursive: true, force: true })
 })
 
@@ -147,7 +148,7 @@ test('--verbose adds a timing line per data source; --wide shows the whole evide
 })
 
 test('03 re-run: the banner exports TALOSCONFIG and KUBECONFIG once; echoed commands are short, and run pasted', (t) => {
-  const r = sh('npx', ['zx', 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'])
+  const r = sh(NODE, [...ZX, 'runbooks/03-bootstrap.ts', '--inventory', inv, '--yes'])
   assert.equal(r.code, 0, r.out.slice(-3000))
   t.diagnostic(r.stderr.replaceAll(tmp, '<tmp>'))
   const exports = r.stderr

@@ -4,6 +4,7 @@
 // Then the faults, each stopped safely with a clear message and resumed: a wrong rescue host key (01), etcd
 // members down and quorum lost, a node down before and during apply-config, a hanging call, the API down on
 // every control plane, and a Ctrl-C in the middle of a runbook.
+import { NODE, TSX, ZX } from '../bin.ts'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -86,7 +87,7 @@ const filesUnder = (dir: string): string[] =>
       )
     : []
 const runbook = (name: string, ...flags: string[]) =>
-  sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', inv, ...flags])
+  sh(NODE, [...ZX, `runbooks/${name}.ts`, '--inventory', inv, ...flags])
 const labPids = () => {
   const c = JSON.parse(readFileSync(join(labDir, 'lab.json'), 'utf8')) as {
     processes: { pid: number }[]
@@ -123,12 +124,12 @@ before(() => {
     .replace(/outputDir: \S+/, `outputDir: ${outDir}`)
     .replace('name: solana-lab', 'name: solana-e2e')
   writeFileSync(inv, text)
-  const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv])
+  const up = sh(NODE, [...TSX, 'lab/cli.ts', 'up', '--inventory', inv])
   assert.equal(up.code, 0, up.out)
 })
 
 after(() => {
-  sh('npx', ['tsx', 'lab/cli.ts', 'down'])
+  sh(NODE, [...TSX, 'lab/cli.ts', 'down'])
   rmSync(tmp, { recursive: true, force: true })
 })
 
@@ -159,7 +160,7 @@ test('01 refuses (exit 3) when a rescue host key does not match the inventory, a
   const text = readFileSync(inv, 'utf8')
   assert.ok(text.includes(pinned))
   writeFileSync(wrong, text.replace(pinned, 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))
-  const r = sh('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', wrong, '--yes'])
+  const r = sh(NODE, [...ZX, 'runbooks/01-provision.ts', '--inventory', wrong, '--yes'])
   assert.equal(r.code, 3, r.out.slice(-3000))
   assert.match(
     r.out,
@@ -261,8 +262,8 @@ test('the real kubectl sees five Ready nodes', () => {
 })
 
 test('checks/etcd.ts fails naming a crashed member, and passes once it is healed', () => {
-  assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp2', 'etcd-crash']).code, 0)
-  const bad = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv, '--json'])
+  assert.equal(sh(NODE, [...TSX, 'lab/cli.ts', 'fault', 'cp2', 'etcd-crash']).code, 0)
+  const bad = sh(NODE, [...ZX, 'checks/etcd.ts', '--inventory', inv, '--json'])
   assert.equal(bad.code, 1, bad.out.slice(-2000))
   const report = JSON.parse(bad.out.slice(bad.out.indexOf('{'), bad.out.lastIndexOf('}') + 1)) as {
     results: { status: string; target: string; message: string }[]
@@ -271,16 +272,16 @@ test('checks/etcd.ts fails naming a crashed member, and passes once it is healed
     report.results.some((x) => x.status === 'fail' && /cp2/.test(`${x.target} ${x.message}`)),
     bad.out.slice(-2000),
   )
-  assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'heal', 'cp2']).code, 0)
-  let good = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv])
-  for (let i = 0; i < 10 && good.code !== 0; i++) good = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', inv])
+  assert.equal(sh(NODE, [...TSX, 'lab/cli.ts', 'heal', 'cp2']).code, 0)
+  let good = sh(NODE, [...ZX, 'checks/etcd.ts', '--inventory', inv])
+  for (let i = 0; i < 10 && good.code !== 0; i++) good = sh(NODE, [...ZX, 'checks/etcd.ts', '--inventory', inv])
   assert.equal(good.code, 0, good.out.slice(-2000))
 })
 
 test("a wrong sysctl and wrong per-NUMA huge pages on the validator fail the right checks, fdctl's limits too", () => {
   // fdctl's thresholds hold on the deployed validator: the inventory's vm.max_map_count, the kernel's fs.nr_open and
   // fs.file-max, and no kernel.numa_balancing file in Talos's kernel
-  const fd = sh('npx', ['zx', 'checks/solana.ts', '--inventory', inv])
+  const fd = sh(NODE, [...ZX, 'checks/solana.ts', '--inventory', inv])
   assert.equal(fd.code, 0, fd.out.slice(-2000))
   assert.match(fd.out, /^solana\.host-limits +\S*numa_balancing +PASS /m)
   const root = join(labDir, 'nodes', 'validator1', 'root')
@@ -290,13 +291,13 @@ test("a wrong sysctl and wrong per-NUMA huge pages on the validator fail the rig
   writeFileSync(sysctl, '65530\n')
   writeFileSync(pages, '2\n')
   try {
-    const s = sh('npx', ['zx', 'checks/sysctls.ts', '--inventory', inv])
+    const s = sh(NODE, [...ZX, 'checks/sysctls.ts', '--inventory', inv])
     assert.equal(s.code, 1, s.out.slice(-2000))
     assert.match(s.out, /^sysctls\.\S+ +\S*vm\.max_map_count +FAIL /m)
-    const f = sh('npx', ['zx', 'checks/solana.ts', '--inventory', inv])
+    const f = sh(NODE, [...ZX, 'checks/solana.ts', '--inventory', inv])
     assert.equal(f.code, 1, f.out.slice(-2000))
     assert.match(f.out, /^solana\.host-limits +\S*vm\.max_map_count +FAIL /m)
-    const h = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', inv])
+    const h = sh(NODE, [...ZX, 'checks/hugepages.ts', '--inventory', inv])
     assert.equal(h.code, 1, h.out.slice(-2000))
     assert.match(h.out, /^hugepages\.numa +validator1\/node1 +FAIL /m)
   } finally {
@@ -327,11 +328,11 @@ test('no secret value appears in any output, the journal or the stored reports',
 // i13v: the drill that took down the VIP holder: its output, its target, when it started
 let vipDrill = { out: '', target: '', startedAt: 0 }
 test('08-failover refuses with a control-plane node down, then passes the drill once it is back', () => {
-  assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp3', 'down']).code, 0)
+  assert.equal(sh(NODE, [...TSX, 'lab/cli.ts', 'fault', 'cp3', 'down']).code, 0)
   const refused = runbook('08-failover', '--yes')
   assert.notEqual(refused.code, 0)
   assert.match(refused.out, /cp3/)
-  assert.equal(sh('npx', ['tsx', 'lab/cli.ts', 'heal', 'cp3']).code, 0)
+  assert.equal(sh(NODE, [...TSX, 'lab/cli.ts', 'heal', 'cp3']).code, 0)
   // i13v: take down the node holding the VIP (the lab's holder log names it), so the drill measures the VIP's move
   // (a live holder: right after a heal the log's last acquirer may still be the process that crashed)
   let vipHolder: string | undefined
@@ -350,7 +351,7 @@ test('08-failover refuses with a control-plane node down, then passes the drill 
 // ---------------------------------------------------------------- faults: each stops safely, says why, and resumes
 
 const lab = (...args: string[]) => {
-  const r = sh('npx', ['tsx', 'lab/cli.ts', ...args])
+  const r = sh(NODE, [...TSX, 'lab/cli.ts', ...args])
   assert.equal(r.code, 0, r.out)
 }
 /** The inventory with one more sysctl on the validator: a config change 02 has to apply to validator1 only. */
@@ -363,7 +364,7 @@ function inventoryWithSysctl(name: string, value: string): string {
   return file
 }
 const runbookOn = (file: string, name: string, ...flags: string[]) =>
-  sh('npx', ['zx', `runbooks/${name}.ts`, '--inventory', file, ...flags])
+  sh(NODE, [...ZX, `runbooks/${name}.ts`, '--inventory', file, ...flags])
 
 test('one etcd member down: runbooks warn and go on; two down: they refuse (exit 3) and say why; healed: they run', () => {
   lab('fault', 'cp3', 'down')
@@ -424,7 +425,7 @@ test('a node that dies during apply-config: 02 waits for every apply, names the 
     `#!/bin/sh\ncase "$*" in *apply-config*127.0.70.21*|*127.0.70.21*apply-config*) (cd '${REPO}' && npx tsx lab/cli.ts fault validator1 down >/dev/null 2>&1) ;; esac\nexec '${TALOSCTL_BIN}' "$@"\n`,
     { mode: 0o755 },
   )
-  const r = spawnSync('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'], {
+  const r = spawnSync(NODE, [...ZX, 'runbooks/02-configure.ts', '--inventory', changed, '--yes'], {
     cwd: REPO,
     env: { ...env, TALOSCTL: wrapper },
     encoding: 'utf8',
@@ -463,15 +464,15 @@ test('a call that hangs: --call-timeout stops it with a message naming the node 
 test('the Kubernetes API down on every control plane: checks fail naming the API; healed, they pass', () => {
   for (const cp of ['cp1', 'cp2', 'cp3']) lab('fault', cp, 'api-down')
   try {
-    const r = sh('npx', ['zx', 'checks/cluster.ts', '--inventory', inv])
+    const r = sh(NODE, [...ZX, 'checks/cluster.ts', '--inventory', inv])
     assert.equal(r.code, 1, r.out.slice(-3000))
     assert.match(r.out, /cluster\.nodes-ready/)
     assert.match(r.out, /refused|Unable to connect|does not answer/i)
   } finally {
     for (const cp of ['cp1', 'cp2', 'cp3']) lab('heal', cp)
   }
-  let ok = sh('npx', ['zx', 'checks/cluster.ts', '--inventory', inv])
-  for (let i = 0; i < 10 && ok.code !== 0; i++) ok = sh('npx', ['zx', 'checks/cluster.ts', '--inventory', inv])
+  let ok = sh(NODE, [...ZX, 'checks/cluster.ts', '--inventory', inv])
+  for (let i = 0; i < 10 && ok.code !== 0; i++) ok = sh(NODE, [...ZX, 'checks/cluster.ts', '--inventory', inv])
   assert.equal(ok.code, 0, ok.out.slice(-3000))
 })
 
@@ -484,7 +485,7 @@ test('an interrupted runbook (Ctrl-C) stops cleanly, and the next run resumes at
       .split('\n')
       .map((l) => JSON.parse(l) as { runbook: string; step: string; event: string; runId: string })
   const seen = lines().length
-  const child = spawn('npx', ['zx', 'runbooks/04-join.ts', '--inventory', inv, '--yes'], {
+  const child = spawn(NODE, [...ZX, 'runbooks/04-join.ts', '--inventory', inv, '--yes'], {
     cwd: REPO,
     env,
     detached: true,
@@ -527,7 +528,7 @@ test('an interrupted runbook (Ctrl-C) stops cleanly, and the next run resumes at
 // ---------------------------------------------------------------- issue 11: output that fits a terminal (begin)
 test('checks/all.ts prints at most 120 columns when stdout is not a terminal; --wide cuts nothing', () => {
   // the faults above may leave a check failing (e.g. storage owners after a reboot): the layout is what counts here
-  const r = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv])
+  const r = sh(NODE, [...ZX, 'checks/all.ts', '--inventory', inv])
   assert.ok(r.code === 0 || r.code === 1, r.out.slice(-3000))
   const lines = r.out.split('\n')
   const over = lines.filter((l) => [...l].length > 120)
@@ -535,19 +536,19 @@ test('checks/all.ts prints at most 120 columns when stdout is not a terminal; --
   assert.match(r.out, /^CHECK {3,}TARGET {3,}STATUS {3}SEEN {3,}WANTED$/m)
   assert.match(r.out, /^numa\.topology {3,}validator1 {3,}PASS {3,}/m)
   assert.match(r.out, /^\d+ passed, \d+ warned, \d+ failed$/m)
-  const wide = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--wide', '--only', 'numa'])
+  const wide = sh(NODE, [...ZX, 'checks/all.ts', '--inventory', inv, '--wide', '--only', 'numa'])
   assert.equal(wide.code, 0, wide.out.slice(-3000))
   assert.doesNotMatch(wide.out, /…/)
 })
 
 test('checks/numa.ts shows the numactl --hardware text it rendered from the node, and on failure what was expected beside it', () => {
-  const json = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv, '--json'])
+  const json = sh(NODE, [...ZX, 'checks/numa.ts', '--inventory', inv, '--json'])
   const report = JSON.parse(json.out.slice(json.out.indexOf('{'), json.out.lastIndexOf('}') + 1)) as {
     results: { target: string; evidence: { seen: { numactl: string } } }[]
   }
   const numactl = report.results.find((x) => x.target === 'validator1')!.evidence.seen.numactl
   assert.match(numactl, /^available: 2 nodes \(0-1\)\n/)
-  const r = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv])
+  const r = sh(NODE, [...ZX, 'checks/numa.ts', '--inventory', inv])
   assert.equal(r.code, 0, r.out.slice(-3000))
   const shown = numactl
     .replace(/\n$/, '')
@@ -561,7 +562,7 @@ test('checks/numa.ts shows the numactl --hardware text it rendered from the node
   const good = readFileSync(distance, 'utf8')
   writeFileSync(distance, good.replace(/^\d+/, '30'))
   try {
-    const bad = sh('npx', ['zx', 'checks/numa.ts', '--inventory', inv])
+    const bad = sh(NODE, [...ZX, 'checks/numa.ts', '--inventory', inv])
     assert.equal(bad.code, 1, bad.out.slice(-3000))
     assert.match(bad.out, /^validator1: numactl --hardware as numa.topology saw it \(FAIL\)$/m)
     assert.match(bad.out, /^ {4}available: 2 nodes \(0-1\) +│ the inventory expects:$/m)
@@ -579,7 +580,7 @@ type ChecksDoc = { results: { check: string; target: string; message: string }[]
 /** checks/all.ts --json: its one JSON document (stdout) and everything it printed. */
 function checksJson(...args: string[]) {
   const t0 = Date.now()
-  const r = spawnSync('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--json', ...args], {
+  const r = spawnSync(NODE, [...ZX, 'checks/all.ts', '--inventory', inv, '--json', ...args], {
     cwd: REPO,
     env,
     encoding: 'utf8',
@@ -614,6 +615,18 @@ test('checks: a validator that is down or hangs is one failure naming it and the
     )
   } finally {
     lab('heal', 'validator1')
+  }
+  // Back, it answers at once on its own address, but through a control plane's apid only once that apid's connection
+  // to it has redialled: apid backs off up to 15 s between dials to a machine that was down (backend/apid.go), and
+  // until then answers "connection refused". The hang below is a new fault of a machine that was answering.
+  for (const cp of ['127.0.70.11', '127.0.70.12', '127.0.70.13']) {
+    const talosconfig = join(outDir, 'talosconfig')
+    const answers = () =>
+      sh(TALOSCTL_BIN, ['--talosconfig', talosconfig, '-e', cp, '-n', '127.0.70.21', 'version']).code === 0
+    for (let i = 0; !answers(); i++) {
+      assert.ok(i < 60, `validator1 never answered through ${cp}'s apid after it was back`)
+      spawnSync('sleep', ['0.5'])
+    }
   }
   lab('fault', 'validator1', 'slow', '--ms', '30000')
   try {
@@ -692,8 +705,8 @@ test("i13b: each node boots with its own image: the validator with its schematic
 
 test('i13b: kernel.modules passes on the built-in tcp_bbr/sch_fq; cluster.talos-health reports every Talos condition', () => {
   const r = spawnSync(
-    'npx',
-    ['zx', 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'],
+    NODE,
+    [...ZX, 'checks/all.ts', '--inventory', inv, '--json', '--only', 'kernel', '--only', 'cluster.talos-health'],
     { cwd: REPO, env, encoding: 'utf8', timeout: 120_000 },
   )
   printed.push(`${r.stdout}${r.stderr}`)
@@ -728,7 +741,7 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
   assert.notEqual(swapped, original)
   writeFileSync(changed, swapped)
   const before = configVersions()
-  const refused = sh('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', changed, '--yes'])
+  const refused = sh(NODE, [...ZX, 'runbooks/02-configure.ts', '--inventory', changed, '--yes'])
   assert.equal(refused.code, 3, refused.out.slice(-3000))
   assert.match(refused.out, /validator1: reservedMemory 0:2Gi,1:1524Mi → 0:1524Mi,1:2Gi: kubelet would refuse to start/)
   assert.match(
@@ -739,8 +752,8 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
   // the procedure, for the change and back: drain, apply anyway (kubelet stops starting), wipe EPHEMERAL, uncordon
   for (const file of [changed, inv]) {
     assert.equal(kubectl('drain', 'validator1', '--ignore-daemonsets', '--delete-emptydir-data', '--force').code, 0)
-    const applied = sh('npx', [
-      'zx',
+    const applied = sh(NODE, [
+      ...ZX,
       'runbooks/02-configure.ts',
       '--inventory',
       file,
@@ -775,14 +788,14 @@ test('i13b: a reservedMemory change on the running validator: 02 refuses (exit 3
     }
     waitFor("validator1's new serving CSR", servingCsrPending, 120)
     // the wipe took the kubelet's serving certificate: its new request waits for 04's approval (the checks fail until)
-    const pending = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv, '--only', 'cluster.kubelet-serving-csr'])
+    const pending = sh(NODE, [...ZX, 'checks/all.ts', '--inventory', inv, '--only', 'cluster.kubelet-serving-csr'])
     assert.equal(pending.code, 1, pending.out.slice(-3000))
     assert.match(pending.out, /validator1's kubelet asked for a serving certificate/)
     const joined = runbook('04-join', '--yes')
     assert.equal(joined.code, 0, joined.out.slice(-3000))
     assert.equal(kubectl('uncordon', 'validator1').code, 0)
   }
-  const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', inv])
+  const checks = sh(NODE, [...ZX, 'checks/all.ts', '--inventory', inv])
   assert.equal(checks.code, 0, checks.out.slice(-3000))
 })
 
@@ -821,12 +834,12 @@ test("volume data dirs' owner and mode come from talosctl ls -l: a chown on the 
   assert.deepEqual(ownerFromLs(ls('/var/mnt/ledger').out, '127.0.70.21'), { uid: 0, gid: 0, mode: 'drwxr-xr-x' })
   // someone changes the data dir's owner and mode on the node
   setOwner(join(labDir, 'nodes/validator1/root'), '/var/mnt/ledger/data', { uid: 0, gid: 0, mode: '0755' })
-  const bad = sh('npx', ['zx', 'checks/storage.ts', '--inventory', inv])
+  const bad = sh(NODE, [...ZX, 'checks/storage.ts', '--inventory', inv])
   assert.equal(bad.code, 1, bad.out)
   assert.match(bad.out, /owner and mode of \/var\/mnt\/ledger\/data/)
   const fix = runbook('05-storage-tuning', '--yes')
   assert.equal(fix.code, 0, fix.out.slice(-3000))
-  const good = sh('npx', ['zx', 'checks/storage.ts', '--inventory', inv])
+  const good = sh(NODE, [...ZX, 'checks/storage.ts', '--inventory', inv])
   assert.equal(good.code, 0, good.out)
 })
 
@@ -947,7 +960,7 @@ test('huge pages [4, 4] → [6, 6]: 02 says an upgrade is needed; 09 waits for t
     sim.kill('SIGTERM')
   }
   const more = join(tmp, 'inventory-09-hugepages-6-apply.yaml')
-  const checks = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', more])
+  const checks = sh(NODE, [...ZX, 'checks/hugepages.ts', '--inventory', more])
   assert.equal(checks.code, 0, checks.out.slice(-3000))
   assert.match(checks.out, /^hugepages\.allocatable +validator1 +PASS +12Gi +12Gi$/m)
 })
@@ -978,7 +991,7 @@ test("issue 21 item 10: the validator on 6 + 6 pages, rebooted twice (talosctl r
     assert.equal(cp.machineState['0'].memoryMap.memory.total, nodeTotals()[0]! * 1024)
   }
   for (const group of ['hugepages', 'kubelet']) {
-    const c = sh('npx', ['zx', `checks/${group}.ts`, '--inventory', more])
+    const c = sh(NODE, [...ZX, `checks/${group}.ts`, '--inventory', more])
     assert.equal(c.code, 0, `${group}: ${c.out.slice(-3000)}`)
   }
 })
@@ -1021,7 +1034,7 @@ test('a Talos patch bump: 09 upgrades the five nodes in order; a node whose new 
   assert.deepEqual(['cp1', 'cp2', 'cp3', 'worker1'].map(bootedAt), before, 'nodes 1-4 were not redone')
   assert.deepEqual(talosVersionsOfLab(), Array(5).fill('v1.10.4'))
   for (const group of ['etcd', 'hugepages']) {
-    const c = sh('npx', ['zx', `checks/${group}.ts`, '--inventory', bumped])
+    const c = sh(NODE, [...ZX, `checks/${group}.ts`, '--inventory', bumped])
     assert.equal(c.code, 0, `${group}: ${c.out.slice(-3000)}`)
   }
 })
@@ -1031,7 +1044,7 @@ test('back to [4, 4] huge pages (on v1.10.4) for whatever runs after this sectio
   assert.equal(runbookOn(back, '02-configure', '--yes').code, 0)
   const r = runbookOn(back, '09-upgrade', '--yes')
   assert.equal(r.code, 0, r.out.slice(-3000))
-  const c = sh('npx', ['zx', 'checks/hugepages.ts', '--inventory', back])
+  const c = sh(NODE, [...ZX, 'checks/hugepages.ts', '--inventory', back])
   assert.equal(c.code, 0, c.out.slice(-3000))
 })
 test("09 refuses (exit 3) before any cordon when the validator's pinned image lacks its schematic: the validator would lose its huge pages", () => {
@@ -1080,7 +1093,7 @@ const backupIndex = () =>
     }
   ).snapshots
 const etcdBackupAgeResult = (file: string) => {
-  const r = sh('npx', ['zx', 'checks/etcd.ts', '--inventory', file, '--json'])
+  const r = sh(NODE, [...ZX, 'checks/etcd.ts', '--inventory', file, '--json'])
   const report = JSON.parse(r.out.slice(r.out.indexOf('{'), r.out.lastIndexOf('}') + 1)) as {
     results: { check: string; status: string; message: string }[]
   }
@@ -1223,7 +1236,7 @@ test('i16r drill: A, backup, B, all etcd data lost; an unverified --snapshot is 
   const bCm = i16rConfigMap('i16r-b', 'b')
   assert.equal(bCm.code, 0, bCm.out)
   for (const n of ['cp1', 'cp2', 'cp3']) {
-    const f = sh('npx', ['tsx', 'lab/cli.ts', 'fault', n, 'etcd-data-loss'])
+    const f = sh(NODE, [...TSX, 'lab/cli.ts', 'fault', n, 'etcd-data-loss'])
     assert.equal(f.code, 0, f.out)
   }
   // a file that is not a verified snapshot is refused before anything is wiped
@@ -1263,7 +1276,7 @@ test('i16r drill: A, backup, B, all etcd data lost; an unverified --snapshot is 
       .sort(),
     ['cp1:false', 'cp2:false', 'cp3:false'],
   )
-  const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', cur])
+  const checks = sh(NODE, [...ZX, 'checks/all.ts', '--inventory', cur])
   assert.equal(checks.code, 0, checks.out.slice(-3000))
   assert.equal(kubectl('delete', 'configmap', 'i16r-a', '-n', 'default').code, 0)
 })
@@ -1273,7 +1286,7 @@ test('i16r drill: A, backup, B, all etcd data lost; an unverified --snapshot is 
 // holder makes it resign, so the VIP goes dark briefly and comes back on another node; the report says so and what an
 // abrupt loss would cost instead. (The crash case waits out the 60 s lease: test/lab/vip-election.test.ts.)
 
-test('i13v: 08 took down the VIP holder: the VIP moved, the probes saw it, a non-zero API RTO, the cost of an abrupt loss', (t) => {
+test('i13v: 08 took down the VIP holder: the VIP moved; the report shows the move and its API RTO, or says it fell between probes; the cost of an abrupt loss', (t) => {
   assert.ok(vipDrill.out, 'the 08 drill on the VIP holder did not run')
   const report = vipDrill.out
     .split('\n')
@@ -1288,15 +1301,24 @@ test('i13v: 08 took down the VIP holder: the VIP moved, the probes saw it, a non
   assert.ok(resigned, `${vipDrill.target} never released the VIP during the drill`)
   const taken = events.find((e) => e.event === 'acquired' && e.at >= resigned.at)
   assert.ok(taken && taken.node !== vipDrill.target, `nobody else took the VIP: ${JSON.stringify(taken)}`)
-  assert.ok(taken.at - resigned.at < 2000, `the VIP was dark ${taken.at - resigned.at} ms after a graceful shutdown`)
-  // the report: the 25 ms in-process VIP probes saw the move, and it sets a real (non-zero) API RTO
+  const gapMs = taken.at - resigned.at
+  assert.ok(gapMs < 2000, `the VIP was dark ${gapMs} ms after a graceful shutdown`)
+  // the report: the 25 ms in-process VIP probes saw the move, and it sets a real (non-zero) API RTO; or, on a
+  // loaded host, a move of a couple of hundred ms fell between probes and the report says it may have (on hardware
+  // the move is shorter still: Talos's candidates wait on an etcd watch, the lab's poll every 250 ms). A move of a
+  // second or more cannot hide from probes started every 25 ms.
   const dark = /VIP 127\.0\.70\.10:6443: dark \d+–(\d+) ms \(\d+ ms\): its holder resigned the election/.exec(
     vipDrill.out,
   )
-  assert.ok(dark, report)
-  const rto = /API RTO: +(\d+) ms/.exec(vipDrill.out)
-  assert.ok(rto, report)
-  assert.ok(Number(rto[1]) >= Number(dark[1]) && Number(rto[1]) > 0, report)
+  if (dark) {
+    const rto = /API RTO: +(\d+) ms/.exec(vipDrill.out)
+    assert.ok(rto, report)
+    assert.ok(Number(rto[1]) >= Number(dark[1]) && Number(rto[1]) > 0, report)
+  } else {
+    assert.match(vipDrill.out, /VIP 127\.0\.70\.10:6443: answered throughout \(.*shorter than a probe\)/, report)
+    assert.ok(gapMs < 1000, `the probes missed a VIP dark for ${gapMs} ms\n${report}`)
+    t.diagnostic(`the VIP moved in ${gapMs} ms, between two probes`)
+  }
   assert.match(vipDrill.out, /an abrupt loss of the VIP holder .* 40–60 s/)
 })
 // ---------------------------------------------------------------- end of i13v
@@ -1319,7 +1341,7 @@ const i16nMembers = () => {
 
 test('i16n: cp2 loses its disks: blank in maintenance mode once powered on through its BMC, its dead member still listed', () => {
   const fingerprintBefore = readFileSync(join(labDir, 'ssh/cp2/host_key.fingerprint'), 'utf8')
-  const said = sh('npx', ['tsx', 'lab/cli.ts', 'fault', 'cp2', 'disk-loss'])
+  const said = sh(NODE, [...TSX, 'lab/cli.ts', 'fault', 'cp2', 'disk-loss'])
   assert.equal(said.code, 0, said.out)
   assert.match(
     said.out,
@@ -1369,7 +1391,7 @@ test('i16n: 12-replace-node --node cp2 --yes: three voting members cp1..cp3, a n
     ['cp1:false', 'cp2:false', 'cp3:false'],
   )
   assert.notEqual(after.cp2![0], deadId)
-  const checks = sh('npx', ['zx', 'checks/all.ts', '--inventory', i16nInventory()])
+  const checks = sh(NODE, [...ZX, 'checks/all.ts', '--inventory', i16nInventory()])
   assert.equal(checks.code, 0, checks.out.slice(-3000))
 })
 test('i16n: a re-run of 12 on the replaced cp2 finds it alive and healthy and changes nothing', () => {
@@ -1394,7 +1416,7 @@ test('i16n: the validator loses its disks: 12 drains and deletes its Node, reins
 test('lab down stops every process it started', () => {
   const pids = labPids()
   assert.ok(pids.length >= 6, `expected etcd and API server pids, got ${pids}`)
-  const r = sh('npx', ['tsx', 'lab/cli.ts', 'down'])
+  const r = sh(NODE, [...TSX, 'lab/cli.ts', 'down'])
   assert.equal(r.code, 0, r.out)
   assert.deepEqual(pids.filter(alive), [])
   assert.equal(existsSync(labDir), false)

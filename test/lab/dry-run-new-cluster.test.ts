@@ -3,6 +3,7 @@
 // renders, lints and validates every config with a throwaway bundle, hands those files to talosctl's own
 // `apply-config --insecure --dry-run`, and writes nothing: no output dir content, no journal entry, no temp dir
 // left behind, and no node gets a config.
+import { NODE, TSX, ZX } from '../bin.ts'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -53,14 +54,14 @@ before(() => {
   delete doc.validator
   writeFileSync(inv, stringify(doc))
   mkdirSync(scratchTmp, { recursive: true })
-  const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv])
+  const up = sh(NODE, [...TSX, 'lab/cli.ts', 'up', '--inventory', inv])
   assert.equal(up.code, 0, up.out)
-  const provision = sh('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', inv, '--yes'])
+  const provision = sh(NODE, [...ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'])
   assert.equal(provision.code, 0, provision.out.slice(-3000))
 })
 
 after(() => {
-  sh('npx', ['tsx', 'lab/cli.ts', 'down'])
+  sh(NODE, [...TSX, 'lab/cli.ts', 'down'])
   rmSync(tmp, { recursive: true, force: true })
 })
 
@@ -68,7 +69,7 @@ test('02 --dry-run on a new cluster renders, lints, validates and dry-applies ev
   const outBefore = files(outDir)
   const journalBefore = readFileSync(join(stateDir, 'journal.jsonl'), 'utf8')
   const versions = ['cp1', 'worker1'].map(configVersion)
-  const r = sh('npx', ['zx', 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], { TMPDIR: scratchTmp })
+  const r = sh(NODE, [...ZX, 'runbooks/02-configure.ts', '--inventory', inv, '--dry-run'], { TMPDIR: scratchTmp })
   assert.equal(r.code, 0, r.out.slice(-4000))
   assert.match(r.out, /secrets bundle generated for this dry run only/)
   assert.match(r.out, /dry run: 2 configs rendered, linted and validated in \S+ \(removed on exit\)/)

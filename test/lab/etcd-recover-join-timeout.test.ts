@@ -7,13 +7,13 @@
 //  - a restore that fails its hash check has already written member/snap/db into the data dir (etcdutl's Restore,
 //    v3_snapshot.go:414-428 before :442/:457), so a retry is refused with AlreadyExists "etcd data directory is not
 //    empty" (v1alpha1_server.go:431-432); the product wipes that node again, and the retry succeeds.
+import { NODE, TSX } from '../bin.ts'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { EtcdClient } from '../../lab/etcd-client.ts'
 import { REPO_ROOT } from '../../lab/state.ts'
 import type { Cluster } from '../../config/cluster.ts'
 import type { InventoryNode } from '../../config/inventory.ts'
@@ -42,7 +42,7 @@ const rows = (out: string) =>
     .map((l) => l.trim().split(/\s{2,}/))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const labCli = (...args: string[]) =>
-  spawnSync('npx', ['tsx', 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
+  spawnSync(NODE, [...TSX, 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
 
 async function voters(via: number): Promise<string[]> {
   const m = await lab.run(['-n', `${P}.1${via}`, 'etcd', 'members'])
@@ -112,7 +112,7 @@ describe(
     const bad = () => join(lab.dir, 'bad-hash.db')
 
     it('a snapshot with key A and a copy whose sha256 trailer does not match; all etcd data lost; each node wiped', async () => {
-      await new EtcdClient(`http://${P}.11:2379`, 3000).put('/drill/a', 'A')
+      await lab.etcd('cp1', 3000).put('/drill/a', 'A')
       const s = await lab.run(['-n', `${P}.12`, 'etcd', 'snapshot', snap()])
       assert.equal(s.code, 0, s.stderr)
       const b = readFileSync(snap())
@@ -166,7 +166,7 @@ describe(
       assert.equal((await pickRecoveryNode(c, 'cp1', 15_000)).name, 'cp1')
       const at = await restoreOn(c, node(1), snap(), step, opts)
       assert.ok(at instanceof Date)
-      assert.equal((await new EtcdClient(`http://${P}.11:2379`, 3000).get('/drill/a'))?.value, 'A')
+      assert.equal((await lab.etcd('cp1', 3000).get('/drill/a'))?.value, 'A')
     })
 
     it('cp3, whose etcd gave up, never joins by itself; rebooted, it joins; cp2 (failed restore) joins once wiped', async () => {

@@ -6,13 +6,13 @@
 // learners and are promoted. Driven by the real talosctl against the lab's Talos API: machined answers
 // reset and bootstrap before the work is done, so each step waits for etcd's service state. (A graceful reset without
 // quorum fails in the background at leaving etcd: test/lab/real-talosctl-power.test.ts.)
+import { NODE, TSX } from '../bin.ts'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type TestLab } from '../../lab/testlab.ts'
-import { EtcdClient } from '../../lab/etcd-client.ts'
+import { createTestLab, pollUntil, type TestLab } from '../../lab/testlab.ts'
 import { REPO_ROOT } from '../../lab/state.ts'
 
 const P = '127.0.120'
@@ -25,9 +25,9 @@ const rows = (out: string) =>
     .split('\n')
     .map((l) => l.trim().split(/\s{2,}/))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const etcd = (i: number) => new EtcdClient(`http://${P}.1${i}:2379`, 3000)
+const etcd = (i: number) => lab.etcd(`cp${i}`, 3000)
 const labCli = (...args: string[]) =>
-  spawnSync('npx', ['tsx', 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
+  spawnSync(NODE, [...TSX, 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
 
 async function voters(): Promise<string[]> {
   const m = await lab.run(['-n', `${P}.11`, 'etcd', 'members'])
@@ -45,13 +45,7 @@ async function memberId(host: string): Promise<string | undefined> {
   return rows(m.stdout).find((r) => r[2] === host)?.[1]
 }
 
-async function until(what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const t0 = Date.now()
-  while (!(await ok())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`)
-    await sleep(300)
-  }
-}
+const until = (what: string, ok: () => Promise<boolean>, ms = 60_000) => pollUntil(what, ok, ms)
 
 const etcdState = (i: number) => lab.serviceState(`${P}.1${i}`, 'etcd')
 

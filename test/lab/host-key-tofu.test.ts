@@ -2,6 +2,7 @@
 // trusted under --yes (exit 3, the presented fingerprint and how to pin it, nothing written); at a terminal 01 shows
 // the fingerprint, and after a yes stores it (0600 in 0700) and writes the machine. The prompt runs in a real
 // pseudo-terminal (util-linux `script`), as an operator sees it.
+import { NODE, TSX, ZX } from '../bin.ts'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -88,17 +89,17 @@ before(() => {
   delete doc.nodes[0]!.rescue.hostKeyFingerprint
   delete doc.validator
   writeFileSync(inv, stringify(doc))
-  const up = sh('npx', ['tsx', 'lab/cli.ts', 'up', '--inventory', inv])
+  const up = sh(NODE, [...TSX, 'lab/cli.ts', 'up', '--inventory', inv])
   assert.equal(up.code, 0, up.out)
 })
 
 after(() => {
-  sh('npx', ['tsx', 'lab/cli.ts', 'down'])
+  sh(NODE, [...TSX, 'lab/cli.ts', 'down'])
   rmSync(tmp, { recursive: true, force: true })
 })
 
 test('--yes never trusts an unpinned host key: exit 3 with the presented fingerprint and how to pin it; nothing written', () => {
-  const r = sh('npx', ['zx', 'runbooks/01-provision.ts', '--inventory', inv, '--yes'])
+  const r = sh(NODE, [...ZX, 'runbooks/01-provision.ts', '--inventory', inv, '--yes'])
   assert.equal(r.code, 3, r.out.slice(-3000))
   const fp = presented()
   assert.ok(

@@ -103,7 +103,7 @@ describe('lab lifecycle', () => {
       const n = node(name)
       assert.equal(n.stage, 'off')
       assert.ok(n.hardware.disks.some((d) => d.dev === '/dev/sda'))
-      assert.equal(n.etcd.clientUrl, `http://${n.address}:2379`)
+      assert.equal(n.etcd.clientUrl, `https://${n.address}:2379`)
       assert.match(readFileSync(join(LAB, 'ssh', name, 'host_key.fingerprint'), 'utf8'), /^SHA256:[A-Za-z0-9+/]{43}\n$/)
       const pid = sshdPid(name)
       assert.ok(pid && isAlive(pid), `sshd of ${name} recorded and alive`)
@@ -188,14 +188,16 @@ describe('lab lifecycle', () => {
   })
 
   test('etcd-crash SIGKILLs the real etcd and keeps it down; heal restarts it from its data dir', async () => {
-    const { startEtcd } = await import('../../lab/node-services.ts')
-    const { EtcdClient } = await import('../../lab/etcd-client.ts')
+    const { etcdClient, startEtcd } = await import('../../lab/node-services.ts')
     const { updateNode } = await import('../../lab/state.ts')
     const { generateCa, b64 } = await import('../../lab/pki.ts')
     // make cp1 a configured, bootstrapped control plane running etcd (what 03/04 would have done); the
-    // config carries the cluster CA because heal also brings back the lab API server
+    // config carries the cluster CA because heal also brings back the lab API server, and the etcd CA its etcd's
+    // certificates come from
     const ca = generateCa('kubernetes')
-    const cfg = `version: v1alpha1\nmachine:\n  type: controlplane\ncluster:\n  clusterName: lifecycle-lab\n  controlPlane:\n    endpoint: https://127.0.40.10:6443\n  ca:\n    crt: ${b64(ca.crt)}\n    key: ${b64(ca.key)}\n`
+    const etcdCa = generateCa('etcd')
+    const pem = (c: { crt: string; key: string }, i = '    ') => `\n${i}crt: ${b64(c.crt)}\n${i}key: ${b64(c.key)}\n`
+    const cfg = `version: v1alpha1\nmachine:\n  type: controlplane\ncluster:\n  clusterName: lifecycle-lab\n  controlPlane:\n    endpoint: https://127.0.40.10:6443\n  ca:${pem(ca)}  etcd:\n    ca:${pem(etcdCa, '      ')}`
     writeFileSync(join(LAB, 'nodes', 'cp1', 'config.yaml'), cfg, { mode: 0o600 })
     updateNode('cp1', (n) => {
       n.stage = 'running'
@@ -205,7 +207,18 @@ describe('lab lifecycle', () => {
     remember()
     const pid = node('cp1').etcd.pid!
     assert.ok(isAlive(pid))
-    await new EtcdClient('http://127.0.40.11:2379').put('drill', 'before-crash')
+    await etcdClient(node('cp1')).put('drill', 'before-crash')
+    // mutual TLS, as Talos runs etcd (client-cert-auth): a client that trusts the etcd CA but has no certificate of
+    // its own gets no answer
+    const { request } = await import('node:https')
+    const trust = readFileSync(join(LAB, 'nodes', 'cp1', 'etcd-pki', 'ca.crt'))
+    const anonymous = await new Promise<string>((resolve) => {
+      const url = `${node('cp1').etcd.clientUrl}/v3/maintenance/status`
+      const req = request(url, { method: 'POST', ca: trust }, (res) => resolve(`answered ${res.statusCode}`))
+      req.on('error', (e) => resolve(e.message))
+      req.end('{}')
+    })
+    assert.doesNotMatch(anonymous, /^answered/)
 
     const r = await lab(['fault', 'cp1', 'etcd-crash'])
     assert.equal(r.code, 0, r.stderr)
@@ -219,8 +232,34 @@ describe('lab lifecycle', () => {
     const after = node('cp1')
     assert.deepEqual(after.faults, {})
     assert.ok(after.etcd.pid && after.etcd.pid !== pid && isAlive(after.etcd.pid))
-    const kv = await new EtcdClient('http://127.0.40.11:2379').range('drill')
+    const kv = await etcdClient(node('cp1')).range('drill')
     assert.equal(kv[0]?.value, 'before-crash', 'restarted from its data dir, not a fresh member')
+  })
+
+  test("etcd's concurrency mutex as machined takes it (lab/etcd-mutex.ts): one holder at a time, TryLock refused while held", async () => {
+    const { etcdClient } = await import('../../lab/node-services.ts')
+    const { openSession, tryLock, withLock } = await import('../../lab/etcd-mutex.ts')
+    const c = etcdClient(node('cp1'), 3000)
+    const key = 'talos:v1:manifestApplyMutex'
+    const order: string[] = []
+    let letGo = () => {}
+    const held = new Promise<void>((r) => (letGo = r))
+    const first = withLock(c, key, async () => {
+      order.push('first in')
+      await held
+      order.push('first out')
+    })
+    while (!order.length) await new Promise((r) => setTimeout(r, 50))
+    const second = withLock(c, key, async () => void order.push('second in'))
+    const s = await openSession(c)
+    await assert.rejects(tryLock(c, s, key), /mutex: Locked by another session/)
+    await s.close()
+    await new Promise((r) => setTimeout(r, 1000)) // four of the waiter's polls
+    assert.deepEqual(order, ['first in'], 'the second holder waits for the first')
+    letGo()
+    await Promise.all([first, second])
+    assert.deepEqual(order, ['first in', 'first out', 'second in'])
+    assert.deepEqual(await c.list(`${key}/`), [], 'every key deleted on unlock')
   })
 
   test('down stops every recorded process and removes the lab dir; a second down is a no-op', async () => {

@@ -3,6 +3,7 @@
 // it booted, a boot-fail fault brings the node back on its previous installation, and a control plane's real etcd is
 // restarted by the upgrade's reboot and answers again. (The upgrade call itself, an unknown image, rollback and the
 // etcd upgrade lock: test/lab/real-talosctl-power.test.ts.)
+import { NODE, TSX } from '../bin.ts'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -16,7 +17,7 @@ const factory = (tag: string) => `factory.talos.dev/installer/${SCHEMATIC}:${tag
 let lab: TestLab
 
 const labCli = (...args: string[]) => {
-  const r = spawnSync('npx', ['tsx', 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
+  const r = spawnSync(NODE, [...TSX, 'lab/cli.ts', ...args], { cwd: REPO_ROOT, env: lab.env, encoding: 'utf8' })
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
 }
 /** The server's Talos tag, or undefined while the machine does not answer. */

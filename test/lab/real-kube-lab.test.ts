@@ -4,6 +4,7 @@
 // kube-apiserver, kube-controller-manager and kube-scheduler with the flags Talos renders, takes the VIP in the etcd
 // election and applies Talos's bootstrap manifests; the kubelets daemon (lab/real-kubelets.ts) joins each machine with
 // the bootstrap token. The product's own waits and readers then see the cluster through the VIP.
+import { NODE, TSX } from '../bin.ts'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -13,7 +14,7 @@ import { manifestObjects } from '../../lab/manifest-objects.ts'
 import { applyManifestObjects } from '../../lab/real-manifest-apply.ts'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION } from '../../lab/go-builds.ts'
-import { missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import { missingStaticPods } from '../../steps/static-pods.ts'
 import type { KubePod } from '../../lib/kube/kubectl.ts'
 
 const P = '127.0.197'
@@ -152,7 +153,7 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
     assert.deepEqual(parse, [])
     assert.ok(objects.some((o) => o.kind === 'Service' && o.metadata.name === 'kube-dns'))
     // a second create of kube-dns would be refused "provided IP is already allocated", not AlreadyExists
-    const again = applyManifestObjects(join(kube, 'admin.kubeconfig'), objects)
+    const again = await applyManifestObjects(join(kube, 'admin.kubeconfig'), objects)
     assert.deepEqual(again, { created: [], errors: [] })
     // and the one the supervisor ran finished
     assert.match(readFileSync(join(lab.dir, 'nodes', 'cp1', 'kube-api.log'), 'utf8'), /bootstrap manifests applied/)
@@ -188,7 +189,7 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
         .stdout.split('\n')
         .filter((l) => l.includes(lab.dir))
     assert.ok(kubeProcs().length >= 3, 'the control plane runs before')
-    const r = spawnSync('npx', ['tsx', 'lab/cli.ts', 'down'], { encoding: 'utf8', env: lab.env })
+    const r = spawnSync(NODE, [...TSX, 'lab/cli.ts', 'down'], { encoding: 'utf8', env: lab.env })
     assert.equal(r.status, 0, r.stderr)
     assert.deepEqual(kubeProcs(), [])
   })

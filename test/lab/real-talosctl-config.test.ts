@@ -10,7 +10,6 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { portOpen } from '../../lab/processes.ts'
-import { EtcdClient } from '../../lab/etcd-client.ts'
 import { wipeEtcdData } from '../../lab/etcd-recovery.ts'
 import { healNode, injectFault } from '../../lab/faults.ts'
 import { rebootNode } from '../../lab/machine-power.ts'
@@ -22,7 +21,7 @@ const W = `${P}.21`
 const exec = promisify(execFile)
 let lab: TestLab
 
-const etcd = () => new EtcdClient(`http://${CP}:2379`, 3000)
+const etcd = () => lab.etcd('cp1', 3000)
 const patch = (v: unknown) => JSON.stringify(v)
 
 describe('the real talosctl: apply-config, patch, logs, health, etcd backup and recovery', { timeout: 420_000 }, () => {

@@ -14,7 +14,6 @@ import { loadNode, paths } from '../../lab/state.ts'
 import { registerSchematic } from '../../lab/factory.ts'
 import { factoryInstallerImage } from '../../lib/talos/schematic.ts'
 import { powerOnMachine } from '../../lab/machine-power.ts'
-import { EtcdClient } from '../../lab/etcd-client.ts'
 import { UPGRADE_MUTEX_PREFIX } from '../../lab/etcd-upgrade-lock.ts'
 
 const P = '127.0.54'
@@ -189,7 +188,7 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
   })
 
   it("a control plane upgrades only under etcd's upgrade mutex, checked after the pull; --stage installs at the next boot", async () => {
-    const etcd = new EtcdClient(`http://${CP}:2379`)
+    const etcd = lab.etcd('cp1')
     const lease = await etcd.grantLease(60)
     await etcd.createIfAbsent(`${UPGRADE_MUTEX_PREFIX}${BigInt(lease).toString(16)}`, '', lease)
     const image = 'ghcr.io/siderolabs/installer:v1.10.4'

@@ -1,6 +1,7 @@
 // Talos's own validation of what the product renders: every machine config of the lab and the production example,
 // made from a secrets bundle of the real `talosctl gen secrets`, passes `talosctl validate --mode metal --strict`
 // (the real talosctl v1.10.3); and the linter asks the same talosctl when there is one.
+import { NODE, ZX } from '../bin.ts'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -43,7 +44,7 @@ test('every rendered config passes talosctl validate --mode metal --strict', () 
 
 test('02 --lint reports what talosctl validate refuses, and says when there is no talosctl', () => {
   const seed = 'test/fixtures/talos/seed-example-worker.yaml'
-  const withTalos = run(['npx', 'zx', 'runbooks/02-configure.ts', '--lint', seed], {
+  const withTalos = run([NODE, ...ZX, 'runbooks/02-configure.ts', '--lint', seed], {
     ...process.env,
     TALOSCTL: talosctl,
   })
@@ -52,7 +53,7 @@ test('02 --lint reports what talosctl validate refuses, and says when there is n
     withTalos.stdout,
     /error\[talos-validate\]: \(config\): talosctl validate --mode metal --strict: .*cannot unmarshal !!str `tcp_bbr` into v1alpha1\.KernelModuleConfig/,
   )
-  const without = run(['npx', 'zx', 'runbooks/02-configure.ts', '--lint', seed], {
+  const without = run([NODE, ...ZX, 'runbooks/02-configure.ts', '--lint', seed], {
     ...process.env,
     TALOSCTL: '/nonexistent/talosctl',
   })

@@ -27,7 +27,7 @@ describe('lab: etcd gives up waiting to join after the join timeout', () => {
       stage: 'running',
       bootedAt: new Date(Date.now() - bootedAgoMs).toISOString(),
       bootstrapped: false,
-      etcd: { clientUrl: 'http://127.0.250.11:2379', peerUrl: 'http://127.0.250.11:2380' },
+      etcd: { clientUrl: 'https://127.0.250.11:2379', peerUrl: 'https://127.0.250.11:2380' },
       kubeApi: { url: 'https://127.0.250.11:6443' },
       faults: {},
       ...extra,

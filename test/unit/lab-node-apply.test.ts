@@ -100,7 +100,7 @@ test("syncNode gives up on a Forbidden after its budget, with the API server's m
     Array.from({ length: 100 }, () => forbidden),
   )
   await assert.rejects(
-    syncNode(c, 'n1', spec({ taints: [{ key: 'k', effect: 'NoSchedule' }] }), 300),
+    syncNode(c, 'n1', spec({ taints: [{ key: 'k', effect: 'NoSchedule' }] }), 1500),
     /is not allowed to modify taints/,
   )
   assert.ok(c.sent.length >= 2, 'retried every 100 ms')

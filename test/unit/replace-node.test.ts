@@ -160,7 +160,12 @@ test('etcd-join asks a voting member (via) for the member list, never the joinin
     removed: [] as string[],
   }
   const c = fakeCluster(state)
-  setTimeout(() => (state.members = state.members.map((x) => ({ ...x, learner: false }))), 300)
+  // promoted once the wait has seen the learner (a timer alone could fire before the first ask on a loaded host)
+  const promote = setInterval(() => {
+    if (state.asked.length === 0) return
+    state.members = state.members.map((x) => ({ ...x, learner: false }))
+    clearInterval(promote)
+  }, 50)
   const members = await waitPromoted(c, cp(2), step, cp(3), 10_000)
   assert.deepEqual(
     members.map((x) => x.hostname),

@@ -9,7 +9,8 @@ import {
   sha256Command,
   parseSha256sum,
 } from '../../steps/install-image.ts'
-import { assertSafeToBootstrap, missingStaticPods } from '../../steps/03-bootstrap/steps.ts'
+import { assertSafeToBootstrap } from '../../steps/03-bootstrap/steps.ts'
+import { missingStaticPods } from '../../steps/static-pods.ts'
 import { evaluateEtcd, isBootstrapped } from '../../steps/etcd-view.ts'
 import { decideCsr, parseCsrSans, validatorProblems } from '../../steps/join.ts'
 import { canonical, redactDiff } from '../../steps/configure.ts'
