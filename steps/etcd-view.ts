@@ -19,21 +19,16 @@ export interface EtcdView {
 export async function etcdView(c: Cluster): Promise<EtcdView> {
   const cps = controlPlanes(c.inv)
   const view: EtcdView = { service: {}, unreachable: {}, maintenance: {}, members: [] }
-  // one `talosctl -n a,b,c service etcd` (apid reports each node's failure on its own); only when that call hangs
-  // (a node that accepts and never answers holds it) is each node asked alone
-  const batch = await c.talos
-    .serviceEach(
-      cps.map((n) => n.address),
-      'etcd',
-    )
-    .catch(() => undefined)
+  const services = await c.talos.serviceOfEach(
+    cps.map((n) => n.address),
+    'etcd',
+  )
   await Promise.all(
     cps.map(async (n) => {
       try {
-        const row = batch?.rows.find((r) => r.node === n.address)
-        if (batch && !row && batch.errors[n.address] === undefined) throw new Error(`${n.address} has no etcd service`)
-        if (batch && !row) throw new Error(batch.errors[n.address])
-        view.service[n.name] = row ?? (await c.talos.service([n.address], 'etcd'))[0]
+        const svc = services.get(n.address)
+        if (svc instanceof Error) throw svc
+        view.service[n.name] = svc
       } catch (e) {
         const stage = await maintenanceStage(c, n.address)
         if (stage) view.maintenance![n.name] = `in maintenance mode (stage ${stage}): no machine config yet, so no etcd`

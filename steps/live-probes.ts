@@ -138,16 +138,8 @@ export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } =
   const etcd: EtcdMemberStatus[] = []
   const etcdErrors: Record<string, string> = {}
   const etcdService: NonNullable<PreflightInput['etcdService']> = {}
-  // etcd's service on every control plane in one call (apid reports a node that does not answer per node), beside
-  // each member's own status; a node whose member does not answer is reported by that, not by its service too. Only
-  // when that call hangs (a node that accepts and never answers holds it) is each node asked alone.
-  const viaEndpoints = endpointsTalosctl(c, timeoutMs)
-  const services = viaEndpoints
-    .serviceEach(
-      cps.map((n) => n.address),
-      'etcd',
-    )
-    .catch(() => undefined)
+  // each member's own status first; a node whose member does not answer is reported by that, not by its service
+  // too (and a hung node costs one call timeout, not a second one for its service)
   await Promise.all(
     cps.map(async (n) => {
       try {
@@ -157,20 +149,18 @@ export async function gatherPreflight(c: Cluster, opts: { timeoutMs?: number } =
       }
     }),
   )
-  const batch = await services
-  await Promise.all(
-    cps.map(async (n) => {
-      if (etcdErrors[n.name]) return
-      try {
-        const row = batch?.rows.find((r) => r.node === n.address)
-        if (batch && !row) throw new Error(batch.errors[n.address] ?? `${n.address} has no etcd service`)
-        const svc = row ?? (await viaEndpoints.service([n.address], 'etcd'))[0]
-        if (svc) etcdService[n.name] = { state: svc.state, health: svc.health, message: svc.lastHealthMessage }
-      } catch (e) {
-        etcdService[n.name] = { state: 'unknown', health: '?', message: `talosctl service etcd: ${errText(e)}` }
-      }
-    }),
+  const asked = cps.filter((n) => !etcdErrors[n.name])
+  const services = await endpointsTalosctl(c, timeoutMs).serviceOfEach(
+    asked.map((n) => n.address),
+    'etcd',
   )
+  for (const n of asked) {
+    const svc = services.get(n.address)
+    etcdService[n.name] =
+      svc instanceof Error
+        ? { state: 'unknown', health: '?', message: `talosctl service etcd: ${errText(svc)}` }
+        : { state: svc!.state, health: svc!.health, message: svc!.lastHealthMessage }
+  }
   etcd.sort((a, b) => a.node.localeCompare(b.node))
   const healthy = cps.find((n) => etcd.some((r) => r.node === n.name && hasLeader(r.leader)))
   let members: PreflightInput['members']

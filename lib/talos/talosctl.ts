@@ -318,6 +318,30 @@ export class Talosctl extends CliTool {
   }
 
   /**
+   * `service <id>` of each node: one call for all (apid reports each node's failure on its own); only when that call
+   * hangs (a node that accepts and never answers holds it) or fails as a whole is each node asked alone. Node → its
+   * status, or why it has none.
+   */
+  async serviceOfEach(nodes: string[], id: string): Promise<Map<string, ServiceStatus | Error>> {
+    const out = new Map<string, ServiceStatus | Error>()
+    if (nodes.length === 0) return out
+    const batch = await this.serviceEach(nodes, id).catch(() => undefined)
+    await Promise.all(
+      nodes.map(async (node) => {
+        const row = batch?.rows.find((r) => r.node === node)
+        if (row) return out.set(node, row)
+        if (batch) return out.set(node, new Error(batch.errors[node] ?? `${node} has no ${id} service`))
+        const alone = await this.service([node], id).then(
+          ([r]) => r ?? new Error(`${node} has no ${id} service`),
+          (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+        )
+        out.set(node, alone)
+      }),
+    )
+    return out
+  }
+
+  /**
    * `get <type> [id] -o json` on several nodes in one call, keeping what the nodes that answered returned (talosctl
    * prints their resources and exits 1 when some node failed). Node → why it returned nothing, for the others.
    */

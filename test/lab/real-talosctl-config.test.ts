@@ -295,9 +295,13 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
       assert.equal(r.code, 0, r.stderr)
       // the restart has written its line when the call returns; the stream reads the log every 500 ms (a loaded
       // host may delay that read, and an earlier boot's kubelet start may add a line of its own)
-      await lab.until('a new line', async () => lines().length > before, 30_000).catch((e: Error) => {
-        throw new Error(`${e.message}; talosctl ${p.exitCode === null ? 'still runs' : `exited ${p.exitCode}`}: ${err}`)
-      })
+      await lab
+        .until('a new line', async () => lines().length > before, 30_000)
+        .catch((e: Error) => {
+          throw new Error(
+            `${e.message}; talosctl ${p.exitCode === null ? 'still runs' : `exited ${p.exitCode}`}: ${err}`,
+          )
+        })
       assert.ok(
         lines()
           .slice(before)

@@ -438,3 +438,34 @@ test('lsNames: the entries below a dir in either of talosctl ls’s layouts; [] 
   give('err', 'rpc error: code = PermissionDenied desc = not authorized\n')
   await assert.rejects(t.lsNames('127.0.10.11', '/var/lib/etcd'), /not authorized/)
 })
+
+test('serviceOfEach: one call for all nodes; a node apid could not reach gets its error, not a second call', async () => {
+  const t = setup()
+  const nodes = ['127.0.10.11', '127.0.10.12', '127.0.10.13']
+  const svc = (node: string) =>
+    `NODE     ${node}\nID       etcd\nSTATE    Running\nHEALTH   OK\nEVENTS   [Running]: Health check successful (2m47s ago)\n`
+  give(`out.${nodes.join(',')}`, svc('127.0.10.11') + '\n' + svc('127.0.10.12'))
+  give(
+    'err',
+    'WARNING: 1 error occurred:\n\t* 127.0.10.13: rpc error: code = Unavailable desc = connection refused\n\n',
+  )
+  const got = await t.serviceOfEach(nodes, 'etcd')
+  assert.equal(calls().length, 1)
+  assert.equal((got.get('127.0.10.11') as { state: string }).state, 'Running')
+  assert.equal((got.get('127.0.10.12') as { health: string }).health, 'OK')
+  const third = got.get('127.0.10.13')
+  assert.ok(third instanceof Error)
+  assert.match(third.message, /connection refused/)
+})
+
+test('serviceOfEach: when the call for all nodes hangs, each node is asked alone', async () => {
+  const t = setup({ timeoutMs: 300 })
+  give('sleep', '20')
+  const nodes = ['127.0.10.11', '127.0.10.12']
+  const got = await t.serviceOfEach(nodes, 'etcd')
+  assert.deepEqual(
+    calls().map((c) => c[c.indexOf('-n') + 1]),
+    ['127.0.10.11,127.0.10.12', '127.0.10.11', '127.0.10.12'],
+  )
+  for (const n of nodes) assert.match((got.get(n) as Error).message, /timed out after 300 ms/)
+})
