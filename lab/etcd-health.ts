@@ -29,22 +29,60 @@ interface Runner {
 /** One runner per etcd process: node name → its runner (a new pid is a new service run). */
 const runners = new Map<string, Runner>()
 
-function check(n: LabNode, r: Runner): Promise<void> {
-  r.inFlight ??= etcdClient(n, QUORUM_CHECK_TIMEOUT_MS)
+/** One of machined's checks: a quorum read of "health" within 15 s, its error as Go's client reports it. */
+function quorumCheck(n: LabNode): Promise<EtcdHealth> {
+  return etcdClient(n, QUORUM_CHECK_TIMEOUT_MS)
     .get('health')
     .then(
-      () => void (r.last = { health: 'OK', message: '' }),
+      (): EtcdHealth => ({ health: 'OK', message: '' }),
       // a check that ran out of its 15 s fails with its context's error, and one etcd refused with etcd's own error,
       // as Go's client reports them (without the lab client's URL: "etcdserver: request timed out" without quorum)
-      (e: Error) => {
+      (e: Error): EtcdHealth => {
         const message = /TimeoutError|AbortError/.test(e.message)
           ? 'context deadline exceeded'
           : (/etcdserver: .*/.exec(e.message)?.[0] ?? e.message)
-        r.last = { health: 'Fail', message }
+        return { health: 'Fail', message }
       },
     )
+}
+
+function check(n: LabNode, r: Runner): Promise<void> {
+  r.inFlight ??= quorumCheck(n)
+    .then((h) => void (r.last = h))
     .finally(() => (r.inFlight = undefined))
   return r.inFlight
+}
+
+/**
+ * Resolves when machined would first call the etcd service of `n` healthy: its checks on their schedule (5 s after
+ * etcd started, then every 20 s) until one passes. What waits for it on Talos: the control plane's static pods
+ * (k8s/control_plane_static_pod.go:111-125, "wait for etcd to be healthy as kube-apiserver is using local etcd
+ * instance") and the VIP's campaign (network/operator/vip.go:155-165, Running && Healthy). A learner fails the quorum
+ * read ("rpc not supported for learner"), so a joining control plane starts neither until it is promoted.
+ * `pidOf` gives etcd's current process (a new one starts the schedule again); `onFail` hears each failed check.
+ */
+export async function untilEtcdHealthy(
+  n: LabNode,
+  pidOf: () => number | undefined,
+  onFail: (h: EtcdHealth) => void = () => undefined,
+): Promise<void> {
+  let pid = pidOf()
+  let due = Math.max(0, HEALTH_INITIAL_DELAY_MS - (pid ? runningForMs(pid) : 0))
+  for (;;) {
+    await new Promise((res) => setTimeout(res, due))
+    const now = pidOf()
+    if (now !== pid || !isAlive(now)) {
+      pid = now
+      due = Math.max(1000, HEALTH_INITIAL_DELAY_MS - (now && isAlive(now) ? runningForMs(now) : 0))
+      continue
+    }
+    const startedAt = Date.now()
+    const h = await quorumCheck(n)
+    if (h.health === 'OK') return
+    onFail(h)
+    // the period runs from one check's start to the next's
+    due = Math.max(0, HEALTH_PERIOD_MS - (Date.now() - startedAt))
+  }
 }
 
 function start(n: LabNode, pid: number): Runner {

@@ -1,6 +1,6 @@
 // The real Kubernetes control plane of one lab control-plane machine (issue #23):
 //   node --import tsx lab/real-kube-node.ts --node cp1 [--lab-dir DIR]
-// What Talos v1.10.3 runs on a control plane once its etcd is up:
+// What Talos v1.10.3 runs on a control plane once machined calls its etcd service healthy:
 // - kube-apiserver, kube-controller-manager and kube-scheduler v1.33.1 with the flags and files
 //   `talos-api render-control-plane` renders from the machine's config (lab/control-plane.ts), in nodes/<n>/kube/;
 // - the cluster VIP (lab/vip-holder.ts, Talos's etcd election): while this node holds it, connections to VIP:port are
@@ -41,6 +41,7 @@ const { parseMachineConfig, hostnameOf } = await import('./node-shape.ts')
 const { inlineManifests, manifestObjects } = await import('./manifest-objects.ts')
 const { applyManifestObjects } = await import('./real-manifest-apply.ts')
 const { withLock } = await import('./etcd-mutex.ts')
+const { untilEtcdHealthy } = await import('./etcd-health.ts')
 type RenderedControlPlane = import('./control-plane.ts').RenderedControlPlane
 type Manifest = import('./manifest-objects.ts').Manifest
 
@@ -86,7 +87,7 @@ function forwarder(): Server {
   return Object.assign(s, { closeAllConnections: () => sockets.forEach((x) => x.destroy()) })
 }
 
-// Talos holds the VIP once etcd is healthy, whether or not kube-apiserver is up yet (vip.go)
+// Talos campaigns for the VIP once etcd is healthy (below), whether or not kube-apiserver is up yet (vip.go)
 const vip = new VipHolder({
   node: name,
   address: node.address,
@@ -95,7 +96,6 @@ const vip = new VipHolder({
   listen: forwarder,
   log,
 })
-vip.start()
 /** How often the local etcd is probed: a stopped etcd takes the node out of the election within 2 s of probes. */
 const ETCD_PROBE_MS = 500
 const etcd = etcdClient(ETCD_PROBE_MS)
@@ -170,6 +170,17 @@ async function supervise(component: string, start: () => Promise<ChildProcess>, 
     backoff = Math.min(backoff * 2, 300_000)
   }
 }
+
+// machined starts the static pods, and the VIP operator campaigns, once it calls the etcd service healthy: its first
+// check 5 s after etcd starts, then one every 20 s (lab/etcd-health.ts untilEtcdHealthy)
+log('waiting for the etcd service to be healthy')
+await untilEtcdHealthy(
+  node,
+  () => loadNode(name).etcd.pid,
+  (h) => log(`etcd service not healthy yet: ${h.message}`),
+)
+log('etcd service healthy')
+vip.start()
 
 let othersStarted = false
 log(`starting kube-apiserver (etcd ${etcdUrl})`)
