@@ -15,6 +15,7 @@ import { applyManifestObjects } from '../../lab/real-manifest-apply.ts'
 import { createTestLab, type TestLab } from '../../lab/testlab.ts'
 import { findKubeComponent, KUBERNETES_BUILDS, KUBERNETES_VERSION } from '../../lab/go-builds.ts'
 import { missingStaticPods } from '../../steps/static-pods.ts'
+import { runningForMs } from '../../lab/processes.ts'
 import type { KubePod } from '../../lib/kube/kubectl.ts'
 
 const P = '127.0.197'
@@ -81,6 +82,23 @@ describe('a lab running the real control plane', { skip, timeout: 420_000 }, () 
     assert.equal(server, `https://${VIP}:6443`)
     // a resource only the real API server serves: API priority and fairness
     assert.match(kubectl(['api-resources', '--api-group=flowcontrol.apiserver.k8s.io']).out, /flowschemas/)
+  })
+
+  it("kube-apiserver started only after machined's first etcd health check, 5 s after etcd started (Talos's static pods wait for it)", () => {
+    const nodeDir = join(lab.dir, 'nodes', 'cp1')
+    const etcdPid = (JSON.parse(readFileSync(join(nodeDir, 'node.json'), 'utf8')) as { etcd: { pid: number } }).etcd.pid
+    const etcdStartedAt = Date.now() - runningForMs(etcdPid)
+    const lines = readFileSync(join(nodeDir, 'kube-api.log'), 'utf8').split('\n')
+    const at = (what: RegExp) => {
+      const line = lines.find((l) => what.test(l))
+      assert.ok(line, `no ${what} in the supervisor's log:\n${lines.join('\n')}`)
+      return Date.parse(line.split(' ')[0]!)
+    }
+    const healthy = at(/ etcd service healthy$/)
+    const apiserver = at(/ starting kube-apiserver /)
+    assert.ok(healthy <= apiserver)
+    // /proc's start time has a 10 ms tick; the check is due 5 s after etcd started
+    assert.ok(apiserver - etcdStartedAt >= 4_900, `kube-apiserver started ${apiserver - etcdStartedAt} ms after etcd`)
   })
 
   it("both machines' kubelets join with the bootstrap token and their Nodes go Ready", async () => {
