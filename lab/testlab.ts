@@ -381,7 +381,9 @@ export async function createTestLab(opts: {
           killGroup(s.kubeApi.pid)
         } catch {}
       }
-      rmSync(dir, { recursive: true, force: true })
+      // TALOS_TEST_KEEP_LABS=1 keeps a test's lab directory (its logs) for a look after a failure
+      if (process.env.TALOS_TEST_KEEP_LABS !== '1') rmSync(dir, { recursive: true, force: true })
+      else console.error(`kept ${dir}`)
     },
   }
   try {

@@ -1,5 +1,5 @@
-// Runtime resources of a lab machine (pkg/machinery/resources/runtime at v1.10.3): its machine status and the system
-// extensions of the image it runs.
+// Runtime resources of a lab machine (pkg/machinery/resources/runtime and v1alpha1 at v1.10.3): its machine status,
+// the system extensions of the image it runs, and its running services.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { EMPTY_SCHEMATIC_ID, parseSchematic } from '../../lib/talos/schematic.ts'
@@ -97,4 +97,19 @@ export function extensionStatuses(n: LabNode): ModelResource[] {
       },
     },
   ]
+}
+
+/**
+ * The Service resources of machined's ServiceController (v1.10.3 internal/app/machined/pkg/controllers/v1alpha1/
+ * service.go:72-93): one per service while it runs, its health from the last check (healthy, or unknown before the
+ * first); any other state destroys it. `talosctl upgrade-k8s` watches kubelet's to see it restart.
+ */
+export async function serviceResources(n: LabNode): Promise<ModelResource[]> {
+  return (await nodeServices(n))
+    .filter((s) => s.state === 'Running')
+    .map((s) => ({
+      id: s.id,
+      owner: 'v1alpha1.ServiceController',
+      spec: { running: true, healthy: s.health === 'OK', unknown: s.health === '?' },
+    }))
 }

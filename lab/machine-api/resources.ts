@@ -6,7 +6,7 @@
 import type { LabNode } from '../state.ts'
 import { blockMountStatuses, disks, legacyMountStatuses, volumeStatuses } from './resources-block.ts'
 import { hostnameStatus, members } from './resources-cluster.ts'
-import { extensionStatuses, machineStatus } from './resources-runtime.ts'
+import { extensionStatuses, machineStatus, serviceResources } from './resources-runtime.ts'
 import { kernelParamStatuses } from './kernel-params.ts'
 import { discoveredVolumes } from './resources-discovery.ts'
 import { addressStatuses, ethernetStatuses, linkStatuses, routeStatuses } from './resources-network.ts'
@@ -38,6 +38,7 @@ export const RESOURCE_KINDS: Record<string, ResourceKind> = {
   'RouteStatuses.net.talos.dev': { namespace: 'network', maintenance: true, list: routeStatuses },
   // EthernetStatusController runs without a config too (it only watches links): ethernet_status.go
   'EthernetStatuses.net.talos.dev': { namespace: 'network', maintenance: true, list: ethernetStatuses },
+  'Services.v1alpha1.talos.dev': { namespace: 'runtime', maintenance: false, list: serviceResources },
   // machined's VersionController writes it on every boot, maintenance mode included (controllers/runtime/version.go)
   'Versions.runtime.talos.dev': {
     namespace: 'runtime',

@@ -23,6 +23,8 @@ import (
 	"github.com/cosi-project/runtime/pkg/state/registry"
 	"gopkg.in/yaml.v3"
 
+	talosconfig "github.com/siderolabs/talos/pkg/machinery/config"
+
 	"github.com/siderolabs/talos/pkg/machinery/resources/block"
 	"github.com/siderolabs/talos/pkg/machinery/resources/cluster"
 	"github.com/siderolabs/talos/pkg/machinery/resources/config"
@@ -61,6 +63,7 @@ var resourceTypes = []meta.ResourceWithRD{
 	&config.MachineConfig{}, &config.MachineType{},
 	&etcd.Member{}, &etcd.Spec{},
 	&hardware.MemoryModule{}, &hardware.PCIDevice{}, &hardware.Processor{}, &hardware.SystemInformation{},
+	&k8s.APIServerConfig{}, &k8s.ControllerManagerConfig{}, &k8s.SchedulerConfig{},
 	&k8s.KubeletSpec{}, &k8s.Nodename{}, &k8s.NodeIP{}, &k8s.NodeLabelSpec{}, &k8s.NodeTaintSpec{},
 	&k8s.StaticPodStatus{}, &k8s.NodeStatus{},
 	&network.AddressStatus{}, &network.EthernetStatus{}, &network.HardwareAddr{}, &network.HostnameStatus{},
@@ -172,19 +175,26 @@ func (s *refreshingState) put(ctx context.Context, r resource.Resource) error {
 		return err
 	}
 
+	// the same spec under the same metadata is no change: its version stays (compared with the current version, not
+	// the one the model's resource was made with, which made every refresh an update and every read a new version)
+	r.Metadata().SetVersion(cur.Metadata().Version())
+
 	if resource.Equal(cur, r) {
 		return nil
 	}
-
-	r.Metadata().SetVersion(cur.Metadata().Version())
 
 	return s.st.Update(ctx, r, state.WithUpdateOwner(r.Metadata().Owner()))
 }
 
 // fromModel asks the machine model for every resource of a type on this machine.
 func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]resource.Resource, error) {
-	if typ == config.MachineConfigType {
+	switch typ {
+	case config.MachineConfigType:
 		return s.machineConfigs()
+	case k8s.APIServerConfigType, k8s.ControllerManagerConfigType, k8s.SchedulerConfigType:
+		return s.fromActiveConfig(func(cfg talosconfig.Provider) ([]resource.Resource, error) {
+			return controlPlaneConfigs(cfg, typ)
+		})
 	}
 
 	var items []modelResource
@@ -232,6 +242,21 @@ func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
 		config.NewMachineConfigWithID(persistent, config.PersistentID),
 		config.NewMachineConfigWithID(cfg, config.ActiveID),
 	}, nil
+}
+
+// fromActiveConfig: resources Talos's controllers make from the active machine config; none without one.
+func (s *refreshingState) fromActiveConfig(build func(talosconfig.Provider) ([]resource.Resource, error)) ([]resource.Resource, error) {
+	n, ok := s.nodes.get(s.name)
+	if !ok || n.Config == "" {
+		return nil, nil
+	}
+
+	cfg, err := loadNodeConfig(n.Config)
+	if err != nil {
+		return nil, err
+	}
+
+	return build(cfg)
 }
 
 // typedResource builds the real resource type with the model's spec, refusing any field the type does not have; the

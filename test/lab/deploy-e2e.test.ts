@@ -130,7 +130,9 @@ before(() => {
 
 after(() => {
   sh(NODE, [...TSX, 'lab/cli.ts', 'down'])
-  rmSync(tmp, { recursive: true, force: true })
+  // TALOS_TEST_KEEP_LABS=1 keeps the lab and the runbooks' output for a look after a failure (lab/testlab.ts)
+  if (process.env.TALOS_TEST_KEEP_LABS !== '1') rmSync(tmp, { recursive: true, force: true })
+  else console.error(`kept ${tmp}`)
 })
 
 const commandsLogs = () =>

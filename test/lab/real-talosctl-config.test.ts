@@ -259,6 +259,44 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     assert.match(again.stderr, /Apply was skipped: no changes detected\./)
   })
 
+  it("get apiserverconfig, controllermanagerconfig, schedulerconfig: the control plane's as Talos's controllers make them, none on a worker; a changed spec is a new version, a read is not", async () => {
+    const yaml = async (node: string, ...args: string[]) => {
+      const r = await as(['-n', node, 'get', ...args, '-o', 'yaml'])
+      assert.equal(r.code, 0, r.stderr)
+      return r.stdout
+    }
+    const api = await yaml(CP, 'apiserverconfig')
+    assert.match(api, /^\s+owner: k8s\.ControlPlaneAPIServerController$/m)
+    assert.match(api, /^\s+image: registry\.k8s\.io\/kube-apiserver:v1\.33\.\d+$/m)
+    assert.match(api, new RegExp(`^\\s+controlPlaneEndpoint: https://${CP.replaceAll('.', '\\.')}:6443$`, 'm'))
+    assert.match(api, /^\s+- https:\/\/localhost:2379$/m)
+    assert.match(
+      await yaml(CP, 'controllermanagerconfig'),
+      /^\s+image: registry\.k8s\.io\/kube-controller-manager:v1\.33\.\d+$/m,
+    )
+    for (const type of ['apiserverconfigs', 'controllermanagerconfigs', 'schedulerconfigs'])
+      assert.doesNotMatch(await yaml(W, type), /spec:/, `${type} on the worker`)
+    const version = async () => Number(/^\s+version: (\d+)$/m.exec(await yaml(CP, 'schedulerconfig'))![1])
+    const before = await version()
+    assert.equal(await version(), before, 'a read changed the version')
+    const p = patch({ cluster: { scheduler: { extraArgs: { v: '2' } } } })
+    const r = await as(['-n', CP, 'patch', 'machineconfig', '--patch', p])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(await version(), before + 1)
+    assert.match(await yaml(CP, 'schedulerconfig'), /^\s+extraArgs:\n\s+v: "2"$/m)
+  })
+
+  it('get services: a resource per running service with its health, as machined keeps them', async () => {
+    const r = await as(['-n', `${CP},${W}`, 'get', 'services'])
+    assert.equal(r.code, 0, r.stderr)
+    const rows = r.stdout.trim().split('\n')
+    assert.match(rows[0]!, /^NODE\s+NAMESPACE\s+TYPE\s+ID\s+VERSION\s+RUNNING\s+HEALTHY\s+HEALTH UNKNOWN$/)
+    const row = (node: string, id: string) => rows.find((l) => l.startsWith(node + ' ') && l.split(/\s+/)[3] === id)
+    assert.match(row(W, 'kubelet') ?? '', /\sService\s+kubelet\s+\d+\s+true\s+true\s+false$/)
+    assert.match(row(CP, 'etcd') ?? '', /\sService\s+etcd\s+\d+\s+true\s+true\s+false$/)
+    assert.equal(row(W, 'etcd'), undefined)
+  })
+
   it('logs kubelet: the service log, each line prefixed by the node; an unknown log is not registered', async () => {
     const r = await as(['-n', W, 'logs', 'kubelet'])
     assert.equal(r.code, 0, r.stderr)

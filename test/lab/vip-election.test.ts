@@ -27,18 +27,16 @@ const vipLog = (): VipEvent[] => parseVipLog(readFileSync(join(lab.dir, 'vip-hol
 const addressOf = (name: string) => lab.nodes.find((n) => n.name === name)!.address
 
 /**
- * Does a kube-apiserver answer /readyz on the VIP within `timeoutMs`? Talos runs it with --anonymous-auth=false
- * (control_plane_static_pod.go:363), so an unauthenticated request is answered 401: that is an answer.
+ * Does a kube-apiserver answer /readyz on `host` (the VIP, or a node) within `timeoutMs`? Talos runs it with
+ * --anonymous-auth=false (control_plane_static_pod.go:363), so an unauthenticated request is answered 401: that is an
+ * answer.
  */
-function vipAnswers(timeoutMs = 1000): Promise<boolean> {
+function apiAnswers(host: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request(
-      { host: VIP, port: 6443, path: '/readyz', rejectUnauthorized: false, timeout: timeoutMs },
-      (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode === 200 || res.statusCode === 401))
-      },
-    )
+    const req = request({ host, port: 6443, path: '/readyz', rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode === 200 || res.statusCode === 401))
+    })
     req.on('timeout', () => req.destroy())
     req.on('error', () => resolve(false))
     req.end()
@@ -65,13 +63,21 @@ function vipTrace(since: number): string {
   return lines.sort().join('\n')
 }
 
+const vipAnswers = (timeoutMs = 1000) => apiAnswers(VIP, timeoutMs)
+
 /**
- * Every control plane's API server running and the VIP answering: the holder per the lab's log. A control plane
- * powered back on starts its API server once its etcd runs and answers again: over 60 s in one CI run on a loaded
- * 2-core host.
+ * Every control plane's API server answering on its own address and the VIP answering: the holder per the lab's log.
+ * A control plane powered back on starts its API server once machined calls its etcd healthy (5 s after etcd starts,
+ * or 20 s later when that check fails), and it answers after its start: over 60 s in one CI run on a loaded 2-core
+ * host. A test that takes the VIP's holder down needs the others' API servers up, or the VIP moves to a node that
+ * does not answer yet.
  */
 async function settled(): Promise<string> {
-  await until('three API servers', () => lab.nodes.every((n) => lab.node(n.name).kubeApi.pid) || undefined, 150_000)
+  await until(
+    'three API servers answering',
+    async () => (await Promise.all(lab.nodes.map((n) => apiAnswers(n.address)))).every(Boolean) || undefined,
+    150_000,
+  )
   await until('the VIP answering', async () => (await vipAnswers()) || undefined, 120_000)
   return until('a VIP holder in the log', () => currentVipHolder(vipLog()), 5_000)
 }
@@ -110,6 +116,9 @@ describe('the shared VIP follows the etcd election', { timeout: 600_000 }, () =>
     assert.ok(gapMs >= 0 && gapMs < 2000, `VIP dark for ${gapMs} ms after a graceful shutdown`)
     t.diagnostic(`${holder} resigned; ${taken.node} took the VIP ${gapMs} ms after ${holder} released it`)
     assert.ok(await until('the VIP answering', async () => (await vipAnswers()) || undefined, 5_000))
+    // its shutdown sequence goes on after the VIP moved (etcd, services): a heal before it powered off would find it
+    // still on and leave it off
+    await until('the old holder powered off', () => lab.node(holder).power === 'off' || undefined, 60_000)
     labCli('heal', holder) // powers it back on, as its BMC would
   })
 
