@@ -6,6 +6,7 @@ import { rescueSshdPid, startRescueSshd, stopRescueSshd } from './sshd.ts'
 import { loadCluster, loadNode, updateNode } from './state.ts'
 import { faultsText } from './status.ts'
 import { powerOnMachine } from './machine-power.ts'
+import { apidStopped } from './machine-sequences.ts'
 import { loseDisks } from './disk-loss.ts'
 import { destroyEtcdData } from './etcd-recovery.ts'
 import { UsageError } from '../lib/runner/flags.ts'
@@ -74,6 +75,10 @@ export async function injectFault(
       // a dead machine does not answer SSH either
       const sshd = rescueSshdPid(node)
       if (sshd) (await stopRescueSshd(node), done.push(`${node}: stopped rescue sshd (pid ${sshd})`))
+      // lab/talos-api stops serving a machine marked down at its next look at the model (ten a second): the fault
+      // is in place once it has, so a call made right after meets a dead host (an apply-config sent in between went
+      // through, and the e2e's "node dies during apply-config" saw it applied)
+      await apidStopped(node)
       break
     }
     case 'etcd-crash': {

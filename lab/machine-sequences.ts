@@ -81,7 +81,7 @@ async function stopServices(name: string, stage: 'rebooting' | 'shutting down'):
 }
 
 /** Until nothing answers on the machine's apid port (nothing at all when no lab/talos-api runs). */
-async function apidStopped(name: string): Promise<void> {
+export async function apidStopped(name: string): Promise<void> {
   const { address } = loadNode(name)
   const deadline = Date.now() + APID_STOP_MS
   while (await portOpen(address, APID_PORT, 1000)) {

@@ -119,8 +119,11 @@ await runbook<typeof FLAGS, ReplaceCtx>({
     },
     {
       name: 'kubernetes-join',
-      describe: "wait for the new machine's Node: registered, serving CSR approved, Ready",
-      detail: (c) => `Wait for ${c.node.name} to register, approve its kubelet-serving CSR, wait for Ready`,
+      describe:
+        "wait for the new machine's Node: registered, serving CSR approved, Ready; a control plane's static pods Running",
+      detail: (c) =>
+        `Wait for ${c.node.name} to register, approve its kubelet-serving CSR, wait for Ready` +
+        (isCp(c) ? ', and for its static pods to run' : ''),
       targets: (c) => [c.node.name],
       run: (c, step) => joinKubernetes(c, step),
     },

@@ -24,6 +24,8 @@ import { approveCsrs, waitReady, waitRegistered } from '../join.ts'
 import { backupFirstStep } from '../etcd-backup.ts'
 import { requireChecksPass, runSuite } from '../run-checks.ts'
 import { assess, isPeerUrlOf, memberLabel, type Assessment } from './assess.ts'
+import { waitForStaticPods } from '../static-pods.ts'
+import { nodeTalosctl } from '../live-probes.ts'
 
 /** The dead member: `talosctl etcd remove-member <ID>` through a healthy member, then read back. */
 export async function removeDeadMembers(
@@ -313,9 +315,46 @@ export async function waitUntilPromoted(c: ReplaceCtx, step: StepHandle) {
   return { members: members.map((m) => m.hostname) }
 }
 
-/** kubernetes-join: the new machine's Node registered, its serving CSR approved, Ready. */
+/**
+ * kubernetes-join: the new machine's Node registered, its serving CSR approved, Ready; a control plane's static pods
+ * Running too (Talos starts them only once its etcd service is healthy, after its promotion: the checks that follow
+ * would find them missing, and `talosctl health` would not count it as a control plane).
+ */
 export async function joinKubernetes(c: ReplaceCtx, step: StepHandle) {
-  if (!step.dryRun) await joinOne(c, c.node)
+  if (step.dryRun) return
+  await reachableThroughEveryApid(c, c.node)
+  await joinOne(c, c.node)
+  if (isCp(c)) {
+    log.info(`  waiting for ${c.node.name}'s kube-apiserver, kube-controller-manager and kube-scheduler to run`)
+    await waitForStaticPods(c, { nodes: [c.node.name] })
+  }
+}
+
+/**
+ * Until `node` answers the Talos API through every other control plane's apid, as talosctl reaches it through the
+ * talosconfig's endpoints. An apid that could not reach the machine while it was in maintenance mode (it presents a
+ * certificate of its own then) retries with a back-off of up to 15 s (v1.10.3 internal/app/apid/pkg/backend/apid.go),
+ * and until then answers for it with that TLS error: the checks would report the node down.
+ */
+async function reachableThroughEveryApid(c: ReplaceCtx, node: InventoryNode): Promise<void> {
+  const via = controlPlanes(c.inv).filter((n) => n.name !== node.name)
+  await waitFor(
+    `${node.name}'s Talos API through ${via.map((n) => n.name).join(', ')}`,
+    async () => {
+      const ok = await Promise.all(
+        via.map((cp) =>
+          nodeTalosctl(c, cp, 10_000)
+            .version([node.address])
+            .then(
+              () => true,
+              () => false,
+            ),
+        ),
+      )
+      return ok.every(Boolean) ? true : undefined
+    },
+    { timeoutMs: 60_000, intervalMs: 2000 },
+  )
 }
 
 /** unique-names: the machine is one etcd member (control plane) and one Node, with its inventory address. */
