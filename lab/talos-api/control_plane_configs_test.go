@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 	"github.com/siderolabs/talos/pkg/machinery/resources/k8s"
 )
@@ -37,15 +36,7 @@ func TestControlPlaneConfigsFromTheMachineConfig(t *testing.T) {
 		t.Fatalf("resources %+v", spec.Resources)
 	}
 
-	in, err := generate.NewInput("lab", "https://127.0.131.10:6443", "1.33.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	worker, err := in.Config(machine.TypeWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
+	worker := generatedConfig(t, machine.TypeWorker)
 
 	for _, typ := range []string{k8s.APIServerConfigType, k8s.ControllerManagerConfigType, k8s.SchedulerConfigType} {
 		if rs, err := controlPlaneConfigs(worker, typ); err != nil || len(rs) != 0 {

@@ -12,8 +12,8 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 )
 
-// controlPlaneConfig is what `talosctl gen config` makes for a control plane, with apiServer extraArgs.
-func controlPlaneConfig(t *testing.T, extraArgs map[string]string) config.Provider {
+// generatedConfig is what `talosctl gen config` makes for a machine of type typ.
+func generatedConfig(t *testing.T, typ machine.Type) config.Provider {
 	t.Helper()
 
 	in, err := generate.NewInput("lab", "https://127.0.131.10:6443", "1.33.1")
@@ -21,11 +21,19 @@ func controlPlaneConfig(t *testing.T, extraArgs map[string]string) config.Provid
 		t.Fatal(err)
 	}
 
-	cfg, err := in.Config(machine.TypeControlPlane)
+	cfg, err := in.Config(typ)
 	if err != nil {
 		t.Fatal(err)
 	}
 
+	return cfg
+}
+
+// controlPlaneConfig is what `talosctl gen config` makes for a control plane, with apiServer extraArgs.
+func controlPlaneConfig(t *testing.T, extraArgs map[string]string) config.Provider {
+	t.Helper()
+
+	cfg := generatedConfig(t, machine.TypeControlPlane)
 	cfg.RawV1Alpha1().ClusterConfig.APIServerConfig.ExtraArgsConfig = extraArgs
 
 	return cfg

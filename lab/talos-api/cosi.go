@@ -192,7 +192,7 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 	case config.MachineConfigType:
 		return s.machineConfigs()
 	case k8s.APIServerConfigType, k8s.ControllerManagerConfigType, k8s.SchedulerConfigType:
-		return s.fromActiveConfig(func(cfg talosconfig.Provider) ([]resource.Resource, error) {
+		return s.fromActiveConfig(func(_ Node, cfg talosconfig.Provider) ([]resource.Resource, error) {
 			return controlPlaneConfigs(cfg, typ)
 		})
 	}
@@ -220,32 +220,26 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 // `v1alpha1` (active) (pkg/machinery/resources/config/machine_config.go: ActiveID, PersistentID); they differ while
 // a staged config waits for a reboot.
 func (s *refreshingState) machineConfigs() ([]resource.Resource, error) {
-	n, ok := s.nodes.get(s.name)
-	if !ok || n.Config == "" {
-		return nil, nil
-	}
-
-	cfg, err := loadNodeConfig(n.Config)
-	if err != nil {
-		return nil, err
-	}
-
-	// a staged config (apply --mode staged) or the config a try replaced is saved but not running
-	persistent := cfg
-	if n.PersistentConfig != "" {
-		if persistent, err = loadNodeConfig(n.PersistentConfig); err != nil {
-			return nil, err
+	return s.fromActiveConfig(func(n Node, cfg talosconfig.Provider) ([]resource.Resource, error) {
+		// a staged config (apply --mode staged) or the config a try replaced is saved but not running
+		persistent := cfg
+		if n.PersistentConfig != "" {
+			var err error
+			if persistent, err = loadNodeConfig(n.PersistentConfig); err != nil {
+				return nil, err
+			}
 		}
-	}
 
-	return []resource.Resource{
-		config.NewMachineConfigWithID(persistent, config.PersistentID),
-		config.NewMachineConfigWithID(cfg, config.ActiveID),
-	}, nil
+		return []resource.Resource{
+			config.NewMachineConfigWithID(persistent, config.PersistentID),
+			config.NewMachineConfigWithID(cfg, config.ActiveID),
+		}, nil
+	})
 }
 
-// fromActiveConfig: resources Talos's controllers make from the active machine config; none without one.
-func (s *refreshingState) fromActiveConfig(build func(talosconfig.Provider) ([]resource.Resource, error)) ([]resource.Resource, error) {
+// fromActiveConfig: resources made from the machine's active config (MachineConfigs, and those Talos's controllers
+// make from it); none without one.
+func (s *refreshingState) fromActiveConfig(build func(Node, talosconfig.Provider) ([]resource.Resource, error)) ([]resource.Resource, error) {
 	n, ok := s.nodes.get(s.name)
 	if !ok || n.Config == "" {
 		return nil, nil
@@ -256,7 +250,7 @@ func (s *refreshingState) fromActiveConfig(build func(talosconfig.Provider) ([]r
 		return nil, err
 	}
 
-	return build(cfg)
+	return build(n, cfg)
 }
 
 // typedResource builds the real resource type with the model's spec, refusing any field the type does not have; the
