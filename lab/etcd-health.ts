@@ -70,10 +70,10 @@ export async function untilEtcdHealthy(
   let due = Math.max(0, HEALTH_INITIAL_DELAY_MS - (pid ? runningForMs(pid) : 0))
   for (;;) {
     await new Promise((res) => setTimeout(res, due))
-    const now = pidOf()
-    if (now !== pid || !isAlive(now)) {
-      pid = now
-      due = Math.max(1000, HEALTH_INITIAL_DELAY_MS - (now && isAlive(now) ? runningForMs(now) : 0))
+    const current = pidOf()
+    if (current !== pid || !isAlive(current)) {
+      pid = current
+      due = Math.max(1000, HEALTH_INITIAL_DELAY_MS - (current && isAlive(current) ? runningForMs(current) : 0))
       continue
     }
     const startedAt = Date.now()

@@ -333,8 +333,8 @@ export async function joinKubernetes(c: ReplaceCtx, step: StepHandle) {
 /**
  * Until `node` answers the Talos API through every other control plane's apid, as talosctl reaches it through the
  * talosconfig's endpoints. An apid that could not reach the machine while it was in maintenance mode (it presents a
- * certificate of its own then) retries with a back-off of up to 15 s (v1.10.3 internal/app/apid/pkg/backend/apid.go),
- * and until then answers for it with that TLS error: the checks would report the node down.
+ * certificate of its own then) retries with a back-off of up to 15 s (v1.10.3 internal/app/apid/pkg/backend/apid.go:
+ * 100-114, MaxDelay), and until then answers for it with that TLS error: the checks would report the node down.
  */
 async function reachableThroughEveryApid(c: ReplaceCtx, node: InventoryNode): Promise<void> {
   const via = controlPlanes(c.inv).filter((n) => n.name !== node.name)
