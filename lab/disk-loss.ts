@@ -48,6 +48,7 @@ export async function loseDisks(name: string): Promise<string[]> {
     delete x.installedImage
     delete x.bootSchematic
     delete x.previousInstall
+    delete x.nextBoot
     delete x.kubeletError
     delete x.etcd.memberId
   })

@@ -1,6 +1,9 @@
 // What is installed on a lab machine's system disk, and what an upgrade and a rollback change there:
 //  - an upgrade installs the installer image: its Talos version, and the kernel command line it carries (its
 //    schematic's args, plus machine.install.extraKernelArgs with GRUB: lab/machine-config.ts installCmdline);
+//  - what is installed runs from the next boot on (bootDefaultEntry): until then `talosctl version` reports the
+//    running machined's version (version.Tag, compiled in) and /proc/cmdline the running kernel's, so a client that
+//    reads them right after the upgrade call still sees the old boot;
 //  - A/B boot: the previous installation stays on disk; a node whose new image fails to boot comes back on the
 //    previous one (website/content/v1.10/talos-guides/upgrading-talos.md: "If an upgrade fails to boot, Talos will
 //    roll back to the previous version"); the lab's `boot-fail` fault makes the next upgrade's boot fail;
@@ -10,36 +13,31 @@ import { readFileSync } from 'node:fs'
 import { installerKernelArgs } from './factory.ts'
 import { installCmdline, parseMachineConfig } from './machine-config.ts'
 import { talosVersionOfImage } from './registry.ts'
-import { loadNode, paths, updateNode, type LabNode } from './state.ts'
+import { loadNode, paths, updateNode, type Installation, type LabNode } from './state.ts'
 
-/** Before installing a new image: the running one becomes the A/B fallback. */
-export function rememberInstallation(x: LabNode): void {
-  x.previousInstall = {
-    image: x.installedImage,
-    talosVersion: x.talosVersion,
-    cmdline: x.cmdline,
-    bootSchematic: x.bootSchematic,
-  }
-}
+/** The boot entry this boot runs. */
+const running = (x: LabNode): Installation => ({
+  image: x.installedImage,
+  talosVersion: x.talosVersion,
+  cmdline: x.cmdline,
+  bootSchematic: x.bootSchematic,
+})
+
+/** The default boot entry: the one an upgrade or rollback chose for the next boot, else the one running. */
+const defaultEntry = (x: LabNode): Installation => x.nextBoot ?? running(x)
 
 /**
- * After an install whose boot failed (the `boot-fail` fault): the bootloader boots the previous entry again, and the
- * failed one stays on disk as the other A/B entry (a `rollback` would boot it).
+ * At boot, before anything reads the machine: the default entry runs. Until this boot, `talosctl version`, the
+ * schematic and /proc/cmdline are the running boot's, as machined's own version and the running kernel's cmdline are.
  */
-export function fallBackToPrevious(x: LabNode): void {
-  const failed = {
-    image: x.installedImage,
-    talosVersion: x.talosVersion,
-    cmdline: x.cmdline,
-    bootSchematic: x.bootSchematic,
-  }
-  const p = x.previousInstall
-  if (!p) return
-  x.installedImage = p.image
-  x.talosVersion = p.talosVersion
-  x.cmdline = p.cmdline
-  x.bootSchematic = p.bootSchematic
-  x.previousInstall = failed
+export function bootDefaultEntry(x: LabNode): void {
+  const e = x.nextBoot
+  if (!e) return
+  x.installedImage = e.image
+  x.talosVersion = e.talosVersion
+  x.cmdline = e.cmdline
+  x.bootSchematic = e.bootSchematic
+  delete x.nextBoot
 }
 
 /**
@@ -52,12 +50,17 @@ export function installUpgrade(name: string, image: string): void {
   const k = installerKernelArgs(image)
   if ('error' in k) throw new Error(k.error)
   updateNode(name, (x) => {
-    rememberInstallation(x)
-    x.installedImage = image
-    x.talosVersion = talosVersionOfImage(image) ?? x.talosVersion
-    x.cmdline = installCmdline(cfg, k.args, x.firmware)
-    x.bootSchematic = k.schematic
-    if (x.faults.bootFail) fallBackToPrevious(x)
+    const old = defaultEntry(x)
+    const installed = {
+      image,
+      talosVersion: talosVersionOfImage(image) ?? old.talosVersion,
+      cmdline: installCmdline(cfg, k.args, x.firmware),
+      bootSchematic: k.schematic,
+    }
+    // the boot-fail fault: the new entry does not boot and the bootloader boots the old one again; the failed one
+    // stays on disk as the other A/B entry (a `rollback` would boot it)
+    x.previousInstall = x.faults.bootFail ? installed : old
+    x.nextBoot = x.faults.bootFail ? old : installed
   })
 }
 
@@ -73,10 +76,7 @@ export function revertInstallation(name: string): void {
     throw new Error(n.firmware === 'uefi' ? 'previous UKI not found' : 'cannot rollback to "", label does not exist')
   updateNode(name, (x) => {
     const prev = x.previousInstall!
-    rememberInstallation(x)
-    x.installedImage = prev.image
-    x.talosVersion = prev.talosVersion
-    x.cmdline = prev.cmdline
-    x.bootSchematic = prev.bootSchematic
+    x.previousInstall = defaultEntry(x)
+    x.nextBoot = prev
   })
 }

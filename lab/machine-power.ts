@@ -14,6 +14,7 @@ import { applyBootParams, osRelease } from './sysroot.ts'
 import { runKubelet } from './kubelet.ts'
 import { clearEvents, publishEvent } from './machine-events.ts'
 import { applyConfigAtBoot } from './boot-config.ts'
+import { bootDefaultEntry } from './installation.ts'
 
 /** Going down: the control plane's static pods (kube-apiserver, controller-manager, scheduler), then etcd. */
 export async function stopNodeServices(name: string): Promise<void> {
@@ -27,7 +28,10 @@ export async function stopNodeServices(name: string): Promise<void> {
  * config and stage call for. `via`: kexec (a reboot that skips the firmware) or the firmware (power on, power cycle).
  */
 export async function bootNode(name: string, via: 'kexec' | 'firmware' = 'firmware'): Promise<void> {
-  updateNode(name, (x) => (x.stage = 'booting'))
+  updateNode(name, (x) => {
+    x.stage = 'booting'
+    bootDefaultEntry(x)
+  })
   clearEvents(name)
   const staged = join(paths.nodeDir(name), 'config.staged.yaml')
   if (existsSync(staged)) {

@@ -105,6 +105,14 @@ export interface LabLink {
   ethtool?: LabEthtool
 }
 
+/** One boot entry on the system disk: the installer image written there and what booting it runs. */
+export interface Installation {
+  image?: string
+  talosVersion: string
+  cmdline: string
+  bootSchematic?: string
+}
+
 export interface LabNode {
   name: string
   address: string
@@ -112,22 +120,28 @@ export interface LabNode {
   /** From the inventory: 'validator' for the Solana node. */
   profile?: string
   stage: Stage
+  /** The Talos version this boot runs (`talosctl version`); an upgrade changes it at the next boot (nextBoot). */
   talosVersion: string
   hardware: Hardware
   /** Set by 01 (image written over SSH or ISO boot): the disk Talos was installed to. */
   installDisk?: string
-  /** Installer image the node was installed/upgraded with. */
+  /** Installer image of the boot entry this boot runs. */
   installedImage?: string
-  /** Kernel command line in effect: only install and upgrade change it, as on real Talos. */
+  /** Kernel command line of this boot: only install and upgrade change it, from the next boot on, as on real Talos. */
   cmdline: string
   /** uefi: systemd-boot, kernel args only from the image's schematic; bios (or unset): GRUB, plus machine.install.extraKernelArgs. */
   firmware?: 'uefi' | 'bios'
-  /** The schematic of the disk image Talos booted from (set when booted from a written disk image) or last upgraded to. */
+  /** The schematic of the image this boot runs (a written disk image's, or the installer image's of an upgrade). */
   bootSchematic?: string
   /** Why kubelet exits at start (lab/kubelet.ts: its checkpoint validation); Talos restarts it forever. */
   kubeletError?: string
   /** The A/B fallback an upgrade leaves on disk, for `talosctl rollback` and a failed boot (lab/installation.ts). */
-  previousInstall?: { image?: string; talosVersion: string; cmdline: string; bootSchematic?: string }
+  previousInstall?: Installation
+  /**
+   * The boot entry an upgrade or a rollback made the default, which the next boot runs (lab/installation.ts). Until
+   * then the machine runs what it booted: talosVersion, bootSchematic, installedImage and cmdline above.
+   */
+  nextBoot?: Installation
   /** Bumped at every applied config; `get machineconfig` reports it as the resource version. */
   configVersion: number
   /** True on the one control-plane node `talosctl bootstrap` ran on. */

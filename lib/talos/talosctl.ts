@@ -419,6 +419,14 @@ export class Talosctl extends CliTool {
     return (await this.run(['read', path], { nodes: [node] })).stdout
   }
 
+  /**
+   * The kernel's boot ID, new at every boot: how `talosctl upgrade/reboot --wait` tell that the node went down and came
+   * back (v1.10.3 cmd/talosctl/pkg/talos/action/tracker.go getBootID, BootIDChangedPostCheckFn).
+   */
+  async bootId(node: string): Promise<string> {
+    return (await this.read(node, '/proc/sys/kernel/random/boot_id')).trim()
+  }
+
   /** A file's content, or undefined when it does not exist (a sysfs file of an offline CPU). Throws for anything else. */
   async readOptional(node: string, path: string): Promise<string | undefined> {
     const r = await this.run(['read', path], { nodes: [node], nothrow: true, quiet: true })

@@ -91,6 +91,12 @@ export async function verifyNode(c: Cluster, u: NodeUpgrade): Promise<string[]> 
   return problems
 }
 
+/** verifyNode, once the node runs a boot other than `bootBefore`'s. */
+async function rebootedAndVerified(c: Cluster, u: NodeUpgrade, bootBefore: string): Promise<string[]> {
+  if ((await c.talos.bootId(u.address)) === bootBefore) return [`${u.node} has not rebooted yet (same boot_id)`]
+  return verifyNode(c, u)
+}
+
 async function kubeProblems(c: Cluster, u: NodeUpgrade): Promise<string[]> {
   const k = await c.kube.node(u.node)
   if (!k || !isReady(k)) return [`${u.node} is not Ready in Kubernetes`]
@@ -140,6 +146,9 @@ export async function upgradeNode(
     await cordonAndDrain(c, u.node, t.drainMs)
   }
   progress(`${u.node}: talosctl upgrade`)
+  // the node counts as back only from a new boot: the upgrade runs after machined answered the call, so until the
+  // node goes down it still answers, and could pass the checks, on the boot it is about to leave
+  const bootBefore = await c.talos.bootId(u.address)
   const probes = u.kind === 'controlplane' ? startProbes(c) : undefined
   const t0 = Date.now()
   try {
@@ -161,14 +170,16 @@ export async function upgradeNode(
       `${u.node} back on ${u.to.version}`,
       async () => {
         // the spinner says what is still missing, so a long wait shows what it waits for
-        const left = await verifyNode(c, u).catch((e: Error) => [`not answering (${e.message.split('\n')[0]})`])
+        const left = await rebootedAndVerified(c, u, bootBefore).catch((e: Error) => [
+          `not answering (${e.message.split('\n')[0]})`,
+        ])
         if (left.length) progress(`${u.node}: waiting (${bound}): ${left.join('; ')}`)
         return left.length ? undefined : true
       },
       { timeoutMs: t.backMs, intervalMs: 1000 },
     )
   } catch (e) {
-    problems = await verifyNode(c, u).catch(() => [(e as Error).message])
+    problems = await rebootedAndVerified(c, u, bootBefore).catch(() => [(e as Error).message])
     if (!problems.length) problems = [(e as Error).message]
   }
   const back = Date.now()

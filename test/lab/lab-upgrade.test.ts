@@ -1,6 +1,7 @@
 // The lab machines' upgrade behaviour that 09-upgrade relies on, driven by the real talosctl (127.0.98.x, one control
 // plane with real etcd, one worker): after an upgrade `get extensions` names the Image Factory schematic of the image
-// it booted, a boot-fail fault brings the node back on its previous installation, and a control plane's real etcd is
+// it booted, until then it reports the boot it runs, a boot-fail fault brings the node back on its previous
+// installation, and a control plane's real etcd is
 // restarted by the upgrade's reboot and answers again. (The upgrade call itself, an unknown image, rollback and the
 // etcd upgrade lock: test/lab/real-talosctl-power.test.ts.)
 import { NODE, TSX } from '../bin.ts'
@@ -65,10 +66,33 @@ describe('lab machines: upgrade boots the image, a failed boot falls back, etcd 
     assert.match((await lab.run(['-n', W, 'read', '/proc/cmdline'])).stdout, /hugepages=0:4/)
   })
 
+  it('until it reboots, an upgraded node reports the boot it runs: its old Talos version and /proc/cmdline', async () => {
+    const old = await lab.bootId(W)
+    assert.ok(old)
+    const cmdline = (await lab.run(['-n', W, 'read', '/proc/cmdline'])).stdout
+    const r = await lab.run(['-n', W, 'upgrade', '--image', factory('v1.10.5'), '--wait=false'])
+    assert.equal(r.code, 0, r.stderr)
+    // sample while the upgrade installs and goes down; a sample counts when the boot ID read after it is still the
+    // old one (machined's version.Tag is compiled into the running machined; the kernel's cmdline is the running one)
+    const onOldBoot: { tag?: string; cmdline: string }[] = []
+    for (;;) {
+      const [tag, cmd] = [await tagOf(W), (await lab.run(['-n', W, 'read', '/proc/cmdline'])).stdout]
+      if ((await lab.bootId(W)) !== old) break
+      onOldBoot.push({ tag, cmdline: cmd })
+    }
+    assert.ok(onOldBoot.length > 0, 'the node answered on its old boot after the upgrade call')
+    for (const s of onOldBoot) {
+      if (s.tag !== undefined) assert.equal(s.tag, 'v1.10.4', 'the tag of the running machined')
+      if (s.cmdline) assert.equal(s.cmdline, cmdline)
+    }
+    await lab.waitNewBoot(W, old)
+    assert.equal(await tagOf(W), 'v1.10.5')
+  })
+
   it('a boot-fail fault: the upgraded image does not boot and the node comes back on its previous installation', async () => {
     labCli('fault', 'w1', 'boot-fail')
-    await upgrade(W, factory('v1.10.5'))
-    assert.equal(await tagOf(W), 'v1.10.4')
+    await upgrade(W, factory('v1.10.6'))
+    assert.equal(await tagOf(W), 'v1.10.5')
     labCli('heal', 'w1')
   })
 
