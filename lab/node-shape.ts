@@ -23,14 +23,13 @@ export function parseMachineConfig(text: string, file = 'config.yaml'): Obj {
   throw new Error(`${file}: no v1alpha1 machine config document (machine:/cluster:)`)
 }
 
-/** Kubernetes version from the control plane / kubelet image tags Talos config carries. */
-export function kubernetesVersion(cfg: Obj | undefined): string {
-  const images = [cfg?.cluster?.apiServer?.image, cfg?.machine?.kubelet?.image]
-  for (const img of images) {
-    const tag = typeof img === 'string' ? /:(v\d+\.\d+\.\d+[^@]*)/.exec(img)?.[1] : undefined
-    if (tag) return tag
-  }
-  return DEFAULT_K8S_VERSION
+/**
+ * The kubelet's version, which it reports as nodeInfo.kubeletVersion: its image's tag (machine.kubelet.image, which
+ * `talosctl upgrade-k8s` moves after the control plane's images: pkg/cluster/kubernetes/kubelet.go).
+ */
+export function kubeletVersion(cfg: Obj | undefined): string {
+  const img = cfg?.machine?.kubelet?.image
+  return (typeof img === 'string' ? /:(v\d+\.\d+\.\d+[^@]*)/.exec(img)?.[1] : undefined) ?? DEFAULT_K8S_VERSION
 }
 
 export const hostnameOf = (n: Pick<LabNode, 'name'>, cfg: Obj | undefined): string =>
@@ -233,7 +232,7 @@ export function nodeShape(n: ShapeMachine, cfg: Obj | undefined, sys: SysFacts):
       containerRuntimeVersion: CONTAINER_RUNTIME,
       kernelVersion: sys.kernel ?? DEFAULT_KERNEL,
       kubeProxyVersion: '',
-      kubeletVersion: kubernetesVersion(cfg),
+      kubeletVersion: kubeletVersion(cfg),
       machineID: '',
       operatingSystem: 'linux',
       osImage: `Talos (${n.talosVersion})`,

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	cosiapi "github.com/cosi-project/runtime/api/v1alpha1"
 	"github.com/cosi-project/runtime/pkg/resource"
@@ -64,7 +65,7 @@ var resourceTypes = []meta.ResourceWithRD{
 	&etcd.Member{}, &etcd.Spec{},
 	&hardware.MemoryModule{}, &hardware.PCIDevice{}, &hardware.Processor{}, &hardware.SystemInformation{},
 	&k8s.APIServerConfig{}, &k8s.ControllerManagerConfig{}, &k8s.SchedulerConfig{},
-	&k8s.KubeletSpec{}, &k8s.Nodename{}, &k8s.NodeIP{}, &k8s.NodeLabelSpec{}, &k8s.NodeTaintSpec{},
+	&k8s.KubeletSpec{}, &k8s.Manifest{}, &k8s.Nodename{}, &k8s.NodeIP{}, &k8s.NodeLabelSpec{}, &k8s.NodeTaintSpec{},
 	&k8s.StaticPodStatus{}, &k8s.NodeStatus{},
 	&network.AddressStatus{}, &network.EthernetStatus{}, &network.HardwareAddr{}, &network.HostnameStatus{},
 	&network.LinkStatus{}, &network.NodeAddress{}, &network.ResolverStatus{}, &network.RouteStatus{},
@@ -195,6 +196,12 @@ func (s *refreshingState) fromModel(ctx context.Context, typ resource.Type) ([]r
 		return s.fromActiveConfig(func(_ Node, cfg talosconfig.Provider) ([]resource.Resource, error) {
 			return controlPlaneConfigs(cfg, typ)
 		})
+	case k8s.KubeletSpecType:
+		return s.fromActiveConfig(kubeletSpecs)
+	case k8s.ManifestType:
+		return s.fromActiveConfig(func(_ Node, cfg talosconfig.Provider) ([]resource.Resource, error) {
+			return manifestResources(cfg)
+		})
 	}
 
 	var items []modelResource
@@ -299,12 +306,39 @@ func (s *refreshingState) List(ctx context.Context, k resource.Kind, opts ...sta
 	return s.CoreState.List(ctx, k, opts...)
 }
 
+// watchRefreshInterval: how often a watched kind is read again from the machine model. A controller on a real machine
+// updates its resources as its inputs change and a watcher hears of it at once; the lab's resources exist only as
+// read from the model, so a watch (`talosctl get -w`, upgrade-k8s waiting for a new APIServerConfig version) hears
+// of a change within this interval.
+const watchRefreshInterval = 500 * time.Millisecond
+
+// follow refreshes a watched kind until the watch ends; a failed read (the machine going down) is tried again.
+func (s *refreshingState) follow(ctx context.Context, ns resource.Namespace, typ resource.Type) {
+	ticker := time.NewTicker(watchRefreshInterval)
+	defer ticker.Stop()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			_ = s.refresh(ctx, ns, typ) //nolint:errcheck
+		}
+	}
+}
+
 func (s *refreshingState) Watch(ctx context.Context, p resource.Pointer, ch chan<- state.Event, opts ...state.WatchOption) error {
 	if err := s.refresh(ctx, p.Namespace(), p.Type()); err != nil {
 		return err
 	}
 
-	return s.CoreState.Watch(ctx, p, ch, opts...)
+	if err := s.CoreState.Watch(ctx, p, ch, opts...); err != nil {
+		return err
+	}
+
+	go s.follow(ctx, p.Namespace(), p.Type())
+
+	return nil
 }
 
 func (s *refreshingState) WatchKind(ctx context.Context, k resource.Kind, ch chan<- state.Event, opts ...state.WatchKindOption) error {
@@ -312,7 +346,13 @@ func (s *refreshingState) WatchKind(ctx context.Context, k resource.Kind, ch cha
 		return err
 	}
 
-	return s.CoreState.WatchKind(ctx, k, ch, opts...)
+	if err := s.CoreState.WatchKind(ctx, k, ch, opts...); err != nil {
+		return err
+	}
+
+	go s.follow(ctx, k.Namespace(), k.Type())
+
+	return nil
 }
 
 func (s *refreshingState) WatchKindAggregated(ctx context.Context, k resource.Kind, ch chan<- []state.Event, opts ...state.WatchKindOption) error {
@@ -320,5 +360,11 @@ func (s *refreshingState) WatchKindAggregated(ctx context.Context, k resource.Ki
 		return err
 	}
 
-	return s.CoreState.WatchKindAggregated(ctx, k, ch, opts...)
+	if err := s.CoreState.WatchKindAggregated(ctx, k, ch, opts...); err != nil {
+		return err
+	}
+
+	go s.follow(ctx, k.Namespace(), k.Type())
+
+	return nil
 }

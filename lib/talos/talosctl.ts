@@ -532,7 +532,9 @@ export class Talosctl extends CliTool {
 
   /**
    * `talosctl upgrade-k8s --to VERSION` through one control-plane node; with dryRun its own `--dry-run` (which also
-   * reports resources whose APIs the new version deprecates) and nothing changes. Output (the plan) on stdout.
+   * reports resources whose APIs the new version deprecates): nothing changes, though talosctl re-applies each control
+   * plane's config unchanged (v1.10.3 pkg/cluster/kubernetes/talos_managed.go patchKubeProxy returns no error in a dry
+   * run, so patch.go applies, mode no-reboot). Output (the plan) on stdout.
    * upgrade-k8s patches every node's machine config with the new images, and by default re-encodes it with every
    * field's documentation and commented examples (cmd/talosctl/cmd/talos/upgrade-k8s.go: --with-docs and
    * --with-examples default to true); off here, so each config stays as 02 rendered it, images aside.

@@ -279,11 +279,62 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     const version = async () => Number(/^\s+version: (\d+)$/m.exec(await yaml(CP, 'schedulerconfig'))![1])
     const before = await version()
     assert.equal(await version(), before, 'a read changed the version')
-    const p = patch({ cluster: { scheduler: { extraArgs: { v: '2' } } } })
-    const r = await as(['-n', CP, 'patch', 'machineconfig', '--patch', p])
-    assert.equal(r.code, 0, r.stderr)
+    // a watch hears of the change by itself, as upgrade-k8s's watch does (talos_managed.go upgradeStaticPodOnNode)
+    const watch = spawn(
+      lab.talosctl,
+      ['--talosconfig', join(gen, 'talosconfig'), '-e', CP, '-n', CP, 'get', 'schedulerconfig', '-w'],
+      { env: lab.env },
+    )
+    let seen = ''
+    watch.stdout.on('data', (d) => (seen += d))
+    // `get -w` rows: NODE, the event ("+" created, " " updated: output/table.go), NAMESPACE TYPE ID VERSION
+    const versionsSeen = () =>
+      [...seen.matchAll(/^\S+ +([+ -]) +controlplane +SchedulerConfig +kube-scheduler +(\d+)$/gm)].map((m) => [
+        m[1],
+        Number(m[2]),
+      ])
+    try {
+      await lab
+        .until('the watch to start', async () => versionsSeen().length > 0, 15_000)
+        .catch((e: Error) => {
+          throw new Error(`${e.message}; talosctl printed: ${JSON.stringify(seen)}`)
+        })
+      assert.deepEqual(versionsSeen(), [['+', before]])
+      const p = patch({ cluster: { scheduler: { extraArgs: { v: '2' } } } })
+      const r = await as(['-n', CP, 'patch', 'machineconfig', '--patch', p])
+      assert.equal(r.code, 0, r.stderr)
+      await lab.until('the update on the watch', async () => versionsSeen().length > 1, 10_000)
+      assert.deepEqual(versionsSeen(), [
+        ['+', before],
+        [' ', before + 1],
+      ])
+    } finally {
+      watch.kill()
+    }
     assert.equal(await version(), before + 1)
     assert.match(await yaml(CP, 'schedulerconfig'), /^\s+extraArgs:\n\s+v: "2"$/m)
+  })
+
+  it("get kubeletspecs and manifests: the kubelet's image and flags on every machine; Talos's bootstrap manifests on the control plane", async () => {
+    const spec = await as(['-n', W, 'get', 'kubeletspecs', '-o', 'yaml'])
+    assert.equal(spec.code, 0, spec.stderr)
+    assert.match(spec.stdout, /^\s+owner: k8s\.KubeletSpecController$/m)
+    assert.match(spec.stdout, /^\s+image: ghcr\.io\/siderolabs\/kubelet:v1\.33\.\d+$/m)
+    assert.match(spec.stdout, new RegExp(`^\\s+- --node-ip=${W.replaceAll('.', '\\.')}$`, 'm'))
+    assert.match(spec.stdout, /^\s+- --bootstrap-kubeconfig=\/etc\/kubernetes\/bootstrap-kubeconfig$/m)
+    const list = await as(['-n', `${CP},${W}`, 'get', 'manifests'])
+    assert.equal(list.code, 0, list.stderr)
+    const ids = (node: string) =>
+      list.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`${node} `))
+        .map((l) => l.split(/\s+/)[3])
+    for (const id of ['00-kubelet-bootstrapping-token', '05-flannel', '10-kube-proxy', '11-core-dns'])
+      assert.ok(ids(CP).includes(id), `${id} in ${list.stdout}`)
+    assert.deepEqual(ids(W), [], 'a worker renders no manifests')
+    const proxy = await as(['-n', CP, 'get', 'manifests', '10-kube-proxy', '-o', 'yaml'])
+    assert.equal(proxy.code, 0, proxy.stderr)
+    assert.match(proxy.stdout, /^\s+kind: DaemonSet$/m)
   })
 
   it('get services: a resource per running service with its health, as machined keeps them', async () => {
