@@ -192,6 +192,11 @@ await runbook({
           await waitConfigured(
             c,
             changing(c).map((p) => p.node),
+            {
+              bootBefore: new Map(
+                changing(c).flatMap((p) => (p.bootBefore === undefined ? [] : [[p.node.name, p.bootBefore]])),
+              ),
+            },
           )
       },
     },

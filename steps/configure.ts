@@ -189,6 +189,8 @@ export interface NodePlan {
   running?: string
   /** Fields of the change Talos applies only by rebooting the node (apply-config --mode auto reboots it). */
   reboots?: string[]
+  /** For an apply that reboots: the node's boot ID before it (applyPlan), so waitConfigured waits for a new boot. */
+  bootBefore?: string
 }
 
 /** Secrets in a diff are the same bytes on both sides except when rotated: never print them. */
@@ -263,6 +265,9 @@ export async function planAll(c: Cluster, configs: Map<string, string>): Promise
 export async function applyPlan(c: Cluster, p: NodePlan, dryRun: boolean, ws: Workspace = workspace(c)): Promise<void> {
   const file = ws.config(p.node.name)
   if (p.change === 'none') return
+  // machined answers an apply that reboots before it goes down: until the boot ID changes the node still runs, and
+  // reports as running, its old config (as `talosctl reboot --wait` judges: action/tracker.go BootIDChangedPostCheckFn)
+  if (p.reboots && !dryRun) p.bootBefore = await c.talos.bootId(p.node.address)
   const r = await c.talos.applyConfig(p.node.address, file, {
     insecure: p.change === 'install',
     mode: p.change === 'install' ? undefined : 'auto',
@@ -292,16 +297,26 @@ export async function applyAll(
   )
 }
 
-export async function waitConfigured(c: Cluster, nodes: InventoryNode[], timeoutMs = 10 * 60_000): Promise<void> {
+/**
+ * Until each node's machine status says running; a node whose apply reboots it (bootBefore, by node name) only once
+ * it runs a new boot.
+ */
+export async function waitConfigured(
+  c: Cluster,
+  nodes: InventoryNode[],
+  opts: { timeoutMs?: number; bootBefore?: Map<string, string> } = {},
+): Promise<void> {
   await Promise.all(
     nodes.map((n) =>
       waitFor(
-        `${n.name} to run its config`,
+        `${n.name} to run its config${opts.bootBefore?.has(n.name) ? ' on a new boot' : ''}`,
         async () => {
+          const before = opts.bootBefore?.get(n.name)
+          if (before !== undefined && (await c.talos.bootId(n.address).catch(() => before)) === before) return undefined
           const [st] = await c.talos.machineStatus([n.address])
           return st && st.spec.stage === 'running' ? st : undefined
         },
-        { timeoutMs, intervalMs: 1000 },
+        { timeoutMs: opts.timeoutMs ?? 10 * 60_000, intervalMs: 1000 },
       ),
     ),
   )
