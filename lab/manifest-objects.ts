@@ -4,7 +4,7 @@
 // "99-<name>"). Sources (v1.10.3, internal/app/machined/pkg/): adapters/k8s/manifest.go:38 SetYAML (every YAML
 // document, comment-only ones skipped, Lists unwrapped) and controllers/k8s/manifest_apply.go (Run :128 manifests
 // sorted by id; apply :193 their objects flattened, then a stable sort: namespaces first, then CRDs, each by name).
-import { parseAllDocuments } from 'yaml'
+import { isScalar, parseDocument, visit, type Document } from 'yaml'
 
 export type Obj = Record<string, any>
 
@@ -18,10 +18,46 @@ const isCrd = (o: Obj) =>
   o.kind === 'CustomResourceDefinition' && String(o.apiVersion ?? '').startsWith('apiextensions.k8s.io/')
 const nameOf = (o: Obj) => String(o.metadata?.name ?? '')
 
+/**
+ * A multi-document YAML's documents as SetYAML reads them: split as Kubernetes's YAMLReader splits them (apimachinery
+ * util/yaml Read: a line that starts with "---" and has nothing after it but spaces or a comment), each trimmed of
+ * surrounding whitespace (bytes.TrimSpace). The trim drops the last line break of a document that ends in a block
+ * scalar, so a ConfigMap's final `key: |` value reaches the API server without its trailing newline, as from Talos.
+ */
+function yamlDocuments(text: string): string[] {
+  const docs: string[] = []
+  let cur: string[] = []
+  for (const line of text.split('\n')) {
+    if (line.startsWith('---') && /^\s*(#.*)?$/.test(line.slice(3))) {
+      docs.push(cur.join('\n'))
+      cur = []
+    } else cur.push(line)
+  }
+  docs.push(cur.join('\n'))
+  return docs.map((d) => d.trim()).filter((d) => d !== '')
+}
+
+/**
+ * A trimmed document parsed as Go's YAML parser reads it: a block scalar that runs to the end of the text has no last
+ * line break to keep (YAML 1.2 8.1.1.2, chomping keeps "the final line break", and there is none), where the yaml
+ * package still gives it one.
+ */
+function parseTrimmed(text: string): Document {
+  const d = parseDocument(text)
+  visit(d, {
+    Scalar(_, node) {
+      const block = node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED'
+      if (block && isScalar(node) && node.range && node.range[1] >= text.length && typeof node.value === 'string')
+        node.value = node.value.replace(/\n$/, '')
+    },
+  })
+  return d
+}
+
 /** One manifest's objects (Lists unwrapped), or the error that makes Talos skip it. */
 function objectsOf(m: Manifest): Obj[] {
   const items: Obj[] = []
-  for (const d of parseAllDocuments(m.contents)) {
+  for (const d of yamlDocuments(m.contents).map(parseTrimmed)) {
     if (d.errors.length) throw new Error(d.errors[0]!.message)
     const o = d.toJS() as unknown
     if (o === null || o === undefined) continue

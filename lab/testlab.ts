@@ -89,6 +89,13 @@ export interface TestLab {
   cleanup(): Promise<void>
 }
 
+/**
+ * Whether a `talosctl -n a,b version` answered for every node: talosctl exits 0 when at least one node answered and
+ * only warns about the others (a go-multierror on stderr), so the exit code alone does not say all of them did.
+ */
+export const versionFromAll = (r: RunResult, nodes: string[]): boolean =>
+  r.code === 0 && nodes.every((n) => new RegExp(`NODE:\\s+${n.replaceAll('.', '\\.')}\\s`).test(r.stdout))
+
 export function runBinary(bin: string, args: string[], env: NodeJS.ProcessEnv, cwd = tmpdir()): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(bin, args, { env, cwd })

@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process'
 import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { createTestLab, type TestLab } from '../../lab/testlab.ts'
+import { createTestLab, versionFromAll, type TestLab } from '../../lab/testlab.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { wipeEtcdData } from '../../lab/etcd-recovery.ts'
 import { healNode, injectFault } from '../../lab/faults.ts'
@@ -56,7 +56,7 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     }
     await lab.until(
       'both machines configured',
-      async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
+      async () => versionFromAll(await as(['-n', `${CP},${W}`, 'version']), [CP, W]),
       60_000,
     )
     const b = await as(['-n', CP, 'bootstrap'])

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
+import { createTestLab, versionFromAll, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { realTalosctl } from '../../lab/go-builds.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { loadNode, paths } from '../../lab/state.ts'
@@ -90,7 +90,7 @@ describe('the real talosctl: reboot, shutdown, reset, upgrade, rollback', { time
     }
     await waitFor(
       'both machines configured',
-      async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
+      async () => versionFromAll(await as(['-n', `${CP},${W}`, 'version']), [CP, W]),
       60_000,
     )
     assert.equal((await as(['-n', CP, 'bootstrap'])).code, 0)

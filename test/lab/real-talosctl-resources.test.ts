@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { createTestLab, type RunResult, type TestLab } from '../../lab/testlab.ts'
+import { createTestLab, versionFromAll, type RunResult, type TestLab } from '../../lab/testlab.ts'
 import { portOpen } from '../../lab/processes.ts'
 import { registerSchematic } from '../../lab/factory.ts'
 import { RESOURCE_KINDS } from '../../lab/machine-api/resources.ts'
@@ -183,7 +183,7 @@ describe('the real talosctl reads every resource the lab serves', { timeout: 240
       }
       await lab.until(
         'both machines configured',
-        async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
+        async () => versionFromAll(await as(['-n', `${CP},${W}`, 'version']), [CP, W]),
         60_000,
       )
     })

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createTestLab, type TestLab } from '../../lab/testlab.ts'
+import { createTestLab, versionFromAll, type TestLab } from '../../lab/testlab.ts'
 
 const P = '127.0.53'
 const CP = `${P}.11`
@@ -81,7 +81,7 @@ describe('the real talosctl against the lab Talos API', { timeout: 180_000 }, ()
       }
       await lab.until(
         'both machines configured',
-        async () => (await as(['-n', `${CP},${W}`, 'version'])).code === 0,
+        async () => versionFromAll(await as(['-n', `${CP},${W}`, 'version']), [CP, W]),
         60_000,
       )
     })

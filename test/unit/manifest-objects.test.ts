@@ -42,6 +42,18 @@ describe("inline manifests as Talos's ManifestApplyController sees them", () => 
     )
   })
 
+  it("each document is trimmed as Talos's SetYAML trims it: a final block scalar loses its last line break", () => {
+    const cm = (name: string, tail: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  Corefile: |\n    .:53 {\n    }\n${tail}`
+    const cfg = { cluster: { inlineManifests: [{ name: 'dns', contents: `${cm('a', '\n')}---\n${cm('b', '  \n')}` }] } }
+    const { objects, errors } = inlineManifestObjects(cfg)
+    assert.deepEqual(errors, [])
+    assert.deepEqual(
+      objects.map((o) => o.data.Corefile),
+      ['.:53 {\n}', '.:53 {\n}'],
+    )
+  })
+
   it('a manifest that does not parse is an error of its own; the others are still applied', () => {
     const { objects, errors } = inlineManifestObjects({
       cluster: {
