@@ -14,6 +14,10 @@ import { wipeEtcdData } from '../../lab/etcd-recovery.ts'
 import { healNode, injectFault } from '../../lab/faults.ts'
 import { rebootNode } from '../../lab/machine-power.ts'
 import { labBinary } from '../../lab/tools.ts'
+import { manifestObjects } from '../../lab/manifest-objects.ts'
+import { renderBootstrapManifests } from '../../lab/control-plane.ts'
+import { talosApiBinary } from '../../lab/go-builds.ts'
+import { paths } from '../../lab/state.ts'
 
 const P = '127.0.55'
 const CP = `${P}.11`
@@ -335,6 +339,18 @@ describe('the real talosctl: apply-config, patch, logs, health, etcd backup and 
     const proxy = await as(['-n', CP, 'get', 'manifests', '10-kube-proxy', '-o', 'yaml'])
     assert.equal(proxy.code, 0, proxy.stderr)
     assert.match(proxy.stdout, /^\s+kind: DaemonSet$/m)
+    // what the lab's control plane applies (lab/manifest-objects.ts) is what the Manifest resources hold, object for
+    // object: a ConfigMap whose last key is a block scalar has no trailing newline in either
+    const json = await as(['-n', CP, 'get', 'manifests', '-o', 'json'])
+    assert.equal(json.code, 0, json.stderr)
+    const served = json.stdout
+      .split(/\n(?=\{)/)
+      .flatMap((doc) => (JSON.parse(doc) as { spec: { object?: object }[] }).spec)
+      .map((item) => ('object' in item ? item.object : item))
+    const dir = join(lab.dir, 'manifests-check')
+    const applied = manifestObjects(renderBootstrapManifests(talosApiBinary(), paths.config('cp1'), dir)).objects
+    const key = (o: any) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`
+    assert.deepEqual(new Map(applied.map((o) => [key(o), o])), new Map(served.map((o) => [key(o), o])))
   })
 
   it('get services: a resource per running service with its health, as machined keeps them', async () => {
