@@ -4,7 +4,7 @@
 // "99-<name>"). Sources (v1.10.3, internal/app/machined/pkg/): adapters/k8s/manifest.go:38 SetYAML (every YAML
 // document, comment-only ones skipped, Lists unwrapped) and controllers/k8s/manifest_apply.go (Run :128 manifests
 // sorted by id; apply :193 their objects flattened, then a stable sort: namespaces first, then CRDs, each by name).
-import { isScalar, parseDocument, visit, type Document } from 'yaml'
+import { parseDocument, visit, type Document } from 'yaml'
 
 export type Obj = Record<string, any>
 
@@ -47,7 +47,7 @@ function parseTrimmed(text: string): Document {
   visit(d, {
     Scalar(_, node) {
       const block = node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED'
-      if (block && isScalar(node) && node.range && node.range[1] >= text.length && typeof node.value === 'string')
+      if (block && node.range && node.range[1] >= text.length && typeof node.value === 'string')
         node.value = node.value.replace(/\n$/, '')
     },
   })
